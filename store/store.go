@@ -1,0 +1,245 @@
+// Package store defines the interface that every Kiln storage backend
+// implements: the engine, the client, the dashboard and the CLI reach the
+// database only through it. Method names start with the entity they act on
+// (JobClaim, LeaderAttemptElect) and take one params struct, as River's
+// driver interface does; no backend type appears in it.
+//
+// Backends live in sub-packages (store/sqlite, later store/postgres) and must
+// pass the contract suite in store/storetest unchanged.
+//
+// Times in params are passed in by the caller (the engine reads them from its
+// injectable clock) and are stored in UTC with microsecond precision; a store
+// never reads the wall clock itself, so tests can control time fully.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/kilnjobs/kiln/kilntype"
+)
+
+// Store is a storage backend. Implementations must be safe for concurrent use
+// by many goroutines and, where the backend allows it, by several processes
+// sharing one database. Errors are wrapped with what was being attempted;
+// kilntype.ErrNotFound, ErrJobRunning, ErrJobState and ErrSchemaMissing are
+// returned (wrapped) where the method says so.
+type Store interface {
+	// Migrate brings the schema up to the newest version known to this build,
+	// applying each missing migration in its own transaction. It is safe to
+	// call on an up-to-date schema and from several processes at once.
+	Migrate(ctx context.Context) error
+	// SchemaCheck returns a wrapped kilntype.ErrSchemaMissing when the schema
+	// is absent or older than this build expects, nil when it is current.
+	SchemaCheck(ctx context.Context) error
+	// Close releases the store's connections. The store is unusable after.
+	Close() error
+
+	// JobInsertMany inserts jobs in one transaction and returns one result
+	// per param, in order. A param with a UniqueKey that matches a job in a
+	// non-final state is not inserted: its result holds the existing job and
+	// UniqueSkipped is true.
+	JobInsertMany(ctx context.Context, params []*JobInsertParams) ([]JobInsertResult, error)
+	// JobGet returns the job with the given ID or a wrapped ErrNotFound.
+	JobGet(ctx context.Context, id int64) (*kilntype.JobRow, error)
+	// JobList returns jobs matching the filters, ordered by ID (newest first
+	// unless OrderAsc), at most Limit of them, after the keyset Cursor.
+	JobList(ctx context.Context, params *JobListParams) ([]*kilntype.JobRow, error)
+	// JobCountByState returns the number of jobs in each state; states with
+	// no jobs may be absent.
+	JobCountByState(ctx context.Context) (map[kilntype.JobState]int, error)
+	// JobClaim atomically moves up to Max due jobs of one queue to running,
+	// leased by params.LeasedBy, and returns them (attempt already counted).
+	// A job is due when it is available, or scheduled or retryable with
+	// ScheduledAt <= Now. Jobs are taken by priority, then ScheduledAt, then
+	// ID. Two concurrent claims never return the same job.
+	JobClaim(ctx context.Context, params *JobClaimParams) ([]*kilntype.JobRow, error)
+	// JobLeaseRenew extends the lease of the given running jobs that are still
+	// leased by params.LeasedBy, and returns the IDs it renewed: a missing ID
+	// was taken back (rescued, deleted) and its result will be ignored.
+	JobLeaseRenew(ctx context.Context, params *JobLeaseRenewParams) ([]int64, error)
+	// JobListCancelRequested returns the IDs of running jobs leased by
+	// leasedBy for which a cancel has been requested.
+	JobListCancelRequested(ctx context.Context, leasedBy string) ([]int64, error)
+	// JobFinishMany records the outcome of attempts in one transaction: each
+	// job moves to its new state only if it is still running and leased by
+	// LeasedBy (otherwise it was rescued and the update is skipped), and each
+	// attempt is appended to the job's history in any case.
+	JobFinishMany(ctx context.Context, params []*JobFinishParams) error
+	// JobCancel cancels a job. A pending, scheduled, available or retryable
+	// job is cancelled at once. A running job keeps running but gets
+	// CancelRequestedAt set, for its process to cancel its context. A job
+	// already cancelled is returned as is. A completed or discarded job gives
+	// a wrapped ErrJobState; an unknown ID, ErrNotFound.
+	JobCancel(ctx context.Context, params *JobCancelParams) (*kilntype.JobRow, error)
+	// JobRetry makes a scheduled, retryable, cancelled, discarded or
+	// completed job available now; MaxAttempts is raised to Attempt+1 when
+	// the job has used all its attempts. An available job is returned as is;
+	// a running job gives a wrapped ErrJobRunning; an unknown ID, ErrNotFound.
+	JobRetry(ctx context.Context, params *JobRetryParams) (*kilntype.JobRow, error)
+	// JobDelete deletes a job and its attempts and returns it as it was. A
+	// running job gives a wrapped ErrJobRunning; an unknown ID, ErrNotFound.
+	JobDelete(ctx context.Context, id int64) (*kilntype.JobRow, error)
+	// JobAttemptList returns the job's attempts, oldest first. An unknown
+	// job ID gives an empty list.
+	JobAttemptList(ctx context.Context, jobID int64) ([]*kilntype.JobAttempt, error)
+
+	// JobScheduleDue moves up to Max scheduled or retryable jobs whose
+	// ScheduledAt <= Now to available, and returns how many it moved.
+	JobScheduleDue(ctx context.Context, params *JobScheduleDueParams) (int, error)
+	// JobRescueExpired takes back up to Max running jobs whose lease expired
+	// before Now: a job with a cancel request becomes cancelled, a job that
+	// used all its attempts becomes discarded, any other becomes retryable
+	// at Now. Each gets an interrupted attempt in its history. It returns the
+	// rescued jobs as they are after the move.
+	JobRescueExpired(ctx context.Context, params *JobRescueExpiredParams) ([]*kilntype.JobRow, error)
+	// JobDeleteFinished deletes up to Max finalized jobs (and their attempts)
+	// finalized before the cut-off of their state, and returns how many.
+	JobDeleteFinished(ctx context.Context, params *JobDeleteFinishedParams) (int, error)
+
+	// LeaderAttemptElect makes LeaderID the leader of Name until Now+TTL if
+	// there is no leader, the leader's term expired, or LeaderID already is
+	// the leader (then the term is extended). It reports whether LeaderID is
+	// the leader after the call.
+	LeaderAttemptElect(ctx context.Context, params *LeaderElectParams) (bool, error)
+	// LeaderResign ends LeaderID's term on Name if it is the leader, so that
+	// another process can be elected at once.
+	LeaderResign(ctx context.Context, params *LeaderResignParams) error
+}
+
+// JobInsertParams describes one job to insert. The client fills every field;
+// the store applies no defaults.
+type JobInsertParams struct {
+	Kind        string
+	Queue       string
+	Args        json.RawMessage // valid JSON
+	Priority    int             // 1 (first) to 4 (last)
+	MaxAttempts int             // >= 1
+	// State is JobStateAvailable, JobStateScheduled or JobStatePending.
+	State       kilntype.JobState
+	ScheduledAt time.Time // when the job is due (the enqueue time if now)
+	CreatedAt   time.Time
+	Tags        []string        // may be nil
+	Metadata    json.RawMessage // a JSON object; nil means {}
+	UniqueKey   string          // empty means not unique
+}
+
+// JobInsertResult is the outcome of inserting one job.
+type JobInsertResult struct {
+	// Job is the inserted job, or the existing one when UniqueSkipped.
+	Job *kilntype.JobRow
+	// UniqueSkipped is true when a job with the same unique key already
+	// existed in a non-final state and nothing was inserted.
+	UniqueSkipped bool
+}
+
+// JobListParams filters and pages JobList. The zero value lists the newest
+// jobs of any state, kind and queue, DefaultListLimit of them.
+type JobListParams struct {
+	States []kilntype.JobState // any of these; nil means all
+	Kinds  []string            // any of these; nil means all
+	Queues []string            // any of these; nil means all
+	// Cursor is the ID of the last job of the previous page; 0 starts at the
+	// first page. Pages are ordered by ID, so they stay stable while jobs are
+	// added (keyset pagination).
+	Cursor   int64
+	OrderAsc bool // oldest first; default newest first
+	Limit    int  // 1 to MaxListLimit; 0 means DefaultListLimit
+}
+
+// DefaultListLimit is the page size of JobList when Limit is 0, and
+// MaxListLimit the largest allowed (larger values are cut to it).
+const (
+	DefaultListLimit = 100
+	MaxListLimit     = 10_000
+)
+
+// JobClaimParams describes a claim of due jobs from one queue.
+type JobClaimParams struct {
+	Queue string
+	Max   int // how many jobs at most (the caller's free worker slots)
+	// Kinds restricts the claim to jobs of these kinds (the kinds this
+	// process has workers for); nil means any kind.
+	Kinds []string
+	// KindLimits caps how many jobs of a kind this claim may return (the
+	// free slots of kinds with a concurrency limit); a kind absent from the
+	// map is capped only by Max. A limit of 0 excludes the kind.
+	KindLimits     map[string]int
+	LeasedBy       string    // the claiming process's ID
+	LeaseExpiresAt time.Time // the lease's end unless renewed
+	Now            time.Time
+}
+
+// JobLeaseRenewParams renews the leases of a process's running jobs.
+type JobLeaseRenewParams struct {
+	LeasedBy       string
+	IDs            []int64
+	LeaseExpiresAt time.Time
+}
+
+// JobFinishParams records how one attempt of a running job ended.
+type JobFinishParams struct {
+	ID       int64
+	LeasedBy string // the finish applies only while the job is leased by it
+	// State is the job's new state: completed, retryable, discarded,
+	// cancelled, scheduled (snoozed) or available (interrupted by shutdown).
+	State kilntype.JobState
+	// ScheduledAt is when a retryable, scheduled or available job is due;
+	// ignored for final states.
+	ScheduledAt time.Time
+	// UndoAttempt gives the attempt back (Attempt-1): for snoozes and
+	// shutdown interruptions, which do not count against MaxAttempts.
+	UndoAttempt bool
+	// Now is when the attempt ended; it becomes FinalizedAt of final states.
+	Now time.Time
+	// Attempt is the history entry to append; its JobID is ID.
+	Attempt kilntype.JobAttempt
+}
+
+// JobCancelParams cancels one job.
+type JobCancelParams struct {
+	ID  int64
+	Now time.Time
+}
+
+// JobRetryParams retries one job now.
+type JobRetryParams struct {
+	ID  int64
+	Now time.Time
+}
+
+// JobScheduleDueParams promotes due scheduled and retryable jobs.
+type JobScheduleDueParams struct {
+	Now time.Time
+	Max int
+}
+
+// JobRescueExpiredParams takes back running jobs whose lease expired.
+type JobRescueExpiredParams struct {
+	Now time.Time
+	Max int
+}
+
+// JobDeleteFinishedParams deletes old finalized jobs. A zero cut-off time
+// deletes no job of that state.
+type JobDeleteFinishedParams struct {
+	CompletedBefore time.Time
+	CancelledBefore time.Time
+	DiscardedBefore time.Time
+	Max             int
+}
+
+// LeaderElectParams asks to become, or stay, the leader of Name.
+type LeaderElectParams struct {
+	Name     string // what is led, e.g. "maintenance"
+	LeaderID string // the candidate process's ID
+	TTL      time.Duration
+	Now      time.Time
+}
+
+// LeaderResignParams gives up the leadership of Name.
+type LeaderResignParams struct {
+	Name     string
+	LeaderID string
+}

@@ -1,0 +1,440 @@
+package kiln
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/kilnjobs/kiln/internal/completer"
+	"github.com/kilnjobs/kiln/internal/heartbeat"
+	"github.com/kilnjobs/kiln/internal/jobexec"
+	"github.com/kilnjobs/kiln/internal/leader"
+	"github.com/kilnjobs/kiln/internal/maintenance"
+	"github.com/kilnjobs/kiln/internal/producer"
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// Client enqueues and controls jobs, and, once started, runs them. It is
+// safe for concurrent use. A Client without Workers only enqueues and
+// controls jobs; it cannot Start.
+type Client struct {
+	cfg    *Config
+	exec   *jobexec.Settings
+	events events
+
+	// lifecycle serializes Start and Stop, which may take long; it is never
+	// held by code that jobs can call into.
+	lifecycle sync.Mutex
+	completer *completer.Completer // set by Start, under lifecycle
+	heartbeat *heartbeat.Heartbeat // set by Start, under lifecycle
+	elector   *leader.Elector      // set by Start, under lifecycle
+
+	mu        sync.RWMutex // guards running and producers; held briefly
+	running   bool
+	producers map[string]*producer.Producer
+}
+
+// NewClient returns a Client for cfg, or an error naming the first invalid
+// setting. It does not touch the store: Start checks the schema.
+func NewClient(cfg *Config) (*Client, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{cfg: cfg}
+	c.exec = &jobexec.Settings{
+		ServerID:       cfg.ID,
+		DefaultTimeout: cfg.JobTimeout,
+		Backoff:        cfg.RetryPolicy.Backoff,
+		Now:            c.now,
+		StrictKinds:    cfg.StrictKinds,
+	}
+	return c, nil
+}
+
+// ID returns the process ID the client uses in leases and attempt records.
+func (c *Client) ID() string { return c.cfg.ID }
+
+// Store returns the client's store.
+func (c *Client) Store() store.Store { return c.cfg.Store }
+
+func (c *Client) now() time.Time { return c.cfg.Clock.Now().UTC().Truncate(time.Microsecond) }
+
+// stopCancelGrace is how long Stop waits for workers to return once their
+// contexts are cancelled, before it gives their jobs back and returns.
+const stopCancelGrace = 5 * time.Second
+
+// Start checks the store's schema and starts running jobs: one fetcher per
+// configured queue, the heartbeat that renews leases and relays cancels,
+// and (unless DisableMaintenance) the campaign for maintenance leadership.
+// It returns once everything runs. It returns an error if the client has
+// no Workers, is already started, or the schema is missing (wrapping
+// ErrSchemaMissing: run `kiln migrate`). ctx's values reach job contexts;
+// its cancellation does not stop the client: call Stop.
+func (c *Client) Start(ctx context.Context) error {
+	if c.cfg.Workers == nil {
+		return errors.New("kiln: start: Config.Workers is nil; this client can only enqueue")
+	}
+	c.lifecycle.Lock()
+	defer c.lifecycle.Unlock()
+	if c.isRunning() {
+		return errors.New("kiln: start: client already started")
+	}
+	if err := c.cfg.Store.SchemaCheck(ctx); err != nil {
+		return fmt.Errorf("kiln: start: %w", err)
+	}
+	c.completer = completer.New(c.cfg.Store, c.cfg.Logger, 2*completer.MaxBatch)
+	var kinds []string
+	if !c.cfg.StrictKinds {
+		kinds = c.cfg.Workers.Kinds()
+	}
+	limits := map[string]int{}
+	for _, k := range c.cfg.Workers.Kinds() {
+		e, _ := c.cfg.Workers.entry(k)
+		if n := e.maxConcurrency(); n > 0 {
+			limits[k] = n
+		}
+	}
+	limiter := producer.NewKindLimiter(limits)
+	producers := make(map[string]*producer.Producer, len(c.cfg.Queues))
+	for name, q := range c.cfg.Queues {
+		producers[name] = producer.New(producer.Config{
+			Queue: name, MaxWorkers: q.MaxWorkers, Store: c.cfg.Store, Kinds: kinds,
+			Limiter: limiter, Units: c.cfg.Workers, Exec: c.exec, Completer: c.completer,
+			LeaseDuration: c.cfg.LeaseDuration, PollInterval: c.cfg.FetchPollInterval,
+			Logger: c.cfg.Logger, OnStart: c.onStart, OnFinish: c.onFinish,
+		})
+	}
+	c.heartbeat = heartbeat.New(heartbeat.Config{
+		Store: c.cfg.Store, ServerID: c.cfg.ID, LeaseDuration: c.cfg.LeaseDuration,
+		PollInterval: c.cfg.CancelPollInterval, Now: c.now, Logger: c.cfg.Logger,
+		Running: c.runningJobs, Cancel: c.cancelLocal,
+	})
+	c.elector = nil
+	if !c.cfg.DisableMaintenance {
+		maint := maintenance.New(maintenance.Config{
+			Store: c.cfg.Store, Now: c.now, Logger: c.cfg.Logger,
+			ScheduleInterval: c.cfg.ScheduleInterval, RescueInterval: c.cfg.RescueInterval,
+			CleanInterval:      c.cfg.CleanInterval,
+			CompletedRetention: c.cfg.CompletedRetention, CancelledRetention: c.cfg.CancelledRetention,
+			DiscardedRetention: c.cfg.DiscardedRetention, OnRescued: c.onRescued,
+		})
+		c.elector = leader.New(leader.Config{
+			Store: c.cfg.Store, Name: "maintenance", LeaderID: c.cfg.ID, TTL: c.cfg.LeaderTTL,
+			Now: c.now, Logger: c.cfg.Logger,
+			OnElected: maint.Start, OnDeposed: maint.Stop,
+		})
+	}
+	c.mu.Lock()
+	c.producers, c.running = producers, true
+	c.mu.Unlock()
+	c.completer.Start(ctx)
+	for _, p := range producers {
+		p.Start(ctx)
+	}
+	c.heartbeat.Start(ctx)
+	if c.elector != nil {
+		c.elector.Start(ctx)
+	}
+	c.cfg.Logger.Info("kiln: started", "id", c.cfg.ID, "queues", len(producers), "kinds", len(c.cfg.Workers.Kinds()))
+	return nil
+}
+
+// Stop shuts the client down gracefully: it stops fetching, waits for
+// running jobs until ctx is done, then cancels their contexts and waits up
+// to 5 s more for them to return; jobs that return then are put back to
+// available, without using an attempt. It returns when every goroutine of
+// the client has exited. If some workers ignore their cancelled contexts,
+// their jobs are put back to available anyway and Stop returns
+// ErrStopTimeout, leaving those goroutines behind. Stopping a client that
+// is not running does nothing.
+func (c *Client) Stop(ctx context.Context) error { return c.stop(ctx, false) }
+
+// StopAndCancel is Stop's impatient twin: it cancels running jobs' contexts
+// at once, then waits for them as Stop does.
+func (c *Client) StopAndCancel(ctx context.Context) error { return c.stop(ctx, true) }
+
+func (c *Client) stop(ctx context.Context, cancelNow bool) error {
+	c.lifecycle.Lock()
+	defer c.lifecycle.Unlock()
+	if !c.isRunning() {
+		return nil
+	}
+	c.mu.Lock()
+	c.running = false
+	c.mu.Unlock()
+	for _, p := range c.producerList() {
+		p.StopFetching()
+	}
+	if cancelNow {
+		c.cancelAll()
+	}
+	var err error
+	if c.waitJobs(ctx) != nil {
+		c.cancelAll()
+		graceCtx, cancel := context.WithTimeout(context.Background(), stopCancelGrace)
+		if c.waitJobs(graceCtx) != nil {
+			err = c.releaseStuck()
+		}
+		cancel()
+	}
+	c.heartbeat.Stop()
+	if c.elector != nil {
+		c.elector.Stop()
+	}
+	c.completer.Stop()
+	c.cfg.Logger.Info("kiln: stopped", "id", c.cfg.ID)
+	return err
+}
+
+// isRunning reports whether the client is started.
+func (c *Client) isRunning() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.running
+}
+
+// producerList returns the producers of the last Start; they stay valid
+// after Stop, idle.
+func (c *Client) producerList() []*producer.Producer {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	list := make([]*producer.Producer, 0, len(c.producers))
+	for _, p := range c.producers {
+		list = append(list, p)
+	}
+	return list
+}
+
+func (c *Client) cancelAll() {
+	for _, p := range c.producerList() {
+		p.CancelAll(jobexec.ErrShutdown)
+	}
+}
+
+func (c *Client) waitJobs(ctx context.Context) error {
+	for _, p := range c.producerList() {
+		if err := p.Wait(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// releaseStuck puts back the jobs of workers that ignored cancellation.
+func (c *Client) releaseStuck() error {
+	var params []*store.JobFinishParams
+	for _, p := range c.producerList() {
+		for _, row := range p.Running() {
+			now := c.now()
+			params = append(params, &store.JobFinishParams{
+				ID: row.ID, LeasedBy: c.cfg.ID, State: kilntype.JobStateAvailable, ScheduledAt: now,
+				UndoAttempt: true, Now: now,
+				Attempt: kilntype.JobAttempt{
+					JobID: row.ID, Attempt: row.Attempt, StartedAt: *row.AttemptedAt, FinishedAt: &now,
+					Server: c.cfg.ID, Outcome: kilntype.AttemptInterrupted,
+					Error: "interrupted by shutdown: worker did not return after its context was cancelled",
+				},
+			})
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.cfg.Store.JobFinishMany(ctx, params); err != nil {
+		return fmt.Errorf("%w (%d jobs; giving them back failed too, their leases will expire: %v)", ErrStopTimeout, len(params), err)
+	}
+	return fmt.Errorf("%w (%d jobs given back)", ErrStopTimeout, len(params))
+}
+
+// runningJobs lists the jobs this process holds, for the heartbeat.
+func (c *Client) runningJobs() []*kilntype.JobRow {
+	var rows []*kilntype.JobRow
+	for _, p := range c.producerList() {
+		rows = append(rows, p.Running()...)
+	}
+	return rows
+}
+
+// cancelLocal cancels job id's context if it runs in this process.
+func (c *Client) cancelLocal(id int64, cause error) {
+	for _, p := range c.producerList() {
+		if p.CancelJob(id, cause) {
+			return
+		}
+	}
+}
+
+func (c *Client) onStart(row *kilntype.JobRow) {
+	r := *row
+	c.events.emit(&Event{Kind: EventJobStarted, At: c.now(), Job: &r})
+}
+
+func (c *Client) onFinish(row *kilntype.JobRow, p *store.JobFinishParams) {
+	r := *row
+	r.State, r.LeasedBy, r.LeaseExpiresAt, r.CancelRequestedAt = p.State, "", nil, nil
+	if p.UndoAttempt {
+		r.Attempt--
+	}
+	if p.State.Finalized() {
+		r.FinalizedAt = &p.Now
+	} else {
+		r.ScheduledAt = p.ScheduledAt
+	}
+	if p.Attempt.Error != "" {
+		r.LastError = p.Attempt.Error
+	}
+	kind := map[kilntype.JobState]EventKind{
+		kilntype.JobStateCompleted: EventJobCompleted,
+		kilntype.JobStateRetryable: EventJobFailed,
+		kilntype.JobStateDiscarded: EventJobDiscarded,
+		kilntype.JobStateCancelled: EventJobCancelled,
+		kilntype.JobStateScheduled: EventJobSnoozed,
+		kilntype.JobStateAvailable: EventJobInterrupted,
+	}[p.State]
+	a := p.Attempt
+	c.events.emit(&Event{Kind: kind, At: p.Now, Job: &r, Attempt: &a})
+}
+
+func (c *Client) onRescued(rows []*kilntype.JobRow) {
+	now := c.now()
+	for _, r := range rows {
+		c.events.emit(&Event{Kind: EventJobRescued, At: now, Job: r})
+	}
+}
+
+// wake makes the fetchers of the given queues look for jobs at once.
+func (c *Client) wake(queues ...string) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, q := range queues {
+		if p, ok := c.producers[q]; ok {
+			p.Wake()
+		}
+	}
+}
+
+// Enqueue stores one job and returns it. args are encoded to JSON now;
+// opts may be nil. It returns an error, and stores nothing, if the kind has
+// no worker in this client's Workers (ErrUnknownKind), if args do not encode,
+// or if an option is invalid; the error names the kind and the fault. With
+// Unique options, a matching unfinished job is returned instead, with
+// UniqueSkipped set. In this process the job's queue is woken at once.
+func (c *Client) Enqueue(ctx context.Context, args JobArgs, opts *EnqueueOpts) (*EnqueueResult, error) {
+	res, err := c.EnqueueMany(ctx, []EnqueueParams{{Args: args, Opts: opts}})
+	if err != nil {
+		return nil, err
+	}
+	return res[0], nil
+}
+
+// EnqueueMany stores many jobs in one transaction: all or none. It returns
+// one result per param, in order. Errors are as Enqueue's, naming the index
+// of the faulty param.
+func (c *Client) EnqueueMany(ctx context.Context, params []EnqueueParams) ([]*EnqueueResult, error) {
+	if len(params) == 0 {
+		return nil, nil
+	}
+	now := c.now()
+	ins := make([]*store.JobInsertParams, len(params))
+	for i, p := range params {
+		var err error
+		if ins[i], err = c.insertParams(p, now); err != nil {
+			if len(params) == 1 {
+				return nil, fmt.Errorf("kiln: enqueue: %w", err)
+			}
+			return nil, fmt.Errorf("kiln: enqueue job %d: %w", i, err)
+		}
+	}
+	results, err := c.cfg.Store.JobInsertMany(ctx, ins)
+	if err != nil {
+		return nil, fmt.Errorf("kiln: enqueue %d jobs: %w", len(ins), err)
+	}
+	out := make([]*EnqueueResult, len(results))
+	var queues []string
+	for i, r := range results {
+		out[i] = &EnqueueResult{Job: r.Job, UniqueSkipped: r.UniqueSkipped}
+		if !r.UniqueSkipped && r.Job.State == kilntype.JobStateAvailable && !slices.Contains(queues, r.Job.Queue) {
+			queues = append(queues, r.Job.Queue)
+		}
+	}
+	c.wake(queues...)
+	return out, nil
+}
+
+// insertParams validates one enqueue and turns it into a store insert.
+func (c *Client) insertParams(p EnqueueParams, now time.Time) (*store.JobInsertParams, error) {
+	if p.Args == nil {
+		return nil, errors.New("nil args")
+	}
+	kind := p.Args.Kind()
+	if kind == "" {
+		return nil, fmt.Errorf("args type %T has an empty Kind()", p.Args)
+	}
+	var opts EnqueueOpts
+	if p.Opts != nil {
+		opts = *p.Opts
+	}
+	if a, ok := p.Args.(JobArgsWithEnqueueOpts); ok {
+		opts = opts.merge(a.EnqueueOpts())
+	}
+	if c.cfg.Workers != nil {
+		e, ok := c.cfg.Workers.entry(kind)
+		if !ok {
+			return nil, fmt.Errorf("%w %q: no worker registered for it (kinds: %v)", ErrUnknownKind, kind, c.cfg.Workers.Kinds())
+		}
+		opts = opts.merge(EnqueueOpts{MaxAttempts: e.maxAttempts()})
+	}
+	opts = opts.merge(EnqueueOpts{Queue: QueueDefault, Priority: PriorityDefault, MaxAttempts: c.cfg.MaxAttempts})
+
+	args, err := json.Marshal(p.Args)
+	if err != nil {
+		return nil, fmt.Errorf("kind %q: encode args: %w", kind, err)
+	}
+	if err := validateQueue(opts.Queue); err != nil {
+		return nil, fmt.Errorf("kind %q: %w", kind, err)
+	}
+	if opts.Priority < PriorityHighest || opts.Priority > PriorityLowest {
+		return nil, fmt.Errorf("kind %q: priority %d out of range %d-%d", kind, opts.Priority, PriorityHighest, PriorityLowest)
+	}
+	if opts.MaxAttempts < 1 {
+		return nil, fmt.Errorf("kind %q: max attempts %d; want at least 1", kind, opts.MaxAttempts)
+	}
+	if opts.RunIn < 0 {
+		return nil, fmt.Errorf("kind %q: negative RunIn %s", kind, opts.RunIn)
+	}
+	if len(opts.Tags) > 32 {
+		return nil, fmt.Errorf("kind %q: %d tags; at most 32", kind, len(opts.Tags))
+	}
+	for _, t := range opts.Tags {
+		if t == "" || len(t) > 128 {
+			return nil, fmt.Errorf("kind %q: tag %q: want 1 to 128 bytes", kind, t)
+		}
+	}
+	if opts.Unique != nil && opts.Unique.ByPeriod < 0 {
+		return nil, fmt.Errorf("kind %q: negative unique period %s", kind, opts.Unique.ByPeriod)
+	}
+	metadata := []byte("{}")
+	if len(opts.Metadata) > 0 {
+		metadata, _ = json.Marshal(opts.Metadata) // a map[string]string always encodes
+	}
+	ip := &store.JobInsertParams{
+		Kind: kind, Queue: opts.Queue, Args: args, Priority: opts.Priority, MaxAttempts: opts.MaxAttempts,
+		State: kilntype.JobStateAvailable, ScheduledAt: now, CreatedAt: now, Tags: opts.Tags, Metadata: metadata,
+	}
+	runAt := opts.RunAt
+	if runAt.IsZero() && opts.RunIn > 0 {
+		runAt = now.Add(opts.RunIn)
+	}
+	if runAt.After(now) {
+		ip.State, ip.ScheduledAt = kilntype.JobStateScheduled, runAt.UTC().Truncate(time.Microsecond)
+	}
+	if opts.Unique != nil {
+		ip.UniqueKey = opts.Unique.uniqueKey(kind, args, opts.Queue, now)
+	}
+	return ip, nil
+}

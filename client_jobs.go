@@ -1,0 +1,120 @@
+package kiln
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/kilnjobs/kiln/internal/jobexec"
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// JobListParams filters and pages JobList; see store.JobListParams. The zero
+// value lists the 100 newest jobs.
+type JobListParams = store.JobListParams
+
+// JobListResult is one page of jobs.
+type JobListResult struct {
+	Jobs []*kilntype.JobRow
+	// NextCursor is the Cursor that gets the next page, or 0 on the last.
+	NextCursor int64
+}
+
+// JobGet returns the job with the given ID, or an error wrapping
+// ErrNotFound.
+func (c *Client) JobGet(ctx context.Context, id int64) (*kilntype.JobRow, error) {
+	row, err := c.cfg.Store.JobGet(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("kiln: get job %d: %w", id, err)
+	}
+	return row, nil
+}
+
+// JobList returns one page of jobs matching params (nil: the newest 100).
+// Pages are keyset-paginated by ID: pass NextCursor back as Cursor.
+func (c *Client) JobList(ctx context.Context, params *JobListParams) (*JobListResult, error) {
+	p := JobListParams{}
+	if params != nil {
+		p = *params
+	}
+	if p.Limit <= 0 {
+		p.Limit = store.DefaultListLimit
+	}
+	p.Limit = min(p.Limit, store.MaxListLimit)
+	// Ask for one more row to know whether another page follows.
+	p.Limit++
+	rows, err := c.cfg.Store.JobList(ctx, &p)
+	if err != nil {
+		return nil, fmt.Errorf("kiln: list jobs: %w", err)
+	}
+	res := &JobListResult{Jobs: rows}
+	if len(rows) == p.Limit {
+		res.Jobs = rows[:p.Limit-1]
+		res.NextCursor = res.Jobs[len(res.Jobs)-1].ID
+	}
+	return res, nil
+}
+
+// JobAttempts returns the job's execution history, oldest attempt first:
+// when each attempt started and ended, on which process, how it ended and
+// its error (with a trimmed stack for panics).
+func (c *Client) JobAttempts(ctx context.Context, id int64) ([]*kilntype.JobAttempt, error) {
+	attempts, err := c.cfg.Store.JobAttemptList(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("kiln: list attempts of job %d: %w", id, err)
+	}
+	return attempts, nil
+}
+
+// JobCountByState returns how many jobs are in each state.
+func (c *Client) JobCountByState(ctx context.Context) (map[kilntype.JobState]int, error) {
+	counts, err := c.cfg.Store.JobCountByState(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("kiln: count jobs: %w", err)
+	}
+	return counts, nil
+}
+
+// JobCancel cancels a job and returns it as it is after the request. A job
+// that is not running yet (scheduled, available, retryable) is cancelled at
+// once. A running job has its context cancelled: at once if it runs in this
+// process, otherwise within Config.CancelPollInterval (500 ms by default) of
+// the request, by the process that runs it; the returned row is then still
+// running, with CancelRequestedAt set, and the job ends cancelled unless its
+// worker completes it first. Cancelling a cancelled job does nothing. A
+// completed or discarded job gives an error wrapping ErrJobState; an unknown
+// ID, ErrNotFound.
+func (c *Client) JobCancel(ctx context.Context, id int64) (*kilntype.JobRow, error) {
+	row, err := c.cfg.Store.JobCancel(ctx, &store.JobCancelParams{ID: id, Now: c.now()})
+	if err != nil {
+		return nil, fmt.Errorf("kiln: cancel job %d: %w", id, err)
+	}
+	if row.State == kilntype.JobStateRunning && row.LeasedBy == c.cfg.ID {
+		c.cancelLocal(id, jobexec.ErrCancelRequested)
+	}
+	return row, nil
+}
+
+// JobRetry makes a job available to run now, whatever is left of its
+// backoff or schedule: a discarded, cancelled, completed, retryable or
+// scheduled job. A job out of attempts gets one more. A running job gives
+// an error wrapping ErrJobRunning; an unknown ID, ErrNotFound.
+func (c *Client) JobRetry(ctx context.Context, id int64) (*kilntype.JobRow, error) {
+	row, err := c.cfg.Store.JobRetry(ctx, &store.JobRetryParams{ID: id, Now: c.now()})
+	if err != nil {
+		return nil, fmt.Errorf("kiln: retry job %d: %w", id, err)
+	}
+	c.wake(row.Queue)
+	return row, nil
+}
+
+// JobDelete deletes a job and its history and returns it as it was. A
+// running job gives an error wrapping ErrJobRunning (cancel it first); an
+// unknown ID, ErrNotFound.
+func (c *Client) JobDelete(ctx context.Context, id int64) (*kilntype.JobRow, error) {
+	row, err := c.cfg.Store.JobDelete(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("kiln: delete job %d: %w", id, err)
+	}
+	return row, nil
+}

@@ -1,0 +1,186 @@
+package kiln
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/kilnjobs/kiln/store"
+)
+
+// Config configures a Client. Only Store is required; every other field's
+// zero value means the documented default. A Config must not be changed
+// after it is passed to NewClient.
+type Config struct {
+	// Store is where jobs are kept (store/sqlite, later store/postgres).
+	// Required. The client does not close it.
+	Store store.Store
+
+	// Workers are the workers this process runs. Nil makes an enqueue-only
+	// client, which can enqueue any kind but cannot Start. With Workers, an
+	// enqueue of a kind that has no worker fails with ErrUnknownKind.
+	Workers *Workers
+	// Queues maps queue names to their settings; the process runs only these
+	// queues. Default: {"default": {MaxWorkers: 100}}.
+	Queues map[string]QueueConfig
+	// StrictKinds makes this process claim jobs of any kind and fail those
+	// it has no worker for ("no worker for kind X"), retried as any failure.
+	// By default such jobs stay available for a process that has a worker.
+	StrictKinds bool
+
+	// ID names this process in leases and attempt records; it must be unique
+	// among the processes sharing the store. Default: host-pid-random.
+	ID string
+	// Logger receives the client's logs. Default: slog.Default().
+	Logger *slog.Logger
+	// Clock is read for every stored time. Default: the system clock (UTC).
+	Clock Clock
+
+	// JobTimeout bounds each attempt unless its worker says otherwise:
+	// default 1 minute (River's); negative means no timeout.
+	JobTimeout time.Duration
+	// MaxAttempts is the default attempt count: default DefaultMaxAttempts.
+	MaxAttempts int
+	// RetryPolicy gives the backoff between attempts: default
+	// DefaultRetryPolicy (Sidekiq's formula).
+	RetryPolicy RetryPolicy
+
+	// LeaseDuration is how long a running job's lease lasts without a
+	// heartbeat; it is renewed every third of it. After a process dies, its
+	// jobs are rescued at most LeaseDuration + RescueInterval later.
+	// Default 20 s (so rescue within 25 s); minimum 1 s.
+	LeaseDuration time.Duration
+	// FetchPollInterval is how often each queue looks for due jobs when
+	// nothing wakes it (an enqueue in this process wakes it at once).
+	// Default 200 ms; minimum 1 ms.
+	FetchPollInterval time.Duration
+	// CancelPollInterval is how often a process with running jobs reads
+	// cancel requests made by other processes. Default 500 ms.
+	CancelPollInterval time.Duration
+
+	// DisableMaintenance keeps this process out of leader election, so it
+	// never runs the scheduler, rescuer or cleaner. Another process must.
+	DisableMaintenance bool
+	// LeaderTTL is the term of the maintenance leader; a dead leader is
+	// replaced within it. Default 10 s.
+	LeaderTTL time.Duration
+	// ScheduleInterval is how often due scheduled and retryable jobs are
+	// marked available. Default 1 s.
+	ScheduleInterval time.Duration
+	// RescueInterval is how often expired leases are looked for. Default 5 s.
+	RescueInterval time.Duration
+	// CleanInterval is how often old finished jobs are deleted. Default 1 min.
+	CleanInterval time.Duration
+	// CompletedRetention is how long completed jobs are kept: default 24 h,
+	// as Hangfire keeps succeeded jobs for a day.
+	CompletedRetention time.Duration
+	// CancelledRetention is how long cancelled jobs are kept: default 7 days.
+	CancelledRetention time.Duration
+	// DiscardedRetention is how long discarded jobs are kept: default 7 days.
+	DiscardedRetention time.Duration
+}
+
+// QueueConfig configures one queue in one process.
+type QueueConfig struct {
+	// MaxWorkers is how many jobs of the queue run at once in this process;
+	// 1 to 10,000.
+	MaxWorkers int
+}
+
+// withDefaults returns a copy of c with defaults applied, or an error naming
+// the first invalid field.
+func (c *Config) withDefaults() (*Config, error) {
+	if c == nil {
+		return nil, errors.New("kiln: nil Config")
+	}
+	cfg := *c
+	if cfg.Store == nil {
+		return nil, errors.New("kiln: Config.Store is required")
+	}
+	if cfg.Queues == nil && cfg.Workers != nil {
+		cfg.Queues = map[string]QueueConfig{QueueDefault: {MaxWorkers: 100}}
+	}
+	for name, q := range cfg.Queues {
+		if err := validateQueue(name); err != nil {
+			return nil, fmt.Errorf("kiln: Config.Queues: %w", err)
+		}
+		if q.MaxWorkers < 1 || q.MaxWorkers > 10_000 {
+			return nil, fmt.Errorf("kiln: Config.Queues[%q].MaxWorkers is %d; want 1 to 10000", name, q.MaxWorkers)
+		}
+	}
+	if cfg.ID == "" {
+		cfg.ID = defaultID()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = systemClock{}
+	}
+	defDuration(&cfg.JobTimeout, time.Minute)
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.MaxAttempts < 0 {
+		return nil, fmt.Errorf("kiln: Config.MaxAttempts is %d; want at least 1", cfg.MaxAttempts)
+	}
+	if cfg.RetryPolicy == nil {
+		cfg.RetryPolicy = DefaultRetryPolicy{}
+	}
+	defDuration(&cfg.LeaseDuration, 20*time.Second)
+	defDuration(&cfg.FetchPollInterval, 200*time.Millisecond)
+	defDuration(&cfg.CancelPollInterval, 500*time.Millisecond)
+	defDuration(&cfg.LeaderTTL, 10*time.Second)
+	defDuration(&cfg.ScheduleInterval, time.Second)
+	defDuration(&cfg.RescueInterval, 5*time.Second)
+	defDuration(&cfg.CleanInterval, time.Minute)
+	defDuration(&cfg.CompletedRetention, 24*time.Hour)
+	defDuration(&cfg.CancelledRetention, 7*24*time.Hour)
+	defDuration(&cfg.DiscardedRetention, 7*24*time.Hour)
+	for _, d := range []struct {
+		name     string
+		v, least time.Duration
+	}{
+		{"LeaseDuration", cfg.LeaseDuration, time.Second},
+		{"FetchPollInterval", cfg.FetchPollInterval, time.Millisecond},
+		{"CancelPollInterval", cfg.CancelPollInterval, time.Millisecond},
+		{"LeaderTTL", cfg.LeaderTTL, 30 * time.Millisecond},
+		{"ScheduleInterval", cfg.ScheduleInterval, time.Millisecond},
+		{"RescueInterval", cfg.RescueInterval, time.Millisecond},
+		{"CleanInterval", cfg.CleanInterval, time.Millisecond},
+	} {
+		if d.v < d.least {
+			return nil, fmt.Errorf("kiln: Config.%s is %s; want at least %s", d.name, d.v, d.least)
+		}
+	}
+	return &cfg, nil
+}
+
+func defDuration(d *time.Duration, def time.Duration) {
+	if *d == 0 {
+		*d = def
+	}
+}
+
+// validateQueue checks a queue name: 1 to 128 bytes, no spaces or controls.
+func validateQueue(name string) error {
+	if name == "" || len(name) > 128 || strings.IndexFunc(name, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
+		return fmt.Errorf("invalid queue name %q: want 1 to 128 bytes without spaces", name)
+	}
+	return nil
+}
+
+func defaultID() string {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "kiln"
+	}
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
+}

@@ -1,0 +1,124 @@
+package kiln
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+	"time"
+
+	"github.com/kilnjobs/kiln/kilntype"
+)
+
+// QueueDefault is the queue jobs go to unless their options name another.
+const QueueDefault = "default"
+
+// Priority bounds: 1 runs first, 4 last, as in River. PriorityDefault is 1.
+const (
+	PriorityHighest = 1
+	PriorityLowest  = 4
+	PriorityDefault = PriorityHighest
+)
+
+// EnqueueOpts are the options of one enqueue. Every field's zero value
+// means "not set": the args' own EnqueueOpts (see JobArgsWithEnqueueOpts),
+// then the worker's settings, then the client's defaults apply.
+type EnqueueOpts struct {
+	// Queue is the queue to run in; default QueueDefault.
+	Queue string
+	// Priority is 1 (runs first) to 4 (runs last); default 1.
+	Priority int
+	// MaxAttempts is how many attempts before the job is discarded; default
+	// the worker's MaxAttempts, else Config.MaxAttempts (25).
+	MaxAttempts int
+	// RunAt delays the job until this time (Hangfire's Schedule with a
+	// DateTimeOffset). A time in the past runs at once.
+	RunAt time.Time
+	// RunIn delays the job by this duration from the enqueue (Hangfire's
+	// Schedule with a TimeSpan). Ignored when RunAt is set.
+	RunIn time.Duration
+	// Tags label the job for filtering (at most 32, each 1-128 bytes).
+	Tags []string
+	// Metadata is stored with the job as a JSON object.
+	Metadata map[string]string
+	// Unique, if set, enqueues nothing when a matching job exists that is
+	// not finished yet; the existing job is returned instead.
+	Unique *UniqueOpts
+}
+
+// UniqueOpts makes an enqueue unique. Two jobs match when they have the
+// same kind and the same args (their JSON, byte for byte), and, as asked,
+// the same queue and the same period. A match counts only while the first
+// job is not completed, cancelled or discarded.
+type UniqueOpts struct {
+	// ByQueue also requires the same queue.
+	ByQueue bool
+	// ByPeriod, if positive, also requires the same period: time is cut
+	// into periods of this length from the Unix epoch (UTC), and jobs
+	// enqueued in different periods never match.
+	ByPeriod time.Duration
+}
+
+// JobArgsWithEnqueueOpts is implemented by args types that carry their own
+// default enqueue options (River's InsertOpts): for example a kind that
+// always goes to the "email" queue.
+type JobArgsWithEnqueueOpts interface {
+	JobArgs
+	EnqueueOpts() EnqueueOpts
+}
+
+// EnqueueParams is one job of an EnqueueMany call.
+type EnqueueParams struct {
+	Args JobArgs
+	Opts *EnqueueOpts // nil: defaults
+}
+
+// EnqueueResult is the outcome of one enqueue.
+type EnqueueResult struct {
+	// Job is the enqueued job, or the existing job when UniqueSkipped.
+	Job *kilntype.JobRow
+	// UniqueSkipped reports that a matching unique job already existed.
+	UniqueSkipped bool
+}
+
+// merge fills o's unset fields from d.
+func (o EnqueueOpts) merge(d EnqueueOpts) EnqueueOpts {
+	if o.Queue == "" {
+		o.Queue = d.Queue
+	}
+	if o.Priority == 0 {
+		o.Priority = d.Priority
+	}
+	if o.MaxAttempts == 0 {
+		o.MaxAttempts = d.MaxAttempts
+	}
+	if o.RunAt.IsZero() && o.RunIn == 0 {
+		o.RunAt, o.RunIn = d.RunAt, d.RunIn
+	}
+	if o.Tags == nil {
+		o.Tags = d.Tags
+	}
+	if o.Metadata == nil {
+		o.Metadata = d.Metadata
+	}
+	if o.Unique == nil {
+		o.Unique = d.Unique
+	}
+	return o
+}
+
+// uniqueKey returns the key that identifies matching unique jobs.
+func (u *UniqueOpts) uniqueKey(kind string, args []byte, queue string, now time.Time) string {
+	h := sha256.New()
+	h.Write([]byte(kind))
+	h.Write([]byte{0})
+	h.Write(args)
+	if u.ByQueue {
+		h.Write([]byte{0})
+		h.Write([]byte(queue))
+	}
+	if u.ByPeriod > 0 {
+		h.Write([]byte{0})
+		h.Write([]byte(strconv.FormatInt(now.UnixNano()/int64(u.ByPeriod), 10)))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}

@@ -1,0 +1,103 @@
+package kiln
+
+import (
+	"sync"
+	"time"
+
+	"github.com/kilnjobs/kiln/kilntype"
+)
+
+// EventKind says what happened to a job.
+type EventKind string
+
+const (
+	// EventJobStarted: this process began an attempt.
+	EventJobStarted EventKind = "job_started"
+	// EventJobCompleted: an attempt succeeded.
+	EventJobCompleted EventKind = "job_completed"
+	// EventJobFailed: an attempt failed and the job will be retried.
+	EventJobFailed EventKind = "job_failed"
+	// EventJobDiscarded: the last allowed attempt failed.
+	EventJobDiscarded EventKind = "job_discarded"
+	// EventJobCancelled: the job was cancelled while running.
+	EventJobCancelled EventKind = "job_cancelled"
+	// EventJobSnoozed: the worker postponed the job with JobSnooze.
+	EventJobSnoozed EventKind = "job_snoozed"
+	// EventJobInterrupted: shutdown stopped the attempt; the job is
+	// available again.
+	EventJobInterrupted EventKind = "job_interrupted"
+	// EventJobRescued: the rescuer took back a job whose lease expired.
+	EventJobRescued EventKind = "job_rescued"
+)
+
+// Event is something that happened to a job in this process. Job is the
+// job's row as it is after the event (a copy the receiver may keep).
+type Event struct {
+	Kind EventKind
+	At   time.Time // UTC
+	Job  *kilntype.JobRow
+	// Attempt is the attempt that ended, for every kind but started and
+	// rescued.
+	Attempt *kilntype.JobAttempt
+}
+
+// events fans events out to subscribers. A slow subscriber loses events
+// rather than slowing jobs down (as River's subscriptions do); Dropped counts
+// them.
+type events struct {
+	mu   sync.Mutex // guards subs
+	subs map[*subscription]struct{}
+}
+
+type subscription struct {
+	ch      chan *Event
+	kinds map[EventKind]bool // nil: every kind
+}
+
+// subscribeBuffer is the size of each subscription's channel.
+const subscribeBuffer = 1024
+
+// Subscribe returns a channel that receives this process's job events of
+// the given kinds (every kind if none are given), and a function that ends
+// the subscription and closes the channel. Events are sent without waiting:
+// when the channel's buffer (1024 events) is full, events are dropped. The
+// subscription outlives Stop and Start; only the returned function ends it.
+func (c *Client) Subscribe(kinds ...EventKind) (<-chan *Event, func()) {
+	s := &subscription{ch: make(chan *Event, subscribeBuffer)}
+	if len(kinds) > 0 {
+		s.kinds = make(map[EventKind]bool, len(kinds))
+		for _, k := range kinds {
+			s.kinds[k] = true
+		}
+	}
+	e := &c.events
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.subs == nil {
+		e.subs = make(map[*subscription]struct{})
+	}
+	e.subs[s] = struct{}{}
+	return s.ch, func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if _, ok := e.subs[s]; ok {
+			delete(e.subs, s)
+			close(s.ch)
+		}
+	}
+}
+
+func (e *events) emit(ev *Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for s := range e.subs {
+		if s.kinds != nil && !s.kinds[ev.Kind] {
+			continue
+		}
+		select {
+		case s.ch <- ev:
+		default:
+		}
+	}
+}
+

@@ -1,0 +1,105 @@
+// Package heartbeat keeps a process's running jobs alive and listening: it
+// renews their leases before they expire, and polls for cancels requested by
+// other processes so that a running job's context is cancelled within one
+// poll interval of the request.
+package heartbeat
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/kilnjobs/kiln/internal/jobexec"
+	"github.com/kilnjobs/kiln/internal/service"
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// Config configures a Heartbeat. Every field is required.
+type Config struct {
+	Store         store.Store
+	ServerID      string
+	LeaseDuration time.Duration // leases are renewed every third of it
+	PollInterval  time.Duration // how often cancel requests are read
+	Now           func() time.Time
+	Logger        *slog.Logger
+	// Running returns the jobs this process holds.
+	Running func() []*kilntype.JobRow
+	// Cancel cancels a running job's context with cause.
+	Cancel func(id int64, cause error)
+}
+
+// Heartbeat renews leases and relays cancel requests. Create it with New.
+type Heartbeat struct {
+	cfg    Config
+	runner service.Runner
+}
+
+// New returns a Heartbeat; Start runs it.
+func New(cfg Config) *Heartbeat { return &Heartbeat{cfg: cfg} }
+
+// Start starts the loop.
+func (h *Heartbeat) Start(ctx context.Context) { h.runner.Start(ctx, h.run) }
+
+// Stop stops the loop and waits for it.
+func (h *Heartbeat) Stop() { h.runner.Stop() }
+
+func (h *Heartbeat) run(ctx context.Context) {
+	renewEvery := h.cfg.LeaseDuration / 3
+	lastRenew := time.Now()
+	service.Every(ctx, h.cfg.PollInterval, func(ctx context.Context) {
+		rows := h.cfg.Running()
+		if len(rows) == 0 {
+			return
+		}
+		h.pollCancels(ctx)
+		if time.Since(lastRenew) >= renewEvery-h.cfg.PollInterval/2 {
+			lastRenew = time.Now()
+			h.renew(ctx, rows)
+		}
+	})
+}
+
+func (h *Heartbeat) pollCancels(ctx context.Context) {
+	ids, err := h.cfg.Store.JobListCancelRequested(ctx, h.cfg.ServerID)
+	if err != nil {
+		if ctx.Err() == nil {
+			h.cfg.Logger.Warn("kiln: cannot read cancel requests", "err", err)
+		}
+		return
+	}
+	for _, id := range ids {
+		h.cfg.Cancel(id, jobexec.ErrCancelRequested)
+	}
+}
+
+func (h *Heartbeat) renew(ctx context.Context, rows []*kilntype.JobRow) {
+	ids := make([]int64, len(rows))
+	for i, r := range rows {
+		ids[i] = r.ID
+	}
+	renewed, err := h.cfg.Store.JobLeaseRenew(ctx, &store.JobLeaseRenewParams{
+		LeasedBy: h.cfg.ServerID, IDs: ids, LeaseExpiresAt: h.cfg.Now().Add(h.cfg.LeaseDuration),
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			h.cfg.Logger.Error("kiln: cannot renew job leases; jobs may be rescued by another process", "jobs", len(ids), "err", err)
+		}
+		return
+	}
+	if len(renewed) == len(ids) {
+		return
+	}
+	kept := make(map[int64]bool, len(renewed))
+	for _, id := range renewed {
+		kept[id] = true
+	}
+	for _, r := range rows {
+		// A job that finished since Running() was read is not renewed either;
+		// cancelling its (finished) context is then harmless.
+		if !kept[r.ID] {
+			h.cfg.Logger.Warn("kiln: job lease lost; cancelling this copy", "job_id", r.ID, "kind", r.Kind)
+			h.cfg.Cancel(r.ID, jobexec.ErrLeaseLost)
+		}
+	}
+}

@@ -1,0 +1,196 @@
+// Package jobexec runs one attempt of one job: it decodes the args, calls the
+// worker under the job's timeout, recovers panics, and turns what happened
+// into the store update that records the attempt.
+package jobexec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// WorkUnit is one job bound to its worker. The root package implements it
+// with generics; this package only sees the untyped surface.
+type WorkUnit interface {
+	// Decode unmarshals the job's JSON args into the worker's args type.
+	Decode() error
+	// Work runs the worker.
+	Work(ctx context.Context) error
+	// Timeout is the worker's timeout for this job: 0 means the default,
+	// negative means none.
+	Timeout() time.Duration
+	// Backoff is the worker's wait before the next attempt after this failed
+	// one: 0 means the client's retry policy decides.
+	Backoff() time.Duration
+}
+
+// UnitFactory makes WorkUnits for the kinds a process has workers for.
+type UnitFactory interface {
+	// Unit returns the job's WorkUnit, or false if no worker handles its kind.
+	Unit(row *kilntype.JobRow) (WorkUnit, bool)
+}
+
+// CancelError is returned by a worker to stop a job for good: it is
+// cancelled, not retried (the error behind kiln.JobCancel).
+type CancelError struct{ Err error }
+
+func (e *CancelError) Error() string {
+	if e.Err == nil {
+		return "job cancelled"
+	}
+	return "job cancelled: " + e.Err.Error()
+}
+func (e *CancelError) Unwrap() error { return e.Err }
+
+// SnoozeError is returned by a worker to run the job again after Duration
+// without using an attempt (the error behind kiln.JobSnooze).
+type SnoozeError struct{ Duration time.Duration }
+
+func (e *SnoozeError) Error() string { return fmt.Sprintf("job snoozed for %s", e.Duration) }
+
+// Causes given to a job context's cancel function, which tell how an attempt
+// that returned an error while its context was done should be recorded.
+var (
+	// ErrShutdown: the process is stopping; the job goes back to available.
+	ErrShutdown = errors.New("kiln: process shutting down")
+	// ErrCancelRequested: a user cancelled the job; it becomes cancelled.
+	ErrCancelRequested = errors.New("kiln: job cancel requested")
+	// ErrLeaseLost: another process took the job back; the result is void.
+	ErrLeaseLost = errors.New("kiln: job lease lost")
+	// ErrTimeout: the attempt ran past its timeout; a failed attempt.
+	ErrTimeout = errors.New("kiln: job timed out")
+)
+
+// Settings are the process-wide defaults an attempt falls back to.
+type Settings struct {
+	ServerID       string
+	DefaultTimeout time.Duration // negative: no timeout
+	// Backoff is the client's retry policy: the wait after failed attempt n.
+	Backoff func(attempt int) time.Duration
+	Now     func() time.Time
+	// StrictKinds fails jobs with no worker instead of leaving them alone.
+	StrictKinds bool
+}
+
+// Run runs one attempt of row with unit (nil when no worker handles the
+// kind) under parent, a context whose cancel cause tells why it ended
+// (ErrShutdown, ErrCancelRequested, ErrLeaseLost). It never panics and
+// returns the store update that records the attempt.
+func Run(parent context.Context, s *Settings, row *kilntype.JobRow, unit WorkUnit) *store.JobFinishParams {
+	started := s.Now()
+	if row.AttemptedAt != nil {
+		started = *row.AttemptedAt
+	}
+	var err error
+	var trace string
+	ctx := parent
+	if unit == nil {
+		err = fmt.Errorf("no worker for kind %q in this process", row.Kind)
+	} else if err = unit.Decode(); err != nil {
+		err = fmt.Errorf("decode args of kind %q: %w", row.Kind, err)
+	} else {
+		timeout := unit.Timeout()
+		if timeout == 0 {
+			timeout = s.DefaultTimeout
+		}
+		if timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeoutCause(parent, timeout, ErrTimeout)
+			defer cancel()
+		}
+		err, trace = call(ctx, unit)
+	}
+	return finish(s, row, unit, started, ctx, err, trace)
+}
+
+func call(ctx context.Context, unit WorkUnit) (err error, trace string) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+			trace = trimStack(string(debug.Stack()))
+		}
+	}()
+	return unit.Work(ctx), ""
+}
+
+func finish(s *Settings, row *kilntype.JobRow, unit WorkUnit, started time.Time, ctx context.Context, err error, trace string) *store.JobFinishParams {
+	now := s.Now()
+	p := &store.JobFinishParams{
+		ID:       row.ID,
+		LeasedBy: row.LeasedBy,
+		Now:      now,
+		Attempt: kilntype.JobAttempt{
+			JobID: row.ID, Attempt: row.Attempt, StartedAt: started, FinishedAt: &now,
+			Server: s.ServerID, Trace: trace,
+		},
+	}
+	if err != nil {
+		p.Attempt.Error = err.Error()
+	}
+	cause := context.Cause(ctx)
+	var cancelErr *CancelError
+	var snoozeErr *SnoozeError
+	switch {
+	case err == nil:
+		p.State, p.Attempt.Outcome = kilntype.JobStateCompleted, kilntype.AttemptSucceeded
+	case errors.Is(cause, ErrShutdown):
+		p.State, p.Attempt.Outcome, p.UndoAttempt = kilntype.JobStateAvailable, kilntype.AttemptInterrupted, true
+		p.ScheduledAt = now
+		p.Attempt.Error = "interrupted by shutdown: " + p.Attempt.Error
+	case errors.Is(cause, ErrCancelRequested) || errors.As(err, &cancelErr):
+		p.State, p.Attempt.Outcome = kilntype.JobStateCancelled, kilntype.AttemptCancelled
+	case errors.As(err, &snoozeErr):
+		p.State, p.Attempt.Outcome, p.UndoAttempt = kilntype.JobStateScheduled, kilntype.AttemptSnoozed, true
+		p.ScheduledAt = now.Add(snoozeErr.Duration)
+	case unit == nil && !s.StrictKinds:
+		// Claimed by mistake (the claim filters kinds): give it back untouched.
+		p.State, p.Attempt.Outcome, p.UndoAttempt = kilntype.JobStateAvailable, kilntype.AttemptInterrupted, true
+		p.ScheduledAt = now
+	default:
+		if errors.Is(cause, ErrTimeout) {
+			p.Attempt.Error = fmt.Sprintf("%s (%v)", ErrTimeout, p.Attempt.Error)
+		}
+		p.Attempt.Outcome = kilntype.AttemptFailed
+		if row.Attempt >= row.MaxAttempts {
+			p.State = kilntype.JobStateDiscarded
+			break
+		}
+		var wait time.Duration
+		if unit != nil {
+			wait = unit.Backoff()
+		}
+		if wait <= 0 {
+			wait = s.Backoff(row.Attempt)
+		}
+		p.State, p.ScheduledAt = kilntype.JobStateRetryable, now.Add(wait)
+	}
+	return p
+}
+
+// trimStack keeps the part of a panic's stack that belongs to the worker:
+// it drops the frames of the runtime and of this package above the panic.
+func trimStack(stack string) string {
+	lines := strings.Split(stack, "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "panic(") {
+			// The frame after panic( is the one that panicked.
+			lines = append(lines[:1], lines[i+2:]...)
+			break
+		}
+	}
+	out := strings.Join(lines, "\n")
+	if i := strings.Index(out, "github.com/kilnjobs/kiln/internal/jobexec.call("); i > 0 {
+		out = out[:i]
+	}
+	const maxLen = 4 << 10
+	if len(out) > maxLen {
+		out = out[:maxLen] + "\n…"
+	}
+	return strings.TrimSpace(out)
+}

@@ -1,0 +1,93 @@
+// Package maintenance holds the services that only the elected leader runs:
+// the scheduler (promotes due jobs), the rescuer (takes back jobs whose
+// process died) and the cleaner (deletes old finished jobs). Each lives in a
+// file of its own and runs as a periodic task under one start/stop contract.
+package maintenance
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/kilnjobs/kiln/internal/service"
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// Config configures the maintenance services. Zero intervals and
+// retentions are invalid: the client fills in its documented defaults.
+type Config struct {
+	Store  store.Store
+	Now    func() time.Time
+	Logger *slog.Logger
+
+	ScheduleInterval time.Duration
+	RescueInterval   time.Duration
+	CleanInterval    time.Duration
+
+	CompletedRetention time.Duration
+	CancelledRetention time.Duration
+	DiscardedRetention time.Duration
+
+	// OnRescued (optional) is called with the jobs the rescuer took back.
+	OnRescued func(rows []*kilntype.JobRow)
+}
+
+// batchSize bounds the rows one maintenance statement touches, so that a
+// backlog is worked off in short transactions.
+const batchSize = 1000
+
+// Task is one periodic maintenance task.
+type Task struct {
+	Name     string
+	Interval time.Duration
+	// Run does one pass and returns how many rows it touched; a pass that
+	// touched a full batch is repeated at once.
+	Run func(ctx context.Context) (int, error)
+}
+
+// Services runs the maintenance tasks. Create it with New.
+type Services struct {
+	cfg     Config
+	tasks   []Task
+	runners []service.Runner
+}
+
+// New returns the scheduler, rescuer and cleaner for cfg; Start runs them.
+func New(cfg Config) *Services {
+	s := &Services{cfg: cfg}
+	s.tasks = []Task{s.scheduler(), s.rescuer(), s.cleaner()}
+	s.runners = make([]service.Runner, len(s.tasks))
+	return s
+}
+
+// Start starts every task.
+func (s *Services) Start(ctx context.Context) {
+	for i, t := range s.tasks {
+		s.runners[i].Start(ctx, func(ctx context.Context) {
+			service.Every(ctx, t.Interval, func(ctx context.Context) { s.pass(ctx, t) })
+		})
+	}
+}
+
+// Stop stops every task and waits for them.
+func (s *Services) Stop() {
+	for i := range s.runners {
+		s.runners[i].Stop()
+	}
+}
+
+func (s *Services) pass(ctx context.Context, t Task) {
+	for ctx.Err() == nil {
+		n, err := t.Run(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.cfg.Logger.Error("kiln: maintenance pass failed; will retry", "task", t.Name, "err", err)
+			}
+			return
+		}
+		if n < batchSize {
+			return
+		}
+	}
+}

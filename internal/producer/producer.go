@@ -1,0 +1,235 @@
+// Package producer runs one queue in one process: it claims due jobs for its
+// free worker slots, runs each in its own goroutine, and hands the outcomes
+// to the completer. A slot is freed only once its outcome is written, so the
+// process never holds more jobs than it has workers.
+package producer
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/kilnjobs/kiln/internal/completer"
+	"github.com/kilnjobs/kiln/internal/jobexec"
+	"github.com/kilnjobs/kiln/internal/service"
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// Config configures a Producer. Every field is required unless marked.
+type Config struct {
+	Queue         string
+	MaxWorkers    int
+	Store         store.Store
+	Kinds         []string     // kinds to claim; nil claims any kind
+	Limiter       *KindLimiter // optional
+	Units         jobexec.UnitFactory
+	Exec          *jobexec.Settings
+	Completer     *completer.Completer
+	LeaseDuration time.Duration
+	PollInterval  time.Duration
+	Logger        *slog.Logger
+	// OnStart (optional) is called for each claimed job before it runs.
+	OnStart func(row *kilntype.JobRow)
+	// OnFinish (optional) is called once a job's outcome is written.
+	OnFinish func(row *kilntype.JobRow, p *store.JobFinishParams)
+}
+
+// Producer claims and runs the jobs of one queue. Create it with New.
+type Producer struct {
+	cfg     Config
+	wake    chan struct{}
+	fetcher service.Runner
+
+	mu       sync.Mutex           // guards running, moreDue, jobBase
+	running  map[int64]*runningJob // claimed jobs whose outcome is not written
+	moreDue  bool                  // the last claim filled every slot it asked for
+	jobBase  context.Context
+	jobsDone sync.WaitGroup // one count per claimed job, until its outcome is written
+}
+
+type runningJob struct {
+	row    *kilntype.JobRow
+	cancel context.CancelCauseFunc
+}
+
+// New returns a Producer; Start runs it.
+func New(cfg Config) *Producer {
+	return &Producer{cfg: cfg, wake: make(chan struct{}, 1), running: make(map[int64]*runningJob)}
+}
+
+// Queue is the name of the queue the Producer runs.
+func (p *Producer) Queue() string { return p.cfg.Queue }
+
+// Start starts fetching. Jobs run under contexts derived from ctx's values
+// (not its cancellation: only CancelAll and CancelJob cancel them).
+func (p *Producer) Start(ctx context.Context) {
+	p.mu.Lock()
+	p.jobBase = context.WithoutCancel(ctx)
+	p.mu.Unlock()
+	p.fetcher.Start(ctx, p.fetchLoop)
+}
+
+// StopFetching stops claiming new jobs and returns once the fetch loop has
+// exited; running jobs go on.
+func (p *Producer) StopFetching() { p.fetcher.Stop() }
+
+// Wake makes the fetch loop claim at once (an enqueue into this queue).
+func (p *Producer) Wake() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Wait blocks until every claimed job's outcome is written, or ctx is done
+// (then it returns ctx's error).
+func (p *Producer) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		p.jobsDone.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// CancelAll cancels the context of every running job with cause.
+func (p *Producer) CancelAll(cause error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, j := range p.running {
+		j.cancel(cause)
+	}
+}
+
+// CancelJob cancels the context of job id with cause, and reports whether
+// the job runs here.
+func (p *Producer) CancelJob(id int64, cause error) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	j, ok := p.running[id]
+	if ok {
+		j.cancel(cause)
+	}
+	return ok
+}
+
+// Running returns the jobs claimed by this Producer whose outcome is not yet
+// written.
+func (p *Producer) Running() []*kilntype.JobRow {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	rows := make([]*kilntype.JobRow, 0, len(p.running))
+	for _, j := range p.running {
+		rows = append(rows, j.row)
+	}
+	return rows
+}
+
+func (p *Producer) fetchLoop(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	failures := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.wake:
+		case <-timer.C:
+		}
+		wait := p.cfg.PollInterval
+		if err := p.fetch(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			failures++
+			wait = max(wait, service.Backoff(failures, 10*time.Second))
+			p.cfg.Logger.Error("kiln: cannot claim jobs; retrying", "queue", p.cfg.Queue, "try", failures, "retry_in", wait, "err", err)
+		} else {
+			failures = 0
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(wait)
+	}
+}
+
+// fetch claims jobs for the free slots and starts them.
+func (p *Producer) fetch(ctx context.Context) error {
+	p.mu.Lock()
+	free := p.cfg.MaxWorkers - len(p.running)
+	p.mu.Unlock()
+	if free <= 0 {
+		return nil
+	}
+	reserved := p.cfg.Limiter.Reserve()
+	now := p.cfg.Exec.Now()
+	rows, err := p.cfg.Store.JobClaim(ctx, &store.JobClaimParams{
+		Queue:          p.cfg.Queue,
+		Max:            free,
+		Kinds:          p.cfg.Kinds,
+		KindLimits:     reserved,
+		LeasedBy:       p.cfg.Exec.ServerID,
+		LeaseExpiresAt: now.Add(p.cfg.LeaseDuration),
+		Now:            now,
+	})
+	var claimed map[string]int
+	if reserved != nil {
+		claimed = make(map[string]int)
+		for _, row := range rows {
+			claimed[row.Kind]++
+		}
+	}
+	p.cfg.Limiter.Settle(reserved, claimed)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.moreDue = len(rows) == free
+	for _, row := range rows {
+		jobCtx, cancel := context.WithCancelCause(p.jobBase)
+		p.running[row.ID] = &runningJob{row: row, cancel: cancel}
+		p.jobsDone.Add(1)
+		go p.execute(jobCtx, cancel, row)
+	}
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *Producer) execute(ctx context.Context, cancel context.CancelCauseFunc, row *kilntype.JobRow) {
+	if p.cfg.OnStart != nil {
+		p.cfg.OnStart(row)
+	}
+	unit, _ := p.cfg.Units.Unit(row)
+	params := jobexec.Run(ctx, p.cfg.Exec, row, unit)
+	cancel(nil)
+	p.cfg.Completer.Finish(&completer.Item{Row: row, Params: params, Done: func(written bool) {
+		p.finished(row, params, written)
+	}})
+}
+
+// finished frees the job's slot once its outcome is written.
+func (p *Producer) finished(row *kilntype.JobRow, params *store.JobFinishParams, written bool) {
+	p.cfg.Limiter.Release(row.Kind)
+	p.mu.Lock()
+	delete(p.running, row.ID)
+	more := p.moreDue
+	p.mu.Unlock()
+	if written && p.cfg.OnFinish != nil {
+		p.cfg.OnFinish(row, params)
+	}
+	p.jobsDone.Done()
+	if more {
+		p.Wake()
+	}
+}

@@ -1,0 +1,96 @@
+// Package service gives Kiln's background parts one start/stop contract:
+// Start returns once the goroutine runs, Stop blocks until it has exited, and
+// stopping twice or without a start is harmless (River's baseservice and
+// startstop, in Kiln's shape).
+package service
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Runner owns one goroutine. The zero value is ready to use; a Runner is safe
+// for concurrent use.
+type Runner struct {
+	mu     sync.Mutex // guards cancel and done
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Start runs fn in a new goroutine with a context that Stop cancels. It
+// returns false, and runs nothing, if the Runner is already running.
+func (r *Runner) Start(ctx context.Context, fn func(ctx context.Context)) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done != nil {
+		return false
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	r.cancel, r.done = cancel, done
+	go func() {
+		defer close(done)
+		fn(ctx)
+	}()
+	return true
+}
+
+// Stop cancels the goroutine's context and waits until it has returned. It
+// is a no-op when the Runner is not running.
+func (r *Runner) Stop() {
+	r.mu.Lock()
+	cancel, done := r.cancel, r.done
+	r.cancel, r.done = nil, nil
+	r.mu.Unlock()
+	if done == nil {
+		return
+	}
+	cancel()
+	<-done
+}
+
+// Running reports whether the goroutine was started and not yet stopped.
+func (r *Runner) Running() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.done != nil
+}
+
+// Every calls fn at once and then every interval until ctx is done. A call
+// that runs long delays the next one; calls never overlap.
+func Every(ctx context.Context, interval time.Duration, fn func(ctx context.Context)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		fn(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Sleep waits for d or until ctx is done, and reports whether the full
+// duration passed.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// Backoff returns the wait before retry number n (from 1) of a failing
+// background loop: 100 ms doubled each time, capped at max.
+func Backoff(n int, max time.Duration) time.Duration {
+	d := 100 * time.Millisecond
+	for i := 1; i < n && d < max; i++ {
+		d *= 2
+	}
+	return min(d, max)
+}

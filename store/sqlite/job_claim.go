@@ -1,0 +1,186 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// sqlClaimCandidates returns, in claim order, up to ?5 due jobs of queue ?1
+// at time ?2 whose kind is in the JSON array ?3 (NULL: any) and not in the
+// JSON array ?4 (NULL: none).
+//
+// Available jobs are read from the front of kiln_job_claim_available.
+// Scheduled and retryable jobs are read from kiln_job_claim_waiting one
+// priority at a time (prio walks the priorities present with one index seek
+// each), seeking the range scheduled_at <= now: jobs due in the future are
+// never read, however many there are.
+const sqlClaimCandidates = `WITH RECURSIVE prio(p) AS (
+	SELECT (SELECT min(priority) FROM kiln_job INDEXED BY kiln_job_claim_waiting
+		WHERE state IN ('scheduled', 'retryable') AND queue = ?1)
+	UNION ALL
+	SELECT (SELECT min(priority) FROM kiln_job INDEXED BY kiln_job_claim_waiting
+		WHERE state IN ('scheduled', 'retryable') AND queue = ?1 AND priority > prio.p)
+	FROM prio WHERE prio.p IS NOT NULL
+),
+available AS (
+	SELECT id, kind, priority, scheduled_at FROM kiln_job INDEXED BY kiln_job_claim_available
+	WHERE state = 'available' AND queue = ?1
+		AND (?3 IS NULL OR kind IN (SELECT value FROM json_each(?3)))
+		AND (?4 IS NULL OR kind NOT IN (SELECT value FROM json_each(?4)))
+	ORDER BY priority, scheduled_at, id
+	LIMIT ?5
+),
+waiting AS (
+	SELECT id, kind, priority, scheduled_at FROM kiln_job INDEXED BY kiln_job_claim_waiting
+	WHERE state IN ('scheduled', 'retryable') AND queue = ?1
+		AND priority IN (SELECT p FROM prio WHERE p IS NOT NULL) AND scheduled_at <= ?2
+		AND (?3 IS NULL OR kind IN (SELECT value FROM json_each(?3)))
+		AND (?4 IS NULL OR kind NOT IN (SELECT value FROM json_each(?4)))
+	ORDER BY priority, scheduled_at, id
+	LIMIT ?5
+)
+SELECT id, kind FROM (SELECT * FROM available UNION ALL SELECT * FROM waiting)
+ORDER BY priority, scheduled_at, id
+LIMIT ?5`
+
+// sqlClaimUpdate moves the jobs whose IDs are in the JSON array ?4 to
+// running and returns them.
+const sqlClaimUpdate = `UPDATE kiln_job SET state = 'running', attempt = attempt + 1,
+	attempted_at = ?1, leased_by = ?2, lease_expires_at = ?3, cancel_requested_at = NULL
+WHERE id IN (SELECT value FROM json_each(?4))
+RETURNING ` + jobColumns
+
+// claimWindowFactor sizes the candidate window when kind limits may skip
+// candidates: Max times this many are read per round.
+const claimWindowFactor = 4
+
+// JobClaim moves up to params.Max due jobs of params.Queue to running, leased
+// by params.LeasedBy until params.LeaseExpiresAt, and returns them in claim
+// order (priority, then ScheduledAt, then ID) with Attempt already counted.
+// Kinds and KindLimits restrict which jobs are taken (a nil Kinds means any
+// kind; an empty, non-nil Kinds means none). The claim is one IMMEDIATE
+// transaction, so concurrent claims, from this process or another, never
+// return the same job. A Max below 1 claims nothing.
+func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*kilntype.JobRow, error) {
+	if params.Max < 1 || (params.Kinds != nil && len(params.Kinds) == 0) {
+		return []*kilntype.JobRow{}, nil
+	}
+	kinds, err := jsonStrings(params.Kinds)
+	if err != nil {
+		return nil, fail("claim jobs", err)
+	}
+	var claimed []*kilntype.JobRow
+	err = s.write(ctx, func(tx *sql.Tx, st *stmts) error {
+		claimed, err = claim(ctx, tx, st, params, kinds)
+		return err
+	})
+	if err != nil {
+		return nil, fail("claim jobs", err)
+	}
+	return claimed, nil
+}
+
+// claim runs JobClaim's rounds in tx. Each round reads a window of
+// candidates in claim order, picks them while applying the kind limits, and
+// moves the picked ones to running. A round that ends short of Max only
+// because of kind limits is followed by another that excludes the kinds
+// whose limit is reached; each round thus either fills Max, runs out of
+// candidates, or excludes one more kind.
+func claim(ctx context.Context, tx *sql.Tx, st *stmts, p *store.JobClaimParams, kinds any) ([]*kilntype.JobRow, error) {
+	var (
+		excluded []string       // kinds whose limit is 0 or reached
+		taken    map[string]int // jobs picked per limited kind
+		limited  bool           // whether some kind may still be skipped
+	)
+	for kind, limit := range p.KindLimits {
+		if limit <= 0 {
+			excluded = append(excluded, kind)
+		} else {
+			limited = true
+		}
+	}
+	if limited {
+		taken = make(map[string]int, len(p.KindLimits))
+	}
+	candidates := tx.StmtContext(ctx, st.claimCandidates)
+	update := tx.StmtContext(ctx, st.claimUpdate)
+	now, leaseExpires := micros(p.Now), micros(p.LeaseExpiresAt)
+
+	claimed := make([]*kilntype.JobRow, 0, p.Max)
+	for len(claimed) < p.Max {
+		want := p.Max - len(claimed)
+		window := want
+		if limited {
+			window = want * claimWindowFactor
+		}
+		excludedJSON, err := jsonStrings(excluded)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := candidates.QueryContext(ctx, p.Queue, now, kinds, excludedJSON, window)
+		if err != nil {
+			return nil, fmt.Errorf("select candidates: %w", err)
+		}
+		var (
+			picked []int64
+			read   int
+		)
+		for rows.Next() {
+			var (
+				id   int64
+				kind string
+			)
+			if err := rows.Scan(&id, &kind); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("select candidates: %w", err)
+			}
+			read++
+			if len(picked) == want {
+				continue
+			}
+			if limit, ok := p.KindLimits[kind]; ok {
+				if taken[kind] >= limit {
+					continue
+				}
+				taken[kind]++
+				if taken[kind] == limit {
+					excluded = append(excluded, kind)
+				}
+			}
+			picked = append(picked, id)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("select candidates: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("select candidates: %w", err)
+		}
+		if len(picked) > 0 {
+			jobs, err := scanJobs(update.QueryContext(ctx, now, p.LeasedBy, leaseExpires, jsonIDs(picked)))
+			if err != nil {
+				return nil, fmt.Errorf("mark running: %w", err)
+			}
+			claimed = append(claimed, jobs...)
+		}
+		if read < window {
+			break // no more candidates
+		}
+	}
+	slices.SortFunc(claimed, compareClaimOrder)
+	return claimed, nil
+}
+
+// compareClaimOrder orders jobs by priority, then ScheduledAt, then ID.
+func compareClaimOrder(a, b *kilntype.JobRow) int {
+	return cmp.Or(
+		cmp.Compare(a.Priority, b.Priority),
+		a.ScheduledAt.Compare(b.ScheduledAt),
+		cmp.Compare(a.ID, b.ID),
+	)
+}

@@ -1,0 +1,150 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// sqlFinishJob moves running job ?7, if leased by ?8, to state ?1. ?2 is the
+// new ScheduledAt (NULL keeps it), ?3 is 1 to give the attempt back, ?4 the
+// FinalizedAt (NULL for non-final states) and ?5 the error to keep as
+// LastError (NULL keeps the previous one).
+const sqlFinishJob = `UPDATE kiln_job SET state = ?1,
+	scheduled_at = coalesce(?2, scheduled_at),
+	attempt = max(attempt - ?3, 0),
+	finalized_at = ?4,
+	last_error = coalesce(?5, last_error),
+	leased_by = NULL, lease_expires_at = NULL, cancel_requested_at = NULL
+WHERE id = ?6 AND state = 'running' AND leased_by = ?7`
+
+// sqlInsertAttempt appends an attempt to job ?1's history, if the job still
+// exists.
+const sqlInsertAttempt = `INSERT INTO kiln_job_attempt (job_id, attempt, started_at,
+	finished_at, server, outcome, error, trace)
+SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS (SELECT 1 FROM kiln_job WHERE id = ?1)`
+
+// JobFinishMany records the outcome of attempts in one transaction. Each job
+// moves to params.State only if it is still running and leased by
+// params.LeasedBy; otherwise (it was rescued, or it is not running) its
+// update is skipped silently. The lease and any cancel request are cleared,
+// LastError is set from a non-empty Attempt.Error, FinalizedAt is Now for
+// final states and cleared otherwise, ScheduledAt is set for non-final
+// states, and Attempt is decremented when UndoAttempt. Each Attempt is
+// appended to its job's history whether or not the move applied, unless the
+// job no longer exists. A State that a running job cannot move to fails the
+// whole call.
+func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishParams) error {
+	for i, p := range params {
+		if p == nil {
+			return fail("finish jobs", fmt.Errorf("param %d is nil", i))
+		}
+		switch p.State {
+		case kilntype.JobStateCompleted, kilntype.JobStateCancelled, kilntype.JobStateDiscarded,
+			kilntype.JobStateRetryable, kilntype.JobStateScheduled, kilntype.JobStateAvailable:
+		default:
+			return fail("finish jobs", fmt.Errorf("job %d: cannot finish to state %q", p.ID, p.State))
+		}
+	}
+	if len(params) == 0 {
+		return nil
+	}
+	err := s.write(ctx, func(tx *sql.Tx, st *stmts) error {
+		finish := tx.StmtContext(ctx, st.finishJob)
+		insertAttempt := tx.StmtContext(ctx, st.insertAttempt)
+		for _, p := range params {
+			var scheduledAt, finalizedAt, lastError any
+			if p.State.Finalized() {
+				finalizedAt = micros(p.Now)
+			} else {
+				scheduledAt = micros(p.ScheduledAt)
+			}
+			if p.Attempt.Error != "" {
+				lastError = p.Attempt.Error
+			}
+			undo := 0
+			if p.UndoAttempt {
+				undo = 1
+			}
+			if _, err := finish.ExecContext(ctx, string(p.State), scheduledAt, undo,
+				finalizedAt, lastError, p.ID, p.LeasedBy); err != nil {
+				return fmt.Errorf("job %d: %w", p.ID, err)
+			}
+			a := &p.Attempt
+			if _, err := insertAttempt.ExecContext(ctx, p.ID, a.Attempt, micros(a.StartedAt),
+				nullMicros(a.FinishedAt), a.Server, string(a.Outcome), a.Error, a.Trace); err != nil {
+				return fmt.Errorf("job %d: record attempt: %w", p.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fail("finish jobs", err)
+	}
+	return nil
+}
+
+// sqlLeaseRenew extends to ?1 the leases of the running jobs whose IDs are in
+// the JSON array ?2 and that are leased by ?3.
+const sqlLeaseRenew = `UPDATE kiln_job SET lease_expires_at = ?1
+WHERE id IN (SELECT value FROM json_each(?2)) AND state = 'running' AND leased_by = ?3
+RETURNING id`
+
+// JobLeaseRenew sets LeaseExpiresAt of those of params.IDs that are running
+// and leased by params.LeasedBy, and returns the IDs it renewed, in no
+// particular order. An ID missing from the result was taken back (rescued,
+// finished by another path, or deleted).
+func (s *Store) JobLeaseRenew(ctx context.Context, params *store.JobLeaseRenewParams) ([]int64, error) {
+	renewed := make([]int64, 0, len(params.IDs))
+	if len(params.IDs) == 0 {
+		return renewed, nil
+	}
+	err := s.write(ctx, func(tx *sql.Tx, st *stmts) error {
+		rows, err := tx.StmtContext(ctx, st.leaseRenew).QueryContext(ctx,
+			micros(params.LeaseExpiresAt), jsonIDs(params.IDs), params.LeasedBy)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			renewed = append(renewed, id)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fail("renew leases", err)
+	}
+	return renewed, nil
+}
+
+// JobListCancelRequested returns the IDs of the running jobs leased by
+// leasedBy that have a cancel request, in ID order. It reads from the reader
+// pool and never waits for writers.
+func (s *Store) JobListCancelRequested(ctx context.Context, leasedBy string) ([]int64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id FROM kiln_job
+		WHERE state = 'running' AND cancel_requested_at IS NOT NULL AND leased_by = ?
+		ORDER BY id`, leasedBy)
+	if err != nil {
+		return nil, fail("list cancel requests", err)
+	}
+	defer rows.Close()
+	ids := []int64{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fail("list cancel requests", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fail("list cancel requests", err)
+	}
+	return ids, nil
+}

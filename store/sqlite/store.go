@@ -1,0 +1,200 @@
+// Package sqlite is Kiln's embedded storage backend: one SQLite database
+// file, driven by the pure-Go modernc.org/sqlite driver (no cgo).
+//
+// The database runs in WAL mode, so readers never block the writer. A Store
+// keeps two connection pools: a writer pool of one connection whose
+// transactions start with BEGIN IMMEDIATE, so that the writers of one process
+// queue in Go instead of failing with SQLITE_BUSY, and a reader pool of
+// several read-only connections. Several processes on one host may share one
+// database file: their writers wait for each other up to the busy timeout.
+// The file must be on a local file system (WAL needs shared memory).
+//
+// Open does not create the schema; call [Store.Migrate] (or run
+// `kiln migrate`), or set [Options.Migrate].
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+var _ store.Store = (*Store)(nil)
+
+// Options configures Open. The zero value, and a nil *Options, give the
+// defaults documented on each field.
+type Options struct {
+	// BusyTimeout is how long a statement waits for a lock held by another
+	// process (or another Store on the same file) before it fails with
+	// SQLITE_BUSY. Zero means 10 s. It is rounded down to the millisecond.
+	BusyTimeout time.Duration
+	// ReadConns is the number of connections of the reader pool, which
+	// serves JobGet, JobList, JobCountByState, JobAttemptList,
+	// JobListCancelRequested and SchemaCheck. Zero means 4.
+	ReadConns int
+	// Migrate makes Open apply missing migrations before it returns, as
+	// [Store.Migrate] does.
+	Migrate bool
+}
+
+// defaultBusyTimeout is Options.BusyTimeout's default.
+const defaultBusyTimeout = 10 * time.Second
+
+// defaultReadConns is Options.ReadConns's default.
+const defaultReadConns = 4
+
+// Store is a [store.Store] backed by one SQLite database file. It is safe for
+// concurrent use by many goroutines, and several Stores (in one process or
+// in several) may share one file. Create it with Open; its zero value is not
+// usable.
+type Store struct {
+	path string
+	w    *sql.DB // writer pool: one connection, BEGIN IMMEDIATE
+	r    *sql.DB // reader pool: read-only connections
+
+	// mu guards st, the writer's prepared statements, prepared on first use
+	// because they need the schema to exist.
+	mu sync.Mutex
+	st *stmts
+}
+
+// Open opens the SQLite database at path, creating the file if it does not
+// exist, and checks that it can be reached. It does not create the schema
+// unless opts.Migrate is set. path is a file system path (not a "file:" URI)
+// and must not contain '?'. The caller must Close the Store.
+func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.BusyTimeout <= 0 {
+		o.BusyTimeout = defaultBusyTimeout
+	}
+	if o.ReadConns <= 0 {
+		o.ReadConns = defaultReadConns
+	}
+	if path == "" || strings.ContainsRune(path, '?') || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("sqlite: open %q: path must be a file path without '?'", path)
+	}
+
+	// The writer connects first: it turns WAL on, a persistent setting of
+	// the file that the readers then find.
+	w, err := openPool(ctx, path, o, true)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: writer: %w", path, err)
+	}
+	r, err := openPool(ctx, path, o, false)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: readers: %w", path, err)
+	}
+	s := &Store{path: path, w: w, r: r}
+	if o.Migrate {
+		if err := s.Migrate(ctx); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// openPool opens the writer pool (one connection, immediate transactions) or
+// the reader pool (o.ReadConns read-only connections) and connects once.
+func openPool(ctx context.Context, path string, o Options, writer bool) (*sql.DB, error) {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(o.BusyTimeout.Milliseconds(), 10)+")")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	conns := o.ReadConns
+	if writer {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Set("_txlock", "immediate")
+		conns = 1
+	} else {
+		q.Add("_pragma", "query_only(1)")
+	}
+	db, err := sql.Open("sqlite", path+"?"+q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Close closes the Store's connections. Calls in progress may fail; the Store
+// is unusable after. Close is safe to call once.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.st != nil {
+		s.st.close()
+		s.st = nil
+	}
+	s.mu.Unlock()
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// write runs fn in a writer transaction (BEGIN IMMEDIATE: it holds the
+// database's write lock from the start) and commits it if fn returns nil.
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx, st *stmts) error) error {
+	st, err := s.stmts(ctx)
+	if err != nil {
+		return err
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx, st); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// stmts returns the writer's prepared statements, preparing them on first
+// use. It must not be called inside a writer transaction: preparing needs the
+// writer's only connection.
+func (s *Store) stmts(ctx context.Context) (*stmts, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.st != nil {
+		return s.st, nil
+	}
+	st, err := prepareStmts(ctx, s.w)
+	if err != nil {
+		return nil, err
+	}
+	s.st = st
+	return st, nil
+}
+
+// fail wraps err with what was attempted and the package prefix. A missing
+// Kiln table adds kilntype.ErrSchemaMissing to the chain.
+func fail(what string, err error) error {
+	if err != nil && strings.Contains(err.Error(), "no such table: kiln_") &&
+		!errors.Is(err, kilntype.ErrSchemaMissing) {
+		return fmt.Errorf("sqlite: %s: %w: %w", what, kilntype.ErrSchemaMissing, err)
+	}
+	return fmt.Errorf("sqlite: %s: %w", what, err)
+}

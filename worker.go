@@ -1,0 +1,168 @@
+package kiln
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/kilnjobs/kiln/internal/jobexec"
+	"github.com/kilnjobs/kiln/kilntype"
+)
+
+// Worker runs jobs of one args type. Embed [WorkerDefaults] to get the
+// optional settings, and override the ones you need. A worker is shared by
+// every job of its kind and called from many goroutines at once: it holds
+// its dependencies (as Hangfire injects them through constructors) and must
+// be safe for concurrent use.
+//
+// Work must honour ctx: it is cancelled when the job times out, when the job
+// is cancelled (from any process), and when the client stops. A Work that
+// ignores ctx delays shutdown and cannot be cancelled.
+type Worker[T JobArgs] interface {
+	// Work runs one attempt. nil completes the job; an error fails the
+	// attempt (retried with backoff until MaxAttempts, then discarded);
+	// JobCancel and JobSnooze errors cancel or postpone it; a panic is
+	// recovered and recorded as a failed attempt with its stack.
+	Work(ctx context.Context, job *Job[T]) error
+	// Timeout bounds one attempt: 0 means Config.JobTimeout, negative means
+	// no timeout.
+	Timeout(job *Job[T]) time.Duration
+	// Backoff is the wait after failed attempt job.Attempt before the next
+	// one: 0 means the client's RetryPolicy.
+	Backoff(job *Job[T]) time.Duration
+	// MaxAttempts is the default attempt count of jobs of this kind enqueued
+	// through a client that has this worker: 0 means Config.MaxAttempts.
+	MaxAttempts() int
+	// MaxConcurrency caps how many jobs of this kind run at once in one
+	// process, across queues (Rystem's WithMaxParallelism): 0 means no cap.
+	MaxConcurrency() int
+}
+
+// WorkerDefaults gives a Worker the default settings. Embed it and define
+// only Work.
+type WorkerDefaults[T JobArgs] struct{}
+
+// Timeout returns 0: the client's JobTimeout.
+func (WorkerDefaults[T]) Timeout(*Job[T]) time.Duration { return 0 }
+
+// Backoff returns 0: the client's RetryPolicy.
+func (WorkerDefaults[T]) Backoff(*Job[T]) time.Duration { return 0 }
+
+// MaxAttempts returns 0: the client's MaxAttempts.
+func (WorkerDefaults[T]) MaxAttempts() int { return 0 }
+
+// MaxConcurrency returns 0: no cap.
+func (WorkerDefaults[T]) MaxConcurrency() int { return 0 }
+
+// WorkFunc adapts a function to a Worker with default settings.
+func WorkFunc[T JobArgs](fn func(ctx context.Context, job *Job[T]) error) Worker[T] {
+	return &funcWorker[T]{fn: fn}
+}
+
+type funcWorker[T JobArgs] struct {
+	WorkerDefaults[T]
+	fn func(ctx context.Context, job *Job[T]) error
+}
+
+func (w *funcWorker[T]) Work(ctx context.Context, job *Job[T]) error { return w.fn(ctx, job) }
+
+// Workers is a bundle of workers, one per kind, to give to a Client. It is
+// safe for concurrent use, but add every worker before the client starts.
+type Workers struct {
+	mu     sync.RWMutex // guards byKind
+	byKind map[string]workerEntry
+}
+
+// workerEntry is the untyped face of a registered Worker[T].
+type workerEntry interface {
+	unit(row *kilntype.JobRow) jobexec.WorkUnit
+	maxAttempts() int
+	maxConcurrency() int
+}
+
+// NewWorkers returns an empty bundle.
+func NewWorkers() *Workers { return &Workers{byKind: make(map[string]workerEntry)} }
+
+// AddWorker registers w for the kind of T. It panics if the kind is empty or
+// already has a worker, as http.Handle panics on a duplicate pattern: both
+// are programming errors. Use AddWorkerSafely to get an error instead.
+func AddWorker[T JobArgs](workers *Workers, w Worker[T]) {
+	if err := AddWorkerSafely(workers, w); err != nil {
+		panic(err)
+	}
+}
+
+// AddWorkerSafely registers w for the kind of T, or returns an error if the
+// kind is empty or already has a worker.
+func AddWorkerSafely[T JobArgs](workers *Workers, w Worker[T]) error {
+	var zero T
+	kind := zero.Kind()
+	if kind == "" {
+		return fmt.Errorf("kiln: add worker %T: args type %T has an empty Kind()", w, zero)
+	}
+	workers.mu.Lock()
+	defer workers.mu.Unlock()
+	if _, dup := workers.byKind[kind]; dup {
+		return fmt.Errorf("kiln: add worker %T: kind %q already has a worker", w, kind)
+	}
+	workers.byKind[kind] = &typedEntry[T]{worker: w}
+	return nil
+}
+
+// Kinds returns the registered kinds, sorted.
+func (ws *Workers) Kinds() []string {
+	if ws == nil {
+		return nil
+	}
+	ws.mu.RLock()
+	defer ws.mu.RUnlock()
+	kinds := make([]string, 0, len(ws.byKind))
+	for k := range ws.byKind {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	return kinds
+}
+
+func (ws *Workers) entry(kind string) (workerEntry, bool) {
+	if ws == nil {
+		return nil, false
+	}
+	ws.mu.RLock()
+	defer ws.mu.RUnlock()
+	e, ok := ws.byKind[kind]
+	return e, ok
+}
+
+// Unit implements jobexec.UnitFactory.
+func (ws *Workers) Unit(row *kilntype.JobRow) (jobexec.WorkUnit, bool) {
+	e, ok := ws.entry(row.Kind)
+	if !ok {
+		return nil, false
+	}
+	return e.unit(row), true
+}
+
+type typedEntry[T JobArgs] struct{ worker Worker[T] }
+
+func (e *typedEntry[T]) unit(row *kilntype.JobRow) jobexec.WorkUnit {
+	return &workUnit[T]{worker: e.worker, job: &Job[T]{JobRow: row}}
+}
+func (e *typedEntry[T]) maxAttempts() int    { return e.worker.MaxAttempts() }
+func (e *typedEntry[T]) maxConcurrency() int { return e.worker.MaxConcurrency() }
+
+// workUnit binds one job to its typed worker.
+type workUnit[T JobArgs] struct {
+	worker Worker[T]
+	job    *Job[T]
+}
+
+func (u *workUnit[T]) Decode() error {
+	return json.Unmarshal(u.job.JobRow.Args, &u.job.Args)
+}
+func (u *workUnit[T]) Work(ctx context.Context) error { return u.worker.Work(ctx, u.job) }
+func (u *workUnit[T]) Timeout() time.Duration         { return u.worker.Timeout(u.job) }
+func (u *workUnit[T]) Backoff() time.Duration         { return u.worker.Backoff(u.job) }

@@ -50,7 +50,7 @@ type events struct {
 }
 
 type subscription struct {
-	ch      chan *Event
+	ch    chan *Event
 	kinds map[EventKind]bool // nil: every kind
 }
 
@@ -100,4 +100,3 @@ func (e *events) emit(ev *Event) {
 		}
 	}
 }
-

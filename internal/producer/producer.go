@@ -42,7 +42,7 @@ type Producer struct {
 	wake    chan struct{}
 	fetcher service.Runner
 
-	mu       sync.Mutex           // guards running, moreDue, jobBase
+	mu       sync.Mutex            // guards running, moreDue, jobBase
 	running  map[int64]*runningJob // claimed jobs whose outcome is not written
 	moreDue  bool                  // the last claim filled every slot it asked for
 	jobBase  context.Context

@@ -1,0 +1,126 @@
+package kiln_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/kilntest"
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store/sqlite"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(runChild())
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// testBase is the fixed time test clocks start at.
+var testBase = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// openStore opens a migrated SQLite store in path (a new temporary file if
+// empty) and closes it when the test ends.
+func openStore(t *testing.T, path string) *sqlite.Store {
+	t.Helper()
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "kiln.db")
+	}
+	st, err := sqlite.Open(context.Background(), path, &sqlite.Options{Migrate: true})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// fastConfig is a Config whose loops run fast enough for tests.
+func fastConfig(st *sqlite.Store, workers *kiln.Workers, clock kiln.Clock) *kiln.Config {
+	return &kiln.Config{
+		Store:              st,
+		Workers:            workers,
+		Clock:              clock,
+		FetchPollInterval:  10 * time.Millisecond,
+		CancelPollInterval: 10 * time.Millisecond,
+		ScheduleInterval:   10 * time.Millisecond,
+		RescueInterval:     10 * time.Millisecond,
+		LeaderTTL:          300 * time.Millisecond,
+		RetryPolicy:        fixedBackoff(time.Hour),
+	}
+}
+
+// startClient starts a client for cfg and stops it when the test ends.
+func startClient(t *testing.T, cfg *kiln.Config) *kiln.Client {
+	t.Helper()
+	c, err := kiln.NewClient(cfg)
+	if err != nil {
+		t.Fatalf("new client: %v", err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.Stop(ctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+	return c
+}
+
+type fixedBackoff time.Duration
+
+func (f fixedBackoff) Backoff(int) time.Duration { return time.Duration(f) }
+
+// waitEvent waits up to 10 s for an event of kind for job id on events.
+func waitEvent(t *testing.T, events <-chan *kiln.Event, kind kiln.EventKind, id int64) *kiln.Event {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-events:
+			if ev.Kind == kind && ev.Job.ID == id {
+				return ev
+			}
+		case <-deadline:
+			t.Fatalf("no %s event for job %d within 10s", kind, id)
+		}
+	}
+}
+
+// waitState polls the store until job id is in state, for up to 15 s.
+func waitState(t *testing.T, c *kiln.Client, id int64, state kilntype.JobState) *kilntype.JobRow {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		row, err := c.JobGet(context.Background(), id)
+		if err != nil {
+			t.Fatalf("get job %d: %v", id, err)
+		}
+		if row.State == state {
+			return row
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %d is %s, want %s (last error %q)", id, row.State, state, row.LastError)
+		}
+		time.Sleep(5 * time.Millisecond) // polling with a deadline, not synchronisation
+	}
+}
+
+func newClock() *kilntest.Clock { return kilntest.NewClock(testBase) }
+
+func mustEnqueue(t *testing.T, c *kiln.Client, args kiln.JobArgs, opts *kiln.EnqueueOpts) *kilntype.JobRow {
+	t.Helper()
+	res, err := c.Enqueue(context.Background(), args, opts)
+	if err != nil {
+		t.Fatalf("enqueue: %v", err)
+	}
+	return res.Job
+}

@@ -1,0 +1,111 @@
+package kiln_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store/sqlite"
+)
+
+// childEnv, when set to a database path, turns the test binary into a Kiln
+// process that runs "test" jobs forever: the process the test kills.
+const childEnv = "KILN_TEST_CHILD_DB"
+
+const childID = "child-process"
+
+func runChild() int {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, os.Getenv(childEnv), nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[testArgs]) error {
+		<-ctx.Done() // runs until killed
+		return ctx.Err()
+	}))
+	c, err := kiln.NewClient(&kiln.Config{
+		Store: st, Workers: workers, ID: childID, DisableMaintenance: true,
+		LeaseDuration: time.Second, FetchPollInterval: 10 * time.Millisecond,
+	})
+	if err == nil {
+		err = c.Start(ctx)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	select {} // until SIGKILL
+}
+
+// TestKilledProcessJobIsRescued runs a job in a real child process, kills
+// the process with SIGKILL mid-job, and checks that another process rescues
+// the job once its lease expires and completes it.
+func TestKilledProcessJobIsRescued(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "kiln.db")
+	st := openStore(t, path)
+	enqueuer, _ := kiln.NewClient(&kiln.Config{Store: st})
+	job := mustEnqueue(t, enqueuer, testArgs{N: 7}, nil)
+
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), childEnv+"="+path)
+	var stderr strings.Builder
+	child.Stderr = &stderr
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- child.Wait() }()
+	t.Cleanup(func() {
+		child.Process.Kill()
+		<-exited
+	})
+
+	running := waitState(t, enqueuer, job.ID, kiln.JobStateRunning)
+	if running.LeasedBy != childID {
+		t.Fatalf("job leased by %q, want the child", running.LeasedBy)
+	}
+	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-exited; err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("child exit: %v (stderr %s)", err, stderr.String())
+	}
+	exited <- nil // for the cleanup
+
+	// A live process with a worker rescues and completes the job.
+	done := make(chan int, 1)
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, j *kiln.Job[testArgs]) error {
+		done <- j.Args.N
+		return nil
+	}))
+	cfg := fastConfig(st, workers, nil)
+	cfg.RetryPolicy = nil
+	c := startClient(t, cfg)
+	killedAt := time.Now()
+	row := waitState(t, c, job.ID, kiln.JobStateCompleted)
+	if n := <-done; n != 7 {
+		t.Fatalf("rescued job ran with N=%d", n)
+	}
+	// Lease 1 s + rescue interval; the default (20 s + 5 s) keeps under 30 s.
+	if took := time.Since(killedAt); took > 5*time.Second {
+		t.Errorf("rescue took %s", took)
+	}
+	attempts, _ := c.JobAttempts(context.Background(), job.ID)
+	if len(attempts) != 2 || attempts[0].Outcome != kilntype.AttemptInterrupted || attempts[0].Server != childID ||
+		!strings.Contains(attempts[0].Error, "lease") || attempts[1].Outcome != kilntype.AttemptSucceeded || row.Attempt != 2 {
+		t.Fatalf("attempts after rescue = %+v (row attempt %d)", attempts, row.Attempt)
+	}
+}

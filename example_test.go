@@ -1,0 +1,161 @@
+package kiln_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/store/sqlite"
+)
+
+// WelcomeArgs are the args of a "welcome_email" job.
+type WelcomeArgs struct {
+	Email string `json:"email"`
+}
+
+func (WelcomeArgs) Kind() string { return "welcome_email" }
+
+// WelcomeWorker sends welcome emails. It holds its own dependencies.
+type WelcomeWorker struct {
+	kiln.WorkerDefaults[WelcomeArgs]
+	From string
+}
+
+func (w *WelcomeWorker) Work(ctx context.Context, job *kiln.Job[WelcomeArgs]) error {
+	fmt.Printf("%s sends a welcome to %s\n", w.From, job.Args.Email)
+	return nil
+}
+
+// exampleStore opens a fresh SQLite database for an example.
+func exampleStore() (*sqlite.Store, func()) {
+	dir, err := os.MkdirTemp("", "kiln-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "kiln.db"), &sqlite.Options{Migrate: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	return st, func() { st.Close(); os.RemoveAll(dir) }
+}
+
+// quietLogger keeps the client's logs out of the examples' output.
+var quietLogger = slog.New(slog.DiscardHandler)
+
+// A worker, a client on an embedded SQLite file, and one job.
+func Example() {
+	st, cleanup := exampleStore()
+	defer cleanup()
+
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, &WelcomeWorker{From: "kiln@example.com"})
+	client, err := kiln.NewClient(&kiln.Config{Store: st, Workers: workers, Logger: quietLogger})
+	if err != nil {
+		log.Fatal(err)
+	}
+	done, unsubscribe := client.Subscribe(kiln.EventJobCompleted)
+	defer unsubscribe()
+	if err := client.Start(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	defer client.Stop(context.Background())
+
+	if _, err := client.Enqueue(context.Background(), WelcomeArgs{Email: "ada@example.com"}, nil); err != nil {
+		log.Fatal(err)
+	}
+	ev := <-done
+	fmt.Println("job", ev.Job.ID, ev.Job.State)
+	// Output:
+	// kiln@example.com sends a welcome to ada@example.com
+	// job 1 completed
+}
+
+// Delayed jobs wait in the scheduled state until their time.
+func ExampleClient_Enqueue_delayed() {
+	st, cleanup := exampleStore()
+	defer cleanup()
+	client, _ := kiln.NewClient(&kiln.Config{Store: st}) // enqueue-only: no Workers
+
+	res, err := client.Enqueue(context.Background(), WelcomeArgs{Email: "bob@example.com"},
+		&kiln.EnqueueOpts{RunIn: 10 * time.Minute, Queue: "email", Priority: 2})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(res.Job.State, res.Job.Queue, res.Job.Priority)
+	// Output: scheduled email 2
+}
+
+// Unique jobs: while the first is not finished, the same args enqueue
+// nothing and return the existing job.
+func ExampleUniqueOpts() {
+	st, cleanup := exampleStore()
+	defer cleanup()
+	client, _ := kiln.NewClient(&kiln.Config{Store: st})
+	opts := &kiln.EnqueueOpts{Unique: &kiln.UniqueOpts{ByPeriod: time.Hour}}
+
+	first, _ := client.Enqueue(context.Background(), WelcomeArgs{Email: "eve@example.com"}, opts)
+	second, _ := client.Enqueue(context.Background(), WelcomeArgs{Email: "eve@example.com"}, opts)
+	fmt.Println(first.UniqueSkipped, second.UniqueSkipped, first.Job.ID == second.Job.ID)
+	// Output: false true true
+}
+
+// EnqueueMany stores many jobs in one transaction.
+func ExampleClient_EnqueueMany() {
+	st, cleanup := exampleStore()
+	defer cleanup()
+	client, _ := kiln.NewClient(&kiln.Config{Store: st})
+
+	var batch []kiln.EnqueueParams
+	for _, email := range []string{"a@example.com", "b@example.com", "c@example.com"} {
+		batch = append(batch, kiln.EnqueueParams{Args: WelcomeArgs{Email: email}})
+	}
+	results, err := client.EnqueueMany(context.Background(), batch)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(results), "jobs enqueued")
+	// Output: 3 jobs enqueued
+}
+
+// Cancelling a job that has not started yet takes effect at once.
+func ExampleClient_JobCancel() {
+	st, cleanup := exampleStore()
+	defer cleanup()
+	client, _ := kiln.NewClient(&kiln.Config{Store: st})
+	res, _ := client.Enqueue(context.Background(), WelcomeArgs{Email: "x@example.com"}, &kiln.EnqueueOpts{RunIn: time.Hour})
+
+	job, err := client.JobCancel(context.Background(), res.Job.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(job.State)
+	_, err = client.JobCancel(context.Background(), 12345)
+	fmt.Println(errors.Is(err, kiln.ErrNotFound))
+	// Output:
+	// cancelled
+	// true
+}
+
+// A worker ends retries with JobCancel, and postpones itself without using
+// an attempt with JobSnooze.
+func ExampleJobSnooze() {
+	worker := kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[WelcomeArgs]) error {
+		if job.Args.Email == "" {
+			return kiln.JobCancel(errors.New("no address: retrying will not help"))
+		}
+		if job.Attempt == 1 && time.Now().Hour() < 8 {
+			return kiln.JobSnooze(time.Hour) // too early to send mail
+		}
+		return nil
+	})
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, worker)
+	fmt.Println(workers.Kinds())
+	// Output: [welcome_email]
+}

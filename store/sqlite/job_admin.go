@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
@@ -90,11 +89,12 @@ func (s *Store) JobRetry(ctx context.Context, params *store.JobRetryParams) (*ki
 		case kilntype.JobStatePending:
 			return fmt.Errorf("job is pending: %w", kilntype.ErrJobState)
 		}
-		job, err = scanJob(tx.StmtContext(ctx, st.retry).QueryRowContext(ctx, micros(params.Now), params.ID))
+		retried, err := scanJob(tx.StmtContext(ctx, st.retry).QueryRowContext(ctx, micros(params.Now), params.ID))
 		if err != nil && isUniqueViolation(err) {
 			return fmt.Errorf("unique key %q is held by another job: %w: %w",
 				job.UniqueKey, kilntype.ErrJobState, err)
 		}
+		job = retried
 		return err
 	})
 	if err != nil {
@@ -134,9 +134,4 @@ func getForUpdate(ctx context.Context, tx *sql.Tx, st *stmts, id int64) (*kilnty
 		return nil, kilntype.ErrNotFound
 	}
 	return job, err
-}
-
-// isUniqueViolation reports whether err is SQLite's UNIQUE constraint error.
-func isUniqueViolation(err error) bool {
-	return strings.Contains(err.Error(), "UNIQUE constraint failed")
 }

@@ -11,9 +11,9 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-// sqlClaimCandidates returns, in claim order, up to ?5 due jobs of queue ?1
-// at time ?2 whose kind is in the JSON array ?3 (NULL: any) and not in the
-// JSON array ?4 (NULL: none).
+// sqlClaimCandidates returns (claimColumns of) up to ?5 due jobs of queue
+// ?1 at time ?2, in claim order, whose kind is in the JSON array ?3 (NULL:
+// any) and not in the JSON array ?4 (NULL: none).
 //
 // Available jobs are read from the front of kiln_job_claim_available.
 // Scheduled and retryable jobs are read from kiln_job_claim_waiting one
@@ -29,7 +29,7 @@ const sqlClaimCandidates = `WITH RECURSIVE prio(p) AS (
 	FROM prio WHERE prio.p IS NOT NULL
 ),
 available AS (
-	SELECT id, kind, priority, scheduled_at FROM kiln_job INDEXED BY kiln_job_claim_available
+	SELECT ` + claimColumns + ` FROM kiln_job INDEXED BY kiln_job_claim_available
 	WHERE state = 'available' AND queue = ?1
 		AND (?3 IS NULL OR kind IN (SELECT value FROM json_each(?3)))
 		AND (?4 IS NULL OR kind NOT IN (SELECT value FROM json_each(?4)))
@@ -37,7 +37,7 @@ available AS (
 	LIMIT ?5
 ),
 waiting AS (
-	SELECT id, kind, priority, scheduled_at FROM kiln_job INDEXED BY kiln_job_claim_waiting
+	SELECT ` + claimColumns + ` FROM kiln_job INDEXED BY kiln_job_claim_waiting
 	WHERE state IN ('scheduled', 'retryable') AND queue = ?1
 		AND priority IN (SELECT p FROM prio WHERE p IS NOT NULL) AND scheduled_at <= ?2
 		AND (?3 IS NULL OR kind IN (SELECT value FROM json_each(?3)))
@@ -45,16 +45,56 @@ waiting AS (
 	ORDER BY priority, scheduled_at, id
 	LIMIT ?5
 )
-SELECT id, kind FROM (SELECT * FROM available UNION ALL SELECT * FROM waiting)
+SELECT * FROM (SELECT * FROM available UNION ALL SELECT * FROM waiting)
 ORDER BY priority, scheduled_at, id
 LIMIT ?5`
 
 // sqlClaimUpdate moves the jobs whose IDs are in the JSON array ?4 to
-// running and returns them.
+// running. It returns nothing: the claim already read the jobs, and SQLite's
+// RETURNING costs more than that read.
 const sqlClaimUpdate = `UPDATE kiln_job SET state = 'running', attempt = attempt + 1,
 	attempted_at = ?1, leased_by = ?2, lease_expires_at = ?3, cancel_requested_at = NULL
-WHERE id IN (SELECT value FROM json_each(?4))
-RETURNING ` + jobColumns
+WHERE id IN (SELECT value FROM json_each(?4))`
+
+// claimColumns are the columns sqlClaimCandidates returns, in scanCandidate's
+// order: those of kiln_job that a claim does not set.
+const claimColumns = `id, kind, queue, args, priority, attempt, max_attempts, created_at,
+	scheduled_at, tags, metadata, unique_key, last_error`
+
+// scanCandidate reads one row of claimColumns as the job is before the
+// claim. FinalizedAt is nil: no job that can be claimed is finalized.
+func scanCandidate(rows *sql.Rows) (*kilntype.JobRow, error) {
+	var (
+		j                      kilntype.JobRow
+		createdAt, scheduledAt int64
+		tags                   string
+		args, metadata         []byte
+		uniqueKey, lastError   sql.NullString
+	)
+	if err := rows.Scan(&j.ID, &j.Kind, &j.Queue, &args, &j.Priority, &j.Attempt,
+		&j.MaxAttempts, &createdAt, &scheduledAt, &tags, &metadata, &uniqueKey,
+		&lastError); err != nil {
+		return nil, err
+	}
+	j.Args, j.Metadata = args, metadata
+	j.CreatedAt, j.ScheduledAt = fromMicros(createdAt), fromMicros(scheduledAt)
+	j.UniqueKey, j.LastError = uniqueKey.String, lastError.String
+	var err error
+	if j.Tags, err = decodeTags(tags); err != nil {
+		return nil, fmt.Errorf("job %d: %w", j.ID, err)
+	}
+	return &j, nil
+}
+
+// markClaimed sets on j what sqlClaimUpdate set in the store.
+func markClaimed(j *kilntype.JobRow, p *store.JobClaimParams) {
+	attemptedAt, leaseExpiresAt := truncate(p.Now), truncate(p.LeaseExpiresAt)
+	j.State = kilntype.JobStateRunning
+	j.Attempt++
+	j.AttemptedAt, j.LeaseExpiresAt = &attemptedAt, &leaseExpiresAt
+	j.LeasedBy = p.LeasedBy
+	j.CancelRequestedAt = nil
+}
 
 // claimWindowFactor sizes the candidate window when kind limits may skip
 // candidates: Max times this many are read per round.
@@ -123,37 +163,34 @@ func claim(ctx context.Context, tx *sql.Tx, st *stmts, p *store.JobClaimParams, 
 		if err != nil {
 			return nil, err
 		}
-		rows, err := candidates.QueryContext(ctx, p.Queue, now, kinds, excludedJSON, window)
+		rows, err := candidates.QueryContext(ctx, p.Queue, now, kinds, excludedJSON, int64(window))
 		if err != nil {
 			return nil, fmt.Errorf("select candidates: %w", err)
 		}
 		var (
-			picked []int64
+			picked []*kilntype.JobRow
 			read   int
 		)
 		for rows.Next() {
-			var (
-				id   int64
-				kind string
-			)
-			if err := rows.Scan(&id, &kind); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("select candidates: %w", err)
-			}
 			read++
 			if len(picked) == want {
 				continue
 			}
-			if limit, ok := p.KindLimits[kind]; ok {
-				if taken[kind] >= limit {
+			j, err := scanCandidate(rows)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("select candidates: %w", err)
+			}
+			if limit, ok := p.KindLimits[j.Kind]; ok {
+				if taken[j.Kind] >= limit {
 					continue
 				}
-				taken[kind]++
-				if taken[kind] == limit {
-					excluded = append(excluded, kind)
+				taken[j.Kind]++
+				if taken[j.Kind] == limit {
+					excluded = append(excluded, j.Kind)
 				}
 			}
-			picked = append(picked, id)
+			picked = append(picked, j)
 		}
 		if err := rows.Close(); err != nil {
 			return nil, fmt.Errorf("select candidates: %w", err)
@@ -162,11 +199,19 @@ func claim(ctx context.Context, tx *sql.Tx, st *stmts, p *store.JobClaimParams, 
 			return nil, fmt.Errorf("select candidates: %w", err)
 		}
 		if len(picked) > 0 {
-			jobs, err := scanJobs(update.QueryContext(ctx, now, p.LeasedBy, leaseExpires, jsonIDs(picked)))
+			ids := make([]int64, len(picked))
+			for i, j := range picked {
+				ids[i] = j.ID
+				markClaimed(j, p)
+			}
+			res, err := update.ExecContext(ctx, now, p.LeasedBy, leaseExpires, jsonIDs(ids))
 			if err != nil {
 				return nil, fmt.Errorf("mark running: %w", err)
 			}
-			claimed = append(claimed, jobs...)
+			if n, err := res.RowsAffected(); err != nil || n != int64(len(ids)) {
+				return nil, fmt.Errorf("mark running: %d of %d jobs updated (%v)", n, len(ids), err)
+			}
+			claimed = append(claimed, picked...)
 		}
 		if read < window {
 			break // no more candidates

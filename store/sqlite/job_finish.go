@@ -9,24 +9,6 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-// sqlFinishJob moves running job ?7, if leased by ?8, to state ?1. ?2 is the
-// new ScheduledAt (NULL keeps it), ?3 is 1 to give the attempt back, ?4 the
-// FinalizedAt (NULL for non-final states) and ?5 the error to keep as
-// LastError (NULL keeps the previous one).
-const sqlFinishJob = `UPDATE kiln_job SET state = ?1,
-	scheduled_at = coalesce(?2, scheduled_at),
-	attempt = max(attempt - ?3, 0),
-	finalized_at = ?4,
-	last_error = coalesce(?5, last_error),
-	leased_by = NULL, lease_expires_at = NULL, cancel_requested_at = NULL
-WHERE id = ?6 AND state = 'running' AND leased_by = ?7`
-
-// sqlInsertAttempt appends an attempt to job ?1's history, if the job still
-// exists.
-const sqlInsertAttempt = `INSERT INTO kiln_job_attempt (job_id, attempt, started_at,
-	finished_at, server, outcome, error, trace)
-SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS (SELECT 1 FROM kiln_job WHERE id = ?1)`
-
 // JobFinishMany records the outcome of attempts in one transaction. Each job
 // moves to params.State only if it is still running and leased by
 // params.LeasedBy; otherwise (it was rescued, or it is not running) its
@@ -52,31 +34,44 @@ func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishPara
 	if len(params) == 0 {
 		return nil
 	}
-	err := s.write(ctx, func(tx *sql.Tx, st *stmts) error {
-		finish := tx.StmtContext(ctx, st.finishJob)
-		insertAttempt := tx.StmtContext(ctx, st.insertAttempt)
-		for _, p := range params {
-			var scheduledAt, finalizedAt, lastError any
-			if p.State.Finalized() {
-				finalizedAt = micros(p.Now)
-			} else {
-				scheduledAt = micros(p.ScheduledAt)
+	finishes, err := s.batch(ctx, func(st *stmts) *batchStmt { return st.finishJobs }, len(params))
+	if err != nil {
+		return fail("finish jobs", err)
+	}
+	attemptInserts, err := s.batch(ctx, func(st *stmts) *batchStmt { return st.insertAttempts }, len(params))
+	if err != nil {
+		return fail("finish jobs", err)
+	}
+	err = s.write(ctx, func(tx *sql.Tx, st *stmts) error {
+		rows := min(len(params), batchSizes[0])
+		finish, attempts := make([]any, 0, rows*7), make([]any, 0, rows*8)
+		for start, size := range chunks(len(params)) {
+			finish, attempts = finish[:0], attempts[:0]
+			for _, p := range params[start : start+size] {
+				var scheduledAt, finalizedAt, lastError any
+				if p.State.Finalized() {
+					finalizedAt = micros(p.Now)
+				} else {
+					scheduledAt = micros(p.ScheduledAt)
+				}
+				if p.Attempt.Error != "" {
+					lastError = p.Attempt.Error
+				}
+				var undo int64
+				if p.UndoAttempt {
+					undo = 1
+				}
+				finish = append(finish, p.ID, p.LeasedBy, string(p.State), scheduledAt, undo,
+					finalizedAt, lastError)
+				a := &p.Attempt
+				attempts = append(attempts, p.ID, int64(a.Attempt), micros(a.StartedAt),
+					nullMicros(a.FinishedAt), a.Server, string(a.Outcome), a.Error, a.Trace)
 			}
-			if p.Attempt.Error != "" {
-				lastError = p.Attempt.Error
+			if _, err := tx.StmtContext(ctx, finishes[size]).ExecContext(ctx, finish...); err != nil {
+				return fmt.Errorf("update jobs: %w", err)
 			}
-			undo := 0
-			if p.UndoAttempt {
-				undo = 1
-			}
-			if _, err := finish.ExecContext(ctx, string(p.State), scheduledAt, undo,
-				finalizedAt, lastError, p.ID, p.LeasedBy); err != nil {
-				return fmt.Errorf("job %d: %w", p.ID, err)
-			}
-			a := &p.Attempt
-			if _, err := insertAttempt.ExecContext(ctx, p.ID, a.Attempt, micros(a.StartedAt),
-				nullMicros(a.FinishedAt), a.Server, string(a.Outcome), a.Error, a.Trace); err != nil {
-				return fmt.Errorf("job %d: record attempt: %w", p.ID, err)
+			if _, err := tx.StmtContext(ctx, attemptInserts[size]).ExecContext(ctx, attempts...); err != nil {
+				return fmt.Errorf("record attempts: %w", err)
 			}
 		}
 		return nil

@@ -1,22 +1,16 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
 )
-
-// sqlInsertJob inserts one job; a unique key taken by a job that may still
-// run makes it insert nothing and return no row.
-const sqlInsertJob = `INSERT INTO kiln_job (kind, queue, args, state, priority, max_attempts,
-	created_at, scheduled_at, tags, metadata, unique_key)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT DO NOTHING
-RETURNING id`
 
 // sqlGetUnique returns the job that holds a unique key. Its WHERE repeats the
 // partial unique index's, so the index serves it.
@@ -33,37 +27,34 @@ func (s *Store) JobInsertMany(ctx context.Context, params []*store.JobInsertPara
 	if len(params) == 0 {
 		return []store.JobInsertResult{}, nil
 	}
+	rows := make([]insertedRow, len(params))
+	for i, p := range params {
+		if p == nil {
+			return nil, fail("insert jobs", fmt.Errorf("param %d is nil", i))
+		}
+		var err error
+		if rows[i], err = insertRow(p); err != nil {
+			return nil, fail("insert jobs", fmt.Errorf("param %d: %w", i, err))
+		}
+	}
+	inserts, err := s.batch(ctx, func(st *stmts) *batchStmt { return st.insertJobs }, len(params))
+	if err != nil {
+		return nil, fail("insert jobs", err)
+	}
 	results := make([]store.JobInsertResult, len(params))
-	err := s.write(ctx, func(tx *sql.Tx, st *stmts) error {
-		insert := tx.StmtContext(ctx, st.insertJob)
-		var getUnique *sql.Stmt
-		for i, p := range params {
-			if p == nil {
-				return fmt.Errorf("param %d is nil", i)
+	err = s.write(ctx, func(tx *sql.Tx, st *stmts) error {
+		args := make([]any, 0, min(len(params), batchSizes[0])*11)
+		for start, size := range chunks(len(params)) {
+			args = args[:0]
+			for _, r := range rows[start : start+size] {
+				j := r.job
+				args = append(args, j.Kind, j.Queue, string(j.Args), string(j.State), int64(j.Priority),
+					int64(j.MaxAttempts), micros(j.CreatedAt), micros(j.ScheduledAt), r.tags,
+					string(j.Metadata), nullString(j.UniqueKey))
 			}
-			row, err := insertRow(p)
-			if err != nil {
-				return fmt.Errorf("param %d: %w", i, err)
-			}
-			var id int64
-			err = insert.QueryRowContext(ctx, p.Kind, p.Queue, string(p.Args), string(p.State),
-				p.Priority, p.MaxAttempts, micros(p.CreatedAt), micros(p.ScheduledAt),
-				row.tags, string(row.job.Metadata), nullString(p.UniqueKey)).Scan(&id)
-			switch {
-			case err == nil:
-				row.job.ID = id
-				results[i].Job = row.job
-			case errors.Is(err, sql.ErrNoRows) && p.UniqueKey != "":
-				if getUnique == nil {
-					getUnique = tx.StmtContext(ctx, st.getUnique)
-				}
-				existing, err := scanJob(getUnique.QueryRowContext(ctx, p.UniqueKey))
-				if err != nil {
-					return fmt.Errorf("param %d: get job with unique key %q: %w", i, p.UniqueKey, err)
-				}
-				results[i] = store.JobInsertResult{Job: existing, UniqueSkipped: true}
-			default:
-				return fmt.Errorf("param %d: %w", i, err)
+			insert := tx.StmtContext(ctx, inserts[size])
+			if err := insertChunk(ctx, tx, st, insert, rows[start:start+size], results[start:start+size], args); err != nil {
+				return fmt.Errorf("params %d to %d: %w", start, start+size-1, err)
 			}
 		}
 		return nil
@@ -72,6 +63,67 @@ func (s *Store) JobInsertMany(ctx context.Context, params []*store.JobInsertPara
 		return nil, fail("insert jobs", err)
 	}
 	return results, nil
+}
+
+// inserted is a job that one multi-row insert inserted.
+type inserted struct {
+	id        int64
+	uniqueKey sql.NullString
+}
+
+// insertChunk inserts rows with insert, a multi-row statement (args are
+// their values), and fills results. SQLite numbers the inserted rows in VALUES
+// order, so the returned IDs, sorted, match the inserted rows in order; a
+// row with a unique key is skipped when the next inserted ID does not carry
+// its key, and its result then holds the job that holds the key.
+func insertChunk(ctx context.Context, tx *sql.Tx, st *stmts, insert *sql.Stmt, rows []insertedRow, results []store.JobInsertResult, args []any) error {
+	res, err := insert.QueryContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	var ins []inserted
+	for res.Next() {
+		var r inserted
+		if err := res.Scan(&r.id, &r.uniqueKey); err != nil {
+			res.Close()
+			return err
+		}
+		ins = append(ins, r)
+	}
+	if err := errors.Join(res.Err(), res.Close()); err != nil {
+		return err
+	}
+	slices.SortFunc(ins, func(a, b inserted) int { return cmp.Compare(a.id, b.id) })
+
+	var getUnique *sql.Stmt
+	next := 0
+	for i, r := range rows {
+		key := r.job.UniqueKey
+		if next < len(ins) && (key == "" || ins[next].uniqueKey.String == key) {
+			if ins[next].uniqueKey.String != key {
+				return fmt.Errorf("inserted job %d does not match its row", ins[next].id)
+			}
+			r.job.ID = ins[next].id
+			results[i].Job = r.job
+			next++
+			continue
+		}
+		if key == "" {
+			return fmt.Errorf("row %d was not inserted", i)
+		}
+		if getUnique == nil {
+			getUnique = tx.StmtContext(ctx, st.getUnique)
+		}
+		existing, err := scanJob(getUnique.QueryRowContext(ctx, key))
+		if err != nil {
+			return fmt.Errorf("get job with unique key %q: %w", key, err)
+		}
+		results[i] = store.JobInsertResult{Job: existing, UniqueSkipped: true}
+	}
+	if next != len(ins) {
+		return fmt.Errorf("%d jobs inserted, %d matched", len(ins), next)
+	}
+	return nil
 }
 
 // insertedRow is a job about to be inserted: the row the store will return

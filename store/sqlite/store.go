@@ -26,7 +26,6 @@ import (
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
-	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
 )
 
@@ -59,9 +58,8 @@ const defaultReadConns = 4
 // in several) may share one file. Create it with Open; its zero value is not
 // usable.
 type Store struct {
-	path string
-	w    *sql.DB // writer pool: one connection, BEGIN IMMEDIATE
-	r    *sql.DB // reader pool: read-only connections
+	w *sql.DB // writer pool: one connection, BEGIN IMMEDIATE
+	r *sql.DB // reader pool: read-only connections
 
 	// mu guards st, the writer's prepared statements, prepared on first use
 	// because they need the schema to exist.
@@ -71,8 +69,9 @@ type Store struct {
 
 // Open opens the SQLite database at path, creating the file if it does not
 // exist, and checks that it can be reached. It does not create the schema
-// unless opts.Migrate is set. path is a file system path (not a "file:" URI)
-// and must not contain '?'. The caller must Close the Store.
+// unless opts.Migrate is set. path is a file system path: not a "file:" URI,
+// not ":memory:" (the pools would not share it), without '?'. The caller
+// must Close the Store.
 func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	var o Options
 	if opts != nil {
@@ -84,8 +83,8 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	if o.ReadConns <= 0 {
 		o.ReadConns = defaultReadConns
 	}
-	if path == "" || strings.ContainsRune(path, '?') || strings.HasPrefix(path, "file:") {
-		return nil, fmt.Errorf("sqlite: open %q: path must be a file path without '?'", path)
+	if path == "" || path == ":memory:" || strings.ContainsRune(path, '?') || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("sqlite: open %q: want a file path without '?'", path)
 	}
 
 	// The writer connects first: it turns WAL on, a persistent setting of
@@ -99,7 +98,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: readers: %w", path, err)
 	}
-	s := &Store{path: path, w: w, r: r}
+	s := &Store{w: w, r: r}
 	if o.Migrate {
 		if err := s.Migrate(ctx); err != nil {
 			s.Close()
@@ -109,21 +108,35 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	return s, nil
 }
 
+// Page cache sizes, in KiB, per connection: the writer's holds the hot
+// index pages of claims and finishes; readers serve the dashboard.
+const (
+	writerCacheKiB = 32 << 10
+	readerCacheKiB = 8 << 10
+)
+
 // openPool opens the writer pool (one connection, immediate transactions) or
 // the reader pool (o.ReadConns read-only connections) and connects once.
+//
+// Every connection waits o.BusyTimeout for locks, syncs the WAL only at
+// checkpoints (synchronous=NORMAL: a power loss may lose the last commits,
+// never corrupt the file), enforces foreign keys and keeps temporary data,
+// such as statement journals, in memory.
 func openPool(ctx context.Context, path string, o Options, writer bool) (*sql.DB, error) {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(o.BusyTimeout.Milliseconds(), 10)+")")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(1)")
-	conns := o.ReadConns
+	q.Add("_pragma", "temp_store(MEMORY)")
+	conns, cache := o.ReadConns, readerCacheKiB
 	if writer {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Set("_txlock", "immediate")
-		conns = 1
+		conns, cache = 1, writerCacheKiB
 	} else {
 		q.Add("_pragma", "query_only(1)")
 	}
+	q.Add("_pragma", "cache_size(-"+strconv.Itoa(cache)+")")
 	db, err := sql.Open("sqlite", path+"?"+q.Encode())
 	if err != nil {
 		return nil, err
@@ -140,7 +153,7 @@ func openPool(ctx context.Context, path string, o Options, writer bool) (*sql.DB
 }
 
 // Close closes the Store's connections. Calls in progress may fail; the Store
-// is unusable after. Close is safe to call once.
+// is unusable after. Closing twice is harmless.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.st != nil {
@@ -172,6 +185,17 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx, st *stmts) error)
 	return nil
 }
 
+// batch returns the statements of the multi-row statement that pick selects
+// for a batch of n rows, by size (see batchStmt.prepared). Like stmts, it
+// must not be called inside a writer transaction.
+func (s *Store) batch(ctx context.Context, pick func(*stmts) *batchStmt, n int) (map[int]*sql.Stmt, error) {
+	st, err := s.stmts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return pick(st).prepared(ctx, s.w, n)
+}
+
 // stmts returns the writer's prepared statements, preparing them on first
 // use. It must not be called inside a writer transaction: preparing needs the
 // writer's only connection.
@@ -187,14 +211,4 @@ func (s *Store) stmts(ctx context.Context) (*stmts, error) {
 	}
 	s.st = st
 	return st, nil
-}
-
-// fail wraps err with what was attempted and the package prefix. A missing
-// Kiln table adds kilntype.ErrSchemaMissing to the chain.
-func fail(what string, err error) error {
-	if err != nil && strings.Contains(err.Error(), "no such table: kiln_") &&
-		!errors.Is(err, kilntype.ErrSchemaMissing) {
-		return fmt.Errorf("sqlite: %s: %w: %w", what, kilntype.ErrSchemaMissing, err)
-	}
-	return fmt.Errorf("sqlite: %s: %w", what, err)
 }

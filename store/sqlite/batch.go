@@ -1,0 +1,127 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"iter"
+	"strings"
+	"sync"
+)
+
+// batchSizes are the row counts of the multi-row statements prepared for a
+// batch statement, largest first. A batch of n rows runs as chunks of these
+// sizes (greedily), so 1000 rows take 10 statements and 100 rows 4: one
+// statement per row costs several times more in SQLite (a statement journal
+// each) and in database/sql.
+var batchSizes = []int{256, 64, 16, 4, 1}
+
+// batchStmt is a multi-row statement: build(n) is its SQL for n rows. It is
+// prepared for a size in batchSizes when a batch first needs that size.
+type batchStmt struct {
+	build func(rows int) string
+
+	// mu guards bySize.
+	mu     sync.Mutex
+	bySize map[int]*sql.Stmt
+}
+
+// newBatchStmt returns the multi-row statement build describes.
+func newBatchStmt(build func(rows int) string) *batchStmt {
+	return &batchStmt{build: build, bySize: make(map[int]*sql.Stmt, len(batchSizes))}
+}
+
+// prepared returns the statements that a batch of n rows needs, by size,
+// preparing on db those not prepared yet. It must not be called inside a
+// writer transaction: preparing needs the writer's only connection.
+func (b *batchStmt) prepared(ctx context.Context, db *sql.DB, n int) (map[int]*sql.Stmt, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make(map[int]*sql.Stmt, len(batchSizes))
+	for _, size := range chunks(n) {
+		if _, ok := out[size]; ok {
+			continue
+		}
+		s, ok := b.bySize[size]
+		if !ok {
+			var err error
+			if s, err = db.PrepareContext(ctx, b.build(size)); err != nil {
+				return nil, fmt.Errorf("prepare: %w", err)
+			}
+			b.bySize[size] = s
+		}
+		out[size] = s
+	}
+	return out, nil
+}
+
+// close closes the statements prepared so far.
+func (b *batchStmt) close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for size, s := range b.bySize {
+		s.Close()
+		delete(b.bySize, size)
+	}
+}
+
+// chunks splits n rows into runs of batchSizes: it yields each chunk's first
+// row and length.
+func chunks(n int) iter.Seq2[int, int] {
+	return func(yield func(int, int) bool) {
+		start := 0
+		for _, size := range batchSizes {
+			for n-start >= size {
+				if !yield(start, size) {
+					return
+				}
+				start += size
+			}
+		}
+	}
+}
+
+// valuesRows returns n copies of a row of cols placeholders, comma-separated:
+// "(?, ?), (?, ?)" for n=2, cols=2.
+func valuesRows(n, cols int) string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
+	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+}
+
+// sqlInsertJobs inserts rows jobs; those whose unique key is taken by a job
+// that may still run (or by an earlier row) are skipped. It returns the ID
+// and unique key of each inserted job.
+func sqlInsertJobs(rows int) string {
+	return fmt.Sprintf(`INSERT INTO kiln_job (kind, queue, args, state, priority, max_attempts,
+	created_at, scheduled_at, tags, metadata, unique_key)
+VALUES %s
+ON CONFLICT DO NOTHING
+RETURNING id, unique_key`, valuesRows(rows, 11))
+}
+
+// sqlFinishJobs moves each running job column1, if leased by column2, to
+// state column3. column4 is the new ScheduledAt (NULL keeps it), column5 is
+// 1 to give the attempt back, column6 the FinalizedAt (NULL for non-final
+// states) and column7 the error to keep as LastError (NULL keeps the
+// previous one).
+func sqlFinishJobs(rows int) string {
+	return fmt.Sprintf(`UPDATE kiln_job SET state = f.column3,
+	scheduled_at = coalesce(f.column4, kiln_job.scheduled_at),
+	attempt = max(kiln_job.attempt - f.column5, 0),
+	finalized_at = f.column6,
+	last_error = coalesce(f.column7, kiln_job.last_error),
+	leased_by = NULL, lease_expires_at = NULL, cancel_requested_at = NULL
+FROM (VALUES %s) AS f
+WHERE kiln_job.id = f.column1 AND kiln_job.state = 'running' AND kiln_job.leased_by = f.column2`,
+		valuesRows(rows, 7))
+}
+
+// sqlInsertAttempts appends attempts to the history of their jobs, skipping
+// those whose job no longer exists.
+func sqlInsertAttempts(rows int) string {
+	return fmt.Sprintf(`INSERT INTO kiln_job_attempt (job_id, attempt, started_at,
+	finished_at, server, outcome, error, trace)
+SELECT column1, column2, column3, column4, column5, column6, column7, column8
+FROM (VALUES %s) AS a
+WHERE EXISTS (SELECT 1 FROM kiln_job WHERE id = a.column1)`, valuesRows(rows, 8))
+}

@@ -1,0 +1,64 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestQueryPlans checks with EXPLAIN QUERY PLAN that the queries the engine
+// runs all the time (claim, rescue, schedule, clean, renew, finish) look rows
+// up through indexes and never scan kiln_job.
+func TestQueryPlans(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "kiln.db"), &Options{Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+
+	for _, q := range []struct {
+		name  string
+		query string
+		args  []any
+	}{
+		{"claim candidates", sqlClaimCandidates, []any{"default", 1, `["a"]`, `["b"]`, 10}},
+		{"claim update", sqlClaimUpdate, []any{1, "p", 2, "[1,2]"}},
+		{"finish", sqlFinishJobs(2), []any{1, "p", "completed", nil, 0, 1, nil, 2, "p", "completed", nil, 0, 1, nil}},
+		{"insert attempt", sqlInsertAttempt, []any{1, 1, 1, 1, "p", "succeeded", "", ""}},
+		{"insert attempts", sqlInsertAttempts(2), []any{1, 1, 1, 1, "p", "succeeded", "", "", 2, 1, 1, 1, "p", "succeeded", "", ""}},
+		{"lease renew", sqlLeaseRenew, []any{1, "[1,2]", "p"}},
+		{"schedule due", sqlScheduleDue, []any{1, 10}},
+		{"select expired", sqlSelectExpired, []any{1, 10}},
+		{"rescue", sqlRescue, []any{1, "e", 1}},
+		{"delete finished", sqlDeleteFinished, []any{1, 1, 1, 10}},
+		{"get unique", sqlGetUnique, []any{"k"}},
+		{"list cancel requested", `SELECT id FROM kiln_job
+		WHERE state = 'running' AND cancel_requested_at IS NOT NULL AND leased_by = ?
+		ORDER BY id`, []any{"p"}},
+	} {
+		rows, err := s.w.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q.query, q.args...)
+		if err != nil {
+			t.Fatalf("%s: %v", q.name, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		t.Logf("%s:\n\t%s", q.name, strings.Join(plan, "\n\t"))
+		for _, step := range plan {
+			// SCAN, even USING INDEX, walks a whole table or index.
+			if strings.HasPrefix(step, "SCAN kiln_job") {
+				t.Errorf("%s scans: %q", q.name, step)
+			}
+		}
+	}
+}

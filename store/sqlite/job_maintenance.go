@@ -1,0 +1,184 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// sqlScheduleDue makes available up to ?2 scheduled or retryable jobs due
+// at ?1, earliest first.
+const sqlScheduleDue = `UPDATE kiln_job SET state = 'available'
+WHERE id IN (
+	SELECT id FROM kiln_job INDEXED BY kiln_job_due
+	WHERE state IN ('scheduled', 'retryable') AND scheduled_at <= ?1
+	ORDER BY scheduled_at
+	LIMIT ?2
+)`
+
+// JobScheduleDue makes available up to params.Max scheduled or retryable
+// jobs whose ScheduledAt <= params.Now, earliest first, and returns how many
+// it moved. A Max below 1 moves none.
+func (s *Store) JobScheduleDue(ctx context.Context, params *store.JobScheduleDueParams) (int, error) {
+	if params.Max < 1 {
+		return 0, nil
+	}
+	var n int64
+	err := s.write(ctx, func(tx *sql.Tx, st *stmts) error {
+		res, err := tx.StmtContext(ctx, st.scheduleDue).ExecContext(ctx, micros(params.Now), params.Max)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fail("schedule due jobs", err)
+	}
+	return int(n), nil
+}
+
+// sqlSelectExpired returns up to ?2 running jobs whose lease expired before
+// ?1, earliest expiry first, with what their interrupted attempt records.
+const sqlSelectExpired = `SELECT id, attempt, attempted_at, leased_by FROM kiln_job INDEXED BY kiln_job_lease_expires
+WHERE state = 'running' AND lease_expires_at < ?1
+ORDER BY lease_expires_at
+LIMIT ?2`
+
+// sqlRescue takes back running job ?3 at ?1 with the error ?2: cancelled if
+// a cancel was requested, discarded if it used all its attempts, retryable
+// at ?1 otherwise.
+const sqlRescue = `UPDATE kiln_job SET
+	state = CASE
+		WHEN cancel_requested_at IS NOT NULL THEN 'cancelled'
+		WHEN attempt >= max_attempts THEN 'discarded'
+		ELSE 'retryable' END,
+	scheduled_at = CASE
+		WHEN cancel_requested_at IS NULL AND attempt < max_attempts THEN ?1
+		ELSE scheduled_at END,
+	finalized_at = CASE
+		WHEN cancel_requested_at IS NOT NULL OR attempt >= max_attempts THEN ?1
+		ELSE NULL END,
+	last_error = ?2,
+	leased_by = NULL, lease_expires_at = NULL, cancel_requested_at = NULL
+WHERE id = ?3 AND state = 'running'
+RETURNING ` + jobColumns
+
+// sqlInsertAttempt appends an attempt to job ?1's history, if the job still
+// exists.
+const sqlInsertAttempt = `INSERT INTO kiln_job_attempt (job_id, attempt, started_at,
+	finished_at, server, outcome, error, trace)
+SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS (SELECT 1 FROM kiln_job WHERE id = ?1)`
+
+// JobRescueExpired takes back up to params.Max running jobs whose lease
+// expired before params.Now (LeaseExpiresAt < Now), earliest expiry first. A
+// job with a cancel request becomes cancelled, a job that used all its
+// attempts becomes discarded (both finalized at Now), any other becomes
+// retryable at Now. The lease and cancel request are cleared. Each job gets
+// an interrupted attempt (the lost attempt still counts against
+// MaxAttempts) whose error, also kept as LastError, says that the lease
+// expired and names the process that held it. It returns the rescued jobs as
+// they are after the move, earliest expiry first. A Max below 1 rescues
+// none.
+func (s *Store) JobRescueExpired(ctx context.Context, params *store.JobRescueExpiredParams) ([]*kilntype.JobRow, error) {
+	rescued := []*kilntype.JobRow{}
+	if params.Max < 1 {
+		return rescued, nil
+	}
+	now := micros(params.Now)
+	err := s.write(ctx, func(tx *sql.Tx, st *stmts) error {
+		type expired struct {
+			id          int64
+			attempt     int
+			attemptedAt sql.NullInt64
+			leasedBy    sql.NullString
+		}
+		var jobs []expired
+		rows, err := tx.StmtContext(ctx, st.selectExpired).QueryContext(ctx, now, params.Max)
+		if err != nil {
+			return fmt.Errorf("select expired: %w", err)
+		}
+		for rows.Next() {
+			var e expired
+			if err := rows.Scan(&e.id, &e.attempt, &e.attemptedAt, &e.leasedBy); err != nil {
+				rows.Close()
+				return fmt.Errorf("select expired: %w", err)
+			}
+			jobs = append(jobs, e)
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("select expired: %w", err)
+		}
+		rescue := tx.StmtContext(ctx, st.rescue)
+		insertAttempt := tx.StmtContext(ctx, st.insertAttempt)
+		for _, e := range jobs {
+			msg := fmt.Sprintf("lease expired: process %q stopped renewing it (it crashed, hung or lost the database)", e.leasedBy.String)
+			job, err := scanJob(rescue.QueryRowContext(ctx, now, msg, e.id))
+			if err != nil {
+				return fmt.Errorf("job %d: %w", e.id, err)
+			}
+			startedAt := now
+			if e.attemptedAt.Valid {
+				startedAt = e.attemptedAt.Int64
+			}
+			if _, err := insertAttempt.ExecContext(ctx, e.id, e.attempt, startedAt, now,
+				e.leasedBy.String, string(kilntype.AttemptInterrupted), msg, ""); err != nil {
+				return fmt.Errorf("job %d: record attempt: %w", e.id, err)
+			}
+			rescued = append(rescued, job)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fail("rescue expired jobs", err)
+	}
+	return rescued, nil
+}
+
+// sqlDeleteFinished deletes up to ?4 completed jobs finalized before ?1,
+// cancelled ones before ?2 and discarded ones before ?3 (a NULL cut-off
+// deletes none of that state). Their attempts go with them (ON DELETE
+// CASCADE).
+const sqlDeleteFinished = `DELETE FROM kiln_job WHERE id IN (
+	SELECT id FROM kiln_job WHERE state = 'completed' AND finalized_at < ?1
+	UNION ALL
+	SELECT id FROM kiln_job WHERE state = 'cancelled' AND finalized_at < ?2
+	UNION ALL
+	SELECT id FROM kiln_job WHERE state = 'discarded' AND finalized_at < ?3
+	LIMIT ?4
+)`
+
+// JobDeleteFinished deletes up to params.Max finalized jobs, with their
+// attempts, whose FinalizedAt is before the cut-off of their state, and
+// returns how many jobs it deleted. A zero cut-off deletes no job of that
+// state; a Max below 1 deletes none.
+func (s *Store) JobDeleteFinished(ctx context.Context, params *store.JobDeleteFinishedParams) (int, error) {
+	if params.Max < 1 {
+		return 0, nil
+	}
+	cutoff := func(t time.Time) any {
+		if t.IsZero() {
+			return nil
+		}
+		return micros(t)
+	}
+	var n int64
+	err := s.write(ctx, func(tx *sql.Tx, st *stmts) error {
+		res, err := tx.StmtContext(ctx, st.deleteFinished).ExecContext(ctx,
+			cutoff(params.CompletedBefore), cutoff(params.CancelledBefore),
+			cutoff(params.DiscardedBefore), params.Max)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fail("delete finished jobs", err)
+	}
+	return int(n), nil
+}

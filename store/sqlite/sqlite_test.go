@@ -1,0 +1,203 @@
+package sqlite_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+	"github.com/kilnjobs/kiln/store/sqlite"
+	"github.com/kilnjobs/kiln/store/storetest"
+)
+
+func TestStore(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return open(t, filepath.Join(t.TempDir(), "kiln.db"), &sqlite.Options{Migrate: true})
+	})
+}
+
+// open opens path and closes the store when t ends.
+func open(t *testing.T, path string, opts *sqlite.Options) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(t.Context(), path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+var base = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func TestSchemaMissingBeforeMigrate(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := open(t, filepath.Join(t.TempDir(), "kiln.db"), nil)
+	if err := s.SchemaCheck(ctx); !errors.Is(err, kilntype.ErrSchemaMissing) {
+		t.Errorf("SchemaCheck before Migrate: %v, want ErrSchemaMissing", err)
+	}
+	if _, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "default", Max: 1, Now: base}); !errors.Is(err, kilntype.ErrSchemaMissing) {
+		t.Errorf("JobClaim before Migrate: %v, want ErrSchemaMissing", err)
+	}
+	if _, err := s.JobGet(ctx, 1); !errors.Is(err, kilntype.ErrSchemaMissing) {
+		t.Errorf("JobGet before Migrate: %v, want ErrSchemaMissing", err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SchemaCheck(ctx); err != nil {
+		t.Errorf("SchemaCheck after Migrate: %v", err)
+	}
+	// The store works after a failed first use.
+	if _, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "default", Max: 1, Now: base}); err != nil {
+		t.Errorf("JobClaim after Migrate: %v", err)
+	}
+}
+
+func TestOpenRejectsURIs(t *testing.T) {
+	t.Parallel()
+	for _, path := range []string{"", ":memory:", "file:kiln.db", "kiln.db?mode=ro"} {
+		if s, err := sqlite.Open(t.Context(), path, nil); err == nil {
+			s.Close()
+			t.Errorf("Open(%q) succeeded, want an error", path)
+		}
+	}
+}
+
+func TestCloseTwice(t *testing.T) {
+	t.Parallel()
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "kiln.db"), &sqlite.Options{Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.JobGet(t.Context(), 1); !errors.Is(err, kilntype.ErrNotFound) {
+		t.Fatalf("JobGet: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("first Close: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+// TestMigrateConcurrently migrates one new file from several Stores at once,
+// as several processes starting together would.
+func TestMigrateConcurrently(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "kiln.db")
+	stores := make([]*sqlite.Store, 4)
+	for i := range stores {
+		stores[i] = open(t, path, nil)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(stores))
+	for _, s := range stores {
+		wg.Go(func() { errs <- s.Migrate(t.Context()) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("Migrate: %v", err)
+		}
+	}
+	for _, s := range stores {
+		if err := s.SchemaCheck(t.Context()); err != nil {
+			t.Errorf("SchemaCheck: %v", err)
+		}
+	}
+}
+
+// TestClaimAcrossStores claims from one file through two Stores, as two
+// processes would, and checks that no job is claimed twice.
+func TestClaimAcrossStores(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "kiln.db")
+	a := open(t, path, &sqlite.Options{Migrate: true})
+	b := open(t, path, &sqlite.Options{Migrate: true})
+
+	const jobs = 1000
+	ps := make([]*store.JobInsertParams, jobs)
+	for i := range ps {
+		ps[i] = &store.JobInsertParams{Kind: "noop", Queue: "default", Args: []byte(`{}`),
+			Priority: 1, MaxAttempts: 1, State: kilntype.JobStateAvailable, ScheduledAt: base, CreatedAt: base}
+	}
+	if _, err := a.JobInsertMany(ctx, ps); err != nil {
+		t.Fatal(err)
+	}
+
+	var (
+		mu      sync.Mutex
+		claimed = map[int64]string{}
+		wg      sync.WaitGroup
+		errs    = make(chan error, 8)
+	)
+	for i := range 8 {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Go(func() {
+			p := &store.JobClaimParams{Queue: "default", Max: 10, LeasedBy: fmt.Sprintf("p%d", i),
+				LeaseExpiresAt: base.Add(time.Minute), Now: base}
+			for {
+				got, err := s.JobClaim(ctx, p)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, j := range got {
+					if by, dup := claimed[j.ID]; dup {
+						errs <- fmt.Errorf("job %d claimed by %s and %s", j.ID, by, p.LeasedBy)
+					}
+					claimed[j.ID] = p.LeasedBy
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if len(claimed) != jobs {
+		t.Errorf("%d jobs claimed, want %d", len(claimed), jobs)
+	}
+}
+
+// TestReadersSeeWrites checks that the reader pool sees what the writer
+// committed, through another Store too.
+func TestReadersSeeWrites(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "kiln.db")
+	a := open(t, path, &sqlite.Options{Migrate: true})
+	b := open(t, path, &sqlite.Options{ReadConns: 1})
+	res, err := a.JobInsertMany(ctx, []*store.JobInsertParams{{Kind: "k", Queue: "q", Args: []byte(`{}`),
+		Priority: 1, MaxAttempts: 1, State: kilntype.JobStateAvailable, ScheduledAt: base, CreatedAt: base}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*sqlite.Store{a, b} {
+		if _, err := s.JobGet(ctx, res[0].Job.ID); err != nil {
+			t.Errorf("JobGet: %v", err)
+		}
+	}
+}

@@ -1,0 +1,97 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// stmts are the writer's prepared statements. Each is prepared once on the
+// writer pool's only connection and bound to a transaction with
+// [sql.Tx.StmtContext], which reuses that preparation.
+type stmts struct {
+	insertJobs     *batchStmt
+	finishJobs     *batchStmt
+	insertAttempts *batchStmt
+
+	getUnique       *sql.Stmt
+	getJob          *sql.Stmt
+	claimCandidates *sql.Stmt
+	claimUpdate     *sql.Stmt
+	insertAttempt   *sql.Stmt
+	leaseRenew      *sql.Stmt
+	cancelNow       *sql.Stmt
+	cancelRequest   *sql.Stmt
+	retry           *sql.Stmt
+	deleteJob       *sql.Stmt
+	scheduleDue     *sql.Stmt
+	selectExpired   *sql.Stmt
+	rescue          *sql.Stmt
+	deleteFinished  *sql.Stmt
+	leaderElect     *sql.Stmt
+	leaderResign    *sql.Stmt
+}
+
+// fields pairs each statement with its SQL.
+func (st *stmts) fields() []struct {
+	stmt  **sql.Stmt
+	query string
+} {
+	return []struct {
+		stmt  **sql.Stmt
+		query string
+	}{
+		{&st.getUnique, sqlGetUnique},
+		{&st.getJob, sqlGetJob},
+		{&st.claimCandidates, sqlClaimCandidates},
+		{&st.claimUpdate, sqlClaimUpdate},
+		{&st.insertAttempt, sqlInsertAttempt},
+		{&st.leaseRenew, sqlLeaseRenew},
+		{&st.cancelNow, sqlCancelNow},
+		{&st.cancelRequest, sqlCancelRequest},
+		{&st.retry, sqlRetry},
+		{&st.deleteJob, sqlDeleteJob},
+		{&st.scheduleDue, sqlScheduleDue},
+		{&st.selectExpired, sqlSelectExpired},
+		{&st.rescue, sqlRescue},
+		{&st.deleteFinished, sqlDeleteFinished},
+		{&st.leaderElect, sqlLeaderElect},
+		{&st.leaderResign, sqlLeaderResign},
+	}
+}
+
+// prepareStmts prepares every single-row writer statement on db (the
+// multi-row ones are prepared by size when first needed). It fails (with
+// kilntype.ErrSchemaMissing in the chain) before Migrate created the tables.
+func prepareStmts(ctx context.Context, db *sql.DB) (*stmts, error) {
+	st := &stmts{}
+	for _, f := range st.fields() {
+		s, err := db.PrepareContext(ctx, f.query)
+		if err != nil {
+			st.close()
+			return nil, fmt.Errorf("prepare: %w", err)
+		}
+		*f.stmt = s
+	}
+	st.insertJobs = newBatchStmt(sqlInsertJobs)
+	st.finishJobs = newBatchStmt(sqlFinishJobs)
+	st.insertAttempts = newBatchStmt(sqlInsertAttempts)
+	return st, nil
+}
+
+// close closes the statements prepared so far.
+func (st *stmts) close() error {
+	var errs []error
+	for _, f := range st.fields() {
+		if *f.stmt != nil {
+			errs = append(errs, (*f.stmt).Close())
+		}
+	}
+	for _, b := range []*batchStmt{st.insertJobs, st.finishJobs, st.insertAttempts} {
+		if b != nil {
+			b.close()
+		}
+	}
+	return errors.Join(errs...)
+}

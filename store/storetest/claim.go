@@ -1,0 +1,347 @@
+package storetest
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+func testClaim(t *testing.T, newStore NewStoreFunc) {
+	t.Run("DueRules", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		now := base.Add(2 * time.Hour)
+		past, future := now.Add(-time.Minute), now.Add(time.Minute)
+		// Jobs that are never due, then retryable ones (both claimed from
+		// "default" at base while it holds nothing else due).
+		for _, state := range []kilntype.JobState{kilntype.JobStateRunning,
+			kilntype.JobStateCompleted, kilntype.JobStateCancelled, kilntype.JobStateDiscarded} {
+			f.inState(state, queue("default"))
+		}
+		retryableDue := f.retryable(past, queue("default"))
+		retryableFuture := f.retryable(future, queue("default"))
+		availableFuture := f.insert(scheduledAt(future)) // available is due whatever its time
+		scheduledPast := f.insert(scheduled(past))
+		scheduledNow := f.insert(scheduled(now))
+		scheduledFuture := f.insert(scheduled(future))
+		f.insert(pending(), scheduledAt(past))
+
+		got := f.claim(claimParams("default", 100, now))
+		wantIDSet(t, "claimed", ids(got),
+			[]int64{retryableDue.ID, availableFuture.ID, scheduledPast.ID, scheduledNow.ID})
+		for _, j := range got {
+			if j.ID == retryableDue.ID && j.Attempt != 2 {
+				t.Errorf("retryable job claimed again: Attempt = %d, want 2", j.Attempt)
+			}
+		}
+		if got := f.claim(claimParams("default", 100, future.Add(-time.Microsecond))); len(got) != 0 {
+			t.Errorf("claimed before their ScheduledAt: %v", ids(got))
+		}
+		wantIDs(t, "claimed at their ScheduledAt",
+			ids(f.claim(claimParams("default", 100, future))), []int64{retryableFuture.ID, scheduledFuture.ID})
+	})
+
+	t.Run("Order", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		at := func(s int) time.Time { return base.Add(time.Duration(s) * time.Second) }
+		p1retry := f.retryable(at(-4), priority(1), queue("default"))
+		// Inserted in an order unlike the claim order.
+		p2late := f.insert(priority(2), scheduledAt(at(-1)))
+		p1late := f.insert(priority(1), scheduledAt(at(-1)))
+		p2early := f.insert(priority(2), scheduledAt(at(-5)))
+		p1schedEarly := f.insert(priority(1), scheduled(at(-3)))
+		p1tieA := f.insert(priority(1), scheduledAt(at(-2)))
+		p1tieB := f.insert(priority(1), scheduledAt(at(-2)))
+		p3 := f.insert(priority(3), scheduledAt(at(-9)))
+		p4sched := f.insert(priority(4), scheduled(at(-10)))
+
+		var got []int64
+		for {
+			jobs := f.claim(claimParams("default", 2, base))
+			if len(jobs) == 0 {
+				break
+			}
+			got = append(got, ids(jobs)...)
+		}
+		wantIDs(t, "claim order", got, []int64{
+			p1retry.ID, p1schedEarly.ID, p1tieA.ID, p1tieB.ID, p1late.ID,
+			p2early.ID, p2late.ID, p3.ID, p4sched.ID,
+		})
+	})
+
+	t.Run("OrderAcrossStates", func(t *testing.T) {
+		// ScheduledAt, not ID, orders an available job after a scheduled
+		// one of the same priority.
+		f := newFixture(t, newStore)
+		later := f.insert(scheduledAt(base.Add(-time.Second)))
+		earlier := f.insert(scheduled(base.Add(-time.Minute)))
+		wantIDs(t, "first claim", ids(f.claim(claimParams("default", 1, base))), []int64{earlier.ID})
+		wantIDs(t, "second claim", ids(f.claim(claimParams("default", 1, base))), []int64{later.ID})
+	})
+
+	t.Run("OrderWithinOneClaim", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		c := f.insert(priority(2))
+		b := f.insert(priority(1), scheduled(base.Add(-time.Second)))
+		a := f.insert(priority(1), scheduledAt(base.Add(-time.Hour)))
+		wantIDs(t, "claimed", ids(f.claim(claimParams("default", 10, base))), []int64{a.ID, b.ID, c.ID})
+	})
+
+	t.Run("Max", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		jobs := ids(f.insertN(7))
+		wantIDs(t, "first claim", ids(f.claim(claimParams("default", 3, base))), jobs[:3])
+		wantIDs(t, "second claim", ids(f.claim(claimParams("default", 3, base))), jobs[3:6])
+		wantIDs(t, "third claim", ids(f.claim(claimParams("default", 3, base))), jobs[6:])
+		if got := f.claim(claimParams("default", 3, base)); len(got) != 0 {
+			t.Errorf("claim of an empty queue returned %v", ids(got))
+		}
+		f.insert()
+		if got := f.claim(claimParams("default", 0, base)); len(got) != 0 {
+			t.Errorf("Max 0 claimed %v", ids(got))
+		}
+	})
+
+	t.Run("QueueIsolation", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.insertN(3, queue("a"))
+		b := f.insertN(2, queue("b"))
+		wantIDs(t, "queue a", ids(f.claim(claimParams("a", 10, base))), ids(a))
+		wantIDs(t, "queue b", ids(f.claim(claimParams("b", 10, base))), ids(b))
+		if got := f.claim(claimParams("c", 10, base)); len(got) != 0 {
+			t.Errorf("queue c claimed %v", ids(got))
+		}
+	})
+
+	t.Run("Kinds", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		k1 := f.insert(kind("k1"))
+		k2 := f.insert(kind("k2"), scheduled(base.Add(-time.Second)))
+		k3 := f.insert(kind("k3"))
+		p := claimParams("default", 10, base)
+		p.Kinds = []string{"k1", "k2"}
+		wantIDs(t, "kinds k1, k2", ids(f.claim(p)), []int64{k2.ID, k1.ID})
+		p.Kinds = []string{}
+		if got := f.claim(p); len(got) != 0 {
+			t.Errorf("empty Kinds claimed %v", ids(got))
+		}
+		p.Kinds = nil
+		wantIDs(t, "any kind", ids(f.claim(p)), []int64{k3.ID})
+	})
+
+	t.Run("KindLimits", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		var k1, k2, k3 []int64
+		for range 5 { // interleaved, k1 first
+			k1 = append(k1, f.insert(kind("k1")).ID)
+			k2 = append(k2, f.insert(kind("k2")).ID)
+			k3 = append(k3, f.insert(kind("k3")).ID)
+		}
+		p := claimParams("default", 10, base)
+		p.KindLimits = map[string]int{"k1": 2, "k2": 0}
+		got := f.claim(p)
+		want := []int64{k1[0], k3[0], k1[1], k3[1], k3[2], k3[3], k3[4]}
+		wantIDs(t, "claimed", ids(got), want)
+	})
+
+	t.Run("KindLimitsBeyondAWindow", func(t *testing.T) {
+		// The first candidates are all of a limited kind: the claim must
+		// look past them.
+		f := newFixture(t, newStore)
+		limited := f.insertN(50, kind("limited"))
+		other := f.insertN(5, kind("other"))
+		p := claimParams("default", 3, base)
+		p.KindLimits = map[string]int{"limited": 1}
+		wantIDs(t, "claimed", ids(f.claim(p)), []int64{limited[0].ID, other[0].ID, other[1].ID})
+		p.KindLimits = map[string]int{"limited": 0, "absent": 1}
+		wantIDs(t, "claimed", ids(f.claim(p)), []int64{other[2].ID, other[3].ID, other[4].ID})
+	})
+
+	t.Run("SetsLease", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		job := f.insert()
+		now := base.Add(time.Second)
+		p := claimParams("default", 1, now)
+		p.LeasedBy = procB
+		got := f.claim(p)
+		if len(got) != 1 {
+			t.Fatalf("claimed %d jobs, want 1", len(got))
+		}
+		want := *job
+		want.State = kilntype.JobStateRunning
+		want.Attempt = 1
+		want.AttemptedAt = ptr(now)
+		want.LeasedBy = procB
+		want.LeaseExpiresAt = ptr(now.Add(leaseTTL))
+		wantSameJob(t, got[0], &want)
+		wantSameJob(t, f.get(job.ID), &want)
+	})
+
+	t.Run("ClearsOldCancelRequest", func(t *testing.T) {
+		// A cancel requested on a running job that was then snoozed does
+		// not carry over to its next run.
+		f := newFixture(t, newStore)
+		job := f.running()
+		if _, err := f.s.JobCancel(f.ctx, &store.JobCancelParams{ID: job.ID, Now: base}); err != nil {
+			t.Fatal(err)
+		}
+		p := finishParams(job, kilntype.JobStateAvailable, base)
+		p.UndoAttempt = true
+		f.finish(p)
+		got := f.claim(claimParams(job.Queue, 1, base))
+		if len(got) != 1 || got[0].CancelRequestedAt != nil {
+			t.Errorf("reclaimed job: %+v, want running without CancelRequestedAt", got)
+		}
+	})
+
+	t.Run("Concurrent", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		const jobs, claimers = 500, 8
+		inserted := f.insertN(jobs)
+		var (
+			mu      sync.Mutex
+			claimed = map[int64]string{}
+			wg      sync.WaitGroup
+			errs    = make(chan error, claimers)
+		)
+		for i := range claimers {
+			wg.Go(func() {
+				p := claimParams("default", 7, base)
+				p.LeasedBy = fmt.Sprintf("claimer-%d", i)
+				for {
+					got, err := f.s.JobClaim(f.ctx, p)
+					if err != nil {
+						errs <- err
+						return
+					}
+					if len(got) == 0 {
+						return
+					}
+					mu.Lock()
+					for _, j := range got {
+						if by, dup := claimed[j.ID]; dup {
+							errs <- fmt.Errorf("job %d claimed by %s and %s", j.ID, by, p.LeasedBy)
+						}
+						claimed[j.ID] = p.LeasedBy
+						if j.LeasedBy != p.LeasedBy {
+							errs <- fmt.Errorf("job %d returned to %s leased by %s", j.ID, p.LeasedBy, j.LeasedBy)
+						}
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		if len(claimed) != jobs {
+			t.Errorf("%d jobs claimed, want %d", len(claimed), jobs)
+		}
+		for _, j := range inserted {
+			if got := f.get(j.ID); got.State != kilntype.JobStateRunning || got.LeasedBy != claimed[j.ID] || got.Attempt != 1 {
+				t.Errorf("job %d: %s leased by %q attempt %d, want running leased by %q attempt 1",
+					j.ID, got.State, got.LeasedBy, got.Attempt, claimed[j.ID])
+			}
+		}
+	})
+}
+
+func testLeaseRenew(t *testing.T, newStore NewStoreFunc) {
+	t.Run("OnlyOwnRunningJobs", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		own := ids(f.insertN(3, queue("q")))
+		f.claim(claimParams("q", 3, base))
+		theirs := f.insert(queue("q"))
+		p := claimParams("q", 1, base)
+		p.LeasedBy = procB
+		f.claim(p)
+		available := f.insert(queue("other"))
+		done := f.inState(kilntype.JobStateCompleted)
+
+		until := base.Add(5 * time.Minute)
+		renewed, err := f.s.JobLeaseRenew(f.ctx, &store.JobLeaseRenewParams{
+			LeasedBy:       procA,
+			IDs:            append(own, theirs.ID, available.ID, done.ID, 987654),
+			LeaseExpiresAt: until,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantIDSet(t, "renewed", renewed, own)
+		for _, id := range own {
+			wantTimePtr(t, "own LeaseExpiresAt", f.get(id).LeaseExpiresAt, &until)
+		}
+		wantTimePtr(t, "other process's LeaseExpiresAt", f.get(theirs.ID).LeaseExpiresAt, ptr(base.Add(leaseTTL)))
+		if got := f.get(available.ID); got.LeaseExpiresAt != nil || got.State != kilntype.JobStateAvailable {
+			t.Errorf("available job changed by renew: %+v", got)
+		}
+	})
+
+	t.Run("FinishedJobNotRenewed", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a, b := f.running(), f.running()
+		f.finish(finishParams(a, kilntype.JobStateCompleted, base))
+		renewed, err := f.s.JobLeaseRenew(f.ctx, &store.JobLeaseRenewParams{
+			LeasedBy: procA, IDs: []int64{a.ID, b.ID}, LeaseExpiresAt: base.Add(time.Hour),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantIDSet(t, "renewed", renewed, []int64{b.ID})
+	})
+
+	t.Run("NoIDs", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		renewed, err := f.s.JobLeaseRenew(f.ctx, &store.JobLeaseRenewParams{LeasedBy: procA, LeaseExpiresAt: base})
+		if err != nil || len(renewed) != 0 {
+			t.Errorf("JobLeaseRenew(no IDs) = %v, %v; want none, nil", renewed, err)
+		}
+	})
+}
+
+func testListCancelRequested(t *testing.T, newStore NewStoreFunc) {
+	t.Run("OwnRequestedOnly", func(t *testing.T) { listCancelRequested(t, newStore) })
+}
+
+func listCancelRequested(t *testing.T, newStore NewStoreFunc) {
+	f := newFixture(t, newStore)
+	a1 := f.running()
+	f.running() // no cancel request
+	a3 := f.running()
+	b1 := f.insert(queue("b"))
+	p := claimParams("b", 1, base)
+	p.LeasedBy = procB
+	f.claim(p)
+	avail := f.insert()
+	for _, id := range []int64{a1.ID, a3.ID, b1.ID, avail.ID} {
+		if _, err := f.s.JobCancel(f.ctx, &store.JobCancelParams{ID: id, Now: base}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		leasedBy string
+		want     []int64
+	}{
+		{procA, []int64{a1.ID, a3.ID}},
+		{procB, []int64{b1.ID}},
+		{"nobody", nil},
+	} {
+		got, err := f.s.JobListCancelRequested(f.ctx, tc.leasedBy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantIDSet(t, "cancel requested for "+tc.leasedBy, got, tc.want)
+	}
+	// A job that stopped running is no longer listed.
+	f.finish(finishParams(a1, kilntype.JobStateCancelled, base.Add(time.Second)))
+	got, err := f.s.JobListCancelRequested(f.ctx, procA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantIDSet(t, "cancel requested after a finish", got, []int64{a3.ID})
+}

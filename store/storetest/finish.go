@@ -1,0 +1,180 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+func testFinish(t *testing.T, newStore NewStoreFunc) {
+	now := base.Add(10 * time.Second)
+	later := base.Add(time.Hour)
+	for _, tc := range []struct {
+		state       kilntype.JobState
+		undo        bool
+		wantAttempt int
+		final       bool
+	}{
+		{kilntype.JobStateCompleted, false, 1, true},
+		{kilntype.JobStateDiscarded, false, 1, true},
+		{kilntype.JobStateCancelled, false, 1, true},
+		{kilntype.JobStateRetryable, false, 1, false},
+		{kilntype.JobStateScheduled, true, 0, false}, // snoozed
+		{kilntype.JobStateAvailable, true, 0, false}, // interrupted by shutdown
+	} {
+		t.Run(string(tc.state), func(t *testing.T) {
+			f := newFixture(t, newStore)
+			job := f.running()
+			p := finishParams(job, tc.state, now)
+			p.ScheduledAt = later
+			p.UndoAttempt = tc.undo
+			p.Attempt.Trace = "trace " + string(tc.state)
+			f.finish(p)
+
+			want := *job
+			want.State = tc.state
+			want.Attempt = tc.wantAttempt
+			want.LeasedBy = ""
+			want.LeaseExpiresAt = nil
+			want.LastError = p.Attempt.Error
+			if tc.final {
+				want.FinalizedAt = &now // ScheduledAt is kept
+			} else {
+				want.ScheduledAt = later
+			}
+			wantSameJob(t, f.get(job.ID), &want)
+
+			as := f.attempts(job.ID)
+			if len(as) != 1 {
+				t.Fatalf("%d attempts recorded, want 1", len(as))
+			}
+			wantAttempt(t, as[0], &p.Attempt)
+		})
+	}
+
+	t.Run("KeepsLastErrorOnSuccess", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		job := f.retryable(base) // failed once with "boom retryable"
+		job = f.claim(claimParams(job.Queue, 1, base.Add(time.Minute)))[0]
+		f.finish(finishParams(job, kilntype.JobStateCompleted, base.Add(2*time.Minute)))
+		got := f.get(job.ID)
+		wantState(t, got, kilntype.JobStateCompleted)
+		if got.LastError != "boom retryable" || got.Attempt != 2 {
+			t.Errorf("LastError, Attempt = %q, %d; want %q, 2", got.LastError, got.Attempt, "boom retryable")
+		}
+		if n := len(f.attempts(job.ID)); n != 2 {
+			t.Errorf("%d attempts, want 2", n)
+		}
+	})
+
+	t.Run("ClearsCancelRequest", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		job := f.running()
+		if _, err := f.s.JobCancel(f.ctx, &store.JobCancelParams{ID: job.ID, Now: base}); err != nil {
+			t.Fatal(err)
+		}
+		f.finish(finishParams(job, kilntype.JobStateCancelled, now))
+		got := f.get(job.ID)
+		wantState(t, got, kilntype.JobStateCancelled)
+		if got.CancelRequestedAt != nil {
+			t.Errorf("CancelRequestedAt = %v, want nil", *got.CancelRequestedAt)
+		}
+	})
+
+	t.Run("SkippedWhenLeasedByAnother", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		job := f.running()
+		p := finishParams(job, kilntype.JobStateCompleted, now)
+		p.LeasedBy = procB
+		p.Attempt.Server = procB
+		f.finish(p)
+		wantSameJob(t, f.get(job.ID), job)
+		as := f.attempts(job.ID)
+		if len(as) != 1 {
+			t.Fatalf("%d attempts recorded, want 1 (recorded even when skipped)", len(as))
+		}
+		wantAttempt(t, as[0], &p.Attempt)
+	})
+
+	t.Run("SkippedWhenNotRunning", func(t *testing.T) {
+		for _, state := range []kilntype.JobState{
+			kilntype.JobStateAvailable, kilntype.JobStateRetryable, kilntype.JobStateCompleted,
+		} {
+			t.Run(string(state), func(t *testing.T) {
+				f := newFixture(t, newStore)
+				job := f.inState(state)
+				before := len(f.attempts(job.ID))
+				p := finishParams(job, kilntype.JobStateDiscarded, now)
+				f.finish(p)
+				wantSameJob(t, f.get(job.ID), job)
+				if n := len(f.attempts(job.ID)); n != before+1 {
+					t.Errorf("%d attempts, want %d", n, before+1)
+				}
+			})
+		}
+	})
+
+	t.Run("ManyInOneCall", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		f.insertN(5)
+		jobs := f.claim(claimParams("default", 5, base))
+		var ps []*store.JobFinishParams
+		states := []kilntype.JobState{
+			kilntype.JobStateCompleted, kilntype.JobStateRetryable, kilntype.JobStateCompleted,
+			kilntype.JobStateDiscarded, kilntype.JobStateScheduled,
+		}
+		for i, j := range jobs {
+			ps = append(ps, finishParams(j, states[i], now))
+		}
+		ps[1].LeasedBy = procB // skipped
+		f.finish(ps...)
+		for i, j := range jobs {
+			want := states[i]
+			if i == 1 {
+				want = kilntype.JobStateRunning
+			}
+			wantState(t, f.get(j.ID), want)
+			if n := len(f.attempts(j.ID)); n != 1 {
+				t.Errorf("job %d: %d attempts, want 1", j.ID, n)
+			}
+		}
+	})
+
+	t.Run("Empty", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		if err := f.s.JobFinishMany(f.ctx, nil); err != nil {
+			t.Errorf("JobFinishMany(nil) = %v, want nil", err)
+		}
+	})
+}
+
+func testAttemptList(t *testing.T, newStore NewStoreFunc) {
+	t.Run("OldestFirst", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		job := f.running()
+		var want []*kilntype.JobAttempt
+		for i := range 3 {
+			p := finishParams(job, kilntype.JobStateRetryable, base.Add(time.Duration(i+1)*time.Minute))
+			p.ScheduledAt = base
+			f.finish(p)
+			want = append(want, &p.Attempt)
+			job = f.claim(claimParams(job.Queue, 1, base.Add(time.Hour)))[0]
+		}
+		got := f.attempts(job.ID)
+		if len(got) != len(want) {
+			t.Fatalf("%d attempts, want %d", len(got), len(want))
+		}
+		for i := range want {
+			wantAttempt(t, got[i], want[i])
+		}
+	})
+
+	t.Run("UnknownJob", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		if got := f.attempts(987654); len(got) != 0 {
+			t.Errorf("attempts of an unknown job: %v", got)
+		}
+	})
+}

@@ -1,0 +1,412 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/demo"
+	"github.com/kilnjobs/kiln/jobs/httpjob"
+)
+
+// demoDatabase is the demo's database unless --database is given.
+const demoDatabase = "./kiln-demo.db"
+
+// Demo pacing: how often it enqueues more jobs and prints the counts, and
+// how long it waits for running jobs when stopping.
+const (
+	demoEnqueueEvery = 3 * time.Second
+	demoSummaryEvery = 5 * time.Second
+	demoStopTimeout  = 10 * time.Second
+)
+
+type demoOptions struct {
+	runFor time.Duration
+}
+
+func newDemoCmd(g *globals) *cobra.Command {
+	o := &demoOptions{}
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run example jobs and watch them live",
+		Long: `demo shows Kiln at work. It starts a worker process on an embedded SQLite
+database (` + demoDatabase + ` unless --database is given; $` + envDatabase + ` is
+ignored), creating and migrating it, and enqueues example jobs that do real
+work:
+
+  demo.write_file  writes a file into a temporary directory
+  demo.checksum    writes the SHA-256 checksums of the files in that directory
+  demo.http_call   calls an HTTP endpoint that the demo serves on 127.0.0.1
+  http             the built-in HTTP job kind, posting JSON to that endpoint
+  demo.flaky       fails its first two attempts, then succeeds (retries 1.5 s apart)
+  demo.sleep       takes about a second, and stops early if cancelled
+
+Some jobs run at once, some after a delay, some are enqueued as a batch in
+one transaction, and new ones arrive every few seconds. Each job event
+(started, completed, failed...) is printed as it happens, with the count of
+jobs in each state every few seconds.
+
+The demo runs until Ctrl+C (or SIGTERM), or for --for, then stops
+gracefully and prints a summary. The jobs stay in the database: look at
+them with 'kiln jobs list --database ` + demoDatabase + `'. Unfinished jobs
+left by an earlier demo are cancelled when the demo starts.`,
+		Example: `  kiln demo
+  kiln demo --for 30s
+  kiln demo --database /tmp/demo.db --log-level warn`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runDemo(cmd, g, o) },
+	}
+	cmd.Flags().DurationVar(&o.runFor, "for", 0, "stop after this long (default: run until Ctrl+C)")
+	return cmd
+}
+
+func runDemo(cmd *cobra.Command, g *globals, o *demoOptions) error {
+	if o.runFor < 0 {
+		return usageErrorf("--for %s is negative", o.runFor)
+	}
+	dbValue := demoDatabase
+	if g.databaseFlag {
+		dbValue = g.database
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	runCtx := ctx
+	if o.runFor > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, o.runFor)
+		defer cancel()
+	}
+
+	out := cmd.OutOrStdout()
+	until := "press Ctrl+C to stop"
+	if o.runFor > 0 {
+		until = fmt.Sprintf("it stops after %s, or press Ctrl+C", o.runFor)
+	}
+	fmt.Fprintf(out, "Kiln demo: example background jobs running on the SQLite database %s; %s.\n", dbValue, until)
+
+	st, err := openDatabase(ctx, dbValue, createAndMigrate)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	dir, err := os.MkdirTemp("", "kiln-demo-")
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	srv, err := demo.StartServer()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Close(closeCtx)
+	}()
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	defer transport.CloseIdleConnections()
+	httpClient := &http.Client{Transport: transport, Timeout: 30 * time.Second}
+
+	workers := kiln.NewWorkers()
+	demo.Register(workers, httpClient)
+	httpjob.Register(workers, httpClient)
+	client, err := kiln.NewClient(&kiln.Config{
+		Store: st, Workers: workers, Logger: g.logger,
+		Queues: map[string]kiln.QueueConfig{kiln.QueueDefault: {MaxWorkers: 10}},
+	})
+	if err != nil {
+		return err
+	}
+	if n, err := cancelLeftovers(ctx, client); err != nil {
+		return err
+	} else if n > 0 {
+		fmt.Fprintf(out, "Cancelled %d unfinished demo jobs left by an earlier run.\n", n)
+	}
+	fmt.Fprintf(out, "Files are written to %s (removed at the end); the demo's HTTP endpoint is %s.\n\n", dir, srv.URL)
+
+	events, unsubscribe := client.Subscribe()
+	defer unsubscribe()
+	if err := client.Start(ctx); err != nil {
+		return err
+	}
+	v := &liveView{out: out, tally: map[kiln.EventKind]int{}}
+	v.header()
+	started := time.Now()
+	d := &demoEnqueuer{client: client, view: v, dir: dir, url: srv.URL}
+	// Enqueues go on when runCtx ends, so that they are never half done.
+	enqCtx := context.WithoutCancel(ctx)
+	if err := d.initial(enqCtx); err != nil {
+		stopClient(client)
+		return err
+	}
+
+	more := time.NewTicker(demoEnqueueEvery)
+	defer more.Stop()
+	summary := time.NewTicker(demoSummaryEvery)
+	defer summary.Stop()
+loop:
+	for {
+		select {
+		case ev := <-events:
+			v.event(ev)
+		case <-more.C:
+			if err := d.more(enqCtx); err != nil {
+				stopClient(client)
+				return err
+			}
+		case <-summary.C:
+			v.counts(enqCtx, client)
+		case <-runCtx.Done():
+			break loop
+		}
+	}
+
+	stop() // a second Ctrl+C kills the process
+	fmt.Fprintf(out, "\nStopping: waiting up to %s for running jobs (press Ctrl+C again to quit at once)...\n", demoStopTimeout)
+	stopErr := stopClient(client)
+	for drained := false; !drained; {
+		select {
+		case ev := <-events:
+			v.event(ev)
+		default:
+			drained = true
+		}
+	}
+	if stopErr != nil {
+		return fmt.Errorf("stop: %w", stopErr)
+	}
+	fmt.Fprintf(out, "\nStopped after %s. In this run: %d jobs enqueued, %d completed, %d attempts failed and were retried, %d discarded, %d cancelled.\n",
+		time.Since(started).Round(100*time.Millisecond), d.enqueued, v.tally[kiln.EventJobCompleted],
+		v.tally[kiln.EventJobFailed], v.tally[kiln.EventJobDiscarded], v.tally[kiln.EventJobCancelled])
+	counts, err := client.JobCountByState(enqCtx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Jobs in %s: %s.\nSee them with: kiln jobs list --database %s\n", dbValue, stateCounts(counts), shellQuote(dbValue))
+	return nil
+}
+
+// stopClient stops client gracefully, waiting up to demoStopTimeout.
+func stopClient(client *kiln.Client) error {
+	ctx, cancel := context.WithTimeout(context.Background(), demoStopTimeout)
+	defer cancel()
+	return client.Stop(ctx)
+}
+
+// cancelLeftovers cancels unfinished demo jobs of an earlier run: their
+// files and endpoint are gone. It returns how many it cancelled.
+func cancelLeftovers(ctx context.Context, client *kiln.Client) (int, error) {
+	params := &kiln.JobListParams{
+		States: []kiln.JobState{kiln.JobStateScheduled, kiln.JobStateAvailable, kiln.JobStateRetryable, kiln.JobStateRunning},
+		Kinds:  append(demo.Kinds(), httpjob.Kind),
+		Limit:  1000,
+	}
+	n := 0
+	for {
+		res, err := client.JobList(ctx, params)
+		if err != nil {
+			return n, err
+		}
+		for _, j := range res.Jobs {
+			if _, err := client.JobCancel(ctx, j.ID); err != nil {
+				return n, err
+			}
+			n++
+		}
+		if res.NextCursor == 0 {
+			return n, nil
+		}
+		params.Cursor = res.NextCursor
+	}
+}
+
+// demoEnqueuer enqueues the demo's jobs.
+type demoEnqueuer struct {
+	client   *kiln.Client
+	view     *liveView
+	dir, url string
+	round    int
+	enqueued int
+}
+
+// enqueue enqueues one job and prints it.
+func (d *demoEnqueuer) enqueue(ctx context.Context, args kiln.JobArgs, opts *kiln.EnqueueOpts, note string) error {
+	res, err := d.client.Enqueue(ctx, args, opts)
+	if err != nil {
+		return err
+	}
+	d.enqueued++
+	d.view.enqueued(res.Job, note)
+	return nil
+}
+
+// initial enqueues the opening mix: jobs that run now, delayed ones, the
+// flaky one, and a batch.
+func (d *demoEnqueuer) initial(ctx context.Context) error {
+	type job struct {
+		args kiln.JobArgs
+		in   time.Duration
+		note string
+	}
+	jobs := []job{
+		{demo.WriteFileArgs{Dir: d.dir, Name: "hello.txt", Content: "Hello from a Kiln job!\n"}, 0, "hello.txt"},
+		{demo.WriteFileArgs{Dir: d.dir, Name: "notes.txt", Content: "Jobs are kept in SQLite.\n"}, 0, "notes.txt"},
+		{demo.HTTPCallArgs{URL: d.url + "/work?ms=150"}, 0, "GET /work"},
+		{httpjob.Args{URL: d.url + "/echo", Body: json.RawMessage(`{"hello":"kiln"}`)}, 0, "POST /echo (built-in http kind)"},
+		{demo.FlakyArgs{}, 0, "fails twice, then succeeds"},
+		{demo.SleepArgs{Millis: 1000}, 0, "sleeps 1s"},
+		{demo.ChecksumArgs{Dir: d.dir}, 2 * time.Second, "checksums the files"},
+		{demo.WriteFileArgs{Dir: d.dir, Name: "later.txt", Content: "Written on time.\n"}, 4 * time.Second, "later.txt"},
+		{demo.SleepArgs{Millis: 500}, 6 * time.Second, "sleeps 0.5s"},
+	}
+	for _, j := range jobs {
+		if err := d.enqueue(ctx, j.args, &kiln.EnqueueOpts{RunIn: j.in, Tags: []string{"demo"}}, j.note); err != nil {
+			return err
+		}
+	}
+
+	var batch []kiln.EnqueueParams
+	for i := 1; i <= 8; i++ {
+		name := fmt.Sprintf("batch-%02d.txt", i)
+		batch = append(batch, kiln.EnqueueParams{Args: demo.WriteFileArgs{Dir: d.dir, Name: name, Content: strings.Repeat(name+"\n", i*100)}})
+	}
+	batch = append(batch,
+		kiln.EnqueueParams{Args: demo.HTTPCallArgs{URL: d.url + "/work?ms=50"}},
+		kiln.EnqueueParams{Args: demo.ChecksumArgs{Dir: d.dir}, Opts: &kiln.EnqueueOpts{RunIn: time.Second}},
+	)
+	res, err := d.client.EnqueueMany(ctx, batch)
+	if err != nil {
+		return err
+	}
+	d.enqueued += len(res)
+	d.view.batch(res)
+	return nil
+}
+
+// more enqueues a few jobs, as an application would over time.
+func (d *demoEnqueuer) more(ctx context.Context) error {
+	d.round++
+	name := fmt.Sprintf("round-%02d.txt", d.round)
+	for _, j := range []struct {
+		args kiln.JobArgs
+		note string
+	}{
+		{demo.WriteFileArgs{Dir: d.dir, Name: name, Content: fmt.Sprintf("round %d\n", d.round)}, name},
+		{demo.HTTPCallArgs{URL: fmt.Sprintf("%s/work?ms=%d", d.url, 20*d.round%200)}, "GET /work"},
+		{demo.SleepArgs{Millis: 300}, "sleeps 0.3s"},
+	} {
+		if err := d.enqueue(ctx, j.args, nil, j.note); err != nil {
+			return err
+		}
+	}
+	return d.enqueue(ctx, demo.ChecksumArgs{Dir: d.dir}, &kiln.EnqueueOpts{RunIn: time.Second}, "checksums the files")
+}
+
+// liveView prints the demo's live view: one line per event. It is used
+// from one goroutine.
+type liveView struct {
+	out   io.Writer
+	tally map[kiln.EventKind]int
+}
+
+// clock is how the live view shows times: local time of day.
+const clock = "15:04:05.000"
+
+func (v *liveView) header() {
+	fmt.Fprintf(v.out, "%-12s  %-11s %5s  %-16s %-7s %s\n", "TIME", "EVENT", "JOB", "KIND", "ATTEMPT", "DETAILS")
+}
+
+func (v *liveView) line(at time.Time, event, job, kind, attempt, details string) {
+	fmt.Fprintf(v.out, "%-12s  %-11s %5s  %-16s %-7s %s\n", at.Local().Format(clock), event, job, kind, attempt, details)
+}
+
+func (v *liveView) enqueued(j *kiln.JobRow, note string) {
+	details := "runs now"
+	if j.State == kiln.JobStateScheduled {
+		details = fmt.Sprintf("runs at %s (in %s)", j.ScheduledAt.Local().Format(clock), j.ScheduledAt.Sub(j.CreatedAt).Round(time.Millisecond))
+	}
+	if note != "" {
+		details += ": " + note
+	}
+	v.line(time.Now(), "enqueued", fmt.Sprint(j.ID), j.Kind, "-", details)
+}
+
+func (v *liveView) batch(res []*kiln.EnqueueResult) {
+	if len(res) == 0 {
+		return
+	}
+	kinds := map[string]int{}
+	var order []string
+	for _, r := range res {
+		if kinds[r.Job.Kind] == 0 {
+			order = append(order, r.Job.Kind)
+		}
+		kinds[r.Job.Kind]++
+	}
+	var parts []string
+	for _, k := range order {
+		parts = append(parts, fmt.Sprintf("%d %s", kinds[k], k))
+	}
+	ids := fmt.Sprintf("%d-%d", res[0].Job.ID, res[len(res)-1].Job.ID)
+	v.line(time.Now(), "enqueued", ids, "(batch)", "-",
+		fmt.Sprintf("%d jobs in one transaction with EnqueueMany: %s", len(res), strings.Join(parts, ", ")))
+}
+
+func (v *liveView) event(ev *kiln.Event) {
+	v.tally[ev.Kind]++
+	j := ev.Job
+	var details string
+	if a := ev.Attempt; a != nil && a.FinishedAt != nil {
+		details = "took " + fmtDuration(a.FinishedAt.Sub(a.StartedAt))
+	}
+	errText := func() string {
+		if ev.Attempt != nil && ev.Attempt.Error != "" {
+			return "error: " + oneLine(ev.Attempt.Error, 200)
+		}
+		return ""
+	}
+	switch ev.Kind {
+	case kiln.EventJobStarted:
+		switch late := ev.At.Sub(j.ScheduledAt); {
+		case j.Attempt > 1:
+			details = "retry"
+		case j.ScheduledAt.Sub(j.CreatedAt) > 500*time.Millisecond:
+			details = fmt.Sprintf("delayed job, due %s: started %s after", j.ScheduledAt.Local().Format(clock), fmtDuration(late))
+		}
+	case kiln.EventJobFailed:
+		details = fmt.Sprintf("%s; retry at %s (in %s)", errText(), j.ScheduledAt.Local().Format(clock), fmtDuration(j.ScheduledAt.Sub(ev.At).Round(time.Millisecond)))
+	case kiln.EventJobDiscarded:
+		details = errText() + "; no attempts left"
+	case kiln.EventJobCancelled:
+		details = errText()
+	case kiln.EventJobSnoozed:
+		details = "snoozed until " + j.ScheduledAt.Local().Format(clock)
+	case kiln.EventJobInterrupted:
+		details = "stopped by the shutdown; it will run again"
+	case kiln.EventJobRescued:
+		details = "its process died; taken back to run again"
+	}
+	// Lines show when they are printed, a moment after the event, so
+	// that their times never go back.
+	v.line(time.Now(), strings.TrimPrefix(string(ev.Kind), "job_"), fmt.Sprint(j.ID), j.Kind, attemptOf(j), details)
+}
+
+// counts prints the number of jobs in each state.
+func (v *liveView) counts(ctx context.Context, client *kiln.Client) {
+	counts, err := client.JobCountByState(ctx)
+	if err != nil {
+		fmt.Fprintf(v.out, "%-12s  count jobs: %v\n", time.Now().Local().Format(clock), err)
+		return
+	}
+	fmt.Fprintf(v.out, "%-12s  ---- jobs by state: %s\n", time.Now().Local().Format(clock), stateCounts(counts))
+}

@@ -1,0 +1,104 @@
+package cli
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kilnjobs/kiln"
+)
+
+func TestEnqueueKnownKind(t *testing.T) {
+	t.Parallel()
+	db := newDB(t)
+	r := mustRun(t, "enqueue", "http", "--database", db,
+		"--args", `{"url":"https://example.com/hook","body":{"id":42}}`, "--tag", "a", "--tag", "b", "--priority", "2")
+	for _, want := range []string{"Enqueued job 1.", "kind:         http", "state:        available", "scheduled_at: "} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+
+	r = mustRun(t, "enqueue", "demo.sleep", "--database", db, "--args", `{"millis":5}`,
+		"--in", "10m", "--queue", "slow", "--max-attempts", "3", "--json")
+	var row kiln.JobRow
+	if err := json.Unmarshal([]byte(r.stdout), &row); err != nil {
+		t.Fatalf("--json output: %v\n%s", err, r.stdout)
+	}
+	if row.ID != 2 || row.Kind != "demo.sleep" || row.State != kiln.JobStateScheduled || row.Queue != "slow" || row.MaxAttempts != 3 {
+		t.Errorf("enqueued %+v", row)
+	}
+	if d := time.Until(row.ScheduledAt); d < 9*time.Minute || d > 11*time.Minute {
+		t.Errorf("scheduled_at %s is not in 10 minutes", row.ScheduledAt)
+	}
+	if compactJSON(row.Args) != `{"millis":5}` {
+		t.Errorf("args %s", row.Args)
+	}
+
+	at := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	r = mustRun(t, "enqueue", "demo.flaky", "--database", db, "--at", at.Format(time.RFC3339), "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &row); err != nil {
+		t.Fatal(err)
+	}
+	if !row.ScheduledAt.Equal(at) {
+		t.Errorf("scheduled_at %s, want %s", row.ScheduledAt, at)
+	}
+}
+
+func TestEnqueueUnique(t *testing.T) {
+	t.Parallel()
+	db := newDB(t)
+	mustRun(t, "enqueue", "demo.sleep", "--database", db, "--unique", "--in", "1h")
+	r := mustRun(t, "enqueue", "demo.sleep", "--database", db, "--unique", "--in", "1h")
+	if !strings.Contains(r.stdout, "nothing was enqueued") || !strings.Contains(r.stdout, "id:           1") {
+		t.Errorf("second unique enqueue printed:\n%s", r.stdout)
+	}
+}
+
+func TestEnqueueUnknownKind(t *testing.T) {
+	t.Parallel()
+	db := newDB(t)
+	r := runKiln(t, "enqueue", "email.send", "--database", db, "--args", `{"to":"a@example.com"}`)
+	wantFail(t, r, exitError, `unknown job kind "email.send"`, "--any-kind")
+
+	// --any-kind stores it as is.
+	r = mustRun(t, "enqueue", "email.send", "--any-kind", "--database", db, "--args", `{"to":"a@example.com"}`, "--json")
+	var row kiln.JobRow
+	if err := json.Unmarshal([]byte(r.stdout), &row); err != nil {
+		t.Fatal(err)
+	}
+	if row.Kind != "email.send" || compactJSON(row.Args) != `{"to":"a@example.com"}` {
+		t.Errorf("enqueued %+v", row)
+	}
+}
+
+func TestEnqueueInvalidArgs(t *testing.T) {
+	t.Parallel()
+	db := newDB(t)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"http", "--args", `{"url":`}, "--args is not valid JSON"},
+		{[]string{"http", "--args", `{url: 1}`}, "--args is not valid JSON"},
+		{[]string{"email.send", "--any-kind", "--args", `nope`}, "--args is not valid JSON"},
+		{[]string{"http", "--args", `{"ulr":"https://example.com"}`}, `unknown field "ulr"`},
+		{[]string{"http", "--args", `{"url":"/relative"}`}, "absolute http or https URL"},
+		{[]string{"http", "--args", `[1,2]`}, `args do not fit kind "http"`},
+		{[]string{"demo.sleep", "--in", "1m", "--at", "2030-01-01T00:00:00Z"}, "--in or --at, not both"},
+		{[]string{"demo.sleep", "--at", "tomorrow"}, `invalid --at "tomorrow"`},
+		{[]string{"demo.sleep", "--in", "-5s"}, "negative"},
+		{[]string{"demo.sleep", "--priority", "9"}, "--priority 9"},
+		{[]string{"demo.sleep", "--in", "soon"}, "invalid argument"},
+		{[]string{}, "takes one KIND"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			wantFail(t, runKiln(t, append(append([]string{"enqueue"}, tt.args...), "--database", db)...), exitUsage, tt.want)
+		})
+	}
+	if r := mustRun(t, "jobs", "list", "--database", db); !strings.Contains(r.stdout, "No jobs.") {
+		t.Errorf("a failed enqueue stored a job:\n%s", r.stdout)
+	}
+}

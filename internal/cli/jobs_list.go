@@ -1,0 +1,133 @@
+package cli
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+type jobsListOptions struct {
+	states []string
+	kinds  []string
+	queues []string
+	limit  int
+	cursor int64
+	json   bool
+}
+
+// lastErrorWidth is how much of a job's last error the table shows.
+const lastErrorWidth = 60
+
+func newJobsListCmd(g *globals) *cobra.Command {
+	o := &jobsListOptions{}
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List jobs, newest first",
+		Long: `list prints jobs, newest first, as a table: ID, kind, queue, state, attempts
+used of those allowed, when the job is due (or when it finished, for
+finished jobs) and the start of its last error.
+
+Filter with --state, --kind and --queue (each repeatable: a job matches if
+it has any of the values given). Pages hold --limit jobs; when more follow,
+the command prints the --cursor that gets the next page.
+
+States: ` + strings.Join(stateNames(), ", ") + `.`,
+		Example: `  kiln jobs list
+  kiln jobs list --state retryable --state discarded --kind http
+  kiln jobs list --limit 50 --cursor 1200 --json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			params, err := o.params()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			return withClient(ctx, g, func(c *kiln.Client) error {
+				res, err := c.JobList(ctx, params)
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				if o.json {
+					return writeJSON(out, struct {
+						Jobs       []*kiln.JobRow `json:"jobs"`
+						NextCursor int64          `json:"next_cursor,omitempty"`
+					}{Jobs: nonNil(res.Jobs), NextCursor: res.NextCursor})
+				}
+				if len(res.Jobs) == 0 {
+					fmt.Fprintln(out, "No jobs.")
+					return nil
+				}
+				tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tKIND\tQUEUE\tSTATE\tATTEMPT\tSCHEDULED/FINALIZED\tLAST ERROR")
+				for _, j := range res.Jobs {
+					when := fmtTime(&j.ScheduledAt, timeLayout)
+					if j.State.Finalized() {
+						when = fmtTime(j.FinalizedAt, timeLayout)
+					}
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.Kind, j.Queue, j.State,
+						attemptOf(j), when, oneLine(j.LastError, lastErrorWidth))
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				if res.NextCursor != 0 {
+					fmt.Fprintf(out, "More jobs follow: add --cursor %d for the next page.\n", res.NextCursor)
+				}
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&o.states, "state", nil, "only jobs in this state (repeatable)")
+	f.StringArrayVar(&o.kinds, "kind", nil, "only jobs of this kind (repeatable)")
+	f.StringArrayVar(&o.queues, "queue", nil, "only jobs in this queue (repeatable)")
+	f.IntVar(&o.limit, "limit", store.DefaultListLimit, fmt.Sprintf("jobs per page, 1 to %d", store.MaxListLimit))
+	f.Int64Var(&o.cursor, "cursor", 0, "list jobs older than this job ID (the cursor a previous page printed)")
+	f.BoolVar(&o.json, "json", false, "print the jobs as JSON")
+	return cmd
+}
+
+// params checks the flags and returns the list parameters they give.
+func (o *jobsListOptions) params() (*kiln.JobListParams, error) {
+	p := &kiln.JobListParams{Kinds: o.kinds, Queues: o.queues, Cursor: o.cursor, Limit: o.limit}
+	for _, s := range o.states {
+		state := kilntype.JobState(strings.ToLower(strings.TrimSpace(s)))
+		if !state.Valid() {
+			return nil, usageErrorf("invalid --state %q: want one of %s", s, strings.Join(stateNames(), ", "))
+		}
+		if !slices.Contains(p.States, state) {
+			p.States = append(p.States, state)
+		}
+	}
+	if o.limit < 1 || o.limit > store.MaxListLimit {
+		return nil, usageErrorf("--limit %d: want 1 to %d", o.limit, store.MaxListLimit)
+	}
+	if o.cursor < 0 {
+		return nil, usageErrorf("--cursor %d: want a job ID", o.cursor)
+	}
+	return p, nil
+}
+
+func stateNames() []string {
+	var names []string
+	for _, s := range kilntype.JobStates() {
+		names = append(names, string(s))
+	}
+	return names
+}
+
+// nonNil returns s, or an empty slice for nil, so that JSON shows [].
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

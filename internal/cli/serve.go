@@ -1,0 +1,170 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/jobs/httpjob"
+)
+
+type serveOptions struct {
+	queues          string
+	shutdownTimeout time.Duration
+}
+
+func newServeCmd(g *globals) *cobra.Command {
+	o := &serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run workers for the built-in http job kind",
+		Long: `serve runs a Kiln worker process on the database: it claims and runs jobs of
+the built-in http kind (HTTP requests, see 'kiln enqueue --help') from the
+queues given by --queues, each with its own number of workers, and logs
+each job's outcome on stderr. Jobs of other kinds are left for processes
+that have workers for them. Any number of serve processes may share one
+database; one of them also runs the maintenance (due jobs, rescue of jobs
+whose process died, cleanup of old jobs).
+
+serve runs until SIGINT (Ctrl+C) or SIGTERM, then stops gracefully: it stops
+taking jobs and waits up to --shutdown-timeout for running ones, then
+cancels them and puts them back to run later. A second Ctrl+C quits at once.
+
+The database must be migrated first ('kiln migrate').`,
+		Example: `  kiln serve
+  kiln serve --queues default=100,webhooks=10 --shutdown-timeout 1m`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd, g, o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.queues, "queues", "default=100", "the queues to run and their workers, as NAME=WORKERS,...")
+	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to wait for running jobs when stopping")
+	return cmd
+}
+
+// parseQueues parses a --queues value: "default=100,other=10".
+func parseQueues(s string) (map[string]kiln.QueueConfig, error) {
+	queues := map[string]kiln.QueueConfig{}
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, n, ok := strings.Cut(part, "=")
+		workers, err := strconv.Atoi(n)
+		if !ok || name == "" || err != nil {
+			return nil, usageErrorf("invalid --queues entry %q: want NAME=WORKERS, such as default=100", part)
+		}
+		if workers < 1 || workers > 10_000 {
+			return nil, usageErrorf("invalid --queues entry %q: workers must be 1 to 10000", part)
+		}
+		if _, dup := queues[name]; dup {
+			return nil, usageErrorf("invalid --queues: queue %q given twice", name)
+		}
+		queues[name] = kiln.QueueConfig{MaxWorkers: workers}
+	}
+	if len(queues) == 0 {
+		return nil, usageErrorf("--queues names no queue: want NAME=WORKERS,...")
+	}
+	return queues, nil
+}
+
+func runServe(cmd *cobra.Command, g *globals, o *serveOptions) error {
+	queues, err := parseQueues(o.queues)
+	if err != nil {
+		return err
+	}
+	if o.shutdownTimeout <= 0 {
+		return usageErrorf("--shutdown-timeout %s: want a positive duration", o.shutdownTimeout)
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	st, err := openDatabase(ctx, g.database, mustExist)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	defer transport.CloseIdleConnections()
+	workers := kiln.NewWorkers()
+	httpjob.Register(workers, &http.Client{Transport: transport})
+	client, err := kiln.NewClient(&kiln.Config{Store: st, Workers: workers, Queues: queues, Logger: g.logger})
+	if err != nil {
+		return err
+	}
+
+	events, unsubscribe := client.Subscribe()
+	logged := make(chan struct{})
+	go func() {
+		defer close(logged)
+		for ev := range events {
+			logEvent(g.logger, ev)
+		}
+	}()
+	defer func() {
+		unsubscribe()
+		<-logged
+	}()
+
+	if err := client.Start(ctx); err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	var desc []string
+	for _, name := range slices.Sorted(maps.Keys(queues)) {
+		desc = append(desc, fmt.Sprintf("%s (%d workers)", name, queues[name].MaxWorkers))
+	}
+	fmt.Fprintf(out, "kiln serve: running kinds %s from queues %s on %s. Press Ctrl+C to stop.\n",
+		strings.Join(workers.Kinds(), ", "), strings.Join(desc, ", "), g.database)
+
+	<-ctx.Done()
+	stop() // a second Ctrl+C kills the process
+	fmt.Fprintf(out, "Stopping: waiting up to %s for running jobs (press Ctrl+C again to quit at once)...\n", o.shutdownTimeout)
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.shutdownTimeout)
+	defer cancel()
+	if err := client.Stop(stopCtx); err != nil {
+		return fmt.Errorf("stop: %w", err)
+	}
+	fmt.Fprintln(out, "Stopped.")
+	return nil
+}
+
+// logEvent logs a job event: outcomes at info (warn for failures), starts
+// at debug.
+func logEvent(logger *slog.Logger, ev *kiln.Event) {
+	level := slog.LevelInfo
+	switch ev.Kind {
+	case kiln.EventJobStarted:
+		level = slog.LevelDebug
+	case kiln.EventJobFailed, kiln.EventJobRescued, kiln.EventJobInterrupted:
+		level = slog.LevelWarn
+	case kiln.EventJobDiscarded:
+		level = slog.LevelError
+	}
+	attrs := []any{"id", ev.Job.ID, "kind", ev.Job.Kind, "queue", ev.Job.Queue, "attempt", attemptOf(ev.Job)}
+	if a := ev.Attempt; a != nil {
+		if a.FinishedAt != nil {
+			attrs = append(attrs, "took", a.FinishedAt.Sub(a.StartedAt))
+		}
+		if a.Error != "" {
+			attrs = append(attrs, "error", a.Error)
+		}
+	}
+	if ev.Kind == kiln.EventJobFailed {
+		attrs = append(attrs, "retry_at", ev.Job.ScheduledAt)
+	}
+	logger.Log(context.Background(), level, "kiln: "+strings.ReplaceAll(string(ev.Kind), "_", " "), attrs...)
+}

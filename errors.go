@@ -21,13 +21,11 @@ var (
 	ErrSchemaMissing = kilntype.ErrSchemaMissing
 	// ErrUnknownKind: a job was enqueued with a kind that has no worker in
 	// this client's Workers (the error names the kind).
-	ErrUnknownKind = errors.New("kiln: unknown job kind")
-	// ErrNotStarted: the operation needs a started client.
-	ErrNotStarted = errors.New("kiln: client not started")
+	ErrUnknownKind = errors.New("unknown job kind")
 	// ErrStopTimeout: Stop's context ended and some workers ignored their
 	// cancelled contexts; their jobs were put back to available, but their
 	// goroutines are still running.
-	ErrStopTimeout = errors.New("kiln: workers did not return after cancel")
+	ErrStopTimeout = errors.New("workers did not return after cancel")
 )
 
 // JobCancel wraps err in an error that, returned from Work, cancels the job

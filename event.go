@@ -42,8 +42,7 @@ type Event struct {
 }
 
 // events fans events out to subscribers. A slow subscriber loses events
-// rather than slowing jobs down (as River's subscriptions do); Dropped counts
-// them.
+// rather than slowing jobs down (as River's subscriptions do).
 type events struct {
 	mu   sync.Mutex // guards subs
 	subs map[*subscription]struct{}

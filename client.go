@@ -245,7 +245,7 @@ func (c *Client) releaseStuck() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := c.cfg.Store.JobFinishMany(ctx, params); err != nil {
+	if _, err := c.cfg.Store.JobFinishMany(ctx, params); err != nil {
 		return fmt.Errorf("%w (%d jobs; giving them back failed too, their leases will expire: %v)", ErrStopTimeout, len(params), err)
 	}
 	return fmt.Errorf("%w (%d jobs given back)", ErrStopTimeout, len(params))

@@ -51,8 +51,9 @@ type Store interface {
 	JobCountByState(ctx context.Context) (map[kilntype.JobState]int, error)
 	// JobClaim atomically moves up to Max due jobs of one queue to running,
 	// leased by params.LeasedBy, and returns them (attempt already counted).
-	// A job is due when it is available, or scheduled or retryable with
-	// ScheduledAt <= Now. Jobs are taken by priority, then ScheduledAt, then
+	// A job is due when it is available, scheduled or retryable, and its
+	// ScheduledAt <= Now (so a claim made with a stale Now cannot take a job
+	// that became available after it). Jobs are taken by priority, then ScheduledAt, then
 	// ID. Two concurrent claims never return the same job.
 	JobClaim(ctx context.Context, params *JobClaimParams) ([]*kilntype.JobRow, error)
 	// JobLeaseRenew extends the lease of the given running jobs that are still
@@ -65,8 +66,9 @@ type Store interface {
 	// JobFinishMany records the outcome of attempts in one transaction: each
 	// job moves to its new state only if it is still running and leased by
 	// LeasedBy (otherwise it was rescued and the update is skipped), and each
-	// attempt is appended to the job's history in any case.
-	JobFinishMany(ctx context.Context, params []*JobFinishParams) error
+	// attempt is appended to the job's history unless the job was deleted.
+	// It returns the IDs of the jobs it moved.
+	JobFinishMany(ctx context.Context, params []*JobFinishParams) ([]int64, error)
 	// JobCancel cancels a job. A pending, scheduled, available or retryable
 	// job is cancelled at once. A running job keeps running but gets
 	// CancelRequestedAt set, for its process to cancel its context. A job

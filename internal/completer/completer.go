@@ -18,12 +18,14 @@ import (
 // MaxBatch is the most outcomes written in one transaction.
 const MaxBatch = 500
 
-// Item is one outcome to write. Done, if set, is called once it is written
-// (or given up at shutdown), from the completer's goroutine.
+// Item is one outcome to write. Done, if set, is called once the write is
+// over, from the completer's goroutine: applied reports whether the job
+// moved to its new state (false when its lease was lost to a rescue, or when
+// the write was given up at shutdown).
 type Item struct {
 	Row    *kilntype.JobRow
 	Params *store.JobFinishParams
-	Done   func(written bool)
+	Done   func(applied bool)
 }
 
 // Completer batches finish writes. Create it with New; Finish may be called
@@ -100,11 +102,14 @@ func (c *Completer) write(ctx context.Context, batch []*Item) {
 	for i, it := range batch {
 		params[i] = it.Params
 	}
-	written := false
+	var applied map[int64]bool
 	for n := 1; ; n++ {
-		err := c.call(ctx, params)
+		ids, err := c.call(ctx, params)
 		if err == nil {
-			written = true
+			applied = make(map[int64]bool, len(ids))
+			for _, id := range ids {
+				applied[id] = true
+			}
 			break
 		}
 		c.logger.Error("kiln: cannot record job outcomes; retrying", "jobs", len(batch), "try", n, "err", err)
@@ -117,14 +122,14 @@ func (c *Completer) write(ctx context.Context, batch []*Item) {
 	}
 	for _, it := range batch {
 		if it.Done != nil {
-			it.Done(written)
+			it.Done(applied[it.Params.ID])
 		}
 	}
 }
 
 // call runs one write. A Stop does not abort a write under way; the write
 // has its own bound (ctx's deadline, or 30 s) so a hung store cannot hang it.
-func (c *Completer) call(ctx context.Context, params []*store.JobFinishParams) error {
+func (c *Completer) call(ctx context.Context, params []*store.JobFinishParams) ([]int64, error) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(30 * time.Second)

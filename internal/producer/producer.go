@@ -32,7 +32,8 @@ type Config struct {
 	Logger        *slog.Logger
 	// OnStart (optional) is called for each claimed job before it runs.
 	OnStart func(row *kilntype.JobRow)
-	// OnFinish (optional) is called once a job's outcome is written.
+	// OnFinish (optional) is called once a job's outcome is written and
+	// applied (not when the job was taken back meanwhile).
 	OnFinish func(row *kilntype.JobRow, p *store.JobFinishParams)
 }
 
@@ -213,19 +214,22 @@ func (p *Producer) execute(ctx context.Context, cancel context.CancelCauseFunc, 
 	unit, _ := p.cfg.Units.Unit(row)
 	params := jobexec.Run(ctx, p.cfg.Exec, row, unit)
 	cancel(nil)
-	p.cfg.Completer.Finish(&completer.Item{Row: row, Params: params, Done: func(written bool) {
-		p.finished(row, params, written)
+	p.cfg.Completer.Finish(&completer.Item{Row: row, Params: params, Done: func(applied bool) {
+		p.finished(row, params, applied)
 	}})
 }
 
 // finished frees the job's slot once its outcome is written.
-func (p *Producer) finished(row *kilntype.JobRow, params *store.JobFinishParams, written bool) {
+func (p *Producer) finished(row *kilntype.JobRow, params *store.JobFinishParams, applied bool) {
 	p.cfg.Limiter.Release(row.Kind)
 	p.mu.Lock()
 	delete(p.running, row.ID)
 	more := p.moreDue
 	p.mu.Unlock()
-	if written && p.cfg.OnFinish != nil {
+	if !applied {
+		p.cfg.Logger.Warn("kiln: job outcome not recorded: the job was taken back (its lease expired) or the store was unreachable at shutdown",
+			"job_id", row.ID, "kind", row.Kind, "outcome", params.Attempt.Outcome)
+	} else if p.cfg.OnFinish != nil {
 		p.cfg.OnFinish(row, params)
 	}
 	p.jobsDone.Done()

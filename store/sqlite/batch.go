@@ -112,7 +112,8 @@ func sqlFinishJobs(rows int) string {
 	last_error = coalesce(f.column7, kiln_job.last_error),
 	leased_by = NULL, lease_expires_at = NULL, cancel_requested_at = NULL
 FROM (VALUES %s) AS f
-WHERE kiln_job.id = f.column1 AND kiln_job.state = 'running' AND kiln_job.leased_by = f.column2`,
+WHERE kiln_job.id = f.column1 AND kiln_job.state = 'running' AND kiln_job.leased_by = f.column2
+RETURNING kiln_job.id`,
 		valuesRows(rows, 7))
 }
 

@@ -83,7 +83,7 @@ func benchClaimFinish(b *testing.B, batch int) {
 					FinishedAt: &now, Server: "bench", Outcome: kilntype.AttemptSucceeded}})
 		}
 		start = time.Now()
-		if err := s.JobFinishMany(ctx, finish); err != nil {
+		if _, err := s.JobFinishMany(ctx, finish); err != nil {
 			b.Fatal(err)
 		}
 		finishTime += time.Since(start)

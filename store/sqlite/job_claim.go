@@ -30,7 +30,7 @@ const sqlClaimCandidates = `WITH RECURSIVE prio(p) AS (
 ),
 available AS (
 	SELECT ` + claimColumns + ` FROM kiln_job INDEXED BY kiln_job_claim_available
-	WHERE state = 'available' AND queue = ?1
+	WHERE state = 'available' AND queue = ?1 AND scheduled_at <= ?2
 		AND (?3 IS NULL OR kind IN (SELECT value FROM json_each(?3)))
 		AND (?4 IS NULL OR kind NOT IN (SELECT value FROM json_each(?4)))
 	ORDER BY priority, scheduled_at, id

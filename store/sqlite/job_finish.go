@@ -18,29 +18,30 @@ import (
 // states, and Attempt is decremented when UndoAttempt. Each Attempt is
 // appended to its job's history whether or not the move applied, unless the
 // job no longer exists. A State that a running job cannot move to fails the
-// whole call.
-func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishParams) error {
+// whole call. It returns the IDs of the jobs it moved.
+func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishParams) ([]int64, error) {
 	for i, p := range params {
 		if p == nil {
-			return fail("finish jobs", fmt.Errorf("param %d is nil", i))
+			return nil, fail("finish jobs", fmt.Errorf("param %d is nil", i))
 		}
 		switch p.State {
 		case kilntype.JobStateCompleted, kilntype.JobStateCancelled, kilntype.JobStateDiscarded,
 			kilntype.JobStateRetryable, kilntype.JobStateScheduled, kilntype.JobStateAvailable:
 		default:
-			return fail("finish jobs", fmt.Errorf("job %d: cannot finish to state %q", p.ID, p.State))
+			return nil, fail("finish jobs", fmt.Errorf("job %d: cannot finish to state %q", p.ID, p.State))
 		}
 	}
+	applied := []int64{}
 	if len(params) == 0 {
-		return nil
+		return applied, nil
 	}
 	finishes, err := s.batch(ctx, func(st *stmts) *batchStmt { return st.finishJobs }, len(params))
 	if err != nil {
-		return fail("finish jobs", err)
+		return nil, fail("finish jobs", err)
 	}
 	attemptInserts, err := s.batch(ctx, func(st *stmts) *batchStmt { return st.insertAttempts }, len(params))
 	if err != nil {
-		return fail("finish jobs", err)
+		return nil, fail("finish jobs", err)
 	}
 	err = s.write(ctx, func(tx *sql.Tx, st *stmts) error {
 		rows := min(len(params), batchSizes[0])
@@ -67,9 +68,11 @@ func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishPara
 				attempts = append(attempts, p.ID, int64(a.Attempt), micros(a.StartedAt),
 					nullMicros(a.FinishedAt), a.Server, string(a.Outcome), a.Error, a.Trace)
 			}
-			if _, err := tx.StmtContext(ctx, finishes[size]).ExecContext(ctx, finish...); err != nil {
+			moved, err := queryIDs(tx.StmtContext(ctx, finishes[size]).QueryContext(ctx, finish...))
+			if err != nil {
 				return fmt.Errorf("update jobs: %w", err)
 			}
+			applied = append(applied, moved...)
 			if _, err := tx.StmtContext(ctx, attemptInserts[size]).ExecContext(ctx, attempts...); err != nil {
 				return fmt.Errorf("record attempts: %w", err)
 			}
@@ -77,9 +80,26 @@ func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishPara
 		return nil
 	})
 	if err != nil {
-		return fail("finish jobs", err)
+		return nil, fail("finish jobs", err)
 	}
-	return nil
+	return applied, nil
+}
+
+// queryIDs reads a one-column result of IDs.
+func queryIDs(rows *sql.Rows, err error) ([]int64, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 // sqlLeaseRenew extends to ?1 the leases of the running jobs whose IDs are in

@@ -31,7 +31,7 @@ func testFinish(t *testing.T, newStore NewStoreFunc) {
 			p.ScheduledAt = later
 			p.UndoAttempt = tc.undo
 			p.Attempt.Trace = "trace " + string(tc.state)
-			f.finish(p)
+			wantApplied(t, f.finish(p), job.ID)
 
 			want := *job
 			want.State = tc.state
@@ -89,7 +89,7 @@ func testFinish(t *testing.T, newStore NewStoreFunc) {
 		p := finishParams(job, kilntype.JobStateCompleted, now)
 		p.LeasedBy = procB
 		p.Attempt.Server = procB
-		f.finish(p)
+		wantApplied(t, f.finish(p))
 		wantSameJob(t, f.get(job.ID), job)
 		as := f.attempts(job.ID)
 		if len(as) != 1 {
@@ -107,7 +107,7 @@ func testFinish(t *testing.T, newStore NewStoreFunc) {
 				job := f.inState(state)
 				before := len(f.attempts(job.ID))
 				p := finishParams(job, kilntype.JobStateDiscarded, now)
-				f.finish(p)
+				wantApplied(t, f.finish(p))
 				wantSameJob(t, f.get(job.ID), job)
 				if n := len(f.attempts(job.ID)); n != before+1 {
 					t.Errorf("%d attempts, want %d", n, before+1)
@@ -129,7 +129,7 @@ func testFinish(t *testing.T, newStore NewStoreFunc) {
 			ps = append(ps, finishParams(j, states[i], now))
 		}
 		ps[1].LeasedBy = procB // skipped
-		f.finish(ps...)
+		wantApplied(t, f.finish(ps...), jobs[0].ID, jobs[2].ID, jobs[3].ID, jobs[4].ID)
 		for i, j := range jobs {
 			want := states[i]
 			if i == 1 {
@@ -144,8 +144,8 @@ func testFinish(t *testing.T, newStore NewStoreFunc) {
 
 	t.Run("Empty", func(t *testing.T) {
 		f := newFixture(t, newStore)
-		if err := f.s.JobFinishMany(f.ctx, nil); err != nil {
-			t.Errorf("JobFinishMany(nil) = %v, want nil", err)
+		if applied, err := f.s.JobFinishMany(f.ctx, nil); err != nil || len(applied) != 0 {
+			t.Errorf("JobFinishMany(nil) = %v, %v; want nothing, nil", applied, err)
 		}
 	})
 }

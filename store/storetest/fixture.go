@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -201,11 +202,23 @@ func finishParams(job *kilntype.JobRow, state kilntype.JobState, now time.Time) 
 	return p
 }
 
-// finish runs JobFinishMany and fails the test on error.
-func (f *fixture) finish(ps ...*store.JobFinishParams) {
+// finish runs JobFinishMany, fails the test on error, and returns the IDs
+// of the jobs it moved, sorted.
+func (f *fixture) finish(ps ...*store.JobFinishParams) []int64 {
 	f.t.Helper()
-	if err := f.s.JobFinishMany(f.ctx, ps); err != nil {
+	applied, err := f.s.JobFinishMany(f.ctx, ps)
+	if err != nil {
 		f.t.Fatalf("JobFinishMany: %v", err)
+	}
+	slices.Sort(applied)
+	return applied
+}
+
+// wantApplied checks the IDs a JobFinishMany call reported as moved.
+func wantApplied(t *testing.T, got []int64, want ...int64) {
+	t.Helper()
+	if !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
+		t.Errorf("JobFinishMany moved %v, want %v", got, want)
 	}
 }
 

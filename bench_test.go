@@ -8,6 +8,9 @@ import (
 	"github.com/kilnjobs/kiln"
 )
 
+// benchWorkers is the queue's worker count in BenchmarkBurnDown.
+var benchWorkers = 200
+
 type noopArgs struct{}
 
 func (noopArgs) Kind() string { return "noop" }
@@ -19,7 +22,7 @@ func BenchmarkBurnDown(b *testing.B) {
 	defer st.Close()
 	workers := kiln.NewWorkers()
 	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[noopArgs]) error { return nil }))
-	cfg := &kiln.Config{Store: st, Workers: workers, Queues: map[string]kiln.QueueConfig{"default": {MaxWorkers: 200}}}
+	cfg := &kiln.Config{Store: st, Workers: workers, Queues: map[string]kiln.QueueConfig{"default": {MaxWorkers: benchWorkers}}}
 	c, err := kiln.NewClient(cfg)
 	if err != nil {
 		b.Fatal(err)

@@ -224,7 +224,11 @@ func (p *Producer) finished(row *kilntype.JobRow, params *store.JobFinishParams,
 	p.cfg.Limiter.Release(row.Kind)
 	p.mu.Lock()
 	delete(p.running, row.ID)
-	more := p.moreDue
+	// With more jobs due, claim again once a quarter of the slots are free
+	// (or all of them): each claim is a write transaction with a fixed
+	// cost, so claiming slot by slot would spend the database on overhead.
+	free := p.cfg.MaxWorkers - len(p.running)
+	more := p.moreDue && (free >= max(p.cfg.MaxWorkers/4, 1) || len(p.running) == 0)
 	p.mu.Unlock()
 	if !applied {
 		p.cfg.Logger.Warn("kiln: job outcome not recorded: the job was taken back (its lease expired) or the store was unreachable at shutdown",

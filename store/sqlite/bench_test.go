@@ -51,7 +51,7 @@ func benchClaimFinish(b *testing.B, batch int) {
 	ps := benchParams(1000)
 	inserted := 0
 	now := base.Add(time.Second)
-	claim := &store.JobClaimParams{Queue: "default", Max: batch, LeasedBy: "bench",
+	claim := &store.JobClaimParams{Queue: "default", Max: batch, LeasedBy: "bench", Kinds: []string{"noop", "other"},
 		LeaseExpiresAt: now.Add(time.Minute), Now: now}
 	finish := make([]*store.JobFinishParams, 0, batch)
 	var claimTime, finishTime time.Duration

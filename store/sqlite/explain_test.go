@@ -24,7 +24,7 @@ func TestQueryPlans(t *testing.T) {
 		query string
 		args  []any
 	}{
-		{"claim candidates", sqlClaimCandidates, []any{"default", 1, `["a"]`, `["b"]`, 10}},
+		{"claim candidates", sqlClaimCandidates(16), []any{"default", 1, `["a"]`, `["b"]`}},
 		{"claim update", sqlClaimUpdate, []any{1, "p", 2, "[1,2]"}},
 		{"finish", sqlFinishJobs(2), []any{1, "p", "completed", nil, 0, 1, nil, 2, "p", "completed", nil, 0, 1, nil}},
 		{"insert attempt", sqlInsertAttempt, []any{1, 1, 1, 1, "p", "succeeded", "", ""}},

@@ -11,7 +11,7 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-// sqlClaimCandidates returns (claimColumns of) up to ?5 due jobs of queue
+// sqlClaimCandidates returns (claimColumns of) up to limit due jobs of queue
 // ?1 at time ?2, in claim order, whose kind is in the JSON array ?3 (NULL:
 // any) and not in the JSON array ?4 (NULL: none).
 //
@@ -20,7 +20,11 @@ import (
 // priority at a time (prio walks the priorities present with one index seek
 // each), seeking the range scheduled_at <= now: jobs due in the future are
 // never read, however many there are.
-const sqlClaimCandidates = `WITH RECURSIVE prio(p) AS (
+func sqlClaimCandidates(limit int) string {
+	return fmt.Sprintf(sqlClaimCandidatesFormat, limit)
+}
+
+const sqlClaimCandidatesFormat = `WITH RECURSIVE prio(p) AS (
 	SELECT (SELECT min(priority) FROM kiln_job INDEXED BY kiln_job_claim_waiting
 		WHERE state IN ('scheduled', 'retryable') AND queue = ?1)
 	UNION ALL
@@ -34,7 +38,7 @@ available AS (
 		AND (?3 IS NULL OR kind IN (SELECT value FROM json_each(?3)))
 		AND (?4 IS NULL OR kind NOT IN (SELECT value FROM json_each(?4)))
 	ORDER BY priority, scheduled_at, id
-	LIMIT ?5
+	LIMIT %[1]d
 ),
 waiting AS (
 	SELECT ` + claimColumns + ` FROM kiln_job INDEXED BY kiln_job_claim_waiting
@@ -43,11 +47,11 @@ waiting AS (
 		AND (?3 IS NULL OR kind IN (SELECT value FROM json_each(?3)))
 		AND (?4 IS NULL OR kind NOT IN (SELECT value FROM json_each(?4)))
 	ORDER BY priority, scheduled_at, id
-	LIMIT ?5
+	LIMIT %[1]d
 )
 SELECT * FROM (SELECT * FROM available UNION ALL SELECT * FROM waiting)
 ORDER BY priority, scheduled_at, id
-LIMIT ?5`
+LIMIT %[1]d`
 
 // sqlClaimUpdate moves the jobs whose IDs are in the JSON array ?4 to
 // running. It returns nothing: the claim already read the jobs, and SQLite's
@@ -96,6 +100,20 @@ func markClaimed(j *kilntype.JobRow, p *store.JobClaimParams) {
 	j.CancelRequestedAt = nil
 }
 
+// claimLimit returns the candidate window for a claim that wants n rows: n
+// rounded up to a power of two, at most maxClaimWindow. Each window size is
+// its own prepared statement.
+func claimLimit(n int) int {
+	limit := 1
+	for limit < n && limit < maxClaimWindow {
+		limit *= 2
+	}
+	return limit
+}
+
+// maxClaimWindow bounds the candidates one round of a claim reads.
+const maxClaimWindow = 1 << 14
+
 // claimWindowFactor sizes the candidate window when kind limits may skip
 // candidates: Max times this many are read per round.
 const claimWindowFactor = 4
@@ -115,9 +133,21 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 	if err != nil {
 		return nil, fail("claim jobs", err)
 	}
+	window := params.Max
+	for _, limit := range params.KindLimits {
+		if limit > 0 {
+			window *= claimWindowFactor
+			break
+		}
+	}
+	limit := claimLimit(window)
+	candidates, err := s.sized(ctx, func(st *stmts) *batchStmt { return st.claimCandidates }, limit)
+	if err != nil {
+		return nil, fail("claim jobs", err)
+	}
 	var claimed []*kilntype.JobRow
 	err = s.write(ctx, func(tx *sql.Tx, st *stmts) error {
-		claimed, err = claim(ctx, tx, st, params, kinds)
+		claimed, err = claim(ctx, tx, st, tx.StmtContext(ctx, candidates), limit, params, kinds)
 		return err
 	})
 	if err != nil {
@@ -132,7 +162,7 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 // because of kind limits is followed by another that excludes the kinds
 // whose limit is reached; each round thus either fills Max, runs out of
 // candidates, or excludes one more kind.
-func claim(ctx context.Context, tx *sql.Tx, st *stmts, p *store.JobClaimParams, kinds any) ([]*kilntype.JobRow, error) {
+func claim(ctx context.Context, tx *sql.Tx, st *stmts, candidates *sql.Stmt, window int, p *store.JobClaimParams, kinds any) ([]*kilntype.JobRow, error) {
 	var (
 		excluded []string       // kinds whose limit is 0 or reached
 		taken    map[string]int // jobs picked per limited kind
@@ -148,22 +178,17 @@ func claim(ctx context.Context, tx *sql.Tx, st *stmts, p *store.JobClaimParams, 
 	if limited {
 		taken = make(map[string]int, len(p.KindLimits))
 	}
-	candidates := tx.StmtContext(ctx, st.claimCandidates)
 	update := tx.StmtContext(ctx, st.claimUpdate)
 	now, leaseExpires := micros(p.Now), micros(p.LeaseExpiresAt)
 
 	claimed := make([]*kilntype.JobRow, 0, p.Max)
 	for len(claimed) < p.Max {
 		want := p.Max - len(claimed)
-		window := want
-		if limited {
-			window = want * claimWindowFactor
-		}
 		excludedJSON, err := jsonStrings(excluded)
 		if err != nil {
 			return nil, err
 		}
-		rows, err := candidates.QueryContext(ctx, p.Queue, now, kinds, excludedJSON, int64(window))
+		rows, err := candidates.QueryContext(ctx, p.Queue, now, kinds, excludedJSON)
 		if err != nil {
 			return nil, fmt.Errorf("select candidates: %w", err)
 		}
@@ -171,11 +196,8 @@ func claim(ctx context.Context, tx *sql.Tx, st *stmts, p *store.JobClaimParams, 
 			picked []*kilntype.JobRow
 			read   int
 		)
-		for rows.Next() {
+		for len(picked) < want && rows.Next() {
 			read++
-			if len(picked) == want {
-				continue
-			}
 			j, err := scanCandidate(rows)
 			if err != nil {
 				rows.Close()
@@ -213,7 +235,7 @@ func claim(ctx context.Context, tx *sql.Tx, st *stmts, p *store.JobClaimParams, 
 			}
 			claimed = append(claimed, picked...)
 		}
-		if read < window {
+		if len(picked) < want && read < window {
 			break // no more candidates
 		}
 	}

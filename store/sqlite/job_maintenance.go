@@ -44,7 +44,7 @@ func (s *Store) JobScheduleDue(ctx context.Context, params *store.JobScheduleDue
 
 // sqlSelectExpired returns up to ?2 running jobs whose lease expired before
 // ?1, earliest expiry first, with what their interrupted attempt records.
-const sqlSelectExpired = `SELECT id, attempt, attempted_at, leased_by FROM kiln_job INDEXED BY kiln_job_lease_expires
+const sqlSelectExpired = `SELECT id, attempt, attempted_at, leased_by FROM kiln_job INDEXED BY kiln_job_state
 WHERE state = 'running' AND lease_expires_at < ?1
 ORDER BY lease_expires_at
 LIMIT ?2`

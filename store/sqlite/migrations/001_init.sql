@@ -44,10 +44,6 @@ CREATE INDEX kiln_job_claim_waiting ON kiln_job (queue, priority, scheduled_at, 
 CREATE INDEX kiln_job_due ON kiln_job (scheduled_at)
     WHERE state IN ('scheduled', 'retryable');
 
--- Rescuer: running jobs by lease end.
-CREATE INDEX kiln_job_lease_expires ON kiln_job (lease_expires_at)
-    WHERE state = 'running';
-
 -- Cancel polling: a process's running jobs with a cancel request (usually none).
 CREATE INDEX kiln_job_cancel_requested ON kiln_job (leased_by)
     WHERE state = 'running' AND cancel_requested_at IS NOT NULL;
@@ -56,7 +52,10 @@ CREATE INDEX kiln_job_cancel_requested ON kiln_job (leased_by)
 CREATE INDEX kiln_job_finalized ON kiln_job (state, finalized_at)
     WHERE finalized_at IS NOT NULL;
 
--- Listing filters, in ID order for keyset pagination.
+-- Listing filters, in ID order for keyset pagination. The rescuer reads the
+-- running jobs through kiln_job_state too: they are at most the workers of
+-- the processes sharing the database, and an index on lease_expires_at
+-- would be rewritten by every claim, finish and lease renewal.
 CREATE INDEX kiln_job_state ON kiln_job (state, id);
 CREATE INDEX kiln_job_kind  ON kiln_job (kind, id);
 CREATE INDEX kiln_job_queue ON kiln_job (queue, id);

@@ -108,6 +108,8 @@ type Store interface {
 	// LeaderResign ends LeaderID's term on Name if it is the leader, so that
 	// another process can be elected at once.
 	LeaderResign(ctx context.Context, params *LeaderResignParams) error
+
+	RecurringStore
 }
 
 // JobInsertParams describes one job to insert. The client fills every field;

@@ -27,15 +27,9 @@ func (s *Store) JobInsertMany(ctx context.Context, params []*store.JobInsertPara
 	if len(params) == 0 {
 		return []store.JobInsertResult{}, nil
 	}
-	rows := make([]insertedRow, len(params))
-	for i, p := range params {
-		if p == nil {
-			return nil, fail("insert jobs", fmt.Errorf("param %d is nil", i))
-		}
-		var err error
-		if rows[i], err = insertRow(p); err != nil {
-			return nil, fail("insert jobs", fmt.Errorf("param %d: %w", i, err))
-		}
+	rows, err := insertRows(params)
+	if err != nil {
+		return nil, fail("insert jobs", err)
 	}
 	inserts, err := s.batch(ctx, func(st *stmts) *batchStmt { return st.insertJobs }, len(params))
 	if err != nil {
@@ -43,26 +37,50 @@ func (s *Store) JobInsertMany(ctx context.Context, params []*store.JobInsertPara
 	}
 	results := make([]store.JobInsertResult, len(params))
 	err = s.write(ctx, func(tx *sql.Tx, st *stmts) error {
-		args := make([]any, 0, min(len(params), batchSizes[0])*11)
-		for start, size := range chunks(len(params)) {
-			args = args[:0]
-			for _, r := range rows[start : start+size] {
-				j := r.job
-				args = append(args, j.Kind, j.Queue, string(j.Args), string(j.State), int64(j.Priority),
-					int64(j.MaxAttempts), micros(j.CreatedAt), micros(j.ScheduledAt), r.tags,
-					string(j.Metadata), nullString(j.UniqueKey))
-			}
-			insert := tx.StmtContext(ctx, inserts[size])
-			if err := insertChunk(ctx, tx, st, insert, rows[start:start+size], results[start:start+size], args); err != nil {
-				return fmt.Errorf("params %d to %d: %w", start, start+size-1, err)
-			}
-		}
-		return nil
+		return insertJobs(ctx, tx, st, inserts, rows, results)
 	})
 	if err != nil {
 		return nil, fail("insert jobs", err)
 	}
 	return results, nil
+}
+
+// insertRows builds the row of each param (see insertRow); a nil or
+// invalid param fails them all.
+func insertRows(params []*store.JobInsertParams) ([]insertedRow, error) {
+	rows := make([]insertedRow, len(params))
+	for i, p := range params {
+		if p == nil {
+			return nil, fmt.Errorf("param %d is nil", i)
+		}
+		var err error
+		if rows[i], err = insertRow(p); err != nil {
+			return nil, fmt.Errorf("param %d: %w", i, err)
+		}
+	}
+	return rows, nil
+}
+
+// insertJobs inserts rows in tx, in chunks of batchSizes, with inserts (the
+// multi-row insert statements by size, from Store.batch for len(rows)), and
+// fills results as JobInsertMany returns them. JobInsertMany and
+// RecurringEnqueue both insert jobs through it.
+func insertJobs(ctx context.Context, tx *sql.Tx, st *stmts, inserts map[int]*sql.Stmt, rows []insertedRow, results []store.JobInsertResult) error {
+	args := make([]any, 0, min(len(rows), batchSizes[0])*11)
+	for start, size := range chunks(len(rows)) {
+		args = args[:0]
+		for _, r := range rows[start : start+size] {
+			j := r.job
+			args = append(args, j.Kind, j.Queue, string(j.Args), string(j.State), int64(j.Priority),
+				int64(j.MaxAttempts), micros(j.CreatedAt), micros(j.ScheduledAt), r.tags,
+				string(j.Metadata), nullString(j.UniqueKey))
+		}
+		insert := tx.StmtContext(ctx, inserts[size])
+		if err := insertChunk(ctx, tx, st, insert, rows[start:start+size], results[start:start+size], args); err != nil {
+			return fmt.Errorf("params %d to %d: %w", start, start+size-1, err)
+		}
+	}
+	return nil
 }
 
 // inserted is a job that one multi-row insert inserted.

@@ -34,6 +34,18 @@ type stmts struct {
 	deleteFinished *sql.Stmt
 	leaderElect    *sql.Stmt
 	leaderResign   *sql.Stmt
+
+	recurringUpsert       *sql.Stmt
+	recurringGet          *sql.Stmt
+	recurringExists       *sql.Stmt
+	recurringDelete       *sql.Stmt
+	recurringDeleteExcept *sql.Stmt
+	recurringSetPaused    *sql.Stmt
+	recurringSetError     *sql.Stmt
+	recurringEnqueued     *sql.Stmt
+	occurrenceExists      *sql.Stmt
+	occurrenceOverlap     *sql.Stmt
+	occurrenceInsert      *sql.Stmt
 }
 
 // fields pairs each statement with its SQL.
@@ -60,6 +72,17 @@ func (st *stmts) fields() []struct {
 		{&st.deleteFinished, sqlDeleteFinished},
 		{&st.leaderElect, sqlLeaderElect},
 		{&st.leaderResign, sqlLeaderResign},
+		{&st.recurringUpsert, sqlRecurringUpsert},
+		{&st.recurringGet, sqlRecurringGet},
+		{&st.recurringExists, sqlRecurringExists},
+		{&st.recurringDelete, sqlRecurringDelete},
+		{&st.recurringDeleteExcept, sqlRecurringDeleteExcept},
+		{&st.recurringSetPaused, sqlRecurringSetPaused},
+		{&st.recurringSetError, sqlRecurringSetError},
+		{&st.recurringEnqueued, sqlRecurringEnqueued},
+		{&st.occurrenceExists, sqlOccurrenceExists},
+		{&st.occurrenceOverlap, sqlOccurrenceOverlap},
+		{&st.occurrenceInsert, sqlOccurrenceInsert},
 	}
 }
 

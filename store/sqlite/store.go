@@ -11,6 +11,43 @@
 //
 // Open does not create the schema; call [Store.Migrate] (or run
 // `kiln migrate`), or set [Options.Migrate].
+//
+// # Recurring entries
+//
+// Recurring entries live in kiln_recurring, and the occurrences they
+// enqueued in kiln_recurring_occurrence, whose primary key (entry ID,
+// occurrence time) admits one job per occurrence: [Store.RecurringEnqueue]
+// checks it and writes the row in the job's transaction, under the write
+// lock, so schedulers racing in several processes enqueue one job between
+// them. Where [store.RecurringStore] leaves a case open, this store decides
+// as follows (the contract suite checks the same):
+//
+//   - RecurringUpsert takes CreatedAt and UpdatedAt from params.Now, not from
+//     the row. An update keeps LastError too (RecurringUpsertParams ignores
+//     it on update). An empty ID or an unknown overlap or misfire policy is
+//     refused.
+//   - RecurringSetPaused changes nothing, not even UpdatedAt, when the entry
+//     already is as asked: resuming an entry that is not paused keeps its
+//     NextRunAt, so an occurrence about to be due is not lost.
+//   - RecurringSetError and RecurringEnqueue give a wrapped
+//     kilntype.ErrNotFound for an unknown entry; RecurringOccurrenceList
+//     gives an empty list, as JobAttemptList does for an unknown job. Lists
+//     take store.DefaultListLimit for a limit of 0 and cut at
+//     store.MaxListLimit, as JobList does.
+//   - RecurringEnqueue: an occurrence whose job's UniqueKey is held by a job
+//     that may still run is skipped as a "duplicate" (an equivalent job
+//     exists); it gets no occurrence row, and LastRunAt and LastJobID stay.
+//     An unknown Overlap fails a call that has occurrences. "Newest
+//     occurrences" are by occurrence time. UpdatedAt becomes params.Now
+//     only when the call inserted a job or moved NextRunAt. Occurrences are
+//     enqueued whether or not the entry is paused (a manual trigger runs a
+//     paused entry too). Occurrence times are kept to the microsecond, so
+//     two times less than 1 µs apart are one occurrence.
+//   - Occurrence rows last as long as their entry and are deleted with it
+//     (ON DELETE CASCADE); none is pruned, since they are what makes a late
+//     scheduler's occurrences duplicates. They have no foreign key to
+//     kiln_job: when the cleaner or JobDelete removes a job, the row stays,
+//     its job counts as finished, and its state lists as "".
 package sqlite
 
 import (
@@ -40,7 +77,8 @@ type Options struct {
 	BusyTimeout time.Duration
 	// ReadConns is the number of connections of the reader pool, which
 	// serves JobGet, JobList, JobCountByState, JobAttemptList,
-	// JobListCancelRequested and SchemaCheck. Zero means 4.
+	// JobListCancelRequested, RecurringGet, RecurringList, RecurringNextDue,
+	// RecurringListDue, RecurringOccurrenceList and SchemaCheck. Zero means 4.
 	ReadConns int
 	// Migrate makes Open apply missing migrations before it returns, as
 	// [Store.Migrate] does.

@@ -43,6 +43,14 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"JobRescueExpired", testRescue},
 		{"JobDeleteFinished", testDeleteFinished},
 		{"Leader", testLeader},
+		{"RecurringUpsert", testRecurringUpsert},
+		{"RecurringGetList", testRecurringGetList},
+		{"RecurringDelete", testRecurringDelete},
+		{"RecurringPauseError", testRecurringPauseError},
+		{"RecurringDue", testRecurringDue},
+		{"RecurringEnqueue", testRecurringEnqueue},
+		{"RecurringOverlap", testRecurringOverlap},
+		{"RecurringOccurrenceList", testRecurringOccurrenceList},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -1,0 +1,139 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/kilnjobs/kiln/kilntype"
+)
+
+// RecurringStore is the part of Store that keeps recurring entries and
+// enqueues their occurrences. Exactly one job per occurrence is enforced by
+// the database: a table keyed by (entry ID, occurrence time) gets a row in
+// the same transaction as the job, so two schedulers racing on the same
+// occurrence enqueue one job between them.
+type RecurringStore interface {
+	// RecurringUpsert creates the entry, or updates the one with the same
+	// ID (add-or-update, as Hangfire's AddOrUpdate). An update keeps Paused,
+	// LastRunAt, LastJobID and CreatedAt; it keeps NextRunAt too unless
+	// params.ResetNextRun is set (the schedule or time zone changed). It
+	// reports whether the entry was created.
+	RecurringUpsert(ctx context.Context, params *RecurringUpsertParams) (row *kilntype.RecurringRow, created bool, err error)
+	// RecurringGet returns the entry or a wrapped kilntype.ErrNotFound.
+	RecurringGet(ctx context.Context, id string) (*kilntype.RecurringRow, error)
+	// RecurringList returns entries ordered by ID, at most Limit after the
+	// keyset Cursor (an ID; "" starts at the first).
+	RecurringList(ctx context.Context, params *RecurringListParams) ([]*kilntype.RecurringRow, error)
+	// RecurringDelete deletes the entry (its jobs stay) and returns it as it
+	// was, or a wrapped kilntype.ErrNotFound.
+	RecurringDelete(ctx context.Context, id string) (*kilntype.RecurringRow, error)
+	// RecurringDeleteExcept deletes every entry whose ID is not in keep and
+	// returns the IDs it deleted (pruning entries no longer defined in code).
+	RecurringDeleteExcept(ctx context.Context, keep []string) ([]string, error)
+	// RecurringSetPaused pauses or resumes the entry. Resuming sets
+	// NextRunAt to params.NextRunAt (the next occurrence after now, so that
+	// a paused span is not caught up). Returns the entry after the change,
+	// or a wrapped kilntype.ErrNotFound.
+	RecurringSetPaused(ctx context.Context, params *RecurringSetPausedParams) (*kilntype.RecurringRow, error)
+	// RecurringSetError records why the entry's latest occurrence enqueued
+	// nothing ("" clears it).
+	RecurringSetError(ctx context.Context, id string, message string, now time.Time) error
+	// RecurringNextDue returns the earliest NextRunAt among entries that are
+	// not paused, and false when there is none.
+	RecurringNextDue(ctx context.Context) (time.Time, bool, error)
+	// RecurringListDue returns up to Max entries, not paused, whose
+	// NextRunAt <= Now, earliest first.
+	RecurringListDue(ctx context.Context, params *RecurringListDueParams) ([]*kilntype.RecurringRow, error)
+	// RecurringEnqueue enqueues an entry's occurrences in one transaction,
+	// and moves the entry's NextRunAt to params.NextRunAt if it still is
+	// params.PrevNextRunAt (so a stale scheduler cannot move it back; a zero
+	// NextRunAt leaves it alone). For each occurrence, in order: if the
+	// entry already has an occurrence row at that time, it is skipped as a
+	// "duplicate"; otherwise, if params.Overlap forbids it, it is skipped as
+	// an "overlap"; otherwise its job is inserted, an occurrence row (entry
+	// ID, time, job ID) is written, and the entry's LastRunAt and LastJobID
+	// become this occurrence's. Overlap looks at the jobs of the entry's 8
+	// newest occurrences (those inserted earlier in the same call included)
+	// that are not finalized (pending, scheduled, available, running or
+	// retryable; a deleted job counts as finished): OverlapAllow ignores
+	// them, OverlapSkip skips when there is any, OverlapQueueOne skips when
+	// there are two or more, or one that is not running. It returns what
+	// happened to each occurrence, in order. An unknown entry gives a
+	// wrapped ErrNotFound.
+	RecurringEnqueue(ctx context.Context, params *RecurringEnqueueParams) ([]RecurringOccurrenceResult, error)
+	// RecurringEnqueueMany does what RecurringEnqueue does for several
+	// entries in one transaction (the scheduler's batch of due entries), and
+	// returns each entry's results, in order. An entry that no longer exists
+	// gets nil results instead of failing the call.
+	RecurringEnqueueMany(ctx context.Context, params []*RecurringEnqueueParams) ([][]RecurringOccurrenceResult, error)
+	// RecurringOccurrenceList returns the entry's latest occurrences, newest
+	// first, at most limit, with the state of each one's job.
+	RecurringOccurrenceList(ctx context.Context, id string, limit int) ([]*RecurringOccurrence, error)
+}
+
+// RecurringUpsertParams describes an entry to create or update. The client
+// fills every field and validates it; the store applies no defaults.
+type RecurringUpsertParams struct {
+	Row *kilntype.RecurringRow // Paused, LastRunAt, LastJobID, LastError ignored on update
+	// ResetNextRun replaces NextRunAt on update (the schedule changed).
+	ResetNextRun bool
+	Now          time.Time
+}
+
+// RecurringListParams pages RecurringList.
+type RecurringListParams struct {
+	Cursor string // the last ID of the previous page; "" for the first
+	Limit  int    // 1 to MaxListLimit; 0 means DefaultListLimit
+}
+
+// RecurringSetPausedParams pauses or resumes an entry.
+type RecurringSetPausedParams struct {
+	ID        string
+	Paused    bool
+	NextRunAt time.Time // used when resuming
+	Now       time.Time
+}
+
+// RecurringListDueParams selects due entries.
+type RecurringListDueParams struct {
+	Now time.Time
+	Max int
+}
+
+// RecurringEnqueueParams enqueues occurrences of one entry.
+type RecurringEnqueueParams struct {
+	ID          string
+	Occurrences []RecurringOccurrenceInsert
+	// Overlap decides whether an occurrence may be enqueued while earlier
+	// jobs of the entry are unfinished.
+	Overlap kilntype.OverlapPolicy
+	// PrevNextRunAt and NextRunAt move the entry's schedule forward; a zero
+	// NextRunAt leaves it alone (a manual trigger).
+	PrevNextRunAt time.Time
+	NextRunAt     time.Time
+	Now           time.Time
+}
+
+// RecurringOccurrenceInsert is one occurrence and the job to insert for it.
+type RecurringOccurrenceInsert struct {
+	At  time.Time
+	Job *JobInsertParams
+}
+
+// RecurringOccurrenceResult says what happened to one occurrence.
+type RecurringOccurrenceResult struct {
+	At  time.Time
+	Job *kilntype.JobRow // the inserted job; nil when skipped
+	// Skipped is "" when the job was inserted, else "duplicate" (another
+	// scheduler enqueued it) or "overlap" (an earlier run is unfinished).
+	Skipped string
+}
+
+// RecurringOccurrence is one enqueued occurrence of an entry.
+type RecurringOccurrence struct {
+	RecurringID string
+	At          time.Time
+	JobID       int64
+	// JobState is the state of the job, or "" if the job was deleted.
+	JobState kilntype.JobState
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/kilnjobs/kiln/internal/leader"
 	"github.com/kilnjobs/kiln/internal/maintenance"
 	"github.com/kilnjobs/kiln/internal/producer"
+	"github.com/kilnjobs/kiln/internal/recurring"
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
 )
@@ -34,9 +35,10 @@ type Client struct {
 	heartbeat *heartbeat.Heartbeat // set by Start, under lifecycle
 	elector   *leader.Elector      // set by Start, under lifecycle
 
-	mu        sync.RWMutex // guards running and producers; held briefly
+	mu        sync.RWMutex // guards running, producers and scheduler; held briefly
 	running   bool
 	producers map[string]*producer.Producer
+	scheduler *recurring.Scheduler // nil when maintenance is disabled
 }
 
 // NewClient returns a Client for cfg, or an error naming the first invalid
@@ -88,6 +90,9 @@ func (c *Client) Start(ctx context.Context) error {
 	if err := c.cfg.Store.SchemaCheck(ctx); err != nil {
 		return fmt.Errorf("kiln: start: %w", err)
 	}
+	if err := c.defineRecurring(ctx); err != nil {
+		return fmt.Errorf("kiln: start: %w", err)
+	}
 	c.completer = completer.New(c.cfg.Store, c.cfg.Logger, 2*completer.MaxBatch)
 	var kinds []string
 	if !c.cfg.StrictKinds {
@@ -116,7 +121,20 @@ func (c *Client) Start(ctx context.Context) error {
 		Running: c.runningJobs, Cancel: c.cancelLocal,
 	})
 	c.elector = nil
+	var scheduler *recurring.Scheduler
 	if !c.cfg.DisableMaintenance {
+		scheduler = recurring.New(recurring.Config{
+			Store: c.cfg.Store, Now: c.now, Logger: c.cfg.Logger,
+			PollInterval: c.cfg.RecurringPollInterval, MisfireThreshold: c.cfg.MisfireThreshold,
+			JobParams: func(row *kilntype.RecurringRow, at time.Time) (*store.JobInsertParams, error) {
+				return recurringJobParams(row, at, c.now())
+			},
+			HasWorker: func(kind string) bool {
+				_, ok := c.cfg.Workers.entry(kind)
+				return ok
+			},
+			OnEnqueued: func(_ *kilntype.RecurringRow, job *kilntype.JobRow) { c.wake(job.Queue) },
+		})
 		maint := maintenance.New(maintenance.Config{
 			Store: c.cfg.Store, Now: c.now, Logger: c.cfg.Logger,
 			ScheduleInterval: c.cfg.ScheduleInterval, RescueInterval: c.cfg.RescueInterval,
@@ -127,11 +145,18 @@ func (c *Client) Start(ctx context.Context) error {
 		c.elector = leader.New(leader.Config{
 			Store: c.cfg.Store, Name: "maintenance", LeaderID: c.cfg.ID, TTL: c.cfg.LeaderTTL,
 			Now: c.now, Logger: c.cfg.Logger,
-			OnElected: maint.Start, OnDeposed: maint.Stop,
+			OnElected: func(ctx context.Context) {
+				maint.Start(ctx)
+				scheduler.Start(ctx)
+			},
+			OnDeposed: func() {
+				scheduler.Stop()
+				maint.Stop()
+			},
 		})
 	}
 	c.mu.Lock()
-	c.producers, c.running = producers, true
+	c.producers, c.scheduler, c.running = producers, scheduler, true
 	c.mu.Unlock()
 	c.completer.Start(ctx)
 	for _, p := range producers {
@@ -304,6 +329,16 @@ func (c *Client) onRescued(rows []*kilntype.JobRow) {
 	now := c.now()
 	for _, r := range rows {
 		c.events.emit(&Event{Kind: EventJobRescued, At: now, Job: r})
+	}
+}
+
+// wakeRecurring makes this process's recurring scheduler, if it runs one,
+// look at the entries at once.
+func (c *Client) wakeRecurring() {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.scheduler != nil {
+		c.scheduler.Wake()
 	}
 }
 

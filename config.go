@@ -63,6 +63,24 @@ type Config struct {
 	// cancel requests made by other processes. Default 500 ms.
 	CancelPollInterval time.Duration
 
+	// Recurring are recurring entries defined in code: Start stores each
+	// one with add-or-update semantics (changing the code changes the entry;
+	// its paused state and history are kept).
+	Recurring []RecurringJob
+	// PruneRecurring makes Start delete stored recurring entries that are
+	// not in Recurring (entries defined at run time included).
+	PruneRecurring bool
+	// RecurringPollInterval bounds how long the recurring scheduler sleeps:
+	// it wakes at the next due occurrence and on changes made through this
+	// client, and at least this often to see changes made by other
+	// processes. Default 1 s.
+	RecurringPollInterval time.Duration
+	// MisfireThreshold is how late the scheduler may see an occurrence and
+	// still run it as on time; older occurrences were missed (no scheduler
+	// ran) and follow the entry's misfire policy. Default 1 min (Quartz's
+	// misfireThreshold).
+	MisfireThreshold time.Duration
+
 	// DisableMaintenance keeps this process out of leader election, so it
 	// never runs the scheduler, rescuer or cleaner. Another process must.
 	DisableMaintenance bool
@@ -139,6 +157,15 @@ func (c *Config) withDefaults() (*Config, error) {
 	defDuration(&cfg.ScheduleInterval, time.Second)
 	defDuration(&cfg.RescueInterval, 5*time.Second)
 	defDuration(&cfg.CleanInterval, time.Minute)
+	defDuration(&cfg.RecurringPollInterval, time.Second)
+	defDuration(&cfg.MisfireThreshold, time.Minute)
+	seen := make(map[string]bool, len(cfg.Recurring))
+	for _, r := range cfg.Recurring {
+		if seen[r.ID] {
+			return nil, fmt.Errorf("kiln: Config.Recurring: ID %q defined twice", r.ID)
+		}
+		seen[r.ID] = true
+	}
 	defDuration(&cfg.CompletedRetention, 24*time.Hour)
 	defDuration(&cfg.CancelledRetention, 7*24*time.Hour)
 	defDuration(&cfg.DiscardedRetention, 7*24*time.Hour)
@@ -153,6 +180,8 @@ func (c *Config) withDefaults() (*Config, error) {
 		{"ScheduleInterval", cfg.ScheduleInterval, time.Millisecond},
 		{"RescueInterval", cfg.RescueInterval, time.Millisecond},
 		{"CleanInterval", cfg.CleanInterval, time.Millisecond},
+		{"RecurringPollInterval", cfg.RecurringPollInterval, time.Millisecond},
+		{"MisfireThreshold", cfg.MisfireThreshold, time.Second},
 	} {
 		if d.v < d.least {
 			return nil, fmt.Errorf("kiln: Config.%s is %s; want at least %s", d.name, d.v, d.least)

@@ -1,0 +1,268 @@
+// Package recurring runs the recurring scheduler: the leader-only service
+// that enqueues one job per occurrence of every recurring entry. It sleeps
+// until the earliest next occurrence (or until woken by a change made in
+// this process, or at most PollInterval, to see changes made by other
+// processes), then enqueues what is due through the store, which enforces
+// one job per (entry, occurrence time) in the database.
+package recurring
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/kilnjobs/kiln/internal/service"
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/schedule"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// Config configures a Scheduler. Every field is required.
+type Config struct {
+	Store  store.Store
+	Now    func() time.Time
+	Logger *slog.Logger
+	// PollInterval bounds each sleep, so that entries changed by other
+	// processes are seen within it.
+	PollInterval time.Duration
+	// MisfireThreshold is how late an occurrence may be seen and still count
+	// as on time; older ones are missed and follow the misfire policy.
+	MisfireThreshold time.Duration
+	// JobParams builds the job to insert for an occurrence of row at at.
+	JobParams func(row *kilntype.RecurringRow, at time.Time) (*store.JobInsertParams, error)
+	// HasWorker reports whether this process has a worker for kind.
+	HasWorker func(kind string) bool
+	// OnEnqueued (optional) is called with each job enqueued.
+	OnEnqueued func(row *kilntype.RecurringRow, job *kilntype.JobRow)
+}
+
+// Scheduler enqueues due occurrences. Create it with New.
+type Scheduler struct {
+	cfg    Config
+	wake   chan struct{}
+	runner service.Runner
+	parsed map[string]schedule.Schedule // spec+zone -> schedule; the loop's own
+}
+
+// New returns a Scheduler; Start runs it.
+func New(cfg Config) *Scheduler {
+	return &Scheduler{cfg: cfg, wake: make(chan struct{}, 1), parsed: make(map[string]schedule.Schedule)}
+}
+
+// Start starts the scheduler loop.
+func (s *Scheduler) Start(ctx context.Context) { s.runner.Start(ctx, s.run) }
+
+// Stop stops the loop and waits for it.
+func (s *Scheduler) Stop() { s.runner.Stop() }
+
+// Wake makes the scheduler look at the entries at once (one changed).
+func (s *Scheduler) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// maxCatchUp bounds how many occurrences one entry walks through when
+// catching up, so a per-second entry left alone for a year cannot stall the
+// scheduler; past it the walk jumps to now.
+const maxCatchUp = 100_000
+
+func (s *Scheduler) run(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	failures := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		case <-timer.C:
+		}
+		wait := s.cfg.PollInterval
+		if err := s.pass(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			failures++
+			wait = max(wait, service.Backoff(failures, 10*time.Second))
+			s.cfg.Logger.Error("kiln: recurring scheduler pass failed; retrying", "try", failures, "err", err)
+		} else {
+			failures = 0
+			next, ok, err := s.cfg.Store.RecurringNextDue(ctx)
+			if err == nil && ok {
+				wait = min(wait, max(next.Sub(s.cfg.Now()), 0))
+			}
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(wait)
+	}
+}
+
+// pass enqueues every due occurrence, a page of due entries per
+// transaction.
+func (s *Scheduler) pass(ctx context.Context) error {
+	const page = 500
+	for {
+		rows, err := s.cfg.Store.RecurringListDue(ctx, &store.RecurringListDueParams{Now: s.cfg.Now(), Max: page})
+		if err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		batch := make([]*store.RecurringEnqueueParams, len(rows))
+		for i, row := range rows {
+			if batch[i], err = s.plan(ctx, row); err != nil {
+				return fmt.Errorf("recurring entry %q: %w", row.ID, err)
+			}
+		}
+		results, err := s.cfg.Store.RecurringEnqueueMany(ctx, batch)
+		if err != nil {
+			return err
+		}
+		for i, row := range rows {
+			if err := s.report(ctx, row, results[i]); err != nil {
+				return fmt.Errorf("recurring entry %q: %w", row.ID, err)
+			}
+		}
+		if len(rows) < page {
+			return nil
+		}
+	}
+}
+
+// Plan is what the scheduler does with one due entry.
+type Plan struct {
+	Enqueue []time.Time // occurrences to enqueue, oldest first
+	Next    time.Time   // the entry's next occurrence after now
+}
+
+// PlanOccurrences applies the misfire policy to the occurrences of sched
+// from next (the entry's NextRunAt) up to now. Occurrences due more than
+// threshold before now are missed; the others are on time and always
+// enqueued. Missed ones follow the policy: MisfireSkip drops them,
+// MisfireRunOnce enqueues the latest of them only when no occurrence is on
+// time, MisfireRunAll enqueues the latest misfireMax of them.
+func PlanOccurrences(sched schedule.Schedule, next, now time.Time, threshold time.Duration, policy kilntype.MisfirePolicy, misfireMax int) Plan {
+	keep := 1 // missed occurrences worth remembering: the latest
+	if policy == kilntype.MisfireRunAll {
+		keep = max(misfireMax, 1)
+	}
+	var missed, onTime []time.Time
+	t := next
+	for i := 0; !t.IsZero() && !t.After(now); i++ {
+		if i == maxCatchUp {
+			// Too far behind to walk: count the rest as missed, and go on
+			// from the latest occurrence before now.
+			t = sched.Next(now.Add(-threshold))
+			continue
+		}
+		if t.Before(now.Add(-threshold)) {
+			if missed = append(missed, t); len(missed) > keep {
+				missed = missed[1:]
+			}
+		} else {
+			onTime = append(onTime, t)
+		}
+		t = sched.Next(t)
+	}
+	p := Plan{Next: t}
+	switch policy {
+	case kilntype.MisfireRunAll:
+		p.Enqueue = append(missed, onTime...)
+	case kilntype.MisfireRunOnce:
+		if len(onTime) == 0 && len(missed) > 0 {
+			p.Enqueue = missed[len(missed)-1:]
+		} else {
+			p.Enqueue = onTime
+		}
+	default: // MisfireSkip
+		p.Enqueue = onTime
+	}
+	return p
+}
+
+// schedule returns the parsed schedule of row, from a cache: parsing is most
+// of the CPU a pass spends on an entry. Only the scheduler's goroutine
+// calls it.
+func (s *Scheduler) schedule(row *kilntype.RecurringRow) (schedule.Schedule, error) {
+	key := row.Schedule + "\x00" + row.TimeZone
+	if sched, ok := s.parsed[key]; ok {
+		return sched, nil
+	}
+	sched, err := schedule.Parse(row.Schedule, row.TimeZone)
+	if err != nil {
+		return nil, err
+	}
+	if len(s.parsed) >= maxParsed {
+		clear(s.parsed)
+	}
+	s.parsed[key] = sched
+	return sched, nil
+}
+
+// maxParsed bounds the parsed-schedule cache.
+const maxParsed = 100_000
+
+// plan returns what to enqueue for the due entry row.
+func (s *Scheduler) plan(ctx context.Context, row *kilntype.RecurringRow) (*store.RecurringEnqueueParams, error) {
+	now := s.cfg.Now()
+	sched, err := s.schedule(row)
+	if err != nil {
+		// Entries are validated when defined; a stored one that no longer
+		// parses is kept, shown with its error, and looked at again in an
+		// hour.
+		s.cfg.Logger.Error("kiln: recurring entry has an invalid schedule", "id", row.ID, "err", err)
+		if err := s.cfg.Store.RecurringSetError(ctx, row.ID, fmt.Sprintf("invalid schedule: %v", err), now); err != nil {
+			return nil, err
+		}
+		return &store.RecurringEnqueueParams{ID: row.ID, PrevNextRunAt: row.NextRunAt, NextRunAt: now.Add(time.Hour), Now: now}, nil
+	}
+	plan := PlanOccurrences(sched, row.NextRunAt, now, s.cfg.MisfireThreshold, row.Misfire, row.MisfireMax)
+	params := &store.RecurringEnqueueParams{
+		ID: row.ID, Overlap: row.Overlap, PrevNextRunAt: row.NextRunAt, NextRunAt: plan.Next, Now: now,
+	}
+	for _, at := range plan.Enqueue {
+		job, err := s.cfg.JobParams(row, at)
+		if err != nil {
+			return nil, err
+		}
+		params.Occurrences = append(params.Occurrences, store.RecurringOccurrenceInsert{At: at, Job: job})
+	}
+	return params, nil
+}
+
+// report logs what happened to row's occurrences and keeps the entry's
+// error up to date.
+func (s *Scheduler) report(ctx context.Context, row *kilntype.RecurringRow, results []store.RecurringOccurrenceResult) error {
+	for _, r := range results {
+		switch {
+		case r.Job != nil:
+			s.cfg.Logger.Debug("kiln: recurring job enqueued", "id", row.ID, "occurrence", r.At, "job_id", r.Job.ID)
+			if s.cfg.OnEnqueued != nil {
+				s.cfg.OnEnqueued(row, r.Job)
+			}
+		case r.Skipped == "overlap":
+			s.cfg.Logger.Info("kiln: recurring occurrence skipped: the previous run has not finished", "id", row.ID, "occurrence", r.At)
+		}
+	}
+	if strings.HasPrefix(row.LastError, "invalid schedule") {
+		return nil
+	}
+	msg := ""
+	if !s.cfg.HasWorker(row.Kind) {
+		msg = fmt.Sprintf("no worker for kind %q in the scheduling process; its jobs wait for a process that has one", row.Kind)
+	}
+	if msg != row.LastError {
+		return s.cfg.Store.RecurringSetError(ctx, row.ID, msg, s.cfg.Now())
+	}
+	return nil
+}

@@ -1,0 +1,314 @@
+package kiln
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/schedule"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// RecurringRow is a stored recurring entry, re-exported from kilntype.
+type RecurringRow = kilntype.RecurringRow
+
+// OverlapPolicy and MisfirePolicy are re-exported from kilntype; see their
+// constants there (OverlapSkip, OverlapAllow, OverlapQueueOne; MisfireRunOnce,
+// MisfireSkip, MisfireRunAll).
+type (
+	OverlapPolicy = kilntype.OverlapPolicy
+	MisfirePolicy = kilntype.MisfirePolicy
+)
+
+// DefaultMisfireMax caps how many missed occurrences MisfireRunAll catches
+// up on when RecurringJob.MisfireMax is 0.
+const DefaultMisfireMax = 100
+
+// Metadata keys Kiln sets on the jobs it enqueues for recurring entries.
+const (
+	MetadataRecurringID  = "kiln.recurring_id"
+	MetadataOccurrenceAt = "kiln.occurrence_at" // RFC 3339, UTC
+)
+
+// RecurringJob defines a recurring entry: a job enqueued at every
+// occurrence of a schedule (Hangfire's RecurringJob.AddOrUpdate, Quartz's
+// cron trigger). Define entries in Config.Recurring, or at run time with
+// Client.RecurringAddOrUpdate.
+type RecurringJob struct {
+	// ID identifies the entry; defining an entry with an existing ID
+	// updates it. 1 to 200 bytes.
+	ID string
+	// Schedule is a cron expression (5 fields, or 6 with leading seconds),
+	// a descriptor (@hourly, @daily, ...), "@every <duration>" (at least
+	// 1 s), or "@every <duration> from <RFC 3339 time>". See package
+	// schedule, and its helpers such as schedule.Daily(9, 30).
+	Schedule string
+	// TimeZone is the IANA zone cron fields are read in ("Europe/Berlin");
+	// "" means UTC. Intervals ignore it. See package schedule for the
+	// daylight-saving rules.
+	TimeZone string
+	// Args is the job's args, encoded to JSON when the entry is defined.
+	Args JobArgs
+	// Opts are the enqueue options of every job (Queue, Priority,
+	// MaxAttempts, Tags, Metadata); RunAt, RunIn and Unique are not allowed.
+	Opts *EnqueueOpts
+	// Overlap is what happens when an occurrence comes while an earlier
+	// run is unfinished; default OverlapSkip.
+	Overlap OverlapPolicy
+	// Misfire is what happens to occurrences missed while no scheduler ran;
+	// default MisfireRunOnce.
+	Misfire MisfirePolicy
+	// MisfireMax caps the occurrences MisfireRunAll catches up on; default
+	// DefaultMisfireMax.
+	MisfireMax int
+}
+
+// recurringRow validates def and turns it into a row whose NextRunAt is the
+// first occurrence after now.
+func (c *Client) recurringRow(def RecurringJob, now time.Time) (*kilntype.RecurringRow, error) {
+	if def.ID == "" || len(def.ID) > 200 {
+		return nil, fmt.Errorf("recurring job ID %q: want 1 to 200 bytes", def.ID)
+	}
+	fail := func(err error) (*kilntype.RecurringRow, error) {
+		return nil, fmt.Errorf("recurring job %q: %w", def.ID, err)
+	}
+	sched, err := schedule.Parse(def.Schedule, def.TimeZone)
+	if err != nil {
+		return fail(err)
+	}
+	if def.Opts != nil && (!def.Opts.RunAt.IsZero() || def.Opts.RunIn != 0 || def.Opts.Unique != nil) {
+		return fail(errors.New("RunAt, RunIn and Unique options are not allowed: the schedule decides when jobs run, and each occurrence runs once"))
+	}
+	if def.Overlap == "" {
+		def.Overlap = kilntype.OverlapSkip
+	}
+	if !def.Overlap.Valid() {
+		return fail(fmt.Errorf("unknown overlap policy %q (want skip, allow or queue_one)", def.Overlap))
+	}
+	if def.Misfire == "" {
+		def.Misfire = kilntype.MisfireRunOnce
+	}
+	if !def.Misfire.Valid() {
+		return fail(fmt.Errorf("unknown misfire policy %q (want run_once, skip or run_all)", def.Misfire))
+	}
+	if def.MisfireMax == 0 {
+		def.MisfireMax = DefaultMisfireMax
+	}
+	if def.MisfireMax < 0 {
+		return fail(fmt.Errorf("negative MisfireMax %d", def.MisfireMax))
+	}
+	// The job template is validated as an enqueue would be.
+	job, err := c.insertParams(EnqueueParams{Args: def.Args, Opts: def.Opts}, now)
+	if err != nil {
+		return fail(err)
+	}
+	return &kilntype.RecurringRow{
+		ID: def.ID, Schedule: sched.String(), TimeZone: def.TimeZone,
+		Kind: job.Kind, Args: job.Args, Queue: job.Queue, Priority: job.Priority, MaxAttempts: job.MaxAttempts,
+		Tags: job.Tags, Metadata: job.Metadata,
+		Overlap: def.Overlap, Misfire: def.Misfire, MisfireMax: def.MisfireMax,
+		NextRunAt: sched.Next(now), CreatedAt: now, UpdatedAt: now,
+	}, nil
+}
+
+// RecurringAddOrUpdate stores def: it creates the entry, or updates the one
+// with the same ID (as Hangfire's AddOrUpdate). An update keeps the entry's
+// paused state and history; it keeps its next run unless the schedule or
+// time zone changed. It returns the stored entry, or an error that names
+// the entry and what is wrong (a malformed schedule names the field; an
+// unknown time zone names the zone; an unknown kind wraps ErrUnknownKind).
+func (c *Client) RecurringAddOrUpdate(ctx context.Context, def RecurringJob) (*kilntype.RecurringRow, error) {
+	row, err := c.upsertRecurring(ctx, def)
+	if err != nil {
+		return nil, fmt.Errorf("kiln: %w", err)
+	}
+	c.wakeRecurring()
+	return row, nil
+}
+
+func (c *Client) upsertRecurring(ctx context.Context, def RecurringJob) (*kilntype.RecurringRow, error) {
+	now := c.now()
+	row, err := c.recurringRow(def, now)
+	if err != nil {
+		return nil, err
+	}
+	old, err := c.cfg.Store.RecurringGet(ctx, def.ID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("recurring job %q: %w", def.ID, err)
+	}
+	reset := old != nil && (old.Schedule != row.Schedule || old.TimeZone != row.TimeZone)
+	stored, _, err := c.cfg.Store.RecurringUpsert(ctx, &store.RecurringUpsertParams{Row: row, ResetNextRun: reset, Now: now})
+	if err != nil {
+		return nil, fmt.Errorf("recurring job %q: %w", def.ID, err)
+	}
+	return stored, nil
+}
+
+// RecurringGet returns the entry, or an error wrapping ErrNotFound.
+func (c *Client) RecurringGet(ctx context.Context, id string) (*kilntype.RecurringRow, error) {
+	row, err := c.cfg.Store.RecurringGet(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("kiln: get recurring job %q: %w", id, err)
+	}
+	return row, nil
+}
+
+// RecurringList returns up to limit entries (0: 100) ordered by ID, after
+// cursor (the last ID of the previous page; "" for the first).
+func (c *Client) RecurringList(ctx context.Context, cursor string, limit int) ([]*kilntype.RecurringRow, error) {
+	rows, err := c.cfg.Store.RecurringList(ctx, &store.RecurringListParams{Cursor: cursor, Limit: limit})
+	if err != nil {
+		return nil, fmt.Errorf("kiln: list recurring jobs: %w", err)
+	}
+	return rows, nil
+}
+
+// RecurringPause stops the entry from enqueuing jobs until resumed. Jobs
+// already enqueued are not touched. Returns the entry, or ErrNotFound.
+func (c *Client) RecurringPause(ctx context.Context, id string) (*kilntype.RecurringRow, error) {
+	return c.setPaused(ctx, id, true)
+}
+
+// RecurringResume lets a paused entry enqueue again, from its next
+// occurrence after now: occurrences during the pause are not caught up.
+// Returns the entry, or ErrNotFound.
+func (c *Client) RecurringResume(ctx context.Context, id string) (*kilntype.RecurringRow, error) {
+	return c.setPaused(ctx, id, false)
+}
+
+func (c *Client) setPaused(ctx context.Context, id string, paused bool) (*kilntype.RecurringRow, error) {
+	verb := map[bool]string{true: "pause", false: "resume"}[paused]
+	now := c.now()
+	p := &store.RecurringSetPausedParams{ID: id, Paused: paused, Now: now}
+	if !paused {
+		row, err := c.cfg.Store.RecurringGet(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("kiln: %s recurring job %q: %w", verb, id, err)
+		}
+		sched, err := schedule.Parse(row.Schedule, row.TimeZone)
+		if err != nil {
+			return nil, fmt.Errorf("kiln: %s recurring job %q: stored schedule: %w", verb, id, err)
+		}
+		p.NextRunAt = sched.Next(now)
+	}
+	row, err := c.cfg.Store.RecurringSetPaused(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("kiln: %s recurring job %q: %w", verb, id, err)
+	}
+	c.wakeRecurring()
+	return row, nil
+}
+
+// RecurringTrigger enqueues the entry's job now, outside its schedule and
+// whatever its overlap policy (Hangfire's Trigger), also when paused. The
+// schedule is not moved. Returns the enqueued job, or ErrNotFound.
+func (c *Client) RecurringTrigger(ctx context.Context, id string) (*kilntype.JobRow, error) {
+	row, err := c.cfg.Store.RecurringGet(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("kiln: trigger recurring job %q: %w", id, err)
+	}
+	now := c.now()
+	job, err := recurringJobParams(row, now, now)
+	if err != nil {
+		return nil, fmt.Errorf("kiln: trigger recurring job %q: %w", id, err)
+	}
+	res, err := c.cfg.Store.RecurringEnqueue(ctx, &store.RecurringEnqueueParams{
+		ID: id, Overlap: kilntype.OverlapAllow, Now: now,
+		Occurrences: []store.RecurringOccurrenceInsert{{At: now, Job: job}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kiln: trigger recurring job %q: %w", id, err)
+	}
+	if len(res) != 1 || res[0].Job == nil {
+		return nil, fmt.Errorf("kiln: trigger recurring job %q: %w: already triggered at %s", id, ErrJobState, now)
+	}
+	c.wake(res[0].Job.Queue)
+	return res[0].Job, nil
+}
+
+// RecurringRemove deletes the entry (jobs it enqueued stay) and returns it
+// as it was, or an error wrapping ErrNotFound.
+func (c *Client) RecurringRemove(ctx context.Context, id string) (*kilntype.RecurringRow, error) {
+	row, err := c.cfg.Store.RecurringDelete(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("kiln: remove recurring job %q: %w", id, err)
+	}
+	c.wakeRecurring()
+	return row, nil
+}
+
+// RecurringNext returns the next n fire times (UTC) of a schedule in a time
+// zone after from, for checking an expression before using it.
+func RecurringNext(spec, timeZone string, from time.Time, n int) ([]time.Time, error) {
+	sched, err := schedule.Parse(spec, timeZone)
+	if err != nil {
+		return nil, err
+	}
+	return schedule.NextN(sched, from, n), nil
+}
+
+// recurringJobParams builds the job of one occurrence of row: the row's
+// template, available now, with the entry and occurrence in its metadata.
+func recurringJobParams(row *kilntype.RecurringRow, at, now time.Time) (*store.JobInsertParams, error) {
+	meta := map[string]any{}
+	if len(row.Metadata) > 0 {
+		if err := json.Unmarshal(row.Metadata, &meta); err != nil {
+			return nil, fmt.Errorf("stored metadata: %w", err)
+		}
+	}
+	meta = maps.Clone(meta)
+	meta[MetadataRecurringID] = row.ID
+	meta[MetadataOccurrenceAt] = at.UTC().Format(time.RFC3339Nano)
+	metadata, err := json.Marshal(meta)
+	if err != nil {
+		return nil, err
+	}
+	return &store.JobInsertParams{
+		Kind: row.Kind, Queue: row.Queue, Args: row.Args, Priority: row.Priority, MaxAttempts: row.MaxAttempts,
+		State: kilntype.JobStateAvailable, ScheduledAt: now, CreatedAt: now, Tags: row.Tags, Metadata: metadata,
+	}, nil
+}
+
+// defineRecurring stores the entries of Config.Recurring at Start, and
+// prunes the others when Config.PruneRecurring is set.
+func (c *Client) defineRecurring(ctx context.Context) error {
+	keep := make([]string, 0, len(c.cfg.Recurring))
+	for _, def := range c.cfg.Recurring {
+		if _, err := c.upsertRecurring(ctx, def); err != nil {
+			return err
+		}
+		keep = append(keep, def.ID)
+	}
+	if c.cfg.PruneRecurring {
+		removed, err := c.cfg.Store.RecurringDeleteExcept(ctx, keep)
+		if err != nil {
+			return fmt.Errorf("prune recurring jobs: %w", err)
+		}
+		if len(removed) > 0 {
+			c.cfg.Logger.Info("kiln: pruned recurring jobs no longer defined", "ids", removed)
+		}
+	}
+	return nil
+}
+
+// RecurringOccurrence is one enqueued occurrence of a recurring entry,
+// re-exported from store.
+type RecurringOccurrence = store.RecurringOccurrence
+
+// RecurringOccurrences returns the entry's latest enqueued occurrences,
+// newest first, at most limit (0: 10), each with its job's current state:
+// the entry's run history.
+func (c *Client) RecurringOccurrences(ctx context.Context, id string, limit int) ([]*RecurringOccurrence, error) {
+	if limit <= 0 {
+		limit = 10
+	}
+	occ, err := c.cfg.Store.RecurringOccurrenceList(ctx, id, limit)
+	if err != nil {
+		return nil, fmt.Errorf("kiln: list occurrences of recurring job %q: %w", id, err)
+	}
+	return occ, nil
+}

@@ -1,0 +1,342 @@
+package kiln_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store/sqlite"
+)
+
+// recurringConfig is fastConfig with a recurring scheduler that looks at
+// the (fake) clock every 10 ms.
+func recurringConfig(st *sqlite.Store, workers *kiln.Workers, clock kiln.Clock, defs ...kiln.RecurringJob) *kiln.Config {
+	cfg := fastConfig(st, workers, clock)
+	cfg.RecurringPollInterval = 10 * time.Millisecond
+	cfg.Recurring = defs
+	return cfg
+}
+
+func okWorkers() *kiln.Workers {
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[testArgs]) error { return nil }))
+	return workers
+}
+
+// recurringJobs lists the jobs of a recurring entry, oldest first.
+func recurringJobs(t *testing.T, c *kiln.Client, id string) []*kilntype.JobRow {
+	t.Helper()
+	page, err := c.JobList(context.Background(), &kiln.JobListParams{OrderAsc: true, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jobs []*kilntype.JobRow
+	for _, j := range page.Jobs {
+		if strings.Contains(string(j.Metadata), `"kiln.recurring_id":"`+id+`"`) {
+			jobs = append(jobs, j)
+		}
+	}
+	return jobs
+}
+
+// waitJobs polls until the entry has n jobs, for up to 10 s.
+func waitJobs(t *testing.T, c *kiln.Client, id string, n int) []*kilntype.JobRow {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		jobs := recurringJobs(t, c, id)
+		if len(jobs) == n {
+			return jobs
+		}
+		if len(jobs) > n || time.Now().After(deadline) {
+			t.Fatalf("recurring %q has %d jobs, want %d", id, len(jobs), n)
+		}
+		time.Sleep(5 * time.Millisecond) // polling with a deadline
+	}
+}
+
+// waitNextRun polls until the entry's NextRunAt is want.
+func waitNextRun(t *testing.T, c *kiln.Client, id string, want time.Time) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		row, err := c.RecurringGet(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if row.NextRunAt.Equal(want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("recurring %q next run %s, want %s", id, row.NextRunAt, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestRecurringFiresOncePerOccurrence(t *testing.T) {
+	t.Parallel()
+	clock := newClock()
+	def := kiln.RecurringJob{ID: "every-minute", Schedule: "* * * * *", Args: testArgs{N: 3}}
+	c := startClient(t, recurringConfig(openStore(t, ""), okWorkers(), clock, def))
+	row, err := c.RecurringGet(context.Background(), "every-minute")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := testBase.Truncate(time.Minute).Add(time.Minute)
+	if !row.NextRunAt.Equal(first) || row.Overlap != kiln.OverlapPolicy("skip") || row.Misfire != kiln.MisfirePolicy("run_once") {
+		t.Fatalf("stored entry = %+v", row)
+	}
+	clock.Set(first)
+	jobs := waitJobs(t, c, "every-minute", 1)
+	if !strings.Contains(string(jobs[0].Metadata), `"kiln.occurrence_at":"`+first.Format(time.RFC3339)) || string(jobs[0].Args) != `{"n":3}` {
+		t.Fatalf("job = %+v metadata %s", jobs[0], jobs[0].Metadata)
+	}
+	waitNextRun(t, c, "every-minute", first.Add(time.Minute))
+	waitState(t, c, jobs[0].ID, kiln.JobStateCompleted)
+	// The scheduler polls many times at the same instant: still one job.
+	clock.Set(first.Add(time.Minute))
+	waitJobs(t, c, "every-minute", 2)
+	waitNextRun(t, c, "every-minute", first.Add(2*time.Minute))
+	if row, _ := c.RecurringGet(context.Background(), "every-minute"); row.LastRunAt == nil || !row.LastRunAt.Equal(first.Add(time.Minute)) {
+		t.Fatalf("last run = %v", row.LastRunAt)
+	}
+}
+
+func TestRecurringAddOrUpdateOnRestart(t *testing.T) {
+	t.Parallel()
+	st := openStore(t, "")
+	clock := newClock()
+	ctx := context.Background()
+	start := func(defs ...kiln.RecurringJob) *kiln.Client {
+		cfg := recurringConfig(st, okWorkers(), clock, defs...)
+		cfg.PruneRecurring = true
+		c, err := kiln.NewClient(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := start(
+		kiln.RecurringJob{ID: "report", Schedule: "0 9 * * *", Args: testArgs{N: 1}},
+		kiln.RecurringJob{ID: "old", Schedule: "@hourly", Args: testArgs{}},
+	)
+	if _, err := c.RecurringPause(ctx, "report"); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := c.RecurringGet(ctx, "report")
+	c.Stop(ctx)
+
+	// Same schedule, other args: updated, still paused, next run kept.
+	clock.Advance(time.Hour)
+	c = start(kiln.RecurringJob{ID: "report", Schedule: "0 9 * * *", Args: testArgs{N: 2}})
+	after, _ := c.RecurringGet(ctx, "report")
+	if string(after.Args) != `{"n":2}` || !after.Paused || !after.NextRunAt.Equal(before.NextRunAt) || !after.CreatedAt.Equal(before.CreatedAt) {
+		t.Fatalf("after restart: %+v (before %+v)", after, before)
+	}
+	if _, err := c.RecurringGet(ctx, "old"); !errors.Is(err, kiln.ErrNotFound) {
+		t.Fatalf("entry no longer defined was not pruned: %v", err)
+	}
+	c.Stop(ctx)
+
+	// A new schedule: the next run follows it.
+	c = start(kiln.RecurringJob{ID: "report", Schedule: "0 18 * * *", TimeZone: "Europe/Berlin", Args: testArgs{N: 2}})
+	defer c.Stop(ctx)
+	changed, _ := c.RecurringGet(ctx, "report")
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	now := clock.Now().In(berlin)
+	want := time.Date(now.Year(), now.Month(), now.Day(), 18, 0, 0, 0, berlin).UTC()
+	if !changed.NextRunAt.Equal(want) || changed.TimeZone != "Europe/Berlin" {
+		t.Fatalf("next run %s in %q, want %s", changed.NextRunAt, changed.TimeZone, want)
+	}
+}
+
+func TestRecurringPauseResumeTriggerRemove(t *testing.T) {
+	t.Parallel()
+	clock := newClock()
+	c := startClient(t, recurringConfig(openStore(t, ""), okWorkers(), clock))
+	ctx := context.Background()
+	if _, err := c.RecurringAddOrUpdate(ctx, kiln.RecurringJob{ID: "tick", Schedule: "@every 1m", Args: testArgs{}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RecurringPause(ctx, "tick"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(5 * time.Minute)
+	// Paused: a manual trigger still runs, the schedule enqueues nothing.
+	job, err := c.RecurringTrigger(ctx, "tick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, c, job.ID, kiln.JobStateCompleted)
+	if n := len(recurringJobs(t, c, "tick")); n != 1 {
+		t.Fatalf("%d jobs while paused, want the triggered one", n)
+	}
+	row, err := c.RecurringResume(ctx, "tick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Resumed from the next occurrence: the paused span is not caught up.
+	if want := clock.Now().Truncate(time.Minute).Add(time.Minute); !row.NextRunAt.Equal(want) {
+		t.Fatalf("next run after resume %s, want %s", row.NextRunAt, want)
+	}
+	clock.Set(row.NextRunAt)
+	waitJobs(t, c, "tick", 2)
+	if _, err := c.RecurringRemove(ctx, "tick"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RecurringGet(ctx, "tick"); !errors.Is(err, kiln.ErrNotFound) {
+		t.Fatalf("removed entry: %v", err)
+	}
+	if n := len(recurringJobs(t, c, "tick")); n != 2 {
+		t.Fatalf("removing the entry removed its jobs: %d left", n)
+	}
+	for _, op := range []func(context.Context, string) (*kilntype.RecurringRow, error){c.RecurringPause, c.RecurringResume, c.RecurringRemove} {
+		if _, err := op(ctx, "tick"); !errors.Is(err, kiln.ErrNotFound) {
+			t.Errorf("on a removed entry: %v", err)
+		}
+	}
+}
+
+func TestRecurringOverlapSkip(t *testing.T) {
+	t.Parallel()
+	clock := newClock()
+	w := newBlockingWorker()
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, w)
+	def := kiln.RecurringJob{ID: "slow", Schedule: "@every 1m", Args: testArgs{}}
+	c := startClient(t, recurringConfig(openStore(t, ""), workers, clock, def))
+	first := testBase.Truncate(time.Minute).Add(time.Minute)
+	clock.Set(first)
+	<-w.started // the first run is running
+	clock.Set(first.Add(time.Minute))
+	waitNextRun(t, c, "slow", first.Add(2*time.Minute))
+	if n := len(recurringJobs(t, c, "slow")); n != 1 {
+		t.Fatalf("%d jobs: the occurrence during the first run was not skipped", n)
+	}
+	close(w.release)
+	waitState(t, c, recurringJobs(t, c, "slow")[0].ID, kiln.JobStateCompleted)
+	clock.Set(first.Add(2 * time.Minute))
+	waitJobs(t, c, "slow", 2)
+}
+
+func TestRecurringMisfirePolicies(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		policy kiln.MisfirePolicy
+		want   int
+	}{
+		{"skip", 0}, {"run_once", 1}, {"run_all", 5},
+	} {
+		t.Run(string(tc.policy), func(t *testing.T) {
+			t.Parallel()
+			st := openStore(t, "")
+			clock := newClock()
+			ctx := context.Background()
+			// Define the entry while no scheduler runs, then come back 5 hours later.
+			definer, _ := kiln.NewClient(&kiln.Config{Store: st, Clock: clock})
+			// Overlap allow: with the default skip, catching up would stop at
+			// the first missed occurrence, whose job is still unfinished.
+			def := kiln.RecurringJob{ID: "hourly", Schedule: "@hourly", Args: testArgs{}, Misfire: tc.policy, Overlap: "allow"}
+			row, err := definer.RecurringAddOrUpdate(ctx, def)
+			if err != nil {
+				t.Fatal(err)
+			}
+			clock.Set(row.NextRunAt.Add(4*time.Hour + 30*time.Minute))
+			c := startClient(t, recurringConfig(st, okWorkers(), clock))
+			waitNextRun(t, c, "hourly", row.NextRunAt.Add(5*time.Hour))
+			jobs := recurringJobs(t, c, "hourly")
+			if len(jobs) != tc.want {
+				t.Fatalf("%d jobs for 5 missed occurrences, want %d", len(jobs), tc.want)
+			}
+		})
+	}
+}
+
+func TestRecurringBadDefinitions(t *testing.T) {
+	t.Parallel()
+	c, err := kiln.NewClient(&kiln.Config{Store: openStore(t, ""), Workers: okWorkers()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		def  kiln.RecurringJob
+		want string
+	}{
+		{kiln.RecurringJob{ID: "a", Schedule: "61 * * * *", Args: testArgs{}}, "minute field"},
+		{kiln.RecurringJob{ID: "a", Schedule: "* * * *", Args: testArgs{}}, "fields"},
+		{kiln.RecurringJob{ID: "a", Schedule: "@daily", TimeZone: "Mars/Olympus", Args: testArgs{}}, "Mars/Olympus"},
+		{kiln.RecurringJob{ID: "a", Schedule: "@every 500ms", Args: testArgs{}}, "1s"},
+		{kiln.RecurringJob{ID: "a", Schedule: "@daily", Args: otherArgs{}}, "unknown job kind"},
+		{kiln.RecurringJob{ID: "a", Schedule: "@daily", Args: testArgs{}, Opts: &kiln.EnqueueOpts{RunIn: time.Hour}}, "not allowed"},
+		{kiln.RecurringJob{ID: "a", Schedule: "@daily", Args: testArgs{}, Overlap: "sometimes"}, "overlap"},
+		{kiln.RecurringJob{ID: "", Schedule: "@daily", Args: testArgs{}}, "ID"},
+	} {
+		_, err := c.RecurringAddOrUpdate(ctx, tc.def)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: error %v, want one mentioning %q", tc.def, err, tc.want)
+		}
+	}
+	if rows, _ := c.RecurringList(ctx, "", 0); len(rows) != 0 {
+		t.Fatalf("bad definitions were stored: %d", len(rows))
+	}
+}
+
+func TestRecurringKindWithoutWorkerIsKeptWithAnError(t *testing.T) {
+	t.Parallel()
+	st := openStore(t, "")
+	clock := newClock()
+	definer, _ := kiln.NewClient(&kiln.Config{Store: st, Clock: clock}) // enqueue-only: any kind
+	row, err := definer.RecurringAddOrUpdate(context.Background(), kiln.RecurringJob{ID: "foreign", Schedule: "@every 1m", Args: otherArgs{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := startClient(t, recurringConfig(st, okWorkers(), clock))
+	clock.Set(row.NextRunAt)
+	jobs := waitJobs(t, c, "foreign", 1)
+	if jobs[0].State != kiln.JobStateAvailable {
+		t.Fatalf("job of a kind without worker is %s", jobs[0].State)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		row, _ = c.RecurringGet(context.Background(), "foreign")
+		if strings.Contains(row.LastError, `no worker for kind "other"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("entry error = %q", row.LastError)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestRecurringOnTimeWithTheRealClock checks that an occurrence is enqueued
+// within 1 s of its time when the scheduler sleeps until it.
+func TestRecurringOnTimeWithTheRealClock(t *testing.T) {
+	t.Parallel()
+	cfg := recurringConfig(openStore(t, ""), okWorkers(), nil,
+		kiln.RecurringJob{ID: "second", Schedule: "@every 1s", Args: testArgs{}})
+	cfg.RecurringPollInterval = 0 // the default: 1 s; the scheduler must wake on its own
+	c := startClient(t, cfg)
+	jobs := waitJobs(t, c, "second", 1)
+	var meta map[string]string
+	if err := json.Unmarshal(jobs[0].Metadata, &meta); err != nil {
+		t.Fatal(err)
+	}
+	due, err := time.Parse(time.RFC3339Nano, meta["kiln.occurrence_at"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if late := jobs[0].CreatedAt.Sub(due); late < 0 || late > time.Second {
+		t.Fatalf("enqueued %s after its occurrence; want within 1s", late)
+	}
+}

@@ -123,6 +123,13 @@ func runDemo(cmd *cobra.Command, g *globals, o *demoOptions) error {
 	client, err := kiln.NewClient(&kiln.Config{
 		Store: st, Workers: workers, Logger: g.logger,
 		Queues: map[string]kiln.QueueConfig{kiln.QueueDefault: {MaxWorkers: 10}},
+		// A recurring entry, defined in code: the scheduler enqueues one
+		// job at each occurrence, every 5 seconds.
+		Recurring: []kiln.RecurringJob{{
+			ID: "demo.every-5s", Schedule: "@every 5s",
+			Args: demo.WriteFileArgs{Dir: dir, Name: "heartbeat.txt", Content: "written by a recurring job\n"},
+		}},
+		PruneRecurring: true,
 	})
 	if err != nil {
 		return err
@@ -378,6 +385,8 @@ func (v *liveView) event(ev *kiln.Event) {
 	switch ev.Kind {
 	case kiln.EventJobStarted:
 		switch late := ev.At.Sub(j.ScheduledAt); {
+		case recurringNote(j) != "":
+			details = recurringNote(j)
 		case j.Attempt > 1:
 			details = "retry"
 		case j.ScheduledAt.Sub(j.CreatedAt) > 500*time.Millisecond:
@@ -409,4 +418,22 @@ func (v *liveView) counts(ctx context.Context, client *kiln.Client) {
 		return
 	}
 	fmt.Fprintf(v.out, "%-12s  ---- jobs by state: %s\n", time.Now().Local().Format(clock), stateCounts(counts))
+}
+
+// recurringNote describes a job enqueued by a recurring entry: its entry and
+// occurrence, or "" for other jobs.
+func recurringNote(j *kiln.JobRow) string {
+	var meta map[string]any
+	if json.Unmarshal(j.Metadata, &meta) != nil {
+		return ""
+	}
+	id, _ := meta[kiln.MetadataRecurringID].(string)
+	at, _ := meta[kiln.MetadataOccurrenceAt].(string)
+	if id == "" {
+		return ""
+	}
+	if t, err := time.Parse(time.RFC3339Nano, at); err == nil {
+		at = t.Local().Format(clock)
+	}
+	return fmt.Sprintf("recurring %s, occurrence %s", id, at)
 }

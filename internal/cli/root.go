@@ -132,6 +132,8 @@ New to Kiln? Run 'kiln demo' and watch jobs run, fail, retry and complete.`,
 		newServeCmd(g),
 		newEnqueueCmd(g),
 		newJobsCmd(g),
+		newRecurringCmd(g),
+		newCronCmd(g),
 		newDemoCmd(g),
 		newBenchCmd(g),
 	)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/kilntest"
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store/sqlite"
 )
@@ -339,4 +340,22 @@ func TestRecurringOnTimeWithTheRealClock(t *testing.T) {
 	if late := jobs[0].CreatedAt.Sub(due); late < 0 || late > time.Second {
 		t.Fatalf("enqueued %s after its occurrence; want within 1s", late)
 	}
+}
+
+// TestRecurringAcrossSpringForward runs a daily 02:30 New York entry over the
+// night clocks jump from 02:00 to 03:00: the occurrence runs once, at the
+// jump (07:00 UTC), and the next day at 02:30 EDT again.
+func TestRecurringAcrossSpringForward(t *testing.T) {
+	t.Parallel()
+	clock := kilntest.NewClock(time.Date(2026, 3, 7, 12, 0, 0, 0, time.UTC))
+	def := kiln.RecurringJob{ID: "nightly", Schedule: "30 2 * * *", TimeZone: "America/New_York", Args: testArgs{}}
+	c := startClient(t, recurringConfig(openStore(t, ""), okWorkers(), clock, def))
+	jump := time.Date(2026, 3, 8, 7, 0, 0, 0, time.UTC) // 03:00 EDT
+	waitNextRun(t, c, "nightly", jump)
+	clock.Set(jump)
+	jobs := waitJobs(t, c, "nightly", 1)
+	if !strings.Contains(string(jobs[0].Metadata), `"kiln.occurrence_at":"2026-03-08T07:00:00Z"`) {
+		t.Fatalf("occurrence metadata %s", jobs[0].Metadata)
+	}
+	waitNextRun(t, c, "nightly", time.Date(2026, 3, 9, 6, 30, 0, 0, time.UTC)) // 02:30 EDT
 }

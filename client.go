@@ -11,6 +11,7 @@ import (
 
 	"github.com/kilnjobs/kiln/internal/completer"
 	"github.com/kilnjobs/kiln/internal/heartbeat"
+	"github.com/kilnjobs/kiln/internal/hosted"
 	"github.com/kilnjobs/kiln/internal/jobexec"
 	"github.com/kilnjobs/kiln/internal/leader"
 	"github.com/kilnjobs/kiln/internal/maintenance"
@@ -24,9 +25,10 @@ import (
 // safe for concurrent use. A Client without Workers only enqueues and
 // controls jobs; it cannot Start.
 type Client struct {
-	cfg    *Config
-	exec   *jobexec.Settings
-	events events
+	cfg         *Config
+	exec        *jobexec.Settings
+	events      events
+	hostedSpecs []hosted.Spec
 
 	// lifecycle serializes Start and Stop, which may take long; it is never
 	// held by code that jobs can call into.
@@ -39,6 +41,7 @@ type Client struct {
 	running   bool
 	producers map[string]*producer.Producer
 	scheduler *recurring.Scheduler // nil when maintenance is disabled
+	services  *hosted.Supervisor   // nil before the first Start
 }
 
 // NewClient returns a Client for cfg, or an error naming the first invalid
@@ -48,7 +51,11 @@ func NewClient(cfg *Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg}
+	specs, err := hostedSpecs(cfg.HostedServices)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{cfg: cfg, hostedSpecs: specs}
 	c.exec = &jobexec.Settings{
 		ServerID:       cfg.ID,
 		DefaultTimeout: cfg.JobTimeout,
@@ -79,8 +86,8 @@ const stopCancelGrace = 5 * time.Second
 // ErrSchemaMissing: run `kiln migrate`). ctx's values reach job contexts;
 // its cancellation does not stop the client: call Stop.
 func (c *Client) Start(ctx context.Context) error {
-	if c.cfg.Workers == nil {
-		return errors.New("kiln: start: Config.Workers is nil; this client can only enqueue")
+	if c.cfg.Workers == nil && len(c.hostedSpecs) == 0 {
+		return errors.New("kiln: start: Config.Workers is nil and there are no hosted services; this client can only enqueue")
 	}
 	c.lifecycle.Lock()
 	defer c.lifecycle.Unlock()
@@ -155,8 +162,11 @@ func (c *Client) Start(ctx context.Context) error {
 			},
 		})
 	}
+	services := hosted.New(hosted.Config{
+		ProcessID: c.cfg.ID, Store: c.cfg.Store, LeaderTTL: c.cfg.LeaderTTL, Now: c.now, Logger: c.cfg.Logger,
+	}, c.hostedSpecs)
 	c.mu.Lock()
-	c.producers, c.scheduler, c.running = producers, scheduler, true
+	c.producers, c.scheduler, c.services, c.running = producers, scheduler, services, true
 	c.mu.Unlock()
 	c.completer.Start(ctx)
 	for _, p := range producers {
@@ -166,18 +176,20 @@ func (c *Client) Start(ctx context.Context) error {
 	if c.elector != nil {
 		c.elector.Start(ctx)
 	}
+	services.Start(ctx)
 	c.cfg.Logger.Info("kiln: started", "id", c.cfg.ID, "queues", len(producers), "kinds", len(c.cfg.Workers.Kinds()))
 	return nil
 }
 
-// Stop shuts the client down gracefully: it stops fetching, waits for
-// running jobs until ctx is done, then cancels their contexts and waits up
-// to 5 s more for them to return; jobs that return then are put back to
-// available, without using an attempt. It returns when every goroutine of
-// the client has exited. If some workers ignore their cancelled contexts,
-// their jobs are put back to available anyway and Stop returns
-// ErrStopTimeout, leaving those goroutines behind. Stopping a client that
-// is not running does nothing.
+// Stop shuts the client down gracefully: it cancels the contexts of hosted
+// services and stops fetching, waits for running jobs and services until
+// ctx is done, then cancels the jobs' contexts and waits up to 5 s more for
+// them to return; jobs that return then are put back to available, without
+// using an attempt. It returns when every goroutine of the client has
+// exited. If some workers or services ignore their cancelled contexts,
+// their jobs are put back to available anyway and Stop returns an error
+// wrapping ErrStopTimeout that names them, leaving those goroutines behind.
+// Stopping a client that is not running does nothing.
 func (c *Client) Stop(ctx context.Context) error { return c.stop(ctx, false) }
 
 // StopAndCancel is Stop's impatient twin: it cancels running jobs' contexts
@@ -193,6 +205,14 @@ func (c *Client) stop(ctx context.Context, cancelNow bool) error {
 	c.mu.Lock()
 	c.running = false
 	c.mu.Unlock()
+	// Hosted services stop through their contexts at once, and may take
+	// until the deadline (plus the grace workers get) to return.
+	servicesStopped := make(chan error, 1)
+	go func() {
+		graceCtx, cancel := withGrace(ctx, stopCancelGrace)
+		defer cancel()
+		servicesStopped <- c.services.Stop(graceCtx)
+	}()
 	for _, p := range c.producerList() {
 		p.StopFetching()
 	}
@@ -213,8 +233,32 @@ func (c *Client) stop(ctx context.Context, cancelNow bool) error {
 		c.elector.Stop()
 	}
 	c.completer.Stop()
+	if svcErr := <-servicesStopped; svcErr != nil {
+		err = errors.Join(err, fmt.Errorf("%w: %v", ErrStopTimeout, svcErr))
+	}
 	c.cfg.Logger.Info("kiln: stopped", "id", c.cfg.ID)
 	return err
+}
+
+// withGrace returns a context that ends grace after ctx ends.
+func withGrace(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	g, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var timer *time.Timer
+	var mu sync.Mutex
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		timer = time.AfterFunc(grace, cancel)
+	})
+	return g, func() {
+		stop()
+		mu.Lock()
+		if timer != nil {
+			timer.Stop()
+		}
+		mu.Unlock()
+		cancel()
+	}
 }
 
 // isRunning reports whether the client is started.

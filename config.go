@@ -81,6 +81,11 @@ type Config struct {
 	// misfireThreshold).
 	MisfireThreshold time.Duration
 
+	// HostedServices are long-running loops this process supervises next to
+	// its jobs (see HostedService). A client with hosted services and no
+	// Workers can Start: it runs only the services.
+	HostedServices []HostedService
+
 	// DisableMaintenance keeps this process out of leader election, so it
 	// never runs the scheduler, rescuer or cleaner. Another process must.
 	DisableMaintenance bool

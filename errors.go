@@ -22,9 +22,9 @@ var (
 	// ErrUnknownKind: a job was enqueued with a kind that has no worker in
 	// this client's Workers (the error names the kind).
 	ErrUnknownKind = errors.New("unknown job kind")
-	// ErrStopTimeout: Stop's context ended and some workers ignored their
-	// cancelled contexts; their jobs were put back to available, but their
-	// goroutines are still running.
+	// ErrStopTimeout: Stop's context ended and some workers or hosted
+	// services ignored their cancelled contexts; the jobs were put back to
+	// available, but those goroutines are still running.
 	ErrStopTimeout = errors.New("workers did not return after cancel")
 )
 

@@ -19,6 +19,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(runChild())
 	}
+	if os.Getenv(singletonEnv) != "" {
+		os.Exit(runSingletonChild())
+	}
 	goleak.VerifyTestMain(m)
 }
 

@@ -1,0 +1,298 @@
+package kiln_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/store/sqlite"
+)
+
+// serviceStatus returns the status of the named hosted service.
+func serviceStatus(t *testing.T, c *kiln.Client, name string) kiln.HostedServiceStatus {
+	t.Helper()
+	for _, st := range c.HostedServices() {
+		if st.Name == name {
+			return st
+		}
+	}
+	t.Fatalf("no hosted service %q", name)
+	return kiln.HostedServiceStatus{}
+}
+
+// waitService polls until cond holds for the named service, for up to 10 s.
+func waitService(t *testing.T, c *kiln.Client, name string, cond func(kiln.HostedServiceStatus) bool) kiln.HostedServiceStatus {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := serviceStatus(t, c, name)
+		if cond(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hosted service %q: status %+v", name, st)
+		}
+		time.Sleep(5 * time.Millisecond) // polling with a deadline
+	}
+}
+
+func TestHostedServicePanicIsRestartedWithBackoff(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var starts []time.Time
+	svc := kiln.HostedService{
+		Name: "flaky", MinBackoff: 20 * time.Millisecond, MaxBackoff: time.Second,
+		Run: func(ctx context.Context) error {
+			mu.Lock()
+			starts = append(starts, time.Now())
+			n := len(starts)
+			mu.Unlock()
+			if n <= 2 {
+				panic(fmt.Sprintf("boom %d", n))
+			}
+			<-ctx.Done()
+			return nil
+		},
+	}
+	cfg := fastConfig(openStore(t, ""), nil, nil)
+	cfg.HostedServices = []kiln.HostedService{svc}
+	c := startClient(t, cfg) // no workers: a client may run only services
+	st := waitService(t, c, "flaky", func(s kiln.HostedServiceStatus) bool {
+		return s.State == kiln.HostedServiceRunning && s.Restarts == 2
+	})
+	if !strings.Contains(st.LastError, "panicked: boom 2") || !strings.Contains(st.LastError, "hosted_service_test.go") || st.Holder != c.ID() {
+		t.Fatalf("status after two panics: %+v", st)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// Backoff: 20 ms before the first restart, doubled (40 ms) before the second.
+	if gap := starts[1].Sub(starts[0]); gap < 20*time.Millisecond {
+		t.Errorf("first restart after %s, want at least 20ms", gap)
+	}
+	if gap := starts[2].Sub(starts[1]); gap < 40*time.Millisecond {
+		t.Errorf("second restart after %s, want at least 40ms (doubled)", gap)
+	}
+}
+
+func TestHostedServiceRestartPolicies(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		policy       kiln.RestartPolicy
+		err          error
+		wantRestarts bool
+	}{
+		{kiln.RestartNever, errors.New("failed"), false},
+		{kiln.RestartOnFailure, nil, false},
+		{kiln.RestartOnFailure, errors.New("failed"), true},
+		{kiln.RestartAlways, nil, true},
+	} {
+		t.Run(fmt.Sprintf("%s/%v", tc.policy, tc.err), func(t *testing.T) {
+			t.Parallel()
+			runs := make(chan struct{}, 100)
+			cfg := fastConfig(openStore(t, ""), nil, nil)
+			cfg.HostedServices = []kiln.HostedService{{
+				Name: "once", Restart: tc.policy, MinBackoff: time.Millisecond,
+				Run: func(ctx context.Context) error { runs <- struct{}{}; return tc.err },
+			}}
+			c := startClient(t, cfg)
+			if tc.wantRestarts {
+				waitService(t, c, "once", func(s kiln.HostedServiceStatus) bool { return s.Restarts >= 2 })
+				return
+			}
+			st := waitService(t, c, "once", func(s kiln.HostedServiceStatus) bool { return s.State == kiln.HostedServiceStopped })
+			if st.Restarts != 0 || len(runs) != 1 {
+				t.Fatalf("%d runs, status %+v; want one run", len(runs), st)
+			}
+		})
+	}
+}
+
+func TestHostedServiceStopsAtShutdown(t *testing.T) {
+	t.Parallel()
+	stopped := make(chan struct{})
+	cfg := fastConfig(openStore(t, ""), okWorkers(), nil)
+	cfg.HostedServices = []kiln.HostedService{{Name: "loop", Run: func(ctx context.Context) error {
+		<-ctx.Done()
+		close(stopped)
+		return ctx.Err()
+	}}}
+	c, err := kiln.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitService(t, c, "loop", func(s kiln.HostedServiceStatus) bool { return s.State == kiln.HostedServiceRunning })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-stopped
+	if st := serviceStatus(t, c, "loop"); st.State != kiln.HostedServiceStopped || st.LastError != "" {
+		t.Fatalf("after stop: %+v", st)
+	}
+}
+
+func TestHostedServiceIgnoringItsContextIsReported(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	exited := make(chan struct{})
+	cfg := fastConfig(openStore(t, ""), nil, nil)
+	cfg.HostedServices = []kiln.HostedService{{Name: "stubborn", Run: func(ctx context.Context) error {
+		defer close(exited)
+		<-release // ignores ctx
+		return nil
+	}}}
+	c, _ := kiln.NewClient(cfg)
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitService(t, c, "stubborn", func(s kiln.HostedServiceStatus) bool { return s.State == kiln.HostedServiceRunning })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	err := c.Stop(ctx)
+	if !errors.Is(err, kiln.ErrStopTimeout) || !strings.Contains(err.Error(), "stubborn") {
+		t.Fatalf("stop with a service that ignores its context: %v", err)
+	}
+	close(release)
+	<-exited
+}
+
+func TestHostedServiceBadDefinitions(t *testing.T) {
+	t.Parallel()
+	st := openStore(t, "")
+	run := func(context.Context) error { return nil }
+	for _, tc := range []struct {
+		svcs []kiln.HostedService
+		want string
+	}{
+		{[]kiln.HostedService{{Name: "", Run: run}}, "empty Name"},
+		{[]kiln.HostedService{{Name: "a", Run: run}, {Name: "a", Run: run}}, "used twice"},
+		{[]kiln.HostedService{{Name: "a"}}, "nil Run"},
+		{[]kiln.HostedService{{Name: "a", Run: run, Restart: "sometimes"}}, "restart policy"},
+		{[]kiln.HostedService{{Name: "a", Run: run, MinBackoff: time.Minute, MaxBackoff: time.Second}}, "backoff"},
+	} {
+		if _, err := kiln.NewClient(&kiln.Config{Store: st, HostedServices: tc.svcs}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: error %v, want one mentioning %q", tc.svcs, err, tc.want)
+		}
+	}
+}
+
+// singletonEnv, when set to "DB|DIR", turns the test binary into a Kiln
+// process whose singleton service marks DIR/<pid> while it runs.
+const singletonEnv = "KILN_TEST_SINGLETON"
+
+func runSingletonChild() int {
+	db, dir, _ := strings.Cut(os.Getenv(singletonEnv), "|")
+	st, err := sqlite.Open(context.Background(), db, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	marker := filepath.Join(dir, strconv.Itoa(os.Getpid()))
+	c, err := kiln.NewClient(&kiln.Config{
+		Store: st, LeaderTTL: 600 * time.Millisecond, DisableMaintenance: true,
+		HostedServices: []kiln.HostedService{{Name: "singleton", Singleton: true, Run: func(ctx context.Context) error {
+			if err := os.WriteFile(marker, nil, 0o644); err != nil {
+				return err
+			}
+			<-ctx.Done()
+			return os.Remove(marker)
+		}}},
+	})
+	if err == nil {
+		err = c.Start(context.Background())
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	select {} // until killed
+}
+
+// markers returns the PIDs whose singleton marker exists in dir.
+func markers(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []string
+	for _, e := range entries {
+		pids = append(pids, e.Name())
+	}
+	return pids
+}
+
+// TestSingletonServiceRunsInOneProcessAndMoves starts three real processes
+// on one database, checks that the singleton service runs in exactly one,
+// kills that one with SIGKILL, and checks that the service moves to another
+// within a few lease terms.
+func TestSingletonServiceRunsInOneProcessAndMoves(t *testing.T) {
+	t.Parallel()
+	tmp := t.TempDir()
+	db, dir := filepath.Join(tmp, "kiln.db"), filepath.Join(tmp, "markers")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	openStore(t, db) // migrate
+	procs := map[string]*exec.Cmd{}
+	for range 3 {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), singletonEnv+"="+db+"|"+dir)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		procs[strconv.Itoa(cmd.Process.Pid)] = cmd
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+		})
+	}
+	// waitOne waits until exactly one process runs the service, then checks
+	// for two lease terms that no second one starts it.
+	waitOne := func() string {
+		deadline := time.Now().Add(15 * time.Second)
+		for len(markers(t, dir)) != 1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("singleton runs in %v, want exactly one process", markers(t, dir))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		holder := markers(t, dir)[0]
+		for end := time.Now().Add(1200 * time.Millisecond); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+			if m := markers(t, dir); len(m) != 1 || m[0] != holder {
+				t.Fatalf("singleton runs in %v, want only %s", m, holder)
+			}
+		}
+		return holder
+	}
+	holder := waitOne()
+	if procs[holder] == nil {
+		t.Fatalf("marker %s is not one of the processes", holder)
+	}
+	if err := procs[holder].Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	procs[holder].Wait()
+	os.Remove(filepath.Join(dir, holder)) // a killed process cannot clean up
+	killed := time.Now()
+	next := waitOne()
+	if next == holder {
+		t.Fatal("the killed process still holds the service")
+	}
+	t.Logf("singleton moved from %s to %s in %s", holder, next, time.Since(killed).Round(time.Millisecond))
+}

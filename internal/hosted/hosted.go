@@ -1,0 +1,230 @@
+// Package hosted supervises long-running services (ASP.NET Core's hosted
+// services, BackgroundService.ExecuteAsync): it runs each service's loop,
+// restarts it with backoff when it returns an error or panics, stops it
+// through its context at shutdown, and, for singleton services, runs it in
+// only one process of those sharing the store, moving it when that process
+// dies (a lease, as the maintenance leader holds).
+package hosted
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/kilnjobs/kiln/internal/leader"
+	"github.com/kilnjobs/kiln/internal/service"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// Restart says when a service whose Run returned is started again.
+type Restart string
+
+const (
+	RestartAlways    Restart = "always"     // after an error, a panic or a nil return
+	RestartOnFailure Restart = "on_failure" // after an error or a panic only
+	RestartNever     Restart = "never"      // never
+)
+
+// State is where a service is in its life.
+type State string
+
+const (
+	StateWaiting    State = "waiting"    // started, not running yet; a singleton waits for its lease
+	StateRunning    State = "running"    // Run is executing in this process
+	StateRestarting State = "restarting" // Run returned; waiting for the backoff
+	StateStopped    State = "stopped"    // not running, and will not run again until Start
+)
+
+// Spec describes one service.
+type Spec struct {
+	Name      string
+	Run       func(ctx context.Context) error
+	Restart   Restart
+	Singleton bool
+	// MinBackoff and MaxBackoff bound the wait before a restart: it starts
+	// at MinBackoff and doubles after each quick failure, up to MaxBackoff.
+	// A run that lasted longer than MaxBackoff resets it.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// Status is a service's state as seen by this process.
+type Status struct {
+	Name        string
+	State       State
+	Singleton   bool
+	Restarts    int        // how many times Run was started again
+	LastError   string     // the last error or panic, with a trimmed stack for panics
+	LastErrorAt *time.Time // UTC
+	StartedAt   *time.Time // when the current or last run began (UTC)
+	Holder      string     // the process running it: this one, or "" when not running here
+}
+
+// Config configures a Supervisor.
+type Config struct {
+	ProcessID string
+	Store     store.Store
+	LeaderTTL time.Duration
+	Now       func() time.Time
+	Logger    *slog.Logger
+}
+
+// Supervisor runs services. Create it with New.
+type Supervisor struct {
+	cfg   Config
+	specs []Spec
+
+	mu     sync.Mutex // guards status
+	status map[string]*Status
+
+	runners  []service.Runner
+	electors []*leader.Elector
+}
+
+// New returns a Supervisor for specs; Start runs them.
+func New(cfg Config, specs []Spec) *Supervisor {
+	s := &Supervisor{cfg: cfg, specs: specs, status: make(map[string]*Status, len(specs))}
+	for _, sp := range specs {
+		s.status[sp.Name] = &Status{Name: sp.Name, State: StateStopped, Singleton: sp.Singleton}
+	}
+	return s
+}
+
+// Start starts every service (singletons once elected).
+func (s *Supervisor) Start(ctx context.Context) {
+	s.runners = make([]service.Runner, len(s.specs))
+	s.electors = make([]*leader.Elector, len(s.specs))
+	for i, sp := range s.specs {
+		s.set(sp.Name, func(st *Status) { st.State = StateWaiting })
+		if !sp.Singleton {
+			s.runners[i].Start(ctx, func(ctx context.Context) { s.supervise(ctx, sp) })
+			continue
+		}
+		runner := &s.runners[i]
+		s.electors[i] = leader.New(leader.Config{
+			Store: s.cfg.Store, Name: "service:" + sp.Name, LeaderID: s.cfg.ProcessID, TTL: s.cfg.LeaderTTL,
+			Now: s.cfg.Now, Logger: s.cfg.Logger,
+			OnElected: func(ctx context.Context) {
+				runner.Start(ctx, func(ctx context.Context) { s.supervise(ctx, sp) })
+			},
+			OnDeposed: func() {
+				runner.Stop()
+				s.set(sp.Name, func(st *Status) { st.State = StateWaiting })
+			},
+		})
+		s.electors[i].Start(ctx)
+	}
+}
+
+// Stop cancels every service's context and waits until ctx is done for
+// them to return. It returns an error naming the services still running
+// when ctx ended; their goroutines are left behind.
+func (s *Supervisor) Stop(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		for i := range s.specs {
+			wg.Go(func() {
+				if s.electors[i] != nil {
+					s.electors[i].Stop() // stops the runner, then resigns
+				} else {
+					s.runners[i].Stop()
+				}
+			})
+		}
+		wg.Wait()
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		var running []string
+		for _, st := range s.Statuses() {
+			if st.State == StateRunning {
+				running = append(running, st.Name)
+			}
+		}
+		return fmt.Errorf("hosted services did not stop before the deadline: %v", running)
+	}
+	for _, sp := range s.specs {
+		s.set(sp.Name, func(st *Status) { st.State, st.Holder = StateStopped, "" })
+	}
+	return nil
+}
+
+// Statuses returns every service's status, in definition order.
+func (s *Supervisor) Statuses() []Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Status, 0, len(s.specs))
+	for _, sp := range s.specs {
+		out = append(out, *s.status[sp.Name])
+	}
+	return out
+}
+
+func (s *Supervisor) set(name string, fn func(*Status)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn(s.status[name])
+}
+
+// supervise runs sp until ctx is done or its restart policy says stop.
+func (s *Supervisor) supervise(ctx context.Context, sp Spec) {
+	backoff := sp.MinBackoff
+	for first := true; ; first = false {
+		started := s.cfg.Now()
+		s.set(sp.Name, func(st *Status) {
+			st.State, st.StartedAt, st.Holder = StateRunning, &started, s.cfg.ProcessID
+			if !first {
+				st.Restarts++
+			}
+		})
+		s.cfg.Logger.Info("kiln: hosted service started", "service", sp.Name, "restart", !first)
+		err := run(ctx, sp.Run)
+		if ctx.Err() != nil {
+			s.cfg.Logger.Info("kiln: hosted service stopped", "service", sp.Name)
+			return
+		}
+		ran := s.cfg.Now().Sub(started)
+		if err != nil {
+			at := s.cfg.Now()
+			s.set(sp.Name, func(st *Status) { st.LastError, st.LastErrorAt = err.Error(), &at })
+			s.cfg.Logger.Error("kiln: hosted service failed", "service", sp.Name, "err", err)
+		}
+		if sp.Restart == RestartNever || (err == nil && sp.Restart == RestartOnFailure) {
+			s.set(sp.Name, func(st *Status) { st.State, st.Holder = StateStopped, "" })
+			s.cfg.Logger.Info("kiln: hosted service ended; not restarted", "service", sp.Name, "restart", sp.Restart)
+			return
+		}
+		if ran > sp.MaxBackoff {
+			backoff = sp.MinBackoff // it ran well for a while: start over
+		}
+		s.set(sp.Name, func(st *Status) { st.State = StateRestarting })
+		s.cfg.Logger.Warn("kiln: hosted service will restart", "service", sp.Name, "in", backoff)
+		if !service.Sleep(ctx, backoff) {
+			return
+		}
+		backoff = min(backoff*2, sp.MaxBackoff)
+	}
+}
+
+// ErrPanic marks the error of a service whose Run panicked.
+var ErrPanic = errors.New("hosted service panicked")
+
+// run calls fn, turning a panic into an error with a trimmed stack.
+func run(ctx context.Context, fn func(context.Context) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			stack := debug.Stack()
+			if len(stack) > 4<<10 {
+				stack = stack[:4<<10]
+			}
+			err = fmt.Errorf("%w: %v\n%s", ErrPanic, r, stack)
+		}
+	}()
+	return fn(ctx)
+}

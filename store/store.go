@@ -112,6 +112,29 @@ type Store interface {
 	RecurringStore
 }
 
+// DependencyStore is the part of Store that runs continuations and batches.
+// It is its own interface while not every backend has it; the client uses
+// it when the store has it.
+type DependencyStore interface {
+	// JobResolvePending moves up to Max pending jobs whose parents have all
+	// ended (finalized, or deleted) out of pending: to available at Now when
+	// every parent completed or their ParentFailure is run; to cancelled
+	// (FinalizedAt Now, LastError naming the first parent that did not
+	// complete and its state) otherwise. A batch callback released this way
+	// gets the batch's counts in its metadata: kiln.batch_id,
+	// kiln.batch_total, kiln.batch_completed and kiln.batch_failed (cancelled
+	// or discarded). It returns the jobs it moved, as they are after.
+	JobResolvePending(ctx context.Context, params *JobResolvePendingParams) ([]*kilntype.JobRow, error)
+	// BatchGet returns the batch and its progress, or a wrapped ErrNotFound.
+	BatchGet(ctx context.Context, id string) (*kilntype.BatchRow, error)
+}
+
+// JobResolvePendingParams releases pending jobs whose parents ended.
+type JobResolvePendingParams struct {
+	Now time.Time
+	Max int
+}
+
 // JobInsertParams describes one job to insert. The client fills every field;
 // the store applies no defaults.
 type JobInsertParams struct {
@@ -127,6 +150,22 @@ type JobInsertParams struct {
 	Tags        []string        // may be nil
 	Metadata    json.RawMessage // a JSON object; nil means {}
 	UniqueKey   string          // empty means not unique
+
+	// ParentIDs and ParentRefs make the job a continuation: it waits, in
+	// the pending state, until these jobs have ended (see JobResolvePending).
+	// ParentIDs name stored jobs (an unknown ID fails the call with
+	// kilntype.ErrNotFound); ParentRefs name earlier params of the same
+	// JobInsertMany call by index. A job with parents must be inserted
+	// pending.
+	ParentIDs  []int64
+	ParentRefs []int
+	// ParentFailure is what the job does when a parent does not complete;
+	// required with parents.
+	ParentFailure kilntype.ParentFailurePolicy
+	// BatchID, if set, makes the job a member of that batch (created with
+	// its first job); BatchCallback makes it the batch's callback instead.
+	BatchID       string
+	BatchCallback bool
 }
 
 // JobInsertResult is the outcome of inserting one job.

@@ -31,13 +31,20 @@ func (s *Store) JobInsertMany(ctx context.Context, params []*store.JobInsertPara
 	if err != nil {
 		return nil, fail("insert jobs", err)
 	}
+	dependencies, err := checkDependencies(params)
+	if err != nil {
+		return nil, fail("insert jobs", err)
+	}
 	inserts, err := s.batch(ctx, func(st *stmts) *batchStmt { return st.insertJobs }, len(params))
 	if err != nil {
 		return nil, fail("insert jobs", err)
 	}
 	results := make([]store.JobInsertResult, len(params))
 	err = s.write(ctx, func(tx *sql.Tx, st *stmts) error {
-		return insertJobs(ctx, tx, st, inserts, rows, results)
+		if err := insertJobs(ctx, tx, st, inserts, rows, results); err != nil || !dependencies {
+			return err
+		}
+		return insertDependencies(ctx, tx, params, results, micros(params[0].CreatedAt))
 	})
 	if err != nil {
 		return nil, fail("insert jobs", err)

@@ -51,6 +51,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"RecurringEnqueue", testRecurringEnqueue},
 		{"RecurringOverlap", testRecurringOverlap},
 		{"RecurringOccurrenceList", testRecurringOccurrenceList},
+		{"Dependencies", testDependencies},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

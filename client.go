@@ -148,6 +148,11 @@ func (c *Client) Start(ctx context.Context) error {
 			CleanInterval:      c.cfg.CleanInterval,
 			CompletedRetention: c.cfg.CompletedRetention, CancelledRetention: c.cfg.CancelledRetention,
 			DiscardedRetention: c.cfg.DiscardedRetention, OnRescued: c.onRescued,
+			OnReleased: func(rows []*kilntype.JobRow) {
+				for _, r := range rows {
+					c.wake(r.Queue)
+				}
+			},
 		})
 		c.elector = leader.New(leader.Config{
 			Store: c.cfg.Store, Name: "maintenance", LeaderID: c.cfg.ID, TTL: c.cfg.LeaderTTL,
@@ -497,6 +502,20 @@ func (c *Client) insertParams(p EnqueueParams, now time.Time) (*store.JobInsertP
 	if opts.Unique != nil && opts.Unique.ByPeriod < 0 {
 		return nil, fmt.Errorf("kind %q: negative unique period %s", kind, opts.Unique.ByPeriod)
 	}
+	if len(opts.Parents) > 0 {
+		if _, ok := c.cfg.Store.(store.DependencyStore); !ok {
+			return nil, fmt.Errorf("kind %q: parents: %w", kind, errNoDependencies)
+		}
+		if !opts.RunAt.IsZero() || opts.RunIn != 0 {
+			return nil, fmt.Errorf("kind %q: a continuation runs when its parents end; RunAt and RunIn are not allowed with Parents", kind)
+		}
+		if opts.ParentFailure == "" {
+			opts.ParentFailure = ParentFailureCancel
+		}
+		if !opts.ParentFailure.Valid() {
+			return nil, fmt.Errorf("kind %q: unknown parent failure policy %q (want cancel or run)", kind, opts.ParentFailure)
+		}
+	}
 	metadata := []byte("{}")
 	if len(opts.Metadata) > 0 {
 		metadata, _ = json.Marshal(opts.Metadata) // a map[string]string always encodes
@@ -514,6 +533,10 @@ func (c *Client) insertParams(p EnqueueParams, now time.Time) (*store.JobInsertP
 	}
 	if opts.Unique != nil {
 		ip.UniqueKey = opts.Unique.uniqueKey(kind, args, opts.Queue, now)
+	}
+	if len(opts.Parents) > 0 {
+		ip.State, ip.ParentIDs, ip.ParentFailure = kilntype.JobStatePending, opts.Parents, opts.ParentFailure
+		ip.Metadata = withMetadata(ip.Metadata, MetadataParentIDs, opts.Parents)
 	}
 	return ip, nil
 }

@@ -43,6 +43,15 @@ type EnqueueOpts struct {
 	// Unique, if set, enqueues nothing when a matching job exists that is
 	// not finished yet; the existing job is returned instead.
 	Unique *UniqueOpts
+	// Parents makes the job a continuation (Hangfire's ContinueJobWith):
+	// it waits in the pending state until every parent job has ended, then
+	// becomes available, or is cancelled if a parent did not complete and
+	// ParentFailure is ParentFailureCancel. The worker finds the parents'
+	// IDs with ParentIDs(job). Not allowed with RunAt or RunIn.
+	Parents []int64
+	// ParentFailure is what happens when a parent is cancelled, discarded
+	// or deleted: default ParentFailureCancel.
+	ParentFailure ParentFailurePolicy
 }
 
 // UniqueOpts makes an enqueue unique. Two jobs match when they have the

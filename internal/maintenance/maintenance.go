@@ -1,6 +1,7 @@
 // Package maintenance holds the services that only the elected leader runs:
 // the scheduler (promotes due jobs), the rescuer (takes back jobs whose
-// process died) and the cleaner (deletes old finished jobs). Each lives in a
+// process died), the cleaner (deletes old finished jobs) and the resolver
+// (releases continuations whose parents ended). Each lives in a
 // file of its own and runs as a periodic task under one start/stop contract.
 package maintenance
 
@@ -31,6 +32,9 @@ type Config struct {
 
 	// OnRescued (optional) is called with the jobs the rescuer took back.
 	OnRescued func(rows []*kilntype.JobRow)
+	// OnReleased (optional) is called with the continuations the resolver
+	// released.
+	OnReleased func(rows []*kilntype.JobRow)
 }
 
 // batchSize bounds the rows one maintenance statement touches, so that a
@@ -53,10 +57,14 @@ type Services struct {
 	runners []service.Runner
 }
 
-// New returns the scheduler, rescuer and cleaner for cfg; Start runs them.
+// New returns the scheduler, rescuer and cleaner for cfg, and the resolver
+// of continuations when the store runs them; Start runs them.
 func New(cfg Config) *Services {
 	s := &Services{cfg: cfg}
 	s.tasks = []Task{s.scheduler(), s.rescuer(), s.cleaner()}
+	if d, ok := cfg.Store.(store.DependencyStore); ok {
+		s.tasks = append(s.tasks, s.resolver(d))
+	}
 	s.runners = make([]service.Runner, len(s.tasks))
 	return s
 }

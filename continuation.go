@@ -1,0 +1,181 @@
+package kiln
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// ParentFailurePolicy says what a continuation does when a parent does not
+// complete; re-exported from kilntype (ParentFailureCancel, ParentFailureRun).
+type ParentFailurePolicy = kilntype.ParentFailurePolicy
+
+// The parent failure policies, re-exported from kilntype.
+const (
+	ParentFailureCancel = kilntype.ParentFailureCancel
+	ParentFailureRun    = kilntype.ParentFailureRun
+)
+
+// BatchRow is a batch and its progress, re-exported from kilntype.
+type BatchRow = kilntype.BatchRow
+
+// Metadata keys Kiln sets on continuations and batch jobs.
+const (
+	MetadataParentIDs      = "kiln.parent_ids" // a continuation's parents, a JSON array of IDs
+	MetadataBatchID        = "kiln.batch_id"
+	MetadataBatchTotal     = "kiln.batch_total"     // on a released callback
+	MetadataBatchCompleted = "kiln.batch_completed" // on a released callback
+	MetadataBatchFailed    = "kiln.batch_failed"    // on a released callback: cancelled + discarded
+)
+
+// errNoDependencies is returned when the store cannot run continuations.
+var errNoDependencies = errors.New("this store does not support continuations and batches")
+
+// ParentIDs returns the parents of a continuation (EnqueueOpts.Parents), or
+// nil for other jobs.
+func ParentIDs(job *kilntype.JobRow) []int64 {
+	var meta struct {
+		Parents []int64 `json:"kiln.parent_ids"`
+	}
+	_ = json.Unmarshal(job.Metadata, &meta)
+	return meta.Parents
+}
+
+// BatchOutcome is what a batch callback learns of its batch.
+type BatchOutcome struct {
+	BatchID   string
+	Total     int // jobs in the batch
+	Completed int // of which completed
+	Failed    int // of which cancelled or discarded
+}
+
+// BatchOutcomeOf returns the outcome of the batch whose callback job is job,
+// and false if job is not a released batch callback.
+func BatchOutcomeOf(job *kilntype.JobRow) (BatchOutcome, bool) {
+	var meta struct {
+		ID        string `json:"kiln.batch_id"`
+		Total     *int   `json:"kiln.batch_total"`
+		Completed int    `json:"kiln.batch_completed"`
+		Failed    int    `json:"kiln.batch_failed"`
+	}
+	if json.Unmarshal(job.Metadata, &meta) != nil || meta.Total == nil {
+		return BatchOutcome{}, false
+	}
+	return BatchOutcome{BatchID: meta.ID, Total: *meta.Total, Completed: meta.Completed, Failed: meta.Failed}, true
+}
+
+// BatchOpts configures EnqueueBatch.
+type BatchOpts struct {
+	// ID names the batch; default a random 16-hex-digit ID.
+	ID string
+	// Callback, if set, is a job enqueued with the batch that runs once,
+	// after every job of the batch has ended (completed, cancelled or
+	// discarded), whatever their outcome; its metadata then carries the
+	// batch's counts (see BatchOutcomeOf). Hangfire keeps this in its paid
+	// tier, as River, Oban and Sidekiq do.
+	Callback JobArgs
+	// CallbackOpts are the callback's enqueue options (nil: defaults).
+	CallbackOpts *EnqueueOpts
+}
+
+// BatchResult is an enqueued batch.
+type BatchResult struct {
+	ID       string
+	Jobs     []*EnqueueResult
+	Callback *kilntype.JobRow // nil without a callback
+}
+
+// EnqueueBatch enqueues jobs as one batch, and its callback, in one
+// transaction: all or nothing. Follow its progress with BatchGet. Errors
+// are as EnqueueMany's; a store without batch support gives an error.
+func (c *Client) EnqueueBatch(ctx context.Context, jobs []EnqueueParams, opts *BatchOpts) (*BatchResult, error) {
+	if _, ok := c.cfg.Store.(store.DependencyStore); !ok {
+		return nil, fmt.Errorf("kiln: enqueue batch: %w", errNoDependencies)
+	}
+	if len(jobs) == 0 {
+		return nil, errors.New("kiln: enqueue batch: no jobs")
+	}
+	var o BatchOpts
+	if opts != nil {
+		o = *opts
+	}
+	if o.ID == "" {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		o.ID = hex.EncodeToString(b)
+	}
+	if len(o.ID) > 200 {
+		return nil, fmt.Errorf("kiln: enqueue batch: ID of %d bytes; at most 200", len(o.ID))
+	}
+	now := c.now()
+	ins := make([]*store.JobInsertParams, 0, len(jobs)+1)
+	for i, p := range jobs {
+		ip, err := c.insertParams(p, now)
+		if err != nil {
+			return nil, fmt.Errorf("kiln: enqueue batch job %d: %w", i, err)
+		}
+		ip.BatchID = o.ID
+		ip.Metadata = withMetadata(ip.Metadata, MetadataBatchID, o.ID)
+		ins = append(ins, ip)
+	}
+	if o.Callback != nil {
+		cp, err := c.insertParams(EnqueueParams{Args: o.Callback, Opts: o.CallbackOpts}, now)
+		if err != nil {
+			return nil, fmt.Errorf("kiln: enqueue batch callback: %w", err)
+		}
+		cp.State, cp.ParentFailure = kilntype.JobStatePending, kilntype.ParentFailureRun
+		cp.BatchID, cp.BatchCallback = o.ID, true
+		cp.ParentRefs = make([]int, len(jobs))
+		for i := range cp.ParentRefs {
+			cp.ParentRefs[i] = i
+		}
+		cp.Metadata = withMetadata(cp.Metadata, MetadataBatchID, o.ID)
+		ins = append(ins, cp)
+	}
+	results, err := c.cfg.Store.JobInsertMany(ctx, ins)
+	if err != nil {
+		return nil, fmt.Errorf("kiln: enqueue batch %q: %w", o.ID, err)
+	}
+	res := &BatchResult{ID: o.ID}
+	var queues []string
+	for i, r := range results[:len(jobs)] {
+		res.Jobs = append(res.Jobs, &EnqueueResult{Job: r.Job, UniqueSkipped: r.UniqueSkipped})
+		if i == 0 || r.Job.Queue != queues[len(queues)-1] {
+			queues = append(queues, r.Job.Queue)
+		}
+	}
+	if o.Callback != nil {
+		res.Callback = results[len(jobs)].Job
+	}
+	c.wake(queues...)
+	return res, nil
+}
+
+// BatchGet returns a batch and its progress: how many of its jobs are in
+// each state, and its callback job. An unknown ID gives ErrNotFound.
+func (c *Client) BatchGet(ctx context.Context, id string) (*kilntype.BatchRow, error) {
+	d, ok := c.cfg.Store.(store.DependencyStore)
+	if !ok {
+		return nil, fmt.Errorf("kiln: get batch: %w", errNoDependencies)
+	}
+	b, err := d.BatchGet(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("kiln: get batch %q: %w", id, err)
+	}
+	return b, nil
+}
+
+// withMetadata returns the JSON object metadata with key set to value.
+func withMetadata(metadata []byte, key string, value any) []byte {
+	m := map[string]any{}
+	_ = json.Unmarshal(metadata, &m) // the client built it: an object
+	m[key] = value
+	out, _ := json.Marshal(m)
+	return out
+}

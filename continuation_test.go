@@ -1,0 +1,152 @@
+package kiln_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/kilnjobs/kiln"
+)
+
+type childArgs struct{}
+
+func (childArgs) Kind() string { return "child" }
+
+type batchItemArgs struct {
+	N int `json:"n"`
+}
+
+func (batchItemArgs) Kind() string { return "batch_item" }
+
+type callbackArgs struct{}
+
+func (callbackArgs) Kind() string { return "callback" }
+
+func TestContinuationRunsAfterItsParent(t *testing.T) {
+	t.Parallel()
+	parentWorker := newBlockingWorker()
+	childRan := make(chan []int64, 1)
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, parentWorker)
+	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[childArgs]) error {
+		childRan <- kiln.ParentIDs(job.JobRow)
+		return nil
+	}))
+	c := startClient(t, fastConfig(openStore(t, ""), workers, nil))
+	events, unsub := c.Subscribe(kiln.EventJobCompleted)
+	defer unsub()
+	ctx := context.Background()
+	parent := mustEnqueue(t, c, testArgs{}, nil)
+	<-parentWorker.started
+	child := mustEnqueue(t, c, childArgs{}, &kiln.EnqueueOpts{Parents: []int64{parent.ID}})
+	if child.State != kiln.JobStatePending {
+		t.Fatalf("continuation enqueued %s, want pending", child.State)
+	}
+	select {
+	case <-childRan:
+		t.Fatal("the continuation ran while its parent was running")
+	default:
+	}
+	close(parentWorker.release)
+	waitEvent(t, events, kiln.EventJobCompleted, parent.ID)
+	if parents := <-childRan; len(parents) != 1 || parents[0] != parent.ID {
+		t.Fatalf("child saw parents %v, want [%d]", parents, parent.ID)
+	}
+	waitEvent(t, events, kiln.EventJobCompleted, child.ID)
+	if _, err := c.Enqueue(ctx, childArgs{}, &kiln.EnqueueOpts{Parents: []int64{999999}}); !errors.Is(err, kiln.ErrNotFound) {
+		t.Fatalf("continuation of an unknown parent: %v", err)
+	}
+}
+
+func TestContinuationParentFailurePolicies(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		policy kiln.ParentFailurePolicy
+		want   kiln.JobState
+	}{
+		{"", kiln.JobStateCancelled}, // the default: cancel
+		{kiln.ParentFailureCancel, kiln.JobStateCancelled},
+		{kiln.ParentFailureRun, kiln.JobStateCompleted},
+	} {
+		t.Run(string(tc.policy), func(t *testing.T) {
+			t.Parallel()
+			var childRuns atomic.Int32
+			workers := kiln.NewWorkers()
+			kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[testArgs]) error {
+				return errors.New("parent fails")
+			}))
+			kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[childArgs]) error {
+				childRuns.Add(1)
+				return nil
+			}))
+			c := startClient(t, fastConfig(openStore(t, ""), workers, nil))
+			parent := mustEnqueue(t, c, testArgs{}, &kiln.EnqueueOpts{MaxAttempts: 1})
+			child := mustEnqueue(t, c, childArgs{}, &kiln.EnqueueOpts{Parents: []int64{parent.ID}, ParentFailure: tc.policy})
+			waitState(t, c, parent.ID, kiln.JobStateDiscarded)
+			row := waitState(t, c, child.ID, tc.want)
+			if tc.want == kiln.JobStateCancelled {
+				if childRuns.Load() != 0 || !strings.Contains(row.LastError, "was discarded") {
+					t.Fatalf("cancelled continuation ran %d times, error %q", childRuns.Load(), row.LastError)
+				}
+			} else if childRuns.Load() != 1 {
+				t.Fatalf("continuation ran %d times, want 1", childRuns.Load())
+			}
+		})
+	}
+}
+
+func TestBatchOf1000TriggersItsCallbackOnce(t *testing.T) {
+	t.Parallel()
+	var callbacks atomic.Int32
+	outcomes := make(chan kiln.BatchOutcome, 10)
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[batchItemArgs]) error {
+		if job.Args.N%10 == 0 {
+			return kiln.JobCancel(errors.New("every tenth item gives up"))
+		}
+		return nil
+	}))
+	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[callbackArgs]) error {
+		callbacks.Add(1)
+		outcome, ok := kiln.BatchOutcomeOf(job.JobRow)
+		if !ok {
+			return kiln.JobCancel(errors.New("callback without batch outcome"))
+		}
+		outcomes <- outcome
+		return nil
+	}))
+	cfg := fastConfig(openStore(t, ""), workers, nil)
+	cfg.Queues = map[string]kiln.QueueConfig{"default": {MaxWorkers: 50}}
+	c := startClient(t, cfg)
+	jobs := make([]kiln.EnqueueParams, 1000)
+	for i := range jobs {
+		jobs[i] = kiln.EnqueueParams{Args: batchItemArgs{N: i}}
+	}
+	batch, err := c.EnqueueBatch(context.Background(), jobs, &kiln.BatchOpts{ID: "import-42", Callback: callbackArgs{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(batch.Jobs) != 1000 || batch.Callback == nil || batch.Callback.State != kiln.JobStatePending {
+		t.Fatalf("batch = %d jobs, callback %+v", len(batch.Jobs), batch.Callback)
+	}
+	waitState(t, c, batch.Callback.ID, kiln.JobStateCompleted)
+	got := <-outcomes
+	if want := (kiln.BatchOutcome{BatchID: "import-42", Total: 1000, Completed: 900, Failed: 100}); got != want {
+		t.Fatalf("callback saw %+v, want %+v", got, want)
+	}
+	progress, err := c.BatchGet(context.Background(), "import-42")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !progress.Finished() || progress.Total != 1000 || progress.Counts[kiln.JobStateCancelled] != 100 || progress.CallbackJobID != batch.Callback.ID {
+		t.Fatalf("batch progress = %+v", progress)
+	}
+	// Every pass of the resolver after this one finds nothing to release.
+	marker := mustEnqueue(t, c, batchItemArgs{N: 1}, nil)
+	waitState(t, c, marker.ID, kiln.JobStateCompleted)
+	if n := callbacks.Load(); n != 1 {
+		t.Fatalf("callback ran %d times, want once", n)
+	}
+}

@@ -2,10 +2,13 @@ package kiln
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/kilnjobs/kiln/internal/hosted"
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
 )
 
 // HostedService is a long-running loop that Kiln runs next to the jobs, as
@@ -138,4 +141,25 @@ func hostedSpecs(services []HostedService) ([]hosted.Spec, error) {
 		})
 	}
 	return specs, nil
+}
+
+// ServiceRow is a hosted service's state as one process last reported it,
+// re-exported from kilntype.
+type ServiceRow = kilntype.ServiceRow
+
+// HostedServiceReports returns the states that every process sharing the
+// store last reported for its hosted services (each process reports on
+// every change and every 5 s), ordered by service name then process: the
+// cluster-wide view that `kiln services list` prints. A report whose
+// UpdatedAt is older than about 15 s comes from a process that is gone.
+func (c *Client) HostedServiceReports(ctx context.Context) ([]*kilntype.ServiceRow, error) {
+	rs, ok := c.cfg.Store.(store.ServiceStore)
+	if !ok {
+		return nil, errors.New("kiln: list hosted services: this store keeps no service reports")
+	}
+	rows, err := rs.ServiceList(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("kiln: list hosted services: %w", err)
+	}
+	return rows, nil
 }

@@ -129,6 +129,20 @@ type DependencyStore interface {
 	BatchGet(ctx context.Context, id string) (*kilntype.BatchRow, error)
 }
 
+// ServiceStore is the part of Store that keeps the reported states of
+// hosted services, so that any process (the CLI, the dashboard) can list
+// them. It is its own interface while not every backend has it.
+type ServiceStore interface {
+	// ServiceReport records row as the state of service row.Name in
+	// process row.ProcessID, replacing that pair's previous report.
+	ServiceReport(ctx context.Context, row *kilntype.ServiceRow) error
+	// ServiceList returns every report, ordered by name then process ID.
+	ServiceList(ctx context.Context) ([]*kilntype.ServiceRow, error)
+	// ServiceDeleteStale deletes reports not updated since before, and
+	// returns how many.
+	ServiceDeleteStale(ctx context.Context, before time.Time) (int, error)
+}
+
 // JobResolvePendingParams releases pending jobs whose parents ended.
 type JobResolvePendingParams struct {
 	Now time.Time

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
@@ -130,6 +131,9 @@ func runDemo(cmd *cobra.Command, g *globals, o *demoOptions) error {
 			Args: demo.WriteFileArgs{Dir: dir, Name: "heartbeat.txt", Content: "written by a recurring job\n"},
 		}},
 		PruneRecurring: true,
+		// A hosted service: a loop supervised next to the jobs, restarted if
+		// it fails, stopped at shutdown.
+		HostedServices: []kiln.HostedService{{Name: "demo.heartbeat", Run: demoHeartbeat(g.logger)}},
 	})
 	if err != nil {
 		return err
@@ -297,6 +301,21 @@ func (d *demoEnqueuer) initial(ctx context.Context) error {
 	}
 	d.enqueued += len(res)
 	d.view.batch(res)
+
+	// A batch with a callback: the checksum job runs once, after every
+	// part is written, and learns how many parts succeeded.
+	var parts []kiln.EnqueueParams
+	for i := 1; i <= 5; i++ {
+		name := fmt.Sprintf("part-%d.txt", i)
+		parts = append(parts, kiln.EnqueueParams{Args: demo.WriteFileArgs{Dir: d.dir, Name: name, Content: strings.Repeat("part\n", i)}})
+	}
+	b, err := d.client.EnqueueBatch(ctx, parts, &kiln.BatchOpts{Callback: demo.ChecksumArgs{Dir: d.dir, Output: "PARTS.SHA256SUMS"}})
+	if err != nil {
+		return err
+	}
+	d.enqueued += len(b.Jobs) + 1
+	d.view.line(time.Now(), "enqueued", fmt.Sprintf("%d-%d", b.Jobs[0].Job.ID, b.Callback.ID), "(batch)", "-",
+		fmt.Sprintf("batch %s: 5 demo.write_file jobs, then callback job %d (demo.checksum) once they all end", b.ID, b.Callback.ID))
 	return nil
 }
 
@@ -365,7 +384,7 @@ func (v *liveView) batch(res []*kiln.EnqueueResult) {
 		parts = append(parts, fmt.Sprintf("%d %s", kinds[k], k))
 	}
 	ids := fmt.Sprintf("%d-%d", res[0].Job.ID, res[len(res)-1].Job.ID)
-	v.line(time.Now(), "enqueued", ids, "(batch)", "-",
+	v.line(time.Now(), "enqueued", ids, "(many)", "-",
 		fmt.Sprintf("%d jobs in one transaction with EnqueueMany: %s", len(res), strings.Join(parts, ", ")))
 }
 
@@ -387,6 +406,8 @@ func (v *liveView) event(ev *kiln.Event) {
 		switch late := ev.At.Sub(j.ScheduledAt); {
 		case recurringNote(j) != "":
 			details = recurringNote(j)
+		case batchNote(j) != "":
+			details = batchNote(j)
 		case j.Attempt > 1:
 			details = "retry"
 		case j.ScheduledAt.Sub(j.CreatedAt) > 500*time.Millisecond:
@@ -436,4 +457,31 @@ func recurringNote(j *kiln.JobRow) string {
 		at = t.Local().Format(clock)
 	}
 	return fmt.Sprintf("recurring %s, occurrence %s", id, at)
+}
+
+// batchNote describes a released batch callback: its batch's outcome, or ""
+// for other jobs.
+func batchNote(j *kiln.JobRow) string {
+	o, ok := kiln.BatchOutcomeOf(j)
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("callback of batch %s: %d jobs, %d completed, %d failed", o.BatchID, o.Total, o.Completed, o.Failed)
+}
+
+// demoHeartbeat is the demo's hosted service: it logs every few seconds
+// until its context ends.
+func demoHeartbeat(logger *slog.Logger) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		tick := time.NewTicker(3 * time.Second)
+		defer tick.Stop()
+		for beat := 1; ; beat++ {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-tick.C:
+				logger.Info("demo.heartbeat: hosted service alive", "beat", beat)
+			}
+		}
+	}
 }

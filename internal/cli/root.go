@@ -134,6 +134,7 @@ New to Kiln? Run 'kiln demo' and watch jobs run, fail, retry and complete.`,
 		newJobsCmd(g),
 		newRecurringCmd(g),
 		newCronCmd(g),
+		newServicesCmd(g),
 		newDemoCmd(g),
 		newBenchCmd(g),
 	)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kilnjobs/kiln/internal/leader"
 	"github.com/kilnjobs/kiln/internal/service"
+	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
 )
 
@@ -82,19 +83,25 @@ type Supervisor struct {
 
 	runners  []service.Runner
 	electors []*leader.Elector
+	reporter service.Runner
+	changed  chan struct{} // a status changed: report it
 }
 
 // New returns a Supervisor for specs; Start runs them.
 func New(cfg Config, specs []Spec) *Supervisor {
-	s := &Supervisor{cfg: cfg, specs: specs, status: make(map[string]*Status, len(specs))}
+	s := &Supervisor{cfg: cfg, specs: specs, status: make(map[string]*Status, len(specs)), changed: make(chan struct{}, 1)}
 	for _, sp := range specs {
 		s.status[sp.Name] = &Status{Name: sp.Name, State: StateStopped, Singleton: sp.Singleton}
 	}
 	return s
 }
 
-// Start starts every service (singletons once elected).
+// Start starts every service (singletons once elected), and, when the store
+// keeps service reports, the reporter that writes their states to it.
 func (s *Supervisor) Start(ctx context.Context) {
+	if rs, ok := s.cfg.Store.(store.ServiceStore); ok && len(s.specs) > 0 {
+		s.reporter.Start(ctx, func(ctx context.Context) { s.report(ctx, rs) })
+	}
 	s.runners = make([]service.Runner, len(s.specs))
 	s.electors = make([]*leader.Elector, len(s.specs))
 	for i, sp := range s.specs {
@@ -152,7 +159,44 @@ func (s *Supervisor) Stop(ctx context.Context) error {
 	for _, sp := range s.specs {
 		s.set(sp.Name, func(st *Status) { st.State, st.Holder = StateStopped, "" })
 	}
+	s.reporter.Stop() // writes the stopped states
 	return nil
+}
+
+// reportEvery is how often the reporter writes the states when nothing
+// changed, so that readers can tell a live process from a gone one.
+const reportEvery = 5 * time.Second
+
+// report writes the services' states to rs when they change and every
+// reportEvery, and once more when stopped.
+func (s *Supervisor) report(ctx context.Context, rs store.ServiceStore) {
+	write := func(ctx context.Context) {
+		now := s.cfg.Now()
+		for _, st := range s.Statuses() {
+			err := rs.ServiceReport(ctx, &kilntype.ServiceRow{
+				Name: st.Name, ProcessID: s.cfg.ProcessID, State: string(st.State), Singleton: st.Singleton,
+				Restarts: st.Restarts, LastError: st.LastError, LastErrorAt: st.LastErrorAt, StartedAt: st.StartedAt,
+				UpdatedAt: now,
+			})
+			if err != nil && ctx.Err() == nil {
+				s.cfg.Logger.Warn("kiln: cannot report hosted service state", "service", st.Name, "err", err)
+			}
+		}
+	}
+	tick := time.NewTicker(reportEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			write(final)
+			cancel()
+			return
+		case <-s.changed:
+		case <-tick.C:
+		}
+		write(ctx)
+	}
 }
 
 // Statuses returns every service's status, in definition order.
@@ -168,8 +212,12 @@ func (s *Supervisor) Statuses() []Status {
 
 func (s *Supervisor) set(name string, fn func(*Status)) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	fn(s.status[name])
+	s.mu.Unlock()
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
 }
 
 // supervise runs sp until ctx is done or its restart policy says stop.

@@ -2,6 +2,7 @@ package maintenance
 
 import (
 	"context"
+	"time"
 
 	"github.com/kilnjobs/kiln/store"
 )
@@ -11,6 +12,12 @@ import (
 func (s *Services) cleaner() Task {
 	return Task{Name: "cleaner", Interval: s.cfg.CleanInterval, Run: func(ctx context.Context) (int, error) {
 		now := s.cfg.Now()
+		if rs, ok := s.cfg.Store.(store.ServiceStore); ok {
+			// Reports of processes gone for a day.
+			if _, err := rs.ServiceDeleteStale(ctx, now.Add(-24*time.Hour)); err != nil {
+				return 0, err
+			}
+		}
 		return s.cfg.Store.JobDeleteFinished(ctx, &store.JobDeleteFinishedParams{
 			CompletedBefore: now.Add(-s.cfg.CompletedRetention),
 			CancelledBefore: now.Add(-s.cfg.CancelledRetention),

@@ -52,6 +52,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"RecurringOverlap", testRecurringOverlap},
 		{"RecurringOccurrenceList", testRecurringOccurrenceList},
 		{"Dependencies", testDependencies},
+		{"Services", testServices},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

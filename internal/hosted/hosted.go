@@ -154,6 +154,7 @@ func (s *Supervisor) Stop(ctx context.Context) error {
 				running = append(running, st.Name)
 			}
 		}
+		s.reporter.Stop() // reports the stuck services as still running
 		return fmt.Errorf("hosted services did not stop before the deadline: %v", running)
 	}
 	for _, sp := range s.specs {

@@ -159,3 +159,78 @@ func ExampleJobSnooze() {
 	fmt.Println(workers.Kinds())
 	// Output: [welcome_email]
 }
+
+// A continuation waits, pending, until its parent has ended.
+func ExampleEnqueueOpts_continuation() {
+	st, cleanup := exampleStore()
+	defer cleanup()
+	client, _ := kiln.NewClient(&kiln.Config{Store: st})
+	parent, _ := client.Enqueue(context.Background(), WelcomeArgs{Email: "ada@example.com"}, nil)
+	child, err := client.Enqueue(context.Background(), WelcomeArgs{Email: "bob@example.com"},
+		&kiln.EnqueueOpts{Parents: []int64{parent.Job.ID}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(child.Job.State, kiln.ParentIDs(child.Job))
+	// Output: pending [1]
+}
+
+type ReportArgs struct{}
+
+func (ReportArgs) Kind() string { return "report" }
+
+// A batch's callback runs once, after every job of the batch, and learns
+// how they ended.
+func ExampleClient_EnqueueBatch() {
+	st, cleanup := exampleStore()
+	defer cleanup()
+	done := make(chan kiln.BatchOutcome, 1)
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[WelcomeArgs]) error { return nil }))
+	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[ReportArgs]) error {
+		outcome, _ := kiln.BatchOutcomeOf(job.JobRow)
+		done <- outcome
+		return nil
+	}))
+	client, _ := kiln.NewClient(&kiln.Config{Store: st, Workers: workers, Logger: quietLogger})
+	if err := client.Start(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	defer client.Stop(context.Background())
+
+	var jobs []kiln.EnqueueParams
+	for _, email := range []string{"a@example.com", "b@example.com", "c@example.com"} {
+		jobs = append(jobs, kiln.EnqueueParams{Args: WelcomeArgs{Email: email}})
+	}
+	_, err := client.EnqueueBatch(context.Background(), jobs, &kiln.BatchOpts{ID: "welcome-wave", Callback: ReportArgs{}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	o := <-done
+	fmt.Printf("batch %s: %d of %d completed\n", o.BatchID, o.Completed, o.Total)
+	// Output: batch welcome-wave: 3 of 3 completed
+}
+
+// A hosted service runs next to the jobs until the client stops.
+func ExampleHostedService() {
+	st, cleanup := exampleStore()
+	defer cleanup()
+	started := make(chan struct{})
+	client, _ := kiln.NewClient(&kiln.Config{Store: st, Logger: quietLogger,
+		HostedServices: []kiln.HostedService{{Name: "heartbeat", Run: func(ctx context.Context) error {
+			close(started)
+			<-ctx.Done() // a real service would loop, doing its work, until then
+			return nil
+		}}},
+	})
+	if err := client.Start(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	<-started
+	fmt.Println(client.HostedServices()[0].State)
+	client.Stop(context.Background())
+	fmt.Println(client.HostedServices()[0].State)
+	// Output:
+	// running
+	// stopped
+}

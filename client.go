@@ -307,8 +307,8 @@ func (c *Client) releaseStuck() error {
 		for _, row := range p.Running() {
 			now := c.now()
 			params = append(params, &store.JobFinishParams{
-				ID: row.ID, LeasedBy: c.cfg.ID, State: kilntype.JobStateAvailable, ScheduledAt: now,
-				UndoAttempt: true, Now: now,
+				ID: row.ID, LeasedBy: c.cfg.ID, AttemptedAt: *row.AttemptedAt, State: kilntype.JobStateAvailable,
+				ScheduledAt: now, UndoAttempt: true, Now: now,
 				Attempt: kilntype.JobAttempt{
 					JobID: row.ID, Attempt: row.Attempt, StartedAt: *row.AttemptedAt, FinishedAt: &now,
 					Server: c.cfg.ID, Outcome: kilntype.AttemptInterrupted,

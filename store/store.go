@@ -65,9 +65,12 @@ type Store interface {
 	JobListCancelRequested(ctx context.Context, leasedBy string) ([]int64, error)
 	// JobFinishMany records the outcome of attempts in one transaction: each
 	// job moves to its new state only if it is still running and leased by
-	// LeasedBy (otherwise it was rescued and the update is skipped), and each
-	// attempt is appended to the job's history unless the job was deleted.
-	// It returns the IDs of the jobs it moved.
+	// LeasedBy under the claim of AttemptedAt (otherwise it was rescued and
+	// the update is skipped), and each attempt is appended to the job's
+	// history unless the job was deleted. A job whose cancel was requested
+	// and that would become retryable, scheduled or available becomes
+	// cancelled instead (FinalizedAt Now). It returns the IDs of the jobs it
+	// moved.
 	JobFinishMany(ctx context.Context, params []*JobFinishParams) ([]int64, error)
 	// JobCancel cancels a job. A pending, scheduled, available or retryable
 	// job is cancelled at once. A running job keeps running but gets
@@ -239,6 +242,11 @@ type JobLeaseRenewParams struct {
 type JobFinishParams struct {
 	ID       int64
 	LeasedBy string // the finish applies only while the job is leased by it
+	// AttemptedAt identifies the claim the attempt ran under (the claimed
+	// row's AttemptedAt): the finish applies only to that claim, so the
+	// outcome of a stale copy of a job that was rescued and claimed again by
+	// the same process is ignored. Zero skips the check.
+	AttemptedAt time.Time
 	// State is the job's new state: completed, retryable, discarded,
 	// cancelled, scheduled (snoozed) or available (interrupted by shutdown).
 	State kilntype.JobState

@@ -125,6 +125,9 @@ func finish(s *Settings, row *kilntype.JobRow, unit WorkUnit, started time.Time,
 		ID:       row.ID,
 		LeasedBy: row.LeasedBy,
 		Now:      now,
+		// The claim's time identifies it: a stale copy of this job (rescued,
+		// then claimed again by this process) cannot finish the new claim.
+		AttemptedAt: started,
 		Attempt: kilntype.JobAttempt{
 			JobID: row.ID, Attempt: row.Attempt, StartedAt: started, FinishedAt: &now,
 			Server: s.ServerID, Trace: trace,
@@ -166,7 +169,7 @@ func finish(s *Settings, row *kilntype.JobRow, unit WorkUnit, started time.Time,
 			wait = unit.Backoff()
 		}
 		if wait <= 0 {
-			wait = s.Backoff(row.Attempt)
+			wait = max(s.Backoff(row.Attempt), 0)
 		}
 		p.State, p.ScheduledAt = kilntype.JobStateRetryable, now.Add(wait)
 	}

@@ -198,32 +198,43 @@ func (p *Producer) fetch(ctx context.Context) error {
 	p.mu.Lock()
 	p.moreDue = len(rows) == free
 	for _, row := range rows {
+		if stale, ok := p.running[row.ID]; ok {
+			// The job was rescued from this very process (its lease lapsed
+			// while it ran) and claimed again: the old copy's outcome will
+			// not apply, so stop it.
+			stale.cancel(jobexec.ErrLeaseLost)
+		}
 		jobCtx, cancel := context.WithCancelCause(p.jobBase)
-		p.running[row.ID] = &runningJob{row: row, cancel: cancel}
+		j := &runningJob{row: row, cancel: cancel}
+		p.running[row.ID] = j
 		p.jobsDone.Add(1)
-		go p.execute(jobCtx, cancel, row)
+		go p.execute(jobCtx, j)
 	}
 	p.mu.Unlock()
 	return nil
 }
 
-func (p *Producer) execute(ctx context.Context, cancel context.CancelCauseFunc, row *kilntype.JobRow) {
+func (p *Producer) execute(ctx context.Context, j *runningJob) {
+	row := j.row
 	if p.cfg.OnStart != nil {
 		p.cfg.OnStart(row)
 	}
 	unit, _ := p.cfg.Units.Unit(row)
 	params := jobexec.Run(ctx, p.cfg.Exec, row, unit)
-	cancel(nil)
+	j.cancel(nil)
 	p.cfg.Completer.Finish(&completer.Item{Row: row, Params: params, Done: func(applied bool) {
-		p.finished(row, params, applied)
+		p.finished(j, params, applied)
 	}})
 }
 
 // finished frees the job's slot once its outcome is written.
-func (p *Producer) finished(row *kilntype.JobRow, params *store.JobFinishParams, applied bool) {
+func (p *Producer) finished(j *runningJob, params *store.JobFinishParams, applied bool) {
+	row := j.row
 	p.cfg.Limiter.Release(row.Kind)
 	p.mu.Lock()
-	delete(p.running, row.ID)
+	if p.running[row.ID] == j { // not a newer claim of the same job
+		delete(p.running, row.ID)
+	}
 	// With more jobs due, claim again once a quarter of the slots are free
 	// (or all of them): each claim is a write transaction with a fixed
 	// cost, so claiming slot by slot would spend the database on overhead.

@@ -116,22 +116,28 @@ ON CONFLICT DO NOTHING
 RETURNING id, unique_key`, valuesRows(rows, 11))
 }
 
-// sqlFinishJobs moves each running job column1, if leased by column2, to
-// state column3. column4 is the new ScheduledAt (NULL keeps it), column5 is
-// 1 to give the attempt back, column6 the FinalizedAt (NULL for non-final
-// states) and column7 the error to keep as LastError (NULL keeps the
-// previous one).
+// sqlFinishJobs moves each running job column1, if leased by column2 for the
+// claim that set attempted_at to column8 (NULL: any claim), to state
+// column3. column4 is the new ScheduledAt (NULL keeps it), column5 is 1 to
+// give the attempt back, column6 the FinalizedAt (NULL for non-final
+// states), column7 the error to keep as LastError (NULL keeps the previous
+// one) and column9 the time of the finish. A job with a cancel request that
+// would be retried or put back becomes cancelled instead.
 func sqlFinishJobs(rows int) string {
-	return fmt.Sprintf(`UPDATE kiln_job SET state = f.column3,
+	return fmt.Sprintf(`UPDATE kiln_job SET
+	state = CASE WHEN kiln_job.cancel_requested_at IS NOT NULL AND f.column3 IN ('retryable', 'scheduled', 'available')
+		THEN 'cancelled' ELSE f.column3 END,
+	finalized_at = CASE WHEN kiln_job.cancel_requested_at IS NOT NULL AND f.column3 IN ('retryable', 'scheduled', 'available')
+		THEN f.column9 ELSE f.column6 END,
 	scheduled_at = coalesce(f.column4, kiln_job.scheduled_at),
 	attempt = max(kiln_job.attempt - f.column5, 0),
-	finalized_at = f.column6,
 	last_error = coalesce(f.column7, kiln_job.last_error),
 	leased_by = NULL, lease_expires_at = NULL, cancel_requested_at = NULL
 FROM (VALUES %s) AS f
 WHERE kiln_job.id = f.column1 AND kiln_job.state = 'running' AND kiln_job.leased_by = f.column2
+	AND (f.column8 IS NULL OR kiln_job.attempted_at = f.column8)
 RETURNING kiln_job.id`,
-		valuesRows(rows, 7))
+		valuesRows(rows, 9))
 }
 
 // sqlInsertAttempts appends attempts to the history of their jobs, skipping

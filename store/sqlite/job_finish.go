@@ -45,7 +45,7 @@ func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishPara
 	}
 	err = s.write(ctx, func(tx *sql.Tx, st *stmts) error {
 		rows := min(len(params), batchSizes[0])
-		finish, attempts := make([]any, 0, rows*7), make([]any, 0, rows*8)
+		finish, attempts := make([]any, 0, rows*9), make([]any, 0, rows*8)
 		for start, size := range chunks(len(params)) {
 			finish, attempts = finish[:0], attempts[:0]
 			for _, p := range params[start : start+size] {
@@ -62,8 +62,12 @@ func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishPara
 				if p.UndoAttempt {
 					undo = 1
 				}
+				var attemptedAt any
+				if !p.AttemptedAt.IsZero() {
+					attemptedAt = micros(p.AttemptedAt)
+				}
 				finish = append(finish, p.ID, p.LeasedBy, string(p.State), scheduledAt, undo,
-					finalizedAt, lastError)
+					finalizedAt, lastError, attemptedAt, micros(p.Now))
 				a := &p.Attempt
 				attempts = append(attempts, p.ID, int64(a.Attempt), micros(a.StartedAt),
 					nullMicros(a.FinishedAt), a.Server, string(a.Outcome), a.Error, a.Trace)

@@ -142,13 +142,18 @@ func (s *Store) JobRescueExpired(ctx context.Context, params *store.JobRescueExp
 // sqlDeleteFinished deletes up to ?4 completed jobs finalized before ?1,
 // cancelled ones before ?2 and discarded ones before ?3 (a NULL cut-off
 // deletes none of that state). Their attempts go with them (ON DELETE
-// CASCADE).
+// CASCADE). A job that a pending continuation or batch callback still waits
+// on is kept: its outcome decides the child's.
 const sqlDeleteFinished = `DELETE FROM kiln_job WHERE id IN (
-	SELECT id FROM kiln_job WHERE state = 'completed' AND finalized_at < ?1
-	UNION ALL
-	SELECT id FROM kiln_job WHERE state = 'cancelled' AND finalized_at < ?2
-	UNION ALL
-	SELECT id FROM kiln_job WHERE state = 'discarded' AND finalized_at < ?3
+	SELECT id FROM (
+		SELECT id FROM kiln_job WHERE state = 'completed' AND finalized_at < ?1
+		UNION ALL
+		SELECT id FROM kiln_job WHERE state = 'cancelled' AND finalized_at < ?2
+		UNION ALL
+		SELECT id FROM kiln_job WHERE state = 'discarded' AND finalized_at < ?3
+	) AS old
+	WHERE NOT EXISTS (SELECT 1 FROM kiln_job_parent AS d JOIN kiln_job AS c ON c.id = d.child_id
+		WHERE d.parent_id = old.id AND c.state = 'pending')
 	LIMIT ?4
 )`
 

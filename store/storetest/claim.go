@@ -160,6 +160,20 @@ func testClaim(t *testing.T, newStore NewStoreFunc) {
 		wantIDs(t, "claimed", ids(f.claim(p)), []int64{other[2].ID, other[3].ID, other[4].ID})
 	})
 
+	t.Run("KindLimitsAcrossStates", func(t *testing.T) {
+		// A kind's limit counts its due jobs of every state: available,
+		// scheduled and retryable.
+		f := newFixture(t, newStore)
+		retry := f.retryable(base.Add(-time.Minute), kind("k"), queue("default"))
+		sched := f.insert(kind("k"), scheduled(base.Add(-2*time.Minute)))
+		avail := f.insert(kind("k"), scheduledAt(base.Add(-3*time.Minute)))
+		other := f.insert(kind("other"), priority(2))
+		p := claimParams("default", 10, base)
+		p.KindLimits = map[string]int{"k": 2}
+		wantIDs(t, "claimed", ids(f.claim(p)), []int64{avail.ID, sched.ID, other.ID})
+		wantIDs(t, "claimed next", ids(f.claim(p)), []int64{retry.ID})
+	})
+
 	t.Run("SetsLease", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		job := f.insert()
@@ -180,9 +194,10 @@ func testClaim(t *testing.T, newStore NewStoreFunc) {
 		wantSameJob(t, f.get(job.ID), &want)
 	})
 
-	t.Run("ClearsOldCancelRequest", func(t *testing.T) {
-		// A cancel requested on a running job that was then snoozed does
-		// not carry over to its next run.
+	t.Run("CancelRequestNotCarriedOver", func(t *testing.T) {
+		// A running job whose cancel was requested and that was then put
+		// back (interrupted by a shutdown) is cancelled, not run again; a
+		// retry by hand starts it afresh, without the old request.
 		f := newFixture(t, newStore)
 		job := f.running()
 		if _, err := f.s.JobCancel(f.ctx, &store.JobCancelParams{ID: job.ID, Now: base}); err != nil {
@@ -191,6 +206,12 @@ func testClaim(t *testing.T, newStore NewStoreFunc) {
 		p := finishParams(job, kilntype.JobStateAvailable, base)
 		p.UndoAttempt = true
 		f.finish(p)
+		if got := f.claim(claimParams(job.Queue, 1, base)); len(got) != 0 {
+			t.Fatalf("claimed a job whose cancel was requested: %+v", got)
+		}
+		if _, err := f.s.JobRetry(f.ctx, &store.JobRetryParams{ID: job.ID, Now: base}); err != nil {
+			t.Fatal(err)
+		}
 		got := f.claim(claimParams(job.Queue, 1, base))
 		if len(got) != 1 || got[0].CancelRequestedAt != nil {
 			t.Errorf("reclaimed job: %+v, want running without CancelRequestedAt", got)

@@ -199,3 +199,29 @@ func itoa(n int64) string {
 	b, _ := json.Marshal(n)
 	return string(b)
 }
+
+func testCleanerKeepsParents(t *testing.T, newStore NewStoreFunc) {
+	t.Run("ParentOfPendingChildIsKept", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		f.dependencies()
+		done := f.inState(kilntype.JobStateCompleted) // finalized at base+1s
+		running := f.running()
+		child := f.insert(childOf(kilntype.ParentFailureCancel, done.ID, running.ID))
+		other := f.inState(kilntype.JobStateCompleted)
+		cutoff := base.Add(time.Hour)
+		n, err := f.s.JobDeleteFinished(f.ctx, &store.JobDeleteFinishedParams{CompletedBefore: cutoff, Max: 100})
+		if err != nil || n != 1 {
+			t.Fatalf("JobDeleteFinished = %d, %v; want only the unrelated job deleted", n, err)
+		}
+		if _, err := f.s.JobGet(f.ctx, other.ID); !errors.Is(err, kilntype.ErrNotFound) {
+			t.Fatalf("unrelated job: %v", err)
+		}
+		f.finish(finishParams(running, kilntype.JobStateCompleted, base.Add(2*time.Second)))
+		f.resolve(cutoff)
+		wantState(t, f.get(child.ID), kilntype.JobStateAvailable)
+		// Once the child is released, its parents may go.
+		if n, _ := f.s.JobDeleteFinished(f.ctx, &store.JobDeleteFinishedParams{CompletedBefore: cutoff, Max: 100}); n != 2 {
+			t.Fatalf("after release, deleted %d parents, want 2", n)
+		}
+	})
+}

@@ -98,6 +98,37 @@ func testFinish(t *testing.T, newStore NewStoreFunc) {
 		wantAttempt(t, as[0], &p.Attempt)
 	})
 
+	t.Run("SkippedForAnotherClaim", func(t *testing.T) {
+		// The same process claimed the job again after a rescue: the
+		// outcome of the first claim's copy must not apply.
+		f := newFixture(t, newStore)
+		job := f.running()
+		p := finishParams(job, kilntype.JobStateCompleted, now)
+		p.AttemptedAt = job.AttemptedAt.Add(-time.Minute)
+		wantApplied(t, f.finish(p))
+		wantSameJob(t, f.get(job.ID), job)
+		p.AttemptedAt = *job.AttemptedAt
+		wantApplied(t, f.finish(p), job.ID)
+	})
+
+	t.Run("CancelRequestWinsOverRetry", func(t *testing.T) {
+		for _, state := range []kilntype.JobState{kilntype.JobStateRetryable, kilntype.JobStateScheduled, kilntype.JobStateAvailable} {
+			t.Run(string(state), func(t *testing.T) {
+				f := newFixture(t, newStore)
+				job := f.running()
+				if _, err := f.s.JobCancel(f.ctx, &store.JobCancelParams{ID: job.ID, Now: base}); err != nil {
+					t.Fatal(err)
+				}
+				wantApplied(t, f.finish(finishParams(job, state, now)), job.ID)
+				got := f.get(job.ID)
+				wantState(t, got, kilntype.JobStateCancelled)
+				if got.FinalizedAt == nil || !got.FinalizedAt.Equal(now) {
+					t.Errorf("FinalizedAt = %v, want %v", got.FinalizedAt, now)
+				}
+			})
+		}
+	})
+
 	t.Run("SkippedWhenNotRunning", func(t *testing.T) {
 		for _, state := range []kilntype.JobState{
 			kilntype.JobStateAvailable, kilntype.JobStateRetryable, kilntype.JobStateCompleted,
@@ -139,6 +170,35 @@ func testFinish(t *testing.T, newStore NewStoreFunc) {
 			if n := len(f.attempts(j.ID)); n != 1 {
 				t.Errorf("job %d: %d attempts, want 1", j.ID, n)
 			}
+		}
+	})
+
+	t.Run("ManyWithDeletedJob", func(t *testing.T) {
+		// A late finish of a job that was rescued and deleted does not fail
+		// the batch: the other jobs move and get their attempts.
+		f := newFixture(t, newStore)
+		gone := f.running()
+		if _, err := f.s.JobRescueExpired(f.ctx, &store.JobRescueExpiredParams{Now: base.Add(2 * leaseTTL), Max: 10}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.s.JobDelete(f.ctx, gone.ID); err != nil {
+			t.Fatal(err)
+		}
+		f.insertN(3)
+		jobs := f.claim(claimParams("default", 3, base))
+		ps := []*store.JobFinishParams{finishParams(jobs[0], kilntype.JobStateCompleted, now),
+			finishParams(gone, kilntype.JobStateCompleted, now)}
+		for _, j := range jobs[1:] {
+			ps = append(ps, finishParams(j, kilntype.JobStateRetryable, now))
+		}
+		wantApplied(t, f.finish(ps...), ids(jobs)...)
+		for _, j := range jobs {
+			if n := len(f.attempts(j.ID)); n != 1 {
+				t.Errorf("job %d: %d attempts, want 1", j.ID, n)
+			}
+		}
+		if n := len(f.attempts(gone.ID)); n != 0 {
+			t.Errorf("deleted job: %d attempts, want 0", n)
 		}
 	})
 

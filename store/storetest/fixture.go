@@ -199,6 +199,9 @@ func finishParams(job *kilntype.JobRow, state kilntype.JobState, now time.Time) 
 	if outcome == kilntype.AttemptFailed || outcome == kilntype.AttemptCancelled {
 		p.Attempt.Error = "boom " + string(state)
 	}
+	if job.AttemptedAt != nil {
+		p.AttemptedAt = *job.AttemptedAt
+	}
 	return p
 }
 

@@ -3,6 +3,8 @@ package storetest
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -159,6 +161,82 @@ func testInsert(t *testing.T, newStore NewStoreFunc) {
 		}
 		if n := len(f.list(&store.JobListParams{})); n != 4 {
 			t.Errorf("%d jobs stored, want 4", n)
+		}
+	})
+
+	t.Run("ValuesRoundTrip", func(t *testing.T) {
+		// Tags and JSON that a store must not mangle: separators, quotes,
+		// escapes and non-ASCII text, an empty tag, nested values.
+		f := newFixture(t, newStore)
+		tags := []string{"a,b", `"quoted"`, "{braces}", `back\slash`, "ünïcödé ✓", "", "NULL", " spaced "}
+		p := params(func(p *store.JobInsertParams) {
+			p.Tags = tags
+			p.Args = json.RawMessage(`{"s":"line\nbreak \"q\" \u00e9","n":[1,2.5,-3e2],"o":{"deep":[{}]},"b":true,"z":null}`)
+			p.Metadata = json.RawMessage(`{"kiln.x":"y","list":["a","b"]}`)
+		})
+		job := f.insertMany(p)[0].Job
+		for _, j := range []*kilntype.JobRow{job, f.get(job.ID), f.list(&store.JobListParams{})[0]} {
+			if !slices.Equal(j.Tags, tags) {
+				t.Errorf("Tags = %q, want %q", j.Tags, tags)
+			}
+			wantJSON(t, "Args", j.Args, p.Args)
+			wantJSON(t, "Metadata", j.Metadata, p.Metadata)
+		}
+		claimed := f.claim(claimParams("default", 1, base))
+		if len(claimed) != 1 || !slices.Equal(claimed[0].Tags, tags) {
+			t.Fatalf("claimed %+v, want the job with its tags", claimed)
+		}
+		wantJSON(t, "claimed Args", claimed[0].Args, p.Args)
+	})
+
+	t.Run("LargeBatchWithUniqueKeys", func(t *testing.T) {
+		// One call of 1,000 jobs, every third with a unique key that an
+		// earlier row or a stored job holds: results stay in order.
+		f := newFixture(t, newStore)
+		held := f.insert(uniqueKey("k0"), kind("held"))
+		const n = 1000
+		ps := make([]*store.JobInsertParams, n)
+		for i := range ps {
+			ps[i] = params(kind(fmt.Sprintf("k%d", i)))
+			if i%3 == 0 {
+				ps[i].UniqueKey = fmt.Sprintf("k%d", i%30) // k0 to k27, each held after its first use
+			}
+		}
+		res := f.insertMany(ps...)
+		stored := 1 // held
+		var lastID int64
+		for i, r := range res {
+			switch {
+			case i%3 == 0 && (i < 30 && i != 0):
+				if r.UniqueSkipped || r.Job.Kind != ps[i].Kind || r.Job.UniqueKey != ps[i].UniqueKey {
+					t.Fatalf("result %d = %+v, want job %s inserted", i, r, ps[i].Kind)
+				}
+			case i%3 == 0:
+				firstKind := fmt.Sprintf("k%d", i%30)
+				if i%30 == 0 {
+					firstKind = "held"
+				}
+				if !r.UniqueSkipped || r.Job.Kind != firstKind {
+					t.Fatalf("result %d = skipped %t, job %s; want skipped, job %s", i, r.UniqueSkipped, r.Job.Kind, firstKind)
+				}
+				continue
+			default:
+				if r.UniqueSkipped || r.Job.Kind != ps[i].Kind {
+					t.Fatalf("result %d = %+v, want job %s inserted", i, r, ps[i].Kind)
+				}
+			}
+			if r.Job.ID <= lastID {
+				t.Fatalf("result %d: ID %d after %d: IDs do not increase in order", i, r.Job.ID, lastID)
+			}
+			lastID = r.Job.ID
+			stored++
+			wantSameJob(t, f.get(r.Job.ID), r.Job)
+		}
+		if res[0].Job.ID != held.ID {
+			t.Errorf("result 0 holds job %d, want the held job %d", res[0].Job.ID, held.ID)
+		}
+		if got := len(f.list(&store.JobListParams{Limit: 2 * n})); got != stored {
+			t.Errorf("%d jobs stored, want %d", got, stored)
 		}
 	})
 }

@@ -396,6 +396,17 @@ func testRecurringGetList(t *testing.T, newStore NewStoreFunc) {
 		wantStrings(t, "pages", got, all)
 	})
 
+	t.Run("OrderIsBytewise", func(t *testing.T) {
+		// IDs sort by their bytes, whatever the database's collation.
+		f := newFixture(t, newStore)
+		for _, id := range []string{"a", "é", "B", "_", "a-1", "A", "b", "aa", "Z9"} {
+			f.recurring(id)
+		}
+		want := []string{"A", "B", "Z9", "_", "a", "a-1", "aa", "b", "é"}
+		wantStrings(t, "list", recurringIDs(f.listRecurring("", 0)), want)
+		wantStrings(t, "page after a", recurringIDs(f.listRecurring("a", 2)), want[5:7])
+	})
+
 	t.Run("Limit", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		if rows := f.listRecurring("", 0); rows == nil || len(rows) != 0 {

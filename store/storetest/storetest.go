@@ -52,6 +52,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"RecurringOverlap", testRecurringOverlap},
 		{"RecurringOccurrenceList", testRecurringOccurrenceList},
 		{"Dependencies", testDependencies},
+		{"CleanerKeepsParents", testCleanerKeepsParents},
 		{"Services", testServices},
 	}
 	for _, g := range groups {

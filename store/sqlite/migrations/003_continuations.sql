@@ -9,6 +9,9 @@ CREATE TABLE kiln_job_parent (
     PRIMARY KEY (child_id, parent_id)
 ) STRICT, WITHOUT ROWID;
 
+-- The cleaner keeps parents that pending children wait on.
+CREATE INDEX kiln_job_parent_parent ON kiln_job_parent (parent_id);
+
 -- Batches: a group of jobs and an optional callback job, whose parents are
 -- the batch's jobs.
 CREATE TABLE kiln_batch (

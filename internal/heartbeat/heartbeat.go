@@ -44,18 +44,25 @@ func (h *Heartbeat) Start(ctx context.Context) { h.runner.Start(ctx, h.run) }
 // Stop stops the loop and waits for it.
 func (h *Heartbeat) Stop() { h.runner.Stop() }
 
+// run polls cancels every PollInterval and renews leases every third of
+// LeaseDuration, on one ticker as fast as the quicker of the two; a failed
+// renewal is tried again at the next tick.
 func (h *Heartbeat) run(ctx context.Context) {
 	renewEvery := h.cfg.LeaseDuration / 3
-	lastRenew := time.Now()
-	service.Every(ctx, h.cfg.PollInterval, func(ctx context.Context) {
+	tick := min(h.cfg.PollInterval, renewEvery)
+	var lastRenew, lastPoll time.Time // zero: due
+	service.Every(ctx, tick, func(ctx context.Context) {
 		rows := h.cfg.Running()
 		if len(rows) == 0 {
 			return
 		}
-		h.pollCancels(ctx)
-		if time.Since(lastRenew) >= renewEvery-h.cfg.PollInterval/2 {
-			lastRenew = time.Now()
-			h.renew(ctx, rows)
+		now := time.Now()
+		if now.Sub(lastPoll) >= h.cfg.PollInterval-tick/2 {
+			lastPoll = now
+			h.pollCancels(ctx)
+		}
+		if now.Sub(lastRenew) >= renewEvery-tick/2 && h.renew(ctx, rows) {
+			lastRenew = now
 		}
 	})
 }
@@ -73,7 +80,8 @@ func (h *Heartbeat) pollCancels(ctx context.Context) {
 	}
 }
 
-func (h *Heartbeat) renew(ctx context.Context, rows []*kilntype.JobRow) {
+// renew renews the leases of rows and reports whether the store answered.
+func (h *Heartbeat) renew(ctx context.Context, rows []*kilntype.JobRow) bool {
 	ids := make([]int64, len(rows))
 	for i, r := range rows {
 		ids[i] = r.ID
@@ -85,10 +93,10 @@ func (h *Heartbeat) renew(ctx context.Context, rows []*kilntype.JobRow) {
 		if ctx.Err() == nil {
 			h.cfg.Logger.Error("kiln: cannot renew job leases; jobs may be rescued by another process", "jobs", len(ids), "err", err)
 		}
-		return
+		return false
 	}
 	if len(renewed) == len(ids) {
-		return
+		return true
 	}
 	kept := make(map[int64]bool, len(renewed))
 	for _, id := range renewed {
@@ -102,4 +110,5 @@ func (h *Heartbeat) renew(ctx context.Context, rows []*kilntype.JobRow) {
 			h.cfg.Cancel(r.ID, jobexec.ErrLeaseLost)
 		}
 	}
+	return true
 }

@@ -65,9 +65,15 @@ func (e *Elector) run(ctx context.Context) {
 		}
 	}()
 	service.Every(ctx, e.cfg.TTL/3, func(ctx context.Context) {
-		elected, err := e.cfg.Store.LeaderAttemptElect(ctx, &store.LeaderElectParams{
+		// A renewal that takes longer than a third of the term counts as
+		// failed: the leader steps down before its term can lapse while
+		// another process takes over (a stalled database must not let two
+		// processes lead, or run one singleton service, at once).
+		callCtx, cancel := context.WithTimeout(ctx, e.cfg.TTL/3)
+		elected, err := e.cfg.Store.LeaderAttemptElect(callCtx, &store.LeaderElectParams{
 			Name: e.cfg.Name, LeaderID: e.cfg.LeaderID, TTL: e.cfg.TTL, Now: e.cfg.Now(),
 		})
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return

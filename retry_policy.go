@@ -20,13 +20,17 @@ type RetryPolicy interface {
 // DefaultRetryPolicy is Sidekiq's backoff: attempt⁴ + 15 s plus a random
 // jitter of up to 10×(attempt+1) s (Sidekiq's "count ** 4 + 15 +
 // rand(10) * (count + 1)"). The first retry comes after 16–36 s, the tenth
-// after about 2.8 h, the 24th after about 3.8 days. It is safe for
-// concurrent use.
+// after about 2.8 h, the 24th after about 3.8 days. Waits are capped at 30
+// days, so jobs allowed hundreds of attempts keep a sane backoff. It is safe
+// for concurrent use.
 type DefaultRetryPolicy struct{}
 
 // Backoff implements RetryPolicy.
 func (DefaultRetryPolicy) Backoff(attempt int) time.Duration {
-	attempt = max(attempt, 1)
-	secs := float64(attempt*attempt*attempt*attempt) + 15 + rand.Float64()*10*float64(attempt+1)
-	return time.Duration(secs * float64(time.Second))
+	a := float64(max(attempt, 1))
+	secs := a*a*a*a + 15 + rand.Float64()*10*(a+1)
+	return time.Duration(min(secs, maxBackoff.Seconds()) * float64(time.Second))
 }
+
+// maxBackoff caps DefaultRetryPolicy's wait.
+const maxBackoff = 30 * 24 * time.Hour

@@ -97,34 +97,77 @@ func (c *Completer) drain(batch []*Item) {
 	}
 }
 
+// Retry bounds. A batch that fails splitBatchAfter times is tried item by
+// item: when some items go through and others do not, the others are
+// suspects (an outcome the store rejects, which must not hold back the
+// rest) and each is given up after dropItemAfter more tries (its lease then
+// expires and the job runs again: at least once still holds). When no item
+// goes through, the store is down: the batch is retried until it is back.
+const (
+	splitBatchAfter = 3
+	dropItemAfter   = 5
+	outageAfter     = 3 // single items failing before any succeeds
+)
+
 func (c *Completer) write(ctx context.Context, batch []*Item) {
-	params := make([]*store.JobFinishParams, len(batch))
-	for i, it := range batch {
-		params[i] = it.Params
-	}
-	var applied map[int64]bool
-	for n := 1; ; n++ {
-		ids, err := c.call(ctx, params)
-		if err == nil {
-			applied = make(map[int64]bool, len(ids))
-			for _, id := range ids {
-				applied[id] = true
+	applied := map[int64]bool{}
+	pending := batch
+	for len(pending) > 0 && !c.writeItems(ctx, pending, splitBatchAfter, applied) && ctx.Err() == nil {
+		var failed []*Item
+		succeeded := 0
+		for _, it := range pending {
+			if c.writeItems(ctx, []*Item{it}, 1, applied) {
+				succeeded++
+				continue
 			}
-			break
+			if failed = append(failed, it); succeeded == 0 && len(failed) == outageAfter {
+				break // the first items all failed too: the store is down
+			}
 		}
-		c.logger.Error("kiln: cannot record job outcomes; retrying", "jobs", len(batch), "try", n, "err", err)
-		if !service.Sleep(ctx, service.Backoff(n, 5*time.Second)) {
-			// Stopping (or the shutdown deadline passed): leave the jobs to
-			// lease expiry and the rescuer rather than block forever.
-			c.logger.Error("kiln: gave up recording job outcomes at shutdown; their leases will expire and they will run again", "jobs", len(batch))
-			break
+		if succeeded == 0 {
+			continue // keep trying the whole batch
 		}
+		for _, it := range failed {
+			if !c.writeItems(ctx, []*Item{it}, dropItemAfter, applied) {
+				c.logger.Error("kiln: gave up recording a job outcome the store keeps rejecting; its lease will expire and it will run again",
+					"job_id", it.Params.ID, "kind", it.Row.Kind)
+			}
+		}
+		break
 	}
 	for _, it := range batch {
 		if it.Done != nil {
 			it.Done(applied[it.Params.ID])
 		}
 	}
+}
+
+// writeItems writes items in one transaction, trying up to tries times (or
+// until ctx ends: stopping, or the shutdown deadline passed), records the
+// jobs that moved in applied, and reports whether the write succeeded.
+func (c *Completer) writeItems(ctx context.Context, items []*Item, tries int, applied map[int64]bool) bool {
+	params := make([]*store.JobFinishParams, len(items))
+	for i, it := range items {
+		params[i] = it.Params
+	}
+	for n := 1; n <= tries; n++ {
+		ids, err := c.call(ctx, params)
+		if err == nil {
+			for _, id := range ids {
+				applied[id] = true
+			}
+			return true
+		}
+		c.logger.Error("kiln: cannot record job outcomes", "jobs", len(items), "try", n, "err", err)
+		if n == tries {
+			break
+		}
+		if !service.Sleep(ctx, service.Backoff(n, 5*time.Second)) {
+			c.logger.Error("kiln: gave up recording job outcomes at shutdown; their leases will expire and they will run again", "jobs", len(items))
+			return false
+		}
+	}
+	return false
 }
 
 // call runs one write. A Stop does not abort a write under way; the write

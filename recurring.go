@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"time"
 
 	"github.com/kilnjobs/kiln/kilntype"
@@ -254,13 +253,15 @@ func RecurringNext(spec, timeZone string, from time.Time, n int) ([]time.Time, e
 // recurringJobParams builds the job of one occurrence of row: the row's
 // template, available now, with the entry and occurrence in its metadata.
 func recurringJobParams(row *kilntype.RecurringRow, at, now time.Time) (*store.JobInsertParams, error) {
-	meta := map[string]any{}
+	var meta map[string]any
 	if len(row.Metadata) > 0 {
 		if err := json.Unmarshal(row.Metadata, &meta); err != nil {
 			return nil, fmt.Errorf("stored metadata: %w", err)
 		}
 	}
-	meta = maps.Clone(meta)
+	if meta == nil { // absent, or a stored null
+		meta = map[string]any{}
+	}
 	meta[MetadataRecurringID] = row.ID
 	meta[MetadataOccurrenceAt] = at.UTC().Format(time.RFC3339Nano)
 	metadata, err := json.Marshal(meta)

@@ -10,7 +10,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/kilnjobs/kiln/internal/service"
@@ -121,7 +120,15 @@ func (s *Scheduler) pass(ctx context.Context) error {
 		batch := make([]*store.RecurringEnqueueParams, len(rows))
 		for i, row := range rows {
 			if batch[i], err = s.plan(ctx, row); err != nil {
-				return fmt.Errorf("recurring entry %q: %w", row.ID, err)
+				// One entry that cannot be planned (its stored job does not
+				// build) must not hold back the others: record its error
+				// and look at it again in an hour.
+				s.cfg.Logger.Error("kiln: recurring entry cannot be enqueued", "id", row.ID, "err", err)
+				now := s.cfg.Now()
+				if err := s.cfg.Store.RecurringSetError(ctx, row.ID, err.Error(), now); err != nil {
+					return err
+				}
+				batch[i] = &store.RecurringEnqueueParams{ID: row.ID, PrevNextRunAt: row.NextRunAt, NextRunAt: now.Add(time.Hour), Now: now}
 			}
 		}
 		results, err := s.cfg.Store.RecurringEnqueueMany(ctx, batch)
@@ -254,8 +261,8 @@ func (s *Scheduler) report(ctx context.Context, row *kilntype.RecurringRow, resu
 			s.cfg.Logger.Info("kiln: recurring occurrence skipped: the previous run has not finished", "id", row.ID, "occurrence", r.At)
 		}
 	}
-	if strings.HasPrefix(row.LastError, "invalid schedule") {
-		return nil
+	if _, err := s.schedule(row); err != nil {
+		return nil // plan recorded the invalid schedule
 	}
 	msg := ""
 	if !s.cfg.HasWorker(row.Kind) {

@@ -134,35 +134,11 @@ func (p *Producer) Running() []*kilntype.JobRow {
 }
 
 func (p *Producer) fetchLoop(ctx context.Context) {
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	failures := 0
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-p.wake:
-		case <-timer.C:
-		}
-		wait := p.cfg.PollInterval
-		if err := p.fetch(ctx); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			failures++
-			wait = max(wait, service.Backoff(failures, 10*time.Second))
+	service.Poll(ctx, p.wake, p.cfg.PollInterval,
+		func(ctx context.Context) (time.Duration, error) { return p.cfg.PollInterval, p.fetch(ctx) },
+		func(err error, failures int, wait time.Duration) {
 			p.cfg.Logger.Error("kiln: cannot claim jobs; retrying", "queue", p.cfg.Queue, "try", failures, "retry_in", wait, "err", err)
-		} else {
-			failures = 0
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-		timer.Reset(wait)
-	}
+		})
 }
 
 // fetch claims jobs for the free slots and starts them.

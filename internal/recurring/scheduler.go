@@ -70,39 +70,21 @@ func (s *Scheduler) Wake() {
 const maxCatchUp = 100_000
 
 func (s *Scheduler) run(ctx context.Context) {
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	failures := 0
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.wake:
-		case <-timer.C:
-		}
-		wait := s.cfg.PollInterval
-		if err := s.pass(ctx); err != nil {
-			if ctx.Err() != nil {
-				return
+	service.Poll(ctx, s.wake, s.cfg.PollInterval,
+		func(ctx context.Context) (time.Duration, error) {
+			if err := s.pass(ctx); err != nil {
+				return 0, err
 			}
-			failures++
-			wait = max(wait, service.Backoff(failures, 10*time.Second))
-			s.cfg.Logger.Error("kiln: recurring scheduler pass failed; retrying", "try", failures, "err", err)
-		} else {
-			failures = 0
+			// Sleep until the next occurrence (Poll caps it at PollInterval).
 			next, ok, err := s.cfg.Store.RecurringNextDue(ctx)
-			if err == nil && ok {
-				wait = min(wait, max(next.Sub(s.cfg.Now()), 0))
+			if err != nil || !ok {
+				return s.cfg.PollInterval, nil
 			}
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-		timer.Reset(wait)
-	}
+			return next.Sub(s.cfg.Now()), nil
+		},
+		func(err error, failures int, wait time.Duration) {
+			s.cfg.Logger.Error("kiln: recurring scheduler pass failed; retrying", "try", failures, "retry_in", wait, "err", err)
+		})
 }
 
 // pass enqueues every due occurrence, a page of due entries per

@@ -94,3 +94,43 @@ func Backoff(n int, max time.Duration) time.Duration {
 	}
 	return min(d, max)
 }
+
+// Poll runs pass at once, then again when wake receives, or after the wait
+// that pass returns (at most interval; zero or negative means at once),
+// until ctx is done. A pass that fails is retried after a backoff that grows
+// from interval up to 10 s, and reported to onError with how many passes
+// failed in a row and the wait before the next one. It is the loop of the
+// parts that sleep until there is work (producers, the recurring scheduler).
+func Poll(ctx context.Context, wake <-chan struct{}, interval time.Duration,
+	pass func(ctx context.Context) (time.Duration, error), onError func(err error, failures int, wait time.Duration)) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	failures := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		case <-timer.C:
+		}
+		wait, err := pass(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			failures++
+			wait = max(interval, Backoff(failures, 10*time.Second))
+			onError(err, failures, wait)
+		} else {
+			failures = 0
+			wait = min(wait, interval)
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(max(wait, 0))
+	}
+}

@@ -1,0 +1,45 @@
+package postgres
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/kilnjobs/kiln/kilntype"
+)
+
+// fail wraps err with what was attempted and the package prefix. An error
+// that says a Kiln table or the schema is missing also wraps
+// kilntype.ErrSchemaMissing.
+func fail(what string, err error) error {
+	if isMissingSchema(err) && !errors.Is(err, kilntype.ErrSchemaMissing) {
+		return fmt.Errorf("postgres: %s: %w: %w", what, kilntype.ErrSchemaMissing, err)
+	}
+	return fmt.Errorf("postgres: %s: %w", what, err)
+}
+
+// isMissingSchema reports whether err is PostgreSQL's error for a statement
+// that names a table or schema that does not exist.
+func isMissingSchema(err error) bool {
+	var e *pgconn.PgError
+	return errors.As(err, &e) &&
+		(e.Code == codeUndefinedTable || e.Code == codeInvalidSchemaName)
+}
+
+// isUniqueViolation reports whether err is PostgreSQL's unique violation.
+func isUniqueViolation(err error) bool {
+	var e *pgconn.PgError
+	return errors.As(err, &e) && e.Code == codeUniqueViolation
+}
+
+// PostgreSQL error codes (SQLSTATE) this package tells apart.
+const (
+	codeUndefinedTable    = "42P01"
+	codeInvalidSchemaName = "3F000"
+	codeUniqueViolation   = "23505"
+)
+
+// isNoRows reports whether err says that a QueryRow found nothing.
+func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

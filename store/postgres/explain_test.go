@@ -1,0 +1,194 @@
+package postgres
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// explainRows is how many jobs (and job attempts, and recurring
+// occurrences) TestQueryPlans stores: enough for the planner to prefer
+// indexes wherever they help, so no planner setting is changed.
+const explainRows = 10_000
+
+// sqlExplainData fills a migrated schema with explainRows jobs in every
+// state, spread over 5 queues and 4 kinds, their attempts, 2,000 recurring
+// entries and explainRows occurrences, then analyzes the tables. Most
+// jobs are finalized, as in a database whose cleaner keeps days of history.
+const sqlExplainData = `
+INSERT INTO {s}.kiln_job (kind, queue, args, state, priority, attempt, max_attempts,
+	created_at, scheduled_at, attempted_at, finalized_at, leased_by, lease_expires_at, unique_key)
+SELECT 'k' || (g % 4), 'q' || (g % 5), '{}', st.state, 1 + g % 4, 1, 3,
+	t.at, t.at + CASE WHEN st.state IN ('scheduled', 'retryable') THEN interval '1 day' ELSE interval '0' END,
+	t.at, CASE WHEN st.state IN ('completed', 'cancelled', 'discarded') THEN t.at END,
+	CASE WHEN st.state = 'running' THEN 'p' || (g % 10) END,
+	CASE WHEN st.state = 'running' THEN t.at + interval '1 minute' END,
+	CASE WHEN g % 7 = 0 THEN 'u' || g END
+FROM generate_series(1, $1) AS g,
+	LATERAL (SELECT timestamptz '2030-01-01 00:00:00+00' + g * interval '1 second' AS at) AS t,
+	LATERAL (SELECT CASE
+		WHEN g % 20 < 12 THEN 'completed'
+		WHEN g % 20 < 15 THEN 'available'
+		WHEN g % 20 < 17 THEN 'scheduled'
+		WHEN g % 20 = 17 THEN 'retryable'
+		WHEN g % 40 = 18 THEN 'running'
+		WHEN g % 40 = 38 THEN 'pending'
+		WHEN g % 20 = 18 THEN 'cancelled'
+		ELSE 'discarded' END AS state) AS st;
+INSERT INTO {s}.kiln_job_attempt (job_id, attempt, started_at, finished_at, server, outcome)
+SELECT id, 1, created_at, created_at, 'p', 'succeeded' FROM {s}.kiln_job;
+INSERT INTO {s}.kiln_recurring (id, schedule, time_zone, kind, args, queue, priority, max_attempts,
+	overlap, misfire, misfire_max, paused, next_run_at, created_at, updated_at)
+SELECT 'r' || g, '* * * * *', '', 'k1', '{}', 'q1', 1, 3, 'skip', 'run_once', 100, g % 10 = 0,
+	timestamptz '2030-01-01 00:00:00+00' + g * interval '1 minute', now(), now()
+FROM generate_series(1, 2000) AS g;
+INSERT INTO {s}.kiln_recurring_occurrence (recurring_id, occurrence_at, job_id)
+SELECT 'r' || (1 + g % 2000), timestamptz '2030-01-01 00:00:00+00' + g * interval '1 minute', g
+FROM generate_series(1, $1) AS g;
+INSERT INTO {s}.kiln_leader (name, leader_id, elected_at, expires_at)
+VALUES ('maintenance', 'p1', now(), now());
+ANALYZE {s}.kiln_job, {s}.kiln_job_attempt, {s}.kiln_recurring, {s}.kiln_recurring_occurrence, {s}.kiln_leader`
+
+// TestQueryPlans checks with EXPLAIN that the statements the engine runs
+// all the time (claim, finish, renew, rescue, schedule, clean, leader
+// election, and the recurring scheduler's) read Kiln's tables through
+// indexes and never with a sequential scan, on tables of explainRows rows.
+// Each statement is explained twice: with a custom plan (for the values
+// given) and with the generic plan that PostgreSQL may switch to for a
+// statement that pgx prepared and ran often.
+func TestQueryPlans(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := NewForTest(t)
+	for _, stmt := range strings.Split(sqlExplainData, ";\n") {
+		var err error
+		if strings.Contains(stmt, "$1") {
+			_, err = s.pool.Exec(ctx, s.expand(stmt), explainRows)
+		} else {
+			_, err = s.pool.Exec(ctx, s.expand(stmt))
+		}
+		if err != nil {
+			t.Fatalf("fill the tables: %v\n%s", err, stmt)
+		}
+	}
+
+	now := time.Date(2030, 1, 1, 2, 0, 0, 0, time.UTC)
+	later := now.Add(time.Minute)
+	none := []string{}
+	noLimits := []int32{}
+	ids := []int64{1, 2, 3}
+	three := []string{"p", "p", "p"}
+	times := []*time.Time{&now, nil, &later}
+	// A batch of 100 finishes, as a busy process sends them.
+	const batch = 100
+	var (
+		batchIDs    = make([]int64, batch)
+		batchStr    = make([]string, batch)
+		batchTimes  = make([]time.Time, batch)
+		batchNil    = make([]*time.Time, batch)
+		batchBool   = make([]bool, batch)
+		batchErrors = make([]*string, batch)
+		batchInts   = make([]int32, batch)
+	)
+	for i := range batch {
+		batchIDs[i], batchStr[i], batchTimes[i], batchNil[i] = int64(i*20+18), "completed", now, &now
+	}
+	for _, q := range []struct {
+		name  string
+		query string
+		args  []any
+	}{
+		{"claim", sqlClaim, []any{"q1", now, nil, none, 10, 10, none, noLimits, "p", later}},
+		{"claim 100", sqlClaim, []any{"q1", now, nil, none, 100, 100, none, noLimits, "p", later}},
+		{"claim with kinds and limits", sqlClaim, []any{"q1", now, []string{"k1", "k2"}, []string{"k3"},
+			40, 10, []string{"k1"}, []int32{2}, "p", later}},
+		{"insert jobs", sqlInsertJobs, []any{[]string{"k"}, []string{"q"}, []string{"{}"}, []string{"available"},
+			[]int32{1}, []int32{1}, []time.Time{now}, []time.Time{now}, []string{`["a"]`}, []string{"{}"}, []string{"u1"}}},
+		{"get unique", sqlGetUnique, []any{[]string{"u7", "u14"}}},
+		{"finish", sqlFinishJobs, []any{ids, three, []string{"completed", "retryable", "completed"},
+			times, []bool{false, false, true}, times, []*string{nil, nil, nil}, []int32{1, 1, 1},
+			[]time.Time{now, now, now}, times, three, three, three, three, times, []time.Time{now, now, now}}},
+		{"finish 100", sqlFinishJobs, []any{batchIDs, batchStr, batchStr, batchNil, batchBool, batchNil,
+			batchErrors, batchInts, batchTimes, batchNil, batchStr, batchStr, batchStr, batchStr, batchNil, batchTimes}},
+		{"lease renew", sqlLeaseRenew, []any{later, ids, "p1"}},
+		{"list cancel requested", sqlListCancelRequested, []any{"p1"}},
+		{"schedule due", sqlScheduleDue, []any{now, 100}},
+		{"rescue", sqlRescue, []any{now, 100}},
+		{"delete finished", sqlDeleteFinished, []any{now, now, nil, 100}},
+		{"get job", sqlGetJob, []any{int64(5)}},
+		{"get job for update", sqlGetJobForUpdate, []any{int64(5)}},
+		{"attempt list", sqlAttemptList, []any{int64(5)}},
+		{"leader elect", sqlLeaderElect, []any{"maintenance", "p2", now, later}},
+		{"recurring upsert", sqlRecurringUpsert, []any{"r5", "* * * * *", "", "k", "{}", "q", 1, 3, none, "{}",
+			"skip", "run_once", 100, false, now, nil, nil, "", now, now, false}},
+		{"recurring next due", sqlRecurringNextDue, nil},
+		{"recurring list due", sqlRecurringListDue, []any{now, 100}},
+		{"recurring get", sqlRecurringGet, []any{"r5"}},
+		{"recurring list page", sqlRecurringList, []any{"r5", 100}},
+		{"recurring lock", sqlRecurringLock, []any{[]string{"r5", "r6"}}},
+		{"occurrences at", sqlOccurrencesAt, []any{"r5", []time.Time{now, later}}},
+		{"occurrences newest", sqlOccurrencesNewest, []any{"r5"}},
+		{"occurrence insert", sqlOccurrenceInsert, []any{"k", "q", "{}", "available", 1, 3, now, now, none, "{}", "",
+			"r5", now}},
+		{"recurring enqueued", sqlRecurringEnqueued, []any{"r5", now, later, now, now}},
+		{"recurring set paused", sqlRecurringSetPaused, []any{"r5", true, now, now}},
+		{"recurring set error", sqlRecurringSetError, []any{"r5", "e", now}},
+		{"recurring delete", sqlRecurringDelete, []any{"r5"}},
+		{"occurrence list", sqlOccurrenceList, []any{"r5", 100}},
+		{"service report", sqlServiceReport, []any{"s", "p", "running", false, 0, "", nil, nil, now}},
+	} {
+		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+			plan, err := explain(ctx, s.pool, s.sql(q.query), mode, q.args)
+			if err != nil {
+				t.Fatalf("%s, %s: %v", q.name, mode, err)
+			}
+			if mode == "force_custom_plan" {
+				t.Logf("%s:\n%s", q.name, plan)
+			}
+			for _, line := range strings.Split(plan, "\n") {
+				if strings.Contains(line, "Seq Scan on kiln_") {
+					t.Errorf("%s, %s: %s\n%s", q.name, mode, strings.TrimSpace(line), plan)
+				}
+			}
+		}
+	}
+}
+
+// explain returns the plan of query run with args, under plan_cache_mode
+// mode: the query is prepared as a named statement, and its plan read with
+// EXPLAIN EXECUTE, sent with the simple protocol (pgx writes args into it
+// as literals).
+func explain(ctx context.Context, pool *pgxpool.Pool, query, mode string, args []any) (string, error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return "", err
+	}
+	// The session's setting and statement must not go back to the pool.
+	c := conn.Hijack()
+	defer c.Close(context.Background())
+	if _, err := c.Exec(ctx, "SET plan_cache_mode = "+mode); err != nil {
+		return "", err
+	}
+	if _, err := c.Prepare(ctx, "kiln_explain", query); err != nil {
+		return "", err
+	}
+	placeholders := make([]string, len(args))
+	for i := range args {
+		placeholders[i] = "$" + strconv.Itoa(i+1)
+	}
+	explainSQL := "EXPLAIN EXECUTE kiln_explain"
+	if len(args) > 0 {
+		explainSQL += "(" + strings.Join(placeholders, ", ") + ")"
+	}
+	rows, err := c.Query(ctx, explainSQL, append([]any{pgx.QueryExecModeSimpleProtocol}, args...)...)
+	if err != nil {
+		return "", err
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return strings.Join(lines, "\n"), err
+}

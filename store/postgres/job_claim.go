@@ -1,0 +1,238 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// sqlClaim is one round of JobClaim, one statement: it moves to running, and
+// returns, up to $6 due jobs of queue $1 at time $2, in claim order, whose
+// kind is in $3 (NULL: any) and not in $4, taking at most $8[i] jobs of kind
+// $7[i]. The jobs are leased by $9 until $10. Each row also says whether a
+// candidate source was full (more due jobs may exist past the window).
+//
+//   - available reads the first $5 available jobs from the front of
+//     kiln_job_claim_available and locks them, skipping those that other
+//     claims hold (SKIP LOCKED: claims never wait for each other). A job
+//     another claim took after this statement's snapshot is re-checked
+//     once locked and dropped, since it is no longer available.
+//   - prio walks the priorities of the queue's scheduled and retryable jobs
+//     (one index seek each), and waiting reads and locks, for each, its
+//     first $5 due jobs from kiln_job_claim_waiting, seeking the range
+//     scheduled_at <= $2: jobs due in the future are never read.
+//   - candidates ranks the locked jobs within their kind (a window
+//     function), and picked keeps those within their kind's limit, the
+//     first $6 in claim order. The locked jobs that are not picked stay
+//     locked only until the statement's transaction ends.
+//   - The UPDATE finds the picked jobs by primary key (id = ANY(ARRAY(...))
+//     makes that the plan whatever the planner estimates of the picked
+//     rows).
+var sqlClaim = `WITH RECURSIVE prio(p) AS (
+	SELECT min(priority) FROM {s}.kiln_job
+	WHERE state IN ('scheduled', 'retryable') AND queue = $1
+	UNION ALL
+	SELECT (SELECT min(priority) FROM {s}.kiln_job
+		WHERE state IN ('scheduled', 'retryable') AND queue = $1 AND priority > prio.p)
+	FROM prio WHERE prio.p IS NOT NULL
+),
+available AS MATERIALIZED (
+	SELECT id, kind, priority, scheduled_at FROM {s}.kiln_job
+	WHERE state = 'available' AND queue = $1 AND scheduled_at <= $2
+		AND ($3::text[] IS NULL OR kind = ANY($3::text[])) AND kind <> ALL($4::text[])
+	ORDER BY priority, scheduled_at, id
+	LIMIT $5
+	FOR UPDATE SKIP LOCKED
+),
+waiting AS MATERIALIZED (
+	SELECT w.id, w.kind, w.priority, w.scheduled_at
+	FROM prio CROSS JOIN LATERAL (
+		SELECT id, kind, priority, scheduled_at FROM {s}.kiln_job
+		WHERE state IN ('scheduled', 'retryable') AND queue = $1 AND priority = prio.p
+			AND scheduled_at <= $2
+			AND ($3::text[] IS NULL OR kind = ANY($3::text[])) AND kind <> ALL($4::text[])
+		ORDER BY scheduled_at, id
+		LIMIT $5
+		FOR UPDATE SKIP LOCKED
+	) AS w
+	WHERE prio.p IS NOT NULL
+),
+candidates AS (
+	SELECT c.id, c.priority, c.scheduled_at, l.remaining,
+		row_number() OVER (PARTITION BY c.kind ORDER BY c.priority, c.scheduled_at, c.id) AS kind_rank
+	FROM (SELECT * FROM available UNION ALL SELECT * FROM waiting) AS c
+	LEFT JOIN unnest($7::text[], $8::integer[]) AS l(kind, remaining) ON l.kind = c.kind
+),
+picked AS (
+	SELECT id FROM candidates
+	WHERE remaining IS NULL OR kind_rank <= remaining
+	ORDER BY priority, scheduled_at, id
+	LIMIT $6
+)
+UPDATE {s}.kiln_job AS j SET state = 'running', attempt = j.attempt + 1, attempted_at = $2,
+	leased_by = $9, lease_expires_at = $10, cancel_requested_at = NULL
+WHERE j.id = ANY(ARRAY(SELECT id FROM picked))
+RETURNING ` + claimReturning
+
+// claimReturning is what sqlClaim returns: the job, and whether a source of
+// candidates was full.
+var claimReturning = qualified("j", jobColumns) + `,
+	(SELECT count(*) FROM available) >= $5
+		OR EXISTS (SELECT 1 FROM waiting GROUP BY priority HAVING count(*) >= $5)`
+
+// claimWindowFactor sizes the candidate window when kind limits may skip
+// candidates: each source reads up to this many times the jobs wanted.
+const claimWindowFactor = 4
+
+// maxClaimWindow bounds the candidate window that kind limits widen.
+const maxClaimWindow = 10_000
+
+// JobClaim moves up to params.Max due jobs of params.Queue to running, leased
+// by params.LeasedBy until params.LeaseExpiresAt, and returns them in claim
+// order (priority, then ScheduledAt, then ID) with Attempt already counted.
+// Kinds and KindLimits restrict which jobs are taken (a nil Kinds means any
+// kind; an empty, non-nil Kinds means none; a kind whose limit is 0 or less
+// is excluded). The jobs are locked with FOR UPDATE SKIP LOCKED, so
+// concurrent claims, from this process or another, never return the same
+// job and never wait for each other; a job locked by another claim is
+// skipped, so a claim may return fewer jobs than are due. A Max below 1
+// claims nothing.
+//
+// Without a positive kind limit the claim is one statement (sqlClaim). With
+// one, each round reads a window of claimWindowFactor times the jobs still
+// wanted and applies the limits; a round that ends short of Max only
+// because of the limits is followed, in the same transaction, by another
+// that excludes the kinds whose limit is reached. Each round thus fills
+// Max, runs out of candidates, or excludes one more kind.
+func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*kilntype.JobRow, error) {
+	if params.Max < 1 || (params.Kinds != nil && len(params.Kinds) == 0) {
+		return []*kilntype.JobRow{}, nil
+	}
+	c := newClaim(params)
+	var err error
+	if c.limited {
+		err = s.inTx(ctx, func(tx pgx.Tx) error { return c.run(ctx, s, tx) })
+	} else {
+		err = c.run(ctx, s, s.pool)
+	}
+	if err != nil {
+		return nil, fail("claim jobs", err)
+	}
+	slices.SortFunc(c.claimed, compareClaimOrder)
+	return c.claimed, nil
+}
+
+// claim is the state of one JobClaim across its rounds.
+type claim struct {
+	p        *store.JobClaimParams
+	now      time.Time
+	leaseEnd time.Time
+	excluded []string       // kinds whose limit is 0 or reached
+	taken    map[string]int // jobs claimed per limited kind
+	limited  bool           // whether some kind has a positive limit
+	claimed  []*kilntype.JobRow
+}
+
+func newClaim(p *store.JobClaimParams) *claim {
+	c := &claim{p: p, now: truncate(p.Now), leaseEnd: truncate(p.LeaseExpiresAt),
+		excluded: []string{}, taken: make(map[string]int, len(p.KindLimits)),
+		claimed: make([]*kilntype.JobRow, 0, p.Max)}
+	for kind, limit := range p.KindLimits {
+		if limit <= 0 {
+			c.excluded = append(c.excluded, kind)
+		} else {
+			c.limited = true
+		}
+	}
+	return c
+}
+
+// run runs the claim's rounds on q (a transaction when there is more than
+// one round).
+func (c *claim) run(ctx context.Context, s *Store, q querier) error {
+	for len(c.claimed) < c.p.Max {
+		want := c.p.Max - len(c.claimed)
+		window := want
+		var (
+			limitKinds     = []string{}
+			limitRemaining = []int32{}
+		)
+		if c.limited {
+			window = max(want, min(want*claimWindowFactor, maxClaimWindow))
+			for kind, limit := range c.p.KindLimits {
+				if limit > 0 && c.taken[kind] < limit {
+					limitKinds = append(limitKinds, kind)
+					limitRemaining = append(limitRemaining, int32(limit-c.taken[kind]))
+				}
+			}
+		}
+		rows, err := q.Query(ctx, s.sql(sqlClaim), c.p.Queue, c.now, c.p.Kinds, c.excluded,
+			window, want, limitKinds, limitRemaining, c.p.LeasedBy, c.leaseEnd)
+		if err != nil {
+			return err
+		}
+		var (
+			picked int
+			more   bool
+		)
+		for rows.Next() {
+			j, full, err := scanClaimed(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			more = more || full
+			picked++
+			c.claimed = append(c.claimed, j)
+			if limit, ok := c.p.KindLimits[j.Kind]; ok {
+				c.taken[j.Kind]++
+				if c.taken[j.Kind] == limit {
+					c.excluded = append(c.excluded, j.Kind)
+				}
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		// Without limits a round takes every candidate up to want; with
+		// them, a short round goes on only if a source was full.
+		if !c.limited || picked == 0 || !more {
+			return nil
+		}
+	}
+	return nil
+}
+
+// scanClaimed reads one row of sqlClaim: the job, and whether a source of
+// candidates was full.
+func scanClaimed(rows pgx.Rows) (*kilntype.JobRow, bool, error) {
+	var full bool
+	j, err := scanJob(rowWithExtra{rows, &full})
+	return j, full, err
+}
+
+// rowWithExtra is a row of jobColumns followed by one more column, read
+// into extra.
+type rowWithExtra struct {
+	pgx.Row
+	extra any
+}
+
+func (r rowWithExtra) Scan(dest ...any) error {
+	return r.Row.Scan(append(dest, r.extra)...)
+}
+
+// compareClaimOrder orders jobs by priority, then ScheduledAt, then ID.
+func compareClaimOrder(a, b *kilntype.JobRow) int {
+	return cmp.Or(
+		cmp.Compare(a.Priority, b.Priority),
+		a.ScheduledAt.Compare(b.ScheduledAt),
+		cmp.Compare(a.ID, b.ID),
+	)
+}

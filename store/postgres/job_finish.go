@@ -1,0 +1,173 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// sqlFinishJobs records a batch of attempt outcomes, one statement for the
+// whole batch. Row i of the arrays moves running job $1[i], if leased by
+// $2[i] under the claim that set attempted_at to $15[i] (NULL: any claim),
+// to state $3[i]: $4[i] is the new ScheduledAt (NULL keeps it), $5[i] gives
+// the attempt back, $6[i] is the FinalizedAt (NULL for non-final states),
+// $7[i] the error to keep as LastError (NULL keeps the previous one) and
+// $16[i] the time of the finish. A job with a cancel request that would be
+// retried or put back becomes cancelled instead, finalized at $16[i]. The
+// attempts $8 to $14 (of jobs $1) are appended to the history of the jobs
+// that still exist. It returns the IDs of the moved jobs.
+//
+// parents first locks the jobs FOR KEY SHARE (which neither a claim nor
+// another finish waits for) and drops those deleted meanwhile: a locked job
+// cannot be deleted before the transaction ends, so the attempts' foreign
+// key check cannot fail. moved's one-time filter reads parents whole before
+// the UPDATE reads its first row, so every job is locked before any is
+// updated (locking a row that the same statement already updated would skip
+// it); the UPDATE itself reads f and finds each job by primary key.
+const sqlFinishJobs = `WITH f AS (
+	SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::boolean[],
+		$6::timestamptz[], $7::text[], $15::timestamptz[], $16::timestamptz[])
+		AS f(id, leased_by, state, scheduled_at, undo, finalized_at, last_error, attempted_at, now)
+),
+parents AS MATERIALIZED (
+	SELECT id FROM {s}.kiln_job WHERE id = ANY($1::bigint[]) FOR KEY SHARE
+),
+moved AS (
+	UPDATE {s}.kiln_job AS j SET
+		state = CASE WHEN j.cancel_requested_at IS NOT NULL AND f.state IN ('retryable', 'scheduled', 'available')
+			THEN 'cancelled' ELSE f.state END,
+		finalized_at = CASE WHEN j.cancel_requested_at IS NOT NULL AND f.state IN ('retryable', 'scheduled', 'available')
+			THEN f.now ELSE f.finalized_at END,
+		scheduled_at = coalesce(f.scheduled_at, j.scheduled_at),
+		attempt = CASE WHEN f.undo THEN greatest(j.attempt - 1, 0) ELSE j.attempt END,
+		last_error = coalesce(f.last_error, j.last_error),
+		leased_by = NULL, lease_expires_at = NULL, cancel_requested_at = NULL
+	FROM f
+	WHERE (SELECT count(*) FROM parents) >= 0
+		AND j.id = f.id AND j.state = 'running' AND j.leased_by = f.leased_by
+		AND (f.attempted_at IS NULL OR j.attempted_at = f.attempted_at)
+	RETURNING j.id
+),
+attempts AS (
+	INSERT INTO {s}.kiln_job_attempt (job_id, attempt, started_at, finished_at, server, outcome, error, trace)
+	SELECT a.job_id, a.attempt, a.started_at, a.finished_at, a.server, a.outcome, a.error, a.trace
+	FROM unnest($1::bigint[], $8::integer[], $9::timestamptz[], $10::timestamptz[], $11::text[],
+		$12::text[], $13::text[], $14::text[]) WITH ORDINALITY
+		AS a(job_id, attempt, started_at, finished_at, server, outcome, error, trace, ord)
+	WHERE a.job_id IN (SELECT id FROM parents)
+	ORDER BY a.ord
+)
+SELECT id FROM moved`
+
+// JobFinishMany records the outcome of attempts with one statement. Each job
+// moves to params.State only if it is still running and leased by
+// params.LeasedBy under the claim of params.AttemptedAt (zero: any claim);
+// otherwise (it was rescued, claimed again, or it is not running) its
+// update is skipped silently. A job whose cancel was requested and that
+// would become retryable, scheduled or available becomes cancelled instead,
+// finalized at Now. The lease and any cancel request are cleared,
+// LastError is set from a non-empty Attempt.Error, FinalizedAt is Now for
+// final states and cleared otherwise, ScheduledAt is set for non-final
+// states, and Attempt is decremented when UndoAttempt. Each Attempt is
+// appended to its job's history whether or not the move applied, unless the
+// job no longer exists. A State that a running job cannot move to fails the
+// whole call. It returns the IDs of the jobs it moved, in no particular
+// order.
+func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishParams) ([]int64, error) {
+	n := len(params)
+	var (
+		ids                      = make([]int64, n)
+		leasedBy, states         = make([]string, n), make([]string, n)
+		scheduledAt, finalizedAt = make([]*time.Time, n), make([]*time.Time, n)
+		undo                     = make([]bool, n)
+		attemptedAt, nows        = make([]*time.Time, n), make([]time.Time, n)
+		lastErrors               = make([]*string, n)
+		attemptNums              = make([]int32, n)
+		startedAt, finishedAt    = make([]time.Time, n), make([]*time.Time, n)
+		servers, outcomes        = make([]string, n), make([]string, n)
+		attemptErrors, traces    = make([]string, n), make([]string, n)
+	)
+	for i, p := range params {
+		if p == nil {
+			return nil, fail("finish jobs", fmt.Errorf("param %d is nil", i))
+		}
+		switch p.State {
+		case kilntype.JobStateCompleted, kilntype.JobStateCancelled, kilntype.JobStateDiscarded,
+			kilntype.JobStateRetryable, kilntype.JobStateScheduled, kilntype.JobStateAvailable:
+		default:
+			return nil, fail("finish jobs", fmt.Errorf("job %d: cannot finish to state %q", p.ID, p.State))
+		}
+		ids[i], leasedBy[i], states[i], undo[i] = p.ID, p.LeasedBy, string(p.State), p.UndoAttempt
+		if p.State.Finalized() {
+			t := truncate(p.Now)
+			finalizedAt[i] = &t
+		} else {
+			t := truncate(p.ScheduledAt)
+			scheduledAt[i] = &t
+		}
+		lastErrors[i] = nullString(p.Attempt.Error)
+		nows[i] = truncate(p.Now)
+		if !p.AttemptedAt.IsZero() {
+			t := truncate(p.AttemptedAt)
+			attemptedAt[i] = &t
+		}
+		a := &p.Attempt
+		attemptNums[i], startedAt[i] = int32(a.Attempt), truncate(a.StartedAt)
+		if a.FinishedAt != nil {
+			t := truncate(*a.FinishedAt)
+			finishedAt[i] = &t
+		}
+		servers[i], outcomes[i], attemptErrors[i], traces[i] = a.Server, string(a.Outcome), a.Error, a.Trace
+	}
+	if n == 0 {
+		return []int64{}, nil
+	}
+	rows, err := s.pool.Query(ctx, s.sql(sqlFinishJobs), ids, leasedBy, states, scheduledAt, undo,
+		finalizedAt, lastErrors, attemptNums, startedAt, finishedAt, servers,
+		outcomes, attemptErrors, traces, attemptedAt, nows)
+	if err != nil {
+		return nil, fail("finish jobs", err)
+	}
+	moved, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fail("finish jobs", err)
+	}
+	if moved == nil {
+		moved = []int64{}
+	}
+	return moved, nil
+}
+
+// sqlLeaseRenew extends to $1 the leases of the running jobs whose IDs are
+// in $2 and that are leased by $3. It changes no indexed column, so the
+// update can be HOT.
+const sqlLeaseRenew = `UPDATE {s}.kiln_job SET lease_expires_at = $1
+WHERE id = ANY($2::bigint[]) AND state = 'running' AND leased_by = $3
+RETURNING id`
+
+// JobLeaseRenew sets LeaseExpiresAt of those of params.IDs that are running
+// and leased by params.LeasedBy, and returns the IDs it renewed, in no
+// particular order. An ID missing from the result was taken back (rescued,
+// finished by another path, or deleted).
+func (s *Store) JobLeaseRenew(ctx context.Context, params *store.JobLeaseRenewParams) ([]int64, error) {
+	if len(params.IDs) == 0 {
+		return []int64{}, nil
+	}
+	rows, err := s.pool.Query(ctx, s.sql(sqlLeaseRenew), truncate(params.LeaseExpiresAt), params.IDs, params.LeasedBy)
+	if err != nil {
+		return nil, fail("renew leases", err)
+	}
+	renewed, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fail("renew leases", err)
+	}
+	if renewed == nil {
+		renewed = []int64{}
+	}
+	return renewed, nil
+}

@@ -1,0 +1,270 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// sqlInsertJobs inserts the jobs whose columns are the arrays $1 to $11, in
+// array order, so that their IDs increase in that order; those whose unique
+// key is held by a job that may still run (or by an earlier row) are
+// skipped. Args and metadata come as JSON text, tags as a JSON array each
+// (unnest cannot take an array of arrays of different lengths), a unique
+// key as "" for none. It returns the ID and unique key of each inserted job.
+const sqlInsertJobs = `INSERT INTO {s}.kiln_job (kind, queue, args, state, priority, max_attempts,
+	created_at, scheduled_at, tags, metadata, unique_key)
+SELECT r.kind, r.queue, r.args::jsonb, r.state, r.priority, r.max_attempts,
+	r.created_at, r.scheduled_at,
+	CASE WHEN r.tags = '[]' THEN '{}'::text[]
+		ELSE ARRAY(SELECT jsonb_array_elements_text(r.tags::jsonb)) END,
+	r.metadata::jsonb, nullif(r.unique_key, '')
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::integer[],
+		$7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[], $11::text[])
+	WITH ORDINALITY AS r(kind, queue, args, state, priority, max_attempts,
+		created_at, scheduled_at, tags, metadata, unique_key, ord)
+ORDER BY r.ord
+ON CONFLICT DO NOTHING
+RETURNING id, unique_key`
+
+// sqlGetUnique returns the jobs that hold the unique keys of the array $1.
+// Its WHERE repeats the partial unique index's, so the index serves it.
+const sqlGetUnique = `SELECT ` + jobColumns + ` FROM {s}.kiln_job
+WHERE unique_key = ANY($1::text[]) AND unique_key IS NOT NULL
+	AND state NOT IN ('completed', 'cancelled', 'discarded')`
+
+// maxInsertRounds bounds the rounds of insertJobs (see there).
+const maxInsertRounds = 5
+
+// JobInsertMany inserts the jobs in one transaction, with one statement
+// (one more when some unique keys are held), and returns one result per
+// param, in order. A param whose UniqueKey is held by a job in a non-final
+// state (including one inserted earlier in the same call) is not inserted:
+// its result holds that job and UniqueSkipped is true. The store applies no
+// defaults; a nil Metadata is stored as {} and nil Tags as an empty array.
+// A State other than available, scheduled or pending fails the whole call.
+func (s *Store) JobInsertMany(ctx context.Context, params []*store.JobInsertParams) ([]store.JobInsertResult, error) {
+	if len(params) == 0 {
+		return []store.JobInsertResult{}, nil
+	}
+	var results []store.JobInsertResult
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		results, err = s.insertJobs(ctx, tx, params)
+		return err
+	})
+	if err != nil {
+		return nil, fail("insert jobs", err)
+	}
+	return results, nil
+}
+
+// JobInsertManyTx does what JobInsertMany does in tx, a transaction of the
+// caller's on the Store's database: the jobs are inserted, and become
+// visible to claims, only if tx commits. It is the transactional twin of
+// JobInsertMany, for enqueuing jobs atomically with the caller's own
+// writes.
+func (s *Store) JobInsertManyTx(ctx context.Context, tx pgx.Tx, params []*store.JobInsertParams) ([]store.JobInsertResult, error) {
+	if len(params) == 0 {
+		return []store.JobInsertResult{}, nil
+	}
+	results, err := s.insertJobs(ctx, tx, params)
+	if err != nil {
+		return nil, fail("insert jobs", err)
+	}
+	return results, nil
+}
+
+// insertJobs inserts params with q, which must be a transaction, and
+// returns JobInsertMany's results. A row whose unique key was held when it
+// was inserted, by a job that then finished before the holder could be read,
+// is inserted again in a new round.
+func (s *Store) insertJobs(ctx context.Context, q querier, params []*store.JobInsertParams) ([]store.JobInsertResult, error) {
+	rows, err := insertRows(params)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]store.JobInsertResult, len(params))
+	pending := make([]int, len(rows)) // indexes of the rows to insert
+	for i := range pending {
+		pending[i] = i
+	}
+	for round := 0; len(pending) > 0; round++ {
+		if round == maxInsertRounds {
+			return nil, fmt.Errorf("unique keys still contended after %d rounds", round)
+		}
+		if pending, err = s.insertRound(ctx, q, rows, pending, results); err != nil {
+			return nil, err
+		}
+	}
+	return results, nil
+}
+
+// insertRound inserts the rows at indexes todo with one statement, fills
+// their results, and returns the indexes of the rows to insert again.
+// PostgreSQL numbers the inserted rows in array order, so the returned
+// IDs, sorted, match the inserted rows in order; a row with a unique key
+// was skipped when the next inserted ID does not carry its key, and its
+// result then holds the job that holds the key.
+func (s *Store) insertRound(ctx context.Context, q querier, rows []insertedRow, todo []int, results []store.JobInsertResult) ([]int, error) {
+	n := len(todo)
+	var (
+		kinds, queues, args, states = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		priorities, maxAttempts     = make([]int32, n), make([]int32, n)
+		createdAt, scheduledAt      = make([]time.Time, n), make([]time.Time, n)
+		tags, metadata, uniqueKeys  = make([]string, n), make([]string, n), make([]string, n)
+	)
+	for k, i := range todo {
+		r := rows[i]
+		j := r.job
+		kinds[k], queues[k], args[k], states[k] = j.Kind, j.Queue, string(j.Args), string(j.State)
+		priorities[k], maxAttempts[k] = int32(j.Priority), int32(j.MaxAttempts)
+		createdAt[k], scheduledAt[k] = j.CreatedAt, j.ScheduledAt
+		tags[k], metadata[k], uniqueKeys[k] = r.tags, string(j.Metadata), j.UniqueKey
+	}
+	res, err := q.Query(ctx, s.sql(sqlInsertJobs), kinds, queues, args, states, priorities,
+		maxAttempts, createdAt, scheduledAt, tags, metadata, uniqueKeys)
+	if err != nil {
+		return nil, err
+	}
+	type inserted struct {
+		id        int64
+		uniqueKey *string
+	}
+	ins, err := pgx.CollectRows(res, func(row pgx.CollectableRow) (inserted, error) {
+		var r inserted
+		err := row.Scan(&r.id, &r.uniqueKey)
+		return r, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(ins, func(a, b inserted) int { return cmp.Compare(a.id, b.id) })
+
+	var skipped []int // indexes into rows
+	next := 0
+	for _, i := range todo {
+		j := rows[i].job
+		key := j.UniqueKey
+		if next < len(ins) && (key == "" || deref(ins[next].uniqueKey) == key) {
+			if got := deref(ins[next].uniqueKey); got != key {
+				return nil, fmt.Errorf("inserted job %d does not match its row", ins[next].id)
+			}
+			job := *j
+			job.ID = ins[next].id
+			results[i] = store.JobInsertResult{Job: &job}
+			next++
+			continue
+		}
+		if key == "" {
+			return nil, fmt.Errorf("row %d was not inserted", i)
+		}
+		skipped = append(skipped, i)
+	}
+	if next != len(ins) {
+		return nil, fmt.Errorf("%d jobs inserted, %d matched", len(ins), next)
+	}
+	if len(skipped) == 0 {
+		return nil, nil
+	}
+
+	keys := make([]string, len(skipped))
+	for k, i := range skipped {
+		keys[k] = rows[i].job.UniqueKey
+	}
+	holders, err := scanJobs(q.Query(ctx, s.sql(sqlGetUnique), keys))
+	if err != nil {
+		return nil, fmt.Errorf("get jobs holding unique keys: %w", err)
+	}
+	byKey := make(map[string]*kilntype.JobRow, len(holders))
+	for _, h := range holders {
+		byKey[h.UniqueKey] = h
+	}
+	var again []int
+	for _, i := range skipped {
+		h, ok := byKey[rows[i].job.UniqueKey]
+		if !ok { // the holder finished meanwhile: the key is free
+			again = append(again, i)
+			continue
+		}
+		copied := *h
+		copied.Tags = slices.Clone(h.Tags)
+		results[i] = store.JobInsertResult{Job: &copied, UniqueSkipped: true}
+	}
+	return again, nil
+}
+
+// insertedRow is a job about to be inserted: the row the store will return
+// (all but its ID) and its tags as a JSON array.
+type insertedRow struct {
+	job  *kilntype.JobRow
+	tags string
+}
+
+// insertRows builds the row of each param (see insertRow); a nil or
+// invalid param fails them all.
+func insertRows(params []*store.JobInsertParams) ([]insertedRow, error) {
+	rows := make([]insertedRow, len(params))
+	for i, p := range params {
+		if p == nil {
+			return nil, fmt.Errorf("param %d is nil", i)
+		}
+		var err error
+		if rows[i], err = insertRow(p); err != nil {
+			return nil, fmt.Errorf("param %d: %w", i, err)
+		}
+	}
+	return rows, nil
+}
+
+// insertRow builds the row that inserting p stores, as JobGet would return
+// it (but for jsonb's normalization of Args and Metadata): times in UTC to
+// the microsecond, Metadata {} when nil, Tags never nil.
+func insertRow(p *store.JobInsertParams) (insertedRow, error) {
+	switch p.State {
+	case kilntype.JobStateAvailable, kilntype.JobStateScheduled, kilntype.JobStatePending:
+	default:
+		return insertedRow{}, fmt.Errorf("cannot insert a job in state %q", p.State)
+	}
+	if len(p.ParentIDs) > 0 || len(p.ParentRefs) > 0 || p.BatchID != "" || p.BatchCallback {
+		// The client checks for store.DependencyStore before it sends these.
+		return insertedRow{}, errors.New("continuations and batches are not supported by the PostgreSQL store yet")
+	}
+	tags := "[]"
+	if len(p.Tags) > 0 {
+		b, err := json.Marshal(p.Tags)
+		if err != nil {
+			return insertedRow{}, fmt.Errorf("encode tags: %w", err)
+		}
+		tags = string(b)
+	}
+	metadata := []byte("{}")
+	if p.Metadata != nil {
+		metadata = append([]byte(nil), p.Metadata...)
+	}
+	return insertedRow{
+		job: &kilntype.JobRow{
+			Kind:        p.Kind,
+			Queue:       p.Queue,
+			Args:        append([]byte(nil), p.Args...),
+			State:       p.State,
+			Priority:    p.Priority,
+			MaxAttempts: p.MaxAttempts,
+			CreatedAt:   truncate(p.CreatedAt),
+			ScheduledAt: truncate(p.ScheduledAt),
+			Tags:        append(make([]string, 0, len(p.Tags)), p.Tags...),
+			Metadata:    metadata,
+			UniqueKey:   p.UniqueKey,
+		},
+		tags: tags,
+	}, nil
+}

@@ -1,0 +1,152 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// sqlScheduleDue makes available up to $2 scheduled or retryable jobs due
+// at $1, earliest first, read from kiln_job_due. It skips the jobs that a
+// claim is taking (SKIP LOCKED): the claim takes due jobs of these states
+// itself.
+const sqlScheduleDue = `WITH due AS (
+	SELECT id FROM {s}.kiln_job
+	WHERE state IN ('scheduled', 'retryable') AND scheduled_at <= $1
+	ORDER BY scheduled_at
+	LIMIT $2
+	FOR UPDATE SKIP LOCKED
+)
+UPDATE {s}.kiln_job SET state = 'available' WHERE id = ANY(ARRAY(SELECT id FROM due))`
+
+// JobScheduleDue makes available up to params.Max scheduled or retryable
+// jobs whose ScheduledAt <= params.Now, earliest first, and returns how many
+// it moved. A Max below 1 moves none.
+func (s *Store) JobScheduleDue(ctx context.Context, params *store.JobScheduleDueParams) (int, error) {
+	if params.Max < 1 {
+		return 0, nil
+	}
+	tag, err := s.pool.Exec(ctx, s.sql(sqlScheduleDue), truncate(params.Now), params.Max)
+	if err != nil {
+		return 0, fail("schedule due jobs", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// sqlRescueMessage is the error of a rescued job's interrupted attempt,
+// also its LastError: it names the process that held the lease.
+const sqlRescueMessage = `'lease expired: process "' || coalesce(leased_by, '') ||
+	'" stopped renewing it (it crashed, hung or lost the database)'`
+
+// sqlRescue takes back, at $1, up to $2 running jobs whose lease expired
+// before $1, earliest expiry first, in one statement. expired reads them
+// through kiln_job_state (running jobs are few: at most the workers of the
+// processes sharing the database) and locks them; rescued moves each to cancelled if a cancel was
+// requested, to discarded if it used all its attempts, else to retryable at
+// $1; attempts records the interrupted attempt. It returns the rescued jobs
+// as they are after the move, earliest expiry first.
+var sqlRescue = `WITH expired AS MATERIALIZED (
+	SELECT id, attempt, attempted_at, leased_by, lease_expires_at
+	FROM {s}.kiln_job
+	WHERE state = 'running' AND lease_expires_at < $1
+	ORDER BY lease_expires_at, id
+	LIMIT $2
+	FOR UPDATE SKIP LOCKED
+),
+rescued AS (
+	UPDATE {s}.kiln_job AS j SET
+		state = CASE
+			WHEN j.cancel_requested_at IS NOT NULL THEN 'cancelled'
+			WHEN j.attempt >= j.max_attempts THEN 'discarded'
+			ELSE 'retryable' END,
+		scheduled_at = CASE
+			WHEN j.cancel_requested_at IS NULL AND j.attempt < j.max_attempts THEN $1
+			ELSE j.scheduled_at END,
+		finalized_at = CASE
+			WHEN j.cancel_requested_at IS NOT NULL OR j.attempt >= j.max_attempts THEN $1
+			ELSE NULL END,
+		last_error = ` + sqlRescueMessage + `,
+		leased_by = NULL, lease_expires_at = NULL, cancel_requested_at = NULL
+	WHERE j.id = ANY(ARRAY(SELECT id FROM expired))
+	RETURNING ` + qualified("j", jobColumns) + `
+),
+attempts AS (
+	INSERT INTO {s}.kiln_job_attempt (job_id, attempt, started_at, finished_at, server, outcome, error, trace)
+	SELECT id, attempt, coalesce(attempted_at, $1), $1, coalesce(leased_by, ''), 'interrupted',
+		` + sqlRescueMessage + `, ''
+	FROM expired
+)
+SELECT ` + qualified("r", jobColumns) + `
+FROM rescued AS r JOIN expired AS e ON e.id = r.id
+ORDER BY e.lease_expires_at, e.id`
+
+// JobRescueExpired takes back up to params.Max running jobs whose lease
+// expired before params.Now (LeaseExpiresAt < Now), earliest expiry first. A
+// job with a cancel request becomes cancelled, a job that used all its
+// attempts becomes discarded (both finalized at Now), any other becomes
+// retryable at Now. The lease and cancel request are cleared. Each job gets
+// an interrupted attempt (the lost attempt still counts against
+// MaxAttempts) whose error, also kept as LastError, says that the lease
+// expired and names the process that held it. Jobs locked by another
+// transaction (a finish in progress) are left for the next call. It returns
+// the rescued jobs as they are after the move, earliest expiry first. A Max
+// below 1 rescues none.
+func (s *Store) JobRescueExpired(ctx context.Context, params *store.JobRescueExpiredParams) ([]*kilntype.JobRow, error) {
+	if params.Max < 1 {
+		return []*kilntype.JobRow{}, nil
+	}
+	jobs, err := scanJobs(s.pool.Query(ctx, s.sql(sqlRescue), truncate(params.Now), params.Max))
+	if err != nil {
+		return nil, fail("rescue expired jobs", err)
+	}
+	return jobs, nil
+}
+
+// sqlDeleteFinished deletes up to $4 completed jobs finalized before $1,
+// cancelled ones before $2 and discarded ones before $3 (a NULL cut-off
+// deletes none of that state), read from kiln_job_finalized. The DELETE
+// repeats the conditions, so that a job retried meanwhile is re-checked and
+// kept. Their attempts go with them (ON DELETE CASCADE).
+const sqlDeleteFinished = `WITH doomed AS (
+	(SELECT id FROM {s}.kiln_job WHERE state = 'completed' AND finalized_at < $1
+		ORDER BY finalized_at LIMIT $4)
+	UNION ALL
+	(SELECT id FROM {s}.kiln_job WHERE state = 'cancelled' AND finalized_at < $2
+		ORDER BY finalized_at LIMIT $4)
+	UNION ALL
+	(SELECT id FROM {s}.kiln_job WHERE state = 'discarded' AND finalized_at < $3
+		ORDER BY finalized_at LIMIT $4)
+	LIMIT $4
+)
+DELETE FROM {s}.kiln_job
+WHERE id = ANY(ARRAY(SELECT id FROM doomed))
+	AND (state = 'completed' AND finalized_at < $1
+		OR state = 'cancelled' AND finalized_at < $2
+		OR state = 'discarded' AND finalized_at < $3)`
+
+// JobDeleteFinished deletes up to params.Max finalized jobs, with their
+// attempts, whose FinalizedAt is before the cut-off of their state, and
+// returns how many jobs it deleted. A zero cut-off deletes no job of that
+// state; a Max below 1 deletes none.
+func (s *Store) JobDeleteFinished(ctx context.Context, params *store.JobDeleteFinishedParams) (int, error) {
+	if params.Max < 1 {
+		return 0, nil
+	}
+	tag, err := s.pool.Exec(ctx, s.sql(sqlDeleteFinished), nullTrunc(params.CompletedBefore),
+		nullTrunc(params.CancelledBefore), nullTrunc(params.DiscardedBefore), params.Max)
+	if err != nil {
+		return 0, fail("delete finished jobs", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// nullTrunc is truncate for an optional time: the zero time gives NULL.
+func nullTrunc(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := truncate(t)
+	return &u
+}

@@ -1,0 +1,169 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// sqlGetJob returns one job.
+const sqlGetJob = `SELECT ` + jobColumns + ` FROM {s}.kiln_job WHERE id = $1`
+
+// JobGet returns the job id, or a wrapped kilntype.ErrNotFound.
+func (s *Store) JobGet(ctx context.Context, id int64) (*kilntype.JobRow, error) {
+	job, err := scanJob(s.pool.QueryRow(ctx, s.sql(sqlGetJob), id))
+	if isNoRows(err) {
+		err = kilntype.ErrNotFound
+	}
+	if err != nil {
+		return nil, fail(fmt.Sprintf("get job %d", id), err)
+	}
+	return job, nil
+}
+
+// JobList returns the jobs matching every non-nil filter of params (a job
+// matches a filter when its value is any of the filter's), ordered by ID,
+// newest first unless params.OrderAsc, starting after the ID params.Cursor
+// (0: from the first page). It returns at most params.Limit jobs: 0 or less
+// means store.DefaultListLimit, more than store.MaxListLimit is cut to it.
+// An empty, non-nil filter matches nothing.
+func (s *Store) JobList(ctx context.Context, params *store.JobListParams) ([]*kilntype.JobRow, error) {
+	var (
+		where []string
+		args  []any
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	states := make([]string, len(params.States))
+	for i, st := range params.States {
+		states[i] = string(st)
+	}
+	for _, f := range []struct {
+		column string
+		values []string
+		isNil  bool
+	}{
+		{"state", states, params.States == nil},
+		{"kind", params.Kinds, params.Kinds == nil},
+		{"queue", params.Queues, params.Queues == nil},
+	} {
+		switch {
+		case f.isNil:
+		case len(f.values) == 0:
+			return []*kilntype.JobRow{}, nil
+		default:
+			where = append(where, f.column+" = ANY("+arg(f.values)+"::text[])")
+		}
+	}
+	order := "DESC"
+	if params.OrderAsc {
+		order = "ASC"
+	}
+	if params.Cursor != 0 {
+		op := "<"
+		if params.OrderAsc {
+			op = ">"
+		}
+		where = append(where, "id "+op+" "+arg(params.Cursor))
+	}
+	query := `SELECT ` + jobColumns + ` FROM {s}.kiln_job`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	query += ` ORDER BY id ` + order + ` LIMIT ` + arg(listLimit(params.Limit))
+
+	jobs, err := scanJobs(s.pool.Query(ctx, s.sql(query), args...))
+	if err != nil {
+		return nil, fail("list jobs", err)
+	}
+	return jobs, nil
+}
+
+// listLimit applies store.DefaultListLimit and store.MaxListLimit to limit.
+func listLimit(limit int) int {
+	switch {
+	case limit <= 0:
+		return store.DefaultListLimit
+	case limit > store.MaxListLimit:
+		return store.MaxListLimit
+	}
+	return limit
+}
+
+// JobCountByState returns how many jobs are in each state; states without
+// jobs are absent. It reads the (state, id) index, so it takes time linear
+// in the number of jobs.
+func (s *Store) JobCountByState(ctx context.Context) (map[kilntype.JobState]int, error) {
+	rows, err := s.pool.Query(ctx, s.sql(`SELECT state, count(*) FROM {s}.kiln_job GROUP BY state`))
+	if err != nil {
+		return nil, fail("count jobs", err)
+	}
+	counts := make(map[kilntype.JobState]int)
+	var (
+		state string
+		n     int
+	)
+	_, err = pgx.ForEachRow(rows, []any{&state, &n}, func() error {
+		counts[kilntype.JobState(state)] = n
+		return nil
+	})
+	if err != nil {
+		return nil, fail("count jobs", err)
+	}
+	return counts, nil
+}
+
+// sqlAttemptList returns job $1's attempts, oldest first.
+const sqlAttemptList = `SELECT ` + attemptColumns + ` FROM {s}.kiln_job_attempt
+WHERE job_id = $1 ORDER BY id`
+
+// JobAttemptList returns the attempts of job jobID, oldest first; an unknown
+// job gives an empty list.
+func (s *Store) JobAttemptList(ctx context.Context, jobID int64) ([]*kilntype.JobAttempt, error) {
+	what := fmt.Sprintf("list attempts of job %d", jobID)
+	rows, err := s.pool.Query(ctx, s.sql(sqlAttemptList), jobID)
+	if err != nil {
+		return nil, fail(what, err)
+	}
+	attempts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*kilntype.JobAttempt, error) {
+		return scanAttempt(row)
+	})
+	if err != nil {
+		return nil, fail(what, err)
+	}
+	if attempts == nil {
+		attempts = []*kilntype.JobAttempt{}
+	}
+	return attempts, nil
+}
+
+// sqlListCancelRequested returns the running jobs leased by $1 with a
+// cancel request, from the partial index kiln_job_cancel_requested.
+const sqlListCancelRequested = `SELECT id FROM {s}.kiln_job
+WHERE state = 'running' AND cancel_requested_at IS NOT NULL AND leased_by = $1
+ORDER BY id`
+
+// JobListCancelRequested returns the IDs of the running jobs leased by
+// leasedBy that have a cancel request, in ID order.
+func (s *Store) JobListCancelRequested(ctx context.Context, leasedBy string) ([]int64, error) {
+	rows, err := s.pool.Query(ctx, s.sql(sqlListCancelRequested), leasedBy)
+	if err != nil {
+		return nil, fail("list cancel requests", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fail("list cancel requests", err)
+	}
+	if ids == nil {
+		ids = []int64{}
+	}
+	return ids, nil
+}

@@ -1,0 +1,359 @@
+package postgres_test
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+	"github.com/kilnjobs/kiln/store/postgres"
+	"github.com/kilnjobs/kiln/store/storetest"
+)
+
+var (
+	testURL   = postgres.URLForTest
+	newSchema = postgres.SchemaForTest
+	open      = postgres.OpenForTest
+	newStore  = postgres.NewForTest
+)
+
+func TestStore(t *testing.T) {
+	t.Parallel()
+	testURL(t)
+	storetest.Run(t, func(t *testing.T) store.Store { return newStore(t) })
+}
+
+var base = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// jobParams returns n insert params of available jobs of kind "noop".
+func jobParams(n int) []*store.JobInsertParams {
+	ps := make([]*store.JobInsertParams, n)
+	for i := range ps {
+		ps[i] = &store.JobInsertParams{Kind: "noop", Queue: "default", Args: []byte(`{}`),
+			Priority: 1, MaxAttempts: 1, State: kilntype.JobStateAvailable, ScheduledAt: base, CreatedAt: base}
+	}
+	return ps
+}
+
+func TestSchemaMissingBeforeMigrate(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := open(t, &postgres.Options{Schema: newSchema(t)})
+	err := s.SchemaCheck(ctx)
+	if !errors.Is(err, kilntype.ErrSchemaMissing) {
+		t.Fatalf("SchemaCheck before Migrate: %v, want ErrSchemaMissing", err)
+	}
+	if !strings.Contains(err.Error(), "kiln migrate") {
+		t.Errorf("SchemaCheck error %q does not say to run `kiln migrate`", err)
+	}
+	if _, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "default", Max: 1, Now: base}); !errors.Is(err, kilntype.ErrSchemaMissing) {
+		t.Errorf("JobClaim before Migrate: %v, want ErrSchemaMissing", err)
+	}
+	if _, err := s.JobGet(ctx, 1); !errors.Is(err, kilntype.ErrSchemaMissing) {
+		t.Errorf("JobGet before Migrate: %v, want ErrSchemaMissing", err)
+	}
+	if _, err := s.RecurringGet(ctx, "e"); !errors.Is(err, kilntype.ErrSchemaMissing) {
+		t.Errorf("RecurringGet before Migrate: %v, want ErrSchemaMissing", err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SchemaCheck(ctx); err != nil {
+		t.Errorf("SchemaCheck after Migrate: %v", err)
+	}
+	// The store works after failed first uses (pgx's statement cache holds
+	// no stale statement).
+	if _, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "default", Max: 1, Now: base}); err != nil {
+		t.Errorf("JobClaim after Migrate: %v", err)
+	}
+	if _, err := s.JobGet(ctx, 1); !errors.Is(err, kilntype.ErrNotFound) {
+		t.Errorf("JobGet after Migrate: %v, want ErrNotFound", err)
+	}
+
+	// A schema behind this build's migrations.
+	if _, err := s.Pool().Exec(ctx, `DELETE FROM `+pgx.Identifier{s.Schema()}.Sanitize()+
+		`.kiln_migration WHERE version = (SELECT max(version) FROM `+pgx.Identifier{s.Schema()}.Sanitize()+`.kiln_migration)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SchemaCheck(ctx); !errors.Is(err, kilntype.ErrSchemaMissing) {
+		t.Errorf("SchemaCheck of an old schema: %v, want ErrSchemaMissing", err)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	t.Parallel()
+	testURL(t)
+	ctx := t.Context()
+	for _, tc := range []struct {
+		name, url string
+		want      []string
+	}{
+		{"Malformed", "postgres://kiln:s3cret@[::1/kiln", []string{"postgres: open", "parse connection URL"}},
+		{"UnknownParam", "postgres://kiln:s3cret@127.0.0.1/kiln?pool_max_conns=many", []string{"postgres: open"}},
+		{"Unreachable", "postgres://kiln:s3cret@127.0.0.1:1/kiln?connect_timeout=5&sslmode=disable",
+			[]string{"postgres: open", `database "kiln" on 127.0.0.1:1`, "cannot connect"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := postgres.Open(ctx, tc.url, nil)
+			if err == nil {
+				s.Close()
+				t.Fatalf("Open(%q) succeeded, want an error", tc.url)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("error %q shows the password", err)
+			}
+		})
+	}
+	if _, err := postgres.Open(ctx, testURL(t), &postgres.Options{Schema: strings.Repeat("x", 64)}); err == nil {
+		t.Error("Open with a 64-byte schema name succeeded")
+	}
+}
+
+func TestCloseTwice(t *testing.T) {
+	t.Parallel()
+	s, err := postgres.Open(t.Context(), testURL(t), &postgres.Options{Schema: newSchema(t), Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.JobGet(t.Context(), 1); !errors.Is(err, kilntype.ErrNotFound) {
+		t.Fatalf("JobGet: %v", err)
+	}
+	for i := range 2 {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close %d: %v", i+1, err)
+		}
+	}
+}
+
+// TestNewOnCallersPool runs a Store on a pool the test owns, whose
+// connections have a search_path without the Store's schema: Close leaves
+// the pool open, and the caller's transaction decides about
+// JobInsertManyTx's jobs.
+func TestNewOnCallersPool(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	cfg, err := pgxpool.ParseConfig(testURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = "pg_catalog"
+	cfg.ConnConfig.RuntimeParams["timezone"] = "America/New_York"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	schema := newSchema(t)
+	s, err := postgres.New(pool, &postgres.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.JobInsertManyTx(ctx, tx, jobParams(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.JobGet(ctx, res[0].Job.ID); !errors.Is(err, kilntype.ErrNotFound) {
+		t.Errorf("job of a rolled back transaction: %v, want ErrNotFound", err)
+	}
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		res, err = s.JobInsertManyTx(ctx, tx, jobParams(1))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.JobGet(ctx, res[0].Job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.CreatedAt.Location() != time.UTC || !got.CreatedAt.Equal(base) {
+		t.Errorf("CreatedAt = %v, want %v in UTC whatever the session's time zone", got.CreatedAt, base)
+	}
+
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		t.Errorf("the caller's pool after Close: %v", err)
+	}
+}
+
+// TestMigrateConcurrently migrates one new schema from several Stores at
+// once, as several processes starting together would.
+func TestMigrateConcurrently(t *testing.T) {
+	t.Parallel()
+	schema := newSchema(t)
+	stores := make([]*postgres.Store, 4)
+	for i := range stores {
+		stores[i] = open(t, &postgres.Options{Schema: schema, MaxConns: 2})
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(stores))
+	for _, s := range stores {
+		wg.Go(func() { errs <- s.Migrate(t.Context()) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("Migrate: %v", err)
+		}
+	}
+	for _, s := range stores {
+		if err := s.SchemaCheck(t.Context()); err != nil {
+			t.Errorf("SchemaCheck: %v", err)
+		}
+	}
+	var applied, versions int
+	if err := stores[0].Pool().QueryRow(t.Context(), `SELECT count(*), count(DISTINCT version) FROM `+
+		pgx.Identifier{schema}.Sanitize()+`.kiln_migration`).Scan(&applied, &versions); err != nil {
+		t.Fatal(err)
+	}
+	if applied != versions || applied < 2 {
+		t.Errorf("kiln_migration has %d rows for %d versions", applied, versions)
+	}
+}
+
+// TestClaimAcrossStores claims from one schema through two Stores (two
+// pools), as two processes would, and checks that no job is claimed twice.
+func TestClaimAcrossStores(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	schema := newSchema(t)
+	a := open(t, &postgres.Options{Schema: schema, MaxConns: 4, Migrate: true})
+	b := open(t, &postgres.Options{Schema: schema, MaxConns: 4, Migrate: true})
+
+	const jobs = 2000
+	if _, err := a.JobInsertMany(ctx, jobParams(jobs)); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu      sync.Mutex
+		claimed = map[int64]string{}
+		wg      sync.WaitGroup
+		errs    = make(chan error, 8)
+	)
+	for i := range 8 {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Go(func() {
+			p := &store.JobClaimParams{Queue: "default", Max: 10, LeasedBy: fmt.Sprintf("p%d", i),
+				LeaseExpiresAt: base.Add(time.Minute), Now: base}
+			if i%4 == 3 { // some claims go through the rounds of kind limits
+				p.KindLimits = map[string]int{"noop": 7}
+			}
+			for {
+				got, err := s.JobClaim(ctx, p)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, j := range got {
+					if by, dup := claimed[j.ID]; dup {
+						errs <- fmt.Errorf("job %d claimed by %s and %s", j.ID, by, p.LeasedBy)
+					}
+					claimed[j.ID] = p.LeasedBy
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if len(claimed) != jobs {
+		t.Errorf("%d jobs claimed, want %d", len(claimed), jobs)
+	}
+}
+
+// TestKindLimitsAcrossStores claims with kind limits from two Stores at
+// once: each claim keeps to its limits.
+func TestKindLimitsAcrossStores(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	schema := newSchema(t)
+	a := open(t, &postgres.Options{Schema: schema, MaxConns: 4, Migrate: true})
+	b := open(t, &postgres.Options{Schema: schema, MaxConns: 4, Migrate: true})
+	ps := jobParams(600)
+	for i, p := range ps {
+		p.Kind = []string{"a", "b", "c"}[i%3]
+	}
+	if _, err := a.JobInsertMany(ctx, ps); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg   sync.WaitGroup
+		errs = make(chan error, 100)
+		mu   sync.Mutex
+		seen = map[int64]bool{}
+	)
+	for i := range 6 {
+		s := []*postgres.Store{a, b}[i%2]
+		wg.Go(func() {
+			p := &store.JobClaimParams{Queue: "default", Max: 8, LeasedBy: fmt.Sprintf("p%d", i),
+				KindLimits: map[string]int{"a": 1, "b": 2, "c": 0}, LeaseExpiresAt: base.Add(time.Minute), Now: base}
+			for {
+				got, err := s.JobClaim(ctx, p)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				perKind := map[string]int{}
+				mu.Lock()
+				for _, j := range got {
+					perKind[j.Kind]++
+					if seen[j.ID] {
+						errs <- fmt.Errorf("job %d claimed twice", j.ID)
+					}
+					seen[j.ID] = true
+				}
+				mu.Unlock()
+				if perKind["a"] > 1 || perKind["b"] > 2 || perKind["c"] > 0 {
+					errs <- fmt.Errorf("claim broke the kind limits: %v", perKind)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if len(seen) != 400 {
+		t.Errorf("%d jobs claimed, want the 400 of kinds a and b", len(seen))
+	}
+}

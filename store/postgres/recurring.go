@@ -1,0 +1,676 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// recurringColumns lists kiln_recurring's columns in the order
+// scanRecurring reads them and sqlRecurringUpsert writes them.
+const recurringColumns = `id, schedule, time_zone, kind, args, queue, priority, max_attempts,
+	tags, metadata, overlap, misfire, misfire_max, paused, next_run_at, last_run_at,
+	last_job_id, last_error, created_at, updated_at`
+
+// sqlRecurringUpsert creates entry $1 from $1 to $20 (recurringColumns), or
+// updates its definition; the update keeps paused, last_run_at,
+// last_job_id, last_error and created_at, and next_run_at unless $21. The
+// last column says whether the row was inserted: an updated row has a
+// non-zero xmax (the lock that ON CONFLICT took on it).
+const sqlRecurringUpsert = `INSERT INTO {s}.kiln_recurring AS r (` + recurringColumns + `)
+VALUES ($1, $2, $3, $4, $5::text::jsonb, $6, $7, $8, $9, $10::text::jsonb, $11, $12, $13, $14,
+	$15, $16, $17, $18, $19, $20)
+ON CONFLICT (id) DO UPDATE SET
+	schedule = excluded.schedule, time_zone = excluded.time_zone, kind = excluded.kind,
+	args = excluded.args, queue = excluded.queue, priority = excluded.priority,
+	max_attempts = excluded.max_attempts, tags = excluded.tags, metadata = excluded.metadata,
+	overlap = excluded.overlap, misfire = excluded.misfire, misfire_max = excluded.misfire_max,
+	next_run_at = CASE WHEN $21 THEN excluded.next_run_at ELSE r.next_run_at END,
+	updated_at = excluded.updated_at
+RETURNING ` + recurringColumns + `, r.xmax = 0`
+
+// sqlRecurringGet returns one entry.
+const sqlRecurringGet = `SELECT ` + recurringColumns + ` FROM {s}.kiln_recurring WHERE id = $1`
+
+// sqlRecurringList returns up to $2 entries after ID $1, by ID.
+const sqlRecurringList = `SELECT ` + recurringColumns + ` FROM {s}.kiln_recurring
+WHERE id > $1 ORDER BY id LIMIT $2`
+
+// sqlRecurringDelete deletes entry $1 (its occurrence rows go with it: ON
+// DELETE CASCADE) and returns it as it was.
+const sqlRecurringDelete = `DELETE FROM {s}.kiln_recurring WHERE id = $1 RETURNING ` + recurringColumns
+
+// sqlRecurringDeleteExcept deletes the entries whose ID is not in $1 and
+// returns their IDs.
+const sqlRecurringDeleteExcept = `DELETE FROM {s}.kiln_recurring WHERE id <> ALL($1::text[]) RETURNING id`
+
+// sqlRecurringSetPaused sets entry $1's paused to $2 at $4, unless it is
+// already; resuming sets next_run_at to $3. It returns the entry when it
+// changed it.
+const sqlRecurringSetPaused = `UPDATE {s}.kiln_recurring SET paused = $2,
+	next_run_at = CASE WHEN $2 THEN next_run_at ELSE $3 END,
+	updated_at = $4
+WHERE id = $1 AND paused <> $2
+RETURNING ` + recurringColumns
+
+// sqlRecurringSetError sets entry $1's last_error to $2 at $3.
+const sqlRecurringSetError = `UPDATE {s}.kiln_recurring SET last_error = $2, updated_at = $3 WHERE id = $1`
+
+// sqlRecurringNextDue returns the earliest next_run_at of the entries that
+// are not paused (NULL when there is none): one seek of kiln_recurring_due.
+const sqlRecurringNextDue = `SELECT min(next_run_at) FROM {s}.kiln_recurring WHERE NOT paused`
+
+// sqlRecurringListDue returns up to $2 entries that are not paused and due
+// at $1, earliest first, from kiln_recurring_due.
+const sqlRecurringListDue = `SELECT ` + recurringColumns + ` FROM {s}.kiln_recurring
+WHERE NOT paused AND next_run_at <= $1
+ORDER BY next_run_at, id
+LIMIT $2`
+
+// sqlRecurringLock locks the entries whose IDs are in $1, in ID order (so
+// that two enqueues of overlapping sets of entries cannot deadlock), and
+// returns the IDs of those that exist.
+const sqlRecurringLock = `SELECT id FROM {s}.kiln_recurring WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`
+
+// sqlOccurrencesAt returns which of the times $2 entry $1 has occurrence
+// rows at.
+const sqlOccurrencesAt = `SELECT occurrence_at FROM {s}.kiln_recurring_occurrence
+WHERE recurring_id = $1 AND occurrence_at = ANY($2::timestamptz[])`
+
+// overlapWindow is how many of an entry's newest occurrences the overlap
+// check looks at.
+const overlapWindow = 8
+
+// sqlOccurrencesNewest returns entry $1's newest occurrences (overlapWindow
+// of them, by occurrence time, from the primary key) with the state of
+// their jobs ("" when the job is gone).
+var sqlOccurrencesNewest = fmt.Sprintf(`SELECT o.occurrence_at, coalesce(j.state, '')
+FROM (SELECT occurrence_at, job_id FROM {s}.kiln_recurring_occurrence
+	WHERE recurring_id = $1 ORDER BY occurrence_at DESC LIMIT %d) AS o
+LEFT JOIN {s}.kiln_job AS j ON j.id = o.job_id`, overlapWindow)
+
+// sqlOccurrenceInsert inserts one occurrence's job ($1 to $11, as in
+// kiln_job, tags as text[]) and, if the job was inserted (its unique key,
+// $11, was free), the occurrence row of entry $12 at $13. It returns the
+// job's ID, or no row.
+const sqlOccurrenceInsert = `WITH job AS (
+	INSERT INTO {s}.kiln_job (kind, queue, args, state, priority, max_attempts,
+		created_at, scheduled_at, tags, metadata, unique_key)
+	VALUES ($1, $2, $3::text::jsonb, $4, $5, $6, $7, $8, $9::text[], $10::text::jsonb, nullif($11, ''))
+	ON CONFLICT DO NOTHING
+	RETURNING id
+),
+occurrence AS (
+	INSERT INTO {s}.kiln_recurring_occurrence (recurring_id, occurrence_at, job_id)
+	SELECT $12, $13, id FROM job
+)
+SELECT id FROM job`
+
+// sqlRecurringEnqueued ends an enqueue of entry $1 at $5: the latest
+// inserted occurrence $2 (NULL: none inserted) and its job, read from its
+// occurrence row, become last_run_at and last_job_id, and next_run_at moves
+// to $3 if it still is $4 ($3 NULL: it stays). updated_at becomes $5 only
+// when something changed.
+const sqlRecurringEnqueued = `UPDATE {s}.kiln_recurring SET
+	last_run_at = coalesce($2, last_run_at),
+	last_job_id = coalesce((SELECT job_id FROM {s}.kiln_recurring_occurrence
+		WHERE recurring_id = $1 AND occurrence_at = $2), last_job_id),
+	next_run_at = CASE WHEN $3::timestamptz IS NOT NULL AND next_run_at = $4 THEN $3 ELSE next_run_at END,
+	updated_at = $5
+WHERE id = $1 AND ($2::timestamptz IS NOT NULL OR ($3::timestamptz IS NOT NULL AND next_run_at = $4))`
+
+// sqlOccurrenceList returns entry $1's newest $2 occurrences with the state
+// of their jobs ("" when the job is gone).
+const sqlOccurrenceList = `SELECT o.occurrence_at, o.job_id, coalesce(j.state, '')
+FROM {s}.kiln_recurring_occurrence AS o
+LEFT JOIN {s}.kiln_job AS j ON j.id = o.job_id
+WHERE o.recurring_id = $1
+ORDER BY o.occurrence_at DESC
+LIMIT $2`
+
+// Reasons for a skipped occurrence (store.RecurringOccurrenceResult.Skipped).
+const (
+	skippedDuplicate = "duplicate"
+	skippedOverlap   = "overlap"
+)
+
+// RecurringUpsert creates the entry params.Row, or updates the entry with
+// its ID, in one statement, and reports whether it created it. A new entry
+// is stored as the row gives it (Paused, LastRunAt, LastJobID and LastError
+// included), with CreatedAt and UpdatedAt params.Now. An update replaces
+// the definition (schedule, time zone, job template, policies) and sets
+// UpdatedAt to params.Now; it keeps Paused, LastRunAt, LastJobID,
+// LastError and CreatedAt, and NextRunAt unless params.ResetNextRun. It
+// returns the entry as stored. A row without ID or with an unknown overlap
+// or misfire policy is refused; nil Tags are stored as an empty array and
+// nil Metadata as {}.
+func (s *Store) RecurringUpsert(ctx context.Context, params *store.RecurringUpsertParams) (*kilntype.RecurringRow, bool, error) {
+	if params == nil || params.Row == nil {
+		return nil, false, fail("upsert recurring entry", errors.New("no row"))
+	}
+	r := params.Row
+	what := fmt.Sprintf("upsert recurring entry %q", r.ID)
+	switch {
+	case r.ID == "":
+		return nil, false, fail(what, errors.New("empty ID"))
+	case !r.Overlap.Valid():
+		return nil, false, fail(what, fmt.Errorf("unknown overlap policy %q", r.Overlap))
+	case !r.Misfire.Valid():
+		return nil, false, fail(what, fmt.Errorf("unknown misfire policy %q", r.Misfire))
+	}
+	tags := r.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	metadata := "{}"
+	if r.Metadata != nil {
+		metadata = string(r.Metadata)
+	}
+	var lastRun *time.Time
+	if r.LastRunAt != nil {
+		t := truncate(*r.LastRunAt)
+		lastRun = &t
+	}
+	var lastJob *int64
+	if r.LastJobID != 0 {
+		lastJob = &r.LastJobID
+	}
+	now := truncate(params.Now)
+	var created bool
+	row, err := scanRecurring(rowWithExtra{s.pool.QueryRow(ctx, s.sql(sqlRecurringUpsert),
+		r.ID, r.Schedule, r.TimeZone, r.Kind, string(r.Args), r.Queue, r.Priority, r.MaxAttempts,
+		tags, metadata, string(r.Overlap), string(r.Misfire), r.MisfireMax, r.Paused,
+		truncate(r.NextRunAt), lastRun, lastJob, r.LastError, now, now, params.ResetNextRun), &created})
+	if err != nil {
+		return nil, false, fail(what, err)
+	}
+	return row, created, nil
+}
+
+// RecurringGet returns the entry id, or a wrapped kilntype.ErrNotFound.
+func (s *Store) RecurringGet(ctx context.Context, id string) (*kilntype.RecurringRow, error) {
+	row, err := scanRecurring(s.pool.QueryRow(ctx, s.sql(sqlRecurringGet), id))
+	if isNoRows(err) {
+		err = kilntype.ErrNotFound
+	}
+	if err != nil {
+		return nil, fail(fmt.Sprintf("get recurring entry %q", id), err)
+	}
+	return row, nil
+}
+
+// RecurringList returns the entries ordered by ID (bytewise), starting
+// after the ID params.Cursor ("": from the first). It returns at most
+// params.Limit entries: 0 or less means store.DefaultListLimit, more than
+// store.MaxListLimit is cut to it.
+func (s *Store) RecurringList(ctx context.Context, params *store.RecurringListParams) ([]*kilntype.RecurringRow, error) {
+	rows, err := scanRecurrings(s.pool.Query(ctx, s.sql(sqlRecurringList), params.Cursor, listLimit(params.Limit)))
+	if err != nil {
+		return nil, fail("list recurring entries", err)
+	}
+	return rows, nil
+}
+
+// RecurringDelete deletes the entry id and its occurrence rows (the jobs
+// it enqueued stay) and returns it as it was, or a wrapped
+// kilntype.ErrNotFound.
+func (s *Store) RecurringDelete(ctx context.Context, id string) (*kilntype.RecurringRow, error) {
+	row, err := scanRecurring(s.pool.QueryRow(ctx, s.sql(sqlRecurringDelete), id))
+	if isNoRows(err) {
+		err = kilntype.ErrNotFound
+	}
+	if err != nil {
+		return nil, fail(fmt.Sprintf("delete recurring entry %q", id), err)
+	}
+	return row, nil
+}
+
+// RecurringDeleteExcept deletes, with their occurrence rows, the entries
+// whose ID is not in keep (an empty keep deletes them all) and returns the
+// deleted IDs, sorted; never nil.
+func (s *Store) RecurringDeleteExcept(ctx context.Context, keep []string) ([]string, error) {
+	if keep == nil {
+		keep = []string{}
+	}
+	rows, err := s.pool.Query(ctx, s.sql(sqlRecurringDeleteExcept), keep)
+	if err != nil {
+		return nil, fail("prune recurring entries", err)
+	}
+	deleted, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fail("prune recurring entries", err)
+	}
+	if deleted == nil {
+		deleted = []string{}
+	}
+	slices.Sort(deleted)
+	return deleted, nil
+}
+
+// RecurringSetPaused pauses or resumes the entry params.ID and returns it
+// after the change, or a wrapped kilntype.ErrNotFound. Pausing keeps
+// NextRunAt; resuming sets it to params.NextRunAt. Both set UpdatedAt to
+// params.Now. An entry that already is as asked is returned unchanged: in
+// particular, resuming an entry that is not paused keeps its NextRunAt.
+func (s *Store) RecurringSetPaused(ctx context.Context, params *store.RecurringSetPausedParams) (*kilntype.RecurringRow, error) {
+	verb := "resume"
+	if params.Paused {
+		verb = "pause"
+	}
+	row, err := scanRecurring(s.pool.QueryRow(ctx, s.sql(sqlRecurringSetPaused),
+		params.ID, params.Paused, truncate(params.NextRunAt), truncate(params.Now)))
+	if isNoRows(err) { // unknown, or already as asked
+		row, err = scanRecurring(s.pool.QueryRow(ctx, s.sql(sqlRecurringGet), params.ID))
+		if isNoRows(err) {
+			err = kilntype.ErrNotFound
+		}
+	}
+	if err != nil {
+		return nil, fail(fmt.Sprintf("%s recurring entry %q", verb, params.ID), err)
+	}
+	return row, nil
+}
+
+// RecurringSetError sets the entry's LastError to message ("" clears it)
+// and its UpdatedAt to now. An unknown ID gives a wrapped
+// kilntype.ErrNotFound.
+func (s *Store) RecurringSetError(ctx context.Context, id string, message string, now time.Time) error {
+	tag, err := s.pool.Exec(ctx, s.sql(sqlRecurringSetError), id, message, truncate(now))
+	if err == nil && tag.RowsAffected() == 0 {
+		err = kilntype.ErrNotFound
+	}
+	if err != nil {
+		return fail(fmt.Sprintf("set error of recurring entry %q", id), err)
+	}
+	return nil
+}
+
+// RecurringNextDue returns the earliest NextRunAt of the entries that are
+// not paused, and false when there is none.
+func (s *Store) RecurringNextDue(ctx context.Context) (time.Time, bool, error) {
+	var next *time.Time
+	if err := s.pool.QueryRow(ctx, s.sql(sqlRecurringNextDue)).Scan(&next); err != nil {
+		return time.Time{}, false, fail("next due recurring entry", err)
+	}
+	if next == nil {
+		return time.Time{}, false, nil
+	}
+	return next.UTC(), true, nil
+}
+
+// RecurringListDue returns up to params.Max entries that are not paused and
+// whose NextRunAt <= params.Now, earliest first (ties by ID). A Max below 1
+// returns none.
+func (s *Store) RecurringListDue(ctx context.Context, params *store.RecurringListDueParams) ([]*kilntype.RecurringRow, error) {
+	if params.Max < 1 {
+		return []*kilntype.RecurringRow{}, nil
+	}
+	rows, err := scanRecurrings(s.pool.Query(ctx, s.sql(sqlRecurringListDue), truncate(params.Now), params.Max))
+	if err != nil {
+		return nil, fail("list due recurring entries", err)
+	}
+	return rows, nil
+}
+
+// RecurringEnqueue enqueues the occurrences of entry params.ID in one
+// transaction, in order, after locking the entry (SELECT ... FOR UPDATE), so
+// that concurrent enqueues of the entry take turns. An occurrence that
+// already has a row (from an earlier call, another scheduler, or earlier in
+// this call) is skipped as a "duplicate". Otherwise params.Overlap is
+// applied to the unfinished jobs among the entry's 8 newest occurrences
+// (newest by occurrence time): OverlapSkip skips when there is one,
+// OverlapQueueOne when there are two or one that is not running, as an
+// "overlap". Otherwise the job is inserted as JobInsertMany inserts it; if
+// its UniqueKey is held by a job that may still run, the occurrence is
+// skipped as a "duplicate" without a row; else the occurrence row is
+// written and the entry's LastRunAt and LastJobID become this occurrence's.
+// Last, NextRunAt moves to params.NextRunAt if it still is
+// params.PrevNextRunAt (a zero NextRunAt leaves it), and UpdatedAt becomes
+// params.Now if a job was inserted or NextRunAt moved. An unknown entry
+// gives a wrapped kilntype.ErrNotFound, a nil or invalid job param or an
+// unknown Overlap fails the call, and nothing is written then.
+//
+// Without unique keys, the inserts and the entry's update go to the server
+// as one pipelined batch: the call takes five round trips (begin, lock, read
+// the entry's occurrences, write, commit) whatever its number of
+// occurrences. With them, each insert is a round trip of its own, since
+// whether it was skipped decides the overlap checks that follow.
+func (s *Store) RecurringEnqueue(ctx context.Context, params *store.RecurringEnqueueParams) ([]store.RecurringOccurrenceResult, error) {
+	what := fmt.Sprintf("enqueue recurring entry %q", params.ID)
+	e, err := prepareEnqueue(params)
+	if err != nil {
+		return nil, fail(what, err)
+	}
+	var results []store.RecurringOccurrenceResult
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		found, err := s.lockEntries(ctx, tx, []string{params.ID})
+		if err != nil {
+			return err
+		}
+		if !found[params.ID] {
+			return kilntype.ErrNotFound
+		}
+		results, err = s.enqueueOccurrences(ctx, tx, e)
+		return err
+	})
+	if err != nil {
+		return nil, fail(what, err)
+	}
+	return results, nil
+}
+
+// RecurringEnqueueMany does what RecurringEnqueue does for several entries
+// in one transaction, locking them all first, in ID order, and returns the
+// results of each, in order. An entry that does not exist (it was deleted
+// meanwhile) gets nil results; an invalid param fails the whole call.
+func (s *Store) RecurringEnqueueMany(ctx context.Context, params []*store.RecurringEnqueueParams) ([][]store.RecurringOccurrenceResult, error) {
+	prepared := make([]*preparedEnqueue, len(params))
+	ids := make([]string, len(params))
+	for i, p := range params {
+		var err error
+		if prepared[i], err = prepareEnqueue(p); err != nil {
+			return nil, fail(fmt.Sprintf("enqueue recurring entry %q", p.ID), err)
+		}
+		ids[i] = p.ID
+	}
+	results := make([][]store.RecurringOccurrenceResult, len(params))
+	if len(params) == 0 {
+		return results, nil
+	}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		found, err := s.lockEntries(ctx, tx, ids)
+		if err != nil {
+			return err
+		}
+		for i, e := range prepared {
+			if !found[e.params.ID] {
+				continue
+			}
+			if results[i], err = s.enqueueOccurrences(ctx, tx, e); err != nil {
+				return fmt.Errorf("entry %q: %w", e.params.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fail(fmt.Sprintf("enqueue %d recurring entries", len(params)), err)
+	}
+	return results, nil
+}
+
+// lockEntries locks the entries ids in tx and returns those that exist.
+func (s *Store) lockEntries(ctx context.Context, tx pgx.Tx, ids []string) (map[string]bool, error) {
+	rows, err := tx.Query(ctx, s.sql(sqlRecurringLock), ids)
+	if err != nil {
+		return nil, fmt.Errorf("lock: %w", err)
+	}
+	locked, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("lock: %w", err)
+	}
+	found := make(map[string]bool, len(locked))
+	for _, id := range locked {
+		found[id] = true
+	}
+	return found, nil
+}
+
+// preparedEnqueue is a RecurringEnqueueParams checked and turned into the
+// rows its transaction inserts.
+type preparedEnqueue struct {
+	params *store.RecurringEnqueueParams
+	at     []time.Time // occurrence times, truncated
+	rows   []insertedRow
+}
+
+// prepareEnqueue checks params and builds what enqueueOccurrences needs.
+func prepareEnqueue(params *store.RecurringEnqueueParams) (*preparedEnqueue, error) {
+	if params == nil {
+		return nil, errors.New("nil params")
+	}
+	n := len(params.Occurrences)
+	e := &preparedEnqueue{params: params, at: make([]time.Time, n), rows: make([]insertedRow, n)}
+	for i, o := range params.Occurrences {
+		if o.Job == nil {
+			return nil, fmt.Errorf("occurrence %d: no job", i)
+		}
+		var err error
+		if e.rows[i], err = insertRow(o.Job); err != nil {
+			return nil, fmt.Errorf("occurrence %d: %w", i, err)
+		}
+		e.at[i] = truncate(o.At)
+	}
+	if n > 0 && !params.Overlap.Valid() {
+		return nil, fmt.Errorf("unknown overlap policy %q", params.Overlap)
+	}
+	return e, nil
+}
+
+// recentOccurrence is one of an entry's newest occurrences, for the overlap
+// check.
+type recentOccurrence struct {
+	at    time.Time
+	state kilntype.JobState // "" when the job is gone
+}
+
+// enqueueState is what an enqueue knows of its entry's occurrences: those
+// at the call's times, and the newest ones with their jobs' states.
+type enqueueState struct {
+	taken  map[time.Time]bool
+	newest []recentOccurrence // newest first, at most overlapWindow
+}
+
+// decide says what happens to an occurrence at at under policy: "" to
+// insert its job, else why it is skipped.
+func (st *enqueueState) decide(at time.Time, policy kilntype.OverlapPolicy) string {
+	if st.taken[at] {
+		return skippedDuplicate
+	}
+	if policy == kilntype.OverlapAllow {
+		return ""
+	}
+	var unfinished, notRunning int
+	for _, o := range st.newest {
+		switch o.state {
+		case kilntype.JobStateRunning:
+			unfinished++
+		case kilntype.JobStatePending, kilntype.JobStateScheduled, kilntype.JobStateAvailable, kilntype.JobStateRetryable:
+			unfinished++
+			notRunning++
+		}
+	}
+	if policy == kilntype.OverlapSkip && unfinished > 0 ||
+		policy == kilntype.OverlapQueueOne && (unfinished > 1 || notRunning > 0) {
+		return skippedOverlap
+	}
+	return ""
+}
+
+// add records that an occurrence at at enqueued a job in state.
+func (st *enqueueState) add(at time.Time, state kilntype.JobState) {
+	st.taken[at] = true
+	st.newest = append(st.newest, recentOccurrence{at: at, state: state})
+	slices.SortFunc(st.newest, func(a, b recentOccurrence) int { return b.at.Compare(a.at) })
+	if len(st.newest) > overlapWindow {
+		st.newest = st.newest[:overlapWindow]
+	}
+}
+
+// readEnqueueState reads, in one round trip, the entry's occurrence rows at
+// the times of e and its newest occurrences.
+func (s *Store) readEnqueueState(ctx context.Context, tx pgx.Tx, e *preparedEnqueue) (*enqueueState, error) {
+	st := &enqueueState{taken: make(map[time.Time]bool)}
+	if len(e.at) == 0 {
+		return st, nil
+	}
+	var b pgx.Batch
+	b.Queue(s.sql(sqlOccurrencesAt), e.params.ID, e.at).Query(func(rows pgx.Rows) error {
+		var at time.Time
+		_, err := pgx.ForEachRow(rows, []any{&at}, func() error {
+			st.taken[at.UTC()] = true
+			return nil
+		})
+		return err
+	})
+	if e.params.Overlap != kilntype.OverlapAllow {
+		b.Queue(s.sql(sqlOccurrencesNewest), e.params.ID).Query(func(rows pgx.Rows) error {
+			var (
+				at    time.Time
+				state string
+			)
+			_, err := pgx.ForEachRow(rows, []any{&at, &state}, func() error {
+				st.newest = append(st.newest, recentOccurrence{at: at.UTC(), state: kilntype.JobState(state)})
+				return nil
+			})
+			return err
+		})
+	}
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, fmt.Errorf("read occurrences: %w", err)
+	}
+	slices.SortFunc(st.newest, func(a, b recentOccurrence) int { return b.at.Compare(a.at) })
+	return st, nil
+}
+
+// enqueueOccurrences runs one entry's enqueue in tx, which holds the
+// entry's lock, as RecurringEnqueue documents.
+func (s *Store) enqueueOccurrences(ctx context.Context, tx pgx.Tx, e *preparedEnqueue) ([]store.RecurringOccurrenceResult, error) {
+	params := e.params
+	st, err := s.readEnqueueState(ctx, tx, e)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]store.RecurringOccurrenceResult, len(params.Occurrences))
+	var lastRun *time.Time // nil: no job inserted
+	// pipelined says whether every insert will succeed, so that the
+	// decisions can all be made before any insert runs: a job without a
+	// unique key is always inserted.
+	pipelined := true
+	for _, r := range e.rows {
+		pipelined = pipelined && r.job.UniqueKey == ""
+	}
+	var b pgx.Batch
+	for i, at := range e.at {
+		results[i].At = at
+		if results[i].Skipped = st.decide(at, params.Overlap); results[i].Skipped != "" {
+			continue
+		}
+		row := e.rows[i]
+		job := *row.job
+		results[i].Job = &job
+		args := []any{job.Kind, job.Queue, string(job.Args), string(job.State), job.Priority,
+			job.MaxAttempts, job.CreatedAt, job.ScheduledAt, job.Tags, string(job.Metadata),
+			job.UniqueKey, params.ID, at}
+		if pipelined {
+			b.Queue(s.sql(sqlOccurrenceInsert), args...).QueryRow(func(r pgx.Row) error {
+				if err := r.Scan(&job.ID); err != nil {
+					return fmt.Errorf("occurrence %d: insert job: %w", i, err)
+				}
+				return nil
+			})
+		} else {
+			err := tx.QueryRow(ctx, s.sql(sqlOccurrenceInsert), args...).Scan(&job.ID)
+			if isNoRows(err) { // the unique key is held
+				results[i] = store.RecurringOccurrenceResult{At: at, Skipped: skippedDuplicate}
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("occurrence %d: insert job: %w", i, err)
+			}
+		}
+		st.add(at, job.State)
+		lastRun = &results[i].At
+	}
+
+	var next, prev *time.Time // nil: NextRunAt stays
+	if !params.NextRunAt.IsZero() {
+		n, p := truncate(params.NextRunAt), truncate(params.PrevNextRunAt)
+		next, prev = &n, &p
+	}
+	// The update follows the inserts: in the batch, it runs after them.
+	b.Queue(s.sql(sqlRecurringEnqueued), params.ID, lastRun, next, prev, truncate(params.Now))
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// RecurringOccurrenceList returns the newest occurrences of entry id, by
+// occurrence time, at most limit (0 or less means store.DefaultListLimit,
+// more than store.MaxListLimit is cut to it), each with its job's state
+// ("" when the job was deleted). An unknown entry gives an empty list.
+func (s *Store) RecurringOccurrenceList(ctx context.Context, id string, limit int) ([]*store.RecurringOccurrence, error) {
+	what := fmt.Sprintf("list occurrences of recurring entry %q", id)
+	rows, err := s.pool.Query(ctx, s.sql(sqlOccurrenceList), id, listLimit(limit))
+	if err != nil {
+		return nil, fail(what, err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.RecurringOccurrence, error) {
+		o := &store.RecurringOccurrence{RecurringID: id}
+		var state string
+		if err := row.Scan(&o.At, &o.JobID, &state); err != nil {
+			return nil, err
+		}
+		o.At = o.At.UTC()
+		o.JobState = kilntype.JobState(state)
+		return o, nil
+	})
+	if err != nil {
+		return nil, fail(what, err)
+	}
+	if out == nil {
+		out = []*store.RecurringOccurrence{}
+	}
+	return out, nil
+}
+
+// scanRecurring reads one row of recurringColumns.
+func scanRecurring(row pgx.Row) (*kilntype.RecurringRow, error) {
+	var (
+		r                kilntype.RecurringRow
+		overlap, misfire string
+		lastRunAt        *time.Time
+		lastJobID        *int64
+	)
+	err := row.Scan(&r.ID, &r.Schedule, &r.TimeZone, &r.Kind, &r.Args, &r.Queue, &r.Priority,
+		&r.MaxAttempts, &r.Tags, &r.Metadata, &overlap, &misfire, &r.MisfireMax, &r.Paused,
+		&r.NextRunAt, &lastRunAt, &lastJobID, &r.LastError, &r.CreatedAt, &r.UpdatedAt)
+	if err != nil {
+		return nil, err
+	}
+	r.Overlap = kilntype.OverlapPolicy(overlap)
+	r.Misfire = kilntype.MisfirePolicy(misfire)
+	r.NextRunAt = r.NextRunAt.UTC()
+	r.LastRunAt = utcPtr(lastRunAt)
+	if lastJobID != nil {
+		r.LastJobID = *lastJobID
+	}
+	r.CreatedAt = r.CreatedAt.UTC()
+	r.UpdatedAt = r.UpdatedAt.UTC()
+	if r.Tags == nil {
+		r.Tags = []string{}
+	}
+	return &r, nil
+}
+
+// scanRecurrings reads every row of rows with scanRecurring and closes
+// rows. It takes Query's results as they are: err is returned as is.
+func scanRecurrings(rows pgx.Rows, err error) ([]*kilntype.RecurringRow, error) {
+	if err != nil {
+		return nil, err
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*kilntype.RecurringRow, error) {
+		return scanRecurring(row)
+	})
+	if out == nil && err == nil {
+		out = []*kilntype.RecurringRow{}
+	}
+	return out, err
+}

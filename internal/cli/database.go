@@ -13,28 +13,44 @@ import (
 	"unicode"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/store"
+	"github.com/kilnjobs/kiln/store/postgres"
 	"github.com/kilnjobs/kiln/store/sqlite"
 )
 
 // urlScheme matches a URL that starts with a scheme and "://".
 var urlScheme = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]*://`)
 
-// databasePath returns the SQLite file path that a --database value names:
-// a plain path, sqlite:PATH, sqlite://PATH, file:PATH or file://PATH. A
-// PostgreSQL URL, another scheme, query parameters and ":memory:" are
-// errors.
-func databasePath(value string) (string, error) {
+// pgSchemaParam is the query parameter of a PostgreSQL --database URL that
+// names the schema of Kiln's tables (default postgres.DefaultSchema). It is
+// removed before the URL goes to pgx, and search_path is not used, so the
+// URL's other parameters keep their meaning.
+const pgSchemaParam = "kiln_schema"
+
+// database is what a --database value names: a SQLite file, or a schema of
+// a PostgreSQL database.
+type database struct {
+	path     string // the SQLite file; "" for PostgreSQL
+	pgURL    string // the PostgreSQL URL without pgSchemaParam
+	pgSchema string
+	// shown names the database in messages: the file path, or the URL
+	// without its password.
+	shown string
+}
+
+// parseDatabase returns the database that a --database value names: a
+// plain path, sqlite:PATH, sqlite://PATH, file:PATH or file://PATH for
+// SQLite; a postgres:// or postgresql:// URL, with an optional kiln_schema
+// query parameter, for PostgreSQL. Another scheme, query parameters on a
+// file path and ":memory:" are errors.
+func parseDatabase(value string) (database, error) {
 	lower := strings.ToLower(value)
 	var path string
 	switch {
 	case value == "":
-		return "", usageErrorf("--database is empty: give a SQLite file path such as %s", defaultDatabase)
+		return database{}, usageErrorf("--database is empty: give a SQLite file path such as %s or a postgres:// URL", defaultDatabase)
 	case strings.HasPrefix(lower, "postgres://"), strings.HasPrefix(lower, "postgresql://"):
-		shown := value
-		if u, err := url.Parse(value); err == nil {
-			shown = u.Redacted()
-		}
-		return "", fmt.Errorf("--database %s: the PostgreSQL store is not available in this build yet; use a SQLite file path such as %s", shown, defaultDatabase)
+		return parsePostgresURL(value)
 	case strings.HasPrefix(lower, "sqlite://"):
 		path = value[len("sqlite://"):]
 	case strings.HasPrefix(lower, "sqlite:"):
@@ -44,19 +60,74 @@ func databasePath(value string) (string, error) {
 	case strings.HasPrefix(lower, "file:"):
 		path = value[len("file:"):]
 	case urlScheme.MatchString(value):
-		return "", usageErrorf("--database %s: unsupported kind of database; give a SQLite file path, sqlite:PATH or file:PATH", value)
+		return database{}, usageErrorf("--database %s: unsupported kind of database; give a SQLite file path, sqlite:PATH, file:PATH or a postgres:// URL", redactURL(value))
 	default:
 		path = value
 	}
 	switch {
 	case path == "":
-		return "", usageErrorf("--database %s: no file path", value)
+		return database{}, usageErrorf("--database %s: no file path", value)
 	case strings.ContainsRune(path, '?'):
-		return "", usageErrorf("--database %s: query parameters are not supported; give a plain file path", value)
+		return database{}, usageErrorf("--database %s: query parameters are not supported; give a plain file path", value)
 	case path == ":memory:":
-		return "", usageErrorf("--database %s: an in-memory database would vanish when kiln exits; give a file path", value)
+		return database{}, usageErrorf("--database %s: an in-memory database would vanish when kiln exits; give a file path", value)
 	}
-	return path, nil
+	return database{path: path, shown: path}, nil
+}
+
+// parsePostgresURL parses a postgres:// or postgresql:// --database value.
+func parsePostgresURL(value string) (database, error) {
+	u, err := url.Parse(value)
+	if err != nil {
+		// url's error quotes the URL, password included.
+		return database{}, usageErrorf("--database %s: not a valid URL", redactURL(value))
+	}
+	q := u.Query()
+	schema := postgres.DefaultSchema
+	if vs, ok := q[pgSchemaParam]; ok {
+		if len(vs) != 1 || vs[0] == "" {
+			return database{}, usageErrorf("--database %s: %s must be given once, and not empty", u.Redacted(), pgSchemaParam)
+		}
+		schema = vs[0]
+		q.Del(pgSchemaParam)
+		u.RawQuery = q.Encode()
+	}
+	shown := u.Redacted()
+	if schema != postgres.DefaultSchema {
+		shown += " (schema " + schema + ")"
+	}
+	return database{pgURL: u.String(), pgSchema: schema, shown: shown}, nil
+}
+
+// redactURL returns value with the password of a URL's user info replaced,
+// also when value does not parse as a URL.
+func redactURL(value string) string {
+	if u, err := url.Parse(value); err == nil {
+		return u.Redacted()
+	}
+	scheme, rest, ok := strings.Cut(value, "://")
+	if !ok {
+		return value
+	}
+	userinfo, host, ok := strings.Cut(rest, "@")
+	if !ok {
+		return value
+	}
+	if user, _, hasPassword := strings.Cut(userinfo, ":"); hasPassword {
+		return scheme + "://" + user + ":xxxxx@" + host
+	}
+	return value
+}
+
+// databasePath returns the SQLite file path that a --database value names
+// or, for a PostgreSQL URL, the URL without its password (there is no file
+// to create: the database must exist, and migrate creates the schema).
+func databasePath(value string) (string, error) {
+	db, err := parseDatabase(value)
+	if err != nil {
+		return "", err
+	}
+	return db.shown, nil
 }
 
 // openMode says what openDatabase does with a missing file or schema.
@@ -71,15 +142,20 @@ const (
 	createAndMigrate
 )
 
-// openDatabase opens the SQLite store that the --database value names. With
-// mustExist, a missing file, a file that is not a SQLite database or a
-// database without the current Kiln schema is an error that says how to
-// fix it. The caller must close the store.
-func openDatabase(ctx context.Context, value string, mode openMode) (*sqlite.Store, error) {
-	path, err := databasePath(value)
+// openDatabase opens the store that the --database value names. With
+// mustExist, a missing file, a file that is not a SQLite database, an
+// unreachable PostgreSQL server or a database without the current Kiln
+// schema is an error that says how to fix it. The caller must close the
+// store.
+func openDatabase(ctx context.Context, value string, mode openMode) (store.Store, error) {
+	db, err := parseDatabase(value)
 	if err != nil {
 		return nil, err
 	}
+	if db.pgURL != "" {
+		return openPostgres(ctx, db, mode)
+	}
+	path := db.path
 	migrateHint := "kiln migrate --database " + shellQuote(value)
 	info, err := os.Stat(path)
 	switch {
@@ -102,16 +178,56 @@ func openDatabase(ctx context.Context, value string, mode openMode) (*sqlite.Sto
 		}
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	if mode == mustExist {
-		if err := st.SchemaCheck(ctx); err != nil {
-			st.Close()
-			if errors.Is(err, kiln.ErrSchemaMissing) {
-				return nil, fmt.Errorf("database %s has no Kiln schema, or an older one: run `%s`", path, migrateHint)
-			}
-			return nil, fmt.Errorf("database %s: %w", path, err)
-		}
+	if err := checkSchema(ctx, st, mode, path, migrateHint); err != nil {
+		st.Close()
+		return nil, err
 	}
 	return st, nil
+}
+
+// openPostgres opens the PostgreSQL store db names; see openDatabase. The
+// database itself must exist in every mode: createFile leaves the schema
+// alone, createAndMigrate creates or updates it.
+func openPostgres(ctx context.Context, db database, mode openMode) (store.Store, error) {
+	st, err := postgres.Open(ctx, db.pgURL, &postgres.Options{Schema: db.pgSchema, Migrate: mode == createAndMigrate})
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", db.shown, err)
+	}
+	// The hint must not show the password: the user adds it back.
+	u, _ := url.Parse(db.pgURL)
+	hint := u.Redacted()
+	if db.pgSchema != postgres.DefaultSchema {
+		hint = addQueryParam(hint, pgSchemaParam, db.pgSchema)
+	}
+	if err := checkSchema(ctx, st, mode, db.shown, "kiln migrate --database "+shellQuote(hint)); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// addQueryParam returns the URL rawURL with the query parameter key=value
+// added.
+func addQueryParam(rawURL, key, value string) string {
+	sep := "?"
+	if strings.ContainsRune(rawURL, '?') {
+		sep = "&"
+	}
+	return rawURL + sep + url.QueryEscape(key) + "=" + url.QueryEscape(value)
+}
+
+// checkSchema checks, with mustExist, that st has the current Kiln schema.
+func checkSchema(ctx context.Context, st store.Store, mode openMode, shown, migrateHint string) error {
+	if mode != mustExist {
+		return nil
+	}
+	if err := st.SchemaCheck(ctx); err != nil {
+		if errors.Is(err, kiln.ErrSchemaMissing) {
+			return fmt.Errorf("database %s has no Kiln schema, or an older one: run `%s`", shown, migrateHint)
+		}
+		return fmt.Errorf("database %s: %w", shown, err)
+	}
+	return nil
 }
 
 func isDir(path string) bool {

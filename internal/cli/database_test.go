@@ -1,0 +1,114 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+func TestParsePostgresDatabase(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in                 string
+		url, schema, shown string
+	}{
+		{"postgres://u:p@h/db", "postgres://u:p@h/db", "kiln", "postgres://u:xxxxx@h/db"},
+		{"postgresql://h/db?sslmode=disable", "postgresql://h/db?sslmode=disable", "kiln", "postgresql://h/db?sslmode=disable"},
+		{"POSTGRES://h/db?kiln_schema=jobs&sslmode=disable", "postgres://h/db?sslmode=disable", "jobs",
+			"postgres://h/db?sslmode=disable (schema jobs)"},
+		{"postgres://h/db?kiln_schema=kiln", "postgres://h/db", "kiln", "postgres://h/db"},
+	} {
+		db, err := parseDatabase(tc.in)
+		if err != nil {
+			t.Errorf("parseDatabase(%q): %v", tc.in, err)
+			continue
+		}
+		if db.path != "" || db.pgURL != tc.url || db.pgSchema != tc.schema || db.shown != tc.shown {
+			t.Errorf("parseDatabase(%q) = %+v; want URL %q, schema %q, shown %q", tc.in, db, tc.url, tc.schema, tc.shown)
+		}
+	}
+	for _, in := range []string{"postgres://h/db?kiln_schema=", "postgres://h/db?kiln_schema=a&kiln_schema=b",
+		"postgres://u:s3cret@h:bad/db"} {
+		_, err := parseDatabase(in)
+		if err == nil {
+			t.Errorf("parseDatabase(%q): no error", in)
+		} else if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("parseDatabase(%q): the error shows the password: %v", in, err)
+		}
+	}
+}
+
+// postgresURLForTest returns the test database's URL from
+// $KILN_TEST_POSTGRES_URL; without it the test is skipped, or fails in CI.
+func postgresURLForTest(t *testing.T) string {
+	t.Helper()
+	url := os.Getenv("KILN_TEST_POSTGRES_URL")
+	if url == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("KILN_TEST_POSTGRES_URL must be set in CI")
+		}
+		t.Skip("KILN_TEST_POSTGRES_URL is not set, so kiln is not tested on PostgreSQL; set it to a database " +
+			"the tests may create schemas in, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	}
+	return url
+}
+
+// postgresSchemaForTest returns a new schema name, dropped when t ends.
+func postgresSchemaForTest(t *testing.T, url string) string {
+	t.Helper()
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	schema := "kiln_test_cli_" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return schema
+}
+
+// withParam adds the query parameter key=value to url.
+func withParam(url, key, value string) string {
+	return addQueryParam(url, key, value)
+}
+
+func TestMigratePostgres(t *testing.T) {
+	t.Parallel()
+	base := postgresURLForTest(t)
+	db := withParam(base, pgSchemaParam, postgresSchemaForTest(t, base))
+
+	// Before migrate: the error says how to fix it.
+	wantFail(t, runKiln(t, "jobs", "list", "--database", db), exitError, "has no Kiln schema", "kiln migrate --database")
+
+	r := mustRun(t, "migrate", "--database", db)
+	if !strings.Contains(r.stdout, "Migrated postgres") {
+		t.Errorf("migrate printed %q", r.stdout)
+	}
+	r = mustRun(t, "migrate", "--database", db)
+	if !strings.Contains(r.stdout, "up to date") {
+		t.Errorf("second migrate printed %q", r.stdout)
+	}
+	if r := mustRun(t, "jobs", "list", "--database", db); !strings.Contains(r.stdout, "No jobs.") {
+		t.Errorf("jobs list on a new schema printed %q", r.stdout)
+	}
+	mustRun(t, "enqueue", "--database", db, "http", "--args", `{"url":"http://127.0.0.1:1/"}`)
+	if r := mustRun(t, "jobs", "list", "--database", db); !strings.Contains(r.stdout, "http") {
+		t.Errorf("jobs list after an enqueue printed %q", r.stdout)
+	}
+}

@@ -119,7 +119,7 @@ func (s *Supervisor) Start(ctx context.Context) {
 			},
 			OnDeposed: func() {
 				runner.Stop()
-				s.set(sp.Name, func(st *Status) { st.State = StateWaiting })
+				s.set(sp.Name, func(st *Status) { st.State, st.Holder = StateWaiting, "" })
 			},
 		})
 		s.electors[i].Start(ctx)

@@ -18,7 +18,9 @@ const explainRows = 10_000
 
 // sqlExplainData fills a migrated schema with explainRows jobs in every
 // state, spread over 5 queues and 4 kinds, their attempts, 2,000 recurring
-// entries and explainRows occurrences, then analyzes the tables. Most
+// entries and explainRows occurrences, two parents for every fourth job
+// (the pending ones among them), explainRows/5 batches of 5 jobs, half of
+// them with a callback, then analyzes the tables. Most
 // jobs are finalized, as in a database whose cleaner keeps days of history.
 const sqlExplainData = `
 INSERT INTO {s}.kiln_job (kind, queue, args, state, priority, attempt, max_attempts,
@@ -52,11 +54,21 @@ SELECT 'r' || (1 + g % 2000), timestamptz '2030-01-01 00:00:00+00' + g * interva
 FROM generate_series(1, $1) AS g;
 INSERT INTO {s}.kiln_leader (name, leader_id, elected_at, expires_at)
 VALUES ('maintenance', 'p1', now(), now());
-ANALYZE {s}.kiln_job, {s}.kiln_job_attempt, {s}.kiln_recurring, {s}.kiln_recurring_occurrence, {s}.kiln_leader`
+INSERT INTO {s}.kiln_job_parent (child_id, parent_id, on_failure)
+SELECT g, g - k, CASE WHEN g % 8 = 2 THEN 'cancel' ELSE 'run' END
+FROM generate_series(3, $1) AS g, generate_series(1, 2) AS k
+WHERE g % 4 = 2;
+INSERT INTO {s}.kiln_batch (id, created_at, callback_job_id)
+SELECT 'b' || g, timestamptz '2030-01-01 00:00:00+00', CASE WHEN g % 2 = 0 THEN g * 5 END
+FROM generate_series(1, $1 / 5) AS g;
+INSERT INTO {s}.kiln_batch_job (batch_id, job_id)
+SELECT 'b' || (1 + g % ($1 / 5)), g FROM generate_series(1, $1) AS g;
+ANALYZE {s}.kiln_job, {s}.kiln_job_attempt, {s}.kiln_recurring, {s}.kiln_recurring_occurrence, {s}.kiln_leader,
+	{s}.kiln_job_parent, {s}.kiln_batch, {s}.kiln_batch_job`
 
 // TestQueryPlans checks with EXPLAIN that the statements the engine runs
 // all the time (claim, finish, renew, rescue, schedule, clean, leader
-// election, and the recurring scheduler's) read Kiln's tables through
+// election, the resolver of continuations, and the recurring scheduler's) read Kiln's tables through
 // indexes and never with a sequential scan, on tables of explainRows rows.
 // Each statement is explained twice: with a custom plan (for the values
 // given) and with the generic plan that PostgreSQL may switch to for a
@@ -119,7 +131,13 @@ func TestQueryPlans(t *testing.T) {
 		{"list cancel requested", sqlListCancelRequested, []any{"p1"}},
 		{"schedule due", sqlScheduleDue, []any{now, 100}},
 		{"rescue", sqlRescue, []any{now, 100}},
-		{"delete finished", sqlDeleteFinished, []any{now, now, nil, 100}},
+		{"lock finished", sqlLockFinished, []any{now, now, nil, 100}},
+		{"delete finished", sqlDeleteFinished, []any{batchIDs}},
+		{"resolve pending", sqlResolvePending, []any{now, 100}},
+		{"batch get", sqlBatchGet, []any{"b7"}},
+		{"lock parents", sqlLockParents, []any{ids}},
+		{"insert dependencies", sqlInsertDependencies, []any{[]int64{40}, []int64{3}, []string{"cancel"},
+			[]string{"b7", "new"}, []time.Time{now, now}, []*int64{nil, &ids[1]}, []string{"b7"}, []int64{40}}},
 		{"get job", sqlGetJob, []any{int64(5)}},
 		{"get job for update", sqlGetJobForUpdate, []any{int64(5)}},
 		{"attempt list", sqlAttemptList, []any{int64(5)}},
@@ -142,6 +160,11 @@ func TestQueryPlans(t *testing.T) {
 		{"occurrence list", sqlOccurrenceList, []any{"r5", 100}},
 		{"service report", sqlServiceReport, []any{"s", "p", "running", false, 0, "", nil, nil, now}},
 	} {
+		// An index scan may still read every row: these statements must
+		// use the index named.
+		mustUse := map[string]string{
+			"resolve pending": "kiln_job_pending",
+		}[q.name]
 		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
 			plan, err := explain(ctx, s.pool, s.sql(q.query), mode, q.args)
 			if err != nil {
@@ -149,6 +172,9 @@ func TestQueryPlans(t *testing.T) {
 			}
 			if mode == "force_custom_plan" {
 				t.Logf("%s:\n%s", q.name, plan)
+			}
+			if mustUse != "" && !strings.Contains(plan, " using "+mustUse+" on ") {
+				t.Errorf("%s, %s: does not use %s\n%s", q.name, mode, mustUse, plan)
 			}
 			for _, line := range strings.Split(plan, "\n") {
 				if strings.Contains(line, "Seq Scan on kiln_") {

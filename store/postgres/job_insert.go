@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -88,10 +87,26 @@ func (s *Store) JobInsertManyTx(ctx context.Context, tx pgx.Tx, params []*store.
 // returns JobInsertMany's results. A row whose unique key was held when it
 // was inserted, by a job that then finished before the holder could be read,
 // is inserted again in a new round.
+//
+// Continuations and batches (see checkDependencies) add two round trips:
+// before the inserts, the stored parents (ParentIDs) are locked FOR KEY
+// SHARE and checked, so that an unknown one fails the call before anything
+// is written (also for a param that turns out unique-skipped: an unknown
+// ParentID always fails the call); after them, the parent rows, batches
+// and batch members are recorded with one statement.
 func (s *Store) insertJobs(ctx context.Context, q querier, params []*store.JobInsertParams) ([]store.JobInsertResult, error) {
 	rows, err := insertRows(params)
 	if err != nil {
 		return nil, err
+	}
+	dependencies, err := checkDependencies(params)
+	if err != nil {
+		return nil, err
+	}
+	if dependencies {
+		if err := s.lockParents(ctx, q, params); err != nil {
+			return nil, err
+		}
 	}
 	results := make([]store.JobInsertResult, len(params))
 	pending := make([]int, len(rows)) // indexes of the rows to insert
@@ -103,6 +118,11 @@ func (s *Store) insertJobs(ctx context.Context, q querier, params []*store.JobIn
 			return nil, fmt.Errorf("unique keys still contended after %d rounds", round)
 		}
 		if pending, err = s.insertRound(ctx, q, rows, pending, results); err != nil {
+			return nil, err
+		}
+	}
+	if dependencies {
+		if err := s.insertDependencies(ctx, q, params, results); err != nil {
 			return nil, err
 		}
 	}
@@ -234,10 +254,6 @@ func insertRow(p *store.JobInsertParams) (insertedRow, error) {
 	case kilntype.JobStateAvailable, kilntype.JobStateScheduled, kilntype.JobStatePending:
 	default:
 		return insertedRow{}, fmt.Errorf("cannot insert a job in state %q", p.State)
-	}
-	if len(p.ParentIDs) > 0 || len(p.ParentRefs) > 0 || p.BatchID != "" || p.BatchCallback {
-		// The client checks for store.DependencyStore before it sends these.
-		return insertedRow{}, errors.New("continuations and batches are not supported by the PostgreSQL store yet")
 	}
 	tags := "[]"
 	if len(p.Tags) > 0 {

@@ -441,6 +441,9 @@ func prepareEnqueue(params *store.RecurringEnqueueParams) (*preparedEnqueue, err
 		if o.Job == nil {
 			return nil, fmt.Errorf("occurrence %d: no job", i)
 		}
+		if hasDependencies(o.Job) {
+			return nil, fmt.Errorf("occurrence %d: a recurring job cannot have parents or a batch", i)
+		}
 		var err error
 		if e.rows[i], err = insertRow(o.Job); err != nil {
 			return nil, fmt.Errorf("occurrence %d: %w", i, err)

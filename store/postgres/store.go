@@ -46,12 +46,42 @@
 // tables of 10,000 rows and with both custom and generic plans, that no
 // hot statement reads a table sequentially; no planner setting is changed.
 //
-// # Not yet
+// # Continuations and batches
 //
-// The store does not implement store.DependencyStore (continuations and
-// batches) yet: JobInsertMany refuses params with parents or a batch, and
-// the client, which checks for the interface, refuses such enqueues before
-// they reach the store. It implements store.ServiceStore.
+// The store implements store.DependencyStore and store.ServiceStore.
+// Continuations and batches live in kiln_job_parent (child, parent,
+// policy), kiln_batch and kiln_batch_job, with the semantics of the SQLite
+// store, which the contract suite checks for both:
+//
+//   - JobInsertMany (and JobInsertManyTx) lock the stored parents it names
+//     (ParentIDs) FOR KEY SHARE before inserting anything, so an unknown
+//     parent fails the call with kilntype.ErrNotFound having written
+//     nothing, even in the caller's transaction; it does so also for a
+//     param whose unique key turns out held. The parent rows, batches and
+//     memberships are then written by one statement, in the same
+//     transaction.
+//   - A deleted child takes its parent rows with it: kiln_job_parent's
+//     child_id is a foreign key ON DELETE CASCADE (a trigger that
+//     PostgreSQL runs for any delete, JobDelete's, the cleaner's or an
+//     operator's). A deleted parent's rows stay, and the child sees that
+//     parent as "deleted".
+//   - JobResolvePending is one statement that reads the pending jobs
+//     through a partial index of their own (kiln_job_pending) and locks the
+//     releasable ones FOR UPDATE SKIP LOCKED, so resolvers of several
+//     processes never release one job twice. It visits pending jobs in ID
+//     order and checks the parents of each, so a call costs in proportion
+//     to the pending jobs before the first Max releasable ones.
+//   - JobDeleteFinished keeps the jobs that a pending child waits on. It
+//     locks its candidates FOR UPDATE SKIP LOCKED, then deletes them with a
+//     second statement that checks again for pending children on a fresh
+//     snapshot; with the insert's FOR KEY SHARE on parents, a continuation
+//     committed while the cleaner runs never loses its parent.
+//   - The lock on parents makes a claim skip an available parent (and
+//     JobCancel, JobRetry or JobDelete of it wait) until the inserting
+//     transaction ends; it does not block a running parent's finish or
+//     lease renewal.
+//   - RecurringEnqueue refuses occurrences with parents or a batch (the
+//     client never builds them), rather than ignore the fields.
 //
 // # Decisions where store.Store is silent
 //

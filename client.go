@@ -15,6 +15,7 @@ import (
 	"github.com/kilnjobs/kiln/internal/jobexec"
 	"github.com/kilnjobs/kiln/internal/leader"
 	"github.com/kilnjobs/kiln/internal/maintenance"
+	"github.com/kilnjobs/kiln/internal/notifier"
 	"github.com/kilnjobs/kiln/internal/producer"
 	"github.com/kilnjobs/kiln/internal/recurring"
 	"github.com/kilnjobs/kiln/kilntype"
@@ -36,6 +37,7 @@ type Client struct {
 	completer *completer.Completer // set by Start, under lifecycle
 	heartbeat *heartbeat.Heartbeat // set by Start, under lifecycle
 	elector   *leader.Elector      // set by Start, under lifecycle
+	notifier  *notifier.Notifier   // set by Start, under lifecycle; nil when the store sends no notifications
 
 	mu        sync.RWMutex // guards running, producers and scheduler; held briefly
 	running   bool
@@ -173,6 +175,7 @@ func (c *Client) Start(ctx context.Context) error {
 	c.mu.Lock()
 	c.producers, c.scheduler, c.services, c.running = producers, scheduler, services, true
 	c.mu.Unlock()
+	c.notifier = c.startNotifier(ctx)
 	c.completer.Start(ctx)
 	for _, p := range producers {
 		p.Start(ctx)
@@ -234,6 +237,7 @@ func (c *Client) stop(ctx context.Context, cancelNow bool) error {
 		cancel()
 	}
 	c.heartbeat.Stop()
+	c.notifier.Stop()
 	if c.elector != nil {
 		c.elector.Stop()
 	}

@@ -57,8 +57,10 @@ func (s *Store) JobCancel(ctx context.Context, params *store.JobCancelParams) (*
 		default: // pending, scheduled, available, retryable
 			update = sqlCancelNow
 		}
-		job, err = scanJob(tx.QueryRow(ctx, s.sql(update), truncate(params.Now), params.ID))
-		return err
+		if job, err = scanJob(tx.QueryRow(ctx, s.sql(update), truncate(params.Now), params.ID)); err != nil {
+			return err
+		}
+		return s.notifyCancelRequested(ctx, tx, job)
 	})
 	if err != nil {
 		return nil, fail(fmt.Sprintf("cancel job %d", params.ID), err)

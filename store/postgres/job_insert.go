@@ -64,6 +64,7 @@ func (s *Store) JobInsertMany(ctx context.Context, params []*store.JobInsertPara
 	if err != nil {
 		return nil, fail("insert jobs", err)
 	}
+	s.notifyCommitted(ctx, results)
 	return results, nil
 }
 
@@ -77,6 +78,9 @@ func (s *Store) JobInsertManyTx(ctx context.Context, tx pgx.Tx, params []*store.
 		return []store.JobInsertResult{}, nil
 	}
 	results, err := s.insertJobs(ctx, tx, params)
+	if err == nil {
+		err = s.notifyInserted(ctx, tx, results)
+	}
 	if err != nil {
 		return nil, fail("insert jobs", err)
 	}

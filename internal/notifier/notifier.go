@@ -1,0 +1,135 @@
+// Package notifier relays a store's notifications to the engine of one
+// process: a job inserted into a queue wakes that queue's producer, a
+// cancel requested for a job cancels its context if it runs here, and a
+// subscription that may have missed notifications wakes every queue.
+// Notifications only make things happen sooner: producers and the
+// heartbeat poll in any case, and take over when notifications are lost or
+// the store cannot deliver them.
+package notifier
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/kilnjobs/kiln/internal/service"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// Config configures a Notifier. Every field is required.
+type Config struct {
+	Store  store.Notifier
+	Logger *slog.Logger
+	// Wake makes the producer of queue, if this process runs one, claim at
+	// once (store.TopicInsert).
+	Wake func(queue string)
+	// WakeAll makes every producer of this process claim at once (after
+	// notifications may have been lost).
+	WakeAll func()
+	// Cancel cancels job id's context if it runs in this process
+	// (store.TopicCancel).
+	Cancel func(id int64)
+}
+
+// listenRetryMax caps the backoff between attempts to subscribe.
+const listenRetryMax = time.Minute
+
+// Notifier subscribes to the store's insert and cancel topics and calls
+// Config's functions for what it receives. Create it with New. A nil
+// *Notifier is valid and does nothing.
+type Notifier struct {
+	cfg    Config
+	runner service.Runner
+}
+
+// New returns a Notifier; Start runs it.
+func New(cfg Config) *Notifier { return &Notifier{cfg: cfg} }
+
+// Start subscribes and returns once notifications are received, or once
+// the first attempt failed: then the Notifier logs a warning and tries
+// again, with a backoff of up to a minute, until it succeeds or stops.
+// Each time it subscribes it calls WakeAll, for the jobs inserted before.
+// Starting a started Notifier does nothing.
+func (n *Notifier) Start(ctx context.Context) {
+	if n == nil {
+		return
+	}
+	ready := make(chan struct{})
+	if n.runner.Start(ctx, func(ctx context.Context) { n.run(ctx, ready) }) {
+		<-ready
+	}
+}
+
+// Stop ends the subscription and returns once no function of Config runs
+// nor will be called. Stopping a stopped or nil Notifier does nothing.
+func (n *Notifier) Stop() {
+	if n == nil {
+		return
+	}
+	n.runner.Stop()
+}
+
+// run subscribes, closes ready after the first attempt, and holds the
+// subscription until ctx is done.
+func (n *Notifier) run(ctx context.Context, ready chan<- struct{}) {
+	params := &store.ListenParams{
+		Topics:  []string{store.TopicInsert, store.TopicCancel},
+		Handle:  n.handle,
+		OnError: n.onError,
+	}
+	for failures := 0; ; {
+		sub, err := n.cfg.Store.Listen(ctx, params)
+		if ready != nil {
+			close(ready)
+			ready = nil
+		}
+		if err == nil {
+			if failures > 0 {
+				n.cfg.Logger.Info("kiln: listening for notifications")
+			}
+			// Jobs inserted before the subscription began were not
+			// announced to it; a look at every queue finds them, whether
+			// or not the producers have started yet.
+			n.cfg.WakeAll()
+			<-ctx.Done()
+			sub.Close()
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		failures++
+		wait := service.Backoff(failures, listenRetryMax)
+		n.cfg.Logger.Warn("kiln: cannot listen for notifications; jobs are found by polling meanwhile",
+			"try", failures, "retry_in", wait, "err", err)
+		if !service.Sleep(ctx, wait) {
+			return
+		}
+	}
+}
+
+// handle acts on one notification, on the subscription's goroutine.
+func (n *Notifier) handle(note store.Notification) {
+	switch {
+	case note.Lost:
+		n.cfg.Logger.Info("kiln: listening for notifications again")
+		n.cfg.WakeAll()
+	case note.Topic == store.TopicInsert:
+		n.cfg.Wake(note.Payload)
+	case note.Topic == store.TopicCancel:
+		id, err := strconv.ParseInt(note.Payload, 10, 64)
+		if err != nil {
+			n.cfg.Logger.Warn("kiln: ignoring a cancel notification without a job ID", "payload", note.Payload)
+			return
+		}
+		n.cfg.Cancel(id)
+	}
+}
+
+// onError logs a lost subscription connection; the subscription restores
+// it by itself.
+func (n *Notifier) onError(err error, failures int, wait time.Duration) {
+	n.cfg.Logger.Warn("kiln: notifications interrupted; jobs are found by polling meanwhile",
+		"try", failures, "retry_in", wait, "err", err)
+}

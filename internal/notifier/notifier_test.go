@@ -1,0 +1,193 @@
+package notifier
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/kilnjobs/kiln/store"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fakeStore is a store.Notifier whose Listen fails its first fails calls,
+// then hands the test the subscription's Handle.
+type fakeStore struct {
+	mu      sync.Mutex // guards the fields below
+	fails   int
+	listens int
+	params  *store.ListenParams
+	closed  int
+
+	subscribed chan struct{} // receives on each successful Listen
+}
+
+func newFakeStore(fails int) *fakeStore {
+	return &fakeStore{fails: fails, subscribed: make(chan struct{}, 10)}
+}
+
+func (f *fakeStore) Listen(ctx context.Context, params *store.ListenParams) (store.Subscription, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.listens++
+	if f.listens <= f.fails {
+		return nil, errors.New("no connection")
+	}
+	f.params = params
+	f.subscribed <- struct{}{}
+	return fakeSub{f}, nil
+}
+
+func (f *fakeStore) Notify(context.Context, string, string) error { return nil }
+
+func (f *fakeStore) send(n store.Notification) {
+	f.mu.Lock()
+	p := f.params
+	f.mu.Unlock()
+	p.Handle(n)
+}
+
+type fakeSub struct{ f *fakeStore }
+
+func (s fakeSub) Close() {
+	s.f.mu.Lock()
+	defer s.f.mu.Unlock()
+	s.f.closed++
+}
+
+// recorder records the calls of Config's functions.
+type recorder struct {
+	mu       sync.Mutex // guards the fields below
+	woken    []string
+	cancels  []int64
+	wakeAlls int
+}
+
+func (r *recorder) config(st store.Notifier) Config {
+	return Config{
+		Store:  st,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Wake: func(q string) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.woken = append(r.woken, q)
+		},
+		WakeAll: func() {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.wakeAlls++
+		},
+		Cancel: func(id int64) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.cancels = append(r.cancels, id)
+		},
+	}
+}
+
+func (r *recorder) wakeAllCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.wakeAlls
+}
+
+// waitFor polls cond for up to 5 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond) // polling with a deadline, not synchronisation
+	}
+}
+
+func TestRelaysNotifications(t *testing.T) {
+	t.Parallel()
+	st := newFakeStore(0)
+	var r recorder
+	n := New(r.config(st))
+	n.Start(context.Background())
+	// Start returned once subscribed.
+	select {
+	case <-st.subscribed:
+	default:
+		t.Fatal("Start returned before subscribing")
+	}
+	if !slices.Equal(st.params.Topics, []string{store.TopicInsert, store.TopicCancel}) {
+		t.Errorf("topics %v", st.params.Topics)
+	}
+	waitFor(t, "the wake of every queue after subscribing", func() bool { return r.wakeAllCount() == 1 })
+
+	st.send(store.Notification{Topic: store.TopicInsert, Payload: "emails"})
+	st.send(store.Notification{Topic: store.TopicCancel, Payload: "42"})
+	st.send(store.Notification{Topic: store.TopicCancel, Payload: "not a number"})
+	st.send(store.Notification{Topic: "other", Payload: "x"})
+	st.send(store.Notification{Lost: true})
+	r.mu.Lock()
+	if !slices.Equal(r.woken, []string{"emails"}) || !slices.Equal(r.cancels, []int64{42}) || r.wakeAlls != 2 {
+		t.Errorf("woken %v, cancels %v, wake-alls %d; want [emails], [42], 2", r.woken, r.cancels, r.wakeAlls)
+	}
+	r.mu.Unlock()
+
+	n.Stop()
+	n.Stop()
+	st.mu.Lock()
+	if st.closed != 1 {
+		t.Errorf("subscription closed %d times, want 1", st.closed)
+	}
+	st.mu.Unlock()
+}
+
+func TestRetriesListen(t *testing.T) {
+	t.Parallel()
+	st := newFakeStore(2)
+	var r recorder
+	n := New(r.config(st))
+	n.Start(context.Background()) // returns after the first failure
+	select {
+	case <-st.subscribed:
+		t.Fatal("subscribed at the first try")
+	default:
+	}
+	select {
+	case <-st.subscribed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("not subscribed within 10s")
+	}
+	waitFor(t, "the wake of every queue after subscribing", func() bool { return r.wakeAllCount() == 1 })
+	n.Stop()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.listens != 3 || st.closed != 1 {
+		t.Errorf("%d listens, %d closes; want 3, 1", st.listens, st.closed)
+	}
+}
+
+func TestStopWhileRetrying(t *testing.T) {
+	t.Parallel()
+	st := newFakeStore(1 << 30)
+	var r recorder
+	n := New(r.config(st))
+	n.Start(context.Background())
+	n.Stop() // does not wait for the backoff
+	if r.wakeAllCount() != 0 {
+		t.Error("WakeAll called without a subscription")
+	}
+}
+
+func TestNilAndUnstarted(t *testing.T) {
+	t.Parallel()
+	var nilNotifier *Notifier
+	nilNotifier.Start(context.Background())
+	nilNotifier.Stop()
+	New(Config{}).Stop()
+}

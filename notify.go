@@ -1,0 +1,43 @@
+package kiln
+
+import (
+	"context"
+
+	"github.com/kilnjobs/kiln/internal/jobexec"
+	"github.com/kilnjobs/kiln/internal/notifier"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// startNotifier makes the store's notifications reach this process, if the
+// store is a store.Notifier: a job inserted by any process wakes the
+// queue's fetcher at once, and a cancel requested from any process cancels
+// the job's context at once if it runs here. It returns once notifications
+// are received (or the first attempt to receive them failed, which it
+// logs; it then tries again in the background), and returns nil when the
+// store sends none or the client runs no queues. Polling (every
+// FetchPollInterval and CancelPollInterval) goes on either way and covers
+// lost notifications. Stop the result, nil included, with its Stop method.
+func (c *Client) startNotifier(ctx context.Context) *notifier.Notifier {
+	st, ok := c.cfg.Store.(store.Notifier)
+	if !ok || len(c.cfg.Queues) == 0 { // no queues: no jobs to wake or cancel here
+		return nil
+	}
+	n := notifier.New(notifier.Config{
+		Store:   st,
+		Logger:  c.cfg.Logger,
+		Wake:    func(queue string) { c.wake(queue) },
+		WakeAll: c.wakeAll,
+		Cancel:  func(id int64) { c.cancelLocal(id, jobexec.ErrCancelRequested) },
+	})
+	n.Start(ctx)
+	return n
+}
+
+// wakeAll makes every fetcher of this process look for jobs at once.
+func (c *Client) wakeAll() {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, p := range c.producers {
+		p.Wake()
+	}
+}

@@ -1,0 +1,190 @@
+package kiln_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store/postgres"
+)
+
+// pgURLForTest returns $KILN_TEST_POSTGRES_URL; without it the test is
+// skipped, or fails in CI (CI=true).
+func pgURLForTest(t *testing.T) string {
+	t.Helper()
+	url := os.Getenv("KILN_TEST_POSTGRES_URL")
+	if url == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("KILN_TEST_POSTGRES_URL must be set in CI")
+		}
+		t.Skip("KILN_TEST_POSTGRES_URL is not set, so the client is not tested on PostgreSQL; set it to a database " +
+			"the tests may create schemas in, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	}
+	return url
+}
+
+// pgSchemaForTest returns a schema name no other test uses, and drops the
+// schema when t ends (after the stores opened later are closed).
+func pgSchemaForTest(t *testing.T, url string) string {
+	t.Helper()
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	schema := "kiln_test_" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return schema
+}
+
+// openPostgres opens a Store with a pool of its own on schema, as another
+// process would, and closes it when t ends.
+func openPostgres(t *testing.T, url, schema string, migrate bool) *postgres.Store {
+	t.Helper()
+	st, err := postgres.Open(context.Background(), url, &postgres.Options{Schema: schema, MaxConns: 4, Migrate: migrate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+type notifyArgs struct{ N int }
+
+func (notifyArgs) Kind() string { return "notify" }
+
+type jobStart struct {
+	id int64
+	at time.Time
+}
+
+// TestNotifyWakesOtherProcess: with polling too slow to explain it, a job
+// enqueued by another process (an enqueue-only client on its own pool)
+// starts at once, woken by the store's notification.
+func TestNotifyWakesOtherProcess(t *testing.T) {
+	t.Parallel()
+	url := pgURLForTest(t)
+	schema := pgSchemaForTest(t, url)
+	runner := openPostgres(t, url, schema, true)
+	enqueuer := openPostgres(t, url, schema, false)
+
+	starts := make(chan jobStart, 10)
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[notifyArgs]) error {
+		starts <- jobStart{job.ID, time.Now()}
+		return nil
+	}))
+	startClient(t, &kiln.Config{Store: runner, Workers: workers, FetchPollInterval: 10 * time.Second, DisableMaintenance: true})
+	other, err := kiln.NewClient(&kiln.Config{Store: enqueuer})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	const bound = time.Second
+	const n = 200
+	latencies := make([]time.Duration, 0, n)
+	for i := range n {
+		begin := time.Now()
+		res, err := other.Enqueue(t.Context(), notifyArgs{N: i}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s jobStart
+		select {
+		case s = <-starts:
+		case <-time.After(15 * time.Second):
+			t.Fatalf("job %d (#%d) did not start within 15s", res.Job.ID, i)
+		}
+		if s.id != res.Job.ID {
+			t.Fatalf("job %d started, want %d", s.id, res.Job.ID)
+		}
+		d := s.at.Sub(begin)
+		if d > bound {
+			t.Fatalf("job #%d started %s after its enqueue began in another process, want within %s (FetchPollInterval is 10s)", i, d, bound)
+		}
+		latencies = append(latencies, d)
+	}
+	slices.Sort(latencies)
+	pct := func(p float64) time.Duration { return latencies[int(p*float64(len(latencies)-1))] }
+	t.Logf("enqueue (other process) -> start latency over %d jobs: min %s p50 %s p90 %s p99 %s max %s",
+		n, latencies[0], pct(0.50), pct(0.90), pct(0.99), latencies[n-1])
+}
+
+type blockArgs struct{}
+
+func (blockArgs) Kind() string { return "notify_block" }
+
+// TestNotifyCancelReachesOtherProcess: with polling too slow to explain
+// it, a cancel requested by another process cancels the running job's
+// context at once.
+func TestNotifyCancelReachesOtherProcess(t *testing.T) {
+	t.Parallel()
+	url := pgURLForTest(t)
+	schema := pgSchemaForTest(t, url)
+	runner := openPostgres(t, url, schema, true)
+	canceller := openPostgres(t, url, schema, false)
+
+	started := make(chan int64, 1)
+	done := make(chan time.Time, 1)
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[blockArgs]) error {
+		started <- job.ID
+		<-ctx.Done()
+		done <- time.Now()
+		return ctx.Err()
+	}))
+	startClient(t, &kiln.Config{Store: runner, Workers: workers, DisableMaintenance: true,
+		FetchPollInterval: 10 * time.Second, CancelPollInterval: 10 * time.Second})
+	other, err := kiln.NewClient(&kiln.Config{Store: canceller})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	job := mustEnqueue(t, other, blockArgs{}, nil)
+	select {
+	case id := <-started:
+		if id != job.ID {
+			t.Fatalf("job %d started, want %d", id, job.ID)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("job did not start within 1s")
+	}
+	begin := time.Now()
+	row, err := other.JobCancel(t.Context(), job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row.State != kilntype.JobStateRunning || row.CancelRequestedAt == nil {
+		t.Fatalf("cancel returned a %s job, cancel requested at %v; want running with a request", row.State, row.CancelRequestedAt)
+	}
+	select {
+	case at := <-done:
+		d := at.Sub(begin)
+		if d > time.Second {
+			t.Fatalf("job's context cancelled %s after the cancel began, want within 1s (CancelPollInterval is 10s)", d)
+		}
+		t.Logf("cancel (other process) -> job context done: %s", d)
+	case <-time.After(15 * time.Second):
+		t.Fatal("job's context not cancelled within 15s")
+	}
+	waitState(t, other, job.ID, kilntype.JobStateCancelled)
+}

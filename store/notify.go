@@ -1,0 +1,86 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Topics that Kiln's engine listens to. A store that implements Notifier
+// sends them itself, from the transaction that makes them true, so that
+// writes made by any process (a client, the CLI, an HTTP API) reach the
+// processes that run jobs.
+const (
+	// TopicInsert is sent when jobs become available in a queue; the
+	// payload is the queue's name. JobInsertMany sends one per queue that
+	// got available jobs, per call.
+	TopicInsert = "insert"
+	// TopicCancel is sent when a cancel is requested for a running job;
+	// the payload is the job's ID in decimal. JobCancel sends it.
+	TopicCancel = "cancel"
+)
+
+// Notifier is the part of a Store that carries notifications between the
+// processes sharing the store, so that they act on a change at once rather
+// than at their next poll. It is optional: the client uses it when the
+// store has it, and polls in any case.
+//
+// Delivery is best-effort: a notification may be lost (while a listener
+// reconnects, say) or, rarely, arrive twice, and notifications sent in one
+// transaction may be merged. Receivers must treat a notification as a hint
+// to look at the store, never as the change itself, and must keep polling
+// to find what lost notifications would have told them.
+//
+// Notifications never cross stores that do not share data: a store keeps
+// its notifications within its own database and schema (or file).
+type Notifier interface {
+	// Listen starts receiving the notifications of params.Topics and
+	// returns once they are being received: every notification sent after
+	// Listen returns reaches params.Handle, unless the subscription loses
+	// its connection, which it restores by itself (see ListenParams). It
+	// returns an error, and starts nothing, when the params are invalid or
+	// the first connection fails. The caller must Close the Subscription,
+	// before closing the store.
+	Listen(ctx context.Context, params *ListenParams) (Subscription, error)
+	// Notify sends payload to the listeners of topic, in every process
+	// that shares the store (this one included). It is sent when Notify
+	// returns. topic follows the rules of ListenParams.Topics; payload is
+	// at most 7999 bytes.
+	Notify(ctx context.Context, topic, payload string) error
+}
+
+// ListenParams says what a subscription listens to and where its
+// notifications go.
+type ListenParams struct {
+	// Topics are the topics to receive, at least one: each 1 to 24 bytes
+	// of a-z, 0-9 and _.
+	Topics []string
+	// Handle receives each notification, on the subscription's goroutine,
+	// one call at a time, and must return quickly: no notification is read
+	// while it runs. It is called with Notification.Lost set when
+	// notifications may have been missed. Required.
+	Handle func(Notification)
+	// OnError (optional) is told when the subscription's connection fails
+	// or cannot be restored: with the error, how many attempts in a row
+	// failed, and the wait before the next. It is called on the
+	// subscription's goroutine.
+	OnError func(err error, failures int, wait time.Duration)
+}
+
+// Notification is a notification received by a Subscription.
+type Notification struct {
+	Topic   string
+	Payload string
+	// Lost, with Topic and Payload empty, says that notifications may have
+	// been missed since the previous call of Handle: the subscription has
+	// just restored its connection after losing it. The receiver should
+	// then look at the store as if any notification could have come.
+	Lost bool
+}
+
+// Subscription is a running Listen. It is safe for concurrent use.
+type Subscription interface {
+	// Close stops the subscription and returns once its goroutine has
+	// exited and its connection is closed: Handle is not called after.
+	// Closing twice is harmless. Handle must not call Close.
+	Close()
+}

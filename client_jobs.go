@@ -78,8 +78,9 @@ func (c *Client) JobCountByState(ctx context.Context) (map[kilntype.JobState]int
 // JobCancel cancels a job and returns it as it is after the request. A job
 // that is not running yet (scheduled, available, retryable) is cancelled at
 // once. A running job has its context cancelled: at once if it runs in this
-// process, otherwise within Config.CancelPollInterval (500 ms by default) of
-// the request, by the process that runs it; the returned row is then still
+// process or the store sends notifications (PostgreSQL), otherwise within
+// Config.CancelPollInterval (500 ms by default) of the request, by the
+// process that runs it; the returned row is then still
 // running, with CancelRequestedAt set, and the job ends cancelled unless its
 // worker completes it first. Cancelling a cancelled job does nothing. A
 // completed or discarded job gives an error wrapping ErrJobState; an unknown

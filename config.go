@@ -56,7 +56,8 @@ type Config struct {
 	// Default 20 s (so rescue within 25 s); minimum 1 s.
 	LeaseDuration time.Duration
 	// FetchPollInterval is how often each queue looks for due jobs when
-	// nothing wakes it (an enqueue in this process wakes it at once).
+	// nothing wakes it (an enqueue in this process, or in any process on a
+	// store that sends notifications such as PostgreSQL, wakes it at once).
 	// Default 200 ms; minimum 1 ms.
 	FetchPollInterval time.Duration
 	// CancelPollInterval is how often a process with running jobs reads

@@ -135,6 +135,7 @@ New to Kiln? Run 'kiln demo' and watch jobs run, fail, retry and complete.`,
 		newRecurringCmd(g),
 		newCronCmd(g),
 		newServicesCmd(g),
+		newQueuesCmd(g),
 		newDemoCmd(g),
 		newBenchCmd(g),
 	)

@@ -16,8 +16,15 @@ import (
 // returns, up to $6 due jobs of queue $1 at time $2, in claim order, whose
 // kind is in $3 (NULL: any) and not in $4, taking at most $8[i] jobs of kind
 // $7[i]. The jobs are leased by $9 until $10. Each row also says whether a
-// candidate source was full (more due jobs may exist past the window).
+// candidate source was full (more due jobs may exist past the window). A
+// paused queue has no due jobs.
 //
+//   - paused is a row when kiln_queue says queue $1 is paused: one
+//     primary-key lookup per statement (a materialized CTE). available and
+//     the first step of prio test it with NOT EXISTS, which does not depend
+//     on their rows and so runs as a one-time filter: a paused queue's
+//     index scans are never executed, and waiting, which reads the
+//     priorities that prio found, reads nothing either.
 //   - available reads the first $5 available jobs from the front of
 //     kiln_job_claim_available and locks them, skipping those that other
 //     claims hold (SKIP LOCKED: claims never wait for each other). A job
@@ -34,9 +41,12 @@ import (
 //   - The UPDATE finds the picked jobs by primary key (id = ANY(ARRAY(...))
 //     makes that the plan whatever the planner estimates of the picked
 //     rows).
-var sqlClaim = `WITH RECURSIVE prio(p) AS (
+var sqlClaim = `WITH RECURSIVE paused AS MATERIALIZED (
+	SELECT FROM {s}.kiln_queue WHERE name = $1 AND paused
+),
+prio(p) AS (
 	SELECT min(priority) FROM {s}.kiln_job
-	WHERE state IN ('scheduled', 'retryable') AND queue = $1
+	WHERE state IN ('scheduled', 'retryable') AND queue = $1 AND NOT EXISTS (SELECT FROM paused)
 	UNION ALL
 	SELECT (SELECT min(priority) FROM {s}.kiln_job
 		WHERE state IN ('scheduled', 'retryable') AND queue = $1 AND priority > prio.p)
@@ -46,6 +56,7 @@ available AS MATERIALIZED (
 	SELECT id, kind, priority, scheduled_at FROM {s}.kiln_job
 	WHERE state = 'available' AND queue = $1 AND scheduled_at <= $2
 		AND ($3::text[] IS NULL OR kind = ANY($3::text[])) AND kind <> ALL($4::text[])
+		AND NOT EXISTS (SELECT FROM paused)
 	ORDER BY priority, scheduled_at, id
 	LIMIT $5
 	FOR UPDATE SKIP LOCKED
@@ -102,7 +113,8 @@ const maxClaimWindow = 10_000
 // concurrent claims, from this process or another, never return the same
 // job and never wait for each other; a job locked by another claim is
 // skipped, so a claim may return fewer jobs than are due. A Max below 1
-// claims nothing.
+// claims nothing, and so does a claim of a queue paused with QueuePause (by
+// any process sharing the schema).
 //
 // Without a positive kind limit the claim is one statement (sqlClaim). With
 // one, each round reads a window of claimWindowFactor times the jobs still

@@ -132,7 +132,7 @@ func (s *Store) apply(ctx context.Context, m migration, key int64) error {
 // schemaTables are the tables the current schema must have.
 var schemaTables = []string{"kiln_migration", "kiln_job", "kiln_job_attempt", "kiln_leader",
 	"kiln_recurring", "kiln_recurring_occurrence", "kiln_service",
-	"kiln_job_parent", "kiln_batch", "kiln_batch_job"}
+	"kiln_job_parent", "kiln_batch", "kiln_batch_job", "kiln_queue"}
 
 // SchemaCheck returns nil when the schema has every migration this build
 // knows (or newer ones), and a wrapped kilntype.ErrSchemaMissing, whose

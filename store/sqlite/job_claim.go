@@ -13,7 +13,15 @@ import (
 
 // sqlClaimCandidates returns (claimColumns of) up to limit due jobs of queue
 // ?1 at time ?2, in claim order, whose kind is in the JSON array ?3 (NULL:
-// any) and not in the JSON array ?4 (NULL: none).
+// any) and not in the JSON array ?4 (NULL: none). A paused queue has no due
+// jobs.
+//
+// unpaused holds the queue, or no row when kiln_queue says it is paused: one
+// primary-key lookup per claim, materialized once. The available jobs and
+// the walk of priorities seek their index with its queue as the key, so a
+// paused queue's key is NULL and no index entry is read at all. (A
+// NOT EXISTS term next to queue = ?1 would be evaluated once too, but
+// SQLite would still walk every index entry of the queue to reject it.)
 //
 // Available jobs are read from the front of kiln_job_claim_available.
 // Scheduled and retryable jobs are read from kiln_job_claim_waiting one
@@ -24,9 +32,12 @@ func sqlClaimCandidates(limit int) string {
 	return fmt.Sprintf(sqlClaimCandidatesFormat, limit)
 }
 
-const sqlClaimCandidatesFormat = `WITH RECURSIVE prio(p) AS (
+const sqlClaimCandidatesFormat = `WITH RECURSIVE unpaused(queue) AS MATERIALIZED (
+	SELECT ?1 WHERE NOT EXISTS (SELECT 1 FROM kiln_queue WHERE name = ?1 AND paused = 1)
+),
+prio(p) AS (
 	SELECT (SELECT min(priority) FROM kiln_job INDEXED BY kiln_job_claim_waiting
-		WHERE state IN ('scheduled', 'retryable') AND queue = ?1)
+		WHERE state IN ('scheduled', 'retryable') AND queue = (SELECT queue FROM unpaused))
 	UNION ALL
 	SELECT (SELECT min(priority) FROM kiln_job INDEXED BY kiln_job_claim_waiting
 		WHERE state IN ('scheduled', 'retryable') AND queue = ?1 AND priority > prio.p)
@@ -34,7 +45,7 @@ const sqlClaimCandidatesFormat = `WITH RECURSIVE prio(p) AS (
 ),
 available AS (
 	SELECT ` + claimColumns + ` FROM kiln_job INDEXED BY kiln_job_claim_available
-	WHERE state = 'available' AND queue = ?1 AND scheduled_at <= ?2
+	WHERE state = 'available' AND queue = (SELECT queue FROM unpaused) AND scheduled_at <= ?2
 		AND (?3 IS NULL OR kind IN (SELECT value FROM json_each(?3)))
 		AND (?4 IS NULL OR kind NOT IN (SELECT value FROM json_each(?4)))
 	ORDER BY priority, scheduled_at, id
@@ -124,7 +135,8 @@ const claimWindowFactor = 4
 // Kinds and KindLimits restrict which jobs are taken (a nil Kinds means any
 // kind; an empty, non-nil Kinds means none). The claim is one IMMEDIATE
 // transaction, so concurrent claims, from this process or another, never
-// return the same job. A Max below 1 claims nothing.
+// return the same job. A Max below 1 claims nothing, and so does a claim of
+// a queue paused with QueuePause (by any process sharing the file).
 func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*kilntype.JobRow, error) {
 	if params.Max < 1 || (params.Kinds != nil && len(params.Kinds) == 0) {
 		return []*kilntype.JobRow{}, nil

@@ -1,0 +1,92 @@
+package kiln
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/kilnjobs/kiln/store"
+)
+
+// QueueRow is one queue as every process sharing the store sees it: whether
+// it is paused, and how many of its jobs wait or run; re-exported from
+// store.
+type QueueRow = store.QueueRow
+
+// errNoQueues is returned when the store cannot pause queues.
+var errNoQueues = errors.New("this store cannot pause queues")
+
+// queueStore returns the store's QueueStore, or an error naming what was
+// attempted.
+func (c *Client) queueStore(what string) (store.QueueStore, error) {
+	qs, ok := c.cfg.Store.(store.QueueStore)
+	if !ok {
+		return nil, fmt.Errorf("kiln: %s: %w", what, errNoQueues)
+	}
+	return qs, nil
+}
+
+// QueuePause pauses the queue name for every process sharing the store: no
+// process starts a job of the queue until it is resumed, whatever its
+// Config.Queues. Jobs already running finish (a retry of one waits), and
+// enqueues into the queue still succeed: the jobs wait in the available or
+// scheduled state. A claim already under way when the pause is made may
+// still start its jobs; every claim that begins after QueuePause returns
+// honours it. A queue can be paused before it has jobs, and pausing a
+// paused queue does nothing. The pause is stored, so it outlives the
+// processes: a process started later does not run the queue either.
+func (c *Client) QueuePause(ctx context.Context, name string) error {
+	return c.queueSetPaused(ctx, name, true)
+}
+
+// QueueResume resumes the queue name, paused with QueuePause by this
+// process or another: this process's fetcher for the queue, if it runs
+// one, looks for jobs at once, and other processes at their next poll
+// (Config.FetchPollInterval). Resuming a queue that is not paused does
+// nothing.
+func (c *Client) QueueResume(ctx context.Context, name string) error {
+	if err := c.queueSetPaused(ctx, name, false); err != nil {
+		return err
+	}
+	c.wake(name)
+	return nil
+}
+
+// queueSetPaused pauses or resumes the queue name in the store.
+func (c *Client) queueSetPaused(ctx context.Context, name string, paused bool) error {
+	what := "resume queue"
+	if paused {
+		what = "pause queue"
+	}
+	if err := validateQueue(name); err != nil {
+		return fmt.Errorf("kiln: %s: %w", what, err)
+	}
+	qs, err := c.queueStore(what)
+	if err != nil {
+		return err
+	}
+	if err := qs.QueuePause(ctx, &store.QueuePauseParams{Name: name, Paused: paused, Now: c.now()}); err != nil {
+		return fmt.Errorf("kiln: %s %q: %w", what, name, err)
+	}
+	return nil
+}
+
+// QueueList returns the queues of every process sharing the store, ordered
+// by name: each queue that holds an available, scheduled, running or
+// retryable job, or that has ever been paused, with whether it is paused
+// and its count of jobs in each of those states (read in one snapshot),
+// and the ScheduledAt of its oldest available job (the queue's latency is
+// the time since). The store counts the jobs from its indexes, in time
+// linear in the jobs counted (not in the finished jobs it keeps): call it
+// for a dashboard or the CLI, not for every job.
+func (c *Client) QueueList(ctx context.Context) ([]*QueueRow, error) {
+	qs, err := c.queueStore("list queues")
+	if err != nil {
+		return nil, err
+	}
+	rows, err := qs.QueueList(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("kiln: list queues: %w", err)
+	}
+	return rows, nil
+}

@@ -1,0 +1,60 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// QueueStore is the part of Store that pauses and resumes queues for every
+// process sharing the database, and reports per-queue counts. It is its own
+// interface while not every backend has it; the client uses it when the
+// store has it.
+//
+// A store that implements QueueStore must honour pauses in JobClaim: a claim
+// of a paused queue returns no job, whichever process or Store paused it.
+// Pausing does not touch jobs: running jobs finish, and inserts into a
+// paused queue succeed.
+type QueueStore interface {
+	// QueuePause pauses (Paused true) or resumes (Paused false) the queue
+	// Name, whether or not it has jobs, and sets its UpdatedAt to Now. A
+	// queue that already is as asked is left unchanged, UpdatedAt included:
+	// pausing twice keeps the first pause's time, and resuming a queue that
+	// was never paused does nothing. A pause takes effect at the next claim
+	// of any process; claims already under way finish. An empty Name gives
+	// an error.
+	QueuePause(ctx context.Context, params *QueuePauseParams) error
+	// QueueList returns, ordered by name (bytewise), every queue that has
+	// been paused at least once (resumed since or not) or that holds an
+	// available, scheduled, running or retryable job, with its counts of
+	// such jobs, read in one snapshot. Pending and finalized jobs are
+	// neither counted nor read, so the cost grows with the jobs that wait
+	// or run, not with the history kept.
+	QueueList(ctx context.Context) ([]*QueueRow, error)
+}
+
+// QueuePauseParams pauses or resumes one queue.
+type QueuePauseParams struct {
+	Name   string
+	Paused bool // true pauses, false resumes
+	Now    time.Time
+}
+
+// QueueRow is one queue: whether it is paused and how many of its jobs wait
+// or run. The counts are those of the states: a scheduled or retryable job
+// whose time has come is counted as such until the scheduler makes it
+// available (within about a second), though it may already be claimed.
+type QueueRow struct {
+	Name   string `json:"name"`
+	Paused bool   `json:"paused"`
+	// UpdatedAt is when the queue was last paused or resumed; nil if never.
+	UpdatedAt *time.Time `json:"updated_at,omitempty"`
+
+	Available int `json:"available"`
+	Scheduled int `json:"scheduled"`
+	Running   int `json:"running"`
+	Retryable int `json:"retryable"`
+	// OldestAvailableAt is the ScheduledAt of the available job that has
+	// been due the longest (the queue's latency is Now minus it); nil when
+	// no job is available.
+	OldestAvailableAt *time.Time `json:"oldest_available_at,omitempty"`
+}

@@ -1,104 +1,14 @@
 package postgres_test
 
 import (
-	"fmt"
 	"testing"
-	"time"
 
-	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
+	"github.com/kilnjobs/kiln/store/storetest"
 )
 
-// The benchmarks mirror store/sqlite's, so that the two stores compare.
-
-// benchParams returns n insert params of available no-op jobs.
-func benchParams(n int) []*store.JobInsertParams {
-	ps := make([]*store.JobInsertParams, n)
-	for i := range ps {
-		ps[i] = &store.JobInsertParams{Kind: "noop", Queue: "default", Args: []byte(`{"n":1}`),
-			Priority: 1, MaxAttempts: 25, State: kilntype.JobStateAvailable,
-			ScheduledAt: base, CreatedAt: base}
-	}
-	return ps
-}
-
-// BenchmarkInsertMany inserts batches of 1000 jobs; one op is one batch.
-func BenchmarkInsertMany(b *testing.B) {
-	const batch = 1000
-	s := newStore(b)
-	ps := benchParams(batch)
-	b.ResetTimer()
-	for b.Loop() {
-		if _, err := s.JobInsertMany(b.Context(), ps); err != nil {
-			b.Fatal(err)
-		}
-	}
-	reportJobs(b, batch)
-}
-
-// BenchmarkClaimFinish burns down a backlog: one op claims a batch of jobs
-// and finishes them as completed in one JobFinishMany. It reports the time
-// per job of each call.
-func BenchmarkClaimFinish(b *testing.B) {
-	for _, batch := range []int{1, 10, 100} {
-		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) { benchClaimFinish(b, batch) })
-	}
-}
-
-func benchClaimFinish(b *testing.B, batch int) {
-	s := newStore(b)
-	ctx := b.Context()
-	ps := benchParams(1000)
-	inserted := 0
-	now := base.Add(time.Second)
-	claim := &store.JobClaimParams{Queue: "default", Max: batch, LeasedBy: "bench", Kinds: []string{"noop", "other"},
-		LeaseExpiresAt: now.Add(time.Minute), Now: now}
-	finish := make([]*store.JobFinishParams, 0, batch)
-	var claimTime, finishTime time.Duration
-	b.ResetTimer()
-	for b.Loop() {
-		if inserted < batch {
-			b.StopTimer()
-			if _, err := s.JobInsertMany(ctx, ps); err != nil {
-				b.Fatal(err)
-			}
-			inserted += len(ps)
-			b.StartTimer()
-		}
-		start := time.Now()
-		jobs, err := s.JobClaim(ctx, claim)
-		claimTime += time.Since(start)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if len(jobs) != batch {
-			b.Fatalf("claimed %d jobs, want %d", len(jobs), batch)
-		}
-		inserted -= len(jobs)
-		finish = finish[:0]
-		for _, j := range jobs {
-			finish = append(finish, &store.JobFinishParams{ID: j.ID, LeasedBy: "bench",
-				State: kilntype.JobStateCompleted, Now: now,
-				Attempt: kilntype.JobAttempt{JobID: j.ID, Attempt: j.Attempt, StartedAt: now,
-					FinishedAt: &now, Server: "bench", Outcome: kilntype.AttemptSucceeded}})
-		}
-		start = time.Now()
-		if _, err := s.JobFinishMany(ctx, finish); err != nil {
-			b.Fatal(err)
-		}
-		finishTime += time.Since(start)
-	}
-	reportJobs(b, batch)
-	b.ReportMetric(float64(claimTime.Nanoseconds())/float64(b.N*batch), "claim-ns/job")
-	b.ReportMetric(float64(finishTime.Nanoseconds())/float64(b.N*batch), "finish-ns/job")
-}
-
-// reportJobs reports throughput in jobs per second, perJob jobs per op.
-func reportJobs(b *testing.B, perOp int) {
-	b.Helper()
-	if sec := b.Elapsed().Seconds(); sec > 0 {
-		jobsPerSec := float64(b.N*perOp) / sec
-		b.ReportMetric(jobsPerSec, "jobs/s")
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perOp), "ns/job")
-	}
+// BenchmarkStore runs the benchmarks shared by every store, so that
+// PostgreSQL and SQLite compare on the same work.
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) store.Store { return newStore(b) })
 }

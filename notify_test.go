@@ -2,59 +2,15 @@ package kiln_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store/postgres"
+	"github.com/kilnjobs/kiln/store/postgres/pgtest"
 )
-
-// pgURLForTest returns $KILN_TEST_POSTGRES_URL; without it the test is
-// skipped, or fails in CI (CI=true).
-func pgURLForTest(t *testing.T) string {
-	t.Helper()
-	url := os.Getenv("KILN_TEST_POSTGRES_URL")
-	if url == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("KILN_TEST_POSTGRES_URL must be set in CI")
-		}
-		t.Skip("KILN_TEST_POSTGRES_URL is not set, so the client is not tested on PostgreSQL; set it to a database " +
-			"the tests may create schemas in, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
-	}
-	return url
-}
-
-// pgSchemaForTest returns a schema name no other test uses, and drops the
-// schema when t ends (after the stores opened later are closed).
-func pgSchemaForTest(t *testing.T, url string) string {
-	t.Helper()
-	b := make([]byte, 8)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	schema := "kiln_test_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return schema
-}
 
 // openPostgres opens a Store with a pool of its own on schema, as another
 // process would, and closes it when t ends.
@@ -82,8 +38,8 @@ type jobStart struct {
 // starts at once, woken by the store's notification.
 func TestNotifyWakesOtherProcess(t *testing.T) {
 	t.Parallel()
-	url := pgURLForTest(t)
-	schema := pgSchemaForTest(t, url)
+	url := pgtest.URL(t)
+	schema := pgtest.Schema(t)
 	runner := openPostgres(t, url, schema, true)
 	enqueuer := openPostgres(t, url, schema, false)
 
@@ -138,8 +94,8 @@ func (blockArgs) Kind() string { return "notify_block" }
 // context at once.
 func TestNotifyCancelReachesOtherProcess(t *testing.T) {
 	t.Parallel()
-	url := pgURLForTest(t)
-	schema := pgSchemaForTest(t, url)
+	url := pgtest.URL(t)
+	schema := pgtest.Schema(t)
 	runner := openPostgres(t, url, schema, true)
 	canceller := openPostgres(t, url, schema, false)
 

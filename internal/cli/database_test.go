@@ -1,15 +1,10 @@
 package cli
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/kilnjobs/kiln/store/postgres/pgtest"
 )
 
 func TestParsePostgresDatabase(t *testing.T) {
@@ -44,45 +39,6 @@ func TestParsePostgresDatabase(t *testing.T) {
 	}
 }
 
-// postgresURLForTest returns the test database's URL from
-// $KILN_TEST_POSTGRES_URL; without it the test is skipped, or fails in CI.
-func postgresURLForTest(t *testing.T) string {
-	t.Helper()
-	url := os.Getenv("KILN_TEST_POSTGRES_URL")
-	if url == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("KILN_TEST_POSTGRES_URL must be set in CI")
-		}
-		t.Skip("KILN_TEST_POSTGRES_URL is not set, so kiln is not tested on PostgreSQL; set it to a database " +
-			"the tests may create schemas in, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
-	}
-	return url
-}
-
-// postgresSchemaForTest returns a new schema name, dropped when t ends.
-func postgresSchemaForTest(t *testing.T, url string) string {
-	t.Helper()
-	b := make([]byte, 8)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	schema := "kiln_test_cli_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return schema
-}
-
 // withParam adds the query parameter key=value to url.
 func withParam(url, key, value string) string {
 	return addQueryParam(url, key, value)
@@ -90,8 +46,8 @@ func withParam(url, key, value string) string {
 
 func TestMigratePostgres(t *testing.T) {
 	t.Parallel()
-	base := postgresURLForTest(t)
-	db := withParam(base, pgSchemaParam, postgresSchemaForTest(t, base))
+	base := pgtest.URL(t)
+	db := withParam(base, pgSchemaParam, pgtest.Schema(t))
 
 	// Before migrate: the error says how to fix it.
 	wantFail(t, runKiln(t, "jobs", "list", "--database", db), exitError, "has no Kiln schema", "kiln migrate --database")
@@ -112,3 +68,9 @@ func TestMigratePostgres(t *testing.T) {
 		t.Errorf("jobs list after an enqueue printed %q", r.stdout)
 	}
 }
+
+// postgresURLForTest and postgresSchemaForTest give the CLI's PostgreSQL
+// tests their database (see package pgtest).
+func postgresURLForTest(t *testing.T) string { t.Helper(); return pgtest.URL(t) }
+
+func postgresSchemaForTest(t *testing.T, _ string) string { t.Helper(); return pgtest.Schema(t) }

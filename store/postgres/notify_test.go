@@ -12,6 +12,7 @@ import (
 
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
+	"github.com/kilnjobs/kiln/store/postgres/pgtest"
 )
 
 // listener is a subscription whose notifications the test reads from C.
@@ -287,10 +288,7 @@ func TestListenReconnects(t *testing.T) {
 	s := OpenForTest(t, &Options{Schema: SchemaForTest(t), MaxConns: 2})
 	l := listen(t, s, store.TopicCancel)
 	sub := l.sub.(*subscription)
-	admin, err := adminPool()
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin := pgtest.Admin(t)
 	for round := range 2 {
 		pid := sub.backendPID()
 		if pid == 0 {
@@ -345,10 +343,7 @@ func TestListenSurvivesPings(t *testing.T) {
 func TestSubscriptionCloseLeavesNoGoroutines(t *testing.T) {
 	ctx := context.Background()
 	s := OpenForTest(t, &Options{Schema: SchemaForTest(t), MaxConns: 2})
-	admin, err := adminPool()
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin := pgtest.Admin(t)
 	if err := s.Pool().Ping(ctx); err != nil {
 		t.Fatal(err)
 	}

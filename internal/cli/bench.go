@@ -2,10 +2,13 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -15,9 +18,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/store"
+	"github.com/kilnjobs/kiln/store/postgres"
 )
 
 // benchBatch is how many jobs each EnqueueMany call of the bench stores.
@@ -53,12 +59,17 @@ func newBenchCmd(g *globals) *cobra.Command {
                 time from just before Enqueue to the job's start: p50, p90,
                 p99 and max.
 
-It prints the machine and the parameters with the results. It uses a fresh
-temporary database, removed afterwards, unless --database is given (which
-must then hold no unfinished jobs; $` + envDatabase + ` is ignored). A progress bar
-shows on stderr when it is a terminal.`,
+It prints the machine and the parameters with the results. Without
+--database it uses a fresh temporary SQLite database, removed afterwards
+($` + envDatabase + ` is ignored). With a SQLite --database it uses that file,
+which must hold no unfinished jobs. With a postgres:// --database it creates
+a fresh schema kiln_bench_<random> in that database, runs there and drops
+it at the end, so it never touches existing tables; with kiln_schema in the
+URL it uses that schema instead, which must hold no unfinished jobs. A
+progress bar shows on stderr when it is a terminal.`,
 		Example: `  kiln bench
-  kiln bench --jobs 20000 --workers 50 --latency-samples 200`,
+  kiln bench --jobs 20000 --workers 50 --latency-samples 200
+  kiln bench --database 'postgres://postgres@127.0.0.1:5432/test?sslmode=disable'`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd, g, o) },
 	}
@@ -86,20 +97,11 @@ func runBench(cmd *cobra.Command, g *globals, o *benchOptions) (err error) {
 		}
 	}()
 
-	dbValue, dbNote := g.database, ""
-	if !g.databaseFlag {
-		dir, err := os.MkdirTemp("", "kiln-bench-")
-		if err != nil {
-			return fmt.Errorf("bench: %w", err)
-		}
-		defer os.RemoveAll(dir)
-		dbValue, dbNote = filepath.Join(dir, "bench.db"), " (temporary)"
-	}
-	st, err := openDatabase(ctx, dbValue, createAndMigrate)
+	st, dbShown, idleHint, cleanup, err := openBenchStore(ctx, g)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer cleanup()
 
 	workers := kiln.NewWorkers()
 	kiln.AddWorker(workers, kiln.WorkFunc(func(context.Context, *kiln.Job[benchArgs]) error { return nil }))
@@ -110,7 +112,7 @@ func runBench(cmd *cobra.Command, g *globals, o *benchOptions) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := checkIdle(ctx, client, dbValue); err != nil {
+	if err := checkIdle(ctx, client, dbShown, idleHint); err != nil {
 		return err
 	}
 
@@ -118,7 +120,7 @@ func runBench(cmd *cobra.Command, g *globals, o *benchOptions) (err error) {
 	fmt.Fprintf(out, "Kiln benchmark\n")
 	fmt.Fprintf(out, "  machine:    %d CPUs, %s/%s, %s\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
 	fmt.Fprintf(out, "  parameters: --jobs %d --workers %d --latency-samples %d\n", o.jobs, o.workers, o.latencySamples)
-	fmt.Fprintf(out, "  database:   SQLite %s%s\n\n", dbValue, dbNote)
+	fmt.Fprintf(out, "  database:   %s\n\n", dbShown)
 
 	// 1. Enqueue, with no worker running.
 	bar := newProgress(errOut, "enqueue", int64(o.jobs))
@@ -168,8 +170,8 @@ func runBench(cmd *cobra.Command, g *globals, o *benchOptions) (err error) {
 }
 
 // checkIdle returns an error if the database holds unfinished jobs, which
-// would skew the figures.
-func checkIdle(ctx context.Context, client *kiln.Client, db string) error {
+// would skew the figures; hint says how to use a fresh one instead.
+func checkIdle(ctx context.Context, client *kiln.Client, db, hint string) error {
 	counts, err := client.JobCountByState(ctx)
 	if err != nil {
 		return err
@@ -181,7 +183,7 @@ func checkIdle(ctx context.Context, client *kiln.Client, db string) error {
 		}
 	}
 	if unfinished > 0 {
-		return fmt.Errorf("database %s holds %d unfinished jobs, which would skew the figures; omit --database to use a temporary one", db, unfinished)
+		return fmt.Errorf("database %s holds %d unfinished jobs, which would skew the figures; %s", db, unfinished, hint)
 	}
 	return nil
 }
@@ -304,4 +306,92 @@ func rate(n int, d time.Duration) string {
 		return "∞"
 	}
 	return comma(int64(math.Round(float64(n) / d.Seconds())))
+}
+
+// benchSchemaPrefix starts the name of the temporary schema that bench
+// creates in a PostgreSQL database named without kiln_schema.
+const benchSchemaPrefix = "kiln_bench_"
+
+// openBenchStore opens the store that bench runs on, migrated:
+//
+//   - without --database, a new SQLite file in a temporary directory;
+//   - with a SQLite --database, that file;
+//   - with a postgres:// --database without kiln_schema, a new schema
+//     kiln_bench_<random> of that database, created here (an existing schema
+//     of that name is an error, never reused) and dropped by cleanup;
+//   - with a postgres:// --database with kiln_schema, that schema.
+//
+// It returns the store, a description of it for the output, the hint that
+// checkIdle gives when the store holds unfinished jobs, and cleanup, which
+// closes the store and removes what openBenchStore created. The caller
+// must call cleanup, after stopping the clients that use the store.
+func openBenchStore(ctx context.Context, g *globals) (st store.Store, shown, idleHint string, cleanup func(), err error) {
+	if !g.databaseFlag {
+		dir, err := os.MkdirTemp("", "kiln-bench-")
+		if err != nil {
+			return nil, "", "", nil, fmt.Errorf("bench: %w", err)
+		}
+		path := filepath.Join(dir, "bench.db")
+		st, err := openDatabase(ctx, path, createAndMigrate)
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, "", "", nil, err
+		}
+		cleanup := func() {
+			st.Close()
+			os.RemoveAll(dir)
+		}
+		return st, "SQLite " + path + " (temporary)", "", cleanup, nil
+	}
+	db, err := parseDatabase(g.database)
+	if err != nil {
+		return nil, "", "", nil, err
+	}
+	if db.pgURL == "" || hasSchemaParam(g.database) {
+		st, err := openDatabase(ctx, g.database, createAndMigrate)
+		if err != nil {
+			return nil, "", "", nil, err
+		}
+		if db.pgURL == "" {
+			return st, "SQLite " + db.shown, "omit --database to use a temporary one", func() { st.Close() }, nil
+		}
+		return st, "PostgreSQL " + db.shown, "omit " + pgSchemaParam + " from the URL to use a temporary schema", func() { st.Close() }, nil
+	}
+
+	// A fresh schema: bench never writes to an existing one unless asked to.
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		return nil, "", "", nil, fmt.Errorf("bench: %w", err)
+	}
+	schema := benchSchemaPrefix + hex.EncodeToString(b)
+	pg, err := postgres.Open(ctx, db.pgURL, &postgres.Options{Schema: schema})
+	if err != nil {
+		return nil, "", "", nil, fmt.Errorf("open database %s: %w", db.shown, err)
+	}
+	quoted := pgx.Identifier{schema}.Sanitize()
+	if _, err := pg.Pool().Exec(ctx, "CREATE SCHEMA "+quoted); err != nil {
+		pg.Close()
+		return nil, "", "", nil, fmt.Errorf("database %s: create the temporary schema %s: %w", db.shown, schema, err)
+	}
+	cleanup = func() {
+		// The schema goes also when ctx was cancelled (an interrupt).
+		dropCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if _, err := pg.Pool().Exec(dropCtx, "DROP SCHEMA "+quoted+" CASCADE"); err != nil {
+			fmt.Fprintf(os.Stderr, "kiln bench: could not drop the temporary schema %s of %s: %v\n", schema, db.shown, err)
+		}
+		pg.Close()
+	}
+	if err := pg.Migrate(ctx); err != nil {
+		cleanup()
+		return nil, "", "", nil, fmt.Errorf("database %s: %w", db.shown, err)
+	}
+	return pg, "PostgreSQL " + db.shown + " (schema " + schema + ", temporary)", "", cleanup, nil
+}
+
+// hasSchemaParam reports whether the PostgreSQL URL value has the
+// kiln_schema query parameter.
+func hasSchemaParam(value string) bool {
+	u, err := url.Parse(value)
+	return err == nil && u.Query().Has(pgSchemaParam)
 }

@@ -127,7 +127,7 @@ func (c *Client) Start(ctx context.Context) error {
 	c.heartbeat = heartbeat.New(heartbeat.Config{
 		Store: c.cfg.Store, ServerID: c.cfg.ID, LeaseDuration: c.cfg.LeaseDuration,
 		PollInterval: c.cfg.CancelPollInterval, Now: c.now, Logger: c.cfg.Logger,
-		Running: c.runningJobs, Cancel: c.cancelLocal,
+		Running: c.runningJobs, Cancel: c.cancelLocal, Finishing: c.finishingLocal,
 	})
 	c.elector = nil
 	var scheduler *recurring.Scheduler
@@ -336,6 +336,17 @@ func (c *Client) runningJobs() []*kilntype.JobRow {
 		rows = append(rows, p.Running()...)
 	}
 	return rows
+}
+
+// finishingLocal reports whether job id's worker returned in this process
+// and its outcome is being written.
+func (c *Client) finishingLocal(id int64) bool {
+	for _, p := range c.producerList() {
+		if p.Finishing(id) {
+			return true
+		}
+	}
+	return false
 }
 
 // cancelLocal cancels job id's context if it runs in this process.

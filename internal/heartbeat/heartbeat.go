@@ -27,6 +27,10 @@ type Config struct {
 	Running func() []*kilntype.JobRow
 	// Cancel cancels a running job's context with cause.
 	Cancel func(id int64, cause error)
+	// Finishing reports whether a job's worker has returned and its outcome
+	// is being written (so a renewal may miss it without the lease being
+	// lost).
+	Finishing func(id int64) bool
 }
 
 // Heartbeat renews leases and relays cancel requests. Create it with New.
@@ -105,7 +109,7 @@ func (h *Heartbeat) renew(ctx context.Context, rows []*kilntype.JobRow) bool {
 	for _, r := range rows {
 		// A job that finished since Running() was read is not renewed either;
 		// cancelling its (finished) context is then harmless.
-		if !kept[r.ID] {
+		if !kept[r.ID] && !h.cfg.Finishing(r.ID) {
 			h.cfg.Logger.Warn("kiln: job lease lost; cancelling this copy", "job_id", r.ID, "kind", r.Kind)
 			h.cfg.Cancel(r.ID, jobexec.ErrLeaseLost)
 		}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kilnjobs/kiln/internal/completer"
@@ -53,6 +54,10 @@ type Producer struct {
 type runningJob struct {
 	row    *kilntype.JobRow
 	cancel context.CancelCauseFunc
+	// finishing is set once the worker returned and the outcome is on its
+	// way to the store: a lease renewal that misses the job then is no
+	// sign of a lost lease.
+	finishing atomic.Bool
 }
 
 // New returns a Producer; Start runs it.
@@ -119,6 +124,15 @@ func (p *Producer) CancelJob(id int64, cause error) bool {
 		j.cancel(cause)
 	}
 	return ok
+}
+
+// Finishing reports whether job id's worker has returned here and its
+// outcome is being written.
+func (p *Producer) Finishing(id int64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	j, ok := p.running[id]
+	return ok && j.finishing.Load()
 }
 
 // Running returns the jobs claimed by this Producer whose outcome is not yet
@@ -197,6 +211,7 @@ func (p *Producer) execute(ctx context.Context, j *runningJob) {
 	}
 	unit, _ := p.cfg.Units.Unit(row)
 	params := jobexec.Run(ctx, p.cfg.Exec, row, unit)
+	j.finishing.Store(true)
 	j.cancel(nil)
 	p.cfg.Completer.Finish(&completer.Item{Row: row, Params: params, Done: func(applied bool) {
 		p.finished(j, params, applied)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/kilnjobs/kiln/internal/notifier"
 	"github.com/kilnjobs/kiln/internal/producer"
 	"github.com/kilnjobs/kiln/internal/recurring"
+	"github.com/kilnjobs/kiln/internal/registry"
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
 )
@@ -36,6 +38,7 @@ type Client struct {
 	lifecycle sync.Mutex
 	completer *completer.Completer // set by Start, under lifecycle
 	heartbeat *heartbeat.Heartbeat // set by Start, under lifecycle
+	registry  *registry.Registry   // set by Start, under lifecycle; nil if the store keeps no registry
 	elector   *leader.Elector      // set by Start, under lifecycle
 	notifier  *notifier.Notifier   // set by Start, under lifecycle; nil when the store sends no notifications
 
@@ -150,6 +153,7 @@ func (c *Client) Start(ctx context.Context) error {
 			CleanInterval:      c.cfg.CleanInterval,
 			CompletedRetention: c.cfg.CompletedRetention, CancelledRetention: c.cfg.CancelledRetention,
 			DiscardedRetention: c.cfg.DiscardedRetention, OnRescued: c.onRescued,
+			ServerTTL: c.cfg.ServerTTL,
 			OnReleased: func(rows []*kilntype.JobRow) {
 				for _, r := range rows {
 					c.wake(r.Queue)
@@ -181,6 +185,10 @@ func (c *Client) Start(ctx context.Context) error {
 		p.Start(ctx)
 	}
 	c.heartbeat.Start(ctx)
+	c.registry = c.newRegistry(slices.Collect(maps.Keys(producers)))
+	if c.registry != nil {
+		c.registry.Start(ctx)
+	}
 	if c.elector != nil {
 		c.elector.Start(ctx)
 	}
@@ -242,6 +250,9 @@ func (c *Client) stop(ctx context.Context, cancelNow bool) error {
 		c.elector.Stop()
 	}
 	c.completer.Stop()
+	if c.registry != nil {
+		c.registry.Stop()
+	}
 	if svcErr := <-servicesStopped; svcErr != nil {
 		err = errors.Join(err, fmt.Errorf("%w: %v", ErrStopTimeout, svcErr))
 	}
@@ -435,6 +446,13 @@ func (c *Client) Enqueue(ctx context.Context, args JobArgs, opts *EnqueueOpts) (
 // one result per param, in order. Errors are as Enqueue's, naming the index
 // of the faulty param.
 func (c *Client) EnqueueMany(ctx context.Context, params []EnqueueParams) ([]*EnqueueResult, error) {
+	return c.enqueue(ctx, params, c.cfg.Store.JobInsertMany)
+}
+
+// enqueue validates params, inserts them with insert, and wakes the local
+// producers of their queues.
+func (c *Client) enqueue(ctx context.Context, params []EnqueueParams,
+	insert func(context.Context, []*store.JobInsertParams) ([]store.JobInsertResult, error)) ([]*EnqueueResult, error) {
 	if len(params) == 0 {
 		return nil, nil
 	}
@@ -449,7 +467,7 @@ func (c *Client) EnqueueMany(ctx context.Context, params []EnqueueParams) ([]*En
 			return nil, fmt.Errorf("kiln: enqueue job %d: %w", i, err)
 		}
 	}
-	results, err := c.cfg.Store.JobInsertMany(ctx, ins)
+	results, err := insert(ctx, ins)
 	if err != nil {
 		return nil, fmt.Errorf("kiln: enqueue %d jobs: %w", len(ins), err)
 	}

@@ -107,6 +107,17 @@ type Config struct {
 	CancelledRetention time.Duration
 	// DiscardedRetention is how long discarded jobs are kept: default 7 days.
 	DiscardedRetention time.Duration
+
+	// ServerHeartbeatInterval is how often a started client refreshes its
+	// row in the server registry (Client.ServerList): its queues, kinds and
+	// busy workers. Default 5 s.
+	ServerHeartbeatInterval time.Duration
+	// ServerTTL is how long a server may go without a heartbeat before the
+	// maintenance leader removes it from the registry (as Hangfire's
+	// ServerTimeout and Sidekiq's process expiry); its running jobs come
+	// back through lease expiry (LeaseDuration). Default 1 min; at least
+	// twice ServerHeartbeatInterval.
+	ServerTTL time.Duration
 }
 
 // QueueConfig configures one queue in one process.
@@ -175,6 +186,12 @@ func (c *Config) withDefaults() (*Config, error) {
 	defDuration(&cfg.CompletedRetention, 24*time.Hour)
 	defDuration(&cfg.CancelledRetention, 7*24*time.Hour)
 	defDuration(&cfg.DiscardedRetention, 7*24*time.Hour)
+	defDuration(&cfg.ServerHeartbeatInterval, 5*time.Second)
+	defDuration(&cfg.ServerTTL, time.Minute)
+	if cfg.ServerTTL < 2*cfg.ServerHeartbeatInterval {
+		return nil, fmt.Errorf("kiln: Config.ServerTTL is %s; want at least twice ServerHeartbeatInterval (%s)",
+			cfg.ServerTTL, cfg.ServerHeartbeatInterval)
+	}
 	for _, d := range []struct {
 		name     string
 		v, least time.Duration
@@ -188,6 +205,7 @@ func (c *Config) withDefaults() (*Config, error) {
 		{"CleanInterval", cfg.CleanInterval, time.Millisecond},
 		{"RecurringPollInterval", cfg.RecurringPollInterval, time.Millisecond},
 		{"MisfireThreshold", cfg.MisfireThreshold, time.Second},
+		{"ServerHeartbeatInterval", cfg.ServerHeartbeatInterval, time.Millisecond},
 	} {
 		if d.v < d.least {
 			return nil, fmt.Errorf("kiln: Config.%s is %s; want at least %s", d.name, d.v, d.least)

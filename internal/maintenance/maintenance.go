@@ -1,7 +1,8 @@
 // Package maintenance holds the services that only the elected leader runs:
 // the scheduler (promotes due jobs), the rescuer (takes back jobs whose
-// process died), the cleaner (deletes old finished jobs) and the resolver
-// (releases continuations whose parents ended). Each lives in a
+// process died), the cleaner (deletes old finished jobs), the resolver
+// (releases continuations whose parents ended) and the reaper (removes
+// servers that stopped sending heartbeats). Each lives in a
 // file of its own and runs as a periodic task under one start/stop contract.
 package maintenance
 
@@ -29,6 +30,11 @@ type Config struct {
 	CompletedRetention time.Duration
 	CancelledRetention time.Duration
 	DiscardedRetention time.Duration
+
+	// ServerTTL is how long a server (a registered process) may go without
+	// a heartbeat before the reaper deletes its row; required when the
+	// store is a store.ServerStore.
+	ServerTTL time.Duration
 
 	// OnRescued (optional) is called with the jobs the rescuer took back.
 	OnRescued func(rows []*kilntype.JobRow)
@@ -64,6 +70,9 @@ func New(cfg Config) *Services {
 	s.tasks = []Task{s.scheduler(), s.rescuer(), s.cleaner()}
 	if d, ok := cfg.Store.(store.DependencyStore); ok {
 		s.tasks = append(s.tasks, s.resolver(d))
+	}
+	if ss, ok := cfg.Store.(store.ServerStore); ok {
+		s.tasks = append(s.tasks, s.reaper(ss))
 	}
 	s.runners = make([]service.Runner, len(s.tasks))
 	return s

@@ -54,6 +54,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"Dependencies", testDependencies},
 		{"CleanerKeepsParents", testCleanerKeepsParents},
 		{"Services", testServices},
+		{"Servers", testServers},
 		{"Queues", testQueues},
 	}
 	for _, g := range groups {

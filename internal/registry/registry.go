@@ -1,0 +1,69 @@
+// Package registry keeps this process's row in the store's server registry
+// (store.ServerStore): it registers the process when the client starts,
+// refreshes the row (heartbeat, busy workers) every interval, and
+// deregisters it when the client stops. Rows of processes that die are
+// deleted by the maintenance leader's reaper.
+package registry
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/kilnjobs/kiln/internal/service"
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// Config configures a Registry. Every field is required.
+type Config struct {
+	Store store.ServerStore
+	// Row returns the process's current row; the Registry sets its
+	// HeartbeatAt before writing it.
+	Row      func() *kilntype.ServerRow
+	Now      func() time.Time
+	Interval time.Duration // how often the row is refreshed
+	Logger   *slog.Logger
+}
+
+// Registry keeps one process's row. Create it with New.
+type Registry struct {
+	cfg    Config
+	runner service.Runner
+	id     string // the ID of the last row written; deleted by Stop
+}
+
+// New returns a Registry; Start runs it.
+func New(cfg Config) *Registry { return &Registry{cfg: cfg} }
+
+// Start writes the row at once and then every Interval, until Stop. A
+// failed write is logged and tried again at the next tick: the registry is
+// for watching a cluster, so the process runs on without it.
+func (r *Registry) Start(ctx context.Context) {
+	r.runner.Start(ctx, func(ctx context.Context) {
+		service.Every(ctx, r.cfg.Interval, r.write)
+	})
+}
+
+// Stop stops the refreshes and deletes the row, waiting at most 5 s for
+// the store.
+func (r *Registry) Stop() {
+	r.runner.Stop()
+	if r.id == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.cfg.Store.ServerDelete(ctx, r.id); err != nil {
+		r.cfg.Logger.Warn("kiln: cannot deregister this server; the leader will remove it", "err", err)
+	}
+}
+
+func (r *Registry) write(ctx context.Context) {
+	row := r.cfg.Row()
+	row.HeartbeatAt = r.cfg.Now()
+	r.id = row.ID
+	if err := r.cfg.Store.ServerUpsert(ctx, row); err != nil && ctx.Err() == nil {
+		r.cfg.Logger.Warn("kiln: cannot refresh this server's registry row", "err", err)
+	}
+}

@@ -1,0 +1,45 @@
+package kilntype
+
+import "time"
+
+// ServerRow is one Kiln process (a client that was started) as it last
+// registered itself in the store: what it runs and how busy it is. Every
+// process refreshes its row on each heartbeat; the leader deletes rows whose
+// heartbeat is older than the server TTL, and the jobs such a process was
+// running come back through lease expiry (as Hangfire's servers page and
+// Sidekiq's process set).
+type ServerRow struct {
+	// ID is the process's client ID (Config.ID), unique among live processes.
+	ID string `json:"id"`
+	// Host is the machine's host name, PID the operating-system process ID.
+	Host string `json:"host"`
+	PID  int    `json:"pid"`
+	// Queues are the queues the process runs, ordered by name, each with
+	// its worker count and how many of them were busy at the last heartbeat.
+	Queues []ServerQueue `json:"queues"`
+	// Kinds are the job kinds the process has workers for, sorted.
+	Kinds []string `json:"kinds"`
+	// StartedAt is when the process's client started; HeartbeatAt when it
+	// last refreshed this row (both UTC).
+	StartedAt   time.Time `json:"started_at"`
+	HeartbeatAt time.Time `json:"heartbeat_at"`
+}
+
+// ServerQueue is one queue of a ServerRow.
+type ServerQueue struct {
+	Name       string `json:"name"`
+	MaxWorkers int    `json:"max_workers"`
+	// Busy is how many of the queue's workers were running a job at the
+	// process's last heartbeat.
+	Busy int `json:"busy"`
+}
+
+// Busy returns the process's busy workers across its queues, and MaxWorkers
+// their total.
+func (s *ServerRow) Busy() (busy, maxWorkers int) {
+	for _, q := range s.Queues {
+		busy += q.Busy
+		maxWorkers += q.MaxWorkers
+	}
+	return busy, maxWorkers
+}

@@ -1,0 +1,70 @@
+package kiln
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/kilnjobs/kiln/internal/registry"
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// ServerRow is one Kiln process in the server registry, re-exported from
+// kilntype.
+type ServerRow = kilntype.ServerRow
+
+// ServerList returns the Kiln processes (started clients) registered in the
+// store, ordered by ID: their host, PID, queues with worker counts and busy
+// workers, kinds, start time and last heartbeat (UTC). A started client
+// refreshes its row every ServerHeartbeatInterval and removes it when it
+// stops; the maintenance leader removes the rows of processes silent for
+// ServerTTL, so a row whose HeartbeatAt is older than a few intervals
+// belongs to a process that is probably gone. It returns an error wrapping
+// errors.ErrUnsupported if the store keeps no registry.
+func (c *Client) ServerList(ctx context.Context) ([]*ServerRow, error) {
+	ss, ok := c.cfg.Store.(store.ServerStore)
+	if !ok {
+		return nil, fmt.Errorf("kiln: list servers: the store keeps no server registry: %w", errors.ErrUnsupported)
+	}
+	rows, err := ss.ServerList(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("kiln: list servers: %w", err)
+	}
+	return rows, nil
+}
+
+// newRegistry returns the registry keeper of a client being started, or nil
+// when the store keeps no registry.
+func (c *Client) newRegistry(producers []string) *registry.Registry {
+	ss, ok := c.cfg.Store.(store.ServerStore)
+	if !ok {
+		return nil
+	}
+	host, _ := os.Hostname()
+	started := c.now()
+	slices.Sort(producers)
+	kinds := c.cfg.Workers.Kinds()
+	return registry.New(registry.Config{
+		Store: ss, Now: c.now, Interval: c.cfg.ServerHeartbeatInterval, Logger: c.cfg.Logger,
+		Row: func() *kilntype.ServerRow {
+			busy := map[string]int{}
+			for _, p := range c.producerList() {
+				busy[p.Queue()] = len(p.Running())
+			}
+			queues := make([]kilntype.ServerQueue, 0, len(producers))
+			for _, name := range producers {
+				queues = append(queues, kilntype.ServerQueue{
+					Name: name, MaxWorkers: c.cfg.Queues[name].MaxWorkers, Busy: busy[name],
+				})
+			}
+			return &kilntype.ServerRow{
+				ID: c.cfg.ID, Host: host, PID: os.Getpid(), Queues: queues,
+				Kinds: slices.SortedFunc(slices.Values(kinds), strings.Compare), StartedAt: started,
+			}
+		},
+	})
+}

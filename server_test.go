@@ -1,0 +1,126 @@
+package kiln_test
+
+import (
+	"context"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/kilntype"
+)
+
+// waitServers polls the registry until cond holds for its rows, or fails
+// the test after 10 s.
+func waitServers(t *testing.T, c *kiln.Client, what string, cond func([]*kiln.ServerRow) bool) []*kiln.ServerRow {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rows, err := c.ServerList(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cond(rows) {
+			return rows
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("servers never became %s: %+v", what, rows)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestServerRegistry(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[testArgs]) error {
+		started <- struct{}{}
+		<-release
+		return nil
+	}))
+	st := openStore(t, "")
+	cfg := fastConfig(st, workers, newClock())
+	cfg.ID = "server-under-test"
+	cfg.Queues = map[string]kiln.QueueConfig{"default": {MaxWorkers: 3}, "mail": {MaxWorkers: 2}}
+	cfg.ServerHeartbeatInterval = 10 * time.Millisecond
+	c, err := kiln.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			close(release)
+			c.Stop(context.Background())
+		}
+	})
+
+	rows := waitServers(t, c, "registered", func(rows []*kiln.ServerRow) bool { return len(rows) == 1 })
+	r := rows[0]
+	host, _ := os.Hostname()
+	if r.ID != cfg.ID || r.Host != host || r.PID != os.Getpid() || !slices.Equal(r.Kinds, []string{"test"}) ||
+		!r.StartedAt.Equal(testBase) || !r.HeartbeatAt.Equal(testBase) {
+		t.Fatalf("registered row = %+v", r)
+	}
+	want := []kilntype.ServerQueue{{Name: "default", MaxWorkers: 3}, {Name: "mail", MaxWorkers: 2}}
+	if !slices.Equal(r.Queues, want) {
+		t.Fatalf("queues = %+v; want %+v", r.Queues, want)
+	}
+
+	mustEnqueue(t, c, testArgs{N: 1}, nil)
+	<-started
+	waitServers(t, c, "busy", func(rows []*kiln.ServerRow) bool {
+		busy, total := rows[0].Busy()
+		return busy == 1 && total == 5 && rows[0].Queues[0].Busy == 1
+	})
+
+	close(release)
+	stopped = true
+	if err := c.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if rows, err := c.ServerList(context.Background()); err != nil || len(rows) != 0 {
+		t.Fatalf("after Stop, ServerList = %+v, %v; want empty", rows, err)
+	}
+}
+
+// A process that dies keeps its row until the leader sees its heartbeat
+// older than ServerTTL.
+func TestServerReaperRemovesDeadServers(t *testing.T) {
+	t.Parallel()
+	st := openStore(t, "")
+	clock := newClock()
+	dead := &kiln.ServerRow{ID: "dead", Host: "h", PID: 1, StartedAt: testBase, HeartbeatAt: testBase}
+	if err := st.ServerUpsert(context.Background(), dead); err != nil {
+		t.Fatal(err)
+	}
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, kiln.WorkFunc(func(context.Context, *kiln.Job[testArgs]) error { return nil }))
+	cfg := fastConfig(st, workers, clock)
+	cfg.ServerHeartbeatInterval, cfg.ServerTTL = 10*time.Millisecond, 40*time.Millisecond
+	c := startClient(t, cfg)
+	waitServers(t, c, "both registered", func(rows []*kiln.ServerRow) bool { return len(rows) == 2 })
+
+	// Past the TTL the dead server goes; the live one keeps refreshing its
+	// heartbeat (with the clock's time), so it stays or comes back at once.
+	clock.Advance(time.Minute)
+	rows := waitServers(t, c, "reaped", func(rows []*kiln.ServerRow) bool { return len(rows) == 1 })
+	if rows[0].ID != c.ID() {
+		t.Fatalf("left %+v; want only %s", rows, c.ID())
+	}
+}
+
+func TestServerTTLValidated(t *testing.T) {
+	t.Parallel()
+	_, err := kiln.NewClient(&kiln.Config{Store: openStore(t, ""), ServerHeartbeatInterval: time.Second, ServerTTL: time.Second})
+	if err == nil || !strings.Contains(err.Error(), "ServerTTL") {
+		t.Fatalf("err = %v; want one naming ServerTTL", err)
+	}
+}

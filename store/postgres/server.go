@@ -1,0 +1,95 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+var _ store.ServerStore = (*Store)(nil)
+
+// sqlServerUpsert records server $1's row.
+const sqlServerUpsert = `INSERT INTO {s}.kiln_server (id, host, pid, queues, kinds, started_at, heartbeat_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, queues = excluded.queues,
+	kinds = excluded.kinds, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at`
+
+// sqlServerList returns every server, by ID.
+const sqlServerList = `SELECT id, host, pid, queues, kinds, started_at, heartbeat_at
+FROM {s}.kiln_server ORDER BY id`
+
+// sqlServerDelete deletes server $1.
+const sqlServerDelete = `DELETE FROM {s}.kiln_server WHERE id = $1`
+
+// sqlServerDeleteStale deletes the servers whose heartbeat is before $1.
+const sqlServerDeleteStale = `DELETE FROM {s}.kiln_server WHERE heartbeat_at < $1 RETURNING id`
+
+// ServerUpsert records row as server row.ID's state, replacing its previous
+// row.
+func (s *Store) ServerUpsert(ctx context.Context, row *kilntype.ServerRow) error {
+	queues, kinds := row.Queues, row.Kinds
+	if queues == nil {
+		queues = []kilntype.ServerQueue{}
+	}
+	if kinds == nil {
+		kinds = []string{}
+	}
+	_, err := s.pool.Exec(ctx, s.sql(sqlServerUpsert), row.ID, row.Host, row.PID, queues, kinds,
+		truncate(row.StartedAt), truncate(row.HeartbeatAt))
+	if err != nil {
+		return fail("register server", err)
+	}
+	return nil
+}
+
+// ServerList returns every registered server, by ID.
+func (s *Store) ServerList(ctx context.Context) ([]*kilntype.ServerRow, error) {
+	rows, err := s.pool.Query(ctx, s.sql(sqlServerList))
+	if err != nil {
+		return nil, fail("list servers", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*kilntype.ServerRow, error) {
+		var r kilntype.ServerRow
+		if err := row.Scan(&r.ID, &r.Host, &r.PID, &r.Queues, &r.Kinds, &r.StartedAt, &r.HeartbeatAt); err != nil {
+			return nil, err
+		}
+		r.StartedAt, r.HeartbeatAt = r.StartedAt.UTC(), r.HeartbeatAt.UTC()
+		return &r, nil
+	})
+	if err != nil {
+		return nil, fail("list servers", err)
+	}
+	if out == nil {
+		out = []*kilntype.ServerRow{}
+	}
+	return out, nil
+}
+
+// ServerDelete deletes server id's row.
+func (s *Store) ServerDelete(ctx context.Context, id string) error {
+	if _, err := s.pool.Exec(ctx, s.sql(sqlServerDelete), id); err != nil {
+		return fail("delete server", err)
+	}
+	return nil
+}
+
+// ServerDeleteStale deletes the servers whose heartbeat is before before,
+// and returns their IDs.
+func (s *Store) ServerDeleteStale(ctx context.Context, before time.Time) ([]string, error) {
+	rows, err := s.pool.Query(ctx, s.sql(sqlServerDeleteStale), truncate(before))
+	if err != nil {
+		return nil, fail("delete stale servers", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fail("delete stale servers", err)
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	return ids, nil
+}

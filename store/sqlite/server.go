@@ -1,0 +1,123 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+var _ store.ServerStore = (*Store)(nil)
+
+// ServerUpsert records row as server row.ID's state, replacing its previous
+// row.
+func (s *Store) ServerUpsert(ctx context.Context, row *kilntype.ServerRow) error {
+	queues, kinds, err := encodeServerLists(row)
+	if err != nil {
+		return fail("register server", err)
+	}
+	err = s.write(ctx, func(tx *sql.Tx, _ *stmts) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO kiln_server (id, host, pid, queues, kinds, started_at, heartbeat_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+ON CONFLICT (id) DO UPDATE SET host = ?2, pid = ?3, queues = ?4, kinds = ?5, started_at = ?6, heartbeat_at = ?7`,
+			row.ID, row.Host, row.PID, string(queues), string(kinds), micros(row.StartedAt), micros(row.HeartbeatAt))
+		return err
+	})
+	if err != nil {
+		return fail("register server", err)
+	}
+	return nil
+}
+
+// ServerList returns every registered server, by ID. It reads from the
+// reader pool.
+func (s *Store) ServerList(ctx context.Context) ([]*kilntype.ServerRow, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, host, pid, queues, kinds, started_at, heartbeat_at
+FROM kiln_server ORDER BY id`)
+	if err != nil {
+		return nil, fail("list servers", err)
+	}
+	defer rows.Close()
+	out := []*kilntype.ServerRow{}
+	for rows.Next() {
+		var (
+			r                  kilntype.ServerRow
+			queues, kinds      string
+			started, heartbeat int64
+		)
+		if err := rows.Scan(&r.ID, &r.Host, &r.PID, &queues, &kinds, &started, &heartbeat); err != nil {
+			return nil, fail("list servers", err)
+		}
+		if err := json.Unmarshal([]byte(queues), &r.Queues); err != nil {
+			return nil, fail("list servers", fmt.Errorf("server %q: queues: %w", r.ID, err))
+		}
+		if err := json.Unmarshal([]byte(kinds), &r.Kinds); err != nil {
+			return nil, fail("list servers", fmt.Errorf("server %q: kinds: %w", r.ID, err))
+		}
+		r.StartedAt, r.HeartbeatAt = fromMicros(started), fromMicros(heartbeat)
+		out = append(out, &r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fail("list servers", err)
+	}
+	return out, nil
+}
+
+// ServerDelete deletes server id's row.
+func (s *Store) ServerDelete(ctx context.Context, id string) error {
+	err := s.write(ctx, func(tx *sql.Tx, _ *stmts) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM kiln_server WHERE id = ?`, id)
+		return err
+	})
+	if err != nil {
+		return fail("delete server", err)
+	}
+	return nil
+}
+
+// ServerDeleteStale deletes the servers whose heartbeat is before before,
+// and returns their IDs.
+func (s *Store) ServerDeleteStale(ctx context.Context, before time.Time) ([]string, error) {
+	ids := []string{}
+	err := s.write(ctx, func(tx *sql.Tx, _ *stmts) error {
+		ids = ids[:0]
+		rows, err := tx.QueryContext(ctx, `DELETE FROM kiln_server WHERE heartbeat_at < ? RETURNING id`, micros(before))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fail("delete stale servers", err)
+	}
+	return ids, nil
+}
+
+// encodeServerLists encodes a server's queues and kinds as JSON arrays
+// (never null).
+func encodeServerLists(row *kilntype.ServerRow) (queues, kinds []byte, err error) {
+	q, k := row.Queues, row.Kinds
+	if q == nil {
+		q = []kilntype.ServerQueue{}
+	}
+	if k == nil {
+		k = []string{}
+	}
+	if queues, err = json.Marshal(q); err != nil {
+		return nil, nil, err
+	}
+	kinds, err = json.Marshal(k)
+	return queues, kinds, err
+}

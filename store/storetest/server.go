@@ -1,0 +1,71 @@
+package storetest
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+func testServers(t *testing.T, newStore NewStoreFunc) {
+	t.Run("UpsertListDelete", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		s, ok := f.s.(store.ServerStore)
+		if !ok {
+			t.Skip("the store keeps no server registry (store.ServerStore)")
+		}
+		upsert := func(row *kilntype.ServerRow) {
+			t.Helper()
+			if err := s.ServerUpsert(f.ctx, row); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b := &kilntype.ServerRow{ID: procB, Host: "h2", PID: 2, StartedAt: base, HeartbeatAt: base}
+		upsert(b) // nil Queues and Kinds are stored as empty lists
+		upsert(&kilntype.ServerRow{ID: procA, Host: "h1", PID: 1, StartedAt: base, HeartbeatAt: base,
+			Queues: []kilntype.ServerQueue{{Name: "default", MaxWorkers: 10}}, Kinds: []string{"a"}})
+		a := &kilntype.ServerRow{ID: procA, Host: "h1", PID: 1, StartedAt: base, HeartbeatAt: base.Add(time.Minute),
+			Queues: []kilntype.ServerQueue{{Name: "default", MaxWorkers: 10, Busy: 3}, {Name: "mail", MaxWorkers: 2, Busy: 2}},
+			Kinds:  []string{"a", "b"}}
+		upsert(a) // replaces procA's row, lists included
+
+		rows, err := s.ServerList(f.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != 2 || rows[0].ID != procA || rows[1].ID != procB {
+			t.Fatalf("ServerList = %+v; want %s then %s", rows, procA, procB)
+		}
+		got := rows[0]
+		if got.Host != "h1" || got.PID != 1 || !reflect.DeepEqual(got.Queues, a.Queues) || !reflect.DeepEqual(got.Kinds, a.Kinds) {
+			t.Errorf("server A = %+v; want %+v", got, a)
+		}
+		wantTime(t, "StartedAt", got.StartedAt, base)
+		wantTime(t, "HeartbeatAt", got.HeartbeatAt, base.Add(time.Minute))
+		if busy, total := got.Busy(); busy != 5 || total != 12 {
+			t.Errorf("Busy() = %d, %d; want 5, 12", busy, total)
+		}
+		if rows[1].Queues == nil || len(rows[1].Queues) != 0 || rows[1].Kinds == nil || len(rows[1].Kinds) != 0 {
+			t.Errorf("server B lists = %#v, %#v; want empty, not nil", rows[1].Queues, rows[1].Kinds)
+		}
+
+		stale, err := s.ServerDeleteStale(f.ctx, base.Add(time.Second))
+		if err != nil || !reflect.DeepEqual(stale, []string{procB}) {
+			t.Fatalf("ServerDeleteStale = %v, %v; want [%s]", stale, err, procB)
+		}
+		if stale, err := s.ServerDeleteStale(f.ctx, base.Add(time.Second)); err != nil || len(stale) != 0 {
+			t.Fatalf("second ServerDeleteStale = %v, %v; want none", stale, err)
+		}
+		if err := s.ServerDelete(f.ctx, procA); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ServerDelete(f.ctx, "unknown"); err != nil {
+			t.Fatalf("deleting an unknown server: %v", err)
+		}
+		if rows, err := s.ServerList(f.ctx); err != nil || len(rows) != 0 {
+			t.Fatalf("ServerList after deletes = %+v, %v; want empty", rows, err)
+		}
+	})
+}

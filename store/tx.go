@@ -1,0 +1,17 @@
+package store
+
+import "context"
+
+// TxStore is implemented by backends that can insert jobs inside a
+// transaction of the caller's, so that the jobs exist only if that
+// transaction commits (River's InsertTx, Oban's insert inside an Ecto
+// transaction). TTx is the backend's transaction type: pgx.Tx for
+// store/postgres. The client's EnqueueTx functions use it; the store
+// package itself names no driver.
+type TxStore[TTx any] interface {
+	// JobInsertManyTx does what Store.JobInsertMany does, in tx: nothing
+	// is visible to other transactions (claims included) before tx
+	// commits, and nothing remains if it rolls back. It neither commits nor
+	// rolls back tx.
+	JobInsertManyTx(ctx context.Context, tx TTx, params []*JobInsertParams) ([]JobInsertResult, error)
+}

@@ -110,11 +110,14 @@ func (c *Client) Start(ctx context.Context) error {
 	if !c.cfg.StrictKinds {
 		kinds = c.cfg.Workers.Kinds()
 	}
-	limits := map[string]int{}
+	limits, clusterLimits := map[string]int{}, map[string]int{}
 	for _, k := range c.cfg.Workers.Kinds() {
 		e, _ := c.cfg.Workers.entry(k)
 		if n := e.maxConcurrency(); n > 0 {
 			limits[k] = n
+		}
+		if n := e.clusterMaxConcurrency(); n > 0 {
+			clusterLimits[k] = n
 		}
 	}
 	limiter := producer.NewKindLimiter(limits)
@@ -122,7 +125,7 @@ func (c *Client) Start(ctx context.Context) error {
 	for name, q := range c.cfg.Queues {
 		producers[name] = producer.New(producer.Config{
 			Queue: name, MaxWorkers: q.MaxWorkers, Store: c.cfg.Store, Kinds: kinds,
-			Limiter: limiter, Units: c.cfg.Workers, Exec: c.exec, Completer: c.completer,
+			Limiter: limiter, ClusterKindLimits: clusterLimits, Units: c.cfg.Workers, Exec: c.exec, Completer: c.completer,
 			LeaseDuration: c.cfg.LeaseDuration, PollInterval: c.cfg.FetchPollInterval,
 			Logger: c.cfg.Logger, OnStart: c.onStart, OnFinish: c.onFinish,
 		})

@@ -39,6 +39,14 @@ type Worker[T JobArgs] interface {
 	// MaxConcurrency caps how many jobs of this kind run at once in one
 	// process, across queues (Rystem's WithMaxParallelism): 0 means no cap.
 	MaxConcurrency() int
+	// ClusterMaxConcurrency caps how many jobs of this kind run at once
+	// across every process sharing the store, in any queue: 0 means no cap.
+	// A process claims such jobs only while fewer run anywhere (counted by
+	// the store at each claim, and claims of the kind are serialized), so
+	// the cap holds even as processes come and go; a job whose process died
+	// keeps its slot until it is rescued (LeaseDuration). Each process
+	// running the kind should return the same value.
+	ClusterMaxConcurrency() int
 }
 
 // WorkerDefaults gives a Worker the default settings. Embed it and define
@@ -56,6 +64,9 @@ func (WorkerDefaults[T]) MaxAttempts() int { return 0 }
 
 // MaxConcurrency returns 0: no cap.
 func (WorkerDefaults[T]) MaxConcurrency() int { return 0 }
+
+// ClusterMaxConcurrency returns 0: no cap.
+func (WorkerDefaults[T]) ClusterMaxConcurrency() int { return 0 }
 
 // WorkFunc adapts a function to a Worker with default settings.
 func WorkFunc[T JobArgs](fn func(ctx context.Context, job *Job[T]) error) Worker[T] {
@@ -81,6 +92,7 @@ type workerEntry interface {
 	unit(row *kilntype.JobRow) jobexec.WorkUnit
 	maxAttempts() int
 	maxConcurrency() int
+	clusterMaxConcurrency() int
 }
 
 // NewWorkers returns an empty bundle.
@@ -153,6 +165,9 @@ func (e *typedEntry[T]) unit(row *kilntype.JobRow) jobexec.WorkUnit {
 }
 func (e *typedEntry[T]) maxAttempts() int    { return e.worker.MaxAttempts() }
 func (e *typedEntry[T]) maxConcurrency() int { return e.worker.MaxConcurrency() }
+func (e *typedEntry[T]) clusterMaxConcurrency() int {
+	return e.worker.ClusterMaxConcurrency()
+}
 
 // workUnit binds one job to its typed worker.
 type workUnit[T JobArgs] struct {

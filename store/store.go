@@ -225,10 +225,18 @@ type JobClaimParams struct {
 	// KindLimits caps how many jobs of a kind this claim may return (the
 	// free slots of kinds with a concurrency limit); a kind absent from the
 	// map is capped only by Max. A limit of 0 excludes the kind.
-	KindLimits     map[string]int
-	LeasedBy       string    // the claiming process's ID
-	LeaseExpiresAt time.Time // the lease's end unless renewed
-	Now            time.Time
+	KindLimits map[string]int
+	// ClusterKindLimits caps how many jobs of a kind may run at once across
+	// every process sharing the store (Worker.ClusterMaxConcurrency): the
+	// claim takes at most the limit minus the kind's running jobs, counted
+	// in the claim's own transaction, and claims of such kinds are
+	// serialized so that two processes cannot both take the last slot. A
+	// kind in both maps gets the lower of the two caps (see
+	// MergeKindLimits).
+	ClusterKindLimits map[string]int
+	LeasedBy          string    // the claiming process's ID
+	LeaseExpiresAt    time.Time // the lease's end unless renewed
+	Now               time.Time
 }
 
 // JobLeaseRenewParams renews the leases of a process's running jobs.

@@ -20,17 +20,20 @@ import (
 
 // Config configures a Producer. Every field is required unless marked.
 type Config struct {
-	Queue         string
-	MaxWorkers    int
-	Store         store.Store
-	Kinds         []string     // kinds to claim; nil claims any kind
-	Limiter       *KindLimiter // optional
-	Units         jobexec.UnitFactory
-	Exec          *jobexec.Settings
-	Completer     *completer.Completer
-	LeaseDuration time.Duration
-	PollInterval  time.Duration
-	Logger        *slog.Logger
+	Queue      string
+	MaxWorkers int
+	Store      store.Store
+	Kinds      []string     // kinds to claim; nil claims any kind
+	Limiter    *KindLimiter // optional
+	// ClusterKindLimits (optional) caps kinds across every process sharing
+	// the store (store.JobClaimParams.ClusterKindLimits).
+	ClusterKindLimits map[string]int
+	Units             jobexec.UnitFactory
+	Exec              *jobexec.Settings
+	Completer         *completer.Completer
+	LeaseDuration     time.Duration
+	PollInterval      time.Duration
+	Logger            *slog.Logger
 	// OnStart (optional) is called for each claimed job before it runs.
 	OnStart func(row *kilntype.JobRow)
 	// OnFinish (optional) is called once a job's outcome is written and
@@ -166,13 +169,14 @@ func (p *Producer) fetch(ctx context.Context) error {
 	reserved := p.cfg.Limiter.Reserve()
 	now := p.cfg.Exec.Now()
 	rows, err := p.cfg.Store.JobClaim(ctx, &store.JobClaimParams{
-		Queue:          p.cfg.Queue,
-		Max:            free,
-		Kinds:          p.cfg.Kinds,
-		KindLimits:     reserved,
-		LeasedBy:       p.cfg.Exec.ServerID,
-		LeaseExpiresAt: now.Add(p.cfg.LeaseDuration),
-		Now:            now,
+		Queue:             p.cfg.Queue,
+		Max:               free,
+		Kinds:             p.cfg.Kinds,
+		KindLimits:        reserved,
+		ClusterKindLimits: p.cfg.ClusterKindLimits,
+		LeasedBy:          p.cfg.Exec.ServerID,
+		LeaseExpiresAt:    now.Add(p.cfg.LeaseDuration),
+		Now:               now,
 	})
 	var claimed map[string]int
 	if reserved != nil {

@@ -3,6 +3,7 @@ package postgres
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -126,8 +127,24 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 	if params.Max < 1 || (params.Kinds != nil && len(params.Kinds) == 0) {
 		return []*kilntype.JobRow{}, nil
 	}
-	c := newClaim(params)
 	var err error
+	if len(params.ClusterKindLimits) > 0 {
+		var c *claim
+		err = s.inTx(ctx, func(tx pgx.Tx) error {
+			p, err := s.lockClusterLimits(ctx, tx, params)
+			if err == nil {
+				c = newClaim(p)
+				err = c.run(ctx, s, tx)
+			}
+			return err
+		})
+		if err != nil {
+			return nil, fail("claim jobs", err)
+		}
+		slices.SortFunc(c.claimed, compareClaimOrder)
+		return c.claimed, nil
+	}
+	c := newClaim(params)
 	if c.limited {
 		err = s.inTx(ctx, func(tx pgx.Tx) error { return c.run(ctx, s, tx) })
 	} else {
@@ -247,4 +264,46 @@ func compareClaimOrder(a, b *kilntype.JobRow) int {
 		a.ScheduledAt.Compare(b.ScheduledAt),
 		cmp.Compare(a.ID, b.ID),
 	)
+}
+
+// sqlLockClusterKinds takes, for the rest of the transaction, one advisory
+// lock per kind of $1 (sorted, so concurrent claims never wait in a cycle):
+// claims of cluster-limited kinds are serialized per kind, across processes.
+// The lock key hashes the schema and kind, so schemas do not share locks.
+const sqlLockClusterKinds = `SELECT count(pg_advisory_xact_lock(hashtextextended($2 || '/' || k, 0)))
+FROM (SELECT k FROM unnest($1::text[]) AS t(k) ORDER BY k COLLATE "C" OFFSET 0) AS sorted`
+
+// sqlCountRunning counts the running jobs of each kind of $1, through the
+// kiln_job_state index: as many entries as jobs run at once.
+const sqlCountRunning = `SELECT kind, count(*) FROM {s}.kiln_job
+WHERE state = 'running' AND kind = ANY($1::text[]) GROUP BY kind`
+
+// lockClusterLimits locks params' cluster-limited kinds in tx, counts their
+// running jobs (a statement that starts after the locks are held, so it
+// sees every claim committed before), and returns params with the merged
+// kind limits. The locks are held until tx ends, when the claimed jobs are
+// committed as running.
+func (s *Store) lockClusterLimits(ctx context.Context, tx pgx.Tx, params *store.JobClaimParams) (*store.JobClaimParams, error) {
+	kinds := params.ClusterLimitedKinds()
+	if _, err := tx.Exec(ctx, sqlLockClusterKinds, kinds, "kiln/"+s.schema); err != nil {
+		return nil, fmt.Errorf("lock cluster-limited kinds: %w", err)
+	}
+	rows, err := tx.Query(ctx, s.sql(sqlCountRunning), kinds)
+	if err != nil {
+		return nil, fmt.Errorf("count running jobs: %w", err)
+	}
+	running := make(map[string]int, len(kinds))
+	var (
+		kind string
+		n    int
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&kind, &n}, func() error {
+		running[kind] = n
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("count running jobs: %w", err)
+	}
+	merged := *params
+	merged.KindLimits = store.MergeKindLimits(params, running)
+	return &merged, nil
 }

@@ -152,6 +152,9 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 			break
 		}
 	}
+	if len(params.ClusterKindLimits) > 0 && window == params.Max {
+		window *= claimWindowFactor
+	}
 	limit := claimLimit(window)
 	candidates, err := s.sized(ctx, func(st *stmts) *batchStmt { return st.claimCandidates }, limit)
 	if err != nil {
@@ -159,7 +162,19 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 	}
 	var claimed []*kilntype.JobRow
 	err = s.write(ctx, func(tx *sql.Tx, st *stmts) error {
-		claimed, err = claim(ctx, tx, st, tx.StmtContext(ctx, candidates), limit, params, kinds)
+		p := params
+		if len(params.ClusterKindLimits) > 0 {
+			// The write transaction is the database's only writer, so the
+			// count cannot change before the claim commits.
+			running, err := countRunning(ctx, tx, params.ClusterLimitedKinds())
+			if err != nil {
+				return err
+			}
+			merged := *params
+			merged.KindLimits = store.MergeKindLimits(params, running)
+			p = &merged
+		}
+		claimed, err = claim(ctx, tx, st, tx.StmtContext(ctx, candidates), limit, p, kinds)
 		return err
 	})
 	if err != nil {
@@ -262,4 +277,35 @@ func compareClaimOrder(a, b *kilntype.JobRow) int {
 		a.ScheduledAt.Compare(b.ScheduledAt),
 		cmp.Compare(a.ID, b.ID),
 	)
+}
+
+// countRunning returns how many jobs of each of kinds are running, in any
+// process (kinds with none are absent). It walks the running jobs through
+// kiln_job_state: as many rows as jobs run at once.
+func countRunning(ctx context.Context, tx *sql.Tx, kinds []string) (map[string]int, error) {
+	kindsJSON, err := jsonStrings(kinds)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT kind, count(*) FROM kiln_job INDEXED BY kiln_job_state
+WHERE state = 'running' AND kind IN (SELECT value FROM json_each(?)) GROUP BY kind`, kindsJSON)
+	if err != nil {
+		return nil, fmt.Errorf("count running jobs: %w", err)
+	}
+	defer rows.Close()
+	running := make(map[string]int, len(kinds))
+	for rows.Next() {
+		var (
+			kind string
+			n    int
+		)
+		if err := rows.Scan(&kind, &n); err != nil {
+			return nil, fmt.Errorf("count running jobs: %w", err)
+		}
+		running[kind] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count running jobs: %w", err)
+	}
+	return running, nil
 }

@@ -32,6 +32,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"JobList", testList},
 		{"JobCountByState", testCountByState},
 		{"JobClaim", testClaim},
+		{"JobClaimClusterKindLimits", testClaimClusterKindLimits},
 		{"JobLeaseRenew", testLeaseRenew},
 		{"JobListCancelRequested", testListCancelRequested},
 		{"JobFinishMany", testFinish},

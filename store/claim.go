@@ -1,0 +1,31 @@
+package store
+
+import (
+	"maps"
+	"slices"
+)
+
+// ClusterLimitedKinds returns the kinds of p.ClusterKindLimits, sorted:
+// the order in which a backend locks them, so that concurrent claims never
+// wait for each other in a cycle.
+func (p *JobClaimParams) ClusterLimitedKinds() []string {
+	return slices.Sorted(maps.Keys(p.ClusterKindLimits))
+}
+
+// MergeKindLimits returns the per-kind caps of a claim with cluster limits:
+// for each kind of p.ClusterKindLimits, its limit minus running[kind] (the
+// kind's jobs running anywhere, at least 0), lowered to p.KindLimits[kind]
+// when that is lower; the kinds of p.KindLimits alone keep their cap.
+// Backends call it once they have counted the running jobs under their
+// cluster-limit lock.
+func MergeKindLimits(p *JobClaimParams, running map[string]int) map[string]int {
+	out := make(map[string]int, len(p.KindLimits)+len(p.ClusterKindLimits))
+	maps.Copy(out, p.KindLimits)
+	for kind, limit := range p.ClusterKindLimits {
+		free := max(limit-running[kind], 0)
+		if local, ok := out[kind]; !ok || free < local {
+			out[kind] = free
+		}
+	}
+	return out
+}

@@ -54,6 +54,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"RecurringOccurrenceList", testRecurringOccurrenceList},
 		{"Dependencies", testDependencies},
 		{"CleanerKeepsParents", testCleanerKeepsParents},
+		{"Prune", testPrune},
 		{"Services", testServices},
 		{"Servers", testServers},
 		{"Queues", testQueues},

@@ -1,0 +1,62 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/kilnjobs/kiln/store"
+)
+
+var _ store.PruneStore = (*Store)(nil)
+
+// sqlOccurrenceDeleteOld deletes up to $2 occurrences before $1 whose job
+// is gone, but not an entry's newest.
+const sqlOccurrenceDeleteOld = `DELETE FROM {s}.kiln_recurring_occurrence
+WHERE (recurring_id, occurrence_at) IN (
+	SELECT o.recurring_id, o.occurrence_at FROM {s}.kiln_recurring_occurrence AS o
+	WHERE o.occurrence_at < $1
+		AND NOT EXISTS (SELECT FROM {s}.kiln_job WHERE id = o.job_id)
+		AND o.occurrence_at < (SELECT max(occurrence_at) FROM {s}.kiln_recurring_occurrence
+			WHERE recurring_id = o.recurring_id)
+	LIMIT $2)`
+
+// sqlBatchDeleteOld deletes up to $2 batches created before $1 whose jobs
+// are all gone; their member rows go by ON DELETE CASCADE.
+const sqlBatchDeleteOld = `DELETE FROM {s}.kiln_batch WHERE id IN (
+	SELECT b.id FROM {s}.kiln_batch AS b
+	WHERE b.created_at < $1
+		AND (b.callback_job_id IS NULL OR NOT EXISTS (SELECT FROM {s}.kiln_job WHERE id = b.callback_job_id))
+		AND NOT EXISTS (SELECT FROM {s}.kiln_batch_job AS m JOIN {s}.kiln_job AS j ON j.id = m.job_id
+			WHERE m.batch_id = b.id)
+	LIMIT $2)`
+
+// RecurringOccurrenceDeleteOld deletes old occurrences whose job is gone,
+// keeping each entry's newest.
+func (s *Store) RecurringOccurrenceDeleteOld(ctx context.Context, before time.Time, max int) (int, error) {
+	n, err := s.deleteOld(ctx, sqlOccurrenceDeleteOld, before, max)
+	if err != nil {
+		return 0, fail("delete old recurring occurrences", err)
+	}
+	return n, nil
+}
+
+// BatchDeleteOld deletes old batches whose jobs are all gone.
+func (s *Store) BatchDeleteOld(ctx context.Context, before time.Time, max int) (int, error) {
+	n, err := s.deleteOld(ctx, sqlBatchDeleteOld, before, max)
+	if err != nil {
+		return 0, fail("delete old batches", err)
+	}
+	return n, nil
+}
+
+// deleteOld runs one of the prune statements and returns the rows deleted.
+func (s *Store) deleteOld(ctx context.Context, query string, before time.Time, max int) (int, error) {
+	if max < 1 {
+		return 0, nil
+	}
+	tag, err := s.pool.Exec(ctx, s.sql(query), truncate(before), max)
+	if err != nil {
+		return 0, err
+	}
+	return int(tag.RowsAffected()), nil
+}

@@ -125,7 +125,7 @@ func (c *Client) Start(ctx context.Context) error {
 	for name, q := range c.cfg.Queues {
 		producers[name] = producer.New(producer.Config{
 			Queue: name, MaxWorkers: q.MaxWorkers, Store: c.cfg.Store, Kinds: kinds,
-			Limiter: limiter, ClusterKindLimits: clusterLimits, Units: c.cfg.Workers, Exec: c.exec, Completer: c.completer,
+			Limiter: limiter, ClusterKindLimits: clusterLimits, Units: c.jobUnits(), Exec: c.exec, Completer: c.completer,
 			LeaseDuration: c.cfg.LeaseDuration, PollInterval: c.cfg.FetchPollInterval,
 			Logger: c.cfg.Logger, OnStart: c.onStart, OnFinish: c.onFinish,
 		})
@@ -352,15 +352,16 @@ func (c *Client) runningJobs() []*kilntype.JobRow {
 	return rows
 }
 
-// finishingLocal reports whether job id's worker returned in this process
-// and its outcome is being written.
+// finishingLocal reports whether job id's worker returned in this process:
+// its outcome is being written, or was written since the heartbeat listed
+// the job (no producer holds it any more).
 func (c *Client) finishingLocal(id int64) bool {
 	for _, p := range c.producerList() {
-		if p.Finishing(id) {
-			return true
+		if held, finishing := p.Holds(id); held {
+			return finishing
 		}
 	}
-	return false
+	return true
 }
 
 // cancelLocal cancels job id's context if it runs in this process.

@@ -10,13 +10,24 @@ import (
 )
 
 // JobListParams filters and pages JobList; see store.JobListParams. The zero
-// value lists the 100 newest jobs.
+// value lists the 100 newest jobs. Tag is served by an index in both stores.
+// ArgsContains is not: JobList bounds its work by examining at most
+// JobListScanWindow consecutive job IDs per call (see JobListResult).
 type JobListParams = store.JobListParams
+
+// JobListScanWindow is how many consecutive job IDs one JobList call with
+// ArgsContains examines at most, so that a search for rare text among
+// millions of jobs costs each page a bounded read (about 100,000 rows:
+// tens of milliseconds) instead of a scan of every job.
+const JobListScanWindow = 100_000
 
 // JobListResult is one page of jobs.
 type JobListResult struct {
 	Jobs []*kilntype.JobRow
 	// NextCursor is the Cursor that gets the next page, or 0 on the last.
+	// With ArgsContains a page may hold fewer than Limit jobs, even none,
+	// and still have a NextCursor: the search stopped at the end of its
+	// window of JobListScanWindow IDs, and continues from there.
 	NextCursor int64
 }
 
@@ -31,7 +42,9 @@ func (c *Client) JobGet(ctx context.Context, id int64) (*kilntype.JobRow, error)
 }
 
 // JobList returns one page of jobs matching params (nil: the newest 100).
-// Pages are keyset-paginated by ID: pass NextCursor back as Cursor.
+// Pages are keyset-paginated by ID: pass NextCursor back as Cursor. With
+// ArgsContains each call examines at most JobListScanWindow consecutive
+// IDs after Cursor (and before StopAt, if set), so a page may be short.
 func (c *Client) JobList(ctx context.Context, params *JobListParams) (*JobListResult, error) {
 	p := JobListParams{}
 	if params != nil {
@@ -43,16 +56,62 @@ func (c *Client) JobList(ctx context.Context, params *JobListParams) (*JobListRe
 	p.Limit = min(p.Limit, store.MaxListLimit)
 	// Ask for one more row to know whether another page follows.
 	p.Limit++
+	last := true // the range listed reaches the last job of the order
+	if p.ArgsContains != "" {
+		var err error
+		if last, err = c.scanWindow(ctx, &p); err != nil {
+			return nil, fmt.Errorf("kiln: list jobs: %w", err)
+		}
+	}
 	rows, err := c.cfg.Store.JobList(ctx, &p)
 	if err != nil {
 		return nil, fmt.Errorf("kiln: list jobs: %w", err)
 	}
 	res := &JobListResult{Jobs: rows}
-	if len(rows) == p.Limit {
+	switch {
+	case len(rows) == p.Limit:
 		res.Jobs = rows[:p.Limit-1]
 		res.NextCursor = res.Jobs[len(res.Jobs)-1].ID
+	case !last:
+		res.NextCursor = p.StopAt
 	}
 	return res, nil
+}
+
+// scanWindow narrows p's range to the JobListScanWindow IDs after its
+// Cursor, skipping the IDs below the oldest job and above the newest, and
+// reports whether the narrowed range still reaches the last job of p's
+// order (or p's own StopAt), so that no page follows it.
+func (c *Client) scanWindow(ctx context.Context, p *JobListParams) (bool, error) {
+	// Both ends of the primary key: two index seeks.
+	oldest, err := c.cfg.Store.JobList(ctx, &store.JobListParams{OrderAsc: true, Limit: 1})
+	if err != nil {
+		return false, err
+	}
+	newest, err := c.cfg.Store.JobList(ctx, &store.JobListParams{Limit: 1})
+	if err != nil || len(oldest) == 0 || len(newest) == 0 {
+		return true, err
+	}
+	lo, hi := oldest[0].ID, newest[0].ID
+	if p.OrderAsc {
+		from := max(p.Cursor, lo-1) // lists IDs > from
+		stop := from + JobListScanWindow
+		if p.StopAt != 0 && p.StopAt <= stop {
+			return true, nil
+		}
+		p.Cursor, p.StopAt = from, stop
+		return stop >= hi, nil
+	}
+	from := p.Cursor // lists IDs < from
+	if from == 0 || from > hi {
+		from = hi + 1
+	}
+	stop := from - JobListScanWindow
+	if p.StopAt != 0 && p.StopAt >= stop {
+		return true, nil
+	}
+	p.Cursor, p.StopAt = from, stop
+	return stop <= lo, nil
 }
 
 // JobAttempts returns the job's execution history, oldest attempt first:

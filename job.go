@@ -1,6 +1,13 @@
 package kiln
 
-import "github.com/kilnjobs/kiln/kilntype"
+import (
+	"context"
+	"fmt"
+
+	"github.com/kilnjobs/kiln/internal/jobexec"
+	"github.com/kilnjobs/kiln/internal/jobreport"
+	"github.com/kilnjobs/kiln/kilntype"
+)
 
 // JobArgs is implemented by every job's args type. Args are encoded as JSON
 // when the job is enqueued (as Hangfire serializes arguments when a job is
@@ -17,6 +24,59 @@ type Job[T JobArgs] struct {
 	*kilntype.JobRow
 	// Args is the job's args, decoded from JSON.
 	Args T
+
+	report *jobreport.Reporter // nil for a Job not made by a client
+}
+
+// The bounds of what a job reports through [Job.Progress] and [Job.Log].
+const (
+	// JobLogMaxLines is how many of a job's newest log lines are kept, for
+	// all its attempts together; older lines are deleted as new ones come.
+	JobLogMaxLines = jobreport.MaxLines
+	// JobLogMaxLineBytes is the longest log line kept, in bytes of UTF-8; a
+	// longer line is cut at a character boundary and ends with "…".
+	JobLogMaxLineBytes = jobreport.MaxLineBytes
+)
+
+// ErrLeaseLost: this process no longer holds the job's lease (it was
+// rescued after its lease expired, and maybe claimed again): the job's
+// context is cancelled with this cause, its outcome is ignored, and its
+// progress and log writes are refused.
+var ErrLeaseLost = jobexec.ErrLeaseLost
+
+// Progress records how far the job's current attempt has got, in percent
+// (0 to 100), for every process sharing the store to read in the job's
+// JobRow.Progress (`kiln jobs show`, the dashboard), as Hangfire.Console's
+// progress bars. Call it as often as is handy: writes are coalesced to at
+// most one per job every 250 ms (a report made sooner is written when that
+// time has passed), and the last value is written when Work returns. A
+// value equal to the last written costs nothing.
+//
+// It returns an error if percent is outside 0 to 100, if Work has
+// returned, if the job's lease is lost (wrapping [ErrLeaseLost]: stop
+// working, the outcome will be ignored), or if the store failed a write
+// made by this call (it is retried). A worker may ignore the error:
+// progress is informative. A Job made outside a client (in a test)
+// validates percent and records nothing.
+func (j *Job[T]) Progress(ctx context.Context, percent int) error {
+	return j.report.Progress(ctx, percent)
+}
+
+// Log appends message to the job's log, a line readable by every process
+// sharing the store with [Client.JobLogs] while the job runs and after, as
+// Hangfire.Console's lines. The line is dated by the client's clock and
+// attributed to the current attempt. It is made valid UTF-8 without NUL
+// bytes, stripped of trailing line breaks and cut to JobLogMaxLineBytes; a
+// job keeps its JobLogMaxLines newest lines. Writes are coalesced with
+// Progress's (at most one per job every 250 ms, the rest written when Work
+// returns). Errors are as Progress's.
+func (j *Job[T]) Log(ctx context.Context, message string) error {
+	return j.report.Log(ctx, message)
+}
+
+// Logf is Log with a message formatted as fmt.Sprintf does.
+func (j *Job[T]) Logf(ctx context.Context, format string, args ...any) error {
+	return j.report.Log(ctx, fmt.Sprintf(format, args...))
 }
 
 // JobRow is the stored form of a job, re-exported from kilntype.

@@ -76,9 +76,10 @@ func (c *Client) queueSetPaused(ctx context.Context, name string, paused bool) e
 // retryable job, or that has ever been paused, with whether it is paused
 // and its count of jobs in each of those states (read in one snapshot),
 // and the ScheduledAt of its oldest available job (the queue's latency is
-// the time since). The store counts the jobs from its indexes, in time
-// linear in the jobs counted (not in the finished jobs it keeps): call it
-// for a dashboard or the CLI, not for every job.
+// the time since). The SQLite and PostgreSQL stores read the counts from
+// the job counters that their triggers keep, and the oldest available job
+// with a few index seeks per queue: the time grows with the queues, not
+// with the jobs, so a dashboard may poll it every second.
 func (c *Client) QueueList(ctx context.Context) ([]*QueueRow, error) {
 	qs, err := c.queueStore("list queues")
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kilnjobs/kiln/internal/jobexec"
+	"github.com/kilnjobs/kiln/internal/jobreport"
 	"github.com/kilnjobs/kiln/kilntype"
 )
 
@@ -89,7 +90,11 @@ type Workers struct {
 
 // workerEntry is the untyped face of a registered Worker[T].
 type workerEntry interface {
+	// unit binds row to the worker; its job records no progress or logs.
 	unit(row *kilntype.JobRow) jobexec.WorkUnit
+	// reportingUnit is unit whose job records its progress and log lines
+	// with report (nil: none).
+	reportingUnit(row *kilntype.JobRow, report *jobreport.Reporter) jobexec.WorkUnit
 	maxAttempts() int
 	maxConcurrency() int
 	clusterMaxConcurrency() int
@@ -149,19 +154,39 @@ func (ws *Workers) entry(kind string) (workerEntry, bool) {
 	return e, ok
 }
 
-// Unit implements jobexec.UnitFactory.
+// Unit implements jobexec.UnitFactory. Its units' jobs record no progress
+// or log lines; a client's have them (see jobUnits).
 func (ws *Workers) Unit(row *kilntype.JobRow) (jobexec.WorkUnit, bool) {
+	return ws.unitFor(row, nil)
+}
+
+// unitFor returns row's WorkUnit, whose Job reports to a Reporter made
+// with report (nil: none), or false if no worker handles its kind.
+func (ws *Workers) unitFor(row *kilntype.JobRow, report *jobreport.Config) (jobexec.WorkUnit, bool) {
 	e, ok := ws.entry(row.Kind)
 	if !ok {
 		return nil, false
 	}
-	return e.unit(row), true
+	return e.reportingUnit(row, jobreport.New(report, row)), true
+}
+
+// jobUnits is the jobexec.UnitFactory of a started client: the Workers'
+// units, each job with a Reporter writing to the client's store.
+type jobUnits struct {
+	workers *Workers
+	report  *jobreport.Config // nil when the store keeps no progress
+}
+
+func (u *jobUnits) Unit(row *kilntype.JobRow) (jobexec.WorkUnit, bool) {
+	return u.workers.unitFor(row, u.report)
 }
 
 type typedEntry[T JobArgs] struct{ worker Worker[T] }
 
-func (e *typedEntry[T]) unit(row *kilntype.JobRow) jobexec.WorkUnit {
-	return &workUnit[T]{worker: e.worker, job: &Job[T]{JobRow: row}}
+func (e *typedEntry[T]) unit(row *kilntype.JobRow) jobexec.WorkUnit { return e.reportingUnit(row, nil) }
+
+func (e *typedEntry[T]) reportingUnit(row *kilntype.JobRow, report *jobreport.Reporter) jobexec.WorkUnit {
+	return &workUnit[T]{worker: e.worker, job: &Job[T]{JobRow: row, report: report}}
 }
 func (e *typedEntry[T]) maxAttempts() int    { return e.worker.MaxAttempts() }
 func (e *typedEntry[T]) maxConcurrency() int { return e.worker.MaxConcurrency() }
@@ -178,6 +203,13 @@ type workUnit[T JobArgs] struct {
 func (u *workUnit[T]) Decode() error {
 	return json.Unmarshal(u.job.JobRow.Args, &u.job.Args)
 }
-func (u *workUnit[T]) Work(ctx context.Context) error { return u.worker.Work(ctx, u.job) }
-func (u *workUnit[T]) Timeout() time.Duration         { return u.worker.Timeout(u.job) }
-func (u *workUnit[T]) Backoff() time.Duration         { return u.worker.Backoff(u.job) }
+
+// Work runs the worker, then writes the job's last reports (the lease is
+// still held: the outcome is written after).
+func (u *workUnit[T]) Work(ctx context.Context) error {
+	defer u.job.report.Close(ctx)
+	return u.worker.Work(ctx, u.job)
+}
+
+func (u *workUnit[T]) Timeout() time.Duration { return u.worker.Timeout(u.job) }
+func (u *workUnit[T]) Backoff() time.Duration { return u.worker.Backoff(u.job) }

@@ -56,6 +56,13 @@ type JobRow struct {
 	UniqueKey string `json:"unique_key,omitempty"`
 	// LastError is the error message of the latest failed attempt, if any.
 	LastError string `json:"last_error,omitempty"`
+	// Progress is how far the job's latest attempt said it got, in percent
+	// (0 to 100), through Job.Progress (as Hangfire.Console's progress
+	// bars); nil when that attempt has reported none, or before the first
+	// attempt. A retried job's progress is its failed attempt's until the
+	// new attempt reports. Stores without progress (no
+	// store.JobProgressStore) always give nil.
+	Progress *int `json:"progress,omitempty"`
 }
 
 // AttemptOutcome is how one attempt of a job ended.

@@ -26,9 +26,11 @@ type QueueStore interface {
 	// QueueList returns, ordered by name (bytewise), every queue that has
 	// been paused at least once (resumed since or not) or that holds an
 	// available, scheduled, running or retryable job, with its counts of
-	// such jobs, read in one snapshot. Pending and finalized jobs are
-	// neither counted nor read, so the cost grows with the jobs that wait
-	// or run, not with the history kept.
+	// such jobs, read in one snapshot. Pending and finalized jobs are not
+	// counted, and the cost must not grow with the history kept (the
+	// SQLite and PostgreSQL stores read counters, and seek the oldest
+	// available job of each priority: their cost does not grow with the
+	// jobs at all).
 	QueueList(ctx context.Context) ([]*QueueRow, error)
 }
 

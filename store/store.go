@@ -200,10 +200,26 @@ type JobListParams struct {
 	States []kilntype.JobState // any of these; nil means all
 	Kinds  []string            // any of these; nil means all
 	Queues []string            // any of these; nil means all
+	// Tag, if not empty, keeps only the jobs that have this tag (an exact,
+	// case-sensitive match of one of their Tags). Stores index it.
+	Tag string
+	// ArgsContains, if not empty, keeps only the jobs whose args, as JSON
+	// text, contain it: a case-sensitive substring match. No index serves
+	// it, so every job of the listed range that passes the other filters is
+	// read: bound the range with StopAt. The text is the store's: SQLite
+	// keeps args as they were encoded at enqueue (encoding/json, compact),
+	// PostgreSQL's jsonb prints them with a space after ':' and ',' and its
+	// keys reordered, so search for values (an e-mail, an ID), not for JSON
+	// punctuation.
+	ArgsContains string
 	// Cursor is the ID of the last job of the previous page; 0 starts at the
 	// first page. Pages are ordered by ID, so they stay stable while jobs are
 	// added (keyset pagination).
-	Cursor   int64
+	Cursor int64
+	// StopAt, if not 0, ends the listed range at this ID, included: newest
+	// first pages hold only IDs >= StopAt, oldest first pages IDs <= StopAt.
+	// With Cursor it bounds a page's work to a window of IDs.
+	StopAt   int64
 	OrderAsc bool // oldest first; default newest first
 	Limit    int  // 1 to MaxListLimit; 0 means DefaultListLimit
 }

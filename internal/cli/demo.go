@@ -32,7 +32,8 @@ const (
 )
 
 type demoOptions struct {
-	runFor time.Duration
+	runFor    time.Duration
+	dashboard dashboardFlags
 }
 
 func newDemoCmd(g *globals) *cobra.Command {
@@ -57,6 +58,10 @@ one transaction, and new ones arrive every few seconds. Each job event
 (started, completed, failed...) is printed as it happens, with the count of
 jobs in each state every few seconds.
 
+The web dashboard shows the same jobs live, and lets you retry, cancel and
+enqueue them: open the URL the demo prints (http://127.0.0.1:8080/ unless
+--dashboard-addr says otherwise).
+
 The demo runs until Ctrl+C (or SIGTERM), or for --for, then stops
 gracefully and prints a summary. The jobs stay in the database: look at
 them with 'kiln jobs list --database ` + demoDatabase + `'. Unfinished jobs
@@ -68,6 +73,7 @@ left by an earlier demo are cancelled when the demo starts.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDemo(cmd, g, o) },
 	}
 	cmd.Flags().DurationVar(&o.runFor, "for", 0, "stop after this long (default: run until Ctrl+C)")
+	o.dashboard.register(cmd.Flags())
 	return cmd
 }
 
@@ -143,7 +149,20 @@ func runDemo(cmd *cobra.Command, g *globals, o *demoOptions) error {
 	} else if n > 0 {
 		fmt.Fprintf(out, "Cancelled %d unfinished demo jobs left by an earlier run.\n", n)
 	}
-	fmt.Fprintf(out, "Files are written to %s (removed at the end); the demo's HTTP endpoint is %s.\n\n", dir, srv.URL)
+	dash, err := startDashboard(&o.dashboard, cmd.Flags().Changed("dashboard-addr"), client, g.getenv, g.logger, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := dash.Shutdown(); err != nil {
+			g.logger.Warn("kiln demo: " + err.Error())
+		}
+	}()
+	fmt.Fprintf(out, "Files are written to %s (removed at the end); the demo's HTTP endpoint is %s.\n", dir, srv.URL)
+	if dash != nil {
+		fmt.Fprintf(out, "Watch the jobs live in the dashboard: %s\n", dash.URL)
+	}
+	fmt.Fprintln(out)
 
 	events, unsubscribe := client.Subscribe()
 	defer unsubscribe()

@@ -12,21 +12,33 @@ import (
 	"github.com/kilnjobs/kiln"
 )
 
+// defaultShowLogLines is how many of a job's last log lines show prints.
+const defaultShowLogLines = 20
+
 func newJobsShowCmd(g *globals) *cobra.Command {
-	var asJSON bool
+	var (
+		asJSON   bool
+		logLines int
+	)
 	cmd := &cobra.Command{
 		Use:   "show ID",
-		Short: "Show a job and its attempts",
-		Long: `show prints everything about one job: its fields, its arguments, and every
-attempt so far with when and where it ran, how it ended, its error and, for
-attempts that panicked, the stack trace.`,
+		Short: "Show a job, its attempts and its log",
+		Long: `show prints everything about one job: its fields (with the progress its
+latest attempt reported), its arguments, every attempt so far with when and
+where it ran, how it ended, its error and, for attempts that panicked, the
+stack trace, and the last lines its workers logged (--log-lines, 20 by
+default; 0 prints none; a job keeps its 1,000 newest lines).`,
 		Example: `  kiln jobs show 42
+  kiln jobs show 42 --log-lines 100
   kiln jobs show 42 --json`,
 		Args: exactArgs(1, "one job ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseJobID(args[0])
 			if err != nil {
 				return err
+			}
+			if logLines < 0 || logLines > kiln.JobLogMaxLines {
+				return usageErrorf("--log-lines %d: want 0 to %d", logLines, kiln.JobLogMaxLines)
 			}
 			ctx := cmd.Context()
 			return withClient(ctx, g, func(c *kiln.Client) error {
@@ -38,18 +50,27 @@ attempts that panicked, the stack trace.`,
 				if err != nil {
 					return err
 				}
+				lines := []*kiln.JobLogLine{}
+				if logLines > 0 {
+					if lines, err = c.JobLogs(ctx, id, &kiln.JobLogsParams{Tail: true, Limit: logLines}); err != nil {
+						return err
+					}
+				}
 				if asJSON {
 					return writeJSON(cmd.OutOrStdout(), struct {
 						Job      *kiln.JobRow       `json:"job"`
 						Attempts []*kiln.JobAttempt `json:"attempts"`
-					}{row, nonNil(attempts)})
+						Log      []*kiln.JobLogLine `json:"log"`
+					}{row, nonNil(attempts), lines})
 				}
 				printJob(cmd.OutOrStdout(), row, attempts)
+				printLog(cmd.OutOrStdout(), lines, logLines)
 				return nil
 			})
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the job and its attempts as JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the job, its attempts and its last log lines as JSON")
+	cmd.Flags().IntVar(&logLines, "log-lines", defaultShowLogLines, "how many of the job's last log lines to print (0 to 1000)")
 	return cmd
 }
 
@@ -66,6 +87,9 @@ func printJob(w io.Writer, j *kiln.JobRow, attempts []*kiln.JobAttempt) {
 	field("state", string(j.State))
 	field("priority", fmt.Sprint(j.Priority))
 	field("attempt", fmt.Sprintf("%d of %d", j.Attempt, j.MaxAttempts))
+	if j.Progress != nil {
+		field("progress", fmt.Sprintf("%d%%", *j.Progress))
+	}
 	field("created_at", fmtTime(&j.CreatedAt, detailTimeLayout))
 	field("scheduled_at", fmtTime(&j.ScheduledAt, detailTimeLayout))
 	if j.AttemptedAt != nil {
@@ -110,6 +134,28 @@ func printJob(w io.Writer, j *kiln.JobRow, attempts []*kiln.JobAttempt) {
 	}
 }
 
+// printLog prints a job's last log lines, asked for with --log-lines
+// wanted (0: print nothing).
+func printLog(w io.Writer, lines []*kiln.JobLogLine, wanted int) {
+	switch {
+	case wanted == 0:
+		return
+	case len(lines) == 0:
+		fmt.Fprintln(w, "\nNo log lines.")
+		return
+	case len(lines) < wanted:
+		fmt.Fprintf(w, "\nLog (%s):\n", plural(len(lines), "line"))
+	default:
+		fmt.Fprintf(w, "\nLog (last %s; --log-lines for more):\n", plural(len(lines), "line"))
+	}
+	for _, l := range lines {
+		// Lines are indented under the message's first column: "  " +
+		// time (24) + "  #" + attempt + "  ".
+		prefix := fmt.Sprintf("  %s  #%d  ", fmtTime(&l.At, detailTimeLayout), l.Attempt)
+		fmt.Fprintf(w, "%s%s\n", prefix, indentText(l.Message, len(prefix)))
+	}
+}
+
 // indentText indents the lines of s after the first by n spaces.
 func indentText(s string, n int) string {
 	return strings.ReplaceAll(s, "\n", "\n"+strings.Repeat(" ", n))
@@ -131,4 +177,12 @@ func compactJSON(raw json.RawMessage) string {
 		return string(raw)
 	}
 	return b.String()
+}
+
+// plural returns n and noun, with an s unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -23,6 +23,13 @@ import (
 type serveOptions struct {
 	queues          string
 	shutdownTimeout time.Duration
+	// Hidden flags, for tests and tuning: the client's ID and the
+	// lease and maintenance timings (zero: the kiln.Config defaults).
+	id             string
+	leaseDuration  time.Duration
+	rescueInterval time.Duration
+	leaderTTL      time.Duration
+	dashboard      dashboardFlags
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -42,6 +49,11 @@ serve runs until SIGINT (Ctrl+C) or SIGTERM, then stops gracefully: it stops
 taking jobs and waits up to --shutdown-timeout for running ones, then
 cancels them and puts them back to run later. A second Ctrl+C quits at once.
 
+serve also serves the web dashboard and its JSON API on --dashboard-addr
+(127.0.0.1:8080 unless set; "off" disables it), to local clients only
+unless --dashboard-user (password in $KILN_DASHBOARD_PASSWORD) or
+$KILN_DASHBOARD_TOKEN (a bearer token for the API) is set.
+
 The database must be migrated first ('kiln migrate').`,
 		Example: `  kiln serve
   kiln serve --queues default=100,webhooks=10 --shutdown-timeout 1m`,
@@ -51,6 +63,16 @@ The database must be migrated first ('kiln migrate').`,
 	f := cmd.Flags()
 	f.StringVar(&o.queues, "queues", "default=100", "the queues to run and their workers, as NAME=WORKERS,...")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to wait for running jobs when stopping")
+	o.dashboard.register(f)
+	// Hidden: the integration tests of test/cluster shorten the time a
+	// killed process's jobs take to come back, and name the processes.
+	f.StringVar(&o.id, "id", "", "the ID of this process in leases and attempts (default host-pid-random)")
+	f.DurationVar(&o.leaseDuration, "lease-duration", 0, "the lease of a running job without heartbeat (default 20s)")
+	f.DurationVar(&o.rescueInterval, "rescue-interval", 0, "how often expired leases are looked for (default 5s)")
+	f.DurationVar(&o.leaderTTL, "leader-ttl", 0, "the maintenance leader's term (default 10s)")
+	for _, name := range []string{"id", "lease-duration", "rescue-interval", "leader-ttl"} {
+		_ = f.MarkHidden(name) // the flag exists
+	}
 	return cmd
 }
 
@@ -98,10 +120,19 @@ func runServe(cmd *cobra.Command, g *globals, o *serveOptions) error {
 	}
 	defer st.Close()
 	transport := http.DefaultTransport.(*http.Transport).Clone()
+	// Keep a connection per worker: with net/http's default of 2 idle
+	// connections per host, workers calling one host (a webhook receiver)
+	// would open a new connection for nearly every job.
+	for _, q := range queues {
+		transport.MaxIdleConnsPerHost += q.MaxWorkers
+	}
 	defer transport.CloseIdleConnections()
 	workers := kiln.NewWorkers()
 	httpjob.Register(workers, &http.Client{Transport: transport})
-	client, err := kiln.NewClient(&kiln.Config{Store: st, Workers: workers, Queues: queues, Logger: g.logger})
+	client, err := kiln.NewClient(&kiln.Config{
+		Store: st, Workers: workers, Queues: queues, Logger: g.logger, ID: o.id,
+		LeaseDuration: o.leaseDuration, RescueInterval: o.rescueInterval, LeaderTTL: o.leaderTTL,
+	})
 	if err != nil {
 		return err
 	}
@@ -119,6 +150,15 @@ func runServe(cmd *cobra.Command, g *globals, o *serveOptions) error {
 		<-logged
 	}()
 
+	dash, err := startDashboard(&o.dashboard, cmd.Flags().Changed("dashboard-addr"), client, g.getenv, g.logger, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := dash.Shutdown(); err != nil {
+			g.logger.Warn("kiln serve: " + err.Error())
+		}
+	}()
 	if err := client.Start(ctx); err != nil {
 		return err
 	}
@@ -129,6 +169,7 @@ func runServe(cmd *cobra.Command, g *globals, o *serveOptions) error {
 	}
 	fmt.Fprintf(out, "kiln serve: running kinds %s from queues %s on %s. Press Ctrl+C to stop.\n",
 		strings.Join(workers.Kinds(), ", "), strings.Join(desc, ", "), g.database)
+	dash.announce(out)
 
 	<-ctx.Done()
 	stop() // a second Ctrl+C kills the process

@@ -27,9 +27,9 @@ type Config struct {
 	Running func() []*kilntype.JobRow
 	// Cancel cancels a running job's context with cause.
 	Cancel func(id int64, cause error)
-	// Finishing reports whether a job's worker has returned and its outcome
-	// is being written (so a renewal may miss it without the lease being
-	// lost).
+	// Finishing reports whether a job's worker has returned, its outcome
+	// being written or written since Running listed it (so a renewal may
+	// miss it without the lease being lost).
 	Finishing func(id int64) bool
 }
 
@@ -61,12 +61,18 @@ func (h *Heartbeat) run(ctx context.Context) {
 			return
 		}
 		now := time.Now()
+		// Each call is bounded by the renewal period: a renewal later than
+		// that is worth less than the next one.
 		if now.Sub(lastPoll) >= h.cfg.PollInterval-tick/2 {
 			lastPoll = now
-			h.pollCancels(ctx)
+			service.Bounded(ctx, renewEvery, h.pollCancels)
 		}
-		if now.Sub(lastRenew) >= renewEvery-tick/2 && h.renew(ctx, rows) {
-			lastRenew = now
+		if now.Sub(lastRenew) >= renewEvery-tick/2 {
+			service.Bounded(ctx, renewEvery, func(ctx context.Context) {
+				if h.renew(ctx, rows) {
+					lastRenew = now
+				}
+			})
 		}
 	})
 }
@@ -74,7 +80,7 @@ func (h *Heartbeat) run(ctx context.Context) {
 func (h *Heartbeat) pollCancels(ctx context.Context) {
 	ids, err := h.cfg.Store.JobListCancelRequested(ctx, h.cfg.ServerID)
 	if err != nil {
-		if ctx.Err() == nil {
+		if !service.Stopping(ctx) {
 			h.cfg.Logger.Warn("kiln: cannot read cancel requests", "err", err)
 		}
 		return
@@ -94,7 +100,7 @@ func (h *Heartbeat) renew(ctx context.Context, rows []*kilntype.JobRow) bool {
 		LeasedBy: h.cfg.ServerID, IDs: ids, LeaseExpiresAt: h.cfg.Now().Add(h.cfg.LeaseDuration),
 	})
 	if err != nil {
-		if ctx.Err() == nil {
+		if !service.Stopping(ctx) {
 			h.cfg.Logger.Error("kiln: cannot renew job leases; jobs may be rescued by another process", "jobs", len(ids), "err", err)
 		}
 		return false
@@ -107,8 +113,8 @@ func (h *Heartbeat) renew(ctx context.Context, rows []*kilntype.JobRow) bool {
 		kept[id] = true
 	}
 	for _, r := range rows {
-		// A job that finished since Running() was read is not renewed either;
-		// cancelling its (finished) context is then harmless.
+		// A job whose outcome was written since Running() was read is not
+		// renewed either, and Finishing says so.
 		if !kept[r.ID] && !h.cfg.Finishing(r.ID) {
 			h.cfg.Logger.Warn("kiln: job lease lost; cancelling this copy", "job_id", r.ID, "kind", r.Kind)
 			h.cfg.Cancel(r.ID, jobexec.ErrLeaseLost)

@@ -1,8 +1,9 @@
 // Package maintenance holds the services that only the elected leader runs:
 // the scheduler (promotes due jobs), the rescuer (takes back jobs whose
 // process died), the cleaner (deletes old finished jobs), the resolver
-// (releases continuations whose parents ended) and the reaper (removes
-// servers that stopped sending heartbeats). Each lives in a
+// (releases continuations whose parents ended), the reaper (removes
+// servers that stopped sending heartbeats) and the stats folder (folds the
+// job counters and expires their history). Each lives in a
 // file of its own and runs as a periodic task under one start/stop contract.
 package maintenance
 
@@ -63,8 +64,9 @@ type Services struct {
 	runners []service.Runner
 }
 
-// New returns the scheduler, rescuer and cleaner for cfg, and the resolver
-// of continuations when the store runs them; Start runs them.
+// New returns the scheduler, rescuer and cleaner for cfg, and the resolver,
+// reaper and stats folder when the store has what they need; Start runs
+// them.
 func New(cfg Config) *Services {
 	s := &Services{cfg: cfg}
 	s.tasks = []Task{s.scheduler(), s.rescuer(), s.cleaner()}
@@ -73,6 +75,9 @@ func New(cfg Config) *Services {
 	}
 	if ss, ok := cfg.Store.(store.ServerStore); ok {
 		s.tasks = append(s.tasks, s.reaper(ss))
+	}
+	if st, ok := cfg.Store.(store.StatsStore); ok {
+		s.tasks = append(s.tasks, s.statsFolder(st))
 	}
 	s.runners = make([]service.Runner, len(s.tasks))
 	return s
@@ -96,9 +101,13 @@ func (s *Services) Stop() {
 
 func (s *Services) pass(ctx context.Context, t Task) {
 	for ctx.Err() == nil {
-		n, err := t.Run(ctx)
+		var (
+			n   int
+			err error
+		)
+		service.Bounded(ctx, service.CallTimeout, func(ctx context.Context) { n, err = t.Run(ctx) })
 		if err != nil {
-			if ctx.Err() == nil {
+			if !service.Stopping(ctx) {
 				s.cfg.Logger.Error("kiln: maintenance pass failed; will retry", "task", t.Name, "err", err)
 			}
 			return

@@ -129,13 +129,14 @@ func (p *Producer) CancelJob(id int64, cause error) bool {
 	return ok
 }
 
-// Finishing reports whether job id's worker has returned here and its
-// outcome is being written.
-func (p *Producer) Finishing(id int64) bool {
+// Holds reports whether job id is claimed here with its outcome not yet
+// written and, if it is, whether its worker has returned and its outcome
+// is being written.
+func (p *Producer) Holds(id int64) (held, finishing bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	j, ok := p.running[id]
-	return ok && j.finishing.Load()
+	return ok, ok && j.finishing.Load()
 }
 
 // Running returns the jobs claimed by this Producer whose outcome is not yet

@@ -41,7 +41,9 @@ func New(cfg Config) *Registry { return &Registry{cfg: cfg} }
 // for watching a cluster, so the process runs on without it.
 func (r *Registry) Start(ctx context.Context) {
 	r.runner.Start(ctx, func(ctx context.Context) {
-		service.Every(ctx, r.cfg.Interval, r.write)
+		service.Every(ctx, r.cfg.Interval, func(ctx context.Context) {
+			service.Bounded(ctx, service.CallTimeout, r.write)
+		})
 	})
 }
 
@@ -63,7 +65,7 @@ func (r *Registry) write(ctx context.Context) {
 	row := r.cfg.Row()
 	row.HeartbeatAt = r.cfg.Now()
 	r.id = row.ID
-	if err := r.cfg.Store.ServerUpsert(ctx, row); err != nil && ctx.Err() == nil {
+	if err := r.cfg.Store.ServerUpsert(ctx, row); err != nil && !service.Stopping(ctx) {
 		r.cfg.Logger.Warn("kiln: cannot refresh this server's registry row", "err", err)
 	}
 }

@@ -6,6 +6,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
@@ -57,6 +58,15 @@ func (r *Runner) Running() bool {
 	return r.done != nil
 }
 
+// CallTimeout bounds one pass of a background loop (a claim, a maintenance
+// statement, a registry refresh): a store call that hangs (a pool with no
+// free connection, a slow query, a connection that no longer answers) fails
+// after it, so that its loop reports the error and tries again, rather than
+// stalling without a word. Poll applies it to each pass; the users of Every
+// apply it, or a tighter bound (the lease renewal, the leader's term), to
+// each of their calls with Bounded.
+const CallTimeout = 30 * time.Second
+
 // Every calls fn at once and then every interval until ctx is done. A call
 // that runs long delays the next one; calls never overlap.
 func Every(ctx context.Context, interval time.Duration, fn func(ctx context.Context)) {
@@ -99,8 +109,9 @@ func Backoff(n int, max time.Duration) time.Duration {
 // that pass returns (at most interval; zero or negative means at once),
 // until ctx is done. A pass that fails is retried after a backoff that grows
 // from interval up to 10 s, and reported to onError with how many passes
-// failed in a row and the wait before the next one. It is the loop of the
-// parts that sleep until there is work (producers, the recurring scheduler).
+// failed in a row and the wait before the next one. Each pass runs under a
+// context that also ends after CallTimeout. It is the loop of the parts that
+// sleep until there is work (producers, the recurring scheduler).
 func Poll(ctx context.Context, wake <-chan struct{}, interval time.Duration,
 	pass func(ctx context.Context) (time.Duration, error), onError func(err error, failures int, wait time.Duration)) {
 	timer := time.NewTimer(0)
@@ -113,7 +124,11 @@ func Poll(ctx context.Context, wake <-chan struct{}, interval time.Duration,
 		case <-wake:
 		case <-timer.C:
 		}
-		wait, err := pass(ctx)
+		var (
+			wait time.Duration
+			err  error
+		)
+		Bounded(ctx, CallTimeout, func(ctx context.Context) { wait, err = pass(ctx) })
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -134,3 +149,16 @@ func Poll(ctx context.Context, wake <-chan struct{}, interval time.Duration,
 		timer.Reset(max(wait, 0))
 	}
 }
+
+// Bounded runs fn under a context that ends with ctx or after d, whichever
+// comes first (its Err is then context.DeadlineExceeded; see Stopping).
+func Bounded(ctx context.Context, d time.Duration, fn func(ctx context.Context)) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	fn(ctx)
+}
+
+// Stopping reports whether ctx ended because its loop is stopping, rather
+// than because a call's deadline passed: errors of a stopping loop are not
+// worth logging, a call that timed out is.
+func Stopping(ctx context.Context) bool { return errors.Is(ctx.Err(), context.Canceled) }

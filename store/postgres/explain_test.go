@@ -77,17 +77,7 @@ func TestQueryPlans(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	s := NewForTest(t)
-	for _, stmt := range strings.Split(sqlExplainData, ";\n") {
-		var err error
-		if strings.Contains(stmt, "$1") {
-			_, err = s.pool.Exec(ctx, s.expand(stmt), explainRows)
-		} else {
-			_, err = s.pool.Exec(ctx, s.expand(stmt))
-		}
-		if err != nil {
-			t.Fatalf("fill the tables: %v\n%s", err, stmt)
-		}
-	}
+	fillTables(t, s, sqlExplainData)
 
 	now := time.Date(2030, 1, 1, 2, 0, 0, 0, time.UTC)
 	later := now.Add(time.Minute)
@@ -181,6 +171,22 @@ func TestQueryPlans(t *testing.T) {
 					t.Errorf("%s, %s: %s\n%s", q.name, mode, strings.TrimSpace(line), plan)
 				}
 			}
+		}
+	}
+}
+
+// fillTables runs the statements of data (separated by ";\n", with {s}
+// for the schema and $1 for explainRows) on s, and fails the test if one
+// fails.
+func fillTables(t *testing.T, s *Store, data string) {
+	t.Helper()
+	for _, stmt := range strings.Split(data, ";\n") {
+		var args []any
+		if strings.Contains(stmt, "$1") {
+			args = []any{explainRows}
+		}
+		if _, err := s.pool.Exec(t.Context(), s.expand(stmt), args...); err != nil {
+			t.Fatalf("fill the tables: %v\n%s", err, stmt)
 		}
 	}
 }

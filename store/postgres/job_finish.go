@@ -20,22 +20,37 @@ import (
 // $16[i] the time of the finish. A job with a cancel request that would be
 // retried or put back becomes cancelled instead, finalized at $16[i]. The
 // attempts $8 to $14 (of jobs $1) are appended to the history of the jobs
-// that still exist. It returns the IDs of the moved jobs.
+// that still exist, except those already recorded (a retried call whose
+// first try committed unbeknown to its caller). It returns the IDs of the
+// moved jobs.
 //
-// parents first locks the jobs FOR KEY SHARE (which neither a claim nor
-// another finish waits for) and drops those deleted meanwhile: a locked job
-// cannot be deleted before the transaction ends, so the attempts' foreign
-// key check cannot fail. moved's one-time filter reads parents whole before
-// the UPDATE reads its first row, so every job is locked before any is
-// updated (locking a row that the same statement already updated would skip
-// it); the UPDATE itself reads f and finds each job by primary key.
+// Only the attempts of jobs that this statement did not move are looked
+// for among the recorded ones: a job that moved was still running under
+// the attempt's claim, so no earlier call recorded its outcome. The usual
+// finish thus reads nothing from kiln_job_attempt (moved's IDs are hashed
+// once; OR evaluates its arguments in order).
+//
+// parents first locks the jobs, in ID order, FOR NO KEY UPDATE (the lock
+// the UPDATE needs; a claim skips a locked job, and JobInsertMany's FOR KEY
+// SHARE on parents does not wait for it) and drops those deleted
+// meanwhile: a locked job cannot be deleted before the transaction ends, so
+// the attempts' foreign key check cannot fail. Every statement that locks
+// several running jobs (this one, and JobLeaseRenew) locks them in ID
+// order, so two of them never deadlock, whatever order their batches list
+// the jobs in. The UPDATE finds its jobs by primary key, in the array of
+// parents' IDs: that initplan reads parents whole before the UPDATE reads
+// its first row, so every job is locked before any is updated (locking a
+// row that the same statement already updated would skip it), and the
+// UPDATE never reads the other running jobs (as a scan of kiln_job_state
+// for state = 'running' would, along with the index entries of every
+// running version not yet vacuumed: thousands after a busy minute).
 const sqlFinishJobs = `WITH f AS (
 	SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::boolean[],
 		$6::timestamptz[], $7::text[], $15::timestamptz[], $16::timestamptz[])
 		AS f(id, leased_by, state, scheduled_at, undo, finalized_at, last_error, attempted_at, now)
 ),
 parents AS MATERIALIZED (
-	SELECT id FROM {s}.kiln_job WHERE id = ANY($1::bigint[]) FOR KEY SHARE
+	SELECT id FROM {s}.kiln_job WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE
 ),
 moved AS (
 	UPDATE {s}.kiln_job AS j SET
@@ -48,7 +63,7 @@ moved AS (
 		last_error = coalesce(f.last_error, j.last_error),
 		leased_by = NULL, lease_expires_at = NULL, cancel_requested_at = NULL
 	FROM f
-	WHERE (SELECT count(*) FROM parents) >= 0
+	WHERE j.id = ANY(ARRAY(SELECT id FROM parents))
 		AND j.id = f.id AND j.state = 'running' AND j.leased_by = f.leased_by
 		AND (f.attempted_at IS NULL OR j.attempted_at = f.attempted_at)
 	RETURNING j.id
@@ -60,6 +75,9 @@ attempts AS (
 		$12::text[], $13::text[], $14::text[]) WITH ORDINALITY
 		AS a(job_id, attempt, started_at, finished_at, server, outcome, error, trace, ord)
 	WHERE a.job_id IN (SELECT id FROM parents)
+		AND (a.job_id IN (SELECT id FROM moved) OR NOT EXISTS (SELECT 1 FROM {s}.kiln_job_attempt AS x
+			WHERE x.job_id = a.job_id AND x.attempt = a.attempt AND x.started_at = a.started_at
+				AND x.finished_at IS NOT DISTINCT FROM a.finished_at AND x.server = a.server AND x.outcome = a.outcome))
 	ORDER BY a.ord
 )
 SELECT id FROM moved`
@@ -75,7 +93,10 @@ SELECT id FROM moved`
 // final states and cleared otherwise, ScheduledAt is set for non-final
 // states, and Attempt is decremented when UndoAttempt. Each Attempt is
 // appended to its job's history whether or not the move applied, unless the
-// job no longer exists. A State that a running job cannot move to fails the
+// job no longer exists or the same attempt (job, number, start, finish,
+// server and outcome) is already recorded: a call retried after a lost
+// answer, whose first try did commit, records nothing twice. A State that a
+// running job cannot move to fails the
 // whole call. It returns the IDs of the jobs it moved, in no particular
 // order.
 func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishParams) ([]int64, error) {
@@ -144,10 +165,20 @@ func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishPara
 }
 
 // sqlLeaseRenew extends to $1 the leases of the running jobs whose IDs are
-// in $2 and that are leased by $3. It changes no indexed column, so the
-// update can be HOT.
-const sqlLeaseRenew = `UPDATE {s}.kiln_job SET lease_expires_at = $1
-WHERE id = ANY($2::bigint[]) AND state = 'running' AND leased_by = $3
+// in $2 and that are leased by $3. locked locks them first, in ID order, as
+// sqlFinishJobs does, so that a renewal and a finish of the same jobs
+// cannot deadlock (an UPDATE alone locks rows in the order its plan reads
+// them). The ARRAY initplan runs before the UPDATE reads a row, and makes
+// it find each job by primary key. The update changes no indexed column,
+// so it can be HOT.
+const sqlLeaseRenew = `WITH locked AS MATERIALIZED (
+	SELECT id FROM {s}.kiln_job
+	WHERE id = ANY($2::bigint[]) AND state = 'running' AND leased_by = $3
+	ORDER BY id
+	FOR NO KEY UPDATE
+)
+UPDATE {s}.kiln_job SET lease_expires_at = $1
+WHERE id = ANY(ARRAY(SELECT id FROM locked))
 RETURNING id`
 
 // JobLeaseRenew sets LeaseExpiresAt of those of params.IDs that are running

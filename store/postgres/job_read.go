@@ -30,10 +30,30 @@ func (s *Store) JobGet(ctx context.Context, id int64) (*kilntype.JobRow, error) 
 // JobList returns the jobs matching every non-nil filter of params (a job
 // matches a filter when its value is any of the filter's), ordered by ID,
 // newest first unless params.OrderAsc, starting after the ID params.Cursor
-// (0: from the first page). It returns at most params.Limit jobs: 0 or less
-// means store.DefaultListLimit, more than store.MaxListLimit is cut to it.
-// An empty, non-nil filter matches nothing.
+// (0: from the first page) and ending at params.StopAt (0: at the end). It
+// returns at most params.Limit jobs: 0 or less means
+// store.DefaultListLimit, more than store.MaxListLimit is cut to it. An
+// empty, non-nil filter matches nothing.
+//
+// With params.Tag the walk follows kiln_job_tag's entries of that tag in ID
+// order, so a rare tag reads only its own jobs. params.ArgsContains is
+// matched with strpos() on args::text, reading each job of the range that
+// passes the other filters.
 func (s *Store) JobList(ctx context.Context, params *store.JobListParams) ([]*kilntype.JobRow, error) {
+	query, args, ok := jobListQuery(params)
+	if !ok {
+		return []*kilntype.JobRow{}, nil
+	}
+	jobs, err := scanJobs(s.pool.Query(ctx, s.sql(query), args...))
+	if err != nil {
+		return nil, fail("list jobs", err)
+	}
+	return jobs, nil
+}
+
+// jobListQuery returns JobList's statement for params and its arguments,
+// or false when an empty filter matches nothing.
+func jobListQuery(params *store.JobListParams) (string, []any, bool) {
 	var (
 		where []string
 		args  []any
@@ -58,33 +78,37 @@ func (s *Store) JobList(ctx context.Context, params *store.JobListParams) ([]*ki
 		switch {
 		case f.isNil:
 		case len(f.values) == 0:
-			return []*kilntype.JobRow{}, nil
+			return "", nil, false
 		default:
 			where = append(where, f.column+" = ANY("+arg(f.values)+"::text[])")
 		}
 	}
-	order := "DESC"
+	// id is the column pages are ordered and bounded by: the tag index's
+	// when it drives the walk.
+	from, id := `{s}.kiln_job`, "id"
+	if params.Tag != "" {
+		from, id = `{s}.kiln_job_tag AS t JOIN {s}.kiln_job ON kiln_job.id = t.job_id`, "t.job_id"
+		where = append(where, "t.tag = "+arg(params.Tag))
+	}
+	if params.ArgsContains != "" {
+		where = append(where, "strpos(args::text, "+arg(params.ArgsContains)+") > 0")
+	}
+	order, after, until := "DESC", " < ", " >= "
 	if params.OrderAsc {
-		order = "ASC"
+		order, after, until = "ASC", " > ", " <= "
 	}
 	if params.Cursor != 0 {
-		op := "<"
-		if params.OrderAsc {
-			op = ">"
-		}
-		where = append(where, "id "+op+" "+arg(params.Cursor))
+		where = append(where, id+after+arg(params.Cursor))
 	}
-	query := `SELECT ` + jobColumns + ` FROM {s}.kiln_job`
+	if params.StopAt != 0 {
+		where = append(where, id+until+arg(params.StopAt))
+	}
+	query := `SELECT ` + jobColumns + ` FROM ` + from
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	query += ` ORDER BY id ` + order + ` LIMIT ` + arg(listLimit(params.Limit))
-
-	jobs, err := scanJobs(s.pool.Query(ctx, s.sql(query), args...))
-	if err != nil {
-		return nil, fail("list jobs", err)
-	}
-	return jobs, nil
+	query += ` ORDER BY ` + id + ` ` + order + ` LIMIT ` + arg(listLimit(params.Limit))
+	return query, args, true
 }
 
 // listLimit applies store.DefaultListLimit and store.MaxListLimit to limit.
@@ -98,11 +122,22 @@ func listLimit(limit int) int {
 	return limit
 }
 
+// sqlJobCountByState sums by state the folded totals of every queue and
+// the deltas appended since (migration 007), in one snapshot, as
+// sqlJobCountByQueueState does by queue and state.
+const sqlJobCountByState = `SELECT state, sum(jobs)::bigint FROM (
+	SELECT state, jobs FROM {s}.kiln_job_count
+	UNION ALL
+	SELECT state, jobs FROM {s}.kiln_job_count_delta
+) AS c
+GROUP BY state HAVING sum(jobs) <> 0`
+
 // JobCountByState returns how many jobs are in each state; states without
-// jobs are absent. It reads the (state, id) index, so it takes time linear
-// in the number of jobs.
+// jobs are absent. It sums the counters that triggers keep in the
+// transaction of every change to a job (see JobCountByQueueState): its cost
+// grows with the queues and the deltas not folded yet, not with the jobs.
 func (s *Store) JobCountByState(ctx context.Context) (map[kilntype.JobState]int, error) {
-	rows, err := s.pool.Query(ctx, s.sql(`SELECT state, count(*) FROM {s}.kiln_job GROUP BY state`))
+	rows, err := s.pool.Query(ctx, s.sql(sqlJobCountByState))
 	if err != nil {
 		return nil, fail("count jobs", err)
 	}

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -26,29 +27,48 @@ WHERE name = $1 AND paused`
 
 // sqlQueueList returns, in one snapshot, rows of (queue, what, count, at):
 //
-//   - "available": the queue's available jobs and the earliest scheduled_at
-//     among them, from kiln_job_claim_available, whose entries hold both
-//     columns (an index-only scan, as far as the visibility map allows);
-//   - "waiting": its scheduled and retryable jobs together, from
-//     kiln_job_claim_waiting (or kiln_job_due: the planner picks; the two
-//     hold the same jobs and neither holds the state that tells the two
-//     apart);
-//   - "running" and "retryable": read through kiln_job_state, one heap
-//     fetch per job (running jobs are at most the workers of the processes;
-//     retryable jobs are few unless a failure is widespread);
+//   - "available", "scheduled", "running" and "retryable": the queue's jobs
+//     in that state, from the counters that triggers keep (migration 007):
+//     the totals of kiln_job_count plus the deltas appended since the last
+//     fold, as JobCountByQueueState reads them;
+//   - "oldest": the earliest scheduled_at of the queue's available jobs,
+//     for each queue that has some: the least of the first entries of its
+//     (queue, priority) ranges in kiln_job_claim_available (queue,
+//     priority, scheduled_at, id). prio walks them, as the claim walks
+//     priorities: each step is one index seek that reads the first entry
+//     after the previous priority (ORDER BY follows the index, LIMIT 1),
+//     and one more finds none. The queue is compared in the index's
+//     collation (kiln_job.queue has the default one, the counters "C").
+//     The cost grows with the queues and their priorities, not with the
+//     jobs (an index-only scan, as far as the visibility map allows);
 //   - "paused": from kiln_queue, count 1 when paused, 0 when resumed, at
 //     its updated_at.
 //
-// Scheduled jobs are "waiting" minus "retryable". Pending and finalized
-// jobs are not read.
-const sqlQueueList = `SELECT queue, 'available', count(*), min(scheduled_at) FROM {s}.kiln_job
-	WHERE state = 'available' GROUP BY queue
+// TestQueuePlans checks the plan.
+const sqlQueueList = `WITH RECURSIVE counts AS (
+	SELECT queue, state, sum(jobs)::bigint AS jobs FROM (
+		SELECT queue, state, jobs FROM {s}.kiln_job_count
+		UNION ALL
+		SELECT queue, state, jobs FROM {s}.kiln_job_count_delta
+	) AS c
+	WHERE state IN ('available', 'scheduled', 'running', 'retryable')
+	GROUP BY queue, state HAVING sum(jobs) > 0
+),
+prio AS (
+	SELECT c.queue, f.priority, f.scheduled_at FROM counts AS c,
+	LATERAL (SELECT priority, scheduled_at FROM {s}.kiln_job
+		WHERE state = 'available' AND queue = c.queue COLLATE "default"
+		ORDER BY priority, scheduled_at LIMIT 1) AS f
+	WHERE c.state = 'available'
+	UNION ALL
+	SELECT p.queue, f.priority, f.scheduled_at FROM prio AS p,
+	LATERAL (SELECT priority, scheduled_at FROM {s}.kiln_job
+		WHERE state = 'available' AND queue = p.queue COLLATE "default" AND priority > p.priority
+		ORDER BY priority, scheduled_at LIMIT 1) AS f
+)
+SELECT queue, state, jobs, NULL::timestamptz FROM counts
 UNION ALL
-SELECT queue, 'waiting', count(*), NULL FROM {s}.kiln_job
-	WHERE state IN ('scheduled', 'retryable') GROUP BY queue
-UNION ALL
-SELECT queue, state, count(*), NULL FROM {s}.kiln_job
-	WHERE state IN ('running', 'retryable') GROUP BY queue, state
+SELECT queue, 'oldest', 0, min(scheduled_at) FROM prio GROUP BY queue
 UNION ALL
 SELECT name, 'paused', paused::int, updated_at FROM {s}.kiln_queue`
 
@@ -71,8 +91,9 @@ func (s *Store) QueuePause(ctx context.Context, params *store.QueuePauseParams) 
 
 // QueueList returns every queue that has been paused or holds an
 // available, scheduled, running or retryable job, by name (bytewise), with
-// its counts, read in one statement (one snapshot). Its cost is linear in
-// the jobs counted (see sqlQueueList), not in the finalized jobs kept.
+// its counts, read in one statement (one snapshot). Its cost grows with the
+// queues, the priorities of their available jobs and the counter deltas
+// not folded yet, not with the jobs (see sqlQueueList).
 func (s *Store) QueueList(ctx context.Context) ([]*store.QueueRow, error) {
 	rows, err := s.pool.Query(ctx, s.sql(sqlQueueList))
 	if err != nil {
@@ -80,7 +101,6 @@ func (s *Store) QueueList(ctx context.Context) ([]*store.QueueRow, error) {
 	}
 	var (
 		queues     = map[string]*store.QueueRow{}
-		waiting    = map[string]int{}
 		name, what string
 		n          int
 		at         *time.Time
@@ -93,13 +113,15 @@ func (s *Store) QueueList(ctx context.Context) ([]*store.QueueRow, error) {
 		}
 		switch what {
 		case "available":
-			q.Available, q.OldestAvailableAt = n, utcPtr(at)
-		case "waiting":
-			waiting[name] = n
+			q.Available = n
+		case "scheduled":
+			q.Scheduled = n
 		case "running":
 			q.Running = n
 		case "retryable":
 			q.Retryable = n
+		case "oldest":
+			q.OldestAvailableAt = utcPtr(at)
 		case "paused":
 			q.Paused, q.UpdatedAt = n == 1, utcPtr(at)
 		}
@@ -108,11 +130,7 @@ func (s *Store) QueueList(ctx context.Context) ([]*store.QueueRow, error) {
 	if err != nil {
 		return nil, fail("list queues", err)
 	}
-	out := make([]*store.QueueRow, 0, len(queues))
-	for _, q := range queues {
-		q.Scheduled = waiting[q.Name] - q.Retryable
-		out = append(out, q)
-	}
+	out := slices.Collect(maps.Values(queues))
 	slices.SortFunc(out, func(a, b *store.QueueRow) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
 }

@@ -12,7 +12,8 @@ import (
 // jobColumns lists kiln_job's columns in the order scanJob reads them.
 const jobColumns = `id, kind, queue, args, state, priority, attempt, max_attempts,
 	created_at, scheduled_at, attempted_at, finalized_at, leased_by,
-	lease_expires_at, cancel_requested_at, tags, metadata, unique_key, last_error`
+	lease_expires_at, cancel_requested_at, tags, metadata, unique_key, last_error,
+	progress, progress_attempt`
 
 // qualified returns columns, a comma-separated list, with each column
 // prefixed by alias and a dot.
@@ -35,10 +36,12 @@ func scanJob(row pgx.Row) (*kilntype.JobRow, error) {
 		state                                        string
 		attemptedAt, finalizedAt, leaseExp, cancelAt *time.Time
 		leasedBy, uniqueKey, lastError               *string
+		progress, progressAttempt                    *int32
 	)
 	err := row.Scan(&j.ID, &j.Kind, &j.Queue, &j.Args, &state, &j.Priority, &j.Attempt,
 		&j.MaxAttempts, &j.CreatedAt, &j.ScheduledAt, &attemptedAt, &finalizedAt, &leasedBy,
-		&leaseExp, &cancelAt, &j.Tags, &j.Metadata, &uniqueKey, &lastError)
+		&leaseExp, &cancelAt, &j.Tags, &j.Metadata, &uniqueKey, &lastError,
+		&progress, &progressAttempt)
 	if err != nil {
 		return nil, err
 	}
@@ -52,6 +55,10 @@ func scanJob(row pgx.Row) (*kilntype.JobRow, error) {
 	j.LeasedBy = deref(leasedBy)
 	j.UniqueKey = deref(uniqueKey)
 	j.LastError = deref(lastError)
+	if progress != nil && progressAttempt != nil && int(*progressAttempt) == j.Attempt {
+		p := int(*progress)
+		j.Progress = &p
+	}
 	if j.Tags == nil {
 		j.Tags = []string{}
 	}

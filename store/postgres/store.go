@@ -113,6 +113,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -142,6 +143,12 @@ type Options struct {
 	Migrate bool
 }
 
+// DefaultConnectTimeout bounds each new connection of a pool that Open
+// creates, unless the URL sets connect_timeout: without it, a server that
+// accepts TCP connections but never answers (hung, or not PostgreSQL) would
+// hold Open, and every later call that needs a new connection, forever.
+const DefaultConnectTimeout = 10 * time.Second
+
 // Store is a [store.Store] backed by a PostgreSQL database. It is safe for
 // concurrent use by many goroutines, and any number of Stores, in one
 // process or in many, may share a schema. Create it with Open or New; its
@@ -161,8 +168,10 @@ type Store struct {
 // Open connects to the database at url (a postgres:// or postgresql:// URL,
 // or a key=value connection string, as pgx accepts them) with a pool of its
 // own, and checks that the server answers: a malformed URL or an unreachable
-// server is an error here, not at the first call. It does not create the
-// schema unless opts.Migrate is set. The caller must Close the Store.
+// server is an error here, not at the first call. Each connection attempt
+// gives up after DefaultConnectTimeout unless the URL sets connect_timeout
+// (seconds). It does not create the schema unless opts.Migrate is set. The
+// caller must Close the Store.
 func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 	var o Options
 	if opts != nil {
@@ -179,6 +188,9 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 	}
 	if o.MaxConns > 0 {
 		cfg.MaxConns = o.MaxConns
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
 	where := describe(cfg)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)

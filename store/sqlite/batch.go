@@ -141,11 +141,15 @@ RETURNING kiln_job.id`,
 }
 
 // sqlInsertAttempts appends attempts to the history of their jobs, skipping
-// those whose job no longer exists.
+// those whose job no longer exists and those already recorded (same job,
+// number, start, finish, server and outcome: a retried write).
 func sqlInsertAttempts(rows int) string {
 	return fmt.Sprintf(`INSERT INTO kiln_job_attempt (job_id, attempt, started_at,
 	finished_at, server, outcome, error, trace)
 SELECT column1, column2, column3, column4, column5, column6, column7, column8
 FROM (VALUES %s) AS a
-WHERE EXISTS (SELECT 1 FROM kiln_job WHERE id = a.column1)`, valuesRows(rows, 8))
+WHERE EXISTS (SELECT 1 FROM kiln_job WHERE id = a.column1)
+	AND NOT EXISTS (SELECT 1 FROM kiln_job_attempt AS x
+		WHERE x.job_id = a.column1 AND x.attempt = a.column2 AND x.started_at = a.column3
+			AND x.finished_at IS a.column4 AND x.server = a.column5 AND x.outcome = a.column6)`, valuesRows(rows, 8))
 }

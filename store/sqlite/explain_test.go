@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,12 +16,8 @@ import (
 // foreign key's parent, through its primary key.)
 func TestQueryPlans(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "kiln.db"), &Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+	s := openMigrated(t)
 
 	for _, q := range []struct {
 		name  string
@@ -57,20 +54,10 @@ func TestQueryPlans(t *testing.T) {
 		{"recurring delete", sqlRecurringDelete, []any{"r"}},
 		{"occurrence list", sqlOccurrenceList, []any{"r", 10}},
 	} {
-		rows, err := s.w.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q.query, q.args...)
+		plan, err := queryPlan(ctx, s.w, q.query, q.args...)
 		if err != nil {
 			t.Fatalf("%s: %v", q.name, err)
 		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
 		t.Logf("%s:\n\t%s", q.name, strings.Join(plan, "\n\t"))
 		for _, step := range plan {
 			// SCAN, even USING INDEX, walks a whole table or index. (A
@@ -81,4 +68,36 @@ func TestQueryPlans(t *testing.T) {
 			}
 		}
 	}
+}
+
+// queryPlan returns the detail column of each step of the EXPLAIN QUERY
+// PLAN of query run with args on db, in order.
+func queryPlan(ctx context.Context, db *sql.DB, query string, args ...any) ([]string, error) {
+	rows, err := db.QueryContext(ctx, "EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			return nil, err
+		}
+		plan = append(plan, detail)
+	}
+	return plan, rows.Err()
+}
+
+// openMigrated opens a migrated store in a file of the test's temporary
+// directory, closed when the test ends.
+func openMigrated(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "kiln.db"), &Options{Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }

@@ -27,17 +27,30 @@ func (s *Store) JobGet(ctx context.Context, id int64) (*kilntype.JobRow, error) 
 // JobList returns the jobs matching every non-nil filter of params (a job
 // matches a filter when its value is any of the filter's), ordered by ID,
 // newest first unless params.OrderAsc, starting after the ID params.Cursor
-// (0: from the first page). It returns at most params.Limit jobs: 0 or less
-// means store.DefaultListLimit, more than store.MaxListLimit is cut to it.
-// An empty, non-nil filter matches nothing. It reads from the reader pool.
+// (0: from the first page) and ending at params.StopAt (0: at the end). It
+// returns at most params.Limit jobs: 0 or less means
+// store.DefaultListLimit, more than store.MaxListLimit is cut to it. An
+// empty, non-nil filter matches nothing. It reads from the reader pool.
+//
+// With params.Tag the walk follows kiln_job_tag's entries of that tag in ID
+// order, so a rare tag reads only its own jobs. params.ArgsContains is
+// matched with instr() on the args as stored, reading each job of the range
+// that passes the other filters.
 func (s *Store) JobList(ctx context.Context, params *store.JobListParams) ([]*kilntype.JobRow, error) {
-	limit := params.Limit
-	switch {
-	case limit <= 0:
-		limit = store.DefaultListLimit
-	case limit > store.MaxListLimit:
-		limit = store.MaxListLimit
+	query, args, ok := jobListQuery(params)
+	if !ok {
+		return []*kilntype.JobRow{}, nil
 	}
+	jobs, err := scanJobs(s.r.QueryContext(ctx, query, args...))
+	if err != nil {
+		return nil, fail("list jobs", err)
+	}
+	return jobs, nil
+}
+
+// jobListQuery returns JobList's statement for params and its arguments,
+// or false when an empty filter matches nothing.
+func jobListQuery(params *store.JobListParams) (string, []any, bool) {
 	var (
 		where []string
 		args  []any
@@ -58,7 +71,7 @@ func (s *Store) JobList(ctx context.Context, params *store.JobListParams) ([]*ki
 		switch {
 		case f.isNil:
 		case len(f.values) == 0:
-			return []*kilntype.JobRow{}, nil
+			return "", nil, false
 		default:
 			where = append(where, f.column+" IN ("+placeholders(len(f.values))+")")
 			for _, v := range f.values {
@@ -66,30 +79,36 @@ func (s *Store) JobList(ctx context.Context, params *store.JobListParams) ([]*ki
 			}
 		}
 	}
-	order := "DESC"
+	// id is the column pages are ordered and bounded by: the tag index's
+	// when it drives the walk, so that SQLite reads that index in order.
+	from, id := `kiln_job`, "id"
+	if params.Tag != "" {
+		from, id = `kiln_job_tag AS t CROSS JOIN kiln_job ON kiln_job.id = t.job_id`, "t.job_id"
+		where = append(where, "t.tag = ?")
+		args = append(args, params.Tag)
+	}
+	if params.ArgsContains != "" {
+		where = append(where, "instr(args, ?) > 0")
+		args = append(args, params.ArgsContains)
+	}
+	order, after, until := "DESC", " < ?", " >= ?"
 	if params.OrderAsc {
-		order = "ASC"
+		order, after, until = "ASC", " > ?", " <= ?"
 	}
 	if params.Cursor != 0 {
-		if params.OrderAsc {
-			where = append(where, "id > ?")
-		} else {
-			where = append(where, "id < ?")
-		}
+		where = append(where, id+after)
 		args = append(args, params.Cursor)
 	}
-	query := `SELECT ` + jobColumns + ` FROM kiln_job`
+	if params.StopAt != 0 {
+		where = append(where, id+until)
+		args = append(args, params.StopAt)
+	}
+	query := `SELECT ` + jobColumns + ` FROM ` + from
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	query += ` ORDER BY id ` + order + ` LIMIT ?`
-	args = append(args, limit)
-
-	jobs, err := scanJobs(s.r.QueryContext(ctx, query, args...))
-	if err != nil {
-		return nil, fail("list jobs", err)
-	}
-	return jobs, nil
+	query += ` ORDER BY ` + id + ` ` + order + ` LIMIT ?`
+	return query, append(args, listLimit(params.Limit)), true
 }
 
 // placeholders returns n comma-separated '?'.
@@ -97,11 +116,18 @@ func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
 
+// sqlJobCountByState sums the counters of every queue by state
+// (kiln_job_count, migration 007): a scan of a table with a row per queue
+// and state.
+const sqlJobCountByState = `SELECT state, sum(jobs) FROM kiln_job_count
+GROUP BY state HAVING sum(jobs) <> 0`
+
 // JobCountByState returns how many jobs are in each state; states without
-// jobs are absent. It reads the (state, id) index only, from the reader
-// pool, so it takes time linear in the number of jobs.
+// jobs are absent. It sums the counters that triggers keep in the
+// transaction of every change to a job (see JobCountByQueueState), from the
+// reader pool: its cost grows with the queues, not with the jobs.
 func (s *Store) JobCountByState(ctx context.Context) (map[kilntype.JobState]int, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT state, count(*) FROM kiln_job GROUP BY state`)
+	rows, err := s.r.QueryContext(ctx, sqlJobCountByState)
 	if err != nil {
 		return nil, fail("count jobs", err)
 	}

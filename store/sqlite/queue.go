@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 
@@ -23,30 +24,40 @@ const sqlQueueResume = `UPDATE kiln_queue SET paused = 0, updated_at = ?2 WHERE 
 // sqlQueueList returns, in one statement (one snapshot), rows of (queue,
 // what, count, at):
 //
-//   - "available": the queue's available jobs and the earliest scheduled_at
-//     among them, from a scan of kiln_job_claim_available, which covers
-//     both columns: no table row is read;
-//   - "waiting": its scheduled and retryable jobs together, from a scan of
-//     kiln_job_claim_waiting. That index does not hold the state that tells
-//     the two apart, and SQLite cannot see that the partial index implies
-//     the IN term, so each entry costs a table row lookup too;
-//   - "running" and "retryable": read through kiln_job_state, one table
-//     row each (running jobs are at most the workers of the processes;
-//     retryable jobs are few unless a failure is widespread);
+//   - "available", "scheduled", "running" and "retryable": the queue's jobs
+//     in that state, from kiln_job_count, which triggers keep in the
+//     transaction of every change to a job (migration 007): a table with a
+//     row per queue and state;
+//   - "oldest": the earliest scheduled_at of the queue's available jobs,
+//     for each queue that has some: the least of the first entries of its
+//     (queue, priority) ranges in kiln_job_claim_available (queue,
+//     priority, scheduled_at, id). prio walks the priorities present, as
+//     the claim does: one index seek each, and one more that finds none;
+//     the first entry of each range is one seek more. Each seek reads one
+//     entry (ORDER BY follows the index, LIMIT 1) and no table row, so the
+//     cost grows with the queues and their priorities, not with the jobs;
 //   - "paused": from kiln_queue, count 1 when paused, 0 when resumed, at
 //     its updated_at.
 //
-// Scheduled jobs are "waiting" minus "retryable". Pending and finalized
-// jobs are not read. TestQueueListPlan checks the plan.
-const sqlQueueList = `SELECT queue, 'available', count(*), min(scheduled_at)
-	FROM kiln_job INDEXED BY kiln_job_claim_available
-	WHERE state = 'available' GROUP BY queue
+// TestQueueListPlan checks the plan.
+const sqlQueueList = `WITH RECURSIVE counts AS (
+	SELECT queue, state, jobs FROM kiln_job_count
+	WHERE state IN ('available', 'scheduled', 'running', 'retryable') AND jobs > 0
+),
+prio(queue, p) AS (
+	SELECT queue, (SELECT priority FROM kiln_job INDEXED BY kiln_job_claim_available
+		WHERE state = 'available' AND queue = counts.queue ORDER BY priority LIMIT 1)
+	FROM counts WHERE state = 'available'
+	UNION ALL
+	SELECT queue, (SELECT priority FROM kiln_job INDEXED BY kiln_job_claim_available
+		WHERE state = 'available' AND queue = prio.queue AND priority > prio.p ORDER BY priority LIMIT 1)
+	FROM prio WHERE p IS NOT NULL
+)
+SELECT queue, state, jobs, NULL FROM counts
 UNION ALL
-SELECT queue, 'waiting', count(*), NULL FROM kiln_job INDEXED BY kiln_job_claim_waiting
-	WHERE state IN ('scheduled', 'retryable') GROUP BY queue
-UNION ALL
-SELECT queue, state, count(*), NULL FROM kiln_job INDEXED BY kiln_job_state
-	WHERE state IN ('running', 'retryable') GROUP BY queue, state
+SELECT queue, 'oldest', 0, min((SELECT scheduled_at FROM kiln_job INDEXED BY kiln_job_claim_available
+		WHERE state = 'available' AND queue = prio.queue AND priority = prio.p ORDER BY scheduled_at LIMIT 1))
+	FROM prio WHERE p IS NOT NULL GROUP BY queue
 UNION ALL
 SELECT name, 'paused', paused, updated_at FROM kiln_queue`
 
@@ -73,19 +84,16 @@ func (s *Store) QueuePause(ctx context.Context, params *store.QueuePauseParams) 
 
 // QueueList returns every queue that has been paused or holds an
 // available, scheduled, running or retryable job, by name (bytewise), with
-// its counts, read in one statement from the reader pool. Its cost is
-// linear in the jobs counted (see sqlQueueList), not in the finalized jobs
-// kept.
+// its counts, read in one statement from the reader pool. Its cost grows
+// with the queues and the priorities of their available jobs, not with the
+// jobs (see sqlQueueList).
 func (s *Store) QueueList(ctx context.Context) ([]*store.QueueRow, error) {
 	rows, err := s.r.QueryContext(ctx, sqlQueueList)
 	if err != nil {
 		return nil, fail("list queues", err)
 	}
 	defer rows.Close()
-	var (
-		queues  = map[string]*store.QueueRow{}
-		waiting = map[string]int{}
-	)
+	queues := map[string]*store.QueueRow{}
 	for rows.Next() {
 		var (
 			name, what string
@@ -102,13 +110,15 @@ func (s *Store) QueueList(ctx context.Context) ([]*store.QueueRow, error) {
 		}
 		switch what {
 		case "available":
-			q.Available, q.OldestAvailableAt = n, fromNullMicros(at)
-		case "waiting":
-			waiting[name] = n
+			q.Available = n
+		case "scheduled":
+			q.Scheduled = n
 		case "running":
 			q.Running = n
 		case "retryable":
 			q.Retryable = n
+		case "oldest":
+			q.OldestAvailableAt = fromNullMicros(at)
 		case "paused":
 			q.Paused, q.UpdatedAt = n == 1, fromNullMicros(at)
 		}
@@ -116,11 +126,7 @@ func (s *Store) QueueList(ctx context.Context) ([]*store.QueueRow, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fail("list queues", err)
 	}
-	out := make([]*store.QueueRow, 0, len(queues))
-	for _, q := range queues {
-		q.Scheduled = waiting[q.Name] - q.Retryable
-		out = append(out, q)
-	}
+	out := slices.Collect(maps.Values(queues))
 	slices.SortFunc(out, func(a, b *store.QueueRow) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
 }

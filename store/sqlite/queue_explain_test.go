@@ -1,57 +1,56 @@
 package sqlite
 
 import (
-	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 )
 
-// TestQueueListPlan checks with EXPLAIN QUERY PLAN that QueueList reads
-// kiln_job only through the partial claim indexes (which hold the jobs it
-// counts) and kiln_job_state's running and retryable ranges: never the
-// table, nor a whole index. The available jobs must be counted from the
-// index alone.
+// TestQueueListPlan checks with EXPLAIN QUERY PLAN that QueueList and
+// JobCountByState read their counts from kiln_job_count and never scan
+// kiln_job nor any of its indexes: QueueList may only seek
+// kiln_job_claim_available, from the index alone, and each seek reads one
+// entry (its ORDER BY follows the index, so no temporary B-tree sorts the
+// entries of a range for LIMIT 1).
 func TestQueueListPlan(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "kiln.db"), &Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+	s := openMigrated(t)
 
-	rows, err := s.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+sqlQueueList)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var plan []string
-	for rows.Next() {
-		var id, parent, notused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	if err := rows.Close(); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("queue list:\n\t%s", strings.Join(plan, "\n\t"))
-	// The scans QueueList may make: each reads only the entries it counts.
+	// The scans allowed: tables of a row per queue (and state), and the
+	// priorities walked.
 	allowed := map[string]bool{
-		"SCAN kiln_job USING COVERING INDEX kiln_job_claim_available": true,
-		"SCAN kiln_job USING INDEX kiln_job_claim_waiting":            true,
-		"SCAN kiln_queue": true,
+		"SCAN kiln_job_count": true,
+		"SCAN kiln_queue":     true,
+		"SCAN prio":           true,
 	}
-	covering := false
-	for _, step := range plan {
-		if strings.HasPrefix(step, "SCAN kiln_") && !allowed[step] {
-			t.Errorf("queue list scans: %q", step)
+	const seek = "SEARCH kiln_job USING COVERING INDEX kiln_job_claim_available (queue=?"
+	for _, q := range []struct {
+		name  string
+		query string
+		seeks bool // whether the plan must seek kiln_job_claim_available
+	}{
+		{"queue list", sqlQueueList, true},
+		{"job count by state", sqlJobCountByState, false},
+	} {
+		plan, err := queryPlan(ctx, s.r, q.query)
+		if err != nil {
+			t.Fatalf("%s: %v", q.name, err)
 		}
-		covering = covering || step == "SCAN kiln_job USING COVERING INDEX kiln_job_claim_available"
-	}
-	if !covering {
-		t.Error("queue list does not count available jobs from kiln_job_claim_available alone")
+		t.Logf("%s:\n\t%s", q.name, strings.Join(plan, "\n\t"))
+		seeks := false
+		for _, step := range plan {
+			switch {
+			case strings.HasPrefix(step, "SCAN ") && !allowed[step]:
+				t.Errorf("%s scans: %q", q.name, step)
+			case strings.HasPrefix(step, "SEARCH kiln_job ") && !strings.HasPrefix(step, seek):
+				t.Errorf("%s reads kiln_job other than by seeks of kiln_job_claim_available: %q", q.name, step)
+			case strings.Contains(step, "FOR ORDER BY"):
+				t.Errorf("%s sorts: %q", q.name, step)
+			}
+			seeks = seeks || strings.HasPrefix(step, seek)
+		}
+		if seeks != q.seeks {
+			t.Errorf("%s: seeks kiln_job_claim_available %v, want %v", q.name, seeks, q.seeks)
+		}
 	}
 }

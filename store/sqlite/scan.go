@@ -13,7 +13,8 @@ import (
 // jobColumns lists kiln_job's columns in the order scanJob reads them.
 const jobColumns = `id, kind, queue, args, state, priority, attempt, max_attempts,
 	created_at, scheduled_at, attempted_at, finalized_at, leased_by,
-	lease_expires_at, cancel_requested_at, tags, metadata, unique_key, last_error`
+	lease_expires_at, cancel_requested_at, tags, metadata, unique_key, last_error,
+	progress, progress_attempt`
 
 // attemptColumns lists kiln_job_attempt's columns in the order scanAttempt
 // reads them.
@@ -33,10 +34,12 @@ func scanJob(sc scanner) (*kilntype.JobRow, error) {
 		attemptedAt, finalizedAt, leaseExp, cancelAt sql.NullInt64
 		leasedBy, uniqueKey, lastError               sql.NullString
 		args, metadata                               []byte
+		progress, progressAttempt                    sql.NullInt64
 	)
 	err := sc.Scan(&j.ID, &j.Kind, &j.Queue, &args, &state, &j.Priority, &j.Attempt,
 		&j.MaxAttempts, &createdAt, &scheduledAt, &attemptedAt, &finalizedAt, &leasedBy,
-		&leaseExp, &cancelAt, &tags, &metadata, &uniqueKey, &lastError)
+		&leaseExp, &cancelAt, &tags, &metadata, &uniqueKey, &lastError,
+		&progress, &progressAttempt)
 	if err != nil {
 		return nil, err
 	}
@@ -52,6 +55,10 @@ func scanJob(sc scanner) (*kilntype.JobRow, error) {
 	j.LeasedBy = leasedBy.String
 	j.UniqueKey = uniqueKey.String
 	j.LastError = lastError.String
+	if progress.Valid && progressAttempt.Int64 == int64(j.Attempt) {
+		p := int(progress.Int64)
+		j.Progress = &p
+	}
 	if j.Tags, err = decodeTags(tags); err != nil {
 		return nil, fmt.Errorf("job %d: %w", j.ID, err)
 	}

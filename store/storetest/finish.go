@@ -98,6 +98,23 @@ func testFinish(t *testing.T, newStore NewStoreFunc) {
 		wantAttempt(t, as[0], &p.Attempt)
 	})
 
+	t.Run("RetriedAfterLostAnswer", func(t *testing.T) {
+		// The first call committed but its answer was lost (the connection
+		// dropped): the caller sends the same outcome again, which must
+		// neither move the job nor record the attempt a second time.
+		f := newFixture(t, newStore)
+		job := f.running()
+		p := finishParams(job, kilntype.JobStateCompleted, now)
+		wantApplied(t, f.finish(p), job.ID)
+		wantApplied(t, f.finish(p))
+		wantState(t, f.get(job.ID), kilntype.JobStateCompleted)
+		as := f.attempts(job.ID)
+		if len(as) != 1 {
+			t.Fatalf("%d attempts recorded, want 1", len(as))
+		}
+		wantAttempt(t, as[0], &p.Attempt)
+	})
+
 	t.Run("SkippedForAnotherClaim", func(t *testing.T) {
 		// The same process claimed the job again after a rescue: the
 		// outcome of the first claim's copy must not apply.

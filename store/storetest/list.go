@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"slices"
 	"testing"
 	"time"
@@ -39,6 +40,56 @@ func testList(t *testing.T, newStore NewStoreFunc) {
 		}
 		// Listed rows are whole rows.
 		wantSameJob(t, f.list(&store.JobListParams{Kinds: []string{"c"}})[0], f.get(c2.ID))
+	})
+
+	t.Run("TagAndArgs", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		red := f.insert(withTags("red", "big"), withArgs(`{"email":"Ann@example.com","n":1}`))
+		blue := f.insert(withTags("blue"), withArgs(`{"email":"bob@example.com","n":2}`))
+		plain := f.insert(withArgs(`{"email":"ann@example.com","n":3}`))
+		bigDone := f.inState(kilntype.JobStateCompleted, withTags("big", "red,blue", "ann"), withArgs(`{"note":"a \"quoted\" 100%_"}`))
+		for _, tc := range []struct {
+			name string
+			p    store.JobListParams
+			want []int64
+		}{
+			{"Tag", store.JobListParams{Tag: "big"}, []int64{bigDone.ID, red.ID}},
+			{"TagAsc", store.JobListParams{Tag: "big", OrderAsc: true}, []int64{red.ID, bigDone.ID}},
+			{"TagIsWhole", store.JobListParams{Tag: "red"}, []int64{red.ID}},
+			{"TagWithComma", store.JobListParams{Tag: "red,blue"}, []int64{bigDone.ID}},
+			{"TagIsCaseSensitive", store.JobListParams{Tag: "BIG"}, nil},
+			{"TagAndState", store.JobListParams{Tag: "big", States: []kilntype.JobState{kilntype.JobStateAvailable}}, []int64{red.ID}},
+			{"TagCursor", store.JobListParams{Tag: "big", Cursor: bigDone.ID}, []int64{red.ID}},
+			{"TagStopAt", store.JobListParams{Tag: "big", StopAt: blue.ID}, []int64{bigDone.ID}},
+			{"Args", store.JobListParams{ArgsContains: "example.com"}, []int64{plain.ID, blue.ID, red.ID}},
+			{"ArgsIsCaseSensitive", store.JobListParams{ArgsContains: "ann@"}, []int64{plain.ID}},
+			{"ArgsSpecialCharacters", store.JobListParams{ArgsContains: `100%_`}, []int64{bigDone.ID}},
+			{"ArgsNoWildcards", store.JobListParams{ArgsContains: `%`}, []int64{bigDone.ID}},
+			{"ArgsNotTags", store.JobListParams{ArgsContains: "ann"}, []int64{plain.ID}},
+			{"ArgsAndTag", store.JobListParams{ArgsContains: "example", Tag: "blue"}, []int64{blue.ID}},
+			{"ArgsStopAtCursor", store.JobListParams{ArgsContains: "example", Cursor: plain.ID, StopAt: blue.ID}, []int64{blue.ID}},
+		} {
+			got := f.list(&tc.p)
+			wantIDs(t, tc.name, ids(got), tc.want)
+		}
+	})
+
+	t.Run("StopAt", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		jobs := ids(f.insertN(6))
+		for _, tc := range []struct {
+			name string
+			p    store.JobListParams
+			want []int64
+		}{
+			{"Desc", store.JobListParams{StopAt: jobs[3]}, []int64{jobs[5], jobs[4], jobs[3]}},
+			{"DescCursor", store.JobListParams{Cursor: jobs[5], StopAt: jobs[3]}, []int64{jobs[4], jobs[3]}},
+			{"Asc", store.JobListParams{StopAt: jobs[1], OrderAsc: true}, []int64{jobs[0], jobs[1]}},
+			{"AscCursor", store.JobListParams{Cursor: jobs[0], StopAt: jobs[2], OrderAsc: true}, []int64{jobs[1], jobs[2]}},
+			{"Empty", store.JobListParams{Cursor: jobs[2], StopAt: jobs[2]}, nil},
+		} {
+			wantIDs(t, tc.name, ids(f.list(&tc.p)), tc.want)
+		}
 	})
 
 	t.Run("KeysetPagination", func(t *testing.T) {
@@ -135,4 +186,12 @@ func testCountByState(t *testing.T, newStore NewStoreFunc) {
 			t.Errorf("counts has unknown states: %v", counts)
 		}
 	})
+}
+
+// withTags sets the job's tags.
+func withTags(tags ...string) jobMod { return func(p *store.JobInsertParams) { p.Tags = tags } }
+
+// withArgs sets the job's args, a JSON object.
+func withArgs(args string) jobMod {
+	return func(p *store.JobInsertParams) { p.Args = json.RawMessage(args) }
 }

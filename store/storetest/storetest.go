@@ -58,6 +58,8 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"Services", testServices},
 		{"Servers", testServers},
 		{"Queues", testQueues},
+		{"Progress", testProgress},
+		{"Stats", testStats},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -1,0 +1,229 @@
+package dashboard_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/kilnjobs/kiln"
+)
+
+// chromiumPath is where Debian's chromium package puts the browser; .ci/run
+// installs it when it is missing.
+const chromiumPath = "/usr/bin/chromium"
+
+// browser is a headless chromium tab driven by chromedp.
+type browser struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+// newBrowser starts a headless chromium with a fresh profile, closed when
+// the test ends. Without chromium the test is skipped, or fails in CI
+// (CI=true), where it must run.
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is missing: CI must run the browser tests (apt-get install chromium)", chromiumPath)
+		}
+		t.Skipf("%s is missing: skipping the browser tests (apt-get install chromium to run them)", chromiumPath)
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	ctx, cancelTab := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() {
+		cancelTab()
+		cancelAlloc()
+	})
+	// Start the browser now, so that a broken install fails here.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return &browser{t: t, ctx: ctx}
+}
+
+// run runs actions with a 30 s deadline; on failure it saves a screenshot
+// and fails the test.
+func (b *browser) run(t *testing.T, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		b.fail(t, "%s: %v", what, err)
+	}
+}
+
+// value runs one action that returns a value, with a 30 s deadline; on
+// failure it saves a screenshot and fails the test.
+func value[T any](t *testing.T, b *browser, what string, action chromedp.Action[T]) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, action)
+	if err != nil {
+		b.fail(t, "%s: %v", what, err)
+	}
+	return v
+}
+
+// fail saves a screenshot of the page to testdata/failures/<test>.png and
+// fails the test with the message.
+func (b *browser) fail(t *testing.T, format string, args ...any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()) + ".png"
+	path, _ := filepath.Abs(filepath.Join("testdata", "failures", name))
+	if png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err != nil {
+		t.Logf("screenshot failed: %v", err)
+	} else if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Logf("save screenshot: %v", err)
+	} else {
+		t.Logf("screenshot of the page: %s", path)
+	}
+	t.Fatalf(format, args...)
+}
+
+// waitText polls the text of the element sel until it contains want,
+// for up to 15 s (the pages refresh themselves through htmx).
+func (b *browser) waitText(t *testing.T, sel, want string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	var text string
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		var err error
+		text, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		cancel()
+		if err == nil && strings.Contains(text, want) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval, not synchronisation
+	}
+	b.fail(t, "%s: text %q after 15 s; want it to contain %q", sel, text, want)
+}
+
+// TestBrowser drives the dashboard in headless chromium as an operator
+// would: it clicks the real buttons and reads what the pages show.
+func TestBrowser(t *testing.T) {
+	b := newBrowser(t)
+	e := newEnv(t, nil)
+	done := e.enqueue(t, okArgs{Text: "first"}, nil)
+	e.waitState(t, done, kiln.JobStateCompleted)
+
+	t.Run("overview", func(t *testing.T) {
+		b.run(t, "load the overview",
+			chromedp.Navigate(e.base+"/"),
+			chromedp.WaitVisible(chromedp.CSS(".cards")),
+		)
+		title := value(t, b, "read the title", chromedp.Title())
+		if !strings.Contains(title, "Overview") {
+			b.fail(t, "title %q", title)
+		}
+		b.waitText(t, ".state-card.state-completed .count", "1")
+		// The live block is replaced by htmx polls: a job completed after
+		// the page loaded shows up without a reload.
+		e.waitState(t, e.enqueue(t, okArgs{Text: "second"}, nil), kiln.JobStateCompleted)
+		b.waitText(t, ".state-card.state-completed .count", "2")
+	})
+
+	t.Run("retry a discarded job", func(t *testing.T) {
+		id := e.enqueue(t, failOnceArgs{}, &kiln.EnqueueOpts{MaxAttempts: 1})
+		e.waitState(t, id, kiln.JobStateDiscarded)
+		b.run(t, "open the discarded job from the list",
+			chromedp.Navigate(e.base+"/jobs?state=discarded"),
+			chromedp.Click(chromedp.CSS(fmt.Sprintf(`a[href="/jobs/%d"]`, id))),
+			chromedp.WaitVisible(chromedp.CSS("#job-state")),
+		)
+		b.waitText(t, "#job-state", "discarded")
+		b.waitText(t, "#live", "boom")
+		b.run(t, "click retry", chromedp.Click(chromedp.CSS(`form[action$="/retry"] button`)))
+		b.waitText(t, ".flash", "will run again")
+		b.waitText(t, "#job-state", "completed")
+		e.waitState(t, id, kiln.JobStateCompleted)
+	})
+
+	t.Run("create a recurring job with the form", func(t *testing.T) {
+		b.run(t, "submit a bad schedule",
+			chromedp.Navigate(e.base+"/recurring/new"),
+			chromedp.WaitVisible(chromedp.CSS("#f-id")),
+			chromedp.SetValue(chromedp.CSS("#f-id"), "browser.every-second"),
+			chromedp.SetValue(chromedp.CSS("#f-kind"), "test.ok"),
+			chromedp.SetValue(chromedp.CSS("#f-args"), `{"text": "from the form"}`),
+			chromedp.SetValue(chromedp.CSS("#f-schedule"), "every second please"),
+			chromedp.Click(chromedp.CSS(`.job-form button[type="submit"]`)),
+			chromedp.WaitVisible(chromedp.CSS(".field-error")),
+		)
+		errText := value(t, b, "read the field error", chromedp.Text(chromedp.CSS(`#f-schedule ~ .field-error`)))
+		if errText == "" {
+			b.fail(t, "no error next to the schedule field")
+		}
+		b.run(t, "fix the schedule and save",
+			chromedp.SetValue(chromedp.CSS("#f-schedule"), "@every 1s"),
+			chromedp.Click(chromedp.CSS(`.job-form button[type="submit"]`)),
+			chromedp.WaitVisible(chromedp.CSS(".flash")),
+		)
+		b.waitText(t, ".flash", `"browser.every-second" saved`)
+		// The entry fires: its last run shows on the page, and its job runs.
+		b.waitText(t, `[id="recurring-browser.every-second"]`, "completed")
+		row, err := e.client.RecurringGet(context.Background(), "browser.every-second")
+		if err != nil || row.LastJobID == 0 {
+			b.fail(t, "entry %+v, %v: no job enqueued", row, err)
+		}
+	})
+
+	t.Run("pause a queue", func(t *testing.T) {
+		b.run(t, "click pause",
+			chromedp.Navigate(e.base+"/queues"),
+			chromedp.WaitVisible(chromedp.CSS("#queue-other")),
+			chromedp.Click(chromedp.CSS(`#queue-other form[action$="/pause"] button`)),
+		)
+		b.waitText(t, "#queue-other .queue-state", "paused")
+		qs, err := e.client.QueueList(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range qs {
+			if q.Name == "other" && !q.Paused {
+				b.fail(t, "queue other is not paused in the store")
+			}
+		}
+	})
+
+	t.Run("script in args is text", func(t *testing.T) {
+		const script = `<script>window.kilnXSS = 1</script>`
+		id := e.enqueue(t, okArgs{Text: script}, &kiln.EnqueueOpts{RunAt: farFuture, Tags: []string{`<img src=x onerror="window.kilnXSS=2">`}})
+		for _, path := range []string{fmt.Sprintf("/jobs/%d", id), "/jobs?state=scheduled"} {
+			b.run(t, "load "+path, chromedp.Navigate(e.base+path), chromedp.WaitVisible(chromedp.CSS("main")))
+			text := value(t, b, "read the page", chromedp.Text(chromedp.CSS("main")))
+			injected := value(t, b, "look for injected elements",
+				chromedp.Evaluate[bool](`window.kilnXSS !== undefined || document.querySelectorAll("main script, main img").length > 0`))
+			if injected {
+				b.fail(t, "%s: the script or image in the args ran or became an element", path)
+			}
+			if !strings.Contains(text, script) {
+				b.fail(t, "%s: the args are not shown as text: %q", path, text)
+			}
+		}
+	})
+}

@@ -1,0 +1,197 @@
+// Package dashboard serves Kiln's web dashboard: an http.Handler that shows
+// every job, queue, recurring entry, server and hosted service of a store,
+// and lets an operator retry, cancel, delete and run jobs, pause queues and
+// create or edit recurring jobs, as Hangfire's /hangfire dashboard and
+// Sidekiq's Web UI do.
+//
+// Pages are rendered on the server with html/template; htmx (vendored from
+// npm, embedded with the binary, see static/vendor/htmx/VERSION) refreshes
+// their live parts by polling, and every page works without JavaScript. The
+// pages read and change the store only through the kiln.Client, as users'
+// programs do.
+//
+// Mount the handler anywhere:
+//
+//	h, err := dashboard.New(client, &dashboard.Options{Prefix: "/kiln"})
+//	mux.Handle("/kiln/", h)
+//
+// By default only requests from the loopback interface are allowed (as
+// Hangfire's LocalRequestsOnlyAuthorizationFilter); set Options.BasicAuth,
+// Options.BearerToken or Options.Authorize to serve other clients.
+package dashboard
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/httpapi"
+)
+
+// Options configures the dashboard. The zero value (or a nil *Options)
+// serves the dashboard and its JSON API at the root path, read-write, to
+// loopback clients only, without metrics.
+type Options struct {
+	// Prefix is the path the handler is mounted at, such as "/kiln"; ""
+	// means the root. It must start with "/" and not end with one. Every
+	// link and redirect the dashboard writes starts with it. Requests whose
+	// path starts with Prefix have it stripped; others (when the handler
+	// sits behind http.StripPrefix) are served as they are.
+	Prefix string
+
+	// Authorize, BasicAuth and BearerToken are the ways in. Setting any of
+	// them replaces the loopback-only default (see AllowRemote), and a
+	// request is let in when any one that is set accepts it. A refused
+	// request gets 401 with the challenges of BasicAuth and BearerToken
+	// when either is set, else 403. They guard the pages, the JSON API and
+	// the metrics alike.
+	//
+	// Authorize is called with each request and returns whether to let it
+	// in (as Hangfire's IDashboardAuthorizationFilter).
+	Authorize func(r *http.Request) bool
+	// BasicAuth lets in requests with these HTTP basic credentials,
+	// compared in constant time; a browser shows its login prompt.
+	BasicAuth *BasicAuth
+	// BearerToken, when not empty, lets in requests with the header
+	// "Authorization: Bearer <token>", compared in constant time: the way
+	// scripts and other services call the API.
+	BearerToken string
+	// AllowRemote lets in requests from any address when none of
+	// Authorize, BasicAuth and BearerToken is set. Without it (the
+	// default), and without them, only requests whose remote address is a
+	// loopback address (127.0.0.0/8, ::1) are served, others get 403, as
+	// Hangfire's LocalRequestsOnlyAuthorizationFilter does. Behind a
+	// reverse proxy on the same host every request looks local: configure
+	// authentication.
+	AllowRemote bool
+
+	// ReadOnly hides every action (retry, cancel, delete, pause, create,
+	// edit) and refuses every state-changing request with 403, for the
+	// pages and the mounted API alike.
+	ReadOnly bool
+
+	// DisableAPI turns off the JSON API (package httpapi) that the
+	// dashboard serves under {Prefix}/api/.
+	DisableAPI bool
+	// Metrics, when set, is served at {Prefix}/metrics behind the same
+	// security: typically a metrics.Collector's Handler, whose owner
+	// closes it. Nil serves no metrics.
+	Metrics http.Handler
+
+	// Kinds lists the job kinds the forms offer. Nil means the kinds of
+	// the workers registered in the client, if any, and those of the live
+	// servers (see the Servers page).
+	Kinds []string
+
+	// Logger receives errors that a page could not show (such as a failed
+	// template execution). Default: slog.Default().
+	Logger *slog.Logger
+}
+
+// BasicAuth holds the one user name and password of HTTP basic
+// authentication.
+type BasicAuth struct {
+	User     string
+	Password string
+}
+
+// handler is the dashboard: the router behind the security middleware.
+type handler struct {
+	client *kiln.Client
+	opts   Options
+	pages  *renderer
+	mux    *http.ServeMux
+	rate   *rateSampler
+}
+
+// New returns the dashboard for client, configured by opts (nil: the
+// defaults of Options). It returns an error if Prefix is malformed, if
+// BasicAuth has an empty user or password, or if the embedded templates do
+// not parse (a build defect). The handler is safe for concurrent use and
+// owns no goroutine: it needs no closing.
+func New(client *kiln.Client, opts *Options) (http.Handler, error) {
+	if client == nil {
+		return nil, errors.New("dashboard: nil client")
+	}
+	o := Options{}
+	if opts != nil {
+		o = *opts
+	}
+	if o.Prefix != "" && (!strings.HasPrefix(o.Prefix, "/") || strings.HasSuffix(o.Prefix, "/")) {
+		return nil, fmt.Errorf("dashboard: Options.Prefix %q: want \"\" or a path such as \"/kiln\" (leading slash, no trailing slash)", o.Prefix)
+	}
+	if o.BasicAuth != nil && (o.BasicAuth.User == "" || o.BasicAuth.Password == "") {
+		return nil, errors.New("dashboard: Options.BasicAuth: empty user or password")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	pages, err := newRenderer(o.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	h := &handler{client: client, opts: o, pages: pages, mux: http.NewServeMux(), rate: newRateSampler(time.Now)}
+	h.routes()
+	h.mountExtras()
+	return h.secure(h.stripPrefix(h.mux)), nil
+}
+
+// routes registers the pages and actions. Paths are relative to Prefix.
+func (h *handler) routes() {
+	m := h.mux
+	m.Handle("GET /static/", staticHandler())
+	m.HandleFunc("GET /{$}", h.overview)
+	m.HandleFunc("GET /jobs", h.jobList)
+	m.HandleFunc("POST /jobs/bulk", h.jobBulk)
+	m.HandleFunc("GET /jobs/new", h.jobNewForm)
+	m.HandleFunc("POST /jobs/new", h.jobCreate)
+	m.HandleFunc("GET /jobs/{id}", h.jobDetail)
+	m.HandleFunc("POST /jobs/{id}/{action}", h.jobAction)
+	m.HandleFunc("GET /recurring", h.recurringList)
+	m.HandleFunc("GET /recurring/new", h.recurringNewForm)
+	m.HandleFunc("POST /recurring/new", h.recurringSave)
+	m.HandleFunc("GET /recurring/{id}/edit", h.recurringEditForm)
+	m.HandleFunc("POST /recurring/{id}/edit", h.recurringSave)
+	m.HandleFunc("POST /recurring/{id}/{action}", h.recurringAction)
+	m.HandleFunc("GET /queues", h.queueList)
+	m.HandleFunc("POST /queues/{name}/{action}", h.queueAction)
+	m.HandleFunc("GET /servers", h.serverList)
+	m.HandleFunc("GET /services", h.serviceList)
+	m.HandleFunc("/", h.notFound)
+}
+
+// stripPrefix removes Prefix from request paths that start with it.
+func (h *handler) stripPrefix(next http.Handler) http.Handler {
+	if h.opts.Prefix == "" {
+		return next
+	}
+	stripped := http.StripPrefix(h.opts.Prefix, next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == h.opts.Prefix {
+			http.Redirect(w, r, h.opts.Prefix+"/", http.StatusMovedPermanently)
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, h.opts.Prefix+"/") {
+			stripped.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// mountExtras mounts the JSON API under /api/ unless disabled, and the
+// metrics handler at /metrics when there is one. They sit behind the same
+// security layers as the pages, read-only mode included.
+func (h *handler) mountExtras() {
+	if !h.opts.DisableAPI {
+		api := httpapi.New(h.client, &httpapi.Options{ReadOnly: h.opts.ReadOnly, Logger: h.opts.Logger})
+		h.mux.Handle("/api/", http.StripPrefix("/api", api))
+	}
+	if h.opts.Metrics != nil {
+		h.mux.Handle("GET /metrics", h.opts.Metrics)
+	}
+}

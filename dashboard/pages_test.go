@@ -1,0 +1,277 @@
+package dashboard_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/dashboard"
+)
+
+// TestPagesRender loads every page and checks it shows the store's data.
+func TestPagesRender(t *testing.T) {
+	e := newEnv(t, nil)
+	done := e.enqueue(t, okArgs{Text: "hello"}, &kiln.EnqueueOpts{Tags: []string{"greeting"}})
+	e.waitState(t, done, kiln.JobStateCompleted)
+	if _, err := e.client.RecurringAddOrUpdate(context.Background(), kiln.RecurringJob{ID: "nightly", Schedule: "0 3 * * *", TimeZone: "Europe/Berlin", Args: okArgs{}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path string
+		want []string
+	}{
+		{"/", []string{"Overview", "completed", "Throughput", "default"}},
+		{"/jobs", []string{"test.ok", "hello", fmt.Sprintf(`href="/jobs/%d"`, done)}},
+		{"/jobs?state=completed", []string{"test.ok"}},
+		{fmt.Sprintf("/jobs/%d", done), []string{"Job " + fmt.Sprint(done), "&#34;text&#34;: &#34;hello&#34;", "greeting", "succeeded", "Timeline"}},
+		{"/recurring", []string{"nightly", "0 3 * * *", "Europe/Berlin", "Trigger now"}},
+		{"/recurring/new", []string{`name="schedule"`, "test.fail_once", "test.ok"}},
+		{"/recurring/nightly/edit", []string{`value="nightly"`, "readonly"}},
+		{"/jobs/new", []string{`name="run_in"`, "test.ok"}},
+		{"/queues", []string{"default", "Pause"}},
+		{"/servers", []string{"Servers"}},
+		{"/services", []string{"Hosted services"}},
+	} {
+		status, body := e.get(t, tc.path)
+		if status != http.StatusOK {
+			t.Errorf("GET %s: status %d; body:\n%s", tc.path, status, body)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("GET %s: body lacks %q", tc.path, w)
+			}
+		}
+	}
+}
+
+// TestPartialRendersLiveBlockOnly checks that htmx polls get the live block
+// without the layout.
+func TestPartialRendersLiveBlockOnly(t *testing.T) {
+	e := newEnv(t, nil)
+	status, body := e.get(t, "/?partial=live")
+	if status != http.StatusOK {
+		t.Fatalf("status %d", status)
+	}
+	if strings.Contains(body, "<html") || !strings.Contains(body, `id="live"`) || !strings.Contains(body, "Throughput") {
+		t.Fatalf("partial is not the live block alone:\n%s", body)
+	}
+	_, body = e.get(t, "/?partial=history")
+	if strings.Contains(body, "<html") || strings.Contains(body, `id="live"`) || !strings.Contains(body, `id="history"`) {
+		t.Fatalf("partial is not the history block alone:\n%s", body)
+	}
+}
+
+// TestOptionsKinds checks that Options.Kinds replaces the kinds the forms
+// offer and validate.
+func TestOptionsKinds(t *testing.T) {
+	e := newEnv(t, &dashboard.Options{Kinds: []string{"test.ok"}})
+	_, body := e.get(t, "/jobs/new")
+	if !strings.Contains(body, `<option value="test.ok"`) || strings.Contains(body, "test.fail_once") {
+		t.Errorf("the form does not offer exactly Options.Kinds:\n%s", body)
+	}
+	resp := e.post(t, "/jobs/new", map[string][]string{"kind": {"test.fail_once"}})
+	if errs := fieldErrors(readAll(t, resp)); !strings.Contains(errs["kind"], "No worker") {
+		t.Errorf("a kind outside Options.Kinds: errors %q", errs)
+	}
+}
+
+// TestNotFound checks unknown pages, jobs and entries.
+func TestNotFound(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, p := range []string{"/nope", "/jobs/999999", "/jobs/abc", "/recurring/nope/edit"} {
+		if status, _ := e.get(t, p); status != http.StatusNotFound {
+			t.Errorf("GET %s: status %d; want 404", p, status)
+		}
+	}
+}
+
+// TestPrefix serves the dashboard under a prefix: links carry it, and the
+// bare prefix redirects to its slash.
+func TestPrefix(t *testing.T) {
+	e := newEnv(t, &dashboard.Options{Prefix: "/kiln"})
+	status, body := e.get(t, "/")
+	if status != http.StatusOK {
+		t.Fatalf("GET /kiln/: %d", status)
+	}
+	for _, w := range []string{`href="/kiln/jobs"`, `href="/kiln/static/kiln.css"`, `src="/kiln/static/vendor/htmx/htmx.min.js"`} {
+		if !strings.Contains(body, w) {
+			t.Errorf("body lacks %q", w)
+		}
+	}
+	if status, _ := e.get(t, "/static/vendor/htmx/htmx.min.js"); status != http.StatusOK {
+		t.Errorf("htmx: status %d", status)
+	}
+	resp, err := noRedirects.Get(e.srv.URL + "/kiln")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != "/kiln/" {
+		t.Errorf("GET /kiln: %d to %q; want 301 to /kiln/", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	for _, bad := range []string{"kiln", "/kiln/"} {
+		if _, err := dashboard.New(e.client, &dashboard.Options{Prefix: bad}); err == nil {
+			t.Errorf("Prefix %q accepted", bad)
+		}
+	}
+}
+
+// TestJobActions retries a discarded job, deletes it, and checks the
+// flash and the conflict of deleting a running job.
+func TestJobActions(t *testing.T) {
+	e := newEnv(t, nil)
+	id := e.enqueue(t, failOnceArgs{}, &kiln.EnqueueOpts{MaxAttempts: 1})
+	e.waitState(t, id, kiln.JobStateDiscarded)
+	_, body := e.get(t, fmt.Sprintf("/jobs/%d", id))
+	if !strings.Contains(body, "boom") || !strings.Contains(body, `/retry"`) {
+		t.Fatalf("discarded job page lacks its error or the retry button:\n%s", body)
+	}
+
+	resp := e.post(t, fmt.Sprintf("/jobs/%d/retry", id), nil)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != fmt.Sprintf("/jobs/%d", id) {
+		t.Fatalf("retry: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	e.waitState(t, id, kiln.JobStateCompleted)
+	// The flash cookie is shown once on the next page.
+	req, _ := http.NewRequest(http.MethodGet, e.base+resp.Header.Get("Location"), nil)
+	for _, c := range resp.Cookies() {
+		req.AddCookie(c)
+	}
+	page, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer page.Body.Close()
+	if body := readAll(t, page); !strings.Contains(body, fmt.Sprintf("Job %d will run again now.", id)) {
+		t.Errorf("flash missing after retry")
+	}
+
+	resp = e.post(t, fmt.Sprintf("/jobs/%d/delete", id), map[string][]string{"back": {"/jobs"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/jobs" {
+		t.Fatalf("delete: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if _, err := e.client.JobGet(context.Background(), id); err == nil {
+		t.Fatal("job still exists after delete")
+	}
+	// Redirects never leave the dashboard.
+	resp = e.post(t, "/jobs/12345/cancel", map[string][]string{"back": {"//evil.example/x"}})
+	if loc := resp.Header.Get("Location"); loc != "/jobs/12345" {
+		t.Errorf("back //evil.example/x redirected to %q", loc)
+	}
+}
+
+// TestBulkActions cancels several scheduled jobs at once.
+func TestBulkActions(t *testing.T) {
+	e := newEnv(t, nil)
+	var ids []string
+	for range 3 {
+		id := e.enqueue(t, okArgs{}, &kiln.EnqueueOpts{RunAt: farFuture})
+		ids = append(ids, fmt.Sprint(id))
+	}
+	resp := e.post(t, "/jobs/bulk", map[string][]string{"action": {"cancel"}, "id": ids, "back": {"/jobs?state=scheduled"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/jobs?state=scheduled" {
+		t.Fatalf("bulk: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	for _, s := range ids {
+		var id int64
+		fmt.Sscan(s, &id)
+		e.waitState(t, id, kiln.JobStateCancelled)
+	}
+	resp = e.post(t, "/jobs/bulk", map[string][]string{"action": {"explode"}, "id": ids})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("unknown bulk action: %d", resp.StatusCode)
+	}
+}
+
+// TestQueuePauseResume pauses and resumes a queue from the Queues page.
+func TestQueuePauseResume(t *testing.T) {
+	e := newEnv(t, nil)
+	e.enqueue(t, okArgs{}, &kiln.EnqueueOpts{Queue: "other", RunAt: farFuture})
+	if resp := e.post(t, "/queues/other/pause", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("pause: %d", resp.StatusCode)
+	}
+	queueState := func() bool {
+		qs, err := e.client.QueueList(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range qs {
+			if q.Name == "other" {
+				return q.Paused
+			}
+		}
+		t.Fatal("queue other not listed")
+		return false
+	}
+	if !queueState() {
+		t.Fatal("queue not paused")
+	}
+	if _, body := e.get(t, "/queues"); !strings.Contains(body, "/queues/other/resume") {
+		t.Error("Queues page offers no resume for the paused queue")
+	}
+	e.post(t, "/queues/other/resume", nil)
+	if queueState() {
+		t.Fatal("queue still paused")
+	}
+}
+
+// TestJobProgressAndLogs checks that a running job's progress and log
+// lines show on its page (escaped), and that the page stops polling once
+// the job is finalized.
+func TestJobProgressAndLogs(t *testing.T) {
+	e := newEnv(t, nil)
+	id := e.enqueue(t, reportArgs{}, nil)
+	path := fmt.Sprintf("/jobs/%d", id)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body := e.get(t, path+"?partial=live")
+		if strings.Contains(body, `value="40"`) && strings.Contains(body, "step 2 started") {
+			if !strings.Contains(body, "step 1 &lt;b&gt;done&lt;/b&gt;") {
+				t.Errorf("log line not escaped:\n%s", body)
+			}
+			if !strings.Contains(body, "hx-trigger") {
+				t.Error("the page of a running job does not poll")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no progress or logs on the job page after 10 s:\n%s", body)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+	e.releaseJobs()
+	e.waitState(t, id, kiln.JobStateCompleted)
+	if _, body := e.get(t, path+"?partial=live"); strings.Contains(body, "hx-trigger") || !strings.Contains(body, "step 2 started") {
+		t.Errorf("completed job page polls or lost its log:\n%s", body)
+	}
+}
+
+// TestLiveThroughput checks that the overview's live graph shows the jobs
+// that complete between two of its polls.
+func TestLiveThroughput(t *testing.T) {
+	e := newEnv(t, nil)
+	e.get(t, "/?partial=live") // the first sample starts the series
+	var last int64
+	for range 20 {
+		last = e.enqueue(t, okArgs{}, nil)
+	}
+	e.waitState(t, last, kiln.JobStateCompleted)
+	peak := regexp.MustCompile(`succeeded</span> \(peak ([0-9.]+) jobs/s\)`)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body := e.get(t, "/?partial=live")
+		if m := peak.FindStringSubmatch(body); m != nil && m[1] != "0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the live graph shows no succeeded jobs after 10 s:\n%s", body)
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval: a sample is kept at most once a second
+	}
+}

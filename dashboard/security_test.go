@@ -1,0 +1,272 @@
+package dashboard_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/dashboard"
+)
+
+// serve sends r to a dashboard built with opts on e's client, and returns
+// the recorded response.
+func serve(t *testing.T, e *env, opts *dashboard.Options, r *http.Request) *httptest.ResponseRecorder {
+	t.Helper()
+	h, err := dashboard.New(e.client, opts)
+	if err != nil {
+		t.Fatalf("dashboard.New: %v", err)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+// request builds a request from remote address remote.
+func request(method, target, remote string) *http.Request {
+	r := httptest.NewRequest(method, target, nil)
+	r.RemoteAddr = remote
+	return r
+}
+
+const (
+	local  = "127.0.0.1:50000"
+	local6 = "[::1]:50000"
+	remote = "203.0.113.7:50000"
+)
+
+func TestAuthLoopbackByDefault(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, tc := range []struct {
+		addr string
+		want int
+	}{{local, 200}, {local6, 200}, {remote, 403}} {
+		if w := serve(t, e, nil, request("GET", "/", tc.addr)); w.Code != tc.want {
+			t.Errorf("GET / from %s: %d; want %d", tc.addr, w.Code, tc.want)
+		}
+	}
+	if w := serve(t, e, &dashboard.Options{AllowRemote: true}, request("GET", "/", remote)); w.Code != 200 {
+		t.Errorf("AllowRemote: %d; want 200", w.Code)
+	}
+}
+
+func TestAuthBasic(t *testing.T) {
+	e := newEnv(t, nil)
+	opts := &dashboard.Options{BasicAuth: &dashboard.BasicAuth{User: "ops", Password: "s3cret"}}
+	for _, tc := range []struct {
+		name       string
+		user, pass string
+		set        bool
+		want       int
+	}{
+		{"none", "", "", false, 401},
+		{"wrong password", "ops", "nope", true, 401},
+		{"wrong user", "dev", "s3cret", true, 401},
+		{"right", "ops", "s3cret", true, 200},
+	} {
+		// From a remote address: configured auth replaces the loopback rule.
+		r := request("GET", "/", remote)
+		if tc.set {
+			r.SetBasicAuth(tc.user, tc.pass)
+		}
+		w := serve(t, e, opts, r)
+		if w.Code != tc.want {
+			t.Errorf("%s: %d; want %d", tc.name, w.Code, tc.want)
+		}
+		if tc.want == 401 && !strings.HasPrefix(w.Header().Get("WWW-Authenticate"), "Basic ") {
+			t.Errorf("%s: no Basic challenge", tc.name)
+		}
+	}
+	if _, err := dashboard.New(e.client, &dashboard.Options{BasicAuth: &dashboard.BasicAuth{User: "ops"}}); err == nil {
+		t.Error("empty password accepted")
+	}
+}
+
+func TestAuthBearer(t *testing.T) {
+	e := newEnv(t, nil)
+	opts := &dashboard.Options{BearerToken: "tok-123"}
+	for _, tc := range []struct {
+		header string
+		want   int
+	}{{"", 401}, {"Bearer nope", 401}, {"Basic tok-123", 401}, {"Bearer tok-123", 200}, {"bearer tok-123", 200}} {
+		r := request("GET", "/jobs", remote)
+		if tc.header != "" {
+			r.Header.Set("Authorization", tc.header)
+		}
+		if w := serve(t, e, opts, r); w.Code != tc.want {
+			t.Errorf("Authorization %q: %d; want %d", tc.header, w.Code, tc.want)
+		}
+	}
+}
+
+func TestAuthorizeHook(t *testing.T) {
+	e := newEnv(t, nil)
+	opts := &dashboard.Options{Authorize: func(r *http.Request) bool { return r.Header.Get("X-Role") == "admin" }}
+	r := request("GET", "/", local)
+	if w := serve(t, e, opts, r); w.Code != 403 {
+		t.Errorf("hook refuses, even from loopback: %d; want 403", w.Code)
+	}
+	r = request("GET", "/", remote)
+	r.Header.Set("X-Role", "admin")
+	if w := serve(t, e, opts, r); w.Code != 200 {
+		t.Errorf("hook accepts: %d; want 200", w.Code)
+	}
+	// The hook guards the actions too.
+	id := e.enqueue(t, okArgs{}, &kiln.EnqueueOpts{RunAt: farFuture})
+	r = request("POST", fmt.Sprintf("/jobs/%d/cancel", id), remote)
+	if w := serve(t, e, opts, r); w.Code != 403 {
+		t.Errorf("POST refused by hook: %d; want 403", w.Code)
+	}
+	e.wantState(t, id, kiln.JobStateScheduled)
+}
+
+func TestReadOnly(t *testing.T) {
+	e := newEnv(t, nil)
+	id := e.enqueue(t, okArgs{}, &kiln.EnqueueOpts{RunAt: farFuture})
+	if _, err := e.client.RecurringAddOrUpdate(context.Background(), kiln.RecurringJob{ID: "r1", Schedule: "@hourly", Args: okArgs{}}); err != nil {
+		t.Fatal(err)
+	}
+	opts := &dashboard.Options{ReadOnly: true}
+	for _, p := range []string{"/", fmt.Sprintf("/jobs/%d", id), "/jobs", "/recurring", "/queues"} {
+		w := serve(t, e, opts, request("GET", p, local))
+		if w.Code != 200 {
+			t.Fatalf("GET %s: %d", p, w.Code)
+		}
+		body := w.Body.String()
+		if strings.Contains(body, `method="post"`) || !strings.Contains(body, "read-only") {
+			t.Errorf("GET %s in read-only mode shows a form or lacks the badge", p)
+		}
+	}
+	r := request("POST", fmt.Sprintf("/jobs/%d/cancel", id), local)
+	r.Header.Set("Sec-Fetch-Site", "same-origin")
+	if w := serve(t, e, opts, r); w.Code != 403 {
+		t.Errorf("POST in read-only mode: %d; want 403", w.Code)
+	}
+	e.wantState(t, id, kiln.JobStateScheduled)
+}
+
+func TestCSRFRejectsCrossOriginPost(t *testing.T) {
+	e := newEnv(t, nil)
+	id := e.enqueue(t, okArgs{}, &kiln.EnqueueOpts{RunAt: farFuture})
+	for _, tc := range []struct {
+		name    string
+		headers map[string]string
+		want    int
+	}{
+		{"cross-site fetch", map[string]string{"Sec-Fetch-Site": "cross-site"}, 403},
+		{"foreign origin", map[string]string{"Origin": "https://evil.example"}, 403},
+		{"same origin", map[string]string{"Sec-Fetch-Site": "same-origin"}, 303},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("%s/jobs/%d/cancel", e.base, id), nil)
+		for k, v := range tc.headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := noRedirects.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: %d; want %d", tc.name, resp.StatusCode, tc.want)
+		}
+		if tc.want == 403 {
+			e.wantState(t, id, kiln.JobStateScheduled)
+		}
+	}
+}
+
+// TestEscaping checks that what users entered is shown as text on every
+// page that shows it: args, tags, errors, recurring IDs, queue names.
+func TestEscaping(t *testing.T) {
+	e := newEnv(t, nil)
+	const evil = `<script>alert("x")</script>`
+	id := e.enqueue(t, okArgs{Text: evil}, &kiln.EnqueueOpts{Queue: "<b>q</b>", Tags: []string{"<img src=x onerror=alert(1)>"}, RunAt: farFuture})
+	if _, err := e.client.RecurringAddOrUpdate(context.Background(), kiln.RecurringJob{ID: evil, Schedule: "@hourly", Args: okArgs{Text: evil}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/", "/jobs", fmt.Sprintf("/jobs/%d", id), "/recurring", "/queues", "/jobs?kind=" + evil} {
+		_, body := e.get(t, p)
+		for _, raw := range []string{"<script>alert", "<img src=x", "<b>q</b>"} {
+			if strings.Contains(body, raw) {
+				t.Errorf("GET %s: raw %q in page", p, raw)
+			}
+		}
+	}
+	_, body := e.get(t, fmt.Sprintf("/jobs/%d", id))
+	if !strings.Contains(body, `&lt;script&gt;alert(\&#34;x\&#34;)&lt;/script&gt;`) {
+		t.Errorf("job page does not show the args as escaped text")
+	}
+}
+
+// TestSecurityHeaders checks the headers every page gets.
+func TestSecurityHeaders(t *testing.T) {
+	e := newEnv(t, nil)
+	w := serve(t, e, nil, request("GET", "/", local))
+	for k, want := range map[string]string{"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff"} {
+		if got := w.Header().Get(k); got != want {
+			t.Errorf("%s: %q; want %q", k, got, want)
+		}
+	}
+	if csp := w.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
+		t.Errorf("CSP %q lets other scripts run", csp)
+	}
+}
+
+// TestAPIMounted checks that the JSON API is served under /api/ behind the
+// same security: bearer token, read-only mode and CSRF, with JSON errors.
+func TestAPIMounted(t *testing.T) {
+	e := newEnv(t, &dashboard.Options{Prefix: "/kiln"})
+	if status, body := e.get(t, "/api/stats"); status != 200 || !strings.Contains(body, `"states"`) {
+		t.Fatalf("GET /kiln/api/stats: %d %s", status, body)
+	}
+	id := e.enqueue(t, okArgs{}, &kiln.EnqueueOpts{RunAt: farFuture})
+	cancelPath := fmt.Sprintf("/kiln/api/jobs/%d/cancel", id)
+	for _, tc := range []struct {
+		name   string
+		opts   *dashboard.Options
+		header map[string]string
+		want   int
+	}{
+		{"no token", &dashboard.Options{Prefix: "/kiln", BearerToken: "t0k"}, nil, 401},
+		{"read-only", &dashboard.Options{Prefix: "/kiln", BearerToken: "t0k", ReadOnly: true}, map[string]string{"Authorization": "Bearer t0k"}, 403},
+		{"cross-site", &dashboard.Options{Prefix: "/kiln", BearerToken: "t0k"}, map[string]string{"Authorization": "Bearer t0k", "Sec-Fetch-Site": "cross-site"}, 403},
+	} {
+		r := request("POST", cancelPath, remote)
+		for k, v := range tc.header {
+			r.Header.Set(k, v)
+		}
+		w := serve(t, e, tc.opts, r)
+		if w.Code != tc.want || w.Header().Get("Content-Type") != "application/json" || !strings.Contains(w.Body.String(), `"error"`) {
+			t.Errorf("%s: %d %q %s; want %d with a JSON error", tc.name, w.Code, w.Header().Get("Content-Type"), w.Body, tc.want)
+		}
+	}
+	e.wantState(t, id, kiln.JobStateScheduled)
+	// A script with the token, as other services call the API.
+	r := request("POST", cancelPath, remote)
+	r.Header.Set("Authorization", "Bearer t0k")
+	if w := serve(t, e, &dashboard.Options{Prefix: "/kiln", BearerToken: "t0k"}, r); w.Code != 200 {
+		t.Errorf("cancel with the token: %d %s", w.Code, w.Body)
+	}
+	if w := serve(t, e, &dashboard.Options{DisableAPI: true}, request("GET", "/api/stats", local)); w.Code != 404 {
+		t.Errorf("DisableAPI: %d; want 404", w.Code)
+	}
+}
+
+// TestMetricsMounted checks that Options.Metrics is served at /metrics,
+// behind the authorization.
+func TestMetricsMounted(t *testing.T) {
+	e := newEnv(t, nil)
+	m := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "kiln_up 1") })
+	if w := serve(t, e, &dashboard.Options{Metrics: m}, request("GET", "/metrics", local)); w.Code != 200 || !strings.Contains(w.Body.String(), "kiln_up 1") {
+		t.Errorf("GET /metrics: %d %s", w.Code, w.Body)
+	}
+	if w := serve(t, e, &dashboard.Options{Metrics: m}, request("GET", "/metrics", remote)); w.Code != 403 {
+		t.Errorf("GET /metrics from a remote address: %d; want 403", w.Code)
+	}
+	if w := serve(t, e, nil, request("GET", "/metrics", local)); w.Code != 404 {
+		t.Errorf("GET /metrics without Metrics: %d; want 404", w.Code)
+	}
+}

@@ -1,0 +1,155 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/kilnjobs/kiln"
+)
+
+// Error is the body of every error response, and an error the handlers
+// return: {"error": "what was wrong", "field": "where"}. Field names the
+// request field, query parameter or path parameter at fault, in the
+// request's own spelling ("priority", "jobs.priority", "state", "id"), and
+// is omitted when no single field is.
+type Error struct {
+	// Status is the HTTP status code; not part of the body.
+	Status int `json:"-"`
+	// Message says what was wrong, and where in the body for bad JSON.
+	Message string `json:"error"`
+	// Field is the field at fault, if one is.
+	Field string `json:"field,omitempty"`
+}
+
+// Error returns the message, with the field when there is one.
+func (e *Error) Error() string {
+	if e.Field == "" {
+		return e.Message
+	}
+	return e.Field + ": " + e.Message
+}
+
+// badRequest returns a 400 Error for field.
+func badRequest(field, format string, args ...any) *Error {
+	return &Error{Status: http.StatusBadRequest, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// toError turns a handler's error into the Error to answer: an *Error as
+// is, the client's sentinel errors by their meaning, anything else 500.
+func (a *api) toError(err error) *Error {
+	var e *Error
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.As(err, &tooBig):
+		return &Error{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("request body larger than %d bytes", tooBig.Limit)}
+	case errors.Is(err, kiln.ErrNotFound):
+		return &Error{Status: http.StatusNotFound, Message: err.Error()}
+	case errors.Is(err, kiln.ErrJobRunning), errors.Is(err, kiln.ErrJobState):
+		return &Error{Status: http.StatusConflict, Message: err.Error()}
+	case errors.Is(err, kiln.ErrUnknownKind):
+		return &Error{Status: http.StatusBadRequest, Field: "kind", Message: err.Error()}
+	}
+	return &Error{Status: http.StatusInternalServerError, Message: err.Error()}
+}
+
+// writeJSON answers status with v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, err = w.Write(append(body, '\n'))
+	return err
+}
+
+// writeError answers e. The write's own error is dropped: the client went
+// away.
+func writeError(w http.ResponseWriter, e *Error) {
+	w.Header().Set("Cache-Control", "no-store")
+	_ = writeJSON(w, e.Status, e)
+}
+
+// decodeBody decodes r's body, which must be one JSON value of
+// Content-Type application/json, into v, rejecting unknown fields. Its
+// errors say where the JSON went wrong: the byte offset of a syntax error,
+// the field of a type mismatch or an unknown field.
+func decodeBody(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return &Error{Status: http.StatusUnsupportedMediaType, Message: fmt.Sprintf("Content-Type %q: want application/json", ct)}
+		}
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		if err == nil || !isJSONError(err) {
+			return badRequest("", "invalid JSON: unexpected data after the value at byte %d", dec.InputOffset())
+		}
+		return jsonError(err)
+	}
+	return nil
+}
+
+// isJSONError reports whether err is a syntax error of the body rather than
+// a failure to read it.
+func isJSONError(err error) bool {
+	var syn *json.SyntaxError
+	return errors.As(err, &syn) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// jsonError turns a decoding error into a 400 Error saying where the JSON
+// went wrong, or passes on a read error (such as the body limit's).
+func jsonError(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.EOF):
+		return badRequest("", "empty request body: want a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return badRequest("", "invalid JSON: the body ends in the middle of a value")
+	case errors.As(err, &syn):
+		return badRequest("", "invalid JSON at byte %d: %s", syn.Offset, syn.Error())
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return badRequest("", "the body is a JSON %s; want a JSON object", typ.Value)
+		}
+		// encoding/json names the embedded jobTemplate in the path; the
+		// request has no such level.
+		field := strings.ReplaceAll(typ.Field, "jobTemplate.", "")
+		return badRequest(field, "got a JSON %s at byte %d, want %s", typ.Value, typ.Offset, jsonType(typ.Type.Kind().String()))
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		field := strings.Trim(name, `"`)
+		return badRequest(field, "unknown field %s", name)
+	}
+	return err
+}
+
+// jsonType names a Go kind as its JSON type.
+func jsonType(kind string) string {
+	switch {
+	case strings.HasPrefix(kind, "int"), strings.HasPrefix(kind, "uint"), strings.HasPrefix(kind, "float"):
+		return "a number"
+	case kind == "string":
+		return "a string"
+	case kind == "bool":
+		return "true or false"
+	case kind == "slice", kind == "array":
+		return "an array"
+	}
+	return "an object"
+}

@@ -1,0 +1,177 @@
+package cli
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// dashboardURLLine finds the dashboard's URL in a command's output.
+var dashboardURLLine = regexp.MustCompile(`(?:Dashboard:|in the dashboard:) (http://\S+/)`)
+
+// startCommand runs kiln with args until ctx ends; it returns the
+// command's output buffers and a channel that gets its exit code.
+func startCommand(ctx context.Context, env kilnEnv, args ...string) (stdout, stderr *syncBuffer, code <-chan int) {
+	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	c := make(chan int, 1)
+	go func() { c <- run(ctx, args, stdout, stderr, env.get) }()
+	return stdout, stderr, c
+}
+
+// waitURL polls out for the dashboard's URL, for up to 20 s.
+func waitURL(t *testing.T, out, errOut *syncBuffer, code <-chan int) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := dashboardURLLine.FindStringSubmatch(out.String()); m != nil {
+			return m[1]
+		}
+		select {
+		case c := <-code:
+			t.Fatalf("exited %d before printing the dashboard's URL\nstdout: %s\nstderr: %s", c, out, errOut)
+		case <-time.After(20 * time.Millisecond): // polling interval
+		}
+	}
+	t.Fatalf("no dashboard URL after 20 s\nstdout: %s\nstderr: %s", out, errOut)
+	return ""
+}
+
+// getPage fetches url and returns the status and body.
+func getPage(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// TestServeDashboard checks that serve prints the dashboard's URL, serves
+// it while it runs, and shuts it down when it stops.
+func TestServeDashboard(t *testing.T) {
+	t.Parallel()
+	db := newDB(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out, errOut, code := startCommand(ctx, nil, "serve", "--database", db, "--dashboard-addr", "127.0.0.1:0")
+	url := waitURL(t, out, errOut, code)
+	if status, body := getPage(t, url); status != http.StatusOK || !strings.Contains(body, "Overview") {
+		t.Fatalf("GET %s: %d\n%s", url, status, body)
+	}
+	if status, body := getPage(t, url+"api/kinds"); status != http.StatusOK || !strings.Contains(body, "http") {
+		t.Errorf("GET %sapi/kinds: %d\n%s", url, status, body)
+	}
+	if status, body := getPage(t, url+"metrics"); status != http.StatusOK || !strings.Contains(body, "kiln_") {
+		t.Errorf("GET %smetrics: %d\n%s", url, status, body)
+	}
+	// The process registers itself in the background: poll.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		status, body := getPage(t, url+"servers")
+		if status == http.StatusOK && strings.Contains(body, "<code>http</code>") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the servers page does not list serve's process and its http kind after 10 s: %d\n%s", status, body)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+	cancel()
+	if c := <-code; c != exitOK {
+		t.Fatalf("serve: exit %d\n%s", c, errOut)
+	}
+	if _, err := http.Get(url); err == nil {
+		t.Error("the dashboard still answers after serve stopped")
+	}
+}
+
+// TestServeDashboardOffAndBusy checks --dashboard-addr off, a busy
+// address given explicitly (an error), and --dashboard-user without its
+// password (a usage error).
+func TestServeDashboardOffAndBusy(t *testing.T) {
+	t.Parallel()
+	db := newDB(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	out, errOut, code := startCommand(ctx, nil, "serve", "--database", db, "--dashboard-addr", "off")
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), "kiln serve: running") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+	cancel()
+	if c := <-code; c != exitOK || strings.Contains(out.String(), "Dashboard:") {
+		t.Errorf("serve --dashboard-addr off: exit %d, output:\n%s\n%s", c, out, errOut)
+	}
+
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	r := runKiln(t, "serve", "--database", db, "--dashboard-addr", busy.Addr().String())
+	wantFail(t, r, exitError, "--dashboard-addr "+busy.Addr().String())
+
+	r = runKiln(t, "serve", "--database", db, "--dashboard-addr", "127.0.0.1:0", "--dashboard-user", "ops")
+	wantFail(t, r, exitUsage, "KILN_DASHBOARD_PASSWORD")
+}
+
+// TestServeDashboardAuth checks that basic auth from the environment
+// guards the dashboard.
+func TestServeDashboardAuth(t *testing.T) {
+	t.Parallel()
+	db := newDB(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	env := kilnEnv{envDashboardPassword: "pw"}
+	out, errOut, code := startCommand(ctx, env, "serve", "--database", db, "--dashboard-addr", "127.0.0.1:0", "--dashboard-user", "ops")
+	url := waitURL(t, out, errOut, code)
+	if status, _ := getPage(t, url); status != http.StatusUnauthorized {
+		t.Errorf("without credentials: %d; want 401", status)
+	}
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.SetBasicAuth("ops", "pw")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("with credentials: %d; want 200", resp.StatusCode)
+	}
+	cancel()
+	<-code
+}
+
+// TestDemoPrintsDashboard checks that the demo prints the dashboard's URL
+// and that the dashboard shows the demo's jobs.
+func TestDemoPrintsDashboard(t *testing.T) {
+	t.Parallel()
+	db := t.TempDir() + "/demo.db"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out, errOut, code := startCommand(ctx, nil, "demo", "--for", "20s", "--database", db, "--dashboard-addr", "127.0.0.1:0")
+	url := waitURL(t, out, errOut, code)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, body := getPage(t, url+"jobs")
+		if strings.Contains(body, "demo.write_file") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the dashboard's jobs page shows no demo job after 15 s:\n%s", body)
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval
+	}
+	cancel()
+	if c := <-code; c != exitOK {
+		t.Fatalf("demo: exit %d\n%s", c, errOut)
+	}
+}

@@ -1,0 +1,177 @@
+package kiln
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// Stats is how many jobs the store holds in each state, overall and per
+// queue, and how many attempts ended in each, as the statistics of
+// Hangfire's dashboard. It is read in one snapshot from counters that the
+// database keeps in the transaction of every change to a job (see
+// store.StatsStore), so the counts are exact and cost the same with a
+// thousand jobs or a million: cheap enough to poll every second.
+type Stats struct {
+	// Total is the number of jobs in the store, in any state.
+	Total int `json:"total"`
+	// States counts the jobs of every queue by state. Every state of
+	// kilntype.JobStates is present, with 0 when no job is in it.
+	States map[JobState]int `json:"states"`
+	// Finished counts the attempts that ended since the store's counters
+	// began (its schema migration 007), by the state they moved their job
+	// to: completed; retryable or discarded (the attempt failed);
+	// cancelled; scheduled (snoozed); available (given back at shutdown).
+	// The counts never decrease, whatever happens to the jobs after, so
+	// the difference between two reads is the throughput between them (a
+	// live graph, or a Prometheus counter). Those six states are always
+	// present.
+	Finished map[JobState]int `json:"finished"`
+	// Queues holds the counts of each queue that has a job or a finished
+	// attempt, ordered by name (bytewise).
+	Queues []QueueStats `json:"queues"`
+}
+
+// QueueStats is the counts of one queue: its jobs by state and its
+// finished attempts, as in Stats.
+type QueueStats struct {
+	Name  string `json:"name"`
+	Total int    `json:"total"`
+	// States counts the queue's jobs by state; every state of
+	// kilntype.JobStates is present, with 0 when no job is in it.
+	States map[JobState]int `json:"states"`
+	// Finished counts the queue's attempts by the state they ended in, as
+	// Stats.Finished does.
+	Finished map[JobState]int `json:"finished"`
+}
+
+// HistoryPoint is the throughput of one time bucket: the attempts that
+// completed their job, and those that failed it (it became retryable or
+// discarded), with the bucket's start in UTC; re-exported from store. An
+// attempt counts in the minute the maintenance leader recorded it, within
+// seconds of its end (see store.StatsStore).
+type HistoryPoint = store.HistoryPoint
+
+// errNoStats is returned when the store keeps no job counters.
+var errNoStats = errors.New("this store keeps no job counters (store.StatsStore)")
+
+// statsStore returns the store's StatsStore, or an error naming what was
+// attempted.
+func (c *Client) statsStore(what string) (store.StatsStore, error) {
+	ss, ok := c.cfg.Store.(store.StatsStore)
+	if !ok {
+		return nil, fmt.Errorf("kiln: %s: %w", what, errNoStats)
+	}
+	return ss, nil
+}
+
+// Stats returns how many jobs the store holds in each state, in total and
+// per queue, counting the jobs of every process sharing the store. Its
+// cost grows with the number of queues, not with the jobs kept. A store
+// without counters (not a store.StatsStore; both of Kiln's are) gives an
+// error.
+func (c *Client) Stats(ctx context.Context) (*Stats, error) {
+	ss, err := c.statsStore("read stats")
+	if err != nil {
+		return nil, err
+	}
+	counts, err := ss.JobCountByQueueState(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("kiln: read stats: %w", err)
+	}
+	st := &Stats{States: zeroStates(kilntype.JobStates()), Finished: zeroStates(finishedStates),
+		Queues: []QueueStats{}}
+	for _, n := range counts {
+		if len(st.Queues) == 0 || st.Queues[len(st.Queues)-1].Name != n.Queue {
+			st.Queues = append(st.Queues, QueueStats{Name: n.Queue,
+				States: zeroStates(kilntype.JobStates()), Finished: zeroStates(finishedStates)})
+		}
+		q := &st.Queues[len(st.Queues)-1]
+		q.States[n.State] += n.Count
+		q.Total += n.Count
+		st.States[n.State] += n.Count
+		st.Total += n.Count
+		if n.Finished != 0 {
+			q.Finished[n.State] += n.Finished
+			st.Finished[n.State] += n.Finished
+		}
+	}
+	return st, nil
+}
+
+// finishedStates are the states an attempt can move its job to.
+var finishedStates = []JobState{JobStateCompleted, JobStateRetryable, JobStateDiscarded,
+	JobStateCancelled, JobStateScheduled, JobStateAvailable}
+
+// zeroStates returns a count of 0 for each of states.
+func zeroStates(states []JobState) map[JobState]int {
+	m := make(map[JobState]int, len(states))
+	for _, s := range states {
+		m[s] = 0
+	}
+	return m
+}
+
+// JobHistory returns the throughput of every queue from from to to, in
+// buckets of bucket: one point per bucket, oldest first, buckets without
+// attempts included (with zero counts), so that the points draw a graph
+// as they are. bucket must be a whole number of minutes (the history's
+// resolution); buckets start at whole multiples of it since the Unix
+// epoch, so hour and day buckets start on the hour and at midnight UTC.
+// from is rounded down and to up to bucket boundaries; from is included,
+// to excluded. The range may span at most store.MaxHistoryPoints buckets
+// (a week of minutes); the maintenance leader keeps the history for a
+// week, so older buckets are empty. The leader records the attempts that
+// ended every 2 s, so the current minute's bucket lags by that much; for a
+// live rate, diff the Finished counters of Stats. A bad bucket or range
+// gives an error saying what was wrong.
+func (c *Client) JobHistory(ctx context.Context, from, to time.Time, bucket time.Duration) ([]HistoryPoint, error) {
+	return c.history(ctx, "", from, to, bucket)
+}
+
+// QueueHistory is JobHistory for the jobs of one queue.
+func (c *Client) QueueHistory(ctx context.Context, queue string, from, to time.Time, bucket time.Duration) ([]HistoryPoint, error) {
+	if err := validateQueue(queue); err != nil {
+		return nil, fmt.Errorf("kiln: read history of queue: %w", err)
+	}
+	return c.history(ctx, queue, from, to, bucket)
+}
+
+// history reads the history of queue ("" for every queue) and fills in
+// the empty buckets.
+func (c *Client) history(ctx context.Context, queue string, from, to time.Time, bucket time.Duration) ([]HistoryPoint, error) {
+	what := "read job history"
+	if queue != "" {
+		what = fmt.Sprintf("read history of queue %q", queue)
+	}
+	ss, err := c.statsStore(what)
+	if err != nil {
+		return nil, err
+	}
+	p := &store.JobHistoryParams{From: from, To: to, Bucket: bucket, Queue: queue}
+	start, end, err := p.Range()
+	if err != nil {
+		return nil, fmt.Errorf("kiln: %s: %w", what, err)
+	}
+	stored, err := ss.JobHistory(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("kiln: %s: %w", what, err)
+	}
+	points := make([]HistoryPoint, 0, end.Sub(start)/bucket)
+	for at := start; at.Before(end); at = at.Add(bucket) {
+		point := HistoryPoint{At: at}
+		if len(stored) > 0 && stored[0].At.Equal(at) {
+			point.Completed, point.Failed = stored[0].Completed, stored[0].Failed
+			stored = stored[1:]
+		}
+		points = append(points, point)
+	}
+	if len(stored) > 0 {
+		return nil, fmt.Errorf("kiln: %s: the store returned a bucket at %v, not a bucket boundary of the range", what, stored[0].At)
+	}
+	return points, nil
+}

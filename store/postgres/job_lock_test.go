@@ -1,0 +1,163 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+	"github.com/kilnjobs/kiln/store/postgres"
+	"github.com/kilnjobs/kiln/store/postgres/pgtest"
+)
+
+// TestRunningJobsLockedInIDOrder checks that JobLeaseRenew and
+// JobFinishMany lock the rows of several running jobs in ID order, whatever
+// order they are given in, so that a renewal and a finish of the same jobs
+// cannot deadlock (each holding a job the other waits for). For each, an
+// outside transaction holds the higher of two jobs; the statement, given
+// the higher job first, must lock the lower one before it waits for the
+// higher one.
+func TestRunningJobsLockedInIDOrder(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		run  func(ctx context.Context, s *postgres.Store, ids []int64) (int, error)
+	}{
+		{"JobLeaseRenew", func(ctx context.Context, s *postgres.Store, ids []int64) (int, error) {
+			renewed, err := s.JobLeaseRenew(ctx, &store.JobLeaseRenewParams{LeasedBy: "p", IDs: ids,
+				LeaseExpiresAt: base.Add(2 * time.Minute)})
+			return len(renewed), err
+		}},
+		{"JobFinishMany", func(ctx context.Context, s *postgres.Store, ids []int64) (int, error) {
+			var params []*store.JobFinishParams
+			for _, id := range ids {
+				params = append(params, &store.JobFinishParams{ID: id, LeasedBy: "p", State: kilntype.JobStateCompleted,
+					Now: base, Attempt: kilntype.JobAttempt{Attempt: 1, StartedAt: base, Server: "p",
+						Outcome: kilntype.AttemptSucceeded}})
+			}
+			moved, err := s.JobFinishMany(ctx, params)
+			return len(moved), err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			s := newStore(t)
+			admin := pgtest.Admin(t)
+			low, high := runningPair(t, s)
+
+			holder, holderPID := holdRow(t, s, high)
+			done := make(chan error, 1)
+			go func() {
+				n, err := tc.run(ctx, s, []int64{high, low})
+				if err == nil && n != 2 {
+					err = errors.New("it did not apply to both jobs")
+				}
+				done <- err
+			}()
+			waitFor(t, "the statement to wait for the higher job", func() bool {
+				var n int
+				err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE $1::integer = ANY(pg_blocking_pids(pid))`,
+					holderPID).Scan(&n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n > 0
+			})
+			lowLocked := isLocked(t, admin, s, low)
+			if err := holder.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if !lowLocked {
+				t.Errorf("%s waited for job %d without holding job %d: it does not lock in ID order", tc.name, high, low)
+			}
+		})
+	}
+}
+
+// runningPair inserts jobs into s and claims 1000 of them, as process "p",
+// then analyzes the table, so that the planner knows running jobs to be
+// many, as in a busy database (it then finds a batch's jobs by primary key,
+// in the order given, rather than by reading every running job). It
+// returns the IDs of the first two claimed jobs, lower first.
+func runningPair(t *testing.T, s *postgres.Store) (low, high int64) {
+	t.Helper()
+	ctx := t.Context()
+	if _, err := s.JobInsertMany(ctx, jobParams(3000)); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "default", Max: 1000, LeasedBy: "p",
+		LeaseExpiresAt: base.Add(time.Minute), Now: base})
+	if err != nil || len(claimed) != 1000 {
+		t.Fatalf("JobClaim = %d jobs, %v; want 1000", len(claimed), err)
+	}
+	if _, err := s.Pool().Exec(ctx, `ANALYZE `+pgx.Identifier{s.Schema(), "kiln_job"}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	return claimed[0].ID, claimed[1].ID
+}
+
+// holdRow locks job id (FOR NO KEY UPDATE, as an UPDATE does) in a
+// transaction of its own, which the caller ends (or the test's end rolls
+// back), and returns it with its backend's PID.
+func holdRow(t *testing.T, s *postgres.Store, id int64) (pgx.Tx, uint32) {
+	t.Helper()
+	ctx := t.Context()
+	tx, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
+	var pid uint32
+	err = tx.QueryRow(ctx, `SELECT pg_backend_pid() FROM `+pgx.Identifier{s.Schema(), "kiln_job"}.Sanitize()+
+		` WHERE id = $1 FOR NO KEY UPDATE`, id).Scan(&pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tx, pid
+}
+
+// isLocked reports whether another transaction holds job id with a lock
+// that conflicts with FOR NO KEY UPDATE (that of an UPDATE), trying it
+// with NOWAIT.
+func isLocked(t *testing.T, admin *pgxpool.Pool, s *postgres.Store, id int64) bool {
+	t.Helper()
+	ctx := t.Context()
+	tx, err := admin.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	_, err = tx.Exec(ctx, `SELECT FROM `+pgx.Identifier{s.Schema(), "kiln_job"}.Sanitize()+
+		` WHERE id = $1 FOR NO KEY UPDATE NOWAIT`, id)
+	var pgErr *pgconn.PgError
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &pgErr) && pgErr.Code == "55P03": // lock_not_available
+		return true
+	}
+	t.Fatal(err)
+	return false
+}
+
+// waitFor polls cond until it holds, failing the test after 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

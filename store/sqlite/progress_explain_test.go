@@ -1,0 +1,75 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// TestProgressQueryPlans checks with EXPLAIN QUERY PLAN that the statements
+// of job progress, logs and JobList's tag filter look rows up through
+// indexes, never scan a Kiln table, and that a tag listing reads the tag
+// index in the page's order (no sort of all the tag's jobs: the planner's
+// choice with the CROSS JOIN that jobListQuery writes).
+func TestProgressQueryPlans(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "kiln.db"), &Options{Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	type query struct {
+		name  string
+		query string
+		args  []any
+	}
+	queries := []query{
+		{"progress set", sqlProgressSet, []any{50, 1, "p", 1}},
+		{"log reserve", sqlLogReserve, []any{2, 1, "p", 1}},
+		{"log trim", sqlLogTrim, []any{1, 10}},
+		{"log list", sqlLogList, []any{1, 0, 100}},
+		{"log tail", sqlLogTail, []any{1, 0, 100}},
+	}
+	for name, p := range map[string]*store.JobListParams{
+		"list tag":           {Tag: "a", Limit: 101},
+		"list tag page":      {Tag: "a", Cursor: 5000, Limit: 101},
+		"list tag asc":       {Tag: "a", OrderAsc: true, Limit: 101},
+		"list tag and state": {Tag: "a", States: []kilntype.JobState{"completed"}, Limit: 101},
+	} {
+		q, args, ok := jobListQuery(p)
+		if !ok {
+			t.Fatalf("%s: nothing to match", name)
+		}
+		queries = append(queries, query{name, q, args})
+	}
+	for _, q := range queries {
+		rows, err := s.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q.query, q.args...)
+		if err != nil {
+			t.Fatalf("%s: %v", q.name, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		t.Logf("%s:\n\t%s", q.name, strings.Join(plan, "\n\t"))
+		for _, step := range plan {
+			// The tail's sort is of the Limit rows its subquery returns;
+			// a listing's would be of all the tag's jobs.
+			sorts := strings.Contains(step, "TEMP B-TREE") && strings.HasPrefix(q.name, "list ")
+			if strings.HasPrefix(step, "SCAN kiln_") || sorts {
+				t.Errorf("%s: %q", q.name, step)
+			}
+		}
+	}
+}

@@ -1,0 +1,595 @@
+package storetest
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// stats returns the store's StatsStore, or skips the test.
+func (f *fixture) stats() store.StatsStore {
+	f.t.Helper()
+	s, ok := f.s.(store.StatsStore)
+	if !ok {
+		f.t.Skip("the store keeps no job counters (store.StatsStore)")
+	}
+	return s
+}
+
+// countJobs counts the jobs themselves, read with JobList, by queue and
+// state, in JobCountByQueueState's order: what the counters must say.
+func (f *fixture) countJobs() []store.JobCount {
+	f.t.Helper()
+	n := map[store.JobCount]int{}
+	for _, j := range f.list(&store.JobListParams{Limit: store.MaxListLimit}) {
+		n[store.JobCount{Queue: j.Queue, State: j.State}]++
+	}
+	counts := make([]store.JobCount, 0, len(n))
+	for c, jobs := range n {
+		c.Count = jobs
+		counts = append(counts, c)
+	}
+	slices.SortFunc(counts, compareCounts)
+	return counts
+}
+
+// compareCounts orders counts by queue, then state, bytewise.
+func compareCounts(a, b store.JobCount) int {
+	return cmp.Or(cmp.Compare(a.Queue, b.Queue), cmp.Compare(a.State, b.State))
+}
+
+// counts runs JobCountByQueueState and fails the test on error.
+func (f *fixture) counts() []store.JobCount {
+	f.t.Helper()
+	counts, err := f.stats().JobCountByQueueState(f.ctx)
+	if err != nil {
+		f.t.Fatalf("JobCountByQueueState: %v", err)
+	}
+	return counts
+}
+
+// fold runs JobStatsFold at now and fails the test on error.
+func (f *fixture) fold(now, historyBefore time.Time) {
+	f.t.Helper()
+	if _, err := f.stats().JobStatsFold(f.ctx, &store.JobStatsFoldParams{Now: now, HistoryBefore: historyBefore}); err != nil {
+		f.t.Fatalf("JobStatsFold: %v", err)
+	}
+}
+
+// splitCounts splits counts into the pairs with jobs, with their Count
+// only, and the pairs with finished attempts, with their Finished only.
+func splitCounts(counts []store.JobCount) (jobs, finished []store.JobCount) {
+	jobs, finished = []store.JobCount{}, []store.JobCount{}
+	for _, c := range counts {
+		if c.Count != 0 {
+			jobs = append(jobs, store.JobCount{Queue: c.Queue, State: c.State, Count: c.Count})
+		}
+		if c.Finished != 0 {
+			finished = append(finished, store.JobCount{Queue: c.Queue, State: c.State, Finished: c.Finished})
+		}
+	}
+	return jobs, finished
+}
+
+// wantCounts fails the test unless the job counts of JobCountByQueueState,
+// before and after a JobStatsFold, equal the counts of the jobs
+// themselves, and the fold changed no Finished counter.
+func (f *fixture) wantCounts(after string) {
+	f.t.Helper()
+	want := f.countJobs()
+	got, finished := splitCounts(f.counts())
+	if !slices.Equal(got, want) {
+		f.t.Errorf("after %s: JobCountByQueueState =\n%v\nthe jobs say\n%v", after, got, want)
+	}
+	f.fold(base, time.Time{})
+	got, folded := splitCounts(f.counts())
+	if !slices.Equal(got, want) {
+		f.t.Errorf("after %s and a fold: JobCountByQueueState =\n%v\nthe jobs say\n%v", after, got, want)
+	}
+	if !slices.Equal(finished, folded) {
+		f.t.Errorf("after %s: a fold changed the Finished counters from\n%v\nto\n%v", after, finished, folded)
+	}
+}
+
+// wantFinishedTotal fails the test unless the Finished counters add up to
+// want: the attempts that ended (moves that did not start from running,
+// such as cancels, retries or promotions, do not count).
+func (f *fixture) wantFinishedTotal(after string, want int) {
+	f.t.Helper()
+	got := 0
+	for _, c := range f.counts() {
+		got += c.Finished
+	}
+	if got != want {
+		f.t.Errorf("after %s: Finished counters add up to %d, want %d", after, got, want)
+	}
+}
+
+// finished returns the Finished counter of queue q in state.
+func (f *fixture) finished(q string, state kilntype.JobState) int {
+	f.t.Helper()
+	for _, c := range f.counts() {
+		if c.Queue == q && c.State == state {
+			return c.Finished
+		}
+	}
+	return 0
+}
+
+// history runs JobHistory and fails the test on error.
+func (f *fixture) history(p *store.JobHistoryParams) []store.HistoryPoint {
+	f.t.Helper()
+	points, err := f.stats().JobHistory(f.ctx, p)
+	if err != nil {
+		f.t.Fatalf("JobHistory(%+v): %v", p, err)
+	}
+	return points
+}
+
+// wantHistory fails t unless got equals want, times in UTC.
+func wantHistory(t *testing.T, what string, got, want []store.HistoryPoint) {
+	t.Helper()
+	if !slices.EqualFunc(got, want, func(a, b store.HistoryPoint) bool {
+		return a.At.Equal(b.At) && a.At.Location() == time.UTC && a.Completed == b.Completed && a.Failed == b.Failed
+	}) {
+		t.Errorf("%s: JobHistory =\n%v\nwant\n%v", what, got, want)
+	}
+}
+
+func testStats(t *testing.T, newStore NewStoreFunc) {
+	t.Run("Empty", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		if got := f.counts(); got == nil || len(got) != 0 {
+			t.Errorf("JobCountByQueueState of an empty store = %#v, want an empty slice", got)
+		}
+		got := f.history(&store.JobHistoryParams{From: base.Add(-time.Hour), To: base, Bucket: time.Minute})
+		if got == nil || len(got) != 0 {
+			t.Errorf("JobHistory of an empty store = %#v, want an empty slice", got)
+		}
+	})
+
+	t.Run("Insert", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		f.stats()
+		f.insertN(3, queue("b"))
+		f.insert(queue("a"), scheduled(base.Add(time.Hour)))
+		f.insert(queue("a"), pending())
+		f.insert(queue("a"), uniqueKey("k"))
+		// Skipped as duplicates: of a stored job, and within one call.
+		res := f.insertMany(params(queue("a"), uniqueKey("k")), params(queue("c"), uniqueKey("k2")),
+			params(queue("c"), uniqueKey("k2")))
+		if !res[0].UniqueSkipped || res[1].UniqueSkipped || !res[2].UniqueSkipped {
+			t.Fatalf("unique skips = %v %v %v, want true false true",
+				res[0].UniqueSkipped, res[1].UniqueSkipped, res[2].UniqueSkipped)
+		}
+		got := f.counts()
+		want := []store.JobCount{
+			{Queue: "a", State: kilntype.JobStateAvailable, Count: 1},
+			{Queue: "a", State: kilntype.JobStatePending, Count: 1},
+			{Queue: "a", State: kilntype.JobStateScheduled, Count: 1},
+			{Queue: "b", State: kilntype.JobStateAvailable, Count: 3},
+			{Queue: "c", State: kilntype.JobStateAvailable, Count: 1},
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("JobCountByQueueState =\n%v\nwant\n%v", got, want)
+		}
+		f.wantCounts("inserts")
+	})
+
+	t.Run("ClaimAndFinish", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		f.stats()
+		f.insertN(5, queue("q"))
+		jobs := f.claim(claimParams("q", 3, base))
+		if len(jobs) != 3 {
+			t.Fatalf("claimed %d jobs, want 3", len(jobs))
+		}
+		f.wantCounts("a claim")
+		// Every outcome a finish can write, each from a running job of a
+		// queue of its own, counts one finished attempt of its state.
+		for _, state := range []kilntype.JobState{kilntype.JobStateCompleted, kilntype.JobStateRetryable,
+			kilntype.JobStateDiscarded, kilntype.JobStateCancelled, kilntype.JobStateScheduled,
+			kilntype.JobStateAvailable} {
+			job := f.running()
+			wantApplied(t, f.finish(finishParams(job, state, base.Add(time.Second))), job.ID)
+			f.wantCounts("a finish to " + string(state))
+			if got := f.finished(job.Queue, state); got != 1 {
+				t.Errorf("finish to %s: Finished = %d, want 1", state, got)
+			}
+		}
+		// A batch, with a job whose cancel was requested (it becomes
+		// cancelled), and a stale finish that moves nothing.
+		if _, err := f.s.JobCancel(f.ctx, &store.JobCancelParams{ID: jobs[0].ID, Now: base}); err != nil {
+			t.Fatal(err)
+		}
+		stale := finishParams(jobs[2], kilntype.JobStateCompleted, base.Add(time.Second))
+		stale.LeasedBy = procB
+		wantApplied(t, f.finish(
+			finishParams(jobs[0], kilntype.JobStateRetryable, base.Add(time.Second)),
+			finishParams(jobs[1], kilntype.JobStateCompleted, base.Add(time.Second)),
+			stale), jobs[0].ID, jobs[1].ID)
+		wantState(t, f.get(jobs[0].ID), kilntype.JobStateCancelled)
+		f.wantCounts("a batch of finishes")
+		want := []store.JobCount{
+			{Queue: "q", State: kilntype.JobStateCancelled, Finished: 1},
+			{Queue: "q", State: kilntype.JobStateCompleted, Finished: 1},
+		}
+		_, finished := splitCounts(f.counts())
+		if got := slices.DeleteFunc(finished, func(c store.JobCount) bool { return c.Queue != "q" }); !slices.Equal(got, want) {
+			t.Errorf("Finished counters of queue q = %v, want %v", got, want)
+		}
+		// Renewing leases changes no count.
+		if _, err := f.s.JobLeaseRenew(f.ctx, &store.JobLeaseRenewParams{LeasedBy: procA, IDs: []int64{jobs[2].ID},
+			LeaseExpiresAt: base.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		f.wantCounts("a lease renewal")
+	})
+
+	t.Run("CancelRetryDelete", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		f.stats()
+		now := base.Add(time.Minute)
+		for _, state := range kilntype.JobStates() {
+			job := f.inState(state)
+			if _, err := f.s.JobCancel(f.ctx, &store.JobCancelParams{ID: job.ID, Now: now}); err != nil &&
+				!state.Finalized() {
+				t.Fatalf("cancel %s job: %v", state, err)
+			}
+			f.wantCounts("a cancel of a " + string(state) + " job")
+		}
+		for _, state := range []kilntype.JobState{kilntype.JobStateScheduled, kilntype.JobStateRetryable,
+			kilntype.JobStateCompleted, kilntype.JobStateCancelled, kilntype.JobStateDiscarded} {
+			job := f.inState(state)
+			if _, err := f.s.JobRetry(f.ctx, &store.JobRetryParams{ID: job.ID, Now: now}); err != nil {
+				t.Fatalf("retry %s job: %v", state, err)
+			}
+			f.wantCounts("a retry of a " + string(state) + " job")
+		}
+		for _, state := range kilntype.JobStates() {
+			if state == kilntype.JobStateRunning {
+				continue
+			}
+			job := f.inState(state)
+			if _, err := f.s.JobDelete(f.ctx, job.ID); err != nil {
+				t.Fatalf("delete %s job: %v", state, err)
+			}
+			f.wantCounts("a delete of a " + string(state) + " job")
+		}
+		// inState finished a job for retryable, completed, cancelled and
+		// discarded, in each of the three loops.
+		f.wantFinishedTotal("cancels, retries and deletes", 3*4)
+	})
+
+	t.Run("Maintenance", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		f.stats()
+		f.insert(scheduled(base.Add(-time.Second)))
+		f.retryable(base.Add(-time.Second))
+		if _, err := f.s.JobScheduleDue(f.ctx, &store.JobScheduleDueParams{Now: base, Max: 10}); err != nil {
+			t.Fatal(err)
+		}
+		f.wantCounts("JobScheduleDue")
+
+		f.running()               // becomes retryable
+		f.running(maxAttempts(1)) // becomes discarded
+		requested := f.running()  // becomes cancelled
+		if _, err := f.s.JobCancel(f.ctx, &store.JobCancelParams{ID: requested.ID, Now: base}); err != nil {
+			t.Fatal(err)
+		}
+		rescued, err := f.s.JobRescueExpired(f.ctx, &store.JobRescueExpiredParams{Now: base.Add(2 * leaseTTL), Max: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rescued) != 3 {
+			t.Fatalf("rescued %d jobs, want 3", len(rescued))
+		}
+		f.wantCounts("JobRescueExpired")
+		for _, j := range rescued {
+			if got := f.finished(j.Queue, j.State); got != 1 {
+				t.Errorf("rescue to %s: Finished = %d, want 1", j.State, got)
+			}
+		}
+
+		for _, state := range []kilntype.JobState{kilntype.JobStateCompleted, kilntype.JobStateCancelled, kilntype.JobStateDiscarded} {
+			f.inState(state)
+		}
+		n, err := f.s.JobDeleteFinished(f.ctx, &store.JobDeleteFinishedParams{CompletedBefore: base.Add(time.Hour),
+			CancelledBefore: base.Add(time.Hour), DiscardedBefore: base.Add(time.Hour), Max: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n < 3 {
+			t.Fatalf("JobDeleteFinished deleted %d jobs, want at least 3", n)
+		}
+		f.wantCounts("JobDeleteFinished")
+		// A retryable job, three rescues, and a completed, cancelled and
+		// discarded job.
+		f.wantFinishedTotal("maintenance", 1+3+3)
+	})
+
+	t.Run("ResolvePending", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		f.stats()
+		f.dependencies()
+		ok, failed := f.running(), f.running()
+		f.insert(childOf(kilntype.ParentFailureCancel, ok.ID), queue("children"))
+		f.insert(childOf(kilntype.ParentFailureCancel, failed.ID), queue("children"))
+		f.wantCounts("inserts of continuations")
+		f.finish(finishParams(ok, kilntype.JobStateCompleted, base.Add(time.Second)),
+			finishParams(failed, kilntype.JobStateDiscarded, base.Add(time.Second)))
+		if moved := f.resolve(base.Add(time.Minute)); len(moved) != 2 {
+			t.Fatalf("resolved %d jobs, want 2", len(moved))
+		}
+		got := f.counts()
+		for _, state := range []kilntype.JobState{kilntype.JobStateAvailable, kilntype.JobStateCancelled} {
+			i := slices.IndexFunc(got, func(c store.JobCount) bool { return c.Queue == "children" && c.State == state })
+			if i < 0 || got[i].Count != 1 {
+				t.Errorf("children %s: counts %v, want 1 job", state, got)
+			}
+		}
+		f.wantCounts("JobResolvePending")
+		f.wantFinishedTotal("JobResolvePending", 2)
+	})
+
+	t.Run("FoldDropsEmptyPairs", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		f.stats()
+		job := f.insert(queue("gone"))
+		if _, err := f.s.JobDelete(f.ctx, job.ID); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // folding twice is harmless
+			f.fold(base, time.Time{})
+			if got := f.counts(); len(got) != 0 {
+				t.Errorf("counts after the only job was deleted = %v, want none", got)
+			}
+		}
+	})
+
+	t.Run("FinishedOutlivesJobs", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		f.stats()
+		job := f.inState(kilntype.JobStateCompleted, queue("kept"))
+		if _, err := f.s.JobDelete(f.ctx, job.ID); err != nil {
+			t.Fatal(err)
+		}
+		f.fold(base, time.Time{})
+		want := []store.JobCount{{Queue: "kept", State: kilntype.JobStateCompleted, Finished: 1}}
+		if got := f.counts(); !slices.Equal(got, want) {
+			t.Errorf("counts after the completed job was deleted = %v, want %v", got, want)
+		}
+		// A retry by hand and a second completion count again.
+		job = f.inState(kilntype.JobStateCompleted, queue("kept"))
+		if _, err := f.s.JobRetry(f.ctx, &store.JobRetryParams{ID: job.ID, Now: base}); err != nil {
+			t.Fatal(err)
+		}
+		claimed := f.claim(claimParams("kept", 1, base.Add(time.Second)))
+		if len(claimed) != 1 {
+			t.Fatalf("claimed %d jobs, want 1", len(claimed))
+		}
+		f.finish(finishParams(claimed[0], kilntype.JobStateCompleted, base.Add(2*time.Second)))
+		if got := f.finished("kept", kilntype.JobStateCompleted); got != 3 {
+			t.Errorf("Finished = %d after three completions, want 3", got)
+		}
+	})
+
+	t.Run("History", func(t *testing.T) { testStatsHistory(t, newStore) })
+	t.Run("HistoryParams", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		for _, p := range []store.JobHistoryParams{
+			{From: base, To: base.Add(time.Hour), Bucket: 0},
+			{From: base, To: base.Add(time.Hour), Bucket: 30 * time.Second},
+			{From: base, To: base.Add(time.Hour), Bucket: 90 * time.Second},
+			{From: base, To: base, Bucket: time.Minute},
+			{From: base, To: base.Add(-time.Hour), Bucket: time.Minute},
+			{From: base, To: base.Add(8 * 24 * time.Hour), Bucket: time.Minute},
+		} {
+			if _, err := f.stats().JobHistory(f.ctx, &p); err == nil {
+				t.Errorf("JobHistory(%+v) succeeded, want an error", p)
+			}
+		}
+	})
+
+	t.Run("Concurrent", func(t *testing.T) { testStatsConcurrent(t, newStore) })
+}
+
+// testStatsHistory finishes and rescues jobs between folds made in several
+// minutes, and checks the buckets of several sizes, a queue's, the
+// rounding of the range, and the deletion of old minutes.
+func testStatsHistory(t *testing.T, newStore NewStoreFunc) {
+	f := newFixture(t, newStore)
+	f.stats()
+	at := func(minutes int) time.Time {
+		return base.Truncate(time.Minute).Add(time.Duration(minutes) * time.Minute)
+	}
+	finish := func(state kilntype.JobState, mods ...jobMod) {
+		job := f.running(mods...)
+		wantApplied(t, f.finish(finishParams(job, state, base.Add(time.Second))), job.ID)
+	}
+	// Recorded by a fold in minute 0: 1 completed, 1 failed.
+	finish(kilntype.JobStateCompleted)
+	finish(kilntype.JobStateRetryable)
+	for _, state := range []kilntype.JobState{kilntype.JobStateCancelled, kilntype.JobStateScheduled,
+		kilntype.JobStateAvailable} {
+		finish(state) // not counted
+	}
+	stale := f.running() // its stale finish moves nothing; rescued below
+	p := finishParams(stale, kilntype.JobStateCompleted, base.Add(time.Second))
+	p.LeasedBy = procB
+	wantApplied(t, f.finish(p))
+	f.fold(at(0).Add(30*time.Second), time.Time{})
+	f.fold(at(0).Add(40*time.Second), time.Time{}) // nothing new
+
+	// Recorded in minute 2: 2 completed (one in queue other), 3 failed (2
+	// rescued, one of them discarded, and a discard).
+	finish(kilntype.JobStateCompleted)
+	finish(kilntype.JobStateCompleted, queue("other"))
+	finish(kilntype.JobStateDiscarded)
+	f.running(maxAttempts(1))
+	if rescued, err := f.s.JobRescueExpired(f.ctx, &store.JobRescueExpiredParams{Now: base.Add(2 * leaseTTL), Max: 10}); err != nil || len(rescued) != 2 {
+		t.Fatalf("JobRescueExpired: %d jobs, %v; want 2", len(rescued), err)
+	}
+	f.fold(at(2), time.Time{})
+
+	// Recorded in minute 3, by a fold whose clock is in another zone.
+	finish(kilntype.JobStateRetryable, queue("other"))
+	f.fold(at(3).Add(59*time.Second).In(time.FixedZone("X", -5*3600)), time.Time{})
+
+	minutes := []store.HistoryPoint{{At: at(0), Completed: 1, Failed: 1},
+		{At: at(2), Completed: 2, Failed: 3}, {At: at(3), Failed: 1}}
+	for _, tc := range []struct {
+		what string
+		p    store.JobHistoryParams
+		want []store.HistoryPoint
+	}{
+		{"minutes", store.JobHistoryParams{From: at(-60), To: at(60), Bucket: time.Minute}, minutes},
+		{"2-minute buckets", store.JobHistoryParams{From: at(-60), To: at(60), Bucket: 2 * time.Minute},
+			[]store.HistoryPoint{{At: at(0), Completed: 1, Failed: 1}, {At: at(2), Completed: 2, Failed: 4}}},
+		{"hours", store.JobHistoryParams{From: at(-60), To: at(60), Bucket: time.Hour},
+			[]store.HistoryPoint{{At: at(0).Truncate(time.Hour), Completed: 3, Failed: 5}}},
+		{"days", store.JobHistoryParams{From: base, To: base.Add(time.Second), Bucket: 24 * time.Hour},
+			[]store.HistoryPoint{{At: at(0).Truncate(24 * time.Hour), Completed: 3, Failed: 5}}},
+		{"one queue", store.JobHistoryParams{From: at(-60), To: at(60), Bucket: time.Minute, Queue: "other"},
+			[]store.HistoryPoint{{At: at(2), Completed: 1}, {At: at(3), Failed: 1}}},
+		{"rounded out", store.JobHistoryParams{From: at(2).Add(5 * time.Second), To: at(3).Add(5 * time.Second), Bucket: time.Minute},
+			minutes[1:]},
+		{"To excluded", store.JobHistoryParams{From: at(2), To: at(3), Bucket: time.Minute}, minutes[1:2]},
+		{"another zone", store.JobHistoryParams{From: at(-60).In(time.FixedZone("Y", 3600)), To: at(60), Bucket: time.Minute},
+			minutes},
+	} {
+		wantHistory(t, tc.what, f.history(&tc.p), tc.want)
+	}
+
+	all := &store.JobHistoryParams{From: at(-60), To: at(60), Bucket: time.Minute}
+	other := &store.JobHistoryParams{From: at(-60), To: at(60), Bucket: time.Minute, Queue: "other"}
+	f.fold(at(4), at(3))
+	wantHistory(t, "after deleting the minutes before minute 3", f.history(all), minutes[2:])
+	wantHistory(t, "one queue, after deleting the minutes before minute 3", f.history(other), minutes[2:])
+}
+
+func testStatsConcurrent(t *testing.T, newStore NewStoreFunc) {
+	f := newFixture(t, newStore)
+	f.stats()
+	const (
+		workers = 4
+		jobs    = 60
+		batch   = 7
+	)
+	var (
+		wg   sync.WaitGroup
+		errs = make(chan error, workers+1)
+		done = make(chan struct{})
+	)
+	for w := range workers {
+		q := fmt.Sprintf("w%d", w)
+		f.insertN(jobs, queue(q))
+		wg.Go(func() {
+			now := base.Add(time.Second)
+			for {
+				claimed, err := f.s.JobClaim(f.ctx, claimParams(q, batch, base))
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(claimed) == 0 {
+					return
+				}
+				ps := make([]*store.JobFinishParams, len(claimed))
+				for i, j := range claimed {
+					state := []kilntype.JobState{kilntype.JobStateCompleted, kilntype.JobStateRetryable,
+						kilntype.JobStateDiscarded}[j.ID%3]
+					ps[i] = finishParams(j, state, now)
+					ps[i].ScheduledAt = base.Add(time.Hour) // not due again
+				}
+				if _, err := f.s.JobFinishMany(f.ctx, ps); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	// Folds run while the jobs change.
+	folded := make(chan struct{})
+	go func() {
+		defer close(folded)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if _, err := f.stats().JobStatsFold(f.ctx, &store.JobStatsFoldParams{Now: base}); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	close(done)
+	<-folded
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	f.wantCounts("concurrent claims, finishes and folds")
+
+	// Every job ran once: its state's Finished counter counts it, and so
+	// does the history (wantCounts folded the last deltas).
+	finished, jobsIn := map[kilntype.JobState]int{}, map[kilntype.JobState]int{}
+	for _, c := range f.counts() {
+		finished[c.State] += c.Finished
+	}
+	for _, c := range f.countJobs() {
+		jobsIn[c.State] += c.Count
+	}
+	for _, state := range []kilntype.JobState{kilntype.JobStateCompleted, kilntype.JobStateRetryable, kilntype.JobStateDiscarded} {
+		if finished[state] != jobsIn[state] {
+			t.Errorf("%s: Finished = %d, but %d jobs are %s", state, finished[state], jobsIn[state], state)
+		}
+	}
+	got := f.history(&store.JobHistoryParams{From: base.Add(-time.Hour), To: base.Add(time.Hour), Bucket: time.Hour})
+	var sum store.HistoryPoint
+	for _, p := range got {
+		sum.Completed += p.Completed
+		sum.Failed += p.Failed
+	}
+	completed := jobsIn[kilntype.JobStateCompleted]
+	failed := jobsIn[kilntype.JobStateRetryable] + jobsIn[kilntype.JobStateDiscarded]
+	if sum.Completed != completed || sum.Failed != failed || completed+failed != workers*jobs {
+		t.Errorf("history counts %d completed and %d failed; the %d jobs say %d and %d",
+			sum.Completed, sum.Failed, workers*jobs, completed, failed)
+	}
+}
+
+// CheckMigratedCounts checks that a store's migration counts the jobs that
+// exist when it runs: it gives s jobs in every state, calls unmigrate
+// (which must undo the store's job counters migration, 007, as if the
+// database predated it, and remove it from the applied migrations), runs
+// s.Migrate, and compares the counters with the jobs. Stores call it from
+// their own tests, since undoing a migration is theirs to do.
+func CheckMigratedCounts(t *testing.T, s store.Store, unmigrate func()) {
+	t.Helper()
+	f := &fixture{t: t, s: s, ctx: t.Context()}
+	f.stats()
+	for i, state := range kilntype.JobStates() {
+		for range i%3 + 1 {
+			f.inState(state)
+		}
+	}
+	unmigrate()
+	if err := s.Migrate(f.ctx); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	got, _ := splitCounts(f.counts())
+	if want := f.countJobs(); !slices.Equal(got, want) {
+		t.Errorf("counts after the migration =\n%v\nthe jobs say\n%v", got, want)
+	}
+	f.wantCounts("the migration")
+}

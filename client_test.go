@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/clienttest"
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store/sqlite"
 )
@@ -44,7 +45,7 @@ func TestJobCompletes(t *testing.T) {
 		got <- job.Args.N
 		return nil
 	})
-	job := mustEnqueue(t, c, testArgs{N: 42}, &kiln.EnqueueOpts{Tags: []string{"a"}, Metadata: map[string]string{"k": "v"}})
+	job := clienttest.Enqueue(t, c, testArgs{N: 42}, &kiln.EnqueueOpts{Tags: []string{"a"}, Metadata: map[string]string{"k": "v"}})
 	if job.State != kiln.JobStateAvailable || job.Queue != "default" || job.Priority != 1 || job.MaxAttempts != kiln.DefaultMaxAttempts {
 		t.Fatalf("enqueued job = %+v", job)
 	}
@@ -55,7 +56,7 @@ func TestJobCompletes(t *testing.T) {
 	if ev.Job.State != kiln.JobStateCompleted {
 		t.Fatalf("event job state %s", ev.Job.State)
 	}
-	row := waitState(t, c, job.ID, kiln.JobStateCompleted)
+	row := clienttest.WaitState(t, c, job.ID, kiln.JobStateCompleted)
 	if row.Attempt != 1 || row.FinalizedAt == nil || string(row.Metadata) != `{"k":"v"}` || len(row.Tags) != 1 {
 		t.Fatalf("completed row = %+v", row)
 	}
@@ -83,12 +84,12 @@ func TestRetryWithBackoffThenComplete(t *testing.T) {
 	events, unsub := c.Subscribe()
 	defer unsub()
 
-	job := mustEnqueue(t, c, testArgs{}, nil)
+	job := clienttest.Enqueue(t, c, testArgs{}, nil)
 	ev := waitEvent(t, events, kiln.EventJobFailed, job.ID)
 	if ev.Attempt.Error != "boom" || ev.Attempt.Outcome != kilntype.AttemptFailed {
 		t.Fatalf("failed attempt = %+v", ev.Attempt)
 	}
-	row := waitState(t, c, job.ID, kiln.JobStateRetryable)
+	row := clienttest.WaitState(t, c, job.ID, kiln.JobStateRetryable)
 	if want := testBase.Add(time.Hour); !row.ScheduledAt.Equal(want) {
 		t.Fatalf("retry scheduled at %s, want %s (now + backoff)", row.ScheduledAt, want)
 	}
@@ -96,7 +97,7 @@ func TestRetryWithBackoffThenComplete(t *testing.T) {
 		t.Fatalf("last error %q", row.LastError)
 	}
 	// Not due yet: a second job enqueued after it runs, this one does not.
-	marker := mustEnqueue(t, c, testArgs{N: 1}, nil)
+	marker := clienttest.Enqueue(t, c, testArgs{N: 1}, nil)
 	waitEvent(t, events, kiln.EventJobCompleted, marker.ID)
 	if row, _ := c.JobGet(context.Background(), job.ID); row.State != kiln.JobStateRetryable {
 		t.Fatalf("job ran before its backoff: %s", row.State)
@@ -119,11 +120,11 @@ func TestDiscardedAfterMaxAttempts(t *testing.T) {
 	c := startClient(t, fastConfig(openStore(t, ""), workers, clock))
 	events, unsub := c.Subscribe(kiln.EventJobFailed, kiln.EventJobDiscarded)
 	defer unsub()
-	job := mustEnqueue(t, c, testArgs{}, &kiln.EnqueueOpts{MaxAttempts: 2})
+	job := clienttest.Enqueue(t, c, testArgs{}, &kiln.EnqueueOpts{MaxAttempts: 2})
 	waitEvent(t, events, kiln.EventJobFailed, job.ID)
 	clock.Advance(time.Hour)
 	waitEvent(t, events, kiln.EventJobDiscarded, job.ID)
-	row := waitState(t, c, job.ID, kiln.JobStateDiscarded)
+	row := clienttest.WaitState(t, c, job.ID, kiln.JobStateDiscarded)
 	if row.Attempt != 2 || row.FinalizedAt == nil || row.LastError != "always fails" {
 		t.Fatalf("discarded row = %+v", row)
 	}
@@ -138,12 +139,12 @@ func TestWorkerCancelStopsRetries(t *testing.T) {
 	c, events := setup(t, func(ctx context.Context, job *kiln.Job[testArgs]) error {
 		return kiln.JobCancel(errors.New("account closed"))
 	})
-	job := mustEnqueue(t, c, testArgs{}, nil)
+	job := clienttest.Enqueue(t, c, testArgs{}, nil)
 	ev := waitEvent(t, events, kiln.EventJobCancelled, job.ID)
 	if !strings.Contains(ev.Attempt.Error, "account closed") {
 		t.Fatalf("cancel error = %q", ev.Attempt.Error)
 	}
-	waitState(t, c, job.ID, kiln.JobStateCancelled)
+	clienttest.WaitState(t, c, job.ID, kiln.JobStateCancelled)
 }
 
 func TestSnoozeDoesNotUseAnAttempt(t *testing.T) {
@@ -160,16 +161,16 @@ func TestSnoozeDoesNotUseAnAttempt(t *testing.T) {
 	c := startClient(t, fastConfig(openStore(t, ""), workers, clock))
 	events, unsub := c.Subscribe()
 	defer unsub()
-	job := mustEnqueue(t, c, testArgs{}, &kiln.EnqueueOpts{MaxAttempts: 1})
+	job := clienttest.Enqueue(t, c, testArgs{}, &kiln.EnqueueOpts{MaxAttempts: 1})
 	waitEvent(t, events, kiln.EventJobSnoozed, job.ID)
-	row := waitState(t, c, job.ID, kiln.JobStateScheduled)
+	row := clienttest.WaitState(t, c, job.ID, kiln.JobStateScheduled)
 	if row.Attempt != 0 || !row.ScheduledAt.Equal(testBase.Add(10*time.Minute)) {
 		t.Fatalf("snoozed row: attempt %d scheduled %s", row.Attempt, row.ScheduledAt)
 	}
 	clock.Advance(10 * time.Minute)
 	// MaxAttempts is 1: the job completes only if the snooze gave its attempt back.
 	waitEvent(t, events, kiln.EventJobCompleted, job.ID)
-	if row := waitState(t, c, job.ID, kiln.JobStateCompleted); row.Attempt != 1 {
+	if row := clienttest.WaitState(t, c, job.ID, kiln.JobStateCompleted); row.Attempt != 1 {
 		t.Fatalf("attempt = %d, want 1", row.Attempt)
 	}
 }
@@ -191,7 +192,7 @@ func TestTimeoutFailsTheAttempt(t *testing.T) {
 	c := startClient(t, fastConfig(openStore(t, ""), workers, newClock()))
 	events, unsub := c.Subscribe()
 	defer unsub()
-	job := mustEnqueue(t, c, testArgs{}, nil)
+	job := clienttest.Enqueue(t, c, testArgs{}, nil)
 	ev := waitEvent(t, events, kiln.EventJobFailed, job.ID)
 	if !strings.Contains(ev.Attempt.Error, "timed out") {
 		t.Fatalf("timeout error = %q", ev.Attempt.Error)
@@ -207,7 +208,7 @@ func panicky(ctx context.Context, job *kiln.Job[testArgs]) error {
 func TestPanicIsRecordedWithStack(t *testing.T) {
 	t.Parallel()
 	c, events := setup(t, panicky)
-	job := mustEnqueue(t, c, testArgs{}, nil)
+	job := clienttest.Enqueue(t, c, testArgs{}, nil)
 	ev := waitEvent(t, events, kiln.EventJobFailed, job.ID)
 	if !strings.Contains(ev.Attempt.Error, "panic: assignment to entry in nil map") {
 		t.Fatalf("panic error = %q", ev.Attempt.Error)
@@ -224,12 +225,12 @@ func TestPanicIsRecordedWithStack(t *testing.T) {
 func TestArgsThatDoNotDecodeFailAndKeepTheJob(t *testing.T) {
 	t.Parallel()
 	c, events := setup(t, func(ctx context.Context, job *kiln.Job[testArgs]) error { return nil })
-	job := mustEnqueue(t, c, kiln.RawArgs{JobKind: "test", JSON: []byte(`{"n":"not a number"}`)}, nil)
+	job := clienttest.Enqueue(t, c, kiln.RawArgs{JobKind: "test", JSON: []byte(`{"n":"not a number"}`)}, nil)
 	ev := waitEvent(t, events, kiln.EventJobFailed, job.ID)
 	if !strings.Contains(ev.Attempt.Error, `decode args of kind "test"`) {
 		t.Fatalf("decode error = %q", ev.Attempt.Error)
 	}
-	waitState(t, c, job.ID, kiln.JobStateRetryable)
+	clienttest.WaitState(t, c, job.ID, kiln.JobStateRetryable)
 }
 
 func TestEnqueueRejectsBadInput(t *testing.T) {
@@ -263,8 +264,8 @@ func TestDelayedJobRunsWhenDue(t *testing.T) {
 	c := startClient(t, fastConfig(openStore(t, ""), workers, clock))
 	events, unsub := c.Subscribe(kiln.EventJobCompleted)
 	defer unsub()
-	in := mustEnqueue(t, c, testArgs{N: 1}, &kiln.EnqueueOpts{RunIn: 5 * time.Minute})
-	at := mustEnqueue(t, c, testArgs{N: 2}, &kiln.EnqueueOpts{RunAt: testBase.Add(10 * time.Minute)})
+	in := clienttest.Enqueue(t, c, testArgs{N: 1}, &kiln.EnqueueOpts{RunIn: 5 * time.Minute})
+	at := clienttest.Enqueue(t, c, testArgs{N: 2}, &kiln.EnqueueOpts{RunAt: testBase.Add(10 * time.Minute)})
 	if in.State != kiln.JobStateScheduled || !in.ScheduledAt.Equal(testBase.Add(5*time.Minute)) || at.State != kiln.JobStateScheduled {
 		t.Fatalf("delayed jobs: %+v %+v", in, at)
 	}
@@ -321,12 +322,12 @@ func TestCancelScheduledAndRunningJobs(t *testing.T) {
 	defer unsub()
 	ctx := context.Background()
 
-	scheduled := mustEnqueue(t, c, testArgs{}, &kiln.EnqueueOpts{RunIn: time.Hour})
+	scheduled := clienttest.Enqueue(t, c, testArgs{}, &kiln.EnqueueOpts{RunIn: time.Hour})
 	row, err := c.JobCancel(ctx, scheduled.ID)
 	if err != nil || row.State != kiln.JobStateCancelled || row.FinalizedAt == nil {
 		t.Fatalf("cancel scheduled: %+v %v", row, err)
 	}
-	running := mustEnqueue(t, c, testArgs{}, nil)
+	running := clienttest.Enqueue(t, c, testArgs{}, nil)
 	<-w.started
 	if _, err := c.JobCancel(ctx, running.ID); err != nil {
 		t.Fatal(err)
@@ -335,7 +336,7 @@ func TestCancelScheduledAndRunningJobs(t *testing.T) {
 	if ev.Attempt.Outcome != kilntype.AttemptCancelled {
 		t.Fatalf("attempt = %+v", ev.Attempt)
 	}
-	waitState(t, c, running.ID, kiln.JobStateCancelled)
+	clienttest.WaitState(t, c, running.ID, kiln.JobStateCancelled)
 	if _, err := c.JobCancel(ctx, 999999); !errors.Is(err, kiln.ErrNotFound) {
 		t.Fatalf("cancel unknown: %v", err)
 	}
@@ -355,7 +356,7 @@ func TestCancelFromAnotherProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	job := mustEnqueue(t, other, testArgs{}, nil)
+	job := clienttest.Enqueue(t, other, testArgs{}, nil)
 	<-w.started
 	requested := time.Now()
 	row, err := other.JobCancel(context.Background(), job.ID)
@@ -381,7 +382,7 @@ func TestGracefulStopPutsUnfinishedJobsBack(t *testing.T) {
 	if err := c.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	job := mustEnqueue(t, c, testArgs{}, &kiln.EnqueueOpts{MaxAttempts: 1})
+	job := clienttest.Enqueue(t, c, testArgs{}, &kiln.EnqueueOpts{MaxAttempts: 1})
 	<-w.started
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // no patience: cancel running jobs at once
@@ -413,7 +414,7 @@ func TestStopWaitsForRunningJobs(t *testing.T) {
 	if err := c.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	job := mustEnqueue(t, c, testArgs{}, nil)
+	job := clienttest.Enqueue(t, c, testArgs{}, nil)
 	<-w.started
 	stopped := make(chan error)
 	go func() { stopped <- c.Stop(context.Background()) }()
@@ -443,7 +444,7 @@ func TestStopAndCancel(t *testing.T) {
 	if err := c.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	job := mustEnqueue(t, c, testArgs{}, nil)
+	job := clienttest.Enqueue(t, c, testArgs{}, nil)
 	<-w.started
 	if err := c.StopAndCancel(context.Background()); err != nil {
 		t.Fatal(err)
@@ -479,7 +480,7 @@ func TestUniqueJobs(t *testing.T) {
 	}
 	// Once the first job finishes, the same args may be enqueued again.
 	close(w.release)
-	waitState(t, c, first.Job.ID, kiln.JobStateCompleted)
+	clienttest.WaitState(t, c, first.Job.ID, kiln.JobStateCompleted)
 	again, _ := c.Enqueue(ctx, testArgs{N: 1}, u)
 	if again.UniqueSkipped {
 		t.Fatal("unique job still blocks after the first completed")
@@ -506,7 +507,7 @@ func TestPriorityThenScheduleOrder(t *testing.T) {
 	}
 	// Enqueue before Start so the claim sees them all.
 	for _, p := range []struct{ n, prio int }{{1, 4}, {2, 2}, {3, 1}, {4, 2}, {5, 1}} {
-		mustEnqueue(t, c, testArgs{N: p.n}, &kiln.EnqueueOpts{Priority: p.prio})
+		clienttest.Enqueue(t, c, testArgs{N: p.n}, &kiln.EnqueueOpts{Priority: p.prio})
 	}
 	events, unsub := c.Subscribe(kiln.EventJobCompleted)
 	defer unsub()
@@ -550,7 +551,7 @@ func TestQueueAndKindLimits(t *testing.T) {
 			events, unsub := c.Subscribe(kiln.EventJobCompleted)
 			defer unsub()
 			for i := range 6 {
-				mustEnqueue(t, c, testArgs{N: i}, nil)
+				clienttest.Enqueue(t, c, testArgs{N: i}, nil)
 			}
 			for range tc.wantPeak {
 				<-w.started
@@ -575,13 +576,13 @@ func TestJobOfUnknownKindStaysAvailable(t *testing.T) {
 	t.Parallel()
 	st := openStore(t, "")
 	enqueuer, _ := kiln.NewClient(&kiln.Config{Store: st})
-	stranger := mustEnqueue(t, enqueuer, otherArgs{}, nil)
+	stranger := clienttest.Enqueue(t, enqueuer, otherArgs{}, nil)
 	workers := kiln.NewWorkers()
 	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[testArgs]) error { return nil }))
 	wc := startClient(t, fastConfig(st, workers, newClock()))
 	wevents, unsub := wc.Subscribe(kiln.EventJobCompleted)
 	defer unsub()
-	marker := mustEnqueue(t, wc, testArgs{}, nil)
+	marker := clienttest.Enqueue(t, wc, testArgs{}, nil)
 	waitEvent(t, wevents, kiln.EventJobCompleted, marker.ID)
 	row, _ := wc.JobGet(context.Background(), stranger.ID)
 	if row.State != kiln.JobStateAvailable || row.Attempt != 0 {
@@ -593,13 +594,13 @@ func TestStrictKindsFailsJobWithoutWorker(t *testing.T) {
 	t.Parallel()
 	st := openStore(t, "")
 	enqueuer, _ := kiln.NewClient(&kiln.Config{Store: st})
-	stranger := mustEnqueue(t, enqueuer, otherArgs{}, nil)
+	stranger := clienttest.Enqueue(t, enqueuer, otherArgs{}, nil)
 	workers := kiln.NewWorkers()
 	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[testArgs]) error { return nil }))
 	cfg := fastConfig(st, workers, newClock())
 	cfg.StrictKinds = true
 	c := startClient(t, cfg)
-	row := waitState(t, c, stranger.ID, kiln.JobStateRetryable)
+	row := clienttest.WaitState(t, c, stranger.ID, kiln.JobStateRetryable)
 	if !strings.Contains(row.LastError, `no worker for kind "other"`) {
 		t.Fatalf("strict error = %q", row.LastError)
 	}
@@ -616,7 +617,7 @@ func TestRetryAndDeleteByHand(t *testing.T) {
 		return nil
 	})
 	ctx := context.Background()
-	job := mustEnqueue(t, c, testArgs{}, &kiln.EnqueueOpts{MaxAttempts: 1})
+	job := clienttest.Enqueue(t, c, testArgs{}, &kiln.EnqueueOpts{MaxAttempts: 1})
 	waitEvent(t, events, kiln.EventJobDiscarded, job.ID)
 	fail.Store(false)
 	row, err := c.JobRetry(ctx, job.ID)
@@ -638,7 +639,7 @@ func TestDeleteRunningJobFails(t *testing.T) {
 	workers := kiln.NewWorkers()
 	kiln.AddWorker(workers, w)
 	c := startClient(t, fastConfig(openStore(t, ""), workers, newClock()))
-	job := mustEnqueue(t, c, testArgs{}, nil)
+	job := clienttest.Enqueue(t, c, testArgs{}, nil)
 	<-w.started
 	if _, err := c.JobDelete(context.Background(), job.ID); !errors.Is(err, kiln.ErrJobRunning) {
 		t.Fatalf("delete running: %v", err)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/clienttest"
 )
 
 // clusterWorker is a blockingWorker whose kind is capped across processes.
@@ -33,7 +34,7 @@ func TestClusterMaxConcurrency(t *testing.T) {
 	}
 	var ids []int64
 	for i := range jobs {
-		ids = append(ids, mustEnqueue(t, clients[i%2], testArgs{N: i}, nil).ID)
+		ids = append(ids, clienttest.Enqueue(t, clients[i%2], testArgs{N: i}, nil).ID)
 	}
 	// Both slots fill; then each release frees a slot that lets the next
 	// job start, in either process.
@@ -48,7 +49,7 @@ func TestClusterMaxConcurrency(t *testing.T) {
 		w.release <- struct{}{}
 	}
 	for _, id := range ids {
-		waitState(t, clients[0], id, kiln.JobStateCompleted)
+		clienttest.WaitState(t, clients[0], id, kiln.JobStateCompleted)
 	}
 	if peak := w.peak.Load(); peak != limit {
 		t.Fatalf("at most %d jobs ran at once across both processes; want exactly the limit, %d", peak, limit)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/clienttest"
 )
 
 type childArgs struct{}
@@ -38,9 +39,9 @@ func TestContinuationRunsAfterItsParent(t *testing.T) {
 	events, unsub := c.Subscribe(kiln.EventJobCompleted)
 	defer unsub()
 	ctx := context.Background()
-	parent := mustEnqueue(t, c, testArgs{}, nil)
+	parent := clienttest.Enqueue(t, c, testArgs{}, nil)
 	<-parentWorker.started
-	child := mustEnqueue(t, c, childArgs{}, &kiln.EnqueueOpts{Parents: []int64{parent.ID}})
+	child := clienttest.Enqueue(t, c, childArgs{}, &kiln.EnqueueOpts{Parents: []int64{parent.ID}})
 	if child.State != kiln.JobStatePending {
 		t.Fatalf("continuation enqueued %s, want pending", child.State)
 	}
@@ -82,10 +83,10 @@ func TestContinuationParentFailurePolicies(t *testing.T) {
 				return nil
 			}))
 			c := startClient(t, fastConfig(openStore(t, ""), workers, nil))
-			parent := mustEnqueue(t, c, testArgs{}, &kiln.EnqueueOpts{MaxAttempts: 1})
-			child := mustEnqueue(t, c, childArgs{}, &kiln.EnqueueOpts{Parents: []int64{parent.ID}, ParentFailure: tc.policy})
-			waitState(t, c, parent.ID, kiln.JobStateDiscarded)
-			row := waitState(t, c, child.ID, tc.want)
+			parent := clienttest.Enqueue(t, c, testArgs{}, &kiln.EnqueueOpts{MaxAttempts: 1})
+			child := clienttest.Enqueue(t, c, childArgs{}, &kiln.EnqueueOpts{Parents: []int64{parent.ID}, ParentFailure: tc.policy})
+			clienttest.WaitState(t, c, parent.ID, kiln.JobStateDiscarded)
+			row := clienttest.WaitState(t, c, child.ID, tc.want)
 			if tc.want == kiln.JobStateCancelled {
 				if childRuns.Load() != 0 || !strings.Contains(row.LastError, "was discarded") {
 					t.Fatalf("cancelled continuation ran %d times, error %q", childRuns.Load(), row.LastError)
@@ -131,7 +132,7 @@ func TestBatchOf1000TriggersItsCallbackOnce(t *testing.T) {
 	if len(batch.Jobs) != 1000 || batch.Callback == nil || batch.Callback.State != kiln.JobStatePending {
 		t.Fatalf("batch = %d jobs, callback %+v", len(batch.Jobs), batch.Callback)
 	}
-	waitState(t, c, batch.Callback.ID, kiln.JobStateCompleted)
+	clienttest.WaitState(t, c, batch.Callback.ID, kiln.JobStateCompleted)
 	got := <-outcomes
 	if want := (kiln.BatchOutcome{BatchID: "import-42", Total: 1000, Completed: 900, Failed: 100}); got != want {
 		t.Fatalf("callback saw %+v, want %+v", got, want)
@@ -144,8 +145,8 @@ func TestBatchOf1000TriggersItsCallbackOnce(t *testing.T) {
 		t.Fatalf("batch progress = %+v", progress)
 	}
 	// Every pass of the resolver after this one finds nothing to release.
-	marker := mustEnqueue(t, c, batchItemArgs{N: 1}, nil)
-	waitState(t, c, marker.ID, kiln.JobStateCompleted)
+	marker := clienttest.Enqueue(t, c, batchItemArgs{N: 1}, nil)
+	clienttest.WaitState(t, c, marker.ID, kiln.JobStateCompleted)
 	if n := callbacks.Load(); n != 1 {
 		t.Fatalf("callback ran %d times, want once", n)
 	}

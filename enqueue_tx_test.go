@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/clienttest"
 	"github.com/kilnjobs/kiln/store/postgres/pgtest"
 )
 
@@ -83,7 +84,7 @@ func TestEnqueueTx(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatalf("the committed job did not start within 5 s (FetchPollInterval is 10 s)")
 	}
-	waitState(t, c, committed, kiln.JobStateCompleted)
+	clienttest.WaitState(t, c, committed, kiln.JobStateCompleted)
 }
 
 func TestEnqueueTxUnsupportedStore(t *testing.T) {

@@ -50,6 +50,7 @@ func TestHostedServicePanicIsRestartedWithBackoff(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	var starts []time.Time
+	third := make(chan struct{}) // closed by the third run
 	svc := kiln.HostedService{
 		Name: "flaky", MinBackoff: 20 * time.Millisecond, MaxBackoff: time.Second,
 		Run: func(ctx context.Context) error {
@@ -59,6 +60,9 @@ func TestHostedServicePanicIsRestartedWithBackoff(t *testing.T) {
 			mu.Unlock()
 			if n <= 2 {
 				panic(fmt.Sprintf("boom %d", n))
+			}
+			if n == 3 {
+				close(third)
 			}
 			<-ctx.Done()
 			return nil
@@ -72,6 +76,12 @@ func TestHostedServicePanicIsRestartedWithBackoff(t *testing.T) {
 	})
 	if !strings.Contains(st.LastError, "panicked: boom 2") || !strings.Contains(st.LastError, "hosted_service_test.go") || st.Holder != c.ID() {
 		t.Fatalf("status after two panics: %+v", st)
+	}
+	// The status says running just before Run is called: wait for the run.
+	select {
+	case <-third:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the service did not run a third time")
 	}
 	mu.Lock()
 	defer mu.Unlock()

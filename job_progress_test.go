@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/clienttest"
 	"github.com/kilnjobs/kiln/kilntype"
 )
 
@@ -75,7 +76,7 @@ func TestJobProgressAndLogs(t *testing.T) {
 		job.Log(ctx, "step 3 of 3")
 		return nil
 	})
-	job := mustEnqueue(t, c, testArgs{}, nil)
+	job := clienttest.Enqueue(t, c, testArgs{}, nil)
 	<-reported
 	// Readable while the job runs.
 	waitFor(t, "progress 10 and the first line", func() bool {
@@ -86,7 +87,7 @@ func TestJobProgressAndLogs(t *testing.T) {
 		t.Fatalf("job is %s, want running", row.State)
 	}
 	close(proceed)
-	row := waitState(t, c, job.ID, kiln.JobStateCompleted)
+	row := clienttest.WaitState(t, c, job.ID, kiln.JobStateCompleted)
 	if row.Progress == nil || *row.Progress != 100 {
 		t.Fatalf("completed job's progress = %v, want 100", row.Progress)
 	}
@@ -117,13 +118,13 @@ func TestJobLogBounds(t *testing.T) {
 		job.Log(ctx, long)
 		return nil
 	})
-	job := mustEnqueue(t, c, testArgs{}, nil)
+	job := clienttest.Enqueue(t, c, testArgs{}, nil)
 	for range 2 {
 		if err := <-rangeErrs; err == nil || !strings.Contains(err.Error(), "out of range 0 to 100") {
 			t.Errorf("out of range progress: error %v", err)
 		}
 	}
-	waitState(t, c, job.ID, kiln.JobStateCompleted)
+	clienttest.WaitState(t, c, job.ID, kiln.JobStateCompleted)
 	if p := progressOf(t, c, job.ID); p != -1 {
 		t.Errorf("progress = %d after invalid reports only, want none", p)
 	}
@@ -187,7 +188,7 @@ func TestJobReportsOfStaleCopyRefused(t *testing.T) {
 	cfg := fastConfig(nil, workers, nil)
 	cfg.Store, cfg.RetryPolicy, cfg.LeaseDuration = st, nil, time.Second
 	c := startClient(t, cfg)
-	job := mustEnqueue(t, c, testArgs{}, nil)
+	job := clienttest.Enqueue(t, c, testArgs{}, nil)
 	<-second
 	st.fail.Store(false)
 	err := <-staleErr
@@ -195,7 +196,7 @@ func TestJobReportsOfStaleCopyRefused(t *testing.T) {
 	if !errors.Is(err, kiln.ErrLeaseLost) {
 		t.Fatalf("stale copy's report: error %v, want ErrLeaseLost", err)
 	}
-	row := waitState(t, c, job.ID, kiln.JobStateCompleted)
+	row := clienttest.WaitState(t, c, job.ID, kiln.JobStateCompleted)
 	if row.Attempt != 2 || row.Progress == nil || *row.Progress != 20 {
 		t.Fatalf("completed at attempt %d with progress %v, want attempt 2 with 20", row.Attempt, row.Progress)
 	}
@@ -228,7 +229,7 @@ func TestJobListArgsContainsWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	early := mustEnqueue(t, c, testArgs{N: 424242}, nil)
+	early := clienttest.Enqueue(t, c, testArgs{N: 424242}, nil)
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)
@@ -237,8 +238,8 @@ func TestJobListArgsContainsWindow(t *testing.T) {
 	if _, err := db.ExecContext(ctx, `UPDATE sqlite_sequence SET seq = seq + 200000 WHERE name = 'kiln_job'`); err != nil {
 		t.Fatal(err)
 	}
-	late := mustEnqueue(t, c, testArgs{N: 424242}, &kiln.EnqueueOpts{Tags: []string{"late"}})
-	other := mustEnqueue(t, c, testArgs{N: 7}, &kiln.EnqueueOpts{Tags: []string{"late"}})
+	late := clienttest.Enqueue(t, c, testArgs{N: 424242}, &kiln.EnqueueOpts{Tags: []string{"late"}})
+	other := clienttest.Enqueue(t, c, testArgs{N: 7}, &kiln.EnqueueOpts{Tags: []string{"late"}})
 
 	for _, asc := range []bool{false, true} {
 		var pages [][]int64

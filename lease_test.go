@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/clienttest"
 	"github.com/kilnjobs/kiln/store"
 	"github.com/kilnjobs/kiln/store/sqlite"
 )
@@ -49,7 +50,7 @@ func TestStaleCopyCannotFinishAReclaimedJob(t *testing.T) {
 	cfg := fastConfig(nil, workers, nil)
 	cfg.Store, cfg.RetryPolicy, cfg.LeaseDuration = st, nil, time.Second
 	c := startClient(t, cfg)
-	job := mustEnqueue(t, c, testArgs{}, nil)
+	job := clienttest.Enqueue(t, c, testArgs{}, nil)
 	if n := <-started; n != 1 {
 		t.Fatalf("first attempt %d", n)
 	}
@@ -65,7 +66,7 @@ func TestStaleCopyCannotFinishAReclaimedJob(t *testing.T) {
 		}
 	}
 	close(release)
-	if row := waitState(t, c, job.ID, kiln.JobStateCompleted); row.Attempt != 2 {
+	if row := clienttest.WaitState(t, c, job.ID, kiln.JobStateCompleted); row.Attempt != 2 {
 		t.Fatalf("completed at attempt %d, want 2", row.Attempt)
 	}
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/kilntest"
-	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store/sqlite"
 )
 
@@ -98,32 +97,4 @@ func waitEvent(t *testing.T, events <-chan *kiln.Event, kind kiln.EventKind, id 
 	}
 }
 
-// waitState polls the store until job id is in state, for up to 15 s.
-func waitState(t *testing.T, c *kiln.Client, id int64, state kilntype.JobState) *kilntype.JobRow {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		row, err := c.JobGet(context.Background(), id)
-		if err != nil {
-			t.Fatalf("get job %d: %v", id, err)
-		}
-		if row.State == state {
-			return row
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %d is %s, want %s (last error %q)", id, row.State, state, row.LastError)
-		}
-		time.Sleep(5 * time.Millisecond) // polling with a deadline, not synchronisation
-	}
-}
-
 func newClock() *kilntest.Clock { return kilntest.NewClock(testBase) }
-
-func mustEnqueue(t *testing.T, c *kiln.Client, args kiln.JobArgs, opts *kiln.EnqueueOpts) *kilntype.JobRow {
-	t.Helper()
-	res, err := c.Enqueue(context.Background(), args, opts)
-	if err != nil {
-		t.Fatalf("enqueue: %v", err)
-	}
-	return res.Job
-}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/clienttest"
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store/postgres"
 	"github.com/kilnjobs/kiln/store/postgres/pgtest"
@@ -115,7 +116,7 @@ func TestNotifyCancelReachesOtherProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	job := mustEnqueue(t, other, blockArgs{}, nil)
+	job := clienttest.Enqueue(t, other, blockArgs{}, nil)
 	select {
 	case id := <-started:
 		if id != job.ID {
@@ -142,5 +143,5 @@ func TestNotifyCancelReachesOtherProcess(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("job's context not cancelled within 15s")
 	}
-	waitState(t, other, job.ID, kilntype.JobStateCancelled)
+	clienttest.WaitState(t, other, job.ID, kilntype.JobStateCancelled)
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/clienttest"
 	"github.com/kilnjobs/kiln/kilntype"
 )
 
@@ -28,9 +29,9 @@ func TestQueuePauseAcrossProcesses(t *testing.T) {
 	if err := c.QueuePause(ctx, "default"); err != nil { // pausing twice is harmless
 		t.Fatal(err)
 	}
-	paused := mustEnqueue(t, c, testArgs{N: 1}, nil) // enqueues still work
-	other := mustEnqueue(t, c, testArgs{N: 2}, &kiln.EnqueueOpts{Queue: "other"})
-	waitState(t, c, other.ID, kilntype.JobStateCompleted)
+	paused := clienttest.Enqueue(t, c, testArgs{N: 1}, nil) // enqueues still work
+	other := clienttest.Enqueue(t, c, testArgs{N: 2}, &kiln.EnqueueOpts{Queue: "other"})
+	clienttest.WaitState(t, c, other.ID, kilntype.JobStateCompleted)
 	// The paused queue's fetcher was woken by the enqueue and polls every
 	// 10 ms: it had its chances while the other job ran.
 	if row, err := c.JobGet(ctx, paused.ID); err != nil || row.State != kilntype.JobStateAvailable {
@@ -53,7 +54,7 @@ func TestQueuePauseAcrossProcesses(t *testing.T) {
 	if err := admin.QueueResume(ctx, "default"); err != nil {
 		t.Fatal(err)
 	}
-	waitState(t, c, paused.ID, kilntype.JobStateCompleted)
+	clienttest.WaitState(t, c, paused.ID, kilntype.JobStateCompleted)
 	rows, err = admin.QueueList(ctx)
 	if err != nil {
 		t.Fatal(err)

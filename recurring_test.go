@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/clienttest"
 	"github.com/kilnjobs/kiln/kilntest"
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store/sqlite"
@@ -99,7 +100,7 @@ func TestRecurringFiresOncePerOccurrence(t *testing.T) {
 		t.Fatalf("job = %+v metadata %s", jobs[0], jobs[0].Metadata)
 	}
 	waitNextRun(t, c, "every-minute", first.Add(time.Minute))
-	waitState(t, c, jobs[0].ID, kiln.JobStateCompleted)
+	clienttest.WaitState(t, c, jobs[0].ID, kiln.JobStateCompleted)
 	// The scheduler polls many times at the same instant: still one job.
 	clock.Set(first.Add(time.Minute))
 	waitJobs(t, c, "every-minute", 2)
@@ -177,7 +178,7 @@ func TestRecurringPauseResumeTriggerRemove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitState(t, c, job.ID, kiln.JobStateCompleted)
+	clienttest.WaitState(t, c, job.ID, kiln.JobStateCompleted)
 	if n := len(recurringJobs(t, c, "tick")); n != 1 {
 		t.Fatalf("%d jobs while paused, want the triggered one", n)
 	}
@@ -224,7 +225,7 @@ func TestRecurringOverlapSkip(t *testing.T) {
 		t.Fatalf("%d jobs: the occurrence during the first run was not skipped", n)
 	}
 	close(w.release)
-	waitState(t, c, recurringJobs(t, c, "slow")[0].ID, kiln.JobStateCompleted)
+	clienttest.WaitState(t, c, recurringJobs(t, c, "slow")[0].ID, kiln.JobStateCompleted)
 	clock.Set(first.Add(2 * time.Minute))
 	waitJobs(t, c, "slow", 2)
 }

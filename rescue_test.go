@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/clienttest"
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store/sqlite"
 )
@@ -56,7 +57,7 @@ func TestKilledProcessJobIsRescued(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "kiln.db")
 	st := openStore(t, path)
 	enqueuer, _ := kiln.NewClient(&kiln.Config{Store: st})
-	job := mustEnqueue(t, enqueuer, testArgs{N: 7}, nil)
+	job := clienttest.Enqueue(t, enqueuer, testArgs{N: 7}, nil)
 
 	child := exec.Command(os.Args[0], "-test.run=^$")
 	child.Env = append(os.Environ(), childEnv+"="+path)
@@ -72,7 +73,7 @@ func TestKilledProcessJobIsRescued(t *testing.T) {
 		<-exited
 	})
 
-	running := waitState(t, enqueuer, job.ID, kiln.JobStateRunning)
+	running := clienttest.WaitState(t, enqueuer, job.ID, kiln.JobStateRunning)
 	if running.LeasedBy != childID {
 		t.Fatalf("job leased by %q, want the child", running.LeasedBy)
 	}
@@ -95,7 +96,7 @@ func TestKilledProcessJobIsRescued(t *testing.T) {
 	cfg.RetryPolicy = nil
 	c := startClient(t, cfg)
 	killedAt := time.Now()
-	row := waitState(t, c, job.ID, kiln.JobStateCompleted)
+	row := clienttest.WaitState(t, c, job.ID, kiln.JobStateCompleted)
 	if n := <-done; n != 7 {
 		t.Fatalf("rescued job ran with N=%d", n)
 	}

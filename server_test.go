@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/clienttest"
 	"github.com/kilnjobs/kiln/kilntype"
 )
 
@@ -74,7 +75,7 @@ func TestServerRegistry(t *testing.T) {
 		t.Fatalf("queues = %+v; want %+v", r.Queues, want)
 	}
 
-	mustEnqueue(t, c, testArgs{N: 1}, nil)
+	clienttest.Enqueue(t, c, testArgs{N: 1}, nil)
 	<-started
 	waitServers(t, c, "busy", func(rows []*kiln.ServerRow) bool {
 		busy, total := rows[0].Busy()

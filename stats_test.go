@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/clienttest"
 	"github.com/kilnjobs/kiln/store"
 )
 
@@ -30,16 +31,16 @@ func TestStatsAndHistory(t *testing.T) {
 	c := startClient(t, cfg)
 
 	other := &kiln.EnqueueOpts{Queue: "other"}
-	completed := []*kiln.JobRow{mustEnqueue(t, c, testArgs{N: 1}, nil), mustEnqueue(t, c, testArgs{N: 2}, nil),
-		mustEnqueue(t, c, testArgs{N: 3}, other)}
-	retryable := mustEnqueue(t, c, testArgs{N: -1}, nil) // retried in an hour (fastConfig's backoff)
-	discarded := mustEnqueue(t, c, testArgs{N: -2}, &kiln.EnqueueOpts{Queue: "other", MaxAttempts: 1})
-	mustEnqueue(t, c, testArgs{N: 4}, &kiln.EnqueueOpts{RunIn: time.Hour}) // scheduled
+	completed := []*kiln.JobRow{clienttest.Enqueue(t, c, testArgs{N: 1}, nil), clienttest.Enqueue(t, c, testArgs{N: 2}, nil),
+		clienttest.Enqueue(t, c, testArgs{N: 3}, other)}
+	retryable := clienttest.Enqueue(t, c, testArgs{N: -1}, nil) // retried in an hour (fastConfig's backoff)
+	discarded := clienttest.Enqueue(t, c, testArgs{N: -2}, &kiln.EnqueueOpts{Queue: "other", MaxAttempts: 1})
+	clienttest.Enqueue(t, c, testArgs{N: 4}, &kiln.EnqueueOpts{RunIn: time.Hour}) // scheduled
 	for _, j := range completed {
-		waitState(t, c, j.ID, kiln.JobStateCompleted)
+		clienttest.WaitState(t, c, j.ID, kiln.JobStateCompleted)
 	}
-	waitState(t, c, retryable.ID, kiln.JobStateRetryable)
-	waitState(t, c, discarded.ID, kiln.JobStateDiscarded)
+	clienttest.WaitState(t, c, retryable.ID, kiln.JobStateRetryable)
+	clienttest.WaitState(t, c, discarded.ID, kiln.JobStateDiscarded)
 
 	st, err := c.Stats(ctx)
 	if err != nil {

@@ -69,15 +69,6 @@ func newCollector(t *testing.T, c *kiln.Client, opts *metrics.Options) *metrics.
 	return col
 }
 
-func enqueue(t *testing.T, c *kiln.Client, args kiln.JobArgs, opts *kiln.EnqueueOpts) *kilntype.JobRow {
-	t.Helper()
-	res, err := c.Enqueue(context.Background(), args, opts)
-	if err != nil {
-		t.Fatalf("enqueue: %v", err)
-	}
-	return res.Job
-}
-
 // values gathers col through a pedantic registry (which also checks that
 // Collect matches Describe) and returns each sample as
 // "name{label=value,...}" -> value; histograms give their _count, _sum and
@@ -151,9 +142,9 @@ func TestEventCounters(t *testing.T) {
 	// One worker: each attempt's run time is exactly what its worker moved
 	// the clock by.
 	for _, ms := range []int{20, 300, 2000} {
-		clienttest.WaitState(t, c, enqueue(t, c, workArgs{Millis: ms}, nil).ID, kilntype.JobStateCompleted)
+		clienttest.WaitState(t, c, clienttest.Enqueue(t, c, workArgs{Millis: ms}, nil).ID, kilntype.JobStateCompleted)
 	}
-	failing := enqueue(t, c, failArgs{}, &kiln.EnqueueOpts{MaxAttempts: 2})
+	failing := clienttest.Enqueue(t, c, failArgs{}, &kiln.EnqueueOpts{MaxAttempts: 2})
 	clienttest.WaitState(t, c, failing.ID, kilntype.JobStateRetryable)
 	clock.Advance(time.Hour) // past any backoff
 	clienttest.WaitState(t, c, failing.ID, kilntype.JobStateDiscarded)
@@ -178,7 +169,7 @@ func TestEventCounters(t *testing.T) {
 	// After Close, events are no longer counted; the counts stay.
 	col.Close()
 	col.Close()
-	clienttest.WaitState(t, c, enqueue(t, c, workArgs{Millis: 1}, nil).ID, kilntype.JobStateCompleted)
+	clienttest.WaitState(t, c, clienttest.Enqueue(t, c, workArgs{Millis: 1}, nil).ID, kilntype.JobStateCompleted)
 	if n := values(t, col)["kiln_jobs_succeeded_total{kind=work}"]; n != 3 {
 		t.Fatalf("after Close: succeeded %g, want 3", n)
 	}
@@ -188,11 +179,11 @@ func TestStoreGauges(t *testing.T) {
 	t.Parallel()
 	clock := kilntest.NewClock(testBase)
 	c := newClient(t, clock, false)
-	enqueue(t, c, workArgs{}, &kiln.EnqueueOpts{Queue: "mail"})
+	clienttest.Enqueue(t, c, workArgs{}, &kiln.EnqueueOpts{Queue: "mail"})
 	clock.Advance(15 * time.Second)
-	enqueue(t, c, workArgs{}, &kiln.EnqueueOpts{Queue: "mail"})
-	enqueue(t, c, workArgs{}, &kiln.EnqueueOpts{Queue: "mail", RunIn: time.Hour})
-	cancelled := enqueue(t, c, workArgs{}, &kiln.EnqueueOpts{Queue: "default", RunIn: time.Hour})
+	clienttest.Enqueue(t, c, workArgs{}, &kiln.EnqueueOpts{Queue: "mail"})
+	clienttest.Enqueue(t, c, workArgs{}, &kiln.EnqueueOpts{Queue: "mail", RunIn: time.Hour})
+	cancelled := clienttest.Enqueue(t, c, workArgs{}, &kiln.EnqueueOpts{Queue: "default", RunIn: time.Hour})
 	if _, err := c.JobCancel(t.Context(), cancelled.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +230,7 @@ kiln_queue_paused{queue="mail"} 1
 
 	// Within the cache TTL a scrape reuses the counts (latency still moves
 	// with the clock); a Collector without cache reads them again.
-	enqueue(t, c, workArgs{}, &kiln.EnqueueOpts{Queue: "mail"})
+	clienttest.Enqueue(t, c, workArgs{}, &kiln.EnqueueOpts{Queue: "mail"})
 	clock.Advance(5 * time.Second)
 	got = values(t, col)
 	if got["kiln_jobs{queue=mail,state=available}"] != 2 || got["kiln_queue_latency_seconds{queue=mail}"] != 50 {
@@ -259,7 +250,7 @@ func TestHandler(t *testing.T) {
 	t.Parallel()
 	clock := kilntest.NewClock(testBase)
 	c := newClient(t, clock, false)
-	enqueue(t, c, workArgs{}, nil)
+	clienttest.Enqueue(t, c, workArgs{}, nil)
 	col := newCollector(t, c, &metrics.Options{Clock: clock})
 	body := scrape(t, col.Handler())
 	if !strings.Contains(body, `kiln_jobs{queue="default",state="available"} 1`) || !strings.Contains(body, "# HELP kiln_queue_latency_seconds") ||

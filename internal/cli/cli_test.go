@@ -319,6 +319,51 @@ func TestFormatHelpers(t *testing.T) {
 	}
 }
 
+// startClient sets cfg.Store to the SQLite store at db, starts a client of
+// cfg, and stops the client and closes the store when the test ends.
+func startClient(t *testing.T, db string, cfg *kiln.Config) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cfg.Store = st
+	client, err := kiln.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := client.Stop(stopCtx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+}
+
+// runUntil runs kiln with args every 10 ms, for up to 10 s, until its
+// stdout contains want, and returns that run. It fails the test if a run
+// fails or none prints want in time.
+func runUntil(t *testing.T, want string, args ...string) result {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := mustRun(t, args...)
+		if strings.Contains(r.stdout, want) {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kiln %s never printed %q:\n%s", strings.Join(args, " "), want, r.stdout)
+		}
+		time.Sleep(10 * time.Millisecond) // polling with a deadline
+	}
+}
+
 // startWorker starts a client with the demo workers on db, and stops it
 // when the test ends. It returns the client and a subscription to its
 // events.

@@ -1,7 +1,7 @@
-// Package clienttest gives the tests of packages built on kiln.Client
-// (httpapi, metrics) a client on a fresh SQLite store, with loops fast
-// enough for tests, and a way to wait for a job's state without sleeping
-// blindly.
+// Package clienttest gives the tests of kiln and of packages built on
+// kiln.Client (httpapi, metrics) a client on a fresh SQLite store, with
+// loops fast enough for tests, a way to wait for a job's state without
+// sleeping blindly, and an Enqueue that fails the test on error.
 package clienttest
 
 import (
@@ -55,11 +55,12 @@ func New(t testing.TB, workers *kiln.Workers, clock kiln.Clock, start, serial bo
 	return c
 }
 
-// WaitState polls c until job id is in state, for up to 10 s, and returns
-// the job.
+// WaitState polls c every 5 ms until job id is in state, for up to 15 s
+// (room for a loaded machine running tests under -race), and returns the
+// job. It fails the test if the job cannot be read or the time runs out.
 func WaitState(t testing.TB, c *kiln.Client, id int64, state kilntype.JobState) *kilntype.JobRow {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for {
 		row, err := c.JobGet(context.Background(), id)
 		if err != nil {
@@ -73,4 +74,15 @@ func WaitState(t testing.TB, c *kiln.Client, id int64, state kilntype.JobState) 
 		}
 		time.Sleep(5 * time.Millisecond) // polling with a deadline, not synchronisation
 	}
+}
+
+// Enqueue enqueues args with opts (nil for the defaults) on c and returns
+// the job; it fails the test if Enqueue returns an error.
+func Enqueue(t testing.TB, c *kiln.Client, args kiln.JobArgs, opts *kiln.EnqueueOpts) *kilntype.JobRow {
+	t.Helper()
+	res, err := c.Enqueue(context.Background(), args, opts)
+	if err != nil {
+		t.Fatalf("enqueue: %v", err)
+	}
+	return res.Job
 }

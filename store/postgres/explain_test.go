@@ -75,7 +75,6 @@ ANALYZE {s}.kiln_job, {s}.kiln_job_attempt, {s}.kiln_recurring, {s}.kiln_recurri
 // statement that pgx prepared and ran often.
 func TestQueryPlans(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
 	s := NewForTest(t)
 	fillTables(t, s, sqlExplainData)
 
@@ -155,22 +154,40 @@ func TestQueryPlans(t *testing.T) {
 		mustUse := map[string]string{
 			"resolve pending": "kiln_job_pending",
 		}[q.name]
-		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
-			plan, err := explain(ctx, s.pool, s.sql(q.query), mode, q.args)
-			if err != nil {
-				t.Fatalf("%s, %s: %v", q.name, mode, err)
-			}
-			if mode == "force_custom_plan" {
-				t.Logf("%s:\n%s", q.name, plan)
-			}
+		eachPlan(t, s, q.name, q.query, q.args, func(mode, plan string) {
 			if mustUse != "" && !strings.Contains(plan, " using "+mustUse+" on ") {
 				t.Errorf("%s, %s: does not use %s\n%s", q.name, mode, mustUse, plan)
 			}
-			for _, line := range strings.Split(plan, "\n") {
-				if strings.Contains(line, "Seq Scan on kiln_") {
-					t.Errorf("%s, %s: %s\n%s", q.name, mode, strings.TrimSpace(line), plan)
-				}
-			}
+			wantNoSeqScan(t, q.name, mode, plan)
+		})
+	}
+}
+
+// eachPlan explains query with args under a custom and then a generic
+// plan (see explain), logs the custom one under name, and calls check
+// with each plan_cache_mode and plan. It fails the test if EXPLAIN fails.
+func eachPlan(t *testing.T, s *Store, name, query string, args []any, check func(mode, plan string)) {
+	t.Helper()
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		plan, err := explain(t.Context(), s.pool, s.sql(query), mode, args)
+		if err != nil {
+			t.Fatalf("%s, %s: %v", name, mode, err)
+		}
+		if mode == "force_custom_plan" {
+			t.Logf("%s:\n%s", name, plan)
+		}
+		check(mode, plan)
+	}
+}
+
+// wantNoSeqScan fails the test for each line of plan (of the query name
+// under plan_cache_mode mode) that reads a Kiln table with a sequential
+// scan.
+func wantNoSeqScan(t *testing.T, name, mode, plan string) {
+	t.Helper()
+	for _, line := range strings.Split(plan, "\n") {
+		if strings.Contains(line, "Seq Scan on kiln_") {
+			t.Errorf("%s, %s: %s\n%s", name, mode, strings.TrimSpace(line), plan)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -29,18 +28,10 @@ ANALYZE {s}.kiln_job, {s}.kiln_job_tag, {s}.kiln_job_log`
 // a sequential scan, on a table of explainRows jobs (see TestQueryPlans).
 func TestProgressQueryPlans(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
 	s := NewForTest(t)
-	for _, stmt := range strings.Split(sqlProgressExplainData, ";\n") {
-		var err error
-		if strings.Contains(stmt, "$1") {
-			_, err = s.pool.Exec(ctx, s.expand(stmt), explainRows)
-		} else {
-			_, err = s.pool.Exec(ctx, s.expand(stmt))
-		}
-		if err != nil {
-			t.Fatalf("fill the tables: %v\n%s", err, stmt)
-		}
+	fillTables(t, s, sqlProgressExplainData)
+	check := func(name, query string, args []any) {
+		eachPlan(t, s, name, query, args, func(mode, plan string) { wantNoSeqScan(t, name, mode, plan) })
 	}
 	at := time.Date(2030, 1, 1, 0, 0, 1, 0, time.UTC)
 	tagQuery := func(p *store.JobListParams) (string, []any) {
@@ -60,7 +51,7 @@ func TestProgressQueryPlans(t *testing.T) {
 		{"log list", sqlLogList, []any{int64(1), int64(0), 100}},
 		{"log tail", sqlLogTail, []any{int64(1), int64(0), 100}},
 	} {
-		checkPlan(t, s, q.name, q.query, q.args)
+		check(q.name, q.query, q.args)
 	}
 	for name, p := range map[string]*store.JobListParams{
 		"list tag":           {Tag: "customer:10", Limit: 101},
@@ -69,23 +60,6 @@ func TestProgressQueryPlans(t *testing.T) {
 		"list tag and state": {Tag: "customer:10", States: []kilntype.JobState{"completed"}, Limit: 101},
 	} {
 		query, args := tagQuery(p)
-		checkPlan(t, s, name, query, args)
-	}
-}
-
-// checkPlan fails t if query, with a custom or a generic plan, reads a
-// Kiln table with a sequential scan.
-func checkPlan(t *testing.T, s *Store, name, query string, args []any) {
-	t.Helper()
-	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
-		plan, err := explain(t.Context(), s.pool, s.sql(query), mode, args)
-		if err != nil {
-			t.Fatalf("%s, %s: %v", name, mode, err)
-		}
-		for _, line := range strings.Split(plan, "\n") {
-			if strings.Contains(line, "Seq Scan on kiln_") {
-				t.Errorf("%s, %s: %s\n%s", name, mode, strings.TrimSpace(line), plan)
-			}
-		}
+		check(name, query, args)
 	}
 }

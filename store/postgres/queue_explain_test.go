@@ -50,14 +50,7 @@ SELECT 'q' || g, g % 2 = 1, now() FROM generate_series(0, 49) AS g`)); err != ni
 		{"queue list", sqlQueueList, nil},
 		{"job count by state", sqlJobCountByState, nil},
 	} {
-		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
-			plan, err := explain(ctx, s.pool, s.sql(q.query), mode, q.args)
-			if err != nil {
-				t.Fatalf("%s, %s: %v", q.name, mode, err)
-			}
-			if mode == "force_custom_plan" {
-				t.Logf("%s:\n%s", q.name, plan)
-			}
+		eachPlan(t, s, q.name, q.query, q.args, func(mode, plan string) {
 			lines := strings.Split(plan, "\n")
 			seeks := 0
 			for i, line := range lines {
@@ -80,7 +73,7 @@ SELECT 'q' || g, g % 2 = 1, now() FROM generate_series(0, 49) AS g`)); err != ni
 			if q.name == "queue list" && seeks == 0 {
 				t.Errorf("%s, %s: the oldest available jobs are not read from kiln_job_claim_available\n%s", q.name, mode, plan)
 			}
-		}
+		})
 	}
 
 	// The counts and oldest available jobs, against a plain GROUP BY of

@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"context"
 	"database/sql"
 	"path/filepath"
 	"strings"
@@ -16,7 +15,6 @@ import (
 // foreign key's parent, through its primary key.)
 func TestQueryPlans(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
 	s := openMigrated(t)
 
 	for _, q := range []struct {
@@ -54,12 +52,7 @@ func TestQueryPlans(t *testing.T) {
 		{"recurring delete", sqlRecurringDelete, []any{"r"}},
 		{"occurrence list", sqlOccurrenceList, []any{"r", 10}},
 	} {
-		plan, err := queryPlan(ctx, s.w, q.query, q.args...)
-		if err != nil {
-			t.Fatalf("%s: %v", q.name, err)
-		}
-		t.Logf("%s:\n\t%s", q.name, strings.Join(plan, "\n\t"))
-		for _, step := range plan {
+		for _, step := range queryPlan(t, s.w, q.name, q.query, q.args...) {
 			// SCAN, even USING INDEX, walks a whole table or index. (A
 			// SCAN of a subquery, such as the overlap check's 8 newest
 			// occurrences, walks only the rows the subquery returned.)
@@ -71,11 +64,13 @@ func TestQueryPlans(t *testing.T) {
 }
 
 // queryPlan returns the detail column of each step of the EXPLAIN QUERY
-// PLAN of query run with args on db, in order.
-func queryPlan(ctx context.Context, db *sql.DB, query string, args ...any) ([]string, error) {
-	rows, err := db.QueryContext(ctx, "EXPLAIN QUERY PLAN "+query, args...)
+// PLAN of query run with args on db, in order, and logs them under name.
+// It fails the test if EXPLAIN fails.
+func queryPlan(t *testing.T, db *sql.DB, name, query string, args ...any) []string {
+	t.Helper()
+	rows, err := db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+query, args...)
 	if err != nil {
-		return nil, err
+		t.Fatalf("%s: %v", name, err)
 	}
 	defer rows.Close()
 	var plan []string
@@ -83,11 +78,15 @@ func queryPlan(ctx context.Context, db *sql.DB, query string, args ...any) ([]st
 		var id, parent, notused int
 		var detail string
 		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-			return nil, err
+			t.Fatalf("%s: %v", name, err)
 		}
 		plan = append(plan, detail)
 	}
-	return plan, rows.Err()
+	if err := rows.Err(); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	t.Logf("%s:\n\t%s", name, strings.Join(plan, "\n\t"))
+	return plan
 }
 
 // openMigrated opens a migrated store in a file of the test's temporary

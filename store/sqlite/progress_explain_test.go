@@ -1,8 +1,6 @@
 package sqlite
 
 import (
-	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -17,12 +15,7 @@ import (
 // choice with the CROSS JOIN that jobListQuery writes).
 func TestProgressQueryPlans(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "kiln.db"), &Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openMigrated(t)
 	type query struct {
 		name  string
 		query string
@@ -48,22 +41,7 @@ func TestProgressQueryPlans(t *testing.T) {
 		queries = append(queries, query{name, q, args})
 	}
 	for _, q := range queries {
-		rows, err := s.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q.query, q.args...)
-		if err != nil {
-			t.Fatalf("%s: %v", q.name, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		t.Logf("%s:\n\t%s", q.name, strings.Join(plan, "\n\t"))
-		for _, step := range plan {
+		for _, step := range queryPlan(t, s.r, q.name, q.query, q.args...) {
 			// The tail's sort is of the Limit rows its subquery returns;
 			// a listing's would be of all the tag's jobs.
 			sorts := strings.Contains(step, "TEMP B-TREE") && strings.HasPrefix(q.name, "list ")

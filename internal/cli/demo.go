@@ -53,6 +53,10 @@ work:
   demo.flaky       fails its first two attempts, then succeeds (retries 1.5 s apart)
   demo.sleep       takes about a second, and stops early if cancelled
 
+demo.checksum and demo.sleep report their progress and, with demo.flaky and
+demo.http_call, log lines as they work (Job.Progress, Job.Log): see them on
+a job's page in the dashboard, or with 'kiln jobs show'.
+
 Some jobs run at once, some after a delay, some are enqueued as a batch in
 one transaction, and new ones arrive every few seconds. Each job event
 (started, completed, failed...) is printed as it happens, with the count of

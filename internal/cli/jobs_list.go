@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -17,6 +18,8 @@ type jobsListOptions struct {
 	states []string
 	kinds  []string
 	queues []string
+	tag    string
+	args   string // --args-contains
 	limit  int
 	cursor int64
 	json   bool
@@ -35,16 +38,25 @@ used of those allowed, when the job is due (or when it finished, for
 finished jobs) and the start of its last error.
 
 Filter with --state, --kind and --queue (each repeatable: a job matches if
-it has any of the values given). Pages hold --limit jobs; when more follow,
-the command prints the --cursor that gets the next page.
+it has any of the values given), --tag (jobs with this tag, an exact,
+case-sensitive match) and --args-contains (jobs whose args, as JSON text,
+contain this text, case-sensitive; search for values such as an ID or an
+e-mail, not for JSON punctuation, which PostgreSQL spaces differently).
+Pages hold --limit jobs; when more follow, the command prints the --cursor
+that gets the next page.
+
+--args-contains is not served by an index: each page examines at most the
+` + comma(kiln.JobListScanWindow) + ` job IDs below its cursor, so a page may hold fewer than
+--limit jobs, even none, and still print a --cursor that searches on.
 
 States: ` + strings.Join(stateNames(), ", ") + `.`,
 		Example: `  kiln jobs list
   kiln jobs list --state retryable --state discarded --kind http
+  kiln jobs list --tag billing --args-contains c-1234
   kiln jobs list --limit 50 --cursor 1200 --json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			params, err := o.params()
+			params, err := o.params(cmd.Flags().Changed)
 			if err != nil {
 				return err
 			}
@@ -62,7 +74,12 @@ States: ` + strings.Join(stateNames(), ", ") + `.`,
 					}{Jobs: nonNil(res.Jobs), NextCursor: res.NextCursor})
 				}
 				if len(res.Jobs) == 0 {
-					fmt.Fprintln(out, "No jobs.")
+					if res.NextCursor == 0 {
+						fmt.Fprintln(out, "No jobs.")
+						return nil
+					}
+					fmt.Fprintf(out, "No jobs among the %s job IDs searched.\n", comma(kiln.JobListScanWindow))
+					printNextPage(out, res, params)
 					return nil
 				}
 				tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
@@ -78,9 +95,7 @@ States: ` + strings.Join(stateNames(), ", ") + `.`,
 				if err := tw.Flush(); err != nil {
 					return err
 				}
-				if res.NextCursor != 0 {
-					fmt.Fprintf(out, "More jobs follow: add --cursor %d for the next page.\n", res.NextCursor)
-				}
+				printNextPage(out, res, params)
 				return nil
 			})
 		},
@@ -89,15 +104,23 @@ States: ` + strings.Join(stateNames(), ", ") + `.`,
 	f.StringSliceVar(&o.states, "state", nil, "only jobs in this state (repeatable)")
 	f.StringArrayVar(&o.kinds, "kind", nil, "only jobs of this kind (repeatable)")
 	f.StringArrayVar(&o.queues, "queue", nil, "only jobs in this queue (repeatable)")
+	f.StringVar(&o.tag, "tag", "", "only jobs with this tag")
+	f.StringVar(&o.args, "args-contains", "", "only jobs whose args (JSON) contain this text")
 	f.IntVar(&o.limit, "limit", store.DefaultListLimit, fmt.Sprintf("jobs per page, 1 to %d", store.MaxListLimit))
 	f.Int64Var(&o.cursor, "cursor", 0, "list jobs older than this job ID (the cursor a previous page printed)")
 	f.BoolVar(&o.json, "json", false, "print the jobs as JSON")
 	return cmd
 }
 
-// params checks the flags and returns the list parameters they give.
-func (o *jobsListOptions) params() (*kiln.JobListParams, error) {
-	p := &kiln.JobListParams{Kinds: o.kinds, Queues: o.queues, Cursor: o.cursor, Limit: o.limit}
+// params checks the flags and returns the list parameters they give;
+// changed tells whether a flag was given.
+func (o *jobsListOptions) params(changed func(flag string) bool) (*kiln.JobListParams, error) {
+	for _, f := range []struct{ flag, value string }{{"tag", o.tag}, {"args-contains", o.args}} {
+		if f.value == "" && changed(f.flag) {
+			return nil, usageErrorf("--%s is empty: give the text to match, or leave the flag out", f.flag)
+		}
+	}
+	p := &kiln.JobListParams{Kinds: o.kinds, Queues: o.queues, Tag: o.tag, ArgsContains: o.args, Cursor: o.cursor, Limit: o.limit}
 	for _, s := range o.states {
 		state := kilntype.JobState(strings.ToLower(strings.TrimSpace(s)))
 		if !state.Valid() {
@@ -114,6 +137,20 @@ func (o *jobsListOptions) params() (*kiln.JobListParams, error) {
 		return nil, usageErrorf("--cursor %d: want a job ID", o.cursor)
 	}
 	return p, nil
+}
+
+// printNextPage prints, when res has a NextCursor, the --cursor that gets
+// the next page of params' listing. A short page with a cursor is one
+// whose search in args stopped at the end of its window of IDs: it says so.
+func printNextPage(out io.Writer, res *kiln.JobListResult, params *kiln.JobListParams) {
+	switch {
+	case res.NextCursor == 0:
+	case params.ArgsContains != "" && len(res.Jobs) < params.Limit:
+		fmt.Fprintf(out, "The search in args stopped after %s job IDs; older jobs may match: add --cursor %d to search on.\n",
+			comma(kiln.JobListScanWindow), res.NextCursor)
+	default:
+		fmt.Fprintf(out, "More jobs follow: add --cursor %d for the next page.\n", res.NextCursor)
+	}
 }
 
 func stateNames() []string {

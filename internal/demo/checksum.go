@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/kilnjobs/kiln"
@@ -36,20 +35,33 @@ type ChecksumWorker struct {
 }
 
 // Work hashes the files, checking ctx between files, and writes the
-// checksums. A missing directory cancels the job.
+// checksums. It reports its progress with job.Progress after each file
+// and after the write (n files and the write are n+1 equal steps), and
+// logs a line before and after. A missing directory cancels the job.
 func (w *ChecksumWorker) Work(ctx context.Context, job *kiln.Job[ChecksumArgs]) error {
-	sums, err := Checksums(ctx, job.Args.Dir, job.Args.output())
+	dir, output := job.Args.Dir, job.Args.output()
+	names, err := checksumNames(dir, output)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return kiln.JobCancel(err)
 		}
 		return err
 	}
+	steps := len(names) + 1
+	if err := reported(job.Logf(ctx, "hashing %d files in %s", len(names), dir)); err != nil {
+		return err
+	}
+	sums, err := hashFiles(ctx, dir, names, func(done int) error {
+		return reported(job.Progress(ctx, done*100/steps))
+	})
+	if err != nil {
+		return err
+	}
 	var b strings.Builder
 	for _, s := range sums {
 		fmt.Fprintf(&b, "%s  %s\n", s.SHA256, s.Name)
 	}
-	out := filepath.Join(job.Args.Dir, job.Args.output())
+	out := filepath.Join(dir, output)
 	tmp := out + ".tmp"
 	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("checksum: %w", err)
@@ -58,7 +70,10 @@ func (w *ChecksumWorker) Work(ctx context.Context, job *kiln.Job[ChecksumArgs]) 
 		os.Remove(tmp)
 		return fmt.Errorf("checksum: %w", err)
 	}
-	return nil
+	if err := reported(job.Progress(ctx, 100)); err != nil {
+		return err
+	}
+	return reported(job.Logf(ctx, "wrote %d checksums to %s", len(sums), output))
 }
 
 func (a ChecksumArgs) output() string {
@@ -78,29 +93,51 @@ type FileSum struct {
 // dir, by name, skipping the file named skip and hidden files (names
 // starting with a dot, such as files being written).
 func Checksums(ctx context.Context, dir, skip string) ([]FileSum, error) {
-	entries, err := os.ReadDir(dir)
+	names, err := checksumNames(dir, skip)
+	if err != nil {
+		return nil, err
+	}
+	return hashFiles(ctx, dir, names, nil)
+}
+
+// checksumNames returns the names of the files Checksums hashes, sorted.
+func checksumNames(dir, skip string) ([]string, error) {
+	entries, err := os.ReadDir(dir) // sorted by name
 	if err != nil {
 		return nil, fmt.Errorf("checksum: %w", err)
 	}
-	var sums []FileSum
+	var names []string
 	for _, e := range entries {
-		name := e.Name()
-		if !e.Type().IsRegular() || name == skip || strings.HasPrefix(name, ".") {
-			continue
+		if name := e.Name(); e.Type().IsRegular() && name != skip && !strings.HasPrefix(name, ".") {
+			names = append(names, name)
 		}
+	}
+	return names, nil
+}
+
+// hashFiles hashes the files names in dir, in order, checking ctx before
+// each and calling done (if not nil) with the count of files handled after
+// each; an error from done stops it. A file removed since it was listed is
+// skipped.
+func hashFiles(ctx context.Context, dir string, names []string, done func(n int) error) ([]FileSum, error) {
+	var sums []FileSum
+	for i, name := range names {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		sum, err := hashFile(filepath.Join(dir, name))
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // removed since ReadDir
-		}
-		if err != nil {
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("checksum: %w", err)
 		}
-		sums = append(sums, FileSum{Name: name, SHA256: sum})
+		if err == nil {
+			sums = append(sums, FileSum{Name: name, SHA256: sum})
+		}
+		if done != nil {
+			if err := done(i + 1); err != nil {
+				return nil, err
+			}
+		}
 	}
-	slices.SortFunc(sums, func(a, b FileSum) int { return strings.Compare(a.Name, b.Name) })
 	return sums, nil
 }
 

@@ -35,12 +35,16 @@ type FlakyWorker struct {
 	kiln.WorkerDefaults[FlakyArgs]
 }
 
-// Work fails while job.Attempt <= Failures and succeeds after.
+// Work fails while job.Attempt <= Failures and succeeds after, logging a
+// line in each attempt (each line is kept with its attempt's number).
 func (w *FlakyWorker) Work(ctx context.Context, job *kiln.Job[FlakyArgs]) error {
 	if n := job.Args.failures(); job.Attempt <= n {
+		if err := reported(job.Logf(ctx, "failing on purpose: attempt %d of the %d that fail", job.Attempt, n)); err != nil {
+			return err
+		}
 		return fmt.Errorf("flaky: attempt %d of the %d that fail on purpose", job.Attempt, n)
 	}
-	return nil
+	return reported(job.Logf(ctx, "succeeding at attempt %d, after %d failures", job.Attempt, job.Attempt-1))
 }
 
 // Backoff returns FlakyBackoff.

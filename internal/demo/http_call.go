@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/kilnjobs/kiln"
 )
@@ -26,8 +27,9 @@ type HTTPCallWorker struct {
 	Client *http.Client
 }
 
-// Work calls the URL under ctx. A response other than 2xx, or a network
-// error, fails the attempt; an invalid URL cancels the job.
+// Work calls the URL under ctx and logs the response's status, size and
+// time with job.Logf. A response other than 2xx, or a network error, fails
+// the attempt; an invalid URL cancels the job.
 func (w *HTTPCallWorker) Work(ctx context.Context, job *kiln.Job[HTTPCallArgs]) error {
 	u, err := url.Parse(job.Args.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -41,12 +43,16 @@ func (w *HTTPCallWorker) Work(ctx context.Context, job *kiln.Job[HTTPCallArgs]) 
 	if client == nil {
 		client = http.DefaultClient
 	}
+	start := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("http_call: %w", err)
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	n, _ := io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	if err := reported(job.Logf(ctx, "GET %s: %s, %d bytes in %s", u.Redacted(), resp.Status, n, time.Since(start).Round(time.Millisecond))); err != nil {
+		return err
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return fmt.Errorf("http_call: GET %s: status %s", u.Redacted(), resp.Status)
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -82,5 +83,152 @@ func TestOutageIsRetriedUntilTheStoreIsBack(t *testing.T) {
 		if !got[id] {
 			t.Fatalf("applied = %v; want every outcome written once the store is back", got)
 		}
+	}
+}
+
+// blockingStore reports each JobFinishMany's IDs on calls, then holds the
+// call until release receives.
+type blockingStore struct {
+	store.Store
+	calls   chan []int64
+	release chan struct{}
+}
+
+func newBlockingStore() *blockingStore {
+	return &blockingStore{calls: make(chan []int64, 10), release: make(chan struct{})}
+}
+
+func (b *blockingStore) JobFinishMany(_ context.Context, params []*store.JobFinishParams) ([]int64, error) {
+	var ids []int64
+	for _, p := range params {
+		ids = append(ids, p.ID)
+	}
+	b.calls <- ids
+	<-b.release
+	return ids, nil
+}
+
+// nextCall returns the IDs of the next JobFinishMany, failing the test
+// after 10 s.
+func (b *blockingStore) nextCall(t *testing.T) []int64 {
+	t.Helper()
+	select {
+	case ids := <-b.calls:
+		return ids
+	case <-time.After(10 * time.Second):
+		t.Fatal("no write within 10 s")
+		return nil
+	}
+}
+
+// item returns an outcome of job id, attempt n, whose Done calls wg.Done.
+func item(id int64, n int, wg *sync.WaitGroup) *Item {
+	wg.Add(1)
+	return &Item{Row: &kilntype.JobRow{ID: id}, Params: &store.JobFinishParams{ID: id, Attempt: kilntype.JobAttempt{Attempt: n}},
+		Done: func(bool) { wg.Done() }}
+}
+
+// ids returns first, first+1, ..., first+n-1.
+func ids(first int64, n int) []int64 {
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = first + int64(i)
+	}
+	return out
+}
+
+// startWriting starts a Completer on a blockingStore and finishes job 1
+// (attempt 1) with it: with no write under way, that outcome is written
+// alone, at once, and the store holds its write.
+func startWriting(t *testing.T, wg *sync.WaitGroup) (*blockingStore, *Completer) {
+	t.Helper()
+	s := newBlockingStore()
+	c := New(s, slog.New(slog.NewTextHandler(io.Discard, nil)), 2*ParallelBatch)
+	c.Start(context.Background())
+	c.Finish(item(1, 1, wg))
+	if got := s.nextCall(t); !slices.Equal(got, []int64{1}) {
+		t.Fatalf("first write = %v, want job 1", got)
+	}
+	return s, c
+}
+
+func TestSecondBatchWrittenWhileFirstCommits(t *testing.T) {
+	var wg sync.WaitGroup
+	s, c := startWriting(t, &wg)
+	defer c.Stop()
+	// Job 1's write is held; a batch of ParallelBatch outcomes goes out
+	// beside it.
+	for _, id := range ids(100, ParallelBatch) {
+		c.Finish(item(id, 1, &wg))
+	}
+	if got := s.nextCall(t); !slices.Equal(got, ids(100, ParallelBatch)) {
+		t.Fatalf("second write = %v, want jobs 100 to %d while job 1's is under way", got, 100+ParallelBatch-1)
+	}
+	s.release <- struct{}{}
+	s.release <- struct{}{}
+	wg.Wait()
+}
+
+func TestOutcomesOfOneJobWrittenOneAfterTheOther(t *testing.T) {
+	var wg sync.WaitGroup
+	s, c := startWriting(t, &wg) // job 1's first outcome: a stale copy's
+	defer c.Stop()
+	c.Finish(item(1, 2, &wg)) // the newer claim's: must wait for the first
+	for _, id := range ids(100, ParallelBatch) {
+		c.Finish(item(id, 1, &wg))
+	}
+	if got := s.nextCall(t); !slices.Equal(got, ids(100, ParallelBatch)) {
+		t.Fatalf("second write = %v, want jobs 100 to %d without job 1: its second outcome must wait for its first",
+			got, 100+ParallelBatch-1)
+	}
+	s.release <- struct{}{} // one of the two writes returns; job 1's second outcome follows once its first is written
+	s.release <- struct{}{}
+	if got := s.nextCall(t); !slices.Equal(got, []int64{1}) {
+		t.Fatalf("third write = %v, want job 1's second outcome", got)
+	}
+	s.release <- struct{}{}
+	wg.Wait()
+}
+
+// orderStore records, in the order written, the attempt number of each
+// outcome of job 0.
+type orderStore struct {
+	store.Store
+	mu       sync.Mutex
+	attempts []int
+}
+
+func (o *orderStore) JobFinishMany(_ context.Context, params []*store.JobFinishParams) ([]int64, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var ids []int64
+	for _, p := range params {
+		if p.ID == 0 {
+			o.attempts = append(o.attempts, p.Attempt.Attempt)
+		}
+		ids = append(ids, p.ID)
+	}
+	return ids, nil
+}
+
+func TestOutcomesOfOneJobWrittenInOrderUnderLoad(t *testing.T) {
+	s := &orderStore{}
+	c := New(s, slog.New(slog.NewTextHandler(io.Discard, nil)), 10)
+	c.Start(context.Background())
+	defer c.Stop()
+	var wg sync.WaitGroup
+	// Outcomes of job 0 among those of other jobs, which keep every writer
+	// busy.
+	const rounds = 200
+	for i := range rounds {
+		for id := range int64(5) {
+			c.Finish(item(id, i, &wg))
+		}
+	}
+	wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.attempts) != rounds || !slices.IsSorted(s.attempts) {
+		t.Fatalf("job 0's outcomes were written in the order %v; want 0 to %d in order", s.attempts, rounds-1)
 	}
 }

@@ -42,8 +42,15 @@ import (
 //   - The UPDATE finds the picked jobs by primary key (id = ANY(ARRAY(...))
 //     makes that the plan whatever the planner estimates of the picked
 //     rows).
+//   - async turns synchronous_commit off for the statement's transaction
+//     only (set_config's is_local), so that its commit does not wait for
+//     the WAL to reach disk; the UPDATE's one-time filter makes it run
+//     first. See JobClaim for why that is safe.
 var sqlClaim = `WITH RECURSIVE paused AS MATERIALIZED (
 	SELECT FROM {s}.kiln_queue WHERE name = $1 AND paused
+),
+async AS MATERIALIZED (
+	SELECT set_config('synchronous_commit', 'off', true)
 ),
 prio(p) AS (
 	SELECT min(priority) FROM {s}.kiln_job
@@ -89,7 +96,7 @@ picked AS (
 )
 UPDATE {s}.kiln_job AS j SET state = 'running', attempt = j.attempt + 1, attempted_at = $2,
 	leased_by = $9, lease_expires_at = $10, cancel_requested_at = NULL
-WHERE j.id = ANY(ARRAY(SELECT id FROM picked))
+WHERE EXISTS (SELECT FROM async) AND j.id = ANY(ARRAY(SELECT id FROM picked))
 RETURNING ` + claimReturning
 
 // claimReturning is what sqlClaim returns: the job, and whether a source of
@@ -123,6 +130,16 @@ const maxClaimWindow = 10_000
 // because of the limits is followed, in the same transaction, by another
 // that excludes the kinds whose limit is reached. Each round thus fills
 // Max, runs out of candidates, or excludes one more kind.
+//
+// A claim commits asynchronously (synchronous_commit off for its
+// transaction only, as PostgreSQL allows per transaction): it returns
+// without waiting for its WAL to reach disk, which saves a disk flush per
+// claim (0.67 ms on the development VM). Its effects are visible to other
+// transactions at once, as any commit's. A claim lost in a database crash
+// leaves its jobs as they were, due, and they run again, as at-least-once
+// allows for any job that was running when its process or its database
+// died. The outcome of a job is written with a synchronous commit, which
+// flushes the WAL up to it, the claim's included.
 func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*kilntype.JobRow, error) {
 	if params.Max < 1 || (params.Kinds != nil && len(params.Kinds) == 0) {
 		return []*kilntype.JobRow{}, nil

@@ -42,7 +42,11 @@
 // JobInsertMany and JobFinishMany are one statement each, whatever their
 // batch size: their rows are passed as arrays and expanded with unnest.
 // JobLeaseRenew changes only lease_expires_at, which no index holds, so
-// renewals can be HOT updates. TestQueryPlans checks with EXPLAIN, on
+// renewals can be HOT updates. JobLeaseRenew and JobFinishMany lock the
+// running jobs they change in ID order before changing any, so that two of
+// them never deadlock. A claim commits asynchronously (synchronous_commit
+// off for its own transaction: see [Store.JobClaim]); every other write
+// commits synchronously. TestQueryPlans checks with EXPLAIN, on
 // tables of 10,000 rows and with both custom and generic plans, that no
 // hot statement reads a table sequentially; no planner setting is changed.
 //

@@ -52,13 +52,16 @@ func (kilnSystem) run(ctx context.Context, o *options, round int) (_ *result, er
 	var traced *tracedStore
 	if o.kilnTrace {
 		traced = newTracedStore(st)
-		kst = traced
+		kst = traced.asStore()
 	}
 	// tracePhase adds the trace of the phase that took wall to the notes.
 	tracePhase := func(r *result, phase string, wall time.Duration) {
 		if traced != nil {
 			r.notes = append(r.notes, traced.report(phase, wall)...)
 		}
+	}
+	if _, ok := kst.(store.Notifier); !ok {
+		return nil, errors.New("the store given to the Kiln client sends no notifications (store.Notifier): enqueues from another client would wait for a poll")
 	}
 	client, err := kiln.NewClient(&kiln.Config{
 		Store: kst, Workers: workers, Logger: logs.logger("kiln"),
@@ -143,8 +146,10 @@ func (kilnSystem) run(ctx context.Context, o *options, round int) (_ *result, er
 
 	// 3. Latency: through the client that runs the workers, whose enqueues
 	// wake its producer at once; then through an enqueue-only client on a
-	// pool of its own, whose jobs the workers find by polling
-	// (FetchPollInterval) as long as Kiln has no LISTEN/NOTIFY.
+	// pool of its own: its inserts send a notification (pg_notify, in the
+	// insert's transaction), which the notifier of the client that runs the
+	// workers receives (LISTEN) and turns into a wake of its producer. The
+	// enqueue-only client runs no queue, so it listens to nothing.
 	if o.samples > 0 {
 		comps.track.Store(true)
 		enqueueWith := func(c *kiln.Client) func(ctx context.Context, i int) (func() error, error) {

@@ -113,7 +113,7 @@ func main() {
 	flag.StringVar(&o.kilnCPUProfile, "kiln-cpuprofile", "", "write a CPU profile of this process during Kiln's first-round phase --kiln-profile-phase to this file")
 	flag.StringVar(&o.kilnProfilePart, "kiln-profile-phase", "burn-down", "phase that --kiln-cpuprofile covers: enqueue, burn-down or latency")
 	flag.DurationVar(&o.riverCooldown, "river-fetch-cooldown", 0, "River's FetchCooldown (0: River's default, 100ms, which caps a client's fetches at 10 per second)")
-	flag.BoolVar(&o.kilnTrace, "kiln-trace", false, "time Kiln's store calls (claim, finish, ...) and print them per phase; hides the store's optional interfaces, unused here")
+	flag.BoolVar(&o.kilnTrace, "kiln-trace", false, "time Kiln's store calls (claim, finish, ...) and print them per phase; keeps the store's notifications (LISTEN/NOTIFY) and hides its other optional interfaces, unused here")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fatalf("unexpected arguments: %q", flag.Args())

@@ -12,7 +12,8 @@ import (
 
 // tracedStore times the hot store calls of Kiln (--kiln-trace). It hides
 // the optional interfaces of the store it wraps (store.DependencyStore,
-// store.ServiceStore), which the three workloads do not use.
+// store.ServiceStore, ...), which the three workloads do not use, except
+// store.Notifier: see asStore.
 type tracedStore struct {
 	store.Store
 	mu    sync.Mutex
@@ -28,6 +29,19 @@ type callStats struct {
 
 func newTracedStore(s store.Store) *tracedStore {
 	return &tracedStore{Store: s, calls: map[string]*callStats{}}
+}
+
+// asStore returns t as the store to give the client: with the wrapped
+// store's notifications (store.Notifier) when it has them, so that tracing
+// leaves LISTEN/NOTIFY, and so the latency figures, as they are.
+func (t *tracedStore) asStore() store.Store {
+	if n, ok := t.Store.(store.Notifier); ok {
+		return struct {
+			*tracedStore
+			store.Notifier
+		}{t, n}
+	}
+	return t
 }
 
 func (t *tracedStore) record(name string, began time.Time, rows int) {

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -59,4 +61,49 @@ type QueueRow struct {
 	// been due the longest (the queue's latency is Now minus it); nil when
 	// no job is available.
 	OldestAvailableAt *time.Time `json:"oldest_available_at,omitempty"`
+}
+
+// QueueRows builds QueueList's result from the facts a backend reads, one
+// per row of its query. The zero value is ready to use.
+type QueueRows struct {
+	byName map[string]*QueueRow
+}
+
+// Add records one fact about queue name: what is "available", "scheduled",
+// "running" or "retryable" (n is the count), "oldest" (at is
+// OldestAvailableAt) or "paused" (n is 1 when paused, at is UpdatedAt).
+// Unknown facts are ignored. at must be UTC or nil.
+func (b *QueueRows) Add(name, what string, n int, at *time.Time) {
+	if b.byName == nil {
+		b.byName = map[string]*QueueRow{}
+	}
+	q := b.byName[name]
+	if q == nil {
+		q = &QueueRow{Name: name}
+		b.byName[name] = q
+	}
+	switch what {
+	case "available":
+		q.Available = n
+	case "scheduled":
+		q.Scheduled = n
+	case "running":
+		q.Running = n
+	case "retryable":
+		q.Retryable = n
+	case "oldest":
+		q.OldestAvailableAt = at
+	case "paused":
+		q.Paused, q.UpdatedAt = n == 1, at
+	}
+}
+
+// Rows returns the queues, ordered by name (never nil).
+func (b *QueueRows) Rows() []*QueueRow {
+	out := make([]*QueueRow, 0, len(b.byName))
+	for _, q := range b.byName {
+		out = append(out, q)
+	}
+	slices.SortFunc(out, func(a, b *QueueRow) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }

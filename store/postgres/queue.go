@@ -3,9 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"maps"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -100,37 +97,17 @@ func (s *Store) QueueList(ctx context.Context) ([]*store.QueueRow, error) {
 		return nil, fail("list queues", err)
 	}
 	var (
-		queues     = map[string]*store.QueueRow{}
+		queues     store.QueueRows
 		name, what string
 		n          int
 		at         *time.Time
 	)
 	_, err = pgx.ForEachRow(rows, []any{&name, &what, &n, &at}, func() error {
-		q := queues[name]
-		if q == nil {
-			q = &store.QueueRow{Name: name}
-			queues[name] = q
-		}
-		switch what {
-		case "available":
-			q.Available = n
-		case "scheduled":
-			q.Scheduled = n
-		case "running":
-			q.Running = n
-		case "retryable":
-			q.Retryable = n
-		case "oldest":
-			q.OldestAvailableAt = utcPtr(at)
-		case "paused":
-			q.Paused, q.UpdatedAt = n == 1, utcPtr(at)
-		}
+		queues.Add(name, what, n, utcPtr(at))
 		return nil
 	})
 	if err != nil {
 		return nil, fail("list queues", err)
 	}
-	out := slices.Collect(maps.Values(queues))
-	slices.SortFunc(out, func(a, b *store.QueueRow) int { return strings.Compare(a.Name, b.Name) })
-	return out, nil
+	return queues.Rows(), nil
 }

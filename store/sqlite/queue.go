@@ -4,9 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"maps"
-	"slices"
-	"strings"
 
 	"github.com/kilnjobs/kiln/store"
 )
@@ -93,7 +90,7 @@ func (s *Store) QueueList(ctx context.Context) ([]*store.QueueRow, error) {
 		return nil, fail("list queues", err)
 	}
 	defer rows.Close()
-	queues := map[string]*store.QueueRow{}
+	var queues store.QueueRows
 	for rows.Next() {
 		var (
 			name, what string
@@ -103,30 +100,10 @@ func (s *Store) QueueList(ctx context.Context) ([]*store.QueueRow, error) {
 		if err := rows.Scan(&name, &what, &n, &at); err != nil {
 			return nil, fail("list queues", err)
 		}
-		q := queues[name]
-		if q == nil {
-			q = &store.QueueRow{Name: name}
-			queues[name] = q
-		}
-		switch what {
-		case "available":
-			q.Available = n
-		case "scheduled":
-			q.Scheduled = n
-		case "running":
-			q.Running = n
-		case "retryable":
-			q.Retryable = n
-		case "oldest":
-			q.OldestAvailableAt = fromNullMicros(at)
-		case "paused":
-			q.Paused, q.UpdatedAt = n == 1, fromNullMicros(at)
-		}
+		queues.Add(name, what, n, fromNullMicros(at))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fail("list queues", err)
 	}
-	out := slices.Collect(maps.Values(queues))
-	slices.SortFunc(out, func(a, b *store.QueueRow) int { return strings.Compare(a.Name, b.Name) })
-	return out, nil
+	return queues.Rows(), nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strings"
 
 	"github.com/kilnjobs/kiln/internal/registry"
 	"github.com/kilnjobs/kiln/kilntype"
@@ -47,7 +46,7 @@ func (c *Client) newRegistry(producers []string) *registry.Registry {
 	host, _ := os.Hostname()
 	started := c.now()
 	slices.Sort(producers)
-	kinds := c.cfg.Workers.Kinds()
+	kinds := c.cfg.Workers.Kinds() // sorted
 	return registry.New(registry.Config{
 		Store: ss, Now: c.now, Interval: c.cfg.ServerHeartbeatInterval, Logger: c.cfg.Logger,
 		Row: func() *kilntype.ServerRow {
@@ -63,7 +62,7 @@ func (c *Client) newRegistry(producers []string) *registry.Registry {
 			}
 			return &kilntype.ServerRow{
 				ID: c.cfg.ID, Host: host, PID: os.Getpid(), Queues: queues,
-				Kinds: slices.SortedFunc(slices.Values(kinds), strings.Compare), StartedAt: started,
+				Kinds: kinds, StartedAt: started,
 			}
 		},
 	})

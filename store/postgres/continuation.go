@@ -14,42 +14,6 @@ import (
 
 var _ store.DependencyStore = (*Store)(nil)
 
-// hasDependencies reports whether p makes its job a continuation or a
-// batch member or callback.
-func hasDependencies(p *store.JobInsertParams) bool {
-	return len(p.ParentIDs) > 0 || len(p.ParentRefs) > 0 || p.BatchID != "" || p.BatchCallback
-}
-
-// checkDependencies checks the continuation and batch fields of params
-// before anything is written, as the SQLite store does, and reports whether
-// any param has them.
-func checkDependencies(params []*store.JobInsertParams) (bool, error) {
-	found := false
-	for i, p := range params {
-		if hasDependencies(p) {
-			found = true
-		}
-		if p.BatchCallback && p.BatchID == "" {
-			return false, fmt.Errorf("param %d: a batch callback needs a BatchID", i)
-		}
-		if len(p.ParentIDs) == 0 && len(p.ParentRefs) == 0 {
-			continue
-		}
-		if p.State != kilntype.JobStatePending {
-			return false, fmt.Errorf("param %d: a job with parents must be inserted pending, not %q", i, p.State)
-		}
-		if !p.ParentFailure.Valid() {
-			return false, fmt.Errorf("param %d: unknown parent failure policy %q", i, p.ParentFailure)
-		}
-		for _, ref := range p.ParentRefs {
-			if ref < 0 || ref >= i {
-				return false, fmt.Errorf("param %d: parent ref %d is not an earlier param", i, ref)
-			}
-		}
-	}
-	return found, nil
-}
-
 // sqlLockParents locks the stored jobs of the array $1 FOR KEY SHARE and
 // returns the IDs of those that exist. The lock keeps a parent from being
 // deleted (by JobDelete or the cleaner, which lock FOR UPDATE) until the

@@ -92,7 +92,7 @@ func (s *Store) JobInsertManyTx(ctx context.Context, tx pgx.Tx, params []*store.
 // was inserted, by a job that then finished before the holder could be read,
 // is inserted again in a new round.
 //
-// Continuations and batches (see checkDependencies) add two round trips:
+// Continuations and batches (see store.CheckDependencies) add two round trips:
 // before the inserts, the stored parents (ParentIDs) are locked FOR KEY
 // SHARE and checked, so that an unknown one fails the call before anything
 // is written (also for a param that turns out unique-skipped: an unknown
@@ -103,7 +103,7 @@ func (s *Store) insertJobs(ctx context.Context, q querier, params []*store.JobIn
 	if err != nil {
 		return nil, err
 	}
-	dependencies, err := checkDependencies(params)
+	dependencies, err := store.CheckDependencies(params)
 	if err != nil {
 		return nil, err
 	}

@@ -441,7 +441,7 @@ func prepareEnqueue(params *store.RecurringEnqueueParams) (*preparedEnqueue, err
 		if o.Job == nil {
 			return nil, fmt.Errorf("occurrence %d: no job", i)
 		}
-		if hasDependencies(o.Job) {
+		if o.Job.HasDependencies() {
 			return nil, fmt.Errorf("occurrence %d: a recurring job cannot have parents or a batch", i)
 		}
 		var err error

@@ -13,36 +13,6 @@ import (
 
 var _ store.DependencyStore = (*Store)(nil)
 
-// checkDependencies checks the continuation and batch fields of params
-// before anything is written.
-func checkDependencies(params []*store.JobInsertParams) (bool, error) {
-	found := false
-	for i, p := range params {
-		hasParents := len(p.ParentIDs) > 0 || len(p.ParentRefs) > 0
-		if hasParents || p.BatchID != "" {
-			found = true
-		}
-		if p.BatchCallback && p.BatchID == "" {
-			return false, fmt.Errorf("param %d: a batch callback needs a BatchID", i)
-		}
-		if !hasParents {
-			continue
-		}
-		if p.State != kilntype.JobStatePending {
-			return false, fmt.Errorf("param %d: a job with parents must be inserted pending, not %q", i, p.State)
-		}
-		if !p.ParentFailure.Valid() {
-			return false, fmt.Errorf("param %d: unknown parent failure policy %q", i, p.ParentFailure)
-		}
-		for _, ref := range p.ParentRefs {
-			if ref < 0 || ref >= i {
-				return false, fmt.Errorf("param %d: parent ref %d is not an earlier param", i, ref)
-			}
-		}
-	}
-	return found, nil
-}
-
 // insertDependencies records the parents and batches of the jobs just
 // inserted in tx (results holds them; a unique-skipped job records nothing).
 func insertDependencies(ctx context.Context, tx *sql.Tx, params []*store.JobInsertParams, results []store.JobInsertResult, now int64) error {

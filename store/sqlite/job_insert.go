@@ -31,7 +31,7 @@ func (s *Store) JobInsertMany(ctx context.Context, params []*store.JobInsertPara
 	if err != nil {
 		return nil, fail("insert jobs", err)
 	}
-	dependencies, err := checkDependencies(params)
+	dependencies, err := store.CheckDependencies(params)
 	if err != nil {
 		return nil, fail("insert jobs", err)
 	}

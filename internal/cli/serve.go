@@ -184,13 +184,16 @@ func runServe(cmd *cobra.Command, g *globals, o *serveOptions) error {
 }
 
 // logEvent logs a job event: outcomes at info (warn for failures), starts
-// at debug.
+// at debug. Rescues are not logged here: the client's rescuer logs each one
+// at warn already.
 func logEvent(logger *slog.Logger, ev *kiln.Event) {
 	level := slog.LevelInfo
 	switch ev.Kind {
+	case kiln.EventJobRescued:
+		return
 	case kiln.EventJobStarted:
 		level = slog.LevelDebug
-	case kiln.EventJobFailed, kiln.EventJobRescued, kiln.EventJobInterrupted:
+	case kiln.EventJobFailed, kiln.EventJobInterrupted:
 		level = slog.LevelWarn
 	case kiln.EventJobDiscarded:
 		level = slog.LevelError

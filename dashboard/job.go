@@ -12,12 +12,22 @@ import (
 
 // jobData is the job page's data.
 type jobData struct {
-	Job      *kilntype.JobRow
-	Attempts []*kilntype.JobAttempt
+	Job *kilntype.JobRow
+	// Attempts are the job's attempts, oldest first, the one under way
+	// included.
+	Attempts []*attemptView
 	Timeline []timelineEntry
 	// Actions says which buttons the job's state allows.
 	CanRetry, CanRun, CanCancel, CanDelete bool
 	jobExtras
+}
+
+// attemptView is one attempt on the job page.
+type attemptView struct {
+	*kilntype.JobAttempt
+	// Progress is the job's reported progress when this is the attempt
+	// that reported it (the latest), else nil.
+	Progress *int
 }
 
 // timelineEntry is one moment of a job's life, oldest first.
@@ -51,7 +61,10 @@ func (h *handler) jobDetail(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	d := &jobData{Job: job, Attempts: attempts, Timeline: timeline(job, attempts)}
+	if a := runningAttempt(job); a != nil {
+		attempts = append(attempts, a)
+	}
+	d := &jobData{Job: job, Attempts: attemptViews(job, attempts), Timeline: timeline(job, attempts, time.Now().UTC())}
 	st := job.State
 	d.CanRetry = st == kilntype.JobStateDiscarded || st == kilntype.JobStateCancelled || st == kilntype.JobStateCompleted || st == kilntype.JobStateRetryable
 	d.CanRun = st == kilntype.JobStateScheduled
@@ -64,16 +77,53 @@ func (h *handler) jobDetail(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, "job", &page{Title: "Job " + strconv.FormatInt(id, 10), Nav: "jobs", Data: d})
 }
 
+// runningAttempt returns the attempt a running job is in, which the store
+// records only when it ends: its number, start and process come from the
+// job row. It returns nil when the job is not running.
+func runningAttempt(job *kilntype.JobRow) *kilntype.JobAttempt {
+	if job.State != kilntype.JobStateRunning || job.AttemptedAt == nil {
+		return nil
+	}
+	return &kilntype.JobAttempt{
+		JobID: job.ID, Attempt: job.Attempt, StartedAt: *job.AttemptedAt,
+		Server: job.LeasedBy, Outcome: kilntype.AttemptRunning,
+	}
+}
+
+// attemptViews pairs the attempts with the job's progress, which belongs
+// to its latest attempt.
+func attemptViews(job *kilntype.JobRow, attempts []*kilntype.JobAttempt) []*attemptView {
+	out := make([]*attemptView, len(attempts))
+	for i, a := range attempts {
+		out[i] = &attemptView{JobAttempt: a}
+	}
+	if n := len(out); n > 0 && out[n-1].Attempt == job.Attempt {
+		out[n-1].Progress = job.Progress
+	}
+	return out
+}
+
 // timeline lists a job's moments: enqueued, due, each attempt's start and
-// end, the cancel request and the finalization.
-func timeline(job *kilntype.JobRow, attempts []*kilntype.JobAttempt) []timelineEntry {
+// end (for the attempt under way, how long it has run and its progress,
+// at now), the cancel request and the finalization.
+func timeline(job *kilntype.JobRow, attempts []*kilntype.JobAttempt, now time.Time) []timelineEntry {
 	tl := []timelineEntry{{At: job.CreatedAt, State: "created", Text: "enqueued in queue " + job.Queue}}
 	if job.ScheduledAt.After(job.CreatedAt) && len(attempts) == 0 {
 		tl = append(tl, timelineEntry{At: job.ScheduledAt, State: string(kilntype.JobStateScheduled), Text: "due"})
 	}
 	for _, a := range attempts {
 		tl = append(tl, timelineEntry{At: a.StartedAt, State: string(kilntype.JobStateRunning), Text: "attempt " + strconv.Itoa(a.Attempt) + " started on " + a.Server})
-		if a.FinishedAt != nil {
+		if a.FinishedAt == nil {
+			text := "attempt " + strconv.Itoa(a.Attempt) + " running for " + formatDuration(max(now.Sub(a.StartedAt), 0))
+			if job.Progress != nil {
+				text += ", " + strconv.Itoa(*job.Progress) + "% done"
+			}
+			at := now
+			if at.Before(a.StartedAt) { // another process's clock
+				at = a.StartedAt
+			}
+			tl = append(tl, timelineEntry{At: at, State: string(kilntype.JobStateRunning), Text: text})
+		} else {
 			text := "attempt " + strconv.Itoa(a.Attempt) + " " + string(a.Outcome)
 			if a.Error != "" {
 				text += ": " + a.Error

@@ -275,3 +275,50 @@ func TestLiveThroughput(t *testing.T) {
 		time.Sleep(100 * time.Millisecond) // polling interval: a sample is kept at most once a second
 	}
 }
+
+// TestRunningJobPage checks that a running job's page shows its attempt
+// under way (the store records an attempt only when it ends): in the
+// attempts table with its server, elapsed time and progress, and in the
+// timeline, never "Not run yet".
+func TestRunningJobPage(t *testing.T) {
+	e := newEnv(t, nil)
+	id := e.enqueue(t, reportArgs{}, nil)
+	path := fmt.Sprintf("/jobs/%d?partial=live", id)
+	var body string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body = e.get(t, path)
+		if strings.Contains(body, `value="40"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no progress on the running job's page after 10 s:\n%s", body)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+	job, err := e.client.JobGet(context.Background(), id)
+	if err != nil || job.State != kiln.JobStateRunning || job.LeasedBy == "" {
+		t.Fatalf("job %+v, %v: want it running with a lease", job, err)
+	}
+	if strings.Contains(body, "Not run yet") {
+		t.Errorf("a running job's page says it has not run yet")
+	}
+	row := regexp.MustCompile(`(?s)<tr id="attempt-row-1">(.*?)</tr>`).FindStringSubmatch(body)
+	if row == nil {
+		t.Fatalf("no row for attempt 1 in the attempts table:\n%s", body)
+	}
+	for _, want := range []string{`state-running`, job.LeasedBy, "so far", `value="40"`} {
+		if !strings.Contains(row[1], want) {
+			t.Errorf("attempt 1's row lacks %q:\n%s", want, row[1])
+		}
+	}
+	tl := regexp.MustCompile(`(?s)<ol class="timeline">(.*?)</ol>`).FindStringSubmatch(body)
+	if tl == nil {
+		t.Fatalf("no timeline:\n%s", body)
+	}
+	for _, want := range []string{"attempt 1 started on " + job.LeasedBy, "attempt 1 running for", "40%"} {
+		if !strings.Contains(tl[1], want) {
+			t.Errorf("the timeline lacks %q:\n%s", want, tl[1])
+		}
+	}
+}

@@ -273,10 +273,11 @@ func formatDuration(d time.Duration) string {
 	}
 }
 
-// took returns how long an attempt ran, or "-" while it runs.
-func took(a *kilntype.JobAttempt) string {
+// took returns how long an attempt ran, or for one under way how long it
+// has run by now: "12s so far".
+func took(now time.Time, a *kilntype.JobAttempt) string {
 	if a.FinishedAt == nil {
-		return "-"
+		return formatDuration(max(now.Sub(a.StartedAt), 0)) + " so far"
 	}
 	return formatDuration(a.FinishedAt.Sub(a.StartedAt))
 }

@@ -17,7 +17,7 @@ import (
 // zero value means the documented default. A Config must not be changed
 // after it is passed to NewClient.
 type Config struct {
-	// Store is where jobs are kept (store/sqlite, later store/postgres).
+	// Store is where jobs are kept (store/sqlite or store/postgres).
 	// Required. The client does not close it.
 	Store store.Store
 

@@ -1,6 +1,6 @@
 // Package kiln runs background jobs for Go programs: fire-and-forget, delayed
-// and (soon) recurring jobs, kept in durable storage (an embedded SQLite file
-// by default), retried with backoff, leased so that no job is lost when a
+// and recurring (cron or interval) jobs, kept in durable storage (an embedded
+// SQLite file by default, or PostgreSQL for many processes), retried with backoff, leased so that no job is lost when a
 // process dies, and cancellable through context.Context.
 //
 // A job is a JSON-serializable args struct with a Kind method, and a worker

@@ -9,7 +9,8 @@ import (
 // occurrences of recurring entries (one row per run) and batches. The
 // leader's cleaner calls it with the longest job retention as the cut-off,
 // so that an entry firing every second does not keep a row per run
-// forever. It is its own interface while not every backend has it.
+// forever. Both built-in stores implement it; the client uses it when the
+// store has it, so a third-party store may leave it out.
 type PruneStore interface {
 	// RecurringOccurrenceDeleteOld deletes up to max occurrence rows whose
 	// time is before before and whose job no longer exists, keeping each

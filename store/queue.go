@@ -8,9 +8,9 @@ import (
 )
 
 // QueueStore is the part of Store that pauses and resumes queues for every
-// process sharing the database, and reports per-queue counts. It is its own
-// interface while not every backend has it; the client uses it when the
-// store has it.
+// process sharing the database, and reports per-queue counts. Both built-in
+// stores implement it; the client uses it when the store has it, so a
+// third-party store may leave it out.
 //
 // A store that implements QueueStore must honour pauses in JobClaim: a claim
 // of a paused queue returns no job, whichever process or Store paused it.

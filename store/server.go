@@ -10,9 +10,9 @@ import (
 // ServerStore keeps the registry of Kiln processes (servers) sharing the
 // store: each running client upserts its row on every heartbeat, deletes it
 // when it stops, and the maintenance leader deletes the rows of processes
-// that died (whose jobs come back through lease expiry). It is its own
-// interface while not every backend has it; the client uses it when the
-// store has it.
+// that died (whose jobs come back through lease expiry). Both built-in
+// stores implement it; the client uses it when the store has it, so a
+// third-party store may leave it out.
 type ServerStore interface {
 	// ServerUpsert records row as the state of server row.ID, replacing its
 	// previous row (Queues and Kinds included).

@@ -4,7 +4,7 @@
 // (JobClaim, LeaderAttemptElect) and take one params struct, as River's
 // driver interface does; no backend type appears in it.
 //
-// Backends live in sub-packages (store/sqlite, later store/postgres) and must
+// Backends live in sub-packages (store/sqlite, store/postgres) and must
 // pass the contract suite in store/storetest unchanged.
 //
 // Times in params are passed in by the caller (the engine reads them from its
@@ -116,8 +116,8 @@ type Store interface {
 }
 
 // DependencyStore is the part of Store that runs continuations and batches.
-// It is its own interface while not every backend has it; the client uses
-// it when the store has it.
+// Both built-in stores implement it; the client uses it when the store has
+// it, so a third-party store may leave it out.
 type DependencyStore interface {
 	// JobResolvePending moves up to Max pending jobs whose parents have all
 	// ended (finalized, or deleted) out of pending: to available at Now when
@@ -134,7 +134,8 @@ type DependencyStore interface {
 
 // ServiceStore is the part of Store that keeps the reported states of
 // hosted services, so that any process (the CLI, the dashboard) can list
-// them. It is its own interface while not every backend has it.
+// them. Both built-in stores implement it; a third-party store may leave it
+// out.
 type ServiceStore interface {
 	// ServiceReport records row as the state of service row.Name in
 	// process row.ProcessID, replacing that pair's previous report.

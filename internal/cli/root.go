@@ -98,12 +98,14 @@ func newRootCmd(getenv func(string) string) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "kiln",
 		Short: "Kiln runs background jobs for Go programs",
-		Long: `kiln manages Kiln background jobs: it migrates the database, runs workers,
-enqueues jobs, lists, shows, cancels, retries and deletes them, and runs a
+		Long: `kiln manages Kiln background jobs: it migrates the database, runs workers
+and the dashboard, enqueues jobs, lists, shows, cancels, retries and deletes
+them, manages recurring jobs, queues, servers and hosted services, and runs a
 live demo and a benchmark.
 
 Jobs are kept in an embedded SQLite database, ./kiln.db unless --database
-or $KILN_DATABASE_URL says otherwise. Create its schema first with
+or $KILN_DATABASE_URL says otherwise; a postgres:// (or postgresql://) URL
+selects PostgreSQL, which many kiln processes can share. Create its schema first with
 'kiln migrate'; only migrate, demo and bench create or migrate a database.
 
 New to Kiln? Run 'kiln demo' and watch jobs run, fail, retry and complete.`,
@@ -124,7 +126,7 @@ New to Kiln? Run 'kiln demo' and watch jobs run, fail, retry and complete.`,
 
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.database, "database", defaultDatabase,
-		"the database: a SQLite file path, sqlite:PATH or file:PATH (env "+envDatabase+")")
+		"the database: a SQLite file path, sqlite:PATH or file:PATH, or a postgres:// URL (env "+envDatabase+")")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level on stderr: debug, info, warn or error")
 
 	root.AddCommand(

@@ -1,7 +1,10 @@
 package sqlite
 
 import (
+	"context"
+	"database/sql"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -34,5 +37,31 @@ func TestPragmas(t *testing.T) {
 		if w != tc.writer || r != tc.reader {
 			t.Errorf("%s: writer %s, reader %s; want %s, %s", tc.pragma, w, r, tc.writer, tc.reader)
 		}
+	}
+}
+
+// TestSynchronousOption checks that Options.Synchronous reaches every
+// connection, and that a value other than NORMAL or FULL is refused.
+func TestSynchronousOption(t *testing.T) {
+	t.Parallel()
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "kiln.db"), &Options{Synchronous: SynchronousFull})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for name, db := range map[string]interface {
+		QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	}{"writer": s.w, "reader": s.r} {
+		var v string
+		if err := db.QueryRowContext(t.Context(), "PRAGMA synchronous").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		if v != "2" { // FULL
+			t.Errorf("%s: synchronous = %s, want 2 (FULL)", name, v)
+		}
+	}
+	_, err = Open(t.Context(), filepath.Join(t.TempDir(), "kiln.db"), &Options{Synchronous: "OFF"})
+	if err == nil || !strings.Contains(err.Error(), `Options.Synchronous "OFF"`) {
+		t.Fatalf("Open with Synchronous OFF: err = %v, want an error naming the option", err)
 	}
 }

@@ -43,9 +43,10 @@
 //     enqueued whether or not the entry is paused (a manual trigger runs a
 //     paused entry too). Occurrence times are kept to the microsecond, so
 //     two times less than 1 µs apart are one occurrence.
-//   - Occurrence rows last as long as their entry and are deleted with it
-//     (ON DELETE CASCADE); none is pruned, since they are what makes a late
-//     scheduler's occurrences duplicates. They have no foreign key to
+//   - Occurrence rows are deleted with their entry (ON DELETE CASCADE), and
+//     the cleaner prunes those older than the longest job retention whose
+//     job is gone, keeping each entry's newest (RecurringOccurrenceDeleteOld):
+//     a late scheduler's occurrences within that time are still duplicates. They have no foreign key to
 //     kiln_job: when the cleaner or JobDelete removes a job, the row stays,
 //     its job counts as finished, and its state lists as "".
 package sqlite
@@ -83,7 +84,33 @@ type Options struct {
 	// Migrate makes Open apply missing migrations before it returns, as
 	// [Store.Migrate] does.
 	Migrate bool
+	// Synchronous is SQLite's synchronous setting for every connection:
+	// SynchronousNormal (the default, also for "") or SynchronousFull. See
+	// [Synchronous] for what each keeps after a power loss. Any other value
+	// makes Open fail.
+	Synchronous Synchronous
 }
+
+// Synchronous is how hard SQLite pushes each commit to disk (its
+// synchronous pragma, in WAL mode). Both settings keep the database file
+// consistent whatever happens; they differ in what a power loss or an
+// operating-system crash (not a process crash, which loses nothing in
+// either) may take back.
+type Synchronous string
+
+const (
+	// SynchronousNormal syncs the write-ahead log only at checkpoints: a
+	// power loss or OS crash may roll back the last commits (jobs
+	// enqueued, outcomes written) made since the last checkpoint. A job
+	// whose enqueue was rolled back is lost; an outcome rolled back runs the
+	// job again. This is the default: commits are cheaper (see
+	// docs/benchmarks.md for the measured difference).
+	SynchronousNormal Synchronous = "NORMAL"
+	// SynchronousFull syncs the write-ahead log on every commit: once
+	// Enqueue returns, the job survives a power loss. Every write
+	// transaction then waits for an fsync.
+	SynchronousFull Synchronous = "FULL"
+)
 
 // defaultBusyTimeout is Options.BusyTimeout's default.
 const defaultBusyTimeout = 10 * time.Second
@@ -121,6 +148,13 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	if o.ReadConns <= 0 {
 		o.ReadConns = defaultReadConns
 	}
+	switch o.Synchronous {
+	case "":
+		o.Synchronous = SynchronousNormal
+	case SynchronousNormal, SynchronousFull:
+	default:
+		return nil, fmt.Errorf("sqlite: open %q: Options.Synchronous %q: want %q or %q", path, o.Synchronous, SynchronousNormal, SynchronousFull)
+	}
 	if path == "" || path == ":memory:" || strings.ContainsRune(path, '?') || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("sqlite: open %q: want a file path without '?'", path)
 	}
@@ -156,14 +190,13 @@ const (
 // openPool opens the writer pool (one connection, immediate transactions) or
 // the reader pool (o.ReadConns read-only connections) and connects once.
 //
-// Every connection waits o.BusyTimeout for locks, syncs the WAL only at
-// checkpoints (synchronous=NORMAL: a power loss may lose the last commits,
-// never corrupt the file), enforces foreign keys and keeps temporary data,
-// such as statement journals, in memory.
+// Every connection waits o.BusyTimeout for locks, syncs the WAL as
+// o.Synchronous says, enforces foreign keys and keeps temporary data, such
+// as statement journals, in memory.
 func openPool(ctx context.Context, path string, o Options, writer bool) (*sql.DB, error) {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(o.BusyTimeout.Milliseconds(), 10)+")")
-	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "synchronous("+string(o.Synchronous)+")")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "temp_store(MEMORY)")
 	conns, cache := o.ReadConns, readerCacheKiB

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/kilntest"
+	"github.com/kilnjobs/kiln/store/postgres/pgtest"
 	"github.com/kilnjobs/kiln/store/sqlite"
 )
 
@@ -21,7 +22,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(singletonEnv) != "" {
 		os.Exit(runSingletonChild())
 	}
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(pgtest.Main(m))
 }
 
 // testBase is the fixed time test clocks start at.

@@ -17,10 +17,11 @@ import (
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/internal/demo"
+	"github.com/kilnjobs/kiln/store/postgres/pgtest"
 	"github.com/kilnjobs/kiln/store/sqlite"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.Main(m)) }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writes.
 type syncBuffer struct {

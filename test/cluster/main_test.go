@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/kilnjobs/kiln/store/postgres/pgtest"
 )
 
 // binDir holds the kiln binary that the tests build, once per test run;
@@ -20,7 +22,11 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binDir = dir
-	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { os.RemoveAll(dir) }))
+	// goleak's Cleanup replaces its os.Exit, so it exits with the code.
+	goleak.VerifyTestMain(pgtest.Main(m), goleak.Cleanup(func(code int) {
+		os.RemoveAll(dir)
+		os.Exit(code)
+	}))
 }
 
 // buildKiln builds ./cmd/kiln into binDir the first time it is called and

@@ -3,13 +3,23 @@
 // the test ends. Without the variable a test is skipped, with a message
 // saying how to run it, or fails in CI (CI=true), where PostgreSQL tests
 // must run.
+//
+// A package whose tests use pgtest wraps its TestMain's [testing.M] in
+// [Main], which says after the run how many PostgreSQL tests were skipped,
+// so that `go test ./...` without -v does not pass them over in silence.
 package pgtest
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"io"
 	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +30,10 @@ import (
 // EnvURL names the environment variable that gives the test database.
 const EnvURL = "KILN_TEST_POSTGRES_URL"
 
+// exampleURL is the URL the messages suggest: a local server with trust
+// authentication.
+const exampleURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
 // URL returns the URL of the database the tests may create schemas in, or
 // skips the test (fails it in CI) when there is none.
 func URL(t testing.TB) string {
@@ -29,9 +43,9 @@ func URL(t testing.TB) string {
 		if os.Getenv("CI") == "true" {
 			t.Fatal(EnvURL + " must be set in CI")
 		}
+		skipped.Add(1)
 		t.Skip(EnvURL + " is not set, so this PostgreSQL test does not run. To run it, point it at a " +
-			"database the tests may create schemas in, e.g. " + EnvURL +
-			"=postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+			"database the tests may create schemas in, e.g. " + EnvURL + "=" + exampleURL)
 	}
 	return url
 }
@@ -81,4 +95,83 @@ func Admin(t testing.TB) *pgxpool.Pool {
 	}
 	t.Cleanup(pool.Close)
 	return pool
+}
+
+// skipped counts the tests (and subtests) that URL skipped in this test
+// binary.
+var skipped atomic.Int64
+
+// TestingM is what [Main] wraps: a [*testing.M], or anything with its Run
+// method (goleak.VerifyTestMain takes one too).
+type TestingM interface {
+	Run() int
+}
+
+// Main wraps m so that its Run, once the tests have run, reports how many
+// of them pgtest skipped for want of $KILN_TEST_POSTGRES_URL, in one line
+// naming the package; it reports nothing when none was skipped. Use it in
+// the TestMain of every package whose tests call pgtest:
+//
+//	func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.Main(m)) }
+//	func TestMain(m *testing.M) { os.Exit(pgtest.Main(m).Run()) }
+//
+// The line goes to standard output, where `go test -v` and a failing
+// package show it. `go test ./...` drops everything a passing package
+// printed (it keeps only its "ok" line), so without -v, and when standard
+// output is not itself a terminal, the line is also written to the
+// controlling terminal (/dev/tty) if the process has one; in CI, which has
+// none, $CI=true makes a missing database fail the tests instead.
+func Main(m TestingM) TestingM { return reportingM{m} }
+
+type reportingM struct{ m TestingM }
+
+func (r reportingM) Run() int {
+	code := r.m.Run()
+	if n := skipped.Load(); n > 0 {
+		report(n, packageName(), testing.Verbose())
+	}
+	return code
+}
+
+// Where report writes; tests replace them.
+var (
+	stdout io.Writer = os.Stdout
+	// stdoutIsTerminal reports whether standard output is a terminal the
+	// user sees (`go test` run in a package's directory streams it there).
+	stdoutIsTerminal = func() bool {
+		fi, err := os.Stdout.Stat()
+		return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	}
+	openTerminal = func() (io.WriteCloser, error) { return os.OpenFile("/dev/tty", os.O_WRONLY, 0) }
+)
+
+// report writes the line saying that n tests of pkg were skipped: to
+// standard output, and to the terminal as well when `go test` would
+// otherwise drop it (not verbose, standard output not a terminal).
+func report(n int64, pkg string, verbose bool) {
+	tests := "tests were"
+	if n == 1 {
+		tests = "test was"
+	}
+	line := fmt.Sprintf("%s: %d PostgreSQL %s skipped: %s is not set (to run them: %s=%s)\n",
+		pkg, n, tests, EnvURL, EnvURL, exampleURL)
+	fmt.Fprint(stdout, line)
+	if verbose || stdoutIsTerminal() {
+		return
+	}
+	tty, err := openTerminal()
+	if err != nil {
+		return // no terminal (CI, an IDE, a detached shell): stdout is all there is
+	}
+	defer tty.Close()
+	fmt.Fprint(tty, line)
+}
+
+// packageName returns the import path of the package under test, from the
+// test binary's build info ("example.com/x/y.test"), or the binary's name.
+func packageName() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Path != "" {
+		return strings.TrimSuffix(bi.Path, ".test")
+	}
+	return strings.TrimSuffix(filepath.Base(os.Args[0]), ".test")
 }

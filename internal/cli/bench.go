@@ -10,12 +10,10 @@ import (
 	"math"
 	"net/url"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -89,7 +87,7 @@ func runBench(cmd *cobra.Command, g *globals, o *benchOptions) (err error) {
 	case o.latencySamples < 0:
 		return usageErrorf("--latency-samples %d: want 0 or more", o.latencySamples)
 	}
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := newStopSignals().notify(cmd.Context())
 	defer stop()
 	defer func() {
 		if err != nil && ctx.Err() != nil {

@@ -21,7 +21,12 @@ import (
 	"github.com/kilnjobs/kiln/store/sqlite"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	if args := os.Getenv(childArgsEnv); args != "" {
+		os.Exit(runChild(args))
+	}
+	goleak.VerifyTestMain(pgtest.Main(m))
+}
 
 // syncBuffer is a bytes.Buffer safe for concurrent writes.
 type syncBuffer struct {

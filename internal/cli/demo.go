@@ -8,9 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -66,8 +64,8 @@ The web dashboard shows the same jobs live, and lets you retry, cancel and
 enqueue them: open the URL the demo prints (http://127.0.0.1:8080/ unless
 --dashboard-addr says otherwise).
 
-The demo runs until Ctrl+C (or SIGTERM), or for --for, then stops
-gracefully and prints a summary. The jobs stay in the database: look at
+The demo runs until Ctrl+C (or SIGTERM; SIGTERM only when it started with
+SIGINT ignored), or for --for, then stops gracefully and prints a summary. The jobs stay in the database: look at
 them with 'kiln jobs list --database ` + demoDatabase + `'. Unfinished jobs
 left by an earlier demo are cancelled when the demo starts.`,
 		Example: `  kiln demo
@@ -89,7 +87,8 @@ func runDemo(cmd *cobra.Command, g *globals, o *demoOptions) error {
 	if g.databaseFlag {
 		dbValue = g.database
 	}
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	sigs := newStopSignals()
+	ctx, stop := sigs.notify(cmd.Context())
 	defer stop()
 	runCtx := ctx
 	if o.runFor > 0 {
@@ -99,9 +98,9 @@ func runDemo(cmd *cobra.Command, g *globals, o *demoOptions) error {
 	}
 
 	out := cmd.OutOrStdout()
-	until := "press Ctrl+C to stop"
+	until := sigs.toStop()
 	if o.runFor > 0 {
-		until = fmt.Sprintf("it stops after %s, or press Ctrl+C", o.runFor)
+		until = fmt.Sprintf("it stops after %s, or %s", o.runFor, sigs.toStop())
 	}
 	fmt.Fprintf(out, "Kiln demo: example background jobs running on the SQLite database %s; %s.\n", dbValue, until)
 
@@ -205,8 +204,8 @@ loop:
 		}
 	}
 
-	stop() // a second Ctrl+C kills the process
-	fmt.Fprintf(out, "\nStopping: waiting up to %s for running jobs (press Ctrl+C again to quit at once)...\n", demoStopTimeout)
+	stop() // a second signal kills the process
+	fmt.Fprintf(out, "\nStopping: waiting up to %s for running jobs (%s)...\n", demoStopTimeout, sigs.toQuit())
 	stopErr := stopClient(client)
 	for drained := false; !drained; {
 		select {

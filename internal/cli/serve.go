@@ -6,12 +6,9 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"os"
-	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -47,7 +44,10 @@ whose process died, cleanup of old jobs).
 
 serve runs until SIGINT (Ctrl+C) or SIGTERM, then stops gracefully: it stops
 taking jobs and waits up to --shutdown-timeout for running ones, then
-cancels them and puts them back to run later. A second Ctrl+C quits at once.
+cancels them and puts them back to run later. A second Ctrl+C or SIGTERM
+quits at once. When serve starts with SIGINT ignored (a background job of a
+shell script, 'kiln serve &'), it leaves SIGINT ignored and stops on
+SIGTERM only, and says so.
 
 serve also serves the web dashboard and its JSON API on --dashboard-addr
 (127.0.0.1:8080 unless set; "off" disables it), to local clients only
@@ -111,7 +111,8 @@ func runServe(cmd *cobra.Command, g *globals, o *serveOptions) error {
 	if o.shutdownTimeout <= 0 {
 		return usageErrorf("--shutdown-timeout %s: want a positive duration", o.shutdownTimeout)
 	}
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	sigs := newStopSignals()
+	ctx, stop := sigs.notify(cmd.Context())
 	defer stop()
 
 	st, err := openDatabase(ctx, g.database, mustExist)
@@ -167,13 +168,13 @@ func runServe(cmd *cobra.Command, g *globals, o *serveOptions) error {
 	for _, name := range slices.Sorted(maps.Keys(queues)) {
 		desc = append(desc, fmt.Sprintf("%s (%d workers)", name, queues[name].MaxWorkers))
 	}
-	fmt.Fprintf(out, "kiln serve: running kinds %s from queues %s on %s. Press Ctrl+C to stop.\n",
-		strings.Join(workers.Kinds(), ", "), strings.Join(desc, ", "), g.database)
+	fmt.Fprintf(out, "kiln serve: running kinds %s from queues %s on %s; %s.\n",
+		strings.Join(workers.Kinds(), ", "), strings.Join(desc, ", "), g.database, sigs.toStop())
 	dash.announce(out)
 
 	<-ctx.Done()
-	stop() // a second Ctrl+C kills the process
-	fmt.Fprintf(out, "Stopping: waiting up to %s for running jobs (press Ctrl+C again to quit at once)...\n", o.shutdownTimeout)
+	stop() // a second signal kills the process
+	fmt.Fprintf(out, "Stopping: waiting up to %s for running jobs (%s)...\n", o.shutdownTimeout, sigs.toQuit())
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.shutdownTimeout)
 	defer cancel()
 	if err := client.Stop(stopCtx); err != nil {

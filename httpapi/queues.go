@@ -105,8 +105,8 @@ func (a *api) statsHistory(w http.ResponseWriter, r *http.Request) error {
 	}
 	var points []kiln.HistoryPoint
 	if q.Has("queue") {
-		name, err := checkQueueName("queue", q.Get("queue"))
-		if err != nil {
+		var name string
+		if name, err = checkQueueName("queue", q.Get("queue")); err != nil {
 			return err
 		}
 		points, err = a.client.QueueHistory(r.Context(), name, p.From, p.To, p.Bucket)

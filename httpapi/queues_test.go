@@ -1,7 +1,10 @@
 package httpapi
 
 import (
+	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
@@ -141,5 +144,33 @@ func TestHistoryAndServers(t *testing.T) {
 			t.Fatalf("servers %+v, want this client's", res.Servers)
 		}
 		time.Sleep(5 * time.Millisecond) // polling with a deadline, not synchronisation
+	}
+}
+
+// TestHistoryStoreError checks that GET /stats/history answers 500 with
+// the store's error, with and without ?queue, when the store fails (here:
+// closed), rather than an empty history.
+func TestHistoryStoreError(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, false)
+	srv := httptest.NewServer(e.h)
+	defer srv.Close()
+	if err := e.client.Store().Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, query := range []string{"?queue=default", ""} {
+		resp, err := http.Get(srv.URL + "/api/stats/history" + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got Error
+		if resp.StatusCode != http.StatusInternalServerError || json.Unmarshal(body, &got) != nil || got.Message == "" {
+			t.Errorf("GET /api/stats/history%s on a closed store: %d %s; want 500 with a JSON error", query, resp.StatusCode, body)
+		}
 	}
 }

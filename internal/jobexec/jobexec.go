@@ -104,19 +104,19 @@ func Run(parent context.Context, s *Settings, row *kilntype.JobRow, unit WorkUni
 			ctx, cancel = context.WithTimeoutCause(parent, timeout, ErrTimeout)
 			defer cancel()
 		}
-		err, trace = call(ctx, unit)
+		trace, err = call(ctx, unit)
 	}
 	return finish(s, row, unit, started, ctx, err, trace)
 }
 
-func call(ctx context.Context, unit WorkUnit) (err error, trace string) {
+func call(ctx context.Context, unit WorkUnit) (trace string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic: %v", r)
 			trace = trimStack(string(debug.Stack()))
 		}
 	}()
-	return unit.Work(ctx), ""
+	return "", unit.Work(ctx)
 }
 
 func finish(s *Settings, row *kilntype.JobRow, unit WorkUnit, started time.Time, ctx context.Context, err error, trace string) *store.JobFinishParams {

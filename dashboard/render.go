@@ -24,10 +24,17 @@ var templateFS embed.FS
 var staticFS embed.FS
 
 // staticHandler serves the embedded CSS, JavaScript and vendored files
-// under /static/, cacheable for an hour.
+// under /static/, cacheable for an hour. It serves files only: a path that
+// names a directory (such as /static/ or /static/vendor/) gets 404, not a
+// listing.
 func staticHandler() http.Handler {
 	files := http.FileServerFS(staticFS)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(path.Clean(r.URL.Path), "/")
+		if fi, err := fs.Stat(staticFS, name); err != nil || fi.IsDir() {
+			http.NotFound(w, r)
+			return
+		}
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		files.ServeHTTP(w, r)
 	})

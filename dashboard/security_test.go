@@ -270,3 +270,28 @@ func TestMetricsMounted(t *testing.T) {
 		t.Errorf("GET /metrics without Metrics: %d; want 404", w.Code)
 	}
 }
+
+// TestStaticServesFilesOnly checks that /static/ serves the embedded files
+// but no directory listing, with and without a trailing slash, at the root
+// and under a prefix (redirects followed).
+func TestStaticServesFilesOnly(t *testing.T) {
+	for _, prefix := range []string{"", "/kiln"} {
+		e := newEnv(t, &dashboard.Options{Prefix: prefix})
+		for _, p := range []string{"/static/", "/static", "/static/vendor/", "/static/vendor", "/static/vendor/htmx/", "/static/./vendor/htmx/", "/static/vendor/../"} {
+			resp, err := http.Get(e.base + p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := readAll(t, resp)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNotFound || strings.Contains(body, "kiln.css") || strings.Contains(body, "htmx.min.js") || strings.Contains(body, "vendor/") {
+				t.Errorf("GET %s%s: %d; want 404 and no listing:\n%s", prefix, p, resp.StatusCode, body)
+			}
+		}
+		for _, p := range []string{"/static/kiln.css", "/static/vendor/htmx/htmx.min.js"} {
+			if status, body := e.get(t, p); status != http.StatusOK || body == "" {
+				t.Errorf("GET %s%s: %d; want 200 with the file", prefix, p, status)
+			}
+		}
+	}
+}

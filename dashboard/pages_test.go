@@ -322,3 +322,30 @@ func TestRunningJobPage(t *testing.T) {
 		}
 	}
 }
+
+// TestOverviewCountsInWords checks that the overview writes counts of one
+// in the singular: "1 live server", not "1 live servers".
+func TestOverviewCountsInWords(t *testing.T) {
+	e := newEnv(t, nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		servers, err := e.client.ServerList(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(servers) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d servers registered after 10 s; want 1", len(servers))
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+	_, body := e.get(t, "/?partial=live")
+	if !strings.Contains(body, "1 live server,") || strings.Contains(body, "1 live servers") {
+		t.Errorf("one live server is not counted in the singular:\n%s", body)
+	}
+	if !strings.Contains(body, "0 of 12 workers busy") {
+		t.Errorf("the workers are not counted:\n%s", body)
+	}
+}

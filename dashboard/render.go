@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,6 +63,7 @@ func newRenderer(prefix string) (*renderer, error) {
 		"number":     number,
 		"list":       func(v ...any) []any { return v },
 		"took":       took,
+		"plural":     plural,
 	}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html")
 	if err != nil {
@@ -353,6 +355,15 @@ func queryString(pairs ...any) string {
 		return ""
 	}
 	return "?" + q.Encode()
+}
+
+// plural writes a count with its noun, in the singular for one: "1 live
+// server", "3 live servers". noun is the singular; the plural adds "s".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }
 
 // percent returns part/whole in whole percents, 0 for an empty whole.

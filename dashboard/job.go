@@ -17,6 +17,10 @@ type jobData struct {
 	// included.
 	Attempts []*attemptView
 	Timeline []timelineEntry
+	// OtherError is the job's last error when no attempt shows it (such as
+	// a continuation cancelled because a parent failed); "" otherwise: an
+	// attempt's error is shown once, in its row.
+	OtherError string
 	// Actions says which buttons the job's state allows.
 	CanRetry, CanRun, CanCancel, CanDelete bool
 	jobExtras
@@ -35,6 +39,9 @@ type timelineEntry struct {
 	At    time.Time
 	State string // a state or attempt outcome, for its colour
 	Text  string
+	// Row is the position (from 1) in the attempts table of the attempt
+	// whose error this entry refers to; 0 for none.
+	Row int
 }
 
 // jobDetail serves the job page: args and metadata as indented JSON, the
@@ -65,6 +72,9 @@ func (h *handler) jobDetail(w http.ResponseWriter, r *http.Request) {
 		attempts = append(attempts, a)
 	}
 	d := &jobData{Job: job, Attempts: attemptViews(job, attempts), Timeline: timeline(job, attempts, time.Now().UTC())}
+	if !slices.ContainsFunc(attempts, func(a *kilntype.JobAttempt) bool { return a.Error == job.LastError }) {
+		d.OtherError = job.LastError
+	}
 	st := job.State
 	d.CanRetry = st == kilntype.JobStateDiscarded || st == kilntype.JobStateCancelled || st == kilntype.JobStateCompleted || st == kilntype.JobStateRetryable
 	d.CanRun = st == kilntype.JobStateScheduled
@@ -111,7 +121,7 @@ func timeline(job *kilntype.JobRow, attempts []*kilntype.JobAttempt, now time.Ti
 	if job.ScheduledAt.After(job.CreatedAt) && len(attempts) == 0 {
 		tl = append(tl, timelineEntry{At: job.ScheduledAt, State: string(kilntype.JobStateScheduled), Text: "due"})
 	}
-	for _, a := range attempts {
+	for i, a := range attempts {
 		tl = append(tl, timelineEntry{At: a.StartedAt, State: string(kilntype.JobStateRunning), Text: "attempt " + strconv.Itoa(a.Attempt) + " started on " + a.Server})
 		if a.FinishedAt == nil {
 			text := "attempt " + strconv.Itoa(a.Attempt) + " running for " + formatDuration(max(now.Sub(a.StartedAt), 0))
@@ -124,11 +134,11 @@ func timeline(job *kilntype.JobRow, attempts []*kilntype.JobAttempt, now time.Ti
 			}
 			tl = append(tl, timelineEntry{At: at, State: string(kilntype.JobStateRunning), Text: text})
 		} else {
-			text := "attempt " + strconv.Itoa(a.Attempt) + " " + string(a.Outcome)
+			e := timelineEntry{At: *a.FinishedAt, State: string(a.Outcome), Text: "attempt " + strconv.Itoa(a.Attempt) + " " + string(a.Outcome)}
 			if a.Error != "" {
-				text += ": " + a.Error
+				e.Row = i + 1
 			}
-			tl = append(tl, timelineEntry{At: *a.FinishedAt, State: string(a.Outcome), Text: text})
+			tl = append(tl, e)
 		}
 	}
 	if job.CancelRequestedAt != nil {

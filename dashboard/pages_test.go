@@ -349,3 +349,41 @@ func TestOverviewCountsInWords(t *testing.T) {
 		t.Errorf("the workers are not counted:\n%s", body)
 	}
 }
+
+// TestJobErrorShownOnce checks that a failed attempt's error appears once
+// on its job's page (in the attempts table, which the timeline links to),
+// and that a job that completed after a failed attempt does not show that
+// error as the job's: on its page it is attempt 1's, in the list it says
+// it was an earlier attempt's.
+func TestJobErrorShownOnce(t *testing.T) {
+	e := newEnv(t, nil)
+	discarded := e.enqueue(t, failOnceArgs{}, &kiln.EnqueueOpts{MaxAttempts: 1})
+	completed := e.enqueue(t, failOnceArgs{}, nil)
+	e.waitState(t, discarded, kiln.JobStateDiscarded)
+	e.waitState(t, completed, kiln.JobStateRetryable)
+	if _, err := e.client.JobRetry(context.Background(), completed); err != nil {
+		t.Fatal(err)
+	}
+	e.waitState(t, completed, kiln.JobStateCompleted)
+
+	attemptRow := regexp.MustCompile(`(?s)<tr id="attempt-row-1">(.*?)</tr>`)
+	for _, id := range []int64{discarded, completed} {
+		_, body := e.get(t, fmt.Sprintf("/jobs/%d", id))
+		if n := strings.Count(body, "boom"); n != 1 {
+			t.Errorf("job %d: the error is shown %d times; want once:\n%s", id, n, body)
+		}
+		if row := attemptRow.FindStringSubmatch(body); row == nil || !strings.Contains(row[1], "boom") || !strings.Contains(row[1], "state-failed") {
+			t.Errorf("job %d: attempt 1's row does not show the failure and its error:\n%s", id, body)
+		}
+		if !strings.Contains(body, `href="#attempt-row-1"`) {
+			t.Errorf("job %d: the timeline does not link the failure to its attempt", id)
+		}
+		if strings.Contains(body, "Last error") {
+			t.Errorf("job %d: the page shows a \"Last error\" apart from the attempts", id)
+		}
+	}
+	_, body := e.get(t, "/jobs?state=completed")
+	if !strings.Contains(body, "an earlier attempt failed: boom") || strings.Contains(body, `<div class="error-line">boom`) {
+		t.Errorf("the completed job's list row shows its earlier attempt's error as the job's:\n%s", body)
+	}
+}

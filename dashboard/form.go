@@ -31,6 +31,44 @@ type jobForm struct {
 	Errors map[string]string
 }
 
+// formField is one field of the form: the key of its error in
+// jobForm.Errors, the ID of its input and its label.
+type formField struct {
+	Name, ID, Label string
+}
+
+// formFields are the form's fields in the order the page shows them.
+var formFields = []formField{
+	{"id", "f-id", "ID"}, {"kind", "f-kind", "Kind"}, {"args", "f-args", "Args"},
+	{"schedule", "f-schedule", "Schedule"}, {"time_zone", "f-tz", "Time zone"},
+	{"overlap", "f-overlap", "Overlap"}, {"misfire", "f-misfire", "Misfire"},
+	{"run_in", "f-runin", "Run in"}, {"queue", "f-queue", "Queue"}, {"priority", "f-priority", "Priority"},
+	{"max_attempts", "f-max", "Max attempts"}, {"tags", "f-tags", "Tags"},
+}
+
+// ErrorFields lists the fields that have an error, in the page's order,
+// for the summary above the form; an error recorded under a key that is
+// no field of the page is listed last, by its key, without an input ID.
+func (f *jobForm) ErrorFields() []formField {
+	var out []formField
+	for _, ff := range formFields {
+		if _, ok := f.Errors[ff.Name]; ok {
+			out = append(out, ff)
+		}
+	}
+	var other []string
+	for k := range f.Errors {
+		if k != "" && !slices.ContainsFunc(formFields, func(ff formField) bool { return ff.Name == k }) {
+			other = append(other, k)
+		}
+	}
+	slices.Sort(other)
+	for _, k := range other {
+		out = append(out, formField{Name: k, Label: k})
+	}
+	return out
+}
+
 // fieldError records msg as the error of field.
 func (f *jobForm) fieldError(field, msg string) {
 	if _, dup := f.Errors[field]; !dup {
@@ -50,9 +88,11 @@ func readJobForm(r *http.Request, recurring bool) *jobForm {
 }
 
 // validate checks every field and turns the form into args and options.
-// Errors are recorded per field; opts is nil when there is any.
+// Errors are recorded per field, every field's at once; opts holds only
+// the fields that are valid, so that the client's check of the rest
+// (clientCheck) adds no error twice.
 func (f *jobForm) validate() (kiln.RawArgs, *kiln.EnqueueOpts) {
-	opts := &kiln.EnqueueOpts{Queue: f.Queue}
+	opts := &kiln.EnqueueOpts{}
 	switch {
 	case f.Kind == "":
 		f.fieldError("kind", "Choose the kind of job.")
@@ -74,20 +114,24 @@ func (f *jobForm) validate() (kiln.RawArgs, *kiln.EnqueueOpts) {
 	}
 	if f.Queue != "" && (len(f.Queue) > 128 || strings.ContainsFunc(f.Queue, func(r rune) bool { return r <= ' ' || r == 0x7f })) {
 		f.fieldError("queue", "A queue name has 1 to 128 bytes and no spaces.")
+	} else {
+		opts.Queue = f.Queue
 	}
 	if f.Priority != "" {
 		n, err := strconv.Atoi(f.Priority)
 		if err != nil || n < kiln.PriorityHighest || n > kiln.PriorityLowest {
 			f.fieldError("priority", fmt.Sprintf("Priority is a number from %d (first) to %d (last).", kiln.PriorityHighest, kiln.PriorityLowest))
+		} else {
+			opts.Priority = n
 		}
-		opts.Priority = n
 	}
 	if f.MaxAttempts != "" {
 		n, err := strconv.Atoi(f.MaxAttempts)
 		if err != nil || n < 1 {
 			f.fieldError("max_attempts", "Max attempts is a whole number, at least 1.")
+		} else {
+			opts.MaxAttempts = n
 		}
-		opts.MaxAttempts = n
 	}
 	for t := range strings.SplitSeq(f.Tags, ",") {
 		if t = strings.TrimSpace(t); t != "" {
@@ -100,13 +144,19 @@ func (f *jobForm) validate() (kiln.RawArgs, *kiln.EnqueueOpts) {
 		d, err := time.ParseDuration(f.RunIn)
 		if err != nil || d < 0 {
 			f.fieldError("run_in", "A delay such as 30s, 10m or 2h; empty runs the job now.")
+		} else {
+			opts.RunIn = d
 		}
-		opts.RunIn = d
-	}
-	if len(f.Errors) > 0 {
-		return kiln.RawArgs{}, nil
 	}
 	return kiln.RawArgs{JobKind: f.Kind, JSON: json.RawMessage(args)}, opts
+}
+
+// jobChecked reports whether the kind and args fields passed validate, so
+// that the client can check that the args decode into the kind's type.
+func (f *jobForm) jobChecked() bool {
+	_, kindErr := f.Errors["kind"]
+	_, argsErr := f.Errors["args"]
+	return !kindErr && !argsErr
 }
 
 // validateSchedule checks the recurring fields: ID, time zone, schedule
@@ -115,15 +165,16 @@ func (f *jobForm) validateSchedule() {
 	if f.ID == "" || len(f.ID) > 200 {
 		f.fieldError("id", "The ID names the entry: 1 to 200 bytes.")
 	}
-	if f.TimeZone != "" {
-		if _, err := time.LoadLocation(f.TimeZone); err != nil {
+	tz := f.TimeZone
+	if tz != "" {
+		if _, err := time.LoadLocation(tz); err != nil {
 			f.fieldError("time_zone", fmt.Sprintf("Unknown time zone %q: use an IANA name such as Europe/Berlin, or leave empty for UTC.", f.TimeZone))
-			return
+			tz = "" // the schedule is checked all the same
 		}
 	}
 	if f.Schedule == "" {
 		f.fieldError("schedule", "Give a cron expression (\"*/5 * * * *\"), a descriptor (@hourly) or an interval (@every 30s).")
-	} else if _, err := schedule.Parse(f.Schedule, f.TimeZone); err != nil {
+	} else if _, err := schedule.Parse(f.Schedule, tz); err != nil {
 		f.fieldError("schedule", err.Error())
 	}
 	if f.Overlap != "" && !kiln.OverlapPolicy(f.Overlap).Valid() {
@@ -138,7 +189,7 @@ func (f *jobForm) validateSchedule() {
 // saving: unknown kinds on the kind field, args that do not decode into
 // the worker's type on the args field, anything else on the form.
 func (f *jobForm) clientError(err error) {
-	msg := strings.TrimPrefix(err.Error(), "kiln: ")
+	msg := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "kiln: "), "enqueue: ")
 	var (
 		typeErr   *json.UnmarshalTypeError
 		syntaxErr *json.SyntaxError
@@ -212,7 +263,7 @@ func (h *handler) jobCreate(w http.ResponseWriter, r *http.Request) {
 	f := readJobForm(r, false)
 	f.Kinds = h.kinds(r.Context())
 	args, opts := f.validate()
-	if opts != nil {
+	if f.jobChecked() {
 		if err := h.client.EnqueueCheck(args, opts); err != nil {
 			f.clientError(err)
 		}
@@ -245,14 +296,22 @@ func (h *handler) recurringSave(w http.ResponseWriter, r *http.Request) {
 		ID: f.ID, Schedule: f.Schedule, TimeZone: f.TimeZone, Args: args, Opts: opts,
 		Overlap: kiln.OverlapPolicy(f.Overlap), Misfire: kiln.MisfirePolicy(f.Misfire),
 	}
-	if opts != nil {
+	// The client checks what validate could not, even when some fields
+	// have errors, so that one submit shows every error: the whole entry
+	// when all fields passed, else the kind and args.
+	switch {
+	case len(f.Errors) == 0:
 		if err := h.client.RecurringCheck(def); err != nil {
 			f.clientError(err)
 		}
-		if !f.Editing {
-			if _, err := h.client.RecurringGet(ctx, f.ID); err == nil {
-				f.fieldError("id", fmt.Sprintf("A recurring job %q exists already: edit it, or choose another ID.", f.ID))
-			}
+	case f.jobChecked():
+		if err := h.client.EnqueueCheck(args, opts); err != nil {
+			f.clientError(err)
+		}
+	}
+	if _, idErr := f.Errors["id"]; !f.Editing && !idErr {
+		if _, err := h.client.RecurringGet(ctx, f.ID); err == nil {
+			f.fieldError("id", fmt.Sprintf("A recurring job %q exists already: edit it, or choose another ID.", f.ID))
 		}
 	}
 	if len(f.Errors) > 0 {

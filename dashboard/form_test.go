@@ -122,3 +122,56 @@ func TestJobFormEnqueues(t *testing.T) {
 		t.Errorf("bad form: %d, errors %q", resp.StatusCode, errs)
 	}
 }
+
+// TestFormShowsEveryErrorAtOnce submits forms with several faults, among
+// them ones only the client's check finds (args of the wrong type, an ID
+// taken), and checks that every fault is shown at once, next to its field
+// and in a summary at the top, so that one submit shows all there is to fix.
+func TestFormShowsEveryErrorAtOnce(t *testing.T) {
+	e := newEnv(t, nil)
+	if _, err := e.client.RecurringAddOrUpdate(context.Background(), kiln.RecurringJob{ID: "taken", Schedule: "@hourly", Args: okArgs{}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path string
+		form map[string][]string
+		want map[string]string // field ID: part of its error
+	}{
+		{"/recurring/new", map[string][]string{
+			"id": {"taken"}, "kind": {"test.ok"}, "args": {`{"text": 5}`}, "schedule": {"61 * * * *"},
+			"time_zone": {"Mars/Olympus"}, "priority": {"9"}, "max_attempts": {"0"},
+		}, map[string]string{
+			"id": "exists already", "args": "text", "schedule": "minute", "tz": "Unknown time zone",
+			"priority": "1 (first) to 4", "max": "at least 1",
+		}},
+		{"/jobs/new", map[string][]string{
+			"kind": {"test.ok"}, "args": {`{"text": 5}`}, "run_in": {"soon"}, "queue": {"a b"},
+		}, map[string]string{"args": "text", "runin": "30s", "queue": "no spaces"}},
+	} {
+		resp := e.post(t, tc.path, tc.form)
+		body := readAll(t, resp)
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: status %d; want 400", tc.path, resp.StatusCode)
+			continue
+		}
+		errs := fieldErrors(body)
+		for field, want := range tc.want {
+			if !strings.Contains(errs[field], want) {
+				t.Errorf("%s: field %s: error %q; want it to contain %q (all errors: %q)", tc.path, field, errs[field], want, errs)
+			}
+		}
+		summary := regexp.MustCompile(`(?s)<div class="error-summary"[^>]*>(.*?)</div>`).FindStringSubmatch(body)
+		if summary == nil {
+			t.Errorf("%s: no error summary at the top of the form", tc.path)
+			continue
+		}
+		for field := range tc.want {
+			if !strings.Contains(summary[1], `href="#f-`+field+`"`) {
+				t.Errorf("%s: the summary does not link to field %s:\n%s", tc.path, field, summary[1])
+			}
+		}
+	}
+	if rows, err := e.client.RecurringList(context.Background(), "", 10); err != nil || len(rows) != 1 {
+		t.Errorf("entries after invalid forms: %d, %v; want only the first", len(rows), err)
+	}
+}

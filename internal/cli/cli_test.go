@@ -66,8 +66,15 @@ func runKiln(t *testing.T, args ...string) result {
 
 func runKilnCtx(t *testing.T, ctx context.Context, env kilnEnv, args ...string) result {
 	t.Helper()
+	return runKilnStdin(t, ctx, env, "", args...)
+}
+
+// runKilnStdin runs the kiln command with args in-process, with stdin as
+// its standard input.
+func runKilnStdin(t *testing.T, ctx context.Context, env kilnEnv, stdin string, args ...string) result {
+	t.Helper()
 	var stdout, stderr syncBuffer
-	code := run(ctx, args, &stdout, &stderr, env.get)
+	code := run(ctx, args, strings.NewReader(stdin), &stdout, &stderr, env.get)
 	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
 }
 

@@ -19,7 +19,7 @@ var dashboardURLLine = regexp.MustCompile(`(?:Dashboard:|in the dashboard:) (htt
 func startCommand(ctx context.Context, env kilnEnv, args ...string) (stdout, stderr *syncBuffer, code <-chan int) {
 	stdout, stderr = &syncBuffer{}, &syncBuffer{}
 	c := make(chan int, 1)
-	go func() { c <- run(ctx, args, stdout, stderr, env.get) }()
+	go func() { c <- run(ctx, args, strings.NewReader(""), stdout, stderr, env.get) }()
 	return stdout, stderr, c
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -29,10 +30,11 @@ type enqueueOptions struct {
 func newEnqueueCmd(g *globals) *cobra.Command {
 	o := &enqueueOptions{}
 	cmd := &cobra.Command{
-		Use:   "enqueue KIND --args JSON",
+		Use:   "enqueue KIND --args JSON|@FILE|-",
 		Short: "Enqueue a job",
 		Long: `enqueue stores one job of kind KIND, with --args as its JSON arguments, and
-prints it. The job runs in a process that has a worker for its kind, such
+prints it. --args @FILE reads the args from a file and --args - from
+stdin, for args too large for a command line. The job runs in a process that has a worker for its kind, such
 as 'kiln serve' for the http kind.
 
 KIND must be a kind this binary knows: http (an HTTP request; see the
@@ -46,12 +48,14 @@ nothing is enqueued if an unfinished job of the same kind and args exists;
 that job is printed instead.`,
 		Example: `  kiln enqueue http --args '{"url":"https://example.com/hook","body":{"id":42}}'
   kiln enqueue demo.sleep --args '{"millis":500}' --in 10m --tag slow
+  kiln enqueue report.build --any-kind --args @big-args.json
+  produce-args | kiln enqueue report.build --any-kind --args -
   kiln enqueue email.send --any-kind --args '{"to":"a@example.com"}' --queue email --json`,
 		Args: exactArgs(1, "one KIND"),
 		RunE: func(cmd *cobra.Command, args []string) error { return runEnqueue(cmd, g, o, args[0]) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.args, "args", "{}", "the job's arguments, as a JSON object")
+	f.StringVar(&o.args, "args", "{}", argsFlagHelp)
 	f.StringVar(&o.queue, "queue", "", "the queue to run in (default \"default\")")
 	f.DurationVar(&o.in, "in", 0, "run after this delay, such as 90s or 10m")
 	f.StringVar(&o.at, "at", "", "run at this time, in RFC 3339 (2030-01-02T15:04:05Z)")
@@ -93,18 +97,45 @@ func (o *enqueueOptions) opts(now time.Time) (*kiln.EnqueueOpts, error) {
 	return opts, nil
 }
 
-// parseArgsJSON checks that s is one valid JSON value and returns it.
-func parseArgsJSON(s string) (json.RawMessage, error) {
-	var v any
-	if err := json.Unmarshal([]byte(s), &v); err != nil {
-		return nil, usageErrorf("--args is not valid JSON: %v", err)
+// argsFlagHelp is the help of the --args flags.
+const argsFlagHelp = "the job's args: JSON, @FILE to read them from a file, or - to read them from stdin"
+
+// readArgs returns the JSON that an --args value gives: the value itself,
+// the content of FILE for "@FILE", or all of stdin for "-" (neither is
+// valid JSON, so nothing is ambiguous). Args too large for a command line
+// (some megabytes) pass as a file or on stdin. It returns a usage error
+// naming the file if it cannot be read, and one naming where the JSON came
+// from if it is not one valid JSON value.
+func readArgs(cmd *cobra.Command, value string) (json.RawMessage, error) {
+	from, data := "--args", []byte(value)
+	switch {
+	case value == "-":
+		from = "--args - (stdin)"
+		var err error
+		if data, err = io.ReadAll(cmd.InOrStdin()); err != nil {
+			return nil, fmt.Errorf("--args -: read stdin: %w", err)
+		}
+	case strings.HasPrefix(value, "@"):
+		from = "--args " + value
+		name := value[1:]
+		if name == "" {
+			return nil, usageErrorf("--args @: want a file name after @, such as @args.json")
+		}
+		var err error
+		if data, err = os.ReadFile(name); err != nil {
+			return nil, usageErrorf("--args %s: %v", value, err)
+		}
 	}
-	return json.RawMessage(s), nil
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		return nil, usageErrorf("%s is not valid JSON: %v", from, err)
+	}
+	return json.RawMessage(data), nil
 }
 
 func runEnqueue(cmd *cobra.Command, g *globals, o *enqueueOptions, kind string) error {
 	ctx := cmd.Context()
-	raw, err := parseArgsJSON(o.args)
+	raw, err := readArgs(cmd, o.args)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -101,4 +104,61 @@ func TestEnqueueInvalidArgs(t *testing.T) {
 	if r := mustRun(t, "jobs", "list", "--database", db); !strings.Contains(r.stdout, "No jobs.") {
 		t.Errorf("a failed enqueue stored a job:\n%s", r.stdout)
 	}
+}
+
+// TestArgsFromFileAndStdin checks --args @FILE and --args - of enqueue and
+// recurring add/update: args of some megabytes cannot pass on a command
+// line (Linux takes at most 128 KiB in one argument).
+func TestArgsFromFileAndStdin(t *testing.T) {
+	t.Parallel()
+	db := newDB(t)
+	big := `{"blob":"` + strings.Repeat("x", 1<<20) + `"}`
+	file := filepath.Join(t.TempDir(), "args.json")
+	if err := os.WriteFile(file, []byte(big+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	stored := func(r result) string {
+		t.Helper()
+		if r.code != exitOK {
+			t.Fatalf("exit %d\nstderr: %s", r.code, r.stderr)
+		}
+		var row kiln.JobRow
+		if err := json.Unmarshal([]byte(r.stdout), &row); err != nil {
+			t.Fatalf("--json output: %v", err)
+		}
+		return compactJSON(row.Args)
+	}
+	if got := stored(runKiln(t, "enqueue", "big", "--any-kind", "--database", db, "--json", "--args", "@"+file)); got != big {
+		t.Errorf("--args @FILE stored %d bytes, want the file's %d", len(got), len(big))
+	}
+	if got := stored(runKilnStdin(t, ctx, nil, big, "enqueue", "big", "--any-kind", "--database", db, "--json", "--args", "-")); got != big {
+		t.Errorf("--args - stored %d bytes, want stdin's %d", len(got), len(big))
+	}
+	// A known kind's args are checked as usual.
+	r := runKilnStdin(t, ctx, nil, `{"millis":5}`, "enqueue", "demo.sleep", "--database", db, "--json", "--args", "-")
+	if got := stored(r); got != `{"millis":5}` {
+		t.Errorf("demo.sleep from stdin stored %s", got)
+	}
+
+	mustRun(t, "recurring", "add", "nightly", "--database", db, "--schedule", "@daily", "--kind", "big", "--any-kind", "--args", "@"+file)
+	mustRun(t, "recurring", "update", "nightly", "--database", db, "--any-kind", "--args", "@"+file)
+	r = runKilnStdin(t, ctx, nil, `{"n":1}`, "recurring", "update", "nightly", "--database", db, "--any-kind", "--args", "-")
+	if r.code != exitOK {
+		t.Fatalf("recurring update --args -: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := mustRun(t, "recurring", "show", "nightly", "--database", db); !strings.Contains(r.stdout, `"n": 1`) && !strings.Contains(r.stdout, `{"n":1}`) {
+		t.Errorf("recurring show after --args -:\n%s", r.stdout)
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"a":`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "missing.json")
+	wantFail(t, runKiln(t, "enqueue", "big", "--any-kind", "--database", db, "--args", "@"+bad), exitUsage, "--args @"+bad+" is not valid JSON")
+	wantFail(t, runKiln(t, "enqueue", "big", "--any-kind", "--database", db, "--args", "@"+missing), exitUsage, "--args @"+missing, "no such file")
+	wantFail(t, runKiln(t, "enqueue", "big", "--any-kind", "--database", db, "--args", "@"), exitUsage, "want a file name after @")
+	wantFail(t, runKilnStdin(t, ctx, nil, "", "enqueue", "big", "--any-kind", "--database", db, "--args", "-"), exitUsage, "--args - (stdin) is not valid JSON")
+	wantFail(t, runKiln(t, "recurring", "add", "x", "--database", db, "--schedule", "@daily", "--kind", "big", "--any-kind", "--args", "@"+missing), exitUsage, "--args @"+missing)
 }

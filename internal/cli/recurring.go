@@ -215,7 +215,7 @@ unless --any-kind is given.`,
 	fl.StringVar(&f.schedule, "schedule", "", "cron expression, descriptor or @every interval")
 	fl.StringVar(&f.tz, "tz", "", "IANA time zone of the cron fields (default UTC)")
 	fl.StringVar(&f.kind, "kind", "", "the job kind to enqueue")
-	fl.StringVar(&f.args, "args", "", "the job's args as JSON (default {})")
+	fl.StringVar(&f.args, "args", "", argsFlagHelp+" (default {})")
 	fl.StringVar(&f.queue, "queue", "", "the queue (default \"default\")")
 	fl.IntVar(&f.priority, "priority", 0, "priority 1 (first) to 4 (last); default 1")
 	fl.IntVar(&f.maxAttempts, "max-attempts", 0, "attempts before a job is discarded (default 25)")
@@ -292,7 +292,7 @@ func recurringDefinition(ctx context.Context, c *kiln.Client, verb, id string, c
 		return def, usageErrorf("--kind is required")
 	}
 	if changed("args") || existing == nil {
-		if raw, err = parseArgsJSON(orDefault(f.args, "{}")); err != nil {
+		if raw, err = readArgs(cmd, orDefault(f.args, "{}")); err != nil {
 			return def, err
 		}
 	}

@@ -30,17 +30,19 @@ const envDatabase = "KILN_DATABASE_URL"
 const defaultDatabase = "./kiln.db"
 
 // Execute runs the kiln command with the process's arguments, environment,
-// standard output and standard error, and returns its exit code: 0 on
+// standard input, output and error, and returns its exit code: 0 on
 // success, 1 when the command failed, 2 for a usage error.
 func Execute() int {
-	return run(context.Background(), os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	return run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 }
 
-// run runs the kiln command with args and returns its exit code. Errors
-// are printed on stderr, in one line plus a hint for usage errors.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+// run runs the kiln command with args and returns its exit code. Commands
+// read stdin only when told to (--args -). Errors are printed on stderr,
+// in one line plus a hint for usage errors.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	root := newRootCmd(getenv)
 	root.SetArgs(args)
+	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	cmd, err := root.ExecuteContextC(ctx)

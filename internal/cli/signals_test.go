@@ -30,7 +30,7 @@ func runChild(args string) int {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", childArgsEnv, err)
 		return exitError
 	}
-	return run(context.Background(), argv, os.Stdout, os.Stderr, os.Getenv)
+	return run(context.Background(), argv, os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 }
 
 // TestServeStopsAsItSays runs `kiln serve` as a process, with SIGINT

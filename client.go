@@ -26,7 +26,8 @@ import (
 
 // Client enqueues and controls jobs, and, once started, runs them. It is
 // safe for concurrent use. A Client without Workers only enqueues and
-// controls jobs; it cannot Start.
+// controls jobs: it never claims one, and it can Start only to run hosted
+// services.
 type Client struct {
 	cfg         *Config
 	exec        *jobexec.Settings
@@ -106,10 +107,7 @@ func (c *Client) Start(ctx context.Context) error {
 		return fmt.Errorf("kiln: start: %w", err)
 	}
 	c.completer = completer.New(c.cfg.Store, c.cfg.Logger, 2*completer.MaxBatch)
-	var kinds []string
-	if !c.cfg.StrictKinds {
-		kinds = c.cfg.Workers.Kinds()
-	}
+	kinds := c.cfg.Workers.Kinds()
 	limits, clusterLimits := map[string]int{}, map[string]int{}
 	for _, k := range c.cfg.Workers.Kinds() {
 		e, _ := c.cfg.Workers.entry(k)
@@ -123,8 +121,11 @@ func (c *Client) Start(ctx context.Context) error {
 	limiter := producer.NewKindLimiter(limits)
 	producers := make(map[string]*producer.Producer, len(c.cfg.Queues))
 	for name, q := range c.cfg.Queues {
+		if len(kinds) == 0 {
+			break // no workers (hosted services only): never claim
+		}
 		producers[name] = producer.New(producer.Config{
-			Queue: name, MaxWorkers: q.MaxWorkers, Store: c.cfg.Store, Kinds: kinds,
+			Queue: name, MaxWorkers: q.MaxWorkers, Store: c.cfg.Store, Kinds: kinds, AnyKind: c.cfg.StrictKinds,
 			Limiter: limiter, ClusterKindLimits: clusterLimits, Units: c.jobUnits(), Exec: c.exec, Completer: c.completer,
 			LeaseDuration: c.cfg.LeaseDuration, PollInterval: c.cfg.FetchPollInterval,
 			Logger: c.cfg.Logger, OnStart: c.onStart, OnFinish: c.onFinish,

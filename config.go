@@ -22,11 +22,14 @@ type Config struct {
 	Store store.Store
 
 	// Workers are the workers this process runs. Nil makes an enqueue-only
-	// client, which can enqueue any kind but cannot Start. With Workers, an
+	// client, which can enqueue any kind but never claims a job; it can
+	// Start only to run HostedServices. With Workers, an
 	// enqueue of a kind that has no worker fails with ErrUnknownKind.
 	Workers *Workers
 	// Queues maps queue names to their settings; the process runs only these
-	// queues. Default: {"default": {MaxWorkers: 100}}.
+	// queues. Default: {"default": {MaxWorkers: 100}}. A client without
+	// workers (Workers nil or empty) runs no queue and never claims a job,
+	// whatever Queues says.
 	Queues map[string]QueueConfig
 	// StrictKinds makes this process claim jobs of any kind and fail those
 	// it has no worker for ("no worker for kind X"), retried as any failure.
@@ -84,7 +87,7 @@ type Config struct {
 
 	// HostedServices are long-running loops this process supervises next to
 	// its jobs (see HostedService). A client with hosted services and no
-	// Workers can Start: it runs only the services.
+	// Workers can Start: it runs only the services, and claims no job.
 	HostedServices []HostedService
 
 	// DisableMaintenance keeps this process out of leader election, so it

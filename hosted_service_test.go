@@ -10,11 +10,15 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/clienttest"
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
 	"github.com/kilnjobs/kiln/store/sqlite"
 )
 
@@ -305,4 +309,74 @@ func TestSingletonServiceRunsInOneProcessAndMoves(t *testing.T) {
 		t.Fatal("the killed process still holds the service")
 	}
 	t.Logf("singleton moved from %s to %s in %s", holder, next, time.Since(killed).Round(time.Millisecond))
+}
+
+// claimCounter is a SQLite store that counts the claims made through it.
+type claimCounter struct {
+	*sqlite.Store
+	claims atomic.Int64
+}
+
+func (s *claimCounter) JobClaim(ctx context.Context, p *store.JobClaimParams) ([]*kilntype.JobRow, error) {
+	s.claims.Add(1)
+	return s.Store.JobClaim(ctx, p)
+}
+
+// TestClientWithoutWorkersNeverClaims runs a client with hosted services,
+// explicit Queues and no Workers next to a due job: it runs the services,
+// registers no queue, and never claims (it once claimed every job and gave
+// it back, in a loop, because no kinds meant any kind).
+func TestClientWithoutWorkersNeverClaims(t *testing.T) {
+	t.Parallel()
+	st := &claimCounter{Store: openStore(t, "")}
+	ran := make(chan struct{})
+	cfg := fastConfig(nil, nil, nil)
+	cfg.Store = st
+	cfg.FetchPollInterval = time.Millisecond
+	cfg.Queues = map[string]kiln.QueueConfig{kiln.QueueDefault: {MaxWorkers: 5}}
+	cfg.HostedServices = []kiln.HostedService{{Name: "svc", Run: func(ctx context.Context) error {
+		close(ran)
+		<-ctx.Done()
+		return nil
+	}}}
+	c := startClient(t, cfg)
+	job := clienttest.Enqueue(t, c, testArgs{N: 1}, nil) // wakes the queue's producer, if any
+	<-ran
+
+	// The registry row (written at Start) lists the queues the client runs.
+	var row *kiln.ServerRow
+	for deadline := time.Now().Add(10 * time.Second); row == nil; time.Sleep(5 * time.Millisecond) { // polling with a deadline
+		rows, err := c.ServerList(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			if r.ID == c.ID() {
+				row = r
+			}
+		}
+		if row == nil && time.Now().After(deadline) {
+			t.Fatal("the client did not register")
+		}
+	}
+	if len(row.Queues) != 0 {
+		t.Errorf("a client without workers registered queues %+v", row.Queues)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := st.claims.Load(); n != 0 {
+		t.Errorf("a client without workers made %d claims", n)
+	}
+	got, err := c.JobGet(context.Background(), job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attempts, _ := c.JobAttempts(context.Background(), job.ID)
+	if got.State != kiln.JobStateAvailable || got.Attempt != 0 || len(attempts) != 0 {
+		t.Fatalf("job after the client ran: state %s, attempt %d, attempts %+v; want available and never tried", got.State, got.Attempt, attempts)
+	}
 }

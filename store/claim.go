@@ -5,6 +5,23 @@ import (
 	"slices"
 )
 
+// KindFilter returns the kinds a backend restricts the claim to: nil when
+// AnyKind is set (every kind), else Kinds. Backends return no job, without
+// reading, for a claim with neither (see ClaimsNothing).
+func (p *JobClaimParams) KindFilter() []string {
+	if p.AnyKind {
+		return nil
+	}
+	return p.Kinds
+}
+
+// ClaimsNothing reports whether the claim can take no job whatever the
+// store holds: Max below 1, or no Kinds without AnyKind. "No kinds" never
+// means "any kind": a process without workers must not claim.
+func (p *JobClaimParams) ClaimsNothing() bool {
+	return p.Max < 1 || (!p.AnyKind && len(p.Kinds) == 0)
+}
+
 // ClusterLimitedKinds returns the kinds of p.ClusterKindLimits, sorted:
 // the order in which a backend locks them, so that concurrent claims never
 // wait for each other in a cycle.

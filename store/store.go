@@ -237,8 +237,13 @@ type JobClaimParams struct {
 	Queue string
 	Max   int // how many jobs at most (the caller's free worker slots)
 	// Kinds restricts the claim to jobs of these kinds (the kinds this
-	// process has workers for); nil means any kind.
+	// process has workers for). Without kinds (nil or empty) the claim
+	// takes no job, unless AnyKind is set.
 	Kinds []string
+	// AnyKind makes the claim take jobs of every kind and ignore Kinds (a
+	// process with Config.StrictKinds, which fails the jobs it has no
+	// worker for).
+	AnyKind bool
 	// KindLimits caps how many jobs of a kind this claim may return (the
 	// free slots of kinds with a concurrency limit); a kind absent from the
 	// map is capped only by Max. A limit of 0 excludes the kind.

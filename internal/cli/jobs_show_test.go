@@ -25,7 +25,7 @@ func TestJobsShowProgressAndLog(t *testing.T) {
 	defer st.Close()
 	// Claim the job and report as its worker would.
 	now := time.Now().UTC()
-	jobs, err := st.JobClaim(ctx, &store.JobClaimParams{Queue: "show", Max: 1, LeasedBy: "p", LeaseExpiresAt: now.Add(time.Hour), Now: now})
+	jobs, err := st.JobClaim(ctx, &store.JobClaimParams{Queue: "show", Max: 1, AnyKind: true, LeasedBy: "p", LeaseExpiresAt: now.Add(time.Hour), Now: now})
 	if err != nil || len(jobs) != 1 {
 		t.Fatalf("claim: %v, %d jobs", err, len(jobs))
 	}

@@ -82,7 +82,7 @@ func complete(t *testing.T, st store.Store, at time.Time) {
 		Priority: 1, MaxAttempts: 1, State: kilntype.JobStateAvailable, ScheduledAt: at, CreatedAt: at}}); err != nil {
 		t.Fatal(err)
 	}
-	jobs, err := st.JobClaim(ctx, &store.JobClaimParams{Queue: "q", Max: 1, LeasedBy: "p", LeaseExpiresAt: at.Add(time.Minute), Now: at})
+	jobs, err := st.JobClaim(ctx, &store.JobClaimParams{Queue: "q", Max: 1, AnyKind: true, LeasedBy: "p", LeaseExpiresAt: at.Add(time.Minute), Now: at})
 	if err != nil || len(jobs) != 1 {
 		t.Fatalf("claim: %d jobs, %v", len(jobs), err)
 	}

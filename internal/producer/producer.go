@@ -23,8 +23,11 @@ type Config struct {
 	Queue      string
 	MaxWorkers int
 	Store      store.Store
-	Kinds      []string     // kinds to claim; nil claims any kind
-	Limiter    *KindLimiter // optional
+	// Kinds are the kinds to claim; without kinds the producer claims
+	// nothing, unless AnyKind is set (store.JobClaimParams.AnyKind).
+	Kinds   []string
+	AnyKind bool
+	Limiter *KindLimiter // optional
 	// ClusterKindLimits (optional) caps kinds across every process sharing
 	// the store (store.JobClaimParams.ClusterKindLimits).
 	ClusterKindLimits map[string]int
@@ -173,6 +176,7 @@ func (p *Producer) fetch(ctx context.Context) error {
 		Queue:             p.cfg.Queue,
 		Max:               free,
 		Kinds:             p.cfg.Kinds,
+		AnyKind:           p.cfg.AnyKind,
 		KindLimits:        reserved,
 		ClusterKindLimits: p.cfg.ClusterKindLimits,
 		LeasedBy:          p.cfg.Exec.ServerID,

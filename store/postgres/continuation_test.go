@@ -29,7 +29,7 @@ func completedJob(t *testing.T, s *postgres.Store) *kilntype.JobRow {
 	if _, err := s.JobInsertMany(ctx, jobParams(1)); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "default", Max: 1, LeasedBy: "p",
+	got, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "default", Max: 1, AnyKind: true, LeasedBy: "p",
 		LeaseExpiresAt: base.Add(time.Minute), Now: base})
 	if err != nil || len(got) != 1 {
 		t.Fatalf("JobClaim = %d jobs, %v", len(got), err)

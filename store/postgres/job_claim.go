@@ -115,9 +115,8 @@ const maxClaimWindow = 10_000
 // JobClaim moves up to params.Max due jobs of params.Queue to running, leased
 // by params.LeasedBy until params.LeaseExpiresAt, and returns them in claim
 // order (priority, then ScheduledAt, then ID) with Attempt already counted.
-// Kinds and KindLimits restrict which jobs are taken (a nil Kinds means any
-// kind; an empty, non-nil Kinds means none; a kind whose limit is 0 or less
-// is excluded). The jobs are locked with FOR UPDATE SKIP LOCKED, so
+// Kinds and KindLimits restrict which jobs are taken (no Kinds means none,
+// unless AnyKind is set; a kind whose limit is 0 or less is excluded). The jobs are locked with FOR UPDATE SKIP LOCKED, so
 // concurrent claims, from this process or another, never return the same
 // job and never wait for each other; a job locked by another claim is
 // skipped, so a claim may return fewer jobs than are due. A Max below 1
@@ -141,7 +140,7 @@ const maxClaimWindow = 10_000
 // died. The outcome of a job is written with a synchronous commit, which
 // flushes the WAL up to it, the claim's included.
 func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*kilntype.JobRow, error) {
-	if params.Max < 1 || (params.Kinds != nil && len(params.Kinds) == 0) {
+	if params.ClaimsNothing() {
 		return []*kilntype.JobRow{}, nil
 	}
 	var err error
@@ -218,7 +217,7 @@ func (c *claim) run(ctx context.Context, s *Store, q querier) error {
 				}
 			}
 		}
-		rows, err := q.Query(ctx, s.sql(sqlClaim), c.p.Queue, c.now, c.p.Kinds, c.excluded,
+		rows, err := q.Query(ctx, s.sql(sqlClaim), c.p.Queue, c.now, c.p.KindFilter(), c.excluded,
 			window, want, limitKinds, limitRemaining, c.p.LeasedBy, c.leaseEnd)
 		if err != nil {
 			return err

@@ -21,7 +21,7 @@ func TestClaimAsyncCommitStaysInItsTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, limits := range []map[string]int{nil, {"noop": 2}} { // one statement, then a transaction
-		claimed, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "default", Max: 1, KindLimits: limits, LeasedBy: "p",
+		claimed, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "default", Max: 1, AnyKind: true, KindLimits: limits, LeasedBy: "p",
 			LeaseExpiresAt: base.Add(time.Minute), Now: base})
 		if err != nil || len(claimed) != 1 {
 			t.Fatalf("JobClaim = %d jobs, %v; want 1", len(claimed), err)

@@ -95,7 +95,7 @@ func runningPair(t *testing.T, s *postgres.Store) (low, high int64) {
 	if _, err := s.JobInsertMany(ctx, jobParams(3000)); err != nil {
 		t.Fatal(err)
 	}
-	claimed, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "default", Max: 1000, LeasedBy: "p",
+	claimed, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "default", Max: 1000, AnyKind: true, LeasedBy: "p",
 		LeaseExpiresAt: base.Add(time.Minute), Now: base})
 	if err != nil || len(claimed) != 1000 {
 		t.Fatalf("JobClaim = %d jobs, %v; want 1000", len(claimed), err)

@@ -224,7 +224,7 @@ func TestNotifyAcrossStores(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	claimed, err := b.JobClaim(ctx, &store.JobClaimParams{Queue: "c", Max: 1, LeasedBy: "p1", LeaseExpiresAt: notifyBase.Add(time.Hour), Now: notifyBase})
+	claimed, err := b.JobClaim(ctx, &store.JobClaimParams{Queue: "c", Max: 1, AnyKind: true, LeasedBy: "p1", LeaseExpiresAt: notifyBase.Add(time.Hour), Now: notifyBase})
 	if err != nil || len(claimed) != 1 {
 		t.Fatalf("claim: %v, %d jobs", err, len(claimed))
 	}

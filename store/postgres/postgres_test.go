@@ -53,7 +53,7 @@ func TestSchemaMissingBeforeMigrate(t *testing.T) {
 	if !strings.Contains(err.Error(), "kiln migrate") {
 		t.Errorf("SchemaCheck error %q does not say to run `kiln migrate`", err)
 	}
-	if _, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "default", Max: 1, Now: base}); !errors.Is(err, kilntype.ErrSchemaMissing) {
+	if _, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "default", Max: 1, AnyKind: true, Now: base}); !errors.Is(err, kilntype.ErrSchemaMissing) {
 		t.Errorf("JobClaim before Migrate: %v, want ErrSchemaMissing", err)
 	}
 	if _, err := s.JobGet(ctx, 1); !errors.Is(err, kilntype.ErrSchemaMissing) {
@@ -70,7 +70,7 @@ func TestSchemaMissingBeforeMigrate(t *testing.T) {
 	}
 	// The store works after failed first uses (pgx's statement cache holds
 	// no stale statement).
-	if _, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "default", Max: 1, Now: base}); err != nil {
+	if _, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "default", Max: 1, AnyKind: true, Now: base}); err != nil {
 		t.Errorf("JobClaim after Migrate: %v", err)
 	}
 	if _, err := s.JobGet(ctx, 1); !errors.Is(err, kilntype.ErrNotFound) {
@@ -262,7 +262,7 @@ func TestClaimAcrossStores(t *testing.T) {
 			s = b
 		}
 		wg.Go(func() {
-			p := &store.JobClaimParams{Queue: "default", Max: 10, LeasedBy: fmt.Sprintf("p%d", i),
+			p := &store.JobClaimParams{Queue: "default", Max: 10, AnyKind: true, LeasedBy: fmt.Sprintf("p%d", i),
 				LeaseExpiresAt: base.Add(time.Minute), Now: base}
 			if i%4 == 3 { // some claims go through the rounds of kind limits
 				p.KindLimits = map[string]int{"noop": 7}
@@ -321,7 +321,7 @@ func TestKindLimitsAcrossStores(t *testing.T) {
 	for i := range 6 {
 		s := []*postgres.Store{a, b}[i%2]
 		wg.Go(func() {
-			p := &store.JobClaimParams{Queue: "default", Max: 8, LeasedBy: fmt.Sprintf("p%d", i),
+			p := &store.JobClaimParams{Queue: "default", Max: 8, AnyKind: true, LeasedBy: fmt.Sprintf("p%d", i),
 				KindLimits: map[string]int{"a": 1, "b": 2, "c": 0}, LeaseExpiresAt: base.Add(time.Minute), Now: base}
 			for {
 				got, err := s.JobClaim(ctx, p)

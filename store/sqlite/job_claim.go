@@ -132,16 +132,16 @@ const claimWindowFactor = 4
 // JobClaim moves up to params.Max due jobs of params.Queue to running, leased
 // by params.LeasedBy until params.LeaseExpiresAt, and returns them in claim
 // order (priority, then ScheduledAt, then ID) with Attempt already counted.
-// Kinds and KindLimits restrict which jobs are taken (a nil Kinds means any
-// kind; an empty, non-nil Kinds means none). The claim is one IMMEDIATE
+// Kinds and KindLimits restrict which jobs are taken (no Kinds means none,
+// unless AnyKind is set). The claim is one IMMEDIATE
 // transaction, so concurrent claims, from this process or another, never
 // return the same job. A Max below 1 claims nothing, and so does a claim of
 // a queue paused with QueuePause (by any process sharing the file).
 func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*kilntype.JobRow, error) {
-	if params.Max < 1 || (params.Kinds != nil && len(params.Kinds) == 0) {
+	if params.ClaimsNothing() {
 		return []*kilntype.JobRow{}, nil
 	}
-	kinds, err := jsonStrings(params.Kinds)
+	kinds, err := jsonStrings(params.KindFilter())
 	if err != nil {
 		return nil, fail("claim jobs", err)
 	}

@@ -46,7 +46,7 @@ func TestSchemaMissingBeforeMigrate(t *testing.T) {
 	if err := s.SchemaCheck(ctx); !errors.Is(err, kilntype.ErrSchemaMissing) {
 		t.Errorf("SchemaCheck before Migrate: %v, want ErrSchemaMissing", err)
 	}
-	if _, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "default", Max: 1, Now: base}); !errors.Is(err, kilntype.ErrSchemaMissing) {
+	if _, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "default", Max: 1, AnyKind: true, Now: base}); !errors.Is(err, kilntype.ErrSchemaMissing) {
 		t.Errorf("JobClaim before Migrate: %v, want ErrSchemaMissing", err)
 	}
 	if _, err := s.JobGet(ctx, 1); !errors.Is(err, kilntype.ErrSchemaMissing) {
@@ -59,7 +59,7 @@ func TestSchemaMissingBeforeMigrate(t *testing.T) {
 		t.Errorf("SchemaCheck after Migrate: %v", err)
 	}
 	// The store works after a failed first use.
-	if _, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "default", Max: 1, Now: base}); err != nil {
+	if _, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "default", Max: 1, AnyKind: true, Now: base}); err != nil {
 		t.Errorf("JobClaim after Migrate: %v", err)
 	}
 }
@@ -150,7 +150,7 @@ func TestClaimAcrossStores(t *testing.T) {
 			s = b
 		}
 		wg.Go(func() {
-			p := &store.JobClaimParams{Queue: "default", Max: 10, LeasedBy: fmt.Sprintf("p%d", i),
+			p := &store.JobClaimParams{Queue: "default", Max: 10, AnyKind: true, LeasedBy: fmt.Sprintf("p%d", i),
 				LeaseExpiresAt: base.Add(time.Minute), Now: base}
 			for {
 				got, err := s.JobClaim(ctx, p)

@@ -122,13 +122,21 @@ func testClaim(t *testing.T, newStore NewStoreFunc) {
 		k2 := f.insert(kind("k2"), scheduled(base.Add(-time.Second)))
 		k3 := f.insert(kind("k3"))
 		p := claimParams("default", 10, base)
+		p.AnyKind = false
 		p.Kinds = []string{"k1", "k2"}
 		wantIDs(t, "kinds k1, k2", ids(f.claim(p)), []int64{k2.ID, k1.ID})
+		// No kinds is never "any kind": a process without workers claims
+		// nothing.
 		p.Kinds = []string{}
 		if got := f.claim(p); len(got) != 0 {
 			t.Errorf("empty Kinds claimed %v", ids(got))
 		}
 		p.Kinds = nil
+		if got := f.claim(p); len(got) != 0 {
+			t.Errorf("nil Kinds claimed %v", ids(got))
+		}
+		p.AnyKind = true
+		p.Kinds = []string{"k1"} // ignored
 		wantIDs(t, "any kind", ids(f.claim(p)), []int64{k3.ID})
 	})
 

@@ -129,6 +129,7 @@ func claimParams(q string, max int, now time.Time) *store.JobClaimParams {
 	return &store.JobClaimParams{
 		Queue:          q,
 		Max:            max,
+		AnyKind:        true,
 		LeasedBy:       procA,
 		LeaseExpiresAt: now.Add(leaseTTL),
 		Now:            now,

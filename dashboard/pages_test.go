@@ -11,6 +11,7 @@ import (
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/dashboard"
+	"github.com/kilnjobs/kiln/kilntype"
 )
 
 // TestPagesRender loads every page and checks it shows the store's data.
@@ -385,5 +386,38 @@ func TestJobErrorShownOnce(t *testing.T) {
 	_, body := e.get(t, "/jobs?state=completed")
 	if !strings.Contains(body, "an earlier attempt failed: boom") || strings.Contains(body, `<div class="error-line">boom`) {
 		t.Errorf("the completed job's list row shows its earlier attempt's error as the job's:\n%s", body)
+	}
+}
+
+// TestServicesSilentProcessesApart checks that the Services page lists the
+// reports of processes that stopped reporting apart from the live ones,
+// folded away, instead of among them.
+func TestServicesSilentProcessesApart(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	old := now.Add(-2 * time.Hour)
+	for _, row := range []*kilntype.ServiceRow{
+		{Name: "mailer", ProcessID: "proc-gone", State: "running", StartedAt: &old, UpdatedAt: old},
+		{Name: "mailer", ProcessID: "proc-live", State: "running", StartedAt: &now, UpdatedAt: now},
+	} {
+		if err := e.store.ServiceReport(ctx, row); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, body := e.get(t, "/services?partial=live")
+	live := regexp.MustCompile(`(?s)<table id="services-live">(.*?)</table>`).FindStringSubmatch(body)
+	gone := regexp.MustCompile(`(?s)<details id="services-gone"[^>]*>(.*?)</details>`).FindStringSubmatch(body)
+	if live == nil || gone == nil {
+		t.Fatalf("the page does not list live and silent processes apart:\n%s", body)
+	}
+	if !strings.Contains(live[1], "proc-live") || strings.Contains(live[1], "proc-gone") {
+		t.Errorf("the live table holds the wrong processes:\n%s", live[1])
+	}
+	if !strings.Contains(gone[1], "proc-gone") || strings.Contains(gone[1], "proc-live") {
+		t.Errorf("the silent processes' section holds the wrong processes:\n%s", gone[1])
+	}
+	if !strings.Contains(gone[1], "1 report") {
+		t.Errorf("the silent processes' section does not count its reports:\n%s", gone[1])
 	}
 }

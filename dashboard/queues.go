@@ -121,13 +121,34 @@ func (h *handler) serverList(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, "servers", &page{Title: "Servers", Nav: "servers", Data: views})
 }
 
+// serviceSilentAfter is the age of a hosted service report after which
+// its process is taken for gone: processes report every 5 s.
+const serviceSilentAfter = 15 * time.Second
+
+// serviceData is the Services page's data: the reports of live processes,
+// and apart those of processes that stopped reporting (the leader's
+// cleaner deletes them after 24 h).
+type serviceData struct {
+	Live, Silent []*kilntype.ServiceRow
+	SilentAfter  time.Duration
+}
+
 // serviceList serves the Services page: the hosted services' states as
-// each process last reported them.
+// each process last reported them, those of silent processes apart.
 func (h *handler) serviceList(w http.ResponseWriter, r *http.Request) {
 	rows, err := h.client.HostedServiceReports(r.Context())
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "services", &page{Title: "Hosted services", Nav: "services", Data: rows})
+	now := time.Now().UTC()
+	d := &serviceData{SilentAfter: serviceSilentAfter}
+	for _, row := range rows {
+		if now.Sub(row.UpdatedAt) > serviceSilentAfter {
+			d.Silent = append(d.Silent, row)
+		} else {
+			d.Live = append(d.Live, row)
+		}
+	}
+	h.render(w, r, http.StatusOK, "services", &page{Title: "Hosted services", Nav: "services", Data: d})
 }

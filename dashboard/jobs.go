@@ -38,6 +38,10 @@ type jobListData struct {
 	// Window is the range of job IDs an args text search read ("" when
 	// not searching).
 	Window string
+	// Columns say which time columns the list shows: when each job is or
+	// was due, when it finished and how long its last attempt took; the
+	// state filter leaves out those that would be empty.
+	ShowScheduled, ShowFinished, ShowTook bool
 }
 
 // stateCount is one state and its number of jobs (-1: not counted).
@@ -83,6 +87,7 @@ func (h *handler) jobList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.States = counts
+	d.ShowScheduled, d.ShowFinished, d.ShowTook = listColumns(kilntype.JobState(d.Filter.State))
 	status := http.StatusOK
 	if d.FilterError != "" {
 		status = http.StatusBadRequest
@@ -93,6 +98,22 @@ func (h *handler) jobList(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.render(w, r, status, "jobs", &page{Title: "Jobs", Nav: "jobs", Data: d})
+}
+
+// listColumns says which time columns the Jobs page shows for a state
+// filter ("": every state): a finished job's finish time and duration, a
+// running job's time so far, a waiting job's due time.
+func listColumns(st kilntype.JobState) (scheduled, finished, took bool) {
+	switch {
+	case st == "":
+		return true, true, true
+	case st.Finalized():
+		return false, true, true
+	case st == kilntype.JobStateRunning:
+		return false, false, true
+	default:
+		return true, false, false
+	}
 }
 
 // argsSearchWindow is how many job IDs one page of an args text search

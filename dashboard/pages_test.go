@@ -421,3 +421,37 @@ func TestServicesSilentProcessesApart(t *testing.T) {
 		t.Errorf("the silent processes' section does not count its reports:\n%s", gone[1])
 	}
 }
+
+// TestJobListFinishedAndTook checks that the Jobs page shows when each
+// finished job finished and how long its last attempt took (a running
+// job: how long it has run so far), as Hangfire's Succeeded list does.
+func TestJobListFinishedAndTook(t *testing.T) {
+	e := newEnv(t, nil)
+	done := e.waitState(t, e.enqueue(t, okArgs{Text: "quick"}, nil), kiln.JobStateCompleted)
+	running := e.enqueue(t, reportArgs{}, nil)
+	e.waitState(t, running, kiln.JobStateRunning)
+	jobRow := func(body string, id int64) string {
+		m := regexp.MustCompile(fmt.Sprintf(`(?s)<tr>\s*(?:<td><input[^>]*></td>\s*)?<td class="num"><a href="/jobs/%d">.*?</tr>`, id)).FindString(body)
+		if m == "" {
+			t.Fatalf("no row for job %d:\n%s", id, body)
+		}
+		return m
+	}
+	for _, path := range []string{"/jobs", "/jobs?state=completed"} {
+		_, body := e.get(t, path)
+		for _, th := range []string{"<th>Finished</th>", "<th>Took</th>"} {
+			if !strings.Contains(body, th) {
+				t.Errorf("%s: no column %s", path, th)
+			}
+		}
+		row := jobRow(body, done.ID)
+		took := regexp.MustCompile(`<td class="took">([^<]*)</td>`).FindStringSubmatch(row)
+		if !strings.Contains(row, fmt.Sprintf(`title="%s"`, done.FinalizedAt.Format("2006-01-02 15:04:05 UTC"))) || took == nil || took[1] == "-" || took[1] == "" {
+			t.Errorf("%s: the completed job's row lacks its finish time or duration:\n%s", path, row)
+		}
+	}
+	_, body := e.get(t, "/jobs?state=running")
+	if row := jobRow(body, running); !strings.Contains(row, "so far") {
+		t.Errorf("the running job's row does not say how long it has run:\n%s", row)
+	}
+}

@@ -64,6 +64,7 @@ func newRenderer(prefix string) (*renderer, error) {
 		"list":       func(v ...any) []any { return v },
 		"took":       took,
 		"plural":     plural,
+		"jobTook":    jobTook,
 	}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html")
 	if err != nil {
@@ -266,9 +267,12 @@ func ago(now time.Time, v any) string {
 	return "in " + formatDuration(-d)
 }
 
-// formatDuration gives a short duration: "850ms", "12s", "3m", "5h", "2d".
+// formatDuration gives a short duration: "<1ms", "850ms", "12s",
+// "3m05s", "5h02m", "2d".
 func formatDuration(d time.Duration) string {
 	switch {
+	case d > 0 && d < time.Millisecond:
+		return "<1ms"
 	case d < time.Second:
 		return d.Round(time.Millisecond).String()
 	case d < time.Minute:
@@ -289,6 +293,23 @@ func took(now time.Time, a *kilntype.JobAttempt) string {
 		return formatDuration(max(now.Sub(a.StartedAt), 0)) + " so far"
 	}
 	return formatDuration(a.FinishedAt.Sub(a.StartedAt))
+}
+
+// jobTook returns how long a job's last attempt ran, from its start to
+// the job's end: for a finished job its duration, for a running one the
+// time so far ("12s so far"), else "-" (no attempt, or one that ended
+// without finishing the job, whose end the job row does not keep).
+func jobTook(now time.Time, j *kilntype.JobRow) string {
+	switch {
+	case j.AttemptedAt == nil:
+		return "-"
+	case j.State == kilntype.JobStateRunning:
+		return formatDuration(max(now.Sub(*j.AttemptedAt), 0)) + " so far"
+	case j.FinalizedAt != nil && !j.FinalizedAt.Before(*j.AttemptedAt):
+		return formatDuration(j.FinalizedAt.Sub(*j.AttemptedAt))
+	default:
+		return "-"
+	}
 }
 
 // prettyJSON indents a JSON document for display; invalid JSON is shown as

@@ -38,9 +38,12 @@ func scanJob(row pgx.Row) (*kilntype.JobRow, error) {
 		leasedBy, uniqueKey, lastError               *string
 		progress, progressAttempt                    *int32
 	)
-	err := row.Scan(&j.ID, &j.Kind, &j.Queue, &j.Args, &state, &j.Priority, &j.Attempt,
+	// Args and Metadata scan as plain bytes: pgx would hand a
+	// *json.RawMessage to encoding/json, which walks the whole document
+	// once more before the worker decodes it.
+	err := row.Scan(&j.ID, &j.Kind, &j.Queue, (*[]byte)(&j.Args), &state, &j.Priority, &j.Attempt,
 		&j.MaxAttempts, &j.CreatedAt, &j.ScheduledAt, &attemptedAt, &finalizedAt, &leasedBy,
-		&leaseExp, &cancelAt, &j.Tags, &j.Metadata, &uniqueKey, &lastError,
+		&leaseExp, &cancelAt, &j.Tags, (*[]byte)(&j.Metadata), &uniqueKey, &lastError,
 		&progress, &progressAttempt)
 	if err != nil {
 		return nil, err

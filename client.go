@@ -203,13 +203,17 @@ func (c *Client) Start(ctx context.Context) error {
 
 // Stop shuts the client down gracefully: it cancels the contexts of hosted
 // services and stops fetching, waits for running jobs and services until
-// ctx is done, then cancels the jobs' contexts and waits up to 5 s more for
-// them to return; jobs that return then are put back to available, without
-// using an attempt. It returns when every goroutine of the client has
-// exited. If some workers or services ignore their cancelled contexts,
-// their jobs are put back to available anyway and Stop returns an error
-// wrapping ErrStopTimeout that names them, leaving those goroutines behind.
-// Stopping a client that is not running does nothing.
+// ctx is done (services get at least 1 s), then cancels the jobs' contexts
+// and waits up to 5 s more for them to return; jobs that return then are
+// put back to available, without using an attempt. It returns when every
+// goroutine of the client has exited. If some workers or services ignore
+// their cancelled contexts, their jobs are put back to available anyway and
+// Stop returns an error wrapping ErrStopTimeout that names them (only the
+// services still running), leaving those goroutines behind; HostedServices
+// reports them as running until they return. So Stop returns by ctx's
+// deadline (or 1 s after it was called, if later), plus 5 s when workers
+// ignore cancellation, plus its last store writes. Stopping a client that
+// is not running does nothing.
 func (c *Client) Stop(ctx context.Context) error { return c.stop(ctx, false) }
 
 // StopAndCancel is Stop's impatient twin: it cancels running jobs' contexts
@@ -226,13 +230,9 @@ func (c *Client) stop(ctx context.Context, cancelNow bool) error {
 	c.running = false
 	c.mu.Unlock()
 	// Hosted services stop through their contexts at once, and may take
-	// until the deadline (plus the grace workers get) to return.
+	// until the deadline (at least hosted.StopGrace) to return.
 	servicesStopped := make(chan error, 1)
-	go func() {
-		graceCtx, cancel := withGrace(ctx, stopCancelGrace)
-		defer cancel()
-		servicesStopped <- c.services.Stop(graceCtx)
-	}()
+	go func() { servicesStopped <- c.services.Stop(ctx) }()
 	for _, p := range c.producerList() {
 		p.StopFetching()
 	}
@@ -262,27 +262,6 @@ func (c *Client) stop(ctx context.Context, cancelNow bool) error {
 	}
 	c.cfg.Logger.Info("kiln: stopped", "id", c.cfg.ID)
 	return err
-}
-
-// withGrace returns a context that ends grace after ctx ends.
-func withGrace(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
-	g, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	var timer *time.Timer
-	var mu sync.Mutex
-	stop := context.AfterFunc(ctx, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		timer = time.AfterFunc(grace, cancel)
-	})
-	return g, func() {
-		stop()
-		mu.Lock()
-		if timer != nil {
-			timer.Stop()
-		}
-		mu.Unlock()
-		cancel()
-	}
 }
 
 // isRunning reports whether the client is started.

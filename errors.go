@@ -25,7 +25,7 @@ var (
 	// ErrStopTimeout: Stop's context ended and some workers or hosted
 	// services ignored their cancelled contexts; the jobs were put back to
 	// available, but those goroutines are still running.
-	ErrStopTimeout = errors.New("workers did not return after cancel")
+	ErrStopTimeout = errors.New("workers or hosted services did not return after cancel")
 )
 
 // JobCancel wraps err in an error that, returned from Work, cancels the job

@@ -184,6 +184,61 @@ func TestHostedServiceIgnoringItsContextIsReported(t *testing.T) {
 	<-exited
 }
 
+// TestStopNamesOnlyTheStuckService stops a client running a service that
+// honours its context and one that ignores it, under a short deadline: Stop
+// returns by the deadline plus the services' grace (1 s), names only the
+// stuck service, and the statuses say which one still runs. (Stop once
+// took the deadline plus 5 s and named both, and both stayed "running".)
+func TestStopNamesOnlyTheStuckService(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	exited := make(chan struct{})
+	cfg := fastConfig(openStore(t, ""), nil, nil)
+	cfg.HostedServices = []kiln.HostedService{
+		{Name: "good", Run: func(ctx context.Context) error {
+			<-ctx.Done()
+			return nil
+		}},
+		{Name: "stubborn", Run: func(ctx context.Context) error {
+			defer close(exited)
+			<-release // ignores ctx
+			return nil
+		}},
+	}
+	c, err := kiln.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"good", "stubborn"} {
+		waitService(t, c, name, func(s kiln.HostedServiceStatus) bool { return s.State == kiln.HostedServiceRunning })
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	err = c.Stop(ctx)
+	took := time.Since(began)
+	if !errors.Is(err, kiln.ErrStopTimeout) || !strings.Contains(err.Error(), "[stubborn]") {
+		t.Errorf("stop: %v; want ErrStopTimeout naming only stubborn", err)
+	}
+	// 100 ms, raised to the 1 s services get at least; the rest is slack
+	// for a loaded machine, well under the 5 s grace of workers.
+	if took > 4*time.Second {
+		t.Errorf("stop took %s, want about 1 s", took)
+	}
+	if st := serviceStatus(t, c, "good"); st.State != kiln.HostedServiceStopped || st.Holder != "" {
+		t.Errorf("good after stop: %+v, want stopped", st)
+	}
+	if st := serviceStatus(t, c, "stubborn"); st.State != kiln.HostedServiceRunning {
+		t.Errorf("stubborn after stop: %+v, want running (its Run has not returned)", st)
+	}
+	close(release)
+	<-exited
+	waitService(t, c, "stubborn", func(s kiln.HostedServiceStatus) bool { return s.State == kiln.HostedServiceStopped })
+}
+
 func TestHostedServiceBadDefinitions(t *testing.T) {
 	t.Parallel()
 	st := openStore(t, "")

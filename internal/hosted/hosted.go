@@ -78,8 +78,9 @@ type Supervisor struct {
 	cfg   Config
 	specs []Spec
 
-	mu     sync.Mutex // guards status
-	status map[string]*Status
+	mu       sync.Mutex // guards status and stopping
+	status   map[string]*Status
+	stopping bool // Stop was called: a service that ends is stopped, not waiting
 
 	runners  []service.Runner
 	electors []*leader.Elector
@@ -119,17 +120,33 @@ func (s *Supervisor) Start(ctx context.Context) {
 			},
 			OnDeposed: func() {
 				runner.Stop()
-				s.set(sp.Name, func(st *Status) { st.State, st.Holder = StateWaiting, "" })
+				s.set(sp.Name, func(st *Status) {
+					st.State, st.Holder = StateWaiting, ""
+					if s.stopping {
+						st.State = StateStopped
+					}
+				})
 			},
 		})
 		s.electors[i].Start(ctx)
 	}
 }
 
-// Stop cancels every service's context and waits until ctx is done for
-// them to return. It returns an error naming the services still running
-// when ctx ended; their goroutines are left behind.
+// StopGrace is the least time Stop gives the services to return once it
+// has cancelled their contexts, even when its ctx ends sooner (or has
+// ended): a service that returns promptly on cancellation is then never
+// reported as stuck.
+const StopGrace = time.Second
+
+// Stop cancels every service's context and waits for them to return until
+// ctx is done, and at least StopGrace. It returns an error naming the
+// services whose Run was still running then; their goroutines are left
+// behind, and their statuses stay running until Run returns. Every other
+// service's status is stopped when Stop returns.
 func (s *Supervisor) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	s.stopping = true
+	s.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -145,22 +162,33 @@ func (s *Supervisor) Stop(ctx context.Context) error {
 		}
 		wg.Wait()
 	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		var running []string
-		for _, st := range s.Statuses() {
-			if st.State == StateRunning {
-				running = append(running, st.Name)
-			}
+	grace := time.NewTimer(StopGrace)
+	defer grace.Stop()
+	ctxDone, graceDone := ctx.Done(), grace.C // nil once received (a nil ctx.Done never ends)
+	for ctxDone != nil || graceDone != nil {
+		select {
+		case <-done:
+			ctxDone, graceDone = nil, nil
+		case <-ctxDone:
+			ctxDone = nil
+		case <-graceDone:
+			graceDone = nil
 		}
-		s.reporter.Stop() // reports the stuck services as still running
-		return fmt.Errorf("hosted services did not stop before the deadline: %v", running)
 	}
+	var running []string
+	s.mu.Lock()
 	for _, sp := range s.specs {
-		s.set(sp.Name, func(st *Status) { st.State, st.Holder = StateStopped, "" })
+		if st := s.status[sp.Name]; st.State == StateRunning {
+			running = append(running, sp.Name)
+		} else {
+			st.State, st.Holder = StateStopped, ""
+		}
 	}
-	s.reporter.Stop() // writes the stopped states
+	s.mu.Unlock()
+	s.reporter.Stop() // writes the final states: stopped, or running for the stuck ones
+	if len(running) > 0 {
+		return fmt.Errorf("hosted services still running: %v", running)
+	}
 	return nil
 }
 
@@ -221,8 +249,10 @@ func (s *Supervisor) set(name string, fn func(*Status)) {
 	}
 }
 
-// supervise runs sp until ctx is done or its restart policy says stop.
+// supervise runs sp until ctx is done or its restart policy says stop; the
+// service's status is stopped when it returns.
 func (s *Supervisor) supervise(ctx context.Context, sp Spec) {
+	defer s.set(sp.Name, func(st *Status) { st.State, st.Holder = StateStopped, "" })
 	backoff := sp.MinBackoff
 	for first := true; ; first = false {
 		started := s.cfg.Now()

@@ -3,8 +3,10 @@ package dashboard
 import (
 	"crypto/subtle"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -45,12 +47,24 @@ func (h *handler) secure(next http.Handler) http.Handler {
 func (h *handler) authorize(w http.ResponseWriter, r *http.Request) bool {
 	o := &h.opts
 	if o.Authorize == nil && o.BasicAuth == nil && o.BearerToken == "" {
-		if o.AllowRemote || isLoopback(r.RemoteAddr) {
+		if o.AllowRemote {
 			return true
 		}
-		h.deny(w, r, http.StatusForbidden, "Forbidden: the Kiln dashboard serves only local requests unless authentication is configured "+
-			"(dashboard.Options BasicAuth, BearerToken or Authorize; kiln serve --dashboard-user or $KILN_DASHBOARD_TOKEN).")
-		return false
+		if !isLoopback(r.RemoteAddr) {
+			h.deny(w, r, http.StatusForbidden, "Forbidden: the Kiln dashboard serves only local requests unless authentication is configured "+
+				"(dashboard.Options BasicAuth, BearerToken or Authorize; kiln serve --dashboard-user or $KILN_DASHBOARD_TOKEN).")
+			return false
+		}
+		// A local request for another host name is a page of that name
+		// whose DNS now points here (DNS rebinding): the browser would let
+		// it read the answers, so it gets none.
+		if !h.hostAllowed(r.Host) {
+			h.deny(w, r, http.StatusForbidden, fmt.Sprintf("Forbidden: Host %q: without authentication the Kiln dashboard answers only to "+
+				"localhost, 127.0.0.1 and [::1] (a guard against DNS rebinding); add the name to dashboard.Options.AllowedHosts "+
+				"(kiln serve --dashboard-allowed-host) or configure authentication.", r.Host))
+			return false
+		}
+		return true
 	}
 	if o.BasicAuth != nil {
 		if user, pass, ok := r.BasicAuth(); ok && equal(user, o.BasicAuth.User) && equal(pass, o.BasicAuth.Password) {
@@ -94,6 +108,32 @@ func isLoopback(remoteAddr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// hostAllowed reports whether a request's Host header ("name", "name:port",
+// "[::1]:port") names this machine's loopback interface (localhost, or a
+// loopback IP address) or one of Options.AllowedHosts. Names are compared
+// without case and without a trailing dot.
+func (h *handler) hostAllowed(hostport string) bool {
+	host := normalizeHost(hostport)
+	if host == "localhost" {
+		return true
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return true
+	}
+	return host != "" && slices.Contains(h.allowedHosts, host)
+}
+
+// normalizeHost returns the host of a Host header or an AllowedHosts
+// entry, without port, brackets and trailing dot, in lower case.
+func normalizeHost(hostport string) string {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	host = strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"), ".")
+	return strings.ToLower(host)
 }
 
 // readOnly refuses state-changing requests with 403 in read-only mode.

@@ -88,6 +88,7 @@ func BenchmarkPages(b *testing.B) {
 			for b.Loop() {
 				r := httptest.NewRequest(http.MethodGet, page, nil)
 				r.RemoteAddr = "127.0.0.1:1"
+				r.Host = "localhost"
 				w := httptest.NewRecorder()
 				h.ServeHTTP(w, r)
 				if w.Code != http.StatusOK {

@@ -15,7 +15,8 @@
 //	h, err := dashboard.New(client, &dashboard.Options{Prefix: "/kiln"})
 //	mux.Handle("/kiln/", h)
 //
-// By default only requests from the loopback interface are allowed (as
+// By default only requests from the loopback interface, for a loopback host
+// name (localhost, 127.0.0.1, [::1]: no DNS rebinding), are allowed (as
 // Hangfire's LocalRequestsOnlyAuthorizationFilter); set Options.BasicAuth,
 // Options.BearerToken or Options.Authorize to serve other clients.
 package dashboard
@@ -24,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -68,6 +70,16 @@ type Options struct {
 	// reverse proxy on the same host every request looks local: configure
 	// authentication.
 	AllowRemote bool
+	// AllowedHosts lists host names, besides localhost, 127.0.0.1 and
+	// [::1] (any loopback address), that the loopback-only mode answers
+	// to, such as a name of this machine in /etc/hosts. Without
+	// authentication and without AllowRemote, a local request whose Host
+	// header names another host gets 403: it is a web page whose DNS name
+	// was pointed at this machine (DNS rebinding), which the browser would
+	// let read the dashboard and the API. Entries are names or IP
+	// addresses without port, compared without case and trailing dot.
+	// With authentication or AllowRemote, Host is not checked.
+	AllowedHosts []string
 
 	// ReadOnly hides every action (retry, cancel, delete, pause, create,
 	// edit) and refuses every state-changing request with 403, for the
@@ -106,13 +118,16 @@ type handler struct {
 	pages  *renderer
 	mux    *http.ServeMux
 	rate   *rateSampler
+	// allowedHosts is Options.AllowedHosts normalized (normalizeHost).
+	allowedHosts []string
 }
 
 // New returns the dashboard for client, configured by opts (nil: the
 // defaults of Options). It returns an error if Prefix is malformed, if
-// BasicAuth has an empty user or password, or if the embedded templates do
-// not parse (a build defect). The handler is safe for concurrent use and
-// owns no goroutine: it needs no closing.
+// BasicAuth has an empty user or password, if an AllowedHosts entry is
+// empty or has a port, or if the embedded templates do not parse (a build
+// defect). The handler is safe for concurrent use and owns no goroutine: it
+// needs no closing.
 func New(client *kiln.Client, opts *Options) (http.Handler, error) {
 	if client == nil {
 		return nil, errors.New("dashboard: nil client")
@@ -127,6 +142,14 @@ func New(client *kiln.Client, opts *Options) (http.Handler, error) {
 	if o.BasicAuth != nil && (o.BasicAuth.User == "" || o.BasicAuth.Password == "") {
 		return nil, errors.New("dashboard: Options.BasicAuth: empty user or password")
 	}
+	var allowedHosts []string
+	for _, name := range o.AllowedHosts {
+		host := normalizeHost(name)
+		if _, _, err := net.SplitHostPort(name); err == nil || host == "" || strings.ContainsAny(host, "/@ \t") {
+			return nil, fmt.Errorf("dashboard: Options.AllowedHosts: %q: want a host name or IP address without port, such as \"kiln.internal\"", name)
+		}
+		allowedHosts = append(allowedHosts, host)
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -134,7 +157,7 @@ func New(client *kiln.Client, opts *Options) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &handler{client: client, opts: o, pages: pages, mux: http.NewServeMux(), rate: newRateSampler(time.Now)}
+	h := &handler{client: client, opts: o, pages: pages, mux: http.NewServeMux(), rate: newRateSampler(time.Now), allowedHosts: allowedHosts}
 	h.routes()
 	h.mountExtras()
 	return h.secure(h.stripPrefix(h.mux)), nil

@@ -25,10 +25,12 @@ func serve(t *testing.T, e *env, opts *dashboard.Options, r *http.Request) *http
 	return w
 }
 
-// request builds a request from remote address remote.
+// request builds a request from remote address remote, for Host
+// localhost.
 func request(method, target, remote string) *http.Request {
 	r := httptest.NewRequest(method, target, nil)
 	r.RemoteAddr = remote
+	r.Host = "localhost"
 	return r
 }
 
@@ -292,6 +294,82 @@ func TestStaticServesFilesOnly(t *testing.T) {
 			if status, body := e.get(t, p); status != http.StatusOK || body == "" {
 				t.Errorf("GET %s%s: %d; want 200 with the file", prefix, p, status)
 			}
+		}
+	}
+}
+
+// rebound sends method path (with a JSON body unless empty) to e's server
+// as a browser does for a page of host whose DNS was pointed at 127.0.0.1
+// (DNS rebinding): from loopback, with Host, Origin and Sec-Fetch-Site of
+// that page's own origin. It returns the status and body.
+func rebound(t *testing.T, e *env, host, method, path, body string, header map[string]string) (int, string) {
+	t.Helper()
+	port := e.srv.URL[strings.LastIndex(e.srv.URL, ":")+1:]
+	req, err := http.NewRequest(method, e.base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host + ":" + port
+	req.Header.Set("Origin", "http://"+req.Host)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := noRedirects.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode, readAll(t, resp)
+}
+
+// TestHostAllowlistStopsDNSRebinding checks that without authentication
+// the dashboard and its API answer only to loopback host names and
+// Options.AllowedHosts: a rebound page (Host evil.example, same-origin
+// headers) can neither read jobs' args nor enqueue.
+func TestHostAllowlistStopsDNSRebinding(t *testing.T) {
+	e := newEnv(t, &dashboard.Options{AllowedHosts: []string{"Kiln.Internal."}})
+	id := e.enqueue(t, okArgs{Text: "secret-arg"}, &kiln.EnqueueOpts{RunAt: farFuture})
+	for _, p := range []string{"/api/jobs", fmt.Sprintf("/api/jobs/%d", id), "/jobs", fmt.Sprintf("/jobs/%d", id), "/"} {
+		status, body := rebound(t, e, "evil.example", "GET", p, "", nil)
+		if status != http.StatusForbidden || strings.Contains(body, "secret-arg") || !strings.Contains(body, "AllowedHosts") {
+			t.Errorf("rebound GET %s: %d; want 403 naming AllowedHosts, without the args:\n%s", p, status, body)
+		}
+	}
+	if status, body := rebound(t, e, "evil.example", "POST", "/api/jobs", `{"kind":"test.ok","args":{"text":"from evil"}}`, nil); status != http.StatusForbidden ||
+		!strings.Contains(body, `"error"`) {
+		t.Errorf("rebound POST /api/jobs: %d %s; want 403 with a JSON error", status, body)
+	}
+	if status, body := rebound(t, e, "evil.example", "POST", fmt.Sprintf("/jobs/%d/cancel", id), "", nil); status != http.StatusForbidden {
+		t.Errorf("rebound POST /jobs/%d/cancel: %d %s; want 403", id, status, body)
+	}
+	e.wantState(t, id, kiln.JobStateScheduled)
+	if jobs, err := e.client.JobList(context.Background(), nil); err != nil || len(jobs.Jobs) != 1 {
+		t.Fatalf("jobs after the rebound requests: %v, %v; want only the first", jobs, err)
+	}
+
+	// The names of this machine's loopback interface, and the allowed one.
+	for _, host := range []string{"localhost", "LOCALHOST", "localhost.", "127.0.0.1", "127.0.0.2", "[::1]", "kiln.internal"} {
+		if status, body := rebound(t, e, host, "GET", "/api/jobs", "", nil); status != http.StatusOK || !strings.Contains(body, "secret-arg") {
+			t.Errorf("GET /api/jobs with Host %s: %d; want 200\n%s", host, status, body)
+		}
+	}
+	// Authentication replaces the Host check: a rebound page has no
+	// credentials, and a client with them may use any name.
+	e2 := newEnv(t, &dashboard.Options{BearerToken: "t0k"})
+	if status, _ := rebound(t, e2, "evil.example", "GET", "/api/jobs", "", nil); status != http.StatusUnauthorized {
+		t.Errorf("rebound GET /api/jobs with a token configured: %d; want 401", status)
+	}
+	if status, _ := rebound(t, e2, "kiln.example.com", "GET", "/api/jobs", "", map[string]string{"Authorization": "Bearer t0k"}); status != http.StatusOK {
+		t.Errorf("GET /api/jobs with the token and another Host: %d; want 200", status)
+	}
+
+	for _, bad := range []string{"", "kiln.internal:8080", "[::1]:80", "a b", "user@host"} {
+		if _, err := dashboard.New(e.client, &dashboard.Options{AllowedHosts: []string{bad}}); err == nil || !strings.Contains(err.Error(), "AllowedHosts") {
+			t.Errorf("AllowedHosts %q: error %v; want one naming AllowedHosts", bad, err)
 		}
 	}
 }

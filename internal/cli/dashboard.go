@@ -35,9 +35,10 @@ const dashboardShutdownTimeout = 5 * time.Second
 
 // dashboardFlags are the dashboard flags of serve and demo.
 type dashboardFlags struct {
-	addr     string
-	user     string
-	readOnly bool
+	addr         string
+	user         string
+	readOnly     bool
+	allowedHosts []string
 }
 
 // register adds the flags to fs.
@@ -47,6 +48,8 @@ func (f *dashboardFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.user, "dashboard-user", "",
 		"require HTTP basic auth with this user and the password in $"+envDashboardPassword)
 	fs.BoolVar(&f.readOnly, "dashboard-read-only", false, "serve the dashboard without any action (no retry, cancel, pause...)")
+	fs.StringSliceVar(&f.allowedHosts, "dashboard-allowed-host", nil,
+		"a host name besides localhost, 127.0.0.1 and [::1] that the dashboard answers to without authentication (repeatable)")
 }
 
 // dashboardServer is the dashboard's HTTP server, with its JSON API and
@@ -64,12 +67,13 @@ type dashboardServer struct {
 // when it is disabled. The address is taken before it returns, so that a
 // busy port is reported at once: as an error when the user chose the
 // address (explicit), as a warning on stderr otherwise, the process then
-// running without a dashboard.
+// running without a dashboard. An address other hosts can reach, without
+// authentication to let them in, gets a warning on stderr too.
 func startDashboard(f *dashboardFlags, explicit bool, client *kiln.Client, getenv func(string) string, logger *slog.Logger, stderr io.Writer) (*dashboardServer, error) {
 	if f.addr == "" || strings.EqualFold(f.addr, "off") {
 		return nil, nil
 	}
-	opts := &dashboard.Options{ReadOnly: f.readOnly, Logger: logger, BearerToken: getenv(envDashboardToken)}
+	opts := &dashboard.Options{ReadOnly: f.readOnly, Logger: logger, BearerToken: getenv(envDashboardToken), AllowedHosts: f.allowedHosts}
 	if f.user != "" {
 		pass := getenv(envDashboardPassword)
 		if pass == "" {
@@ -95,6 +99,12 @@ func startDashboard(f *dashboardFlags, explicit bool, client *kiln.Client, geten
 			return nil, nil
 		}
 		return nil, fmt.Errorf("dashboard: listen on --dashboard-addr %s: %w", f.addr, err)
+	}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() && opts.BasicAuth == nil && opts.BearerToken == "" {
+		host, _, _ := net.SplitHostPort(f.addr) // it was listened on
+		fmt.Fprintf(stderr, "Warning: the dashboard listens on %s, but without authentication it serves only requests from this machine: "+
+			"other hosts get 403. To serve them, set --dashboard-user (password in $%s) or $%s.\n",
+			net.JoinHostPort(host, fmt.Sprint(tcp.Port)), envDashboardPassword, envDashboardToken)
 	}
 	s := &dashboardServer{
 		metrics: col,

@@ -175,3 +175,79 @@ func TestDemoPrintsDashboard(t *testing.T) {
 		t.Fatalf("demo: exit %d\n%s", c, errOut)
 	}
 }
+
+// getHost fetches url with the Host header host (url's host:port when
+// empty) and returns the status.
+func getHost(t *testing.T, url, host string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host != "" {
+		req.Host = host
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s (Host %s): %v", url, host, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestServeDashboardAllowedHost checks that without authentication serve's
+// dashboard answers only to loopback names and --dashboard-allowed-host
+// (DNS rebinding), and that a loopback address gets no warning.
+func TestServeDashboardAllowedHost(t *testing.T) {
+	t.Parallel()
+	db := newDB(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out, errOut, code := startCommand(ctx, nil, "serve", "--database", db, "--dashboard-addr", "127.0.0.1:0",
+		"--dashboard-allowed-host", "kiln.test", "--dashboard-allowed-host", "ops.test")
+	url := waitURL(t, out, errOut, code)
+	port := url[strings.LastIndex(url, ":")+1 : len(url)-1]
+	for host, want := range map[string]int{
+		"": 200, "localhost:" + port: 200, "kiln.test:" + port: 200, "ops.test": 200,
+		"evil.example:" + port: 403, "kiln.test.evil.example:" + port: 403,
+	} {
+		if got := getHost(t, url+"api/jobs", host); got != want {
+			t.Errorf("GET %sapi/jobs with Host %q: %d; want %d", url, host, got, want)
+		}
+	}
+	if strings.Contains(errOut.String(), "Warning") {
+		t.Errorf("a loopback address got a warning:\n%s", errOut)
+	}
+	cancel()
+	if c := <-code; c != exitOK {
+		t.Fatalf("serve: exit %d\n%s", c, errOut)
+	}
+}
+
+// TestServeDashboardRemoteAddrWarns checks that serving the dashboard on an
+// address other hosts can reach, without authentication, warns at start
+// and names the flags that let them in; with authentication it does not.
+func TestServeDashboardRemoteAddrWarns(t *testing.T) {
+	t.Parallel()
+	db := newDB(t)
+	for _, tc := range []struct {
+		env  kilnEnv
+		warn bool
+	}{{nil, true}, {kilnEnv{envDashboardToken: "t0k"}, false}} {
+		ctx, cancel := context.WithCancel(context.Background())
+		out, errOut, code := startCommand(ctx, tc.env, "serve", "--database", db, "--dashboard-addr", "0.0.0.0:0")
+		waitURL(t, out, errOut, code)
+		cancel()
+		if c := <-code; c != exitOK {
+			t.Fatalf("serve: exit %d\n%s", c, errOut)
+		}
+		stderr := errOut.String()
+		warned := strings.Contains(stderr, "Warning: the dashboard listens on 0.0.0.0:")
+		if warned != tc.warn {
+			t.Errorf("token %q: warned %v, want %v; stderr:\n%s", tc.env[envDashboardToken], warned, tc.warn, stderr)
+		}
+		if tc.warn && (!strings.Contains(stderr, "--dashboard-user") || !strings.Contains(stderr, "$KILN_DASHBOARD_PASSWORD") || !strings.Contains(stderr, "$KILN_DASHBOARD_TOKEN")) {
+			t.Errorf("the warning does not name the flags that let other hosts in:\n%s", stderr)
+		}
+	}
+}

@@ -13,7 +13,12 @@ import (
 // of the month". Times are wall-clock times in whatever zone the spec is used
 // with. Common shapes get a sentence; any other valid spec is described field
 // by field ("minute 1-20/3, hour 3, day-of-month *, month *, day-of-week *").
-// Describe returns "" for a spec that [Parse] rejects.
+// A step that does not divide its field's range is described by the values
+// it fires at: "*/59 * * * *" is "at minutes 0 and 59 of every hour", not
+// every 59 minutes. An interval says what it is counted from unless it
+// divides an hour: "every 1h30m from 00:00 UTC", "every 26h30m, counted from
+// 1970-01-01T00:00:00Z (the Unix epoch)". Describe returns "" for a spec
+// that [Parse] rejects.
 //
 // No maintained Go library for cron descriptions is available to Kiln, so
 // the wording is this package's own, close to crontab.guru's.
@@ -44,8 +49,17 @@ func describeInterval(s *interval) string {
 	default:
 		desc = "every " + formatDuration(d)
 	}
-	if s.anchored {
+	switch {
+	case s.anchored:
 		desc += " starting at " + s.anchor.Format(time.RFC3339Nano)
+	case time.Hour%d == 0:
+		// Fires on the obvious marks: every 15 minutes at :00, :15...
+	case 24*time.Hour%d == 0:
+		desc += " from 00:00 UTC" // every 90 minutes: 00:00, 01:30... UTC
+	default:
+		// Every 26h30m: the Unix epoch, not the time the entry was defined,
+		// sets when it fires (see Every).
+		desc += ", counted from the Unix epoch 1970-01-01T00:00:00Z"
 	}
 	return desc
 }
@@ -100,6 +114,36 @@ func starStep(f cronField) (int, bool) {
 	return 0, false
 }
 
+// evenStep returns n when f is exactly "*/n" and n divides period (60 for
+// seconds and minutes, 24 for hours), so that the field fires every n units
+// without a break: "*/15" minutes fires every 15 minutes, but "*/59" fires
+// at :00 and :59, 59 minutes and then 1 minute apart, and "*/7" restarts
+// at :00 after :56.
+func evenStep(f cronField, period int) (int, bool) {
+	if n, ok := starStep(f); ok && period%n == 0 {
+		return n, true
+	}
+	return 0, false
+}
+
+// unevenStep returns the values of f when f is exactly "*/n" and n does not
+// divide period (see evenStep).
+func unevenStep(f cronField, period int) ([]int, bool) {
+	if n, ok := starStep(f); ok && period%n != 0 {
+		return values(f.bits), true
+	}
+	return nil, false
+}
+
+// numberList joins values as English: "0 and 59", "0, 7, 14 and 21".
+func numberList(vs []int) string {
+	items := make([]string, len(vs))
+	for i, v := range vs {
+		items[i] = strconv.Itoa(v)
+	}
+	return joinList(items)
+}
+
 // simpleRange returns lo, hi when f is exactly "lo-hi".
 func simpleRange(f cronField) (int, int, bool) {
 	if len(f.terms) == 1 && f.terms[0].ranged && !f.terms[0].stepped {
@@ -148,11 +192,15 @@ func describeTime(c *cronSchedule) (string, bool) {
 
 	// Sub-minute schedules in every minute.
 	if isStar(minute) && isStar(hour) && !(secSingle && s == 0) {
-		switch n, stepped := starStep(sec); {
+		n, stepped := evenStep(sec, 60)
+		uneven, isUneven := unevenStep(sec, 60)
+		switch {
 		case isStar(sec):
 			return "every second", true
 		case stepped:
 			return every(n, "second"), true
+		case isUneven:
+			return "at seconds " + numberList(uneven) + " of every minute", true
 		case secSingle:
 			return "at second " + strconv.Itoa(s) + " of every minute", true
 		}
@@ -163,25 +211,40 @@ func describeTime(c *cronSchedule) (string, bool) {
 	}
 
 	m, minSingle := minute.singleValue()
-	n, minStepped := starStep(minute)
+	n, minStepped := evenStep(minute, 60)
+	if _, uneven := unevenStep(minute, 60); uneven && !isStar(hour) {
+		return "", false // listed field by field
+	}
 	switch {
 	case isStar(hour):
+		uneven, isUneven := unevenStep(minute, 60)
 		switch {
 		case isStar(minute):
 			return "every minute", true
 		case minStepped:
 			return every(n, "minute"), true
+		case isUneven:
+			return "at minutes " + numberList(uneven) + " of every hour", true
 		case minSingle && m == 0:
 			return "every hour", true
 		case minSingle:
 			return "at minute " + strconv.Itoa(m) + " of every hour", true
 		}
 	case minSingle:
-		if hn, ok := starStep(hour); ok {
+		if hn, ok := evenStep(hour, 24); ok {
 			if m == 0 {
 				return every(hn, "hour"), true
 			}
 			return every(hn, "hour") + " at minute " + strconv.Itoa(m), true
+		}
+		if hs, ok := unevenStep(hour, 24); ok {
+			// "0 */5 * * *" fires at 00:00, 05:00 ... 20:00, then 00:00
+			// again, 4 hours later: fixed times of the day.
+			times := make([]string, len(hs))
+			for i, h := range hs {
+				times[i] = clock(h, m, 0)
+			}
+			return "at " + joinList(times), true
 		}
 		if lo, hi, ok := simpleRange(hour); ok {
 			return "every hour from " + clock(lo, m, 0) + " through " + clock(hi, m, 0), true

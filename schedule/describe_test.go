@@ -39,6 +39,17 @@ func TestDescribe(t *testing.T) {
 		{"*/5 * * * SAT,SUN", "every 5 minutes on Saturday and Sunday"},
 		{"* * * * * *", "every second"},
 		{"*/10 * * * * *", "every 10 seconds"},
+		// A step that does not divide its field's range restarts at 0:
+		// "*/59" fires at :00 and :59, not every 59 minutes.
+		{"*/59 * * * *", "at minutes 0 and 59 of every hour"},
+		{"*/7 * * * *", "at minutes 0, 7, 14, 21, 28, 35, 42, 49 and 56 of every hour"},
+		{"*/45 * * * * *", "at seconds 0 and 45 of every minute"},
+		{"0 */5 * * *", "at 00:00, 05:00, 10:00, 15:00 and 20:00 every day"},
+		{"30 */7 * * MON", "at 00:30, 07:30, 14:30 and 21:30 on Monday"},
+		{"*/7 9-17 * * *", "minute */7, hour 9-17, day-of-month *, month *, day-of-week *"},
+		{"*/59 3 * * *", "minute */59, hour 3, day-of-month *, month *, day-of-week *"},
+		{"*/20 * * * *", "every 20 minutes"},
+		{"0 */8 * * *", "every 8 hours"},
 		{"15 * * * * *", "at second 15 of every minute"},
 		{"0 30 9 * * *", "at 09:30 every day"},
 		{"45 30 9 * * *", "at 09:30:45 every day"},
@@ -46,8 +57,13 @@ func TestDescribe(t *testing.T) {
 		{"@every 30s", "every 30 seconds"},
 		{"@every 5m", "every 5 minutes"},
 		{"@every 1h", "every hour"},
-		{"@every 36h", "every 36 hours"},
-		{"@every 1h30m", "every 1h30m"},
+		// Intervals say what sets their phase when it is not obvious.
+		{"@every 36h", "every 36 hours, counted from the Unix epoch 1970-01-01T00:00:00Z"},
+		{"@every 26h30m", "every 26h30m, counted from the Unix epoch 1970-01-01T00:00:00Z"},
+		{"@every 7s", "every 7 seconds, counted from the Unix epoch 1970-01-01T00:00:00Z"},
+		{"@every 1h30m", "every 1h30m from 00:00 UTC"},
+		{"@every 1.5s", "every 1.5s"},
+		{"@every 20m", "every 20 minutes"},
 		{"@every 1h30m from 2030-01-01T00:00:00Z", "every 1h30m starting at 2030-01-01T00:00:00Z"},
 		// Shapes without a sentence are listed field by field.
 		{"1-20/3 3 * * *", "minute 1-20/3, hour 3, day-of-month *, month *, day-of-week *"},

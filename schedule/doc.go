@@ -6,8 +6,9 @@
 // A [Schedule] comes from [Parse] (a cron spec, a descriptor such as @daily,
 // or "@every 1h30m"), from [Every] or from [EveryFrom]. The helpers
 // [Minutely], [Hourly], [Daily], [Weekly], [Monthly] and [Yearly] build cron
-// specs as Hangfire's Cron class does, [Interval] builds an "@every" spec from
-// days, hours and minutes, and [Describe] says in English what a spec does.
+// specs as Hangfire's Cron class does, [Interval] and [IntervalFrom] build
+// "@every" specs from days, hours and minutes, and [Describe] says in English
+// what a spec does.
 //
 // # Cron specs and time zones
 //
@@ -69,7 +70,10 @@
 // daylight-saving time: "@every 24h" fires at the same UTC time each day,
 // which moves by an hour on the wall clock across a transition. Without an
 // anchor the Unix epoch is used, so every process that builds the same
-// interval agrees on its fire times.
+// interval agrees on its fire times; this is not the time a recurring job
+// is defined, so "@every 26h30m" ([Interval](1, 2, 30)) first fires anywhere
+// within 26h30m of it. [IntervalFrom] and "@every <d> from <time>" count
+// from a time of your choosing.
 //
 // # Parsing
 //

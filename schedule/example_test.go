@@ -62,6 +62,29 @@ func ExampleDaily() {
 	// @every 26h30m
 }
 
+// IntervalFrom counts an interval from a time of your choosing, such as
+// when a recurring job is first defined, rather than from the Unix epoch.
+func ExampleIntervalFrom() {
+	defined := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	spec := schedule.IntervalFrom(1, 2, 30, defined)
+	fmt.Println(spec)
+	s, err := schedule.Parse(spec, "")
+	if err != nil {
+		panic(err)
+	}
+	for _, t := range schedule.NextN(s, defined, 2) {
+		fmt.Println(t.Format(time.RFC3339))
+	}
+	// Counted from the epoch, the first run comes 15 hours after definition.
+	epoch, _ := schedule.Parse(schedule.Interval(1, 2, 30), "")
+	fmt.Println(epoch.Next(defined).Format(time.RFC3339))
+	// Output:
+	// @every 26h30m from 2026-05-01T10:00:00Z
+	// 2026-05-02T12:30:00Z
+	// 2026-05-03T15:00:00Z
+	// 2026-05-02T01:00:00Z
+}
+
 func ExampleEveryFrom() {
 	anchor := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	s, err := schedule.EveryFrom(90*time.Minute, anchor)
@@ -87,11 +110,12 @@ func ExampleEveryFrom() {
 }
 
 func ExampleDescribe() {
-	for _, spec := range []string{"*/5 * * * *", "0 0 1 * *", "@every 36h"} {
+	for _, spec := range []string{"*/5 * * * *", "*/59 * * * *", "0 0 1 * *", "@every 36h"} {
 		fmt.Println(schedule.Describe(spec))
 	}
 	// Output:
 	// every 5 minutes
+	// at minutes 0 and 59 of every hour
 	// at 00:00 on day 1 of the month
-	// every 36 hours
+	// every 36 hours, counted from the Unix epoch 1970-01-01T00:00:00Z
 }

@@ -55,6 +55,15 @@ func Yearly(month time.Month, day, hour, minute int) string {
 // (Interval(0, 0, 90) is "@every 1h30m"). A total of zero or less, or one
 // too long for a time.Duration (about 292 years), gives a spec that [Parse]
 // rejects.
+//
+// Unlike Cofoundry, whose task runs again an interval after its last run,
+// the interval is counted from the Unix epoch (1970-01-01T00:00:00Z), not
+// from when a recurring job is defined: Interval(1, 2, 30) fires at
+// 1970-01-01T00:00Z + k × 26h30m, so its first run may come at any time
+// within 26h30m of the definition. That makes the fire times the same in
+// every process and across restarts. An interval that divides an hour or a
+// day (15 minutes, 6 hours) fires on the clock's marks (:00, :15, ... UTC),
+// so it rarely matters; for "every 26h30m from now" use [IntervalFrom].
 func Interval(days, hours, minutes int) string {
 	// Sum in big integers so that absurd arguments give a spec Parse
 	// rejects rather than a silently wrapped one.
@@ -67,6 +76,22 @@ func Interval(days, hours, minutes int) string {
 		return "@every " + formatDuration(time.Duration(total.Int64())*time.Minute)
 	}
 	return "@every " + total.String() + "m" // out of time.Duration's range
+}
+
+// IntervalFrom returns the spec of [Interval](days, hours, minutes) counted
+// from anchor instead of the Unix epoch: "@every 26h30m from
+// 2030-01-01T09:00:00Z" fires at anchor, anchor + 26h30m, anchor + 53h and
+// so on (see [EveryFrom]). The anchor is written in UTC, to the nanosecond.
+//
+// The anchor is part of the spec, so pass a fixed time: a constant, or the
+// time the job was first defined. IntervalFrom(1, 2, 30, time.Now()) gives
+// "every 26h30m from now" once, as a job defined at run time with
+// Client.RecurringAddOrUpdate; in Config.Recurring, which is defined again at
+// every start, it would give a new spec, and so a new first run, at each
+// restart. An anchor outside years 1-9999 gives a spec that [Parse]
+// rejects.
+func IntervalFrom(days, hours, minutes int, anchor time.Time) string {
+	return Interval(days, hours, minutes) + " from " + anchor.UTC().Format(time.RFC3339Nano)
 }
 
 // maxMinutes is the most whole minutes a time.Duration holds.

@@ -26,6 +26,13 @@ func TestHelpers(t *testing.T) {
 		{Interval(0, 0, 90), "@every 1h30m", "2026-05-01T00:00:00Z", []string{"2026-05-01T01:30:00Z"}},
 		{Interval(1, 2, 30), "@every 26h30m", "1970-01-01T00:00:00Z", []string{"1970-01-02T02:30:00Z"}},
 		{Interval(7, 0, 0), "@every 168h", "1970-01-01T00:00:00Z", []string{"1970-01-08T00:00:00Z"}},
+		// Counted from the epoch, Interval(1, 2, 30)'s next run after a
+		// definition at 2026-05-01T10:00Z is 15 hours away, not 26h30m...
+		{Interval(1, 2, 30), "@every 26h30m", "2026-05-01T10:00:00Z", []string{"2026-05-02T01:00:00Z", "2026-05-03T03:30:00Z"}},
+		// ...and counted from the definition with IntervalFrom.
+		{IntervalFrom(1, 2, 30, time.Date(2026, 5, 1, 12, 0, 0, 0, time.FixedZone("CEST", 2*3600))),
+			"@every 26h30m from 2026-05-01T10:00:00Z", "2026-05-01T10:00:00Z",
+			[]string{"2026-05-02T12:30:00Z", "2026-05-03T15:00:00Z"}},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -63,9 +64,7 @@ gives an error naming the field at fault.`,
 				zone = "UTC"
 			}
 			fmt.Fprintf(out, "%s  (%s, %s)\n\n", sched.String(), schedule.Describe(sched.String()), zone)
-			for _, t := range schedule.NextN(sched, from, n) {
-				fmt.Fprintf(out, "  %s   %s\n", t.In(loc).Format("Mon 2006-01-02 15:04:05 MST"), t.UTC().Format(time.RFC3339))
-			}
+			printFireTimes(out, schedule.NextN(sched, from, n), loc)
 			return nil
 		},
 	}
@@ -73,4 +72,25 @@ gives an error naming the field at fault.`,
 	cmd.Flags().IntVarP(&n, "n", "n", 10, "how many fire times to print")
 	cmd.Flags().StringVar(&after, "after", "", "print fire times after this RFC 3339 time (default now)")
 	return cmd
+}
+
+// lastFireTime is the last instant printFireTimes prints: RFC 3339 has four
+// digits for the year.
+var lastFireTime = time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC)
+
+// printFireTimes prints fire times, one a line: in loc, with the weekday,
+// and in UTC as RFC 3339, both with the fraction of a second when
+// there is one ("@every 1.5s"). Times after year 9999, which RFC 3339
+// cannot write, are left out with a line saying so.
+func printFireTimes(w io.Writer, times []time.Time, loc *time.Location) {
+	for _, t := range times {
+		if t.After(lastFireTime) {
+			fmt.Fprintln(w, "  (no later fire times: RFC 3339 ends with year 9999)")
+			return
+		}
+		fmt.Fprintf(w, "  %s   %s\n", t.In(loc).Format("Mon 2006-01-02 15:04:05.999999999 MST"), t.UTC().Format(time.RFC3339Nano))
+	}
+	if len(times) == 0 {
+		fmt.Fprintln(w, "  (none)")
+	}
 }

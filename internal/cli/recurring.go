@@ -59,7 +59,8 @@ func newRecurringListCmd(g *globals) *cobra.Command {
 		Use:   "list",
 		Short: "List recurring jobs",
 		Long: `list prints every recurring entry: its schedule and time zone, the kind it
-enqueues, its next run (UTC), its last run and job, and whether it is paused
+enqueues, its next run (UTC; none for a paused entry, whose next run is
+computed when it is resumed), its last run and job, and whether it is paused
 or has an error (such as a kind without a worker).`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -97,8 +98,12 @@ or has an error (such as a kind without a worker).`,
 					if r.LastRunAt != nil {
 						last = fmt.Sprintf("%s (job %d)", fmtTime(r.LastRunAt, timeLayout), r.LastJobID)
 					}
+					next := fmtTime(&r.NextRunAt, timeLayout)
+					if r.Paused {
+						next = "- (paused)" // nothing runs until resumed, from then on
+					}
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Schedule, zoneName(r.TimeZone), r.Kind,
-						fmtTime(&r.NextRunAt, timeLayout), last, status)
+						next, last, status)
 				}
 				return tw.Flush()
 			})
@@ -121,8 +126,9 @@ func newRecurringShowCmd(g *globals) *cobra.Command {
 		Use:   "show ID",
 		Short: "Show a recurring job, its next runs and its latest runs",
 		Long: `show prints one recurring entry: its schedule with a description, its job,
-its overlap and misfire policies, its next 5 runs, and its 10 latest runs
-with the current state of each run's job.`,
+its overlap and misfire policies, its next 5 runs (in its time zone and in
+UTC; none while it is paused), and its 10 latest runs with the current state
+of each run's job.`,
 		Args: exactArgs(1, "ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
@@ -160,12 +166,16 @@ func printRecurring(w io.Writer, r *kiln.RecurringRow, occ []*kiln.RecurringOccu
 		fmt.Fprintf(tw, "Error\t%s\n", r.LastError)
 	}
 	tw.Flush()
-	if sched, err := schedule.Parse(r.Schedule, r.TimeZone); err == nil && !r.Paused {
+	if sched, err := schedule.Parse(r.Schedule, r.TimeZone); err == nil {
 		fmt.Fprintln(w, "\nNext runs:")
-		t := r.NextRunAt
-		for range 5 {
-			fmt.Fprintf(w, "  %s\n", t.UTC().Format(time.RFC3339))
-			t = sched.Next(t)
+		if r.Paused {
+			fmt.Fprintln(w, "  none while paused (resume runs it from its next occurrence)")
+		} else {
+			loc := time.UTC
+			if r.TimeZone != "" {
+				loc, _ = time.LoadLocation(r.TimeZone) // Parse loaded it
+			}
+			printFireTimes(w, append([]time.Time{r.NextRunAt}, schedule.NextN(sched, r.NextRunAt, 4)...), loc)
 		}
 	}
 	fmt.Fprintln(w, "\nLatest runs:")

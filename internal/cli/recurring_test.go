@@ -66,3 +66,59 @@ func TestCronNext(t *testing.T) {
 	}
 	wantFail(t, runKiln(t, "cron", "next", "61 * * * *"), exitUsage, "minute field")
 }
+
+// TestRecurringNextRunsTruthful checks what list and show say about next
+// runs: none for a paused entry, and in the entry's zone as well as UTC.
+func TestRecurringNextRunsTruthful(t *testing.T) {
+	t.Parallel()
+	db := newDB(t)
+	mustRun(t, "recurring", "add", "nightly", "--database", db, "--schedule", "0 2 * * *", "--tz", "Europe/Berlin",
+		"--kind", "demo.sleep")
+	r := mustRun(t, "recurring", "show", "nightly", "--database", db)
+	_, runs, _ := strings.Cut(r.stdout, "Next runs:")
+	runs, _, _ = strings.Cut(runs, "Latest runs:")
+	lines := strings.Split(strings.TrimSpace(runs), "\n")
+	if len(lines) != 5 {
+		t.Fatalf("show lists %d next runs, want 5:\n%s", len(lines), r.stdout)
+	}
+	for _, line := range lines {
+		// 02:00 in Berlin is 00:00 or 01:00 UTC.
+		if !strings.Contains(line, " 02:00:00 CE") || !strings.Contains(line, ":00:00Z") {
+			t.Errorf("next run %q is not given in Europe/Berlin and in UTC", line)
+		}
+	}
+
+	mustRun(t, "recurring", "pause", "nightly", "--database", db)
+	r = mustRun(t, "recurring", "list", "--database", db)
+	row := strings.Fields(strings.Split(strings.TrimSpace(r.stdout), "\n")[1])
+	if row[0] != "nightly" || row[len(row)-1] != "paused" || strings.Contains(r.stdout, ":00Z") || strings.Contains(r.stdout, "T0") {
+		t.Errorf("list shows a next run for a paused entry:\n%s", r.stdout)
+	}
+	if r = mustRun(t, "recurring", "show", "nightly", "--database", db); !strings.Contains(r.stdout, "none while paused") {
+		t.Errorf("show of a paused entry:\n%s", r.stdout)
+	}
+}
+
+// TestCronNextExact checks that cron next shows fractions of a second and
+// never prints a time RFC 3339 cannot write.
+func TestCronNextExact(t *testing.T) {
+	t.Parallel()
+	r := mustRun(t, "cron", "next", "@every 1.5s", "--after", "2026-01-01T00:00:00Z", "-n", "2")
+	for _, want := range []string{"2026-01-01T00:00:01.5Z", "Thu 2026-01-01 00:00:01.5 UTC", "2026-01-01T00:00:03Z"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("cron next @every 1.5s lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = mustRun(t, "cron", "next", "@every 1h", "--after", "9999-12-31T22:30:00Z", "-n", "3")
+	if !strings.Contains(r.stdout, "9999-12-31T23:00:00Z") || !strings.Contains(r.stdout, "RFC 3339 ends with year 9999") ||
+		strings.Contains(r.stdout, "10000") {
+		t.Errorf("cron next at the end of year 9999:\n%s", r.stdout)
+	}
+	r = mustRun(t, "cron", "next", "* * * * *", "--after", "9999-12-31T23:59:59Z")
+	if strings.Contains(r.stdout, "10000") || !strings.Contains(r.stdout, "RFC 3339 ends with year 9999") {
+		t.Errorf("cron next after the last second of year 9999:\n%s", r.stdout)
+	}
+	if !strings.Contains(mustRun(t, "cron", "next", "*/59 * * * *").stdout, "at minutes 0 and 59 of every hour") {
+		t.Error("cron next describes */59 as something else than minutes 0 and 59")
+	}
+}

@@ -234,3 +234,44 @@ func ExampleHostedService() {
 	// running
 	// stopped
 }
+
+// A worker tells why its context ended with context.Cause: a timeout, a
+// cancel request, a shutdown, or a lease lost to another process.
+func Example_jobContextCause() {
+	st, cleanup := exampleStore()
+	defer cleanup()
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[WelcomeArgs]) error {
+		<-ctx.Done() // a mail server that never answers
+		switch cause := context.Cause(ctx); {
+		case errors.Is(cause, kiln.ErrJobTimeout):
+			fmt.Println("timed out; the job will be retried")
+		case errors.Is(cause, kiln.ErrJobCancelRequested):
+			fmt.Println("cancelled by a user")
+		case errors.Is(cause, kiln.ErrShutdown), errors.Is(cause, kiln.ErrLeaseLost):
+			fmt.Println("interrupted; the job will run again")
+		}
+		return ctx.Err()
+	}))
+	client, err := kiln.NewClient(&kiln.Config{
+		Store: st, Workers: workers, Logger: quietLogger, JobTimeout: 10 * time.Millisecond,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	failed, unsubscribe := client.Subscribe(kiln.EventJobFailed)
+	defer unsubscribe()
+	if err := client.Start(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	defer client.Stop(context.Background())
+
+	if _, err := client.Enqueue(context.Background(), WelcomeArgs{Email: "ada@example.com"}, nil); err != nil {
+		log.Fatal(err)
+	}
+	ev := <-failed
+	fmt.Println(ev.Attempt.Error)
+	// Output:
+	// timed out; the job will be retried
+	// kiln: job timed out (context deadline exceeded)
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/kilnjobs/kiln/internal/jobexec"
 	"github.com/kilnjobs/kiln/internal/jobreport"
 	"github.com/kilnjobs/kiln/kilntype"
 )
@@ -37,12 +36,6 @@ const (
 	// longer line is cut at a character boundary and ends with "…".
 	JobLogMaxLineBytes = jobreport.MaxLineBytes
 )
-
-// ErrLeaseLost: this process no longer holds the job's lease (it was
-// rescued after its lease expired, and maybe claimed again): the job's
-// context is cancelled with this cause, its outcome is ignored, and its
-// progress and log writes are refused.
-var ErrLeaseLost = jobexec.ErrLeaseLost
 
 // Progress records how far the job's current attempt has got, in percent
 // (0 to 100), for every process sharing the store to read in the job's

@@ -20,8 +20,10 @@ import (
 // be safe for concurrent use.
 //
 // Work must honour ctx: it is cancelled when the job times out, when the job
-// is cancelled (from any process), and when the client stops. A Work that
-// ignores ctx delays shutdown and cannot be cancelled.
+// is cancelled (from any process), when the client stops, and when this
+// process lost the job's lease; context.Cause(ctx) is then ErrJobTimeout,
+// ErrJobCancelRequested, ErrShutdown or ErrLeaseLost. A Work that ignores
+// ctx delays shutdown and cannot be cancelled.
 type Worker[T JobArgs] interface {
 	// Work runs one attempt. nil completes the job; an error fails the
 	// attempt (retried with backoff until MaxAttempts, then discarded);

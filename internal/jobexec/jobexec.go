@@ -56,6 +56,8 @@ func (e *SnoozeError) Error() string { return fmt.Sprintf("job snoozed for %s", 
 
 // Causes given to a job context's cancel function, which tell how an attempt
 // that returned an error while its context was done should be recorded.
+// The root package exports them (kiln.ErrShutdown, ErrJobCancelRequested,
+// ErrLeaseLost, ErrJobTimeout) for workers to test with context.Cause.
 var (
 	// ErrShutdown: the process is stopping; the job goes back to available.
 	ErrShutdown = errors.New("kiln: process shutting down")

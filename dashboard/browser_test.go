@@ -227,3 +227,98 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 }
+
+// TestBrowserLayout measures the laid-out pages in chromium at a laptop's
+// and a small tablet's width: table cells that break out of their rows,
+// lines that wrap where they should not, a card left alone on a row.
+func TestBrowserLayout(t *testing.T) {
+	b := newBrowser(t)
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	for _, def := range []kiln.RecurringJob{
+		{ID: "reports.nightly", Schedule: "0 3 * * *", TimeZone: "Europe/Berlin", Args: okArgs{Text: "nightly report"}},
+		{ID: "cache.refresh-every-ten-seconds", Schedule: "@every 10s", Args: okArgs{Text: "refresh"}},
+	} {
+		if _, err := e.client.RecurringAddOrUpdate(ctx, def); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A last run to show: its job, state and time take room in the row.
+	job, err := e.client.RecurringTrigger(ctx, "reports.nightly")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitState(t, job.ID, kiln.JobStateCompleted)
+	running := e.enqueue(t, reportArgs{}, nil)
+	e.waitState(t, running, kiln.JobStateRunning)
+	completed := e.enqueue(t, okArgs{Text: "done"}, nil)
+	e.waitState(t, completed, kiln.JobStateCompleted)
+
+	for _, width := range []int64{1280, 900} {
+		t.Run(fmt.Sprintf("recurring at %dpx", width), func(t *testing.T) {
+			b.run(t, "load the recurring page",
+				chromedp.EmulateViewport(width, 900),
+				chromedp.Navigate(e.base+"/recurring"),
+				chromedp.WaitVisible(chromedp.CSS("table.recurring")),
+			)
+			// Every cell spans its row's full height, and holds its
+			// buttons; each next run stays on one line.
+			problems := value(t, b, "measure the recurring table", chromedp.Evaluate[[]string](`(() => {
+				const out = [];
+				const wrap = document.querySelector("table.recurring").closest(".table-wrap");
+				if (wrap.scrollWidth > wrap.clientWidth + 1) {
+					out.push("the table is " + wrap.scrollWidth + "px wide, its box " + wrap.clientWidth + "px: it scrolls sideways");
+				}
+				for (const tr of document.querySelectorAll("table.recurring tbody tr")) {
+					const row = tr.getBoundingClientRect();
+					tr.querySelectorAll(":scope > td").forEach((td, i) => {
+						const r = td.getBoundingClientRect();
+						if (Math.abs(r.top - row.top) > 1 || Math.abs(r.bottom - row.bottom) > 1) {
+							out.push(tr.id + ": cell " + i + " spans " + r.top + "-" + r.bottom + ", its row " + row.top + "-" + row.bottom);
+						}
+						for (const btn of td.querySelectorAll("button, a.button")) {
+							const br = btn.getBoundingClientRect();
+							if (br.left < r.left - 1 || br.right > r.right + 1 || br.top < r.top - 1 || br.bottom > r.bottom + 1) {
+								out.push(tr.id + ": button " + btn.textContent.trim() + " sticks out of its cell");
+							}
+						}
+					});
+					for (const li of tr.querySelectorAll("ul.plain li")) {
+						const lh = parseFloat(getComputedStyle(li).lineHeight);
+						if (li.getBoundingClientRect().height > 1.5 * lh) {
+							out.push(tr.id + ": next run " + JSON.stringify(li.textContent) + " wraps");
+						}
+					}
+				}
+				return out;
+			})()`))
+			if len(problems) > 0 {
+				b.fail(t, "recurring table at %dpx:\n%s", width, strings.Join(problems, "\n"))
+			}
+		})
+		for name, id := range map[string]int64{"running": running, "completed": completed} {
+			t.Run(fmt.Sprintf("%s job at %dpx", name, width), func(t *testing.T) {
+				b.run(t, "load the job page",
+					chromedp.EmulateViewport(width, 900),
+					chromedp.Navigate(fmt.Sprintf("%s/jobs/%d", e.base, id)),
+					chromedp.WaitVisible(chromedp.CSS(".facts")),
+				)
+				// The cards' rows, by their tops: none holds a card alone
+				// while another row holds several.
+				rows := value(t, b, "measure the cards", chromedp.Evaluate[[]int](`(() => {
+					const rows = new Map();
+					for (const c of document.querySelectorAll(".facts > div")) {
+						const top = Math.round(c.getBoundingClientRect().top);
+						rows.set(top, (rows.get(top) || 0) + 1);
+					}
+					return [...rows.keys()].sort((a, b) => a - b).map(k => rows.get(k));
+				})()`))
+				for _, n := range rows {
+					if n == 1 && len(rows) > 1 {
+						b.fail(t, "cards per row %v: one card wraps alone", rows)
+					}
+				}
+			})
+		}
+	}
+}

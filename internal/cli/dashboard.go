@@ -108,12 +108,54 @@ func startDashboard(f *dashboardFlags, explicit bool, client *kiln.Client, geten
 	}
 	s := &dashboardServer{
 		metrics: col,
-		srv:     &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)},
+		srv:     newDashboardHTTPServer(h, logger, defaultDashboardLimits),
 		done:    make(chan error, 1),
 		URL:     dashboardURL(ln.Addr()),
 	}
 	go func() { s.done <- s.srv.Serve(ln) }()
 	return s, nil
+}
+
+// dashboardLimits bound what one client of the dashboard's HTTP server may
+// hold: slow or idle connections are closed, big headers refused.
+type dashboardLimits struct {
+	// ReadHeader is the time a request's headers may take to arrive.
+	ReadHeader time.Duration
+	// Read is the time a whole request, body included, may take to
+	// arrive. It does not bound the handler: net/http lifts the read
+	// deadline once the body is read.
+	Read time.Duration
+	// Idle is how long a kept-alive connection may wait for its next
+	// request.
+	Idle time.Duration
+	// MaxHeaderBytes caps a request's headers (431 beyond).
+	MaxHeaderBytes int
+}
+
+// defaultDashboardLimits are the limits of kiln serve's and kiln demo's
+// dashboard. Its requests are small (forms, JSON bodies of at most
+// httpapi.DefaultMaxBodyBytes) and its live views poll, so a few seconds
+// would do; these leave room for slow links.
+var defaultDashboardLimits = dashboardLimits{
+	ReadHeader:     10 * time.Second,
+	Read:           30 * time.Second,
+	Idle:           60 * time.Second,
+	MaxHeaderBytes: 64 << 10,
+}
+
+// newDashboardHTTPServer returns the HTTP server for the dashboard handler
+// h, with limits l, logging its errors (bad requests, failed accepts) to
+// logger at warn level. It sets no WriteTimeout, which would cut
+// responses that take long to send; handlers may run past l.Read.
+func newDashboardHTTPServer(h http.Handler, logger *slog.Logger, l dashboardLimits) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: l.ReadHeader,
+		ReadTimeout:       l.Read,
+		IdleTimeout:       l.Idle,
+		MaxHeaderBytes:    l.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
 }
 
 // dashboardURL returns the URL a browser on this machine opens for a

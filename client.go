@@ -43,6 +43,10 @@ type Client struct {
 	elector   *leader.Elector      // set by Start, under lifecycle
 	notifier  *notifier.Notifier   // set by Start, under lifecycle; nil when the store sends no notifications
 
+	// rescuer is set by Start, under lifecycle; nil when maintenance is
+	// disabled. Unlike the elector's services, it runs in every process.
+	rescuer *maintenance.Services
+
 	mu        sync.RWMutex // guards running, producers and scheduler; held briefly
 	running   bool
 	producers map[string]*producer.Producer
@@ -136,7 +140,7 @@ func (c *Client) Start(ctx context.Context) error {
 		PollInterval: c.cfg.CancelPollInterval, Now: c.now, Logger: c.cfg.Logger,
 		Running: c.runningJobs, Cancel: c.cancelLocal, Finishing: c.finishingLocal,
 	})
-	c.elector = nil
+	c.elector, c.rescuer = nil, nil
 	var scheduler *recurring.Scheduler
 	if !c.cfg.DisableMaintenance {
 		scheduler = recurring.New(recurring.Config{
@@ -151,7 +155,7 @@ func (c *Client) Start(ctx context.Context) error {
 			},
 			OnEnqueued: func(_ *kilntype.RecurringRow, job *kilntype.JobRow) { c.wake(job.Queue) },
 		})
-		maint := maintenance.New(maintenance.Config{
+		maintCfg := maintenance.Config{
 			Store: c.cfg.Store, Now: c.now, Logger: c.cfg.Logger,
 			ScheduleInterval: c.cfg.ScheduleInterval, RescueInterval: c.cfg.RescueInterval,
 			CleanInterval:      c.cfg.CleanInterval,
@@ -163,7 +167,12 @@ func (c *Client) Start(ctx context.Context) error {
 					c.wake(r.Queue)
 				}
 			},
-		})
+		}
+		maint := maintenance.New(maintCfg)
+		// Every process rescues, leader or not: a dead process's jobs come
+		// back RescueInterval after their leases end, even when it was the
+		// leader and no other process is elected yet.
+		c.rescuer = maintenance.NewRescuer(maintCfg)
 		c.elector = leader.New(leader.Config{
 			Store: c.cfg.Store, Name: "maintenance", LeaderID: c.cfg.ID, TTL: c.cfg.LeaderTTL,
 			Now: c.now, Logger: c.cfg.Logger,
@@ -192,6 +201,9 @@ func (c *Client) Start(ctx context.Context) error {
 	c.registry = c.newRegistry(slices.Collect(maps.Keys(producers)))
 	if c.registry != nil {
 		c.registry.Start(ctx)
+	}
+	if c.rescuer != nil {
+		c.rescuer.Start(ctx)
 	}
 	if c.elector != nil {
 		c.elector.Start(ctx)
@@ -250,6 +262,9 @@ func (c *Client) stop(ctx context.Context, cancelNow bool) error {
 	}
 	c.heartbeat.Stop()
 	c.notifier.Stop()
+	if c.rescuer != nil {
+		c.rescuer.Stop()
+	}
 	if c.elector != nil {
 		c.elector.Stop()
 	}

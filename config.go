@@ -55,8 +55,10 @@ type Config struct {
 
 	// LeaseDuration is how long a running job's lease lasts without a
 	// heartbeat; it is renewed every third of it. After a process dies, its
-	// jobs are rescued at most LeaseDuration + RescueInterval later.
-	// Default 20 s (so rescue within 25 s); minimum 1 s.
+	// jobs are rescued, by any other process with maintenance enabled, at
+	// most LeaseDuration + RescueInterval after its last renewal (so after
+	// its death), whether or not it was the maintenance leader. Default
+	// 20 s (so rescue within 25 s); minimum 1 s.
 	LeaseDuration time.Duration
 	// FetchPollInterval is how often each queue looks for due jobs when
 	// nothing wakes it (an enqueue in this process, or in any process on a
@@ -91,7 +93,8 @@ type Config struct {
 	HostedServices []HostedService
 
 	// DisableMaintenance keeps this process out of leader election, so it
-	// never runs the scheduler, rescuer or cleaner. Another process must.
+	// never runs the scheduler or cleaner, and from rescuing expired
+	// leases, which every other process does. Another process must.
 	DisableMaintenance bool
 	// LeaderTTL is the term of the maintenance leader; a dead leader is
 	// replaced within it. Default 10 s.
@@ -99,7 +102,8 @@ type Config struct {
 	// ScheduleInterval is how often due scheduled and retryable jobs are
 	// marked available. Default 1 s.
 	ScheduleInterval time.Duration
-	// RescueInterval is how often expired leases are looked for. Default 5 s.
+	// RescueInterval is how often each process (not only the leader) looks
+	// for expired leases and takes their jobs back. Default 5 s.
 	RescueInterval time.Duration
 	// CleanInterval is how often old finished jobs are deleted. Default 1 min.
 	CleanInterval time.Duration

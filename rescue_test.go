@@ -14,6 +14,7 @@ import (
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/internal/clienttest"
 	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
 	"github.com/kilnjobs/kiln/store/sqlite"
 )
 
@@ -108,5 +109,55 @@ func TestKilledProcessJobIsRescued(t *testing.T) {
 	if len(attempts) != 2 || attempts[0].Outcome != kilntype.AttemptInterrupted || attempts[0].Server != childID ||
 		!strings.Contains(attempts[0].Error, "lease") || attempts[1].Outcome != kilntype.AttemptSucceeded || row.Attempt != 2 {
 		t.Fatalf("attempts after rescue = %+v (row attempt %d)", attempts, row.Attempt)
+	}
+}
+
+// TestNonLeaderRescues checks that a process rescues expired leases
+// whether or not it leads maintenance: another process (a "ghost" that
+// died) holds the leader's term for an hour, and a job leased by a dead
+// process must still be taken back and run as soon as its lease ends.
+func TestNonLeaderRescues(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := openStore(t, "")
+	clock := newClock()
+	elected, err := st.LeaderAttemptElect(ctx, &store.LeaderElectParams{
+		Name: "maintenance", LeaderID: "ghost-leader", TTL: time.Hour, Now: clock.Now(),
+	})
+	if err != nil || !elected {
+		t.Fatalf("elect the ghost leader: %v, %v", elected, err)
+	}
+	enqueuer, _ := kiln.NewClient(&kiln.Config{Store: st, Clock: clock})
+	job := clienttest.Enqueue(t, enqueuer, testArgs{N: 3}, nil)
+	claimed, err := st.JobClaim(ctx, &store.JobClaimParams{Queue: "default", Max: 1, AnyKind: true, LeasedBy: "dead-process",
+		LeaseExpiresAt: clock.Now().Add(time.Second), Now: clock.Now()})
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claim as the dead process: %v, %v", claimed, err)
+	}
+
+	done := make(chan int, 1)
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, j *kiln.Job[testArgs]) error {
+		done <- j.Args.N
+		return nil
+	}))
+	cfg := fastConfig(st, workers, clock)
+	cfg.RetryPolicy = nil
+	c := startClient(t, cfg)
+	clock.Advance(2 * time.Second) // the dead process's lease has ended
+	row := clienttest.WaitState(t, c, job.ID, kiln.JobStateCompleted)
+	if n := <-done; n != 3 || row.Attempt != 2 {
+		t.Fatalf("rescued job ran with N=%d, attempt %d", n, row.Attempt)
+	}
+	attempts, err := c.JobAttempts(ctx, job.ID)
+	if err != nil || len(attempts) != 2 || attempts[0].Outcome != kilntype.AttemptInterrupted ||
+		attempts[0].Server != "dead-process" {
+		t.Fatalf("attempts after rescue = %+v, %v", attempts, err)
+	}
+	// The ghost still leads: the rescue did not wait for an election.
+	if elected, err := st.LeaderAttemptElect(ctx, &store.LeaderElectParams{
+		Name: "maintenance", LeaderID: c.ID(), TTL: time.Hour, Now: clock.Now(),
+	}); err != nil || elected {
+		t.Fatalf("the client could be elected (%v, %v): the ghost's term should still run", elected, err)
 	}
 }

@@ -1,10 +1,12 @@
-// Package maintenance holds the services that only the elected leader runs:
-// the scheduler (promotes due jobs), the rescuer (takes back jobs whose
-// process died), the cleaner (deletes old finished jobs), the resolver
-// (releases continuations whose parents ended), the reaper (removes
-// servers that stopped sending heartbeats) and the stats folder (folds the
-// job counters and expires their history). Each lives in a
-// file of its own and runs as a periodic task under one start/stop contract.
+// Package maintenance holds the background maintenance services. The
+// elected leader runs those that New returns: the scheduler (promotes due
+// jobs), the cleaner (deletes old finished jobs), the resolver (releases
+// continuations whose parents ended), the reaper (removes servers that
+// stopped sending heartbeats) and the stats folder (folds the job counters
+// and expires their history). Every process runs the rescuer (NewRescuer:
+// takes back jobs whose process died), so that a rescue never waits for an
+// election. Each lives in a file of its own and runs as a periodic task
+// under one start/stop contract.
 package maintenance
 
 import (
@@ -64,12 +66,12 @@ type Services struct {
 	runners []service.Runner
 }
 
-// New returns the scheduler, rescuer and cleaner for cfg, and the resolver,
-// reaper and stats folder when the store has what they need; Start runs
-// them.
+// New returns the leader's services for cfg: the scheduler and cleaner, and
+// the resolver, reaper and stats folder when the store has what they need;
+// Start runs them.
 func New(cfg Config) *Services {
 	s := &Services{cfg: cfg}
-	s.tasks = []Task{s.scheduler(), s.rescuer(), s.cleaner()}
+	s.tasks = []Task{s.scheduler(), s.cleaner()}
 	if d, ok := cfg.Store.(store.DependencyStore); ok {
 		s.tasks = append(s.tasks, s.resolver(d))
 	}
@@ -79,6 +81,18 @@ func New(cfg Config) *Services {
 	if st, ok := cfg.Store.(store.StatsStore); ok {
 		s.tasks = append(s.tasks, s.statsFolder(st))
 	}
+	s.runners = make([]service.Runner, len(s.tasks))
+	return s
+}
+
+// NewRescuer returns the rescuer alone, which every process runs, leader
+// or not: the store's rescue is safe to run from many processes at once (it
+// takes each expired job once, see store.Store.JobRescueExpired), so a job
+// whose process died is taken back at most RescueInterval after its lease
+// ended, however long the election of a new leader takes. Start runs it.
+func NewRescuer(cfg Config) *Services {
+	s := &Services{cfg: cfg}
+	s.tasks = []Task{s.rescuer()}
 	s.runners = make([]service.Runner, len(s.tasks))
 	return s
 }

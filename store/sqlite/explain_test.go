@@ -29,6 +29,7 @@ func TestQueryPlans(t *testing.T) {
 		{"insert attempts", sqlInsertAttempts(2), []any{1, 1, 1, 1, "p", "succeeded", "", "", 2, 1, 1, 1, "p", "succeeded", "", ""}},
 		{"lease renew", sqlLeaseRenew, []any{1, "[1,2]", "p"}},
 		{"schedule due", sqlScheduleDue, []any{1, 10}},
+		{"any expired", sqlAnyExpired, []any{1}},
 		{"select expired", sqlSelectExpired, []any{1, 10}},
 		{"rescue", sqlRescue, []any{1, "e", 1}},
 		{"delete finished", sqlDeleteFinished, []any{1, 1, 1, 10}},

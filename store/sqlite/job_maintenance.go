@@ -49,6 +49,12 @@ WHERE state = 'running' AND lease_expires_at < ?1
 ORDER BY lease_expires_at
 LIMIT ?2`
 
+// sqlAnyExpired says whether a running job's lease expired before ?1. It
+// runs on a reader, so that the rescuer, which every process runs, takes
+// the single write lock only when there is something to rescue.
+const sqlAnyExpired = `SELECT EXISTS (SELECT 1 FROM kiln_job INDEXED BY kiln_job_state
+WHERE state = 'running' AND lease_expires_at < ?1)`
+
 // sqlRescue takes back running job ?3 at ?1 with the error ?2: cancelled if
 // a cancel was requested, discarded if it used all its attempts, retryable
 // at ?1 otherwise.
@@ -83,13 +89,24 @@ SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS (SELECT 1 FROM kiln_job WHERE
 // MaxAttempts) whose error, also kept as LastError, says that the lease
 // expired and names the process that held it. It returns the rescued jobs as
 // they are after the move, earliest expiry first. A Max below 1 rescues
-// none.
+// none. It first looks for an expired lease on a reader connection, and
+// takes the write lock only if it found one: every process's rescuer calls
+// it, mostly for nothing. Rescues of several processes sharing the file are
+// serialized by that lock, and each reads the expired jobs again under it,
+// so a job is rescued, and its attempt recorded, once.
 func (s *Store) JobRescueExpired(ctx context.Context, params *store.JobRescueExpiredParams) ([]*kilntype.JobRow, error) {
 	rescued := []*kilntype.JobRow{}
 	if params.Max < 1 {
 		return rescued, nil
 	}
 	now := micros(params.Now)
+	var found bool
+	if err := s.r.QueryRowContext(ctx, sqlAnyExpired, now).Scan(&found); err != nil {
+		return nil, fail("rescue expired jobs", err)
+	}
+	if !found {
+		return rescued, nil
+	}
 	err := s.write(ctx, func(tx *sql.Tx, st *stmts) error {
 		type expired struct {
 			id          int64

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -155,6 +156,56 @@ func testRescue(t *testing.T, newStore NewStoreFunc) {
 		wantSameJob(t, f.get(jobs[0].ID), rescued)
 		if n := len(f.attempts(jobs[0].ID)); n != 2 {
 			t.Errorf("%d attempts, want 2 (interrupted, then the late one)", n)
+		}
+	})
+
+	t.Run("ConcurrentRescuersTakeEachJobOnce", func(t *testing.T) {
+		// Every process runs a rescuer: rescues racing on the same expired
+		// jobs must move each job once and record one interrupted attempt.
+		f := newFixture(t, newStore)
+		const n, rescuers = 60, 6
+		f.insertN(n, queue("crowd"))
+		jobs := f.claim(claimParams("crowd", n, base))
+		if len(jobs) != n {
+			t.Fatalf("claimed %d jobs, want %d", len(jobs), n)
+		}
+		now := expired.Add(time.Second)
+		var (
+			mu   sync.Mutex
+			got  []int64
+			wg   sync.WaitGroup
+			errs = make(chan error, rescuers)
+		)
+		for range rescuers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					rows, err := f.s.JobRescueExpired(f.ctx, &store.JobRescueExpiredParams{Now: now, Max: 7})
+					if err != nil {
+						errs <- err
+						return
+					}
+					if len(rows) == 0 {
+						return
+					}
+					mu.Lock()
+					got = append(got, ids(rows)...)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("JobRescueExpired: %v", err)
+		}
+		wantIDSet(t, "rescued", got, ids(jobs))
+		for _, j := range jobs {
+			wantState(t, f.get(j.ID), kilntype.JobStateRetryable)
+			if as := f.attempts(j.ID); len(as) != 1 || as[0].Outcome != kilntype.AttemptInterrupted {
+				t.Errorf("job %d has attempts %+v, want one interrupted", j.ID, as)
+			}
 		}
 	})
 

@@ -11,6 +11,10 @@
 //     leader) while it has jobs in flight, and checks that every job
 //     completes, that none is lost, and that only the jobs the dead
 //     process held ran twice.
+//   - TestKillLeaderRescueTime SIGKILLs the leader, whose term (30 s) far
+//     outlasts the lease (5 s), and checks that its jobs are claimable
+//     again within LeaseDuration + 5 s of the kill: a rescue that waits for
+//     a new leader cannot.
 //   - TestPostgresOutage puts a TCP proxy between the processes and
 //     PostgreSQL and drops every connection, refusing new ones, for two
 //     seconds: a server restart as the clients see it, which other tests

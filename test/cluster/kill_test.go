@@ -128,3 +128,100 @@ func (c *cluster) runningJobs(name string) ([]int64, error) {
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[int64])
 }
+
+// rescueTimings are the serve timings of TestKillLeaderRescueTime: a lease
+// of 5 s looked for every second, and a leader term of 30 s, far longer:
+// the leader that dies is replaced 20 to 40 s later, so a rescue that waits
+// for the election cannot meet the bound.
+var rescueTimings = []string{"--lease-duration", "5s", "--rescue-interval", "1s", "--leader-ttl", "30s"}
+
+// rescueBound is what TestKillLeaderRescueTime allows between the SIGKILL
+// and the moment every job of the dead process is claimable again:
+// LeaseDuration + 5 s. The design bound is LeaseDuration + RescueInterval
+// (6 s here) after the process's last lease renewal, so after its death;
+// the rest is slack for a loaded machine.
+const rescueBound = 5*time.Second + 5*time.Second
+
+// TestKillLeaderRescueTime SIGKILLs the maintenance leader of three kiln
+// serve processes while each of its workers has a job in flight, and
+// measures how long its jobs stay running under its dead lease: every one
+// must be claimable again (rescued by a surviving process, which is not
+// the leader since none is elected yet) within rescueBound of the kill.
+// Then every job must complete, and only the dead process's jobs run
+// twice, each with one interrupted attempt.
+func TestKillLeaderRescueTime(t *testing.T) {
+	const jobs = 1000
+	c := newCluster(t, jobs)
+	c.start(c.dbURL, 3, rescueTimings...)
+	c.rec.stall()
+	c.enqueue()
+	waitFor(t, 30*time.Second, "every worker to have a request in flight", func() (bool, error) {
+		return c.rec.parked.Load() >= int64(len(c.procs)*workersPerProcess), nil
+	})
+	victim := c.leader()
+	victim.sigkill(t)
+	killedAt := time.Now()
+	ctx := context.Background()
+	var dbKilledAt time.Time
+	if err := c.store.Pool().QueryRow(ctx, `SELECT now()`).Scan(&dbKilledAt); err != nil {
+		t.Fatal(err)
+	}
+	held, err := c.runningJobs(victim.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(held) != workersPerProcess {
+		t.Errorf("%s held %d running jobs when it was killed, want %d (one per worker)", victim.name, len(held), workersPerProcess)
+	}
+	var lastLeaseEnd time.Time
+	if err := c.store.Pool().QueryRow(ctx, `SELECT max(lease_expires_at) FROM `+c.table("kiln_job")+
+		` WHERE id = ANY($1)`, held).Scan(&lastLeaseEnd); err != nil {
+		t.Fatal(err)
+	}
+
+	// Polled, not waited for with the bound as deadline, so that a slow
+	// rescue reports how slow it was.
+	var rescuedAfter time.Duration
+	waitFor(t, 2*time.Minute, "the dead process's jobs to be rescued", func() (bool, error) {
+		var n int
+		err := c.store.Pool().QueryRow(ctx, `SELECT count(*) FROM `+c.table("kiln_job")+
+			` WHERE id = ANY($1) AND state = 'running' AND leased_by = $2`, held, victim.name).Scan(&n)
+		rescuedAfter = time.Since(killedAt)
+		return n == 0, err
+	})
+	if rescuedAfter > rescueBound {
+		t.Errorf("the jobs of the killed leader were claimable again %s after the kill, want within %s",
+			rescuedAfter.Round(time.Millisecond), rescueBound)
+	}
+	t.Logf("killed the leader %s holding %d jobs; its last lease ended %s after the kill (database clock); "+
+		"all its jobs were claimable again %s after the kill",
+		victim.name, len(held), lastLeaseEnd.Sub(dbKilledAt).Round(time.Millisecond), rescuedAfter.Round(time.Millisecond))
+	if leader := c.leader(); leader != victim && rescuedAfter <= rescueBound {
+		// The term of 30 s, renewed at most 10 s before the kill, still ran.
+		t.Errorf("%s was elected leader before the rescue ended: the test no longer shows a rescue without an election", leader.name)
+	}
+
+	c.rec.release()
+	c.waitCompleted(2 * time.Minute)
+	inFlight := make(map[int64]bool, len(held))
+	for _, id := range held {
+		inFlight[id] = true
+	}
+	v := c.checkJobs()
+	for id, servers := range v.interrupted {
+		if !inFlight[id] || len(servers) != 1 || servers[0] != victim.name {
+			t.Errorf("job %d has interrupted attempts by %v; only the jobs of %s should, once", id, servers, victim.name)
+		}
+	}
+	for id := range inFlight {
+		if len(v.interrupted[id]) != 1 {
+			t.Errorf("job %d, in flight in the killed process, has %d interrupted attempts, want 1", id, len(v.interrupted[id]))
+		}
+	}
+	for id, runs := range v.duplicates {
+		if !inFlight[id] {
+			t.Errorf("job %d ran %d times but was not held by the killed process", id, runs)
+		}
+	}
+	c.stopAll()
+}

@@ -71,6 +71,13 @@ type Store interface {
 	// and that would become retryable, scheduled or available becomes
 	// cancelled instead (FinalizedAt Now). It returns the IDs of the jobs it
 	// moved.
+	//
+	// A successful attempt that completes its job may be kept on the job's
+	// row rather than as a separate record (the common outcome then costs
+	// one row write): JobAttemptList still lists it, last, with StartedAt
+	// the job's AttemptedAt (the engine starts an attempt at its claim's
+	// time), FinishedAt its FinalizedAt, and no Error or Trace. JobRetry of
+	// such a job keeps the attempt in its list.
 	JobFinishMany(ctx context.Context, params []*JobFinishParams) ([]int64, error)
 	// JobCancel cancels a job. A pending, scheduled, available or retryable
 	// job is cancelled at once. A running job keeps running but gets

@@ -24,9 +24,18 @@ WHERE id = $2 RETURNING ` + jobColumns
 
 // sqlRetry makes job $2 available at $1, with one more attempt allowed if it
 // used them all.
-const sqlRetry = `UPDATE {s}.kiln_job SET state = 'available', scheduled_at = $1,
+//
+// A completed job's successful attempt, which its row records (see
+// migration 009), is first appended to its attempt rows: the row's record
+// of it is cleared, since the job will run again.
+const sqlRetry = `WITH kept AS (
+	INSERT INTO {s}.kiln_job_attempt (job_id, attempt, started_at, finished_at, server, outcome)
+	SELECT id, attempt, attempted_at, finalized_at, attempted_by, 'succeeded' FROM {s}.kiln_job
+	WHERE id = $2 AND state = 'completed' AND attempted_by IS NOT NULL
+)
+UPDATE {s}.kiln_job SET state = 'available', scheduled_at = $1,
 	max_attempts = CASE WHEN attempt >= max_attempts THEN attempt + 1 ELSE max_attempts END,
-	finalized_at = NULL, cancel_requested_at = NULL
+	finalized_at = NULL, cancel_requested_at = NULL, attempted_by = NULL
 WHERE id = $2 RETURNING ` + jobColumns
 
 // sqlDeleteJob deletes one job; its attempts go with it (ON DELETE CASCADE).

@@ -21,14 +21,18 @@ import (
 // retried or put back becomes cancelled instead, finalized at $16[i]. The
 // attempts $8 to $14 (of jobs $1) are appended to the history of the jobs
 // that still exist, except those already recorded (a retried call whose
-// first try committed unbeknown to its caller). It returns the IDs of the
-// moved jobs.
+// first try committed unbeknown to its caller). A successful attempt that
+// completes its job is recorded on the job's row instead (attempted_by
+// becomes its server $11[i]; its start is the claim's attempted_at, its end
+// finalized_at; see migration 009): the common outcome writes no attempt
+// row. It returns the IDs of
+// the moved jobs.
 //
 // Only the attempts of jobs that this statement did not move are looked
-// for among the recorded ones: a job that moved was still running under
-// the attempt's claim, so no earlier call recorded its outcome. The usual
-// finish thus reads nothing from kiln_job_attempt (moved's IDs are hashed
-// once; OR evaluates its arguments in order).
+// for among the recorded ones (rows, and a completed job's own record): a
+// job that moved was still running under the attempt's claim, so no
+// earlier call recorded its outcome. The usual finish thus reads nothing
+// from kiln_job_attempt (moved's IDs are hashed once).
 //
 // parents first locks the jobs, in ID order, FOR NO KEY UPDATE (the lock
 // the UPDATE needs; a claim skips a locked job, and JobInsertMany's FOR KEY
@@ -47,8 +51,10 @@ import (
 // the CPU per job.)
 const sqlFinishJobs = `WITH f AS (
 	SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::boolean[],
-		$6::timestamptz[], $7::text[], $15::timestamptz[], $16::timestamptz[])
-		AS f(id, leased_by, state, scheduled_at, undo, finalized_at, last_error, attempted_at, now)
+		$6::timestamptz[], $7::text[], $15::timestamptz[], $16::timestamptz[],
+		$11::text[], $12::text[])
+		AS f(id, leased_by, state, scheduled_at, undo, finalized_at, last_error, attempted_at, now,
+			server, outcome)
 ),
 parents AS MATERIALIZED (
 	SELECT id FROM {s}.kiln_job WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE
@@ -62,6 +68,7 @@ moved AS (
 		scheduled_at = coalesce(f.scheduled_at, j.scheduled_at),
 		attempt = CASE WHEN f.undo THEN greatest(j.attempt - 1, 0) ELSE j.attempt END,
 		last_error = coalesce(f.last_error, j.last_error),
+		attempted_by = CASE WHEN f.outcome = 'succeeded' AND f.state = 'completed' THEN f.server END,
 		leased_by = NULL, lease_expires_at = NULL, cancel_requested_at = NULL
 	FROM f
 	WHERE (SELECT count(*) FROM parents) >= 0
@@ -76,9 +83,13 @@ attempts AS (
 		$12::text[], $13::text[], $14::text[]) WITH ORDINALITY
 		AS a(job_id, attempt, started_at, finished_at, server, outcome, error, trace, ord)
 	WHERE a.job_id IN (SELECT id FROM parents)
-		AND (a.job_id IN (SELECT id FROM moved) OR NOT EXISTS (SELECT 1 FROM {s}.kiln_job_attempt AS x
-			WHERE x.job_id = a.job_id AND x.attempt = a.attempt AND x.started_at = a.started_at
-				AND x.finished_at IS NOT DISTINCT FROM a.finished_at AND x.server = a.server AND x.outcome = a.outcome))
+		AND CASE WHEN a.job_id IN (SELECT id FROM moved) THEN a.outcome <> 'succeeded'
+			ELSE NOT EXISTS (SELECT 1 FROM {s}.kiln_job_attempt AS x
+				WHERE x.job_id = a.job_id AND x.attempt = a.attempt AND x.started_at = a.started_at
+					AND x.finished_at IS NOT DISTINCT FROM a.finished_at AND x.server = a.server AND x.outcome = a.outcome)
+			AND NOT EXISTS (SELECT 1 FROM {s}.kiln_job AS r
+				WHERE r.id = a.job_id AND r.state = 'completed' AND r.attempted_by = a.server
+					AND r.attempt = a.attempt AND r.attempted_at = a.started_at AND a.outcome = 'succeeded') END
 	ORDER BY a.ord
 )
 SELECT id FROM moved`
@@ -89,7 +100,9 @@ SELECT id FROM moved`
 // otherwise (it was rescued, claimed again, or it is not running) its
 // update is skipped silently. A job whose cancel was requested and that
 // would become retryable, scheduled or available becomes cancelled instead,
-// finalized at Now. The lease and any cancel request are cleared,
+// finalized at Now. A successful attempt that completes its job is kept on
+// the job's row, not as an attempt row (see store.Store.JobFinishMany);
+// JobAttemptList lists it last. The lease and any cancel request are cleared,
 // LastError is set from a non-empty Attempt.Error, FinalizedAt is Now for
 // final states and cleared otherwise, ScheduledAt is set for non-final
 // states, and Attempt is decremented when UndoAttempt. Each Attempt is

@@ -156,9 +156,15 @@ func (s *Store) JobCountByState(ctx context.Context) (map[kilntype.JobState]int,
 	return counts, nil
 }
 
-// sqlAttemptList returns job $1's attempts, oldest first.
-const sqlAttemptList = `SELECT ` + attemptColumns + ` FROM {s}.kiln_job_attempt
-WHERE job_id = $1 ORDER BY id`
+// sqlAttemptList returns job $1's attempts, oldest first: its rows in
+// kiln_job_attempt, then the successful attempt that a completed job's own
+// row records (migration 009).
+const sqlAttemptList = `SELECT ` + attemptColumns + ` FROM (
+	SELECT 0 AS src, id AS ord, ` + attemptColumns + ` FROM {s}.kiln_job_attempt WHERE job_id = $1
+	UNION ALL
+	SELECT 1, 0, id, attempt, attempted_at, finalized_at, attempted_by, 'succeeded', '', ''
+	FROM {s}.kiln_job WHERE id = $1 AND state = 'completed' AND attempted_by IS NOT NULL
+) AS a ORDER BY src, ord`
 
 // JobAttemptList returns the attempts of job jobID, oldest first; an unknown
 // job gives an empty list.

@@ -16,6 +16,10 @@ import (
 // each) and in database/sql.
 var batchSizes = []int{256, 64, 16, 4, 1}
 
+// allBatchSizes is a row count whose chunks use every size of batchSizes
+// once: prepared for it, a batchStmt has a statement of every size.
+const allBatchSizes = 256 + 64 + 16 + 4 + 1
+
 // batchStmt is a multi-row statement: build(n) is its SQL for n rows. It is
 // prepared for a size in batchSizes when a batch first needs that size.
 type batchStmt struct {
@@ -122,7 +126,9 @@ RETURNING id, unique_key`, valuesRows(rows, 11))
 // give the attempt back, column6 the FinalizedAt (NULL for non-final
 // states), column7 the error to keep as LastError (NULL keeps the previous
 // one) and column9 the time of the finish. A job with a cancel request that
-// would be retried or put back becomes cancelled instead.
+// would be retried or put back becomes cancelled instead. column10 is the
+// server of a successful attempt that completes the job (NULL otherwise):
+// the job's row keeps it as attempted_by, the record of that attempt.
 func sqlFinishJobs(rows int) string {
 	return fmt.Sprintf(`UPDATE kiln_job SET
 	state = CASE WHEN kiln_job.cancel_requested_at IS NOT NULL AND f.column3 IN ('retryable', 'scheduled', 'available')
@@ -132,17 +138,19 @@ func sqlFinishJobs(rows int) string {
 	scheduled_at = coalesce(f.column4, kiln_job.scheduled_at),
 	attempt = max(kiln_job.attempt - f.column5, 0),
 	last_error = coalesce(f.column7, kiln_job.last_error),
+	attempted_by = f.column10,
 	leased_by = NULL, lease_expires_at = NULL, cancel_requested_at = NULL
 FROM (VALUES %s) AS f
 WHERE kiln_job.id = f.column1 AND kiln_job.state = 'running' AND kiln_job.leased_by = f.column2
 	AND (f.column8 IS NULL OR kiln_job.attempted_at = f.column8)
 RETURNING kiln_job.id`,
-		valuesRows(rows, 9))
+		valuesRows(rows, 10))
 }
 
 // sqlInsertAttempts appends attempts to the history of their jobs, skipping
 // those whose job no longer exists and those already recorded (same job,
-// number, start, finish, server and outcome: a retried write).
+// number, start, finish, server and outcome: a retried write), as a row or
+// as a completed job's own successful attempt.
 func sqlInsertAttempts(rows int) string {
 	return fmt.Sprintf(`INSERT INTO kiln_job_attempt (job_id, attempt, started_at,
 	finished_at, server, outcome, error, trace)
@@ -151,5 +159,8 @@ FROM (VALUES %s) AS a
 WHERE EXISTS (SELECT 1 FROM kiln_job WHERE id = a.column1)
 	AND NOT EXISTS (SELECT 1 FROM kiln_job_attempt AS x
 		WHERE x.job_id = a.column1 AND x.attempt = a.column2 AND x.started_at = a.column3
-			AND x.finished_at IS a.column4 AND x.server = a.column5 AND x.outcome = a.column6)`, valuesRows(rows, 8))
+			AND x.finished_at IS a.column4 AND x.server = a.column5 AND x.outcome = a.column6)
+	AND NOT EXISTS (SELECT 1 FROM kiln_job AS r
+		WHERE r.id = a.column1 AND a.column6 = 'succeeded' AND r.state = 'completed'
+			AND r.attempted_by = a.column5 AND r.attempt = a.column2 AND r.attempted_at = a.column3)`, valuesRows(rows, 8))
 }

@@ -26,8 +26,14 @@ WHERE id = ?2 RETURNING ` + jobColumns
 // used them all.
 const sqlRetry = `UPDATE kiln_job SET state = 'available', scheduled_at = ?1,
 	max_attempts = CASE WHEN attempt >= max_attempts THEN attempt + 1 ELSE max_attempts END,
-	finalized_at = NULL, cancel_requested_at = NULL
+	finalized_at = NULL, cancel_requested_at = NULL, attempted_by = NULL
 WHERE id = ?2 RETURNING ` + jobColumns
+
+// sqlKeepSuccessfulAttempt appends to job ?1's attempt rows the successful
+// attempt that its row keeps while it is completed (migration 009).
+const sqlKeepSuccessfulAttempt = `INSERT INTO kiln_job_attempt (job_id, attempt, started_at, finished_at, server, outcome)
+SELECT id, attempt, attempted_at, finalized_at, attempted_by, 'succeeded' FROM kiln_job
+WHERE id = ?1 AND state = 'completed' AND attempted_by IS NOT NULL`
 
 // sqlDeleteJob deletes one job; its attempts go with it (ON DELETE CASCADE).
 const sqlDeleteJob = `DELETE FROM kiln_job WHERE id = ?`
@@ -88,6 +94,11 @@ func (s *Store) JobRetry(ctx context.Context, params *store.JobRetryParams) (*ki
 			return fmt.Errorf("job is running: %w", kilntype.ErrJobRunning)
 		case kilntype.JobStatePending:
 			return fmt.Errorf("job is pending: %w", kilntype.ErrJobState)
+		}
+		// A completed job's successful attempt, kept on its row, becomes a
+		// row before the job runs again.
+		if _, err := tx.ExecContext(ctx, sqlKeepSuccessfulAttempt, params.ID); err != nil {
+			return err
 		}
 		retried, err := scanJob(tx.StmtContext(ctx, st.retry).QueryRowContext(ctx, micros(params.Now), params.ID))
 		if err != nil && isUniqueViolation(err) {

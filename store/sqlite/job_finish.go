@@ -39,13 +39,15 @@ func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishPara
 	if err != nil {
 		return nil, fail("finish jobs", err)
 	}
-	attemptInserts, err := s.batch(ctx, func(st *stmts) *batchStmt { return st.insertAttempts }, len(params))
+	// Every size: how many attempts become rows is known only inside the
+	// transaction.
+	attemptInserts, err := s.batch(ctx, func(st *stmts) *batchStmt { return st.insertAttempts }, allBatchSizes)
 	if err != nil {
 		return nil, fail("finish jobs", err)
 	}
 	err = s.write(ctx, func(tx *sql.Tx, st *stmts) error {
 		rows := min(len(params), batchSizes[0])
-		finish, attempts := make([]any, 0, rows*9), make([]any, 0, rows*8)
+		finish, attempts := make([]any, 0, rows*10), make([]any, 0, rows*8)
 		for start, size := range chunks(len(params)) {
 			finish, attempts = finish[:0], attempts[:0]
 			for _, p := range params[start : start+size] {
@@ -66,18 +68,33 @@ func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishPara
 				if !p.AttemptedAt.IsZero() {
 					attemptedAt = micros(p.AttemptedAt)
 				}
+				var attemptedBy any
+				if keptOnRow(p) {
+					attemptedBy = p.Attempt.Server
+				}
 				finish = append(finish, p.ID, p.LeasedBy, string(p.State), scheduledAt, undo,
-					finalizedAt, lastError, attemptedAt, micros(p.Now))
-				a := &p.Attempt
-				attempts = append(attempts, p.ID, int64(a.Attempt), micros(a.StartedAt),
-					nullMicros(a.FinishedAt), a.Server, string(a.Outcome), a.Error, a.Trace)
+					finalizedAt, lastError, attemptedAt, micros(p.Now), attemptedBy)
 			}
 			moved, err := queryIDs(tx.StmtContext(ctx, finishes[size]).QueryContext(ctx, finish...))
 			if err != nil {
 				return fmt.Errorf("update jobs: %w", err)
 			}
 			applied = append(applied, moved...)
-			if _, err := tx.StmtContext(ctx, attemptInserts[size]).ExecContext(ctx, attempts...); err != nil {
+			// A successful attempt that completed its job is on the job's
+			// row: only the others become attempt rows.
+			isMoved := make(map[int64]bool, len(moved))
+			for _, id := range moved {
+				isMoved[id] = true
+			}
+			for _, p := range params[start : start+size] {
+				if isMoved[p.ID] && keptOnRow(p) {
+					continue
+				}
+				a := &p.Attempt
+				attempts = append(attempts, p.ID, int64(a.Attempt), micros(a.StartedAt),
+					nullMicros(a.FinishedAt), a.Server, string(a.Outcome), a.Error, a.Trace)
+			}
+			if err := insertAttempts(ctx, tx, attemptInserts, attempts); err != nil {
 				return fmt.Errorf("record attempts: %w", err)
 			}
 		}
@@ -87,6 +104,23 @@ func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishPara
 		return nil, fail("finish jobs", err)
 	}
 	return applied, nil
+}
+
+// keptOnRow reports whether p's attempt is kept on its job's row when p
+// moves the job: a successful attempt that completes it.
+func keptOnRow(p *store.JobFinishParams) bool {
+	return p.State == kilntype.JobStateCompleted && p.Attempt.Outcome == kilntype.AttemptSucceeded
+}
+
+// insertAttempts runs the attempt inserts for args, 8 values per attempt,
+// in chunks of the prepared sizes.
+func insertAttempts(ctx context.Context, tx *sql.Tx, bySize map[int]*sql.Stmt, args []any) error {
+	for start, size := range chunks(len(args) / 8) {
+		if _, err := tx.StmtContext(ctx, bySize[size]).ExecContext(ctx, args[start*8:(start+size)*8]...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // queryIDs reads a one-column result of IDs.

@@ -152,8 +152,13 @@ func (s *Store) JobCountByState(ctx context.Context) (map[kilntype.JobState]int,
 // JobAttemptList returns the attempts of job jobID, oldest first; an unknown
 // job gives an empty list. It reads from the reader pool.
 func (s *Store) JobAttemptList(ctx context.Context, jobID int64) ([]*kilntype.JobAttempt, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+attemptColumns+` FROM kiln_job_attempt
-		WHERE job_id = ? ORDER BY id`, jobID)
+	// The rows, then the successful attempt a completed job's row keeps.
+	rows, err := s.r.QueryContext(ctx, `SELECT `+attemptColumns+` FROM (
+		SELECT 0 AS src, id AS ord, `+attemptColumns+` FROM kiln_job_attempt WHERE job_id = ?1
+		UNION ALL
+		SELECT 1, 0, id, attempt, attempted_at, finalized_at, attempted_by, 'succeeded', '', ''
+		FROM kiln_job WHERE id = ?1 AND state = 'completed' AND attempted_by IS NOT NULL
+	) ORDER BY src, ord`, jobID)
 	if err != nil {
 		return nil, fail(fmt.Sprintf("list attempts of job %d", jobID), err)
 	}

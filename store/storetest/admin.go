@@ -105,6 +105,35 @@ func testRetry(t *testing.T, newStore NewStoreFunc) {
 		})
 	}
 
+	t.Run("KeepsSuccessfulAttempt", func(t *testing.T) {
+		// A completed job retried and run again lists both successful
+		// attempts, in order.
+		f := newFixture(t, newStore)
+		job := f.running()
+		first := finishParams(job, kilntype.JobStateCompleted, now)
+		wantApplied(t, f.finish(first), job.ID)
+		if _, err := f.s.JobRetry(f.ctx, &store.JobRetryParams{ID: job.ID, Now: now}); err != nil {
+			t.Fatal(err)
+		}
+		as := f.attempts(job.ID)
+		if len(as) != 1 {
+			t.Fatalf("after retry: %d attempts, want 1", len(as))
+		}
+		wantAttempt(t, as[0], &first.Attempt)
+		again := f.claim(claimParams(job.Queue, 1, now.Add(time.Second)))
+		if len(again) != 1 {
+			t.Fatalf("claimed %d jobs after retry, want 1", len(again))
+		}
+		second := finishParams(again[0], kilntype.JobStateCompleted, now.Add(2*time.Second))
+		wantApplied(t, f.finish(second), job.ID)
+		as = f.attempts(job.ID)
+		if len(as) != 2 {
+			t.Fatalf("after the second run: %d attempts, want 2", len(as))
+		}
+		wantAttempt(t, as[0], &first.Attempt)
+		wantAttempt(t, as[1], &second.Attempt)
+	})
+
 	t.Run("RaisesMaxAttempts", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		job := f.inState(kilntype.JobStateDiscarded, maxAttempts(1)) // Attempt 1 of 1

@@ -30,7 +30,11 @@ func testFinish(t *testing.T, newStore NewStoreFunc) {
 			p := finishParams(job, tc.state, now)
 			p.ScheduledAt = later
 			p.UndoAttempt = tc.undo
-			p.Attempt.Trace = "trace " + string(tc.state)
+			if tc.state != kilntype.JobStateCompleted {
+				// A successful attempt has neither error nor trace: it is
+				// kept on the job's row, which has no room for them.
+				p.Attempt.Trace = "trace " + string(tc.state)
+			}
 			wantApplied(t, f.finish(p), job.ID)
 
 			want := *job
@@ -113,6 +117,29 @@ func testFinish(t *testing.T, newStore NewStoreFunc) {
 			t.Fatalf("%d attempts recorded, want 1", len(as))
 		}
 		wantAttempt(t, as[0], &p.Attempt)
+	})
+
+	t.Run("StaleSuccessRecordedOnce", func(t *testing.T) {
+		// A copy of the job that lost its lease succeeded after another
+		// claim completed the job: its attempt is history too, recorded
+		// once however often the call is retried, and the job's own
+		// successful attempt stays last.
+		f := newFixture(t, newStore)
+		job := f.running()
+		stale := finishParams(job, kilntype.JobStateCompleted, now)
+		stale.LeasedBy = "process-gone"
+		stale.Attempt.Server = "process-gone"
+		fresh := finishParams(job, kilntype.JobStateCompleted, now.Add(time.Second))
+		wantApplied(t, f.finish(fresh), job.ID)
+		wantApplied(t, f.finish(stale))
+		wantApplied(t, f.finish(stale))
+		wantApplied(t, f.finish(fresh))
+		as := f.attempts(job.ID)
+		if len(as) != 2 {
+			t.Fatalf("%d attempts recorded, want 2", len(as))
+		}
+		wantAttempt(t, as[0], &stale.Attempt)
+		wantAttempt(t, as[1], &fresh.Attempt)
 	})
 
 	t.Run("SkippedForAnotherClaim", func(t *testing.T) {

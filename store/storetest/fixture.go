@@ -201,7 +201,9 @@ func finishParams(job *kilntype.JobRow, state kilntype.JobState, now time.Time) 
 		p.Attempt.Error = "boom " + string(state)
 	}
 	if job.AttemptedAt != nil {
+		// As the engine does: an attempt starts at its claim's time.
 		p.AttemptedAt = *job.AttemptedAt
+		p.Attempt.StartedAt = *job.AttemptedAt
 	}
 	return p
 }

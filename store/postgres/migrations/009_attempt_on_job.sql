@@ -1,0 +1,18 @@
+-- 009_attempt_on_job: a completed job's row records its successful attempt
+-- itself, so that the common outcome writes no kiln_job_attempt row (a heap
+-- tuple, two index entries and a foreign-key check per job).
+--
+-- {s} stands for the store's schema (Options.Schema), quoted.
+--
+-- attempted_by is the process that ran the job's successful attempt, set
+-- by the finish that completes the job (with attempted_at set to that
+-- attempt's start); NULL otherwise. A completed job with attempted_by set
+-- lists that attempt after its rows in kiln_job_attempt; JobRetry turns it
+-- into a row before the job runs again. Jobs completed before this
+-- migration have their successful attempt as a row, and no attempted_by.
+--
+-- Adding a nullable column without a default changes only the catalog: it
+-- neither rewrites nor scans kiln_job, whatever its size. It takes the
+-- table's ACCESS EXCLUSIVE lock for that instant, waiting (like any
+-- ALTER TABLE) for the transactions that use the table to end.
+ALTER TABLE {s}.kiln_job ADD COLUMN attempted_by text;

@@ -1,0 +1,11 @@
+-- 009_attempt_on_job: a completed job's row records its successful attempt
+-- itself, so that the common outcome writes no kiln_job_attempt row.
+--
+-- attempted_by is the process that ran the job's successful attempt, set
+-- by the finish that completes the job (with attempted_at set to that
+-- attempt's start); NULL otherwise. A completed job with attempted_by set
+-- lists that attempt after its rows in kiln_job_attempt; JobRetry turns it
+-- into a row before the job runs again. Jobs completed before this
+-- migration have their successful attempt as a row, and no attempted_by.
+-- Adding a column without a default does not rewrite the table.
+ALTER TABLE kiln_job ADD COLUMN attempted_by TEXT;

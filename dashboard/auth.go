@@ -4,9 +4,11 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -42,8 +44,10 @@ func (h *handler) secure(next http.Handler) http.Handler {
 }
 
 // authorize reports whether r may be served; when not, it has written the
-// refusal: 401 with a challenge for missing or wrong credentials, 403 when
-// the Authorize hook or the loopback rule refuses.
+// refusal: 401 with a challenge for missing or wrong credentials, 429 with
+// Retry-After for a client that sent wrong credentials too often (see
+// authLimiter), 403 when the Authorize hook, the loopback rule or the Host
+// rule refuses.
 func (h *handler) authorize(w http.ResponseWriter, r *http.Request) bool {
 	o := &h.opts
 	if o.Authorize == nil && o.BasicAuth == nil && o.BearerToken == "" {
@@ -66,14 +70,19 @@ func (h *handler) authorize(w http.ResponseWriter, r *http.Request) bool {
 		}
 		return true
 	}
-	if o.BasicAuth != nil {
-		if user, pass, ok := r.BasicAuth(); ok && equal(user, o.BasicAuth.User) && equal(pass, o.BasicAuth.Password) {
-			return true
+	// Credentials are guessed by trying them: a client that presented
+	// wrong ones too often is refused before they are checked.
+	if (o.BasicAuth != nil || o.BearerToken != "") && r.Header.Get("Authorization") != "" {
+		done, wait, ok := h.failures.try(r.RemoteAddr)
+		if !ok {
+			secs := int(math.Ceil(wait.Seconds()))
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			h.deny(w, r, http.StatusTooManyRequests, fmt.Sprintf("Too many requests: too many wrong credentials from your address; try again in %d s.", secs))
+			return false
 		}
-	}
-	if o.BearerToken != "" {
-		auth := r.Header.Get("Authorization")
-		if scheme, token, ok := strings.Cut(auth, " "); ok && strings.EqualFold(scheme, "Bearer") && equal(strings.TrimSpace(token), o.BearerToken) {
+		right := h.credentialsRight(r)
+		done(right)
+		if right {
 			return true
 		}
 	}
@@ -91,6 +100,24 @@ func (h *handler) authorize(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	h.deny(w, r, http.StatusForbidden, "Forbidden: the authorization hook refused the request.")
+	return false
+}
+
+// credentialsRight reports whether r carries the credentials of
+// Options.BasicAuth or Options.BearerToken.
+func (h *handler) credentialsRight(r *http.Request) bool {
+	o := &h.opts
+	if o.BasicAuth != nil {
+		if user, pass, ok := r.BasicAuth(); ok && equal(user, o.BasicAuth.User) && equal(pass, o.BasicAuth.Password) {
+			return true
+		}
+	}
+	if o.BearerToken != "" {
+		auth := r.Header.Get("Authorization")
+		if scheme, token, ok := strings.Cut(auth, " "); ok && strings.EqualFold(scheme, "Bearer") && equal(strings.TrimSpace(token), o.BearerToken) {
+			return true
+		}
+	}
 	return false
 }
 

@@ -52,6 +52,14 @@ type Options struct {
 	// when either is set, else 403. They guard the pages, the JSON API and
 	// the metrics alike.
 	//
+	// Wrong BasicAuth or BearerToken credentials are limited per client
+	// address (IPv4 address, IPv6 /64): 10 at once, then one every 10 s.
+	// Past that, the client's requests that carry credentials, right ones
+	// included, get 429 Too Many Requests with Retry-After (seconds). At
+	// most 10,000 clients with recent failures are remembered; past that,
+	// new ones share one limit. Behind a reverse proxy every client has the
+	// proxy's address and shares its limit.
+	//
 	// Authorize is called with each request and returns whether to let it
 	// in (as Hangfire's IDashboardAuthorizationFilter).
 	Authorize func(r *http.Request) bool
@@ -120,6 +128,8 @@ type handler struct {
 	rate   *rateSampler
 	// allowedHosts is Options.AllowedHosts normalized (normalizeHost).
 	allowedHosts []string
+	// failures limits wrong credentials per client.
+	failures *authLimiter
 }
 
 // New returns the dashboard for client, configured by opts (nil: the
@@ -157,7 +167,8 @@ func New(client *kiln.Client, opts *Options) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &handler{client: client, opts: o, pages: pages, mux: http.NewServeMux(), rate: newRateSampler(time.Now), allowedHosts: allowedHosts}
+	h := &handler{client: client, opts: o, pages: pages, mux: http.NewServeMux(), rate: newRateSampler(time.Now), allowedHosts: allowedHosts,
+		failures: newAuthLimiter(time.Now, authFailureBurst, authFailureEvery, authLimiterMaxClients)}
 	h.routes()
 	h.mountExtras()
 	return h.secure(h.stripPrefix(h.mux)), nil

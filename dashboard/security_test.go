@@ -3,9 +3,12 @@ package dashboard_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/kilnjobs/kiln"
@@ -371,5 +374,108 @@ func TestHostAllowlistStopsDNSRebinding(t *testing.T) {
 		if _, err := dashboard.New(e.client, &dashboard.Options{AllowedHosts: []string{bad}}); err == nil || !strings.Contains(err.Error(), "AllowedHosts") {
 			t.Errorf("AllowedHosts %q: error %v; want one naming AllowedHosts", bad, err)
 		}
+	}
+}
+
+// clientFrom returns an HTTP client whose connections come from the
+// loopback address ip (127.0.0.0/8 is all loopback on Linux), so that
+// one test can be several clients.
+func clientFrom(ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
+}
+
+// TestAuthFailuresLimited checks that a client that guesses passwords or
+// tokens is slowed down: after 10 wrong tries at once its requests with
+// credentials get 429 with Retry-After, the right ones too (or the answer
+// would tell the right password), while other clients and requests with
+// the right credentials before are not held back.
+func TestAuthFailuresLimited(t *testing.T) {
+	e := newEnv(t, &dashboard.Options{BasicAuth: &dashboard.BasicAuth{User: "ops", Password: "s3cret"}, BearerToken: "t0k"})
+	send := func(c *http.Client, path string, auth func(*http.Request)) *http.Response {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, e.base+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		auth(req)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, resp)
+		resp.Body.Close()
+		return resp
+	}
+	right := func(r *http.Request) { r.SetBasicAuth("ops", "s3cret") }
+	guess := func(i int) func(*http.Request) {
+		return func(r *http.Request) { r.SetBasicAuth("ops", fmt.Sprintf("guess-%d", i)) }
+	}
+	attacker := clientFrom("127.0.0.2")
+	// Right credentials do not use up the allowance.
+	for range 30 {
+		if resp := send(attacker, "/", right); resp.StatusCode != http.StatusOK {
+			t.Fatalf("right credentials: %d", resp.StatusCode)
+		}
+	}
+	for i := range 10 {
+		if resp := send(attacker, "/api/jobs", guess(i)); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d: %d; want 401", i+1, resp.StatusCode)
+		}
+	}
+	for i, auth := range []func(*http.Request){
+		guess(10),
+		func(r *http.Request) { r.Header.Set("Authorization", "Bearer guess") },
+		right,
+	} {
+		resp := send(attacker, "/api/jobs", auth)
+		retry, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+		if resp.StatusCode != http.StatusTooManyRequests || err != nil || retry < 1 || retry > 10 {
+			t.Errorf("try %d after 10 wrong: %d, Retry-After %q; want 429 with 1 to 10 s", i+1, resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+	}
+	// Another client is not held back, and its own guesses count apart;
+	// requests without credentials are not tries.
+	other := clientFrom("127.0.0.3")
+	if resp := send(other, "/api/jobs", func(*http.Request) {}); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("another client without credentials: %d; want 401", resp.StatusCode)
+	}
+	if resp := send(other, "/api/jobs", func(r *http.Request) { r.Header.Set("Authorization", "Bearer nope") }); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("another client's first wrong token: %d; want 401", resp.StatusCode)
+	}
+	if resp := send(other, "/api/jobs", func(r *http.Request) { r.Header.Set("Authorization", "Bearer t0k") }); resp.StatusCode != http.StatusOK {
+		t.Errorf("another client with the token: %d; want 200", resp.StatusCode)
+	}
+}
+
+// TestAuthFailuresConcurrent checks that guesses sent all at once cannot
+// pass the limit together: of 50 concurrent wrong passwords from one
+// client, at most 10 are checked.
+func TestAuthFailuresConcurrent(t *testing.T) {
+	e := newEnv(t, &dashboard.Options{BasicAuth: &dashboard.BasicAuth{User: "ops", Password: "s3cret"}})
+	c := clientFrom("127.0.0.4")
+	codes := make(chan int, 50)
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodGet, e.base+"/api/jobs", nil)
+			req.SetBasicAuth("ops", fmt.Sprintf("guess-%d", i))
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		})
+	}
+	wg.Wait()
+	close(codes)
+	count := map[int]int{}
+	for code := range codes {
+		count[code]++
+	}
+	if count[http.StatusUnauthorized] > 10 || count[http.StatusUnauthorized]+count[http.StatusTooManyRequests] != 50 {
+		t.Errorf("50 concurrent wrong passwords: %v; want at most 10 checked (401), the rest 429", count)
 	}
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/kilnjobs/kiln/bench/internal/measure"
 )
 
 const asynqTaskType = "bench:noop"
@@ -43,7 +45,7 @@ func (asynqSystem) run(ctx context.Context, o *options, _ int) (_ *result, err e
 		return nil
 	})
 	srv := asynq.NewServer(opt, asynq.Config{Concurrency: o.workers, LogLevel: asynq.ErrorLevel})
-	r := &result{}
+	r := &result{jobs: o.jobs}
 
 	// 1. Bulk enqueue: no batch API, so concurrent single enqueues.
 	began := time.Now()
@@ -74,8 +76,7 @@ func (asynqSystem) run(ctx context.Context, o *options, _ int) (_ *result, err e
 	// 2. Burn-down: the handlers count; then the queue must show no pending
 	// or active task (the server acknowledges each task right after its
 	// handler returns).
-	cpu := startCPU(processes("redis-server"))
-	began = time.Now()
+	b := startBurnDown(r, measure.Processes("redis-server"))
 	if err := srv.Start(mux); err != nil {
 		return nil, err
 	}
@@ -99,8 +100,7 @@ func (asynqSystem) run(ctx context.Context, o *options, _ int) (_ *result, err e
 			break
 		}
 	}
-	r.burnDownRate = perSecond(o.jobs, time.Since(began))
-	r.burnClientCPU, r.burnServerCPU = cpu.stop()
+	b.stop(time.Now())
 
 	// 3. Latency: Asynq's client is always separate from its server (the
 	// server finds new tasks by polling Redis, TaskCheckInterval), so there
@@ -120,6 +120,10 @@ func (asynqSystem) run(ctx context.Context, o *options, _ int) (_ *result, err e
 		}
 	}
 	return r, nil
+}
+
+func (asynqSystem) continuous(context.Context, *options, int) (*result, error) {
+	return nil, errors.New("--duration: the continuous mode runs kiln, river and floor, not asynq")
 }
 
 // asynqWaitDone waits until task id is no longer pending or active: with

@@ -21,75 +21,152 @@ type kilnSystem struct{}
 
 func (kilnSystem) name() string { return "kiln" }
 
-func (kilnSystem) run(ctx context.Context, o *options, round int) (_ *result, err error) {
-	schema := freshSchema("kiln_compare_")
-	database, err := withAppName(o.database)
-	if err != nil {
-		return nil, err
+// kilnRig is one Kiln client with a worker on a fresh schema, and its
+// completion events counted.
+type kilnRig struct {
+	schema   string
+	database string // with application_name
+	st       *postgres.Store
+	client   *kiln.Client
+	probe    *probe
+	comps    *completions
+	traced   *tracedStore // nil without --kiln-trace
+	logs     *quietLogger
+	closers  []func() error // run in reverse order by close
+}
+
+// openKiln migrates a fresh schema and makes a client on it whose queue
+// has --workers workers, with its completions counted; close undoes it.
+func openKiln(ctx context.Context, o *options) (_ *kilnRig, err error) {
+	k := &kilnRig{schema: freshSchema("kiln_compare_"), probe: newProbe(), comps: newCompletions(), logs: newQuietLogger()}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, k.close(ctx))
+		}
+	}()
+	if k.database, err = withAppName(o.database); err != nil {
+		return k, err
 	}
-	st, err := postgres.Open(ctx, database, &postgres.Options{Schema: schema, MaxConns: int32(o.maxConns), Migrate: true})
+	k.st, err = postgres.Open(ctx, k.database, &postgres.Options{Schema: k.schema, MaxConns: int32(o.maxConns), Migrate: true})
 	if err != nil {
-		return nil, err
+		return k, err
 	}
-	drop := func() {
+	k.closers = append(k.closers, func() error {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
-		if _, err := st.Pool().Exec(dctx, `DROP SCHEMA "`+schema+`" CASCADE`); err != nil {
-			fmt.Printf("compare: drop schema %s: %v\n", schema, err)
+		_, err := k.st.Pool().Exec(dctx, `DROP SCHEMA "`+k.schema+`" CASCADE`)
+		k.st.Close()
+		if err != nil {
+			return fmt.Errorf("drop schema %s: %w", k.schema, err)
 		}
-		st.Close()
-	}
-	defer drop()
+		return nil
+	})
 
-	logs := newQuietLogger()
-	p := newProbe()
 	workers := kiln.NewWorkers()
 	kiln.AddWorker(workers, kiln.WorkFunc(func(context.Context, *kiln.Job[kilnArgs]) error {
-		p.started()
+		k.probe.started()
 		return nil
 	}))
-	var kst store.Store = st
-	var traced *tracedStore
+	var kst store.Store = k.st
 	if o.kilnTrace {
-		traced = newTracedStore(st)
-		kst = traced.asStore()
-	}
-	// tracePhase adds the trace of the phase that took wall to the notes.
-	tracePhase := func(r *result, phase string, wall time.Duration) {
-		if traced != nil {
-			r.notes = append(r.notes, traced.report(phase, wall)...)
-		}
+		k.traced = newTracedStore(k.st)
+		kst = k.traced.asStore()
 	}
 	if _, ok := kst.(store.Notifier); !ok {
-		return nil, errors.New("the store given to the Kiln client sends no notifications (store.Notifier): enqueues from another client would wait for a poll")
+		return k, errors.New("the store given to the Kiln client sends no notifications (store.Notifier): enqueues from another client would wait for a poll")
 	}
-	client, err := kiln.NewClient(&kiln.Config{
-		Store: kst, Workers: workers, Logger: logs.logger("kiln"),
+	k.client, err = kiln.NewClient(&kiln.Config{
+		Store: kst, Workers: workers, Logger: k.logs.logger("kiln"),
 		Queues: map[string]kiln.QueueConfig{kiln.QueueDefault: {MaxWorkers: o.workers}},
 	})
 	if err != nil {
+		return k, err
+	}
+	events, unsubscribe := k.client.Subscribe(kiln.EventJobCompleted)
+	counted := make(chan struct{})
+	go func() {
+		defer close(counted)
+		for ev := range events {
+			k.comps.add(ev.Job.ID)
+		}
+	}()
+	k.closers = append(k.closers, func() error {
+		unsubscribe()
+		<-counted
+		return nil
+	})
+	return k, nil
+}
+
+// start starts the client's workers.
+func (k *kilnRig) start(ctx context.Context) error {
+	if err := k.client.Start(ctx); err != nil {
+		return err
+	}
+	k.closers = append(k.closers, func() error {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		return k.client.Stop(sctx)
+	})
+	return nil
+}
+
+// close stops the client, ends the subscription and drops the schema.
+func (k *kilnRig) close(context.Context) error {
+	var errs []error
+	for i := len(k.closers) - 1; i >= 0; i-- {
+		errs = append(errs, k.closers[i]())
+	}
+	k.closers = nil
+	return errors.Join(errs...)
+}
+
+// enqueue stores n jobs, {"n": first} onwards, with EnqueueMany.
+func (k *kilnRig) enqueue(ctx context.Context, first, n int) error {
+	batch := make([]kiln.EnqueueParams, n)
+	for i := range batch {
+		batch[i] = kiln.EnqueueParams{Args: kilnArgs{N: first + i}}
+	}
+	_, err := k.client.EnqueueMany(ctx, batch)
+	return err
+}
+
+// count returns how many jobs are in state, from the store's counters.
+func (k *kilnRig) count(ctx context.Context, state kiln.JobState) (int, error) {
+	counts, err := k.client.JobCountByState(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return counts[state], nil
+}
+
+// tracePhase adds the trace of the phase that took wall to r's notes.
+func (k *kilnRig) tracePhase(r *result, phase string, wall time.Duration) {
+	if k.traced != nil {
+		r.notes = append(r.notes, k.traced.report(phase, wall)...)
+	}
+}
+
+func (kilnSystem) run(ctx context.Context, o *options, round int) (_ *result, err error) {
+	k, err := openKiln(ctx, o)
+	if err != nil {
 		return nil, err
 	}
+	defer func() { err = errors.Join(err, k.close(ctx)) }()
 	profile := func(phase string) bool { return round == 0 && o.kilnProfilePart == phase }
-	r := &result{}
+	r := &result{jobs: o.jobs}
 
 	// 1. Bulk enqueue.
 	err = withProfile(profile("enqueue"), o.kilnCPUProfile, func() error {
 		began := time.Now()
-		batch := make([]kiln.EnqueueParams, 0, batchSize)
-		for done := 0; done < o.jobs; {
-			batch = batch[:0]
-			for i := done; i < min(done+batchSize, o.jobs); i++ {
-				batch = append(batch, kiln.EnqueueParams{Args: kilnArgs{N: i}})
-			}
-			if _, err := client.EnqueueMany(ctx, batch); err != nil {
+		for done := 0; done < o.jobs; done += batchSize {
+			if err := k.enqueue(ctx, done, min(batchSize, o.jobs-done)); err != nil {
 				return err
 			}
-			done += len(batch)
 		}
 		took := time.Since(began)
 		r.enqueueRate = perSecond(o.jobs, took)
-		tracePhase(r, "enqueue", took)
+		k.tracePhase(r, "enqueue", took)
 		return nil
 	})
 	if err != nil {
@@ -97,32 +174,13 @@ func (kilnSystem) run(ctx context.Context, o *options, round int) (_ *result, er
 	}
 
 	// 2. Burn-down.
-	comps := newCompletions()
-	events, unsubscribe := client.Subscribe(kiln.EventJobCompleted)
-	counted := make(chan struct{})
-	go func() {
-		defer close(counted)
-		for ev := range events {
-			comps.add(ev.Job.ID)
-		}
-	}()
-	defer func() {
-		unsubscribe()
-		<-counted
-	}()
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		err = errors.Join(err, client.Stop(sctx))
-	}()
 	err = withProfile(profile("burn-down"), o.kilnCPUProfile, func() error {
-		cpu := startCPU(pgBackends(ctx, st.Pool()))
-		began := time.Now()
-		if err := client.Start(ctx); err != nil {
+		b := startBurnDown(r, pgBackends(ctx, k.st.Pool()))
+		if err := k.start(ctx); err != nil {
 			return err
 		}
-		last, missed, err := comps.waitCount(ctx, o.jobs, func(ctx context.Context) (bool, error) {
-			counts, err := client.JobCountByState(ctx)
+		last, missed, err := k.comps.waitCount(ctx, o.jobs, func(ctx context.Context) (bool, error) {
+			counts, err := k.client.JobCountByState(ctx)
 			if err != nil {
 				return false, err
 			}
@@ -132,9 +190,8 @@ func (kilnSystem) run(ctx context.Context, o *options, round int) (_ *result, er
 		if err != nil {
 			return err
 		}
-		r.burnClientCPU, r.burnServerCPU = cpu.stop()
-		r.burnDownRate = perSecond(o.jobs, last.Sub(began))
-		tracePhase(r, "burn-down", last.Sub(began))
+		b.stop(last)
+		k.tracePhase(r, "burn-down", last.Sub(b.began))
 		if missed > 0 {
 			r.notes = append(r.notes, fmt.Sprintf("burn-down: %d completion events dropped; end time from the last one seen", missed))
 		}
@@ -151,39 +208,65 @@ func (kilnSystem) run(ctx context.Context, o *options, round int) (_ *result, er
 	// workers receives (LISTEN) and turns into a wake of its producer. The
 	// enqueue-only client runs no queue, so it listens to nothing.
 	if o.samples > 0 {
-		comps.track.Store(true)
+		k.comps.track.Store(true)
 		enqueueWith := func(c *kiln.Client) func(ctx context.Context, i int) (func() error, error) {
 			return func(ctx context.Context, i int) (func() error, error) {
 				res, err := c.Enqueue(ctx, kilnArgs{N: i}, nil)
 				if err != nil {
 					return nil, err
 				}
-				return comps.waitFor(ctx, res.Job.ID), nil
+				return k.comps.waitFor(ctx, res.Job.ID), nil
 			}
 		}
 		err = withProfile(profile("latency"), o.kilnCPUProfile, func() error {
 			began := time.Now()
-			r.latIn, err = p.measure(ctx, o.samples, enqueueWith(client))
-			tracePhase(r, "in-process latency", time.Since(began))
+			r.latIn, err = k.probe.measure(ctx, o.samples, enqueueWith(k.client))
+			k.tracePhase(r, "in-process latency", time.Since(began))
 			return err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("in-process latency: %w", err)
 		}
-		st2, err := postgres.Open(ctx, database, &postgres.Options{Schema: schema, MaxConns: int32(o.maxConns)})
+		st2, err := postgres.Open(ctx, k.database, &postgres.Options{Schema: k.schema, MaxConns: int32(o.maxConns)})
 		if err != nil {
 			return nil, err
 		}
 		defer st2.Close()
-		other, err := kiln.NewClient(&kiln.Config{Store: st2, Logger: logs.logger("kiln-enqueuer")})
+		other, err := kiln.NewClient(&kiln.Config{Store: st2, Logger: k.logs.logger("kiln-enqueuer")})
 		if err != nil {
 			return nil, err
 		}
-		r.latCross, err = p.measure(ctx, o.samples, enqueueWith(other))
+		r.latCross, err = k.probe.measure(ctx, o.samples, enqueueWith(other))
 		if err != nil {
 			return nil, fmt.Errorf("cross-client latency: %w", err)
 		}
 	}
-	r.notes = append(r.notes, logs.notes()...)
+	r.notes = append(r.notes, k.logs.notes()...)
+	return r, nil
+}
+
+func (kilnSystem) continuous(ctx context.Context, o *options, _ int) (_ *result, err error) {
+	k, err := openKiln(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, k.close(ctx)) }()
+	r, err := runContinuous(ctx, o, &contRig{
+		insert: k.enqueue,
+		start:  k.start,
+		available: func(ctx context.Context) (int, error) {
+			return k.count(ctx, kiln.JobStateAvailable)
+		},
+		completed: func(ctx context.Context) (int, error) {
+			return k.count(ctx, kiln.JobStateCompleted)
+		},
+		events:  k.comps,
+		servers: pgBackends(ctx, k.st.Pool()),
+	})
+	if err != nil {
+		return nil, err
+	}
+	k.tracePhase(r, "continuous", o.duration)
+	r.notes = append(r.notes, k.logs.notes()...)
 	return r, nil
 }

@@ -8,10 +8,8 @@ import (
 	"math"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -156,97 +154,4 @@ func pgBackends(ctx context.Context, pool *pgxpool.Pool) func() []int {
 		}
 		return out
 	}
-}
-
-// processes returns a function that lists the PIDs of the processes whose
-// command name is name.
-func processes(name string) func() []int {
-	return func() []int {
-		stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-		var out []int
-		for _, p := range stats {
-			if comm, _, ok := procStat(p); ok && comm == name {
-				pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-				out = append(out, pid)
-			}
-		}
-		return out
-	}
-}
-
-// cpuMeter measures the CPU time of this process and of the server
-// processes that servers lists (a process that exits during the measure
-// is missed).
-type cpuMeter struct {
-	servers func() []int
-	self    float64
-	other   map[int]float64
-}
-
-func startCPU(servers func() []int) *cpuMeter {
-	m := &cpuMeter{servers: servers, self: selfCPU(), other: map[int]float64{}}
-	for _, pid := range servers() {
-		_, m.other[pid], _ = procStat(fmt.Sprintf("/proc/%d/stat", pid))
-	}
-	return m
-}
-
-// stop returns the CPU seconds of this process and of the servers since
-// startCPU.
-func (m *cpuMeter) stop() (self, servers float64) {
-	self = selfCPU() - m.self
-	for _, pid := range m.servers() {
-		_, cpu, _ := procStat(fmt.Sprintf("/proc/%d/stat", pid))
-		servers += cpu - m.other[pid]
-	}
-	return self, servers
-}
-
-func selfCPU() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-}
-
-// clockTicks is USER_HZ, the unit of /proc/PID/stat's times: 100 on Linux
-// for every architecture Go supports.
-const clockTicks = 100
-
-// procStat reads the command name and the CPU seconds (user + system) of
-// a process from its /proc/PID/stat file.
-func procStat(path string) (comm string, cpu float64, ok bool) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", 0, false
-	}
-	s := string(b)
-	open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-	if open < 0 || closing < open {
-		return "", 0, false
-	}
-	// After the command: state is field 3; utime and stime are fields 14
-	// and 15.
-	f := strings.Fields(s[closing+1:])
-	if len(f) < 13 {
-		return "", 0, false
-	}
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return s[open+1 : closing], (ut + st) / clockTicks, true
-}
-
-// loadAvg returns the first field of /proc/loadavg, the load average of
-// the last minute.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return "?"
-	}
-	return f[0]
 }

@@ -753,8 +753,15 @@ func (h *countingHandler) Enabled(_ context.Context, l slog.Level) bool { return
 
 func (h *countingHandler) Handle(ctx context.Context, r slog.Record) error {
 	if r.Level < slog.LevelError {
+		msg := r.Message
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "err" || a.Key == "error" {
+				msg += ": " + a.Value.String()
+			}
+			return true
+		})
 		h.q.mu.Lock()
-		h.q.warnings[r.Message]++
+		h.q.warnings[msg]++
 		h.q.mu.Unlock()
 		return nil
 	}

@@ -27,6 +27,19 @@ const (
 	demoEnqueueEvery = 3 * time.Second
 	demoSummaryEvery = 5 * time.Second
 	demoStopTimeout  = 10 * time.Second
+	// demoCancelAfter is how long the long demo.sleep job runs before the
+	// demo cancels it.
+	demoCancelAfter = time.Second
+)
+
+// The demo's recurring entries: one every 5 seconds, and a cron entry in
+// a time zone, which the demo triggers once at the start.
+const (
+	demoEvery5s     = "demo.every-5s"
+	demoReport      = "demo.weekday-report"
+	demoReportCron  = "30 9 * * 1-5"
+	demoReportZone  = "Europe/Berlin"
+	demoSleepCancel = 30_000 // ms: the demo.sleep job the demo cancels
 )
 
 type demoOptions struct {
@@ -56,7 +69,12 @@ demo.http_call, log lines as they work (Job.Progress, Job.Log): see them on
 a job's page in the dashboard, or with 'kiln jobs show'.
 
 Some jobs run at once, some after a delay, some are enqueued as a batch in
-one transaction, and new ones arrive every few seconds. Each job event
+one transaction, one waits for two others to complete (a continuation,
+EnqueueOpts.Parents), one is cancelled while it runs (Client.JobCancel), and
+new ones arrive every few seconds. Two recurring entries enqueue jobs: one
+every 5 seconds, and a cron entry in a time zone (` + demoReportCron + ` in
+` + demoReportZone + `: weekdays at 09:30 there), which the demo triggers
+once at the start. A hosted service beats every 3 seconds. Each job event
 (started, completed, failed...) is printed as it happens, with the count of
 jobs in each state every few seconds.
 
@@ -133,11 +151,15 @@ func runDemo(cmd *cobra.Command, g *globals, o *demoOptions) error {
 	client, err := kiln.NewClient(&kiln.Config{
 		Store: st, Workers: workers, Logger: g.logger,
 		Queues: map[string]kiln.QueueConfig{kiln.QueueDefault: {MaxWorkers: 10}},
-		// A recurring entry, defined in code: the scheduler enqueues one
-		// job at each occurrence, every 5 seconds.
+		// Recurring entries, defined in code: the scheduler enqueues one
+		// job at each occurrence, every 5 seconds, and on weekdays at
+		// 09:30 in Berlin (whatever this machine's zone).
 		Recurring: []kiln.RecurringJob{{
-			ID: "demo.every-5s", Schedule: "@every 5s",
+			ID: demoEvery5s, Schedule: "@every 5s",
 			Args: demo.WriteFileArgs{Dir: dir, Name: "heartbeat.txt", Content: "written by a recurring job\n"},
+		}, {
+			ID: demoReport, Schedule: demoReportCron, TimeZone: demoReportZone,
+			Args: demo.ChecksumArgs{Dir: dir, Output: "REPORT.SHA256SUMS"},
 		}},
 		PruneRecurring: true,
 		// A hosted service: a loop supervised next to the jobs, restarted if
@@ -182,6 +204,7 @@ func runDemo(cmd *cobra.Command, g *globals, o *demoOptions) error {
 		stopClient(client)
 		return err
 	}
+	var cancelDue <-chan time.Time // when to cancel d.cancelID
 
 	more := time.NewTicker(demoEnqueueEvery)
 	defer more.Stop()
@@ -192,6 +215,14 @@ loop:
 		select {
 		case ev := <-events:
 			v.event(ev)
+			if ev.Kind == kiln.EventJobStarted && ev.Job.ID == d.cancelID {
+				cancelDue = time.After(demoCancelAfter)
+			}
+		case <-cancelDue:
+			if err := d.cancel(enqCtx); err != nil {
+				stopClient(client)
+				return err
+			}
 		case <-more.C:
 			if err := d.more(enqCtx); err != nil {
 				stopClient(client)
@@ -240,7 +271,7 @@ func stopClient(client *kiln.Client) error {
 // files and endpoint are gone. It returns how many it cancelled.
 func cancelLeftovers(ctx context.Context, client *kiln.Client) (int, error) {
 	params := &kiln.JobListParams{
-		States: []kiln.JobState{kiln.JobStateScheduled, kiln.JobStateAvailable, kiln.JobStateRetryable, kiln.JobStateRunning},
+		States: []kiln.JobState{kiln.JobStatePending, kiln.JobStateScheduled, kiln.JobStateAvailable, kiln.JobStateRetryable, kiln.JobStateRunning},
 		Kinds:  append(demo.Kinds(), httpjob.Kind),
 		Limit:  1000,
 	}
@@ -270,21 +301,36 @@ type demoEnqueuer struct {
 	dir, url string
 	round    int
 	enqueued int
+	// cancelID is the long demo.sleep job that the demo cancels
+	// demoCancelAfter after it starts.
+	cancelID int64
 }
 
 // enqueue enqueues one job and prints it.
-func (d *demoEnqueuer) enqueue(ctx context.Context, args kiln.JobArgs, opts *kiln.EnqueueOpts, note string) error {
+func (d *demoEnqueuer) enqueue(ctx context.Context, args kiln.JobArgs, opts *kiln.EnqueueOpts, note string) (*kiln.JobRow, error) {
 	res, err := d.client.Enqueue(ctx, args, opts)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	d.enqueued++
 	d.view.enqueued(res.Job, note)
+	return res.Job, nil
+}
+
+// cancel cancels the long demo.sleep job, which is running: its worker
+// sees its context cancelled and returns.
+func (d *demoEnqueuer) cancel(ctx context.Context) error {
+	if _, err := d.client.JobCancel(ctx, d.cancelID); err != nil {
+		return err
+	}
+	d.view.line(time.Now(), "cancel", fmt.Sprint(d.cancelID), demo.SleepArgs{}.Kind(), "-",
+		fmt.Sprintf("Client.JobCancel, %s after it started: its context is cancelled", demoCancelAfter))
 	return nil
 }
 
 // initial enqueues the opening mix: jobs that run now, delayed ones, the
-// flaky one, and a batch.
+// flaky one, a continuation, one to cancel, batches, and triggers the cron
+// entry once.
 func (d *demoEnqueuer) initial(ctx context.Context) error {
 	type job struct {
 		args kiln.JobArgs
@@ -302,10 +348,29 @@ func (d *demoEnqueuer) initial(ctx context.Context) error {
 		{demo.WriteFileArgs{Dir: d.dir, Name: "later.txt", Content: "Written on time.\n"}, 4 * time.Second, "later.txt"},
 		{demo.SleepArgs{Millis: 500}, 6 * time.Second, "sleeps 0.5s"},
 	}
+	var ids []int64
 	for _, j := range jobs {
-		if err := d.enqueue(ctx, j.args, &kiln.EnqueueOpts{RunIn: j.in, Tags: []string{"demo"}}, j.note); err != nil {
+		row, err := d.enqueue(ctx, j.args, &kiln.EnqueueOpts{RunIn: j.in, Tags: []string{"demo"}}, j.note)
+		if err != nil {
 			return err
 		}
+		ids = append(ids, row.ID)
+	}
+	// A continuation: it waits (pending) until hello.txt and notes.txt
+	// are written, then checksums them.
+	if _, err := d.enqueue(ctx, demo.ChecksumArgs{Dir: d.dir, Output: "HELLO.SHA256SUMS"},
+		&kiln.EnqueueOpts{Parents: ids[:2], Tags: []string{"demo"}}, "checksums hello.txt and notes.txt once written"); err != nil {
+		return err
+	}
+	// A job that would sleep 30 s: the demo cancels it once it runs.
+	row, err := d.enqueue(ctx, demo.SleepArgs{Millis: demoSleepCancel}, &kiln.EnqueueOpts{Tags: []string{"demo"}},
+		fmt.Sprintf("sleeps %ds; the demo cancels it %s after it starts", demoSleepCancel/1000, demoCancelAfter))
+	if err != nil {
+		return err
+	}
+	d.cancelID = row.ID
+	if err := d.trigger(ctx); err != nil {
+		return err
 	}
 
 	var batch []kiln.EnqueueParams
@@ -353,11 +418,30 @@ func (d *demoEnqueuer) more(ctx context.Context) error {
 		{demo.HTTPCallArgs{URL: fmt.Sprintf("%s/work?ms=%d", d.url, 20*d.round%200)}, "GET /work"},
 		{demo.SleepArgs{Millis: 300}, "sleeps 0.3s"},
 	} {
-		if err := d.enqueue(ctx, j.args, nil, j.note); err != nil {
+		if _, err := d.enqueue(ctx, j.args, nil, j.note); err != nil {
 			return err
 		}
 	}
-	return d.enqueue(ctx, demo.ChecksumArgs{Dir: d.dir}, &kiln.EnqueueOpts{RunIn: time.Second}, "checksums the files")
+	_, err := d.enqueue(ctx, demo.ChecksumArgs{Dir: d.dir}, &kiln.EnqueueOpts{RunIn: time.Second}, "checksums the files")
+	return err
+}
+
+// trigger enqueues the cron entry's job now (Client.RecurringTrigger), as
+// the dashboard's "Trigger now" does, and prints when the entry runs next,
+// in its zone and in UTC.
+func (d *demoEnqueuer) trigger(ctx context.Context) error {
+	job, err := d.client.RecurringTrigger(ctx, demoReport)
+	if err != nil {
+		return err
+	}
+	next := "-"
+	if runs, err := kiln.RecurringNext(demoReportCron, demoReportZone, time.Now(), 1); err == nil && len(runs) == 1 {
+		loc, _ := time.LoadLocation(demoReportZone)
+		next = fmt.Sprintf("%s (%s UTC)", runs[0].In(loc).Format("Mon Jan 2 15:04 MST"), runs[0].UTC().Format("15:04"))
+	}
+	d.view.line(time.Now(), "enqueued", fmt.Sprint(job.ID), job.Kind, "-",
+		fmt.Sprintf("recurring %s, cron %q in %s, triggered now; next run %s", demoReport, demoReportCron, demoReportZone, next))
+	return nil
 }
 
 // liveView prints the demo's live view: one line per event. It is used
@@ -380,7 +464,10 @@ func (v *liveView) line(at time.Time, event, job, kind, attempt, details string)
 
 func (v *liveView) enqueued(j *kiln.JobRow, note string) {
 	details := "runs now"
-	if j.State == kiln.JobStateScheduled {
+	switch j.State {
+	case kiln.JobStatePending:
+		details = "continuation: waits for jobs " + joinIDs(kiln.ParentIDs(j)) + " to complete"
+	case kiln.JobStateScheduled:
 		details = fmt.Sprintf("runs at %s (in %s)", j.ScheduledAt.Local().Format(clock), j.ScheduledAt.Sub(j.CreatedAt).Round(time.Millisecond))
 	}
 	if note != "" {
@@ -430,6 +517,8 @@ func (v *liveView) event(ev *kiln.Event) {
 			details = recurringNote(j)
 		case batchNote(j) != "":
 			details = batchNote(j)
+		case len(kiln.ParentIDs(j)) > 0:
+			details = "continuation: jobs " + joinIDs(kiln.ParentIDs(j)) + " completed"
 		case j.Attempt > 1:
 			details = "retry"
 		case j.ScheduledAt.Sub(j.CreatedAt) > 500*time.Millisecond:
@@ -479,6 +568,15 @@ func recurringNote(j *kiln.JobRow) string {
 		at = t.Local().Format(clock)
 	}
 	return fmt.Sprintf("recurring %s, occurrence %s", id, at)
+}
+
+// joinIDs writes job IDs as "3, 4".
+func joinIDs(ids []int64) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = fmt.Sprint(id)
+	}
+	return strings.Join(s, ", ")
 }
 
 // batchNote describes a released batch callback: its batch's outcome, or ""

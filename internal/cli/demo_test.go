@@ -1,15 +1,22 @@
 package cli
 
 import (
+	"context"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/demo"
+	"github.com/kilnjobs/kiln/store/sqlite"
 )
 
 func TestDemo(t *testing.T) {
 	t.Parallel()
 	db := filepath.Join(t.TempDir(), "demo.db")
-	r := mustRun(t, "demo", "--for", "3s", "--database", db)
+	r := mustRun(t, "demo", "--for", "4s", "--database", db)
 	lines := strings.Split(r.stdout, "\n")
 	if !strings.HasPrefix(lines[0], "Kiln demo:") || !strings.Contains(lines[0], "Ctrl+C") {
 		t.Errorf("first line %q does not say what the demo is and how to stop it", lines[0])
@@ -19,14 +26,64 @@ func TestDemo(t *testing.T) {
 			t.Errorf("demo output lacks %q:\n%s", want, r.stdout)
 		}
 	}
+	// A continuation waits for its parents, then runs; a cron entry in a
+	// time zone is triggered; a running job is cancelled.
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`enqueued +\d+ +demo\.checksum +- +continuation: waits for jobs \d+, \d+ to complete`),
+		regexp.MustCompile(`started +\d+ +demo\.checksum +1/\d+ +continuation: jobs \d+, \d+ completed`),
+		regexp.MustCompile(`enqueued +\d+ +demo\.checksum +- +recurring demo\.weekday-report, cron "30 9 \* \* 1-5" in Europe/Berlin, triggered now; next run \w{3} \w{3} \d+ 09:30 CES?T`),
+		regexp.MustCompile(`cancel +(\d+) +demo\.sleep +- +Client\.JobCancel`),
+		regexp.MustCompile(`cancelled +\d+ +demo\.sleep +1/\d+ +error: .*cancel`),
+		regexp.MustCompile(`\d+ discarded, 1 cancelled\.`),
+	} {
+		if !want.MatchString(r.stdout) {
+			t.Errorf("demo output lacks a line matching %s:\n%s", want, r.stdout)
+		}
+	}
 	// The jobs stay in the database.
 	if r := mustRun(t, "jobs", "list", "--database", db, "--state", "completed"); !strings.Contains(r.stdout, "demo.") {
 		t.Errorf("no completed demo jobs in the database:\n%s", r.stdout)
 	}
 
-	// A second run cancels what the first left unfinished.
+	// A second run cancels what the first left unfinished, continuations
+	// that wait for their parents (pending) too.
+	pending := enqueuePendingDemoJob(t, db)
 	r = mustRun(t, "demo", "--for", "1s", "--database", db)
 	if !strings.Contains(r.stdout, "left by an earlier run") {
 		t.Errorf("second run:\n%s", r.stdout)
 	}
+	st, err := sqlite.Open(context.Background(), db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if job, err := st.JobGet(context.Background(), pending); err != nil || job.State != kiln.JobStateCancelled {
+		t.Errorf("the pending continuation left by an earlier run: %+v, %v; want it cancelled", job, err)
+	}
+}
+
+// enqueuePendingDemoJob enqueues into db a demo continuation whose parent
+// (of a kind the demo leaves alone) runs in an hour, and returns the
+// continuation's ID: a job left pending.
+func enqueuePendingDemoJob(t *testing.T, db string) int64 {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	client, err := kiln.NewClient(&kiln.Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent, err := client.Enqueue(ctx, kiln.RawArgs{JobKind: "test.other", JSON: []byte(`{}`)}, &kiln.EnqueueOpts{RunIn: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, err := client.Enqueue(ctx, demo.SleepArgs{}, &kiln.EnqueueOpts{Parents: []int64{parent.Job.ID}})
+	if err != nil || child.Job.State != kiln.JobStatePending {
+		t.Fatalf("enqueue a continuation: %+v, %v; want it pending", child, err)
+	}
+	return child.Job.ID
 }

@@ -108,12 +108,6 @@ func runDemo(cmd *cobra.Command, g *globals, o *demoOptions) error {
 	sigs := newStopSignals()
 	ctx, stop := sigs.notify(cmd.Context())
 	defer stop()
-	runCtx := ctx
-	if o.runFor > 0 {
-		var cancel context.CancelFunc
-		runCtx, cancel = context.WithTimeout(ctx, o.runFor)
-		defer cancel()
-	}
 
 	out := cmd.OutOrStdout()
 	until := sigs.toStop()
@@ -189,6 +183,11 @@ func runDemo(cmd *cobra.Command, g *globals, o *demoOptions) error {
 	}
 	fmt.Fprintln(out)
 
+	// The jobs of this run are those from firstID on.
+	firstID, err := nextJobID(ctx, client)
+	if err != nil {
+		return err
+	}
 	events, unsubscribe := client.Subscribe()
 	defer unsubscribe()
 	if err := client.Start(ctx); err != nil {
@@ -196,7 +195,15 @@ func runDemo(cmd *cobra.Command, g *globals, o *demoOptions) error {
 	}
 	v := &liveView{out: out, tally: map[kiln.EventKind]int{}}
 	v.header()
+	// --for counts from here, when the jobs start: opening the database
+	// and the dashboard is not part of the run.
 	started := time.Now()
+	runCtx := ctx
+	if o.runFor > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, o.runFor)
+		defer cancel()
+	}
 	d := &demoEnqueuer{client: client, view: v, dir: dir, url: srv.URL}
 	// Enqueues go on when runCtx ends, so that they are never half done.
 	enqCtx := context.WithoutCancel(ctx)
@@ -236,6 +243,7 @@ loop:
 	}
 
 	stop() // a second signal kills the process
+	ranFor := time.Since(started)
 	fmt.Fprintf(out, "\nStopping: waiting up to %s for running jobs (%s)...\n", demoStopTimeout, sigs.toQuit())
 	stopErr := stopClient(client)
 	for drained := false; !drained; {
@@ -249,8 +257,16 @@ loop:
 	if stopErr != nil {
 		return fmt.Errorf("stop: %w", stopErr)
 	}
-	fmt.Fprintf(out, "\nStopped after %s. In this run: %d jobs enqueued, %d completed, %d attempts failed and were retried, %d discarded, %d cancelled.\n",
-		time.Since(started).Round(100*time.Millisecond), d.enqueued, v.tally[kiln.EventJobCompleted],
+	total, recurring, err := runJobs(enqCtx, client, firstID)
+	if err != nil {
+		return err
+	}
+	enqueued := fmt.Sprintf("%d jobs enqueued (%d by the demo, %d by recurring entries", total, d.enqueued, recurring)
+	if other := total - d.enqueued - recurring; other > 0 {
+		enqueued += fmt.Sprintf(", %d from elsewhere, such as the dashboard", other)
+	}
+	fmt.Fprintf(out, "\nStopped after running for %s (then %s to stop). In this run: %s), %d completed, %d attempts failed and were retried, %d discarded, %d cancelled.\n",
+		fmtDuration(ranFor), fmtDuration(time.Since(started)-ranFor), enqueued, v.tally[kiln.EventJobCompleted],
 		v.tally[kiln.EventJobFailed], v.tally[kiln.EventJobDiscarded], v.tally[kiln.EventJobCancelled])
 	counts, err := client.JobCountByState(enqCtx)
 	if err != nil {
@@ -258,6 +274,41 @@ loop:
 	}
 	fmt.Fprintf(out, "Jobs in %s: %s.\nSee them with: kiln jobs list --database %s\n", dbValue, stateCounts(counts), shellQuote(dbValue))
 	return nil
+}
+
+// nextJobID returns the ID above every stored job's: jobs enqueued from
+// now on have IDs from it.
+func nextJobID(ctx context.Context, client *kiln.Client) (int64, error) {
+	res, err := client.JobList(ctx, &kiln.JobListParams{Limit: 1})
+	if err != nil {
+		return 0, err
+	}
+	if len(res.Jobs) == 0 {
+		return 1, nil
+	}
+	return res.Jobs[0].ID + 1, nil
+}
+
+// runJobs counts the jobs whose ID is firstID or more (those of this
+// run), and among them those that recurring entries enqueued.
+func runJobs(ctx context.Context, client *kiln.Client, firstID int64) (total, recurring int, err error) {
+	params := &kiln.JobListParams{StopAt: firstID, Limit: 1000}
+	for {
+		res, err := client.JobList(ctx, params)
+		if err != nil {
+			return 0, 0, err
+		}
+		for _, j := range res.Jobs {
+			total++
+			if recurringNote(j) != "" {
+				recurring++
+			}
+		}
+		if res.NextCursor == 0 {
+			return total, recurring, nil
+		}
+		params.Cursor = res.NextCursor
+	}
 }
 
 // stopClient stops client gracefully, waiting up to demoStopTimeout.

@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +28,39 @@ func TestDemo(t *testing.T) {
 			t.Errorf("demo output lacks %q:\n%s", want, r.stdout)
 		}
 	}
+	// --for is how long the jobs ran (the setup before is not counted),
+	// and the jobs enqueued are all of them, recurring ones included: in a
+	// fresh database, as many as it holds at the end.
+	m := regexp.MustCompile(`Stopped after running for (\S+) \(then \S+ to stop\)\. In this run: (\d+) jobs enqueued \((\d+) by the demo, (\d+) by recurring entries\)`).FindStringSubmatch(r.stdout)
+	if m == nil {
+		t.Fatalf("demo output lacks its summary:\n%s", r.stdout)
+	}
+	if ran, err := time.ParseDuration(m[1]); err != nil || ran < 4*time.Second {
+		t.Errorf("--for 4s: the demo ran for %s (%v)", m[1], err)
+	}
+	total, _ := strconv.Atoi(m[2])
+	byDemo, _ := strconv.Atoi(m[3])
+	byRecurring, _ := strconv.Atoi(m[4])
+	if byRecurring < 1 || total != byDemo+byRecurring {
+		t.Errorf("summary %q: want recurring jobs (the cron entry is triggered) counted in the total", m[0])
+	}
+	held := 0
+	counts := regexp.MustCompile(`Jobs in .*: (.*)\.\n`).FindStringSubmatch(r.stdout)
+	if counts == nil {
+		t.Fatalf("demo output lacks the jobs in the database:\n%s", r.stdout)
+	}
+	for c := range strings.SplitSeq(counts[1], ", ") {
+		var n int
+		var state string
+		if _, err := fmt.Sscanf(c, "%d %s", &n, &state); err != nil {
+			t.Fatalf("count %q: %v", c, err)
+		}
+		held += n
+	}
+	if total != held {
+		t.Errorf("the summary says %d jobs enqueued; the fresh database holds %d (%s)", total, held, counts[1])
+	}
+
 	// A continuation waits for its parents, then runs; a cron entry in a
 	// time zone is triggered; a running job is cancelled.
 	for _, want := range []*regexp.Regexp{

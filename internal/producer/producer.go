@@ -1,6 +1,6 @@
 // Package producer runs one queue in one process: it claims due jobs for its
-// free worker slots, runs each in its own goroutine, and hands the outcomes
-// to the completer. A slot is freed only once its outcome is written, so the
+// free worker slots, runs them on its pool of worker goroutines, and hands
+// the outcomes to the completer. A slot is freed only once its outcome is written, so the
 // process never holds more jobs than it has workers.
 package producer
 
@@ -55,10 +55,22 @@ type Producer struct {
 	moreDue  bool                  // the last claim filled every slot it asked for
 	jobBase  context.Context
 	jobsDone sync.WaitGroup // one count per claimed job, until its outcome is written
+
+	// The worker pool: goroutines that run one job after another, so that
+	// a job does not pay for a new goroutine and the growth of its stack.
+	// A claimed job goes to an idle worker (one waiting on work), or to a
+	// new worker if none is idle: there are never more workers than jobs
+	// ran at once, at most MaxWorkers. StopFetching closes work (the fetch
+	// loop, its only sender, has exited); the workers then exit.
+	work       chan *runningJob
+	workers    sync.WaitGroup
+	closeWork  sync.Once
+	workClosed atomic.Bool
 }
 
 type runningJob struct {
 	row    *kilntype.JobRow
+	ctx    context.Context
 	cancel context.CancelCauseFunc
 	// finishing is set once the worker returned and the outcome is on its
 	// way to the store: a lease renewal that misses the job then is no
@@ -68,7 +80,8 @@ type runningJob struct {
 
 // New returns a Producer; Start runs it.
 func New(cfg Config) *Producer {
-	return &Producer{cfg: cfg, wake: make(chan struct{}, 1), running: make(map[int64]*runningJob)}
+	return &Producer{cfg: cfg, wake: make(chan struct{}, 1), running: make(map[int64]*runningJob),
+		work: make(chan *runningJob)}
 }
 
 // Queue is the name of the queue the Producer runs.
@@ -84,8 +97,15 @@ func (p *Producer) Start(ctx context.Context) {
 }
 
 // StopFetching stops claiming new jobs and returns once the fetch loop has
-// exited; running jobs go on.
-func (p *Producer) StopFetching() { p.fetcher.Stop() }
+// exited; running jobs go on, and each worker goroutine exits when its job
+// is done (Wait waits for them).
+func (p *Producer) StopFetching() {
+	p.fetcher.Stop()
+	p.closeWork.Do(func() {
+		close(p.work)
+		p.workClosed.Store(true)
+	})
+}
 
 // Wake makes the fetch loop claim at once (an enqueue into this queue).
 func (p *Producer) Wake() {
@@ -95,12 +115,16 @@ func (p *Producer) Wake() {
 	}
 }
 
-// Wait blocks until every claimed job's outcome is written, or ctx is done
-// (then it returns ctx's error).
+// Wait blocks until every claimed job's outcome is written, and, after
+// StopFetching, until every worker goroutine has exited; or until ctx is
+// done (then it returns ctx's error).
 func (p *Producer) Wait(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		p.jobsDone.Wait()
+		if p.workClosed.Load() {
+			p.workers.Wait()
+		}
 		close(done)
 	}()
 	select {
@@ -204,17 +228,37 @@ func (p *Producer) fetch(ctx context.Context) error {
 			stale.cancel(jobexec.ErrLeaseLost)
 		}
 		jobCtx, cancel := context.WithCancelCause(p.jobBase)
-		j := &runningJob{row: row, cancel: cancel}
+		j := &runningJob{row: row, ctx: jobCtx, cancel: cancel}
 		p.running[row.ID] = j
 		p.jobsDone.Add(1)
-		go p.execute(jobCtx, j)
+		p.dispatch(j)
 	}
 	p.mu.Unlock()
 	return nil
 }
 
-func (p *Producer) execute(ctx context.Context, j *runningJob) {
-	row := j.row
+// dispatch hands j to an idle worker goroutine, or starts a new one for it.
+// Only the fetch loop calls it, before StopFetching closes work.
+func (p *Producer) dispatch(j *runningJob) {
+	select {
+	case p.work <- j:
+	default:
+		p.workers.Add(1)
+		go p.worker(j)
+	}
+}
+
+// worker runs first, then every job sent on work until work is closed.
+func (p *Producer) worker(first *runningJob) {
+	defer p.workers.Done()
+	p.execute(first)
+	for j := range p.work {
+		p.execute(j)
+	}
+}
+
+func (p *Producer) execute(j *runningJob) {
+	ctx, row := j.ctx, j.row
 	if p.cfg.OnStart != nil {
 		p.cfg.OnStart(row)
 	}

@@ -259,6 +259,9 @@ func insertRow(p *store.JobInsertParams) (insertedRow, error) {
 	default:
 		return insertedRow{}, fmt.Errorf("cannot insert a job in state %q", p.State)
 	}
+	if err := store.ValidateJobInsert(p); err != nil {
+		return insertedRow{}, err
+	}
 	tags := "[]"
 	if len(p.Tags) > 0 {
 		b, err := json.Marshal(p.Tags)

@@ -165,6 +165,9 @@ func (s *Store) RecurringUpsert(ctx context.Context, params *store.RecurringUpse
 	case !r.Misfire.Valid():
 		return nil, false, fail(what, fmt.Errorf("unknown misfire policy %q", r.Misfire))
 	}
+	if err := store.ValidateRecurringRow(r); err != nil {
+		return nil, false, fail(what, err)
+	}
 	tags := r.Tags
 	if tags == nil {
 		tags = []string{}

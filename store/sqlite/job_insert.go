@@ -166,6 +166,9 @@ func insertRow(p *store.JobInsertParams) (insertedRow, error) {
 	default:
 		return insertedRow{}, fmt.Errorf("cannot insert a job in state %q", p.State)
 	}
+	if err := store.ValidateJobInsert(p); err != nil {
+		return insertedRow{}, err
+	}
 	tags, err := encodeTags(p.Tags)
 	if err != nil {
 		return insertedRow{}, err

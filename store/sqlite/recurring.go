@@ -173,6 +173,9 @@ func upsertArgs(params *store.RecurringUpsertParams) ([]any, error) {
 	case !r.Misfire.Valid():
 		return nil, fmt.Errorf("unknown misfire policy %q", r.Misfire)
 	}
+	if err := store.ValidateRecurringRow(r); err != nil {
+		return nil, err
+	}
 	tags, err := encodeTags(r.Tags)
 	if err != nil {
 		return nil, err

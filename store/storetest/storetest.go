@@ -60,6 +60,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"Queues", testQueues},
 		{"Progress", testProgress},
 		{"Stats", testStats},
+		{"Validation", testValidation},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

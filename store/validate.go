@@ -1,0 +1,233 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/kilnjobs/kiln/kilntype"
+)
+
+// MaxJSONNumberLength caps the length of a number in args and metadata, in
+// bytes: numbers are kept exactly up to this length by every store.
+const MaxJSONNumberLength = 100
+
+// ValidateJobInsert checks the values of p that a store must keep exactly,
+// as every backend's JobInsertMany (and RecurringEnqueue) does before it
+// writes anything, so that no backend truncates or refuses what another
+// keeps: Priority within kilntype.PriorityHighest..PriorityLowest,
+// MaxAttempts within 1..kilntype.MaxAttemptsLimit, the text of Kind, Queue,
+// Tags, UniqueKey and BatchID (see CheckText), Args (see CheckJSON) and
+// Metadata (a JSON object, or nil). The error is a
+// *kilntype.ValidationError naming the field.
+func ValidateJobInsert(p *JobInsertParams) error {
+	if err := CheckRange("priority", int64(p.Priority), kilntype.PriorityHighest, kilntype.PriorityLowest); err != nil {
+		return err
+	}
+	if err := CheckRange("max_attempts", int64(p.MaxAttempts), 1, kilntype.MaxAttemptsLimit); err != nil {
+		return err
+	}
+	return validateTemplate(p.Kind, p.Queue, p.Tags, p.Args, p.Metadata, map[string]string{
+		"unique_key": p.UniqueKey, "batch_id": p.BatchID,
+	})
+}
+
+// ValidateRecurringRow checks the values of a recurring entry as every
+// backend's RecurringUpsert does before it writes anything: its job's as
+// ValidateJobInsert checks them, MisfireMax within
+// 0..kilntype.MisfireMaxLimit, and the text of ID, Schedule and TimeZone.
+// The error is a *kilntype.ValidationError naming the field.
+func ValidateRecurringRow(r *kilntype.RecurringRow) error {
+	if err := CheckRange("priority", int64(r.Priority), kilntype.PriorityHighest, kilntype.PriorityLowest); err != nil {
+		return err
+	}
+	if err := CheckRange("max_attempts", int64(r.MaxAttempts), 1, kilntype.MaxAttemptsLimit); err != nil {
+		return err
+	}
+	if err := CheckRange("misfire_max", int64(r.MisfireMax), 0, kilntype.MisfireMaxLimit); err != nil {
+		return err
+	}
+	return validateTemplate(r.Kind, r.Queue, r.Tags, r.Args, r.Metadata, map[string]string{
+		"id": r.ID, "schedule": r.Schedule, "time_zone": r.TimeZone,
+	})
+}
+
+// validateTemplate checks the job fields shared by jobs and recurring
+// entries, and the other text fields named in text.
+func validateTemplate(kind, queue string, tags []string, args, metadata json.RawMessage, text map[string]string) error {
+	text["kind"], text["queue"] = kind, queue
+	for _, field := range []string{"id", "kind", "queue", "schedule", "time_zone", "unique_key", "batch_id"} {
+		if s, ok := text[field]; ok {
+			if err := CheckText(field, s); err != nil {
+				return err
+			}
+		}
+	}
+	for i, t := range tags {
+		if err := CheckText(fmt.Sprintf("tags[%d]", i), t); err != nil {
+			return err
+		}
+	}
+	if err := CheckJSON("args", args); err != nil {
+		return err
+	}
+	if metadata == nil {
+		return nil
+	}
+	if err := CheckJSON("metadata", metadata); err != nil {
+		return err
+	}
+	if b := bytes.TrimLeft(metadata, " \t\r\n"); len(b) == 0 || b[0] != '{' {
+		return &kilntype.ValidationError{Field: "metadata", Message: "want a JSON object"}
+	}
+	return nil
+}
+
+// CheckRange returns a *kilntype.ValidationError for field unless
+// lo <= n <= hi.
+func CheckRange(field string, n, lo, hi int64) error {
+	if n < lo || n > hi {
+		return &kilntype.ValidationError{Field: field, Message: fmt.Sprintf("%d is out of range %d to %d", n, lo, hi)}
+	}
+	return nil
+}
+
+// CheckText returns a *kilntype.ValidationError for field unless s is
+// valid UTF-8 without NUL: PostgreSQL refuses such text, so no store
+// accepts it.
+func CheckText(field, s string) error {
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			return &kilntype.ValidationError{Field: field, Message: fmt.Sprintf("not valid UTF-8 (byte 0x%02x at offset %d)", s[i], i)}
+		case r == 0:
+			return &kilntype.ValidationError{Field: field, Message: fmt.Sprintf("holds a NUL byte at offset %d; text may not contain NUL", i)}
+		}
+		i += size
+	}
+	return nil
+}
+
+// CheckJSON returns a *kilntype.ValidationError for field unless b is one
+// valid JSON value that every store keeps exactly: valid UTF-8, no \u0000
+// (NUL) and no unpaired surrogate escape in its strings (PostgreSQL's
+// jsonb refuses both; encode binary data, as base64 for example), and
+// numbers of at most MaxJSONNumberLength bytes within float64's range
+// (beyond it PostgreSQL's numeric overflows, and encoding/json cannot
+// decode them into float64 either). Offsets in messages count bytes from
+// the start of b.
+func CheckJSON(field string, b []byte) error {
+	bad := func(format string, args ...any) error {
+		return &kilntype.ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+	}
+	if !json.Valid(b) {
+		var v any
+		err := json.Unmarshal(b, &v)
+		return &kilntype.ValidationError{Field: field, Message: "not valid JSON", Err: err}
+	}
+	if !utf8.Valid(b) {
+		i := 0
+		for i < len(b) {
+			r, size := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && size == 1 {
+				break
+			}
+			i += size
+		}
+		return bad("not valid UTF-8 (byte 0x%02x at offset %d)", b[i], i)
+	}
+	for i := 0; i < len(b); {
+		switch c := b[i]; {
+		case c == '"':
+			end, err := checkJSONString(b, i)
+			if err != nil {
+				return bad("%v", err)
+			}
+			i = end
+		case c == '-' || (c >= '0' && c <= '9'):
+			end := i + 1
+			for end < len(b) && bytes.IndexByte([]byte("0123456789.eE+-"), b[end]) >= 0 {
+				end++
+			}
+			if err := checkJSONNumber(b[i:end]); err != nil {
+				return bad("number at offset %d: %v", i, err)
+			}
+			i = end
+		default:
+			i++
+		}
+	}
+	return nil
+}
+
+// checkJSONString checks the string starting at b[start] (a quote) and
+// returns the offset after its closing quote. b is valid JSON.
+func checkJSONString(b []byte, start int) (int, error) {
+	for i := start + 1; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			return i + 1, nil
+		case '\\':
+			i++
+			if b[i] != 'u' {
+				continue
+			}
+			r := hex4(b[i+1 : i+5])
+			switch {
+			case r == 0:
+				return 0, fmt.Errorf("holds \\u0000 (NUL) at offset %d; text may not contain NUL (encode binary data, as base64 for example)", i-1)
+			case r >= 0xDC00 && r <= 0xDFFF:
+				return 0, fmt.Errorf("holds an unpaired surrogate \\u%04x at offset %d", r, i-1)
+			case r >= 0xD800 && r <= 0xDBFF:
+				if i+10 >= len(b) || b[i+5] != '\\' || b[i+6] != 'u' {
+					return 0, fmt.Errorf("holds an unpaired surrogate \\u%04x at offset %d", r, i-1)
+				}
+				if low := hex4(b[i+7 : i+11]); low < 0xDC00 || low > 0xDFFF {
+					return 0, fmt.Errorf("holds an unpaired surrogate \\u%04x at offset %d", r, i-1)
+				}
+				i += 6
+			}
+			i += 4
+		}
+	}
+	return len(b), nil
+}
+
+// hex4 decodes the four hex digits of a \u escape (valid JSON).
+func hex4(h []byte) rune {
+	n, _ := strconv.ParseUint(string(h), 16, 16)
+	return rune(n)
+}
+
+// errNumberRange is checkJSONNumber's error for numbers beyond float64
+// or with an exponent beyond ±400.
+var errNumberRange = errors.New("out of the range of a float64 (about 1e-308 to 1e308 in magnitude, exponent within ±400)")
+
+// checkJSONNumber checks one JSON number.
+func checkJSONNumber(n []byte) error {
+	if len(n) > MaxJSONNumberLength {
+		return fmt.Errorf("%d bytes long; at most %d (send longer numbers as strings)", len(n), MaxJSONNumberLength)
+	}
+	f, err := strconv.ParseFloat(string(n), 64)
+	if err != nil || math.IsInf(f, 0) {
+		return errNumberRange
+	}
+	mantissa, exp, hasExp := bytes.Cut(bytes.ToLower(n), []byte("e"))
+	if hasExp {
+		// PostgreSQL keeps a zero's scale too: 0e-20000 overflows it.
+		if e, err := strconv.Atoi(string(exp)); err != nil || e < -400 || e > 400 {
+			return errNumberRange
+		}
+	}
+	// Underflow gives 0 without an error: a nonzero digit in the mantissa
+	// means the number was not 0.
+	if f == 0 && bytes.ContainsAny(mantissa, "123456789") {
+		return errNumberRange
+	}
+	return nil
+}

@@ -429,8 +429,12 @@ func (c *Client) wake(queues ...string) {
 
 // Enqueue stores one job and returns it. args are encoded to JSON now;
 // opts may be nil. It returns an error, and stores nothing, if the kind has
-// no worker in this client's Workers (ErrUnknownKind), if args do not encode,
-// or if an option is invalid; the error names the kind and the fault. With
+// no worker in this client's Workers (ErrUnknownKind), if args do not
+// encode, exceed Config.MaxArgsBytes, do not decode into the worker's args
+// type (RawArgs with an unknown field or a value of the wrong type) or fail
+// their Validate (JobArgsWithValidate), or if an option is out of range or
+// holds text no store keeps (NUL, invalid UTF-8); such errors name the kind
+// and wrap a *ValidationError naming the field. With
 // Unique options, a matching unfinished job is returned instead, with
 // UniqueSkipped set. In this process the job's queue is woken at once.
 func (c *Client) Enqueue(ctx context.Context, args JobArgs, opts *EnqueueOpts) (*EnqueueResult, error) {
@@ -483,13 +487,17 @@ func (c *Client) enqueue(ctx context.Context, params []EnqueueParams,
 }
 
 // insertParams validates one enqueue and turns it into a store insert.
+// Errors caused by the caller's input wrap a *ValidationError.
 func (c *Client) insertParams(p EnqueueParams, now time.Time) (*store.JobInsertParams, error) {
 	if p.Args == nil {
-		return nil, errors.New("nil args")
+		return nil, invalid("args", "nil args")
 	}
 	kind := p.Args.Kind()
 	if kind == "" {
-		return nil, fmt.Errorf("args type %T has an empty Kind()", p.Args)
+		return nil, invalid("kind", "args type %T has an empty Kind()", p.Args)
+	}
+	if err := validateKind(kind); err != nil {
+		return nil, err
 	}
 	var opts EnqueueOpts
 	if p.Opts != nil {
@@ -501,56 +509,44 @@ func (c *Client) insertParams(p EnqueueParams, now time.Time) (*store.JobInsertP
 	if c.cfg.Workers != nil {
 		e, ok := c.cfg.Workers.entry(kind)
 		if !ok {
-			return nil, fmt.Errorf("%w %q: no worker registered for it (kinds: %v)", ErrUnknownKind, kind, c.cfg.Workers.Kinds())
+			return nil, &ValidationError{Field: "kind",
+				Err: fmt.Errorf("%w %q: no worker registered for it (kinds: %v)", ErrUnknownKind, kind, c.cfg.Workers.Kinds())}
 		}
 		opts = opts.merge(EnqueueOpts{MaxAttempts: e.maxAttempts()})
 	}
 	opts = opts.merge(EnqueueOpts{Queue: QueueDefault, Priority: PriorityDefault, MaxAttempts: c.cfg.MaxAttempts})
 
+	fail := func(err error) (*store.JobInsertParams, error) { return nil, fmt.Errorf("kind %q: %w", kind, err) }
+	if err := validateOpts(&opts); err != nil {
+		return fail(err)
+	}
 	args, err := json.Marshal(p.Args)
 	if err != nil {
-		return nil, fmt.Errorf("kind %q: encode args: %w", kind, err)
+		return fail(&ValidationError{Field: "args", Message: "do not encode to JSON", Err: err})
 	}
-	if err := validateQueue(opts.Queue); err != nil {
-		return nil, fmt.Errorf("kind %q: %w", kind, err)
-	}
-	if opts.Priority < PriorityHighest || opts.Priority > PriorityLowest {
-		return nil, fmt.Errorf("kind %q: priority %d out of range %d-%d", kind, opts.Priority, PriorityHighest, PriorityLowest)
-	}
-	if opts.MaxAttempts < 1 {
-		return nil, fmt.Errorf("kind %q: max attempts %d; want at least 1", kind, opts.MaxAttempts)
-	}
-	if opts.RunIn < 0 {
-		return nil, fmt.Errorf("kind %q: negative RunIn %s", kind, opts.RunIn)
-	}
-	if len(opts.Tags) > 32 {
-		return nil, fmt.Errorf("kind %q: %d tags; at most 32", kind, len(opts.Tags))
-	}
-	for _, t := range opts.Tags {
-		if t == "" || len(t) > 128 {
-			return nil, fmt.Errorf("kind %q: tag %q: want 1 to 128 bytes", kind, t)
-		}
-	}
-	if opts.Unique != nil && opts.Unique.ByPeriod < 0 {
-		return nil, fmt.Errorf("kind %q: negative unique period %s", kind, opts.Unique.ByPeriod)
+	if len(args) > c.cfg.MaxArgsBytes {
+		return fail(invalid("args", "%d bytes of JSON; at most %d (Config.MaxArgsBytes)", len(args), c.cfg.MaxArgsBytes))
 	}
 	if len(opts.Parents) > 0 {
 		if _, ok := c.cfg.Store.(store.DependencyStore); !ok {
-			return nil, fmt.Errorf("kind %q: parents: %w", kind, errNoDependencies)
+			return fail(&ValidationError{Field: "parents", Message: "not supported", Err: errNoDependencies})
 		}
 		if !opts.RunAt.IsZero() || opts.RunIn != 0 {
-			return nil, fmt.Errorf("kind %q: a continuation runs when its parents end; RunAt and RunIn are not allowed with Parents", kind)
+			return fail(invalid("parents", "a continuation runs when its parents end; RunAt and RunIn are not allowed with Parents"))
 		}
 		if opts.ParentFailure == "" {
 			opts.ParentFailure = ParentFailureCancel
 		}
 		if !opts.ParentFailure.Valid() {
-			return nil, fmt.Errorf("kind %q: unknown parent failure policy %q (want cancel or run)", kind, opts.ParentFailure)
+			return fail(invalid("parent_failure", "unknown parent failure policy %q (want cancel or run)", opts.ParentFailure))
 		}
 	}
 	metadata := []byte("{}")
 	if len(opts.Metadata) > 0 {
 		metadata, _ = json.Marshal(opts.Metadata) // a map[string]string always encodes
+		if len(metadata) > c.cfg.MaxArgsBytes {
+			return fail(invalid("metadata", "%d bytes of JSON; at most %d (Config.MaxArgsBytes)", len(metadata), c.cfg.MaxArgsBytes))
+		}
 	}
 	ip := &store.JobInsertParams{
 		Kind: kind, Queue: opts.Queue, Args: args, Priority: opts.Priority, MaxAttempts: opts.MaxAttempts,
@@ -569,6 +565,14 @@ func (c *Client) insertParams(p EnqueueParams, now time.Time) (*store.JobInsertP
 	if len(opts.Parents) > 0 {
 		ip.State, ip.ParentIDs, ip.ParentFailure = kilntype.JobStatePending, opts.Parents, opts.ParentFailure
 		ip.Metadata = withMetadata(ip.Metadata, MetadataParentIDs, opts.Parents)
+	}
+	// What every store must keep exactly (ranges, text, JSON), then the
+	// args against their kind's worker.
+	if err := store.ValidateJobInsert(ip); err != nil {
+		return fail(err)
+	}
+	if err := c.checkArgs(kind, p.Args, args); err != nil {
+		return fail(err)
 	}
 	return ip, nil
 }

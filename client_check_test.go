@@ -36,7 +36,8 @@ func TestEnqueueCheck(t *testing.T) {
 		t.Fatalf("args of the wrong type: %v", err)
 	}
 	err = c.EnqueueCheck(testArgs{}, &kiln.EnqueueOpts{Priority: 9})
-	if err == nil || !strings.Contains(err.Error(), "priority 9") {
+	var ve *kiln.ValidationError
+	if !errors.As(err, &ve) || ve.Field != "priority" || !strings.Contains(err.Error(), "9 is out of range 1 to 4") {
 		t.Fatalf("bad priority: %v", err)
 	}
 	res, err := c.JobList(t.Context(), nil)

@@ -41,7 +41,25 @@ func (c *Client) JobGet(ctx context.Context, id int64) (*kilntype.JobRow, error)
 	return row, nil
 }
 
+// checkListText checks the text filters of p as stored text is checked
+// (see store.CheckText): no job can match text with NUL or invalid UTF-8,
+// and PostgreSQL refuses to compare it.
+func checkListText(p *JobListParams) error {
+	for _, f := range []struct {
+		field  string
+		values []string
+	}{{"kind", p.Kinds}, {"queue", p.Queues}, {"tag", []string{p.Tag}}, {"args_contains", []string{p.ArgsContains}}} {
+		for _, v := range f.values {
+			if err := store.CheckText(f.field, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // JobList returns one page of jobs matching params (nil: the newest 100).
+// A filter holding NUL or invalid UTF-8 gives a *ValidationError.
 // Pages are keyset-paginated by ID: pass NextCursor back as Cursor. With
 // ArgsContains each call examines at most JobListScanWindow consecutive
 // IDs after Cursor (and before StopAt, if set), so a page may be short.
@@ -49,6 +67,9 @@ func (c *Client) JobList(ctx context.Context, params *JobListParams) (*JobListRe
 	p := JobListParams{}
 	if params != nil {
 		p = *params
+	}
+	if err := checkListText(&p); err != nil {
+		return nil, fmt.Errorf("kiln: list jobs: %w", err)
 	}
 	if p.Limit <= 0 {
 		p.Limit = store.DefaultListLimit

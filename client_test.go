@@ -226,7 +226,13 @@ func TestPanicIsRecordedWithStack(t *testing.T) {
 func TestArgsThatDoNotDecodeFailAndKeepTheJob(t *testing.T) {
 	t.Parallel()
 	c, events := setup(t, func(ctx context.Context, job *kiln.Job[testArgs]) error { return nil })
-	job := clienttest.Enqueue(t, c, kiln.RawArgs{JobKind: "test", JSON: []byte(`{"n":"not a number"}`)}, nil)
+	// A client with the worker refuses such args at enqueue; an
+	// enqueue-only client (another program) cannot check them.
+	enqueuer, err := kiln.NewClient(&kiln.Config{Store: c.Store()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := clienttest.Enqueue(t, enqueuer, kiln.RawArgs{JobKind: "test", JSON: []byte(`{"n":"not a number"}`)}, nil)
 	ev := waitEvent(t, events, kiln.EventJobFailed, job.ID)
 	if !strings.Contains(ev.Attempt.Error, `decode args of kind "test"`) {
 		t.Fatalf("decode error = %q", ev.Attempt.Error)

@@ -47,8 +47,16 @@ type Config struct {
 	// JobTimeout bounds each attempt unless its worker says otherwise:
 	// default 1 minute (River's); negative means no timeout.
 	JobTimeout time.Duration
-	// MaxAttempts is the default attempt count: default DefaultMaxAttempts.
+	// MaxAttempts is the default attempt count: default DefaultMaxAttempts;
+	// at most MaxAttemptsLimit.
 	MaxAttempts int
+	// MaxArgsBytes caps the size of a job's args encoded as JSON, and of
+	// its metadata, in bytes: a larger enqueue (through Enqueue, the HTTP
+	// API, the CLI, the dashboard or a recurring entry) fails with a
+	// *ValidationError for "args" or "metadata", before anything is
+	// stored. Default DefaultMaxArgsBytes (1 MiB). Large payloads belong
+	// in your own storage, with their key in the args.
+	MaxArgsBytes int
 	// RetryPolicy gives the backoff between attempts: default
 	// DefaultRetryPolicy (Sidekiq's formula).
 	RetryPolicy RetryPolicy
@@ -168,8 +176,14 @@ func (c *Config) withDefaults() (*Config, error) {
 	if cfg.MaxAttempts == 0 {
 		cfg.MaxAttempts = DefaultMaxAttempts
 	}
-	if cfg.MaxAttempts < 0 {
-		return nil, fmt.Errorf("kiln: Config.MaxAttempts is %d; want at least 1", cfg.MaxAttempts)
+	if cfg.MaxAttempts < 1 || cfg.MaxAttempts > MaxAttemptsLimit {
+		return nil, fmt.Errorf("kiln: Config.MaxAttempts is %d; want 1 to %d", cfg.MaxAttempts, MaxAttemptsLimit)
+	}
+	if cfg.MaxArgsBytes == 0 {
+		cfg.MaxArgsBytes = DefaultMaxArgsBytes
+	}
+	if cfg.MaxArgsBytes < 0 {
+		return nil, fmt.Errorf("kiln: Config.MaxArgsBytes is %d; want a positive size in bytes", cfg.MaxArgsBytes)
 	}
 	if cfg.RetryPolicy == nil {
 		cfg.RetryPolicy = DefaultRetryPolicy{}

@@ -111,7 +111,10 @@ func (c *Client) EnqueueBatch(ctx context.Context, jobs []EnqueueParams, opts *B
 		o.ID = hex.EncodeToString(b)
 	}
 	if len(o.ID) > 200 {
-		return nil, fmt.Errorf("kiln: enqueue batch: ID of %d bytes; at most 200", len(o.ID))
+		return nil, fmt.Errorf("kiln: enqueue batch: %w", invalid("batch_id", "%d bytes; at most 200", len(o.ID)))
+	}
+	if err := store.CheckText("batch_id", o.ID); err != nil {
+		return nil, fmt.Errorf("kiln: enqueue batch: %w", err)
 	}
 	now := c.now()
 	ins := make([]*store.JobInsertParams, 0, len(jobs)+1)

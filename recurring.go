@@ -61,44 +61,58 @@ type RecurringJob struct {
 	// Misfire is what happens to occurrences missed while no scheduler ran;
 	// default MisfireRunOnce.
 	Misfire MisfirePolicy
-	// MisfireMax caps the occurrences MisfireRunAll catches up on; default
-	// DefaultMisfireMax.
+	// MisfireMax caps the occurrences MisfireRunAll catches up on: 1 to
+	// MisfireMaxLimit; 0 means DefaultMisfireMax.
 	MisfireMax int
 }
 
 // recurringRow validates def and turns it into a row whose NextRunAt is the
-// first occurrence after now.
+// first occurrence after now. Errors caused by def wrap a *ValidationError.
 func (c *Client) recurringRow(def RecurringJob, now time.Time) (*kilntype.RecurringRow, error) {
 	if def.ID == "" || len(def.ID) > 200 {
-		return nil, fmt.Errorf("recurring job ID %q: want 1 to 200 bytes", def.ID)
+		return nil, fmt.Errorf("recurring job ID %q: %w", def.ID, invalid("id", "%d bytes; want 1 to 200", len(def.ID)))
 	}
 	fail := func(err error) (*kilntype.RecurringRow, error) {
 		return nil, fmt.Errorf("recurring job %q: %w", def.ID, err)
 	}
-	sched, err := schedule.Parse(def.Schedule, def.TimeZone)
-	if err != nil {
+	if err := store.CheckText("id", def.ID); err != nil {
 		return fail(err)
 	}
-	if def.Opts != nil && (!def.Opts.RunAt.IsZero() || def.Opts.RunIn != 0 || def.Opts.Unique != nil) {
-		return fail(errors.New("RunAt, RunIn and Unique options are not allowed: the schedule decides when jobs run, and each occurrence runs once"))
+	sched, err := schedule.Parse(def.Schedule, def.TimeZone)
+	if err != nil {
+		field := "schedule"
+		if _, zoneErr := schedule.Parse("@daily", def.TimeZone); zoneErr != nil {
+			field = "time_zone"
+		}
+		return fail(&ValidationError{Field: field, Message: "invalid", Err: err})
+	}
+	if def.Opts != nil {
+		for _, o := range []struct {
+			field string
+			set   bool
+		}{{"run_at", !def.Opts.RunAt.IsZero()}, {"run_in", def.Opts.RunIn != 0}, {"unique", def.Opts.Unique != nil}} {
+			if o.set {
+				return fail(invalid(o.field, "not allowed in a recurring entry: the schedule decides when jobs run, and each occurrence runs once"))
+			}
+		}
 	}
 	if def.Overlap == "" {
 		def.Overlap = kilntype.OverlapSkip
 	}
 	if !def.Overlap.Valid() {
-		return fail(fmt.Errorf("unknown overlap policy %q (want skip, allow or queue_one)", def.Overlap))
+		return fail(invalid("overlap", "unknown overlap policy %q (want skip, allow or queue_one)", def.Overlap))
 	}
 	if def.Misfire == "" {
 		def.Misfire = kilntype.MisfireRunOnce
 	}
 	if !def.Misfire.Valid() {
-		return fail(fmt.Errorf("unknown misfire policy %q (want run_once, skip or run_all)", def.Misfire))
+		return fail(invalid("misfire", "unknown misfire policy %q (want run_once, skip or run_all)", def.Misfire))
 	}
 	if def.MisfireMax == 0 {
 		def.MisfireMax = DefaultMisfireMax
 	}
-	if def.MisfireMax < 0 {
-		return fail(fmt.Errorf("negative MisfireMax %d", def.MisfireMax))
+	if err := store.CheckRange("misfire_max", int64(def.MisfireMax), 1, MisfireMaxLimit); err != nil {
+		return fail(err)
 	}
 	// The job template is validated as an enqueue would be.
 	job, err := c.insertParams(EnqueueParams{Args: def.Args, Opts: def.Opts}, now)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/kilnjobs/kiln/internal/jobexec"
 	"github.com/kilnjobs/kiln/internal/jobreport"
 	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
 )
 
 // Worker runs jobs of one args type. Embed [WorkerDefaults] to get the
@@ -100,6 +102,9 @@ type workerEntry interface {
 	maxAttempts() int
 	maxConcurrency() int
 	clusterMaxConcurrency() int
+	// checkArgs checks args of the kind, encoded as raw: decoded into the
+	// worker's args type unless they are of that type, and validated.
+	checkArgs(args JobArgs, raw []byte) error
 }
 
 // NewWorkers returns an empty bundle.
@@ -115,12 +120,30 @@ func AddWorker[T JobArgs](workers *Workers, w Worker[T]) {
 }
 
 // AddWorkerSafely registers w for the kind of T, or returns an error if the
-// kind is empty or already has a worker.
+// kind is invalid (empty, over 255 bytes, not UTF-8 text without control
+// characters) or already has a worker, or if w's MaxAttempts is outside 0
+// to MaxAttemptsLimit or its MaxConcurrency or ClusterMaxConcurrency is
+// outside 0 to 2,147,483,647. Out-of-range errors wrap a *ValidationError.
 func AddWorkerSafely[T JobArgs](workers *Workers, w Worker[T]) error {
 	var zero T
 	kind := zero.Kind()
 	if kind == "" {
 		return fmt.Errorf("kiln: add worker %T: args type %T has an empty Kind()", w, zero)
+	}
+	if err := validateKind(kind); err != nil {
+		return fmt.Errorf("kiln: add worker %T: args type %T: %w", w, zero, err)
+	}
+	for _, s := range []struct {
+		field string
+		n     int
+	}{
+		{"MaxAttempts", w.MaxAttempts()},
+		{"MaxConcurrency", w.MaxConcurrency()},
+		{"ClusterMaxConcurrency", w.ClusterMaxConcurrency()},
+	} {
+		if err := store.CheckRange(s.field, int64(s.n), 0, math.MaxInt32); err != nil {
+			return fmt.Errorf("kiln: add worker %T for kind %q: %w", w, kind, err)
+		}
 	}
 	workers.mu.Lock()
 	defer workers.mu.Unlock()
@@ -194,6 +217,22 @@ func (e *typedEntry[T]) maxAttempts() int    { return e.worker.MaxAttempts() }
 func (e *typedEntry[T]) maxConcurrency() int { return e.worker.MaxConcurrency() }
 func (e *typedEntry[T]) clusterMaxConcurrency() int {
 	return e.worker.ClusterMaxConcurrency()
+}
+
+func (e *typedEntry[T]) checkArgs(args JobArgs, raw []byte) error {
+	v, ok := args.(T)
+	if !ok {
+		if err := decodeArgsStrict(args.Kind(), raw, &v); err != nil {
+			return err
+		}
+	}
+	if val, ok := any(v).(interface{ Validate() error }); ok {
+		return argsValidateError(val.Validate())
+	}
+	if val, ok := any(&v).(interface{ Validate() error }); ok {
+		return argsValidateError(val.Validate())
+	}
+	return nil
 }
 
 // workUnit binds one job to its typed worker.

@@ -128,7 +128,7 @@ func (f *jobForm) validate() (kiln.RawArgs, *kiln.EnqueueOpts) {
 	if f.MaxAttempts != "" {
 		n, err := strconv.Atoi(f.MaxAttempts)
 		if err != nil || n < 1 {
-			f.fieldError("max_attempts", "Max attempts is a whole number, at least 1.")
+			f.fieldError("max_attempts", fmt.Sprintf("Max attempts is a whole number, at least 1 and at most %d.", kiln.MaxAttemptsLimit))
 		} else {
 			opts.MaxAttempts = n
 		}
@@ -186,22 +186,33 @@ func (f *jobForm) validateSchedule() {
 }
 
 // clientError records an error the client returned when checking or
-// saving: unknown kinds on the kind field, args that do not decode into
-// the worker's type on the args field, anything else on the form.
+// saving next to the form field its *kiln.ValidationError names (args for
+// "args.name", tags for "tags[2]"), or on the form as a whole.
 func (f *jobForm) clientError(err error) {
-	msg := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "kiln: "), "enqueue: ")
-	var (
-		typeErr   *json.UnmarshalTypeError
-		syntaxErr *json.SyntaxError
-	)
-	switch {
-	case errors.Is(err, kiln.ErrUnknownKind):
-		f.fieldError("kind", msg)
-	case errors.As(err, &typeErr), errors.As(err, &syntaxErr):
-		f.fieldError("args", msg)
-	default:
-		f.fieldError("", msg)
+	var ve *kiln.ValidationError
+	if errors.As(err, &ve) {
+		if field := errorKey(ve.Field); field != "" {
+			f.fieldError(field, ve.Error())
+			return
+		}
 	}
+	f.fieldError("", strings.TrimPrefix(strings.TrimPrefix(err.Error(), "kiln: "), "enqueue: "))
+}
+
+// errorKey returns the key in jobForm.Errors of the form field that shows
+// errors of the client's field ("args" for "args.name", "tags" for
+// "tags[2]"), or "" if the page has no such field.
+func errorKey(field string) string {
+	if i := strings.IndexAny(field, ".["); i >= 0 {
+		field = field[:i]
+	}
+	if field == "run_at" {
+		return "run_in"
+	}
+	if slices.ContainsFunc(formFields, func(ff formField) bool { return ff.Name == field }) {
+		return field
+	}
+	return ""
 }
 
 // formFromRow fills a form with a stored entry, for editing.

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,10 +41,12 @@ func badRequest(field, format string, args ...any) *Error {
 }
 
 // toError turns a handler's error into the Error to answer: an *Error as
-// is, the client's sentinel errors by their meaning, anything else 500.
+// is, the client's sentinel errors by their meaning, a
+// *kiln.ValidationError as a 400 naming its field, anything else 500.
 func (a *api) toError(err error) *Error {
 	var e *Error
 	var tooBig *http.MaxBytesError
+	var invalid *kiln.ValidationError
 	switch {
 	case errors.As(err, &e):
 		return e
@@ -55,6 +58,8 @@ func (a *api) toError(err error) *Error {
 		return &Error{Status: http.StatusConflict, Message: err.Error()}
 	case errors.Is(err, kiln.ErrUnknownKind):
 		return &Error{Status: http.StatusBadRequest, Field: "kind", Message: err.Error()}
+	case errors.As(err, &invalid):
+		return &Error{Status: http.StatusBadRequest, Field: invalid.Field, Message: err.Error()}
 	}
 	return &Error{Status: http.StatusInternalServerError, Message: err.Error()}
 }
@@ -80,9 +85,10 @@ func writeError(w http.ResponseWriter, e *Error) {
 }
 
 // decodeBody decodes r's body, which must be one JSON value of
-// Content-Type application/json, into v, rejecting unknown fields. Its
-// errors say where the JSON went wrong: the byte offset of a syntax error,
-// the field of a type mismatch or an unknown field.
+// Content-Type application/json, into v, rejecting unknown fields and
+// strings no store keeps as sent (see checkBodyText). Its errors say where
+// the JSON went wrong: the byte offset of a syntax error, the field of a
+// type mismatch, an unknown field or a bad string.
 func decodeBody(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -90,7 +96,14 @@ func decodeBody(r *http.Request, v any) error {
 			return &Error{Status: http.StatusUnsupportedMediaType, Message: fmt.Sprintf("Content-Type %q: want application/json", ct)}
 		}
 	}
-	dec := json.NewDecoder(r.Body)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err // the body limit's *http.MaxBytesError, or a failed read
+	}
+	if err := checkBodyText(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)

@@ -91,16 +91,12 @@ func (a *api) params(req *enqueueRequest, prefix string) (kiln.EnqueueParams, er
 }
 
 // checkError turns an error of Client.EnqueueCheck or RecurringCheck into a
-// 400 naming the field at fault where it can tell.
+// 400 naming the field at fault, from the *kiln.ValidationError it wraps.
 func checkError(err error, prefix string) *Error {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
 	field := strings.TrimSuffix(prefix, ".")
-	switch {
-	case errors.Is(err, kiln.ErrUnknownKind):
-		field = prefix + "kind"
-	case errors.As(err, &typ), errors.As(err, &syn):
-		field = prefix + "args"
+	var ve *kiln.ValidationError
+	if errors.As(err, &ve) {
+		field = prefix + ve.Field
 	}
 	return &Error{Status: http.StatusBadRequest, Field: field, Message: err.Error()}
 }

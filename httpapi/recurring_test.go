@@ -122,10 +122,10 @@ func TestRecurringErrors(t *testing.T) {
 		{`{"schedule":"@daily","time_zone":"Mars/Olympus","kind":"echo"}`, "time_zone", "Mars/Olympus"},
 		{`{"schedule":"@daily","kind":"nope"}`, "kind", `"nope"`},
 		{`{"schedule":"@daily"}`, "kind", "missing"},
-		{`{"schedule":"@daily","kind":"echo","args":{"n":[1]}}`, "args", "do not decode"},
+		{`{"schedule":"@daily","kind":"echo","args":{"n":[1]}}`, "args.n", "do not decode"},
 		{`{"schedule":"@daily","kind":"echo","overlap":"sometimes"}`, "overlap", `"sometimes"`},
 		{`{"schedule":"@daily","kind":"echo","misfire":"later"}`, "misfire", `"later"`},
-		{`{"schedule":"@daily","kind":"echo","misfire_max":-1}`, "", "negative MisfireMax"},
+		{`{"schedule":"@daily","kind":"echo","misfire_max":-1}`, "misfire_max", "-1 is out of range 1 to 10000"},
 		{`{"schedule":"@daily","kind":"echo","run_in":5}`, "run_in", "unknown field"},
 		{`{"schedule":"@daily","kind":"echo","priority":0.5}`, "priority", "want a number"},
 	} {
@@ -135,7 +135,7 @@ func TestRecurringErrors(t *testing.T) {
 	for i := range long {
 		long[i] = 'x'
 	}
-	e.fail("PUT", "/recurring/"+string(long), `{"schedule":"@daily","kind":"echo"}`, http.StatusBadRequest, "", "want 1 to 200 bytes")
+	e.fail("PUT", "/recurring/"+string(long), `{"schedule":"@daily","kind":"echo"}`, http.StatusBadRequest, "id", "want 1 to 200")
 	e.fail("GET", "/recurring?limit=5000", "", http.StatusBadRequest, "limit", "from 1 to 1000")
 	e.fail("GET", "/recurring/r/next?n=101", "", http.StatusBadRequest, "n", "from 1 to 100")
 	var page struct{ Recurring []recurringView }

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -277,18 +276,6 @@ func TestDatabaseFromEnvironment(t *testing.T) {
 	// --database wins over the environment.
 	other := filepath.Join(t.TempDir(), "missing.db")
 	wantFail(t, runKilnCtx(t, context.Background(), env, "jobs", "list", "--database", other), exitError, "does not exist")
-}
-
-func TestKnownArgsMatchWorkers(t *testing.T) {
-	t.Parallel()
-	var kinds []string
-	for k := range knownArgs {
-		kinds = append(kinds, k)
-	}
-	slices.Sort(kinds)
-	if got := knownWorkers(nil).Kinds(); !slices.Equal(got, kinds) {
-		t.Errorf("workers have kinds %v, knownArgs %v", got, kinds)
-	}
 }
 
 func TestParseQueues(t *testing.T) {

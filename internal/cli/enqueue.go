@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"strings"
 	"time"
@@ -85,17 +86,18 @@ func (o *enqueueOptions) opts(now time.Time) (*kiln.EnqueueOpts, error) {
 		}
 		opts.RunAt = at
 	}
-	if o.maxAttempts < 0 {
-		return nil, usageErrorf("--max-attempts %d: want at least 1", o.maxAttempts)
-	}
-	if o.priority != 0 && (o.priority < kiln.PriorityHighest || o.priority > kiln.PriorityLowest) {
-		return nil, usageErrorf("--priority %d: want %d to %d", o.priority, kiln.PriorityHighest, kiln.PriorityLowest)
-	}
 	if o.unique {
 		opts.Unique = &kiln.UniqueOpts{}
 	}
 	return opts, nil
 }
+
+// enqueueFlags maps the client's fields to enqueue's flags.
+var enqueueFlags = func() map[string]string {
+	m := map[string]string{"kind": "KIND"}
+	maps.Copy(m, jobFlags)
+	return m
+}()
 
 // argsFlagHelp is the help of the --args flags.
 const argsFlagHelp = "the job's args: JSON, @FILE to read them from a file, or - to read them from stdin"
@@ -143,16 +145,12 @@ func runEnqueue(cmd *cobra.Command, g *globals, o *enqueueOptions, kind string) 
 	if err != nil {
 		return err
 	}
-	var args kiln.JobArgs = kiln.RawArgs{JobKind: kind, JSON: raw}
+	args := kiln.RawArgs{JobKind: kind, JSON: raw}
 	cfg := &kiln.Config{Logger: g.logger}
 	if !o.anyKind {
-		// A client with workers rejects kinds that have none.
+		// A client with workers rejects kinds that have none, and args
+		// that do not fit their kind's Go type.
 		cfg.Workers = knownWorkers(nil)
-		if decode, ok := knownArgs[kind]; ok {
-			if args, err = decode(raw); err != nil {
-				return &usageError{fmt.Errorf("invalid --args: %w", err)}
-			}
-		}
 	}
 
 	st, err := openDatabase(ctx, g.database, mustExist)
@@ -171,7 +169,7 @@ func runEnqueue(cmd *cobra.Command, g *globals, o *enqueueOptions, kind string) 
 			strings.TrimPrefix(err.Error(), "kiln: enqueue: "))
 	}
 	if err != nil {
-		return err
+		return inputError(err, enqueueFlags)
 	}
 
 	out := cmd.OutOrStdout()

@@ -1,10 +1,9 @@
 package cli
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
+	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/internal/demo"
@@ -20,31 +19,29 @@ func knownWorkers(client *http.Client) *kiln.Workers {
 	return workers
 }
 
-// knownArgs decodes the --args of each kind that knownWorkers has into its
-// Go args type, so that enqueue rejects unknown fields and invalid values
-// before the job is stored.
-var knownArgs = map[string]func(raw []byte) (kiln.JobArgs, error){
-	httpjob.Kind:                decodeArgs[httpjob.Args],
-	demo.WriteFileArgs{}.Kind(): decodeArgs[demo.WriteFileArgs],
-	demo.ChecksumArgs{}.Kind():  decodeArgs[demo.ChecksumArgs],
-	demo.HTTPCallArgs{}.Kind():  decodeArgs[demo.HTTPCallArgs],
-	demo.FlakyArgs{}.Kind():     decodeArgs[demo.FlakyArgs],
-	demo.SleepArgs{}.Kind():     decodeArgs[demo.SleepArgs],
+// inputError turns an error of the client that wraps a
+// *kiln.ValidationError into a usage error naming the flag (or argument)
+// that gave the value, by flags: the client's field name (before any "."
+// or "[") to the flag. Other errors are returned as they are.
+func inputError(err error, flags map[string]string) error {
+	var ve *kiln.ValidationError
+	if !errors.As(err, &ve) {
+		return err
+	}
+	field := ve.Field
+	if i := strings.IndexAny(field, ".["); i >= 0 {
+		field = field[:i]
+	}
+	if flag, ok := flags[field]; ok {
+		return usageErrorf("invalid %s: %v", flag, ve)
+	}
+	return &usageError{errors.New(strings.TrimPrefix(err.Error(), "kiln: "))}
 }
 
-// decodeArgs decodes raw into T, rejecting fields T does not have, and
-// validates it if T has a Validate method.
-func decodeArgs[T kiln.JobArgs](raw []byte) (kiln.JobArgs, error) {
-	var args T
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&args); err != nil {
-		return nil, fmt.Errorf("args do not fit kind %q: %w", args.Kind(), err)
-	}
-	if v, ok := any(args).(interface{ Validate() error }); ok {
-		if err := v.Validate(); err != nil {
-			return nil, fmt.Errorf("args of kind %q: %w", args.Kind(), err)
-		}
-	}
-	return args, nil
+// jobFlags maps the client's job fields to the flags of enqueue and of
+// recurring add and update.
+var jobFlags = map[string]string{
+	"args": "--args", "queue": "--queue", "priority": "--priority", "max_attempts": "--max-attempts",
+	"tags": "--tag", "run_in": "--in", "run_at": "--at", "schedule": "--schedule", "time_zone": "--tz",
+	"overlap": "--overlap", "misfire": "--misfire", "misfire_max": "--misfire-max",
 }

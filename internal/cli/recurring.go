@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -260,12 +261,20 @@ func runRecurringSet(cmd *cobra.Command, g *globals, verb, id string, f *recurri
 		return fmt.Errorf("%s; add --any-kind for a worker that only your program has", strings.TrimPrefix(err.Error(), "kiln: "))
 	}
 	if err != nil {
-		return &usageError{errors.New(strings.TrimPrefix(err.Error(), "kiln: "))}
+		return inputError(err, recurringFlagNames)
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "Recurring job %q %sed: %s (%s), next run %s.\n", row.ID,
 		strings.TrimSuffix(verb, "e"), row.Schedule, schedule.Describe(row.Schedule), row.NextRunAt.UTC().Format(time.RFC3339))
 	return nil
 }
+
+// recurringFlagNames maps the client's fields to the flags of recurring add
+// and update.
+var recurringFlagNames = func() map[string]string {
+	m := map[string]string{"kind": "--kind", "id": "ID"}
+	maps.Copy(m, jobFlags)
+	return m
+}()
 
 // recurringDefinition builds the definition that add or update stores: for
 // add, from the flags; for update, the stored entry with the flags given.
@@ -307,11 +316,6 @@ func recurringDefinition(ctx context.Context, c *kiln.Client, verb, id string, c
 		}
 	}
 	def.Args = kiln.RawArgs{JobKind: f.kind, JSON: raw}
-	if decode, ok := knownArgs[f.kind]; ok && !f.anyKind {
-		if def.Args, err = decode(raw); err != nil {
-			return def, &usageError{fmt.Errorf("invalid --args: %w", err)}
-		}
-	}
 	if changed("queue") {
 		def.Opts.Queue = f.queue
 	}

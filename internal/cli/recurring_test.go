@@ -52,6 +52,12 @@ func TestRecurringAddRejectsBadInput(t *testing.T) {
 		exitUsage, "Nowhere/City")
 	wantFail(t, runKiln(t, "recurring", "add", "x", "--database", db, "--schedule", "@daily", "--kind", "report.build"),
 		exitError, `"report.build"`, "--any-kind")
+	wantFail(t, runKiln(t, "recurring", "add", "x", "--database", db, "--schedule", "@daily", "--kind", "demo.sleep", "--max-attempts", "2147483648"),
+		exitUsage, "invalid --max-attempts: max_attempts: 2147483648 is out of range 1 to 2147483647")
+	wantFail(t, runKiln(t, "recurring", "add", "x", "--database", db, "--schedule", "@daily", "--kind", "demo.sleep", "--misfire-max", "10001"),
+		exitUsage, "invalid --misfire-max")
+	wantFail(t, runKiln(t, "recurring", "add", "x", "--database", db, "--schedule", "@daily", "--kind", "demo.sleep", "--args", `{"milis":5}`),
+		exitUsage, `invalid --args: args.milis: unknown field "milis"`)
 	mustRun(t, "recurring", "add", "x", "--database", db, "--schedule", "@daily", "--kind", "report.build", "--any-kind")
 }
 

@@ -266,13 +266,25 @@ func TestThroughClient(t *testing.T) {
 		"/gone": kiln.JobStateCancelled,
 		"":      kiln.JobStateCancelled, // enqueued with a relative URL: invalid args
 	}
+	// A client with the worker refuses invalid args at enqueue; a client
+	// without it (another program) stores them, and the job is cancelled.
+	_, err = client.Enqueue(ctx, httpjob.Args{URL: "/not/absolute"}, nil)
+	var invalid *kiln.ValidationError
+	if !errors.As(err, &invalid) || invalid.Field != "args" || !strings.Contains(err.Error(), "absolute") {
+		t.Fatalf("enqueue with a relative URL: %v, want a validation error for args", err)
+	}
+	enqueuer, err := kiln.NewClient(&kiln.Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ids := map[int64]string{}
 	for path := range want {
-		u := srv.URL + path
+		var res *kiln.EnqueueResult
 		if path == "" {
-			u = "/not/absolute"
+			res, err = enqueuer.Enqueue(ctx, kiln.RawArgs{JobKind: httpjob.Kind, JSON: []byte(`{"url":"/not/absolute"}`)}, nil)
+		} else {
+			res, err = client.Enqueue(ctx, httpjob.Args{URL: srv.URL + path}, nil)
 		}
-		res, err := client.Enqueue(ctx, httpjob.Args{URL: u}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -161,14 +161,18 @@ func TestJobLogBounds(t *testing.T) {
 func TestJobReportsOfStaleCopyRefused(t *testing.T) {
 	t.Parallel()
 	st := &renewFailingStore{Store: openStore(t, "")}
-	st.fail.Store(true)
 	staleErr := make(chan error, 1)
-	second, release := make(chan struct{}), make(chan struct{})
+	firstLogged, second, release := make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
 	workers := kiln.NewWorkers()
 	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[testArgs]) error {
 		if job.Attempt == 1 {
 			job.Progress(ctx, 10)
 			job.Log(ctx, "first")
+			select {
+			case firstLogged <- struct{}{}:
+			default:
+				t.Errorf("attempt 1 ran twice")
+			}
 			<-ctx.Done() // cancelled when the job is claimed again
 			// Reports are refused once the store has said so; the first
 			// may still be coalesced and refused by the timed write.
@@ -189,6 +193,16 @@ func TestJobReportsOfStaleCopyRefused(t *testing.T) {
 	cfg.Store, cfg.RetryPolicy, cfg.LeaseDuration = st, nil, time.Second
 	c := startClient(t, cfg)
 	job := clienttest.Enqueue(t, c, testArgs{}, nil)
+	// The first copy's line is stored while it holds its lease (a busy
+	// machine may take longer than the lease to write it); only then do
+	// its renewals fail, so that it is rescued and claimed again.
+	<-firstLogged
+	for deadline := time.Now().Add(30 * time.Second); !slices.Equal(logMessages(t, c, job.ID, nil), []string{"1/first"}); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("first line not stored: lines = %q", logMessages(t, c, job.ID, nil))
+		}
+	}
+	st.fail.Store(true)
 	<-second
 	st.fail.Store(false)
 	err := <-staleErr

@@ -321,13 +321,15 @@ func TestRecurringKindWithoutWorkerIsKeptWithAnError(t *testing.T) {
 	}
 }
 
-// TestRecurringOnTimeWithTheRealClock checks that an occurrence is enqueued
-// within 1 s of its time when the scheduler sleeps until it.
+// TestRecurringOnTimeWithTheRealClock checks that the scheduler wakes at an
+// occurrence's time on its own: with a poll interval of a minute, the
+// occurrence is enqueued well within that minute. (How soon depends on the
+// machine's load; a bound near the poll interval would only measure it.)
 func TestRecurringOnTimeWithTheRealClock(t *testing.T) {
 	t.Parallel()
 	cfg := recurringConfig(openStore(t, ""), okWorkers(), nil,
 		kiln.RecurringJob{ID: "second", Schedule: "@every 1s", Args: testArgs{}})
-	cfg.RecurringPollInterval = 0 // the default: 1 s; the scheduler must wake on its own
+	cfg.RecurringPollInterval = time.Minute // the scheduler must wake on its own
 	c := startClient(t, cfg)
 	jobs := waitJobs(t, c, "second", 1)
 	var meta map[string]string
@@ -338,9 +340,11 @@ func TestRecurringOnTimeWithTheRealClock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if late := jobs[0].CreatedAt.Sub(due); late < 0 || late > time.Second {
-		t.Fatalf("enqueued %s after its occurrence; want within 1s", late)
+	late := jobs[0].CreatedAt.Sub(due)
+	if late < 0 || late > 20*time.Second {
+		t.Fatalf("enqueued %s after its occurrence; want well before the 1 min poll", late)
 	}
+	t.Logf("enqueued %s after its occurrence", late)
 }
 
 // TestRecurringAcrossSpringForward runs a daily 02:30 New York entry over the

@@ -56,7 +56,9 @@ func TestNotifyWakesOtherProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	const bound = time.Second
+	// Half the poll interval: a notification that did not wake the
+	// producer shows, while a loaded machine's scheduling delays do not.
+	const bound = 5 * time.Second
 	const n = 200
 	latencies := make([]time.Duration, 0, n)
 	for i := range n {
@@ -136,8 +138,8 @@ func TestNotifyCancelReachesOtherProcess(t *testing.T) {
 	select {
 	case at := <-done:
 		d := at.Sub(begin)
-		if d > time.Second {
-			t.Fatalf("job's context cancelled %s after the cancel began, want within 1s (CancelPollInterval is 10s)", d)
+		if d > 5*time.Second {
+			t.Fatalf("job's context cancelled %s after the cancel began, want within 5s, well before the poll (CancelPollInterval is 10s)", d)
 		}
 		t.Logf("cancel (other process) -> job context done: %s", d)
 	case <-time.After(15 * time.Second):

@@ -102,7 +102,9 @@ func TestKilledProcessJobIsRescued(t *testing.T) {
 		t.Fatalf("rescued job ran with N=%d", n)
 	}
 	// Lease 1 s + rescue interval; the default (20 s + 5 s) keeps under 30 s.
-	if took := time.Since(killedAt); took > 5*time.Second {
+	// The bound leaves room for a loaded machine: the test checks that the
+	// job comes back, test/cluster measures how soon.
+	if took := time.Since(killedAt); took > 15*time.Second {
 		t.Errorf("rescue took %s", took)
 	}
 	attempts, _ := c.JobAttempts(context.Background(), job.ID)

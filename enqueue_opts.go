@@ -38,7 +38,9 @@ type EnqueueOpts struct {
 	RunIn time.Duration
 	// Tags label the job for filtering (at most 32, each 1-128 bytes).
 	Tags []string
-	// Metadata is stored with the job as a JSON object.
+	// Metadata is stored with the job as a JSON object; read it back with
+	// JobRow.MetadataValue or MetadataMap. Keys and values are UTF-8
+	// without NUL; at most Config.MaxArgsBytes of JSON.
 	Metadata map[string]string
 	// Unique, if set, enqueues nothing when a matching job exists that is
 	// not finished yet; the existing job is returned instead.

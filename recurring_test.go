@@ -2,7 +2,6 @@ package kiln_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -332,11 +331,11 @@ func TestRecurringOnTimeWithTheRealClock(t *testing.T) {
 	cfg.RecurringPollInterval = time.Minute // the scheduler must wake on its own
 	c := startClient(t, cfg)
 	jobs := waitJobs(t, c, "second", 1)
-	var meta map[string]string
-	if err := json.Unmarshal(jobs[0].Metadata, &meta); err != nil {
-		t.Fatal(err)
+	if id, ok := jobs[0].MetadataValue(kiln.MetadataRecurringID); !ok || id != "second" {
+		t.Fatalf("%s = %q, %v; want \"second\"", kiln.MetadataRecurringID, id, ok)
 	}
-	due, err := time.Parse(time.RFC3339Nano, meta["kiln.occurrence_at"])
+	at, _ := jobs[0].MetadataValue(kiln.MetadataOccurrenceAt)
+	due, err := time.Parse(time.RFC3339Nano, at)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,6 +50,7 @@ type JobRow struct {
 	// Tags are free-form labels set at enqueue, for filtering.
 	Tags []string `json:"tags"`
 	// Metadata is a JSON object set at enqueue; never nil (at least {}).
+	// MetadataValue and MetadataMap read it without decoding it yourself.
 	Metadata json.RawMessage `json:"metadata"`
 	// UniqueKey is set for jobs enqueued with unique options: no other job
 	// with the same key exists in a non-final state.

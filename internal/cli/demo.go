@@ -272,7 +272,7 @@ loop:
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "Jobs in %s: %s.\nSee them with: kiln jobs list --database %s\n", dbValue, stateCounts(counts), shellQuote(dbValue))
+	fmt.Fprintf(out, "Jobs in %s: %s.\nSee them with: %s jobs list --database %s\n", dbValue, stateCounts(counts), selfCommand(g.getenv), shellQuote(dbValue))
 	return nil
 }
 

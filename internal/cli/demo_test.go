@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -59,6 +60,15 @@ func TestDemo(t *testing.T) {
 	}
 	if total != held {
 		t.Errorf("the summary says %d jobs enqueued; the fresh database holds %d (%s)", total, held, counts[1])
+	}
+
+	// The closing hint names a command that works: this test's binary was
+	// built by go test, as go run builds kiln, in this directory of the
+	// module.
+	if exe, err := os.Executable(); err == nil && builtByGoRun(exe, "") {
+		if want := "See them with: go run ../../cmd/kiln jobs list --database " + shellQuote(db) + "\n"; !strings.Contains(r.stdout, want) {
+			t.Errorf("demo output lacks the hint %q:\n%s", want, r.stdout)
+		}
 	}
 
 	// A continuation waits for its parents, then runs; a cron entry in a

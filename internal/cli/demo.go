@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -76,7 +77,8 @@ every 5 seconds, and a cron entry in a time zone (` + demoReportCron + ` in
 ` + demoReportZone + `: weekdays at 09:30 there), which the demo triggers
 once at the start. A hosted service beats every 3 seconds. Each job event
 (started, completed, failed...) is printed as it happens, with the count of
-jobs in each state every few seconds.
+jobs in each state every few seconds. Logs are written at warn level unless
+--log-level says otherwise, as lines of that table (on stderr).
 
 The web dashboard shows the same jobs live, and lets you retry, cancel and
 enqueue them: open the URL the demo prints (http://127.0.0.1:8080/ unless
@@ -88,7 +90,7 @@ them with 'kiln jobs list --database ` + demoDatabase + `'. Unfinished jobs
 left by an earlier demo are cancelled when the demo starts.`,
 		Example: `  kiln demo
   kiln demo --for 30s
-  kiln demo --database /tmp/demo.db --log-level warn`,
+  kiln demo --database /tmp/demo.db --log-level info`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDemo(cmd, g, o) },
 	}
@@ -109,7 +111,9 @@ func runDemo(cmd *cobra.Command, g *globals, o *demoOptions) error {
 	ctx, stop := sigs.notify(cmd.Context())
 	defer stop()
 
-	out := cmd.OutOrStdout()
+	// The hosted service prints into the live table from its goroutine.
+	out := &lockedWriter{w: cmd.OutOrStdout()}
+	logger := demoLogger(cmd.ErrOrStderr(), g)
 	until := sigs.toStop()
 	if o.runFor > 0 {
 		until = fmt.Sprintf("it stops after %s, or %s", o.runFor, sigs.toStop())
@@ -142,8 +146,9 @@ func runDemo(cmd *cobra.Command, g *globals, o *demoOptions) error {
 	workers := kiln.NewWorkers()
 	demo.Register(workers, httpClient)
 	httpjob.Register(workers, httpClient)
+	v := &liveView{out: out, tally: map[kiln.EventKind]int{}}
 	client, err := kiln.NewClient(&kiln.Config{
-		Store: st, Workers: workers, Logger: g.logger,
+		Store: st, Workers: workers, Logger: logger,
 		Queues: map[string]kiln.QueueConfig{kiln.QueueDefault: {MaxWorkers: 10}},
 		// Recurring entries, defined in code: the scheduler enqueues one
 		// job at each occurrence, every 5 seconds, and on weekdays at
@@ -158,7 +163,7 @@ func runDemo(cmd *cobra.Command, g *globals, o *demoOptions) error {
 		PruneRecurring: true,
 		// A hosted service: a loop supervised next to the jobs, restarted if
 		// it fails, stopped at shutdown.
-		HostedServices: []kiln.HostedService{{Name: "demo.heartbeat", Run: demoHeartbeat(g.logger)}},
+		HostedServices: []kiln.HostedService{{Name: "demo.heartbeat", Run: demoHeartbeat(v)}},
 	})
 	if err != nil {
 		return err
@@ -168,13 +173,13 @@ func runDemo(cmd *cobra.Command, g *globals, o *demoOptions) error {
 	} else if n > 0 {
 		fmt.Fprintf(out, "Cancelled %d unfinished demo jobs left by an earlier run.\n", n)
 	}
-	dash, err := startDashboard(&o.dashboard, cmd.Flags().Changed("dashboard-addr"), client, g.getenv, g.logger, cmd.ErrOrStderr())
+	dash, err := startDashboard(&o.dashboard, cmd.Flags().Changed("dashboard-addr"), client, g.getenv, logger, cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if err := dash.Shutdown(); err != nil {
-			g.logger.Warn("kiln demo: " + err.Error())
+			logger.Warn("kiln demo: " + err.Error())
 		}
 	}()
 	fmt.Fprintf(out, "Files are written to %s (removed at the end); the demo's HTTP endpoint is %s.\n", dir, srv.URL)
@@ -193,7 +198,6 @@ func runDemo(cmd *cobra.Command, g *globals, o *demoOptions) error {
 	if err := client.Start(ctx); err != nil {
 		return err
 	}
-	v := &liveView{out: out, tally: map[kiln.EventKind]int{}}
 	v.header()
 	// --for counts from here, when the jobs start: opening the database
 	// and the dashboard is not part of the run.
@@ -226,7 +230,8 @@ loop:
 				cancelDue = time.After(demoCancelAfter)
 			}
 		case <-cancelDue:
-			if err := d.cancel(enqCtx); err != nil {
+			cancelDue = nil
+			if err := d.cancel(enqCtx, fmt.Sprintf("%s after it started", demoCancelAfter)); err != nil {
 				stopClient(client)
 				return err
 			}
@@ -244,6 +249,13 @@ loop:
 
 	stop() // a second signal kills the process
 	ranFor := time.Since(started)
+	if !d.cancelled {
+		// Cancelled now, it does not hold up the stop for its 30 s.
+		if err := d.cancel(enqCtx, "before the demo stops"); err != nil {
+			stopClient(client)
+			return err
+		}
+	}
 	fmt.Fprintf(out, "\nStopping: waiting up to %s for running jobs (%s)...\n", demoStopTimeout, sigs.toQuit())
 	stopErr := stopClient(client)
 	for drained := false; !drained; {
@@ -353,8 +365,10 @@ type demoEnqueuer struct {
 	round    int
 	enqueued int
 	// cancelID is the long demo.sleep job that the demo cancels
-	// demoCancelAfter after it starts.
-	cancelID int64
+	// demoCancelAfter after it starts, or when the run ends if that is
+	// sooner; cancelled says whether it has.
+	cancelID  int64
+	cancelled bool
 }
 
 // enqueue enqueues one job and prints it.
@@ -368,14 +382,21 @@ func (d *demoEnqueuer) enqueue(ctx context.Context, args kiln.JobArgs, opts *kil
 	return res.Job, nil
 }
 
-// cancel cancels the long demo.sleep job, which is running: its worker
-// sees its context cancelled and returns.
-func (d *demoEnqueuer) cancel(ctx context.Context) error {
-	if _, err := d.client.JobCancel(ctx, d.cancelID); err != nil {
+// cancel cancels the long demo.sleep job, and prints why. A running job
+// sees its context cancelled and returns; one that has not started is
+// cancelled at once.
+func (d *demoEnqueuer) cancel(ctx context.Context, why string) error {
+	row, err := d.client.JobCancel(ctx, d.cancelID)
+	if err != nil {
 		return err
 	}
+	d.cancelled = true
+	what := "its context is cancelled"
+	if row.State == kiln.JobStateCancelled {
+		what = "it had not started"
+	}
 	d.view.line(time.Now(), "cancel", fmt.Sprint(d.cancelID), demo.SleepArgs{}.Kind(), "-",
-		fmt.Sprintf("Client.JobCancel, %s after it started: its context is cancelled", demoCancelAfter))
+		fmt.Sprintf("Client.JobCancel, %s: %s", why, what))
 	return nil
 }
 
@@ -495,8 +516,9 @@ func (d *demoEnqueuer) trigger(ctx context.Context) error {
 	return nil
 }
 
-// liveView prints the demo's live view: one line per event. It is used
-// from one goroutine.
+// liveView prints the demo's live view: one line per event. Its line
+// method is safe for concurrent use (out is a lockedWriter); the others
+// are used from the demo's loop only.
 type liveView struct {
 	out   io.Writer
 	tally map[kiln.EventKind]int
@@ -640,9 +662,9 @@ func batchNote(j *kiln.JobRow) string {
 	return fmt.Sprintf("callback of batch %s: %d jobs, %d completed, %d failed", o.BatchID, o.Total, o.Completed, o.Failed)
 }
 
-// demoHeartbeat is the demo's hosted service: it logs every few seconds
-// until its context ends.
-func demoHeartbeat(logger *slog.Logger) func(ctx context.Context) error {
+// demoHeartbeat is the demo's hosted service: it prints a line into the
+// live view every few seconds until its context ends.
+func demoHeartbeat(v *liveView) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
 		tick := time.NewTicker(3 * time.Second)
 		defer tick.Stop()
@@ -651,8 +673,55 @@ func demoHeartbeat(logger *slog.Logger) func(ctx context.Context) error {
 			case <-ctx.Done():
 				return nil
 			case <-tick.C:
-				logger.Info("demo.heartbeat: hosted service alive", "beat", beat)
+				v.line(time.Now(), "service", "-", "demo.heartbeat", "-", fmt.Sprintf("hosted service alive, beat %d", beat))
 			}
 		}
 	}
+}
+
+// lockedWriter makes each Write to w whole, whichever goroutine makes
+// it: lines printed at once do not mix.
+type lockedWriter struct {
+	mu sync.Mutex // guards w
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// demoLogger returns the logger of the demo's client and dashboard: at
+// warn level, unless --log-level says otherwise, so that routine records
+// (started, leader elected) do not break up the live table, and writing
+// each record on stderr as a line of the table: the time, "log", then the
+// record's level, message and attributes.
+func demoLogger(stderr io.Writer, g *globals) *slog.Logger {
+	level := slog.LevelWarn
+	if g.levelSet {
+		level = g.level
+	}
+	return slog.New(slog.NewTextHandler(&tableLogWriter{w: stderr}, &slog.HandlerOptions{
+		Level: level,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{} // the table's time column says it
+			}
+			return a
+		},
+	}))
+}
+
+// tableLogWriter prefixes each record a slog.TextHandler writes (one
+// Write per record) with the live table's time and event columns.
+type tableLogWriter struct {
+	w io.Writer
+}
+
+func (t *tableLogWriter) Write(p []byte) (int, error) {
+	if _, err := fmt.Fprintf(t.w, "%-12s  %-11s %s", time.Now().Local().Format(clock), "log", p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

@@ -91,6 +91,10 @@ type globals struct {
 	// line; demo and bench use their own database unless it was.
 	databaseFlag bool
 	logLevel     string
+	// level is the --log-level value, and levelSet whether it was given
+	// (the demo logs less by default).
+	level    slog.Level
+	levelSet bool
 	// logger writes text logs on the command's stderr at --log-level.
 	logger *slog.Logger
 }
@@ -160,6 +164,7 @@ func (g *globals) setup(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
+	g.level, g.levelSet = level, cmd.Flags().Changed("log-level")
 	g.logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 	return nil
 }

@@ -13,7 +13,17 @@ import (
 // value lists the 100 newest jobs. Tag is served by an index in both stores.
 // ArgsContains is not: JobList bounds its work by examining at most
 // JobListScanWindow consecutive job IDs per call (see JobListResult).
+// ArgsPreview cuts long args (see JobListArgsPreview).
 type JobListParams = store.JobListParams
+
+// JobListArgsPreview is the ArgsPreview, in bytes, of Kiln's own job lists:
+// the dashboard's Jobs page, GET /jobs of the HTTP API and kiln jobs list.
+// A job whose args' JSON text is longer comes with the first
+// JobListArgsPreview bytes of it in ArgsPreview, ArgsTruncated set, Args
+// nil and the full length in ArgsBytes; the store reads only that much of
+// the args, so that jobs with megabytes of args do not make a list slow.
+// JobGet returns the whole args.
+const JobListArgsPreview = 1024
 
 // JobListScanWindow is how many consecutive job IDs one JobList call with
 // ArgsContains examines at most, so that a search for rare text among
@@ -104,12 +114,13 @@ func (c *Client) JobList(ctx context.Context, params *JobListParams) (*JobListRe
 // reports whether the narrowed range still reaches the last job of p's
 // order (or p's own StopAt), so that no page follows it.
 func (c *Client) scanWindow(ctx context.Context, p *JobListParams) (bool, error) {
-	// Both ends of the primary key: two index seeks.
-	oldest, err := c.cfg.Store.JobList(ctx, &store.JobListParams{OrderAsc: true, Limit: 1})
+	// Both ends of the primary key: two index seeks. Only the IDs are
+	// used: the args are left unread, as much as a store can.
+	oldest, err := c.cfg.Store.JobList(ctx, &store.JobListParams{OrderAsc: true, Limit: 1, ArgsPreview: 1})
 	if err != nil {
 		return false, err
 	}
-	newest, err := c.cfg.Store.JobList(ctx, &store.JobListParams{Limit: 1})
+	newest, err := c.cfg.Store.JobList(ctx, &store.JobListParams{Limit: 1, ArgsPreview: 1})
 	if err != nil || len(oldest) == 0 || len(newest) == 0 {
 		return true, err
 	}

@@ -129,7 +129,7 @@ func (h *handler) listJobs(ctx context.Context, params *kiln.JobListParams, d *j
 	if params.ArgsContains != "" {
 		top := params.Cursor
 		if top == 0 {
-			newest, err := h.client.JobList(ctx, &kiln.JobListParams{Limit: 1})
+			newest, err := h.client.JobList(ctx, &kiln.JobListParams{Limit: 1, ArgsPreview: 1})
 			if err != nil {
 				return err
 			}
@@ -141,6 +141,7 @@ func (h *handler) listJobs(ctx context.Context, params *kiln.JobListParams, d *j
 		params.StopAt = max(top-argsSearchWindow, 1)
 		d.Window = fmt.Sprintf("%d to %d", params.StopAt, top-1)
 	}
+	params.ArgsPreview = kiln.JobListArgsPreview
 	res, err := h.client.JobList(ctx, params)
 	if err != nil {
 		return err

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
+
 	"github.com/kilnjobs/kiln/kilntype"
 )
 
@@ -50,21 +52,23 @@ type renderer struct {
 // newRenderer parses the embedded templates.
 func newRenderer(prefix string) (*renderer, error) {
 	funcs := template.FuncMap{
-		"url":        func(p string, parts ...any) string { return prefix + p + pathParts(parts) },
-		"ts":         formatTime,
-		"inZone":     inZone,
-		"ago":        ago,
-		"dur":        formatDuration,
-		"prettyJSON": prettyJSON,
-		"json":       compactJSON,
-		"query":      queryString,
-		"add":        func(a, b int) int { return a + b },
-		"pct":        percent,
-		"number":     number,
-		"list":       func(v ...any) []any { return v },
-		"took":       took,
-		"plural":     plural,
-		"jobTook":    jobTook,
+		"url":          func(p string, parts ...any) string { return prefix + p + pathParts(parts) },
+		"ts":           formatTime,
+		"inZone":       inZone,
+		"ago":          ago,
+		"dur":          formatDuration,
+		"prettyJSON":   prettyJSON,
+		"json":         compactJSON,
+		"query":        queryString,
+		"add":          func(a, b int) int { return a + b },
+		"pct":          percent,
+		"number":       number,
+		"list":         func(v ...any) []any { return v },
+		"took":         took,
+		"plural":       plural,
+		"jobTook":      jobTook,
+		"size":         size,
+		"unescapeHTML": unescapeHTML,
 	}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html")
 	if err != nil {
@@ -320,6 +324,14 @@ func prettyJSON(raw []byte) string {
 		return string(raw)
 	}
 	return unescapeHTML(b.String())
+}
+
+// size writes n bytes for people: "812 B", "1.5 KiB", "48 MiB".
+func size(n int) string {
+	if n < 0 {
+		n = 0
+	}
+	return humanize.IBytes(uint64(n))
 }
 
 // compactJSON is prettyJSON on one line, for lists.

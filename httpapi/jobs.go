@@ -166,13 +166,16 @@ func (a *api) jobEnqueueBatch(w http.ResponseWriter, r *http.Request) error {
 }
 
 // jobList is GET /jobs: newest first (order=asc for oldest), filtered,
-// keyset-paginated by next_cursor.
+// keyset-paginated by next_cursor. Args longer than kiln.JobListArgsPreview
+// bytes are cut (args null, args_preview, args_truncated, args_bytes): GET
+// /jobs/{id} has them whole.
 func (a *api) jobList(w http.ResponseWriter, r *http.Request) error {
 	q, err := query(r, "state", "kind", "queue", "tag", "args_contains", "cursor", "stop_at", "limit", "order")
 	if err != nil {
 		return err
 	}
-	p := &kiln.JobListParams{Kinds: list(q, "kind"), Queues: list(q, "queue"), Tag: q.Get("tag"), ArgsContains: q.Get("args_contains")}
+	p := &kiln.JobListParams{Kinds: list(q, "kind"), Queues: list(q, "queue"), Tag: q.Get("tag"), ArgsContains: q.Get("args_contains"),
+		ArgsPreview: kiln.JobListArgsPreview}
 	for _, s := range list(q, "state") {
 		state := kilntype.JobState(s)
 		if !state.Valid() {

@@ -1,13 +1,19 @@
 package httpapi
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/kilntype"
 )
 
@@ -288,4 +294,71 @@ func TestJobLogs(t *testing.T) {
 	e.fail("GET", fmt.Sprintf("/jobs/%d/logs?tail=yes", job.ID), "", http.StatusBadRequest, "tail", "true or false")
 	e.fail("GET", "/jobs/424242/logs", "", http.StatusNotFound, "", "not found")
 	e.call("POST", fmt.Sprintf("/jobs/%d/cancel", job.ID), "", http.StatusOK, nil)
+}
+
+// TestJobListCutsLongArgs checks, over HTTP, that GET /jobs lists a job
+// with megabytes of args by their first KiB, marked as cut with their size,
+// so that the page stays small, and that GET /jobs/{id} has them whole.
+func TestJobListCutsLongArgs(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, false)
+	pad := strings.Repeat("é", 1<<20) // 2 MiB of JSON text
+	ctx := context.Background()
+	big, err := e.client.Enqueue(ctx, kiln.RawArgs{JobKind: "echo", JSON: json.RawMessage(`{"n":1,"pad":"` + pad + `"}`)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := e.enqueue(`{"kind":"echo","args":{"n":2}}`)
+	srv := httptest.NewServer(e.h)
+	defer srv.Close()
+	get := func(path string) []byte {
+		t.Helper()
+		resp, err := srv.Client().Get(srv.URL + "/api" + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %v", path, resp.StatusCode, err)
+		}
+		return body
+	}
+
+	body := get("/jobs")
+	if len(body) > 8<<10 {
+		t.Errorf("GET /jobs answered %d bytes for two jobs: the long args were not cut", len(body))
+	}
+	var page struct {
+		Jobs []map[string]json.RawMessage `json:"jobs"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil || len(page.Jobs) != 2 {
+		t.Fatalf("GET /jobs: %v, %d jobs:\n%.500s", err, len(page.Jobs), body)
+	}
+	fullLen := strconv.Itoa(big.Job.ArgsBytes)
+	cut, whole := page.Jobs[1], page.Jobs[0] // newest first
+	var preview string
+	if err := json.Unmarshal(cut["args_preview"], &preview); err != nil {
+		t.Fatalf("args_preview: %v", err)
+	}
+	if string(cut["args"]) != "null" || string(cut["args_truncated"]) != "true" || string(cut["args_bytes"]) != fullLen ||
+		len(preview) > kiln.JobListArgsPreview || len(preview) < kiln.JobListArgsPreview-3 ||
+		!strings.HasPrefix(preview, `{"n":1,"pad":"éé`) {
+		t.Errorf("cut job: args %.20s, args_truncated %s, args_bytes %s (want %s), args_preview of %d bytes %.20q",
+			cut["args"], cut["args_truncated"], cut["args_bytes"], fullLen, len(preview), preview)
+	}
+	if string(whole["args"]) != `{"n":2}` || whole["args_truncated"] != nil || string(whole["args_bytes"]) != "7" {
+		t.Errorf("short args listed as args %s, args_truncated %s, args_bytes %s", whole["args"], whole["args_truncated"], whole["args_bytes"])
+	}
+	e.call("GET", "/jobs", "", http.StatusOK, nil) // matches openapi.yaml
+
+	var one map[string]json.RawMessage
+	if err := json.Unmarshal(get("/jobs/"+itoa(big.Job.ID)), &one); err != nil {
+		t.Fatal(err)
+	}
+	if len(one["args"]) != big.Job.ArgsBytes || string(one["args_bytes"]) != fullLen || one["args_truncated"] != nil {
+		t.Errorf("GET /jobs/%d: args of %d bytes, args_bytes %s, args_truncated %s; want the whole %s bytes",
+			big.Job.ID, len(one["args"]), one["args_bytes"], one["args_truncated"], fullLen)
+	}
+	e.call("GET", "/jobs/"+itoa(small.ID), "", http.StatusOK, nil)
 }

@@ -17,7 +17,19 @@ type JobRow struct {
 	// Queue is the queue the job runs in ("default" unless set).
 	Queue string `json:"queue"`
 	// Args is the job's arguments, encoded as JSON when it was enqueued.
+	// It is nil when a list cut them (ArgsTruncated): see ArgsPreview.
 	Args json.RawMessage `json:"args"`
+	// ArgsBytes is the length in bytes of the args' JSON text as the store
+	// returns it: len(Args), or the full length when a list cut them.
+	ArgsBytes int `json:"args_bytes"`
+	// ArgsTruncated reports that a list read only the beginning of the
+	// args (store.JobListParams.ArgsPreview): Args is nil and ArgsPreview
+	// holds that beginning. Get the job by ID for the whole args.
+	ArgsTruncated bool `json:"args_truncated,omitempty"`
+	// ArgsPreview is the beginning of the args' JSON text when
+	// ArgsTruncated, at most the preview length asked for, cut at a UTF-8
+	// character boundary: not valid JSON. Empty otherwise.
+	ArgsPreview string `json:"args_preview,omitempty"`
 	// State is where the job is in its life cycle.
 	State JobState `json:"state"`
 	// Priority orders available jobs within a queue: 1 runs first, 4 last

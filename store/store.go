@@ -16,6 +16,7 @@ import (
 	"context"
 	"encoding/json"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kilnjobs/kiln/kilntype"
 )
@@ -230,6 +231,35 @@ type JobListParams struct {
 	StopAt   int64
 	OrderAsc bool // oldest first; default newest first
 	Limit    int  // 1 to MaxListLimit; 0 means DefaultListLimit
+	// ArgsPreview, if above 0, cuts long args: the store reads only the
+	// first ArgsPreview characters of each job's args and their full
+	// length, so that a page of jobs with megabytes of args costs what a
+	// page of small jobs does. A job whose args' JSON text is longer than
+	// ArgsPreview bytes comes with Args nil, ArgsTruncated set and
+	// ArgsPreview holding its first ArgsPreview bytes or fewer (see
+	// PreviewArgs); ArgsBytes is the full length either way. 0 returns
+	// whole args.
+	ArgsPreview int
+}
+
+// PreviewArgs applies JobListParams.ArgsPreview to j, a row read with the
+// first preview characters of its args in j.Args and the full length of
+// its args' JSON text in bytes: the row of a backend's JobList. Backends
+// call it so that both cut alike.
+func PreviewArgs(j *kilntype.JobRow, argsBytes int64, preview int) {
+	j.ArgsBytes = int(argsBytes)
+	if argsBytes <= int64(preview) {
+		return // j.Args is whole
+	}
+	cut := j.Args[:min(len(j.Args), preview)]
+	// Drop a character cut in the middle: up to 3 bytes of a sequence.
+	for range utf8.UTFMax - 1 {
+		if r, size := utf8.DecodeLastRune(cut); len(cut) == 0 || r != utf8.RuneError || size > 1 {
+			break
+		}
+		cut = cut[:len(cut)-1]
+	}
+	j.Args, j.ArgsPreview, j.ArgsTruncated = nil, string(cut), true
 }
 
 // DefaultListLimit is the page size of JobList when Limit is 0, and

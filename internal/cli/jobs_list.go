@@ -45,6 +45,10 @@ e-mail, not for JSON punctuation, which PostgreSQL spaces differently).
 Pages hold --limit jobs; when more follow, the command prints the --cursor
 that gets the next page.
 
+With --json, args longer than 1 KiB are cut as in the HTTP API's lists
+(args null, args_preview, args_truncated, args_bytes); 'kiln jobs show ID
+--full' prints them whole.
+
 --args-contains is not served by an index: each page examines at most the
 ` + comma(kiln.JobListScanWindow) + ` job IDs below its cursor, so a page may hold fewer than
 --limit jobs, even none, and still print a --cursor that searches on.
@@ -120,7 +124,8 @@ func (o *jobsListOptions) params(changed func(flag string) bool) (*kiln.JobListP
 			return nil, usageErrorf("--%s is empty: give the text to match, or leave the flag out", f.flag)
 		}
 	}
-	p := &kiln.JobListParams{Kinds: o.kinds, Queues: o.queues, Tag: o.tag, ArgsContains: o.args, Cursor: o.cursor, Limit: o.limit}
+	p := &kiln.JobListParams{Kinds: o.kinds, Queues: o.queues, Tag: o.tag, ArgsContains: o.args, Cursor: o.cursor, Limit: o.limit,
+		ArgsPreview: kiln.JobListArgsPreview}
 	for _, s := range o.states {
 		state := kilntype.JobState(strings.ToLower(strings.TrimSpace(s)))
 		if !state.Valid() {

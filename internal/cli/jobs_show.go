@@ -7,17 +7,23 @@ import (
 	"io"
 	"strings"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/store"
 )
 
 // defaultShowLogLines is how many of a job's last log lines show prints.
 const defaultShowLogLines = 20
 
+// showArgsBytes is how much of a job's args show prints without --full.
+const showArgsBytes = 4096
+
 func newJobsShowCmd(g *globals) *cobra.Command {
 	var (
 		asJSON   bool
+		full     bool
 		logLines int
 	)
 	cmd := &cobra.Command{
@@ -27,10 +33,14 @@ func newJobsShowCmd(g *globals) *cobra.Command {
 latest attempt reported), its arguments, every attempt so far with when and
 where it ran, how it ended, its error and, for attempts that panicked, the
 stack trace, and the last lines its workers logged (--log-lines, 20 by
-default; 0 prints none; a job keeps its 1,000 newest lines).`,
+default; 0 prints none; a job keeps its 1,000 newest lines).
+
+Args longer than ` + humanize.IBytes(showArgsBytes) + ` are cut there, with their size, unless --full is
+given; with --json they are then null, with args_preview, args_truncated
+and args_bytes, as in the HTTP API's lists.`,
 		Example: `  kiln jobs show 42
   kiln jobs show 42 --log-lines 100
-  kiln jobs show 42 --json`,
+  kiln jobs show 42 --json --full`,
 		Args: exactArgs(1, "one job ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseJobID(args[0])
@@ -56,6 +66,11 @@ default; 0 prints none; a job keeps its 1,000 newest lines).`,
 						return err
 					}
 				}
+				if !full {
+					cut := *row
+					store.PreviewArgs(&cut, int64(len(row.Args)), showArgsBytes)
+					row = &cut
+				}
 				if asJSON {
 					return writeJSON(cmd.OutOrStdout(), struct {
 						Job      *kiln.JobRow       `json:"job"`
@@ -70,6 +85,7 @@ default; 0 prints none; a job keeps its 1,000 newest lines).`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the job, its attempts and its last log lines as JSON")
+	cmd.Flags().BoolVar(&full, "full", false, "print the whole args, however long (default: the first "+humanize.IBytes(showArgsBytes)+")")
 	cmd.Flags().IntVar(&logLines, "log-lines", defaultShowLogLines, "how many of the job's last log lines to print (0 to 1000)")
 	return cmd
 }
@@ -110,7 +126,12 @@ func printJob(w io.Writer, j *kiln.JobRow, attempts []*kiln.JobAttempt) {
 		field("metadata", m)
 	}
 	field("unique_key", j.UniqueKey)
-	field("args", indentJSON(j.Args, "  "+strings.Repeat(" ", 21)))
+	if j.ArgsTruncated {
+		field("args", fmt.Sprintf("%s\n%s... cut at %s of %s; --full prints them all",
+			j.ArgsPreview, strings.Repeat(" ", 23), humanize.IBytes(uint64(len(j.ArgsPreview))), humanize.IBytes(uint64(j.ArgsBytes))))
+	} else {
+		field("args", indentJSON(j.Args, "  "+strings.Repeat(" ", 21)))
+	}
 	field("last_error", indentText(j.LastError, 23))
 
 	if len(attempts) == 0 {

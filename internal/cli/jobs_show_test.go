@@ -65,3 +65,55 @@ func TestJobsShowProgressAndLog(t *testing.T) {
 	}
 	wantFail(t, runKiln(t, "jobs", "show", fmt.Sprint(id), "--database", db, "--log-lines", "1001"), exitUsage, "--log-lines 1001")
 }
+
+// TestJobsShowAndListCutLongArgs checks that jobs show prints the first
+// 4 KiB of long args with their size unless --full, and that jobs list
+// --json lists them cut, as the HTTP API does.
+func TestJobsShowAndListCutLongArgs(t *testing.T) {
+	t.Parallel()
+	db := newDB(t)
+	args := `{"pad":"` + strings.Repeat("x", 1<<20) + `"}`
+	ctx := context.Background()
+	r := runKilnStdin(t, ctx, nil, args, "enqueue", "big", "--any-kind", "--database", db, "--args", "-")
+	if r.code != exitOK {
+		t.Fatalf("enqueue: %s", r.stderr)
+	}
+	small := enqueueID(t, db, "demo.sleep")
+
+	r = mustRun(t, "jobs", "show", "1", "--database", db)
+	if len(r.stdout) > 8<<10 || !strings.Contains(r.stdout, `{"pad":"xxx`) ||
+		!strings.Contains(r.stdout, "... cut at 4.0 KiB of 1.0 MiB; --full prints them all") {
+		t.Errorf("jobs show printed %d bytes for 1 MiB of args; want the first 4 KiB and their size:\n%.300s", len(r.stdout), r.stdout)
+	}
+	if r = mustRun(t, "jobs", "show", "1", "--full", "--database", db); !strings.Contains(r.stdout, strings.Repeat("x", 1<<20)) {
+		t.Errorf("jobs show --full did not print the whole args (%d bytes of output)", len(r.stdout))
+	}
+	var shown struct{ Job *kiln.JobRow }
+	if err := json.Unmarshal([]byte(mustRun(t, "jobs", "show", "1", "--json", "--database", db).stdout), &shown); err != nil {
+		t.Fatal(err)
+	}
+	if j := shown.Job; !j.ArgsTruncated || j.ArgsBytes != len(args) || len(j.ArgsPreview) != 4096 {
+		t.Errorf("jobs show --json: args_truncated %v, args_bytes %d, args_preview of %d bytes; want true, %d, 4096",
+			j.ArgsTruncated, j.ArgsBytes, len(j.ArgsPreview), len(args))
+	}
+	var whole struct{ Job *kiln.JobRow }
+	if err := json.Unmarshal([]byte(mustRun(t, "jobs", "show", "1", "--json", "--full", "--database", db).stdout), &whole); err != nil ||
+		compactJSON(whole.Job.Args) != args || whole.Job.ArgsTruncated {
+		t.Errorf("jobs show --json --full: %v, truncated %v, %d bytes of args", err, whole.Job.ArgsTruncated, len(whole.Job.Args))
+	}
+
+	r = mustRun(t, "jobs", "list", "--json", "--database", db)
+	if len(r.stdout) > 8<<10 {
+		t.Errorf("jobs list --json printed %d bytes: the long args were not cut", len(r.stdout))
+	}
+	var page struct{ Jobs []*kiln.JobRow }
+	if err := json.Unmarshal([]byte(r.stdout), &page); err != nil || len(page.Jobs) != 2 {
+		t.Fatalf("jobs list --json: %v, %d jobs", err, len(page.Jobs))
+	}
+	if j := page.Jobs[1]; !j.ArgsTruncated || j.ArgsBytes != len(args) || len(j.ArgsPreview) != kiln.JobListArgsPreview {
+		t.Errorf("listed big job: args_truncated %v, args_bytes %d, args_preview of %d bytes", j.ArgsTruncated, j.ArgsBytes, len(j.ArgsPreview))
+	}
+	if j := page.Jobs[0]; j.ID != small || j.ArgsTruncated || compactJSON(j.Args) != "{}" {
+		t.Errorf("listed small job %d: truncated %v, args %s", j.ID, j.ArgsTruncated, j.Args)
+	}
+}

@@ -279,6 +279,7 @@ func insertRow(p *store.JobInsertParams) (insertedRow, error) {
 			Kind:        p.Kind,
 			Queue:       p.Queue,
 			Args:        append([]byte(nil), p.Args...),
+			ArgsBytes:   len(p.Args),
 			State:       p.State,
 			Priority:    p.Priority,
 			MaxAttempts: p.MaxAttempts,

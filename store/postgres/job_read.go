@@ -44,11 +44,39 @@ func (s *Store) JobList(ctx context.Context, params *store.JobListParams) ([]*ki
 	if !ok {
 		return []*kilntype.JobRow{}, nil
 	}
-	jobs, err := scanJobs(s.pool.Query(ctx, s.sql(query), args...))
+	if params.ArgsPreview <= 0 {
+		jobs, err := scanJobs(s.pool.Query(ctx, s.sql(query), args...))
+		if err != nil {
+			return nil, fail("list jobs", err)
+		}
+		return jobs, nil
+	}
+	rows, err := s.pool.Query(ctx, s.sql(query), args...)
+	if err != nil {
+		return nil, fail("list jobs", err)
+	}
+	jobs, err := scanPreviewJobs(rows, params.ArgsPreview)
 	if err != nil {
 		return nil, fail("list jobs", err)
 	}
 	return jobs, nil
+}
+
+// scanPreviewJobs reads the rows of a JobList with ArgsPreview (jobColumns
+// with args cut, then their full length) and applies store.PreviewArgs.
+func scanPreviewJobs(rows pgx.Rows, preview int) ([]*kilntype.JobRow, error) {
+	defer rows.Close()
+	jobs := []*kilntype.JobRow{}
+	for rows.Next() {
+		var argsBytes int64
+		j, err := scanJob(rowWithExtra{rows, &argsBytes})
+		if err != nil {
+			return nil, err
+		}
+		store.PreviewArgs(j, argsBytes, preview)
+		jobs = append(jobs, j)
+	}
+	return jobs, rows.Err()
 }
 
 // jobListQuery returns JobList's statement for params and its arguments,
@@ -108,6 +136,18 @@ func jobListQuery(params *store.JobListParams) (string, []any, bool) {
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	query += ` ORDER BY ` + id + ` ` + order + ` LIMIT ` + arg(listLimit(params.Limit))
+	if params.ArgsPreview > 0 {
+		// The page's jobs are chosen first, with their args as stored (a
+		// TOAST pointer, not read); only then is each one's jsonb turned
+		// into text, once (OFFSET 0 keeps the planner from inlining it
+		// twice), for its first ArgsPreview characters and its length.
+		// Computed in the inner query, a sort could convert every job
+		// that passes the filters.
+		columns := strings.Replace(jobColumns, "args,", "left(a.args_text, "+arg(params.ArgsPreview)+"),", 1)
+		query = `SELECT ` + columns + `, octet_length(a.args_text) FROM (` + query + `) AS kiln_job
+			CROSS JOIN LATERAL (SELECT kiln_job.args::text AS args_text OFFSET 0) AS a
+			ORDER BY id ` + order
+	}
 	return query, args, true
 }
 

@@ -48,6 +48,7 @@ func scanJob(row pgx.Row) (*kilntype.JobRow, error) {
 	if err != nil {
 		return nil, err
 	}
+	j.ArgsBytes = len(j.Args)
 	j.State = kilntype.JobState(state)
 	j.CreatedAt = j.CreatedAt.UTC()
 	j.ScheduledAt = j.ScheduledAt.UTC()

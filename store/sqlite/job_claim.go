@@ -91,7 +91,7 @@ func scanCandidate(rows *sql.Rows) (*kilntype.JobRow, error) {
 		&lastError); err != nil {
 		return nil, err
 	}
-	j.Args, j.Metadata = args, metadata
+	j.Args, j.ArgsBytes, j.Metadata = args, len(args), metadata
 	j.CreatedAt, j.ScheduledAt = fromMicros(createdAt), fromMicros(scheduledAt)
 	j.UniqueKey, j.LastError = uniqueKey.String, lastError.String
 	var err error

@@ -41,11 +41,55 @@ func (s *Store) JobList(ctx context.Context, params *store.JobListParams) ([]*ki
 	if !ok {
 		return []*kilntype.JobRow{}, nil
 	}
-	jobs, err := scanJobs(s.r.QueryContext(ctx, query, args...))
+	if params.ArgsPreview <= 0 {
+		jobs, err := scanJobs(s.r.QueryContext(ctx, query, args...))
+		if err != nil {
+			return nil, fail("list jobs", err)
+		}
+		return jobs, nil
+	}
+	jobs, err := scanPreviewJobs(s.r.QueryContext(ctx, query, args...))
 	if err != nil {
 		return nil, fail("list jobs", err)
 	}
-	return jobs, nil
+	for _, j := range jobs {
+		store.PreviewArgs(j.JobRow, j.argsBytes, params.ArgsPreview)
+	}
+	return rows(jobs), nil
+}
+
+// previewJob is a row of a JobList with ArgsPreview: the job with the
+// beginning of its args, and their full length.
+type previewJob struct {
+	*kilntype.JobRow
+	argsBytes int64
+}
+
+// scanPreviewJobs reads the rows of a JobList with ArgsPreview: jobColumns
+// with args cut, then octet_length(args).
+func scanPreviewJobs(rs *sql.Rows, err error) ([]previewJob, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var jobs []previewJob
+	for rs.Next() {
+		var p previewJob
+		if p.JobRow, err = scanJob(rs, &p.argsBytes); err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, p)
+	}
+	return jobs, rs.Err()
+}
+
+// rows returns the jobs of ps.
+func rows(ps []previewJob) []*kilntype.JobRow {
+	jobs := make([]*kilntype.JobRow, len(ps))
+	for i, p := range ps {
+		jobs[i] = p.JobRow
+	}
+	return jobs
 }
 
 // jobListQuery returns JobList's statement for params and its arguments,
@@ -103,7 +147,15 @@ func jobListQuery(params *store.JobListParams) (string, []any, bool) {
 		where = append(where, id+until)
 		args = append(args, params.StopAt)
 	}
-	query := `SELECT ` + jobColumns + ` FROM ` + from
+	columns := jobColumns
+	if params.ArgsPreview > 0 {
+		// substr reads characters: at most ArgsPreview*4 bytes, which
+		// PreviewArgs cuts to ArgsPreview. octet_length reads the length
+		// without the text.
+		columns = strings.Replace(columns, "args,", "substr(args, 1, ?),", 1) + ", octet_length(args)"
+		args = append([]any{params.ArgsPreview}, args...)
+	}
+	query := `SELECT ` + columns + ` FROM ` + from
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}

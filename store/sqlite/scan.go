@@ -25,8 +25,9 @@ type scanner interface {
 	Scan(dest ...any) error
 }
 
-// scanJob reads one row of jobColumns.
-func scanJob(sc scanner) (*kilntype.JobRow, error) {
+// scanJob reads one row of jobColumns, followed by extra columns, if any,
+// into extra.
+func scanJob(sc scanner, extra ...any) (*kilntype.JobRow, error) {
 	var (
 		j                                            kilntype.JobRow
 		state, tags                                  string
@@ -36,14 +37,14 @@ func scanJob(sc scanner) (*kilntype.JobRow, error) {
 		args, metadata                               []byte
 		progress, progressAttempt                    sql.NullInt64
 	)
-	err := sc.Scan(&j.ID, &j.Kind, &j.Queue, &args, &state, &j.Priority, &j.Attempt,
+	err := sc.Scan(append([]any{&j.ID, &j.Kind, &j.Queue, &args, &state, &j.Priority, &j.Attempt,
 		&j.MaxAttempts, &createdAt, &scheduledAt, &attemptedAt, &finalizedAt, &leasedBy,
 		&leaseExp, &cancelAt, &tags, &metadata, &uniqueKey, &lastError,
-		&progress, &progressAttempt)
+		&progress, &progressAttempt}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
-	j.Args = args
+	j.Args, j.ArgsBytes = args, len(args)
 	j.Metadata = metadata
 	j.State = kilntype.JobState(state)
 	j.CreatedAt = fromMicros(createdAt)

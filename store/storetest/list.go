@@ -3,8 +3,10 @@ package storetest
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
@@ -145,6 +147,78 @@ func testList(t *testing.T, newStore NewStoreFunc) {
 		} {
 			if got := len(f.list(&store.JobListParams{Limit: tc.limit})); got != tc.want {
 				t.Errorf("Limit %d: %d jobs, want %d", tc.limit, got, tc.want)
+			}
+		}
+	})
+}
+
+// testListArgsPreview checks JobListParams.ArgsPreview: long args come cut,
+// at a character boundary, with their full length; short ones whole.
+func testListArgsPreview(t *testing.T, newStore NewStoreFunc) {
+	t.Run("CutsLongArgs", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		small := f.insert(withArgs(`{"n":1}`), withTags("t"))
+		// 'é' is two bytes: whatever the store's spacing, one of two preview
+		// lengths cuts one in the middle.
+		big := f.insert(withArgs(`{"s":"`+strings.Repeat("é", 100_000)+`"}`), withTags("t"))
+		// A JSON string is printed alike by every store: exactly 1,000 bytes.
+		exact := f.insert(withArgs(`"`+strings.Repeat("x", 998)+`"`), withTags("t"))
+		done := f.inState(kilntype.JobStateCompleted, withArgs(`{"s":"`+strings.Repeat("ü", 50_000)+`"}`))
+		full := map[int64][]byte{}
+		for _, j := range []*kilntype.JobRow{small, big, exact, done} {
+			got := f.get(j.ID)
+			full[j.ID] = got.Args
+			if got.ArgsBytes != len(got.Args) || got.ArgsTruncated || got.ArgsPreview != "" {
+				t.Errorf("JobGet(%d): ArgsBytes %d, ArgsTruncated %v, ArgsPreview %d bytes; want %d, false, none",
+					j.ID, got.ArgsBytes, got.ArgsTruncated, len(got.ArgsPreview), len(got.Args))
+			}
+			if j.ArgsBytes != len(j.Args) {
+				t.Errorf("inserted job %d: ArgsBytes %d, want len(Args) %d", j.ID, j.ArgsBytes, len(j.Args))
+			}
+		}
+		for _, j := range f.list(&store.JobListParams{}) {
+			if j.ArgsTruncated || j.ArgsBytes != len(full[j.ID]) {
+				t.Errorf("list without ArgsPreview: job %d truncated %v, ArgsBytes %d; want whole, %d", j.ID, j.ArgsTruncated, j.ArgsBytes, len(full[j.ID]))
+			}
+			wantJSON(t, "Args", j.Args, full[j.ID])
+		}
+		for _, tc := range []struct {
+			name string
+			p    store.JobListParams
+		}{
+			{"All", store.JobListParams{}},
+			{"Asc", store.JobListParams{OrderAsc: true}},
+			{"Tag", store.JobListParams{Tag: "t"}},
+			{"State", store.JobListParams{States: []kilntype.JobState{kilntype.JobStateAvailable, kilntype.JobStateCompleted}}},
+			{"ArgsContains", store.JobListParams{ArgsContains: "é"}},
+		} {
+			for _, preview := range []int{1000, 1001} {
+				p := tc.p
+				p.ArgsPreview = preview
+				jobs := f.list(&p)
+				if len(jobs) == 0 {
+					t.Errorf("%s, preview %d: no jobs", tc.name, preview)
+				}
+				for _, j := range jobs {
+					whole := full[j.ID]
+					if j.ArgsBytes != len(whole) {
+						t.Errorf("%s, preview %d: job %d ArgsBytes %d, want %d", tc.name, preview, j.ID, j.ArgsBytes, len(whole))
+					}
+					if len(whole) <= preview {
+						if j.ArgsTruncated || j.ArgsPreview != "" {
+							t.Errorf("%s, preview %d: job %d with %d bytes of args is cut", tc.name, preview, j.ID, len(whole))
+						}
+						wantJSON(t, "Args", j.Args, whole)
+						continue
+					}
+					cut := j.ArgsPreview
+					if !j.ArgsTruncated || j.Args != nil || len(cut) > preview || len(cut) < preview-3 ||
+						!utf8.ValidString(cut) || !strings.HasPrefix(string(whole), cut) {
+						t.Errorf("%s, preview %d: job %d: ArgsTruncated %v, Args %d bytes, ArgsPreview %q...; "+
+							"want true, nil, the first %d bytes or up to 3 fewer (whole characters) of %q...",
+							tc.name, preview, j.ID, j.ArgsTruncated, len(j.Args), cut[:min(len(cut), 20)], preview, whole[:20])
+					}
+				}
 			}
 		}
 	})

@@ -30,6 +30,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"JobInsertMany", testInsert},
 		{"JobGet", testGet},
 		{"JobList", testList},
+		{"JobListArgsPreview", testListArgsPreview},
 		{"JobCountByState", testCountByState},
 		{"JobClaim", testClaim},
 		{"JobClaimClusterKindLimits", testClaimClusterKindLimits},

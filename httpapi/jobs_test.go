@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/clienttest"
+	"github.com/kilnjobs/kiln/kilntest"
 	"github.com/kilnjobs/kiln/kilntype"
 )
 
@@ -296,19 +299,28 @@ func TestJobLogs(t *testing.T) {
 	e.call("POST", fmt.Sprintf("/jobs/%d/cancel", job.ID), "", http.StatusOK, nil)
 }
 
+// padArgs are the args of kind "pad": a number and a long text.
+type padArgs struct {
+	N   int    `json:"n"`
+	Pad string `json:"pad"`
+}
+
+func (padArgs) Kind() string { return "pad" }
+
 // TestJobListCutsLongArgs checks, over HTTP, that GET /jobs lists a job
-// with megabytes of args by their first KiB, marked as cut with their size,
+// with long args by their first KiB, marked as cut with their size,
 // so that the page stays small, and that GET /jobs/{id} has them whole.
 func TestJobListCutsLongArgs(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil, false)
-	pad := strings.Repeat("é", 1<<20) // 2 MiB of JSON text
-	ctx := context.Background()
-	big, err := e.client.Enqueue(ctx, kiln.RawArgs{JobKind: "echo", JSON: json.RawMessage(`{"n":1,"pad":"` + pad + `"}`)}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	small := e.enqueue(`{"kind":"echo","args":{"n":2}}`)
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, kiln.WorkFunc(func(context.Context, *kiln.Job[padArgs]) error { return nil }))
+	clock := kilntest.NewClock(testBase)
+	client := clienttest.New(t, workers, clock, false, false)
+	e := &env{t: t, client: client, clock: clock,
+		h: http.StripPrefix("/api", New(client, &Options{Logger: slog.New(slog.DiscardHandler)}))}
+	pad := strings.Repeat("é", 400_000) // 800 kB of JSON text, under Config.MaxArgsBytes
+	big := e.enqueue(`{"kind":"pad","args":{"n":1,"pad":"` + pad + `"}}`)
+	small := e.enqueue(`{"kind":"pad","args":{"n":2}}`)
 	srv := httptest.NewServer(e.h)
 	defer srv.Close()
 	get := func(path string) []byte {
@@ -335,7 +347,7 @@ func TestJobListCutsLongArgs(t *testing.T) {
 	if err := json.Unmarshal(body, &page); err != nil || len(page.Jobs) != 2 {
 		t.Fatalf("GET /jobs: %v, %d jobs:\n%.500s", err, len(page.Jobs), body)
 	}
-	fullLen := strconv.Itoa(big.Job.ArgsBytes)
+	fullLen := strconv.Itoa(big.ArgsBytes)
 	cut, whole := page.Jobs[1], page.Jobs[0] // newest first
 	var preview string
 	if err := json.Unmarshal(cut["args_preview"], &preview); err != nil {
@@ -353,12 +365,12 @@ func TestJobListCutsLongArgs(t *testing.T) {
 	e.call("GET", "/jobs", "", http.StatusOK, nil) // matches openapi.yaml
 
 	var one map[string]json.RawMessage
-	if err := json.Unmarshal(get("/jobs/"+itoa(big.Job.ID)), &one); err != nil {
+	if err := json.Unmarshal(get("/jobs/"+itoa(big.ID)), &one); err != nil {
 		t.Fatal(err)
 	}
-	if len(one["args"]) != big.Job.ArgsBytes || string(one["args_bytes"]) != fullLen || one["args_truncated"] != nil {
+	if len(one["args"]) != big.ArgsBytes || string(one["args_bytes"]) != fullLen || one["args_truncated"] != nil {
 		t.Errorf("GET /jobs/%d: args of %d bytes, args_bytes %s, args_truncated %s; want the whole %s bytes",
-			big.Job.ID, len(one["args"]), one["args_bytes"], one["args_truncated"], fullLen)
+			big.ID, len(one["args"]), one["args_bytes"], one["args_truncated"], fullLen)
 	}
 	e.call("GET", "/jobs/"+itoa(small.ID), "", http.StatusOK, nil)
 }

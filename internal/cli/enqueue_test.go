@@ -120,7 +120,7 @@ func TestEnqueueInvalidArgs(t *testing.T) {
 func TestArgsFromFileAndStdin(t *testing.T) {
 	t.Parallel()
 	db := newDB(t)
-	big := `{"blob":"` + strings.Repeat("x", 1<<20) + `"}`
+	big := `{"blob":"` + strings.Repeat("x", 512<<10) + `"}`
 	file := filepath.Join(t.TempDir(), "args.json")
 	if err := os.WriteFile(file, []byte(big+"\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -72,7 +72,7 @@ func TestJobsShowProgressAndLog(t *testing.T) {
 func TestJobsShowAndListCutLongArgs(t *testing.T) {
 	t.Parallel()
 	db := newDB(t)
-	args := `{"pad":"` + strings.Repeat("x", 1<<20) + `"}`
+	args := `{"pad":"` + strings.Repeat("x", 512<<10) + `"}`
 	ctx := context.Background()
 	r := runKilnStdin(t, ctx, nil, args, "enqueue", "big", "--any-kind", "--database", db, "--args", "-")
 	if r.code != exitOK {
@@ -82,10 +82,10 @@ func TestJobsShowAndListCutLongArgs(t *testing.T) {
 
 	r = mustRun(t, "jobs", "show", "1", "--database", db)
 	if len(r.stdout) > 8<<10 || !strings.Contains(r.stdout, `{"pad":"xxx`) ||
-		!strings.Contains(r.stdout, "... cut at 4.0 KiB of 1.0 MiB; --full prints them all") {
-		t.Errorf("jobs show printed %d bytes for 1 MiB of args; want the first 4 KiB and their size:\n%.300s", len(r.stdout), r.stdout)
+		!strings.Contains(r.stdout, "... cut at 4.0 KiB of 512 KiB; --full prints them all") {
+		t.Errorf("jobs show printed %d bytes for 512 KiB of args; want the first 4 KiB and their size:\n%.300s", len(r.stdout), r.stdout)
 	}
-	if r = mustRun(t, "jobs", "show", "1", "--full", "--database", db); !strings.Contains(r.stdout, strings.Repeat("x", 1<<20)) {
+	if r = mustRun(t, "jobs", "show", "1", "--full", "--database", db); !strings.Contains(r.stdout, strings.Repeat("x", 512<<10)) {
 		t.Errorf("jobs show --full did not print the whole args (%d bytes of output)", len(r.stdout))
 	}
 	var shown struct{ Job *kiln.JobRow }

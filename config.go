@@ -41,7 +41,9 @@ type Config struct {
 	ID string
 	// Logger receives the client's logs. Default: slog.Default().
 	Logger *slog.Logger
-	// Clock is read for every stored time. Default: the system clock (UTC).
+	// Clock is read for every stored time, except lease ends and leader
+	// terms on a PostgreSQL store, which come from the database's clock
+	// (see Clock). Default: the system clock (UTC).
 	Clock Clock
 
 	// JobTimeout bounds each attempt unless its worker says otherwise:

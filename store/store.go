@@ -9,7 +9,24 @@
 //
 // Times in params are passed in by the caller (the engine reads them from its
 // injectable clock) and are stored in UTC with microsecond precision; a store
-// never reads the wall clock itself, so tests can control time fully.
+// never reads the wall clock of its host, so tests can control time fully.
+//
+// # Lease and leadership times
+//
+// Leases (JobClaim, JobLeaseRenew, JobRescueExpired) and leader terms
+// (LeaderAttemptElect, which hosted services' singleton leases use too)
+// decide which process may run a job or lead: if two processes compared
+// them on clocks that disagree by more than a lease's renewal margin, both
+// could run one job, or both lead. A store that several hosts share may
+// therefore take these times from its database's clock rather than from
+// the params: the PostgreSQL store does by default (see its
+// Options.CallerClock). It then uses the params' times only for their
+// differences, which are the same on every clock: the lease's length is
+// LeaseExpiresAt - Now, and a term's is TTL; lease ends and terms are
+// compared with the database's now. Which clock a store uses, the
+// documentation of each method's times below names as "now": the params'
+// Now, or the database's clock for such a store. Every other time (due
+// times, finalization, attempts, retention cut-offs) is the params'.
 package store
 
 import (
@@ -55,11 +72,13 @@ type Store interface {
 	// A job is due when it is available, scheduled or retryable, and its
 	// ScheduledAt <= Now (so a claim made with a stale Now cannot take a job
 	// that became available after it). Jobs are taken by priority, then ScheduledAt, then
-	// ID. Two concurrent claims never return the same job.
+	// ID. Two concurrent claims never return the same job. Each lease ends
+	// LeaseExpiresAt - Now after now (see Lease and leadership times).
 	JobClaim(ctx context.Context, params *JobClaimParams) ([]*kilntype.JobRow, error)
 	// JobLeaseRenew extends the lease of the given running jobs that are still
-	// leased by params.LeasedBy, and returns the IDs it renewed: a missing ID
-	// was taken back (rescued, deleted) and its result will be ignored.
+	// leased by params.LeasedBy, to LeaseExpiresAt - Now after now, and
+	// returns the IDs it renewed: a missing ID was taken back (rescued,
+	// deleted) and its result will be ignored.
 	JobLeaseRenew(ctx context.Context, params *JobLeaseRenewParams) ([]int64, error)
 	// JobListCancelRequested returns the IDs of running jobs leased by
 	// leasedBy for which a cancel has been requested.
@@ -102,7 +121,8 @@ type Store interface {
 	// ScheduledAt <= Now to available, and returns how many it moved.
 	JobScheduleDue(ctx context.Context, params *JobScheduleDueParams) (int, error)
 	// JobRescueExpired takes back up to Max running jobs whose lease expired
-	// before Now: a job with a cancel request becomes cancelled, a job that
+	// before now (see Lease and leadership times): a job with a cancel
+	// request becomes cancelled, a job that
 	// used all its attempts becomes discarded, any other becomes retryable
 	// at Now. Each gets an interrupted attempt in its history. It returns the
 	// rescued jobs as they are after the move.
@@ -111,10 +131,12 @@ type Store interface {
 	// finalized before the cut-off of their state, and returns how many.
 	JobDeleteFinished(ctx context.Context, params *JobDeleteFinishedParams) (int, error)
 
-	// LeaderAttemptElect makes LeaderID the leader of Name until Now+TTL if
-	// there is no leader, the leader's term expired, or LeaderID already is
-	// the leader (then the term is extended). It reports whether LeaderID is
-	// the leader after the call.
+	// LeaderAttemptElect makes LeaderID the leader of Name until now+TTL if
+	// there is no leader, the leader's term expired (its end is at or
+	// before now), or LeaderID already is the leader (then the term is
+	// extended); now is Now or the database's clock (see Lease and
+	// leadership times). It reports whether LeaderID is the leader after
+	// the call.
 	LeaderAttemptElect(ctx context.Context, params *LeaderElectParams) (bool, error)
 	// LeaderResign ends LeaderID's term on Name if it is the leader, so that
 	// another process can be elected at once.
@@ -293,16 +315,23 @@ type JobClaimParams struct {
 	// kind in both maps gets the lower of the two caps (see
 	// MergeKindLimits).
 	ClusterKindLimits map[string]int
-	LeasedBy          string    // the claiming process's ID
-	LeaseExpiresAt    time.Time // the lease's end unless renewed
-	Now               time.Time
+	LeasedBy          string // the claiming process's ID
+	// LeaseExpiresAt is the lease's end unless renewed; LeaseExpiresAt -
+	// Now is its length (see Lease and leadership times).
+	LeaseExpiresAt time.Time
+	Now            time.Time
 }
 
 // JobLeaseRenewParams renews the leases of a process's running jobs.
 type JobLeaseRenewParams struct {
-	LeasedBy       string
-	IDs            []int64
+	LeasedBy string
+	IDs      []int64
+	// LeaseExpiresAt is the leases' new end; with Now, the caller's time of
+	// the renewal, it gives their length, LeaseExpiresAt - Now, which a
+	// store that reads its database's clock adds to that clock. Such a
+	// store requires Now.
 	LeaseExpiresAt time.Time
+	Now            time.Time
 }
 
 // JobFinishParams records how one attempt of a running job ended.

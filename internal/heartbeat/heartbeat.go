@@ -96,8 +96,9 @@ func (h *Heartbeat) renew(ctx context.Context, rows []*kilntype.JobRow) bool {
 	for i, r := range rows {
 		ids[i] = r.ID
 	}
+	now := h.cfg.Now()
 	renewed, err := h.cfg.Store.JobLeaseRenew(ctx, &store.JobLeaseRenewParams{
-		LeasedBy: h.cfg.ServerID, IDs: ids, LeaseExpiresAt: h.cfg.Now().Add(h.cfg.LeaseDuration),
+		LeasedBy: h.cfg.ServerID, IDs: ids, LeaseExpiresAt: now.Add(h.cfg.LeaseDuration), Now: now,
 	})
 	if err != nil {
 		if !service.Stopping(ctx) {

@@ -1,7 +1,9 @@
 // Package leader elects one process among those sharing a store to run the
 // maintenance services. The leader holds a term of TTL that it renews every
 // third of TTL; when it stops renewing (it died), another process is elected
-// once the term expires. A graceful stop resigns at once.
+// once the term expires. A graceful stop resigns at once. The store times
+// terms: the PostgreSQL store on the database's clock, so that hosts whose
+// clocks disagree cannot both lead (see store.Store.LeaderAttemptElect).
 package leader
 
 import (

@@ -35,8 +35,10 @@ func OpenForTest(t testing.TB, opts *Options) *Store {
 	return s
 }
 
-// NewForTest returns a migrated Store in a schema of its own.
+// NewForTest returns a migrated Store in a schema of its own. Its lease and
+// leadership times are the callers' (Options.CallerClock), so that the
+// contract suite, which passes every time in, controls them.
 func NewForTest(t testing.TB) *Store {
 	t.Helper()
-	return OpenForTest(t, &Options{Schema: SchemaForTest(t), MaxConns: 4, Migrate: true})
+	return OpenForTest(t, &Options{Schema: SchemaForTest(t), MaxConns: 4, Migrate: true, CallerClock: true})
 }

@@ -16,7 +16,9 @@ import (
 // sqlClaim is one round of JobClaim, one statement: it moves to running, and
 // returns, up to $6 due jobs of queue $1 at time $2, in claim order, whose
 // kind is in $3 (NULL: any) and not in $4, taking at most $8[i] jobs of kind
-// $7[i]. The jobs are leased by $9 until $10. Each row also says whether a
+// $7[i]. The jobs are leased by $9 until $10, or, when $10 is NULL, for
+// $11 from now() (the database's clock: see Clocks in the package
+// documentation). Each row also says whether a
 // candidate source was full (more due jobs may exist past the window). A
 // paused queue has no due jobs.
 //
@@ -95,7 +97,8 @@ picked AS (
 	LIMIT $6
 )
 UPDATE {s}.kiln_job AS j SET state = 'running', attempt = j.attempt + 1, attempted_at = $2,
-	leased_by = $9, lease_expires_at = $10, cancel_requested_at = NULL
+	leased_by = $9, lease_expires_at = coalesce($10::timestamptz, now() + $11::interval),
+	cancel_requested_at = NULL
 WHERE EXISTS (SELECT FROM async) AND j.id = ANY(ARRAY(SELECT id FROM picked))
 RETURNING ` + claimReturning
 
@@ -113,7 +116,9 @@ const claimWindowFactor = 4
 const maxClaimWindow = 10_000
 
 // JobClaim moves up to params.Max due jobs of params.Queue to running, leased
-// by params.LeasedBy until params.LeaseExpiresAt, and returns them in claim
+// by params.LeasedBy for params.LeaseExpiresAt - params.Now from the
+// database's now() (until params.LeaseExpiresAt with Options.CallerClock),
+// and returns them in claim
 // order (priority, then ScheduledAt, then ID) with Attempt already counted.
 // Kinds and KindLimits restrict which jobs are taken (no Kinds means none,
 // unless AnyKind is set; a kind whose limit is 0 or less is excluded). The jobs are locked with FOR UPDATE SKIP LOCKED, so
@@ -149,7 +154,7 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 		err = s.inTx(ctx, func(tx pgx.Tx) error {
 			p, err := s.lockClusterLimits(ctx, tx, params)
 			if err == nil {
-				c = newClaim(p)
+				c = s.newClaim(p)
 				err = c.run(ctx, s, tx)
 			}
 			return err
@@ -160,7 +165,7 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 		slices.SortFunc(c.claimed, compareClaimOrder)
 		return c.claimed, nil
 	}
-	c := newClaim(params)
+	c := s.newClaim(params)
 	if c.limited {
 		err = s.inTx(ctx, func(tx pgx.Tx) error { return c.run(ctx, s, tx) })
 	} else {
@@ -177,15 +182,17 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 type claim struct {
 	p        *store.JobClaimParams
 	now      time.Time
-	leaseEnd time.Time
+	leaseEnd *time.Time     // nil: leaseLen from now()
+	leaseLen time.Duration  // the lease's length
 	excluded []string       // kinds whose limit is 0 or reached
 	taken    map[string]int // jobs claimed per limited kind
 	limited  bool           // whether some kind has a positive limit
 	claimed  []*kilntype.JobRow
 }
 
-func newClaim(p *store.JobClaimParams) *claim {
-	c := &claim{p: p, now: truncate(p.Now), leaseEnd: truncate(p.LeaseExpiresAt),
+func (s *Store) newClaim(p *store.JobClaimParams) *claim {
+	c := &claim{p: p, now: truncate(p.Now), leaseEnd: s.callerTime(p.LeaseExpiresAt),
+		leaseLen: truncate(p.LeaseExpiresAt).Sub(truncate(p.Now)),
 		excluded: []string{}, taken: make(map[string]int, len(p.KindLimits)),
 		claimed: make([]*kilntype.JobRow, 0, p.Max)}
 	for kind, limit := range p.KindLimits {
@@ -218,7 +225,7 @@ func (c *claim) run(ctx context.Context, s *Store, q querier) error {
 			}
 		}
 		rows, err := q.Query(ctx, s.sql(sqlClaim), c.p.Queue, c.now, c.p.KindFilter(), c.excluded,
-			window, want, limitKinds, limitRemaining, c.p.LeasedBy, c.leaseEnd)
+			window, want, limitKinds, limitRemaining, c.p.LeasedBy, c.leaseEnd, c.leaseLen)
 		if err != nil {
 			return err
 		}

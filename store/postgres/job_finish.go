@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -178,8 +179,9 @@ func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishPara
 	return moved, nil
 }
 
-// sqlLeaseRenew extends to $1 the leases of the running jobs whose IDs are
-// in $2 and that are leased by $3. locked locks them first, in ID order, as
+// sqlLeaseRenew extends to $1 (when $1 is NULL, to $4 after now(), the
+// database's clock) the leases of the running jobs whose IDs are in $2 and
+// that are leased by $3. locked locks them first, in ID order, as
 // sqlFinishJobs does, so that a renewal and a finish of the same jobs
 // cannot deadlock (an UPDATE alone locks rows in the order its plan reads
 // them). The ARRAY initplan runs before the UPDATE reads a row, and makes
@@ -191,19 +193,27 @@ const sqlLeaseRenew = `WITH locked AS MATERIALIZED (
 	ORDER BY id
 	FOR NO KEY UPDATE
 )
-UPDATE {s}.kiln_job SET lease_expires_at = $1
+UPDATE {s}.kiln_job SET lease_expires_at = coalesce($1::timestamptz, now() + $4::interval)
 WHERE id = ANY(ARRAY(SELECT id FROM locked))
 RETURNING id`
 
-// JobLeaseRenew sets LeaseExpiresAt of those of params.IDs that are running
-// and leased by params.LeasedBy, and returns the IDs it renewed, in no
-// particular order. An ID missing from the result was taken back (rescued,
-// finished by another path, or deleted).
+// JobLeaseRenew extends the leases of those of params.IDs that are running
+// and leased by params.LeasedBy to params.LeaseExpiresAt - params.Now after
+// the database's now() (to params.LeaseExpiresAt with
+// Options.CallerClock), and returns the IDs it renewed, in no particular
+// order. An ID missing from the result was taken back (rescued, finished
+// by another path, or deleted). Without CallerClock, a zero params.Now is
+// an error: the leases' length would be unknown.
 func (s *Store) JobLeaseRenew(ctx context.Context, params *store.JobLeaseRenewParams) ([]int64, error) {
 	if len(params.IDs) == 0 {
 		return []int64{}, nil
 	}
-	rows, err := s.pool.Query(ctx, s.sql(sqlLeaseRenew), truncate(params.LeaseExpiresAt), params.IDs, params.LeasedBy)
+	if !s.callerClock && params.Now.IsZero() {
+		return nil, fail("renew leases", errors.New("params.Now is zero: the leases' length is LeaseExpiresAt - Now"))
+	}
+	length := truncate(params.LeaseExpiresAt).Sub(truncate(params.Now))
+	rows, err := s.pool.Query(ctx, s.sql(sqlLeaseRenew), s.callerTime(params.LeaseExpiresAt), params.IDs,
+		params.LeasedBy, length)
 	if err != nil {
 		return nil, fail("renew leases", err)
 	}

@@ -31,7 +31,7 @@ func TestRunningJobsLockedInIDOrder(t *testing.T) {
 	}{
 		{"JobLeaseRenew", func(ctx context.Context, s *postgres.Store, ids []int64) (int, error) {
 			renewed, err := s.JobLeaseRenew(ctx, &store.JobLeaseRenewParams{LeasedBy: "p", IDs: ids,
-				LeaseExpiresAt: base.Add(2 * time.Minute)})
+				LeaseExpiresAt: base.Add(2 * time.Minute), Now: base.Add(time.Minute)})
 			return len(renewed), err
 		}},
 		{"JobFinishMany", func(ctx context.Context, s *postgres.Store, ids []int64) (int, error) {

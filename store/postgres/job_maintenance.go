@@ -43,7 +43,8 @@ const sqlRescueMessage = `'lease expired: process "' || coalesce(leased_by, '') 
 	'" stopped renewing it (it crashed, hung or lost the database)'`
 
 // sqlRescue takes back, at $1, up to $2 running jobs whose lease expired
-// before $1, earliest expiry first, in one statement. expired reads them
+// before $3 (when $3 is NULL, before now(), the database's clock), earliest
+// expiry first, in one statement. expired reads them
 // through kiln_job_state (running jobs are few: at most the workers of the
 // processes sharing the database) and locks them; rescued moves each to cancelled if a cancel was
 // requested, to discarded if it used all its attempts, else to retryable at
@@ -52,7 +53,7 @@ const sqlRescueMessage = `'lease expired: process "' || coalesce(leased_by, '') 
 var sqlRescue = `WITH expired AS MATERIALIZED (
 	SELECT id, attempt, attempted_at, leased_by, lease_expires_at
 	FROM {s}.kiln_job
-	WHERE state = 'running' AND lease_expires_at < $1
+	WHERE state = 'running' AND lease_expires_at < coalesce($3::timestamptz, now())
 	ORDER BY lease_expires_at, id
 	LIMIT $2
 	FOR UPDATE SKIP LOCKED
@@ -85,21 +86,26 @@ FROM rescued AS r JOIN expired AS e ON e.id = r.id
 ORDER BY e.lease_expires_at, e.id`
 
 // JobRescueExpired takes back up to params.Max running jobs whose lease
-// expired before params.Now (LeaseExpiresAt < Now), earliest expiry first. A
+// expired before the database's now() (before params.Now with
+// Options.CallerClock), earliest expiry first. A
 // job with a cancel request becomes cancelled, a job that used all its
 // attempts becomes discarded (both finalized at Now), any other becomes
 // retryable at Now. The lease and cancel request are cleared. Each job gets
 // an interrupted attempt (the lost attempt still counts against
 // MaxAttempts) whose error, also kept as LastError, says that the lease
 // expired and names the process that held it. Jobs locked by another
-// transaction (a finish in progress) are left for the next call. It returns
+// transaction (a finish in progress, or another process's rescue) are left
+// for the next call; a job that another rescue took meanwhile is no longer
+// running once locked, and is left out. So rescues of many processes may
+// run at once, and each job is rescued, and its attempt recorded, once. It returns
 // the rescued jobs as they are after the move, earliest expiry first. A Max
 // below 1 rescues none.
 func (s *Store) JobRescueExpired(ctx context.Context, params *store.JobRescueExpiredParams) ([]*kilntype.JobRow, error) {
 	if params.Max < 1 {
 		return []*kilntype.JobRow{}, nil
 	}
-	jobs, err := scanJobs(s.pool.Query(ctx, s.sql(sqlRescue), truncate(params.Now), params.Max))
+	jobs, err := scanJobs(s.pool.Query(ctx, s.sql(sqlRescue), truncate(params.Now), params.Max,
+		s.callerTime(params.Now)))
 	if err != nil {
 		return nil, fail("rescue expired jobs", err)
 	}

@@ -45,8 +45,8 @@ SELECT 'q' || g, g % 2 = 1, now() FROM generate_series(0, 49) AS g`)); err != ni
 		query string
 		args  []any
 	}{
-		{"claim of a paused queue", sqlClaim, []any{"q1", now, nil, none, 10, 10, none, []int32{}, "p", now}},
-		{"claim of a queue not paused", sqlClaim, []any{"q2", now, nil, none, 10, 10, none, []int32{}, "p", now}},
+		{"claim of a paused queue", sqlClaim, []any{"q1", now, nil, none, 10, 10, none, []int32{}, "p", nil, time.Minute}},
+		{"claim of a queue not paused", sqlClaim, []any{"q2", now, nil, none, 10, 10, none, []int32{}, "p", nil, time.Minute}},
 		{"queue list", sqlQueueList, nil},
 		{"job count by state", sqlJobCountByState, nil},
 	} {

@@ -50,6 +50,35 @@
 // tables of 10,000 rows and with both custom and generic plans, that no
 // hot statement reads a table sequentially; no planner setting is changed.
 //
+// # Clocks
+//
+// Leases and leader terms (which hosted services' singleton leases use
+// too) are read and written on the database server's clock, as River does:
+// a claim or renewal sets a lease's end to now() plus the lease's length
+// (the params' LeaseExpiresAt - Now), a rescue takes the leases that ended
+// before now(), and an election starts a term at now() and compares terms
+// with now(). So the hosts' clocks may disagree by any amount without two
+// processes holding one job's lease or one leader's term: what must hold is
+// that no process stalls between its renewals for longer than the margin a
+// lease or term leaves (two thirds of it: the engine renews every third),
+// and that the server's clock runs steadily (a jump forward of the server's
+// clock ends every lease early). now() is the start of the statement's
+// transaction: a claim with kind limits, whose rounds share a transaction,
+// counts its leases from the first round, which errs on the short side.
+//
+// Every other time is the caller's (the client's Config.Clock): when a job
+// is due (RunAt, retries, snoozes, a rescued job's retry, which is made due
+// at the rescuer's time), finalization times, attempts, retention
+// cut-offs, server heartbeats, hosted service reports and recurring
+// occurrences. A host whose clock is off runs scheduled jobs early or late
+// by its error, and may see another process's registry row as stale, but a
+// scheduled job still runs once (a claim takes it once; a recurring
+// occurrence is keyed by its time).
+//
+// [Options.CallerClock] makes the lease and leadership times the callers'
+// too, as the SQLite store's are (one machine, one clock): tests that move
+// a kilntest.Clock to expire leases and terms need it.
+//
 // # Continuations and batches
 //
 // The store implements store.DependencyStore and store.ServiceStore.
@@ -145,6 +174,14 @@ type Options struct {
 	// Migrate makes Open apply missing migrations before it returns, as
 	// [Store.Migrate] does. New ignores it.
 	Migrate bool
+	// CallerClock makes lease ends, leader terms and singleton leases come
+	// from the times the callers pass (the client's Config.Clock), as they
+	// do on SQLite, instead of from the database server's clock (now()).
+	// It is for tests that move a fake clock to expire leases; on hosts
+	// whose clocks disagree by more than a renewal margin it lets two
+	// processes run one job or both lead. See the package documentation,
+	// Clocks.
+	CallerClock bool
 }
 
 // DefaultConnectTimeout bounds each new connection of a pool that Open
@@ -162,6 +199,10 @@ type Store struct {
 	ownPool bool   // Close closes pool
 	schema  string // unquoted, as given
 	quoted  string // schema as a quoted identifier
+
+	// callerClock is Options.CallerClock: lease and leadership times come
+	// from the params rather than now().
+	callerClock bool
 
 	// queries caches the statements expanded by sql, by template.
 	queries sync.Map // string -> string
@@ -206,6 +247,7 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 		return nil, fail("open "+where, fmt.Errorf("cannot connect: %w", err))
 	}
 	s := newStore(pool, schema, true)
+	s.callerClock = o.CallerClock
 	if o.Migrate {
 		if err := s.Migrate(ctx); err != nil {
 			s.Close()
@@ -217,8 +259,8 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 
 // New returns a Store that uses pool, which the caller owns: Close leaves it
 // open. It neither connects nor migrates (opts.MaxConns and opts.Migrate
-// are ignored); only opts.Schema is used. The pool's connections may have
-// any search_path.
+// are ignored); only opts.Schema and opts.CallerClock are used. The pool's
+// connections may have any search_path.
 func New(pool *pgxpool.Pool, opts *Options) (*Store, error) {
 	if pool == nil {
 		return nil, fail("new", errors.New("nil pool"))
@@ -231,7 +273,9 @@ func New(pool *pgxpool.Pool, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, fail("new", err)
 	}
-	return newStore(pool, schema, false), nil
+	s := newStore(pool, schema, false)
+	s.callerClock = o.CallerClock
+	return s, nil
 }
 
 func newStore(pool *pgxpool.Pool, schema string, own bool) *Store {
@@ -275,6 +319,17 @@ func (s *Store) Close() error {
 		}
 	})
 	return nil
+}
+
+// callerTime returns the parameter of a lease or leadership statement for
+// the caller's time t: t, truncated, with CallerClock; else nil, for which
+// the statement reads the database's clock, now(), instead.
+func (s *Store) callerTime(t time.Time) *time.Time {
+	if !s.callerClock {
+		return nil
+	}
+	u := truncate(t)
+	return &u
 }
 
 // schemaToken stands for the quoted schema in the SQL templates of this

@@ -9,6 +9,12 @@
 // database file: their writers wait for each other up to the busy timeout.
 // The file must be on a local file system (WAL needs shared memory).
 //
+// Every time, lease ends and leader terms included, is the caller's (the
+// client's Config.Clock): the processes that share a file run on one host,
+// and so read one clock. (The PostgreSQL store, whose processes may run on
+// hosts whose clocks disagree, times leases and terms on the database's
+// clock instead.)
+//
 // Open does not create the schema; call [Store.Migrate] (or run
 // `kiln migrate`), or set [Options.Migrate].
 //

@@ -297,6 +297,7 @@ func testLeaseRenew(t *testing.T, newStore NewStoreFunc) {
 			LeasedBy:       procA,
 			IDs:            append(own, theirs.ID, available.ID, done.ID, 987654),
 			LeaseExpiresAt: until,
+			Now:            base.Add(time.Minute),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -316,7 +317,7 @@ func testLeaseRenew(t *testing.T, newStore NewStoreFunc) {
 		a, b := f.running(), f.running()
 		f.finish(finishParams(a, kilntype.JobStateCompleted, base))
 		renewed, err := f.s.JobLeaseRenew(f.ctx, &store.JobLeaseRenewParams{
-			LeasedBy: procA, IDs: []int64{a.ID, b.ID}, LeaseExpiresAt: base.Add(time.Hour),
+			LeasedBy: procA, IDs: []int64{a.ID, b.ID}, LeaseExpiresAt: base.Add(time.Hour), Now: base,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -326,7 +327,7 @@ func testLeaseRenew(t *testing.T, newStore NewStoreFunc) {
 
 	t.Run("NoIDs", func(t *testing.T) {
 		f := newFixture(t, newStore)
-		renewed, err := f.s.JobLeaseRenew(f.ctx, &store.JobLeaseRenewParams{LeasedBy: procA, LeaseExpiresAt: base})
+		renewed, err := f.s.JobLeaseRenew(f.ctx, &store.JobLeaseRenewParams{LeasedBy: procA, LeaseExpiresAt: base, Now: base})
 		if err != nil || len(renewed) != 0 {
 			t.Errorf("JobLeaseRenew(no IDs) = %v, %v; want none, nil", renewed, err)
 		}

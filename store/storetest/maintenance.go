@@ -213,7 +213,7 @@ func testRescue(t *testing.T, newStore NewStoreFunc) {
 		f := newFixture(t, newStore)
 		job := f.running()
 		if _, err := f.s.JobLeaseRenew(f.ctx, &store.JobLeaseRenewParams{
-			LeasedBy: procA, IDs: []int64{job.ID}, LeaseExpiresAt: expired.Add(time.Hour),
+			LeasedBy: procA, IDs: []int64{job.ID}, LeaseExpiresAt: expired.Add(time.Hour), Now: expired,
 		}); err != nil {
 			t.Fatal(err)
 		}

@@ -226,7 +226,7 @@ func testStats(t *testing.T, newStore NewStoreFunc) {
 		}
 		// Renewing leases changes no count.
 		if _, err := f.s.JobLeaseRenew(f.ctx, &store.JobLeaseRenewParams{LeasedBy: procA, IDs: []int64{jobs[2].ID},
-			LeaseExpiresAt: base.Add(time.Hour)}); err != nil {
+			LeaseExpiresAt: base.Add(time.Hour), Now: base}); err != nil {
 			t.Fatal(err)
 		}
 		f.wantCounts("a lease renewal")

@@ -148,11 +148,17 @@ type attempt struct {
 	outcome kilntype.AttemptOutcome
 }
 
-// attempts returns every job's attempts, oldest first.
+// attempts returns every job's attempts, oldest first: its rows in
+// kiln_job_attempt, then the successful attempt that a completed job's row
+// records itself (attempted_by, migration 009).
 func (c *cluster) attempts() map[int64][]attempt {
 	c.t.Helper()
-	rows, err := c.store.Pool().Query(context.Background(),
-		`SELECT job_id, server, outcome FROM `+c.table("kiln_job_attempt")+` ORDER BY job_id, id`)
+	rows, err := c.store.Pool().Query(context.Background(), `SELECT job_id, server, outcome FROM (
+		SELECT job_id, server, outcome, id AS seq FROM `+c.table("kiln_job_attempt")+`
+		UNION ALL
+		SELECT id, attempted_by, 'succeeded', NULL FROM `+c.table("kiln_job")+`
+		WHERE state = 'completed' AND attempted_by IS NOT NULL
+	) AS a ORDER BY job_id, seq NULLS LAST`)
 	if err != nil {
 		c.t.Fatal(err)
 	}

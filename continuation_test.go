@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/internal/clienttest"
@@ -132,7 +133,7 @@ func TestBatchOf1000TriggersItsCallbackOnce(t *testing.T) {
 	if len(batch.Jobs) != 1000 || batch.Callback == nil || batch.Callback.State != kiln.JobStatePending {
 		t.Fatalf("batch = %d jobs, callback %+v", len(batch.Jobs), batch.Callback)
 	}
-	clienttest.WaitState(t, c, batch.Callback.ID, kiln.JobStateCompleted)
+	waitCallbackCompleted(t, c, "import-42", batch.Callback.ID)
 	got := <-outcomes
 	if want := (kiln.BatchOutcome{BatchID: "import-42", Total: 1000, Completed: 900, Failed: 100}); got != want {
 		t.Fatalf("callback saw %+v, want %+v", got, want)
@@ -149,5 +150,38 @@ func TestBatchOf1000TriggersItsCallbackOnce(t *testing.T) {
 	clienttest.WaitState(t, c, marker.ID, kiln.JobStateCompleted)
 	if n := callbacks.Load(); n != 1 {
 		t.Fatalf("callback ran %d times, want once", n)
+	}
+}
+
+// waitCallbackCompleted polls until the callback job of batch id has
+// completed. It fails when nothing moves for 15 s (no job of the batch
+// finishes and the callback does not complete): a batch or callback that is
+// stuck fails it, a machine slowed down by load does not (1000 jobs under
+// -race beside other test binaries can take longer than any fixed deadline
+// that is short enough to catch a stuck callback).
+func waitCallbackCompleted(t *testing.T, c *kiln.Client, id string, callbackID int64) {
+	t.Helper()
+	const stall = 15 * time.Second
+	deadline, finished := time.Now().Add(stall), -1
+	for {
+		row, err := c.JobGet(context.Background(), callbackID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if row.State == kiln.JobStateCompleted {
+			return
+		}
+		batch, err := c.BatchGet(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := batch.Counts[kiln.JobStateCompleted] + batch.Counts[kiln.JobStateCancelled] + batch.Counts[kiln.JobStateDiscarded]
+		if n != finished {
+			deadline, finished = time.Now().Add(stall), n
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("callback job %d is %s, and no job of batch %s finished for %s (counts %v)", callbackID, row.State, id, stall, batch.Counts)
+		}
+		time.Sleep(5 * time.Millisecond) // polling with a deadline, not synchronisation
 	}
 }

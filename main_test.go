@@ -44,6 +44,15 @@ func openStore(t *testing.T, path string) *sqlite.Store {
 }
 
 // fastConfig is a Config whose loops run fast enough for tests.
+//
+// Its LeaderTTL is the default (10 s), not a short one: a leader steps down
+// when a renewal takes over a third of the term, and on a loaded machine
+// under -race a write can wait for SQLite's single writer connection longer
+// than the 100 ms of a 300 ms term. The leader then flapped, cancelling its
+// maintenance passes mid-transaction each time, and a pass longer than the
+// bound (resolving a batch of 1000 jobs) never finished. The first election
+// is immediate whatever the term, and Stop resigns at once; a test of
+// failover after a crash sets its own term.
 func fastConfig(st *sqlite.Store, workers *kiln.Workers, clock kiln.Clock) *kiln.Config {
 	return &kiln.Config{
 		Store:              st,
@@ -53,7 +62,7 @@ func fastConfig(st *sqlite.Store, workers *kiln.Workers, clock kiln.Clock) *kiln
 		CancelPollInterval: 10 * time.Millisecond,
 		ScheduleInterval:   10 * time.Millisecond,
 		RescueInterval:     10 * time.Millisecond,
-		LeaderTTL:          300 * time.Millisecond,
+		LeaderTTL:          10 * time.Second,
 		RetryPolicy:        fixedBackoff(time.Hour),
 	}
 }

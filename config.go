@@ -37,7 +37,8 @@ type Config struct {
 	StrictKinds bool
 
 	// ID names this process in leases and attempt records; it must be unique
-	// among the processes sharing the store. Default: host-pid-random.
+	// among the processes sharing the store, and UTF-8 without NUL.
+	// Default: host-pid-random.
 	ID string
 	// Logger receives the client's logs. Default: slog.Default().
 	Logger *slog.Logger
@@ -167,6 +168,9 @@ func (c *Config) withDefaults() (*Config, error) {
 	}
 	if cfg.ID == "" {
 		cfg.ID = defaultID()
+	}
+	if err := store.CheckText("ID", cfg.ID); err != nil {
+		return nil, fmt.Errorf("kiln: Config.%w", err)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

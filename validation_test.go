@@ -7,8 +7,10 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/clienttest"
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
 	"github.com/kilnjobs/kiln/store/postgres/pgtest"
@@ -135,6 +137,9 @@ func TestIntegerSettingsRange(t *testing.T) {
 	if _, err := kiln.NewClient(&kiln.Config{Store: st, MaxArgsBytes: -1}); err == nil || !strings.Contains(err.Error(), "MaxArgsBytes") {
 		t.Errorf("Config.MaxArgsBytes -1: error %v", err)
 	}
+	// The ID is in every lease: PostgreSQL would refuse every claim.
+	_, err := kiln.NewClient(&kiln.Config{Store: st, ID: "host\x00"})
+	wantInvalid(t, "Config.ID with NUL", err, "ID", "Config.ID", "NUL")
 }
 
 type settingsWorker struct {
@@ -296,4 +301,23 @@ func TestMaxArgsBytes(t *testing.T) {
 	if err != nil || len(res.Jobs) != 2 {
 		t.Errorf("stored %d jobs (%v), want the 2 within the limits", len(res.Jobs), err)
 	}
+}
+
+// TestWorkerErrorWithNULIsRecorded: a worker's error holding NUL and bytes
+// that are not UTF-8 is recorded, on both stores (PostgreSQL refused the
+// outcome, so the job stayed running and would have run again).
+func TestWorkerErrorWithNULIsRecorded(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st store.Store) {
+		workers := kiln.NewWorkers()
+		kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[testArgs]) error {
+			return kiln.JobCancel(errors.New("bad \x00 byte \xff"))
+		}))
+		c := startClient(t, &kiln.Config{Store: st, Workers: workers, FetchPollInterval: 10 * time.Millisecond, DisableMaintenance: true})
+		job := clienttest.Enqueue(t, c, testArgs{}, nil)
+		row := clienttest.WaitState(t, c, job.ID, kiln.JobStateCancelled)
+		if want := "bad \uFFFD byte \uFFFD"; !strings.HasSuffix(row.LastError, want) {
+			t.Errorf("LastError = %q, want it to end in %q", row.LastError, want)
+		}
+	})
 }

@@ -89,8 +89,10 @@ type Store interface {
 	// the update is skipped), and each attempt is appended to the job's
 	// history unless the job was deleted. A job whose cancel was requested
 	// and that would become retryable, scheduled or available becomes
-	// cancelled instead (FinalizedAt Now). It returns the IDs of the jobs it
-	// moved.
+	// cancelled instead (FinalizedAt Now). The attempt's Error and Trace
+	// (and so LastError) are stored through CleanText: a worker's error
+	// text is recorded even with NUL or bytes that are not UTF-8. It
+	// returns the IDs of the jobs it moved.
 	//
 	// A successful attempt that completes its job may be kept on the job's
 	// row rather than as a separate record (the common outcome then costs
@@ -168,7 +170,8 @@ type DependencyStore interface {
 // out.
 type ServiceStore interface {
 	// ServiceReport records row as the state of service row.Name in
-	// process row.ProcessID, replacing that pair's previous report.
+	// process row.ProcessID, replacing that pair's previous report; its
+	// LastError goes through CleanText.
 	ServiceReport(ctx context.Context, row *kilntype.ServiceRow) error
 	// ServiceList returns every report, ordered by name then process ID.
 	ServiceList(ctx context.Context) ([]*kilntype.ServiceRow, error)

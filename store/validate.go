@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/kilnjobs/kiln/kilntype"
@@ -230,4 +231,16 @@ func checkJSONNumber(n []byte) error {
 		return errNumberRange
 	}
 	return nil
+}
+
+// CleanText returns s with NUL and bytes that are not UTF-8 replaced by
+// U+FFFD. Stores apply it to the text that workers and services produce
+// (attempt errors and traces, hosted service errors), which is recorded
+// rather than refused: PostgreSQL cannot keep NUL or invalid UTF-8, and
+// an outcome that cannot be written would leave its job to run again.
+func CleanText(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }

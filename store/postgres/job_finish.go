@@ -146,7 +146,7 @@ func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishPara
 			t := truncate(p.ScheduledAt)
 			scheduledAt[i] = &t
 		}
-		lastErrors[i] = nullString(p.Attempt.Error)
+		lastErrors[i] = nullString(store.CleanText(p.Attempt.Error))
 		nows[i] = truncate(p.Now)
 		if !p.AttemptedAt.IsZero() {
 			t := truncate(p.AttemptedAt)
@@ -158,7 +158,7 @@ func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishPara
 			t := truncate(*a.FinishedAt)
 			finishedAt[i] = &t
 		}
-		servers[i], outcomes[i], attemptErrors[i], traces[i] = a.Server, string(a.Outcome), a.Error, a.Trace
+		servers[i], outcomes[i], attemptErrors[i], traces[i] = a.Server, string(a.Outcome), store.CleanText(a.Error), store.CleanText(a.Trace)
 	}
 	if n == 0 {
 		return []int64{}, nil

@@ -32,7 +32,7 @@ const sqlServiceDeleteStale = `DELETE FROM {s}.kiln_service WHERE updated_at < $
 // replacing that pair's previous report.
 func (s *Store) ServiceReport(ctx context.Context, row *kilntype.ServiceRow) error {
 	_, err := s.pool.Exec(ctx, s.sql(sqlServiceReport), row.Name, row.ProcessID, row.State, row.Singleton,
-		row.Restarts, row.LastError, truncPtr(row.LastErrorAt), truncPtr(row.StartedAt), truncate(row.UpdatedAt))
+		row.Restarts, store.CleanText(row.LastError), truncPtr(row.LastErrorAt), truncPtr(row.StartedAt), truncate(row.UpdatedAt))
 	if err != nil {
 		return fail("report service", err)
 	}

@@ -58,7 +58,7 @@ func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishPara
 					scheduledAt = micros(p.ScheduledAt)
 				}
 				if p.Attempt.Error != "" {
-					lastError = p.Attempt.Error
+					lastError = store.CleanText(p.Attempt.Error)
 				}
 				var undo int64
 				if p.UndoAttempt {
@@ -92,7 +92,7 @@ func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishPara
 				}
 				a := &p.Attempt
 				attempts = append(attempts, p.ID, int64(a.Attempt), micros(a.StartedAt),
-					nullMicros(a.FinishedAt), a.Server, string(a.Outcome), a.Error, a.Trace)
+					nullMicros(a.FinishedAt), a.Server, string(a.Outcome), store.CleanText(a.Error), store.CleanText(a.Trace))
 			}
 			if err := insertAttempts(ctx, tx, attemptInserts, attempts); err != nil {
 				return fmt.Errorf("record attempts: %w", err)

@@ -19,7 +19,7 @@ func (s *Store) ServiceReport(ctx context.Context, row *kilntype.ServiceRow) err
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
 ON CONFLICT (name, process_id) DO UPDATE SET state = ?3, singleton = ?4, restarts = ?5,
 	last_error = ?6, last_error_at = ?7, started_at = ?8, updated_at = ?9`,
-			row.Name, row.ProcessID, row.State, row.Singleton, row.Restarts, row.LastError,
+			row.Name, row.ProcessID, row.State, row.Singleton, row.Restarts, store.CleanText(row.LastError),
 			nullMicros(row.LastErrorAt), nullMicros(row.StartedAt), micros(row.UpdatedAt))
 		return err
 	})

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
@@ -135,6 +136,38 @@ func testValidation(t *testing.T, newStore NewStoreFunc) {
 		})
 		if got := f.getRecurring("edge"); got.MaxAttempts != kilntype.MaxAttemptsLimit || got.MisfireMax != kilntype.MisfireMaxLimit || row.MaxAttempts != got.MaxAttempts {
 			t.Errorf("MaxAttempts, MisfireMax = %d, %d; want %d, %d", got.MaxAttempts, got.MisfireMax, kilntype.MaxAttemptsLimit, kilntype.MisfireMaxLimit)
+		}
+	})
+
+	t.Run("FinishRecordsWorkerTextWithNULAndInvalidUTF8", func(t *testing.T) {
+		// A worker's error is recorded, not refused: an outcome that cannot
+		// be written would leave its job to run again (PostgreSQL refused
+		// the whole batch of outcomes).
+		f := newFixture(t, newStore)
+		bad, other := f.running(), f.running()
+		p := finishParams(bad, kilntype.JobStateRetryable, base.Add(time.Second))
+		p.Attempt.Error, p.Attempt.Trace = "bad \x00 byte \xff", "trace\x00"
+		wantApplied(t, f.finish(p, finishParams(other, kilntype.JobStateCompleted, base.Add(time.Second))), bad.ID, other.ID)
+		const want = "bad \uFFFD byte \uFFFD"
+		if got := f.get(bad.ID); got.State != kilntype.JobStateRetryable || got.LastError != want {
+			t.Errorf("job: %s, LastError %q; want retryable, %q", got.State, got.LastError, want)
+		}
+		if as := f.attempts(bad.ID); len(as) != 1 || as[0].Error != want || as[0].Trace != "trace\uFFFD" {
+			t.Errorf("attempts %+v; want one with Error %q and Trace %q", as, want, "trace\uFFFD")
+		}
+		wantState(t, f.get(other.ID), kilntype.JobStateCompleted)
+
+		s, ok := f.s.(store.ServiceStore)
+		if !ok {
+			return
+		}
+		if err := s.ServiceReport(f.ctx, &kilntype.ServiceRow{Name: "svc", ProcessID: procA, State: "failed",
+			LastError: "oops\x00\xfe", UpdatedAt: base}); err != nil {
+			t.Fatalf("ServiceReport: %v", err)
+		}
+		rows, err := s.ServiceList(f.ctx)
+		if err != nil || len(rows) != 1 || rows[0].LastError != "oops\uFFFD\uFFFD" {
+			t.Errorf("ServiceList = %+v, %v; want LastError %q", rows, err, "oops\uFFFD\uFFFD")
 		}
 	})
 

@@ -171,9 +171,6 @@ type Config struct {
 	// OnCompleted, if set, is called by the completer after each UPDATE
 	// committed, with the number of jobs it completed. It must not block.
 	OnCompleted func(n int)
-	// Work, if set, is called by a worker with each job's ID and args
-	// after they were decoded. It must not block for long.
-	Work func(id int64, n int)
 }
 
 // Runner works the jobs of a Table; see the package comment. Start it
@@ -350,9 +347,6 @@ func (r *Runner) work() {
 		}
 		if err := json.Unmarshal(j.args, &args); err != nil {
 			r.fail(fmt.Errorf("floor: job %d: decode args: %w", j.id, err))
-		}
-		if r.cfg.Work != nil {
-			r.cfg.Work(j.id, args.N)
 		}
 		r.done <- j.id
 	}

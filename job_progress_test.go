@@ -190,7 +190,10 @@ func TestJobReportsOfStaleCopyRefused(t *testing.T) {
 		return nil
 	}))
 	cfg := fastConfig(nil, workers, nil)
-	cfg.Store, cfg.RetryPolicy, cfg.LeaseDuration = st, nil, time.Second
+	// Only the first copy's lease may lapse, when its renewals fail on
+	// purpose: 5 s keeps a loaded machine's late heartbeats from losing a
+	// lease by accident (1 s did).
+	cfg.Store, cfg.RetryPolicy, cfg.LeaseDuration = st, nil, 5*time.Second
 	c := startClient(t, cfg)
 	job := clienttest.Enqueue(t, c, testArgs{}, nil)
 	// The first copy's line is stored while it holds its lease (a busy

@@ -48,7 +48,10 @@ func TestStaleCopyCannotFinishAReclaimedJob(t *testing.T) {
 		return nil
 	}))
 	cfg := fastConfig(nil, workers, nil)
-	cfg.Store, cfg.RetryPolicy, cfg.LeaseDuration = st, nil, time.Second
+	// The first copy's lease lapses on purpose (its renewals fail); the
+	// second copy's must not, even on a loaded machine whose heartbeats run
+	// late: 5 s leaves room for that, where 1 s did not (attempt 3).
+	cfg.Store, cfg.RetryPolicy, cfg.LeaseDuration = st, nil, 5*time.Second
 	c := startClient(t, cfg)
 	job := clienttest.Enqueue(t, c, testArgs{}, nil)
 	if n := <-started; n != 1 {

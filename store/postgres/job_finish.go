@@ -88,9 +88,9 @@ attempts AS (
 			ELSE NOT EXISTS (SELECT 1 FROM {s}.kiln_job_attempt AS x
 				WHERE x.job_id = a.job_id AND x.attempt = a.attempt AND x.started_at = a.started_at
 					AND x.finished_at IS NOT DISTINCT FROM a.finished_at AND x.server = a.server AND x.outcome = a.outcome)
-			AND NOT EXISTS (SELECT 1 FROM {s}.kiln_job AS r
-				WHERE r.id = a.job_id AND r.state = 'completed' AND r.attempted_by = a.server
-					AND r.attempt = a.attempt AND r.attempted_at = a.started_at AND a.outcome = 'succeeded') END
+			AND NOT coalesce((SELECT r.state = 'completed' AND r.attempted_by = a.server
+				AND r.attempt = a.attempt AND r.attempted_at = a.started_at AND a.outcome = 'succeeded'
+				FROM {s}.kiln_job AS r WHERE r.id = a.job_id), false) END
 	ORDER BY a.ord
 )
 SELECT id FROM moved`

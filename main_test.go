@@ -91,10 +91,11 @@ type fixedBackoff time.Duration
 
 func (f fixedBackoff) Backoff(int) time.Duration { return time.Duration(f) }
 
-// waitEvent waits up to 10 s for an event of kind for job id on events.
+// waitEvent waits up to 60 s (room for a loaded machine; it bounds a hung
+// test, and measures nothing) for an event of kind for job id on events.
 func waitEvent(t *testing.T, events <-chan *kiln.Event, kind kiln.EventKind, id int64) *kiln.Event {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(time.Minute)
 	for {
 		select {
 		case ev := <-events:
@@ -102,7 +103,7 @@ func waitEvent(t *testing.T, events <-chan *kiln.Event, kind kiln.EventKind, id 
 				return ev
 			}
 		case <-deadline:
-			t.Fatalf("no %s event for job %d within 10s", kind, id)
+			t.Fatalf("no %s event for job %d within 60s", kind, id)
 		}
 	}
 }

@@ -48,7 +48,7 @@ func recurringJobs(t *testing.T, c *kiln.Client, id string) []*kilntype.JobRow {
 // waitJobs polls until the entry has n jobs, for up to 10 s.
 func waitJobs(t *testing.T, c *kiln.Client, id string, n int) []*kilntype.JobRow {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute) // bounds a hung test on a loaded machine
 	for {
 		jobs := recurringJobs(t, c, id)
 		if len(jobs) == n {

@@ -20,6 +20,7 @@ import (
 	"github.com/kilnjobs/kiln/internal/producer"
 	"github.com/kilnjobs/kiln/internal/recurring"
 	"github.com/kilnjobs/kiln/internal/registry"
+	"github.com/kilnjobs/kiln/internal/release"
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
 )
@@ -42,6 +43,7 @@ type Client struct {
 	registry  *registry.Registry   // set by Start, under lifecycle; nil if the store keeps no registry
 	elector   *leader.Elector      // set by Start, under lifecycle
 	notifier  *notifier.Notifier   // set by Start, under lifecycle; nil when the store sends no notifications
+	releaser  *release.Releaser    // set by Start, under lifecycle; nil when the store has no continuations
 
 	// rescuer is set by Start, under lifecycle; nil when maintenance is
 	// disabled. Unlike the elector's services, it runs in every process.
@@ -111,6 +113,7 @@ func (c *Client) Start(ctx context.Context) error {
 		return fmt.Errorf("kiln: start: %w", err)
 	}
 	c.completer = completer.New(c.cfg.Store, c.cfg.Logger, 2*completer.MaxBatch)
+	c.releaser = c.newReleaser()
 	kinds := c.cfg.Workers.Kinds()
 	limits, clusterLimits := map[string]int{}, map[string]int{}
 	for _, k := range c.cfg.Workers.Kinds() {
@@ -193,6 +196,7 @@ func (c *Client) Start(ctx context.Context) error {
 	c.producers, c.scheduler, c.services, c.running = producers, scheduler, services, true
 	c.mu.Unlock()
 	c.notifier = c.startNotifier(ctx)
+	c.releaser.Start(ctx)
 	c.completer.Start(ctx)
 	for _, p := range producers {
 		p.Start(ctx)
@@ -269,6 +273,7 @@ func (c *Client) stop(ctx context.Context, cancelNow bool) error {
 		c.elector.Stop()
 	}
 	c.completer.Stop()
+	c.releaser.Stop()
 	if c.registry != nil {
 		c.registry.Stop()
 	}
@@ -397,6 +402,7 @@ func (c *Client) onFinish(row *kilntype.JobRow, p *store.JobFinishParams) {
 	}[p.State]
 	a := p.Attempt
 	c.events.emit(&Event{Kind: kind, At: p.Now, Job: &r, Attempt: &a})
+	c.releaseWaiting(row, p)
 }
 
 func (c *Client) onRescued(rows []*kilntype.JobRow) {

@@ -27,7 +27,7 @@ type BatchRow = kilntype.BatchRow
 
 // Metadata keys Kiln sets on continuations and batch jobs.
 const (
-	MetadataParentIDs      = "kiln.parent_ids" // a continuation's parents, a JSON array of IDs
+	MetadataParentIDs      = store.MetadataParentIDs // a continuation's parents, a JSON array of IDs
 	MetadataBatchID        = "kiln.batch_id"
 	MetadataBatchTotal     = "kiln.batch_total"     // on a released callback
 	MetadataBatchCompleted = "kiln.batch_completed" // on a released callback

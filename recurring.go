@@ -1,12 +1,14 @@
 package kiln
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/kilnjobs/kiln/internal/release"
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/schedule"
 	"github.com/kilnjobs/kiln/store"
@@ -326,4 +328,31 @@ func (c *Client) RecurringOccurrences(ctx context.Context, id string, limit int)
 		return nil, fmt.Errorf("kiln: list occurrences of recurring job %q: %w", id, err)
 	}
 	return occ, nil
+}
+
+// newReleaser returns the releaser of a client being started, or nil when
+// the store has no continuations.
+func (c *Client) newReleaser() *release.Releaser {
+	d, ok := c.cfg.Store.(store.DependencyStore)
+	if !ok {
+		return nil
+	}
+	return release.New(release.Config{
+		Store: d, Now: c.now, Logger: c.cfg.Logger,
+		OnReleased: func(rows []*kilntype.JobRow) {
+			for _, r := range rows {
+				c.wake(r.Queue)
+			}
+		},
+	})
+}
+
+// releaseWaiting hands a recurring job whose outcome this process has just
+// written to the releaser when the job ended: the entry's next occurrence
+// may be waiting for it (overlap skip and queue_one), and starts at once
+// rather than at the resolver's next pass.
+func (c *Client) releaseWaiting(row *kilntype.JobRow, p *store.JobFinishParams) {
+	if p.State.Finalized() && bytes.Contains(row.Metadata, []byte(`"`+MetadataRecurringID+`"`)) {
+		c.releaser.Add(row.ID)
+	}
 }

@@ -3,7 +3,10 @@ package kiln_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,9 +18,15 @@ import (
 )
 
 // recurringConfig is fastConfig with a recurring scheduler that looks at
-// the (fake) clock every 10 ms.
+// the (fake) clock every 10 ms, and a leader term that cannot lapse.
+// (fastConfig's 300 ms term is renewed under a 100 ms timeout: under load
+// the renewal fails, the leader is deposed, and its scheduler's pass is
+// cancelled, again and again; a pass that takes longer than the leader
+// lasts never completes, and a client deposed without resigning leaves a
+// term that the frozen clock never ends.)
 func recurringConfig(st *sqlite.Store, workers *kiln.Workers, clock kiln.Clock, defs ...kiln.RecurringJob) *kiln.Config {
 	cfg := fastConfig(st, workers, clock)
+	cfg.LeaderTTL = time.Hour
 	cfg.RecurringPollInterval = 10 * time.Millisecond
 	cfg.Recurring = defs
 	return cfg
@@ -229,34 +238,76 @@ func TestRecurringOverlapSkip(t *testing.T) {
 	waitJobs(t, c, "slow", 2)
 }
 
-func TestRecurringMisfirePolicies(t *testing.T) {
+// TestRecurringCatchUp defines entries while no scheduler runs and starts
+// one later, one entry for each misfire and overlap policy: after 4½ hours
+// (5 occurrences missed) the misfire policy decides how many jobs run;
+// after 35 s (4 occurrences late but within MisfireThreshold) all of them
+// run. Under the skip and queue_one overlap policies they run one at a
+// time, each waiting for the one before it. (internal/recurring's
+// TestCatchUp covers the same table with earlier runs unfinished.)
+func TestRecurringCatchUp(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		policy kiln.MisfirePolicy
-		want   int
+	for _, sc := range []struct {
+		name     string
+		schedule string
+		late     time.Duration // after the first occurrence
+		next     time.Duration // the entries' next run after the pass, from the first occurrence
+		want     map[kiln.MisfirePolicy]int
 	}{
-		{"skip", 0}, {"run_once", 1}, {"run_all", 5},
+		{"Restart", "@hourly", 4*time.Hour + 30*time.Minute, 5 * time.Hour,
+			map[kiln.MisfirePolicy]int{"skip": 0, "run_once": 1, "run_all": 5}},
+		{"Failover", "@every 10s", 35 * time.Second, 40 * time.Second,
+			map[kiln.MisfirePolicy]int{"skip": 4, "run_once": 4, "run_all": 4}},
 	} {
-		t.Run(string(tc.policy), func(t *testing.T) {
+		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
 			st := openStore(t, "")
 			clock := newClock()
 			ctx := context.Background()
-			// Define the entry while no scheduler runs, then come back 5 hours later.
 			definer, _ := kiln.NewClient(&kiln.Config{Store: st, Clock: clock})
-			// Overlap allow: with the default skip, catching up would stop at
-			// the first missed occurrence, whose job is still unfinished.
-			def := kiln.RecurringJob{ID: "hourly", Schedule: "@hourly", Args: testArgs{}, Misfire: tc.policy, Overlap: "allow"}
-			row, err := definer.RecurringAddOrUpdate(ctx, def)
-			if err != nil {
-				t.Fatal(err)
+			type cell struct {
+				misfire kiln.MisfirePolicy
+				overlap kiln.OverlapPolicy
 			}
-			clock.Set(row.NextRunAt.Add(4*time.Hour + 30*time.Minute))
+			var (
+				cells []cell
+				first time.Time
+			)
+			for _, misfire := range []kiln.MisfirePolicy{"skip", "run_once", "run_all"} {
+				for _, overlap := range []kiln.OverlapPolicy{"skip", "allow", "queue_one"} {
+					c := cell{misfire, overlap}
+					cells = append(cells, c)
+					def := kiln.RecurringJob{ID: fmt.Sprintf("%s-%s", misfire, overlap), Schedule: sc.schedule,
+						Args: testArgs{}, Misfire: misfire, Overlap: overlap}
+					row, err := definer.RecurringAddOrUpdate(ctx, def)
+					if err != nil {
+						t.Fatal(err)
+					}
+					first = row.NextRunAt
+				}
+			}
+			clock.Set(first.Add(sc.late))
 			c := startClient(t, recurringConfig(st, okWorkers(), clock))
-			waitNextRun(t, c, "hourly", row.NextRunAt.Add(5*time.Hour))
-			jobs := recurringJobs(t, c, "hourly")
-			if len(jobs) != tc.want {
-				t.Fatalf("%d jobs for 5 missed occurrences, want %d", len(jobs), tc.want)
+			for _, cell := range cells {
+				id := fmt.Sprintf("%s-%s", cell.misfire, cell.overlap)
+				waitNextRun(t, c, id, first.Add(sc.next))
+				jobs := recurringJobs(t, c, id)
+				if len(jobs) != sc.want[cell.misfire] {
+					t.Errorf("%s: %d jobs, want %d", id, len(jobs), sc.want[cell.misfire])
+					continue
+				}
+				for i, job := range jobs {
+					var want []int64
+					if i > 0 && cell.overlap != "allow" {
+						want = []int64{jobs[i-1].ID}
+					}
+					if got := kiln.ParentIDs(job); !slices.Equal(got, want) {
+						t.Errorf("%s: job %d of %d waits for %v, want %v", id, i+1, len(jobs), got, want)
+					}
+				}
+				for _, job := range jobs {
+					clienttest.WaitState(t, c, job.ID, kiln.JobStateCompleted)
+				}
 			}
 		})
 	}
@@ -307,16 +358,17 @@ func TestRecurringKindWithoutWorkerIsKeptWithAnError(t *testing.T) {
 	if jobs[0].State != kiln.JobStateAvailable {
 		t.Fatalf("job of a kind without worker is %s", jobs[0].State)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		row, _ = c.RecurringGet(context.Background(), "foreign")
-		if strings.Contains(row.LastError, `no worker for kind "other"`) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("entry error = %q", row.LastError)
-		}
-		time.Sleep(5 * time.Millisecond)
+	// The error is written with the job, in one transaction: no need to
+	// wait for it. (Waiting for it failed under load: a leader deposed
+	// between the enqueue and a later write of the error never wrote it,
+	// the entry being no longer due; see the scheduler's
+	// TestEntryErrorIsWrittenWithItsEnqueue.)
+	row, err = c.RecurringGet(context.Background(), "foreign")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(row.LastError, `no worker for kind "other"`) {
+		t.Fatalf("entry error = %q", row.LastError)
 	}
 }
 
@@ -368,4 +420,91 @@ func TestRecurringAcrossSpringForward(t *testing.T) {
 		t.Fatalf("occurrence metadata %s", jobs[0].Metadata)
 	}
 	waitNextRun(t, c, "nightly", time.Date(2026, 3, 9, 6, 30, 0, 0, time.UTC)) // 02:30 EDT
+}
+
+// stepWorker's jobs signal started and each returns when it receives one
+// release (or its context is done); it keeps the peak of jobs running at
+// once.
+type stepWorker struct {
+	kiln.WorkerDefaults[testArgs]
+	started chan int64
+	release chan struct{}
+	running atomic.Int32
+	peak    atomic.Int32
+}
+
+func newStepWorker() *stepWorker {
+	return &stepWorker{started: make(chan int64, 100), release: make(chan struct{})}
+}
+
+func (w *stepWorker) Work(ctx context.Context, job *kiln.Job[testArgs]) error {
+	n := w.running.Add(1)
+	defer w.running.Add(-1)
+	for p := w.peak.Load(); n > p && !w.peak.CompareAndSwap(p, n); p = w.peak.Load() {
+	}
+	w.started <- job.ID
+	select {
+	case <-w.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// nextStarted returns the next job w starts, failing t after 10 s.
+func (w *stepWorker) nextStarted(t *testing.T) int64 {
+	t.Helper()
+	select {
+	case id := <-w.started:
+		return id
+	case <-time.After(10 * time.Second):
+		t.Fatal("no job started within 10 s")
+		return 0
+	}
+}
+
+// TestRecurringQueueOneRunsOneAtATime checks queue_one: an occurrence that
+// comes while a run runs waits for it (pending), a third is skipped, and
+// the waiting run starts as soon as the first ends, not at the resolver's
+// next pass (an hour away here).
+func TestRecurringQueueOneRunsOneAtATime(t *testing.T) {
+	t.Parallel()
+	clock := newClock()
+	w := newStepWorker()
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, w)
+	def := kiln.RecurringJob{ID: "q", Schedule: "@every 1m", Args: testArgs{}, Overlap: "queue_one"}
+	cfg := recurringConfig(openStore(t, ""), workers, clock, def)
+	cfg.ScheduleInterval = time.Hour // the resolver runs when elected, then not again
+	cfg.LeaseDuration = time.Hour    // the clock moves 3 minutes while the first run runs
+	c := startClient(t, cfg)
+	first := testBase.Truncate(time.Minute).Add(time.Minute)
+	clock.Set(first)
+	firstID := w.nextStarted(t)
+
+	clock.Set(first.Add(time.Minute))
+	waitNextRun(t, c, "q", first.Add(2*time.Minute))
+	jobs := recurringJobs(t, c, "q")
+	if len(jobs) != 2 || jobs[1].State != kiln.JobStatePending || !slices.Equal(kiln.ParentIDs(jobs[1]), []int64{firstID}) {
+		t.Fatalf("after the second occurrence: %d jobs; the second is %s waiting for %v, want pending for %d",
+			len(jobs), jobs[len(jobs)-1].State, kiln.ParentIDs(jobs[len(jobs)-1]), firstID)
+	}
+	second := jobs[1].ID
+
+	// One waits: the third occurrence is skipped.
+	clock.Set(first.Add(2 * time.Minute))
+	waitNextRun(t, c, "q", first.Add(3*time.Minute))
+	if n := len(recurringJobs(t, c, "q")); n != 2 {
+		t.Fatalf("%d jobs after the third occurrence, want 2", n)
+	}
+
+	w.release <- struct{}{} // the first run ends
+	if id := w.nextStarted(t); id != second {
+		t.Fatalf("job %d started, want the waiting one, %d", id, second)
+	}
+	w.release <- struct{}{}
+	clienttest.WaitState(t, c, second, kiln.JobStateCompleted)
+	if peak := w.peak.Load(); peak != 1 {
+		t.Fatalf("%d runs at once, want 1", peak)
+	}
 }

@@ -6,20 +6,24 @@ import (
 )
 
 // OverlapPolicy says what a recurring entry does when an occurrence comes
-// while the job of an earlier occurrence has not finished.
+// while the job of an earlier occurrence has not finished. The occurrences
+// that one pass of the scheduler enqueues together (a catch-up after a
+// restart or a failover, as the MisfirePolicy picks them) are not each
+// other's overlap: under OverlapSkip and OverlapQueueOne they run one
+// after another, each job pending until the one before it has ended.
 type OverlapPolicy string
 
 const (
 	// OverlapSkip skips the new occurrence while an earlier run of the entry
-	// is not finished (scheduled, available, running or retryable): the
-	// default, as Puck's dispatcher never overlaps a task and Hangfire's
-	// DisableConcurrentExecution intends.
+	// is not finished (pending, scheduled, available, running or
+	// retryable): the default, as Puck's dispatcher never overlaps a task
+	// and Hangfire's DisableConcurrentExecution intends.
 	OverlapSkip OverlapPolicy = "skip"
 	// OverlapAllow enqueues every occurrence, so runs may overlap.
 	OverlapAllow OverlapPolicy = "allow"
 	// OverlapQueueOne enqueues the new occurrence while at most one earlier
-	// run is unfinished and it is running: one run at a time plus one
-	// waiting, never a pile.
+	// run is unfinished and it is running, and makes it wait (pending) until
+	// that run has ended: one run at a time plus one waiting, never a pile.
 	OverlapQueueOne OverlapPolicy = "queue_one"
 )
 

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/kilnjobs/kiln/kilntype"
@@ -40,4 +41,30 @@ func CheckDependencies(params []*JobInsertParams) (bool, error) {
 		}
 	}
 	return found, nil
+}
+
+// MetadataParentIDs is the metadata key that lists a continuation's parents,
+// a JSON array of job IDs: the client sets it on the continuations it
+// enqueues, RecurringEnqueue on the jobs it makes wait.
+const MetadataParentIDs = "kiln.parent_ids"
+
+// WithParentIDs returns the JSON object metadata (nil or empty: {}) with
+// MetadataParentIDs set to parents. It fails if metadata is not a JSON
+// object.
+func WithParentIDs(metadata json.RawMessage, parents ...int64) (json.RawMessage, error) {
+	m := map[string]json.RawMessage{}
+	if len(metadata) > 0 {
+		if err := json.Unmarshal(metadata, &m); err != nil {
+			return nil, fmt.Errorf("metadata: %w", err)
+		}
+		if m == nil { // a JSON null
+			m = map[string]json.RawMessage{}
+		}
+	}
+	ids, err := json.Marshal(parents)
+	if err != nil {
+		return nil, err
+	}
+	m[MetadataParentIDs] = ids
+	return json.Marshal(m)
 }

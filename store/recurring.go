@@ -47,19 +47,27 @@ type RecurringStore interface {
 	// RecurringEnqueue enqueues an entry's occurrences in one transaction,
 	// and moves the entry's NextRunAt to params.NextRunAt if it still is
 	// params.PrevNextRunAt (so a stale scheduler cannot move it back; a zero
-	// NextRunAt leaves it alone). For each occurrence, in order: if the
-	// entry already has an occurrence row at that time, it is skipped as a
-	// "duplicate"; otherwise, if params.Overlap forbids it, it is skipped as
-	// an "overlap"; otherwise its job is inserted, an occurrence row (entry
-	// ID, time, job ID) is written, and the entry's LastRunAt and LastJobID
-	// become this occurrence's. Overlap looks at the jobs of the entry's 8
-	// newest occurrences (those inserted earlier in the same call included)
-	// that are not finalized (pending, scheduled, available, running or
-	// retryable; a deleted job counts as finished): OverlapAllow ignores
-	// them, OverlapSkip skips when there is any, OverlapQueueOne skips when
-	// there are two or more, or one that is not running. It returns what
-	// happened to each occurrence, in order. An unknown entry gives a
-	// wrapped ErrNotFound.
+	// NextRunAt leaves it alone). params.Overlap is judged once, against
+	// the jobs the entry enqueued before the call: those of its 8 newest
+	// occurrences that are not finalized (pending, scheduled, available,
+	// running or retryable; a deleted job counts as finished). OverlapAllow
+	// ignores them; OverlapSkip blocks the call's occurrences when there is
+	// any; OverlapQueueOne blocks them when there are two or more, or one
+	// that is not running, and makes them wait for the one that is running.
+	// Then, for each occurrence, in order: if the entry already has an
+	// occurrence row at that time, it is skipped as a "duplicate";
+	// otherwise, if blocked, it is skipped as an "overlap"; otherwise its
+	// job is inserted, an occurrence row (entry ID, time, job ID) is
+	// written, and the entry's LastRunAt and LastJobID become this
+	// occurrence's. Under OverlapSkip and OverlapQueueOne the jobs of one
+	// call run one at a time: each inserted job waits for the one inserted
+	// before it in the call (the first one, under OverlapQueueOne, for the
+	// running job, if any). A job that waits is inserted pending, a
+	// continuation (ParentFailure run, see DependencyStore) of that job,
+	// with MetadataParentIDs in its metadata. params.LastError, if not
+	// nil, becomes the entry's LastError in the same transaction. It
+	// returns what happened to each occurrence, in order. An unknown entry
+	// gives a wrapped ErrNotFound.
 	RecurringEnqueue(ctx context.Context, params *RecurringEnqueueParams) ([]RecurringOccurrenceResult, error)
 	// RecurringEnqueueMany does what RecurringEnqueue does for several
 	// entries in one transaction (the scheduler's batch of due entries), and
@@ -111,7 +119,11 @@ type RecurringEnqueueParams struct {
 	// NextRunAt leaves it alone (a manual trigger).
 	PrevNextRunAt time.Time
 	NextRunAt     time.Time
-	Now           time.Time
+	// LastError, if not nil, becomes the entry's LastError ("" clears
+	// it), in the enqueue's transaction: the scheduler's verdict on the
+	// entry cannot be lost between the enqueue and a later write.
+	LastError *string
+	Now       time.Time
 }
 
 // RecurringOccurrenceInsert is one occurrence and the job to insert for it.

@@ -158,7 +158,8 @@ type DependencyStore interface {
 	// complete and its state) otherwise. A batch callback released this way
 	// gets the batch's counts in its metadata: kiln.batch_id,
 	// kiln.batch_total, kiln.batch_completed and kiln.batch_failed (cancelled
-	// or discarded). It returns the jobs it moved, as they are after.
+	// or discarded). With Parents, only the children of those jobs are
+	// considered. It returns the jobs it moved, as they are after.
 	JobResolvePending(ctx context.Context, params *JobResolvePendingParams) ([]*kilntype.JobRow, error)
 	// BatchGet returns the batch and its progress, or a wrapped ErrNotFound.
 	BatchGet(ctx context.Context, id string) (*kilntype.BatchRow, error)
@@ -184,6 +185,11 @@ type ServiceStore interface {
 type JobResolvePendingParams struct {
 	Now time.Time
 	Max int
+	// Parents, if not empty, restricts the call to the pending children of
+	// these jobs (those whose parents have all ended), so that a process
+	// that has just finished them can release their continuations at once
+	// without reading every pending job.
+	Parents []int64
 }
 
 // JobInsertParams describes one job to insert. The client fills every field;

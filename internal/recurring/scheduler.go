@@ -101,26 +101,24 @@ func (s *Scheduler) pass(ctx context.Context) error {
 		}
 		batch := make([]*store.RecurringEnqueueParams, len(rows))
 		for i, row := range rows {
-			if batch[i], err = s.plan(ctx, row); err != nil {
+			if batch[i], err = s.plan(row); err != nil {
 				// One entry that cannot be planned (its stored job does not
 				// build) must not hold back the others: record its error
 				// and look at it again in an hour.
 				s.cfg.Logger.Error("kiln: recurring entry cannot be enqueued", "id", row.ID, "err", err)
-				now := s.cfg.Now()
-				if err := s.cfg.Store.RecurringSetError(ctx, row.ID, err.Error(), now); err != nil {
-					return err
-				}
-				batch[i] = &store.RecurringEnqueueParams{ID: row.ID, PrevNextRunAt: row.NextRunAt, NextRunAt: now.Add(time.Hour), Now: now}
+				batch[i] = retryLater(row, err.Error(), s.cfg.Now())
 			}
 		}
+		// Each entry's error is written with its enqueue, in one
+		// transaction: a pass cut short (its leader deposed, say) after
+		// the enqueue cannot leave the error unwritten until the entry's
+		// next occurrence.
 		results, err := s.cfg.Store.RecurringEnqueueMany(ctx, batch)
 		if err != nil {
 			return err
 		}
 		for i, row := range rows {
-			if err := s.report(ctx, row, results[i]); err != nil {
-				return fmt.Errorf("recurring entry %q: %w", row.ID, err)
-			}
+			s.report(row, results[i])
 		}
 		if len(rows) < page {
 			return nil
@@ -201,8 +199,16 @@ func (s *Scheduler) schedule(row *kilntype.RecurringRow) (schedule.Schedule, err
 // maxParsed bounds the parsed-schedule cache.
 const maxParsed = 100_000
 
-// plan returns what to enqueue for the due entry row.
-func (s *Scheduler) plan(ctx context.Context, row *kilntype.RecurringRow) (*store.RecurringEnqueueParams, error) {
+// retryLater returns the enqueue of row that records message as its error
+// and looks at it again an hour after now.
+func retryLater(row *kilntype.RecurringRow, message string, now time.Time) *store.RecurringEnqueueParams {
+	return &store.RecurringEnqueueParams{ID: row.ID, PrevNextRunAt: row.NextRunAt, NextRunAt: now.Add(time.Hour),
+		LastError: &message, Now: now}
+}
+
+// plan returns what to enqueue for the due entry row, with the entry's
+// error when it changes.
+func (s *Scheduler) plan(row *kilntype.RecurringRow) (*store.RecurringEnqueueParams, error) {
 	now := s.cfg.Now()
 	sched, err := s.schedule(row)
 	if err != nil {
@@ -210,14 +216,18 @@ func (s *Scheduler) plan(ctx context.Context, row *kilntype.RecurringRow) (*stor
 		// parses is kept, shown with its error, and looked at again in an
 		// hour.
 		s.cfg.Logger.Error("kiln: recurring entry has an invalid schedule", "id", row.ID, "err", err)
-		if err := s.cfg.Store.RecurringSetError(ctx, row.ID, fmt.Sprintf("invalid schedule: %v", err), now); err != nil {
-			return nil, err
-		}
-		return &store.RecurringEnqueueParams{ID: row.ID, PrevNextRunAt: row.NextRunAt, NextRunAt: now.Add(time.Hour), Now: now}, nil
+		return retryLater(row, fmt.Sprintf("invalid schedule: %v", err), now), nil
 	}
 	plan := PlanOccurrences(sched, row.NextRunAt, now, s.cfg.MisfireThreshold, row.Misfire, row.MisfireMax)
 	params := &store.RecurringEnqueueParams{
 		ID: row.ID, Overlap: row.Overlap, PrevNextRunAt: row.NextRunAt, NextRunAt: plan.Next, Now: now,
+	}
+	msg := ""
+	if !s.cfg.HasWorker(row.Kind) {
+		msg = fmt.Sprintf("no worker for kind %q in the scheduling process; its jobs wait for a process that has one", row.Kind)
+	}
+	if msg != row.LastError {
+		params.LastError = &msg
 	}
 	for _, at := range plan.Enqueue {
 		job, err := s.cfg.JobParams(row, at)
@@ -229,13 +239,12 @@ func (s *Scheduler) plan(ctx context.Context, row *kilntype.RecurringRow) (*stor
 	return params, nil
 }
 
-// report logs what happened to row's occurrences and keeps the entry's
-// error up to date.
-func (s *Scheduler) report(ctx context.Context, row *kilntype.RecurringRow, results []store.RecurringOccurrenceResult) error {
+// report logs what happened to row's occurrences.
+func (s *Scheduler) report(row *kilntype.RecurringRow, results []store.RecurringOccurrenceResult) {
 	for _, r := range results {
 		switch {
 		case r.Job != nil:
-			s.cfg.Logger.Debug("kiln: recurring job enqueued", "id", row.ID, "occurrence", r.At, "job_id", r.Job.ID)
+			s.cfg.Logger.Debug("kiln: recurring job enqueued", "id", row.ID, "occurrence", r.At, "job_id", r.Job.ID, "state", r.Job.State)
 			if s.cfg.OnEnqueued != nil {
 				s.cfg.OnEnqueued(row, r.Job)
 			}
@@ -243,15 +252,4 @@ func (s *Scheduler) report(ctx context.Context, row *kilntype.RecurringRow, resu
 			s.cfg.Logger.Info("kiln: recurring occurrence skipped: the previous run has not finished", "id", row.ID, "occurrence", r.At)
 		}
 	}
-	if _, err := s.schedule(row); err != nil {
-		return nil // plan recorded the invalid schedule
-	}
-	msg := ""
-	if !s.cfg.HasWorker(row.Kind) {
-		msg = fmt.Sprintf("no worker for kind %q in the scheduling process; its jobs wait for a process that has one", row.Kind)
-	}
-	if msg != row.LastError {
-		return s.cfg.Store.RecurringSetError(ctx, row.ID, msg, s.cfg.Now())
-	}
-	return nil
 }

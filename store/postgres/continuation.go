@@ -157,9 +157,18 @@ func (s *Store) insertDependencies(ctx context.Context, q querier, params []*sto
 //     batch's counts into a callback's metadata.
 //
 // It returns the moved jobs as they are after, in ID order.
-var sqlResolvePending = `WITH ready AS MATERIALIZED (
+var sqlResolvePending = fmt.Sprintf(resolvePending, "")
+
+// sqlResolveChildren is sqlResolvePending for the children of the jobs
+// whose IDs are in $3 only, found through kiln_job_parent_parent.
+var sqlResolveChildren = fmt.Sprintf(resolvePending,
+	"c.id IN (SELECT d.child_id FROM {s}.kiln_job_parent AS d WHERE d.parent_id = ANY($3::bigint[])) AND")
+
+// resolvePending is sqlResolvePending with a %s for a condition on the
+// pending jobs.
+var resolvePending = `WITH ready AS MATERIALIZED (
 	SELECT c.id FROM {s}.kiln_job AS c
-	WHERE c.state = 'pending' AND NOT EXISTS (
+	WHERE %s c.state = 'pending' AND NOT EXISTS (
 		SELECT 1 FROM {s}.kiln_job_parent AS d JOIN {s}.kiln_job AS p ON p.id = d.parent_id
 		WHERE d.child_id = c.id AND p.state NOT IN ('completed', 'cancelled', 'discarded'))
 	ORDER BY c.id
@@ -222,11 +231,20 @@ SELECT ` + jobColumns + ` FROM released ORDER BY id`
 // is released at once. Jobs locked by another transaction (another
 // resolver, a cancel in progress) are left for the next call. It returns
 // the moved jobs as they are after, in ID order. A Max below 1 moves none.
+// With params.Parents, only the children of those jobs are considered.
 func (s *Store) JobResolvePending(ctx context.Context, params *store.JobResolvePendingParams) ([]*kilntype.JobRow, error) {
 	if params.Max < 1 {
 		return []*kilntype.JobRow{}, nil
 	}
-	jobs, err := scanJobs(s.pool.Query(ctx, s.sql(sqlResolvePending), truncate(params.Now), params.Max))
+	var (
+		jobs []*kilntype.JobRow
+		err  error
+	)
+	if len(params.Parents) > 0 {
+		jobs, err = scanJobs(s.pool.Query(ctx, s.sql(sqlResolveChildren), truncate(params.Now), params.Max, params.Parents))
+	} else {
+		jobs, err = scanJobs(s.pool.Query(ctx, s.sql(sqlResolvePending), truncate(params.Now), params.Max))
+	}
 	if err != nil {
 		return nil, fail("resolve pending jobs", err)
 	}

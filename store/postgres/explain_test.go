@@ -123,6 +123,7 @@ func TestQueryPlans(t *testing.T) {
 		{"lock finished", sqlLockFinished, []any{now, now, nil, 100}},
 		{"delete finished", sqlDeleteFinished, []any{batchIDs}},
 		{"resolve pending", sqlResolvePending, []any{now, 100}},
+		{"resolve children", sqlResolveChildren, []any{now, 100, ids}},
 		{"batch get", sqlBatchGet, []any{"b7"}},
 		{"lock parents", sqlLockParents, []any{ids}},
 		{"insert dependencies", sqlInsertDependencies, []any{[]int64{40}, []int64{3}, []string{"cancel"},
@@ -141,8 +142,13 @@ func TestQueryPlans(t *testing.T) {
 		{"occurrences at", sqlOccurrencesAt, []any{"r5", []time.Time{now, later}}},
 		{"occurrences newest", sqlOccurrencesNewest, []any{"r5"}},
 		{"occurrence insert", sqlOccurrenceInsert, []any{"k", "q", "{}", "available", 1, 3, now, now, none, "{}", "",
-			"r5", now}},
-		{"recurring enqueued", sqlRecurringEnqueued, []any{"r5", now, later, now, now}},
+			"r5", now, nil, nil}},
+		{"occurrence insert waiting for a job", sqlOccurrenceInsert, []any{"k", "q", "{}", "available", 1, 3, now, now,
+			none, "{}", "", "r5", later, &ids[0], nil}},
+		{"occurrence insert waiting for an occurrence", sqlOccurrenceInsert, []any{"k", "q", "{}", "available", 1, 3,
+			now, now, none, "{}", "", "r5", later, nil, &now}},
+		{"lock running", sqlLockRunning, []any{int64(5)}},
+		{"recurring enqueued", sqlRecurringEnqueued, []any{"r5", now, later, now, now, "e"}},
 		{"recurring set paused", sqlRecurringSetPaused, []any{"r5", true, now, now}},
 		{"recurring set error", sqlRecurringSetError, []any{"r5", "e", now}},
 		{"recurring delete", sqlRecurringDelete, []any{"r5"}},
@@ -152,7 +158,8 @@ func TestQueryPlans(t *testing.T) {
 		// An index scan may still read every row: these statements must
 		// use the index named.
 		mustUse := map[string]string{
-			"resolve pending": "kiln_job_pending",
+			"resolve pending":  "kiln_job_pending",
+			"resolve children": "kiln_job_parent_parent",
 		}[q.name]
 		eachPlan(t, s, q.name, q.query, q.args, func(mode, plan string) {
 			if mustUse != "" && !strings.Contains(plan, " using "+mustUse+" on ") {

@@ -89,42 +89,65 @@ WHERE recurring_id = $1 AND occurrence_at = ANY($2::timestamptz[])`
 const overlapWindow = 8
 
 // sqlOccurrencesNewest returns entry $1's newest occurrences (overlapWindow
-// of them, by occurrence time, from the primary key) with the state of
-// their jobs ("" when the job is gone).
-var sqlOccurrencesNewest = fmt.Sprintf(`SELECT o.occurrence_at, coalesce(j.state, '')
+// of them, by occurrence time, from the primary key) with their jobs' IDs
+// and states ("" when the job is gone).
+var sqlOccurrencesNewest = fmt.Sprintf(`SELECT o.occurrence_at, o.job_id, coalesce(j.state, '')
 FROM (SELECT occurrence_at, job_id FROM {s}.kiln_recurring_occurrence
 	WHERE recurring_id = $1 ORDER BY occurrence_at DESC LIMIT %d) AS o
 LEFT JOIN {s}.kiln_job AS j ON j.id = o.job_id`, overlapWindow)
 
+// sqlLockRunning locks job $1 FOR SHARE and returns its state: a job that
+// an occurrence is about to wait for cannot end (its finish takes FOR NO
+// KEY UPDATE) before the waiting job is committed, and one whose end
+// committed first is seen ended.
+const sqlLockRunning = `SELECT state FROM {s}.kiln_job WHERE id = $1 FOR SHARE`
+
 // sqlOccurrenceInsert inserts one occurrence's job ($1 to $11, as in
 // kiln_job, tags as text[]) and, if the job was inserted (its unique key,
-// $11, was free), the occurrence row of entry $12 at $13. It returns the
-// job's ID, or no row.
-const sqlOccurrenceInsert = `WITH job AS (
+// $11, was free), the occurrence row of entry $12 at $13. A job that must
+// wait names its parent: job $14, or the job of the entry's occurrence at
+// $15; it is then inserted pending, with the parent in its metadata
+// (kiln.parent_ids) and a kiln_job_parent row (ParentFailure run). It
+// returns the job's ID and its parent's (NULL: none), or no row.
+const sqlOccurrenceInsert = `WITH parent AS (
+	SELECT coalesce($14::bigint, (SELECT job_id FROM {s}.kiln_recurring_occurrence
+		WHERE recurring_id = $12 AND occurrence_at = $15::timestamptz)) AS id
+),
+job AS (
 	INSERT INTO {s}.kiln_job (kind, queue, args, state, priority, max_attempts,
 		created_at, scheduled_at, tags, metadata, unique_key)
-	VALUES ($1, $2, $3::text::jsonb, $4, $5, $6, $7, $8, $9::text[], $10::text::jsonb, nullif($11, ''))
+	SELECT $1, $2, $3::text::jsonb, CASE WHEN p.id IS NULL THEN $4::text ELSE 'pending' END, $5, $6, $7, $8,
+		$9::text[], CASE WHEN p.id IS NULL THEN $10::text::jsonb
+			ELSE $10::text::jsonb || jsonb_build_object('` + store.MetadataParentIDs + `', jsonb_build_array(p.id)) END,
+		nullif($11, '')
+	FROM parent AS p
 	ON CONFLICT DO NOTHING
 	RETURNING id
 ),
 occurrence AS (
 	INSERT INTO {s}.kiln_recurring_occurrence (recurring_id, occurrence_at, job_id)
 	SELECT $12, $13, id FROM job
+),
+waits AS (
+	INSERT INTO {s}.kiln_job_parent (child_id, parent_id, on_failure)
+	SELECT job.id, p.id, 'run' FROM job CROSS JOIN parent AS p WHERE p.id IS NOT NULL
 )
-SELECT id FROM job`
+SELECT job.id, p.id FROM job CROSS JOIN parent AS p`
 
 // sqlRecurringEnqueued ends an enqueue of entry $1 at $5: the latest
 // inserted occurrence $2 (NULL: none inserted) and its job, read from its
-// occurrence row, become last_run_at and last_job_id, and next_run_at moves
-// to $3 if it still is $4 ($3 NULL: it stays). updated_at becomes $5 only
-// when something changed.
+// occurrence row, become last_run_at and last_job_id, next_run_at moves to
+// $3 if it still is $4 ($3 NULL: it stays), and last_error becomes $6
+// (NULL: it stays). updated_at becomes $5 only when something changed.
 const sqlRecurringEnqueued = `UPDATE {s}.kiln_recurring SET
 	last_run_at = coalesce($2, last_run_at),
 	last_job_id = coalesce((SELECT job_id FROM {s}.kiln_recurring_occurrence
 		WHERE recurring_id = $1 AND occurrence_at = $2), last_job_id),
 	next_run_at = CASE WHEN $3::timestamptz IS NOT NULL AND next_run_at = $4 THEN $3 ELSE next_run_at END,
+	last_error = coalesce($6::text, last_error),
 	updated_at = $5
-WHERE id = $1 AND ($2::timestamptz IS NOT NULL OR ($3::timestamptz IS NOT NULL AND next_run_at = $4))`
+WHERE id = $1 AND ($2::timestamptz IS NOT NULL OR ($3::timestamptz IS NOT NULL AND next_run_at = $4)
+	OR last_error <> $6::text)`
 
 // sqlOccurrenceList returns entry $1's newest $2 occurrences with the state
 // of their jobs ("" when the job is gone).
@@ -324,27 +347,32 @@ func (s *Store) RecurringListDue(ctx context.Context, params *store.RecurringLis
 
 // RecurringEnqueue enqueues the occurrences of entry params.ID in one
 // transaction, in order, after locking the entry (SELECT ... FOR UPDATE), so
-// that concurrent enqueues of the entry take turns. An occurrence that
-// already has a row (from an earlier call, another scheduler, or earlier in
-// this call) is skipped as a "duplicate". Otherwise params.Overlap is
-// applied to the unfinished jobs among the entry's 8 newest occurrences
-// (newest by occurrence time): OverlapSkip skips when there is one,
-// OverlapQueueOne when there are two or one that is not running, as an
-// "overlap". Otherwise the job is inserted as JobInsertMany inserts it; if
+// that concurrent enqueues of the entry take turns, as
+// store.RecurringStore documents. The overlap check reads the unfinished
+// jobs among the entry's 8 newest occurrences (newest by occurrence time)
+// once, before the first insert; a running job that the call's first job
+// is to wait for is locked FOR SHARE and read again, so that it cannot end
+// unseen before the waiting job is committed. An occurrence that already
+// has a row (from an earlier call, another scheduler, or earlier in this
+// call) is skipped as a "duplicate"; one that params.Overlap blocks as an
+// "overlap". Otherwise the job is inserted as JobInsertMany inserts it
+// (pending, a continuation of the job it waits for, when it must wait); if
 // its UniqueKey is held by a job that may still run, the occurrence is
 // skipped as a "duplicate" without a row; else the occurrence row is
 // written and the entry's LastRunAt and LastJobID become this occurrence's.
 // Last, NextRunAt moves to params.NextRunAt if it still is
-// params.PrevNextRunAt (a zero NextRunAt leaves it), and UpdatedAt becomes
-// params.Now if a job was inserted or NextRunAt moved. An unknown entry
-// gives a wrapped kilntype.ErrNotFound, a nil or invalid job param or an
-// unknown Overlap fails the call, and nothing is written then.
+// params.PrevNextRunAt (a zero NextRunAt leaves it), LastError becomes
+// params.LastError if set, and UpdatedAt becomes params.Now if a job was
+// inserted, NextRunAt moved or LastError changed. An unknown entry gives a
+// wrapped kilntype.ErrNotFound, a nil or invalid job param or an unknown
+// Overlap fails the call, and nothing is written then.
 //
 // Without unique keys, the inserts and the entry's update go to the server
 // as one pipelined batch: the call takes five round trips (begin, lock, read
 // the entry's occurrences, write, commit) whatever its number of
-// occurrences. With them, each insert is a round trip of its own, since
-// whether it was skipped decides the overlap checks that follow.
+// occurrences, six when it locks a running job. With them, each insert is a
+// round trip of its own, since whether it was skipped decides which job the
+// next one waits for.
 func (s *Store) RecurringEnqueue(ctx context.Context, params *store.RecurringEnqueueParams) ([]store.RecurringOccurrenceResult, error) {
 	what := fmt.Sprintf("enqueue recurring entry %q", params.ID)
 	e, err := prepareEnqueue(params)
@@ -463,6 +491,7 @@ func prepareEnqueue(params *store.RecurringEnqueueParams) (*preparedEnqueue, err
 // check.
 type recentOccurrence struct {
 	at    time.Time
+	jobID int64
 	state kilntype.JobState // "" when the job is gone
 }
 
@@ -473,40 +502,32 @@ type enqueueState struct {
 	newest []recentOccurrence // newest first, at most overlapWindow
 }
 
-// decide says what happens to an occurrence at at under policy: "" to
-// insert its job, else why it is skipped.
-func (st *enqueueState) decide(at time.Time, policy kilntype.OverlapPolicy) string {
-	if st.taken[at] {
-		return skippedDuplicate
-	}
+// verdict applies policy to the unfinished jobs among st.newest: blocked
+// says that the call's occurrences are skipped, waitFor is the running job
+// the first inserted one must wait for (0: none).
+func (st *enqueueState) verdict(policy kilntype.OverlapPolicy) (blocked bool, waitFor int64) {
 	if policy == kilntype.OverlapAllow {
-		return ""
+		return false, 0
 	}
 	var unfinished, notRunning int
+	var running int64
 	for _, o := range st.newest {
 		switch o.state {
 		case kilntype.JobStateRunning:
 			unfinished++
+			running = o.jobID
 		case kilntype.JobStatePending, kilntype.JobStateScheduled, kilntype.JobStateAvailable, kilntype.JobStateRetryable:
 			unfinished++
 			notRunning++
 		}
 	}
-	if policy == kilntype.OverlapSkip && unfinished > 0 ||
-		policy == kilntype.OverlapQueueOne && (unfinished > 1 || notRunning > 0) {
-		return skippedOverlap
+	switch {
+	case unfinished == 0:
+		return false, 0
+	case policy == kilntype.OverlapQueueOne && unfinished == 1 && notRunning == 0:
+		return false, running
 	}
-	return ""
-}
-
-// add records that an occurrence at at enqueued a job in state.
-func (st *enqueueState) add(at time.Time, state kilntype.JobState) {
-	st.taken[at] = true
-	st.newest = append(st.newest, recentOccurrence{at: at, state: state})
-	slices.SortFunc(st.newest, func(a, b recentOccurrence) int { return b.at.Compare(a.at) })
-	if len(st.newest) > overlapWindow {
-		st.newest = st.newest[:overlapWindow]
-	}
+	return true, 0
 }
 
 // readEnqueueState reads, in one round trip, the entry's occurrence rows at
@@ -529,10 +550,11 @@ func (s *Store) readEnqueueState(ctx context.Context, tx pgx.Tx, e *preparedEnqu
 		b.Queue(s.sql(sqlOccurrencesNewest), e.params.ID).Query(func(rows pgx.Rows) error {
 			var (
 				at    time.Time
+				jobID int64
 				state string
 			)
-			_, err := pgx.ForEachRow(rows, []any{&at, &state}, func() error {
-				st.newest = append(st.newest, recentOccurrence{at: at.UTC(), state: kilntype.JobState(state)})
+			_, err := pgx.ForEachRow(rows, []any{&at, &jobID, &state}, func() error {
+				st.newest = append(st.newest, recentOccurrence{at: at.UTC(), jobID: jobID, state: kilntype.JobState(state)})
 				return nil
 			})
 			return err
@@ -541,8 +563,31 @@ func (s *Store) readEnqueueState(ctx context.Context, tx pgx.Tx, e *preparedEnqu
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, fmt.Errorf("read occurrences: %w", err)
 	}
-	slices.SortFunc(st.newest, func(a, b recentOccurrence) int { return b.at.Compare(a.at) })
 	return st, nil
+}
+
+// overlapVerdict returns st's verdict on e; a running job to wait for is
+// locked first, and the verdict taken again with its state as it is then.
+func (s *Store) overlapVerdict(ctx context.Context, tx pgx.Tx, st *enqueueState, e *preparedEnqueue) (blocked bool, waitFor int64, err error) {
+	blocked, waitFor = st.verdict(e.params.Overlap)
+	if waitFor == 0 {
+		return blocked, 0, nil
+	}
+	var state string
+	err = tx.QueryRow(ctx, s.sql(sqlLockRunning), waitFor).Scan(&state)
+	if isNoRows(err) {
+		state, err = "", nil // deleted meanwhile: finished
+	}
+	if err != nil {
+		return false, 0, fmt.Errorf("lock running job %d: %w", waitFor, err)
+	}
+	for i := range st.newest {
+		if st.newest[i].jobID == waitFor {
+			st.newest[i].state = kilntype.JobState(state)
+		}
+	}
+	blocked, waitFor = st.verdict(e.params.Overlap)
+	return blocked, waitFor, nil
 }
 
 // enqueueOccurrences runs one entry's enqueue in tx, which holds the
@@ -553,8 +598,18 @@ func (s *Store) enqueueOccurrences(ctx context.Context, tx pgx.Tx, e *preparedEn
 	if err != nil {
 		return nil, err
 	}
+	blocked, waitFor, err := s.overlapVerdict(ctx, tx, st, e)
+	if err != nil {
+		return nil, err
+	}
 	results := make([]store.RecurringOccurrenceResult, len(params.Occurrences))
-	var lastRun *time.Time // nil: no job inserted
+	var (
+		lastRun *time.Time // nil: no job inserted
+		// The job the next inserted one waits for: waitFor, then, under
+		// skip and queue_one, the job of the occurrence inserted last.
+		waitAt *time.Time
+		chain  = params.Overlap != kilntype.OverlapAllow
+	)
 	// pipelined says whether every insert will succeed, so that the
 	// decisions can all be made before any insert runs: a job without a
 	// unique key is always inserted.
@@ -565,34 +620,62 @@ func (s *Store) enqueueOccurrences(ctx context.Context, tx pgx.Tx, e *preparedEn
 	var b pgx.Batch
 	for i, at := range e.at {
 		results[i].At = at
-		if results[i].Skipped = st.decide(at, params.Overlap); results[i].Skipped != "" {
+		switch {
+		case st.taken[at]:
+			results[i].Skipped = skippedDuplicate
+			continue
+		case blocked:
+			results[i].Skipped = skippedOverlap
 			continue
 		}
 		row := e.rows[i]
 		job := *row.job
 		results[i].Job = &job
+		var parentJob *int64
+		if waitFor != 0 && waitAt == nil {
+			parentJob = &waitFor
+		}
 		args := []any{job.Kind, job.Queue, string(job.Args), string(job.State), job.Priority,
 			job.MaxAttempts, job.CreatedAt, job.ScheduledAt, job.Tags, string(job.Metadata),
-			job.UniqueKey, params.ID, at}
+			job.UniqueKey, params.ID, at, parentJob, waitAt}
+		inserted := func(parent *int64) error {
+			if parent == nil {
+				return nil
+			}
+			metadata, err := store.WithParentIDs(job.Metadata, *parent)
+			if err != nil {
+				return err
+			}
+			job.State, job.Metadata = kilntype.JobStatePending, metadata
+			return nil
+		}
 		if pipelined {
 			b.Queue(s.sql(sqlOccurrenceInsert), args...).QueryRow(func(r pgx.Row) error {
-				if err := r.Scan(&job.ID); err != nil {
+				var parent *int64
+				if err := r.Scan(&job.ID, &parent); err != nil {
 					return fmt.Errorf("occurrence %d: insert job: %w", i, err)
 				}
-				return nil
+				return inserted(parent)
 			})
 		} else {
-			err := tx.QueryRow(ctx, s.sql(sqlOccurrenceInsert), args...).Scan(&job.ID)
+			var parent *int64
+			err := tx.QueryRow(ctx, s.sql(sqlOccurrenceInsert), args...).Scan(&job.ID, &parent)
 			if isNoRows(err) { // the unique key is held
 				results[i] = store.RecurringOccurrenceResult{At: at, Skipped: skippedDuplicate}
 				continue
+			}
+			if err == nil {
+				err = inserted(parent)
 			}
 			if err != nil {
 				return nil, fmt.Errorf("occurrence %d: insert job: %w", i, err)
 			}
 		}
-		st.add(at, job.State)
+		st.taken[at] = true
 		lastRun = &results[i].At
+		if chain {
+			waitAt = lastRun
+		}
 	}
 
 	var next, prev *time.Time // nil: NextRunAt stays
@@ -601,7 +684,7 @@ func (s *Store) enqueueOccurrences(ctx context.Context, tx pgx.Tx, e *preparedEn
 		next, prev = &n, &p
 	}
 	// The update follows the inserts: in the batch, it runs after them.
-	b.Queue(s.sql(sqlRecurringEnqueued), params.ID, lastRun, next, prev, truncate(params.Now))
+	b.Queue(s.sql(sqlRecurringEnqueued), params.ID, lastRun, next, prev, truncate(params.Now), params.LastError)
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, err
 	}

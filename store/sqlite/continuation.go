@@ -73,6 +73,17 @@ WHERE c.state = 'pending' AND NOT EXISTS (
 ORDER BY c.id
 LIMIT ?1`
 
+// sqlReleasableChildren is sqlReleasable restricted to the children of the
+// jobs whose IDs are in the JSON array ?2, found through
+// kiln_job_parent_parent.
+const sqlReleasableChildren = `SELECT c.id FROM kiln_job AS c
+WHERE c.id IN (SELECT d.child_id FROM kiln_job_parent AS d WHERE d.parent_id IN (SELECT value FROM json_each(?2)))
+	AND c.state = 'pending' AND NOT EXISTS (
+	SELECT 1 FROM kiln_job_parent AS d JOIN kiln_job AS p ON p.id = d.parent_id
+	WHERE d.child_id = c.id AND p.state NOT IN ('completed', 'cancelled', 'discarded'))
+ORDER BY c.id
+LIMIT ?1`
+
 // sqlFailedParent returns the first parent of ?1 that did not complete, with
 // its state ('deleted' when gone), and the child's policy.
 const sqlFailedParent = `SELECT d.parent_id, coalesce(p.state, 'deleted'), d.on_failure
@@ -94,7 +105,15 @@ func (s *Store) JobResolvePending(ctx context.Context, params *store.JobResolveP
 	}
 	now := micros(params.Now)
 	err := s.write(ctx, func(tx *sql.Tx, st *stmts) error {
-		ids, err := queryIDs(tx.QueryContext(ctx, sqlReleasable, params.Max))
+		var (
+			ids []int64
+			err error
+		)
+		if len(params.Parents) > 0 {
+			ids, err = queryIDs(tx.QueryContext(ctx, sqlReleasableChildren, params.Max, jsonIDs(params.Parents)))
+		} else {
+			ids, err = queryIDs(tx.QueryContext(ctx, sqlReleasable, params.Max))
+		}
 		if err != nil {
 			return fmt.Errorf("select releasable: %w", err)
 		}

@@ -82,14 +82,20 @@ const overlapWindow = 8
 
 // sqlOccurrenceOverlap counts the jobs of entry ?1's newest occurrences
 // (overlapWindow of them) that are not finalized, and among them those
-// that are not running. A deleted job is not counted (the inner join drops
-// it). CROSS JOIN keeps the occurrences as the outer loop: a handful of
-// rowid lookups in kiln_job.
-var sqlOccurrenceOverlap = fmt.Sprintf(`SELECT count(*), coalesce(sum(kiln_job.state <> 'running'), 0)
+// that are not running, and returns the ID of one that is running (0:
+// none). A deleted job is not counted (the inner join drops it). CROSS
+// JOIN keeps the occurrences as the outer loop: a handful of rowid lookups
+// in kiln_job.
+var sqlOccurrenceOverlap = fmt.Sprintf(`SELECT count(*), coalesce(sum(kiln_job.state <> 'running'), 0),
+	coalesce(max(CASE WHEN kiln_job.state = 'running' THEN kiln_job.id END), 0)
 FROM (SELECT job_id FROM kiln_recurring_occurrence
 	WHERE recurring_id = ?1 ORDER BY occurrence_at DESC LIMIT %d) AS newest
 CROSS JOIN kiln_job ON kiln_job.id = newest.job_id
 WHERE kiln_job.state IN ('pending', 'scheduled', 'available', 'running', 'retryable')`, overlapWindow)
+
+// sqlOccurrenceWait makes job ?1 a continuation of job ?2 that runs
+// whatever ?2's outcome (RecurringEnqueue's waiting jobs).
+const sqlOccurrenceWait = `INSERT INTO kiln_job_parent (child_id, parent_id, on_failure) VALUES (?1, ?2, 'run')`
 
 // sqlOccurrenceInsert records that entry ?1's occurrence at ?2 enqueued job
 // ?3. It has no ON CONFLICT: RecurringEnqueue checked, under the write lock,
@@ -100,14 +106,16 @@ VALUES (?1, ?2, ?3)`
 
 // sqlRecurringEnqueued ends a RecurringEnqueue of entry ?1 at ?6: the
 // latest inserted occurrence ?2 and its job ?3 (NULL: none inserted) become
-// last_run_at and last_job_id, and next_run_at moves to ?4 if it still is
-// ?5 (?4 NULL: it stays). updated_at becomes ?6 only when something changed.
+// last_run_at and last_job_id, next_run_at moves to ?4 if it still is ?5
+// (?4 NULL: it stays), and last_error becomes ?7 (NULL: it stays).
+// updated_at becomes ?6 only when something changed.
 const sqlRecurringEnqueued = `UPDATE kiln_recurring SET
 	last_run_at = coalesce(?2, last_run_at),
 	last_job_id = coalesce(?3, last_job_id),
 	next_run_at = CASE WHEN ?4 IS NOT NULL AND next_run_at = ?5 THEN ?4 ELSE next_run_at END,
+	last_error = coalesce(?7, last_error),
 	updated_at = ?6
-WHERE id = ?1 AND (?2 IS NOT NULL OR (?4 IS NOT NULL AND next_run_at = ?5))`
+WHERE id = ?1 AND (?2 IS NOT NULL OR (?4 IS NOT NULL AND next_run_at = ?5) OR last_error <> ?7)`
 
 // sqlOccurrenceList returns entry ?1's newest ?2 occurrences with the state
 // of their jobs (” when the job is gone).
@@ -391,21 +399,23 @@ func (s *Store) RecurringListDue(ctx context.Context, params *store.RecurringLis
 }
 
 // RecurringEnqueue enqueues the occurrences of entry params.ID in one
-// writer transaction, in order. An occurrence that already has a row (from
-// an earlier call, another scheduler, or earlier in this call) is skipped
-// as a "duplicate". Otherwise params.Overlap is applied to the unfinished
-// jobs among the entry's 8 newest occurrences (newest by occurrence time):
-// OverlapSkip skips when there is one, OverlapQueueOne when there are two
-// or one that is not running, as an "overlap". Otherwise the job is
-// inserted as JobInsertMany inserts it; if its UniqueKey is held by a job
-// that may still run, the occurrence is skipped as a "duplicate" without a
-// row; else the occurrence row is written and the entry's LastRunAt and
+// writer transaction, in order, as store.RecurringStore documents. The
+// overlap check reads the unfinished jobs among the entry's 8 newest
+// occurrences (newest by occurrence time) once, before the first insert.
+// An occurrence that already has a row (from an earlier call, another
+// scheduler, or earlier in this call) is skipped as a "duplicate"; one
+// that params.Overlap blocks as an "overlap". Otherwise the job is
+// inserted as JobInsertMany inserts it (pending, a continuation of the job
+// it waits for, when it must wait); if its UniqueKey is held by a job that
+// may still run, the occurrence is skipped as a "duplicate" without a row;
+// else the occurrence row is written and the entry's LastRunAt and
 // LastJobID become this occurrence's. Last, NextRunAt moves to
 // params.NextRunAt if it still is params.PrevNextRunAt (a zero NextRunAt
-// leaves it), and UpdatedAt becomes params.Now if a job was inserted or
-// NextRunAt moved. An unknown entry gives a wrapped kilntype.ErrNotFound, a
-// nil or invalid job param or an unknown Overlap fails the call, and
-// nothing is written then.
+// leaves it), LastError becomes params.LastError if set, and UpdatedAt
+// becomes params.Now if a job was inserted, NextRunAt moved or LastError
+// changed. An unknown entry gives a wrapped kilntype.ErrNotFound, a nil or
+// invalid job param or an unknown Overlap fails the call, and nothing is
+// written then.
 func (s *Store) RecurringEnqueue(ctx context.Context, params *store.RecurringEnqueueParams) ([]store.RecurringOccurrenceResult, error) {
 	what := fmt.Sprintf("enqueue recurring entry %q", params.ID)
 	e, err := s.prepareEnqueue(ctx, params)
@@ -474,6 +484,9 @@ func (s *Store) prepareEnqueue(ctx context.Context, params *store.RecurringEnque
 		if o.Job == nil {
 			return nil, fmt.Errorf("occurrence %d: no job", i)
 		}
+		if o.Job.HasDependencies() {
+			return nil, fmt.Errorf("occurrence %d: a recurring job cannot have parents or a batch", i)
+		}
 		var err error
 		if e.rows[i], err = insertRow(o.Job); err != nil {
 			return nil, fmt.Errorf("occurrence %d: %w", i, err)
@@ -506,9 +519,12 @@ func enqueueOccurrences(ctx context.Context, tx *sql.Tx, st *stmts, e *preparedE
 		return nil, false, err
 	}
 	results = make([]store.RecurringOccurrenceResult, len(params.Occurrences))
+	blocked, waitFor, err := overlapVerdict(ctx, tx, st, params)
+	if err != nil {
+		return nil, true, err
+	}
 	var (
 		exists    = tx.StmtContext(ctx, st.occurrenceExists)
-		overlap   = tx.StmtContext(ctx, st.occurrenceOverlap)
 		insertOcc = tx.StmtContext(ctx, st.occurrenceInsert)
 		lastRun   any // NULL: no job inserted
 		lastJob   any
@@ -525,19 +541,18 @@ func enqueueOccurrences(ctx context.Context, tx *sql.Tx, st *stmts, e *preparedE
 		if !errors.Is(err, sql.ErrNoRows) {
 			return nil, true, fmt.Errorf("occurrence %d: %w", i, err)
 		}
-		if params.Overlap != kilntype.OverlapAllow {
-			var unfinished, notRunning int
-			if err := overlap.QueryRowContext(ctx, id).Scan(&unfinished, &notRunning); err != nil {
-				return nil, true, fmt.Errorf("occurrence %d: overlap: %w", i, err)
-			}
-			if params.Overlap == kilntype.OverlapSkip && unfinished > 0 ||
-				params.Overlap == kilntype.OverlapQueueOne && (unfinished > 1 || notRunning > 0) {
-				results[i].Skipped = skippedOverlap
-				continue
+		if blocked {
+			results[i].Skipped = skippedOverlap
+			continue
+		}
+		row := e.rows[i]
+		if waitFor != 0 {
+			if row, err = waitingRow(row, waitFor); err != nil {
+				return nil, true, fmt.Errorf("occurrence %d: %w", i, err)
 			}
 		}
 		var res [1]store.JobInsertResult
-		if err := insertJobs(ctx, tx, st, e.inserts, e.rows[i:i+1], res[:]); err != nil {
+		if err := insertJobs(ctx, tx, st, e.inserts, []insertedRow{row}, res[:]); err != nil {
 			return nil, true, fmt.Errorf("occurrence %d: insert job: %w", i, err)
 		}
 		if res[0].UniqueSkipped {
@@ -545,15 +560,61 @@ func enqueueOccurrences(ctx context.Context, tx *sql.Tx, st *stmts, e *preparedE
 			continue
 		}
 		job := res[0].Job
+		if waitFor != 0 {
+			if _, err := tx.StmtContext(ctx, st.occurrenceWait).ExecContext(ctx, job.ID, waitFor); err != nil {
+				return nil, true, fmt.Errorf("occurrence %d: record parent: %w", i, err)
+			}
+		}
 		if _, err := insertOcc.ExecContext(ctx, id, at, job.ID); err != nil {
 			return nil, true, fmt.Errorf("occurrence %d: record: %w", i, err)
 		}
 		results[i].Job = job
 		lastRun, lastJob = at, job.ID
+		if params.Overlap != kilntype.OverlapAllow {
+			waitFor = job.ID // the next one runs after this one
+		}
+	}
+	var lastError any // NULL: it stays
+	if params.LastError != nil {
+		lastError = *params.LastError
 	}
 	_, err = tx.StmtContext(ctx, st.recurringEnqueued).ExecContext(ctx, id, lastRun, lastJob,
-		next, prev, micros(params.Now))
+		next, prev, micros(params.Now), lastError)
 	return results, true, err
+}
+
+// overlapVerdict applies params.Overlap to the entry's unfinished jobs, in
+// tx: blocked says that the call's occurrences are skipped, waitFor is the
+// running job the first inserted one must wait for (0: none).
+func overlapVerdict(ctx context.Context, tx *sql.Tx, st *stmts, params *store.RecurringEnqueueParams) (blocked bool, waitFor int64, err error) {
+	if params.Overlap == kilntype.OverlapAllow || len(params.Occurrences) == 0 {
+		return false, 0, nil
+	}
+	var unfinished, notRunning int
+	var running int64
+	err = tx.StmtContext(ctx, st.occurrenceOverlap).QueryRowContext(ctx, params.ID).Scan(&unfinished, &notRunning, &running)
+	if err != nil {
+		return false, 0, fmt.Errorf("overlap: %w", err)
+	}
+	switch {
+	case unfinished == 0:
+		return false, 0, nil
+	case params.Overlap == kilntype.OverlapQueueOne && unfinished == 1 && notRunning == 0:
+		return false, running, nil
+	}
+	return true, 0, nil
+}
+
+// waitingRow returns a copy of row to insert pending, waiting for job
+// parent, with parent in its metadata.
+func waitingRow(row insertedRow, parent int64) (insertedRow, error) {
+	job := *row.job
+	metadata, err := store.WithParentIDs(job.Metadata, parent)
+	if err != nil {
+		return insertedRow{}, err
+	}
+	job.State, job.Metadata = kilntype.JobStatePending, metadata
+	return insertedRow{job: &job, tags: row.tags}, nil
 }
 
 // RecurringOccurrenceList returns the newest occurrences of entry id, by

@@ -46,6 +46,7 @@ type stmts struct {
 	occurrenceExists      *sql.Stmt
 	occurrenceOverlap     *sql.Stmt
 	occurrenceInsert      *sql.Stmt
+	occurrenceWait        *sql.Stmt
 }
 
 // fields pairs each statement with its SQL.
@@ -83,6 +84,7 @@ func (st *stmts) fields() []struct {
 		{&st.occurrenceExists, sqlOccurrenceExists},
 		{&st.occurrenceOverlap, sqlOccurrenceOverlap},
 		{&st.occurrenceInsert, sqlOccurrenceInsert},
+		{&st.occurrenceWait, sqlOccurrenceWait},
 	}
 }
 

@@ -69,6 +69,30 @@ func testDependencies(t *testing.T, newStore NewStoreFunc) {
 		}
 	})
 
+	t.Run("ResolveChildrenOfParents", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		d := f.dependencies()
+		a, b, c := f.running(), f.running(), f.running()
+		childA := f.insert(childOf(kilntype.ParentFailureRun, a.ID))
+		childB := f.insert(childOf(kilntype.ParentFailureRun, b.ID))
+		childAC := f.insert(childOf(kilntype.ParentFailureRun, a.ID, c.ID))
+		f.insert(pending()) // no parents: only an unrestricted resolve releases it
+		f.finish(finishParams(a, kilntype.JobStateCompleted, now), finishParams(b, kilntype.JobStateCompleted, now))
+		moved, err := d.JobResolvePending(f.ctx, &store.JobResolvePendingParams{Now: now, Max: 10, Parents: []int64{a.ID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// childAC still waits for c; childB's parent is not asked about.
+		wantIDs(t, "released", ids(moved), []int64{childA.ID})
+		wantState(t, f.get(childB.ID), kilntype.JobStatePending)
+		wantState(t, f.get(childAC.ID), kilntype.JobStatePending)
+		moved, err = d.JobResolvePending(f.ctx, &store.JobResolvePendingParams{Now: now, Max: 1, Parents: []int64{b.ID, a.ID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantIDs(t, "released", ids(moved), []int64{childB.ID})
+	})
+
 	for _, tc := range []struct {
 		policy      kilntype.ParentFailurePolicy
 		parentState kilntype.JobState

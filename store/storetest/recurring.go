@@ -204,6 +204,31 @@ func (f *fixture) recurringJobIn(id string, at time.Time, state kilntype.JobStat
 	return job
 }
 
+// wantWaits fails t unless job, as inserted and as stored, waits for
+// parent (0: waits for nothing): pending, with parent in its metadata
+// (kiln.parent_ids), and released (ParentFailure run) only when parent has
+// ended.
+func wantWaits(t *testing.T, f *fixture, job *kilntype.JobRow, parent int64) {
+	t.Helper()
+	for _, j := range []*kilntype.JobRow{job, f.get(job.ID)} {
+		var meta struct {
+			Parents []int64 `json:"kiln.parent_ids"`
+		}
+		if err := json.Unmarshal(j.Metadata, &meta); err != nil {
+			t.Fatalf("job %d metadata %s: %v", j.ID, j.Metadata, err)
+		}
+		if parent == 0 {
+			if j.State == kilntype.JobStatePending || meta.Parents != nil {
+				t.Errorf("job %d is %s with parents %v; want it not waiting", j.ID, j.State, meta.Parents)
+			}
+			continue
+		}
+		if j.State != kilntype.JobStatePending || !slices.Equal(meta.Parents, []int64{parent}) {
+			t.Errorf("job %d is %s with parents %v; want pending for job %d", j.ID, j.State, meta.Parents, parent)
+		}
+	}
+}
+
 // wantSameRecurring fails t unless got and want are the same entry with the
 // same field values.
 func wantSameRecurring(t *testing.T, got, want *kilntype.RecurringRow) {
@@ -835,6 +860,40 @@ func testRecurringEnqueue(t *testing.T, newStore NewStoreFunc) {
 		}
 	})
 
+	t.Run("LastError", func(t *testing.T) {
+		// The scheduler's verdict on an entry is written with its enqueue.
+		f := newFixture(t, newStore)
+		entry := f.recurring("e")
+		msg := "no worker for kind \"noop\""
+		now := base.Add(time.Minute)
+		res := f.enqueue(&store.RecurringEnqueueParams{ID: "e", Overlap: kilntype.OverlapSkip,
+			PrevNextRunAt: entry.NextRunAt, NextRunAt: minutes(120), LastError: &msg, Now: now,
+			Occurrences: []store.RecurringOccurrenceInsert{occurrence(minutes(60))}})
+		wantSkips(t, res, "")
+		got := f.getRecurring("e")
+		if got.LastError != msg {
+			t.Errorf("LastError = %q, want %q", got.LastError, msg)
+		}
+		wantTime(t, "UpdatedAt", got.UpdatedAt, now)
+		// Nil keeps it.
+		f.enqueue(enqueueParams("e", kilntype.OverlapAllow, occurrence(minutes(61))))
+		if got := f.getRecurring("e"); got.LastError != msg {
+			t.Errorf("after an enqueue without LastError: %q, want it kept", got.LastError)
+		}
+		// A change of error alone is written, and moves UpdatedAt.
+		cleared := ""
+		later := base.Add(2 * time.Minute)
+		f.enqueue(&store.RecurringEnqueueParams{ID: "e", Overlap: kilntype.OverlapSkip, LastError: &cleared, Now: later})
+		got = f.getRecurring("e")
+		if got.LastError != "" {
+			t.Errorf("LastError = %q, want it cleared", got.LastError)
+		}
+		wantTime(t, "UpdatedAt", got.UpdatedAt, later)
+		// The same error again changes nothing.
+		f.enqueue(&store.RecurringEnqueueParams{ID: "e", Overlap: kilntype.OverlapSkip, LastError: &cleared, Now: later.Add(time.Minute)})
+		wantTime(t, "UpdatedAt", f.getRecurring("e").UpdatedAt, later)
+	})
+
 	t.Run("UnknownEntry", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		f.recurring("e")
@@ -985,37 +1044,79 @@ func testRecurringOverlap(t *testing.T, newStore NewStoreFunc) {
 	}
 
 	t.Run("WithinOneCall", func(t *testing.T) {
+		// The occurrences of one call (a catch-up) do not overlap one
+		// another: under skip and queue_one they all run, one at a time.
 		f := newFixture(t, newStore)
-		for _, tc := range []struct {
-			policy kilntype.OverlapPolicy
-			want   []string
-		}{
-			{kilntype.OverlapAllow, []string{"", "", ""}},
-			{kilntype.OverlapSkip, []string{"", "overlap", "overlap"}},
-			// The first job is available, not running.
-			{kilntype.OverlapQueueOne, []string{"", "overlap", "overlap"}},
-		} {
-			id := string(tc.policy)
+		for _, policy := range []kilntype.OverlapPolicy{kilntype.OverlapAllow, kilntype.OverlapSkip, kilntype.OverlapQueueOne} {
+			id := string(policy)
 			f.recurring(id)
-			res := f.enqueue(enqueueParams(id, tc.policy,
+			res := f.enqueue(enqueueParams(id, policy,
 				occurrence(minutes(1)), occurrence(minutes(2)), occurrence(minutes(3))))
-			if got := skips(res); !slices.Equal(got, tc.want) {
-				t.Errorf("%s: skipped %q, want %q", tc.policy, got, tc.want)
+			wantSkips(t, res, "", "", "")
+			if got := f.getRecurring(id); got.LastJobID != res[2].Job.ID {
+				t.Errorf("%s: LastJobID = %d, want %d", policy, got.LastJobID, res[2].Job.ID)
 			}
-			got := f.getRecurring(id)
-			if got.LastJobID != res[0].Job.ID && tc.policy != kilntype.OverlapAllow {
-				t.Errorf("%s: LastJobID = %d, want %d (skips do not count)", tc.policy, got.LastJobID, res[0].Job.ID)
+			wantWaits(t, f, res[0].Job, 0)
+			if policy == kilntype.OverlapAllow {
+				wantWaits(t, f, res[1].Job, 0)
+				wantWaits(t, f, res[2].Job, 0)
+				continue
 			}
+			wantWaits(t, f, res[1].Job, res[0].Job.ID)
+			wantWaits(t, f, res[2].Job, res[1].Job.ID)
 		}
+	})
+
+	t.Run("ChainRunsOneAtATime", func(t *testing.T) {
+		// Each job of a chain is released when the one before it ends,
+		// whatever its outcome, and not before.
+		f := newFixture(t, newStore)
+		f.dependencies()
+		f.recurring("e")
+		res := f.enqueue(enqueueParams("e", kilntype.OverlapSkip,
+			occurrence(minutes(1), queue("chain")), occurrence(minutes(2), queue("chain")),
+			occurrence(minutes(3), queue("chain"))))
+		first, second, third := res[0].Job, res[1].Job, res[2].Job
+		if moved := f.resolve(base); len(moved) != 0 {
+			t.Fatalf("released %v while the first job waits to run", ids(moved))
+		}
+		got := f.claim(claimParams("chain", 10, base))
+		wantIDs(t, "claimed", ids(got), []int64{first.ID})
+		f.finish(finishParams(got[0], kilntype.JobStateDiscarded, base.Add(time.Second)))
+		wantIDs(t, "released", ids(f.resolve(base.Add(time.Second))), []int64{second.ID})
+		wantState(t, f.get(third.ID), kilntype.JobStatePending)
+		got = f.claim(claimParams("chain", 10, base.Add(time.Second)))
+		wantIDs(t, "claimed", ids(got), []int64{second.ID})
+		f.finish(finishParams(got[0], kilntype.JobStateCompleted, base.Add(2*time.Second)))
+		wantIDs(t, "released", ids(f.resolve(base.Add(2*time.Second))), []int64{third.ID})
+	})
+
+	t.Run("ChainSkipsAHeldUniqueKey", func(t *testing.T) {
+		// An occurrence skipped for its unique key is no link: the next
+		// job waits for the last one inserted.
+		f := newFixture(t, newStore)
+		f.recurring("e")
+		f.insert(uniqueKey("held"))
+		res := f.enqueue(enqueueParams("e", kilntype.OverlapSkip,
+			occurrence(minutes(1), uniqueKey("a")), occurrence(minutes(2), uniqueKey("held")),
+			occurrence(minutes(3), uniqueKey("c"))))
+		wantSkips(t, res, "", "duplicate", "")
+		wantWaits(t, f, res[0].Job, 0)
+		wantWaits(t, f, res[2].Job, res[0].Job.ID)
 	})
 
 	t.Run("QueueOne", func(t *testing.T) {
 		f := newFixture(t, newStore)
-		// One running: one more may wait, not two.
+		// One running: the call's jobs wait for it, one after another.
 		f.recurring("one")
-		f.recurringJobIn("one", minutes(1), kilntype.JobStateRunning)
-		wantSkips(t, f.enqueue(enqueueParams("one", kilntype.OverlapQueueOne,
-			occurrence(minutes(2)), occurrence(minutes(3)))), "", "overlap")
+		running := f.recurringJobIn("one", minutes(1), kilntype.JobStateRunning)
+		res := f.enqueue(enqueueParams("one", kilntype.OverlapQueueOne,
+			occurrence(minutes(2)), occurrence(minutes(3))))
+		wantSkips(t, res, "", "")
+		wantWaits(t, f, res[0].Job, running.ID)
+		wantWaits(t, f, res[1].Job, res[0].Job.ID)
+		// One already waits: no more.
+		wantSkips(t, f.enqueue(enqueueParams("one", kilntype.OverlapQueueOne, occurrence(minutes(4)))), "overlap")
 
 		// Two running: none may wait.
 		f.recurring("two")
@@ -1023,13 +1124,44 @@ func testRecurringOverlap(t *testing.T, newStore NewStoreFunc) {
 		f.recurringJobIn("two", minutes(2), kilntype.JobStateRunning)
 		wantSkips(t, f.enqueue(enqueueParams("two", kilntype.OverlapQueueOne, occurrence(minutes(3)))), "overlap")
 
-		// One running and finished ones: one may wait.
+		// One running and finished ones: one may wait, for the running one.
 		f.recurring("mixed")
 		f.recurringJobIn("mixed", minutes(1), kilntype.JobStateCompleted)
-		f.recurringJobIn("mixed", minutes(2), kilntype.JobStateRunning)
+		running = f.recurringJobIn("mixed", minutes(2), kilntype.JobStateRunning)
 		f.recurringJobIn("mixed", minutes(3), kilntype.JobStateDiscarded)
 		f.recurringJobIn("mixed", minutes(4), jobDeleted)
-		wantSkips(t, f.enqueue(enqueueParams("mixed", kilntype.OverlapQueueOne, occurrence(minutes(5)))), "")
+		res = f.enqueue(enqueueParams("mixed", kilntype.OverlapQueueOne, occurrence(minutes(5))))
+		wantSkips(t, res, "")
+		wantWaits(t, f, res[0].Job, running.ID)
+
+		// Nothing unfinished: the job does not wait.
+		f.recurring("idle")
+		f.recurringJobIn("idle", minutes(1), kilntype.JobStateCompleted)
+		res = f.enqueue(enqueueParams("idle", kilntype.OverlapQueueOne, occurrence(minutes(2))))
+		wantWaits(t, f, res[0].Job, 0)
+	})
+
+	t.Run("QueueOneWaitingJobStartsWhenTheRunningOneEnds", func(t *testing.T) {
+		// The waiting job is never claimable while the running one runs,
+		// and is released as soon as it ends, by a resolve restricted to
+		// the ended job's children.
+		f := newFixture(t, newStore)
+		f.dependencies()
+		f.recurring("e")
+		running := f.recurringJobIn("e", minutes(1), kilntype.JobStateRunning)
+		res := f.enqueue(enqueueParams("e", kilntype.OverlapQueueOne, occurrence(minutes(2), queue("wait"))))
+		waiting := res[0].Job
+		if got := f.claim(claimParams("wait", 10, base.Add(time.Hour))); len(got) != 0 {
+			t.Fatalf("claimed %v while the previous run runs", ids(got))
+		}
+		f.finish(finishParams(running, kilntype.JobStateCompleted, base.Add(time.Second)))
+		moved, err := f.dependencies().JobResolvePending(f.ctx, &store.JobResolvePendingParams{
+			Now: base.Add(time.Second), Max: 10, Parents: []int64{running.ID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantIDs(t, "released", ids(moved), []int64{waiting.ID})
+		wantIDs(t, "claimed", ids(f.claim(claimParams("wait", 10, base.Add(time.Second)))), []int64{waiting.ID})
 	})
 
 	t.Run("OnlyTheEightNewest", func(t *testing.T) {

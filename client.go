@@ -217,19 +217,21 @@ func (c *Client) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop shuts the client down gracefully: it cancels the contexts of hosted
-// services and stops fetching, waits for running jobs and services until
-// ctx is done (services get at least 1 s), then cancels the jobs' contexts
-// and waits up to 5 s more for them to return; jobs that return then are
-// put back to available, without using an attempt. It returns when every
-// goroutine of the client has exited. If some workers or services ignore
-// their cancelled contexts, their jobs are put back to available anyway and
-// Stop returns an error wrapping ErrStopTimeout that names them (only the
-// services still running), leaving those goroutines behind; HostedServices
-// reports them as running until they return. So Stop returns by ctx's
-// deadline (or 1 s after it was called, if later), plus 5 s when workers
-// ignore cancellation, plus its last store writes. Stopping a client that
-// is not running does nothing.
+// Stop shuts the client down gracefully: it gives up maintenance leadership
+// (its recurring scheduler enqueues nothing more; another process takes
+// over), cancels the contexts of hosted services and stops fetching, waits
+// for running jobs and services until ctx is done (services get at least
+// 1 s), then cancels the jobs' contexts and waits up to 5 s more for them
+// to return; jobs that return then are put back to available, without
+// using an attempt. It returns when every goroutine of the client has
+// exited. If some workers or services ignore their cancelled contexts,
+// their jobs are put back to available anyway and Stop returns an error
+// wrapping ErrStopTimeout that names them (only the services still
+// running), leaving those goroutines behind; HostedServices reports them as
+// running until they return. So Stop returns by ctx's deadline (or 1 s
+// after it was called, if later), plus 5 s when workers ignore
+// cancellation, plus its last store writes. Stopping a client that is not
+// running does nothing.
 func (c *Client) Stop(ctx context.Context) error { return c.stop(ctx, false) }
 
 // StopAndCancel is Stop's impatient twin: it cancels running jobs' contexts
@@ -245,6 +247,12 @@ func (c *Client) stop(ctx context.Context, cancelNow bool) error {
 	c.mu.Lock()
 	c.running = false
 	c.mu.Unlock()
+	// Leadership goes first: the recurring scheduler must not enqueue
+	// occurrences while jobs drain, and another process can take over the
+	// schedule and the maintenance at once instead of after the drain.
+	if c.elector != nil {
+		c.elector.Stop()
+	}
 	// Hosted services stop through their contexts at once, and may take
 	// until the deadline (at least hosted.StopGrace) to return.
 	servicesStopped := make(chan error, 1)
@@ -268,9 +276,6 @@ func (c *Client) stop(ctx context.Context, cancelNow bool) error {
 	c.notifier.Stop()
 	if c.rescuer != nil {
 		c.rescuer.Stop()
-	}
-	if c.elector != nil {
-		c.elector.Stop()
 	}
 	c.completer.Stop()
 	c.releaser.Stop()

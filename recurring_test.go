@@ -14,6 +14,7 @@ import (
 	"github.com/kilnjobs/kiln/internal/clienttest"
 	"github.com/kilnjobs/kiln/kilntest"
 	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
 	"github.com/kilnjobs/kiln/store/sqlite"
 )
 
@@ -506,5 +507,60 @@ func TestRecurringQueueOneRunsOneAtATime(t *testing.T) {
 	clienttest.WaitState(t, c, second, kiln.JobStateCompleted)
 	if peak := w.peak.Load(); peak != 1 {
 		t.Fatalf("%d runs at once, want 1", peak)
+	}
+}
+
+// TestRecurringStopsBeforeDraining checks that a graceful stop ends the
+// recurring scheduler (and hands leadership over) before it waits for the
+// running jobs: no occurrence is enqueued while they drain.
+func TestRecurringStopsBeforeDraining(t *testing.T) {
+	t.Parallel()
+	st := openStore(t, "")
+	clock := newClock()
+	w := newStepWorker()
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, w)
+	def := kiln.RecurringJob{ID: "tick", Schedule: "@every 1m", Args: testArgs{}, Overlap: "allow"}
+	cfg := recurringConfig(st, workers, clock, def)
+	cfg.LeaseDuration = time.Hour
+	c, err := kiln.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := testBase.Truncate(time.Minute).Add(time.Minute)
+	clock.Set(first)
+	w.nextStarted(t)
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- c.Stop(ctx) }()
+	// While the job runs, the client resigns: another process is elected.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		elected, err := st.LeaderAttemptElect(ctx, &store.LeaderElectParams{
+			Name: "maintenance", LeaderID: "other-process", TTL: time.Hour, Now: clock.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if elected {
+			break
+		}
+		if time.Now().After(deadline) {
+			w.release <- struct{}{}
+			t.Fatal("the stopping client kept leadership while its job drained")
+		}
+		time.Sleep(5 * time.Millisecond) // polling with a deadline
+	}
+	// Occurrences come while the job drains: this client enqueues none.
+	clock.Set(first.Add(5 * time.Minute))
+	w.release <- struct{}{}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if n := len(recurringJobs(t, c, "tick")); n != 1 {
+		t.Fatalf("%d jobs, want the one that ran", n)
 	}
 }

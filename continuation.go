@@ -167,6 +167,9 @@ func (c *Client) BatchGet(ctx context.Context, id string) (*kilntype.BatchRow, e
 	if !ok {
 		return nil, fmt.Errorf("kiln: get batch: %w", errNoDependencies)
 	}
+	if err := checkLookupID(id); err != nil {
+		return nil, fmt.Errorf("kiln: get batch %q: %w", id, err)
+	}
 	b, err := d.BatchGet(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("kiln: get batch %q: %w", id, err)

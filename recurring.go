@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kilnjobs/kiln/internal/release"
 	"github.com/kilnjobs/kiln/kilntype"
@@ -165,6 +167,9 @@ func (c *Client) upsertRecurring(ctx context.Context, def RecurringJob) (*kilnty
 
 // RecurringGet returns the entry, or an error wrapping ErrNotFound.
 func (c *Client) RecurringGet(ctx context.Context, id string) (*kilntype.RecurringRow, error) {
+	if err := checkLookupID(id); err != nil {
+		return nil, fmt.Errorf("kiln: get recurring job %q: %w", id, err)
+	}
 	row, err := c.cfg.Store.RecurringGet(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("kiln: get recurring job %q: %w", id, err)
@@ -197,6 +202,9 @@ func (c *Client) RecurringResume(ctx context.Context, id string) (*kilntype.Recu
 
 func (c *Client) setPaused(ctx context.Context, id string, paused bool) (*kilntype.RecurringRow, error) {
 	verb := map[bool]string{true: "pause", false: "resume"}[paused]
+	if err := checkLookupID(id); err != nil {
+		return nil, fmt.Errorf("kiln: %s recurring job %q: %w", verb, id, err)
+	}
 	now := c.now()
 	p := &store.RecurringSetPausedParams{ID: id, Paused: paused, Now: now}
 	if !paused {
@@ -222,6 +230,9 @@ func (c *Client) setPaused(ctx context.Context, id string, paused bool) (*kilnty
 // whatever its overlap policy (Hangfire's Trigger), also when paused. The
 // schedule is not moved. Returns the enqueued job, or ErrNotFound.
 func (c *Client) RecurringTrigger(ctx context.Context, id string) (*kilntype.JobRow, error) {
+	if err := checkLookupID(id); err != nil {
+		return nil, fmt.Errorf("kiln: trigger recurring job %q: %w", id, err)
+	}
 	row, err := c.cfg.Store.RecurringGet(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("kiln: trigger recurring job %q: %w", id, err)
@@ -248,12 +259,26 @@ func (c *Client) RecurringTrigger(ctx context.Context, id string) (*kilntype.Job
 // RecurringRemove deletes the entry (jobs it enqueued stay) and returns it
 // as it was, or an error wrapping ErrNotFound.
 func (c *Client) RecurringRemove(ctx context.Context, id string) (*kilntype.RecurringRow, error) {
+	if err := checkLookupID(id); err != nil {
+		return nil, fmt.Errorf("kiln: remove recurring job %q: %w", id, err)
+	}
 	row, err := c.cfg.Store.RecurringDelete(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("kiln: remove recurring job %q: %w", id, err)
 	}
 	c.wakeRecurring()
 	return row, nil
+}
+
+// checkLookupID returns a wrapped ErrNotFound for an ID that no entry or
+// batch can have (a NUL byte or invalid UTF-8, which every enqueue and
+// registration refuses), so that both stores answer a lookup of it alike:
+// PostgreSQL would refuse the text itself.
+func checkLookupID(id string) error {
+	if strings.ContainsRune(id, 0) || !utf8.ValidString(id) {
+		return fmt.Errorf("%w: no ID holds a NUL byte or invalid UTF-8", ErrNotFound)
+	}
+	return nil
 }
 
 // RecurringNext returns the next n fire times (UTC) of a schedule in a time
@@ -322,6 +347,9 @@ type RecurringOccurrence = store.RecurringOccurrence
 func (c *Client) RecurringOccurrences(ctx context.Context, id string, limit int) ([]*RecurringOccurrence, error) {
 	if limit <= 0 {
 		limit = 10
+	}
+	if err := checkLookupID(id); err != nil {
+		return nil, fmt.Errorf("kiln: list occurrences of recurring job %q: %w", id, err)
 	}
 	occ, err := c.cfg.Store.RecurringOccurrenceList(ctx, id, limit)
 	if err != nil {

@@ -321,3 +321,30 @@ func TestWorkerErrorWithNULIsRecorded(t *testing.T) {
 		}
 	})
 }
+
+// TestLookupOfIDNoStoreCanHold looks up recurring entries and batches by IDs
+// with a NUL byte or invalid UTF-8: both stores answer ErrNotFound
+// (PostgreSQL answered its SQLSTATE text, a 500 through the API).
+func TestLookupOfIDNoStoreCanHold(t *testing.T) {
+	eachStore(t, func(t *testing.T, st store.Store) {
+		c, err := kiln.NewClient(&kiln.Config{Store: st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		for _, id := range []string{"r\x00", "r\xff"} {
+			_, err1 := c.RecurringGet(ctx, id)
+			_, err2 := c.RecurringPause(ctx, id)
+			_, err3 := c.RecurringResume(ctx, id)
+			_, err4 := c.RecurringTrigger(ctx, id)
+			_, err5 := c.RecurringRemove(ctx, id)
+			_, err6 := c.RecurringOccurrences(ctx, id, 10)
+			_, err7 := c.BatchGet(ctx, id)
+			for i, err := range []error{err1, err2, err3, err4, err5, err6, err7} {
+				if !errors.Is(err, kiln.ErrNotFound) {
+					t.Errorf("id %q, call %d: %v, want ErrNotFound", id, i+1, err)
+				}
+			}
+		}
+	})
+}

@@ -14,13 +14,17 @@ import (
 // the job's context at once if it runs here. It returns once notifications
 // are received (or the first attempt to receive them failed, which it
 // logs; it then tries again in the background), and returns nil when the
-// store sends none or the client runs no queues. Polling (every
+// store sends none (it is no store.Notifier, or its NotificationsAvailable
+// reports false) or the client runs no queues. Polling (every
 // FetchPollInterval and CancelPollInterval) goes on either way and covers
 // lost notifications. Stop the result, nil included, with its Stop method.
 func (c *Client) startNotifier(ctx context.Context) *notifier.Notifier {
 	st, ok := c.cfg.Store.(store.Notifier)
 	if !ok || len(c.cfg.Queues) == 0 { // no queues: no jobs to wake or cancel here
 		return nil
+	}
+	if a, ok := st.(store.NotifierAvailability); ok && !a.NotificationsAvailable() {
+		return nil // behind a pooler in transaction mode, say: polling alone
 	}
 	n := notifier.New(notifier.Config{
 		Store:   st,

@@ -48,6 +48,15 @@ type Notifier interface {
 	Notify(ctx context.Context, topic, payload string) error
 }
 
+// NotifierAvailability is implemented by a Notifier that may be configured
+// to carry no notifications (the PostgreSQL store behind a pooler in
+// transaction mode, whose sessions cannot LISTEN). When
+// NotificationsAvailable returns false, the client does not Listen and
+// relies on polling alone, as with a store that is no Notifier.
+type NotifierAvailability interface {
+	NotificationsAvailable() bool
+}
+
 // ListenParams says what a subscription listens to and where its
 // notifications go.
 type ListenParams struct {

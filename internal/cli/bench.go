@@ -362,7 +362,7 @@ func openBenchStore(ctx context.Context, g *globals) (st store.Store, shown, idl
 		return nil, "", "", nil, fmt.Errorf("bench: %w", err)
 	}
 	schema := benchSchemaPrefix + hex.EncodeToString(b)
-	pg, err := postgres.Open(ctx, db.pgURL, &postgres.Options{Schema: schema})
+	pg, err := postgres.Open(ctx, db.pgURL, &postgres.Options{Schema: schema, PgBouncer: db.pgBouncer})
 	if err != nil {
 		return nil, "", "", nil, fmt.Errorf("open database %s: %w", db.shown, err)
 	}

@@ -27,12 +27,21 @@ var urlScheme = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]*://`)
 // URL's other parameters keep their meaning.
 const pgSchemaParam = "kiln_schema"
 
+// pgBouncerParam is the query parameter of a PostgreSQL --database URL that
+// says the URL reaches PostgreSQL through a pooler in transaction mode
+// (postgres.Options.PgBouncer): kiln_pgbouncer=1 (or true); 0 or false, or
+// leaving it out, means a direct connection. It is removed before the URL
+// goes to pgx.
+const pgBouncerParam = "kiln_pgbouncer"
+
 // database is what a --database value names: a SQLite file, or a schema of
 // a PostgreSQL database.
 type database struct {
 	path     string // the SQLite file; "" for PostgreSQL
 	pgURL    string // the PostgreSQL URL without pgSchemaParam
 	pgSchema string
+	// pgBouncer is pgBouncerParam: postgres.Options.PgBouncer.
+	pgBouncer bool
 	// shown names the database in messages: the file path, or the URL
 	// without its password.
 	shown string
@@ -40,8 +49,8 @@ type database struct {
 
 // parseDatabase returns the database that a --database value names: a
 // plain path, sqlite:PATH, sqlite://PATH, file:PATH or file://PATH for
-// SQLite; a postgres:// or postgresql:// URL, with an optional kiln_schema
-// query parameter, for PostgreSQL. Another scheme, query parameters on a
+// SQLite; a postgres:// or postgresql:// URL, with optional kiln_schema and
+// kiln_pgbouncer query parameters, for PostgreSQL. Another scheme, query parameters on a
 // file path and ":memory:" are errors.
 func parseDatabase(value string) (database, error) {
 	lower := strings.ToLower(value)
@@ -92,11 +101,29 @@ func parsePostgresURL(value string) (database, error) {
 		q.Del(pgSchemaParam)
 		u.RawQuery = q.Encode()
 	}
+	pgBouncer := false
+	if vs, ok := q[pgBouncerParam]; ok {
+		if len(vs) != 1 {
+			return database{}, usageErrorf("--database %s: %s must be given once", u.Redacted(), pgBouncerParam)
+		}
+		switch strings.ToLower(vs[0]) {
+		case "1", "true":
+			pgBouncer = true
+		case "0", "false":
+		default:
+			return database{}, usageErrorf("--database %s: %s=%q: want 1 (behind PgBouncer in transaction mode) or 0", u.Redacted(), pgBouncerParam, vs[0])
+		}
+		q.Del(pgBouncerParam)
+		u.RawQuery = q.Encode()
+	}
 	shown := u.Redacted()
 	if schema != postgres.DefaultSchema {
 		shown += " (schema " + schema + ")"
 	}
-	return database{pgURL: u.String(), pgSchema: schema, shown: shown}, nil
+	if pgBouncer {
+		shown += " (through PgBouncer)"
+	}
+	return database{pgURL: u.String(), pgSchema: schema, pgBouncer: pgBouncer, shown: shown}, nil
 }
 
 // redactURL returns value with the password of a URL's user info replaced,
@@ -189,7 +216,7 @@ func openDatabase(ctx context.Context, value string, mode openMode) (store.Store
 // database itself must exist in every mode: createFile leaves the schema
 // alone, createAndMigrate creates or updates it.
 func openPostgres(ctx context.Context, db database, mode openMode) (store.Store, error) {
-	st, err := postgres.Open(ctx, db.pgURL, &postgres.Options{Schema: db.pgSchema, Migrate: mode == createAndMigrate})
+	st, err := postgres.Open(ctx, db.pgURL, &postgres.Options{Schema: db.pgSchema, Migrate: mode == createAndMigrate, PgBouncer: db.pgBouncer})
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", db.shown, err)
 	}
@@ -198,6 +225,9 @@ func openPostgres(ctx context.Context, db database, mode openMode) (store.Store,
 	hint := u.Redacted()
 	if db.pgSchema != postgres.DefaultSchema {
 		hint = addQueryParam(hint, pgSchemaParam, db.pgSchema)
+	}
+	if db.pgBouncer {
+		hint = addQueryParam(hint, pgBouncerParam, "1")
 	}
 	if err := checkSchema(ctx, st, mode, db.shown, "kiln migrate --database "+shellQuote(hint)); err != nil {
 		st.Close()

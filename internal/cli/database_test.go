@@ -39,6 +39,33 @@ func TestParsePostgresDatabase(t *testing.T) {
 	}
 }
 
+func TestParsePostgresDatabasePgBouncer(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]bool{
+		"postgres://h/db?kiln_pgbouncer=1&sslmode=disable":     true,
+		"postgres://h/db?kiln_pgbouncer=true&kiln_schema=jobs": true,
+		"postgres://h/db?kiln_pgbouncer=0":                     false,
+		"postgres://h/db":                                      false,
+	} {
+		db, err := parseDatabase(in)
+		if err != nil {
+			t.Errorf("parseDatabase(%q): %v", in, err)
+			continue
+		}
+		if db.pgBouncer != want || strings.Contains(db.pgURL, pgBouncerParam) {
+			t.Errorf("parseDatabase(%q): pgBouncer %v, URL %q; want %v and no %s", in, db.pgBouncer, db.pgURL, want, pgBouncerParam)
+		}
+		if want && !strings.Contains(db.shown, "PgBouncer") {
+			t.Errorf("parseDatabase(%q): shown as %q, which does not say PgBouncer", in, db.shown)
+		}
+	}
+	for _, in := range []string{"postgres://h/db?kiln_pgbouncer=yes", "postgres://h/db?kiln_pgbouncer=1&kiln_pgbouncer=1"} {
+		if _, err := parseDatabase(in); err == nil || !strings.Contains(err.Error(), pgBouncerParam) {
+			t.Errorf("parseDatabase(%q): %v, want an error naming %s", in, err, pgBouncerParam)
+		}
+	}
+}
+
 // withParam adds the query parameter key=value to url.
 func withParam(url, key, value string) string {
 	return addQueryParam(url, key, value)

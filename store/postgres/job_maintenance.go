@@ -48,7 +48,9 @@ const sqlRescueMessage = `'lease expired: process "' || coalesce(leased_by, '') 
 // through kiln_job_state (running jobs are few: at most the workers of the
 // processes sharing the database) and locks them; rescued moves each to cancelled if a cancel was
 // requested, to discarded if it used all its attempts, else to retryable at
-// $1; attempts records the interrupted attempt. It returns the rescued jobs
+// $1; attempts records the interrupted attempt. $1 is cast wherever it
+// appears: in pgx's simple_protocol mode (behind PgBouncer, say) it arrives
+// as a text literal, which a CASE would otherwise leave as text. It returns the rescued jobs
 // as they are after the move, earliest expiry first.
 var sqlRescue = `WITH expired AS MATERIALIZED (
 	SELECT id, attempt, attempted_at, leased_by, lease_expires_at
@@ -65,10 +67,10 @@ rescued AS (
 			WHEN j.attempt >= j.max_attempts THEN 'discarded'
 			ELSE 'retryable' END,
 		scheduled_at = CASE
-			WHEN j.cancel_requested_at IS NULL AND j.attempt < j.max_attempts THEN $1
+			WHEN j.cancel_requested_at IS NULL AND j.attempt < j.max_attempts THEN $1::timestamptz
 			ELSE j.scheduled_at END,
 		finalized_at = CASE
-			WHEN j.cancel_requested_at IS NOT NULL OR j.attempt >= j.max_attempts THEN $1
+			WHEN j.cancel_requested_at IS NOT NULL OR j.attempt >= j.max_attempts THEN $1::timestamptz
 			ELSE NULL END,
 		last_error = ` + sqlRescueMessage + `,
 		leased_by = NULL, lease_expires_at = NULL, cancel_requested_at = NULL
@@ -77,7 +79,7 @@ rescued AS (
 ),
 attempts AS (
 	INSERT INTO {s}.kiln_job_attempt (job_id, attempt, started_at, finished_at, server, outcome, error, trace)
-	SELECT id, attempt, coalesce(attempted_at, $1), $1, coalesce(leased_by, ''), 'interrupted',
+	SELECT id, attempt, coalesce(attempted_at, $1::timestamptz), $1::timestamptz, coalesce(leased_by, ''), 'interrupted',
 		` + sqlRescueMessage + `, ''
 	FROM expired
 )

@@ -18,7 +18,10 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-var _ store.Notifier = (*Store)(nil)
+var (
+	_ store.Notifier             = (*Store)(nil)
+	_ store.NotifierAvailability = (*Store)(nil)
+)
 
 // Notifications travel with PostgreSQL's LISTEN and NOTIFY. Each topic is
 // a channel of the Store's schema, named "<schema>.<topic>" (or, when that
@@ -143,6 +146,9 @@ func insertedQueues(results []store.JobInsertResult) []string {
 // available jobs: nothing, and no round trip, when there is none. For
 // JobInsertManyTx.
 func (s *Store) notifyInserted(ctx context.Context, q querier, results []store.JobInsertResult) error {
+	if s.pgBouncer {
+		return nil
+	}
 	queues := insertedQueues(results)
 	if len(queues) == 0 {
 		return nil
@@ -158,6 +164,9 @@ func (s *Store) notifyInserted(ctx context.Context, q querier, results []store.J
 // ignores failures, since the jobs are stored and polling will find them.
 // For JobInsertMany.
 func (s *Store) notifyCommitted(ctx context.Context, results []store.JobInsertResult) {
+	if s.pgBouncer {
+		return
+	}
 	if queues := insertedQueues(results); len(queues) > 0 {
 		_, _ = s.pool.Exec(ctx, sqlNotifyEach, s.channel(store.TopicInsert), queues)
 	}
@@ -167,7 +176,7 @@ func (s *Store) notifyCommitted(ctx context.Context, results []store.JobInsertRe
 // store.TopicCancel notification for job if it is running (so that the
 // cancel request concerns a process); nothing otherwise.
 func (s *Store) notifyCancelRequested(ctx context.Context, q querier, job *kilntype.JobRow) error {
-	if job == nil || job.State != kilntype.JobStateRunning {
+	if s.pgBouncer || job == nil || job.State != kilntype.JobStateRunning {
 		return nil
 	}
 	if _, err := q.Exec(ctx, sqlNotify, s.channel(store.TopicCancel), strconv.FormatInt(job.ID, 10)); err != nil {
@@ -176,12 +185,22 @@ func (s *Store) notifyCancelRequested(ctx context.Context, q querier, job *kilnt
 	return nil
 }
 
+// errNoNotifications is Listen's error with Options.PgBouncer.
+var errNoNotifications = errors.New("notifications are unavailable behind a pooler in transaction mode (Options.PgBouncer): LISTEN needs a session of its own")
+
+// NotificationsAvailable reports whether Listen can receive notifications:
+// false with Options.PgBouncer. See [store.NotifierAvailability].
+func (s *Store) NotificationsAvailable() bool { return !s.pgBouncer }
+
 // Listen takes a connection out of the Store's pool, LISTENs on the
 // channels of params.Topics in the Store's schema, and returns once they
 // are listened to; a goroutine of the subscription then waits for
 // notifications, restoring the connection when it fails. See
 // [store.Notifier].
 func (s *Store) Listen(ctx context.Context, params *store.ListenParams) (store.Subscription, error) {
+	if s.pgBouncer {
+		return nil, fail("listen", errNoNotifications)
+	}
 	if params == nil || params.Handle == nil {
 		return nil, fail("listen", errors.New("no Handle"))
 	}

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -12,9 +13,9 @@ import (
 
 var _ store.ServerStore = (*Store)(nil)
 
-// sqlServerUpsert records server $1's row.
+// sqlServerUpsert records server $1's row; $4 is the queues as JSON text.
 const sqlServerUpsert = `INSERT INTO {s}.kiln_server (id, host, pid, queues, kinds, started_at, heartbeat_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)
 ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, queues = excluded.queues,
 	kinds = excluded.kinds, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at`
 
@@ -38,7 +39,14 @@ func (s *Store) ServerUpsert(ctx context.Context, row *kilntype.ServerRow) error
 	if kinds == nil {
 		kinds = []string{}
 	}
-	_, err := s.pool.Exec(ctx, s.sql(sqlServerUpsert), row.ID, row.Host, row.PID, queues, kinds,
+	// The queues go as JSON text, which every query exec mode of pgx can
+	// send: exec and simple_protocol (behind PgBouncer) encode a parameter
+	// by its Go type, and know none for []kilntype.ServerQueue.
+	queuesJSON, err := json.Marshal(queues)
+	if err != nil {
+		return fail("register server", err)
+	}
+	_, err = s.pool.Exec(ctx, s.sql(sqlServerUpsert), row.ID, row.Host, row.PID, string(queuesJSON), kinds,
 		truncate(row.StartedAt), truncate(row.HeartbeatAt))
 	if err != nil {
 		return fail("register server", err)

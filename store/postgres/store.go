@@ -182,6 +182,39 @@ type Options struct {
 	// processes run one job or both lead. See the package documentation,
 	// Clocks.
 	CallerClock bool
+	// PgBouncer says that the URL (or the pool given to New) reaches
+	// PostgreSQL through a pooler in transaction-pooling mode, such as
+	// PgBouncer's pool_mode = transaction, where a client's statements may
+	// run on a different server session at each transaction. It is an
+	// option rather than detected because nothing in PostgreSQL's protocol
+	// tells a pooled session from a direct one reliably (PgBouncer forwards
+	// the server's version and parameters); guessing wrong either way would
+	// break a deployment silently. The CLI sets it from the URL parameter
+	// kiln_pgbouncer=1. With it:
+	//
+	//   - Open's pool runs statements in pgx's cache_describe mode (unnamed
+	//     prepared statements, whose descriptions pgx caches per
+	//     connection on the client side) unless the URL's
+	//     default_query_exec_mode names exec, simple_protocol or
+	//     cache_describe: pgx's default, cache_statement, keeps named
+	//     prepared statements on the server session ("prepared statement
+	//     does not exist"), and describe_exec's Describe and Execute may
+	//     reach different sessions. New returns an error for a pool in one
+	//     of those two modes.
+	//   - Notifications are unavailable: LISTEN needs a session of its own,
+	//     and behind the pooler it receives nothing. NotificationsAvailable
+	//     reports false, so the client does not listen and finds new jobs
+	//     and cancel requests by polling (set the client's
+	//     FetchPollInterval lower than its 200 ms default, 50 ms for
+	//     example, if enqueue-to-start latency matters); Listen returns an
+	//     error; the store sends no notifications of its own after inserts
+	//     and cancels (Notify still sends, for listeners connected
+	//     directly).
+	//
+	// Kiln takes only transaction-level advisory locks and sets
+	// synchronous_commit for one transaction at a time, which work behind
+	// the pooler. See docs/clusters.md.
+	PgBouncer bool
 }
 
 // DefaultConnectTimeout bounds each new connection of a pool that Open
@@ -203,6 +236,8 @@ type Store struct {
 	// callerClock is Options.CallerClock: lease and leadership times come
 	// from the params rather than now().
 	callerClock bool
+	// pgBouncer is Options.PgBouncer: no LISTEN, no notifications sent.
+	pgBouncer bool
 
 	// queries caches the statements expanded by sql, by template.
 	queries sync.Map // string -> string
@@ -234,6 +269,9 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 	if o.MaxConns > 0 {
 		cfg.MaxConns = o.MaxConns
 	}
+	if o.PgBouncer && !pooledMode(cfg.ConnConfig.DefaultQueryExecMode) {
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
@@ -248,6 +286,7 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 	}
 	s := newStore(pool, schema, true)
 	s.callerClock = o.CallerClock
+	s.pgBouncer = o.PgBouncer
 	if o.Migrate {
 		if err := s.Migrate(ctx); err != nil {
 			s.Close()
@@ -259,7 +298,9 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 
 // New returns a Store that uses pool, which the caller owns: Close leaves it
 // open. It neither connects nor migrates (opts.MaxConns and opts.Migrate
-// are ignored); only opts.Schema and opts.CallerClock are used. The pool's
+// are ignored); only opts.Schema, opts.CallerClock and opts.PgBouncer are
+// used. With opts.PgBouncer, a pool whose default_query_exec_mode is
+// cache_statement (pgx's default) or describe_exec is an error. The pool's
 // connections may have any search_path.
 func New(pool *pgxpool.Pool, opts *Options) (*Store, error) {
 	if pool == nil {
@@ -273,9 +314,24 @@ func New(pool *pgxpool.Pool, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, fail("new", err)
 	}
+	if mode := pool.Config().ConnConfig.DefaultQueryExecMode; o.PgBouncer && !pooledMode(mode) {
+		return nil, fail("new", fmt.Errorf("the pool's default_query_exec_mode (%s) does not work behind a pooler in transaction mode (Options.PgBouncer): use cache_describe, exec or simple_protocol", mode))
+	}
 	s := newStore(pool, schema, false)
 	s.callerClock = o.CallerClock
+	s.pgBouncer = o.PgBouncer
 	return s, nil
+}
+
+// pooledMode reports whether pgx's query exec mode m works through a pooler
+// in transaction mode: it keeps no named prepared statement on the server
+// session, and sends each statement's messages in one round trip.
+func pooledMode(m pgx.QueryExecMode) bool {
+	switch m {
+	case pgx.QueryExecModeCacheDescribe, pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol:
+		return true
+	}
+	return false
 }
 
 func newStore(pool *pgxpool.Pool, schema string, own bool) *Store {

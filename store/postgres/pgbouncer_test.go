@@ -1,0 +1,365 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+	"github.com/kilnjobs/kiln/store/postgres"
+)
+
+// withExecMode returns rawURL with pgx's default_query_exec_mode set to
+// mode ("" leaves it out).
+func withExecMode(t *testing.T, rawURL, mode string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode != "" {
+		q := u.Query()
+		q.Set("default_query_exec_mode", mode)
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// checkRegistryAndRescue writes and reads a server row whose queues are
+// set, and rescues a job whose lease expired (a discard, which sets
+// finalized_at), through s: the two statements whose parameters pgx's exec
+// and simple_protocol modes (which PgBouncer users choose) could not send.
+func checkRegistryAndRescue(t *testing.T, s *postgres.Store) {
+	t.Helper()
+	ctx := t.Context()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	row := &kilntype.ServerRow{ID: "proc-1", Host: "h", PID: 7, Kinds: []string{"noop"},
+		Queues: []kilntype.ServerQueue{{Name: "default", MaxWorkers: 10, Busy: 3}}, StartedAt: now, HeartbeatAt: now}
+	if err := s.ServerUpsert(ctx, row); err != nil {
+		t.Fatalf("ServerUpsert: %v", err)
+	}
+	rows, err := s.ServerList(ctx)
+	if err != nil {
+		t.Fatalf("ServerList: %v", err)
+	}
+	if len(rows) != 1 || len(rows[0].Queues) != 1 || rows[0].Queues[0] != row.Queues[0] {
+		t.Fatalf("ServerList = %+v, want the row with queues %+v", rows, row.Queues)
+	}
+
+	ps := jobParams(1)
+	ps[0].Queue = "rescue"
+	ps[0].ScheduledAt, ps[0].CreatedAt = now, now
+	ins, err := s.JobInsertMany(ctx, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A lease of one microsecond, on the server's clock: it has ended by
+	// the time the rescue runs.
+	claimed, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "rescue", Max: 1, AnyKind: true, LeasedBy: "proc-1",
+		Now: now, LeaseExpiresAt: now.Add(time.Microsecond)})
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("JobClaim: %d jobs, %v", len(claimed), err)
+	}
+	var rescued []*kilntype.JobRow
+	for deadline := time.Now().Add(30 * time.Second); len(rescued) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("JobRescueExpired took nothing within 30 s")
+		}
+		rescued, err = s.JobRescueExpired(ctx, &store.JobRescueExpiredParams{Now: now.Add(time.Minute), Max: 10})
+		if err != nil {
+			t.Fatalf("JobRescueExpired: %v", err)
+		}
+	}
+	j := rescued[0]
+	if j.ID != ins[0].Job.ID || j.State != kilntype.JobStateDiscarded || j.FinalizedAt == nil || !j.FinalizedAt.Equal(now.Add(time.Minute)) {
+		t.Fatalf("rescued %+v, want job %d discarded, finalized at %v", j, ins[0].Job.ID, now.Add(time.Minute))
+	}
+}
+
+// TestQueryExecModes runs the server registry and the rescuer in each of
+// pgx's query exec modes that keep no state on the server session, directly
+// against PostgreSQL: exec and simple_protocol send a parameter by its Go
+// type (as text, in simple_protocol, into the statement), so the statements
+// must cast what PostgreSQL cannot infer and get types pgx can encode.
+func TestQueryExecModes(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"exec", "simple_protocol", "cache_describe", "cache_statement"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			s, err := postgres.Open(t.Context(), withExecMode(t, testURL(t), mode),
+				&postgres.Options{Schema: newSchema(t), MaxConns: 2, Migrate: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			checkRegistryAndRescue(t, s)
+		})
+	}
+}
+
+// TestPgBouncerOption checks what Options.PgBouncer changes without a
+// pooler: the pool's exec mode, no notifications, and New's refusal of a
+// pool that keeps prepared statements on the session.
+func TestPgBouncerOption(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := open(t, &postgres.Options{Schema: newSchema(t), MaxConns: 2, PgBouncer: true})
+	if m := s.Pool().Config().ConnConfig.DefaultQueryExecMode; m != pgx.QueryExecModeCacheDescribe {
+		t.Errorf("PgBouncer pool's exec mode %s, want cache_describe", m)
+	}
+	if s.NotificationsAvailable() {
+		t.Error("NotificationsAvailable with PgBouncer: true")
+	}
+	if _, err := s.Listen(ctx, &store.ListenParams{Topics: []string{store.TopicInsert}, Handle: func(store.Notification) {}}); err == nil {
+		t.Error("Listen with PgBouncer: no error")
+	}
+	exec := open(t, &postgres.Options{Schema: newSchema(t), MaxConns: 2})
+	if !exec.NotificationsAvailable() {
+		t.Error("NotificationsAvailable without PgBouncer: false")
+	}
+	// A mode the URL names and that works through the pooler is kept.
+	s2, err := postgres.Open(ctx, withExecMode(t, testURL(t), "simple_protocol"), &postgres.Options{Schema: newSchema(t), MaxConns: 1, PgBouncer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if m := s2.Pool().Config().ConnConfig.DefaultQueryExecMode; m != pgx.QueryExecModeSimpleProtocol {
+		t.Errorf("PgBouncer pool with simple_protocol in the URL: mode %s", m)
+	}
+
+	pool, err := pgxpool.New(ctx, testURL(t)) // pgx's default, cache_statement
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := postgres.New(pool, &postgres.Options{PgBouncer: true}); err == nil {
+		t.Error("New with PgBouncer on a cache_statement pool: no error")
+	}
+	if _, err := postgres.New(pool, nil); err != nil {
+		t.Errorf("New without PgBouncer: %v", err)
+	}
+}
+
+// startPgBouncer starts the pgbouncer of PATH (or /usr/sbin) in transaction-pooling mode on
+// a free port, in front of the test database, for the rest of the test, and
+// returns the test URL through it. Without pgbouncer the test is skipped,
+// or fails in CI (CI=true), where .ci/run installs it.
+func startPgBouncer(t *testing.T) string {
+	t.Helper()
+	base := testURL(t)
+	bin, err := exec.LookPath("pgbouncer")
+	if err != nil { // Debian's package puts it in /usr/sbin, outside users' PATH
+		bin, err = exec.LookPath("/usr/sbin/pgbouncer")
+	}
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("pgbouncer is not in PATH nor /usr/sbin (CI=true; .ci/run installs Debian's pgbouncer package): %v", err)
+		}
+		t.Skip("pgbouncer is not in PATH nor /usr/sbin: install it (apt-get install pgbouncer) to test Kiln behind PgBouncer in transaction mode")
+	}
+	cfg, err := pgxpool.ParseConfig(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := cfg.ConnConfig
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+
+	dir, err := os.MkdirTemp("", "kiln-pgbouncer-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	ini := fmt.Sprintf(`[databases]
+* = host=%s port=%d
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = %d
+unix_socket_dir =
+auth_type = trust
+auth_file = %s
+pool_mode = transaction
+default_pool_size = 10
+max_client_conn = 200
+ignore_startup_parameters = extra_float_digits
+logfile = %s
+`, cc.Host, cc.Port, port, filepath.Join(dir, "userlist.txt"), filepath.Join(dir, "pgbouncer.log"))
+	if err := os.WriteFile(filepath.Join(dir, "pgbouncer.ini"), []byte(ini), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "userlist.txt"), []byte(strconv.Quote(cc.User)+` ""`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{filepath.Join(dir, "pgbouncer.ini")}
+	if os.Geteuid() == 0 { // pgbouncer refuses to run as root
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			u, err = user.Lookup("nobody")
+		}
+		if err != nil {
+			t.Fatalf("running as root, and no user postgres or nobody for pgbouncer: %v", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		for _, p := range []string{dir, filepath.Join(dir, "pgbouncer.ini"), filepath.Join(dir, "userlist.txt")} {
+			if err := os.Chown(p, uid, gid); err != nil {
+				t.Fatal(err)
+			}
+		}
+		args = append([]string{"-u", u.Username}, args...)
+	}
+	cmd := exec.Command(bin, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start pgbouncer: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	bouncer := u.String()
+	// Wait until it answers.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		select {
+		case err := <-exited:
+			log, _ := os.ReadFile(filepath.Join(dir, "pgbouncer.log"))
+			t.Fatalf("pgbouncer exited: %v; its log:\n%s", err, log)
+		default:
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		s, err := postgres.Open(ctx, bouncer, &postgres.Options{MaxConns: 1, PgBouncer: true})
+		cancel()
+		if err == nil {
+			s.Close()
+			return bouncer
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(dir, "pgbouncer.log"))
+			t.Fatalf("pgbouncer does not answer on port %d after 30 s: %v; its log:\n%s", port, err, log)
+		}
+		time.Sleep(20 * time.Millisecond) // polling for a process to listen
+	}
+}
+
+type bouncerArgs struct{ N int }
+
+func (bouncerArgs) Kind() string { return "bouncer" }
+
+// TestPgBouncer runs Kiln through PgBouncer in transaction-pooling mode,
+// with Options.PgBouncer: a client burns down a few hundred jobs enqueued by
+// another client (found by polling: no notifications get through), its
+// server registry row is written, and a lapsed lease is rescued; in pgx's
+// cache_describe mode (the option's choice), and in exec and
+// simple_protocol modes named in the URL.
+func TestPgBouncer(t *testing.T) {
+	t.Parallel()
+	bouncer := startPgBouncer(t)
+	for _, tc := range []struct {
+		mode string
+		jobs int
+	}{{"", 300}, {"exec", 50}, {"simple_protocol", 50}} {
+		name := tc.mode
+		if name == "" {
+			name = "default"
+		}
+		t.Run(name, func(t *testing.T) {
+			ctx := t.Context()
+			s, err := postgres.Open(ctx, withExecMode(t, bouncer, tc.mode),
+				&postgres.Options{Schema: newSchema(t), MaxConns: 4, Migrate: true, PgBouncer: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			checkRegistryAndRescue(t, s)
+			burnDown(t, s, tc.jobs)
+		})
+	}
+}
+
+// burnDown runs n jobs enqueued by one client on another, and checks that
+// the worker's registry row was written.
+func burnDown(t *testing.T, s *postgres.Store, n int) {
+	t.Helper()
+	ctx := t.Context()
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, j *kiln.Job[bouncerArgs]) error { return nil }))
+	client, err := kiln.NewClient(&kiln.Config{Store: s, Workers: workers, FetchPollInterval: 20 * time.Millisecond,
+		Queues: map[string]kiln.QueueConfig{"default": {MaxWorkers: 10}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := client.Stop(stopCtx); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+	}()
+	enqueuer, err := kiln.NewClient(&kiln.Config{Store: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := make([]kiln.EnqueueParams, n)
+	for i := range params {
+		params[i] = kiln.EnqueueParams{Args: bouncerArgs{N: i}}
+	}
+	for len(params) > 0 { // in batches, and one at a time for the last ten
+		k := min(len(params), 100)
+		if len(params) <= 10 {
+			k = 1
+		}
+		if _, err := enqueuer.EnqueueMany(ctx, params[:k]); err != nil {
+			t.Fatalf("EnqueueMany: %v", err)
+		}
+		params = params[k:]
+	}
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		counts, err := client.JobCountByState(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		servers, err := s.ServerList(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		registered := false
+		for _, r := range servers {
+			registered = registered || r.ID == client.ID() && len(r.Queues) == 1 && r.Queues[0].Name == "default"
+		}
+		if counts[kilntype.JobStateCompleted] == n && registered {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 2 min: jobs by state %v (want %d completed), servers %+v (want %s with queue default)", counts, n, servers, client.ID())
+		}
+		time.Sleep(50 * time.Millisecond) // polling the store, with a deadline
+	}
+}

@@ -332,9 +332,11 @@ func TestSingletonServiceRunsInOneProcessAndMoves(t *testing.T) {
 		})
 	}
 	// waitOne waits until exactly one process runs the service, then checks
-	// for two lease terms that no second one starts it.
+	// for two lease terms that no second one runs it beside. (On a loaded
+	// machine the holder may lose its lease by a late renewal and the
+	// service stop, or move: a gap, never two at once.)
 	waitOne := func() string {
-		deadline := time.Now().Add(15 * time.Second)
+		deadline := time.Now().Add(time.Minute)
 		for len(markers(t, dir)) != 1 {
 			if time.Now().After(deadline) {
 				t.Fatalf("singleton runs in %v, want exactly one process", markers(t, dir))
@@ -343,8 +345,8 @@ func TestSingletonServiceRunsInOneProcessAndMoves(t *testing.T) {
 		}
 		holder := markers(t, dir)[0]
 		for end := time.Now().Add(1200 * time.Millisecond); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
-			if m := markers(t, dir); len(m) != 1 || m[0] != holder {
-				t.Fatalf("singleton runs in %v, want only %s", m, holder)
+			if m := markers(t, dir); len(m) > 1 {
+				t.Fatalf("singleton runs in %v at once, want one process at most", m)
 			}
 		}
 		return holder

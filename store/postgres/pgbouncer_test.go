@@ -363,3 +363,84 @@ func burnDown(t *testing.T, s *postgres.Store, n int) {
 		time.Sleep(50 * time.Millisecond) // polling the store, with a deadline
 	}
 }
+
+// TestDefaultMaxConns checks the pool size of Open: DefaultMaxConns, 2 with
+// PgBouncer (no LISTEN connection), the URL's pool_max_conns, or MaxConns.
+func TestDefaultMaxConns(t *testing.T) {
+	t.Parallel()
+	u, err := url.Parse(testURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("pool_max_conns", "3")
+	u.RawQuery = q.Encode()
+	for _, tc := range []struct {
+		url  string
+		opts postgres.Options
+		want int32
+	}{
+		{testURL(t), postgres.Options{}, 1},
+		{testURL(t), postgres.Options{PgBouncer: true}, 2},
+		{u.String(), postgres.Options{}, 3},
+		{u.String(), postgres.Options{MaxConns: 5}, 5},
+		{testURL(t), postgres.Options{MaxConns: 6}, 6},
+	} {
+		s, err := postgres.Open(t.Context(), tc.url, &tc.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Pool().Config().MaxConns; got != tc.want {
+			t.Errorf("Open(%q, %+v): pool of %d, want %d", tc.url, tc.opts, got, tc.want)
+		}
+		s.Close()
+	}
+}
+
+// TestConnectionsPerProcess runs a client with the store's default pool, its
+// notifications on, through a burn-down, and counts its sessions on the
+// server while it works: at most 2 (one for statements, one LISTENing).
+func TestConnectionsPerProcess(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	app := "kiln_conns_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	u, err := url.Parse(testURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	s, err := postgres.Open(ctx, u.String(), &postgres.Options{Schema: newSchema(t), Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	admin, err := pgxpool.New(ctx, testURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	stop := make(chan struct{})
+	peak := make(chan int, 1)
+	go func() {
+		most := 0
+		defer func() { peak <- most }()
+		for {
+			var n int
+			if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&n); err == nil {
+				most = max(most, n)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond): // sampling pg_stat_activity
+			}
+		}
+	}()
+	burnDown(t, s, 300)
+	close(stop)
+	if n := <-peak; n > 2 || n < 1 {
+		t.Errorf("the process held up to %d PostgreSQL sessions, want 1 or 2", n)
+	}
+}

@@ -167,9 +167,18 @@ type Options struct {
 	// DefaultSchema. Migrate creates it. Any name PostgreSQL accepts (at
 	// most 63 bytes) works: it is always quoted.
 	Schema string
-	// MaxConns is the size of the pool that Open creates; 0 means pgxpool's
-	// default (the larger of 4 and the number of CPUs), unless the URL sets
-	// pool_max_conns. New ignores it.
+	// MaxConns is the size of the pool that Open creates. 0 means
+	// DefaultMaxConns (1), or 2 with PgBouncer, unless the URL sets
+	// pool_max_conns: with the connection that a client's notifications
+	// hold outside the pool (see [Store.Listen]), a process then uses at
+	// most 2 PostgreSQL connections, so that a server's max_connections
+	// (100 by default) serves about 50 processes. Measured on a loaded
+	// 2-CPU machine, a burn-down ran as fast with 1 as with 4 (see
+	// docs/benchmarks.md). Set it higher when the caller holds the Store's
+	// connections itself (a transaction of its own taken from [Store.Pool]
+	// while it calls other Store methods waits for a connection that only
+	// that transaction's end frees), or when maintenance statements on
+	// large tables should not delay claims. New ignores it.
 	MaxConns int32
 	// Migrate makes Open apply missing migrations before it returns, as
 	// [Store.Migrate] does. New ignores it.
@@ -216,6 +225,12 @@ type Options struct {
 	// the pooler. See docs/clusters.md.
 	PgBouncer bool
 }
+
+// DefaultMaxConns is the pool size of Open when neither Options.MaxConns
+// nor the URL's pool_max_conns sets one and Options.PgBouncer is not set:
+// one connection for statements, which with the LISTEN connection of a
+// client's notifications makes 2 per process. See Options.MaxConns.
+const DefaultMaxConns = 1
 
 // DefaultConnectTimeout bounds each new connection of a pool that Open
 // creates, unless the URL sets connect_timeout: without it, a server that
@@ -266,8 +281,15 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 		// pgx's error does not show the password.
 		return nil, fail("open", fmt.Errorf("parse connection URL: %w", err))
 	}
-	if o.MaxConns > 0 {
+	switch {
+	case o.MaxConns > 0:
 		cfg.MaxConns = o.MaxConns
+	case strings.Contains(url, "pool_max_conns"):
+		// The URL's size stands.
+	case o.PgBouncer:
+		cfg.MaxConns = 2 // no LISTEN connection behind the pooler
+	default:
+		cfg.MaxConns = DefaultMaxConns
 	}
 	if o.PgBouncer && !pooledMode(cfg.ConnConfig.DefaultQueryExecMode) {
 		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe

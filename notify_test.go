@@ -9,6 +9,7 @@ import (
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/internal/clienttest"
 	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
 	"github.com/kilnjobs/kiln/store/postgres"
 	"github.com/kilnjobs/kiln/store/postgres/pgtest"
 )
@@ -146,4 +147,48 @@ func TestNotifyCancelReachesOtherProcess(t *testing.T) {
 		t.Fatal("job's context not cancelled within 15s")
 	}
 	clienttest.WaitState(t, other, job.ID, kilntype.JobStateCancelled)
+}
+
+// quietStore is a PostgreSQL store whose notifications are unavailable (as
+// behind PgBouncer), counting the client's calls of Listen.
+type quietStore struct {
+	*postgres.Store
+	listens chan struct{}
+}
+
+func (s *quietStore) NotificationsAvailable() bool { return false }
+
+func (s *quietStore) Listen(ctx context.Context, params *store.ListenParams) (store.Subscription, error) {
+	s.listens <- struct{}{}
+	return s.Store.Listen(ctx, params)
+}
+
+// TestNoListenWhenNotificationsUnavailable: a client on a store whose
+// NotificationsAvailable reports false never listens (its Start would
+// otherwise call Listen before returning), and still runs jobs by polling.
+func TestNoListenWhenNotificationsUnavailable(t *testing.T) {
+	t.Parallel()
+	st := &quietStore{Store: openPostgres(t, pgtest.URL(t), pgtest.Schema(t), true), listens: make(chan struct{}, 10)}
+	done := make(chan int64, 1)
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[notifyArgs]) error {
+		done <- job.ID
+		return nil
+	}))
+	client := startClient(t, &kiln.Config{Store: st, Workers: workers, FetchPollInterval: 20 * time.Millisecond, DisableMaintenance: true})
+	res, err := client.Enqueue(t.Context(), notifyArgs{N: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-done:
+		if id != res.Job.ID {
+			t.Fatalf("ran job %d, want %d", id, res.Job.ID)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the job did not run within 30 s")
+	}
+	if n := len(st.listens); n != 0 {
+		t.Errorf("the client called Listen %d times, want none", n)
+	}
 }

@@ -162,7 +162,7 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 200, "workers (River MaxWorkers, Asynq Concurrency, Kiln MaxWorkers) on one queue")
 	flag.IntVar(&o.samples, "samples", 500, "single jobs timed for each latency figure (0 skips latency)")
 	flag.IntVar(&o.rounds, "rounds", 2, "rounds; each runs every system once, in turn")
-	flag.IntVar(&o.maxConns, "max-conns", 0, "PostgreSQL pool size of Kiln and River (0: pgxpool's default, max(4, CPUs))")
+	flag.IntVar(&o.maxConns, "max-conns", 0, "PostgreSQL pool size of Kiln and River (0: each one's default: Kiln's postgres.DefaultMaxConns, 1, plus its LISTEN connection; River's pgxpool default, max(4, CPUs))")
 	flag.StringVar(&systems, "systems", "kiln,river,asynq", "systems to run, in this order each round")
 	flag.StringVar(&o.riverInsert, "river-insert", "many", "River's bulk insert: many (InsertMany, returns the rows, like Kiln's EnqueueMany) or fast (InsertManyFast, COPY)")
 	flag.IntVar(&o.asynqEnqueuers, "asynq-enqueuers", 50, "goroutines enqueuing concurrently for Asynq's bulk enqueue")

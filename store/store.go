@@ -38,6 +38,16 @@ import (
 	"github.com/kilnjobs/kiln/kilntype"
 )
 
+// SingleWriter is implemented by a Store whose writes all queue on one
+// connection, one transaction at a time (SQLite). SingleWriter reports
+// whether that is so. The engine then writes outcomes with one writer, in
+// larger batches: a second transaction beside the first would only wait
+// for it, and each transaction has a fixed cost (its commit writes every
+// page it touched to the write-ahead log).
+type SingleWriter interface {
+	SingleWriter() bool
+}
+
 // Store is a storage backend. Implementations must be safe for concurrent use
 // by many goroutines and, where the backend allows it, by several processes
 // sharing one database. Errors are wrapped with what was being attempted;

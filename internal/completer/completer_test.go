@@ -232,3 +232,39 @@ func TestOutcomesOfOneJobWrittenInOrderUnderLoad(t *testing.T) {
 		t.Fatalf("job 0's outcomes were written in the order %v; want 0 to %d in order", s.attempts, rounds-1)
 	}
 }
+
+// singleWriterStore is a blockingStore that reports itself a
+// store.SingleWriter.
+type singleWriterStore struct{ *blockingStore }
+
+func (singleWriterStore) SingleWriter() bool { return true }
+
+func TestSingleWriterGathersABatchBeforeWriting(t *testing.T) {
+	s := singleWriterStore{newBlockingStore()}
+	c := New(s, slog.New(slog.NewTextHandler(io.Discard, nil)), 0) // each Finish waits for run to take it
+	c.linger = time.Hour                                           // only a full SingleWriterBatch goes out
+	c.Start(context.Background())
+	defer c.Stop()
+	defer func() {
+		if t.Failed() {
+			close(s.release) // lets Stop return
+		}
+	}()
+	var wg sync.WaitGroup
+	for _, id := range ids(1, SingleWriterBatch) {
+		c.Finish(item(id, 1, &wg))
+	}
+	if got := s.nextCall(t); !slices.Equal(got, ids(1, SingleWriterBatch)) {
+		t.Fatalf("first write = %d outcomes %v, want jobs 1 to %d in one batch", len(got), got, SingleWriterBatch)
+	}
+	// One writer: outcomes that arrive meanwhile wait for it, and a lone
+	// one goes out once the linger is over.
+	c.Finish(item(1000, 1, &wg))
+	c.linger = time.Millisecond // read by run only when a linger starts: after the release below
+	s.release <- struct{}{}
+	if got := s.nextCall(t); !slices.Equal(got, []int64{1000}) {
+		t.Fatalf("second write = %v, want job 1000", got)
+	}
+	s.release <- struct{}{}
+	wg.Wait()
+}

@@ -229,6 +229,10 @@ func openPool(ctx context.Context, path string, o Options, writer bool) (*sql.DB
 	return db, nil
 }
 
+// SingleWriter reports true: every write of a Store goes through its one
+// writer connection (see store.SingleWriter).
+func (s *Store) SingleWriter() bool { return true }
+
 // Close closes the Store's connections. Calls in progress may fail; the Store
 // is unusable after. Closing twice is harmless.
 func (s *Store) Close() error {

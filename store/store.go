@@ -55,8 +55,11 @@ type SingleWriter interface {
 // returned (wrapped) where the method says so.
 type Store interface {
 	// Migrate brings the schema up to the newest version known to this build,
-	// applying each missing migration in its own transaction. It is safe to
-	// call on an up-to-date schema and from several processes at once.
+	// applying each missing migration in its own transaction (or, for a
+	// change that cannot run in one, such as building an index without
+	// blocking writes, statement by statement, each idempotent, so that an
+	// interrupted run is completed by the next). It is safe to call on an
+	// up-to-date schema and from several processes at once.
 	Migrate(ctx context.Context) error
 	// SchemaCheck returns a wrapped kilntype.ErrSchemaMissing when the schema
 	// is absent or older than this build expects, nil when it is current.

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -104,10 +105,19 @@ func TestQueryPlans(t *testing.T) {
 		query string
 		args  []any
 	}{
-		{"claim", sqlClaim, []any{"q1", now, nil, none, 10, 10, none, noLimits, "p", nil, time.Minute}},
-		{"claim 100", sqlClaim, []any{"q1", now, nil, none, 100, 100, none, noLimits, "p", nil, time.Minute}},
-		{"claim with kinds and limits", sqlClaim, []any{"q1", now, []string{"k1", "k2"}, []string{"k3"},
-			40, 10, []string{"k1"}, []int32{2}, "p", nil, time.Minute}},
+		{"claim", sqlClaim(1), []any{"q1", now, []string{"k1"}, none, 10, 10, none, noLimits, "p", nil, time.Minute,
+			[]string{"k1"}}},
+		{"claim 100", sqlClaim(1), []any{"q1", now, []string{"k1"}, none, 100, 100, none, noLimits, "p", nil, time.Minute,
+			[]string{"k1"}}},
+		{"claim of 3 kinds", sqlClaim(3), []any{"q1", now, []string{"k0", "k1", "k2"}, none, 100, 100, none, noLimits,
+			"p", nil, time.Minute, []string{"k0", "k1", "k2"}}},
+		{"claim of any kind", sqlClaim(4), []any{"q1", now, nil, none, 10, 10, none, noLimits,
+			"p", nil, time.Minute, []string{"k0", "k1", "k2", "k3"}}},
+		{"claim of no kind available", sqlClaim(0), []any{"q1", now, nil, []string{"k3"}, 10, 10, none, noLimits,
+			"p", nil, time.Minute, none}},
+		{"claim with kinds and limits", sqlClaim(2), []any{"q1", now, []string{"k1", "k2"}, []string{"k3"},
+			40, 10, []string{"k1"}, []int32{2}, "p", nil, time.Minute, []string{"k1", "k2"}}},
+		{"available kinds", sqlAvailableKinds, []any{"q1"}},
 		{"insert jobs", sqlInsertJobs, []any{[]string{"k"}, []string{"q"}, []string{"{}"}, []string{"available"},
 			[]int32{1}, []int32{1}, []time.Time{now}, []time.Time{now}, []string{`["a"]`}, []string{"{}"}, []string{"u1"}}},
 		{"get unique", sqlGetUnique, []any{[]string{"u7", "u14"}}},
@@ -166,6 +176,9 @@ func TestQueryPlans(t *testing.T) {
 				t.Errorf("%s, %s: does not use %s\n%s", q.name, mode, mustUse, plan)
 			}
 			wantNoSeqScan(t, q.name, mode, plan)
+			if strings.HasPrefix(q.name, "claim") {
+				wantClaimByKind(t, q.name, mode, plan, len(q.args[11].([]string)))
+			}
 		})
 	}
 }
@@ -197,6 +210,97 @@ func wantNoSeqScan(t *testing.T, name, mode, plan string) {
 			t.Errorf("%s, %s: %s\n%s", name, mode, strings.TrimSpace(line), plan)
 		}
 	}
+}
+
+// wantClaimByKind fails the test unless the available CTE of plan, a plan
+// of sqlClaim(k) (named name, under plan_cache_mode mode), reads kiln_job
+// only by k ranges of kiln_job_claim_kind, each sought by its kind (an
+// index condition kind = ...), and by ID lookups of the rows to lock; and,
+// for k > 1, merges the ranges in claim order (a Merge Append under a
+// Nested Loop, no Sort or Hash Join of their rows). So a claim never reads
+// the jobs of the kinds it does not claim, nor sorts the queue's.
+func wantClaimByKind(t *testing.T, name, mode, plan string, k int) {
+	t.Helper()
+	sub := planNode(plan, "CTE available")
+	if sub == nil {
+		t.Errorf("%s, %s: no CTE available\n%s", name, mode, plan)
+		return
+	}
+	ranges := 0
+	for i, line := range sub {
+		if !strings.Contains(line, " on kiln_job ") && !strings.HasSuffix(line, " on kiln_job") &&
+			!strings.Contains(line, "Index Scan on kiln_job_claim_kind") {
+			continue
+		}
+		cond := ""
+		if d := nodeDetails(sub[i+1:]); len(d) > 0 {
+			cond = strings.Join(d, " ")
+		}
+		switch {
+		case strings.Contains(line, "Bitmap Heap Scan"):
+			// Reads the rows of the bitmap index scan below it.
+		case strings.Contains(line, "kiln_job_claim_kind"):
+			if !strings.Contains(cond, "(kind = ") {
+				t.Errorf("%s, %s: reads kiln_job_claim_kind without seeking a kind: %s %s\n%s",
+					name, mode, strings.TrimSpace(line), cond, plan)
+			}
+			ranges++
+		case strings.Contains(cond, "(id = "):
+			// The lookup of a row to lock.
+		default:
+			t.Errorf("%s, %s: available jobs read other than by kind: %s %s\n%s",
+				name, mode, strings.TrimSpace(line), cond, plan)
+		}
+	}
+	if ranges != k {
+		t.Errorf("%s, %s: %d ranges of kiln_job_claim_kind read, want %d\n%s", name, mode, ranges, k, plan)
+	}
+	if k > 1 {
+		merge := slices.IndexFunc(sub, func(l string) bool { return strings.Contains(l, "Merge Append") })
+		if merge < 0 {
+			t.Errorf("%s, %s: the ranges are not merged (no Merge Append)\n%s", name, mode, plan)
+			return
+		}
+		for _, line := range sub[:merge] {
+			if strings.Contains(line, "Sort") || strings.Contains(line, "Hash") {
+				t.Errorf("%s, %s: the merged ranges are sorted or hashed: %s\n%s",
+					name, mode, strings.TrimSpace(line), plan)
+			}
+		}
+	}
+}
+
+// planNode returns the lines of the node of plan (EXPLAIN's text format)
+// whose line contains head, with its details and children: head's line and
+// every line after it indented deeper. It returns nil when no line
+// contains head.
+func planNode(plan, head string) []string {
+	lines := strings.Split(plan, "\n")
+	start := slices.IndexFunc(lines, func(l string) bool { return strings.Contains(l, head) })
+	if start < 0 {
+		return nil
+	}
+	indent := len(lines[start]) - len(strings.TrimLeft(lines[start], " "))
+	end := start + 1
+	for end < len(lines) && len(lines[end])-len(strings.TrimLeft(lines[end], " ")) > indent {
+		end++
+	}
+	return lines[start:end]
+}
+
+// nodeDetails returns the detail lines (Index Cond, Filter, ...) that
+// follow a node's line, up to its first child.
+func nodeDetails(after []string) []string {
+	var d []string
+	for _, l := range after {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "->") || strings.HasPrefix(l, "CTE ") || strings.HasPrefix(l, "InitPlan") ||
+			strings.HasPrefix(l, "SubPlan") {
+			break
+		}
+		d = append(d, l)
+	}
+	return d
 }
 
 // fillTables runs the statements of data (separated by ";\n", with {s}

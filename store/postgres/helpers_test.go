@@ -42,3 +42,12 @@ func NewForTest(t testing.TB) *Store {
 	t.Helper()
 	return OpenForTest(t, &Options{Schema: SchemaForTest(t), MaxConns: 4, Migrate: true, CallerClock: true})
 }
+
+// MigrateToForTest applies the migrations up to version (see migrateTo),
+// for upgrade tests of package postgres_test.
+func MigrateToForTest(t testing.TB, s *Store, version int) {
+	t.Helper()
+	if err := s.migrateTo(t.Context(), version); err != nil {
+		t.Fatal(err)
+	}
+}

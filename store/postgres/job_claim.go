@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,12 +15,17 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-// sqlClaim is one round of JobClaim, one statement: it moves to running, and
-// returns, up to $6 due jobs of queue $1 at time $2, in claim order, whose
-// kind is in $3 (NULL: any) and not in $4, taking at most $8[i] jobs of kind
-// $7[i]. The jobs are leased by $9 until $10, or, when $10 is NULL, for
-// $11 from now() (the database's clock: see Clocks in the package
-// documentation). Each row also says whether a
+// sqlClaimFormat is the statement of one round of JobClaim, with %[1]s for
+// the body of its available CTE, which depends on the number of kinds
+// whose available jobs it reads (claimAvailable), and %[2]s for its
+// RETURNING list (claimReturning); sqlClaim fills them in.
+//
+// It moves to running, and returns, up to $6 due jobs of queue $1 at time
+// $2, in claim order: available jobs of the k kinds of $12, and scheduled
+// or retryable jobs whose kind is in $3 (NULL: any) and not in $4; taking
+// at most $8[i] jobs of kind $7[i]. The jobs are leased by $9 until $10,
+// or, when $10 is NULL, for $11 from now() (the database's clock: see
+// Clocks in the package documentation). Each row also says whether a
 // candidate source was full (more due jobs may exist past the window). A
 // paused queue has no due jobs.
 //
@@ -28,15 +35,19 @@ import (
 //     on their rows and so runs as a one-time filter: a paused queue's
 //     index scans are never executed, and waiting, which reads the
 //     priorities that prio found, reads nothing either.
-//   - available reads the first $5 available jobs from the front of
-//     kiln_job_claim_available and locks them, skipping those that other
-//     claims hold (SKIP LOCKED: claims never wait for each other). A job
+//   - available reads and locks the first $5 available jobs of the kinds
+//     of $12 from kiln_job_claim_kind (queue, kind, priority,
+//     scheduled_at, id), skipping those that other claims hold (SKIP
+//     LOCKED: claims never wait for each other); see claimAvailable. Jobs
+//     of other kinds are never read, however many wait in the queue. A job
 //     another claim took after this statement's snapshot is re-checked
 //     once locked and dropped, since it is no longer available.
 //   - prio walks the priorities of the queue's scheduled and retryable jobs
 //     (one index seek each), and waiting reads and locks, for each, its
 //     first $5 due jobs from kiln_job_claim_waiting, seeking the range
-//     scheduled_at <= $2: jobs due in the future are never read.
+//     scheduled_at <= $2: jobs due in the future are never read. (Due
+//     scheduled and retryable jobs of kinds not claimed are read and
+//     filtered out: the scheduler makes them available within a second.)
 //   - candidates ranks the locked jobs within their kind (a window
 //     function), and picked keeps those within their kind's limit, the
 //     first $6 in claim order. The locked jobs that are not picked stay
@@ -48,7 +59,7 @@ import (
 //     only (set_config's is_local), so that its commit does not wait for
 //     the WAL to reach disk; the UPDATE's one-time filter makes it run
 //     first. See JobClaim for why that is safe.
-var sqlClaim = `WITH RECURSIVE paused AS MATERIALIZED (
+const sqlClaimFormat = `WITH RECURSIVE paused AS MATERIALIZED (
 	SELECT FROM {s}.kiln_queue WHERE name = $1 AND paused
 ),
 async AS MATERIALIZED (
@@ -63,13 +74,7 @@ prio(p) AS (
 	FROM prio WHERE prio.p IS NOT NULL
 ),
 available AS MATERIALIZED (
-	SELECT id, kind, priority, scheduled_at FROM {s}.kiln_job
-	WHERE state = 'available' AND queue = $1 AND scheduled_at <= $2
-		AND ($3::text[] IS NULL OR kind = ANY($3::text[])) AND kind <> ALL($4::text[])
-		AND NOT EXISTS (SELECT FROM paused)
-	ORDER BY priority, scheduled_at, id
-	LIMIT $5
-	FOR UPDATE SKIP LOCKED
+%[1]s
 ),
 waiting AS MATERIALIZED (
 	SELECT w.id, w.kind, w.priority, w.scheduled_at
@@ -100,7 +105,90 @@ UPDATE {s}.kiln_job AS j SET state = 'running', attempt = j.attempt + 1, attempt
 	leased_by = $9, lease_expires_at = coalesce($10::timestamptz, now() + $11::interval),
 	cancel_requested_at = NULL
 WHERE EXISTS (SELECT FROM async) AND j.id = ANY(ARRAY(SELECT id FROM picked))
-RETURNING ` + claimReturning
+RETURNING %[2]s`
+
+// claimSQLs caches the text of sqlClaim by k: pgx prepares (and caches)
+// one statement per text.
+var claimSQLs sync.Map // int -> string
+
+// sqlClaim returns the claim statement for k kinds of available jobs (see
+// sqlClaimFormat), built once per k.
+func sqlClaim(k int) string {
+	if q, ok := claimSQLs.Load(k); ok {
+		return q.(string)
+	}
+	q := fmt.Sprintf(sqlClaimFormat, claimAvailable(k), claimReturning)
+	claimSQLs.Store(k, q)
+	return q
+}
+
+// claimAvailable returns the body of sqlClaim's available CTE for the k
+// kinds of $12: it returns (id, kind, priority, scheduled_at) of up to $5
+// available jobs of queue $1 due at $2, of those kinds, in claim order, and
+// locks them, skipping locked ones.
+//
+//   - k = 0 returns nothing (every kind excluded, or none available).
+//   - k = 1 reads the one range of kiln_job_claim_kind from its front and
+//     locks as it goes, until $5 rows are locked.
+//   - k > 1 merges k ranges: a UNION ALL of one branch per kind, each
+//     reading its range in claim order, which PostgreSQL plans as a Merge
+//     Append that pulls an entry from a branch only when it is the next in
+//     claim order, so about $5 entries are read in all however long each
+//     range is (the LIMIT stops it). Each entry's row is then looked up by
+//     primary key and locked, in a LATERAL subquery with FOR UPDATE SKIP
+//     LOCKED: a subquery with a locking clause is never merged into the
+//     outer query, so the lookup is a nested loop driven by the merged
+//     entries in their order, whatever the planner estimates of the
+//     ranges, and only the rows taken are locked. A row that another
+//     claim holds is skipped, and one that another claim took since the
+//     statement's snapshot fails the re-check of state once locked; either
+//     way the merge goes on to the next entry.
+func claimAvailable(k int) string {
+	switch k {
+	case 0:
+		return `	SELECT NULL::bigint AS id, NULL::text AS kind, NULL::integer AS priority,
+		NULL::timestamptz AS scheduled_at
+	WHERE $12::text[] IS NULL AND false`
+	case 1:
+		return `	SELECT id, kind, priority, scheduled_at FROM {s}.kiln_job
+	WHERE state = 'available' AND queue = $1 AND kind = ($12::text[])[1] AND scheduled_at <= $2
+		AND NOT EXISTS (SELECT FROM paused)
+	ORDER BY priority, scheduled_at, id
+	LIMIT $5
+	FOR UPDATE SKIP LOCKED`
+	}
+	branches := make([]string, k)
+	for i := range k {
+		branches[i] = fmt.Sprintf(`		(SELECT id, priority, scheduled_at FROM {s}.kiln_job
+		WHERE state = 'available' AND queue = $1 AND kind = ($12::text[])[%d] AND scheduled_at <= $2
+		ORDER BY priority, scheduled_at, id)`, i+1)
+	}
+	return `	SELECT j.id, j.kind, j.priority, j.scheduled_at
+	FROM (
+` + strings.Join(branches, "\n\t\tUNION ALL\n") + `
+	) AS c
+	CROSS JOIN LATERAL (
+		SELECT id, kind, priority, scheduled_at FROM {s}.kiln_job
+		WHERE id = c.id AND state = 'available'
+		FOR UPDATE SKIP LOCKED
+	) AS j
+	WHERE NOT EXISTS (SELECT FROM paused)
+	ORDER BY c.priority, c.scheduled_at, c.id
+	LIMIT $5`
+}
+
+// sqlAvailableKinds returns the kinds of queue $1's available jobs, in
+// order, by a loose index scan of kiln_job_claim_kind: one seek per kind
+// for the first entry after the previous kind, and one more that finds
+// none. Claims with AnyKind run it first.
+const sqlAvailableKinds = `WITH RECURSIVE kinds(kind) AS (
+	(SELECT kind FROM {s}.kiln_job WHERE state = 'available' AND queue = $1 ORDER BY kind LIMIT 1)
+	UNION ALL
+	SELECT (SELECT kind FROM {s}.kiln_job
+		WHERE state = 'available' AND queue = $1 AND kind > kinds.kind ORDER BY kind LIMIT 1)
+	FROM kinds WHERE kinds.kind IS NOT NULL
+)
+SELECT kind FROM kinds WHERE kind IS NOT NULL`
 
 // claimReturning is what sqlClaim returns: the job, and whether a source of
 // candidates was full.
@@ -127,6 +215,12 @@ const maxClaimWindow = 10_000
 // skipped, so a claim may return fewer jobs than are due. A Max below 1
 // claims nothing, and so does a claim of a queue paused with QueuePause (by
 // any process sharing the schema).
+//
+// The claim reads the available jobs of each kind it may take from that
+// kind's range of kiln_job_claim_kind, merged in claim order, so its cost
+// does not grow with the jobs of other kinds queued (see sqlClaim). With
+// AnyKind it first lists the kinds of the queue's available jobs (one
+// index seek per kind: sqlAvailableKinds).
 //
 // Without a positive kind limit the claim is one statement (sqlClaim). With
 // one, each round reads a window of claimWindowFactor times the jobs still
@@ -187,6 +281,8 @@ type claim struct {
 	excluded []string       // kinds whose limit is 0 or reached
 	taken    map[string]int // jobs claimed per limited kind
 	limited  bool           // whether some kind has a positive limit
+	anyKinds []string       // with AnyKind, the kinds of available jobs
+	listed   bool           // whether anyKinds was listed
 	claimed  []*kilntype.JobRow
 }
 
@@ -224,8 +320,12 @@ func (c *claim) run(ctx context.Context, s *Store, q querier) error {
 				}
 			}
 		}
-		rows, err := q.Query(ctx, s.sql(sqlClaim), c.p.Queue, c.now, c.p.KindFilter(), c.excluded,
-			window, want, limitKinds, limitRemaining, c.p.LeasedBy, c.leaseEnd, c.leaseLen)
+		avail, err := c.availableKinds(ctx, s, q)
+		if err != nil {
+			return err
+		}
+		rows, err := q.Query(ctx, s.sql(sqlClaim(len(avail))), c.p.Queue, c.now, c.p.KindFilter(), c.excluded,
+			window, want, limitKinds, limitRemaining, c.p.LeasedBy, c.leaseEnd, c.leaseLen, avail)
 		if err != nil {
 			return err
 		}
@@ -259,6 +359,33 @@ func (c *claim) run(ctx context.Context, s *Store, q querier) error {
 		}
 	}
 	return nil
+}
+
+// availableKinds returns the kinds whose available jobs the next round
+// reads: the claim's kinds, or with AnyKind those of the queue's available
+// jobs (listed once per claim), less the excluded ones.
+func (c *claim) availableKinds(ctx context.Context, s *Store, q querier) ([]string, error) {
+	kinds := c.p.KindFilter()
+	if kinds == nil {
+		if !c.listed {
+			rows, err := q.Query(ctx, s.sql(sqlAvailableKinds), c.p.Queue)
+			if err != nil {
+				return nil, fmt.Errorf("list available kinds: %w", err)
+			}
+			if c.anyKinds, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+				return nil, fmt.Errorf("list available kinds: %w", err)
+			}
+			c.listed = true
+		}
+		kinds = c.anyKinds
+	}
+	out := make([]string, 0, len(kinds))
+	for _, kind := range kinds {
+		if !slices.Contains(c.excluded, kind) && !slices.Contains(out, kind) {
+			out = append(out, kind)
+		}
+	}
+	return out, nil
 }
 
 // scanClaimed reads one row of sqlClaim: the job, and whether a source of

@@ -35,7 +35,15 @@ func (s *Store) JobGet(ctx context.Context, id int64) (*kilntype.JobRow, error) 
 // store.DefaultListLimit, more than store.MaxListLimit is cut to it. An
 // empty, non-nil filter matches nothing.
 //
-// With params.Tag the walk follows kiln_job_tag's entries of that tag in ID
+// The walk follows an index in ID order: kiln_job_state's entries of the
+// states asked for, or else the primary key. The kind and queue filters
+// have no index of their own (migration 010 dropped them: every job
+// inserted or changing state paid an entry in each): they are checked on
+// each job of the walk, so a page of a kind or queue that is rare among
+// the jobs walked reads up to every job of those states (or every job)
+// to fill it, one heap row each. Counts per queue and state come from
+// the counters (JobCountByState, QueueList), never from lists. With
+// params.Tag the walk follows kiln_job_tag's entries of that tag in ID
 // order, so a rare tag reads only its own jobs. params.ArgsContains is
 // matched with strpos() on args::text, reading each job of the range that
 // passes the other filters.

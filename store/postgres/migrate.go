@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"io/fs"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,7 +19,9 @@ import (
 )
 
 // migrationFiles holds the schema migrations, named NNN_what.sql; NNN is the
-// version, from 1, without gaps. They name the schema as {s}.
+// version, from 1, without gaps. They name the schema as {s}. A migration
+// whose first line is noTransactionMark runs outside a transaction (see
+// Store.Migrate).
 //
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
@@ -28,7 +31,27 @@ type migration struct {
 	version int
 	name    string // file name without .sql, e.g. "001_init"
 	sql     string // with schemaToken for the schema
+	noTx    bool   // first line is noTransactionMark
 }
+
+// noTransactionMark, as a migration's first line, makes it run outside a
+// transaction, statement by statement: CREATE INDEX CONCURRENTLY and DROP
+// INDEX CONCURRENTLY cannot run in one. Each of its statements ends with
+// ";" at the end of a line, and must be idempotent (IF NOT EXISTS, IF
+// EXISTS), since an interrupted run starts again from the first.
+const noTransactionMark = "-- kiln:no-transaction"
+
+// ConcurrentIndexMinRows is the size of kiln_job from which a migration
+// marked noTransactionMark runs outside a transaction, statement by
+// statement, building and dropping its indexes CONCURRENTLY, as written.
+// Below it, the migration runs in one transaction, as the others do, with
+// CONCURRENTLY left out: its index builds take a SHARE lock on the table
+// (writers wait) and its drops an ACCESS EXCLUSIVE one, for the moment a
+// small table takes, instead of waiting, as a concurrent build does, for
+// every transaction in the database that holds an older snapshot, in any
+// schema. Tests lower it to 0 to take the concurrent path on a small
+// table; 0 or less always takes it.
+var ConcurrentIndexMinRows = 10_000
 
 // loadMigrations parses migrationFiles once, in version order.
 var loadMigrations = sync.OnceValues(func() ([]migration, error) {
@@ -48,7 +71,9 @@ var loadMigrations = sync.OnceValues(func() ([]migration, error) {
 		if err != nil {
 			return nil, err
 		}
-		ms = append(ms, migration{version: version, name: name, sql: string(b)})
+		first, _, _ := strings.Cut(string(b), "\n")
+		ms = append(ms, migration{version: version, name: name, sql: string(b),
+			noTx: strings.TrimSpace(first) == noTransactionMark})
 	}
 	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
 	for i, m := range ms {
@@ -76,13 +101,35 @@ func (s *Store) migrateLockKey() int64 {
 }
 
 // Migrate creates the schema if needed and applies the migrations that it
-// lacks, in version order, each in its own transaction together with its
-// row in kiln_migration. Every transaction first takes a transaction-level
-// advisory lock (pg_advisory_xact_lock) keyed by the schema name, so it is
-// safe to call from several goroutines, Stores or processes at once: they
-// take turns and each migration is applied once. It is a no-op on an
+// lacks, in version order. It is safe to call from several goroutines,
+// Stores or processes at once: they take turns on an advisory lock keyed by
+// the schema name, and each migration is applied once. It is a no-op on an
 // up-to-date schema.
+//
+// A migration runs in its own transaction together with its row in
+// kiln_migration, under a transaction-level advisory lock
+// (pg_advisory_xact_lock). A migration marked as not transactional (its
+// first line is "-- kiln:no-transaction", for statements such as CREATE
+// INDEX CONCURRENTLY) runs so only while kiln_job holds fewer than
+// ConcurrentIndexMinRows rows, with CONCURRENTLY left out of its CREATE
+// INDEX and DROP INDEX statements (a moment's SHARE or ACCESS EXCLUSIVE
+// lock on a small table). On a larger table it runs instead on one
+// connection under a session-level advisory lock with the same key
+// (pg_advisory_lock): it first drops the INVALID indexes (named kiln_*) of
+// the schema, which an interrupted concurrent build leaves behind, then
+// runs its statements one at a time, each committed on its own, and
+// inserts its kiln_migration row last. Its statements are idempotent, so a
+// run interrupted midway (an error, a cancelled ctx, a lost connection) is
+// completed by the next Migrate. A pooler in transaction mode
+// (Options.PgBouncer) keeps no session lock: there, such a migration on a
+// large table fails with an error saying to run it on a direct connection.
 func (s *Store) Migrate(ctx context.Context) error {
+	return s.migrateTo(ctx, 0)
+}
+
+// migrateTo is Migrate, stopping after migration version upTo (0: the last
+// one). Upgrade tests use it to build a schema of an earlier version.
+func (s *Store) migrateTo(ctx context.Context, upTo int) error {
 	ms, err := loadMigrations()
 	if err != nil {
 		return fail("migrate", err)
@@ -99,12 +146,25 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return fail(fmt.Sprintf("migrate: create schema %s", s.quoted), err)
 	}
 	for _, m := range ms {
-		if err := s.apply(ctx, m, key); err != nil {
+		if upTo > 0 && m.version > upTo {
+			break
+		}
+		apply := s.apply
+		if m.noTx {
+			apply = s.applyNoTx
+		}
+		if err := apply(ctx, m, key); err != nil {
 			return fail("migrate: "+m.name, err)
 		}
 	}
 	return nil
 }
+
+// sqlMigrationApplied says whether migration $1 was applied.
+const sqlMigrationApplied = `SELECT EXISTS (SELECT 1 FROM {s}.kiln_migration WHERE version = $1)`
+
+// sqlMigrationRecord records migration $1, named $2, as applied.
+const sqlMigrationRecord = `INSERT INTO {s}.kiln_migration (version, name) VALUES ($1, $2)`
 
 // apply applies m unless kiln_migration says it was, under the lock key.
 func (s *Store) apply(ctx context.Context, m migration, key int64) error {
@@ -113,8 +173,7 @@ func (s *Store) apply(ctx context.Context, m migration, key int64) error {
 			return fmt.Errorf("lock: %w", err)
 		}
 		var applied bool
-		if err := tx.QueryRow(ctx, s.expand(`SELECT EXISTS (SELECT 1 FROM {s}.kiln_migration WHERE version = $1)`),
-			m.version).Scan(&applied); err != nil {
+		if err := tx.QueryRow(ctx, s.expand(sqlMigrationApplied), m.version).Scan(&applied); err != nil {
 			return err
 		}
 		if applied {
@@ -123,10 +182,177 @@ func (s *Store) apply(ctx context.Context, m migration, key int64) error {
 		if _, err := tx.Exec(ctx, s.expand(m.sql)); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, s.expand(`INSERT INTO {s}.kiln_migration (version, name) VALUES ($1, $2)`),
-			m.version, m.name)
+		_, err := tx.Exec(ctx, s.expand(sqlMigrationRecord), m.version, m.name)
 		return err
 	})
+}
+
+// sqlInvalidIndexes lists the INVALID indexes named kiln_* of schema $1:
+// those an interrupted CREATE INDEX CONCURRENTLY left. (An index being
+// built concurrently is INVALID too, but Kiln builds its indexes only
+// under the migration lock that applyConcurrently holds.)
+const sqlInvalidIndexes = `SELECT c.relname FROM pg_catalog.pg_index AS i
+JOIN pg_catalog.pg_class AS c ON c.oid = i.indexrelid
+JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND NOT i.indisvalid AND c.relname LIKE 'kiln\_%'
+ORDER BY c.relname`
+
+// sqlJobRowsUpTo counts the rows of kiln_job, up to $1: it reads at most
+// $1 of them, whatever the table's size.
+const sqlJobRowsUpTo = `SELECT count(*) FROM (SELECT FROM {s}.kiln_job LIMIT $1) AS j`
+
+// concurrently matches the CONCURRENTLY of a CREATE INDEX or DROP INDEX
+// statement.
+var concurrently = regexp.MustCompile(`^((?:CREATE\s+(?:UNIQUE\s+)?|DROP\s+)INDEX\s+)CONCURRENTLY\s+`)
+
+// applyNoTx applies m, a migration marked noTransactionMark, unless
+// kiln_migration says it was: in one transaction under the lock key,
+// without CONCURRENTLY, while kiln_job is small, else statement by
+// statement (applyConcurrently). See Migrate.
+func (s *Store) applyNoTx(ctx context.Context, m migration, key int64) error {
+	large := false
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, key); err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
+		var applied bool
+		if err := tx.QueryRow(ctx, s.expand(sqlMigrationApplied), m.version).Scan(&applied); err != nil {
+			return err
+		}
+		if applied {
+			return nil
+		}
+		if ConcurrentIndexMinRows <= 0 {
+			large = true
+			return nil
+		}
+		var n int
+		if err := tx.QueryRow(ctx, s.expand(sqlJobRowsUpTo), ConcurrentIndexMinRows).Scan(&n); err != nil {
+			return fmt.Errorf("count jobs: %w", err)
+		}
+		if large = n >= ConcurrentIndexMinRows; large {
+			return nil
+		}
+		stmts, err := s.invalidIndexDrops(ctx, tx)
+		if err != nil {
+			return err
+		}
+		for _, stmt := range append(stmts, statements(s.expand(m.sql))...) {
+			if err := s.execMigration(ctx, tx, concurrently.ReplaceAllString(stmt, "$1")); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(ctx, s.expand(sqlMigrationRecord), m.version, m.name)
+		return err
+	})
+	if err != nil || !large {
+		return err
+	}
+	if s.pgBouncer {
+		return fmt.Errorf("kiln_job holds %d jobs or more, so this migration builds its indexes concurrently, "+
+			"outside a transaction and under a session lock, which a pooler in transaction mode (Options.PgBouncer) "+
+			"does not keep: run it on a direct connection to PostgreSQL (kiln migrate with a URL that does not go "+
+			"through the pooler, without kiln_pgbouncer)", ConcurrentIndexMinRows)
+	}
+	return s.applyConcurrently(ctx, m, key)
+}
+
+// applyConcurrently applies m, a migration marked noTransactionMark, unless
+// kiln_migration says it was: on a connection of its own, closed after,
+// under a session advisory lock on key (closing the connection releases
+// it, however the run ends), dropping the INVALID indexes first and each
+// statement committed on its own. See Migrate.
+func (s *Store) applyConcurrently(ctx context.Context, m migration, key int64) error {
+	pooled, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	// The session's lock and whatever state an interrupted statement left
+	// must not go back to the pool.
+	conn := pooled.Hijack()
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
+		return fmt.Errorf("lock: %w", err)
+	}
+	var applied bool
+	if err := conn.QueryRow(ctx, s.expand(sqlMigrationApplied), m.version).Scan(&applied); err != nil {
+		return err
+	}
+	if applied {
+		return nil
+	}
+	stmts, err := s.invalidIndexDrops(ctx, conn)
+	if err != nil {
+		return err
+	}
+	for _, stmt := range append(stmts, statements(s.expand(m.sql))...) {
+		if err := s.execMigration(ctx, conn, stmt); err != nil {
+			return err
+		}
+	}
+	_, err = conn.Exec(ctx, s.expand(sqlMigrationRecord), m.version, m.name)
+	return err
+}
+
+// invalidIndexDrops returns a DROP INDEX CONCURRENTLY IF EXISTS statement
+// for each INVALID index of sqlInvalidIndexes.
+func (s *Store) invalidIndexDrops(ctx context.Context, q querier) ([]string, error) {
+	rows, err := q.Query(ctx, sqlInvalidIndexes, s.schema)
+	if err != nil {
+		return nil, fmt.Errorf("list invalid indexes: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list invalid indexes: %w", err)
+	}
+	stmts := make([]string, len(names))
+	for i, name := range names {
+		stmts[i] = `DROP INDEX CONCURRENTLY IF EXISTS ` + s.quoted + `.` + pgx.Identifier{name}.Sanitize()
+	}
+	return stmts, nil
+}
+
+// execMigration runs one statement of a migration marked
+// noTransactionMark on q, and tells s.noTxHook.
+func (s *Store) execMigration(ctx context.Context, q querier, stmt string) error {
+	if s.noTxHook != nil {
+		s.noTxHook(stmt)
+	}
+	if _, err := q.Exec(ctx, stmt); err != nil {
+		return fmt.Errorf("%s: %w", firstLine(stmt), err)
+	}
+	return nil
+}
+
+// statements splits a migration run outside a transaction into its
+// statements: each ends with ";" at the end of a line. Lines that are only
+// comments are left out, and so are the chunks they leave empty.
+func statements(sql string) []string {
+	var (
+		out []string
+		cur strings.Builder
+	)
+	for line := range strings.Lines(sql) {
+		trimmed := strings.TrimSpace(line)
+		if trimmed == "" || strings.HasPrefix(trimmed, "--") {
+			continue
+		}
+		cur.WriteString(line)
+		if strings.HasSuffix(trimmed, ";") {
+			out = append(out, strings.TrimSpace(cur.String()))
+			cur.Reset()
+		}
+	}
+	if rest := strings.TrimSpace(cur.String()); rest != "" {
+		out = append(out, rest)
+	}
+	return out
+}
+
+// firstLine returns stmt's first line, to name it in an error.
+func firstLine(stmt string) string {
+	line, _, _ := strings.Cut(stmt, "\n")
+	return line
 }
 
 // schemaTables are the tables the current schema must have.

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -442,5 +444,39 @@ func TestConnectionsPerProcess(t *testing.T) {
 	close(stop)
 	if n := <-peak; n > 2 || n < 1 {
 		t.Errorf("the process held up to %d PostgreSQL sessions, want 1 or 2", n)
+	}
+}
+
+// TestMigrateConcurrentIndexesBehindPgBouncer checks that a migration that
+// builds its indexes concurrently under a session lock (010, on a table
+// taken as large: ConcurrentIndexMinRows 0) refuses to run through a pooler
+// in transaction mode, which would keep the lock on a server connection
+// after the client left, saying to use a direct connection; and that it
+// runs on one. Not parallel: it changes ConcurrentIndexMinRows.
+func TestMigrateConcurrentIndexesBehindPgBouncer(t *testing.T) {
+	bouncer := startPgBouncer(t)
+	ctx := t.Context()
+	defer func(n int) { postgres.ConcurrentIndexMinRows = n }(postgres.ConcurrentIndexMinRows)
+	postgres.ConcurrentIndexMinRows = 0
+	schema := newSchema(t)
+	pooled, err := postgres.Open(ctx, bouncer, &postgres.Options{Schema: schema, PgBouncer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pooled.Close()
+	postgres.MigrateToForTest(t, pooled, 9)
+	err = pooled.Migrate(ctx)
+	if err == nil || !strings.Contains(err.Error(), "direct connection") {
+		t.Fatalf("Migrate through PgBouncer on a large table: %v, want an error saying to use a direct connection", err)
+	}
+	if err := pooled.SchemaCheck(ctx); !errors.Is(err, kilntype.ErrSchemaMissing) {
+		t.Errorf("SchemaCheck after the refused migration: %v, want ErrSchemaMissing", err)
+	}
+	direct := open(t, &postgres.Options{Schema: schema})
+	if err := direct.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate on a direct connection: %v", err)
+	}
+	if err := pooled.SchemaCheck(ctx); err != nil {
+		t.Errorf("SchemaCheck through PgBouncer after migrating: %v", err)
 	}
 }

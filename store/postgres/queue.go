@@ -30,14 +30,16 @@ WHERE name = $1 AND paused`
 //     fold, as JobCountByQueueState reads them;
 //   - "oldest": the earliest scheduled_at of the queue's available jobs,
 //     for each queue that has some: the least of the first entries of its
-//     (queue, priority) ranges in kiln_job_claim_available (queue,
-//     priority, scheduled_at, id). prio walks them, as the claim walks
-//     priorities: each step is one index seek that reads the first entry
-//     after the previous priority (ORDER BY follows the index, LIMIT 1),
-//     and one more finds none. The queue is compared in the index's
-//     collation (kiln_job.queue has the default one, the counters "C").
-//     The cost grows with the queues and their priorities, not with the
-//     jobs (an index-only scan, as far as the visibility map allows);
+//     (queue, kind, priority) ranges in kiln_job_claim_kind (queue, kind,
+//     priority, scheduled_at, id). kinds walks the kinds of the queue's
+//     available jobs and prio the priorities of each, as the claim's
+//     loose index scans do: each step is one index seek that reads the
+//     first entry after the previous kind or priority (ORDER BY follows
+//     the index, LIMIT 1), and one more finds none. The queue is compared
+//     in the index's collation (kiln_job.queue has the default one, the
+//     counters "C"). The cost grows with the queues, the kinds of their
+//     available jobs and their priorities, not with the jobs (an
+//     index-only scan, as far as the visibility map allows);
 //   - "paused": from kiln_queue, count 1 when paused, 0 when resumed, at
 //     its updated_at.
 //
@@ -51,16 +53,28 @@ const sqlQueueList = `WITH RECURSIVE counts AS (
 	WHERE state IN ('available', 'scheduled', 'running', 'retryable')
 	GROUP BY queue, state HAVING sum(jobs) > 0
 ),
-prio AS (
-	SELECT c.queue, f.priority, f.scheduled_at FROM counts AS c,
-	LATERAL (SELECT priority, scheduled_at FROM {s}.kiln_job
+kinds AS (
+	SELECT c.queue, f.kind FROM counts AS c,
+	LATERAL (SELECT kind FROM {s}.kiln_job
 		WHERE state = 'available' AND queue = c.queue COLLATE "default"
-		ORDER BY priority, scheduled_at LIMIT 1) AS f
+		ORDER BY kind LIMIT 1) AS f
 	WHERE c.state = 'available'
 	UNION ALL
-	SELECT p.queue, f.priority, f.scheduled_at FROM prio AS p,
+	SELECT k.queue, f.kind FROM kinds AS k,
+	LATERAL (SELECT kind FROM {s}.kiln_job
+		WHERE state = 'available' AND queue = k.queue COLLATE "default" AND kind > k.kind
+		ORDER BY kind LIMIT 1) AS f
+),
+prio AS (
+	SELECT k.queue, k.kind, f.priority, f.scheduled_at FROM kinds AS k,
 	LATERAL (SELECT priority, scheduled_at FROM {s}.kiln_job
-		WHERE state = 'available' AND queue = p.queue COLLATE "default" AND priority > p.priority
+		WHERE state = 'available' AND queue = k.queue COLLATE "default" AND kind = k.kind
+		ORDER BY priority, scheduled_at LIMIT 1) AS f
+	UNION ALL
+	SELECT p.queue, p.kind, f.priority, f.scheduled_at FROM prio AS p,
+	LATERAL (SELECT priority, scheduled_at FROM {s}.kiln_job
+		WHERE state = 'available' AND queue = p.queue COLLATE "default" AND kind = p.kind
+			AND priority > p.priority
 		ORDER BY priority, scheduled_at LIMIT 1) AS f
 )
 SELECT queue, state, jobs, NULL::timestamptz FROM counts
@@ -89,8 +103,8 @@ func (s *Store) QueuePause(ctx context.Context, params *store.QueuePauseParams) 
 // QueueList returns every queue that has been paused or holds an
 // available, scheduled, running or retryable job, by name (bytewise), with
 // its counts, read in one statement (one snapshot). Its cost grows with the
-// queues, the priorities of their available jobs and the counter deltas
-// not folded yet, not with the jobs (see sqlQueueList).
+// queues, the kinds and priorities of their available jobs and the counter
+// deltas not folded yet, not with the jobs (see sqlQueueList).
 func (s *Store) QueueList(ctx context.Context) ([]*store.QueueRow, error) {
 	rows, err := s.pool.Query(ctx, s.sql(sqlQueueList))
 	if err != nil {

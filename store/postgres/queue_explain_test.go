@@ -13,7 +13,7 @@ import (
 // never read kiln_job sequentially, with custom and generic plans; that
 // QueueList and JobCountByState take their counts from the counters
 // (kiln_job_count and its deltas) and that QueueList reads kiln_job only
-// by seeks of kiln_job_claim_available under a LIMIT (the first entry of a
+// by seeks of kiln_job_claim_kind under a LIMIT (the first entry of a
 // range, in index order: no scan of the available jobs); and that
 // QueueList's counts and oldest available jobs match a plain GROUP BY.
 //
@@ -37,16 +37,18 @@ SELECT 'q' || g, g % 2 = 1, now() FROM generate_series(0, 49) AS g`)); err != ni
 	none := []string{}
 	// A line of a plan that reads the table kiln_job itself (not
 	// kiln_job_count), and one that reads the first entries of
-	// kiln_job_claim_available in its order.
+	// kiln_job_claim_kind in its order.
 	readsJobs := regexp.MustCompile(`\bon kiln_job( |$)`)
-	seeksAvailable := regexp.MustCompile(`^\s*->  Index (Only )?Scan using kiln_job_claim_available on kiln_job( |$)`)
+	seeksAvailable := regexp.MustCompile(`^\s*->  Index (Only )?Scan using kiln_job_claim_kind on kiln_job( |$)`)
 	for _, q := range []struct {
 		name  string
 		query string
 		args  []any
 	}{
-		{"claim of a paused queue", sqlClaim, []any{"q1", now, nil, none, 10, 10, none, []int32{}, "p", nil, time.Minute}},
-		{"claim of a queue not paused", sqlClaim, []any{"q2", now, nil, none, 10, 10, none, []int32{}, "p", nil, time.Minute}},
+		{"claim of a paused queue", sqlClaim(2), []any{"q1", now, nil, none, 10, 10, none, []int32{}, "p", nil, time.Minute,
+			[]string{"k1", "k2"}}},
+		{"claim of a queue not paused", sqlClaim(2), []any{"q2", now, nil, none, 10, 10, none, []int32{}, "p", nil, time.Minute,
+			[]string{"k1", "k2"}}},
 		{"queue list", sqlQueueList, nil},
 		{"job count by state", sqlJobCountByState, nil},
 	} {
@@ -64,14 +66,14 @@ SELECT 'q' || g, g % 2 = 1, now() FROM generate_series(0, 49) AS g`)); err != ni
 					t.Errorf("%s, %s: reads kiln_job: %s\n%s", q.name, mode, strings.TrimSpace(line), plan)
 				case q.name == "queue list" && (!seeksAvailable.MatchString(line) || i == 0 ||
 					!strings.Contains(lines[i-1], "->  Limit") || !seeksQueue(lines[i+1:])):
-					t.Errorf("%s, %s: reads kiln_job other than by a seek of kiln_job_claim_available "+
+					t.Errorf("%s, %s: reads kiln_job other than by a seek of kiln_job_claim_kind "+
 						"on the queue under a LIMIT: %s\n%s", q.name, mode, strings.TrimSpace(line), plan)
 				default:
 					seeks++
 				}
 			}
 			if q.name == "queue list" && seeks == 0 {
-				t.Errorf("%s, %s: the oldest available jobs are not read from kiln_job_claim_available\n%s", q.name, mode, plan)
+				t.Errorf("%s, %s: the oldest available jobs are not read from kiln_job_claim_kind\n%s", q.name, mode, plan)
 			}
 		})
 	}

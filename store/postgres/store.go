@@ -257,6 +257,10 @@ type Store struct {
 	// queries caches the statements expanded by sql, by template.
 	queries sync.Map // string -> string
 
+	// noTxHook, when set (by tests, before Migrate), is called with each
+	// statement that a migration run outside a transaction sends.
+	noTxHook func(stmt string)
+
 	closeOnce sync.Once
 }
 

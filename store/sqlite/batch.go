@@ -59,23 +59,6 @@ func (b *batchStmt) prepared(ctx context.Context, db *sql.DB, n int) (map[int]*s
 	return out, nil
 }
 
-// preparedSize returns the statement for exactly size rows, preparing it on
-// db if needed. Like prepared, it must not be called inside a writer
-// transaction.
-func (b *batchStmt) preparedSize(ctx context.Context, db *sql.DB, size int) (*sql.Stmt, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if s, ok := b.bySize[size]; ok {
-		return s, nil
-	}
-	s, err := db.PrepareContext(ctx, b.build(size))
-	if err != nil {
-		return nil, fmt.Errorf("prepare: %w", err)
-	}
-	b.bySize[size] = s
-	return s, nil
-}
-
 // close closes the statements prepared so far.
 func (b *batchStmt) close() {
 	b.mu.Lock()

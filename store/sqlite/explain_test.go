@@ -22,7 +22,10 @@ func TestQueryPlans(t *testing.T) {
 		query string
 		args  []any
 	}{
-		{"claim candidates", sqlClaimCandidates(16), []any{"default", 1, `["a"]`, `["b"]`}},
+		{"claim candidates", sqlClaimCandidates(16, 1), []any{"default", 1, `["a"]`, `["b"]`, "a"}},
+		{"claim candidates of 3 kinds", sqlClaimCandidates(16, 3), []any{"default", 1, `["a","c","d"]`, `["b"]`, "a", "c", "d"}},
+		{"claim candidates of no kind", sqlClaimCandidates(16, 0), []any{"default", 1, nil, `["b"]`}},
+		{"available kinds", sqlAvailableKinds, []any{"default"}},
 		{"claim update", sqlClaimUpdate, []any{1, "p", 2, "[1,2]"}},
 		{"finish", sqlFinishJobs(2), []any{1, "p", "completed", nil, 0, 1, nil, nil, 1, "p", 2, "p", "completed", nil, 0, 1, nil, nil, 1, nil}},
 		{"insert attempt", sqlInsertAttempt, []any{1, 1, 1, 1, "p", "succeeded", "", ""}},
@@ -55,7 +58,11 @@ func TestQueryPlans(t *testing.T) {
 		{"recurring delete", sqlRecurringDelete, []any{"r"}},
 		{"occurrence list", sqlOccurrenceList, []any{"r", 10}},
 	} {
-		for _, step := range queryPlan(t, s.w, q.name, q.query, q.args...) {
+		plan := queryPlan(t, s.w, q.name, q.query, q.args...)
+		if k, ok := claimKinds[q.name]; ok {
+			wantClaimByKind(t, q.name, plan, k)
+		}
+		for _, step := range plan {
 			// SCAN, even USING INDEX, walks a whole table or index. (A
 			// SCAN of a subquery, such as the overlap check's 8 newest
 			// occurrences, walks only the rows the subquery returned.)
@@ -63,6 +70,42 @@ func TestQueryPlans(t *testing.T) {
 				t.Errorf("%s scans: %q", q.name, step)
 			}
 		}
+	}
+}
+
+// claimKinds are the kinds of available jobs that TestQueryPlans's claims
+// read, by name.
+var claimKinds = map[string]int{
+	"claim candidates":            1,
+	"claim candidates of 3 kinds": 3,
+	"claim candidates of no kind": 0,
+}
+
+// wantClaimByKind fails the test unless plan, the steps of the plan of
+// sqlClaimCandidates(n, k) named name, reads kiln_job_claim_kind only by k
+// seeks of a queue and kind, and sorts nothing but the two sources it
+// merges (available and waiting jobs, each at most its LIMIT): the ranges
+// of the kinds are read in index order and merged, and no job of a kind
+// not claimed is read.
+func wantClaimByKind(t *testing.T, name string, plan []string, k int) {
+	t.Helper()
+	const seek = "SEARCH kiln_job USING INDEX kiln_job_claim_kind (queue=? AND kind=?)"
+	seeks, sorts := 0, 0
+	for _, step := range plan {
+		switch {
+		case step == seek:
+			seeks++
+		case strings.Contains(step, "kiln_job_claim_kind"):
+			t.Errorf("%s reads kiln_job_claim_kind other than by queue and kind: %q", name, step)
+		case strings.HasPrefix(step, "USE TEMP B-TREE"):
+			sorts++
+		}
+	}
+	if seeks != k {
+		t.Errorf("%s: %d seeks of kiln_job_claim_kind by queue and kind, want %d", name, seeks, k)
+	}
+	if sorts > 2 {
+		t.Errorf("%s: %d sorts, want at most 2 (the available and the waiting jobs)", name, sorts)
 	}
 }
 

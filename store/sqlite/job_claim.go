@@ -5,16 +5,20 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"iter"
 	"slices"
+	"strings"
+	"sync"
 
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
 )
 
 // sqlClaimCandidates returns (claimColumns of) up to limit due jobs of queue
-// ?1 at time ?2, in claim order, whose kind is in the JSON array ?3 (NULL:
-// any) and not in the JSON array ?4 (NULL: none). A paused queue has no due
-// jobs.
+// ?1 at time ?2, in claim order: available jobs of the kinds ?5 ... ?(4+k)
+// (a NULL kind matches nothing), and scheduled or retryable jobs whose kind
+// is in the JSON array ?3 (NULL: any) and not in the JSON array ?4 (NULL:
+// none). A paused queue has no due jobs.
 //
 // unpaused holds the queue, or no row when kiln_queue says it is paused: one
 // primary-key lookup per claim, materialized once. The available jobs and
@@ -23,13 +27,42 @@ import (
 // NOT EXISTS term next to queue = ?1 would be evaluated once too, but
 // SQLite would still walk every index entry of the queue to reject it.)
 //
-// Available jobs are read from the front of kiln_job_claim_available.
-// Scheduled and retryable jobs are read from kiln_job_claim_waiting one
-// priority at a time (prio walks the priorities present with one index seek
-// each), seeking the range scheduled_at <= now: jobs due in the future are
-// never read, however many there are.
-func sqlClaimCandidates(limit int) string {
-	return fmt.Sprintf(sqlClaimCandidatesFormat, limit)
+// Available jobs are read from kiln_job_claim_kind (queue, kind, priority,
+// scheduled_at, id), one range per kind (see claimAvailable): jobs of other
+// kinds are never read, however many wait in the queue. Scheduled and
+// retryable jobs are read from kiln_job_claim_waiting one priority at a
+// time (prio walks the priorities present with one index seek each),
+// seeking the range scheduled_at <= now: jobs due in the future are never
+// read, however many there are. (Due ones of kinds not claimed are read
+// and filtered out: the scheduler makes them available within a second.)
+func sqlClaimCandidates(limit, kinds int) string {
+	return fmt.Sprintf(sqlClaimCandidatesFormat, limit, claimAvailable(limit, kinds))
+}
+
+// claimAvailable returns the SELECT of sqlClaimCandidates's available jobs
+// for k kinds, bound as ?5 ... ?(4+k): up to limit of them in claim order.
+// With several kinds it is a compound SELECT of one arm per kind under an
+// ORDER BY and a LIMIT, which SQLite runs as a merge: each arm is a
+// co-routine that walks its kind's range of kiln_job_claim_kind in index
+// order (no sort), and the merge takes the next row in claim order from
+// whichever arm has it, stopping at the LIMIT. So a claim reads about
+// limit entries plus one per kind, whatever the lengths of the ranges.
+func claimAvailable(limit, k int) string {
+	if k == 0 {
+		cols := strings.Split(claimColumns, ",")
+		for i, col := range cols {
+			cols[i] = "NULL AS " + strings.TrimSpace(col)
+		}
+		return `SELECT ` + strings.Join(cols, ", ") + ` WHERE 0`
+	}
+	arms := make([]string, k)
+	for i := range k {
+		arms[i] = fmt.Sprintf(`SELECT `+claimColumns+` FROM kiln_job INDEXED BY kiln_job_claim_kind
+	WHERE state = 'available' AND queue = (SELECT queue FROM unpaused) AND kind = ?%d AND scheduled_at <= ?2`, 5+i)
+	}
+	return strings.Join(arms, "\n\tUNION ALL\n\t") + fmt.Sprintf(`
+	ORDER BY priority, scheduled_at, id
+	LIMIT %d`, limit)
 }
 
 const sqlClaimCandidatesFormat = `WITH RECURSIVE unpaused(queue) AS MATERIALIZED (
@@ -44,12 +77,7 @@ prio(p) AS (
 	FROM prio WHERE prio.p IS NOT NULL
 ),
 available AS (
-	SELECT ` + claimColumns + ` FROM kiln_job INDEXED BY kiln_job_claim_available
-	WHERE state = 'available' AND queue = (SELECT queue FROM unpaused) AND scheduled_at <= ?2
-		AND (?3 IS NULL OR kind IN (SELECT value FROM json_each(?3)))
-		AND (?4 IS NULL OR kind NOT IN (SELECT value FROM json_each(?4)))
-	ORDER BY priority, scheduled_at, id
-	LIMIT %[1]d
+	%[2]s
 ),
 waiting AS (
 	SELECT ` + claimColumns + ` FROM kiln_job INDEXED BY kiln_job_claim_waiting
@@ -63,6 +91,20 @@ waiting AS (
 SELECT * FROM (SELECT * FROM available UNION ALL SELECT * FROM waiting)
 ORDER BY priority, scheduled_at, id
 LIMIT %[1]d`
+
+// sqlAvailableKinds returns the kinds of queue ?1's available jobs, in
+// order, by a loose index scan of kiln_job_claim_kind: one seek per kind
+// for the first entry after the previous kind, and one more that finds
+// none. Claims with AnyKind run it first.
+const sqlAvailableKinds = `WITH RECURSIVE kinds(kind) AS (
+	SELECT (SELECT kind FROM kiln_job INDEXED BY kiln_job_claim_kind
+		WHERE state = 'available' AND queue = ?1 ORDER BY kind LIMIT 1)
+	UNION ALL
+	SELECT (SELECT kind FROM kiln_job INDEXED BY kiln_job_claim_kind
+		WHERE state = 'available' AND queue = ?1 AND kind > kinds.kind ORDER BY kind LIMIT 1)
+	FROM kinds WHERE kinds.kind IS NOT NULL
+)
+SELECT kind FROM kinds WHERE kind IS NOT NULL`
 
 // sqlClaimUpdate moves the jobs whose IDs are in the JSON array ?4 to
 // running. It returns nothing: the claim already read the jobs, and SQLite's
@@ -129,6 +171,12 @@ const maxClaimWindow = 1 << 14
 // candidates: Max times this many are read per round.
 const claimWindowFactor = 4
 
+// maxMergedKinds bounds the kinds whose available jobs one candidates
+// statement merges (SQLite allows 500 arms in a compound SELECT): a claim
+// of more kinds runs one statement per chunk of them and merges their
+// candidates in Go.
+const maxMergedKinds = 100
+
 // JobClaim moves up to params.Max due jobs of params.Queue to running, leased
 // by params.LeasedBy until params.LeaseExpiresAt, and returns them in claim
 // order (priority, then ScheduledAt, then ID) with Attempt already counted.
@@ -137,6 +185,13 @@ const claimWindowFactor = 4
 // transaction, so concurrent claims, from this process or another, never
 // return the same job. A Max below 1 claims nothing, and so does a claim of
 // a queue paused with QueuePause (by any process sharing the file).
+//
+// The claim reads the available jobs of each kind it may take from that
+// kind's range of kiln_job_claim_kind, merged in claim order, so its cost
+// does not grow with the jobs of other kinds queued (see
+// sqlClaimCandidates). With AnyKind it first lists, on a reader, the kinds
+// of the queue's available jobs (one index seek per kind:
+// sqlAvailableKinds).
 func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*kilntype.JobRow, error) {
 	if params.ClaimsNothing() {
 		return []*kilntype.JobRow{}, nil
@@ -144,6 +199,12 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 	kinds, err := jsonStrings(params.KindFilter())
 	if err != nil {
 		return nil, fail("claim jobs", err)
+	}
+	avail := params.KindFilter()
+	if avail == nil {
+		if avail, err = s.availableKinds(ctx, params.Queue); err != nil {
+			return nil, fail("claim jobs", err)
+		}
 	}
 	window := params.Max
 	for _, limit := range params.KindLimits {
@@ -156,9 +217,22 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 		window *= claimWindowFactor
 	}
 	limit := claimLimit(window)
-	candidates, err := s.sized(ctx, func(st *stmts) *batchStmt { return st.claimCandidates }, limit)
+	c := &candidates{limit: limit, kinds: kinds, queue: params.Queue, now: micros(params.Now)}
+	for _, kind := range avail {
+		if l, ok := params.KindLimits[kind]; (!ok || l > 0) && !slices.Contains(c.avail, kind) {
+			c.avail = append(c.avail, kind)
+		}
+	}
+	st, err := s.stmts(ctx)
 	if err != nil {
 		return nil, fail("claim jobs", err)
+	}
+	for chunk := range c.chunks() {
+		stmt, err := st.claimCandidates.prepared(ctx, s.w, claimShape{limit: limit, kinds: len(chunk)})
+		if err != nil {
+			return nil, fail("claim jobs", err)
+		}
+		c.stmts = append(c.stmts, stmt)
 	}
 	var claimed []*kilntype.JobRow
 	err = s.write(ctx, func(tx *sql.Tx, st *stmts) error {
@@ -174,7 +248,10 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 			merged.KindLimits = store.MergeKindLimits(params, running)
 			p = &merged
 		}
-		claimed, err = claim(ctx, tx, st, tx.StmtContext(ctx, candidates), limit, p, kinds)
+		for i, stmt := range c.stmts {
+			c.stmts[i] = tx.StmtContext(ctx, stmt)
+		}
+		claimed, err = claim(ctx, tx, st, c, p)
 		return err
 	})
 	if err != nil {
@@ -183,13 +260,142 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 	return claimed, nil
 }
 
+// availableKinds returns the kinds of queue's available jobs, read on a
+// reader (sqlAvailableKinds).
+func (s *Store) availableKinds(ctx context.Context, queue string) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, sqlAvailableKinds, queue)
+	if err != nil {
+		return nil, fmt.Errorf("list available kinds: %w", err)
+	}
+	defer rows.Close()
+	kinds := []string{}
+	for rows.Next() {
+		var kind string
+		if err := rows.Scan(&kind); err != nil {
+			return nil, fmt.Errorf("list available kinds: %w", err)
+		}
+		kinds = append(kinds, kind)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list available kinds: %w", err)
+	}
+	return kinds, nil
+}
+
+// candidates reads the candidates of a claim's rounds: its statements, one
+// per chunk of avail (see maxMergedKinds), each bound to the claim's
+// transaction.
+type candidates struct {
+	limit int      // the statements' LIMIT
+	kinds any      // the JSON array of the claim's kinds (nil: any kind)
+	avail []string // the kinds whose available jobs are read
+	stmts []*sql.Stmt
+	queue string // the claim's queue
+	now   int64  // the claim's time, in Unix microseconds
+}
+
+// chunks yields avail by chunks of at most maxMergedKinds kinds; an empty
+// avail is one empty chunk (the claim still reads scheduled and retryable
+// jobs).
+func (c *candidates) chunks() iter.Seq[[]string] {
+	return func(yield func([]string) bool) {
+		if len(c.avail) == 0 {
+			yield(nil)
+			return
+		}
+		for chunk := range slices.Chunk(c.avail, maxMergedKinds) {
+			if !yield(chunk) {
+				return
+			}
+		}
+	}
+}
+
+// read calls pick with the round's candidates in claim order, at most
+// limit of them, until pick returns false, and returns how many it read.
+// excluded (a JSON array, or nil) lists the kinds to leave out; their
+// arms are bound to NULL, which matches no kind. With one statement the
+// rows are read as SQLite returns them, in order; with several (a chunk
+// of kinds each, the first one also reading scheduled and retryable
+// jobs), each statement's first limit rows are merged in claim order.
+func (c *candidates) read(ctx context.Context, excluded []string, pick func(*kilntype.JobRow) bool) (int, error) {
+	excludedJSON, err := jsonStrings(excluded)
+	if err != nil {
+		return 0, err
+	}
+	var merged []*kilntype.JobRow
+	i := 0
+	for chunk := range c.chunks() {
+		waitKinds := c.kinds
+		if i > 0 {
+			waitKinds = "[]" // read by the first chunk
+		}
+		args := []any{c.queue, c.now, waitKinds, excludedJSON}
+		for _, kind := range chunk {
+			if slices.Contains(excluded, kind) {
+				args = append(args, nil)
+			} else {
+				args = append(args, kind)
+			}
+		}
+		read, err := c.query(ctx, c.stmts[i], args, func(j *kilntype.JobRow) bool {
+			if len(c.stmts) == 1 {
+				return pick(j)
+			}
+			merged = append(merged, j)
+			return true
+		})
+		if len(c.stmts) == 1 || err != nil {
+			return read, err
+		}
+		i++
+	}
+	slices.SortFunc(merged, compareClaimOrder)
+	read := 0
+	for _, j := range merged[:min(len(merged), c.limit)] {
+		read++
+		if !pick(j) {
+			break
+		}
+	}
+	return read, nil
+}
+
+// query runs stmt with args and calls fn with each row until it returns
+// false; it returns the rows read.
+func (c *candidates) query(ctx context.Context, stmt *sql.Stmt, args []any, fn func(*kilntype.JobRow) bool) (int, error) {
+	rows, err := stmt.QueryContext(ctx, args...)
+	if err != nil {
+		return 0, fmt.Errorf("select candidates: %w", err)
+	}
+	defer rows.Close()
+	read := 0
+	for rows.Next() {
+		read++
+		j, err := scanCandidate(rows)
+		if err != nil {
+			return read, fmt.Errorf("select candidates: %w", err)
+		}
+		if !fn(j) {
+			break
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return read, fmt.Errorf("select candidates: %w", err)
+	}
+	if err := rows.Err(); err != nil {
+		return read, fmt.Errorf("select candidates: %w", err)
+	}
+	return read, nil
+}
+
 // claim runs JobClaim's rounds in tx. Each round reads a window of
 // candidates in claim order, picks them while applying the kind limits, and
 // moves the picked ones to running. A round that ends short of Max only
 // because of kind limits is followed by another that excludes the kinds
 // whose limit is reached; each round thus either fills Max, runs out of
 // candidates, or excludes one more kind.
-func claim(ctx context.Context, tx *sql.Tx, st *stmts, candidates *sql.Stmt, window int, p *store.JobClaimParams, kinds any) ([]*kilntype.JobRow, error) {
+func claim(ctx context.Context, tx *sql.Tx, st *stmts, c *candidates, p *store.JobClaimParams) ([]*kilntype.JobRow, error) {
 	var (
 		excluded []string       // kinds whose limit is 0 or reached
 		taken    map[string]int // jobs picked per limited kind
@@ -211,28 +417,11 @@ func claim(ctx context.Context, tx *sql.Tx, st *stmts, candidates *sql.Stmt, win
 	claimed := make([]*kilntype.JobRow, 0, p.Max)
 	for len(claimed) < p.Max {
 		want := p.Max - len(claimed)
-		excludedJSON, err := jsonStrings(excluded)
-		if err != nil {
-			return nil, err
-		}
-		rows, err := candidates.QueryContext(ctx, p.Queue, now, kinds, excludedJSON)
-		if err != nil {
-			return nil, fmt.Errorf("select candidates: %w", err)
-		}
-		var (
-			picked []*kilntype.JobRow
-			read   int
-		)
-		for len(picked) < want && rows.Next() {
-			read++
-			j, err := scanCandidate(rows)
-			if err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("select candidates: %w", err)
-			}
+		var picked []*kilntype.JobRow
+		read, err := c.read(ctx, excluded, func(j *kilntype.JobRow) bool {
 			if limit, ok := p.KindLimits[j.Kind]; ok {
 				if taken[j.Kind] >= limit {
-					continue
+					return true
 				}
 				taken[j.Kind]++
 				if taken[j.Kind] == limit {
@@ -240,12 +429,10 @@ func claim(ctx context.Context, tx *sql.Tx, st *stmts, candidates *sql.Stmt, win
 				}
 			}
 			picked = append(picked, j)
-		}
-		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("select candidates: %w", err)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("select candidates: %w", err)
+			return len(picked) < want
+		})
+		if err != nil {
+			return nil, err
 		}
 		if len(picked) > 0 {
 			ids := make([]int64, len(picked))
@@ -262,7 +449,7 @@ func claim(ctx context.Context, tx *sql.Tx, st *stmts, candidates *sql.Stmt, win
 			}
 			claimed = append(claimed, picked...)
 		}
-		if len(picked) < want && read < window {
+		if len(picked) < want && read < c.limit {
 			break // no more candidates
 		}
 	}
@@ -308,4 +495,50 @@ WHERE state = 'running' AND kind IN (SELECT value FROM json_each(?)) GROUP BY ki
 		return nil, fmt.Errorf("count running jobs: %w", err)
 	}
 	return running, nil
+}
+
+// claimShape identifies a prepared candidates statement: its LIMIT and the
+// kinds whose available jobs it merges.
+type claimShape struct {
+	limit, kinds int
+}
+
+// claimStmts are the candidates statements, prepared by shape when first
+// needed: a LIMIT bound as a parameter makes SQLite re-prepare the
+// statement whenever its value changes, which cost claims a third of their
+// time, and the kinds are one arm each.
+type claimStmts struct {
+	// mu guards byShape.
+	mu      sync.Mutex
+	byShape map[claimShape]*sql.Stmt
+}
+
+// prepared returns the statement of shape, preparing it on db if needed.
+// It must not be called inside a writer transaction: preparing needs the
+// writer's only connection.
+func (c *claimStmts) prepared(ctx context.Context, db *sql.DB, shape claimShape) (*sql.Stmt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s, ok := c.byShape[shape]; ok {
+		return s, nil
+	}
+	s, err := db.PrepareContext(ctx, sqlClaimCandidates(shape.limit, shape.kinds))
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	if c.byShape == nil {
+		c.byShape = make(map[claimShape]*sql.Stmt)
+	}
+	c.byShape[shape] = s
+	return s, nil
+}
+
+// close closes the statements prepared so far.
+func (c *claimStmts) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for shape, s := range c.byShape {
+		s.Close()
+		delete(c.byShape, shape)
+	}
 }

@@ -32,10 +32,18 @@ func (s *Store) JobGet(ctx context.Context, id int64) (*kilntype.JobRow, error) 
 // store.DefaultListLimit, more than store.MaxListLimit is cut to it. An
 // empty, non-nil filter matches nothing. It reads from the reader pool.
 //
-// With params.Tag the walk follows kiln_job_tag's entries of that tag in ID
-// order, so a rare tag reads only its own jobs. params.ArgsContains is
-// matched with instr() on the args as stored, reading each job of the range
-// that passes the other filters.
+// The walk follows an index in ID order: kiln_job_state's entries of the
+// states asked for, or else the table itself (its rowid is the ID). The
+// kind and queue filters have no index of their own (migration 010 dropped
+// them: every job inserted or changing state paid an entry in each): they
+// are checked on each job of the walk, so a page of a kind or queue that
+// is rare among the jobs walked reads up to every job of those states (or
+// every job) to fill it. Counts per queue and state come from the counters
+// (JobCountByState, QueueList), never from lists. With params.Tag the walk
+// follows kiln_job_tag's entries of that tag in ID order, so a rare tag
+// reads only its own jobs. params.ArgsContains is matched with instr() on
+// the args as stored, reading each job of the range that passes the other
+// filters.
 func (s *Store) JobList(ctx context.Context, params *store.JobListParams) ([]*kilntype.JobRow, error) {
 	query, args, ok := jobListQuery(params)
 	if !ok {

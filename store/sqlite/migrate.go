@@ -70,6 +70,12 @@ const sqlCreateMigrationTable = `CREATE TABLE IF NOT EXISTS kiln_migration (
 // on the write lock (waiting up to the busy timeout) and each migration is
 // applied once.
 func (s *Store) Migrate(ctx context.Context) error {
+	return s.migrateTo(ctx, 0)
+}
+
+// migrateTo is Migrate, stopping after migration version upTo (0: the last
+// one). Upgrade tests use it to build a database of an earlier version.
+func (s *Store) migrateTo(ctx context.Context, upTo int) error {
 	ms, err := loadMigrations()
 	if err != nil {
 		return fail("migrate", err)
@@ -78,6 +84,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return fail("migrate: create kiln_migration", err)
 	}
 	for _, m := range ms {
+		if upTo > 0 && m.version > upTo {
+			break
+		}
 		if err := s.apply(ctx, m); err != nil {
 			return fail("migrate: "+m.name, err)
 		}

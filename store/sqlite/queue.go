@@ -27,12 +27,14 @@ const sqlQueueResume = `UPDATE kiln_queue SET paused = 0, updated_at = ?2 WHERE 
 //     row per queue and state;
 //   - "oldest": the earliest scheduled_at of the queue's available jobs,
 //     for each queue that has some: the least of the first entries of its
-//     (queue, priority) ranges in kiln_job_claim_available (queue,
-//     priority, scheduled_at, id). prio walks the priorities present, as
-//     the claim does: one index seek each, and one more that finds none;
-//     the first entry of each range is one seek more. Each seek reads one
-//     entry (ORDER BY follows the index, LIMIT 1) and no table row, so the
-//     cost grows with the queues and their priorities, not with the jobs;
+//     (queue, kind, priority) ranges in kiln_job_claim_kind (queue, kind,
+//     priority, scheduled_at, id). kinds walks the kinds present and prio
+//     the priorities of each, as the claim's loose index scans do: one
+//     index seek each, and one more that finds none; the first entry of
+//     each range is one seek more. Each seek reads one entry (ORDER BY
+//     follows the index, LIMIT 1) and no table row, so the cost grows with
+//     the queues, the kinds of their available jobs and their priorities,
+//     not with the jobs;
 //   - "paused": from kiln_queue, count 1 when paused, 0 when resumed, at
 //     its updated_at.
 //
@@ -41,19 +43,30 @@ const sqlQueueList = `WITH RECURSIVE counts AS (
 	SELECT queue, state, jobs FROM kiln_job_count
 	WHERE state IN ('available', 'scheduled', 'running', 'retryable') AND jobs > 0
 ),
-prio(queue, p) AS (
-	SELECT queue, (SELECT priority FROM kiln_job INDEXED BY kiln_job_claim_available
-		WHERE state = 'available' AND queue = counts.queue ORDER BY priority LIMIT 1)
+kinds(queue, kind) AS (
+	SELECT queue, (SELECT kind FROM kiln_job INDEXED BY kiln_job_claim_kind
+		WHERE state = 'available' AND queue = counts.queue ORDER BY kind LIMIT 1)
 	FROM counts WHERE state = 'available'
 	UNION ALL
-	SELECT queue, (SELECT priority FROM kiln_job INDEXED BY kiln_job_claim_available
-		WHERE state = 'available' AND queue = prio.queue AND priority > prio.p ORDER BY priority LIMIT 1)
+	SELECT queue, (SELECT kind FROM kiln_job INDEXED BY kiln_job_claim_kind
+		WHERE state = 'available' AND queue = kinds.queue AND kind > kinds.kind ORDER BY kind LIMIT 1)
+	FROM kinds WHERE kind IS NOT NULL
+),
+prio(queue, kind, p) AS (
+	SELECT queue, kind, (SELECT priority FROM kiln_job INDEXED BY kiln_job_claim_kind
+		WHERE state = 'available' AND queue = kinds.queue AND kind = kinds.kind ORDER BY priority LIMIT 1)
+	FROM kinds WHERE kind IS NOT NULL
+	UNION ALL
+	SELECT queue, kind, (SELECT priority FROM kiln_job INDEXED BY kiln_job_claim_kind
+		WHERE state = 'available' AND queue = prio.queue AND kind = prio.kind AND priority > prio.p
+		ORDER BY priority LIMIT 1)
 	FROM prio WHERE p IS NOT NULL
 )
 SELECT queue, state, jobs, NULL FROM counts
 UNION ALL
-SELECT queue, 'oldest', 0, min((SELECT scheduled_at FROM kiln_job INDEXED BY kiln_job_claim_available
-		WHERE state = 'available' AND queue = prio.queue AND priority = prio.p ORDER BY scheduled_at LIMIT 1))
+SELECT queue, 'oldest', 0, min((SELECT scheduled_at FROM kiln_job INDEXED BY kiln_job_claim_kind
+		WHERE state = 'available' AND queue = prio.queue AND kind = prio.kind AND priority = prio.p
+		ORDER BY scheduled_at LIMIT 1))
 	FROM prio WHERE p IS NOT NULL GROUP BY queue
 UNION ALL
 SELECT name, 'paused', paused, updated_at FROM kiln_queue`
@@ -82,8 +95,8 @@ func (s *Store) QueuePause(ctx context.Context, params *store.QueuePauseParams) 
 // QueueList returns every queue that has been paused or holds an
 // available, scheduled, running or retryable job, by name (bytewise), with
 // its counts, read in one statement from the reader pool. Its cost grows
-// with the queues and the priorities of their available jobs, not with the
-// jobs (see sqlQueueList).
+// with the queues and the kinds and priorities of their available jobs, not
+// with the jobs (see sqlQueueList).
 func (s *Store) QueueList(ctx context.Context) ([]*store.QueueRow, error) {
 	rows, err := s.r.QueryContext(ctx, sqlQueueList)
 	if err != nil {

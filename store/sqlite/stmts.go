@@ -14,10 +14,9 @@ type stmts struct {
 	insertJobs     *batchStmt
 	finishJobs     *batchStmt
 	insertAttempts *batchStmt
-	// claimCandidates is built per LIMIT (a power of two): a LIMIT bound as
-	// a parameter makes SQLite re-prepare the statement whenever its value
-	// changes, which cost claims a third of their time.
-	claimCandidates *batchStmt
+	// claimCandidates is built per LIMIT (a power of two) and number of
+	// kinds (see claimStmts).
+	claimCandidates *claimStmts
 
 	getUnique      *sql.Stmt
 	getJob         *sql.Stmt
@@ -104,7 +103,7 @@ func prepareStmts(ctx context.Context, db *sql.DB) (*stmts, error) {
 	st.insertJobs = newBatchStmt(sqlInsertJobs)
 	st.finishJobs = newBatchStmt(sqlFinishJobs)
 	st.insertAttempts = newBatchStmt(sqlInsertAttempts)
-	st.claimCandidates = newBatchStmt(sqlClaimCandidates)
+	st.claimCandidates = &claimStmts{}
 	return st, nil
 }
 
@@ -116,10 +115,13 @@ func (st *stmts) close() error {
 			errs = append(errs, (*f.stmt).Close())
 		}
 	}
-	for _, b := range []*batchStmt{st.insertJobs, st.finishJobs, st.insertAttempts, st.claimCandidates} {
+	for _, b := range []*batchStmt{st.insertJobs, st.finishJobs, st.insertAttempts} {
 		if b != nil {
 			b.close()
 		}
+	}
+	if st.claimCandidates != nil {
+		st.claimCandidates.close()
 	}
 	return errors.Join(errs...)
 }

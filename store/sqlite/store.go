@@ -277,17 +277,6 @@ func (s *Store) batch(ctx context.Context, pick func(*stmts) *batchStmt, n int) 
 	return pick(st).prepared(ctx, s.w, n)
 }
 
-// sized returns the statement that pick selects, built for exactly size
-// (see batchStmt.preparedSize). Like stmts, it must not be called inside a
-// writer transaction.
-func (s *Store) sized(ctx context.Context, pick func(*stmts) *batchStmt, size int) (*sql.Stmt, error) {
-	st, err := s.stmts(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return pick(st).preparedSize(ctx, s.w, size)
-}
-
 // stmts returns the writer's prepared statements, preparing them on first
 // use. It must not be called inside a writer transaction: preparing needs the
 // writer's only connection.

@@ -1,7 +1,9 @@
 package storetest
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -138,6 +140,53 @@ func testClaim(t *testing.T, newStore NewStoreFunc) {
 		p.AnyKind = true
 		p.Kinds = []string{"k1"} // ignored
 		wantIDs(t, "any kind", ids(f.claim(p)), []int64{k3.ID})
+	})
+
+	t.Run("ManyKinds", func(t *testing.T) {
+		// The kinds' jobs are merged in claim order, however many kinds a
+		// claim has (a store may read each kind's jobs apart), and jobs
+		// of other kinds ahead of them are left.
+		f := newFixture(t, newStore)
+		type job struct {
+			id       int64
+			priority int
+			at       time.Time
+		}
+		var (
+			kinds []string
+			want  []job
+		)
+		for k := range 250 {
+			kinds = append(kinds, fmt.Sprintf("k%03d", k))
+		}
+		f.insertN(20, kind("other"), priority(1), scheduledAt(base.Add(-time.Hour)))
+		for i := range 600 {
+			at := base.Add(-time.Duration(i*37%101) * time.Second)
+			mods := []jobMod{kind(kinds[i*7%len(kinds)]), priority(1 + i%3), scheduledAt(at)}
+			if i%10 == 0 {
+				mods = append(mods, scheduled(at))
+			}
+			want = append(want, job{f.insert(mods...).ID, 1 + i%3, at})
+		}
+		slices.SortFunc(want, func(a, b job) int {
+			return cmp.Or(cmp.Compare(a.priority, b.priority), a.at.Compare(b.at), cmp.Compare(a.id, b.id))
+		})
+		wantOrder := make([]int64, len(want))
+		for i, j := range want {
+			wantOrder[i] = j.id
+		}
+		p := claimParams("default", 37, base)
+		p.AnyKind = false
+		p.Kinds = append(append(slices.Clone(kinds), "absent"), kinds[:10]...) // with duplicates
+		var got []int64
+		for range len(want) {
+			jobs := f.claim(p)
+			if len(jobs) == 0 {
+				break
+			}
+			got = append(got, ids(jobs)...)
+		}
+		wantIDs(t, "claim order of 250 kinds", got, wantOrder)
 	})
 
 	t.Run("KindLimits", func(t *testing.T) {

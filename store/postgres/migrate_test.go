@@ -1,0 +1,264 @@
+package postgres
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store/storetest"
+)
+
+// TestMigrationStatements checks how a migration run outside a
+// transaction is split: one statement per ";" at the end of a line, with
+// comment lines left out.
+func TestMigrationStatements(t *testing.T) {
+	t.Parallel()
+	got := statements("-- kiln:no-transaction\n-- about\n\nALTER TABLE t SET (x = 1);\n" +
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS i\n    -- why\n    ON t (a);\n-- done\nDROP INDEX x;\n")
+	want := []string{"ALTER TABLE t SET (x = 1);", "CREATE INDEX CONCURRENTLY IF NOT EXISTS i\n    ON t (a);", "DROP INDEX x;"}
+	if !slices.Equal(got, want) {
+		t.Errorf("statements: %q, want %q", got, want)
+	}
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.noTx != (m.version == 10) {
+			t.Errorf("migration %s: runs outside a transaction: %v", m.name, m.noTx)
+		}
+	}
+}
+
+// sqlOldJobs writes, with the columns of migration 009, one job in each
+// state (see storetest.CheckUpgradedJobs), $1 being the check's base
+// time, and makes the pending job a child of the completed one.
+const sqlOldJobs = `WITH jobs AS (
+	INSERT INTO {s}.kiln_job (kind, queue, args, state, priority, attempt, max_attempts, created_at,
+		scheduled_at, attempted_at, finalized_at, leased_by, lease_expires_at)
+	SELECT $2, $3, '{}', v.state, 1, v.attempt, 3, $1::timestamptz - interval '2 hours', $1::timestamptz - interval '1 hour',
+		CASE WHEN v.attempt > 0 THEN $1::timestamptz - interval '1 hour' END,
+		CASE WHEN v.state IN ('completed', 'cancelled', 'discarded') THEN $1::timestamptz - interval '1 hour' END,
+		CASE WHEN v.state = 'running' THEN 'gone' END,
+		CASE WHEN v.state = 'running' THEN $1::timestamptz - interval '1 hour' END
+	FROM (VALUES ('pending', 0), ('scheduled', 0), ('available', 0), ('running', 1), ('retryable', 1),
+		('completed', 1), ('cancelled', 0), ('discarded', 3)) AS v(state, attempt)
+	RETURNING id, state
+),
+parent AS (
+	INSERT INTO {s}.kiln_job_parent (child_id, parent_id, on_failure)
+	SELECT c.id, p.id, 'run' FROM jobs AS c, jobs AS p WHERE c.state = 'pending' AND p.state = 'completed'
+)
+SELECT id, state FROM jobs`
+
+// writeOldJobs runs sqlOldJobs on s and returns the jobs' IDs by state.
+func writeOldJobs(t *testing.T, s *Store) map[kilntype.JobState]int64 {
+	t.Helper()
+	rows, err := s.pool.Query(t.Context(), s.expand(sqlOldJobs), storetest.UpgradeBase,
+		storetest.UpgradeKind, storetest.UpgradeQueue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	ids := map[kilntype.JobState]int64{}
+	for rows.Next() {
+		var (
+			id    int64
+			state string
+		)
+		if err := rows.Scan(&id, &state); err != nil {
+			t.Fatal(err)
+		}
+		ids[kilntype.JobState(state)] = id
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// jobIndexes returns the indexes of kiln_job, sorted, with whether each is
+// valid, and the table's storage options.
+func jobIndexes(t *testing.T, s *Store) (indexes []string, valid map[string]bool, options []string) {
+	t.Helper()
+	rows, err := s.pool.Query(t.Context(), `SELECT c.relname, i.indisvalid FROM pg_catalog.pg_index AS i
+JOIN pg_catalog.pg_class AS c ON c.oid = i.indexrelid
+WHERE i.indrelid = ($1 || '.kiln_job')::regclass ORDER BY c.relname`, s.quoted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	valid = map[string]bool{}
+	for rows.Next() {
+		var (
+			name string
+			ok   bool
+		)
+		if err := rows.Scan(&name, &ok); err != nil {
+			t.Fatal(err)
+		}
+		indexes = append(indexes, name)
+		valid[name] = ok
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.pool.QueryRow(t.Context(), `SELECT coalesce(reloptions, '{}') FROM pg_catalog.pg_class
+WHERE oid = ($1 || '.kiln_job')::regclass`, s.quoted).Scan(&options); err != nil {
+		t.Fatal(err)
+	}
+	return indexes, valid, options
+}
+
+// wantJobIndexes10 fails the test unless kiln_job has the indexes and
+// options of migration 010, all valid, kiln_job_claim_kind as defined.
+func wantJobIndexes10(t *testing.T, s *Store) {
+	t.Helper()
+	indexes, valid, options := jobIndexes(t, s)
+	want := []string{"kiln_job_cancel_requested", "kiln_job_claim_kind", "kiln_job_claim_waiting", "kiln_job_due",
+		"kiln_job_finalized", "kiln_job_pending", "kiln_job_pkey", "kiln_job_state", "kiln_job_unique_key"}
+	if !slices.Equal(indexes, want) {
+		t.Errorf("indexes of kiln_job: %v, want %v", indexes, want)
+	}
+	for name, ok := range valid {
+		if !ok {
+			t.Errorf("index %s is INVALID", name)
+		}
+	}
+	if !slices.Contains(options, "fillfactor=90") {
+		t.Errorf("kiln_job options %v, want fillfactor=90", options)
+	}
+	var def string
+	if err := s.pool.QueryRow(t.Context(), `SELECT pg_get_indexdef(($1 || '.kiln_job_claim_kind')::regclass)`,
+		s.quoted).Scan(&def); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(def, "(queue, kind, priority, scheduled_at, id) WHERE (state = 'available'::text)") {
+		t.Errorf("kiln_job_claim_kind: %s", def)
+	}
+}
+
+// statementLog records the statements a migration outside a transaction
+// sends, for Store.noTxHook.
+type statementLog struct {
+	mu    sync.Mutex
+	stmts []string
+}
+
+func (l *statementLog) add(stmt string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stmts = append(l.stmts, stmt)
+}
+
+// has reports whether a statement sent starts with prefix.
+func (l *statementLog) has(prefix string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.ContainsFunc(l.stmts, func(s string) bool { return strings.HasPrefix(s, prefix) })
+}
+
+// TestUpgradeFrom009 migrates a schema of version 9 holding a job in each
+// state to the current version, and runs the jobs through the store (the
+// contract check storetest.CheckUpgradedJobs). kiln_job is small, so
+// migration 010 runs in one transaction, without CONCURRENTLY.
+func TestUpgradeFrom009(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := OpenForTest(t, &Options{Schema: SchemaForTest(t), MaxConns: 4, CallerClock: true})
+	if err := s.migrateTo(ctx, 9); err != nil {
+		t.Fatal(err)
+	}
+	ids := writeOldJobs(t, s)
+	indexes, _, _ := jobIndexes(t, s)
+	if !slices.Contains(indexes, "kiln_job_claim_available") || slices.Contains(indexes, "kiln_job_claim_kind") {
+		t.Fatalf("indexes of kiln_job at version 9: %v", indexes)
+	}
+	log := &statementLog{}
+	s.noTxHook = log.add
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SchemaCheck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"CREATE INDEX IF NOT EXISTS kiln_job_claim_kind",
+		"DROP INDEX IF EXISTS " + s.quoted + ".kiln_job_claim_available"} {
+		if !log.has(want) {
+			t.Errorf("a table of %d jobs is migrated other than without CONCURRENTLY: no %q among %q", len(ids), want, log.stmts)
+		}
+	}
+	wantJobIndexes10(t, s)
+	storetest.CheckUpgradedJobs(t, s, ids)
+}
+
+// TestMigrateConcurrentIndexes runs migration 010 as on a large table
+// (ConcurrentIndexMinRows 0): CREATE INDEX CONCURRENTLY, after dropping the
+// INVALID index that an interrupted concurrent build of the same name left
+// (CREATE INDEX CONCURRENTLY IF NOT EXISTS would keep it), then again from
+// the start, as after an interruption between its statements. It is not
+// parallel: a concurrent build waits for every transaction in the
+// database that holds an older snapshot, which the other tests of the
+// package, each building its schema, would keep starting.
+func TestMigrateConcurrentIndexes(t *testing.T) {
+	ctx := t.Context()
+	defer func(n int) { ConcurrentIndexMinRows = n }(ConcurrentIndexMinRows)
+	ConcurrentIndexMinRows = 0
+
+	s := OpenForTest(t, &Options{Schema: SchemaForTest(t), MaxConns: 4, CallerClock: true})
+	if err := s.migrateTo(ctx, 9); err != nil {
+		t.Fatal(err)
+	}
+	ids := writeOldJobs(t, s)
+	if _, err := s.pool.Exec(ctx, s.expand(`INSERT INTO {s}.kiln_job (kind, queue, args, state, priority,
+	max_attempts, created_at, scheduled_at) SELECT 'other', 'other', '{}', 'available', 1, 1, $1, $1
+	FROM generate_series(1, 2000)`), storetest.UpgradeBase); err != nil {
+		t.Fatal(err)
+	}
+	// An interrupted build: a unique index that the data violates fails,
+	// and stays, INVALID, under the name of the index to build.
+	if _, err := s.pool.Exec(ctx, s.expand(`CREATE UNIQUE INDEX CONCURRENTLY kiln_job_claim_kind
+	ON {s}.kiln_job (queue)`)); err == nil {
+		t.Fatal("a unique index on kiln_job.queue was built")
+	}
+	if _, valid, _ := jobIndexes(t, s); valid["kiln_job_claim_kind"] {
+		t.Fatalf("kiln_job_claim_kind is valid before the migration: %v", valid)
+	}
+
+	log := &statementLog{}
+	s.noTxHook = log.add
+	start := time.Now()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("migration 010 took %v", time.Since(start))
+	for _, want := range []string{
+		`DROP INDEX CONCURRENTLY IF EXISTS ` + s.quoted + `."kiln_job_claim_kind"`,
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS kiln_job_claim_kind",
+		"DROP INDEX CONCURRENTLY IF EXISTS " + s.quoted + ".kiln_job_claim_available",
+	} {
+		if !log.has(want) {
+			t.Errorf("no statement %q among %q", want, log.stmts)
+		}
+	}
+	wantJobIndexes10(t, s)
+
+	// Interrupted after its last statement, before its row: run again.
+	if _, err := s.pool.Exec(ctx, s.expand(`DELETE FROM {s}.kiln_migration WHERE version = 10`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate again: %v", err)
+	}
+	if err := s.SchemaCheck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantJobIndexes10(t, s)
+	if _, err := s.pool.Exec(ctx, s.expand(`DELETE FROM {s}.kiln_job WHERE kind = 'other'`)); err != nil {
+		t.Fatal(err)
+	}
+	storetest.CheckUpgradedJobs(t, s, ids)
+}

@@ -1,0 +1,106 @@
+package sqlite
+
+import (
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store/storetest"
+)
+
+// sqlOldJobs writes, with the columns of migration 009, one job in each
+// state (see storetest.CheckUpgradedJobs): ?1 is the check's base time
+// less an hour, ?2 less two hours, in Unix microseconds, ?3 and ?4 the
+// kind and queue.
+const sqlOldJobs = `INSERT INTO kiln_job (kind, queue, args, state, priority, attempt, max_attempts, created_at,
+	scheduled_at, attempted_at, finalized_at, leased_by, lease_expires_at)
+SELECT ?3, ?4, '{}', v.column1, 1, v.column2, 3, ?2, ?1,
+	CASE WHEN v.column2 > 0 THEN ?1 END,
+	CASE WHEN v.column1 IN ('completed', 'cancelled', 'discarded') THEN ?1 END,
+	CASE WHEN v.column1 = 'running' THEN 'gone' END,
+	CASE WHEN v.column1 = 'running' THEN ?1 END
+FROM (VALUES ('pending', 0), ('scheduled', 0), ('available', 0), ('running', 1), ('retryable', 1),
+	('completed', 1), ('cancelled', 0), ('discarded', 3)) AS v
+RETURNING id, state`
+
+// TestUpgradeFrom009 migrates a database of version 9 holding a job in
+// each state to the current version, and runs the jobs through the store
+// (the contract check storetest.CheckUpgradedJobs).
+func TestUpgradeFrom009(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "kiln.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.migrateTo(ctx, 9); err != nil {
+		t.Fatal(err)
+	}
+	base := storetest.UpgradeBase
+	rows, err := s.w.QueryContext(ctx, sqlOldJobs, micros(base.Add(-time.Hour)), micros(base.Add(-2*time.Hour)),
+		storetest.UpgradeKind, storetest.UpgradeQueue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[kilntype.JobState]int64{}
+	for rows.Next() {
+		var (
+			id    int64
+			state string
+		)
+		if err := rows.Scan(&id, &state); err != nil {
+			t.Fatal(err)
+		}
+		ids[kilntype.JobState(state)] = id
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO kiln_job_parent (child_id, parent_id, on_failure)
+VALUES (?, ?, 'run')`, ids[kilntype.JobStatePending], ids[kilntype.JobStateCompleted]); err != nil {
+		t.Fatal(err)
+	}
+	if got := jobIndexes(t, s); !slices.Contains(got, "kiln_job_claim_available") {
+		t.Fatalf("indexes of kiln_job at version 9: %v", got)
+	}
+
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SchemaCheck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"kiln_job_cancel_requested", "kiln_job_claim_kind", "kiln_job_claim_waiting", "kiln_job_due",
+		"kiln_job_finalized", "kiln_job_state", "kiln_job_unique_key"}
+	if got := jobIndexes(t, s); !slices.Equal(got, want) {
+		t.Errorf("indexes of kiln_job: %v, want %v", got, want)
+	}
+	storetest.CheckUpgradedJobs(t, s, ids)
+}
+
+// jobIndexes returns the names of kiln_job's indexes, sorted.
+func jobIndexes(t *testing.T, s *Store) []string {
+	t.Helper()
+	rows, err := s.r.QueryContext(t.Context(), `SELECT name FROM sqlite_schema
+WHERE type = 'index' AND tbl_name = 'kiln_job' AND sql IS NOT NULL ORDER BY name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, name)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return names
+}

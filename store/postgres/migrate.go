@@ -166,18 +166,24 @@ const sqlMigrationApplied = `SELECT EXISTS (SELECT 1 FROM {s}.kiln_migration WHE
 // sqlMigrationRecord records migration $1, named $2, as applied.
 const sqlMigrationRecord = `INSERT INTO {s}.kiln_migration (version, name) VALUES ($1, $2)`
 
+// lockPending takes the transaction-level migration lock key in tx and
+// reports whether m is still to apply (kiln_migration has no row for it).
+func (s *Store) lockPending(ctx context.Context, tx pgx.Tx, m migration, key int64) (bool, error) {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, key); err != nil {
+		return false, fmt.Errorf("lock: %w", err)
+	}
+	var applied bool
+	if err := tx.QueryRow(ctx, s.expand(sqlMigrationApplied), m.version).Scan(&applied); err != nil {
+		return false, err
+	}
+	return !applied, nil
+}
+
 // apply applies m unless kiln_migration says it was, under the lock key.
 func (s *Store) apply(ctx context.Context, m migration, key int64) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, key); err != nil {
-			return fmt.Errorf("lock: %w", err)
-		}
-		var applied bool
-		if err := tx.QueryRow(ctx, s.expand(sqlMigrationApplied), m.version).Scan(&applied); err != nil {
+		if pending, err := s.lockPending(ctx, tx, m, key); err != nil || !pending {
 			return err
-		}
-		if applied {
-			return nil
 		}
 		if _, err := tx.Exec(ctx, s.expand(m.sql)); err != nil {
 			return err
@@ -212,15 +218,8 @@ var concurrently = regexp.MustCompile(`^((?:CREATE\s+(?:UNIQUE\s+)?|DROP\s+)INDE
 func (s *Store) applyNoTx(ctx context.Context, m migration, key int64) error {
 	large := false
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, key); err != nil {
-			return fmt.Errorf("lock: %w", err)
-		}
-		var applied bool
-		if err := tx.QueryRow(ctx, s.expand(sqlMigrationApplied), m.version).Scan(&applied); err != nil {
+		if pending, err := s.lockPending(ctx, tx, m, key); err != nil || !pending {
 			return err
-		}
-		if applied {
-			return nil
 		}
 		if ConcurrentIndexMinRows <= 0 {
 			large = true

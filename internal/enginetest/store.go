@@ -1,0 +1,453 @@
+// Package enginetest helps the engine's packages (producer, heartbeat,
+// leader, hosted, registry, ...) test themselves alone, without the root
+// package: a fake store that keeps in memory the little the engine's
+// background parts use, records every call, and fails or stalls any of them
+// on demand; a manual clock; a logger that records what it logs; and a
+// polling helper with a deadline.
+package enginetest
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// WaitTimeout bounds every wait of this package: generous, so that it only
+// ends a hung test (the machine running the tests may be heavily loaded).
+const WaitTimeout = 30 * time.Second
+
+// The methods Store answers, as recorded in Call.Method and named to Fail,
+// Stall and Calls.
+const (
+	JobClaim               = "JobClaim"
+	JobLeaseRenew          = "JobLeaseRenew"
+	JobListCancelRequested = "JobListCancelRequested"
+	JobFinishMany          = "JobFinishMany"
+	LeaderAttemptElect     = "LeaderAttemptElect"
+	LeaderResign           = "LeaderResign"
+	ServerUpsert           = "ServerUpsert"
+	ServerList             = "ServerList"
+	ServerDelete           = "ServerDelete"
+	ServerDeleteStale      = "ServerDeleteStale"
+	ServiceReport          = "ServiceReport"
+	ServiceList            = "ServiceList"
+	ServiceDeleteStale     = "ServiceDeleteStale"
+)
+
+// Call is one call a Store received: the method and its params (the params
+// pointer, the slice of params, the ID or the row, as the method takes
+// them).
+type Call struct {
+	Method string
+	Params any
+}
+
+// Store is a store.Store for unit tests. It keeps in memory the jobs added
+// with AddJobs, their leases and cancel requests, leader terms (timed by
+// the params' Now), server rows and service reports, and answers the
+// methods named by this package's constants from them. Every other method
+// of store.Store panics (the embedded interface is nil). Every call is
+// recorded before it runs; Fail makes a method return an error and Stall
+// makes it block. The zero value is not usable: create it with NewStore. A
+// Store is safe for concurrent use.
+type Store struct {
+	store.Store // nil: the methods the engine's parts do not use panic
+
+	mu       sync.Mutex // guards every field below
+	calls    []Call
+	changed  chan struct{} // closed and replaced on every call
+	fail     map[string]error
+	stall    map[string]chan struct{}
+	jobs     []*kilntype.JobRow       // due, in claim order
+	leased   map[int64]string         // job ID -> holder
+	cancels  map[int64]bool           // cancel requested
+	finished []*store.JobFinishParams // applied finishes, in order
+	terms    map[string]term          // leader name -> term
+	servers  map[string]*kilntype.ServerRow
+	services map[[2]string]*kilntype.ServiceRow // (name, process) -> report
+}
+
+type term struct {
+	leader  string
+	expires time.Time
+}
+
+var _ store.Store = (*Store)(nil)
+var _ store.ServerStore = (*Store)(nil)
+var _ store.ServiceStore = (*Store)(nil)
+
+// NewStore returns an empty Store.
+func NewStore() *Store {
+	return &Store{
+		changed: make(chan struct{}), fail: map[string]error{}, stall: map[string]chan struct{}{},
+		leased: map[int64]string{}, cancels: map[int64]bool{}, terms: map[string]term{},
+		servers: map[string]*kilntype.ServerRow{}, services: map[[2]string]*kilntype.ServiceRow{},
+	}
+}
+
+// Fail makes every later call of method return err, until Fail(method, nil).
+func (s *Store) Fail(method string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil {
+		delete(s.fail, method)
+	} else {
+		s.fail[method] = err
+	}
+}
+
+// Stall makes every later call of method block until its context is done
+// (it then returns the context's error) or until release is called (it
+// then runs as usual). Release is idempotent.
+func (s *Store) Stall(method string) (release func()) {
+	ch := make(chan struct{})
+	s.mu.Lock()
+	s.stall[method] = ch
+	s.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			if s.stall[method] == ch {
+				delete(s.stall, method)
+			}
+			s.mu.Unlock()
+			close(ch)
+		})
+	}
+}
+
+// enter records a call and applies the method's fault, if any: it returns
+// the error the call must return, or nil to go on (with s.mu locked).
+func (s *Store) enter(ctx context.Context, method string, params any) error {
+	s.mu.Lock()
+	s.calls = append(s.calls, Call{Method: method, Params: params})
+	close(s.changed)
+	s.changed = make(chan struct{})
+	stall := s.stall[method]
+	s.mu.Unlock()
+	if stall != nil {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-stall:
+		}
+	}
+	s.mu.Lock()
+	if err := s.fail[method]; err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// Calls returns the calls of method received so far, oldest first (every
+// call when method is "").
+func (s *Store) Calls(method string) []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Call
+	for _, c := range s.calls {
+		if method == "" || c.Method == method {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// WaitCalls waits until method has received at least n calls (recorded as
+// they begin, before a stall) and returns them; it fails the test after
+// WaitTimeout.
+func (s *Store) WaitCalls(t testing.TB, method string, n int) []Call {
+	t.Helper()
+	deadline := time.NewTimer(WaitTimeout)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		changed := s.changed
+		s.mu.Unlock()
+		if calls := s.Calls(method); len(calls) >= n {
+			return calls
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			t.Fatalf("%s: %d calls within %s, want %d", method, len(s.Calls(method)), WaitTimeout, n)
+		}
+	}
+}
+
+// AddJobs makes rows due: JobClaim returns them in this order.
+func (s *Store) AddJobs(rows ...*kilntype.JobRow) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.jobs = append(s.jobs, rows...)
+}
+
+// Due returns how many added jobs are not claimed yet.
+func (s *Store) Due() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.jobs)
+}
+
+// TakeBack ends the lease of job id, as a rescue would: a renewal then
+// misses it and its outcome does not apply.
+func (s *Store) TakeBack(id int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.leased, id)
+}
+
+// RequestCancel requests the cancel of job id (JobListCancelRequested
+// lists it while it is leased).
+func (s *Store) RequestCancel(id int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cancels[id] = true
+}
+
+// Finished returns the finishes that applied, in order.
+func (s *Store) Finished() []*store.JobFinishParams {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.finished)
+}
+
+// Leader returns the leader of name whose term has not expired at now, or "".
+func (s *Store) Leader(name string, now time.Time) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.terms[name]; ok && t.expires.After(now) {
+		return t.leader
+	}
+	return ""
+}
+
+// Servers returns the registered servers by ID.
+func (s *Store) Servers() map[string]*kilntype.ServerRow {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.servers)
+}
+
+// Service returns the last report of service name by process, or nil.
+func (s *Store) Service(name, process string) *kilntype.ServiceRow {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.services[[2]string{name, process}]
+}
+
+// JobClaim takes up to Max added jobs in order, skipping those of kinds
+// the params exclude (Kinds unless AnyKind, KindLimits); each is returned
+// running, leased by LeasedBy, with its attempt counted and AttemptedAt
+// Now. ClusterKindLimits are ignored.
+func (s *Store) JobClaim(ctx context.Context, p *store.JobClaimParams) ([]*kilntype.JobRow, error) {
+	if err := s.enter(ctx, JobClaim, p); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	var out []*kilntype.JobRow
+	taken := map[string]int{}
+	rest := s.jobs[:0:0]
+	for _, row := range s.jobs {
+		limit, limited := p.KindLimits[row.Kind]
+		if len(out) == p.Max || (!p.AnyKind && !slices.Contains(p.Kinds, row.Kind)) ||
+			(limited && taken[row.Kind] >= limit) {
+			rest = append(rest, row)
+			continue
+		}
+		taken[row.Kind]++
+		c := *row
+		at := p.Now
+		c.State, c.LeasedBy, c.AttemptedAt, c.Attempt = kilntype.JobStateRunning, p.LeasedBy, &at, c.Attempt+1
+		s.leased[c.ID] = p.LeasedBy
+		out = append(out, &c)
+	}
+	s.jobs = rest
+	return out, nil
+}
+
+// JobLeaseRenew returns the IDs still leased by LeasedBy.
+func (s *Store) JobLeaseRenew(ctx context.Context, p *store.JobLeaseRenewParams) ([]int64, error) {
+	if err := s.enter(ctx, JobLeaseRenew, p); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	var out []int64
+	for _, id := range p.IDs {
+		if s.leased[id] == p.LeasedBy {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// JobListCancelRequested returns the leased jobs of leasedBy whose cancel
+// was requested, by ID.
+func (s *Store) JobListCancelRequested(ctx context.Context, leasedBy string) ([]int64, error) {
+	if err := s.enter(ctx, JobListCancelRequested, leasedBy); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	var out []int64
+	for id := range s.cancels {
+		if s.leased[id] == leasedBy {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// JobFinishMany applies the finishes of jobs still leased by their
+// LeasedBy (ending the lease), and returns their IDs.
+func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishParams) ([]int64, error) {
+	if err := s.enter(ctx, JobFinishMany, params); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	var out []int64
+	for _, p := range params {
+		if holder, ok := s.leased[p.ID]; ok && holder == p.LeasedBy {
+			delete(s.leased, p.ID)
+			s.finished = append(s.finished, p)
+			out = append(out, p.ID)
+		}
+	}
+	return out, nil
+}
+
+// LeaderAttemptElect elects LeaderID for TTL after Now when Name has no
+// leader whose term ends after Now, or extends LeaderID's own term.
+func (s *Store) LeaderAttemptElect(ctx context.Context, p *store.LeaderElectParams) (bool, error) {
+	if err := s.enter(ctx, LeaderAttemptElect, p); err != nil {
+		return false, err
+	}
+	defer s.mu.Unlock()
+	t, ok := s.terms[p.Name]
+	if ok && t.leader != p.LeaderID && t.expires.After(p.Now) {
+		return false, nil
+	}
+	s.terms[p.Name] = term{leader: p.LeaderID, expires: p.Now.Add(p.TTL)}
+	return true, nil
+}
+
+// LeaderResign ends LeaderID's term on Name, if it leads.
+func (s *Store) LeaderResign(ctx context.Context, p *store.LeaderResignParams) error {
+	if err := s.enter(ctx, LeaderResign, p); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if s.terms[p.Name].leader == p.LeaderID {
+		delete(s.terms, p.Name)
+	}
+	return nil
+}
+
+// ServerUpsert keeps a copy of row.
+func (s *Store) ServerUpsert(ctx context.Context, row *kilntype.ServerRow) error {
+	c := *row
+	if err := s.enter(ctx, ServerUpsert, &c); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	s.servers[row.ID] = &c
+	return nil
+}
+
+// ServerDelete deletes server id's row.
+func (s *Store) ServerDelete(ctx context.Context, id string) error {
+	if err := s.enter(ctx, ServerDelete, id); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	delete(s.servers, id)
+	return nil
+}
+
+// ServiceReport keeps a copy of row as the report of (Name, ProcessID).
+func (s *Store) ServiceReport(ctx context.Context, row *kilntype.ServiceRow) error {
+	c := *row
+	if err := s.enter(ctx, ServiceReport, &c); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	s.services[[2]string{row.Name, row.ProcessID}] = &c
+	return nil
+}
+
+// ServerList returns the server rows, by ID.
+func (s *Store) ServerList(ctx context.Context) ([]*kilntype.ServerRow, error) {
+	if err := s.enter(ctx, ServerList, nil); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	var out []*kilntype.ServerRow
+	for _, id := range slices.Sorted(maps.Keys(s.servers)) {
+		c := *s.servers[id]
+		out = append(out, &c)
+	}
+	return out, nil
+}
+
+// ServerDeleteStale deletes the rows whose HeartbeatAt is before before,
+// and returns their IDs.
+func (s *Store) ServerDeleteStale(ctx context.Context, before time.Time) ([]string, error) {
+	if err := s.enter(ctx, ServerDeleteStale, before); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	var out []string
+	for _, id := range slices.Sorted(maps.Keys(s.servers)) {
+		if s.servers[id].HeartbeatAt.Before(before) {
+			delete(s.servers, id)
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// ServiceList returns every report, by name then process.
+func (s *Store) ServiceList(ctx context.Context) ([]*kilntype.ServiceRow, error) {
+	if err := s.enter(ctx, ServiceList, nil); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	keys := slices.SortedFunc(maps.Keys(s.services), func(a, b [2]string) int {
+		if a[0] != b[0] {
+			return strings.Compare(a[0], b[0])
+		}
+		return strings.Compare(a[1], b[1])
+	})
+	var out []*kilntype.ServiceRow
+	for _, k := range keys {
+		c := *s.services[k]
+		out = append(out, &c)
+	}
+	return out, nil
+}
+
+// ServiceDeleteStale deletes the reports not updated since before, and
+// returns how many.
+func (s *Store) ServiceDeleteStale(ctx context.Context, before time.Time) (int, error) {
+	if err := s.enter(ctx, ServiceDeleteStale, before); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	n := 0
+	for k, r := range s.services {
+		if r.UpdatedAt.Before(before) {
+			delete(s.services, k)
+			n++
+		}
+	}
+	return n, nil
+}

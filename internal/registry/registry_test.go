@@ -1,0 +1,114 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/kilnjobs/kiln/internal/enginetest"
+	"github.com/kilnjobs/kiln/kilntype"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func newRegistry(st *enginetest.Store, clock *enginetest.Clock, interval time.Duration) (*Registry, *enginetest.Log) {
+	l, log := enginetest.NewLogger()
+	busy := 0
+	return New(Config{
+		Store: st, Now: clock.Now, Interval: interval, Logger: l,
+		Row: func() *kilntype.ServerRow {
+			busy++ // called from the loop only
+			return &kilntype.ServerRow{ID: "srv", Host: "h", Queues: []kilntype.ServerQueue{{Name: "q", Busy: busy}}}
+		},
+	}), log
+}
+
+// The row is written at once, then every interval with a fresh heartbeat
+// and busy count, and deleted at Stop.
+func TestRefreshAndDeregister(t *testing.T) {
+	st, clock := enginetest.NewStore(), enginetest.NewClock()
+	r, log := newRegistry(st, clock, time.Millisecond)
+	r.Start(context.Background())
+	first := st.WaitCalls(t, enginetest.ServerUpsert, 1)[0].Params.(*kilntype.ServerRow)
+	if first.ID != "srv" || !first.HeartbeatAt.Equal(clock.Now()) {
+		t.Fatalf("first row %+v, want srv at the clock's now", first)
+	}
+	clock.Advance(time.Minute)
+	n := len(st.Calls(enginetest.ServerUpsert))
+	later := st.WaitCalls(t, enginetest.ServerUpsert, n+1)[n].Params.(*kilntype.ServerRow)
+	if !later.HeartbeatAt.Equal(clock.Now()) || later.Queues[0].Busy != n+1 {
+		t.Fatalf("refreshed row %+v, want the advanced clock and busy %d", later, n+1)
+	}
+	if _, ok := st.Servers()["srv"]; !ok {
+		t.Fatal("row not registered")
+	}
+	r.Stop()
+	if _, ok := st.Servers()["srv"]; ok {
+		t.Fatal("row still registered after Stop")
+	}
+	if d := st.Calls(enginetest.ServerDelete); len(d) != 1 || d[0].Params != "srv" {
+		t.Fatalf("deletes %v, want srv once", d)
+	}
+	if r := log.Records(""); len(r) != 0 {
+		t.Fatalf("logged %+v", r)
+	}
+	r.Stop() // twice: deletes again, harmlessly
+}
+
+// A failed refresh is logged and tried again at the next tick.
+func TestRefreshErrorIsRetried(t *testing.T) {
+	st, clock := enginetest.NewStore(), enginetest.NewClock()
+	st.Fail(enginetest.ServerUpsert, errors.New("store down"))
+	r, log := newRegistry(st, clock, time.Millisecond)
+	r.Start(context.Background())
+	st.WaitCalls(t, enginetest.ServerUpsert, 3)
+	st.Fail(enginetest.ServerUpsert, nil)
+	enginetest.Eventually(t, "registration once the store is back", func() bool { return len(st.Servers()) == 1 })
+	r.Stop()
+	if n := len(log.Records("cannot refresh this server's registry row")); n < 2 {
+		t.Fatalf("%d warnings for 3 failed refreshes", n)
+	}
+}
+
+// A refresh that stalls is cut short by Stop without a warning, and the
+// row is deleted.
+func TestStopDuringStalledRefresh(t *testing.T) {
+	st, clock := enginetest.NewStore(), enginetest.NewClock()
+	st.Stall(enginetest.ServerUpsert)
+	r, log := newRegistry(st, clock, time.Millisecond)
+	r.Start(context.Background())
+	st.WaitCalls(t, enginetest.ServerUpsert, 1)
+	r.Stop()
+	if r := log.Records(""); len(r) != 0 {
+		t.Fatalf("logged %+v", r)
+	}
+	if len(st.Calls(enginetest.ServerDelete)) != 1 {
+		t.Fatal("the row was not deleted")
+	}
+}
+
+// A failed deregistration is logged (the leader's reaper removes the row).
+func TestDeregisterError(t *testing.T) {
+	st, clock := enginetest.NewStore(), enginetest.NewClock()
+	r, log := newRegistry(st, clock, time.Hour)
+	r.Start(context.Background())
+	st.WaitCalls(t, enginetest.ServerUpsert, 1)
+	st.Fail(enginetest.ServerDelete, errors.New("store down"))
+	r.Stop()
+	if len(log.Records("cannot deregister this server")) != 1 {
+		t.Fatal("the failed deregistration was not logged")
+	}
+}
+
+// Stop without a start deletes nothing.
+func TestStopWithoutStart(t *testing.T) {
+	st, clock := enginetest.NewStore(), enginetest.NewClock()
+	r, _ := newRegistry(st, clock, time.Hour)
+	r.Stop()
+	if c := st.Calls(""); len(c) != 0 {
+		t.Fatalf("store calls %v without a start", c)
+	}
+}

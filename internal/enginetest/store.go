@@ -66,12 +66,17 @@ type Store struct {
 	fail     map[string]error
 	stall    map[string]chan struct{}
 	jobs     []*kilntype.JobRow       // due, in claim order
-	leased   map[int64]string         // job ID -> holder
+	leased   map[int64]lease          // job ID -> its claim
 	cancels  map[int64]bool           // cancel requested
 	finished []*store.JobFinishParams // applied finishes, in order
 	terms    map[string]term          // leader name -> term
 	servers  map[string]*kilntype.ServerRow
 	services map[[2]string]*kilntype.ServiceRow // (name, process) -> report
+}
+
+type lease struct {
+	holder string
+	at     time.Time // the claim's AttemptedAt
 }
 
 type term struct {
@@ -87,7 +92,7 @@ var _ store.ServiceStore = (*Store)(nil)
 func NewStore() *Store {
 	return &Store{
 		changed: make(chan struct{}), fail: map[string]error{}, stall: map[string]chan struct{}{},
-		leased: map[int64]string{}, cancels: map[int64]bool{}, terms: map[string]term{},
+		leased: map[int64]lease{}, cancels: map[int64]bool{}, terms: map[string]term{},
 		servers: map[string]*kilntype.ServerRow{}, services: map[[2]string]*kilntype.ServiceRow{},
 	}
 }
@@ -268,7 +273,7 @@ func (s *Store) JobClaim(ctx context.Context, p *store.JobClaimParams) ([]*kilnt
 		c := *row
 		at := p.Now
 		c.State, c.LeasedBy, c.AttemptedAt, c.Attempt = kilntype.JobStateRunning, p.LeasedBy, &at, c.Attempt+1
-		s.leased[c.ID] = p.LeasedBy
+		s.leased[c.ID] = lease{holder: p.LeasedBy, at: at}
 		out = append(out, &c)
 	}
 	s.jobs = rest
@@ -283,7 +288,7 @@ func (s *Store) JobLeaseRenew(ctx context.Context, p *store.JobLeaseRenewParams)
 	defer s.mu.Unlock()
 	var out []int64
 	for _, id := range p.IDs {
-		if s.leased[id] == p.LeasedBy {
+		if l, ok := s.leased[id]; ok && l.holder == p.LeasedBy {
 			out = append(out, id)
 		}
 	}
@@ -299,7 +304,7 @@ func (s *Store) JobListCancelRequested(ctx context.Context, leasedBy string) ([]
 	defer s.mu.Unlock()
 	var out []int64
 	for id := range s.cancels {
-		if s.leased[id] == leasedBy {
+		if l, ok := s.leased[id]; ok && l.holder == leasedBy {
 			out = append(out, id)
 		}
 	}
@@ -308,7 +313,8 @@ func (s *Store) JobListCancelRequested(ctx context.Context, leasedBy string) ([]
 }
 
 // JobFinishMany applies the finishes of jobs still leased by their
-// LeasedBy (ending the lease), and returns their IDs.
+// LeasedBy under the claim of their AttemptedAt (zero: any claim), ending
+// the lease, and returns their IDs.
 func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishParams) ([]int64, error) {
 	if err := s.enter(ctx, JobFinishMany, params); err != nil {
 		return nil, err
@@ -316,7 +322,7 @@ func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishPara
 	defer s.mu.Unlock()
 	var out []int64
 	for _, p := range params {
-		if holder, ok := s.leased[p.ID]; ok && holder == p.LeasedBy {
+		if l, ok := s.leased[p.ID]; ok && l.holder == p.LeasedBy && (p.AttemptedAt.IsZero() || p.AttemptedAt.Equal(l.at)) {
 			delete(s.leased, p.ID)
 			s.finished = append(s.finished, p)
 			out = append(out, p.ID)

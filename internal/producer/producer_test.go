@@ -1,0 +1,549 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/kilnjobs/kiln/internal/completer"
+	"github.com/kilnjobs/kiln/internal/enginetest"
+	"github.com/kilnjobs/kiln/internal/jobexec"
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// harness is a Producer of queue "q" on a fake store, whose jobs run until
+// the test releases them.
+type harness struct {
+	p     *Producer
+	st    *enginetest.Store
+	comp  *completer.Completer
+	log   *enginetest.Log
+	clock *enginetest.Clock
+
+	mu       sync.Mutex // guards the fields below
+	gates    map[int64]chan error
+	started  []int64
+	finished []*store.JobFinishParams
+	changed  chan struct{} // closed and replaced when started or finished grows
+}
+
+func newHarness(t *testing.T, configure func(*Config)) *harness {
+	t.Helper()
+	l, log := enginetest.NewLogger()
+	h := &harness{st: enginetest.NewStore(), log: log, clock: enginetest.NewClock(),
+		gates: map[int64]chan error{}, changed: make(chan struct{})}
+	h.comp = completer.New(h.st, l, 100)
+	cfg := Config{
+		Queue: "q", MaxWorkers: 8, Store: h.st, Kinds: []string{"k"}, Units: units{h},
+		Exec: &jobexec.Settings{ServerID: "srv", DefaultTimeout: -1, Now: h.clock.Now,
+			Backoff: func(int) time.Duration { return time.Minute }},
+		Completer: h.comp, LeaseDuration: time.Minute, PollInterval: time.Hour, Logger: l,
+		OnStart: func(row *kilntype.JobRow) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.started = append(h.started, row.ID)
+			h.signal()
+		},
+		OnFinish: func(row *kilntype.JobRow, p *store.JobFinishParams) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if row.ID != p.ID {
+				t.Errorf("OnFinish of job %d with the params of %d", row.ID, p.ID)
+			}
+			h.finished = append(h.finished, p)
+			h.signal()
+		},
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	h.p = New(cfg)
+	return h
+}
+
+// start starts the completer and the producer; both stop, and every job is
+// cancelled, when the test ends.
+func (h *harness) start(t *testing.T) {
+	h.comp.Start(context.Background())
+	h.p.Start(context.Background())
+	t.Cleanup(func() {
+		h.p.StopFetching()
+		h.p.CancelAll(jobexec.ErrShutdown)
+		ctx, cancel := context.WithTimeout(context.Background(), enginetest.WaitTimeout)
+		defer cancel()
+		if err := h.p.Wait(ctx); err != nil {
+			t.Errorf("Wait: %v", err)
+		}
+		h.comp.Stop()
+	})
+}
+
+// signal wakes the waiters of wait; h.mu is held.
+func (h *harness) signal() {
+	close(h.changed)
+	h.changed = make(chan struct{})
+}
+
+// wait waits until cond holds (checked under h.mu).
+func (h *harness) wait(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(enginetest.WaitTimeout)
+	defer deadline.Stop()
+	for {
+		h.mu.Lock()
+		ok, changed := cond(), h.changed
+		h.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			t.Fatalf("no %s within %s", what, enginetest.WaitTimeout)
+		}
+	}
+}
+
+func (h *harness) waitStarted(t *testing.T, n int) {
+	t.Helper()
+	h.wait(t, "start of the jobs", func() bool { return len(h.started) >= n })
+}
+
+func (h *harness) waitFinished(t *testing.T, n int) {
+	t.Helper()
+	h.wait(t, "finish of the jobs", func() bool { return len(h.finished) >= n })
+}
+
+// gate returns the channel that releases job id (with the error to return).
+func (h *harness) gate(id int64) chan error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	g, ok := h.gates[id]
+	if !ok {
+		g = make(chan error, 1)
+		h.gates[id] = g
+	}
+	return g
+}
+
+func (h *harness) release(ids ...int64) {
+	for _, id := range ids {
+		h.gate(id) <- nil
+	}
+}
+
+func (h *harness) finishedIDs() []int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var ids []int64
+	for _, p := range h.finished {
+		ids = append(ids, p.ID)
+	}
+	return ids
+}
+
+// claims returns the params of the claims made so far.
+func (h *harness) claims() []*store.JobClaimParams {
+	var out []*store.JobClaimParams
+	for _, c := range h.st.Calls(enginetest.JobClaim) {
+		out = append(out, c.Params.(*store.JobClaimParams))
+	}
+	return out
+}
+
+func jobs(kind string, ids ...int64) []*kilntype.JobRow {
+	var rows []*kilntype.JobRow
+	for _, id := range ids {
+		rows = append(rows, &kilntype.JobRow{ID: id, Kind: kind, Queue: "q", MaxAttempts: 3})
+	}
+	return rows
+}
+
+func span(from, to int64) []int64 {
+	var ids []int64
+	for id := from; id <= to; id++ {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// units makes a work unit for kinds "k" and "slow": it runs until released
+// through its gate, or until its context is cancelled.
+type units struct{ h *harness }
+
+func (u units) Unit(row *kilntype.JobRow) (jobexec.WorkUnit, bool) {
+	if row.Kind != "k" && row.Kind != "slow" {
+		return nil, false
+	}
+	return &unit{gate: u.h.gate(row.ID)}, true
+}
+
+type unit struct{ gate chan error }
+
+func (u *unit) Decode() error          { return nil }
+func (u *unit) Timeout() time.Duration { return 0 }
+func (u *unit) Backoff() time.Duration { return 0 }
+func (u *unit) Work(ctx context.Context) error {
+	select {
+	case err := <-u.gate:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// The first claim asks for every slot; once jobs finish with more due, the
+// next claim waits until a quarter of the slots are free and asks for
+// those.
+func TestClaimSizing(t *testing.T) {
+	h := newHarness(t, nil)
+	h.st.AddJobs(jobs("k", span(1, 20)...)...)
+	h.start(t)
+	h.waitStarted(t, 8)
+	first := h.claims()[0]
+	if first.Queue != "q" || first.Max != 8 || !slices.Equal(first.Kinds, []string{"k"}) || first.AnyKind ||
+		first.LeasedBy != "srv" || !first.Now.Equal(h.clock.Now()) || first.LeaseExpiresAt.Sub(first.Now) != time.Minute {
+		t.Fatalf("first claim %+v", first)
+	}
+	// One slot free: fewer than a quarter of 8, no claim.
+	h.release(1)
+	h.waitFinished(t, 1)
+	// Two slots free: a claim for two.
+	h.release(2)
+	h.waitStarted(t, 10)
+	var maxes []int
+	for _, c := range h.claims() {
+		maxes = append(maxes, c.Max)
+	}
+	if !slices.Equal(maxes, []int{8, 2}) {
+		t.Fatalf("claims asked for %v, want [8 2]", maxes)
+	}
+	if got := len(h.p.Running()); got != 8 {
+		t.Fatalf("%d jobs held, want 8", got)
+	}
+}
+
+// A job's finish wakes the fetch loop only when the last claim filled
+// every slot it asked for (more jobs may be due).
+func TestFinishWakesOnlyWhenMoreMayBeDue(t *testing.T) {
+	for _, c := range []struct {
+		due      int64
+		wantWake bool
+	}{{due: 3, wantWake: false}, {due: 8, wantWake: true}} {
+		h := newHarness(t, nil)
+		h.st.AddJobs(jobs("k", span(1, c.due)...)...)
+		h.start(t)
+		h.waitStarted(t, int(c.due))
+		h.p.StopFetching() // nothing takes a wake from now on
+		h.release(span(1, c.due)...)
+		h.waitFinished(t, int(c.due))
+		h.comp.Stop() // the Done callbacks, which wake, have returned
+		if woken := len(h.p.wake) == 1; woken != c.wantWake {
+			t.Fatalf("%d jobs claimed of 8 slots: woken = %v, want %v", c.due, woken, c.wantWake)
+		}
+	}
+}
+
+// Wake claims at once, whatever the poll interval.
+func TestWakeClaimsAtOnce(t *testing.T) {
+	h := newHarness(t, nil)
+	h.start(t)
+	h.st.WaitCalls(t, enginetest.JobClaim, 1) // the first pass found nothing
+	h.st.AddJobs(jobs("k", 1)...)
+	h.p.Wake()
+	h.p.Wake() // coalesces
+	h.waitStarted(t, 1)
+	h.release(1)
+	h.waitFinished(t, 1)
+	if p := h.finished[0]; p.State != kilntype.JobStateCompleted {
+		t.Fatalf("finished as %s, want completed", p.State)
+	}
+}
+
+// Without wake-ups the producer claims every PollInterval.
+func TestPollsEveryInterval(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.PollInterval = time.Millisecond })
+	h.start(t)
+	h.st.WaitCalls(t, enginetest.JobClaim, 3)
+}
+
+// Failed claims are logged with a growing backoff, give back the kind
+// limiter's reserved slots, and stop once the store is back.
+func TestBackoffOnClaimErrors(t *testing.T) {
+	limiter := NewKindLimiter(map[string]int{"slow": 2})
+	h := newHarness(t, func(c *Config) {
+		c.PollInterval = time.Millisecond
+		c.Kinds = []string{"k", "slow"}
+		c.Limiter = limiter
+	})
+	h.st.Fail(enginetest.JobClaim, errors.New("store down"))
+	h.st.AddJobs(jobs("slow", 1)...)
+	h.start(t)
+	h.st.WaitCalls(t, enginetest.JobClaim, 2)
+	h.st.Fail(enginetest.JobClaim, nil)
+	h.waitStarted(t, 1)
+	recs := h.log.Records("cannot claim jobs")
+	if len(recs) < 2 {
+		t.Fatalf("%d errors logged for 2 failed claims", len(recs))
+	}
+	for i, want := range []time.Duration{100 * time.Millisecond, 200 * time.Millisecond} {
+		if a := recs[i].Attrs; a["try"] != int64(i+1) || a["retry_in"] != want || a["queue"] != "q" {
+			t.Fatalf("error %d logged with %v, want try %d and retry_in %v", i, a, i+1, want)
+		}
+	}
+	// Every claim reserved both slots of slow; the failed ones gave them
+	// back, the last one took one.
+	for _, c := range h.claims() {
+		if !maps.Equal(c.KindLimits, map[string]int{"slow": 2}) {
+			t.Fatalf("claim with kind limits %v, want slow: 2", c.KindLimits)
+		}
+	}
+	if got := limiter.Reserve(); !maps.Equal(got, map[string]int{"slow": 1}) {
+		t.Fatalf("free slots %v with one slow job running, want slow: 1", got)
+	}
+	limiter.Settle(map[string]int{"slow": 1}, nil)
+}
+
+// A producer with every slot taken does not ask the store.
+func TestFullProducerDoesNotClaim(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxWorkers = 2 })
+	h.st.AddJobs(jobs("k", 1, 2, 3)...)
+	h.start(t)
+	h.waitStarted(t, 2)
+	n := len(h.claims())
+	if err := h.p.fetch(context.Background()); err != nil { // the fetch loop is idle: no wake, an hour's poll
+		t.Fatal(err)
+	}
+	if got := len(h.claims()); got != n {
+		t.Fatalf("%d claims by a full producer", got-n)
+	}
+}
+
+// The kind limiter's free slots cap each claim, and a finished job frees
+// its slot.
+func TestKindLimits(t *testing.T) {
+	h := newHarness(t, func(c *Config) {
+		c.Kinds = []string{"k", "slow"}
+		c.Limiter = NewKindLimiter(map[string]int{"slow": 1})
+		c.ClusterKindLimits = map[string]int{"k": 5}
+	})
+	h.st.AddJobs(append(jobs("slow", 1, 2), jobs("k", 3)...)...)
+	h.start(t)
+	h.waitStarted(t, 2) // 1 and 3; 2 must wait for 1's slot
+	h.p.Wake()
+	h.st.WaitCalls(t, enginetest.JobClaim, 2)
+	h.release(1)
+	h.waitFinished(t, 1)
+	h.p.Wake()
+	h.waitStarted(t, 3)
+	var limits []map[string]int
+	for _, c := range h.claims() {
+		if !maps.Equal(c.ClusterKindLimits, map[string]int{"k": 5}) {
+			t.Fatalf("cluster kind limits %v", c.ClusterKindLimits)
+		}
+		limits = append(limits, c.KindLimits)
+	}
+	want := []map[string]int{{"slow": 1}, {"slow": 0}, {"slow": 1}}
+	if !slices.EqualFunc(limits, want, maps.Equal) {
+		t.Fatalf("kind limits of the claims %v, want %v", limits, want)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if first := slices.Sorted(slices.Values(h.started[:2])); !slices.Equal(first, []int64{1, 3}) || h.started[2] != 2 {
+		t.Fatalf("started %v, want 1 and 3, then 2", h.started)
+	}
+}
+
+// A job rescued from this very process and claimed again by it: the old
+// copy is cancelled with ErrLeaseLost, its outcome does not apply (and is
+// logged), and the new copy keeps the slot.
+func TestStaleCopyOfAReclaimedJob(t *testing.T) {
+	h := newHarness(t, nil)
+	h.st.AddJobs(jobs("k", 1)...)
+	h.start(t)
+	h.waitStarted(t, 1)
+	h.p.mu.Lock()
+	oldCtx := h.p.running[1].ctx
+	h.p.mu.Unlock()
+	h.st.TakeBack(1)
+	h.clock.Advance(time.Second) // the new claim's AttemptedAt differs
+	h.st.AddJobs(jobs("k", 1)...)
+	h.p.Wake()
+	h.waitStarted(t, 2)
+	if cause := context.Cause(oldCtx); !errors.Is(cause, jobexec.ErrLeaseLost) {
+		t.Fatalf("old copy's cause %v, want ErrLeaseLost", cause)
+	}
+	enginetest.Eventually(t, "warning for the old copy's outcome", func() bool {
+		return len(h.log.Records("job outcome not recorded")) == 1
+	})
+	if held, finishing := h.p.Holds(1); !held || finishing {
+		t.Fatalf("Holds(1) = %v, %v after the old copy ended; want the new copy held, running", held, finishing)
+	}
+	h.release(1)
+	h.waitFinished(t, 1)
+	if got := h.finishedIDs(); !slices.Equal(got, []int64{1}) {
+		t.Fatalf("OnFinish for %v, want job 1 once", got)
+	}
+	if h.finished[0].State != kilntype.JobStateCompleted {
+		t.Fatalf("applied outcome %s, want the new copy's completed", h.finished[0].State)
+	}
+	enginetest.Eventually(t, "release of the slot", func() bool { held, _ := h.p.Holds(1); return !held })
+}
+
+// CancelJob and CancelAll cancel running jobs with their cause, which
+// decides the outcome; Holds and Running report what runs.
+func TestCancels(t *testing.T) {
+	h := newHarness(t, nil)
+	h.st.AddJobs(jobs("k", 1, 2, 3)...)
+	h.start(t)
+	h.waitStarted(t, 3)
+	if ids := h.runningIDs(); !slices.Equal(ids, []int64{1, 2, 3}) {
+		t.Fatalf("Running = %v", ids)
+	}
+	if h.p.CancelJob(99, jobexec.ErrCancelRequested) {
+		t.Fatal("CancelJob of a job not held returned true")
+	}
+	if !h.p.CancelJob(1, jobexec.ErrCancelRequested) {
+		t.Fatal("CancelJob of a held job returned false")
+	}
+	h.waitFinished(t, 1)
+	h.p.CancelAll(jobexec.ErrShutdown)
+	h.waitFinished(t, 3)
+	states := map[int64]kilntype.JobState{}
+	h.mu.Lock()
+	for _, p := range h.finished {
+		states[p.ID] = p.State
+	}
+	h.mu.Unlock()
+	want := map[int64]kilntype.JobState{1: kilntype.JobStateCancelled, 2: kilntype.JobStateAvailable, 3: kilntype.JobStateAvailable}
+	if !maps.Equal(states, want) {
+		t.Fatalf("outcomes %v, want %v", states, want)
+	}
+	enginetest.Eventually(t, "no job held", func() bool { return len(h.p.Running()) == 0 })
+}
+
+func (h *harness) runningIDs() []int64 {
+	var ids []int64
+	for _, r := range h.p.Running() {
+		ids = append(ids, r.ID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// While a job's outcome is being written, Holds says it is finishing.
+func TestHoldsWhileFinishing(t *testing.T) {
+	h := newHarness(t, nil)
+	h.st.AddJobs(jobs("k", 1)...)
+	release := h.st.Stall(enginetest.JobFinishMany)
+	defer release()
+	h.start(t)
+	h.waitStarted(t, 1)
+	if held, finishing := h.p.Holds(1); !held || finishing {
+		t.Fatalf("Holds(1) = %v, %v while running", held, finishing)
+	}
+	h.release(1)
+	h.st.WaitCalls(t, enginetest.JobFinishMany, 1)
+	if held, finishing := h.p.Holds(1); !held || !finishing {
+		t.Fatalf("Holds(1) = %v, %v while its outcome is written", held, finishing)
+	}
+	// Wait gives up with its context while the write stalls.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := h.p.Wait(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait = %v, want Canceled", err)
+	}
+	release()
+	h.waitFinished(t, 1)
+	enginetest.Eventually(t, "release of the slot", func() bool { held, _ := h.p.Holds(1); return !held })
+}
+
+// A job of a kind with no worker (claimed with AnyKind) is given back
+// untouched; with StrictKinds it fails.
+func TestJobWithoutWorker(t *testing.T) {
+	for _, strict := range []bool{false, true} {
+		h := newHarness(t, func(c *Config) {
+			c.AnyKind = true
+			c.Exec.StrictKinds = strict
+		})
+		h.st.AddJobs(jobs("other", 1)...)
+		h.start(t)
+		h.waitFinished(t, 1)
+		want := kilntype.JobStateAvailable
+		if strict {
+			want = kilntype.JobStateRetryable
+		}
+		if got := h.finished[0].State; got != want {
+			t.Fatalf("strict %v: finished as %s, want %s", strict, got, want)
+		}
+		if !h.claims()[0].AnyKind {
+			t.Fatal("claim without AnyKind")
+		}
+	}
+}
+
+// Jobs run one after another in one slot; after StopFetching, Wait returns
+// once the worker goroutines have exited.
+func TestOneSlot(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxWorkers = 1 })
+	h.st.AddJobs(jobs("k", 1, 2, 3)...)
+	h.start(t)
+	for id := int64(1); id <= 3; id++ {
+		h.waitStarted(t, int(id))
+		h.release(id)
+		h.waitFinished(t, int(id))
+		h.p.Wake()
+	}
+	if got := h.finishedIDs(); !slices.Equal(got, []int64{1, 2, 3}) {
+		t.Fatalf("finished %v", got)
+	}
+	h.p.StopFetching()
+	ctx, cancel := context.WithTimeout(context.Background(), enginetest.WaitTimeout)
+	defer cancel()
+	if err := h.p.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if h.p.Queue() != "q" {
+		t.Fatalf("Queue = %q", h.p.Queue())
+	}
+}
+
+func TestKindLimiter(t *testing.T) {
+	if NewKindLimiter(nil) != nil {
+		t.Fatal("a limiter without limits is not nil")
+	}
+	var none *KindLimiter
+	if none.Reserve() != nil {
+		t.Fatal("nil limiter reserved slots")
+	}
+	none.Settle(nil, nil)
+	none.Release("k")
+
+	l := NewKindLimiter(map[string]int{"a": 2, "b": 1})
+	if got := l.Reserve(); !maps.Equal(got, map[string]int{"a": 2, "b": 1}) {
+		t.Fatalf("Reserve = %v", got)
+	}
+	l.Settle(map[string]int{"a": 2, "b": 1}, map[string]int{"a": 1})
+	if got := l.Reserve(); !maps.Equal(got, map[string]int{"a": 1, "b": 1}) {
+		t.Fatalf("Reserve after one a ran = %v", got)
+	}
+	l.Settle(map[string]int{"a": 1, "b": 1}, map[string]int{"a": 1, "b": 1})
+	if got := l.Reserve(); !maps.Equal(got, map[string]int{"a": 0, "b": 0}) {
+		t.Fatalf("Reserve when full = %v", got)
+	}
+	l.Settle(map[string]int{"a": 0, "b": 0}, nil)
+	l.Release("a")
+	l.Release("unlimited") // not limited: no effect
+	if got := l.Reserve(); !maps.Equal(got, map[string]int{"a": 1, "b": 0}) {
+		t.Fatalf("Reserve after a released = %v", got)
+	}
+}

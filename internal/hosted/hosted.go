@@ -151,7 +151,7 @@ func (s *Supervisor) Stop(ctx context.Context) error {
 	go func() {
 		defer close(done)
 		var wg sync.WaitGroup
-		for i := range s.specs {
+		for i := range s.runners { // none before Start
 			wg.Go(func() {
 				if s.electors[i] != nil {
 					s.electors[i].Stop() // stops the runner, then resigns

@@ -3,6 +3,7 @@ package hosted
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -372,5 +373,25 @@ func TestPanicStackIsCapped(t *testing.T) {
 	}
 	if n := len(err.Error()); n > 4<<10+100 {
 		t.Fatalf("error of %d bytes, want the stack cut at 4 KiB", n)
+	}
+}
+
+// Stop without a Start is harmless, as for every background part (package
+// service's contract): the services are stopped and nothing is reported.
+func TestStopWithoutStart(t *testing.T) {
+	st, clock := enginetest.NewStore(), enginetest.NewClock()
+	var running atomic.Int32
+	s := New(Config{ProcessID: "p1", Store: st, LeaderTTL: ttl, Now: clock.Now, Logger: slog.New(slog.DiscardHandler)},
+		[]Spec{{Name: "svc", Run: blocking(&running)}, {Name: "single", Singleton: true, Run: blocking(&running)}})
+	if err := s.Stop(context.Background()); err != nil {
+		t.Fatalf("Stop without Start: %v", err)
+	}
+	for _, st := range s.Statuses() {
+		if st.State != StateStopped {
+			t.Fatalf("status %+v, want stopped", st)
+		}
+	}
+	if c := st.Calls(""); len(c) != 0 {
+		t.Fatalf("store calls %v", c)
 	}
 }

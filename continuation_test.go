@@ -3,6 +3,7 @@ package kiln_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/internal/clienttest"
+	"github.com/kilnjobs/kiln/internal/testutil"
 )
 
 type childArgs struct{}
@@ -158,18 +160,19 @@ func TestBatchOf1000TriggersItsCallbackOnce(t *testing.T) {
 // finishes and the callback does not complete): a batch or callback that is
 // stuck fails it, a machine slowed down by load does not (1000 jobs under
 // -race beside other test binaries can take longer than any fixed deadline
-// that is short enough to catch a stuck callback).
+// that is short enough to catch a stuck callback; the poll's own deadline,
+// 10 minutes, only bounds a hung test).
 func waitCallbackCompleted(t *testing.T, c *kiln.Client, id string, callbackID int64) {
 	t.Helper()
 	const stall = 15 * time.Second
 	deadline, finished := time.Now().Add(stall), -1
-	for {
+	testutil.Poll{Timeout: 10 * time.Minute}.Eventually(t, fmt.Sprintf("callback job %d to complete", callbackID), func() bool {
 		row, err := c.JobGet(context.Background(), callbackID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if row.State == kiln.JobStateCompleted {
-			return
+			return true
 		}
 		batch, err := c.BatchGet(context.Background(), id)
 		if err != nil {
@@ -182,6 +185,6 @@ func waitCallbackCompleted(t *testing.T, c *kiln.Client, id string, callbackID i
 		if time.Now().After(deadline) {
 			t.Fatalf("callback job %d is %s, and no job of batch %s finished for %s (counts %v)", callbackID, row.State, id, stall, batch.Counts)
 		}
-		time.Sleep(5 * time.Millisecond) // polling with a deadline, not synchronisation
-	}
+		return false
+	})
 }

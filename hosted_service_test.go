@@ -17,6 +17,7 @@ import (
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/internal/clienttest"
+	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
 	"github.com/kilnjobs/kiln/store/sqlite"
@@ -34,20 +35,17 @@ func serviceStatus(t *testing.T, c *kiln.Client, name string) kiln.HostedService
 	return kiln.HostedServiceStatus{}
 }
 
-// waitService polls until cond holds for the named service, for up to 10 s.
+// waitService polls until cond holds for the named service.
 func waitService(t *testing.T, c *kiln.Client, name string, cond func(kiln.HostedServiceStatus) bool) kiln.HostedServiceStatus {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st := serviceStatus(t, c, name)
-		if cond(st) {
-			return st
+	var st kiln.HostedServiceStatus
+	testutil.EventuallyNil(t, fmt.Sprintf("a status of hosted service %q", name), func() error {
+		if st = serviceStatus(t, c, name); !cond(st) {
+			return fmt.Errorf("status %+v", st)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("hosted service %q: status %+v", name, st)
-		}
-		time.Sleep(5 * time.Millisecond) // polling with a deadline
-	}
+		return nil
+	})
+	return st
 }
 
 func TestHostedServicePanicIsRestartedWithBackoff(t *testing.T) {
@@ -82,11 +80,7 @@ func TestHostedServicePanicIsRestartedWithBackoff(t *testing.T) {
 		t.Fatalf("status after two panics: %+v", st)
 	}
 	// The status says running just before Run is called: wait for the run.
-	select {
-	case <-third:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the service did not run a third time")
-	}
+	testutil.Receive(t, third, "the service's third run", nil)
 	mu.Lock()
 	defer mu.Unlock()
 	// Backoff: 20 ms before the first restart, doubled (40 ms) before the second.
@@ -259,17 +253,40 @@ func TestHostedServiceBadDefinitions(t *testing.T) {
 	}
 }
 
-// singletonEnv, when set to "DB|DIR", turns the test binary into a Kiln
-// process whose singleton service marks DIR/<pid> while it runs.
+// singletonEnv, when set to "DB|DIR|REFUSED", turns the test binary into a
+// Kiln process whose singleton service marks DIR/<pid> while it runs, and
+// that appends a byte to REFUSED/<pid> each time it is refused the
+// singleton's lease.
 const singletonEnv = "KILN_TEST_SINGLETON"
 
+// refusalCounter is a SQLite store that counts, in the size of a file, the
+// elections of the singleton service it lost.
+type refusalCounter struct {
+	*sqlite.Store
+	file string
+}
+
+func (s *refusalCounter) LeaderAttemptElect(ctx context.Context, p *store.LeaderElectParams) (bool, error) {
+	ok, err := s.Store.LeaderAttemptElect(ctx, p)
+	if err == nil && !ok && p.Name == "service:singleton" {
+		f, ferr := os.OpenFile(s.file, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if ferr == nil {
+			f.Write([]byte{1})
+			f.Close()
+		}
+	}
+	return ok, err
+}
+
 func runSingletonChild() int {
-	db, dir, _ := strings.Cut(os.Getenv(singletonEnv), "|")
-	st, err := sqlite.Open(context.Background(), db, nil)
+	args := strings.Split(os.Getenv(singletonEnv), "|")
+	db, dir, refused := args[0], args[1], args[2]
+	sqliteStore, err := sqlite.Open(context.Background(), db, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	st := &refusalCounter{Store: sqliteStore, file: filepath.Join(refused, strconv.Itoa(os.Getpid()))}
 	marker := filepath.Join(dir, strconv.Itoa(os.Getpid()))
 	c, err := kiln.NewClient(&kiln.Config{
 		Store: st, LeaderTTL: 600 * time.Millisecond, DisableMaintenance: true,
@@ -305,6 +322,25 @@ func markers(t *testing.T, dir string) []string {
 	return pids
 }
 
+// refusals returns how many singleton elections each process (by PID) has
+// lost, from the files in dir.
+func refusals(t *testing.T, dir string) map[string]int64 {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := map[string]int64{}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n[e.Name()] = info.Size()
+	}
+	return n
+}
+
 // TestSingletonServiceRunsInOneProcessAndMoves starts three real processes
 // on one database, checks that the singleton service runs in exactly one,
 // kills that one with SIGKILL, and checks that the service moves to another
@@ -312,15 +348,17 @@ func markers(t *testing.T, dir string) []string {
 func TestSingletonServiceRunsInOneProcessAndMoves(t *testing.T) {
 	t.Parallel()
 	tmp := t.TempDir()
-	db, dir := filepath.Join(tmp, "kiln.db"), filepath.Join(tmp, "markers")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
+	db, dir, refused := filepath.Join(tmp, "kiln.db"), filepath.Join(tmp, "markers"), filepath.Join(tmp, "refused")
+	for _, d := range []string{dir, refused} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	openStore(t, db) // migrate
 	procs := map[string]*exec.Cmd{}
 	for range 3 {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), singletonEnv+"="+db+"|"+dir)
+		cmd.Env = append(os.Environ(), singletonEnv+"="+db+"|"+dir+"|"+refused)
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -331,24 +369,34 @@ func TestSingletonServiceRunsInOneProcessAndMoves(t *testing.T) {
 			cmd.Wait()
 		})
 	}
-	// waitOne waits until exactly one process runs the service, then checks
-	// for two lease terms that no second one runs it beside. (On a loaded
+	// waitOne waits until exactly one process runs the service, then until
+	// every other live process has been refused its lease twice, and checks
+	// throughout that no second process runs it beside. (On a loaded
 	// machine the holder may lose its lease by a late renewal and the
-	// service stop, or move: a gap, never two at once.)
+	// service stop, or move: a gap, never two at once. A move starts the
+	// count again.)
+	killed := map[string]bool{}
 	waitOne := func() string {
-		deadline := time.Now().Add(time.Minute)
-		for len(markers(t, dir)) != 1 {
-			if time.Now().After(deadline) {
-				t.Fatalf("singleton runs in %v, want exactly one process", markers(t, dir))
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		holder := markers(t, dir)[0]
-		for end := time.Now().Add(1200 * time.Millisecond); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
-			if m := markers(t, dir); len(m) > 1 {
+		var holder string
+		var since map[string]int64
+		testutil.EventuallyNil(t, "the singleton to run in one process while the others are refused it twice", func() error {
+			switch m := markers(t, dir); {
+			case len(m) > 1:
 				t.Fatalf("singleton runs in %v at once, want one process at most", m)
+			case len(m) == 0:
+				return errors.New("it runs nowhere")
+			case m[0] != holder:
+				holder, since = m[0], refusals(t, refused)
+				return fmt.Errorf("it moved to %s", holder)
 			}
-		}
+			now := refusals(t, refused)
+			for pid := range procs {
+				if pid != holder && !killed[pid] && now[pid]-since[pid] < 2 {
+					return fmt.Errorf("process %s was refused %d times while %s held it, want 2", pid, now[pid]-since[pid], holder)
+				}
+			}
+			return nil
+		})
 		return holder
 	}
 	holder := waitOne()
@@ -360,12 +408,13 @@ func TestSingletonServiceRunsInOneProcessAndMoves(t *testing.T) {
 	}
 	procs[holder].Wait()
 	os.Remove(filepath.Join(dir, holder)) // a killed process cannot clean up
-	killed := time.Now()
+	killed[holder] = true
+	killedAt := time.Now()
 	next := waitOne()
 	if next == holder {
 		t.Fatal("the killed process still holds the service")
 	}
-	t.Logf("singleton moved from %s to %s in %s", holder, next, time.Since(killed).Round(time.Millisecond))
+	t.Logf("singleton moved from %s to %s in %s", holder, next, time.Since(killedAt).Round(time.Millisecond))
 }
 
 // claimCounter is a SQLite store that counts the claims made through it.
@@ -402,7 +451,7 @@ func TestClientWithoutWorkersNeverClaims(t *testing.T) {
 
 	// The registry row (written at Start) lists the queues the client runs.
 	var row *kiln.ServerRow
-	for deadline := time.Now().Add(10 * time.Second); row == nil; time.Sleep(5 * time.Millisecond) { // polling with a deadline
+	testutil.Eventually(t, "the client to register", func() bool {
 		rows, err := c.ServerList(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -412,10 +461,8 @@ func TestClientWithoutWorkersNeverClaims(t *testing.T) {
 				row = r
 			}
 		}
-		if row == nil && time.Now().After(deadline) {
-			t.Fatal("the client did not register")
-		}
-	}
+		return row != nil
+	})
 	if len(row.Queues) != 0 {
 		t.Errorf("a client without workers registered queues %+v", row.Queues)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/internal/clienttest"
+	"github.com/kilnjobs/kiln/internal/testutil"
 )
 
 // causeWorker reports the start of each attempt and the cause of its
@@ -86,16 +87,12 @@ func TestJobContextCauses(t *testing.T) {
 			job := clienttest.Enqueue(t, c, testArgs{}, nil)
 			<-w.started
 			tc.trigger(t, c, job.ID)
-			select {
-			case cause := <-w.causes:
-				st.fail.Store(false)
-				for _, e := range all {
-					if got := errors.Is(cause, e); got != (e == tc.want) {
-						t.Errorf("errors.Is(cause %v, %v) = %v", cause, e, got)
-					}
+			cause := testutil.Receive(t, w.causes, "the job's context to end", nil)
+			st.fail.Store(false)
+			for _, e := range all {
+				if got := errors.Is(cause, e); got != (e == tc.want) {
+					t.Errorf("errors.Is(cause %v, %v) = %v", cause, e, got)
 				}
-			case <-time.After(15 * time.Second):
-				t.Fatal("the job's context did not end")
 			}
 			// The lease case's second copy runs until cancelled.
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -14,18 +14,12 @@ import (
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/internal/clienttest"
+	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/kilntype"
 )
 
-// waitFor polls cond every 5 ms until it returns true, for up to 10 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) { // polling with a deadline
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within 10s", what)
-		}
-	}
-}
+// waitFor is testutil.Eventually: it polls cond until it returns true.
+var waitFor = testutil.Eventually
 
 // logMessages returns job id's log lines as "attempt/message".
 func logMessages(t *testing.T, c *kiln.Client, id int64, p *kiln.JobLogsParams) []string {
@@ -177,9 +171,12 @@ func TestJobReportsOfStaleCopyRefused(t *testing.T) {
 			// Reports are refused once the store has said so; the first
 			// may still be coalesced and refused by the timed write.
 			var err error
-			for deadline := time.Now().Add(10 * time.Second); err == nil && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-				err = errors.Join(job.Progress(ctx, 99), job.Log(ctx, "stale"))
-			}
+			testutil.EventuallyNil(t, "the stale copy's reports to be refused", func() error {
+				if err = errors.Join(job.Progress(ctx, 99), job.Log(ctx, "stale")); err == nil {
+					return errors.New("they were accepted")
+				}
+				return nil
+			})
 			staleErr <- err
 			return nil
 		}
@@ -200,11 +197,12 @@ func TestJobReportsOfStaleCopyRefused(t *testing.T) {
 	// machine may take longer than the lease to write it); only then do
 	// its renewals fail, so that it is rescued and claimed again.
 	<-firstLogged
-	for deadline := time.Now().Add(30 * time.Second); !slices.Equal(logMessages(t, c, job.ID, nil), []string{"1/first"}); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("first line not stored: lines = %q", logMessages(t, c, job.ID, nil))
+	testutil.EventuallyNil(t, "the first line to be stored", func() error {
+		if lines := logMessages(t, c, job.ID, nil); !slices.Equal(lines, []string{"1/first"}) {
+			return fmt.Errorf("lines = %q", lines)
 		}
-	}
+		return nil
+	})
 	st.fail.Store(true)
 	<-second
 	st.fail.Store(false)

@@ -3,21 +3,36 @@ package kiln_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/internal/clienttest"
+	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/store"
 	"github.com/kilnjobs/kiln/store/sqlite"
 )
 
 // renewFailingStore fails lease renewals while fail is set, as a database
-// hiccup would.
+// hiccup would. Once the store has written a batch of outcomes that holds
+// the first attempt's, it sends on firstFinished (if not nil).
 type renewFailingStore struct {
 	*sqlite.Store
-	fail atomic.Bool
+	fail          atomic.Bool
+	firstFinished chan struct{}
+}
+
+func (s *renewFailingStore) JobFinishMany(ctx context.Context, ps []*store.JobFinishParams) ([]int64, error) {
+	ids, err := s.Store.JobFinishMany(ctx, ps)
+	if s.firstFinished != nil && slices.ContainsFunc(ps, func(p *store.JobFinishParams) bool { return p.Attempt.Attempt == 1 }) {
+		select {
+		case s.firstFinished <- struct{}{}:
+		default:
+		}
+	}
+	return ids, err
 }
 
 func (s *renewFailingStore) JobLeaseRenew(ctx context.Context, p *store.JobLeaseRenewParams) ([]int64, error) {
@@ -33,7 +48,7 @@ func (s *renewFailingStore) JobLeaseRenew(ctx context.Context, p *store.JobLease
 // returns success, does not complete the job under the second copy.
 func TestStaleCopyCannotFinishAReclaimedJob(t *testing.T) {
 	t.Parallel()
-	st := &renewFailingStore{Store: openStore(t, "")}
+	st := &renewFailingStore{Store: openStore(t, ""), firstFinished: make(chan struct{}, 1)}
 	st.fail.Store(true)
 	started := make(chan int, 2)
 	release := make(chan struct{})
@@ -61,12 +76,12 @@ func TestStaleCopyCannotFinishAReclaimedJob(t *testing.T) {
 		t.Fatalf("second attempt %d", n)
 	}
 	st.fail.Store(false)
-	// The first copy has returned success by now or will soon: the job must
-	// stay running, held by the second copy.
-	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
-		if row, _ := c.JobGet(context.Background(), job.ID); row.State != kiln.JobStateRunning || row.Attempt != 2 {
-			t.Fatalf("while the second copy runs: state %s attempt %d", row.State, row.Attempt)
-		}
+	// The first copy returns success once it is cancelled; once the store
+	// has written that outcome, the job must still be running, held by the
+	// second copy.
+	testutil.Receive(t, st.firstFinished, "the first copy's outcome to be written", nil)
+	if row, err := c.JobGet(context.Background(), job.ID); err != nil || row.State != kiln.JobStateRunning || row.Attempt != 2 {
+		t.Fatalf("after the first copy's outcome, while the second copy runs: %+v, %v; want running attempt 2", row, err)
 	}
 	close(release)
 	if row := clienttest.WaitState(t, c, job.ID, kiln.JobStateCompleted); row.Attempt != 2 {

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/clienttest"
 	"github.com/kilnjobs/kiln/kilntest"
 	"github.com/kilnjobs/kiln/store/postgres/pgtest"
 	"github.com/kilnjobs/kiln/store/sqlite"
@@ -91,21 +92,7 @@ type fixedBackoff time.Duration
 
 func (f fixedBackoff) Backoff(int) time.Duration { return time.Duration(f) }
 
-// waitEvent waits up to 60 s (room for a loaded machine; it bounds a hung
-// test, and measures nothing) for an event of kind for job id on events.
-func waitEvent(t *testing.T, events <-chan *kiln.Event, kind kiln.EventKind, id int64) *kiln.Event {
-	t.Helper()
-	deadline := time.After(time.Minute)
-	for {
-		select {
-		case ev := <-events:
-			if ev.Kind == kind && ev.Job.ID == id {
-				return ev
-			}
-		case <-deadline:
-			t.Fatalf("no %s event for job %d within 60s", kind, id)
-		}
-	}
-}
+// waitEvent is clienttest.WaitEvent: the first event of kind for job id.
+var waitEvent = clienttest.WaitEvent
 
 func newClock() *kilntest.Clock { return kilntest.NewClock(testBase) }

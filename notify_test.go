@@ -2,12 +2,14 @@ package kiln_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/internal/clienttest"
+	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
 	"github.com/kilnjobs/kiln/store/postgres"
@@ -68,12 +70,7 @@ func TestNotifyWakesOtherProcess(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var s jobStart
-		select {
-		case s = <-starts:
-		case <-time.After(15 * time.Second):
-			t.Fatalf("job %d (#%d) did not start within 15s", res.Job.ID, i)
-		}
+		s := testutil.Receive(t, starts, fmt.Sprintf("job %d (#%d) to start", res.Job.ID, i), nil)
 		if s.id != res.Job.ID {
 			t.Fatalf("job %d started, want %d", s.id, res.Job.ID)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/internal/clienttest"
+	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/kilntest"
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
@@ -55,39 +56,35 @@ func recurringJobs(t *testing.T, c *kiln.Client, id string) []*kilntype.JobRow {
 	return jobs
 }
 
-// waitJobs polls until the entry has n jobs, for up to 10 s.
+// waitJobs polls until the entry has n jobs; it fails at once if it has
+// more.
 func waitJobs(t *testing.T, c *kiln.Client, id string, n int) []*kilntype.JobRow {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute) // bounds a hung test on a loaded machine
-	for {
-		jobs := recurringJobs(t, c, id)
-		if len(jobs) == n {
-			return jobs
-		}
-		if len(jobs) > n || time.Now().After(deadline) {
+	var jobs []*kilntype.JobRow
+	testutil.EventuallyNil(t, fmt.Sprintf("recurring %q to have %d jobs", id, n), func() error {
+		if jobs = recurringJobs(t, c, id); len(jobs) > n {
 			t.Fatalf("recurring %q has %d jobs, want %d", id, len(jobs), n)
+		} else if len(jobs) < n {
+			return fmt.Errorf("it has %d", len(jobs))
 		}
-		time.Sleep(5 * time.Millisecond) // polling with a deadline
-	}
+		return nil
+	})
+	return jobs
 }
 
 // waitNextRun polls until the entry's NextRunAt is want.
 func waitNextRun(t *testing.T, c *kiln.Client, id string, want time.Time) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.EventuallyNil(t, fmt.Sprintf("recurring %q's next run to be %s", id, want), func() error {
 		row, err := c.RecurringGet(context.Background(), id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if row.NextRunAt.Equal(want) {
-			return
+		if !row.NextRunAt.Equal(want) {
+			return fmt.Errorf("next run %s", row.NextRunAt)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("recurring %q next run %s, want %s", id, row.NextRunAt, want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func TestRecurringFiresOncePerOccurrence(t *testing.T) {
@@ -385,11 +382,10 @@ func TestRecurringOnTimeWithTheRealClock(t *testing.T) {
 	cfg.RecurringPollInterval = 5 * time.Minute // the scheduler must wake on its own
 	c := startClient(t, cfg)
 	var jobs []*kilntype.JobRow
-	for deadline := time.Now().Add(time.Minute); len(jobs) == 0; time.Sleep(5 * time.Millisecond) {
-		if jobs = recurringJobs(t, c, "second"); len(jobs) == 0 && time.Now().After(deadline) {
-			t.Fatal("no occurrence enqueued within a minute")
-		}
-	}
+	testutil.Eventually(t, "an occurrence to be enqueued", func() bool {
+		jobs = recurringJobs(t, c, "second")
+		return len(jobs) > 0
+	})
 	if id, ok := jobs[0].MetadataValue(kiln.MetadataRecurringID); !ok || id != "second" {
 		t.Fatalf("%s = %q, %v; want \"second\"", kiln.MetadataRecurringID, id, ok)
 	}
@@ -452,16 +448,10 @@ func (w *stepWorker) Work(ctx context.Context, job *kiln.Job[testArgs]) error {
 	}
 }
 
-// nextStarted returns the next job w starts, failing t after 10 s.
+// nextStarted returns the next job w starts.
 func (w *stepWorker) nextStarted(t *testing.T) int64 {
 	t.Helper()
-	select {
-	case id := <-w.started:
-		return id
-	case <-time.After(10 * time.Second):
-		t.Fatal("no job started within 10 s")
-		return 0
-	}
+	return testutil.Receive(t, w.started, "a job to start", nil)
 }
 
 // TestRecurringQueueOneRunsOneAtATime checks queue_one: an occurrence that
@@ -538,22 +528,22 @@ func TestRecurringStopsBeforeDraining(t *testing.T) {
 	stopped := make(chan error, 1)
 	go func() { stopped <- c.Stop(ctx) }()
 	// While the job runs, the client resigns: another process is elected.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waiting := true
+	t.Cleanup(func() {
+		if waiting { // the wait failed: let the job end, and Stop return
+			w.release <- struct{}{}
+			<-stopped
+		}
+	})
+	testutil.Eventually(t, "the stopping client to give up leadership while its job drains", func() bool {
 		elected, err := st.LeaderAttemptElect(ctx, &store.LeaderElectParams{
 			Name: "maintenance", LeaderID: "other-process", TTL: time.Hour, Now: clock.Now()})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if elected {
-			break
-		}
-		if time.Now().After(deadline) {
-			w.release <- struct{}{}
-			t.Fatal("the stopping client kept leadership while its job drained")
-		}
-		time.Sleep(5 * time.Millisecond) // polling with a deadline
-	}
+		return elected
+	})
+	waiting = false
 	// Occurrences come while the job drains: this client enqueues none.
 	clock.Set(first.Add(5 * time.Minute))
 	w.release <- struct{}{}

@@ -2,6 +2,7 @@ package kiln_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -10,27 +11,25 @@ import (
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/internal/clienttest"
+	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/kilntype"
 )
 
-// waitServers polls the registry until cond holds for its rows, or fails
-// the test after 10 s.
+// waitServers polls the registry until cond holds for its rows.
 func waitServers(t *testing.T, c *kiln.Client, what string, cond func([]*kiln.ServerRow) bool) []*kiln.ServerRow {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		rows, err := c.ServerList(context.Background())
-		if err != nil {
+	var rows []*kiln.ServerRow
+	testutil.EventuallyNil(t, "the servers to become "+what, func() error {
+		var err error
+		if rows, err = c.ServerList(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		if cond(rows) {
-			return rows
+		if !cond(rows) {
+			return fmt.Errorf("servers %+v", rows)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("servers never became %s: %+v", what, rows)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
+	return rows
 }
 
 func TestServerRegistry(t *testing.T) {

@@ -3,12 +3,14 @@ package kiln_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"testing"
 	"time"
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/internal/clienttest"
+	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/store"
 )
 
@@ -75,8 +77,7 @@ func TestStatsAndHistory(t *testing.T) {
 	now := clock.Now()
 	minute := now.Truncate(time.Minute)
 	var points []kiln.HistoryPoint
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	testutil.EventuallyNil(t, "the five outcomes in this minute's point", func() error {
 		points, err = c.JobHistory(ctx, now.Add(-time.Hour), now.Add(time.Minute), time.Minute)
 		if err != nil {
 			t.Fatal(err)
@@ -84,11 +85,11 @@ func TestStatsAndHistory(t *testing.T) {
 		if len(points) != 62 {
 			t.Fatalf("%d points, want 62 minutes", len(points))
 		}
-		if points[60].Completed+points[60].Failed == 5 || time.Now().After(deadline) {
-			break
+		if p := points[60]; p.Completed+p.Failed != 5 {
+			return fmt.Errorf("point %+v", p)
 		}
-		time.Sleep(20 * time.Millisecond) // polling with a deadline, not synchronisation
-	}
+		return nil
+	})
 	if !points[0].At.Equal(minute.Add(-time.Hour)) || !points[61].At.Equal(minute.Add(time.Minute)) {
 		t.Errorf("points from %v to %v, want from %v to %v", points[0].At, points[61].At, minute.Add(-time.Hour), minute.Add(time.Minute))
 	}

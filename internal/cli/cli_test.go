@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/internal/demo"
+	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/store/postgres/pgtest"
 	"github.com/kilnjobs/kiln/store/sqlite"
 )
@@ -346,22 +348,19 @@ func startClient(t *testing.T, db string, cfg *kiln.Config) {
 	})
 }
 
-// runUntil runs kiln with args every 10 ms, for up to 10 s, until its
-// stdout contains want, and returns that run. It fails the test if a run
-// fails or none prints want in time.
+// runUntil runs kiln with args until its stdout contains want, and returns
+// that run. It fails the test if a run fails or none prints want within
+// testutil.Timeout.
 func runUntil(t *testing.T, want string, args ...string) result {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		r := mustRun(t, args...)
-		if strings.Contains(r.stdout, want) {
-			return r
+	var r result
+	testutil.Poll{Interval: 10 * time.Millisecond}.EventuallyNil(t, fmt.Sprintf("kiln %s to print %q", strings.Join(args, " "), want), func() error {
+		if r = mustRun(t, args...); !strings.Contains(r.stdout, want) {
+			return fmt.Errorf("it printed:\n%s", r.stdout)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("kiln %s never printed %q:\n%s", strings.Join(args, " "), want, r.stdout)
-		}
-		time.Sleep(10 * time.Millisecond) // polling with a deadline
-	}
+		return nil
+	})
+	return r
 }
 
 // startWorker starts a client with the demo workers on db, and stops it
@@ -398,20 +397,4 @@ func startWorker(t *testing.T, db string) (*kiln.Client, <-chan *kiln.Event) {
 		st.Close()
 	})
 	return client, events
-}
-
-// waitEvent waits up to 15 s for an event of kind for job id.
-func waitEvent(t *testing.T, events <-chan *kiln.Event, kind kiln.EventKind, id int64) *kiln.Event {
-	t.Helper()
-	deadline := time.After(15 * time.Second)
-	for {
-		select {
-		case ev := <-events:
-			if ev.Kind == kind && ev.Job.ID == id {
-				return ev
-			}
-		case <-deadline:
-			t.Fatalf("no %s event for job %d within 15s", kind, id)
-		}
-	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/clienttest"
 )
 
 // enqueueID enqueues through the CLI and returns the job's ID.
@@ -90,7 +91,7 @@ func TestJobsWithWorker(t *testing.T) {
 
 	// A completed job cannot be cancelled; it can be retried.
 	done := enqueueID(t, db, "demo.sleep", "--args", `{"millis":1}`)
-	waitEvent(t, events, kiln.EventJobCompleted, done)
+	clienttest.WaitEvent(t, events, kiln.EventJobCompleted, done)
 	wantFail(t, runKiln(t, "jobs", "cancel", fmt.Sprint(done), "--database", db), exitError,
 		fmt.Sprintf("cannot cancel job %d: it is completed", done))
 	r := mustRun(t, "jobs", "show", fmt.Sprint(done), "--database", db)
@@ -100,7 +101,7 @@ func TestJobsWithWorker(t *testing.T) {
 
 	// A failed attempt's error shows in list and show.
 	flaky := enqueueID(t, db, "demo.flaky", "--args", `{"failures":5}`, "--max-attempts", "1")
-	waitEvent(t, events, kiln.EventJobDiscarded, flaky)
+	clienttest.WaitEvent(t, events, kiln.EventJobDiscarded, flaky)
 	r = mustRun(t, "jobs", "list", "--database", db, "--state", "discarded")
 	if !strings.Contains(r.stdout, "flaky: attempt 1") {
 		t.Errorf("list does not show the last error:\n%s", r.stdout)
@@ -119,7 +120,7 @@ func TestJobsWithWorker(t *testing.T) {
 
 	// A running job cannot be deleted or retried; cancel stops it.
 	sleeper := enqueueID(t, db, "demo.sleep", "--args", `{"millis":60000}`)
-	waitEvent(t, events, kiln.EventJobStarted, sleeper)
+	clienttest.WaitEvent(t, events, kiln.EventJobStarted, sleeper)
 	wantFail(t, runKiln(t, "jobs", "delete", fmt.Sprint(sleeper), "--database", db), exitError,
 		fmt.Sprintf("cannot delete job %d: it is running", sleeper))
 	wantFail(t, runKiln(t, "jobs", "retry", fmt.Sprint(sleeper), "--database", db), exitError, "it is running")
@@ -127,7 +128,7 @@ func TestJobsWithWorker(t *testing.T) {
 	if !strings.Contains(r.stdout, "Cancel requested") {
 		t.Errorf("cancel of a running job: %s", r.stdout)
 	}
-	waitEvent(t, events, kiln.EventJobCancelled, sleeper)
+	clienttest.WaitEvent(t, events, kiln.EventJobCancelled, sleeper)
 	r = mustRun(t, "jobs", "show", fmt.Sprint(sleeper), "--database", db)
 	if !strings.Contains(r.stdout, "cancelled") || !strings.Contains(r.stdout, "#1  cancelled") {
 		t.Errorf("show of a cancelled job:\n%s", r.stdout)

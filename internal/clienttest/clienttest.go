@@ -1,17 +1,20 @@
 // Package clienttest gives the tests of kiln and of packages built on
 // kiln.Client (httpapi, metrics) a client on a fresh SQLite store, with
-// loops fast enough for tests, a way to wait for a job's state without
-// sleeping blindly, and an Enqueue that fails the test on error.
+// loops fast enough for tests, ways to wait for a job's state or event
+// without sleeping blindly (through package testutil), and an Enqueue that
+// fails the test on error.
 package clienttest
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store/sqlite"
 )
@@ -55,26 +58,33 @@ func New(t testing.TB, workers *kiln.Workers, clock kiln.Clock, start, serial bo
 	return c
 }
 
-// WaitState polls c every 5 ms until job id is in state, for up to 60 s
-// (room for a loaded machine running tests under -race: a job of 200 ms
-// stayed running over 15 s at a load average of 30), and returns the
-// job. The deadline only bounds a hung test; it measures nothing. It fails the test if the job cannot be read or the time runs out.
+// WaitState polls c until job id is in state, with [testutil.Eventually]'s
+// deadline, and returns the job. It fails the test if the job cannot be
+// read or the time runs out, saying what state the job was in.
 func WaitState(t testing.TB, c *kiln.Client, id int64, state kilntype.JobState) *kilntype.JobRow {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		row, err := c.JobGet(context.Background(), id)
-		if err != nil {
+	var row *kilntype.JobRow
+	testutil.EventuallyNil(t, fmt.Sprintf("job %d to be %s", id, state), func() error {
+		var err error
+		if row, err = c.JobGet(context.Background(), id); err != nil {
 			t.Fatalf("get job %d: %v", id, err)
 		}
-		if row.State == state {
-			return row
+		if row.State != state {
+			return fmt.Errorf("job %d is %s (last error %q)", id, row.State, row.LastError)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %d is %s, want %s (last error %q)", id, row.State, state, row.LastError)
-		}
-		time.Sleep(5 * time.Millisecond) // polling with a deadline, not synchronisation
-	}
+		return nil
+	})
+	return row
+}
+
+// WaitEvent returns the first event of kind for job id on events (from
+// [kiln.Client.Subscribe]), dropping the others, and fails the test if none
+// comes within [testutil.Timeout].
+func WaitEvent(t testing.TB, events <-chan *kiln.Event, kind kiln.EventKind, id int64) *kiln.Event {
+	t.Helper()
+	return testutil.Receive(t, events, fmt.Sprintf("a %s event for job %d", kind, id), func(ev *kiln.Event) bool {
+		return ev.Kind == kind && ev.Job.ID == id
+	})
 }
 
 // Enqueue enqueues args with opts (nil for the defaults) on c and returns

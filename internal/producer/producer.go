@@ -1,7 +1,15 @@
 // Package producer runs one queue in one process: it claims due jobs for its
 // free worker slots, runs them on its pool of worker goroutines, and hands
-// the outcomes to the completer. A slot is freed only once its outcome is written, so the
-// process never holds more jobs than it has workers.
+// the outcomes to the completer.
+//
+// A worker slot is freed as soon as its worker returns, while the outcome
+// is still on its way to the store (as River's producer does): the next
+// claim does not wait for the previous batch's write, and the completer can
+// gather large batches. A job stays held (its lease renewed, Holds true)
+// until its outcome is written, and a queue holds at most MaxWorkers jobs
+// running plus MaxWorkers outcomes being written: when the store is slow to
+// take outcomes, claims stop before the process holds more than twice its
+// workers.
 package producer
 
 import (
@@ -50,8 +58,9 @@ type Producer struct {
 	wake    chan struct{}
 	fetcher service.Runner
 
-	mu       sync.Mutex            // guards running, moreDue, jobBase
+	mu       sync.Mutex            // guards running, working, moreDue, jobBase
 	running  map[int64]*runningJob // claimed jobs whose outcome is not written
+	working  int                   // jobs of running whose worker has not returned
 	moreDue  bool                  // the last claim filled every slot it asked for
 	jobBase  context.Context
 	jobsDone sync.WaitGroup // one count per claimed job, until its outcome is written
@@ -186,10 +195,27 @@ func (p *Producer) fetchLoop(ctx context.Context) {
 		})
 }
 
+// freeLocked returns how many jobs the producer may claim now: its free
+// worker slots, fewer when outcomes being written fill the rest of its
+// holding (2 × MaxWorkers). The caller holds p.mu.
+func (p *Producer) freeLocked() int {
+	return min(p.cfg.MaxWorkers-p.working, 2*p.cfg.MaxWorkers-len(p.running))
+}
+
+// wantMoreLocked reports whether the fetch loop should claim again now: more
+// jobs were due at the last claim, and a quarter of the slots (or all of
+// them) are free. Each claim is a write transaction with a fixed cost, so
+// claiming slot by slot would spend the database on overhead. The caller
+// holds p.mu.
+func (p *Producer) wantMoreLocked() bool {
+	free := p.freeLocked()
+	return p.moreDue && free > 0 && (free >= max(p.cfg.MaxWorkers/4, 1) || p.working == 0)
+}
+
 // fetch claims jobs for the free slots and starts them.
 func (p *Producer) fetch(ctx context.Context) error {
 	p.mu.Lock()
-	free := p.cfg.MaxWorkers - len(p.running)
+	free := p.freeLocked()
 	p.mu.Unlock()
 	if free <= 0 {
 		return nil
@@ -230,6 +256,7 @@ func (p *Producer) fetch(ctx context.Context) error {
 		jobCtx, cancel := context.WithCancelCause(p.jobBase)
 		j := &runningJob{row: row, ctx: jobCtx, cancel: cancel}
 		p.running[row.ID] = j
+		p.working++
 		p.jobsDone.Add(1)
 		p.dispatch(j)
 	}
@@ -269,9 +296,18 @@ func (p *Producer) execute(j *runningJob) {
 	p.cfg.Completer.Finish(&completer.Item{Row: row, Params: params, Done: func(applied bool) {
 		p.finished(j, params, applied)
 	}})
+	// The slot is free once the outcome is queued (Finish blocks while the
+	// completer's queue is full); the job stays held until it is written.
+	p.mu.Lock()
+	p.working--
+	more := p.wantMoreLocked()
+	p.mu.Unlock()
+	if more {
+		p.Wake()
+	}
 }
 
-// finished frees the job's slot once its outcome is written.
+// finished releases the job once its outcome is written.
 func (p *Producer) finished(j *runningJob, params *store.JobFinishParams, applied bool) {
 	row := j.row
 	p.cfg.Limiter.Release(row.Kind)
@@ -279,11 +315,7 @@ func (p *Producer) finished(j *runningJob, params *store.JobFinishParams, applie
 	if p.running[row.ID] == j { // not a newer claim of the same job
 		delete(p.running, row.ID)
 	}
-	// With more jobs due, claim again once a quarter of the slots are free
-	// (or all of them): each claim is a write transaction with a fixed
-	// cost, so claiming slot by slot would spend the database on overhead.
-	free := p.cfg.MaxWorkers - len(p.running)
-	more := p.moreDue && (free >= max(p.cfg.MaxWorkers/4, 1) || len(p.running) == 0)
+	more := p.wantMoreLocked()
 	p.mu.Unlock()
 	if !applied {
 		p.cfg.Logger.Warn("kiln: job outcome not recorded: the job was taken back (its lease expired) or the store was unreachable at shutdown",

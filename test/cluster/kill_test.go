@@ -49,8 +49,12 @@ func TestKillOneProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.rec.release()
-	if len(held) != workersPerProcess {
-		t.Errorf("%s held %d running jobs when it was killed, want %d (one per worker)", victim.name, len(held), workersPerProcess)
+	// One job per worker, each parked in its request; and, up to as many
+	// again, jobs whose worker had returned and whose outcome was on its way
+	// to the database (a slot is free once its outcome is queued).
+	if len(held) < workersPerProcess || len(held) > 2*workersPerProcess {
+		t.Errorf("%s held %d running jobs when it was killed, want %d (one per worker) to %d (and an outcome in flight per worker)",
+			victim.name, len(held), workersPerProcess, 2*workersPerProcess)
 	}
 	inFlight := make(map[int64]bool, len(held))
 	for _, id := range held {
@@ -170,8 +174,12 @@ func TestKillLeaderRescueTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(held) != workersPerProcess {
-		t.Errorf("%s held %d running jobs when it was killed, want %d (one per worker)", victim.name, len(held), workersPerProcess)
+	// One job per worker, each parked in its request; and, up to as many
+	// again, jobs whose worker had returned and whose outcome was on its way
+	// to the database (a slot is free once its outcome is queued).
+	if len(held) < workersPerProcess || len(held) > 2*workersPerProcess {
+		t.Errorf("%s held %d running jobs when it was killed, want %d (one per worker) to %d (and an outcome in flight per worker)",
+			victim.name, len(held), workersPerProcess, 2*workersPerProcess)
 	}
 	var lastLeaseEnd time.Time
 	if err := c.store.Pool().QueryRow(ctx, `SELECT max(lease_expires_at) FROM `+c.table("kiln_job")+

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/kilnjobs/kiln/internal/enginetest"
 	"github.com/kilnjobs/kiln/store"
 )
 
@@ -22,6 +23,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 type fakeStore struct {
 	mu      sync.Mutex // guards the fields below
 	fails   int
+	block   bool // a Listen after the failing ones waits for its ctx and fails
 	listens int
 	params  *store.ListenParams
 	closed  int
@@ -39,6 +41,12 @@ func (f *fakeStore) Listen(ctx context.Context, params *store.ListenParams) (sto
 	f.listens++
 	if f.listens <= f.fails {
 		return nil, errors.New("no connection")
+	}
+	if f.block {
+		f.mu.Unlock()
+		<-ctx.Done()
+		f.mu.Lock()
+		return nil, ctx.Err()
 	}
 	f.params = params
 	f.subscribed <- struct{}{}
@@ -190,4 +198,48 @@ func TestNilAndUnstarted(t *testing.T) {
 	nilNotifier.Start(context.Background())
 	nilNotifier.Stop()
 	New(Config{}).Stop()
+}
+
+// A Listen that fails because the notifier stops ends the loop without a
+// warning.
+func TestStopDuringListen(t *testing.T) {
+	t.Parallel()
+	st := newFakeStore(1)
+	st.block = true
+	var r recorder
+	cfg := r.config(st)
+	logger, log := enginetest.NewLogger()
+	cfg.Logger = logger
+	n := New(cfg)
+	n.Start(context.Background()) // returns after the first failure
+	waitFor(t, "the second Listen", func() bool {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return st.listens == 2
+	})
+	n.Stop()
+	if got := len(log.Records("")); got != 1 {
+		t.Fatalf("%d records logged, want the first failure's only", got)
+	}
+}
+
+// The subscription's connection errors are logged as warnings.
+func TestSubscriptionErrorsAreLogged(t *testing.T) {
+	t.Parallel()
+	st := newFakeStore(0)
+	var r recorder
+	cfg := r.config(st)
+	logger, log := enginetest.NewLogger()
+	cfg.Logger = logger
+	n := New(cfg)
+	n.Start(context.Background())
+	defer n.Stop()
+	st.mu.Lock()
+	onError := st.params.OnError
+	st.mu.Unlock()
+	onError(errors.New("connection reset"), 2, time.Second)
+	rec := log.Records("notifications interrupted")
+	if len(rec) != 1 || rec[0].Attrs["try"] != int64(2) || rec[0].Attrs["retry_in"] != time.Second {
+		t.Fatalf("logged %+v", rec)
+	}
 }

@@ -548,3 +548,50 @@ func TestKindLimiter(t *testing.T) {
 		t.Fatalf("Reserve after a released = %v", got)
 	}
 }
+
+// A slot is free once its worker returns, while the outcome is still being
+// written; a queue holds at most twice its workers, so claims stop while
+// the outcomes of a full set of workers wait for the store.
+func TestSlotFreeWhileOutcomeIsWritten(t *testing.T) {
+	h := newHarness(t, nil)
+	h.st.AddJobs(jobs("k", span(1, 30)...)...)
+	release := h.st.Stall(enginetest.JobFinishMany)
+	defer release()
+	h.start(t)
+	h.waitStarted(t, 8)
+	h.release(span(1, 8)...)
+	// The first outcome's write stalls; the slots are free anyway.
+	h.st.WaitCalls(t, enginetest.JobFinishMany, 1)
+	h.waitStarted(t, 16)
+	h.release(span(9, 16)...)
+	enginetest.Eventually(t, "every worker to return", func() bool {
+		h.p.mu.Lock()
+		defer h.p.mu.Unlock()
+		return h.p.working == 0
+	})
+	if got := len(h.p.Running()); got != 16 {
+		t.Fatalf("%d jobs held, want 16 (8 written, 8 queued)", got)
+	}
+	// Every slot is free, but the producer holds twice its workers: a claim
+	// asks the store for nothing.
+	claims := len(h.claims())
+	if err := h.p.fetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(h.claims()); got != claims {
+		t.Fatalf("a producer holding 16 jobs with 8 workers claimed again (%d claims, want %d)", got, claims)
+	}
+	if started := len(h.startedIDs()); started != 16 {
+		t.Fatalf("%d jobs started, want 16", started)
+	}
+	// Once the outcomes are written, claims go on.
+	release()
+	h.waitFinished(t, 16)
+	h.waitStarted(t, 24)
+}
+
+func (h *harness) startedIDs() []int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.started)
+}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kilnjobs/kiln/internal/testutil"
 )
 
 // Clock is a manual clock: Now returns the time it was set to, which only
@@ -91,14 +93,9 @@ func (l *Log) Records(substr string) []Record {
 }
 
 // Eventually polls cond every millisecond until it holds, and fails the
-// test, naming what, if it does not within WaitTimeout.
+// test, naming what, if it does not within WaitTimeout: it is
+// testutil.Poll's Eventually, the one polling helper of Kiln's tests.
 func Eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(WaitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within %s", what, WaitTimeout)
-		}
-		time.Sleep(time.Millisecond) // polling with a deadline, not synchronising
-	}
+	testutil.Poll{Timeout: WaitTimeout, Interval: time.Millisecond}.Eventually(t, what, cond)
 }

@@ -1,40 +1,19 @@
-// Package kilntest helps test code that uses Kiln: a clock that tests move
-// by hand, so scheduled jobs and retries become due without sleeping.
+// Package kilntest helps test code that uses Kiln, as River's rivertest and
+// Oban.Testing do:
+//
+//   - [NewStore] and [NewClient] give each test a fresh embedded SQLite
+//     store (and a client on it) in one call, removed when the test ends;
+//   - [RequireEnqueued], [RequireNotEnqueued], [RequireManyEnqueued] and
+//     their Tx twins assert that code under test enqueued a job of a kind
+//     with given args and options (inside a transaction too, on
+//     PostgreSQL), and fail the test with a readable diff when it did not;
+//   - [Work] runs one job's worker inline, with a real [kiln.Job] (its
+//     attempt, metadata, progress and log lines captured), without a
+//     store or a client loop, and says what a client would do next;
+//   - [Drain] runs a queue's jobs synchronously on a client that is not
+//     started, optionally moving a [Clock] through scheduled jobs,
+//     retries and snoozes.
+//
+// The package is meant for tests only: it imports package testing and the
+// SQLite store. Kiln's own packages do not import it.
 package kilntest
-
-import (
-	"sync"
-	"time"
-)
-
-// Clock is a kiln.Clock that stands still until told to move. It is safe for
-// concurrent use. The zero value is not usable: create one with NewClock.
-type Clock struct {
-	mu  sync.Mutex // guards now
-	now time.Time
-}
-
-// NewClock returns a Clock showing t (converted to UTC).
-func NewClock(t time.Time) *Clock { return &Clock{now: t.UTC()} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock forward by d and returns the new time.
-func (c *Clock) Advance(d time.Duration) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	return c.now
-}
-
-// Set moves the clock to t (converted to UTC).
-func (c *Clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t.UTC()
-}

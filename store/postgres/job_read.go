@@ -48,18 +48,30 @@ func (s *Store) JobGet(ctx context.Context, id int64) (*kilntype.JobRow, error) 
 // matched with strpos() on args::text, reading each job of the range that
 // passes the other filters.
 func (s *Store) JobList(ctx context.Context, params *store.JobListParams) ([]*kilntype.JobRow, error) {
+	return s.jobList(ctx, s.pool, params)
+}
+
+// JobListTx does what JobList does in tx, a transaction of the caller's on
+// the Store's database: it sees the jobs tx inserted (JobInsertManyTx)
+// before tx commits. It neither commits nor rolls back tx.
+func (s *Store) JobListTx(ctx context.Context, tx pgx.Tx, params *store.JobListParams) ([]*kilntype.JobRow, error) {
+	return s.jobList(ctx, tx, params)
+}
+
+// jobList is JobList with q.
+func (s *Store) jobList(ctx context.Context, q querier, params *store.JobListParams) ([]*kilntype.JobRow, error) {
 	query, args, ok := jobListQuery(params)
 	if !ok {
 		return []*kilntype.JobRow{}, nil
 	}
 	if params.ArgsPreview <= 0 {
-		jobs, err := scanJobs(s.pool.Query(ctx, s.sql(query), args...))
+		jobs, err := scanJobs(q.Query(ctx, s.sql(query), args...))
 		if err != nil {
 			return nil, fail("list jobs", err)
 		}
 		return jobs, nil
 	}
-	rows, err := s.pool.Query(ctx, s.sql(query), args...)
+	rows, err := q.Query(ctx, s.sql(query), args...)
 	if err != nil {
 		return nil, fail("list jobs", err)
 	}

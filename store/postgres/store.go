@@ -156,6 +156,8 @@ import (
 )
 
 var _ store.Store = (*Store)(nil)
+var _ store.TxStore[pgx.Tx] = (*Store)(nil)
+var _ store.TxJobLister[pgx.Tx] = (*Store)(nil)
 
 // DefaultSchema is the schema of Options.Schema's zero value.
 const DefaultSchema = "kiln"

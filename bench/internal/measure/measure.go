@@ -158,6 +158,11 @@ func PeakRSS() (int64, error) { return statusBytes("VmHWM:") }
 // RSS returns this process's resident set size in bytes (VmRSS).
 func RSS() (int64, error) { return statusBytes("VmRSS:") }
 
+// StatusBytes returns a size field of /proc/self/status in bytes: field
+// is the line's name with its colon ("RssAnon:", "RssFile:", "RssShmem:",
+// say).
+func StatusBytes(field string) (int64, error) { return statusBytes(field) }
+
 func statusBytes(field string) (int64, error) {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {

@@ -144,7 +144,8 @@ func TestRestartPolicies(t *testing.T) {
 				}
 			} else {
 				s = h.waitState(t, "svc", StateStopped)
-				if s.Restarts != 0 || runs.Load() != 1 || len(h.log.Records("not restarted")) != 1 {
+				enginetest.Eventually(t, "the log of the end", func() bool { return len(h.log.Records("not restarted")) == 1 })
+				if s.Restarts != 0 || runs.Load() != 1 {
 					t.Fatalf("status %+v after %d runs, want one run and no restart", s, runs.Load())
 				}
 			}

@@ -227,9 +227,8 @@ func TestClaimSizing(t *testing.T) {
 	if !slices.Equal(maxes, []int{8, 2}) {
 		t.Fatalf("claims asked for %v, want [8 2]", maxes)
 	}
-	if got := len(h.p.Running()); got != 8 {
-		t.Fatalf("%d jobs held, want 8", got)
-	}
+	// Job 2 stays held until its outcome is written.
+	enginetest.Eventually(t, "jobs 3 to 10 held", func() bool { return slices.Equal(h.runningIDs(), span(3, 10)) })
 }
 
 // A job's finish wakes the fetch loop only when the last claim filled
@@ -246,7 +245,15 @@ func TestFinishWakesOnlyWhenMoreMayBeDue(t *testing.T) {
 		h.p.StopFetching() // nothing takes a wake from now on
 		h.release(span(1, c.due)...)
 		h.waitFinished(t, int(c.due))
-		h.comp.Stop() // the Done callbacks, which wake, have returned
+		// The workers, which wake when they return, have exited, and the
+		// completer's Done callbacks, which wake when an outcome is
+		// written, have returned.
+		ctx, cancel := context.WithTimeout(context.Background(), enginetest.WaitTimeout)
+		if err := h.p.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		h.comp.Stop()
 		if woken := len(h.p.wake) == 1; woken != c.wantWake {
 			t.Fatalf("%d jobs claimed of 8 slots: woken = %v, want %v", c.due, woken, c.wantWake)
 		}

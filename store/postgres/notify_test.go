@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
 	"github.com/kilnjobs/kiln/store/postgres/pgtest"
@@ -318,15 +320,25 @@ func TestListenReconnects(t *testing.T) {
 }
 
 // TestListenSurvivesPings: a subscription that hears nothing for longer
-// than pingInterval checks its connection and still receives.
+// than its ping interval checks its connection, and still receives after
+// two pings that succeeded.
 func TestListenSurvivesPings(t *testing.T) {
-	if testing.Short() {
-		t.Skip("waits for a ping")
-	}
 	t.Parallel()
 	s := OpenForTest(t, &Options{Schema: SchemaForTest(t), MaxConns: 2})
+	pings := make(chan error, 100)
+	s.pingEvery = 20 * time.Millisecond
+	s.pingHook = func(err error) {
+		select {
+		case pings <- err:
+		default:
+		}
+	}
 	l := listen(t, s, store.TopicInsert)
-	time.Sleep(pingInterval + time.Second)
+	for range 2 {
+		if err := testutil.Receive(t, pings, "a ping", nil); err != nil {
+			t.Fatalf("ping: %v", err)
+		}
+	}
 	if err := s.Notify(t.Context(), store.TopicInsert, "late"); err != nil {
 		t.Fatal(err)
 	}
@@ -371,18 +383,11 @@ func TestSubscriptionCloseLeavesNoGoroutines(t *testing.T) {
 	goleak.VerifyNone(t, ignore)
 
 	// The listening session was ended, not left open on the server.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.Eventually(t, fmt.Sprintf("backend %d to end after Close", pid), func() bool {
 		var n int
 		if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE pid = $1`, int32(pid)).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("backend %d still there 10s after Close", pid)
-		}
-		time.Sleep(10 * time.Millisecond) // polling with a deadline, not synchronisation
-	}
+		return n == 0
+	})
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
 	"github.com/kilnjobs/kiln/store/postgres"
@@ -246,7 +247,7 @@ logfile = %s
 	u.Host = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	bouncer := u.String()
 	// Wait until it answers.
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	testutil.Poll{Interval: 20 * time.Millisecond}.EventuallyNil(t, fmt.Sprintf("pgbouncer to answer on port %d", port), func() error {
 		select {
 		case err := <-exited:
 			log, _ := os.ReadFile(filepath.Join(dir, "pgbouncer.log"))
@@ -256,16 +257,14 @@ logfile = %s
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 		s, err := postgres.Open(ctx, bouncer, &postgres.Options{MaxConns: 1, PgBouncer: true})
 		cancel()
-		if err == nil {
-			s.Close()
-			return bouncer
-		}
-		if time.Now().After(deadline) {
+		if err != nil {
 			log, _ := os.ReadFile(filepath.Join(dir, "pgbouncer.log"))
-			t.Fatalf("pgbouncer does not answer on port %d after 30 s: %v; its log:\n%s", port, err, log)
+			return fmt.Errorf("%w; its log:\n%s", err, log)
 		}
-		time.Sleep(20 * time.Millisecond) // polling for a process to listen
-	}
+		s.Close()
+		return nil
+	})
+	return bouncer
 }
 
 type bouncerArgs struct{ N int }
@@ -343,7 +342,7 @@ func burnDown(t *testing.T, s *postgres.Store, n int) {
 		}
 		params = params[k:]
 	}
-	for deadline := time.Now().Add(2 * time.Minute); ; {
+	testutil.Poll{Timeout: 2 * time.Minute, Interval: 50 * time.Millisecond}.EventuallyNil(t, "every job to complete and the client to register", func() error {
 		counts, err := client.JobCountByState(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -356,14 +355,11 @@ func burnDown(t *testing.T, s *postgres.Store, n int) {
 		for _, r := range servers {
 			registered = registered || r.ID == client.ID() && len(r.Queues) == 1 && r.Queues[0].Name == "default"
 		}
-		if counts[kilntype.JobStateCompleted] == n && registered {
-			break
+		if counts[kilntype.JobStateCompleted] != n || !registered {
+			return fmt.Errorf("jobs by state %v (want %d completed), servers %+v (want %s with queue default)", counts, n, servers, client.ID())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after 2 min: jobs by state %v (want %d completed), servers %+v (want %s with queue default)", counts, n, servers, client.ID())
-		}
-		time.Sleep(50 * time.Millisecond) // polling the store, with a deadline
-	}
+		return nil
+	})
 }
 
 // TestDefaultMaxConns checks the pool size of Open: DefaultMaxConns, 2 with

@@ -263,6 +263,12 @@ type Store struct {
 	// statement that a migration run outside a transaction sends.
 	noTxHook func(stmt string)
 
+	// pingEvery, when set (by tests, before Listen), replaces pingInterval
+	// for the subscriptions of this Store; pingHook, when set, is called
+	// with the outcome of each of their pings.
+	pingEvery time.Duration
+	pingHook  func(err error)
+
 	closeOnce sync.Once
 }
 

@@ -2,9 +2,7 @@ package sqlite_test
 
 import (
 	"errors"
-	"fmt"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,105 +10,6 @@ import (
 	"github.com/kilnjobs/kiln/store"
 	"github.com/kilnjobs/kiln/store/sqlite"
 )
-
-// TestRecurringEnqueueAcrossStores races the schedulers of two processes
-// (two Stores on one file, four goroutines each) on the same occurrences of
-// one entry, with and without overlap checks, and checks that each
-// occurrence enqueued exactly one job.
-func TestRecurringEnqueueAcrossStores(t *testing.T) {
-	t.Parallel()
-	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "kiln.db")
-	a := open(t, path, &sqlite.Options{Migrate: true})
-	b := open(t, path, &sqlite.Options{Migrate: true})
-
-	const (
-		goroutines  = 8
-		occurrences = 50
-	)
-	at := func(i int) time.Time { return base.Add(time.Duration(i) * time.Minute) }
-	entry := &kilntype.RecurringRow{ID: "race", Schedule: "* * * * *", Kind: "noop", Args: []byte(`{}`),
-		Queue: "default", Priority: 1, MaxAttempts: 1, Overlap: kilntype.OverlapAllow,
-		Misfire: kilntype.MisfireRunAll, MisfireMax: 100, NextRunAt: at(0), CreatedAt: base, UpdatedAt: base}
-	if _, _, err := a.RecurringUpsert(ctx, &store.RecurringUpsertParams{Row: entry, Now: base}); err != nil {
-		t.Fatal(err)
-	}
-
-	var (
-		mu       sync.Mutex
-		inserted = map[int64]int64{} // occurrence µs -> job ID
-		wg       sync.WaitGroup
-		errs     = make(chan error, goroutines*occurrences)
-	)
-	for g := range goroutines {
-		s := a
-		if g%2 == 1 {
-			s = b
-		}
-		wg.Go(func() {
-			// Occurrences in batches of 5, in an order of the goroutine's
-			// own, so that the batches of the two Stores overlap.
-			for start := 0; start < occurrences; start += 5 {
-				p := &store.RecurringEnqueueParams{ID: "race", Overlap: kilntype.OverlapAllow,
-					PrevNextRunAt: at(0), NextRunAt: at(occurrences), Now: base}
-				for i := start; i < start+5; i++ {
-					occ := at((i + g*13) % occurrences)
-					p.Occurrences = append(p.Occurrences, store.RecurringOccurrenceInsert{At: occ,
-						Job: &store.JobInsertParams{Kind: "noop", Queue: "default", Args: []byte(`{}`),
-							Priority: 1, MaxAttempts: 1, State: kilntype.JobStateAvailable,
-							ScheduledAt: base, CreatedAt: base}})
-				}
-				res, err := s.RecurringEnqueue(ctx, p)
-				if err != nil {
-					errs <- err
-					return
-				}
-				mu.Lock()
-				for _, r := range res {
-					switch {
-					case r.Job != nil:
-						if id, dup := inserted[r.At.UnixMicro()]; dup {
-							errs <- fmt.Errorf("occurrence %v enqueued twice: jobs %d and %d", r.At, id, r.Job.ID)
-						}
-						inserted[r.At.UnixMicro()] = r.Job.ID
-					case r.Skipped != "duplicate":
-						errs <- fmt.Errorf("occurrence %v skipped as %q", r.At, r.Skipped)
-					}
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	if len(inserted) != occurrences {
-		t.Errorf("%d occurrences enqueued, want %d", len(inserted), occurrences)
-	}
-	jobs, err := b.JobList(ctx, &store.JobListParams{Limit: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(jobs) != occurrences {
-		t.Errorf("%d jobs, want %d", len(jobs), occurrences)
-	}
-	occs, err := b.RecurringOccurrenceList(ctx, "race", 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(occs) != occurrences {
-		t.Errorf("%d occurrences listed, want %d", len(occs), occurrences)
-	}
-	row, err := a.RecurringGet(ctx, "race")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !row.NextRunAt.Equal(at(occurrences)) {
-		t.Errorf("NextRunAt = %v, want %v", row.NextRunAt, at(occurrences))
-	}
-}
 
 // TestRecurringOccurrenceOutlivesJob checks that the cleaner deletes old
 // jobs of recurring entries without touching their occurrence rows, and

@@ -3,7 +3,6 @@ package sqlite_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -19,6 +18,16 @@ func TestStore(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return open(t, filepath.Join(t.TempDir(), "kiln.db"), &sqlite.Options{Migrate: true})
+	})
+}
+
+// TestStoreAcrossStores runs the contract's races across two Stores on one
+// file, as two processes would open it.
+func TestStoreAcrossStores(t *testing.T) {
+	t.Parallel()
+	storetest.RunAcrossStores(t, func(t *testing.T) (store.Store, store.Store) {
+		path := filepath.Join(t.TempDir(), "kiln.db")
+		return open(t, path, &sqlite.Options{Migrate: true}), open(t, path, &sqlite.Options{Migrate: true})
 	})
 }
 
@@ -116,69 +125,6 @@ func TestMigrateConcurrently(t *testing.T) {
 		if err := s.SchemaCheck(t.Context()); err != nil {
 			t.Errorf("SchemaCheck: %v", err)
 		}
-	}
-}
-
-// TestClaimAcrossStores claims from one file through two Stores, as two
-// processes would, and checks that no job is claimed twice.
-func TestClaimAcrossStores(t *testing.T) {
-	t.Parallel()
-	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "kiln.db")
-	a := open(t, path, &sqlite.Options{Migrate: true})
-	b := open(t, path, &sqlite.Options{Migrate: true})
-
-	const jobs = 1000
-	ps := make([]*store.JobInsertParams, jobs)
-	for i := range ps {
-		ps[i] = &store.JobInsertParams{Kind: "noop", Queue: "default", Args: []byte(`{}`),
-			Priority: 1, MaxAttempts: 1, State: kilntype.JobStateAvailable, ScheduledAt: base, CreatedAt: base}
-	}
-	if _, err := a.JobInsertMany(ctx, ps); err != nil {
-		t.Fatal(err)
-	}
-
-	var (
-		mu      sync.Mutex
-		claimed = map[int64]string{}
-		wg      sync.WaitGroup
-		errs    = make(chan error, 8)
-	)
-	for i := range 8 {
-		s := a
-		if i%2 == 1 {
-			s = b
-		}
-		wg.Go(func() {
-			p := &store.JobClaimParams{Queue: "default", Max: 10, AnyKind: true, LeasedBy: fmt.Sprintf("p%d", i),
-				LeaseExpiresAt: base.Add(time.Minute), Now: base}
-			for {
-				got, err := s.JobClaim(ctx, p)
-				if err != nil {
-					errs <- err
-					return
-				}
-				if len(got) == 0 {
-					return
-				}
-				mu.Lock()
-				for _, j := range got {
-					if by, dup := claimed[j.ID]; dup {
-						errs <- fmt.Errorf("job %d claimed by %s and %s", j.ID, by, p.LeasedBy)
-					}
-					claimed[j.ID] = p.LeasedBy
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	if len(claimed) != jobs {
-		t.Errorf("%d jobs claimed, want %d", len(claimed), jobs)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -277,55 +276,7 @@ func testClaim(t *testing.T, newStore NewStoreFunc) {
 
 	t.Run("Concurrent", func(t *testing.T) {
 		f := newFixture(t, newStore)
-		const jobs, claimers = 500, 8
-		inserted := f.insertN(jobs)
-		var (
-			mu      sync.Mutex
-			claimed = map[int64]string{}
-			wg      sync.WaitGroup
-			errs    = make(chan error, claimers)
-		)
-		for i := range claimers {
-			wg.Go(func() {
-				p := claimParams("default", 7, base)
-				p.LeasedBy = fmt.Sprintf("claimer-%d", i)
-				for {
-					got, err := f.s.JobClaim(f.ctx, p)
-					if err != nil {
-						errs <- err
-						return
-					}
-					if len(got) == 0 {
-						return
-					}
-					mu.Lock()
-					for _, j := range got {
-						if by, dup := claimed[j.ID]; dup {
-							errs <- fmt.Errorf("job %d claimed by %s and %s", j.ID, by, p.LeasedBy)
-						}
-						claimed[j.ID] = p.LeasedBy
-						if j.LeasedBy != p.LeasedBy {
-							errs <- fmt.Errorf("job %d returned to %s leased by %s", j.ID, p.LeasedBy, j.LeasedBy)
-						}
-					}
-					mu.Unlock()
-				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Error(err)
-		}
-		if len(claimed) != jobs {
-			t.Errorf("%d jobs claimed, want %d", len(claimed), jobs)
-		}
-		for _, j := range inserted {
-			if got := f.get(j.ID); got.State != kilntype.JobStateRunning || got.LeasedBy != claimed[j.ID] || got.Attempt != 1 {
-				t.Errorf("job %d: %s leased by %q attempt %d, want running leased by %q attempt 1",
-					j.ID, got.State, got.LeasedBy, got.Attempt, claimed[j.ID])
-			}
-		}
+		claimOnce(t, f.s, f.s)
 	})
 }
 

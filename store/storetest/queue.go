@@ -8,41 +8,6 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-// NewStorePairFunc returns two fresh, migrated stores on one database that
-// no other test uses, as two processes sharing it would open them. Like
-// NewStoreFunc, it registers its own cleanup and must be safe for
-// concurrent use.
-type NewStorePairFunc func(t *testing.T) (a, b store.Store)
-
-// RunQueuesAcrossStores checks that a queue paused through one Store is
-// paused for another Store on the same database (another process), and
-// that a resume through the other restores claims in the first. It skips
-// when the stores lack [store.QueueStore].
-func RunQueuesAcrossStores(t *testing.T, newStores NewStorePairFunc) {
-	t.Helper()
-	t.Run("QueuesAcrossStores", func(t *testing.T) {
-		t.Parallel()
-		a, b := newStores(t)
-		qa, okA := a.(store.QueueStore)
-		qb, okB := b.(store.QueueStore)
-		if !okA || !okB {
-			t.Skip("the store cannot pause queues (store.QueueStore)")
-		}
-		fa := &fixture{t: t, s: a, ctx: t.Context()}
-		fb := &fixture{t: t, s: b, ctx: t.Context()}
-		jobs := fa.insertN(3, queue("shared"))
-		pause(fa, qa, "shared", true, base)
-		if got := fb.claim(claimParams("shared", 10, base)); len(got) != 0 {
-			t.Errorf("the other store claimed %v from a queue paused through the first", ids(got))
-		}
-		if got := fa.claim(claimParams("shared", 10, base)); len(got) != 0 {
-			t.Errorf("the pausing store claimed %v from its paused queue", ids(got))
-		}
-		pause(fb, qb, "shared", false, base.Add(time.Second))
-		wantIDs(t, "claimed through the first store after the other resumed", ids(fa.claim(claimParams("shared", 10, base))), ids(jobs))
-	})
-}
-
 // queues returns the store's QueueStore, or skips the test.
 func (f *fixture) queues() store.QueueStore {
 	f.t.Helper()

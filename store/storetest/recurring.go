@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -937,79 +936,7 @@ func testRecurringEnqueue(t *testing.T, newStore NewStoreFunc) {
 
 	t.Run("ConcurrentSchedulers", func(t *testing.T) {
 		f := newFixture(t, newStore)
-		entry := f.recurring("race")
-		const (
-			schedulers = 8
-			times      = 50
-		)
-		var (
-			mu       sync.Mutex
-			inserted = map[int64]int64{} // occurrence µs -> job ID
-			wg       sync.WaitGroup
-			errs     = make(chan error, schedulers*times)
-		)
-		for g := range schedulers {
-			wg.Go(func() {
-				// Half enqueue every occurrence in one call, half one per
-				// call; each in an order of its own.
-				order := make([]int, times)
-				for i := range order {
-					order[i] = (i*7 + g*11) % times
-				}
-				var calls [][]store.RecurringOccurrenceInsert
-				for _, i := range order {
-					occ := occurrence(minutes(i))
-					if g%2 == 0 && len(calls) > 0 {
-						calls[0] = append(calls[0], occ)
-					} else {
-						calls = append(calls, []store.RecurringOccurrenceInsert{occ})
-					}
-				}
-				for _, occs := range calls {
-					res, err := f.s.RecurringEnqueue(f.ctx, &store.RecurringEnqueueParams{ID: "race",
-						Occurrences: occs, Overlap: kilntype.OverlapAllow,
-						PrevNextRunAt: entry.NextRunAt, NextRunAt: minutes(times), Now: base})
-					if err != nil {
-						errs <- err
-						return
-					}
-					mu.Lock()
-					for _, r := range res {
-						switch {
-						case r.Job != nil:
-							if id, dup := inserted[r.At.UnixMicro()]; dup {
-								errs <- fmt.Errorf("occurrence %v enqueued twice: jobs %d and %d", r.At, id, r.Job.ID)
-							}
-							inserted[r.At.UnixMicro()] = r.Job.ID
-						case r.Skipped != "duplicate":
-							errs <- fmt.Errorf("occurrence %v skipped as %q", r.At, r.Skipped)
-						}
-					}
-					mu.Unlock()
-				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Error(err)
-		}
-		if len(inserted) != times {
-			t.Errorf("%d occurrences enqueued, want %d", len(inserted), times)
-		}
-		if n := len(f.list(&store.JobListParams{Limit: 1000})); n != times {
-			t.Errorf("%d jobs, want %d", n, times)
-		}
-		occs := f.occurrences("race", 1000)
-		if len(occs) != times {
-			t.Errorf("%d occurrences listed, want %d", len(occs), times)
-		}
-		for _, o := range occs {
-			if inserted[o.At.UnixMicro()] != o.JobID {
-				t.Errorf("occurrence %v lists job %d, enqueue returned %d", o.At, o.JobID, inserted[o.At.UnixMicro()])
-			}
-		}
-		wantTime(t, "NextRunAt", f.getRecurring("race").NextRunAt, minutes(times))
+		raceRecurringSchedulers(t, f.s, f.s)
 	})
 }
 

@@ -21,6 +21,8 @@ import (
 	"github.com/kilnjobs/kiln/internal/recurring"
 	"github.com/kilnjobs/kiln/internal/registry"
 	"github.com/kilnjobs/kiln/internal/release"
+	"github.com/kilnjobs/kiln/internal/service"
+	"github.com/kilnjobs/kiln/internal/telemetry"
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
 )
@@ -34,6 +36,7 @@ type Client struct {
 	exec        *jobexec.Settings
 	events      events
 	hostedSpecs []hosted.Spec
+	tel         *telemetry.Telemetry
 
 	// lifecycle serializes Start and Stop, which may take long; it is never
 	// held by code that jobs can call into.
@@ -44,6 +47,7 @@ type Client struct {
 	elector   *leader.Elector      // set by Start, under lifecycle
 	notifier  *notifier.Notifier   // set by Start, under lifecycle; nil when the store sends no notifications
 	releaser  *release.Releaser    // set by Start, under lifecycle; nil when the store has no continuations
+	ungauge   func()               // set by Start, under lifecycle: stops the queue gauges
 
 	// rescuer is set by Start, under lifecycle; nil when maintenance is
 	// disabled. Unlike the elector's services, it runs in every process.
@@ -67,13 +71,18 @@ func NewClient(cfg *Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, hostedSpecs: specs}
+	tel, err := newTelemetry(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{cfg: cfg, hostedSpecs: specs, tel: tel}
 	c.exec = &jobexec.Settings{
 		ServerID:       cfg.ID,
 		DefaultTimeout: cfg.JobTimeout,
 		Backoff:        cfg.RetryPolicy.Backoff,
 		Now:            c.now,
 		StrictKinds:    cfg.StrictKinds,
+		Observe:        tel.Attempt,
 	}
 	return c, nil
 }
@@ -113,6 +122,11 @@ func (c *Client) Start(ctx context.Context) error {
 		return fmt.Errorf("kiln: start: %w", err)
 	}
 	c.completer = completer.New(c.cfg.Store, c.cfg.Logger, 2*completer.MaxBatch)
+	var observeStore service.StoreObserver
+	if c.cfg.TraceStoreCalls {
+		observeStore = c.tel.StoreCall
+		c.completer.Observe = observeStore
+	}
 	c.releaser = c.newReleaser()
 	kinds := c.cfg.Workers.Kinds()
 	limits, clusterLimits := map[string]int{}, map[string]int{}
@@ -135,7 +149,7 @@ func (c *Client) Start(ctx context.Context) error {
 			Queue: name, MaxWorkers: q.MaxWorkers, Store: c.cfg.Store, Kinds: kinds, AnyKind: c.cfg.StrictKinds,
 			Limiter: limiter, ClusterKindLimits: clusterLimits, Units: c.jobUnits(), Exec: c.exec, Completer: c.completer,
 			LeaseDuration: c.cfg.LeaseDuration, PollInterval: c.cfg.FetchPollInterval,
-			Logger: c.cfg.Logger, OnStart: c.onStart, OnFinish: c.onFinish,
+			Logger: c.cfg.Logger, OnStart: c.onStart, OnFinish: c.onFinish, ObserveClaim: observeStore,
 		})
 	}
 	c.heartbeat = heartbeat.New(heartbeat.Config{
@@ -213,6 +227,7 @@ func (c *Client) Start(ctx context.Context) error {
 		c.elector.Start(ctx)
 	}
 	services.Start(ctx)
+	c.ungauge = c.registerGauges()
 	c.cfg.Logger.Info("kiln: started", "id", c.cfg.ID, "queues", len(producers), "kinds", len(c.cfg.Workers.Kinds()))
 	return nil
 }
@@ -277,6 +292,7 @@ func (c *Client) stop(ctx context.Context, cancelNow bool) error {
 	if c.rescuer != nil {
 		c.rescuer.Stop()
 	}
+	c.ungauge()
 	c.completer.Stop()
 	c.releaser.Stop()
 	if c.registry != nil {
@@ -481,7 +497,9 @@ func (c *Client) enqueue(ctx context.Context, params []EnqueueParams,
 			return nil, fmt.Errorf("kiln: enqueue job %d: %w", i, err)
 		}
 	}
+	ctx, spans := c.tel.StartEnqueue(ctx, ins)
 	results, err := insert(ctx, ins)
+	spans.End(results, err)
 	if err != nil {
 		return nil, fmt.Errorf("kiln: enqueue %d jobs: %w", len(ins), err)
 	}

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/kilnjobs/kiln/store"
 )
 
@@ -130,6 +133,29 @@ type Config struct {
 	// row in the server registry (Client.ServerList): its queues, kinds and
 	// busy workers. Default 5 s.
 	ServerHeartbeatInterval time.Duration
+	// TracerProvider makes the client's OpenTelemetry spans
+	// (docs/observability.md): a producer span for each enqueue, whose W3C
+	// trace context is stored in the job's metadata (MetadataTraceParent),
+	// and a consumer span around each attempt, which TraceStyle relates to
+	// it, in whatever process runs the job. Default: the global provider
+	// (otel.GetTracerProvider), read at each use; while none is set, the
+	// client makes no spans and allocates nothing for them. Pass a no-op
+	// provider (go.opentelemetry.io/otel/trace/noop) for no spans
+	// whatever the global provider.
+	TracerProvider trace.TracerProvider
+	// MeterProvider makes the client's OpenTelemetry metrics (attempt
+	// duration and time in queue, and, while the client is started, the
+	// store's queue gauges; see docs/observability.md). Default: the
+	// global provider (otel.GetMeterProvider), which forwards to one set
+	// later with otel.SetMeterProvider.
+	MeterProvider metric.MeterProvider
+	// TraceStyle is how an attempt's span relates to its enqueue's span:
+	// TraceChild (the default), TraceLink or TraceNone.
+	TraceStyle TraceStyle
+	// TraceStoreCalls adds a span, a trace of its own, around each claim
+	// of jobs and each write of attempt outcomes, for debugging latency.
+	TraceStoreCalls bool
+
 	// ServerTTL is how long a server may go without a heartbeat before the
 	// maintenance leader removes it from the registry (as Hangfire's
 	// ServerTimeout and Sidekiq's process expiry); its running jobs come

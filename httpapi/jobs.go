@@ -1,11 +1,15 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/kilntype"
@@ -104,7 +108,7 @@ func checkError(err error, prefix string) *Error {
 // enqueue stores params and answers their results: 201 when a job was
 // stored, 200 when every one was a unique duplicate.
 func (a *api) enqueue(w http.ResponseWriter, r *http.Request, params []kiln.EnqueueParams, one bool) error {
-	res, err := a.client.EnqueueMany(r.Context(), params)
+	res, err := a.client.EnqueueMany(traceContext(r), params)
 	if errors.Is(err, kiln.ErrNotFound) {
 		return badRequest("parents", "%v", err) // a parent job does not exist
 	}
@@ -123,6 +127,19 @@ func (a *api) enqueue(w http.ResponseWriter, r *http.Request, params []kiln.Enqu
 		return writeJSON(w, status, out[0])
 	}
 	return writeJSON(w, status, map[string]any{"results": out})
+}
+
+// traceContext returns r's context with the W3C trace context of its
+// traceparent and tracestate headers as the remote parent, so that the
+// enqueue continues the caller's trace; unless the context carries a span
+// already (the server's own HTTP instrumentation made one, itself a child
+// of the caller's), or the headers hold no valid trace context.
+func traceContext(r *http.Request) context.Context {
+	ctx := r.Context()
+	if r.Header.Get("traceparent") == "" || trace.SpanContextFromContext(ctx).IsValid() {
+		return ctx
+	}
+	return propagation.TraceContext{}.Extract(ctx, propagation.HeaderCarrier(r.Header))
 }
 
 // jobEnqueue is POST /jobs.

@@ -71,6 +71,10 @@ type Completer struct {
 	writers  int           // batches written at once
 	minBatch int           // outcomes that go to an idle writer without waiting
 	linger   time.Duration // the longest a smaller batch waits for an idle writer
+
+	// Observe (optional, set before Start) is called around each write
+	// (op "finish").
+	Observe service.StoreObserver
 }
 
 // New returns a Completer writing to s. queueSize bounds the outcomes
@@ -360,5 +364,13 @@ func (c *Completer) call(ctx context.Context, params []*store.JobFinishParams) (
 	}
 	callCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	defer cancel()
-	return c.store.JobFinishMany(callCtx, params)
+	if c.Observe == nil {
+		return c.store.JobFinishMany(callCtx, params)
+	}
+	callCtx, observed := c.Observe(callCtx, "finish", "")
+	ids, err := c.store.JobFinishMany(callCtx, params)
+	if observed != nil {
+		observed(len(ids), err)
+	}
+	return ids, err
 }

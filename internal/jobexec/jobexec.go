@@ -78,6 +78,11 @@ type Settings struct {
 	Now     func() time.Time
 	// StrictKinds fails jobs with no worker instead of leaving them alone.
 	StrictKinds bool
+	// Observe (optional) is called as an attempt starts: it returns the
+	// context the attempt runs under and a function that Run calls with
+	// the attempt's outcome and the worker's error, or nil (tracing and
+	// metrics: internal/telemetry).
+	Observe func(ctx context.Context, row *kilntype.JobRow) (context.Context, func(*store.JobFinishParams, error))
 }
 
 // Run runs one attempt of row with unit (nil when no worker handles the
@@ -91,6 +96,10 @@ func Run(parent context.Context, s *Settings, row *kilntype.JobRow, unit WorkUni
 	}
 	var err error
 	var trace string
+	var observed func(*store.JobFinishParams, error)
+	if s.Observe != nil {
+		parent, observed = s.Observe(parent, row)
+	}
 	ctx := parent
 	if unit == nil {
 		err = fmt.Errorf("no worker for kind %q in this process", row.Kind)
@@ -108,7 +117,11 @@ func Run(parent context.Context, s *Settings, row *kilntype.JobRow, unit WorkUni
 		}
 		trace, err = call(ctx, unit)
 	}
-	return finish(s, row, unit, started, ctx, err, trace)
+	p := finish(s, row, unit, started, ctx, err, trace)
+	if observed != nil {
+		observed(p, err)
+	}
+	return p
 }
 
 func call(ctx context.Context, unit WorkUnit) (trace string, err error) {

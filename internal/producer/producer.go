@@ -47,6 +47,8 @@ type Config struct {
 	Logger            *slog.Logger
 	// OnStart (optional) is called for each claimed job before it runs.
 	OnStart func(row *kilntype.JobRow)
+	// ObserveClaim (optional) is called around each claim (op "claim").
+	ObserveClaim service.StoreObserver
 	// OnFinish (optional) is called once a job's outcome is written and
 	// applied (not when the job was taken back meanwhile).
 	OnFinish func(row *kilntype.JobRow, p *store.JobFinishParams)
@@ -222,6 +224,10 @@ func (p *Producer) fetch(ctx context.Context) error {
 	}
 	reserved := p.cfg.Limiter.Reserve()
 	now := p.cfg.Exec.Now()
+	var observed func(int, error)
+	if p.cfg.ObserveClaim != nil {
+		ctx, observed = p.cfg.ObserveClaim(ctx, "claim", p.cfg.Queue)
+	}
 	rows, err := p.cfg.Store.JobClaim(ctx, &store.JobClaimParams{
 		Queue:             p.cfg.Queue,
 		Max:               free,
@@ -233,6 +239,9 @@ func (p *Producer) fetch(ctx context.Context) error {
 		LeaseExpiresAt:    now.Add(p.cfg.LeaseDuration),
 		Now:               now,
 	})
+	if observed != nil {
+		observed(len(rows), err)
+	}
 	var claimed map[string]int
 	if reserved != nil {
 		claimed = make(map[string]int)

@@ -162,3 +162,9 @@ func Bounded(ctx context.Context, d time.Duration, fn func(ctx context.Context))
 // than because a call's deadline passed: errors of a stopping loop are not
 // worth logging, a call that timed out is.
 func Stopping(ctx context.Context) bool { return errors.Is(ctx.Err(), context.Canceled) }
+
+// StoreObserver, when set, is called around a store call of the engine:
+// op names it ("claim", "finish"), queue is its queue or "". It returns the
+// context to call under and a function to call with the number of jobs the
+// call moved and its error, or nil when there is nothing to record.
+type StoreObserver func(ctx context.Context, op, queue string) (context.Context, func(n int, err error))

@@ -27,6 +27,7 @@ type serveOptions struct {
 	rescueInterval time.Duration
 	leaderTTL      time.Duration
 	dashboard      dashboardFlags
+	otel           bool
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -54,15 +55,24 @@ serve also serves the web dashboard and its JSON API on --dashboard-addr
 unless --dashboard-user (password in $KILN_DASHBOARD_PASSWORD) or
 $KILN_DASHBOARD_TOKEN (a bearer token for the API) is set.
 
+With --otel, serve exports OpenTelemetry traces (a span per attempt, which
+continues the trace of the job's enqueue) and metrics by OTLP over HTTP,
+configured by the standard environment variables: OTEL_EXPORTER_OTLP_ENDPOINT
+(default http://localhost:4318), OTEL_SERVICE_NAME (default kiln),
+OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_EXPORTER and OTEL_METRICS_EXPORTER
+(otlp, console or none), OTEL_TRACES_SAMPLER... (docs/observability.md).
+
 The database must be migrated first ('kiln migrate').`,
 		Example: `  kiln serve
-  kiln serve --queues default=100,webhooks=10 --shutdown-timeout 1m`,
+  kiln serve --queues default=100,webhooks=10 --shutdown-timeout 1m
+  OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318 kiln serve --otel`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd, g, o) },
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.queues, "queues", "default=100", "the queues to run and their workers, as NAME=WORKERS,...")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to wait for running jobs when stopping")
+	f.BoolVar(&o.otel, "otel", false, "export traces and metrics by OpenTelemetry (OTLP over HTTP), configured by the OTEL_* environment variables")
 	o.dashboard.register(f)
 	// Hidden: the integration tests of test/cluster shorten the time a
 	// killed process's jobs take to come back, and name the processes.
@@ -75,6 +85,10 @@ The database must be migrated first ('kiln migrate').`,
 	}
 	return cmd
 }
+
+// otelFlushTimeout bounds the export of the last spans and measurements
+// when serve --otel stops.
+const otelFlushTimeout = 5 * time.Second
 
 // parseQueues parses a --queues value: "default=100,other=10".
 func parseQueues(s string) (map[string]kiln.QueueConfig, error) {
@@ -130,10 +144,27 @@ func runServe(cmd *cobra.Command, g *globals, o *serveOptions) error {
 	defer transport.CloseIdleConnections()
 	workers := kiln.NewWorkers()
 	httpjob.Register(workers, &http.Client{Transport: transport})
-	client, err := kiln.NewClient(&kiln.Config{
+	cfg := &kiln.Config{
 		Store: st, Workers: workers, Queues: queues, Logger: g.logger, ID: o.id,
 		LeaseDuration: o.leaseDuration, RescueInterval: o.rescueInterval, LeaderTTL: o.leaderTTL,
-	})
+	}
+	if o.otel {
+		providers, err := newOTel(ctx, g.getenv, cmd.OutOrStdout())
+		if err != nil {
+			return err
+		}
+		defer func() {
+			// After the client stopped: its last spans and measurements
+			// are flushed.
+			flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), otelFlushTimeout)
+			defer cancel()
+			if err := providers.Shutdown(flushCtx); err != nil {
+				g.logger.Warn("kiln serve: OpenTelemetry: " + err.Error())
+			}
+		}()
+		cfg.TracerProvider, cfg.MeterProvider = providers.tracer, providers.meter
+	}
+	client, err := kiln.NewClient(cfg)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"os"
 	"context"
 	"slices"
 	"strconv"
@@ -126,6 +127,8 @@ func TestQueryPlans(t *testing.T) {
 			[]time.Time{now, now, now}, times, three, three, three, three, times, []time.Time{now, now, now}}},
 		{"finish 100", sqlFinishJobs, []any{batchIDs, batchStr, batchStr, batchNil, batchBool, batchNil,
 			batchErrors, batchInts, batchTimes, batchNil, batchStr, batchStr, batchStr, batchStr, batchNil, batchTimes}},
+		{"complete", sqlCompleteJobs, []any{ids, three, times, []time.Time{now, now, now}, three}},
+		{"complete 100", sqlCompleteJobs, []any{batchIDs, batchStr, batchNil, batchTimes, batchStr}},
 		{"lease renew", sqlLeaseRenew, []any{nil, ids, "p1", time.Minute}},
 		{"list cancel requested", sqlListCancelRequested, []any{"p1"}},
 		{"schedule due", sqlScheduleDue, []any{now, 100}},
@@ -184,7 +187,8 @@ func TestQueryPlans(t *testing.T) {
 }
 
 // eachPlan explains query with args under a custom and then a generic
-// plan (see explain), logs the custom one under name, and calls check
+// plan (see explain), logs the custom one under name (and the generic
+// one too when $KILN_EXPLAIN_GENERIC is set), and calls check
 // with each plan_cache_mode and plan. It fails the test if EXPLAIN fails.
 func eachPlan(t *testing.T, s *Store, name, query string, args []any, check func(mode, plan string)) {
 	t.Helper()
@@ -193,8 +197,8 @@ func eachPlan(t *testing.T, s *Store, name, query string, args []any, check func
 		if err != nil {
 			t.Fatalf("%s, %s: %v", name, mode, err)
 		}
-		if mode == "force_custom_plan" {
-			t.Logf("%s:\n%s", name, plan)
+		if mode == "force_custom_plan" || os.Getenv("KILN_EXPLAIN_GENERIC") != "" {
+			t.Logf("%s (%s):\n%s", name, mode, plan)
 		}
 		check(mode, plan)
 	}

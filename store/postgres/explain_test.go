@@ -1,8 +1,8 @@
 package postgres
 
 import (
-	"os"
 	"context"
+	"os"
 	"slices"
 	"strconv"
 	"strings"

@@ -2,6 +2,7 @@ package kiln
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -506,6 +507,7 @@ func (c *Client) enqueue(ctx context.Context, params []EnqueueParams,
 	out := make([]*EnqueueResult, len(results))
 	var queues []string
 	for i, r := range results {
+		c.reveal(r.Job, 0)
 		out[i] = &EnqueueResult{Job: r.Job, UniqueSkipped: r.UniqueSkipped}
 		if !r.UniqueSkipped && r.Job.State == kilntype.JobStateAvailable && !slices.Contains(queues, r.Job.Queue) {
 			queues = append(queues, r.Job.Queue)
@@ -589,7 +591,11 @@ func (c *Client) insertParams(p EnqueueParams, now time.Time) (*store.JobInsertP
 		ip.State, ip.ScheduledAt = kilntype.JobStateScheduled, runAt.UTC().Truncate(time.Microsecond)
 	}
 	if opts.Unique != nil {
-		ip.UniqueKey = opts.Unique.uniqueKey(kind, args, opts.Queue, now)
+		h := sha256.New()
+		if c.cfg.Encryptor != nil {
+			h = c.cfg.Encryptor.hash()
+		}
+		ip.UniqueKey = opts.Unique.uniqueKey(h, kind, args, opts.Queue, now)
 	}
 	if len(opts.Parents) > 0 {
 		ip.State, ip.ParentIDs, ip.ParentFailure = kilntype.JobStatePending, opts.Parents, opts.ParentFailure
@@ -602,6 +608,14 @@ func (c *Client) insertParams(p EnqueueParams, now time.Time) (*store.JobInsertP
 	}
 	if err := c.checkArgs(kind, p.Args, args); err != nil {
 		return fail(err)
+	}
+	if hasEncKey(args) {
+		return fail(invalid("args", "the top-level key %q is reserved for encrypted args; rename it", encKey))
+	}
+	if c.cfg.Encryptor != nil {
+		if ip.Args, err = c.cfg.Encryptor.encrypt(kind, args); err != nil {
+			return fail(err)
+		}
 	}
 	return ip, nil
 }

@@ -59,7 +59,7 @@ func (c *Client) JobLogs(ctx context.Context, id int64, params *JobLogsParams) (
 // Workers' units, whose jobs report progress and log lines to the store
 // when it keeps them.
 func (c *Client) jobUnits() jobexec.UnitFactory {
-	u := &jobUnits{workers: c.cfg.Workers}
+	u := &jobUnits{workers: c.cfg.Workers, encryptor: c.cfg.Encryptor}
 	if ps, ok := c.cfg.Store.(store.JobProgressStore); ok {
 		u.report = &jobreport.Config{Store: ps, Now: c.now, Interval: jobreport.DefaultInterval, Logger: c.cfg.Logger}
 	}

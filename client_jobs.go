@@ -48,6 +48,7 @@ func (c *Client) JobGet(ctx context.Context, id int64) (*kilntype.JobRow, error)
 	if err != nil {
 		return nil, fmt.Errorf("kiln: get job %d: %w", id, err)
 	}
+	c.reveal(row, 0)
 	return row, nil
 }
 
@@ -97,6 +98,9 @@ func (c *Client) JobList(ctx context.Context, params *JobListParams) (*JobListRe
 	rows, err := c.cfg.Store.JobList(ctx, &p)
 	if err != nil {
 		return nil, fmt.Errorf("kiln: list jobs: %w", err)
+	}
+	for _, row := range rows {
+		c.reveal(row, p.ArgsPreview)
 	}
 	res := &JobListResult{Jobs: rows}
 	switch {
@@ -181,6 +185,7 @@ func (c *Client) JobCancel(ctx context.Context, id int64) (*kilntype.JobRow, err
 	if err != nil {
 		return nil, fmt.Errorf("kiln: cancel job %d: %w", id, err)
 	}
+	c.reveal(row, 0)
 	if row.State == kilntype.JobStateRunning && row.LeasedBy == c.cfg.ID {
 		c.cancelLocal(id, jobexec.ErrCancelRequested)
 	}
@@ -196,6 +201,7 @@ func (c *Client) JobRetry(ctx context.Context, id int64) (*kilntype.JobRow, erro
 	if err != nil {
 		return nil, fmt.Errorf("kiln: retry job %d: %w", id, err)
 	}
+	c.reveal(row, 0)
 	c.wake(row.Queue)
 	return row, nil
 }
@@ -208,5 +214,15 @@ func (c *Client) JobDelete(ctx context.Context, id int64) (*kilntype.JobRow, err
 	if err != nil {
 		return nil, fmt.Errorf("kiln: delete job %d: %w", id, err)
 	}
+	c.reveal(row, 0)
 	return row, nil
+}
+
+// reveal gives a reader row's args: decrypted if they are encrypted and
+// c's Encryptor has the key, else redacted (see JobRow.ArgsEncrypted).
+// preview is the ArgsPreview row was read with.
+func (c *Client) reveal(row *kilntype.JobRow, preview int) {
+	if row != nil {
+		c.cfg.Encryptor.revealArgs(row, preview)
+	}
 }

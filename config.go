@@ -66,6 +66,14 @@ type Config struct {
 	// RetryPolicy gives the backoff between attempts: default
 	// DefaultRetryPolicy (Sidekiq's formula).
 	RetryPolicy RetryPolicy
+	// Encryptor, if set, encrypts the args of every job this client
+	// enqueues (AES-256-GCM; see Encryptor and docs/encryption.md), and
+	// decrypts the args of the jobs it runs and reads (JobGet, JobList, the
+	// dashboard and the HTTP API mounted on it). Without it, encrypted args
+	// read back redacted, and a job with encrypted args that this process
+	// claims fails its attempt with ErrArgsKeyMissing and stays retryable.
+	// Default nil: args are stored as plain JSON.
+	Encryptor *Encryptor
 
 	// LeaseDuration is how long a running job's lease lasts without a
 	// heartbeat; it is renewed every third of it. After a process dies, its

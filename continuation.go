@@ -148,6 +148,7 @@ func (c *Client) EnqueueBatch(ctx context.Context, jobs []EnqueueParams, opts *B
 	res := &BatchResult{ID: o.ID}
 	var queues []string
 	for i, r := range results[:len(jobs)] {
+		c.reveal(r.Job, 0)
 		res.Jobs = append(res.Jobs, &EnqueueResult{Job: r.Job, UniqueSkipped: r.UniqueSkipped})
 		if i == 0 || r.Job.Queue != queues[len(queues)-1] {
 			queues = append(queues, r.Job.Queue)
@@ -155,6 +156,7 @@ func (c *Client) EnqueueBatch(ctx context.Context, jobs []EnqueueParams, opts *B
 	}
 	if o.Callback != nil {
 		res.Callback = results[len(jobs)].Job
+		c.reveal(res.Callback, 0)
 	}
 	c.wake(queues...)
 	return res, nil

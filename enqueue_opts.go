@@ -1,8 +1,8 @@
 package kiln
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
+	"hash"
 	"strconv"
 	"time"
 
@@ -118,8 +118,10 @@ func (o EnqueueOpts) merge(d EnqueueOpts) EnqueueOpts {
 }
 
 // uniqueKey returns the key that identifies matching unique jobs.
-func (u *UniqueOpts) uniqueKey(kind string, args []byte, queue string, now time.Time) string {
-	h := sha256.New()
+// h is the hash to use: sha256.New(), or the Encryptor's keyed HMAC when
+// args are encrypted (a plain hash of args would let anyone who reads
+// the database confirm a guess of them).
+func (u *UniqueOpts) uniqueKey(h hash.Hash, kind string, args []byte, queue string, now time.Time) string {
 	h.Write([]byte(kind))
 	h.Write([]byte{0})
 	h.Write(args)

@@ -143,8 +143,19 @@ func (c *Client) RecurringAddOrUpdate(ctx context.Context, def RecurringJob) (*k
 	if err != nil {
 		return nil, fmt.Errorf("kiln: %w", err)
 	}
+	c.revealRecurring(row)
 	c.wakeRecurring()
 	return row, nil
+}
+
+// revealRecurring gives a reader row's args as reveal gives a job's.
+func (c *Client) revealRecurring(row *kilntype.RecurringRow) {
+	if row == nil {
+		return
+	}
+	j := &kilntype.JobRow{Kind: row.Kind, Args: row.Args}
+	c.reveal(j, 0)
+	row.Args, row.ArgsEncrypted = j.Args, j.ArgsEncrypted
 }
 
 func (c *Client) upsertRecurring(ctx context.Context, def RecurringJob) (*kilntype.RecurringRow, error) {
@@ -174,6 +185,7 @@ func (c *Client) RecurringGet(ctx context.Context, id string) (*kilntype.Recurri
 	if err != nil {
 		return nil, fmt.Errorf("kiln: get recurring job %q: %w", id, err)
 	}
+	c.revealRecurring(row)
 	return row, nil
 }
 
@@ -183,6 +195,9 @@ func (c *Client) RecurringList(ctx context.Context, cursor string, limit int) ([
 	rows, err := c.cfg.Store.RecurringList(ctx, &store.RecurringListParams{Cursor: cursor, Limit: limit})
 	if err != nil {
 		return nil, fmt.Errorf("kiln: list recurring jobs: %w", err)
+	}
+	for _, row := range rows {
+		c.revealRecurring(row)
 	}
 	return rows, nil
 }
@@ -222,6 +237,7 @@ func (c *Client) setPaused(ctx context.Context, id string, paused bool) (*kilnty
 	if err != nil {
 		return nil, fmt.Errorf("kiln: %s recurring job %q: %w", verb, id, err)
 	}
+	c.revealRecurring(row)
 	c.wakeRecurring()
 	return row, nil
 }
@@ -253,6 +269,7 @@ func (c *Client) RecurringTrigger(ctx context.Context, id string) (*kilntype.Job
 		return nil, fmt.Errorf("kiln: trigger recurring job %q: %w: already triggered at %s", id, ErrJobState, now)
 	}
 	c.wake(res[0].Job.Queue)
+	c.reveal(res[0].Job, 0)
 	return res[0].Job, nil
 }
 
@@ -266,6 +283,7 @@ func (c *Client) RecurringRemove(ctx context.Context, id string) (*kilntype.Recu
 	if err != nil {
 		return nil, fmt.Errorf("kiln: remove recurring job %q: %w", id, err)
 	}
+	c.revealRecurring(row)
 	c.wakeRecurring()
 	return row, nil
 }

@@ -196,15 +196,41 @@ func (ws *Workers) unitFor(row *kilntype.JobRow, report *jobreport.Config) (jobe
 }
 
 // jobUnits is the jobexec.UnitFactory of a started client: the Workers'
-// units, each job with a Reporter writing to the client's store.
+// units, each job with a Reporter writing to the client's store, and its
+// args decrypted when they are encrypted.
 type jobUnits struct {
-	workers *Workers
-	report  *jobreport.Config // nil when the store keeps no progress
+	workers   *Workers
+	report    *jobreport.Config // nil when the store keeps no progress
+	encryptor *Encryptor        // nil without Config.Encryptor
 }
 
 func (u *jobUnits) Unit(row *kilntype.JobRow) (jobexec.WorkUnit, bool) {
-	return u.workers.unitFor(row, u.report)
+	env := openEnvelope(row.Args)
+	if env == nil {
+		return u.workers.unitFor(row, u.report)
+	}
+	// The worker gets a copy of the row with the plain args; the engine
+	// keeps the stored row.
+	plain, err := u.encryptor.decrypt(row.Kind, env)
+	r := *row
+	if err == nil {
+		r.Args, r.ArgsBytes = plain, len(plain)
+	}
+	unit, ok := u.workers.unitFor(&r, u.report)
+	if ok && err != nil {
+		unit = &undecryptableUnit{WorkUnit: unit, err: err}
+	}
+	return unit, ok
 }
+
+// undecryptableUnit is the unit of a job whose args do not decrypt: its
+// Decode fails with why, so the worker is never called.
+type undecryptableUnit struct {
+	jobexec.WorkUnit
+	err error
+}
+
+func (u *undecryptableUnit) Decode() error { return u.err }
 
 type typedEntry[T JobArgs] struct{ worker Worker[T] }
 

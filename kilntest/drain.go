@@ -22,8 +22,9 @@ type DrainOpts struct {
 	// it, Drain runs only the jobs due now.
 	Clock *Clock
 	// MaxAttempts bounds how many attempts Drain runs, so that a job that
-	// snoozes for ever or enqueues itself cannot hang the test: reaching
-	// it fails the test. Default 1,000.
+	// snoozes for ever or enqueues itself cannot hang the test: a job
+	// still due after that many attempts fails the test (its attempt has
+	// run). Default 1,000.
 	MaxAttempts int
 }
 
@@ -95,9 +96,9 @@ func Drain(ctx context.Context, tb testing.TB, c *kiln.Client, opts *DrainOpts) 
 					after = &r
 				}
 				res.Attempts = append(res.Attempts, &DrainedAttempt{Job: after, Attempt: params.Attempt})
-				if len(res.Attempts) >= o.MaxAttempts {
-					tb.Fatalf("kilntest: Drain ran %d attempts (DrainOpts.MaxAttempts) and jobs are still due; the last: job %d of kind %q (%s)",
-						len(res.Attempts), row.ID, row.Kind, params.Attempt.Outcome)
+				if len(res.Attempts) > o.MaxAttempts {
+					tb.Fatalf("kilntest: Drain ran %d attempts (DrainOpts.MaxAttempts) and jobs are still due; the next: job %d of kind %q (%s)",
+						o.MaxAttempts, row.ID, row.Kind, params.Attempt.Outcome)
 				}
 			}
 		}

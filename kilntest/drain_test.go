@@ -119,7 +119,7 @@ func TestDrainFailsOnEndlessJobs(t *testing.T) {
 	msg := failure(t, func(tb testing.TB) {
 		kilntest.Drain(ctx, tb, c, &kilntest.DrainOpts{Clock: clock, MaxAttempts: 5})
 	})
-	if want := `Drain ran 5 attempts (DrainOpts.MaxAttempts) and jobs are still due; the last: job 1 of kind "flaky" (snoozed)`; !contains(msg, want) {
+	if want := `Drain ran 5 attempts (DrainOpts.MaxAttempts) and jobs are still due; the next: job 1 of kind "flaky" (snoozed)`; !contains(msg, want) {
 		t.Fatalf("message %q; want %q", msg, want)
 	}
 

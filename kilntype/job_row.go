@@ -30,6 +30,13 @@ type JobRow struct {
 	// ArgsTruncated, at most the preview length asked for, cut at a UTF-8
 	// character boundary: not valid JSON. Empty otherwise.
 	ArgsPreview string `json:"args_preview,omitempty"`
+	// ArgsEncrypted reports that the job's args are stored encrypted
+	// (kiln.Encryptor). A client that holds the key returns them
+	// decrypted in Args; one that does not returns, in Args (or in
+	// ArgsPreview when a list cut them), a redacted stand-in:
+	// {"kiln_enc":{"kid":"<key ID>","redacted":true}}. Lists redact args
+	// whose encrypted form was cut, whoever asks.
+	ArgsEncrypted bool `json:"args_encrypted,omitempty"`
 	// State is where the job is in its life cycle.
 	State JobState `json:"state"`
 	// Priority orders available jobs within a queue: 1 runs first, 4 last

@@ -64,13 +64,16 @@ type RecurringRow struct {
 	TimeZone string `json:"time_zone"`
 	// Kind, Args, Queue, Priority, MaxAttempts, Tags and Metadata describe
 	// the job enqueued at each occurrence.
-	Kind        string          `json:"kind"`
-	Args        json.RawMessage `json:"args"`
-	Queue       string          `json:"queue"`
-	Priority    int             `json:"priority"`
-	MaxAttempts int             `json:"max_attempts"`
-	Tags        []string        `json:"tags"`
-	Metadata    json.RawMessage `json:"metadata"`
+	Kind string          `json:"kind"`
+	Args json.RawMessage `json:"args"`
+	// ArgsEncrypted reports that the entry's args are stored encrypted, as
+	// JobRow.ArgsEncrypted does for a job's (decrypted or redacted alike).
+	ArgsEncrypted bool            `json:"args_encrypted,omitempty"`
+	Queue         string          `json:"queue"`
+	Priority      int             `json:"priority"`
+	MaxAttempts   int             `json:"max_attempts"`
+	Tags          []string        `json:"tags"`
+	Metadata      json.RawMessage `json:"metadata"`
 	// Overlap and Misfire are the entry's policies; MisfireMax caps the
 	// occurrences MisfireRunAll catches up on.
 	Overlap    OverlapPolicy `json:"overlap"`

@@ -67,6 +67,10 @@ var (
 	ErrLeaseLost = errors.New("kiln: job lease lost")
 	// ErrTimeout: the attempt ran past its timeout; a failed attempt.
 	ErrTimeout = errors.New("kiln: job timed out")
+	// ErrArgsKeyMissing: the job's args are encrypted with a key this
+	// process does not hold. The attempt fails without counting: the job
+	// becomes retryable (never discarded) for a process with the key.
+	ErrArgsKeyMissing = errors.New("kiln: args are encrypted with a key this process does not hold")
 )
 
 // Settings are the process-wide defaults an attempt falls back to.
@@ -166,6 +170,11 @@ func finish(s *Settings, row *kilntype.JobRow, unit WorkUnit, started time.Time,
 	case errors.As(err, &snoozeErr):
 		p.State, p.Attempt.Outcome, p.UndoAttempt = kilntype.JobStateScheduled, kilntype.AttemptSnoozed, true
 		p.ScheduledAt = now.Add(snoozeErr.Duration)
+	case errors.Is(err, ErrArgsKeyMissing):
+		// Not the job's fault, nor its worker's: keep every attempt for a
+		// process that holds the key, and come back after a backoff.
+		p.State, p.Attempt.Outcome, p.UndoAttempt = kilntype.JobStateRetryable, kilntype.AttemptFailed, true
+		p.ScheduledAt = now.Add(max(s.Backoff(max(row.Attempt, 1)), 0))
 	case unit == nil && !s.StrictKinds:
 		// Claimed by mistake (the claim filters kinds): give it back untouched.
 		p.State, p.Attempt.Outcome, p.UndoAttempt = kilntype.JobStateAvailable, kilntype.AttemptInterrupted, true

@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/testutil"
 )
 
 // chromiumPath is where Debian's chromium package puts the browser; .ci/run
@@ -104,23 +105,31 @@ func (b *browser) fail(t *testing.T, format string, args ...any) {
 	t.Fatalf(format, args...)
 }
 
-// waitText polls the text of the element sel until it contains want,
-// for up to 15 s (the pages refresh themselves through htmx).
+// waitText polls the text of the element sel until it contains want (the
+// pages refresh themselves through htmx); a failure comes with a
+// screenshot.
 func (b *browser) waitText(t *testing.T, sel, want string) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	var text string
-	for time.Now().Before(deadline) {
+	testutil.Poll{Interval: 100 * time.Millisecond}.EventuallyNil(screenshotT{t, b}, fmt.Sprintf("the text of %s to contain %q", sel, want), func() error {
 		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
-		var err error
-		text, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		cancel()
-		if err == nil && strings.Contains(text, want) {
-			return
+		defer cancel()
+		text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil || !strings.Contains(text, want) {
+			return fmt.Errorf("text %q (%v)", text, err)
 		}
-		time.Sleep(100 * time.Millisecond) // polling interval, not synchronisation
-	}
-	b.fail(t, "%s: text %q after 15 s; want it to contain %q", sel, text, want)
+		return nil
+	})
+}
+
+// screenshotT is t whose Fatalf fails through b.fail, with a screenshot.
+type screenshotT struct {
+	*testing.T
+	b *browser
+}
+
+func (s screenshotT) Fatalf(format string, args ...any) {
+	s.T.Helper()
+	s.b.fail(s.T, format, args...)
 }
 
 // TestBrowser drives the dashboard in headless chromium as an operator

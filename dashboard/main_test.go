@@ -14,6 +14,7 @@ import (
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/dashboard"
+	"github.com/kilnjobs/kiln/internal/clienttest"
 	"github.com/kilnjobs/kiln/store/sqlite"
 )
 
@@ -135,20 +136,7 @@ func (e *env) enqueue(t testing.TB, args kiln.JobArgs, opts *kiln.EnqueueOpts) i
 // after 10 s.
 func (e *env) waitState(t testing.TB, id int64, want kiln.JobState) *kiln.JobRow {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		job, err := e.client.JobGet(context.Background(), id)
-		if err != nil {
-			t.Fatalf("get job %d: %v", id, err)
-		}
-		if job.State == want {
-			return job
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %d is %s after 10 s; want %s", id, job.State, want)
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
-	}
+	return clienttest.WaitState(t, e.client, id, want)
 }
 
 // noRedirects is an HTTP client that returns redirects instead of following

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/dashboard"
+	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/kilntype"
 )
 
@@ -229,22 +230,18 @@ func TestJobProgressAndLogs(t *testing.T) {
 	e := newEnv(t, nil)
 	id := e.enqueue(t, reportArgs{}, nil)
 	path := fmt.Sprintf("/jobs/%d", id)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, body := e.get(t, path+"?partial=live")
-		if strings.Contains(body, `value="40"`) && strings.Contains(body, "step 2 started") {
-			if !strings.Contains(body, "step 1 &lt;b&gt;done&lt;/b&gt;") {
-				t.Errorf("log line not escaped:\n%s", body)
-			}
-			if !strings.Contains(body, "hx-trigger") {
-				t.Error("the page of a running job does not poll")
-			}
-			break
+	var body string
+	testutil.Poll{Interval: 20 * time.Millisecond}.EventuallyNil(t, "progress and logs on the job page", func() error {
+		if _, body = e.get(t, path+"?partial=live"); !strings.Contains(body, `value="40"`) || !strings.Contains(body, "step 2 started") {
+			return fmt.Errorf("page:\n%s", body)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no progress or logs on the job page after 10 s:\n%s", body)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval
+		return nil
+	})
+	if !strings.Contains(body, "step 1 &lt;b&gt;done&lt;/b&gt;") {
+		t.Errorf("log line not escaped:\n%s", body)
+	}
+	if !strings.Contains(body, "hx-trigger") {
+		t.Error("the page of a running job does not poll")
 	}
 	e.releaseJobs()
 	e.waitState(t, id, kiln.JobStateCompleted)
@@ -264,17 +261,13 @@ func TestLiveThroughput(t *testing.T) {
 	}
 	e.waitState(t, last, kiln.JobStateCompleted)
 	peak := regexp.MustCompile(`succeeded</span> \(peak ([0-9.]+) jobs/s\)`)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, body := e.get(t, "/?partial=live")
-		if m := peak.FindStringSubmatch(body); m != nil && m[1] != "0" {
-			break
+	// A sample is kept at most once a second: poll every 100 ms.
+	testutil.Poll{Interval: 100 * time.Millisecond}.EventuallyNil(t, "succeeded jobs in the live graph", func() error {
+		if _, body := e.get(t, "/?partial=live"); peak.FindStringSubmatch(body) == nil || peak.FindStringSubmatch(body)[1] == "0" {
+			return fmt.Errorf("page:\n%s", body)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the live graph shows no succeeded jobs after 10 s:\n%s", body)
-		}
-		time.Sleep(100 * time.Millisecond) // polling interval: a sample is kept at most once a second
-	}
+		return nil
+	})
 }
 
 // TestRunningJobPage checks that a running job's page shows its attempt
@@ -286,17 +279,12 @@ func TestRunningJobPage(t *testing.T) {
 	id := e.enqueue(t, reportArgs{}, nil)
 	path := fmt.Sprintf("/jobs/%d?partial=live", id)
 	var body string
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, body = e.get(t, path)
-		if strings.Contains(body, `value="40"`) {
-			break
+	testutil.Poll{Interval: 20 * time.Millisecond}.EventuallyNil(t, "progress on the running job's page", func() error {
+		if _, body = e.get(t, path); !strings.Contains(body, `value="40"`) {
+			return fmt.Errorf("page:\n%s", body)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no progress on the running job's page after 10 s:\n%s", body)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval
-	}
+		return nil
+	})
 	job, err := e.client.JobGet(context.Background(), id)
 	if err != nil || job.State != kiln.JobStateRunning || job.LeasedBy == "" {
 		t.Fatalf("job %+v, %v: want it running with a lease", job, err)
@@ -328,20 +316,13 @@ func TestRunningJobPage(t *testing.T) {
 // in the singular: "1 live server", not "1 live servers".
 func TestOverviewCountsInWords(t *testing.T) {
 	e := newEnv(t, nil)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.Eventually(t, "one registered server", func() bool {
 		servers, err := e.client.ServerList(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(servers) == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d servers registered after 10 s; want 1", len(servers))
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval
-	}
+		return len(servers) == 1
+	})
 	_, body := e.get(t, "/?partial=live")
 	if !strings.Contains(body, "1 live server,") || strings.Contains(body, "1 live servers") {
 		t.Errorf("one live server is not counted in the singular:\n%s", body)

@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/testutil"
 )
 
 // envScreenshot, set to 1, makes TestScreenshot write the screenshots used
@@ -76,14 +77,9 @@ func TestScreenshot(t *testing.T) {
 	b.run(t, "load the overview", chromedp.Navigate(e.base+"/"), chromedp.WaitVisible(chromedp.CSS(".cards")))
 	// Let the live graph collect about 50 s of samples.
 	b.waitText(t, "#live figcaption", "peak")
-	deadline := time.Now().Add(70 * time.Second)
-	for time.Now().Before(deadline) {
-		n := value(t, b, "count bars", chromedp.Evaluate[int](`document.querySelectorAll("#live svg g").length`))
-		if n >= 25 {
-			break
-		}
-		time.Sleep(500 * time.Millisecond) // polling interval
-	}
+	testutil.Poll{Timeout: 70 * time.Second, Interval: 500 * time.Millisecond}.Eventually(t, "25 bars in the live graph", func() bool {
+		return value(t, b, "count bars", chromedp.Evaluate[int](`document.querySelectorAll("#live svg g").length`)) >= 25
+	})
 	// Load the page again, so that its history (read once a minute)
 	// holds the jobs run meanwhile; the live samples are the server's.
 	b.run(t, "reload the overview", chromedp.Navigate(e.base+"/"), chromedp.WaitVisible(chromedp.CSS(".cards")))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/internal/clienttest"
+	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/kilntest"
 	"github.com/kilnjobs/kiln/kilntype"
 )
@@ -270,13 +271,12 @@ func TestJobLogs(t *testing.T) {
 		return res.Lines
 	}
 	// Log writes are coalesced while the job runs: wait for all five.
-	deadline := time.Now().Add(10 * time.Second)
-	for len(logs("")) < 5 {
-		if time.Now().After(deadline) {
-			t.Fatalf("log lines %d, want 5", len(logs("")))
+	testutil.EventuallyNil(t, "five log lines", func() error {
+		if n := len(logs("")); n < 5 {
+			return fmt.Errorf("%d log lines", n)
 		}
-		time.Sleep(5 * time.Millisecond) // polling with a deadline, not synchronisation
-	}
+		return nil
+	})
 	messages := func(lines []*kilntype.JobLogLine) []string {
 		var out []string
 		for _, l := range lines {

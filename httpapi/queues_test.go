@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/kilntype"
 )
 
@@ -98,16 +100,13 @@ func TestHistoryAndServers(t *testing.T) {
 	// The client's clock stands at 2030-01-02T03:04:05Z. The maintenance
 	// leader folds finished attempts into the history every 2 s: poll.
 	var points []kiln.HistoryPoint
-	for deadline := time.Now().Add(15 * time.Second); ; {
+	testutil.EventuallyNil(t, "the hourly history to show the two attempts", func() error {
 		points = history("?from=2030-01-02T00:00:00Z&to=2030-01-03T00:00:00Z")
-		if len(points) == 24 && points[3].Completed+points[3].Failed == 2 {
-			break
+		if len(points) != 24 || points[3].Completed+points[3].Failed != 2 {
+			return fmt.Errorf("points %+v", points)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("hourly history never showed the two attempts: %+v", points)
-		}
-		time.Sleep(10 * time.Millisecond) // polling with a deadline, not synchronisation
-	}
+		return nil
+	})
 	if !points[3].At.Equal(time.Date(2030, 1, 2, 3, 0, 0, 0, time.UTC)) ||
 		points[3].Completed != 1 || points[3].Failed != 1 || points[2].Completed != 0 {
 		t.Fatalf("hourly history %+v", points)
@@ -130,20 +129,16 @@ func TestHistoryAndServers(t *testing.T) {
 	e.fail("GET", "/stats/history?to=noon", "", http.StatusBadRequest, "to", "RFC 3339")
 	e.fail("GET", "/stats/history?queue=a%20b", "", http.StatusBadRequest, "queue", "invalid queue name")
 
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var res struct{ Servers []*kiln.ServerRow }
+	var res struct{ Servers []*kiln.ServerRow }
+	testutil.EventuallyNil(t, "this client's server row", func() error {
 		e.call("GET", "/servers", "", http.StatusOK, &res)
-		if len(res.Servers) == 1 && res.Servers[0].ID == e.client.ID() {
-			if !slices.Equal(res.Servers[0].Kinds, []string{"block", "echo", "fail"}) {
-				t.Fatalf("server %+v", res.Servers[0])
-			}
-			break
+		if len(res.Servers) != 1 || res.Servers[0].ID != e.client.ID() {
+			return fmt.Errorf("servers %+v", res.Servers)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("servers %+v, want this client's", res.Servers)
-		}
-		time.Sleep(5 * time.Millisecond) // polling with a deadline, not synchronisation
+		return nil
+	})
+	if !slices.Equal(res.Servers[0].Kinds, []string{"block", "echo", "fail"}) {
+		t.Fatalf("server %+v", res.Servers[0])
 	}
 }
 

@@ -14,12 +14,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/internal/clienttest"
+	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/kilntest"
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/metrics"
@@ -109,12 +110,11 @@ func values(t *testing.T, col prometheus.Collector) map[string]float64 {
 	return out
 }
 
-// waitValues polls col until every wanted sample has its value, for up to
-// 10 s: the Collector counts events in its own goroutine.
+// waitValues polls col until every wanted sample has its value: the
+// Collector counts events in its own goroutine.
 func waitValues(t *testing.T, col prometheus.Collector, want map[string]float64) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.EventuallyNil(t, "the metrics' values", func() error {
 		got := values(t, col)
 		var wrong []string
 		for k, v := range want {
@@ -122,15 +122,12 @@ func waitValues(t *testing.T, col prometheus.Collector, want map[string]float64)
 				wrong = append(wrong, fmt.Sprintf("%s = %g, want %g", k, got[k], v))
 			}
 		}
-		if len(wrong) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
+		if len(wrong) > 0 {
 			sort.Strings(wrong)
-			t.Fatalf("metrics:\n%s", strings.Join(wrong, "\n"))
+			return fmt.Errorf("metrics:\n%s", strings.Join(wrong, "\n"))
 		}
-		time.Sleep(5 * time.Millisecond) // polling with a deadline, not synchronisation
-	}
+		return nil
+	})
 }
 
 func TestEventCounters(t *testing.T) {
@@ -209,7 +206,7 @@ kiln_queue_latency_seconds{queue="mail"} 45
 kiln_queue_paused{queue="idle"} 0
 kiln_queue_paused{queue="mail"} 1
 `
-	if err := testutil.CollectAndCompare(col, strings.NewReader(expected), "kiln_queue_latency_seconds", "kiln_queue_paused"); err != nil {
+	if err := promtestutil.CollectAndCompare(col, strings.NewReader(expected), "kiln_queue_latency_seconds", "kiln_queue_paused"); err != nil {
 		t.Fatal(err)
 	}
 	got := values(t, col)
@@ -224,7 +221,7 @@ kiln_queue_paused{queue="mail"} 1
 			t.Errorf("%s = %g, want %g", series, got[series], want)
 		}
 	}
-	if n := testutil.CollectAndCount(col, "kiln_jobs"); n != 2*len(kilntype.JobStates()) {
+	if n := promtestutil.CollectAndCount(col, "kiln_jobs"); n != 2*len(kilntype.JobStates()) {
 		t.Errorf("kiln_jobs has %d series, want every state of 2 queues", n)
 	}
 
@@ -241,7 +238,7 @@ kiln_queue_paused{queue="mail"} 1
 	if n := values(t, fresh)["kiln_jobs{queue=mail,state=available}"]; n != 3 {
 		t.Errorf("uncached scrape: available %g, want 3", n)
 	}
-	if problems, err := testutil.CollectAndLint(fresh); err != nil || len(problems) > 0 {
+	if problems, err := promtestutil.CollectAndLint(fresh); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %+v", err, problems)
 	}
 }

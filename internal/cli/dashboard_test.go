@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kilnjobs/kiln/internal/testutil"
 )
 
 // dashboardURLLine finds the dashboard's URL in a command's output.
@@ -23,22 +26,24 @@ func startCommand(ctx context.Context, env kilnEnv, args ...string) (stdout, std
 	return stdout, stderr, c
 }
 
-// waitURL polls out for the dashboard's URL, for up to 20 s.
+// waitURL polls out for the dashboard's URL.
 func waitURL(t *testing.T, out, errOut *syncBuffer, code <-chan int) string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if m := dashboardURLLine.FindStringSubmatch(out.String()); m != nil {
-			return m[1]
-		}
+	var url string
+	testutil.Poll{Interval: 20 * time.Millisecond}.EventuallyNil(t, "the dashboard's URL", func() error {
 		select {
 		case c := <-code:
 			t.Fatalf("exited %d before printing the dashboard's URL\nstdout: %s\nstderr: %s", c, out, errOut)
-		case <-time.After(20 * time.Millisecond): // polling interval
+		default:
 		}
-	}
-	t.Fatalf("no dashboard URL after 20 s\nstdout: %s\nstderr: %s", out, errOut)
-	return ""
+		m := dashboardURLLine.FindStringSubmatch(out.String())
+		if m == nil {
+			return fmt.Errorf("stdout: %s\nstderr: %s", out, errOut)
+		}
+		url = m[1]
+		return nil
+	})
+	return url
 }
 
 // getPage fetches url and returns the status and body.
@@ -75,16 +80,12 @@ func TestServeDashboard(t *testing.T) {
 		t.Errorf("GET %smetrics: %d\n%s", url, status, body)
 	}
 	// The process registers itself in the background: poll.
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		status, body := getPage(t, url+"servers")
-		if status == http.StatusOK && strings.Contains(body, "<code>http</code>") {
-			break
+	testutil.Poll{Interval: 20 * time.Millisecond}.EventuallyNil(t, "the servers page to list serve's process and its http kind", func() error {
+		if status, body := getPage(t, url+"servers"); status != http.StatusOK || !strings.Contains(body, "<code>http</code>") {
+			return fmt.Errorf("%d\n%s", status, body)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the servers page does not list serve's process and its http kind after 10 s: %d\n%s", status, body)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval
-	}
+		return nil
+	})
 	cancel()
 	if c := <-code; c != exitOK {
 		t.Fatalf("serve: exit %d\n%s", c, errOut)
@@ -102,10 +103,9 @@ func TestServeDashboardOffAndBusy(t *testing.T) {
 	db := newDB(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	out, errOut, code := startCommand(ctx, nil, "serve", "--database", db, "--dashboard-addr", "off")
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(out.String(), "kiln serve: running") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond) // polling interval
-	}
+	testutil.Poll{Interval: 20 * time.Millisecond}.Eventually(t, "kiln serve to run", func() bool {
+		return strings.Contains(out.String(), "kiln serve: running")
+	})
 	cancel()
 	if c := <-code; c != exitOK || strings.Contains(out.String(), "Dashboard:") {
 		t.Errorf("serve --dashboard-addr off: exit %d, output:\n%s\n%s", c, out, errOut)
@@ -159,17 +159,12 @@ func TestDemoPrintsDashboard(t *testing.T) {
 	defer cancel()
 	out, errOut, code := startCommand(ctx, nil, "demo", "--for", "20s", "--database", db, "--dashboard-addr", "127.0.0.1:0")
 	url := waitURL(t, out, errOut, code)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		_, body := getPage(t, url+"jobs")
-		if strings.Contains(body, "demo.write_file") {
-			break
+	testutil.Poll{Interval: 50 * time.Millisecond}.EventuallyNil(t, "a demo job on the dashboard's jobs page", func() error {
+		if _, body := getPage(t, url+"jobs"); !strings.Contains(body, "demo.write_file") {
+			return fmt.Errorf("page:\n%s", body)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the dashboard's jobs page shows no demo job after 15 s:\n%s", body)
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval
-	}
+		return nil
+	})
 	cancel()
 	if c := <-code; c != exitOK {
 		t.Fatalf("demo: exit %d\n%s", c, errOut)

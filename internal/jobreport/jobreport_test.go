@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kilnjobs/kiln/internal/jobexec"
+	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
 )
@@ -80,14 +81,10 @@ func newReporter(t *testing.T, interval time.Duration) (*Reporter, *fakeStore) {
 	return r, fs
 }
 
-// eventually polls cond every millisecond for up to 10 s.
+// eventually is testutil.Poll's Eventually, polling every millisecond.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) { // polling with a deadline
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within 10s", what)
-		}
-	}
+	testutil.Poll{Interval: time.Millisecond}.Eventually(t, what, cond)
 }
 
 func TestCoalescesUntilClose(t *testing.T) {

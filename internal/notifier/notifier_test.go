@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kilnjobs/kiln/internal/enginetest"
+	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/store"
 )
 
@@ -106,16 +107,10 @@ func (r *recorder) wakeAllCount() int {
 	return r.wakeAlls
 }
 
-// waitFor polls cond for up to 5 s.
+// waitFor is testutil.Poll's Eventually, polling every millisecond.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond) // polling with a deadline, not synchronisation
-	}
+	testutil.Poll{Interval: time.Millisecond}.Eventually(t, what, cond)
 }
 
 func TestRelaysNotifications(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/internal/jobexec"
+	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/jobs/httpjob"
 	"github.com/kilnjobs/kiln/store/sqlite"
 )
@@ -290,23 +292,18 @@ func TestThroughClient(t *testing.T) {
 		}
 		ids[res.Job.ID] = path
 	}
-	deadline := time.After(15 * time.Second)
 	for len(ids) > 0 {
-		select {
-		case ev := <-events:
-			path, ok := ids[ev.Job.ID]
-			if !ok {
-				continue
-			}
-			delete(ids, ev.Job.ID)
-			if ev.Job.State != want[path] {
-				t.Errorf("%q: job ended %s, want %s (error %q)", path, ev.Job.State, want[path], ev.Job.LastError)
-			}
-			if path == "/down" && !strings.Contains(ev.Job.LastError, "503") {
-				t.Errorf("/down: last error %q lacks the status", ev.Job.LastError)
-			}
-		case <-deadline:
-			t.Fatalf("jobs %v did not finish", ids)
+		ev := testutil.Receive(t, events, fmt.Sprintf("jobs %v to finish", ids), func(ev *kiln.Event) bool {
+			_, ok := ids[ev.Job.ID]
+			return ok
+		})
+		path := ids[ev.Job.ID]
+		delete(ids, ev.Job.ID)
+		if ev.Job.State != want[path] {
+			t.Errorf("%q: job ended %s, want %s (error %q)", path, ev.Job.State, want[path], ev.Job.LastError)
+		}
+		if path == "/down" && !strings.Contains(ev.Job.LastError, "503") {
+			t.Errorf("/down: last error %q lacks the status", ev.Job.LastError)
 		}
 	}
 }

@@ -77,15 +77,13 @@ func checkRegistryAndRescue(t *testing.T, s *postgres.Store) {
 		t.Fatalf("JobClaim: %d jobs, %v", len(claimed), err)
 	}
 	var rescued []*kilntype.JobRow
-	for deadline := time.Now().Add(30 * time.Second); len(rescued) == 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("JobRescueExpired took nothing within 30 s")
-		}
+	testutil.Eventually(t, "JobRescueExpired to take the job", func() bool {
 		rescued, err = s.JobRescueExpired(ctx, &store.JobRescueExpiredParams{Now: now.Add(time.Minute), Max: 10})
 		if err != nil {
 			t.Fatalf("JobRescueExpired: %v", err)
 		}
-	}
+		return len(rescued) > 0
+	})
 	j := rescued[0]
 	if j.ID != ins[0].Job.ID || j.State != kilntype.JobStateDiscarded || j.FinalizedAt == nil || !j.FinalizedAt.Equal(now.Add(time.Minute)) {
 		t.Fatalf("rescued %+v, want job %d discarded, finalized at %v", j, ins[0].Job.ID, now.Add(time.Minute))

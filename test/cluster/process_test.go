@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kilnjobs/kiln/internal/testutil"
 )
 
 // envLogs names the variable that, set to 1, prints the output of every
@@ -173,18 +176,15 @@ func tail(path string) string {
 // database may be restarting).
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
 	var lastErr error
-	for {
+	testutil.Poll{Timeout: timeout, Interval: 20 * time.Millisecond}.EventuallyNil(t, what, func() error {
 		ok, err := cond()
 		if err != nil {
 			lastErr = err
-		} else if ok {
-			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s (last error: %v)", timeout, what, lastErr)
+		if err != nil || !ok {
+			return fmt.Errorf("not yet (last error: %v)", lastErr)
 		}
-		time.Sleep(20 * time.Millisecond) // polling with a deadline
-	}
+		return nil
+	})
 }

@@ -23,6 +23,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(singletonEnv) != "" {
 		os.Exit(runSingletonChild())
 	}
+	pgtest.SkipExamples("ExampleEnqueueTx") // it needs PostgreSQL
 	goleak.VerifyTestMain(pgtest.Main(m))
 }
 

@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -100,6 +101,30 @@ func Admin(t testing.TB) *pgxpool.Pool {
 // skipped counts the tests (and subtests) that URL skipped in this test
 // binary.
 var skipped atomic.Int64
+
+// SkipExamples skips the named examples (function names, such as
+// "ExampleEnqueueTx") when $KILN_TEST_POSTGRES_URL is not set, as URL
+// skips tests, and counts them among the skipped that [Main] reports. An
+// example cannot skip itself, so call it in TestMain, before m.Run: it
+// adds the names to the -test.skip pattern (parsing the command line's
+// flags if that has not been done). In CI ($CI=true) it skips nothing, and
+// the examples fail without a database.
+func SkipExamples(names ...string) {
+	if os.Getenv(EnvURL) != "" || os.Getenv("CI") == "true" || len(names) == 0 {
+		return
+	}
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	pattern := "^(" + strings.Join(names, "|") + ")$"
+	if old := flag.Lookup("test.skip").Value.String(); old != "" {
+		pattern = old + "|" + pattern
+	}
+	if err := flag.Set("test.skip", pattern); err != nil {
+		panic("pgtest: " + err.Error())
+	}
+	skipped.Add(int64(len(names)))
+}
 
 // TestingM is what [Main] wraps: a [*testing.M], or anything with its Run
 // method (goleak.VerifyTestMain takes one too).

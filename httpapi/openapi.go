@@ -2,12 +2,7 @@ package httpapi
 
 import (
 	_ "embed"
-	"encoding/json"
-	"fmt"
 	"net/http"
-	"sync"
-
-	"github.com/getkin/kin-openapi/openapi3"
 )
 
 // openAPIDoc is the API's OpenAPI 3.0 document; the route table and it are
@@ -16,15 +11,15 @@ import (
 //go:embed openapi.yaml
 var openAPIDoc []byte
 
-// openAPIAsJSON converts openAPIDoc to JSON once, with kin-openapi's
-// loader (which also resolves and checks its references).
-var openAPIAsJSON = sync.OnceValues(func() ([]byte, error) {
-	doc, err := openapi3.NewLoader().LoadFromData(openAPIDoc)
-	if err != nil {
-		return nil, fmt.Errorf("load embedded openapi.yaml: %w", err)
-	}
-	return json.Marshal(doc)
-})
+// openAPIDocJSON is openAPIDoc converted to JSON by kin-openapi's loader
+// (which also resolves and checks its references). It is generated, not
+// converted at run time, so that programs serving the API do not compile
+// kin-openapi and its YAML parsers: TestOpenAPIJSONIsTheYAML checks it,
+// and `go test ./httpapi -run TestOpenAPIJSONIsTheYAML -update` writes it
+// again after a change to openapi.yaml.
+//
+//go:embed openapi.json
+var openAPIDocJSON []byte
 
 // openAPIYAML is GET /openapi.yaml: the document as kept in the repository.
 func (a *api) openAPIYAML(w http.ResponseWriter, r *http.Request) error {
@@ -41,11 +36,7 @@ func (a *api) openAPIJSON(w http.ResponseWriter, r *http.Request) error {
 	if _, err := query(r); err != nil {
 		return err
 	}
-	body, err := openAPIAsJSON()
-	if err != nil {
-		return err
-	}
 	w.Header().Set("Content-Type", "application/json")
-	_, err = w.Write(body)
+	_, err := w.Write(openAPIDocJSON)
 	return err
 }

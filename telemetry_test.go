@@ -3,11 +3,11 @@ package kiln_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/store"
 	"github.com/kilnjobs/kiln/store/postgres/pgtest"
 )
@@ -51,19 +52,17 @@ func spansNamed(exp *tracetest.InMemoryExporter, name string) tracetest.SpanStub
 }
 
 // waitSpan polls exp until a span named name has ended (the attempt's span
-// ends after the outcome is known, around the event), for up to 60 s.
+// ends after the outcome is known, around the event).
 func waitSpan(t *testing.T, exp *tracetest.InMemoryExporter, name string) tracetest.SpanStub {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		if s := spansNamed(exp, name); len(s) > 0 {
-			return s[0]
+	var spans tracetest.SpanStubs
+	testutil.EventuallyNil(t, "a span "+name, func() error {
+		if spans = spansNamed(exp, name); len(spans) == 0 {
+			return fmt.Errorf("spans: %v", exp.GetSpans())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no span %q within 60 s; spans: %v", name, exp.GetSpans())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
+	return spans[0]
 }
 
 func attrOf(attrs []attribute.KeyValue, key string) (attribute.Value, bool) {
@@ -245,13 +244,10 @@ func TestTraceAttemptErrors(t *testing.T) {
 	waitEvent(t, events, kiln.EventJobCancelled, cancelled.Job.ID)
 
 	var spans tracetest.SpanStubs
-	deadline := time.Now().Add(time.Minute)
-	for len(spans) < 2 {
-		if spans = spansNamed(exp, "process default"); time.Now().After(deadline) {
-			t.Fatalf("%d process spans within 60 s, want 2", len(spans))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, "two process spans", func() bool {
+		spans = spansNamed(exp, "process default")
+		return len(spans) >= 2
+	})
 	for _, s := range spans {
 		id, _ := attrOf(s.Attributes, "messaging.message.id")
 		switch id.String() {

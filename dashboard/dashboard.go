@@ -107,6 +107,17 @@ type Options struct {
 	// servers (see the Servers page).
 	Kinds []string
 
+	// RevealArgs decides, per request, whether the viewer may see
+	// decrypted job args (kiln.Config.Encryptor). When it returns false,
+	// the pages show encrypted args only as a badge "encrypted, hidden",
+	// and the mounted JSON API answers them redacted (kiln.RedactArgs;
+	// see httpapi.Options.RevealArgs). Args that are not encrypted are
+	// shown either way. Nil reveals them to every viewer let in when the
+	// client holds the key; a client without it shows the badge
+	// "encrypted, key not held". It may be called more than once per
+	// request.
+	RevealArgs func(r *http.Request) bool
+
 	// Logger receives errors that a page could not show (such as a failed
 	// template execution). Default: slog.Default().
 	Logger *slog.Logger
@@ -222,7 +233,7 @@ func (h *handler) stripPrefix(next http.Handler) http.Handler {
 // security layers as the pages, read-only mode included.
 func (h *handler) mountExtras() {
 	if !h.opts.DisableAPI {
-		api := httpapi.New(h.client, &httpapi.Options{ReadOnly: h.opts.ReadOnly, Logger: h.opts.Logger})
+		api := httpapi.New(h.client, &httpapi.Options{ReadOnly: h.opts.ReadOnly, Logger: h.opts.Logger, RevealArgs: h.opts.RevealArgs})
 		h.mux.Handle("/api/", http.StripPrefix("/api", api))
 	}
 	if h.opts.Metrics != nil {

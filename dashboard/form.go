@@ -265,6 +265,11 @@ func (h *handler) recurringEditForm(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
+	if row.ArgsEncrypted && h.hideArgs(r) {
+		job := &kilntype.JobRow{Args: row.Args, ArgsEncrypted: true}
+		kiln.RedactArgs(job)
+		row.Args = job.Args
+	}
 	h.renderForm(w, r, formFromRow(row))
 }
 

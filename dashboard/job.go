@@ -23,6 +23,9 @@ type jobData struct {
 	OtherError string
 	// Actions says which buttons the job's state allows.
 	CanRetry, CanRun, CanCancel, CanDelete bool
+	// ArgsHidden is true when the viewer may not see decrypted args
+	// (Options.RevealArgs): Job has them redacted.
+	ArgsHidden bool
 	jobExtras
 }
 
@@ -71,7 +74,8 @@ func (h *handler) jobDetail(w http.ResponseWriter, r *http.Request) {
 	if a := runningAttempt(job); a != nil {
 		attempts = append(attempts, a)
 	}
-	d := &jobData{Job: job, Attempts: attemptViews(job, attempts), Timeline: timeline(job, attempts, time.Now().UTC())}
+	d := &jobData{Job: job, Attempts: attemptViews(job, attempts), Timeline: timeline(job, attempts, time.Now().UTC()), ArgsHidden: h.hideArgs(r)}
+	redactJobs(d.ArgsHidden, job)
 	if !slices.ContainsFunc(attempts, func(a *kilntype.JobAttempt) bool { return a.Error == job.LastError }) {
 		d.OtherError = job.LastError
 	}

@@ -42,6 +42,9 @@ type jobListData struct {
 	// was due, when it finished and how long its last attempt took; the
 	// state filter leaves out those that would be empty.
 	ShowScheduled, ShowFinished, ShowTook bool
+	// ArgsHidden is true when the viewer may not see decrypted args
+	// (Options.RevealArgs): Jobs have them redacted.
+	ArgsHidden bool
 }
 
 // stateCount is one state and its number of jobs (-1: not counted).
@@ -57,7 +60,7 @@ func (h *handler) jobList(w http.ResponseWriter, r *http.Request) {
 	d := &jobListData{Filter: jobFilter{
 		State: q.Get("state"), Queue: strings.TrimSpace(q.Get("queue")), Kind: strings.TrimSpace(q.Get("kind")),
 		Tag: strings.TrimSpace(q.Get("tag")), Text: strings.TrimSpace(q.Get("q")),
-	}, Back: r.URL.Path + queryWithout(r, "partial")}
+	}, Back: r.URL.Path + queryWithout(r, "partial"), ArgsHidden: h.hideArgs(r)}
 	params := &kiln.JobListParams{Limit: jobPageSize}
 	if c := q.Get("cursor"); c != "" {
 		n, err := strconv.ParseInt(c, 10, 64)
@@ -146,6 +149,7 @@ func (h *handler) listJobs(ctx context.Context, params *kiln.JobListParams, d *j
 	if err != nil {
 		return err
 	}
+	redactJobs(d.ArgsHidden, res.Jobs...)
 	d.Jobs, d.NextCursor = res.Jobs, res.NextCursor
 	if d.NextCursor == 0 && params.StopAt > 1 {
 		d.NextCursor = params.StopAt

@@ -69,6 +69,7 @@ func newRenderer(prefix string) (*renderer, error) {
 		"jobTook":      jobTook,
 		"size":         size,
 		"unescapeHTML": unescapeHTML,
+		"argsNote":     noteArgs,
 	}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html")
 	if err != nil {

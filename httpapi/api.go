@@ -28,6 +28,8 @@ import (
 	"net/http"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/schedule"
 )
 
 // DefaultMaxBodyBytes is the largest request body accepted when
@@ -47,6 +49,16 @@ type Options struct {
 	// Logger receives internal errors (the 500 answers). Default:
 	// slog.Default().
 	Logger *slog.Logger
+	// RevealArgs decides, per request, whether the caller may read
+	// decrypted job args (kiln.Config.Encryptor). When it returns false,
+	// every job and recurring entry the request answers has its encrypted
+	// args replaced by the redacted stand-in (kiln.RedactArgs), as a
+	// process without the key answers: {"kiln_enc":{"kid":"<key ID>",
+	// "redacted":true}}, with args_encrypted true. Args that are not
+	// encrypted are shown either way. Nil reveals them to every caller
+	// when the client holds the key (a client without it always redacts).
+	// It may be called more than once per request.
+	RevealArgs func(r *http.Request) bool
 }
 
 // api is the state shared by the handlers.
@@ -56,6 +68,8 @@ type api struct {
 	maxBody  int64
 	logger   *slog.Logger
 	mux      *http.ServeMux
+	// reveal is Options.RevealArgs.
+	reveal func(*http.Request) bool
 }
 
 // New returns the API's handler for client; opts may be nil. The handler is
@@ -66,7 +80,7 @@ func New(client *kiln.Client, opts *Options) http.Handler {
 	if opts == nil {
 		opts = &Options{}
 	}
-	a := &api{client: client, readOnly: opts.ReadOnly, maxBody: opts.MaxBodyBytes, logger: opts.Logger, mux: http.NewServeMux()}
+	a := &api{client: client, readOnly: opts.ReadOnly, maxBody: opts.MaxBodyBytes, logger: opts.Logger, mux: http.NewServeMux(), reveal: opts.RevealArgs}
 	if a.maxBody <= 0 {
 		a.maxBody = DefaultMaxBodyBytes
 	}
@@ -135,4 +149,37 @@ func (a *api) wrap(rt route) http.Handler {
 			writeError(w, e)
 		}
 	})
+}
+
+// hideArgs reports whether r's caller may not read decrypted args
+// (Options.RevealArgs).
+func (a *api) hideArgs(r *http.Request) bool {
+	return a.reveal != nil && !a.reveal(r)
+}
+
+// redactJobs redacts the encrypted args of rows when r's caller may not
+// read them.
+func (a *api) redactJobs(r *http.Request, rows ...*kilntype.JobRow) {
+	if !a.hideArgs(r) {
+		return
+	}
+	for _, row := range rows {
+		if row != nil {
+			kiln.RedactArgs(row)
+		}
+	}
+}
+
+// viewOf is row as the API shows it to r's caller: with its schedule in
+// words, and its encrypted args redacted when the caller may not read
+// them.
+func (a *api) viewOf(r *http.Request, row *kilntype.RecurringRow) recurringView {
+	if row.ArgsEncrypted && a.hideArgs(r) {
+		job := &kilntype.JobRow{Args: row.Args, ArgsEncrypted: true}
+		kiln.RedactArgs(job)
+		cp := *row
+		cp.Args = job.Args
+		row = &cp
+	}
+	return recurringView{RecurringRow: row, Description: schedule.Describe(row.Schedule)}
 }

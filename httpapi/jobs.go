@@ -117,9 +117,10 @@ func (a *api) enqueue(w http.ResponseWriter, r *http.Request, params []kiln.Enqu
 	}
 	status := http.StatusOK
 	out := make([]enqueueResult, len(res))
-	for i, r := range res {
-		out[i] = enqueueResult{Job: r.Job, UniqueSkipped: r.UniqueSkipped}
-		if !r.UniqueSkipped {
+	for i, e := range res {
+		a.redactJobs(r, e.Job)
+		out[i] = enqueueResult{Job: e.Job, UniqueSkipped: e.UniqueSkipped}
+		if !e.UniqueSkipped {
 			status = http.StatusCreated
 		}
 	}
@@ -222,6 +223,7 @@ func (a *api) jobList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	a.redactJobs(r, res.Jobs...)
 	return writeJSON(w, http.StatusOK, jobPage{Jobs: nonNil(res.Jobs), NextCursor: res.NextCursor})
 }
 

@@ -28,10 +28,6 @@ type recurringView struct {
 	Description string `json:"description"`
 }
 
-func viewOf(row *kilntype.RecurringRow) recurringView {
-	return recurringView{RecurringRow: row, Description: schedule.Describe(row.Schedule)}
-}
-
 // occurrenceView is one enqueued occurrence of an entry.
 type occurrenceView struct {
 	At       time.Time         `json:"at"`
@@ -73,7 +69,7 @@ func (a *api) recurringList(w http.ResponseWriter, r *http.Request) error {
 		NextCursor string          `json:"next_cursor,omitempty"`
 	}{Recurring: make([]recurringView, len(rows))}
 	for i, row := range rows {
-		page.Recurring[i] = viewOf(row)
+		page.Recurring[i] = a.viewOf(r, row)
 	}
 	if len(rows) == int(limit) {
 		page.NextCursor = rows[len(rows)-1].ID
@@ -112,7 +108,7 @@ func (a *api) recurringPut(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, viewOf(row))
+	return writeJSON(w, http.StatusOK, a.viewOf(r, row))
 }
 
 // recurringTrigger is POST /recurring/{id}/trigger: 201 and the job
@@ -122,6 +118,7 @@ func (a *api) recurringTrigger(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	a.redactJobs(r, job)
 	return writeJSON(w, http.StatusCreated, job)
 }
 

@@ -75,6 +75,7 @@ func byJobID(fn func(*kiln.Client, context.Context, int64) (*kilntype.JobRow, er
 		if err != nil {
 			return err
 		}
+		a.redactJobs(r, row)
 		return writeJSON(w, http.StatusOK, row)
 	}
 }
@@ -87,7 +88,7 @@ func byRecurringID(fn func(*kiln.Client, context.Context, string) (*kilntype.Rec
 		if err != nil {
 			return err
 		}
-		return writeJSON(w, http.StatusOK, viewOf(row))
+		return writeJSON(w, http.StatusOK, a.viewOf(r, row))
 	}
 }
 

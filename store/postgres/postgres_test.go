@@ -3,7 +3,6 @@ package postgres_test
 import (
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -205,29 +204,11 @@ func TestNewOnCallersPool(t *testing.T) {
 func TestMigrateConcurrently(t *testing.T) {
 	t.Parallel()
 	schema := newSchema(t)
-	stores := make([]*postgres.Store, 4)
-	for i := range stores {
-		stores[i] = open(t, &postgres.Options{Schema: schema, MaxConns: 2})
-	}
-	var wg sync.WaitGroup
-	errs := make(chan error, len(stores))
-	for _, s := range stores {
-		wg.Go(func() { errs <- s.Migrate(t.Context()) })
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Errorf("Migrate: %v", err)
-		}
-	}
-	for _, s := range stores {
-		if err := s.SchemaCheck(t.Context()); err != nil {
-			t.Errorf("SchemaCheck: %v", err)
-		}
-	}
+	stores := storetest.CheckMigrateConcurrently(t, func() store.Store {
+		return open(t, &postgres.Options{Schema: schema, MaxConns: 2})
+	})
 	var applied, versions int
-	if err := stores[0].Pool().QueryRow(t.Context(), `SELECT count(*), count(DISTINCT version) FROM `+
+	if err := stores[0].(*postgres.Store).Pool().QueryRow(t.Context(), `SELECT count(*), count(DISTINCT version) FROM `+
 		pgx.Identifier{schema}.Sanitize()+`.kiln_migration`).Scan(&applied, &versions); err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -105,27 +104,7 @@ func TestCloseTwice(t *testing.T) {
 func TestMigrateConcurrently(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "kiln.db")
-	stores := make([]*sqlite.Store, 4)
-	for i := range stores {
-		stores[i] = open(t, path, nil)
-	}
-	var wg sync.WaitGroup
-	errs := make(chan error, len(stores))
-	for _, s := range stores {
-		wg.Go(func() { errs <- s.Migrate(t.Context()) })
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Errorf("Migrate: %v", err)
-		}
-	}
-	for _, s := range stores {
-		if err := s.SchemaCheck(t.Context()); err != nil {
-			t.Errorf("SchemaCheck: %v", err)
-		}
-	}
+	storetest.CheckMigrateConcurrently(t, func() store.Store { return open(t, path, nil) })
 }
 
 // TestReadersSeeWrites checks that the reader pool sees what the writer

@@ -299,3 +299,34 @@ func pauseAcrossStores(t *testing.T, a, b store.Store) {
 	pause(fb, qb, "shared", false, base.Add(time.Second))
 	wantIDs(t, "claimed through the first store after the other resumed", ids(fa.claim(claimParams("shared", 10, base))), ids(jobs))
 }
+
+// CheckMigrateConcurrently opens four stores with open, each on the same
+// new, unmigrated database, as several processes starting together would,
+// migrates them all at once, and checks that every Migrate succeeds and
+// every store then passes SchemaCheck. It returns the stores, for checks of
+// the backend's own (open registers their cleanup).
+func CheckMigrateConcurrently(t *testing.T, open func() store.Store) []store.Store {
+	t.Helper()
+	stores := make([]store.Store, 4)
+	for i := range stores {
+		stores[i] = open()
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(stores))
+	for _, s := range stores {
+		wg.Go(func() { errs <- s.Migrate(t.Context()) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("Migrate: %v", err)
+		}
+	}
+	for _, s := range stores {
+		if err := s.SchemaCheck(t.Context()); err != nil {
+			t.Errorf("SchemaCheck: %v", err)
+		}
+	}
+	return stores
+}

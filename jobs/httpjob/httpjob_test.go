@@ -158,13 +158,8 @@ func TestWorkHonoursContext(t *testing.T) {
 	go func() { done <- work(ctx, srv, httpjob.Args{URL: srv.URL}) }()
 	<-arrived
 	cancel()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("got %v, want context.Canceled", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Work did not return after its context was cancelled")
+	if err := testutil.Receive(t, done, "Work to return after its context was cancelled", nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("got %v, want context.Canceled", err)
 	}
 }
 

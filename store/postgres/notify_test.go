@@ -44,16 +44,10 @@ func listen(t *testing.T, s *Store, topics ...string) *listener {
 	return l
 }
 
-// next returns the next notification, failing the test after 10 s.
+// next returns the next notification.
 func (l *listener) next(t *testing.T) store.Notification {
 	t.Helper()
-	select {
-	case n := <-l.C:
-		return n
-	case <-time.After(10 * time.Second):
-		t.Fatal("no notification within 10s")
-		return store.Notification{}
-	}
+	return testutil.Receive(t, l.C, "a notification", nil)
 }
 
 // until returns the notifications received before the one on topic with

@@ -118,6 +118,15 @@ type Options struct {
 	// request.
 	RevealArgs func(r *http.Request) bool
 
+	// TraceURL, when set, links the trace ID a job's page shows (the
+	// trace of the enqueue that made the job, from its metadata
+	// kiln.traceparent when tracing is on: see docs/observability.md) to
+	// your tracing UI: "{trace_id}" in it is replaced by the 32 hex digits
+	// of the ID, as in "https://jaeger.example/trace/{trace_id}". New
+	// refuses a TraceURL without "{trace_id}". Empty shows the ID without
+	// a link.
+	TraceURL string
+
 	// Logger receives errors that a page could not show (such as a failed
 	// template execution). Default: slog.Default().
 	Logger *slog.Logger
@@ -145,9 +154,9 @@ type handler struct {
 
 // New returns the dashboard for client, configured by opts (nil: the
 // defaults of Options). It returns an error if Prefix is malformed, if
-// BasicAuth has an empty user or password, if an AllowedHosts entry is
-// empty or has a port, or if the embedded templates do not parse (a build
-// defect). The handler is safe for concurrent use and owns no goroutine: it
+// BasicAuth has an empty user or password, if TraceURL lacks
+// "{trace_id}", if an AllowedHosts entry is empty or has a port, or if the
+// embedded templates do not parse (a build defect). The handler is safe for concurrent use and owns no goroutine: it
 // needs no closing.
 func New(client *kiln.Client, opts *Options) (http.Handler, error) {
 	if client == nil {
@@ -159,6 +168,9 @@ func New(client *kiln.Client, opts *Options) (http.Handler, error) {
 	}
 	if o.Prefix != "" && (!strings.HasPrefix(o.Prefix, "/") || strings.HasSuffix(o.Prefix, "/")) {
 		return nil, fmt.Errorf("dashboard: Options.Prefix %q: want \"\" or a path such as \"/kiln\" (leading slash, no trailing slash)", o.Prefix)
+	}
+	if o.TraceURL != "" && !strings.Contains(o.TraceURL, traceIDPlaceholder) {
+		return nil, fmt.Errorf("dashboard: Options.TraceURL %q: want a URL with %s in it, such as \"https://jaeger.example/trace/%s\"", o.TraceURL, traceIDPlaceholder, traceIDPlaceholder)
 	}
 	if o.BasicAuth != nil && (o.BasicAuth.User == "" || o.BasicAuth.Password == "") {
 		return nil, errors.New("dashboard: Options.BasicAuth: empty user or password")

@@ -45,3 +45,21 @@ func TestRateSampler(t *testing.T) {
 		t.Errorf("%d points kept; want %d (the window)", n, int(rateWindow/time.Second))
 	}
 }
+
+// TestTraceID checks traceID on valid and malformed W3C traceparents.
+func TestTraceID(t *testing.T) {
+	for tp, want := range map[string]string{
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01":          "4bf92f3577b34da6a3ce929d0e0e4736",
+		"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extended": "4bf92f3577b34da6a3ce929d0e0e4736", // a later version
+		"00-00000000000000000000000000000000-00f067aa0ba902b7-01":          "",                                 // invalid ID
+		"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01":          "",                                 // upper case
+		"00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01":           "",                                 // short
+		"00-4bf92f3577b34da6a3ce929d0e0e4736":                              "",
+		"":                                                                 "",
+	} {
+		got, ok := traceID(tp)
+		if got != want || ok != (want != "") {
+			t.Errorf("traceID(%q) = %q, %v; want %q", tp, got, ok, want)
+		}
+	}
+}

@@ -26,6 +26,8 @@ type jobData struct {
 	// ArgsHidden is true when the viewer may not see decrypted args
 	// (Options.RevealArgs): Job has them redacted.
 	ArgsHidden bool
+	// Trace is the trace of the job's enqueue; nil when it has none.
+	Trace *jobTrace
 	jobExtras
 }
 
@@ -76,6 +78,7 @@ func (h *handler) jobDetail(w http.ResponseWriter, r *http.Request) {
 	}
 	d := &jobData{Job: job, Attempts: attemptViews(job, attempts), Timeline: timeline(job, attempts, time.Now().UTC()), ArgsHidden: h.hideArgs(r)}
 	redactJobs(d.ArgsHidden, job)
+	d.Trace = traceOf(job, h.opts.TraceURL)
 	if !slices.ContainsFunc(attempts, func(a *kilntype.JobAttempt) bool { return a.Error == job.LastError }) {
 		d.OtherError = job.LastError
 	}

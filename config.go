@@ -135,7 +135,15 @@ type Config struct {
 	// CancelledRetention is how long cancelled jobs are kept: default 7 days.
 	CancelledRetention time.Duration
 	// DiscardedRetention is how long discarded jobs are kept: default 7 days.
+	// A negative retention (KeepForever) keeps the state's jobs forever.
 	DiscardedRetention time.Duration
+	// Retention holds retention rules per kind, per queue or per kind and
+	// queue (keep completed jobs of kind "email" 1 h, discarded jobs of
+	// kind "invoice" forever); a job follows the most specific rule that
+	// matches it, else its state's retention above. Rules set at run time
+	// (Client.RetentionSet) win over these. At most one rule per state,
+	// kind and queue. Nil: none.
+	Retention []RetentionRule
 
 	// ServerHeartbeatInterval is how often a started client refreshes its
 	// row in the server registry (Client.ServerList): its queues, kinds and
@@ -247,6 +255,9 @@ func (c *Config) withDefaults() (*Config, error) {
 	defDuration(&cfg.CompletedRetention, 24*time.Hour)
 	defDuration(&cfg.CancelledRetention, 7*24*time.Hour)
 	defDuration(&cfg.DiscardedRetention, 7*24*time.Hour)
+	if err := validateRetention(cfg.Retention); err != nil {
+		return nil, err
+	}
 	defDuration(&cfg.ServerHeartbeatInterval, 5*time.Second)
 	defDuration(&cfg.ServerTTL, time.Minute)
 	if cfg.ServerTTL < 2*cfg.ServerHeartbeatInterval {

@@ -216,6 +216,8 @@ func (h *handler) routes() {
 	m.HandleFunc("POST /recurring/{id}/{action}", h.recurringAction)
 	m.HandleFunc("GET /queues", h.queueList)
 	m.HandleFunc("POST /queues/{name}/{action}", h.queueAction)
+	m.HandleFunc("POST /retention", h.retentionSet)
+	m.HandleFunc("POST /retention/delete", h.retentionDelete)
 	m.HandleFunc("GET /servers", h.serverList)
 	m.HandleFunc("GET /services", h.serviceList)
 	m.HandleFunc("/", h.notFound)

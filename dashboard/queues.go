@@ -3,6 +3,7 @@ package dashboard
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/kilnjobs/kiln"
@@ -37,8 +38,71 @@ func (h *handler) queueList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now().UTC()
-	views := queueViews(rows, servers, now)
-	h.render(w, r, http.StatusOK, "queues", &page{Title: "Queues", Nav: "queues", Data: views})
+	d := &queuesData{Queues: queueViews(rows, servers, now), States: []kilntype.JobState{kilntype.JobStateCompleted,
+		kilntype.JobStateCancelled, kilntype.JobStateDiscarded}}
+	if r.URL.Query().Get("partial") == "" { // the live part polled every 2 s shows no rules
+		if d.Retention, err = h.client.RetentionList(ctx); err != nil {
+			h.serverError(w, r, err)
+			return
+		}
+	}
+	h.render(w, r, http.StatusOK, "queues", &page{Title: "Queues", Nav: "queues", Data: d})
+}
+
+// queuesData is the Queues page's data: the queues, and the retention
+// rules in effect with the states a rule can name.
+type queuesData struct {
+	Queues    []*queueView
+	Retention []*kiln.RetentionRule
+	States    []kilntype.JobState
+}
+
+// retentionSet serves POST /retention: stores the rule of the form's
+// state, kind, queue and keep ("forever", "1h", "90d").
+func (h *handler) retentionSet(w http.ResponseWriter, r *http.Request) {
+	back := backPath(r, "/queues")
+	keep, err := kilntype.ParseKeep(r.PostFormValue("keep"))
+	if err != nil {
+		h.redirect(w, r, back, flash{Error: true, Text: err.Error()})
+		return
+	}
+	rule := kiln.RetentionRule{State: kilntype.JobState(r.PostFormValue("state")), Kind: strings.TrimSpace(r.PostFormValue("kind")),
+		Queue: strings.TrimSpace(r.PostFormValue("queue")), Keep: keep}
+	if err := h.client.RetentionSet(r.Context(), rule); err != nil {
+		h.redirect(w, r, back, flash{Error: true, Text: strings.TrimPrefix(err.Error(), "kiln: ")})
+		return
+	}
+	h.redirect(w, r, back, flash{Text: fmt.Sprintf("Retention of %s jobs%s set to %s for every process.", rule.State,
+		scope(rule.Kind, rule.Queue), rule.KeepText())})
+}
+
+// retentionDelete serves POST /retention/delete: deletes the stored rule
+// of the form's state, kind and queue.
+func (h *handler) retentionDelete(w http.ResponseWriter, r *http.Request) {
+	back := backPath(r, "/queues")
+	state, kind, queue := kilntype.JobState(r.PostFormValue("state")), r.PostFormValue("kind"), r.PostFormValue("queue")
+	ok, err := h.client.RetentionDelete(r.Context(), state, kind, queue)
+	if err != nil {
+		h.redirect(w, r, back, flash{Error: true, Text: actionError(err)})
+		return
+	}
+	if !ok {
+		h.redirect(w, r, back, flash{Error: true, Text: fmt.Sprintf("No stored retention rule for %s jobs%s.", state, scope(kind, queue))})
+		return
+	}
+	h.redirect(w, r, back, flash{Text: fmt.Sprintf("Retention rule for %s jobs%s deleted.", state, scope(kind, queue))})
+}
+
+// scope describes a rule's kind and queue: " of kind X in queue Y".
+func scope(kind, queue string) string {
+	s := ""
+	if kind != "" {
+		s += " of kind " + kind
+	}
+	if queue != "" {
+		s += " in queue " + queue
+	}
+	return s
 }
 
 // queueViews joins the stored queues with the workers the live servers run

@@ -57,6 +57,10 @@ func routes() []route {
 		{"POST", "/queues/{name}/pause", true, (*api).queuePause},
 		{"POST", "/queues/{name}/resume", true, (*api).queueResume},
 
+		{"GET", "/retention", false, (*api).retentionList},
+		{"PUT", "/retention", true, (*api).retentionPut},
+		{"DELETE", "/retention", true, (*api).retentionDelete},
+
 		{"GET", "/servers", false, listOf("servers", (*kiln.Client).ServerList)},
 		{"GET", "/stats", false, (*api).stats},
 		{"GET", "/stats/history", false, (*api).statsHistory},

@@ -143,7 +143,10 @@ type Store interface {
 	// rescued jobs as they are after the move.
 	JobRescueExpired(ctx context.Context, params *JobRescueExpiredParams) ([]*kilntype.JobRow, error)
 	// JobDeleteFinished deletes up to Max finalized jobs (and their attempts)
-	// finalized before the cut-off of their state, and returns how many.
+	// finalized before the cut-off of their state, or of the most specific
+	// of params.Rules that matches them, and returns how many. Each of its
+	// statements reads a range of an index on (state, finalized_at) or
+	// (state, kind, finalized_at), not the whole table.
 	JobDeleteFinished(ctx context.Context, params *JobDeleteFinishedParams) (int, error)
 
 	// LeaderAttemptElect makes LeaderID the leader of Name until now+TTL if
@@ -158,6 +161,7 @@ type Store interface {
 	LeaderResign(ctx context.Context, params *LeaderResignParams) error
 
 	RecurringStore
+	RetentionStore
 }
 
 // DependencyStore is the part of Store that runs continuations and batches.
@@ -411,6 +415,13 @@ type JobDeleteFinishedParams struct {
 	CancelledBefore time.Time
 	DiscardedBefore time.Time
 	Max             int
+	// Rules, if not empty, are cut-offs narrower than a state's, per kind,
+	// queue or both: each job follows the most specific one that matches
+	// it (see RetentionGroups), and a rule with empty Kind and Queue
+	// replaces its state's field above. The store reads the kinds present
+	// among the finalized jobs of each state that rules name, and deletes
+	// from each group's range in turn, up to Max jobs in all.
+	Rules []RetentionCutoff
 }
 
 // LeaderElectParams asks to become, or stay, the leader of Name.

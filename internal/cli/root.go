@@ -145,6 +145,7 @@ New to Kiln? Run 'kiln demo' and watch jobs run, fail, retry and complete.`,
 		newServicesCmd(g),
 		newServersCmd(g),
 		newQueuesCmd(g),
+		newRetentionCmd(g),
 		newDemoCmd(g),
 		newBenchCmd(g),
 	)

@@ -8,7 +8,9 @@ import (
 )
 
 // cleaner deletes finished jobs, with their attempts, once they are older
-// than their state's retention (Hangfire expires succeeded jobs after a day),
+// than their retention (Hangfire expires succeeded jobs after a day): their
+// state's, or that of the most specific rule per kind and queue, from the
+// Config or set at run time in the store (store.RetentionStore),
 // then the recurring occurrences and batches whose jobs are all gone.
 func (s *Services) cleaner() Task {
 	return Task{Name: "cleaner", Interval: s.cfg.CleanInterval, Run: func(ctx context.Context) (int, error) {
@@ -19,12 +21,20 @@ func (s *Services) cleaner() Task {
 				return 0, err
 			}
 		}
-		n, err := s.cfg.Store.JobDeleteFinished(ctx, &store.JobDeleteFinishedParams{
+		// The rules set at run time, read on every pass, win over the
+		// Config's.
+		stored, err := s.cfg.Store.RetentionList(ctx)
+		if err != nil {
+			return 0, err
+		}
+		p := &store.JobDeleteFinishedParams{
 			CompletedBefore: now.Add(-s.cfg.CompletedRetention),
 			CancelledBefore: now.Add(-s.cfg.CancelledRetention),
 			DiscardedBefore: now.Add(-s.cfg.DiscardedRetention),
 			Max:             batchSize,
-		})
+		}
+		p.SetRetention(store.MergeRetention(s.cfg.Retention, stored), now)
+		n, err := s.cfg.Store.JobDeleteFinished(ctx, p)
 		if err != nil || n == batchSize {
 			return n, err // more jobs first: the pass repeats at once
 		}

@@ -33,6 +33,10 @@ type Config struct {
 	CompletedRetention time.Duration
 	CancelledRetention time.Duration
 	DiscardedRetention time.Duration
+	// Retention (optional) holds the rules of the process's Config, per
+	// state, kind and queue; the cleaner merges the store's rules over
+	// them and over the three retentions above on every pass.
+	Retention []kilntype.RetentionRule
 
 	// ServerTTL is how long a server (a registered process) may go without
 	// a heartbeat before the reaper deletes its row; required when the

@@ -135,6 +135,10 @@ func TestQueryPlans(t *testing.T) {
 		{"rescue", sqlRescue, []any{now, 100, nil}},
 		{"lock finished", sqlLockFinished, []any{now, now, nil, 100}},
 		{"delete finished", sqlDeleteFinished, []any{batchIDs}},
+		{"finalized kinds", sqlFinalizedKinds, []any{"completed"}},
+		{"lock group of queues", sqlLockGroup, []any{"completed", "k1", now, []string{"q1", "q2"}, true, 100}},
+		{"lock group of other queues", sqlLockGroup, []any{"completed", "k1", now, []string{"q1"}, false, 100}},
+		{"lock group of every queue", sqlLockGroup, []any{"completed", "k1", now, []string{}, false, 100}},
 		{"resolve pending", sqlResolvePending, []any{now, 100}},
 		{"resolve children", sqlResolveChildren, []any{now, 100, ids}},
 		{"batch get", sqlBatchGet, []any{"b7"}},
@@ -171,11 +175,15 @@ func TestQueryPlans(t *testing.T) {
 		// An index scan may still read every row: these statements must
 		// use the index named.
 		mustUse := map[string]string{
-			"resolve pending":  "kiln_job_pending",
-			"resolve children": "kiln_job_parent_parent",
+			"resolve pending":            "kiln_job_pending",
+			"resolve children":           "kiln_job_parent_parent",
+			"finalized kinds":            "kiln_job_finalized_kind",
+			"lock group of queues":       "kiln_job_finalized_kind",
+			"lock group of other queues": "kiln_job_finalized_kind",
+			"lock group of every queue":  "kiln_job_finalized_kind",
 		}[q.name]
 		eachPlan(t, s, q.name, q.query, q.args, func(mode, plan string) {
-			if mustUse != "" && !strings.Contains(plan, " using "+mustUse+" on ") {
+			if mustUse != "" && !strings.Contains(plan, " using "+mustUse+" on ") && !strings.Contains(plan, " Scan on "+mustUse+" ") {
 				t.Errorf("%s, %s: does not use %s\n%s", q.name, mode, mustUse, plan)
 			}
 			wantNoSeqScan(t, q.name, mode, plan)

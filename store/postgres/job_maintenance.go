@@ -177,11 +177,20 @@ WHERE id = ANY($1::bigint[]) AND id <> ALL(ARRAY(
 // continuation whose insert committed in between; the insert locks its
 // parents FOR KEY SHARE, so the lock either skips such a parent or makes
 // the insert wait, then fail with ErrNotFound as for any deleted parent.
-// Jobs locked by another transaction are left for the next call.
+// Jobs locked by another transaction are left for the next call. With
+// params.Rules, see deleteByRules.
 func (s *Store) JobDeleteFinished(ctx context.Context, params *store.JobDeleteFinishedParams) (int, error) {
 	if params.Max < 1 {
 		return 0, nil
 	}
+	if len(params.Rules) > 0 {
+		return s.deleteByRules(ctx, params)
+	}
+	return s.deletePlain(ctx, params)
+}
+
+// deletePlain is JobDeleteFinished without rules.
+func (s *Store) deletePlain(ctx context.Context, params *store.JobDeleteFinishedParams) (int, error) {
 	var n int64
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, s.sql(sqlLockFinished), nullTrunc(params.CompletedBefore),

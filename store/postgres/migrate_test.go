@@ -27,7 +27,7 @@ func TestMigrationStatements(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range ms {
-		if m.noTx != (m.version == 10) {
+		if m.noTx != (m.version == 10 || m.version == 11) {
 			t.Errorf("migration %s: runs outside a transaction: %v", m.name, m.noTx)
 		}
 	}
@@ -119,7 +119,7 @@ func wantJobIndexes10(t *testing.T, s *Store) {
 	t.Helper()
 	indexes, valid, options := jobIndexes(t, s)
 	want := []string{"kiln_job_cancel_requested", "kiln_job_claim_kind", "kiln_job_claim_waiting", "kiln_job_due",
-		"kiln_job_finalized", "kiln_job_pending", "kiln_job_pkey", "kiln_job_state", "kiln_job_unique_key"}
+		"kiln_job_finalized", "kiln_job_finalized_kind", "kiln_job_pending", "kiln_job_pkey", "kiln_job_state", "kiln_job_unique_key"}
 	if !slices.Equal(indexes, want) {
 		t.Errorf("indexes of kiln_job: %v, want %v", indexes, want)
 	}
@@ -239,6 +239,7 @@ func TestMigrateConcurrentIndexes(t *testing.T) {
 		`DROP INDEX CONCURRENTLY IF EXISTS ` + s.quoted + `."kiln_job_claim_kind"`,
 		"CREATE INDEX CONCURRENTLY IF NOT EXISTS kiln_job_claim_kind",
 		"DROP INDEX CONCURRENTLY IF EXISTS " + s.quoted + ".kiln_job_claim_available",
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS kiln_job_finalized_kind",
 	} {
 		if !log.has(want) {
 			t.Errorf("no statement %q among %q", want, log.stmts)

@@ -36,6 +36,9 @@ func TestQueryPlans(t *testing.T) {
 		{"select expired", sqlSelectExpired, []any{1, 10}},
 		{"rescue", sqlRescue, []any{1, "e", 1}},
 		{"delete finished", sqlDeleteFinished, []any{1, 1, 1, 10}},
+		{"finalized kinds", sqlFinalizedKinds, []any{"completed"}},
+		{"delete group of queues", sqlDeleteGroup, []any{"completed", "k", 1, `["q1"]`, true, 10}},
+		{"delete group of other queues", sqlDeleteGroup, []any{"completed", "k", 1, `[]`, false, 10}},
 		{"get unique", sqlGetUnique, []any{"k"}},
 		{"list cancel requested", `SELECT id FROM kiln_job
 		WHERE state = 'running' AND cancel_requested_at IS NOT NULL AND leased_by = ?

@@ -177,9 +177,20 @@ const sqlDeleteFinished = `DELETE FROM kiln_job WHERE id IN (
 // JobDeleteFinished deletes up to params.Max finalized jobs, with their
 // attempts, whose FinalizedAt is before the cut-off of their state, and
 // returns how many jobs it deleted. A zero cut-off deletes no job of that
-// state; a Max below 1 deletes none.
+// state; a Max below 1 deletes none. With params.Rules, see deleteByRules.
 func (s *Store) JobDeleteFinished(ctx context.Context, params *store.JobDeleteFinishedParams) (int, error) {
 	if params.Max < 1 {
+		return 0, nil
+	}
+	if len(params.Rules) > 0 {
+		return s.deleteByRules(ctx, params)
+	}
+	return s.deletePlain(ctx, params)
+}
+
+// deletePlain is JobDeleteFinished without rules: one statement.
+func (s *Store) deletePlain(ctx context.Context, params *store.JobDeleteFinishedParams) (int, error) {
+	if params.CompletedBefore.IsZero() && params.CancelledBefore.IsZero() && params.DiscardedBefore.IsZero() {
 		return 0, nil
 	}
 	cutoff := func(t time.Time) any {

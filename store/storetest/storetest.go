@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"JobScheduleDue", testScheduleDue},
 		{"JobRescueExpired", testRescue},
 		{"JobDeleteFinished", testDeleteFinished},
+		{"Retention", testRetention},
 		{"Leader", testLeader},
 		{"RecurringUpsert", testRecurringUpsert},
 		{"RecurringGetList", testRecurringGetList},

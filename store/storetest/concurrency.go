@@ -64,15 +64,7 @@ func claimOnce(t *testing.T, a, b store.Store) {
 			if i%4 == 3 {
 				p.KindLimits = map[string]int{"noop": 5}
 			}
-			for {
-				got, err := s.JobClaim(t.Context(), p)
-				if err != nil {
-					errs <- err
-					return
-				}
-				if len(got) == 0 {
-					return
-				}
+			claimAll(t, s, p, errs, func(got []*kilntype.JobRow) {
 				mu.Lock()
 				for _, j := range got {
 					if by, dup := claimed[j.ID]; dup {
@@ -84,7 +76,7 @@ func claimOnce(t *testing.T, a, b store.Store) {
 					}
 				}
 				mu.Unlock()
-			}
+			})
 		})
 	}
 	wg.Wait()
@@ -101,6 +93,23 @@ func claimOnce(t *testing.T, a, b store.Store) {
 			t.Errorf("job %d: %s leased by %q attempt %d, want running leased by %q attempt 1",
 				j.ID, got.State, got.LeasedBy, got.Attempt, claimed[j.ID])
 		}
+	}
+}
+
+// claimAll claims with p through s until a claim returns no job, and hands
+// each claim's jobs to got. It sends an error of JobClaim on errs and
+// stops.
+func claimAll(t *testing.T, s store.Store, p *store.JobClaimParams, errs chan<- error, got func([]*kilntype.JobRow)) {
+	for {
+		jobs, err := s.JobClaim(t.Context(), p)
+		if err != nil {
+			errs <- err
+			return
+		}
+		if len(jobs) == 0 {
+			return
+		}
+		got(jobs)
 	}
 }
 
@@ -124,15 +133,7 @@ func claimWithinKindLimits(t *testing.T, a, b store.Store) {
 		wg.Go(func() {
 			p := claimParams("default", 8, base)
 			p.LeasedBy, p.KindLimits = fmt.Sprintf("claimer-%d", i), map[string]int{"a": 1, "b": 2, "c": 0}
-			for {
-				got, err := s.JobClaim(t.Context(), p)
-				if err != nil {
-					errs <- err
-					return
-				}
-				if len(got) == 0 {
-					return
-				}
+			claimAll(t, s, p, errs, func(got []*kilntype.JobRow) {
 				perKind := map[string]int{}
 				mu.Lock()
 				for _, j := range got {
@@ -146,7 +147,7 @@ func claimWithinKindLimits(t *testing.T, a, b store.Store) {
 				if perKind["a"] > 1 || perKind["b"] > 2 || perKind["c"] > 0 {
 					errs <- fmt.Errorf("claim broke the kind limits: %v", perKind)
 				}
-			}
+			})
 		})
 	}
 	wg.Wait()

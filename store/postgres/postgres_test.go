@@ -28,6 +28,18 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return newStore(t) })
 }
 
+// TestStoreAcrossStores runs the contract's races across two Stores (two
+// pools) on one schema, as two processes would open it.
+func TestStoreAcrossStores(t *testing.T) {
+	t.Parallel()
+	testURL(t)
+	storetest.RunAcrossStores(t, func(t *testing.T) (store.Store, store.Store) {
+		schema := newSchema(t)
+		return open(t, &postgres.Options{Schema: schema, MaxConns: 4, Migrate: true}),
+			open(t, &postgres.Options{Schema: schema, MaxConns: 4, Migrate: true})
+	})
+}
+
 var base = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
 // jobParams returns n insert params of available jobs of kind "noop".

@@ -20,6 +20,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(runChild())
 	}
+	if os.Getenv(traceChildEnv) != "" {
+		os.Exit(runTraceChild())
+	}
 	if os.Getenv(singletonEnv) != "" {
 		os.Exit(runSingletonChild())
 	}

@@ -44,10 +44,10 @@ type Client struct {
 	lifecycle sync.Mutex
 	completer *completer.Completer // set by Start, under lifecycle
 	heartbeat *heartbeat.Heartbeat // set by Start, under lifecycle
-	registry  *registry.Registry   // set by Start, under lifecycle; nil if the store keeps no registry
+	registry  *registry.Registry   // set by Start, under lifecycle
 	elector   *leader.Elector      // set by Start, under lifecycle
 	notifier  *notifier.Notifier   // set by Start, under lifecycle; nil when the store sends no notifications
-	releaser  *release.Releaser    // set by Start, under lifecycle; nil when the store has no continuations
+	releaser  *release.Releaser    // set by Start, under lifecycle
 	ungauge   func()               // set by Start, under lifecycle: stops the queue gauges
 
 	// rescuer is set by Start, under lifecycle; nil when maintenance is
@@ -218,9 +218,7 @@ func (c *Client) Start(ctx context.Context) error {
 	}
 	c.heartbeat.Start(ctx)
 	c.registry = c.newRegistry(slices.Collect(maps.Keys(producers)))
-	if c.registry != nil {
-		c.registry.Start(ctx)
-	}
+	c.registry.Start(ctx)
 	if c.rescuer != nil {
 		c.rescuer.Start(ctx)
 	}
@@ -296,9 +294,7 @@ func (c *Client) stop(ctx context.Context, cancelNow bool) error {
 	c.ungauge()
 	c.completer.Stop()
 	c.releaser.Stop()
-	if c.registry != nil {
-		c.registry.Stop()
-	}
+	c.registry.Stop()
 	if svcErr := <-servicesStopped; svcErr != nil {
 		err = errors.Join(err, fmt.Errorf("%w: %v", ErrStopTimeout, svcErr))
 	}
@@ -559,9 +555,6 @@ func (c *Client) insertParams(p EnqueueParams, now time.Time) (*store.JobInsertP
 		return fail(invalid("args", "%d bytes of JSON; at most %d (Config.MaxArgsBytes)", len(args), c.cfg.MaxArgsBytes))
 	}
 	if len(opts.Parents) > 0 {
-		if _, ok := c.cfg.Store.(store.DependencyStore); !ok {
-			return fail(&ValidationError{Field: "parents", Message: "not supported", Err: errNoDependencies})
-		}
 		if !opts.RunAt.IsZero() || opts.RunIn != 0 {
 			return fail(invalid("parents", "a continuation runs when its parents end; RunAt and RunIn are not allowed with Parents"))
 		}

@@ -2,7 +2,6 @@ package kiln
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/kilnjobs/kiln/internal/jobexec"
@@ -14,9 +13,6 @@ import (
 // JobLogLine is one line a worker logged with [Job.Log], re-exported from
 // kilntype.
 type JobLogLine = kilntype.JobLogLine
-
-// errNoProgress is returned when the store keeps no job progress or logs.
-var errNoProgress = errors.New("this store keeps no job progress or log lines")
 
 // JobLogsParams selects log lines of one job. The zero value, and nil,
 // read the job's first 100 kept lines.
@@ -37,18 +33,13 @@ type JobLogsParams struct {
 // [Job.Log] in any process sharing the store, oldest first (by Seq), while
 // the job runs and after, until the job is deleted. A job keeps its
 // JobLogMaxLines newest lines. An unknown job, or one that logged nothing,
-// gives an empty list. It returns an error if the store keeps no logs (it
-// lacks store.JobProgressStore) or the read fails.
+// gives an empty list. It returns an error if the read fails.
 func (c *Client) JobLogs(ctx context.Context, id int64, params *JobLogsParams) ([]*JobLogLine, error) {
-	ps, ok := c.cfg.Store.(store.JobProgressStore)
-	if !ok {
-		return nil, fmt.Errorf("kiln: list log of job %d: %w", id, errNoProgress)
-	}
 	p := store.JobLogListParams{JobID: id}
 	if params != nil {
 		p.AfterSeq, p.Limit, p.Tail = params.AfterSeq, params.Limit, params.Tail
 	}
-	lines, err := ps.JobLogList(ctx, &p)
+	lines, err := c.cfg.Store.JobLogList(ctx, &p)
 	if err != nil {
 		return nil, fmt.Errorf("kiln: list log of job %d: %w", id, err)
 	}
@@ -60,8 +51,6 @@ func (c *Client) JobLogs(ctx context.Context, id int64, params *JobLogsParams) (
 // when it keeps them.
 func (c *Client) jobUnits() jobexec.UnitFactory {
 	u := &jobUnits{workers: c.cfg.Workers, encryptor: c.cfg.Encryptor}
-	if ps, ok := c.cfg.Store.(store.JobProgressStore); ok {
-		u.report = &jobreport.Config{Store: ps, Now: c.now, Interval: jobreport.DefaultInterval, Logger: c.cfg.Logger}
-	}
+	u.report = &jobreport.Config{Store: c.cfg.Store, Now: c.now, Interval: jobreport.DefaultInterval, Logger: c.cfg.Logger}
 	return u
 }

@@ -44,7 +44,7 @@ type JobListResult struct {
 // JobGet returns the job with the given ID, or an error wrapping
 // ErrNotFound.
 func (c *Client) JobGet(ctx context.Context, id int64) (*kilntype.JobRow, error) {
-	row, err := c.cfg.Store.JobGet(ctx, id)
+	row, err := c.cfg.Store.JobGet(ctx, &store.JobGetParams{ID: id})
 	if err != nil {
 		return nil, fmt.Errorf("kiln: get job %d: %w", id, err)
 	}
@@ -154,7 +154,7 @@ func (c *Client) scanWindow(ctx context.Context, p *JobListParams) (bool, error)
 // when each attempt started and ended, on which process, how it ended and
 // its error (with a trimmed stack for panics).
 func (c *Client) JobAttempts(ctx context.Context, id int64) ([]*kilntype.JobAttempt, error) {
-	attempts, err := c.cfg.Store.JobAttemptList(ctx, id)
+	attempts, err := c.cfg.Store.JobAttemptList(ctx, &store.JobAttemptListParams{JobID: id})
 	if err != nil {
 		return nil, fmt.Errorf("kiln: list attempts of job %d: %w", id, err)
 	}
@@ -210,7 +210,7 @@ func (c *Client) JobRetry(ctx context.Context, id int64) (*kilntype.JobRow, erro
 // running job gives an error wrapping ErrJobRunning (cancel it first); an
 // unknown ID, ErrNotFound.
 func (c *Client) JobDelete(ctx context.Context, id int64) (*kilntype.JobRow, error) {
-	row, err := c.cfg.Store.JobDelete(ctx, id)
+	row, err := c.cfg.Store.JobDelete(ctx, &store.JobDeleteParams{ID: id})
 	if err != nil {
 		return nil, fmt.Errorf("kiln: delete job %d: %w", id, err)
 	}

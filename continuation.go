@@ -34,9 +34,6 @@ const (
 	MetadataBatchFailed    = "kiln.batch_failed"    // on a released callback: cancelled + discarded
 )
 
-// errNoDependencies is returned when the store cannot run continuations.
-var errNoDependencies = errors.New("this store does not support continuations and batches")
-
 // ParentIDs returns the parents of a continuation (EnqueueOpts.Parents), or
 // nil for other jobs.
 func ParentIDs(job *kilntype.JobRow) []int64 {
@@ -95,9 +92,6 @@ type BatchResult struct {
 // transaction: all or nothing. Follow its progress with BatchGet. Errors
 // are as EnqueueMany's; a store without batch support gives an error.
 func (c *Client) EnqueueBatch(ctx context.Context, jobs []EnqueueParams, opts *BatchOpts) (*BatchResult, error) {
-	if _, ok := c.cfg.Store.(store.DependencyStore); !ok {
-		return nil, fmt.Errorf("kiln: enqueue batch: %w", errNoDependencies)
-	}
 	if len(jobs) == 0 {
 		return nil, errors.New("kiln: enqueue batch: no jobs")
 	}
@@ -165,14 +159,10 @@ func (c *Client) EnqueueBatch(ctx context.Context, jobs []EnqueueParams, opts *B
 // BatchGet returns a batch and its progress: how many of its jobs are in
 // each state, and its callback job. An unknown ID gives ErrNotFound.
 func (c *Client) BatchGet(ctx context.Context, id string) (*kilntype.BatchRow, error) {
-	d, ok := c.cfg.Store.(store.DependencyStore)
-	if !ok {
-		return nil, fmt.Errorf("kiln: get batch: %w", errNoDependencies)
-	}
 	if err := checkLookupID(id); err != nil {
 		return nil, fmt.Errorf("kiln: get batch %q: %w", id, err)
 	}
-	b, err := d.BatchGet(ctx, id)
+	b, err := c.cfg.Store.BatchGet(ctx, &store.BatchGetParams{ID: id})
 	if err != nil {
 		return nil, fmt.Errorf("kiln: get batch %q: %w", id, err)
 	}

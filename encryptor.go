@@ -315,8 +315,8 @@ const reencryptPage = 500
 // with a compare-and-set, so jobs enqueued, run or deleted meanwhile are
 // safe: a job whose args changed in between is counted in Changed and left
 // alone. Running jobs are rewritten too: their worker already holds the
-// plain args. It returns an error if the client has no Encryptor or the
-// store cannot rewrite args (store.JobArgsStore); ctx bounds the walk.
+// plain args. It returns an error if the client has no Encryptor; ctx
+// bounds the walk.
 // Plain args are left plain. Recurring entries are not touched:
 // Config.Recurring entries are re-encrypted at each Start, others by
 // RecurringAddOrUpdate.
@@ -324,10 +324,6 @@ func (c *Client) JobArgsReencrypt(ctx context.Context) (*ReencryptResult, error)
 	e := c.cfg.Encryptor
 	if e == nil {
 		return nil, errors.New("kiln: re-encrypt job args: Config.Encryptor is nil")
-	}
-	as, ok := c.cfg.Store.(store.JobArgsStore)
-	if !ok {
-		return nil, fmt.Errorf("kiln: re-encrypt job args: the store (%T) cannot rewrite args: %w", c.cfg.Store, errors.ErrUnsupported)
 	}
 	res := &ReencryptResult{}
 	p := &store.JobListParams{OrderAsc: true, Limit: reencryptPage, ArgsContains: `"` + encKey + `"`}
@@ -356,7 +352,7 @@ func (c *Client) JobArgsReencrypt(ctx context.Context) (*ReencryptResult, error)
 			if err != nil {
 				return res, fmt.Errorf("kiln: re-encrypt job args: %w", err)
 			}
-			done, err := as.JobArgsReplace(ctx, &store.JobArgsReplaceParams{ID: row.ID, Old: row.Args, New: sealed})
+			done, err := c.cfg.Store.JobArgsReplace(ctx, &store.JobArgsReplaceParams{ID: row.ID, Old: row.Args, New: sealed})
 			if err != nil {
 				return res, fmt.Errorf("kiln: re-encrypt job args: %w", err)
 			}

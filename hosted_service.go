@@ -2,13 +2,11 @@ package kiln
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/kilnjobs/kiln/internal/hosted"
 	"github.com/kilnjobs/kiln/kilntype"
-	"github.com/kilnjobs/kiln/store"
 )
 
 // HostedService is a long-running loop that Kiln runs next to the jobs, as
@@ -153,11 +151,7 @@ type ServiceRow = kilntype.ServiceRow
 // cluster-wide view that `kiln services list` prints. A report whose
 // UpdatedAt is older than about 15 s comes from a process that is gone.
 func (c *Client) HostedServiceReports(ctx context.Context) ([]*kilntype.ServiceRow, error) {
-	rs, ok := c.cfg.Store.(store.ServiceStore)
-	if !ok {
-		return nil, errors.New("kiln: list hosted services: this store keeps no service reports")
-	}
-	rows, err := rs.ServiceList(ctx)
+	rows, err := c.cfg.Store.ServiceList(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("kiln: list hosted services: %w", err)
 	}

@@ -5,29 +5,27 @@ import (
 
 	"github.com/kilnjobs/kiln/internal/jobexec"
 	"github.com/kilnjobs/kiln/internal/notifier"
-	"github.com/kilnjobs/kiln/store"
 )
 
-// startNotifier makes the store's notifications reach this process, if the
-// store is a store.Notifier: a job inserted by any process wakes the
+// startNotifier makes the store's notifications reach this process: a job inserted by any process wakes the
 // queue's fetcher at once, and a cancel requested from any process cancels
 // the job's context at once if it runs here. It returns once notifications
 // are received (or the first attempt to receive them failed, which it
 // logs; it then tries again in the background), and returns nil when the
-// store sends none (it is no store.Notifier, or its NotificationsAvailable
-// reports false) or the client runs no queues. Polling (every
+// store sends none (its NotificationsAvailable reports false: SQLite, or
+// PostgreSQL behind a pooler in transaction mode) or the client runs no
+// queues. Polling (every
 // FetchPollInterval and CancelPollInterval) goes on either way and covers
 // lost notifications. Stop the result, nil included, with its Stop method.
 func (c *Client) startNotifier(ctx context.Context) *notifier.Notifier {
-	st, ok := c.cfg.Store.(store.Notifier)
-	if !ok || len(c.cfg.Queues) == 0 { // no queues: no jobs to wake or cancel here
+	if len(c.cfg.Queues) == 0 { // no queues: no jobs to wake or cancel here
 		return nil
 	}
-	if a, ok := st.(store.NotifierAvailability); ok && !a.NotificationsAvailable() {
-		return nil // behind a pooler in transaction mode, say: polling alone
+	if !c.cfg.Store.NotificationsAvailable() {
+		return nil // SQLite, or behind a pooler in transaction mode: polling alone
 	}
 	n := notifier.New(notifier.Config{
-		Store:   st,
+		Store:   c.cfg.Store,
 		Logger:  c.cfg.Logger,
 		Wake:    func(queue string) { c.wake(queue) },
 		WakeAll: c.wakeAll,

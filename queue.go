@@ -2,7 +2,6 @@ package kiln
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/kilnjobs/kiln/store"
@@ -12,19 +11,6 @@ import (
 // it is paused, and how many of its jobs wait or run; re-exported from
 // store.
 type QueueRow = store.QueueRow
-
-// errNoQueues is returned when the store cannot pause queues.
-var errNoQueues = errors.New("this store cannot pause queues")
-
-// queueStore returns the store's QueueStore, or an error naming what was
-// attempted.
-func (c *Client) queueStore(what string) (store.QueueStore, error) {
-	qs, ok := c.cfg.Store.(store.QueueStore)
-	if !ok {
-		return nil, fmt.Errorf("kiln: %s: %w", what, errNoQueues)
-	}
-	return qs, nil
-}
 
 // QueuePause pauses the queue name for every process sharing the store: no
 // process starts a job of the queue until it is resumed, whatever its
@@ -61,11 +47,7 @@ func (c *Client) queueSetPaused(ctx context.Context, name string, paused bool) e
 	if err := validateQueue(name); err != nil {
 		return fmt.Errorf("kiln: %s: %w", what, err)
 	}
-	qs, err := c.queueStore(what)
-	if err != nil {
-		return err
-	}
-	if err := qs.QueuePause(ctx, &store.QueuePauseParams{Name: name, Paused: paused, Now: c.now()}); err != nil {
+	if err := c.cfg.Store.QueuePause(ctx, &store.QueuePauseParams{Name: name, Paused: paused, Now: c.now()}); err != nil {
 		return fmt.Errorf("kiln: %s %q: %w", what, name, err)
 	}
 	return nil
@@ -81,11 +63,7 @@ func (c *Client) queueSetPaused(ctx context.Context, name string, paused bool) e
 // with a few index seeks per queue: the time grows with the queues, not
 // with the jobs, so a dashboard may poll it every second.
 func (c *Client) QueueList(ctx context.Context) ([]*QueueRow, error) {
-	qs, err := c.queueStore("list queues")
-	if err != nil {
-		return nil, err
-	}
-	rows, err := qs.QueueList(ctx)
+	rows, err := c.cfg.Store.QueueList(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("kiln: list queues: %w", err)
 	}

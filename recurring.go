@@ -164,7 +164,7 @@ func (c *Client) upsertRecurring(ctx context.Context, def RecurringJob) (*kilnty
 	if err != nil {
 		return nil, err
 	}
-	old, err := c.cfg.Store.RecurringGet(ctx, def.ID)
+	old, err := c.cfg.Store.RecurringGet(ctx, &store.RecurringGetParams{ID: def.ID})
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("recurring job %q: %w", def.ID, err)
 	}
@@ -181,7 +181,7 @@ func (c *Client) RecurringGet(ctx context.Context, id string) (*kilntype.Recurri
 	if err := checkLookupID(id); err != nil {
 		return nil, fmt.Errorf("kiln: get recurring job %q: %w", id, err)
 	}
-	row, err := c.cfg.Store.RecurringGet(ctx, id)
+	row, err := c.cfg.Store.RecurringGet(ctx, &store.RecurringGetParams{ID: id})
 	if err != nil {
 		return nil, fmt.Errorf("kiln: get recurring job %q: %w", id, err)
 	}
@@ -223,7 +223,7 @@ func (c *Client) setPaused(ctx context.Context, id string, paused bool) (*kilnty
 	now := c.now()
 	p := &store.RecurringSetPausedParams{ID: id, Paused: paused, Now: now}
 	if !paused {
-		row, err := c.cfg.Store.RecurringGet(ctx, id)
+		row, err := c.cfg.Store.RecurringGet(ctx, &store.RecurringGetParams{ID: id})
 		if err != nil {
 			return nil, fmt.Errorf("kiln: %s recurring job %q: %w", verb, id, err)
 		}
@@ -249,7 +249,7 @@ func (c *Client) RecurringTrigger(ctx context.Context, id string) (*kilntype.Job
 	if err := checkLookupID(id); err != nil {
 		return nil, fmt.Errorf("kiln: trigger recurring job %q: %w", id, err)
 	}
-	row, err := c.cfg.Store.RecurringGet(ctx, id)
+	row, err := c.cfg.Store.RecurringGet(ctx, &store.RecurringGetParams{ID: id})
 	if err != nil {
 		return nil, fmt.Errorf("kiln: trigger recurring job %q: %w", id, err)
 	}
@@ -279,7 +279,7 @@ func (c *Client) RecurringRemove(ctx context.Context, id string) (*kilntype.Recu
 	if err := checkLookupID(id); err != nil {
 		return nil, fmt.Errorf("kiln: remove recurring job %q: %w", id, err)
 	}
-	row, err := c.cfg.Store.RecurringDelete(ctx, id)
+	row, err := c.cfg.Store.RecurringDelete(ctx, &store.RecurringDeleteParams{ID: id})
 	if err != nil {
 		return nil, fmt.Errorf("kiln: remove recurring job %q: %w", id, err)
 	}
@@ -344,7 +344,7 @@ func (c *Client) defineRecurring(ctx context.Context) error {
 		keep = append(keep, def.ID)
 	}
 	if c.cfg.PruneRecurring {
-		removed, err := c.cfg.Store.RecurringDeleteExcept(ctx, keep)
+		removed, err := c.cfg.Store.RecurringDeleteExcept(ctx, &store.RecurringDeleteExceptParams{Keep: keep})
 		if err != nil {
 			return fmt.Errorf("prune recurring jobs: %w", err)
 		}
@@ -369,22 +369,17 @@ func (c *Client) RecurringOccurrences(ctx context.Context, id string, limit int)
 	if err := checkLookupID(id); err != nil {
 		return nil, fmt.Errorf("kiln: list occurrences of recurring job %q: %w", id, err)
 	}
-	occ, err := c.cfg.Store.RecurringOccurrenceList(ctx, id, limit)
+	occ, err := c.cfg.Store.RecurringOccurrenceList(ctx, &store.RecurringOccurrenceListParams{ID: id, Limit: limit})
 	if err != nil {
 		return nil, fmt.Errorf("kiln: list occurrences of recurring job %q: %w", id, err)
 	}
 	return occ, nil
 }
 
-// newReleaser returns the releaser of a client being started, or nil when
-// the store has no continuations.
+// newReleaser returns the releaser of a client being started.
 func (c *Client) newReleaser() *release.Releaser {
-	d, ok := c.cfg.Store.(store.DependencyStore)
-	if !ok {
-		return nil
-	}
 	return release.New(release.Config{
-		Store: d, Now: c.now, Logger: c.cfg.Logger,
+		Store: c.cfg.Store, Now: c.now, Logger: c.cfg.Logger,
 		OnReleased: func(rows []*kilntype.JobRow) {
 			for _, r := range rows {
 				c.wake(r.Queue)

@@ -2,14 +2,12 @@ package kiln
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
 
 	"github.com/kilnjobs/kiln/internal/registry"
 	"github.com/kilnjobs/kiln/kilntype"
-	"github.com/kilnjobs/kiln/store"
 )
 
 // ServerRow is one Kiln process in the server registry, re-exported from
@@ -22,33 +20,23 @@ type ServerRow = kilntype.ServerRow
 // refreshes its row every ServerHeartbeatInterval and removes it when it
 // stops; the maintenance leader removes the rows of processes silent for
 // ServerTTL, so a row whose HeartbeatAt is older than a few intervals
-// belongs to a process that is probably gone. It returns an error wrapping
-// errors.ErrUnsupported if the store keeps no registry.
+// belongs to a process that is probably gone.
 func (c *Client) ServerList(ctx context.Context) ([]*ServerRow, error) {
-	ss, ok := c.cfg.Store.(store.ServerStore)
-	if !ok {
-		return nil, fmt.Errorf("kiln: list servers: the store keeps no server registry: %w", errors.ErrUnsupported)
-	}
-	rows, err := ss.ServerList(ctx)
+	rows, err := c.cfg.Store.ServerList(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("kiln: list servers: %w", err)
 	}
 	return rows, nil
 }
 
-// newRegistry returns the registry keeper of a client being started, or nil
-// when the store keeps no registry.
+// newRegistry returns the registry keeper of a client being started.
 func (c *Client) newRegistry(producers []string) *registry.Registry {
-	ss, ok := c.cfg.Store.(store.ServerStore)
-	if !ok {
-		return nil
-	}
 	host, _ := os.Hostname()
 	started := c.now()
 	slices.Sort(producers)
 	kinds := c.cfg.Workers.Kinds() // sorted
 	return registry.New(registry.Config{
-		Store: ss, Now: c.now, Interval: c.cfg.ServerHeartbeatInterval, Logger: c.cfg.Logger,
+		Store: c.cfg.Store, Now: c.now, Interval: c.cfg.ServerHeartbeatInterval, Logger: c.cfg.Logger,
 		Row: func() *kilntype.ServerRow {
 			busy := map[string]int{}
 			for _, p := range c.producerList() {

@@ -13,6 +13,7 @@ import (
 	"github.com/kilnjobs/kiln/internal/clienttest"
 	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
 )
 
 // waitServers polls the registry until cond holds for its rows.
@@ -98,7 +99,7 @@ func TestServerReaperRemovesDeadServers(t *testing.T) {
 	st := openStore(t, "")
 	clock := newClock()
 	dead := &kiln.ServerRow{ID: "dead", Host: "h", PID: 1, StartedAt: testBase, HeartbeatAt: testBase}
-	if err := st.ServerUpsert(context.Background(), dead); err != nil {
+	if err := st.ServerUpsert(context.Background(), &store.ServerUpsertParams{Row: dead}); err != nil {
 		t.Fatal(err)
 	}
 	workers := kiln.NewWorkers()

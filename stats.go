@@ -2,7 +2,6 @@ package kiln
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -56,30 +55,11 @@ type QueueStats struct {
 // seconds of its end (see store.StatsStore).
 type HistoryPoint = store.HistoryPoint
 
-// errNoStats is returned when the store keeps no job counters.
-var errNoStats = errors.New("this store keeps no job counters (store.StatsStore)")
-
-// statsStore returns the store's StatsStore, or an error naming what was
-// attempted.
-func (c *Client) statsStore(what string) (store.StatsStore, error) {
-	ss, ok := c.cfg.Store.(store.StatsStore)
-	if !ok {
-		return nil, fmt.Errorf("kiln: %s: %w", what, errNoStats)
-	}
-	return ss, nil
-}
-
 // Stats returns how many jobs the store holds in each state, in total and
 // per queue, counting the jobs of every process sharing the store. Its
-// cost grows with the number of queues, not with the jobs kept. A store
-// without counters (not a store.StatsStore; both of Kiln's are) gives an
-// error.
+// cost grows with the number of queues, not with the jobs kept.
 func (c *Client) Stats(ctx context.Context) (*Stats, error) {
-	ss, err := c.statsStore("read stats")
-	if err != nil {
-		return nil, err
-	}
-	counts, err := ss.JobCountByQueueState(ctx)
+	counts, err := c.cfg.Store.JobCountByQueueState(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("kiln: read stats: %w", err)
 	}
@@ -148,16 +128,12 @@ func (c *Client) history(ctx context.Context, queue string, from, to time.Time, 
 	if queue != "" {
 		what = fmt.Sprintf("read history of queue %q", queue)
 	}
-	ss, err := c.statsStore(what)
-	if err != nil {
-		return nil, err
-	}
 	p := &store.JobHistoryParams{From: from, To: to, Bucket: bucket, Queue: queue}
 	start, end, err := p.Range()
 	if err != nil {
 		return nil, fmt.Errorf("kiln: %s: %w", what, err)
 	}
-	stored, err := ss.JobHistory(ctx, p)
+	stored, err := c.cfg.Store.JobHistory(ctx, p)
 	if err != nil {
 		return nil, fmt.Errorf("kiln: %s: %w", what, err)
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/internal/clienttest"
 	"github.com/kilnjobs/kiln/internal/testutil"
-	"github.com/kilnjobs/kiln/store"
 )
 
 // TestStatsAndHistory runs jobs that complete, fail and wait in two
@@ -135,22 +134,5 @@ func TestJobHistoryRejectsBadInput(t *testing.T) {
 	}
 	if _, err := c.QueueHistory(ctx, "", now.Add(-time.Hour), now, time.Minute); err == nil {
 		t.Error("QueueHistory of queue \"\" succeeded")
-	}
-}
-
-// bareStore is a store with none of the optional interfaces.
-type bareStore struct{ store.Store }
-
-func TestStatsNeedStatsStore(t *testing.T) {
-	t.Parallel()
-	c, err := kiln.NewClient(&kiln.Config{Store: bareStore{openStore(t, "")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Stats(context.Background()); err == nil {
-		t.Error("Stats on a store without counters succeeded")
-	}
-	if _, err := c.JobHistory(context.Background(), testBase.Add(-time.Hour), testBase, time.Minute); err == nil {
-		t.Error("JobHistory on a store without counters succeeded")
 	}
 }

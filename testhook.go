@@ -42,10 +42,8 @@ func (c *Client) drainStep(ctx context.Context, queue string) (*kilntype.JobRow,
 	if _, err := c.cfg.Store.JobScheduleDue(ctx, &store.JobScheduleDueParams{Now: now, Max: drainMax}); err != nil {
 		return nil, nil, fmt.Errorf("kiln: drain: %w", err)
 	}
-	if d, ok := c.cfg.Store.(store.DependencyStore); ok {
-		if _, err := d.JobResolvePending(ctx, &store.JobResolvePendingParams{Now: now, Max: drainMax}); err != nil {
-			return nil, nil, fmt.Errorf("kiln: drain: %w", err)
-		}
+	if _, err := c.cfg.Store.JobResolvePending(ctx, &store.JobResolvePendingParams{Now: now, Max: drainMax}); err != nil {
+		return nil, nil, fmt.Errorf("kiln: drain: %w", err)
 	}
 	rows, err := c.cfg.Store.JobClaim(ctx, &store.JobClaimParams{
 		Queue: queue, Max: 1, Kinds: c.cfg.Workers.Kinds(), AnyKind: c.cfg.StrictKinds,

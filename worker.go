@@ -200,8 +200,8 @@ func (ws *Workers) unitFor(row *kilntype.JobRow, report *jobreport.Config) (jobe
 // args decrypted when they are encrypted.
 type jobUnits struct {
 	workers   *Workers
-	report    *jobreport.Config // nil when the store keeps no progress
-	encryptor *Encryptor        // nil without Config.Encryptor
+	report    *jobreport.Config
+	encryptor *Encryptor // nil without Config.Encryptor
 }
 
 func (u *jobUnits) Unit(row *kilntype.JobRow) (jobexec.WorkUnit, bool) {

@@ -2,7 +2,6 @@ package dashboard
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"time"
 
@@ -49,14 +48,9 @@ func historyPoints(buckets []kiln.HistoryPoint) []chartPoint {
 	return out
 }
 
-// servers returns the registered servers, ordered by ID; none when the
-// store keeps no registry.
+// servers returns the registered servers, ordered by ID.
 func (h *handler) servers(ctx context.Context) ([]*kilntype.ServerRow, error) {
-	rows, err := h.client.ServerList(ctx)
-	if errors.Is(err, errors.ErrUnsupported) {
-		return nil, nil
-	}
-	return rows, err
+	return h.client.ServerList(ctx)
 }
 
 // registeredKinds returns the kinds the client has workers for and those

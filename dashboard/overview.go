@@ -26,7 +26,7 @@ type overviewData struct {
 	// Servers and Busy/Workers sum up the live servers.
 	Servers, Busy, Workers int
 	// Live is the throughput of the last minutes, per second; Hourly and
-	// Daily the history (nil when the store keeps none).
+	// Daily the history.
 	Live, Hourly, Daily *chart
 }
 

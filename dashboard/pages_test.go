@@ -13,6 +13,7 @@ import (
 	"github.com/kilnjobs/kiln/dashboard"
 	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
 )
 
 // TestPagesRender loads every page and checks it shows the store's data.
@@ -382,7 +383,7 @@ func TestServicesSilentProcessesApart(t *testing.T) {
 		{Name: "mailer", ProcessID: "proc-gone", State: "running", StartedAt: &old, UpdatedAt: old},
 		{Name: "mailer", ProcessID: "proc-live", State: "running", StartedAt: &now, UpdatedAt: now},
 	} {
-		if err := e.store.ServiceReport(ctx, row); err != nil {
+		if err := e.store.ServiceReport(ctx, &store.ServiceReportParams{Row: row}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -80,8 +80,7 @@ type JobRow struct {
 	// (0 to 100), through Job.Progress (as Hangfire.Console's progress
 	// bars); nil when that attempt has reported none, or before the first
 	// attempt. A retried job's progress is its failed attempt's until the
-	// new attempt reports. Stores without progress (no
-	// store.JobProgressStore) always give nil.
+	// new attempt reports.
 	Progress *int `json:"progress,omitempty"`
 }
 

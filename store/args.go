@@ -4,8 +4,7 @@ import "context"
 
 // JobArgsStore is the part of Store that rewrites a job's args in place:
 // what kiln.Client.JobArgsReencrypt needs to move encrypted args to a new
-// key. Both built-in stores implement it; a third-party store may leave it
-// out.
+// key.
 type JobArgsStore interface {
 	// JobArgsReplace sets the args of job params.ID to params.New if they
 	// still are params.Old (as JobList or JobGet returned them: the same

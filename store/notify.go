@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// Topics that Kiln's engine listens to. A store that implements Notifier
-// sends them itself, from the transaction that makes them true, so that
+// Topics that Kiln's engine listens to. A store whose NotificationsAvailable
+// reports true sends them itself, from the transaction that makes them true, so that
 // writes made by any process (a client, the CLI, an HTTP API) reach the
 // processes that run jobs.
 const (
@@ -21,8 +21,9 @@ const (
 
 // Notifier is the part of a Store that carries notifications between the
 // processes sharing the store, so that they act on a change at once rather
-// than at their next poll. It is optional: the client uses it when the
-// store has it, and polls in any case.
+// than at their next poll. A store may carry none (NotificationsAvailable
+// reports false): the client then relies on polling alone, as it polls in
+// any case.
 //
 // Delivery is best-effort: a notification may be lost (while a listener
 // reconnects, say) or, rarely, arrive twice, and notifications sent in one
@@ -33,6 +34,13 @@ const (
 // Notifications never cross stores that do not share data: a store keeps
 // its notifications within its own database and schema (or file).
 type Notifier interface {
+	// NotificationsAvailable reports whether the store carries
+	// notifications. It is false for a store that has none (SQLite, whose
+	// processes share no server to carry them) or is configured to carry
+	// none (the PostgreSQL store behind a pooler in transaction mode,
+	// whose sessions cannot LISTEN). Listen then fails, and so does
+	// Notify on a store that has none.
+	NotificationsAvailable() bool
 	// Listen starts receiving the notifications of params.Topics and
 	// returns once they are being received: every notification sent after
 	// Listen returns reaches params.Handle, unless the subscription loses
@@ -41,20 +49,10 @@ type Notifier interface {
 	// the first connection fails. The caller must Close the Subscription,
 	// before closing the store.
 	Listen(ctx context.Context, params *ListenParams) (Subscription, error)
-	// Notify sends payload to the listeners of topic, in every process
-	// that shares the store (this one included). It is sent when Notify
-	// returns. topic follows the rules of ListenParams.Topics; payload is
-	// at most 7999 bytes.
-	Notify(ctx context.Context, topic, payload string) error
-}
-
-// NotifierAvailability is implemented by a Notifier that may be configured
-// to carry no notifications (the PostgreSQL store behind a pooler in
-// transaction mode, whose sessions cannot LISTEN). When
-// NotificationsAvailable returns false, the client does not Listen and
-// relies on polling alone, as with a store that is no Notifier.
-type NotifierAvailability interface {
-	NotificationsAvailable() bool
+	// Notify sends params.Payload to the listeners of params.Topic, in
+	// every process that shares the store (this one included). It is sent
+	// when Notify returns.
+	Notify(ctx context.Context, params *NotifyParams) error
 }
 
 // ListenParams says what a subscription listens to and where its
@@ -92,4 +90,12 @@ type Subscription interface {
 	// exited and its connection is closed: Handle is not called after.
 	// Closing twice is harmless. Handle must not call Close.
 	Close()
+}
+
+// NotifyParams is one notification to send.
+type NotifyParams struct {
+	// Topic follows the rules of ListenParams.Topics.
+	Topic string
+	// Payload is at most 7999 bytes.
+	Payload string
 }

@@ -12,10 +12,9 @@ import (
 // about themselves: a progress percentage on the job row
 // (kilntype.JobRow.Progress) and log lines (kilntype.JobLogLine), so that
 // any process sharing the database (the CLI, the dashboard) can read them
-// while the job runs and after. It is its own interface while not every
-// backend has it; the client uses it when the store has it.
+// while the job runs and after.
 //
-// A store that implements JobProgressStore must also fill JobRow.Progress
+// A store must also fill JobRow.Progress
 // wherever it returns job rows read from the table (JobGet, JobList), and
 // delete a job's log lines with the job (JobDelete, JobDeleteFinished).
 //

@@ -8,11 +8,9 @@ import (
 )
 
 // QueueStore is the part of Store that pauses and resumes queues for every
-// process sharing the database, and reports per-queue counts. Both built-in
-// stores implement it; the client uses it when the store has it, so a
-// third-party store may leave it out.
+// process sharing the database, and reports per-queue counts.
 //
-// A store that implements QueueStore must honour pauses in JobClaim: a claim
+// A store must honour pauses in JobClaim: a claim
 // of a paused queue returns no job, whichever process or Store paused it.
 // Pausing does not touch jobs: running jobs finish, and inserts into a
 // paused queue succeed.

@@ -20,24 +20,25 @@ type RecurringStore interface {
 	// reports whether the entry was created.
 	RecurringUpsert(ctx context.Context, params *RecurringUpsertParams) (row *kilntype.RecurringRow, created bool, err error)
 	// RecurringGet returns the entry or a wrapped kilntype.ErrNotFound.
-	RecurringGet(ctx context.Context, id string) (*kilntype.RecurringRow, error)
+	RecurringGet(ctx context.Context, params *RecurringGetParams) (*kilntype.RecurringRow, error)
 	// RecurringList returns entries ordered by ID, at most Limit after the
 	// keyset Cursor (an ID; "" starts at the first).
 	RecurringList(ctx context.Context, params *RecurringListParams) ([]*kilntype.RecurringRow, error)
 	// RecurringDelete deletes the entry (its jobs stay) and returns it as it
 	// was, or a wrapped kilntype.ErrNotFound.
-	RecurringDelete(ctx context.Context, id string) (*kilntype.RecurringRow, error)
-	// RecurringDeleteExcept deletes every entry whose ID is not in keep and
-	// returns the IDs it deleted (pruning entries no longer defined in code).
-	RecurringDeleteExcept(ctx context.Context, keep []string) ([]string, error)
+	RecurringDelete(ctx context.Context, params *RecurringDeleteParams) (*kilntype.RecurringRow, error)
+	// RecurringDeleteExcept deletes every entry whose ID is not in
+	// params.Keep and returns the IDs it deleted (pruning entries no longer
+	// defined in code).
+	RecurringDeleteExcept(ctx context.Context, params *RecurringDeleteExceptParams) ([]string, error)
 	// RecurringSetPaused pauses or resumes the entry. Resuming sets
 	// NextRunAt to params.NextRunAt (the next occurrence after now, so that
 	// a paused span is not caught up). Returns the entry after the change,
 	// or a wrapped kilntype.ErrNotFound.
 	RecurringSetPaused(ctx context.Context, params *RecurringSetPausedParams) (*kilntype.RecurringRow, error)
 	// RecurringSetError records why the entry's latest occurrence enqueued
-	// nothing ("" clears it).
-	RecurringSetError(ctx context.Context, id string, message string, now time.Time) error
+	// nothing (params.Message; "" clears it).
+	RecurringSetError(ctx context.Context, params *RecurringSetErrorParams) error
 	// RecurringNextDue returns the earliest NextRunAt among entries that are
 	// not paused, and false when there is none.
 	RecurringNextDue(ctx context.Context) (time.Time, bool, error)
@@ -75,8 +76,8 @@ type RecurringStore interface {
 	// gets nil results instead of failing the call.
 	RecurringEnqueueMany(ctx context.Context, params []*RecurringEnqueueParams) ([][]RecurringOccurrenceResult, error)
 	// RecurringOccurrenceList returns the entry's latest occurrences, newest
-	// first, at most limit, with the state of each one's job.
-	RecurringOccurrenceList(ctx context.Context, id string, limit int) ([]*RecurringOccurrence, error)
+	// first, at most params.Limit, with the state of each one's job.
+	RecurringOccurrenceList(ctx context.Context, params *RecurringOccurrenceListParams) ([]*RecurringOccurrence, error)
 }
 
 // RecurringUpsertParams describes an entry to create or update. The client
@@ -86,6 +87,34 @@ type RecurringUpsertParams struct {
 	// ResetNextRun replaces NextRunAt on update (the schedule changed).
 	ResetNextRun bool
 	Now          time.Time
+}
+
+// RecurringGetParams names the entry RecurringGet returns.
+type RecurringGetParams struct {
+	ID string
+}
+
+// RecurringDeleteParams names the entry RecurringDelete deletes.
+type RecurringDeleteParams struct {
+	ID string
+}
+
+// RecurringDeleteExceptParams names the entries RecurringDeleteExcept keeps.
+type RecurringDeleteExceptParams struct {
+	Keep []string // entry IDs; every other entry is deleted
+}
+
+// RecurringSetErrorParams records an entry's latest error.
+type RecurringSetErrorParams struct {
+	ID      string
+	Message string // "" clears the error
+	Now     time.Time
+}
+
+// RecurringOccurrenceListParams selects an entry's latest occurrences.
+type RecurringOccurrenceListParams struct {
+	ID    string
+	Limit int // how many at most
 }
 
 // RecurringListParams pages RecurringList.

@@ -10,9 +10,7 @@ import (
 
 // StatsStore is the part of Store that keeps job counters and a throughput
 // history, so that a dashboard reads them in time that does not grow with
-// the jobs kept: no count over the jobs table, whatever its size. Both
-// built-in stores implement it; the client uses it when the store has it,
-// so a third-party store may leave it out.
+// the jobs kept: no count over the jobs table, whatever its size.
 //
 // The database keeps the counters itself (triggers on the jobs table), in
 // the transaction of every change to a job, whichever way it was made: a

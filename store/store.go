@@ -38,21 +38,19 @@ import (
 	"github.com/kilnjobs/kiln/kilntype"
 )
 
-// SingleWriter is implemented by a Store whose writes all queue on one
-// connection, one transaction at a time (SQLite). SingleWriter reports
-// whether that is so. The engine then writes outcomes with one writer, in
-// larger batches: a second transaction beside the first would only wait
-// for it, and each transaction has a fixed cost (its commit writes every
-// page it touched to the write-ahead log).
-type SingleWriter interface {
-	SingleWriter() bool
-}
-
 // Store is a storage backend. Implementations must be safe for concurrent use
 // by many goroutines and, where the backend allows it, by several processes
 // sharing one database. Errors are wrapped with what was being attempted;
 // kilntype.ErrNotFound, ErrJobRunning, ErrJobState and ErrSchemaMissing are
 // returned (wrapped) where the method says so.
+//
+// Store is made of named parts (JobStore, LeaderStore, RecurringStore, ...),
+// each one concept's methods; every backend implements all of them, and the
+// contract suite (store/storetest) checks each in the group of its name.
+// Where backends differ, a capability method says how (SingleWriter,
+// Notifier.NotificationsAvailable); the engine asks it rather than testing
+// the store's type. The only optional interfaces are TxStore and
+// TxJobLister, whose transaction type is the backend's.
 type Store interface {
 	// Migrate brings the schema up to the newest version known to this build,
 	// applying each missing migration in its own transaction (or, for a
@@ -66,14 +64,40 @@ type Store interface {
 	SchemaCheck(ctx context.Context) error
 	// Close releases the store's connections. The store is unusable after.
 	Close() error
+	// SingleWriter reports whether all of the store's writes queue on one
+	// connection, one transaction at a time (SQLite). The engine then
+	// writes outcomes with one writer, in larger batches: a second
+	// transaction beside the first would only wait for it, and each
+	// transaction has a fixed cost (its commit writes every page it
+	// touched to the write-ahead log).
+	SingleWriter() bool
 
+	JobStore
+	JobArgsStore
+	LeaderStore
+	RecurringStore
+	RetentionStore
+	DependencyStore
+	PruneStore
+	QueueStore
+	JobProgressStore
+	StatsStore
+	ServerStore
+	ServiceStore
+	Notifier
+}
+
+// JobStore is the part of Store that inserts, reads, claims, finishes and
+// administers jobs, and runs the maintenance of their states (due jobs,
+// expired leases, retention).
+type JobStore interface {
 	// JobInsertMany inserts jobs in one transaction and returns one result
 	// per param, in order. A param with a UniqueKey that matches a job in a
 	// non-final state is not inserted: its result holds the existing job and
 	// UniqueSkipped is true.
 	JobInsertMany(ctx context.Context, params []*JobInsertParams) ([]JobInsertResult, error)
 	// JobGet returns the job with the given ID or a wrapped ErrNotFound.
-	JobGet(ctx context.Context, id int64) (*kilntype.JobRow, error)
+	JobGet(ctx context.Context, params *JobGetParams) (*kilntype.JobRow, error)
 	// JobList returns jobs matching the filters, ordered by ID (newest first
 	// unless OrderAsc), at most Limit of them, after the keyset Cursor.
 	JobList(ctx context.Context, params *JobListParams) ([]*kilntype.JobRow, error)
@@ -94,8 +118,8 @@ type Store interface {
 	// deleted) and its result will be ignored.
 	JobLeaseRenew(ctx context.Context, params *JobLeaseRenewParams) ([]int64, error)
 	// JobListCancelRequested returns the IDs of running jobs leased by
-	// leasedBy for which a cancel has been requested.
-	JobListCancelRequested(ctx context.Context, leasedBy string) ([]int64, error)
+	// params.LeasedBy for which a cancel has been requested.
+	JobListCancelRequested(ctx context.Context, params *JobListCancelRequestedParams) ([]int64, error)
 	// JobFinishMany records the outcome of attempts in one transaction: each
 	// job moves to its new state only if it is still running and leased by
 	// LeasedBy under the claim of AttemptedAt (otherwise it was rescued and
@@ -127,10 +151,10 @@ type Store interface {
 	JobRetry(ctx context.Context, params *JobRetryParams) (*kilntype.JobRow, error)
 	// JobDelete deletes a job and its attempts and returns it as it was. A
 	// running job gives a wrapped ErrJobRunning; an unknown ID, ErrNotFound.
-	JobDelete(ctx context.Context, id int64) (*kilntype.JobRow, error)
+	JobDelete(ctx context.Context, params *JobDeleteParams) (*kilntype.JobRow, error)
 	// JobAttemptList returns the job's attempts, oldest first. An unknown
 	// job ID gives an empty list.
-	JobAttemptList(ctx context.Context, jobID int64) ([]*kilntype.JobAttempt, error)
+	JobAttemptList(ctx context.Context, params *JobAttemptListParams) ([]*kilntype.JobAttempt, error)
 
 	// JobScheduleDue moves up to Max scheduled or retryable jobs whose
 	// ScheduledAt <= Now to available, and returns how many it moved.
@@ -148,7 +172,12 @@ type Store interface {
 	// statements reads a range of an index on (state, finalized_at) or
 	// (state, kind, finalized_at), not the whole table.
 	JobDeleteFinished(ctx context.Context, params *JobDeleteFinishedParams) (int, error)
+}
 
+// LeaderStore is the part of Store that elects a leader among the processes
+// sharing the store (the maintenance leader; hosted services' singleton
+// leases use it too).
+type LeaderStore interface {
 	// LeaderAttemptElect makes LeaderID the leader of Name until now+TTL if
 	// there is no leader, the leader's term expired (its end is at or
 	// before now), or LeaderID already is the leader (then the term is
@@ -159,14 +188,9 @@ type Store interface {
 	// LeaderResign ends LeaderID's term on Name if it is the leader, so that
 	// another process can be elected at once.
 	LeaderResign(ctx context.Context, params *LeaderResignParams) error
-
-	RecurringStore
-	RetentionStore
 }
 
 // DependencyStore is the part of Store that runs continuations and batches.
-// Both built-in stores implement it; the client uses it when the store has
-// it, so a third-party store may leave it out.
 type DependencyStore interface {
 	// JobResolvePending moves up to Max pending jobs whose parents have all
 	// ended (finalized, or deleted) out of pending: to available at Now when
@@ -179,23 +203,37 @@ type DependencyStore interface {
 	// considered. It returns the jobs it moved, as they are after.
 	JobResolvePending(ctx context.Context, params *JobResolvePendingParams) ([]*kilntype.JobRow, error)
 	// BatchGet returns the batch and its progress, or a wrapped ErrNotFound.
-	BatchGet(ctx context.Context, id string) (*kilntype.BatchRow, error)
+	BatchGet(ctx context.Context, params *BatchGetParams) (*kilntype.BatchRow, error)
 }
 
 // ServiceStore is the part of Store that keeps the reported states of
 // hosted services, so that any process (the CLI, the dashboard) can list
-// them. Both built-in stores implement it; a third-party store may leave it
-// out.
+// them.
 type ServiceStore interface {
 	// ServiceReport records row as the state of service row.Name in
 	// process row.ProcessID, replacing that pair's previous report; its
 	// LastError goes through CleanText.
-	ServiceReport(ctx context.Context, row *kilntype.ServiceRow) error
+	ServiceReport(ctx context.Context, params *ServiceReportParams) error
 	// ServiceList returns every report, ordered by name then process ID.
 	ServiceList(ctx context.Context) ([]*kilntype.ServiceRow, error)
-	// ServiceDeleteStale deletes reports not updated since before, and
-	// returns how many.
-	ServiceDeleteStale(ctx context.Context, before time.Time) (int, error)
+	// ServiceDeleteStale deletes reports not updated since params.Before,
+	// and returns how many.
+	ServiceDeleteStale(ctx context.Context, params *ServiceDeleteStaleParams) (int, error)
+}
+
+// ServiceReportParams is the report ServiceReport records.
+type ServiceReportParams struct {
+	Row *kilntype.ServiceRow
+}
+
+// ServiceDeleteStaleParams selects the reports ServiceDeleteStale deletes.
+type ServiceDeleteStaleParams struct {
+	Before time.Time // reports not updated since it
+}
+
+// BatchGetParams names the batch BatchGet returns.
+type BatchGetParams struct {
+	ID string
 }
 
 // JobResolvePendingParams releases pending jobs whose parents ended.
@@ -316,6 +354,27 @@ const (
 	DefaultListLimit = 100
 	MaxListLimit     = 10_000
 )
+
+// JobGetParams names the job JobGet returns.
+type JobGetParams struct {
+	ID int64
+}
+
+// JobDeleteParams names the job JobDelete deletes.
+type JobDeleteParams struct {
+	ID int64
+}
+
+// JobAttemptListParams names the job whose attempts JobAttemptList returns.
+type JobAttemptListParams struct {
+	JobID int64
+}
+
+// JobListCancelRequestedParams names the process whose cancelled jobs
+// JobListCancelRequested returns.
+type JobListCancelRequestedParams struct {
+	LeasedBy string
+}
 
 // JobClaimParams describes a claim of due jobs from one queue.
 type JobClaimParams struct {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/internal/demo"
+	"github.com/kilnjobs/kiln/store"
 	"github.com/kilnjobs/kiln/store/sqlite"
 )
 
@@ -126,7 +127,7 @@ func TestDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if job, err := st.JobGet(context.Background(), pending); err != nil || job.State != kiln.JobStateCancelled {
+	if job, err := st.JobGet(context.Background(), &store.JobGetParams{ID: pending}); err != nil || job.State != kiln.JobStateCancelled {
 		t.Errorf("the pending continuation left by an earlier run: %+v, %v; want it cancelled", job, err)
 	}
 }

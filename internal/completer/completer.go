@@ -38,7 +38,7 @@ const Writers = 2
 // it changed nothing measurable.
 const ParallelBatch = MaxBatch / 10
 
-// On a store.SingleWriter (SQLite) a Completer has one writer, and a batch
+// On a store whose SingleWriter reports true (SQLite) a Completer has one writer, and a batch
 // goes to it once it holds SingleWriterBatch outcomes or SingleWriterLinger
 // after the writer became free with outcomes waiting, whichever comes first:
 // a lone outcome waits up to SingleWriterLinger. Writing whatever had
@@ -79,11 +79,12 @@ type Completer struct {
 
 // New returns a Completer writing to s. queueSize bounds the outcomes
 // waiting to be written; Finish blocks when it is full (backpressure). On a
-// store.SingleWriter it writes with one writer, in batches of up to
-// SingleWriterBatch outcomes gathered for up to SingleWriterLinger.
+// store whose SingleWriter reports true it writes with one writer, in
+// batches of up to SingleWriterBatch outcomes gathered for up to
+// SingleWriterLinger.
 func New(s store.Store, logger *slog.Logger, queueSize int) *Completer {
 	c := &Completer{store: s, logger: logger, in: make(chan *Item, queueSize), writers: Writers, minBatch: 1}
-	if sw, ok := s.(store.SingleWriter); ok && sw.SingleWriter() {
+	if s.SingleWriter() {
 		c.writers, c.minBatch, c.linger = 1, SingleWriterBatch, SingleWriterLinger
 	}
 	return c

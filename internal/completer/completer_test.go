@@ -26,6 +26,9 @@ type fakeStore struct {
 	fail  func(call int, ids []int64) bool
 }
 
+// SingleWriter reports false: the Completer writes with several writers.
+func (*fakeStore) SingleWriter() bool { return false }
+
 func (f *fakeStore) JobFinishMany(_ context.Context, params []*store.JobFinishParams) ([]int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -93,6 +96,9 @@ type blockingStore struct {
 	calls   chan []int64
 	release chan struct{}
 }
+
+// SingleWriter reports false: the Completer writes with several writers.
+func (*blockingStore) SingleWriter() bool { return false }
 
 func newBlockingStore() *blockingStore {
 	return &blockingStore{calls: make(chan []int64, 10), release: make(chan struct{})}
@@ -198,6 +204,9 @@ type orderStore struct {
 	attempts []int
 }
 
+// SingleWriter reports false: the Completer writes with several writers.
+func (*orderStore) SingleWriter() bool { return false }
+
 func (o *orderStore) JobFinishMany(_ context.Context, params []*store.JobFinishParams) ([]int64, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -234,7 +243,7 @@ func TestOutcomesOfOneJobWrittenInOrderUnderLoad(t *testing.T) {
 }
 
 // singleWriterStore is a blockingStore that reports itself a
-// store.SingleWriter.
+// single writer (store.Store.SingleWriter).
 type singleWriterStore struct{ *blockingStore }
 
 func (singleWriterStore) SingleWriter() bool { return true }

@@ -42,8 +42,8 @@ const (
 )
 
 // Call is one call a Store received: the method and its params (the params
-// pointer, the slice of params, the ID or the row, as the method takes
-// them).
+// pointer or the slice of params; for a method whose params hold only an
+// ID or a row, that ID or row).
 type Call struct {
 	Method string
 	Params any
@@ -85,8 +85,13 @@ type term struct {
 }
 
 var _ store.Store = (*Store)(nil)
-var _ store.ServerStore = (*Store)(nil)
-var _ store.ServiceStore = (*Store)(nil)
+
+// SingleWriter reports false: a Completer writes to a Store with several
+// writers, as to PostgreSQL.
+func (s *Store) SingleWriter() bool { return false }
+
+// NotificationsAvailable reports false: a Store carries no notifications.
+func (s *Store) NotificationsAvailable() bool { return false }
 
 // NewStore returns an empty Store.
 func NewStore() *Store {
@@ -297,7 +302,8 @@ func (s *Store) JobLeaseRenew(ctx context.Context, p *store.JobLeaseRenewParams)
 
 // JobListCancelRequested returns the leased jobs of leasedBy whose cancel
 // was requested, by ID.
-func (s *Store) JobListCancelRequested(ctx context.Context, leasedBy string) ([]int64, error) {
+func (s *Store) JobListCancelRequested(ctx context.Context, params *store.JobListCancelRequestedParams) ([]int64, error) {
+	leasedBy := params.LeasedBy
 	if err := s.enter(ctx, JobListCancelRequested, leasedBy); err != nil {
 		return nil, err
 	}
@@ -359,7 +365,8 @@ func (s *Store) LeaderResign(ctx context.Context, p *store.LeaderResignParams) e
 }
 
 // ServerUpsert keeps a copy of row.
-func (s *Store) ServerUpsert(ctx context.Context, row *kilntype.ServerRow) error {
+func (s *Store) ServerUpsert(ctx context.Context, params *store.ServerUpsertParams) error {
+	row := params.Row
 	c := *row
 	if err := s.enter(ctx, ServerUpsert, &c); err != nil {
 		return err
@@ -370,7 +377,8 @@ func (s *Store) ServerUpsert(ctx context.Context, row *kilntype.ServerRow) error
 }
 
 // ServerDelete deletes server id's row.
-func (s *Store) ServerDelete(ctx context.Context, id string) error {
+func (s *Store) ServerDelete(ctx context.Context, params *store.ServerDeleteParams) error {
+	id := params.ID
 	if err := s.enter(ctx, ServerDelete, id); err != nil {
 		return err
 	}
@@ -380,7 +388,8 @@ func (s *Store) ServerDelete(ctx context.Context, id string) error {
 }
 
 // ServiceReport keeps a copy of row as the report of (Name, ProcessID).
-func (s *Store) ServiceReport(ctx context.Context, row *kilntype.ServiceRow) error {
+func (s *Store) ServiceReport(ctx context.Context, params *store.ServiceReportParams) error {
+	row := params.Row
 	c := *row
 	if err := s.enter(ctx, ServiceReport, &c); err != nil {
 		return err
@@ -406,7 +415,8 @@ func (s *Store) ServerList(ctx context.Context) ([]*kilntype.ServerRow, error) {
 
 // ServerDeleteStale deletes the rows whose HeartbeatAt is before before,
 // and returns their IDs.
-func (s *Store) ServerDeleteStale(ctx context.Context, before time.Time) ([]string, error) {
+func (s *Store) ServerDeleteStale(ctx context.Context, params *store.ServerDeleteStaleParams) ([]string, error) {
+	before := params.Before
 	if err := s.enter(ctx, ServerDeleteStale, before); err != nil {
 		return nil, err
 	}
@@ -443,7 +453,8 @@ func (s *Store) ServiceList(ctx context.Context) ([]*kilntype.ServiceRow, error)
 
 // ServiceDeleteStale deletes the reports not updated since before, and
 // returns how many.
-func (s *Store) ServiceDeleteStale(ctx context.Context, before time.Time) (int, error) {
+func (s *Store) ServiceDeleteStale(ctx context.Context, params *store.ServiceDeleteStaleParams) (int, error) {
+	before := params.Before
 	if err := s.enter(ctx, ServiceDeleteStale, before); err != nil {
 		return 0, err
 	}

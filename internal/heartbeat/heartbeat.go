@@ -78,7 +78,7 @@ func (h *Heartbeat) run(ctx context.Context) {
 }
 
 func (h *Heartbeat) pollCancels(ctx context.Context) {
-	ids, err := h.cfg.Store.JobListCancelRequested(ctx, h.cfg.ServerID)
+	ids, err := h.cfg.Store.JobListCancelRequested(ctx, &store.JobListCancelRequestedParams{LeasedBy: h.cfg.ServerID})
 	if err != nil {
 		if !service.Stopping(ctx) {
 			h.cfg.Logger.Warn("kiln: cannot read cancel requests", "err", err)

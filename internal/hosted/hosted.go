@@ -100,8 +100,8 @@ func New(cfg Config, specs []Spec) *Supervisor {
 // Start starts every service (singletons once elected), and, when the store
 // keeps service reports, the reporter that writes their states to it.
 func (s *Supervisor) Start(ctx context.Context) {
-	if rs, ok := s.cfg.Store.(store.ServiceStore); ok && len(s.specs) > 0 {
-		s.reporter.Start(ctx, func(ctx context.Context) { s.report(ctx, rs) })
+	if len(s.specs) > 0 {
+		s.reporter.Start(ctx, func(ctx context.Context) { s.report(ctx, s.cfg.Store) })
 	}
 	s.runners = make([]service.Runner, len(s.specs))
 	s.electors = make([]*leader.Elector, len(s.specs))
@@ -202,11 +202,11 @@ func (s *Supervisor) report(ctx context.Context, rs store.ServiceStore) {
 	write := func(ctx context.Context) {
 		now := s.cfg.Now()
 		for _, st := range s.Statuses() {
-			err := rs.ServiceReport(ctx, &kilntype.ServiceRow{
+			err := rs.ServiceReport(ctx, &store.ServiceReportParams{Row: &kilntype.ServiceRow{
 				Name: st.Name, ProcessID: s.cfg.ProcessID, State: string(st.State), Singleton: st.Singleton,
 				Restarts: st.Restarts, LastError: st.LastError, LastErrorAt: st.LastErrorAt, StartedAt: st.StartedAt,
 				UpdatedAt: now,
-			})
+			}})
 			if err != nil && ctx.Err() == nil {
 				s.cfg.Logger.Warn("kiln: cannot report hosted service state", "service", st.Name, "err", err)
 			}

@@ -324,18 +324,6 @@ func TestSingletonDeposed(t *testing.T) {
 	h.stop(t)
 }
 
-// On a store that keeps no service reports the services run unreported.
-func TestStoreWithoutServiceReports(t *testing.T) {
-	st, clock := enginetest.NewStore(), enginetest.NewClock()
-	var running atomic.Int32
-	h := start(t, struct{ store.Store }{st}, clock, "p1", Spec{Name: "svc", Restart: RestartNever, Run: blocking(&running)})
-	h.waitState(t, "svc", StateRunning)
-	h.stop(t)
-	if n := len(st.Calls(enginetest.ServiceReport)); n != 0 {
-		t.Fatalf("%d reports to a store without ServiceStore", n)
-	}
-}
-
 // A failed report is logged; the service runs on.
 func TestReportErrorIsLogged(t *testing.T) {
 	st, clock := enginetest.NewStore(), enginetest.NewClock()

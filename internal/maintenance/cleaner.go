@@ -15,11 +15,9 @@ import (
 func (s *Services) cleaner() Task {
 	return Task{Name: "cleaner", Interval: s.cfg.CleanInterval, Run: func(ctx context.Context) (int, error) {
 		now := s.cfg.Now()
-		if rs, ok := s.cfg.Store.(store.ServiceStore); ok {
-			// Reports of processes gone for a day.
-			if _, err := rs.ServiceDeleteStale(ctx, now.Add(-24*time.Hour)); err != nil {
-				return 0, err
-			}
+		// Reports of processes gone for a day.
+		if _, err := s.cfg.Store.ServiceDeleteStale(ctx, &store.ServiceDeleteStaleParams{Before: now.Add(-24 * time.Hour)}); err != nil {
+			return 0, err
 		}
 		// The rules set at run time, read on every pass, win over the
 		// Config's.
@@ -38,20 +36,17 @@ func (s *Services) cleaner() Task {
 		if err != nil || n == batchSize {
 			return n, err // more jobs first: the pass repeats at once
 		}
-		if ps, ok := s.cfg.Store.(store.PruneStore); ok {
-			// The rows that outlive their jobs: recurring occurrences (one
-			// per run) and batches, once older than any job is kept.
-			before := now.Add(-max(s.cfg.CompletedRetention, s.cfg.CancelledRetention, s.cfg.DiscardedRetention))
-			o, err := ps.RecurringOccurrenceDeleteOld(ctx, before, batchSize)
-			if err != nil {
-				return 0, err
-			}
-			b, err := ps.BatchDeleteOld(ctx, before, batchSize)
-			if err != nil {
-				return 0, err
-			}
-			n = max(n, o, b)
+		// The rows that outlive their jobs: recurring occurrences (one per
+		// run) and batches, once older than any job is kept.
+		before := now.Add(-max(s.cfg.CompletedRetention, s.cfg.CancelledRetention, s.cfg.DiscardedRetention))
+		o, err := s.cfg.Store.RecurringOccurrenceDeleteOld(ctx, &store.RecurringOccurrenceDeleteOldParams{Before: before, Max: batchSize})
+		if err != nil {
+			return 0, err
 		}
-		return n, nil
+		b, err := s.cfg.Store.BatchDeleteOld(ctx, &store.BatchDeleteOldParams{Before: before, Max: batchSize})
+		if err != nil {
+			return 0, err
+		}
+		return max(n, o, b), nil
 	}}
 }

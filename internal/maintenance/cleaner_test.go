@@ -56,12 +56,12 @@ func TestCleanerRetentionRules(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, id := range gone {
-				if _, err := st.JobGet(ctx, id); err == nil {
+				if _, err := st.JobGet(ctx, &store.JobGetParams{ID: id}); err == nil {
 					t.Errorf("at +%v: job %d kept, want deleted", at, id)
 				}
 			}
 			for _, id := range kept {
-				if _, err := st.JobGet(ctx, id); err != nil {
+				if _, err := st.JobGet(ctx, &store.JobGetParams{ID: id}); err != nil {
 					t.Errorf("at +%v: job %d: %v, want kept", at, id, err)
 				}
 			}

@@ -39,8 +39,7 @@ type Config struct {
 	Retention []kilntype.RetentionRule
 
 	// ServerTTL is how long a server (a registered process) may go without
-	// a heartbeat before the reaper deletes its row; required when the
-	// store is a store.ServerStore.
+	// a heartbeat before the reaper deletes its row; required.
 	ServerTTL time.Duration
 
 	// OnRescued (optional) is called with the jobs the rescuer took back.
@@ -75,16 +74,7 @@ type Services struct {
 // Start runs them.
 func New(cfg Config) *Services {
 	s := &Services{cfg: cfg}
-	s.tasks = []Task{s.scheduler(), s.cleaner()}
-	if d, ok := cfg.Store.(store.DependencyStore); ok {
-		s.tasks = append(s.tasks, s.resolver(d))
-	}
-	if ss, ok := cfg.Store.(store.ServerStore); ok {
-		s.tasks = append(s.tasks, s.reaper(ss))
-	}
-	if st, ok := cfg.Store.(store.StatsStore); ok {
-		s.tasks = append(s.tasks, s.statsFolder(st))
-	}
+	s.tasks = []Task{s.scheduler(), s.cleaner(), s.resolver(), s.reaper(), s.statsFolder()}
 	s.runners = make([]service.Runner, len(s.tasks))
 	return s
 }

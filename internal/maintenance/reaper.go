@@ -10,9 +10,9 @@ import (
 // ServerTTL: processes that died without deregistering (Hangfire's
 // ServerWatchdog). Their running jobs come back through the rescuer once
 // their leases expire.
-func (s *Services) reaper(ss store.ServerStore) Task {
+func (s *Services) reaper() Task {
 	return Task{Name: "reaper", Interval: s.cfg.ServerTTL / 4, Run: func(ctx context.Context) (int, error) {
-		ids, err := ss.ServerDeleteStale(ctx, s.cfg.Now().Add(-s.cfg.ServerTTL))
+		ids, err := s.cfg.Store.ServerDeleteStale(ctx, &store.ServerDeleteStaleParams{Before: s.cfg.Now().Add(-s.cfg.ServerTTL)})
 		if err != nil {
 			return 0, err
 		}

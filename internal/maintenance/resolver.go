@@ -9,9 +9,9 @@ import (
 // resolver releases continuations and batch callbacks whose parents have
 // all ended: to available, or to cancelled when a parent failed and the
 // child's policy says so. It runs at the scheduler's interval.
-func (s *Services) resolver(d store.DependencyStore) Task {
+func (s *Services) resolver() Task {
 	return Task{Name: "resolver", Interval: s.cfg.ScheduleInterval, Run: func(ctx context.Context) (int, error) {
-		rows, err := d.JobResolvePending(ctx, &store.JobResolvePendingParams{Now: s.cfg.Now(), Max: batchSize})
+		rows, err := s.cfg.Store.JobResolvePending(ctx, &store.JobResolvePendingParams{Now: s.cfg.Now(), Max: batchSize})
 		if err != nil {
 			return 0, err
 		}

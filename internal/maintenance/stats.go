@@ -24,9 +24,9 @@ const HistoryRetention = 7 * 24 * time.Hour
 // statsFolder folds the job counters into the history of the current
 // minute and deletes the history older than HistoryRetention (as
 // Hangfire's counter aggregator folds its counters and expires them).
-func (s *Services) statsFolder(st store.StatsStore) Task {
+func (s *Services) statsFolder() Task {
 	return Task{Name: "stats", Interval: StatsInterval, Run: func(ctx context.Context) (int, error) {
 		now := s.cfg.Now()
-		return st.JobStatsFold(ctx, &store.JobStatsFoldParams{Now: now, HistoryBefore: now.Add(-HistoryRetention)})
+		return s.cfg.Store.JobStatsFold(ctx, &store.JobStatsFoldParams{Now: now, HistoryBefore: now.Add(-HistoryRetention)})
 	}}
 }

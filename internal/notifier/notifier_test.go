@@ -54,7 +54,9 @@ func (f *fakeStore) Listen(ctx context.Context, params *store.ListenParams) (sto
 	return fakeSub{f}, nil
 }
 
-func (f *fakeStore) Notify(context.Context, string, string) error { return nil }
+func (f *fakeStore) Notify(context.Context, *store.NotifyParams) error { return nil }
+
+func (f *fakeStore) NotificationsAvailable() bool { return true }
 
 func (f *fakeStore) send(n store.Notification) {
 	f.mu.Lock()

@@ -94,7 +94,7 @@ func TestTwoSchedulersOneJobPerOccurrence(t *testing.T) {
 		t.Fatalf("%d jobs for 20 entries × 5 occurrences, want 100", n)
 	}
 	for i := range 20 {
-		occ, err := a.RecurringOccurrenceList(ctx, fmt.Sprintf("e%02d", i), 100)
+		occ, err := a.RecurringOccurrenceList(ctx, &store.RecurringOccurrenceListParams{ID: fmt.Sprintf("e%02d", i), Limit: 100})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -135,13 +135,13 @@ func BenchmarkDueEntries(b *testing.B) {
 func entryJobs(t *testing.T, st store.Store, id string) []*kilntype.JobRow {
 	t.Helper()
 	ctx := context.Background()
-	occs, err := st.RecurringOccurrenceList(ctx, id, 1000)
+	occs, err := st.RecurringOccurrenceList(ctx, &store.RecurringOccurrenceListParams{ID: id, Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var jobs []*kilntype.JobRow
 	for i := len(occs) - 1; i >= 0; i-- {
-		job, err := st.JobGet(ctx, occs[i].JobID)
+		job, err := st.JobGet(ctx, &store.JobGetParams{ID: occs[i].JobID})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -315,7 +315,7 @@ func TestEntryErrorIsWrittenWithItsEnqueue(t *testing.T) {
 	if n := countJobs(t, st); n != 1 {
 		t.Fatalf("%d jobs, want 1", n)
 	}
-	row, err := st.RecurringGet(context.Background(), "foreign")
+	row, err := st.RecurringGet(context.Background(), &store.RecurringGetParams{ID: "foreign"})
 	if err != nil {
 		t.Fatal(err)
 	}

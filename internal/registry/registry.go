@@ -56,7 +56,7 @@ func (r *Registry) Stop() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := r.cfg.Store.ServerDelete(ctx, r.id); err != nil {
+	if err := r.cfg.Store.ServerDelete(ctx, &store.ServerDeleteParams{ID: r.id}); err != nil {
 		r.cfg.Logger.Warn("kiln: cannot deregister this server; the leader will remove it", "err", err)
 	}
 }
@@ -65,7 +65,7 @@ func (r *Registry) write(ctx context.Context) {
 	row := r.cfg.Row()
 	row.HeartbeatAt = r.cfg.Now()
 	r.id = row.ID
-	if err := r.cfg.Store.ServerUpsert(ctx, row); err != nil && !service.Stopping(ctx) {
+	if err := r.cfg.Store.ServerUpsert(ctx, &store.ServerUpsertParams{Row: row}); err != nil && !service.Stopping(ctx) {
 		r.cfg.Logger.Warn("kiln: cannot refresh this server's registry row", "err", err)
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-var _ store.JobArgsStore = (*Store)(nil)
-
 const sqlArgsReplace = `UPDATE {s}.kiln_job SET args = $1::jsonb WHERE id = $2 AND args = $3::jsonb`
 
 // JobArgsReplace sets job params.ID's args to params.New if they are

@@ -140,7 +140,7 @@ func TestDatabaseClockSkew(t *testing.T) {
 		if err != nil || len(renewed) != 1 {
 			t.Fatalf("host A's renewal: %v, %v", renewed, err)
 		}
-		got, err := a.JobGet(ctx, jobs[0].ID)
+		got, err := a.JobGet(ctx, &store.JobGetParams{ID: jobs[0].ID})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,7 +164,7 @@ func TestDatabaseClockSkew(t *testing.T) {
 		if rescued[0].ID != jobs[0].ID || rescued[0].State != kilntype.JobStateRetryable {
 			t.Fatalf("rescued %+v, want job %d retryable", rescued[0], jobs[0].ID)
 		}
-		attempts, err := a.JobAttemptList(ctx, jobs[0].ID)
+		attempts, err := a.JobAttemptList(ctx, &store.JobAttemptListParams{JobID: jobs[0].ID})
 		if err != nil || len(attempts) != 1 || attempts[0].Outcome != kilntype.AttemptInterrupted || attempts[0].Server != "a" {
 			t.Fatalf("attempts %+v, %v; want one interrupted, by a", attempts, err)
 		}

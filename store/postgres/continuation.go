@@ -12,8 +12,6 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-var _ store.DependencyStore = (*Store)(nil)
-
 // sqlLockParents locks the stored jobs of the array $1 FOR KEY SHARE and
 // returns the IDs of those that exist. The lock keeps a parent from being
 // deleted (by JobDelete or the cleaner, which lock FOR UPDATE) until the
@@ -266,7 +264,8 @@ FROM {s}.kiln_batch AS b WHERE b.id = $1`
 // BatchGet returns the batch id with its progress, or a wrapped
 // kilntype.ErrNotFound. Total counts the batch's jobs, its callback
 // excluded, also those deleted since; Counts only the jobs still stored.
-func (s *Store) BatchGet(ctx context.Context, id string) (*kilntype.BatchRow, error) {
+func (s *Store) BatchGet(ctx context.Context, params *store.BatchGetParams) (*kilntype.BatchRow, error) {
+	id := params.ID
 	b := &kilntype.BatchRow{ID: id}
 	err := s.pool.QueryRow(ctx, s.sql(sqlBatchGet), id).Scan(&b.CreatedAt, &b.CallbackJobID, &b.Total, &b.Counts)
 	if isNoRows(err) {

@@ -172,13 +172,13 @@ func TestDeletedChildTakesItsParentRows(t *testing.T) {
 	if n := count(); n != 3 {
 		t.Fatalf("%d parent rows, want 3", n)
 	}
-	if _, err := s.JobDelete(ctx, res[0].Job.ID); err != nil {
+	if _, err := s.JobDelete(ctx, &store.JobDeleteParams{ID: res[0].Job.ID}); err != nil {
 		t.Fatal(err)
 	}
 	if n := count(); n != 1 {
 		t.Errorf("%d parent rows after the child's delete, want 1", n)
 	}
-	if _, err := s.JobDelete(ctx, parents[0].Job.ID); err != nil {
+	if _, err := s.JobDelete(ctx, &store.JobDeleteParams{ID: parents[0].Job.ID}); err != nil {
 		t.Fatal(err)
 	}
 	if n := count(); n != 1 {

@@ -117,7 +117,8 @@ func (s *Store) JobRetry(ctx context.Context, params *store.JobRetryParams) (*ki
 // JobDelete deletes the job id and its attempts, and returns the job as it
 // was. A running job gives a wrapped kilntype.ErrJobRunning (cancel it
 // first), an unknown ID a wrapped kilntype.ErrNotFound.
-func (s *Store) JobDelete(ctx context.Context, id int64) (*kilntype.JobRow, error) {
+func (s *Store) JobDelete(ctx context.Context, params *store.JobDeleteParams) (*kilntype.JobRow, error) {
+	id := params.ID
 	var job *kilntype.JobRow
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error

@@ -16,7 +16,8 @@ import (
 const sqlGetJob = `SELECT ` + jobColumns + ` FROM {s}.kiln_job WHERE id = $1`
 
 // JobGet returns the job id, or a wrapped kilntype.ErrNotFound.
-func (s *Store) JobGet(ctx context.Context, id int64) (*kilntype.JobRow, error) {
+func (s *Store) JobGet(ctx context.Context, params *store.JobGetParams) (*kilntype.JobRow, error) {
+	id := params.ID
 	job, err := scanJob(s.pool.QueryRow(ctx, s.sql(sqlGetJob), id))
 	if isNoRows(err) {
 		err = kilntype.ErrNotFound
@@ -228,7 +229,8 @@ const sqlAttemptList = `SELECT ` + attemptColumns + ` FROM (
 
 // JobAttemptList returns the attempts of job jobID, oldest first; an unknown
 // job gives an empty list.
-func (s *Store) JobAttemptList(ctx context.Context, jobID int64) ([]*kilntype.JobAttempt, error) {
+func (s *Store) JobAttemptList(ctx context.Context, params *store.JobAttemptListParams) ([]*kilntype.JobAttempt, error) {
+	jobID := params.JobID
 	what := fmt.Sprintf("list attempts of job %d", jobID)
 	rows, err := s.pool.Query(ctx, s.sql(sqlAttemptList), jobID)
 	if err != nil {
@@ -254,7 +256,8 @@ ORDER BY id`
 
 // JobListCancelRequested returns the IDs of the running jobs leased by
 // leasedBy that have a cancel request, in ID order.
-func (s *Store) JobListCancelRequested(ctx context.Context, leasedBy string) ([]int64, error) {
+func (s *Store) JobListCancelRequested(ctx context.Context, params *store.JobListCancelRequestedParams) ([]int64, error) {
+	leasedBy := params.LeasedBy
 	rows, err := s.pool.Query(ctx, s.sql(sqlListCancelRequested), leasedBy)
 	if err != nil {
 		return nil, fail("list cancel requests", err)

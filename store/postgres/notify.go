@@ -18,11 +18,6 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-var (
-	_ store.Notifier             = (*Store)(nil)
-	_ store.NotifierAvailability = (*Store)(nil)
-)
-
 // Notifications travel with PostgreSQL's LISTEN and NOTIFY. Each topic is
 // a channel of the Store's schema, named "<schema>.<topic>" (or, when that
 // is longer than the 63 bytes a channel name may have,
@@ -116,7 +111,8 @@ func (s *Store) channel(topic string) string {
 
 // Notify sends payload on topic with pg_notify, in a transaction of its
 // own: listeners receive it once Notify returns.
-func (s *Store) Notify(ctx context.Context, topic, payload string) error {
+func (s *Store) Notify(ctx context.Context, params *store.NotifyParams) error {
+	topic, payload := params.Topic, params.Payload
 	if err := checkTopic(topic); err != nil {
 		return fail("notify", err)
 	}
@@ -189,7 +185,7 @@ func (s *Store) notifyCancelRequested(ctx context.Context, q querier, job *kilnt
 var errNoNotifications = errors.New("notifications are unavailable behind a pooler in transaction mode (Options.PgBouncer): LISTEN needs a session of its own")
 
 // NotificationsAvailable reports whether Listen can receive notifications:
-// false with Options.PgBouncer. See [store.NotifierAvailability].
+// false with Options.PgBouncer. See [store.Notifier].
 func (s *Store) NotificationsAvailable() bool { return !s.pgBouncer }
 
 // Listen takes a connection out of the Store's pool, LISTENs on the

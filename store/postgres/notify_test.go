@@ -138,7 +138,7 @@ func TestListenErrors(t *testing.T) {
 			t.Errorf("%s: error %q lacks the package prefix", tc.name, err)
 		}
 	}
-	if err := s.Notify(t.Context(), "Bad", "x"); err == nil {
+	if err := s.Notify(t.Context(), &store.NotifyParams{Topic: "Bad", Payload: "x"}); err == nil {
 		t.Error("Notify on an invalid topic succeeded")
 	}
 }
@@ -153,7 +153,7 @@ func TestNotifyAcrossStores(t *testing.T) {
 	b := newTestStore(t, a.Schema())
 	l := listen(t, a, store.TopicInsert, store.TopicCancel)
 
-	if err := b.Notify(ctx, store.TopicInsert, "hello"); err != nil {
+	if err := b.Notify(ctx, &store.NotifyParams{Topic: store.TopicInsert, Payload: "hello"}); err != nil {
 		t.Fatal(err)
 	}
 	if n := l.next(t); n != (store.Notification{Topic: store.TopicInsert, Payload: "hello"}) {
@@ -168,7 +168,7 @@ func TestNotifyAcrossStores(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Notify(ctx, store.TopicInsert, "end1"); err != nil {
+	if err := b.Notify(ctx, &store.NotifyParams{Topic: store.TopicInsert, Payload: "end1"}); err != nil {
 		t.Fatal(err)
 	}
 	got := payloads(l.until(t, store.TopicInsert, "end1"))
@@ -186,7 +186,7 @@ func TestNotifyAcrossStores(t *testing.T) {
 		if _, err := b.JobInsertManyTx(ctx, tx, []*store.JobInsertParams{insertParams("tx", kilntype.JobStateAvailable)}); err != nil {
 			t.Fatal(err)
 		}
-		if err := b.Notify(ctx, store.TopicInsert, "open"); err != nil {
+		if err := b.Notify(ctx, &store.NotifyParams{Topic: store.TopicInsert, Payload: "open"}); err != nil {
 			t.Fatal(err)
 		}
 		if got := l.until(t, store.TopicInsert, "open"); len(got) > 0 {
@@ -201,7 +201,7 @@ func TestNotifyAcrossStores(t *testing.T) {
 			t.Fatal(err)
 		}
 		marker := "end-" + strconv.FormatBool(commit)
-		if err := b.Notify(ctx, store.TopicInsert, marker); err != nil {
+		if err := b.Notify(ctx, &store.NotifyParams{Topic: store.TopicInsert, Payload: marker}); err != nil {
 			t.Fatal(err)
 		}
 		got := payloads(l.until(t, store.TopicInsert, marker))
@@ -229,7 +229,7 @@ func TestNotifyAcrossStores(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := b.Notify(ctx, store.TopicCancel, "end"); err != nil {
+	if err := b.Notify(ctx, &store.NotifyParams{Topic: store.TopicCancel, Payload: "end"}); err != nil {
 		t.Fatal(err)
 	}
 	got = payloads(l.until(t, store.TopicCancel, "end"))
@@ -255,7 +255,7 @@ func TestNotifySchemasIsolated(t *testing.T) {
 		listeners = append(listeners, listen(t, s, store.TopicInsert))
 	}
 	for _, s := range stores {
-		if err := s.Notify(ctx, store.TopicInsert, s.Schema()); err != nil {
+		if err := s.Notify(ctx, &store.NotifyParams{Topic: store.TopicInsert, Payload: s.Schema()}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -263,7 +263,7 @@ func TestNotifySchemasIsolated(t *testing.T) {
 	// channel in commit order, so whatever it heard from the others
 	// comes before its marker.
 	for _, s := range stores {
-		if err := s.Notify(ctx, store.TopicInsert, "end"); err != nil {
+		if err := s.Notify(ctx, &store.NotifyParams{Topic: store.TopicInsert, Payload: "end"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -301,7 +301,7 @@ func TestListenReconnects(t *testing.T) {
 			t.Fatalf("round %d: listening on backend %d after %d was terminated", round, got, pid)
 		}
 		payload := "after-" + strconv.Itoa(round)
-		if err := s.Notify(ctx, store.TopicCancel, payload); err != nil {
+		if err := s.Notify(ctx, &store.NotifyParams{Topic: store.TopicCancel, Payload: payload}); err != nil {
 			t.Fatal(err)
 		}
 		if n := l.next(t); n.Payload != payload {
@@ -333,7 +333,7 @@ func TestListenSurvivesPings(t *testing.T) {
 			t.Fatalf("ping: %v", err)
 		}
 	}
-	if err := s.Notify(t.Context(), store.TopicInsert, "late"); err != nil {
+	if err := s.Notify(t.Context(), &store.NotifyParams{Topic: store.TopicInsert, Payload: "late"}); err != nil {
 		t.Fatal(err)
 	}
 	if n := l.next(t); n.Payload != "late" {
@@ -360,7 +360,7 @@ func TestSubscriptionCloseLeavesNoGoroutines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Notify(ctx, store.TopicInsert, "x"); err != nil {
+	if err := s.Notify(ctx, &store.NotifyParams{Topic: store.TopicInsert, Payload: "x"}); err != nil {
 		t.Fatal(err)
 	}
 	<-got

@@ -51,7 +51,7 @@ func checkRegistryAndRescue(t *testing.T, s *postgres.Store) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	row := &kilntype.ServerRow{ID: "proc-1", Host: "h", PID: 7, Kinds: []string{"noop"},
 		Queues: []kilntype.ServerQueue{{Name: "default", MaxWorkers: 10, Busy: 3}}, StartedAt: now, HeartbeatAt: now}
-	if err := s.ServerUpsert(ctx, row); err != nil {
+	if err := s.ServerUpsert(ctx, &store.ServerUpsertParams{Row: row}); err != nil {
 		t.Fatalf("ServerUpsert: %v", err)
 	}
 	rows, err := s.ServerList(ctx)

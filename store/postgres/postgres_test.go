@@ -66,10 +66,10 @@ func TestSchemaMissingBeforeMigrate(t *testing.T) {
 	if _, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "default", Max: 1, AnyKind: true, Now: base}); !errors.Is(err, kilntype.ErrSchemaMissing) {
 		t.Errorf("JobClaim before Migrate: %v, want ErrSchemaMissing", err)
 	}
-	if _, err := s.JobGet(ctx, 1); !errors.Is(err, kilntype.ErrSchemaMissing) {
+	if _, err := s.JobGet(ctx, &store.JobGetParams{ID: 1}); !errors.Is(err, kilntype.ErrSchemaMissing) {
 		t.Errorf("JobGet before Migrate: %v, want ErrSchemaMissing", err)
 	}
-	if _, err := s.RecurringGet(ctx, "e"); !errors.Is(err, kilntype.ErrSchemaMissing) {
+	if _, err := s.RecurringGet(ctx, &store.RecurringGetParams{ID: "e"}); !errors.Is(err, kilntype.ErrSchemaMissing) {
 		t.Errorf("RecurringGet before Migrate: %v, want ErrSchemaMissing", err)
 	}
 	if err := s.Migrate(ctx); err != nil {
@@ -83,7 +83,7 @@ func TestSchemaMissingBeforeMigrate(t *testing.T) {
 	if _, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "default", Max: 1, AnyKind: true, Now: base}); err != nil {
 		t.Errorf("JobClaim after Migrate: %v", err)
 	}
-	if _, err := s.JobGet(ctx, 1); !errors.Is(err, kilntype.ErrNotFound) {
+	if _, err := s.JobGet(ctx, &store.JobGetParams{ID: 1}); !errors.Is(err, kilntype.ErrNotFound) {
 		t.Errorf("JobGet after Migrate: %v, want ErrNotFound", err)
 	}
 
@@ -137,7 +137,7 @@ func TestCloseTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.JobGet(t.Context(), 1); !errors.Is(err, kilntype.ErrNotFound) {
+	if _, err := s.JobGet(t.Context(), &store.JobGetParams{ID: 1}); !errors.Is(err, kilntype.ErrNotFound) {
 		t.Fatalf("JobGet: %v", err)
 	}
 	for i := range 2 {
@@ -185,7 +185,7 @@ func TestNewOnCallersPool(t *testing.T) {
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.JobGet(ctx, res[0].Job.ID); !errors.Is(err, kilntype.ErrNotFound) {
+	if _, err := s.JobGet(ctx, &store.JobGetParams{ID: res[0].Job.ID}); !errors.Is(err, kilntype.ErrNotFound) {
 		t.Errorf("job of a rolled back transaction: %v, want ErrNotFound", err)
 	}
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
@@ -195,7 +195,7 @@ func TestNewOnCallersPool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.JobGet(ctx, res[0].Job.ID)
+	got, err := s.JobGet(ctx, &store.JobGetParams{ID: res[0].Job.ID})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,8 +11,6 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-var _ store.JobProgressStore = (*Store)(nil)
-
 // leaseCheck is the condition under which a running job's reports are
 // written: $1 is its ID, $2 the lease holder, $3 the claim's attempted_at
 // (NULL: any claim). The UPDATEs that use it lock the row, so a rescue or a

@@ -10,8 +10,6 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-var _ store.QueueStore = (*Store)(nil)
-
 // sqlQueuePause pauses queue $1 at $2, unless it already is paused.
 const sqlQueuePause = `INSERT INTO {s}.kiln_queue (name, paused, updated_at) VALUES ($1, true, $2)
 ON CONFLICT (name) DO UPDATE SET paused = true, updated_at = excluded.updated_at

@@ -221,7 +221,8 @@ func (s *Store) RecurringUpsert(ctx context.Context, params *store.RecurringUpse
 }
 
 // RecurringGet returns the entry id, or a wrapped kilntype.ErrNotFound.
-func (s *Store) RecurringGet(ctx context.Context, id string) (*kilntype.RecurringRow, error) {
+func (s *Store) RecurringGet(ctx context.Context, params *store.RecurringGetParams) (*kilntype.RecurringRow, error) {
+	id := params.ID
 	row, err := scanRecurring(s.pool.QueryRow(ctx, s.sql(sqlRecurringGet), id))
 	if isNoRows(err) {
 		err = kilntype.ErrNotFound
@@ -247,7 +248,8 @@ func (s *Store) RecurringList(ctx context.Context, params *store.RecurringListPa
 // RecurringDelete deletes the entry id and its occurrence rows (the jobs
 // it enqueued stay) and returns it as it was, or a wrapped
 // kilntype.ErrNotFound.
-func (s *Store) RecurringDelete(ctx context.Context, id string) (*kilntype.RecurringRow, error) {
+func (s *Store) RecurringDelete(ctx context.Context, params *store.RecurringDeleteParams) (*kilntype.RecurringRow, error) {
+	id := params.ID
 	row, err := scanRecurring(s.pool.QueryRow(ctx, s.sql(sqlRecurringDelete), id))
 	if isNoRows(err) {
 		err = kilntype.ErrNotFound
@@ -261,7 +263,8 @@ func (s *Store) RecurringDelete(ctx context.Context, id string) (*kilntype.Recur
 // RecurringDeleteExcept deletes, with their occurrence rows, the entries
 // whose ID is not in keep (an empty keep deletes them all) and returns the
 // deleted IDs, sorted; never nil.
-func (s *Store) RecurringDeleteExcept(ctx context.Context, keep []string) ([]string, error) {
+func (s *Store) RecurringDeleteExcept(ctx context.Context, params *store.RecurringDeleteExceptParams) ([]string, error) {
+	keep := params.Keep
 	if keep == nil {
 		keep = []string{}
 	}
@@ -307,7 +310,8 @@ func (s *Store) RecurringSetPaused(ctx context.Context, params *store.RecurringS
 // RecurringSetError sets the entry's LastError to message ("" clears it)
 // and its UpdatedAt to now. An unknown ID gives a wrapped
 // kilntype.ErrNotFound.
-func (s *Store) RecurringSetError(ctx context.Context, id string, message string, now time.Time) error {
+func (s *Store) RecurringSetError(ctx context.Context, params *store.RecurringSetErrorParams) error {
+	id, message, now := params.ID, params.Message, params.Now
 	tag, err := s.pool.Exec(ctx, s.sql(sqlRecurringSetError), id, message, truncate(now))
 	if err == nil && tag.RowsAffected() == 0 {
 		err = kilntype.ErrNotFound
@@ -695,7 +699,8 @@ func (s *Store) enqueueOccurrences(ctx context.Context, tx pgx.Tx, e *preparedEn
 // occurrence time, at most limit (0 or less means store.DefaultListLimit,
 // more than store.MaxListLimit is cut to it), each with its job's state
 // ("" when the job was deleted). An unknown entry gives an empty list.
-func (s *Store) RecurringOccurrenceList(ctx context.Context, id string, limit int) ([]*store.RecurringOccurrence, error) {
+func (s *Store) RecurringOccurrenceList(ctx context.Context, params *store.RecurringOccurrenceListParams) ([]*store.RecurringOccurrence, error) {
+	id, limit := params.ID, params.Limit
 	what := fmt.Sprintf("list occurrences of recurring entry %q", id)
 	rows, err := s.pool.Query(ctx, s.sql(sqlOccurrenceList), id, listLimit(limit))
 	if err != nil {

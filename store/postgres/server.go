@@ -3,15 +3,12 @@ package postgres
 import (
 	"context"
 	"encoding/json"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
 )
-
-var _ store.ServerStore = (*Store)(nil)
 
 // sqlServerUpsert records server $1's row; $4 is the queues as JSON text.
 const sqlServerUpsert = `INSERT INTO {s}.kiln_server (id, host, pid, queues, kinds, started_at, heartbeat_at)
@@ -31,7 +28,8 @@ const sqlServerDeleteStale = `DELETE FROM {s}.kiln_server WHERE heartbeat_at < $
 
 // ServerUpsert records row as server row.ID's state, replacing its previous
 // row.
-func (s *Store) ServerUpsert(ctx context.Context, row *kilntype.ServerRow) error {
+func (s *Store) ServerUpsert(ctx context.Context, params *store.ServerUpsertParams) error {
+	row := params.Row
 	queues, kinds := row.Queues, row.Kinds
 	if queues == nil {
 		queues = []kilntype.ServerQueue{}
@@ -78,7 +76,8 @@ func (s *Store) ServerList(ctx context.Context) ([]*kilntype.ServerRow, error) {
 }
 
 // ServerDelete deletes server id's row.
-func (s *Store) ServerDelete(ctx context.Context, id string) error {
+func (s *Store) ServerDelete(ctx context.Context, params *store.ServerDeleteParams) error {
+	id := params.ID
 	if _, err := s.pool.Exec(ctx, s.sql(sqlServerDelete), id); err != nil {
 		return fail("delete server", err)
 	}
@@ -87,7 +86,8 @@ func (s *Store) ServerDelete(ctx context.Context, id string) error {
 
 // ServerDeleteStale deletes the servers whose heartbeat is before before,
 // and returns their IDs.
-func (s *Store) ServerDeleteStale(ctx context.Context, before time.Time) ([]string, error) {
+func (s *Store) ServerDeleteStale(ctx context.Context, params *store.ServerDeleteStaleParams) ([]string, error) {
+	before := params.Before
 	rows, err := s.pool.Query(ctx, s.sql(sqlServerDeleteStale), truncate(before))
 	if err != nil {
 		return nil, fail("delete stale servers", err)

@@ -10,8 +10,6 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-var _ store.ServiceStore = (*Store)(nil)
-
 // sqlServiceReport records the state of service $1 in process $2.
 const sqlServiceReport = `INSERT INTO {s}.kiln_service (name, process_id, state, singleton, restarts,
 	last_error, last_error_at, started_at, updated_at)
@@ -30,7 +28,8 @@ const sqlServiceDeleteStale = `DELETE FROM {s}.kiln_service WHERE updated_at < $
 
 // ServiceReport records row as the state of its service in its process,
 // replacing that pair's previous report.
-func (s *Store) ServiceReport(ctx context.Context, row *kilntype.ServiceRow) error {
+func (s *Store) ServiceReport(ctx context.Context, params *store.ServiceReportParams) error {
+	row := params.Row
 	_, err := s.pool.Exec(ctx, s.sql(sqlServiceReport), row.Name, row.ProcessID, row.State, row.Singleton,
 		row.Restarts, store.CleanText(row.LastError), truncPtr(row.LastErrorAt), truncPtr(row.StartedAt), truncate(row.UpdatedAt))
 	if err != nil {
@@ -65,7 +64,8 @@ func (s *Store) ServiceList(ctx context.Context) ([]*kilntype.ServiceRow, error)
 
 // ServiceDeleteStale deletes the reports not updated since before, and
 // returns how many.
-func (s *Store) ServiceDeleteStale(ctx context.Context, before time.Time) (int, error) {
+func (s *Store) ServiceDeleteStale(ctx context.Context, params *store.ServiceDeleteStaleParams) (int, error) {
+	before := params.Before
 	tag, err := s.pool.Exec(ctx, s.sql(sqlServiceDeleteStale), truncate(before))
 	if err != nil {
 		return 0, fail("delete stale services", err)

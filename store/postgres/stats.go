@@ -10,8 +10,6 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-var _ store.StatsStore = (*Store)(nil)
-
 // sqlJobCountByQueueState adds the folded totals and the deltas appended
 // since (migration 007), in one snapshot.
 const sqlJobCountByQueueState = `SELECT queue, state, sum(jobs)::bigint, sum(finished)::bigint FROM (

@@ -400,6 +400,10 @@ func (s *Store) Schema() string { return s.schema }
 // with [Store.JobInsertManyTx]).
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
+// SingleWriter reports false: the Store's writes run on as many
+// connections of its pool as are free (see store.Store).
+func (s *Store) SingleWriter() bool { return false }
+
 // Close closes the pool if Open created it; a pool passed to New stays
 // open. The Store is unusable after. Closing twice is harmless.
 func (s *Store) Close() error {

@@ -8,8 +8,6 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-var _ store.JobArgsStore = (*Store)(nil)
-
 // JobArgsReplace sets job params.ID's args to params.New if they are
 // params.Old, byte for byte (SQLite keeps args as the text given).
 func (s *Store) JobArgsReplace(ctx context.Context, params *store.JobArgsReplaceParams) (bool, error) {

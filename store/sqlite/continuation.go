@@ -11,8 +11,6 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-var _ store.DependencyStore = (*Store)(nil)
-
 // insertDependencies records the parents and batches of the jobs just
 // inserted in tx (results holds them; a unique-skipped job records nothing).
 func insertDependencies(ctx context.Context, tx *sql.Tx, params []*store.JobInsertParams, results []store.JobInsertResult, now int64) error {
@@ -210,7 +208,8 @@ func batchCounts(ctx context.Context, q queryer, id string) (map[kilntype.JobSta
 
 // BatchGet returns batch id with its progress, or a wrapped ErrNotFound. It
 // reads from the reader pool.
-func (s *Store) BatchGet(ctx context.Context, id string) (*kilntype.BatchRow, error) {
+func (s *Store) BatchGet(ctx context.Context, params *store.BatchGetParams) (*kilntype.BatchRow, error) {
+	id := params.ID
 	b := &kilntype.BatchRow{ID: id}
 	var created int64
 	var callback sql.NullInt64

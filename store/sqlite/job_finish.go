@@ -180,7 +180,8 @@ func (s *Store) JobLeaseRenew(ctx context.Context, params *store.JobLeaseRenewPa
 // JobListCancelRequested returns the IDs of the running jobs leased by
 // leasedBy that have a cancel request, in ID order. It reads from the reader
 // pool and never waits for writers.
-func (s *Store) JobListCancelRequested(ctx context.Context, leasedBy string) ([]int64, error) {
+func (s *Store) JobListCancelRequested(ctx context.Context, params *store.JobListCancelRequestedParams) ([]int64, error) {
+	leasedBy := params.LeasedBy
 	rows, err := s.r.QueryContext(ctx, `SELECT id FROM kiln_job
 		WHERE state = 'running' AND cancel_requested_at IS NOT NULL AND leased_by = ?
 		ORDER BY id`, leasedBy)

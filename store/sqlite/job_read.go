@@ -13,7 +13,8 @@ import (
 
 // JobGet returns the job id, or a wrapped kilntype.ErrNotFound. It reads
 // from the reader pool and never waits for writers.
-func (s *Store) JobGet(ctx context.Context, id int64) (*kilntype.JobRow, error) {
+func (s *Store) JobGet(ctx context.Context, params *store.JobGetParams) (*kilntype.JobRow, error) {
+	id := params.ID
 	job, err := scanJob(s.r.QueryRowContext(ctx, sqlGetJob, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = kilntype.ErrNotFound
@@ -211,7 +212,8 @@ func (s *Store) JobCountByState(ctx context.Context) (map[kilntype.JobState]int,
 
 // JobAttemptList returns the attempts of job jobID, oldest first; an unknown
 // job gives an empty list. It reads from the reader pool.
-func (s *Store) JobAttemptList(ctx context.Context, jobID int64) ([]*kilntype.JobAttempt, error) {
+func (s *Store) JobAttemptList(ctx context.Context, params *store.JobAttemptListParams) ([]*kilntype.JobAttempt, error) {
+	jobID := params.JobID
 	// The rows, then the successful attempt a completed job's row keeps.
 	rows, err := s.r.QueryContext(ctx, `SELECT `+attemptColumns+` FROM (
 		SELECT 0 AS src, id AS ord, `+attemptColumns+` FROM kiln_job_attempt WHERE job_id = ?1

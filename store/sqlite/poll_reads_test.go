@@ -65,7 +65,7 @@ SELECT 'foreign', 'q', '{}', 'available', 1, 1, ?1, ?1 FROM g`, micros(now.Add(-
 			return s.JobStatsFold(ctx, &store.JobStatsFoldParams{Now: now, HistoryBefore: now.Add(-48 * time.Hour)})
 		}},
 		{"reap servers", 0, func(ctx context.Context) (int, error) {
-			ids, err := s.ServerDeleteStale(ctx, now.Add(-time.Hour))
+			ids, err := s.ServerDeleteStale(ctx, &store.ServerDeleteStaleParams{Before: now.Add(-time.Hour)})
 			return len(ids), err
 		}},
 		{"leader elect", -1, func(ctx context.Context) (int, error) {
@@ -85,7 +85,7 @@ SELECT 'foreign', 'q', '{}', 'available', 1, 1, ?1, ?1 FROM g`, micros(now.Add(-
 			return len(rows), err
 		}},
 		{"list cancel requested", 0, func(ctx context.Context) (int, error) {
-			ids, err := s.JobListCancelRequested(ctx, "p")
+			ids, err := s.JobListCancelRequested(ctx, &store.JobListCancelRequestedParams{LeasedBy: "p"})
 			return len(ids), err
 		}},
 		{"count by state", -1, func(ctx context.Context) (int, error) {

@@ -10,8 +10,6 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-var _ store.JobProgressStore = (*Store)(nil)
-
 // leaseCheck is the condition under which a running job's reports are
 // written: ?2 is its ID, ?3 the lease holder, ?4 the claim's attempted_at
 // (NULL: any claim).

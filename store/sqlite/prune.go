@@ -8,8 +8,6 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-var _ store.PruneStore = (*Store)(nil)
-
 // sqlOccurrenceDeleteOld deletes up to ?2 occurrences before ?1 whose job
 // is gone, but not an entry's newest.
 const sqlOccurrenceDeleteOld = `DELETE FROM kiln_recurring_occurrence
@@ -33,7 +31,8 @@ const sqlBatchDeleteOld = `DELETE FROM kiln_batch WHERE id IN (
 
 // RecurringOccurrenceDeleteOld deletes old occurrences whose job is gone,
 // keeping each entry's newest.
-func (s *Store) RecurringOccurrenceDeleteOld(ctx context.Context, before time.Time, max int) (int, error) {
+func (s *Store) RecurringOccurrenceDeleteOld(ctx context.Context, params *store.RecurringOccurrenceDeleteOldParams) (int, error) {
+	before, max := params.Before, params.Max
 	n, err := s.deleteOld(ctx, sqlOccurrenceDeleteOld, before, max)
 	if err != nil {
 		return 0, fail("delete old recurring occurrences", err)
@@ -42,7 +41,8 @@ func (s *Store) RecurringOccurrenceDeleteOld(ctx context.Context, before time.Ti
 }
 
 // BatchDeleteOld deletes old batches whose jobs are all gone.
-func (s *Store) BatchDeleteOld(ctx context.Context, before time.Time, max int) (int, error) {
+func (s *Store) BatchDeleteOld(ctx context.Context, params *store.BatchDeleteOldParams) (int, error) {
+	before, max := params.Before, params.Max
 	n, err := s.deleteOld(ctx, sqlBatchDeleteOld, before, max)
 	if err != nil {
 		return 0, fail("delete old batches", err)

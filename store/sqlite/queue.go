@@ -8,8 +8,6 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-var _ store.QueueStore = (*Store)(nil)
-
 // sqlQueuePause pauses queue ?1 at ?2, unless it already is paused.
 const sqlQueuePause = `INSERT INTO kiln_queue (name, paused, updated_at) VALUES (?1, 1, ?2)
 ON CONFLICT (name) DO UPDATE SET paused = 1, updated_at = ?2 WHERE paused = 0`

@@ -223,7 +223,8 @@ func recurringMissing(ctx context.Context, tx *sql.Tx, st *stmts, id string) (bo
 
 // RecurringGet returns the entry id, or a wrapped kilntype.ErrNotFound. It
 // reads from the reader pool.
-func (s *Store) RecurringGet(ctx context.Context, id string) (*kilntype.RecurringRow, error) {
+func (s *Store) RecurringGet(ctx context.Context, params *store.RecurringGetParams) (*kilntype.RecurringRow, error) {
+	id := params.ID
 	row, err := scanRecurring(s.r.QueryRowContext(ctx, sqlRecurringGet, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = kilntype.ErrNotFound
@@ -268,7 +269,8 @@ func listLimit(limit int) int {
 // RecurringDelete deletes the entry id and its occurrence rows (the jobs
 // it enqueued stay) and returns it as it was, or a wrapped
 // kilntype.ErrNotFound.
-func (s *Store) RecurringDelete(ctx context.Context, id string) (*kilntype.RecurringRow, error) {
+func (s *Store) RecurringDelete(ctx context.Context, params *store.RecurringDeleteParams) (*kilntype.RecurringRow, error) {
+	id := params.ID
 	var row *kilntype.RecurringRow
 	err := s.write(ctx, func(tx *sql.Tx, st *stmts) error {
 		var err error
@@ -287,7 +289,8 @@ func (s *Store) RecurringDelete(ctx context.Context, id string) (*kilntype.Recur
 // RecurringDeleteExcept deletes, with their occurrence rows, the entries
 // whose ID is not in keep (an empty keep deletes them all) and returns the
 // deleted IDs, sorted; never nil.
-func (s *Store) RecurringDeleteExcept(ctx context.Context, keep []string) ([]string, error) {
+func (s *Store) RecurringDeleteExcept(ctx context.Context, params *store.RecurringDeleteExceptParams) ([]string, error) {
+	keep := params.Keep
 	if keep == nil {
 		keep = []string{}
 	}
@@ -353,7 +356,8 @@ func (s *Store) RecurringSetPaused(ctx context.Context, params *store.RecurringS
 // RecurringSetError sets the entry's LastError to message ("" clears it)
 // and its UpdatedAt to now. An unknown ID gives a wrapped
 // kilntype.ErrNotFound.
-func (s *Store) RecurringSetError(ctx context.Context, id string, message string, now time.Time) error {
+func (s *Store) RecurringSetError(ctx context.Context, params *store.RecurringSetErrorParams) error {
+	id, message, now := params.ID, params.Message, params.Now
 	err := s.write(ctx, func(tx *sql.Tx, st *stmts) error {
 		res, err := tx.StmtContext(ctx, st.recurringSetError).ExecContext(ctx, id, message, micros(now))
 		if err != nil {
@@ -622,7 +626,8 @@ func waitingRow(row insertedRow, parent int64) (insertedRow, error) {
 // more than store.MaxListLimit is cut to it), each with its job's state ("" when
 // the job was deleted). An unknown entry gives an empty list. It reads from
 // the reader pool.
-func (s *Store) RecurringOccurrenceList(ctx context.Context, id string, limit int) ([]*store.RecurringOccurrence, error) {
+func (s *Store) RecurringOccurrenceList(ctx context.Context, params *store.RecurringOccurrenceListParams) ([]*store.RecurringOccurrence, error) {
+	id, limit := params.ID, params.Limit
 	what := fmt.Sprintf("list occurrences of recurring entry %q", id)
 	rows, err := s.r.QueryContext(ctx, sqlOccurrenceList, id, listLimit(limit))
 	if err != nil {

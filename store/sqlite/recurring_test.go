@@ -38,7 +38,7 @@ func TestRecurringOccurrenceOutlivesJob(t *testing.T) {
 		CancelledBefore: base.Add(time.Hour), Max: 10}); err != nil || n != 1 {
 		t.Fatalf("JobDeleteFinished = %d, %v; want 1, nil", n, err)
 	}
-	occs, err := s.RecurringOccurrenceList(ctx, "e", 10)
+	occs, err := s.RecurringOccurrenceList(ctx, &store.RecurringOccurrenceListParams{ID: "e", Limit: 10})
 	if err != nil || len(occs) != 1 || occs[0].JobState != "" {
 		t.Fatalf("occurrences after cleaning = %+v, %v; want one with no job", occs, err)
 	}
@@ -48,17 +48,17 @@ func TestRecurringOccurrenceOutlivesJob(t *testing.T) {
 	if err != nil || res[0].Job == nil {
 		t.Fatalf("RecurringEnqueue after cleaning = %+v, %v", res, err)
 	}
-	if _, err := s.RecurringDelete(ctx, "e"); err != nil {
+	if _, err := s.RecurringDelete(ctx, &store.RecurringDeleteParams{ID: "e"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.JobGet(ctx, res[0].Job.ID); err != nil {
+	if _, err := s.JobGet(ctx, &store.JobGetParams{ID: res[0].Job.ID}); err != nil {
 		t.Errorf("job of a deleted entry: %v", err)
 	}
 	// No occurrence row is left behind for a new entry with the same ID.
 	if _, _, err := s.RecurringUpsert(ctx, &store.RecurringUpsertParams{Row: entry, Now: base}); err != nil {
 		t.Fatal(err)
 	}
-	if occs, err := s.RecurringOccurrenceList(ctx, "e", 10); err != nil || len(occs) != 0 {
+	if occs, err := s.RecurringOccurrenceList(ctx, &store.RecurringOccurrenceListParams{ID: "e", Limit: 10}); err != nil || len(occs) != 0 {
 		t.Errorf("occurrences of the new entry = %+v, %v; want none", occs, err)
 	}
 }
@@ -69,7 +69,7 @@ func TestRecurringBeforeMigrate(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	s := open(t, filepath.Join(t.TempDir(), "kiln.db"), nil)
-	if _, err := s.RecurringGet(ctx, "e"); !errors.Is(err, kilntype.ErrSchemaMissing) {
+	if _, err := s.RecurringGet(ctx, &store.RecurringGetParams{ID: "e"}); !errors.Is(err, kilntype.ErrSchemaMissing) {
 		t.Errorf("RecurringGet before Migrate: %v, want ErrSchemaMissing", err)
 	}
 	if _, _, err := s.RecurringNextDue(ctx); !errors.Is(err, kilntype.ErrSchemaMissing) {

@@ -5,17 +5,15 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
 )
 
-var _ store.ServerStore = (*Store)(nil)
-
 // ServerUpsert records row as server row.ID's state, replacing its previous
 // row.
-func (s *Store) ServerUpsert(ctx context.Context, row *kilntype.ServerRow) error {
+func (s *Store) ServerUpsert(ctx context.Context, params *store.ServerUpsertParams) error {
+	row := params.Row
 	queues, kinds, err := encodeServerLists(row)
 	if err != nil {
 		return fail("register server", err)
@@ -68,7 +66,8 @@ FROM kiln_server ORDER BY id`)
 }
 
 // ServerDelete deletes server id's row.
-func (s *Store) ServerDelete(ctx context.Context, id string) error {
+func (s *Store) ServerDelete(ctx context.Context, params *store.ServerDeleteParams) error {
+	id := params.ID
 	err := s.write(ctx, func(tx *sql.Tx, _ *stmts) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM kiln_server WHERE id = ?`, id)
 		return err
@@ -81,7 +80,8 @@ func (s *Store) ServerDelete(ctx context.Context, id string) error {
 
 // ServerDeleteStale deletes the servers whose heartbeat is before before,
 // and returns their IDs.
-func (s *Store) ServerDeleteStale(ctx context.Context, before time.Time) ([]string, error) {
+func (s *Store) ServerDeleteStale(ctx context.Context, params *store.ServerDeleteStaleParams) ([]string, error) {
+	before := params.Before
 	ids := []string{}
 	err := s.write(ctx, func(tx *sql.Tx, _ *stmts) error {
 		ids = ids[:0]

@@ -9,10 +9,9 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-var _ store.ServiceStore = (*Store)(nil)
-
 // ServiceReport records row as the state of its service in its process.
-func (s *Store) ServiceReport(ctx context.Context, row *kilntype.ServiceRow) error {
+func (s *Store) ServiceReport(ctx context.Context, params *store.ServiceReportParams) error {
+	row := params.Row
 	err := s.write(ctx, func(tx *sql.Tx, _ *stmts) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO kiln_service (name, process_id, state, singleton, restarts,
 	last_error, last_error_at, started_at, updated_at)
@@ -59,7 +58,8 @@ func (s *Store) ServiceList(ctx context.Context) ([]*kilntype.ServiceRow, error)
 }
 
 // ServiceDeleteStale deletes reports not updated since before.
-func (s *Store) ServiceDeleteStale(ctx context.Context, before time.Time) (int, error) {
+func (s *Store) ServiceDeleteStale(ctx context.Context, params *store.ServiceDeleteStaleParams) (int, error) {
+	before := params.Before
 	var n int64
 	err := s.write(ctx, func(tx *sql.Tx, _ *stmts) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM kiln_service WHERE updated_at < ?`, micros(before))

@@ -57,7 +57,7 @@ func TestSchemaMissingBeforeMigrate(t *testing.T) {
 	if _, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "default", Max: 1, AnyKind: true, Now: base}); !errors.Is(err, kilntype.ErrSchemaMissing) {
 		t.Errorf("JobClaim before Migrate: %v, want ErrSchemaMissing", err)
 	}
-	if _, err := s.JobGet(ctx, 1); !errors.Is(err, kilntype.ErrSchemaMissing) {
+	if _, err := s.JobGet(ctx, &store.JobGetParams{ID: 1}); !errors.Is(err, kilntype.ErrSchemaMissing) {
 		t.Errorf("JobGet before Migrate: %v, want ErrSchemaMissing", err)
 	}
 	if err := s.Migrate(ctx); err != nil {
@@ -88,7 +88,7 @@ func TestCloseTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.JobGet(t.Context(), 1); !errors.Is(err, kilntype.ErrNotFound) {
+	if _, err := s.JobGet(t.Context(), &store.JobGetParams{ID: 1}); !errors.Is(err, kilntype.ErrNotFound) {
 		t.Fatalf("JobGet: %v", err)
 	}
 	if err := s.Close(); err != nil {
@@ -121,7 +121,7 @@ func TestReadersSeeWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range []*sqlite.Store{a, b} {
-		if _, err := s.JobGet(ctx, res[0].Job.ID); err != nil {
+		if _, err := s.JobGet(ctx, &store.JobGetParams{ID: res[0].Job.ID}); err != nil {
 			t.Errorf("JobGet: %v", err)
 		}
 	}

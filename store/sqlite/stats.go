@@ -9,8 +9,6 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-var _ store.StatsStore = (*Store)(nil)
-
 // JobCountByQueueState returns the counters of each queue and state, by
 // queue then state, from kiln_job_count, which triggers keep in the
 // transaction of every change to a job (migration 007): one read of a

@@ -230,7 +230,7 @@ func openPool(ctx context.Context, path string, o Options, writer bool) (*sql.DB
 }
 
 // SingleWriter reports true: every write of a Store goes through its one
-// writer connection (see store.SingleWriter).
+// writer connection (see store.Store).
 func (s *Store) SingleWriter() bool { return true }
 
 // Close closes the Store's connections. Calls in progress may fail; the Store

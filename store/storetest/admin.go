@@ -206,12 +206,12 @@ func testDelete(t *testing.T, newStore NewStoreFunc) {
 		f := newFixture(t, newStore)
 		job := f.inState(kilntype.JobStateDiscarded)
 		keep := f.inState(kilntype.JobStateDiscarded)
-		got, err := f.s.JobDelete(f.ctx, job.ID)
+		got, err := f.s.JobDelete(f.ctx, &store.JobDeleteParams{ID: job.ID})
 		if err != nil {
 			t.Fatal(err)
 		}
 		wantSameJob(t, got, job)
-		if _, err := f.s.JobGet(f.ctx, job.ID); !errors.Is(err, kilntype.ErrNotFound) {
+		if _, err := f.s.JobGet(f.ctx, &store.JobGetParams{ID: job.ID}); !errors.Is(err, kilntype.ErrNotFound) {
 			t.Errorf("JobGet after delete: error = %v, want ErrNotFound", err)
 		}
 		if as := f.attempts(job.ID); len(as) != 0 {
@@ -226,7 +226,7 @@ func testDelete(t *testing.T, newStore NewStoreFunc) {
 		t.Run(string(state), func(t *testing.T) {
 			f := newFixture(t, newStore)
 			job := f.inState(state)
-			got, err := f.s.JobDelete(f.ctx, job.ID)
+			got, err := f.s.JobDelete(f.ctx, &store.JobDeleteParams{ID: job.ID})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -237,7 +237,7 @@ func testDelete(t *testing.T, newStore NewStoreFunc) {
 	t.Run("running", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		job := f.running()
-		if _, err := f.s.JobDelete(f.ctx, job.ID); !errors.Is(err, kilntype.ErrJobRunning) {
+		if _, err := f.s.JobDelete(f.ctx, &store.JobDeleteParams{ID: job.ID}); !errors.Is(err, kilntype.ErrJobRunning) {
 			t.Errorf("error = %v, want ErrJobRunning", err)
 		}
 		wantSameJob(t, f.get(job.ID), job)
@@ -245,7 +245,7 @@ func testDelete(t *testing.T, newStore NewStoreFunc) {
 
 	t.Run("NotFound", func(t *testing.T) {
 		f := newFixture(t, newStore)
-		if _, err := f.s.JobDelete(f.ctx, 987654); !errors.Is(err, kilntype.ErrNotFound) {
+		if _, err := f.s.JobDelete(f.ctx, &store.JobDeleteParams{ID: 987654}); !errors.Is(err, kilntype.ErrNotFound) {
 			t.Errorf("error = %v, want ErrNotFound", err)
 		}
 	})
@@ -258,11 +258,11 @@ func testDelete(t *testing.T, newStore NewStoreFunc) {
 		if _, err := f.s.JobRescueExpired(f.ctx, &store.JobRescueExpiredParams{Now: base.Add(2 * leaseTTL), Max: 10}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.s.JobDelete(f.ctx, job.ID); err != nil {
+		if _, err := f.s.JobDelete(f.ctx, &store.JobDeleteParams{ID: job.ID}); err != nil {
 			t.Fatal(err)
 		}
 		f.finish(finishParams(job, kilntype.JobStateCompleted, base.Add(3*leaseTTL)))
-		if _, err := f.s.JobGet(f.ctx, job.ID); !errors.Is(err, kilntype.ErrNotFound) {
+		if _, err := f.s.JobGet(f.ctx, &store.JobGetParams{ID: job.ID}); !errors.Is(err, kilntype.ErrNotFound) {
 			t.Errorf("JobGet: error = %v, want ErrNotFound", err)
 		}
 	})

@@ -361,7 +361,7 @@ func listCancelRequested(t *testing.T, newStore NewStoreFunc) {
 		{procB, []int64{b1.ID}},
 		{"nobody", nil},
 	} {
-		got, err := f.s.JobListCancelRequested(f.ctx, tc.leasedBy)
+		got, err := f.s.JobListCancelRequested(f.ctx, &store.JobListCancelRequestedParams{LeasedBy: tc.leasedBy})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -369,7 +369,7 @@ func listCancelRequested(t *testing.T, newStore NewStoreFunc) {
 	}
 	// A job that stopped running is no longer listed.
 	f.finish(finishParams(a1, kilntype.JobStateCancelled, base.Add(time.Second)))
-	got, err := f.s.JobListCancelRequested(f.ctx, procA)
+	got, err := f.s.JobListCancelRequested(f.ctx, &store.JobListCancelRequestedParams{LeasedBy: procA})
 	if err != nil {
 		t.Fatal(err)
 	}

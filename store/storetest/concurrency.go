@@ -279,25 +279,19 @@ func raceRecurringSchedulers(t *testing.T, a, b store.Store) {
 
 // pauseAcrossStores checks that a queue paused through one store is paused
 // for another store on the same database (another process), and that a
-// resume through the other restores claims in the first. It skips when the
-// stores lack [store.QueueStore].
+// resume through the other restores claims in the first.
 func pauseAcrossStores(t *testing.T, a, b store.Store) {
-	qa, okA := a.(store.QueueStore)
-	qb, okB := b.(store.QueueStore)
-	if !okA || !okB {
-		t.Skip("the store cannot pause queues (store.QueueStore)")
-	}
 	fa := &fixture{t: t, s: a, ctx: t.Context()}
 	fb := &fixture{t: t, s: b, ctx: t.Context()}
 	jobs := fa.insertN(3, queue("shared"))
-	pause(fa, qa, "shared", true, base)
+	pause(fa, a, "shared", true, base)
 	if got := fb.claim(claimParams("shared", 10, base)); len(got) != 0 {
 		t.Errorf("the other store claimed %v from a queue paused through the first", ids(got))
 	}
 	if got := fa.claim(claimParams("shared", 10, base)); len(got) != 0 {
 		t.Errorf("the pausing store claimed %v from its paused queue", ids(got))
 	}
-	pause(fb, qb, "shared", false, base.Add(time.Second))
+	pause(fb, b, "shared", false, base.Add(time.Second))
 	wantIDs(t, "claimed through the first store after the other resumed", ids(fa.claim(claimParams("shared", 10, base))), ids(jobs))
 }
 

@@ -11,15 +11,8 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-// dependencies returns the store's DependencyStore, or skips the test.
-func (f *fixture) dependencies() store.DependencyStore {
-	f.t.Helper()
-	d, ok := f.s.(store.DependencyStore)
-	if !ok {
-		f.t.Skip("the store has no continuations and batches (store.DependencyStore)")
-	}
-	return d
-}
+// dependencies returns the store's DependencyStore.
+func (f *fixture) dependencies() store.DependencyStore { return f.s }
 
 func childOf(policy kilntype.ParentFailurePolicy, parents ...int64) jobMod {
 	return func(p *store.JobInsertParams) {
@@ -125,7 +118,7 @@ func testDependencies(t *testing.T, newStore NewStoreFunc) {
 		f.dependencies()
 		parent := f.insert()
 		child := f.insert(childOf(kilntype.ParentFailureCancel, parent.ID))
-		if _, err := f.s.JobDelete(f.ctx, parent.ID); err != nil {
+		if _, err := f.s.JobDelete(f.ctx, &store.JobDeleteParams{ID: parent.ID}); err != nil {
 			t.Fatal(err)
 		}
 		f.resolve(now)
@@ -177,7 +170,7 @@ func testDependencies(t *testing.T, newStore NewStoreFunc) {
 			p.BatchID, p.BatchCallback, p.ParentRefs = "b1", true, []int{0, 1, 2, 3, 4}
 		})
 		res := f.insertMany(append(ps, callback)...)
-		b, err := d.BatchGet(f.ctx, "b1")
+		b, err := d.BatchGet(f.ctx, &store.BatchGetParams{ID: "b1"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -207,13 +200,13 @@ func testDependencies(t *testing.T, newStore NewStoreFunc) {
 		if meta["kiln.batch_id"] != "b1" || meta["kiln.batch_total"] != 5.0 || meta["kiln.batch_completed"] != 3.0 || meta["kiln.batch_failed"] != 2.0 {
 			t.Fatalf("callback metadata = %v", meta)
 		}
-		if b, _ = d.BatchGet(f.ctx, "b1"); !b.Finished() || b.Counts[kilntype.JobStateCompleted] != 3 {
+		if b, _ = d.BatchGet(f.ctx, &store.BatchGetParams{ID: "b1"}); !b.Finished() || b.Counts[kilntype.JobStateCompleted] != 3 {
 			t.Fatalf("finished batch = %+v", b)
 		}
 		if moved := f.resolve(now.Add(time.Minute)); len(moved) != 0 {
 			t.Fatalf("callback released twice")
 		}
-		if _, err := d.BatchGet(f.ctx, "nope"); !errors.Is(err, kilntype.ErrNotFound) {
+		if _, err := d.BatchGet(f.ctx, &store.BatchGetParams{ID: "nope"}); !errors.Is(err, kilntype.ErrNotFound) {
 			t.Fatalf("unknown batch: %v", err)
 		}
 	})
@@ -237,7 +230,7 @@ func testCleanerKeepsParents(t *testing.T, newStore NewStoreFunc) {
 		if err != nil || n != 1 {
 			t.Fatalf("JobDeleteFinished = %d, %v; want only the unrelated job deleted", n, err)
 		}
-		if _, err := f.s.JobGet(f.ctx, other.ID); !errors.Is(err, kilntype.ErrNotFound) {
+		if _, err := f.s.JobGet(f.ctx, &store.JobGetParams{ID: other.ID}); !errors.Is(err, kilntype.ErrNotFound) {
 			t.Fatalf("unrelated job: %v", err)
 		}
 		f.finish(finishParams(running, kilntype.JobStateCompleted, base.Add(2*time.Second)))

@@ -225,7 +225,7 @@ func testFinish(t *testing.T, newStore NewStoreFunc) {
 		if _, err := f.s.JobRescueExpired(f.ctx, &store.JobRescueExpiredParams{Now: base.Add(2 * leaseTTL), Max: 10}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.s.JobDelete(f.ctx, gone.ID); err != nil {
+		if _, err := f.s.JobDelete(f.ctx, &store.JobDeleteParams{ID: gone.ID}); err != nil {
 			t.Fatal(err)
 		}
 		f.insertN(3)

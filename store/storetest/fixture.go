@@ -117,7 +117,7 @@ func (f *fixture) insertN(n int, mods ...jobMod) []*kilntype.JobRow {
 // get returns job id and fails the test on error.
 func (f *fixture) get(id int64) *kilntype.JobRow {
 	f.t.Helper()
-	j, err := f.s.JobGet(f.ctx, id)
+	j, err := f.s.JobGet(f.ctx, &store.JobGetParams{ID: id})
 	if err != nil {
 		f.t.Fatalf("JobGet(%d): %v", id, err)
 	}
@@ -260,7 +260,7 @@ func (f *fixture) inState(state kilntype.JobState, mods ...jobMod) *kilntype.Job
 // attempts returns job id's attempts and fails the test on error.
 func (f *fixture) attempts(id int64) []*kilntype.JobAttempt {
 	f.t.Helper()
-	as, err := f.s.JobAttemptList(f.ctx, id)
+	as, err := f.s.JobAttemptList(f.ctx, &store.JobAttemptListParams{JobID: id})
 	if err != nil {
 		f.t.Fatalf("JobAttemptList(%d): %v", id, err)
 	}

@@ -245,7 +245,7 @@ func testGet(t *testing.T, newStore NewStoreFunc) {
 	t.Run("NotFound", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		f.insert()
-		if _, err := f.s.JobGet(f.ctx, 987654); !errors.Is(err, kilntype.ErrNotFound) {
+		if _, err := f.s.JobGet(f.ctx, &store.JobGetParams{ID: 987654}); !errors.Is(err, kilntype.ErrNotFound) {
 			t.Errorf("JobGet(unknown) error = %v, want ErrNotFound", err)
 		}
 	})

@@ -257,7 +257,7 @@ func testDeleteFinished(t *testing.T, newStore NewStoreFunc) {
 		if n := deleteFinished(&store.JobDeleteFinishedParams{CompletedBefore: after, Max: 100}); n != 1 {
 			t.Errorf("deleted %d, want 1 (completed)", n)
 		}
-		if _, err := f.s.JobGet(f.ctx, completed.ID); err == nil {
+		if _, err := f.s.JobGet(f.ctx, &store.JobGetParams{ID: completed.ID}); err == nil {
 			t.Error("completed job still there")
 		}
 		if as := f.attempts(completed.ID); len(as) != 0 {

@@ -24,7 +24,7 @@ func CheckMigratedTags(t *testing.T, s store.Store, tagRows func() int, remigrat
 	if n := tagRows(); n != 3 {
 		t.Fatalf("%d tag rows after inserting tags [a b a], [a] and none; want 3", n)
 	}
-	if _, err := s.JobDelete(f.ctx, res[0].Job.ID); err != nil {
+	if _, err := s.JobDelete(f.ctx, &store.JobDeleteParams{ID: res[0].Job.ID}); err != nil {
 		t.Fatalf("JobDelete: %v", err)
 	}
 	if n := tagRows(); n != 1 {

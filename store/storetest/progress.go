@@ -15,15 +15,11 @@ type progressFixture struct {
 	ps store.JobProgressStore
 }
 
-// newProgressFixture skips t when the store lacks store.JobProgressStore.
+// newProgressFixture returns a progressFixture on a new store.
 func newProgressFixture(t *testing.T, newStore NewStoreFunc) *progressFixture {
 	t.Helper()
 	f := newFixture(t, newStore)
-	ps, ok := f.s.(store.JobProgressStore)
-	if !ok {
-		t.Skip("the store keeps no job progress or logs (store.JobProgressStore)")
-	}
-	return &progressFixture{fixture: f, ps: ps}
+	return &progressFixture{fixture: f, ps: f.s}
 }
 
 // lease returns the lease of job as it was claimed by procA.
@@ -260,7 +256,7 @@ func testProgress(t *testing.T, newStore NewStoreFunc) {
 		for _, j := range []*kilntype.JobRow{deleted, cleaned} {
 			f.finish(finishParams(j, kilntype.JobStateCompleted, base.Add(time.Second)))
 		}
-		if _, err := f.s.JobDelete(f.ctx, deleted.ID); err != nil {
+		if _, err := f.s.JobDelete(f.ctx, &store.JobDeleteParams{ID: deleted.ID}); err != nil {
 			t.Fatal(err)
 		}
 		if n, err := f.s.JobDeleteFinished(f.ctx, &store.JobDeleteFinishedParams{

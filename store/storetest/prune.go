@@ -12,10 +12,7 @@ import (
 func testPrune(t *testing.T, newStore NewStoreFunc) {
 	t.Run("OccurrencesOfGoneJobsButNotTheNewest", func(t *testing.T) {
 		f := newFixture(t, newStore)
-		p, ok := f.s.(store.PruneStore)
-		if !ok {
-			t.Skip("the store does not prune (store.PruneStore)")
-		}
+		var p store.PruneStore = f.s
 		f.recurring("e")
 		f.recurring("lone")
 		f.recurringJobIn("e", minutes(1), jobDeleted)                         // old, job gone: pruned
@@ -25,11 +22,11 @@ func testPrune(t *testing.T, newStore NewStoreFunc) {
 		f.recurringJobIn("e", minutes(30), jobDeleted)                        // after the cut-off; the newest
 		f.recurringJobIn("lone", minutes(1), jobDeleted)                      // its entry's newest: kept
 
-		n, err := p.RecurringOccurrenceDeleteOld(f.ctx, minutes(10), 1)
+		n, err := p.RecurringOccurrenceDeleteOld(f.ctx, &store.RecurringOccurrenceDeleteOldParams{Before: minutes(10), Max: 1})
 		if err != nil || n != 1 {
 			t.Fatalf("with max 1: deleted %d, %v; want 1", n, err)
 		}
-		n, err = p.RecurringOccurrenceDeleteOld(f.ctx, minutes(10), 100)
+		n, err = p.RecurringOccurrenceDeleteOld(f.ctx, &store.RecurringOccurrenceDeleteOldParams{Before: minutes(10), Max: 100})
 		if err != nil || n != 2 {
 			t.Fatalf("deleted %d, %v; want 2 more", n, err)
 		}
@@ -40,36 +37,33 @@ func testPrune(t *testing.T, newStore NewStoreFunc) {
 		if occs := f.occurrences("lone", 0); len(occs) != 1 {
 			t.Fatalf("the lone entry's newest occurrence was deleted: %+v", occs)
 		}
-		if n, err := p.RecurringOccurrenceDeleteOld(f.ctx, minutes(10), 100); err != nil || n != 0 {
+		if n, err := p.RecurringOccurrenceDeleteOld(f.ctx, &store.RecurringOccurrenceDeleteOldParams{Before: minutes(10), Max: 100}); err != nil || n != 0 {
 			t.Fatalf("a second pass deleted %d, %v; want 0", n, err)
 		}
 	})
 
 	t.Run("BatchesWhoseJobsAreGone", func(t *testing.T) {
 		f := newFixture(t, newStore)
-		p, ok := f.s.(store.PruneStore)
-		if !ok {
-			t.Skip("the store does not prune (store.PruneStore)")
-		}
+		var p store.PruneStore = f.s
 		d := f.dependencies()
 		inBatch := func(id string) jobMod { return func(p *store.JobInsertParams) { p.BatchID = id } }
 		gone := f.insertMany(params(inBatch("gone")), params(inBatch("gone")))
 		live := f.insertMany(params(inBatch("live")), params(inBatch("live")))
 		for _, r := range append(gone, live[0]) {
-			if _, err := f.s.JobDelete(f.ctx, r.Job.ID); err != nil {
+			if _, err := f.s.JobDelete(f.ctx, &store.JobDeleteParams{ID: r.Job.ID}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if n, err := p.BatchDeleteOld(f.ctx, base, 100); err != nil || n != 0 {
+		if n, err := p.BatchDeleteOld(f.ctx, &store.BatchDeleteOldParams{Before: base, Max: 100}); err != nil || n != 0 {
 			t.Fatalf("with the cut-off at their creation: deleted %d, %v; want 0", n, err)
 		}
-		if n, err := p.BatchDeleteOld(f.ctx, base.Add(time.Hour), 100); err != nil || n != 1 {
+		if n, err := p.BatchDeleteOld(f.ctx, &store.BatchDeleteOldParams{Before: base.Add(time.Hour), Max: 100}); err != nil || n != 1 {
 			t.Fatalf("deleted %d, %v; want 1 (the batch whose jobs are all gone)", n, err)
 		}
-		if _, err := d.BatchGet(f.ctx, "gone"); !errors.Is(err, kilntype.ErrNotFound) {
+		if _, err := d.BatchGet(f.ctx, &store.BatchGetParams{ID: "gone"}); !errors.Is(err, kilntype.ErrNotFound) {
 			t.Fatalf("BatchGet(gone) = %v; want ErrNotFound", err)
 		}
-		if _, err := d.BatchGet(f.ctx, "live"); err != nil {
+		if _, err := d.BatchGet(f.ctx, &store.BatchGetParams{ID: "live"}); err != nil {
 			t.Fatalf("BatchGet(live): %v", err)
 		}
 	})

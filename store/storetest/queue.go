@@ -8,15 +8,8 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-// queues returns the store's QueueStore, or skips the test.
-func (f *fixture) queues() store.QueueStore {
-	f.t.Helper()
-	q, ok := f.s.(store.QueueStore)
-	if !ok {
-		f.t.Skip("the store cannot pause queues (store.QueueStore)")
-	}
-	return q
-}
+// queues returns the store's QueueStore.
+func (f *fixture) queues() store.QueueStore { return f.s }
 
 // pause runs QueuePause and fails the test on error.
 func pause(f *fixture, q store.QueueStore, name string, paused bool, now time.Time) {

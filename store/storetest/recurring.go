@@ -74,7 +74,7 @@ func paused(r *kilntype.RecurringRow) { r.Paused = true }
 // getRecurring returns entry id and fails the test on error.
 func (f *fixture) getRecurring(id string) *kilntype.RecurringRow {
 	f.t.Helper()
-	row, err := f.s.RecurringGet(f.ctx, id)
+	row, err := f.s.RecurringGet(f.ctx, &store.RecurringGetParams{ID: id})
 	if err != nil {
 		f.t.Fatalf("RecurringGet(%q): %v", id, err)
 	}
@@ -145,7 +145,7 @@ func wantSkips(t *testing.T, res []store.RecurringOccurrenceResult, want ...stri
 // occurrences runs RecurringOccurrenceList and fails the test on error.
 func (f *fixture) occurrences(id string, limit int) []*store.RecurringOccurrence {
 	f.t.Helper()
-	occs, err := f.s.RecurringOccurrenceList(f.ctx, id, limit)
+	occs, err := f.s.RecurringOccurrenceList(f.ctx, &store.RecurringOccurrenceListParams{ID: id, Limit: limit})
 	if err != nil {
 		f.t.Fatalf("RecurringOccurrenceList(%q): %v", id, err)
 	}
@@ -181,7 +181,7 @@ func (f *fixture) recurringJobIn(id string, at time.Time, state kilntype.JobStat
 	case kilntype.JobStatePending, kilntype.JobStateScheduled, kilntype.JobStateAvailable:
 		return job
 	case jobDeleted:
-		if _, err := f.s.JobDelete(f.ctx, job.ID); err != nil {
+		if _, err := f.s.JobDelete(f.ctx, &store.JobDeleteParams{ID: job.ID}); err != nil {
 			f.t.Fatalf("JobDelete(%d): %v", job.ID, err)
 		}
 		return job
@@ -311,7 +311,7 @@ func testRecurringUpsert(t *testing.T, newStore NewStoreFunc) {
 			Now: base.Add(time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
-		if err := f.s.RecurringSetError(f.ctx, "e", "no worker", base.Add(time.Hour)); err != nil {
+		if err := f.s.RecurringSetError(f.ctx, &store.RecurringSetErrorParams{ID: "e", Message: "no worker", Now: base.Add(time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
 
@@ -379,7 +379,7 @@ func testRecurringGetList(t *testing.T, newStore NewStoreFunc) {
 	t.Run("GetNotFound", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		f.recurring("a")
-		if _, err := f.s.RecurringGet(f.ctx, "b"); !errors.Is(err, kilntype.ErrNotFound) {
+		if _, err := f.s.RecurringGet(f.ctx, &store.RecurringGetParams{ID: "b"}); !errors.Is(err, kilntype.ErrNotFound) {
 			t.Errorf("RecurringGet(unknown) error = %v, want ErrNotFound", err)
 		}
 	})
@@ -460,15 +460,15 @@ func testRecurringDelete(t *testing.T, newStore NewStoreFunc) {
 		f.recurring("other")
 		res := f.enqueue(enqueueParams("e", kilntype.OverlapAllow, occurrence(minutes(60))))
 		before := f.getRecurring("e")
-		got, err := f.s.RecurringDelete(f.ctx, "e")
+		got, err := f.s.RecurringDelete(f.ctx, &store.RecurringDeleteParams{ID: "e"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		wantSameRecurring(t, got, before)
-		if _, err := f.s.RecurringGet(f.ctx, "e"); !errors.Is(err, kilntype.ErrNotFound) {
+		if _, err := f.s.RecurringGet(f.ctx, &store.RecurringGetParams{ID: "e"}); !errors.Is(err, kilntype.ErrNotFound) {
 			t.Errorf("RecurringGet after delete: %v, want ErrNotFound", err)
 		}
-		if _, err := f.s.RecurringDelete(f.ctx, "e"); !errors.Is(err, kilntype.ErrNotFound) {
+		if _, err := f.s.RecurringDelete(f.ctx, &store.RecurringDeleteParams{ID: "e"}); !errors.Is(err, kilntype.ErrNotFound) {
 			t.Errorf("RecurringDelete again: %v, want ErrNotFound", err)
 		}
 		f.getRecurring("other")
@@ -493,7 +493,7 @@ func testRecurringDelete(t *testing.T, newStore NewStoreFunc) {
 			f.recurring(id)
 		}
 		res := f.enqueue(enqueueParams("a", kilntype.OverlapAllow, occurrence(minutes(60))))
-		deleted, err := f.s.RecurringDeleteExcept(f.ctx, []string{"d", "b", "unknown"})
+		deleted, err := f.s.RecurringDeleteExcept(f.ctx, &store.RecurringDeleteExceptParams{Keep: []string{"d", "b", "unknown"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -501,13 +501,13 @@ func testRecurringDelete(t *testing.T, newStore NewStoreFunc) {
 		wantStrings(t, "left", recurringIDs(f.listRecurring("", 0)), []string{"b", "d"})
 		f.get(res[0].Job.ID) // jobs stay
 
-		deleted, err = f.s.RecurringDeleteExcept(f.ctx, []string{"b", "d"})
+		deleted, err = f.s.RecurringDeleteExcept(f.ctx, &store.RecurringDeleteExceptParams{Keep: []string{"b", "d"}})
 		if err != nil || len(deleted) != 0 {
 			t.Errorf("nothing to delete: %q, %v; want none, nil", deleted, err)
 		}
 
 		// An empty keep deletes them all.
-		deleted, err = f.s.RecurringDeleteExcept(f.ctx, nil)
+		deleted, err = f.s.RecurringDeleteExcept(f.ctx, &store.RecurringDeleteExceptParams{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -568,17 +568,17 @@ func testRecurringPauseError(t *testing.T, newStore NewStoreFunc) {
 	t.Run("SetError", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		want := *f.recurring("e")
-		if err := f.s.RecurringSetError(f.ctx, "e", "no worker for kind", minutes(1)); err != nil {
+		if err := f.s.RecurringSetError(f.ctx, &store.RecurringSetErrorParams{ID: "e", Message: "no worker for kind", Now: minutes(1)}); err != nil {
 			t.Fatal(err)
 		}
 		want.LastError, want.UpdatedAt = "no worker for kind", minutes(1)
 		wantSameRecurring(t, f.getRecurring("e"), &want)
-		if err := f.s.RecurringSetError(f.ctx, "e", "", minutes(2)); err != nil {
+		if err := f.s.RecurringSetError(f.ctx, &store.RecurringSetErrorParams{ID: "e", Message: "", Now: minutes(2)}); err != nil {
 			t.Fatal(err)
 		}
 		want.LastError, want.UpdatedAt = "", minutes(2)
 		wantSameRecurring(t, f.getRecurring("e"), &want)
-		if err := f.s.RecurringSetError(f.ctx, "unknown", "x", base); !errors.Is(err, kilntype.ErrNotFound) {
+		if err := f.s.RecurringSetError(f.ctx, &store.RecurringSetErrorParams{ID: "unknown", Message: "x", Now: base}); !errors.Is(err, kilntype.ErrNotFound) {
 			t.Errorf("RecurringSetError(unknown): %v, want ErrNotFound", err)
 		}
 	})

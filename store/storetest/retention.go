@@ -107,7 +107,7 @@ func testRetention(t *testing.T, newStore NewStoreFunc) {
 		gone := func(jobs ...*kilntype.JobRow) {
 			t.Helper()
 			for _, j := range jobs {
-				if _, err := f.s.JobGet(f.ctx, j.ID); err == nil {
+				if _, err := f.s.JobGet(f.ctx, &store.JobGetParams{ID: j.ID}); err == nil {
 					t.Errorf("job %d (%s, %s, %s) kept, want deleted", j.ID, j.State, j.Kind, j.Queue)
 				}
 			}
@@ -115,7 +115,7 @@ func testRetention(t *testing.T, newStore NewStoreFunc) {
 		kept := func(jobs ...*kilntype.JobRow) {
 			t.Helper()
 			for _, j := range jobs {
-				if _, err := f.s.JobGet(f.ctx, j.ID); err != nil {
+				if _, err := f.s.JobGet(f.ctx, &store.JobGetParams{ID: j.ID}); err != nil {
 					t.Errorf("job %d (%s, %s, %s): %v, want kept", j.ID, j.State, j.Kind, j.Queue, err)
 				}
 			}

@@ -11,16 +11,13 @@ import (
 func testServices(t *testing.T, newStore NewStoreFunc) {
 	t.Run("ReportListDeleteStale", func(t *testing.T) {
 		f := newFixture(t, newStore)
-		s, ok := f.s.(store.ServiceStore)
-		if !ok {
-			t.Skip("the store keeps no hosted service reports (store.ServiceStore)")
-		}
+		var s store.ServiceStore = f.s
 		report := func(name, proc, state string, restarts int, at time.Time) {
 			t.Helper()
 			errAt := at.Add(-time.Second)
-			if err := s.ServiceReport(f.ctx, &kilntype.ServiceRow{Name: name, ProcessID: proc, State: state,
+			if err := s.ServiceReport(f.ctx, &store.ServiceReportParams{Row: &kilntype.ServiceRow{Name: name, ProcessID: proc, State: state,
 				Singleton: name == "single", Restarts: restarts, LastError: "e", LastErrorAt: &errAt,
-				StartedAt: &base, UpdatedAt: at}); err != nil {
+				StartedAt: &base, UpdatedAt: at}}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -42,7 +39,7 @@ func testServices(t *testing.T, newStore NewStoreFunc) {
 			t.Errorf("report = %+v", r)
 		}
 		wantTime(t, "UpdatedAt", r.UpdatedAt, base.Add(time.Minute))
-		n, err := s.ServiceDeleteStale(f.ctx, base.Add(time.Second))
+		n, err := s.ServiceDeleteStale(f.ctx, &store.ServiceDeleteStaleParams{Before: base.Add(time.Second)})
 		if err != nil || n != 2 {
 			t.Fatalf("ServiceDeleteStale = %d, %v; want 2", n, err)
 		}

@@ -79,8 +79,6 @@ func BenchRead(b *testing.B, newStore NewBenchStoreFunc, seed SeedFunc) {
 	seed(b, s, n, now)
 	b.Logf("seeded %d jobs in %v", n, time.Since(start).Round(time.Millisecond))
 
-	ss, _ := s.(store.StatsStore)
-	qs, _ := s.(store.QueueStore)
 	counts := map[kilntype.JobState]int{}
 	for i := range n {
 		counts[BenchState(i)]++
@@ -100,7 +98,7 @@ func BenchRead(b *testing.B, newStore NewBenchStoreFunc, seed SeedFunc) {
 	}
 	history := func(span, bucket time.Duration, queue string) func(b *testing.B) error {
 		return func(b *testing.B) error {
-			points, err := ss.JobHistory(b.Context(), &store.JobHistoryParams{From: now.Add(-span), To: now,
+			points, err := s.JobHistory(b.Context(), &store.JobHistoryParams{From: now.Add(-span), To: now,
 				Bucket: bucket, Queue: queue})
 			if err == nil && len(points) < int(span/bucket) {
 				err = fmt.Errorf("JobHistory over %v by %v: %d points, want %d", span, bucket, len(points), span/bucket)
@@ -109,22 +107,20 @@ func BenchRead(b *testing.B, newStore NewBenchStoreFunc, seed SeedFunc) {
 		}
 	}
 	var reads []read
-	if ss != nil {
-		reads = append(reads, read{"Stats", func(b *testing.B) error {
-			got, err := ss.JobCountByQueueState(b.Context())
-			total := 0
-			for _, c := range got {
-				total += c.Count
-			}
-			if err == nil && total != n {
-				err = fmt.Errorf("JobCountByQueueState counts %d jobs, want %d", total, n)
-			}
-			return err
-		}},
-			read{"JobHistory/day-by-minute", history(24*time.Hour, time.Minute, "")},
-			read{"JobHistory/week-by-hour", history(7*24*time.Hour, time.Hour, "")},
-			read{"JobHistory/queue-day-by-minute", history(24*time.Hour, time.Minute, "queue-3")})
-	}
+	reads = append(reads, read{"Stats", func(b *testing.B) error {
+		got, err := s.JobCountByQueueState(b.Context())
+		total := 0
+		for _, c := range got {
+			total += c.Count
+		}
+		if err == nil && total != n {
+			err = fmt.Errorf("JobCountByQueueState counts %d jobs, want %d", total, n)
+		}
+		return err
+	}},
+		read{"JobHistory/day-by-minute", history(24*time.Hour, time.Minute, "")},
+		read{"JobHistory/week-by-hour", history(7*24*time.Hour, time.Hour, "")},
+		read{"JobHistory/queue-day-by-minute", history(24*time.Hour, time.Minute, "queue-3")})
 	reads = append(reads,
 		read{"JobList/first-page", list(store.JobListParams{})},
 		read{"JobList/state=available", list(store.JobListParams{States: []kilntype.JobState{kilntype.JobStateAvailable}})},
@@ -142,15 +138,13 @@ func BenchRead(b *testing.B, newStore NewBenchStoreFunc, seed SeedFunc) {
 			}
 			return err
 		}})
-	if qs != nil {
-		reads = append(reads, read{"QueueList", func(b *testing.B) error {
-			rows, err := qs.QueueList(b.Context())
-			if err == nil && len(rows) != BenchQueues {
-				err = fmt.Errorf("QueueList returned %d queues, want %d", len(rows), BenchQueues)
-			}
-			return err
-		}})
-	}
+	reads = append(reads, read{"QueueList", func(b *testing.B) error {
+		rows, err := s.QueueList(b.Context())
+		if err == nil && len(rows) != BenchQueues {
+			err = fmt.Errorf("QueueList returned %d queues, want %d", len(rows), BenchQueues)
+		}
+		return err
+	}})
 	for _, r := range reads {
 		b.Run(r.name, func(b *testing.B) {
 			for b.Loop() {

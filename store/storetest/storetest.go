@@ -19,55 +19,93 @@ import (
 type NewStoreFunc func(t *testing.T) store.Store
 
 // Run runs the whole contract suite against the stores newStore returns:
-// one group of parallel subtests per Store method or concern.
+// one group of parallel subtests per part of [store.Store], named after the
+// part's interface (JobStore, RecurringStore, ...), and in it one group per
+// method or concern.
 func Run(t *testing.T, newStore NewStoreFunc) {
 	t.Helper()
-	groups := []struct {
+	type group struct {
 		name string
 		run  func(t *testing.T, newStore NewStoreFunc)
-	}{
-		{"Schema", testSchema},
-		{"JobInsertMany", testInsert},
-		{"JobGet", testGet},
-		{"JobList", testList},
-		{"JobListArgsPreview", testListArgsPreview},
-		{"JobCountByState", testCountByState},
-		{"JobClaim", testClaim},
-		{"JobClaimClusterKindLimits", testClaimClusterKindLimits},
-		{"JobLeaseRenew", testLeaseRenew},
-		{"JobListCancelRequested", testListCancelRequested},
-		{"JobFinishMany", testFinish},
-		{"JobCancel", testCancel},
-		{"JobRetry", testRetry},
-		{"JobDelete", testDelete},
-		{"JobAttemptList", testAttemptList},
-		{"JobScheduleDue", testScheduleDue},
-		{"JobRescueExpired", testRescue},
-		{"JobDeleteFinished", testDeleteFinished},
-		{"Retention", testRetention},
-		{"Leader", testLeader},
-		{"RecurringUpsert", testRecurringUpsert},
-		{"RecurringGetList", testRecurringGetList},
-		{"RecurringDelete", testRecurringDelete},
-		{"RecurringPauseError", testRecurringPauseError},
-		{"RecurringDue", testRecurringDue},
-		{"RecurringEnqueue", testRecurringEnqueue},
-		{"RecurringOverlap", testRecurringOverlap},
-		{"RecurringOccurrenceList", testRecurringOccurrenceList},
-		{"Dependencies", testDependencies},
-		{"CleanerKeepsParents", testCleanerKeepsParents},
-		{"Prune", testPrune},
-		{"Services", testServices},
-		{"Servers", testServers},
-		{"Queues", testQueues},
-		{"Progress", testProgress},
-		{"Stats", testStats},
-		{"Validation", testValidation},
 	}
-	for _, g := range groups {
-		t.Run(g.name, func(t *testing.T) {
+	parts := []struct {
+		name   string
+		groups []group
+	}{
+		{"Store", []group{
+			{"Schema", testSchema},
+			{"Validation", testValidation},
+		}},
+		{"JobStore", []group{
+			{"JobInsertMany", testInsert},
+			{"JobGet", testGet},
+			{"JobList", testList},
+			{"JobListArgsPreview", testListArgsPreview},
+			{"JobCountByState", testCountByState},
+			{"JobClaim", testClaim},
+			{"JobClaimClusterKindLimits", testClaimClusterKindLimits},
+			{"JobLeaseRenew", testLeaseRenew},
+			{"JobListCancelRequested", testListCancelRequested},
+			{"JobFinishMany", testFinish},
+			{"JobCancel", testCancel},
+			{"JobRetry", testRetry},
+			{"JobDelete", testDelete},
+			{"JobAttemptList", testAttemptList},
+			{"JobScheduleDue", testScheduleDue},
+			{"JobRescueExpired", testRescue},
+			{"JobDeleteFinished", testDeleteFinished},
+		}},
+		{"RetentionStore", []group{
+			{"Retention", testRetention},
+		}},
+		{"LeaderStore", []group{
+			{"Leader", testLeader},
+		}},
+		{"RecurringStore", []group{
+			{"RecurringUpsert", testRecurringUpsert},
+			{"RecurringGetList", testRecurringGetList},
+			{"RecurringDelete", testRecurringDelete},
+			{"RecurringPauseError", testRecurringPauseError},
+			{"RecurringDue", testRecurringDue},
+			{"RecurringEnqueue", testRecurringEnqueue},
+			{"RecurringOverlap", testRecurringOverlap},
+			{"RecurringOccurrenceList", testRecurringOccurrenceList},
+		}},
+		{"DependencyStore", []group{
+			{"Dependencies", testDependencies},
+			{"CleanerKeepsParents", testCleanerKeepsParents},
+		}},
+		{"PruneStore", []group{
+			{"Prune", testPrune},
+		}},
+		{"QueueStore", []group{
+			{"Queues", testQueues},
+		}},
+		{"JobProgressStore", []group{
+			{"Progress", testProgress},
+		}},
+		{"StatsStore", []group{
+			{"Stats", testStats},
+		}},
+		{"ServerStore", []group{
+			{"Servers", testServers},
+		}},
+		{"ServiceStore", []group{
+			{"Services", testServices},
+		}},
+		{"Notifier", []group{
+			{"Availability", testNotifierAvailability},
+		}},
+	}
+	for _, part := range parts {
+		t.Run(part.name, func(t *testing.T) {
 			t.Parallel()
-			g.run(t, newStore)
+			for _, g := range part.groups {
+				t.Run(g.name, func(t *testing.T) {
+					t.Parallel()
+					g.run(t, newStore)
+				})
+			}
 		})
 	}
 }

@@ -44,7 +44,7 @@ func CheckUpgradedJobs(t *testing.T, s store.Store, jobs map[kilntype.JobState]i
 		if !ok {
 			t.Fatalf("no job in state %s to upgrade", state)
 		}
-		j, err := s.JobGet(ctx, id)
+		j, err := s.JobGet(ctx, &store.JobGetParams{ID: id})
 		if err != nil {
 			t.Fatalf("JobGet(%d) after the migration: %v", id, err)
 		}
@@ -56,11 +56,7 @@ func CheckUpgradedJobs(t *testing.T, s store.Store, jobs map[kilntype.JobState]i
 	}
 
 	now := UpgradeBase
-	deps, ok := s.(store.DependencyStore)
-	if !ok {
-		t.Fatalf("%T is not a store.DependencyStore: the pending job cannot be released", s)
-	}
-	released, err := deps.JobResolvePending(ctx, &store.JobResolvePendingParams{Now: now, Max: 10})
+	released, err := s.JobResolvePending(ctx, &store.JobResolvePendingParams{Now: now, Max: 10})
 	if err != nil {
 		t.Fatalf("JobResolvePending: %v", err)
 	}
@@ -100,7 +96,7 @@ func CheckUpgradedJobs(t *testing.T, s store.Store, jobs map[kilntype.JobState]i
 		jobs[kilntype.JobStateRetryable]})
 
 	for state, id := range jobs {
-		j, err := s.JobGet(ctx, id)
+		j, err := s.JobGet(ctx, &store.JobGetParams{ID: id})
 		if err != nil {
 			t.Fatalf("JobGet(%d): %v", id, err)
 		}

@@ -157,15 +157,11 @@ func testValidation(t *testing.T, newStore NewStoreFunc) {
 		}
 		wantState(t, f.get(other.ID), kilntype.JobStateCompleted)
 
-		s, ok := f.s.(store.ServiceStore)
-		if !ok {
-			return
-		}
-		if err := s.ServiceReport(f.ctx, &kilntype.ServiceRow{Name: "svc", ProcessID: procA, State: "failed",
-			LastError: "oops\x00\xfe", UpdatedAt: base}); err != nil {
+		if err := f.s.ServiceReport(f.ctx, &store.ServiceReportParams{Row: &kilntype.ServiceRow{Name: "svc", ProcessID: procA, State: "failed",
+			LastError: "oops\x00\xfe", UpdatedAt: base}}); err != nil {
 			t.Fatalf("ServiceReport: %v", err)
 		}
-		rows, err := s.ServiceList(f.ctx)
+		rows, err := f.s.ServiceList(f.ctx)
 		if err != nil || len(rows) != 1 || rows[0].LastError != "oops\uFFFD\uFFFD" {
 			t.Errorf("ServiceList = %+v, %v; want LastError %q", rows, err, "oops\uFFFD\uFFFD")
 		}

@@ -72,7 +72,7 @@ func openKiln(ctx context.Context, o *options) (_ *kilnRig, err error) {
 		k.traced = newTracedStore(k.st)
 		kst = k.traced.asStore()
 	}
-	if _, ok := kst.(store.Notifier); !ok {
+	if !kst.NotificationsAvailable() {
 		return k, errors.New("the store given to the Kiln client sends no notifications (store.Notifier): enqueues from another client would wait for a poll")
 	}
 	k.client, err = kiln.NewClient(&kiln.Config{

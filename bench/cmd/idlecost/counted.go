@@ -98,9 +98,9 @@ func (s countedSQLite) JobStatsFold(ctx context.Context, p *store.JobStatsFoldPa
 	return s.Store.JobStatsFold(ctx, p)
 }
 
-func (s countedSQLite) ServerDeleteStale(ctx context.Context, before time.Time) ([]string, error) {
+func (s countedSQLite) ServerDeleteStale(ctx context.Context, params *store.ServerDeleteStaleParams) ([]string, error) {
 	s.c.hit("reap servers")
-	return s.Store.ServerDeleteStale(ctx, before)
+	return s.Store.ServerDeleteStale(ctx, params)
 }
 
 func (s countedSQLite) RecurringNextDue(ctx context.Context) (time.Time, bool, error) {
@@ -149,9 +149,9 @@ func (s countedPostgres) JobStatsFold(ctx context.Context, p *store.JobStatsFold
 	return s.Store.JobStatsFold(ctx, p)
 }
 
-func (s countedPostgres) ServerDeleteStale(ctx context.Context, before time.Time) ([]string, error) {
+func (s countedPostgres) ServerDeleteStale(ctx context.Context, params *store.ServerDeleteStaleParams) ([]string, error) {
 	s.c.hit("reap servers")
-	return s.Store.ServerDeleteStale(ctx, before)
+	return s.Store.ServerDeleteStale(ctx, params)
 }
 
 func (s countedPostgres) RecurringNextDue(ctx context.Context) (time.Time, bool, error) {

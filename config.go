@@ -115,7 +115,8 @@ type Config struct {
 	HostedServices []HostedService
 
 	// DisableMaintenance keeps this process out of leader election, so it
-	// never runs the scheduler or cleaner, and from rescuing expired
+	// never runs the leader's services (the promoter, cleaner and
+	// recurring scheduler, ...), and from rescuing expired
 	// leases, which every other process does. Another process must.
 	DisableMaintenance bool
 	// LeaderTTL is the term of the maintenance leader; a dead leader is
@@ -145,10 +146,10 @@ type Config struct {
 	// kind and queue. Nil: none.
 	Retention []RetentionRule
 
-	// ServerHeartbeatInterval is how often a started client refreshes its
+	// ServerRefreshInterval is how often a started client refreshes its
 	// row in the server registry (Client.ServerList): its queues, kinds and
 	// busy workers. Default 5 s.
-	ServerHeartbeatInterval time.Duration
+	ServerRefreshInterval time.Duration
 	// TracerProvider makes the client's OpenTelemetry spans
 	// (docs/observability.md): a producer span for each enqueue, whose W3C
 	// trace context is stored in the job's metadata (MetadataTraceParent),
@@ -172,11 +173,11 @@ type Config struct {
 	// of jobs and each write of attempt outcomes, for debugging latency.
 	TraceStoreCalls bool
 
-	// ServerTTL is how long a server may go without a heartbeat before the
+	// ServerTTL is how long a server may go without a refresh before the
 	// maintenance leader removes it from the registry (as Hangfire's
 	// ServerTimeout and Sidekiq's process expiry); its running jobs come
 	// back through lease expiry (LeaseDuration). Default 1 min; at least
-	// twice ServerHeartbeatInterval.
+	// twice ServerRefreshInterval.
 	ServerTTL time.Duration
 }
 
@@ -258,11 +259,11 @@ func (c *Config) withDefaults() (*Config, error) {
 	if err := validateRetention(cfg.Retention); err != nil {
 		return nil, err
 	}
-	defDuration(&cfg.ServerHeartbeatInterval, 5*time.Second)
+	defDuration(&cfg.ServerRefreshInterval, 5*time.Second)
 	defDuration(&cfg.ServerTTL, time.Minute)
-	if cfg.ServerTTL < 2*cfg.ServerHeartbeatInterval {
-		return nil, fmt.Errorf("kiln: Config.ServerTTL is %s; want at least twice ServerHeartbeatInterval (%s)",
-			cfg.ServerTTL, cfg.ServerHeartbeatInterval)
+	if cfg.ServerTTL < 2*cfg.ServerRefreshInterval {
+		return nil, fmt.Errorf("kiln: Config.ServerTTL is %s; want at least twice ServerRefreshInterval (%s)",
+			cfg.ServerTTL, cfg.ServerRefreshInterval)
 	}
 	for _, d := range []struct {
 		name     string
@@ -277,7 +278,7 @@ func (c *Config) withDefaults() (*Config, error) {
 		{"CleanInterval", cfg.CleanInterval, time.Millisecond},
 		{"RecurringPollInterval", cfg.RecurringPollInterval, time.Millisecond},
 		{"MisfireThreshold", cfg.MisfireThreshold, time.Second},
-		{"ServerHeartbeatInterval", cfg.ServerHeartbeatInterval, time.Millisecond},
+		{"ServerRefreshInterval", cfg.ServerRefreshInterval, time.Millisecond},
 	} {
 		if d.v < d.least {
 			return nil, fmt.Errorf("kiln: Config.%s is %s; want at least %s", d.name, d.v, d.least)

@@ -16,10 +16,10 @@ type ServerRow = kilntype.ServerRow
 
 // ServerList returns the Kiln processes (started clients) registered in the
 // store, ordered by ID: their host, PID, queues with worker counts and busy
-// workers, kinds, start time and last heartbeat (UTC). A started client
-// refreshes its row every ServerHeartbeatInterval and removes it when it
+// workers, kinds, start time and last refresh (UTC). A started client
+// refreshes its row every ServerRefreshInterval and removes it when it
 // stops; the maintenance leader removes the rows of processes silent for
-// ServerTTL, so a row whose HeartbeatAt is older than a few intervals
+// ServerTTL, so a row whose RefreshedAt is older than a few intervals
 // belongs to a process that is probably gone.
 func (c *Client) ServerList(ctx context.Context) ([]*ServerRow, error) {
 	rows, err := c.cfg.Store.ServerList(ctx)
@@ -36,7 +36,7 @@ func (c *Client) newRegistry(producers []string) *registry.Registry {
 	slices.Sort(producers)
 	kinds := c.cfg.Workers.Kinds() // sorted
 	return registry.New(registry.Config{
-		Store: c.cfg.Store, Now: c.now, Interval: c.cfg.ServerHeartbeatInterval, Logger: c.cfg.Logger,
+		Store: c.cfg.Store, Now: c.now, Interval: c.cfg.ServerRefreshInterval, Logger: c.cfg.Logger,
 		Row: func() *kilntype.ServerRow {
 			busy := map[string]int{}
 			for _, p := range c.producerList() {

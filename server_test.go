@@ -47,7 +47,7 @@ func TestServerRegistry(t *testing.T) {
 	cfg := fastConfig(st, workers, newClock())
 	cfg.ID = "server-under-test"
 	cfg.Queues = map[string]kiln.QueueConfig{"default": {MaxWorkers: 3}, "mail": {MaxWorkers: 2}}
-	cfg.ServerHeartbeatInterval = 10 * time.Millisecond
+	cfg.ServerRefreshInterval = 10 * time.Millisecond
 	c, err := kiln.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +67,7 @@ func TestServerRegistry(t *testing.T) {
 	r := rows[0]
 	host, _ := os.Hostname()
 	if r.ID != cfg.ID || r.Host != host || r.PID != os.Getpid() || !slices.Equal(r.Kinds, []string{"test"}) ||
-		!r.StartedAt.Equal(testBase) || !r.HeartbeatAt.Equal(testBase) {
+		!r.StartedAt.Equal(testBase) || !r.RefreshedAt.Equal(testBase) {
 		t.Fatalf("registered row = %+v", r)
 	}
 	want := []kilntype.ServerQueue{{Name: "default", MaxWorkers: 3}, {Name: "mail", MaxWorkers: 2}}
@@ -98,14 +98,14 @@ func TestServerReaperRemovesDeadServers(t *testing.T) {
 	t.Parallel()
 	st := openStore(t, "")
 	clock := newClock()
-	dead := &kiln.ServerRow{ID: "dead", Host: "h", PID: 1, StartedAt: testBase, HeartbeatAt: testBase}
+	dead := &kiln.ServerRow{ID: "dead", Host: "h", PID: 1, StartedAt: testBase, RefreshedAt: testBase}
 	if err := st.ServerUpsert(context.Background(), &store.ServerUpsertParams{Row: dead}); err != nil {
 		t.Fatal(err)
 	}
 	workers := kiln.NewWorkers()
 	kiln.AddWorker(workers, kiln.WorkFunc(func(context.Context, *kiln.Job[testArgs]) error { return nil }))
 	cfg := fastConfig(st, workers, clock)
-	cfg.ServerHeartbeatInterval, cfg.ServerTTL = 10*time.Millisecond, 40*time.Millisecond
+	cfg.ServerRefreshInterval, cfg.ServerTTL = 10*time.Millisecond, 40*time.Millisecond
 	c := startClient(t, cfg)
 	waitServers(t, c, "both registered", func(rows []*kiln.ServerRow) bool { return len(rows) == 2 })
 
@@ -120,7 +120,7 @@ func TestServerReaperRemovesDeadServers(t *testing.T) {
 
 func TestServerTTLValidated(t *testing.T) {
 	t.Parallel()
-	_, err := kiln.NewClient(&kiln.Config{Store: openStore(t, ""), ServerHeartbeatInterval: time.Second, ServerTTL: time.Second})
+	_, err := kiln.NewClient(&kiln.Config{Store: openStore(t, ""), ServerRefreshInterval: time.Second, ServerTTL: time.Second})
 	if err == nil || !strings.Contains(err.Error(), "ServerTTL") {
 		t.Fatalf("err = %v; want one naming ServerTTL", err)
 	}

@@ -79,7 +79,7 @@ func (h *handler) overviewLive(ctx context.Context, d *overviewData, now time.Ti
 	}
 	d.Queues = overviewQueues(stats, queueViews(nil, servers, now))
 	for _, s := range servers {
-		if now.Sub(s.HeartbeatAt) < serverStaleAfter {
+		if now.Sub(s.RefreshedAt) < serverStaleAfter {
 			busy, total := s.Busy()
 			d.Servers, d.Busy, d.Workers = d.Servers+1, d.Busy+busy, d.Workers+total
 		}

@@ -158,18 +158,18 @@ func (h *handler) queueAction(w http.ResponseWriter, r *http.Request) {
 type serverView struct {
 	*kilntype.ServerRow
 	Busy, Workers int
-	// Alive is false when the server's last heartbeat is older than
+	// Alive is false when the server's last refresh is older than
 	// serverStaleAfter: the process is likely gone and the leader will
 	// remove it.
 	Alive bool
 }
 
-// serverStaleAfter is the heartbeat age after which a server is shown as
+// serverStaleAfter is the age of a refresh after which a server is shown as
 // not alive.
 const serverStaleAfter = 30 * time.Second
 
 // serverList serves the Servers page: every registered process, whether
-// it is alive, its last heartbeat, queues and busy/total workers.
+// it is alive, its last refresh, queues and busy/total workers.
 func (h *handler) serverList(w http.ResponseWriter, r *http.Request) {
 	servers, err := h.servers(r.Context())
 	if err != nil {
@@ -180,7 +180,7 @@ func (h *handler) serverList(w http.ResponseWriter, r *http.Request) {
 	views := make([]*serverView, 0, len(servers))
 	for _, s := range servers {
 		busy, total := s.Busy()
-		views = append(views, &serverView{ServerRow: s, Busy: busy, Workers: total, Alive: now.Sub(s.HeartbeatAt) < serverStaleAfter})
+		views = append(views, &serverView{ServerRow: s, Busy: busy, Workers: total, Alive: now.Sub(s.RefreshedAt) < serverStaleAfter})
 	}
 	h.render(w, r, http.StatusOK, "servers", &page{Title: "Servers", Nav: "servers", Data: views})
 }

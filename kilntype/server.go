@@ -4,8 +4,8 @@ import "time"
 
 // ServerRow is one Kiln process (a client that was started) as it last
 // registered itself in the store: what it runs and how busy it is. Every
-// process refreshes its row on each heartbeat; the leader deletes rows whose
-// heartbeat is older than the server TTL, and the jobs such a process was
+// process refreshes its row every few seconds; the leader deletes rows not
+// refreshed for the server TTL, and the jobs such a process was
 // running come back through lease expiry (as Hangfire's servers page and
 // Sidekiq's process set).
 type ServerRow struct {
@@ -15,14 +15,14 @@ type ServerRow struct {
 	Host string `json:"host"`
 	PID  int    `json:"pid"`
 	// Queues are the queues the process runs, ordered by name, each with
-	// its worker count and how many of them were busy at the last heartbeat.
+	// its worker count and how many of them were busy at the last refresh.
 	Queues []ServerQueue `json:"queues"`
 	// Kinds are the job kinds the process has workers for, sorted.
 	Kinds []string `json:"kinds"`
-	// StartedAt is when the process's client started; HeartbeatAt when it
+	// StartedAt is when the process's client started; RefreshedAt when it
 	// last refreshed this row (both UTC).
 	StartedAt   time.Time `json:"started_at"`
-	HeartbeatAt time.Time `json:"heartbeat_at"`
+	RefreshedAt time.Time `json:"refreshed_at"`
 }
 
 // ServerQueue is one queue of a ServerRow.
@@ -30,7 +30,7 @@ type ServerQueue struct {
 	Name       string `json:"name"`
 	MaxWorkers int    `json:"max_workers"`
 	// Busy is how many of the queue's workers were running a job at the
-	// process's last heartbeat.
+	// process's last refresh.
 	Busy int `json:"busy"`
 }
 

@@ -43,7 +43,7 @@ type QueuePauseParams struct {
 
 // QueueRow is one queue: whether it is paused and how many of its jobs wait
 // or run. The counts are those of the states: a scheduled or retryable job
-// whose time has come is counted as such until the scheduler makes it
+// whose time has come is counted as such until the promoter makes it
 // available (within about a second), though it may already be claimed.
 type QueueRow struct {
 	Name   string `json:"name"`

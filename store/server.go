@@ -8,7 +8,7 @@ import (
 )
 
 // ServerStore keeps the registry of Kiln processes (servers) sharing the
-// store: each running client upserts its row on every heartbeat, deletes it
+// store: each running client upserts its row every few seconds, deletes it
 // when it stops, and the maintenance leader deletes the rows of processes
 // that died (whose jobs come back through lease expiry).
 type ServerStore interface {
@@ -20,7 +20,7 @@ type ServerStore interface {
 	// ServerDelete deletes server params.ID's row; an unknown ID is not an
 	// error.
 	ServerDelete(ctx context.Context, params *ServerDeleteParams) error
-	// ServerDeleteStale deletes the servers whose HeartbeatAt is before
+	// ServerDeleteStale deletes the servers whose RefreshedAt is before
 	// params.Before, and returns their IDs.
 	ServerDeleteStale(ctx context.Context, params *ServerDeleteStaleParams) ([]string, error)
 }
@@ -37,5 +37,5 @@ type ServerDeleteParams struct {
 
 // ServerDeleteStaleParams selects the servers ServerDeleteStale deletes.
 type ServerDeleteStaleParams struct {
-	Before time.Time // servers whose HeartbeatAt is before it
+	Before time.Time // servers whose RefreshedAt is before it
 }

@@ -19,7 +19,7 @@ func newServersCmd(g *globals) *cobra.Command {
 such as 'kiln serve') that shares the database, with the queues it runs and
 how busy its workers are. Processes refresh their row every 5 s and remove
 it when they stop; the maintenance leader removes the rows of processes
-that died after 1 min without a heartbeat.`,
+that died after 1 min without a refresh.`,
 		Args: subcommandArgs,
 		RunE: showHelp,
 	}
@@ -33,9 +33,9 @@ func newServersListCmd(g *globals) *cobra.Command {
 		Use:   "list",
 		Short: "List registered processes, their queues and busy workers",
 		Long: `list prints one line per registered process: its ID, host and PID, busy and
-total workers, its queues (NAME busy/workers), when it started and its last
-heartbeat. A heartbeat older than 15 s comes from a process that is
-probably gone.`,
+total workers, its queues (NAME busy/workers), when it started and when it
+last refreshed its row. A refresh older than 15 s comes from a process that
+is probably gone.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withClient(cmd.Context(), g, func(c *kiln.Client) error {
@@ -51,7 +51,7 @@ probably gone.`,
 					return nil
 				}
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tHOST\tPID\tBUSY\tQUEUES\tSTARTED\tHEARTBEAT")
+				fmt.Fprintln(tw, "ID\tHOST\tPID\tBUSY\tQUEUES\tSTARTED\tREFRESHED")
 				now := time.Now()
 				for _, r := range rows {
 					busy, total := r.Busy()
@@ -59,8 +59,8 @@ probably gone.`,
 					for i, q := range r.Queues {
 						queues[i] = fmt.Sprintf("%s %d/%d", q.Name, q.Busy, q.MaxWorkers)
 					}
-					beat := fmtDuration(now.Sub(r.HeartbeatAt).Round(time.Second)) + " ago"
-					if now.Sub(r.HeartbeatAt) > staleAfter {
+					beat := fmtDuration(now.Sub(r.RefreshedAt).Round(time.Second)) + " ago"
+					if now.Sub(r.RefreshedAt) > staleAfter {
 						beat += " (gone?)"
 					}
 					fmt.Fprintf(tw, "%s\t%s\t%d\t%d/%d\t%s\t%s ago\t%s\n", r.ID, r.Host, r.PID, busy, total,

@@ -413,7 +413,7 @@ func (s *Store) ServerList(ctx context.Context) ([]*kilntype.ServerRow, error) {
 	return out, nil
 }
 
-// ServerDeleteStale deletes the rows whose HeartbeatAt is before before,
+// ServerDeleteStale deletes the rows whose RefreshedAt is before before,
 // and returns their IDs.
 func (s *Store) ServerDeleteStale(ctx context.Context, params *store.ServerDeleteStaleParams) ([]string, error) {
 	before := params.Before
@@ -423,7 +423,7 @@ func (s *Store) ServerDeleteStale(ctx context.Context, params *store.ServerDelet
 	defer s.mu.Unlock()
 	var out []string
 	for _, id := range slices.Sorted(maps.Keys(s.servers)) {
-		if s.servers[id].HeartbeatAt.Before(before) {
+		if s.servers[id].RefreshedAt.Before(before) {
 			delete(s.servers, id)
 			out = append(out, id)
 		}

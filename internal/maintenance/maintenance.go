@@ -1,8 +1,9 @@
 // Package maintenance holds the background maintenance services. The
-// elected leader runs those that New returns: the scheduler (promotes due
-// jobs), the cleaner (deletes old finished jobs), the resolver (releases
-// continuations whose parents ended), the reaper (removes servers that
-// stopped sending heartbeats) and the stats folder (folds the job counters
+// elected leader runs those that New returns: the promoter (makes due
+// scheduled and retryable jobs available), the cleaner (deletes old
+// finished jobs), the resolver (releases continuations whose parents
+// ended), the reaper (removes servers that stopped refreshing their
+// registry row) and the stats folder (folds the job counters
 // and expires their history). Every process runs the rescuer (NewRescuer:
 // takes back jobs whose process died), so that a rescue never waits for an
 // election. Each lives in a file of its own and runs as a periodic task
@@ -39,7 +40,7 @@ type Config struct {
 	Retention []kilntype.RetentionRule
 
 	// ServerTTL is how long a server (a registered process) may go without
-	// a heartbeat before the reaper deletes its row; required.
+	// a refresh before the reaper deletes its row; required.
 	ServerTTL time.Duration
 
 	// OnRescued (optional) is called with the jobs the rescuer took back.
@@ -69,12 +70,11 @@ type Services struct {
 	runners []service.Runner
 }
 
-// New returns the leader's services for cfg: the scheduler and cleaner, and
-// the resolver, reaper and stats folder when the store has what they need;
-// Start runs them.
+// New returns the leader's services for cfg: the promoter, cleaner,
+// resolver, reaper and stats folder; Start runs them.
 func New(cfg Config) *Services {
 	s := &Services{cfg: cfg}
-	s.tasks = []Task{s.scheduler(), s.cleaner(), s.resolver(), s.reaper(), s.statsFolder()}
+	s.tasks = []Task{s.promoter(), s.cleaner(), s.resolver(), s.reaper(), s.statsFolder()}
 	s.runners = make([]service.Runner, len(s.tasks))
 	return s
 }

@@ -6,7 +6,7 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-// reaper deletes the registry rows of servers whose heartbeat is older than
+// reaper deletes the registry rows of servers not refreshed for longer than
 // ServerTTL: processes that died without deregistering (Hangfire's
 // ServerWatchdog). Their running jobs come back through the rescuer once
 // their leases expire.
@@ -17,7 +17,7 @@ func (s *Services) reaper() Task {
 			return 0, err
 		}
 		if len(ids) > 0 {
-			s.cfg.Logger.Warn("kiln: removed servers that stopped sending heartbeats", "servers", ids,
+			s.cfg.Logger.Warn("kiln: removed servers that stopped refreshing their registry row", "servers", ids,
 				"ttl", s.cfg.ServerTTL)
 		}
 		return len(ids), nil

@@ -8,7 +8,7 @@ import (
 
 // resolver releases continuations and batch callbacks whose parents have
 // all ended: to available, or to cancelled when a parent failed and the
-// child's policy says so. It runs at the scheduler's interval.
+// child's policy says so. It runs at the promoter's interval.
 func (s *Services) resolver() Task {
 	return Task{Name: "resolver", Interval: s.cfg.ScheduleInterval, Run: func(ctx context.Context) (int, error) {
 		rows, err := s.cfg.Store.JobResolvePending(ctx, &store.JobResolvePendingParams{Now: s.cfg.Now(), Max: batchSize})

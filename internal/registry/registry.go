@@ -1,6 +1,6 @@
 // Package registry keeps this process's row in the store's server registry
 // (store.ServerStore): it registers the process when the client starts,
-// refreshes the row (heartbeat, busy workers) every interval, and
+// refreshes the row (RefreshedAt, busy workers) every interval, and
 // deregisters it when the client stops. Rows of processes that die are
 // deleted by the maintenance leader's reaper.
 package registry
@@ -19,7 +19,7 @@ import (
 type Config struct {
 	Store store.ServerStore
 	// Row returns the process's current row; the Registry sets its
-	// HeartbeatAt before writing it.
+	// RefreshedAt before writing it.
 	Row      func() *kilntype.ServerRow
 	Now      func() time.Time
 	Interval time.Duration // how often the row is refreshed
@@ -63,7 +63,7 @@ func (r *Registry) Stop() {
 
 func (r *Registry) write(ctx context.Context) {
 	row := r.cfg.Row()
-	row.HeartbeatAt = r.cfg.Now()
+	row.RefreshedAt = r.cfg.Now()
 	r.id = row.ID
 	if err := r.cfg.Store.ServerUpsert(ctx, &store.ServerUpsertParams{Row: row}); err != nil && !service.Stopping(ctx) {
 		r.cfg.Logger.Warn("kiln: cannot refresh this server's registry row", "err", err)

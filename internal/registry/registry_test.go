@@ -33,13 +33,13 @@ func TestRefreshAndDeregister(t *testing.T) {
 	r, log := newRegistry(st, clock, time.Millisecond)
 	r.Start(context.Background())
 	first := st.WaitCalls(t, enginetest.ServerUpsert, 1)[0].Params.(*kilntype.ServerRow)
-	if first.ID != "srv" || !first.HeartbeatAt.Equal(clock.Now()) {
+	if first.ID != "srv" || !first.RefreshedAt.Equal(clock.Now()) {
 		t.Fatalf("first row %+v, want srv at the clock's now", first)
 	}
 	clock.Advance(time.Minute)
 	n := len(st.Calls(enginetest.ServerUpsert))
 	later := st.WaitCalls(t, enginetest.ServerUpsert, n+1)[n].Params.(*kilntype.ServerRow)
-	if !later.HeartbeatAt.Equal(clock.Now()) || later.Queues[0].Busy != n+1 {
+	if !later.RefreshedAt.Equal(clock.Now()) || later.Queues[0].Busy != n+1 {
 		t.Fatalf("refreshed row %+v, want the advanced clock and busy %d", later, n+1)
 	}
 	if _, ok := st.Servers()["srv"]; !ok {

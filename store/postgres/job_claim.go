@@ -47,7 +47,7 @@ import (
 //     first $5 due jobs from kiln_job_claim_waiting, seeking the range
 //     scheduled_at <= $2: jobs due in the future are never read. (Due
 //     scheduled and retryable jobs of kinds not claimed are read and
-//     filtered out: the scheduler makes them available within a second.)
+//     filtered out: the promoter makes them available within a second.)
 //   - candidates ranks the locked jobs within their kind (a window
 //     function), and picked keeps those within their kind's limit, the
 //     first $6 in claim order. The locked jobs that are not picked stay

@@ -50,7 +50,7 @@ func checkRegistryAndRescue(t *testing.T, s *postgres.Store) {
 	ctx := t.Context()
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	row := &kilntype.ServerRow{ID: "proc-1", Host: "h", PID: 7, Kinds: []string{"noop"},
-		Queues: []kilntype.ServerQueue{{Name: "default", MaxWorkers: 10, Busy: 3}}, StartedAt: now, HeartbeatAt: now}
+		Queues: []kilntype.ServerQueue{{Name: "default", MaxWorkers: 10, Busy: 3}}, StartedAt: now, RefreshedAt: now}
 	if err := s.ServerUpsert(ctx, &store.ServerUpsertParams{Row: row}); err != nil {
 		t.Fatalf("ServerUpsert: %v", err)
 	}

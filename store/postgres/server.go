@@ -23,7 +23,8 @@ FROM {s}.kiln_server ORDER BY id`
 // sqlServerDelete deletes server $1.
 const sqlServerDelete = `DELETE FROM {s}.kiln_server WHERE id = $1`
 
-// sqlServerDeleteStale deletes the servers whose heartbeat is before $1.
+// sqlServerDeleteStale deletes the servers not refreshed since $1 (the
+// column heartbeat_at holds ServerRow.RefreshedAt).
 const sqlServerDeleteStale = `DELETE FROM {s}.kiln_server WHERE heartbeat_at < $1 RETURNING id`
 
 // ServerUpsert records row as server row.ID's state, replacing its previous
@@ -45,7 +46,7 @@ func (s *Store) ServerUpsert(ctx context.Context, params *store.ServerUpsertPara
 		return fail("register server", err)
 	}
 	_, err = s.pool.Exec(ctx, s.sql(sqlServerUpsert), row.ID, row.Host, row.PID, string(queuesJSON), kinds,
-		truncate(row.StartedAt), truncate(row.HeartbeatAt))
+		truncate(row.StartedAt), truncate(row.RefreshedAt))
 	if err != nil {
 		return fail("register server", err)
 	}
@@ -60,10 +61,10 @@ func (s *Store) ServerList(ctx context.Context) ([]*kilntype.ServerRow, error) {
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*kilntype.ServerRow, error) {
 		var r kilntype.ServerRow
-		if err := row.Scan(&r.ID, &r.Host, &r.PID, &r.Queues, &r.Kinds, &r.StartedAt, &r.HeartbeatAt); err != nil {
+		if err := row.Scan(&r.ID, &r.Host, &r.PID, &r.Queues, &r.Kinds, &r.StartedAt, &r.RefreshedAt); err != nil {
 			return nil, err
 		}
-		r.StartedAt, r.HeartbeatAt = r.StartedAt.UTC(), r.HeartbeatAt.UTC()
+		r.StartedAt, r.RefreshedAt = r.StartedAt.UTC(), r.RefreshedAt.UTC()
 		return &r, nil
 	})
 	if err != nil {
@@ -84,7 +85,7 @@ func (s *Store) ServerDelete(ctx context.Context, params *store.ServerDeletePara
 	return nil
 }
 
-// ServerDeleteStale deletes the servers whose heartbeat is before before,
+// ServerDeleteStale deletes the servers whose RefreshedAt is before before,
 // and returns their IDs.
 func (s *Store) ServerDeleteStale(ctx context.Context, params *store.ServerDeleteStaleParams) ([]string, error) {
 	before := params.Before

@@ -69,7 +69,7 @@
 // Every other time is the caller's (the client's Config.Clock): when a job
 // is due (RunAt, retries, snoozes, a rescued job's retry, which is made due
 // at the rescuer's time), finalization times, attempts, retention
-// cut-offs, server heartbeats, hosted service reports and recurring
+// cut-offs, server registry refreshes, hosted service reports and recurring
 // occurrences. A host whose clock is off runs scheduled jobs early or late
 // by its error, and may see another process's registry row as stale, but a
 // scheduled job still runs once (a claim takes it once; a recurring

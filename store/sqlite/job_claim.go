@@ -34,7 +34,7 @@ import (
 // time (prio walks the priorities present with one index seek each),
 // seeking the range scheduled_at <= now: jobs due in the future are never
 // read, however many there are. (Due ones of kinds not claimed are read
-// and filtered out: the scheduler makes them available within a second.)
+// and filtered out: the promoter makes them available within a second.)
 func sqlClaimCandidates(limit, kinds int) string {
 	return fmt.Sprintf(sqlClaimCandidatesFormat, limit, claimAvailable(limit, kinds))
 }

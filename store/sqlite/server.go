@@ -22,7 +22,7 @@ func (s *Store) ServerUpsert(ctx context.Context, params *store.ServerUpsertPara
 		_, err := tx.ExecContext(ctx, `INSERT INTO kiln_server (id, host, pid, queues, kinds, started_at, heartbeat_at)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
 ON CONFLICT (id) DO UPDATE SET host = ?2, pid = ?3, queues = ?4, kinds = ?5, started_at = ?6, heartbeat_at = ?7`,
-			row.ID, row.Host, row.PID, string(queues), string(kinds), micros(row.StartedAt), micros(row.HeartbeatAt))
+			row.ID, row.Host, row.PID, string(queues), string(kinds), micros(row.StartedAt), micros(row.RefreshedAt))
 		return err
 	})
 	if err != nil {
@@ -56,7 +56,7 @@ FROM kiln_server ORDER BY id`)
 		if err := json.Unmarshal([]byte(kinds), &r.Kinds); err != nil {
 			return nil, fail("list servers", fmt.Errorf("server %q: kinds: %w", r.ID, err))
 		}
-		r.StartedAt, r.HeartbeatAt = fromMicros(started), fromMicros(heartbeat)
+		r.StartedAt, r.RefreshedAt = fromMicros(started), fromMicros(heartbeat)
 		out = append(out, &r)
 	}
 	if err := rows.Err(); err != nil {
@@ -78,7 +78,7 @@ func (s *Store) ServerDelete(ctx context.Context, params *store.ServerDeletePara
 	return nil
 }
 
-// ServerDeleteStale deletes the servers whose heartbeat is before before,
+// ServerDeleteStale deletes the servers whose RefreshedAt is before before,
 // and returns their IDs.
 func (s *Store) ServerDeleteStale(ctx context.Context, params *store.ServerDeleteStaleParams) ([]string, error) {
 	before := params.Before

@@ -19,11 +19,11 @@ func testServers(t *testing.T, newStore NewStoreFunc) {
 				t.Fatal(err)
 			}
 		}
-		b := &kilntype.ServerRow{ID: procB, Host: "h2", PID: 2, StartedAt: base, HeartbeatAt: base}
+		b := &kilntype.ServerRow{ID: procB, Host: "h2", PID: 2, StartedAt: base, RefreshedAt: base}
 		upsert(b) // nil Queues and Kinds are stored as empty lists
-		upsert(&kilntype.ServerRow{ID: procA, Host: "h1", PID: 1, StartedAt: base, HeartbeatAt: base,
+		upsert(&kilntype.ServerRow{ID: procA, Host: "h1", PID: 1, StartedAt: base, RefreshedAt: base,
 			Queues: []kilntype.ServerQueue{{Name: "default", MaxWorkers: 10}}, Kinds: []string{"a"}})
-		a := &kilntype.ServerRow{ID: procA, Host: "h1", PID: 1, StartedAt: base, HeartbeatAt: base.Add(time.Minute),
+		a := &kilntype.ServerRow{ID: procA, Host: "h1", PID: 1, StartedAt: base, RefreshedAt: base.Add(time.Minute),
 			Queues: []kilntype.ServerQueue{{Name: "default", MaxWorkers: 10, Busy: 3}, {Name: "mail", MaxWorkers: 2, Busy: 2}},
 			Kinds:  []string{"a", "b"}}
 		upsert(a) // replaces procA's row, lists included
@@ -40,7 +40,7 @@ func testServers(t *testing.T, newStore NewStoreFunc) {
 			t.Errorf("server A = %+v; want %+v", got, a)
 		}
 		wantTime(t, "StartedAt", got.StartedAt, base)
-		wantTime(t, "HeartbeatAt", got.HeartbeatAt, base.Add(time.Minute))
+		wantTime(t, "RefreshedAt", got.RefreshedAt, base.Add(time.Minute))
 		if busy, total := got.Busy(); busy != 5 || total != 12 {
 			t.Errorf("Busy() = %d, %d; want 5, 12", busy, total)
 		}

@@ -12,7 +12,7 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-// singleWriter is the fake store as a store.SingleWriter: one writer.
+// singleWriter is the fake store reporting SingleWriter true: one writer.
 type singleWriter struct{ *enginetest.Store }
 
 func (singleWriter) SingleWriter() bool { return true }

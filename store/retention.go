@@ -51,8 +51,7 @@ type RetentionCutoff struct {
 	Before time.Time
 }
 
-// RetentionGroup is one range that JobDeleteFinished deletes from when
-// params have Rules: the jobs of one state and kind, finalized before
+// RetentionGroup is one range that JobDeleteFinished deletes from: the jobs of one state and kind, finalized before
 // Before, whose queue is one of Queues (In) or none of them (!In; an empty
 // Queues then means every queue).
 type RetentionGroup struct {
@@ -61,13 +60,16 @@ type RetentionGroup struct {
 	Before time.Time
 }
 
-// StatesWithRules returns the final states that p.Rules name, in the
-// order completed, cancelled, discarded. A store deletes the jobs of the
-// other final states by their state's cut-off alone.
-func (p *JobDeleteFinishedParams) StatesWithRules() []kilntype.JobState {
+// CleanedStates returns the final states that p can delete jobs of, in
+// the order completed, cancelled, discarded: those whose StateCutoff is
+// set or that one of p.Rules with a cut-off names. A store reads the kinds
+// present among the finalized jobs of each, and deletes from each kind's
+// RetentionGroups.
+func (p *JobDeleteFinishedParams) CleanedStates() []kilntype.JobState {
 	var out []kilntype.JobState
 	for _, s := range []kilntype.JobState{kilntype.JobStateCompleted, kilntype.JobStateCancelled, kilntype.JobStateDiscarded} {
-		if slices.ContainsFunc(p.Rules, func(r RetentionCutoff) bool { return r.State == s }) {
+		if !p.StateCutoff(s).IsZero() ||
+			slices.ContainsFunc(p.Rules, func(r RetentionCutoff) bool { return r.State == s && !r.Before.IsZero() }) {
 			out = append(out, s)
 		}
 	}

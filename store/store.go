@@ -168,9 +168,12 @@ type JobStore interface {
 	JobRescueExpired(ctx context.Context, params *JobRescueExpiredParams) ([]*kilntype.JobRow, error)
 	// JobDeleteFinished deletes up to Max finalized jobs (and their attempts)
 	// finalized before the cut-off of their state, or of the most specific
-	// of params.Rules that matches them, and returns how many. Each of its
-	// statements reads a range of an index on (state, finalized_at) or
-	// (state, kind, finalized_at), not the whole table.
+	// of params.Rules that matches them, and returns how many. It lists
+	// the kinds present among the finalized jobs of each state it can
+	// delete from (JobDeleteFinishedParams.CleanedStates), with one seek
+	// per kind, and deletes from each kind's RetentionGroups: each of its
+	// statements reads a range of an index on (state, kind, finalized_at),
+	// not the whole table.
 	JobDeleteFinished(ctx context.Context, params *JobDeleteFinishedParams) (int, error)
 }
 
@@ -477,9 +480,10 @@ type JobDeleteFinishedParams struct {
 	// Rules, if not empty, are cut-offs narrower than a state's, per kind,
 	// queue or both: each job follows the most specific one that matches
 	// it (see RetentionGroups), and a rule with empty Kind and Queue
-	// replaces its state's field above. The store reads the kinds present
-	// among the finalized jobs of each state that rules name, and deletes
-	// from each group's range in turn, up to Max jobs in all.
+	// replaces its state's field above. With or without rules, the store
+	// reads the kinds present among the finalized jobs of each state it
+	// can delete from (CleanedStates), and deletes from each group's range
+	// in turn, up to Max jobs in all.
 	Rules []RetentionCutoff
 }
 

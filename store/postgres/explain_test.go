@@ -11,6 +11,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
 )
 
 // explainRows is how many jobs (and job attempts, and recurring
@@ -101,6 +104,15 @@ func TestQueryPlans(t *testing.T) {
 	for i := range batch {
 		batchIDs[i], batchStr[i], batchTimes[i], batchNil[i] = int64(i*20+18), "completed", now, &now
 	}
+	// The dashboard's pages of finalized jobs: by state, and of a kind
+	// after a cursor. No index of finalized jobs serves them (they are in
+	// ID order): they walk kiln_job_state or the primary key.
+	finalized := []kilntype.JobState{kilntype.JobStateCompleted, kilntype.JobStateCancelled,
+		kilntype.JobStateDiscarded}
+	listCompleted, listCompletedArgs, _ := jobListQuery(&store.JobListParams{
+		States: finalized[:1], Limit: store.DefaultListLimit})
+	listFinalizedKind, listFinalizedKindArgs, _ := jobListQuery(&store.JobListParams{
+		States: finalized, Kinds: []string{"k1"}, Cursor: 5000, Limit: store.DefaultListLimit, ArgsPreview: 100})
 	for _, q := range []struct {
 		name  string
 		query string
@@ -133,12 +145,13 @@ func TestQueryPlans(t *testing.T) {
 		{"list cancel requested", sqlListCancelRequested, []any{"p1"}},
 		{"schedule due", sqlScheduleDue, []any{now, 100}},
 		{"rescue", sqlRescue, []any{now, 100, nil}},
-		{"lock finished", sqlLockFinished, []any{now, now, nil, 100}},
 		{"delete finished", sqlDeleteFinished, []any{batchIDs}},
 		{"finalized kinds", sqlFinalizedKinds, []any{"completed"}},
 		{"lock group of queues", sqlLockGroup, []any{"completed", "k1", now, []string{"q1", "q2"}, true, 100}},
 		{"lock group of other queues", sqlLockGroup, []any{"completed", "k1", now, []string{"q1"}, false, 100}},
 		{"lock group of every queue", sqlLockGroup, []any{"completed", "k1", now, []string{}, false, 100}},
+		{"list completed jobs", listCompleted, listCompletedArgs},
+		{"list finalized jobs of a kind", listFinalizedKind, listFinalizedKindArgs},
 		{"resolve pending", sqlResolvePending, []any{now, 100}},
 		{"resolve children", sqlResolveChildren, []any{now, 100, ids}},
 		{"batch get", sqlBatchGet, []any{"b7"}},

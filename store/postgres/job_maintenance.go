@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -114,46 +113,8 @@ func (s *Store) JobRescueExpired(ctx context.Context, params *store.JobRescueExp
 	return jobs, nil
 }
 
-// sqlKeepParents is the cleaner's guard on a finished job o: no pending
-// continuation or batch callback waits on it (its outcome decides the
-// child's). It reads kiln_job_parent_parent, then each child by primary
-// key; a job that is nobody's parent costs one index probe.
-const sqlKeepParents = `NOT EXISTS (SELECT 1 FROM {s}.kiln_job_parent AS d
-		JOIN {s}.kiln_job AS c ON c.id = d.child_id
-		WHERE d.parent_id = o.id AND c.state = 'pending')`
-
-// sqlLockFinished selects up to $4 completed jobs finalized before $1,
-// cancelled ones before $2 and discarded ones before $3 (a NULL cut-off
-// selects none of that state), oldest of each state first, read from
-// kiln_job_finalized, leaving out those that a pending child waits on (so
-// that they do not fill every page), and locks them FOR UPDATE SKIP
-// LOCKED. The lock re-checks the conditions on a job changed meanwhile
-// (retried: it is left out), and skips the jobs that another transaction
-// holds, notably the parents that an insert of continuations locked FOR
-// KEY SHARE.
-const sqlLockFinished = `WITH doomed AS (
-	(SELECT id FROM {s}.kiln_job AS o WHERE state = 'completed' AND finalized_at < $1
-		AND ` + sqlKeepParents + `
-		ORDER BY finalized_at LIMIT $4)
-	UNION ALL
-	(SELECT id FROM {s}.kiln_job AS o WHERE state = 'cancelled' AND finalized_at < $2
-		AND ` + sqlKeepParents + `
-		ORDER BY finalized_at LIMIT $4)
-	UNION ALL
-	(SELECT id FROM {s}.kiln_job AS o WHERE state = 'discarded' AND finalized_at < $3
-		AND ` + sqlKeepParents + `
-		ORDER BY finalized_at LIMIT $4)
-	LIMIT $4
-)
-SELECT id FROM {s}.kiln_job
-WHERE id = ANY(ARRAY(SELECT id FROM doomed))
-	AND (state = 'completed' AND finalized_at < $1
-		OR state = 'cancelled' AND finalized_at < $2
-		OR state = 'discarded' AND finalized_at < $3)
-FOR UPDATE SKIP LOCKED`
-
 // sqlDeleteFinished deletes the jobs of the array $1, which the
-// transaction locked with sqlLockFinished, unless a pending child waits on
+// transaction locked with sqlLockGroup, unless a pending child waits on
 // one: the guard runs again on this statement's snapshot, which sees every
 // continuation committed before the lock was taken. It reads the parent
 // rows of $1 through kiln_job_parent_parent (as an array, so that the
@@ -166,57 +127,70 @@ WHERE id = ANY($1::bigint[]) AND id <> ALL(ARRAY(
 	WHERE d.parent_id = ANY($1::bigint[]) AND c.state = 'pending'))`
 
 // JobDeleteFinished deletes up to params.Max finalized jobs, with their
-// attempts, whose FinalizedAt is before the cut-off of their state, and
-// returns how many jobs it deleted. A zero cut-off deletes no job of that
-// state; a Max below 1 deletes none. A job that a pending continuation or
-// batch callback waits on is kept, as the SQLite store keeps it.
+// attempts, whose FinalizedAt is before the cut-off of their state, or of
+// the most specific of params.Rules that matches them, and returns how
+// many jobs it deleted. A zero cut-off deletes no job of that state; a Max
+// below 1 deletes none. A job that a pending continuation or batch
+// callback waits on is kept, as the SQLite store keeps it.
 //
-// It takes two statements in one transaction: sqlLockFinished, then
+// Every job is read through kiln_job_finalized_kind (state, kind,
+// finalized_at), the one index of finalized jobs: for each state that
+// params can delete from (store.JobDeleteFinishedParams.CleanedStates),
+// sqlFinalizedKinds lists the kinds present (a loose index scan: one seek
+// per kind), then each kind's groups
+// (store.JobDeleteFinishedParams.RetentionGroups; without rules, one group
+// of every queue at the state's cut-off) are deleted oldest first, one
+// transaction per group, until params.Max jobs are deleted. So the jobs
+// of the first kinds (bytewise) go first, and a pass of Max jobs may
+// leave later kinds for the next.
+//
+// Each group takes two statements in one transaction: sqlLockGroup, then
 // sqlDeleteFinished. One statement would read kiln_job_parent on a
 // snapshot taken before its locks, and could delete the parent of a
 // continuation whose insert committed in between; the insert locks its
 // parents FOR KEY SHARE, so the lock either skips such a parent or makes
 // the insert wait, then fail with ErrNotFound as for any deleted parent.
-// Jobs locked by another transaction are left for the next call. With
-// params.Rules, see deleteByRules.
+// Jobs locked by another transaction are left for the next call.
 func (s *Store) JobDeleteFinished(ctx context.Context, params *store.JobDeleteFinishedParams) (int, error) {
 	if params.Max < 1 {
 		return 0, nil
 	}
-	if len(params.Rules) > 0 {
-		return s.deleteByRules(ctx, params)
-	}
-	return s.deletePlain(ctx, params)
-}
-
-// deletePlain is JobDeleteFinished without rules.
-func (s *Store) deletePlain(ctx context.Context, params *store.JobDeleteFinishedParams) (int, error) {
-	var n int64
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, s.sql(sqlLockFinished), nullTrunc(params.CompletedBefore),
-			nullTrunc(params.CancelledBefore), nullTrunc(params.DiscardedBefore), params.Max)
+	total := 0
+	for _, state := range params.CleanedStates() {
+		rows, err := s.pool.Query(ctx, s.sql(sqlFinalizedKinds), string(state))
 		if err != nil {
-			return err
+			return total, fail("list kinds of finalized jobs", err)
 		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil || len(ids) == 0 {
-			return err
+		kinds, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return total, fail("list kinds of finalized jobs", err)
 		}
-		tag, err := tx.Exec(ctx, s.sql(sqlDeleteFinished), ids)
-		n = tag.RowsAffected()
-		return err
-	})
-	if err != nil {
-		return 0, fail("delete finished jobs", err)
+		for _, kind := range kinds {
+			for _, g := range params.RetentionGroups(state, kind) {
+				if total >= params.Max {
+					return total, nil
+				}
+				var n int64
+				err := s.inTx(ctx, func(tx pgx.Tx) error {
+					rows, err := tx.Query(ctx, s.sql(sqlLockGroup), string(state), kind, truncate(g.Before), g.Queues, g.In,
+						params.Max-total)
+					if err != nil {
+						return err
+					}
+					ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+					if err != nil || len(ids) == 0 {
+						return err
+					}
+					tag, err := tx.Exec(ctx, s.sql(sqlDeleteFinished), ids)
+					n = tag.RowsAffected()
+					return err
+				})
+				if err != nil {
+					return total, fail("delete finished jobs of kind "+kind, err)
+				}
+				total += int(n)
+			}
+		}
 	}
-	return int(n), nil
-}
-
-// nullTrunc is truncate for an optional time: the zero time gives NULL.
-func nullTrunc(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	u := truncate(t)
-	return &u
+	return total, nil
 }

@@ -113,13 +113,14 @@ WHERE oid = ($1 || '.kiln_job')::regclass`, s.quoted).Scan(&options); err != nil
 	return indexes, valid, options
 }
 
-// wantJobIndexes10 fails the test unless kiln_job has the indexes and
-// options of migration 010, all valid, kiln_job_claim_kind as defined.
-func wantJobIndexes10(t *testing.T, s *Store) {
+// wantJobIndexes fails the test unless kiln_job has the indexes and
+// options of migrations 010 and 011 (kiln_job_finalized replaced by
+// kiln_job_finalized_kind), all valid, kiln_job_claim_kind as defined.
+func wantJobIndexes(t *testing.T, s *Store) {
 	t.Helper()
 	indexes, valid, options := jobIndexes(t, s)
 	want := []string{"kiln_job_cancel_requested", "kiln_job_claim_kind", "kiln_job_claim_waiting", "kiln_job_due",
-		"kiln_job_finalized", "kiln_job_finalized_kind", "kiln_job_pending", "kiln_job_pkey", "kiln_job_state", "kiln_job_unique_key"}
+		"kiln_job_finalized_kind", "kiln_job_pending", "kiln_job_pkey", "kiln_job_state", "kiln_job_unique_key"}
 	if !slices.Equal(indexes, want) {
 		t.Errorf("indexes of kiln_job: %v, want %v", indexes, want)
 	}
@@ -186,12 +187,13 @@ func TestUpgradeFrom009(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"CREATE INDEX IF NOT EXISTS kiln_job_claim_kind",
-		"DROP INDEX IF EXISTS " + s.quoted + ".kiln_job_claim_available"} {
+		"DROP INDEX IF EXISTS " + s.quoted + ".kiln_job_claim_available",
+		"DROP INDEX IF EXISTS " + s.quoted + ".kiln_job_finalized;"} {
 		if !log.has(want) {
 			t.Errorf("a table of %d jobs is migrated other than without CONCURRENTLY: no %q among %q", len(ids), want, log.stmts)
 		}
 	}
-	wantJobIndexes10(t, s)
+	wantJobIndexes(t, s)
 	storetest.CheckUpgradedJobs(t, s, ids)
 }
 
@@ -240,12 +242,13 @@ func TestMigrateConcurrentIndexes(t *testing.T) {
 		"CREATE INDEX CONCURRENTLY IF NOT EXISTS kiln_job_claim_kind",
 		"DROP INDEX CONCURRENTLY IF EXISTS " + s.quoted + ".kiln_job_claim_available",
 		"CREATE INDEX CONCURRENTLY IF NOT EXISTS kiln_job_finalized_kind",
+		"DROP INDEX CONCURRENTLY IF EXISTS " + s.quoted + ".kiln_job_finalized;",
 	} {
 		if !log.has(want) {
 			t.Errorf("no statement %q among %q", want, log.stmts)
 		}
 	}
-	wantJobIndexes10(t, s)
+	wantJobIndexes(t, s)
 
 	// Interrupted after its last statement, before its row: run again.
 	if _, err := s.pool.Exec(ctx, s.expand(`DELETE FROM {s}.kiln_migration WHERE version = 10`)); err != nil {
@@ -257,7 +260,7 @@ func TestMigrateConcurrentIndexes(t *testing.T) {
 	if err := s.SchemaCheck(ctx); err != nil {
 		t.Fatal(err)
 	}
-	wantJobIndexes10(t, s)
+	wantJobIndexes(t, s)
 	if _, err := s.pool.Exec(ctx, s.expand(`DELETE FROM {s}.kiln_job WHERE kind = 'other'`)); err != nil {
 		t.Fatal(err)
 	}

@@ -62,7 +62,8 @@ VALUES ('mine', 'q', '{}', 'scheduled', 1, 0, 1, $1, $1, NULL, NULL, NULL, NULL)
 	}{
 		{"schedule due", true, sqlScheduleDue, []any{now, 1000}},
 		{"rescue", true, sqlRescue, []any{now, 1000, now}},
-		{"lock finished", true, sqlLockFinished, []any{day, day, day, 1000}},
+		{"finalized kinds", true, sqlFinalizedKinds, []any{"completed"}},
+		{"lock finished", true, sqlLockGroup, []any{"completed", "mine", day, []string{}, false, 1000}},
 		{"resolve pending", false, sqlResolvePending, []any{now, 1000}},
 		{"stats fold", false, sqlFold, []any{now.Truncate(time.Minute)}},
 		{"reap servers", false, sqlServerDeleteStale, []any{now.Add(-time.Hour)}},

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -94,11 +93,13 @@ SELECT kind FROM k WHERE kind IS NOT NULL`
 // of state $1 and kind $2 finalized before $3, oldest first, whose queue
 // is ($5 true) or is not ($5 false) in $4, read from the range of
 // kiln_job_finalized_kind, leaving out those that a pending child waits
-// on (so that they do not fill every page), as sqlLockFinished does, with
-// one probe of kiln_job_parent_parent per job (OFFSET 0 keeps the planner
-// from making it a join that reads every parent row); the
-// lock re-checks the state, kind and age of a job changed meanwhile.
-// sqlDeleteFinished deletes them then, as in JobDeleteFinished.
+// on (so that they do not fill every page), with one probe of
+// kiln_job_parent_parent per job (OFFSET 0 keeps the planner from making
+// it a join that reads every parent row); the lock re-checks the state,
+// kind and age of a job changed meanwhile, and skips the jobs that
+// another transaction holds, notably the parents that an insert of
+// continuations locked FOR KEY SHARE.
+// sqlDeleteFinished deletes them then (see JobDeleteFinished).
 const sqlLockGroup = `WITH doomed AS (
 	SELECT id FROM {s}.kiln_job AS o
 	WHERE state = $1 AND kind = $2 AND finalized_at < $3 AND (queue = ANY($4::text[])) = $5
@@ -110,66 +111,3 @@ const sqlLockGroup = `WITH doomed AS (
 SELECT id FROM {s}.kiln_job
 WHERE id = ANY(ARRAY(SELECT id FROM doomed)) AND state = $1 AND kind = $2 AND finalized_at < $3
 FOR UPDATE SKIP LOCKED`
-
-// deleteByRules is JobDeleteFinished with rules: the states without rules
-// as without rules, then, for each state with rules, each kind present
-// and each of its groups (store.JobDeleteFinishedParams.RetentionGroups),
-// one transaction per group, until params.Max jobs are deleted.
-func (s *Store) deleteByRules(ctx context.Context, params *store.JobDeleteFinishedParams) (int, error) {
-	plain := &store.JobDeleteFinishedParams{Max: params.Max}
-	ruled := params.StatesWithRules()
-	if !slices.Contains(ruled, kilntype.JobStateCompleted) {
-		plain.CompletedBefore = params.CompletedBefore
-	}
-	if !slices.Contains(ruled, kilntype.JobStateCancelled) {
-		plain.CancelledBefore = params.CancelledBefore
-	}
-	if !slices.Contains(ruled, kilntype.JobStateDiscarded) {
-		plain.DiscardedBefore = params.DiscardedBefore
-	}
-	total := 0
-	if !plain.CompletedBefore.IsZero() || !plain.CancelledBefore.IsZero() || !plain.DiscardedBefore.IsZero() {
-		n, err := s.deletePlain(ctx, plain)
-		if err != nil {
-			return 0, err
-		}
-		total = n
-	}
-	for _, state := range ruled {
-		rows, err := s.pool.Query(ctx, s.sql(sqlFinalizedKinds), string(state))
-		if err != nil {
-			return total, fail("list kinds of finalized jobs", err)
-		}
-		kinds, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return total, fail("list kinds of finalized jobs", err)
-		}
-		for _, kind := range kinds {
-			for _, g := range params.RetentionGroups(state, kind) {
-				if total >= params.Max {
-					return total, nil
-				}
-				var n int64
-				err := s.inTx(ctx, func(tx pgx.Tx) error {
-					rows, err := tx.Query(ctx, s.sql(sqlLockGroup), string(state), kind, truncate(g.Before), g.Queues, g.In,
-						params.Max-total)
-					if err != nil {
-						return err
-					}
-					ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-					if err != nil || len(ids) == 0 {
-						return err
-					}
-					tag, err := tx.Exec(ctx, s.sql(sqlDeleteFinished), ids)
-					n = tag.RowsAffected()
-					return err
-				})
-				if err != nil {
-					return total, fail("delete finished jobs of kind "+kind, err)
-				}
-				total += int(n)
-			}
-		}
-	}
-	return total, nil
-}

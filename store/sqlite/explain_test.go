@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
 )
 
 // TestQueryPlans checks with EXPLAIN QUERY PLAN that the queries the engine
@@ -16,6 +19,14 @@ import (
 func TestQueryPlans(t *testing.T) {
 	t.Parallel()
 	s := openMigrated(t)
+	// The dashboard's pages of finalized jobs: by state, and of a kind
+	// after a cursor. No index of finalized jobs serves them (they are in
+	// ID order): they walk kiln_job_state.
+	finalized := []kilntype.JobState{kilntype.JobStateCompleted, kilntype.JobStateCancelled,
+		kilntype.JobStateDiscarded}
+	listCompleted, listCompletedArgs, _ := jobListQuery(&store.JobListParams{States: finalized[:1]})
+	listFinalizedKind, listFinalizedKindArgs, _ := jobListQuery(&store.JobListParams{
+		States: finalized, Kinds: []string{"k"}, Cursor: 5000, ArgsPreview: 100})
 
 	for _, q := range []struct {
 		name  string
@@ -35,10 +46,12 @@ func TestQueryPlans(t *testing.T) {
 		{"any expired", sqlAnyExpired, []any{1}},
 		{"select expired", sqlSelectExpired, []any{1, 10}},
 		{"rescue", sqlRescue, []any{1, "e", 1}},
-		{"delete finished", sqlDeleteFinished, []any{1, 1, 1, 10}},
 		{"finalized kinds", sqlFinalizedKinds, []any{"completed"}},
 		{"delete group of queues", sqlDeleteGroup, []any{"completed", "k", 1, `["q1"]`, true, 10}},
-		{"delete group of other queues", sqlDeleteGroup, []any{"completed", "k", 1, `[]`, false, 10}},
+		{"delete group of other queues", sqlDeleteGroup, []any{"completed", "k", 1, `["q1"]`, false, 10}},
+		{"delete group of every queue", sqlDeleteGroup, []any{"completed", "k", 1, `[]`, false, 10}},
+		{"list completed jobs", listCompleted, listCompletedArgs},
+		{"list finalized jobs of a kind", listFinalizedKind, listFinalizedKindArgs},
 		{"get unique", sqlGetUnique, []any{"k"}},
 		{"list cancel requested", `SELECT id FROM kiln_job
 		WHERE state = 'running' AND cancel_requested_at IS NOT NULL AND leased_by = ?

@@ -3,8 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
@@ -156,62 +156,58 @@ func (s *Store) JobRescueExpired(ctx context.Context, params *store.JobRescueExp
 	return rescued, nil
 }
 
-// sqlDeleteFinished deletes up to ?4 completed jobs finalized before ?1,
-// cancelled ones before ?2 and discarded ones before ?3 (a NULL cut-off
-// deletes none of that state). Their attempts go with them (ON DELETE
-// CASCADE). A job that a pending continuation or batch callback still waits
-// on is kept: its outcome decides the child's.
-const sqlDeleteFinished = `DELETE FROM kiln_job WHERE id IN (
-	SELECT id FROM (
-		SELECT id FROM kiln_job WHERE state = 'completed' AND finalized_at < ?1
-		UNION ALL
-		SELECT id FROM kiln_job WHERE state = 'cancelled' AND finalized_at < ?2
-		UNION ALL
-		SELECT id FROM kiln_job WHERE state = 'discarded' AND finalized_at < ?3
-	) AS old
-	WHERE NOT EXISTS (SELECT 1 FROM kiln_job_parent AS d JOIN kiln_job AS c ON c.id = d.child_id
-		WHERE d.parent_id = old.id AND c.state = 'pending')
-	LIMIT ?4
-)`
-
 // JobDeleteFinished deletes up to params.Max finalized jobs, with their
-// attempts, whose FinalizedAt is before the cut-off of their state, and
-// returns how many jobs it deleted. A zero cut-off deletes no job of that
-// state; a Max below 1 deletes none. With params.Rules, see deleteByRules.
+// attempts, whose FinalizedAt is before the cut-off of their state, or of
+// the most specific of params.Rules that matches them, and returns how
+// many jobs it deleted. A zero cut-off deletes no job of that state; a Max
+// below 1 deletes none. A job that a pending continuation or batch
+// callback still waits on is kept: its outcome decides the child's.
+//
+// Every job is read through kiln_job_finalized_kind (state, kind,
+// finalized_at), the one index of finalized jobs: for each state that
+// params can delete from (store.JobDeleteFinishedParams.CleanedStates),
+// sqlFinalizedKinds lists the kinds present (a loose index scan: one seek
+// per kind) from the reader pool, then sqlDeleteGroup deletes each kind's
+// groups (store.JobDeleteFinishedParams.RetentionGroups; without rules,
+// one group of every queue at the state's cut-off), one write transaction
+// per statement, until params.Max jobs are deleted. So the jobs of the
+// first kinds (bytewise) go first, and a pass of Max jobs may leave later
+// kinds for the next.
 func (s *Store) JobDeleteFinished(ctx context.Context, params *store.JobDeleteFinishedParams) (int, error) {
 	if params.Max < 1 {
 		return 0, nil
 	}
-	if len(params.Rules) > 0 {
-		return s.deleteByRules(ctx, params)
-	}
-	return s.deletePlain(ctx, params)
-}
-
-// deletePlain is JobDeleteFinished without rules: one statement.
-func (s *Store) deletePlain(ctx context.Context, params *store.JobDeleteFinishedParams) (int, error) {
-	if params.CompletedBefore.IsZero() && params.CancelledBefore.IsZero() && params.DiscardedBefore.IsZero() {
-		return 0, nil
-	}
-	cutoff := func(t time.Time) any {
-		if t.IsZero() {
-			return nil
-		}
-		return micros(t)
-	}
-	var n int64
-	err := s.write(ctx, func(tx *sql.Tx, st *stmts) error {
-		res, err := tx.StmtContext(ctx, st.deleteFinished).ExecContext(ctx,
-			cutoff(params.CompletedBefore), cutoff(params.CancelledBefore),
-			cutoff(params.DiscardedBefore), params.Max)
+	total := 0
+	for _, state := range params.CleanedStates() {
+		kinds, err := s.finalizedKinds(ctx, state)
 		if err != nil {
-			return err
+			return total, err
 		}
-		n, err = res.RowsAffected()
-		return err
-	})
-	if err != nil {
-		return 0, fail("delete finished jobs", err)
+		for _, kind := range kinds {
+			for _, g := range params.RetentionGroups(state, kind) {
+				if total >= params.Max {
+					return total, nil
+				}
+				queues, err := json.Marshal(g.Queues)
+				if err != nil {
+					return total, fail("delete finished jobs of kind "+kind, err)
+				}
+				var n int64
+				err = s.write(ctx, func(tx *sql.Tx, st *stmts) error {
+					res, err := tx.StmtContext(ctx, st.deleteGroup).ExecContext(ctx, string(state), kind,
+						micros(g.Before), string(queues), g.In, params.Max-total)
+					if err != nil {
+						return err
+					}
+					n, err = res.RowsAffected()
+					return err
+				})
+				if err != nil {
+					return total, fail("delete finished jobs of kind "+kind, err)
+				}
+				total += int(n)
+			}
+		}
 	}
-	return int(n), nil
+	return total, nil
 }

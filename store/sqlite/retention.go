@@ -3,8 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
-	"slices"
 	"time"
 
 	"github.com/kilnjobs/kiln/kilntype"
@@ -103,70 +101,17 @@ SELECT kind FROM k WHERE kind IS NOT NULL`
 // sqlDeleteGroup deletes up to ?6 jobs of state ?1 and kind ?2 finalized
 // before ?3 whose queue is (?5 = 1) or is not (?5 = 0) in the JSON array
 // ?4, read in the range of kiln_job_finalized_kind, except those that a
-// pending child waits on (as sqlDeleteFinished).
+// pending child waits on (its outcome decides the child's), oldest first
+// (the order of the index range: no sort). Their attempts go with them (ON DELETE
+// CASCADE).
 const sqlDeleteGroup = `DELETE FROM kiln_job WHERE id IN (
 	SELECT id FROM kiln_job AS old INDEXED BY kiln_job_finalized_kind
 	WHERE state = ?1 AND kind = ?2 AND finalized_at < ?3
 		AND (queue IN (SELECT value FROM json_each(?4))) = ?5
 		AND NOT EXISTS (SELECT 1 FROM kiln_job_parent AS d JOIN kiln_job AS c ON c.id = d.child_id
 			WHERE d.parent_id = old.id AND c.state = 'pending')
-	LIMIT ?6
+	ORDER BY finalized_at LIMIT ?6
 )`
-
-// deleteByRules is JobDeleteFinished with rules: the states without rules
-// by sqlDeleteFinished, then, for each state with rules, each kind present
-// and each of its groups (store.JobDeleteFinishedParams.RetentionGroups),
-// one write transaction per statement, until params.Max jobs are deleted.
-func (s *Store) deleteByRules(ctx context.Context, params *store.JobDeleteFinishedParams) (int, error) {
-	plain := &store.JobDeleteFinishedParams{Max: params.Max}
-	ruled := params.StatesWithRules()
-	for _, st := range []kilntype.JobState{kilntype.JobStateCompleted, kilntype.JobStateCancelled, kilntype.JobStateDiscarded} {
-		if slices.Contains(ruled, st) {
-			continue
-		}
-		switch st {
-		case kilntype.JobStateCompleted:
-			plain.CompletedBefore = params.CompletedBefore
-		case kilntype.JobStateCancelled:
-			plain.CancelledBefore = params.CancelledBefore
-		case kilntype.JobStateDiscarded:
-			plain.DiscardedBefore = params.DiscardedBefore
-		}
-	}
-	total, err := s.deletePlain(ctx, plain)
-	if err != nil {
-		return 0, err
-	}
-	for _, state := range ruled {
-		kinds, err := s.finalizedKinds(ctx, state)
-		if err != nil {
-			return total, err
-		}
-		for _, kind := range kinds {
-			for _, g := range params.RetentionGroups(state, kind) {
-				if total >= params.Max {
-					return total, nil
-				}
-				queues, _ := json.Marshal(g.Queues)
-				var n int64
-				err := s.write(ctx, func(tx *sql.Tx, _ *stmts) error {
-					res, err := tx.ExecContext(ctx, sqlDeleteGroup, string(state), kind, micros(g.Before), string(queues),
-						g.In, params.Max-total)
-					if err != nil {
-						return err
-					}
-					n, err = res.RowsAffected()
-					return err
-				})
-				if err != nil {
-					return total, fail("delete finished jobs of kind "+kind, err)
-				}
-				total += int(n)
-			}
-		}
-	}
-	return total, nil
-}
 
 // finalizedKinds returns the kinds among the finalized jobs of state.
 func (s *Store) finalizedKinds(ctx context.Context, state kilntype.JobState) ([]string, error) {

@@ -18,21 +18,21 @@ type stmts struct {
 	// kinds (see claimStmts).
 	claimCandidates *claimStmts
 
-	getUnique      *sql.Stmt
-	getJob         *sql.Stmt
-	claimUpdate    *sql.Stmt
-	insertAttempt  *sql.Stmt
-	leaseRenew     *sql.Stmt
-	cancelNow      *sql.Stmt
-	cancelRequest  *sql.Stmt
-	retry          *sql.Stmt
-	deleteJob      *sql.Stmt
-	scheduleDue    *sql.Stmt
-	selectExpired  *sql.Stmt
-	rescue         *sql.Stmt
-	deleteFinished *sql.Stmt
-	leaderElect    *sql.Stmt
-	leaderResign   *sql.Stmt
+	getUnique     *sql.Stmt
+	getJob        *sql.Stmt
+	claimUpdate   *sql.Stmt
+	insertAttempt *sql.Stmt
+	leaseRenew    *sql.Stmt
+	cancelNow     *sql.Stmt
+	cancelRequest *sql.Stmt
+	retry         *sql.Stmt
+	deleteJob     *sql.Stmt
+	scheduleDue   *sql.Stmt
+	selectExpired *sql.Stmt
+	rescue        *sql.Stmt
+	deleteGroup   *sql.Stmt
+	leaderElect   *sql.Stmt
+	leaderResign  *sql.Stmt
 
 	recurringUpsert       *sql.Stmt
 	recurringGet          *sql.Stmt
@@ -69,7 +69,7 @@ func (st *stmts) fields() []struct {
 		{&st.scheduleDue, sqlScheduleDue},
 		{&st.selectExpired, sqlSelectExpired},
 		{&st.rescue, sqlRescue},
-		{&st.deleteFinished, sqlDeleteFinished},
+		{&st.deleteGroup, sqlDeleteGroup},
 		{&st.leaderElect, sqlLeaderElect},
 		{&st.leaderResign, sqlLeaderResign},
 		{&st.recurringUpsert, sqlRecurringUpsert},

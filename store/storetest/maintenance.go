@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -293,5 +294,36 @@ func testDeleteFinished(t *testing.T, newStore NewStoreFunc) {
 				t.Errorf("call %d deleted %d, want %d", i, n, want)
 			}
 		}
+	})
+
+	// A store reads the finalized jobs kind by kind: Max bounds a call
+	// across kinds and states, and calls go on until every kind of every
+	// state is deleted.
+	t.Run("MaxAcrossKinds", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		var doomed []*kilntype.JobRow
+		for _, k := range []string{"a", "b", "c"} {
+			doomed = append(doomed, f.inState(kilntype.JobStateCompleted, kind(k)),
+				f.inState(kilntype.JobStateCompleted, kind(k), queue("other")))
+		}
+		doomed = append(doomed, f.inState(kilntype.JobStateDiscarded, kind("a")),
+			f.inState(kilntype.JobStateDiscarded, kind("d")))
+		kept := f.inState(kilntype.JobStateCancelled, kind("a"))
+		for i, want := range []int{3, 3, 2, 0} {
+			n, err := f.s.JobDeleteFinished(f.ctx, &store.JobDeleteFinishedParams{
+				CompletedBefore: after, DiscardedBefore: after, Max: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != want {
+				t.Errorf("call %d deleted %d, want %d", i, n, want)
+			}
+		}
+		for _, j := range doomed {
+			if _, err := f.s.JobGet(f.ctx, &store.JobGetParams{ID: j.ID}); !errors.Is(err, kilntype.ErrNotFound) {
+				t.Errorf("job %d (%s, %s, %s): %v, want ErrNotFound", j.ID, j.State, j.Kind, j.Queue, err)
+			}
+		}
+		wantSameJob(t, f.get(kept.ID), kept)
 	})
 }

@@ -19,12 +19,40 @@ import (
 // RecurringRow is a stored recurring entry, re-exported from kilntype.
 type RecurringRow = kilntype.RecurringRow
 
-// OverlapPolicy and MisfirePolicy are re-exported from kilntype; see their
-// constants there (OverlapSkip, OverlapAllow, OverlapQueueOne; MisfireRunOnce,
-// MisfireSkip, MisfireRunAll).
-type (
-	OverlapPolicy = kilntype.OverlapPolicy
-	MisfirePolicy = kilntype.MisfirePolicy
+// OverlapPolicy says what a recurring entry does when an occurrence comes
+// due while the job of an earlier occurrence has not finished; re-exported from kilntype
+// (OverlapSkip, OverlapAllow, OverlapQueueOne).
+type OverlapPolicy = kilntype.OverlapPolicy
+
+// The overlap policies, re-exported from kilntype.
+const (
+	// OverlapSkip skips the new occurrence while an earlier run of the
+	// entry is unfinished (pending, scheduled, available, running or
+	// retryable); the default.
+	OverlapSkip = kilntype.OverlapSkip
+	// OverlapAllow enqueues every occurrence, so runs may overlap.
+	OverlapAllow = kilntype.OverlapAllow
+	// OverlapQueueOne enqueues the new occurrence while at most one earlier
+	// run is unfinished and it is running, and keeps it pending until that
+	// run has ended: one run at a time plus one waiting.
+	OverlapQueueOne = kilntype.OverlapQueueOne
+)
+
+// MisfirePolicy says what a recurring entry does with occurrences that were
+// missed because no scheduler ran at their time; re-exported from kilntype (MisfireRunOnce, MisfireSkip,
+// MisfireRunAll).
+type MisfirePolicy = kilntype.MisfirePolicy
+
+// The misfire policies, re-exported from kilntype.
+const (
+	// MisfireRunOnce runs one job now for all the missed occurrences (the
+	// latest one), then follows the schedule; the default.
+	MisfireRunOnce = kilntype.MisfireRunOnce
+	// MisfireSkip drops the missed occurrences and waits for the next one.
+	MisfireSkip = kilntype.MisfireSkip
+	// MisfireRunAll runs one job for every missed occurrence (the latest
+	// ones), up to the entry's MisfireMax (DefaultMisfireMax when 0).
+	MisfireRunAll = kilntype.MisfireRunAll
 )
 
 // DefaultMisfireMax caps how many missed occurrences MisfireRunAll catches
@@ -101,13 +129,13 @@ func (c *Client) recurringRow(def RecurringJob, now time.Time) (*kilntype.Recurr
 		}
 	}
 	if def.Overlap == "" {
-		def.Overlap = kilntype.OverlapSkip
+		def.Overlap = OverlapSkip
 	}
 	if !def.Overlap.Valid() {
 		return fail(invalid("overlap", "unknown overlap policy %q (want skip, allow or queue_one)", def.Overlap))
 	}
 	if def.Misfire == "" {
-		def.Misfire = kilntype.MisfireRunOnce
+		def.Misfire = MisfireRunOnce
 	}
 	if !def.Misfire.Valid() {
 		return fail(invalid("misfire", "unknown misfire policy %q (want run_once, skip or run_all)", def.Misfire))
@@ -259,7 +287,7 @@ func (c *Client) RecurringTrigger(ctx context.Context, id string) (*kilntype.Job
 		return nil, fmt.Errorf("kiln: trigger recurring job %q: %w", id, err)
 	}
 	res, err := c.cfg.Store.RecurringEnqueue(ctx, &store.RecurringEnqueueParams{
-		ID: id, Overlap: kilntype.OverlapAllow, Now: now,
+		ID: id, Overlap: OverlapAllow, Now: now,
 		Occurrences: []store.RecurringOccurrenceInsert{{At: now, Job: job}},
 	})
 	if err != nil {

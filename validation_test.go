@@ -11,7 +11,6 @@ import (
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/internal/clienttest"
-	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
 	"github.com/kilnjobs/kiln/store/postgres/pgtest"
 )
@@ -105,7 +104,7 @@ func TestMaxAttemptsRange(t *testing.T) {
 			t.Errorf("stored MaxAttempts = %v (%v), want %d", got, err, kiln.MaxAttemptsLimit)
 		}
 		row, err := c.RecurringAddOrUpdate(ctx, kiln.RecurringJob{ID: "max", Schedule: "@hourly", Args: testArgs{},
-			Opts: &kiln.EnqueueOpts{MaxAttempts: kiln.MaxAttemptsLimit}, Misfire: kilntype.MisfireRunAll, MisfireMax: kiln.MisfireMaxLimit})
+			Opts: &kiln.EnqueueOpts{MaxAttempts: kiln.MaxAttemptsLimit}, Misfire: kiln.MisfireRunAll, MisfireMax: kiln.MisfireMaxLimit})
 		if err != nil || row.MaxAttempts != kiln.MaxAttemptsLimit || row.MisfireMax != kiln.MisfireMaxLimit {
 			t.Errorf("recurring entry at the limits = %+v, %v", row, err)
 		}

@@ -73,7 +73,7 @@ func (h *handler) retentionSet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.redirect(w, r, back, flash{Text: fmt.Sprintf("Retention of %s jobs%s set to %s for every process.", rule.State,
-		scope(rule.Kind, rule.Queue), rule.KeepText())})
+		kilntype.RetentionScope(rule.Kind, rule.Queue), rule.KeepText())})
 }
 
 // retentionDelete serves POST /retention/delete: deletes the stored rule
@@ -87,22 +87,10 @@ func (h *handler) retentionDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
-		h.redirect(w, r, back, flash{Error: true, Text: fmt.Sprintf("No stored retention rule for %s jobs%s.", state, scope(kind, queue))})
+		h.redirect(w, r, back, flash{Error: true, Text: fmt.Sprintf("No stored retention rule for %s jobs%s.", state, kilntype.RetentionScope(kind, queue))})
 		return
 	}
-	h.redirect(w, r, back, flash{Text: fmt.Sprintf("Retention rule for %s jobs%s deleted.", state, scope(kind, queue))})
-}
-
-// scope describes a rule's kind and queue: " of kind X in queue Y".
-func scope(kind, queue string) string {
-	s := ""
-	if kind != "" {
-		s += " of kind " + kind
-	}
-	if queue != "" {
-		s += " in queue " + queue
-	}
-	return s
+	h.redirect(w, r, back, flash{Text: fmt.Sprintf("Retention rule for %s jobs%s deleted.", state, kilntype.RetentionScope(kind, queue))})
 }
 
 // queueViews joins the stored queues with the workers the live servers run

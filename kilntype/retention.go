@@ -52,6 +52,20 @@ func (r *RetentionRule) KeepText() string {
 	return r.Keep.String()
 }
 
+// RetentionScope describes a rule's kind and queue as messages write it
+// after the state: " of kind X in queue Y", " of kind X", " in queue Y",
+// or "" when both are empty.
+func RetentionScope(kind, queue string) string {
+	s := ""
+	if kind != "" {
+		s += " of kind " + kind
+	}
+	if queue != "" {
+		s += " in queue " + queue
+	}
+	return s
+}
+
 // Validate returns an error when the rule's state is not a final one, or
 // when Kind or Queue has characters a kind or queue name cannot have
 // (control characters) or more than 255 bytes.

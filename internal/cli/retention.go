@@ -105,7 +105,7 @@ stored rule of the same state, kind and queue.`,
 					return err
 				}
 				fmt.Fprintf(out, "Retention set: %s jobs%s kept %s; the cleaner applies it from its next pass.\n",
-					rule.State, ruleScope(kind, queue), rule.KeepText())
+					rule.State, kilntype.RetentionScope(kind, queue), rule.KeepText())
 				return nil
 			})
 		},
@@ -135,9 +135,9 @@ processes' Config for that key, if any, applies again.`,
 					return err
 				}
 				if !ok {
-					return fmt.Errorf("no stored retention rule for %s jobs%s", state, ruleScope(kind, queue))
+					return fmt.Errorf("no stored retention rule for %s jobs%s", state, kilntype.RetentionScope(kind, queue))
 				}
-				fmt.Fprintf(out, "Retention rule deleted: %s jobs%s.\n", state, ruleScope(kind, queue))
+				fmt.Fprintf(out, "Retention rule deleted: %s jobs%s.\n", state, kilntype.RetentionScope(kind, queue))
 				return nil
 			})
 		},
@@ -145,16 +145,4 @@ processes' Config for that key, if any, applies again.`,
 	cmd.Flags().StringVar(&kind, "kind", "", "the rule's kind")
 	cmd.Flags().StringVar(&queue, "queue", "", "the rule's queue")
 	return cmd
-}
-
-// ruleScope describes a rule's kind and queue: " of kind X in queue Y".
-func ruleScope(kind, queue string) string {
-	s := ""
-	if kind != "" {
-		s += " of kind " + kind
-	}
-	if queue != "" {
-		s += " in queue " + queue
-	}
-	return s
 }

@@ -60,107 +60,95 @@ func (c *calls) elected(p *store.LeaderElectParams, ok bool, err error) {
 	}
 }
 
+// polled holds the polling methods counting counts: the ones an idle
+// client calls on a timer.
+type polled interface {
+	JobClaim(context.Context, *store.JobClaimParams) ([]*kilntype.JobRow, error)
+	JobScheduleDue(context.Context, *store.JobScheduleDueParams) (int, error)
+	JobRescueExpired(context.Context, *store.JobRescueExpiredParams) ([]*kilntype.JobRow, error)
+	JobDeleteFinished(context.Context, *store.JobDeleteFinishedParams) (int, error)
+	JobResolvePending(context.Context, *store.JobResolvePendingParams) ([]*kilntype.JobRow, error)
+	JobStatsFold(context.Context, *store.JobStatsFoldParams) (int, error)
+	ServerDeleteStale(context.Context, *store.ServerDeleteStaleParams) ([]string, error)
+	RecurringNextDue(context.Context) (time.Time, bool, error)
+	LeaderAttemptElect(context.Context, *store.LeaderElectParams) (bool, error)
+}
+
 // countedSQLite and countedPostgres are the stores with their polling
 // methods counted; every other method, and every optional interface, is
-// the store's own.
+// the store's own. The store sits one level deeper (sqliteStore,
+// postgresStore) than counting, so counting's methods win over the
+// store's of the same name.
 type countedSQLite struct {
-	*sqlite.Store
-	c *calls
+	sqliteStore
+	counting
 }
 
-func (s countedSQLite) JobClaim(ctx context.Context, p *store.JobClaimParams) ([]*kilntype.JobRow, error) {
-	s.c.hit("claim")
-	return s.Store.JobClaim(ctx, p)
-}
+type sqliteStore struct{ *sqlite.Store }
 
-func (s countedSQLite) JobScheduleDue(ctx context.Context, p *store.JobScheduleDueParams) (int, error) {
-	s.c.hit("schedule due")
-	return s.Store.JobScheduleDue(ctx, p)
-}
-
-func (s countedSQLite) JobRescueExpired(ctx context.Context, p *store.JobRescueExpiredParams) ([]*kilntype.JobRow, error) {
-	s.c.hit("rescue")
-	return s.Store.JobRescueExpired(ctx, p)
-}
-
-func (s countedSQLite) JobDeleteFinished(ctx context.Context, p *store.JobDeleteFinishedParams) (int, error) {
-	s.c.hit("clean")
-	return s.Store.JobDeleteFinished(ctx, p)
-}
-
-func (s countedSQLite) JobResolvePending(ctx context.Context, p *store.JobResolvePendingParams) ([]*kilntype.JobRow, error) {
-	s.c.hit("resolve")
-	return s.Store.JobResolvePending(ctx, p)
-}
-
-func (s countedSQLite) JobStatsFold(ctx context.Context, p *store.JobStatsFoldParams) (int, error) {
-	s.c.hit("stats fold")
-	return s.Store.JobStatsFold(ctx, p)
-}
-
-func (s countedSQLite) ServerDeleteStale(ctx context.Context, params *store.ServerDeleteStaleParams) ([]string, error) {
-	s.c.hit("reap servers")
-	return s.Store.ServerDeleteStale(ctx, params)
-}
-
-func (s countedSQLite) RecurringNextDue(ctx context.Context) (time.Time, bool, error) {
-	s.c.hit("recurring next due")
-	return s.Store.RecurringNextDue(ctx)
-}
-
-func (s countedSQLite) LeaderAttemptElect(ctx context.Context, p *store.LeaderElectParams) (bool, error) {
-	ok, err := s.Store.LeaderAttemptElect(ctx, p)
-	s.c.elected(p, ok, err)
-	return ok, err
+func newCountedSQLite(s *sqlite.Store, c *calls) countedSQLite {
+	return countedSQLite{sqliteStore{s}, counting{s, c}}
 }
 
 type countedPostgres struct {
-	*postgres.Store
-	c *calls
+	postgresStore
+	counting
 }
 
-func (s countedPostgres) JobClaim(ctx context.Context, p *store.JobClaimParams) ([]*kilntype.JobRow, error) {
+type postgresStore struct{ *postgres.Store }
+
+func newCountedPostgres(s *postgres.Store, c *calls) countedPostgres {
+	return countedPostgres{postgresStore{s}, counting{s, c}}
+}
+
+// counting counts the calls of inner's polling methods in c.
+type counting struct {
+	inner polled
+	c     *calls
+}
+
+func (s counting) JobClaim(ctx context.Context, p *store.JobClaimParams) ([]*kilntype.JobRow, error) {
 	s.c.hit("claim")
-	return s.Store.JobClaim(ctx, p)
+	return s.inner.JobClaim(ctx, p)
 }
 
-func (s countedPostgres) JobScheduleDue(ctx context.Context, p *store.JobScheduleDueParams) (int, error) {
+func (s counting) JobScheduleDue(ctx context.Context, p *store.JobScheduleDueParams) (int, error) {
 	s.c.hit("schedule due")
-	return s.Store.JobScheduleDue(ctx, p)
+	return s.inner.JobScheduleDue(ctx, p)
 }
 
-func (s countedPostgres) JobRescueExpired(ctx context.Context, p *store.JobRescueExpiredParams) ([]*kilntype.JobRow, error) {
+func (s counting) JobRescueExpired(ctx context.Context, p *store.JobRescueExpiredParams) ([]*kilntype.JobRow, error) {
 	s.c.hit("rescue")
-	return s.Store.JobRescueExpired(ctx, p)
+	return s.inner.JobRescueExpired(ctx, p)
 }
 
-func (s countedPostgres) JobDeleteFinished(ctx context.Context, p *store.JobDeleteFinishedParams) (int, error) {
+func (s counting) JobDeleteFinished(ctx context.Context, p *store.JobDeleteFinishedParams) (int, error) {
 	s.c.hit("clean")
-	return s.Store.JobDeleteFinished(ctx, p)
+	return s.inner.JobDeleteFinished(ctx, p)
 }
 
-func (s countedPostgres) JobResolvePending(ctx context.Context, p *store.JobResolvePendingParams) ([]*kilntype.JobRow, error) {
+func (s counting) JobResolvePending(ctx context.Context, p *store.JobResolvePendingParams) ([]*kilntype.JobRow, error) {
 	s.c.hit("resolve")
-	return s.Store.JobResolvePending(ctx, p)
+	return s.inner.JobResolvePending(ctx, p)
 }
 
-func (s countedPostgres) JobStatsFold(ctx context.Context, p *store.JobStatsFoldParams) (int, error) {
+func (s counting) JobStatsFold(ctx context.Context, p *store.JobStatsFoldParams) (int, error) {
 	s.c.hit("stats fold")
-	return s.Store.JobStatsFold(ctx, p)
+	return s.inner.JobStatsFold(ctx, p)
 }
 
-func (s countedPostgres) ServerDeleteStale(ctx context.Context, params *store.ServerDeleteStaleParams) ([]string, error) {
+func (s counting) ServerDeleteStale(ctx context.Context, params *store.ServerDeleteStaleParams) ([]string, error) {
 	s.c.hit("reap servers")
-	return s.Store.ServerDeleteStale(ctx, params)
+	return s.inner.ServerDeleteStale(ctx, params)
 }
 
-func (s countedPostgres) RecurringNextDue(ctx context.Context) (time.Time, bool, error) {
+func (s counting) RecurringNextDue(ctx context.Context) (time.Time, bool, error) {
 	s.c.hit("recurring next due")
-	return s.Store.RecurringNextDue(ctx)
+	return s.inner.RecurringNextDue(ctx)
 }
 
-func (s countedPostgres) LeaderAttemptElect(ctx context.Context, p *store.LeaderElectParams) (bool, error) {
-	ok, err := s.Store.LeaderAttemptElect(ctx, p)
+func (s counting) LeaderAttemptElect(ctx context.Context, p *store.LeaderElectParams) (bool, error) {
+	ok, err := s.inner.LeaderAttemptElect(ctx, p)
 	s.c.elected(p, ok, err)
 	return ok, err
 }

@@ -360,7 +360,7 @@ func child(ctx context.Context, o options) error {
 			return err
 		}
 		defer s.Close()
-		st = countedSQLite{s, c}
+		st = newCountedSQLite(s, c)
 		memory = func() (sqlite.MemoryUse, error) { return s.MemoryUse(ctx) }
 	case "postgres":
 		tag, err := randomTag()
@@ -393,7 +393,7 @@ func child(ctx context.Context, o options) error {
 			pids, _ := pgx.CollectRows(rows, pgx.RowTo[int])
 			return pids
 		}
-		st = countedPostgres{s, c}
+		st = newCountedPostgres(s, c)
 	}
 
 	workers := kiln.NewWorkers()

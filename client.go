@@ -91,9 +91,6 @@ func NewClient(cfg *Config) (*Client, error) {
 // ID returns the process ID the client uses in leases and attempt records.
 func (c *Client) ID() string { return c.cfg.ID }
 
-// Store returns the client's store.
-func (c *Client) Store() store.Store { return c.cfg.Store }
-
 func (c *Client) now() time.Time { return c.cfg.Clock.Now().UTC().Truncate(time.Microsecond) }
 
 // stopCancelGrace is how long Stop waits for workers to return once their

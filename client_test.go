@@ -225,10 +225,15 @@ func TestPanicIsRecordedWithStack(t *testing.T) {
 
 func TestArgsThatDoNotDecodeFailAndKeepTheJob(t *testing.T) {
 	t.Parallel()
-	c, events := setup(t, func(ctx context.Context, job *kiln.Job[testArgs]) error { return nil })
+	st := openStore(t, "")
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[testArgs]) error { return nil }))
+	c := startClient(t, fastConfig(st, workers, newClock()))
+	events, unsubscribe := c.Subscribe()
+	t.Cleanup(unsubscribe)
 	// A client with the worker refuses such args at enqueue; an
 	// enqueue-only client (another program) cannot check them.
-	enqueuer, err := kiln.NewClient(&kiln.Config{Store: c.Store()})
+	enqueuer, err := kiln.NewClient(&kiln.Config{Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}

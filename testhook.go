@@ -21,6 +21,7 @@ func init() {
 		s := *client.(*Client).exec
 		return &s
 	}
+	testhook.Store = func(client any) store.Store { return client.(*Client).cfg.Store }
 	testhook.DrainStep = func(ctx context.Context, client any, queue string) (*kilntype.JobRow, *store.JobFinishParams, error) {
 		return client.(*Client).drainStep(ctx, queue)
 	}

@@ -169,7 +169,8 @@ func (a greetArgs) Validate() error {
 // that a typo is an error at enqueue rather than a job that fails later.
 func TestArgsCheckedAgainstTheirKind(t *testing.T) {
 	t.Parallel()
-	c := newCheckClient(t, openStore(t, ""), kiln.Config{})
+	st := openStore(t, "")
+	c := newCheckClient(t, st, kiln.Config{})
 	ctx := t.Context()
 	raw := func(s string) kiln.RawArgs { return kiln.RawArgs{JobKind: "greet", JSON: json.RawMessage(s)} }
 	for _, tc := range []struct {
@@ -199,7 +200,7 @@ func TestArgsCheckedAgainstTheirKind(t *testing.T) {
 	}
 	// An enqueue-only client has no args types, but typed args still
 	// validate themselves.
-	enqueuer, err := kiln.NewClient(&kiln.Config{Store: c.Store()})
+	enqueuer, err := kiln.NewClient(&kiln.Config{Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/kilnjobs/kiln/internal/clienttest"
 	"github.com/kilnjobs/kiln/kilntest"
 	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store/sqlite"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -57,6 +58,7 @@ func (failArgs) Kind() string { return "fail" }
 type env struct {
 	t      *testing.T
 	client *kiln.Client
+	store  *sqlite.Store // the client's store
 	clock  *kilntest.Clock
 	h      http.Handler
 }
@@ -78,12 +80,13 @@ func newEnv(t *testing.T, opts *Options, start bool) *env {
 	}))
 	kiln.AddWorker(workers, kiln.WorkFunc(func(context.Context, *kiln.Job[failArgs]) error { return errors.New("always fails") }))
 	clock := kilntest.NewClock(testBase)
-	client := clienttest.New(t, workers, clock, start, false)
+	st := clienttest.OpenStore(t)
+	client := clienttest.NewOn(t, st, workers, clock, start, false)
 	if opts == nil {
 		opts = &Options{}
 	}
 	opts.Logger = slog.New(slog.DiscardHandler)
-	return &env{t: t, client: client, clock: clock, h: http.StripPrefix("/api", New(client, opts))}
+	return &env{t: t, client: client, store: st, clock: clock, h: http.StripPrefix("/api", New(client, opts))}
 }
 
 // do sends a request to the API (path without the /api prefix) with body

@@ -150,7 +150,7 @@ func TestHistoryStoreError(t *testing.T) {
 	e := newEnv(t, nil, false)
 	srv := httptest.NewServer(e.h)
 	defer srv.Close()
-	if err := e.client.Store().Close(); err != nil {
+	if err := e.store.Close(); err != nil {
 		t.Fatal(err)
 	}
 	for _, query := range []string{"?queue=default", ""} {

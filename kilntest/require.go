@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/testhook"
 	"github.com/kilnjobs/kiln/store"
 )
 
@@ -244,9 +245,10 @@ func clientLister(c *kiln.Client) lister {
 
 func txLister[TTx any](tb testing.TB, c *kiln.Client, tx TTx) lister {
 	tb.Helper()
-	ts, ok := c.Store().(store.TxJobLister[TTx])
+	st := testhook.Store(c)
+	ts, ok := st.(store.TxJobLister[TTx])
 	if !ok {
-		tb.Fatalf("kilntest: the store (%T) cannot read jobs in a %T transaction: %v", c.Store(), tx, errors.ErrUnsupported)
+		tb.Fatalf("kilntest: the store (%T) cannot read jobs in a %T transaction: %v", st, tx, errors.ErrUnsupported)
 	}
 	return func(ctx context.Context, p *kiln.JobListParams) ([]*kiln.JobRow, int64, error) {
 		rows, err := ts.JobListTx(ctx, tx, p)

@@ -24,6 +24,7 @@ import (
 	"github.com/kilnjobs/kiln/kilntest"
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/metrics"
+	"github.com/kilnjobs/kiln/store/sqlite"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -47,13 +48,19 @@ func (failArgs) Kind() string { return "fail" }
 // start also starts it.
 func newClient(t *testing.T, clock *kilntest.Clock, start bool) *kiln.Client {
 	t.Helper()
+	return newClientOn(t, clienttest.OpenStore(t), clock, start)
+}
+
+// newClientOn is newClient on the store st.
+func newClientOn(t *testing.T, st *sqlite.Store, clock *kilntest.Clock, start bool) *kiln.Client {
+	t.Helper()
 	workers := kiln.NewWorkers()
 	kiln.AddWorker(workers, kiln.WorkFunc(func(_ context.Context, job *kiln.Job[workArgs]) error {
 		clock.Advance(time.Duration(job.Args.Millis) * time.Millisecond)
 		return nil
 	}))
 	kiln.AddWorker(workers, kiln.WorkFunc(func(context.Context, *kiln.Job[failArgs]) error { return errors.New("always fails") }))
-	return clienttest.New(t, workers, clock, start, true)
+	return clienttest.NewOn(t, st, workers, clock, start, true)
 }
 
 // newCollector returns a Collector for c, closed when the test ends.
@@ -246,7 +253,8 @@ kiln_queue_paused{queue="mail"} 1
 func TestHandler(t *testing.T) {
 	t.Parallel()
 	clock := kilntest.NewClock(testBase)
-	c := newClient(t, clock, false)
+	st := clienttest.OpenStore(t)
+	c := newClientOn(t, st, clock, false)
 	clienttest.Enqueue(t, c, workArgs{}, nil)
 	col := newCollector(t, c, &metrics.Options{Clock: clock})
 	body := scrape(t, col.Handler())
@@ -256,7 +264,7 @@ func TestHandler(t *testing.T) {
 	}
 
 	// A store that fails leaves the gauges out and still answers.
-	if err := c.Store().Close(); err != nil {
+	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
 	broken := newCollector(t, c, &metrics.Options{Clock: clock, CacheTTL: -1})

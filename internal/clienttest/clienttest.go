@@ -26,11 +26,26 @@ import (
 // jobs) when the test ends; the store is closed then too.
 func New(t testing.TB, workers *kiln.Workers, clock kiln.Clock, start, serial bool) *kiln.Client {
 	t.Helper()
+	return NewOn(t, OpenStore(t), workers, clock, start, serial)
+}
+
+// OpenStore returns a new migrated SQLite store in a temporary directory,
+// closed when the test ends.
+func OpenStore(t testing.TB) *sqlite.Store {
+	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "kiln.db"), &sqlite.Options{Migrate: true})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// NewOn is New on the store st (from OpenStore), for tests that use the
+// store too, for example to close it and see how a caller of the client
+// reports the failure.
+func NewOn(t testing.TB, st *sqlite.Store, workers *kiln.Workers, clock kiln.Clock, start, serial bool) *kiln.Client {
+	t.Helper()
 	cfg := &kiln.Config{
 		Store: st, Workers: workers, Clock: clock, Logger: slog.New(slog.DiscardHandler),
 		FetchPollInterval: 10 * time.Millisecond, CancelPollInterval: 10 * time.Millisecond,

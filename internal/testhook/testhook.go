@@ -25,6 +25,10 @@ var (
 	// ID, default timeout, retry policy and clock.
 	Exec func(client any) *jobexec.Settings
 
+	// Store returns the store of client (a *kiln.Client), for kilntest's
+	// reads inside a user's transaction.
+	Store func(client any) store.Store
+
 	// DrainStep makes client's (a *kiln.Client, not started) due
 	// scheduled and retryable jobs available, releases continuations whose
 	// parents ended, then claims at most one due job of queue and runs it

@@ -179,12 +179,6 @@ func (ws *Workers) entry(kind string) (workerEntry, bool) {
 	return e, ok
 }
 
-// Unit implements jobexec.UnitFactory. Its units' jobs record no progress
-// or log lines; a client's have them (see jobUnits).
-func (ws *Workers) Unit(row *kilntype.JobRow) (jobexec.WorkUnit, bool) {
-	return ws.unitFor(row, nil)
-}
-
 // unitFor returns row's WorkUnit, whose Job reports to a Reporter made
 // with report (nil: none), or false if no worker handles its kind.
 func (ws *Workers) unitFor(row *kilntype.JobRow, report *jobreport.Config) (jobexec.WorkUnit, bool) {

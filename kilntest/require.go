@@ -308,30 +308,10 @@ func newExpectation(args kiln.JobArgs, opts *RequireOpts) (*expectation, error) 
 	if e.opts == nil {
 		e.opts = &RequireOpts{}
 	}
-	var b strings.Builder
 	o := e.opts
-	if o.Queue != "" {
-		fmt.Fprintf(&b, "\nqueue: %s", o.Queue)
-	}
-	if o.Priority != 0 {
-		fmt.Fprintf(&b, "\npriority: %d", o.Priority)
-	}
-	if o.MaxAttempts != 0 {
-		fmt.Fprintf(&b, "\nmax_attempts: %d", o.MaxAttempts)
-	}
-	if o.State != "" {
-		fmt.Fprintf(&b, "\nstate: %s", o.State)
-	}
-	if !o.ScheduledAt.IsZero() {
-		fmt.Fprintf(&b, "\nscheduled_at: %s", o.ScheduledAt.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano))
-	}
-	if o.Tags != nil {
-		fmt.Fprintf(&b, "\ntags: %q", o.Tags)
-	}
-	for _, k := range sortedKeys(o.Metadata) {
-		fmt.Fprintf(&b, "\nmetadata[%q]: %q", k, o.Metadata[k])
-	}
-	e.optsText = b.String()
+	e.optsText = e.showOpts(shownOpts{queue: o.Queue, priority: o.Priority, maxAttempts: o.MaxAttempts, state: o.State,
+		scheduledAt: o.ScheduledAt.UTC().Truncate(time.Microsecond), tags: o.Tags,
+		metadata: func(k string) (string, bool) { return o.Metadata[k], true }})
 	e.text = fmt.Sprintf("kind: %s\nargs: %s%s", e.kind, e.args, e.optsText)
 	return e, nil
 }
@@ -354,33 +334,52 @@ func rowArgs(row *kiln.JobRow) string {
 // optsView shows the options of row that e compares, as e.optsText shows
 // e's.
 func (e *expectation) optsView(row *kiln.JobRow) string {
+	return e.showOpts(shownOpts{queue: row.Queue, priority: row.Priority, maxAttempts: row.MaxAttempts, state: row.State,
+		scheduledAt: row.ScheduledAt.UTC(), tags: row.Tags, metadata: row.MetadataValue})
+}
+
+// shownOpts holds the values of the options showOpts shows: an
+// expectation's or a job row's.
+type shownOpts struct {
+	queue       string
+	priority    int
+	maxAttempts int
+	state       kiln.JobState
+	scheduledAt time.Time
+	tags        []string
+	metadata    func(key string) (string, bool)
+}
+
+// showOpts shows v's values of the options e compares (those e.opts sets),
+// one per line, each line starting with a newline; nil tags show as none.
+func (e *expectation) showOpts(v shownOpts) string {
 	var b strings.Builder
 	o := e.opts
 	if o.Queue != "" {
-		fmt.Fprintf(&b, "\nqueue: %s", row.Queue)
+		fmt.Fprintf(&b, "\nqueue: %s", v.queue)
 	}
 	if o.Priority != 0 {
-		fmt.Fprintf(&b, "\npriority: %d", row.Priority)
+		fmt.Fprintf(&b, "\npriority: %d", v.priority)
 	}
 	if o.MaxAttempts != 0 {
-		fmt.Fprintf(&b, "\nmax_attempts: %d", row.MaxAttempts)
+		fmt.Fprintf(&b, "\nmax_attempts: %d", v.maxAttempts)
 	}
 	if o.State != "" {
-		fmt.Fprintf(&b, "\nstate: %s", row.State)
+		fmt.Fprintf(&b, "\nstate: %s", v.state)
 	}
 	if !o.ScheduledAt.IsZero() {
-		fmt.Fprintf(&b, "\nscheduled_at: %s", row.ScheduledAt.UTC().Format(time.RFC3339Nano))
+		fmt.Fprintf(&b, "\nscheduled_at: %s", v.scheduledAt.Format(time.RFC3339Nano))
 	}
 	if o.Tags != nil {
-		tags := row.Tags
+		tags := v.tags
 		if tags == nil {
 			tags = []string{}
 		}
 		fmt.Fprintf(&b, "\ntags: %q", tags)
 	}
 	for _, k := range sortedKeys(o.Metadata) {
-		if v, ok := row.MetadataValue(k); ok {
-			fmt.Fprintf(&b, "\nmetadata[%q]: %q", k, v)
+		if val, ok := v.metadata(k); ok {
+			fmt.Fprintf(&b, "\nmetadata[%q]: %q", k, val)
 		} else {
 			fmt.Fprintf(&b, "\nmetadata[%q]: (absent)", k)
 		}

@@ -1,20 +1,18 @@
 package dashboard_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/dashboard"
-	"github.com/kilnjobs/kiln/store/sqlite"
+	"github.com/kilnjobs/kiln/internal/clienttest"
 )
 
 // TestEncryptedArgs checks how the pages show encrypted args: decrypted
@@ -24,18 +22,8 @@ import (
 // plain args); a badge "encrypted, key not held" naming the key in a
 // process without it; never the redacted stand-in's JSON.
 func TestEncryptedArgs(t *testing.T) {
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "kiln.db"), &sqlite.Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	enc, err := kiln.NewEncryptor(kiln.EncryptorConfig{
-		Keys:    []kiln.EncryptionKey{{ID: "k1", Key: bytes.Repeat([]byte{1}, 32)}},
-		HashKey: bytes.Repeat([]byte{2}, 32),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := clienttest.OpenStore(t)
+	enc := clienttest.Encryptor(t)
 	newClient := func(enc *kiln.Encryptor) *kiln.Client {
 		workers := kiln.NewWorkers()
 		kiln.AddWorker(workers, kiln.WorkFunc(func(context.Context, *kiln.Job[okArgs]) error { return nil }))

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -56,11 +55,7 @@ type env struct {
 // and other, with fast polls.
 func newEnv(t testing.TB, opts *dashboard.Options) *env {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "kiln.db"), &sqlite.Options{Migrate: true})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := clienttest.OpenStore(t)
 	workers := kiln.NewWorkers()
 	release := make(chan struct{})
 	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, j *kiln.Job[okArgs]) error { return nil }))

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -15,7 +14,7 @@ import (
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/dashboard"
-	"github.com/kilnjobs/kiln/store/sqlite"
+	"github.com/kilnjobs/kiln/internal/clienttest"
 )
 
 // TestJobTrace checks that the job page of a job enqueued inside a trace
@@ -23,11 +22,7 @@ import (
 // job enqueued without tracing shows none, and that New refuses a
 // TraceURL without {trace_id}.
 func TestJobTrace(t *testing.T) {
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "kiln.db"), &sqlite.Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := clienttest.OpenStore(t)
 	tp := sdktrace.NewTracerProvider()
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	traced, err := kiln.NewClient(&kiln.Config{Store: st, TracerProvider: tp, Logger: slog.New(slog.DiscardHandler)})

@@ -1,17 +1,15 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/kilnjobs/kiln"
-	"github.com/kilnjobs/kiln/store/sqlite"
+	"github.com/kilnjobs/kiln/internal/clienttest"
 )
 
 // TestRevealArgs checks Options.RevealArgs: a caller it refuses gets the
@@ -19,18 +17,8 @@ import (
 // or recurring entry, one it allows gets them decrypted, and nil reveals
 // them (the client holds the key).
 func TestRevealArgs(t *testing.T) {
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "kiln.db"), &sqlite.Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	enc, err := kiln.NewEncryptor(kiln.EncryptorConfig{
-		Keys:    []kiln.EncryptionKey{{ID: "k1", Key: bytes.Repeat([]byte{1}, 32)}},
-		HashKey: bytes.Repeat([]byte{2}, 32),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := clienttest.OpenStore(t)
+	enc := clienttest.Encryptor(t)
 	workers := kiln.NewWorkers()
 	kiln.AddWorker(workers, kiln.WorkFunc(func(context.Context, *kiln.Job[echoArgs]) error { return nil }))
 	client, err := kiln.NewClient(&kiln.Config{Store: st, Workers: workers, Encryptor: enc, Logger: slog.New(slog.DiscardHandler)})

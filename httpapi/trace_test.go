@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -15,8 +14,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/clienttest"
 	"github.com/kilnjobs/kiln/kilntype"
-	"github.com/kilnjobs/kiln/store/sqlite"
 )
 
 // TestTraceparentHonoured: an enqueue through the API continues the trace
@@ -33,11 +32,7 @@ func TestTraceparentHonoured(t *testing.T) {
 		header  = "00-" + traceID + "-" + spanID + "-01"
 	)
 	for _, traced := range []bool{false, true} {
-		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "kiln.db"), &sqlite.Options{Migrate: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
+		st := clienttest.OpenStore(t)
 		cfg := &kiln.Config{Store: st, Logger: slog.New(slog.DiscardHandler)}
 		exp := tracetest.NewInMemoryExporter()
 		if traced {

@@ -6,6 +6,7 @@
 package clienttest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,21 @@ import (
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store/sqlite"
 )
+
+// Encryptor returns an encryptor with one 32-byte key, ID "k1" (every byte
+// 1), and a 32-byte hash key (every byte 2). It fails the test if
+// kiln.NewEncryptor refuses them.
+func Encryptor(t testing.TB) *kiln.Encryptor {
+	t.Helper()
+	enc, err := kiln.NewEncryptor(kiln.EncryptorConfig{
+		Keys:    []kiln.EncryptionKey{{ID: "k1", Key: bytes.Repeat([]byte{1}, 32)}},
+		HashKey: bytes.Repeat([]byte{2}, 32),
+	})
+	if err != nil {
+		t.Fatalf("new encryptor: %v", err)
+	}
+	return enc
+}
 
 // New returns a client with workers on a new migrated SQLite store in a
 // temporary directory, reading time from clock, with one worker on the

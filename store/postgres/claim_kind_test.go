@@ -13,6 +13,18 @@ import (
 // TestClaimReadsOnlyItsKinds queues ahead of the claimed ones.
 const foreignJobs = 20_000
 
+// queueForeignJobs queues foreignJobs available jobs of kind "foreign" in
+// queue "q" of s, created and due an hour before now.
+func queueForeignJobs(t *testing.T, s *Store, now time.Time) {
+	t.Helper()
+	if _, err := s.pool.Exec(t.Context(), s.expand(`INSERT INTO {s}.kiln_job (kind, queue, args, state, priority,
+	max_attempts, created_at, scheduled_at)
+SELECT 'foreign', 'q', '{}', 'available', 1, 1, $1::timestamptz - interval '1 hour', $1::timestamptz - interval '1 hour'
+FROM generate_series(1, $2)`), now, foreignJobs); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestClaimReadsOnlyItsKinds checks that a claim reads about as many index
 // entries as it takes jobs, however many jobs of other kinds wait ahead of
 // them in the queue: with foreignJobs available jobs of kind "foreign"
@@ -29,12 +41,7 @@ func TestClaimReadsOnlyItsKinds(t *testing.T) {
 	ctx := t.Context()
 	s := NewForTest(t)
 	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
-	if _, err := s.pool.Exec(ctx, s.expand(`INSERT INTO {s}.kiln_job (kind, queue, args, state, priority,
-	max_attempts, created_at, scheduled_at)
-SELECT 'foreign', 'q', '{}', 'available', 1, 1, $1::timestamptz - interval '1 hour', $1::timestamptz - interval '1 hour'
-FROM generate_series(1, $2)`), now, foreignJobs); err != nil {
-		t.Fatal(err)
-	}
+	queueForeignJobs(t, s, now)
 	var mine []int64
 	for _, kind := range []string{"mine", "mine2", "mine3"} {
 		var id int64

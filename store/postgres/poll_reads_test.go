@@ -31,12 +31,7 @@ func TestPollingReadsNoForeignJobs(t *testing.T) {
 	ctx := t.Context()
 	s := NewForTest(t)
 	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
-	if _, err := s.pool.Exec(ctx, s.expand(`INSERT INTO {s}.kiln_job (kind, queue, args, state, priority,
-	max_attempts, created_at, scheduled_at)
-SELECT 'foreign', 'q', '{}', 'available', 1, 1, $1::timestamptz - interval '1 hour', $1::timestamptz - interval '1 hour'
-FROM generate_series(1, $2)`), now, foreignJobs); err != nil {
-		t.Fatal(err)
-	}
+	queueForeignJobs(t, s, now)
 	// The work: a due scheduled job, a running one whose lease expired, a
 	// completed one two days old.
 	minute, old := now.Add(-time.Minute), now.Add(-48*time.Hour)

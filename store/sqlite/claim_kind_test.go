@@ -16,6 +16,17 @@ import (
 // TestClaimReadsOnlyItsKinds queues ahead of the claimed ones.
 const foreignJobs = 20_000
 
+// queueForeignJobs queues foreignJobs available jobs of kind "foreign" in
+// queue "q" of s, created and due an hour before now.
+func queueForeignJobs(t *testing.T, s *Store, now time.Time) {
+	t.Helper()
+	if _, err := s.w.ExecContext(t.Context(), `WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < ?2)
+INSERT INTO kiln_job (kind, queue, args, state, priority, max_attempts, created_at, scheduled_at)
+SELECT 'foreign', 'q', '{}', 'available', 1, 1, ?1, ?1 FROM g`, micros(now.Add(-time.Hour)), foreignJobs); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestClaimReadsOnlyItsKinds checks that a claim reads about as many
 // pages as it takes jobs, however many jobs of other kinds wait ahead of
 // them in the queue: with foreignJobs available jobs of kind "foreign"
@@ -35,11 +46,7 @@ func TestClaimReadsOnlyItsKinds(t *testing.T) {
 	}
 	t.Cleanup(func() { s.Close() })
 	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
-	if _, err := s.w.ExecContext(ctx, `WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < ?2)
-INSERT INTO kiln_job (kind, queue, args, state, priority, max_attempts, created_at, scheduled_at)
-SELECT 'foreign', 'q', '{}', 'available', 1, 1, ?1, ?1 FROM g`, micros(now.Add(-time.Hour)), foreignJobs); err != nil {
-		t.Fatal(err)
-	}
+	queueForeignJobs(t, s, now)
 
 	for _, tc := range []struct {
 		name   string

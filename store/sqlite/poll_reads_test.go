@@ -33,11 +33,7 @@ func TestPollingReadsNoForeignJobs(t *testing.T) {
 	}
 	t.Cleanup(func() { s.Close() })
 	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
-	if _, err := s.w.ExecContext(ctx, `WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < ?2)
-INSERT INTO kiln_job (kind, queue, args, state, priority, max_attempts, created_at, scheduled_at)
-SELECT 'foreign', 'q', '{}', 'available', 1, 1, ?1, ?1 FROM g`, micros(now.Add(-time.Hour)), foreignJobs); err != nil {
-		t.Fatal(err)
-	}
+	queueForeignJobs(t, s, now)
 
 	// Each poll returns how many rows it worked on (or listed).
 	polls := []struct {

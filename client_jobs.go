@@ -9,12 +9,59 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-// JobListParams filters and pages JobList; see store.JobListParams. The zero
-// value lists the 100 newest jobs. Tag is served by an index in both stores.
-// ArgsContains is not: JobList bounds its work by examining at most
-// JobListScanWindow consecutive job IDs per call (see JobListResult).
-// ArgsPreview cuts long args (see JobListArgsPreview).
-type JobListParams = store.JobListParams
+// JobListParams filters and pages JobList. The zero value lists the
+// DefaultJobListLimit newest jobs of any state, kind and queue. Tag is
+// served by an index in both stores. ArgsContains is not: JobList bounds
+// its work by examining at most JobListScanWindow consecutive job IDs per
+// call (see JobListResult). ArgsPreview cuts long args (see
+// JobListArgsPreview).
+type JobListParams struct {
+	States []JobState // any of these; nil means all
+	Kinds  []string   // any of these; nil means all
+	Queues []string   // any of these; nil means all
+	// Tag, if not empty, keeps only the jobs that have this tag (an exact,
+	// case-sensitive match of one of their Tags). Stores index it.
+	Tag string
+	// ArgsContains, if not empty, keeps only the jobs whose args, as JSON
+	// text, contain it: a case-sensitive substring match. No index serves
+	// it, so every job of the listed range that passes the other filters is
+	// read: bound the range with StopAt. The text is the store's: SQLite
+	// keeps args as they were encoded at enqueue (encoding/json, compact),
+	// PostgreSQL's jsonb prints them with a space after ':' and ',' and its
+	// keys reordered, so search for values (an e-mail, an ID), not for JSON
+	// punctuation.
+	ArgsContains string
+	// Cursor is the ID of the last job of the previous page; 0 starts at the
+	// first page. Pages are ordered by ID, so they stay stable while jobs are
+	// added (keyset pagination).
+	Cursor int64
+	// StopAt, if not 0, ends the listed range at this ID, included: newest
+	// first pages hold only IDs >= StopAt, oldest first pages IDs <= StopAt.
+	// With Cursor it bounds a page's work to a window of IDs.
+	StopAt   int64
+	OrderAsc bool // oldest first; default newest first
+	Limit    int  // 1 to MaxJobListLimit; 0 means DefaultJobListLimit
+	// ArgsPreview, if above 0, cuts long args: the store reads only the
+	// first ArgsPreview characters of each job's args and their full
+	// length, so that a page of jobs with megabytes of args costs what a
+	// page of small jobs does. A job whose args' JSON text is longer than
+	// ArgsPreview bytes comes with Args nil, ArgsTruncated set and
+	// ArgsPreview holding its first ArgsPreview bytes or fewer (a
+	// character is never cut in two); ArgsBytes is the full length either
+	// way. 0 returns whole args.
+	ArgsPreview int
+}
+
+// toStore returns p as the store's params (the same fields).
+func (p *JobListParams) toStore() *store.JobListParams { return (*store.JobListParams)(p) }
+
+// DefaultJobListLimit is the page size of JobList when
+// JobListParams.Limit is 0, and MaxJobListLimit the largest allowed
+// (larger values are cut to it).
+const (
+	DefaultJobListLimit = store.DefaultListLimit
+	MaxJobListLimit     = store.MaxListLimit
+)
 
 // JobListArgsPreview is the ArgsPreview, in bytes, of Kiln's own job lists:
 // the dashboard's Jobs page, GET /jobs of the HTTP API and kiln jobs list.
@@ -83,9 +130,9 @@ func (c *Client) JobList(ctx context.Context, params *JobListParams) (*JobListRe
 		return nil, fmt.Errorf("kiln: list jobs: %w", err)
 	}
 	if p.Limit <= 0 {
-		p.Limit = store.DefaultListLimit
+		p.Limit = DefaultJobListLimit
 	}
-	p.Limit = min(p.Limit, store.MaxListLimit)
+	p.Limit = min(p.Limit, MaxJobListLimit)
 	// Ask for one more row to know whether another page follows.
 	p.Limit++
 	last := true // the range listed reaches the last job of the order
@@ -95,7 +142,7 @@ func (c *Client) JobList(ctx context.Context, params *JobListParams) (*JobListRe
 			return nil, fmt.Errorf("kiln: list jobs: %w", err)
 		}
 	}
-	rows, err := c.cfg.Store.JobList(ctx, &p)
+	rows, err := c.cfg.Store.JobList(ctx, p.toStore())
 	if err != nil {
 		return nil, fmt.Errorf("kiln: list jobs: %w", err)
 	}

@@ -3,14 +3,28 @@ package kiln
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/kilnjobs/kiln/store"
 )
 
 // QueueRow is one queue as every process sharing the store sees it: whether
-// it is paused, and how many of its jobs wait or run; re-exported from
-// store.
-type QueueRow = store.QueueRow
+// it is paused, and how many of its jobs wait or run. Times are UTC.
+type QueueRow struct {
+	Name   string `json:"name"`
+	Paused bool   `json:"paused"`
+	// UpdatedAt is when the queue was last paused or resumed; nil if never.
+	UpdatedAt *time.Time `json:"updated_at,omitempty"`
+
+	Available int `json:"available"`
+	Scheduled int `json:"scheduled"`
+	Running   int `json:"running"`
+	Retryable int `json:"retryable"`
+	// OldestAvailableAt is the ScheduledAt of the available job that has
+	// been due the longest (the queue's latency is Now minus it); nil when
+	// no job is available.
+	OldestAvailableAt *time.Time `json:"oldest_available_at,omitempty"`
+}
 
 // QueuePause pauses the queue name for every process sharing the store: no
 // process starts a job of the queue until it is resumed, whatever its
@@ -67,5 +81,9 @@ func (c *Client) QueueList(ctx context.Context) ([]*QueueRow, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kiln: list queues: %w", err)
 	}
-	return rows, nil
+	out := make([]*QueueRow, len(rows))
+	for i, r := range rows {
+		out[i] = (*QueueRow)(r)
+	}
+	return out, nil
 }

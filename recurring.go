@@ -383,9 +383,14 @@ func (c *Client) defineRecurring(ctx context.Context) error {
 	return nil
 }
 
-// RecurringOccurrence is one enqueued occurrence of a recurring entry,
-// re-exported from store.
-type RecurringOccurrence = store.RecurringOccurrence
+// RecurringOccurrence is one enqueued occurrence of a recurring entry.
+type RecurringOccurrence struct {
+	RecurringID string    // the entry's ID
+	At          time.Time // the occurrence's time, UTC
+	JobID       int64     // the job enqueued for it
+	// JobState is the state of the job, or "" if the job was deleted.
+	JobState JobState
+}
 
 // RecurringOccurrences returns the entry's latest enqueued occurrences,
 // newest first, at most limit (0: 10), each with its job's current state:
@@ -401,7 +406,11 @@ func (c *Client) RecurringOccurrences(ctx context.Context, id string, limit int)
 	if err != nil {
 		return nil, fmt.Errorf("kiln: list occurrences of recurring job %q: %w", id, err)
 	}
-	return occ, nil
+	out := make([]*RecurringOccurrence, len(occ))
+	for i, o := range occ {
+		out[i] = (*RecurringOccurrence)(o)
+	}
+	return out, nil
 }
 
 // newReleaser returns the releaser of a client being started.

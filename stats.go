@@ -50,10 +50,14 @@ type QueueStats struct {
 
 // HistoryPoint is the throughput of one time bucket: the attempts that
 // completed their job, and those that failed it (it became retryable or
-// discarded), with the bucket's start in UTC; re-exported from store. An
-// attempt counts in the minute the maintenance leader recorded it, within
-// seconds of its end (see store.StatsStore).
-type HistoryPoint = store.HistoryPoint
+// discarded), with the bucket's start in UTC. An attempt counts in the
+// minute the maintenance leader recorded it, within seconds of its end.
+type HistoryPoint struct {
+	// At is the bucket's start, in UTC.
+	At        time.Time `json:"at"`
+	Completed int       `json:"completed"`
+	Failed    int       `json:"failed"`
+}
 
 // Stats returns how many jobs the store holds in each state, in total and
 // per queue, counting the jobs of every process sharing the store. Its
@@ -96,6 +100,19 @@ func zeroStates(states []JobState) map[JobState]int {
 	return m
 }
 
+// MaxHistoryPoints is the most buckets one range of JobHistory or
+// QueueHistory may span: a week of one-minute buckets.
+const MaxHistoryPoints = store.MaxHistoryPoints
+
+// HistoryRange checks a range of JobHistory or QueueHistory and returns
+// the bounds of its buckets: from rounded down and to rounded up to
+// bucket boundaries, in UTC. Its error, the one JobHistory would return,
+// says what is wrong: bucket not a whole number of minutes (at least
+// 1m), to not after from, or more than MaxHistoryPoints buckets.
+func HistoryRange(from, to time.Time, bucket time.Duration) (start, end time.Time, err error) {
+	return (&store.JobHistoryParams{From: from, To: to, Bucket: bucket}).Range()
+}
+
 // JobHistory returns the throughput of every queue from from to to, in
 // buckets of bucket: one point per bucket, oldest first, buckets without
 // attempts included (with zero counts), so that the points draw a graph
@@ -103,7 +120,7 @@ func zeroStates(states []JobState) map[JobState]int {
 // resolution); buckets start at whole multiples of it since the Unix
 // epoch, so hour and day buckets start on the hour and at midnight UTC.
 // from is rounded down and to up to bucket boundaries; from is included,
-// to excluded. The range may span at most store.MaxHistoryPoints buckets
+// to excluded. The range may span at most MaxHistoryPoints buckets
 // (a week of minutes); the maintenance leader keeps the history for a
 // week, so older buckets are empty. The leader records the attempts that
 // ended every 2 s, so the current minute's bucket lags by that much; for a

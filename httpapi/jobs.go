@@ -13,7 +13,6 @@ import (
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/kilntype"
-	"github.com/kilnjobs/kiln/store"
 )
 
 // jobTemplate is the job part of an enqueue and of a recurring entry.
@@ -207,7 +206,7 @@ func (a *api) jobList(w http.ResponseWriter, r *http.Request) error {
 	if p.StopAt, err = intParam(q, "stop_at", 0, 0, 1<<63-1); err != nil {
 		return err
 	}
-	limit, err := intParam(q, "limit", store.DefaultListLimit, 1, store.MaxListLimit)
+	limit, err := intParam(q, "limit", kiln.DefaultJobListLimit, 1, kiln.MaxJobListLimit)
 	if err != nil {
 		return err
 	}
@@ -274,7 +273,7 @@ func (a *api) jobLogs(w http.ResponseWriter, r *http.Request) error {
 	if p.AfterSeq, err = intParam(q, "after_seq", 0, 0, 1<<63-1); err != nil {
 		return err
 	}
-	limit, err := intParam(q, "limit", 100, 1, store.MaxListLimit)
+	limit, err := intParam(q, "limit", 100, 1, kiln.MaxJobListLimit)
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/kilnjobs/kiln"
-	"github.com/kilnjobs/kiln/store"
 )
 
 // checkQueueName returns name, or a 400 for field if no job can have it
@@ -76,7 +75,10 @@ func (a *api) statsHistory(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p := &store.JobHistoryParams{Bucket: time.Hour}
+	p := &struct {
+		From, To time.Time
+		Bucket   time.Duration
+	}{Bucket: time.Hour}
 	if b := q.Get("bucket"); b != "" {
 		if _, err := strconv.ParseFloat(b, 64); err != nil {
 			b = strconv.Quote(b) // a duration string, not seconds
@@ -97,10 +99,10 @@ func (a *api) statsHistory(w http.ResponseWriter, r *http.Request) error {
 	if p.From.IsZero() {
 		p.From = p.To.Add(-24 * time.Hour)
 	}
-	if _, _, err := (&store.JobHistoryParams{From: p.From, To: p.From.Add(p.Bucket), Bucket: p.Bucket}).Range(); err != nil {
+	if _, _, err := kiln.HistoryRange(p.From, p.From.Add(p.Bucket), p.Bucket); err != nil {
 		return badRequest("bucket", "%v", err)
 	}
-	if _, _, err := p.Range(); err != nil {
+	if _, _, err := kiln.HistoryRange(p.From, p.To, p.Bucket); err != nil {
 		return badRequest("from", "%v", err)
 	}
 	var points []kiln.HistoryPoint

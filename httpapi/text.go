@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
-	"github.com/kilnjobs/kiln/store"
+	"github.com/kilnjobs/kiln/internal/jsoncheck"
 )
 
 // checkBodyText returns a 400 naming the first string of body (keys
@@ -72,7 +72,7 @@ func checkBodyText(body []byte) error {
 			continue
 		case string:
 			raw := bytes.TrimLeft(body[start:end], " \t\r\n,:")
-			if err := store.CheckJSON(path(t, isKey), raw); err != nil {
+			if err := jsoncheck.Check(path(t, isKey), raw); err != nil {
 				return badRequest(path(t, isKey), "%v", err)
 			}
 		}

@@ -251,7 +251,7 @@ func txLister[TTx any](tb testing.TB, c *kiln.Client, tx TTx) lister {
 		tb.Fatalf("kilntest: the store (%T) cannot read jobs in a %T transaction: %v", st, tx, errors.ErrUnsupported)
 	}
 	return func(ctx context.Context, p *kiln.JobListParams) ([]*kiln.JobRow, int64, error) {
-		rows, err := ts.JobListTx(ctx, tx, p)
+		rows, err := ts.JobListTx(ctx, tx, (*store.JobListParams)(p))
 		if err != nil {
 			return nil, 0, err
 		}
@@ -266,7 +266,7 @@ func txLister[TTx any](tb testing.TB, c *kiln.Client, tx TTx) lister {
 // listKinds returns every job of kinds, oldest first.
 func listKinds(ctx context.Context, list lister, kinds []string) ([]*kiln.JobRow, error) {
 	var all []*kiln.JobRow
-	p := &kiln.JobListParams{Kinds: kinds, OrderAsc: true, Limit: store.MaxListLimit}
+	p := &kiln.JobListParams{Kinds: kinds, OrderAsc: true, Limit: kiln.MaxJobListLimit}
 	for {
 		rows, next, err := list(ctx, p)
 		if err != nil {

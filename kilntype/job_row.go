@@ -23,7 +23,7 @@ type JobRow struct {
 	// returns it: len(Args), or the full length when a list cut them.
 	ArgsBytes int `json:"args_bytes"`
 	// ArgsTruncated reports that a list read only the beginning of the
-	// args (store.JobListParams.ArgsPreview): Args is nil and ArgsPreview
+	// args (kiln.JobListParams.ArgsPreview): Args is nil and ArgsPreview
 	// holds that beginning. Get the job by ID for the whole args.
 	ArgsTruncated bool `json:"args_truncated,omitempty"`
 	// ArgsPreview is the beginning of the args' JSON text when

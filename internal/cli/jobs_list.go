@@ -11,7 +11,6 @@ import (
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/kilntype"
-	"github.com/kilnjobs/kiln/store"
 )
 
 type jobsListOptions struct {
@@ -110,7 +109,7 @@ States: ` + strings.Join(stateNames(), ", ") + `.`,
 	f.StringArrayVar(&o.queues, "queue", nil, "only jobs in this queue (repeatable)")
 	f.StringVar(&o.tag, "tag", "", "only jobs with this tag")
 	f.StringVar(&o.args, "args-contains", "", "only jobs whose args (JSON) contain this text")
-	f.IntVar(&o.limit, "limit", store.DefaultListLimit, fmt.Sprintf("jobs per page, 1 to %d", store.MaxListLimit))
+	f.IntVar(&o.limit, "limit", kiln.DefaultJobListLimit, fmt.Sprintf("jobs per page, 1 to %d", kiln.MaxJobListLimit))
 	f.Int64Var(&o.cursor, "cursor", 0, "list jobs older than this job ID (the cursor a previous page printed)")
 	f.BoolVar(&o.json, "json", false, "print the jobs as JSON")
 	return cmd
@@ -135,8 +134,8 @@ func (o *jobsListOptions) params(changed func(flag string) bool) (*kiln.JobListP
 			p.States = append(p.States, state)
 		}
 	}
-	if o.limit < 1 || o.limit > store.MaxListLimit {
-		return nil, usageErrorf("--limit %d: want 1 to %d", o.limit, store.MaxListLimit)
+	if o.limit < 1 || o.limit > kiln.MaxJobListLimit {
+		return nil, usageErrorf("--limit %d: want 1 to %d", o.limit, kiln.MaxJobListLimit)
 	}
 	if o.cursor < 0 {
 		return nil, usageErrorf("--cursor %d: want a job ID", o.cursor)

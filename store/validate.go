@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -36,11 +37,20 @@ func ValidateJobInsert(p *JobInsertParams) error {
 }
 
 // ValidateRecurringRow checks the values of a recurring entry as every
-// backend's RecurringUpsert does before it writes anything: its job's as
+// backend's RecurringUpsert does before it writes anything: a non-empty ID,
+// known overlap and misfire policies (plain errors), then its job's as
 // ValidateJobInsert checks them, MisfireMax within
-// 0..kilntype.MisfireMaxLimit, and the text of ID, Schedule and TimeZone.
-// The error is a *kilntype.ValidationError naming the field.
+// 0..kilntype.MisfireMaxLimit, and the text of ID, Schedule and TimeZone
+// (a *kilntype.ValidationError naming the field).
 func ValidateRecurringRow(r *kilntype.RecurringRow) error {
+	switch {
+	case r.ID == "":
+		return errors.New("empty ID")
+	case !r.Overlap.Valid():
+		return fmt.Errorf("unknown overlap policy %q", r.Overlap)
+	case !r.Misfire.Valid():
+		return fmt.Errorf("unknown misfire policy %q", r.Misfire)
+	}
 	if err := CheckRange("priority", int64(r.Priority), kilntype.PriorityHighest, kilntype.PriorityLowest); err != nil {
 		return err
 	}

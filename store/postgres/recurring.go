@@ -180,14 +180,6 @@ func (s *Store) RecurringUpsert(ctx context.Context, params *store.RecurringUpse
 	}
 	r := params.Row
 	what := fmt.Sprintf("upsert recurring entry %q", r.ID)
-	switch {
-	case r.ID == "":
-		return nil, false, fail(what, errors.New("empty ID"))
-	case !r.Overlap.Valid():
-		return nil, false, fail(what, fmt.Errorf("unknown overlap policy %q", r.Overlap))
-	case !r.Misfire.Valid():
-		return nil, false, fail(what, fmt.Errorf("unknown misfire policy %q", r.Misfire))
-	}
 	if err := store.ValidateRecurringRow(r); err != nil {
 		return nil, false, fail(what, err)
 	}

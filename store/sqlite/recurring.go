@@ -173,14 +173,6 @@ func (s *Store) RecurringUpsert(ctx context.Context, params *store.RecurringUpse
 // upsertArgs returns the arguments of sqlRecurringUpsert for params.
 func upsertArgs(params *store.RecurringUpsertParams) ([]any, error) {
 	r := params.Row
-	switch {
-	case r.ID == "":
-		return nil, errors.New("empty ID")
-	case !r.Overlap.Valid():
-		return nil, fmt.Errorf("unknown overlap policy %q", r.Overlap)
-	case !r.Misfire.Valid():
-		return nil, fmt.Errorf("unknown misfire policy %q", r.Misfire)
-	}
 	if err := store.ValidateRecurringRow(r); err != nil {
 		return nil, err
 	}

@@ -198,11 +198,7 @@ func parent(ctx context.Context, o options) (err error) {
 			return err
 		}
 		defer func() {
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-			defer cancel()
-			if _, derr := s.Pool().Exec(dctx, `DROP SCHEMA `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); derr != nil {
-				err = errors.Join(err, fmt.Errorf("drop schema %s: %w", schema, derr))
-			}
+			err = errors.Join(err, measure.DropSchema(ctx, s.Pool(), schema))
 			s.Close()
 		}()
 		open = func() (store.Store, func(), error) { return s, func() {}, nil }

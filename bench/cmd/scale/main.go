@@ -287,11 +287,7 @@ func runParent(ctx context.Context, o *options) (err error) {
 		return err
 	}
 	defer func() {
-		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer dcancel()
-		if _, derr := st.Pool().Exec(dctx, `DROP SCHEMA `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); derr != nil {
-			err = errors.Join(err, fmt.Errorf("drop schema %s: %w", schema, derr))
-		}
+		err = errors.Join(err, measure.DropSchema(ctx, st.Pool(), schema))
 		st.Close()
 	}()
 	enqueuer, err := kiln.NewClient(&kiln.Config{Store: st})

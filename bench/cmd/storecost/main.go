@@ -36,6 +36,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/kilnjobs/kiln/bench/internal/measure"
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
 	"github.com/kilnjobs/kiln/store/postgres"
@@ -113,11 +114,7 @@ func run(ctx context.Context, database string, jobs, batch int, setup string) (e
 		return err
 	}
 	defer func() {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		if _, derr := st.Pool().Exec(dctx, `DROP SCHEMA `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); derr != nil {
-			err = errors.Join(err, fmt.Errorf("drop schema %s: %w", schema, derr))
-		}
+		err = errors.Join(err, measure.DropSchema(ctx, st.Pool(), schema))
 		st.Close()
 	}()
 	if setup != "" {

@@ -77,6 +77,7 @@ type Store interface {
 	LeaderStore
 	RecurringStore
 	RetentionStore
+	AuditStore
 	DependencyStore
 	PruneStore
 	QueueStore

@@ -39,6 +39,9 @@ const (
 	ServiceReport          = "ServiceReport"
 	ServiceList            = "ServiceList"
 	ServiceDeleteStale     = "ServiceDeleteStale"
+	AuditInsert            = "AuditInsert"
+	AuditList              = "AuditList"
+	AuditDeleteOld         = "AuditDeleteOld"
 )
 
 // Call is one call a Store received: the method and its params (the params
@@ -51,7 +54,7 @@ type Call struct {
 
 // Store is a store.Store for unit tests. It keeps in memory the jobs added
 // with AddJobs, their leases and cancel requests, leader terms (timed by
-// the params' Now), server rows and service reports, and answers the
+// the params' Now), server rows, service reports and audit entries, and answers the
 // methods named by this package's constants from them. Every other method
 // of store.Store panics (the embedded interface is nil). Every call is
 // recorded before it runs; Fail makes a method return an error and Stall
@@ -72,6 +75,7 @@ type Store struct {
 	terms    map[string]term          // leader name -> term
 	servers  map[string]*kilntype.ServerRow
 	services map[[2]string]*kilntype.ServiceRow // (name, process) -> report
+	audit    []*kilntype.AuditEntry             // oldest first
 }
 
 type lease struct {
@@ -466,5 +470,64 @@ func (s *Store) ServiceDeleteStale(ctx context.Context, params *store.ServiceDel
 			n++
 		}
 	}
+	return n, nil
+}
+
+// AuditInsert stores the entry as store.AuditClean returns it, with the
+// next ID.
+func (s *Store) AuditInsert(ctx context.Context, params *store.AuditInsertParams) (int64, error) {
+	if err := s.enter(ctx, AuditInsert, params.Entry); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	e, err := store.AuditClean(params.Entry)
+	if err != nil {
+		return 0, err
+	}
+	e.ID = int64(len(s.audit)) + 1
+	if n := len(s.audit); n > 0 {
+		e.ID = s.audit[n-1].ID + 1
+	}
+	s.audit = append(s.audit, &e)
+	return e.ID, nil
+}
+
+// AuditList returns copies of the entries matching params, newest first.
+func (s *Store) AuditList(ctx context.Context, params *store.AuditListParams) ([]*kilntype.AuditEntry, error) {
+	if err := s.enter(ctx, AuditList, params); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	out := []*kilntype.AuditEntry{}
+	for _, e := range slices.Backward(s.audit) {
+		if len(out) == store.AuditLimit(params.Limit) {
+			break
+		}
+		if (params.Cursor > 0 && e.ID >= params.Cursor) || (params.Actor != "" && e.Actor != params.Actor) ||
+			(params.Action != "" && e.Action != params.Action) || (!params.Since.IsZero() && e.At.Before(params.Since)) ||
+			(!params.Until.IsZero() && !e.At.Before(params.Until)) {
+			continue
+		}
+		c := *e
+		out = append(out, &c)
+	}
+	return out, nil
+}
+
+// AuditDeleteOld deletes up to params.Max entries recorded before
+// params.Before, and returns how many.
+func (s *Store) AuditDeleteOld(ctx context.Context, params *store.AuditDeleteOldParams) (int, error) {
+	if err := s.enter(ctx, AuditDeleteOld, params); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	n := 0
+	s.audit = slices.DeleteFunc(s.audit, func(e *kilntype.AuditEntry) bool {
+		if n < params.Max && e.At.Before(params.Before) {
+			n++
+			return true
+		}
+		return false
+	})
 	return n, nil
 }

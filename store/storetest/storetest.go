@@ -58,6 +58,9 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"RetentionStore", []group{
 			{"Retention", testRetention},
 		}},
+		{"AuditStore", []group{
+			{"Audit", testAudit},
+		}},
 		{"LeaderStore", []group{
 			{"Leader", testLeader},
 		}},

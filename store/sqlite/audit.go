@@ -1,0 +1,113 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"strconv"
+	"strings"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+var _ store.AuditStore = (*Store)(nil)
+
+// AuditInsert stores params.Entry and returns its ID.
+func (s *Store) AuditInsert(ctx context.Context, params *store.AuditInsertParams) (int64, error) {
+	e, err := store.AuditClean(params.Entry)
+	if err != nil {
+		return 0, fail("record audit entry", err)
+	}
+	var detail any
+	if e.Detail != nil {
+		detail = string(e.Detail)
+	}
+	var id int64
+	err = s.write(ctx, func(tx *sql.Tx, _ *stmts) error {
+		return tx.QueryRowContext(ctx, `INSERT INTO kiln_audit (at, actor, role, action, target, detail, addr, refused)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id`,
+			micros(e.At), e.Actor, e.Role, e.Action, e.Target, detail, e.Addr, e.Refused).Scan(&id)
+	})
+	if err != nil {
+		return 0, fail("record audit entry", err)
+	}
+	return id, nil
+}
+
+// AuditList returns the entries matching params, newest first, read from
+// the reader pool.
+func (s *Store) AuditList(ctx context.Context, params *store.AuditListParams) ([]*kilntype.AuditEntry, error) {
+	var (
+		where []string
+		args  []any
+	)
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "?", "?"+strconv.Itoa(len(args))))
+	}
+	if params.Cursor > 0 {
+		add("id < ?", params.Cursor)
+	}
+	if params.Actor != "" {
+		add("actor = ?", params.Actor)
+	}
+	if params.Action != "" {
+		add("action = ?", params.Action)
+	}
+	if !params.Since.IsZero() {
+		add("at >= ?", micros(params.Since))
+	}
+	if !params.Until.IsZero() {
+		add("at < ?", micros(params.Until))
+	}
+	q := `SELECT id, at, actor, role, action, target, detail, addr, refused FROM kiln_audit`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	args = append(args, store.AuditLimit(params.Limit))
+	q += " ORDER BY id DESC LIMIT ?" + strconv.Itoa(len(args))
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fail("list audit entries", err)
+	}
+	defer rows.Close()
+	out := []*kilntype.AuditEntry{}
+	for rows.Next() {
+		var (
+			e      kilntype.AuditEntry
+			at     int64
+			detail sql.NullString
+		)
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Role, &e.Action, &e.Target, &detail, &e.Addr, &e.Refused); err != nil {
+			return nil, fail("list audit entries", err)
+		}
+		e.At = fromMicros(at)
+		if detail.Valid {
+			e.Detail = []byte(detail.String)
+		}
+		out = append(out, &e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fail("list audit entries", err)
+	}
+	return out, nil
+}
+
+// AuditDeleteOld deletes up to params.Max entries recorded before
+// params.Before, oldest first, in one write transaction.
+func (s *Store) AuditDeleteOld(ctx context.Context, params *store.AuditDeleteOldParams) (int, error) {
+	var n int64
+	err := s.write(ctx, func(tx *sql.Tx, _ *stmts) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM kiln_audit WHERE id IN (
+	SELECT id FROM kiln_audit WHERE at < ?1 ORDER BY at LIMIT ?2)`, micros(params.Before), params.Max)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fail("delete old audit entries", err)
+	}
+	return int(n), nil
+}

@@ -3,6 +3,7 @@ package kiln
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/kilnjobs/kiln/internal/jobexec"
 	"github.com/kilnjobs/kiln/kilntype"
@@ -49,7 +50,11 @@ type JobListParams struct {
 	// ArgsPreview holding its first ArgsPreview bytes or fewer (a
 	// character is never cut in two); ArgsBytes is the full length either
 	// way. 0 returns whole args.
-	ArgsPreview int
+	ArgsPreview int // CreatedFrom, if not zero, keeps the jobs created at or after it;
+	// CreatedBefore, if not zero, those created before it. No index
+	// serves them: they are checked on each job of the walk.
+	CreatedFrom   time.Time
+	CreatedBefore time.Time
 }
 
 // toStore returns p as the store's params (the same fields).

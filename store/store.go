@@ -85,6 +85,7 @@ type Store interface {
 	StatsStore
 	ServerStore
 	ServiceStore
+	BulkStore
 	Notifier
 }
 
@@ -329,7 +330,11 @@ type JobListParams struct {
 	// ArgsPreview holding its first ArgsPreview bytes or fewer (see
 	// PreviewArgs); ArgsBytes is the full length either way. 0 returns
 	// whole args.
-	ArgsPreview int
+	ArgsPreview int // CreatedFrom, if not zero, keeps the jobs created at or after it;
+	// CreatedBefore, if not zero, those created before it. No index
+	// serves them: they are checked on each job of the walk.
+	CreatedFrom   time.Time
+	CreatedBefore time.Time
 }
 
 // PreviewArgs applies JobListParams.ArgsPreview to j, a row read with the

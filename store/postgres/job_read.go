@@ -103,10 +103,44 @@ func scanPreviewJobs(rows pgx.Rows, preview int) ([]*kilntype.JobRow, error) {
 // jobListQuery returns JobList's statement for params and its arguments,
 // or false when an empty filter matches nothing.
 func jobListQuery(params *store.JobListParams) (string, []any, bool) {
-	var (
-		where []string
-		args  []any
-	)
+	from, id, where, args, ok := jobListWhere(params)
+	if !ok {
+		return "", nil, false
+	}
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	order := "DESC"
+	if params.OrderAsc {
+		order = "ASC"
+	}
+	query := `SELECT ` + jobColumns + ` FROM ` + from
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	query += ` ORDER BY ` + id + ` ` + order + ` LIMIT ` + arg(listLimit(params.Limit))
+	if params.ArgsPreview > 0 {
+		// The page's jobs are chosen first, with their args as stored (a
+		// TOAST pointer, not read); only then is each one's jsonb turned
+		// into text, once (OFFSET 0 keeps the planner from inlining it
+		// twice), for its first ArgsPreview characters and its length.
+		// Computed in the inner query, a sort could convert every job
+		// that passes the filters.
+		columns := strings.Replace(jobColumns, "args,", "left(a.args_text, "+arg(params.ArgsPreview)+"),", 1)
+		query = `SELECT ` + columns + `, octet_length(a.args_text) FROM (` + query + `) AS kiln_job
+			CROSS JOIN LATERAL (SELECT kiln_job.args::text AS args_text OFFSET 0) AS a
+			ORDER BY id ` + order
+	}
+	return query, args, true
+}
+
+// jobListWhere returns the table expression JobList walks for params, the
+// column its pages are ordered and bounded by, and the conditions of
+// params' filters, cursor and stop with their arguments ($1, $2, ...);
+// false when an empty filter matches nothing. Bulk batches and counts walk
+// the same.
+func jobListWhere(params *store.JobListParams) (from, id string, where []string, args []any, ok bool) {
 	arg := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
@@ -127,14 +161,14 @@ func jobListQuery(params *store.JobListParams) (string, []any, bool) {
 		switch {
 		case f.isNil:
 		case len(f.values) == 0:
-			return "", nil, false
+			return "", "", nil, nil, false
 		default:
 			where = append(where, f.column+" = ANY("+arg(f.values)+"::text[])")
 		}
 	}
 	// id is the column pages are ordered and bounded by: the tag index's
 	// when it drives the walk.
-	from, id := `{s}.kiln_job`, "id"
+	from, id = `{s}.kiln_job`, "id"
 	if params.Tag != "" {
 		from, id = `{s}.kiln_job_tag AS t JOIN {s}.kiln_job ON kiln_job.id = t.job_id`, "t.job_id"
 		where = append(where, "t.tag = "+arg(params.Tag))
@@ -142,9 +176,15 @@ func jobListQuery(params *store.JobListParams) (string, []any, bool) {
 	if params.ArgsContains != "" {
 		where = append(where, "strpos(args::text, "+arg(params.ArgsContains)+") > 0")
 	}
-	order, after, until := "DESC", " < ", " >= "
+	if !params.CreatedFrom.IsZero() {
+		where = append(where, "created_at >= "+arg(truncate(params.CreatedFrom)))
+	}
+	if !params.CreatedBefore.IsZero() {
+		where = append(where, "created_at < "+arg(truncate(params.CreatedBefore)))
+	}
+	after, until := " < ", " >= "
 	if params.OrderAsc {
-		order, after, until = "ASC", " > ", " <= "
+		after, until = " > ", " <= "
 	}
 	if params.Cursor != 0 {
 		where = append(where, id+after+arg(params.Cursor))
@@ -152,24 +192,7 @@ func jobListQuery(params *store.JobListParams) (string, []any, bool) {
 	if params.StopAt != 0 {
 		where = append(where, id+until+arg(params.StopAt))
 	}
-	query := `SELECT ` + jobColumns + ` FROM ` + from
-	if len(where) > 0 {
-		query += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	query += ` ORDER BY ` + id + ` ` + order + ` LIMIT ` + arg(listLimit(params.Limit))
-	if params.ArgsPreview > 0 {
-		// The page's jobs are chosen first, with their args as stored (a
-		// TOAST pointer, not read); only then is each one's jsonb turned
-		// into text, once (OFFSET 0 keeps the planner from inlining it
-		// twice), for its first ArgsPreview characters and its length.
-		// Computed in the inner query, a sort could convert every job
-		// that passes the filters.
-		columns := strings.Replace(jobColumns, "args,", "left(a.args_text, "+arg(params.ArgsPreview)+"),", 1)
-		query = `SELECT ` + columns + `, octet_length(a.args_text) FROM (` + query + `) AS kiln_job
-			CROSS JOIN LATERAL (SELECT kiln_job.args::text AS args_text OFFSET 0) AS a
-			ORDER BY id ` + order
-	}
-	return query, args, true
+	return from, id, where, args, true
 }
 
 // listLimit applies store.DefaultListLimit and store.MaxListLimit to limit.

@@ -104,10 +104,35 @@ func rows(ps []previewJob) []*kilntype.JobRow {
 // jobListQuery returns JobList's statement for params and its arguments,
 // or false when an empty filter matches nothing.
 func jobListQuery(params *store.JobListParams) (string, []any, bool) {
-	var (
-		where []string
-		args  []any
-	)
+	from, id, where, args, ok := jobListWhere(params)
+	if !ok {
+		return "", nil, false
+	}
+	order := "DESC"
+	if params.OrderAsc {
+		order = "ASC"
+	}
+	columns := jobColumns
+	if params.ArgsPreview > 0 {
+		// substr reads characters: at most ArgsPreview*4 bytes, which
+		// PreviewArgs cuts to ArgsPreview. octet_length reads the length
+		// without the text.
+		columns = strings.Replace(columns, "args,", "substr(args, 1, ?),", 1) + ", octet_length(args)"
+		args = append([]any{params.ArgsPreview}, args...)
+	}
+	query := `SELECT ` + columns + ` FROM ` + from
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	query += ` ORDER BY ` + id + ` ` + order + ` LIMIT ?`
+	return query, append(args, listLimit(params.Limit)), true
+}
+
+// jobListWhere returns the table expression JobList walks for params, the
+// column its pages are ordered and bounded by, and the conditions of
+// params' filters, cursor and stop with their arguments; false when an
+// empty filter matches nothing. Bulk batches and counts walk the same.
+func jobListWhere(params *store.JobListParams) (from, id string, where []string, args []any, ok bool) {
 	states := make([]string, len(params.States))
 	for i, st := range params.States {
 		states[i] = string(st)
@@ -124,7 +149,7 @@ func jobListQuery(params *store.JobListParams) (string, []any, bool) {
 		switch {
 		case f.isNil:
 		case len(f.values) == 0:
-			return "", nil, false
+			return "", "", nil, nil, false
 		default:
 			where = append(where, f.column+" IN ("+placeholders(len(f.values))+")")
 			for _, v := range f.values {
@@ -134,7 +159,7 @@ func jobListQuery(params *store.JobListParams) (string, []any, bool) {
 	}
 	// id is the column pages are ordered and bounded by: the tag index's
 	// when it drives the walk, so that SQLite reads that index in order.
-	from, id := `kiln_job`, "id"
+	from, id = `kiln_job`, "id"
 	if params.Tag != "" {
 		from, id = `kiln_job_tag AS t CROSS JOIN kiln_job ON kiln_job.id = t.job_id`, "t.job_id"
 		where = append(where, "t.tag = ?")
@@ -144,9 +169,17 @@ func jobListQuery(params *store.JobListParams) (string, []any, bool) {
 		where = append(where, "instr(args, ?) > 0")
 		args = append(args, params.ArgsContains)
 	}
-	order, after, until := "DESC", " < ?", " >= ?"
+	if !params.CreatedFrom.IsZero() {
+		where = append(where, "created_at >= ?")
+		args = append(args, micros(params.CreatedFrom))
+	}
+	if !params.CreatedBefore.IsZero() {
+		where = append(where, "created_at < ?")
+		args = append(args, micros(params.CreatedBefore))
+	}
+	after, until := " < ?", " >= ?"
 	if params.OrderAsc {
-		order, after, until = "ASC", " > ?", " <= ?"
+		after, until = " > ?", " <= ?"
 	}
 	if params.Cursor != 0 {
 		where = append(where, id+after)
@@ -156,20 +189,7 @@ func jobListQuery(params *store.JobListParams) (string, []any, bool) {
 		where = append(where, id+until)
 		args = append(args, params.StopAt)
 	}
-	columns := jobColumns
-	if params.ArgsPreview > 0 {
-		// substr reads characters: at most ArgsPreview*4 bytes, which
-		// PreviewArgs cuts to ArgsPreview. octet_length reads the length
-		// without the text.
-		columns = strings.Replace(columns, "args,", "substr(args, 1, ?),", 1) + ", octet_length(args)"
-		args = append([]any{params.ArgsPreview}, args...)
-	}
-	query := `SELECT ` + columns + ` FROM ` + from
-	if len(where) > 0 {
-		query += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	query += ` ORDER BY ` + id + ` ` + order + ` LIMIT ?`
-	return query, append(args, listLimit(params.Limit)), true
+	return from, id, where, args, true
 }
 
 // placeholders returns n comma-separated '?'.

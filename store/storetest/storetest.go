@@ -55,6 +55,9 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 			{"JobRescueExpired", testRescue},
 			{"JobDeleteFinished", testDeleteFinished},
 		}},
+		{"BulkStore", []group{
+			{"Bulk", testBulk},
+		}},
 		{"RetentionStore", []group{
 			{"Retention", testRetention},
 		}},

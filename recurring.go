@@ -390,6 +390,12 @@ type RecurringOccurrence struct {
 	JobID       int64     // the job enqueued for it
 	// JobState is the state of the job, or "" if the job was deleted.
 	JobState JobState
+	// StartedAt is when the job's first attempt started, AttemptedAt when
+	// its latest one did, FinalizedAt when it reached a final state; each
+	// nil before, and all nil when the job was deleted.
+	StartedAt, AttemptedAt, FinalizedAt *time.Time
+	// Attempt is the number of attempts the job has started.
+	Attempt int
 }
 
 // RecurringOccurrences returns the entry's latest enqueued occurrences,

@@ -66,9 +66,13 @@ type RecurringStore interface {
 	// running job, if any). A job that waits is inserted pending, a
 	// continuation (ParentFailure run, see DependencyStore) of that job,
 	// with MetadataParentIDs in its metadata. params.LastError, if not
-	// nil, becomes the entry's LastError in the same transaction. It
-	// returns what happened to each occurrence, in order. An unknown entry
-	// gives a wrapped ErrNotFound.
+	// nil, becomes the entry's LastError in the same transaction. Each
+	// occurrence skipped as an "overlap" and each of params.Skips is
+	// recorded (RecurringSkipList; a record at a time the entry already has
+	// one is left as it is), and the entry's records beyond the newest
+	// MaxRecurringSkips deleted, in the same transaction. It returns what
+	// happened to each occurrence, in order. An unknown entry gives a
+	// wrapped ErrNotFound.
 	RecurringEnqueue(ctx context.Context, params *RecurringEnqueueParams) ([]RecurringOccurrenceResult, error)
 	// RecurringEnqueueMany does what RecurringEnqueue does for several
 	// entries in one transaction (the scheduler's batch of due entries), and
@@ -76,8 +80,55 @@ type RecurringStore interface {
 	// gets nil results instead of failing the call.
 	RecurringEnqueueMany(ctx context.Context, params []*RecurringEnqueueParams) ([][]RecurringOccurrenceResult, error)
 	// RecurringOccurrenceList returns the entry's latest occurrences, newest
-	// first, at most params.Limit, with the state of each one's job.
+	// first, at most params.Limit, with the state and times of each one's
+	// job. It reads the occurrence rows' primary key from its newest end and
+	// each job by ID: its cost grows with Limit, not with the jobs.
 	RecurringOccurrenceList(ctx context.Context, params *RecurringOccurrenceListParams) ([]*RecurringOccurrence, error)
+	// RecurringSkipList returns the entry's latest recorded skips (see
+	// RecurringEnqueue), newest first by occurrence time, at most
+	// params.Limit (0 or less: DefaultListLimit; at most MaxRecurringSkips
+	// are kept). An unknown entry gives an empty list.
+	RecurringSkipList(ctx context.Context, params *RecurringSkipListParams) ([]*RecurringSkip, error)
+}
+
+// MaxRecurringSkips is how many skip records RecurringEnqueue keeps per
+// entry: writing one deletes the entry's older ones beyond this number, in
+// the same transaction.
+const MaxRecurringSkips = 100
+
+// Reasons for a recorded skip (RecurringSkip.Reason).
+const (
+	// SkipOverlap: an earlier run of the entry was unfinished
+	// (RecurringEnqueueParams.Overlap skip or queue_one).
+	SkipOverlap = "overlap"
+	// SkipMisfire: the occurrence was missed and its misfire policy gave
+	// it no job.
+	SkipMisfire = "misfire"
+)
+
+// RecurringSkip records occurrences of an entry that got no job: one
+// occurrence skipped for overlap, or a run of missed occurrences (from At
+// through Through, Count of them) that the misfire policy dropped.
+type RecurringSkip struct {
+	RecurringID string
+	At          time.Time // the (first) occurrence skipped
+	Through     time.Time // the last occurrence of the run; At for one
+	// Count is how many occurrences the record stands for (1 for an
+	// overlap). When the scheduler was more occurrences behind than it
+	// walks (internal/recurring's maxCatchUp), it counts those walked: a
+	// lower bound.
+	Count  int
+	Reason string // SkipOverlap or SkipMisfire
+	// Policy is the policy that decided: the entry's overlap policy for
+	// SkipOverlap, its misfire policy for SkipMisfire.
+	Policy     string
+	RecordedAt time.Time // when the skip was written
+}
+
+// RecurringSkipListParams selects an entry's latest skips.
+type RecurringSkipListParams struct {
+	ID    string
+	Limit int // how many at most; 0 or less: DefaultListLimit
 }
 
 // RecurringUpsertParams describes an entry to create or update. The client
@@ -152,7 +203,11 @@ type RecurringEnqueueParams struct {
 	// it), in the enqueue's transaction: the scheduler's verdict on the
 	// entry cannot be lost between the enqueue and a later write.
 	LastError *string
-	Now       time.Time
+	// Skips are occurrences the caller decided to skip (the scheduler's
+	// missed occurrences dropped by the misfire policy), recorded with
+	// the call. RecurringID and RecordedAt are set by the store.
+	Skips []RecurringSkip
+	Now   time.Time
 }
 
 // RecurringOccurrenceInsert is one occurrence and the job to insert for it.
@@ -177,4 +232,10 @@ type RecurringOccurrence struct {
 	JobID       int64
 	// JobState is the state of the job, or "" if the job was deleted.
 	JobState kilntype.JobState
+	// StartedAt is when the job's first attempt started (nil before it,
+	// or when the job was deleted); AttemptedAt when its latest attempt
+	// started, FinalizedAt when it reached a final state (nil before).
+	StartedAt, AttemptedAt, FinalizedAt *time.Time
+	// Attempt is the number of attempts the job has started.
+	Attempt int
 }

@@ -130,6 +130,17 @@ func (s *Scheduler) pass(ctx context.Context) error {
 type Plan struct {
 	Enqueue []time.Time // occurrences to enqueue, oldest first
 	Next    time.Time   // the entry's next occurrence after now
+	// Dropped is the run of missed occurrences the misfire policy gives
+	// no job, for the entry's history; Count 0 when there is none.
+	Dropped Dropped
+}
+
+// Dropped is a run of missed occurrences that get no job: from First
+// through Last, Count of them (those walked: a lower bound when the walk
+// jumped past maxCatchUp occurrences).
+type Dropped struct {
+	First, Last time.Time
+	Count       int
 }
 
 // PlanOccurrences applies the misfire policy to the occurrences of sched
@@ -143,7 +154,11 @@ func PlanOccurrences(sched schedule.Schedule, next, now time.Time, threshold tim
 	if policy == kilntype.MisfireRunAll {
 		keep = max(misfireMax, 1)
 	}
-	var missed, onTime []time.Time
+	var (
+		missed, onTime []time.Time
+		nMissed        int
+		first, trimmed time.Time // the first missed; the latest one trimmed from missed
+	)
 	t := next
 	for i := 0; !t.IsZero() && !t.After(now); i++ {
 		if i == maxCatchUp {
@@ -153,8 +168,11 @@ func PlanOccurrences(sched schedule.Schedule, next, now time.Time, threshold tim
 			continue
 		}
 		if t.Before(now.Add(-threshold)) {
+			if nMissed++; nMissed == 1 {
+				first = t
+			}
 			if missed = append(missed, t); len(missed) > keep {
-				missed = missed[1:]
+				trimmed, missed = missed[0], missed[1:]
 			}
 		} else {
 			onTime = append(onTime, t)
@@ -162,17 +180,25 @@ func PlanOccurrences(sched schedule.Schedule, next, now time.Time, threshold tim
 		t = sched.Next(t)
 	}
 	p := Plan{Next: t}
+	// kept is how many of the latest missed occurrences get a job.
+	kept := 0
 	switch policy {
 	case kilntype.MisfireRunAll:
-		p.Enqueue = append(missed, onTime...)
+		p.Enqueue, kept = append(missed, onTime...), len(missed)
 	case kilntype.MisfireRunOnce:
 		if len(onTime) == 0 && len(missed) > 0 {
-			p.Enqueue = missed[len(missed)-1:]
+			p.Enqueue, kept = missed[len(missed)-1:], 1
 		} else {
 			p.Enqueue = onTime
 		}
 	default: // MisfireSkip
 		p.Enqueue = onTime
+	}
+	if n := nMissed - kept; n > 0 {
+		p.Dropped = Dropped{First: first, Count: n, Last: trimmed}
+		if kept < len(missed) { // the dropped run ends at missed[len(missed)-kept-1]
+			p.Dropped.Last = missed[len(missed)-kept-1]
+		}
 	}
 	return p
 }
@@ -228,6 +254,12 @@ func (s *Scheduler) plan(row *kilntype.RecurringRow) (*store.RecurringEnqueuePar
 	}
 	if msg != row.LastError {
 		params.LastError = &msg
+	}
+	if d := plan.Dropped; d.Count > 0 {
+		params.Skips = []store.RecurringSkip{{At: d.First, Through: d.Last, Count: d.Count,
+			Reason: store.SkipMisfire, Policy: string(row.Misfire)}}
+		s.cfg.Logger.Info("kiln: recurring occurrences missed and skipped by the misfire policy",
+			"id", row.ID, "first", d.First, "last", d.Last, "count", d.Count, "policy", row.Misfire)
 	}
 	for _, at := range plan.Enqueue {
 		job, err := s.cfg.JobParams(row, at)

@@ -23,7 +23,7 @@ const explainRows = 10_000
 
 // sqlExplainData fills a migrated schema with explainRows jobs in every
 // state, spread over 5 queues and 4 kinds, their attempts, 2,000 recurring
-// entries and explainRows occurrences, two parents for every fourth job
+// entries, explainRows occurrences and explainRows skips, two parents for every fourth job
 // (the pending ones among them), explainRows/5 batches of 5 jobs, half of
 // them with a callback, then analyzes the tables. Most
 // jobs are finalized, as in a database whose cleaner keeps days of history.
@@ -57,6 +57,10 @@ FROM generate_series(1, 2000) AS g;
 INSERT INTO {s}.kiln_recurring_occurrence (recurring_id, occurrence_at, job_id)
 SELECT 'r' || (1 + g % 2000), timestamptz '2030-01-01 00:00:00+00' + g * interval '1 minute', g
 FROM generate_series(1, $1) AS g;
+INSERT INTO {s}.kiln_recurring_skip (recurring_id, occurrence_at, through_at, skipped, reason, policy, recorded_at)
+SELECT 'r' || (1 + g % 2000), timestamptz '2030-01-01 00:00:00+00' + g * interval '1 second',
+	timestamptz '2030-01-01 00:00:00+00' + g * interval '1 second', 1, 'overlap', 'skip', now()
+FROM generate_series(1, $1) AS g;
 INSERT INTO {s}.kiln_leader (name, leader_id, elected_at, expires_at)
 VALUES ('maintenance', 'p1', now(), now());
 INSERT INTO {s}.kiln_job_parent (child_id, parent_id, on_failure)
@@ -68,7 +72,7 @@ SELECT 'b' || g, timestamptz '2030-01-01 00:00:00+00', CASE WHEN g % 2 = 0 THEN 
 FROM generate_series(1, $1 / 5) AS g;
 INSERT INTO {s}.kiln_batch_job (batch_id, job_id)
 SELECT 'b' || (1 + g % ($1 / 5)), g FROM generate_series(1, $1) AS g;
-ANALYZE {s}.kiln_job, {s}.kiln_job_attempt, {s}.kiln_recurring, {s}.kiln_recurring_occurrence, {s}.kiln_leader,
+ANALYZE {s}.kiln_job, {s}.kiln_job_attempt, {s}.kiln_recurring, {s}.kiln_recurring_occurrence, {s}.kiln_recurring_skip, {s}.kiln_leader,
 	{s}.kiln_job_parent, {s}.kiln_batch, {s}.kiln_batch_job`
 
 // TestQueryPlans checks with EXPLAIN that the statements the engine runs
@@ -183,6 +187,10 @@ func TestQueryPlans(t *testing.T) {
 		{"recurring set error", sqlRecurringSetError, []any{"r5", "e", now}},
 		{"recurring delete", sqlRecurringDelete, []any{"r5"}},
 		{"occurrence list", sqlOccurrenceList, []any{"r5", 100}},
+		{"skip insert", sqlSkipInsert, []any{"r5", []time.Time{later}, []time.Time{later}, []int32{1},
+			[]string{"overlap"}, []string{"skip"}, now}},
+		{"skip prune", sqlSkipPrune, []any{"r5", 100}},
+		{"skip list", sqlSkipList, []any{"r5", 100}},
 		{"service report", sqlServiceReport, []any{"s", "p", "running", false, 0, "", nil, nil, now}},
 	} {
 		// An index scan may still read every row: these statements must
@@ -190,6 +198,9 @@ func TestQueryPlans(t *testing.T) {
 		mustUse := map[string]string{
 			"resolve pending":            "kiln_job_pending",
 			"resolve children":           "kiln_job_parent_parent",
+			"occurrence list":            "kiln_job_attempt_job",
+			"skip prune":                 "kiln_recurring_skip_pkey",
+			"skip list":                  "kiln_recurring_skip_pkey",
 			"finalized kinds":            "kiln_job_finalized_kind",
 			"lock group of queues":       "kiln_job_finalized_kind",
 			"lock group of other queues": "kiln_job_finalized_kind",

@@ -150,8 +150,14 @@ WHERE id = $1 AND ($2::timestamptz IS NOT NULL OR ($3::timestamptz IS NOT NULL A
 	OR last_error <> $6::text)`
 
 // sqlOccurrenceList returns entry $1's newest $2 occurrences with the state
-// of their jobs ("" when the job is gone).
-const sqlOccurrenceList = `SELECT o.occurrence_at, o.job_id, coalesce(j.state, '')
+// of their jobs ("" when the job is gone), the start of their first
+// attempt (the oldest attempt row, an index seek of kiln_job_attempt_job;
+// without one, a job completed at its first attempt, its attempted_at),
+// of their latest attempt, their end and attempt count.
+const sqlOccurrenceList = `SELECT o.occurrence_at, o.job_id, coalesce(j.state, ''),
+	coalesce((SELECT a.started_at FROM {s}.kiln_job_attempt AS a
+		WHERE a.job_id = o.job_id ORDER BY a.id LIMIT 1), j.attempted_at),
+	j.attempted_at, j.finalized_at, coalesce(j.attempt, 0)
 FROM {s}.kiln_recurring_occurrence AS o
 LEFT JOIN {s}.kiln_job AS j ON j.id = o.job_id
 WHERE o.recurring_id = $1
@@ -681,6 +687,7 @@ func (s *Store) enqueueOccurrences(ctx context.Context, tx pgx.Tx, e *preparedEn
 	}
 	// The update follows the inserts: in the batch, it runs after them.
 	b.Queue(s.sql(sqlRecurringEnqueued), params.ID, lastRun, next, prev, truncate(params.Now), params.LastError)
+	s.queueSkips(&b, params, results)
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, err
 	}
@@ -701,10 +708,11 @@ func (s *Store) RecurringOccurrenceList(ctx context.Context, params *store.Recur
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.RecurringOccurrence, error) {
 		o := &store.RecurringOccurrence{RecurringID: id}
 		var state string
-		if err := row.Scan(&o.At, &o.JobID, &state); err != nil {
+		if err := row.Scan(&o.At, &o.JobID, &state, &o.StartedAt, &o.AttemptedAt, &o.FinalizedAt, &o.Attempt); err != nil {
 			return nil, err
 		}
 		o.At = o.At.UTC()
+		o.StartedAt, o.AttemptedAt, o.FinalizedAt = utcPtr(o.StartedAt), utcPtr(o.AttemptedAt), utcPtr(o.FinalizedAt)
 		o.JobState = kilntype.JobState(state)
 		return o, nil
 	})

@@ -73,6 +73,9 @@ func TestQueryPlans(t *testing.T) {
 		{"recurring set error", sqlRecurringSetError, []any{"r", "e", 1}},
 		{"recurring delete", sqlRecurringDelete, []any{"r"}},
 		{"occurrence list", sqlOccurrenceList, []any{"r", 10}},
+		{"skip insert", sqlSkipInsert, []any{"r", 1, 1, 1, "misfire", "skip", 1}},
+		{"skip prune", sqlSkipPrune, []any{"r", 100}},
+		{"skip list", sqlSkipList, []any{"r", 10}},
 	} {
 		plan := queryPlan(t, s.w, q.name, q.query, q.args...)
 		if k, ok := claimKinds[q.name]; ok {

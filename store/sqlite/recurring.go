@@ -118,9 +118,16 @@ const sqlRecurringEnqueued = `UPDATE kiln_recurring SET
 WHERE id = ?1 AND (?2 IS NOT NULL OR (?4 IS NOT NULL AND next_run_at = ?5) OR last_error <> ?7)`
 
 // sqlOccurrenceList returns entry ?1's newest ?2 occurrences with the state
-// of their jobs (” when the job is gone).
+// of their jobs (” when the job is gone), the start of their first attempt
+// (the oldest attempt row, an index seek of kiln_job_attempt_job; without
+// one, a job completed at its first attempt, its attempted_at), of their
+// latest attempt, their end and attempt count.
 const sqlOccurrenceList = `SELECT kiln_recurring_occurrence.occurrence_at, kiln_recurring_occurrence.job_id,
-	coalesce(kiln_job.state, '')
+	coalesce(kiln_job.state, ''),
+	coalesce((SELECT kiln_job_attempt.started_at FROM kiln_job_attempt
+		WHERE kiln_job_attempt.job_id = kiln_recurring_occurrence.job_id
+		ORDER BY kiln_job_attempt.id LIMIT 1), kiln_job.attempted_at),
+	kiln_job.attempted_at, kiln_job.finalized_at, coalesce(kiln_job.attempt, 0)
 FROM kiln_recurring_occurrence
 LEFT JOIN kiln_job ON kiln_job.id = kiln_recurring_occurrence.job_id
 WHERE kiln_recurring_occurrence.recurring_id = ?1
@@ -576,6 +583,9 @@ func enqueueOccurrences(ctx context.Context, tx *sql.Tx, st *stmts, e *preparedE
 	}
 	_, err = tx.StmtContext(ctx, st.recurringEnqueued).ExecContext(ctx, id, lastRun, lastJob,
 		next, prev, micros(params.Now), lastError)
+	if err == nil {
+		err = writeSkips(ctx, tx, params, results)
+	}
 	return results, true, err
 }
 
@@ -632,10 +642,13 @@ func (s *Store) RecurringOccurrenceList(ctx context.Context, params *store.Recur
 			o     = store.RecurringOccurrence{RecurringID: id}
 			at    int64
 			state string
+
+			started, attempted, finalized sql.NullInt64
 		)
-		if err := rows.Scan(&at, &o.JobID, &state); err != nil {
+		if err := rows.Scan(&at, &o.JobID, &state, &started, &attempted, &finalized, &o.Attempt); err != nil {
 			return nil, fail(what, err)
 		}
+		o.StartedAt, o.AttemptedAt, o.FinalizedAt = fromNullMicros(started), fromNullMicros(attempted), fromNullMicros(finalized)
 		o.At = fromMicros(at)
 		o.JobState = kilntype.JobState(state)
 		out = append(out, &o)

@@ -76,6 +76,8 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 			{"RecurringEnqueue", testRecurringEnqueue},
 			{"RecurringOverlap", testRecurringOverlap},
 			{"RecurringOccurrenceList", testRecurringOccurrenceList},
+			{"RecurringOccurrenceTimes", testRecurringOccurrenceTimes},
+			{"RecurringSkips", testRecurringSkips},
 		}},
 		{"DependencyStore", []group{
 			{"Dependencies", testDependencies},

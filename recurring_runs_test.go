@@ -21,7 +21,9 @@ func TestRecurringRuns(t *testing.T) {
 	workers := kiln.NewWorkers()
 	kiln.AddWorker(workers, w)
 	def := kiln.RecurringJob{ID: "slow", Schedule: "@every 1m", Args: testArgs{}}
-	c := startClient(t, recurringConfig(openStore(t, ""), workers, clock, def))
+	cfg := recurringConfig(openStore(t, ""), workers, clock, def)
+	cfg.LeaseDuration = time.Hour // the clock moves a minute while the first run runs
+	c := startClient(t, cfg)
 	first := testBase.Truncate(time.Minute).Add(time.Minute)
 	clock.Set(first)
 	<-w.started

@@ -5,44 +5,31 @@ import (
 	"embed"
 	"fmt"
 	"hash/fnv"
-	"io/fs"
-	"path"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store/internal/migrate"
 )
 
 // migrationFiles holds the schema migrations, named NNN_what.sql; NNN is the
-// version, from 1, without gaps. They name the schema as {s}. A migration
-// whose first line is noTransactionMark runs outside a transaction (see
-// Store.Migrate).
+// version, from 1, without gaps (see package store/internal/migrate). They
+// name the schema as {s}. A migration whose first line is
+// migrate.NoTransactionMark runs outside a transaction on a large kiln_job
+// (see Store.Migrate): CREATE INDEX CONCURRENTLY and DROP INDEX
+// CONCURRENTLY cannot run in one. Each of its statements ends with ";" at
+// the end of a line, and must be idempotent (IF NOT EXISTS, IF EXISTS),
+// since an interrupted run starts again from the first.
 //
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// migration is one versioned schema change.
-type migration struct {
-	version int
-	name    string // file name without .sql, e.g. "001_init"
-	sql     string // with schemaToken for the schema
-	noTx    bool   // first line is noTransactionMark
-}
-
-// noTransactionMark, as a migration's first line, makes it run outside a
-// transaction, statement by statement: CREATE INDEX CONCURRENTLY and DROP
-// INDEX CONCURRENTLY cannot run in one. Each of its statements ends with
-// ";" at the end of a line, and must be idempotent (IF NOT EXISTS, IF
-// EXISTS), since an interrupted run starts again from the first.
-const noTransactionMark = "-- kiln:no-transaction"
-
 // ConcurrentIndexMinRows is the size of kiln_job from which a migration
-// marked noTransactionMark runs outside a transaction, statement by
+// marked migrate.NoTransactionMark runs outside a transaction, statement by
 // statement, building and dropping its indexes CONCURRENTLY, as written.
 // Below it, the migration runs in one transaction, as the others do, with
 // CONCURRENTLY left out: its index builds take a SHARE lock on the table
@@ -53,35 +40,9 @@ const noTransactionMark = "-- kiln:no-transaction"
 // table; 0 or less always takes it.
 var ConcurrentIndexMinRows = 10_000
 
-// loadMigrations parses migrationFiles once, in version order.
-var loadMigrations = sync.OnceValues(func() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, e := range entries {
-		name := strings.TrimSuffix(e.Name(), ".sql")
-		prefix, _, _ := strings.Cut(name, "_")
-		version, err := strconv.Atoi(prefix)
-		if err != nil {
-			return nil, fmt.Errorf("migration %s: name must start with its version: %w", e.Name(), err)
-		}
-		b, err := migrationFiles.ReadFile(path.Join("migrations", e.Name()))
-		if err != nil {
-			return nil, err
-		}
-		first, _, _ := strings.Cut(string(b), "\n")
-		ms = append(ms, migration{version: version, name: name, sql: string(b),
-			noTx: strings.TrimSpace(first) == noTransactionMark})
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: want version %d", m.name, i+1)
-		}
-	}
-	return ms, nil
+// loadMigrations reads migrationFiles once, in version order.
+var loadMigrations = sync.OnceValues(func() ([]migrate.Migration, error) {
+	return migrate.Load(migrationFiles, "migrations")
 })
 
 // sqlCreateSchema creates the schema and its table of applied migrations.
@@ -145,17 +106,14 @@ func (s *Store) migrateTo(ctx context.Context, upTo int) error {
 	if err != nil {
 		return fail(fmt.Sprintf("migrate: create schema %s", s.quoted), err)
 	}
-	for _, m := range ms {
-		if upTo > 0 && m.version > upTo {
-			break
+	err = migrate.Run(ctx, ms, upTo, func(ctx context.Context, m migrate.Migration) error {
+		if m.NoTx {
+			return s.applyNoTx(ctx, m, key)
 		}
-		apply := s.apply
-		if m.noTx {
-			apply = s.applyNoTx
-		}
-		if err := apply(ctx, m, key); err != nil {
-			return fail("migrate: "+m.name, err)
-		}
+		return s.apply(ctx, m, key)
+	})
+	if err != nil {
+		return fail("migrate", err)
 	}
 	return nil
 }
@@ -168,27 +126,27 @@ const sqlMigrationRecord = `INSERT INTO {s}.kiln_migration (version, name) VALUE
 
 // lockPending takes the transaction-level migration lock key in tx and
 // reports whether m is still to apply (kiln_migration has no row for it).
-func (s *Store) lockPending(ctx context.Context, tx pgx.Tx, m migration, key int64) (bool, error) {
+func (s *Store) lockPending(ctx context.Context, tx pgx.Tx, m migrate.Migration, key int64) (bool, error) {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, key); err != nil {
 		return false, fmt.Errorf("lock: %w", err)
 	}
 	var applied bool
-	if err := tx.QueryRow(ctx, s.expand(sqlMigrationApplied), m.version).Scan(&applied); err != nil {
+	if err := tx.QueryRow(ctx, s.expand(sqlMigrationApplied), m.Version).Scan(&applied); err != nil {
 		return false, err
 	}
 	return !applied, nil
 }
 
 // apply applies m unless kiln_migration says it was, under the lock key.
-func (s *Store) apply(ctx context.Context, m migration, key int64) error {
+func (s *Store) apply(ctx context.Context, m migrate.Migration, key int64) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		if pending, err := s.lockPending(ctx, tx, m, key); err != nil || !pending {
 			return err
 		}
-		if _, err := tx.Exec(ctx, s.expand(m.sql)); err != nil {
+		if _, err := tx.Exec(ctx, s.expand(m.SQL)); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, s.expand(sqlMigrationRecord), m.version, m.name)
+		_, err := tx.Exec(ctx, s.expand(sqlMigrationRecord), m.Version, m.Name)
 		return err
 	})
 }
@@ -211,11 +169,11 @@ const sqlJobRowsUpTo = `SELECT count(*) FROM (SELECT FROM {s}.kiln_job LIMIT $1)
 // statement.
 var concurrently = regexp.MustCompile(`^((?:CREATE\s+(?:UNIQUE\s+)?|DROP\s+)INDEX\s+)CONCURRENTLY\s+`)
 
-// applyNoTx applies m, a migration marked noTransactionMark, unless
+// applyNoTx applies m, a migration marked migrate.NoTransactionMark, unless
 // kiln_migration says it was: in one transaction under the lock key,
 // without CONCURRENTLY, while kiln_job is small, else statement by
 // statement (applyConcurrently). See Migrate.
-func (s *Store) applyNoTx(ctx context.Context, m migration, key int64) error {
+func (s *Store) applyNoTx(ctx context.Context, m migrate.Migration, key int64) error {
 	large := false
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if pending, err := s.lockPending(ctx, tx, m, key); err != nil || !pending {
@@ -236,12 +194,12 @@ func (s *Store) applyNoTx(ctx context.Context, m migration, key int64) error {
 		if err != nil {
 			return err
 		}
-		for _, stmt := range append(stmts, statements(s.expand(m.sql))...) {
+		for _, stmt := range append(stmts, statements(s.expand(m.SQL))...) {
 			if err := s.execMigration(ctx, tx, concurrently.ReplaceAllString(stmt, "$1")); err != nil {
 				return err
 			}
 		}
-		_, err = tx.Exec(ctx, s.expand(sqlMigrationRecord), m.version, m.name)
+		_, err = tx.Exec(ctx, s.expand(sqlMigrationRecord), m.Version, m.Name)
 		return err
 	})
 	if err != nil || !large {
@@ -256,12 +214,13 @@ func (s *Store) applyNoTx(ctx context.Context, m migration, key int64) error {
 	return s.applyConcurrently(ctx, m, key)
 }
 
-// applyConcurrently applies m, a migration marked noTransactionMark, unless
-// kiln_migration says it was: on a connection of its own, closed after,
-// under a session advisory lock on key (closing the connection releases
-// it, however the run ends), dropping the INVALID indexes first and each
-// statement committed on its own. See Migrate.
-func (s *Store) applyConcurrently(ctx context.Context, m migration, key int64) error {
+// applyConcurrently applies m, a migration marked
+// migrate.NoTransactionMark, unless kiln_migration says it was: on a
+// connection of its own, closed after, under a session advisory lock on
+// key (closing the connection releases it, however the run ends),
+// dropping the INVALID indexes first and each statement committed on its
+// own. See Migrate.
+func (s *Store) applyConcurrently(ctx context.Context, m migrate.Migration, key int64) error {
 	pooled, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -274,7 +233,7 @@ func (s *Store) applyConcurrently(ctx context.Context, m migration, key int64) e
 		return fmt.Errorf("lock: %w", err)
 	}
 	var applied bool
-	if err := conn.QueryRow(ctx, s.expand(sqlMigrationApplied), m.version).Scan(&applied); err != nil {
+	if err := conn.QueryRow(ctx, s.expand(sqlMigrationApplied), m.Version).Scan(&applied); err != nil {
 		return err
 	}
 	if applied {
@@ -284,12 +243,12 @@ func (s *Store) applyConcurrently(ctx context.Context, m migration, key int64) e
 	if err != nil {
 		return err
 	}
-	for _, stmt := range append(stmts, statements(s.expand(m.sql))...) {
+	for _, stmt := range append(stmts, statements(s.expand(m.SQL))...) {
 		if err := s.execMigration(ctx, conn, stmt); err != nil {
 			return err
 		}
 	}
-	_, err = conn.Exec(ctx, s.expand(sqlMigrationRecord), m.version, m.name)
+	_, err = conn.Exec(ctx, s.expand(sqlMigrationRecord), m.Version, m.Name)
 	return err
 }
 
@@ -312,7 +271,7 @@ func (s *Store) invalidIndexDrops(ctx context.Context, q querier) ([]string, err
 }
 
 // execMigration runs one statement of a migration marked
-// noTransactionMark on q, and tells s.noTxHook.
+// migrate.NoTransactionMark on q, and tells s.noTxHook.
 func (s *Store) execMigration(ctx context.Context, q querier, stmt string) error {
 	if s.noTxHook != nil {
 		s.noTxHook(stmt)
@@ -368,7 +327,7 @@ func (s *Store) SchemaCheck(ctx context.Context) error {
 	if err != nil {
 		return fail("check schema", err)
 	}
-	want := ms[len(ms)-1].version
+	want := migrate.Latest(ms)
 
 	rows, err := s.pool.Query(ctx, `SELECT tablename FROM pg_catalog.pg_tables
 		WHERE schemaname = $1 AND tablename LIKE 'kiln\_%'`, s.schema)

@@ -27,8 +27,8 @@ func TestMigrationStatements(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range ms {
-		if m.noTx != (m.version == 10 || m.version == 11) {
-			t.Errorf("migration %s: runs outside a transaction: %v", m.name, m.noTx)
+		if m.NoTx != (m.Version == 10 || m.Version == 11) {
+			t.Errorf("migration %s: runs outside a transaction: %v", m.Name, m.NoTx)
 		}
 	}
 }
@@ -63,21 +63,7 @@ func writeOldJobs(t *testing.T, s *Store) map[kilntype.JobState]int64 {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	ids := map[kilntype.JobState]int64{}
-	for rows.Next() {
-		var (
-			id    int64
-			state string
-		)
-		if err := rows.Scan(&id, &state); err != nil {
-			t.Fatal(err)
-		}
-		ids[kilntype.JobState(state)] = id
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return ids
+	return storetest.UpgradedJobIDs(t, rows)
 }
 
 // jobIndexes returns the indexes of kiln_job, sorted, with whether each is

@@ -5,56 +5,22 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store/internal/migrate"
 )
 
 // migrationFiles holds the schema migrations, named NNN_what.sql; NNN is the
-// version, from 1, without gaps.
+// version, from 1, without gaps (see package store/internal/migrate).
 //
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// migration is one versioned schema change.
-type migration struct {
-	version int
-	name    string // file name without .sql, e.g. "001_init"
-	sql     string
-}
-
-// loadMigrations parses migrationFiles once, in version order.
-var loadMigrations = sync.OnceValues(func() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, e := range entries {
-		name := strings.TrimSuffix(e.Name(), ".sql")
-		prefix, _, _ := strings.Cut(name, "_")
-		version, err := strconv.Atoi(prefix)
-		if err != nil {
-			return nil, fmt.Errorf("migration %s: name must start with its version: %w", e.Name(), err)
-		}
-		b, err := migrationFiles.ReadFile(path.Join("migrations", e.Name()))
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: version, name: name, sql: string(b)})
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: want version %d", m.name, i+1)
-		}
-	}
-	return ms, nil
+// loadMigrations reads migrationFiles once, in version order.
+var loadMigrations = sync.OnceValues(func() ([]migrate.Migration, error) {
+	return migrate.Load(migrationFiles, "migrations")
 })
 
 // sqlCreateMigrationTable creates the table of applied migrations.
@@ -83,19 +49,14 @@ func (s *Store) migrateTo(ctx context.Context, upTo int) error {
 	if _, err := s.w.ExecContext(ctx, sqlCreateMigrationTable); err != nil {
 		return fail("migrate: create kiln_migration", err)
 	}
-	for _, m := range ms {
-		if upTo > 0 && m.version > upTo {
-			break
-		}
-		if err := s.apply(ctx, m); err != nil {
-			return fail("migrate: "+m.name, err)
-		}
+	if err := migrate.Run(ctx, ms, upTo, s.apply); err != nil {
+		return fail("migrate", err)
 	}
 	return nil
 }
 
 // apply applies m unless kiln_migration says it was.
-func (s *Store) apply(ctx context.Context, m migration) error {
+func (s *Store) apply(ctx context.Context, m migrate.Migration) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -103,17 +64,17 @@ func (s *Store) apply(ctx context.Context, m migration) error {
 	defer tx.Rollback()
 	var applied int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM kiln_migration WHERE version = ?`,
-		m.version).Scan(&applied); err != nil {
+		m.Version).Scan(&applied); err != nil {
 		return err
 	}
 	if applied > 0 {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO kiln_migration (version, name) VALUES (?, ?)`,
-		m.version, m.name); err != nil {
+		m.Version, m.Name); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -135,7 +96,7 @@ func (s *Store) SchemaCheck(ctx context.Context) error {
 	if err != nil {
 		return fail("check schema", err)
 	}
-	want := ms[len(ms)-1].version
+	want := migrate.Latest(ms)
 
 	rows, err := s.r.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'kiln\_%' ESCAPE '\'`)
 	if err != nil {

@@ -45,20 +45,7 @@ func TestUpgradeFrom009(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids := map[kilntype.JobState]int64{}
-	for rows.Next() {
-		var (
-			id    int64
-			state string
-		)
-		if err := rows.Scan(&id, &state); err != nil {
-			t.Fatal(err)
-		}
-		ids[kilntype.JobState(state)] = id
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
+	ids := storetest.UpgradedJobIDs(t, rows)
 	rows.Close()
 	if _, err := s.w.ExecContext(ctx, `INSERT INTO kiln_job_parent (child_id, parent_id, on_failure)
 VALUES (?, ?, 'run')`, ids[kilntype.JobStatePending], ids[kilntype.JobStateCompleted]); err != nil {

@@ -120,3 +120,33 @@ func CheckUpgradedJobs(t *testing.T, s store.Store, jobs map[kilntype.JobState]i
 		}
 	}
 }
+
+// Rows is what UpgradedJobIDs reads: *sql.Rows and pgx.Rows both are.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// UpgradedJobIDs reads rows of (id, state), those a store's test returns
+// as it writes, with the schema of an earlier version, the jobs that
+// CheckUpgradedJobs expects, into the map CheckUpgradedJobs takes. It
+// fails the test on a scan error; it leaves rows for the caller to close.
+func UpgradedJobIDs(t *testing.T, rows Rows) map[kilntype.JobState]int64 {
+	t.Helper()
+	jobs := map[kilntype.JobState]int64{}
+	for rows.Next() {
+		var (
+			id    int64
+			state string
+		)
+		if err := rows.Scan(&id, &state); err != nil {
+			t.Fatal(err)
+		}
+		jobs[kilntype.JobState(state)] = id
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return jobs
+}

@@ -1,4 +1,4 @@
--- 013_recurring_skips: occurrences of recurring entries that got no job,
+-- 014_recurring_skips: occurrences of recurring entries that got no job,
 -- and why (the overlap or the misfire policy), for the entry's history.
 --
 -- One row per skipped occurrence (overlap), or per run of missed

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kilnjobs/kiln/internal/bulk"
 	"github.com/kilnjobs/kiln/internal/completer"
 	"github.com/kilnjobs/kiln/internal/heartbeat"
 	"github.com/kilnjobs/kiln/internal/hosted"
@@ -59,6 +60,10 @@ type Client struct {
 	producers map[string]*producer.Producer
 	scheduler *recurring.Scheduler // nil when maintenance is disabled
 	services  *hosted.Supervisor   // nil before the first Start
+
+	// bulk runs this process's bulk operations, started or not; Stop
+	// stops them.
+	bulk *bulk.Runner
 }
 
 // NewClient returns a Client for cfg, or an error naming the first invalid
@@ -77,6 +82,7 @@ func NewClient(cfg *Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{cfg: cfg, hostedSpecs: specs, tel: tel}
+	c.bulk = c.newBulkRunner()
 	c.exec = &jobexec.Settings{
 		ServerID:       cfg.ID,
 		DefaultTimeout: cfg.JobTimeout,
@@ -116,6 +122,7 @@ func (c *Client) Start(ctx context.Context) error {
 	if err := c.cfg.Store.SchemaCheck(ctx); err != nil {
 		return fmt.Errorf("kiln: start: %w", err)
 	}
+	c.bulk.Reopen()
 	if err := c.defineRecurring(ctx); err != nil {
 		return fmt.Errorf("kiln: start: %w", err)
 	}
@@ -241,8 +248,11 @@ func (c *Client) Start(ctx context.Context) error {
 // running), leaving those goroutines behind; HostedServices reports them as
 // running until they return. So Stop returns by ctx's deadline (or 1 s
 // after it was called, if later), plus 5 s when workers ignore
-// cancellation, plus its last store writes. Stopping a client that is not
-// running does nothing.
+// cancellation, plus its last store writes. First of all, whether or not
+// the client was started, it stops the bulk operations running in this
+// process (JobBulk) after their batch under way, leaving them interrupted
+// for JobBulkResume. Stopping a client that is not running does nothing
+// more.
 func (c *Client) Stop(ctx context.Context) error { return c.stop(ctx, false) }
 
 // StopAndCancel is Stop's impatient twin: it cancels running jobs' contexts
@@ -252,6 +262,9 @@ func (c *Client) StopAndCancel(ctx context.Context) error { return c.stop(ctx, t
 func (c *Client) stop(ctx context.Context, cancelNow bool) error {
 	c.lifecycle.Lock()
 	defer c.lifecycle.Unlock()
+	// Bulk operations run whether or not the client was started; they
+	// stop at their next batch and are left interrupted.
+	c.bulk.Stop()
 	if !c.isRunning() {
 		return nil
 	}

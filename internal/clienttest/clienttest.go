@@ -128,3 +128,21 @@ func Enqueue(t testing.TB, c *kiln.Client, args kiln.JobArgs, opts *kiln.Enqueue
 	}
 	return res.Job
 }
+
+// WaitBulk polls c until bulk operation id is done (completed, cancelled
+// or failed), with [testutil.Eventually]'s deadline, and returns it.
+func WaitBulk(t testing.TB, c *kiln.Client, id int64) *kiln.BulkOperation {
+	t.Helper()
+	var op *kiln.BulkOperation
+	testutil.EventuallyNil(t, fmt.Sprintf("bulk operation %d to end", id), func() error {
+		var err error
+		if op, err = c.JobBulkGet(context.Background(), id); err != nil {
+			t.Fatalf("get bulk operation %d: %v", id, err)
+		}
+		if !op.Done() {
+			return fmt.Errorf("bulk operation %d is %s (cursor %d of %d..%d)", id, op.State, op.Cursor, op.FirstID, op.LastID)
+		}
+		return nil
+	})
+	return op
+}

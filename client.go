@@ -182,7 +182,7 @@ func (c *Client) Start(ctx context.Context) error {
 			ScheduleInterval: c.cfg.ScheduleInterval, RescueInterval: c.cfg.RescueInterval,
 			CleanInterval:      c.cfg.CleanInterval,
 			CompletedRetention: c.cfg.CompletedRetention, CancelledRetention: c.cfg.CancelledRetention,
-			DiscardedRetention: c.cfg.DiscardedRetention, Retention: c.cfg.Retention, OnRescued: c.onRescued,
+			DiscardedRetention: c.cfg.DiscardedRetention, Retention: c.cfg.Retention, AuditRetention: c.cfg.AuditRetention, OnRescued: c.onRescued,
 			ServerTTL: c.cfg.ServerTTL,
 			OnReleased: func(rows []*kilntype.JobRow) {
 				for _, r := range rows {
@@ -520,6 +520,18 @@ func (c *Client) enqueue(ctx context.Context, params []EnqueueParams,
 		}
 	}
 	c.wake(queues...)
+	if _, ok := ActorFrom(ctx); ok {
+		rows := make([]*kilntype.JobRow, 0, len(results))
+		for _, r := range results {
+			if !r.UniqueSkipped {
+				rows = append(rows, r.Job)
+			}
+		}
+		if len(rows) > 0 {
+			target, d := enqueueDetail(rows, "")
+			c.audit(ctx, AuditJobEnqueue, target, d)
+		}
+	}
 	return out, nil
 }
 

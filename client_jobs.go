@@ -3,6 +3,7 @@ package kiln
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/kilnjobs/kiln/internal/jobexec"
@@ -241,6 +242,7 @@ func (c *Client) JobCancel(ctx context.Context, id int64) (*kilntype.JobRow, err
 	if row.State == kilntype.JobStateRunning && row.LeasedBy == c.cfg.ID {
 		c.cancelLocal(id, jobexec.ErrCancelRequested)
 	}
+	c.audit(ctx, AuditJobCancel, strconv.FormatInt(id, 10), jobDetail(row))
 	return row, nil
 }
 
@@ -255,6 +257,7 @@ func (c *Client) JobRetry(ctx context.Context, id int64) (*kilntype.JobRow, erro
 	}
 	c.reveal(row, 0)
 	c.wake(row.Queue)
+	c.audit(ctx, AuditJobRetry, strconv.FormatInt(id, 10), jobDetail(row))
 	return row, nil
 }
 
@@ -267,6 +270,7 @@ func (c *Client) JobDelete(ctx context.Context, id int64) (*kilntype.JobRow, err
 		return nil, fmt.Errorf("kiln: delete job %d: %w", id, err)
 	}
 	c.reveal(row, 0)
+	c.audit(ctx, AuditJobDelete, strconv.FormatInt(id, 10), jobDetail(row))
 	return row, nil
 }
 

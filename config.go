@@ -145,6 +145,11 @@ type Config struct {
 	// (Client.RetentionSet) win over these. At most one rule per state,
 	// kind and queue. Nil: none.
 	Retention []RetentionRule
+	// AuditRetention is how long entries of the audit log (Client.AuditList)
+	// are kept: the maintenance leader's cleaner deletes older ones.
+	// Default DefaultAuditRetention (90 days); KeepForever (negative)
+	// keeps them forever.
+	AuditRetention time.Duration
 
 	// ServerRefreshInterval is how often a started client refreshes its
 	// row in the server registry (Client.ServerList): its queues, kinds and
@@ -256,6 +261,7 @@ func (c *Config) withDefaults() (*Config, error) {
 	defDuration(&cfg.CompletedRetention, 24*time.Hour)
 	defDuration(&cfg.CancelledRetention, 7*24*time.Hour)
 	defDuration(&cfg.DiscardedRetention, 7*24*time.Hour)
+	defDuration(&cfg.AuditRetention, DefaultAuditRetention)
 	if err := validateRetention(cfg.Retention); err != nil {
 		return nil, err
 	}

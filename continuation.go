@@ -153,6 +153,16 @@ func (c *Client) EnqueueBatch(ctx context.Context, jobs []EnqueueParams, opts *B
 		c.reveal(res.Callback, 0)
 	}
 	c.wake(queues...)
+	if _, ok := ActorFrom(ctx); ok {
+		rows := make([]*kilntype.JobRow, 0, len(results))
+		for _, r := range results {
+			if !r.UniqueSkipped {
+				rows = append(rows, r.Job)
+			}
+		}
+		target, d := enqueueDetail(rows, o.ID)
+		c.audit(ctx, AuditJobEnqueue, target, d)
+	}
 	return res, nil
 }
 

@@ -64,6 +64,7 @@ func (c *Client) queueSetPaused(ctx context.Context, name string, paused bool) e
 	if err := c.cfg.Store.QueuePause(ctx, &store.QueuePauseParams{Name: name, Paused: paused, Now: c.now()}); err != nil {
 		return fmt.Errorf("kiln: %s %q: %w", what, name, err)
 	}
+	c.audit(ctx, map[bool]string{true: AuditQueuePause, false: AuditQueueResume}[paused], name, nil)
 	return nil
 }
 

@@ -167,10 +167,12 @@ func (c *Client) recurringRow(def RecurringJob, now time.Time) (*kilntype.Recurr
 // the entry and what is wrong (a malformed schedule names the field; an
 // unknown time zone names the zone; an unknown kind wraps ErrUnknownKind).
 func (c *Client) RecurringAddOrUpdate(ctx context.Context, def RecurringJob) (*kilntype.RecurringRow, error) {
-	row, err := c.upsertRecurring(ctx, def)
+	row, created, err := c.upsertRecurring(ctx, def)
 	if err != nil {
 		return nil, fmt.Errorf("kiln: %w", err)
 	}
+	c.audit(ctx, AuditRecurringUpsert, row.ID, map[string]any{"created": created, "kind": row.Kind,
+		"schedule": row.Schedule, "time_zone": row.TimeZone, "queue": row.Queue})
 	c.revealRecurring(row)
 	c.wakeRecurring()
 	return row, nil
@@ -186,22 +188,23 @@ func (c *Client) revealRecurring(row *kilntype.RecurringRow) {
 	row.Args, row.ArgsEncrypted = j.Args, j.ArgsEncrypted
 }
 
-func (c *Client) upsertRecurring(ctx context.Context, def RecurringJob) (*kilntype.RecurringRow, error) {
+// upsertRecurring stores def and reports whether it created the entry.
+func (c *Client) upsertRecurring(ctx context.Context, def RecurringJob) (*kilntype.RecurringRow, bool, error) {
 	now := c.now()
 	row, err := c.recurringRow(def, now)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	old, err := c.cfg.Store.RecurringGet(ctx, &store.RecurringGetParams{ID: def.ID})
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("recurring job %q: %w", def.ID, err)
+		return nil, false, fmt.Errorf("recurring job %q: %w", def.ID, err)
 	}
 	reset := old != nil && (old.Schedule != row.Schedule || old.TimeZone != row.TimeZone)
 	stored, _, err := c.cfg.Store.RecurringUpsert(ctx, &store.RecurringUpsertParams{Row: row, ResetNextRun: reset, Now: now})
 	if err != nil {
-		return nil, fmt.Errorf("recurring job %q: %w", def.ID, err)
+		return nil, false, fmt.Errorf("recurring job %q: %w", def.ID, err)
 	}
-	return stored, nil
+	return stored, old == nil, nil
 }
 
 // RecurringGet returns the entry, or an error wrapping ErrNotFound.
@@ -267,6 +270,7 @@ func (c *Client) setPaused(ctx context.Context, id string, paused bool) (*kilnty
 	}
 	c.revealRecurring(row)
 	c.wakeRecurring()
+	c.audit(ctx, map[bool]string{true: AuditRecurringPause, false: AuditRecurringResume}[paused], id, nil)
 	return row, nil
 }
 
@@ -298,6 +302,7 @@ func (c *Client) RecurringTrigger(ctx context.Context, id string) (*kilntype.Job
 	}
 	c.wake(res[0].Job.Queue)
 	c.reveal(res[0].Job, 0)
+	c.audit(ctx, AuditRecurringTrigger, id, map[string]any{"job": res[0].Job.ID, "kind": res[0].Job.Kind, "queue": res[0].Job.Queue})
 	return res[0].Job, nil
 }
 
@@ -313,6 +318,7 @@ func (c *Client) RecurringRemove(ctx context.Context, id string) (*kilntype.Recu
 	}
 	c.revealRecurring(row)
 	c.wakeRecurring()
+	c.audit(ctx, AuditRecurringRemove, id, map[string]any{"kind": row.Kind, "schedule": row.Schedule})
 	return row, nil
 }
 
@@ -366,7 +372,7 @@ func recurringJobParams(row *kilntype.RecurringRow, at, now time.Time) (*store.J
 func (c *Client) defineRecurring(ctx context.Context) error {
 	keep := make([]string, 0, len(c.cfg.Recurring))
 	for _, def := range c.cfg.Recurring {
-		if _, err := c.upsertRecurring(ctx, def); err != nil {
+		if _, _, err := c.upsertRecurring(ctx, def); err != nil {
 			return err
 		}
 		keep = append(keep, def.ID)

@@ -72,6 +72,11 @@ func (c *Client) RetentionSet(ctx context.Context, rule RetentionRule) error {
 	if err := c.cfg.Store.RetentionSet(ctx, &store.RetentionSetParams{Rule: rule, Now: c.now()}); err != nil {
 		return fmt.Errorf("kiln: set retention rule: %w", err)
 	}
+	keep := rule.Keep.String()
+	if rule.Forever() {
+		keep = "forever"
+	}
+	c.audit(ctx, AuditRetentionSet, string(rule.State)+kilntype.RetentionScope(rule.Kind, rule.Queue), map[string]any{"state": rule.State, "kind": rule.Kind, "queue": rule.Queue, "keep": keep})
 	return nil
 }
 
@@ -83,5 +88,7 @@ func (c *Client) RetentionDelete(ctx context.Context, state kilntype.JobState, k
 	if err != nil {
 		return false, fmt.Errorf("kiln: delete retention rule: %w", err)
 	}
+	c.audit(ctx, AuditRetentionDelete, string(state)+kilntype.RetentionScope(kind, queue),
+		map[string]any{"state": state, "kind": kind, "queue": queue, "found": ok})
 	return ok, nil
 }

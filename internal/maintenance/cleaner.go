@@ -11,7 +11,8 @@ import (
 // than their retention (Hangfire expires succeeded jobs after a day): their
 // state's, or that of the most specific rule per kind and queue, from the
 // Config or set at run time in the store (store.RetentionStore),
-// then the recurring occurrences and batches whose jobs are all gone.
+// then the recurring occurrences and batches whose jobs are all gone, and
+// the audit entries older than AuditRetention.
 func (s *Services) cleaner() Task {
 	return Task{Name: "cleaner", Interval: s.cfg.CleanInterval, Run: func(ctx context.Context) (int, error) {
 		now := s.cfg.Now()
@@ -47,6 +48,14 @@ func (s *Services) cleaner() Task {
 		if err != nil {
 			return 0, err
 		}
-		return max(n, o, b), nil
+		// Audit entries past their retention.
+		a := 0
+		if s.cfg.AuditRetention > 0 {
+			a, err = s.cfg.Store.AuditDeleteOld(ctx, &store.AuditDeleteOldParams{Before: now.Add(-s.cfg.AuditRetention), Max: batchSize})
+			if err != nil {
+				return 0, err
+			}
+		}
+		return max(n, o, b, a), nil
 	}}
 }

@@ -38,6 +38,9 @@ type Config struct {
 	// state, kind and queue; the cleaner merges the store's rules over
 	// them and over the three retentions above on every pass.
 	Retention []kilntype.RetentionRule
+	// AuditRetention is how long audit entries are kept; 0 or negative
+	// keeps them forever.
+	AuditRetention time.Duration
 
 	// ServerTTL is how long a server (a registered process) may go without
 	// a refresh before the reaper deletes its row; required.

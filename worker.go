@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -105,6 +106,8 @@ type workerEntry interface {
 	// checkArgs checks args of the kind, encoded as raw: decoded into the
 	// worker's args type unless they are of that type, and validated.
 	checkArgs(args JobArgs, raw []byte) error
+	// argsType is the worker's args type T.
+	argsType() reflect.Type
 }
 
 // NewWorkers returns an empty bundle.
@@ -238,6 +241,8 @@ func (e *typedEntry[T]) maxConcurrency() int { return e.worker.MaxConcurrency() 
 func (e *typedEntry[T]) clusterMaxConcurrency() int {
 	return e.worker.ClusterMaxConcurrency()
 }
+
+func (e *typedEntry[T]) argsType() reflect.Type { return reflect.TypeFor[T]() }
 
 func (e *typedEntry[T]) checkArgs(args JobArgs, raw []byte) error {
 	v, ok := args.(T)

@@ -87,6 +87,9 @@ func (a *api) params(req *enqueueRequest, prefix string) (kiln.EnqueueParams, er
 		}
 	}
 	opts.Parents, opts.ParentFailure = req.Parents, kiln.ParentFailurePolicy(req.ParentFailure)
+	if err := a.checkArgsSchema(args, prefix); err != nil {
+		return kiln.EnqueueParams{}, err
+	}
 	if err := a.client.EnqueueCheck(args, opts); err != nil {
 		return kiln.EnqueueParams{}, checkError(err, prefix)
 	}

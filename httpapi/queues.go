@@ -46,15 +46,6 @@ func (a *api) queueResume(w http.ResponseWriter, r *http.Request) error {
 	return a.queueSetPaused(w, r, false)
 }
 
-// kinds is GET /kinds: the kinds the API's client has workers for (empty
-// for an enqueue-only client, which accepts any kind).
-func (a *api) kinds(w http.ResponseWriter, r *http.Request) error {
-	if _, err := query(r); err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, map[string]any{"kinds": nonNil(a.client.Kinds())})
-}
-
 // stats is GET /stats: job counts by state, overall and per queue, from
 // the store's counters.
 func (a *api) stats(w http.ResponseWriter, r *http.Request) error {

@@ -101,6 +101,9 @@ func (a *api) recurringPut(w http.ResponseWriter, r *http.Request) error {
 		ID: r.PathValue("id"), Schedule: req.Schedule, TimeZone: req.TimeZone, Args: args, Opts: opts,
 		Overlap: kilntype.OverlapPolicy(req.Overlap), Misfire: kilntype.MisfirePolicy(req.Misfire), MisfireMax: req.MisfireMax,
 	}
+	if err := a.checkArgsSchema(args, ""); err != nil {
+		return err
+	}
 	if err := a.client.RecurringCheck(def); err != nil {
 		return checkError(err, "")
 	}

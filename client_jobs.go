@@ -51,7 +51,8 @@ type JobListParams struct {
 	// ArgsPreview holding its first ArgsPreview bytes or fewer (a
 	// character is never cut in two); ArgsBytes is the full length either
 	// way. 0 returns whole args.
-	ArgsPreview int // CreatedFrom, if not zero, keeps the jobs created at or after it;
+	ArgsPreview int
+	// CreatedFrom, if not zero, keeps the jobs created at or after it;
 	// CreatedBefore, if not zero, those created before it. No index
 	// serves them: they are checked on each job of the walk.
 	CreatedFrom   time.Time
@@ -61,9 +62,9 @@ type JobListParams struct {
 // toStore returns p as the store's params (the same fields).
 func (p *JobListParams) toStore() *store.JobListParams { return (*store.JobListParams)(p) }
 
-// DefaultJobListLimit is the page size of JobList when
-// JobListParams.Limit is 0, and MaxJobListLimit the largest allowed
-// (larger values are cut to it).
+// DefaultJobListLimit (100) is the page size of JobList when
+// JobListParams.Limit is 0, and MaxJobListLimit (10,000) the largest
+// allowed (larger values are cut to it).
 const (
 	DefaultJobListLimit = store.DefaultListLimit
 	MaxJobListLimit     = store.MaxListLimit
@@ -86,7 +87,7 @@ const JobListScanWindow = 100_000
 
 // JobListResult is one page of jobs.
 type JobListResult struct {
-	Jobs []*kilntype.JobRow
+	Jobs []*kilntype.JobRow // the page, in the order asked for
 	// NextCursor is the Cursor that gets the next page, or 0 on the last.
 	// With ArgsContains a page may hold fewer than Limit jobs, even none,
 	// and still have a NextCursor: the search stopped at the end of its

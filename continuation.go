@@ -27,7 +27,7 @@ type BatchRow = kilntype.BatchRow
 
 // Metadata keys Kiln sets on continuations and batch jobs.
 const (
-	MetadataParentIDs      = store.MetadataParentIDs // a continuation's parents, a JSON array of IDs
+	MetadataParentIDs      = store.MetadataParentIDs // "kiln.parent_ids": a continuation's parents, a JSON array of IDs
 	MetadataBatchID        = "kiln.batch_id"
 	MetadataBatchTotal     = "kiln.batch_total"     // on a released callback
 	MetadataBatchCompleted = "kiln.batch_completed" // on a released callback
@@ -46,10 +46,10 @@ func ParentIDs(job *kilntype.JobRow) []int64 {
 
 // BatchOutcome is what a batch callback learns of its batch.
 type BatchOutcome struct {
-	BatchID   string
-	Total     int // jobs in the batch
-	Completed int // of which completed
-	Failed    int // of which cancelled or discarded
+	BatchID   string // the batch's ID (BatchResult.ID)
+	Total     int    // jobs in the batch
+	Completed int    // of which completed
+	Failed    int    // of which cancelled or discarded
 }
 
 // BatchOutcomeOf returns the outcome of the batch whose callback job is job,
@@ -83,8 +83,8 @@ type BatchOpts struct {
 
 // BatchResult is an enqueued batch.
 type BatchResult struct {
-	ID       string
-	Jobs     []*EnqueueResult
+	ID       string           // the batch's ID, in each job's metadata
+	Jobs     []*EnqueueResult // one per job, in the order given
 	Callback *kilntype.JobRow // nil without a callback
 }
 

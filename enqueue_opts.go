@@ -79,7 +79,7 @@ type JobArgsWithEnqueueOpts interface {
 
 // EnqueueParams is one job of an EnqueueMany call.
 type EnqueueParams struct {
-	Args JobArgs
+	Args JobArgs      // the job's arguments; their Kind names the worker
 	Opts *EnqueueOpts // nil: defaults
 }
 

@@ -33,9 +33,9 @@ const (
 // Event is something that happened to a job in this process. Job is the
 // job's row as it is after the event (a copy the receiver may keep).
 type Event struct {
-	Kind EventKind
-	At   time.Time // UTC
-	Job  *kilntype.JobRow
+	Kind EventKind        // what happened
+	At   time.Time        // when, UTC
+	Job  *kilntype.JobRow // the job's row after the event
 	// Attempt is the attempt that ended, for every kind but started and
 	// rescued.
 	Attempt *kilntype.JobAttempt

@@ -64,9 +64,9 @@ const (
 
 // HostedServiceStatus is a hosted service's state in this process.
 type HostedServiceStatus struct {
-	Name      string
-	State     HostedServiceState
-	Singleton bool
+	Name      string             // HostedService.Name
+	State     HostedServiceState // what the service is doing now
+	Singleton bool               // HostedService.Singleton
 	// Restarts counts the times Run was started again since Start.
 	Restarts int
 	// LastError is the last error Run returned, or its last panic with a

@@ -29,11 +29,12 @@ type Job[T JobArgs] struct {
 
 // The bounds of what a job reports through [Job.Progress] and [Job.Log].
 const (
-	// JobLogMaxLines is how many of a job's newest log lines are kept, for
-	// all its attempts together; older lines are deleted as new ones come.
+	// JobLogMaxLines (1,000) is how many of a job's newest log lines are
+	// kept, for all its attempts together; older lines are deleted as new
+	// ones come.
 	JobLogMaxLines = jobreport.MaxLines
-	// JobLogMaxLineBytes is the longest log line kept, in bytes of UTF-8; a
-	// longer line is cut at a character boundary and ends with "…".
+	// JobLogMaxLineBytes (2,048) is the longest log line kept, in bytes of
+	// UTF-8; a longer line is cut at a character boundary and ends with "…".
 	JobLogMaxLineBytes = jobreport.MaxLineBytes
 )
 

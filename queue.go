@@ -11,11 +11,13 @@ import (
 // QueueRow is one queue as every process sharing the store sees it: whether
 // it is paused, and how many of its jobs wait or run. Times are UTC.
 type QueueRow struct {
-	Name   string `json:"name"`
-	Paused bool   `json:"paused"`
+	Name   string `json:"name"`   // the queue's name
+	Paused bool   `json:"paused"` // set by QueuePause: no process claims its jobs
 	// UpdatedAt is when the queue was last paused or resumed; nil if never.
 	UpdatedAt *time.Time `json:"updated_at,omitempty"`
 
+	// Available, Scheduled, Running and Retryable count the queue's jobs
+	// in each of those states.
 	Available int `json:"available"`
 	Scheduled int `json:"scheduled"`
 	Running   int `json:"running"`

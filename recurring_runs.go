@@ -13,11 +13,11 @@ import (
 // Reasons an occurrence of a recurring entry got no job
 // (RecurringRun.Skipped).
 const (
-	// RecurringSkipOverlap: an earlier run was unfinished and the entry's
+	// RecurringSkipOverlap ("overlap"): an earlier run was unfinished and the entry's
 	// overlap policy (OverlapSkip, or OverlapQueueOne with a run already
 	// waiting) skipped the occurrence.
 	RecurringSkipOverlap = store.SkipOverlap
-	// RecurringSkipMisfire: the occurrences were missed (no scheduler saw
+	// RecurringSkipMisfire ("misfire"): the occurrences were missed (no scheduler saw
 	// them within Config.MisfireThreshold) and the entry's misfire policy
 	// gave them no job.
 	RecurringSkipMisfire = store.SkipMisfire

@@ -38,8 +38,8 @@ type Stats struct {
 // QueueStats is the counts of one queue: its jobs by state and its
 // finished attempts, as in Stats.
 type QueueStats struct {
-	Name  string `json:"name"`
-	Total int    `json:"total"`
+	Name  string `json:"name"`  // the queue's name
+	Total int    `json:"total"` // the queue's jobs, in every state
 	// States counts the queue's jobs by state; every state of
 	// kilntype.JobStates is present, with 0 when no job is in it.
 	States map[JobState]int `json:"states"`
@@ -55,8 +55,8 @@ type QueueStats struct {
 type HistoryPoint struct {
 	// At is the bucket's start, in UTC.
 	At        time.Time `json:"at"`
-	Completed int       `json:"completed"`
-	Failed    int       `json:"failed"`
+	Completed int       `json:"completed"` // attempts that completed their job
+	Failed    int       `json:"failed"`    // attempts after which the job became retryable or discarded
 }
 
 // Stats returns how many jobs the store holds in each state, in total and
@@ -100,7 +100,7 @@ func zeroStates(states []JobState) map[JobState]int {
 	return m
 }
 
-// MaxHistoryPoints is the most buckets one range of JobHistory or
+// MaxHistoryPoints (10,080) is the most buckets one range of JobHistory or
 // QueueHistory may span: a week of one-minute buckets.
 const MaxHistoryPoints = store.MaxHistoryPoints
 

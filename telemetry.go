@@ -26,7 +26,8 @@ const (
 )
 
 // Metadata keys of the W3C trace context an enqueue stores with each job
-// (its "traceparent" and "tracestate"), which the job's attempts continue
+// (its traceparent and tracestate, under "kiln.traceparent" and
+// "kiln.tracestate"), which the job's attempts continue
 // (see Config.TracerProvider). A job enqueued with MetadataTraceParent in
 // EnqueueOpts.Metadata keeps that creation context.
 const (

@@ -127,8 +127,7 @@ func (e *env) enqueue(t testing.TB, args kiln.JobArgs, opts *kiln.EnqueueOpts) i
 	return res.Job.ID
 }
 
-// waitState polls job id until it is in state want, failing the test
-// after 10 s.
+// waitState waits until job id is in state want (clienttest.WaitState).
 func (e *env) waitState(t testing.TB, id int64, want kiln.JobState) *kiln.JobRow {
 	t.Helper()
 	return clienttest.WaitState(t, e.client, id, want)

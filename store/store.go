@@ -330,7 +330,8 @@ type JobListParams struct {
 	// ArgsPreview holding its first ArgsPreview bytes or fewer (see
 	// PreviewArgs); ArgsBytes is the full length either way. 0 returns
 	// whole args.
-	ArgsPreview int // CreatedFrom, if not zero, keeps the jobs created at or after it;
+	ArgsPreview int
+	// CreatedFrom, if not zero, keeps the jobs created at or after it;
 	// CreatedBefore, if not zero, those created before it. No index
 	// serves them: they are checked on each job of the walk.
 	CreatedFrom   time.Time

@@ -1,0 +1,33 @@
+package kiln_test
+
+import (
+	"testing"
+
+	"github.com/kilnjobs/kiln"
+)
+
+// TestReexportedValues checks the values that the doc comments of the
+// root's constants give: their definitions name internal packages, which
+// go doc shows instead of the value.
+func TestReexportedValues(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name      string
+		got, want any
+	}{
+		{"DefaultJobListLimit", kiln.DefaultJobListLimit, 100},
+		{"MaxJobListLimit", kiln.MaxJobListLimit, 10_000},
+		{"MetadataParentIDs", kiln.MetadataParentIDs, "kiln.parent_ids"},
+		{"JobLogMaxLines", kiln.JobLogMaxLines, 1000},
+		{"JobLogMaxLineBytes", kiln.JobLogMaxLineBytes, 2048},
+		{"MaxHistoryPoints", kiln.MaxHistoryPoints, 10_080},
+		{"MetadataTraceParent", kiln.MetadataTraceParent, "kiln.traceparent"},
+		{"MetadataTraceState", kiln.MetadataTraceState, "kiln.tracestate"},
+		{"RecurringSkipOverlap", kiln.RecurringSkipOverlap, "overlap"},
+		{"RecurringSkipMisfire", kiln.RecurringSkipMisfire, "misfire"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v as its doc comment says", c.name, c.got, c.want)
+		}
+	}
+}

@@ -294,6 +294,22 @@ type JobInsertResult struct {
 	UniqueSkipped bool
 }
 
+// InflightStates reports whether every state of states is one a job is in
+// between available and finalized (running, scheduled, retryable,
+// pending): those that both stores index by state and ID (migration 015's
+// kiln_job_state_inflight), so that a list of them reads only its own
+// jobs. It is false for an empty list.
+func InflightStates(states []kilntype.JobState) bool {
+	for _, st := range states {
+		switch st {
+		case kilntype.JobStateRunning, kilntype.JobStateScheduled, kilntype.JobStateRetryable, kilntype.JobStatePending:
+		default:
+			return false
+		}
+	}
+	return len(states) > 0
+}
+
 // JobListParams filters and pages JobList. The zero value lists the newest
 // jobs of any state, kind and queue, DefaultListLimit of them.
 type JobListParams struct {

@@ -139,7 +139,7 @@ func (s *Store) insertDependencies(ctx context.Context, q querier, params []*sto
 
 // sqlResolvePending releases, at $1, up to $2 pending jobs whose parents
 // have all ended, oldest first, in one statement:
-//   - ready reads the pending jobs in ID order through kiln_job_state,
+//   - ready reads the pending jobs in ID order through kiln_job_pending,
 //     keeps those without a parent that is still stored and not finalized
 //     (each probe is a primary key lookup in kiln_job_parent and
 //     kiln_job), and locks them FOR UPDATE SKIP LOCKED: two resolvers (or

@@ -110,7 +110,8 @@ func TestQueryPlans(t *testing.T) {
 	}
 	// The dashboard's pages of finalized jobs: by state, and of a kind
 	// after a cursor. No index of finalized jobs serves them (they are in
-	// ID order): they walk kiln_job_state or the primary key.
+	// ID order): they walk the primary key, or read kiln_job_finalized_kind
+	// and sort when the state is rare.
 	finalized := []kilntype.JobState{kilntype.JobStateCompleted, kilntype.JobStateCancelled,
 		kilntype.JobStateDiscarded}
 	listCompleted, listCompletedArgs, _ := jobListQuery(&store.JobListParams{

@@ -424,7 +424,7 @@ const sqlLockClusterKinds = `SELECT count(pg_advisory_xact_lock(hashtextextended
 FROM (SELECT k FROM unnest($1::text[]) AS t(k) ORDER BY k COLLATE "C" OFFSET 0) AS sorted`
 
 // sqlCountRunning counts the running jobs of each kind of $1, through the
-// kiln_job_state index: as many entries as jobs run at once.
+// kiln_job_state_inflight index: as many entries as jobs run at once.
 const sqlCountRunning = `SELECT kind, count(*) FROM {s}.kiln_job
 WHERE state = 'running' AND kind = ANY($1::text[]) GROUP BY kind`
 

@@ -45,7 +45,7 @@ import (
 // the jobs in. moved's one-time filter reads parents whole before the
 // UPDATE reads its first row, so every job is locked before any is updated
 // (locking a row that the same statement already updated would skip it);
-// the UPDATE itself reads f and finds each job by its key in kiln_job_state
+// the UPDATE itself reads f and finds each job by its key in kiln_job_state_inflight
 // (state, id) or the primary key. (Driving the UPDATE by an array of
 // parents' IDs instead made PostgreSQL's generic plan read every running
 // job's index entry, dead versions included, and rescan f for each: twice

@@ -44,7 +44,7 @@ const sqlRescueMessage = `'lease expired: process "' || coalesce(leased_by, '') 
 // sqlRescue takes back, at $1, up to $2 running jobs whose lease expired
 // before $3 (when $3 is NULL, before now(), the database's clock), earliest
 // expiry first, in one statement. expired reads them
-// through kiln_job_state (running jobs are few: at most the workers of the
+// through kiln_job_state_inflight (running jobs are few: at most the workers of the
 // processes sharing the database) and locks them; rescued moves each to cancelled if a cancel was
 // requested, to discarded if it used all its attempts, else to retryable at
 // $1; attempts records the interrupted attempt. $1 is cast wherever it

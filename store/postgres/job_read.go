@@ -36,8 +36,12 @@ func (s *Store) JobGet(ctx context.Context, params *store.JobGetParams) (*kilnty
 // store.DefaultListLimit, more than store.MaxListLimit is cut to it. An
 // empty, non-nil filter matches nothing.
 //
-// The walk follows an index in ID order: kiln_job_state's entries of the
-// states asked for, or else the primary key. The kind and queue filters
+// The walk follows an index in ID order: kiln_job_state_inflight's
+// entries of the states asked for when they are all running, scheduled,
+// retryable or pending (migration 015), or else the primary key. Available
+// and finalized jobs have no index in ID order: a page of them walks the
+// primary key, or, when the planner's statistics say they are few, reads
+// kiln_job_claim_kind or kiln_job_finalized_kind and sorts. The kind and queue filters
 // have no index of their own (migration 010 dropped them: every job
 // inserted or changing state paid an entry in each): they are checked on
 // each job of the walk, so a page of a kind or queue that is rare among
@@ -166,6 +170,11 @@ func jobListWhere(params *store.JobListParams) (from, id string, where []string,
 			where = append(where, f.column+" = ANY("+arg(f.values)+"::text[])")
 		}
 	}
+	if params.States != nil && store.InflightStates(params.States) {
+		// The partial index's own predicate, as a constant: a generic plan
+		// (whose states are a parameter) can then use the index too.
+		where = append(where, sqlInflightPredicate)
+	}
 	// id is the column pages are ordered and bounded by: the tag index's
 	// when it drives the walk.
 	from, id = `{s}.kiln_job`, "id"
@@ -194,6 +203,10 @@ func jobListWhere(params *store.JobListParams) (from, id string, where []string,
 	}
 	return from, id, where, args, true
 }
+
+// sqlInflightPredicate is kiln_job_state_inflight's predicate (migration
+// 015).
+const sqlInflightPredicate = `state IN ('running', 'scheduled', 'retryable', 'pending')`
 
 // listLimit applies store.DefaultListLimit and store.MaxListLimit to limit.
 func listLimit(limit int) int {

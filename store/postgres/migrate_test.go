@@ -27,7 +27,7 @@ func TestMigrationStatements(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range ms {
-		if m.NoTx != (m.Version == 10 || m.Version == 11) {
+		if m.NoTx != (m.Version == 10 || m.Version == 11 || m.Version == 15) {
 			t.Errorf("migration %s: runs outside a transaction: %v", m.Name, m.NoTx)
 		}
 	}
@@ -106,7 +106,7 @@ func wantJobIndexes(t *testing.T, s *Store) {
 	t.Helper()
 	indexes, valid, options := jobIndexes(t, s)
 	want := []string{"kiln_job_cancel_requested", "kiln_job_claim_kind", "kiln_job_claim_waiting", "kiln_job_due",
-		"kiln_job_finalized_kind", "kiln_job_pending", "kiln_job_pkey", "kiln_job_state", "kiln_job_unique_key"}
+		"kiln_job_finalized_kind", "kiln_job_pending", "kiln_job_pkey", "kiln_job_state_inflight", "kiln_job_unique_key"}
 	if !slices.Equal(indexes, want) {
 		t.Errorf("indexes of kiln_job: %v, want %v", indexes, want)
 	}

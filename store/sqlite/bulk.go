@@ -41,10 +41,21 @@ func scanBulk(sc scanner) (*kilntype.BulkOperation, error) {
 	return &o, nil
 }
 
+// rangeWalk is how bulk operations read the jobs of params in a bounded
+// range of IDs: kiln_job_state_inflight for in-flight states, else as
+// SQLite chooses (the primary key's range, or an index of the states).
+func rangeWalk(params *store.JobListParams) listWalk {
+	if params.Tag == "" && params.States != nil && store.InflightStates(params.States) {
+		return walkInflight
+	}
+	return listWalk{}
+}
+
 // JobCountMatching counts the jobs params.Filter matches in its range of
 // IDs, walking them as JobList does, from the reader pool.
 func (s *Store) JobCountMatching(ctx context.Context, params *store.JobCountMatchingParams) (int, error) {
-	from, _, where, args, ok := jobListWhere(store.BulkListParamsFor(&params.Filter, params.After, params.UpTo, 0))
+	lp := store.BulkListParamsFor(&params.Filter, params.After, params.UpTo, 0)
+	from, _, where, args, ok := jobListWhere(lp, rangeWalk(lp))
 	if !ok {
 		return 0, nil
 	}
@@ -192,7 +203,8 @@ WHERE id = ?1 RETURNING `+bulkColumns, op.ID, cursor, len(ids), changed, string(
 // bulkTake returns the IDs of the jobs op's filter matches after its
 // cursor up to end, at most limit, in ascending order.
 func (s *Store) bulkTake(ctx context.Context, tx *sql.Tx, op *kilntype.BulkOperation, end int64, limit int) ([]int64, error) {
-	from, id, where, args, ok := jobListWhere(store.BulkListParamsFor(&op.Filter, op.Cursor, end, limit))
+	lp := store.BulkListParamsFor(&op.Filter, op.Cursor, end, limit)
+	from, id, where, args, ok := jobListWhere(lp, rangeWalk(lp))
 	if !ok {
 		return nil, nil
 	}

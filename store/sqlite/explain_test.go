@@ -19,15 +19,6 @@ import (
 func TestQueryPlans(t *testing.T) {
 	t.Parallel()
 	s := openMigrated(t)
-	// The dashboard's pages of finalized jobs: by state, and of a kind
-	// after a cursor. No index of finalized jobs serves them (they are in
-	// ID order): they walk kiln_job_state.
-	finalized := []kilntype.JobState{kilntype.JobStateCompleted, kilntype.JobStateCancelled,
-		kilntype.JobStateDiscarded}
-	listCompleted, listCompletedArgs, _ := jobListQuery(&store.JobListParams{States: finalized[:1]})
-	listFinalizedKind, listFinalizedKindArgs, _ := jobListQuery(&store.JobListParams{
-		States: finalized, Kinds: []string{"k"}, Cursor: 5000, ArgsPreview: 100})
-
 	for _, q := range []struct {
 		name  string
 		query string
@@ -50,8 +41,6 @@ func TestQueryPlans(t *testing.T) {
 		{"delete group of queues", sqlDeleteGroup, []any{"completed", "k", 1, `["q1"]`, true, 10}},
 		{"delete group of other queues", sqlDeleteGroup, []any{"completed", "k", 1, `["q1"]`, false, 10}},
 		{"delete group of every queue", sqlDeleteGroup, []any{"completed", "k", 1, `[]`, false, 10}},
-		{"list completed jobs", listCompleted, listCompletedArgs},
-		{"list finalized jobs of a kind", listFinalizedKind, listFinalizedKindArgs},
 		{"get unique", sqlGetUnique, []any{"k"}},
 		{"list cancel requested", `SELECT id FROM kiln_job
 		WHERE state = 'running' AND cancel_requested_at IS NOT NULL AND leased_by = ?
@@ -128,6 +117,51 @@ func wantClaimByKind(t *testing.T, name string, plan []string, k int) {
 	}
 }
 
+// TestListWalks checks with EXPLAIN QUERY PLAN that each way JobList
+// walks the jobs (listWalk) reads what it says: the in-flight states'
+// index in ID order, the table in rowid order without a sort, or the index
+// of available or finalized jobs with a sort of what it reads.
+func TestListWalks(t *testing.T) {
+	t.Parallel()
+	s := openMigrated(t)
+	finalized := []kilntype.JobState{kilntype.JobStateCompleted, kilntype.JobStateCancelled,
+		kilntype.JobStateDiscarded}
+	for _, c := range []struct {
+		name   string
+		params *store.JobListParams
+		walk   listWalk
+		want   string // a step of the plan
+		sorts  bool
+	}{
+		{"running", &store.JobListParams{States: []kilntype.JobState{kilntype.JobStateRunning}},
+			walkInflight, "USING INDEX kiln_job_state_inflight (state=?)", false},
+		{"scheduled and retryable after a cursor", &store.JobListParams{States: []kilntype.JobState{
+			kilntype.JobStateScheduled, kilntype.JobStateRetryable}, Cursor: 5000, Limit: 10},
+			walkInflight, "INDEX kiln_job_state_inflight", true},
+		{"completed, walking the table", &store.JobListParams{States: finalized[:1]},
+			walkTable, "SCAN kiln_job", false},
+		{"finalized of a kind after a cursor, walking the table", &store.JobListParams{States: finalized,
+			Kinds: []string{"k"}, Cursor: 5000, ArgsPreview: 100}, walkTable, "SEARCH kiln_job USING INTEGER PRIMARY KEY", false},
+		{"completed, few", &store.JobListParams{States: finalized[:1]},
+			walkFinalized, "SEARCH kiln_job USING INDEX kiln_job_finalized_kind (state=?)", true},
+		{"available, few", &store.JobListParams{States: []kilntype.JobState{kilntype.JobStateAvailable}},
+			walkAvailable, "kiln_job USING INDEX kiln_job_claim_kind", true},
+	} {
+		q, args, ok := jobListQuery(c.params, c.walk)
+		if !ok {
+			t.Fatalf("%s: nothing to match", c.name)
+		}
+		plan := queryPlan(t, s.r, c.name, q, args...)
+		joined := strings.Join(plan, "; ")
+		if !strings.Contains(joined, c.want) {
+			t.Errorf("%s: plan %q lacks %q", c.name, joined, c.want)
+		}
+		if sorts := strings.Contains(joined, "TEMP B-TREE"); sorts != c.sorts {
+			t.Errorf("%s: plan %q sorts: %v, want %v", c.name, joined, sorts, c.sorts)
+		}
+	}
+}
+
 // queryPlan returns the detail column of each step of the EXPLAIN QUERY
 // PLAN of query run with args on db, in order, and logs them under name.
 // It fails the test if EXPLAIN fails.
@@ -164,4 +198,52 @@ func openMigrated(t *testing.T) *Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// TestListWalkFromCounters checks that JobList reads the index of a state
+// that the counters say is rare, and walks the table for a state that
+// fills pages quickly: with 1,000 available jobs and 10 completed ones, a
+// page of 50 completed jobs reads their index and sorts 10 rows instead of
+// walking up to 1,010 rows, and a page of available jobs walks the table
+// (its first 50 rows are available) instead of sorting 1,000.
+func TestListWalkFromCounters(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := openMigrated(t)
+	if _, err := s.w.ExecContext(ctx, `WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 1010)
+INSERT INTO kiln_job (kind, queue, args, state, priority, max_attempts, created_at, scheduled_at, finalized_at)
+SELECT 'k', 'q', '{}', CASE WHEN n <= 10 THEN 'completed' ELSE 'available' END, 1, 1, n, n,
+	CASE WHEN n <= 10 THEN n END FROM g`); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		state kilntype.JobState
+		want  listWalk
+		jobs  int
+	}{
+		{kilntype.JobStateCompleted, walkFinalized, 10},
+		{kilntype.JobStateAvailable, walkTable, 50},
+		{kilntype.JobStateRunning, walkInflight, 0},
+	} {
+		params := &store.JobListParams{States: []kilntype.JobState{c.state}, Limit: 50}
+		walk, err := s.listWalk(ctx, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if walk != c.want {
+			t.Errorf("%s: walk %+v, want %+v", c.state, walk, c.want)
+		}
+		jobs, err := s.JobList(ctx, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(jobs) != c.jobs {
+			t.Errorf("%s: %d jobs listed, want %d", c.state, len(jobs), c.jobs)
+		}
+		for i, j := range jobs {
+			if j.State != c.state || (i > 0 && j.ID >= jobs[i-1].ID) {
+				t.Errorf("%s: job %d: %s, ID %d after %d: not newest first", c.state, i, j.State, j.ID, jobs[max(i-1, 0)].ID)
+			}
+		}
+	}
 }

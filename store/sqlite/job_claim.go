@@ -468,14 +468,14 @@ func compareClaimOrder(a, b *kilntype.JobRow) int {
 
 // countRunning returns how many jobs of each of kinds are running, in any
 // process (kinds with none are absent). It walks the running jobs through
-// kiln_job_state: as many rows as jobs run at once.
+// kiln_job_state_inflight: as many rows as jobs run at once.
 func countRunning(ctx context.Context, tx *sql.Tx, kinds []string) (map[string]int, error) {
 	kindsJSON, err := jsonStrings(kinds)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT kind, count(*) FROM kiln_job INDEXED BY kiln_job_state
-WHERE state = 'running' AND kind IN (SELECT value FROM json_each(?)) GROUP BY kind`, kindsJSON)
+	rows, err := tx.QueryContext(ctx, `SELECT kind, count(*) FROM kiln_job INDEXED BY kiln_job_state_inflight
+WHERE state = 'running' AND state IN ('running', 'scheduled', 'retryable', 'pending') AND kind IN (SELECT value FROM json_each(?)) GROUP BY kind`, kindsJSON)
 	if err != nil {
 		return nil, fmt.Errorf("count running jobs: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/kilnjobs/kiln/kilntype"
@@ -33,8 +34,13 @@ func (s *Store) JobGet(ctx context.Context, params *store.JobGetParams) (*kilnty
 // store.DefaultListLimit, more than store.MaxListLimit is cut to it. An
 // empty, non-nil filter matches nothing. It reads from the reader pool.
 //
-// The walk follows an index in ID order: kiln_job_state's entries of the
-// states asked for, or else the table itself (its rowid is the ID). The
+// The walk goes in ID order (see listWalk): through
+// kiln_job_state_inflight's entries of the states asked for when they are
+// all running, scheduled, retryable or pending (migration 015); else
+// through the table itself (its rowid is the ID), newest first, checking
+// each row; or, for available or finalized jobs that the counters say are
+// few among all jobs, through kiln_job_claim_kind or
+// kiln_job_finalized_kind, sorting what it reads. The
 // kind and queue filters have no index of their own (migration 010 dropped
 // them: every job inserted or changing state paid an entry in each): they
 // are checked on each job of the walk, so a page of a kind or queue that
@@ -46,7 +52,11 @@ func (s *Store) JobGet(ctx context.Context, params *store.JobGetParams) (*kilnty
 // the args as stored, reading each job of the range that passes the other
 // filters.
 func (s *Store) JobList(ctx context.Context, params *store.JobListParams) ([]*kilntype.JobRow, error) {
-	query, args, ok := jobListQuery(params)
+	walk, err := s.listWalk(ctx, params)
+	if err != nil {
+		return nil, err
+	}
+	query, args, ok := jobListQuery(params, walk)
 	if !ok {
 		return []*kilntype.JobRow{}, nil
 	}
@@ -101,10 +111,77 @@ func rows(ps []previewJob) []*kilntype.JobRow {
 	return jobs
 }
 
+// A listWalk is how JobList reads the jobs in ID order: the table's
+// clause that names the index (or none) and the term that repeats its
+// predicate, so that SQLite may use it.
+type listWalk struct {
+	indexed string // "INDEXED BY x", "NOT INDEXED" or ""
+	term    string // the index's predicate, or ""
+}
+
+var (
+	// walkTable reads the table in rowid (ID) order.
+	walkTable = listWalk{indexed: "NOT INDEXED"}
+	// walkInflight reads kiln_job_state_inflight (state, id).
+	walkInflight = listWalk{"INDEXED BY kiln_job_state_inflight", sqlInflightPredicate}
+	// walkAvailable and walkFinalized read an index whose order is not
+	// the ID's: JobList sorts what it reads.
+	walkAvailable = listWalk{"INDEXED BY kiln_job_claim_kind", "state = 'available'"}
+	walkFinalized = listWalk{"INDEXED BY kiln_job_finalized_kind", "finalized_at IS NOT NULL"}
+)
+
+// sqlInflightPredicate is kiln_job_state_inflight's predicate (migration
+// 015).
+const sqlInflightPredicate = `state IN ('running', 'scheduled', 'retryable', 'pending')`
+
+// listWalk chooses how JobList reads the jobs of params. Walking the table
+// newest first reads about Limit × all jobs ÷ listed jobs rows to fill a
+// page; reading the listed states' index and sorting reads every listed
+// job: the index is the cheaper when listed² < Limit × all, as the
+// counters (JobCountByState) tell, which cost a few rows to read.
+func (s *Store) listWalk(ctx context.Context, params *store.JobListParams) (listWalk, error) {
+	switch {
+	case params.Tag != "" || params.States == nil:
+		return listWalk{}, nil
+	case store.InflightStates(params.States):
+		return walkInflight, nil
+	}
+	index := walkTable
+	for _, st := range params.States {
+		w := walkTable
+		switch st {
+		case kilntype.JobStateAvailable:
+			w = walkAvailable
+		case kilntype.JobStateCompleted, kilntype.JobStateCancelled, kilntype.JobStateDiscarded:
+			w = walkFinalized
+		}
+		if w == walkTable || (index != walkTable && index != w) {
+			return walkTable, nil // states of different indexes
+		}
+		index = w
+	}
+	counts, err := s.JobCountByState(ctx)
+	if err != nil {
+		return walkTable, err
+	}
+	var listed, all int
+	for st, n := range counts {
+		all += n
+		if slices.Contains(params.States, st) {
+			listed += n
+		}
+	}
+	if listed*listed < listLimit(params.Limit)*all {
+		return index, nil
+	}
+	return walkTable, nil
+}
+
 // jobListQuery returns JobList's statement for params and its arguments,
-// or false when an empty filter matches nothing.
-func jobListQuery(params *store.JobListParams) (string, []any, bool) {
-	from, id, where, args, ok := jobListWhere(params)
+// or false when an empty filter matches nothing. walk names the index
+// (see listWalk).
+func jobListQuery(params *store.JobListParams, walk listWalk) (string, []any, bool) {
+	from, id, where, args, ok := jobListWhere(params, walk)
 	if !ok {
 		return "", nil, false
 	}
@@ -131,8 +208,9 @@ func jobListQuery(params *store.JobListParams) (string, []any, bool) {
 // jobListWhere returns the table expression JobList walks for params, the
 // column its pages are ordered and bounded by, and the conditions of
 // params' filters, cursor and stop with their arguments; false when an
-// empty filter matches nothing. Bulk batches and counts walk the same.
-func jobListWhere(params *store.JobListParams) (from, id string, where []string, args []any, ok bool) {
+// empty filter matches nothing. walk names the index that JobList reads
+// (listWalk{}: SQLite's choice). Bulk batches and counts walk the same.
+func jobListWhere(params *store.JobListParams, walk listWalk) (from, id string, where []string, args []any, ok bool) {
 	states := make([]string, len(params.States))
 	for i, st := range params.States {
 		states[i] = string(st)
@@ -157,9 +235,15 @@ func jobListWhere(params *store.JobListParams) (from, id string, where []string,
 			}
 		}
 	}
+	if walk.term != "" {
+		where = append(where, walk.term)
+	}
 	// id is the column pages are ordered and bounded by: the tag index's
 	// when it drives the walk, so that SQLite reads that index in order.
 	from, id = `kiln_job`, "id"
+	if walk.indexed != "" {
+		from += " " + walk.indexed
+	}
 	if params.Tag != "" {
 		from, id = `kiln_job_tag AS t CROSS JOIN kiln_job ON kiln_job.id = t.job_id`, "t.job_id"
 		where = append(where, "t.tag = ?")

@@ -34,7 +34,7 @@ func TestProgressQueryPlans(t *testing.T) {
 		"list tag asc":       {Tag: "a", OrderAsc: true, Limit: 101},
 		"list tag and state": {Tag: "a", States: []kilntype.JobState{"completed"}, Limit: 101},
 	} {
-		q, args, ok := jobListQuery(p)
+		q, args, ok := jobListQuery(p, listWalk{})
 		if !ok {
 			t.Fatalf("%s: nothing to match", name)
 		}

@@ -36,6 +36,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/kilnjobs/kiln/bench/internal/floor"
 	"github.com/kilnjobs/kiln/bench/internal/measure"
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
@@ -47,12 +48,14 @@ func main() {
 	jobs := flag.Int("jobs", 50_000, "jobs to insert, claim and finish")
 	batch := flag.Int("batch", 70, "jobs per JobClaim and JobFinishMany (a burn-down with 200 workers claims 70 to 90 at a time)")
 	setup := flag.String("setup", "", "SQL run after the migrations; {s} is the quoted schema")
+	system := flag.String("system", "kiln", "whose statements: kiln (the PostgreSQL store's) or floor (bench/internal/floor's raw SQL: the same batches, one partial index, no triggers)")
+	wal := flag.Bool("wal", false, "also print the WAL bytes each statement writes per job (exact only on a server nothing else writes to)")
 	flag.Parse()
-	if flag.NArg() > 0 || *jobs < 1 || *batch < 1 {
-		fmt.Fprintln(os.Stderr, "storecost: --jobs and --batch must be at least 1, and no arguments are taken")
+	if flag.NArg() > 0 || *jobs < 1 || *batch < 1 || (*system != "kiln" && *system != "floor") {
+		fmt.Fprintln(os.Stderr, "storecost: --jobs and --batch must be at least 1, --system is kiln or floor, and no arguments are taken")
 		os.Exit(2)
 	}
-	if err := run(context.Background(), *database, *jobs, *batch, *setup); err != nil {
+	if err := run(context.Background(), *database, *jobs, *batch, *setup, *system == "floor", *wal); err != nil {
 		fmt.Fprintln(os.Stderr, "storecost:", err)
 		os.Exit(1)
 	}
@@ -82,13 +85,24 @@ func backendCPU(pid uint32) (time.Duration, error) {
 	return time.Duration(utime+stime) * 10 * time.Millisecond, nil // USER_HZ is 100 on Linux
 }
 
-// meter adds up the backend CPU and the wall time of the calls it times.
+// meter adds up the backend CPU, the wall time and the WAL of the calls it
+// times.
 type meter struct {
 	pid       uint32
 	cpu, wall time.Duration
+	// wal reads the server's WAL insert position (bytes); nil: not counted.
+	wal      func() (int64, error)
+	walBytes int64
 }
 
 func (m *meter) time(fn func() error) error {
+	var w0 int64
+	if m.wal != nil {
+		var err error
+		if w0, err = m.wal(); err != nil {
+			return err
+		}
+	}
 	c0, err := backendCPU(m.pid)
 	if err != nil {
 		return err
@@ -100,10 +114,15 @@ func (m *meter) time(fn func() error) error {
 	m.wall += time.Since(t0)
 	c1, err := backendCPU(m.pid)
 	m.cpu += c1 - c0
+	if err != nil || m.wal == nil {
+		return err
+	}
+	w1, err := m.wal()
+	m.walBytes += w1 - w0
 	return err
 }
 
-func run(ctx context.Context, database string, jobs, batch int, setup string) (err error) {
+func run(ctx context.Context, database string, jobs, batch int, setup string, isFloor, countWAL bool) (err error) {
 	b := make([]byte, 6)
 	if _, err := rand.Read(b); err != nil {
 		return err
@@ -127,8 +146,24 @@ func run(ctx context.Context, database string, jobs, batch int, setup string) (e
 		return err
 	}
 
+	// The WAL a statement writes is exact only if nothing else writes to
+	// the server meanwhile: --wal says so.
+	var wal func() (int64, error)
+	if countWAL {
+		wal = func() (n int64, err error) {
+			err = st.Pool().QueryRow(ctx, `SELECT pg_current_wal_insert_lsn() - '0/0'`).Scan(&n)
+			return n, err
+		}
+	}
 	base := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	insert, claim, finish := &meter{pid: pid}, &meter{pid: pid}, &meter{pid: pid}
+	insert, claim, finish := &meter{pid: pid, wal: wal}, &meter{pid: pid, wal: wal}, &meter{pid: pid, wal: wal}
+	if isFloor {
+		if err := runFloor(ctx, st, schema, jobs, batch, insert, claim, finish); err != nil {
+			return err
+		}
+		report("floor", jobs, batch, countWAL, insert, claim, finish)
+		return nil
+	}
 	for done := 0; done < jobs; {
 		ps := make([]*store.JobInsertParams, min(1000, jobs-done))
 		for i := range ps {
@@ -168,12 +203,66 @@ func run(ctx context.Context, database string, jobs, batch int, setup string) (e
 	if done != jobs {
 		return fmt.Errorf("%d jobs claimed and finished, want %d", done, jobs)
 	}
+	report("kiln", jobs, batch, countWAL, insert, claim, finish)
+	return nil
+}
+
+// runFloor inserts, claims and finishes jobs with the floor's statements
+// (bench/internal/floor) in schema, in the batches of Kiln's run.
+func runFloor(ctx context.Context, st *postgres.Store, schema string, jobs, batch int, insert, claim, finish *meter) error {
+	t, err := floor.Create(ctx, st.Pool(), schema)
+	if err != nil {
+		return err
+	}
+	for done := 0; done < jobs; {
+		n := min(1000, jobs-done)
+		if err := insert.time(func() error { return t.InsertN(ctx, done, n) }); err != nil {
+			return err
+		}
+		done += n
+	}
+	done := 0
+	for {
+		var rows []floor.Claimed
+		if err := claim.time(func() (err error) { rows, err = t.Claim(ctx, batch); return err }); err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			break
+		}
+		ids := make([]int64, len(rows))
+		for i, j := range rows {
+			ids[i] = j.ID
+		}
+		if err := finish.time(func() error { return t.Complete(ctx, ids) }); err != nil {
+			return err
+		}
+		done += len(rows)
+	}
+	if done != jobs {
+		return fmt.Errorf("floor: %d jobs claimed and finished, want %d", done, jobs)
+	}
+	return nil
+}
+
+// report prints the figures per job of the three meters.
+func report(system string, jobs, batch int, countWAL bool, insert, claim, finish *meter) {
 	per := func(d time.Duration) string {
 		return fmt.Sprintf("%.1f µs", float64(d.Nanoseconds())/1e3/float64(jobs))
 	}
-	fmt.Printf("%d jobs, batches of %d; per job:\n", jobs, batch)
-	fmt.Printf("  %-14s backend CPU %9s   wall %9s\n", "JobInsertMany", per(insert.cpu), per(insert.wall))
-	fmt.Printf("  %-14s backend CPU %9s   wall %9s\n", "JobClaim", per(claim.cpu), per(claim.wall))
-	fmt.Printf("  %-14s backend CPU %9s   wall %9s\n", "JobFinishMany", per(finish.cpu), per(finish.wall))
-	return nil
+	fmt.Printf("%s: %d jobs, batches of %d; per job:\n", system, jobs, batch)
+	var all meter
+	for _, m := range []struct {
+		name string
+		*meter
+	}{{"insert", insert}, {"claim", claim}, {"finish", finish}, {"all three", &all}} {
+		line := fmt.Sprintf("  %-10s backend CPU %9s   wall %9s", m.name, per(m.cpu), per(m.wall))
+		if countWAL {
+			line += fmt.Sprintf("   WAL %6.0f B", float64(m.walBytes)/float64(jobs))
+		}
+		fmt.Println(line)
+		all.cpu += m.cpu
+		all.wall += m.wall
+		all.walBytes += m.walBytes
+	}
 }

@@ -84,8 +84,8 @@ SELECT $1, $2, a::jsonb, 'available' FROM unnest($3::text[]) AS a`
     FOR UPDATE SKIP LOCKED
 )
 UPDATE {s}.floor_job j SET state = 'running', attempt = j.attempt + 1, attempted_at = now()
-FROM next WHERE j.id = next.id
-RETURNING j.id, j.args`
+FROM next WHERE j.ID = next.id
+RETURNING j.ID, j.Args`
 
 	sqlFinish = `UPDATE {s}.floor_job SET state = 'completed', finalized_at = now()
 WHERE id = ANY($1::bigint[]) AND state = 'running'`
@@ -182,7 +182,7 @@ type Runner struct {
 	cancel context.CancelFunc
 	wake   chan struct{} // Wake: cap 1
 	freed  chan struct{} // the completer freed slots: cap 1
-	jobs   chan job      // fetch loop -> workers
+	jobs   chan Claimed  // fetch loop -> workers
 	done   chan int64    // workers -> completer
 
 	mu      sync.Mutex // guards working, held and err
@@ -193,9 +193,10 @@ type Runner struct {
 	fetchDone, workersDone, completerDone chan struct{}
 }
 
-type job struct {
-	id   int64
-	args []byte
+// Claimed is a job that Claim took.
+type Claimed struct {
+	ID   int64
+	Args []byte // JSON
 }
 
 // Start starts the fetch loop, the workers and the completer, and returns.
@@ -216,7 +217,7 @@ func (t *Table) Start(ctx context.Context, cfg Config) (*Runner, error) {
 	r := &Runner{
 		t: t, cfg: cfg, cancel: cancel,
 		wake: make(chan struct{}, 1), freed: make(chan struct{}, 1),
-		jobs: make(chan job, cfg.Workers), done: make(chan int64, 2*cfg.Workers),
+		jobs: make(chan Claimed, cfg.Workers), done: make(chan int64, 2*cfg.Workers),
 		fetchDone: make(chan struct{}), workersDone: make(chan struct{}), completerDone: make(chan struct{}),
 	}
 	go r.fetch(runCtx)
@@ -315,21 +316,9 @@ func (r *Runner) fetch(ctx context.Context) {
 func (r *Runner) claim(want int) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	rows, err := r.t.pool.Query(ctx, r.t.claim, Queue, want)
+	claimed, err := r.t.Claim(ctx, want)
 	if err != nil {
-		return 0, fmt.Errorf("floor: claim: %w", err)
-	}
-	var claimed []job
-	for rows.Next() {
-		var j job
-		if err := rows.Scan(&j.id, &j.args); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("floor: claim: %w", err)
-		}
-		claimed = append(claimed, j)
-	}
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("floor: claim: %w", err)
+		return 0, err
 	}
 	r.mu.Lock()
 	r.working += len(claimed)
@@ -341,16 +330,38 @@ func (r *Runner) claim(want int) (int, error) {
 	return len(claimed), nil
 }
 
+// Claim claims up to want available jobs of Queue in one statement (FOR
+// UPDATE SKIP LOCKED) and returns them.
+func (t *Table) Claim(ctx context.Context, want int) ([]Claimed, error) {
+	rows, err := t.pool.Query(ctx, t.claim, Queue, want)
+	if err != nil {
+		return nil, fmt.Errorf("floor: claim: %w", err)
+	}
+	var claimed []Claimed
+	for rows.Next() {
+		var j Claimed
+		if err := rows.Scan(&j.ID, &j.Args); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("floor: claim: %w", err)
+		}
+		claimed = append(claimed, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("floor: claim: %w", err)
+	}
+	return claimed, nil
+}
+
 // work runs jobs until the fetch loop is done.
 func (r *Runner) work() {
 	for j := range r.jobs {
 		var args struct {
 			N int `json:"n"`
 		}
-		if err := json.Unmarshal(j.args, &args); err != nil {
-			r.fail(fmt.Errorf("floor: job %d: decode args: %w", j.id, err))
+		if err := json.Unmarshal(j.Args, &args); err != nil {
+			r.fail(fmt.Errorf("floor: job %d: decode args: %w", j.ID, err))
 		}
-		r.done <- j.id
+		r.done <- j.ID
 		r.mu.Lock()
 		r.working--
 		r.mu.Unlock()
@@ -403,7 +414,13 @@ func (r *Runner) complete() {
 func (r *Runner) finish(ids []int64) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	tag, err := r.t.pool.Exec(ctx, r.t.finish, ids)
+	return r.t.Complete(ctx, ids)
+}
+
+// Complete marks the running jobs of ids completed in one UPDATE; it fails
+// unless each of them was running.
+func (t *Table) Complete(ctx context.Context, ids []int64) error {
+	tag, err := t.pool.Exec(ctx, t.finish, ids)
 	if err != nil {
 		return fmt.Errorf("floor: complete %d jobs: %w", len(ids), err)
 	}

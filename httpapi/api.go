@@ -26,6 +26,7 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/kilntype"
@@ -68,6 +69,10 @@ type api struct {
 	maxBody  int64
 	logger   *slog.Logger
 	mux      *http.ServeMux
+	// bulkMux routes the paths under bulkPrefix: GET /jobs/bulk/{id} and
+	// GET /jobs/{id}/attempts would conflict in one ServeMux (each
+	// matches /jobs/bulk/attempts).
+	bulkMux *http.ServeMux
 	// reveal is Options.RevealArgs.
 	reveal func(*http.Request) bool
 }
@@ -80,7 +85,8 @@ func New(client *kiln.Client, opts *Options) http.Handler {
 	if opts == nil {
 		opts = &Options{}
 	}
-	a := &api{client: client, readOnly: opts.ReadOnly, maxBody: opts.MaxBodyBytes, logger: opts.Logger, mux: http.NewServeMux(), reveal: opts.RevealArgs}
+	a := &api{client: client, readOnly: opts.ReadOnly, maxBody: opts.MaxBodyBytes, logger: opts.Logger, mux: http.NewServeMux(),
+		bulkMux: http.NewServeMux(), reveal: opts.RevealArgs}
 	if a.maxBody <= 0 {
 		a.maxBody = DefaultMaxBodyBytes
 	}
@@ -88,7 +94,11 @@ func New(client *kiln.Client, opts *Options) http.Handler {
 		a.logger = slog.Default()
 	}
 	for _, rt := range routes() {
-		a.mux.Handle(rt.method+" "+rt.path, a.wrap(rt))
+		mux := a.mux
+		if strings.HasPrefix(rt.path, bulkPrefix) {
+			mux = a.bulkMux
+		}
+		mux.Handle(rt.method+" "+rt.path, a.wrap(rt))
 	}
 	return a
 }
@@ -96,9 +106,13 @@ func New(client *kiln.Client, opts *Options) http.Handler {
 // ServeHTTP routes r. Requests that match no route get ServeMux's answer
 // (404, or 405 with Allow) as a JSON Error.
 func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h, pattern := a.mux.Handler(r)
+	mux := a.mux
+	if strings.HasPrefix(r.URL.Path, bulkPrefix) {
+		mux = a.bulkMux
+	}
+	h, pattern := mux.Handler(r)
 	if pattern != "" {
-		a.mux.ServeHTTP(w, r)
+		mux.ServeHTTP(w, r)
 		return
 	}
 	rec := &statusRecorder{header: http.Header{}}

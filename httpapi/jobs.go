@@ -190,12 +190,18 @@ func (a *api) jobEnqueueBatch(w http.ResponseWriter, r *http.Request) error {
 // bytes are cut (args null, args_preview, args_truncated, args_bytes): GET
 // /jobs/{id} has them whole.
 func (a *api) jobList(w http.ResponseWriter, r *http.Request) error {
-	q, err := query(r, "state", "kind", "queue", "tag", "args_contains", "cursor", "stop_at", "limit", "order")
+	q, err := query(r, "state", "kind", "queue", "tag", "args_contains", "created_from", "created_before", "cursor", "stop_at", "limit", "order")
 	if err != nil {
 		return err
 	}
 	p := &kiln.JobListParams{Kinds: list(q, "kind"), Queues: list(q, "queue"), Tag: q.Get("tag"), ArgsContains: q.Get("args_contains"),
 		ArgsPreview: kiln.JobListArgsPreview}
+	if p.CreatedFrom, err = parseTime("created_from", q.Get("created_from")); err != nil {
+		return err
+	}
+	if p.CreatedBefore, err = parseTime("created_before", q.Get("created_before")); err != nil {
+		return err
+	}
 	for _, s := range list(q, "state") {
 		state := kilntype.JobState(s)
 		if !state.Valid() {

@@ -34,6 +34,12 @@ func routes() []route {
 
 		{"POST", "/jobs", true, (*api).jobEnqueue},
 		{"POST", "/jobs/batch", true, (*api).jobEnqueueBatch},
+		{"POST", "/jobs/bulk", true, (*api).bulkStart},
+		{"GET", "/jobs/bulk", false, (*api).bulkList},
+		{"GET", "/jobs/bulk/{id}", false, byBulkID((*kiln.Client).JobBulkGet)},
+		{"DELETE", "/jobs/bulk/{id}", true, byBulkID((*kiln.Client).JobBulkCancel)},
+		{"POST", "/jobs/bulk/{id}/cancel", true, byBulkID((*kiln.Client).JobBulkCancel)},
+		{"POST", "/jobs/bulk/{id}/resume", true, byBulkID((*kiln.Client).JobBulkResume)},
 		{"GET", "/jobs", false, (*api).jobList},
 		{"GET", "/jobs/{id}", false, byJobID((*kiln.Client).JobGet)},
 		{"DELETE", "/jobs/{id}", true, byJobID((*kiln.Client).JobDelete)},

@@ -57,6 +57,7 @@ func routes() []route {
 		{"POST", "/recurring/{id}/resume", true, byRecurringID((*kiln.Client).RecurringResume)},
 		{"GET", "/recurring/{id}/next", false, (*api).recurringNext},
 		{"GET", "/recurring/{id}/occurrences", false, (*api).recurringOccurrences},
+		{"GET", "/recurring/{id}/runs", false, (*api).recurringRuns},
 		{"GET", "/schedules/next", false, (*api).scheduleNext},
 
 		{"GET", "/queues", false, listOf("queues", (*kiln.Client).QueueList)},

@@ -36,6 +36,7 @@ exactly one job per occurrence.`,
 	cmd.AddCommand(
 		newRecurringListCmd(g),
 		newRecurringShowCmd(g),
+		newRecurringRunsCmd(g),
 		newRecurringSetCmd(g, "add"),
 		newRecurringSetCmd(g, "update"),
 		newRecurringActionCmd(g, "pause", "Pause a recurring job: it enqueues nothing until resumed"),
@@ -128,8 +129,9 @@ func newRecurringShowCmd(g *globals) *cobra.Command {
 		Short: "Show a recurring job, its next runs and its latest runs",
 		Long: `show prints one recurring entry: its schedule with a description, its job,
 its overlap and misfire policies, its next 5 runs (in its time zone and in
-UTC; none while it is paused), and its 10 latest runs with the current state
-of each run's job.`,
+UTC; none while it is paused), and its 10 latest runs (as "kiln recurring
+runs" prints them): each run's job, its current state, how late it started
+and how long it took, and the occurrences skipped, with why.`,
 		Args: exactArgs(1, "ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
@@ -138,23 +140,23 @@ of each run's job.`,
 				if err != nil {
 					return recurringError(id, err)
 				}
-				occ, err := c.RecurringOccurrences(cmd.Context(), id, 10)
+				runs, err := c.RecurringRuns(cmd.Context(), id, 10)
 				if err != nil {
 					return err
 				}
 				if asJSON {
-					return writeJSON(cmd.OutOrStdout(), map[string]any{"entry": row, "occurrences": occ})
+					return writeJSON(cmd.OutOrStdout(), map[string]any{"entry": row, "runs": runs})
 				}
-				printRecurring(cmd.OutOrStdout(), row, occ)
+				printRecurring(cmd.OutOrStdout(), row, runs)
 				return nil
 			})
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the entry and its occurrences as JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the entry and its runs as JSON")
 	return cmd
 }
 
-func printRecurring(w io.Writer, r *kiln.RecurringRow, occ []*kiln.RecurringOccurrence) {
+func printRecurring(w io.Writer, r *kiln.RecurringRow, runs []*kiln.RecurringRun) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "ID\t%s\n", r.ID)
 	fmt.Fprintf(tw, "Schedule\t%s (%s)\n", r.Schedule, schedule.Describe(r.Schedule))
@@ -180,16 +182,7 @@ func printRecurring(w io.Writer, r *kiln.RecurringRow, occ []*kiln.RecurringOccu
 		}
 	}
 	fmt.Fprintln(w, "\nLatest runs:")
-	if len(occ) == 0 {
-		fmt.Fprintln(w, "  none yet")
-	}
-	for _, o := range occ {
-		state := string(o.JobState)
-		if state == "" {
-			state = "deleted"
-		}
-		fmt.Fprintf(w, "  %s  job %d  %s\n", o.At.UTC().Format(time.RFC3339), o.JobID, state)
-	}
+	printRuns(w, runs)
 }
 
 // recurringFlags are the flags of add and update.

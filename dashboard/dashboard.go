@@ -211,6 +211,7 @@ func (h *handler) routes() {
 	m.HandleFunc("GET /recurring", h.recurringList)
 	m.HandleFunc("GET /recurring/new", h.recurringNewForm)
 	m.HandleFunc("POST /recurring/new", h.recurringSave)
+	m.HandleFunc("GET /recurring/{id}", h.recurringDetail)
 	m.HandleFunc("GET /recurring/{id}/edit", h.recurringEditForm)
 	m.HandleFunc("POST /recurring/{id}/edit", h.recurringSave)
 	m.HandleFunc("POST /recurring/{id}/{action}", h.recurringAction)

@@ -50,7 +50,8 @@ func (c *Client) JobLogs(ctx context.Context, id int64, params *JobLogsParams) (
 // Workers' units, whose jobs report progress and log lines to the store
 // when it keeps them.
 func (c *Client) jobUnits() jobexec.UnitFactory {
-	u := &jobUnits{workers: c.cfg.Workers, encryptor: c.cfg.Encryptor}
+	u := &jobUnits{workers: c.cfg.Workers, encryptor: c.cfg.Encryptor,
+		env: &jobEnv{store: c.cfg.Store, encryptor: c.cfg.Encryptor, maxOutputBytes: c.cfg.MaxOutputBytes}}
 	u.report = &jobreport.Config{Store: c.cfg.Store, Now: c.now, Interval: jobreport.DefaultInterval, Logger: c.cfg.Logger}
 	return u
 }

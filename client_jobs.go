@@ -281,5 +281,6 @@ func (c *Client) JobDelete(ctx context.Context, id int64) (*kilntype.JobRow, err
 func (c *Client) reveal(row *kilntype.JobRow, preview int) {
 	if row != nil {
 		c.cfg.Encryptor.revealArgs(row, preview)
+		c.cfg.Encryptor.revealOutput(row)
 	}
 }

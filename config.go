@@ -63,6 +63,13 @@ type Config struct {
 	// stored. Default DefaultMaxArgsBytes (1 MiB). Large payloads belong
 	// in your own storage, with their key in the args.
 	MaxArgsBytes int
+	// MaxOutputBytes caps the size of a job's output (Job.SetOutput)
+	// encoded as JSON, in bytes: a larger one is refused with an error
+	// wrapping ErrOutputTooLarge, returned to the worker. Default
+	// DefaultMaxOutputBytes (32 KiB); outputs are read back whole by
+	// JobGet and by continuations, so keep large results in your own
+	// storage, with their key in the output.
+	MaxOutputBytes int
 	// RetryPolicy gives the backoff between attempts: default
 	// DefaultRetryPolicy (Sidekiq's formula).
 	RetryPolicy RetryPolicy
@@ -238,6 +245,12 @@ func (c *Config) withDefaults() (*Config, error) {
 	}
 	if cfg.MaxArgsBytes < 0 {
 		return nil, fmt.Errorf("kiln: Config.MaxArgsBytes is %d; want a positive size in bytes", cfg.MaxArgsBytes)
+	}
+	if cfg.MaxOutputBytes == 0 {
+		cfg.MaxOutputBytes = DefaultMaxOutputBytes
+	}
+	if cfg.MaxOutputBytes < 0 {
+		return nil, fmt.Errorf("kiln: Config.MaxOutputBytes is %d; want a positive size in bytes", cfg.MaxOutputBytes)
 	}
 	if cfg.RetryPolicy == nil {
 		cfg.RetryPolicy = DefaultRetryPolicy{}

@@ -138,19 +138,42 @@ func (e *Encryptor) KeyIDs() []string {
 // encrypt returns the envelope of plain, the args of a job of kind,
 // sealed with the newest key.
 func (e *Encryptor) encrypt(kind string, plain []byte) (json.RawMessage, error) {
+	return e.seal(additionalData(kind), plain)
+}
+
+// seal returns the envelope of plain sealed with the newest key and ad as
+// additional data.
+func (e *Encryptor) seal(ad, plain []byte) (json.RawMessage, error) {
 	kid := e.ids[0]
 	aead := e.keys[kid]
 	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, fmt.Errorf("encrypt args: %w", err)
 	}
-	sealed := aead.Seal(nonce, nonce, plain, additionalData(kind))
+	sealed := aead.Seal(nonce, nonce, plain, ad)
 	return json.Marshal(map[string]envelope{encKey: {KID: kid, CT: base64.StdEncoding.EncodeToString(sealed)}})
 }
 
 // decrypt opens env, the envelope of the args of a job of kind. The error
 // wraps ErrArgsKeyMissing when e has no key of env's ID.
 func (e *Encryptor) decrypt(kind string, env *envelope) ([]byte, error) {
+	plain, err := e.open(additionalData(kind), env)
+	switch {
+	case err == nil, errors.Is(err, ErrArgsKeyMissing):
+		return plain, err
+	case errors.Is(err, errNotCiphertext):
+		return nil, fmt.Errorf("kiln: encrypted args (key %q) are not valid base64 of a nonce and ciphertext", env.KID)
+	}
+	return nil, fmt.Errorf("kiln: encrypted args (key %q) do not open for kind %q: tampered with, or sealed for another kind: %w", env.KID, kind, err)
+}
+
+// errNotCiphertext is open's error for an envelope whose ct is not the
+// base64 of a nonce and a ciphertext.
+var errNotCiphertext = errors.New("not valid base64 of a nonce and ciphertext")
+
+// open opens env, sealed with ad as additional data. The error wraps
+// ErrArgsKeyMissing when e has no key of env's ID.
+func (e *Encryptor) open(ad []byte, env *envelope) ([]byte, error) {
 	var aead cipher.AEAD
 	if e != nil {
 		aead = e.keys[env.KID]
@@ -160,13 +183,9 @@ func (e *Encryptor) decrypt(kind string, env *envelope) ([]byte, error) {
 	}
 	sealed, err := base64.StdEncoding.DecodeString(env.CT)
 	if err != nil || len(sealed) < aead.NonceSize() {
-		return nil, fmt.Errorf("kiln: encrypted args (key %q) are not valid base64 of a nonce and ciphertext", env.KID)
+		return nil, errNotCiphertext
 	}
-	plain, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], additionalData(kind))
-	if err != nil {
-		return nil, fmt.Errorf("kiln: encrypted args (key %q) do not open for kind %q: tampered with, or sealed for another kind: %w", env.KID, kind, err)
-	}
-	return plain, nil
+	return aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], ad)
 }
 
 func additionalData(kind string) []byte { return []byte("kiln args\x00" + kind) }
@@ -250,6 +269,7 @@ func (e *Encryptor) revealArgs(row *kilntype.JobRow, preview int) {
 // encrypted (row.ArgsEncrypted), for readers that hold the key but serve
 // a viewer who may not see them.
 func RedactArgs(row *JobRow) {
+	redactOutput(row)
 	if !row.ArgsEncrypted {
 		return
 	}

@@ -2,7 +2,9 @@ package kiln
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/kilnjobs/kiln/internal/jobreport"
 	"github.com/kilnjobs/kiln/kilntype"
@@ -25,6 +27,10 @@ type Job[T JobArgs] struct {
 	Args T
 
 	report *jobreport.Reporter // nil for a Job not made by a client
+	env    *jobEnv             // nil for a Job not made by a client
+	// output is what SetOutput last recorded (encrypted when the client
+	// encrypts), stored if the attempt completes the job.
+	output atomic.Pointer[json.RawMessage]
 }
 
 // The bounds of what a job reports through [Job.Progress] and [Job.Log].

@@ -15,7 +15,7 @@ import (
 // The hooks package kilntest uses (see internal/testhook).
 func init() {
 	testhook.Unit = func(workers any, row *kilntype.JobRow, report *jobreport.Config) (jobexec.WorkUnit, bool) {
-		return workers.(*Workers).unitFor(row, report)
+		return workers.(*Workers).unitFor(row, report, nil)
 	}
 	testhook.Exec = func(client any) *jobexec.Settings {
 		s := *client.(*Client).exec

@@ -98,8 +98,8 @@ type workerEntry interface {
 	// unit binds row to the worker; its job records no progress or logs.
 	unit(row *kilntype.JobRow) jobexec.WorkUnit
 	// reportingUnit is unit whose job records its progress and log lines
-	// with report (nil: none).
-	reportingUnit(row *kilntype.JobRow, report *jobreport.Reporter) jobexec.WorkUnit
+	// with report (nil: none) and reads outputs through env (nil: none).
+	reportingUnit(row *kilntype.JobRow, report *jobreport.Reporter, env *jobEnv) jobexec.WorkUnit
 	maxAttempts() int
 	maxConcurrency() int
 	clusterMaxConcurrency() int
@@ -183,13 +183,14 @@ func (ws *Workers) entry(kind string) (workerEntry, bool) {
 }
 
 // unitFor returns row's WorkUnit, whose Job reports to a Reporter made
-// with report (nil: none), or false if no worker handles its kind.
-func (ws *Workers) unitFor(row *kilntype.JobRow, report *jobreport.Config) (jobexec.WorkUnit, bool) {
+// with report (nil: none) and reads outputs through env (nil: none), or
+// false if no worker handles its kind.
+func (ws *Workers) unitFor(row *kilntype.JobRow, report *jobreport.Config, env *jobEnv) (jobexec.WorkUnit, bool) {
 	e, ok := ws.entry(row.Kind)
 	if !ok {
 		return nil, false
 	}
-	return e.reportingUnit(row, jobreport.New(report, row)), true
+	return e.reportingUnit(row, jobreport.New(report, row), env), true
 }
 
 // jobUnits is the jobexec.UnitFactory of a started client: the Workers'
@@ -199,12 +200,13 @@ type jobUnits struct {
 	workers   *Workers
 	report    *jobreport.Config
 	encryptor *Encryptor // nil without Config.Encryptor
+	env       *jobEnv
 }
 
 func (u *jobUnits) Unit(row *kilntype.JobRow) (jobexec.WorkUnit, bool) {
 	env := openEnvelope(row.Args)
 	if env == nil {
-		return u.workers.unitFor(row, u.report)
+		return u.workers.unitFor(row, u.report, u.env)
 	}
 	// The worker gets a copy of the row with the plain args; the engine
 	// keeps the stored row.
@@ -213,7 +215,7 @@ func (u *jobUnits) Unit(row *kilntype.JobRow) (jobexec.WorkUnit, bool) {
 	if err == nil {
 		r.Args, r.ArgsBytes = plain, len(plain)
 	}
-	unit, ok := u.workers.unitFor(&r, u.report)
+	unit, ok := u.workers.unitFor(&r, u.report, u.env)
 	if ok && err != nil {
 		unit = &undecryptableUnit{WorkUnit: unit, err: err}
 	}
@@ -231,10 +233,12 @@ func (u *undecryptableUnit) Decode() error { return u.err }
 
 type typedEntry[T JobArgs] struct{ worker Worker[T] }
 
-func (e *typedEntry[T]) unit(row *kilntype.JobRow) jobexec.WorkUnit { return e.reportingUnit(row, nil) }
+func (e *typedEntry[T]) unit(row *kilntype.JobRow) jobexec.WorkUnit {
+	return e.reportingUnit(row, nil, nil)
+}
 
-func (e *typedEntry[T]) reportingUnit(row *kilntype.JobRow, report *jobreport.Reporter) jobexec.WorkUnit {
-	return &workUnit[T]{worker: e.worker, job: &Job[T]{JobRow: row, report: report}}
+func (e *typedEntry[T]) reportingUnit(row *kilntype.JobRow, report *jobreport.Reporter, env *jobEnv) jobexec.WorkUnit {
+	return &workUnit[T]{worker: e.worker, job: &Job[T]{JobRow: row, report: report, env: env}}
 }
 func (e *typedEntry[T]) maxAttempts() int    { return e.worker.MaxAttempts() }
 func (e *typedEntry[T]) maxConcurrency() int { return e.worker.MaxConcurrency() }
@@ -279,3 +283,6 @@ func (u *workUnit[T]) Work(ctx context.Context) error {
 
 func (u *workUnit[T]) Timeout() time.Duration { return u.worker.Timeout(u.job) }
 func (u *workUnit[T]) Backoff() time.Duration { return u.worker.Backoff(u.job) }
+
+// Output is what the job recorded with SetOutput (jobexec.OutputUnit).
+func (u *workUnit[T]) Output() json.RawMessage { return u.job.storedOutput() }

@@ -82,6 +82,16 @@ type JobRow struct {
 	// attempt. A retried job's progress is its failed attempt's until the
 	// new attempt reports.
 	Progress *int `json:"progress,omitempty"`
+	// Output is what the worker recorded as the job's result
+	// (kiln.Job.SetOutput), as JSON, written when its attempt completed
+	// the job; nil when none was recorded. Only a job read by ID (JobGet)
+	// carries it: lists leave it nil. When an Encryptor was set, it is
+	// stored encrypted (OutputEncrypted) and a client returns it as it
+	// returns encrypted args: decrypted, or redacted without the key.
+	Output json.RawMessage `json:"output,omitempty"`
+	// OutputEncrypted reports that Output is stored encrypted
+	// (kiln.Encryptor).
+	OutputEncrypted bool `json:"output_encrypted,omitempty"`
 }
 
 // AttemptOutcome is how one attempt of a job ended.

@@ -82,6 +82,7 @@ type Store interface {
 	PruneStore
 	QueueStore
 	JobProgressStore
+	JobOutputStore
 	StatsStore
 	ServerStore
 	ServiceStore
@@ -467,6 +468,11 @@ type JobFinishParams struct {
 	Now time.Time
 	// Attempt is the history entry to append; its JobID is ID.
 	Attempt kilntype.JobAttempt
+	// Output, if not nil, is the job's output (valid JSON): stored with the
+	// job when State is completed and the job moves, by the same write
+	// that completes it; ignored for other states. A completed job
+	// without Output keeps none (JobRetry clears an earlier one).
+	Output json.RawMessage
 }
 
 // JobCancelParams cancels one job.

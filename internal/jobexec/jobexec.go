@@ -5,6 +5,7 @@ package jobexec
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -28,6 +29,15 @@ type WorkUnit interface {
 	// Backoff is the worker's wait before the next attempt after this failed
 	// one: 0 means the client's retry policy decides.
 	Backoff() time.Duration
+}
+
+// OutputUnit is a WorkUnit whose job may record an output: Output returns
+// it (valid JSON, or nil for none) once Work has returned. A successful
+// attempt's finish carries it (store.JobFinishParams.Output); other
+// outcomes drop it.
+type OutputUnit interface {
+	WorkUnit
+	Output() json.RawMessage
 }
 
 // UnitFactory makes WorkUnits for the kinds a process has workers for.
@@ -161,6 +171,9 @@ func finish(s *Settings, row *kilntype.JobRow, unit WorkUnit, started time.Time,
 	switch {
 	case err == nil:
 		p.State, p.Attempt.Outcome = kilntype.JobStateCompleted, kilntype.AttemptSucceeded
+		if ou, ok := unit.(OutputUnit); ok {
+			p.Output = ou.Output()
+		}
 	case errors.Is(cause, ErrShutdown):
 		p.State, p.Attempt.Outcome, p.UndoAttempt = kilntype.JobStateAvailable, kilntype.AttemptInterrupted, true
 		p.ScheduledAt = now

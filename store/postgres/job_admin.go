@@ -35,7 +35,7 @@ const sqlRetry = `WITH kept AS (
 )
 UPDATE {s}.kiln_job SET state = 'available', scheduled_at = $1,
 	max_attempts = CASE WHEN attempt >= max_attempts THEN attempt + 1 ELSE max_attempts END,
-	finalized_at = NULL, cancel_requested_at = NULL, attempted_by = NULL
+	finalized_at = NULL, cancel_requested_at = NULL, attempted_by = NULL, output = NULL
 WHERE id = $2 RETURNING ` + jobColumns
 
 // sqlDeleteJob deletes one job; its attempts go with it (ON DELETE CASCADE).

@@ -146,7 +146,13 @@ func (s *Store) completeJobs(ctx context.Context, params []*store.JobFinishParam
 			attemptedAt[i] = &t
 		}
 	}
-	rows, err := s.pool.Query(ctx, s.sql(sqlCompleteJobs), ids, leasedBy, attemptedAt, finalizedAt, servers)
+	var rows pgx.Rows
+	var err error
+	if out, ok := outputs(params); ok {
+		rows, err = s.pool.Query(ctx, s.sql(sqlCompleteJobsOutput), ids, leasedBy, attemptedAt, finalizedAt, servers, out)
+	} else {
+		rows, err = s.pool.Query(ctx, s.sql(sqlCompleteJobs), ids, leasedBy, attemptedAt, finalizedAt, servers)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -259,9 +265,14 @@ func (s *Store) finishJobs(ctx context.Context, params []*store.JobFinishParams)
 	if n == 0 {
 		return []int64{}, nil
 	}
-	rows, err := s.pool.Query(ctx, s.sql(sqlFinishJobs), ids, leasedBy, states, scheduledAt, undo,
+	args := []any{ids, leasedBy, states, scheduledAt, undo,
 		finalizedAt, lastErrors, attemptNums, startedAt, finishedAt, servers,
-		outcomes, attemptErrors, traces, attemptedAt, nows)
+		outcomes, attemptErrors, traces, attemptedAt, nows}
+	stmt := sqlFinishJobs
+	if out, ok := outputs(params); ok {
+		stmt, args = sqlFinishJobsOutput, append(args, out)
+	}
+	rows, err := s.pool.Query(ctx, s.sql(stmt), args...)
 	if err != nil {
 		return nil, fail("finish jobs", err)
 	}

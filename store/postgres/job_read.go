@@ -18,7 +18,11 @@ const sqlGetJob = `SELECT ` + jobColumns + ` FROM {s}.kiln_job WHERE id = $1`
 // JobGet returns the job id, or a wrapped kilntype.ErrNotFound.
 func (s *Store) JobGet(ctx context.Context, params *store.JobGetParams) (*kilntype.JobRow, error) {
 	id := params.ID
-	job, err := scanJob(s.pool.QueryRow(ctx, s.sql(sqlGetJob), id))
+	var output []byte
+	job, err := scanJob(extraRow{s.pool.QueryRow(ctx, s.sql(sqlGetJobOutput), id), []any{&output}})
+	if err == nil && output != nil {
+		job.Output = output
+	}
 	if isNoRows(err) {
 		err = kilntype.ErrNotFound
 	}

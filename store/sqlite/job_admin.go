@@ -26,7 +26,7 @@ WHERE id = ?2 RETURNING ` + jobColumns
 // used them all.
 const sqlRetry = `UPDATE kiln_job SET state = 'available', scheduled_at = ?1,
 	max_attempts = CASE WHEN attempt >= max_attempts THEN attempt + 1 ELSE max_attempts END,
-	finalized_at = NULL, cancel_requested_at = NULL, attempted_by = NULL
+	finalized_at = NULL, cancel_requested_at = NULL, attempted_by = NULL, output = NULL
 WHERE id = ?2 RETURNING ` + jobColumns
 
 // sqlKeepSuccessfulAttempt appends to job ?1's attempt rows the successful

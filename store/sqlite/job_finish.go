@@ -86,6 +86,9 @@ func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishPara
 			for _, id := range moved {
 				isMoved[id] = true
 			}
+			if err := setOutputs(ctx, tx, st, params[start:start+size], isMoved); err != nil {
+				return fmt.Errorf("record outputs: %w", err)
+			}
 			for _, p := range params[start : start+size] {
 				if isMoved[p.ID] && keptOnRow(p) {
 					continue

@@ -16,7 +16,11 @@ import (
 // from the reader pool and never waits for writers.
 func (s *Store) JobGet(ctx context.Context, params *store.JobGetParams) (*kilntype.JobRow, error) {
 	id := params.ID
-	job, err := scanJob(s.r.QueryRowContext(ctx, sqlGetJob, id))
+	var output sql.NullString
+	job, err := scanJob(s.r.QueryRowContext(ctx, sqlGetJobOutput, id), &output)
+	if err == nil && output.Valid {
+		job.Output = []byte(output.String)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		err = kilntype.ErrNotFound
 	}

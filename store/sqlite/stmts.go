@@ -22,6 +22,7 @@ type stmts struct {
 	getJob        *sql.Stmt
 	claimUpdate   *sql.Stmt
 	insertAttempt *sql.Stmt
+	setOutput     *sql.Stmt
 	leaseRenew    *sql.Stmt
 	cancelNow     *sql.Stmt
 	cancelRequest *sql.Stmt
@@ -61,6 +62,7 @@ func (st *stmts) fields() []struct {
 		{&st.getJob, sqlGetJob},
 		{&st.claimUpdate, sqlClaimUpdate},
 		{&st.insertAttempt, sqlInsertAttempt},
+		{&st.setOutput, sqlSetOutput},
 		{&st.leaseRenew, sqlLeaseRenew},
 		{&st.cancelNow, sqlCancelNow},
 		{&st.cancelRequest, sqlCancelRequest},

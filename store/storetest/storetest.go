@@ -92,6 +92,9 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"JobProgressStore", []group{
 			{"Progress", testProgress},
 		}},
+		{"JobOutputStore", []group{
+			{"Outputs", testOutputs},
+		}},
 		{"StatsStore", []group{
 			{"Stats", testStats},
 		}},

@@ -1,0 +1,254 @@
+package kiln_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/clienttest"
+	"github.com/kilnjobs/kiln/internal/testutil"
+	"github.com/kilnjobs/kiln/store"
+)
+
+type sumArgs struct {
+	A, B int
+}
+
+func (sumArgs) Kind() string { return "sum" }
+
+type sumOutput struct {
+	Sum int `json:"sum"`
+}
+
+type reportArgs struct{}
+
+func (reportArgs) Kind() string { return "report" }
+
+type squareArgs struct {
+	N int `json:"n"`
+}
+
+func (squareArgs) Kind() string { return "square" }
+
+type squaresDoneArgs struct{}
+
+func (squaresDoneArgs) Kind() string { return "squares_done" }
+
+// outputWorkers returns workers whose sum and square jobs record outputs
+// (a square of 0 records none), whose report job sends its parents' outputs
+// on reports and whose squares_done callback sends its batch's outputs,
+// read in pages of 2, on callbacks.
+func outputWorkers(reports chan<- map[int64]sumOutput, callbacks chan<- []*kiln.JobOutput) *kiln.Workers {
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[sumArgs]) error {
+		return job.SetOutput(sumOutput{Sum: job.Args.A + job.Args.B})
+	}))
+	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[reportArgs]) error {
+		outs, err := kiln.ParentOutputs[sumOutput](ctx, job)
+		if err != nil {
+			return err
+		}
+		reports <- outs
+		return nil
+	}))
+	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[squareArgs]) error {
+		if job.Args.N == 0 {
+			return nil
+		}
+		return job.SetOutput(job.Args.N * job.Args.N)
+	}))
+	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[squaresDoneArgs]) error {
+		var all []*kiln.JobOutput
+		opts := &kiln.BatchOutputsOpts{Limit: 2}
+		for {
+			page, err := job.BatchOutputs(ctx, opts)
+			if err != nil {
+				return err
+			}
+			if len(page) == 0 {
+				break
+			}
+			all = append(all, page...)
+			opts.AfterID = page[len(page)-1].JobID
+		}
+		callbacks <- all
+		return nil
+	}))
+	return workers
+}
+
+// TestOutputsFlowToContinuationsAndBatchCallbacks is issue 13's "done
+// when" for outputs, on both stores: a worker's output is stored with its
+// completion, JobGet returns it, a continuation reads its parents' outputs
+// typed, and a batch callback reads its batch's outputs in pages.
+func TestOutputsFlowToContinuationsAndBatchCallbacks(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st store.Store) {
+		reports := make(chan map[int64]sumOutput, 1)
+		callbacks := make(chan []*kiln.JobOutput, 1)
+		cfg := fastConfig(nil, outputWorkers(reports, callbacks), nil)
+		cfg.Store = st
+		c := startClient(t, cfg)
+		ctx := context.Background()
+
+		a := clienttest.Enqueue(t, c, sumArgs{A: 1, B: 2}, nil)
+		b := clienttest.Enqueue(t, c, sumArgs{A: 10, B: 20}, nil)
+		clienttest.Enqueue(t, c, reportArgs{}, &kiln.EnqueueOpts{Parents: []int64{a.ID, b.ID}})
+		got := testutil.Receive(t, reports, "the continuation's parent outputs", nil)
+		want := map[int64]sumOutput{a.ID: {Sum: 3}, b.ID: {Sum: 30}}
+		if len(got) != 2 || got[a.ID] != want[a.ID] || got[b.ID] != want[b.ID] {
+			t.Fatalf("continuation read %v, want %v", got, want)
+		}
+		row, err := c.JobGet(ctx, a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out sumOutput
+		if err := json.Unmarshal(row.Output, &out); err != nil || out.Sum != 3 || row.OutputEncrypted {
+			t.Fatalf("JobGet Output = %s (encrypted %v), want {\"sum\":3}", row.Output, row.OutputEncrypted)
+		}
+
+		var jobs []kiln.EnqueueParams
+		for n := range 5 { // 0 records no output
+			jobs = append(jobs, kiln.EnqueueParams{Args: squareArgs{N: n}})
+		}
+		batch, err := c.EnqueueBatch(ctx, jobs, &kiln.BatchOpts{Callback: squaresDoneArgs{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs := testutil.Receive(t, callbacks, "the batch callback's outputs", nil)
+		if len(outs) != 5 {
+			t.Fatalf("callback read %d outputs, want 5", len(outs))
+		}
+		for i, o := range outs {
+			wantOut := ""
+			if i > 0 {
+				wantOut = strings.TrimSpace(string(must(json.Marshal(i * i))))
+			}
+			if o.JobID != batch.Jobs[i].Job.ID || o.State != kiln.JobStateCompleted || string(o.Output) != wantOut {
+				t.Errorf("output %d = {%d %s %s}, want {%d completed %s}", i, o.JobID, o.State, o.Output, batch.Jobs[i].Job.ID, wantOut)
+			}
+		}
+	})
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+type bigOutputArgs struct{}
+
+func (bigOutputArgs) Kind() string { return "big_output" }
+
+// TestOutputSizeLimit: an output over Config.MaxOutputBytes is refused with
+// ErrOutputTooLarge, returned to the worker; the job fails only if the
+// worker returns it, and the previous output stays.
+func TestOutputSizeLimit(t *testing.T) {
+	t.Parallel()
+	errs := make(chan error, 1)
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[bigOutputArgs]) error {
+		if err := job.SetOutput("small"); err != nil {
+			return err
+		}
+		errs <- job.SetOutput(strings.Repeat("x", 200))
+		return nil
+	}))
+	cfg := fastConfig(openStore(t, ""), workers, nil)
+	cfg.MaxOutputBytes = 100
+	c := startClient(t, cfg)
+	job := clienttest.Enqueue(t, c, bigOutputArgs{}, nil)
+	err := testutil.Receive(t, errs, "SetOutput's error", nil)
+	if !errors.Is(err, kiln.ErrOutputTooLarge) || !strings.Contains(err.Error(), "202 bytes of JSON; at most 100") {
+		t.Fatalf("SetOutput of 202 bytes: %v, want ErrOutputTooLarge naming the sizes", err)
+	}
+	row := clienttest.WaitState(t, c, job.ID, kiln.JobStateCompleted)
+	if string(row.Output) != `"small"` {
+		t.Fatalf("Output = %s, want the earlier \"small\"", row.Output)
+	}
+	if _, err := kiln.NewClient(&kiln.Config{Store: openStore(t, ""), MaxOutputBytes: -1}); err == nil {
+		t.Fatal("MaxOutputBytes -1: no error")
+	}
+}
+
+// TestSetOutputOutsideAClient: a Job made by hand (a unit test of a worker)
+// validates and keeps its output, with the default limit.
+func TestSetOutputOutsideAClient(t *testing.T) {
+	t.Parallel()
+	job := &kiln.Job[testArgs]{JobRow: &kiln.JobRow{ID: 7}}
+	if err := job.SetOutput(make(chan int)); !errors.As(err, new(*kiln.ValidationError)) {
+		t.Errorf("SetOutput(chan): %v, want a *ValidationError", err)
+	}
+	if err := job.SetOutput(strings.Repeat("x", kiln.DefaultMaxOutputBytes)); !errors.Is(err, kiln.ErrOutputTooLarge) {
+		t.Errorf("SetOutput over the default limit: %v", err)
+	}
+	if err := job.SetOutput(map[string]string{"kiln_enc": "x"}); err == nil {
+		t.Error("SetOutput with the reserved key kiln_enc: no error")
+	}
+	if err := job.SetOutput(json.RawMessage(`{"ok":true}`)); err != nil {
+		t.Errorf("SetOutput: %v", err)
+	}
+	if _, err := job.ParentOutputs(context.Background()); err != nil {
+		t.Errorf("ParentOutputs of a job without parents: %v", err)
+	}
+}
+
+// TestOutputEncrypted: with an Encryptor, outputs are stored sealed (the
+// plain text is nowhere in the store), read back decrypted by JobGet and by
+// continuations, and redacted for a client without the key.
+func TestOutputEncrypted(t *testing.T) {
+	t.Parallel()
+	st := openStore(t, "")
+	reports := make(chan map[int64]sumOutput, 1)
+	cfg := fastConfig(st, outputWorkers(reports, nil), nil)
+	cfg.Encryptor = clienttest.Encryptor(t)
+	c := startClient(t, cfg)
+	ctx := context.Background()
+	a := clienttest.Enqueue(t, c, sumArgs{A: 40, B: 2}, nil)
+	clienttest.Enqueue(t, c, reportArgs{}, &kiln.EnqueueOpts{Parents: []int64{a.ID}})
+	if got := testutil.Receive(t, reports, "the continuation's parent outputs", nil); got[a.ID].Sum != 42 {
+		t.Fatalf("continuation read %v, want sum 42", got)
+	}
+	stored, err := st.JobGet(ctx, &store.JobGetParams{ID: a.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Quoted: base64 has no quotes, so the sealed text cannot hold it by chance.
+	if bytes.Contains(stored.Output, []byte(`"sum"`)) || !bytes.Contains(stored.Output, []byte(`"kiln_enc"`)) {
+		t.Fatalf("stored output %s is not sealed", stored.Output)
+	}
+	row, err := c.JobGet(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(row.Output) != `{"sum":42}` || !row.OutputEncrypted {
+		t.Fatalf("JobGet with the key: Output %s, encrypted %v", row.Output, row.OutputEncrypted)
+	}
+	reader, err := kiln.NewClient(&kiln.Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	row, err = reader.JobGet(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !row.OutputEncrypted || !bytes.Contains(row.Output, []byte(`"redacted":true`)) {
+		t.Fatalf("JobGet without the key: Output %s, encrypted %v; want redacted", row.Output, row.OutputEncrypted)
+	}
+	// A reader with the key redacts for a viewer who may not see it.
+	row, err = c.JobGet(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kiln.RedactArgs(row)
+	if !bytes.Contains(row.Output, []byte(`"redacted":true`)) {
+		t.Fatalf("RedactArgs left Output %s", row.Output)
+	}
+}

@@ -1,4 +1,4 @@
--- 015_outputs: what a worker records as its job's output (Job.SetOutput).
+-- 016_outputs: what a worker records as its job's output (Job.SetOutput).
 --
 -- {s} stands for the store's schema (Options.Schema), quoted. output is
 -- the JSON a completed attempt recorded (NULL: none), written by the

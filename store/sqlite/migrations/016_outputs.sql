@@ -1,4 +1,4 @@
--- 015_outputs: what a worker records as its job's output (Job.SetOutput).
+-- 016_outputs: what a worker records as its job's output (Job.SetOutput).
 --
 -- output is the JSON text a completed attempt recorded (NULL: none),
 -- written in the transaction that completes the job. Adding a nullable

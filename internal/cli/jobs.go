@@ -14,21 +14,26 @@ import (
 func newJobsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "jobs",
-		Short: "List, show, cancel, retry and delete jobs",
+		Short: "List, show, cancel, retry, delete and move jobs",
 		Long: `jobs inspects and controls the jobs in the database: list them with filters,
-show one with its attempts, and cancel, retry or delete one.`,
+show one with its attempts, and cancel, retry or delete one, or every job
+that filters match (and move them to another queue), in batches, with a
+progress display.`,
 		Example: `  kiln jobs list --state retryable --state discarded
   kiln jobs show 42
-  kiln jobs retry 42`,
+  kiln jobs retry 42
+  kiln jobs retry --state discarded --kind email.send --dry-run
+  kiln jobs retry --state discarded --kind email.send`,
 		Args: subcommandArgs,
 		RunE: showHelp,
 	}
 	cmd.AddCommand(
 		newJobsListCmd(g),
 		newJobsShowCmd(g),
-		newJobsCancelCmd(g),
-		newJobsRetryCmd(g),
-		newJobsDeleteCmd(g),
+		withBulk(g, newJobsCancelCmd(g), kiln.BulkCancel),
+		withBulk(g, newJobsRetryCmd(g), kiln.BulkRetry),
+		withBulk(g, newJobsDeleteCmd(g), kiln.BulkDelete),
+		newJobsMoveCmd(g),
 	)
 	return cmd
 }

@@ -1,7 +1,6 @@
 package dashboard
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -10,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/kilnjobs/kiln"
 )
 
 // secure wraps next with the dashboard's security layers, outermost first:
@@ -26,7 +27,7 @@ func (h *handler) secure(next http.Handler) http.Handler {
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.deny(w, r, http.StatusForbidden, "Forbidden: cross-origin request refused (CSRF protection).")
 	}))
-	protected := csrf.Handler(h.readOnly(next))
+	protected := csrf.Handler(h.readOnly(h.checkRole(next)))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
 		hd.Set("X-Content-Type-Options", "nosniff")
@@ -36,28 +37,32 @@ func (h *handler) secure(next http.Handler) http.Handler {
 		// into a page could not run even if escaping failed.
 		hd.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
 			"frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
-		if !h.authorize(w, r) {
+		actor, ok := h.authorize(w, r)
+		if !ok {
 			return
 		}
-		protected.ServeHTTP(w, r)
+		actor.Addr = h.clientAddr(r)
+		protected.ServeHTTP(w, r.WithContext(kiln.WithActor(r.Context(), actor)))
 	})
 }
 
-// authorize reports whether r may be served; when not, it has written the
+// authorize reports whether r may be served, and who makes it (name and
+// role; see Options.Users); when not, it has written the
 // refusal: 401 with a challenge for missing or wrong credentials, 429 with
 // Retry-After for a client that sent wrong credentials too often (see
 // authLimiter), 403 when the Authorize hook, the loopback rule or the Host
 // rule refuses.
-func (h *handler) authorize(w http.ResponseWriter, r *http.Request) bool {
+func (h *handler) authorize(w http.ResponseWriter, r *http.Request) (kiln.Actor, bool) {
 	o := &h.opts
-	if o.Authorize == nil && o.BasicAuth == nil && o.BearerToken == "" {
+	local := kiln.Actor{Name: kiln.ActorLocal, Role: string(RoleOperator)}
+	if o.Authorize == nil && !h.hasCredentials() {
 		if o.AllowRemote {
-			return true
+			return local, true
 		}
 		if !isLoopback(r.RemoteAddr) {
 			h.deny(w, r, http.StatusForbidden, "Forbidden: the Kiln dashboard serves only local requests unless authentication is configured "+
 				"(dashboard.Options BasicAuth, BearerToken or Authorize; kiln serve --dashboard-user or $KILN_DASHBOARD_TOKEN).")
-			return false
+			return kiln.Actor{}, false
 		}
 		// A local request for another host name is a page of that name
 		// whose DNS now points here (DNS rebinding): the browser would let
@@ -66,64 +71,41 @@ func (h *handler) authorize(w http.ResponseWriter, r *http.Request) bool {
 			h.deny(w, r, http.StatusForbidden, fmt.Sprintf("Forbidden: Host %q: without authentication the Kiln dashboard answers only to "+
 				"localhost, 127.0.0.1 and [::1] (a guard against DNS rebinding); add the name to dashboard.Options.AllowedHosts "+
 				"(kiln serve --dashboard-allowed-host) or configure authentication.", r.Host))
-			return false
+			return kiln.Actor{}, false
 		}
-		return true
+		return local, true
 	}
 	// Credentials are guessed by trying them: a client that presented
 	// wrong ones too often is refused before they are checked.
-	if (o.BasicAuth != nil || o.BearerToken != "") && r.Header.Get("Authorization") != "" {
+	if h.hasCredentials() && r.Header.Get("Authorization") != "" {
 		done, wait, ok := h.failures.try(r.RemoteAddr)
 		if !ok {
 			secs := int(math.Ceil(wait.Seconds()))
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
 			h.deny(w, r, http.StatusTooManyRequests, fmt.Sprintf("Too many requests: too many wrong credentials from your address; try again in %d s.", secs))
-			return false
+			return kiln.Actor{}, false
 		}
-		right := h.credentialsRight(r)
+		actor, right := h.credentials(r)
 		done(right)
 		if right {
-			return true
+			return actor, true
 		}
 	}
 	if o.Authorize != nil && o.Authorize(r) {
-		return true
+		return h.identify(r), true
 	}
-	if o.BasicAuth != nil {
+	if h.hasBasic() {
 		w.Header().Add("WWW-Authenticate", `Basic realm="Kiln", charset="UTF-8"`)
 	}
-	if o.BearerToken != "" {
+	if h.hasBearer() {
 		w.Header().Add("WWW-Authenticate", `Bearer realm="Kiln"`)
 	}
-	if o.BasicAuth != nil || o.BearerToken != "" {
+	if h.hasCredentials() {
 		h.deny(w, r, http.StatusUnauthorized, "Unauthorized: the Kiln dashboard needs credentials.")
-		return false
+		return kiln.Actor{}, false
 	}
 	h.deny(w, r, http.StatusForbidden, "Forbidden: the authorization hook refused the request.")
-	return false
-}
-
-// credentialsRight reports whether r carries the credentials of
-// Options.BasicAuth or Options.BearerToken.
-func (h *handler) credentialsRight(r *http.Request) bool {
-	o := &h.opts
-	if o.BasicAuth != nil {
-		if user, pass, ok := r.BasicAuth(); ok && equal(user, o.BasicAuth.User) && equal(pass, o.BasicAuth.Password) {
-			return true
-		}
-	}
-	if o.BearerToken != "" {
-		auth := r.Header.Get("Authorization")
-		if scheme, token, ok := strings.Cut(auth, " "); ok && strings.EqualFold(scheme, "Bearer") && equal(strings.TrimSpace(token), o.BearerToken) {
-			return true
-		}
-	}
-	return false
-}
-
-// equal compares two secrets in constant time (for equal lengths).
-func equal(got, want string) bool {
-	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+	return kiln.Actor{}, false
 }
 
 // isLoopback reports whether a request's RemoteAddr ("host:port") is a

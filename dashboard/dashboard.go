@@ -45,7 +45,8 @@ type Options struct {
 	// sits behind http.StripPrefix) are served as they are.
 	Prefix string
 
-	// Authorize, BasicAuth and BearerToken are the ways in. Setting any of
+	// Authorize, BasicAuth and BearerToken (and Users and Tokens, below)
+	// are the ways in. Setting any of
 	// them replaces the loopback-only default (see AllowRemote), and a
 	// request is let in when any one that is set accepts it. A refused
 	// request gets 401 with the challenges of BasicAuth and BearerToken
@@ -78,6 +79,26 @@ type Options struct {
 	// reverse proxy on the same host every request looks local: configure
 	// authentication.
 	AllowRemote bool
+
+	// Users and Tokens are more ways in, like BasicAuth and BearerToken,
+	// each with a name (the actor of the audit log) and a Role: a
+	// RoleViewer sees every page but no action, and gets 403 on every
+	// state change. BasicAuth and BearerToken are operators, recorded as
+	// their user name and as "token".
+	Users  []User
+	Tokens []Token
+	// Identify, when set, names the actor and role of each request that
+	// Authorize let in (read a header your proxy sets, a client
+	// certificate, ...). Nil: such requests are operators named
+	// "authorized". An unknown role is taken as RoleViewer.
+	Identify func(r *http.Request) Identity
+	// TrustProxy makes the audit log record the client address from the
+	// last X-Forwarded-For entry (the one the reverse proxy in front of
+	// the dashboard appended) instead of the connection's address. Set it
+	// only behind a proxy that sets the header: otherwise clients choose
+	// the address recorded. It changes nothing else (the limit of wrong
+	// credentials stays per connection address).
+	TrustProxy bool
 	// AllowedHosts lists host names, besides localhost, 127.0.0.1 and
 	// [::1] (any loopback address), that the loopback-only mode answers
 	// to, such as a name of this machine in /etc/hosts. Without
@@ -160,7 +181,7 @@ type handler struct {
 // needs no closing.
 func New(client *kiln.Client, opts *Options) (http.Handler, error) {
 	if client == nil {
-		return nil, errors.New("dashboard: nil client")
+		return nil, errNoClient
 	}
 	o := Options{}
 	if opts != nil {
@@ -174,6 +195,9 @@ func New(client *kiln.Client, opts *Options) (http.Handler, error) {
 	}
 	if o.BasicAuth != nil && (o.BasicAuth.User == "" || o.BasicAuth.Password == "") {
 		return nil, errors.New("dashboard: Options.BasicAuth: empty user or password")
+	}
+	if err := checkOptionsRoles(&o); err != nil {
+		return nil, err
 	}
 	var allowedHosts []string
 	for _, name := range o.AllowedHosts {
@@ -221,6 +245,7 @@ func (h *handler) routes() {
 	m.HandleFunc("POST /retention/delete", h.retentionDelete)
 	m.HandleFunc("GET /servers", h.serverList)
 	m.HandleFunc("GET /services", h.serviceList)
+	m.HandleFunc("GET /audit", h.auditList)
 	m.HandleFunc("/", h.notFound)
 }
 

@@ -134,7 +134,7 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		return
 	}
 	p.Prefix = h.opts.Prefix
-	p.ReadOnly = h.opts.ReadOnly
+	p.ReadOnly = h.opts.ReadOnly || isViewer(r)
 	p.Now = time.Now().UTC()
 	p.Back = r.URL.Path + queryWithout(r, "partial")
 	sep := "?"

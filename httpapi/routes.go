@@ -68,6 +68,8 @@ func routes() []route {
 		{"PUT", "/retention", true, (*api).retentionPut},
 		{"DELETE", "/retention", true, (*api).retentionDelete},
 
+		{"GET", "/audit", false, (*api).auditList},
+
 		{"GET", "/servers", false, listOf("servers", (*kiln.Client).ServerList)},
 		{"GET", "/stats", false, (*api).stats},
 		{"GET", "/stats/history", false, (*api).statsHistory},

@@ -87,8 +87,8 @@ type AuditListParams struct {
 	Limit  int // 1 to MaxAuditListLimit; 0 means DefaultAuditListLimit
 }
 
-// DefaultAuditListLimit is AuditList's page size when Limit is 0, and
-// MaxAuditListLimit the largest (larger limits are cut to it).
+// DefaultAuditListLimit (100) is AuditList's page size when Limit is 0, and
+// MaxAuditListLimit (1,000) the largest (larger limits are cut to it).
 const (
 	DefaultAuditListLimit = store.DefaultAuditListLimit
 	MaxAuditListLimit     = store.MaxAuditListLimit

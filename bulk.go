@@ -70,8 +70,8 @@ func JobFilterOf(p *JobListParams) JobFilter {
 
 // BulkParams describes a bulk operation.
 type BulkParams struct {
-	Action BulkAction
-	Filter JobFilter
+	Action BulkAction // what to do to each job: BulkRetry, BulkCancel, BulkDelete or BulkMove
+	Filter JobFilter  // which jobs: those it matches among the jobs stored when the operation starts
 	// TargetQueue is the queue BulkMove moves jobs to; required for a
 	// move, refused with other actions.
 	TargetQueue string

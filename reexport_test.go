@@ -17,6 +17,8 @@ func TestReexportedValues(t *testing.T) {
 	}{
 		{"DefaultJobListLimit", kiln.DefaultJobListLimit, 100},
 		{"MaxJobListLimit", kiln.MaxJobListLimit, 10_000},
+		{"DefaultAuditListLimit", kiln.DefaultAuditListLimit, 100},
+		{"MaxAuditListLimit", kiln.MaxAuditListLimit, 1000},
 		{"MetadataParentIDs", kiln.MetadataParentIDs, "kiln.parent_ids"},
 		{"JobLogMaxLines", kiln.JobLogMaxLines, 1000},
 		{"JobLogMaxLineBytes", kiln.JobLogMaxLineBytes, 2048},

@@ -47,6 +47,9 @@ const (
 	AuditRecurringRemove  = "recurring.remove"  // target: the entry's ID; detail: kind, schedule
 	AuditRetentionSet     = "retention.set"     // target: "completed of kind X in queue Y"; detail: state, kind, queue, keep
 	AuditRetentionDelete  = "retention.delete"  // target: as retention.set's; detail: state, kind, queue, found
+	AuditBulkStart        = "bulk.start"        // target: the operation's ID; detail: action, filter, target queue
+	AuditBulkCancel       = "bulk.cancel"       // target: the operation's ID; detail: action, state after
+	AuditBulkResume       = "bulk.resume"       // target: the operation's ID; detail: action
 	// AuditRequestRefused records a state change the dashboard refused for
 	// the actor's role (Refused set; detail: method and path).
 	AuditRequestRefused = "request.refused"

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/clienttest"
 	"github.com/kilnjobs/kiln/kilntype"
 )
 
@@ -148,5 +150,32 @@ func TestAuditRecordsActorCalls(t *testing.T) {
 	if len(rec) != 1 || rec[0].ID != rid || rec[0].Actor != "ops" || !rec[0].Refused ||
 		string(rec[0].Detail) != `{"truncated":true,"bytes":`+strconv.Itoa(len(long))+`}` {
 		t.Errorf("recorded refusal %+v (detail %s)", rec, rec[0].Detail)
+	}
+}
+
+// TestAuditRecordsBulk checks that bulk operations started and cancelled
+// with an actor are recorded with the operation's ID and filter.
+func TestAuditRecordsBulk(t *testing.T) {
+	t.Parallel()
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[testArgs]) error { return nil }))
+	c := clienttest.New(t, workers, newClock(), false, false)
+	clienttest.Enqueue(t, c, testArgs{N: 1}, nil)
+	ctx := kiln.WithActor(t.Context(), kiln.Actor{Name: "ops"})
+	op, err := c.JobBulk(ctx, &kiln.BulkParams{Action: kiln.BulkCancel, Filter: kiln.JobFilter{Kinds: []string{"test"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clienttest.WaitBulk(t, c, op.ID)
+	if _, err := c.JobBulkCancel(ctx, op.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.AuditList(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[1].Action != kiln.AuditBulkStart || got[0].Action != kiln.AuditBulkCancel ||
+		got[1].Target != strconv.FormatInt(op.ID, 10) || !strings.Contains(string(got[1].Detail), `"test"`) {
+		t.Fatalf("recorded %+v", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/kilnjobs/kiln/internal/bulk"
 	"github.com/kilnjobs/kiln/internal/jobexec"
@@ -120,6 +121,8 @@ func (c *Client) JobBulk(ctx context.Context, params *BulkParams) (*BulkOperatio
 	if err != nil {
 		return nil, fmt.Errorf("kiln: bulk %s: %w", params.Action, err)
 	}
+	c.audit(ctx, AuditBulkStart, strconv.FormatInt(op.ID, 10), map[string]any{"action": op.Action, "filter": op.Filter,
+		"target_queue": op.TargetQueue})
 	return op, c.runBulk(op)
 }
 
@@ -182,6 +185,7 @@ func (c *Client) JobBulkCancel(ctx context.Context, id int64) (*BulkOperation, e
 	if err != nil {
 		return nil, fmt.Errorf("kiln: cancel bulk operation %d: %w", id, err)
 	}
+	c.audit(ctx, AuditBulkCancel, strconv.FormatInt(id, 10), map[string]any{"action": op.Action, "state": op.State})
 	return op, nil
 }
 
@@ -197,6 +201,7 @@ func (c *Client) JobBulkResume(ctx context.Context, id int64) (*BulkOperation, e
 	if err != nil {
 		return nil, fmt.Errorf("kiln: resume bulk operation %d: %w", id, err)
 	}
+	c.audit(ctx, AuditBulkResume, strconv.FormatInt(id, 10), map[string]any{"action": op.Action})
 	return op, c.runBulk(op)
 }
 

@@ -31,7 +31,8 @@ var auditActions = []string{
 	kiln.AuditQueuePause, kiln.AuditQueueResume,
 	kiln.AuditRecurringUpsert, kiln.AuditRecurringPause, kiln.AuditRecurringResume,
 	kiln.AuditRecurringTrigger, kiln.AuditRecurringRemove,
-	kiln.AuditRetentionSet, kiln.AuditRetentionDelete, kiln.AuditRequestRefused,
+	kiln.AuditRetentionSet, kiln.AuditRetentionDelete,
+	kiln.AuditBulkStart, kiln.AuditBulkCancel, kiln.AuditBulkResume, kiln.AuditRequestRefused,
 }
 
 // parseFormTime reads a time of the filter form: RFC 3339, or the

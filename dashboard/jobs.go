@@ -45,6 +45,8 @@ type jobListData struct {
 	// ArgsHidden is true when the viewer may not see decrypted args
 	// (Options.RevealArgs): Jobs have them redacted.
 	ArgsHidden bool
+	// Bulk offers to act on every job the filter matches (see bulk.go).
+	Bulk *bulkOffer
 }
 
 // stateCount is one state and its number of jobs (-1: not counted).
@@ -99,6 +101,7 @@ func (h *handler) jobList(w http.ResponseWriter, r *http.Request) {
 			h.serverError(w, r, err)
 			return
 		}
+		d.Bulk = h.offerBulk(ctx, d.Filter, params)
 	}
 	h.render(w, r, status, "jobs", &page{Title: "Jobs", Nav: "jobs", Data: d})
 }

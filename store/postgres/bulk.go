@@ -238,7 +238,7 @@ WHERE id = ANY($1::bigint[]) AND state = ANY($2::text[]) AND queue <> $3 RETURNI
 )
 UPDATE {s}.kiln_job SET state = 'available', scheduled_at = $3,
 	max_attempts = CASE WHEN attempt >= max_attempts THEN attempt + 1 ELSE max_attempts END,
-	finalized_at = NULL, cancel_requested_at = NULL, attempted_by = NULL
+	finalized_at = NULL, cancel_requested_at = NULL, attempted_by = NULL, output = NULL
 WHERE id = ANY($1::bigint[]) AND state = ANY($2::text[]) AND unique_key IS NULL RETURNING queue`
 	sqlBulkUnique = `SELECT id FROM {s}.kiln_job
 WHERE id = ANY($1::bigint[]) AND state = ANY($2::text[]) AND unique_key IS NOT NULL ORDER BY id`

@@ -303,7 +303,7 @@ WHERE `+plain+` AND state = 'completed' AND attempted_by IS NOT NULL`, idsJSON, 
 	queues := map[string]bool{}
 	rows, err := tx.QueryContext(ctx, `UPDATE kiln_job SET state = 'available', scheduled_at = ?3,
 	max_attempts = CASE WHEN attempt >= max_attempts THEN attempt + 1 ELSE max_attempts END,
-	finalized_at = NULL, cancel_requested_at = NULL, attempted_by = NULL
+	finalized_at = NULL, cancel_requested_at = NULL, attempted_by = NULL, output = NULL
 WHERE `+plain+` RETURNING queue`, idsJSON, statesJSON, now)
 	if err != nil {
 		return 0, err
@@ -334,7 +334,7 @@ WHERE j.id = ?1 AND o.unique_key = j.unique_key AND o.id <> j.id
 		var queue string
 		if err := tx.QueryRowContext(ctx, `UPDATE kiln_job SET state = 'available', scheduled_at = ?1,
 	max_attempts = CASE WHEN attempt >= max_attempts THEN attempt + 1 ELSE max_attempts END,
-	finalized_at = NULL, cancel_requested_at = NULL, attempted_by = NULL
+	finalized_at = NULL, cancel_requested_at = NULL, attempted_by = NULL, output = NULL
 WHERE id = ?2 RETURNING queue`, now, id).Scan(&queue); err != nil {
 			return 0, err
 		}

@@ -178,6 +178,11 @@ func TestBrowser(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS("#f-id")),
 			chromedp.SetValue(chromedp.CSS("#f-id"), "browser.every-second"),
 			chromedp.SetValue(chromedp.CSS("#f-kind"), "test.ok"),
+			// test.ok's args have a schema: its inputs replace the args
+			// block (htmx); this test types the args as JSON.
+			chromedp.WaitVisible(chromedp.CSS(`[data-arg="text"]`)),
+			chromedp.Click(chromedp.CSS(`input[name="args_mode"][value="json"]`)),
+			chromedp.WaitVisible(chromedp.CSS("#f-args")),
 			chromedp.SetValue(chromedp.CSS("#f-args"), `{"text": "from the form"}`),
 			chromedp.SetValue(chromedp.CSS("#f-schedule"), "every second please"),
 			chromedp.Click(chromedp.CSS(`.job-form button[type="submit"]`)),

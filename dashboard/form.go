@@ -28,6 +28,9 @@ type jobForm struct {
 	ID, Kind, Args, Queue, Priority, MaxAttempts, Tags string
 	Schedule, TimeZone, Overlap, Misfire, RunIn        string
 
+	// argsForm is the kind's args schema and its inputs (form_args.go).
+	argsForm
+
 	Errors map[string]string
 }
 
@@ -64,6 +67,10 @@ func (f *jobForm) ErrorFields() []formField {
 	}
 	slices.Sort(other)
 	for _, k := range other {
+		if ff, ok := f.argFieldOf(k); ok {
+			out = append(out, ff)
+			continue
+		}
 		out = append(out, formField{Name: k, Label: k})
 	}
 	return out
@@ -151,12 +158,12 @@ func (f *jobForm) validate() (kiln.RawArgs, *kiln.EnqueueOpts) {
 	return kiln.RawArgs{JobKind: f.Kind, JSON: json.RawMessage(args)}, opts
 }
 
-// jobChecked reports whether the kind and args fields passed validate, so
-// that the client can check that the args decode into the kind's type.
+// jobChecked reports whether the kind and args fields (and the args'
+// inputs) passed validate and the schema check, so that the client can
+// check that the args decode into the kind's type.
 func (f *jobForm) jobChecked() bool {
 	_, kindErr := f.Errors["kind"]
-	_, argsErr := f.Errors["args"]
-	return !kindErr && !argsErr
+	return !kindErr && !f.argsFailed()
 }
 
 // validateSchedule checks the recurring fields: ID, time zone, schedule
@@ -191,6 +198,10 @@ func (f *jobForm) validateSchedule() {
 func (f *jobForm) clientError(err error) {
 	var ve *kiln.ValidationError
 	if errors.As(err, &ve) {
+		if key := f.argErrorKey(ve.Field); key != "" {
+			f.fieldError(key, ve.Message)
+			return
+		}
 		if field := errorKey(ve.Field); field != "" {
 			f.fieldError(field, ve.Error())
 			return
@@ -246,12 +257,18 @@ func (h *handler) renderForm(w http.ResponseWriter, r *http.Request, f *jobForm)
 
 // jobNewForm serves the empty one-off job form.
 func (h *handler) jobNewForm(w http.ResponseWriter, r *http.Request) {
-	h.renderForm(w, r, &jobForm{Kind: r.URL.Query().Get("kind"), Args: "{}", Errors: map[string]string{}})
+	f := &jobForm{Kind: r.URL.Query().Get("kind"), Args: "{}", Errors: map[string]string{}}
+	h.loadSchema(f, "")
+	f.defaultArgs()
+	h.renderForm(w, r, f)
 }
 
 // recurringNewForm serves the empty recurring entry form.
 func (h *handler) recurringNewForm(w http.ResponseWriter, r *http.Request) {
-	h.renderForm(w, r, &jobForm{Recurring: true, Args: "{}", Overlap: string(kilntype.OverlapSkip), Misfire: string(kilntype.MisfireRunOnce), Errors: map[string]string{}})
+	f := &jobForm{Recurring: true, Kind: r.URL.Query().Get("kind"), Args: "{}", Overlap: string(kilntype.OverlapSkip), Misfire: string(kilntype.MisfireRunOnce), Errors: map[string]string{}}
+	h.loadSchema(f, "")
+	f.defaultArgs()
+	h.renderForm(w, r, f)
 }
 
 // recurringEditForm serves the form filled with an entry.
@@ -270,7 +287,10 @@ func (h *handler) recurringEditForm(w http.ResponseWriter, r *http.Request) {
 		kiln.RedactArgs(job)
 		row.Args = job.Args
 	}
-	h.renderForm(w, r, formFromRow(row))
+	f := formFromRow(row)
+	h.loadSchema(f, "")
+	f.fillInputs()
+	h.renderForm(w, r, f)
 }
 
 // jobCreate serves POST /jobs/new: it validates the form and enqueues the
@@ -278,7 +298,10 @@ func (h *handler) recurringEditForm(w http.ResponseWriter, r *http.Request) {
 func (h *handler) jobCreate(w http.ResponseWriter, r *http.Request) {
 	f := readJobForm(r, false)
 	f.Kinds = h.kinds(r.Context())
+	h.loadSchema(f, postedArgsMode(r))
+	f.readArgInputs(r)
 	args, opts := f.validate()
+	f.checkSchema()
 	if f.jobChecked() {
 		if err := h.client.EnqueueCheck(args, opts); err != nil {
 			f.clientError(err)
@@ -307,7 +330,10 @@ func (h *handler) recurringSave(w http.ResponseWriter, r *http.Request) {
 		f.ID, f.Editing = id, true
 	}
 	f.Kinds = h.kinds(ctx)
+	h.loadSchema(f, postedArgsMode(r))
+	f.readArgInputs(r)
 	args, opts := f.validate()
+	f.checkSchema()
 	def := kiln.RecurringJob{
 		ID: f.ID, Schedule: f.Schedule, TimeZone: f.TimeZone, Args: args, Opts: opts,
 		Overlap: kiln.OverlapPolicy(f.Overlap), Misfire: kiln.MisfirePolicy(f.Misfire),

@@ -59,6 +59,7 @@ func newEnv(t testing.TB, opts *dashboard.Options) *env {
 	workers := kiln.NewWorkers()
 	release := make(chan struct{})
 	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, j *kiln.Job[okArgs]) error { return nil }))
+	addFormWorkers(workers)
 	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, j *kiln.Job[reportArgs]) error {
 		if err := j.Progress(ctx, 40); err != nil {
 			return err

@@ -55,7 +55,7 @@ func TestArgsFormShowsTheSchema(t *testing.T) {
 			`name="args_mode" value="fields" checked`, `data-schema="{`, `name="arg.to"`, `Where the parcel goes`,
 			`<option value="slow" selected>slow</option>`, `In kilograms (a whole number, 1 to 50)`,
 			`type="checkbox" id="f-arg-3" name="arg.fragile"`, `<textarea id="f-arg-4" name="arg.items"`,
-			`<span class="required" title="required">*</span>`, `/static/argsform.js`,
+			`<span class="args-required" title="required">*</span>`, `/static/argsform.js`,
 			`&#34;speed&#34;: &#34;slow&#34;`,                  // the JSON textarea holds the defaults too
 			`<noscript><button type="submit" formmethod="get"`, // without JavaScript, a kind's fields are a reload away
 		} {

@@ -210,6 +210,35 @@ type DependencyStore interface {
 	JobResolvePending(ctx context.Context, params *JobResolvePendingParams) ([]*kilntype.JobRow, error)
 	// BatchGet returns the batch and its progress, or a wrapped ErrNotFound.
 	BatchGet(ctx context.Context, params *BatchGetParams) (*kilntype.BatchRow, error)
+	// JobRelativeList returns one set of a job's relatives, each with its
+	// kind and state, ordered by ID, at most params.Limit after
+	// params.AfterID: the parents of job params.ParentsOf (from the
+	// primary key of the parent rows; a deleted parent is listed with an
+	// empty kind and state), the children of job params.ChildrenOf (from
+	// the index of parent rows by parent: a read and, on PostgreSQL, a sort
+	// of that job's children), or the members of batch params.Batch (from
+	// its primary key; deleted members listed as deleted parents are).
+	// Exactly one of the three must be set. An unknown job or batch gives an
+	// empty list.
+	JobRelativeList(ctx context.Context, params *JobRelativeListParams) ([]*JobNode, error)
+}
+
+// JobRelativeListParams selects the relatives JobRelativeList returns:
+// exactly one of ParentsOf, ChildrenOf and Batch is set.
+type JobRelativeListParams struct {
+	ParentsOf  int64
+	ChildrenOf int64
+	Batch      string
+	AfterID    int64 // keyset: only IDs above it
+	Limit      int   // 0 or less: DefaultListLimit; more than MaxListLimit is cut to it
+}
+
+// JobNode is a job in a workflow graph: its ID, kind and state ("" for
+// both when the job was deleted).
+type JobNode struct {
+	ID    int64
+	Kind  string
+	State kilntype.JobState
 }
 
 // ServiceStore is the part of Store that keeps the reported states of

@@ -192,6 +192,9 @@ func TestQueryPlans(t *testing.T) {
 			[]string{"overlap"}, []string{"skip"}, now}},
 		{"skip prune", sqlSkipPrune, []any{"r5", 100}},
 		{"skip list", sqlSkipList, []any{"r5", 100}},
+		{"parent nodes", sqlParentNodes, []any{int64(6), int64(0), 10}},
+		{"child nodes", sqlChildNodes, []any{int64(4), int64(0), 10}},
+		{"batch nodes", sqlBatchNodes, []any{"b7", int64(0), 10}},
 		{"service report", sqlServiceReport, []any{"s", "p", "running", false, 0, "", nil, nil, now}},
 	} {
 		// An index scan may still read every row: these statements must

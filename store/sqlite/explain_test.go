@@ -65,6 +65,9 @@ func TestQueryPlans(t *testing.T) {
 		{"skip insert", sqlSkipInsert, []any{"r", 1, 1, 1, "misfire", "skip", 1}},
 		{"skip prune", sqlSkipPrune, []any{"r", 100}},
 		{"skip list", sqlSkipList, []any{"r", 10}},
+		{"parent nodes", sqlParentNodes, []any{1, 0, 10}},
+		{"child nodes", sqlChildNodes, []any{1, 0, 10}},
+		{"batch nodes", sqlBatchNodes, []any{"b", 0, 10}},
 	} {
 		plan := queryPlan(t, s.w, q.name, q.query, q.args...)
 		if k, ok := claimKinds[q.name]; ok {

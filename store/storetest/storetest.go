@@ -82,6 +82,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"DependencyStore", []group{
 			{"Dependencies", testDependencies},
 			{"CleanerKeepsParents", testCleanerKeepsParents},
+			{"JobRelatives", testJobRelatives},
 		}},
 		{"PruneStore", []group{
 			{"Prune", testPrune},

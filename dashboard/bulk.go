@@ -79,7 +79,7 @@ type bulkNewData struct {
 	// string, for the way back.
 	Describe string
 	Query    template.URL
-	Count           int
+	Count    int
 	// Partial is true when the count stopped at bulkCountTimeout: Count
 	// is a lower bound.
 	Partial bool

@@ -24,6 +24,12 @@ import (
 const (
 	envDashboardPassword = "KILN_DASHBOARD_PASSWORD"
 	envDashboardToken    = "KILN_DASHBOARD_TOKEN"
+	// envDashboardViewerToken is a bearer token with the viewer role
+	// (dashboard.RoleViewer), recorded in the audit log as "viewer".
+	envDashboardViewerToken = "KILN_DASHBOARD_VIEWER_TOKEN"
+	// envDashboardViewerPassword, followed by a --dashboard-viewer name in
+	// upper case, holds that viewer's password.
+	envDashboardViewerPassword = "KILN_DASHBOARD_VIEWER_PASSWORD_"
 )
 
 // defaultDashboardAddr is where serve and demo serve the dashboard.
@@ -39,6 +45,8 @@ type dashboardFlags struct {
 	user         string
 	readOnly     bool
 	allowedHosts []string
+	viewers      []string
+	trustProxy   bool
 }
 
 // register adds the flags to fs.
@@ -50,6 +58,10 @@ func (f *dashboardFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.readOnly, "dashboard-read-only", false, "serve the dashboard without any action (no retry, cancel, pause...)")
 	fs.StringSliceVar(&f.allowedHosts, "dashboard-allowed-host", nil,
 		"a host name besides localhost, 127.0.0.1 and [::1] that the dashboard answers to without authentication (repeatable)")
+	fs.StringSliceVar(&f.viewers, "dashboard-viewer", nil,
+		"a basic-auth user with the viewer role (sees everything, changes nothing), as NAME; its password in $KILN_DASHBOARD_VIEWER_PASSWORD_<NAME> (repeatable)")
+	fs.BoolVar(&f.trustProxy, "dashboard-trust-proxy", false,
+		"record the client address of the audit log from X-Forwarded-For (only behind a reverse proxy that sets it)")
 }
 
 // dashboardServer is the dashboard's HTTP server, with its JSON API and
@@ -73,13 +85,25 @@ func startDashboard(f *dashboardFlags, explicit bool, client *kiln.Client, geten
 	if f.addr == "" || strings.EqualFold(f.addr, "off") {
 		return nil, nil
 	}
-	opts := &dashboard.Options{ReadOnly: f.readOnly, Logger: logger, BearerToken: getenv(envDashboardToken), AllowedHosts: f.allowedHosts}
+	opts := &dashboard.Options{ReadOnly: f.readOnly, Logger: logger, BearerToken: getenv(envDashboardToken), AllowedHosts: f.allowedHosts,
+		TrustProxy: f.trustProxy}
 	if f.user != "" {
 		pass := getenv(envDashboardPassword)
 		if pass == "" {
 			return nil, usageErrorf("--dashboard-user %q needs the password in $%s", f.user, envDashboardPassword)
 		}
 		opts.BasicAuth = &dashboard.BasicAuth{User: f.user, Password: pass}
+	}
+	for _, name := range f.viewers {
+		env := envDashboardViewerPassword + strings.ToUpper(name)
+		pass := getenv(env)
+		if pass == "" {
+			return nil, usageErrorf("--dashboard-viewer %q needs its password in $%s", name, env)
+		}
+		opts.Users = append(opts.Users, dashboard.User{Name: name, Password: pass, Role: dashboard.RoleViewer})
+	}
+	if tok := getenv(envDashboardViewerToken); tok != "" {
+		opts.Tokens = append(opts.Tokens, dashboard.Token{Name: "viewer", Secret: tok, Role: dashboard.RoleViewer})
 	}
 	col, err := metrics.New(client, &metrics.Options{Logger: logger})
 	if err != nil {
@@ -100,7 +124,8 @@ func startDashboard(f *dashboardFlags, explicit bool, client *kiln.Client, geten
 		}
 		return nil, fmt.Errorf("dashboard: listen on --dashboard-addr %s: %w", f.addr, err)
 	}
-	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() && opts.BasicAuth == nil && opts.BearerToken == "" {
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() && opts.BasicAuth == nil && opts.BearerToken == "" &&
+		len(opts.Users) == 0 && len(opts.Tokens) == 0 {
 		host, _, _ := net.SplitHostPort(f.addr) // it was listened on
 		fmt.Fprintf(stderr, "Warning: the dashboard listens on %s, but without authentication it serves only requests from this machine: "+
 			"other hosts get 403. To serve them, set --dashboard-user (password in $%s) or $%s.\n",

@@ -146,6 +146,7 @@ New to Kiln? Run 'kiln demo' and watch jobs run, fail, retry and complete.`,
 		newServersCmd(g),
 		newQueuesCmd(g),
 		newRetentionCmd(g),
+		newAuditCmd(g),
 		newDemoCmd(g),
 		newBenchCmd(g),
 	)
@@ -153,7 +154,8 @@ New to Kiln? Run 'kiln demo' and watch jobs run, fail, retry and complete.`,
 }
 
 // setup reads the global flags: it applies $KILN_DATABASE_URL and builds
-// the logger.
+// the logger; and it makes the command's calls recorded in the audit log
+// as actor "local" (see auditContext).
 func (g *globals) setup(cmd *cobra.Command) error {
 	g.databaseFlag = cmd.Flags().Changed("database")
 	if !g.databaseFlag {
@@ -167,6 +169,7 @@ func (g *globals) setup(cmd *cobra.Command) error {
 	}
 	g.level, g.levelSet = level, cmd.Flags().Changed("log-level")
 	g.logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+	auditContext(cmd)
 	return nil
 }
 

@@ -28,6 +28,7 @@ type serveOptions struct {
 	leaderTTL      time.Duration
 	dashboard      dashboardFlags
 	otel           bool
+	auditRetention time.Duration
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -74,6 +75,7 @@ The database must be migrated first ('kiln migrate').`,
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to wait for running jobs when stopping")
 	f.BoolVar(&o.otel, "otel", false, "export traces and metrics by OpenTelemetry (OTLP over HTTP), configured by the OTEL_* environment variables")
 	o.dashboard.register(f)
+	f.DurationVar(&o.auditRetention, "audit-retention", 0, "how long audit log entries are kept (as the leader, e.g. 2160h; default 90 days, negative: forever)")
 	// Hidden: the integration tests of test/cluster shorten the time a
 	// killed process's jobs take to come back, and name the processes.
 	f.StringVar(&o.id, "id", "", "the ID of this process in leases and attempts (default host-pid-random)")
@@ -147,6 +149,7 @@ func runServe(cmd *cobra.Command, g *globals, o *serveOptions) error {
 	cfg := &kiln.Config{
 		Store: st, Workers: workers, Queues: queues, Logger: g.logger, ID: o.id,
 		LeaseDuration: o.leaseDuration, RescueInterval: o.rescueInterval, LeaderTTL: o.leaderTTL,
+		AuditRetention: o.auditRetention,
 	}
 	if o.otel {
 		providers, err := newOTel(ctx, g.getenv, cmd.OutOrStdout())

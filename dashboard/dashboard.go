@@ -231,6 +231,8 @@ func (h *handler) routes() {
 	m.HandleFunc("GET /jobs/new", h.jobNewForm)
 	m.HandleFunc("POST /jobs/new", h.jobCreate)
 	m.HandleFunc("GET /jobs/{id}", h.jobDetail)
+	m.HandleFunc("GET /jobs/{id}/workflow", h.workflowPage)
+	m.HandleFunc("GET /batches/{id}", h.batchPage)
 	m.HandleFunc("GET /bulk/new", h.bulkNew)
 	m.HandleFunc("POST /bulk", h.bulkStart)
 	m.HandleFunc("GET /bulk/{id}", h.bulkDetail)

@@ -62,10 +62,12 @@ func (s *Store) getBulk(ctx context.Context, q querier, id int64, lock bool) (*k
 // JobCountMatching counts the jobs params.Filter matches in its range of
 // IDs, walking them as JobList does.
 func (s *Store) JobCountMatching(ctx context.Context, params *store.JobCountMatchingParams) (int, error) {
-	from, _, where, args, ok := jobListWhere(store.BulkListParamsFor(&params.Filter, params.After, params.UpTo, 0))
+	lp := store.BulkListParamsFor(&params.Filter, params.After, params.UpTo, 0)
+	from, _, where, args, ok := jobListWhere(lp)
 	if !ok {
 		return 0, nil
 	}
+	from, args = idRange(lp, from, args)
 	query := `SELECT count(*) FROM ` + from
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
@@ -202,10 +204,12 @@ func (s *Store) BulkRunBatch(ctx context.Context, params *store.BulkRunBatchPara
 // bulkTake returns the IDs of the jobs op's filter matches after its
 // cursor up to end, at most limit, in ascending order.
 func (s *Store) bulkTake(ctx context.Context, tx pgx.Tx, op *kilntype.BulkOperation, end int64, limit int) ([]int64, error) {
-	from, id, where, args, ok := jobListWhere(store.BulkListParamsFor(&op.Filter, op.Cursor, end, limit))
+	lp := store.BulkListParamsFor(&op.Filter, op.Cursor, end, limit)
+	from, id, where, args, ok := jobListWhere(lp)
 	if !ok {
 		return nil, nil
 	}
+	from, args = idRange(lp, from, args)
 	query := `SELECT ` + id + ` FROM ` + from
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
@@ -216,6 +220,24 @@ func (s *Store) bulkTake(ctx context.Context, tx pgx.Tx, op *kilntype.BulkOperat
 		return nil, err
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}
+
+// idRange returns from, the table expression of a bulk walk of lp's IDs,
+// as the rows of the primary key's range (Cursor, StopAt] read first
+// (OFFSET 0 keeps the planner from merging the subquery), and args with
+// the range's bounds: at most the window's rows, whatever the filters.
+// An index of the filters whose order is not the ID's (the finalized jobs
+// of a kind) would read and sort every job of its range at each batch. A
+// tag's walk is left alone: kiln_job_tag reads that tag's jobs in ID
+// order.
+func idRange(lp *store.JobListParams, from string, args []any) (string, []any) {
+	if lp.Tag != "" || lp.StopAt == 0 {
+		return from, args
+	}
+	n := len(args)
+	from = `(SELECT * FROM {s}.kiln_job WHERE id > $` + strconv.Itoa(n+1) + ` AND id <= $` + strconv.Itoa(n+2) +
+		` OFFSET 0) AS kiln_job`
+	return from, append(args, lp.Cursor, lp.StopAt)
 }
 
 // The statements of a batch: $1 the batch's IDs, $2 the states the action

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/internal/clienttest"
+	"github.com/kilnjobs/kiln/internal/demo"
 )
 
 type address struct {
@@ -217,5 +218,23 @@ func TestForKind(t *testing.T) {
 	}
 	if _, err := ForKind(c, "bad"); err == nil || !strings.Contains(err.Error(), `kind "bad"`) {
 		t.Errorf("ForKind(bad) error %v", err)
+	}
+}
+
+// TestDemoKinds: the schemas of kiln demo's kinds, whose forms the demo
+// shows, compile and carry the tags' descriptions.
+func TestDemoKinds(t *testing.T) {
+	for _, typ := range []reflect.Type{
+		reflect.TypeFor[demo.ChecksumArgs](), reflect.TypeFor[demo.FlakyArgs](), reflect.TypeFor[demo.HTTPCallArgs](),
+		reflect.TypeFor[demo.SleepArgs](), reflect.TypeFor[demo.WriteFileArgs](),
+	} {
+		s, err := ForType(typ)
+		if err != nil || len(s.Fields) == 0 || s.Fields[0].Description == "" {
+			t.Errorf("%s: schema %+v, %v", typ, s, err)
+		}
+	}
+	s, _ := ForType(reflect.TypeFor[demo.HTTPCallArgs]())
+	if err := s.Check("demo.http_call", []byte(`{"url": "not a url"}`)); err == nil {
+		t.Error("demo.http_call took a URL that is not absolute")
 	}
 }

@@ -20,10 +20,10 @@ import (
 // sha256sum (so `sha256sum -c` can check them).
 type ChecksumArgs struct {
 	// Dir is an existing directory.
-	Dir string `json:"dir"`
+	Dir string `json:"dir" jsonschema:"required,description=An existing directory"`
 	// Output is the name of the file the checksums are written to, in Dir;
 	// default "SHA256SUMS". It is not checksummed itself.
-	Output string `json:"output,omitempty"`
+	Output string `json:"output,omitempty" jsonschema:"description=The file the checksums are written to in Dir,default=SHA256SUMS"`
 }
 
 // Kind returns "demo.checksum".

@@ -12,7 +12,7 @@ import (
 // then succeeds: it shows retries.
 type FlakyArgs struct {
 	// Failures is how many attempts fail; 0 means 2.
-	Failures int `json:"failures,omitempty"`
+	Failures int `json:"failures,omitempty" jsonschema:"minimum=0,description=How many attempts fail; 0 means 2"`
 }
 
 // Kind returns "demo.flaky".

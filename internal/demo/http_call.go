@@ -14,7 +14,7 @@ import (
 // HTTPCallArgs makes a GET request to URL and expects a 2xx response.
 type HTTPCallArgs struct {
 	// URL is an absolute http or https URL.
-	URL string `json:"url"`
+	URL string `json:"url" jsonschema:"required,format=uri,description=An absolute http or https URL"`
 }
 
 // Kind returns "demo.http_call".

@@ -12,7 +12,7 @@ import (
 // context is cancelled.
 type SleepArgs struct {
 	// Millis is how long to sleep; 0 means 1000.
-	Millis int `json:"millis,omitempty"`
+	Millis int `json:"millis,omitempty" jsonschema:"minimum=0,description=How long to sleep in milliseconds; 0 means 1000"`
 }
 
 // Kind returns "demo.sleep".

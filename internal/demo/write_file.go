@@ -14,11 +14,11 @@ import (
 // WriteFileArgs writes Content to the file Name in the directory Dir.
 type WriteFileArgs struct {
 	// Dir is an existing directory.
-	Dir string `json:"dir"`
+	Dir string `json:"dir" jsonschema:"required,description=An existing directory"`
 	// Name is a file name, without directories.
-	Name string `json:"name"`
+	Name string `json:"name" jsonschema:"required,description=A file name without directories"`
 	// Content is what the file will hold.
-	Content string `json:"content"`
+	Content string `json:"content" jsonschema:"description=What the file will hold"`
 }
 
 // Kind returns "demo.write_file".

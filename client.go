@@ -402,11 +402,29 @@ func (c *Client) cancelLocal(id int64, cause error) {
 }
 
 func (c *Client) onStart(row *kilntype.JobRow) {
+	if !c.events.wanted(EventJobStarted) {
+		return
+	}
 	r := *row
 	c.events.emit(&Event{Kind: EventJobStarted, At: c.now(), Job: &r})
 }
 
+// finishEvents is the event of each state a job's attempt can end in.
+var finishEvents = map[kilntype.JobState]EventKind{
+	kilntype.JobStateCompleted: EventJobCompleted,
+	kilntype.JobStateRetryable: EventJobFailed,
+	kilntype.JobStateDiscarded: EventJobDiscarded,
+	kilntype.JobStateCancelled: EventJobCancelled,
+	kilntype.JobStateScheduled: EventJobSnoozed,
+	kilntype.JobStateAvailable: EventJobInterrupted,
+}
+
 func (c *Client) onFinish(row *kilntype.JobRow, p *store.JobFinishParams) {
+	defer c.releaseWaiting(row, p)
+	kind := finishEvents[p.State]
+	if !c.events.wanted(kind) {
+		return
+	}
 	r := *row
 	r.State, r.LeasedBy, r.LeaseExpiresAt, r.CancelRequestedAt = p.State, "", nil, nil
 	if p.UndoAttempt {
@@ -420,17 +438,8 @@ func (c *Client) onFinish(row *kilntype.JobRow, p *store.JobFinishParams) {
 	if p.Attempt.Error != "" {
 		r.LastError = p.Attempt.Error
 	}
-	kind := map[kilntype.JobState]EventKind{
-		kilntype.JobStateCompleted: EventJobCompleted,
-		kilntype.JobStateRetryable: EventJobFailed,
-		kilntype.JobStateDiscarded: EventJobDiscarded,
-		kilntype.JobStateCancelled: EventJobCancelled,
-		kilntype.JobStateScheduled: EventJobSnoozed,
-		kilntype.JobStateAvailable: EventJobInterrupted,
-	}[p.State]
 	a := p.Attempt
 	c.events.emit(&Event{Kind: kind, At: p.Now, Job: &r, Attempt: &a})
-	c.releaseWaiting(row, p)
 }
 
 func (c *Client) onRescued(rows []*kilntype.JobRow) {

@@ -86,6 +86,19 @@ func (c *Client) Subscribe(kinds ...EventKind) (<-chan *Event, func()) {
 	}
 }
 
+// wanted reports whether a subscriber takes events of kind, so that the
+// caller can skip building one that no one would receive.
+func (e *events) wanted(kind EventKind) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for s := range e.subs {
+		if s.kinds == nil || s.kinds[kind] {
+			return true
+		}
+	}
+	return false
+}
+
 func (e *events) emit(ev *Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()

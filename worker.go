@@ -238,7 +238,7 @@ func (e *typedEntry[T]) unit(row *kilntype.JobRow) jobexec.WorkUnit {
 }
 
 func (e *typedEntry[T]) reportingUnit(row *kilntype.JobRow, report *jobreport.Reporter, env *jobEnv) jobexec.WorkUnit {
-	return &workUnit[T]{worker: e.worker, job: &Job[T]{JobRow: row, report: report, env: env}}
+	return &workUnit[T]{worker: e.worker, job: Job[T]{JobRow: row, report: report, env: env}}
 }
 func (e *typedEntry[T]) maxAttempts() int    { return e.worker.MaxAttempts() }
 func (e *typedEntry[T]) maxConcurrency() int { return e.worker.MaxConcurrency() }
@@ -264,10 +264,11 @@ func (e *typedEntry[T]) checkArgs(args JobArgs, raw []byte) error {
 	return nil
 }
 
-// workUnit binds one job to its typed worker.
+// workUnit binds one job to its typed worker. The job is a field, not a
+// pointer, so that a unit is one allocation per job.
 type workUnit[T JobArgs] struct {
 	worker Worker[T]
-	job    *Job[T]
+	job    Job[T]
 }
 
 func (u *workUnit[T]) Decode() error {
@@ -278,11 +279,11 @@ func (u *workUnit[T]) Decode() error {
 // still held: the outcome is written after).
 func (u *workUnit[T]) Work(ctx context.Context) error {
 	defer u.job.report.Close(ctx)
-	return u.worker.Work(ctx, u.job)
+	return u.worker.Work(ctx, &u.job)
 }
 
-func (u *workUnit[T]) Timeout() time.Duration { return u.worker.Timeout(u.job) }
-func (u *workUnit[T]) Backoff() time.Duration { return u.worker.Backoff(u.job) }
+func (u *workUnit[T]) Timeout() time.Duration { return u.worker.Timeout(&u.job) }
+func (u *workUnit[T]) Backoff() time.Duration { return u.worker.Backoff(&u.job) }
 
 // Output is what the job recorded with SetOutput (jobexec.OutputUnit).
 func (u *workUnit[T]) Output() json.RawMessage { return u.job.storedOutput() }

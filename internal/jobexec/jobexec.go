@@ -162,18 +162,28 @@ func finish(s *Settings, row *kilntype.JobRow, unit WorkUnit, started time.Time,
 			Server: s.ServerID, Trace: trace,
 		},
 	}
-	if err != nil {
-		p.Attempt.Error = err.Error()
-	}
-	cause := context.Cause(ctx)
-	var cancelErr *CancelError
-	var snoozeErr *SnoozeError
-	switch {
-	case err == nil:
+	if err == nil {
 		p.State, p.Attempt.Outcome = kilntype.JobStateCompleted, kilntype.AttemptSucceeded
 		if ou, ok := unit.(OutputUnit); ok {
 			p.Output = ou.Output()
 		}
+		return p
+	}
+	failed(s, p, row, unit, ctx, err)
+	return p
+}
+
+// failed sets the outcome of p, the attempt of row that returned err (not
+// nil) with ctx, unit being row's worker (nil: none in this process). It
+// is apart from finish so that a job that succeeds allocates none of its
+// error targets.
+func failed(s *Settings, p *store.JobFinishParams, row *kilntype.JobRow, unit WorkUnit, ctx context.Context, err error) {
+	now := p.Now
+	p.Attempt.Error = err.Error()
+	cause := context.Cause(ctx)
+	var cancelErr *CancelError
+	var snoozeErr *SnoozeError
+	switch {
 	case errors.Is(cause, ErrShutdown):
 		p.State, p.Attempt.Outcome, p.UndoAttempt = kilntype.JobStateAvailable, kilntype.AttemptInterrupted, true
 		p.ScheduledAt = now
@@ -210,7 +220,6 @@ func finish(s *Settings, row *kilntype.JobRow, unit WorkUnit, started time.Time,
 		}
 		p.State, p.ScheduledAt = kilntype.JobStateRetryable, now.Add(wait)
 	}
-	return p
 }
 
 // trimStack keeps the part of a panic's stack that belongs to the worker:

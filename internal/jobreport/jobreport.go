@@ -65,7 +65,7 @@ type Reporter struct {
 	lease store.JobReportLease
 
 	mu   sync.Mutex
-	idle *sync.Cond // signalled under mu when writing becomes false
+	idle sync.Cond // signalled under mu when writing becomes false; L is &mu
 	// Guarded by mu:
 	progress int  // the latest progress reported
 	dirty    bool // progress differs from the last written
@@ -91,7 +91,7 @@ func New(cfg *Config, row *kilntype.JobRow) *Reporter {
 	if row.AttemptedAt != nil {
 		r.lease.AttemptedAt = *row.AttemptedAt
 	}
-	r.idle = sync.NewCond(&r.mu)
+	r.idle.L = &r.mu // a field, not sync.NewCond: one allocation fewer per job
 	return r
 }
 

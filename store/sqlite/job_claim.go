@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
@@ -121,34 +122,45 @@ const claimColumns = `id, kind, queue, args, priority, attempt, max_attempts, cr
 // scanCandidate reads one row of claimColumns as the job is before the
 // claim. FinalizedAt is nil: no job that can be claimed is finalized.
 func scanCandidate(rows *sql.Rows) (*kilntype.JobRow, error) {
-	var (
-		j                      kilntype.JobRow
-		createdAt, scheduledAt int64
-		tags                   string
-		args, metadata         []byte
-		uniqueKey, lastError   sql.NullString
-	)
-	if err := rows.Scan(&j.ID, &j.Kind, &j.Queue, &args, &j.Priority, &j.Attempt,
-		&j.MaxAttempts, &createdAt, &scheduledAt, &tags, &metadata, &uniqueKey,
-		&lastError); err != nil {
+	// One allocation for the row and every value Scan writes through a
+	// pointer (each would escape to the heap on its own).
+	c := new(candidate)
+	j := &c.row
+	if err := rows.Scan(&j.ID, &j.Kind, &j.Queue, &c.args, &j.Priority, &j.Attempt,
+		&j.MaxAttempts, &c.createdAt, &c.scheduledAt, &c.tags, &c.metadata, &c.uniqueKey,
+		&c.lastError); err != nil {
 		return nil, err
 	}
-	j.Args, j.ArgsBytes, j.Metadata = args, len(args), metadata
-	j.CreatedAt, j.ScheduledAt = fromMicros(createdAt), fromMicros(scheduledAt)
-	j.UniqueKey, j.LastError = uniqueKey.String, lastError.String
+	j.Args, j.ArgsBytes, j.Metadata = c.args, len(c.args), c.metadata
+	j.CreatedAt, j.ScheduledAt = fromMicros(c.createdAt), fromMicros(c.scheduledAt)
+	j.UniqueKey, j.LastError = c.uniqueKey.String, c.lastError.String
 	var err error
-	if j.Tags, err = decodeTags(tags); err != nil {
+	if j.Tags, err = decodeTags(c.tags); err != nil {
 		return nil, fmt.Errorf("job %d: %w", j.ID, err)
 	}
-	return &j, nil
+	return j, nil
 }
 
-// markClaimed sets on j what sqlClaimUpdate set in the store.
-func markClaimed(j *kilntype.JobRow, p *store.JobClaimParams) {
-	attemptedAt, leaseExpiresAt := truncate(p.Now), truncate(p.LeaseExpiresAt)
+// candidate is what scanCandidate reads of a job.
+type candidate struct {
+	row                    kilntype.JobRow
+	createdAt, scheduledAt int64
+	tags                   string
+	args, metadata         []byte
+	uniqueKey, lastError   sql.NullString
+}
+
+// claimTimes are the AttemptedAt and LeaseExpiresAt that sqlClaimUpdate
+// sets on every job of a claim: the jobs of one claim point to the same
+// two values (which nothing changes), one allocation per claim, not two
+// per job.
+type claimTimes struct{ attemptedAt, leaseExpiresAt time.Time }
+
+// markClaimed sets on j what sqlClaimUpdate set in the store, at t.
+func markClaimed(j *kilntype.JobRow, p *store.JobClaimParams, t *claimTimes) {
 	j.State = kilntype.JobStateRunning
 	j.Attempt++
-	j.AttemptedAt, j.LeaseExpiresAt = &attemptedAt, &leaseExpiresAt
+	j.AttemptedAt, j.LeaseExpiresAt = &t.attemptedAt, &t.leaseExpiresAt
 	j.LeasedBy = p.LeasedBy
 	j.CancelRequestedAt = nil
 }
@@ -413,6 +425,7 @@ func claim(ctx context.Context, tx *sql.Tx, st *stmts, c *candidates, p *store.J
 	}
 	update := tx.StmtContext(ctx, st.claimUpdate)
 	now, leaseExpires := micros(p.Now), micros(p.LeaseExpiresAt)
+	times := &claimTimes{truncate(p.Now), truncate(p.LeaseExpiresAt)}
 
 	claimed := make([]*kilntype.JobRow, 0, p.Max)
 	for len(claimed) < p.Max {
@@ -438,7 +451,7 @@ func claim(ctx context.Context, tx *sql.Tx, st *stmts, c *candidates, p *store.J
 			ids := make([]int64, len(picked))
 			for i, j := range picked {
 				ids[i] = j.ID
-				markClaimed(j, p)
+				markClaimed(j, p, times)
 			}
 			res, err := update.ExecContext(ctx, now, p.LeasedBy, leaseExpires, jsonIDs(ids))
 			if err != nil {

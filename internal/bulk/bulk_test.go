@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kilnjobs/kiln/internal/bulk"
+	"github.com/kilnjobs/kiln/internal/enginetest"
 	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
@@ -119,3 +120,30 @@ func TestDeletedOperationEnds(t *testing.T) {
 type errState kilntype.BulkState
 
 func (e errState) Error() string { return "operation is " + string(e) }
+
+// TestOnTheFakeStore runs an operation on enginetest's fake store to its
+// end.
+func TestOnTheFakeStore(t *testing.T) {
+	st := enginetest.NewStore()
+	op, err := st.BulkCreate(context.Background(), &store.BulkCreateParams{Action: kilntype.BulkRetry, Owner: "a", Now: base})
+	if err != nil || op.State != kilntype.BulkCompleted {
+		t.Fatalf("BulkCreate without jobs: %+v, %v", op, err)
+	}
+	st.AddJobs(&kilntype.JobRow{ID: 7, Kind: "k", Queue: "q", State: kilntype.JobStateAvailable})
+	op, err = st.BulkCreate(context.Background(), &store.BulkCreateParams{Action: kilntype.BulkRetry, Owner: "a", Now: base})
+	if err != nil || op.FirstID != 7 || op.LastID != 7 {
+		t.Fatalf("BulkCreate: %+v, %v", op, err)
+	}
+	r := bulk.New(settings(st, "a", nil))
+	defer r.Stop()
+	if err := r.Run(op.ID); err != nil {
+		t.Fatal(err)
+	}
+	testutil.EventuallyNil(t, "the operation to complete", func() error {
+		got, err := st.BulkGet(context.Background(), &store.BulkGetParams{ID: op.ID})
+		if err == nil && got.State != kilntype.BulkCompleted {
+			return errState(got.State)
+		}
+		return err
+	})
+}

@@ -42,6 +42,14 @@ const (
 	AuditInsert            = "AuditInsert"
 	AuditList              = "AuditList"
 	AuditDeleteOld         = "AuditDeleteOld"
+	JobCountMatching       = "JobCountMatching"
+	BulkCreate             = "BulkCreate"
+	BulkGet                = "BulkGet"
+	BulkList               = "BulkList"
+	BulkRunBatch           = "BulkRunBatch"
+	BulkCancel             = "BulkCancel"
+	BulkResume             = "BulkResume"
+	BulkRelease            = "BulkRelease"
 )
 
 // Call is one call a Store received: the method and its params (the params
@@ -54,7 +62,8 @@ type Call struct {
 
 // Store is a store.Store for unit tests. It keeps in memory the jobs added
 // with AddJobs, their leases and cancel requests, leader terms (timed by
-// the params' Now), server rows, service reports and audit entries, and answers the
+// the params' Now), server rows, service reports, audit entries and bulk operations (whose batches
+// change no job), and answers the
 // methods named by this package's constants from them. Every other method
 // of store.Store panics (the embedded interface is nil). Every call is
 // recorded before it runs; Fail makes a method return an error and Stall
@@ -76,6 +85,7 @@ type Store struct {
 	servers  map[string]*kilntype.ServerRow
 	services map[[2]string]*kilntype.ServiceRow // (name, process) -> report
 	audit    []*kilntype.AuditEntry             // oldest first
+	bulks    []*kilntype.BulkOperation          // by ID, from 1
 }
 
 type lease struct {

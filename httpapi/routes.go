@@ -47,6 +47,9 @@ func routes() []route {
 		{"POST", "/jobs/{id}/retry", true, byJobID((*kiln.Client).JobRetry)},
 		{"GET", "/jobs/{id}/attempts", false, (*api).jobAttempts},
 		{"GET", "/jobs/{id}/logs", false, (*api).jobLogs},
+		{"GET", "/jobs/{id}/workflow", false, (*api).jobWorkflow},
+		{"GET", "/batches/{id}", false, (*api).batchGet},
+		{"GET", "/batches/{id}/jobs", false, (*api).batchJobs},
 
 		{"GET", "/recurring", false, (*api).recurringList},
 		{"GET", "/recurring/{id}", false, byRecurringID((*kiln.Client).RecurringGet)},

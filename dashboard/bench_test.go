@@ -71,6 +71,7 @@ func BenchmarkPages(b *testing.B) {
 	if _, err := client.RecurringAddOrUpdate(ctx, kiln.RecurringJob{ID: "nightly", Schedule: "0 3 * * *", Args: okArgs{}}); err != nil {
 		b.Fatal(err)
 	}
+	wfParent, wfMember := seedWorkflows(b, client)
 	h, err := dashboard.New(client, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -83,6 +84,8 @@ func BenchmarkPages(b *testing.B) {
 		"/jobs?state=completed&queue=queue-3&cursor=" + strconv.Itoa(mid),
 		fmt.Sprintf("/jobs/%d", mid), "/jobs/new",
 		"/recurring", "/recurring/new", "/queues", "/servers", "/services",
+		"/recurring/nightly", fmt.Sprintf("/jobs/%d/workflow", wfParent), fmt.Sprintf("/jobs/%d/workflow", wfMember),
+		"/batches/bench-batch",
 	} {
 		b.Run(page, func(b *testing.B) {
 			for b.Loop() {

@@ -523,8 +523,8 @@ func (c *Client) enqueue(ctx context.Context, params []EnqueueParams,
 	var queues []string
 	for i, r := range results {
 		c.reveal(r.Job, 0)
-		out[i] = &EnqueueResult{Job: r.Job, UniqueSkipped: r.UniqueSkipped}
-		if !r.UniqueSkipped && r.Job.State == kilntype.JobStateAvailable && !slices.Contains(queues, r.Job.Queue) {
+		out[i] = &EnqueueResult{Job: r.Job, UniqueSkipped: r.UniqueSkipped, UniqueReplaced: r.UniqueReplaced}
+		if (!r.UniqueSkipped || r.UniqueReplaced) && r.Job.State == kilntype.JobStateAvailable && !slices.Contains(queues, r.Job.Queue) {
 			queues = append(queues, r.Job.Queue)
 		}
 	}
@@ -620,6 +620,10 @@ func (c *Client) insertParams(p EnqueueParams, now time.Time) (*store.JobInsertP
 			h = c.cfg.Encryptor.hash()
 		}
 		ip.UniqueKey = opts.Unique.uniqueKey(h, kind, args, opts.Queue, now)
+		if err := opts.Unique.check(len(opts.Parents) > 0); err != nil {
+			return fail(err)
+		}
+		ip.UniqueReplace = store.UniqueReplace{Args: opts.Unique.Replace.Args, Schedule: opts.Unique.Replace.Schedule}
 	}
 	if len(opts.Parents) > 0 {
 		ip.State, ip.ParentIDs, ip.ParentFailure = kilntype.JobStatePending, opts.Parents, opts.ParentFailure

@@ -143,7 +143,7 @@ func (c *Client) EnqueueBatch(ctx context.Context, jobs []EnqueueParams, opts *B
 	var queues []string
 	for i, r := range results[:len(jobs)] {
 		c.reveal(r.Job, 0)
-		res.Jobs = append(res.Jobs, &EnqueueResult{Job: r.Job, UniqueSkipped: r.UniqueSkipped})
+		res.Jobs = append(res.Jobs, &EnqueueResult{Job: r.Job, UniqueSkipped: r.UniqueSkipped, UniqueReplaced: r.UniqueReplaced})
 		if i == 0 || r.Job.Queue != queues[len(queues)-1] {
 			queues = append(queues, r.Job.Queue)
 		}

@@ -67,6 +67,16 @@ type UniqueOpts struct {
 	// into periods of this length from the Unix epoch (UTC), and jobs
 	// enqueued in different periods never match.
 	ByPeriod time.Duration
+	// Key, if not empty, is matched instead of the args: jobs of the same
+	// kind with the same Key match whatever their args (Oban's unique
+	// keys). At most 255 bytes of UTF-8 text. With Replace.Args, the
+	// newest enqueue's args win.
+	Key string
+	// Replace, if set, makes an enqueue that matches a job still waiting
+	// (available, scheduled or retryable) change that job rather than
+	// leave it as it is; a pending or running job is left alone (see
+	// UniqueReplace). EnqueueResult.UniqueReplaced reports it.
+	Replace UniqueReplace
 }
 
 // JobArgsWithEnqueueOpts is implemented by args types that carry their own
@@ -87,8 +97,14 @@ type EnqueueParams struct {
 type EnqueueResult struct {
 	// Job is the enqueued job, or the existing job when UniqueSkipped.
 	Job *kilntype.JobRow
-	// UniqueSkipped reports that a matching unique job already existed.
+	// UniqueSkipped reports that a matching unique job already existed
+	// (nothing was inserted).
 	UniqueSkipped bool
+	// UniqueReplaced reports, with UniqueSkipped, that the matching job
+	// was waiting and UniqueOpts.Replace changed it: Job is the job as it
+	// is after the change. UniqueSkipped without UniqueReplaced: the job
+	// was left as it was (no Replace, or it was pending or running).
+	UniqueReplaced bool
 }
 
 // merge fills o's unset fields from d.
@@ -124,7 +140,13 @@ func (o EnqueueOpts) merge(d EnqueueOpts) EnqueueOpts {
 func (u *UniqueOpts) uniqueKey(h hash.Hash, kind string, args []byte, queue string, now time.Time) string {
 	h.Write([]byte(kind))
 	h.Write([]byte{0})
-	h.Write(args)
+	if u.Key != "" {
+		// \x01 starts no JSON text: a Key never hashes as some args do.
+		h.Write([]byte{1})
+		h.Write([]byte(u.Key))
+	} else {
+		h.Write(args)
+	}
 	if u.ByQueue {
 		h.Write([]byte{0})
 		h.Write([]byte(queue))

@@ -56,12 +56,15 @@ type enqueueRequest struct {
 type uniqueRequest struct {
 	ByQueue  bool            `json:"by_queue"`
 	ByPeriod json.RawMessage `json:"by_period"`
+	Key      string          `json:"key"`
+	Replace  []string        `json:"replace"` // "args", "schedule"
 }
 
 // enqueueResult is kiln.EnqueueResult in JSON.
 type enqueueResult struct {
-	Job           *kilntype.JobRow `json:"job"`
-	UniqueSkipped bool             `json:"unique_skipped"`
+	Job            *kilntype.JobRow `json:"job"`
+	UniqueSkipped  bool             `json:"unique_skipped"`
+	UniqueReplaced bool             `json:"unique_replaced,omitempty"`
 }
 
 // params turns req into an EnqueueParams checked by the client; prefix is
@@ -81,9 +84,19 @@ func (a *api) params(req *enqueueRequest, prefix string) (kiln.EnqueueParams, er
 		return kiln.EnqueueParams{}, badRequest(prefix+"run_in", "give run_at or run_in, not both")
 	}
 	if req.Unique != nil {
-		opts.Unique = &kiln.UniqueOpts{ByQueue: req.Unique.ByQueue}
+		opts.Unique = &kiln.UniqueOpts{ByQueue: req.Unique.ByQueue, Key: req.Unique.Key}
 		if opts.Unique.ByPeriod, err = parseDuration(prefix+"unique.by_period", req.Unique.ByPeriod); err != nil {
 			return kiln.EnqueueParams{}, err
+		}
+		for _, r := range req.Unique.Replace {
+			switch r {
+			case "args":
+				opts.Unique.Replace.Args = true
+			case "schedule":
+				opts.Unique.Replace.Schedule = true
+			default:
+				return kiln.EnqueueParams{}, badRequest(prefix+"unique.replace", "unknown field %q (want args or schedule)", r)
+			}
 		}
 	}
 	opts.Parents, opts.ParentFailure = req.Parents, kiln.ParentFailurePolicy(req.ParentFailure)
@@ -121,7 +134,7 @@ func (a *api) enqueue(w http.ResponseWriter, r *http.Request, params []kiln.Enqu
 	out := make([]enqueueResult, len(res))
 	for i, e := range res {
 		a.redactJobs(r, e.Job)
-		out[i] = enqueueResult{Job: e.Job, UniqueSkipped: e.UniqueSkipped}
+		out[i] = enqueueResult{Job: e.Job, UniqueSkipped: e.UniqueSkipped, UniqueReplaced: e.UniqueReplaced}
 		if !e.UniqueSkipped {
 			status = http.StatusCreated
 		}

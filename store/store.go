@@ -297,6 +297,11 @@ type JobInsertParams struct {
 	Tags        []string        // may be nil
 	Metadata    json.RawMessage // a JSON object; nil means {}
 	UniqueKey   string          // empty means not unique
+	// UniqueReplace, with a UniqueKey, makes a conflicting insert change
+	// the job that holds the key, if that job is still waiting (available,
+	// scheduled or retryable; not pending or running), instead of leaving
+	// it as it is: see UniqueReplace. The zero value changes nothing.
+	UniqueReplace UniqueReplace
 
 	// ParentIDs and ParentRefs make the job a continuation: it waits, in
 	// the pending state, until these jobs have ended (see JobResolvePending).
@@ -322,6 +327,10 @@ type JobInsertResult struct {
 	// UniqueSkipped is true when a job with the same unique key already
 	// existed in a non-final state and nothing was inserted.
 	UniqueSkipped bool
+	// UniqueReplaced is true (with UniqueSkipped) when that job was
+	// waiting and the param's UniqueReplace changed it; Job is the job as
+	// it is after the change.
+	UniqueReplaced bool
 }
 
 // InflightStates reports whether every state of states is one a job is in

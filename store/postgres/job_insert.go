@@ -224,14 +224,18 @@ func (s *Store) insertRound(ctx context.Context, q querier, rows []insertedRow, 
 		copied.Tags = slices.Clone(h.Tags)
 		results[i] = store.JobInsertResult{Job: &copied, UniqueSkipped: true}
 	}
+	if err := s.replaceUnique(ctx, q, rows, skipped, results); err != nil {
+		return nil, err
+	}
 	return again, nil
 }
 
 // insertedRow is a job about to be inserted: the row the store will return
 // (all but its ID) and its tags as a JSON array.
 type insertedRow struct {
-	job  *kilntype.JobRow
-	tags string
+	job     *kilntype.JobRow
+	tags    string
+	replace store.UniqueReplace // what a held unique key changes
 }
 
 // insertRows builds the row of each param (see insertRow); a nil or
@@ -289,6 +293,7 @@ func insertRow(p *store.JobInsertParams) (insertedRow, error) {
 			Metadata:    metadata,
 			UniqueKey:   p.UniqueKey,
 		},
-		tags: tags,
+		tags:    tags,
+		replace: p.UniqueReplace,
 	}, nil
 }

@@ -128,7 +128,7 @@ func insertedQueues(results []store.JobInsertResult) []string {
 	var queues []string
 	seen := make(map[string]bool)
 	for _, r := range results {
-		if r.UniqueSkipped || r.Job == nil || r.Job.State != kilntype.JobStateAvailable || seen[r.Job.Queue] {
+		if (r.UniqueSkipped && !r.UniqueReplaced) || r.Job == nil || r.Job.State != kilntype.JobStateAvailable || seen[r.Job.Queue] {
 			continue
 		}
 		seen[r.Job.Queue] = true

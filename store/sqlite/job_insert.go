@@ -144,6 +144,12 @@ func insertChunk(ctx context.Context, tx *sql.Tx, st *stmts, insert *sql.Stmt, r
 			return fmt.Errorf("get job with unique key %q: %w", key, err)
 		}
 		results[i] = store.JobInsertResult{Job: existing, UniqueSkipped: true}
+		if r.replace.Any() && store.Replaceable(existing.State) {
+			if results[i].Job, err = replaceUnique(ctx, tx, existing.ID, r); err != nil {
+				return fmt.Errorf("replace job %d: %w", existing.ID, err)
+			}
+			results[i].UniqueReplaced = true
+		}
 	}
 	if next != len(ins) {
 		return fmt.Errorf("%d jobs inserted, %d matched", len(ins), next)
@@ -154,8 +160,9 @@ func insertChunk(ctx context.Context, tx *sql.Tx, st *stmts, insert *sql.Stmt, r
 // insertedRow is a job about to be inserted: the row the store will return
 // (all but its ID) and its encoded tags.
 type insertedRow struct {
-	job  *kilntype.JobRow
-	tags string
+	job     *kilntype.JobRow
+	tags    string
+	replace store.UniqueReplace // what a held unique key changes
 }
 
 // insertRow builds the row that inserting p stores, as JobGet would return
@@ -194,6 +201,7 @@ func insertRow(p *store.JobInsertParams) (insertedRow, error) {
 			Metadata:    metadata,
 			UniqueKey:   p.UniqueKey,
 		},
-		tags: tags,
+		tags:    tags,
+		replace: p.UniqueReplace,
 	}, nil
 }

@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		}},
 		{"JobStore", []group{
 			{"JobInsertMany", testInsert},
+			{"JobInsertManyUniqueReplace", testUniqueReplace},
 			{"JobGet", testGet},
 			{"JobList", testList},
 			{"JobListArgsPreview", testListArgsPreview},

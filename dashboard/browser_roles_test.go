@@ -2,6 +2,8 @@ package dashboard_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -14,7 +16,8 @@ import (
 // pauses a queue and then sees both on the Audit page, and as a viewer,
 // who sees no action button on any page and whose forged same-origin
 // POSTs (to a page action and to the API) get 403 and are recorded as
-// refused.
+// refused. With KILN_DASHBOARD_SCREENSHOT set it saves the Audit page to
+// docs/img/dashboard-audit.png.
 func TestBrowserRoles(t *testing.T) {
 	opts := roleOpts()
 	opts.Prefix = ""
@@ -106,6 +109,16 @@ func TestBrowserRoles(t *testing.T) {
 		text := value(t, b, "read the audit log", chromedp.Text(chromedp.CSS("table.audit tbody")))
 		if strings.Count(text, "request.refused") != 3 || !strings.Contains(text, fmt.Sprintf("/jobs/%d/cancel", scheduled)) {
 			b.fail(t, "the viewer's refusals in the audit log:\n%s", text)
+		}
+		// docs/img/dashboard-audit.png: the whole log, as the viewer sees it.
+		if os.Getenv("KILN_DASHBOARD_SCREENSHOT") != "" {
+			b.run(t, "open the whole audit log", chromedp.Navigate(e.srv.URL+"/audit"), chromedp.WaitVisible(chromedp.CSS("table.audit")))
+			png := value(t, b, "screenshot the audit log", chromedp.FullScreenshot(100))
+			path := filepath.Join("..", "docs", "img", "dashboard-audit.png")
+			if err := os.WriteFile(path, png, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("wrote %s (%d bytes)", path, len(png))
 		}
 	})
 }

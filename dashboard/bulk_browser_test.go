@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -101,7 +102,8 @@ func pageTimes(t *testing.T, base string, paths []string, stop <-chan struct{}) 
 // default; the figure is for 100,000). It prints how long pages
 // took during the operation, and checks that no batch took more than
 // kiln.BulkBatchSize jobs (a timed assertion would flake on a loaded
-// machine).
+// machine). With KILN_DASHBOARD_SCREENSHOT=1 it saves the progress page,
+// under way, to docs/img/dashboard-bulk.png.
 func TestBrowserBulkRetry(t *testing.T) {
 	n := 20_000
 	if s := os.Getenv("KILN_BULK_JOBS"); s != "" {
@@ -129,6 +131,14 @@ func TestBrowserBulkRetry(t *testing.T) {
 	began := time.Now()
 	b.run(t, "confirm", chromedp.Click(chromedp.CSS("#bulk-confirm")), chromedp.WaitVisible(chromedp.CSS("#bulk-progress")))
 	first := value(t, b, "read the progress shown first", chromedp.Text(chromedp.CSS("#bulk-percent")))
+	if os.Getenv(envScreenshot) != "" {
+		// The page of the operation under way, for docs/dashboard.md.
+		path := filepath.Join("..", "docs", "img", "dashboard-bulk.png")
+		if err := os.WriteFile(path, value(t, b, "screenshot the progress", chromedp.FullScreenshot(100)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %s", path)
+	}
 	b.waitText(t, "#bulk-state", "completed")
 	took := time.Since(began)
 	close(stop)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/kilnjobs/kiln/kilntype"
 )
@@ -31,42 +32,64 @@ const attemptColumns = `job_id, attempt, started_at, finished_at, server, outcom
 
 // scanJob reads one row of jobColumns.
 func scanJob(row pgx.Row) (*kilntype.JobRow, error) {
-	var (
-		j                                            kilntype.JobRow
-		state                                        string
-		attemptedAt, finalizedAt, leaseExp, cancelAt *time.Time
-		leasedBy, uniqueKey, lastError               *string
-		progress, progressAttempt                    *int32
-	)
+	// One allocation holds the row and every value Scan writes through a
+	// pointer (each would escape to the heap on its own, and a nullable
+	// time scanned into a *time.Time is one more), and the times the row
+	// points to.
+	sc := new(scannedJob)
+	j := &sc.row
 	// Args and Metadata scan as plain bytes: pgx would hand a
 	// *json.RawMessage to encoding/json, which walks the whole document
 	// once more before the worker decodes it.
-	err := row.Scan(&j.ID, &j.Kind, &j.Queue, (*[]byte)(&j.Args), &state, &j.Priority, &j.Attempt,
-		&j.MaxAttempts, &j.CreatedAt, &j.ScheduledAt, &attemptedAt, &finalizedAt, &leasedBy,
-		&leaseExp, &cancelAt, &j.Tags, (*[]byte)(&j.Metadata), &uniqueKey, &lastError,
-		&progress, &progressAttempt)
+	err := row.Scan(&j.ID, &j.Kind, &j.Queue, (*[]byte)(&j.Args), &sc.state, &j.Priority, &j.Attempt,
+		&j.MaxAttempts, &j.CreatedAt, &j.ScheduledAt, &sc.times[0], &sc.times[1], &sc.leasedBy,
+		&sc.times[2], &sc.times[3], &j.Tags, (*[]byte)(&j.Metadata), &sc.uniqueKey, &sc.lastError,
+		&sc.progress, &sc.progressAttempt)
 	if err != nil {
 		return nil, err
 	}
 	j.ArgsBytes = len(j.Args)
-	j.State = kilntype.JobState(state)
+	j.State = kilntype.JobState(sc.state)
 	j.CreatedAt = j.CreatedAt.UTC()
 	j.ScheduledAt = j.ScheduledAt.UTC()
-	j.AttemptedAt = utcPtr(attemptedAt)
-	j.FinalizedAt = utcPtr(finalizedAt)
-	j.LeaseExpiresAt = utcPtr(leaseExp)
-	j.CancelRequestedAt = utcPtr(cancelAt)
-	j.LeasedBy = deref(leasedBy)
-	j.UniqueKey = deref(uniqueKey)
-	j.LastError = deref(lastError)
-	if progress != nil && progressAttempt != nil && int(*progressAttempt) == j.Attempt {
-		p := int(*progress)
-		j.Progress = &p
+	j.AttemptedAt = sc.time(0)
+	j.FinalizedAt = sc.time(1)
+	j.LeaseExpiresAt = sc.time(2)
+	j.CancelRequestedAt = sc.time(3)
+	j.LeasedBy = sc.leasedBy.String
+	j.UniqueKey = sc.uniqueKey.String
+	j.LastError = sc.lastError.String
+	if sc.progress.Valid && sc.progressAttempt.Valid && int(sc.progressAttempt.Int32) == j.Attempt {
+		sc.progressValue = int(sc.progress.Int32)
+		j.Progress = &sc.progressValue
 	}
 	if j.Tags == nil {
 		j.Tags = []string{}
 	}
-	return &j, nil
+	return j, nil
+}
+
+// scannedJob is what scanJob reads of a job: the row, the values it reads
+// beside it, and the storage of the row's pointers.
+type scannedJob struct {
+	row   kilntype.JobRow
+	state string
+	// times are attempted_at, finalized_at, lease_expires_at and
+	// cancel_requested_at, as read; at are the row's values of them.
+	times                          [4]pgtype.Timestamptz
+	at                             [4]time.Time
+	leasedBy, uniqueKey, lastError pgtype.Text
+	progress, progressAttempt      pgtype.Int4
+	progressValue                  int
+}
+
+// time returns the i-th of sc.times in UTC, or nil for NULL.
+func (sc *scannedJob) time(i int) *time.Time {
+	if !sc.times[i].Valid {
+		return nil
+	}
+	sc.at[i] = sc.times[i].Time.UTC()
+	return &sc.at[i]
 }
 
 // scanJobs reads every row of rows with scanJob and closes rows. It takes

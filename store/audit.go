@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -115,4 +116,41 @@ func cutText(s string, n int) string {
 		s = s[:len(s)-1]
 	}
 	return s
+}
+
+// AuditListQuery returns AuditList's statement for params, reading table
+// (kiln_audit, qualified as the store needs), and its arguments: the
+// filters, then the limit (AuditLimit). mark(n) is the store's placeholder
+// of the n-th argument ("$n", "?n"), and at converts a time to the
+// store's column value. Both stores build the same statement with it.
+func AuditListQuery(params *AuditListParams, table string, mark func(n int) string, at func(time.Time) any) (string, []any) {
+	var (
+		where []string
+		args  []any
+	)
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, cond+mark(len(args)))
+	}
+	if params.Cursor > 0 {
+		add("id < ", params.Cursor)
+	}
+	if params.Actor != "" {
+		add("actor = ", params.Actor)
+	}
+	if params.Action != "" {
+		add("action = ", params.Action)
+	}
+	if !params.Since.IsZero() {
+		add("at >= ", at(params.Since))
+	}
+	if !params.Until.IsZero() {
+		add("at < ", at(params.Until))
+	}
+	q := `SELECT id, at, actor, role, action, target, detail, addr, refused FROM ` + table
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	args = append(args, AuditLimit(params.Limit))
+	return q + " ORDER BY id DESC LIMIT " + mark(len(args)), args
 }

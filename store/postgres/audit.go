@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -43,35 +42,8 @@ func (s *Store) AuditInsert(ctx context.Context, params *store.AuditInsertParams
 
 // AuditList returns the entries matching params, newest first.
 func (s *Store) AuditList(ctx context.Context, params *store.AuditListParams) ([]*kilntype.AuditEntry, error) {
-	var (
-		where []string
-		args  []any
-	)
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
-	}
-	if params.Cursor > 0 {
-		add("id < ?", params.Cursor)
-	}
-	if params.Actor != "" {
-		add("actor = ?", params.Actor)
-	}
-	if params.Action != "" {
-		add("action = ?", params.Action)
-	}
-	if !params.Since.IsZero() {
-		add("at >= ?", truncate(params.Since))
-	}
-	if !params.Until.IsZero() {
-		add("at < ?", truncate(params.Until))
-	}
-	q := `SELECT id, at, actor, role, action, target, detail, addr, refused FROM {s}.kiln_audit`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	args = append(args, store.AuditLimit(params.Limit))
-	q += " ORDER BY id DESC LIMIT $" + strconv.Itoa(len(args))
+	q, args := store.AuditListQuery(params, "{s}.kiln_audit", func(n int) string { return "$" + strconv.Itoa(n) },
+		func(t time.Time) any { return truncate(t) })
 	rows, err := s.pool.Query(ctx, s.sql(q), args...)
 	if err != nil {
 		return nil, fail("list audit entries", err)

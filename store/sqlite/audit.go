@@ -4,7 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"strconv"
-	"strings"
+	"time"
 
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
@@ -37,35 +37,8 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id`,
 // AuditList returns the entries matching params, newest first, read from
 // the reader pool.
 func (s *Store) AuditList(ctx context.Context, params *store.AuditListParams) ([]*kilntype.AuditEntry, error) {
-	var (
-		where []string
-		args  []any
-	)
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, strings.ReplaceAll(cond, "?", "?"+strconv.Itoa(len(args))))
-	}
-	if params.Cursor > 0 {
-		add("id < ?", params.Cursor)
-	}
-	if params.Actor != "" {
-		add("actor = ?", params.Actor)
-	}
-	if params.Action != "" {
-		add("action = ?", params.Action)
-	}
-	if !params.Since.IsZero() {
-		add("at >= ?", micros(params.Since))
-	}
-	if !params.Until.IsZero() {
-		add("at < ?", micros(params.Until))
-	}
-	q := `SELECT id, at, actor, role, action, target, detail, addr, refused FROM kiln_audit`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	args = append(args, store.AuditLimit(params.Limit))
-	q += " ORDER BY id DESC LIMIT ?" + strconv.Itoa(len(args))
+	q, args := store.AuditListQuery(params, "kiln_audit", func(n int) string { return "?" + strconv.Itoa(n) },
+		func(t time.Time) any { return micros(t) })
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fail("list audit entries", err)

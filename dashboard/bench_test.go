@@ -85,7 +85,8 @@ func BenchmarkPages(b *testing.B) {
 		fmt.Sprintf("/jobs/%d", mid), "/jobs/new",
 		"/recurring", "/recurring/new", "/queues", "/servers", "/services",
 		"/recurring/nightly", fmt.Sprintf("/jobs/%d/workflow", wfParent), fmt.Sprintf("/jobs/%d/workflow", wfMember),
-		"/batches/bench-batch",
+		"/batches/bench-batch", "/audit",
+		"/bulk/new?action=retry&state=discarded", "/bulk/new?action=retry&state=discarded&kind=test.ok",
 	} {
 		b.Run(page, func(b *testing.B) {
 			for b.Loop() {

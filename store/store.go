@@ -32,6 +32,8 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"time"
 	"unicode/utf8"
 
@@ -231,6 +233,40 @@ type JobRelativeListParams struct {
 	Batch      string
 	AfterID    int64 // keyset: only IDs above it
 	Limit      int   // 0 or less: DefaultListLimit; more than MaxListLimit is cut to it
+}
+
+// JobRelation is which relatives a JobRelativeListParams selects.
+type JobRelation int
+
+// The relations of JobRelativeListParams.
+const (
+	RelationParents  JobRelation = iota + 1 // the parents of ParentsOf
+	RelationChildren                        // the children of ChildrenOf
+	RelationBatch                           // the members of Batch
+)
+
+// Relation returns which relatives p selects, the key of that set (the
+// job's ID, or the batch's ID) and a description of it for errors; it
+// returns an error unless exactly one of ParentsOf, ChildrenOf and Batch
+// is set. Both stores check params with it.
+func (p *JobRelativeListParams) Relation() (rel JobRelation, key any, what string, err error) {
+	n := 0
+	if p.ParentsOf != 0 {
+		n++
+		rel, key, what = RelationParents, p.ParentsOf, fmt.Sprintf("list parents of job %d", p.ParentsOf)
+	}
+	if p.ChildrenOf != 0 {
+		n++
+		rel, key, what = RelationChildren, p.ChildrenOf, fmt.Sprintf("list children of job %d", p.ChildrenOf)
+	}
+	if p.Batch != "" {
+		n++
+		rel, key, what = RelationBatch, p.Batch, fmt.Sprintf("list jobs of batch %q", p.Batch)
+	}
+	if n != 1 {
+		return 0, nil, "", errors.New("set exactly one of ParentsOf, ChildrenOf and Batch")
+	}
+	return rel, key, what, nil
 }
 
 // JobNode is a job in a workflow graph: its ID, kind and state ("" for

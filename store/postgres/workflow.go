@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -72,23 +70,19 @@ func (s *Store) JobRelativeList(ctx context.Context, params *store.JobRelativeLi
 }
 
 // relativeQuery returns the statement, its key and a description of the
-// set params selects, or an error unless exactly one is set.
+// set params selects (see JobRelativeListParams.Relation), or an error
+// unless exactly one is set.
 func relativeQuery(params *store.JobRelativeListParams) (query string, key any, what string, err error) {
-	n := 0
-	if params.ParentsOf != 0 {
-		n++
-		query, key, what = sqlParentNodes, params.ParentsOf, fmt.Sprintf("list parents of job %d", params.ParentsOf)
-	}
-	if params.ChildrenOf != 0 {
-		n++
-		query, key, what = sqlChildNodes, params.ChildrenOf, fmt.Sprintf("list children of job %d", params.ChildrenOf)
-	}
-	if params.Batch != "" {
-		n++
-		query, key, what = sqlBatchNodes, params.Batch, fmt.Sprintf("list jobs of batch %q", params.Batch)
-	}
-	if n != 1 {
-		return "", nil, "", errors.New("set exactly one of ParentsOf, ChildrenOf and Batch")
+	rel, key, what, err := params.Relation()
+	switch {
+	case err != nil:
+		return "", nil, "", err
+	case rel == store.RelationParents:
+		query = sqlParentNodes
+	case rel == store.RelationChildren:
+		query = sqlChildNodes
+	default:
+		query = sqlBatchNodes
 	}
 	return query, key, what, nil
 }

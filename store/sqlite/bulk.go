@@ -220,24 +220,7 @@ func (s *Store) bulkTake(ctx context.Context, tx *sql.Tx, op *kilntype.BulkOpera
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	query += ` ORDER BY ` + id + ` LIMIT ?`
-	return scanIDs(tx.QueryContext(ctx, query, append(args, limit)...))
-}
-
-// scanIDs reads a column of IDs and closes rows.
-func scanIDs(rows *sql.Rows, err error) ([]int64, error) {
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return queryIDs(tx.QueryContext(ctx, query, append(args, limit)...))
 }
 
 // bulkApply applies op's action to the jobs ids whose state allows it, in
@@ -266,7 +249,7 @@ WHERE `+inBatch+` AND state <> 'running'`, idsJSON, statesJSON, now))
 		if err != nil || !slices.Contains(states, kilntype.JobStateRunning) {
 			return n, err
 		}
-		running, err := scanIDs(tx.QueryContext(ctx, `UPDATE kiln_job SET cancel_requested_at = coalesce(cancel_requested_at, ?2)
+		running, err := queryIDs(tx.QueryContext(ctx, `UPDATE kiln_job SET cancel_requested_at = coalesce(cancel_requested_at, ?2)
 WHERE id IN (SELECT value FROM json_each(?1)) AND state = 'running' RETURNING id`, idsJSON, now))
 		res.CancelRequested = running
 		return n + len(running), err
@@ -319,7 +302,7 @@ WHERE `+plain+` RETURNING queue`, idsJSON, statesJSON, now)
 	if err != nil {
 		return 0, err
 	}
-	unique, err := scanIDs(tx.QueryContext(ctx, `SELECT id FROM kiln_job
+	unique, err := queryIDs(tx.QueryContext(ctx, `SELECT id FROM kiln_job
 WHERE id IN (SELECT value FROM json_each(?1)) AND state IN (SELECT value FROM json_each(?2)) AND unique_key IS NOT NULL
 ORDER BY id`, idsJSON, statesJSON))
 	if err != nil {

@@ -37,8 +37,19 @@ func TestRefreshAndDeregister(t *testing.T) {
 		t.Fatalf("first row %+v, want srv at the clock's now", first)
 	}
 	clock.Advance(time.Minute)
-	n := len(st.Calls(enginetest.ServerUpsert))
-	later := st.WaitCalls(t, enginetest.ServerUpsert, n+1)[n].Params.(*kilntype.ServerRow)
+	// A refresh whose row was made before the advance may still be on its
+	// way to the store (the loop runs every millisecond): take the first
+	// upsert made after it, the next one at the latest.
+	var (
+		later *kilntype.ServerRow
+		n     int
+	)
+	for k := len(st.Calls(enginetest.ServerUpsert)); later == nil; k++ {
+		row := st.WaitCalls(t, enginetest.ServerUpsert, k+1)[k].Params.(*kilntype.ServerRow)
+		if !row.RefreshedAt.Before(clock.Now()) {
+			later, n = row, k
+		}
+	}
 	if !later.RefreshedAt.Equal(clock.Now()) || later.Queues[0].Busy != n+1 {
 		t.Fatalf("refreshed row %+v, want the advanced clock and busy %d", later, n+1)
 	}

@@ -45,7 +45,10 @@ func TestBulkAllMatching(t *testing.T) {
 	}
 	testutil.EventuallyNil(t, "the progress page to show the operation completed", func() error {
 		status, body = e.get(t, loc)
-		if status != http.StatusOK || !strings.Contains(body, `<span class="state bulk-completed">completed</span>`) {
+		// The operation's own state, not the list of latest operations
+		// below it, which the page reads after it and so may show the
+		// operation completed while the panel above still shows it running.
+		if status != http.StatusOK || !strings.Contains(body, `<dd id="bulk-state"><span class="state bulk-completed">completed</span>`) {
 			return fmt.Errorf("status %d:\n%s", status, body)
 		}
 		return nil

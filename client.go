@@ -564,6 +564,9 @@ func (c *Client) insertParams(p EnqueueParams, now time.Time) (*store.JobInsertP
 	if a, ok := p.Args.(JobArgsWithEnqueueOpts); ok {
 		opts = opts.merge(a.EnqueueOpts())
 	}
+	if a, ok := p.Args.(Partitioner); ok && opts.Partition == "" {
+		opts.Partition = a.Partition()
+	}
 	if c.cfg.Workers != nil {
 		e, ok := c.cfg.Workers.entry(kind)
 		if !ok {
@@ -606,6 +609,7 @@ func (c *Client) insertParams(p EnqueueParams, now time.Time) (*store.JobInsertP
 	ip := &store.JobInsertParams{
 		Kind: kind, Queue: opts.Queue, Args: args, Priority: opts.Priority, MaxAttempts: opts.MaxAttempts,
 		State: kilntype.JobStateAvailable, ScheduledAt: now, CreatedAt: now, Tags: opts.Tags, Metadata: metadata,
+		Partition: opts.Partition,
 	}
 	runAt := opts.RunAt
 	if runAt.IsZero() && opts.RunIn > 0 {

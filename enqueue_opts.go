@@ -54,6 +54,13 @@ type EnqueueOpts struct {
 	// ParentFailure is what happens when a parent is cancelled, discarded
 	// or deleted: default ParentFailureCancel.
 	ParentFailure ParentFailurePolicy
+	// Partition is the job's partition key: the tenant, customer or
+	// resource that per-key flow control groups it by (see
+	// docs/flow-control.md). Default: the args' Partition method when
+	// they implement Partitioner, else none (""). At most
+	// MaxPartitionKeyBytes bytes of UTF-8 without NUL; stored as
+	// JobRow.Partition.
+	Partition string
 }
 
 // UniqueOpts makes an enqueue unique. Two jobs match when they have the
@@ -129,6 +136,9 @@ func (o EnqueueOpts) merge(d EnqueueOpts) EnqueueOpts {
 	}
 	if o.Unique == nil {
 		o.Unique = d.Unique
+	}
+	if o.Partition == "" {
+		o.Partition = d.Partition
 	}
 	return o
 }

@@ -50,6 +50,7 @@ type enqueueRequest struct {
 	Unique        *uniqueRequest  `json:"unique"`
 	Parents       []int64         `json:"parents"`
 	ParentFailure string          `json:"parent_failure"`
+	Partition     string          `json:"partition"`
 }
 
 // uniqueRequest is kiln.UniqueOpts in JSON.
@@ -100,6 +101,7 @@ func (a *api) params(req *enqueueRequest, prefix string) (kiln.EnqueueParams, er
 		}
 	}
 	opts.Parents, opts.ParentFailure = req.Parents, kiln.ParentFailurePolicy(req.ParentFailure)
+	opts.Partition = req.Partition
 	if err := a.checkArgsSchema(args, prefix); err != nil {
 		return kiln.EnqueueParams{}, err
 	}

@@ -74,6 +74,13 @@ type JobRow struct {
 	// UniqueKey is set for jobs enqueued with unique options: no other job
 	// with the same key exists in a non-final state.
 	UniqueKey string `json:"unique_key,omitempty"`
+	// Partition is the job's partition key: the tenant, customer or
+	// resource its kind's per-key flow control groups it by (per-key
+	// concurrency limits, fair claims, per-key rate limits); "" means no
+	// key. It is set at enqueue (kiln.EnqueueOpts.Partition, or the args'
+	// kiln.Partitioner method) and never changes: at most
+	// MaxPartitionKeyBytes bytes of UTF-8 without NUL.
+	Partition string `json:"partition,omitempty"`
 	// LastError is the error message of the latest failed attempt, if any.
 	LastError string `json:"last_error,omitempty"`
 	// Progress is how far the job's latest attempt said it got, in percent

@@ -18,6 +18,10 @@ const (
 	// many missed occurrences are caught up at once, as many jobs as one
 	// batch enqueue of the HTTP API holds.
 	MisfireMaxLimit = 10_000
+	// MaxPartitionKeyBytes is the longest JobRow.Partition, in bytes of
+	// UTF-8: long enough for a UUID, an e-mail address or a URL's host,
+	// short enough that the indexes of per-key claims stay small.
+	MaxPartitionKeyBytes = 255
 )
 
 // ValidationError reports a value Kiln does not accept: an option out of

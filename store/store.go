@@ -333,6 +333,10 @@ type JobInsertParams struct {
 	Tags        []string        // may be nil
 	Metadata    json.RawMessage // a JSON object; nil means {}
 	UniqueKey   string          // empty means not unique
+	// Partition is the job's partition key (kilntype.JobRow.Partition);
+	// "" means none. At most kilntype.MaxPartitionKeyBytes bytes of UTF-8
+	// without NUL (ValidateJobInsert).
+	Partition string
 	// UniqueReplace, with a UniqueKey, makes a conflicting insert change
 	// the job that holds the key, if that job is still waiting (available,
 	// scheduled or retryable; not pending or running), instead of leaving

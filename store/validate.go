@@ -21,14 +21,17 @@ const MaxJSONNumberLength = jsoncheck.MaxNumberLength
 // writes anything, so that no backend truncates or refuses what another
 // keeps: Priority within kilntype.PriorityHighest..PriorityLowest,
 // MaxAttempts within 1..kilntype.MaxAttemptsLimit, the text of Kind, Queue,
-// Tags, UniqueKey and BatchID (see CheckText), Args (see CheckJSON) and
-// Metadata (a JSON object, or nil). The error is a
-// *kilntype.ValidationError naming the field.
+// Tags, UniqueKey and BatchID (see CheckText), Partition (see
+// CheckPartition), Args (see CheckJSON) and Metadata (a JSON object, or
+// nil). The error is a *kilntype.ValidationError naming the field.
 func ValidateJobInsert(p *JobInsertParams) error {
 	if err := CheckRange("priority", int64(p.Priority), kilntype.PriorityHighest, kilntype.PriorityLowest); err != nil {
 		return err
 	}
 	if err := CheckRange("max_attempts", int64(p.MaxAttempts), 1, kilntype.MaxAttemptsLimit); err != nil {
+		return err
+	}
+	if err := CheckPartition(p.Partition); err != nil {
 		return err
 	}
 	return validateTemplate(p.Kind, p.Queue, p.Tags, p.Args, p.Metadata, map[string]string{
@@ -120,6 +123,16 @@ func CheckText(field, s string) error {
 		i += size
 	}
 	return nil
+}
+
+// CheckPartition returns a *kilntype.ValidationError for the field
+// "partition" unless key is at most kilntype.MaxPartitionKeyBytes bytes of
+// valid UTF-8 without NUL ("" is no key, and valid).
+func CheckPartition(key string) error {
+	if len(key) > kilntype.MaxPartitionKeyBytes {
+		return &kilntype.ValidationError{Field: "partition", Message: fmt.Sprintf("%d bytes; at most %d", len(key), kilntype.MaxPartitionKeyBytes)}
+	}
+	return CheckText("partition", key)
 }
 
 // CheckJSON returns a *kilntype.ValidationError for field unless b is one

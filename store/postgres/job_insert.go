@@ -14,23 +14,23 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-// sqlInsertJobs inserts the jobs whose columns are the arrays $1 to $11, in
+// sqlInsertJobs inserts the jobs whose columns are the arrays $1 to $12, in
 // array order, so that their IDs increase in that order; those whose unique
 // key is held by a job that may still run (or by an earlier row) are
 // skipped. Args and metadata come as JSON text, tags as a JSON array each
 // (unnest cannot take an array of arrays of different lengths), a unique
-// key as "" for none. It returns the ID and unique key of each inserted job.
+// key as "" for none, a partition key ($12) as "" for none. It returns the ID and unique key of each inserted job.
 const sqlInsertJobs = `INSERT INTO {s}.kiln_job (kind, queue, args, state, priority, max_attempts,
-	created_at, scheduled_at, tags, metadata, unique_key)
+	created_at, scheduled_at, tags, metadata, unique_key, partition_key)
 SELECT r.kind, r.queue, r.args::jsonb, r.state, r.priority, r.max_attempts,
 	r.created_at, r.scheduled_at,
 	CASE WHEN r.tags = '[]' THEN '{}'::text[]
 		ELSE ARRAY(SELECT jsonb_array_elements_text(r.tags::jsonb)) END,
-	r.metadata::jsonb, nullif(r.unique_key, '')
+	r.metadata::jsonb, nullif(r.unique_key, ''), r.partition_key
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::integer[],
-		$7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[], $11::text[])
+		$7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[])
 	WITH ORDINALITY AS r(kind, queue, args, state, priority, max_attempts,
-		created_at, scheduled_at, tags, metadata, unique_key, ord)
+		created_at, scheduled_at, tags, metadata, unique_key, partition_key, ord)
 ORDER BY r.ord
 ON CONFLICT DO NOTHING
 RETURNING id, unique_key`
@@ -146,6 +146,7 @@ func (s *Store) insertRound(ctx context.Context, q querier, rows []insertedRow, 
 		priorities, maxAttempts     = make([]int32, n), make([]int32, n)
 		createdAt, scheduledAt      = make([]time.Time, n), make([]time.Time, n)
 		tags, metadata, uniqueKeys  = make([]string, n), make([]string, n), make([]string, n)
+		partitions                  = make([]string, n)
 	)
 	for k, i := range todo {
 		r := rows[i]
@@ -154,9 +155,10 @@ func (s *Store) insertRound(ctx context.Context, q querier, rows []insertedRow, 
 		priorities[k], maxAttempts[k] = int32(j.Priority), int32(j.MaxAttempts)
 		createdAt[k], scheduledAt[k] = j.CreatedAt, j.ScheduledAt
 		tags[k], metadata[k], uniqueKeys[k] = r.tags, string(j.Metadata), j.UniqueKey
+		partitions[k] = j.Partition
 	}
 	res, err := q.Query(ctx, s.sql(sqlInsertJobs), kinds, queues, args, states, priorities,
-		maxAttempts, createdAt, scheduledAt, tags, metadata, uniqueKeys)
+		maxAttempts, createdAt, scheduledAt, tags, metadata, uniqueKeys, partitions)
 	if err != nil {
 		return nil, err
 	}
@@ -292,6 +294,7 @@ func insertRow(p *store.JobInsertParams) (insertedRow, error) {
 			Tags:        append(make([]string, 0, len(p.Tags)), p.Tags...),
 			Metadata:    metadata,
 			UniqueKey:   p.UniqueKey,
+			Partition:   p.Partition,
 		},
 		tags:    tags,
 		replace: p.UniqueReplace,

@@ -102,8 +102,8 @@ LEFT JOIN {s}.kiln_job AS j ON j.id = o.job_id`, overlapWindow)
 // committed first is seen ended.
 const sqlLockRunning = `SELECT state FROM {s}.kiln_job WHERE id = $1 FOR SHARE`
 
-// sqlOccurrenceInsert inserts one occurrence's job ($1 to $11, as in
-// kiln_job, tags as text[]) and, if the job was inserted (its unique key,
+// sqlOccurrenceInsert inserts one occurrence's job ($1 to $11 and $16,
+// the partition key, as in kiln_job, tags as text[]) and, if the job was inserted (its unique key,
 // $11, was free), the occurrence row of entry $12 at $13. A job that must
 // wait names its parent: job $14, or the job of the entry's occurrence at
 // $15; it is then inserted pending, with the parent in its metadata
@@ -115,11 +115,11 @@ const sqlOccurrenceInsert = `WITH parent AS (
 ),
 job AS (
 	INSERT INTO {s}.kiln_job (kind, queue, args, state, priority, max_attempts,
-		created_at, scheduled_at, tags, metadata, unique_key)
+		created_at, scheduled_at, tags, metadata, unique_key, partition_key)
 	SELECT $1, $2, $3::text::jsonb, CASE WHEN p.id IS NULL THEN $4::text ELSE 'pending' END, $5, $6, $7, $8,
 		$9::text[], CASE WHEN p.id IS NULL THEN $10::text::jsonb
 			ELSE $10::text::jsonb || jsonb_build_object('` + store.MetadataParentIDs + `', jsonb_build_array(p.id)) END,
-		nullif($11, '')
+		nullif($11, ''), $16
 	FROM parent AS p
 	ON CONFLICT DO NOTHING
 	RETURNING id
@@ -639,7 +639,7 @@ func (s *Store) enqueueOccurrences(ctx context.Context, tx pgx.Tx, e *preparedEn
 		}
 		args := []any{job.Kind, job.Queue, string(job.Args), string(job.State), job.Priority,
 			job.MaxAttempts, job.CreatedAt, job.ScheduledAt, job.Tags, string(job.Metadata),
-			job.UniqueKey, params.ID, at, parentJob, waitAt}
+			job.UniqueKey, params.ID, at, parentJob, waitAt, job.Partition}
 		inserted := func(parent *int64) error {
 			if parent == nil {
 				return nil

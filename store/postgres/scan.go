@@ -14,7 +14,7 @@ import (
 const jobColumns = `id, kind, queue, args, state, priority, attempt, max_attempts,
 	created_at, scheduled_at, attempted_at, finalized_at, leased_by,
 	lease_expires_at, cancel_requested_at, tags, metadata, unique_key, last_error,
-	progress, progress_attempt`
+	progress, progress_attempt, partition_key`
 
 // qualified returns columns, a comma-separated list, with each column
 // prefixed by alias and a dot.
@@ -44,7 +44,7 @@ func scanJob(row pgx.Row) (*kilntype.JobRow, error) {
 	err := row.Scan(&j.ID, &j.Kind, &j.Queue, (*[]byte)(&j.Args), &sc.state, &j.Priority, &j.Attempt,
 		&j.MaxAttempts, &j.CreatedAt, &j.ScheduledAt, &sc.times[0], &sc.times[1], &sc.leasedBy,
 		&sc.times[2], &sc.times[3], &j.Tags, (*[]byte)(&j.Metadata), &sc.uniqueKey, &sc.lastError,
-		&sc.progress, &sc.progressAttempt)
+		&sc.progress, &sc.progressAttempt, &j.Partition)
 	if err != nil {
 		return nil, err
 	}

@@ -97,10 +97,10 @@ func valuesRows(n, cols int) string {
 // and unique key of each inserted job.
 func sqlInsertJobs(rows int) string {
 	return fmt.Sprintf(`INSERT INTO kiln_job (kind, queue, args, state, priority, max_attempts,
-	created_at, scheduled_at, tags, metadata, unique_key)
+	created_at, scheduled_at, tags, metadata, unique_key, partition_key)
 VALUES %s
 ON CONFLICT DO NOTHING
-RETURNING id, unique_key`, valuesRows(rows, 11))
+RETURNING id, unique_key`, valuesRows(rows, 12))
 }
 
 // sqlFinishJobs moves each running job column1, if leased by column2 for the

@@ -117,7 +117,7 @@ WHERE id IN (SELECT value FROM json_each(?4))`
 // claimColumns are the columns sqlClaimCandidates returns, in scanCandidate's
 // order: those of kiln_job that a claim does not set.
 const claimColumns = `id, kind, queue, args, priority, attempt, max_attempts, created_at,
-	scheduled_at, tags, metadata, unique_key, last_error`
+	scheduled_at, tags, metadata, unique_key, last_error, partition_key`
 
 // scanCandidate reads one row of claimColumns as the job is before the
 // claim. FinalizedAt is nil: no job that can be claimed is finalized.
@@ -128,7 +128,7 @@ func scanCandidate(rows *sql.Rows) (*kilntype.JobRow, error) {
 	j := &c.row
 	if err := rows.Scan(&j.ID, &j.Kind, &j.Queue, &c.args, &j.Priority, &j.Attempt,
 		&j.MaxAttempts, &c.createdAt, &c.scheduledAt, &c.tags, &c.metadata, &c.uniqueKey,
-		&c.lastError); err != nil {
+		&c.lastError, &j.Partition); err != nil {
 		return nil, err
 	}
 	j.Args, j.ArgsBytes, j.Metadata = c.args, len(c.args), c.metadata

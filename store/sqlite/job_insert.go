@@ -73,14 +73,14 @@ func insertRows(params []*store.JobInsertParams) ([]insertedRow, error) {
 // fills results as JobInsertMany returns them. JobInsertMany and
 // RecurringEnqueue both insert jobs through it.
 func insertJobs(ctx context.Context, tx *sql.Tx, st *stmts, inserts map[int]*sql.Stmt, rows []insertedRow, results []store.JobInsertResult) error {
-	args := make([]any, 0, min(len(rows), batchSizes[0])*11)
+	args := make([]any, 0, min(len(rows), batchSizes[0])*12)
 	for start, size := range chunks(len(rows)) {
 		args = args[:0]
 		for _, r := range rows[start : start+size] {
 			j := r.job
 			args = append(args, j.Kind, j.Queue, string(j.Args), string(j.State), int64(j.Priority),
 				int64(j.MaxAttempts), micros(j.CreatedAt), micros(j.ScheduledAt), r.tags,
-				string(j.Metadata), nullString(j.UniqueKey))
+				string(j.Metadata), nullString(j.UniqueKey), j.Partition)
 		}
 		insert := tx.StmtContext(ctx, inserts[size])
 		if err := insertChunk(ctx, tx, st, insert, rows[start:start+size], results[start:start+size], args); err != nil {
@@ -200,6 +200,7 @@ func insertRow(p *store.JobInsertParams) (insertedRow, error) {
 			Tags:        copiedTags,
 			Metadata:    metadata,
 			UniqueKey:   p.UniqueKey,
+			Partition:   p.Partition,
 		},
 		tags:    tags,
 		replace: p.UniqueReplace,

@@ -14,7 +14,7 @@ import (
 const jobColumns = `id, kind, queue, args, state, priority, attempt, max_attempts,
 	created_at, scheduled_at, attempted_at, finalized_at, leased_by,
 	lease_expires_at, cancel_requested_at, tags, metadata, unique_key, last_error,
-	progress, progress_attempt`
+	progress, progress_attempt, partition_key`
 
 // attemptColumns lists kiln_job_attempt's columns in the order scanAttempt
 // reads them.
@@ -40,7 +40,7 @@ func scanJob(sc scanner, extra ...any) (*kilntype.JobRow, error) {
 	err := sc.Scan(append([]any{&j.ID, &j.Kind, &j.Queue, &args, &state, &j.Priority, &j.Attempt,
 		&j.MaxAttempts, &createdAt, &scheduledAt, &attemptedAt, &finalizedAt, &leasedBy,
 		&leaseExp, &cancelAt, &tags, &metadata, &uniqueKey, &lastError,
-		&progress, &progressAttempt}, extra...)...)
+		&progress, &progressAttempt, &j.Partition}, extra...)...)
 	if err != nil {
 		return nil, err
 	}

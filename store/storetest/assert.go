@@ -88,7 +88,8 @@ func wantSameJob(t *testing.T, got, want *kilntype.JobRow) {
 		got.State != want.State || got.Priority != want.Priority ||
 		got.Attempt != want.Attempt || got.MaxAttempts != want.MaxAttempts ||
 		got.LeasedBy != want.LeasedBy || got.UniqueKey != want.UniqueKey ||
-		got.LastError != want.LastError || !slices.Equal(got.Tags, want.Tags) {
+		got.LastError != want.LastError || got.Partition != want.Partition ||
+		!slices.Equal(got.Tags, want.Tags) {
 		t.Errorf("job differs:\n got %+v\nwant %+v", got, want)
 	}
 	wantJSON(t, "Args", got.Args, want.Args)

@@ -49,6 +49,7 @@ func priority(n int) jobMod           { return func(p *store.JobInsertParams) { 
 func maxAttempts(n int) jobMod        { return func(p *store.JobInsertParams) { p.MaxAttempts = n } }
 func uniqueKey(k string) jobMod       { return func(p *store.JobInsertParams) { p.UniqueKey = k } }
 func scheduledAt(at time.Time) jobMod { return func(p *store.JobInsertParams) { p.ScheduledAt = at } }
+func partition(key string) jobMod     { return func(p *store.JobInsertParams) { p.Partition = key } }
 
 // scheduled makes the job scheduled at at.
 func scheduled(at time.Time) jobMod {

@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 			{"JobInsertMany", testInsert},
 			{"JobInsertManyUniqueReplace", testUniqueReplace},
 			{"JobGet", testGet},
+			{"JobPartition", testPartition},
 			{"JobList", testList},
 			{"JobListArgsPreview", testListArgsPreview},
 			{"JobCountByState", testCountByState},

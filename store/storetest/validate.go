@@ -63,6 +63,9 @@ var badJobValues = []struct {
 	{"KindNUL", kind("no\x00op"), "kind"},
 	{"QueueInvalidUTF8", queue("q\xfe"), "queue"},
 	{"UniqueKeyNUL", uniqueKey("k\x00"), "unique_key"},
+	{"PartitionNUL", partition("tenant\x00"), "partition"},
+	{"PartitionInvalidUTF8", partition("t\xff"), "partition"},
+	{"PartitionTooLong", partition(strings.Repeat("é", (kilntype.MaxPartitionKeyBytes+1)/2)), "partition"},
 }
 
 func args(s string) jobMod { return func(p *store.JobInsertParams) { p.Args = json.RawMessage(s) } }

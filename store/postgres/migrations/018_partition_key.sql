@@ -1,0 +1,11 @@
+-- 018_partition_key: a job's partition key (kiln.EnqueueOpts.Partition,
+-- kiln.Partitioner), the key that per-key concurrency limits, fair claims
+-- and per-key rate limits group jobs by.
+--
+-- {s} stands for the store's schema (Options.Schema), quoted. '' means no
+-- key. The column compares bytes (COLLATE "C"), as SQLite's BINARY does,
+-- so that both stores order keys alike and a claim can walk them from a
+-- cursor. A NOT NULL column with a constant default is added to the catalog
+-- only (PostgreSQL 11 and later): no table rewrite, no scan, whatever the
+-- number of jobs.
+ALTER TABLE {s}.kiln_job ADD COLUMN partition_key text COLLATE "C" NOT NULL DEFAULT '';

@@ -205,6 +205,62 @@ func (c *Client) JobBulkResume(ctx context.Context, id int64) (*BulkOperation, e
 	return op, c.runBulk(op)
 }
 
+// countFromCounters validates filter and returns it (a zero filter for
+// nil) with its count from the counters the store keeps, true, when it
+// filters by states and queues only; else false.
+func (c *Client) countFromCounters(ctx context.Context, filter *JobFilter) (JobFilter, int, bool, error) {
+	f := JobFilter{}
+	if filter != nil {
+		f = *filter
+	}
+	if err := store.ValidateJobFilter(&f); err != nil {
+		return f, 0, false, fmt.Errorf("kiln: count jobs: %w", err)
+	}
+	if len(f.Kinds) > 0 || f.Tag != "" || f.ArgsContains != "" || !f.CreatedFrom.IsZero() || !f.CreatedBefore.IsZero() {
+		return f, 0, false, nil
+	}
+	counts, err := c.cfg.Store.JobCountByQueueState(ctx)
+	if err != nil {
+		return f, 0, false, fmt.Errorf("kiln: count jobs: %w", err)
+	}
+	n := 0
+	for _, jc := range counts {
+		if (len(f.States) == 0 || slices.Contains(f.States, jc.State)) &&
+			(len(f.Queues) == 0 || slices.Contains(f.Queues, jc.Queue)) {
+			n += jc.Count
+		}
+	}
+	return f, n, true, nil
+}
+
+// JobCountMatchingBounded returns how many stored jobs filter matches, as
+// JobCountMatching does, but stops counting above limit (at least 1):
+// when exact is false, more than n jobs match and n is limit. A filter
+// of states and queues only is counted exactly from the counters; any
+// other in one store call that reads at most limit+1 matching entries of
+// the index that suits the filter (a finished state's and kind's, an
+// in-flight state's, or, for a tag, the tag's), so that its cost is
+// bounded by limit rather than by the jobs stored, except for a filter
+// of args text or creation time whose index entries must be read one
+// by one (bound it with ctx). This is what a confirmation page shows
+// before a bulk operation, which counts the jobs exactly as it runs
+// (BulkOperation.Matched).
+func (c *Client) JobCountMatchingBounded(ctx context.Context, filter *JobFilter, limit int) (n int, exact bool, err error) {
+	f, n, counted, err := c.countFromCounters(ctx, filter)
+	if err != nil || counted {
+		return n, counted, err
+	}
+	limit = max(limit, 1)
+	n, err = c.cfg.Store.JobCountMatching(ctx, &store.JobCountMatchingParams{Filter: f, Limit: limit + 1})
+	if err != nil {
+		return 0, false, fmt.Errorf("kiln: count jobs: %w", err)
+	}
+	if n > limit {
+		return limit, false, nil
+	}
+	return n, true, nil
+}
+
 // JobCountWindow is how many consecutive job IDs JobCountMatching counts
 // in one store call.
 const JobCountWindow = 100_000
@@ -218,26 +274,9 @@ const JobCountWindow = 100_000
 // ctx ends first, it returns the count so far, a lower bound, with ctx's
 // error.
 func (c *Client) JobCountMatching(ctx context.Context, filter *JobFilter) (int, error) {
-	f := JobFilter{}
-	if filter != nil {
-		f = *filter
-	}
-	if err := store.ValidateJobFilter(&f); err != nil {
-		return 0, fmt.Errorf("kiln: count jobs: %w", err)
-	}
-	if len(f.Kinds) == 0 && f.Tag == "" && f.ArgsContains == "" && f.CreatedFrom.IsZero() && f.CreatedBefore.IsZero() {
-		counts, err := c.cfg.Store.JobCountByQueueState(ctx)
-		if err != nil {
-			return 0, fmt.Errorf("kiln: count jobs: %w", err)
-		}
-		n := 0
-		for _, jc := range counts {
-			if (len(f.States) == 0 || slices.Contains(f.States, jc.State)) &&
-				(len(f.Queues) == 0 || slices.Contains(f.Queues, jc.Queue)) {
-				n += jc.Count
-			}
-		}
-		return n, nil
+	f, n, counted, err := c.countFromCounters(ctx, filter)
+	if err != nil || counted {
+		return n, err
 	}
 	oldest, err := c.cfg.Store.JobList(ctx, &store.JobListParams{OrderAsc: true, Limit: 1, ArgsPreview: 1})
 	if err != nil {
@@ -247,7 +286,7 @@ func (c *Client) JobCountMatching(ctx context.Context, filter *JobFilter) (int, 
 	if err != nil || len(oldest) == 0 || len(newest) == 0 {
 		return 0, err
 	}
-	n := 0
+	n = 0
 	for after := oldest[0].ID - 1; after < newest[0].ID; after += JobCountWindow {
 		m, err := c.cfg.Store.JobCountMatching(ctx, &store.JobCountMatchingParams{
 			Filter: f, After: after, UpTo: min(after+JobCountWindow, newest[0].ID),

@@ -33,6 +33,19 @@ func TestJobBulk(t *testing.T) {
 	if n, err := c.JobCountMatching(ctx, &filter); err != nil || n != 30 {
 		t.Fatalf("JobCountMatching(kind test) = %d, %v; want 30", n, err)
 	}
+	for _, tc := range []struct {
+		limit int
+		n     int
+		exact bool
+	}{{10, 10, false}, {29, 29, false}, {30, 30, true}, {100, 30, true}} {
+		if n, exact, err := c.JobCountMatchingBounded(ctx, &filter, tc.limit); err != nil || n != tc.n || exact != tc.exact {
+			t.Errorf("JobCountMatchingBounded(kind test, %d) = %d, %v, %v; want %d, %v", tc.limit, n, exact, err, tc.n, tc.exact)
+		}
+	}
+	// States and queues only: exact from the counters, whatever the limit.
+	if n, exact, err := c.JobCountMatchingBounded(ctx, &kiln.JobFilter{Queues: []string{"a"}}, 5); err != nil || n != 20 || !exact {
+		t.Errorf("JobCountMatchingBounded(queue a, 5) = %d, %v, %v; want 20, exact", n, exact, err)
+	}
 	op, err := c.JobBulk(ctx, &kiln.BulkParams{Action: kiln.BulkCancel, Filter: filter})
 	if err != nil {
 		t.Fatal(err)

@@ -15,10 +15,17 @@ import (
 	"github.com/kilnjobs/kiln/kilntype"
 )
 
+// bulkCountLimit is where a bulk operation's confirmation page stops
+// counting the jobs of a filter that the counters cannot answer (a kind,
+// a tag, args text): above it the page says "more than 10,000", and the
+// operation counts them exactly as it runs (its progress page's
+// "matched"). A count of at most bulkCountLimit+1 index entries keeps the
+// page fast with millions of jobs (see docs/benchmarks.md).
+const bulkCountLimit = 10_000
+
 // bulkCountTimeout bounds the count of a bulk operation's confirmation
-// page: a filter that the counters cannot answer (a kind, a tag, args
-// text) is counted over the jobs, and the page shows a lower bound when
-// the count takes longer.
+// page when its filter's index cannot bound it (args text reads each
+// job): the page then says it did not count.
 const bulkCountTimeout = 2 * time.Second
 
 // bulkOffer is the Jobs page's offer to act on every job its filter
@@ -80,10 +87,11 @@ type bulkNewData struct {
 	Describe string
 	Query    template.URL
 	Count    int
-	// Partial is true when the count stopped at bulkCountTimeout: Count
-	// is a lower bound.
-	Partial bool
-	Error   string
+	// More is true when more than Count (bulkCountLimit) jobs match;
+	// Partial when the count did not end within bulkCountTimeout (Count
+	// is then 0 and unknown).
+	More, Partial bool
+	Error         string
 }
 
 // readBulkFilter reads the Jobs page's filter from v (a query or a form)
@@ -145,8 +153,10 @@ func (h *handler) bulkNew(w http.ResponseWriter, r *http.Request) {
 		d.Error, status = fmt.Sprintf("unknown bulk action %q", d.Action), http.StatusBadRequest
 	default:
 		ctx, cancel := context.WithTimeout(r.Context(), bulkCountTimeout)
-		d.Count, err = h.client.JobCountMatching(ctx, &kf)
+		var exact bool
+		d.Count, exact, err = h.client.JobCountMatchingBounded(ctx, &kf, bulkCountLimit)
 		cancel()
+		d.More = err == nil && !exact
 		switch {
 		case errors.Is(err, context.DeadlineExceeded):
 			d.Partial = true

@@ -23,7 +23,10 @@ type BulkStore interface {
 	// JobCountMatching counts the jobs that params.Filter matches among
 	// the IDs after params.After up to params.UpTo (0: the newest),
 	// reading from the jobs as JobList does. Callers bound a count of
-	// millions of jobs by counting windows of IDs in turn.
+	// millions of jobs by counting windows of IDs in turn, or by
+	// params.Limit: the count stops there. Without a range of IDs (After
+	// and UpTo both 0) the store reads the index that suits the filter
+	// (a state's and kind's), not the jobs in ID order.
 	JobCountMatching(ctx context.Context, params *JobCountMatchingParams) (int, error)
 	// BulkCreate stores a new operation, running, owned by params.Owner,
 	// over the IDs of the jobs stored now (FirstID the oldest, LastID the
@@ -73,6 +76,9 @@ type JobCountMatchingParams struct {
 	Filter kilntype.JobFilter
 	After  int64 // IDs above it
 	UpTo   int64 // IDs up to it, included; 0: no bound
+	// Limit, when above 0, is where the count stops: the result is at
+	// most Limit, and Limit means "Limit or more".
+	Limit int
 }
 
 // BulkCreateParams describes a new bulk operation.

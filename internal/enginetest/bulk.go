@@ -11,7 +11,7 @@ import (
 
 // JobCountMatching counts the due jobs of AddJobs whose state, kind and
 // queue params.Filter matches (its other filters are ignored), in its ID
-// range.
+// range, up to params.Limit.
 func (s *Store) JobCountMatching(ctx context.Context, params *store.JobCountMatchingParams) (int, error) {
 	if err := s.enter(ctx, JobCountMatching, params); err != nil {
 		return 0, err
@@ -25,6 +25,9 @@ func (s *Store) JobCountMatching(ctx context.Context, params *store.JobCountMatc
 			(len(f.Queues) == 0 || slices.Contains(f.Queues, j.Queue)) {
 			n++
 		}
+	}
+	if params.Limit > 0 {
+		n = min(n, params.Limit)
 	}
 	return n, nil
 }

@@ -60,7 +60,8 @@ func (s *Store) getBulk(ctx context.Context, q querier, id int64, lock bool) (*k
 }
 
 // JobCountMatching counts the jobs params.Filter matches in its range of
-// IDs, walking them as JobList does.
+// IDs, walking them as JobList does (without a range, the planner picks
+// the index), up to params.Limit.
 func (s *Store) JobCountMatching(ctx context.Context, params *store.JobCountMatchingParams) (int, error) {
 	lp := store.BulkListParamsFor(&params.Filter, params.After, params.UpTo, 0)
 	from, _, where, args, ok := jobListWhere(lp)
@@ -68,10 +69,15 @@ func (s *Store) JobCountMatching(ctx context.Context, params *store.JobCountMatc
 		return 0, nil
 	}
 	from, args = idRange(lp, from, args)
-	query := `SELECT count(*) FROM ` + from
+	query := `SELECT 1 FROM ` + from
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
+	if params.Limit > 0 {
+		args = append(args, params.Limit)
+		query += ` LIMIT $` + strconv.Itoa(len(args))
+	}
+	query = `SELECT count(*) FROM (` + query + `) AS m`
 	var n int
 	if err := s.pool.QueryRow(ctx, s.sql(query), args...).Scan(&n); err != nil {
 		return 0, fail("count matching jobs", err)

@@ -58,17 +58,66 @@ func rangeWalk(params *store.JobListParams) listWalk {
 	return walkTable
 }
 
-// JobCountMatching counts the jobs params.Filter matches in its range of
-// IDs, walking them as JobList does, from the reader pool.
-func (s *Store) JobCountMatching(ctx context.Context, params *store.JobCountMatchingParams) (int, error) {
-	lp := store.BulkListParamsFor(&params.Filter, params.After, params.UpTo, 0)
-	from, _, where, args, ok := jobListWhere(lp, rangeWalk(lp))
-	if !ok {
-		return 0, nil
+// countWalk is how JobCountMatching reads the jobs of params without a
+// range of IDs: the index of its states when they share one (an
+// in-flight state's, kiln_job_finalized_kind for finished states, which
+// also holds the kind, kiln_job_claim_kind for available jobs), else
+// SQLite's choice. Counting in ID order (rangeWalk) would read every job
+// of the table to find those of a kind.
+func countWalk(params *store.JobListParams) listWalk {
+	if params.Tag != "" || len(params.States) == 0 {
+		return listWalk{}
 	}
-	query := `SELECT count(*) FROM ` + from
+	if store.InflightStates(params.States) {
+		return walkInflight
+	}
+	var walk listWalk
+	for _, st := range params.States {
+		w := listWalk{}
+		switch st {
+		case kilntype.JobStateAvailable:
+			w = walkAvailable
+		case kilntype.JobStateCompleted, kilntype.JobStateCancelled, kilntype.JobStateDiscarded:
+			w = walkFinalized
+		}
+		if w == (listWalk{}) || (walk != (listWalk{}) && walk != w) {
+			return listWalk{}
+		}
+		walk = w
+	}
+	return walk
+}
+
+// jobCountQuery returns JobCountMatching's statement for params and its
+// arguments, or false when an empty filter matches nothing.
+func jobCountQuery(params *store.JobCountMatchingParams) (string, []any, bool) {
+	lp := store.BulkListParamsFor(&params.Filter, params.After, params.UpTo, 0)
+	walk := rangeWalk(lp)
+	if params.After == 0 && params.UpTo == 0 {
+		walk = countWalk(lp)
+	}
+	from, _, where, args, ok := jobListWhere(lp, walk)
+	if !ok {
+		return "", nil, false
+	}
+	query := `SELECT 1 FROM ` + from
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	if params.Limit > 0 {
+		query += ` LIMIT ?`
+		args = append(args, params.Limit)
+	}
+	return `SELECT count(*) FROM (` + query + `)`, args, true
+}
+
+// JobCountMatching counts the jobs params.Filter matches in its range of
+// IDs, walking them as JobList does (or, without a range, reading the
+// index of countWalk), up to params.Limit, from the reader pool.
+func (s *Store) JobCountMatching(ctx context.Context, params *store.JobCountMatchingParams) (int, error) {
+	query, args, ok := jobCountQuery(params)
+	if !ok {
+		return 0, nil
 	}
 	var n int
 	if err := s.r.QueryRowContext(ctx, query, args...).Scan(&n); err != nil {

@@ -165,6 +165,37 @@ func TestListWalks(t *testing.T) {
 	}
 }
 
+// TestCountWalks checks with EXPLAIN QUERY PLAN that JobCountMatching
+// without a range of IDs (the dashboard's bounded count) seeks the index
+// of its states and kind rather than reading the table.
+func TestCountWalks(t *testing.T) {
+	t.Parallel()
+	s := openMigrated(t)
+	for _, c := range []struct {
+		name   string
+		filter kilntype.JobFilter
+		want   string // a step of the plan
+	}{
+		{"discarded of a kind", kilntype.JobFilter{States: []kilntype.JobState{kilntype.JobStateDiscarded}, Kinds: []string{"k"}},
+			"SEARCH kiln_job USING COVERING INDEX kiln_job_finalized_kind (state=? AND kind=?"},
+		{"completed and cancelled of a kind in a queue", kilntype.JobFilter{States: []kilntype.JobState{
+			kilntype.JobStateCompleted, kilntype.JobStateCancelled}, Kinds: []string{"k"}, Queues: []string{"q"}},
+			"SEARCH kiln_job USING INDEX kiln_job_finalized_kind (state=? AND kind=?"},
+		{"retryable of a kind", kilntype.JobFilter{States: []kilntype.JobState{kilntype.JobStateRetryable}, Kinds: []string{"k"}},
+			"USING INDEX kiln_job_state_inflight (state=?)"},
+		{"available of a kind in a queue", kilntype.JobFilter{States: []kilntype.JobState{kilntype.JobStateAvailable},
+			Kinds: []string{"k"}, Queues: []string{"q"}}, "kiln_job USING COVERING INDEX kiln_job_claim_kind (queue=? AND kind=?)"},
+	} {
+		q, args, ok := jobCountQuery(&store.JobCountMatchingParams{Filter: c.filter, Limit: 10_001})
+		if !ok {
+			t.Fatalf("%s: nothing to match", c.name)
+		}
+		if joined := strings.Join(queryPlan(t, s.r, c.name, q, args...), "; "); !strings.Contains(joined, c.want) {
+			t.Errorf("%s: plan %q lacks %q", c.name, joined, c.want)
+		}
+	}
+}
+
 // queryPlan returns the detail column of each step of the EXPLAIN QUERY
 // PLAN of query run with args on db, in order, and logs them under name.
 // It fails the test if EXPLAIN fails.

@@ -93,6 +93,12 @@ func testBulk(t *testing.T, newStore NewStoreFunc) {
 		if err != nil || n != len(want) {
 			t.Errorf("JobCountMatching = %d, %v; want %d", n, err, len(want))
 		}
+		for _, limit := range []int{2, len(want), len(want) + 1} {
+			n, err := f.s.JobCountMatching(f.ctx, &store.JobCountMatchingParams{Filter: filter, Limit: limit})
+			if err != nil || n != min(limit, len(want)) {
+				t.Errorf("JobCountMatching up to %d = %d, %v; want %d", limit, n, err, min(limit, len(want)))
+			}
+		}
 		op := f.bulkCreate(kilntype.BulkRetry, filter, "")
 		if op.State != kilntype.BulkRunning || op.Owner != procA || op.FirstID != want[0] || op.LastID < want[len(want)-1] ||
 			op.Cursor != op.FirstID-1 || op.Progress() != 0 {

@@ -238,6 +238,11 @@ const maxClaimWindow = 10_000
 // allows for any job that was running when its process or its database
 // died. The outcome of a job is written with a synchronous commit, which
 // flushes the WAL up to it, the claim's included.
+//
+// A claim's statements run with PostgreSQL's generic plans, set for the
+// claim's transaction only (see claim.query): a process polls the claim
+// every FetchPollInterval while it is idle, and planning it for its
+// parameters each time cost the database more than running it.
 func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*kilntype.JobRow, error) {
 	if params.ClaimsNothing() {
 		return []*kilntype.JobRow{}, nil
@@ -283,6 +288,8 @@ type claim struct {
 	limited  bool           // whether some kind has a positive limit
 	anyKinds []string       // with AnyKind, the kinds of available jobs
 	listed   bool           // whether anyKinds was listed
+	inTx     bool           // the rounds run in a transaction
+	generic  bool           // the transaction plans generically (sqlGenericPlans sent)
 	claimed  []*kilntype.JobRow
 }
 
@@ -301,9 +308,10 @@ func (s *Store) newClaim(p *store.JobClaimParams) *claim {
 	return c
 }
 
-// run runs the claim's rounds on q (a transaction when there is more than
-// one round).
-func (c *claim) run(ctx context.Context, s *Store, q querier) error {
+// run runs the claim's rounds on q: the pool (one round, in the implicit
+// transaction of its batch; see claim.query), or a transaction.
+func (c *claim) run(ctx context.Context, s *Store, q claimQuerier) error {
+	_, c.inTx = q.(pgx.Tx)
 	for len(c.claimed) < c.p.Max {
 		want := c.p.Max - len(c.claimed)
 		window := want
@@ -324,32 +332,29 @@ func (c *claim) run(ctx context.Context, s *Store, q querier) error {
 		if err != nil {
 			return err
 		}
-		rows, err := q.Query(ctx, s.sql(sqlClaim(len(avail))), c.p.Queue, c.now, c.p.KindFilter(), c.excluded,
-			window, want, limitKinds, limitRemaining, c.p.LeasedBy, c.leaseEnd, c.leaseLen, avail)
-		if err != nil {
-			return err
-		}
 		var (
 			picked int
 			more   bool
 		)
-		for rows.Next() {
-			j, full, err := scanClaimed(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			more = more || full
-			picked++
-			c.claimed = append(c.claimed, j)
-			if limit, ok := c.p.KindLimits[j.Kind]; ok {
-				c.taken[j.Kind]++
-				if c.taken[j.Kind] == limit {
-					c.excluded = append(c.excluded, j.Kind)
+		err = c.query(ctx, q, s.sql(sqlClaim(len(avail))), []any{c.p.Queue, c.now, c.p.KindFilter(), c.excluded,
+			window, want, limitKinds, limitRemaining, c.p.LeasedBy, c.leaseEnd, c.leaseLen, avail},
+			func(rows pgx.Rows) error {
+				j, full, err := scanClaimed(rows)
+				if err != nil {
+					return err
 				}
-			}
-		}
-		if err := rows.Err(); err != nil {
+				more = more || full
+				picked++
+				c.claimed = append(c.claimed, j)
+				if limit, ok := c.p.KindLimits[j.Kind]; ok {
+					c.taken[j.Kind]++
+					if c.taken[j.Kind] == limit {
+						c.excluded = append(c.excluded, j.Kind)
+					}
+				}
+				return nil
+			})
+		if err != nil {
 			return err
 		}
 		// Without limits a round takes every candidate up to want; with
@@ -361,21 +366,95 @@ func (c *claim) run(ctx context.Context, s *Store, q querier) error {
 	return nil
 }
 
+// claimQuerier is what a claim runs on: the Store's pool, or a transaction.
+type claimQuerier interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// sqlGenericPlans makes the statements that follow it in its transaction
+// use PostgreSQL's generic plan (set_config's is_local: until the
+// transaction ends). See claim.query.
+const sqlGenericPlans = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true)`
+
+// query runs sql with args on q with PostgreSQL's generic plan, calls each
+// for every row it returns, and returns once the statement's transaction
+// has committed (on the pool) or the statement has ended (in a
+// transaction), with the first error of any of them.
+//
+// The claim's statements run every FetchPollInterval in every idle
+// process, so their planning is what an idle process costs the database.
+// PostgreSQL plans a prepared statement for its parameters (a custom plan)
+// until its generic plan looks no costlier, and the claim's custom plans
+// look cheap beside a table's statistics, so it kept planning each claim:
+// 1.44 ms of planning for 0.55 ms of execution beside 1,000,000 jobs of
+// another kind, against 0.27 ms on an empty table (docs/benchmarks.md,
+// "Idle claims (issue 16)"). So the statement is sent in one batch
+// (one round trip) after sqlGenericPlans, which sets plan_cache_mode for
+// its transaction only: on the pool, the implicit transaction that
+// PostgreSQL runs a batch in, up to its Sync (pgx sends one), which the
+// batch's Close waits for and reports the commit of; in a transaction, the
+// transaction's (set once, on its first statement). A prepared statement's
+// generic plan is planned once per connection and reused, whose shape
+// TestQueryPlans checks. Behind a pooler in transaction mode the batch is
+// one transaction too, on one server session; pgx's exec and
+// cache_describe modes send unnamed statements, which the setting plans
+// generically as well, and simple_protocol sends the values in the text,
+// planned as they are (no plan is cached for them).
+func (c *claim) query(ctx context.Context, q claimQuerier, sql string, args []any, each func(pgx.Rows) error) error {
+	var b pgx.Batch
+	first := !c.generic
+	if first {
+		b.Queue(sqlGenericPlans)
+	}
+	b.Queue(sql, args...)
+	br := q.SendBatch(ctx, &b)
+	err := func() error {
+		if first {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("plan generically: %w", err)
+			}
+		}
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := each(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}()
+	// Close reads the batch to its end: on the pool, the outcome of its
+	// transaction's commit.
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && c.inTx {
+		c.generic = true
+	}
+	return err
+}
+
 // availableKinds returns the kinds whose available jobs the next round
 // reads: the claim's kinds, or with AnyKind those of the queue's available
 // jobs (listed once per claim), less the excluded ones.
-func (c *claim) availableKinds(ctx context.Context, s *Store, q querier) ([]string, error) {
+func (c *claim) availableKinds(ctx context.Context, s *Store, q claimQuerier) ([]string, error) {
 	kinds := c.p.KindFilter()
 	if kinds == nil {
 		if !c.listed {
-			rows, err := q.Query(ctx, s.sql(sqlAvailableKinds), c.p.Queue)
+			var kinds []string
+			err := c.query(ctx, q, s.sql(sqlAvailableKinds), []any{c.p.Queue}, func(rows pgx.Rows) error {
+				var kind string
+				err := rows.Scan(&kind)
+				kinds = append(kinds, kind)
+				return err
+			})
 			if err != nil {
 				return nil, fmt.Errorf("list available kinds: %w", err)
 			}
-			if c.anyKinds, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
-				return nil, fmt.Errorf("list available kinds: %w", err)
-			}
-			c.listed = true
+			c.anyKinds, c.listed = kinds, true
 		}
 		kinds = c.anyKinds
 	}

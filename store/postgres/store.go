@@ -46,9 +46,13 @@
 // running jobs they change in ID order before changing any, so that two of
 // them never deadlock. A claim commits asynchronously (synchronous_commit
 // off for its own transaction: see [Store.JobClaim]); every other write
-// commits synchronously. TestQueryPlans checks with EXPLAIN, on
-// tables of 10,000 rows and with both custom and generic plans, that no
-// hot statement reads a table sequentially; no planner setting is changed.
+// commits synchronously. A claim's statements use PostgreSQL's generic
+// plans (plan_cache_mode for the claim's transaction only), so that the
+// polls of an idle process are not planned again each time (see
+// [Store.JobClaim]). TestQueryPlans checks with EXPLAIN, on tables of
+// 10,000 rows and with both custom and generic plans, that no hot
+// statement reads a table sequentially; no other planner setting is
+// changed.
 //
 // # Clocks
 //

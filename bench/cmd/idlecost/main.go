@@ -91,6 +91,9 @@ type options struct {
 	duration  time.Duration
 	warmup    time.Duration
 	dashboard time.Duration
+	// clients are the executables of the measured clients, each run in
+	// turn for every repeat: this program, or builds of two versions of it.
+	clients []string
 	// child: measure one client on an existing database (path or schema).
 	child  bool
 	path   string
@@ -107,6 +110,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", time.Minute, "how long each client idles, measured")
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "how long each client runs before it is measured")
 	flag.DurationVar(&o.dashboard, "dashboard", 0, "if positive, read the dashboard's data this often")
+	clients := flag.String("clients", "", "comma-separated idlecost executables (builds of other versions) to measure in turn on the same database, for every --repeat; default: this program")
 	flag.BoolVar(&o.child, "child", false, "internal: measure one client on the database of --path or --schema")
 	flag.StringVar(&o.path, "path", "", "internal: the SQLite file, with --child")
 	flag.StringVar(&o.schema, "schema", "", "internal: the PostgreSQL schema, with --child")
@@ -124,6 +128,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "idlecost: --store is sqlite or postgres, --foreign numbers at least 0 in increasing order, "+
 			"--repeat at least 1, --duration positive; no arguments are taken")
 		os.Exit(2)
+	}
+	if *clients != "" {
+		o.clients = strings.Split(*clients, ",")
 	}
 	run := parent
 	if o.child {
@@ -209,11 +216,14 @@ func parent(ctx context.Context, o options) (err error) {
 		childA = []string{"--schema", schema, "--database", o.database}
 	}
 
-	exe, err := os.Executable()
-	if err != nil {
-		return err
+	if len(o.clients) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		o.clients = []string{exe}
 	}
-	results := map[int][]result{}
+	results := map[int][][]result{} // by size, then client
 	queued := 0
 	for _, n := range o.foreign {
 		st, closeStore, err := open()
@@ -240,22 +250,28 @@ func parent(ctx context.Context, o options) (err error) {
 			return err
 		}
 		fmt.Printf("%s: %d foreign jobs queued (%v)\n", o.store, n, time.Since(start).Round(time.Millisecond))
+		results[n] = make([][]result, len(o.clients))
 		for range o.repeat {
-			args := append([]string{"--child", "--store", o.store, "--foreign", strconv.Itoa(n),
-				"--duration", o.duration.String(), "--warmup", o.warmup.String(), "--dashboard", o.dashboard.String()}, childA...)
-			cmd := exec.CommandContext(ctx, exe, args...)
-			var out bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, os.Stderr
-			if err := cmd.Run(); err != nil {
-				return fmt.Errorf("measured client: %w", err)
+			for ci, exe := range o.clients {
+				args := append([]string{"--child", "--store", o.store, "--foreign", strconv.Itoa(n),
+					"--duration", o.duration.String(), "--warmup", o.warmup.String(), "--dashboard", o.dashboard.String()}, childA...)
+				cmd := exec.CommandContext(ctx, exe, args...)
+				var out bytes.Buffer
+				cmd.Stdout, cmd.Stderr = &out, os.Stderr
+				if err := cmd.Run(); err != nil {
+					return fmt.Errorf("measured client: %w", err)
+				}
+				var r result
+				if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+					return fmt.Errorf("measured client's report %q: %w", out.String(), err)
+				}
+				r.Foreign = n
+				results[n][ci] = append(results[n][ci], r)
+				if len(o.clients) > 1 {
+					fmt.Printf("  %s:", exe)
+				}
+				printRun(o, r)
 			}
-			var r result
-			if err := json.Unmarshal(out.Bytes(), &r); err != nil {
-				return fmt.Errorf("measured client's report %q: %w", out.String(), err)
-			}
-			r.Foreign = n
-			results[n] = append(results[n], r)
-			printRun(o, r)
 		}
 	}
 	printTable(o, results)
@@ -299,9 +315,13 @@ func column(rs []result, f func(result) float64) []float64 {
 	return xs
 }
 
-func printTable(o options, results map[int][]result) {
+func printTable(o options, results map[int][][]result) {
 	fmt.Printf("\n%s, %d run(s) of %v each (min / median / max), CPU in seconds per minute, memory in MiB:\n\n", o.store, o.repeat, o.duration)
-	head := "| foreign jobs | process CPU | claims/min |"
+	head := "| foreign jobs |"
+	if len(o.clients) > 1 {
+		head += " client |"
+	}
+	head += " process CPU | claims/min |"
 	if o.store == "postgres" {
 		head += " backends CPU |"
 	}
@@ -313,30 +333,35 @@ func printTable(o options, results map[int][]result) {
 	fmt.Println(head)
 	fmt.Println(strings.Repeat("|---", strings.Count(head, "|")-1) + "|")
 	for _, n := range o.foreign {
-		rs := results[n]
-		line := fmt.Sprintf("| %d | %s | %s |", n,
-			stat(column(rs, func(r result) float64 { return perMinute(r.CPU, r.Seconds) }), "%.3f"),
-			stat(column(rs, func(r result) float64 { return perMinute(float64(r.Calls["claim"]), r.Seconds) }), "%.0f"))
-		if o.store == "postgres" {
-			line += " " + stat(column(rs, func(r result) float64 { return perMinute(r.DBCPU, r.Seconds) }), "%.3f") + " |"
+		for ci, rs := range results[n] {
+			line := fmt.Sprintf("| %d |", n)
+			if len(o.clients) > 1 {
+				line += " " + o.clients[ci] + " |"
+			}
+			line += fmt.Sprintf(" %s | %s |",
+				stat(column(rs, func(r result) float64 { return perMinute(r.CPU, r.Seconds) }), "%.3f"),
+				stat(column(rs, func(r result) float64 { return perMinute(float64(r.Calls["claim"]), r.Seconds) }), "%.0f"))
+			if o.store == "postgres" {
+				line += " " + stat(column(rs, func(r result) float64 { return perMinute(r.DBCPU, r.Seconds) }), "%.3f") + " |"
+			}
+			for _, f := range []func(result) int64{
+				func(r result) int64 { return r.RSS }, func(r result) int64 { return r.Anon },
+				func(r result) int64 { return r.Files }, func(r result) int64 { return r.GoHeap },
+				func(r result) int64 { return r.GoTotal },
+			} {
+				line += " " + stat(column(rs, func(r result) float64 { return float64(f(r)) / mib }), "%.1f") + " |"
+			}
+			if o.store == "sqlite" {
+				line += " " + stat(column(rs, func(r result) float64 { return float64(r.PageCache) / mib }), "%.1f") + " |"
+			}
+			leader, loads := true, make([]string, len(rs))
+			for i, r := range rs {
+				leader = leader && r.Leader
+				loads[i] = r.Load
+			}
+			line += fmt.Sprintf(" %v | %s |", leader, strings.Join(loads, ", "))
+			fmt.Println(line)
 		}
-		for _, f := range []func(result) int64{
-			func(r result) int64 { return r.RSS }, func(r result) int64 { return r.Anon },
-			func(r result) int64 { return r.Files }, func(r result) int64 { return r.GoHeap },
-			func(r result) int64 { return r.GoTotal },
-		} {
-			line += " " + stat(column(rs, func(r result) float64 { return float64(f(r)) / mib }), "%.1f") + " |"
-		}
-		if o.store == "sqlite" {
-			line += " " + stat(column(rs, func(r result) float64 { return float64(r.PageCache) / mib }), "%.1f") + " |"
-		}
-		leader, loads := true, make([]string, len(rs))
-		for i, r := range rs {
-			leader = leader && r.Leader
-			loads[i] = r.Load
-		}
-		line += fmt.Sprintf(" %v | %s |", leader, strings.Join(loads, ", "))
-		fmt.Println(line)
 	}
 }
 

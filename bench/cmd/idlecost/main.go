@@ -44,6 +44,12 @@
 // At the end idlecost prints a Markdown table: for each N, min / median /
 // max of the runs.
 //
+// With --clients, each measured run is made by each of the executables
+// named, in turn, on the same database: builds of idlecost from two
+// versions of Kiln (its --child flags must be the same), so that before
+// and after are measured alternately under the same load and on the same
+// data; the table then has a row per N and executable.
+//
 //	cd bench && go run ./cmd/idlecost --store sqlite --foreign 0,100000,1000000 --repeat 2 --duration 60s
 //	go run ./cmd/idlecost --store postgres --foreign 0,100000,1000000 --repeat 2 --duration 60s
 package main

@@ -64,6 +64,10 @@ type Client struct {
 	// bulk runs this process's bulk operations, started or not; Stop
 	// stops them.
 	bulk *bulk.Runner
+
+	// rates is the set of rate-limited kinds the producers' claims pass;
+	// reset by Start.
+	rates rateKinds
 }
 
 // NewClient returns a Client for cfg, or an error naming the first invalid
@@ -145,6 +149,7 @@ func (c *Client) Start(ctx context.Context) error {
 		}
 	}
 	limiter := producer.NewKindLimiter(limits)
+	c.rates.reset(c)
 	producers := make(map[string]*producer.Producer, len(c.cfg.Queues))
 	for name, q := range c.cfg.Queues {
 		if len(kinds) == 0 {
@@ -152,7 +157,8 @@ func (c *Client) Start(ctx context.Context) error {
 		}
 		producers[name] = producer.New(producer.Config{
 			Queue: name, MaxWorkers: q.MaxWorkers, Store: c.cfg.Store, Kinds: kinds, AnyKind: c.cfg.StrictKinds,
-			Limiter: limiter, ClusterKindLimits: clusterLimits, Units: c.jobUnits(), Exec: c.exec, Completer: c.completer,
+			Limiter: limiter, ClusterKindLimits: clusterLimits, RateLimits: c.rates.get,
+			Units: c.jobUnits(), Exec: c.exec, Completer: c.completer,
 			LeaseDuration: c.cfg.LeaseDuration, PollInterval: c.cfg.FetchPollInterval,
 			Logger: c.cfg.Logger, OnStart: c.onStart, OnFinish: c.onFinish, ObserveClaim: observeStore,
 		})

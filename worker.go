@@ -103,6 +103,8 @@ type workerEntry interface {
 	maxAttempts() int
 	maxConcurrency() int
 	clusterMaxConcurrency() int
+	// rateLimit is the worker's RateLimiter default (zero: none).
+	rateLimit() RateLimit
 	// checkArgs checks args of the kind, encoded as raw: decoded into the
 	// worker's args type unless they are of that type, and validated.
 	checkArgs(args JobArgs, raw []byte) error
@@ -126,7 +128,8 @@ func AddWorker[T JobArgs](workers *Workers, w Worker[T]) {
 // kind is invalid (empty, over 255 bytes, not UTF-8 text without control
 // characters) or already has a worker, or if w's MaxAttempts is outside 0
 // to MaxAttemptsLimit or its MaxConcurrency or ClusterMaxConcurrency is
-// outside 0 to 2,147,483,647. Out-of-range errors wrap a *ValidationError.
+// outside 0 to 2,147,483,647, or, for a RateLimiter, its RateLimit is not
+// valid (RateLimit.Validate). Out-of-range errors wrap a *ValidationError.
 func AddWorkerSafely[T JobArgs](workers *Workers, w Worker[T]) error {
 	var zero T
 	kind := zero.Kind()
@@ -146,6 +149,11 @@ func AddWorkerSafely[T JobArgs](workers *Workers, w Worker[T]) error {
 	} {
 		if err := store.CheckRange(s.field, int64(s.n), 0, math.MaxInt32); err != nil {
 			return fmt.Errorf("kiln: add worker %T for kind %q: %w", w, kind, err)
+		}
+	}
+	if rl, ok := any(w).(RateLimiter); ok {
+		if err := rl.RateLimit().Validate(); err != nil {
+			return fmt.Errorf("kiln: add worker %T for kind %q: RateLimit: %w", w, kind, err)
 		}
 	}
 	workers.mu.Lock()
@@ -244,6 +252,13 @@ func (e *typedEntry[T]) maxAttempts() int    { return e.worker.MaxAttempts() }
 func (e *typedEntry[T]) maxConcurrency() int { return e.worker.MaxConcurrency() }
 func (e *typedEntry[T]) clusterMaxConcurrency() int {
 	return e.worker.ClusterMaxConcurrency()
+}
+
+func (e *typedEntry[T]) rateLimit() RateLimit {
+	if rl, ok := e.worker.(RateLimiter); ok {
+		return rl.RateLimit()
+	}
+	return RateLimit{}
 }
 
 func (e *typedEntry[T]) argsType() reflect.Type { return reflect.TypeFor[T]() }

@@ -29,6 +29,28 @@ func (p *JobClaimParams) ClusterLimitedKinds() []string {
 	return slices.Sorted(maps.Keys(p.ClusterKindLimits))
 }
 
+// RateLimitedKinds returns the kinds of p.RateLimits, sorted.
+func (p *JobClaimParams) RateLimitedKinds() []string {
+	return slices.Sorted(maps.Keys(p.RateLimits))
+}
+
+// SerializedKinds returns the kinds whose claims a backend serializes
+// across processes: those of ClusterKindLimits and of RateLimits, sorted
+// and without repeats (the order in which it locks them).
+func (p *JobClaimParams) SerializedKinds() []string {
+	kinds := make([]string, 0, len(p.ClusterKindLimits)+len(p.RateLimits))
+	for kind := range p.ClusterKindLimits {
+		kinds = append(kinds, kind)
+	}
+	for kind := range p.RateLimits {
+		if _, ok := p.ClusterKindLimits[kind]; !ok {
+			kinds = append(kinds, kind)
+		}
+	}
+	slices.Sort(kinds)
+	return kinds
+}
+
 // MergeKindLimits returns the per-kind caps of a claim with cluster limits:
 // for each kind of p.ClusterKindLimits, its limit minus running[kind] (the
 // kind's jobs running anywhere, at least 0), lowered to p.KindLimits[kind]

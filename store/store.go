@@ -89,6 +89,7 @@ type Store interface {
 	ServerStore
 	ServiceStore
 	BulkStore
+	RateLimitStore
 	Notifier
 }
 
@@ -505,7 +506,23 @@ type JobClaimParams struct {
 	// kind in both maps gets the lower of the two caps (see
 	// MergeKindLimits).
 	ClusterKindLimits map[string]int
-	LeasedBy          string // the claiming process's ID
+	// RateLimits are the kinds whose claims keep a cluster-wide rate limit
+	// (RateLimitStore), each with its worker's default in code: the limit
+	// applies unless a run-time override (RateLimitSet) replaces it; a
+	// zero default applies only an override. The claim takes at most the
+	// kind's allowance (kilntype.RateLimit.Allowance) on the store's clock
+	// for budgets, counts what it took in the budget in its transaction,
+	// and claims of such kinds are serialized, as those of
+	// ClusterKindLimits are. A kind absent from the map is never rate
+	// limited by the claim, whatever the store holds for it, and costs
+	// nothing more.
+	RateLimits map[string]kilntype.RateLimit
+	// RateWait is set by JobClaim when RateLimits is: how long from the
+	// claim until the first rate-limited kind whose allowance the claim
+	// used up (or found empty) may start a job again; 0 when none did. The
+	// caller claims again then rather than at its next poll.
+	RateWait time.Duration
+	LeasedBy string // the claiming process's ID
 	// LeaseExpiresAt is the lease's end unless renewed; LeaseExpiresAt -
 	// Now is its length (see Lease and leadership times).
 	LeaseExpiresAt time.Time

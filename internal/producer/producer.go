@@ -52,6 +52,13 @@ type Config struct {
 	// OnFinish (optional) is called once a job's outcome is written and
 	// applied (not when the job was taken back meanwhile).
 	OnFinish func(row *kilntype.JobRow, p *store.JobFinishParams)
+	// RateLimits (optional) returns, at each claim, the kinds whose claims
+	// keep a cluster-wide rate limit, with their defaults
+	// (store.JobClaimParams.RateLimits); nil or an empty map: none. When
+	// a claim reports that a budget held jobs back (RateWait), the
+	// producer claims again once its next slot opens, or at its next poll
+	// if sooner.
+	RateLimits func(ctx context.Context) map[string]kilntype.RateLimit
 }
 
 // Producer claims and runs the jobs of one queue. Create it with New.
@@ -191,7 +198,13 @@ func (p *Producer) Running() []*kilntype.JobRow {
 
 func (p *Producer) fetchLoop(ctx context.Context) {
 	service.Poll(ctx, p.wake, p.cfg.PollInterval,
-		func(ctx context.Context) (time.Duration, error) { return p.cfg.PollInterval, p.fetch(ctx) },
+		func(ctx context.Context) (time.Duration, error) {
+			wait, err := p.fetch(ctx)
+			if wait <= 0 || wait > p.cfg.PollInterval {
+				wait = p.cfg.PollInterval
+			}
+			return wait, err
+		},
 		func(err error, failures int, wait time.Duration) {
 			p.cfg.Logger.Error("kiln: cannot claim jobs; retrying", "queue", p.cfg.Queue, "try", failures, "retry_in", wait, "err", err)
 		})
@@ -214,13 +227,19 @@ func (p *Producer) wantMoreLocked() bool {
 	return p.moreDue && free > 0 && (free >= max(p.cfg.MaxWorkers/4, 1) || p.working == 0)
 }
 
-// fetch claims jobs for the free slots and starts them.
-func (p *Producer) fetch(ctx context.Context) error {
+// fetch claims jobs for the free slots and starts them. It returns how
+// long until a rate limit that held jobs back has its next slot (0: none
+// did).
+func (p *Producer) fetch(ctx context.Context) (time.Duration, error) {
 	p.mu.Lock()
 	free := p.freeLocked()
 	p.mu.Unlock()
 	if free <= 0 {
-		return nil
+		return 0, nil
+	}
+	var rateLimits map[string]kilntype.RateLimit
+	if p.cfg.RateLimits != nil {
+		rateLimits = p.cfg.RateLimits(ctx)
 	}
 	reserved := p.cfg.Limiter.Reserve()
 	now := p.cfg.Exec.Now()
@@ -228,17 +247,19 @@ func (p *Producer) fetch(ctx context.Context) error {
 	if p.cfg.ObserveClaim != nil {
 		ctx, observed = p.cfg.ObserveClaim(ctx, "claim", p.cfg.Queue)
 	}
-	rows, err := p.cfg.Store.JobClaim(ctx, &store.JobClaimParams{
+	params := &store.JobClaimParams{
 		Queue:             p.cfg.Queue,
 		Max:               free,
 		Kinds:             p.cfg.Kinds,
 		AnyKind:           p.cfg.AnyKind,
 		KindLimits:        reserved,
 		ClusterKindLimits: p.cfg.ClusterKindLimits,
+		RateLimits:        rateLimits,
 		LeasedBy:          p.cfg.Exec.ServerID,
 		LeaseExpiresAt:    now.Add(p.cfg.LeaseDuration),
 		Now:               now,
-	})
+	}
+	rows, err := p.cfg.Store.JobClaim(ctx, params)
 	if observed != nil {
 		observed(len(rows), err)
 	}
@@ -251,7 +272,7 @@ func (p *Producer) fetch(ctx context.Context) error {
 	}
 	p.cfg.Limiter.Settle(reserved, claimed)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	p.mu.Lock()
 	p.moreDue = len(rows) == free
@@ -270,7 +291,7 @@ func (p *Producer) fetch(ctx context.Context) error {
 		p.dispatch(j)
 	}
 	p.mu.Unlock()
-	return nil
+	return params.RateWait, nil
 }
 
 // dispatch hands j to an idle worker goroutine, or starts a new one for it.

@@ -328,7 +328,7 @@ func TestFullProducerDoesNotClaim(t *testing.T) {
 	h.start(t)
 	h.waitStarted(t, 2)
 	n := len(h.claims())
-	if err := h.p.fetch(context.Background()); err != nil { // the fetch loop is idle: no wake, an hour's poll
+	if _, err := h.p.fetch(context.Background()); err != nil { // the fetch loop is idle: no wake, an hour's poll
 		t.Fatal(err)
 	}
 	if got := len(h.claims()); got != n {
@@ -584,7 +584,7 @@ func TestSlotFreeWhileOutcomeIsWritten(t *testing.T) {
 	// Every slot is free, but the producer holds twice its workers: a claim
 	// asks the store for nothing.
 	claims := len(h.claims())
-	if err := h.p.fetch(context.Background()); err != nil {
+	if _, err := h.p.fetch(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if got := len(h.claims()); got != claims {

@@ -248,15 +248,18 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 		return []*kilntype.JobRow{}, nil
 	}
 	var err error
-	if len(params.ClusterKindLimits) > 0 {
+	if len(params.ClusterKindLimits) > 0 || len(params.RateLimits) > 0 {
 		var c *claim
 		err = s.inTx(ctx, func(tx pgx.Tx) error {
-			p, err := s.lockClusterLimits(ctx, tx, params)
-			if err == nil {
-				c = s.newClaim(p)
-				err = c.run(ctx, s, tx)
+			p, rate, err := s.lockSerializedKinds(ctx, tx, params)
+			if err != nil {
+				return err
 			}
-			return err
+			c = s.newClaim(p)
+			if err := c.run(ctx, s, tx); err != nil || rate == nil {
+				return err
+			}
+			return s.rateTaken(ctx, tx, rate, params, c.claimed)
 		})
 		if err != nil {
 			return nil, fail("claim jobs", err)
@@ -497,7 +500,8 @@ func compareClaimOrder(a, b *kilntype.JobRow) int {
 
 // sqlLockClusterKinds takes, for the rest of the transaction, one advisory
 // lock per kind of $1 (sorted, so concurrent claims never wait in a cycle):
-// claims of cluster-limited kinds are serialized per kind, across processes.
+// claims of cluster-limited and rate-limited kinds are serialized per kind,
+// across processes.
 // The lock key hashes the schema and kind, so schemas do not share locks.
 const sqlLockClusterKinds = `SELECT count(pg_advisory_xact_lock(hashtextextended($2 || '/' || k, 0)))
 FROM (SELECT k FROM unnest($1::text[]) AS t(k) ORDER BY k COLLATE "C" OFFSET 0) AS sorted`
@@ -507,19 +511,35 @@ FROM (SELECT k FROM unnest($1::text[]) AS t(k) ORDER BY k COLLATE "C" OFFSET 0) 
 const sqlCountRunning = `SELECT kind, count(*) FROM {s}.kiln_job
 WHERE state = 'running' AND kind = ANY($1::text[]) GROUP BY kind`
 
-// lockClusterLimits locks params' cluster-limited kinds in tx, counts their
-// running jobs (a statement that starts after the locks are held, so it
-// sees every claim committed before), and returns params with the merged
-// kind limits. The locks are held until tx ends, when the claimed jobs are
-// committed as running.
-func (s *Store) lockClusterLimits(ctx context.Context, tx pgx.Tx, params *store.JobClaimParams) (*store.JobClaimParams, error) {
-	kinds := params.ClusterLimitedKinds()
-	if _, err := tx.Exec(ctx, sqlLockClusterKinds, kinds, "kiln/"+s.schema); err != nil {
-		return nil, fmt.Errorf("lock cluster-limited kinds: %w", err)
+// lockSerializedKinds locks params' cluster-limited and rate-limited kinds
+// in tx (params.SerializedKinds), and returns params with the kind limits
+// merged: lowered to each rate-limited kind's allowance (read by a
+// statement that starts once the locks are held, so it sees every claim
+// committed before, with the budgets' time taken then), and to each
+// cluster-limited kind's free slots (its running jobs counted likewise).
+// It also returns the claim's rate part (nil without RateLimits). The
+// locks are held until tx ends, when the claimed jobs are committed as
+// running and the budgets as spent.
+func (s *Store) lockSerializedKinds(ctx context.Context, tx pgx.Tx, params *store.JobClaimParams) (*store.JobClaimParams, *store.RateClaim, error) {
+	if _, err := tx.Exec(ctx, sqlLockClusterKinds, params.SerializedKinds(), "kiln/"+s.schema); err != nil {
+		return nil, nil, fmt.Errorf("lock limited kinds: %w", err)
 	}
+	p := params
+	var rate *store.RateClaim
+	if len(params.RateLimits) > 0 {
+		var err error
+		if rate, err = s.rateClaim(ctx, tx, params); err != nil {
+			return nil, nil, err
+		}
+		p = rate.Apply(p)
+	}
+	if len(params.ClusterKindLimits) == 0 {
+		return p, rate, nil
+	}
+	kinds := params.ClusterLimitedKinds()
 	rows, err := tx.Query(ctx, s.sql(sqlCountRunning), kinds)
 	if err != nil {
-		return nil, fmt.Errorf("count running jobs: %w", err)
+		return nil, nil, fmt.Errorf("count running jobs: %w", err)
 	}
 	running := make(map[string]int, len(kinds))
 	var (
@@ -530,9 +550,9 @@ func (s *Store) lockClusterLimits(ctx context.Context, tx pgx.Tx, params *store.
 		running[kind] = n
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("count running jobs: %w", err)
+		return nil, nil, fmt.Errorf("count running jobs: %w", err)
 	}
-	merged := *params
-	merged.KindLimits = store.MergeKindLimits(params, running)
-	return &merged, nil
+	merged := *p
+	merged.KindLimits = store.MergeKindLimits(p, running)
+	return &merged, rate, nil
 }

@@ -225,7 +225,7 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 			break
 		}
 	}
-	if len(params.ClusterKindLimits) > 0 && window == params.Max {
+	if (len(params.ClusterKindLimits) > 0 || len(params.RateLimits) > 0) && window == params.Max {
 		window *= claimWindowFactor
 	}
 	limit := claimLimit(window)
@@ -249,6 +249,15 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 	var claimed []*kilntype.JobRow
 	err = s.write(ctx, func(tx *sql.Tx, st *stmts) error {
 		p := params
+		var rate *store.RateClaim
+		if len(params.RateLimits) > 0 {
+			// As for cluster limits, the write transaction serializes the
+			// claims: no other can change a budget before this one commits.
+			if rate, err = rateClaim(ctx, tx, params); err != nil {
+				return err
+			}
+			p = rate.Apply(p)
+		}
 		if len(params.ClusterKindLimits) > 0 {
 			// The write transaction is the database's only writer, so the
 			// count cannot change before the claim commits.
@@ -256,15 +265,17 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 			if err != nil {
 				return err
 			}
-			merged := *params
-			merged.KindLimits = store.MergeKindLimits(params, running)
+			merged := *p
+			merged.KindLimits = store.MergeKindLimits(p, running)
 			p = &merged
 		}
 		for i, stmt := range c.stmts {
 			c.stmts[i] = tx.StmtContext(ctx, stmt)
 		}
-		claimed, err = claim(ctx, tx, st, c, p)
-		return err
+		if claimed, err = claim(ctx, tx, st, c, p); err != nil || rate == nil {
+			return err
+		}
+		return rateTaken(ctx, tx, rate, params, claimed)
 	})
 	if err != nil {
 		return nil, fail("claim jobs", err)

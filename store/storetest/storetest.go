@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 			{"JobCountByState", testCountByState},
 			{"JobClaim", testClaim},
 			{"JobClaimClusterKindLimits", testClaimClusterKindLimits},
+			{"JobClaimRateLimits", testRateLimits},
 			{"JobLeaseRenew", testLeaseRenew},
 			{"JobListCancelRequested", testListCancelRequested},
 			{"JobFinishMany", testFinish},

@@ -1,0 +1,159 @@
+package kilntype
+
+import (
+	"fmt"
+	"time"
+)
+
+// RateLimit is a budget of job starts: at most Limit jobs of a kind (or of
+// one partition key of a kind) started per Period, plus Burst, across
+// every process sharing the store. The zero value limits nothing.
+//
+// The budget is kept with GCRA, the generic cell rate algorithm (ITU-T
+// I.371; as in Brandur Leach's throttled and redis-cell): one theoretical
+// arrival time (TAT) per budget, advanced by the emission interval
+// Period/Limit (rounded up to a microsecond) for each job started. A start
+// at time t conforms while TAT - t <= Burst × interval once it is counted,
+// so the budget is a token bucket that holds Burst+1 starts and gains one
+// every interval. In any window of length Period (half-open) at most
+// Limit + Burst jobs start; with Burst 0 at most Limit, one per interval.
+//
+// It is safe to copy; its methods do not modify it.
+type RateLimit struct {
+	// Limit is how many jobs may start per Period: at least 1, or 0 for
+	// no limit (with Period 0).
+	Limit int `json:"limit"`
+	// Period is the window of Limit; at least a microsecond, at most
+	// MaxRateLimitPeriod.
+	Period time.Duration `json:"period"`
+	// Burst is how many more jobs than the steady rate may start at once
+	// after an idle spell (redis-cell's max_burst): 0 (the zero value)
+	// spaces starts evenly, one per Period/Limit.
+	Burst int `json:"burst"`
+}
+
+// MaxRateLimitPeriod bounds RateLimit.Period.
+const MaxRateLimitPeriod = 366 * 24 * time.Hour
+
+// maxRateLimitCount bounds RateLimit.Limit and RateLimit.Burst.
+const maxRateLimitCount = 1 << 30
+
+// Enabled reports whether r limits anything: a positive Limit.
+func (r RateLimit) Enabled() bool { return r.Limit > 0 }
+
+// Validate returns a *ValidationError (Field "limit", "period" or
+// "burst") when r is neither the zero value nor a limit with Limit from 1
+// to 2^30, Period from a microsecond to MaxRateLimitPeriod and Burst from
+// 0 to 2^30.
+func (r RateLimit) Validate() error {
+	switch {
+	case r == RateLimit{}:
+		return nil
+	case r.Limit < 1 || r.Limit > maxRateLimitCount:
+		return &ValidationError{Field: "limit", Message: fmt.Sprintf("%d is out of range 1 to %d", r.Limit, maxRateLimitCount)}
+	case r.Period < time.Microsecond || r.Period > MaxRateLimitPeriod:
+		return &ValidationError{Field: "period", Message: fmt.Sprintf("%v is out of range 1µs to %v", r.Period, MaxRateLimitPeriod)}
+	case r.Burst < 0 || r.Burst > maxRateLimitCount:
+		return &ValidationError{Field: "burst", Message: fmt.Sprintf("%d is out of range 0 to %d", r.Burst, maxRateLimitCount)}
+	}
+	return nil
+}
+
+// Interval is GCRA's emission interval: Period/Limit, rounded up to a
+// microsecond (so Limit starts never take less than Period); 0 when r is
+// not Enabled.
+func (r RateLimit) Interval() time.Duration {
+	if !r.Enabled() {
+		return 0
+	}
+	us := int64(r.Period / time.Microsecond)
+	n := int64(r.Limit)
+	return time.Duration((us+n-1)/n) * time.Microsecond
+}
+
+// Allowance returns how many jobs may start at now under a budget whose
+// theoretical arrival time is tat (the zero time: a full budget): from 0
+// to Burst+1.
+func (r RateLimit) Allowance(tat, now time.Time) int {
+	iv := r.Interval()
+	if iv <= 0 {
+		return 0
+	}
+	debt := max(tat.Sub(now), 0)
+	room := time.Duration(r.Burst+1)*iv - debt
+	if room < iv {
+		return 0
+	}
+	return int(room / iv)
+}
+
+// Take returns the theoretical arrival time after n jobs start at now
+// under a budget at tat: max(tat, now) + n × Interval.
+func (r RateLimit) Take(tat, now time.Time, n int) time.Time {
+	if tat.Before(now) {
+		tat = now
+	}
+	return tat.Add(time.Duration(n) * r.Interval())
+}
+
+// Used returns how much of the budget at tat is in use at now: the starts
+// that the budget has not yet regained, from 0 to Burst+1 (a start is
+// regained one Interval after the previous one is).
+func (r RateLimit) Used(tat, now time.Time) int {
+	iv := r.Interval()
+	if iv <= 0 || !tat.After(now) {
+		return 0
+	}
+	return min(int((tat.Sub(now)+iv-1)/iv), r.Burst+1)
+}
+
+// NextSlot returns when the budget at tat lets the next job start: now if
+// it lets one start at now, else the time that its debt has shrunk to
+// Burst intervals.
+func (r RateLimit) NextSlot(tat, now time.Time) time.Time {
+	if r.Allowance(tat, now) > 0 {
+		return now
+	}
+	return tat.Add(-time.Duration(r.Burst) * r.Interval())
+}
+
+// String returns r as "Limit/Period" with "+Burst" when Burst is not 0,
+// such as "10/1m0s+5", or "none" for the zero value.
+func (r RateLimit) String() string {
+	if !r.Enabled() {
+		return "none"
+	}
+	if r.Burst == 0 {
+		return fmt.Sprintf("%d/%v", r.Limit, r.Period)
+	}
+	return fmt.Sprintf("%d/%v+%d", r.Limit, r.Period, r.Burst)
+}
+
+// RateLimitState is a rate limit as a client, the HTTP API, the CLI and the
+// dashboard show it: the limit in force for a kind (or for each partition
+// key of a kind) and the state of its budget.
+type RateLimitState struct {
+	// Kind is the job kind the limit applies to.
+	Kind string `json:"kind"`
+	// PerKey says that each partition key of the kind has a budget of its
+	// own (EnqueueOpts.Partition); false: one budget for the whole kind.
+	PerKey bool `json:"per_key"`
+	// Limit is the limit in force: Override when set, else Default.
+	Limit RateLimit `json:"limit"`
+	// Default is the limit the kind's worker declares in code (zero: none,
+	// or the worker is not registered with the client that answers).
+	Default RateLimit `json:"default"`
+	// Override is the limit set at run time (Client.RateLimitSet), which
+	// beats Default until removed; nil: none.
+	Override *RateLimit `json:"override,omitempty"`
+	// UpdatedAt is when Override was last set; nil without one.
+	UpdatedAt *time.Time `json:"updated_at,omitempty"`
+	// Used is how many of the budget's Limit.Burst+1 starts are in use
+	// (RateLimit.Used); for a per-key limit, the busiest key's.
+	Used int `json:"used"`
+	// NextSlot is when the next job may start: At when one may start now.
+	// For a per-key limit, when the busiest key's next job may.
+	NextSlot time.Time `json:"next_slot"`
+	// At is when the state was read, on the store's clock.
+	At time.Time `json:"at"`
+}

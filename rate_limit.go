@@ -1,0 +1,242 @@
+package kiln
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// RateLimit is a cluster-wide budget of job starts: at most Limit jobs of a
+// kind started per Period, plus Burst, by all the processes sharing the
+// store together. It is kept with GCRA (the generic cell rate algorithm,
+// as in Brandur Leach's throttled and redis-cell); see kilntype.RateLimit
+// and docs/flow-control.md.
+type RateLimit = kilntype.RateLimit
+
+// RateLimitState is a kind's rate limit as Client.RateLimitList shows it:
+// the limit in force, the worker's default, the run-time override, and the
+// budget's use and next slot.
+type RateLimitState = kilntype.RateLimitState
+
+// RateLimiter is implemented by a Worker whose kind has a rate limit by
+// default: jobs of the kind start at most RateLimit().Limit per Period
+// (plus Burst) across every process sharing the store. A job over the
+// budget is not claimed: it stays available, and the process claims it
+// when the budget's next slot opens. A limit set at run time
+// (Client.RateLimitSet, the HTTP API, the CLI, the dashboard) beats this
+// default until removed. Each process running the kind should return the
+// same value; the zero RateLimit means no default.
+type RateLimiter interface {
+	RateLimit() RateLimit
+}
+
+// The actions of rate limits recorded in the audit log (see Actor).
+const (
+	AuditRateLimitSet    = "rate_limit.set"    // target: the kind; detail: per_key, limit, period, burst
+	AuditRateLimitRemove = "rate_limit.remove" // target: the kind; detail: per_key
+)
+
+// rateLimitRefresh is how often a started client reads which of its kinds
+// have a limit set at run time, for the kinds whose worker declares none:
+// such a limit reaches a process's claims within this time (at once for
+// the process that set it). Kinds with a default in code read their
+// run-time limit at every claim.
+const rateLimitRefresh = 10 * time.Second
+
+// RateLimitSet sets the rate limit of kind at run time, for every process
+// sharing the store, replacing the worker's default (RateLimiter) and any
+// limit set before, until RateLimitRemove. Claims of the kind obey it from
+// their next claim (a process whose worker declares no default learns of
+// it within 10 s). The budget's state is kept: the starts already counted
+// are a debt of time under the new limit. limit must be enabled and valid
+// (RateLimit.Validate); errors wrap a *ValidationError. perKey sets the
+// limit of each partition key of the kind instead of the kind's as a whole.
+// A call whose context carries an Actor is recorded in the audit log.
+func (c *Client) RateLimitSet(ctx context.Context, kind string, perKey bool, limit RateLimit) error {
+	if err := validateKind(kind); err != nil {
+		return fmt.Errorf("kiln: set rate limit: %w", err)
+	}
+	p := &store.RateLimitSetParams{Kind: kind, PerKey: perKey, Limit: limit, Now: c.now()}
+	if err := c.cfg.Store.RateLimitSet(ctx, p); err != nil {
+		return fmt.Errorf("kiln: set rate limit of %q: %w", kind, err)
+	}
+	if !perKey {
+		c.rates.add(kind)
+	}
+	c.audit(ctx, AuditRateLimitSet, kind, map[string]any{"per_key": perKey, "limit": limit.Limit,
+		"period": limit.Period.String(), "burst": limit.Burst})
+	c.wakeAll()
+	return nil
+}
+
+// RateLimitRemove removes the rate limit of kind (of each of its keys with
+// perKey) set at run time, so that the worker's default applies again; an
+// error wrapping ErrNotFound when none is set. A call whose context
+// carries an Actor is recorded in the audit log.
+func (c *Client) RateLimitRemove(ctx context.Context, kind string, perKey bool) error {
+	if err := c.cfg.Store.RateLimitDelete(ctx, kind, perKey); err != nil {
+		return fmt.Errorf("kiln: remove rate limit of %q: %w", kind, err)
+	}
+	c.audit(ctx, AuditRateLimitRemove, kind, map[string]any{"per_key": perKey})
+	c.wakeAll()
+	return nil
+}
+
+// RateLimitList returns the rate limits of every kind that has one, by
+// kind (the kind's own before its per-key one): each kind whose worker,
+// registered with this client, declares a default (RateLimiter), and each
+// kind with a limit set at run time or a budget in use, with the limit in
+// force, the budget's use and its next slot read from the store at once
+// (on the database's clock on PostgreSQL). Kinds whose workers are not
+// registered here show no Default.
+func (c *Client) RateLimitList(ctx context.Context) ([]*RateLimitState, error) {
+	defaults := c.rateDefaults()
+	rows, err := c.cfg.Store.RateLimitList(ctx, &store.RateLimitListParams{
+		Kinds: slices.Sorted(maps.Keys(defaults)), Now: c.now()})
+	if err != nil {
+		return nil, fmt.Errorf("kiln: list rate limits: %w", err)
+	}
+	out := make([]*RateLimitState, 0, len(rows))
+	for _, r := range rows {
+		st := rateLimitState(r, defaults)
+		if st.Limit.Enabled() || st.Used > 0 {
+			out = append(out, st)
+		}
+	}
+	return out, nil
+}
+
+// RateLimitGet returns the rate limit of kind (of each of its keys with
+// perKey) as RateLimitList does; its Limit is the zero RateLimit when the
+// kind has none.
+func (c *Client) RateLimitGet(ctx context.Context, kind string, perKey bool) (*RateLimitState, error) {
+	rows, err := c.cfg.Store.RateLimitList(ctx, &store.RateLimitListParams{Kinds: []string{kind}, Now: c.now()})
+	if err != nil {
+		return nil, fmt.Errorf("kiln: get rate limit of %q: %w", kind, err)
+	}
+	defaults := c.rateDefaults()
+	for _, r := range rows {
+		if r.PerKey == perKey {
+			return rateLimitState(r, defaults), nil
+		}
+	}
+	return &RateLimitState{Kind: kind, PerKey: perKey, At: c.now()}, nil
+}
+
+// rateLimitState is the state of row, with the default of defaults.
+func rateLimitState(r *store.RateLimitRow, defaults map[string]RateLimit) *RateLimitState {
+	st := &RateLimitState{Kind: r.Kind, PerKey: r.PerKey, Override: r.Override, UpdatedAt: r.UpdatedAt, At: r.Now}
+	if !r.PerKey {
+		st.Default = defaults[r.Kind]
+	}
+	st.Limit = st.Default
+	if r.Override != nil {
+		st.Limit = *r.Override
+	}
+	st.Used = st.Limit.Used(r.TAT, r.Now)
+	st.NextSlot = r.Now
+	if st.Limit.Enabled() {
+		st.NextSlot = st.Limit.NextSlot(r.TAT, r.Now)
+	}
+	return st
+}
+
+// rateDefaults returns the defaults of the rate-limited kinds of the
+// client's workers.
+func (c *Client) rateDefaults() map[string]RateLimit {
+	out := map[string]RateLimit{}
+	for _, k := range c.cfg.Workers.Kinds() {
+		e, _ := c.cfg.Workers.entry(k)
+		if l := e.rateLimit(); l.Enabled() {
+			out[k] = l
+		}
+	}
+	return out
+}
+
+// rateKinds is the set of a client's kinds whose claims apply a rate
+// limit (store.JobClaimParams.RateLimits): those whose worker declares a
+// default, and those with a limit set at run time, which it reads from the
+// store every rateLimitRefresh. It is safe for concurrent use.
+type rateKinds struct {
+	c        *Client
+	defaults map[string]RateLimit // read-only
+
+	mu     sync.Mutex           // guards the fields below
+	limits map[string]RateLimit // the claims' RateLimits; replaced, never modified
+	readAt time.Time            // when the run-time limits were last read
+}
+
+// reset sets the defaults of the client's workers and forgets what was read.
+func (r *rateKinds) reset(c *Client) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.c, r.defaults = c, c.rateDefaults()
+	r.limits, r.readAt = r.defaults, time.Time{}
+}
+
+// add makes kind's claims apply its run-time limit, if kind has a worker
+// here.
+func (r *rateKinds) add(kind string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.c == nil {
+		return
+	}
+	if _, ok := r.limits[kind]; ok {
+		return
+	}
+	if _, ok := r.c.cfg.Workers.entry(kind); !ok {
+		return
+	}
+	limits := maps.Clone(r.limits)
+	if limits == nil {
+		limits = map[string]RateLimit{}
+	}
+	limits[kind] = RateLimit{}
+	r.limits = limits
+}
+
+// get returns the claims' RateLimits (nil: none), reading the store's
+// run-time limits first when rateLimitRefresh has passed since the last
+// read. A failed read keeps the last set, and is tried again at the next
+// refresh.
+func (r *rateKinds) get(ctx context.Context) map[string]RateLimit {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.c == nil {
+		return nil
+	}
+	now := r.c.now()
+	if now.Sub(r.readAt) < rateLimitRefresh && !r.readAt.IsZero() {
+		return r.limits
+	}
+	r.readAt = now
+	rows, err := r.c.cfg.Store.RateLimitList(ctx, &store.RateLimitListParams{Now: now})
+	if err != nil {
+		r.c.cfg.Logger.WarnContext(ctx, "kiln: cannot read the rate limits set at run time; retrying later", "err", err)
+		return r.limits
+	}
+	limits := maps.Clone(r.defaults)
+	if limits == nil {
+		limits = map[string]RateLimit{}
+	}
+	for _, row := range rows {
+		if _, ok := limits[row.Kind]; !ok && row.Override != nil && !row.PerKey {
+			if _, ok := r.c.cfg.Workers.entry(row.Kind); ok {
+				limits[row.Kind] = RateLimit{}
+			}
+		}
+	}
+	if len(limits) == 0 {
+		limits = nil
+	}
+	r.limits = limits
+	return limits
+}

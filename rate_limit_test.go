@@ -1,0 +1,226 @@
+package kiln_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/clienttest"
+	"github.com/kilnjobs/kiln/internal/testutil"
+	"github.com/kilnjobs/kiln/kilntest"
+	"github.com/kilnjobs/kiln/store"
+	"github.com/kilnjobs/kiln/store/postgres"
+	"github.com/kilnjobs/kiln/store/postgres/pgtest"
+)
+
+type ratedArgs struct{ N int }
+
+func (ratedArgs) Kind() string { return "rated" }
+
+// ratedWorker completes its jobs at once; its kind is rate limited by
+// limit. done counts the jobs it ran, in every process it serves.
+type ratedWorker struct {
+	kiln.WorkerDefaults[ratedArgs]
+	limit kiln.RateLimit
+	done  *atomic.Int64
+}
+
+func (w ratedWorker) Work(context.Context, *kiln.Job[ratedArgs]) error {
+	w.done.Add(1)
+	return nil
+}
+
+func (w ratedWorker) RateLimit() kiln.RateLimit { return w.limit }
+
+// countingStore is a store of any kind that counts the claims made through it.
+type countingStore struct {
+	store.Store
+	claims atomic.Int64
+}
+
+func (s *countingStore) JobClaim(ctx context.Context, p *store.JobClaimParams) ([]*kiln.JobRow, error) {
+	rows, err := s.Store.JobClaim(ctx, p)
+	s.claims.Add(1)
+	return rows, err
+}
+
+// maxStartsInWindow returns the most of starts (sorted) within any
+// half-open window of length period.
+func maxStartsInWindow(starts []time.Time, period time.Duration) int {
+	most, lo := 0, 0
+	for hi := range starts {
+		for !starts[hi].Before(starts[lo].Add(period)) {
+			lo++
+		}
+		most = max(most, hi-lo+1)
+	}
+	return most
+}
+
+// runRateLimitedCluster runs one client per store (processes sharing one
+// database) on one injected clock, with the "rated" kind limited to 4 jobs
+// per second, and enqueues 16 jobs. It moves the clock half the
+// limit's interval at a time, each time once every client has claimed
+// twice since the last move (so each has seen the new time), until every
+// job ran; then it checks from the jobs' attempt times that no window of
+// one second holds more than 4 starts.
+func runRateLimitedCluster(t *testing.T, stores []store.Store, clock *kilntest.Clock) {
+	limit := kiln.RateLimit{Limit: 4, Period: time.Second}
+	const jobs = 16
+	var done atomic.Int64
+	var clients []*kiln.Client
+	var counters []*countingStore
+	for _, st := range stores {
+		workers := kiln.NewWorkers()
+		kiln.AddWorker(workers, ratedWorker{limit: limit, done: &done})
+		cc := &countingStore{Store: st}
+		counters = append(counters, cc)
+		clients = append(clients, startClient(t, &kiln.Config{
+			Store: cc, Workers: workers, Clock: clock,
+			FetchPollInterval: 5 * time.Millisecond, CancelPollInterval: 10 * time.Millisecond,
+			ScheduleInterval: 10 * time.Millisecond, RescueInterval: 10 * time.Millisecond,
+			LeaderTTL: 10 * time.Second, RetryPolicy: fixedBackoff(time.Hour),
+			Queues: map[string]kiln.QueueConfig{kiln.QueueDefault: {MaxWorkers: 8}},
+		}))
+	}
+	var ids []int64
+	for i := range jobs {
+		ids = append(ids, clienttest.Enqueue(t, clients[i%len(clients)], ratedArgs{N: i}, nil).ID)
+	}
+	for step := 0; done.Load() < jobs; step++ {
+		if step > 50*jobs {
+			t.Fatalf("%d of %d jobs ran after %d moves of the clock", done.Load(), jobs, step)
+		}
+		before := make([]int64, len(counters))
+		for i, cc := range counters {
+			before[i] = cc.claims.Load()
+		}
+		clock.Advance(limit.Interval() / 2)
+		testutil.Eventually(t, "every client claiming twice", func() bool {
+			for i, cc := range counters {
+				if cc.claims.Load() < before[i]+2 {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	var starts []time.Time
+	for _, id := range ids {
+		row := clienttest.WaitState(t, clients[0], id, kiln.JobStateCompleted)
+		if row.Attempt != 1 {
+			t.Fatalf("job %d made %d attempts; want 1 (a job over budget is never run and failed)", id, row.Attempt)
+		}
+		starts = append(starts, *row.AttemptedAt)
+	}
+	slices.SortFunc(starts, time.Time.Compare)
+	if most := maxStartsInWindow(starts, limit.Period); most > limit.Limit {
+		t.Fatalf("%d jobs started within %v across %d processes; want at most %d", most, limit.Period, len(stores), limit.Limit)
+	}
+	// The budget binds: the jobs take at least (jobs-1) intervals.
+	if span := starts[len(starts)-1].Sub(starts[0]); span < (jobs-1)*limit.Interval() {
+		t.Fatalf("%d starts spanned %v; want at least %v", jobs, span, (jobs-1)*limit.Interval())
+	}
+}
+
+// TestRateLimitClusterSQLite: two processes on one SQLite file share one
+// budget.
+func TestRateLimitClusterSQLite(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "kiln.db")
+	runRateLimitedCluster(t, []store.Store{openStore(t, path), openStore(t, path)}, newClock())
+}
+
+// TestRateLimitClusterPostgres: three processes on one PostgreSQL schema
+// share one budget (kept on the callers' clock, CallerClock, so that the
+// test can move it).
+func TestRateLimitClusterPostgres(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	schema := pgtest.Schema(t)
+	var stores []store.Store
+	for i := range 3 {
+		st, err := postgres.Open(context.Background(), url, &postgres.Options{Schema: schema, MaxConns: 4,
+			Migrate: i == 0, CallerClock: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		stores = append(stores, st)
+	}
+	runRateLimitedCluster(t, stores, newClock())
+}
+
+// TestRateLimitRunTime: a limit set at run time replaces the worker's
+// default until removed, shows in RateLimitList with its budget, and is
+// recorded in the audit log when made by an actor.
+func TestRateLimitRunTime(t *testing.T) {
+	t.Parallel()
+	clock := newClock()
+	var done atomic.Int64
+	workers := kiln.NewWorkers()
+	def := kiln.RateLimit{Limit: 2, Period: time.Minute}
+	kiln.AddWorker(workers, ratedWorker{limit: def, done: &done})
+	cfg := fastConfig(openStore(t, ""), workers, clock)
+	c := startClient(t, cfg)
+	for i := range 10 {
+		clienttest.Enqueue(t, c, ratedArgs{N: i}, nil)
+	}
+	// The default: one start per 30 s, one at a time.
+	testutil.Eventually(t, "one job to run", func() bool { return done.Load() == 1 })
+	st, err := c.RateLimitGet(t.Context(), "rated", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Limit != def || st.Default != def || st.Override != nil || st.Used != 1 ||
+		!st.NextSlot.Equal(st.At.Add(30*time.Second)) {
+		t.Fatalf("RateLimitGet = %+v; want the default in force, 1 used, next slot in 30s", st)
+	}
+
+	ctx := kiln.WithActor(t.Context(), kiln.Actor{Name: "ops", Role: "operator"})
+	over := kiln.RateLimit{Limit: 1, Period: time.Second, Burst: 3}
+	if err := c.RateLimitSet(ctx, "rated", false, over); err != nil {
+		t.Fatal(err)
+	}
+	// The budget's debt (30 s at the default) is kept: nothing starts
+	// until the clock moves past it; then Burst+1 at once.
+	clock.Advance(30 * time.Second)
+	testutil.Eventually(t, "5 jobs to have run", func() bool { return done.Load() == 5 })
+	list, err := c.RateLimitList(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].Limit != over || list[0].Default != def || list[0].Override == nil ||
+		*list[0].Override != over || list[0].Used != 4 {
+		t.Fatalf("RateLimitList = %+v; want the override in force, 4 used", list)
+	}
+
+	if err := c.RateLimitRemove(ctx, "rated", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RateLimitRemove(ctx, "rated", false); !errors.Is(err, kiln.ErrNotFound) {
+		t.Fatalf("second RateLimitRemove = %v; want ErrNotFound", err)
+	}
+	var ve *kiln.ValidationError
+	if err := c.RateLimitSet(ctx, "rated", false, kiln.RateLimit{Limit: 1}); !errors.As(err, &ve) || ve.Field != "period" {
+		t.Fatalf("RateLimitSet without a period = %v; want a ValidationError of period", err)
+	}
+	entries, err := c.AuditList(t.Context(), &kiln.AuditListParams{Actor: "ops"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range entries {
+		actions = append(actions, fmt.Sprintf("%s %s", e.Action, e.Target))
+	}
+	want := []string{kiln.AuditRateLimitRemove + " rated", kiln.AuditRateLimitSet + " rated"}
+	if !slices.Equal(actions, want) {
+		t.Fatalf("audit entries = %v; want %v", actions, want)
+	}
+}

@@ -1,0 +1,168 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// sqlRateLimitSet sets the run-time limit of kind $1 (per key: $2) to $3
+// starts per $4 microseconds plus $5, at $6.
+const sqlRateLimitSet = `INSERT INTO {s}.kiln_rate_limit (kind, per_key, limit_count, period_us, burst, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (kind, per_key) DO UPDATE SET limit_count = excluded.limit_count,
+	period_us = excluded.period_us, burst = excluded.burst, updated_at = excluded.updated_at`
+
+// sqlRateLimitList returns (kind, per_key, limit_count, period_us, burst,
+// updated_at, tat, now) for each kind and per_key with a run-time limit or
+// a budget state, and each kind of $1 (per_key false), restricted to those
+// kinds when $1 is not NULL. tat is the latest of the kind's budgets (a
+// per-key limit has one per key); now is $2, or the database's clock when
+// $2 is NULL.
+const sqlRateLimitList = `WITH ks(kind, per_key) AS (
+	SELECT kind, per_key FROM {s}.kiln_rate_limit
+	UNION SELECT kind, per_key FROM {s}.kiln_rate_limit_state
+	UNION SELECT k, false FROM unnest(coalesce($1::text[], '{}')) AS k
+)
+SELECT ks.kind, ks.per_key, o.limit_count, o.period_us, o.burst, o.updated_at,
+	(SELECT max(tat) FROM {s}.kiln_rate_limit_state AS st WHERE st.kind = ks.kind AND st.per_key = ks.per_key),
+	coalesce($2::timestamptz, statement_timestamp())
+FROM ks LEFT JOIN {s}.kiln_rate_limit AS o ON o.kind = ks.kind AND o.per_key = ks.per_key
+WHERE $1::text[] IS NULL OR ks.kind = ANY($1::text[])
+ORDER BY ks.kind COLLATE "C", ks.per_key`
+
+// sqlRateClaimRead returns (kind, limit_count, period_us, burst, tat, now)
+// of each kind of $1: its run-time limit and its budget's state, NULL
+// where absent, and the time of the claim's budgets: $2, or, when $2 is
+// NULL, the database's clock when the statement starts (after the claim's
+// locks are held). Primary-key lookups only.
+const sqlRateClaimRead = `SELECT k, o.limit_count, o.period_us, o.burst, st.tat,
+	coalesce($2::timestamptz, statement_timestamp())
+FROM unnest($1::text[]) AS k
+LEFT JOIN {s}.kiln_rate_limit AS o ON o.kind = k AND NOT o.per_key
+LEFT JOIN {s}.kiln_rate_limit_state AS st ON st.kind = k AND NOT st.per_key AND st.key = ''`
+
+// sqlRateClaimWrite sets the theoretical arrival time of each kind $1[i]'s
+// budget to $2[i].
+const sqlRateClaimWrite = `INSERT INTO {s}.kiln_rate_limit_state (kind, per_key, key, tat)
+SELECT k, false, '', t FROM unnest($1::text[], $2::timestamptz[]) AS u(k, t)
+ON CONFLICT (kind, per_key, key) DO UPDATE SET tat = excluded.tat`
+
+// RateLimitSet sets a run-time rate limit, as [store.RateLimitStore] says.
+func (s *Store) RateLimitSet(ctx context.Context, params *store.RateLimitSetParams) error {
+	if err := params.Validate(); err != nil {
+		return fail("set rate limit", err)
+	}
+	l := params.Limit
+	if _, err := s.pool.Exec(ctx, s.sql(sqlRateLimitSet), params.Kind, params.PerKey, l.Limit,
+		l.Period.Microseconds(), l.Burst, truncate(params.Now)); err != nil {
+		return fail("set rate limit of "+params.Kind, err)
+	}
+	return nil
+}
+
+// RateLimitDelete removes a run-time rate limit, as [store.RateLimitStore]
+// says.
+func (s *Store) RateLimitDelete(ctx context.Context, kind string, perKey bool) error {
+	tag, err := s.pool.Exec(ctx, s.sql(`DELETE FROM {s}.kiln_rate_limit WHERE kind = $1 AND per_key = $2`), kind, perKey)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = kilntype.ErrNotFound
+	}
+	if err != nil {
+		return fail("remove rate limit of "+kind, err)
+	}
+	return nil
+}
+
+// RateLimitList returns run-time rate limits and budget states, as
+// [store.RateLimitStore] says; Now is the database's clock unless
+// Options.CallerClock.
+func (s *Store) RateLimitList(ctx context.Context, params *store.RateLimitListParams) ([]*store.RateLimitRow, error) {
+	rows, err := s.pool.Query(ctx, s.sql(sqlRateLimitList), params.Kinds, s.callerTime(params.Now))
+	if err != nil {
+		return nil, fail("list rate limits", err)
+	}
+	out := []*store.RateLimitRow{}
+	var (
+		r            store.RateLimitRow
+		count, burst *int32
+		period       *int64
+		tat          *time.Time
+	)
+	_, err = pgx.ForEachRow(rows, []any{&r.Kind, &r.PerKey, &count, &period, &burst, &r.UpdatedAt, &tat, &r.Now},
+		func() error {
+			row := r
+			row.Override = rateLimitOf(count, period, burst)
+			row.Now = row.Now.UTC()
+			if row.UpdatedAt != nil {
+				u := row.UpdatedAt.UTC()
+				row.UpdatedAt = &u
+			}
+			if tat != nil {
+				row.TAT = tat.UTC()
+			}
+			out = append(out, &row)
+			return nil
+		})
+	if err != nil {
+		return nil, fail("list rate limits", err)
+	}
+	return out, nil
+}
+
+// rateLimitOf returns the limit of a row's limit_count, period_us and
+// burst; nil when they are NULL.
+func rateLimitOf(count *int32, period *int64, burst *int32) *kilntype.RateLimit {
+	if count == nil || period == nil || burst == nil {
+		return nil
+	}
+	return &kilntype.RateLimit{Limit: int(*count), Period: time.Duration(*period) * time.Microsecond, Burst: int(*burst)}
+}
+
+// rateClaim reads, in the claim's transaction tx (which holds the kinds'
+// advisory locks), the run-time limits and budget states of p's
+// rate-limited kinds, and returns the claim's rate part at the database's
+// time (the caller's with Options.CallerClock).
+func (s *Store) rateClaim(ctx context.Context, tx pgx.Tx, p *store.JobClaimParams) (*store.RateClaim, error) {
+	rows, err := tx.Query(ctx, s.sql(sqlRateClaimRead), p.RateLimitedKinds(), s.callerTime(p.Now))
+	if err != nil {
+		return nil, fmt.Errorf("read rate limits: %w", err)
+	}
+	var (
+		states       []*store.RateLimitRow
+		now          time.Time
+		kind         string
+		count, burst *int32
+		period       *int64
+		tat          *time.Time
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&kind, &count, &period, &burst, &tat, &now}, func() error {
+		r := &store.RateLimitRow{Kind: kind, Override: rateLimitOf(count, period, burst)}
+		if tat != nil {
+			r.TAT = tat.UTC()
+		}
+		states = append(states, r)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("read rate limits: %w", err)
+	}
+	return store.NewRateClaim(p, states, truncate(now)), nil
+}
+
+// rateTaken writes, in the claim's transaction, the budgets of the
+// rate-limited kinds of which the claim took jobs, and sets p.RateWait.
+func (s *Store) rateTaken(ctx context.Context, tx pgx.Tx, r *store.RateClaim, p *store.JobClaimParams, claimed []*kilntype.JobRow) error {
+	kinds, tats := r.Taken(p, claimed)
+	if len(kinds) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, s.sql(sqlRateClaimWrite), kinds, tats); err != nil {
+		return fmt.Errorf("write rate budgets: %w", err)
+	}
+	return nil
+}

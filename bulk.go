@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/kilnjobs/kiln/internal/bulk"
 	"github.com/kilnjobs/kiln/internal/jobexec"
@@ -58,6 +59,10 @@ const (
 // batch before it counts as abandoned (its process died): JobBulkCancel
 // then cancels it at once and JobBulkResume takes it over.
 const BulkStaleAfter = bulk.DefaultStaleAfter
+
+// DefaultBulkRetention is how long a bulk operation is kept once it ended
+// when Config.BulkRetention is 0: 7 days.
+const DefaultBulkRetention = 7 * 24 * time.Hour
 
 // JobFilterOf returns the filter of p's States, Kinds, Queues, Tag,
 // ArgsContains, CreatedFrom and CreatedBefore: the jobs of a list, for a

@@ -188,7 +188,8 @@ func (c *Client) Start(ctx context.Context) error {
 			ScheduleInterval: c.cfg.ScheduleInterval, RescueInterval: c.cfg.RescueInterval,
 			CleanInterval:      c.cfg.CleanInterval,
 			CompletedRetention: c.cfg.CompletedRetention, CancelledRetention: c.cfg.CancelledRetention,
-			DiscardedRetention: c.cfg.DiscardedRetention, Retention: c.cfg.Retention, AuditRetention: c.cfg.AuditRetention, OnRescued: c.onRescued,
+			DiscardedRetention: c.cfg.DiscardedRetention, Retention: c.cfg.Retention, AuditRetention: c.cfg.AuditRetention, BulkRetention: c.cfg.BulkRetention,
+			OnRescued: c.onRescued,
 			ServerTTL: c.cfg.ServerTTL,
 			OnReleased: func(rows []*kilntype.JobRow) {
 				for _, r := range rows {

@@ -157,6 +157,12 @@ type Config struct {
 	// Default DefaultAuditRetention (90 days); KeepForever (negative)
 	// keeps them forever.
 	AuditRetention time.Duration
+	// BulkRetention is how long a bulk operation (Client.JobBulk) is kept
+	// once it ended (completed, cancelled or failed): the maintenance
+	// leader's cleaner deletes older ones; interrupted operations stay
+	// until resumed or cancelled. Default DefaultBulkRetention (7 days);
+	// KeepForever (negative) keeps them forever.
+	BulkRetention time.Duration
 
 	// ServerRefreshInterval is how often a started client refreshes its
 	// row in the server registry (Client.ServerList): its queues, kinds and
@@ -275,6 +281,7 @@ func (c *Config) withDefaults() (*Config, error) {
 	defDuration(&cfg.CancelledRetention, 7*24*time.Hour)
 	defDuration(&cfg.DiscardedRetention, 7*24*time.Hour)
 	defDuration(&cfg.AuditRetention, DefaultAuditRetention)
+	defDuration(&cfg.BulkRetention, DefaultBulkRetention)
 	if err := validateRetention(cfg.Retention); err != nil {
 		return nil, err
 	}

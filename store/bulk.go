@@ -68,6 +68,12 @@ type BulkStore interface {
 	// operation in another state or owned by another process is returned
 	// unchanged.
 	BulkRelease(ctx context.Context, params *BulkReleaseParams) (*kilntype.BulkOperation, error)
+	// BulkDeleteOld deletes up to params.Max operations that ended
+	// (completed, cancelled or failed) before params.Before, oldest
+	// first, and returns how many it deleted; interrupted and running
+	// operations are kept, whatever their age. The maintenance leader's
+	// cleaner calls it with Config.BulkRetention.
+	BulkDeleteOld(ctx context.Context, params *BulkDeleteOldParams) (int, error)
 }
 
 // JobCountMatchingParams counts the jobs a filter matches in a range of
@@ -162,6 +168,12 @@ type BulkReleaseParams struct {
 	State kilntype.BulkState
 	Error string // stored through CleanText
 	Now   time.Time
+}
+
+// BulkDeleteOldParams selects ended operations to delete.
+type BulkDeleteOldParams struct {
+	Before time.Time // operations whose FinishedAt is before it
+	Max    int       // at most this many (at least 1)
 }
 
 // BulkListParamsFor returns the JobListParams that list, oldest first, the

@@ -62,7 +62,7 @@ func (s *Store) BulkCreate(ctx context.Context, params *store.BulkCreateParams) 
 
 // bulk returns operation id; s.mu is held.
 func (s *Store) bulk(id int64) (*kilntype.BulkOperation, error) {
-	if id < 1 || id > int64(len(s.bulks)) {
+	if id < 1 || id > int64(len(s.bulks)) || s.bulks[id-1] == nil {
 		return nil, fmt.Errorf("bulk operation %d: %w", id, kilntype.ErrNotFound)
 	}
 	return s.bulks[id-1], nil
@@ -90,7 +90,7 @@ func (s *Store) BulkList(ctx context.Context, params *store.BulkListParams) ([]*
 	defer s.mu.Unlock()
 	out := []*kilntype.BulkOperation{}
 	for _, op := range slices.Backward(s.bulks) {
-		if len(out) < store.BulkListLimit(params.Limit) && (params.Cursor <= 0 || op.ID < params.Cursor) {
+		if op != nil && len(out) < store.BulkListLimit(params.Limit) && (params.Cursor <= 0 || op.ID < params.Cursor) {
 			c := *op
 			out = append(out, &c)
 		}
@@ -181,4 +181,25 @@ func (s *Store) BulkRelease(ctx context.Context, params *store.BulkReleaseParams
 	}
 	c := *op
 	return &c, nil
+}
+
+// BulkDeleteOld deletes up to params.Max operations that ended before
+// params.Before, oldest first (their IDs are not reused).
+func (s *Store) BulkDeleteOld(ctx context.Context, params *store.BulkDeleteOldParams) (int, error) {
+	if err := s.enter(ctx, BulkDeleteOld, params); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	var old []*kilntype.BulkOperation
+	for _, op := range s.bulks {
+		if op != nil && op.FinishedAt != nil && op.FinishedAt.Before(params.Before) {
+			old = append(old, op)
+		}
+	}
+	slices.SortStableFunc(old, func(a, b *kilntype.BulkOperation) int { return a.FinishedAt.Compare(*b.FinishedAt) })
+	old = old[:min(len(old), max(params.Max, 1))]
+	for _, op := range old {
+		s.bulks[op.ID-1] = nil
+	}
+	return len(old), nil
 }

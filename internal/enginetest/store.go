@@ -50,6 +50,7 @@ const (
 	BulkCancel             = "BulkCancel"
 	BulkResume             = "BulkResume"
 	BulkRelease            = "BulkRelease"
+	BulkDeleteOld          = "BulkDeleteOld"
 )
 
 // Call is one call a Store received: the method and its params (the params

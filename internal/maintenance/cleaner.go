@@ -12,7 +12,8 @@ import (
 // state's, or that of the most specific rule per kind and queue, from the
 // Config or set at run time in the store (store.RetentionStore),
 // then the recurring occurrences and batches whose jobs are all gone, and
-// the audit entries older than AuditRetention.
+// the audit entries older than AuditRetention, and the bulk operations
+// that ended longer than BulkRetention ago.
 func (s *Services) cleaner() Task {
 	return Task{Name: "cleaner", Interval: s.cfg.CleanInterval, Run: func(ctx context.Context) (int, error) {
 		now := s.cfg.Now()
@@ -56,6 +57,14 @@ func (s *Services) cleaner() Task {
 				return 0, err
 			}
 		}
-		return max(n, o, b, a), nil
+		// Bulk operations ended before their retention.
+		ops := 0
+		if s.cfg.BulkRetention > 0 {
+			ops, err = s.cfg.Store.BulkDeleteOld(ctx, &store.BulkDeleteOldParams{Before: now.Add(-s.cfg.BulkRetention), Max: batchSize})
+			if err != nil {
+				return 0, err
+			}
+		}
+		return max(n, o, b, a, ops), nil
 	}}
 }

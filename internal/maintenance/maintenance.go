@@ -41,6 +41,9 @@ type Config struct {
 	// AuditRetention is how long audit entries are kept; 0 or negative
 	// keeps them forever.
 	AuditRetention time.Duration
+	// BulkRetention is how long bulk operations are kept once they ended
+	// (completed, cancelled or failed); 0 or negative keeps them forever.
+	BulkRetention time.Duration
 
 	// ServerTTL is how long a server (a registered process) may go without
 	// a refresh before the reaper deletes its row; required.

@@ -85,6 +85,22 @@ func (s *Store) JobCountMatching(ctx context.Context, params *store.JobCountMatc
 	return n, nil
 }
 
+// sqlBulkDeleteOld deletes up to $2 operations that ended before $1,
+// oldest first. kiln_bulk holds a row per operation, a few a day: it is
+// read whole, without an index.
+const sqlBulkDeleteOld = `DELETE FROM {s}.kiln_bulk WHERE id IN (
+	SELECT id FROM {s}.kiln_bulk WHERE finished_at < $1 ORDER BY finished_at LIMIT $2)`
+
+// BulkDeleteOld deletes up to params.Max operations that ended before
+// params.Before, oldest first.
+func (s *Store) BulkDeleteOld(ctx context.Context, params *store.BulkDeleteOldParams) (int, error) {
+	tag, err := s.pool.Exec(ctx, s.sql(sqlBulkDeleteOld), truncate(params.Before), max(params.Max, 1))
+	if err != nil {
+		return 0, fail("delete old bulk operations", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 // sqlBulkCreate inserts an operation over the IDs from the oldest job to
 // the newest (two seeks of the primary key); without jobs it is completed
 // at once.

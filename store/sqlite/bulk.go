@@ -198,6 +198,26 @@ func (s *Store) BulkList(ctx context.Context, params *store.BulkListParams) ([]*
 	return ops, nil
 }
 
+// BulkDeleteOld deletes up to params.Max operations that ended before
+// params.Before, oldest first. kiln_bulk holds a row per operation, a few
+// a day: it is read whole, without an index.
+func (s *Store) BulkDeleteOld(ctx context.Context, params *store.BulkDeleteOldParams) (int, error) {
+	var n int64
+	err := s.write(ctx, func(tx *sql.Tx, _ *stmts) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM kiln_bulk WHERE id IN (
+	SELECT id FROM kiln_bulk WHERE finished_at < ?1 ORDER BY finished_at LIMIT ?2)`, micros(params.Before), max(params.Max, 1))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fail("delete old bulk operations", err)
+	}
+	return int(n), nil
+}
+
 // BulkRunBatch runs the operation's next batch in one writer transaction:
 // it reads at most params.Window IDs of the walk JobList would follow
 // for the filter, changes at most params.Limit jobs, and moves the cursor.

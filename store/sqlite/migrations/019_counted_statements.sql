@@ -1,0 +1,13 @@
+-- 019_counted_statements: nothing changes in the SQLite store; the number
+-- keeps both stores' migrations in step (PostgreSQL's 019 makes its hot
+-- statements write their own counter deltas).
+--
+-- SQLite's counters stay as migration 007 keeps them: row triggers that
+-- update kiln_job_count in place, one UPSERT of a small row on pages the
+-- single writer keeps in its cache, per job inserted, per pair a job
+-- leaves and enters. SQLite has no transition tables to aggregate and no
+-- per-statement setting that a trigger's WHEN could read cheaply, and its
+-- writer's UPSERTs do not contend; docs/benchmarks.md (2026-12-05, "The
+-- counters written by the hot statements") has what the triggers cost a
+-- burn-down.
+SELECT 1;

@@ -396,7 +396,9 @@ const sqlGenericPlans = `SELECT set_config('plan_cache_mode', 'force_generic_pla
 // its transaction only: on the pool, the implicit transaction that
 // PostgreSQL runs a batch in, up to its Sync (pgx sends one), which the
 // batch's Close waits for and reports the commit of; in a transaction, the
-// transaction's (set once, on its first statement). A prepared statement's
+// transaction's (set once, on its first statement; the statements that
+// follow in it, such as the rate limits' bookkeeping after the rounds,
+// are planned generically too). A prepared statement's
 // generic plan is planned once per connection and reused, whose shape
 // TestQueryPlans checks. Behind a pooler in transaction mode the batch is
 // one transaction too, on one server session; pgx's exec and

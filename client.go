@@ -150,13 +150,19 @@ func (c *Client) Start(ctx context.Context) error {
 	}
 	limiter := producer.NewKindLimiter(limits)
 	c.rates.reset(c)
+	var pool *producer.Pool // shared by the queues' producers (Config.MaxWorkers)
+	if c.cfg.MaxWorkers > 0 {
+		pool = producer.NewPool(c.cfg.MaxWorkers, c.cfg.StrictPriority)
+	}
 	producers := make(map[string]*producer.Producer, len(c.cfg.Queues))
-	for name, q := range c.cfg.Queues {
+	for _, name := range slices.Sorted(maps.Keys(c.cfg.Queues)) {
 		if len(kinds) == 0 {
 			break // no workers (hosted services only): never claim
 		}
+		q := c.cfg.Queues[name]
 		producers[name] = producer.New(producer.Config{
 			Queue: name, MaxWorkers: q.MaxWorkers, Store: c.cfg.Store, Kinds: kinds, AnyKind: c.cfg.StrictKinds,
+			Pool: pool, Weight: q.Weight,
 			Limiter: limiter, ClusterKindLimits: clusterLimits, RateLimits: c.rates.get,
 			Units: c.jobUnits(), Exec: c.exec, Completer: c.completer,
 			LeaseDuration: c.cfg.LeaseDuration, PollInterval: c.cfg.FetchPollInterval,

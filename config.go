@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,10 +32,32 @@ type Config struct {
 	// enqueue of a kind that has no worker fails with ErrUnknownKind.
 	Workers *Workers
 	// Queues maps queue names to their settings; the process runs only these
-	// queues. Default: {"default": {MaxWorkers: 100}}. A client without
-	// workers (Workers nil or empty) runs no queue and never claims a job,
-	// whatever Queues says.
+	// queues. Default: {"default": {MaxWorkers: 100}}, or {"default": {}}
+	// with MaxWorkers. A client without workers (Workers nil or empty) runs
+	// no queue and never claims a job, whatever Queues says.
 	Queues map[string]QueueConfig
+	// MaxWorkers, if set, is a pool of worker slots (1 to 10,000) that the
+	// queues of this process share: at most MaxWorkers jobs run at once
+	// across Queues, each queue also bounded by its own
+	// QueueConfig.MaxWorkers (default: the whole pool). When several queues
+	// have waiting jobs and the pool is full, each slot that frees up goes to
+	// one of them by QueueConfig.Weight (smooth weighted round robin: weights
+	// 6/3/1 get 6, 3 and 1 of every 10 slots, evenly spread, so no queue
+	// with a weight is starved), or by strict order (StrictPriority). A
+	// queue with no waiting job gets no slot: the others use its share
+	// (work-conserving), and it gets its share back, as slots free up, once
+	// it has jobs. Running jobs are never stopped for another queue's.
+	// Default 0: no pool, each queue has its own QueueConfig.MaxWorkers
+	// slots (the behaviour before pools). See docs/flow-control.md, "Queue
+	// weights".
+	MaxWorkers int
+	// StrictPriority serves the queues of the MaxWorkers pool in order of
+	// QueueConfig.Weight, highest first, instead of sharing by weight (as
+	// Asynq's StrictPriority): a slot that frees up goes to a lower queue
+	// only when every higher one has no due job (its last claim came back
+	// short) or runs its own MaxWorkers. Queues of equal weight share by
+	// round robin. Requires MaxWorkers.
+	StrictPriority bool
 	// StrictKinds makes this process claim jobs of any kind and fail those
 	// it has no worker for ("no worker for kind X"), retried as any failure.
 	// By default such jobs stay available for a process that has a worker.
@@ -202,9 +226,21 @@ type Config struct {
 // QueueConfig configures one queue in one process.
 type QueueConfig struct {
 	// MaxWorkers is how many jobs of the queue run at once in this process;
-	// 1 to 10,000.
+	// 1 to 10,000. With a pool (Config.MaxWorkers) it is the queue's own
+	// cap within the pool: 0 (the default there) means the whole pool, and
+	// a larger value counts as the pool's size.
 	MaxWorkers int
+	// Weight is the queue's share of the pool (Config.MaxWorkers) when
+	// several queues have waiting jobs: a queue of weight 6 beside queues of
+	// weights 3 and 1 starts 60% of the jobs while all three have jobs
+	// waiting; under Config.StrictPriority it is the queue's priority
+	// (highest first). 0 to 1,000,000; 0 means 1. Requires
+	// Config.MaxWorkers.
+	Weight int
 }
+
+// maxQueueWeight bounds QueueConfig.Weight.
+const maxQueueWeight = 1_000_000
 
 // withDefaults returns a copy of c with defaults applied, or an error naming
 // the first invalid field.
@@ -216,16 +252,8 @@ func (c *Config) withDefaults() (*Config, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("kiln: Config.Store is required")
 	}
-	if cfg.Queues == nil && cfg.Workers != nil {
-		cfg.Queues = map[string]QueueConfig{QueueDefault: {MaxWorkers: 100}}
-	}
-	for name, q := range cfg.Queues {
-		if err := validateQueue(name); err != nil {
-			return nil, fmt.Errorf("kiln: Config.Queues: %w", err)
-		}
-		if q.MaxWorkers < 1 || q.MaxWorkers > 10_000 {
-			return nil, fmt.Errorf("kiln: Config.Queues[%q].MaxWorkers is %d; want 1 to 10000", name, q.MaxWorkers)
-		}
+	if err := cfg.queuesWithDefaults(); err != nil {
+		return nil, err
 	}
 	if cfg.ID == "" {
 		cfg.ID = defaultID()
@@ -311,6 +339,54 @@ func (c *Config) withDefaults() (*Config, error) {
 		}
 	}
 	return &cfg, nil
+}
+
+// queuesWithDefaults checks Queues, MaxWorkers and StrictPriority, and
+// replaces Queues by a copy with the defaults applied (the caller's map is
+// left alone).
+func (cfg *Config) queuesWithDefaults() error {
+	pool := cfg.MaxWorkers
+	if pool < 0 || pool > 10_000 {
+		return fmt.Errorf("kiln: Config.MaxWorkers is %d; want 1 to 10000, or 0 for no pool shared by the queues", pool)
+	}
+	if cfg.StrictPriority && pool == 0 {
+		return errors.New("kiln: Config.StrictPriority orders the queues of a pool; set Config.MaxWorkers (the pool's size)")
+	}
+	queues := cfg.Queues
+	if queues == nil && cfg.Workers != nil {
+		queues = map[string]QueueConfig{QueueDefault: {MaxWorkers: 100}}
+		if pool > 0 {
+			queues = map[string]QueueConfig{QueueDefault: {}}
+		}
+	}
+	if queues == nil {
+		return nil
+	}
+	cfg.Queues = make(map[string]QueueConfig, len(queues))
+	for _, name := range slices.Sorted(maps.Keys(queues)) {
+		q := queues[name]
+		if err := validateQueue(name); err != nil {
+			return fmt.Errorf("kiln: Config.Queues: %w", err)
+		}
+		switch {
+		case pool == 0 && (q.MaxWorkers < 1 || q.MaxWorkers > 10_000):
+			return fmt.Errorf("kiln: Config.Queues[%q].MaxWorkers is %d; want 1 to 10000", name, q.MaxWorkers)
+		case q.MaxWorkers < 0 || q.MaxWorkers > 10_000:
+			return fmt.Errorf("kiln: Config.Queues[%q].MaxWorkers is %d; want 1 to 10000, or 0 for the whole pool (Config.MaxWorkers)", name, q.MaxWorkers)
+		case q.Weight < 0 || q.Weight > maxQueueWeight:
+			return fmt.Errorf("kiln: Config.Queues[%q].Weight is %d; want 1 to %d, or 0 for 1", name, q.Weight, maxQueueWeight)
+		case q.Weight > 0 && pool == 0:
+			return fmt.Errorf("kiln: Config.Queues[%q].Weight is %d, but weights share a pool that is not set; set Config.MaxWorkers (the pool's size)", name, q.Weight)
+		}
+		if pool > 0 {
+			q.Weight = max(q.Weight, 1)
+			if q.MaxWorkers == 0 || q.MaxWorkers > pool {
+				q.MaxWorkers = pool
+			}
+		}
+		cfg.Queues[name] = q
+	}
+	return nil
 }
 
 func defDuration(d *time.Duration, def time.Duration) {

@@ -10,6 +10,11 @@
 // running plus MaxWorkers outcomes being written: when the store is slow to
 // take outcomes, claims stop before the process holds more than twice its
 // workers.
+//
+// Producers may also share a process-wide Pool of slots, by weight or in
+// strict order (see Pool): a producer then claims only the slots the pool
+// grants it, and the pool, not the producer, decides when a freed slot is
+// worth a claim and wakes the producer it hands the slot to.
 package producer
 
 import (
@@ -36,6 +41,11 @@ type Config struct {
 	Kinds   []string
 	AnyKind bool
 	Limiter *KindLimiter // optional
+	// Pool (optional) is the process-wide pool of slots the producer
+	// shares with the other queues' producers, with its Weight (at least
+	// 1); MaxWorkers stays the queue's own cap.
+	Pool   *Pool
+	Weight int
 	// ClusterKindLimits (optional) caps kinds across every process sharing
 	// the store (store.JobClaimParams.ClusterKindLimits).
 	ClusterKindLimits map[string]int
@@ -66,6 +76,7 @@ type Producer struct {
 	cfg     Config
 	wake    chan struct{}
 	fetcher service.Runner
+	share   *poolQueue // the queue's account in cfg.Pool; nil without a pool
 
 	mu       sync.Mutex            // guards running, working, moreDue, jobBase
 	running  map[int64]*runningJob // claimed jobs whose outcome is not written
@@ -98,8 +109,12 @@ type runningJob struct {
 
 // New returns a Producer; Start runs it.
 func New(cfg Config) *Producer {
-	return &Producer{cfg: cfg, wake: make(chan struct{}, 1), running: make(map[int64]*runningJob),
+	p := &Producer{cfg: cfg, wake: make(chan struct{}, 1), running: make(map[int64]*runningJob),
 		work: make(chan *runningJob)}
+	if cfg.Pool != nil {
+		p.share = cfg.Pool.join(cfg.Queue, cfg.Weight, cfg.MaxWorkers, p.Wake)
+	}
+	return p
 }
 
 // Queue is the name of the queue the Producer runs.
@@ -220,10 +235,14 @@ func (p *Producer) freeLocked() int {
 // wantMoreLocked reports whether the fetch loop should claim again now: more
 // jobs were due at the last claim, and a quarter of the slots (or all of
 // them) are free. Each claim is a write transaction with a fixed cost, so
-// claiming slot by slot would spend the database on overhead. The caller
-// holds p.mu.
+// claiming slot by slot would spend the database on overhead. With a pool,
+// the pool's grants decide instead (Pool.ready). The caller holds p.mu (and
+// takes the pool's after it).
 func (p *Producer) wantMoreLocked() bool {
 	free := p.freeLocked()
+	if p.share != nil {
+		return free > 0 && p.cfg.Pool.ready(p.share)
+	}
 	return p.moreDue && free > 0 && (free >= max(p.cfg.MaxWorkers/4, 1) || p.working == 0)
 }
 
@@ -240,6 +259,11 @@ func (p *Producer) fetch(ctx context.Context) (time.Duration, error) {
 	var rateLimits map[string]kilntype.RateLimit
 	if p.cfg.RateLimits != nil {
 		rateLimits = p.cfg.RateLimits(ctx)
+	}
+	if p.share != nil {
+		if free = p.cfg.Pool.reserve(p.share, free); free == 0 {
+			return 0, nil // the pool's slots are taken or handed to other queues
+		}
 	}
 	reserved := p.cfg.Limiter.Reserve()
 	now := p.cfg.Exec.Now()
@@ -271,6 +295,9 @@ func (p *Producer) fetch(ctx context.Context) (time.Duration, error) {
 		}
 	}
 	p.cfg.Limiter.Settle(reserved, claimed)
+	if p.share != nil {
+		p.cfg.Pool.settle(p.share, free, len(rows))
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -330,9 +357,14 @@ func (p *Producer) execute(j *runningJob) {
 	// completer's queue is full); the job stays held until it is written.
 	p.mu.Lock()
 	p.working--
-	more := p.wantMoreLocked()
+	more := p.share == nil && p.wantMoreLocked()
 	p.mu.Unlock()
-	if more {
+	if p.share != nil {
+		// The pool hands the slot on, and wakes whichever producer gets it
+		// (this one included); working is already down, so that a fetch
+		// woken here sees the slot free.
+		p.cfg.Pool.release(p.share)
+	} else if more {
 		p.Wake()
 	}
 }

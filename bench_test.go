@@ -2,6 +2,9 @@ package kiln_test
 
 import (
 	"context"
+	"fmt"
+	"maps"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,6 +40,87 @@ func BenchmarkBurnDownTraced(b *testing.B) {
 		_ = mp.Shutdown(context.Background())
 	}()
 	burnDown(b, func(cfg *kiln.Config) { cfg.TracerProvider, cfg.MeterProvider = tp, mp })
+}
+
+// BenchmarkBurnDownPool is BenchmarkBurnDown with the queue's 200 workers
+// as a pool (Config.MaxWorkers) instead of the queue's own MaxWorkers: the
+// cost of sharing slots through producer.Pool for a lone queue.
+func BenchmarkBurnDownPool(b *testing.B) {
+	burnDown(b, func(cfg *kiln.Config) {
+		cfg.MaxWorkers = benchWorkers
+		cfg.Queues = map[string]kiln.QueueConfig{"default": {}}
+	})
+}
+
+// BenchmarkQueueWeights enqueues b.N no-op jobs into each of three queues
+// of weights 6, 3 and 1 sharing a pool of 200 workers on SQLite, runs them,
+// and reports the share of the starts each queue got while all three had
+// jobs waiting (until the first queue's last job started) as share-6,
+// share-3 and share-1 (percent), and jobs/s over that time.
+func BenchmarkQueueWeights(b *testing.B) {
+	st := openStore(&testing.T{}, b.TempDir()+"/kiln.db")
+	defer st.Close()
+	weights := map[string]int{"w6": 6, "w3": 3, "w1": 1}
+	var (
+		mu      sync.Mutex // guards starts and until
+		starts  = map[string]int{}
+		until   map[string]int // starts when the first queue ran out
+		allDone = make(chan struct{})
+		total   int
+	)
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[noopArgs]) error {
+		mu.Lock()
+		defer mu.Unlock()
+		starts[job.Queue]++
+		if until == nil && starts[job.Queue] == b.N {
+			until = maps.Clone(starts)
+		}
+		if total++; total == 3*b.N {
+			close(allDone)
+		}
+		return nil
+	}))
+	queues := map[string]kiln.QueueConfig{}
+	for name, w := range weights {
+		queues[name] = kiln.QueueConfig{Weight: w}
+	}
+	c, err := kiln.NewClient(&kiln.Config{Store: st, Workers: workers, MaxWorkers: benchWorkers, Queues: queues, Logger: quietLogger})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	params := make([]kiln.EnqueueParams, 0, 1000)
+	for name := range weights {
+		for i := 0; i < b.N; i += 1000 {
+			params = params[:0]
+			for j := i; j < min(i+1000, b.N); j++ {
+				params = append(params, kiln.EnqueueParams{Args: noopArgs{}, Opts: &kiln.EnqueueOpts{Queue: name}})
+			}
+			if _, err := c.EnqueueMany(ctx, params); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ResetTimer()
+	start := time.Now()
+	if err := c.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	<-allDone
+	elapsed := time.Since(start)
+	b.StopTimer()
+	c.Stop(ctx)
+	mu.Lock()
+	defer mu.Unlock()
+	saturated := 0
+	for _, n := range until {
+		saturated += n
+	}
+	for name, w := range weights {
+		b.ReportMetric(100*float64(until[name])/float64(saturated), fmt.Sprintf("share-%d", w))
+	}
+	b.ReportMetric(float64(3*b.N)/elapsed.Seconds(), "jobs/s")
 }
 
 func burnDown(b *testing.B, configure func(*kiln.Config)) {
@@ -75,14 +159,15 @@ func burnDown(b *testing.B, configure func(*kiln.Config)) {
 		close(done)
 	}()
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu := time.Now(), processCPU()
 	if err := c.Start(ctx); err != nil {
 		b.Fatal(err)
 	}
 	<-done
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), processCPU()-cpu
 	b.StopTimer()
 	c.Stop(ctx)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "jobs/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/job")
 	b.ReportMetric(float64(enqueueTime.Microseconds())/float64(b.N), "enqueue-µs/job")
 }

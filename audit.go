@@ -147,9 +147,52 @@ func (c *Client) AuditRecord(ctx context.Context, e AuditEntry) (int64, error) {
 	return id, nil
 }
 
+// auditTx returns the context of the one store call that makes a change
+// of ctx's actor: it asks the store to record action in the transaction
+// of the change (store.WithAudit), with the target and detail (a value
+// json.Marshal takes, or nil) that of returns from the store's result, so
+// that the entry is stored exactly when the change is; an entry that
+// cannot be stored fails the call, changing nothing. Without an actor in
+// ctx it returns ctx.
+func (c *Client) auditTx(ctx context.Context, action string, of func(result any) (target string, detail any)) context.Context {
+	a, ok := ActorFrom(ctx)
+	if !ok {
+		return ctx
+	}
+	return store.WithAudit(ctx, func(result any) (*kilntype.AuditEntry, error) {
+		target, detail := of(result)
+		e := &AuditEntry{At: c.now(), Actor: a.Name, Role: a.Role, Addr: a.Addr, Action: action, Target: target}
+		if e.Actor == "" {
+			e.Actor = ActorLocal
+		}
+		if detail != nil {
+			b, err := json.Marshal(detail)
+			if err != nil {
+				return nil, fmt.Errorf("audit detail: %w", err)
+			}
+			e.Detail = b
+		}
+		if len(e.Detail) > kilntype.MaxAuditDetailBytes {
+			e.Detail = json.RawMessage(`{"truncated":true,"bytes":` + strconv.Itoa(len(e.Detail)) + `}`)
+		}
+		return e, nil
+	})
+}
+
+// auditJob is auditTx's target and detail of an action on one job: its ID,
+// and its kind, queue and state as the store returns it.
+func auditJob(result any) (string, any) {
+	row, ok := result.(*kilntype.JobRow)
+	if !ok || row == nil {
+		return "", nil
+	}
+	return strconv.FormatInt(row.ID, 10), jobDetail(row)
+}
+
 // audit records action on target with detail (a value json.Marshal takes,
-// or nil) when ctx carries an actor; the change is already made, so a
-// failure to record it is logged, not returned. It uses context.WithoutCancel
+// or nil) when ctx carries an actor, after the change: a failure to record
+// it is logged, not returned. The changes whose store method records
+// their entry in their own transaction use auditTx instead. It uses context.WithoutCancel
 // so that a request ending right after its change still gets its entry.
 func (c *Client) audit(ctx context.Context, action, target string, detail any) {
 	a, ok := ActorFrom(ctx)

@@ -3,7 +3,6 @@ package kiln
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/kilnjobs/kiln/internal/jobexec"
@@ -235,7 +234,7 @@ func (c *Client) JobCountByState(ctx context.Context) (map[kilntype.JobState]int
 // completed or discarded job gives an error wrapping ErrJobState; an unknown
 // ID, ErrNotFound.
 func (c *Client) JobCancel(ctx context.Context, id int64) (*kilntype.JobRow, error) {
-	row, err := c.cfg.Store.JobCancel(ctx, &store.JobCancelParams{ID: id, Now: c.now()})
+	row, err := c.cfg.Store.JobCancel(c.auditTx(ctx, AuditJobCancel, auditJob), &store.JobCancelParams{ID: id, Now: c.now()})
 	if err != nil {
 		return nil, fmt.Errorf("kiln: cancel job %d: %w", id, err)
 	}
@@ -243,7 +242,6 @@ func (c *Client) JobCancel(ctx context.Context, id int64) (*kilntype.JobRow, err
 	if row.State == kilntype.JobStateRunning && row.LeasedBy == c.cfg.ID {
 		c.cancelLocal(id, jobexec.ErrCancelRequested)
 	}
-	c.audit(ctx, AuditJobCancel, strconv.FormatInt(id, 10), jobDetail(row))
 	return row, nil
 }
 
@@ -252,13 +250,12 @@ func (c *Client) JobCancel(ctx context.Context, id int64) (*kilntype.JobRow, err
 // scheduled job. A job out of attempts gets one more. A running job gives
 // an error wrapping ErrJobRunning; an unknown ID, ErrNotFound.
 func (c *Client) JobRetry(ctx context.Context, id int64) (*kilntype.JobRow, error) {
-	row, err := c.cfg.Store.JobRetry(ctx, &store.JobRetryParams{ID: id, Now: c.now()})
+	row, err := c.cfg.Store.JobRetry(c.auditTx(ctx, AuditJobRetry, auditJob), &store.JobRetryParams{ID: id, Now: c.now()})
 	if err != nil {
 		return nil, fmt.Errorf("kiln: retry job %d: %w", id, err)
 	}
 	c.reveal(row, 0)
 	c.wake(row.Queue)
-	c.audit(ctx, AuditJobRetry, strconv.FormatInt(id, 10), jobDetail(row))
 	return row, nil
 }
 
@@ -266,12 +263,11 @@ func (c *Client) JobRetry(ctx context.Context, id int64) (*kilntype.JobRow, erro
 // running job gives an error wrapping ErrJobRunning (cancel it first); an
 // unknown ID, ErrNotFound.
 func (c *Client) JobDelete(ctx context.Context, id int64) (*kilntype.JobRow, error) {
-	row, err := c.cfg.Store.JobDelete(ctx, &store.JobDeleteParams{ID: id})
+	row, err := c.cfg.Store.JobDelete(c.auditTx(ctx, AuditJobDelete, auditJob), &store.JobDeleteParams{ID: id})
 	if err != nil {
 		return nil, fmt.Errorf("kiln: delete job %d: %w", id, err)
 	}
 	c.reveal(row, 0)
-	c.audit(ctx, AuditJobDelete, strconv.FormatInt(id, 10), jobDetail(row))
 	return row, nil
 }
 

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -38,6 +39,26 @@ func (s *Store) AuditInsert(ctx context.Context, params *store.AuditInsertParams
 		return 0, fail("record audit entry", err)
 	}
 	return id, nil
+}
+
+// auditInTx inserts in tx the audit entry ctx asks for the change whose
+// result is result (store.WithAudit), if any: called after the change,
+// before the commit.
+func (s *Store) auditInTx(ctx context.Context, tx pgx.Tx, result any) error {
+	e, err := store.AuditEntryFor(ctx, result)
+	if err != nil || e == nil {
+		return err
+	}
+	var detail *string
+	if e.Detail != nil {
+		d := string(e.Detail)
+		detail = &d
+	}
+	if _, err := tx.Exec(ctx, s.sql(sqlAuditInsert), e.At, e.Actor, e.Role, e.Action, e.Target, detail,
+		e.Addr, e.Refused); err != nil {
+		return fmt.Errorf("record audit entry: %w", err)
+	}
+	return nil
 }
 
 // AuditList returns the entries matching params, newest first.

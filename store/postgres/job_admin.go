@@ -58,7 +58,7 @@ func (s *Store) JobCancel(ctx context.Context, params *store.JobCancelParams) (*
 		var update string
 		switch job.State {
 		case kilntype.JobStateCancelled:
-			return nil
+			return s.auditInTx(ctx, tx, job)
 		case kilntype.JobStateCompleted, kilntype.JobStateDiscarded:
 			return fmt.Errorf("job is %s: %w", job.State, kilntype.ErrJobState)
 		case kilntype.JobStateRunning:
@@ -69,7 +69,10 @@ func (s *Store) JobCancel(ctx context.Context, params *store.JobCancelParams) (*
 		if job, err = scanJob(tx.QueryRow(ctx, s.sql(update), truncate(params.Now), params.ID)); err != nil {
 			return err
 		}
-		return s.notifyCancelRequested(ctx, tx, job)
+		if err := s.notifyCancelRequested(ctx, tx, job); err != nil {
+			return err
+		}
+		return s.auditInTx(ctx, tx, job)
 	})
 	if err != nil {
 		return nil, fail(fmt.Sprintf("cancel job %d", params.ID), err)
@@ -94,7 +97,7 @@ func (s *Store) JobRetry(ctx context.Context, params *store.JobRetryParams) (*ki
 		}
 		switch job.State {
 		case kilntype.JobStateAvailable:
-			return nil
+			return s.auditInTx(ctx, tx, job)
 		case kilntype.JobStateRunning:
 			return fmt.Errorf("job is running: %w", kilntype.ErrJobRunning)
 		case kilntype.JobStatePending:
@@ -105,8 +108,11 @@ func (s *Store) JobRetry(ctx context.Context, params *store.JobRetryParams) (*ki
 			return fmt.Errorf("unique key %q is held by another job: %w: %w",
 				job.UniqueKey, kilntype.ErrJobState, err)
 		}
+		if err != nil {
+			return err
+		}
 		job = retried
-		return err
+		return s.auditInTx(ctx, tx, job)
 	})
 	if err != nil {
 		return nil, fail(fmt.Sprintf("retry job %d", params.ID), err)
@@ -128,8 +134,10 @@ func (s *Store) JobDelete(ctx context.Context, params *store.JobDeleteParams) (*
 		if job.State == kilntype.JobStateRunning {
 			return fmt.Errorf("job is running: %w", kilntype.ErrJobRunning)
 		}
-		_, err = tx.Exec(ctx, s.sql(sqlDeleteJob), id)
-		return err
+		if _, err = tx.Exec(ctx, s.sql(sqlDeleteJob), id); err != nil {
+			return err
+		}
+		return s.auditInTx(ctx, tx, job)
 	})
 	if err != nil {
 		return nil, fail(fmt.Sprintf("delete job %d", id), err)

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -18,20 +19,43 @@ func (s *Store) AuditInsert(ctx context.Context, params *store.AuditInsertParams
 	if err != nil {
 		return 0, fail("record audit entry", err)
 	}
-	var detail any
-	if e.Detail != nil {
-		detail = string(e.Detail)
-	}
 	var id int64
 	err = s.write(ctx, func(tx *sql.Tx, _ *stmts) error {
-		return tx.QueryRowContext(ctx, `INSERT INTO kiln_audit (at, actor, role, action, target, detail, addr, refused)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id`,
-			micros(e.At), e.Actor, e.Role, e.Action, e.Target, detail, e.Addr, e.Refused).Scan(&id)
+		id, err = insertAudit(ctx, tx, &e)
+		return err
 	})
 	if err != nil {
 		return 0, fail("record audit entry", err)
 	}
 	return id, nil
+}
+
+// insertAudit inserts e, cleaned (store.AuditClean), in tx and returns its
+// ID.
+func insertAudit(ctx context.Context, tx *sql.Tx, e *kilntype.AuditEntry) (int64, error) {
+	var detail any
+	if e.Detail != nil {
+		detail = string(e.Detail)
+	}
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO kiln_audit (at, actor, role, action, target, detail, addr, refused)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id`,
+		micros(e.At), e.Actor, e.Role, e.Action, e.Target, detail, e.Addr, e.Refused).Scan(&id)
+	return id, err
+}
+
+// auditInTx inserts in tx the audit entry ctx asks for the change whose
+// result is result (store.WithAudit), if any: called after the change,
+// before the commit.
+func auditInTx(ctx context.Context, tx *sql.Tx, result any) error {
+	e, err := store.AuditEntryFor(ctx, result)
+	if err != nil || e == nil {
+		return err
+	}
+	if _, err := insertAudit(ctx, tx, e); err != nil {
+		return fmt.Errorf("record audit entry: %w", err)
+	}
+	return nil
 }
 
 // AuditList returns the entries matching params, newest first, read from

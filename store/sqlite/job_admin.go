@@ -55,7 +55,7 @@ func (s *Store) JobCancel(ctx context.Context, params *store.JobCancelParams) (*
 		var update *sql.Stmt
 		switch job.State {
 		case kilntype.JobStateCancelled:
-			return nil
+			return auditInTx(ctx, tx, job)
 		case kilntype.JobStateCompleted, kilntype.JobStateDiscarded:
 			return fmt.Errorf("job is %s: %w", job.State, kilntype.ErrJobState)
 		case kilntype.JobStateRunning:
@@ -63,8 +63,10 @@ func (s *Store) JobCancel(ctx context.Context, params *store.JobCancelParams) (*
 		default: // pending, scheduled, available, retryable
 			update = st.cancelNow
 		}
-		job, err = scanJob(tx.StmtContext(ctx, update).QueryRowContext(ctx, micros(params.Now), params.ID))
-		return err
+		if job, err = scanJob(tx.StmtContext(ctx, update).QueryRowContext(ctx, micros(params.Now), params.ID)); err != nil {
+			return err
+		}
+		return auditInTx(ctx, tx, job)
 	})
 	if err != nil {
 		return nil, fail(fmt.Sprintf("cancel job %d", params.ID), err)
@@ -89,7 +91,7 @@ func (s *Store) JobRetry(ctx context.Context, params *store.JobRetryParams) (*ki
 		}
 		switch job.State {
 		case kilntype.JobStateAvailable:
-			return nil
+			return auditInTx(ctx, tx, job)
 		case kilntype.JobStateRunning:
 			return fmt.Errorf("job is running: %w", kilntype.ErrJobRunning)
 		case kilntype.JobStatePending:
@@ -105,8 +107,11 @@ func (s *Store) JobRetry(ctx context.Context, params *store.JobRetryParams) (*ki
 			return fmt.Errorf("unique key %q is held by another job: %w: %w",
 				job.UniqueKey, kilntype.ErrJobState, err)
 		}
+		if err != nil {
+			return err
+		}
 		job = retried
-		return err
+		return auditInTx(ctx, tx, job)
 	})
 	if err != nil {
 		return nil, fail(fmt.Sprintf("retry job %d", params.ID), err)
@@ -128,8 +133,10 @@ func (s *Store) JobDelete(ctx context.Context, params *store.JobDeleteParams) (*
 		if job.State == kilntype.JobStateRunning {
 			return fmt.Errorf("job is running: %w", kilntype.ErrJobRunning)
 		}
-		_, err = tx.StmtContext(ctx, st.deleteJob).ExecContext(ctx, id)
-		return err
+		if _, err = tx.StmtContext(ctx, st.deleteJob).ExecContext(ctx, id); err != nil {
+			return err
+		}
+		return auditInTx(ctx, tx, job)
 	})
 	if err != nil {
 		return nil, fail(fmt.Sprintf("delete job %d", id), err)

@@ -3,6 +3,9 @@ package storetest
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +44,72 @@ func testAudit(t *testing.T, newStore NewStoreFunc) {
 		return out
 	}
 
+	t.Run("InTransaction", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		entry := func(action string, detail string) store.AuditBuild {
+			return func(result any) (*kilntype.AuditEntry, error) {
+				row, ok := result.(*kilntype.JobRow)
+				if !ok {
+					return nil, fmt.Errorf("result %T, want a job row", result)
+				}
+				e := &kilntype.AuditEntry{At: base, Actor: "ops", Action: action, Target: strconv.FormatInt(row.ID, 10)}
+				if detail != "" {
+					e.Detail = json.RawMessage(detail)
+				}
+				return e, nil
+			}
+		}
+		refused := func(result any) (*kilntype.AuditEntry, error) { return nil, errors.New("refused") }
+		job := f.insert()
+		target := strconv.FormatInt(job.ID, 10)
+		// An entry the store refuses (detail not an object), or that cannot
+		// be built, fails the change: the job is as it was, no entry.
+		for name, build := range map[string]store.AuditBuild{"bad detail": entry("job.cancel", `[1]`), "build error": refused} {
+			if _, err := f.s.JobCancel(store.WithAudit(f.ctx, build), &store.JobCancelParams{ID: job.ID, Now: base}); err == nil {
+				t.Errorf("%s: JobCancel succeeded", name)
+			}
+			if _, err := f.s.JobDelete(store.WithAudit(f.ctx, build), &store.JobDeleteParams{ID: job.ID}); err == nil {
+				t.Errorf("%s: JobDelete succeeded", name)
+			}
+		}
+		if got := f.get(job.ID); got.State != kilntype.JobStateAvailable {
+			t.Fatalf("after refused entries the job is %s, want available", got.State)
+		}
+		if got := list(f, store.AuditListParams{}); len(got) != 0 {
+			t.Fatalf("refused changes left entries: %+v", got)
+		}
+		// Each change with its entry, the entry built from its result.
+		if _, err := f.s.JobCancel(store.WithAudit(f.ctx, entry("job.cancel", `{"n":1}`)), &store.JobCancelParams{ID: job.ID, Now: base}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.s.JobRetry(store.WithAudit(f.ctx, entry("job.retry", "")), &store.JobRetryParams{ID: job.ID, Now: base}); err != nil {
+			t.Fatal(err)
+		}
+		// A retry that fails (of a running job): no entry.
+		running := f.running()
+		if _, err := f.s.JobRetry(store.WithAudit(f.ctx, entry("job.retry", "")), &store.JobRetryParams{ID: running.ID, Now: base}); err == nil {
+			t.Error("JobRetry of a running job succeeded")
+		}
+		if _, err := f.s.JobDelete(store.WithAudit(f.ctx, entry("job.delete", "")), &store.JobDeleteParams{ID: job.ID}); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range list(f, store.AuditListParams{}) {
+			got = append(got, e.Action+" "+e.Target+" "+string(e.Detail))
+		}
+		want := []string{"job.delete " + target + " ", "job.retry " + target + " ", "job.cancel " + target + ` {"n":1}`}
+		if !slices.Equal(got, want) {
+			t.Errorf("entries %q, want %q", got, want)
+		}
+		// Without WithAudit: no entry.
+		other := f.insert()
+		if _, err := f.s.JobCancel(f.ctx, &store.JobCancelParams{ID: other.ID, Now: base}); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(list(f, store.AuditListParams{})); n != 3 {
+			t.Errorf("%d entries after a change without WithAudit, want 3", n)
+		}
+	})
 	t.Run("InsertList", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		if got := list(f, store.AuditListParams{}); len(got) != 0 {

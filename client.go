@@ -139,8 +139,12 @@ func (c *Client) Start(ctx context.Context) error {
 	c.releaser = c.newReleaser()
 	kinds := c.cfg.Workers.Kinds()
 	limits, clusterLimits := map[string]int{}, map[string]int{}
+	partitioned := map[string]store.PartitionClaim{}
 	for _, k := range c.cfg.Workers.Kinds() {
 		e, _ := c.cfg.Workers.entry(k)
+		if pc, ok := e.partitioned(); ok {
+			partitioned[k] = pc
+		}
 		if n := e.maxConcurrency(); n > 0 {
 			limits[k] = n
 		}
@@ -163,7 +167,7 @@ func (c *Client) Start(ctx context.Context) error {
 		producers[name] = producer.New(producer.Config{
 			Queue: name, MaxWorkers: q.MaxWorkers, Store: c.cfg.Store, Kinds: kinds, AnyKind: c.cfg.StrictKinds,
 			Pool: pool, Weight: q.Weight,
-			Limiter: limiter, ClusterKindLimits: clusterLimits, RateLimits: c.rates.get,
+			Limiter: limiter, ClusterKindLimits: clusterLimits, RateLimits: c.rates.get, Partitioned: partitioned,
 			Units: c.jobUnits(), Exec: c.exec, Completer: c.completer,
 			LeaseDuration: c.cfg.LeaseDuration, PollInterval: c.cfg.FetchPollInterval,
 			Logger: c.cfg.Logger, OnStart: c.onStart, OnFinish: c.onFinish, ObserveClaim: observeStore,

@@ -55,6 +55,37 @@ type Worker[T JobArgs] interface {
 	ClusterMaxConcurrency() int
 }
 
+// WorkerWithPartitionLimit is implemented by workers that cap how many
+// jobs of their kind with the same partition key (JobRow.Partition, set by
+// EnqueueOpts.Partition or the args' Partitioner) run at once across every
+// process sharing the store, in any queue: River Pro's partitioned
+// concurrency, Sidekiq Enterprise's per-key limiters. A claim takes no job
+// of a key that has that many running anywhere (counted by the store at
+// each claim; claims of the kind are serialized, as with
+// ClusterMaxConcurrency), and visits the keys in rotation, as
+// WorkerWithFairPartitions, so that one key's backlog never stalls the
+// others. Jobs without a key are not capped. A job whose process died
+// keeps its key's slot until it is rescued (LeaseDuration). Each process
+// running the kind should return the same value; 0 means no cap. See
+// docs/flow-control.md.
+type WorkerWithPartitionLimit interface {
+	PartitionMaxConcurrency() int
+}
+
+// WorkerWithFairPartitions is implemented by workers whose kind is
+// claimed fairly between partition keys (Temporal's fairness keys, BullMQ
+// groups): when PartitionFair returns true, a claim visits the keys that
+// have available jobs of the kind in rotation, one job per key per
+// rotation, rather than taking the oldest jobs first. A key with a due job
+// then waits at most ceil(E / M) claims of a process, where E is the
+// number of keys with due jobs and M the jobs a claim takes, however many
+// jobs the other keys have queued; no worker idles while a key has a due
+// job (work-conserving). Priorities order the jobs within a key only. See
+// docs/flow-control.md.
+type WorkerWithFairPartitions interface {
+	PartitionFair() bool
+}
+
 // WorkerDefaults gives a Worker the default settings. Embed it and define
 // only Work.
 type WorkerDefaults[T JobArgs] struct{}
@@ -105,6 +136,9 @@ type workerEntry interface {
 	clusterMaxConcurrency() int
 	// rateLimit is the worker's RateLimiter default (zero: none).
 	rateLimit() RateLimit
+	// partitioned returns how the kind is claimed by partition key, and
+	// false when it is claimed as usual.
+	partitioned() (store.PartitionClaim, bool)
 	// checkArgs checks args of the kind, encoded as raw: decoded into the
 	// worker's args type unless they are of that type, and validated.
 	checkArgs(args JobArgs, raw []byte) error
@@ -146,6 +180,7 @@ func AddWorkerSafely[T JobArgs](workers *Workers, w Worker[T]) error {
 		{"MaxAttempts", w.MaxAttempts()},
 		{"MaxConcurrency", w.MaxConcurrency()},
 		{"ClusterMaxConcurrency", w.ClusterMaxConcurrency()},
+		{"PartitionMaxConcurrency", partitionLimit(w)},
 	} {
 		if err := store.CheckRange(s.field, int64(s.n), 0, math.MaxInt32); err != nil {
 			return fmt.Errorf("kiln: add worker %T for kind %q: %w", w, kind, err)
@@ -259,6 +294,20 @@ func (e *typedEntry[T]) rateLimit() RateLimit {
 		return rl.RateLimit()
 	}
 	return RateLimit{}
+}
+
+func (e *typedEntry[T]) partitioned() (store.PartitionClaim, bool) {
+	n := partitionLimit(e.worker)
+	fair, _ := any(e.worker).(WorkerWithFairPartitions)
+	return store.PartitionClaim{MaxRunning: n}, n > 0 || (fair != nil && fair.PartitionFair())
+}
+
+// partitionLimit returns w's PartitionMaxConcurrency, or 0 without one.
+func partitionLimit(w any) int {
+	if l, ok := w.(WorkerWithPartitionLimit); ok {
+		return l.PartitionMaxConcurrency()
+	}
+	return 0
 }
 
 func (e *typedEntry[T]) argsType() reflect.Type { return reflect.TypeFor[T]() }

@@ -35,8 +35,9 @@ func (p *JobClaimParams) RateLimitedKinds() []string {
 }
 
 // SerializedKinds returns the kinds whose claims a backend serializes
-// across processes: those of ClusterKindLimits and of RateLimits, sorted
-// and without repeats (the order in which it locks them).
+// across processes: those of ClusterKindLimits, of RateLimits and of
+// Partitioned with a positive MaxRunning, sorted and without repeats (the
+// order in which it locks them).
 func (p *JobClaimParams) SerializedKinds() []string {
 	kinds := make([]string, 0, len(p.ClusterKindLimits)+len(p.RateLimits))
 	for kind := range p.ClusterKindLimits {
@@ -44,6 +45,11 @@ func (p *JobClaimParams) SerializedKinds() []string {
 	}
 	for kind := range p.RateLimits {
 		if _, ok := p.ClusterKindLimits[kind]; !ok {
+			kinds = append(kinds, kind)
+		}
+	}
+	for kind, pc := range p.Partitioned {
+		if pc.MaxRunning > 0 && !slices.Contains(kinds, kind) {
 			kinds = append(kinds, kind)
 		}
 	}

@@ -522,7 +522,17 @@ type JobClaimParams struct {
 	// used up (or found empty) may start a job again; 0 when none did. The
 	// caller claims again then rather than at its next poll.
 	RateWait time.Duration
-	LeasedBy string // the claiming process's ID
+	// Partitioned lists the kinds claimed by partition key
+	// (kilntype.JobRow.Partition) rather than in claim order: the claim
+	// visits the keys that have available jobs of the kind in rotation,
+	// from where the store's previous claim of the queue and kind stopped,
+	// taking a few jobs per key, and with a positive MaxRunning it takes
+	// none of a key that has that many jobs of the kind running in any
+	// process (see ClaimPartitioned). Their scheduled and retryable jobs
+	// are left to the promoter. A kind absent from the map is claimed as
+	// usual, at no extra cost.
+	Partitioned map[string]PartitionClaim
+	LeasedBy    string // the claiming process's ID
 	// LeaseExpiresAt is the lease's end unless renewed; LeaseExpiresAt -
 	// Now is its length (see Lease and leadership times).
 	LeaseExpiresAt time.Time

@@ -49,12 +49,15 @@ type Config struct {
 	// ClusterKindLimits (optional) caps kinds across every process sharing
 	// the store (store.JobClaimParams.ClusterKindLimits).
 	ClusterKindLimits map[string]int
-	Units             jobexec.UnitFactory
-	Exec              *jobexec.Settings
-	Completer         *completer.Completer
-	LeaseDuration     time.Duration
-	PollInterval      time.Duration
-	Logger            *slog.Logger
+	// Partitioned (optional) lists the kinds claimed by partition key
+	// (store.JobClaimParams.Partitioned).
+	Partitioned   map[string]store.PartitionClaim
+	Units         jobexec.UnitFactory
+	Exec          *jobexec.Settings
+	Completer     *completer.Completer
+	LeaseDuration time.Duration
+	PollInterval  time.Duration
+	Logger        *slog.Logger
 	// OnStart (optional) is called for each claimed job before it runs.
 	OnStart func(row *kilntype.JobRow)
 	// ObserveClaim (optional) is called around each claim (op "claim").
@@ -279,6 +282,7 @@ func (p *Producer) fetch(ctx context.Context) (time.Duration, error) {
 		KindLimits:        reserved,
 		ClusterKindLimits: p.cfg.ClusterKindLimits,
 		RateLimits:        rateLimits,
+		Partitioned:       p.cfg.Partitioned,
 		LeasedBy:          p.cfg.Exec.ServerID,
 		LeaseExpiresAt:    now.Add(p.cfg.LeaseDuration),
 		Now:               now,

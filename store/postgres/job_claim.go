@@ -244,6 +244,9 @@ const maxClaimWindow = 10_000
 // every FetchPollInterval while it is idle, and planning it for its
 // parameters each time cost the database more than running it.
 func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*kilntype.JobRow, error) {
+	if len(params.Partitioned) > 0 {
+		return s.claimPartitioned(ctx, params)
+	}
 	if params.ClaimsNothing() {
 		return []*kilntype.JobRow{}, nil
 	}

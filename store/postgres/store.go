@@ -150,6 +150,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -262,6 +263,12 @@ type Store struct {
 
 	// queries caches the statements expanded by sql, by template.
 	queries sync.Map // string -> string
+
+	// cursors are where the partitioned claims of each queue and kind
+	// stopped (store.ClaimPartitioned); turn alternates which of the
+	// partitioned and the other kinds a claim of both serves first.
+	cursors store.PartitionCursors
+	turn    atomic.Uint64
 
 	// noTxHook, when set (by tests, before Migrate), is called with each
 	// statement that a migration run outside a transaction sends.

@@ -205,7 +205,13 @@ const maxMergedKinds = 100
 // of the queue's available jobs (one index seek per kind:
 // sqlAvailableKinds).
 func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*kilntype.JobRow, error) {
-	if params.ClaimsNothing() {
+	whole := params // with the partitioned kinds
+	if len(params.Partitioned) > 0 {
+		if params.Max < 1 {
+			return []*kilntype.JobRow{}, nil
+		}
+		params = params.WithoutPartitioned(params.Max)
+	} else if params.ClaimsNothing() {
 		return []*kilntype.JobRow{}, nil
 	}
 	kinds, err := jsonStrings(params.KindFilter())
@@ -246,9 +252,12 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 		}
 		c.stmts = append(c.stmts, stmt)
 	}
-	var claimed []*kilntype.JobRow
+	var (
+		claimed []*kilntype.JobRow
+		cursors map[string]string
+	)
 	err = s.write(ctx, func(tx *sql.Tx, st *stmts) error {
-		p := params
+		p, wp := params, whole
 		var rate *store.RateClaim
 		if len(params.RateLimits) > 0 {
 			// As for cluster limits, the write transaction serializes the
@@ -256,7 +265,7 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 			if rate, err = rateClaim(ctx, tx, params); err != nil {
 				return err
 			}
-			p = rate.Apply(p)
+			p, wp = rate.Apply(p), rate.Apply(wp)
 		}
 		if len(params.ClusterKindLimits) > 0 {
 			// The write transaction is the database's only writer, so the
@@ -268,11 +277,19 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 			merged := *p
 			merged.KindLimits = store.MergeKindLimits(p, running)
 			p = &merged
+			mergedWhole := *wp
+			mergedWhole.KindLimits = store.MergeKindLimits(wp, running)
+			wp = &mergedWhole
 		}
 		for i, stmt := range c.stmts {
 			c.stmts[i] = tx.StmtContext(ctx, stmt)
 		}
-		if claimed, err = claim(ctx, tx, st, c, p); err != nil || rate == nil {
+		if len(whole.Partitioned) == 0 {
+			claimed, err = claim(ctx, tx, st, c, p)
+		} else {
+			claimed, cursors, err = s.claimBoth(ctx, tx, st, c, p, wp)
+		}
+		if err != nil || rate == nil {
 			return err
 		}
 		return rateTaken(ctx, tx, rate, params, claimed)
@@ -280,7 +297,60 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 	if err != nil {
 		return nil, fail("claim jobs", err)
 	}
+	for kind, cursor := range cursors {
+		s.cursors.Set(params.Queue, kind, cursor)
+	}
 	return claimed, nil
+}
+
+// claimBoth claims, in tx, the partitioned kinds of whole by partition key
+// (store.ClaimPartitioned) and the other kinds as claim does (p, with Max
+// lowered to what the first part left); which part goes first alternates
+// from claim to claim, so that neither starves the other. It returns the
+// claimed jobs in claim order and the partitioned kinds' new cursors.
+func (s *Store) claimBoth(ctx context.Context, tx *sql.Tx, st *stmts, c *candidates, p, whole *store.JobClaimParams) ([]*kilntype.JobRow, map[string]string, error) {
+	claimed := make([]*kilntype.JobRow, 0, whole.Max)
+	cursors := map[string]string{}
+	others := func() error {
+		rest := *p
+		rest.Max = whole.Max - len(claimed)
+		if rest.ClaimsNothing() {
+			return nil
+		}
+		jobs, err := claim(ctx, tx, st, c, &rest)
+		claimed = append(claimed, jobs...)
+		return err
+	}
+	partitioned := func() error {
+		for _, kind := range whole.PartitionedKinds() {
+			want := whole.Max - len(claimed)
+			if limit, ok := whole.KindLimits[kind]; ok {
+				want = min(want, limit)
+			}
+			if !whole.Claims(kind) || want <= 0 {
+				continue
+			}
+			src := &partitionSource{tx: tx, p: whole, kind: kind}
+			jobs, cursor, err := store.ClaimPartitioned(ctx, src, s.cursors.Get(whole.Queue, kind), want, whole.Partitioned[kind].MaxRunning)
+			if err != nil {
+				return err
+			}
+			cursors[kind] = cursor
+			claimed = append(claimed, jobs...)
+		}
+		return nil
+	}
+	steps := []func() error{partitioned, others}
+	if s.turn.Add(1)%2 == 0 {
+		steps[0], steps[1] = others, partitioned
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return nil, nil, err
+		}
+	}
+	slices.SortFunc(claimed, compareClaimOrder)
+	return claimed, cursors, nil
 }
 
 // availableKinds returns the kinds of queue's available jobs, read on a

@@ -66,6 +66,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -136,6 +137,12 @@ type Store struct {
 	// because they need the schema to exist.
 	mu sync.Mutex
 	st *stmts
+
+	// cursors are where the partitioned claims of each queue and kind
+	// stopped (store.ClaimPartitioned); turn alternates which of the
+	// partitioned and the other kinds a claim of both serves first.
+	cursors store.PartitionCursors
+	turn    atomic.Uint64
 }
 
 // Open opens the SQLite database at path, creating the file if it does not

@@ -47,6 +47,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 			{"JobClaim", testClaim},
 			{"JobClaimClusterKindLimits", testClaimClusterKindLimits},
 			{"JobClaimRateLimits", testRateLimits},
+			{"JobClaimPartitioned", testClaimPartitioned},
 			{"JobLeaseRenew", testLeaseRenew},
 			{"JobListCancelRequested", testListCancelRequested},
 			{"JobFinishMany", testFinish},

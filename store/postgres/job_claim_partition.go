@@ -1,0 +1,213 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// sqlPartitionKeys returns up to $4 partition keys other than ” of the
+// available jobs of queue $1 and kind $2, in byte order after $3, by a
+// loose index scan of kiln_job_claim_partition: one seek per key, however
+// many jobs each key has queued.
+const sqlPartitionKeys = `WITH RECURSIVE keys(k) AS (
+	(SELECT partition_key FROM {s}.kiln_job
+	WHERE state = 'available' AND queue = $1 AND kind = $2 AND partition_key <> '' AND partition_key > $3
+	ORDER BY partition_key LIMIT 1)
+	UNION ALL
+	SELECT (SELECT partition_key FROM {s}.kiln_job
+		WHERE state = 'available' AND queue = $1 AND kind = $2 AND partition_key <> '' AND partition_key > keys.k
+		ORDER BY partition_key LIMIT 1)
+	FROM keys WHERE keys.k IS NOT NULL
+)
+SELECT k FROM keys WHERE k IS NOT NULL LIMIT $4`
+
+// sqlPartitionRunning counts the running jobs of kind $1 per partition key
+// through kiln_job_running_partition: as many entries as the kind has jobs
+// with a key running.
+const sqlPartitionRunning = `SELECT partition_key, count(*) FROM {s}.kiln_job
+WHERE state = 'running' AND kind = $1 AND partition_key <> '' GROUP BY partition_key`
+
+// sqlPartitionTake moves to running, and returns, the available jobs of
+// queue $1 and kind $2 due at $5: for each key $3[i], its first $4[i] in
+// claim order (one range of kiln_job_claim_partition each), and the first
+// $6 without a key among the kind's first $7 in claim order
+// (kiln_job_claim_kind), skipping the jobs other claims hold. The jobs
+// are leased by $8 until $9, or, when $9 is NULL, for $10 from now(). A
+// paused queue gives none. As sqlClaim, it commits asynchronously.
+const sqlPartitionTake = `WITH paused AS MATERIALIZED (
+	SELECT FROM {s}.kiln_queue WHERE name = $1 AND paused
+),
+async AS MATERIALIZED (
+	SELECT set_config('synchronous_commit', 'off', true)
+),
+keyed AS MATERIALIZED (
+	SELECT c.id FROM unnest($3::text[], $4::integer[]) AS v(k, n)
+	CROSS JOIN LATERAL (
+		SELECT id FROM {s}.kiln_job
+		WHERE state = 'available' AND queue = $1 AND kind = $2 AND partition_key = v.k AND partition_key <> ''
+			AND scheduled_at <= $5 AND NOT EXISTS (SELECT FROM paused)
+		ORDER BY priority, scheduled_at, id
+		LIMIT v.n
+		FOR UPDATE SKIP LOCKED
+	) AS c
+),
+unkeyed AS MATERIALIZED (
+	SELECT c.id FROM (
+		SELECT id, partition_key FROM {s}.kiln_job
+		WHERE state = 'available' AND queue = $1 AND kind = $2 AND scheduled_at <= $5
+			AND $6::integer > 0 AND NOT EXISTS (SELECT FROM paused)
+		ORDER BY priority, scheduled_at, id
+		LIMIT $7
+	) AS w
+	CROSS JOIN LATERAL (
+		SELECT id FROM {s}.kiln_job WHERE id = w.id AND state = 'available'
+		FOR UPDATE SKIP LOCKED
+	) AS c
+	WHERE w.partition_key = ''
+	LIMIT $6
+)
+UPDATE {s}.kiln_job AS j SET state = 'running', attempt = j.attempt + 1, attempted_at = $5,
+	leased_by = $8, lease_expires_at = coalesce($9::timestamptz, now() + $10::interval),
+	cancel_requested_at = NULL
+WHERE EXISTS (SELECT FROM async)
+	AND j.id = ANY(ARRAY(SELECT id FROM keyed UNION ALL SELECT id FROM unkeyed))
+RETURNING ` + jobColumns
+
+// partitionSource is store.PartitionSource for one kind of a claim, in
+// its transaction.
+type partitionSource struct {
+	s    *Store
+	tx   pgx.Tx
+	c    *claim
+	kind string
+}
+
+func (p *partitionSource) Keys(ctx context.Context, after string, n int) ([]string, error) {
+	rows, err := p.tx.Query(ctx, p.s.sql(sqlPartitionKeys), p.c.p.Queue, p.kind, after, n)
+	if err != nil {
+		return nil, fmt.Errorf("list partition keys: %w", err)
+	}
+	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list partition keys: %w", err)
+	}
+	return keys, nil
+}
+
+func (p *partitionSource) Running(ctx context.Context) (map[string]int, error) {
+	rows, err := p.tx.Query(ctx, p.s.sql(sqlPartitionRunning), p.kind)
+	if err != nil {
+		return nil, fmt.Errorf("count running jobs per key: %w", err)
+	}
+	running := map[string]int{}
+	var (
+		key string
+		n   int
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&key, &n}, func() error {
+		running[key] = n
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("count running jobs per key: %w", err)
+	}
+	return running, nil
+}
+
+func (p *partitionSource) Take(ctx context.Context, keys []string, takes []int, empty, window int) ([]*kilntype.JobRow, error) {
+	if len(keys) == 0 && empty == 0 {
+		return nil, nil
+	}
+	n := make([]int32, len(takes))
+	for i, t := range takes {
+		n[i] = int32(t)
+	}
+	jobs, err := scanJobs(p.tx.Query(ctx, p.s.sql(sqlPartitionTake), p.c.p.Queue, p.kind, keys, n, p.c.now,
+		empty, window, p.c.p.LeasedBy, p.c.leaseEnd, p.c.leaseLen))
+	if err != nil {
+		return nil, fmt.Errorf("claim by partition key: %w", err)
+	}
+	return jobs, nil
+}
+
+// claimPartitioned is JobClaim for a claim with partitioned kinds, in one
+// transaction: it locks the kinds whose claims are serialized and applies
+// their cluster and rate limits (lockSerializedKinds), then claims the
+// partitioned kinds by key (store.ClaimPartitioned) and the other kinds
+// as usual, with what the first part left of Max; which part goes first
+// alternates from claim to claim, so that neither starves the other.
+func (s *Store) claimPartitioned(ctx context.Context, params *store.JobClaimParams) ([]*kilntype.JobRow, error) {
+	if params.Max < 1 {
+		return []*kilntype.JobRow{}, nil
+	}
+	claimed := make([]*kilntype.JobRow, 0, params.Max)
+	partitionedFirst := s.turn.Add(1)%2 == 1
+	cursors := map[string]string{}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		claimed = claimed[:0]
+		p, rate, err := s.lockSerializedKinds(ctx, tx, params)
+		if err != nil {
+			return err
+		}
+		others := func() error {
+			rp := p.WithoutPartitioned(p.Max - len(claimed))
+			if rp.ClaimsNothing() {
+				return nil
+			}
+			c := s.newClaim(rp)
+			if err := c.run(ctx, s, tx); err != nil {
+				return err
+			}
+			claimed = append(claimed, c.claimed...)
+			return nil
+		}
+		partitioned := func() error {
+			c := s.newClaim(p)
+			for _, kind := range p.PartitionedKinds() {
+				want := p.Max - len(claimed)
+				if limit, ok := p.KindLimits[kind]; ok {
+					want = min(want, limit)
+				}
+				if !p.Claims(kind) || want <= 0 {
+					continue
+				}
+				src := &partitionSource{s: s, tx: tx, c: c, kind: kind}
+				jobs, cursor, err := store.ClaimPartitioned(ctx, src, s.cursors.Get(p.Queue, kind), want, p.Partitioned[kind].MaxRunning)
+				if err != nil {
+					return err
+				}
+				cursors[kind] = cursor
+				claimed = append(claimed, jobs...)
+			}
+			return nil
+		}
+		steps := []func() error{partitioned, others}
+		if !partitionedFirst {
+			steps[0], steps[1] = others, partitioned
+		}
+		for _, step := range steps {
+			if err := step(); err != nil {
+				return err
+			}
+		}
+		if rate == nil {
+			return nil
+		}
+		return s.rateTaken(ctx, tx, rate, params, claimed)
+	})
+	if err != nil {
+		return nil, fail("claim jobs", err)
+	}
+	for kind, cursor := range cursors {
+		s.cursors.Set(params.Queue, kind, cursor)
+	}
+	slices.SortFunc(claimed, compareClaimOrder)
+	return claimed, nil
+}
+
+var _ store.PartitionSource = (*partitionSource)(nil)

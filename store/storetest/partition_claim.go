@@ -1,0 +1,208 @@
+package storetest
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// partitioned returns claim params of queue "default" at base that take
+// kind "t" by partition key, capped at maxRunning per key (0: fair only).
+func partitioned(max, maxRunning int) *store.JobClaimParams {
+	p := claimParams("default", max, base)
+	p.AnyKind = false
+	p.Kinds = []string{"t", "other"}
+	p.Partitioned = map[string]store.PartitionClaim{"t": {MaxRunning: maxRunning}}
+	return p
+}
+
+// perKey counts jobs by partition key.
+func perKey(jobs []*kilntype.JobRow) map[string]int {
+	out := map[string]int{}
+	for _, j := range jobs {
+		out[j.Partition]++
+	}
+	return out
+}
+
+// runningPerKey counts the running jobs of kind "t" per key, from JobList.
+func (f *fixture) runningPerKey() map[string]int {
+	f.t.Helper()
+	return perKey(f.list(&store.JobListParams{States: []kilntype.JobState{kilntype.JobStateRunning},
+		Kinds: []string{"t"}, Limit: 10_000}))
+}
+
+func testClaimPartitioned(t *testing.T, newStore NewStoreFunc) {
+	t.Run("PerKeyLimit", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		for _, k := range []string{"a", "b", "c"} {
+			f.insertN(5, kind("t"), partition(k))
+		}
+		f.insertN(3, kind("t")) // no key: not capped
+		f.insertN(2, kind("other"), partition("a"))
+		jobs := f.claim(partitioned(20, 2))
+		got := perKey(jobs)
+		if got["a"] != 2+2 || got["b"] != 2 || got["c"] != 2 || got[""] != 3 || len(jobs) != 11 {
+			// "a" holds 2 jobs of "t" and the 2 of "other", which has no limit.
+			t.Fatalf("claimed per key %v (%d jobs); want a:4 (2 of t), b:2, c:2, \"\":3", got, len(jobs))
+		}
+		if again := f.claim(partitioned(20, 2)); countKind(again, "t") != 0 {
+			t.Fatalf("with every key at its limit, a claim took %v", perKey(again))
+		}
+		// A finished job frees its key's slot, and only that one.
+		var b *kilntype.JobRow
+		for _, j := range jobs {
+			if j.Partition == "b" && j.Kind == "t" {
+				b = j
+			}
+		}
+		f.finish(finishParams(b, kilntype.JobStateCompleted, base))
+		if got := f.claim(partitioned(20, 2)); len(got) != 1 || got[0].Partition != "b" {
+			t.Fatalf("after a b job finished, claim = %v; want one b job", perKey(got))
+		}
+	})
+
+	t.Run("PerKeyLimitUnderConcurrentClaims", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		const keys, perKeyJobs, limit = 12, 6, 2
+		for k := range keys {
+			f.insertN(perKeyJobs, kind("t"), partition(fmt.Sprintf("k%02d", k)))
+		}
+		done := 0
+		for wave := 0; done < keys*perKeyJobs; wave++ {
+			if wave > 100 {
+				t.Fatalf("%d of %d jobs done after 100 waves", done, keys*perKeyJobs)
+			}
+			var (
+				wg      sync.WaitGroup
+				mu      sync.Mutex
+				claimed []*kilntype.JobRow
+			)
+			for range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					jobs, err := f.s.JobClaim(f.ctx, partitioned(5, limit))
+					if err != nil {
+						t.Errorf("JobClaim: %v", err)
+					}
+					mu.Lock()
+					claimed = append(claimed, jobs...)
+					mu.Unlock()
+				}()
+			}
+			wg.Wait()
+			running := f.runningPerKey()
+			for k, n := range running {
+				if n > limit {
+					t.Fatalf("wave %d: key %q has %d jobs running; limit %d", wave, k, n, limit)
+				}
+			}
+			if len(claimed) == 0 {
+				// Work-conserving: nothing claimed only when every key with
+				// jobs waiting is at its limit.
+				waiting := perKey(f.list(&store.JobListParams{States: []kilntype.JobState{kilntype.JobStateAvailable}, Limit: 10_000}))
+				for k := range waiting {
+					if running[k] < limit {
+						t.Fatalf("wave %d: no job claimed, yet key %q has jobs waiting and %d running (limit %d)", wave, k, running[k], limit)
+					}
+				}
+			}
+			// Finish half of them (the others keep their slot).
+			var ps []*store.JobFinishParams
+			for i, j := range claimed {
+				if i%2 == 0 || wave%3 == 2 {
+					ps = append(ps, finishParams(j, kilntype.JobStateCompleted, base))
+				}
+			}
+			done += len(f.finish(ps...))
+			// Finish the rest every third wave, or when nothing was claimed.
+			if wave%3 == 2 || len(claimed) == 0 {
+				running := f.list(&store.JobListParams{States: []kilntype.JobState{kilntype.JobStateRunning}, Limit: 10_000})
+				ps = ps[:0]
+				for _, j := range running {
+					ps = append(ps, finishParams(j, kilntype.JobStateCompleted, base))
+				}
+				done += len(f.finish(ps...))
+			}
+		}
+	})
+
+	t.Run("FairnessBound", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		// Key "a" has a large backlog, enqueued first; key "b" has 10.
+		const backlog, claimSize = 20_000, 10
+		for range backlog / 1000 {
+			f.insertN(1000, kind("t"), partition("a"))
+		}
+		f.insertN(10, kind("t"), partition("b"))
+		// Both keys have due jobs (E = 2) and each claim takes M = 10: a
+		// key waits at most ceil(E/M) = 1 claim, so every claim takes a b
+		// job while b has one left, and all of b's are taken within
+		// 10 claims (in fact 2: the second rotation shares what is left).
+		bLeft := 10
+		for n := 1; bLeft > 0; n++ {
+			if n > 10 {
+				t.Fatalf("%d b jobs still waiting after 10 claims", bLeft)
+			}
+			jobs := f.claim(partitioned(claimSize, 0))
+			if len(jobs) != claimSize {
+				t.Fatalf("claim %d took %d jobs; want %d (work-conserving)", n, len(jobs), claimSize)
+			}
+			got := perKey(jobs)["b"]
+			if got == 0 {
+				t.Fatalf("claim %d took no b job with %d waiting", n, bLeft)
+			}
+			bLeft -= got
+			var ps []*store.JobFinishParams
+			for _, j := range jobs {
+				ps = append(ps, finishParams(j, kilntype.JobStateCompleted, base))
+			}
+			f.finish(ps...)
+		}
+	})
+
+	t.Run("RotatesAcrossClaims", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		const keys = 30
+		for k := range keys {
+			f.insertN(3, kind("t"), partition(fmt.Sprintf("k%02d", k)))
+		}
+		// Claims of 10 jobs, one per key: 3 claims visit every key once.
+		seen := map[string]int{}
+		for range 3 {
+			for k, n := range perKey(f.claim(partitioned(10, 0))) {
+				seen[k] += n
+			}
+		}
+		if len(seen) != keys {
+			t.Fatalf("3 claims of 10 visited %d keys; want all %d once: %v", len(seen), keys, seen)
+		}
+		for k, n := range seen {
+			if n != 1 {
+				t.Errorf("key %s: %d jobs in the first rotation; want 1", k, n)
+			}
+		}
+	})
+
+	t.Run("PausedQueueAndOtherKinds", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		f.insertN(3, kind("t"), partition("a"))
+		f.insertN(2, kind("other"))
+		f.insertN(2, kind("ignored"), partition("a"))
+		jobs := f.claim(partitioned(10, 1))
+		if countKind(jobs, "t") != 1 || countKind(jobs, "other") != 2 || len(jobs) != 3 {
+			t.Fatalf("claimed %d t, %d other of %d; want 1 t (limit 1), 2 other, no ignored", countKind(jobs, "t"), countKind(jobs, "other"), len(jobs))
+		}
+		f.insertN(2, kind("t"), partition("b"))
+		if err := f.s.QueuePause(f.ctx, &store.QueuePauseParams{Name: "default", Paused: true, Now: base}); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.claim(partitioned(10, 1)); len(got) != 0 {
+			t.Fatalf("a paused queue gave %d jobs", len(got))
+		}
+	})
+}

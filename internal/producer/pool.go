@@ -46,8 +46,11 @@ type Pool struct {
 type poolQueue struct {
 	name   string
 	weight int
-	cap    int    // the queue's own MaxWorkers
-	wake   func() // wakes the queue's producer; must not block
+	cap    int // the queue's own MaxWorkers
+	// wake wakes the queue's producer: at once if force, else only if its
+	// own free slots make the grants worth a claim (Producer.poolWake).
+	// Called without the pool's mu held; must not block.
+	wake func(force bool)
 	// held counts the slots the queue uses: reserved by a claim under way,
 	// or running a job whose worker has not returned.
 	held int
@@ -67,7 +70,7 @@ func NewPool(size int, strict bool) *Pool {
 // join adds the queue of a new Producer with its weight (at least 1), its
 // own cap and its wake function, and returns its account. A queue is
 // assumed to have waiting work until a claim says otherwise.
-func (p *Pool) join(name string, weight, capacity int, wake func()) *poolQueue {
+func (p *Pool) join(name string, weight, capacity int, wake func(force bool)) *poolQueue {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	q := &poolQueue{name: name, weight: max(weight, 1), cap: capacity, wake: wake, waiting: true}
@@ -105,7 +108,8 @@ func (p *Pool) settle(q *poolQueue, reserved, claimed int) {
 		q.granted = 0
 	}
 	wake := p.assignLocked()
-	if unused > 0 {
+	force := unused > 0
+	if force {
 		// A share handed on at once, not slot by slot as jobs end: worth
 		// a claim whatever its size, or it could wait for a quarter that
 		// the queue's running jobs may take long to make up.
@@ -117,7 +121,9 @@ func (p *Pool) settle(q *poolQueue, reserved, claimed int) {
 		}
 	}
 	p.mu.Unlock()
-	wakeAll(wake, nil)
+	for _, o := range wake {
+		o.wake(force)
+	}
 }
 
 // release frees the slot of one of q's jobs whose worker returned, and
@@ -131,20 +137,22 @@ func (p *Pool) release(q *poolQueue) {
 	wakeAll(wake, nil)
 }
 
-// ready reports whether q's grants are worth a claim now (see readyLocked).
-func (p *Pool) ready(q *poolQueue) bool {
+// ready reports whether q's grants, up to free (the producer's own free
+// slots), are worth a claim now (see readyLocked).
+func (p *Pool) ready(q *poolQueue, free int) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.readyLocked(q)
+	return p.readyLocked(q, free)
 }
 
-// readyLocked reports whether q's grants are worth a claim: a quarter of
-// the slots q may expect while the queues with waiting work share the pool
-// (all of them under strict order), at least one; or any grant when q runs
-// nothing. Each claim is a write with a fixed cost, as in the producer's
-// own rule. The caller holds p.mu.
-func (p *Pool) readyLocked(q *poolQueue) bool {
-	if q.granted == 0 {
+// readyLocked reports whether q's grants, up to free, are worth a claim: a
+// quarter of the slots q may expect while the queues with waiting work
+// share the pool (all of them under strict order), at least one; or any
+// grant when q runs nothing. Each claim is a write with a fixed cost, as in
+// the producer's own rule. The caller holds p.mu.
+func (p *Pool) readyLocked(q *poolQueue, free int) bool {
+	n := min(q.granted, free)
+	if n <= 0 {
 		return false
 	}
 	if q.held == 0 {
@@ -160,7 +168,7 @@ func (p *Pool) readyLocked(q *poolQueue) bool {
 		}
 		share = (p.size*q.weight + total - 1) / total
 	}
-	return q.granted >= max(min(share, q.cap)/4, 1)
+	return n >= max(min(share, q.cap)/4, 1)
 }
 
 // assignLocked hands every free slot, one at a time, to a queue with
@@ -177,7 +185,7 @@ func (p *Pool) assignLocked() []*poolQueue {
 	}
 	var wake []*poolQueue
 	for _, q := range p.queues {
-		if p.readyLocked(q) {
+		if p.readyLocked(q, q.cap) {
 			wake = append(wake, q)
 		}
 	}
@@ -224,7 +232,7 @@ func (q *poolQueue) eligible() bool { return q.waiting && q.held+q.granted < q.c
 func wakeAll(queues []*poolQueue, skip *poolQueue) {
 	for _, q := range queues {
 		if q != skip {
-			q.wake()
+			q.wake(false)
 		}
 	}
 }

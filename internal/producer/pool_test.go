@@ -15,7 +15,7 @@ import (
 // testQueue joins a queue to pool with a wake that counts.
 func testQueue(p *Pool, name string, weight, capacity int) (*poolQueue, *atomic.Int32) {
 	var wakes atomic.Int32
-	return p.join(name, weight, capacity, func() { wakes.Add(1) }), &wakes
+	return p.join(name, weight, capacity, func(bool) { wakes.Add(1) }), &wakes
 }
 
 // The pool alone: free slots go to the queues with waiting work by smooth

@@ -115,9 +115,24 @@ func New(cfg Config) *Producer {
 	p := &Producer{cfg: cfg, wake: make(chan struct{}, 1), running: make(map[int64]*runningJob),
 		work: make(chan *runningJob)}
 	if cfg.Pool != nil {
-		p.share = cfg.Pool.join(cfg.Queue, cfg.Weight, cfg.MaxWorkers, p.Wake)
+		p.share = cfg.Pool.join(cfg.Queue, cfg.Weight, cfg.MaxWorkers, p.poolWake)
 	}
 	return p
+}
+
+// poolWake is the pool's wake: at once if force (a share handed on), else
+// only if the grants, up to the producer's own free slots, are worth a
+// claim (wantMoreLocked), so that a producer whose holding is full of
+// outcomes being written does not claim a few slots at a time.
+func (p *Producer) poolWake(force bool) {
+	if !force {
+		p.mu.Lock()
+		force = p.wantMoreLocked()
+		p.mu.Unlock()
+	}
+	if force {
+		p.Wake()
+	}
 }
 
 // Queue is the name of the queue the Producer runs.
@@ -244,7 +259,7 @@ func (p *Producer) freeLocked() int {
 func (p *Producer) wantMoreLocked() bool {
 	free := p.freeLocked()
 	if p.share != nil {
-		return free > 0 && p.cfg.Pool.ready(p.share)
+		return p.cfg.Pool.ready(p.share, free)
 	}
 	return p.moreDue && free > 0 && (free >= max(p.cfg.MaxWorkers/4, 1) || p.working == 0)
 }

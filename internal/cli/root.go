@@ -147,6 +147,7 @@ New to Kiln? Run 'kiln demo' and watch jobs run, fail, retry and complete.`,
 		newQueuesCmd(g),
 		newRetentionCmd(g),
 		newAuditCmd(g),
+		newBulkCmd(g),
 		newDemoCmd(g),
 		newBenchCmd(g),
 	)

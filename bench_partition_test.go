@@ -1,0 +1,69 @@
+package kiln_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/kilnjobs/kiln"
+)
+
+// keyedNoopWorker completes noopArgs jobs at once, with a per-key cap.
+type keyedNoopWorker struct {
+	kiln.WorkerDefaults[noopArgs]
+	limit int
+}
+
+func (w keyedNoopWorker) PartitionMaxConcurrency() int { return w.limit }
+
+func (keyedNoopWorker) Work(context.Context, *kiln.Job[noopArgs]) error { return nil }
+
+// BenchmarkBurnDownPartitionLimit is BenchmarkBurnDown with the jobs
+// spread over 1,000 partition keys and a per-key limit of 1
+// (PartitionMaxConcurrency): every claim goes through the rotation over
+// keys (store.ClaimPartitioned). Divide its jobs/s by BenchmarkBurnDown's,
+// run in turn, for the cost of the limit (issue #13 asks >= 0.9).
+func BenchmarkBurnDownPartitionLimit(b *testing.B) {
+	st := openStore(&testing.T{}, b.TempDir()+"/kiln.db")
+	defer st.Close()
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, kiln.Worker[noopArgs](keyedNoopWorker{limit: 1}))
+	cfg := &kiln.Config{Store: st, Workers: workers, Queues: map[string]kiln.QueueConfig{"default": {MaxWorkers: benchWorkers}},
+		Logger: quietLogger}
+	c, err := kiln.NewClient(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	params := make([]kiln.EnqueueParams, 0, 1000)
+	for i := 0; i < b.N; i += 1000 {
+		params = params[:0]
+		for j := i; j < min(i+1000, b.N); j++ {
+			params = append(params, kiln.EnqueueParams{Args: noopArgs{}, Opts: &kiln.EnqueueOpts{Partition: strconv.Itoa(j % 1000)}})
+		}
+		if _, err := c.EnqueueMany(ctx, params); err != nil {
+			b.Fatal(err)
+		}
+	}
+	events, unsub := c.Subscribe(kiln.EventJobCompleted)
+	defer unsub()
+	done := make(chan struct{})
+	go func() {
+		for n := 0; n < b.N; n++ {
+			<-events
+		}
+		close(done)
+	}()
+	b.ResetTimer()
+	start, cpu := time.Now(), processCPU()
+	if err := c.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	<-done
+	elapsed, cpu := time.Since(start), processCPU()-cpu
+	b.StopTimer()
+	c.Stop(ctx)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "jobs/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/job")
+}

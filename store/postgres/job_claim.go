@@ -57,13 +57,20 @@ import (
 //     rows).
 //   - async turns synchronous_commit off for the statement's transaction
 //     only (set_config's is_local), so that its commit does not wait for
-//     the WAL to reach disk; the UPDATE's one-time filter makes it run
-//     first. See JobClaim for why that is safe.
+//     the WAL to reach disk, and marks the statement as one that writes
+//     its own counter deltas (sqlCountedMark); the UPDATE's one-time
+//     filter makes it run first. See JobClaim for why that is safe.
+//   - claimed is the UPDATE, and counted appends its counter deltas to
+//     kiln_job_count_delta (migration 019): one more running job per
+//     claimed job, one fewer in the state it was claimed from, which is
+//     available for the jobs of available (they were locked in that
+//     state) and the state waiting locked them in for the others. All of
+//     them are jobs of queue $1.
 const sqlClaimFormat = `WITH RECURSIVE paused AS MATERIALIZED (
 	SELECT FROM {s}.kiln_queue WHERE name = $1 AND paused
 ),
 async AS MATERIALIZED (
-	SELECT set_config('synchronous_commit', 'off', true)
+	SELECT set_config('synchronous_commit', 'off', true), ` + sqlCountedMark + `
 ),
 prio(p) AS (
 	SELECT min(priority) FROM {s}.kiln_job
@@ -77,9 +84,9 @@ available AS MATERIALIZED (
 %[1]s
 ),
 waiting AS MATERIALIZED (
-	SELECT w.id, w.kind, w.priority, w.scheduled_at
+	SELECT w.id, w.kind, w.priority, w.scheduled_at, w.state
 	FROM prio CROSS JOIN LATERAL (
-		SELECT id, kind, priority, scheduled_at FROM {s}.kiln_job
+		SELECT id, kind, priority, scheduled_at, state FROM {s}.kiln_job
 		WHERE state IN ('scheduled', 'retryable') AND queue = $1 AND priority = prio.p
 			AND scheduled_at <= $2
 			AND ($3::text[] IS NULL OR kind = ANY($3::text[])) AND kind <> ALL($4::text[])
@@ -92,7 +99,7 @@ waiting AS MATERIALIZED (
 candidates AS (
 	SELECT c.id, c.priority, c.scheduled_at, l.remaining,
 		row_number() OVER (PARTITION BY c.kind ORDER BY c.priority, c.scheduled_at, c.id) AS kind_rank
-	FROM (SELECT * FROM available UNION ALL SELECT * FROM waiting) AS c
+	FROM (SELECT * FROM available UNION ALL SELECT id, kind, priority, scheduled_at FROM waiting) AS c
 	LEFT JOIN unnest($7::text[], $8::integer[]) AS l(kind, remaining) ON l.kind = c.kind
 ),
 picked AS (
@@ -100,12 +107,22 @@ picked AS (
 	WHERE remaining IS NULL OR kind_rank <= remaining
 	ORDER BY priority, scheduled_at, id
 	LIMIT $6
+),
+claimed AS (
+	UPDATE {s}.kiln_job AS j SET state = 'running', attempt = j.attempt + 1, attempted_at = $2,
+		leased_by = $9, lease_expires_at = coalesce($10::timestamptz, now() + $11::interval),
+		cancel_requested_at = NULL
+	WHERE EXISTS (SELECT FROM async) AND j.id = ANY(ARRAY(SELECT id FROM picked))
+	RETURNING %[2]s
+),
+counted AS (
+	INSERT INTO {s}.kiln_job_count_delta (queue, state, jobs, finished)
+	SELECT $1, d.state, sum(d.jobs), 0
+	FROM claimed AS c LEFT JOIN waiting AS w ON w.id = c.id
+		CROSS JOIN LATERAL (VALUES ('running', 1), (coalesce(w.state, 'available'), -1)) AS d(state, jobs)
+	GROUP BY d.state
 )
-UPDATE {s}.kiln_job AS j SET state = 'running', attempt = j.attempt + 1, attempted_at = $2,
-	leased_by = $9, lease_expires_at = coalesce($10::timestamptz, now() + $11::interval),
-	cancel_requested_at = NULL
-WHERE EXISTS (SELECT FROM async) AND j.id = ANY(ARRAY(SELECT id FROM picked))
-RETURNING %[2]s`
+SELECT * FROM claimed`
 
 // claimSQLs caches the text of sqlClaim by k: pgx prepares (and caches)
 // one statement per text.

@@ -72,11 +72,12 @@ moved AS (
 		attempted_by = CASE WHEN f.outcome = 'succeeded' AND f.state = 'completed' THEN f.server END,
 		leased_by = NULL, lease_expires_at = NULL, cancel_requested_at = NULL
 	FROM f
-	WHERE (SELECT count(*) FROM parents) >= 0
+	WHERE (SELECT count(*) FROM parents) >= 0 AND ` + sqlCountedMark + `
 		AND j.id = f.id AND j.state = 'running' AND j.leased_by = f.leased_by
 		AND (f.attempted_at IS NULL OR j.attempted_at = f.attempted_at)
-	RETURNING j.id
+	RETURNING j.id, j.queue, j.state
 ),
+counted AS (` + sqlCountFinished + `),
 attempts AS (
 	INSERT INTO {s}.kiln_job_attempt (job_id, attempt, started_at, finished_at, server, outcome, error, trace)
 	SELECT a.job_id, a.attempt, a.started_at, a.finished_at, a.server, a.outcome, a.error, a.trace
@@ -109,14 +110,33 @@ const sqlCompleteJobs = `WITH f AS (
 ),
 locked AS MATERIALIZED (
 	SELECT id FROM {s}.kiln_job WHERE id = ANY($1::bigint[]) AND state = 'running' ORDER BY id FOR NO KEY UPDATE
-)
-UPDATE {s}.kiln_job AS j SET
-	state = 'completed', finalized_at = f.finalized_at, attempted_by = f.server,
-	leased_by = NULL, lease_expires_at = NULL, cancel_requested_at = NULL
-FROM f JOIN locked AS l ON l.id = f.id
-WHERE j.id = f.id AND j.leased_by = f.leased_by
-	AND (f.attempted_at IS NULL OR j.attempted_at = f.attempted_at)
-RETURNING j.id`
+),
+moved AS (
+	UPDATE {s}.kiln_job AS j SET
+		state = 'completed', finalized_at = f.finalized_at, attempted_by = f.server,
+		leased_by = NULL, lease_expires_at = NULL, cancel_requested_at = NULL
+	FROM f JOIN locked AS l ON l.id = f.id
+	WHERE ` + sqlCountedMark + ` AND j.id = f.id AND j.leased_by = f.leased_by
+		AND (f.attempted_at IS NULL OR j.attempted_at = f.attempted_at)
+	RETURNING j.id, j.queue, j.state
+),
+counted AS (` + sqlCountFinished + `)
+SELECT id FROM moved`
+
+// sqlCountFinished is the body of the counted CTE of sqlFinishJobs and
+// sqlCompleteJobs: it appends the counter deltas of the jobs that their
+// moved CTE returns (id, queue, and the state it moved them to; they were
+// all running) to kiln_job_count_delta, one row per queue and state
+// changed. Each job counts one job fewer in running and one more, and one
+// finished attempt, in its new state, as migration 007's trigger counts
+// them; the statements mark themselves (sqlCountedMark), so the trigger
+// does not count them again.
+const sqlCountFinished = `
+	INSERT INTO {s}.kiln_job_count_delta (queue, state, jobs, finished)
+	SELECT m.queue, d.state, sum(d.jobs), sum(d.finished)
+	FROM moved AS m CROSS JOIN LATERAL (VALUES (m.state, 1, 1), ('running', -1, 0)) AS d(state, jobs, finished)
+	GROUP BY m.queue, d.state
+`
 
 // completesOnly reports whether every outcome of params is a successful
 // attempt that completes its job, which sqlCompleteJobs writes.

@@ -163,3 +163,17 @@ func (s *Store) JobStatsFold(ctx context.Context, params *store.JobStatsFoldPara
 	}
 	return n, nil
 }
+
+// sqlCountedMark is a condition, always true, that marks the statement it
+// is evaluated in as one that writes its own counter deltas to
+// kiln_job_count_delta: it sets kiln.counted, transaction-locally, to the
+// statement's start time, which the WHEN of the counters' UPDATE trigger
+// compares with its own (migration 019), so that the trigger skips that
+// statement and no later one. Its subquery is an initplan: as a condition
+// of a statement's top-level WHERE it is a one-time filter, evaluated
+// before the statement writes a row, so the mark is set before the
+// trigger's WHEN is evaluated at the statement's end. The claim and the
+// finishes use it (sqlClaim, sqlFinishJobs, sqlCompleteJobs). The INSERT
+// and DELETE triggers have no such WHEN: inserts and deletes are counted
+// by them, and must write no deltas of their own.
+const sqlCountedMark = `(SELECT set_config('kiln.counted', statement_timestamp()::text, true)) IS NOT NULL`

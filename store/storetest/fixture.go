@@ -33,11 +33,16 @@ type fixture struct {
 	seq int // numbers the queues of running
 }
 
-// newFixture marks t parallel and gives it a fresh store.
+// newFixture marks t parallel and gives it a fresh store. When the test
+// ends, its counters must agree with its jobs (checkCounters): every test
+// of the suite that changes jobs, through whichever store method, is thus
+// also a test of the counters.
 func newFixture(t *testing.T, newStore NewStoreFunc) *fixture {
 	t.Helper()
 	t.Parallel()
-	return &fixture{t: t, s: newStore(t), ctx: t.Context()}
+	f := &fixture{t: t, s: newStore(t), ctx: t.Context()}
+	t.Cleanup(f.checkCounters)
+	return f
 }
 
 // jobMod changes insert params from their suite defaults.

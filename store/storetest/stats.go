@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
 	"sync"
@@ -373,6 +374,7 @@ func testStats(t *testing.T, newStore NewStoreFunc) {
 		}
 	})
 
+	t.Run("EveryChange", func(t *testing.T) { testStatsEveryChange(t, newStore) })
 	t.Run("History", func(t *testing.T) { testStatsHistory(t, newStore) })
 	t.Run("HistoryParams", func(t *testing.T) {
 		f := newFixture(t, newStore)
@@ -585,4 +587,182 @@ func CheckMigratedCounts(t *testing.T, s store.Store, unmigrate func()) {
 		t.Errorf("counts after the migration =\n%v\nthe jobs say\n%v", got, want)
 	}
 	f.wantCounts("the migration")
+}
+
+// countAllJobs counts the jobs themselves by queue and state, in
+// JobCountByQueueState's order, reading them page by page with JobList
+// (oldest first, by Cursor), with ctx.
+func (f *fixture) countAllJobs(ctx context.Context) ([]store.JobCount, error) {
+	n := map[store.JobCount]int{}
+	var cursor int64
+	for {
+		page, err := f.s.JobList(ctx, &store.JobListParams{OrderAsc: true, Cursor: cursor,
+			Limit: store.MaxListLimit, ArgsPreview: 1})
+		if err != nil {
+			return nil, fmt.Errorf("JobList: %w", err)
+		}
+		for _, j := range page {
+			n[store.JobCount{Queue: j.Queue, State: j.State}]++
+		}
+		if len(page) < store.MaxListLimit {
+			break
+		}
+		cursor = page[len(page)-1].ID
+	}
+	counts := make([]store.JobCount, 0, len(n))
+	for c, jobs := range n {
+		c.Count = jobs
+		counts = append(counts, c)
+	}
+	slices.SortFunc(counts, compareCounts)
+	return counts, nil
+}
+
+// checkCounters, a cleanup of every fixture, fails the test unless the job
+// counts of JobCountByQueueState equal the counts of the jobs themselves
+// (by queue and state) when the test ends, before and after a
+// JobStatsFold. It runs with a context of its own: the test's is cancelled
+// before its cleanups run.
+func (f *fixture) checkCounters() {
+	t := f.t
+	t.Helper()
+	ctx := context.Background()
+	want, err := f.countAllJobs(ctx)
+	if err != nil {
+		t.Errorf("counters at the end of the test: %v", err)
+		return
+	}
+	for _, fold := range []bool{false, true} {
+		if fold {
+			if _, err := f.stats().JobStatsFold(ctx, &store.JobStatsFoldParams{Now: base}); err != nil {
+				t.Errorf("counters at the end of the test: JobStatsFold: %v", err)
+				return
+			}
+		}
+		counts, err := f.stats().JobCountByQueueState(ctx)
+		if err != nil {
+			t.Errorf("counters at the end of the test: JobCountByQueueState: %v", err)
+			return
+		}
+		if got, _ := splitCounts(counts); !slices.Equal(got, want) {
+			t.Errorf("at the end of the test (folded: %v): JobCountByQueueState =\n%v\nthe jobs say\n%v", fold, got, want)
+		}
+	}
+}
+
+// testStatsEveryChange runs, one after another on one store, every kind of
+// statement that moves jobs between queues and states or inserts or
+// deletes them, in batches that mix queues and states where the method
+// takes batches, and checks the counters against the jobs after each
+// (wantCounts): the hot statements, which write their own counter deltas
+// in the PostgreSQL store, beside the others, which the triggers count.
+func testStatsEveryChange(t *testing.T, newStore NewStoreFunc) {
+	f := newFixture(t, newStore)
+	both := store.UniqueReplace{Args: true, Schedule: true}
+
+	// A retryable job due now (claimed and failed first, alone in its
+	// queue), so that one claim below takes available, due scheduled and
+	// due retryable jobs of queue "a" together.
+	f.retryable(base.Add(-time.Second), queue("a"))
+	f.wantCounts("a retry")
+
+	// Enqueue: one job, a batch over queues and states, unique skips, a
+	// unique replace that moves a job from available to scheduled.
+	f.insert(queue("a"))
+	f.insertMany(params(queue("a")), params(queue("b")), params(queue("a"), scheduled(base.Add(-time.Second))),
+		params(queue("b"), pending()), params(queue("a"), kind("other")), params(queue("c"), scheduled(base.Add(time.Hour))),
+		params(queue("a"), uniqueKey("u1")), params(queue("a"), uniqueKey("u1")))
+	f.wantCounts("inserts")
+	f.insertMany(replacing(1, both, queue("r")))
+	f.insertMany(replacing(2, both, queue("r"), scheduled(base.Add(time.Hour))))
+	f.wantCounts("a unique replace")
+
+	claimed := f.claim(claimParams("a", 10, base))
+	if len(claimed) < 6 {
+		t.Fatalf("claimed %d jobs of queue a, want 6", len(claimed))
+	}
+	f.wantCounts("a claim from every source")
+	// A claim with kind limits (several rounds in one transaction when a
+	// limit stops a round short).
+	f.insertMany(params(queue("k"), kind("x")), params(queue("k"), kind("x")), params(queue("k"), kind("y")))
+	limited := claimParams("k", 10, base)
+	limited.KindLimits = map[string]int{"x": 1}
+	claimed = append(claimed, f.claim(limited)...)
+	f.wantCounts("a claim with kind limits")
+
+	// Every outcome in one batch, one cancel-requested job among them, and
+	// a stale one that moves nothing.
+	if _, err := f.s.JobCancel(f.ctx, &store.JobCancelParams{ID: claimed[0].ID, Now: base}); err != nil {
+		t.Fatal(err)
+	}
+	outcomes := []kilntype.JobState{kilntype.JobStateRetryable, kilntype.JobStateCompleted, kilntype.JobStateRetryable,
+		kilntype.JobStateDiscarded, kilntype.JobStateScheduled, kilntype.JobStateAvailable, kilntype.JobStateCancelled}
+	var batch []*store.JobFinishParams
+	for i, state := range outcomes {
+		batch = append(batch, finishParams(claimed[i], state, base.Add(time.Second)))
+	}
+	stale := finishParams(claimed[len(outcomes)], kilntype.JobStateCompleted, base.Add(time.Second))
+	stale.LeasedBy = procB
+	f.finish(append(batch, stale)...)
+	f.wantCounts("a batch of every outcome")
+	// Completions alone (the narrower statement), one of them stale.
+	stale2 := finishParams(claimed[len(claimed)-1], kilntype.JobStateCompleted, base.Add(time.Second))
+	stale2.LeasedBy = procB
+	f.finish(finishParams(claimed[len(outcomes)], kilntype.JobStateCompleted, base.Add(time.Second)), stale2)
+	f.wantCounts("a batch of completions")
+
+	// Admin: cancel a running and a scheduled job, retry and delete.
+	running := f.running()
+	for _, id := range []int64{running.ID, f.inState(kilntype.JobStateScheduled).ID} {
+		if _, err := f.s.JobCancel(f.ctx, &store.JobCancelParams{ID: id, Now: base}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.wantCounts("cancels")
+	if _, err := f.s.JobRetry(f.ctx, &store.JobRetryParams{ID: f.inState(kilntype.JobStateDiscarded).ID, Now: base}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.JobDelete(f.ctx, &store.JobDeleteParams{ID: f.inState(kilntype.JobStateCompleted).ID}); err != nil {
+		t.Fatal(err)
+	}
+	f.wantCounts("an admin retry and delete")
+
+	// Maintenance: promotion, rescue, the cleaner.
+	if _, err := f.s.JobScheduleDue(f.ctx, &store.JobScheduleDueParams{Now: base.Add(2 * time.Hour), Max: 100}); err != nil {
+		t.Fatal(err)
+	}
+	f.wantCounts("JobScheduleDue")
+	if _, err := f.s.JobRescueExpired(f.ctx, &store.JobRescueExpiredParams{Now: base.Add(2 * leaseTTL), Max: 100}); err != nil {
+		t.Fatal(err)
+	}
+	f.wantCounts("JobRescueExpired")
+	if _, err := f.s.JobDeleteFinished(f.ctx, &store.JobDeleteFinishedParams{CompletedBefore: base.Add(time.Hour),
+		CancelledBefore: base.Add(time.Hour), DiscardedBefore: base.Add(time.Hour), Max: 1}); err != nil {
+		t.Fatal(err)
+	}
+	f.wantCounts("JobDeleteFinished")
+
+	// Bulk operations over every state and queue.
+	for _, state := range []kilntype.JobState{kilntype.JobStateCompleted, kilntype.JobStateDiscarded,
+		kilntype.JobStateCancelled, kilntype.JobStateRetryable, kilntype.JobStateAvailable} {
+		f.inState(state)
+	}
+	all := kilntype.JobFilter{States: kilntype.JobStates()}
+	for _, step := range []struct {
+		action kilntype.BulkAction
+		target string
+	}{{kilntype.BulkRetry, ""}, {kilntype.BulkMove, "moved"}, {kilntype.BulkCancel, ""}, {kilntype.BulkDelete, ""}} {
+		f.bulkRun(f.bulkCreate(step.action, all, step.target), 3, 4)
+		f.wantCounts("a bulk " + string(step.action))
+	}
+
+	// Continuations: children resolved when their parents finish.
+	f.dependencies()
+	ok, failed := f.running(), f.running()
+	f.insert(childOf(kilntype.ParentFailureCancel, ok.ID), queue("children"))
+	f.insert(childOf(kilntype.ParentFailureCancel, failed.ID), queue("children"))
+	f.finish(finishParams(ok, kilntype.JobStateCompleted, base.Add(time.Second)),
+		finishParams(failed, kilntype.JobStateDiscarded, base.Add(time.Second)))
+	f.resolve(base.Add(time.Minute))
+	f.wantCounts("JobResolvePending")
 }

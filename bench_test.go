@@ -123,11 +123,33 @@ func BenchmarkQueueWeights(b *testing.B) {
 	b.ReportMetric(float64(3*b.N)/elapsed.Seconds(), "jobs/s")
 }
 
+// BenchmarkBurnDownRateLimited is BenchmarkBurnDown with the kind rate
+// limited (kiln.RateLimiter) high enough never to bind: 10,000,000 jobs
+// per second with a burst of 1,000,000. Every claim then pays for the
+// limit (it reads and writes the kind's budget) without waiting for it;
+// its jobs/s ÷ BenchmarkBurnDown's is the cost of a rate limit.
+func BenchmarkBurnDownRateLimited(b *testing.B) {
+	burnDownWith(b, noopRatedWorker{rate: kiln.RateLimit{Limit: 10_000_000, Period: time.Second, Burst: 1_000_000}}, nil)
+}
+
+// noopRatedWorker completes its jobs at once, under the rate limit rate.
+type noopRatedWorker struct {
+	kiln.WorkerDefaults[noopArgs]
+	rate kiln.RateLimit
+}
+
+func (noopRatedWorker) Work(context.Context, *kiln.Job[noopArgs]) error { return nil }
+func (w noopRatedWorker) RateLimit() kiln.RateLimit                     { return w.rate }
+
 func burnDown(b *testing.B, configure func(*kiln.Config)) {
+	burnDownWith(b, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[noopArgs]) error { return nil }), configure)
+}
+
+func burnDownWith(b *testing.B, w kiln.Worker[noopArgs], configure func(*kiln.Config)) {
 	st := openStore(&testing.T{}, b.TempDir()+"/kiln.db")
 	defer st.Close()
 	workers := kiln.NewWorkers()
-	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[noopArgs]) error { return nil }))
+	kiln.AddWorker(workers, w)
 	cfg := &kiln.Config{Store: st, Workers: workers, Queues: map[string]kiln.QueueConfig{"default": {MaxWorkers: benchWorkers}}}
 	if configure != nil {
 		configure(cfg)

@@ -54,21 +54,25 @@ const rateLimitRefresh = 10 * time.Second
 // limit set before, until RateLimitRemove. Claims of the kind obey it from
 // their next claim (a process whose worker declares no default learns of
 // it within 10 s). The budget's state is kept: the starts already counted
-// are a debt of time under the new limit. limit must be enabled and valid
-// (RateLimit.Validate); errors wrap a *ValidationError. perKey sets the
-// limit of each partition key of the kind instead of the kind's as a whole.
+// are a debt of time under the new limit, up to the new limit's full
+// bucket. limit must be enabled and valid (RateLimit.Validate); errors
+// wrap a *ValidationError. perKey is reserved for the limit of each
+// partition key of the kind: this version refuses it (a *ValidationError
+// of "per_key"), as its claims do not enforce it.
 // A call whose context carries an Actor is recorded in the audit log.
 func (c *Client) RateLimitSet(ctx context.Context, kind string, perKey bool, limit RateLimit) error {
 	if err := validateKind(kind); err != nil {
 		return fmt.Errorf("kiln: set rate limit: %w", err)
 	}
+	if perKey {
+		return fmt.Errorf("kiln: set rate limit of %q: %w", kind, &ValidationError{Field: "per_key",
+			Message: "per-key rate limits are not enforced by this version"})
+	}
 	p := &store.RateLimitSetParams{Kind: kind, PerKey: perKey, Limit: limit, Now: c.now()}
 	if err := c.cfg.Store.RateLimitSet(ctx, p); err != nil {
 		return fmt.Errorf("kiln: set rate limit of %q: %w", kind, err)
 	}
-	if !perKey {
-		c.rates.add(kind)
-	}
+	c.rates.add(kind)
 	c.audit(ctx, AuditRateLimitSet, kind, map[string]any{"per_key": perKey, "limit": limit.Limit,
 		"period": limit.Period.String(), "burst": limit.Burst})
 	c.wakeAll()

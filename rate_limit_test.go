@@ -188,8 +188,9 @@ func TestRateLimitRunTime(t *testing.T) {
 	if err := c.RateLimitSet(ctx, "rated", false, over); err != nil {
 		t.Fatal(err)
 	}
-	// The budget's debt (30 s at the default) is kept: nothing starts
-	// until the clock moves past it; then Burst+1 at once.
+	// The budget's debt (30 s at the default) is kept up to the new
+	// limit's full bucket (4 s): nothing starts until the clock moves;
+	// then Burst+1 at once.
 	clock.Advance(30 * time.Second)
 	testutil.Eventually(t, "5 jobs to have run", func() bool { return done.Load() == 5 })
 	list, err := c.RateLimitList(t.Context())

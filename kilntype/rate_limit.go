@@ -17,6 +17,10 @@ import (
 // so the budget is a token bucket that holds Burst+1 starts and gains one
 // every interval. In any window of length Period (half-open) at most
 // Limit + Burst jobs start; with Burst 0 at most Limit, one per interval.
+// When a limit is set at run time, the budget's debt of time is cut to the
+// new limit's full bucket (store.RateLimitStore.RateLimitSet): a raised
+// limit applies at once, and a lowered one counts the starts already made
+// at their old cost.
 //
 // It is safe to copy; its methods do not modify it.
 type RateLimit struct {
@@ -71,6 +75,14 @@ func (r RateLimit) Interval() time.Duration {
 	return time.Duration((us+n-1)/n) * time.Microsecond
 }
 
+// debt returns how far tat is ahead of now, at most the time of a full
+// bucket, (Burst+1) × Interval: more (a claim that read its time before
+// another's, or a budget spent under another limit) leaves no allowance
+// either way.
+func (r RateLimit) debt(tat, now time.Time) time.Duration {
+	return min(max(tat.Sub(now), 0), time.Duration(r.Burst+1)*r.Interval())
+}
+
 // Allowance returns how many jobs may start at now under a budget whose
 // theoretical arrival time is tat (the zero time: a full budget): from 0
 // to Burst+1.
@@ -79,7 +91,7 @@ func (r RateLimit) Allowance(tat, now time.Time) int {
 	if iv <= 0 {
 		return 0
 	}
-	debt := max(tat.Sub(now), 0)
+	debt := r.debt(tat, now)
 	room := time.Duration(r.Burst+1)*iv - debt
 	if room < iv {
 		return 0
@@ -88,12 +100,9 @@ func (r RateLimit) Allowance(tat, now time.Time) int {
 }
 
 // Take returns the theoretical arrival time after n jobs start at now
-// under a budget at tat: max(tat, now) + n × Interval.
+// under a budget at tat: now + its debt + n × Interval.
 func (r RateLimit) Take(tat, now time.Time, n int) time.Time {
-	if tat.Before(now) {
-		tat = now
-	}
-	return tat.Add(time.Duration(n) * r.Interval())
+	return now.Add(r.debt(tat, now) + time.Duration(n)*r.Interval())
 }
 
 // Used returns how much of the budget at tat is in use at now: the starts
@@ -101,10 +110,10 @@ func (r RateLimit) Take(tat, now time.Time, n int) time.Time {
 // regained one Interval after the previous one is).
 func (r RateLimit) Used(tat, now time.Time) int {
 	iv := r.Interval()
-	if iv <= 0 || !tat.After(now) {
+	if iv <= 0 {
 		return 0
 	}
-	return min(int((tat.Sub(now)+iv-1)/iv), r.Burst+1)
+	return int((r.debt(tat, now) + iv - 1) / iv)
 }
 
 // NextSlot returns when the budget at tat lets the next job start: now if
@@ -114,7 +123,7 @@ func (r RateLimit) NextSlot(tat, now time.Time) time.Time {
 	if r.Allowance(tat, now) > 0 {
 		return now
 	}
-	return tat.Add(-time.Duration(r.Burst) * r.Interval())
+	return now.Add(r.debt(tat, now) - time.Duration(r.Burst)*r.Interval())
 }
 
 // String returns r as "Limit/Period" with "+Burst" when Burst is not 0,

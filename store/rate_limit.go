@@ -16,8 +16,11 @@ type RateLimitStore interface {
 	// RateLimitSet sets the run-time rate limit of params.Kind (of each of
 	// its partition keys with PerKey) to params.Limit, replacing any, with
 	// UpdatedAt params.Now. It takes effect at the next claim of the kind
-	// by any process. The budget's state is kept: a lower limit applies
-	// to the starts already counted. A Limit that is not Enabled, or one
+	// by any process. The budget's state is kept, its debt cut to the new
+	// limit's full bucket (its theoretical arrival time to at most
+	// (Burst+1) × Interval past the store's clock for budgets), in the
+	// same transaction: a raised limit applies at once, a lowered one
+	// counts the starts already made at their old cost. A Limit that is not Enabled, or one
 	// that fails Validate, is an error wrapping a
 	// *kilntype.ValidationError, as is an empty Kind.
 	RateLimitSet(ctx context.Context, params *RateLimitSetParams) error

@@ -18,6 +18,13 @@ VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (kind, per_key) DO UPDATE SET limit_count = excluded.limit_count,
 	period_us = excluded.period_us, burst = excluded.burst, updated_at = excluded.updated_at`
 
+// sqlRateLimitCut cuts the debt of kind $1's budgets (per key: $2) to $4
+// microseconds past $3 (NULL: the database's clock).
+const sqlRateLimitCut = `UPDATE {s}.kiln_rate_limit_state
+SET tat = coalesce($3::timestamptz, statement_timestamp()) + $4::bigint * interval '1 microsecond'
+WHERE kind = $1 AND per_key = $2
+	AND tat > coalesce($3::timestamptz, statement_timestamp()) + $4::bigint * interval '1 microsecond'`
+
 // sqlRateLimitList returns (kind, per_key, limit_count, period_us, burst,
 // updated_at, tat, now) for each kind and per_key with a run-time limit or
 // a budget state, and each kind of $1 (per_key false), restricted to those
@@ -59,8 +66,16 @@ func (s *Store) RateLimitSet(ctx context.Context, params *store.RateLimitSetPara
 		return fail("set rate limit", err)
 	}
 	l := params.Limit
-	if _, err := s.pool.Exec(ctx, s.sql(sqlRateLimitSet), params.Kind, params.PerKey, l.Limit,
-		l.Period.Microseconds(), l.Burst, truncate(params.Now)); err != nil {
+	full := time.Duration(l.Burst+1) * l.Interval()
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, s.sql(sqlRateLimitSet), params.Kind, params.PerKey, l.Limit,
+			l.Period.Microseconds(), l.Burst, truncate(params.Now)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, s.sql(sqlRateLimitCut), params.Kind, params.PerKey, s.callerTime(params.Now), full.Microseconds())
+		return err
+	})
+	if err != nil {
 		return fail("set rate limit of "+params.Kind, err)
 	}
 	return nil

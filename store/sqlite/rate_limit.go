@@ -52,8 +52,13 @@ func (s *Store) RateLimitSet(ctx context.Context, params *store.RateLimitSetPara
 	}
 	l := params.Limit
 	err := s.write(ctx, func(tx *sql.Tx, _ *stmts) error {
-		_, err := tx.ExecContext(ctx, sqlRateLimitSet, params.Kind, params.PerKey, l.Limit,
-			l.Period.Microseconds(), l.Burst, micros(params.Now))
+		if _, err := tx.ExecContext(ctx, sqlRateLimitSet, params.Kind, params.PerKey, l.Limit,
+			l.Period.Microseconds(), l.Burst, micros(params.Now)); err != nil {
+			return err
+		}
+		full := time.Duration(l.Burst+1) * l.Interval()
+		_, err := tx.ExecContext(ctx, `UPDATE kiln_rate_limit_state SET tat = ?3
+WHERE kind = ?1 AND per_key = ?2 AND tat > ?3`, params.Kind, params.PerKey, micros(params.Now.Add(full)))
 		return err
 	})
 	if err != nil {

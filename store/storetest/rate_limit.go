@@ -189,6 +189,31 @@ func testRateLimits(t *testing.T, newStore NewStoreFunc) {
 			t.Fatalf("claim without RateLimits: RateWait = %v; want 0", p.RateWait)
 		}
 	})
+	t.Run("RaisedLimitAppliesAtOnce", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		f.insertN(10, kind("limited"))
+		def := kilntype.RateLimit{Limit: 1, Period: time.Hour}
+		claimAt := func(at time.Duration) int {
+			return len(f.claim(rateParams(10, base.Add(at), "limited", def)))
+		}
+		if got := claimAt(0); got != 1 {
+			t.Fatalf("1/h: claimed %d; want 1", got)
+		}
+		// An hour of debt at 1/h; at 10/s the bucket is one start (100ms).
+		if err := f.s.RateLimitSet(f.ctx, &store.RateLimitSetParams{Kind: "limited",
+			Limit: perSecond(10, 0), Now: base}); err != nil {
+			t.Fatalf("RateLimitSet: %v", err)
+		}
+		if got := claimAt(0); got != 0 {
+			t.Fatalf("10/s right after a start: claimed %d; want 0", got)
+		}
+		if got := claimAt(100 * time.Millisecond); got != 1 {
+			t.Fatalf("10/s, 100ms later: claimed %d; want 1 (not an hour later)", got)
+		}
+		if got := claimAt(200 * time.Millisecond); got != 1 {
+			t.Fatalf("10/s, 200ms later: claimed %d; want 1", got)
+		}
+	})
 	t.Run("SetValidates", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		for _, p := range []*store.RateLimitSetParams{

@@ -17,6 +17,21 @@ type kilnArgs struct {
 
 func (kilnArgs) Kind() string { return "bench.noop" }
 
+// kilnWorker completes its jobs at once, telling probe, with rate as its
+// kind's rate limit (--kiln-rate-limit; zero: none).
+type kilnWorker struct {
+	kiln.WorkerDefaults[kilnArgs]
+	probe *probe
+	rate  kiln.RateLimit
+}
+
+func (w kilnWorker) Work(context.Context, *kiln.Job[kilnArgs]) error {
+	w.probe.started()
+	return nil
+}
+
+func (w kilnWorker) RateLimit() kiln.RateLimit { return w.rate }
+
 type kilnSystem struct{}
 
 func (kilnSystem) name() string { return "kiln" }
@@ -63,10 +78,7 @@ func openKiln(ctx context.Context, o *options) (_ *kilnRig, err error) {
 	})
 
 	workers := kiln.NewWorkers()
-	kiln.AddWorker(workers, kiln.WorkFunc(func(context.Context, *kiln.Job[kilnArgs]) error {
-		k.probe.started()
-		return nil
-	}))
+	kiln.AddWorker(workers, kilnWorker{probe: k.probe, rate: o.kilnRateLimit})
 	var kst store.Store = k.st
 	if o.kilnTrace {
 		k.traced = newTracedStore(k.st)

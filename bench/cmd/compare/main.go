@@ -78,6 +78,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/bench/internal/measure"
 )
 
@@ -103,6 +104,8 @@ type options struct {
 	kilnProfilePart string
 	kilnTrace       bool
 	riverCooldown   time.Duration
+	// kilnRateLimit is the rate limit of Kiln's job kind (zero: none).
+	kilnRateLimit kiln.RateLimit
 	// riverPollInterval is River's FetchPollInterval (0: River's default).
 	riverPollInterval time.Duration
 	// duration selects the continuous mode when above 0: its window.
@@ -174,10 +177,14 @@ func main() {
 	flag.IntVar(&o.backlog, "backlog", 75_000, "continuous mode: jobs inserted and not completed that the inserter keeps (River's benchmark: 75,000)")
 	flag.IntVar(&o.floorClaimMax, "floor-claim-max", 0, "the floor's jobs per claim at most (0: --workers)")
 	flag.DurationVar(&o.floorPollInterval, "floor-poll-interval", 20*time.Millisecond, "the floor's poll after a claim that found fewer jobs than it asked for")
+	flag.IntVar(&o.kilnRateLimit.Limit, "kiln-rate-limit", 0, "rate limit Kiln's job kind to this many jobs per second, with a burst of as many (0: no limit); set it above the burn-down's rate to measure what the limit costs when it does not bind")
 	flag.BoolVar(&o.kilnTrace, "kiln-trace", false, "time Kiln's store calls (claim, finish, ...) and print them per phase; keeps the store's notifications (LISTEN/NOTIFY) and hides its other optional interfaces, unused here")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fatalf("unexpected arguments: %q", flag.Args())
+	}
+	if o.kilnRateLimit.Limit > 0 {
+		o.kilnRateLimit.Period, o.kilnRateLimit.Burst = time.Second, o.kilnRateLimit.Limit
 	}
 	switch {
 	case o.jobs < 1, o.workers < 1, o.samples < 0, o.rounds < 1, o.asynqEnqueuers < 1:

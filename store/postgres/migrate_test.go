@@ -27,7 +27,7 @@ func TestMigrationStatements(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range ms {
-		if m.NoTx != (m.Version == 10 || m.Version == 11 || m.Version == 15) {
+		if m.NoTx != (m.Version == 10 || m.Version == 11 || m.Version == 15 || m.Version == 20) {
 			t.Errorf("migration %s: runs outside a transaction: %v", m.Name, m.NoTx)
 		}
 	}

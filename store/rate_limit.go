@@ -151,6 +151,13 @@ func (r *RateClaim) Apply(p *JobClaimParams) *JobClaimParams {
 	out.KindLimits = make(map[string]int, len(p.KindLimits)+len(r.budgets))
 	maps.Copy(out.KindLimits, p.KindLimits)
 	for kind, b := range r.budgets {
+		// An allowance of Max or more cannot bind a claim of at most Max
+		// jobs: leaving it out keeps the claim the unlimited one (no
+		// widened window, one round), so a limit that does not bind costs
+		// only its budget's read and write.
+		if b.allow >= p.Max {
+			continue
+		}
 		if cur, ok := out.KindLimits[kind]; !ok || b.allow < cur {
 			out.KindLimits[kind] = b.allow
 		}

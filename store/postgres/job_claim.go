@@ -343,7 +343,12 @@ func (c *claim) run(ctx context.Context, s *Store, q claimQuerier) error {
 			limitRemaining = []int32{}
 		)
 		if c.limited {
-			window = max(want, min(want*claimWindowFactor, maxClaimWindow))
+			// A claim of one kind only would skip that kind's jobs however
+			// many it read: only a claim that can take other kinds reads a
+			// wider window.
+			if len(c.p.KindFilter()) != 1 {
+				window = max(want, min(want*claimWindowFactor, maxClaimWindow))
+			}
 			for kind, limit := range c.p.KindLimits {
 				if limit > 0 && c.taken[kind] < limit {
 					limitKinds = append(limitKinds, kind)

@@ -224,15 +224,18 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 			return nil, fail("claim jobs", err)
 		}
 	}
+	// Limits may skip candidates of a limited kind, so a claim that can
+	// take jobs of other kinds reads a wider window; a claim of one kind
+	// only would skip the same kind's jobs however many it read.
 	window := params.Max
-	for _, limit := range params.KindLimits {
-		if limit > 0 {
-			window *= claimWindowFactor
-			break
+	if len(params.KindFilter()) != 1 {
+		limited := len(params.ClusterKindLimits) > 0 || len(params.RateLimits) > 0
+		for _, limit := range params.KindLimits {
+			limited = limited || limit > 0
 		}
-	}
-	if (len(params.ClusterKindLimits) > 0 || len(params.RateLimits) > 0) && window == params.Max {
-		window *= claimWindowFactor
+		if limited {
+			window *= claimWindowFactor
+		}
 	}
 	limit := claimLimit(window)
 	c := &candidates{limit: limit, kinds: kinds, queue: params.Queue, now: micros(params.Now)}

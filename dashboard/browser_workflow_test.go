@@ -3,6 +3,8 @@ package dashboard_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -50,5 +52,31 @@ func TestBrowserWorkflow(t *testing.T) {
 	)
 	if got := value(t, b, "read the parent's state", chromedp.TextContent(chromedp.CSS(node(mid)))); got != "discarded" {
 		b.fail(t, "c's graph shows its parent %q", got)
+	}
+	if os.Getenv("KILN_DASHBOARD_SCREENSHOT") == "" {
+		return
+	}
+	// docs/img/dashboard-workflow.png: the chain seen from its middle job;
+	// docs/img/dashboard-batch.png: a batch's page with its graph.
+	var jobs []kiln.EnqueueParams
+	for i := range 4 {
+		jobs = append(jobs, kiln.EnqueueParams{Args: okArgs{Text: fmt.Sprintf("part %d", i+1)}})
+	}
+	batch, err := e.client.EnqueueBatch(t.Context(), jobs, &kiln.BatchOpts{ID: "nightly-export", Callback: okArgs{Text: "done"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitState(t, batch.Callback.ID, kiln.JobStateCompleted)
+	for _, shot := range []struct{ path, sel, file string }{
+		{fmt.Sprintf("/jobs/%d/workflow", mid), "#workflow-graph svg", "dashboard-workflow.png"},
+		{"/batches/nightly-export", "main", "dashboard-batch.png"},
+	} {
+		b.run(t, "open "+shot.path, chromedp.Navigate(e.base+shot.path), chromedp.WaitVisible(chromedp.CSS(shot.sel)))
+		png := value(t, b, "screenshot "+shot.path, chromedp.FullScreenshot(100))
+		path := filepath.Join("..", "docs", "img", shot.file)
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %s (%d bytes)", path, len(png))
 	}
 }

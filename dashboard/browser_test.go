@@ -110,7 +110,16 @@ func (b *browser) fail(t *testing.T, format string, args ...any) {
 // screenshot.
 func (b *browser) waitText(t *testing.T, sel, want string) {
 	t.Helper()
-	testutil.Poll{Interval: 100 * time.Millisecond}.EventuallyNil(screenshotT{t, b}, fmt.Sprintf("the text of %s to contain %q", sel, want), func() error {
+	b.waitTextWithin(t, sel, want, 0)
+}
+
+// waitTextWithin is waitText with a deadline of its own (0: Poll's
+// default), for what takes longer on a loaded machine than a page's
+// refresh: a bulk operation of thousands of jobs under -race, beside
+// other test packages.
+func (b *browser) waitTextWithin(t *testing.T, sel, want string, timeout time.Duration) {
+	t.Helper()
+	testutil.Poll{Timeout: timeout, Interval: 100 * time.Millisecond}.EventuallyNil(screenshotT{t, b}, fmt.Sprintf("the text of %s to contain %q", sel, want), func() error {
 		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 		defer cancel()
 		text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))

@@ -61,8 +61,9 @@ VALUES (?, ?, 'run')`, ids[kilntype.JobStatePending], ids[kilntype.JobStateCompl
 	if err := s.SchemaCheck(ctx); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"kiln_job_cancel_requested", "kiln_job_claim_kind", "kiln_job_claim_waiting", "kiln_job_due",
-		"kiln_job_finalized_kind", "kiln_job_state_inflight", "kiln_job_unique_key"}
+	want := []string{"kiln_job_cancel_requested", "kiln_job_claim_kind", "kiln_job_claim_partition",
+		"kiln_job_claim_waiting", "kiln_job_due", "kiln_job_finalized_kind", "kiln_job_running_partition",
+		"kiln_job_state_inflight", "kiln_job_unique_key"}
 	if got := jobIndexes(t, s); !slices.Equal(got, want) {
 		t.Errorf("indexes of kiln_job: %v, want %v", got, want)
 	}

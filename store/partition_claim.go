@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/kilnjobs/kiln/kilntype"
 )
@@ -194,12 +195,57 @@ func ClaimPartitioned(ctx context.Context, src PartitionSource, cursor string, w
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 // PartitionCursors keeps, per queue and kind, the partition key after
-// which a backend's next partitioned claim starts. The zero value is
-// ready; it is safe for concurrent use.
+// which a backend's next partitioned claim starts, and whose turn it is
+// to go first in a claim of partitioned and other kinds (InTurn). The
+// zero value is ready; it is safe for concurrent use.
 type PartitionCursors struct {
 	// mu guards byKind.
 	mu     sync.Mutex
 	byKind map[[2]string]string
+	turn   atomic.Uint64
+}
+
+// InTurn runs partitioned and others, the two parts of a claim of
+// partitioned and other kinds, one after the other, stopping at the first
+// error; which goes first alternates from call to call, so that neither
+// part takes a claim's Max before the other every time.
+func (c *PartitionCursors) InTurn(partitioned, others func() error) error {
+	if c.turn.Add(1)%2 == 0 {
+		partitioned, others = others, partitioned
+	}
+	if err := partitioned(); err != nil {
+		return err
+	}
+	return others()
+}
+
+// ClaimPartitionedKinds claims by partition key (ClaimPartitioned), for
+// each partitioned kind that p claims, in the order of PartitionedKinds,
+// from the kind's cursor in c: up to what is left of p.Max once have jobs
+// are claimed, and at most the kind's limit in p.KindLimits. source
+// returns the PartitionSource of a kind. It returns the jobs and the
+// kinds' new cursors, which the caller records (Set) once its transaction
+// has committed.
+func (c *PartitionCursors) ClaimPartitionedKinds(ctx context.Context, p *JobClaimParams, have int,
+	source func(kind string) PartitionSource) ([]*kilntype.JobRow, map[string]string, error) {
+	var claimed []*kilntype.JobRow
+	cursors := map[string]string{}
+	for _, kind := range p.PartitionedKinds() {
+		want := p.Max - have - len(claimed)
+		if limit, ok := p.KindLimits[kind]; ok {
+			want = min(want, limit)
+		}
+		if !p.Claims(kind) || want <= 0 {
+			continue
+		}
+		jobs, cursor, err := ClaimPartitioned(ctx, source(kind), c.Get(p.Queue, kind), want, p.Partitioned[kind].MaxRunning)
+		if err != nil {
+			return nil, nil, err
+		}
+		cursors[kind] = cursor
+		claimed = append(claimed, jobs...)
+	}
+	return claimed, cursors, nil
 }
 
 // Get returns the cursor of queue and kind ("" at first).

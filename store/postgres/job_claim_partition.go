@@ -146,8 +146,7 @@ func (s *Store) claimPartitioned(ctx context.Context, params *store.JobClaimPara
 		return []*kilntype.JobRow{}, nil
 	}
 	claimed := make([]*kilntype.JobRow, 0, params.Max)
-	partitionedFirst := s.turn.Add(1)%2 == 1
-	cursors := map[string]string{}
+	var cursors map[string]string
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		claimed = claimed[:0]
 		p, rate, err := s.lockSerializedKinds(ctx, tx, params)
@@ -168,32 +167,14 @@ func (s *Store) claimPartitioned(ctx context.Context, params *store.JobClaimPara
 		}
 		partitioned := func() error {
 			c := s.newClaim(p)
-			for _, kind := range p.PartitionedKinds() {
-				want := p.Max - len(claimed)
-				if limit, ok := p.KindLimits[kind]; ok {
-					want = min(want, limit)
-				}
-				if !p.Claims(kind) || want <= 0 {
-					continue
-				}
-				src := &partitionSource{s: s, tx: tx, c: c, kind: kind}
-				jobs, cursor, err := store.ClaimPartitioned(ctx, src, s.cursors.Get(p.Queue, kind), want, p.Partitioned[kind].MaxRunning)
-				if err != nil {
-					return err
-				}
-				cursors[kind] = cursor
-				claimed = append(claimed, jobs...)
-			}
-			return nil
+			jobs, next, err := s.cursors.ClaimPartitionedKinds(ctx, p, len(claimed), func(kind string) store.PartitionSource {
+				return &partitionSource{s: s, tx: tx, c: c, kind: kind}
+			})
+			claimed, cursors = append(claimed, jobs...), next
+			return err
 		}
-		steps := []func() error{partitioned, others}
-		if !partitionedFirst {
-			steps[0], steps[1] = others, partitioned
-		}
-		for _, step := range steps {
-			if err := step(); err != nil {
-				return err
-			}
+		if err := s.cursors.InTurn(partitioned, others); err != nil {
+			return err
 		}
 		if rate == nil {
 			return nil

@@ -150,7 +150,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -265,10 +264,9 @@ type Store struct {
 	queries sync.Map // string -> string
 
 	// cursors are where the partitioned claims of each queue and kind
-	// stopped (store.ClaimPartitioned); turn alternates which of the
-	// partitioned and the other kinds a claim of both serves first.
+	// stopped (store.ClaimPartitioned), and whose turn it is to go first
+	// in a claim of partitioned and other kinds (InTurn).
 	cursors store.PartitionCursors
-	turn    atomic.Uint64
 
 	// noTxHook, when set (by tests, before Migrate), is called with each
 	// statement that a migration run outside a transaction sends.

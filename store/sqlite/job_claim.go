@@ -313,7 +313,7 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 // claimed jobs in claim order and the partitioned kinds' new cursors.
 func (s *Store) claimBoth(ctx context.Context, tx *sql.Tx, st *stmts, c *candidates, p, whole *store.JobClaimParams) ([]*kilntype.JobRow, map[string]string, error) {
 	claimed := make([]*kilntype.JobRow, 0, whole.Max)
-	cursors := map[string]string{}
+	var cursors map[string]string
 	others := func() error {
 		rest := *p
 		rest.Max = whole.Max - len(claimed)
@@ -325,32 +325,14 @@ func (s *Store) claimBoth(ctx context.Context, tx *sql.Tx, st *stmts, c *candida
 		return err
 	}
 	partitioned := func() error {
-		for _, kind := range whole.PartitionedKinds() {
-			want := whole.Max - len(claimed)
-			if limit, ok := whole.KindLimits[kind]; ok {
-				want = min(want, limit)
-			}
-			if !whole.Claims(kind) || want <= 0 {
-				continue
-			}
-			src := &partitionSource{tx: tx, p: whole, kind: kind}
-			jobs, cursor, err := store.ClaimPartitioned(ctx, src, s.cursors.Get(whole.Queue, kind), want, whole.Partitioned[kind].MaxRunning)
-			if err != nil {
-				return err
-			}
-			cursors[kind] = cursor
-			claimed = append(claimed, jobs...)
-		}
-		return nil
+		jobs, next, err := s.cursors.ClaimPartitionedKinds(ctx, whole, len(claimed), func(kind string) store.PartitionSource {
+			return &partitionSource{tx: tx, p: whole, kind: kind}
+		})
+		claimed, cursors = append(claimed, jobs...), next
+		return err
 	}
-	steps := []func() error{partitioned, others}
-	if s.turn.Add(1)%2 == 0 {
-		steps[0], steps[1] = others, partitioned
-	}
-	for _, step := range steps {
-		if err := step(); err != nil {
-			return nil, nil, err
-		}
+	if err := s.cursors.InTurn(partitioned, others); err != nil {
+		return nil, nil, err
 	}
 	slices.SortFunc(claimed, compareClaimOrder)
 	return claimed, cursors, nil

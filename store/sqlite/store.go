@@ -66,7 +66,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -139,10 +138,9 @@ type Store struct {
 	st *stmts
 
 	// cursors are where the partitioned claims of each queue and kind
-	// stopped (store.ClaimPartitioned); turn alternates which of the
-	// partitioned and the other kinds a claim of both serves first.
+	// stopped (store.ClaimPartitioned), and whose turn it is to go first
+	// in a claim of partitioned and other kinds (InTurn).
 	cursors store.PartitionCursors
-	turn    atomic.Uint64
 }
 
 // Open opens the SQLite database at path, creating the file if it does not

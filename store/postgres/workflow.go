@@ -41,10 +41,11 @@ LIMIT $3`
 // JobRelativeList returns the parents, children or batch members that
 // params selects, as store.DependencyStore documents.
 func (s *Store) JobRelativeList(ctx context.Context, params *store.JobRelativeListParams) ([]*store.JobNode, error) {
-	query, key, what, err := relativeQuery(params)
+	rel, key, what, err := params.Relation()
 	if err != nil {
 		return nil, fail("list related jobs", err)
 	}
+	query := relativeNodes[rel]
 	rows, err := s.pool.Query(ctx, s.sql(query), key, params.AfterID, listLimit(params.Limit))
 	if err != nil {
 		return nil, fail(what, err)
@@ -69,20 +70,10 @@ func (s *Store) JobRelativeList(ctx context.Context, params *store.JobRelativeLi
 	return out, nil
 }
 
-// relativeQuery returns the statement, its key and a description of the
-// set params selects (see JobRelativeListParams.Relation), or an error
-// unless exactly one is set.
-func relativeQuery(params *store.JobRelativeListParams) (query string, key any, what string, err error) {
-	rel, key, what, err := params.Relation()
-	switch {
-	case err != nil:
-		return "", nil, "", err
-	case rel == store.RelationParents:
-		query = sqlParentNodes
-	case rel == store.RelationChildren:
-		query = sqlChildNodes
-	default:
-		query = sqlBatchNodes
-	}
-	return query, key, what, nil
+// relativeNodes is the statement of each relation that a
+// JobRelativeListParams may select (JobRelativeListParams.Relation).
+var relativeNodes = map[store.JobRelation]string{
+	store.RelationParents:  sqlParentNodes,
+	store.RelationChildren: sqlChildNodes,
+	store.RelationBatch:    sqlBatchNodes,
 }

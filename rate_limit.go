@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -81,9 +82,14 @@ func (c *Client) RateLimitSet(ctx context.Context, kind string, perKey bool, lim
 
 // RateLimitRemove removes the rate limit of kind (of each of its keys with
 // perKey) set at run time, so that the worker's default applies again; an
-// error wrapping ErrNotFound when none is set. A call whose context
-// carries an Actor is recorded in the audit log.
+// error wrapping ErrNotFound when none is set, and one wrapping a
+// *ValidationError of "kind" for a kind no job can have (as
+// RateLimitSet refuses it). A call whose context carries an Actor is
+// recorded in the audit log.
 func (c *Client) RateLimitRemove(ctx context.Context, kind string, perKey bool) error {
+	if err := validateKind(kind); err != nil {
+		return fmt.Errorf("kiln: remove rate limit: %w", err)
+	}
 	if err := c.cfg.Store.RateLimitDelete(ctx, kind, perKey); err != nil {
 		return fmt.Errorf("kiln: remove rate limit of %q: %w", kind, err)
 	}
@@ -101,10 +107,35 @@ func (c *Client) RateLimitRemove(ctx context.Context, kind string, perKey bool) 
 // registered here show no Default.
 func (c *Client) RateLimitList(ctx context.Context) ([]*RateLimitState, error) {
 	defaults := c.rateDefaults()
-	rows, err := c.cfg.Store.RateLimitList(ctx, &store.RateLimitListParams{
-		Kinds: slices.Sorted(maps.Keys(defaults)), Now: c.now()})
+	// Every kind with a run-time limit or a budget, then the kinds with a
+	// default that have neither: the store restricts a list of named
+	// kinds to them.
+	rows, err := c.cfg.Store.RateLimitList(ctx, &store.RateLimitListParams{Now: c.now()})
 	if err != nil {
 		return nil, fmt.Errorf("kiln: list rate limits: %w", err)
+	}
+	listed := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		listed[r.Kind] = true
+	}
+	var missing []string
+	for _, k := range slices.Sorted(maps.Keys(defaults)) {
+		if !listed[k] {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		more, err := c.cfg.Store.RateLimitList(ctx, &store.RateLimitListParams{Kinds: missing, Now: c.now()})
+		if err != nil {
+			return nil, fmt.Errorf("kiln: list rate limits: %w", err)
+		}
+		rows = append(rows, more...)
+		slices.SortFunc(rows, func(a, b *store.RateLimitRow) int {
+			if c := strings.Compare(a.Kind, b.Kind); c != 0 {
+				return c
+			}
+			return cmpBool(a.PerKey, b.PerKey)
+		})
 	}
 	out := make([]*RateLimitState, 0, len(rows))
 	for _, r := range rows {
@@ -118,8 +149,12 @@ func (c *Client) RateLimitList(ctx context.Context) ([]*RateLimitState, error) {
 
 // RateLimitGet returns the rate limit of kind (of each of its keys with
 // perKey) as RateLimitList does; its Limit is the zero RateLimit when the
-// kind has none.
+// kind has none. A kind no job can have (as RateLimitSet refuses it) is
+// an error wrapping a *ValidationError of "kind", on every store.
 func (c *Client) RateLimitGet(ctx context.Context, kind string, perKey bool) (*RateLimitState, error) {
+	if err := validateKind(kind); err != nil {
+		return nil, fmt.Errorf("kiln: get rate limit: %w", err)
+	}
 	rows, err := c.cfg.Store.RateLimitList(ctx, &store.RateLimitListParams{Kinds: []string{kind}, Now: c.now()})
 	if err != nil {
 		return nil, fmt.Errorf("kiln: get rate limit of %q: %w", kind, err)
@@ -243,4 +278,15 @@ func (r *rateKinds) get(ctx context.Context) map[string]RateLimit {
 	}
 	r.limits = limits
 	return limits
+}
+
+// cmpBool orders false before true.
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -224,4 +226,73 @@ func TestRateLimitRunTime(t *testing.T) {
 	if !slices.Equal(actions, want) {
 		t.Fatalf("audit entries = %v; want %v", actions, want)
 	}
+}
+
+// TestRateLimitKindChecks: every rate-limit call refuses a kind no job
+// can have (empty, over 255 bytes, not UTF-8, with NUL or a control
+// character) with a ValidationError of "kind", on both stores alike
+// (RateLimitGet and RateLimitRemove passed such a kind to the store,
+// where PostgreSQL refuses text that is not UTF-8 or holds NUL and SQLite
+// finds nothing), and accepts a kind without a worker, with a slash, or
+// of 255 bytes.
+func TestRateLimitKindChecks(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st store.Store) {
+		c := newCheckClient(t, st, kiln.Config{})
+		ctx := t.Context()
+		lim := kiln.RateLimit{Limit: 1, Period: time.Second}
+		for _, kind := range []string{"", strings.Repeat("k", 256), "bad\xff", "nul\x00", "tab\tkind"} {
+			wantInvalid(t, "set "+strconv.Quote(kind), c.RateLimitSet(ctx, kind, false, lim), "kind")
+			_, err := c.RateLimitGet(ctx, kind, false)
+			wantInvalid(t, "get "+strconv.Quote(kind), err, "kind")
+			wantInvalid(t, "remove "+strconv.Quote(kind), c.RateLimitRemove(ctx, kind, false), "kind")
+		}
+		for _, kind := range []string{"no.worker", "a/b", strings.Repeat("k", 255), "é"} {
+			if err := c.RateLimitSet(ctx, kind, false, lim); err != nil {
+				t.Fatalf("set %q: %v", kind, err)
+			}
+			got, err := c.RateLimitGet(ctx, kind, false)
+			if err != nil || got.Limit != lim || got.Override == nil {
+				t.Fatalf("get %q = %+v, %v; want the limit set", kind, got, err)
+			}
+			if err := c.RateLimitRemove(ctx, kind, false); err != nil {
+				t.Fatalf("remove %q: %v", kind, err)
+			}
+		}
+	})
+}
+
+// TestRateLimitListDefaultsAndOthers: RateLimitList shows the kinds whose
+// worker declares a default and the kinds with a limit set at run time
+// together, by kind, on both stores (it showed only the former when there
+// were any: the store restricts a list of named kinds to them).
+func TestRateLimitListDefaultsAndOthers(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st store.Store) {
+		workers := kiln.NewWorkers()
+		def := kiln.RateLimit{Limit: 2, Period: time.Minute}
+		kiln.AddWorker(workers, ratedWorker{limit: def, done: new(atomic.Int64)})
+		c, err := kiln.NewClient(&kiln.Config{Store: st, Workers: workers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		over := kiln.RateLimit{Limit: 1, Period: time.Second}
+		for _, kind := range []string{"a.first", "z.last"} {
+			if err := c.RateLimitSet(t.Context(), kind, false, over); err != nil {
+				t.Fatal(err)
+			}
+		}
+		list, err := c.RateLimitList(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, s := range list {
+			got = append(got, fmt.Sprintf("%s %v", s.Kind, s.Limit))
+		}
+		want := []string{"a.first 1/1s", "rated 2/1m0s", "z.last 1/1s"}
+		if !slices.Equal(got, want) {
+			t.Fatalf("RateLimitList = %v; want %v", got, want)
+		}
+	})
 }

@@ -1,7 +1,7 @@
 // Package httpapi is Kiln's JSON HTTP API: enqueue jobs of any kind from
 // any language, and list, inspect, cancel, retry and delete jobs; define,
 // trigger, pause and resume recurring entries; pause and resume queues;
-// read servers and stats. It goes through the same [kiln.Client] methods as
+// read, set and remove rate limits; read servers and stats. It goes through the same [kiln.Client] methods as
 // Go programs do.
 //
 // The handler returned by [New] serves paths relative to where it is
@@ -41,8 +41,8 @@ const DefaultMaxBodyBytes = 1 << 20
 // a writable API with a 1 MiB body limit that logs to slog.Default().
 type Options struct {
 	// ReadOnly makes every state-changing route (enqueue, cancel, retry,
-	// delete, recurring changes, queue pauses) answer 403 Forbidden; reads
-	// still work.
+	// delete, recurring changes, queue pauses, rate limits) answer 403
+	// Forbidden; reads still work.
 	ReadOnly bool
 	// MaxBodyBytes caps request bodies, in bytes; a larger body is answered
 	// with 413. 0 means DefaultMaxBodyBytes.

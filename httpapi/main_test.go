@@ -26,10 +26,11 @@ import (
 	"github.com/kilnjobs/kiln/internal/clienttest"
 	"github.com/kilnjobs/kiln/kilntest"
 	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store/postgres/pgtest"
 	"github.com/kilnjobs/kiln/store/sqlite"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.Main(m)) }
 
 // testBase is the time the clients' clocks start at.
 var testBase = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)

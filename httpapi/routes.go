@@ -71,6 +71,11 @@ func routes() []route {
 		{"PUT", "/retention", true, (*api).retentionPut},
 		{"DELETE", "/retention", true, (*api).retentionDelete},
 
+		{"GET", "/rate-limits", false, (*api).rateLimitList},
+		{"GET", "/rate-limits/{kind}", false, (*api).rateLimitGet},
+		{"PUT", "/rate-limits/{kind}", true, (*api).rateLimitPut},
+		{"DELETE", "/rate-limits/{kind}", true, (*api).rateLimitDelete},
+
 		{"GET", "/audit", false, (*api).auditList},
 
 		{"GET", "/servers", false, listOf("servers", (*kiln.Client).ServerList)},

@@ -50,7 +50,7 @@ func (p *RateLimitSetParams) Validate() error {
 	if p.Kind == "" {
 		return &kilntype.ValidationError{Field: "kind", Message: "a rate limit needs a kind"}
 	}
-	if !p.Limit.Enabled() {
+	if p.Limit.Limit == 0 {
 		return &kilntype.ValidationError{Field: "limit", Message: "0 sets no limit (remove the run-time limit instead)"}
 	}
 	return p.Limit.Validate()

@@ -43,6 +43,15 @@ func NewForTest(t testing.TB) *Store {
 	return OpenForTest(t, &Options{Schema: SchemaForTest(t), MaxConns: 4, Migrate: true, CallerClock: true})
 }
 
+// migrateTo is Migrate, stopping after migration version upTo (0: the
+// last one): upgrade tests build a schema of an earlier version with it.
+func (s *Store) migrateTo(ctx context.Context, upTo int) error {
+	if err := migrations.Run(ctx, migrator{s}, upTo); err != nil {
+		return fail("migrate", err)
+	}
+	return nil
+}
+
 // MigrateToForTest applies the migrations up to version (see migrateTo),
 // for upgrade tests of package postgres_test.
 func MigrateToForTest(t testing.TB, s *Store, version int) {

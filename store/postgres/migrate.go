@@ -6,13 +6,9 @@ import (
 	"fmt"
 	"hash/fnv"
 	"regexp"
-	"slices"
-	"strings"
-	"sync"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store/internal/migrate"
 )
 
@@ -40,10 +36,8 @@ var migrationFiles embed.FS
 // table; 0 or less always takes it.
 var ConcurrentIndexMinRows = 10_000
 
-// loadMigrations reads migrationFiles once, in version order.
-var loadMigrations = sync.OnceValues(func() ([]migrate.Migration, error) {
-	return migrate.Load(migrationFiles, "migrations")
-})
+// migrations are migrationFiles, read once.
+var migrations = migrate.NewFiles(migrationFiles, "migrations")
 
 // sqlCreateSchema creates the schema and its table of applied migrations.
 const sqlCreateSchema = `CREATE SCHEMA IF NOT EXISTS {s};
@@ -85,37 +79,113 @@ func (s *Store) migrateLockKey() int64 {
 // (Options.PgBouncer) keeps no session lock: there, such a migration on a
 // large table fails with an error saying to run it on a direct connection.
 func (s *Store) Migrate(ctx context.Context) error {
-	return s.migrateTo(ctx, 0)
-}
-
-// migrateTo is Migrate, stopping after migration version upTo (0: the last
-// one). Upgrade tests use it to build a schema of an earlier version.
-func (s *Store) migrateTo(ctx context.Context, upTo int) error {
-	ms, err := loadMigrations()
-	if err != nil {
-		return fail("migrate", err)
-	}
-	key := s.migrateLockKey()
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, key); err != nil {
-			return fmt.Errorf("lock: %w", err)
-		}
-		_, err := tx.Exec(ctx, s.expand(sqlCreateSchema))
-		return err
-	})
-	if err != nil {
-		return fail(fmt.Sprintf("migrate: create schema %s", s.quoted), err)
-	}
-	err = migrate.Run(ctx, ms, upTo, func(ctx context.Context, m migrate.Migration) error {
-		if m.NoTx {
-			return s.applyNoTx(ctx, m, key)
-		}
-		return s.apply(ctx, m, key)
-	})
-	if err != nil {
+	if err := migrations.Run(ctx, migrator{s}, 0); err != nil {
 		return fail("migrate", err)
 	}
 	return nil
+}
+
+// migrator is the PostgreSQL dialect of package migrate: transactions
+// under a transaction-level advisory lock keyed by the schema, and
+// migrations marked migrate.NoTransactionMark run without CONCURRENTLY in
+// one while kiln_job is small, else statement by statement under a
+// session-level lock with the same key. See Store.Migrate.
+type migrator struct{ s *Store }
+
+var _ migrate.NoTxDialect = migrator{}
+
+// Init creates the schema and kiln_migration, under the lock.
+func (d migrator) Init(ctx context.Context) error {
+	err := d.InTx(ctx, func(c migrate.Conn) error {
+		return c.Exec(ctx, sqlCreateSchema)
+	})
+	if err != nil {
+		return fmt.Errorf("create schema %s: %w", d.s.quoted, err)
+	}
+	return nil
+}
+
+// InTx runs fn in a transaction that holds the lock
+// (pg_advisory_xact_lock).
+func (d migrator) InTx(ctx context.Context, fn func(migrate.Conn) error) error {
+	return d.s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, d.s.migrateLockKey()); err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
+		return fn(migrationConn{s: d.s, q: tx})
+	})
+}
+
+// OutsideTx reports whether kiln_job holds ConcurrentIndexMinRows rows or
+// more (always, when it is 0 or less).
+func (d migrator) OutsideTx(ctx context.Context, c migrate.Conn, _ migrate.Migration) (bool, error) {
+	if ConcurrentIndexMinRows <= 0 {
+		return true, nil
+	}
+	var n int
+	if err := c.(migrationConn).q.QueryRow(ctx, d.s.expand(sqlJobRowsUpTo), ConcurrentIndexMinRows).Scan(&n); err != nil {
+		return false, fmt.Errorf("count jobs: %w", err)
+	}
+	return n >= ConcurrentIndexMinRows, nil
+}
+
+// Statements returns a DROP INDEX CONCURRENTLY IF EXISTS statement for
+// each INVALID index that an interrupted concurrent build left
+// (sqlInvalidIndexes), then m's statements; in a transaction, with
+// CONCURRENTLY left out.
+func (d migrator) Statements(ctx context.Context, c migrate.Conn, m migrate.Migration, inTx bool) ([]string, error) {
+	rows, err := c.(migrationConn).q.Query(ctx, sqlInvalidIndexes, d.s.schema)
+	if err != nil {
+		return nil, fmt.Errorf("list invalid indexes: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list invalid indexes: %w", err)
+	}
+	var stmts []string
+	for _, name := range names {
+		stmts = append(stmts, `DROP INDEX CONCURRENTLY IF EXISTS `+d.s.quoted+`.`+pgx.Identifier{name}.Sanitize())
+	}
+	stmts = append(stmts, migrate.Statements(m.SQL)...)
+	if inTx {
+		for i, stmt := range stmts {
+			stmts[i] = concurrently.ReplaceAllString(stmt, "$1")
+		}
+	}
+	return stmts, nil
+}
+
+// InSession runs fn on a connection of its own, closed after, under a
+// session advisory lock (pg_advisory_lock; closing the connection releases
+// it, however the run ends). Behind a pooler in transaction mode
+// (Options.PgBouncer), which keeps no session lock, it fails with an error
+// that says to run the migration on a direct connection.
+func (d migrator) InSession(ctx context.Context, fn func(migrate.Conn) error) error {
+	if d.s.pgBouncer {
+		return fmt.Errorf("kiln_job holds %d jobs or more, so this migration builds its indexes concurrently, "+
+			"outside a transaction and under a session lock, which a pooler in transaction mode (Options.PgBouncer) "+
+			"does not keep: run it on a direct connection to PostgreSQL (kiln migrate with a URL that does not go "+
+			"through the pooler, without kiln_pgbouncer)", ConcurrentIndexMinRows)
+	}
+	pooled, err := d.s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	// The session's lock and whatever state an interrupted statement left
+	// must not go back to the pool.
+	conn := pooled.Hijack()
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, d.s.migrateLockKey()); err != nil {
+		return fmt.Errorf("lock: %w", err)
+	}
+	return fn(migrationConn{s: d.s, q: conn})
+}
+
+// migrationConn is a migrate.Conn: a transaction or a session of the
+// migrator's.
+type migrationConn struct {
+	s *Store
+	q querier
 }
 
 // sqlMigrationApplied says whether migration $1 was applied.
@@ -124,37 +194,34 @@ const sqlMigrationApplied = `SELECT EXISTS (SELECT 1 FROM {s}.kiln_migration WHE
 // sqlMigrationRecord records migration $1, named $2, as applied.
 const sqlMigrationRecord = `INSERT INTO {s}.kiln_migration (version, name) VALUES ($1, $2)`
 
-// lockPending takes the transaction-level migration lock key in tx and
-// reports whether m is still to apply (kiln_migration has no row for it).
-func (s *Store) lockPending(ctx context.Context, tx pgx.Tx, m migrate.Migration, key int64) (bool, error) {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, key); err != nil {
-		return false, fmt.Errorf("lock: %w", err)
-	}
+// Applied reports whether kiln_migration has a row for version.
+func (c migrationConn) Applied(ctx context.Context, version int) (bool, error) {
 	var applied bool
-	if err := tx.QueryRow(ctx, s.expand(sqlMigrationApplied), m.Version).Scan(&applied); err != nil {
-		return false, err
-	}
-	return !applied, nil
+	err := c.q.QueryRow(ctx, c.s.expand(sqlMigrationApplied), version).Scan(&applied)
+	return applied, err
 }
 
-// apply applies m unless kiln_migration says it was, under the lock key.
-func (s *Store) apply(ctx context.Context, m migrate.Migration, key int64) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		if pending, err := s.lockPending(ctx, tx, m, key); err != nil || !pending {
-			return err
-		}
-		if _, err := tx.Exec(ctx, s.expand(m.SQL)); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, s.expand(sqlMigrationRecord), m.Version, m.Name)
-		return err
-	})
+// Exec runs sql with the schema in place of {s}, after telling
+// s.migrateHook.
+func (c migrationConn) Exec(ctx context.Context, sql string) error {
+	sql = c.s.expand(sql)
+	if c.s.migrateHook != nil {
+		c.s.migrateHook(sql)
+	}
+	_, err := c.q.Exec(ctx, sql)
+	return err
+}
+
+// Record inserts m's row in kiln_migration.
+func (c migrationConn) Record(ctx context.Context, m migrate.Migration) error {
+	_, err := c.q.Exec(ctx, c.s.expand(sqlMigrationRecord), m.Version, m.Name)
+	return err
 }
 
 // sqlInvalidIndexes lists the INVALID indexes named kiln_* of schema $1:
 // those an interrupted CREATE INDEX CONCURRENTLY left. (An index being
 // built concurrently is INVALID too, but Kiln builds its indexes only
-// under the migration lock that applyConcurrently holds.)
+// under the migration lock that the migrator holds.)
 const sqlInvalidIndexes = `SELECT c.relname FROM pg_catalog.pg_index AS i
 JOIN pg_catalog.pg_class AS c ON c.oid = i.indexrelid
 JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
@@ -169,166 +236,11 @@ const sqlJobRowsUpTo = `SELECT count(*) FROM (SELECT FROM {s}.kiln_job LIMIT $1)
 // statement.
 var concurrently = regexp.MustCompile(`^((?:CREATE\s+(?:UNIQUE\s+)?|DROP\s+)INDEX\s+)CONCURRENTLY\s+`)
 
-// applyNoTx applies m, a migration marked migrate.NoTransactionMark, unless
-// kiln_migration says it was: in one transaction under the lock key,
-// without CONCURRENTLY, while kiln_job is small, else statement by
-// statement (applyConcurrently). See Migrate.
-func (s *Store) applyNoTx(ctx context.Context, m migrate.Migration, key int64) error {
-	large := false
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if pending, err := s.lockPending(ctx, tx, m, key); err != nil || !pending {
-			return err
-		}
-		if ConcurrentIndexMinRows <= 0 {
-			large = true
-			return nil
-		}
-		var n int
-		if err := tx.QueryRow(ctx, s.expand(sqlJobRowsUpTo), ConcurrentIndexMinRows).Scan(&n); err != nil {
-			return fmt.Errorf("count jobs: %w", err)
-		}
-		if large = n >= ConcurrentIndexMinRows; large {
-			return nil
-		}
-		stmts, err := s.invalidIndexDrops(ctx, tx)
-		if err != nil {
-			return err
-		}
-		for _, stmt := range append(stmts, statements(s.expand(m.SQL))...) {
-			if err := s.execMigration(ctx, tx, concurrently.ReplaceAllString(stmt, "$1")); err != nil {
-				return err
-			}
-		}
-		_, err = tx.Exec(ctx, s.expand(sqlMigrationRecord), m.Version, m.Name)
-		return err
-	})
-	if err != nil || !large {
-		return err
-	}
-	if s.pgBouncer {
-		return fmt.Errorf("kiln_job holds %d jobs or more, so this migration builds its indexes concurrently, "+
-			"outside a transaction and under a session lock, which a pooler in transaction mode (Options.PgBouncer) "+
-			"does not keep: run it on a direct connection to PostgreSQL (kiln migrate with a URL that does not go "+
-			"through the pooler, without kiln_pgbouncer)", ConcurrentIndexMinRows)
-	}
-	return s.applyConcurrently(ctx, m, key)
-}
-
-// applyConcurrently applies m, a migration marked
-// migrate.NoTransactionMark, unless kiln_migration says it was: on a
-// connection of its own, closed after, under a session advisory lock on
-// key (closing the connection releases it, however the run ends),
-// dropping the INVALID indexes first and each statement committed on its
-// own. See Migrate.
-func (s *Store) applyConcurrently(ctx context.Context, m migrate.Migration, key int64) error {
-	pooled, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	// The session's lock and whatever state an interrupted statement left
-	// must not go back to the pool.
-	conn := pooled.Hijack()
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
-		return fmt.Errorf("lock: %w", err)
-	}
-	var applied bool
-	if err := conn.QueryRow(ctx, s.expand(sqlMigrationApplied), m.Version).Scan(&applied); err != nil {
-		return err
-	}
-	if applied {
-		return nil
-	}
-	stmts, err := s.invalidIndexDrops(ctx, conn)
-	if err != nil {
-		return err
-	}
-	for _, stmt := range append(stmts, statements(s.expand(m.SQL))...) {
-		if err := s.execMigration(ctx, conn, stmt); err != nil {
-			return err
-		}
-	}
-	_, err = conn.Exec(ctx, s.expand(sqlMigrationRecord), m.Version, m.Name)
-	return err
-}
-
-// invalidIndexDrops returns a DROP INDEX CONCURRENTLY IF EXISTS statement
-// for each INVALID index of sqlInvalidIndexes.
-func (s *Store) invalidIndexDrops(ctx context.Context, q querier) ([]string, error) {
-	rows, err := q.Query(ctx, sqlInvalidIndexes, s.schema)
-	if err != nil {
-		return nil, fmt.Errorf("list invalid indexes: %w", err)
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("list invalid indexes: %w", err)
-	}
-	stmts := make([]string, len(names))
-	for i, name := range names {
-		stmts[i] = `DROP INDEX CONCURRENTLY IF EXISTS ` + s.quoted + `.` + pgx.Identifier{name}.Sanitize()
-	}
-	return stmts, nil
-}
-
-// execMigration runs one statement of a migration marked
-// migrate.NoTransactionMark on q, and tells s.noTxHook.
-func (s *Store) execMigration(ctx context.Context, q querier, stmt string) error {
-	if s.noTxHook != nil {
-		s.noTxHook(stmt)
-	}
-	if _, err := q.Exec(ctx, stmt); err != nil {
-		return fmt.Errorf("%s: %w", firstLine(stmt), err)
-	}
-	return nil
-}
-
-// statements splits a migration run outside a transaction into its
-// statements: each ends with ";" at the end of a line. Lines that are only
-// comments are left out, and so are the chunks they leave empty.
-func statements(sql string) []string {
-	var (
-		out []string
-		cur strings.Builder
-	)
-	for line := range strings.Lines(sql) {
-		trimmed := strings.TrimSpace(line)
-		if trimmed == "" || strings.HasPrefix(trimmed, "--") {
-			continue
-		}
-		cur.WriteString(line)
-		if strings.HasSuffix(trimmed, ";") {
-			out = append(out, strings.TrimSpace(cur.String()))
-			cur.Reset()
-		}
-	}
-	if rest := strings.TrimSpace(cur.String()); rest != "" {
-		out = append(out, rest)
-	}
-	return out
-}
-
-// firstLine returns stmt's first line, to name it in an error.
-func firstLine(stmt string) string {
-	line, _, _ := strings.Cut(stmt, "\n")
-	return line
-}
-
-// schemaTables are the tables the current schema must have.
-var schemaTables = []string{"kiln_migration", "kiln_job", "kiln_job_attempt", "kiln_leader",
-	"kiln_recurring", "kiln_recurring_occurrence", "kiln_service",
-	"kiln_job_parent", "kiln_batch", "kiln_batch_job", "kiln_queue"}
-
 // SchemaCheck returns nil when the schema has every migration this build
 // knows (or newer ones), and a wrapped kilntype.ErrSchemaMissing, whose
 // message says to run `kiln migrate`, when the schema or a Kiln table is
 // absent or a migration is missing.
 func (s *Store) SchemaCheck(ctx context.Context) error {
-	ms, err := loadMigrations()
-	if err != nil {
-		return fail("check schema", err)
-	}
-	want := migrate.Latest(ms)
-
 	rows, err := s.pool.Query(ctx, `SELECT tablename FROM pg_catalog.pg_tables
 		WHERE schemaname = $1 AND tablename LIKE 'kiln\_%'`, s.schema)
 	if err != nil {
@@ -338,22 +250,14 @@ func (s *Store) SchemaCheck(ctx context.Context) error {
 	if err != nil {
 		return fail("check schema", err)
 	}
-	if len(tables) == 0 {
-		return fail("check schema", fmt.Errorf("schema %s has no Kiln tables: %w", s.quoted, kilntype.ErrSchemaMissing))
-	}
-	for _, t := range schemaTables {
-		if !slices.Contains(tables, t) {
-			return fail("check schema", fmt.Errorf("table %s.%s is missing: %w", s.quoted, t, kilntype.ErrSchemaMissing))
-		}
-	}
-
-	var have int
-	if err := s.pool.QueryRow(ctx, s.sql(`SELECT coalesce(max(version), 0) FROM {s}.kiln_migration`)).Scan(&have); err != nil {
+	err = migrations.Check(migrate.Database{Name: "schema " + s.quoted, TablePrefix: s.quoted + ".", Tables: tables,
+		Version: func() (int, error) {
+			var have int
+			err := s.pool.QueryRow(ctx, s.sql(`SELECT coalesce(max(version), 0) FROM {s}.kiln_migration`)).Scan(&have)
+			return have, err
+		}})
+	if err != nil {
 		return fail("check schema", err)
-	}
-	if have < want {
-		return fail("check schema", fmt.Errorf("schema %s is at version %d, want %d: %w",
-			s.quoted, have, want, kilntype.ErrSchemaMissing))
 	}
 	return nil
 }

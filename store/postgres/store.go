@@ -268,9 +268,10 @@ type Store struct {
 	// in a claim of partitioned and other kinds (InTurn).
 	cursors store.PartitionCursors
 
-	// noTxHook, when set (by tests, before Migrate), is called with each
-	// statement that a migration run outside a transaction sends.
-	noTxHook func(stmt string)
+	// migrateHook, when set (by tests, before Migrate), is called with each
+	// statement that Migrate sends: a migration's whole text, or, for one
+	// marked migrate.NoTransactionMark, each of its statements.
+	migrateHook func(stmt string)
 
 	// pingEvery, when set (by tests, before Listen), replaces pingInterval
 	// for the subscriptions of this Store; pingHook, when set, is called

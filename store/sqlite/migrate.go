@@ -2,13 +2,11 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
-	"slices"
-	"sync"
 
-	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store/internal/migrate"
 )
 
@@ -18,10 +16,8 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// loadMigrations reads migrationFiles once, in version order.
-var loadMigrations = sync.OnceValues(func() ([]migrate.Migration, error) {
-	return migrate.Load(migrationFiles, "migrations")
-})
+// migrations are migrationFiles, read once.
+var migrations = migrate.NewFiles(migrationFiles, "migrations")
 
 // sqlCreateMigrationTable creates the table of applied migrations.
 const sqlCreateMigrationTable = `CREATE TABLE IF NOT EXISTS kiln_migration (
@@ -36,45 +32,34 @@ const sqlCreateMigrationTable = `CREATE TABLE IF NOT EXISTS kiln_migration (
 // on the write lock (waiting up to the busy timeout) and each migration is
 // applied once.
 func (s *Store) Migrate(ctx context.Context) error {
-	return s.migrateTo(ctx, 0)
-}
-
-// migrateTo is Migrate, stopping after migration version upTo (0: the last
-// one). Upgrade tests use it to build a database of an earlier version.
-func (s *Store) migrateTo(ctx context.Context, upTo int) error {
-	ms, err := loadMigrations()
-	if err != nil {
-		return fail("migrate", err)
-	}
-	if _, err := s.w.ExecContext(ctx, sqlCreateMigrationTable); err != nil {
-		return fail("migrate: create kiln_migration", err)
-	}
-	if err := migrate.Run(ctx, ms, upTo, s.apply); err != nil {
+	if err := migrations.Run(ctx, migrator{s}, 0); err != nil {
 		return fail("migrate", err)
 	}
 	return nil
 }
 
-// apply applies m unless kiln_migration says it was.
-func (s *Store) apply(ctx context.Context, m migrate.Migration) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+// migrator is the SQLite dialect of package migrate: each migration in an
+// IMMEDIATE transaction of the writer (which holds the write lock from its
+// start). SQLite has no use for migrate.NoTransactionMark: such a
+// migration runs as any other.
+type migrator struct{ s *Store }
+
+// Init creates kiln_migration.
+func (d migrator) Init(ctx context.Context) error {
+	if _, err := d.s.w.ExecContext(ctx, sqlCreateMigrationTable); err != nil {
+		return fmt.Errorf("create kiln_migration: %w", err)
+	}
+	return nil
+}
+
+// InTx runs fn in an IMMEDIATE transaction of the writer.
+func (d migrator) InTx(ctx context.Context, fn func(migrate.Conn) error) error {
+	tx, err := d.s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
-	var applied int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM kiln_migration WHERE version = ?`,
-		m.Version).Scan(&applied); err != nil {
-		return err
-	}
-	if applied > 0 {
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO kiln_migration (version, name) VALUES (?, ?)`,
-		m.Version, m.Name); err != nil {
+	if err := fn(migrationTx{tx}); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -83,21 +68,33 @@ func (s *Store) apply(ctx context.Context, m migrate.Migration) error {
 	return nil
 }
 
-// schemaTables are the tables the current schema must have.
-var schemaTables = []string{"kiln_migration", "kiln_job", "kiln_job_attempt", "kiln_leader",
-	"kiln_recurring", "kiln_recurring_occurrence", "kiln_job_parent", "kiln_batch", "kiln_batch_job", "kiln_service",
-	"kiln_queue"}
+// migrationTx is a migrate.Conn: a transaction of the migrator's.
+type migrationTx struct{ tx *sql.Tx }
+
+// Applied reports whether kiln_migration has a row for version.
+func (c migrationTx) Applied(ctx context.Context, version int) (bool, error) {
+	var n int
+	err := c.tx.QueryRowContext(ctx, `SELECT count(*) FROM kiln_migration WHERE version = ?`, version).Scan(&n)
+	return n > 0, err
+}
+
+// Exec runs text.
+func (c migrationTx) Exec(ctx context.Context, text string) error {
+	_, err := c.tx.ExecContext(ctx, text)
+	return err
+}
+
+// Record inserts m's row in kiln_migration.
+func (c migrationTx) Record(ctx context.Context, m migrate.Migration) error {
+	_, err := c.tx.ExecContext(ctx, `INSERT INTO kiln_migration (version, name) VALUES (?, ?)`, m.Version, m.Name)
+	return err
+}
 
 // SchemaCheck returns nil when the database has every migration this build
-// knows (or newer ones), and a wrapped kilntype.ErrSchemaMissing when a Kiln
-// table is absent or a migration is missing. It reads from the reader pool.
+// knows (or newer ones), and a wrapped kilntype.ErrSchemaMissing, whose
+// message says to run `kiln migrate`, when a Kiln table is absent or a
+// migration is missing. It reads from the reader pool.
 func (s *Store) SchemaCheck(ctx context.Context) error {
-	ms, err := loadMigrations()
-	if err != nil {
-		return fail("check schema", err)
-	}
-	want := migrate.Latest(ms)
-
 	rows, err := s.r.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'kiln\_%' ESCAPE '\'`)
 	if err != nil {
 		return fail("check schema", err)
@@ -114,18 +111,13 @@ func (s *Store) SchemaCheck(ctx context.Context) error {
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return fail("check schema", err)
 	}
-	for _, t := range schemaTables {
-		if !slices.Contains(tables, t) {
-			return fail("check schema", fmt.Errorf("table %s is missing: %w", t, kilntype.ErrSchemaMissing))
-		}
-	}
-
-	var have int
-	if err := s.r.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM kiln_migration`).Scan(&have); err != nil {
+	err = migrations.Check(migrate.Database{Name: "database", Tables: tables, Version: func() (int, error) {
+		var have int
+		err := s.r.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM kiln_migration`).Scan(&have)
+		return have, err
+	}})
+	if err != nil {
 		return fail("check schema", err)
-	}
-	if have < want {
-		return fail("check schema", fmt.Errorf("schema version %d, want %d: %w", have, want, kilntype.ErrSchemaMissing))
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"context"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -9,6 +10,15 @@ import (
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store/storetest"
 )
+
+// migrateTo is Migrate, stopping after migration version upTo (0: the
+// last one): upgrade tests build a database of an earlier version with it.
+func (s *Store) migrateTo(ctx context.Context, upTo int) error {
+	if err := migrations.Run(ctx, migrator{s}, upTo); err != nil {
+		return fail("migrate", err)
+	}
+	return nil
+}
 
 // sqlOldJobs writes, with the columns of migration 009, one job in each
 // state (see storetest.CheckUpgradedJobs): ?1 is the check's base time

@@ -14,9 +14,10 @@ import (
 // first ones by kind, with truncated set when there are more.
 const maxRateLimitList = 1000
 
-// rateLimitJSON is a rate limit's budget as the API shows it: Limit jobs
-// per Period (a Go duration string, and in seconds), plus Burst.
-type rateLimitJSON struct {
+// RateLimitBudget is a rate limit as the API shows it: Limit jobs per
+// Period (a Go duration string, and PeriodSeconds in seconds), plus
+// Burst. See openapi.yaml's RateLimitBudget.
+type RateLimitBudget struct {
 	Limit         int     `json:"limit"`
 	Period        string  `json:"period"`
 	PeriodSeconds float64 `json:"period_seconds"`
@@ -24,38 +25,43 @@ type rateLimitJSON struct {
 }
 
 // rateLimitOf returns l as the API shows it; nil for the zero RateLimit.
-func rateLimitOf(l kiln.RateLimit) *rateLimitJSON {
+func rateLimitOf(l kiln.RateLimit) *RateLimitBudget {
 	if !l.Enabled() {
 		return nil
 	}
-	return &rateLimitJSON{Limit: l.Limit, Period: l.Period.String(), PeriodSeconds: l.Period.Seconds(), Burst: l.Burst}
+	return &RateLimitBudget{Limit: l.Limit, Period: l.Period.String(), PeriodSeconds: l.Period.Seconds(), Burst: l.Burst}
 }
 
-// rateLimitView is a kind's rate limit as GET /rate-limits shows it; see
-// openapi.yaml's RateLimit.
-type rateLimitView struct {
+// RateLimitView is a kind's rate limit as GET /rate-limits shows it, and
+// as `kiln ratelimit list --json` prints it: the limit in force, where it
+// comes from, and its budget's use. See openapi.yaml's RateLimit.
+type RateLimitView struct {
 	Kind   string `json:"kind"`
 	PerKey bool   `json:"per_key"`
 	// Source is where Limit comes from: "runtime" (set through the API,
 	// the CLI, the dashboard or Client.RateLimitSet), "code" (the
-	// worker's RateLimiter, in the serving process) or "none".
-	Source    string         `json:"source"`
-	Limit     *rateLimitJSON `json:"limit"`
-	Default   *rateLimitJSON `json:"default"`
-	Override  *rateLimitJSON `json:"override"`
-	UpdatedAt *time.Time     `json:"updated_at,omitempty"`
+	// worker's RateLimiter, in the process that answers) or "none".
+	Source string `json:"source"`
+	// Limit is the limit in force; Default the worker's, Override the
+	// run-time one; nil for none.
+	Limit     *RateLimitBudget `json:"limit"`
+	Default   *RateLimitBudget `json:"default"`
+	Override  *RateLimitBudget `json:"override"`
+	UpdatedAt *time.Time       `json:"updated_at,omitempty"`
 	// Capacity is how many starts the bucket holds, Burst+1; 0 without a
-	// limit. Used of them are taken, Remaining may start now.
-	Capacity  int       `json:"capacity"`
-	Used      int       `json:"used"`
-	Remaining int       `json:"remaining"`
-	NextSlot  time.Time `json:"next_slot"`
-	At        time.Time `json:"at"`
+	// limit. Used of them are taken; Remaining may start now.
+	Capacity  int `json:"capacity"`
+	Used      int `json:"used"`
+	Remaining int `json:"remaining"`
+	// NextSlot is when the next job may start (At when one may now); At
+	// is when the budget was read, on the store's clock. Both in UTC.
+	NextSlot time.Time `json:"next_slot"`
+	At       time.Time `json:"at"`
 }
 
-// rateLimitViewOf returns st as the API shows it, its times in UTC.
-func rateLimitViewOf(st *kiln.RateLimitState) *rateLimitView {
-	v := &rateLimitView{Kind: st.Kind, PerKey: st.PerKey, Source: "none", Limit: rateLimitOf(st.Limit),
+// NewRateLimitView returns st as the API shows it, its times in UTC.
+func NewRateLimitView(st *kiln.RateLimitState) *RateLimitView {
+	v := &RateLimitView{Kind: st.Kind, PerKey: st.PerKey, Source: "none", Limit: rateLimitOf(st.Limit),
 		Default: rateLimitOf(st.Default), Used: st.Used, NextSlot: st.NextSlot.UTC(), At: st.At.UTC()}
 	switch {
 	case st.Override != nil:
@@ -88,9 +94,9 @@ func (a *api) rateLimitList(w http.ResponseWriter, r *http.Request) error {
 	if truncated {
 		list = list[:maxRateLimitList]
 	}
-	views := make([]*rateLimitView, 0, len(list))
+	views := make([]*RateLimitView, 0, len(list))
 	for _, st := range list {
-		views = append(views, rateLimitViewOf(st))
+		views = append(views, NewRateLimitView(st))
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"rate_limits": views, "truncated": truncated})
 }
@@ -124,7 +130,7 @@ func (a *api) rateLimitGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, rateLimitViewOf(st))
+	return writeJSON(w, http.StatusOK, NewRateLimitView(st))
 }
 
 // rateLimitPut is PUT /rate-limits/{kind}: sets the kind's rate limit at
@@ -161,7 +167,7 @@ func (a *api) rateLimitPut(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, rateLimitViewOf(st))
+	return writeJSON(w, http.StatusOK, NewRateLimitView(st))
 }
 
 // rateLimitDelete is DELETE /rate-limits/{kind}?per_key=: removes the
@@ -184,5 +190,5 @@ func (a *api) rateLimitDelete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, rateLimitViewOf(st))
+	return writeJSON(w, http.StatusOK, NewRateLimitView(st))
 }

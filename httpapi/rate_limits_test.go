@@ -85,9 +85,9 @@ func newEnvOn(t *testing.T, st store.Store, opts *Options, start bool) *env {
 }
 
 // rateLimit returns GET /rate-limits/{kind}.
-func (e *env) rateLimit(kind string) *rateLimitView {
+func (e *env) rateLimit(kind string) *RateLimitView {
 	e.t.Helper()
-	var v rateLimitView
+	var v RateLimitView
 	e.call("GET", "/rate-limits/"+kind, "", http.StatusOK, &v)
 	return &v
 }
@@ -117,17 +117,17 @@ func TestRateLimits(t *testing.T) {
 			return nil
 		})
 		v := e.rateLimit("rated")
-		def := &rateLimitJSON{Limit: 1, Period: "1h0m0s", PeriodSeconds: 3600, Burst: 1}
+		def := &RateLimitBudget{Limit: 1, Period: "1h0m0s", PeriodSeconds: 3600, Burst: 1}
 		if v.Kind != "rated" || v.Source != "code" || *v.Limit != *def || *v.Default != *def || v.Override != nil ||
 			v.Capacity != 2 || v.Used != 2 || v.Remaining != 0 || !v.At.Equal(testBase) ||
 			!v.NextSlot.Equal(testBase.Add(time.Hour)) || v.NextSlot.Location() != time.UTC {
 			t.Fatalf("GET /rate-limits/rated = %+v", v)
 		}
 
-		var set rateLimitView
+		var set RateLimitView
 		e.call("PUT", "/rate-limits/rated", `{"limit":10,"period":"1m","burst":2}`, http.StatusOK, &set)
 		// The debt (2 h) is cut to the new limit's full bucket: 3 × 6 s.
-		if set.Source != "runtime" || set.Override == nil || *set.Limit != (rateLimitJSON{10, "1m0s", 60, 2}) ||
+		if set.Source != "runtime" || set.Override == nil || *set.Limit != (RateLimitBudget{10, "1m0s", 60, 2}) ||
 			*set.Default != *def || set.UpdatedAt == nil || !set.UpdatedAt.Equal(testBase) || set.Capacity != 3 ||
 			set.Used != 3 || set.Remaining != 0 || !set.NextSlot.Equal(testBase.Add(6*time.Second)) {
 			t.Fatalf("PUT answered %+v", set)
@@ -135,7 +135,7 @@ func TestRateLimits(t *testing.T) {
 		// Any kind, with or without a worker; a period in seconds; a kind
 		// with a slash, escaped.
 		e.call("PUT", "/rate-limits/nobody", `{"limit":5,"period":90}`, http.StatusOK, &set)
-		if set.Kind != "nobody" || *set.Limit != (rateLimitJSON{5, "1m30s", 90, 0}) || set.Default != nil || set.Used != 0 ||
+		if set.Kind != "nobody" || *set.Limit != (RateLimitBudget{5, "1m30s", 90, 0}) || set.Default != nil || set.Used != 0 ||
 			set.Remaining != 1 || !set.NextSlot.Equal(set.At) {
 			t.Fatalf("PUT /rate-limits/nobody answered %+v", set)
 		}
@@ -144,7 +144,7 @@ func TestRateLimits(t *testing.T) {
 			t.Fatalf("PUT /rate-limits/a%%2Fb set kind %q", set.Kind)
 		}
 		var list struct {
-			RateLimits []*rateLimitView `json:"rate_limits"`
+			RateLimits []*RateLimitView `json:"rate_limits"`
 			Truncated  bool
 		}
 		e.call("GET", "/rate-limits", "", http.StatusOK, &list)
@@ -156,7 +156,7 @@ func TestRateLimits(t *testing.T) {
 			t.Fatalf("GET /rate-limits = %s (truncated %v)", got, list.Truncated)
 		}
 
-		var del rateLimitView
+		var del RateLimitView
 		e.call("DELETE", "/rate-limits/rated", "", http.StatusOK, &del)
 		if del.Source != "code" || *del.Limit != *def || del.Override != nil {
 			t.Fatalf("DELETE answered %+v; want the default in force", del)

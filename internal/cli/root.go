@@ -106,8 +106,8 @@ func newRootCmd(getenv func(string) string) *cobra.Command {
 		Short: "Kiln runs background jobs for Go programs",
 		Long: `kiln manages Kiln background jobs: it migrates the database, runs workers
 and the dashboard, enqueues jobs, lists, shows, cancels, retries and deletes
-them, manages recurring jobs, queues, servers and hosted services, and runs a
-live demo and a benchmark.
+them, manages recurring jobs, queues, rate limits, servers and hosted
+services, and runs a live demo and a benchmark.
 
 Jobs are kept in an embedded SQLite database, ./kiln.db unless --database
 or $KILN_DATABASE_URL says otherwise; a postgres:// (or postgresql://) URL
@@ -146,6 +146,7 @@ New to Kiln? Run 'kiln demo' and watch jobs run, fail, retry and complete.`,
 		newServersCmd(g),
 		newQueuesCmd(g),
 		newRetentionCmd(g),
+		newRateLimitCmd(g),
 		newAuditCmd(g),
 		newBulkCmd(g),
 		newDemoCmd(g),

@@ -71,7 +71,7 @@ func TestBrowserRoles(t *testing.T) {
 			chromedp.Navigate(withCreds("vic", "view-pw")+"/"),
 			chromedp.WaitVisible(chromedp.CSS(".cards")),
 		)
-		for _, path := range []string{fmt.Sprintf("/jobs/%d", scheduled), "/jobs?state=scheduled", "/queues", "/recurring"} {
+		for _, path := range []string{fmt.Sprintf("/jobs/%d", scheduled), "/jobs?state=scheduled", "/queues", "/recurring", "/limits"} {
 			b.run(t, "load "+path, chromedp.Navigate(e.srv.URL+path), chromedp.WaitVisible(chromedp.CSS("main")))
 			n := value(t, b, "count the action forms and buttons of "+path, chromedp.Evaluate[int](
 				`document.querySelectorAll('main form[method="post"], main button[type="submit"][name="action"], main a.button').length`))

@@ -39,6 +39,7 @@ func TestPagesRender(t *testing.T) {
 		{"/queues", []string{"default", "Pause"}},
 		{"/servers", []string{"Servers"}},
 		{"/services", []string{"Hosted services"}},
+		{"/limits", []string{"Rate limits", `action="/limits/rate"`, `<option value="test.ok">`}},
 	} {
 		status, body := e.get(t, tc.path)
 		if status != http.StatusOK {

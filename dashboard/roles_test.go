@@ -60,7 +60,7 @@ func TestViewerRole(t *testing.T) {
 	if b := body(do("GET", jobPath, "olga", "op-pw", "")); !strings.Contains(b, `method="post"`) {
 		t.Errorf("operator's job page has no action form")
 	}
-	for _, path := range []string{"/kiln/jobs", "/kiln/queues", "/kiln/recurring"} {
+	for _, path := range []string{"/kiln/jobs", "/kiln/queues", "/kiln/recurring", "/kiln/limits"} {
 		if b := body(do("GET", path, "", "", "view-tok")); strings.Contains(b, `method="post"`) {
 			t.Errorf("viewer's %s has a form", path)
 		}
@@ -73,6 +73,10 @@ func TestViewerRole(t *testing.T) {
 		{"POST", "/kiln/jobs/bulk"},
 		{"POST", "/kiln/queues/default/pause"},
 		{"POST", "/kiln/retention"},
+		{"POST", "/kiln/limits/rate"},
+		{"POST", "/kiln/limits/rate/delete"},
+		{"PUT", "/kiln/api/rate-limits/test.ok"},
+		{"DELETE", "/kiln/api/rate-limits/test.ok"},
 		{"POST", fmt.Sprintf("/kiln/api/jobs/%d/cancel", id)},
 		{"DELETE", fmt.Sprintf("/kiln/api/jobs/%d", id)},
 		{"PUT", "/kiln/api/retention"},
@@ -114,8 +118,8 @@ func TestViewerRole(t *testing.T) {
 			paused = true
 		}
 	}
-	if refusedVic != 9 || refusedGrafana != 9 || !cancelled || !paused {
-		t.Errorf("audit: %d refusals of vic, %d of grafana (want 9 each), cancel recorded %v, pause recorded %v", refusedVic, refusedGrafana, cancelled, paused)
+	if refusedVic != 13 || refusedGrafana != 13 || !cancelled || !paused {
+		t.Errorf("audit: %d refusals of vic, %d of grafana (want 13 each: one per refused request), cancel recorded %v, pause recorded %v", refusedVic, refusedGrafana, cancelled, paused)
 	}
 
 	// The audit page and API, for the viewer too.

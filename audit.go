@@ -74,8 +74,22 @@ func ActorFrom(ctx context.Context) (Actor, bool) {
 	return a, ok
 }
 
-// AuditEntry is one entry of the audit log (see Client.AuditList).
+// AuditEntry is one entry of the audit log (see Client.AuditList),
+// re-exported from kilntype.
 type AuditEntry = kilntype.AuditEntry
+
+// Bounds of an AuditEntry's fields, in bytes, re-exported from kilntype:
+// Client.AuditRecord (and every store) cuts a longer Actor or Role to
+// MaxAuditActorBytes, Action to MaxAuditActionBytes, Target to
+// MaxAuditTargetBytes and Addr to MaxAuditAddrBytes, and replaces a
+// Detail longer than MaxAuditDetailBytes by {"truncated": true, "bytes": n}.
+const (
+	MaxAuditActorBytes  = kilntype.MaxAuditActorBytes  // 200
+	MaxAuditActionBytes = kilntype.MaxAuditActionBytes // 100
+	MaxAuditTargetBytes = kilntype.MaxAuditTargetBytes // 1000
+	MaxAuditAddrBytes   = kilntype.MaxAuditAddrBytes   // 100
+	MaxAuditDetailBytes = kilntype.MaxAuditDetailBytes // 4096
+)
 
 // AuditListParams filters and pages Client.AuditList. The zero value lists
 // the newest DefaultAuditListLimit entries.
@@ -117,7 +131,7 @@ func (c *Client) AuditList(ctx context.Context, p *AuditListParams) ([]*AuditEnt
 // AuditRecord records e in the audit log and returns its ID. A zero At is
 // the client's clock now; an empty Actor is the actor of ctx (see
 // WithActor), else ActorLocal, and so with Role and Addr. A Detail over
-// kilntype.MaxAuditDetailBytes is replaced by {"truncated": true, "bytes":
+// MaxAuditDetailBytes is replaced by {"truncated": true, "bytes":
 // n}; one that is not a JSON object gives an error. The dashboard records
 // its refusals with it; the client's own calls record themselves.
 func (c *Client) AuditRecord(ctx context.Context, e AuditEntry) (int64, error) {
@@ -159,7 +173,7 @@ func (c *Client) auditTx(ctx context.Context, action string, of func(result any)
 	if !ok {
 		return ctx
 	}
-	return store.WithAudit(ctx, func(result any) (*kilntype.AuditEntry, error) {
+	return store.WithAudit(ctx, func(result any) (*AuditEntry, error) {
 		target, detail := of(result)
 		e := &AuditEntry{At: c.now(), Actor: a.Name, Role: a.Role, Addr: a.Addr, Action: action, Target: target}
 		if e.Actor == "" {
@@ -182,7 +196,7 @@ func (c *Client) auditTx(ctx context.Context, action string, of func(result any)
 // auditJob is auditTx's target and detail of an action on one job: its ID,
 // and its kind, queue and state as the store returns it.
 func auditJob(result any) (string, any) {
-	row, ok := result.(*kilntype.JobRow)
+	row, ok := result.(*JobRow)
 	if !ok || row == nil {
 		return "", nil
 	}
@@ -217,13 +231,13 @@ func (c *Client) audit(ctx context.Context, action, target string, detail any) {
 }
 
 // jobDetail is the detail of an action on one job.
-func jobDetail(row *kilntype.JobRow) map[string]any {
+func jobDetail(row *JobRow) map[string]any {
 	return map[string]any{"kind": row.Kind, "queue": row.Queue, "state": row.State}
 }
 
 // enqueueDetail is the detail of an enqueue of rows: how many, the first
 // 20 IDs, and the kinds and queues (at most 10 of each).
-func enqueueDetail(rows []*kilntype.JobRow, batch string) (string, map[string]any) {
+func enqueueDetail(rows []*JobRow, batch string) (string, map[string]any) {
 	var ids []int64
 	var kinds, queues []string
 	add := func(list []string, s string) []string {

@@ -16,18 +16,20 @@ import (
 
 // JobFilter selects the jobs of a bulk operation with a list's filters
 // (JobListParams' States, Kinds, Queues, Tag, ArgsContains, CreatedFrom,
-// CreatedBefore). The zero value matches every job.
+// CreatedBefore); re-exported from kilntype. The zero value matches every
+// job.
 type JobFilter = kilntype.JobFilter
 
 // BulkAction is what a bulk operation does to each job: BulkRetry,
-// BulkCancel, BulkDelete or BulkMove.
+// BulkCancel, BulkDelete or BulkMove; re-exported from kilntype.
 type BulkAction = kilntype.BulkAction
 
-// BulkState is the state of a bulk operation.
+// BulkState is the state of a bulk operation (BulkRunning, BulkCompleted,
+// BulkCancelled, BulkFailed, BulkInterrupted); re-exported from kilntype.
 type BulkState = kilntype.BulkState
 
 // BulkOperation is a bulk operation as the store keeps it: its action,
-// filter, state and progress.
+// filter, state and progress; re-exported from kilntype.
 type BulkOperation = kilntype.BulkOperation
 
 // The bulk actions and states (see kilntype).

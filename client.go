@@ -184,14 +184,14 @@ func (c *Client) Start(ctx context.Context) error {
 		scheduler = recurring.New(recurring.Config{
 			Store: c.cfg.Store, Now: c.now, Logger: c.cfg.Logger,
 			PollInterval: c.cfg.RecurringPollInterval, MisfireThreshold: c.cfg.MisfireThreshold,
-			JobParams: func(row *kilntype.RecurringRow, at time.Time) (*store.JobInsertParams, error) {
+			JobParams: func(row *RecurringRow, at time.Time) (*store.JobInsertParams, error) {
 				return recurringJobParams(row, at, c.now())
 			},
 			HasWorker: func(kind string) bool {
 				_, ok := c.cfg.Workers.entry(kind)
 				return ok
 			},
-			OnEnqueued: func(_ *kilntype.RecurringRow, job *kilntype.JobRow) { c.wake(job.Queue) },
+			OnEnqueued: func(_ *RecurringRow, job *JobRow) { c.wake(job.Queue) },
 		})
 		maintCfg := maintenance.Config{
 			Store: c.cfg.Store, Now: c.now, Logger: c.cfg.Logger,
@@ -201,7 +201,7 @@ func (c *Client) Start(ctx context.Context) error {
 			DiscardedRetention: c.cfg.DiscardedRetention, Retention: c.cfg.Retention, AuditRetention: c.cfg.AuditRetention, BulkRetention: c.cfg.BulkRetention,
 			OnRescued: c.onRescued,
 			ServerTTL: c.cfg.ServerTTL,
-			OnReleased: func(rows []*kilntype.JobRow) {
+			OnReleased: func(rows []*JobRow) {
 				for _, r := range rows {
 					c.wake(r.Queue)
 				}
@@ -370,11 +370,11 @@ func (c *Client) releaseStuck() error {
 		for _, row := range p.Running() {
 			now := c.now()
 			params = append(params, &store.JobFinishParams{
-				ID: row.ID, LeasedBy: c.cfg.ID, AttemptedAt: *row.AttemptedAt, State: kilntype.JobStateAvailable,
+				ID: row.ID, LeasedBy: c.cfg.ID, AttemptedAt: *row.AttemptedAt, State: JobStateAvailable,
 				ScheduledAt: now, UndoAttempt: true, Now: now,
-				Attempt: kilntype.JobAttempt{
+				Attempt: JobAttempt{
 					JobID: row.ID, Attempt: row.Attempt, StartedAt: *row.AttemptedAt, FinishedAt: &now,
-					Server: c.cfg.ID, Outcome: kilntype.AttemptInterrupted,
+					Server: c.cfg.ID, Outcome: AttemptInterrupted,
 					Error: "interrupted by shutdown: worker did not return after its context was cancelled",
 				},
 			})
@@ -389,8 +389,8 @@ func (c *Client) releaseStuck() error {
 }
 
 // runningJobs lists the jobs this process holds, for the heartbeat.
-func (c *Client) runningJobs() []*kilntype.JobRow {
-	var rows []*kilntype.JobRow
+func (c *Client) runningJobs() []*JobRow {
+	var rows []*JobRow
 	for _, p := range c.producerList() {
 		rows = append(rows, p.Running()...)
 	}
@@ -418,7 +418,7 @@ func (c *Client) cancelLocal(id int64, cause error) {
 	}
 }
 
-func (c *Client) onStart(row *kilntype.JobRow) {
+func (c *Client) onStart(row *JobRow) {
 	if !c.events.wanted(EventJobStarted) {
 		return
 	}
@@ -427,16 +427,16 @@ func (c *Client) onStart(row *kilntype.JobRow) {
 }
 
 // finishEvents is the event of each state a job's attempt can end in.
-var finishEvents = map[kilntype.JobState]EventKind{
-	kilntype.JobStateCompleted: EventJobCompleted,
-	kilntype.JobStateRetryable: EventJobFailed,
-	kilntype.JobStateDiscarded: EventJobDiscarded,
-	kilntype.JobStateCancelled: EventJobCancelled,
-	kilntype.JobStateScheduled: EventJobSnoozed,
-	kilntype.JobStateAvailable: EventJobInterrupted,
+var finishEvents = map[JobState]EventKind{
+	JobStateCompleted: EventJobCompleted,
+	JobStateRetryable: EventJobFailed,
+	JobStateDiscarded: EventJobDiscarded,
+	JobStateCancelled: EventJobCancelled,
+	JobStateScheduled: EventJobSnoozed,
+	JobStateAvailable: EventJobInterrupted,
 }
 
-func (c *Client) onFinish(row *kilntype.JobRow, p *store.JobFinishParams) {
+func (c *Client) onFinish(row *JobRow, p *store.JobFinishParams) {
 	defer c.releaseWaiting(row, p)
 	kind := finishEvents[p.State]
 	if !c.events.wanted(kind) {
@@ -459,7 +459,7 @@ func (c *Client) onFinish(row *kilntype.JobRow, p *store.JobFinishParams) {
 	c.events.emit(&Event{Kind: kind, At: p.Now, Job: &r, Attempt: &a})
 }
 
-func (c *Client) onRescued(rows []*kilntype.JobRow) {
+func (c *Client) onRescued(rows []*JobRow) {
 	now := c.now()
 	for _, r := range rows {
 		c.events.emit(&Event{Kind: EventJobRescued, At: now, Job: r})
@@ -547,7 +547,7 @@ func (c *Client) enqueue(ctx context.Context, params []EnqueueParams,
 	}
 	c.wake(queues...)
 	if _, ok := ActorFrom(ctx); ok {
-		rows := make([]*kilntype.JobRow, 0, len(results))
+		rows := make([]*JobRow, 0, len(results))
 		for _, r := range results {
 			if !r.UniqueSkipped {
 				rows = append(rows, r.Job)
@@ -625,7 +625,7 @@ func (c *Client) insertParams(p EnqueueParams, now time.Time) (*store.JobInsertP
 	}
 	ip := &store.JobInsertParams{
 		Kind: kind, Queue: opts.Queue, Args: args, Priority: opts.Priority, MaxAttempts: opts.MaxAttempts,
-		State: kilntype.JobStateAvailable, ScheduledAt: now, CreatedAt: now, Tags: opts.Tags, Metadata: metadata,
+		State: JobStateAvailable, ScheduledAt: now, CreatedAt: now, Tags: opts.Tags, Metadata: metadata,
 		Partition: opts.Partition,
 	}
 	runAt := opts.RunAt

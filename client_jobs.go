@@ -86,7 +86,7 @@ const JobListScanWindow = 100_000
 
 // JobListResult is one page of jobs.
 type JobListResult struct {
-	Jobs []*kilntype.JobRow // the page, in the order asked for
+	Jobs []*JobRow // the page, in the order asked for
 	// NextCursor is the Cursor that gets the next page, or 0 on the last.
 	// With ArgsContains a page may hold fewer than Limit jobs, even none,
 	// and still have a NextCursor: the search stopped at the end of its
@@ -96,7 +96,7 @@ type JobListResult struct {
 
 // JobGet returns the job with the given ID, or an error wrapping
 // ErrNotFound.
-func (c *Client) JobGet(ctx context.Context, id int64) (*kilntype.JobRow, error) {
+func (c *Client) JobGet(ctx context.Context, id int64) (*JobRow, error) {
 	row, err := c.cfg.Store.JobGet(ctx, &store.JobGetParams{ID: id})
 	if err != nil {
 		return nil, fmt.Errorf("kiln: get job %d: %w", id, err)
@@ -206,7 +206,7 @@ func (c *Client) scanWindow(ctx context.Context, p *JobListParams) (bool, error)
 // JobAttempts returns the job's execution history, oldest attempt first:
 // when each attempt started and ended, on which process, how it ended and
 // its error (with a trimmed stack for panics).
-func (c *Client) JobAttempts(ctx context.Context, id int64) ([]*kilntype.JobAttempt, error) {
+func (c *Client) JobAttempts(ctx context.Context, id int64) ([]*JobAttempt, error) {
 	attempts, err := c.cfg.Store.JobAttemptList(ctx, &store.JobAttemptListParams{JobID: id})
 	if err != nil {
 		return nil, fmt.Errorf("kiln: list attempts of job %d: %w", id, err)
@@ -215,7 +215,7 @@ func (c *Client) JobAttempts(ctx context.Context, id int64) ([]*kilntype.JobAtte
 }
 
 // JobCountByState returns how many jobs are in each state.
-func (c *Client) JobCountByState(ctx context.Context) (map[kilntype.JobState]int, error) {
+func (c *Client) JobCountByState(ctx context.Context) (map[JobState]int, error) {
 	counts, err := c.cfg.Store.JobCountByState(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("kiln: count jobs: %w", err)
@@ -233,7 +233,7 @@ func (c *Client) JobCountByState(ctx context.Context) (map[kilntype.JobState]int
 // worker completes it first. Cancelling a cancelled job does nothing. A
 // completed or discarded job gives an error wrapping ErrJobState; an unknown
 // ID, ErrNotFound.
-func (c *Client) JobCancel(ctx context.Context, id int64) (*kilntype.JobRow, error) {
+func (c *Client) JobCancel(ctx context.Context, id int64) (*JobRow, error) {
 	row, err := c.cfg.Store.JobCancel(c.auditTx(ctx, AuditJobCancel, auditJob), &store.JobCancelParams{ID: id, Now: c.now()})
 	if err != nil {
 		return nil, fmt.Errorf("kiln: cancel job %d: %w", id, err)
@@ -249,7 +249,7 @@ func (c *Client) JobCancel(ctx context.Context, id int64) (*kilntype.JobRow, err
 // backoff or schedule: a discarded, cancelled, completed, retryable or
 // scheduled job. A job out of attempts gets one more. A running job gives
 // an error wrapping ErrJobRunning; an unknown ID, ErrNotFound.
-func (c *Client) JobRetry(ctx context.Context, id int64) (*kilntype.JobRow, error) {
+func (c *Client) JobRetry(ctx context.Context, id int64) (*JobRow, error) {
 	row, err := c.cfg.Store.JobRetry(c.auditTx(ctx, AuditJobRetry, auditJob), &store.JobRetryParams{ID: id, Now: c.now()})
 	if err != nil {
 		return nil, fmt.Errorf("kiln: retry job %d: %w", id, err)
@@ -262,7 +262,7 @@ func (c *Client) JobRetry(ctx context.Context, id int64) (*kilntype.JobRow, erro
 // JobDelete deletes a job and its history and returns it as it was. A
 // running job gives an error wrapping ErrJobRunning (cancel it first); an
 // unknown ID, ErrNotFound.
-func (c *Client) JobDelete(ctx context.Context, id int64) (*kilntype.JobRow, error) {
+func (c *Client) JobDelete(ctx context.Context, id int64) (*JobRow, error) {
 	row, err := c.cfg.Store.JobDelete(c.auditTx(ctx, AuditJobDelete, auditJob), &store.JobDeleteParams{ID: id})
 	if err != nil {
 		return nil, fmt.Errorf("kiln: delete job %d: %w", id, err)
@@ -274,7 +274,7 @@ func (c *Client) JobDelete(ctx context.Context, id int64) (*kilntype.JobRow, err
 // reveal gives a reader row's args: decrypted if they are encrypted and
 // c's Encryptor has the key, else redacted (see JobRow.ArgsEncrypted).
 // preview is the ArgsPreview row was read with.
-func (c *Client) reveal(row *kilntype.JobRow, preview int) {
+func (c *Client) reveal(row *JobRow, preview int) {
 	if row != nil {
 		c.cfg.Encryptor.revealArgs(row, preview)
 		c.cfg.Encryptor.revealOutput(row)

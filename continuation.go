@@ -36,7 +36,7 @@ const (
 
 // ParentIDs returns the parents of a continuation (EnqueueOpts.Parents), or
 // nil for other jobs.
-func ParentIDs(job *kilntype.JobRow) []int64 {
+func ParentIDs(job *JobRow) []int64 {
 	var meta struct {
 		Parents []int64 `json:"kiln.parent_ids"`
 	}
@@ -54,7 +54,7 @@ type BatchOutcome struct {
 
 // BatchOutcomeOf returns the outcome of the batch whose callback job is job,
 // and false if job is not a released batch callback.
-func BatchOutcomeOf(job *kilntype.JobRow) (BatchOutcome, bool) {
+func BatchOutcomeOf(job *JobRow) (BatchOutcome, bool) {
 	var meta struct {
 		ID        string `json:"kiln.batch_id"`
 		Total     *int   `json:"kiln.batch_total"`
@@ -85,7 +85,7 @@ type BatchOpts struct {
 type BatchResult struct {
 	ID       string           // the batch's ID, in each job's metadata
 	Jobs     []*EnqueueResult // one per job, in the order given
-	Callback *kilntype.JobRow // nil without a callback
+	Callback *JobRow          // nil without a callback
 }
 
 // EnqueueBatch enqueues jobs as one batch, and its callback, in one
@@ -126,7 +126,7 @@ func (c *Client) EnqueueBatch(ctx context.Context, jobs []EnqueueParams, opts *B
 		if err != nil {
 			return nil, fmt.Errorf("kiln: enqueue batch callback: %w", err)
 		}
-		cp.State, cp.ParentFailure = kilntype.JobStatePending, kilntype.ParentFailureRun
+		cp.State, cp.ParentFailure = kilntype.JobStatePending, ParentFailureRun
 		cp.BatchID, cp.BatchCallback = o.ID, true
 		cp.ParentRefs = make([]int, len(jobs))
 		for i := range cp.ParentRefs {
@@ -154,7 +154,7 @@ func (c *Client) EnqueueBatch(ctx context.Context, jobs []EnqueueParams, opts *B
 	}
 	c.wake(queues...)
 	if _, ok := ActorFrom(ctx); ok {
-		rows := make([]*kilntype.JobRow, 0, len(results))
+		rows := make([]*JobRow, 0, len(results))
 		for _, r := range results {
 			if !r.UniqueSkipped {
 				rows = append(rows, r.Job)
@@ -168,7 +168,7 @@ func (c *Client) EnqueueBatch(ctx context.Context, jobs []EnqueueParams, opts *B
 
 // BatchGet returns a batch and its progress: how many of its jobs are in
 // each state, and its callback job. An unknown ID gives ErrNotFound.
-func (c *Client) BatchGet(ctx context.Context, id string) (*kilntype.BatchRow, error) {
+func (c *Client) BatchGet(ctx context.Context, id string) (*BatchRow, error) {
 	if err := checkLookupID(id); err != nil {
 		return nil, fmt.Errorf("kiln: get batch %q: %w", id, err)
 	}

@@ -32,9 +32,9 @@
 // # Guarantees
 //
 // Delivery is at least once. A job runs under a lease that its process renews
-// by heartbeat; if the process dies mid-job the lease expires and the rescuer
-// (run by the elected leader among the processes sharing the store) makes the
-// job retryable, so it runs again. A job can therefore run more than once,
+// by heartbeat; if the process dies mid-job the lease expires and a rescuer
+// (every process sharing the store runs one) makes the job retryable within
+// LeaseDuration + RescueInterval of the last renewal, so it runs again. A job can therefore run more than once,
 // and workers should be idempotent. A job is never dropped: an outcome that
 // cannot be written is retried, and failing that the lease expires.
 //
@@ -46,6 +46,19 @@
 // [Client.Stop] stops fetching, waits for running jobs until its context is
 // done, then cancels their contexts and puts unfinished jobs back to
 // available. [Client.StopAndCancel] cancels at once.
+//
+// # Types shared with the stores
+//
+// The stored forms of jobs and other records ([JobRow], [JobAttempt],
+// [JobState], [RecurringRow], [ServerRow], [AuditEntry], …), their
+// constants and the sentinel errors are aliases of package kilntype, the
+// leaf package that the stores, the dashboard, the HTTP API and the CLI
+// import too (as River's rivertype): kiln.JobRow and kilntype.JobRow are
+// one type, so a program imports only this package. go doc shows an
+// alias's fields and methods under kilntype (go doc kilntype.JobRow).
+// Nothing of the store interface (package store) appears in this
+// package's API but [Config].Store, the store a program opens with
+// store/sqlite or store/postgres.
 //
 // See docs/ARCHITECTURE.md for how the parts fit together.
 package kiln

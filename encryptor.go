@@ -17,7 +17,6 @@ import (
 	"strings"
 
 	"github.com/kilnjobs/kiln/internal/jobexec"
-	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
 )
 
@@ -236,7 +235,7 @@ func hasEncKey(args []byte) bool {
 // the start of its envelope in ArgsPreview) is redacted: its
 // ciphertext is not whole. preview is the list's ArgsPreview (0: whole
 // args). A nil e redacts.
-func (e *Encryptor) revealArgs(row *kilntype.JobRow, preview int) {
+func (e *Encryptor) revealArgs(row *JobRow, preview int) {
 	if row.ArgsTruncated {
 		p := strings.ReplaceAll(row.ArgsPreview[:min(len(row.ArgsPreview), 16)], " ", "")
 		if strings.HasPrefix(p, `{"`+encKey+`":`) {

@@ -12,10 +12,11 @@ import (
 // QueueDefault is the queue jobs go to unless their options name another.
 const QueueDefault = "default"
 
-// Priority bounds: 1 runs first, 4 last, as in River. PriorityDefault is 1.
+// Priority bounds, re-exported from kilntype: 1 runs first, 4 last, as
+// in River. PriorityDefault is 1.
 const (
-	PriorityHighest = 1
-	PriorityLowest  = 4
+	PriorityHighest = kilntype.PriorityHighest
+	PriorityLowest  = kilntype.PriorityLowest
 	PriorityDefault = PriorityHighest
 )
 
@@ -103,7 +104,7 @@ type EnqueueParams struct {
 // EnqueueResult is the outcome of one enqueue.
 type EnqueueResult struct {
 	// Job is the enqueued job, or the existing job when UniqueSkipped.
-	Job *kilntype.JobRow
+	Job *JobRow
 	// UniqueSkipped reports that a matching unique job already existed
 	// (nothing was inserted).
 	UniqueSkipped bool

@@ -8,8 +8,9 @@ import (
 	"github.com/kilnjobs/kiln/kilntype"
 )
 
-// Errors returned by the client. Stores' sentinel errors are re-exported so
-// that callers need import only this package. Test with errors.Is.
+// Errors returned by the client. Stores' sentinel errors are re-exported
+// from kilntype so that callers need import only this package. Test with
+// errors.Is.
 var (
 	// ErrNotFound: no job with the given ID exists.
 	ErrNotFound = kilntype.ErrNotFound

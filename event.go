@@ -3,8 +3,6 @@ package kiln
 import (
 	"sync"
 	"time"
-
-	"github.com/kilnjobs/kiln/kilntype"
 )
 
 // EventKind says what happened to a job.
@@ -33,12 +31,12 @@ const (
 // Event is something that happened to a job in this process. Job is the
 // job's row as it is after the event (a copy the receiver may keep).
 type Event struct {
-	Kind EventKind        // what happened
-	At   time.Time        // when, UTC
-	Job  *kilntype.JobRow // the job's row after the event
+	Kind EventKind // what happened
+	At   time.Time // when, UTC
+	Job  *JobRow   // the job's row after the event
 	// Attempt is the attempt that ended, for every kind but started and
 	// rescued.
-	Attempt *kilntype.JobAttempt
+	Attempt *JobAttempt
 }
 
 // events fans events out to subscribers. A slow subscriber loses events

@@ -150,7 +150,7 @@ type ServiceRow = kilntype.ServiceRow
 // every change and every 5 s), ordered by service name then process: the
 // cluster-wide view that `kiln services list` prints. A report whose
 // UpdatedAt is older than about 15 s comes from a process that is gone.
-func (c *Client) HostedServiceReports(ctx context.Context) ([]*kilntype.ServiceRow, error) {
+func (c *Client) HostedServiceReports(ctx context.Context) ([]*ServiceRow, error) {
 	rows, err := c.cfg.Store.ServiceList(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("kiln: list hosted services: %w", err)

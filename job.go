@@ -22,7 +22,7 @@ type JobArgs interface {
 // Job is one job as its worker sees it: the stored row plus its args decoded
 // into the worker's type. A Job is only valid during its Work call.
 type Job[T JobArgs] struct {
-	*kilntype.JobRow
+	*JobRow
 	// Args is the job's args, decoded from JSON.
 	Args T
 
@@ -84,6 +84,30 @@ type JobRow = kilntype.JobRow
 
 // JobAttempt is one attempt in a job's history, re-exported from kilntype.
 type JobAttempt = kilntype.JobAttempt
+
+// AttemptOutcome is how one attempt of a job ended (JobAttempt.Outcome),
+// re-exported from kilntype.
+type AttemptOutcome = kilntype.AttemptOutcome
+
+// The attempt outcomes, re-exported from kilntype.
+const (
+	// AttemptRunning is an attempt that has not ended yet.
+	AttemptRunning = kilntype.AttemptRunning
+	// AttemptSucceeded is an attempt whose worker returned nil.
+	AttemptSucceeded = kilntype.AttemptSucceeded
+	// AttemptFailed is an attempt whose worker returned an error,
+	// panicked, timed out, or whose args did not decode.
+	AttemptFailed = kilntype.AttemptFailed
+	// AttemptCancelled is an attempt that ended the job by cancellation.
+	AttemptCancelled = kilntype.AttemptCancelled
+	// AttemptSnoozed is an attempt whose worker asked to run later
+	// (JobSnooze); it does not count against MaxAttempts.
+	AttemptSnoozed = kilntype.AttemptSnoozed
+	// AttemptInterrupted is an attempt stopped by a shutdown or lost with
+	// its process (lease expired); an attempt interrupted by a shutdown
+	// does not count against MaxAttempts, a lost one does.
+	AttemptInterrupted = kilntype.AttemptInterrupted
+)
 
 // JobState is a job's state, re-exported from kilntype.
 type JobState = kilntype.JobState

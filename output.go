@@ -237,7 +237,7 @@ func openOutput(e *Encryptor, id int64, stored json.RawMessage) (json.RawMessage
 // revealOutput turns row's stored output, if encrypted, into what a reader
 // gets: the plain output when e opens it, else the redacted stand-in; it
 // sets row.OutputEncrypted. A nil e redacts.
-func (e *Encryptor) revealOutput(row *kilntype.JobRow) {
+func (e *Encryptor) revealOutput(row *JobRow) {
 	env := openEnvelope(row.Output)
 	if env == nil {
 		return
@@ -256,7 +256,7 @@ func (e *Encryptor) revealOutput(row *kilntype.JobRow) {
 
 // redactOutput replaces row's output by the redacted stand-in when it is
 // encrypted (RedactArgs).
-func redactOutput(row *kilntype.JobRow) {
+func redactOutput(row *JobRow) {
 	if !row.OutputEncrypted {
 		return
 	}

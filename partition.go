@@ -3,7 +3,7 @@ package kiln
 import "github.com/kilnjobs/kiln/kilntype"
 
 // MaxPartitionKeyBytes is the longest partition key (EnqueueOpts.Partition,
-// Partitioner), in bytes of UTF-8: 255.
+// Partitioner), in bytes of UTF-8: 255; re-exported from kilntype.
 const MaxPartitionKeyBytes = kilntype.MaxPartitionKeyBytes
 
 // Partitioner is implemented by args types whose jobs carry a partition

@@ -22,8 +22,14 @@ type RateLimit = kilntype.RateLimit
 
 // RateLimitState is a kind's rate limit as Client.RateLimitList shows it:
 // the limit in force, the worker's default, the run-time override, and the
-// budget's use and next slot.
+// budget's use and next slot; re-exported from kilntype.
 type RateLimitState = kilntype.RateLimitState
+
+// MaxRateLimitPeriod is the longest RateLimit.Period: 366 days.
+// RateLimit.Validate refuses a longer one with a *ValidationError (Field
+// "period"), and so do Client.RateLimitSet and AddWorker for a
+// RateLimiter's limit. Re-exported from kilntype.
+const MaxRateLimitPeriod = kilntype.MaxRateLimitPeriod
 
 // RateLimiter is implemented by a Worker whose kind has a rate limit by
 // default: jobs of the kind start at most RateLimit().Limit per Period

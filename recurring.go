@@ -100,11 +100,11 @@ type RecurringJob struct {
 
 // recurringRow validates def and turns it into a row whose NextRunAt is the
 // first occurrence after now. Errors caused by def wrap a *ValidationError.
-func (c *Client) recurringRow(def RecurringJob, now time.Time) (*kilntype.RecurringRow, error) {
+func (c *Client) recurringRow(def RecurringJob, now time.Time) (*RecurringRow, error) {
 	if def.ID == "" || len(def.ID) > 200 {
 		return nil, fmt.Errorf("recurring job ID %q: %w", def.ID, invalid("id", "%d bytes; want 1 to 200", len(def.ID)))
 	}
-	fail := func(err error) (*kilntype.RecurringRow, error) {
+	fail := func(err error) (*RecurringRow, error) {
 		return nil, fmt.Errorf("recurring job %q: %w", def.ID, err)
 	}
 	if err := store.CheckText("id", def.ID); err != nil {
@@ -151,7 +151,7 @@ func (c *Client) recurringRow(def RecurringJob, now time.Time) (*kilntype.Recurr
 	if err != nil {
 		return fail(err)
 	}
-	return &kilntype.RecurringRow{
+	return &RecurringRow{
 		ID: def.ID, Schedule: sched.String(), TimeZone: def.TimeZone,
 		Kind: job.Kind, Args: job.Args, Queue: job.Queue, Priority: job.Priority, MaxAttempts: job.MaxAttempts,
 		Tags: job.Tags, Metadata: job.Metadata,
@@ -166,7 +166,7 @@ func (c *Client) recurringRow(def RecurringJob, now time.Time) (*kilntype.Recurr
 // time zone changed. It returns the stored entry, or an error that names
 // the entry and what is wrong (a malformed schedule names the field; an
 // unknown time zone names the zone; an unknown kind wraps ErrUnknownKind).
-func (c *Client) RecurringAddOrUpdate(ctx context.Context, def RecurringJob) (*kilntype.RecurringRow, error) {
+func (c *Client) RecurringAddOrUpdate(ctx context.Context, def RecurringJob) (*RecurringRow, error) {
 	row, created, err := c.upsertRecurring(ctx, def)
 	if err != nil {
 		return nil, fmt.Errorf("kiln: %w", err)
@@ -179,17 +179,17 @@ func (c *Client) RecurringAddOrUpdate(ctx context.Context, def RecurringJob) (*k
 }
 
 // revealRecurring gives a reader row's args as reveal gives a job's.
-func (c *Client) revealRecurring(row *kilntype.RecurringRow) {
+func (c *Client) revealRecurring(row *RecurringRow) {
 	if row == nil {
 		return
 	}
-	j := &kilntype.JobRow{Kind: row.Kind, Args: row.Args}
+	j := &JobRow{Kind: row.Kind, Args: row.Args}
 	c.reveal(j, 0)
 	row.Args, row.ArgsEncrypted = j.Args, j.ArgsEncrypted
 }
 
 // upsertRecurring stores def and reports whether it created the entry.
-func (c *Client) upsertRecurring(ctx context.Context, def RecurringJob) (*kilntype.RecurringRow, bool, error) {
+func (c *Client) upsertRecurring(ctx context.Context, def RecurringJob) (*RecurringRow, bool, error) {
 	now := c.now()
 	row, err := c.recurringRow(def, now)
 	if err != nil {
@@ -208,7 +208,7 @@ func (c *Client) upsertRecurring(ctx context.Context, def RecurringJob) (*kilnty
 }
 
 // RecurringGet returns the entry, or an error wrapping ErrNotFound.
-func (c *Client) RecurringGet(ctx context.Context, id string) (*kilntype.RecurringRow, error) {
+func (c *Client) RecurringGet(ctx context.Context, id string) (*RecurringRow, error) {
 	if err := checkLookupID(id); err != nil {
 		return nil, fmt.Errorf("kiln: get recurring job %q: %w", id, err)
 	}
@@ -222,7 +222,7 @@ func (c *Client) RecurringGet(ctx context.Context, id string) (*kilntype.Recurri
 
 // RecurringList returns up to limit entries (0: 100) ordered by ID, after
 // cursor (the last ID of the previous page; "" for the first).
-func (c *Client) RecurringList(ctx context.Context, cursor string, limit int) ([]*kilntype.RecurringRow, error) {
+func (c *Client) RecurringList(ctx context.Context, cursor string, limit int) ([]*RecurringRow, error) {
 	rows, err := c.cfg.Store.RecurringList(ctx, &store.RecurringListParams{Cursor: cursor, Limit: limit})
 	if err != nil {
 		return nil, fmt.Errorf("kiln: list recurring jobs: %w", err)
@@ -235,18 +235,18 @@ func (c *Client) RecurringList(ctx context.Context, cursor string, limit int) ([
 
 // RecurringPause stops the entry from enqueuing jobs until resumed. Jobs
 // already enqueued are not touched. Returns the entry, or ErrNotFound.
-func (c *Client) RecurringPause(ctx context.Context, id string) (*kilntype.RecurringRow, error) {
+func (c *Client) RecurringPause(ctx context.Context, id string) (*RecurringRow, error) {
 	return c.setPaused(ctx, id, true)
 }
 
 // RecurringResume lets a paused entry enqueue again, from its next
 // occurrence after now: occurrences during the pause are not caught up.
 // Returns the entry, or ErrNotFound.
-func (c *Client) RecurringResume(ctx context.Context, id string) (*kilntype.RecurringRow, error) {
+func (c *Client) RecurringResume(ctx context.Context, id string) (*RecurringRow, error) {
 	return c.setPaused(ctx, id, false)
 }
 
-func (c *Client) setPaused(ctx context.Context, id string, paused bool) (*kilntype.RecurringRow, error) {
+func (c *Client) setPaused(ctx context.Context, id string, paused bool) (*RecurringRow, error) {
 	verb := map[bool]string{true: "pause", false: "resume"}[paused]
 	if err := checkLookupID(id); err != nil {
 		return nil, fmt.Errorf("kiln: %s recurring job %q: %w", verb, id, err)
@@ -277,7 +277,7 @@ func (c *Client) setPaused(ctx context.Context, id string, paused bool) (*kilnty
 // RecurringTrigger enqueues the entry's job now, outside its schedule and
 // whatever its overlap policy (Hangfire's Trigger), also when paused. The
 // schedule is not moved. Returns the enqueued job, or ErrNotFound.
-func (c *Client) RecurringTrigger(ctx context.Context, id string) (*kilntype.JobRow, error) {
+func (c *Client) RecurringTrigger(ctx context.Context, id string) (*JobRow, error) {
 	if err := checkLookupID(id); err != nil {
 		return nil, fmt.Errorf("kiln: trigger recurring job %q: %w", id, err)
 	}
@@ -308,7 +308,7 @@ func (c *Client) RecurringTrigger(ctx context.Context, id string) (*kilntype.Job
 
 // RecurringRemove deletes the entry (jobs it enqueued stay) and returns it
 // as it was, or an error wrapping ErrNotFound.
-func (c *Client) RecurringRemove(ctx context.Context, id string) (*kilntype.RecurringRow, error) {
+func (c *Client) RecurringRemove(ctx context.Context, id string) (*RecurringRow, error) {
 	if err := checkLookupID(id); err != nil {
 		return nil, fmt.Errorf("kiln: remove recurring job %q: %w", id, err)
 	}
@@ -345,7 +345,7 @@ func RecurringNext(spec, timeZone string, from time.Time, n int) ([]time.Time, e
 
 // recurringJobParams builds the job of one occurrence of row: the row's
 // template, available now, with the entry and occurrence in its metadata.
-func recurringJobParams(row *kilntype.RecurringRow, at, now time.Time) (*store.JobInsertParams, error) {
+func recurringJobParams(row *RecurringRow, at, now time.Time) (*store.JobInsertParams, error) {
 	var meta map[string]any
 	if len(row.Metadata) > 0 {
 		if err := json.Unmarshal(row.Metadata, &meta); err != nil {
@@ -363,7 +363,7 @@ func recurringJobParams(row *kilntype.RecurringRow, at, now time.Time) (*store.J
 	}
 	return &store.JobInsertParams{
 		Kind: row.Kind, Queue: row.Queue, Args: row.Args, Priority: row.Priority, MaxAttempts: row.MaxAttempts,
-		State: kilntype.JobStateAvailable, ScheduledAt: now, CreatedAt: now, Tags: row.Tags, Metadata: metadata,
+		State: JobStateAvailable, ScheduledAt: now, CreatedAt: now, Tags: row.Tags, Metadata: metadata,
 	}, nil
 }
 
@@ -429,7 +429,7 @@ func (c *Client) RecurringOccurrences(ctx context.Context, id string, limit int)
 func (c *Client) newReleaser() *release.Releaser {
 	return release.New(release.Config{
 		Store: c.cfg.Store, Now: c.now, Logger: c.cfg.Logger,
-		OnReleased: func(rows []*kilntype.JobRow) {
+		OnReleased: func(rows []*JobRow) {
 			for _, r := range rows {
 				c.wake(r.Queue)
 			}
@@ -441,7 +441,7 @@ func (c *Client) newReleaser() *release.Releaser {
 // written to the releaser when the job ended: the entry's next occurrence
 // may be waiting for it (overlap skip and queue_one), and starts at once
 // rather than at the resolver's next pass.
-func (c *Client) releaseWaiting(row *kilntype.JobRow, p *store.JobFinishParams) {
+func (c *Client) releaseWaiting(row *JobRow, p *store.JobFinishParams) {
 	if p.State.Finalized() && bytes.Contains(row.Metadata, []byte(`"`+MetadataRecurringID+`"`)) {
 		c.releaser.Add(row.ID)
 	}

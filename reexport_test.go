@@ -2,6 +2,7 @@ package kiln_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/kilnjobs/kiln"
 )
@@ -27,6 +28,14 @@ func TestReexportedValues(t *testing.T) {
 		{"MetadataTraceState", kiln.MetadataTraceState, "kiln.tracestate"},
 		{"RecurringSkipOverlap", kiln.RecurringSkipOverlap, "overlap"},
 		{"RecurringSkipMisfire", kiln.RecurringSkipMisfire, "misfire"},
+		{"PriorityHighest", kiln.PriorityHighest, 1},
+		{"PriorityLowest", kiln.PriorityLowest, 4},
+		{"MaxAuditActorBytes", kiln.MaxAuditActorBytes, 200},
+		{"MaxAuditActionBytes", kiln.MaxAuditActionBytes, 100},
+		{"MaxAuditTargetBytes", kiln.MaxAuditTargetBytes, 1000},
+		{"MaxAuditAddrBytes", kiln.MaxAuditAddrBytes, 100},
+		{"MaxAuditDetailBytes", kiln.MaxAuditDetailBytes, 4096},
+		{"MaxRateLimitPeriod", kiln.MaxRateLimitPeriod, 366 * 24 * time.Hour},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %v, want %v as its doc comment says", c.name, c.got, c.want)

@@ -15,16 +15,17 @@ import (
 // leads obeys them; they win over Config's).
 type RetentionRule = kilntype.RetentionRule
 
-// KeepForever as a RetentionRule's Keep keeps the matching jobs forever.
+// KeepForever as a RetentionRule's Keep keeps the matching jobs forever;
+// re-exported from kilntype.
 const KeepForever = kilntype.KeepForever
 
 // configRetention returns the rules of the Config: its three per-state
 // retentions, then Config.Retention.
 func (cfg *Config) configRetention() []RetentionRule {
 	rules := []RetentionRule{
-		{State: kilntype.JobStateCompleted, Keep: cfg.CompletedRetention},
-		{State: kilntype.JobStateCancelled, Keep: cfg.CancelledRetention},
-		{State: kilntype.JobStateDiscarded, Keep: cfg.DiscardedRetention},
+		{State: JobStateCompleted, Keep: cfg.CompletedRetention},
+		{State: JobStateCancelled, Keep: cfg.CancelledRetention},
+		{State: JobStateDiscarded, Keep: cfg.DiscardedRetention},
 	}
 	return append(rules, cfg.Retention...)
 }
@@ -83,7 +84,7 @@ func (c *Client) RetentionSet(ctx context.Context, rule RetentionRule) error {
 // RetentionDelete deletes the stored rule of state, kind and queue (a
 // Config rule of that key, if any, applies again), and reports whether
 // there was one.
-func (c *Client) RetentionDelete(ctx context.Context, state kilntype.JobState, kind, queue string) (bool, error) {
+func (c *Client) RetentionDelete(ctx context.Context, state JobState, kind, queue string) (bool, error) {
 	ok, err := c.cfg.Store.RetentionDelete(ctx, &store.RetentionDeleteParams{State: state, Kind: kind, Queue: queue})
 	if err != nil {
 		return false, fmt.Errorf("kiln: delete retention rule: %w", err)

@@ -14,6 +14,11 @@ import (
 // kilntype.
 type ServerRow = kilntype.ServerRow
 
+// ServerQueue is one queue of a ServerRow (ServerRow.Queues): its name,
+// worker count and busy workers at the process's last refresh;
+// re-exported from kilntype.
+type ServerQueue = kilntype.ServerQueue
+
 // ServerList returns the Kiln processes (started clients) registered in the
 // store, ordered by ID: their host, PID, queues with worker counts and busy
 // workers, kinds, start time and last refresh (UTC). A started client
@@ -37,18 +42,18 @@ func (c *Client) newRegistry(producers []string) *registry.Registry {
 	kinds := c.cfg.Workers.Kinds() // sorted
 	return registry.New(registry.Config{
 		Store: c.cfg.Store, Now: c.now, Interval: c.cfg.ServerRefreshInterval, Logger: c.cfg.Logger,
-		Row: func() *kilntype.ServerRow {
+		Row: func() *ServerRow {
 			busy := map[string]int{}
 			for _, p := range c.producerList() {
 				busy[p.Queue()] = len(p.Running())
 			}
-			queues := make([]kilntype.ServerQueue, 0, len(producers))
+			queues := make([]ServerQueue, 0, len(producers))
 			for _, name := range producers {
-				queues = append(queues, kilntype.ServerQueue{
+				queues = append(queues, ServerQueue{
 					Name: name, MaxWorkers: c.cfg.Queues[name].MaxWorkers, Busy: busy[name],
 				})
 			}
-			return &kilntype.ServerRow{
+			return &ServerRow{
 				ID: c.cfg.ID, Host: host, PID: os.Getpid(), Queues: queues,
 				Kinds: kinds, StartedAt: started,
 			}

@@ -12,14 +12,13 @@ import (
 // Stats is how many jobs the store holds in each state, overall and per
 // queue, and how many attempts ended in each, as the statistics of
 // Hangfire's dashboard. It is read in one snapshot from counters that the
-// database keeps in the transaction of every change to a job (see
-// store.StatsStore), so the counts are exact and cost the same with a
+// database keeps in the transaction of every change to a job, so the counts are exact and cost the same with a
 // thousand jobs or a million: cheap enough to poll every second.
 type Stats struct {
 	// Total is the number of jobs in the store, in any state.
 	Total int `json:"total"`
-	// States counts the jobs of every queue by state. Every state of
-	// kilntype.JobStates is present, with 0 when no job is in it.
+	// States counts the jobs of every queue by state. Every state (the
+	// JobState constants) is present, with 0 when no job is in it.
 	States map[JobState]int `json:"states"`
 	// Finished counts the attempts that ended since the store's counters
 	// began (its schema migration 007), by the state they moved their job
@@ -40,8 +39,8 @@ type Stats struct {
 type QueueStats struct {
 	Name  string `json:"name"`  // the queue's name
 	Total int    `json:"total"` // the queue's jobs, in every state
-	// States counts the queue's jobs by state; every state of
-	// kilntype.JobStates is present, with 0 when no job is in it.
+	// States counts the queue's jobs by state; every state (the JobState
+	// constants) is present, with 0 when no job is in it.
 	States map[JobState]int `json:"states"`
 	// Finished counts the queue's attempts by the state they ended in, as
 	// Stats.Finished does.

@@ -8,13 +8,12 @@ import (
 	"github.com/kilnjobs/kiln/internal/jobexec"
 	"github.com/kilnjobs/kiln/internal/jobreport"
 	"github.com/kilnjobs/kiln/internal/testhook"
-	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
 )
 
 // The hooks package kilntest uses (see internal/testhook).
 func init() {
-	testhook.Unit = func(workers any, row *kilntype.JobRow, report *jobreport.Config) (jobexec.WorkUnit, bool) {
+	testhook.Unit = func(workers any, row *JobRow, report *jobreport.Config) (jobexec.WorkUnit, bool) {
 		return workers.(*Workers).unitFor(row, report, nil)
 	}
 	testhook.Exec = func(client any) *jobexec.Settings {
@@ -22,7 +21,7 @@ func init() {
 		return &s
 	}
 	testhook.Store = func(client any) store.Store { return client.(*Client).cfg.Store }
-	testhook.DrainStep = func(ctx context.Context, client any, queue string) (*kilntype.JobRow, *store.JobFinishParams, error) {
+	testhook.DrainStep = func(ctx context.Context, client any, queue string) (*JobRow, *store.JobFinishParams, error) {
 		return client.(*Client).drainStep(ctx, queue)
 	}
 }
@@ -32,7 +31,7 @@ const drainMax = 10_000
 
 // drainStep is testhook.DrainStep: one synchronous step of a drain, for
 // a client that is not started.
-func (c *Client) drainStep(ctx context.Context, queue string) (*kilntype.JobRow, *store.JobFinishParams, error) {
+func (c *Client) drainStep(ctx context.Context, queue string) (*JobRow, *store.JobFinishParams, error) {
 	if c.isRunning() {
 		return nil, nil, errors.New("kiln: drain: the client is started; drain a client that is not")
 	}

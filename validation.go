@@ -37,10 +37,11 @@ type JobArgsWithValidate interface {
 
 // MaxAttemptsLimit is the largest MaxAttempts of a job, in EnqueueOpts,
 // Config, Worker and RecurringJob alike: 2,147,483,647, what every store
-// keeps exactly. The smallest is 1.
+// keeps exactly. The smallest is 1. Re-exported from kilntype.
 const MaxAttemptsLimit = kilntype.MaxAttemptsLimit
 
-// MisfireMaxLimit is the largest RecurringJob.MisfireMax: 10,000.
+// MisfireMaxLimit is the largest RecurringJob.MisfireMax: 10,000;
+// re-exported from kilntype.
 const MisfireMaxLimit = kilntype.MisfireMaxLimit
 
 // DefaultMaxArgsBytes is Config.MaxArgsBytes's default: 1 MiB.

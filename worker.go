@@ -12,7 +12,6 @@ import (
 
 	"github.com/kilnjobs/kiln/internal/jobexec"
 	"github.com/kilnjobs/kiln/internal/jobreport"
-	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
 )
 
@@ -127,10 +126,10 @@ type Workers struct {
 // workerEntry is the untyped face of a registered Worker[T].
 type workerEntry interface {
 	// unit binds row to the worker; its job records no progress or logs.
-	unit(row *kilntype.JobRow) jobexec.WorkUnit
+	unit(row *JobRow) jobexec.WorkUnit
 	// reportingUnit is unit whose job records its progress and log lines
 	// with report (nil: none) and reads outputs through env (nil: none).
-	reportingUnit(row *kilntype.JobRow, report *jobreport.Reporter, env *jobEnv) jobexec.WorkUnit
+	reportingUnit(row *JobRow, report *jobreport.Reporter, env *jobEnv) jobexec.WorkUnit
 	maxAttempts() int
 	maxConcurrency() int
 	clusterMaxConcurrency() int
@@ -228,7 +227,7 @@ func (ws *Workers) entry(kind string) (workerEntry, bool) {
 // unitFor returns row's WorkUnit, whose Job reports to a Reporter made
 // with report (nil: none) and reads outputs through env (nil: none), or
 // false if no worker handles its kind.
-func (ws *Workers) unitFor(row *kilntype.JobRow, report *jobreport.Config, env *jobEnv) (jobexec.WorkUnit, bool) {
+func (ws *Workers) unitFor(row *JobRow, report *jobreport.Config, env *jobEnv) (jobexec.WorkUnit, bool) {
 	e, ok := ws.entry(row.Kind)
 	if !ok {
 		return nil, false
@@ -246,7 +245,7 @@ type jobUnits struct {
 	env       *jobEnv
 }
 
-func (u *jobUnits) Unit(row *kilntype.JobRow) (jobexec.WorkUnit, bool) {
+func (u *jobUnits) Unit(row *JobRow) (jobexec.WorkUnit, bool) {
 	env := openEnvelope(row.Args)
 	if env == nil {
 		return u.workers.unitFor(row, u.report, u.env)
@@ -276,11 +275,11 @@ func (u *undecryptableUnit) Decode() error { return u.err }
 
 type typedEntry[T JobArgs] struct{ worker Worker[T] }
 
-func (e *typedEntry[T]) unit(row *kilntype.JobRow) jobexec.WorkUnit {
+func (e *typedEntry[T]) unit(row *JobRow) jobexec.WorkUnit {
 	return e.reportingUnit(row, nil, nil)
 }
 
-func (e *typedEntry[T]) reportingUnit(row *kilntype.JobRow, report *jobreport.Reporter, env *jobEnv) jobexec.WorkUnit {
+func (e *typedEntry[T]) reportingUnit(row *JobRow, report *jobreport.Reporter, env *jobEnv) jobexec.WorkUnit {
 	return &workUnit[T]{worker: e.worker, job: Job[T]{JobRow: row, report: report, env: env}}
 }
 func (e *typedEntry[T]) maxAttempts() int    { return e.worker.MaxAttempts() }

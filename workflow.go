@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
 )
 
@@ -85,7 +84,7 @@ func (c *Client) JobWorkflow(ctx context.Context, id int64, limit int) (*Workflo
 		return w, nil
 	}
 	if w.Batch, err = c.cfg.Store.BatchGet(ctx, &store.BatchGetParams{ID: batchID}); err != nil {
-		if errors.Is(err, kilntype.ErrNotFound) { // pruned with its jobs
+		if errors.Is(err, ErrNotFound) { // pruned with its jobs
 			return w, nil
 		}
 		return fail(err)
@@ -100,7 +99,7 @@ func (c *Client) JobWorkflow(ctx context.Context, id int64, limit int) (*Workflo
 			n = w.Job
 		} else if row, err := c.cfg.Store.JobGet(ctx, &store.JobGetParams{ID: cb}); err == nil {
 			n.Kind, n.State = row.Kind, row.State
-		} else if !errors.Is(err, kilntype.ErrNotFound) {
+		} else if !errors.Is(err, ErrNotFound) {
 			return fail(err)
 		}
 		w.BatchCallback = &n
@@ -138,7 +137,7 @@ func workflowNodes(nodes []*store.JobNode) []WorkflowNode {
 
 // metadataBatchID returns the batch job belongs to (as a member or its
 // callback), "" for none.
-func metadataBatchID(job *kilntype.JobRow) string {
+func metadataBatchID(job *JobRow) string {
 	var meta struct {
 		ID string `json:"kiln.batch_id"`
 	}

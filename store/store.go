@@ -110,6 +110,16 @@ type JobStore interface {
 	// JobCountByState returns the number of jobs in each state; states with
 	// no jobs may be absent.
 	JobCountByState(ctx context.Context) (map[kilntype.JobState]int, error)
+	// JobRunningCount returns how many jobs run now in every process: of
+	// each kind of params.Kinds, and of each kind of params.PartitionKinds
+	// per partition key (jobs without a key not counted), with its
+	// params.MaxKeys busiest keys and how many keys have a running job. It
+	// is one statement that reads as many index entries as jobs run (the
+	// running entries of kiln_job_state_inflight, and of
+	// kiln_job_running_partition for the partition kinds), whatever the
+	// number of other jobs. Params that JobRunningCountParams.Validate
+	// refuses are an error, and nothing is read.
+	JobRunningCount(ctx context.Context, params *JobRunningCountParams) (*JobRunningCounts, error)
 	// JobClaim atomically moves up to Max due jobs of one queue to running,
 	// leased by params.LeasedBy, and returns them (attempt already counted).
 	// A job is due when it is available, scheduled or retryable, and its

@@ -28,6 +28,7 @@ func TestQueryPlans(t *testing.T) {
 		{"claim candidates of 3 kinds", sqlClaimCandidates(16, 3), []any{"default", 1, `["a","c","d"]`, `["b"]`, "a", "c", "d"}},
 		{"claim candidates of no kind", sqlClaimCandidates(16, 0), []any{"default", 1, nil, `["b"]`}},
 		{"available kinds", sqlAvailableKinds, []any{"default"}},
+		{"running count", sqlRunningCount, []any{`["a","b"]`, `["a"]`, 10}},
 		{"claim update", sqlClaimUpdate, []any{1, "p", 2, "[1,2]"}},
 		{"finish", sqlFinishJobs(2), []any{1, "p", "completed", nil, 0, 1, nil, nil, 1, "p", 2, "p", "completed", nil, 0, 1, nil, nil, 1, nil}},
 		{"insert attempt", sqlInsertAttempt, []any{1, 1, 1, 1, "p", "succeeded", "", ""}},

@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 			{"JobList", testList},
 			{"JobListArgsPreview", testListArgsPreview},
 			{"JobCountByState", testCountByState},
+			{"JobRunningCount", testRunningCount},
 			{"JobClaim", testClaim},
 			{"JobClaimClusterKindLimits", testClaimClusterKindLimits},
 			{"JobClaimRateLimits", testRateLimits},

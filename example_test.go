@@ -217,7 +217,7 @@ func ExampleHostedService() {
 	defer cleanup()
 	started := make(chan struct{})
 	client, _ := kiln.NewClient(&kiln.Config{Store: st, Logger: quietLogger,
-		HostedServices: []kiln.HostedService{{Name: "heartbeat", Run: func(ctx context.Context) error {
+		HostedServices: []kiln.HostedService{{Name: "pinger", Run: func(ctx context.Context) error {
 			close(started)
 			<-ctx.Done() // a real service would loop, doing its work, until then
 			return nil

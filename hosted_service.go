@@ -10,8 +10,8 @@ import (
 )
 
 // HostedService is a long-running loop that Kiln runs next to the jobs, as
-// ASP.NET Core runs a BackgroundService: a heartbeat, a queue consumer, a
-// cache warmer. Run must return when its context is cancelled (at shutdown,
+// ASP.NET Core runs a BackgroundService: a pinger of an upstream, a queue consumer,
+// a cache warmer. Run must return when its context is cancelled (at shutdown,
 // or when a singleton loses its lease). Kiln restarts it with backoff when
 // it returns an error or panics; panics are recovered and logged with their
 // stack.

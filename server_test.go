@@ -92,7 +92,7 @@ func TestServerRegistry(t *testing.T) {
 	}
 }
 
-// A process that dies keeps its row until the leader sees its heartbeat
+// A process that dies keeps its row until the leader sees its last refresh
 // older than ServerTTL.
 func TestServerReaperRemovesDeadServers(t *testing.T) {
 	t.Parallel()
@@ -110,7 +110,7 @@ func TestServerReaperRemovesDeadServers(t *testing.T) {
 	waitServers(t, c, "both registered", func(rows []*kiln.ServerRow) bool { return len(rows) == 2 })
 
 	// Past the TTL the dead server goes; the live one keeps refreshing its
-	// heartbeat (with the clock's time), so it stays or comes back at once.
+	// row (with the clock's time), so it stays or comes back at once.
 	clock.Advance(time.Minute)
 	rows := waitServers(t, c, "reaped", func(rows []*kiln.ServerRow) bool { return len(rows) == 1 })
 	if rows[0].ID != c.ID() {

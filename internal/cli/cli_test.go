@@ -148,6 +148,60 @@ func TestEveryCommandHasLongHelp(t *testing.T) {
 	walk(newRootCmd(kilnEnv{}.get))
 }
 
+// docs/ARCHITECTURE.md lists every command of kiln, each with its
+// subcommands in parentheses (issue #12: it once listed 6 of 12), in the
+// internal/cli/ entry of its folder list.
+func TestArchitectureListsEveryCommand(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "ARCHITECTURE.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(doc)
+	begin := strings.Index(text, "\ninternal/cli/ ")
+	if begin < 0 {
+		t.Fatal("docs/ARCHITECTURE.md has no internal/cli/ entry")
+	}
+	end := strings.Index(text[begin:], "\ninternal/demo/ ")
+	if end < 0 {
+		t.Fatal("docs/ARCHITECTURE.md: no internal/demo/ entry after internal/cli/")
+	}
+	entry := strings.Join(strings.Fields(text[begin:begin+end]), " ")
+	for _, c := range newRootCmd(kilnEnv{}.get).Commands() {
+		if c.Name() == "help" || c.Hidden {
+			continue
+		}
+		var subs []string
+		for _, s := range c.Commands() {
+			if s.Name() != "help" && !s.Hidden {
+				subs = append(subs, s.Name())
+			}
+		}
+		at := strings.Index(entry, " "+c.Name()+" (")
+		if len(subs) == 0 {
+			at = strings.Index(entry, " "+c.Name())
+		}
+		if at < 0 {
+			t.Errorf("docs/ARCHITECTURE.md's internal/cli/ entry does not list kiln %s", c.Name())
+			continue
+		}
+		if len(subs) == 0 {
+			continue
+		}
+		group := entry[at+len(c.Name())+3:]
+		group = group[:max(strings.Index(group, ")"), 0)]
+		listed := map[string]bool{}
+		for _, w := range strings.FieldsFunc(group, func(r rune) bool { return r == ',' || r == ':' || r == ';' || r == ' ' }) {
+			listed[w] = true
+		}
+		for _, s := range subs {
+			if !listed[s] {
+				t.Errorf("docs/ARCHITECTURE.md lists kiln %s (%s) without %s", c.Name(), group, s)
+			}
+		}
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	t.Parallel()
 	db := newDB(t)

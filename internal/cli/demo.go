@@ -155,7 +155,7 @@ func runDemo(cmd *cobra.Command, g *globals, o *demoOptions) error {
 		// 09:30 in Berlin (whatever this machine's zone).
 		Recurring: []kiln.RecurringJob{{
 			ID: demoEvery5s, Schedule: "@every 5s",
-			Args: demo.WriteFileArgs{Dir: dir, Name: "heartbeat.txt", Content: "written by a recurring job\n"},
+			Args: demo.WriteFileArgs{Dir: dir, Name: "every5s.txt", Content: "written by a recurring job\n"},
 		}, {
 			ID: demoReport, Schedule: demoReportCron, TimeZone: demoReportZone,
 			Args: demo.ChecksumArgs{Dir: dir, Output: "REPORT.SHA256SUMS"},
@@ -163,7 +163,7 @@ func runDemo(cmd *cobra.Command, g *globals, o *demoOptions) error {
 		PruneRecurring: true,
 		// A hosted service: a loop supervised next to the jobs, restarted if
 		// it fails, stopped at shutdown.
-		HostedServices: []kiln.HostedService{{Name: "demo.heartbeat", Run: demoHeartbeat(v)}},
+		HostedServices: []kiln.HostedService{{Name: "demo.ticker", Run: demoTicker(v)}},
 	})
 	if err != nil {
 		return err
@@ -662,18 +662,18 @@ func batchNote(j *kiln.JobRow) string {
 	return fmt.Sprintf("callback of batch %s: %d jobs, %d completed, %d failed", o.BatchID, o.Total, o.Completed, o.Failed)
 }
 
-// demoHeartbeat is the demo's hosted service: it prints a line into the
+// demoTicker is the demo's hosted service: it prints a line into the
 // live view every few seconds until its context ends.
-func demoHeartbeat(v *liveView) func(ctx context.Context) error {
+func demoTicker(v *liveView) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
 		tick := time.NewTicker(3 * time.Second)
 		defer tick.Stop()
-		for beat := 1; ; beat++ {
+		for n := 1; ; n++ {
 			select {
 			case <-ctx.Done():
 				return nil
 			case <-tick.C:
-				v.line(time.Now(), "service", "-", "demo.heartbeat", "-", fmt.Sprintf("hosted service alive, beat %d", beat))
+				v.line(time.Now(), "service", "-", "demo.ticker", "-", fmt.Sprintf("hosted service alive, tick %d", n))
 			}
 		}
 	}

@@ -26,7 +26,7 @@ func newRegistry(st *enginetest.Store, clock *enginetest.Clock, interval time.Du
 	}), log
 }
 
-// The row is written at once, then every interval with a fresh heartbeat
+// The row is written at once, then every interval with a fresh RefreshedAt
 // and busy count, and deleted at Stop.
 func TestRefreshAndDeregister(t *testing.T) {
 	st, clock := enginetest.NewStore(), enginetest.NewClock()

@@ -45,9 +45,9 @@ FROM kiln_server ORDER BY id`)
 		var (
 			r                  kilntype.ServerRow
 			queues, kinds      string
-			started, heartbeat int64
+			started, refreshed int64
 		)
-		if err := rows.Scan(&r.ID, &r.Host, &r.PID, &queues, &kinds, &started, &heartbeat); err != nil {
+		if err := rows.Scan(&r.ID, &r.Host, &r.PID, &queues, &kinds, &started, &refreshed); err != nil {
 			return nil, fail("list servers", err)
 		}
 		if err := json.Unmarshal([]byte(queues), &r.Queues); err != nil {
@@ -56,7 +56,7 @@ FROM kiln_server ORDER BY id`)
 		if err := json.Unmarshal([]byte(kinds), &r.Kinds); err != nil {
 			return nil, fail("list servers", fmt.Errorf("server %q: kinds: %w", r.ID, err))
 		}
-		r.StartedAt, r.RefreshedAt = fromMicros(started), fromMicros(heartbeat)
+		r.StartedAt, r.RefreshedAt = fromMicros(started), fromMicros(refreshed)
 		out = append(out, &r)
 	}
 	if err := rows.Err(); err != nil {

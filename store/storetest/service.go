@@ -23,7 +23,7 @@ func testServices(t *testing.T, newStore NewStoreFunc) {
 		}
 		report("single", procB, "waiting", 0, base)
 		report("single", procA, "running", 0, base)
-		report("heartbeat", procA, "running", 0, base)
+		report("pinger", procA, "running", 0, base)
 		report("single", procA, "restarting", 2, base.Add(time.Minute)) // replaces the earlier report
 		rows, err := s.ServiceList(f.ctx)
 		if err != nil {
@@ -33,7 +33,7 @@ func testServices(t *testing.T, newStore NewStoreFunc) {
 		for _, r := range rows {
 			got = append(got, r.Name+"/"+r.ProcessID+"/"+r.State)
 		}
-		wantStrings(t, "reports", got, []string{"heartbeat/" + procA + "/running", "single/" + procA + "/restarting", "single/" + procB + "/waiting"})
+		wantStrings(t, "reports", got, []string{"pinger/" + procA + "/running", "single/" + procA + "/restarting", "single/" + procB + "/waiting"})
 		r := rows[1]
 		if !r.Singleton || r.Restarts != 2 || r.LastError != "e" || r.LastErrorAt == nil || r.StartedAt == nil {
 			t.Errorf("report = %+v", r)

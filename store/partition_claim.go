@@ -83,7 +83,9 @@ type PartitionSource interface {
 }
 
 // maxPartitionRounds bounds the rounds of ClaimPartitioned: each one is
-// one Keys and one Take statement.
+// one Keys and one Take call, which a backend runs as a fixed number of
+// statements however many keys they name (one and one on PostgreSQL; on
+// SQLite one, and a read and an UPDATE).
 const maxPartitionRounds = 8
 
 // maxPartitionKeys bounds the keys one round of ClaimPartitioned visits.

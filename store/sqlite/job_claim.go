@@ -255,6 +255,11 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 		}
 		c.stmts = append(c.stmts, stmt)
 	}
+	if len(whole.Partitioned) > 0 {
+		if err := st.partition.prepare(ctx, s.w, whole.Max); err != nil {
+			return nil, fail("claim jobs", err)
+		}
+	}
 	var (
 		claimed []*kilntype.JobRow
 		cursors map[string]string
@@ -325,8 +330,9 @@ func (s *Store) claimBoth(ctx context.Context, tx *sql.Tx, st *stmts, c *candida
 		return err
 	}
 	partitioned := func() error {
+		ptx := st.partition.bind(ctx, tx, st)
 		jobs, next, err := s.cursors.ClaimPartitionedKinds(ctx, whole, len(claimed), func(kind string) store.PartitionSource {
-			return &partitionSource{tx: tx, p: whole, kind: kind}
+			return &partitionSource{tx: ptx, p: whole, kind: kind}
 		})
 		claimed, cursors = append(claimed, jobs...), next
 		return err

@@ -3,7 +3,12 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"sync"
 
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
@@ -12,32 +17,81 @@ import (
 // sqlPartitionKeys returns up to ?4 partition keys other than ” of the
 // available jobs of queue ?1 and kind ?2, in byte order after ?3, by a
 // loose index scan of kiln_job_claim_partition: one seek per key, however
-// many jobs each key has queued.
-const sqlPartitionKeys = `WITH RECURSIVE keys(k) AS (
+// many jobs each key has queued. The count stops the recursion, not a
+// LIMIT: a LIMIT bound as a parameter makes SQLite prepare the statement
+// again whenever its value changes (see claimStmts).
+const sqlPartitionKeys = `WITH RECURSIVE keys(k, i) AS (
 	SELECT (SELECT partition_key FROM kiln_job INDEXED BY kiln_job_claim_partition
 		WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND partition_key <> '' AND partition_key > ?3
-		ORDER BY partition_key LIMIT 1)
+		ORDER BY partition_key LIMIT 1), 1
 	UNION ALL
 	SELECT (SELECT partition_key FROM kiln_job INDEXED BY kiln_job_claim_partition
 		WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND partition_key <> '' AND partition_key > keys.k
-		ORDER BY partition_key LIMIT 1)
-	FROM keys WHERE keys.k IS NOT NULL
+		ORDER BY partition_key LIMIT 1), keys.i + 1
+	FROM keys WHERE keys.k IS NOT NULL AND keys.i < ?4
 )
-SELECT k FROM keys WHERE k IS NOT NULL LIMIT ?4`
+SELECT k FROM keys WHERE k IS NOT NULL`
 
 // sqlPartitionRunning counts the running jobs of kind ?1 per partition key
 // through kiln_job_running_partition.
 const sqlPartitionRunning = `SELECT partition_key, count(*) FROM kiln_job INDEXED BY kiln_job_running_partition
 WHERE state = 'running' AND kind = ?1 AND partition_key <> '' GROUP BY partition_key`
 
-// sqlPartitionJobs returns (claimColumns of) the first ?5 due available
-// jobs of queue ?1, kind ?2 and key ?3 at ?4 in claim order, from the
-// key's range of kiln_job_claim_partition. A paused queue gives none.
-const sqlPartitionJobs = `SELECT ` + claimColumns + ` FROM kiln_job INDEXED BY kiln_job_claim_partition
-WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND partition_key = ?3 AND partition_key <> ''
-	AND scheduled_at <= ?4 AND NOT EXISTS (SELECT 1 FROM kiln_queue WHERE name = ?1 AND paused = 1)
-ORDER BY priority, scheduled_at, id
-LIMIT ?5`
+// sqlPartitionTake returns the statement that reads (claimColumns of)
+// the due available jobs of queue ?1 and kind ?2 at ?3 to claim by key, in
+// one statement however many keys: for each member of the JSON object ?4,
+// the first n jobs of the key it names in claim order, n being its value
+// and at most limit. A paused queue gives none.
+//
+// SQLite has no LATERAL join, and a LIMIT cannot depend on a row (nor be
+// bound without the statement being prepared again whenever its value
+// changes: see claimStmts), so each key's jobs are a correlated list
+// subquery that reads the first limit entries of the key's range of
+// kiln_job_claim_partition (queue, kind, partition_key, priority,
+// scheduled_at, id), each looked up by rowid, and a window function ranks
+// them within their key to keep its first n. limit is a power of two at
+// least the largest n (partitionTakeLimit): one prepared statement per
+// limit, and at most twice the entries taken are read per key. (A walk of
+// each range one job at a time would need a seek past the previous job's
+// (priority, scheduled_at, id); SQLite seeks that row value only by its
+// first one or two columns, and the jobs of one batch share both.)
+func sqlPartitionTake(limit int) string {
+	if limit == 1 {
+		return sqlPartitionTakeFirst
+	}
+	return fmt.Sprintf(`WITH want(k, n) AS (
+	SELECT key, value FROM json_each(?4)
+	WHERE value > 0 AND NOT EXISTS (SELECT 1 FROM kiln_queue WHERE name = ?1 AND paused = 1)
+),
+pick AS (
+	SELECT j.id, want.n,
+		row_number() OVER (PARTITION BY want.k ORDER BY j.priority, j.scheduled_at, j.id) AS r
+	FROM want JOIN kiln_job AS j ON j.id IN (
+		SELECT id FROM kiln_job INDEXED BY kiln_job_claim_partition
+		WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND partition_key = want.k AND partition_key <> ''
+			AND scheduled_at <= ?3
+		ORDER BY priority, scheduled_at, id
+		LIMIT %d)
+)
+SELECT `+claimColumns+` FROM kiln_job WHERE id IN (SELECT id FROM pick WHERE r <= n)`, limit)
+}
+
+// sqlPartitionTakeFirst is sqlPartitionTake(1), which takes one job per
+// key (every take of a claim's first rotation over the keys): each key's
+// first due job is one seek of its range (a correlated scalar subquery),
+// with no ranking.
+const sqlPartitionTakeFirst = `SELECT ` + claimColumns + ` FROM kiln_job WHERE id IN (
+	SELECT (SELECT id FROM kiln_job INDEXED BY kiln_job_claim_partition
+		WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND partition_key = want.key AND partition_key <> ''
+			AND scheduled_at <= ?3
+		ORDER BY priority, scheduled_at, id LIMIT 1)
+	FROM json_each(?4) AS want
+	WHERE want.value > 0 AND NOT EXISTS (SELECT 1 FROM kiln_queue WHERE name = ?1 AND paused = 1)
+)`
+
+// partitionTakeLimit returns the LIMIT of the sqlPartitionTake that takes
+// up to n jobs of a key: n rounded up to a power of two (claimLimit).
+func partitionTakeLimit(n int) int { return claimLimit(n) }
 
 // sqlUnkeyedJobs returns (claimColumns of) the jobs without a key among
 // the first ?4 due available jobs of queue ?1 and kind ?2 at ?3 in claim
@@ -50,22 +104,128 @@ const sqlUnkeyedJobs = `SELECT * FROM (SELECT ` + claimColumns + ` FROM kiln_job
 WHERE partition_key = ''
 LIMIT ?5`
 
+// partitionStmts are the prepared statements of claims by partition key,
+// prepared when a claim first needs them (not with the other statements:
+// they name the indexes of migration 020, and a store whose schema
+// predates it must still run everything else).
+type partitionStmts struct {
+	// mu guards every field.
+	mu                     sync.Mutex
+	keys, running, unkeyed *sql.Stmt
+	take                   map[int]*sql.Stmt // by LIMIT (sqlPartitionTake)
+}
+
+// prepare prepares on db the statements that a claim of up to max jobs
+// may need: sqlPartitionTake for every LIMIT up to partitionTakeLimit(max),
+// so that a take of any size finds its statement within the claim's
+// transaction (where the writer's only connection cannot prepare for
+// later claims). Like stmts, it must not be called inside a writer
+// transaction.
+func (ps *partitionStmts) prepare(ctx context.Context, db *sql.DB, max int) error {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	for _, f := range []struct {
+		stmt  **sql.Stmt
+		query string
+	}{
+		{&ps.keys, sqlPartitionKeys},
+		{&ps.running, sqlPartitionRunning},
+		{&ps.unkeyed, sqlUnkeyedJobs},
+	} {
+		if *f.stmt != nil {
+			continue
+		}
+		s, err := db.PrepareContext(ctx, f.query)
+		if err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+		*f.stmt = s
+	}
+	if ps.take == nil {
+		ps.take = make(map[int]*sql.Stmt)
+	}
+	for limit := 1; limit <= partitionTakeLimit(max); limit *= 2 {
+		if ps.take[limit] != nil {
+			continue
+		}
+		s, err := db.PrepareContext(ctx, sqlPartitionTake(limit))
+		if err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+		ps.take[limit] = s
+	}
+	return nil
+}
+
+// close closes the statements prepared so far.
+func (ps *partitionStmts) close() error {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	var errs []error
+	for _, s := range []**sql.Stmt{&ps.keys, &ps.running, &ps.unkeyed} {
+		if *s != nil {
+			errs = append(errs, (*s).Close())
+			*s = nil
+		}
+	}
+	for limit, s := range ps.take {
+		errs = append(errs, s.Close())
+		delete(ps.take, limit)
+	}
+	return errors.Join(errs...)
+}
+
+// partitionTx is the statements of partitionStmts for one claim's write
+// transaction.
+type partitionTx struct {
+	ctx                            context.Context
+	tx                             *sql.Tx
+	ps                             *partitionStmts
+	keys, running, unkeyed, update *sql.Stmt
+}
+
+// bind returns the statements for tx, bound to it (those of
+// sqlPartitionTake when used: see partitionTx.take).
+func (ps *partitionStmts) bind(ctx context.Context, tx *sql.Tx, st *stmts) *partitionTx {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return &partitionTx{ctx: ctx, tx: tx, ps: ps, keys: tx.StmtContext(ctx, ps.keys),
+		running: tx.StmtContext(ctx, ps.running), unkeyed: tx.StmtContext(ctx, ps.unkeyed),
+		update: tx.StmtContext(ctx, st.claimUpdate)}
+}
+
+// take returns sqlPartitionTake for takes of up to n jobs a key, bound to
+// the transaction. prepare prepared it, for n up to the claim's Max.
+func (t *partitionTx) take(n int) (*sql.Stmt, error) {
+	limit := partitionTakeLimit(n)
+	t.ps.mu.Lock()
+	s := t.ps.take[limit]
+	t.ps.mu.Unlock()
+	if s == nil {
+		return nil, fmt.Errorf("no statement prepared for a take of %d jobs", n)
+	}
+	return t.tx.StmtContext(t.ctx, s), nil
+}
+
 // partitionSource is store.PartitionSource for one kind of a claim, in
 // its write transaction (the database's only writer: the counts of
-// running jobs hold until it commits).
+// running jobs hold until it commits). Each method is one statement, so
+// a round of store.ClaimPartitioned is three (Keys, Take's read and its
+// UPDATE), and a fourth when it visits the jobs without a key, however
+// many keys it visits.
 type partitionSource struct {
-	tx   *sql.Tx
+	tx   *partitionTx
 	p    *store.JobClaimParams
 	kind string
 }
 
 func (p *partitionSource) Keys(ctx context.Context, after string, n int) ([]string, error) {
-	rows, err := p.tx.QueryContext(ctx, sqlPartitionKeys, p.p.Queue, p.kind, after, n)
+	rows, err := p.tx.keys.QueryContext(ctx, p.p.Queue, p.kind, after, n)
 	if err != nil {
 		return nil, fmt.Errorf("list partition keys: %w", err)
 	}
 	defer rows.Close()
-	var keys []string
+	keys := make([]string, 0, n)
 	for rows.Next() {
 		var k string
 		if err := rows.Scan(&k); err != nil {
@@ -80,7 +240,7 @@ func (p *partitionSource) Keys(ctx context.Context, after string, n int) ([]stri
 }
 
 func (p *partitionSource) Running(ctx context.Context) (map[string]int, error) {
-	rows, err := p.tx.QueryContext(ctx, sqlPartitionRunning, p.kind)
+	rows, err := p.tx.running.QueryContext(ctx, p.kind)
 	if err != nil {
 		return nil, fmt.Errorf("count running jobs per key: %w", err)
 	}
@@ -103,9 +263,9 @@ func (p *partitionSource) Running(ctx context.Context) (map[string]int, error) {
 }
 
 func (p *partitionSource) Take(ctx context.Context, keys []string, takes []int, empty, window int) ([]*kilntype.JobRow, error) {
-	var picked []*kilntype.JobRow
-	read := func(query string, args ...any) error {
-		rows, err := p.tx.QueryContext(ctx, query, args...)
+	picked := make([]*kilntype.JobRow, 0, sum(takes)+empty)
+	read := func(stmt *sql.Stmt, args ...any) error {
+		rows, err := stmt.QueryContext(ctx, args...)
 		if err != nil {
 			return err
 		}
@@ -121,13 +281,21 @@ func (p *partitionSource) Take(ctx context.Context, keys []string, takes []int, 
 	}
 	now := micros(p.p.Now)
 	if empty > 0 {
-		if err := read(sqlUnkeyedJobs, p.p.Queue, p.kind, now, window, empty); err != nil {
+		if err := read(p.tx.unkeyed, p.p.Queue, p.kind, now, window, empty); err != nil {
 			return nil, fmt.Errorf("select jobs without a key: %w", err)
 		}
 	}
-	for i, k := range keys {
-		if err := read(sqlPartitionJobs, p.p.Queue, p.kind, k, now, takes[i]); err != nil {
-			return nil, fmt.Errorf("select jobs of a key: %w", err)
+	if len(keys) > 0 {
+		want, err := jsonTakes(keys, takes)
+		if err != nil {
+			return nil, fmt.Errorf("select jobs by key: %w", err)
+		}
+		stmt, err := p.tx.take(slices.Max(takes))
+		if err != nil {
+			return nil, fmt.Errorf("select jobs by key: %w", err)
+		}
+		if err := read(stmt, p.p.Queue, p.kind, now, want); err != nil {
+			return nil, fmt.Errorf("select jobs by key: %w", err)
 		}
 	}
 	if len(picked) == 0 {
@@ -139,7 +307,7 @@ func (p *partitionSource) Take(ctx context.Context, keys []string, takes []int, 
 		ids[i] = j.ID
 		markClaimed(j, p.p, times)
 	}
-	res, err := p.tx.ExecContext(ctx, sqlClaimUpdate, now, p.p.LeasedBy, micros(p.p.LeaseExpiresAt), jsonIDs(ids))
+	res, err := p.tx.update.ExecContext(ctx, now, p.p.LeasedBy, micros(p.p.LeaseExpiresAt), jsonIDs(ids))
 	if err != nil {
 		return nil, fmt.Errorf("mark running: %w", err)
 	}
@@ -147,6 +315,35 @@ func (p *partitionSource) Take(ctx context.Context, keys []string, takes []int, 
 		return nil, fmt.Errorf("mark running: %d of %d jobs updated (%v)", n, len(ids), err)
 	}
 	return picked, nil
+}
+
+// jsonTakes encodes keys and takes as the JSON object of sqlPartitionTake:
+// each key, a member whose value is its take.
+func jsonTakes(keys []string, takes []int) (string, error) {
+	b := make([]byte, 0, 2+len(keys)*16)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		q, err := json.Marshal(k)
+		if err != nil {
+			return "", err
+		}
+		b = append(b, q...)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(takes[i]), 10)
+	}
+	return string(append(b, '}')), nil
+}
+
+// sum returns the sum of ns.
+func sum(ns []int) int {
+	s := 0
+	for _, n := range ns {
+		s += n
+	}
+	return s
 }
 
 var _ store.PartitionSource = (*partitionSource)(nil)

@@ -17,6 +17,9 @@ type stmts struct {
 	// claimCandidates is built per LIMIT (a power of two) and number of
 	// kinds (see claimStmts).
 	claimCandidates *claimStmts
+	// partition are the statements of claims by partition key, prepared
+	// when first needed (see partitionStmts).
+	partition *partitionStmts
 
 	getUnique     *sql.Stmt
 	getJob        *sql.Stmt
@@ -106,6 +109,7 @@ func prepareStmts(ctx context.Context, db *sql.DB) (*stmts, error) {
 	st.finishJobs = newBatchStmt(sqlFinishJobs)
 	st.insertAttempts = newBatchStmt(sqlInsertAttempts)
 	st.claimCandidates = &claimStmts{}
+	st.partition = &partitionStmts{}
 	return st, nil
 }
 
@@ -124,6 +128,9 @@ func (st *stmts) close() error {
 	}
 	if st.claimCandidates != nil {
 		st.claimCandidates.close()
+	}
+	if st.partition != nil {
+		errs = append(errs, st.partition.close())
 	}
 	return errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
@@ -184,6 +185,44 @@ func testClaimPartitioned(t *testing.T, newStore NewStoreFunc) {
 		for k, n := range seen {
 			if n != 1 {
 				t.Errorf("key %s: %d jobs in the first rotation; want 1", k, n)
+			}
+		}
+	})
+
+	t.Run("SharesInClaimOrderWithAnyKey", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		// Keys that JSON, SQL or a path would have to escape, each with 6
+		// jobs due 1, 2, ... 6 minutes ago, inserted in that order (so
+		// the claim order is the reverse of their IDs').
+		keys := []string{`a"b`, `c\d`, "é ü", "$.x[0]", "'; --"}
+		for _, k := range keys {
+			for m := 1; m <= 6; m++ {
+				f.insertN(1, kind("t"), partition(k), scheduledAt(base.Add(-time.Duration(m)*time.Minute)))
+			}
+		}
+		// rank is a job's place in its key's claim order, from 1.
+		rank := func(j *kilntype.JobRow) int { return 7 - int(base.Sub(j.ScheduledAt)/time.Minute) }
+		// A claim of 15 takes one job per key, then shares the other 10
+		// equally: 3 per key, each key's first 3 in claim order.
+		jobs := f.claim(partitioned(15, 0))
+		got := map[string][]int{}
+		for _, j := range jobs {
+			got[j.Partition] = append(got[j.Partition], rank(j))
+		}
+		for _, k := range keys {
+			if fmt.Sprint(got[k]) != "[1 2 3]" {
+				t.Errorf("key %q: claimed the jobs of ranks %v in claim order; want [1 2 3] (%d jobs in all)", k, got[k], len(jobs))
+			}
+		}
+		// Under a limit of 4 per key, the next claim takes each key's 4th.
+		jobs = f.claim(partitioned(15, 4))
+		got = map[string][]int{}
+		for _, j := range jobs {
+			got[j.Partition] = append(got[j.Partition], rank(j))
+		}
+		for _, k := range keys {
+			if fmt.Sprint(got[k]) != "[4]" {
+				t.Errorf("key %q, limit 4 with 3 running: claimed the jobs of ranks %v; want [4]", k, got[k])
 			}
 		}
 	})

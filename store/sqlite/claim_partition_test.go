@@ -1,0 +1,101 @@
+package sqlite
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/kilnjobs/kiln/store"
+)
+
+// TestPartitionClaimReadsPerJob checks that what a claim by partition
+// key reads does not grow with the keys' backlogs: a claim from a queue
+// where key "a" has 20,000 available jobs fetches about as many pages from
+// the writer's page cache (sqlite3_db_status CACHE_HIT + CACHE_MISS, the
+// whole claim: its transaction, the running count, the key listing, the
+// take and the UPDATE) as the same claim from a queue where "a" has 10
+// (both queues share the indexes, so their depth is the same). Two
+// shapes: a claim of 50 under a limit of 1 per key from "a" and 59 keys
+// of one job (one job of each of 50 keys: sqlPartitionTakeFirst), and a
+// claim of 10 of keys "a" and "b" alone (two rotations, the second taking
+// 4 jobs a key: sqlPartitionTake(4)). A take that read or ranked every job
+// of a key would fetch "a"'s whole range of kiln_job_claim_partition, over
+// 100 pages more, and its rows.
+func TestPartitionClaimReadsPerJob(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "kiln.db"), &Options{Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
+	insert := func(queue, key string, n int) {
+		t.Helper()
+		if _, err := s.w.ExecContext(ctx, `WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < ?2)
+INSERT INTO kiln_job (kind, queue, args, state, priority, max_attempts, created_at, scheduled_at, partition_key)
+SELECT ?4, ?4, '{}', 'available', 1, 1, ?1, ?1, ?3 FROM g`, micros(now.Add(-time.Hour)), n, key, queue); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, backlog := range []int{10, 20_000} {
+		q := fmt.Sprint(backlog)
+		insert("many"+q, "a", backlog)
+		for k := range 59 {
+			insert("many"+q, fmt.Sprintf("k%02d", k), 1)
+		}
+		insert("two"+q, "a", backlog)
+		insert("two"+q, "b", 10)
+	}
+	// claim claims max jobs of queue under limit, and returns how many
+	// pages it fetched and its jobs per key. Each queue has a kind of its
+	// own (named after it), since a per-key limit counts the kind's jobs
+	// running in every queue.
+	claim := func(queue string, max, limit int) (int, map[string]int) {
+		t.Helper()
+		params := &store.JobClaimParams{Queue: queue, Kinds: []string{queue}, Max: max,
+			Partitioned: map[string]store.PartitionClaim{queue: {MaxRunning: limit}},
+			LeasedBy:    "p", LeaseExpiresAt: now.Add(time.Minute), Now: now}
+		// A first claim prepares the statements (which reads the schema):
+		// it finds nothing in a queue of its own.
+		warm := *params
+		warm.Queue = "other"
+		if _, err := s.JobClaim(ctx, &warm); err != nil {
+			t.Fatal(err)
+		}
+		pagesFetched(t, s.w) // resets the counters
+		claimed, err := s.JobClaim(ctx, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages := pagesFetched(t, s.w)
+		perKey := map[string]int{}
+		for _, j := range claimed {
+			perKey[j.Partition]++
+		}
+		if len(claimed) != max {
+			t.Errorf("queue %s: claimed %d jobs, want %d", queue, len(claimed), max)
+		}
+		t.Logf("queue %s: a claim of %d fetched %d pages", queue, max, pages)
+		return pages, perKey
+	}
+	for _, tc := range []struct {
+		queue      string
+		max, limit int
+		keys       int // keys claimed
+	}{
+		{"many", 50, 1, 50},
+		{"two", 10, 0, 2},
+	} {
+		small, smallKeys := claim(tc.queue+"10", tc.max, tc.limit)
+		big, bigKeys := claim(tc.queue+"20000", tc.max, tc.limit)
+		if len(smallKeys) != tc.keys || len(bigKeys) != tc.keys || smallKeys["a"] != bigKeys["a"] {
+			t.Errorf("%s: jobs per key %v and %v, want %d keys each and as many of a", tc.queue, smallKeys, bigKeys, tc.keys)
+		}
+		if big > small+small/5 {
+			t.Errorf("%s: the claim fetched %d pages with a backlog of 20,000 jobs of key a, %d with 10; want at most 20%% more",
+				tc.queue, big, small)
+		}
+	}
+}

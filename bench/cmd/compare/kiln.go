@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/kilnjobs/kiln"
@@ -18,11 +19,13 @@ type kilnArgs struct {
 func (kilnArgs) Kind() string { return "bench.noop" }
 
 // kilnWorker completes its jobs at once, telling probe, with rate as its
-// kind's rate limit (--kiln-rate-limit; zero: none).
+// kind's rate limit (--kiln-rate-limit; zero: none) and partitionLimit as
+// its per-key limit (--kiln-partition-limit; 0: none).
 type kilnWorker struct {
 	kiln.WorkerDefaults[kilnArgs]
-	probe *probe
-	rate  kiln.RateLimit
+	probe          *probe
+	rate           kiln.RateLimit
+	partitionLimit int
 }
 
 func (w kilnWorker) Work(context.Context, *kiln.Job[kilnArgs]) error {
@@ -31,6 +34,8 @@ func (w kilnWorker) Work(context.Context, *kiln.Job[kilnArgs]) error {
 }
 
 func (w kilnWorker) RateLimit() kiln.RateLimit { return w.rate }
+
+func (w kilnWorker) PartitionMaxConcurrency() int { return w.partitionLimit }
 
 type kilnSystem struct{}
 
@@ -46,6 +51,7 @@ type kilnRig struct {
 	probe    *probe
 	comps    *completions
 	traced   *tracedStore // nil without --kiln-trace
+	keys     int          // partition keys of the jobs (--kiln-partition-keys; 0: none)
 	logs     *quietLogger
 	closers  []func() error // run in reverse order by close
 }
@@ -53,7 +59,8 @@ type kilnRig struct {
 // openKiln migrates a fresh schema and makes a client on it whose queue
 // has --workers workers, with its completions counted; close undoes it.
 func openKiln(ctx context.Context, o *options) (_ *kilnRig, err error) {
-	k := &kilnRig{schema: freshSchema("kiln_compare_"), probe: newProbe(), comps: newCompletions(), logs: newQuietLogger()}
+	k := &kilnRig{schema: freshSchema("kiln_compare_"), probe: newProbe(), comps: newCompletions(), logs: newQuietLogger(),
+		keys: o.kilnPartitionKeys}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, k.close(ctx))
@@ -78,7 +85,7 @@ func openKiln(ctx context.Context, o *options) (_ *kilnRig, err error) {
 	})
 
 	workers := kiln.NewWorkers()
-	kiln.AddWorker(workers, kilnWorker{probe: k.probe, rate: o.kilnRateLimit})
+	kiln.AddWorker(workers, kilnWorker{probe: k.probe, rate: o.kilnRateLimit, partitionLimit: o.kilnPartitionLimit})
 	var kst store.Store = k.st
 	if o.kilnTrace {
 		k.traced = newTracedStore(k.st)
@@ -133,11 +140,15 @@ func (k *kilnRig) close(context.Context) error {
 	return errors.Join(errs...)
 }
 
-// enqueue stores n jobs, {"n": first} onwards, with EnqueueMany.
+// enqueue stores n jobs, {"n": first} onwards, with EnqueueMany; with
+// partition keys, job i has the key i modulo their number.
 func (k *kilnRig) enqueue(ctx context.Context, first, n int) error {
 	batch := make([]kiln.EnqueueParams, n)
 	for i := range batch {
 		batch[i] = kiln.EnqueueParams{Args: kilnArgs{N: first + i}}
+		if k.keys > 0 {
+			batch[i].Opts = &kiln.EnqueueOpts{Partition: strconv.Itoa((first + i) % k.keys)}
+		}
 	}
 	_, err := k.client.EnqueueMany(ctx, batch)
 	return err

@@ -106,6 +106,10 @@ type options struct {
 	riverCooldown   time.Duration
 	// kilnRateLimit is the rate limit of Kiln's job kind (zero: none).
 	kilnRateLimit kiln.RateLimit
+	// kilnPartitionKeys spreads Kiln's jobs over this many partition keys
+	// (0: none), kilnPartitionLimit is its kind's per-key limit
+	// (PartitionMaxConcurrency; 0: none).
+	kilnPartitionKeys, kilnPartitionLimit int
 	// riverPollInterval is River's FetchPollInterval (0: River's default).
 	riverPollInterval time.Duration
 	// duration selects the continuous mode when above 0: its window.
@@ -178,6 +182,8 @@ func main() {
 	flag.IntVar(&o.floorClaimMax, "floor-claim-max", 0, "the floor's jobs per claim at most (0: --workers)")
 	flag.DurationVar(&o.floorPollInterval, "floor-poll-interval", 20*time.Millisecond, "the floor's poll after a claim that found fewer jobs than it asked for")
 	flag.IntVar(&o.kilnRateLimit.Limit, "kiln-rate-limit", 0, "rate limit Kiln's job kind to this many jobs per second, with a burst of as many (0: no limit); set it above the burn-down's rate to measure what the limit costs when it does not bind")
+	flag.IntVar(&o.kilnPartitionKeys, "kiln-partition-keys", 0, "give Kiln's jobs partition keys, job i the key i modulo this (0: no key)")
+	flag.IntVar(&o.kilnPartitionLimit, "kiln-partition-limit", 0, "cap Kiln's running jobs per partition key at this many, in every process (PartitionMaxConcurrency; 0: no limit); needs --kiln-partition-keys")
 	flag.BoolVar(&o.kilnTrace, "kiln-trace", false, "time Kiln's store calls (claim, finish, ...) and print them per phase; keeps the store's notifications (LISTEN/NOTIFY) and hides its other optional interfaces, unused here")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -193,6 +199,8 @@ func main() {
 		fatalf("--duration %s: want 0 (burn-down) or at least 3s", o.duration)
 	case o.backlog < batchSize:
 		fatalf("--backlog %d: want at least %d", o.backlog, batchSize)
+	case o.kilnPartitionKeys < 0, o.kilnPartitionLimit < 0, o.kilnPartitionLimit > 0 && o.kilnPartitionKeys == 0:
+		fatalf("--kiln-partition-keys and --kiln-partition-limit must be at least 0, and a limit needs keys")
 	case o.floorClaimMax < 0, o.floorPollInterval <= 0:
 		fatalf("--floor-claim-max must be at least 0 and --floor-poll-interval above 0")
 	case o.riverInsert != "many" && o.riverInsert != "fast":

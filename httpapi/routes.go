@@ -75,6 +75,7 @@ func routes() []route {
 		{"GET", "/rate-limits/{kind}", false, (*api).rateLimitGet},
 		{"PUT", "/rate-limits/{kind}", true, (*api).rateLimitPut},
 		{"DELETE", "/rate-limits/{kind}", true, (*api).rateLimitDelete},
+		{"GET", "/concurrency-limits", false, (*api).concurrencyLimitList},
 
 		{"GET", "/audit", false, (*api).auditList},
 

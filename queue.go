@@ -76,7 +76,7 @@ func (c *Client) queueSetPaused(ctx context.Context, name string, paused bool) e
 // and its count of jobs in each of those states (read in one snapshot),
 // and the ScheduledAt of its oldest available job (the queue's latency is
 // the time since). The SQLite and PostgreSQL stores read the counts from
-// the job counters that their triggers keep, and the oldest available job
+// the job counters they keep, and the oldest available job
 // with a few index seeks per queue: the time grows with the queues, not
 // with the jobs, so a dashboard may poll it every second.
 func (c *Client) QueueList(ctx context.Context) ([]*QueueRow, error) {

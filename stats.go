@@ -86,6 +86,38 @@ func (c *Client) Stats(ctx context.Context) (*Stats, error) {
 	return st, nil
 }
 
+// StatsCorrection is one correction that Client.StatsRebuild made to the
+// job counters: Jobs (negative or positive) was added to the count of
+// Queue's jobs in State.
+type StatsCorrection struct {
+	Queue string   `json:"queue"`
+	State JobState `json:"state"`
+	Jobs  int      `json:"jobs"`
+}
+
+// StatsRebuild recounts the jobs by queue and state and corrects the job
+// counters that Stats reads to match, and returns the corrections it made,
+// by queue then state (none when the counters were right). The counters
+// need it only when they missed changes: on PostgreSQL, after processes of
+// a Kiln version before schema migration 021 kept running after it (see
+// docs/upgrading.md), or after an UPDATE of the jobs table by hand. The
+// Finished counts are left as they are. It reads every job once (a scan of
+// the jobs table) and is safe while jobs run: on PostgreSQL it locks no
+// job, and changes made meanwhile are counted as usual; on SQLite other
+// writers wait for the scan. Calls at once are applied one after the
+// other.
+func (c *Client) StatsRebuild(ctx context.Context) ([]StatsCorrection, error) {
+	fixed, err := c.cfg.Store.JobCountRebuild(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("kiln: rebuild stats: %w", err)
+	}
+	out := make([]StatsCorrection, len(fixed))
+	for i, f := range fixed {
+		out[i] = StatsCorrection{Queue: f.Queue, State: f.State, Jobs: f.Count}
+	}
+	return out, nil
+}
+
 // finishedStates are the states an attempt can move its job to.
 var finishedStates = []JobState{JobStateCompleted, JobStateRetryable, JobStateDiscarded,
 	JobStateCancelled, JobStateScheduled, JobStateAvailable}

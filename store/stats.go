@@ -12,10 +12,14 @@ import (
 // history, so that a dashboard reads them in time that does not grow with
 // the jobs kept: no count over the jobs table, whatever its size.
 //
-// The database keeps the counters itself (triggers on the jobs table), in
-// the transaction of every change to a job, whichever way it was made: a
-// Store method, another process, or an operator's SQL. They are therefore
-// exact, and consistent with the jobs in every snapshot. A backend may keep
+// The counters change in the transaction of every change to a job, so
+// they are exact, and consistent with the jobs in every snapshot. SQLite
+// keeps them with triggers on the jobs table, whichever way a job changes
+// (a Store method, another process, or an operator's SQL). PostgreSQL
+// counts inserts and deletes with triggers, and each of its statements
+// that moves jobs between queues or states writes its own counter deltas:
+// an UPDATE by hand is not counted there (JobCountRebuild corrects the
+// counters). A backend may keep
 // part of them as deltas that JobStatsFold moves into totals (PostgreSQL
 // does, so that concurrent transactions never update one counter row);
 // reads add the deltas not folded yet, so folding changes no count.
@@ -46,6 +50,19 @@ type StatsStore interface {
 	// how many rows it folded or deleted. Several processes may call it at
 	// once: each attempt is recorded once.
 	JobStatsFold(ctx context.Context, params *JobStatsFoldParams) (int, error)
+	// JobCountRebuild recounts the jobs by queue and state and corrects
+	// the counters (JobCount.Count) to match, for counters that missed
+	// changes (PostgreSQL: the UPDATEs of processes of a version before
+	// its migration 021 that ran after it, or an operator's UPDATE by
+	// hand). It returns the corrections it made, ordered as
+	// JobCountByQueueState: Count is what it added to the pair's count,
+	// negative or positive; Finished is 0 (the Finished counters are left
+	// as they are: what they missed cannot be recounted). Its cost is one
+	// scan of the jobs. Changes made while it runs are counted as usual,
+	// and calls at once are applied one after the other. On PostgreSQL it
+	// locks neither jobs nor counters; on SQLite it holds the write lock
+	// for the scan.
+	JobCountRebuild(ctx context.Context) ([]JobCount, error)
 }
 
 // JobCount is the counters of one queue and state.

@@ -149,6 +149,7 @@ New to Kiln? Run 'kiln demo' and watch jobs run, fail, retry and complete.`,
 		newRateLimitCmd(g),
 		newAuditCmd(g),
 		newBulkCmd(g),
+		newStatsCmd(g),
 		newDemoCmd(g),
 		newBenchCmd(g),
 	)

@@ -262,28 +262,63 @@ func idRange(lp *store.JobListParams, from string, args []any) (string, []any) {
 	return from, append(args, lp.Cursor, lp.StopAt)
 }
 
+// bulkLock is the old CTE of the statements of a batch that move jobs:
+// it locks, in ID order, the jobs of $1 in a state of $2 that also meet
+// cond, and reads what they are before (the UPDATE's initplan reads it
+// whole before it updates), for their counter deltas (counted, countMoves).
+// A job changed since the statement's snapshot is read again once locked,
+// and left out if it no longer qualifies.
+func bulkLock(cond string) string {
+	return `old AS MATERIALIZED (
+	SELECT id, queue, state, attempt, attempted_at, finalized_at, attempted_by FROM {s}.kiln_job
+	WHERE id = ANY($1::bigint[]) AND state = ANY($2::text[]) AND ` + cond + `
+	ORDER BY id FOR NO KEY UPDATE
+)`
+}
+
+// bulkCounted is the counted CTE of the statements of a batch that move
+// jobs: the counter deltas of the jobs that moved, which returns their id,
+// queue and state, from the pairs old read.
+var bulkCounted = `counted AS (
+	` + countMoves("moved AS m JOIN old AS o ON o.id = m.id", "m.queue", "m.state", "o.queue", "o.state") + `
+)`
+
 // The statements of a batch: $1 the batch's IDs, $2 the states the action
 // applies to.
-const (
-	sqlBulkCancelNow = `UPDATE {s}.kiln_job SET state = 'cancelled', finalized_at = $3
-WHERE id = ANY($1::bigint[]) AND state = ANY($2::text[]) AND state <> 'running'`
+var (
+	sqlBulkCancelNow = `WITH ` + bulkLock(`state <> 'running'`) + `,
+moved AS (
+	UPDATE {s}.kiln_job SET state = 'cancelled', finalized_at = $3
+	WHERE id = ANY(ARRAY(SELECT id FROM old)) RETURNING id, queue, state
+),
+` + bulkCounted + `
+SELECT count(*) FROM moved`
 	sqlBulkCancelRequest = `UPDATE {s}.kiln_job SET cancel_requested_at = coalesce(cancel_requested_at, $2)
 WHERE id = ANY($1::bigint[]) AND state = 'running' RETURNING id`
 	sqlBulkDelete = `DELETE FROM {s}.kiln_job WHERE id = ANY($1::bigint[]) AND state = ANY($2::text[])`
-	sqlBulkMove   = `UPDATE {s}.kiln_job SET queue = $3
-WHERE id = ANY($1::bigint[]) AND state = ANY($2::text[]) AND queue <> $3 RETURNING state`
+	sqlBulkMove   = `WITH ` + bulkLock(`queue <> $3`) + `,
+moved AS (
+	UPDATE {s}.kiln_job SET queue = $3
+	WHERE id = ANY(ARRAY(SELECT id FROM old)) RETURNING id, queue, state
+),
+` + bulkCounted + `
+SELECT state FROM moved`
 	// sqlBulkRetryPlain retries the jobs without a unique key, keeping
 	// the successful attempt of a completed one as a row (see sqlRetry).
-	sqlBulkRetryPlain = `WITH kept AS (
+	sqlBulkRetryPlain = `WITH ` + bulkLock(`unique_key IS NULL`) + `,
+kept AS (
 	INSERT INTO {s}.kiln_job_attempt (job_id, attempt, started_at, finished_at, server, outcome)
-	SELECT id, attempt, attempted_at, finalized_at, attempted_by, 'succeeded' FROM {s}.kiln_job
-	WHERE id = ANY($1::bigint[]) AND state = ANY($2::text[]) AND unique_key IS NULL
-		AND state = 'completed' AND attempted_by IS NOT NULL
-)
-UPDATE {s}.kiln_job SET state = 'available', scheduled_at = $3,
-	max_attempts = CASE WHEN attempt >= max_attempts THEN attempt + 1 ELSE max_attempts END,
-	finalized_at = NULL, cancel_requested_at = NULL, attempted_by = NULL, output = NULL
-WHERE id = ANY($1::bigint[]) AND state = ANY($2::text[]) AND unique_key IS NULL RETURNING queue`
+	SELECT id, attempt, attempted_at, finalized_at, attempted_by, 'succeeded' FROM old
+	WHERE state = 'completed' AND attempted_by IS NOT NULL
+),
+moved AS (
+	UPDATE {s}.kiln_job SET state = 'available', scheduled_at = $3,
+		max_attempts = CASE WHEN attempt >= max_attempts THEN attempt + 1 ELSE max_attempts END,
+		finalized_at = NULL, cancel_requested_at = NULL, attempted_by = NULL, output = NULL
+	WHERE id = ANY(ARRAY(SELECT id FROM old)) RETURNING id, queue, state
+),
+` + bulkCounted + `
+SELECT queue FROM moved`
 	sqlBulkUnique = `SELECT id FROM {s}.kiln_job
 WHERE id = ANY($1::bigint[]) AND state = ANY($2::text[]) AND unique_key IS NOT NULL ORDER BY id`
 	// sqlBulkKeyHeld tells whether another unfinished job holds job $1's
@@ -305,9 +340,10 @@ func (s *Store) bulkApply(ctx context.Context, tx pgx.Tx, op *kilntype.BulkOpera
 	case kilntype.BulkRetry:
 		return s.bulkRetry(ctx, tx, ids, st, now, res)
 	case kilntype.BulkCancel:
-		tag, err := tx.Exec(ctx, s.sql(sqlBulkCancelNow), ids, st, now)
+		var cancelled int
+		err := tx.QueryRow(ctx, s.sql(sqlBulkCancelNow), ids, st, now).Scan(&cancelled)
 		if err != nil || !slices.Contains(states, kilntype.JobStateRunning) {
-			return int(tag.RowsAffected()), err
+			return cancelled, err
 		}
 		rows, err := tx.Query(ctx, s.sql(sqlBulkCancelRequest), ids, now)
 		if err != nil {
@@ -327,7 +363,7 @@ func (s *Store) bulkApply(ctx context.Context, tx pgx.Tx, op *kilntype.BulkOpera
 				return 0, fmt.Errorf("notify cancel requests: %w", err)
 			}
 		}
-		return int(tag.RowsAffected()) + len(running), nil
+		return cancelled + len(running), nil
 	case kilntype.BulkDelete:
 		tag, err := tx.Exec(ctx, s.sql(sqlBulkDelete), ids, st)
 		return int(tag.RowsAffected()), err

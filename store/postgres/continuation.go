@@ -153,6 +153,8 @@ func (s *Store) insertDependencies(ctx context.Context, q querier, params []*sto
 //     cancel and a parent that did not complete: FinalizedAt $1 and a
 //     LastError naming the parent) or else to available at $1, merging the
 //     batch's counts into a callback's metadata.
+//   - counted writes the counter deltas of the moved jobs, which left
+//     pending.
 //
 // It returns the moved jobs as they are after, in ID order.
 var sqlResolvePending = fmt.Sprintf(resolvePending, "")
@@ -214,6 +216,9 @@ released AS (
 	FROM outcome AS o
 	WHERE j.id = ANY(ARRAY(SELECT id FROM ready)) AND j.id = o.id AND j.state = 'pending'
 	RETURNING ` + qualified("j", jobColumns) + `
+),
+counted AS (
+	` + countMoves("released AS r", "r.queue", "r.state", "r.queue", "'pending'") + `
 )
 SELECT ` + jobColumns + ` FROM released ORDER BY id`
 

@@ -60,7 +60,3 @@ func MigrateToForTest(t testing.TB, s *Store, version int) {
 		t.Fatal(err)
 	}
 }
-
-// SQLCountedMarkForTest is sqlCountedMark, the condition that marks a
-// statement as one that writes its own counter deltas.
-const SQLCountedMarkForTest = sqlCountedMark

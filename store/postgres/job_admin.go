@@ -13,9 +13,20 @@ import (
 // sqlGetJobForUpdate reads and locks one job.
 const sqlGetJobForUpdate = `SELECT ` + jobColumns + ` FROM {s}.kiln_job WHERE id = $1 FOR UPDATE`
 
-// sqlCancelNow cancels job $2 at $1.
-const sqlCancelNow = `UPDATE {s}.kiln_job SET state = 'cancelled', finalized_at = $1
-WHERE id = $2 RETURNING ` + jobColumns
+// sqlCancelNow cancels job $2 at $1, and writes its counter deltas: old
+// locks the job and reads the pair it leaves (the UPDATE's initplan reads
+// old whole before it updates), counted appends the deltas of the move.
+var sqlCancelNow = `WITH old AS MATERIALIZED (
+	SELECT id, queue, state FROM {s}.kiln_job WHERE id = $2 FOR NO KEY UPDATE
+),
+moved AS (
+	UPDATE {s}.kiln_job SET state = 'cancelled', finalized_at = $1
+	WHERE id = ANY(ARRAY(SELECT id FROM old)) RETURNING ` + jobColumns + `
+),
+counted AS (
+	` + countMoves("moved AS m JOIN old AS o ON o.id = m.id", "m.queue", "m.state", "o.queue", "o.state") + `
+)
+SELECT ` + jobColumns + ` FROM moved`
 
 // sqlCancelRequest asks the process running job $2 to cancel it; the first
 // request's time is kept.
@@ -27,16 +38,29 @@ WHERE id = $2 RETURNING ` + jobColumns
 //
 // A completed job's successful attempt, which its row records (see
 // migration 009), is first appended to its attempt rows: the row's record
-// of it is cleared, since the job will run again.
-const sqlRetry = `WITH kept AS (
+// of it is cleared, since the job will run again. old locks the job and
+// reads it as it is before (the UPDATE's initplan reads old whole before it
+// updates), for kept and for counted, which writes the counter deltas of
+// the move.
+var sqlRetry = `WITH old AS MATERIALIZED (
+	SELECT id, queue, state, attempt, attempted_at, finalized_at, attempted_by FROM {s}.kiln_job
+	WHERE id = $2 FOR NO KEY UPDATE
+),
+kept AS (
 	INSERT INTO {s}.kiln_job_attempt (job_id, attempt, started_at, finished_at, server, outcome)
-	SELECT id, attempt, attempted_at, finalized_at, attempted_by, 'succeeded' FROM {s}.kiln_job
-	WHERE id = $2 AND state = 'completed' AND attempted_by IS NOT NULL
+	SELECT id, attempt, attempted_at, finalized_at, attempted_by, 'succeeded' FROM old
+	WHERE state = 'completed' AND attempted_by IS NOT NULL
+),
+moved AS (
+	UPDATE {s}.kiln_job SET state = 'available', scheduled_at = $1,
+		max_attempts = CASE WHEN attempt >= max_attempts THEN attempt + 1 ELSE max_attempts END,
+		finalized_at = NULL, cancel_requested_at = NULL, attempted_by = NULL, output = NULL
+	WHERE id = ANY(ARRAY(SELECT id FROM old)) RETURNING ` + jobColumns + `
+),
+counted AS (
+	` + countMoves("moved AS m JOIN old AS o ON o.id = m.id", "m.queue", "m.state", "o.queue", "o.state") + `
 )
-UPDATE {s}.kiln_job SET state = 'available', scheduled_at = $1,
-	max_attempts = CASE WHEN attempt >= max_attempts THEN attempt + 1 ELSE max_attempts END,
-	finalized_at = NULL, cancel_requested_at = NULL, attempted_by = NULL, output = NULL
-WHERE id = $2 RETURNING ` + jobColumns
+SELECT ` + jobColumns + ` FROM moved`
 
 // sqlDeleteJob deletes one job; its attempts go with it (ON DELETE CASCADE).
 const sqlDeleteJob = `DELETE FROM {s}.kiln_job WHERE id = $1`

@@ -57,11 +57,11 @@ import (
 //     rows).
 //   - async turns synchronous_commit off for the statement's transaction
 //     only (set_config's is_local), so that its commit does not wait for
-//     the WAL to reach disk, and marks the statement as one that writes
-//     its own counter deltas (sqlCountedMark); the UPDATE's one-time
-//     filter makes it run first. See JobClaim for why that is safe.
+//     the WAL to reach disk; the UPDATE's one-time filter makes it run
+//     first. See JobClaim for why that is safe.
 //   - claimed is the UPDATE, and counted appends its counter deltas to
-//     kiln_job_count_delta (migration 019): one more running job per
+//     kiln_job_count_delta (migrations 019 and 021: no trigger counts an
+//     UPDATE of kiln_job): one more running job per
 //     claimed job, one fewer in the state it was claimed from, which is
 //     available for the jobs of available (they were locked in that
 //     state) and the state waiting locked them in for the others. All of
@@ -70,7 +70,7 @@ const sqlClaimFormat = `WITH RECURSIVE paused AS MATERIALIZED (
 	SELECT FROM {s}.kiln_queue WHERE name = $1 AND paused
 ),
 async AS MATERIALIZED (
-	SELECT set_config('synchronous_commit', 'off', true), ` + sqlCountedMark + `
+	SELECT set_config('synchronous_commit', 'off', true)
 ),
 prio(p) AS (
 	SELECT min(priority) FROM {s}.kiln_job

@@ -43,8 +43,10 @@ WHERE state = 'running' AND kind = $1 AND partition_key <> '' GROUP BY partition
 // $6 without a key among the kind's first $7 in claim order
 // (kiln_job_claim_kind), skipping the jobs other claims hold. The jobs
 // are leased by $8 until $9, or, when $9 is NULL, for $10 from now(). A
-// paused queue gives none. As sqlClaim, it commits asynchronously.
-const sqlPartitionTake = `WITH paused AS MATERIALIZED (
+// paused queue gives none. As sqlClaim, it commits asynchronously, and
+// writes its counter deltas (counted: each job it takes leaves available
+// for running, in queue $1).
+var sqlPartitionTake = `WITH paused AS MATERIALIZED (
 	SELECT FROM {s}.kiln_queue WHERE name = $1 AND paused
 ),
 async AS MATERIALIZED (
@@ -75,13 +77,19 @@ unkeyed AS MATERIALIZED (
 	) AS c
 	WHERE w.partition_key = ''
 	LIMIT $6
+),
+claimed AS (
+	UPDATE {s}.kiln_job AS j SET state = 'running', attempt = j.attempt + 1, attempted_at = $5,
+		leased_by = $8, lease_expires_at = coalesce($9::timestamptz, now() + $10::interval),
+		cancel_requested_at = NULL
+	WHERE EXISTS (SELECT FROM async)
+		AND j.id = ANY(ARRAY(SELECT id FROM keyed UNION ALL SELECT id FROM unkeyed))
+	RETURNING ` + qualified("j", jobColumns) + `
+),
+counted AS (
+	` + countMoves("claimed AS c", "$1", "'running'", "$1", "'available'") + `
 )
-UPDATE {s}.kiln_job AS j SET state = 'running', attempt = j.attempt + 1, attempted_at = $5,
-	leased_by = $8, lease_expires_at = coalesce($9::timestamptz, now() + $10::interval),
-	cancel_requested_at = NULL
-WHERE EXISTS (SELECT FROM async)
-	AND j.id = ANY(ARRAY(SELECT id FROM keyed UNION ALL SELECT id FROM unkeyed))
-RETURNING ` + jobColumns
+SELECT ` + jobColumns + ` FROM claimed`
 
 // sqlSortsOff disables explicit sorts and JIT compilation in the
 // planning of the statements that follow it, for the rest of the

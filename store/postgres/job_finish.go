@@ -72,7 +72,7 @@ moved AS (
 		attempted_by = CASE WHEN f.outcome = 'succeeded' AND f.state = 'completed' THEN f.server END,
 		leased_by = NULL, lease_expires_at = NULL, cancel_requested_at = NULL
 	FROM f
-	WHERE (SELECT count(*) FROM parents) >= 0 AND ` + sqlCountedMark + `
+	WHERE (SELECT count(*) FROM parents) >= 0
 		AND j.id = f.id AND j.state = 'running' AND j.leased_by = f.leased_by
 		AND (f.attempted_at IS NULL OR j.attempted_at = f.attempted_at)
 	RETURNING j.id, j.queue, j.state
@@ -116,7 +116,7 @@ moved AS (
 		state = 'completed', finalized_at = f.finalized_at, attempted_by = f.server,
 		leased_by = NULL, lease_expires_at = NULL, cancel_requested_at = NULL
 	FROM f JOIN locked AS l ON l.id = f.id
-	WHERE ` + sqlCountedMark + ` AND j.id = f.id AND j.leased_by = f.leased_by
+	WHERE j.id = f.id AND j.leased_by = f.leased_by
 		AND (f.attempted_at IS NULL OR j.attempted_at = f.attempted_at)
 	RETURNING j.id, j.queue, j.state
 ),
@@ -128,9 +128,9 @@ SELECT id FROM moved`
 // moved CTE returns (id, queue, and the state it moved them to; they were
 // all running) to kiln_job_count_delta, one row per queue and state
 // changed. Each job counts one job fewer in running and one more, and one
-// finished attempt, in its new state, as migration 007's trigger counts
-// them; the statements mark themselves (sqlCountedMark), so the trigger
-// does not count them again.
+// finished attempt, in its new state, as migration 007's trigger counted
+// them (countMoves for a finish, spelled out: the hottest statements skip
+// its grouping by the state before and its HAVING).
 const sqlCountFinished = `
 	INSERT INTO {s}.kiln_job_count_delta (queue, state, jobs, finished)
 	SELECT m.queue, d.state, sum(d.jobs), sum(d.finished)

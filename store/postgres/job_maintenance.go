@@ -12,15 +12,24 @@ import (
 // sqlScheduleDue makes available up to $2 scheduled or retryable jobs due
 // at $1, earliest first, read from kiln_job_due. It skips the jobs that a
 // claim is taking (SKIP LOCKED): the claim takes due jobs of these states
-// itself.
-const sqlScheduleDue = `WITH due AS (
-	SELECT id FROM {s}.kiln_job
+// itself. due locks each job in the state it reads (a job changed since
+// the statement's snapshot is read again once locked, and left out if no
+// longer due), so counted knows the pair each moved job left. It returns
+// how many jobs it moved.
+var sqlScheduleDue = `WITH due AS MATERIALIZED (
+	SELECT id, queue, state FROM {s}.kiln_job
 	WHERE state IN ('scheduled', 'retryable') AND scheduled_at <= $1
 	ORDER BY scheduled_at
 	LIMIT $2
 	FOR UPDATE SKIP LOCKED
+),
+moved AS (
+	UPDATE {s}.kiln_job SET state = 'available' WHERE id = ANY(ARRAY(SELECT id FROM due)) RETURNING id
+),
+counted AS (
+	` + countMoves("moved AS m JOIN due AS o ON o.id = m.id", "o.queue", "'available'", "o.queue", "o.state") + `
 )
-UPDATE {s}.kiln_job SET state = 'available' WHERE id = ANY(ARRAY(SELECT id FROM due))`
+SELECT count(*) FROM moved`
 
 // JobScheduleDue makes available up to params.Max scheduled or retryable
 // jobs whose ScheduledAt <= params.Now, earliest first, and returns how many
@@ -29,11 +38,11 @@ func (s *Store) JobScheduleDue(ctx context.Context, params *store.JobScheduleDue
 	if params.Max < 1 {
 		return 0, nil
 	}
-	tag, err := s.pool.Exec(ctx, s.sql(sqlScheduleDue), truncate(params.Now), params.Max)
-	if err != nil {
+	var n int
+	if err := s.pool.QueryRow(ctx, s.sql(sqlScheduleDue), truncate(params.Now), params.Max).Scan(&n); err != nil {
 		return 0, fail("schedule due jobs", err)
 	}
-	return int(tag.RowsAffected()), nil
+	return n, nil
 }
 
 // sqlRescueMessage is the error of a rescued job's interrupted attempt,
@@ -47,7 +56,8 @@ const sqlRescueMessage = `'lease expired: process "' || coalesce(leased_by, '') 
 // through kiln_job_state_inflight (running jobs are few: at most the workers of the
 // processes sharing the database) and locks them; rescued moves each to cancelled if a cancel was
 // requested, to discarded if it used all its attempts, else to retryable at
-// $1; attempts records the interrupted attempt. $1 is cast wherever it
+// $1; counted writes their counter deltas (each leaves running, and its
+// attempt ends); attempts records the interrupted attempt. $1 is cast wherever it
 // appears: in pgx's simple_protocol mode (behind PgBouncer, say) it arrives
 // as a text literal, which a CASE would otherwise leave as text. It returns the rescued jobs
 // as they are after the move, earliest expiry first.
@@ -75,6 +85,9 @@ rescued AS (
 		leased_by = NULL, lease_expires_at = NULL, cancel_requested_at = NULL
 	WHERE j.id = ANY(ARRAY(SELECT id FROM expired))
 	RETURNING ` + qualified("j", jobColumns) + `
+),
+counted AS (
+	` + countMoves("rescued AS r", "r.queue", "r.state", "r.queue", "'running'") + `
 ),
 attempts AS (
 	INSERT INTO {s}.kiln_job_attempt (job_id, attempt, started_at, finished_at, server, outcome, error, trace)

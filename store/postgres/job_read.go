@@ -234,8 +234,8 @@ const sqlJobCountByState = `SELECT state, sum(jobs)::bigint FROM (
 GROUP BY state HAVING sum(jobs) <> 0`
 
 // JobCountByState returns how many jobs are in each state; states without
-// jobs are absent. It sums the counters that triggers keep in the
-// transaction of every change to a job (see JobCountByQueueState): its cost
+// jobs are absent. It sums the counters kept in the transaction of every
+// change to a job (see JobCountByQueueState): its cost
 // grows with the queues and the deltas not folded yet, not with the jobs.
 func (s *Store) JobCountByState(ctx context.Context) (map[kilntype.JobState]int, error) {
 	rows, err := s.pool.Query(ctx, s.sql(sqlJobCountByState))

@@ -23,7 +23,7 @@ WHERE name = $1 AND paused`
 // sqlQueueList returns, in one snapshot, rows of (queue, what, count, at):
 //
 //   - "available", "scheduled", "running" and "retryable": the queue's jobs
-//     in that state, from the counters that triggers keep (migration 007):
+//     in that state, from the job counters (migrations 007 and 021):
 //     the totals of kiln_job_count plus the deltas appended since the last
 //     fold, as JobCountByQueueState reads them;
 //   - "oldest": the earliest scheduled_at of the queue's available jobs,

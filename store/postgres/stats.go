@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -22,7 +23,8 @@ ORDER BY queue, state COLLATE "C"`
 
 // JobCountByQueueState returns the counters of each queue and state, by
 // queue then state: the totals of kiln_job_count (a row per pair) plus the
-// deltas that the triggers appended since the last JobStatsFold. Its cost
+// deltas appended since the last JobStatsFold (by the statements that move
+// jobs, and the insert and delete triggers). Its cost
 // grows with the pairs and the deltas not folded yet (a few per claim or
 // finish statement of the last seconds), not with the jobs.
 func (s *Store) JobCountByQueueState(ctx context.Context) ([]store.JobCount, error) {
@@ -164,16 +166,96 @@ func (s *Store) JobStatsFold(ctx context.Context, params *store.JobStatsFoldPara
 	return n, nil
 }
 
-// sqlCountedMark is a condition, always true, that marks the statement it
-// is evaluated in as one that writes its own counter deltas to
-// kiln_job_count_delta: it sets kiln.counted, transaction-locally, to the
-// statement's start time, which the WHEN of the counters' UPDATE trigger
-// compares with its own (migration 019), so that the trigger skips that
-// statement and no later one. Its subquery is an initplan: as a condition
-// of a statement's top-level WHERE it is a one-time filter, evaluated
-// before the statement writes a row, so the mark is set before the
-// trigger's WHEN is evaluated at the statement's end. The claim and the
-// finishes use it (sqlClaim, sqlFinishJobs, sqlCompleteJobs). The INSERT
-// and DELETE triggers have no such WHEN: inserts and deletes are counted
-// by them, and must write no deltas of their own.
-const sqlCountedMark = `(SELECT set_config('kiln.counted', statement_timestamp()::text, true)) IS NOT NULL`
+// countMoves returns an INSERT, the body of a statement's counted CTE,
+// that appends to kiln_job_count_delta the counter deltas of the jobs the
+// statement moved (migration 021: no trigger counts UPDATEs of kiln_job,
+// so every UPDATE that can change a job's queue or state writes its own
+// deltas, in the same statement). from is the FROM list that holds one row
+// per moved job; queue and state are the expressions of its queue and
+// state after the move, oldQueue and oldState before. Each job counts one
+// job fewer in the pair it left and one more in the pair it entered, and
+// one finished attempt there if it left running, as migration 007's
+// trigger counted them; pairs whose sums are zero (a job that stayed in
+// its pair) append nothing.
+func countMoves(from, queue, state, oldQueue, oldState string) string {
+	return `INSERT INTO {s}.kiln_job_count_delta (queue, state, jobs, finished)
+	SELECT d.queue, d.state, sum(d.jobs), sum(d.finished)
+	FROM ` + from + ` CROSS JOIN LATERAL (VALUES
+		(` + queue + `, ` + state + `, 1, (` + oldState + ` = 'running' AND ` + state + ` <> 'running')::integer),
+		(` + oldQueue + `, ` + oldState + `, -1, 0)) AS d(queue, state, jobs, finished)
+	GROUP BY d.queue, d.state HAVING sum(d.jobs) <> 0 OR sum(d.finished) <> 0`
+}
+
+// sqlCountRebuild compares the jobs' own count by queue and state with the
+// counters (totals plus deltas), in the one snapshot of the statement, and
+// appends the difference of each pair that differs to
+// kiln_job_count_delta, which it returns. Every change to a job writes its
+// deltas in its own transaction, so a change committed after the snapshot
+// is in neither side, and one committed before is in both (a fold, too,
+// moves deltas into totals in one transaction): the correction is exact
+// whatever commits meanwhile, and reads nothing but the jobs (one scan)
+// and the counters, locking neither.
+const sqlCountRebuild = `WITH jobs AS (
+	SELECT queue COLLATE "C" AS queue, state, count(*) AS n FROM {s}.kiln_job GROUP BY 1, 2
+),
+counted AS (
+	SELECT queue, state, sum(jobs) AS n FROM (
+		SELECT queue, state, jobs FROM {s}.kiln_job_count
+		UNION ALL
+		SELECT queue, state, jobs FROM {s}.kiln_job_count_delta
+	) AS c
+	GROUP BY queue, state
+),
+diff AS MATERIALIZED (
+	SELECT coalesce(j.queue, c.queue) AS queue, coalesce(j.state, c.state) AS state,
+		coalesce(j.n, 0) - coalesce(c.n, 0) AS jobs
+	FROM jobs AS j FULL JOIN counted AS c ON c.queue = j.queue AND c.state = j.state
+),
+fixed AS (
+	INSERT INTO {s}.kiln_job_count_delta (queue, state, jobs, finished)
+	SELECT queue, state, jobs, 0 FROM diff WHERE jobs <> 0
+)
+SELECT queue, state, jobs FROM diff WHERE jobs <> 0 ORDER BY queue, state COLLATE "C"`
+
+// countRebuildLockKey returns the key of the advisory lock that
+// serializes the JobCountRebuild calls of one schema: two at once would
+// both add the difference they saw.
+func (s *Store) countRebuildLockKey() int64 {
+	h := fnv.New64a()
+	h.Write([]byte("kiln count rebuild\x00" + s.schema))
+	return int64(h.Sum64())
+}
+
+// JobCountRebuild corrects the job counters to the jobs' own count by
+// queue and state (sqlCountRebuild), and returns the corrections it made,
+// by queue then state: Count is what it added to the pair's count (the
+// Finished counters are left alone). It takes a transaction-level
+// advisory lock of the schema first, so that calls run one at a time and
+// each sees the previous one's correction; it locks no job and no counter:
+// enqueues, claims, finishes and folds go on. Its cost is one scan of
+// kiln_job.
+func (s *Store) JobCountRebuild(ctx context.Context) ([]store.JobCount, error) {
+	var fixed []store.JobCount
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, s.countRebuildLockKey()); err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
+		rows, err := tx.Query(ctx, s.sql(sqlCountRebuild))
+		if err != nil {
+			return err
+		}
+		fixed, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.JobCount, error) {
+			var c store.JobCount
+			err := row.Scan(&c.Queue, &c.State, &c.Count)
+			return c, err
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fail("rebuild job counters", err)
+	}
+	if fixed == nil {
+		fixed = []store.JobCount{}
+	}
+	return fixed, nil
+}

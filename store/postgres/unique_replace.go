@@ -12,17 +12,30 @@ import (
 // sqlReplaceUnique changes waiting jobs as replacing unique inserts ask
 // (store.UniqueReplace): row i of the arrays gives job $1[i] the args
 // $2[i] when $3[i], and the ScheduledAt $4[i] and state $5[i] (a retryable
-// job stays retryable) when $6[i]. The UPDATE locks each job; one that a
-// claim took meanwhile (it waits for the claim's commit, then re-checks)
-// is no longer waiting and is left alone. It returns the jobs it changed.
-var sqlReplaceUnique = `UPDATE {s}.kiln_job AS j SET
-	args = CASE WHEN r.replace_args THEN r.args::jsonb ELSE j.args END,
-	scheduled_at = CASE WHEN r.replace_schedule THEN r.scheduled_at ELSE j.scheduled_at END,
-	state = CASE WHEN r.replace_schedule AND j.state <> 'retryable' THEN r.state ELSE j.state END
-FROM unnest($1::bigint[], $2::text[], $3::boolean[], $4::timestamptz[], $5::text[], $6::boolean[])
-	AS r(id, args, replace_args, scheduled_at, state, replace_schedule)
-WHERE j.id = r.id AND j.state IN ('available', 'scheduled', 'retryable')
-RETURNING ` + qualified("j", jobColumns)
+// job stays retryable) when $6[i]. old locks the jobs in ID order and
+// reads the state each leaves; one that a claim took meanwhile (old waits
+// for the claim's commit, then re-checks) is no longer waiting and is left
+// alone. counted writes the counter deltas of the jobs whose state
+// changed. It returns the jobs it changed.
+var sqlReplaceUnique = `WITH old AS MATERIALIZED (
+	SELECT id, queue, state FROM {s}.kiln_job
+	WHERE id = ANY($1::bigint[]) AND state IN ('available', 'scheduled', 'retryable')
+	ORDER BY id FOR NO KEY UPDATE
+),
+moved AS (
+	UPDATE {s}.kiln_job AS j SET
+		args = CASE WHEN r.replace_args THEN r.args::jsonb ELSE j.args END,
+		scheduled_at = CASE WHEN r.replace_schedule THEN r.scheduled_at ELSE j.scheduled_at END,
+		state = CASE WHEN r.replace_schedule AND j.state <> 'retryable' THEN r.state ELSE j.state END
+	FROM unnest($1::bigint[], $2::text[], $3::boolean[], $4::timestamptz[], $5::text[], $6::boolean[])
+		AS r(id, args, replace_args, scheduled_at, state, replace_schedule)
+	WHERE j.id = ANY(ARRAY(SELECT id FROM old)) AND j.id = r.id
+	RETURNING ` + qualified("j", jobColumns) + `
+),
+counted AS (
+	` + countMoves("moved AS m JOIN old AS o ON o.id = m.id", "m.queue", "m.state", "o.queue", "o.state") + `
+)
+SELECT ` + jobColumns + ` FROM moved`
 
 // replaceUnique applies the UniqueReplace of the rows at indexes skipped
 // whose results hold a waiting job, in one statement, and updates their

@@ -150,3 +150,49 @@ func (s *Store) JobStatsFold(ctx context.Context, params *store.JobStatsFoldPara
 	}
 	return int(n), nil
 }
+
+// sqlCountDiff returns, for each queue and state whose counter differs from
+// the jobs' own count, the difference (jobs minus counter).
+const sqlCountDiff = `SELECT queue, state, sum(n) FROM (
+	SELECT queue, state, count(*) AS n FROM kiln_job GROUP BY queue, state
+	UNION ALL
+	SELECT queue, state, -jobs FROM kiln_job_count
+) GROUP BY queue, state HAVING sum(n) <> 0 ORDER BY queue, state`
+
+// JobCountRebuild corrects the job counters of kiln_job_count to the jobs'
+// own count by queue and state, and returns the corrections it made, by
+// queue then state: Count is what it added to the pair's count (the
+// Finished counters are left alone). It runs in one write transaction:
+// other writers wait for one scan of kiln_job.
+func (s *Store) JobCountRebuild(ctx context.Context) ([]store.JobCount, error) {
+	fixed := []store.JobCount{}
+	err := s.write(ctx, func(tx *sql.Tx, _ *stmts) error {
+		fixed = fixed[:0]
+		rows, err := tx.QueryContext(ctx, sqlCountDiff)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c store.JobCount
+			if err := rows.Scan(&c.Queue, (*string)(&c.State), &c.Count); err != nil {
+				return err
+			}
+			fixed = append(fixed, c)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, c := range fixed {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO kiln_job_count (queue, state, jobs) VALUES (?1, ?2, ?3)
+				ON CONFLICT (queue, state) DO UPDATE SET jobs = jobs + excluded.jobs`, c.Queue, string(c.State), c.Count); err != nil {
+				return fmt.Errorf("correct counter: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fail("rebuild job counters", err)
+	}
+	return fixed, nil
+}

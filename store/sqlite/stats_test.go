@@ -30,3 +30,22 @@ func TestMigrateCountsExistingJobs(t *testing.T) {
 		}
 	})
 }
+
+// TestCountRebuild checks that JobCountRebuild corrects a counter that an
+// UPDATE by hand made wrong (storetest.CheckCountRebuild).
+func TestCountRebuild(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "kiln.db")
+	s := open(t, path, &sqlite.Options{Migrate: true})
+	storetest.CheckCountRebuild(t, s, func(queue string) {
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.ExecContext(t.Context(), `UPDATE kiln_job_count SET jobs = jobs + 2
+			WHERE queue = ? AND state = 'available'`, queue); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

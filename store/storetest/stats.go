@@ -393,6 +393,7 @@ func testStats(t *testing.T, newStore NewStoreFunc) {
 	})
 
 	t.Run("Concurrent", func(t *testing.T) { testStatsConcurrent(t, newStore) })
+	t.Run("RebuildWhileJobsChange", func(t *testing.T) { testStatsRebuildWhileJobsChange(t, newStore) })
 }
 
 // testStatsHistory finishes and rescues jobs between folds made in several
@@ -654,8 +655,9 @@ func (f *fixture) checkCounters() {
 // statement that moves jobs between queues and states or inserts or
 // deletes them, in batches that mix queues and states where the method
 // takes batches, and checks the counters against the jobs after each
-// (wantCounts): the hot statements, which write their own counter deltas
-// in the PostgreSQL store, beside the others, which the triggers count.
+// (wantCounts): in the PostgreSQL store each statement that moves jobs
+// writes its own counter deltas (no trigger counts an UPDATE there), and
+// the inserts' and deletes' triggers count the rest.
 func testStatsEveryChange(t *testing.T, newStore NewStoreFunc) {
 	f := newFixture(t, newStore)
 	both := store.UniqueReplace{Args: true, Schedule: true}
@@ -732,10 +734,16 @@ func testStatsEveryChange(t *testing.T, newStore NewStoreFunc) {
 		t.Fatal(err)
 	}
 	f.wantCounts("JobScheduleDue")
-	if _, err := f.s.JobRescueExpired(f.ctx, &store.JobRescueExpiredParams{Now: base.Add(2 * leaseTTL), Max: 100}); err != nil {
-		t.Fatal(err)
+	finished := 0
+	for _, c := range f.counts() {
+		finished += c.Finished
+	}
+	rescued, err := f.s.JobRescueExpired(f.ctx, &store.JobRescueExpiredParams{Now: base.Add(2 * leaseTTL), Max: 100})
+	if err != nil || len(rescued) == 0 {
+		t.Fatalf("JobRescueExpired = %d jobs, %v; want some", len(rescued), err)
 	}
 	f.wantCounts("JobRescueExpired")
+	f.wantFinishedTotal("JobRescueExpired (its attempts end)", finished+len(rescued))
 	if _, err := f.s.JobDeleteFinished(f.ctx, &store.JobDeleteFinishedParams{CompletedBefore: base.Add(time.Hour),
 		CancelledBefore: base.Add(time.Hour), DiscardedBefore: base.Add(time.Hour), Max: 1}); err != nil {
 		t.Fatal(err)
@@ -765,4 +773,186 @@ func testStatsEveryChange(t *testing.T, newStore NewStoreFunc) {
 		finishParams(failed, kilntype.JobStateDiscarded, base.Add(time.Second)))
 	f.resolve(base.Add(time.Minute))
 	f.wantCounts("JobResolvePending")
+	// The children of given parents only (the releaser's statement).
+	parent := f.running()
+	f.insert(childOf(kilntype.ParentFailureRun, parent.ID), queue("children"))
+	f.finish(finishParams(parent, kilntype.JobStateCompleted, base.Add(time.Second)))
+	if moved, err := f.dependencies().JobResolvePending(f.ctx, &store.JobResolvePendingParams{Now: base.Add(time.Minute),
+		Max: 10, Parents: []int64{parent.ID}}); err != nil || len(moved) != 1 {
+		t.Fatalf("JobResolvePending of a parent's children = %d jobs, %v; want 1", len(moved), err)
+	}
+	f.wantCounts("JobResolvePending of a parent's children")
+
+	// The changes that the steps above leave out: a claim by partition
+	// key; cancels of an available and a pending job; the retry of a
+	// completed job (its successful attempt kept as a row); a bulk retry
+	// of a finished job with a unique key (retried alone).
+	f.insertMany(params(kind("t"), partition("p1")), params(kind("t"), partition("p1")),
+		params(kind("t"), partition("p2")), params(kind("t")))
+	if got := f.claim(partitioned(10, 1)); len(got) != 3 {
+		t.Fatalf("a claim by partition key took %d jobs, want 3", len(got))
+	}
+	f.wantCounts("a claim by partition key")
+	for _, id := range []int64{f.insert(queue("x")).ID, f.insert(queue("x"), pending()).ID} {
+		if _, err := f.s.JobCancel(f.ctx, &store.JobCancelParams{ID: id, Now: base}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.wantCounts("cancels of an available and a pending job")
+	if _, err := f.s.JobRetry(f.ctx, &store.JobRetryParams{ID: f.inState(kilntype.JobStateCompleted, queue("y")).ID,
+		Now: base}); err != nil {
+		t.Fatal(err)
+	}
+	f.wantCounts("the retry of a completed job")
+	f.inState(kilntype.JobStateDiscarded, queue("u"), uniqueKey("u2"))
+	f.bulkRun(f.bulkCreate(kilntype.BulkRetry, kilntype.JobFilter{Queues: []string{"u"},
+		States: []kilntype.JobState{kilntype.JobStateDiscarded}}, ""), 3, 4)
+	f.wantCounts("a bulk retry of a job with a unique key")
+}
+
+// CheckCountRebuild checks JobCountRebuild on s: it gives s jobs in
+// several queues and states, calls corrupt with one of those queues (it
+// must make the counters of that queue miss a change or count one that
+// did not happen: on PostgreSQL an UPDATE by hand of a job, on SQLite an
+// UPDATE of a counter), then checks that JobCountRebuild returns the
+// difference between the jobs and the counters, that the counters then
+// equal the jobs (before and after a fold) with the Finished counters
+// unchanged, and that a second call corrects nothing. Stores call it from
+// their own tests, since corrupting the counters is theirs to do.
+func CheckCountRebuild(t *testing.T, s store.Store, corrupt func(queue string)) {
+	t.Helper()
+	f := &fixture{t: t, s: s, ctx: t.Context()}
+	f.insertN(3, queue("a"))
+	f.insertN(2, queue("b"), scheduled(base.Add(time.Hour)))
+	for _, state := range []kilntype.JobState{kilntype.JobStateCompleted, kilntype.JobStateRetryable,
+		kilntype.JobStateRunning} {
+		f.inState(state)
+	}
+	f.wantCounts("the jobs' setup")
+	_, finished := splitCounts(f.counts())
+	corrupt("a")
+	before, _ := splitCounts(f.counts())
+	jobs := f.countJobs()
+	if slices.Equal(before, jobs) {
+		t.Fatalf("corrupt left the counters equal to the jobs: %v", jobs)
+	}
+	// want: the jobs minus the counters, pair by pair.
+	diff := map[store.JobCount]int{}
+	for _, c := range jobs {
+		diff[store.JobCount{Queue: c.Queue, State: c.State}] += c.Count
+	}
+	for _, c := range before {
+		diff[store.JobCount{Queue: c.Queue, State: c.State}] -= c.Count
+	}
+	want := []store.JobCount{}
+	for c, n := range diff {
+		if n != 0 {
+			c.Count = n
+			want = append(want, c)
+		}
+	}
+	slices.SortFunc(want, compareCounts)
+	got, err := s.JobCountRebuild(f.ctx)
+	if err != nil {
+		t.Fatalf("JobCountRebuild: %v", err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("JobCountRebuild corrected\n%v\nwant\n%v", got, want)
+	}
+	f.wantCounts("JobCountRebuild")
+	if _, after := splitCounts(f.counts()); !slices.Equal(after, finished) {
+		t.Errorf("JobCountRebuild changed the Finished counters from\n%v\nto\n%v", finished, after)
+	}
+	if again, err := s.JobCountRebuild(f.ctx); err != nil || len(again) != 0 {
+		t.Errorf("a second JobCountRebuild = %v, %v; want no correction", again, err)
+	}
+}
+
+// testStatsRebuildWhileJobsChange runs JobCountRebuild again and again
+// while jobs are claimed and finished in several queues and folds run: the
+// counters are right throughout, so no call may correct anything (a call
+// that read the jobs and the counters at different moments would), and
+// they are right at the end.
+func testStatsRebuildWhileJobsChange(t *testing.T, newStore NewStoreFunc) {
+	f := newFixture(t, newStore)
+	const (
+		workers = 3
+		jobs    = 40
+		batch   = 5
+	)
+	var (
+		wg   sync.WaitGroup
+		errs = make(chan error, workers+2)
+		done = make(chan struct{})
+	)
+	for w := range workers {
+		q := fmt.Sprintf("w%d", w)
+		f.insertN(jobs, queue(q))
+		wg.Go(func() {
+			for {
+				claimed, err := f.s.JobClaim(f.ctx, claimParams(q, batch, base))
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(claimed) == 0 {
+					return
+				}
+				ps := make([]*store.JobFinishParams, len(claimed))
+				for i, j := range claimed {
+					ps[i] = finishParams(j, []kilntype.JobState{kilntype.JobStateCompleted,
+						kilntype.JobStateDiscarded}[j.ID%2], base.Add(time.Second))
+				}
+				if _, err := f.s.JobFinishMany(f.ctx, ps); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	var bg sync.WaitGroup
+	bg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if _, err := f.stats().JobStatsFold(f.ctx, &store.JobStatsFoldParams{Now: base}); err != nil {
+				errs <- err
+				return
+			}
+		}
+	})
+	rebuilds := 0
+	bg.Go(func() {
+		for {
+			fixed, err := f.stats().JobCountRebuild(f.ctx)
+			if err != nil {
+				errs <- err
+				return
+			}
+			if len(fixed) != 0 {
+				errs <- fmt.Errorf("JobCountRebuild while jobs change corrected %v; the counters were right", fixed)
+				return
+			}
+			rebuilds++
+			select {
+			case <-done:
+				return
+			default:
+			}
+		}
+	})
+	wg.Wait()
+	close(done)
+	bg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if rebuilds == 0 {
+		t.Fatal("no JobCountRebuild ran")
+	}
+	f.wantCounts("claims, finishes, folds and rebuilds at once")
 }

@@ -1,0 +1,26 @@
+-- 021_no_update_trigger: the counters' UPDATE trigger (migrations 007 and
+-- 019) is dropped: every UPDATE of kiln_job that can move a job to another
+-- queue or state now writes its own counter deltas, in the same statement.
+--
+-- {s} stands for the store's schema (Options.Schema), quoted.
+--
+-- Migration 019 made the claim and the finishes write their own deltas
+-- and skip the trigger with its WHEN; PostgreSQL still collected the
+-- transition tables of every UPDATE for it (the old and new version of
+-- every row updated, lease renewals and progress writes included). Now
+-- every other statement of the Store that moves jobs (the promoter, the
+-- rescue, cancels, retries, the resolver of continuations, unique
+-- replaces, bulk retry, cancel and move, claims by partition key) appends
+-- its deltas in a data-modifying CTE, as the claim does (countMoves in
+-- store/postgres/stats.go), and no trigger fires for an UPDATE. Inserts,
+-- deletes and TRUNCATE keep their triggers.
+--
+-- Processes of a version before this migration that keep running after
+-- it would leave their UPDATEs other than claims and finishes uncounted
+-- (docs/upgrading.md: stop them first, or correct the counters with `kiln
+-- stats rebuild` once the last one stopped). So does an UPDATE by hand.
+--
+-- DROP TRIGGER takes a SHARE ROW EXCLUSIVE lock on kiln_job for the moment
+-- of this migration's transaction and rewrites nothing. The trigger
+-- function stays: the INSERT and DELETE triggers call it.
+DROP TRIGGER IF EXISTS kiln_job_stats_update ON {s}.kiln_job;

@@ -1,0 +1,12 @@
+-- 021_no_update_trigger: nothing changes in the SQLite store; the number
+-- keeps both stores' migrations in step (PostgreSQL's 021 drops its
+-- counters' UPDATE trigger: each of its statements that moves jobs writes
+-- its own counter deltas).
+--
+-- SQLite's counters stay as migration 007 keeps them: row triggers, the
+-- UPDATE one only for statements that set state or queue (UPDATE OF) and
+-- rows whose pair changed (WHEN), so lease renewals, progress and cancel
+-- requests run none. SQLite collects no transition tables, and its
+-- triggers see every change made by any writer, an UPDATE by hand
+-- included: they stay.
+SELECT 1;

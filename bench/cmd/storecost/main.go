@@ -13,6 +13,17 @@
 // migrations, with {s} standing for the quoted schema, to try a schema
 // change without a migration (dropping an index, say).
 //
+// --retry sends each job through a longer life: its first attempt fails
+// as retryable, due at once, JobScheduleDue (the maintenance leader's
+// promoter) makes it available again, and its second attempt completes
+// it; the promoter is metered too. --statements counts, from
+// pg_stat_statements (the server must load it; it is reset at the start,
+// so nothing else should run on the server), the statements each kind of
+// call sent and the statements that ran inside them (the counters'
+// triggers' INSERTs), per job, and the calls of the counters' trigger
+// function (track_functions is set to pl for the run): counts, not time,
+// so they hold on a loaded machine.
+//
 // The database server must run on this machine (the tool reads its
 // processes' CPU time from /proc; Linux only). CPU time is counted in
 // clock ticks (10 ms), which averages out over the thousands of calls of a
@@ -35,6 +46,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kilnjobs/kiln/bench/internal/floor"
 	"github.com/kilnjobs/kiln/bench/internal/measure"
@@ -50,12 +62,20 @@ func main() {
 	setup := flag.String("setup", "", "SQL run after the migrations; {s} is the quoted schema")
 	system := flag.String("system", "kiln", "whose statements: kiln (the PostgreSQL store's) or floor (bench/internal/floor's raw SQL: the same batches, one partial index, no triggers)")
 	wal := flag.Bool("wal", false, "also print the WAL bytes each statement writes per job (exact only on a server nothing else writes to)")
+	retry := flag.Bool("retry", false, "fail each job's first attempt as retryable, promote it with JobScheduleDue, complete its second")
+	statements := flag.Bool("statements", false, "count statements, nested statements and trigger calls per job (pg_stat_statements, reset at the start)")
 	flag.Parse()
 	if flag.NArg() > 0 || *jobs < 1 || *batch < 1 || (*system != "kiln" && *system != "floor") {
 		fmt.Fprintln(os.Stderr, "storecost: --jobs and --batch must be at least 1, --system is kiln or floor, and no arguments are taken")
 		os.Exit(2)
 	}
-	if err := run(context.Background(), *database, *jobs, *batch, *setup, *system == "floor", *wal); err != nil {
+	o := options{jobs: *jobs, batch: *batch, setup: *setup, floor: *system == "floor", wal: *wal, retry: *retry,
+		statements: *statements}
+	if o.floor && o.retry {
+		fmt.Fprintln(os.Stderr, "storecost: --retry is for --system kiln")
+		os.Exit(2)
+	}
+	if err := run(context.Background(), *database, o); err != nil {
 		fmt.Fprintln(os.Stderr, "storecost:", err)
 		os.Exit(1)
 	}
@@ -122,7 +142,15 @@ func (m *meter) time(fn func() error) error {
 	return err
 }
 
-func run(ctx context.Context, database string, jobs, batch int, setup string, isFloor, countWAL bool) (err error) {
+// options are the flags of a run.
+type options struct {
+	jobs, batch                   int
+	setup                         string
+	floor, wal, retry, statements bool
+}
+
+func run(ctx context.Context, database string, o options) (err error) {
+	jobs, batch, setup, isFloor, countWAL := o.jobs, o.batch, o.setup, o.floor, o.wal
 	b := make([]byte, 6)
 	if _, err := rand.Read(b); err != nil {
 		return err
@@ -155,14 +183,21 @@ func run(ctx context.Context, database string, jobs, batch int, setup string, is
 			return n, err
 		}
 	}
+	var counts *statementCounts
+	if o.statements {
+		if counts, err = startCounting(ctx, st.Pool()); err != nil {
+			return err
+		}
+	}
 	base := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	insert, claim, finish := &meter{pid: pid, wal: wal}, &meter{pid: pid, wal: wal}, &meter{pid: pid, wal: wal}
+	promote := &meter{pid: pid, wal: wal}
 	if isFloor {
 		if err := runFloor(ctx, st, schema, jobs, batch, insert, claim, finish); err != nil {
 			return err
 		}
-		report("floor", jobs, batch, countWAL, insert, claim, finish)
-		return nil
+		report("floor", jobs, batch, countWAL, insert, claim, finish, nil)
+		return counts.report(ctx, st.Pool(), schema, jobs)
 	}
 	for done := 0; done < jobs; {
 		ps := make([]*store.JobInsertParams, min(1000, jobs-done))
@@ -179,7 +214,7 @@ func run(ctx context.Context, database string, jobs, batch int, setup string, is
 	now := base.Add(time.Second)
 	claimParams := &store.JobClaimParams{Queue: "default", Max: batch, LeasedBy: "storecost", Kinds: []string{"noop"},
 		LeaseExpiresAt: now.Add(time.Minute), Now: now}
-	done := 0
+	done, retried := 0, 0
 	for {
 		var rows []*kilntype.JobRow
 		if err := claim.time(func() (err error) { rows, err = st.JobClaim(ctx, claimParams); return err }); err != nil {
@@ -190,21 +225,46 @@ func run(ctx context.Context, database string, jobs, batch int, setup string, is
 		}
 		ps := make([]*store.JobFinishParams, len(rows))
 		for i, j := range rows {
-			ps[i] = &store.JobFinishParams{ID: j.ID, LeasedBy: "storecost", AttemptedAt: *j.AttemptedAt,
+			p := &store.JobFinishParams{ID: j.ID, LeasedBy: "storecost", AttemptedAt: *j.AttemptedAt,
 				State: kilntype.JobStateCompleted, Now: now,
 				Attempt: kilntype.JobAttempt{JobID: j.ID, Attempt: j.Attempt, StartedAt: now, FinishedAt: &now,
 					Server: "storecost", Outcome: kilntype.AttemptSucceeded}}
+			if o.retry && j.Attempt == 1 {
+				p.State, p.ScheduledAt = kilntype.JobStateRetryable, now
+				p.Attempt.Outcome, p.Attempt.Error = kilntype.AttemptFailed, "storecost: first attempt"
+			}
+			ps[i] = p
 		}
 		if err := finish.time(func() error { _, err := st.JobFinishMany(ctx, ps); return err }); err != nil {
 			return err
 		}
-		done += len(rows)
+		for _, p := range ps {
+			if p.State == kilntype.JobStateCompleted {
+				done++
+			}
+		}
+		if !o.retry {
+			continue
+		}
+		// The promoter, as the leader runs it, once per claimed batch: its
+		// batch is the jobs that batch failed.
+		var n int
+		if err := promote.time(func() (err error) {
+			n, err = st.JobScheduleDue(ctx, &store.JobScheduleDueParams{Now: now, Max: 1000})
+			return err
+		}); err != nil {
+			return err
+		}
+		retried += n
 	}
-	if done != jobs {
-		return fmt.Errorf("%d jobs claimed and finished, want %d", done, jobs)
+	if done != jobs || (o.retry && retried != jobs) {
+		return fmt.Errorf("%d jobs completed and %d promoted, want %d", done, retried, jobs)
 	}
-	report("kiln", jobs, batch, countWAL, insert, claim, finish)
-	return nil
+	if !o.retry {
+		promote = nil
+	}
+	report("kiln", jobs, batch, countWAL, insert, claim, finish, promote)
+	return counts.report(ctx, st.Pool(), schema, jobs)
 }
 
 // runFloor inserts, claims and finishes jobs with the floor's statements
@@ -245,17 +305,29 @@ func runFloor(ctx context.Context, st *postgres.Store, schema string, jobs, batc
 	return nil
 }
 
-// report prints the figures per job of the three meters.
-func report(system string, jobs, batch int, countWAL bool, insert, claim, finish *meter) {
+// report prints the figures per job of the meters (promote: nil when the
+// run promoted nothing).
+func report(system string, jobs, batch int, countWAL bool, insert, claim, finish, promote *meter) {
 	per := func(d time.Duration) string {
 		return fmt.Sprintf("%.1f µs", float64(d.Nanoseconds())/1e3/float64(jobs))
 	}
 	fmt.Printf("%s: %d jobs, batches of %d; per job:\n", system, jobs, batch)
 	var all meter
-	for _, m := range []struct {
+	meters := []struct {
 		name string
 		*meter
-	}{{"insert", insert}, {"claim", claim}, {"finish", finish}, {"all three", &all}} {
+	}{{"insert", insert}, {"claim", claim}, {"finish", finish}}
+	if promote != nil {
+		meters = append(meters, struct {
+			name string
+			*meter
+		}{"promote", promote})
+	}
+	meters = append(meters, struct {
+		name string
+		*meter
+	}{"all", &all})
+	for _, m := range meters {
 		line := fmt.Sprintf("  %-10s backend CPU %9s   wall %9s", m.name, per(m.cpu), per(m.wall))
 		if countWAL {
 			line += fmt.Sprintf("   WAL %6.0f B", float64(m.walBytes)/float64(jobs))
@@ -265,4 +337,77 @@ func report(system string, jobs, batch int, countWAL bool, insert, claim, finish
 		all.wall += m.wall
 		all.walBytes += m.walBytes
 	}
+}
+
+// statementCounts counts statements with pg_stat_statements.
+type statementCounts struct{}
+
+// startCounting resets pg_stat_statements and turns on the counting of
+// PL/pgSQL function calls for the store's one connection.
+func startCounting(ctx context.Context, pool *pgxpool.Pool) (*statementCounts, error) {
+	if _, err := pool.Exec(ctx, `SET track_functions = 'pl'`); err != nil {
+		return nil, fmt.Errorf("--statements: %w", err)
+	}
+	if _, err := pool.Exec(ctx, `SELECT pg_stat_statements_reset()`); err != nil {
+		return nil, fmt.Errorf("--statements needs pg_stat_statements (shared_preload_libraries, CREATE EXTENSION): %w", err)
+	}
+	return &statementCounts{}, nil
+}
+
+// report prints, per job, the statements of the run that touched schema
+// (top-level: what the store sent; nested: what ran inside them, such as
+// the triggers' INSERTs), by kind, and the calls of the schema's trigger
+// functions. A nil c prints nothing.
+func (c *statementCounts) report(ctx context.Context, pool *pgxpool.Pool, schema string, jobs int) error {
+	if c == nil {
+		return nil
+	}
+	rows, err := pool.Query(ctx, `SELECT toplevel, calls, rows, query FROM pg_stat_statements
+		WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+			AND query LIKE '%' || $1 || '%' ORDER BY toplevel DESC, calls DESC`, schema)
+	if err != nil {
+		return fmt.Errorf("--statements: %w", err)
+	}
+	type line struct {
+		top         bool
+		calls, rows int64
+		query       string
+	}
+	lines, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (line, error) {
+		var l line
+		err := r.Scan(&l.top, &l.calls, &l.rows, &l.query)
+		return l, err
+	})
+	if err != nil {
+		return fmt.Errorf("--statements: %w", err)
+	}
+	var top, nested int64
+	fmt.Println("statements per 1,000 jobs (pg_stat_statements; top-level, then nested):")
+	for _, l := range lines {
+		if l.top {
+			top += l.calls
+		} else {
+			nested += l.calls
+		}
+		q := strings.Join(strings.Fields(strings.ReplaceAll(l.query, pgx.Identifier{schema}.Sanitize()+".", "")), " ")
+		if len(q) > 90 {
+			q = q[:90] + "..."
+		}
+		fmt.Printf("  %-6v %9.2f calls %10.1f rows  %s\n", map[bool]string{true: "top", false: "nested"}[l.top],
+			float64(l.calls)*1000/float64(jobs), float64(l.rows)*1000/float64(jobs), q)
+	}
+	fmt.Printf("  total: %.2f top-level, %.2f nested statements per 1,000 jobs\n",
+		float64(top)*1000/float64(jobs), float64(nested)*1000/float64(jobs))
+	// This backend reports its function calls when it goes idle: forced
+	// after this statement, they are there for the next.
+	if _, err := pool.Exec(ctx, `SELECT pg_stat_force_next_flush()`); err != nil {
+		return fmt.Errorf("--statements: %w", err)
+	}
+	var calls int64
+	if err := pool.QueryRow(ctx, `SELECT coalesce(sum(calls), 0)::bigint FROM pg_stat_user_functions
+		WHERE schemaname = $1`, schema).Scan(&calls); err != nil {
+		return fmt.Errorf("--statements: %w", err)
+	}
+	fmt.Printf("  trigger function calls: %.2f per 1,000 jobs\n", float64(calls)*1000/float64(jobs))
+	return nil
 }

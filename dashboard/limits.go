@@ -17,12 +17,60 @@ import (
 const maxLimitsShown = 1000
 
 // limitsData is the Limits page's data: the kinds' rate limits (at most
-// maxLimitsShown; Truncated when there are more) and the kinds this
-// process has workers for, offered by the form.
+// maxLimitsShown; Truncated when there are more), the kinds this process
+// has workers for, offered by the form, and the kinds' concurrency limits
+// with their use (at most maxLimitsShown; ConcurrencyTruncated when there
+// are more).
 type limitsData struct {
-	RateLimits []*rateLimitRow
-	Truncated  bool
-	Kinds      []string
+	RateLimits           []*rateLimitRow
+	Truncated            bool
+	Kinds                []string
+	ConcurrencyLimits    []*concurrencyRow
+	ConcurrencyTruncated bool
+}
+
+// concurrencyRow is one kind's concurrency limits on the Limits page: its
+// view as the HTTP API shows it, and each limit with its use in words
+// ("-" for no limit of that sort).
+type concurrencyRow struct {
+	*httpapi.ConcurrencyLimitView
+	// ProcessText is this process's running jobs of MaxConcurrency
+	// ("3 of 5"), ClusterText every process's of ClusterMaxConcurrency,
+	// KeyText the per-key limit and how many keys run ("2 per key, 9
+	// keys running").
+	ProcessText, ClusterText, KeyText string
+	// AtProcess and AtCluster say that a limit is reached.
+	AtProcess, AtCluster bool
+	// Busiest are the busiest keys ("acme 2"), AtKey for those at the
+	// per-key limit.
+	Busiest []busyKey
+}
+
+// busyKey is one of a kind's busiest partition keys on the Limits page.
+type busyKey struct {
+	Key     string
+	Running int
+	AtLimit bool
+}
+
+// concurrencyRowOf returns st as the Limits page shows it.
+func concurrencyRowOf(st *kiln.ConcurrencyLimitState) *concurrencyRow {
+	v := &concurrencyRow{ConcurrencyLimitView: st, ProcessText: "-", ClusterText: "-", KeyText: "-"}
+	if st.MaxConcurrency > 0 {
+		v.ProcessText = fmt.Sprintf("%d of %d", st.RunningHere, st.MaxConcurrency)
+		v.AtProcess = st.RunningHere >= st.MaxConcurrency
+	}
+	if st.ClusterMaxConcurrency > 0 {
+		v.ClusterText = fmt.Sprintf("%d of %d", st.Running, st.ClusterMaxConcurrency)
+		v.AtCluster = st.Running >= st.ClusterMaxConcurrency
+	}
+	if st.PartitionMaxConcurrency > 0 {
+		v.KeyText = fmt.Sprintf("%d per key, %s running", st.PartitionMaxConcurrency, plural(st.Keys, "key"))
+		for _, k := range st.BusiestKeys {
+			v.Busiest = append(v.Busiest, busyKey{Key: k.Key, Running: k.Running, AtLimit: k.Running >= st.PartitionMaxConcurrency})
+		}
+	}
+	return v
 }
 
 // rateLimitRow is one kind's rate limit on the Limits page: its view as
@@ -50,7 +98,9 @@ func rateLimitRowOf(st *kiln.RateLimitState) *rateLimitRow {
 }
 
 // limitsPage serves the Limits page: each kind's rate limit in force with
-// its budget's use and next slot, and a form to set or remove one.
+// its budget's use and next slot, and a form to set or remove one; and the
+// concurrency limits this process's workers declare, with their use
+// (Client.ConcurrencyLimits), read only.
 func (h *handler) limitsPage(w http.ResponseWriter, r *http.Request) {
 	list, err := h.client.RateLimitList(r.Context())
 	if err != nil {
@@ -63,6 +113,17 @@ func (h *handler) limitsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, st := range list {
 		d.RateLimits = append(d.RateLimits, rateLimitRowOf(st))
+	}
+	limits, err := h.client.ConcurrencyLimits(r.Context())
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	if len(limits) > maxLimitsShown {
+		limits, d.ConcurrencyTruncated = limits[:maxLimitsShown], true
+	}
+	for _, st := range limits {
+		d.ConcurrencyLimits = append(d.ConcurrencyLimits, concurrencyRowOf(st))
 	}
 	h.render(w, r, http.StatusOK, "limits", &page{Title: "Limits", Nav: "limits", Data: d})
 }

@@ -96,8 +96,13 @@ type RecurringStore interface {
 // the same transaction.
 const MaxRecurringSkips = 100
 
-// Reasons for a recorded skip (RecurringSkip.Reason).
+// Reasons for a skipped occurrence (RecurringOccurrenceResult.Skipped:
+// SkipDuplicate, SkipOverlap) and for a recorded skip (RecurringSkip.Reason:
+// SkipOverlap, SkipMisfire).
 const (
+	// SkipDuplicate: another scheduler enqueued the occurrence already
+	// (it is never recorded as a skip).
+	SkipDuplicate = "duplicate"
 	// SkipOverlap: an earlier run of the entry was unfinished
 	// (RecurringEnqueueParams.Overlap skip or queue_one).
 	SkipOverlap = "overlap"
@@ -220,8 +225,9 @@ type RecurringOccurrenceInsert struct {
 type RecurringOccurrenceResult struct {
 	At  time.Time
 	Job *kilntype.JobRow // the inserted job; nil when skipped
-	// Skipped is "" when the job was inserted, else "duplicate" (another
-	// scheduler enqueued it) or "overlap" (an earlier run is unfinished).
+	// Skipped is "" when the job was inserted, else SkipDuplicate
+	// (another scheduler enqueued it) or SkipOverlap (an earlier run is
+	// unfinished).
 	Skipped string
 }
 

@@ -280,7 +280,7 @@ func (s *Scheduler) report(row *kilntype.RecurringRow, results []store.Recurring
 			if s.cfg.OnEnqueued != nil {
 				s.cfg.OnEnqueued(row, r.Job)
 			}
-		case r.Skipped == "overlap":
+		case r.Skipped == store.SkipOverlap:
 			s.cfg.Logger.Info("kiln: recurring occurrence skipped: the previous run has not finished", "id", row.ID, "occurrence", r.At)
 		}
 	}

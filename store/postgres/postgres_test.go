@@ -56,36 +56,9 @@ func TestSchemaMissingBeforeMigrate(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	s := open(t, &postgres.Options{Schema: newSchema(t)})
-	err := s.SchemaCheck(ctx)
-	if !errors.Is(err, kilntype.ErrSchemaMissing) {
-		t.Fatalf("SchemaCheck before Migrate: %v, want ErrSchemaMissing", err)
-	}
-	if !strings.Contains(err.Error(), "kiln migrate") {
-		t.Errorf("SchemaCheck error %q does not say to run `kiln migrate`", err)
-	}
-	if _, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "default", Max: 1, AnyKind: true, Now: base}); !errors.Is(err, kilntype.ErrSchemaMissing) {
-		t.Errorf("JobClaim before Migrate: %v, want ErrSchemaMissing", err)
-	}
-	if _, err := s.JobGet(ctx, &store.JobGetParams{ID: 1}); !errors.Is(err, kilntype.ErrSchemaMissing) {
-		t.Errorf("JobGet before Migrate: %v, want ErrSchemaMissing", err)
-	}
-	if _, err := s.RecurringGet(ctx, &store.RecurringGetParams{ID: "e"}); !errors.Is(err, kilntype.ErrSchemaMissing) {
-		t.Errorf("RecurringGet before Migrate: %v, want ErrSchemaMissing", err)
-	}
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SchemaCheck(ctx); err != nil {
-		t.Errorf("SchemaCheck after Migrate: %v", err)
-	}
-	// The store works after failed first uses (pgx's statement cache holds
-	// no stale statement).
-	if _, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "default", Max: 1, AnyKind: true, Now: base}); err != nil {
-		t.Errorf("JobClaim after Migrate: %v", err)
-	}
-	if _, err := s.JobGet(ctx, &store.JobGetParams{ID: 1}); !errors.Is(err, kilntype.ErrNotFound) {
-		t.Errorf("JobGet after Migrate: %v, want ErrNotFound", err)
-	}
+	// pgx's statement cache must hold no stale statement of the failed
+	// first uses.
+	storetest.CheckSchemaMissingBeforeMigrate(t, s)
 
 	// A schema behind this build's migrations.
 	if _, err := s.Pool().Exec(ctx, `DELETE FROM `+pgx.Identifier{s.Schema()}.Sanitize()+

@@ -164,12 +164,6 @@ WHERE o.recurring_id = $1
 ORDER BY o.occurrence_at DESC
 LIMIT $2`
 
-// Reasons for a skipped occurrence (store.RecurringOccurrenceResult.Skipped).
-const (
-	skippedDuplicate = "duplicate"
-	skippedOverlap   = "overlap"
-)
-
 // RecurringUpsert creates the entry params.Row, or updates the entry with
 // its ID, in one statement, and reports whether it created it. A new entry
 // is stored as the row gives it (Paused, LastRunAt, LastJobID and LastError
@@ -624,10 +618,10 @@ func (s *Store) enqueueOccurrences(ctx context.Context, tx pgx.Tx, e *preparedEn
 		results[i].At = at
 		switch {
 		case st.taken[at]:
-			results[i].Skipped = skippedDuplicate
+			results[i].Skipped = store.SkipDuplicate
 			continue
 		case blocked:
-			results[i].Skipped = skippedOverlap
+			results[i].Skipped = store.SkipOverlap
 			continue
 		}
 		row := e.rows[i]
@@ -663,7 +657,7 @@ func (s *Store) enqueueOccurrences(ctx context.Context, tx pgx.Tx, e *preparedEn
 			var parent *int64
 			err := tx.QueryRow(ctx, s.sql(sqlOccurrenceInsert), args...).Scan(&job.ID, &parent)
 			if isNoRows(err) { // the unique key is held
-				results[i] = store.RecurringOccurrenceResult{At: at, Skipped: skippedDuplicate}
+				results[i] = store.RecurringOccurrenceResult{At: at, Skipped: store.SkipDuplicate}
 				continue
 			}
 			if err == nil {

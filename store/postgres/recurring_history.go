@@ -43,7 +43,7 @@ func (s *Store) queueSkips(b *pgx.Batch, params *store.RecurringEnqueueParams, r
 		reasons, policy []string
 	)
 	for _, r := range results {
-		if r.Skipped == skippedOverlap {
+		if r.Skipped == store.SkipOverlap {
 			at, through = append(at, r.At), append(through, r.At)
 			counts = append(counts, 1)
 			reasons, policy = append(reasons, store.SkipOverlap), append(policy, string(params.Overlap))

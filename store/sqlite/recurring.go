@@ -134,12 +134,6 @@ WHERE kiln_recurring_occurrence.recurring_id = ?1
 ORDER BY kiln_recurring_occurrence.occurrence_at DESC
 LIMIT ?2`
 
-// Reasons for a skipped occurrence (store.RecurringOccurrenceResult.Skipped).
-const (
-	skippedDuplicate = "duplicate"
-	skippedOverlap   = "overlap"
-)
-
 // RecurringUpsert creates the entry params.Row, or updates the entry with
 // its ID, and reports whether it created it. A new entry is stored as the
 // row gives it (Paused, LastRunAt, LastJobID and LastError included), with
@@ -538,14 +532,14 @@ func enqueueOccurrences(ctx context.Context, tx *sql.Tx, st *stmts, e *preparedE
 		var one int
 		err := exists.QueryRowContext(ctx, id, at).Scan(&one)
 		if err == nil {
-			results[i].Skipped = skippedDuplicate
+			results[i].Skipped = store.SkipDuplicate
 			continue
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return nil, true, fmt.Errorf("occurrence %d: %w", i, err)
 		}
 		if blocked {
-			results[i].Skipped = skippedOverlap
+			results[i].Skipped = store.SkipOverlap
 			continue
 		}
 		row := e.rows[i]
@@ -559,7 +553,7 @@ func enqueueOccurrences(ctx context.Context, tx *sql.Tx, st *stmts, e *preparedE
 			return nil, true, fmt.Errorf("occurrence %d: insert job: %w", i, err)
 		}
 		if res[0].UniqueSkipped {
-			results[i].Skipped = skippedDuplicate
+			results[i].Skipped = store.SkipDuplicate
 			continue
 		}
 		job := res[0].Job

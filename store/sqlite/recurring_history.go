@@ -36,7 +36,7 @@ LIMIT ?2`
 func writeSkips(ctx context.Context, tx *sql.Tx, params *store.RecurringEnqueueParams, results []store.RecurringOccurrenceResult) error {
 	skips := make([]store.RecurringSkip, 0, len(params.Skips))
 	for _, r := range results {
-		if r.Skipped == skippedOverlap {
+		if r.Skipped == store.SkipOverlap {
 			skips = append(skips, store.RecurringSkip{At: r.At, Through: r.At, Count: 1,
 				Reason: store.SkipOverlap, Policy: string(params.Overlap)})
 		}

@@ -49,27 +49,7 @@ var base = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func TestSchemaMissingBeforeMigrate(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
-	s := open(t, filepath.Join(t.TempDir(), "kiln.db"), nil)
-	if err := s.SchemaCheck(ctx); !errors.Is(err, kilntype.ErrSchemaMissing) {
-		t.Errorf("SchemaCheck before Migrate: %v, want ErrSchemaMissing", err)
-	}
-	if _, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "default", Max: 1, AnyKind: true, Now: base}); !errors.Is(err, kilntype.ErrSchemaMissing) {
-		t.Errorf("JobClaim before Migrate: %v, want ErrSchemaMissing", err)
-	}
-	if _, err := s.JobGet(ctx, &store.JobGetParams{ID: 1}); !errors.Is(err, kilntype.ErrSchemaMissing) {
-		t.Errorf("JobGet before Migrate: %v, want ErrSchemaMissing", err)
-	}
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SchemaCheck(ctx); err != nil {
-		t.Errorf("SchemaCheck after Migrate: %v", err)
-	}
-	// The store works after a failed first use.
-	if _, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "default", Max: 1, AnyKind: true, Now: base}); err != nil {
-		t.Errorf("JobClaim after Migrate: %v", err)
-	}
+	storetest.CheckSchemaMissingBeforeMigrate(t, open(t, filepath.Join(t.TempDir(), "kiln.db"), nil))
 }
 
 func TestOpenRejectsURIs(t *testing.T) {

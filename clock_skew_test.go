@@ -45,6 +45,11 @@ func TestPostgresClockSkew(t *testing.T) {
 			// Renewals every 1.7 s and 1 s leave margins of seconds, which
 			// a loaded machine does not eat.
 			LeaseDuration: 5 * time.Second, LeaderTTL: 3 * time.Second,
+			// A's job is held until the test has seen two renewals, for
+			// up to testutil.Timeout (a minute): with JobTimeout's default
+			// minute it could time out first on a loaded machine, and the
+			// test would report B's theft of a job that had only failed.
+			JobTimeout:     -1,
 			RescueInterval: 10 * time.Millisecond, FetchPollInterval: 10 * time.Millisecond,
 			RetryPolicy: fixedBackoff(time.Hour),
 		}

@@ -58,6 +58,20 @@ func openStore(t *testing.T, path string) *sqlite.Store {
 // bound (resolving a batch of 1000 jobs) never finished. The first election
 // is immediate whatever the term, and Stop resigns at once; a test of
 // failover after a crash sets its own term.
+//
+// Its jobs have no timeout and a 10-minute lease. Many tests hold a job in
+// its worker (on a channel, or until its context ends) while they wait for
+// something else, for up to testutil.Timeout (a minute). With JobTimeout's
+// default minute, a loaded machine let the held job time out: it failed,
+// became retryable (or, a worker that ignores the error, completed) and
+// freed its slot, and the test's assertions (running, cancelled,
+// interrupted, the peak of running jobs, which job starts next) no longer
+// held; TestPartitionMaxConcurrencyAcrossProcesses stalled that way. A
+// 20 s lease is lost the same way when the renewals of a loaded process
+// run late on PostgreSQL (the database's clock), or when a test moves its
+// kilntest.Clock past it while a job runs (SQLite: the client's clock).
+// Tests of timeouts and leases set their own (a worker's Timeout,
+// LeaseDuration).
 func fastConfig(st *sqlite.Store, workers *kiln.Workers, clock kiln.Clock) *kiln.Config {
 	return &kiln.Config{
 		Store:              st,
@@ -69,6 +83,8 @@ func fastConfig(st *sqlite.Store, workers *kiln.Workers, clock kiln.Clock) *kiln
 		RescueInterval:     10 * time.Millisecond,
 		LeaderTTL:          10 * time.Second,
 		RetryPolicy:        fixedBackoff(time.Hour),
+		JobTimeout:         -1,
+		LeaseDuration:      10 * time.Minute,
 	}
 }
 

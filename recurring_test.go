@@ -225,6 +225,10 @@ func TestRecurringOverlapSkip(t *testing.T) {
 	first := testBase.Truncate(time.Minute).Add(time.Minute)
 	clock.Set(first)
 	<-w.started // the first run is running
+	// The clock moves a minute while the first run runs: past a 20 s lease
+	// the rescuer took the run back (it ran again as attempt 2, and the
+	// skip was judged against a retryable job); fastConfig's 10-minute
+	// lease keeps it running.
 	clock.Set(first.Add(time.Minute))
 	waitNextRun(t, c, "slow", first.Add(2*time.Minute))
 	if n := len(recurringJobs(t, c, "slow")); n != 1 {

@@ -89,6 +89,12 @@ func newEnv(t testing.TB, opts *dashboard.Options) *env {
 		FetchPollInterval:     20 * time.Millisecond,
 		ScheduleInterval:      20 * time.Millisecond,
 		RecurringPollInterval: 50 * time.Millisecond,
+		// The reportArgs jobs run until the test releases them, which a
+		// browser test on a loaded machine may take minutes to do: with
+		// JobTimeout's default minute, or a 20 s lease whose renewals run
+		// late, a job shown as running would fail or be taken back under
+		// the test.
+		JobTimeout: -1, LeaseDuration: 10 * time.Minute,
 	})
 	if err != nil {
 		t.Fatalf("new client: %v", err)

@@ -66,6 +66,12 @@ func NewOn(t testing.TB, st *sqlite.Store, workers *kiln.Workers, clock kiln.Clo
 		Store: st, Workers: workers, Clock: clock, Logger: slog.New(slog.DiscardHandler),
 		FetchPollInterval: 10 * time.Millisecond, CancelPollInterval: 10 * time.Millisecond,
 		ScheduleInterval: 10 * time.Millisecond, LeaderTTL: 300 * time.Millisecond,
+		// Tests hold jobs in their workers (httpapi's blockArgs runs until
+		// cancelled) while they wait, for up to testutil.Timeout (a
+		// minute): with JobTimeout's default minute a held job could time
+		// out on a loaded machine, and end cancelled or failed under the
+		// test. Tests of timeouts set a worker's Timeout.
+		JobTimeout: -1,
 	}
 	if serial {
 		cfg.Queues = map[string]kiln.QueueConfig{kiln.QueueDefault: {MaxWorkers: 1}}

@@ -70,3 +70,38 @@ SELECT 'k', 'q', '{}', 'available', 1, 0, 25, now(), now(), (g % 1000)::text FRO
 		}
 	}
 }
+
+// TestSortsDisabledRestores checks that partitionSource.sortsDisabled
+// gives the statements that follow it in its transaction (the claim of the
+// other kinds, the rate budgets' write) the session's enable_sort and jit
+// again.
+func TestSortsDisabledRestores(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := NewForTest(t)
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	show := func() string {
+		var sort, jit string
+		if err := tx.QueryRow(ctx, `SELECT current_setting('enable_sort'), current_setting('jit')`).Scan(&sort, &jit); err != nil {
+			t.Fatal(err)
+		}
+		return sort + " " + jit
+	}
+	before := show()
+	p := &partitionSource{s: s, tx: tx}
+	var during string
+	if err := p.sortsDisabled(ctx, `SELECT current_setting('enable_sort') || ' ' || current_setting('jit')`, nil,
+		func(rows pgx.Rows) error { return rows.Scan(&during) }); err != nil {
+		t.Fatal(err)
+	}
+	if during != "off off" {
+		t.Errorf("enable_sort and jit during the statement: %q, want \"off off\"", during)
+	}
+	if after := show(); after != before {
+		t.Errorf("enable_sort and jit after: %q, want %q as before", after, before)
+	}
+}

@@ -93,11 +93,13 @@ SELECT ` + jobColumns + ` FROM claimed`
 
 // sqlSortsOff disables explicit sorts and JIT compilation in the
 // planning of the statements that follow it, for the rest of the
-// transaction, and sqlSortsOn restores both to their session defaults
-// (see sortsDisabled).
-const (
+// transaction, and sqlSortsOn restores each to its session default (see
+// sortsDisabled). SET LOCAL ... TO DEFAULT is one statement per setting;
+// a single statement reading the defaults from pg_settings built every
+// setting's row, 0.7 ms each time under load against 0.05 ms.
+var (
 	sqlSortsOff = `SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true)`
-	sqlSortsOn  = `SELECT set_config(name, reset_val, true) FROM pg_settings WHERE name IN ('enable_sort', 'jit')`
+	sqlSortsOn  = []string{`SET LOCAL enable_sort TO DEFAULT`, `SET LOCAL jit TO DEFAULT`}
 )
 
 // sortsDisabled runs sql with args in tx, with each called for every row,
@@ -126,7 +128,9 @@ func (p *partitionSource) sortsDisabled(ctx context.Context, sql string, args []
 	var b pgx.Batch
 	b.Queue(sqlSortsOff)
 	b.Queue(sql, args...)
-	b.Queue(sqlSortsOn)
+	for _, on := range sqlSortsOn {
+		b.Queue(on)
+	}
 	br := p.tx.SendBatch(ctx, &b)
 	err := func() error {
 		if _, err := br.Exec(); err != nil {
@@ -145,8 +149,12 @@ func (p *partitionSource) sortsDisabled(ctx context.Context, sql string, args []
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		_, err = br.Exec()
-		return err
+		for range sqlSortsOn {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+		}
+		return nil
 	}()
 	if cerr := br.Close(); err == nil {
 		err = cerr

@@ -102,8 +102,11 @@ type Settings struct {
 // Run runs one attempt of row with unit (nil when no worker handles the
 // kind) under parent, a context whose cancel cause tells why it ended
 // (ErrShutdown, ErrCancelRequested, ErrLeaseLost). It never panics and
-// returns the store update that records the attempt.
+// returns the store update that records the attempt. When parent is a
+// *Context, the attempt's timeout is armed on it (its Cancel stops the
+// timer) instead of a context.WithTimeoutCause derived for the attempt.
 func Run(parent context.Context, s *Settings, row *kilntype.JobRow, unit WorkUnit) *store.JobFinishParams {
+	jc, _ := parent.(*Context)
 	started := s.Now()
 	if row.AttemptedAt != nil {
 		started = *row.AttemptedAt
@@ -124,7 +127,9 @@ func Run(parent context.Context, s *Settings, row *kilntype.JobRow, unit WorkUni
 		if timeout == 0 {
 			timeout = s.DefaultTimeout
 		}
-		if timeout > 0 {
+		if timeout > 0 && jc != nil {
+			jc.setTimeout(timeout, ErrTimeout) // parent (Observe's, maybe) derives from jc
+		} else if timeout > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeoutCause(parent, timeout, ErrTimeout)
 			defer cancel()

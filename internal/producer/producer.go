@@ -101,9 +101,10 @@ type Producer struct {
 }
 
 type runningJob struct {
-	row    *kilntype.JobRow
-	ctx    context.Context
-	cancel context.CancelCauseFunc
+	row *kilntype.JobRow
+	// ctx is the job's context (its cancel cause tells why it ended): a
+	// field, so that a job's context costs no allocation of its own.
+	ctx jobexec.Context
 	// finishing is set once the worker returned and the outcome is on its
 	// way to the store: a lease renewal that misses the job then is no
 	// sign of a lost lease.
@@ -191,7 +192,7 @@ func (p *Producer) CancelAll(cause error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, j := range p.running {
-		j.cancel(cause)
+		j.ctx.Cancel(cause)
 	}
 }
 
@@ -202,7 +203,7 @@ func (p *Producer) CancelJob(id int64, cause error) bool {
 	defer p.mu.Unlock()
 	j, ok := p.running[id]
 	if ok {
-		j.cancel(cause)
+		j.ctx.Cancel(cause)
 	}
 	return ok
 }
@@ -327,10 +328,10 @@ func (p *Producer) fetch(ctx context.Context) (time.Duration, error) {
 			// The job was rescued from this very process (its lease lapsed
 			// while it ran) and claimed again: the old copy's outcome will
 			// not apply, so stop it.
-			stale.cancel(jobexec.ErrLeaseLost)
+			stale.ctx.Cancel(jobexec.ErrLeaseLost)
 		}
-		jobCtx, cancel := context.WithCancelCause(p.jobBase)
-		j := &runningJob{row: row, ctx: jobCtx, cancel: cancel}
+		j := &runningJob{row: row}
+		j.ctx.Init(p.jobBase)
 		p.running[row.ID] = j
 		p.working++
 		p.jobsDone.Add(1)
@@ -361,14 +362,14 @@ func (p *Producer) worker(first *runningJob) {
 }
 
 func (p *Producer) execute(j *runningJob) {
-	ctx, row := j.ctx, j.row
+	row := j.row
 	if p.cfg.OnStart != nil {
 		p.cfg.OnStart(row)
 	}
 	unit, _ := p.cfg.Units.Unit(row)
-	params := jobexec.Run(ctx, p.cfg.Exec, row, unit)
+	params := jobexec.Run(&j.ctx, p.cfg.Exec, row, unit)
 	j.finishing.Store(true)
-	j.cancel(nil)
+	j.ctx.Cancel(nil)
 	p.cfg.Completer.Finish(&completer.Item{Row: row, Params: params, Done: func(applied bool) {
 		p.finished(j, params, applied)
 	}})

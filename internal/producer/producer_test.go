@@ -380,7 +380,7 @@ func TestStaleCopyOfAReclaimedJob(t *testing.T) {
 	h.start(t)
 	h.waitStarted(t, 1)
 	h.p.mu.Lock()
-	oldCtx := h.p.running[1].ctx
+	oldCtx := &h.p.running[1].ctx
 	h.p.mu.Unlock()
 	h.st.TakeBack(1)
 	h.clock.Advance(time.Second) // the new claim's AttemptedAt differs

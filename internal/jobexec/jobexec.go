@@ -106,6 +106,15 @@ type Settings struct {
 // *Context, the attempt's timeout is armed on it (its Cancel stops the
 // timer) instead of a context.WithTimeoutCause derived for the attempt.
 func Run(parent context.Context, s *Settings, row *kilntype.JobRow, unit WorkUnit) *store.JobFinishParams {
+	p := new(store.JobFinishParams)
+	RunInto(p, parent, s, row, unit)
+	return p
+}
+
+// RunInto is Run writing the store update into p (overwritten whole), so
+// that a caller that holds one per job, as the producer does in its record
+// of a running job, spends no allocation on it.
+func RunInto(p *store.JobFinishParams, parent context.Context, s *Settings, row *kilntype.JobRow, unit WorkUnit) {
 	jc, _ := parent.(*Context)
 	started := s.Now()
 	if row.AttemptedAt != nil {
@@ -136,11 +145,10 @@ func Run(parent context.Context, s *Settings, row *kilntype.JobRow, unit WorkUni
 		}
 		trace, err = call(ctx, unit)
 	}
-	p := finish(s, row, unit, started, ctx, err, trace)
+	finish(p, s, row, unit, started, ctx, err, trace)
 	if observed != nil {
 		observed(p, err)
 	}
-	return p
 }
 
 func call(ctx context.Context, unit WorkUnit) (trace string, err error) {
@@ -153,29 +161,28 @@ func call(ctx context.Context, unit WorkUnit) (trace string, err error) {
 	return "", unit.Work(ctx)
 }
 
-func finish(s *Settings, row *kilntype.JobRow, unit WorkUnit, started time.Time, ctx context.Context, err error, trace string) *store.JobFinishParams {
-	now := s.Now()
-	p := &store.JobFinishParams{
+func finish(p *store.JobFinishParams, s *Settings, row *kilntype.JobRow, unit WorkUnit, started time.Time, ctx context.Context, err error, trace string) {
+	*p = store.JobFinishParams{
 		ID:       row.ID,
 		LeasedBy: row.LeasedBy,
-		Now:      now,
+		Now:      s.Now(),
 		// The claim's time identifies it: a stale copy of this job (rescued,
 		// then claimed again by this process) cannot finish the new claim.
 		AttemptedAt: started,
 		Attempt: kilntype.JobAttempt{
-			JobID: row.ID, Attempt: row.Attempt, StartedAt: started, FinishedAt: &now,
+			JobID: row.ID, Attempt: row.Attempt, StartedAt: started,
 			Server: s.ServerID, Trace: trace,
 		},
 	}
+	p.Attempt.FinishedAt = &p.Now // p's own storage: no allocation of its own
 	if err == nil {
 		p.State, p.Attempt.Outcome = kilntype.JobStateCompleted, kilntype.AttemptSucceeded
 		if ou, ok := unit.(OutputUnit); ok {
 			p.Output = ou.Output()
 		}
-		return p
+		return
 	}
 	failed(s, p, row, unit, ctx, err)
-	return p
 }
 
 // failed sets the outcome of p, the attempt of row that returned err (not

@@ -105,6 +105,10 @@ type runningJob struct {
 	// ctx is the job's context (its cancel cause tells why it ended): a
 	// field, so that a job's context costs no allocation of its own.
 	ctx jobexec.Context
+	// params is the attempt's outcome and item its way to the completer:
+	// fields, like ctx, so that they cost no allocation of their own.
+	params store.JobFinishParams
+	item   completer.Item
 	// finishing is set once the worker returned and the outcome is on its
 	// way to the store: a lease renewal that misses the job then is no
 	// sign of a lost lease.
@@ -367,12 +371,14 @@ func (p *Producer) execute(j *runningJob) {
 		p.cfg.OnStart(row)
 	}
 	unit, _ := p.cfg.Units.Unit(row)
-	params := jobexec.Run(&j.ctx, p.cfg.Exec, row, unit)
+	params := &j.params
+	jobexec.RunInto(params, &j.ctx, p.cfg.Exec, row, unit)
 	j.finishing.Store(true)
 	j.ctx.Cancel(nil)
-	p.cfg.Completer.Finish(&completer.Item{Row: row, Params: params, Done: func(applied bool) {
+	j.item = completer.Item{Row: row, Params: params, Done: func(applied bool) {
 		p.finished(j, params, applied)
-	}})
+	}}
+	p.cfg.Completer.Finish(&j.item)
 	// The slot is free once the outcome is queued (Finish blocks while the
 	// completer's queue is full); the job stays held until it is written.
 	p.mu.Lock()

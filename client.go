@@ -422,8 +422,18 @@ func (c *Client) onStart(row *JobRow) {
 	if !c.events.wanted(EventJobStarted) {
 		return
 	}
-	r := *row
-	c.events.emit(&Event{Kind: EventJobStarted, At: c.now(), Job: &r})
+	ev := new(eventStorage)
+	ev.row = *row
+	ev.Event = Event{Kind: EventJobStarted, At: c.now(), Job: &ev.row}
+	c.events.emit(&ev.Event)
+}
+
+// eventStorage is an Event with the storage its Job and Attempt point to:
+// one allocation per event instead of three.
+type eventStorage struct {
+	Event
+	row     kilntype.JobRow
+	attempt kilntype.JobAttempt
 }
 
 // finishEvents is the event of each state a job's attempt can end in.
@@ -442,7 +452,9 @@ func (c *Client) onFinish(row *JobRow, p *store.JobFinishParams) {
 	if !c.events.wanted(kind) {
 		return
 	}
-	r := *row
+	ev := new(eventStorage)
+	ev.row, ev.attempt = *row, p.Attempt
+	r := &ev.row
 	r.State, r.LeasedBy, r.LeaseExpiresAt, r.CancelRequestedAt = p.State, "", nil, nil
 	if p.UndoAttempt {
 		r.Attempt--
@@ -455,8 +467,8 @@ func (c *Client) onFinish(row *JobRow, p *store.JobFinishParams) {
 	if p.Attempt.Error != "" {
 		r.LastError = p.Attempt.Error
 	}
-	a := p.Attempt
-	c.events.emit(&Event{Kind: kind, At: p.Now, Job: &r, Attempt: &a})
+	ev.Event = Event{Kind: kind, At: p.Now, Job: r, Attempt: &ev.attempt}
+	c.events.emit(&ev.Event)
 }
 
 func (c *Client) onRescued(rows []*JobRow) {

@@ -128,8 +128,9 @@ type workerEntry interface {
 	// unit binds row to the worker; its job records no progress or logs.
 	unit(row *JobRow) jobexec.WorkUnit
 	// reportingUnit is unit whose job records its progress and log lines
-	// with report (nil: none) and reads outputs through env (nil: none).
-	reportingUnit(row *JobRow, report *jobreport.Reporter, env *jobEnv) jobexec.WorkUnit
+	// with a Reporter of report (nil: none) and reads outputs through env
+	// (nil: none).
+	reportingUnit(row *JobRow, report *jobreport.Config, env *jobEnv) jobexec.WorkUnit
 	maxAttempts() int
 	maxConcurrency() int
 	clusterMaxConcurrency() int
@@ -232,7 +233,7 @@ func (ws *Workers) unitFor(row *JobRow, report *jobreport.Config, env *jobEnv) (
 	if !ok {
 		return nil, false
 	}
-	return e.reportingUnit(row, jobreport.New(report, row), env), true
+	return e.reportingUnit(row, report, env), true
 }
 
 // jobUnits is the jobexec.UnitFactory of a started client: the Workers'
@@ -279,8 +280,10 @@ func (e *typedEntry[T]) unit(row *JobRow) jobexec.WorkUnit {
 	return e.reportingUnit(row, nil, nil)
 }
 
-func (e *typedEntry[T]) reportingUnit(row *JobRow, report *jobreport.Reporter, env *jobEnv) jobexec.WorkUnit {
-	return &workUnit[T]{worker: e.worker, job: Job[T]{JobRow: row, report: report, env: env}}
+func (e *typedEntry[T]) reportingUnit(row *JobRow, report *jobreport.Config, env *jobEnv) jobexec.WorkUnit {
+	u := &workUnit[T]{worker: e.worker, job: Job[T]{JobRow: row, env: env}}
+	u.job.report = jobreport.Init(&u.reporter, report, row)
+	return u
 }
 func (e *typedEntry[T]) maxAttempts() int    { return e.worker.MaxAttempts() }
 func (e *typedEntry[T]) maxConcurrency() int { return e.worker.MaxConcurrency() }
@@ -327,11 +330,12 @@ func (e *typedEntry[T]) checkArgs(args JobArgs, raw []byte) error {
 	return nil
 }
 
-// workUnit binds one job to its typed worker. The job is a field, not a
-// pointer, so that a unit is one allocation per job.
+// workUnit binds one job to its typed worker. The job and its reporter
+// are fields, not pointers, so that a unit is one allocation per job.
 type workUnit[T JobArgs] struct {
-	worker Worker[T]
-	job    Job[T]
+	worker   Worker[T]
+	job      Job[T]
+	reporter jobreport.Reporter // job.report points to it, if it reports
 }
 
 func (u *workUnit[T]) Decode() error {

@@ -3,8 +3,11 @@ package bulk_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -146,4 +149,136 @@ func TestOnTheFakeStore(t *testing.T) {
 		}
 		return err
 	})
+}
+
+// fakeOp returns the fake store st with one job and a running retry
+// operation owned by "a" over it.
+func fakeOp(t *testing.T) (*enginetest.Store, *kilntype.BulkOperation) {
+	t.Helper()
+	st := enginetest.NewStore()
+	st.AddJobs(&kilntype.JobRow{ID: 7, Kind: "k", Queue: "q", State: kilntype.JobStateAvailable})
+	op, err := st.BulkCreate(context.Background(), &store.BulkCreateParams{Action: kilntype.BulkRetry, Owner: "a", Now: base})
+	if err != nil || op.State != kilntype.BulkRunning {
+		t.Fatalf("BulkCreate: %+v, %v", op, err)
+	}
+	return st, op
+}
+
+// waitOp waits until operation id is in state want on st, and returns it.
+func waitOp(t *testing.T, st store.BulkStore, id int64, want kilntype.BulkState) *kilntype.BulkOperation {
+	t.Helper()
+	var got *kilntype.BulkOperation
+	testutil.EventuallyNil(t, "the operation to be "+string(want), func() error {
+		var err error
+		if got, err = st.BulkGet(context.Background(), &store.BulkGetParams{ID: id}); err == nil && got.State != want {
+			return errState(got.State)
+		}
+		return err
+	})
+	return got
+}
+
+// TestDefaults: a runner of zero settings (but the store, owner and clock)
+// runs with the default batch, window and pause (a pause as long as the
+// batch took) and the default logger.
+func TestDefaults(t *testing.T) {
+	st, op := fakeOp(t)
+	r := bulk.New(bulk.Settings{Store: st, Owner: "a", Now: func() time.Time { return base }})
+	defer r.Stop()
+	if err := r.Run(op.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitOp(t, st, op.ID, kilntype.BulkCompleted)
+	p := st.WaitCalls(t, enginetest.BulkRunBatch, 1)[0].Params.(*store.BulkRunBatchParams)
+	if p.Limit != bulk.DefaultBatchSize || p.Window != bulk.DefaultWindow || p.Owner != "a" || !p.Now.Equal(base) {
+		t.Errorf("batch params %+v; want the default limit %d and window %d", p, bulk.DefaultBatchSize, bulk.DefaultWindow)
+	}
+}
+
+// TestReopen: after Stop, Run refuses operations until Reopen.
+func TestReopen(t *testing.T) {
+	st, op := fakeOp(t)
+	r := bulk.New(settings(st, "a", nil))
+	r.Stop()
+	if err := r.Run(op.ID); err != bulk.ErrStopped {
+		t.Fatalf("Run after Stop: %v, want ErrStopped", err)
+	}
+	r.Reopen()
+	defer r.Stop()
+	if r.Stopped() {
+		t.Fatal("Stopped after Reopen")
+	}
+	if err := r.Run(op.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitOp(t, st, op.ID, kilntype.BulkCompleted)
+}
+
+// TestFailingBatches: a batch that fails is tried again after each of the
+// retry delays: a store that recovers meanwhile completes the operation,
+// one that does not leaves it failed with the last error, and a Stop
+// during a wait leaves it interrupted.
+func TestFailingBatches(t *testing.T) {
+	hiccup := errors.New("database hiccup")
+	t.Run("Recovers", func(t *testing.T) {
+		restore := bulk.SetRetryDelays([]time.Duration{time.Microsecond, time.Microsecond})
+		defer restore()
+		st, op := fakeOp(t)
+		flaky := &failingFirst{Store: st, err: hiccup}
+		flaky.left.Store(2) // the first try and the first retry fail
+		r := bulk.New(settings(flaky, "a", nil))
+		defer r.Stop()
+		if err := r.Run(op.ID); err != nil {
+			t.Fatal(err)
+		}
+		waitOp(t, st, op.ID, kilntype.BulkCompleted)
+		if n := len(st.Calls(enginetest.BulkRunBatch)); n != 1 {
+			t.Errorf("%d batches reached the store, want 1 (after 2 failed tries)", n)
+		}
+	})
+	t.Run("GivesUp", func(t *testing.T) {
+		restore := bulk.SetRetryDelays([]time.Duration{time.Microsecond, time.Microsecond})
+		defer restore()
+		st, op := fakeOp(t)
+		st.Fail(enginetest.BulkRunBatch, hiccup)
+		r := bulk.New(settings(st, "a", nil))
+		defer r.Stop()
+		if err := r.Run(op.ID); err != nil {
+			t.Fatal(err)
+		}
+		got := waitOp(t, st, op.ID, kilntype.BulkFailed)
+		if n := len(st.Calls(enginetest.BulkRunBatch)); n != 3 || !strings.Contains(got.Error, "database hiccup") {
+			t.Errorf("failed after %d tries with error %q; want 3 (one and two retries) and the store's error", n, got.Error)
+		}
+	})
+	t.Run("StopWhileWaiting", func(t *testing.T) {
+		restore := bulk.SetRetryDelays([]time.Duration{time.Hour})
+		defer restore()
+		st, op := fakeOp(t)
+		st.Fail(enginetest.BulkRunBatch, hiccup)
+		r := bulk.New(settings(st, "a", nil))
+		if err := r.Run(op.ID); err != nil {
+			t.Fatal(err)
+		}
+		st.WaitCalls(t, enginetest.BulkRunBatch, 1) // then it waits an hour
+		r.Stop()
+		if got := waitOp(t, st, op.ID, kilntype.BulkInterrupted); got.Error != "" {
+			t.Errorf("interrupted with error %q, want none", got.Error)
+		}
+	})
+}
+
+// failingFirst is a BulkStore whose first left calls of BulkRunBatch fail
+// with err, without reaching the store.
+type failingFirst struct {
+	*enginetest.Store
+	err  error
+	left atomic.Int32
+}
+
+func (f *failingFirst) BulkRunBatch(ctx context.Context, p *store.BulkRunBatchParams) (*store.BulkBatchResult, error) {
+	if f.left.Add(-1) >= 0 {
+		return nil, f.err
+	}
+	return f.Store.BulkRunBatch(ctx, p)
 }

@@ -25,10 +25,36 @@ func (keyedNoopWorker) Work(context.Context, *kiln.Job[noopArgs]) error { return
 // keys (store.ClaimPartitioned). Divide its jobs/s by BenchmarkBurnDown's,
 // run in turn, for the cost of the limit (issue #13 asks >= 0.9).
 func BenchmarkBurnDownPartitionLimit(b *testing.B) {
+	burnDownKeyed(b, keyedNoopWorker{limit: 1})
+}
+
+// keyRatedNoopWorker completes noopArgs jobs at once, under the per-key
+// rate limit rate.
+type keyRatedNoopWorker struct {
+	kiln.WorkerDefaults[noopArgs]
+	rate kiln.RateLimit
+}
+
+func (keyRatedNoopWorker) Work(context.Context, *kiln.Job[noopArgs]) error { return nil }
+func (w keyRatedNoopWorker) PartitionRateLimit() kiln.RateLimit            { return w.rate }
+
+// BenchmarkBurnDownRateLimitedPerKey is BenchmarkBurnDownRateLimited with
+// the jobs spread over 1,000 partition keys and the limit per key
+// (WorkerWithPartitionRateLimit), high enough never to bind: every claim
+// goes through the rotation over keys and reads and writes the budgets of
+// the keys it takes. Divide its jobs/s by BenchmarkBurnDownRateLimited's
+// and BenchmarkBurnDown's, run in turn.
+func BenchmarkBurnDownRateLimitedPerKey(b *testing.B) {
+	burnDownKeyed(b, keyRatedNoopWorker{rate: kiln.RateLimit{Limit: 10_000_000, Period: time.Second, Burst: 1_000_000}})
+}
+
+// burnDownKeyed runs the burn-down of b.N jobs of w spread over 1,000
+// partition keys, on SQLite with benchWorkers workers.
+func burnDownKeyed(b *testing.B, w kiln.Worker[noopArgs]) {
 	st := openStore(&testing.T{}, b.TempDir()+"/kiln.db")
 	defer st.Close()
 	workers := kiln.NewWorkers()
-	kiln.AddWorker(workers, kiln.Worker[noopArgs](keyedNoopWorker{limit: 1}))
+	kiln.AddWorker(workers, w)
 	cfg := &kiln.Config{Store: st, Workers: workers, Queues: map[string]kiln.QueueConfig{"default": {MaxWorkers: benchWorkers}},
 		Logger: quietLogger}
 	c, err := kiln.NewClient(cfg)

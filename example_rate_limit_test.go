@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"sync"
 	"time"
 
 	"github.com/kilnjobs/kiln"
@@ -75,5 +76,86 @@ func ExampleRateLimiter() {
 	fmt.Println("all 4 done")
 	// Output:
 	// limit 2/1m0s+1, 2 of 2 used, next slot within 30s: true
+	// all 4 done
+}
+
+// TenantSyncArgs syncs one tenant's data with a partner API that allows
+// each tenant one call a minute: the tenant is the job's partition key.
+type TenantSyncArgs struct {
+	Tenant string `json:"tenant"`
+}
+
+func (TenantSyncArgs) Kind() string        { return "tenant_sync" }
+func (a TenantSyncArgs) Partition() string { return a.Tenant }
+
+// TenantSyncWorker declares the allowance of each tenant
+// (kiln.WorkerWithPartitionRateLimit): every process sharing the store
+// obeys one budget per tenant.
+type TenantSyncWorker struct {
+	kiln.WorkerDefaults[TenantSyncArgs]
+	mu      sync.Mutex
+	started map[string]int
+}
+
+func (w *TenantSyncWorker) Work(ctx context.Context, job *kiln.Job[TenantSyncArgs]) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.started[job.Args.Tenant]++
+	return nil
+}
+
+// PartitionRateLimit allows each tenant one start per minute.
+func (*TenantSyncWorker) PartitionRateLimit() kiln.RateLimit {
+	return kiln.RateLimit{Limit: 1, Period: time.Minute}
+}
+
+// A kind rate limited per key starts at most each key's budget: a tenant
+// over its budget keeps its jobs available while the other tenants' jobs
+// start; an operator can change the limit of every key at run time.
+func ExampleWorkerWithPartitionRateLimit() {
+	st, cleanup := exampleStore()
+	defer cleanup()
+	w := &TenantSyncWorker{started: map[string]int{}}
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, kiln.Worker[TenantSyncArgs](w))
+	client, err := kiln.NewClient(&kiln.Config{Store: st, Workers: workers, Logger: quietLogger})
+	if err != nil {
+		log.Fatal(err)
+	}
+	done, unsubscribe := client.Subscribe(kiln.EventJobCompleted)
+	defer unsubscribe()
+	ctx := context.Background()
+	for _, tenant := range []string{"acme", "acme", "acme", "globex"} {
+		if _, err := client.Enqueue(ctx, TenantSyncArgs{Tenant: tenant}, nil); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if err := client.Start(ctx); err != nil {
+		log.Fatal(err)
+	}
+	defer client.Stop(ctx)
+	<-done
+	<-done // one job of each tenant; acme's other two wait for its next slot
+	w.mu.Lock()
+	fmt.Printf("started: acme %d, globex %d\n", w.started["acme"], w.started["globex"])
+	w.mu.Unlock()
+
+	st2, err := client.RateLimitGet(ctx, "tenant_sync", true)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("per-key limit %v, busiest key's next slot within 1m: %v\n", st2.Limit,
+		st2.NextSlot.Sub(st2.At) <= time.Minute)
+
+	// An operator raises every tenant's limit at run time.
+	if err := client.RateLimitSet(ctx, "tenant_sync", true, kiln.RateLimit{Limit: 100, Period: time.Second, Burst: 10}); err != nil {
+		log.Fatal(err)
+	}
+	<-done
+	<-done
+	fmt.Println("all 4 done")
+	// Output:
+	// started: acme 1, globex 1
+	// per-key limit 1/1m0s, busiest key's next slot within 1m: true
 	// all 4 done
 }

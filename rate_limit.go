@@ -43,6 +43,24 @@ type RateLimiter interface {
 	RateLimit() RateLimit
 }
 
+// WorkerWithPartitionRateLimit is implemented by a Worker whose kind has
+// a rate limit for each partition key by default: jobs of the kind with
+// the same key (JobRow.Partition, set by EnqueueOpts.Partition or the
+// args' Partitioner) start at most PartitionRateLimit().Limit per Period
+// (plus Burst) across every process sharing the store, each key with a
+// budget of its own; the jobs without a key share the budget of the key
+// "". A job whose key is over budget is not claimed: it stays available,
+// and the claim takes other keys' jobs instead (the kind is claimed by
+// key in rotation, as with WorkerWithFairPartitions). It works alongside
+// the kind's own RateLimiter (both budgets must have room) and
+// PartitionMaxConcurrency. A limit set at run time
+// (Client.RateLimitSet with perKey) beats this default until removed.
+// Each process running the kind should return the same value; the zero
+// RateLimit means no default. See docs/flow-control.md.
+type WorkerWithPartitionRateLimit interface {
+	PartitionRateLimit() RateLimit
+}
+
 // The actions of rate limits recorded in the audit log (see Actor).
 const (
 	AuditRateLimitSet    = "rate_limit.set"    // target: the kind; detail: per_key, limit, period, burst
@@ -57,29 +75,26 @@ const (
 const rateLimitRefresh = 10 * time.Second
 
 // RateLimitSet sets the rate limit of kind at run time, for every process
-// sharing the store, replacing the worker's default (RateLimiter) and any
-// limit set before, until RateLimitRemove. Claims of the kind obey it from
-// their next claim (a process whose worker declares no default learns of
-// it within 10 s). The budget's state is kept: the starts already counted
-// are a debt of time under the new limit, up to the new limit's full
-// bucket. limit must be enabled and valid (RateLimit.Validate); errors
-// wrap a *ValidationError. perKey is reserved for the limit of each
-// partition key of the kind: this version refuses it (a *ValidationError
-// of "per_key"), as its claims do not enforce it.
-// A call whose context carries an Actor is recorded in the audit log.
+// sharing the store, replacing the worker's default (RateLimiter, or with
+// perKey WorkerWithPartitionRateLimit) and any limit set before, until
+// RateLimitRemove. With perKey the limit is the budget of each partition
+// key of the kind (the jobs without a key sharing the key ""'s), and the
+// kind's own limit, if any, still holds too. Claims of the kind obey it
+// from their next claim (a process whose worker declares no default of
+// that sort learns of it within 10 s). The budgets' state is kept: the
+// starts already counted are a debt of time under the new limit, up to
+// the new limit's full bucket. limit must be enabled and valid
+// (RateLimit.Validate); errors wrap a *ValidationError. A call whose
+// context carries an Actor is recorded in the audit log.
 func (c *Client) RateLimitSet(ctx context.Context, kind string, perKey bool, limit RateLimit) error {
 	if err := validateKind(kind); err != nil {
 		return fmt.Errorf("kiln: set rate limit: %w", err)
-	}
-	if perKey {
-		return fmt.Errorf("kiln: set rate limit of %q: %w", kind, &ValidationError{Field: "per_key",
-			Message: "per-key rate limits are not enforced by this version"})
 	}
 	p := &store.RateLimitSetParams{Kind: kind, PerKey: perKey, Limit: limit, Now: c.now()}
 	if err := c.cfg.Store.RateLimitSet(ctx, p); err != nil {
 		return fmt.Errorf("kiln: set rate limit of %q: %w", kind, err)
 	}
-	c.rates.add(kind)
+	c.rates.add(kind, perKey)
 	c.audit(ctx, AuditRateLimitSet, kind, map[string]any{"per_key": perKey, "limit": limit.Limit,
 		"period": limit.Period.String(), "burst": limit.Burst})
 	c.wakeAll()
@@ -120,22 +135,33 @@ func (c *Client) RateLimitList(ctx context.Context) ([]*RateLimitState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kiln: list rate limits: %w", err)
 	}
-	listed := make(map[string]bool, len(rows))
+	type kindKey struct {
+		kind   string
+		perKey bool
+	}
+	listed := make(map[kindKey]bool, len(rows))
 	for _, r := range rows {
-		listed[r.Kind] = true
+		listed[kindKey{r.Kind, r.PerKey}] = true
 	}
 	var missing []string
-	for _, k := range slices.Sorted(maps.Keys(defaults)) {
-		if !listed[k] {
-			missing = append(missing, k)
+	for perKey, byKind := range defaults {
+		for k := range byKind {
+			if !listed[kindKey{k, perKey}] && !slices.Contains(missing, k) {
+				missing = append(missing, k)
+			}
 		}
 	}
+	slices.Sort(missing)
 	if len(missing) > 0 {
 		more, err := c.cfg.Store.RateLimitList(ctx, &store.RateLimitListParams{Kinds: missing, Now: c.now()})
 		if err != nil {
 			return nil, fmt.Errorf("kiln: list rate limits: %w", err)
 		}
-		rows = append(rows, more...)
+		for _, r := range more {
+			if !listed[kindKey{r.Kind, r.PerKey}] {
+				rows = append(rows, r)
+			}
+		}
 		slices.SortFunc(rows, func(a, b *store.RateLimitRow) int {
 			if c := strings.Compare(a.Kind, b.Kind); c != 0 {
 				return c
@@ -174,12 +200,11 @@ func (c *Client) RateLimitGet(ctx context.Context, kind string, perKey bool) (*R
 	return &RateLimitState{Kind: kind, PerKey: perKey, At: c.now()}, nil
 }
 
-// rateLimitState is the state of row, with the default of defaults.
-func rateLimitState(r *store.RateLimitRow, defaults map[string]RateLimit) *RateLimitState {
+// rateLimitState is the state of row, with the default of defaults
+// (rateDefaults).
+func rateLimitState(r *store.RateLimitRow, defaults map[bool]map[string]RateLimit) *RateLimitState {
 	st := &RateLimitState{Kind: r.Kind, PerKey: r.PerKey, Override: r.Override, UpdatedAt: r.UpdatedAt, At: r.Now}
-	if !r.PerKey {
-		st.Default = defaults[r.Kind]
-	}
+	st.Default = defaults[r.PerKey][r.Kind]
 	st.Limit = st.Default
 	if r.Override != nil {
 		st.Limit = *r.Override
@@ -193,29 +218,34 @@ func rateLimitState(r *store.RateLimitRow, defaults map[string]RateLimit) *RateL
 }
 
 // rateDefaults returns the defaults of the rate-limited kinds of the
-// client's workers.
-func (c *Client) rateDefaults() map[string]RateLimit {
-	out := map[string]RateLimit{}
+// client's workers: [false] the kinds' own (RateLimiter), [true] their
+// keys' (WorkerWithPartitionRateLimit).
+func (c *Client) rateDefaults() map[bool]map[string]RateLimit {
+	out := map[bool]map[string]RateLimit{false: {}, true: {}}
 	for _, k := range c.cfg.Workers.Kinds() {
 		e, _ := c.cfg.Workers.entry(k)
 		if l := e.rateLimit(); l.Enabled() {
-			out[k] = l
+			out[false][k] = l
+		}
+		if l := e.keyRateLimit(); l.Enabled() {
+			out[true][k] = l
 		}
 	}
 	return out
 }
 
 // rateKinds is the set of a client's kinds whose claims apply a rate
-// limit (store.JobClaimParams.RateLimits): those whose worker declares a
-// default, and those with a limit set at run time, which it reads from the
-// store every rateLimitRefresh. It is safe for concurrent use.
+// limit, per kind (store.JobClaimParams.RateLimits) and per key
+// (KeyRateLimits): those whose worker declares a default, and those with
+// a limit set at run time, which it reads from the store every
+// rateLimitRefresh. It is safe for concurrent use.
 type rateKinds struct {
 	c        *Client
-	defaults map[string]RateLimit // read-only
+	defaults map[bool]map[string]RateLimit // read-only; by PerKey
 
-	mu     sync.Mutex           // guards the fields below
-	limits map[string]RateLimit // the claims' RateLimits; replaced, never modified
-	readAt time.Time            // when the run-time limits were last read
+	mu     sync.Mutex                    // guards the fields below
+	limits map[bool]map[string]RateLimit // the claims' RateLimits [false] and KeyRateLimits [true]; replaced, never modified
+	readAt time.Time                     // when the run-time limits were last read
 }
 
 // reset sets the defaults of the client's workers and forgets what was read.
@@ -226,64 +256,70 @@ func (r *rateKinds) reset(c *Client) {
 	r.limits, r.readAt = r.defaults, time.Time{}
 }
 
-// add makes kind's claims apply its run-time limit, if kind has a worker
-// here.
-func (r *rateKinds) add(kind string) {
+// add makes kind's claims apply its run-time limit (per key with perKey),
+// if kind has a worker here.
+func (r *rateKinds) add(kind string, perKey bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.c == nil {
 		return
 	}
-	if _, ok := r.limits[kind]; ok {
+	if _, ok := r.limits[perKey][kind]; ok {
 		return
 	}
 	if _, ok := r.c.cfg.Workers.entry(kind); !ok {
 		return
 	}
-	limits := maps.Clone(r.limits)
-	if limits == nil {
-		limits = map[string]RateLimit{}
+	limits := map[bool]map[string]RateLimit{false: r.limits[false], true: r.limits[true]}
+	limits[perKey] = maps.Clone(limits[perKey])
+	if limits[perKey] == nil {
+		limits[perKey] = map[string]RateLimit{}
 	}
-	limits[kind] = RateLimit{}
+	limits[perKey][kind] = RateLimit{}
 	r.limits = limits
 }
 
-// get returns the claims' RateLimits (nil: none), reading the store's
-// run-time limits first when rateLimitRefresh has passed since the last
-// read. A failed read keeps the last set, and is tried again at the next
-// refresh.
-func (r *rateKinds) get(ctx context.Context) map[string]RateLimit {
+// get returns the claims' RateLimits and KeyRateLimits (nil: none),
+// reading the store's run-time limits first when rateLimitRefresh has
+// passed since the last read. A failed read keeps the last sets, and is
+// tried again at the next refresh.
+func (r *rateKinds) get(ctx context.Context) (perKind, perKey map[string]RateLimit) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.c == nil {
-		return nil
+		return nil, nil
 	}
 	now := r.c.now()
 	if now.Sub(r.readAt) < rateLimitRefresh && !r.readAt.IsZero() {
-		return r.limits
+		return nilIfEmpty(r.limits[false]), nilIfEmpty(r.limits[true])
 	}
 	r.readAt = now
 	rows, err := r.c.cfg.Store.RateLimitList(ctx, &store.RateLimitListParams{Now: now})
 	if err != nil {
 		r.c.cfg.Logger.WarnContext(ctx, "kiln: cannot read the rate limits set at run time; retrying later", "err", err)
-		return r.limits
+		return nilIfEmpty(r.limits[false]), nilIfEmpty(r.limits[true])
 	}
-	limits := maps.Clone(r.defaults)
-	if limits == nil {
-		limits = map[string]RateLimit{}
-	}
+	limits := map[bool]map[string]RateLimit{false: maps.Clone(r.defaults[false]), true: maps.Clone(r.defaults[true])}
 	for _, row := range rows {
-		if _, ok := limits[row.Kind]; !ok && row.Override != nil && !row.PerKey {
+		if _, ok := limits[row.PerKey][row.Kind]; !ok && row.Override != nil {
 			if _, ok := r.c.cfg.Workers.entry(row.Kind); ok {
-				limits[row.Kind] = RateLimit{}
+				if limits[row.PerKey] == nil {
+					limits[row.PerKey] = map[string]RateLimit{}
+				}
+				limits[row.PerKey][row.Kind] = RateLimit{}
 			}
 		}
 	}
-	if len(limits) == 0 {
-		limits = nil
-	}
 	r.limits = limits
-	return limits
+	return nilIfEmpty(limits[false]), nilIfEmpty(limits[true])
+}
+
+// nilIfEmpty returns m, or nil when it is empty.
+func nilIfEmpty(m map[string]RateLimit) map[string]RateLimit {
+	if len(m) == 0 {
+		return nil
+	}
+	return m
 }
 
 // cmpBool orders false before true.

@@ -136,6 +136,9 @@ type workerEntry interface {
 	clusterMaxConcurrency() int
 	// rateLimit is the worker's RateLimiter default (zero: none).
 	rateLimit() RateLimit
+	// keyRateLimit is the worker's WorkerWithPartitionRateLimit default
+	// (zero: none).
+	keyRateLimit() RateLimit
 	// partitioned returns how the kind is claimed by partition key, and
 	// false when it is claimed as usual.
 	partitioned() (store.PartitionClaim, bool)
@@ -162,8 +165,9 @@ func AddWorker[T JobArgs](workers *Workers, w Worker[T]) {
 // kind is invalid (empty, over 255 bytes, not UTF-8 text without control
 // characters) or already has a worker, or if w's MaxAttempts is outside 0
 // to MaxAttemptsLimit or its MaxConcurrency or ClusterMaxConcurrency is
-// outside 0 to 2,147,483,647, or, for a RateLimiter, its RateLimit is not
-// valid (RateLimit.Validate). Out-of-range errors wrap a *ValidationError.
+// outside 0 to 2,147,483,647, or, for a RateLimiter, its RateLimit (for a
+// WorkerWithPartitionRateLimit, its PartitionRateLimit) is not valid
+// (RateLimit.Validate). Out-of-range errors wrap a *ValidationError.
 func AddWorkerSafely[T JobArgs](workers *Workers, w Worker[T]) error {
 	var zero T
 	kind := zero.Kind()
@@ -189,6 +193,11 @@ func AddWorkerSafely[T JobArgs](workers *Workers, w Worker[T]) error {
 	if rl, ok := any(w).(RateLimiter); ok {
 		if err := rl.RateLimit().Validate(); err != nil {
 			return fmt.Errorf("kiln: add worker %T for kind %q: RateLimit: %w", w, kind, err)
+		}
+	}
+	if rl, ok := any(w).(WorkerWithPartitionRateLimit); ok {
+		if err := rl.PartitionRateLimit().Validate(); err != nil {
+			return fmt.Errorf("kiln: add worker %T for kind %q: PartitionRateLimit: %w", w, kind, err)
 		}
 	}
 	workers.mu.Lock()
@@ -294,6 +303,13 @@ func (e *typedEntry[T]) clusterMaxConcurrency() int {
 func (e *typedEntry[T]) rateLimit() RateLimit {
 	if rl, ok := e.worker.(RateLimiter); ok {
 		return rl.RateLimit()
+	}
+	return RateLimit{}
+}
+
+func (e *typedEntry[T]) keyRateLimit() RateLimit {
+	if rl, ok := e.worker.(WorkerWithPartitionRateLimit); ok {
+		return rl.PartitionRateLimit()
 	}
 	return RateLimit{}
 }

@@ -40,7 +40,8 @@ type RateLimitView struct {
 	PerKey bool   `json:"per_key"`
 	// Source is where Limit comes from: "runtime" (set through the API,
 	// the CLI, the dashboard or Client.RateLimitSet), "code" (the
-	// worker's RateLimiter, in the process that answers) or "none".
+	// worker's RateLimiter, or per key its PartitionRateLimit, in the
+	// process that answers) or "none".
 	Source string `json:"source"`
 	// Limit is the limit in force; Default the worker's, Override the
 	// run-time one; nil for none.

@@ -170,6 +170,16 @@ func TestRateLimits(t *testing.T) {
 			t.Fatalf("GET of a kind without a limit = %+v", v)
 		}
 
+		// A per-key limit, apart from the kind's own.
+		e.call("PUT", "/rate-limits/rated", `{"limit":10,"period":"1m","per_key":true}`, http.StatusOK, &set)
+		if !set.PerKey || set.Source != "runtime" || *set.Limit != (RateLimitBudget{10, "1m0s", 60, 0}) || set.Default != nil {
+			t.Fatalf("PUT per_key answered %+v", set)
+		}
+		e.call("DELETE", "/rate-limits/rated?per_key=true", "", http.StatusOK, &del)
+		if !del.PerKey || del.Source != "none" || del.Limit != nil {
+			t.Fatalf("DELETE per_key answered %+v; want no limit", del)
+		}
+
 		long := strings.Repeat("k", 256)
 		for _, c := range []struct{ body, field, msg string }{
 			{`{"limit":0,"period":"1m"}`, "limit", "0 sets no limit"},
@@ -191,7 +201,6 @@ func TestRateLimits(t *testing.T) {
 			{`{"limit":10,"period":"9999999999h"}`, "period", "invalid duration"},
 			{`{"limit":10,"period":"1m","burst":-1}`, "burst", "out of range"},
 			{`{"limit":10,"period":"1m","burst":1073741825}`, "burst", "out of range"},
-			{`{"limit":10,"period":"1m","per_key":true}`, "per_key", "not enforced"},
 			{`{"limit":10,"period":"1m","x":1}`, "x", "unknown field"},
 			{`[]`, "", "want a JSON object"},
 			{`{"limit":10,"period":"1m\u0000"}`, "period", ""},

@@ -34,17 +34,27 @@ func (p *JobClaimParams) RateLimitedKinds() []string {
 	return slices.Sorted(maps.Keys(p.RateLimits))
 }
 
+// KeyRateLimitedKinds returns the kinds of p.KeyRateLimits, sorted.
+func (p *JobClaimParams) KeyRateLimitedKinds() []string {
+	return slices.Sorted(maps.Keys(p.KeyRateLimits))
+}
+
 // SerializedKinds returns the kinds whose claims a backend serializes
-// across processes: those of ClusterKindLimits, of RateLimits and of
-// Partitioned with a positive MaxRunning, sorted and without repeats (the
-// order in which it locks them).
+// across processes: those of ClusterKindLimits, of RateLimits, of
+// KeyRateLimits and of Partitioned with a positive MaxRunning, sorted and
+// without repeats (the order in which it locks them).
 func (p *JobClaimParams) SerializedKinds() []string {
-	kinds := make([]string, 0, len(p.ClusterKindLimits)+len(p.RateLimits))
+	kinds := make([]string, 0, len(p.ClusterKindLimits)+len(p.RateLimits)+len(p.KeyRateLimits))
 	for kind := range p.ClusterKindLimits {
 		kinds = append(kinds, kind)
 	}
 	for kind := range p.RateLimits {
 		if _, ok := p.ClusterKindLimits[kind]; !ok {
+			kinds = append(kinds, kind)
+		}
+	}
+	for kind := range p.KeyRateLimits {
+		if !slices.Contains(kinds, kind) {
 			kinds = append(kinds, kind)
 		}
 	}

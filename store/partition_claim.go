@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/kilnjobs/kiln/kilntype"
 )
@@ -21,21 +22,36 @@ type PartitionClaim struct {
 	MaxRunning int
 }
 
-// PartitionedKinds returns the kinds of p.Partitioned, sorted.
+// PartitionedKinds returns the kinds claimed by partition key, sorted:
+// those of p.Partitioned and of p.KeyRateLimits.
 func (p *JobClaimParams) PartitionedKinds() []string {
-	return slices.Sorted(maps.Keys(p.Partitioned))
+	kinds := slices.Collect(maps.Keys(p.Partitioned))
+	for kind := range p.KeyRateLimits {
+		if _, ok := p.Partitioned[kind]; !ok {
+			kinds = append(kinds, kind)
+		}
+	}
+	slices.Sort(kinds)
+	return kinds
 }
 
-// WithoutPartitioned returns a copy of p that excludes the partitioned
-// kinds (a KindLimits entry of 0 each) and takes at most max jobs: the
-// claim of the other kinds.
+// ClaimsByKey reports whether some kind of p is claimed by partition key
+// (Partitioned or KeyRateLimits): the backend then claims them with
+// ClaimPartitionedKinds.
+func (p *JobClaimParams) ClaimsByKey() bool {
+	return len(p.Partitioned) > 0 || len(p.KeyRateLimits) > 0
+}
+
+// WithoutPartitioned returns a copy of p that excludes the kinds claimed
+// by partition key (a KindLimits entry of 0 each) and takes at most max
+// jobs: the claim of the other kinds.
 func (p *JobClaimParams) WithoutPartitioned(max int) *JobClaimParams {
 	out := *p
 	out.Max = max
-	out.Partitioned = nil
-	out.KindLimits = make(map[string]int, len(p.KindLimits)+len(p.Partitioned))
+	out.Partitioned, out.KeyRateLimits = nil, nil
+	out.KindLimits = make(map[string]int, len(p.KindLimits)+len(p.Partitioned)+len(p.KeyRateLimits))
 	maps.Copy(out.KindLimits, p.KindLimits)
-	for kind := range p.Partitioned {
+	for _, kind := range p.PartitionedKinds() {
 		out.KindLimits[kind] = 0
 	}
 	return out.withKinds()
@@ -74,6 +90,16 @@ type PartitionSource interface {
 	// Running returns the kind's running jobs per partition key (keys
 	// with none may be absent, "" is not counted), in every process.
 	Running(ctx context.Context) (map[string]int, error)
+	// KeyBudgets returns, in byte order after after ("" starts from the
+	// first), the partition keys other than "" that have available jobs
+	// of the kind in the queue, each with the theoretical arrival time of
+	// its per-key rate budget of the kind (the zero time: none), one index
+	// seek and one primary-key lookup each: up to the n-th key whose TAT
+	// is not after eligible (or that has none), or scan keys, whichever
+	// comes first. end reports that the keys ran out (no key follows the
+	// last one). When after is "", the first entry is the key "" (the
+	// budget of the jobs without a key), whether or not such jobs wait.
+	KeyBudgets(ctx context.Context, after string, n, scan int, eligible time.Time) (keys []KeyTAT, end bool, err error)
 	// Take claims, for each keys[i], up to takes[i] of its due available
 	// jobs (in priority, then ScheduledAt, then ID order), and up to
 	// empty of the due available jobs without a key among the first
@@ -102,8 +128,14 @@ const maxPartitionKeys = 1000
 // fewer keys have jobs than the claim wants) take an equal share of what
 // is still wanted per key. A key with maxRunning or more jobs running
 // (maxRunning > 0) is passed over, and one with fewer gets at most the
-// difference. The claim ends when it has want jobs, when a whole
-// rotation took nothing, or after maxPartitionRounds rounds.
+// difference. With a per-key rate limit (budget not nil), a key gets at
+// most its budget's allowance (the jobs without a key share the budget of
+// the key ""), and a key whose budget is spent is passed over like a key
+// at maxRunning: the listing of keys (PartitionSource.KeyBudgets) counts
+// only the keys whose budget has room towards the keys it returns, so a
+// claim reaches the keys with room past any number of spent ones (up to
+// maxPartitionKeys per round). The claim ends when it has want jobs, when
+// a whole rotation took nothing, or after maxPartitionRounds rounds.
 //
 // Hence the bound on waiting: a key with a due job and room under
 // maxRunning gets a job in the claims of one process, at the latest, once
@@ -111,8 +143,9 @@ const maxPartitionKeys = 1000
 // number of keys with due jobs and M the jobs each claim takes: the
 // cursor moves past at least M keys with due jobs per claim (fewer only
 // when a concurrent claim holds a key's jobs), whatever the number of
-// jobs each key has queued. The jobs of one key run in claim order.
-func ClaimPartitioned(ctx context.Context, src PartitionSource, cursor string, want, maxRunning int) ([]*kilntype.JobRow, string, error) {
+// jobs each key has queued (and, under a per-key rate limit, once its
+// budget has room). The jobs of one key run in claim order.
+func ClaimPartitioned(ctx context.Context, src PartitionSource, cursor string, want, maxRunning int, budget *KeyBudget) ([]*kilntype.JobRow, string, error) {
 	if want <= 0 {
 		return nil, cursor, nil
 	}
@@ -123,11 +156,20 @@ func ClaimPartitioned(ctx context.Context, src PartitionSource, cursor string, w
 			return nil, cursor, err
 		}
 	}
-	room := func(key string) int {
-		if maxRunning <= 0 {
-			return want
+	// room returns how many jobs of key the claim may take, up to wish:
+	// its room under maxRunning and under its rate budget. A key held
+	// back by its budget is recorded for the claim's RateWait.
+	room := func(key string, wish int) int {
+		if maxRunning > 0 && key != "" { // jobs without a key are not capped
+			wish = min(wish, max(maxRunning-running[key], 0))
 		}
-		return max(maxRunning-running[key], 0)
+		if budget != nil && wish > 0 {
+			if allow := budget.allowance(key); allow < wish {
+				budget.hold(key)
+				wish = allow
+			}
+		}
+		return wish
 	}
 	var (
 		claimed     []*kilntype.JobRow
@@ -140,7 +182,7 @@ func ClaimPartitioned(ctx context.Context, src PartitionSource, cursor string, w
 	for round := 0; round < maxPartitionRounds && len(claimed) < want; round++ {
 		need := want - len(claimed)
 		n := min(max(need, 1)*2, maxPartitionKeys)
-		keys, err := src.Keys(ctx, cursor, n)
+		keys, end, err := listKeys(ctx, src, cursor, n, budget)
 		if err != nil {
 			return claimed, cursor, err
 		}
@@ -153,6 +195,9 @@ func ClaimPartitioned(ctx context.Context, src PartitionSource, cursor string, w
 		empty := 0
 		if emptyVisits {
 			empty = min(share, need)
+			if budget != nil {
+				empty = room("", empty)
+			}
 			sum += empty
 			emptyVisits = false
 		}
@@ -161,7 +206,7 @@ func ClaimPartitioned(ctx context.Context, src PartitionSource, cursor string, w
 				break
 			}
 			last = k
-			t := min(share, room(k), need-sum)
+			t := room(k, min(share, need-sum))
 			if t > 0 {
 				visit, takes = append(visit, k), append(takes, t)
 				sum += t
@@ -175,12 +220,15 @@ func ClaimPartitioned(ctx context.Context, src PartitionSource, cursor string, w
 			if j.Partition != "" && running != nil {
 				running[j.Partition]++
 			}
+			if budget != nil {
+				budget.take(j.Partition)
+			}
 		}
 		claimed = append(claimed, jobs...)
 		took += len(jobs)
 		seen += len(keys)
 		cursor = last
-		if len(keys) < n && (len(keys) == 0 || last == keys[len(keys)-1]) {
+		if end && (len(keys) == 0 || last == keys[len(keys)-1]) {
 			// Past the last key: the rotation is over.
 			if took == 0 && whole {
 				break
@@ -191,6 +239,29 @@ func ClaimPartitioned(ctx context.Context, src PartitionSource, cursor string, w
 		}
 	}
 	return claimed, cursor, nil
+}
+
+// listKeys lists up to n keys after after for a round of
+// ClaimPartitioned, and whether they ran out: with budget, the keys of
+// src.KeyBudgets (up to n with room, past at most maxPartitionKeys keys),
+// whose budgets it records in budget; without, those of src.Keys.
+func listKeys(ctx context.Context, src PartitionSource, after string, n int, budget *KeyBudget) ([]string, bool, error) {
+	if budget == nil {
+		keys, err := src.Keys(ctx, after, n)
+		return keys, len(keys) < n, err
+	}
+	listed, end, err := src.KeyBudgets(ctx, after, n, maxPartitionKeys, budget.Eligible())
+	if err != nil {
+		return nil, false, err
+	}
+	keys := make([]string, 0, len(listed))
+	for _, kt := range listed {
+		budget.see(kt.Key, kt.TAT)
+		if kt.Key != "" {
+			keys = append(keys, kt.Key)
+		}
+	}
+	return keys, end, nil
 }
 
 // ceilDiv returns a / b rounded up, for positive b.
@@ -224,11 +295,12 @@ func (c *PartitionCursors) InTurn(partitioned, others func() error) error {
 // ClaimPartitionedKinds claims by partition key (ClaimPartitioned), for
 // each partitioned kind that p claims, in the order of PartitionedKinds,
 // from the kind's cursor in c: up to what is left of p.Max once have jobs
-// are claimed, and at most the kind's limit in p.KindLimits. source
-// returns the PartitionSource of a kind. It returns the jobs and the
-// kinds' new cursors, which the caller records (Set) once its transaction
-// has committed.
-func (c *PartitionCursors) ClaimPartitionedKinds(ctx context.Context, p *JobClaimParams, have int,
+// are claimed, at most the kind's limit in p.KindLimits, and within each
+// key's budget of rate (rate.KeyBudget; rate may be nil). source returns
+// the PartitionSource of a kind. It returns the jobs and the kinds' new
+// cursors, which the caller records (Set) once its transaction has
+// committed.
+func (c *PartitionCursors) ClaimPartitionedKinds(ctx context.Context, p *JobClaimParams, have int, rate *RateClaim,
 	source func(kind string) PartitionSource) ([]*kilntype.JobRow, map[string]string, error) {
 	var claimed []*kilntype.JobRow
 	cursors := map[string]string{}
@@ -240,7 +312,8 @@ func (c *PartitionCursors) ClaimPartitionedKinds(ctx context.Context, p *JobClai
 		if !p.Claims(kind) || want <= 0 {
 			continue
 		}
-		jobs, cursor, err := ClaimPartitioned(ctx, source(kind), c.Get(p.Queue, kind), want, p.Partitioned[kind].MaxRunning)
+		jobs, cursor, err := ClaimPartitioned(ctx, source(kind), c.Get(p.Queue, kind), want, p.Partitioned[kind].MaxRunning,
+			rate.KeyBudget(kind))
 		if err != nil {
 			return nil, nil, err
 		}

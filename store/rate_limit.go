@@ -1,9 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/kilnjobs/kiln/kilntype"
@@ -85,15 +87,76 @@ type RateLimitRow struct {
 }
 
 // RateClaim is the rate-limit part of one claim of rate-limited kinds
-// (JobClaimParams.RateLimits), shared by the stores. A store, holding
-// what serializes the claims of those kinds across processes, reads the
-// kinds' run-time limits and budget states, makes a RateClaim with
-// NewRateClaim, claims with the KindLimits of Apply, and writes back the
-// theoretical arrival times of Taken in the same transaction.
+// (JobClaimParams.RateLimits and KeyRateLimits), shared by the stores. A
+// store, holding what serializes the claims of those kinds across
+// processes, reads the kinds' run-time limits and budget states (the
+// per-key ones as its partitioned claim lists the keys: KeyBudget), makes
+// a RateClaim with NewRateClaim, claims with the KindLimits of Apply and
+// the KeyBudgets, and writes back the theoretical arrival times of Taken
+// in the same transaction.
 type RateClaim struct {
 	now     time.Time
 	budgets map[string]*rateBudget // enabled limits only
+	keys    map[string]*KeyBudget  // enabled per-key limits only
 }
+
+// RateWrite is the new theoretical arrival time of one budget after a
+// claim (kiln_rate_limit_state's row).
+type RateWrite struct {
+	Kind   string
+	PerKey bool
+	Key    string // the partition key with PerKey ("" also for jobs without one); "" without
+	TAT    time.Time
+}
+
+// KeyTAT is a partition key and the theoretical arrival time of its
+// per-key budget (the zero time: it has none, a full budget).
+type KeyTAT struct {
+	Key string
+	TAT time.Time
+}
+
+// KeyBudget is the per-key rate limit of one kind during a claim: the
+// limit in force and the budgets of the keys the claim has listed. It is
+// not safe for concurrent use (a claim is one goroutine).
+type KeyBudget struct {
+	limit kilntype.RateLimit
+	now   time.Time
+	keys  map[string]*rateBudget // listed keys
+	taken map[string]int         // jobs claimed per key
+	held  map[string]bool        // keys whose budget held a job back
+}
+
+// Eligible returns the latest theoretical arrival time at which a key's
+// budget still lets a job start at the claim's time: now plus Burst
+// intervals (kilntype.RateLimit.Allowance is positive exactly then).
+func (k *KeyBudget) Eligible() time.Time {
+	return k.now.Add(time.Duration(k.limit.Burst) * k.limit.Interval())
+}
+
+// see records key's budget, at tat, unless the claim has seen it already
+// (its allowance then counts what the claim took).
+func (k *KeyBudget) see(key string, tat time.Time) {
+	if _, ok := k.keys[key]; !ok {
+		k.keys[key] = &rateBudget{limit: k.limit, tat: tat, allow: k.limit.Allowance(tat, k.now)}
+	}
+}
+
+// allowance returns how many more jobs of key the claim may take: 0 for
+// a key it has not seen.
+func (k *KeyBudget) allowance(key string) int {
+	b, ok := k.keys[key]
+	if !ok {
+		return 0
+	}
+	return max(b.allow-k.taken[key], 0)
+}
+
+// take counts one job of key claimed.
+func (k *KeyBudget) take(key string) { k.taken[key]++ }
+
+// hold records that key's budget held a job back.
+func (k *KeyBudget) hold(key string) { k.held[key] = true }
 
 // rateBudget is one kind's budget during a claim.
 type rateBudget struct {
@@ -104,10 +167,14 @@ type rateBudget struct {
 
 // NewRateClaim returns the rate-limit part of a claim of p at now (the
 // clock the store keeps budgets on), given the rows the store read for p's
-// rate-limited kinds (rows of other kinds and per-key rows are ignored).
-// A kind's limit is its row's Override when set, else p.RateLimits[kind].
+// rate-limited kinds (rows of other kinds are ignored; a per-key row's
+// TAT is ignored, the claim reads each key's as it lists the keys). A
+// kind's limit is its row's Override when set, else p.RateLimits[kind];
+// its per-key limit, its PerKey row's Override when set, else
+// p.KeyRateLimits[kind].
 func NewRateClaim(p *JobClaimParams, rows []*RateLimitRow, now time.Time) *RateClaim {
 	r := &RateClaim{now: now, budgets: make(map[string]*rateBudget, len(p.RateLimits))}
+	keyLimits := make(map[string]kilntype.RateLimit, len(p.KeyRateLimits))
 	for kind, limit := range p.RateLimits {
 		if limit.Enabled() {
 			r.budgets[kind] = &rateBudget{limit: limit}
@@ -115,6 +182,9 @@ func NewRateClaim(p *JobClaimParams, rows []*RateLimitRow, now time.Time) *RateC
 	}
 	for _, row := range rows {
 		if row.PerKey {
+			if _, ok := p.KeyRateLimits[row.Kind]; ok && row.Override != nil {
+				keyLimits[row.Kind] = *row.Override
+			}
 			continue
 		}
 		if _, ok := p.RateLimits[row.Kind]; !ok {
@@ -135,11 +205,33 @@ func NewRateClaim(p *JobClaimParams, rows []*RateLimitRow, now time.Time) *RateC
 	for _, b := range r.budgets {
 		b.allow = b.limit.Allowance(b.tat, now)
 	}
+	for kind, limit := range p.KeyRateLimits {
+		if l, ok := keyLimits[kind]; ok {
+			limit = l
+		}
+		if limit.Enabled() {
+			if r.keys == nil {
+				r.keys = make(map[string]*KeyBudget, len(p.KeyRateLimits))
+			}
+			r.keys[kind] = &KeyBudget{limit: limit, now: now, keys: map[string]*rateBudget{},
+				taken: map[string]int{}, held: map[string]bool{}}
+		}
+	}
 	return r
 }
 
-// Limited reports whether some kind of the claim has a rate limit in force.
-func (r *RateClaim) Limited() bool { return len(r.budgets) > 0 }
+// Limited reports whether some kind of the claim has a rate limit in
+// force, per kind or per key.
+func (r *RateClaim) Limited() bool { return len(r.budgets) > 0 || len(r.keys) > 0 }
+
+// KeyBudget returns the per-key budgets of kind for this claim: nil when
+// r is nil or the kind has no per-key limit in force.
+func (r *RateClaim) KeyBudget(kind string) *KeyBudget {
+	if r == nil {
+		return nil
+	}
+	return r.keys[kind]
+}
 
 // Apply returns p with its KindLimits lowered to each rate-limited kind's
 // allowance (a kind over budget gets 0: it is not claimed).
@@ -165,14 +257,22 @@ func (r *RateClaim) Apply(p *JobClaimParams) *JobClaimParams {
 	return &out
 }
 
-// Taken returns, for the rate-limited kinds of which claimed holds jobs,
-// sorted by kind, their new theoretical arrival times, and sets p.RateWait:
-// how long from now until the first kind whose allowance the claim used
-// up has its next slot (0 if none did).
-func (r *RateClaim) Taken(p *JobClaimParams, claimed []*kilntype.JobRow) (kinds []string, tats []time.Time) {
+// Taken returns the new theoretical arrival times of the budgets the
+// claim took jobs under (claimed), sorted by kind, then PerKey, then key:
+// each rate-limited kind's, and each key's of a kind limited per key. It
+// sets p.RateWait: how long from now until the first kind whose allowance
+// the claim used up, or key whose budget held a job back, has its next
+// slot (0 if none did).
+func (r *RateClaim) Taken(p *JobClaimParams, claimed []*kilntype.JobRow) []RateWrite {
 	p.RateWait = 0
 	if !r.Limited() {
-		return nil, nil
+		return nil
+	}
+	var writes []RateWrite
+	wait := func(d time.Duration) {
+		if d > 0 && (p.RateWait == 0 || d < p.RateWait) {
+			p.RateWait = d
+		}
 	}
 	taken := make(map[string]int, len(r.budgets))
 	for _, j := range claimed {
@@ -180,19 +280,41 @@ func (r *RateClaim) Taken(p *JobClaimParams, claimed []*kilntype.JobRow) (kinds 
 			taken[j.Kind]++
 		}
 	}
-	for _, kind := range slices.Sorted(maps.Keys(r.budgets)) {
-		b := r.budgets[kind]
+	for kind, b := range r.budgets {
 		tat := b.tat
 		if n := taken[kind]; n > 0 {
 			tat = b.limit.Take(b.tat, r.now, n)
-			kinds, tats = append(kinds, kind), append(tats, tat)
+			writes = append(writes, RateWrite{Kind: kind, TAT: tat})
 		}
 		if taken[kind] >= b.allow {
-			wait := b.limit.NextSlot(tat, r.now).Sub(r.now)
-			if wait > 0 && (p.RateWait == 0 || wait < p.RateWait) {
-				p.RateWait = wait
+			wait(b.limit.NextSlot(tat, r.now).Sub(r.now))
+		}
+	}
+	for kind, kb := range r.keys {
+		for key, b := range kb.keys {
+			tat := b.tat
+			if n := kb.taken[key]; n > 0 {
+				tat = b.limit.Take(b.tat, r.now, n)
+				writes = append(writes, RateWrite{Kind: kind, PerKey: true, Key: key, TAT: tat})
+			}
+			if kb.held[key] {
+				wait(b.limit.NextSlot(tat, r.now).Sub(r.now))
 			}
 		}
 	}
-	return kinds, tats
+	slices.SortFunc(writes, func(a, b RateWrite) int {
+		return cmp.Or(strings.Compare(a.Kind, b.Kind), compareBool(a.PerKey, b.PerKey), strings.Compare(a.Key, b.Key))
+	})
+	return writes
+}
+
+// compareBool orders false before true.
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case !a:
+		return -1
+	}
+	return 1
 }

@@ -527,9 +527,11 @@ type JobClaimParams struct {
 	// limited by the claim, whatever the store holds for it, and costs
 	// nothing more.
 	RateLimits map[string]kilntype.RateLimit
-	// RateWait is set by JobClaim when RateLimits is: how long from the
-	// claim until the first rate-limited kind whose allowance the claim
-	// used up (or found empty) may start a job again; 0 when none did. The
+	// RateWait is set by JobClaim when RateLimits or KeyRateLimits is: how
+	// long from the claim until the first rate-limited kind (or key of a
+	// kind of KeyRateLimits that the claim visited) whose allowance the
+	// claim used up (or found empty) may start a job again; 0 when none
+	// did. The
 	// caller claims again then rather than at its next poll.
 	RateWait time.Duration
 	// Partitioned lists the kinds claimed by partition key
@@ -542,7 +544,22 @@ type JobClaimParams struct {
 	// are left to the promoter. A kind absent from the map is claimed as
 	// usual, at no extra cost.
 	Partitioned map[string]PartitionClaim
-	LeasedBy    string // the claiming process's ID
+	// KeyRateLimits are the kinds whose claims keep a cluster-wide rate
+	// limit for each partition key (RateLimitStore, PerKey), each with its
+	// worker's default in code, which a run-time override replaces (a
+	// zero default applies only an override). Jobs without a key share
+	// the budget of the key "". Such a kind is claimed by partition key,
+	// as the kinds of Partitioned are (with Partitioned's MaxRunning when
+	// it is there too): the claim takes at most each key's allowance on
+	// the store's clock for budgets, passing over the keys whose budget is
+	// spent (they keep their jobs available) to take other keys' jobs,
+	// counts what it took in each key's budget in its transaction, and
+	// claims of such kinds are serialized, as those of RateLimits are.
+	// A kind may be in both RateLimits and KeyRateLimits: both budgets
+	// hold. RateWait counts the keys whose budget held a job back. A kind
+	// absent from the map is never limited per key by the claim.
+	KeyRateLimits map[string]kilntype.RateLimit
+	LeasedBy      string // the claiming process's ID
 	// LeaseExpiresAt is the lease's end unless renewed; LeaseExpiresAt -
 	// Now is its length (see Lease and leadership times).
 	LeaseExpiresAt time.Time

@@ -66,12 +66,13 @@ type Config struct {
 	// applied (not when the job was taken back meanwhile).
 	OnFinish func(row *kilntype.JobRow, p *store.JobFinishParams)
 	// RateLimits (optional) returns, at each claim, the kinds whose claims
-	// keep a cluster-wide rate limit, with their defaults
-	// (store.JobClaimParams.RateLimits); nil or an empty map: none. When
-	// a claim reports that a budget held jobs back (RateWait), the
-	// producer claims again once its next slot opens, or at its next poll
-	// if sooner.
-	RateLimits func(ctx context.Context) map[string]kilntype.RateLimit
+	// keep a cluster-wide rate limit, with their defaults: perKind for the
+	// kind's own budget (store.JobClaimParams.RateLimits), perKey for each
+	// partition key's (store.JobClaimParams.KeyRateLimits); nil or empty
+	// maps: none. When a claim reports that a budget held jobs back
+	// (RateWait), the producer claims again once its next slot opens, or
+	// at its next poll if sooner.
+	RateLimits func(ctx context.Context) (perKind, perKey map[string]kilntype.RateLimit)
 }
 
 // Producer claims and runs the jobs of one queue. Create it with New.
@@ -279,9 +280,9 @@ func (p *Producer) fetch(ctx context.Context) (time.Duration, error) {
 	if free <= 0 {
 		return 0, nil
 	}
-	var rateLimits map[string]kilntype.RateLimit
+	var rateLimits, keyRateLimits map[string]kilntype.RateLimit
 	if p.cfg.RateLimits != nil {
-		rateLimits = p.cfg.RateLimits(ctx)
+		rateLimits, keyRateLimits = p.cfg.RateLimits(ctx)
 	}
 	if p.share != nil {
 		if free = p.cfg.Pool.reserve(p.share, free); free == 0 {
@@ -302,6 +303,7 @@ func (p *Producer) fetch(ctx context.Context) (time.Duration, error) {
 		KindLimits:        reserved,
 		ClusterKindLimits: p.cfg.ClusterKindLimits,
 		RateLimits:        rateLimits,
+		KeyRateLimits:     keyRateLimits,
 		Partitioned:       p.cfg.Partitioned,
 		LeasedBy:          p.cfg.Exec.ServerID,
 		LeaseExpiresAt:    now.Add(p.cfg.LeaseDuration),

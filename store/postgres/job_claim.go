@@ -261,7 +261,7 @@ const maxClaimWindow = 10_000
 // every FetchPollInterval while it is idle, and planning it for its
 // parameters each time cost the database more than running it.
 func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*kilntype.JobRow, error) {
-	if len(params.Partitioned) > 0 {
+	if params.ClaimsByKey() {
 		return s.claimPartitioned(ctx, params)
 	}
 	if params.ClaimsNothing() {
@@ -553,7 +553,7 @@ func (s *Store) lockSerializedKinds(ctx context.Context, tx pgx.Tx, params *stor
 	}
 	p := params
 	var rate *store.RateClaim
-	if len(params.RateLimits) > 0 {
+	if len(params.RateLimits) > 0 || len(params.KeyRateLimits) > 0 {
 		var err error
 		if rate, err = s.rateClaim(ctx, tx, params); err != nil {
 			return nil, nil, err

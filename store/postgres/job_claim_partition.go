@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -26,6 +27,36 @@ const sqlPartitionKeys = `WITH RECURSIVE keys(k) AS (
 	FROM keys WHERE keys.k IS NOT NULL
 )
 SELECT k FROM keys WHERE k IS NOT NULL LIMIT $4`
+
+// sqlPartitionKeyBudgets returns (k, tat) for the partition keys other
+// than "" of the available jobs of queue $1 and kind $2, in byte order
+// after $3, each with the theoretical arrival time of its per-key rate
+// budget of kind $2 (NULL: none), up to the $4-th key whose tat is NULL
+// or not after $6, or $5 keys, whichever comes first; then a row whose k
+// is NULL if the keys ran out first. When $3 is "", the first row is the
+// key "" and its budget (the jobs without a key). keys walks
+// kiln_job_claim_partition as sqlPartitionKeys does (one seek per key),
+// looking each key's budget up by primary key as it goes, and counts the
+// keys with room (found) to know when to stop.
+const sqlPartitionKeyBudgets = `WITH RECURSIVE keys(k, i, found, tat) AS (
+	SELECT $3::text COLLATE "C", 0, 0, NULL::timestamptz
+	UNION ALL
+	SELECT n.k, keys.i + 1,
+		keys.found + CASE WHEN n.k IS NOT NULL AND coalesce(n.tat <= $6, true) THEN 1 ELSE 0 END, n.tat
+	FROM keys CROSS JOIN LATERAL (
+		SELECT nk.k, (SELECT tat FROM {s}.kiln_rate_limit_state
+			WHERE kind = $2 AND per_key AND key = nk.k) AS tat
+		FROM (SELECT (SELECT partition_key FROM {s}.kiln_job
+			WHERE state = 'available' AND queue = $1 AND kind = $2 AND partition_key <> '' AND partition_key > keys.k
+			ORDER BY partition_key LIMIT 1) AS k) AS nk
+	) AS n
+	WHERE keys.k IS NOT NULL AND keys.i < $5 AND keys.found < $4
+)
+SELECT '', (SELECT tat FROM {s}.kiln_rate_limit_state WHERE kind = $2 AND per_key AND key = ''), 0
+WHERE $3 = ''
+UNION ALL
+SELECT k, tat, i FROM keys WHERE i > 0
+ORDER BY 3`
 
 // sqlPartitionRunning counts the running jobs of kind $1 per partition key
 // through kiln_job_running_partition: as many entries as the kind has jobs
@@ -185,6 +216,35 @@ func (p *partitionSource) Keys(ctx context.Context, after string, n int) ([]stri
 	return keys, nil
 }
 
+func (p *partitionSource) KeyBudgets(ctx context.Context, after string, n, scan int, eligible time.Time) ([]store.KeyTAT, bool, error) {
+	rows, err := p.tx.Query(ctx, p.s.sql(sqlPartitionKeyBudgets), p.c.p.Queue, p.kind, after, n, scan, eligible)
+	if err != nil {
+		return nil, false, fmt.Errorf("list partition keys and budgets: %w", err)
+	}
+	var (
+		keys []store.KeyTAT
+		end  bool
+		key  *string
+		tat  *time.Time
+		i    int
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&key, &tat, &i}, func() error {
+		if key == nil {
+			end = true
+			return nil
+		}
+		kt := store.KeyTAT{Key: *key}
+		if tat != nil {
+			kt.TAT = tat.UTC()
+		}
+		keys = append(keys, kt)
+		return nil
+	}); err != nil {
+		return nil, false, fmt.Errorf("list partition keys and budgets: %w", err)
+	}
+	return keys, end, nil
+}
+
 func (p *partitionSource) Running(ctx context.Context) (map[string]int, error) {
 	rows, err := p.tx.Query(ctx, p.s.sql(sqlPartitionRunning), p.kind)
 	if err != nil {
@@ -257,7 +317,7 @@ func (s *Store) claimPartitioned(ctx context.Context, params *store.JobClaimPara
 		}
 		partitioned := func() error {
 			c := s.newClaim(p)
-			jobs, next, err := s.cursors.ClaimPartitionedKinds(ctx, p, len(claimed), func(kind string) store.PartitionSource {
+			jobs, next, err := s.cursors.ClaimPartitionedKinds(ctx, p, len(claimed), rate, func(kind string) store.PartitionSource {
 				return &partitionSource{s: s, tx: tx, c: c, kind: kind}
 			})
 			claimed, cursors = append(claimed, jobs...), next

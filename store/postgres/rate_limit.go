@@ -27,14 +27,14 @@ WHERE kind = $1 AND per_key = $2
 
 // sqlRateLimitList returns (kind, per_key, limit_count, period_us, burst,
 // updated_at, tat, now) for each kind and per_key with a run-time limit or
-// a budget state, and each kind of $1 (per_key false), restricted to those
+// a budget state, and each kind of $1 (both per_key), restricted to those
 // kinds when $1 is not NULL. tat is the latest of the kind's budgets (a
 // per-key limit has one per key); now is $2, or the database's clock when
 // $2 is NULL.
 const sqlRateLimitList = `WITH ks(kind, per_key) AS (
 	SELECT kind, per_key FROM {s}.kiln_rate_limit
 	UNION SELECT kind, per_key FROM {s}.kiln_rate_limit_state
-	UNION SELECT k, false FROM unnest(coalesce($1::text[], '{}')) AS k
+	UNION SELECT k, pk FROM unnest(coalesce($1::text[], '{}')) AS k CROSS JOIN (VALUES (false), (true)) AS b(pk)
 )
 SELECT ks.kind, ks.per_key, o.limit_count, o.period_us, o.burst, o.updated_at,
 	(SELECT max(tat) FROM {s}.kiln_rate_limit_state AS st WHERE st.kind = ks.kind AND st.per_key = ks.per_key),
@@ -43,21 +43,23 @@ FROM ks LEFT JOIN {s}.kiln_rate_limit AS o ON o.kind = ks.kind AND o.per_key = k
 WHERE $1::text[] IS NULL OR ks.kind = ANY($1::text[])
 ORDER BY ks.kind COLLATE "C", ks.per_key`
 
-// sqlRateClaimRead returns (kind, limit_count, period_us, burst, tat, now)
-// of each kind of $1: its run-time limit and its budget's state, NULL
-// where absent, and the time of the claim's budgets: $2, or, when $2 is
-// NULL, the database's clock when the statement starts (after the claim's
-// locks are held). Primary-key lookups only.
-const sqlRateClaimRead = `SELECT k, o.limit_count, o.period_us, o.burst, st.tat,
-	coalesce($2::timestamptz, statement_timestamp())
-FROM unnest($1::text[]) AS k
-LEFT JOIN {s}.kiln_rate_limit AS o ON o.kind = k AND NOT o.per_key
-LEFT JOIN {s}.kiln_rate_limit_state AS st ON st.kind = k AND NOT st.per_key AND st.key = ''`
+// sqlRateClaimRead returns (kind, per_key, limit_count, period_us, burst,
+// tat, now) of each kind $1[i] and per_key $2[i]: its run-time limit and,
+// for a kind's own budget (per_key false), the budget's state, NULL where
+// absent, and the time of the claim's budgets: $3, or, when $3 is NULL,
+// the database's clock when the statement starts (after the claim's
+// locks are held). Primary-key lookups only; the per-key budgets are read
+// as the claim lists the keys (sqlPartitionKeyBudgets).
+const sqlRateClaimRead = `SELECT k.kind, k.per_key, o.limit_count, o.period_us, o.burst, st.tat,
+	coalesce($3::timestamptz, statement_timestamp())
+FROM unnest($1::text[], $2::boolean[]) AS k(kind, per_key)
+LEFT JOIN {s}.kiln_rate_limit AS o ON o.kind = k.kind AND o.per_key = k.per_key
+LEFT JOIN {s}.kiln_rate_limit_state AS st ON st.kind = k.kind AND NOT k.per_key AND NOT st.per_key AND st.key = ''`
 
-// sqlRateClaimWrite sets the theoretical arrival time of each kind $1[i]'s
-// budget to $2[i].
+// sqlRateClaimWrite sets the theoretical arrival time of each budget
+// ($1[i], $2[i], $3[i]): kind, per_key, key) to $4[i].
 const sqlRateClaimWrite = `INSERT INTO {s}.kiln_rate_limit_state (kind, per_key, key, tat)
-SELECT k, false, '', t FROM unnest($1::text[], $2::timestamptz[]) AS u(k, t)
+SELECT * FROM unnest($1::text[], $2::boolean[], $3::text[], $4::timestamptz[])
 ON CONFLICT (kind, per_key, key) DO UPDATE SET tat = excluded.tat`
 
 // RateLimitSet sets a run-time rate limit, as [store.RateLimitStore] says.
@@ -141,10 +143,15 @@ func rateLimitOf(count *int32, period *int64, burst *int32) *kilntype.RateLimit 
 
 // rateClaim reads, in the claim's transaction tx (which holds the kinds'
 // advisory locks), the run-time limits and budget states of p's
-// rate-limited kinds, and returns the claim's rate part at the database's
-// time (the caller's with Options.CallerClock).
+// rate-limited kinds (per kind and per key), and returns the claim's rate
+// part at the database's time (the caller's with Options.CallerClock).
 func (s *Store) rateClaim(ctx context.Context, tx pgx.Tx, p *store.JobClaimParams) (*store.RateClaim, error) {
-	rows, err := tx.Query(ctx, s.sql(sqlRateClaimRead), p.RateLimitedKinds(), s.callerTime(p.Now))
+	kinds := p.RateLimitedKinds()
+	perKey := make([]bool, len(kinds), len(kinds)+len(p.KeyRateLimits))
+	for _, kind := range p.KeyRateLimitedKinds() {
+		kinds, perKey = append(kinds, kind), append(perKey, true)
+	}
+	rows, err := tx.Query(ctx, s.sql(sqlRateClaimRead), kinds, perKey, s.callerTime(p.Now))
 	if err != nil {
 		return nil, fmt.Errorf("read rate limits: %w", err)
 	}
@@ -152,12 +159,13 @@ func (s *Store) rateClaim(ctx context.Context, tx pgx.Tx, p *store.JobClaimParam
 		states       []*store.RateLimitRow
 		now          time.Time
 		kind         string
+		isPerKey     bool
 		count, burst *int32
 		period       *int64
 		tat          *time.Time
 	)
-	if _, err := pgx.ForEachRow(rows, []any{&kind, &count, &period, &burst, &tat, &now}, func() error {
-		r := &store.RateLimitRow{Kind: kind, Override: rateLimitOf(count, period, burst)}
+	if _, err := pgx.ForEachRow(rows, []any{&kind, &isPerKey, &count, &period, &burst, &tat, &now}, func() error {
+		r := &store.RateLimitRow{Kind: kind, PerKey: isPerKey, Override: rateLimitOf(count, period, burst)}
 		if tat != nil {
 			r.TAT = tat.UTC()
 		}
@@ -172,11 +180,19 @@ func (s *Store) rateClaim(ctx context.Context, tx pgx.Tx, p *store.JobClaimParam
 // rateTaken writes, in the claim's transaction, the budgets of the
 // rate-limited kinds of which the claim took jobs, and sets p.RateWait.
 func (s *Store) rateTaken(ctx context.Context, tx pgx.Tx, r *store.RateClaim, p *store.JobClaimParams, claimed []*kilntype.JobRow) error {
-	kinds, tats := r.Taken(p, claimed)
-	if len(kinds) == 0 {
+	writes := r.Taken(p, claimed)
+	if len(writes) == 0 {
 		return nil
 	}
-	if _, err := tx.Exec(ctx, s.sql(sqlRateClaimWrite), kinds, tats); err != nil {
+	var (
+		kinds, keys []string
+		perKey      []bool
+		tats        []time.Time
+	)
+	for _, w := range writes {
+		kinds, perKey, keys, tats = append(kinds, w.Kind), append(perKey, w.PerKey), append(keys, w.Key), append(tats, w.TAT)
+	}
+	if _, err := tx.Exec(ctx, s.sql(sqlRateClaimWrite), kinds, perKey, keys, tats); err != nil {
 		return fmt.Errorf("write rate budgets: %w", err)
 	}
 	return nil

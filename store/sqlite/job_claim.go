@@ -206,7 +206,7 @@ const maxMergedKinds = 100
 // sqlAvailableKinds).
 func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*kilntype.JobRow, error) {
 	whole := params // with the partitioned kinds
-	if len(params.Partitioned) > 0 {
+	if params.ClaimsByKey() {
 		if params.Max < 1 {
 			return []*kilntype.JobRow{}, nil
 		}
@@ -255,7 +255,7 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 		}
 		c.stmts = append(c.stmts, stmt)
 	}
-	if len(whole.Partitioned) > 0 {
+	if whole.ClaimsByKey() {
 		if err := st.partition.prepare(ctx, s.w, whole.Max); err != nil {
 			return nil, fail("claim jobs", err)
 		}
@@ -267,10 +267,10 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 	err = s.write(ctx, func(tx *sql.Tx, st *stmts) error {
 		p, wp := params, whole
 		var rate *store.RateClaim
-		if len(params.RateLimits) > 0 {
+		if len(whole.RateLimits) > 0 || len(whole.KeyRateLimits) > 0 {
 			// As for cluster limits, the write transaction serializes the
 			// claims: no other can change a budget before this one commits.
-			if rate, err = rateClaim(ctx, tx, params); err != nil {
+			if rate, err = rateClaim(ctx, tx, whole); err != nil {
 				return err
 			}
 			p, wp = rate.Apply(p), rate.Apply(wp)
@@ -292,15 +292,15 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 		for i, stmt := range c.stmts {
 			c.stmts[i] = tx.StmtContext(ctx, stmt)
 		}
-		if len(whole.Partitioned) == 0 {
+		if !whole.ClaimsByKey() {
 			claimed, err = claim(ctx, tx, st, c, p)
 		} else {
-			claimed, cursors, err = s.claimBoth(ctx, tx, st, c, p, wp)
+			claimed, cursors, err = s.claimBoth(ctx, tx, st, c, p, wp, rate)
 		}
 		if err != nil || rate == nil {
 			return err
 		}
-		return rateTaken(ctx, tx, rate, params, claimed)
+		return rateTaken(ctx, tx, rate, whole, claimed)
 	})
 	if err != nil {
 		return nil, fail("claim jobs", err)
@@ -312,11 +312,12 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 }
 
 // claimBoth claims, in tx, the partitioned kinds of whole by partition key
-// (store.ClaimPartitioned) and the other kinds as claim does (p, with Max
+// (store.ClaimPartitioned, within the per-key budgets of rate) and the other kinds as claim does (p, with Max
 // lowered to what the first part left); which part goes first alternates
 // from claim to claim, so that neither starves the other. It returns the
 // claimed jobs in claim order and the partitioned kinds' new cursors.
-func (s *Store) claimBoth(ctx context.Context, tx *sql.Tx, st *stmts, c *candidates, p, whole *store.JobClaimParams) ([]*kilntype.JobRow, map[string]string, error) {
+func (s *Store) claimBoth(ctx context.Context, tx *sql.Tx, st *stmts, c *candidates, p, whole *store.JobClaimParams,
+	rate *store.RateClaim) ([]*kilntype.JobRow, map[string]string, error) {
 	claimed := make([]*kilntype.JobRow, 0, whole.Max)
 	var cursors map[string]string
 	others := func() error {
@@ -331,7 +332,7 @@ func (s *Store) claimBoth(ctx context.Context, tx *sql.Tx, st *stmts, c *candida
 	}
 	partitioned := func() error {
 		ptx := st.partition.bind(ctx, tx, st)
-		jobs, next, err := s.cursors.ClaimPartitionedKinds(ctx, whole, len(claimed), func(kind string) store.PartitionSource {
+		jobs, next, err := s.cursors.ClaimPartitionedKinds(ctx, whole, len(claimed), rate, func(kind string) store.PartitionSource {
 			return &partitionSource{tx: ptx, p: whole, kind: kind}
 		})
 		claimed, cursors = append(claimed, jobs...), next

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
@@ -31,6 +32,37 @@ const sqlPartitionKeys = `WITH RECURSIVE keys(k, i) AS (
 	FROM keys WHERE keys.k IS NOT NULL AND keys.i < ?4
 )
 SELECT k FROM keys WHERE k IS NOT NULL`
+
+// sqlPartitionKeyBudgets returns (k, tat, i) for the partition keys other
+// than "" of the available jobs of queue ?1 and kind ?2, in byte order
+// after ?3, each with the theoretical arrival time of its per-key rate
+// budget of kind ?2 (NULL: none), up to the ?4-th key whose tat is NULL or
+// not after ?6, or ?5 keys, whichever comes first; then a row whose k is
+// NULL if the keys ran out first. When ?3 is "", the first row is the key
+// "" and its budget (the jobs without a key). keys walks
+// kiln_job_claim_partition as sqlPartitionKeys does (one seek per key);
+// found counts the keys with room before each key (primary-key lookups of
+// their budgets) to know when to stop.
+const sqlPartitionKeyBudgets = `WITH RECURSIVE keys(k, i, found) AS (
+	SELECT ?3, 0, 0
+	UNION ALL
+	SELECT (SELECT partition_key FROM kiln_job INDEXED BY kiln_job_claim_partition
+			WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND partition_key <> '' AND partition_key > keys.k
+			ORDER BY partition_key LIMIT 1),
+		keys.i + 1,
+		keys.found + (keys.i > 0 AND coalesce((SELECT tat FROM kiln_rate_limit_state
+			WHERE kind = ?2 AND per_key = 1 AND key = keys.k) <= ?6, 1))
+	FROM keys
+	WHERE keys.k IS NOT NULL AND keys.i < ?5
+		AND keys.found + (keys.i > 0 AND coalesce((SELECT tat FROM kiln_rate_limit_state
+			WHERE kind = ?2 AND per_key = 1 AND key = keys.k) <= ?6, 1)) < ?4
+)
+SELECT '', (SELECT tat FROM kiln_rate_limit_state WHERE kind = ?2 AND per_key = 1 AND key = ''), 0
+WHERE ?3 = ''
+UNION ALL
+SELECT k, (SELECT tat FROM kiln_rate_limit_state WHERE kind = ?2 AND per_key = 1 AND key = keys.k), i
+FROM keys WHERE i > 0
+ORDER BY 3`
 
 // sqlPartitionRunning counts the running jobs of kind ?1 per partition key
 // through kiln_job_running_partition.
@@ -112,6 +144,7 @@ type partitionStmts struct {
 	// mu guards every field.
 	mu                     sync.Mutex
 	keys, running, unkeyed *sql.Stmt
+	keyBudgets             *sql.Stmt         // sqlPartitionKeyBudgets (per-key rate limits)
 	take                   map[int]*sql.Stmt // by LIMIT (sqlPartitionTake)
 }
 
@@ -131,6 +164,7 @@ func (ps *partitionStmts) prepare(ctx context.Context, db *sql.DB, max int) erro
 		{&ps.keys, sqlPartitionKeys},
 		{&ps.running, sqlPartitionRunning},
 		{&ps.unkeyed, sqlUnkeyedJobs},
+		{&ps.keyBudgets, sqlPartitionKeyBudgets},
 	} {
 		if *f.stmt != nil {
 			continue
@@ -162,7 +196,7 @@ func (ps *partitionStmts) close() error {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	var errs []error
-	for _, s := range []**sql.Stmt{&ps.keys, &ps.running, &ps.unkeyed} {
+	for _, s := range []**sql.Stmt{&ps.keys, &ps.running, &ps.unkeyed, &ps.keyBudgets} {
 		if *s != nil {
 			errs = append(errs, (*s).Close())
 			*s = nil
@@ -182,6 +216,7 @@ type partitionTx struct {
 	tx                             *sql.Tx
 	ps                             *partitionStmts
 	keys, running, unkeyed, update *sql.Stmt
+	keyBudgets                     *sql.Stmt
 }
 
 // bind returns the statements for tx, bound to it (those of
@@ -191,7 +226,7 @@ func (ps *partitionStmts) bind(ctx context.Context, tx *sql.Tx, st *stmts) *part
 	defer ps.mu.Unlock()
 	return &partitionTx{ctx: ctx, tx: tx, ps: ps, keys: tx.StmtContext(ctx, ps.keys),
 		running: tx.StmtContext(ctx, ps.running), unkeyed: tx.StmtContext(ctx, ps.unkeyed),
-		update: tx.StmtContext(ctx, st.claimUpdate)}
+		keyBudgets: tx.StmtContext(ctx, ps.keyBudgets), update: tx.StmtContext(ctx, st.claimUpdate)}
 }
 
 // take returns sqlPartitionTake for takes of up to n jobs a key, bound to
@@ -237,6 +272,41 @@ func (p *partitionSource) Keys(ctx context.Context, after string, n int) ([]stri
 		return nil, fmt.Errorf("list partition keys: %w", err)
 	}
 	return keys, nil
+}
+
+func (p *partitionSource) KeyBudgets(ctx context.Context, after string, n, scan int, eligible time.Time) ([]store.KeyTAT, bool, error) {
+	rows, err := p.tx.keyBudgets.QueryContext(ctx, p.p.Queue, p.kind, after, n, scan, micros(eligible))
+	if err != nil {
+		return nil, false, fmt.Errorf("list partition keys and budgets: %w", err)
+	}
+	defer rows.Close()
+	var (
+		keys []store.KeyTAT
+		end  bool
+	)
+	for rows.Next() {
+		var (
+			key  sql.NullString
+			tat  sql.NullInt64
+			step int
+		)
+		if err := rows.Scan(&key, &tat, &step); err != nil {
+			return nil, false, fmt.Errorf("list partition keys and budgets: %w", err)
+		}
+		if !key.Valid {
+			end = true
+			continue
+		}
+		kt := store.KeyTAT{Key: key.String}
+		if tat.Valid {
+			kt.TAT = fromMicros(tat.Int64)
+		}
+		keys = append(keys, kt)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("list partition keys and budgets: %w", err)
+	}
+	return keys, end, nil
 }
 
 func (p *partitionSource) Running(ctx context.Context) (map[string]int, error) {

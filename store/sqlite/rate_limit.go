@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -18,13 +19,13 @@ ON CONFLICT (kind, per_key) DO UPDATE SET limit_count = ?3, period_us = ?4, burs
 
 // sqlRateLimitList returns (kind, per_key, limit_count, period_us, burst,
 // updated_at, tat) for each kind and per_key with a run-time limit or a
-// budget state, and each kind of the JSON array ?1 (per_key 0), restricted
+// budget state, and each kind of the JSON array ?1 (both per_key), restricted
 // to those kinds when ?1 is not NULL. tat is the latest of the kind's
 // budgets (a per-key limit has one per key).
 const sqlRateLimitList = `WITH ks(kind, per_key) AS (
 	SELECT kind, per_key FROM kiln_rate_limit
 	UNION SELECT kind, per_key FROM kiln_rate_limit_state
-	UNION SELECT value, 0 FROM json_each(coalesce(?1, '[]'))
+	UNION SELECT value, pk FROM json_each(coalesce(?1, '[]')), (SELECT 0 AS pk UNION ALL SELECT 1)
 )
 SELECT ks.kind, ks.per_key, o.limit_count, o.period_us, o.burst, o.updated_at,
 	(SELECT max(tat) FROM kiln_rate_limit_state AS st WHERE st.kind = ks.kind AND st.per_key = ks.per_key)
@@ -32,17 +33,25 @@ FROM ks LEFT JOIN kiln_rate_limit AS o ON o.kind = ks.kind AND o.per_key = ks.pe
 WHERE ?1 IS NULL OR ks.kind IN (SELECT value FROM json_each(?1))
 ORDER BY ks.kind, ks.per_key`
 
-// sqlRateClaimRead returns (kind, limit_count, period_us, burst, tat) of
-// each kind of the JSON array ?1: its run-time limit and its budget's
-// state, NULL where absent. Primary-key lookups only.
-const sqlRateClaimRead = `SELECT k.value, o.limit_count, o.period_us, o.burst, st.tat
-FROM json_each(?1) AS k
-LEFT JOIN kiln_rate_limit AS o ON o.kind = k.value AND o.per_key = 0
-LEFT JOIN kiln_rate_limit_state AS st ON st.kind = k.value AND st.per_key = 0 AND st.key = ''`
+// sqlRateClaimRead returns (kind, per_key, limit_count, period_us, burst,
+// tat) of each kind of the JSON array ?1 (per_key 0) and of the JSON
+// array ?2 (per_key 1): its run-time limit and, for a kind's own budget,
+// the budget's state, NULL where absent. Primary-key lookups only; the
+// per-key budgets are read as the claim lists the keys
+// (sqlPartitionKeyBudgets).
+const sqlRateClaimRead = `WITH k(kind, per_key) AS (
+	SELECT value, 0 FROM json_each(?1) UNION ALL SELECT value, 1 FROM json_each(?2)
+)
+SELECT k.kind, k.per_key, o.limit_count, o.period_us, o.burst, st.tat
+FROM k
+LEFT JOIN kiln_rate_limit AS o ON o.kind = k.kind AND o.per_key = k.per_key
+LEFT JOIN kiln_rate_limit_state AS st ON st.kind = k.kind AND k.per_key = 0 AND st.per_key = 0 AND st.key = ''`
 
-// sqlRateClaimWrite sets the theoretical arrival time of kind ?1's budget
-// to ?2.
-const sqlRateClaimWrite = `INSERT INTO kiln_rate_limit_state (kind, per_key, key, tat) VALUES (?1, 0, '', ?2)
+// sqlRateClaimWrite sets the theoretical arrival time of each budget of
+// the JSON array ?1, whose elements are [kind, per_key, key, tat]. (WHERE
+// true lets SQLite parse the upsert after a SELECT.)
+const sqlRateClaimWrite = `INSERT INTO kiln_rate_limit_state (kind, per_key, key, tat)
+SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?1) WHERE true
 ON CONFLICT (kind, per_key, key) DO UPDATE SET tat = excluded.tat`
 
 // RateLimitSet sets a run-time rate limit, as [store.RateLimitStore] says.
@@ -134,14 +143,19 @@ func rateLimitOf(count, period, burst sql.NullInt64) *kilntype.RateLimit {
 }
 
 // rateClaim reads, in the claim's transaction, the run-time limits and
-// budget states of p's rate-limited kinds and returns the claim's rate
-// part at p.Now (SQLite keeps budgets on the caller's clock).
+// budget states of p's rate-limited kinds (per kind and per key) and
+// returns the claim's rate part at p.Now (SQLite keeps budgets on the
+// caller's clock).
 func rateClaim(ctx context.Context, tx *sql.Tx, p *store.JobClaimParams) (*store.RateClaim, error) {
 	kinds, err := jsonStrings(p.RateLimitedKinds())
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.QueryContext(ctx, sqlRateClaimRead, kinds)
+	keyKinds, err := jsonStrings(p.KeyRateLimitedKinds())
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, sqlRateClaimRead, kinds, keyKinds)
 	if err != nil {
 		return nil, fmt.Errorf("read rate limits: %w", err)
 	}
@@ -150,7 +164,7 @@ func rateClaim(ctx context.Context, tx *sql.Tx, p *store.JobClaimParams) (*store
 	for rows.Next() {
 		r := &store.RateLimitRow{}
 		var count, period, burst, tat sql.NullInt64
-		if err := rows.Scan(&r.Kind, &count, &period, &burst, &tat); err != nil {
+		if err := rows.Scan(&r.Kind, &r.PerKey, &count, &period, &burst, &tat); err != nil {
 			return nil, fmt.Errorf("read rate limits: %w", err)
 		}
 		r.Override = rateLimitOf(count, period, burst)
@@ -168,11 +182,20 @@ func rateClaim(ctx context.Context, tx *sql.Tx, p *store.JobClaimParams) (*store
 // rateTaken writes, in the claim's transaction, the budgets of the
 // rate-limited kinds of which the claim took jobs, and sets p.RateWait.
 func rateTaken(ctx context.Context, tx *sql.Tx, r *store.RateClaim, p *store.JobClaimParams, claimed []*kilntype.JobRow) error {
-	kinds, tats := r.Taken(p, claimed)
-	for i, kind := range kinds {
-		if _, err := tx.ExecContext(ctx, sqlRateClaimWrite, kind, micros(tats[i])); err != nil {
-			return fmt.Errorf("write rate budget of %s: %w", kind, err)
-		}
+	writes := r.Taken(p, claimed)
+	if len(writes) == 0 {
+		return nil
+	}
+	rows := make([][4]any, len(writes))
+	for i, w := range writes {
+		rows[i] = [4]any{w.Kind, w.PerKey, w.Key, micros(w.TAT)}
+	}
+	b, err := json.Marshal(rows)
+	if err != nil {
+		return fmt.Errorf("write rate budgets: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, sqlRateClaimWrite, string(b)); err != nil {
+		return fmt.Errorf("write rate budgets: %w", err)
 	}
 	return nil
 }

@@ -277,8 +277,14 @@ func testRateLimits(t *testing.T, newStore NewStoreFunc) {
 		if err != nil {
 			t.Fatalf("RateLimitList: %v", err)
 		}
-		if len(rows) != 2 || rows[0].Kind != "b" || rows[1].Kind != "c" || rows[1].Override != nil || !rows[1].TAT.IsZero() {
-			t.Fatalf("RateLimitList(b, c) = %+v; want b's row and an empty row of c", rows)
+		if len(rows) != 4 || rows[0].Kind != "b" || rows[0].PerKey || !rows[1].PerKey || rows[2].Kind != "c" ||
+			rows[3].Kind != "c" || rows[2].PerKey || !rows[3].PerKey {
+			t.Fatalf("RateLimitList(b, c) = %+v; want the rows of b and c, per kind then per key", rows)
+		}
+		for _, r := range rows[1:] {
+			if r.Override != nil || !r.TAT.IsZero() {
+				t.Fatalf("RateLimitList(b, c): %+v; want an empty row", r)
+			}
 		}
 	})
 }

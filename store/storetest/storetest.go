@@ -48,6 +48,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 			{"JobClaim", testClaim},
 			{"JobClaimClusterKindLimits", testClaimClusterKindLimits},
 			{"JobClaimRateLimits", testRateLimits},
+			{"JobClaimKeyRateLimits", testKeyRateLimits},
 			{"JobClaimPartitioned", testClaimPartitioned},
 			{"JobLeaseRenew", testLeaseRenew},
 			{"JobListCancelRequested", testListCancelRequested},

@@ -85,7 +85,10 @@ type RecurringJob struct {
 	// Args is the job's args, encoded to JSON when the entry is defined.
 	Args JobArgs
 	// Opts are the enqueue options of every job (Queue, Priority,
-	// MaxAttempts, Tags, Metadata); RunAt, RunIn and Unique are not allowed.
+	// MaxAttempts, Tags, Metadata, Partition); RunAt, RunIn and Unique are
+	// not allowed. The partition key is Opts.Partition, else the args'
+	// Partitioner's, computed once when the entry is defined and stored
+	// with it (RecurringRow.Partition): every occurrence's job carries it.
 	Opts *EnqueueOpts
 	// Overlap is what happens when an occurrence comes while an earlier
 	// run is unfinished; default OverlapSkip.
@@ -154,7 +157,7 @@ func (c *Client) recurringRow(def RecurringJob, now time.Time) (*RecurringRow, e
 	return &RecurringRow{
 		ID: def.ID, Schedule: sched.String(), TimeZone: def.TimeZone,
 		Kind: job.Kind, Args: job.Args, Queue: job.Queue, Priority: job.Priority, MaxAttempts: job.MaxAttempts,
-		Tags: job.Tags, Metadata: job.Metadata,
+		Tags: job.Tags, Metadata: job.Metadata, Partition: job.Partition,
 		Overlap: def.Overlap, Misfire: def.Misfire, MisfireMax: def.MisfireMax,
 		NextRunAt: sched.Next(now), CreatedAt: now, UpdatedAt: now,
 	}, nil
@@ -364,6 +367,7 @@ func recurringJobParams(row *RecurringRow, at, now time.Time) (*store.JobInsertP
 	return &store.JobInsertParams{
 		Kind: row.Kind, Queue: row.Queue, Args: row.Args, Priority: row.Priority, MaxAttempts: row.MaxAttempts,
 		State: JobStateAvailable, ScheduledAt: now, CreatedAt: now, Tags: row.Tags, Metadata: metadata,
+		Partition: row.Partition,
 	}, nil
 }
 

@@ -558,3 +558,48 @@ func TestRecurringStopsBeforeDraining(t *testing.T) {
 		t.Fatalf("%d jobs, want the one that ran", n)
 	}
 }
+
+// TestRecurringPartition: an entry's partition key (the args' Partitioner,
+// or Opts.Partition, which beats it) is stored with the entry and carried
+// by the job of each occurrence, scheduled or triggered.
+func TestRecurringPartition(t *testing.T) {
+	t.Parallel()
+	clock := newClock()
+	var done atomic.Int64
+	workers := okWorkers()
+	kiln.AddWorker(workers, keyRatedWorker{done: &done})
+	c := startClient(t, recurringConfig(openStore(t, ""), workers, clock))
+	ctx := t.Context()
+	for _, def := range []kiln.RecurringJob{
+		{ID: "by-args", Schedule: "@every 1m", Args: keyRatedArgs{Tenant: "acme"}},
+		{ID: "by-opts", Schedule: "@every 1m", Args: keyRatedArgs{Tenant: "acme"}, Opts: &kiln.EnqueueOpts{Partition: "globex"}},
+		{ID: "none", Schedule: "@every 1m", Args: testArgs{}},
+	} {
+		if _, err := c.RecurringAddOrUpdate(ctx, def); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]string{"by-args": "acme", "by-opts": "globex", "none": ""}
+	for id, key := range want {
+		row, err := c.RecurringGet(ctx, id)
+		if err != nil || row.Partition != key {
+			t.Fatalf("RecurringGet(%s) = %+v, %v; want partition %q", id, row, err, key)
+		}
+	}
+	clock.Advance(time.Minute)
+	for id, key := range want {
+		if jobs := waitJobs(t, c, id, 1); jobs[0].Partition != key {
+			t.Fatalf("the occurrence of %s has partition %q; want %q", id, jobs[0].Partition, key)
+		}
+		job, err := c.RecurringTrigger(ctx, id)
+		if err != nil || job.Partition != key {
+			t.Fatalf("RecurringTrigger(%s) = %+v, %v; want partition %q", id, job, err, key)
+		}
+	}
+	var ve *kiln.ValidationError
+	_, err := c.RecurringAddOrUpdate(ctx, kiln.RecurringJob{ID: "long", Schedule: "@daily", Args: testArgs{},
+		Opts: &kiln.EnqueueOpts{Partition: strings.Repeat("k", kiln.MaxPartitionKeyBytes+1)}})
+	if !errors.As(err, &ve) || ve.Field != "partition" {
+		t.Fatalf("an entry with a key of %d bytes: %v; want a ValidationError of partition", kiln.MaxPartitionKeyBytes+1, err)
+	}
+}

@@ -18,6 +18,7 @@ type recurringRequest struct {
 	Overlap    string `json:"overlap"`
 	Misfire    string `json:"misfire"`
 	MisfireMax int    `json:"misfire_max"`
+	Partition  string `json:"partition"`
 }
 
 // recurringView is a recurring entry as the API shows it: the stored row
@@ -97,6 +98,7 @@ func (a *api) recurringPut(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	opts.Partition = req.Partition
 	def := kiln.RecurringJob{
 		ID: r.PathValue("id"), Schedule: req.Schedule, TimeZone: req.TimeZone, Args: args, Opts: opts,
 		Overlap: kilntype.OverlapPolicy(req.Overlap), Misfire: kilntype.MisfirePolicy(req.Misfire), MisfireMax: req.MisfireMax,

@@ -16,8 +16,8 @@ func TestRecurring(t *testing.T) {
 	var v recurringView
 	e.call("PUT", "/recurring/report", `{"schedule":"30 9 * * MON-FRI","time_zone":"Europe/Berlin","kind":"echo",
 		"args":{"n":5},"queue":"reports","priority":2,"max_attempts":4,"tags":["nightly"],"metadata":{"team":"ops"},
-		"overlap":"allow","misfire":"skip","misfire_max":3}`, http.StatusOK, &v)
-	if v.ID != "report" || v.Schedule != "30 9 * * MON-FRI" || v.TimeZone != "Europe/Berlin" || v.Kind != "echo" ||
+		"overlap":"allow","misfire":"skip","misfire_max":3,"partition":"acme"}`, http.StatusOK, &v)
+	if v.ID != "report" || v.Partition != "acme" || v.Schedule != "30 9 * * MON-FRI" || v.TimeZone != "Europe/Berlin" || v.Kind != "echo" ||
 		string(v.Args) != `{"n":5}` || v.Queue != "reports" || v.Priority != 2 || v.MaxAttempts != 4 ||
 		v.Overlap != kilntype.OverlapAllow || v.Misfire != kilntype.MisfireSkip || v.MisfireMax != 3 || v.Paused {
 		t.Fatalf("PUT returned %+v", v.RecurringRow)
@@ -40,8 +40,9 @@ func TestRecurring(t *testing.T) {
 	}
 
 	// An update keeps the entry and changes its template.
+	v = recurringView{}
 	e.call("PUT", "/recurring/report", `{"schedule":"@hourly","kind":"echo","args":{"n":6}}`, http.StatusOK, &v)
-	if v.Schedule != "@hourly" || string(v.Args) != `{"n":6}` || v.Overlap != kilntype.OverlapSkip {
+	if v.Schedule != "@hourly" || string(v.Args) != `{"n":6}` || v.Overlap != kilntype.OverlapSkip || v.Partition != "" {
 		t.Fatalf("updated entry %+v", v.RecurringRow)
 	}
 	e.call("PUT", "/recurring/second", `{"schedule":"@every 90s","kind":"block"}`, http.StatusOK, nil)

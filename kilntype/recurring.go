@@ -74,6 +74,10 @@ type RecurringRow struct {
 	MaxAttempts   int             `json:"max_attempts"`
 	Tags          []string        `json:"tags"`
 	Metadata      json.RawMessage `json:"metadata"`
+	// Partition is the partition key of every job the entry enqueues
+	// (JobRow.Partition: per-key limits, fair claims, per-key rate
+	// limits); "" means none.
+	Partition string `json:"partition,omitempty"`
 	// Overlap and Misfire are the entry's policies; MisfireMax caps the
 	// occurrences MisfireRunAll catches up on.
 	Overlap    OverlapPolicy `json:"overlap"`

@@ -63,6 +63,9 @@ func ValidateRecurringRow(r *kilntype.RecurringRow) error {
 	if err := CheckRange("misfire_max", int64(r.MisfireMax), 0, kilntype.MisfireMaxLimit); err != nil {
 		return err
 	}
+	if err := CheckPartition(r.Partition); err != nil {
+		return err
+	}
 	return validateTemplate(r.Kind, r.Queue, r.Tags, r.Args, r.Metadata, map[string]string{
 		"id": r.ID, "schedule": r.Schedule, "time_zone": r.TimeZone,
 	})

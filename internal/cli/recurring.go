@@ -163,6 +163,9 @@ func printRecurring(w io.Writer, r *kiln.RecurringRow, runs []*kiln.RecurringRun
 	fmt.Fprintf(tw, "Time zone\t%s\n", zoneName(r.TimeZone))
 	fmt.Fprintf(tw, "Job\tkind %s, queue %s, priority %d, max attempts %d\n", r.Kind, r.Queue, r.Priority, r.MaxAttempts)
 	fmt.Fprintf(tw, "Args\t%s\n", r.Args)
+	if r.Partition != "" {
+		fmt.Fprintf(tw, "Partition\t%s\n", r.Partition)
+	}
 	fmt.Fprintf(tw, "Policies\toverlap %s, misfire %s (catch up at most %d)\n", r.Overlap, r.Misfire, r.MisfireMax)
 	fmt.Fprintf(tw, "Paused\t%v\n", r.Paused)
 	if r.LastError != "" {

@@ -168,7 +168,7 @@ func TestQueryPlans(t *testing.T) {
 		{"attempt list", sqlAttemptList, []any{int64(5)}},
 		{"leader elect", sqlLeaderElect, []any{"maintenance", "p2", nil, 10 * time.Second}},
 		{"recurring upsert", sqlRecurringUpsert, []any{"r5", "* * * * *", "", "k", "{}", "q", 1, 3, none, "{}",
-			"skip", "run_once", 100, false, now, nil, nil, "", now, now, false}},
+			"skip", "run_once", 100, false, now, nil, nil, "", now, now, "tenant-1", false}},
 		{"recurring next due", sqlRecurringNextDue, nil},
 		{"recurring list due", sqlRecurringListDue, []any{now, 100}},
 		{"recurring get", sqlRecurringGet, []any{"r5"}},

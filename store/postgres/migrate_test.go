@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
 	"github.com/kilnjobs/kiln/store/storetest"
 )
 
@@ -144,8 +145,9 @@ func (l *statementLog) has(prefix string) bool {
 }
 
 // TestUpgradeFrom009 migrates a schema of version 9 holding a job in each
-// state to the current version, and runs the jobs through the store (the
-// contract check storetest.CheckUpgradedJobs). kiln_job is small, so
+// state and a recurring entry to the current version, and runs the jobs
+// through the store (the contract check storetest.CheckUpgradedJobs); the
+// entry reads back whole, without a partition key (migration 022). kiln_job is small, so
 // migration 010 runs in one transaction, without CONCURRENTLY.
 func TestUpgradeFrom009(t *testing.T) {
 	t.Parallel()
@@ -158,6 +160,11 @@ func TestUpgradeFrom009(t *testing.T) {
 	indexes, _, _ := jobIndexes(t, s)
 	if !slices.Contains(indexes, "kiln_job_claim_available") || slices.Contains(indexes, "kiln_job_claim_kind") {
 		t.Fatalf("indexes of kiln_job at version 9: %v", indexes)
+	}
+	if _, err := s.pool.Exec(ctx, s.expand(`INSERT INTO {s}.kiln_recurring (id, schedule, time_zone, kind, args, queue,
+	priority, max_attempts, overlap, misfire, misfire_max, next_run_at, created_at, updated_at)
+VALUES ('old', '@hourly', '', 'k', '{}', 'q', 1, 3, 'skip', 'run_once', 100, $1, $1, $1)`), storetest.UpgradeBase); err != nil {
+		t.Fatal(err)
 	}
 	log := &statementLog{}
 	s.migrateHook = log.add
@@ -176,6 +183,10 @@ func TestUpgradeFrom009(t *testing.T) {
 	}
 	wantJobIndexes(t, s)
 	storetest.CheckUpgradedJobs(t, s, ids)
+	r, err := s.RecurringGet(ctx, &store.RecurringGetParams{ID: "old"})
+	if err != nil || r.Schedule != "@hourly" || r.Kind != "k" || r.Partition != "" || !r.NextRunAt.Equal(storetest.UpgradeBase) {
+		t.Errorf("recurring entry of version 9 after the upgrade: %+v, %v", r, err)
+	}
 }
 
 // TestMigrateConcurrentIndexes runs migration 010 as on a large table

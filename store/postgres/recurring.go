@@ -17,22 +17,23 @@ import (
 // scanRecurring reads them and sqlRecurringUpsert writes them.
 const recurringColumns = `id, schedule, time_zone, kind, args, queue, priority, max_attempts,
 	tags, metadata, overlap, misfire, misfire_max, paused, next_run_at, last_run_at,
-	last_job_id, last_error, created_at, updated_at`
+	last_job_id, last_error, created_at, updated_at, partition_key`
 
-// sqlRecurringUpsert creates entry $1 from $1 to $20 (recurringColumns), or
+// sqlRecurringUpsert creates entry $1 from $1 to $21 (recurringColumns), or
 // updates its definition; the update keeps paused, last_run_at,
-// last_job_id, last_error and created_at, and next_run_at unless $21. The
+// last_job_id, last_error and created_at, and next_run_at unless $22. The
 // last column says whether the row was inserted: an updated row has a
 // non-zero xmax (the lock that ON CONFLICT took on it).
 const sqlRecurringUpsert = `INSERT INTO {s}.kiln_recurring AS r (` + recurringColumns + `)
 VALUES ($1, $2, $3, $4, $5::text::jsonb, $6, $7, $8, $9, $10::text::jsonb, $11, $12, $13, $14,
-	$15, $16, $17, $18, $19, $20)
+	$15, $16, $17, $18, $19, $20, $21)
 ON CONFLICT (id) DO UPDATE SET
 	schedule = excluded.schedule, time_zone = excluded.time_zone, kind = excluded.kind,
 	args = excluded.args, queue = excluded.queue, priority = excluded.priority,
 	max_attempts = excluded.max_attempts, tags = excluded.tags, metadata = excluded.metadata,
 	overlap = excluded.overlap, misfire = excluded.misfire, misfire_max = excluded.misfire_max,
-	next_run_at = CASE WHEN $21 THEN excluded.next_run_at ELSE r.next_run_at END,
+	partition_key = excluded.partition_key,
+	next_run_at = CASE WHEN $22 THEN excluded.next_run_at ELSE r.next_run_at END,
 	updated_at = excluded.updated_at
 RETURNING ` + recurringColumns + `, r.xmax = 0`
 
@@ -205,7 +206,7 @@ func (s *Store) RecurringUpsert(ctx context.Context, params *store.RecurringUpse
 	row, err := scanRecurring(rowWithExtra{s.pool.QueryRow(ctx, s.sql(sqlRecurringUpsert),
 		r.ID, r.Schedule, r.TimeZone, r.Kind, string(r.Args), r.Queue, r.Priority, r.MaxAttempts,
 		tags, metadata, string(r.Overlap), string(r.Misfire), r.MisfireMax, r.Paused,
-		truncate(r.NextRunAt), lastRun, lastJob, r.LastError, now, now, params.ResetNextRun), &created})
+		truncate(r.NextRunAt), lastRun, lastJob, r.LastError, now, now, r.Partition, params.ResetNextRun), &created})
 	if err != nil {
 		return nil, false, fail(what, err)
 	}
@@ -729,7 +730,7 @@ func scanRecurring(row pgx.Row) (*kilntype.RecurringRow, error) {
 	)
 	err := row.Scan(&r.ID, &r.Schedule, &r.TimeZone, &r.Kind, &r.Args, &r.Queue, &r.Priority,
 		&r.MaxAttempts, &r.Tags, &r.Metadata, &overlap, &misfire, &r.MisfireMax, &r.Paused,
-		&r.NextRunAt, &lastRunAt, &lastJobID, &r.LastError, &r.CreatedAt, &r.UpdatedAt)
+		&r.NextRunAt, &lastRunAt, &lastJobID, &r.LastError, &r.CreatedAt, &r.UpdatedAt, &r.Partition)
 	if err != nil {
 		return nil, err
 	}

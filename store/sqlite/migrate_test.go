@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
 	"github.com/kilnjobs/kiln/store/storetest"
 )
 
@@ -36,8 +37,9 @@ FROM (VALUES ('pending', 0), ('scheduled', 0), ('available', 0), ('running', 1),
 RETURNING id, state`
 
 // TestUpgradeFrom009 migrates a database of version 9 holding a job in
-// each state to the current version, and runs the jobs through the store
-// (the contract check storetest.CheckUpgradedJobs).
+// each state and a recurring entry to the current version, and runs the
+// jobs through the store (the contract check storetest.CheckUpgradedJobs);
+// the entry reads back whole, without a partition key (migration 022).
 func TestUpgradeFrom009(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -64,6 +66,11 @@ VALUES (?, ?, 'run')`, ids[kilntype.JobStatePending], ids[kilntype.JobStateCompl
 	if got := jobIndexes(t, s); !slices.Contains(got, "kiln_job_claim_available") {
 		t.Fatalf("indexes of kiln_job at version 9: %v", got)
 	}
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO kiln_recurring (id, schedule, time_zone, kind, args, queue, priority,
+	max_attempts, overlap, misfire, misfire_max, next_run_at, created_at, updated_at)
+VALUES ('old', '@hourly', '', 'k', '{}', 'q', 1, 3, 'skip', 'run_once', 100, ?1, ?1, ?1)`, micros(base)); err != nil {
+		t.Fatal(err)
+	}
 
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
@@ -78,6 +85,10 @@ VALUES (?, ?, 'run')`, ids[kilntype.JobStatePending], ids[kilntype.JobStateCompl
 		t.Errorf("indexes of kiln_job: %v, want %v", got, want)
 	}
 	storetest.CheckUpgradedJobs(t, s, ids)
+	r, err := s.RecurringGet(ctx, &store.RecurringGetParams{ID: "old"})
+	if err != nil || r.Schedule != "@hourly" || r.Kind != "k" || r.Partition != "" || !r.NextRunAt.Equal(base) {
+		t.Errorf("recurring entry of version 9 after the upgrade: %+v, %v", r, err)
+	}
 }
 
 // jobIndexes returns the names of kiln_job's indexes, sorted.

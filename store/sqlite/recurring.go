@@ -17,19 +17,20 @@ import (
 // scanRecurring reads them and sqlRecurringUpsert writes them.
 const recurringColumns = `id, schedule, time_zone, kind, args, queue, priority, max_attempts,
 	tags, metadata, overlap, misfire, misfire_max, paused, next_run_at, last_run_at,
-	last_job_id, last_error, created_at, updated_at`
+	last_job_id, last_error, created_at, updated_at, partition_key`
 
-// sqlRecurringUpsert creates entry ?1 from ?1 to ?20 (recurringColumns), or
+// sqlRecurringUpsert creates entry ?1 from ?1 to ?21 (recurringColumns), or
 // updates its definition; the update keeps paused, last_run_at,
-// last_job_id, last_error and created_at, and next_run_at unless ?21 is 1.
+// last_job_id, last_error and created_at, and next_run_at unless ?22 is 1.
 const sqlRecurringUpsert = `INSERT INTO kiln_recurring (` + recurringColumns + `)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
 ON CONFLICT (id) DO UPDATE SET
 	schedule = excluded.schedule, time_zone = excluded.time_zone, kind = excluded.kind,
 	args = excluded.args, queue = excluded.queue, priority = excluded.priority,
 	max_attempts = excluded.max_attempts, tags = excluded.tags, metadata = excluded.metadata,
 	overlap = excluded.overlap, misfire = excluded.misfire, misfire_max = excluded.misfire_max,
-	next_run_at = CASE WHEN ?21 = 1 THEN excluded.next_run_at ELSE kiln_recurring.next_run_at END,
+	partition_key = excluded.partition_key,
+	next_run_at = CASE WHEN ?22 = 1 THEN excluded.next_run_at ELSE kiln_recurring.next_run_at END,
 	updated_at = excluded.updated_at
 RETURNING ` + recurringColumns
 
@@ -200,7 +201,7 @@ func upsertArgs(params *store.RecurringUpsertParams) ([]any, error) {
 	return []any{r.ID, r.Schedule, r.TimeZone, r.Kind, string(r.Args), r.Queue, int64(r.Priority),
 		int64(r.MaxAttempts), tags, metadata, string(r.Overlap), string(r.Misfire),
 		int64(r.MisfireMax), paused, micros(r.NextRunAt), nullMicros(r.LastRunAt), lastJob,
-		r.LastError, now, now, reset}, nil
+		r.LastError, now, now, r.Partition, reset}, nil
 }
 
 // recurringMissing reports, inside a writer transaction, whether entry id
@@ -665,7 +666,7 @@ func scanRecurring(sc scanner) (*kilntype.RecurringRow, error) {
 	)
 	err := sc.Scan(&r.ID, &r.Schedule, &r.TimeZone, &r.Kind, &args, &r.Queue, &r.Priority,
 		&r.MaxAttempts, &tags, &metadata, &overlap, &misfire, &r.MisfireMax, &paused,
-		&nextRunAt, &lastRunAt, &lastJobID, &r.LastError, &createdAt, &updatedAt)
+		&nextRunAt, &lastRunAt, &lastJobID, &r.LastError, &createdAt, &updatedAt, &r.Partition)
 	if err != nil {
 		return nil, err
 	}

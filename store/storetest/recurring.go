@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +30,7 @@ func recurringRow(id string) *kilntype.RecurringRow {
 		MaxAttempts: 3,
 		Tags:        []string{"recurring"},
 		Metadata:    json.RawMessage(`{"team":"a"}`),
+		Partition:   "acme",
 		Overlap:     kilntype.OverlapSkip,
 		Misfire:     kilntype.MisfireRunOnce,
 		MisfireMax:  100,
@@ -237,7 +239,7 @@ func wantSameRecurring(t *testing.T, got, want *kilntype.RecurringRow) {
 		got.MaxAttempts != want.MaxAttempts || !slices.Equal(got.Tags, want.Tags) ||
 		got.Overlap != want.Overlap || got.Misfire != want.Misfire ||
 		got.MisfireMax != want.MisfireMax || got.Paused != want.Paused ||
-		got.LastJobID != want.LastJobID || got.LastError != want.LastError {
+		got.LastJobID != want.LastJobID || got.LastError != want.LastError || got.Partition != want.Partition {
 		t.Errorf("recurring entry differs:\n got %+v\nwant %+v", got, want)
 	}
 	wantJSON(t, "Args", got.Args, want.Args)
@@ -320,7 +322,7 @@ func testRecurringUpsert(t *testing.T, newStore NewStoreFunc) {
 		r := &kilntype.RecurringRow{
 			ID: "e", Schedule: "*/5 * * * *", TimeZone: "America/New_York", Kind: "report",
 			Args: json.RawMessage(`{"n":2}`), Queue: "reports", Priority: 2, MaxAttempts: 5,
-			Tags: []string{"x", "y"}, Metadata: json.RawMessage(`{"team":"b"}`),
+			Tags: []string{"x", "y"}, Metadata: json.RawMessage(`{"team":"b"}`), Partition: "globex",
 			Overlap: kilntype.OverlapQueueOne, Misfire: kilntype.MisfireRunAll, MisfireMax: 7,
 			NextRunAt: base.Add(10 * time.Hour), CreatedAt: minutes(61), UpdatedAt: minutes(61),
 		}
@@ -362,6 +364,7 @@ func testRecurringUpsert(t *testing.T, newStore NewStoreFunc) {
 			"EmptyID":        func(r *kilntype.RecurringRow) { r.ID = "" },
 			"UnknownOverlap": func(r *kilntype.RecurringRow) { r.Overlap = "sometimes" },
 			"UnknownMisfire": func(r *kilntype.RecurringRow) { r.Misfire = "" },
+			"LongPartition":  func(r *kilntype.RecurringRow) { r.Partition = strings.Repeat("k", kilntype.MaxPartitionKeyBytes+1) },
 		} {
 			r := recurringRow("bad")
 			mod(r)

@@ -41,12 +41,17 @@ progress display.`,
 // withClient opens the database and calls fn with an enqueue-only client
 // on it, then closes the database.
 func withClient(ctx context.Context, g *globals, fn func(*kiln.Client) error) error {
+	return withClientWorkers(ctx, g, nil, fn)
+}
+
+// withClientWorkers is withClient with workers registered (not started).
+func withClientWorkers(ctx context.Context, g *globals, workers *kiln.Workers, fn func(*kiln.Client) error) error {
 	st, err := openDatabase(ctx, g.database, mustExist)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	client, err := kiln.NewClient(&kiln.Config{Store: st, Logger: g.logger})
+	client, err := kiln.NewClient(&kiln.Config{Store: st, Workers: workers, Logger: g.logger})
 	if err != nil {
 		return err
 	}

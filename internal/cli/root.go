@@ -107,7 +107,7 @@ func newRootCmd(getenv func(string) string) *cobra.Command {
 		Long: `kiln manages Kiln background jobs: it migrates the database, runs workers
 and the dashboard, enqueues jobs, lists, shows, cancels, retries and deletes
 them, manages recurring jobs, queues, rate limits, servers and hosted
-services, and runs a live demo and a benchmark.
+services, shows concurrency limits, and runs a live demo and a benchmark.
 
 Jobs are kept in an embedded SQLite database, ./kiln.db unless --database
 or $KILN_DATABASE_URL says otherwise; a postgres:// (or postgresql://) URL
@@ -147,6 +147,7 @@ New to Kiln? Run 'kiln demo' and watch jobs run, fail, retry and complete.`,
 		newQueuesCmd(g),
 		newRetentionCmd(g),
 		newRateLimitCmd(g),
+		newConcurrencyCmd(g),
 		newAuditCmd(g),
 		newBulkCmd(g),
 		newStatsCmd(g),

@@ -27,6 +27,9 @@ type jobForm struct {
 
 	ID, Kind, Args, Queue, Priority, MaxAttempts, Tags string
 	Schedule, TimeZone, Overlap, Misfire, RunIn        string
+	// Partition is the partition key of the job, or of every job of the
+	// recurring entry ("" none).
+	Partition string
 
 	// argsForm is the kind's args schema and its inputs (form_args.go).
 	argsForm
@@ -47,6 +50,7 @@ var formFields = []formField{
 	{"overlap", "f-overlap", "Overlap"}, {"misfire", "f-misfire", "Misfire"},
 	{"run_in", "f-runin", "Run in"}, {"queue", "f-queue", "Queue"}, {"priority", "f-priority", "Priority"},
 	{"max_attempts", "f-max", "Max attempts"}, {"tags", "f-tags", "Tags"},
+	{"partition", "f-partition", "Partition key"},
 }
 
 // ErrorFields lists the fields that have an error, in the page's order,
@@ -90,7 +94,7 @@ func readJobForm(r *http.Request, recurring bool) *jobForm {
 		Recurring: recurring, Errors: map[string]string{},
 		ID: v("id"), Kind: v("kind"), Args: v("args"), Queue: v("queue"), Priority: v("priority"),
 		MaxAttempts: v("max_attempts"), Tags: v("tags"), Schedule: v("schedule"), TimeZone: v("time_zone"),
-		Overlap: v("overlap"), Misfire: v("misfire"), RunIn: v("run_in"),
+		Overlap: v("overlap"), Misfire: v("misfire"), RunIn: v("run_in"), Partition: v("partition"),
 	}
 }
 
@@ -145,6 +149,7 @@ func (f *jobForm) validate() (kiln.RawArgs, *kiln.EnqueueOpts) {
 			opts.Tags = append(opts.Tags, t)
 		}
 	}
+	opts.Partition = f.Partition // the client checks it
 	if f.Recurring {
 		f.validateSchedule()
 	} else if f.RunIn != "" {
@@ -233,6 +238,7 @@ func formFromRow(row *kilntype.RecurringRow) *jobForm {
 		ID: row.ID, Kind: row.Kind, Args: prettyJSON(row.Args), Queue: row.Queue,
 		Priority: strconv.Itoa(row.Priority), MaxAttempts: strconv.Itoa(row.MaxAttempts), Tags: strings.Join(row.Tags, ", "),
 		Schedule: row.Schedule, TimeZone: row.TimeZone, Overlap: string(row.Overlap), Misfire: string(row.Misfire),
+		Partition: row.Partition,
 	}
 }
 

@@ -2,8 +2,10 @@ package dashboard_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -63,12 +65,15 @@ func TestRecurringFormValidation(t *testing.T) {
 }
 
 // TestRecurringFormCreateAndEdit creates an entry through the form, edits
-// its schedule, and refuses a second entry with the same ID.
+// its schedule, and refuses a second entry with the same ID; the entry's
+// partition key is stored, shown on the list, the entry's page and the
+// edit form, and carried by the triggered job, shown on its page.
 func TestRecurringFormCreateAndEdit(t *testing.T) {
 	e := newEnv(t, nil)
 	form := map[string][]string{
 		"id": {"report"}, "kind": {"test.ok"}, "args": {`{"text":"daily"}`}, "schedule": {"0 9 * * 1-5"},
 		"time_zone": {"Europe/Berlin"}, "queue": {"other"}, "priority": {"2"}, "tags": {"a, b"}, "overlap": {"allow"}, "misfire": {"skip"},
+		"partition": {"tenant-a"},
 	}
 	resp := e.post(t, "/recurring/new", form)
 	if resp.StatusCode != http.StatusSeeOther {
@@ -79,8 +84,17 @@ func TestRecurringFormCreateAndEdit(t *testing.T) {
 		t.Fatal(err)
 	}
 	if row.Kind != "test.ok" || string(row.Args) != `{"text":"daily"}` || row.TimeZone != "Europe/Berlin" || row.Queue != "other" ||
-		row.Priority != 2 || strings.Join(row.Tags, ",") != "a,b" || row.Overlap != kilntype.OverlapAllow || row.Misfire != kilntype.MisfireSkip {
+		row.Priority != 2 || strings.Join(row.Tags, ",") != "a,b" || row.Overlap != kilntype.OverlapAllow || row.Misfire != kilntype.MisfireSkip ||
+		row.Partition != "tenant-a" {
 		t.Errorf("stored entry %+v does not match the form", row)
+	}
+	for _, path := range []string{"/recurring", "/recurring/report"} {
+		if code, body := e.get(t, path); code != http.StatusOK || !strings.Contains(body, "tenant-a") {
+			t.Errorf("%s (%d) does not show the partition key:\n%s", path, code, body)
+		}
+	}
+	if _, body := e.get(t, "/recurring/report/edit"); !strings.Contains(body, `name="partition" value="tenant-a"`) {
+		t.Errorf("the edit form lacks the partition key:\n%s", body)
 	}
 	if resp := e.post(t, "/recurring/new", form); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("second create with the same ID: %d; want 400", resp.StatusCode)
@@ -89,13 +103,30 @@ func TestRecurringFormCreateAndEdit(t *testing.T) {
 	if resp := e.post(t, "/recurring/report/edit", form); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("edit: status %d", resp.StatusCode)
 	}
-	if row, _ := e.client.RecurringGet(context.Background(), "report"); row.Schedule != "@every 1h" {
-		t.Errorf("schedule after edit %q", row.Schedule)
+	if row, _ := e.client.RecurringGet(context.Background(), "report"); row.Schedule != "@every 1h" || row.Partition != "tenant-a" {
+		t.Errorf("schedule after edit %q, partition key %q", row.Schedule, row.Partition)
 	}
-	for _, action := range []string{"pause", "trigger", "resume", "remove"} {
+	for _, action := range []string{"pause", "trigger", "resume"} {
 		if resp := e.post(t, "/recurring/report/"+action, nil); resp.StatusCode != http.StatusSeeOther {
 			t.Errorf("%s: status %d", action, resp.StatusCode)
 		}
+	}
+	res, err := e.client.JobList(context.Background(), nil)
+	if err != nil || len(res.Jobs) != 1 || res.Jobs[0].Partition != "tenant-a" {
+		t.Fatalf("the triggered job: %v, %v", res, err)
+	}
+	if _, body := e.get(t, fmt.Sprintf("/jobs/%d", res.Jobs[0].ID)); !strings.Contains(body, `<dd class="partition">tenant-a</dd>`) {
+		t.Errorf("the job's page lacks its partition key:\n%s", body)
+	}
+	form["partition"] = []string{""}
+	if resp := e.post(t, "/recurring/report/edit", form); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("edit without a key: status %d", resp.StatusCode)
+	}
+	if row, _ := e.client.RecurringGet(context.Background(), "report"); row.Partition != "" {
+		t.Errorf("partition key after an edit that empties it: %q", row.Partition)
+	}
+	if resp := e.post(t, "/recurring/report/remove", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("remove: status %d", resp.StatusCode)
 	}
 	if _, err := e.client.RecurringGet(context.Background(), "report"); err == nil {
 		t.Error("entry still exists after remove")
@@ -113,8 +144,16 @@ func TestJobFormEnqueues(t *testing.T) {
 	if err != nil || len(res.Jobs) != 1 {
 		t.Fatalf("jobs: %v, %v", res, err)
 	}
-	if j := res.Jobs[0]; j.State != kiln.JobStateScheduled || string(j.Args) != `{"text":"once"}` {
+	if j := res.Jobs[0]; j.State != kiln.JobStateScheduled || string(j.Args) != `{"text":"once"}` || j.Partition != "" {
 		t.Errorf("job %+v", j)
+	}
+	resp = e.post(t, "/jobs/new", map[string][]string{"kind": {"test.ok"}, "args": {`{"text":"keyed"}`}, "partition": {"acme"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("create with a partition key: %d", resp.StatusCode)
+	}
+	if res, err := e.client.JobList(context.Background(), nil); err != nil || len(res.Jobs) != 2 ||
+		!slices.ContainsFunc(res.Jobs, func(j *kiln.JobRow) bool { return j.Partition == "acme" }) {
+		t.Fatalf("no job with the form's partition key: %v, %v", res, err)
 	}
 	resp = e.post(t, "/jobs/new", map[string][]string{"kind": {"test.ok"}, "args": {`[1]`}, "run_in": {"soon"}})
 	errs := fieldErrors(readAll(t, resp))

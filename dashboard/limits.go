@@ -130,10 +130,12 @@ func (h *handler) limitsPage(w http.ResponseWriter, r *http.Request) {
 
 // rateLimitSet serves POST /limits/rate: sets the rate limit of the form's
 // kind to limit jobs per period (a duration such as "1m") plus burst,
-// for every process.
+// for every process; with per_key checked, the limit of each of the
+// kind's partition keys (Client.RateLimitSet with perKey).
 func (h *handler) rateLimitSet(w http.ResponseWriter, r *http.Request) {
 	back := backPath(r, "/limits")
 	kind := strings.TrimSpace(r.PostFormValue("kind"))
+	perKey := formPerKey(r)
 	limit, err := formInt(r, "limit", 0)
 	if err != nil {
 		h.redirect(w, r, back, flash{Error: true, Text: err.Error()})
@@ -151,23 +153,44 @@ func (h *handler) rateLimitSet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l := kiln.RateLimit{Limit: limit, Period: period, Burst: burst}
-	if err := h.client.RateLimitSet(r.Context(), kind, false, l); err != nil {
+	if err := h.client.RateLimitSet(r.Context(), kind, perKey, l); err != nil {
 		h.redirect(w, r, back, flash{Error: true, Text: limitError(err)})
 		return
 	}
-	h.redirect(w, r, back, flash{Text: fmt.Sprintf("Rate limit of %s set to %s for every process.", kind, budgetText(l))})
+	h.redirect(w, r, back, flash{Text: fmt.Sprintf("Rate limit of %s set to %s for every process.", limitName(kind, perKey),
+		budgetText(l))})
 }
 
 // rateLimitRemove serves POST /limits/rate/delete: removes the run-time
-// rate limit of the form's kind.
+// rate limit of the form's kind (of each of its keys with per_key).
 func (h *handler) rateLimitRemove(w http.ResponseWriter, r *http.Request) {
 	back := backPath(r, "/limits")
-	kind := r.PostFormValue("kind")
-	if err := h.client.RateLimitRemove(r.Context(), kind, false); err != nil {
+	kind, perKey := r.PostFormValue("kind"), formPerKey(r)
+	if err := h.client.RateLimitRemove(r.Context(), kind, perKey); err != nil {
 		h.redirect(w, r, back, flash{Error: true, Text: limitError(err)})
 		return
 	}
-	h.redirect(w, r, back, flash{Text: fmt.Sprintf("Rate limit of %s removed; its worker's default, if any, applies again.", kind)})
+	h.redirect(w, r, back, flash{Text: fmt.Sprintf("Rate limit of %s removed; its worker's default, if any, applies again.",
+		limitName(kind, perKey))})
+}
+
+// formPerKey reports whether the form's per_key field is set (a checked
+// box sends "on"; the row's remove button "true").
+func formPerKey(r *http.Request) bool {
+	switch r.PostFormValue("per_key") {
+	case "on", "true", "1":
+		return true
+	}
+	return false
+}
+
+// limitName names the limit of kind in flashes: "email.send", or
+// "sync (per partition key)" for a per-key limit.
+func limitName(kind string, perKey bool) string {
+	if perKey {
+		return kind + " (per partition key)"
+	}
+	return kind
 }
 
 // formInt returns the form's integer field name, def when empty, or an

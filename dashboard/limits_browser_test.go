@@ -9,8 +9,9 @@ import (
 
 // TestBrowserLimits drives chromium as an operator: from the navigation
 // to the Limits page, sets a kind's rate limit with the form and sees it
-// listed with its budget, then removes it with the row's button (after
-// the confirmation) and sees it gone.
+// listed with its budget, sets a per-key limit of the same kind with the
+// form's checkbox and sees it listed beside it, then removes both with
+// their rows' buttons (after the confirmation) and sees them gone.
 func TestBrowserLimits(t *testing.T) {
 	e := newEnv(t, nil)
 	b := newBrowser(t)
@@ -29,20 +30,43 @@ func TestBrowserLimits(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`form.rate-limit-form button[type="submit"]`)),
 	)
 	b.waitText(t, ".flash", "Rate limit of test.ok set to 10 per 1m0s, burst 2")
-	b.waitText(t, `tr[data-kind="test.ok"] .rate-limit`, "10 per 1m0s, burst 2")
-	b.waitText(t, `tr[data-kind="test.ok"] .rate-used`, "0 of 3")
-	b.waitText(t, `tr[data-kind="test.ok"] .rate-next`, "now")
-	b.waitText(t, `tr[data-kind="test.ok"] .rate-source`, "run time")
+	b.waitText(t, `tr[data-kind="test.ok"][data-per-key="false"] .rate-limit`, "10 per 1m0s, burst 2")
+	b.waitText(t, `tr[data-kind="test.ok"][data-per-key="false"] .rate-used`, "0 of 3")
+	b.waitText(t, `tr[data-kind="test.ok"][data-per-key="false"] .rate-next`, "now")
+	b.waitText(t, `tr[data-kind="test.ok"][data-per-key="false"] .rate-source`, "run time")
 	st, err := e.client.RateLimitGet(context.Background(), "test.ok", false)
 	if err != nil || st.Override == nil || st.Override.Limit != 10 {
 		t.Fatalf("stored limit %+v, %v", st, err)
 	}
 
+	b.run(t, "set a per-key limit with the checkbox",
+		chromedp.SendKeys(chromedp.CSS(`form.rate-limit-form input[name="kind"]`), "test.ok"),
+		chromedp.SendKeys(chromedp.CSS(`form.rate-limit-form input[name="limit"]`), "1"),
+		chromedp.SendKeys(chromedp.CSS(`form.rate-limit-form input[name="period"]`), "1m"),
+		chromedp.Click(chromedp.CSS(`form.rate-limit-form input[name="per_key"]`)),
+		chromedp.Click(chromedp.CSS(`form.rate-limit-form button[type="submit"]`)),
+	)
+	b.waitText(t, ".flash", "Rate limit of test.ok (per partition key) set to 1 per 1m0s")
+	b.waitText(t, `tr[data-kind="test.ok"][data-per-key="true"] .rate-scope`, "per key")
+	b.waitText(t, `tr[data-kind="test.ok"][data-per-key="true"] .rate-limit`, "1 per 1m0s")
+	b.waitText(t, `tr[data-kind="test.ok"][data-per-key="false"] .rate-limit`, "10 per 1m0s, burst 2")
+	if st, err := e.client.RateLimitGet(context.Background(), "test.ok", true); err != nil || st.Override == nil || st.Override.Limit != 1 {
+		t.Fatalf("stored per-key limit %+v, %v", st, err)
+	}
+
 	if !value(t, b, "accept the confirmation to come", chromedp.Evaluate[bool](`(window.confirm = () => true, true)`)) {
 		b.fail(t, "window.confirm not replaced")
 	}
-	b.run(t, "remove it",
-		chromedp.Click(chromedp.CSS(`tr[data-kind="test.ok"] form[action$="/limits/rate/delete"] button`)),
+	b.run(t, "remove the per-key limit",
+		chromedp.Click(chromedp.CSS(`tr[data-kind="test.ok"][data-per-key="true"] form[action$="/limits/rate/delete"] button`)),
+	)
+	b.waitText(t, ".flash", "Rate limit of test.ok (per partition key) removed")
+	b.waitText(t, `tr[data-kind="test.ok"][data-per-key="false"] .rate-limit`, "10 per 1m0s, burst 2")
+	if !value(t, b, "accept the next confirmation", chromedp.Evaluate[bool](`(window.confirm = () => true, true)`)) {
+		b.fail(t, "window.confirm not replaced")
+	}
+	b.run(t, "remove the kind's",
+		chromedp.Click(chromedp.CSS(`tr[data-kind="test.ok"][data-per-key="false"] form[action$="/limits/rate/delete"] button`)),
 	)
 	b.waitText(t, ".flash", "Rate limit of test.ok removed")
 	b.waitText(t, "#live", "No kind has a rate limit")

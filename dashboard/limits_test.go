@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,7 +16,7 @@ import (
 )
 
 // TestLimitsPage sets and removes a rate limit from the Limits page, which
-// lists it with its budget; refused input changes nothing and says why in
+// lists it with its budget, and a per-key one of the same kind beside it; refused input changes nothing and says why in
 // the flash; the changes are recorded in the audit log under the
 // dashboard's actor.
 func TestLimitsPage(t *testing.T) {
@@ -77,6 +78,35 @@ func TestLimitsPage(t *testing.T) {
 	}
 	r2.Body.Close()
 
+	// A per-key limit of the same kind, beside the kind's own; removing it
+	// leaves the kind's.
+	set(map[string][]string{"kind": {"test.ok"}, "limit": {"1"}, "period": {"1m"}, "per_key": {"on"}})
+	st, err = e.client.RateLimitGet(context.Background(), "test.ok", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (kiln.RateLimit{Limit: 1, Period: time.Minute}); st.Override == nil || *st.Override != want {
+		t.Fatalf("stored per-key limit %+v, want %v", st, want)
+	}
+	if st, _ := e.client.RateLimitGet(context.Background(), "test.ok", false); st.Limit.Limit != 10 {
+		t.Fatalf("the per-key form changed the kind's limit: %+v", st)
+	}
+	code, body = e.get(t, "/limits")
+	if code != http.StatusOK || !strings.Contains(body, `data-kind="test.ok" data-per-key="false"`) ||
+		!strings.Contains(body, `data-kind="test.ok" data-per-key="true"`) || !strings.Contains(body, "per key</td>") ||
+		!strings.Contains(body, `name="per_key" value="true"`) || !strings.Contains(body, "1 per 1m0s</td>") {
+		t.Fatalf("Limits page (%d) lacks the per-key limit or its form:\n%s", code, body)
+	}
+	if resp := e.post(t, "/limits/rate/delete", map[string][]string{"kind": {"test.ok"}, "per_key": {"true"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("delete per key: %d", resp.StatusCode)
+	}
+	if st, _ := e.client.RateLimitGet(context.Background(), "test.ok", true); st.Override != nil {
+		t.Fatalf("per-key limit not removed: %+v", st)
+	}
+	if _, body := e.get(t, "/limits"); strings.Contains(body, `data-per-key="true"`) || !strings.Contains(body, `data-kind="test.ok"`) {
+		t.Fatalf("after removing the per-key limit:\n%s", body)
+	}
+
 	if resp := e.post(t, "/limits/rate/delete", map[string][]string{"kind": {"test.ok"}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("delete: %d", resp.StatusCode)
 	}
@@ -92,9 +122,11 @@ func TestLimitsPage(t *testing.T) {
 	}
 	var actions []string
 	for _, en := range entries {
-		actions = append(actions, en.Action+" "+en.Target+" "+en.Actor)
+		actions = append(actions, fmt.Sprintf("%s %s %s per key %v", en.Action, en.Target, en.Actor,
+			strings.Contains(string(en.Detail), `"per_key":true`)))
 	}
-	want := []string{kiln.AuditRateLimitRemove + " test.ok local", kiln.AuditRateLimitSet + " test.ok local"}
+	want := []string{kiln.AuditRateLimitRemove + " test.ok local per key false", kiln.AuditRateLimitRemove + " test.ok local per key true",
+		kiln.AuditRateLimitSet + " test.ok local per key true", kiln.AuditRateLimitSet + " test.ok local per key false"}
 	if strings.Join(actions, ",") != strings.Join(want, ",") {
 		t.Fatalf("audit entries %v, want %v", actions, want)
 	}

@@ -41,6 +41,8 @@ func TestFormsValidateLikeTheClient(t *testing.T) {
 		{"NUL in args", "/jobs/new", job(map[string][]string{"args": {`{"text":"\u0000"}`}}), "args", "NUL"},
 		{"invalid UTF-8 in args", "/jobs/new", job(map[string][]string{"args": {"{\"text\":\"\xff\"}"}}), "args", "UTF-8"},
 		{"NUL in a tag", "/jobs/new", job(map[string][]string{"tags": {"a, b\x00c"}}), "tags", "NUL"},
+		{"partition key too long", "/jobs/new", job(map[string][]string{"partition": {strings.Repeat("é", 128)}}), "partition", "at most 255"},
+		{"recurring partition key invalid", "/recurring/new", recurring(map[string][]string{"partition": {"t\xff"}}), "partition", "UTF-8"},
 		{"args over the limit", "/jobs/new", job(map[string][]string{"args": {`{"text":"` + strings.Repeat("x", 2<<20) + `"}`}}), "args", "Config.MaxArgsBytes"},
 	} {
 		resp := e.post(t, tc.path, tc.form)

@@ -100,6 +100,7 @@ func printJob(w io.Writer, j *kiln.JobRow, attempts []*kiln.JobAttempt) {
 	fmt.Fprintf(w, "Job %d\n", j.ID)
 	field("kind", j.Kind)
 	field("queue", j.Queue)
+	field("partition", j.Partition)
 	field("state", string(j.State))
 	field("priority", fmt.Sprint(j.Priority))
 	field("attempt", fmt.Sprintf("%d of %d", j.Attempt, j.MaxAttempts))

@@ -43,5 +43,5 @@ func inputError(err error, flags map[string]string) error {
 var jobFlags = map[string]string{
 	"args": "--args", "queue": "--queue", "priority": "--priority", "max_attempts": "--max-attempts",
 	"tags": "--tag", "run_in": "--in", "run_at": "--at", "schedule": "--schedule", "time_zone": "--tz",
-	"overlap": "--overlap", "misfire": "--misfire", "misfire_max": "--misfire-max",
+	"overlap": "--overlap", "misfire": "--misfire", "misfire_max": "--misfire-max", "partition": "--partition",
 }

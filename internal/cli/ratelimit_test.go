@@ -9,7 +9,7 @@ import (
 )
 
 // TestRateLimit: kiln ratelimit sets, lists, shows and deletes a kind's
-// rate limit, records the changes in the audit log, and refuses bad
+// rate limit and, with --per-key, its partition keys' one beside it, records the changes in the audit log, and refuses bad
 // kinds and limits with a usage error, on SQLite and on PostgreSQL.
 func TestRateLimit(t *testing.T) {
 	t.Parallel()
@@ -36,7 +36,7 @@ func testRateLimit(t *testing.T, db string) {
 	mustRun(t, "rate-limits", "set", "a/b", "--limit", "1", "--per", "24h", "--database", db)
 	r = mustRun(t, "ratelimit", "list", "--database", db)
 	got := strings.Join(strings.Fields(r.stdout), " ")
-	for _, want := range []string{"a/b 1 per 24h0m0s runtime 0 of 1 now", "geocode 10 per 1m0s, burst 2 runtime 0 of 3 now"} {
+	for _, want := range []string{"a/b kind 1 per 24h0m0s runtime 0 of 1 now", "geocode kind 10 per 1m0s, burst 2 runtime 0 of 3 now"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("list has no line %q:\n%s", want, r.stdout)
 		}
@@ -49,7 +49,8 @@ func testRateLimit(t *testing.T, db string) {
 	}
 	r = mustRun(t, "ratelimit", "get", "geocode", "--database", db)
 	got = strings.Join(strings.Fields(r.stdout), " ")
-	for _, want := range []string{"Limit: 10 per 1m0s, burst 2 Source: runtime Set at: 20", "Used: 0 of 3 (3 may start now) Next slot: now"} {
+	for _, want := range []string{"Scope: the kind (one budget) Limit: 10 per 1m0s, burst 2 Source: runtime Set at: 20",
+		"Used: 0 of 3 (3 may start now) Next slot: now"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("show has no line %q:\n%s", want, r.stdout)
 		}
@@ -57,10 +58,46 @@ func testRateLimit(t *testing.T, db string) {
 	if r := mustRun(t, "ratelimit", "show", "nobody", "--database", db); !strings.Contains(strings.Join(strings.Fields(r.stdout), " "), "Limit: none Source: none") {
 		t.Errorf("show of a kind without a limit:\n%s", r.stdout)
 	}
+
+	// A per-key limit of the same kind, beside the kind's own.
+	if r := mustRun(t, "ratelimit", "show", "geocode", "--per-key", "--database", db); !strings.Contains(
+		strings.Join(strings.Fields(r.stdout), " "), "Scope: each partition key (its own budget; the busiest key's use) Limit: none Source: none") {
+		t.Errorf("show --per-key before it is set:\n%s", r.stdout)
+	}
+	r = mustRun(t, "ratelimit", "set", "geocode", "--per-key", "--limit", "1", "--per", "1m", "--database", db)
+	if !strings.Contains(r.stdout, "Rate limit of geocode (per partition key) set to 1 per 1m0s") {
+		t.Errorf("set --per-key:\n%s", r.stdout)
+	}
+	r = mustRun(t, "ratelimit", "list", "--database", db)
+	got = strings.Join(strings.Fields(r.stdout), " ")
+	if want := "geocode kind 10 per 1m0s, burst 2 runtime 0 of 3 now geocode per key 1 per 1m0s runtime 0 of 1 now"; !strings.Contains(got, want) {
+		t.Errorf("list has no lines %q:\n%s", want, r.stdout)
+	}
+	r = mustRun(t, "ratelimit", "list", "--json", "--database", db)
+	views = nil
+	if err := json.Unmarshal([]byte(r.stdout), &views); err != nil || len(views) != 3 || views[1].PerKey ||
+		views[2].Kind != "geocode" || !views[2].PerKey || views[2].Limit.Limit != 1 {
+		t.Errorf("list --json with a per-key limit: %v\n%s", err, r.stdout)
+	}
+	r = mustRun(t, "ratelimit", "show", "geocode", "--per-key", "--json", "--database", db)
+	var v httpapi.RateLimitView
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || !v.PerKey || v.Source != "runtime" || v.Limit.Limit != 1 {
+		t.Errorf("show --per-key --json: %v\n%s", err, r.stdout)
+	}
+	r = mustRun(t, "ratelimit", "delete", "geocode", "--per-key", "--database", db)
+	if !strings.Contains(r.stdout, "Rate limit of geocode (per partition key) deleted") {
+		t.Errorf("delete --per-key:\n%s", r.stdout)
+	}
+	wantFail(t, runKiln(t, "ratelimit", "delete", "geocode", "--per-key", "--database", db), exitError,
+		"no rate limit of geocode (per partition key)")
+	if r := mustRun(t, "ratelimit", "show", "geocode", "--database", db); !strings.Contains(r.stdout, "10 per 1m0s, burst 2") {
+		t.Errorf("deleting the per-key limit changed the kind's:\n%s", r.stdout)
+	}
+
 	mustRun(t, "ratelimit", "rm", "geocode", "--database", db)
 	wantFail(t, runKiln(t, "ratelimit", "delete", "geocode", "--database", db), exitError, "no rate limit of geocode")
 	r = mustRun(t, "audit", "list", "--database", db)
-	for _, want := range []string{"rate_limit.set", "rate_limit.remove"} {
+	for _, want := range []string{"rate_limit.set", "rate_limit.remove", `"per_key":true`} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("audit list has no %s:\n%s", want, r.stdout)
 		}
@@ -81,6 +118,9 @@ func testRateLimit(t *testing.T, db string) {
 		{[]string{"set", "geocode", "--limit", "1", "--per", "8785h"}, "out of range"},
 		{[]string{"set", "geocode", "--limit", "1", "--per", "soon"}, "invalid argument"},
 		{[]string{"set", "geocode", "--limit", "1", "--per", "1m", "--burst", "-1"}, "out of range"},
+		{[]string{"set", "geocode", "--per-key", "--limit", "0", "--per", "1m"}, "0 sets no limit"},
+		{[]string{"set", "geocode", "--per-key", "--limit", "1"}, "needs --limit and --per"},
+		{[]string{"set", "bad\xff", "--per-key", "--limit", "1", "--per", "1m"}, "kind"},
 		{[]string{"set", "bad\xff", "--limit", "1", "--per", "1m"}, "kind"},
 		{[]string{"set", strings.Repeat("k", 256), "--limit", "1", "--per", "1m"}, "kind"},
 		{[]string{"show", "bad\xff"}, "kind"},

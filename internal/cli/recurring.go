@@ -61,7 +61,7 @@ func newRecurringListCmd(g *globals) *cobra.Command {
 		Use:   "list",
 		Short: "List recurring jobs",
 		Long: `list prints every recurring entry: its schedule and time zone, the kind it
-enqueues, its next run (UTC; none for a paused entry, whose next run is
+enqueues and the partition key its jobs carry ("-": none), its next run (UTC; none for a paused entry, whose next run is
 computed when it is resumed), its last run and job, and whether it is paused
 or has an error (such as a kind without a worker).`,
 		Args: noArgs,
@@ -87,7 +87,7 @@ or has an error (such as a kind without a worker).`,
 					return nil
 				}
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tSCHEDULE\tZONE\tKIND\tNEXT RUN (UTC)\tLAST RUN\tSTATUS")
+				fmt.Fprintln(tw, "ID\tSCHEDULE\tZONE\tKIND\tPARTITION\tNEXT RUN (UTC)\tLAST RUN\tSTATUS")
 				for _, r := range rows {
 					status := "active"
 					if r.Paused {
@@ -104,8 +104,8 @@ or has an error (such as a kind without a worker).`,
 					if r.Paused {
 						next = "- (paused)" // nothing runs until resumed, from then on
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Schedule, zoneName(r.TimeZone), r.Kind,
-						next, last, status)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Schedule, zoneName(r.TimeZone), r.Kind,
+						orDefault(oneLine(r.Partition, 40), "-"), next, last, status)
 				}
 				return tw.Flush()
 			})
@@ -194,6 +194,7 @@ type recurringFlags struct {
 	priority, maxAttempts           int
 	overlap, misfire                string
 	misfireMax                      int
+	partition                       string
 	anyKind                         bool
 }
 
@@ -211,8 +212,11 @@ func newRecurringSetCmd(g *globals, verb string) *cobra.Command {
 The schedule is a cron expression (5 fields, or 6 with leading seconds), a
 descriptor (@hourly, @daily, @weekly, @monthly, @yearly) or "@every DURATION"
 (at least 1s), read in --tz (an IANA zone; default UTC). Check one with
-'kiln cron next'. The kind must be one this binary runs (http, demo.*)
-unless --any-kind is given.`,
+kiln cron next'. The kind must be one this binary runs (http, demo.*)
+unless --any-kind is given. --partition gives every occurrence's job a
+partition key (its tenant or account, for per-key limits and fair claims;
+see docs/flow-control.md); update keeps the stored key unless given, and
+--partition "" removes it.`,
 		Args: exactArgs(1, "ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runRecurringSet(cmd, g, verb, args[0], &f)
@@ -229,6 +233,7 @@ unless --any-kind is given.`,
 	fl.StringVar(&f.overlap, "overlap", "", "skip (default), allow or queue_one")
 	fl.StringVar(&f.misfire, "misfire", "", "run_once (default), skip or run_all")
 	fl.IntVar(&f.misfireMax, "misfire-max", 0, "with run_all, catch up at most this many missed runs (default 100)")
+	fl.StringVar(&f.partition, "partition", "", "the partition key of every occurrence's job (default none)")
 	fl.BoolVar(&f.anyKind, "any-kind", false, "allow a kind this binary does not know")
 	return cmd
 }
@@ -289,7 +294,8 @@ func recurringDefinition(ctx context.Context, c *kiln.Client, verb, id string, c
 	if existing != nil {
 		def.Schedule, def.TimeZone = existing.Schedule, existing.TimeZone
 		def.Overlap, def.Misfire, def.MisfireMax = existing.Overlap, existing.Misfire, existing.MisfireMax
-		def.Opts = &kiln.EnqueueOpts{Queue: existing.Queue, Priority: existing.Priority, MaxAttempts: existing.MaxAttempts, Tags: existing.Tags}
+		def.Opts = &kiln.EnqueueOpts{Queue: existing.Queue, Priority: existing.Priority, MaxAttempts: existing.MaxAttempts, Tags: existing.Tags,
+			Partition: existing.Partition}
 		raw = existing.Args
 		f.kind = flagOr(cmd, "kind", f.kind, existing.Kind)
 	}
@@ -329,6 +335,9 @@ func recurringDefinition(ctx context.Context, c *kiln.Client, verb, id string, c
 	}
 	if changed("misfire-max") {
 		def.MisfireMax = f.misfireMax
+	}
+	if changed("partition") {
+		def.Opts.Partition = f.partition
 	}
 	return def, nil
 }

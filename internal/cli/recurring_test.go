@@ -38,7 +38,38 @@ func TestRecurringRoundTrip(t *testing.T) {
 	if r = mustRun(t, "recurring", "show", "nightly", "--database", db); !strings.Contains(r.stdout, "job 1  available") {
 		t.Errorf("show after trigger:\n%s", r.stdout)
 	}
+	if r = mustRun(t, "jobs", "show", "1", "--database", db); strings.Contains(r.stdout, "partition:") {
+		t.Errorf("a job without a partition key shows one:\n%s", r.stdout)
+	}
 	mustRun(t, "recurring", "resume", "nightly", "--database", db)
+
+	// A partition key: given by add or update, kept by an update without
+	// --partition, removed with --partition "", carried by the jobs.
+	mustRun(t, "recurring", "add", "per-tenant", "--database", db, "--schedule", "@hourly", "--kind", "demo.sleep",
+		"--partition", "tenant-a")
+	r = mustRun(t, "recurring", "list", "--database", db)
+	if got := strings.Join(strings.Fields(r.stdout), " "); !strings.Contains(got, "PARTITION") ||
+		!strings.Contains(got, "per-tenant @hourly UTC demo.sleep tenant-a") || !strings.Contains(got, "Europe/Berlin http - ") {
+		t.Errorf("list with a partition key:\n%s", r.stdout)
+	}
+	mustRun(t, "recurring", "update", "per-tenant", "--database", db, "--schedule", "@daily")
+	if r = mustRun(t, "recurring", "show", "per-tenant", "--database", db); !strings.Contains(r.stdout, "Partition  tenant-a") {
+		t.Errorf("show after an update without --partition:\n%s", r.stdout)
+	}
+	r = mustRun(t, "recurring", "trigger", "per-tenant", "--database", db)
+	if !strings.Contains(r.stdout, "enqueued job 2") {
+		t.Errorf("trigger:\n%s", r.stdout)
+	}
+	if r = mustRun(t, "jobs", "show", "2", "--database", db); !strings.Contains(r.stdout, "partition:") || !strings.Contains(r.stdout, "tenant-a") {
+		t.Errorf("the triggered job lacks its partition key:\n%s", r.stdout)
+	}
+	mustRun(t, "recurring", "update", "per-tenant", "--database", db, "--partition", "")
+	if r = mustRun(t, "recurring", "show", "per-tenant", "--database", db); strings.Contains(r.stdout, "Partition") {
+		t.Errorf("show after --partition \"\":\n%s", r.stdout)
+	}
+	wantFail(t, runKiln(t, "recurring", "update", "per-tenant", "--database", db, "--partition", "t\xff"),
+		exitUsage, "--partition")
+
 	mustRun(t, "recurring", "remove", "nightly", "--database", db)
 	wantFail(t, runKiln(t, "recurring", "show", "nightly", "--database", db), exitError, `recurring job "nightly" not found`)
 }

@@ -23,6 +23,7 @@ type enqueueOptions struct {
 	maxAttempts int
 	priority    int
 	tags        []string
+	partition   string
 	unique      bool
 	anyKind     bool
 	json        bool
@@ -51,7 +52,8 @@ that job is printed instead.`,
   kiln enqueue demo.sleep --args '{"millis":500}' --in 10m --tag slow
   kiln enqueue report.build --any-kind --args @big-args.json
   produce-args | kiln enqueue report.build --any-kind --args -
-  kiln enqueue email.send --any-kind --args '{"to":"a@example.com"}' --queue email --json`,
+  kiln enqueue email.send --any-kind --args '{"to":"a@example.com"}' --queue email --json
+  kiln enqueue report.build --any-kind --args '{"month":"2026-11"}' --partition tenant-42`,
 		Args: exactArgs(1, "one KIND"),
 		RunE: func(cmd *cobra.Command, args []string) error { return runEnqueue(cmd, g, o, args[0]) },
 	}
@@ -63,6 +65,7 @@ that job is printed instead.`,
 	f.IntVar(&o.maxAttempts, "max-attempts", 0, "attempts before the job is discarded (default: the kind's, else 25)")
 	f.IntVar(&o.priority, "priority", 0, "1 (runs first) to 4 (runs last) (default 1)")
 	f.StringArrayVar(&o.tags, "tag", nil, "a tag to label the job with (repeatable)")
+	f.StringVar(&o.partition, "partition", "", "the job's partition key (tenant, customer) for per-key limits and fairness (default: the args', else none)")
 	f.BoolVar(&o.unique, "unique", false, "enqueue nothing if an unfinished job of the same kind and args exists")
 	f.BoolVar(&o.anyKind, "any-kind", false, "accept a kind this binary has no worker for")
 	f.BoolVar(&o.json, "json", false, "print the job as JSON")
@@ -71,7 +74,8 @@ that job is printed instead.`,
 
 // opts checks the flags and returns the enqueue options they give.
 func (o *enqueueOptions) opts(now time.Time) (*kiln.EnqueueOpts, error) {
-	opts := &kiln.EnqueueOpts{Queue: o.queue, MaxAttempts: o.maxAttempts, Priority: o.priority, Tags: o.tags}
+	opts := &kiln.EnqueueOpts{Queue: o.queue, MaxAttempts: o.maxAttempts, Priority: o.priority, Tags: o.tags,
+		Partition: o.partition}
 	switch {
 	case o.in != 0 && o.at != "":
 		return nil, usageErrorf("give --in or --at, not both")

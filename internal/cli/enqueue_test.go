@@ -39,6 +39,14 @@ func TestEnqueueKnownKind(t *testing.T) {
 		t.Errorf("args %s", row.Args)
 	}
 
+	r = mustRun(t, "enqueue", "demo.sleep", "--database", db, "--args", `{"millis":5}`, "--partition", "tenant-42", "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &row); err != nil {
+		t.Fatalf("--json output: %v\n%s", err, r.stdout)
+	}
+	if row.Partition != "tenant-42" {
+		t.Errorf("--partition tenant-42 enqueued a job of partition %q", row.Partition)
+	}
+
 	at := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
 	r = mustRun(t, "enqueue", "demo.flaky", "--database", db, "--at", at.Format(time.RFC3339), "--json")
 	if err := json.Unmarshal([]byte(r.stdout), &row); err != nil {
@@ -98,6 +106,8 @@ func TestEnqueueInvalidArgs(t *testing.T) {
 		{[]string{"demo.sleep", "--max-attempts", "4294967297"}, "invalid --max-attempts: max_attempts: 4294967297 is out of range 1 to 2147483647", ""},
 		{[]string{"demo.sleep", "--max-attempts", "-1"}, "invalid --max-attempts", ""},
 		{[]string{"demo.sleep", "--tag", "a\x00"}, "invalid --tag: tags[0]", "NUL"},
+		{[]string{"demo.sleep", "--partition", "a\x00"}, "invalid --partition", "NUL"},
+		{[]string{"demo.sleep", "--partition", strings.Repeat("k", 10000)}, "invalid --partition", ""},
 		{[]string{"email.send", "--any-kind", "--args", `{"s":"\u0000"}`}, "invalid --args", "NUL"},
 		{[]string{"email.send", "--any-kind", "--args", `{"s":"` + strings.Repeat("x", 1<<20) + `"}`}, "invalid --args", "Config.MaxArgsBytes"},
 		{[]string{"demo.sleep", "--in", "soon"}, "invalid argument", ""},

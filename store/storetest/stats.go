@@ -470,6 +470,39 @@ func testStatsHistory(t *testing.T, newStore NewStoreFunc) {
 	wantHistory(t, "one queue, after deleting the minutes before minute 3", f.history(other), minutes[2:])
 }
 
+// claimAndFinish inserts jobs jobs in each of the queues w0 to
+// w{workers-1} and starts on wg one goroutine per queue that claims batch
+// of its jobs at a time (at base) and finishes each with finish(job) in one
+// JobFinishMany, until its queue has no job to claim; the first error of a
+// goroutine goes to errs, which must have room for one per queue.
+func (f *fixture) claimAndFinish(wg *sync.WaitGroup, errs chan<- error, workers, jobs, batch int,
+	finish func(*kilntype.JobRow) *store.JobFinishParams) {
+	for w := range workers {
+		q := fmt.Sprintf("w%d", w)
+		f.insertN(jobs, queue(q))
+		wg.Go(func() {
+			for {
+				claimed, err := f.s.JobClaim(f.ctx, claimParams(q, batch, base))
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(claimed) == 0 {
+					return
+				}
+				ps := make([]*store.JobFinishParams, len(claimed))
+				for i, j := range claimed {
+					ps[i] = finish(j)
+				}
+				if _, err := f.s.JobFinishMany(f.ctx, ps); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+}
+
 func testStatsConcurrent(t *testing.T, newStore NewStoreFunc) {
 	f := newFixture(t, newStore)
 	f.stats()
@@ -483,34 +516,13 @@ func testStatsConcurrent(t *testing.T, newStore NewStoreFunc) {
 		errs = make(chan error, workers+1)
 		done = make(chan struct{})
 	)
-	for w := range workers {
-		q := fmt.Sprintf("w%d", w)
-		f.insertN(jobs, queue(q))
-		wg.Go(func() {
-			now := base.Add(time.Second)
-			for {
-				claimed, err := f.s.JobClaim(f.ctx, claimParams(q, batch, base))
-				if err != nil {
-					errs <- err
-					return
-				}
-				if len(claimed) == 0 {
-					return
-				}
-				ps := make([]*store.JobFinishParams, len(claimed))
-				for i, j := range claimed {
-					state := []kilntype.JobState{kilntype.JobStateCompleted, kilntype.JobStateRetryable,
-						kilntype.JobStateDiscarded}[j.ID%3]
-					ps[i] = finishParams(j, state, now)
-					ps[i].ScheduledAt = base.Add(time.Hour) // not due again
-				}
-				if _, err := f.s.JobFinishMany(f.ctx, ps); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
+	f.claimAndFinish(&wg, errs, workers, jobs, batch, func(j *kilntype.JobRow) *store.JobFinishParams {
+		state := []kilntype.JobState{kilntype.JobStateCompleted, kilntype.JobStateRetryable,
+			kilntype.JobStateDiscarded}[j.ID%3]
+		p := finishParams(j, state, base.Add(time.Second))
+		p.ScheduledAt = base.Add(time.Hour) // not due again
+		return p
+	})
 	// Folds run while the jobs change.
 	folded := make(chan struct{})
 	go func() {
@@ -885,31 +897,10 @@ func testStatsRebuildWhileJobsChange(t *testing.T, newStore NewStoreFunc) {
 		errs = make(chan error, workers+2)
 		done = make(chan struct{})
 	)
-	for w := range workers {
-		q := fmt.Sprintf("w%d", w)
-		f.insertN(jobs, queue(q))
-		wg.Go(func() {
-			for {
-				claimed, err := f.s.JobClaim(f.ctx, claimParams(q, batch, base))
-				if err != nil {
-					errs <- err
-					return
-				}
-				if len(claimed) == 0 {
-					return
-				}
-				ps := make([]*store.JobFinishParams, len(claimed))
-				for i, j := range claimed {
-					ps[i] = finishParams(j, []kilntype.JobState{kilntype.JobStateCompleted,
-						kilntype.JobStateDiscarded}[j.ID%2], base.Add(time.Second))
-				}
-				if _, err := f.s.JobFinishMany(f.ctx, ps); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
+	f.claimAndFinish(&wg, errs, workers, jobs, batch, func(j *kilntype.JobRow) *store.JobFinishParams {
+		return finishParams(j, []kilntype.JobState{kilntype.JobStateCompleted,
+			kilntype.JobStateDiscarded}[j.ID%2], base.Add(time.Second))
+	})
 	var bg sync.WaitGroup
 	bg.Go(func() {
 		for {

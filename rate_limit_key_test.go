@@ -16,8 +16,6 @@ import (
 	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/kilntest"
 	"github.com/kilnjobs/kiln/store"
-	"github.com/kilnjobs/kiln/store/postgres"
-	"github.com/kilnjobs/kiln/store/postgres/pgtest"
 )
 
 // keyRatedArgs are jobs of a tenant: the tenant is the partition key.
@@ -58,58 +56,20 @@ func runKeyRateLimitedCluster(t *testing.T, stores []store.Store, clock *kilntes
 	keys := []string{"acme", "globex", "initech", ""}
 	const perKey = 8
 	var done atomic.Int64
-	var clients []*kiln.Client
-	var counters []*countingStore
-	for _, st := range stores {
-		workers := kiln.NewWorkers()
-		kiln.AddWorker(workers, keyRatedWorker{limit: limit, done: &done})
-		cc := &countingStore{Store: st}
-		counters = append(counters, cc)
-		clients = append(clients, startClient(t, &kiln.Config{
-			Store: cc, Workers: workers, Clock: clock,
-			FetchPollInterval: 5 * time.Millisecond, CancelPollInterval: 10 * time.Millisecond,
-			ScheduleInterval: 10 * time.Millisecond, RescueInterval: 10 * time.Millisecond,
-			LeaderTTL: 10 * time.Second, RetryPolicy: fixedBackoff(time.Hour),
-			Queues: map[string]kiln.QueueConfig{kiln.QueueDefault: {MaxWorkers: 8}},
-		}))
-	}
+	rc := startRateCluster(t, stores, clock, func(w *kiln.Workers) {
+		kiln.AddWorker(w, keyRatedWorker{limit: limit, done: &done})
+	})
 	ids := map[string][]int64{}
 	for i := range perKey {
 		for j, k := range keys {
-			c := clients[(i+j)%len(clients)]
+			c := rc.clients[(i+j)%len(rc.clients)]
 			ids[k] = append(ids[k], clienttest.Enqueue(t, c, keyRatedArgs{Tenant: k, N: i}, nil).ID)
 		}
 	}
-	total := int64(perKey * len(keys))
-	for step := 0; done.Load() < total; step++ {
-		if step > 20*perKey {
-			t.Fatalf("%d of %d jobs ran after %d moves of the clock", done.Load(), total, step)
-		}
-		before := make([]int64, len(counters))
-		for i, cc := range counters {
-			before[i] = cc.claims.Load()
-		}
-		clock.Advance(limit.Interval() / 2)
-		testutil.Eventually(t, "every client claiming twice", func() bool {
-			for i, cc := range counters {
-				if cc.claims.Load() < before[i]+2 {
-					return false
-				}
-			}
-			return true
-		})
-	}
+	rc.advanceUntil(t, limit.Interval()/2, 20*perKey, &done, int64(perKey*len(keys)))
 	var first, last time.Time
 	for _, k := range keys {
-		var starts []time.Time
-		for _, id := range ids[k] {
-			row := clienttest.WaitState(t, clients[0], id, kiln.JobStateCompleted)
-			if row.Attempt != 1 {
-				t.Fatalf("job %d made %d attempts; want 1 (a job over budget is never run and failed)", id, row.Attempt)
-			}
-			starts = append(starts, *row.AttemptedAt)
-		}
-		slices.SortFunc(starts, time.Time.Compare)
+		starts := rc.starts(t, ids[k])
 		if most := maxStartsInWindow(starts, limit.Period); most > limit.Limit {
 			t.Fatalf("key %q: %d jobs started within %v across %d processes; want at most %d",
 				k, most, limit.Period, len(stores), limit.Limit)
@@ -145,19 +105,7 @@ func TestKeyRateLimitClusterSQLite(t *testing.T) {
 // CallerClock, so that the test can move it).
 func TestKeyRateLimitClusterPostgres(t *testing.T) {
 	t.Parallel()
-	url := pgtest.URL(t)
-	schema := pgtest.Schema(t)
-	var stores []store.Store
-	for i := range 3 {
-		st, err := postgres.Open(context.Background(), url, &postgres.Options{Schema: schema, MaxConns: 4,
-			Migrate: i == 0, CallerClock: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		stores = append(stores, st)
-	}
-	runKeyRateLimitedCluster(t, stores, newClock())
+	runKeyRateLimitedCluster(t, callerClockPostgres(t, 3), newClock())
 }
 
 // TestKeyRateLimitRunTime: a per-key limit set at run time replaces the

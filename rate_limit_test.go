@@ -17,8 +17,6 @@ import (
 	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/kilntest"
 	"github.com/kilnjobs/kiln/store"
-	"github.com/kilnjobs/kiln/store/postgres"
-	"github.com/kilnjobs/kiln/store/postgres/pgtest"
 )
 
 type ratedArgs struct{ N int }
@@ -40,31 +38,6 @@ func (w ratedWorker) Work(context.Context, *kiln.Job[ratedArgs]) error {
 
 func (w ratedWorker) RateLimit() kiln.RateLimit { return w.limit }
 
-// countingStore is a store of any kind that counts the claims made through it.
-type countingStore struct {
-	store.Store
-	claims atomic.Int64
-}
-
-func (s *countingStore) JobClaim(ctx context.Context, p *store.JobClaimParams) ([]*kiln.JobRow, error) {
-	rows, err := s.Store.JobClaim(ctx, p)
-	s.claims.Add(1)
-	return rows, err
-}
-
-// maxStartsInWindow returns the most of starts (sorted) within any
-// half-open window of length period.
-func maxStartsInWindow(starts []time.Time, period time.Duration) int {
-	most, lo := 0, 0
-	for hi := range starts {
-		for !starts[hi].Before(starts[lo].Add(period)) {
-			lo++
-		}
-		most = max(most, hi-lo+1)
-	}
-	return most
-}
-
 // runRateLimitedCluster runs one client per store (processes sharing one
 // database) on one injected clock, with the "rated" kind limited to 4 jobs
 // per second, and enqueues 16 jobs. It moves the clock half the
@@ -76,52 +49,15 @@ func runRateLimitedCluster(t *testing.T, stores []store.Store, clock *kilntest.C
 	limit := kiln.RateLimit{Limit: 4, Period: time.Second}
 	const jobs = 16
 	var done atomic.Int64
-	var clients []*kiln.Client
-	var counters []*countingStore
-	for _, st := range stores {
-		workers := kiln.NewWorkers()
-		kiln.AddWorker(workers, ratedWorker{limit: limit, done: &done})
-		cc := &countingStore{Store: st}
-		counters = append(counters, cc)
-		clients = append(clients, startClient(t, &kiln.Config{
-			Store: cc, Workers: workers, Clock: clock,
-			FetchPollInterval: 5 * time.Millisecond, CancelPollInterval: 10 * time.Millisecond,
-			ScheduleInterval: 10 * time.Millisecond, RescueInterval: 10 * time.Millisecond,
-			LeaderTTL: 10 * time.Second, RetryPolicy: fixedBackoff(time.Hour),
-			Queues: map[string]kiln.QueueConfig{kiln.QueueDefault: {MaxWorkers: 8}},
-		}))
-	}
+	rc := startRateCluster(t, stores, clock, func(w *kiln.Workers) {
+		kiln.AddWorker(w, ratedWorker{limit: limit, done: &done})
+	})
 	var ids []int64
 	for i := range jobs {
-		ids = append(ids, clienttest.Enqueue(t, clients[i%len(clients)], ratedArgs{N: i}, nil).ID)
+		ids = append(ids, clienttest.Enqueue(t, rc.clients[i%len(rc.clients)], ratedArgs{N: i}, nil).ID)
 	}
-	for step := 0; done.Load() < jobs; step++ {
-		if step > 50*jobs {
-			t.Fatalf("%d of %d jobs ran after %d moves of the clock", done.Load(), jobs, step)
-		}
-		before := make([]int64, len(counters))
-		for i, cc := range counters {
-			before[i] = cc.claims.Load()
-		}
-		clock.Advance(limit.Interval() / 2)
-		testutil.Eventually(t, "every client claiming twice", func() bool {
-			for i, cc := range counters {
-				if cc.claims.Load() < before[i]+2 {
-					return false
-				}
-			}
-			return true
-		})
-	}
-	var starts []time.Time
-	for _, id := range ids {
-		row := clienttest.WaitState(t, clients[0], id, kiln.JobStateCompleted)
-		if row.Attempt != 1 {
-			t.Fatalf("job %d made %d attempts; want 1 (a job over budget is never run and failed)", id, row.Attempt)
-		}
-		starts = append(starts, *row.AttemptedAt)
-	}
-	slices.SortFunc(starts, time.Time.Compare)
+	rc.advanceUntil(t, limit.Interval()/2, 50*jobs, &done, jobs)
+	starts := rc.starts(t, ids)
 	if most := maxStartsInWindow(starts, limit.Period); most > limit.Limit {
 		t.Fatalf("%d jobs started within %v across %d processes; want at most %d", most, limit.Period, len(stores), limit.Limit)
 	}
@@ -144,19 +80,7 @@ func TestRateLimitClusterSQLite(t *testing.T) {
 // test can move it).
 func TestRateLimitClusterPostgres(t *testing.T) {
 	t.Parallel()
-	url := pgtest.URL(t)
-	schema := pgtest.Schema(t)
-	var stores []store.Store
-	for i := range 3 {
-		st, err := postgres.Open(context.Background(), url, &postgres.Options{Schema: schema, MaxConns: 4,
-			Migrate: i == 0, CallerClock: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		stores = append(stores, st)
-	}
-	runRateLimitedCluster(t, stores, newClock())
+	runRateLimitedCluster(t, callerClockPostgres(t, 3), newClock())
 }
 
 // TestRateLimitRunTime: a limit set at run time replaces the worker's

@@ -132,31 +132,6 @@ func TestLimitsPage(t *testing.T) {
 	}
 }
 
-// limitedArgs are the args of kind "limited", whose worker runs at most 2
-// jobs per process, 3 in the cluster and 1 per partition key, each until
-// the test ends.
-type limitedArgs struct{}
-
-func (limitedArgs) Kind() string { return "limited" }
-
-type limitedWorker struct {
-	kiln.WorkerDefaults[limitedArgs]
-	started, release chan struct{}
-}
-
-func (limitedWorker) MaxConcurrency() int          { return 2 }
-func (limitedWorker) ClusterMaxConcurrency() int   { return 3 }
-func (limitedWorker) PartitionMaxConcurrency() int { return 1 }
-func (w limitedWorker) Work(ctx context.Context, _ *kiln.Job[limitedArgs]) error {
-	w.started <- struct{}{}
-	select {
-	case <-w.release:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // TestLimitsPageConcurrency: the Limits page lists the concurrency limits
 // this process's workers declare, with their use (this process's running
 // jobs of MaxConcurrency, every process's of ClusterMaxConcurrency, the
@@ -168,24 +143,7 @@ func TestLimitsPageConcurrency(t *testing.T) {
 		t.Fatalf("Limits page of a process without concurrency limits:\n%s", body)
 	}
 
-	w := limitedWorker{started: make(chan struct{}, 10), release: make(chan struct{})}
-	workers := kiln.NewWorkers()
-	kiln.AddWorker(workers, kiln.Worker[limitedArgs](w))
-	client, err := kiln.NewClient(&kiln.Config{Store: clienttest.OpenStore(t), Workers: workers, FetchPollInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := client.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := client.Stop(ctx); err != nil {
-			t.Errorf("stop client: %v", err)
-		}
-	})
-	t.Cleanup(func() { close(w.release) })
+	client, started := clienttest.StartHeld(t, clienttest.OpenStore(t), nil)
 	h, err := dashboard.New(client, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -195,17 +153,17 @@ func TestLimitsPageConcurrency(t *testing.T) {
 	e := &env{client: client, srv: srv, base: srv.URL}
 	// Keys b and a start (MaxConcurrency 2); a's second job waits.
 	for _, key := range []string{"b", "a", "a"} {
-		e.enqueue(t, limitedArgs{}, &kiln.EnqueueOpts{Partition: key})
+		e.enqueue(t, clienttest.HeldArgs{}, &kiln.EnqueueOpts{Partition: key})
 	}
 	for range 2 {
-		testutil.Receive(t, w.started, "2 limited jobs to start", nil)
+		testutil.Receive(t, started, "2 held jobs to start", nil)
 	}
 	for _, path := range []string{"/limits", "/limits?partial=live"} {
 		code, body := e.get(t, path)
 		row := body[strings.Index(body, `<table class="concurrency-limits">`)+1:]
 		row = row[:strings.Index(row, "</table>")]
 		flat := strings.Join(strings.Fields(row), " ")
-		for _, want := range []string{`data-kind="limited"`, `<td class="num conc-running">2</td>`,
+		for _, want := range []string{`data-kind="held"`, `<td class="num conc-running">2</td>`,
 			`<td class="conc-process at-limit">2 of 2</td>`, `<td class="conc-cluster">2 of 3</td>`,
 			`<td class="conc-key">1 per key, 2 keys running</td>`,
 			`<span class="at-limit">a 1</span>, <span class="at-limit">b 1</span>`} {

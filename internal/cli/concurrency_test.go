@@ -1,44 +1,18 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/httpapi"
+	"github.com/kilnjobs/kiln/internal/clienttest"
 	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/store/sqlite"
 )
-
-// heldArgs are the args of kind "held", whose worker runs at most 2 jobs
-// per process, 3 in the cluster and 1 per partition key, each until the
-// test ends.
-type heldArgs struct{}
-
-func (heldArgs) Kind() string { return "held" }
-
-type heldWorker struct {
-	kiln.WorkerDefaults[heldArgs]
-	started, release chan struct{}
-}
-
-func (heldWorker) MaxConcurrency() int          { return 2 }
-func (heldWorker) ClusterMaxConcurrency() int   { return 3 }
-func (heldWorker) PartitionMaxConcurrency() int { return 1 }
-func (w heldWorker) Work(ctx context.Context, _ *kiln.Job[heldArgs]) error {
-	w.started <- struct{}{}
-	select {
-	case <-w.release:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
 
 // TestConcurrency: kiln concurrency list prints the concurrency limits of
 // the kinds this binary runs (none), or, with --api, those a process that
@@ -61,34 +35,16 @@ func TestConcurrency(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	w := heldWorker{started: make(chan struct{}, 10), release: make(chan struct{})}
-	workers := kiln.NewWorkers()
-	kiln.AddWorker(workers, kiln.Worker[heldArgs](w))
-	c, err := kiln.NewClient(&kiln.Config{Store: st, Workers: workers, Logger: slog.New(slog.DiscardHandler),
-		FetchPollInterval: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := c.Stop(ctx); err != nil {
-			t.Errorf("stop client: %v", err)
-		}
-	})
-	t.Cleanup(func() { close(w.release) })
+	c, started := clienttest.StartHeld(t, st, nil)
 	srv := httptest.NewServer(httpapi.New(c, &httpapi.Options{Logger: slog.New(slog.DiscardHandler)}))
 	t.Cleanup(srv.Close)
 	for _, key := range []string{"b", "a", "a"} {
-		if _, err := c.Enqueue(t.Context(), heldArgs{}, &kiln.EnqueueOpts{Partition: key}); err != nil {
+		if _, err := c.Enqueue(t.Context(), clienttest.HeldArgs{}, &kiln.EnqueueOpts{Partition: key}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for range 2 {
-		testutil.Receive(t, w.started, "2 held jobs to start", nil)
+		testutil.Receive(t, started, "2 held jobs to start", nil)
 	}
 
 	r := mustRun(t, "concurrency", "list", "--api", srv.URL+"/", "--database", db)

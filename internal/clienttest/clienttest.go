@@ -17,6 +17,7 @@ import (
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
 	"github.com/kilnjobs/kiln/store/sqlite"
 )
 
@@ -57,10 +58,10 @@ func OpenStore(t testing.TB) *sqlite.Store {
 	return st
 }
 
-// NewOn is New on the store st (from OpenStore), for tests that use the
-// store too, for example to close it and see how a caller of the client
-// reports the failure.
-func NewOn(t testing.TB, st *sqlite.Store, workers *kiln.Workers, clock kiln.Clock, start, serial bool) *kiln.Client {
+// NewOn is New on the store st (from OpenStore, or a PostgreSQL store),
+// for tests that use the store too, for example to close it and see how a
+// caller of the client reports the failure.
+func NewOn(t testing.TB, st store.Store, workers *kiln.Workers, clock kiln.Clock, start, serial bool) *kiln.Client {
 	t.Helper()
 	cfg := &kiln.Config{
 		Store: st, Workers: workers, Clock: clock, Logger: slog.New(slog.DiscardHandler),

@@ -137,6 +137,8 @@ func TestQueryPlans(t *testing.T) {
 			40, 10, []string{"k1"}, []int32{2}, "p", nil, time.Minute, []string{"k1", "k2"}}},
 		{"available kinds", sqlAvailableKinds, []any{"q1"}},
 		{"insert jobs", sqlInsertJobs, []any{[]string{"k"}, []string{"q"}, []string{"{}"}, []string{"available"},
+			[]int32{1}, []int32{1}, []time.Time{now}, []time.Time{now}, []string{`["a"]`}, []string{"{}"}, []string{""}, []string{""}}},
+		{"insert unique jobs", sqlInsertJobsUnique, []any{[]string{"k"}, []string{"q"}, []string{"{}"}, []string{"available"},
 			[]int32{1}, []int32{1}, []time.Time{now}, []time.Time{now}, []string{`["a"]`}, []string{"{}"}, []string{"u1"}, []string{""}}},
 		{"get unique", sqlGetUnique, []any{[]string{"u7", "u14"}}},
 		{"finish", sqlFinishJobs, []any{ids, three, []string{"completed", "retryable", "completed"},

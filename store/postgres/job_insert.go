@@ -15,12 +15,33 @@ import (
 )
 
 // sqlInsertJobs inserts the jobs whose columns are the arrays $1 to $12, in
-// array order, so that their IDs increase in that order; those whose unique
-// key is held by a job that may still run (or by an earlier row) are
-// skipped. Args and metadata come as JSON text, tags as a JSON array each
-// (unnest cannot take an array of arrays of different lengths), a unique
-// key as "" for none, a partition key ($12) as "" for none. It returns the ID and unique key of each inserted job.
-const sqlInsertJobs = `INSERT INTO {s}.kiln_job (kind, queue, args, state, priority, max_attempts,
+// array order, so that their IDs increase in that order. Args and metadata
+// come as JSON text, tags as a JSON array each (unnest cannot take an array
+// of arrays of different lengths), a unique key as "" for none, a
+// partition key ($12) as "" for none. It returns the ID and unique key of
+// each inserted job. It is for rows without a unique key: a round with
+// one runs sqlInsertJobsUnique.
+//
+// A plain INSERT, without ON CONFLICT: with it PostgreSQL inserts every
+// row speculatively (a probe of the primary key before the insert, a lock
+// on a speculative-insertion token, and a WAL record confirming the row
+// after its index entries), which a job without a unique key, whose only
+// unique column is its generated ID, does not need (docs/benchmarks.md,
+// "Database CPU per job (issue 11, 2026-12-05)").
+const sqlInsertJobs = sqlInsertJobsRows + `
+RETURNING id, unique_key`
+
+// sqlInsertJobsUnique is sqlInsertJobs for a round in which some row has a
+// unique key: a row whose key is held by a job that may still run (or by
+// an earlier row) is skipped (ON CONFLICT DO NOTHING, arbitrated by
+// kiln_job_unique_key).
+const sqlInsertJobsUnique = sqlInsertJobsRows + `
+ON CONFLICT DO NOTHING
+RETURNING id, unique_key`
+
+// sqlInsertJobsRows is the INSERT of sqlInsertJobs and sqlInsertJobsUnique,
+// up to its conflict and RETURNING clauses.
+const sqlInsertJobsRows = `INSERT INTO {s}.kiln_job (kind, queue, args, state, priority, max_attempts,
 	created_at, scheduled_at, tags, metadata, unique_key, partition_key)
 SELECT r.kind, r.queue, r.args::jsonb, r.state, r.priority, r.max_attempts,
 	r.created_at, r.scheduled_at,
@@ -31,9 +52,7 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::i
 		$7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[])
 	WITH ORDINALITY AS r(kind, queue, args, state, priority, max_attempts,
 		created_at, scheduled_at, tags, metadata, unique_key, partition_key, ord)
-ORDER BY r.ord
-ON CONFLICT DO NOTHING
-RETURNING id, unique_key`
+ORDER BY r.ord`
 
 // sqlGetUnique returns the jobs that hold the unique keys of the array $1.
 // Its WHERE repeats the partial unique index's, so the index serves it.
@@ -157,7 +176,11 @@ func (s *Store) insertRound(ctx context.Context, q querier, rows []insertedRow, 
 		tags[k], metadata[k], uniqueKeys[k] = r.tags, string(j.Metadata), j.UniqueKey
 		partitions[k] = j.Partition
 	}
-	res, err := q.Query(ctx, s.sql(sqlInsertJobs), kinds, queues, args, states, priorities,
+	stmt := sqlInsertJobs
+	if slices.ContainsFunc(uniqueKeys, func(k string) bool { return k != "" }) {
+		stmt = sqlInsertJobsUnique
+	}
+	res, err := q.Query(ctx, s.sql(stmt), kinds, queues, args, states, priorities,
 		maxAttempts, createdAt, scheduledAt, tags, metadata, uniqueKeys, partitions)
 	if err != nil {
 		return nil, err

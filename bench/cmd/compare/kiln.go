@@ -130,6 +130,29 @@ func (k *kilnRig) start(ctx context.Context) error {
 	return nil
 }
 
+// snapshotCounts returns the counters that --kiln-statements compares
+// (nil without it).
+func (k *kilnRig) snapshotCounts(ctx context.Context, o *options) (*phaseCounts, error) {
+	if !o.kilnStatements {
+		return nil, nil
+	}
+	return snapshotCounts(ctx, k.st.Pool())
+}
+
+// reportCounts adds to r's notes what ran since before, per sample
+// (nothing without --kiln-statements).
+func (k *kilnRig) reportCounts(ctx context.Context, o *options, r *result, phase string, before *phaseCounts) error {
+	if before == nil {
+		return nil
+	}
+	after, err := snapshotCounts(ctx, k.st.Pool())
+	if err != nil {
+		return err
+	}
+	r.notes = append(r.notes, countsReport(phase, o.samples, before, after)...)
+	return nil
+}
+
 // close stops the client, ends the subscription and drops the schema.
 func (k *kilnRig) close(context.Context) error {
 	var errs []error
@@ -232,20 +255,38 @@ func (kilnSystem) run(ctx context.Context, o *options, round int) (_ *result, er
 	// enqueue-only client runs no queue, so it listens to nothing.
 	if o.samples > 0 {
 		k.comps.track.Store(true)
+		var seen *sampleClaims
 		enqueueWith := func(c *kiln.Client) func(ctx context.Context, i int) (func() error, error) {
+			seen = &sampleClaims{}
 			return func(ctx context.Context, i int) (func() error, error) {
+				if k.traced != nil {
+					seen.begin(k.traced)
+				}
 				res, err := c.Enqueue(ctx, kilnArgs{N: i}, nil)
 				if err != nil {
 					return nil, err
+				}
+				if k.traced != nil {
+					seen.enqueued(k.traced)
 				}
 				return k.comps.waitFor(ctx, res.Job.ID), nil
 			}
 		}
 		err = withProfile(profile("latency"), o.kilnCPUProfile, func() error {
+			before, err := k.snapshotCounts(ctx, o)
+			if err != nil {
+				return err
+			}
 			began := time.Now()
 			r.latIn, err = k.probe.measure(ctx, o.samples, enqueueWith(k.client))
 			k.tracePhase(r, "in-process latency", time.Since(began))
-			return err
+			if err != nil {
+				return err
+			}
+			if k.traced != nil {
+				r.notes = append(r.notes, seen.report("in-process latency", k.traced, k.probe.last)...)
+			}
+			return k.reportCounts(ctx, o, r, "in-process latency", before)
 		})
 		if err != nil {
 			return nil, fmt.Errorf("in-process latency: %w", err)
@@ -259,9 +300,19 @@ func (kilnSystem) run(ctx context.Context, o *options, round int) (_ *result, er
 		if err != nil {
 			return nil, err
 		}
+		before, err := k.snapshotCounts(ctx, o)
+		if err != nil {
+			return nil, err
+		}
 		r.latCross, err = k.probe.measure(ctx, o.samples, enqueueWith(other))
 		if err != nil {
 			return nil, fmt.Errorf("cross-client latency: %w", err)
+		}
+		if k.traced != nil {
+			r.notes = append(r.notes, seen.report("cross-client latency", k.traced, k.probe.last)...)
+		}
+		if err := k.reportCounts(ctx, o, r, "cross-client latency", before); err != nil {
+			return nil, err
 		}
 	}
 	r.notes = append(r.notes, k.logs.notes()...)

@@ -103,7 +103,10 @@ type options struct {
 	kilnCPUProfile  string
 	kilnProfilePart string
 	kilnTrace       bool
-	riverCooldown   time.Duration
+	// kilnStatements prints the statements (pg_stat_statements) and pool
+	// acquires of each Kiln latency phase, per sample.
+	kilnStatements bool
+	riverCooldown  time.Duration
 	// kilnRateLimit is the rate limit of Kiln's job kind (zero: none).
 	kilnRateLimit kiln.RateLimit
 	// kilnPartitionKeys spreads Kiln's jobs over this many partition keys
@@ -184,7 +187,8 @@ func main() {
 	flag.IntVar(&o.kilnRateLimit.Limit, "kiln-rate-limit", 0, "rate limit Kiln's job kind to this many jobs per second, with a burst of as many (0: no limit); set it above the burn-down's rate to measure what the limit costs when it does not bind")
 	flag.IntVar(&o.kilnPartitionKeys, "kiln-partition-keys", 0, "give Kiln's jobs partition keys, job i the key i modulo this (0: no key)")
 	flag.IntVar(&o.kilnPartitionLimit, "kiln-partition-limit", 0, "cap Kiln's running jobs per partition key at this many, in every process (PartitionMaxConcurrency; 0: no limit); needs --kiln-partition-keys")
-	flag.BoolVar(&o.kilnTrace, "kiln-trace", false, "time Kiln's store calls (claim, finish, ...) and print them per phase; keeps the store's notifications (LISTEN/NOTIFY) and hides its other optional interfaces, unused here")
+	flag.BoolVar(&o.kilnTrace, "kiln-trace", false, "time Kiln's store calls (claim, finish, ...) and print them per phase, and, per latency phase, how many claims each sample saw and the latency of the samples whose enqueue returned while a claim was in flight; keeps the store's notifications (LISTEN/NOTIFY) and hides its other optional interfaces, unused here")
+	flag.BoolVar(&o.kilnStatements, "kiln-statements", false, "print, per latency sample, the statements that ran in the database (pg_stat_statements: it must be loaded and created in the database, and nothing else should use the database) and the acquires of Kiln's pool in each Kiln latency phase")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fatalf("unexpected arguments: %q", flag.Args())
@@ -580,6 +584,8 @@ func printMarkdown(w io.Writer, table [][]string) {
 type probe struct {
 	on atomic.Bool
 	ch chan time.Time
+	// last holds the times of the last measure, in sample order.
+	last []time.Duration
 }
 
 func newProbe() *probe { return &probe{ch: make(chan time.Time, 1)} }
@@ -623,6 +629,7 @@ func (p *probe) measure(ctx context.Context, samples int, enqueue func(ctx conte
 			return nil, fmt.Errorf("latency sample %d: %w", i, err)
 		}
 	}
+	p.last = slices.Clone(lat)
 	slices.Sort(lat)
 	return lat, nil
 }

@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kilnjobs/kiln/kilntype"
@@ -16,6 +20,9 @@ type tracedStore struct {
 	store.Store
 	mu    sync.Mutex
 	calls map[string]*callStats
+	// claiming is the JobClaim calls in flight; claims counts those
+	// started.
+	claiming, claims atomic.Int64
 }
 
 type callStats struct {
@@ -78,6 +85,9 @@ func (t *tracedStore) JobInsertMany(ctx context.Context, params []*store.JobInse
 }
 
 func (t *tracedStore) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*kilntype.JobRow, error) {
+	t.claims.Add(1)
+	t.claiming.Add(1)
+	defer t.claiming.Add(-1)
 	began := time.Now()
 	r, err := t.Store.JobClaim(ctx, params)
 	t.record("JobClaim", began, len(r))
@@ -103,4 +113,78 @@ func (t *tracedStore) JobListCancelRequested(ctx context.Context, params *store.
 	r, err := t.Store.JobListCancelRequested(ctx, params)
 	t.record("JobListCancelRequested", began, len(r))
 	return r, err
+}
+
+// sampleClaims is what the traced store saw of each latency sample: whether
+// a claim was in flight when the enqueue returned (and so woke the
+// producer), and how many claims started from the enqueue's start to the
+// next sample's.
+type sampleClaims struct {
+	inFlight []bool
+	claims   []int64
+	mark     int64
+}
+
+// begin is called before sample i's enqueue.
+func (s *sampleClaims) begin(t *tracedStore) {
+	n := t.claims.Load()
+	if len(s.claims) > 0 {
+		s.claims[len(s.claims)-1] = n - s.mark
+	}
+	s.mark = n
+	s.claims = append(s.claims, 0)
+}
+
+// enqueued is called when sample i's enqueue returned.
+func (s *sampleClaims) enqueued(t *tracedStore) {
+	s.inFlight = append(s.inFlight, t.claiming.Load() > 0)
+}
+
+// report returns lines on the samples of lat (in sample order): the
+// latency of those whose wake found a claim in flight and of the others,
+// and how many claims each sample saw.
+func (s *sampleClaims) report(phase string, t *tracedStore, lat []time.Duration) []string {
+	if len(s.claims) > 0 {
+		s.claims[len(s.claims)-1] = t.claims.Load() - s.mark
+	}
+	var busy, idle []time.Duration
+	perClaims := map[int64]int{}
+	for i, d := range lat {
+		if i < len(s.inFlight) && s.inFlight[i] {
+			busy = append(busy, d)
+		} else {
+			idle = append(idle, d)
+		}
+		if i < len(s.claims) {
+			perClaims[s.claims[i]]++
+		}
+	}
+	slices.Sort(busy)
+	slices.Sort(idle)
+	line := func(name string, ds []time.Duration) string {
+		if len(ds) == 0 {
+			return fmt.Sprintf("%s 0", name)
+		}
+		return fmt.Sprintf("%s %d (p50 %s, p90 %s, max %s)", name, len(ds), fmtDuration(percentile(ds, 50)),
+			fmtDuration(percentile(ds, 90)), fmtDuration(ds[len(ds)-1]))
+	}
+	keys := slices.Sorted(maps.Keys(perClaims))
+	var counts []string
+	for _, k := range keys {
+		counts = append(counts, fmt.Sprintf("%d claims: %d", k, perClaims[k]))
+	}
+	slowest := slices.Clone(lat)
+	slices.Sort(slowest)
+	cut := percentile(slowest, 99)
+	var slow []string
+	for i, d := range lat {
+		if d >= cut {
+			slow = append(slow, fmt.Sprintf("#%d %s in flight %v, %d claims", i, fmtDuration(d), i < len(s.inFlight) && s.inFlight[i], s.claims[min(i, len(s.claims)-1)]))
+		}
+	}
+	return []string{
+		fmt.Sprintf("claims %s: samples whose enqueue found a claim in flight: %s; others: %s", phase, line("in flight", busy), line("none", idle)),
+		fmt.Sprintf("claims %s: claims started per sample: %s", phase, strings.Join(counts, ", ")),
+		fmt.Sprintf("claims %s: slowest 1%%: %s", phase, strings.Join(slow, "; ")),
+	}
 }

@@ -55,9 +55,12 @@ type Client struct {
 	// disabled. Unlike the elector's services, it runs in every process.
 	rescuer *maintenance.Services
 
-	mu        sync.RWMutex // guards running, producers and scheduler; held briefly
+	mu        sync.RWMutex // guards running, producers, scheduler and listener; held briefly
 	running   bool
 	producers map[string]*producer.Producer
+	// listener is the notifier of the last Start (nil before, or when the
+	// store sends no notifications), for wakeInserted.
+	listener  *notifier.Notifier
 	scheduler *recurring.Scheduler // nil when maintenance is disabled
 	services  *hosted.Supervisor   // nil before the first Start
 
@@ -232,6 +235,9 @@ func (c *Client) Start(ctx context.Context) error {
 	c.producers, c.scheduler, c.services, c.running = producers, scheduler, services, true
 	c.mu.Unlock()
 	c.notifier = c.startNotifier(ctx)
+	c.mu.Lock()
+	c.listener = c.notifier
+	c.mu.Unlock()
 	c.releaser.Start(ctx)
 	c.completer.Start(ctx)
 	for _, p := range producers {
@@ -492,6 +498,32 @@ func (c *Client) wakeRecurring() {
 func (c *Client) wake(queues ...string) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
+	c.wakeLocked(queues)
+}
+
+// wakeInserted makes the fetchers of queues look for the available jobs
+// that this client just stored with the store's JobInsertMany, unless this
+// client's notifier is listening: JobInsertMany then sends an insert
+// notification per queue once the jobs are committed
+// (store.TopicInsert), which reaches the notifier and wakes the same
+// fetchers. Waking them here as well would make each fetcher claim twice
+// for one enqueue, the second claim finding nothing; on PostgreSQL an
+// empty claim still reads its index range, the dead entries of the jobs
+// that ran since the last VACUUM included, and a job enqueued while it
+// runs waits for it (issue 11). A notifier that is not listening (before
+// its subscription, while its connection is restored, or a store without
+// notifications) leaves the wake to this call.
+func (c *Client) wakeInserted(queues ...string) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.listener.Listening() {
+		return
+	}
+	c.wakeLocked(queues)
+}
+
+// wakeLocked is wake with c.mu held.
+func (c *Client) wakeLocked(queues []string) {
 	for _, q := range queues {
 		if p, ok := c.producers[q]; ok {
 			p.Wake()
@@ -508,7 +540,9 @@ func (c *Client) wake(queues ...string) {
 // holds text no store keeps (NUL, invalid UTF-8); such errors name the kind
 // and wrap a *ValidationError naming the field. With
 // Unique options, a matching unfinished job is returned instead, with
-// UniqueSkipped set. In this process the job's queue is woken at once.
+// UniqueSkipped set. In this process the job's queue is woken at once (by
+// the store's insert notification when the client listens to it, else by
+// the enqueue itself).
 func (c *Client) Enqueue(ctx context.Context, args JobArgs, opts *EnqueueOpts) (*EnqueueResult, error) {
 	res, err := c.EnqueueMany(ctx, []EnqueueParams{{Args: args, Opts: opts}})
 	if err != nil {
@@ -557,7 +591,7 @@ func (c *Client) enqueue(ctx context.Context, params []EnqueueParams,
 			queues = append(queues, r.Job.Queue)
 		}
 	}
-	c.wake(queues...)
+	c.wakeInserted(queues...)
 	if _, ok := ActorFrom(ctx); ok {
 		rows := make([]*JobRow, 0, len(results))
 		for _, r := range results {

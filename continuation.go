@@ -152,7 +152,7 @@ func (c *Client) EnqueueBatch(ctx context.Context, jobs []EnqueueParams, opts *B
 		res.Callback = results[len(jobs)].Job
 		c.reveal(res.Callback, 0)
 	}
-	c.wake(queues...)
+	c.wakeInserted(queues...)
 	if _, ok := ActorFrom(ctx); ok {
 		rows := make([]*JobRow, 0, len(results))
 		for _, r := range results {

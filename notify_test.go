@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -184,5 +185,78 @@ func TestNoListenWhenNotificationsUnavailable(t *testing.T) {
 	}
 	if n := len(st.listens); n != 0 {
 		t.Errorf("the client called Listen %d times, want none", n)
+	}
+}
+
+// claimCountingStore counts the claims of the store it wraps.
+type claimCountingStore struct {
+	store.Store
+	claims atomic.Int64
+}
+
+func (s *claimCountingStore) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*kilntype.JobRow, error) {
+	s.claims.Add(1)
+	return s.Store.JobClaim(ctx, params)
+}
+
+// TestEnqueueClaimsOnce: each job that the client running its queue
+// enqueues, one at a time, is claimed by one claim, whether the store's
+// insert notification wakes the producer or, on a store without
+// notifications, the enqueue itself: the enqueue's own wake and the
+// notification do not both make the producer claim (the second claim finds
+// nothing, yet on PostgreSQL after a burn-down it reads the claim index's
+// dead entries, and a job enqueued meanwhile waits for it: issue 11). Its
+// jobs start although the producer never polls.
+func TestEnqueueClaimsOnce(t *testing.T) {
+	t.Parallel()
+	for _, notifications := range []bool{true, false} {
+		t.Run(fmt.Sprintf("notifications=%v", notifications), func(t *testing.T) {
+			t.Parallel()
+			var inner store.Store = openPostgres(t, pgtest.URL(t), pgtest.Schema(t), true)
+			if !notifications {
+				inner = &quietStore{Store: inner.(*postgres.Store), listens: make(chan struct{}, 10)}
+			}
+			st := &claimCountingStore{Store: inner}
+			starts := make(chan int64, 1)
+			workers := kiln.NewWorkers()
+			kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[notifyArgs]) error {
+				starts <- job.ID
+				return nil
+			}))
+			client := startClient(t, &kiln.Config{Store: st, Workers: workers, FetchPollInterval: time.Hour,
+				DisableMaintenance: true, Queues: map[string]kiln.QueueConfig{kiln.QueueDefault: {MaxWorkers: 10}}})
+			completed, unsubscribe := client.Subscribe(kiln.EventJobCompleted)
+			defer unsubscribe()
+			// The claims of Start (each producer claims once when it
+			// starts, and the notifier's first subscription wakes every
+			// queue) are over once a job enqueued now has run.
+			res, err := client.Enqueue(t.Context(), notifyArgs{N: -1}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			testutil.Receive(t, starts, "the first job to start", nil)
+			testutil.Receive(t, completed, "the first job to complete", func(ev *kiln.Event) bool { return ev.Job.ID == res.Job.ID })
+
+			const n = 30
+			before := st.claims.Load()
+			for i := range n {
+				res, err := client.Enqueue(t.Context(), notifyArgs{N: i}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if id := testutil.Receive(t, starts, fmt.Sprintf("job #%d to start", i), nil); id != res.Job.ID {
+					t.Fatalf("job %d started, want %d", id, res.Job.ID)
+				}
+				testutil.Receive(t, completed, fmt.Sprintf("job #%d to complete", i), func(ev *kiln.Event) bool { return ev.Job.ID == res.Job.ID })
+			}
+			// A notification may rarely arrive twice (store.Notifier), or a
+			// claim find its job before the last wake: a few more claims
+			// than jobs. Two wakes per enqueue claim about twice per job.
+			claims := st.claims.Load() - before
+			t.Logf("%d claims for %d jobs", claims, n)
+			if claims < n || claims > n+n/5 {
+				t.Errorf("%d claims for %d jobs enqueued one at a time; want %d to %d", claims, n, n, n+n/5)
+			}
+		})
 	}
 }

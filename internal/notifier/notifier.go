@@ -11,6 +11,7 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/kilnjobs/kiln/internal/service"
@@ -41,6 +42,10 @@ const listenRetryMax = time.Minute
 type Notifier struct {
 	cfg    Config
 	runner service.Runner
+	// listening is whether the subscription is up: set once Listen
+	// succeeds and when a lost connection is restored, cleared when the
+	// connection fails and when the Notifier stops.
+	listening atomic.Bool
 }
 
 // New returns a Notifier; Start runs it.
@@ -59,6 +64,16 @@ func (n *Notifier) Start(ctx context.Context) {
 	if n.runner.Start(ctx, func(ctx context.Context) { n.run(ctx, ready) }) {
 		<-ready
 	}
+}
+
+// Listening reports whether the Notifier holds a working subscription, so
+// that every insert notification sent from now on reaches Wake (a
+// connection lost since, and not yet noticed, is the exception: its
+// restoration calls WakeAll). It is false before Start's subscription, from
+// the moment the subscription's connection fails until it is restored, and
+// after Stop; a nil Notifier is not listening.
+func (n *Notifier) Listening() bool {
+	return n != nil && n.listening.Load()
 }
 
 // Stop ends the subscription and returns once no function of Config runs
@@ -80,6 +95,9 @@ func (n *Notifier) run(ctx context.Context, ready chan<- struct{}) {
 	}
 	for failures := 0; ; {
 		sub, err := n.cfg.Store.Listen(ctx, params)
+		if err == nil {
+			n.listening.Store(true) // before ready: Start returns listening
+		}
 		if ready != nil {
 			close(ready)
 			ready = nil
@@ -93,6 +111,7 @@ func (n *Notifier) run(ctx context.Context, ready chan<- struct{}) {
 			// or not the producers have started yet.
 			n.cfg.WakeAll()
 			<-ctx.Done()
+			n.listening.Store(false)
 			sub.Close()
 			return
 		}
@@ -114,6 +133,7 @@ func (n *Notifier) handle(note store.Notification) {
 	switch {
 	case note.Lost:
 		n.cfg.Logger.Info("kiln: listening for notifications again")
+		n.listening.Store(true)
 		n.cfg.WakeAll()
 	case note.Topic == store.TopicInsert:
 		n.cfg.Wake(note.Payload)
@@ -130,6 +150,7 @@ func (n *Notifier) handle(note store.Notification) {
 // onError logs a lost subscription connection; the subscription restores
 // it by itself.
 func (n *Notifier) onError(err error, failures int, wait time.Duration) {
+	n.listening.Store(false)
 	n.cfg.Logger.Warn("kiln: notifications interrupted; jobs are found by polling meanwhile",
 		"try", failures, "retry_in", wait, "err", err)
 }

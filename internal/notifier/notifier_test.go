@@ -236,3 +236,47 @@ func TestSubscriptionErrorsAreLogged(t *testing.T) {
 		t.Fatalf("logged %+v", rec)
 	}
 }
+
+// Listening follows the subscription: false until Listen succeeds, while
+// its connection is down (from OnError to the Lost notification of its
+// restoration) and after Stop.
+func TestListening(t *testing.T) {
+	t.Parallel()
+	var nilNotifier *Notifier
+	if nilNotifier.Listening() {
+		t.Error("a nil Notifier is listening")
+	}
+	var r recorder
+	n := New(r.config(newFakeStore(1 << 30))) // every Listen fails
+	if n.Listening() {
+		t.Error("listening before Start")
+	}
+	n.Start(context.Background()) // returns after the first failure
+	if n.Listening() {
+		t.Error("listening after a failed Listen")
+	}
+	n.Stop()
+
+	// A Start whose first Listen succeeds returns listening.
+	st := newFakeStore(0)
+	n = New(r.config(st))
+	n.Start(context.Background())
+	if !n.Listening() {
+		t.Error("not listening when Start returned after subscribing")
+	}
+	st.mu.Lock()
+	onError := st.params.OnError
+	st.mu.Unlock()
+	onError(errors.New("connection reset"), 1, time.Second)
+	if n.Listening() {
+		t.Error("listening after the connection failed")
+	}
+	st.send(store.Notification{Lost: true})
+	if !n.Listening() {
+		t.Error("not listening after the connection was restored")
+	}
+	n.Stop()
+	if n.Listening() {
+		t.Error("listening after Stop")
+	}
+}

@@ -260,6 +260,12 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 			return nil, fail("claim jobs", err)
 		}
 	}
+	rateLimited := len(whole.RateLimits) > 0 || len(whole.KeyRateLimits) > 0
+	if rateLimited {
+		if err := st.rate.prepare(ctx, s.w); err != nil {
+			return nil, fail("claim jobs", err)
+		}
+	}
 	var (
 		claimed []*kilntype.JobRow
 		cursors map[string]string
@@ -267,10 +273,10 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 	err = s.write(ctx, func(tx *sql.Tx, st *stmts) error {
 		p, wp := params, whole
 		var rate *store.RateClaim
-		if len(whole.RateLimits) > 0 || len(whole.KeyRateLimits) > 0 {
+		if rateLimited {
 			// As for cluster limits, the write transaction serializes the
 			// claims: no other can change a budget before this one commits.
-			if rate, err = rateClaim(ctx, tx, whole); err != nil {
+			if rate, err = rateClaim(ctx, tx, st.rate, whole); err != nil {
 				return err
 			}
 			p, wp = rate.Apply(p), rate.Apply(wp)
@@ -300,7 +306,7 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 		if err != nil || rate == nil {
 			return err
 		}
-		return rateTaken(ctx, tx, rate, whole, claimed)
+		return rateTaken(ctx, tx, st.rate, rate, whole, claimed)
 	})
 	if err != nil {
 		return nil, fail("claim jobs", err)

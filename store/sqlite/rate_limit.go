@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/kilnjobs/kiln/kilntype"
@@ -142,11 +144,69 @@ func rateLimitOf(count, period, burst sql.NullInt64) *kilntype.RateLimit {
 		Burst: int(burst.Int64)}
 }
 
+// rateStmts are the prepared statements of rate-limited claims
+// (sqlRateClaimRead and sqlRateClaimWrite), prepared when a claim first
+// needs them, like partitionStmts: a store whose schema predates
+// migration 017 must still run everything else. Prepared once, a
+// rate-limited claim's two extra statements cost their steps only (each
+// was parsed and planned again on every claim).
+type rateStmts struct {
+	// mu guards read and write.
+	mu          sync.Mutex
+	read, write *sql.Stmt
+}
+
+// prepare prepares the statements on db if needed. Like stmts, it must
+// not be called inside a writer transaction.
+func (rs *rateStmts) prepare(ctx context.Context, db *sql.DB) error {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	for _, f := range []struct {
+		stmt  **sql.Stmt
+		query string
+	}{{&rs.read, sqlRateClaimRead}, {&rs.write, sqlRateClaimWrite}} {
+		if *f.stmt != nil {
+			continue
+		}
+		s, err := db.PrepareContext(ctx, f.query)
+		if err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+		*f.stmt = s
+	}
+	return nil
+}
+
+// bound returns stmt (read or write, prepared by prepare) bound to tx.
+func (rs *rateStmts) bound(ctx context.Context, tx *sql.Tx, stmt func(*rateStmts) *sql.Stmt) (*sql.Stmt, error) {
+	rs.mu.Lock()
+	s := stmt(rs)
+	rs.mu.Unlock()
+	if s == nil {
+		return nil, errors.New("rate-limit statements not prepared")
+	}
+	return tx.StmtContext(ctx, s), nil
+}
+
+// close closes the statements prepared so far.
+func (rs *rateStmts) close() error {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	var errs []error
+	for _, s := range []**sql.Stmt{&rs.read, &rs.write} {
+		if *s != nil {
+			errs = append(errs, (*s).Close())
+			*s = nil
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // rateClaim reads, in the claim's transaction, the run-time limits and
-// budget states of p's rate-limited kinds (per kind and per key) and
-// returns the claim's rate part at p.Now (SQLite keeps budgets on the
-// caller's clock).
-func rateClaim(ctx context.Context, tx *sql.Tx, p *store.JobClaimParams) (*store.RateClaim, error) {
+// budget states of p's rate-limited kinds (per kind and per key) with
+// rs.read, and returns the claim's rate part at p.Now (SQLite keeps
+// budgets on the caller's clock).
+func rateClaim(ctx context.Context, tx *sql.Tx, rs *rateStmts, p *store.JobClaimParams) (*store.RateClaim, error) {
 	kinds, err := jsonStrings(p.RateLimitedKinds())
 	if err != nil {
 		return nil, err
@@ -155,7 +215,11 @@ func rateClaim(ctx context.Context, tx *sql.Tx, p *store.JobClaimParams) (*store
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.QueryContext(ctx, sqlRateClaimRead, kinds, keyKinds)
+	read, err := rs.bound(ctx, tx, func(rs *rateStmts) *sql.Stmt { return rs.read })
+	if err != nil {
+		return nil, fmt.Errorf("read rate limits: %w", err)
+	}
+	rows, err := read.QueryContext(ctx, kinds, keyKinds)
 	if err != nil {
 		return nil, fmt.Errorf("read rate limits: %w", err)
 	}
@@ -179,9 +243,11 @@ func rateClaim(ctx context.Context, tx *sql.Tx, p *store.JobClaimParams) (*store
 	return store.NewRateClaim(p, states, truncate(p.Now)), nil
 }
 
-// rateTaken writes, in the claim's transaction, the budgets of the
-// rate-limited kinds of which the claim took jobs, and sets p.RateWait.
-func rateTaken(ctx context.Context, tx *sql.Tx, r *store.RateClaim, p *store.JobClaimParams, claimed []*kilntype.JobRow) error {
+// rateTaken writes, in the claim's transaction and with rs.write, the
+// budgets of the rate-limited kinds of which the claim took jobs (no
+// statement when it took none), and sets p.RateWait.
+func rateTaken(ctx context.Context, tx *sql.Tx, rs *rateStmts, r *store.RateClaim, p *store.JobClaimParams,
+	claimed []*kilntype.JobRow) error {
 	writes := r.Taken(p, claimed)
 	if len(writes) == 0 {
 		return nil
@@ -194,7 +260,11 @@ func rateTaken(ctx context.Context, tx *sql.Tx, r *store.RateClaim, p *store.Job
 	if err != nil {
 		return fmt.Errorf("write rate budgets: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, sqlRateClaimWrite, string(b)); err != nil {
+	write, err := rs.bound(ctx, tx, func(rs *rateStmts) *sql.Stmt { return rs.write })
+	if err != nil {
+		return fmt.Errorf("write rate budgets: %w", err)
+	}
+	if _, err := write.ExecContext(ctx, string(b)); err != nil {
 		return fmt.Errorf("write rate budgets: %w", err)
 	}
 	return nil

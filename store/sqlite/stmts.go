@@ -20,6 +20,9 @@ type stmts struct {
 	// partition are the statements of claims by partition key, prepared
 	// when first needed (see partitionStmts).
 	partition *partitionStmts
+	// rate are the statements of rate-limited claims, prepared when first
+	// needed (see rateStmts).
+	rate *rateStmts
 
 	getUnique     *sql.Stmt
 	getJob        *sql.Stmt
@@ -110,6 +113,7 @@ func prepareStmts(ctx context.Context, db *sql.DB) (*stmts, error) {
 	st.insertAttempts = newBatchStmt(sqlInsertAttempts)
 	st.claimCandidates = &claimStmts{}
 	st.partition = &partitionStmts{}
+	st.rate = &rateStmts{}
 	return st, nil
 }
 
@@ -131,6 +135,9 @@ func (st *stmts) close() error {
 	}
 	if st.partition != nil {
 		errs = append(errs, st.partition.close())
+	}
+	if st.rate != nil {
+		errs = append(errs, st.rate.close())
 	}
 	return errors.Join(errs...)
 }

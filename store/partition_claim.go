@@ -108,6 +108,29 @@ type PartitionSource interface {
 	Take(ctx context.Context, keys []string, takes []int, empty, window int) ([]*kilntype.JobRow, error)
 }
 
+// PartitionRoomSource is a PartitionSource that counts each key's running
+// jobs as it lists the keys (KeysRunning), so that a claim capped per key
+// lists about as many keys as it takes jobs and does not count every
+// running job of the kind per key first: ClaimPartitioned uses it instead
+// of Keys and Running when maxRunning > 0 and no per-key rate limit
+// applies.
+type PartitionRoomSource interface {
+	PartitionSource
+	// KeysRunning returns, in byte order after after ("" starts from the
+	// first), the partition keys other than "" that have available jobs
+	// of the kind in the queue, each with the kind's jobs running under
+	// it in every process: up to the n-th key with fewer than maxRunning
+	// running, or scan keys, whichever comes first. end reports that the
+	// keys ran out (no key follows the last one).
+	KeysRunning(ctx context.Context, after string, n, scan, maxRunning int) (keys []KeyRunning, end bool, err error)
+}
+
+// KeyRunning is a partition key and the number of its jobs running.
+type KeyRunning struct {
+	Key     string
+	Running int
+}
+
 // maxPartitionRounds bounds the rounds of ClaimPartitioned: each one is
 // one Keys and one Take call, which a backend runs as a fixed number of
 // statements however many keys they name (one and one on PostgreSQL; on
@@ -150,7 +173,12 @@ func ClaimPartitioned(ctx context.Context, src PartitionSource, cursor string, w
 		return nil, cursor, nil
 	}
 	var running map[string]int
-	if maxRunning > 0 {
+	roomSrc, byRoom := src.(PartitionRoomSource)
+	byRoom = byRoom && maxRunning > 0 && budget == nil
+	switch {
+	case byRoom:
+		running = map[string]int{} // set as the keys are listed
+	case maxRunning > 0:
 		var err error
 		if running, err = src.Running(ctx); err != nil {
 			return nil, cursor, err
@@ -181,8 +209,16 @@ func ClaimPartitioned(ctx context.Context, src PartitionSource, cursor string, w
 	)
 	for round := 0; round < maxPartitionRounds && len(claimed) < want; round++ {
 		need := want - len(claimed)
-		n := min(max(need, 1)*2, maxPartitionKeys)
-		keys, end, err := listKeys(ctx, src, cursor, n, budget)
+		var (
+			keys []string
+			end  bool
+			err  error
+		)
+		if byRoom {
+			keys, end, err = listKeysRunning(ctx, roomSrc, cursor, min(need, maxPartitionKeys), maxRunning, running)
+		} else {
+			keys, end, err = listKeys(ctx, src, cursor, min(max(need, 1)*2, maxPartitionKeys), budget)
+		}
 		if err != nil {
 			return claimed, cursor, err
 		}
@@ -260,6 +296,26 @@ func listKeys(ctx context.Context, src PartitionSource, after string, n int, bud
 		if kt.Key != "" {
 			keys = append(keys, kt.Key)
 		}
+	}
+	return keys, end, nil
+}
+
+// listKeysRunning lists, for a round of ClaimPartitioned, the keys after
+// after of src.KeysRunning (up to n with room under maxRunning, past at
+// most maxPartitionKeys keys) and whether they ran out, and records the
+// running jobs of each in running. The count read in the claim's
+// transaction includes the jobs it claimed in earlier rounds, so it
+// replaces what running held.
+func listKeysRunning(ctx context.Context, src PartitionRoomSource, after string, n, maxRunning int,
+	running map[string]int) ([]string, bool, error) {
+	listed, end, err := src.KeysRunning(ctx, after, n, maxPartitionKeys, maxRunning)
+	if err != nil {
+		return nil, false, err
+	}
+	keys := make([]string, len(listed))
+	for i, kr := range listed {
+		keys[i] = kr.Key
+		running[kr.Key] = kr.Running
 	}
 	return keys, end, nil
 }

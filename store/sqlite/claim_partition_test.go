@@ -3,6 +3,7 @@ package sqlite
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,6 +97,83 @@ SELECT ?4, ?4, '{}', 'available', 1, 1, ?1, ?1, ?3 FROM g`, micros(now.Add(-time
 		if big > small+small/5 {
 			t.Errorf("%s: the claim fetched %d pages with a backlog of 20,000 jobs of key a, %d with 10; want at most 20%% more",
 				tc.queue, big, small)
+		}
+	}
+}
+
+// TestPartitionKeysRunning checks KeysRunning (sqlPartitionKeysRunning):
+// from the cursor, the keys with available jobs in byte order, each with
+// its jobs running (of the kind, in any queue), up to the n-th key with
+// room under the cap or scan keys, and end only once the keys ran out.
+func TestPartitionKeysRunning(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "kiln.db"), &Options{Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
+	insert := func(queue, kind, state, key string, n int) {
+		t.Helper()
+		if _, err := s.w.ExecContext(ctx, `WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < ?2)
+INSERT INTO kiln_job (kind, queue, args, state, priority, max_attempts, created_at, scheduled_at, partition_key)
+SELECT ?5, ?4, '{}', ?6, 1, 1, ?1, ?1, ?3 FROM g`, micros(now), n, key, queue, kind, state); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Keys a to e wait in queue q; a runs 2 jobs (one in another queue),
+	// c runs 1; d runs 1 of another kind; f only runs (no job waits).
+	for _, k := range []string{"a", "b", "c", "d", "e"} {
+		insert("q", "k", "available", k, 3)
+	}
+	insert("q", "k", "running", "a", 1)
+	insert("other", "k", "running", "a", 1)
+	insert("q", "k", "running", "c", 1)
+	insert("q", "other", "running", "d", 1)
+	insert("q", "k", "running", "f", 1)
+	insert("q", "k", "available", "", 2) // no key: never listed
+
+	st, err := s.stmts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.partition.prepare(ctx, s.w, 1); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	src := &partitionSource{tx: st.partition.bind(ctx, tx, st), p: &store.JobClaimParams{Queue: "q"}, kind: "k"}
+	for _, tc := range []struct {
+		after               string
+		n, scan, maxRunning int
+		want                string
+		end                 bool
+	}{
+		{"", 2, 1000, 1, "a:2 b:0 c:1 d:0", false}, // b and d have room
+		{"", 1, 1000, 2, "a:2 b:0", false},
+		{"", 1, 1000, 3, "a:2", false},
+		{"", 10, 1000, 1, "a:2 b:0 c:1 d:0 e:0", true},
+		{"", 10, 2, 1, "a:2 b:0", false}, // scan stops first
+		{"", 10, 5, 1, "a:2 b:0 c:1 d:0 e:0", true},
+		{"b", 1, 1000, 1, "c:1 d:0", false},
+		{"d", 5, 1000, 1, "e:0", true},
+		{"e", 5, 1000, 1, "", true},
+	} {
+		keys, end, err := src.KeysRunning(ctx, tc.after, tc.n, tc.scan, tc.maxRunning)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]string, len(keys))
+		for i, k := range keys {
+			got[i] = fmt.Sprintf("%s:%d", k.Key, k.Running)
+		}
+		if strings.Join(got, " ") != tc.want || end != tc.end {
+			t.Errorf("KeysRunning(%q, n %d, scan %d, max %d) = %q, end %v; want %q, end %v",
+				tc.after, tc.n, tc.scan, tc.maxRunning, strings.Join(got, " "), end, tc.want, tc.end)
 		}
 	}
 }

@@ -64,6 +64,38 @@ SELECT k, (SELECT tat FROM kiln_rate_limit_state WHERE kind = ?2 AND per_key = 1
 FROM keys WHERE i > 0
 ORDER BY 3`
 
+// sqlPartitionKeysRunning lists the partition keys other than "" of the
+// available jobs of queue ?1 and kind ?2, in byte order after ?3, each
+// with its running jobs of kind ?2: up to the ?4-th key with fewer than
+// ?6 running, or ?5 keys, whichever comes first. Each row (k, running)
+// holds a key and the running jobs of the key of the row before it
+// (NULL on the first row): a reader pairs each key with the next row's
+// count, and a row whose k is NULL follows the last key of all (the keys
+// ran out).
+//
+// keys walks kiln_job_claim_partition as sqlPartitionKeys does (one seek
+// per key, and one more for the key after the last one paired), and each
+// step counts the running jobs of the key of the row it steps from (one
+// seek of kiln_job_running_partition per key), so that each key is
+// counted once, in the step that also seeks the next key; found counts
+// the keys with room before that one, which stops the walk once ?4 keys
+// have room. The rows come out in the order of the walk (one row per
+// step, as in sqlPartitionKeys), with no sort.
+const sqlPartitionKeysRunning = `WITH RECURSIVE keys(k, i, prev, found) AS (
+	SELECT ?3, 0, NULL, 0
+	UNION ALL
+	SELECT (SELECT partition_key FROM kiln_job INDEXED BY kiln_job_claim_partition
+			WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND partition_key <> '' AND partition_key > keys.k
+			ORDER BY partition_key LIMIT 1),
+		keys.i + 1,
+		CASE WHEN keys.i > 0 THEN (SELECT count(*) FROM kiln_job INDEXED BY kiln_job_running_partition
+			WHERE state = 'running' AND kind = ?2 AND partition_key = keys.k AND partition_key <> '') END,
+		keys.found + coalesce(keys.prev < ?6, 0)
+	FROM keys
+	WHERE keys.k IS NOT NULL AND keys.i <= ?5 AND keys.found + coalesce(keys.prev < ?6, 0) < ?4
+)
+SELECT k, prev FROM keys WHERE i > 0`
+
 // sqlPartitionRunning counts the running jobs of kind ?1 per partition key
 // through kiln_job_running_partition.
 const sqlPartitionRunning = `SELECT partition_key, count(*) FROM kiln_job INDEXED BY kiln_job_running_partition
@@ -144,6 +176,7 @@ type partitionStmts struct {
 	// mu guards every field.
 	mu                     sync.Mutex
 	keys, running, unkeyed *sql.Stmt
+	keysRunning            *sql.Stmt         // sqlPartitionKeysRunning (per-key caps)
 	keyBudgets             *sql.Stmt         // sqlPartitionKeyBudgets (per-key rate limits)
 	take                   map[int]*sql.Stmt // by LIMIT (sqlPartitionTake)
 }
@@ -165,6 +198,7 @@ func (ps *partitionStmts) prepare(ctx context.Context, db *sql.DB, max int) erro
 		{&ps.running, sqlPartitionRunning},
 		{&ps.unkeyed, sqlUnkeyedJobs},
 		{&ps.keyBudgets, sqlPartitionKeyBudgets},
+		{&ps.keysRunning, sqlPartitionKeysRunning},
 	} {
 		if *f.stmt != nil {
 			continue
@@ -196,7 +230,7 @@ func (ps *partitionStmts) close() error {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	var errs []error
-	for _, s := range []**sql.Stmt{&ps.keys, &ps.running, &ps.unkeyed, &ps.keyBudgets} {
+	for _, s := range []**sql.Stmt{&ps.keys, &ps.running, &ps.unkeyed, &ps.keyBudgets, &ps.keysRunning} {
 		if *s != nil {
 			errs = append(errs, (*s).Close())
 			*s = nil
@@ -216,7 +250,7 @@ type partitionTx struct {
 	tx                             *sql.Tx
 	ps                             *partitionStmts
 	keys, running, unkeyed, update *sql.Stmt
-	keyBudgets                     *sql.Stmt
+	keyBudgets, keysRunning        *sql.Stmt
 }
 
 // bind returns the statements for tx, bound to it (those of
@@ -226,7 +260,8 @@ func (ps *partitionStmts) bind(ctx context.Context, tx *sql.Tx, st *stmts) *part
 	defer ps.mu.Unlock()
 	return &partitionTx{ctx: ctx, tx: tx, ps: ps, keys: tx.StmtContext(ctx, ps.keys),
 		running: tx.StmtContext(ctx, ps.running), unkeyed: tx.StmtContext(ctx, ps.unkeyed),
-		keyBudgets: tx.StmtContext(ctx, ps.keyBudgets), update: tx.StmtContext(ctx, st.claimUpdate)}
+		keyBudgets: tx.StmtContext(ctx, ps.keyBudgets), keysRunning: tx.StmtContext(ctx, ps.keysRunning),
+		update: tx.StmtContext(ctx, st.claimUpdate)}
 }
 
 // take returns sqlPartitionTake for takes of up to n jobs a key, bound to
@@ -242,12 +277,12 @@ func (t *partitionTx) take(n int) (*sql.Stmt, error) {
 	return t.tx.StmtContext(t.ctx, s), nil
 }
 
-// partitionSource is store.PartitionSource for one kind of a claim, in
-// its write transaction (the database's only writer: the counts of
+// partitionSource is store.PartitionRoomSource for one kind of a claim,
+// in its write transaction (the database's only writer: the counts of
 // running jobs hold until it commits). Each method is one statement, so
-// a round of store.ClaimPartitioned is three (Keys, Take's read and its
-// UPDATE), and a fourth when it visits the jobs without a key, however
-// many keys it visits.
+// a round of store.ClaimPartitioned is three (Keys, KeysRunning or
+// KeyBudgets, Take's read and its UPDATE), and a fourth when it visits the
+// jobs without a key, however many keys it visits.
 type partitionSource struct {
 	tx   *partitionTx
 	p    *store.JobClaimParams
@@ -272,6 +307,36 @@ func (p *partitionSource) Keys(ctx context.Context, after string, n int) ([]stri
 		return nil, fmt.Errorf("list partition keys: %w", err)
 	}
 	return keys, nil
+}
+
+func (p *partitionSource) KeysRunning(ctx context.Context, after string, n, scan, maxRunning int) ([]store.KeyRunning, bool, error) {
+	rows, err := p.tx.keysRunning.QueryContext(ctx, p.p.Queue, p.kind, after, n, scan, maxRunning)
+	if err != nil {
+		return nil, false, fmt.Errorf("list partition keys and running jobs: %w", err)
+	}
+	defer rows.Close()
+	var (
+		keys []store.KeyRunning
+		end  bool
+		prev sql.NullString // the key of the row before
+	)
+	for rows.Next() {
+		var (
+			key     sql.NullString
+			running sql.NullInt64
+		)
+		if err := rows.Scan(&key, &running); err != nil {
+			return nil, false, fmt.Errorf("list partition keys and running jobs: %w", err)
+		}
+		if prev.Valid {
+			keys = append(keys, store.KeyRunning{Key: prev.String, Running: int(running.Int64)})
+		}
+		prev, end = key, !key.Valid
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("list partition keys and running jobs: %w", err)
+	}
+	return keys, end, nil
 }
 
 func (p *partitionSource) KeyBudgets(ctx context.Context, after string, n, scan int, eligible time.Time) ([]store.KeyTAT, bool, error) {
@@ -416,4 +481,4 @@ func sum(ns []int) int {
 	return s
 }
 
-var _ store.PartitionSource = (*partitionSource)(nil)
+var _ store.PartitionRoomSource = (*partitionSource)(nil)

@@ -214,9 +214,14 @@ func ClaimPartitioned(ctx context.Context, src PartitionSource, cursor string, w
 			end  bool
 			err  error
 		)
-		if byRoom {
+		switch {
+		case byRoom:
 			keys, end, err = listKeysRunning(ctx, roomSrc, cursor, min(need, maxPartitionKeys), maxRunning, running)
-		} else {
+		case budget != nil && maxRunning <= 0:
+			// KeyBudgets counts only the keys with room: as many as the
+			// claim still wants jobs.
+			keys, end, err = listKeys(ctx, src, cursor, min(need, maxPartitionKeys), budget)
+		default:
 			keys, end, err = listKeys(ctx, src, cursor, min(max(need, 1)*2, maxPartitionKeys), budget)
 		}
 		if err != nil {

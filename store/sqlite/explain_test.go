@@ -32,6 +32,7 @@ func TestQueryPlans(t *testing.T) {
 		{"partition keys", sqlPartitionKeys, []any{"default", "a", "", 100}},
 		{"partition running", sqlPartitionRunning, []any{"a"}},
 		{"partition keys running", sqlPartitionKeysRunning, []any{"default", "a", "", 100, 1000, 1}},
+		{"partition key budgets", sqlPartitionKeyBudgets, []any{"default", "a", "", 100, 1000, 1}},
 		{"partition take", sqlPartitionTake(4), []any{"default", "a", 1, `{"k1":1,"k2":3}`}},
 		{"partition take first", sqlPartitionTake(1), []any{"default", "a", 1, `{"k1":1,"k2":1}`}},
 		{"unkeyed jobs", sqlUnkeyedJobs, []any{"default", "a", 1, 64, 1}},

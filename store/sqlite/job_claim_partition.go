@@ -33,36 +33,41 @@ const sqlPartitionKeys = `WITH RECURSIVE keys(k, i) AS (
 )
 SELECT k FROM keys WHERE k IS NOT NULL`
 
-// sqlPartitionKeyBudgets returns (k, tat, i) for the partition keys other
-// than "" of the available jobs of queue ?1 and kind ?2, in byte order
-// after ?3, each with the theoretical arrival time of its per-key rate
-// budget of kind ?2 (NULL: none), up to the ?4-th key whose tat is NULL or
-// not after ?6, or ?5 keys, whichever comes first; then a row whose k is
-// NULL if the keys ran out first. When ?3 is "", the first row is the key
-// "" and its budget (the jobs without a key). keys walks
-// kiln_job_claim_partition as sqlPartitionKeys does (one seek per key);
-// found counts the keys with room before each key (primary-key lookups of
-// their budgets) to know when to stop.
-const sqlPartitionKeyBudgets = `WITH RECURSIVE keys(k, i, found) AS (
-	SELECT ?3, 0, 0
+// sqlPartitionKeyBudgets lists the partition keys other than "" of the
+// available jobs of queue ?1 and kind ?2, in byte order after ?3, each
+// with the theoretical arrival time of its per-key rate budget of kind ?2
+// (NULL: none): up to the ?4-th key whose tat is NULL or not after ?6,
+// or ?5 keys, whichever comes first. Rows are (k, tat, i). When ?3 is "",
+// the first row (i = 0) is the key "" and its own budget (the jobs
+// without a key). Each row after it holds a key and the budget of the key
+// of the row before it (NULL on the first such row, i = 1), as in
+// sqlPartitionKeysRunning: a reader pairs each key with the next row's
+// tat, and a row whose k is NULL follows the last key of all (the keys
+// ran out).
+//
+// keys walks kiln_job_claim_partition as sqlPartitionKeys does (one seek
+// per key, and one more for the key after the last one paired), and each
+// step looks up the budget of the key of the row it steps from (one
+// primary-key lookup per key, made once); found counts the keys with room
+// before that one, which stops the walk. No sort: the rows come out in
+// the order of the walk.
+const sqlPartitionKeyBudgets = `WITH RECURSIVE keys(k, i, prev, found) AS (
+	SELECT ?3, 0, NULL, 0
 	UNION ALL
 	SELECT (SELECT partition_key FROM kiln_job INDEXED BY kiln_job_claim_partition
 			WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND partition_key <> '' AND partition_key > keys.k
 			ORDER BY partition_key LIMIT 1),
 		keys.i + 1,
-		keys.found + (keys.i > 0 AND coalesce((SELECT tat FROM kiln_rate_limit_state
-			WHERE kind = ?2 AND per_key = 1 AND key = keys.k) <= ?6, 1))
+		CASE WHEN keys.i > 0 THEN (SELECT tat FROM kiln_rate_limit_state
+			WHERE kind = ?2 AND per_key = 1 AND key = keys.k) END,
+		keys.found + (keys.i > 1 AND coalesce(keys.prev <= ?6, 1))
 	FROM keys
-	WHERE keys.k IS NOT NULL AND keys.i < ?5
-		AND keys.found + (keys.i > 0 AND coalesce((SELECT tat FROM kiln_rate_limit_state
-			WHERE kind = ?2 AND per_key = 1 AND key = keys.k) <= ?6, 1)) < ?4
+	WHERE keys.k IS NOT NULL AND keys.i <= ?5 AND keys.found + (keys.i > 1 AND coalesce(keys.prev <= ?6, 1)) < ?4
 )
 SELECT '', (SELECT tat FROM kiln_rate_limit_state WHERE kind = ?2 AND per_key = 1 AND key = ''), 0
 WHERE ?3 = ''
 UNION ALL
-SELECT k, (SELECT tat FROM kiln_rate_limit_state WHERE kind = ?2 AND per_key = 1 AND key = keys.k), i
-FROM keys WHERE i > 0
-ORDER BY 3`
+SELECT k, prev, i FROM keys WHERE i > 0`
 
 // sqlPartitionKeysRunning lists the partition keys other than "" of the
 // available jobs of queue ?1 and kind ?2, in byte order after ?3, each
@@ -348,6 +353,7 @@ func (p *partitionSource) KeyBudgets(ctx context.Context, after string, n, scan 
 	var (
 		keys []store.KeyTAT
 		end  bool
+		prev sql.NullString // the key of the row before
 	)
 	for rows.Next() {
 		var (
@@ -358,15 +364,19 @@ func (p *partitionSource) KeyBudgets(ctx context.Context, after string, n, scan 
 		if err := rows.Scan(&key, &tat, &step); err != nil {
 			return nil, false, fmt.Errorf("list partition keys and budgets: %w", err)
 		}
-		if !key.Valid {
-			end = true
-			continue
-		}
-		kt := store.KeyTAT{Key: key.String}
+		var kt store.KeyTAT
 		if tat.Valid {
 			kt.TAT = fromMicros(tat.Int64)
 		}
-		keys = append(keys, kt)
+		switch {
+		case step == 0: // the key "" and its own budget
+			keys = append(keys, kt)
+			continue
+		case prev.Valid:
+			kt.Key = prev.String
+			keys = append(keys, kt)
+		}
+		prev, end = key, !key.Valid
 	}
 	if err := rows.Err(); err != nil {
 		return nil, false, fmt.Errorf("list partition keys and budgets: %w", err)

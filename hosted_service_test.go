@@ -217,10 +217,13 @@ func TestStopNamesOnlyTheStuckService(t *testing.T) {
 	if !errors.Is(err, kiln.ErrStopTimeout) || !strings.Contains(err.Error(), "[stubborn]") {
 		t.Errorf("stop: %v; want ErrStopTimeout naming only stubborn", err)
 	}
-	// 100 ms, raised to the 1 s services get at least; the rest is slack
-	// for a loaded machine, well under the 5 s grace of workers.
-	if took > 4*time.Second {
-		t.Errorf("stop took %s, want about 1 s", took)
+	// 100 ms, raised to the 1 s services get at least. Stop's contract
+	// adds 5 s only when workers ignore cancellation, and none run here:
+	// 6 s or more means Stop waited for something it must not (the
+	// stubborn service, or a grace meant for jobs). Below that is the
+	// slack a loaded machine needs (4.1 s was seen at load 30).
+	if took >= time.Second+5*time.Second {
+		t.Errorf("stop took %s, want about 1 s (the services' least grace), under 6 s", took)
 	}
 	if st := serviceStatus(t, c, "good"); st.State != kiln.HostedServiceStopped || st.Holder != "" {
 		t.Errorf("good after stop: %+v, want stopped", st)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/internal/clienttest"
@@ -42,7 +44,8 @@ func (w cappedWorker) Work(ctx context.Context, job *kiln.Job[cappedArgs]) error
 // kinds whose workers declare a concurrency limit, with their running jobs
 // in every process (read from the store), in the process that answers,
 // and per partition key (the busiest first, ties in key order); kinds
-// without a limit are left out, and a client without any makes no call.
+// without a limit are left out; a client whose workers declare none shows
+// those the started client published in the server registry.
 func TestConcurrencyLimits(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st store.Store) {
@@ -111,21 +114,81 @@ func TestConcurrencyLimits(t *testing.T) {
 			t.Errorf("ConcurrencyLimits of a client that runs nothing =\n%s\nwant\n%s", fmtLimits(got), fmtLimits(want))
 		}
 
-		// No limits: no call to the store (canceled context, no error).
+		// A client whose workers declare no limit shows those the started
+		// client published in the server registry, once it has.
 		plain := kiln.NewWorkers()
 		kiln.AddWorker(plain, kiln.WorkFunc(func(context.Context, *kiln.Job[otherArgs]) error { return nil }))
 		none, err := kiln.NewClient(&kiln.Config{Store: st, Workers: plain})
 		if err != nil {
 			t.Fatal(err)
 		}
+		testutil.Eventually(t, "the limits published by the started client", func() bool {
+			got, err = none.ConcurrencyLimits(t.Context())
+			return err == nil && reflect.DeepEqual(got, want)
+		})
+		// The store's error.
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
-		if got, err := none.ConcurrencyLimits(ctx); got != nil || err != nil {
-			t.Errorf("without limits: %v, %v; want nil, nil", got, err)
-		}
-		// With limits, the store's error.
-		if _, err := idle.ConcurrencyLimits(ctx); err == nil {
+		if _, err := none.ConcurrencyLimits(ctx); err == nil {
 			t.Error("canceled context: no error")
+		}
+	})
+}
+
+// TestDeclaredLimitsOfOtherProcesses: a client shows the limits declared
+// for kinds it has no worker for as the live processes published them
+// (ServerRow.Limits), those of the process started last when processes
+// disagree; its own workers' declarations win over any published; rate
+// limits' defaults likewise; no limits anywhere is nil.
+func TestDeclaredLimitsOfOtherProcesses(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st store.Store) {
+		ws := kiln.NewWorkers()
+		capped := cappedWorker{started: make(chan int64, 1), release: make(chan struct{})}
+		kiln.AddWorker(ws, kiln.Worker[cappedArgs](capped))
+		c, err := kiln.NewClient(&kiln.Config{Store: st, Workers: ws})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := c.ConcurrencyLimits(t.Context()); err != nil || len(got) != 1 || got[0].Kind != "capped" {
+			t.Fatalf("before any server: %v, %v; want capped only", got, err)
+		}
+		rate := kiln.RateLimit{Limit: 5, Period: time.Minute}
+		for i, l := range []kiln.KindLimits{
+			{Kind: "remote", ClusterMaxConcurrency: 3, RateLimit: &kiln.RateLimit{Limit: 1, Period: time.Second}},
+			{Kind: "remote", ClusterMaxConcurrency: 7, PartitionMaxConcurrency: 1, RateLimit: &rate},
+			{Kind: "capped", MaxConcurrency: 99},
+		} {
+			row := &kiln.ServerRow{ID: fmt.Sprintf("other-%d", i), Host: "h", PID: i, StartedAt: testBase.Add(time.Duration(i) * time.Minute),
+				RefreshedAt: testBase, Limits: []kiln.KindLimits{l}}
+			if err := st.ServerUpsert(t.Context(), &store.ServerUpsertParams{Row: row}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := c.ConcurrencyLimits(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []*kiln.ConcurrencyLimitState{
+			{Kind: "capped", MaxConcurrency: 2, ClusterMaxConcurrency: 4, BusiestKeys: []kiln.KeyRunning{}},
+			{Kind: "remote", ClusterMaxConcurrency: 7, PartitionMaxConcurrency: 1, BusiestKeys: []kiln.KeyRunning{}},
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("ConcurrencyLimits =\n%s\nwant\n%s", fmtLimits(got), fmtLimits(want))
+		}
+		if rs, err := c.RateLimitGet(t.Context(), "remote", false); err != nil || rs.Default != rate || rs.Limit != rate {
+			t.Errorf("RateLimitGet(remote) = %+v, %v; want the default %+v of the process started last", rs, err, rate)
+		}
+		list, err := c.RateLimitList(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kinds []string
+		for _, r := range list {
+			kinds = append(kinds, fmt.Sprintf("%s/%v/%v", r.Kind, r.PerKey, r.Default))
+		}
+		if w := fmt.Sprintf("remote/false/%v", rate); !slices.Contains(kinds, w) {
+			t.Errorf("RateLimitList = %v; want %s", kinds, w)
 		}
 	})
 }

@@ -124,10 +124,15 @@ func (c *Client) RateLimitRemove(ctx context.Context, kind string, perKey bool) 
 // registered with this client, declares a default (RateLimiter), and each
 // kind with a limit set at run time or a budget in use, with the limit in
 // force, the budget's use and its next slot read from the store at once
-// (on the database's clock on PostgreSQL). Kinds whose workers are not
-// registered here show no Default.
+// (on the database's clock on PostgreSQL). A kind whose worker is not
+// registered here shows the Default that the live processes running it
+// published in the server registry (ServerRow.Limits; see KindLimits),
+// none when no live process runs it.
 func (c *Client) RateLimitList(ctx context.Context) ([]*RateLimitState, error) {
-	defaults := c.rateDefaults()
+	defaults, err := c.knownRateDefaults(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("kiln: list rate limits: %w", err)
+	}
 	// Every kind with a run-time limit or a budget, then the kinds with a
 	// default that have neither: the store restricts a list of named
 	// kinds to them.
@@ -191,7 +196,10 @@ func (c *Client) RateLimitGet(ctx context.Context, kind string, perKey bool) (*R
 	if err != nil {
 		return nil, fmt.Errorf("kiln: get rate limit of %q: %w", kind, err)
 	}
-	defaults := c.rateDefaults()
+	defaults, err := c.knownRateDefaults(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("kiln: get rate limit of %q: %w", kind, err)
+	}
 	for _, r := range rows {
 		if r.PerKey == perKey {
 			return rateLimitState(r, defaults), nil
@@ -221,14 +229,30 @@ func rateLimitState(r *store.RateLimitRow, defaults map[bool]map[string]RateLimi
 // client's workers: [false] the kinds' own (RateLimiter), [true] their
 // keys' (WorkerWithPartitionRateLimit).
 func (c *Client) rateDefaults() map[bool]map[string]RateLimit {
+	return rateDefaultsOf(c.cfg.Workers.declaredLimits())
+}
+
+// knownRateDefaults returns the defaults, as rateDefaults does, of every
+// kind this client knows of (knownLimits): its workers' and those the
+// live processes published for the others.
+func (c *Client) knownRateDefaults(ctx context.Context) (map[bool]map[string]RateLimit, error) {
+	known, err := c.knownLimits(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return rateDefaultsOf(slices.Collect(maps.Values(known))), nil
+}
+
+// rateDefaultsOf returns the default rate limits of limits: [false] per
+// kind, [true] per key.
+func rateDefaultsOf(limits []KindLimits) map[bool]map[string]RateLimit {
 	out := map[bool]map[string]RateLimit{false: {}, true: {}}
-	for _, k := range c.cfg.Workers.Kinds() {
-		e, _ := c.cfg.Workers.entry(k)
-		if l := e.rateLimit(); l.Enabled() {
-			out[false][k] = l
+	for _, l := range limits {
+		if l.RateLimit != nil {
+			out[false][l.Kind] = *l.RateLimit
 		}
-		if l := e.keyRateLimit(); l.Enabled() {
-			out[true][k] = l
+		if l.PartitionRateLimit != nil {
+			out[true][l.Kind] = *l.PartitionRateLimit
 		}
 	}
 	return out

@@ -21,7 +21,8 @@ type ServerQueue = kilntype.ServerQueue
 
 // ServerList returns the Kiln processes (started clients) registered in the
 // store, ordered by ID: their host, PID, queues with worker counts and busy
-// workers, kinds, start time and last refresh (UTC). A started client
+// workers, kinds, the limits their workers declare (KindLimits), start
+// time and last refresh (UTC). A started client
 // refreshes its row every ServerRefreshInterval and removes it when it
 // stops; the maintenance leader removes the rows of processes silent for
 // ServerTTL, so a row whose RefreshedAt is older than a few intervals
@@ -40,6 +41,7 @@ func (c *Client) newRegistry(producers []string) *registry.Registry {
 	started := c.now()
 	slices.Sort(producers)
 	kinds := c.cfg.Workers.Kinds() // sorted
+	limits := c.cfg.Workers.declaredLimits()
 	return registry.New(registry.Config{
 		Store: c.cfg.Store, Now: c.now, Interval: c.cfg.ServerRefreshInterval, Logger: c.cfg.Logger,
 		Row: func() *ServerRow {
@@ -55,7 +57,7 @@ func (c *Client) newRegistry(producers []string) *registry.Registry {
 			}
 			return &ServerRow{
 				ID: c.cfg.ID, Host: host, PID: os.Getpid(), Queues: queues,
-				Kinds: kinds, StartedAt: started,
+				Kinds: kinds, Limits: limits, StartedAt: started,
 			}
 		},
 	})

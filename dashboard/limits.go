@@ -99,7 +99,8 @@ func rateLimitRowOf(st *kiln.RateLimitState) *rateLimitRow {
 
 // limitsPage serves the Limits page: each kind's rate limit in force with
 // its budget's use and next slot, and a form to set or remove one; and the
-// concurrency limits this process's workers declare, with their use
+// concurrency limits that workers declare, this process's or those live
+// processes published, with their use
 // (Client.ConcurrencyLimits), read only.
 func (h *handler) limitsPage(w http.ResponseWriter, r *http.Request) {
 	list, err := h.client.RateLimitList(r.Context())

@@ -26,8 +26,8 @@ type ConcurrencyLimitList struct {
 }
 
 // concurrencyLimitList is GET /concurrency-limits: the concurrency limits
-// of each kind whose worker declares one in the serving process, with
-// their use (Client.ConcurrencyLimits), by kind, at most
+// of each kind whose worker declares one, in the serving process or in a
+// live process that published it, with their use (Client.ConcurrencyLimits), by kind, at most
 // maxConcurrencyLimitList.
 func (a *api) concurrencyLimitList(w http.ResponseWriter, r *http.Request) error {
 	if _, err := query(r); err != nil {

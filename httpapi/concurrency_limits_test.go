@@ -47,5 +47,15 @@ func TestConcurrencyLimits(t *testing.T) {
 		if !reflect.DeepEqual(list, want) {
 			t.Fatalf("GET /concurrency-limits = %+v; want %+v", *list.ConcurrencyLimits[0], *want.ConcurrencyLimits[0])
 		}
+		// The process publishes its workers' limits with its server row.
+		wantLimits := []KindLimitsView{{Kind: "held", MaxConcurrency: 2, ClusterMaxConcurrency: 3, PartitionMaxConcurrency: 1}}
+		testutil.EventuallyNil(t, "the server row with its limits", func() error {
+			var servers struct{ Servers []*ServerView }
+			e.call("GET", "/servers", "", http.StatusOK, &servers)
+			if len(servers.Servers) != 1 || !reflect.DeepEqual(servers.Servers[0].Limits, wantLimits) {
+				return fmt.Errorf("GET /servers = %+v; want one server with limits %+v", servers.Servers, wantLimits)
+			}
+			return nil
+		})
 	})
 }

@@ -79,7 +79,7 @@ func routes() []route {
 
 		{"GET", "/audit", false, (*api).auditList},
 
-		{"GET", "/servers", false, listOf("servers", (*kiln.Client).ServerList)},
+		{"GET", "/servers", false, listOf("servers", serverList)},
 		{"GET", "/stats", false, (*api).stats},
 		{"GET", "/stats/history", false, (*api).statsHistory},
 	}

@@ -19,6 +19,12 @@ type ServerRow struct {
 	Queues []ServerQueue `json:"queues"`
 	// Kinds are the job kinds the process has workers for, sorted.
 	Kinds []string `json:"kinds"`
+	// Limits are the limits the process's workers declare in code, one
+	// entry per kind that declares one, sorted by kind: what processes
+	// that do not run the kind (a dashboard, the kiln CLI) show as its
+	// limits. Empty (not nil) when none does, and for the rows of
+	// processes older than this field.
+	Limits []KindLimits `json:"limits"`
 	// StartedAt is when the process's client started; RefreshedAt when it
 	// last refreshed this row (both UTC).
 	StartedAt   time.Time `json:"started_at"`
@@ -42,4 +48,22 @@ func (s *ServerRow) Busy() (busy, maxWorkers int) {
 		maxWorkers += q.MaxWorkers
 	}
 	return busy, maxWorkers
+}
+
+// KindLimits are the limits a process's worker of one kind declares in
+// code (ServerRow.Limits): its concurrency limits (0: none) and its
+// default rate limits (nil: none; a limit set at run time replaces a
+// default in every process).
+type KindLimits struct {
+	Kind string `json:"kind"`
+	// MaxConcurrency is the kind's running jobs allowed in one process,
+	// ClusterMaxConcurrency in every process together,
+	// PartitionMaxConcurrency per partition key in every process.
+	MaxConcurrency          int `json:"max_concurrency,omitempty"`
+	ClusterMaxConcurrency   int `json:"cluster_max_concurrency,omitempty"`
+	PartitionMaxConcurrency int `json:"partition_max_concurrency,omitempty"`
+	// RateLimit is the kind's default rate limit, PartitionRateLimit the
+	// default of each of its partition keys.
+	RateLimit          *RateLimit `json:"rate_limit,omitempty"`
+	PartitionRateLimit *RateLimit `json:"partition_rate_limit,omitempty"`
 }

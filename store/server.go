@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/kilnjobs/kiln/kilntype"
@@ -13,9 +14,10 @@ import (
 // that died (whose jobs come back through lease expiry).
 type ServerStore interface {
 	// ServerUpsert records params.Row as the state of server Row.ID, replacing its
-	// previous row (Queues and Kinds included).
+	// previous row (Queues, Kinds and Limits included).
 	ServerUpsert(ctx context.Context, params *ServerUpsertParams) error
-	// ServerList returns every registered server, ordered by ID.
+	// ServerList returns every registered server, ordered by ID, with
+	// empty (not nil) Queues, Kinds and Limits where it has none.
 	ServerList(ctx context.Context) ([]*kilntype.ServerRow, error)
 	// ServerDelete deletes server params.ID's row; an unknown ID is not an
 	// error.
@@ -38,4 +40,21 @@ type ServerDeleteParams struct {
 // ServerDeleteStaleParams selects the servers ServerDeleteStale deletes.
 type ServerDeleteStaleParams struct {
 	Before time.Time // servers whose RefreshedAt is before it
+}
+
+// ServerJSON returns row's Queues and Limits as the JSON arrays both
+// backends store them as: [] for none.
+func ServerJSON(row *kilntype.ServerRow) (queues, limits []byte, err error) {
+	q, l := row.Queues, row.Limits
+	if q == nil {
+		q = []kilntype.ServerQueue{}
+	}
+	if l == nil {
+		l = []kilntype.KindLimits{}
+	}
+	if queues, err = json.Marshal(q); err != nil {
+		return nil, nil, err
+	}
+	limits, err = json.Marshal(l)
+	return queues, limits, err
 }

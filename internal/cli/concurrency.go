@@ -26,10 +26,12 @@ ClusterMaxConcurrency across every process sharing the database, and
 PartitionMaxConcurrency per partition key (see docs/flow-control.md).
 
 These limits are declared in code by each kind's worker; they cannot be set
-here. This command runs no workers of an application's own, so by default it
-knows only the limits of the kinds this binary runs (kiln serve's). With
---api it asks a process that runs the workers, through its HTTP API, for
-the limits it declares and their use.`,
+here. Every running Kiln process publishes the limits its workers declare in
+the server registry (kiln servers), so by default this command shows the
+limits of the kinds live processes run, with their use read from the
+database ("max N" per process: this command runs none of the jobs). With
+--api it asks one process that runs the workers, through its HTTP API, for
+the limits it declares and their use in that process.`,
 		Example: `  kiln concurrency list
   kiln concurrency list --api http://127.0.0.1:8080/api
   kiln concurrency list --api http://127.0.0.1:8080/api --json`,
@@ -51,9 +53,9 @@ func newConcurrencyListCmd(g *globals) *cobra.Command {
 		Short:   "List the kinds' concurrency limits and their use",
 		Long: `list prints one line per kind with a concurrency limit: its running jobs in
 every process (read from the database), the use of each limit ("3 of 5":
-in the answering process for MaxConcurrency, in every process for
-ClusterMaxConcurrency; "-" for none), and for a per-key limit how many keys
-run and the busiest keys (at most 10).`,
+in the answering process for MaxConcurrency with --api, else "max 5"; in
+every process for ClusterMaxConcurrency; "-" for none), and for a per-key
+limit how many keys run and the busiest keys (at most 10).`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var list []*httpapi.ConcurrencyLimitView
@@ -119,7 +121,7 @@ func printConcurrencyLimits(w io.Writer, list []*httpapi.ConcurrencyLimitView, r
 		if remote {
 			fmt.Fprintln(w, "No kind has a concurrency limit in that process.")
 		} else {
-			fmt.Fprintln(w, "No kind this binary runs has a concurrency limit; use --api to ask a process that runs your workers.")
+			fmt.Fprintln(w, "No live process declares a concurrency limit (kiln servers lists the processes).")
 		}
 		return nil
 	}
@@ -127,8 +129,10 @@ func printConcurrencyLimits(w io.Writer, list []*httpapi.ConcurrencyLimitView, r
 	fmt.Fprintln(tw, "KIND\tRUNNING\tPER PROCESS\tCLUSTER\tPER KEY\tBUSIEST KEYS")
 	for _, v := range list {
 		process, cluster, key, busiest := "-", "-", "-", "-"
-		if v.MaxConcurrency > 0 {
+		if v.MaxConcurrency > 0 && remote {
 			process = fmt.Sprintf("%d of %d", v.RunningHere, v.MaxConcurrency)
+		} else if v.MaxConcurrency > 0 {
+			process = fmt.Sprintf("max %d", v.MaxConcurrency)
 		}
 		if v.ClusterMaxConcurrency > 0 {
 			cluster = fmt.Sprintf("%d of %d", v.Running, v.ClusterMaxConcurrency)

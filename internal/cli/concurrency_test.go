@@ -14,14 +14,14 @@ import (
 	"github.com/kilnjobs/kiln/store/sqlite"
 )
 
-// TestConcurrency: kiln concurrency list prints the concurrency limits of
-// the kinds this binary runs (none), or, with --api, those a process that
-// runs the workers declares, with their use, as a table or as the HTTP
-// API's JSON; a bad --api is a usage error.
+// TestConcurrency: kiln concurrency list prints the concurrency limits that
+// live processes published in the server registry (none at first), or,
+// with --api, those a process that runs the workers declares, with their
+// use, as a table or as the HTTP API's JSON; a bad --api is a usage error.
 func TestConcurrency(t *testing.T) {
 	t.Parallel()
 	db := newDB(t)
-	if r := mustRun(t, "concurrency", "list", "--database", db); !strings.Contains(r.stdout, "No kind this binary runs has a concurrency limit") {
+	if r := mustRun(t, "concurrency", "list", "--database", db); !strings.Contains(r.stdout, "No live process declares a concurrency limit") {
 		t.Errorf("list without --api:\n%s", r.stdout)
 	}
 	if r := mustRun(t, "concurrency", "ls", "--json", "--database", db); strings.TrimSpace(r.stdout) != "[]" {
@@ -47,6 +47,12 @@ func TestConcurrency(t *testing.T) {
 		testutil.Receive(t, started, "2 held jobs to start", nil)
 	}
 
+	// Without --api: the limits the process published in the server
+	// registry, with their use read from the database.
+	testutil.Eventually(t, "the held kind's limits from the server registry", func() bool {
+		r := mustRun(t, "concurrency", "list", "--database", db)
+		return strings.Contains(strings.Join(strings.Fields(r.stdout), " "), "held 2 max 2 2 of 3 1 (2 keys running) a 1, b 1")
+	})
 	r := mustRun(t, "concurrency", "list", "--api", srv.URL+"/", "--database", db)
 	got := strings.Join(strings.Fields(r.stdout), " ")
 	if want := "held 2 2 of 2 2 of 3 1 (2 keys running) a 1, b 1"; !strings.Contains(got, want) {

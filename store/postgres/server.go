@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/jackc/pgx/v5"
 
@@ -10,14 +9,16 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-// sqlServerUpsert records server $1's row; $4 is the queues as JSON text.
-const sqlServerUpsert = `INSERT INTO {s}.kiln_server (id, host, pid, queues, kinds, started_at, heartbeat_at)
-VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)
+// sqlServerUpsert records server $1's row; $4 is the queues and $8 the
+// limits as JSON text.
+const sqlServerUpsert = `INSERT INTO {s}.kiln_server (id, host, pid, queues, kinds, started_at, heartbeat_at, limits)
+VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8::jsonb)
 ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, queues = excluded.queues,
-	kinds = excluded.kinds, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at`
+	kinds = excluded.kinds, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
+	limits = excluded.limits`
 
 // sqlServerList returns every server, by ID.
-const sqlServerList = `SELECT id, host, pid, queues, kinds, started_at, heartbeat_at
+const sqlServerList = `SELECT id, host, pid, queues, kinds, started_at, heartbeat_at, limits
 FROM {s}.kiln_server ORDER BY id`
 
 // sqlServerDelete deletes server $1.
@@ -31,22 +32,19 @@ const sqlServerDeleteStale = `DELETE FROM {s}.kiln_server WHERE heartbeat_at < $
 // row.
 func (s *Store) ServerUpsert(ctx context.Context, params *store.ServerUpsertParams) error {
 	row := params.Row
-	queues, kinds := row.Queues, row.Kinds
-	if queues == nil {
-		queues = []kilntype.ServerQueue{}
-	}
+	kinds := row.Kinds
 	if kinds == nil {
 		kinds = []string{}
 	}
-	// The queues go as JSON text, which every query exec mode of pgx can
-	// send: exec and simple_protocol (behind PgBouncer) encode a parameter
-	// by its Go type, and know none for []kilntype.ServerQueue.
-	queuesJSON, err := json.Marshal(queues)
+	// The queues and limits go as JSON text, which every query exec mode
+	// of pgx can send: exec and simple_protocol (behind PgBouncer) encode
+	// a parameter by its Go type, and know none for []kilntype.ServerQueue.
+	queues, limits, err := store.ServerJSON(row)
 	if err != nil {
 		return fail("register server", err)
 	}
-	_, err = s.pool.Exec(ctx, s.sql(sqlServerUpsert), row.ID, row.Host, row.PID, string(queuesJSON), kinds,
-		truncate(row.StartedAt), truncate(row.RefreshedAt))
+	_, err = s.pool.Exec(ctx, s.sql(sqlServerUpsert), row.ID, row.Host, row.PID, string(queues), kinds,
+		truncate(row.StartedAt), truncate(row.RefreshedAt), string(limits))
 	if err != nil {
 		return fail("register server", err)
 	}
@@ -61,10 +59,13 @@ func (s *Store) ServerList(ctx context.Context) ([]*kilntype.ServerRow, error) {
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*kilntype.ServerRow, error) {
 		var r kilntype.ServerRow
-		if err := row.Scan(&r.ID, &r.Host, &r.PID, &r.Queues, &r.Kinds, &r.StartedAt, &r.RefreshedAt); err != nil {
+		if err := row.Scan(&r.ID, &r.Host, &r.PID, &r.Queues, &r.Kinds, &r.StartedAt, &r.RefreshedAt, &r.Limits); err != nil {
 			return nil, err
 		}
 		r.StartedAt, r.RefreshedAt = r.StartedAt.UTC(), r.RefreshedAt.UTC()
+		if r.Limits == nil {
+			r.Limits = []kilntype.KindLimits{}
+		}
 		return &r, nil
 	})
 	if err != nil {

@@ -14,15 +14,25 @@ import (
 // row.
 func (s *Store) ServerUpsert(ctx context.Context, params *store.ServerUpsertParams) error {
 	row := params.Row
-	queues, kinds, err := encodeServerLists(row)
+	queues, limits, err := store.ServerJSON(row)
+	if err != nil {
+		return fail("register server", err)
+	}
+	kinds := row.Kinds
+	if kinds == nil {
+		kinds = []string{}
+	}
+	kindsJSON, err := json.Marshal(kinds)
 	if err != nil {
 		return fail("register server", err)
 	}
 	err = s.write(ctx, func(tx *sql.Tx, _ *stmts) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO kiln_server (id, host, pid, queues, kinds, started_at, heartbeat_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-ON CONFLICT (id) DO UPDATE SET host = ?2, pid = ?3, queues = ?4, kinds = ?5, started_at = ?6, heartbeat_at = ?7`,
-			row.ID, row.Host, row.PID, string(queues), string(kinds), micros(row.StartedAt), micros(row.RefreshedAt))
+		_, err := tx.ExecContext(ctx, `INSERT INTO kiln_server (id, host, pid, queues, kinds, started_at, heartbeat_at, limits)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+ON CONFLICT (id) DO UPDATE SET host = ?2, pid = ?3, queues = ?4, kinds = ?5, started_at = ?6, heartbeat_at = ?7,
+	limits = ?8`,
+			row.ID, row.Host, row.PID, string(queues), string(kindsJSON), micros(row.StartedAt), micros(row.RefreshedAt),
+			string(limits))
 		return err
 	})
 	if err != nil {
@@ -34,7 +44,7 @@ ON CONFLICT (id) DO UPDATE SET host = ?2, pid = ?3, queues = ?4, kinds = ?5, sta
 // ServerList returns every registered server, by ID. It reads from the
 // reader pool.
 func (s *Store) ServerList(ctx context.Context) ([]*kilntype.ServerRow, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, host, pid, queues, kinds, started_at, heartbeat_at
+	rows, err := s.r.QueryContext(ctx, `SELECT id, host, pid, queues, kinds, started_at, heartbeat_at, limits
 FROM kiln_server ORDER BY id`)
 	if err != nil {
 		return nil, fail("list servers", err)
@@ -45,9 +55,10 @@ FROM kiln_server ORDER BY id`)
 		var (
 			r                  kilntype.ServerRow
 			queues, kinds      string
+			limits             string
 			started, refreshed int64
 		)
-		if err := rows.Scan(&r.ID, &r.Host, &r.PID, &queues, &kinds, &started, &refreshed); err != nil {
+		if err := rows.Scan(&r.ID, &r.Host, &r.PID, &queues, &kinds, &started, &refreshed, &limits); err != nil {
 			return nil, fail("list servers", err)
 		}
 		if err := json.Unmarshal([]byte(queues), &r.Queues); err != nil {
@@ -55,6 +66,9 @@ FROM kiln_server ORDER BY id`)
 		}
 		if err := json.Unmarshal([]byte(kinds), &r.Kinds); err != nil {
 			return nil, fail("list servers", fmt.Errorf("server %q: kinds: %w", r.ID, err))
+		}
+		if err := json.Unmarshal([]byte(limits), &r.Limits); err != nil {
+			return nil, fail("list servers", fmt.Errorf("server %q: limits: %w", r.ID, err))
 		}
 		r.StartedAt, r.RefreshedAt = fromMicros(started), fromMicros(refreshed)
 		out = append(out, &r)
@@ -103,21 +117,4 @@ func (s *Store) ServerDeleteStale(ctx context.Context, params *store.ServerDelet
 		return nil, fail("delete stale servers", err)
 	}
 	return ids, nil
-}
-
-// encodeServerLists encodes a server's queues and kinds as JSON arrays
-// (never null).
-func encodeServerLists(row *kilntype.ServerRow) (queues, kinds []byte, err error) {
-	q, k := row.Queues, row.Kinds
-	if q == nil {
-		q = []kilntype.ServerQueue{}
-	}
-	if k == nil {
-		k = []string{}
-	}
-	if queues, err = json.Marshal(q); err != nil {
-		return nil, nil, err
-	}
-	kinds, err = json.Marshal(k)
-	return queues, kinds, err
 }

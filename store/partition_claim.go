@@ -131,10 +131,49 @@ type KeyRunning struct {
 	Running int
 }
 
+// PartitionRounder is a PartitionSource that also runs a whole round of
+// ClaimPartitioned without a per-key rate budget in one call (Round):
+// ClaimPartitioned then calls Round for each of its rounds, and neither
+// Running, Keys, KeysRunning nor Take.
+type PartitionRounder interface {
+	PartitionSource
+	// Round visits the partition keys other than "" that have available
+	// jobs of the kind in the queue, in byte order after r.After ("" starts
+	// from the first), one index seek each, and allots each key it visits
+	// min(r.Share, what is left of r.Need, and, when r.MaxRunning > 0, the
+	// difference between r.MaxRunning and the key's running jobs of the
+	// kind in every process, counted by the round), at least 0; it stops
+	// once its allotments add up to r.Need, or after r.Scan keys, or when
+	// the keys run out. It then claims each visited key's allotment of its
+	// due available jobs and up to r.Empty jobs without a key, as Take
+	// does, and returns them with the last key it visited (r.After if
+	// none), the number of keys it visited, and whether the keys ran out
+	// (no key follows the last one).
+	//
+	// When r.MaxRunning > 0 the round counts the running jobs, and takes
+	// its jobs, under the backend's lock of the kind, so that the cap holds
+	// across processes. A backend may run each round in a transaction of
+	// its own: the jobs of a round are then claimed once Round returns
+	// them, whatever later rounds do.
+	Round(ctx context.Context, r PartitionRound) (jobs []*kilntype.JobRow, last string, visited int, end bool, err error)
+}
+
+// PartitionRound is one round of ClaimPartitioned, for
+// PartitionRounder.Round.
+type PartitionRound struct {
+	After      string // the key after which the round starts ("": the first)
+	Need       int    // the jobs with a key the round may allot
+	Share      int    // the jobs a key is allotted at most
+	MaxRunning int    // the cap on a key's running jobs (0: none)
+	Scan       int    // the keys the round visits at most
+	Empty      int    // the jobs without a key to claim
+	Window     int    // the jobs of the kind, in claim order, that Empty's are sought among
+}
+
 // maxPartitionRounds bounds the rounds of ClaimPartitioned: each one is
-// one Keys and one Take call, which a backend runs as a fixed number of
-// statements however many keys they name (one and one on PostgreSQL; on
-// SQLite one, and a read and an UPDATE).
+// one listing of keys and one Take call, which a backend runs as a fixed
+// number of statements however many keys they name (on SQLite one, and a
+// read and an UPDATE), or one Round call (one statement on PostgreSQL).
 const maxPartitionRounds = 8
 
 // maxPartitionKeys bounds the keys one round of ClaimPartitioned visits.
@@ -168,14 +207,27 @@ const maxPartitionKeys = 1000
 // when a concurrent claim holds a key's jobs), whatever the number of
 // jobs each key has queued (and, under a per-key rate limit, once its
 // budget has room). The jobs of one key run in claim order.
+//
+// Without a budget, a src that is a PartitionRounder runs each round in
+// one call (Round), which counts the running jobs of the keys it visits
+// itself, and visits up to maxPartitionKeys keys until their room adds up
+// to what the round wants. On an error, ClaimPartitioned returns the jobs
+// of the rounds before it (which a backend whose rounds commit on their
+// own has claimed) and the cursor after them.
 func ClaimPartitioned(ctx context.Context, src PartitionSource, cursor string, want, maxRunning int, budget *KeyBudget) ([]*kilntype.JobRow, string, error) {
 	if want <= 0 {
 		return nil, cursor, nil
 	}
+	rounder, _ := src.(PartitionRounder)
+	if budget != nil {
+		rounder = nil
+	}
 	var running map[string]int
 	roomSrc, byRoom := src.(PartitionRoomSource)
-	byRoom = byRoom && maxRunning > 0 && budget == nil
+	byRoom = byRoom && maxRunning > 0 && budget == nil && rounder == nil
 	switch {
+	case rounder != nil:
+		// Each Round counts the running jobs of the keys it visits.
 	case byRoom:
 		running = map[string]int{} // set as the keys are listed
 	case maxRunning > 0:
@@ -207,8 +259,11 @@ func ClaimPartitioned(ctx context.Context, src PartitionSource, cursor string, w
 		emptyVisits = cursor == ""
 		whole       = cursor == "" // whether this rotation started at the first key
 	)
-	for round := 0; round < maxPartitionRounds && len(claimed) < want; round++ {
-		need := want - len(claimed)
+	// listed runs a round by listing the keys (KeysRunning, Keys or
+	// KeyBudgets), then taking their jobs (Take), and up to share jobs
+	// without a key when visitEmpty (within the budget of the key "",
+	// which KeyBudgets lists first).
+	listed := func(need int, visitEmpty bool) ([]*kilntype.JobRow, string, int, bool, error) {
 		var (
 			keys []string
 			end  bool
@@ -225,23 +280,21 @@ func ClaimPartitioned(ctx context.Context, src PartitionSource, cursor string, w
 			keys, end, err = listKeys(ctx, src, cursor, min(max(need, 1)*2, maxPartitionKeys), budget)
 		}
 		if err != nil {
-			return claimed, cursor, err
+			return nil, "", 0, false, err
 		}
-		var (
-			visit []string
-			takes []int
-			sum   int
-			last  = cursor
-		)
 		empty := 0
-		if emptyVisits {
+		if visitEmpty {
 			empty = min(share, need)
 			if budget != nil {
 				empty = room("", empty)
 			}
-			sum += empty
-			emptyVisits = false
 		}
+		var (
+			visit []string
+			takes []int
+			sum   = empty
+			last  = cursor
+		)
 		for _, k := range keys {
 			if sum >= need {
 				break
@@ -255,7 +308,7 @@ func ClaimPartitioned(ctx context.Context, src PartitionSource, cursor string, w
 		}
 		jobs, err := src.Take(ctx, visit, takes, empty, max(need*4, 64))
 		if err != nil {
-			return claimed, cursor, err
+			return nil, "", 0, false, err
 		}
 		for _, j := range jobs {
 			if j.Partition != "" && running != nil {
@@ -265,11 +318,36 @@ func ClaimPartitioned(ctx context.Context, src PartitionSource, cursor string, w
 				budget.take(j.Partition)
 			}
 		}
+		return jobs, last, len(keys), end && (len(keys) == 0 || last == keys[len(keys)-1]), nil
+	}
+	for round := 0; round < maxPartitionRounds && len(claimed) < want; round++ {
+		need := want - len(claimed)
+		var (
+			jobs    []*kilntype.JobRow
+			last    string
+			visited int
+			end     bool
+			err     error
+		)
+		if rounder != nil {
+			empty := 0
+			if emptyVisits {
+				empty = min(share, need)
+			}
+			jobs, last, visited, end, err = rounder.Round(ctx, PartitionRound{After: cursor, Need: need - empty,
+				Share: share, MaxRunning: maxRunning, Scan: maxPartitionKeys, Empty: empty, Window: max(need*4, 64)})
+		} else {
+			jobs, last, visited, end, err = listed(need, emptyVisits)
+		}
+		if err != nil {
+			return claimed, cursor, err
+		}
+		emptyVisits = false
 		claimed = append(claimed, jobs...)
 		took += len(jobs)
-		seen += len(keys)
+		seen += visited
 		cursor = last
-		if end && (len(keys) == 0 || last == keys[len(keys)-1]) {
+		if end {
 			// Past the last key: the rotation is over.
 			if took == 0 && whole {
 				break
@@ -360,7 +438,9 @@ func (c *PartitionCursors) InTurn(partitioned, others func() error) error {
 // key's budget of rate (rate.KeyBudget; rate may be nil). source returns
 // the PartitionSource of a kind. It returns the jobs and the kinds' new
 // cursors, which the caller records (Set) once its transaction has
-// committed.
+// committed. On an error it returns them as they were before it, with
+// the error: a backend whose rounds commit on their own
+// (PartitionRounder) has claimed those jobs.
 func (c *PartitionCursors) ClaimPartitionedKinds(ctx context.Context, p *JobClaimParams, have int, rate *RateClaim,
 	source func(kind string) PartitionSource) ([]*kilntype.JobRow, map[string]string, error) {
 	var claimed []*kilntype.JobRow
@@ -375,11 +455,11 @@ func (c *PartitionCursors) ClaimPartitionedKinds(ctx context.Context, p *JobClai
 		}
 		jobs, cursor, err := ClaimPartitioned(ctx, source(kind), c.Get(p.Queue, kind), want, p.Partitioned[kind].MaxRunning,
 			rate.KeyBudget(kind))
-		if err != nil {
-			return nil, nil, err
-		}
 		cursors[kind] = cursor
 		claimed = append(claimed, jobs...)
+		if err != nil {
+			return claimed, cursors, err
+		}
 	}
 	return claimed, cursors, nil
 }

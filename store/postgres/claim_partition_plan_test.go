@@ -11,9 +11,11 @@ import (
 // TestPartitionClaimPlans checks the plans of a claim by partition key on
 // a table that was never analyzed (a new schema, or a server without
 // autovacuum), with 2,000 available jobs over 1,000 keys: planned as
-// partitionSource.sortsDisabled plans them, sqlPartitionKeys and
-// sqlPartitionTake read kiln_job_claim_partition (not kiln_job_claim_kind
-// with a sort) and are not compiled by JIT, which disabled sorts would
+// partitionSource.sortsDisabled (and sqlRoundSettings) plan them,
+// sqlPartitionKeys, sqlPartitionTake and sqlPartitionRound read
+// kiln_job_claim_partition (not kiln_job_claim_kind with a sort), the
+// round counts running jobs from kiln_job_running_partition, and none is
+// compiled by JIT, which disabled sorts would
 // otherwise trigger: the plan's cost then includes the penalty of a sort
 // that never runs (of the jobs without a key), far above jit_above_cost,
 // and compiling each take cost 1.3 to 1.8 s (a burn-down over 1,000 keys
@@ -41,6 +43,8 @@ SELECT 'k', 'q', '{}', 'available', 1, 0, 25, now(), now(), (g % 1000)::text FRO
 		{"keys", sqlPartitionKeys, []any{"q", "k", "", 400}},
 		{"take", sqlPartitionTake, []any{"q", "k", keys, takes, now, 0, 800, "p", nil, time.Minute}},
 		{"take with jobs without a key", sqlPartitionTake, []any{"q", "k", keys, takes, now, 1, 800, "p", nil, time.Minute}},
+		{"round", sqlPartitionRound, []any{"q", "k", "", 200, 1, 1, 1000, 0, 800, now, "p", nil, time.Minute}},
+		{"round with jobs without a key", sqlPartitionRound, []any{"q", "k", "", 199, 1, 1, 1000, 1, 800, now, "p", nil, time.Minute}},
 	} {
 		tx, err := s.pool.Begin(ctx)
 		if err != nil {
@@ -68,6 +72,9 @@ SELECT 'k', 'q', '{}', 'available', 1, 0, 25, now(), now(), (g % 1000)::text FRO
 			!strings.Contains(q.name, "without a key") {
 			t.Errorf("%s: does not read kiln_job_claim_partition alone:\n%s", q.name, plan)
 		}
+		if strings.HasPrefix(q.name, "round") && !strings.Contains(plan, "kiln_job_running_partition") {
+			t.Errorf("%s: does not count a key's running jobs from kiln_job_running_partition:\n%s", q.name, plan)
+		}
 	}
 }
 
@@ -92,7 +99,7 @@ func TestSortsDisabledRestores(t *testing.T) {
 		return sort + " " + jit
 	}
 	before := show()
-	p := &partitionSource{s: s, tx: tx}
+	p := &partitionSource{s: s, q: tx}
 	var during string
 	if err := p.sortsDisabled(ctx, `SELECT current_setting('enable_sort') || ' ' || current_setting('jit')`, nil,
 		func(rows pgx.Rows) error { return rows.Scan(&during) }); err != nil {

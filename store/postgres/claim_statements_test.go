@@ -14,15 +14,19 @@ import (
 )
 
 // statementCounter is a pgx tracer that counts the statements a pool
-// sends: each query, each query of a batch, BEGIN and COMMIT included.
-type statementCounter struct{ n atomic.Int64 }
+// sends (n: each query, each query of a batch, BEGIN and COMMIT included)
+// and its round trips (trips: each query, and each batch, whatever it
+// holds).
+type statementCounter struct{ n, trips atomic.Int64 }
 
 func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
 	c.n.Add(1)
+	c.trips.Add(1)
 	return ctx
 }
 func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 func (c *statementCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	c.trips.Add(1)
 	return ctx
 }
 func (c *statementCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {
@@ -30,17 +34,18 @@ func (c *statementCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.Trace
 }
 func (c *statementCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 
-// TestClaimStatementsPerKeyRateLimit counts the statements of a claim of
-// 200 jobs of a kind spread over 1,000 partition keys (the burn-down's
+// TestClaimStatements counts the statements and round trips of a claim
+// of 200 jobs of a kind spread over 1,000 partition keys (the burn-down's
 // shape), with limits that do not bind, once the first claim of each is
 // made (a rotation's first claim also visits the jobs without a key, one
-// more round): claimed as usual, under a rate
-// limit of the kind, by key in rotation (PartitionFair), and under a
-// per-key rate limit (with and without the kind's own). The per-key
-// limit adds to the rotation only its limits' read and its budgets'
-// write, one statement each, however many keys the claim takes; the
-// counts are logged (go test -v) for docs/flow-control.md.
-func TestClaimStatementsPerKeyRateLimit(t *testing.T) {
+// more round): claimed as usual, under a rate limit of the kind, by key in
+// rotation (PartitionFair), under a per-key concurrency limit
+// (PartitionMaxConcurrency) and under a per-key rate limit (with and
+// without the kind's own). A claim by key without rate limits is one
+// round trip, as the plain claim: its round is one statement, sent with
+// its settings and the kind's lock in one batch (partitionRounds.Round).
+// The counts are logged (go test -v) for docs/flow-control.md.
+func TestClaimStatements(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	s := NewForTest(t)
@@ -48,7 +53,7 @@ func TestClaimStatementsPerKeyRateLimit(t *testing.T) {
 	if _, err := s.pool.Exec(ctx, s.expand(`INSERT INTO {s}.kiln_job (kind, queue, args, state, priority,
 	max_attempts, created_at, scheduled_at, partition_key)
 SELECT k, 'q', '{}', 'available', 1, 1, $1, $1, CASE WHEN k <> 'plain' THEN (i % 1000)::text ELSE '' END
-FROM generate_series(1, 1000) AS i, (VALUES ('fair'), ('key'), ('both'), ('plain')) AS v(k)`), now.Add(-time.Hour)); err != nil {
+FROM generate_series(1, 1000) AS i, (VALUES ('fair'), ('cap'), ('key'), ('both'), ('plain')) AS v(k)`), now.Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := pgxpool.ParseConfig(URLForTest(t))
@@ -67,35 +72,41 @@ FROM generate_series(1, 1000) AS i, (VALUES ('fair'), ('key'), ('both'), ('plain
 		t.Fatal(err)
 	}
 	free := kilntype.RateLimit{Limit: 1_000_000, Period: time.Second, Burst: 1000}
-	count := func(name string, p *store.JobClaimParams) int64 {
-		t.Helper()
+	for _, c := range []struct {
+		name              string
+		p                 *store.JobClaimParams
+		statements, trips int64
+	}{
+		{"plain", &store.JobClaimParams{Kinds: []string{"plain"}}, 2, 1},
+		{"rate per kind", &store.JobClaimParams{Kinds: []string{"plain"},
+			RateLimits: map[string]kilntype.RateLimit{"plain": free}}, 7, 6},
+		{"by key in rotation", &store.JobClaimParams{Kinds: []string{"fair"},
+			Partitioned: map[string]store.PartitionClaim{"fair": {}}}, 2, 1},
+		{"per-key limit", &store.JobClaimParams{Kinds: []string{"cap"},
+			Partitioned: map[string]store.PartitionClaim{"cap": {MaxRunning: 1}}}, 2, 1},
+		{"rate per key", &store.JobClaimParams{Kinds: []string{"key"},
+			KeyRateLimits: map[string]kilntype.RateLimit{"key": free}}, 10, 7},
+		{"rate per kind and per key", &store.JobClaimParams{Kinds: []string{"both"},
+			RateLimits: map[string]kilntype.RateLimit{"both": free}, KeyRateLimits: map[string]kilntype.RateLimit{"both": free}}, 10, 7},
+	} {
+		p := c.p
 		p.Queue, p.Max, p.LeasedBy, p.Now, p.LeaseExpiresAt = "q", 200, "proc", now, now.Add(time.Minute)
-		var n int64
+		var n, trips int64
 		for range 2 { // the second claim: a rotation's cursor is past its start
-			before := counter.n.Load()
+			before, tripsBefore := counter.n.Load(), counter.trips.Load()
 			jobs, err := traced.JobClaim(ctx, p)
 			if err != nil {
-				t.Fatalf("%s: %v", name, err)
+				t.Fatalf("%s: %v", c.name, err)
 			}
 			if len(jobs) != 200 {
-				t.Fatalf("%s: claimed %d jobs; want 200", name, len(jobs))
+				t.Fatalf("%s: claimed %d jobs; want 200", c.name, len(jobs))
 			}
-			n = counter.n.Load() - before
+			n, trips = counter.n.Load()-before, counter.trips.Load()-tripsBefore
 		}
-		t.Logf("%s: %d statements per claim of 200 jobs", name, n)
-		return n
-	}
-	count("plain", &store.JobClaimParams{Kinds: []string{"plain"}})
-	count("rate per kind", &store.JobClaimParams{Kinds: []string{"plain"},
-		RateLimits: map[string]kilntype.RateLimit{"plain": free}})
-	fair := count("by key in rotation", &store.JobClaimParams{Kinds: []string{"fair"},
-		Partitioned: map[string]store.PartitionClaim{"fair": {}}})
-	perKey := count("rate per key", &store.JobClaimParams{Kinds: []string{"key"},
-		KeyRateLimits: map[string]kilntype.RateLimit{"key": free}})
-	both := count("rate per kind and per key", &store.JobClaimParams{Kinds: []string{"both"},
-		RateLimits: map[string]kilntype.RateLimit{"both": free}, KeyRateLimits: map[string]kilntype.RateLimit{"both": free}})
-	if perKey > fair+2 || both > fair+2 {
-		t.Fatalf("a claim under a per-key rate limit sent %d statements (%d with the kind's own); want at most %d, the rotation's and 2",
-			perKey, both, fair+2)
+		t.Logf("%s: %d statements in %d round trips per claim of 200 jobs", c.name, n, trips)
+		if n != c.statements || trips != c.trips {
+			t.Errorf("%s: %d statements in %d round trips per claim of 200 jobs; want %d in %d",
+				c.name, n, trips, c.statements, c.trips)
+		}
 	}
 }

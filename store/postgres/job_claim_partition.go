@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -48,7 +49,8 @@ const sqlPartitionKeyBudgets = `WITH RECURSIVE keys(k, i, found, tat) AS (
 			WHERE kind = $2 AND per_key AND key = nk.k) AS tat
 		FROM (SELECT (SELECT partition_key FROM {s}.kiln_job
 			WHERE state = 'available' AND queue = $1 AND kind = $2 AND partition_key <> '' AND partition_key > keys.k
-			ORDER BY partition_key LIMIT 1) AS k) AS nk
+			ORDER BY partition_key LIMIT 1) AS k OFFSET 0) AS nk
+		OFFSET 0
 	) AS n
 	WHERE keys.k IS NOT NULL AND keys.i < $5 AND keys.found < $4
 )
@@ -122,6 +124,125 @@ counted AS (
 )
 SELECT ` + jobColumns + ` FROM claimed`
 
+// sqlPartitionRound is one round of a claim by partition key
+// (store.PartitionRounder.Round) in one statement: it visits the keys
+// other than "" of the available jobs of queue $1 and kind $2 in byte
+// order after $3, one seek of kiln_job_claim_partition each (a loose index
+// scan, as sqlPartitionKeys), and allots each key min($5, what is left of
+// $4, and, when $6 > 0, $6 less the key's running jobs of the kind), at
+// least 0, counting the key's running jobs from its entries of
+// kiln_job_running_partition (at most $6 of them) as it goes; it stops
+// once the allotments add up to $4, after $7 keys, or when the keys run
+// out. (The OFFSET 0s keep the subqueries of a step from being pulled up
+// into it, which would run the key's seek and count once per use of their
+// columns.) keyed then takes each visited key's allotment of its due jobs at
+// $10 in claim order (one range of kiln_job_claim_partition each, as
+// sqlPartitionTake), and unkeyed the first $8 jobs without a key among the
+// kind's first $9, skipping the jobs other claims hold. The jobs are
+// leased by $11 until $12, or, when $12 is NULL, for $13 from now(); a
+// paused queue gives none. As sqlClaim, it commits asynchronously and
+// writes its counter deltas.
+//
+// Each row is a claimed job followed by the walk's outcome: the last key
+// visited ($3 if none), the number of keys visited, and whether the keys
+// ran out (walked: the walk found no key past the last, or one more seek
+// finds none, as when the allotments are full at the last key). A round
+// that claims no job returns one row whose job columns are NULL.
+//
+// The running jobs it counts are those committed when the statement
+// starts (READ COMMITTED): under the kind's advisory lock, taken by an
+// earlier statement of the same transaction (sqlRoundSettings), every
+// claim of the kind that committed before is counted, and none commits
+// meanwhile.
+var sqlPartitionRound = `WITH RECURSIVE paused AS MATERIALIZED (
+	SELECT FROM {s}.kiln_queue WHERE name = $1 AND paused
+),
+async AS MATERIALIZED (
+	SELECT set_config('synchronous_commit', 'off', true)
+),
+keys(k, i, room, total) AS (
+	SELECT $3::text COLLATE "C", 0, 0, 0
+	UNION ALL
+	SELECT n.k, keys.i + 1, n.room, keys.total + n.room
+	FROM keys CROSS JOIN LATERAL (
+		SELECT nk.k, CASE
+			WHEN nk.k IS NULL THEN 0
+			WHEN $6::integer <= 0 THEN least($5::integer, $4::integer - keys.total)
+			ELSE least($5::integer, $4::integer - keys.total, greatest($6::integer - (
+				SELECT count(*)::integer FROM (
+					SELECT FROM {s}.kiln_job
+					WHERE state = 'running' AND kind = $2 AND partition_key = nk.k AND partition_key <> ''
+					LIMIT $6::integer
+				) AS r), 0))
+			END AS room
+		FROM (SELECT (SELECT partition_key FROM {s}.kiln_job
+			WHERE state = 'available' AND queue = $1 AND kind = $2 AND partition_key <> '' AND partition_key > keys.k
+			ORDER BY partition_key LIMIT 1) AS k OFFSET 0) AS nk
+		OFFSET 0
+	) AS n
+	WHERE keys.k IS NOT NULL AND keys.i < $7::integer AND keys.total < $4::integer
+),
+keyed AS MATERIALIZED (
+	SELECT c.id FROM keys CROSS JOIN LATERAL (
+		SELECT id FROM {s}.kiln_job
+		WHERE state = 'available' AND queue = $1 AND kind = $2 AND partition_key >= keys.k AND partition_key <= keys.k
+			AND partition_key <> '' AND scheduled_at <= $10 AND NOT EXISTS (SELECT FROM paused)
+		ORDER BY partition_key, priority, scheduled_at, id
+		LIMIT keys.room
+		FOR UPDATE SKIP LOCKED
+	) AS c
+	WHERE keys.i > 0 AND keys.room > 0
+),
+unkeyed AS MATERIALIZED (
+	SELECT c.id FROM (
+		SELECT id, partition_key FROM {s}.kiln_job
+		WHERE state = 'available' AND queue = $1 AND kind = $2 AND scheduled_at <= $10
+			AND $8::integer > 0 AND NOT EXISTS (SELECT FROM paused)
+		ORDER BY priority, scheduled_at, id
+		LIMIT $9
+	) AS w
+	CROSS JOIN LATERAL (
+		SELECT id FROM {s}.kiln_job WHERE id = w.id AND state = 'available'
+		FOR UPDATE SKIP LOCKED
+	) AS c
+	WHERE w.partition_key = ''
+	LIMIT $8
+),
+claimed AS (
+	UPDATE {s}.kiln_job AS j SET state = 'running', attempt = j.attempt + 1, attempted_at = $10,
+		leased_by = $11, lease_expires_at = coalesce($12::timestamptz, now() + $13::interval),
+		cancel_requested_at = NULL
+	WHERE EXISTS (SELECT FROM async)
+		AND j.id = ANY(ARRAY(SELECT id FROM keyed UNION ALL SELECT id FROM unkeyed))
+	RETURNING ` + qualified("j", jobColumns) + `
+),
+counted AS (
+	` + countMoves("claimed AS c", "$1", "'running'", "$1", "'available'") + `
+),
+visited AS MATERIALIZED (
+	SELECT (SELECT k FROM keys WHERE i = v.n AND k IS NOT NULL) AS last, v.n,
+		EXISTS (SELECT FROM keys WHERE k IS NULL) AS ended
+	FROM (SELECT max(i) AS n FROM keys WHERE k IS NOT NULL) AS v
+),
+walked AS MATERIALIZED (
+	SELECT last, n, ended OR (SELECT partition_key FROM {s}.kiln_job
+		WHERE state = 'available' AND queue = $1 AND kind = $2 AND partition_key <> '' AND partition_key > last
+		ORDER BY partition_key LIMIT 1) IS NULL AS ended
+	FROM visited
+)
+SELECT ` + qualified("c", jobColumns) + `, w.last, w.n, w.ended
+FROM walked AS w LEFT JOIN claimed AS c ON true`
+
+// sqlRoundSettings plans the statements that follow it in its
+// transaction generically (sqlGenericPlans), with explicit sorts and JIT
+// compilation disabled (sqlSortsOff), and takes the advisory locks of the
+// kinds of $1 (sqlLockClusterKinds; none when $1 is empty), all until the
+// transaction ends: the first statement of a round of a claim by
+// partition key (partitionRounds.Round), in the same batch.
+const sqlRoundSettings = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true),
+	set_config('enable_sort', 'off', true), set_config('jit', 'off', true),
+	(SELECT count(pg_advisory_xact_lock(hashtextextended($2 || '/' || k, 0))) FROM unnest($1::text[]) AS t(k))`
+
 // sqlSortsOff disables explicit sorts and JIT compilation in the
 // planning of the statements that follow it, for the rest of the
 // transaction, and sqlSortsOn restores each to its session default (see
@@ -162,7 +283,7 @@ func (p *partitionSource) sortsDisabled(ctx context.Context, sql string, args []
 	for _, on := range sqlSortsOn {
 		b.Queue(on)
 	}
-	br := p.tx.SendBatch(ctx, &b)
+	br := p.q.SendBatch(ctx, &b)
 	err := func() error {
 		if _, err := br.Exec(); err != nil {
 			return err
@@ -194,12 +315,19 @@ func (p *partitionSource) sortsDisabled(ctx context.Context, sql string, args []
 }
 
 // partitionSource is store.PartitionSource for one kind of a claim, in
-// its transaction.
+// its transaction (q).
 type partitionSource struct {
 	s    *Store
-	tx   pgx.Tx
+	q    partitionQuerier
 	c    *claim
 	kind string
+}
+
+// partitionQuerier is what a partitionSource runs its statements on: a
+// transaction, or for partitionRounds the Store's pool.
+type partitionQuerier interface {
+	claimQuerier
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
 func (p *partitionSource) Keys(ctx context.Context, after string, n int) ([]string, error) {
@@ -217,7 +345,7 @@ func (p *partitionSource) Keys(ctx context.Context, after string, n int) ([]stri
 }
 
 func (p *partitionSource) KeyBudgets(ctx context.Context, after string, n, scan int, eligible time.Time) ([]store.KeyTAT, bool, error) {
-	rows, err := p.tx.Query(ctx, p.s.sql(sqlPartitionKeyBudgets), p.c.p.Queue, p.kind, after, n, scan, eligible)
+	rows, err := p.q.Query(ctx, p.s.sql(sqlPartitionKeyBudgets), p.c.p.Queue, p.kind, after, n, scan, eligible)
 	if err != nil {
 		return nil, false, fmt.Errorf("list partition keys and budgets: %w", err)
 	}
@@ -246,7 +374,7 @@ func (p *partitionSource) KeyBudgets(ctx context.Context, after string, n, scan 
 }
 
 func (p *partitionSource) Running(ctx context.Context) (map[string]int, error) {
-	rows, err := p.tx.Query(ctx, p.s.sql(sqlPartitionRunning), p.kind)
+	rows, err := p.q.Query(ctx, p.s.sql(sqlPartitionRunning), p.kind)
 	if err != nil {
 		return nil, fmt.Errorf("count running jobs per key: %w", err)
 	}
@@ -285,8 +413,136 @@ func (p *partitionSource) Take(ctx context.Context, keys []string, takes []int, 
 	return jobs, nil
 }
 
-// claimPartitioned is JobClaim for a claim with partitioned kinds, in one
-// transaction: it locks the kinds whose claims are serialized and applies
+// partitionRounds is store.PartitionRounder for one kind of a claim
+// without rate or cluster limits (claimRounds): each Round is one batch
+// on the pool, sqlRoundSettings and sqlPartitionRound, one round trip and
+// one transaction (the batch's implicit one, up to the Sync that pgx
+// sends at its end), which holds the kind's advisory lock when keys are
+// capped. store.ClaimPartitioned calls Round alone for such a claim; the
+// methods of partitionSource run each in a transaction of its own.
+type partitionRounds struct {
+	partitionSource
+}
+
+func (p *partitionRounds) Round(ctx context.Context, r store.PartitionRound) ([]*kilntype.JobRow, string, int, bool, error) {
+	locks := []string{}
+	if r.MaxRunning > 0 {
+		locks = append(locks, p.kind)
+	}
+	var b pgx.Batch
+	b.Queue(sqlRoundSettings, locks, "kiln/"+p.s.schema)
+	b.Queue(p.s.sql(sqlPartitionRound), p.c.p.Queue, p.kind, r.After, r.Need, r.Share, r.MaxRunning, r.Scan,
+		r.Empty, r.Window, p.c.now, p.c.p.LeasedBy, p.c.leaseEnd, p.c.leaseLen)
+	br := p.q.SendBatch(ctx, &b)
+	var (
+		jobs    []*kilntype.JobRow
+		last    string
+		visited int
+		end     bool
+	)
+	err := func() error {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("plan and lock: %w", err)
+		}
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		row := roundRow{Row: rows, last: &last, visited: &visited, end: &end}
+		for rows.Next() {
+			if rows.RawValues()[0] == nil { // no job: the walk's outcome alone
+				if err := row.Scan(make([]any, jobColumnCount)...); err != nil {
+					return err
+				}
+				continue
+			}
+			j, err := scanJob(row)
+			if err != nil {
+				return err
+			}
+			jobs = append(jobs, j)
+		}
+		return rows.Err()
+	}()
+	// Close reads the batch to its end: the outcome of its transaction's
+	// commit.
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, "", 0, false, fmt.Errorf("claim by partition key: %w", err)
+	}
+	return jobs, last, visited, end, nil
+}
+
+// roundRow is a row of sqlPartitionRound: jobColumns, then the last key
+// visited, the number of keys visited and whether they ran out, read into
+// last, visited and end.
+type roundRow struct {
+	pgx.Row
+	last    *string
+	visited *int
+	end     *bool
+}
+
+func (r roundRow) Scan(dest ...any) error {
+	return r.Row.Scan(append(dest, r.last, r.visited, r.end)...)
+}
+
+// jobColumnCount is the number of columns of jobColumns.
+var jobColumnCount = strings.Count(jobColumns, ",") + 1
+
+// claimRounds is JobClaim for a claim with partitioned kinds and no
+// cluster or rate limits: the partitioned kinds are claimed round by
+// round (store.ClaimPartitioned with partitionRounds), each round one
+// round trip and one transaction on the pool, and the other kinds as
+// usual (one batch, or a transaction with local kind limits); which part
+// goes first alternates as in claimPartitioned. Each part, and each
+// round, commits on its own: when one fails after others claimed jobs,
+// the claim returns those (it ended early, as a claim may) and no error;
+// the next claim meets the failure again if it lasts.
+func (s *Store) claimRounds(ctx context.Context, params *store.JobClaimParams) ([]*kilntype.JobRow, error) {
+	claimed := make([]*kilntype.JobRow, 0, params.Max)
+	others := func() error {
+		rp := params.WithoutPartitioned(params.Max - len(claimed))
+		if rp.ClaimsNothing() {
+			return nil
+		}
+		c := s.newClaim(rp)
+		var err error
+		if c.limited {
+			err = s.inTx(ctx, func(tx pgx.Tx) error { return c.run(ctx, s, tx) })
+		} else {
+			err = c.run(ctx, s, s.pool)
+		}
+		if err != nil {
+			return err
+		}
+		claimed = append(claimed, c.claimed...)
+		return nil
+	}
+	partitioned := func() error {
+		c := s.newClaim(params)
+		jobs, cursors, err := s.cursors.ClaimPartitionedKinds(ctx, params, len(claimed), nil, func(kind string) store.PartitionSource {
+			return &partitionRounds{partitionSource{s: s, q: s.pool, c: c, kind: kind}}
+		})
+		claimed = append(claimed, jobs...)
+		for kind, cursor := range cursors {
+			s.cursors.Set(params.Queue, kind, cursor)
+		}
+		return err
+	}
+	if err := s.cursors.InTurn(partitioned, others); err != nil && len(claimed) == 0 {
+		return nil, fail("claim jobs", err)
+	}
+	slices.SortFunc(claimed, compareClaimOrder)
+	return claimed, nil
+}
+
+// claimPartitioned is JobClaim for a claim with partitioned kinds: without
+// cluster or rate limits, claimRounds; otherwise, in one transaction, it
+// locks the kinds whose claims are serialized and applies
 // their cluster and rate limits (lockSerializedKinds), then claims the
 // partitioned kinds by key (store.ClaimPartitioned) and the other kinds
 // as usual, with what the first part left of Max; which part goes first
@@ -294,6 +550,9 @@ func (p *partitionSource) Take(ctx context.Context, keys []string, takes []int, 
 func (s *Store) claimPartitioned(ctx context.Context, params *store.JobClaimParams) ([]*kilntype.JobRow, error) {
 	if params.Max < 1 {
 		return []*kilntype.JobRow{}, nil
+	}
+	if len(params.ClusterKindLimits) == 0 && len(params.RateLimits) == 0 && len(params.KeyRateLimits) == 0 {
+		return s.claimRounds(ctx, params)
 	}
 	claimed := make([]*kilntype.JobRow, 0, params.Max)
 	var cursors map[string]string
@@ -318,7 +577,7 @@ func (s *Store) claimPartitioned(ctx context.Context, params *store.JobClaimPara
 		partitioned := func() error {
 			c := s.newClaim(p)
 			jobs, next, err := s.cursors.ClaimPartitionedKinds(ctx, p, len(claimed), rate, func(kind string) store.PartitionSource {
-				return &partitionSource{s: s, tx: tx, c: c, kind: kind}
+				return &partitionSource{s: s, q: tx, c: c, kind: kind}
 			})
 			claimed, cursors = append(claimed, jobs...), next
 			return err
@@ -341,4 +600,7 @@ func (s *Store) claimPartitioned(ctx context.Context, params *store.JobClaimPara
 	return claimed, nil
 }
 
-var _ store.PartitionSource = (*partitionSource)(nil)
+var (
+	_ store.PartitionSource  = (*partitionSource)(nil)
+	_ store.PartitionRounder = (*partitionRounds)(nil)
+)

@@ -80,6 +80,22 @@ func testKeyRateLimits(t *testing.T, newStore NewStoreFunc) {
 			t.Fatalf("a claim without KeyRateLimits took %d jobs of t; want the %d left", got, 19-12)
 		}
 	})
+	t.Run("JobsWithoutKeyFirstInRotation", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		f.insertN(2, kind("t"), partition("a"))
+		f.insertN(2, kind("t")) // no key: the budget of the key ""
+		// The jobs without a key are the first key of each rotation
+		// (store.ClaimPartitioned), within the budget of the key "": a
+		// first claim of one job takes one of them.
+		p := keyRateParams(1, base, perSecond(100, 10))
+		if got := claimedPerKey(f.claim(p)); !maps.Equal(got, map[string]int{"": 1}) {
+			t.Fatalf("the first claim of one job took %v; want one job without a key", got)
+		}
+		if p.RateWait != 0 {
+			t.Fatalf("RateWait = %v; want 0 (no budget held a job back)", p.RateWait)
+		}
+	})
+
 	t.Run("SpentKeysDoNotBlockOthers", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		hourly := kilntype.RateLimit{Limit: 1, Period: time.Hour}

@@ -1,0 +1,104 @@
+package postgres
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// TestPartitionCapAcrossPools checks that a per-key concurrency limit holds
+// when three Stores, each with a pool of its own (three processes), claim
+// by partition key at once: two claim in rounds of their own
+// (partitionRounds, one transaction each), the third under a per-kind rate
+// limit that does not bind, in one transaction (partitionSource under
+// lockSerializedKinds), and all take the same advisory lock of the kind.
+// After each wave of concurrent claims no key has more than its limit of
+// jobs running; some jobs are then deleted (their slots freed) and the
+// waves go on until every job was claimed.
+func TestPartitionCapAcrossPools(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	schema := SchemaForTest(t)
+	var stores []*Store
+	for range 3 {
+		stores = append(stores, OpenForTest(t, &Options{Schema: schema, MaxConns: 4, Migrate: true, CallerClock: true}))
+	}
+	const keys, perKey, limit = 40, 6, 2
+	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
+	if _, err := stores[0].pool.Exec(ctx, stores[0].expand(`INSERT INTO {s}.kiln_job (kind, queue, args, state, priority,
+	max_attempts, created_at, scheduled_at, partition_key)
+SELECT 't', 'q', '{}', 'available', 1, 1, $1, $1, 'k' || (i % $2)
+FROM generate_series(1, $3) AS i`), now.Add(-time.Hour), keys, keys*perKey); err != nil {
+		t.Fatal(err)
+	}
+	params := func(rated bool) *store.JobClaimParams {
+		p := &store.JobClaimParams{Queue: "q", Max: 15, Kinds: []string{"t"}, LeasedBy: "proc", Now: now,
+			LeaseExpiresAt: now.Add(time.Minute), Partitioned: map[string]store.PartitionClaim{"t": {MaxRunning: limit}}}
+		if rated {
+			p.RateLimits = map[string]kilntype.RateLimit{"t": {Limit: 1_000_000, Period: time.Second, Burst: 1000}}
+		}
+		return p
+	}
+	claimedAll := 0
+	for wave := 0; claimedAll < keys*perKey; wave++ {
+		if wave > 200 {
+			t.Fatalf("%d of %d jobs claimed after 200 waves", claimedAll, keys*perKey)
+		}
+		var (
+			wg      sync.WaitGroup
+			mu      sync.Mutex
+			claimed []int64
+		)
+		for i := range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				jobs, err := stores[i%3].JobClaim(ctx, params(i%3 == 2))
+				if err != nil {
+					t.Errorf("JobClaim: %v", err)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				for _, j := range jobs {
+					claimed = append(claimed, j.ID)
+				}
+			}()
+		}
+		wg.Wait()
+		if t.Failed() {
+			t.FailNow()
+		}
+		claimedAll += len(claimed)
+		rows, err := stores[0].pool.Query(ctx, stores[0].expand(`SELECT partition_key, count(*) FROM {s}.kiln_job
+WHERE state = 'running' GROUP BY 1 HAVING count(*) > $1`), limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var (
+			key  string
+			n    int
+			over []string
+		)
+		for rows.Next() {
+			if err := rows.Scan(&key, &n); err != nil {
+				t.Fatal(err)
+			}
+			over = append(over, fmt.Sprintf("%s: %d", key, n))
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if len(over) > 0 {
+			t.Fatalf("wave %d: keys over their limit of %d running jobs: %v", wave, limit, over)
+		}
+		// Free the slots of every other running job.
+		if _, err := stores[0].pool.Exec(ctx, stores[0].expand(`DELETE FROM {s}.kiln_job
+WHERE id IN (SELECT id FROM {s}.kiln_job WHERE state = 'running' AND id % 2 = $1)`), wave%2); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -15,7 +15,7 @@ import (
 // by partition key at once: two claim in rounds of their own
 // (partitionRounds, one transaction each), the third under a per-kind rate
 // limit that does not bind, in one transaction (partitionSource under
-// lockSerializedKinds), and all take the same advisory lock of the kind.
+// claimSerialized), and all take the same advisory lock of the kind.
 // After each wave of concurrent claims no key has more than its limit of
 // jobs running; some jobs are then deleted (their slots freed) and the
 // waves go on until every job was claimed.
@@ -100,5 +100,55 @@ WHERE state = 'running' GROUP BY 1 HAVING count(*) > $1`), limit)
 WHERE id IN (SELECT id FROM {s}.kiln_job WHERE state = 'running' AND id % 2 = $1)`), wave%2); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestClaimSerializedRollsBack checks that a claim under a rate limit
+// whose last batch fails (the budgets' write, refused here by a trigger)
+// rolls back: its jobs stay available and no budget is written, and the
+// connection of the Store's pool (of one connection) does not serve the
+// next claim inside the failed transaction: that claim commits, as seen
+// from another connection.
+func TestClaimSerializedRollsBack(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	schema := SchemaForTest(t)
+	s := OpenForTest(t, &Options{Schema: schema, MaxConns: 1, Migrate: true, CallerClock: true})
+	other := OpenForTest(t, &Options{Schema: schema, MaxConns: 1, CallerClock: true})
+	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
+	if _, err := other.pool.Exec(ctx, other.expand(`INSERT INTO {s}.kiln_job (kind, queue, args, state, priority,
+	max_attempts, created_at, scheduled_at)
+SELECT 't', 'q', '{}', 'available', 1, 1, $1, $1 FROM generate_series(1, 10)`), now.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.pool.Exec(ctx, other.expand(`CREATE FUNCTION {s}.refuse() RETURNS trigger LANGUAGE plpgsql AS
+$$ BEGIN RAISE EXCEPTION 'refused'; END $$;
+CREATE TRIGGER refuse BEFORE INSERT ON {s}.kiln_rate_limit_state FOR EACH ROW EXECUTE FUNCTION {s}.refuse()`)); err != nil {
+		t.Fatal(err)
+	}
+	p := &store.JobClaimParams{Queue: "q", Max: 3, Kinds: []string{"t"}, LeasedBy: "proc", Now: now,
+		LeaseExpiresAt: now.Add(time.Minute),
+		RateLimits:     map[string]kilntype.RateLimit{"t": {Limit: 100, Period: time.Second, Burst: 100}}}
+	if jobs, err := s.JobClaim(ctx, p); err == nil {
+		t.Fatalf("claim with a refused budget write: %d jobs, no error", len(jobs))
+	}
+	count := func(sql string) int {
+		t.Helper()
+		var n int
+		if err := other.pool.QueryRow(ctx, other.expand(sql)).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(`SELECT count(*) FROM {s}.kiln_job WHERE state = 'available'`); n != 10 {
+		t.Fatalf("after the failed claim %d jobs are available; want 10 (rolled back)", n)
+	}
+	p.RateLimits = nil
+	jobs, err := s.JobClaim(ctx, p)
+	if err != nil || len(jobs) != 3 {
+		t.Fatalf("next claim: %d jobs, %v; want 3", len(jobs), err)
+	}
+	if n := count(`SELECT count(*) FROM {s}.kiln_job WHERE state = 'running'`); n != 3 {
+		t.Fatalf("another connection sees %d jobs running after the next claim; want 3 (committed)", n)
 	}
 }

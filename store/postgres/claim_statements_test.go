@@ -79,15 +79,15 @@ FROM generate_series(1, 1000) AS i, (VALUES ('fair'), ('cap'), ('key'), ('both')
 	}{
 		{"plain", &store.JobClaimParams{Kinds: []string{"plain"}}, 2, 1},
 		{"rate per kind", &store.JobClaimParams{Kinds: []string{"plain"},
-			RateLimits: map[string]kilntype.RateLimit{"plain": free}}, 7, 6},
+			RateLimits: map[string]kilntype.RateLimit{"plain": free}}, 6, 3},
 		{"by key in rotation", &store.JobClaimParams{Kinds: []string{"fair"},
 			Partitioned: map[string]store.PartitionClaim{"fair": {}}}, 2, 1},
 		{"per-key limit", &store.JobClaimParams{Kinds: []string{"cap"},
 			Partitioned: map[string]store.PartitionClaim{"cap": {MaxRunning: 1}}}, 2, 1},
 		{"rate per key", &store.JobClaimParams{Kinds: []string{"key"},
-			KeyRateLimits: map[string]kilntype.RateLimit{"key": free}}, 10, 7},
+			KeyRateLimits: map[string]kilntype.RateLimit{"key": free}}, 10, 4},
 		{"rate per kind and per key", &store.JobClaimParams{Kinds: []string{"both"},
-			RateLimits: map[string]kilntype.RateLimit{"both": free}, KeyRateLimits: map[string]kilntype.RateLimit{"both": free}}, 10, 7},
+			RateLimits: map[string]kilntype.RateLimit{"both": free}, KeyRateLimits: map[string]kilntype.RateLimit{"both": free}}, 10, 4},
 	} {
 		p := c.p
 		p.Queue, p.Max, p.LeasedBy, p.Now, p.LeaseExpiresAt = "q", 200, "proc", now, now.Add(time.Minute)

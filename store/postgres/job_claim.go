@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
@@ -269,23 +270,17 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 	}
 	var err error
 	if len(params.ClusterKindLimits) > 0 || len(params.RateLimits) > 0 {
-		var c *claim
-		err = s.inTx(ctx, func(tx pgx.Tx) error {
-			p, rate, err := s.lockSerializedKinds(ctx, tx, params)
-			if err != nil {
-				return err
-			}
-			c = s.newClaim(p)
-			if err := c.run(ctx, s, tx); err != nil || rate == nil {
-				return err
-			}
-			return s.rateTaken(ctx, tx, rate, params, c.claimed)
+		claimed, err := s.claimSerialized(ctx, params, func(tx *claimTx, p *store.JobClaimParams, _ *store.RateClaim) ([]*kilntype.JobRow, error) {
+			c := s.newClaim(p)
+			c.generic = true // sqlLockGeneric
+			err := c.run(ctx, s, tx)
+			return c.claimed, err
 		})
 		if err != nil {
 			return nil, fail("claim jobs", err)
 		}
-		slices.SortFunc(c.claimed, compareClaimOrder)
-		return c.claimed, nil
+		slices.SortFunc(claimed, compareClaimOrder)
+		return claimed, nil
 	}
 	c := s.newClaim(params)
 	if c.limited {
@@ -332,9 +327,11 @@ func (s *Store) newClaim(p *store.JobClaimParams) *claim {
 }
 
 // run runs the claim's rounds on q: the pool (one round, in the implicit
-// transaction of its batch; see claim.query), or a transaction.
+// transaction of its batch; see claim.query), or a transaction (a pgx.Tx
+// or a claimTx).
 func (c *claim) run(ctx context.Context, s *Store, q claimQuerier) error {
-	_, c.inTx = q.(pgx.Tx)
+	_, onPool := q.(*pgxpool.Pool)
+	c.inTx = !onPool
 	for len(c.claimed) < c.p.Max {
 		want := c.p.Max - len(c.claimed)
 		window := want
@@ -525,61 +522,146 @@ func compareClaimOrder(a, b *kilntype.JobRow) int {
 	)
 }
 
-// sqlLockClusterKinds takes, for the rest of the transaction, one advisory
-// lock per kind of $1 (sorted, so concurrent claims never wait in a cycle):
-// claims of cluster-limited and rate-limited kinds are serialized per kind,
-// across processes.
-// The lock key hashes the schema and kind, so schemas do not share locks.
-const sqlLockClusterKinds = `SELECT count(pg_advisory_xact_lock(hashtextextended($2 || '/' || k, 0)))
-FROM (SELECT k FROM unnest($1::text[]) AS t(k) ORDER BY k COLLATE "C" OFFSET 0) AS sorted`
-
 // sqlCountRunning counts the running jobs of each kind of $1, through the
 // kiln_job_state_inflight index: as many entries as jobs run at once.
 const sqlCountRunning = `SELECT kind, count(*) FROM {s}.kiln_job
 WHERE state = 'running' AND kind = ANY($1::text[]) GROUP BY kind`
 
-// lockSerializedKinds locks params' cluster-limited and rate-limited kinds
-// in tx (params.SerializedKinds), and returns params with the kind limits
-// merged: lowered to each rate-limited kind's allowance (read by a
-// statement that starts once the locks are held, so it sees every claim
-// committed before, with the budgets' time taken then), and to each
-// cluster-limited kind's free slots (its running jobs counted likewise).
-// It also returns the claim's rate part (nil without RateLimits). The
-// locks are held until tx ends, when the claimed jobs are committed as
-// running and the budgets as spent.
-func (s *Store) lockSerializedKinds(ctx context.Context, tx pgx.Tx, params *store.JobClaimParams) (*store.JobClaimParams, *store.RateClaim, error) {
-	if _, err := tx.Exec(ctx, sqlLockClusterKinds, params.SerializedKinds(), "kiln/"+s.schema); err != nil {
-		return nil, nil, fmt.Errorf("lock limited kinds: %w", err)
+// sqlLockGeneric makes the statements that follow it in its transaction
+// use PostgreSQL's generic plan (sqlGenericPlans) and takes, for the rest
+// of the transaction, one advisory lock per kind of $1 (sorted, so
+// concurrent claims never wait in a cycle): claims of cluster-limited,
+// rate-limited and key-capped kinds are serialized per kind, across
+// processes. The lock key hashes the schema ($2) and kind, so schemas do
+// not share locks. It is the first statement of a claimTx, after BEGIN, in
+// the same batch.
+const sqlLockGeneric = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true),
+	(SELECT count(pg_advisory_xact_lock(hashtextextended($2 || '/' || k, 0)))
+	FROM (SELECT k FROM unnest($1::text[]) AS t(k) ORDER BY k COLLATE "C" OFFSET 0) AS sorted)`
+
+// sqlBeginClaim begins a claimTx, READ COMMITTED whatever the database's
+// default (see txOptions).
+const sqlBeginClaim = `BEGIN ISOLATION LEVEL READ COMMITTED`
+
+// claimTx is the transaction of a claim of serialized kinds
+// (claimSerialized), on one connection of the Store's pool: its BEGIN is
+// sent in the batch of its first statements, and its COMMIT in the batch
+// of its last, so that neither costs a round trip of its own.
+type claimTx struct {
+	*pgxpool.Conn
+}
+
+// claimSerialized runs a claim of params' serialized kinds (cluster-limited,
+// rate-limited, or partitioned under a per-key cap) in a claimTx:
+//
+//   - The first batch, one round trip, is BEGIN, the kinds' advisory locks
+//     (params.SerializedKinds) with generic plans for the rest of the
+//     transaction (sqlLockGeneric), and, each its own statement so that it
+//     reads a snapshot taken once the locks are held (READ COMMITTED), the
+//     run-time rate limits and budgets of the rate-limited kinds
+//     (sqlRateClaimRead) and the running jobs of the cluster-limited kinds
+//     (sqlCountRunning). A claim that commits before the locks are granted
+//     is thus seen, and none of the kinds commits meanwhile.
+//   - claim claims with params' kind limits lowered to each rate-limited
+//     kind's allowance and to each cluster-limited kind's free slots, and
+//     the rate part of the claim (nil without rate limits).
+//   - The last batch, one round trip, writes the budgets that the claimed
+//     jobs spent (sqlRateClaimWrite; none without) and commits, which
+//     releases the locks.
+//
+// On an error it rolls back; a connection whose transaction did not end
+// is closed rather than returned to the pool (pgxpool destroys a
+// connection released in a transaction).
+func (s *Store) claimSerialized(ctx context.Context, params *store.JobClaimParams,
+	claim func(tx *claimTx, p *store.JobClaimParams, rate *store.RateClaim) ([]*kilntype.JobRow, error)) ([]*kilntype.JobRow, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
 	}
+	defer conn.Release()
+	tx := &claimTx{conn}
+	claimed, err := s.claimInTx(ctx, tx, params, claim)
+	if err != nil && conn.Conn().PgConn().TxStatus() != 'I' {
+		_, _ = conn.Exec(ctx, "ROLLBACK") // failing, the connection is destroyed on Release
+	}
+	return claimed, err
+}
+
+// claimInTx is claimSerialized on tx, without the rollback.
+func (s *Store) claimInTx(ctx context.Context, tx *claimTx, params *store.JobClaimParams,
+	claim func(tx *claimTx, p *store.JobClaimParams, rate *store.RateClaim) ([]*kilntype.JobRow, error)) ([]*kilntype.JobRow, error) {
+	rated := len(params.RateLimits) > 0 || len(params.KeyRateLimits) > 0
+	limited := params.ClusterLimitedKinds()
+	var b pgx.Batch
+	b.Queue(sqlBeginClaim)
+	b.Queue(sqlLockGeneric, params.SerializedKinds(), "kiln/"+s.schema)
+	if rated {
+		b.Queue(s.sql(sqlRateClaimRead), rateClaimArgs(s, params)...)
+	}
+	if len(params.ClusterKindLimits) > 0 {
+		b.Queue(s.sql(sqlCountRunning), limited)
+	}
+	br := tx.SendBatch(ctx, &b)
 	p := params
 	var rate *store.RateClaim
-	if len(params.RateLimits) > 0 || len(params.KeyRateLimits) > 0 {
-		var err error
-		if rate, err = s.rateClaim(ctx, tx, params); err != nil {
-			return nil, nil, err
+	err := func() error {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("begin: %w", err)
 		}
-		p = rate.Apply(p)
-	}
-	if len(params.ClusterKindLimits) == 0 {
-		return p, rate, nil
-	}
-	kinds := params.ClusterLimitedKinds()
-	rows, err := tx.Query(ctx, s.sql(sqlCountRunning), kinds)
-	if err != nil {
-		return nil, nil, fmt.Errorf("count running jobs: %w", err)
-	}
-	running := make(map[string]int, len(kinds))
-	var (
-		kind string
-		n    int
-	)
-	if _, err := pgx.ForEachRow(rows, []any{&kind, &n}, func() error {
-		running[kind] = n
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("lock limited kinds: %w", err)
+		}
+		if rated {
+			rows, err := br.Query()
+			if err != nil {
+				return fmt.Errorf("read rate limits: %w", err)
+			}
+			if rate, err = scanRateClaim(rows, params); err != nil {
+				return fmt.Errorf("read rate limits: %w", err)
+			}
+			p = rate.Apply(p)
+		}
+		if len(params.ClusterKindLimits) > 0 {
+			rows, err := br.Query()
+			if err != nil {
+				return fmt.Errorf("count running jobs: %w", err)
+			}
+			running := make(map[string]int, len(limited))
+			var (
+				kind string
+				n    int
+			)
+			if _, err := pgx.ForEachRow(rows, []any{&kind, &n}, func() error {
+				running[kind] = n
+				return nil
+			}); err != nil {
+				return fmt.Errorf("count running jobs: %w", err)
+			}
+			merged := *p
+			merged.KindLimits = store.MergeKindLimits(p, running)
+			p = &merged
+		}
 		return nil
-	}); err != nil {
-		return nil, nil, fmt.Errorf("count running jobs: %w", err)
+	}()
+	if cerr := br.Close(); err == nil {
+		err = cerr
 	}
-	merged := *p
-	merged.KindLimits = store.MergeKindLimits(p, running)
-	return &merged, rate, nil
+	if err != nil {
+		return nil, err
+	}
+	claimed, err := claim(tx, p, rate)
+	if err != nil {
+		return nil, err
+	}
+	b = pgx.Batch{}
+	if rate != nil {
+		if args := rateWriteArgs(rate, params, claimed); args != nil {
+			b.Queue(s.sql(sqlRateClaimWrite), args...)
+		}
+	}
+	b.Queue("COMMIT")
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, fmt.Errorf("write rate budgets and commit: %w", err)
+	}
+	return claimed, nil
 }

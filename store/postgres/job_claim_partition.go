@@ -236,7 +236,7 @@ FROM walked AS w LEFT JOIN claimed AS c ON true`
 // sqlRoundSettings plans the statements that follow it in its
 // transaction generically (sqlGenericPlans), with explicit sorts and JIT
 // compilation disabled (sqlSortsOff), and takes the advisory locks of the
-// kinds of $1 (sqlLockClusterKinds; none when $1 is empty), all until the
+// kinds of $1 (as sqlLockGeneric; none when $1 is empty), all until the
 // transaction ends: the first statement of a round of a claim by
 // partition key (partitionRounds.Round), in the same batch.
 const sqlRoundSettings = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true),
@@ -541,9 +541,9 @@ func (s *Store) claimRounds(ctx context.Context, params *store.JobClaimParams) (
 }
 
 // claimPartitioned is JobClaim for a claim with partitioned kinds: without
-// cluster or rate limits, claimRounds; otherwise, in one transaction, it
-// locks the kinds whose claims are serialized and applies
-// their cluster and rate limits (lockSerializedKinds), then claims the
+// cluster or rate limits, claimRounds; otherwise, in one transaction
+// (claimSerialized), it locks the kinds whose claims are serialized and
+// applies their cluster and rate limits, then claims the
 // partitioned kinds by key (store.ClaimPartitioned) and the other kinds
 // as usual, with what the first part left of Max; which part goes first
 // alternates from claim to claim, so that neither starves the other.
@@ -554,20 +554,16 @@ func (s *Store) claimPartitioned(ctx context.Context, params *store.JobClaimPara
 	if len(params.ClusterKindLimits) == 0 && len(params.RateLimits) == 0 && len(params.KeyRateLimits) == 0 {
 		return s.claimRounds(ctx, params)
 	}
-	claimed := make([]*kilntype.JobRow, 0, params.Max)
 	var cursors map[string]string
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		claimed = claimed[:0]
-		p, rate, err := s.lockSerializedKinds(ctx, tx, params)
-		if err != nil {
-			return err
-		}
+	claimed, err := s.claimSerialized(ctx, params, func(tx *claimTx, p *store.JobClaimParams, rate *store.RateClaim) ([]*kilntype.JobRow, error) {
+		claimed := make([]*kilntype.JobRow, 0, params.Max)
 		others := func() error {
 			rp := p.WithoutPartitioned(p.Max - len(claimed))
 			if rp.ClaimsNothing() {
 				return nil
 			}
 			c := s.newClaim(rp)
+			c.generic = true // sqlLockGeneric
 			if err := c.run(ctx, s, tx); err != nil {
 				return err
 			}
@@ -582,13 +578,7 @@ func (s *Store) claimPartitioned(ctx context.Context, params *store.JobClaimPara
 			claimed, cursors = append(claimed, jobs...), next
 			return err
 		}
-		if err := s.cursors.InTurn(partitioned, others); err != nil {
-			return err
-		}
-		if rate == nil {
-			return nil
-		}
-		return s.rateTaken(ctx, tx, rate, params, claimed)
+		return claimed, s.cursors.InTurn(partitioned, others)
 	})
 	if err != nil {
 		return nil, fail("claim jobs", err)

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -141,20 +140,23 @@ func rateLimitOf(count *int32, period *int64, burst *int32) *kilntype.RateLimit 
 	return &kilntype.RateLimit{Limit: int(*count), Period: time.Duration(*period) * time.Microsecond, Burst: int(*burst)}
 }
 
-// rateClaim reads, in the claim's transaction tx (which holds the kinds'
-// advisory locks), the run-time limits and budget states of p's
-// rate-limited kinds (per kind and per key), and returns the claim's rate
-// part at the database's time (the caller's with Options.CallerClock).
-func (s *Store) rateClaim(ctx context.Context, tx pgx.Tx, p *store.JobClaimParams) (*store.RateClaim, error) {
+// rateClaimArgs returns the arguments of sqlRateClaimRead for a claim of
+// p: its rate-limited kinds, per kind and per key, and the time of its
+// budgets (nil: the database's clock, unless Options.CallerClock).
+func rateClaimArgs(s *Store, p *store.JobClaimParams) []any {
 	kinds := p.RateLimitedKinds()
 	perKey := make([]bool, len(kinds), len(kinds)+len(p.KeyRateLimits))
 	for _, kind := range p.KeyRateLimitedKinds() {
 		kinds, perKey = append(kinds, kind), append(perKey, true)
 	}
-	rows, err := tx.Query(ctx, s.sql(sqlRateClaimRead), kinds, perKey, s.callerTime(p.Now))
-	if err != nil {
-		return nil, fmt.Errorf("read rate limits: %w", err)
-	}
+	return []any{kinds, perKey, s.callerTime(p.Now)}
+}
+
+// scanRateClaim reads the rows of sqlRateClaimRead (read in the claim's
+// transaction once it holds the kinds' advisory locks: see
+// claimSerialized) and returns the claim's rate part at the time they
+// give.
+func scanRateClaim(rows pgx.Rows, p *store.JobClaimParams) (*store.RateClaim, error) {
 	var (
 		states       []*store.RateLimitRow
 		now          time.Time
@@ -172,14 +174,15 @@ func (s *Store) rateClaim(ctx context.Context, tx pgx.Tx, p *store.JobClaimParam
 		states = append(states, r)
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("read rate limits: %w", err)
+		return nil, err
 	}
 	return store.NewRateClaim(p, states, truncate(now)), nil
 }
 
-// rateTaken writes, in the claim's transaction, the budgets of the
-// rate-limited kinds of which the claim took jobs, and sets p.RateWait.
-func (s *Store) rateTaken(ctx context.Context, tx pgx.Tx, r *store.RateClaim, p *store.JobClaimParams, claimed []*kilntype.JobRow) error {
+// rateWriteArgs returns the arguments of sqlRateClaimWrite for the
+// budgets of the rate-limited kinds of which the claim took jobs, and
+// sets p.RateWait; nil when no budget changes.
+func rateWriteArgs(r *store.RateClaim, p *store.JobClaimParams, claimed []*kilntype.JobRow) []any {
 	writes := r.Taken(p, claimed)
 	if len(writes) == 0 {
 		return nil
@@ -192,8 +195,5 @@ func (s *Store) rateTaken(ctx context.Context, tx pgx.Tx, r *store.RateClaim, p 
 	for _, w := range writes {
 		kinds, perKey, keys, tats = append(kinds, w.Kind), append(perKey, w.PerKey), append(keys, w.Key), append(tats, w.TAT)
 	}
-	if _, err := tx.Exec(ctx, s.sql(sqlRateClaimWrite), kinds, perKey, keys, tats); err != nil {
-		return fmt.Errorf("write rate budgets: %w", err)
-	}
-	return nil
+	return []any{kinds, perKey, keys, tats}
 }

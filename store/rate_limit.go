@@ -257,6 +257,27 @@ func (r *RateClaim) Apply(p *JobClaimParams) *JobClaimParams {
 	return &out
 }
 
+// KindBudget is the budget of one rate-limited kind during a claim, for a
+// store that writes it in the claim's own statement: once the claim has
+// taken n jobs of Kind (n > 0), the budget's theoretical arrival time is
+// Base + n × Interval, as Taken returns it.
+type KindBudget struct {
+	Kind     string
+	Base     time.Time
+	Interval time.Duration
+}
+
+// KindBudgets returns the budget of each kind of r rate limited per kind
+// (not per key), sorted by kind.
+func (r *RateClaim) KindBudgets() []KindBudget {
+	out := make([]KindBudget, 0, len(r.budgets))
+	for kind, b := range r.budgets {
+		out = append(out, KindBudget{Kind: kind, Base: b.limit.Take(b.tat, r.now, 0), Interval: b.limit.Interval()})
+	}
+	slices.SortFunc(out, func(a, b KindBudget) int { return strings.Compare(a.Kind, b.Kind) })
+	return out
+}
+
 // Taken returns the new theoretical arrival times of the budgets the
 // claim took jobs under (claimed), sorted by kind, then PerKey, then key:
 // each rate-limited kind's, and each key's of a kind limited per key. It

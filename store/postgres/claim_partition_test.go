@@ -152,3 +152,50 @@ CREATE TRIGGER refuse BEFORE INSERT ON {s}.kiln_rate_limit_state FOR EACH ROW EX
 		t.Fatalf("another connection sees %d jobs running after the next claim; want 3 (committed)", n)
 	}
 }
+
+// TestClaimWritesRateBudget checks the budget that a claim under a rate
+// limit that cannot bind writes in its own statement (claimBudget): 10
+// jobs taken from a full budget of 100 per second (interval 10ms) leave
+// its theoretical arrival time 100ms past the claim's time, as
+// store.RateClaim.Taken computes it; the next claim at the same time may
+// then take the 101 - 10 = 91 jobs left of the bucket, and no more.
+func TestClaimWritesRateBudget(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := NewForTest(t)
+	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
+	if _, err := s.pool.Exec(ctx, s.expand(`INSERT INTO {s}.kiln_job (kind, queue, args, state, priority,
+	max_attempts, created_at, scheduled_at)
+SELECT 't', 'q', '{}', 'available', 1, 1, $1, $1 FROM generate_series(1, 150)`), now.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	claim := func(max int) int {
+		t.Helper()
+		jobs, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "q", Max: max, Kinds: []string{"t"}, LeasedBy: "proc",
+			Now: now, LeaseExpiresAt: now.Add(time.Minute),
+			RateLimits: map[string]kilntype.RateLimit{"t": {Limit: 100, Period: time.Second, Burst: 100}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(jobs)
+	}
+	if n := claim(10); n != 10 {
+		t.Fatalf("first claim took %d jobs; want 10", n)
+	}
+	rows, err := s.RateLimitList(ctx, &store.RateLimitListParams{Kinds: []string{"t"}, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tat time.Time
+	for _, r := range rows {
+		if !r.PerKey {
+			tat = r.TAT
+		}
+	}
+	if want := now.Add(100 * time.Millisecond); !tat.Equal(want) {
+		t.Fatalf("budget after 10 jobs: TAT %v; want %v (10 intervals of 10ms past the claim)", tat, want)
+	}
+	if n := claim(200); n != 91 {
+		t.Fatalf("second claim took %d jobs; want the 91 left of the bucket", n)
+	}
+}

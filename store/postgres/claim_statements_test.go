@@ -79,7 +79,7 @@ FROM generate_series(1, 1000) AS i, (VALUES ('fair'), ('cap'), ('key'), ('both')
 	}{
 		{"plain", &store.JobClaimParams{Kinds: []string{"plain"}}, 2, 1},
 		{"rate per kind", &store.JobClaimParams{Kinds: []string{"plain"},
-			RateLimits: map[string]kilntype.RateLimit{"plain": free}}, 6, 3},
+			RateLimits: map[string]kilntype.RateLimit{"plain": free}}, 5, 2},
 		{"by key in rotation", &store.JobClaimParams{Kinds: []string{"fair"},
 			Partitioned: map[string]store.PartitionClaim{"fair": {}}}, 2, 1},
 		{"per-key limit", &store.JobClaimParams{Kinds: []string{"cap"},

@@ -122,11 +122,25 @@ counted AS (
 	FROM claimed AS c LEFT JOIN waiting AS w ON w.id = c.id
 		CROSS JOIN LATERAL (VALUES ('running', 1), (coalesce(w.state, 'available'), -1)) AS d(state, jobs)
 	GROUP BY d.state
-)
+)%[3]s
 SELECT * FROM claimed`
 
-// claimSQLs caches the text of sqlClaim by k: pgx prepares (and caches)
-// one statement per text.
+// claimBudget is the CTE that sqlClaimBudget appends to sqlClaim: for a
+// claim of rate-limited kinds whose limits cannot bind (claim.budget), it
+// writes the theoretical arrival time of each kind $13[i] of which the
+// claim took n jobs, $14[i] + n × $15[i] microseconds (store.KindBudget:
+// the budget's base and GCRA interval), in the claim's own statement.
+const claimBudget = `,
+budget AS (
+	INSERT INTO {s}.kiln_rate_limit_state (kind, per_key, key, tat)
+	SELECT b.kind, false, '', b.base + (n.n * b.interval_us) * interval '1 microsecond'
+	FROM unnest($13::text[], $14::timestamptz[], $15::bigint[]) AS b(kind, base, interval_us)
+	JOIN (SELECT kind, count(*) AS n FROM claimed GROUP BY kind) AS n ON n.kind = b.kind
+	ON CONFLICT (kind, per_key, key) DO UPDATE SET tat = excluded.tat
+)`
+
+// claimSQLs caches the text of sqlClaim by k (and, for sqlClaimBudget,
+// -1 - k): pgx prepares (and caches) one statement per text.
 var claimSQLs sync.Map // int -> string
 
 // sqlClaim returns the claim statement for k kinds of available jobs (see
@@ -135,8 +149,19 @@ func sqlClaim(k int) string {
 	if q, ok := claimSQLs.Load(k); ok {
 		return q.(string)
 	}
-	q := fmt.Sprintf(sqlClaimFormat, claimAvailable(k), claimReturning)
+	q := fmt.Sprintf(sqlClaimFormat, claimAvailable(k), claimReturning, "")
 	claimSQLs.Store(k, q)
+	return q
+}
+
+// sqlClaimBudget is sqlClaim(k) that also writes the budgets of $13,
+// $14 and $15 (claimBudget).
+func sqlClaimBudget(k int) string {
+	if q, ok := claimSQLs.Load(-1 - k); ok {
+		return q.(string)
+	}
+	q := fmt.Sprintf(sqlClaimFormat, claimAvailable(k), claimReturning, claimBudget)
+	claimSQLs.Store(-1-k, q)
 	return q
 }
 
@@ -270,11 +295,16 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 	}
 	var err error
 	if len(params.ClusterKindLimits) > 0 || len(params.RateLimits) > 0 {
-		claimed, err := s.claimSerialized(ctx, params, func(tx *claimTx, p *store.JobClaimParams, _ *store.RateClaim) ([]*kilntype.JobRow, error) {
+		claimed, err := s.claimSerialized(ctx, params, func(tx *claimTx, p *store.JobClaimParams, rate *store.RateClaim) ([]*kilntype.JobRow, bool, error) {
 			c := s.newClaim(p)
 			c.generic = true // sqlLockGeneric
+			if rate != nil && !c.limited && p.KindFilter() != nil {
+				// One round, no kind limit (no rate limit binds): the
+				// claim writes its budgets and commits in its batch.
+				c.budget, c.commit = budgetArgs(rate), true
+			}
 			err := c.run(ctx, s, tx)
-			return c.claimed, err
+			return c.claimed, c.committed, err
 		})
 		if err != nil {
 			return nil, fail("claim jobs", err)
@@ -297,18 +327,21 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 
 // claim is the state of one JobClaim across its rounds.
 type claim struct {
-	p        *store.JobClaimParams
-	now      time.Time
-	leaseEnd *time.Time     // nil: leaseLen from now()
-	leaseLen time.Duration  // the lease's length
-	excluded []string       // kinds whose limit is 0 or reached
-	taken    map[string]int // jobs claimed per limited kind
-	limited  bool           // whether some kind has a positive limit
-	anyKinds []string       // with AnyKind, the kinds of available jobs
-	listed   bool           // whether anyKinds was listed
-	inTx     bool           // the rounds run in a transaction
-	generic  bool           // the transaction plans generically (sqlGenericPlans sent)
-	claimed  []*kilntype.JobRow
+	p         *store.JobClaimParams
+	now       time.Time
+	leaseEnd  *time.Time     // nil: leaseLen from now()
+	leaseLen  time.Duration  // the lease's length
+	excluded  []string       // kinds whose limit is 0 or reached
+	taken     map[string]int // jobs claimed per limited kind
+	limited   bool           // whether some kind has a positive limit
+	anyKinds  []string       // with AnyKind, the kinds of available jobs
+	listed    bool           // whether anyKinds was listed
+	inTx      bool           // the rounds run in a transaction
+	generic   bool           // the transaction plans generically (sqlGenericPlans sent)
+	budget    []any          // with a one-round claim in a claimTx, the args of claimBudget (nil: none)
+	commit    bool           // the claim statement's batch ends its transaction (COMMIT)
+	committed bool           // that COMMIT ran
+	claimed   []*kilntype.JobRow
 }
 
 func (s *Store) newClaim(p *store.JobClaimParams) *claim {
@@ -361,8 +394,16 @@ func (c *claim) run(ctx context.Context, s *Store, q claimQuerier) error {
 			picked int
 			more   bool
 		)
-		err = c.query(ctx, q, s.sql(sqlClaim(len(avail))), []any{c.p.Queue, c.now, c.p.KindFilter(), c.excluded,
-			window, want, limitKinds, limitRemaining, c.p.LeasedBy, c.leaseEnd, c.leaseLen, avail},
+		sql, args := sqlClaim(len(avail)), []any{c.p.Queue, c.now, c.p.KindFilter(), c.excluded,
+			window, want, limitKinds, limitRemaining, c.p.LeasedBy, c.leaseEnd, c.leaseLen, avail}
+		if c.budget != nil {
+			sql, args = sqlClaimBudget(len(avail)), append(args, c.budget...)
+		}
+		end := ""
+		if c.commit {
+			end = "COMMIT"
+		}
+		err = c.query(ctx, q, s.sql(sql), args, end,
 			func(rows pgx.Rows) error {
 				j, full, err := scanClaimed(rows)
 				if err != nil {
@@ -427,13 +468,19 @@ const sqlGenericPlans = `SELECT set_config('plan_cache_mode', 'force_generic_pla
 // cache_describe modes send unnamed statements, which the setting plans
 // generically as well, and simple_protocol sends the values in the text,
 // planned as they are (no plan is cached for them).
-func (c *claim) query(ctx context.Context, q claimQuerier, sql string, args []any, each func(pgx.Rows) error) error {
+//
+// end, if not "", is a statement queued after sql in the same batch (the
+// COMMIT of a claimTx), and run once sql's rows are read.
+func (c *claim) query(ctx context.Context, q claimQuerier, sql string, args []any, end string, each func(pgx.Rows) error) error {
 	var b pgx.Batch
 	first := !c.generic
 	if first {
 		b.Queue(sqlGenericPlans)
 	}
 	b.Queue(sql, args...)
+	if end != "" {
+		b.Queue(end)
+	}
 	br := q.SendBatch(ctx, &b)
 	err := func() error {
 		if first {
@@ -451,7 +498,15 @@ func (c *claim) query(ctx context.Context, q claimQuerier, sql string, args []an
 				return err
 			}
 		}
-		return rows.Err()
+		rows.Close()
+		if err := rows.Err(); err != nil || end == "" {
+			return err
+		}
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		c.committed = end == "COMMIT"
+		return nil
 	}()
 	// Close reads the batch to its end: on the pool, the outcome of its
 	// transaction's commit.
@@ -472,7 +527,7 @@ func (c *claim) availableKinds(ctx context.Context, s *Store, q claimQuerier) ([
 	if kinds == nil {
 		if !c.listed {
 			var kinds []string
-			err := c.query(ctx, q, s.sql(sqlAvailableKinds), []any{c.p.Queue}, func(rows pgx.Rows) error {
+			err := c.query(ctx, q, s.sql(sqlAvailableKinds), []any{c.p.Queue}, "", func(rows pgx.Rows) error {
 				var kind string
 				err := rows.Scan(&kind)
 				kinds = append(kinds, kind)
@@ -539,6 +594,17 @@ const sqlLockGeneric = `SELECT set_config('plan_cache_mode', 'force_generic_plan
 	(SELECT count(pg_advisory_xact_lock(hashtextextended($2 || '/' || k, 0)))
 	FROM (SELECT k FROM unnest($1::text[]) AS t(k) ORDER BY k COLLATE "C" OFFSET 0) AS sorted)`
 
+// budgetArgs returns the arguments $13, $14 and $15 of sqlClaimBudget for
+// the kinds of rate rate-limited per kind (store.RateClaim.KindBudgets).
+func budgetArgs(rate *store.RateClaim) []any {
+	budgets := rate.KindBudgets()
+	kinds, bases, intervals := make([]string, len(budgets)), make([]time.Time, len(budgets)), make([]int64, len(budgets))
+	for i, b := range budgets {
+		kinds[i], bases[i], intervals[i] = b.Kind, b.Base, b.Interval.Microseconds()
+	}
+	return []any{kinds, bases, intervals}
+}
+
 // sqlBeginClaim begins a claimTx, READ COMMITTED whatever the database's
 // default (see txOptions).
 const sqlBeginClaim = `BEGIN ISOLATION LEVEL READ COMMITTED`
@@ -567,13 +633,16 @@ type claimTx struct {
 //     the rate part of the claim (nil without rate limits).
 //   - The last batch, one round trip, writes the budgets that the claimed
 //     jobs spent (sqlRateClaimWrite; none without) and commits, which
-//     releases the locks.
+//     releases the locks. A claim may instead write its budgets in its own
+//     statement and commit in its batch (claim.budget, when no kind limit
+//     binds it and it is one round): claim then reports that it
+//     committed, and the transaction is two round trips.
 //
 // On an error it rolls back; a connection whose transaction did not end
 // is closed rather than returned to the pool (pgxpool destroys a
 // connection released in a transaction).
 func (s *Store) claimSerialized(ctx context.Context, params *store.JobClaimParams,
-	claim func(tx *claimTx, p *store.JobClaimParams, rate *store.RateClaim) ([]*kilntype.JobRow, error)) ([]*kilntype.JobRow, error) {
+	claim func(tx *claimTx, p *store.JobClaimParams, rate *store.RateClaim) ([]*kilntype.JobRow, bool, error)) ([]*kilntype.JobRow, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
@@ -589,7 +658,7 @@ func (s *Store) claimSerialized(ctx context.Context, params *store.JobClaimParam
 
 // claimInTx is claimSerialized on tx, without the rollback.
 func (s *Store) claimInTx(ctx context.Context, tx *claimTx, params *store.JobClaimParams,
-	claim func(tx *claimTx, p *store.JobClaimParams, rate *store.RateClaim) ([]*kilntype.JobRow, error)) ([]*kilntype.JobRow, error) {
+	claim func(tx *claimTx, p *store.JobClaimParams, rate *store.RateClaim) ([]*kilntype.JobRow, bool, error)) ([]*kilntype.JobRow, error) {
 	rated := len(params.RateLimits) > 0 || len(params.KeyRateLimits) > 0
 	limited := params.ClusterLimitedKinds()
 	var b pgx.Batch
@@ -649,9 +718,15 @@ func (s *Store) claimInTx(ctx context.Context, tx *claimTx, params *store.JobCla
 	if err != nil {
 		return nil, err
 	}
-	claimed, err := claim(tx, p, rate)
+	claimed, committed, err := claim(tx, p, rate)
 	if err != nil {
 		return nil, err
+	}
+	if committed { // the claim wrote its budgets (claimBudget) and committed
+		if rate != nil {
+			rate.Taken(params, claimed) // RateWait
+		}
+		return claimed, nil
 	}
 	b = pgx.Batch{}
 	if rate != nil {

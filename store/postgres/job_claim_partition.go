@@ -555,7 +555,7 @@ func (s *Store) claimPartitioned(ctx context.Context, params *store.JobClaimPara
 		return s.claimRounds(ctx, params)
 	}
 	var cursors map[string]string
-	claimed, err := s.claimSerialized(ctx, params, func(tx *claimTx, p *store.JobClaimParams, rate *store.RateClaim) ([]*kilntype.JobRow, error) {
+	claimed, err := s.claimSerialized(ctx, params, func(tx *claimTx, p *store.JobClaimParams, rate *store.RateClaim) ([]*kilntype.JobRow, bool, error) {
 		claimed := make([]*kilntype.JobRow, 0, params.Max)
 		others := func() error {
 			rp := p.WithoutPartitioned(p.Max - len(claimed))
@@ -578,7 +578,7 @@ func (s *Store) claimPartitioned(ctx context.Context, params *store.JobClaimPara
 			claimed, cursors = append(claimed, jobs...), next
 			return err
 		}
-		return claimed, s.cursors.InTurn(partitioned, others)
+		return claimed, false, s.cursors.InTurn(partitioned, others)
 	})
 	if err != nil {
 		return nil, fail("claim jobs", err)

@@ -66,6 +66,44 @@ ORDER BY 3`
 const sqlPartitionRunning = `SELECT partition_key, count(*) FROM {s}.kiln_job
 WHERE state = 'running' AND kind = $1 AND partition_key <> '' GROUP BY partition_key`
 
+// sqlPartitionClaimTail returns the CTEs that sqlPartitionTake and
+// sqlPartitionRound end with, given the placeholders of their parameters
+// (queue $1 and kind $2 in both, keyed the CTE before): unkeyed locks up
+// to empty of the due (at now) available jobs without a key among the
+// kind's first window in claim order (kiln_job_claim_kind), skipping the
+// jobs other claims hold; claimed moves them and keyed's jobs to running,
+// leased by leasedBy until leaseEnd, or, when that is NULL, for leaseLen
+// from now(); counted writes the counter deltas (each job leaves
+// available for running, in queue $1).
+func sqlPartitionClaimTail(now, empty, window, leasedBy, leaseEnd, leaseLen string) string {
+	return fmt.Sprintf(`unkeyed AS MATERIALIZED (
+	SELECT c.id FROM (
+		SELECT id, partition_key FROM {s}.kiln_job
+		WHERE state = 'available' AND queue = $1 AND kind = $2 AND scheduled_at <= %[1]s
+			AND %[2]s::integer > 0 AND NOT EXISTS (SELECT FROM paused)
+		ORDER BY priority, scheduled_at, id
+		LIMIT %[3]s
+	) AS w
+	CROSS JOIN LATERAL (
+		SELECT id FROM {s}.kiln_job WHERE id = w.id AND state = 'available'
+		FOR UPDATE SKIP LOCKED
+	) AS c
+	WHERE w.partition_key = ''
+	LIMIT %[2]s
+),
+claimed AS (
+	UPDATE {s}.kiln_job AS j SET state = 'running', attempt = j.attempt + 1, attempted_at = %[1]s,
+		leased_by = %[4]s, lease_expires_at = coalesce(%[5]s::timestamptz, now() + %[6]s::interval),
+		cancel_requested_at = NULL
+	WHERE EXISTS (SELECT FROM async)
+		AND j.id = ANY(ARRAY(SELECT id FROM keyed UNION ALL SELECT id FROM unkeyed))
+	RETURNING `+qualified("j", jobColumns)+`
+),
+counted AS (
+	`+countMoves("claimed AS c", "$1", "'running'", "$1", "'available'")+`
+)`, now, empty, window, leasedBy, leaseEnd, leaseLen)
+}
+
 // sqlPartitionTake moves to running, and returns, the available jobs of
 // queue $1 and kind $2 due at $5: for each key $3[i], its first $4[i] in
 // claim order (one range of kiln_job_claim_partition each: the key is
@@ -96,32 +134,7 @@ keyed AS MATERIALIZED (
 		FOR UPDATE SKIP LOCKED
 	) AS c
 ),
-unkeyed AS MATERIALIZED (
-	SELECT c.id FROM (
-		SELECT id, partition_key FROM {s}.kiln_job
-		WHERE state = 'available' AND queue = $1 AND kind = $2 AND scheduled_at <= $5
-			AND $6::integer > 0 AND NOT EXISTS (SELECT FROM paused)
-		ORDER BY priority, scheduled_at, id
-		LIMIT $7
-	) AS w
-	CROSS JOIN LATERAL (
-		SELECT id FROM {s}.kiln_job WHERE id = w.id AND state = 'available'
-		FOR UPDATE SKIP LOCKED
-	) AS c
-	WHERE w.partition_key = ''
-	LIMIT $6
-),
-claimed AS (
-	UPDATE {s}.kiln_job AS j SET state = 'running', attempt = j.attempt + 1, attempted_at = $5,
-		leased_by = $8, lease_expires_at = coalesce($9::timestamptz, now() + $10::interval),
-		cancel_requested_at = NULL
-	WHERE EXISTS (SELECT FROM async)
-		AND j.id = ANY(ARRAY(SELECT id FROM keyed UNION ALL SELECT id FROM unkeyed))
-	RETURNING ` + qualified("j", jobColumns) + `
-),
-counted AS (
-	` + countMoves("claimed AS c", "$1", "'running'", "$1", "'available'") + `
-)
+` + sqlPartitionClaimTail("$5", "$6", "$7", "$8", "$9", "$10") + `
 SELECT ` + jobColumns + ` FROM claimed`
 
 // sqlPartitionRound is one round of a claim by partition key
@@ -193,32 +206,7 @@ keyed AS MATERIALIZED (
 	) AS c
 	WHERE keys.i > 0 AND keys.room > 0
 ),
-unkeyed AS MATERIALIZED (
-	SELECT c.id FROM (
-		SELECT id, partition_key FROM {s}.kiln_job
-		WHERE state = 'available' AND queue = $1 AND kind = $2 AND scheduled_at <= $10
-			AND $8::integer > 0 AND NOT EXISTS (SELECT FROM paused)
-		ORDER BY priority, scheduled_at, id
-		LIMIT $9
-	) AS w
-	CROSS JOIN LATERAL (
-		SELECT id FROM {s}.kiln_job WHERE id = w.id AND state = 'available'
-		FOR UPDATE SKIP LOCKED
-	) AS c
-	WHERE w.partition_key = ''
-	LIMIT $8
-),
-claimed AS (
-	UPDATE {s}.kiln_job AS j SET state = 'running', attempt = j.attempt + 1, attempted_at = $10,
-		leased_by = $11, lease_expires_at = coalesce($12::timestamptz, now() + $13::interval),
-		cancel_requested_at = NULL
-	WHERE EXISTS (SELECT FROM async)
-		AND j.id = ANY(ARRAY(SELECT id FROM keyed UNION ALL SELECT id FROM unkeyed))
-	RETURNING ` + qualified("j", jobColumns) + `
-),
-counted AS (
-	` + countMoves("claimed AS c", "$1", "'running'", "$1", "'available'") + `
-),
+` + sqlPartitionClaimTail("$10", "$8", "$9", "$11", "$12", "$13") + `,
 visited AS MATERIALIZED (
 	SELECT (SELECT k FROM keys WHERE i = v.n AND k IS NOT NULL) AS last, v.n,
 		EXISTS (SELECT FROM keys WHERE k IS NULL) AS ended

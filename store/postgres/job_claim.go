@@ -434,7 +434,7 @@ func (c *claim) run(ctx context.Context, s *Store, q claimQuerier) error {
 
 // claimQuerier is what a claim runs on: the Store's pool, or a transaction.
 type claimQuerier interface {
-	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+	batchSender
 }
 
 // sqlGenericPlans makes the statements that follow it in its transaction
@@ -470,49 +470,17 @@ const sqlGenericPlans = `SELECT set_config('plan_cache_mode', 'force_generic_pla
 // planned as they are (no plan is cached for them).
 //
 // end, if not "", is a statement queued after sql in the same batch (the
-// COMMIT of a claimTx), and run once sql's rows are read.
+// COMMIT of a claimTx), and run once sql's rows are read. The batch is
+// batchQuery's.
 func (c *claim) query(ctx context.Context, q claimQuerier, sql string, args []any, end string, each func(pgx.Rows) error) error {
-	var b pgx.Batch
-	first := !c.generic
-	if first {
-		b.Queue(sqlGenericPlans)
+	var before, after []batchStatement
+	if !c.generic {
+		before = []batchStatement{{sql: sqlGenericPlans, label: "plan generically"}}
 	}
-	b.Queue(sql, args...)
 	if end != "" {
-		b.Queue(end)
+		after = []batchStatement{{sql: end, done: func() { c.committed = end == "COMMIT" }}}
 	}
-	br := q.SendBatch(ctx, &b)
-	err := func() error {
-		if first {
-			if _, err := br.Exec(); err != nil {
-				return fmt.Errorf("plan generically: %w", err)
-			}
-		}
-		rows, err := br.Query()
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			if err := each(rows); err != nil {
-				return err
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil || end == "" {
-			return err
-		}
-		if _, err := br.Exec(); err != nil {
-			return err
-		}
-		c.committed = end == "COMMIT"
-		return nil
-	}()
-	// Close reads the batch to its end: on the pool, the outcome of its
-	// transaction's commit.
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
+	err := batchQuery(ctx, q, before, sql, args, each, after...)
 	if err == nil && c.inTx {
 		c.generic = true
 	}

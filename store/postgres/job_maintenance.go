@@ -118,21 +118,16 @@ func (s *Store) JobRescueExpired(ctx context.Context, params *store.JobRescueExp
 	if params.Max < 1 {
 		return []*kilntype.JobRow{}, nil
 	}
-	var b pgx.Batch
-	b.Queue(sqlRescueSettings)
-	b.Queue(s.sql(sqlRescue), truncate(params.Now), params.Max, s.callerTime(params.Now))
-	br := s.pool.SendBatch(ctx, &b)
-	jobs, err := func() ([]*kilntype.JobRow, error) {
-		if _, err := br.Exec(); err != nil {
-			return nil, err
-		}
-		return scanJobs(br.Query())
-	}()
-	// Close reads the batch to its end: the outcome of its transaction's
-	// commit.
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
+	jobs := []*kilntype.JobRow{}
+	err := batchQuery(ctx, s.pool, []batchStatement{{sql: sqlRescueSettings}}, s.sql(sqlRescue),
+		[]any{truncate(params.Now), params.Max, s.callerTime(params.Now)}, func(rows pgx.Rows) error {
+			j, err := scanJob(rows)
+			if err != nil {
+				return err
+			}
+			jobs = append(jobs, j)
+			return nil
+		})
 	if err != nil {
 		return nil, fail("rescue expired jobs", err)
 	}

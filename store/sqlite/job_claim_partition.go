@@ -319,26 +319,13 @@ func (p *partitionSource) KeysRunning(ctx context.Context, after string, n, scan
 	if err != nil {
 		return nil, false, fmt.Errorf("list partition keys and running jobs: %w", err)
 	}
-	defer rows.Close()
-	var (
-		keys []store.KeyRunning
-		end  bool
-		prev sql.NullString // the key of the row before
-	)
-	for rows.Next() {
-		var (
-			key     sql.NullString
-			running sql.NullInt64
-		)
-		if err := rows.Scan(&key, &running); err != nil {
-			return nil, false, fmt.Errorf("list partition keys and running jobs: %w", err)
-		}
-		if prev.Valid {
-			keys = append(keys, store.KeyRunning{Key: prev.String, Running: int(running.Int64)})
-		}
-		prev, end = key, !key.Valid
-	}
-	if err := rows.Err(); err != nil {
+	keys, end, err := readKeyRows(rows, n+1, func(rows *sql.Rows) (key sql.NullString, running sql.NullInt64, own bool, err error) {
+		err = rows.Scan(&key, &running)
+		return key, running, false, err
+	}, func(key string, running sql.NullInt64) store.KeyRunning {
+		return store.KeyRunning{Key: key, Running: int(running.Int64)}
+	})
+	if err != nil {
 		return nil, false, fmt.Errorf("list partition keys and running jobs: %w", err)
 	}
 	return keys, end, nil
@@ -349,39 +336,55 @@ func (p *partitionSource) KeyBudgets(ctx context.Context, after string, n, scan 
 	if err != nil {
 		return nil, false, fmt.Errorf("list partition keys and budgets: %w", err)
 	}
-	defer rows.Close()
-	var (
-		keys []store.KeyTAT
-		end  bool
-		prev sql.NullString // the key of the row before
-	)
-	for rows.Next() {
-		var (
-			key  sql.NullString
-			tat  sql.NullInt64
-			step int
-		)
-		if err := rows.Scan(&key, &tat, &step); err != nil {
-			return nil, false, fmt.Errorf("list partition keys and budgets: %w", err)
-		}
-		var kt store.KeyTAT
+	keys, end, err := readKeyRows(rows, n+2, func(rows *sql.Rows) (key sql.NullString, tat sql.NullInt64, own bool, err error) {
+		var step int
+		err = rows.Scan(&key, &tat, &step)
+		return key, tat, step == 0, err // step 0: the key "" and its own budget
+	}, func(key string, tat sql.NullInt64) store.KeyTAT {
+		kt := store.KeyTAT{Key: key}
 		if tat.Valid {
 			kt.TAT = fromMicros(tat.Int64)
 		}
+		return kt
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("list partition keys and budgets: %w", err)
+	}
+	return keys, end, nil
+}
+
+// readKeyRows reads, and closes, the rows of a listing of keys in which
+// each row holds a key (NULL once the keys ran out) and the value of the
+// key of the row before it (sqlPartitionKeysRunning,
+// sqlPartitionKeyBudgets): scan reads one row, and pair makes each key's
+// entry from the key and the value of the row after it. A row that scan
+// reports as own holds its own key's value instead, and is an entry of
+// its own, outside the pairing. It returns the entries in the order of
+// the rows (room for n of them), and end: the last row's key is NULL (the
+// keys ran out).
+func readKeyRows[V, E any](rows *sql.Rows, n int, scan func(*sql.Rows) (key sql.NullString, v V, own bool, err error),
+	pair func(key string, v V) E) (entries []E, end bool, err error) {
+	defer rows.Close()
+	entries = make([]E, 0, n)
+	var prev sql.NullString // the key of the row before
+	for rows.Next() {
+		key, v, own, err := scan(rows)
+		if err != nil {
+			return nil, false, err
+		}
 		switch {
-		case step == 0: // the key "" and its own budget
-			keys = append(keys, kt)
+		case own:
+			entries = append(entries, pair(key.String, v))
 			continue
 		case prev.Valid:
-			kt.Key = prev.String
-			keys = append(keys, kt)
+			entries = append(entries, pair(prev.String, v))
 		}
 		prev, end = key, !key.Valid
 	}
 	if err := rows.Err(); err != nil {
-		return nil, false, fmt.Errorf("list partition keys and budgets: %w", err)
+		return nil, false, err
 	}
-	return keys, end, nil
+	return entries, end, nil
 }
 
 func (p *partitionSource) Running(ctx context.Context) (map[string]int, error) {

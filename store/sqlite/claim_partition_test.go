@@ -177,3 +177,51 @@ SELECT ?5, ?4, '{}', ?6, 1, 1, ?1, ?1, ?3 FROM g`, micros(now), n, key, queue, k
 		}
 	}
 }
+
+// TestPartitionTakeFirstNotDue checks the take that reads the first job
+// of each listed key by the ID its listing found (sqlPartitionTakeIDs):
+// when that job, the key's first in claim order, is not due (an available
+// job scheduled later, as a process with a clock ahead enqueues it), the
+// key's first due job is taken instead, as a take by key takes it. Key a's
+// first job by priority is due in an hour, its second is due; key b has
+// one due job. A claim under a limit of 1 per key takes a's second job and
+// b's, and leaves a's first.
+func TestPartitionTakeFirstNotDue(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "kiln.db"), &Options{Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
+	insert := func(key string, priority int, due time.Time) int64 {
+		t.Helper()
+		res, err := s.w.ExecContext(ctx, `INSERT INTO kiln_job (kind, queue, args, state, priority, max_attempts, created_at, scheduled_at, partition_key)
+VALUES ('k', 'q', '{}', 'available', ?1, 1, ?2, ?3, ?4)`, priority, micros(now.Add(-time.Hour)), micros(due), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := res.LastInsertId()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	later := insert("a", 1, now.Add(time.Hour))
+	a := insert("a", 2, now.Add(-time.Hour))
+	b := insert("b", 1, now.Add(-time.Hour))
+	claimed, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "q", Kinds: []string{"k"}, Max: 10,
+		Partitioned: map[string]store.PartitionClaim{"k": {MaxRunning: 1}},
+		LeasedBy:    "p", LeaseExpiresAt: now.Add(time.Minute), Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for _, j := range claimed {
+		got = append(got, j.ID)
+	}
+	if want := []int64{b, a}; fmt.Sprint(got) != fmt.Sprint(want) { // claim order: b's priority first
+		t.Errorf("claimed jobs %v, want %v (b's job and a's second; a's first, %d, is not due)", got, want, later)
+	}
+}

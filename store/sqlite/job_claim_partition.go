@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,12 +72,14 @@ SELECT k, prev, i FROM keys WHERE i > 0`
 
 // sqlPartitionKeysRunning lists the partition keys other than "" of the
 // available jobs of queue ?1 and kind ?2, in byte order after ?3, each
-// with its running jobs of kind ?2: up to the ?4-th key with fewer than
-// ?6 running, or ?5 keys, whichever comes first. Each row (k, running)
-// holds a key and the running jobs of the key of the row before it
-// (NULL on the first row): a reader pairs each key with the next row's
-// count, and a row whose k is NULL follows the last key of all (the keys
-// ran out).
+// with the ID of its first available job of kind ?2 in claim order and
+// its running jobs of kind ?2: up to the ?4-th key with fewer than ?6
+// running, or ?5 keys, whichever comes first. Each row (v, running) holds
+// a key's first job ID and the key, as "ID key" (one string: a scalar
+// subquery returns one value), and the running jobs of the key of the row
+// before (NULL on the first row): a reader pairs each key with the next
+// row's count, and a row whose v is NULL follows the last key of all (the
+// keys ran out).
 //
 // keys walks kiln_job_claim_partition as sqlPartitionKeys does (one seek
 // per key, and one more for the key after the last one paired), and each
@@ -85,21 +88,37 @@ SELECT k, prev, i FROM keys WHERE i > 0`
 // counted once, in the step that also seeks the next key; found counts
 // the keys with room before that one, which stops the walk once ?4 keys
 // have room. The rows come out in the order of the walk (one row per
-// step, as in sqlPartitionKeys), with no sort.
-const sqlPartitionKeysRunning = `WITH RECURSIVE keys(k, i, prev, found) AS (
-	SELECT ?3, 0, NULL, 0
+// step, as in sqlPartitionKeys), with no sort. The seek that finds a key
+// lands on its first entry, which is its first job in claim order
+// (priority, scheduled_at, id): the take reads that job by ID
+// (sqlPartitionTakeIDs) instead of seeking the key's range again.
+const sqlPartitionKeysRunning = `WITH RECURSIVE keys(v, i, prev, found) AS (
+	SELECT ' ' || ?3, 0, NULL, 0
 	UNION ALL
-	SELECT (SELECT partition_key FROM kiln_job INDEXED BY kiln_job_claim_partition
-			WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND partition_key <> '' AND partition_key > keys.k
+	SELECT (SELECT id || ' ' || partition_key FROM kiln_job INDEXED BY kiln_job_claim_partition
+			WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND partition_key <> ''
+				AND partition_key > substr(keys.v, instr(keys.v, ' ') + 1)
 			ORDER BY partition_key LIMIT 1),
 		keys.i + 1,
 		CASE WHEN keys.i > 0 THEN (SELECT count(*) FROM kiln_job INDEXED BY kiln_job_running_partition
-			WHERE state = 'running' AND kind = ?2 AND partition_key = keys.k AND partition_key <> '') END,
+			WHERE state = 'running' AND kind = ?2 AND partition_key = substr(keys.v, instr(keys.v, ' ') + 1)
+				AND partition_key <> '') END,
 		keys.found + coalesce(keys.prev < ?6, 0)
 	FROM keys
-	WHERE keys.k IS NOT NULL AND keys.i <= ?5 AND keys.found + coalesce(keys.prev < ?6, 0) < ?4
+	WHERE keys.v IS NOT NULL AND keys.i <= ?5 AND keys.found + coalesce(keys.prev < ?6, 0) < ?4
 )
-SELECT k, prev FROM keys WHERE i > 0`
+SELECT v, prev FROM keys WHERE i > 0`
+
+// sqlPartitionTakeIDs returns (claimColumns of) the jobs of the JSON array
+// of IDs ?4 that are still due available jobs of queue ?1 and kind ?2 at
+// ?3: the first jobs of the keys that sqlPartitionKeysRunning listed, one
+// primary-key lookup each (NOT INDEXED: the planner would otherwise walk
+// the queue and kind's range of kiln_job_claim_kind, every available job
+// of the kind). A paused queue gives none.
+const sqlPartitionTakeIDs = `SELECT ` + claimColumns + ` FROM kiln_job NOT INDEXED
+WHERE id IN (SELECT value FROM json_each(?4))
+	AND state = 'available' AND queue = ?1 AND kind = ?2 AND scheduled_at <= ?3
+	AND NOT EXISTS (SELECT 1 FROM kiln_queue WHERE name = ?1 AND paused = 1)`
 
 // sqlPartitionRunning counts the running jobs of kind ?1 per partition key
 // through kiln_job_running_partition.
@@ -182,6 +201,7 @@ type partitionStmts struct {
 	mu                     sync.Mutex
 	keys, running, unkeyed *sql.Stmt
 	keysRunning            *sql.Stmt         // sqlPartitionKeysRunning (per-key caps)
+	takeIDs                *sql.Stmt         // sqlPartitionTakeIDs (after keysRunning)
 	keyBudgets             *sql.Stmt         // sqlPartitionKeyBudgets (per-key rate limits)
 	take                   map[int]*sql.Stmt // by LIMIT (sqlPartitionTake)
 }
@@ -204,6 +224,7 @@ func (ps *partitionStmts) prepare(ctx context.Context, db *sql.DB, max int) erro
 		{&ps.unkeyed, sqlUnkeyedJobs},
 		{&ps.keyBudgets, sqlPartitionKeyBudgets},
 		{&ps.keysRunning, sqlPartitionKeysRunning},
+		{&ps.takeIDs, sqlPartitionTakeIDs},
 	} {
 		if *f.stmt != nil {
 			continue
@@ -235,7 +256,7 @@ func (ps *partitionStmts) close() error {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	var errs []error
-	for _, s := range []**sql.Stmt{&ps.keys, &ps.running, &ps.unkeyed, &ps.keyBudgets, &ps.keysRunning} {
+	for _, s := range []**sql.Stmt{&ps.keys, &ps.running, &ps.unkeyed, &ps.keyBudgets, &ps.keysRunning, &ps.takeIDs} {
 		if *s != nil {
 			errs = append(errs, (*s).Close())
 			*s = nil
@@ -256,6 +277,7 @@ type partitionTx struct {
 	ps                             *partitionStmts
 	keys, running, unkeyed, update *sql.Stmt
 	keyBudgets, keysRunning        *sql.Stmt
+	takeIDs                        *sql.Stmt
 }
 
 // bind returns the statements for tx, bound to it (those of
@@ -266,7 +288,7 @@ func (ps *partitionStmts) bind(ctx context.Context, tx *sql.Tx, st *stmts) *part
 	return &partitionTx{ctx: ctx, tx: tx, ps: ps, keys: tx.StmtContext(ctx, ps.keys),
 		running: tx.StmtContext(ctx, ps.running), unkeyed: tx.StmtContext(ctx, ps.unkeyed),
 		keyBudgets: tx.StmtContext(ctx, ps.keyBudgets), keysRunning: tx.StmtContext(ctx, ps.keysRunning),
-		update: tx.StmtContext(ctx, st.claimUpdate)}
+		takeIDs: tx.StmtContext(ctx, ps.takeIDs), update: tx.StmtContext(ctx, st.claimUpdate)}
 }
 
 // take returns sqlPartitionTake for takes of up to n jobs a key, bound to
@@ -292,6 +314,11 @@ type partitionSource struct {
 	tx   *partitionTx
 	p    *store.JobClaimParams
 	kind string
+	// first holds, for each key of the latest KeysRunning, the ID of its
+	// first available job in claim order, for the Take that follows it
+	// in the same transaction (which clears it): that job is the one
+	// Take would seek for a take of 1 job of the key, if it is due.
+	first map[string]int64
 }
 
 func (p *partitionSource) Keys(ctx context.Context, after string, n int) ([]string, error) {
@@ -319,12 +346,26 @@ func (p *partitionSource) KeysRunning(ctx context.Context, after string, n, scan
 	if err != nil {
 		return nil, false, fmt.Errorf("list partition keys and running jobs: %w", err)
 	}
-	keys, end, err := readKeyRows(rows, n+1, func(rows *sql.Rows) (key sql.NullString, running sql.NullInt64, own bool, err error) {
-		err = rows.Scan(&key, &running)
-		return key, running, false, err
-	}, func(key string, running sql.NullInt64) store.KeyRunning {
+	if p.first == nil {
+		p.first = make(map[string]int64, n+1)
+	}
+	clear(p.first)
+	var bad error
+	keys, end, err := readKeyRows(rows, n+1, func(rows *sql.Rows) (v sql.NullString, running sql.NullInt64, own bool, err error) {
+		err = rows.Scan(&v, &running)
+		return v, running, false, err
+	}, func(v string, running sql.NullInt64) store.KeyRunning {
+		id, key, ok := strings.Cut(v, " ")
+		first, err := strconv.ParseInt(id, 10, 64)
+		if !ok || err != nil {
+			bad = fmt.Errorf("listed key %q: not an ID and a key", v)
+		}
+		p.first[key] = first
 		return store.KeyRunning{Key: key, Running: int(running.Int64)}
 	})
+	if err == nil {
+		err = bad
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("list partition keys and running jobs: %w", err)
 	}
@@ -434,6 +475,14 @@ func (p *partitionSource) Take(ctx context.Context, keys []string, takes []int, 
 		}
 	}
 	if len(keys) > 0 {
+		var err error
+		if keys, takes, err = p.takeFirst(keys, takes, func(ids []int64) error {
+			return read(p.tx.takeIDs, p.p.Queue, p.kind, now, jsonIDs(ids))
+		}, &picked); err != nil {
+			return nil, err
+		}
+	}
+	if len(keys) > 0 {
 		want, err := jsonTakes(keys, takes)
 		if err != nil {
 			return nil, fmt.Errorf("select jobs by key: %w", err)
@@ -463,6 +512,47 @@ func (p *partitionSource) Take(ctx context.Context, keys []string, takes []int, 
 		return nil, fmt.Errorf("mark running: %d of %d jobs updated (%v)", n, len(ids), err)
 	}
 	return picked, nil
+}
+
+// takeFirst reads (with readIDs, which appends to *picked) the first job
+// of each key of keys whose take is 1 and whose first job the listing
+// before it found (first), and returns the keys and takes left for a
+// take by key: the others, and those whose first job was not due. It
+// clears first.
+func (p *partitionSource) takeFirst(keys []string, takes []int, readIDs func([]int64) error,
+	picked *[]*kilntype.JobRow) ([]string, []int, error) {
+	if len(p.first) == 0 {
+		return keys, takes, nil
+	}
+	defer clear(p.first)
+	ids := make([]int64, 0, len(keys))
+	for i, k := range keys {
+		if id, ok := p.first[k]; ok && takes[i] == 1 {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return keys, takes, nil
+	}
+	before := len(*picked)
+	if err := readIDs(ids); err != nil {
+		return nil, nil, fmt.Errorf("select jobs by ID: %w", err)
+	}
+	if len(*picked)-before == len(ids) && len(ids) == len(keys) {
+		return nil, nil, nil // the common case: every key's first job
+	}
+	took := make(map[string]bool, len(*picked)-before)
+	for _, j := range (*picked)[before:] {
+		took[j.Partition] = true
+	}
+	var restKeys []string
+	var restTakes []int
+	for i, k := range keys {
+		if !took[k] {
+			restKeys, restTakes = append(restKeys, k), append(restTakes, takes[i])
+		}
+	}
+	return restKeys, restTakes, nil
 }
 
 // jsonTakes encodes keys and takes as the JSON object of sqlPartitionTake:

@@ -351,9 +351,8 @@ func (p *partitionSource) KeysRunning(ctx context.Context, after string, n, scan
 	}
 	clear(p.first)
 	var bad error
-	keys, end, err := readKeyRows(rows, n+1, func(rows *sql.Rows) (v sql.NullString, running sql.NullInt64, own bool, err error) {
-		err = rows.Scan(&v, &running)
-		return v, running, false, err
+	keys, end, err := readKeyRows(rows, n+1, func(rows *sql.Rows, v *sql.NullString, running *sql.NullInt64) (bool, error) {
+		return false, rows.Scan(v, running)
 	}, func(v string, running sql.NullInt64) store.KeyRunning {
 		id, key, ok := strings.Cut(v, " ")
 		first, err := strconv.ParseInt(id, 10, 64)
@@ -377,10 +376,10 @@ func (p *partitionSource) KeyBudgets(ctx context.Context, after string, n, scan 
 	if err != nil {
 		return nil, false, fmt.Errorf("list partition keys and budgets: %w", err)
 	}
-	keys, end, err := readKeyRows(rows, n+2, func(rows *sql.Rows) (key sql.NullString, tat sql.NullInt64, own bool, err error) {
-		var step int
-		err = rows.Scan(&key, &tat, &step)
-		return key, tat, step == 0, err // step 0: the key "" and its own budget
+	var step int
+	keys, end, err := readKeyRows(rows, n+2, func(rows *sql.Rows, key *sql.NullString, tat *sql.NullInt64) (bool, error) {
+		err := rows.Scan(key, tat, &step)
+		return step == 0, err // step 0: the key "" and its own budget
 	}, func(key string, tat sql.NullInt64) store.KeyTAT {
 		kt := store.KeyTAT{Key: key}
 		if tat.Valid {
@@ -397,19 +396,23 @@ func (p *partitionSource) KeyBudgets(ctx context.Context, after string, n, scan 
 // readKeyRows reads, and closes, the rows of a listing of keys in which
 // each row holds a key (NULL once the keys ran out) and the value of the
 // key of the row before it (sqlPartitionKeysRunning,
-// sqlPartitionKeyBudgets): scan reads one row, and pair makes each key's
-// entry from the key and the value of the row after it. A row that scan
-// reports as own holds its own key's value instead, and is an entry of
-// its own, outside the pairing. It returns the entries in the order of
-// the rows (room for n of them), and end: the last row's key is NULL (the
-// keys ran out).
-func readKeyRows[V, E any](rows *sql.Rows, n int, scan func(*sql.Rows) (key sql.NullString, v V, own bool, err error),
+// sqlPartitionKeyBudgets): scan reads one row into key and v (the same
+// two variables for every row, so that reading a row allocates nothing
+// for them), and pair makes each key's entry from the key and the value
+// of the row after it. A row that scan reports as own holds its own key's
+// value instead, and is an entry of its own, outside the pairing. It
+// returns the entries in the order of the rows (room for n of them), and
+// end: the last row's key is NULL (the keys ran out).
+func readKeyRows[V, E any](rows *sql.Rows, n int, scan func(rows *sql.Rows, key *sql.NullString, v *V) (own bool, err error),
 	pair func(key string, v V) E) (entries []E, end bool, err error) {
 	defer rows.Close()
 	entries = make([]E, 0, n)
-	var prev sql.NullString // the key of the row before
+	var (
+		key, prev sql.NullString // the row's key, and the key of the row before
+		v         V
+	)
 	for rows.Next() {
-		key, v, own, err := scan(rows)
+		own, err := scan(rows, &key, &v)
 		if err != nil {
 			return nil, false, err
 		}

@@ -109,13 +109,14 @@ const sqlPartitionKeysRunning = `WITH RECURSIVE keys(v, i, prev, found) AS (
 )
 SELECT v, prev FROM keys WHERE i > 0`
 
-// sqlPartitionTakeIDs returns (claimColumns of) the jobs of the JSON array
-// of IDs ?4 that are still due available jobs of queue ?1 and kind ?2 at
-// ?3: the first jobs of the keys that sqlPartitionKeysRunning listed, one
+// sqlPartitionTakeIDs returns (claimColumns of, with an empty text for
+// partition_key, which the caller knows) the jobs of the JSON array of IDs
+// ?4 that are still due available jobs of queue ?1 and kind ?2 at ?3: the
+// first jobs of the keys that sqlPartitionKeysRunning listed, one
 // primary-key lookup each (NOT INDEXED: the planner would otherwise walk
 // the queue and kind's range of kiln_job_claim_kind, every available job
 // of the kind). A paused queue gives none.
-const sqlPartitionTakeIDs = `SELECT ` + claimColumns + ` FROM kiln_job NOT INDEXED
+const sqlPartitionTakeIDs = `SELECT ` + claimColumnsButKey + `'' FROM kiln_job NOT INDEXED
 WHERE id IN (SELECT value FROM json_each(?4))
 	AND state = 'available' AND queue = ?1 AND kind = ?2 AND scheduled_at <= ?3
 	AND NOT EXISTS (SELECT 1 FROM kiln_queue WHERE name = ?1 AND paused = 1)`
@@ -519,9 +520,10 @@ func (p *partitionSource) Take(ctx context.Context, keys []string, takes []int, 
 
 // takeFirst reads (with readIDs, which appends to *picked) the first job
 // of each key of keys whose take is 1 and whose first job the listing
-// before it found (first), and returns the keys and takes left for a
-// take by key: the others, and those whose first job was not due. It
-// clears first.
+// before it found (first), sets each such job's Partition (which
+// sqlPartitionTakeIDs leaves out), and returns the keys and takes left
+// for a take by key: the others, and those whose first job was not due.
+// It clears first.
 func (p *partitionSource) takeFirst(keys []string, takes []int, readIDs func([]int64) error,
 	picked *[]*kilntype.JobRow) ([]string, []int, error) {
 	if len(p.first) == 0 {
@@ -529,9 +531,11 @@ func (p *partitionSource) takeFirst(keys []string, takes []int, readIDs func([]i
 	}
 	defer clear(p.first)
 	ids := make([]int64, 0, len(keys))
+	keyOf := make(map[int64]string, len(keys))
 	for i, k := range keys {
 		if id, ok := p.first[k]; ok && takes[i] == 1 {
 			ids = append(ids, id)
+			keyOf[id] = k
 		}
 	}
 	if len(ids) == 0 {
@@ -541,11 +545,15 @@ func (p *partitionSource) takeFirst(keys []string, takes []int, readIDs func([]i
 	if err := readIDs(ids); err != nil {
 		return nil, nil, fmt.Errorf("select jobs by ID: %w", err)
 	}
-	if len(*picked)-before == len(ids) && len(ids) == len(keys) {
+	read := (*picked)[before:]
+	for _, j := range read {
+		j.Partition = keyOf[j.ID]
+	}
+	if len(read) == len(ids) && len(ids) == len(keys) {
 		return nil, nil, nil // the common case: every key's first job
 	}
-	took := make(map[string]bool, len(*picked)-before)
-	for _, j := range (*picked)[before:] {
+	took := make(map[string]bool, len(read))
+	for _, j := range read {
 		took[j.Partition] = true
 	}
 	var restKeys []string

@@ -362,27 +362,30 @@ func (c *statementCounts) report(ctx context.Context, pool *pgxpool.Pool, schema
 	if c == nil {
 		return nil
 	}
-	rows, err := pool.Query(ctx, `SELECT toplevel, calls, rows, query FROM pg_stat_statements
+	rows, err := pool.Query(ctx, `SELECT toplevel, calls, rows, shared_blks_hit + shared_blks_read, wal_records,
+			wal_bytes::bigint, query FROM pg_stat_statements
 		WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
 			AND query LIKE '%' || $1 || '%' ORDER BY toplevel DESC, calls DESC`, schema)
 	if err != nil {
 		return fmt.Errorf("--statements: %w", err)
 	}
 	type line struct {
-		top         bool
-		calls, rows int64
-		query       string
+		top                           bool
+		calls, rows, buffers, walRecs int64
+		walBytes                      int64
+		query                         string
 	}
 	lines, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (line, error) {
 		var l line
-		err := r.Scan(&l.top, &l.calls, &l.rows, &l.query)
+		err := r.Scan(&l.top, &l.calls, &l.rows, &l.buffers, &l.walRecs, &l.walBytes, &l.query)
 		return l, err
 	})
 	if err != nil {
 		return fmt.Errorf("--statements: %w", err)
 	}
 	var top, nested int64
-	fmt.Println("statements per 1,000 jobs (pg_stat_statements; top-level, then nested):")
+	fmt.Println("statements per 1,000 jobs (pg_stat_statements; top-level, then nested), and per job the buffers",
+		"they read (shared, hit or read), their WAL records and WAL bytes (a top-level statement's include its nested ones'):")
 	for _, l := range lines {
 		if l.top {
 			top += l.calls
@@ -390,11 +393,13 @@ func (c *statementCounts) report(ctx context.Context, pool *pgxpool.Pool, schema
 			nested += l.calls
 		}
 		q := strings.Join(strings.Fields(strings.ReplaceAll(l.query, pgx.Identifier{schema}.Sanitize()+".", "")), " ")
-		if len(q) > 90 {
-			q = q[:90] + "..."
+		if len(q) > 70 {
+			q = q[:70] + "..."
 		}
-		fmt.Printf("  %-6v %9.2f calls %10.1f rows  %s\n", map[bool]string{true: "top", false: "nested"}[l.top],
-			float64(l.calls)*1000/float64(jobs), float64(l.rows)*1000/float64(jobs), q)
+		per := func(n int64) float64 { return float64(n) / float64(jobs) }
+		fmt.Printf("  %-6v %9.2f calls %10.1f rows %7.2f buf %5.2f WAL rec %6.1f WAL B  %s\n",
+			map[bool]string{true: "top", false: "nested"}[l.top], per(l.calls)*1000, per(l.rows)*1000,
+			per(l.buffers), per(l.walRecs), per(l.walBytes), q)
 	}
 	fmt.Printf("  total: %.2f top-level, %.2f nested statements per 1,000 jobs\n",
 		float64(top)*1000/float64(jobs), float64(nested)*1000/float64(jobs))

@@ -293,8 +293,18 @@ moved AS (
 ),
 ` + bulkCounted + `
 SELECT count(*) FROM moved`
-	sqlBulkCancelRequest = `UPDATE {s}.kiln_job SET cancel_requested_at = coalesce(cancel_requested_at, $2)
-WHERE id = ANY($1::bigint[]) AND state = 'running' RETURNING id`
+	// sqlBulkCancelRequest asks the running jobs of $1 to cancel. It
+	// locks them in ID order first, as sqlLeaseRenew does, and then finds
+	// them by primary key: it changes running jobs, as a finish or a
+	// renewal of the same jobs does at the same time, and a lone UPDATE
+	// locks rows in the order its plan reads them (the table's, for a
+	// bitmap or sequential scan), so the two could deadlock
+	// (TestFinishRacesWithoutDeadlock).
+	sqlBulkCancelRequest = `WITH locked AS MATERIALIZED (
+	SELECT id FROM {s}.kiln_job WHERE id = ANY($1::bigint[]) AND state = 'running' ORDER BY id FOR NO KEY UPDATE
+)
+UPDATE {s}.kiln_job SET cancel_requested_at = coalesce(cancel_requested_at, $2)
+WHERE id = ANY(ARRAY(SELECT id FROM locked)) RETURNING id`
 	sqlBulkDelete = `DELETE FROM {s}.kiln_job WHERE id = ANY($1::bigint[]) AND state = ANY($2::text[])`
 	sqlBulkMove   = `WITH ` + bulkLock(`queue <> $3`) + `,
 moved AS (

@@ -1,9 +1,11 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,9 +42,9 @@ import (
 // SHARE on parents does not wait for it) and drops those deleted
 // meanwhile: a locked job cannot be deleted before the transaction ends, so
 // the attempts' foreign key check cannot fail. Every statement that locks
-// several running jobs (this one, and JobLeaseRenew) locks them in ID
-// order, so two of them never deadlock, whatever order their batches list
-// the jobs in. moved's one-time filter reads parents whole before the
+// several running jobs (this one, sqlCompleteJobs, JobLeaseRenew and a bulk
+// cancel's sqlBulkCancelRequest) locks them in ID order, so two of them
+// never deadlock, whatever order their batches list the jobs in. moved's one-time filter reads parents whole before the
 // UPDATE reads its first row, so every job is locked before any is updated
 // (locking a row that the same statement already updated would skip it);
 // the UPDATE itself reads f and finds each job by its key in kiln_job_state_inflight
@@ -101,27 +103,63 @@ SELECT id FROM moved`
 // of the arrays completes running job $1[i] if leased by $2[i] under the
 // claim that set attempted_at to $3[i] (NULL: any claim), finalized at
 // $4[i] and attempted by server $5[i]; it returns the IDs of the jobs it
-// completed. It locks the jobs in ID order first, as sqlFinishJobs does,
-// and sets what sqlFinishJobs sets for such an outcome; it reads and
-// writes nothing else (no attempt table, five arrays instead of sixteen).
+// completed. It sets what sqlFinishJobs sets for such an outcome, and reads
+// and writes nothing else (no attempt table, five arrays instead of
+// sixteen).
+//
+// It has no locking pass of its own: the UPDATE locks each job as it
+// updates it, in the order its plan reads them, and the one plan it is
+// left locks them in the order of $1, which completeJobs sorts by ID
+// (every statement that changes several running jobs locks them in ID
+// order, so that a finish and a renewal or bulk cancel of the same jobs
+// never deadlock). That plan is a nested loop that reads f, the batch, in
+// its order, and looks each job up by primary key; every other way to
+// read kiln_job is taken away:
+//   - the join's key is j.id = ANY(ARRAY[f.id]), which can look a job up
+//     (a parameterized index scan) but cannot be merged on: with j.id =
+//     f.id, the primary key read whole in ID order is a candidate for a
+//     merge, and the planner chose it as the outer side (every job read
+//     by every finish) on a table of 300 analyzed jobs;
+//   - the state is checked on an expression of it (concatenated with the
+//     empty string), from which no partial index's predicate follows: the
+//     planner could otherwise read kiln_job_state_inflight's whole running
+//     range (every running job's entry, dead versions included), its
+//     choice on a table without statistics;
+//   - completeJobs sends sqlCompleteSettings before it, in the same
+//     implicit transaction, which turns off sequential and bitmap scans
+//     (without them, a hash join over a sequential scan of kiln_job, in
+//     the table's physical order, on 300 analyzed jobs).
+//
+// TestCompletePlan checks that plan on tables of 0 to 100,000 jobs, with
+// and without statistics, custom and generic, and that without either
+// means PostgreSQL plans otherwise. The locking pass this replaced (a CTE
+// locking the jobs FOR NO KEY UPDATE in ID order before the UPDATE) read
+// each job twice and wrote a WAL record more per job (docs/benchmarks.md,
+// "Database work per finish (issue 11, 2026-12-05 evening)").
 const sqlCompleteJobs = `WITH f AS (
 	SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[])
 		AS f(id, leased_by, attempted_at, finalized_at, server)
-),
-locked AS MATERIALIZED (
-	SELECT id FROM {s}.kiln_job WHERE id = ANY($1::bigint[]) AND state = 'running' ORDER BY id FOR NO KEY UPDATE
 ),
 moved AS (
 	UPDATE {s}.kiln_job AS j SET
 		state = 'completed', finalized_at = f.finalized_at, attempted_by = f.server,
 		leased_by = NULL, lease_expires_at = NULL, cancel_requested_at = NULL
-	FROM f JOIN locked AS l ON l.id = f.id
-	WHERE j.id = f.id AND j.leased_by = f.leased_by
+	FROM f
+	WHERE j.id = ANY(ARRAY[f.id]) AND j.state || '' = 'running' AND j.leased_by = f.leased_by
 		AND (f.attempted_at IS NULL OR j.attempted_at = f.attempted_at)
 	RETURNING j.id, j.queue, j.state
 ),
 counted AS (` + sqlCountFinished + `)
 SELECT id FROM moved`
+
+// sqlCompleteSettings turns off sequential and bitmap scans for the rest
+// of its transaction (set_config's is_local), which leaves sqlCompleteJobs
+// the one plan that follows its batch: completeJobs sends it and the
+// statement in one batch, one round trip, whose implicit transaction ends
+// the settings (batchQuery, as the claim and JobRescueExpired send
+// theirs). A prepared statement's generic plan is planned under them too:
+// nothing else runs the statement.
+const sqlCompleteSettings = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)`
 
 // sqlCountFinished is the body of the counted CTE of sqlFinishJobs and
 // sqlCompleteJobs: it appends the counter deltas of the jobs that their
@@ -154,29 +192,33 @@ func completesOnly(params []*store.JobFinishParams) bool {
 // the IDs it completed and the params of the jobs it did not: those were
 // not running under the attempt's claim any more (rescued, claimed again,
 // deleted, or completed by an earlier try of the same call), and go
-// through sqlFinishJobs, which records their attempts as history.
+// through sqlFinishJobs, which records their attempts as history. The rows
+// are sent in ID order, the order the statement locks them in.
 func (s *Store) completeJobs(ctx context.Context, params []*store.JobFinishParams) ([]int64, []*store.JobFinishParams, error) {
 	n := len(params)
+	sorted := slices.Clone(params)
+	slices.SortFunc(sorted, func(a, b *store.JobFinishParams) int { return cmp.Compare(a.ID, b.ID) })
 	ids, leasedBy, servers := make([]int64, n), make([]string, n), make([]string, n)
 	attemptedAt, finalizedAt := make([]*time.Time, n), make([]time.Time, n)
-	for i, p := range params {
+	for i, p := range sorted {
 		ids[i], leasedBy[i], servers[i], finalizedAt[i] = p.ID, p.LeasedBy, p.Attempt.Server, truncate(p.Now)
 		if !p.AttemptedAt.IsZero() {
 			t := truncate(p.AttemptedAt)
 			attemptedAt[i] = &t
 		}
 	}
-	var rows pgx.Rows
-	var err error
-	if out, ok := outputs(params); ok {
-		rows, err = s.pool.Query(ctx, s.sql(sqlCompleteJobsOutput), ids, leasedBy, attemptedAt, finalizedAt, servers, out)
-	} else {
-		rows, err = s.pool.Query(ctx, s.sql(sqlCompleteJobs), ids, leasedBy, attemptedAt, finalizedAt, servers)
+	stmt, args := sqlCompleteJobs, []any{ids, leasedBy, attemptedAt, finalizedAt, servers}
+	if out, ok := outputs(sorted); ok {
+		stmt, args = sqlCompleteJobsOutput, append(args, out)
 	}
-	if err != nil {
-		return nil, nil, err
-	}
-	moved, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	moved := make([]int64, 0, n)
+	err := batchQuery(ctx, s.pool, []batchStatement{{sql: sqlCompleteSettings}}, s.sql(stmt), args,
+		func(rows pgx.Rows) error {
+			var id int64
+			err := rows.Scan(&id)
+			moved = append(moved, id)
+			return err
+		})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -3,6 +3,8 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -153,3 +155,95 @@ func isLocked(t *testing.T, admin *pgxpool.Pool, s *postgres.Store, id int64) bo
 
 // waitFor is testutil.Eventually: it polls cond until it holds.
 var waitFor = testutil.Eventually
+
+// TestFinishRacesWithoutDeadlock races, round after round, a finish of a
+// batch of running jobs (given in a shuffled order) against a renewal of
+// their leases (given in reverse ID order) and a bulk cancel of them (a
+// cancel request for each running job), all of one process's jobs at
+// once, and checks that none fails: two statements that lock the same
+// rows in different orders deadlock, and PostgreSQL aborts one of them
+// with SQLSTATE 40P01 after deadlock_timeout. Before each round the leases
+// of the lower half are renewed once, so that their rows' current
+// versions lie after the upper half's in the table (a plan that reads the
+// table in its physical order meets them in another order than their
+// IDs').
+func TestFinishRacesWithoutDeadlock(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := newStore(t)
+	const rounds, batch = 12, 200
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range rounds {
+		if _, err := s.JobInsertMany(ctx, jobParams(batch)); err != nil {
+			t.Fatal(err)
+		}
+		claimed, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "default", Max: batch, AnyKind: true, LeasedBy: "p",
+			LeaseExpiresAt: base.Add(time.Minute), Now: base})
+		if err != nil || len(claimed) != batch {
+			t.Fatalf("JobClaim = %d jobs, %v; want %d", len(claimed), err, batch)
+		}
+		ids := make([]int64, batch)
+		for i, j := range claimed {
+			ids[i] = j.ID
+		}
+		slices.Sort(ids)
+		if _, err := s.JobLeaseRenew(ctx, &store.JobLeaseRenewParams{LeasedBy: "p", IDs: ids[:batch/2],
+			LeaseExpiresAt: base.Add(2 * time.Minute), Now: base}); err != nil {
+			t.Fatal(err)
+		}
+		if round == rounds/2 {
+			if _, err := s.Pool().Exec(ctx, `ANALYZE `+pgx.Identifier{s.Schema(), "kiln_job"}.Sanitize()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		op, err := s.BulkCreate(ctx, &store.BulkCreateParams{Action: kilntype.BulkCancel, Owner: "p", Now: base,
+			Filter: kilntype.JobFilter{States: []kilntype.JobState{kilntype.JobStateRunning}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		finish := make([]*store.JobFinishParams, batch)
+		for i, j := range claimed {
+			finish[i] = &store.JobFinishParams{ID: j.ID, LeasedBy: "p", AttemptedAt: *j.AttemptedAt,
+				State: kilntype.JobStateCompleted, Now: base, Attempt: kilntype.JobAttempt{Attempt: j.Attempt,
+					StartedAt: base, Server: "p", Outcome: kilntype.AttemptSucceeded}}
+		}
+		rng.Shuffle(batch, func(i, k int) { finish[i], finish[k] = finish[k], finish[i] })
+		reversed := slices.Clone(ids)
+		slices.Reverse(reversed)
+
+		start := make(chan struct{})
+		errs := make(chan error, 3)
+		var moved []int64
+		go func() {
+			<-start
+			var err error
+			moved, err = s.JobFinishMany(ctx, finish)
+			errs <- err
+		}()
+		go func() {
+			<-start
+			_, err := s.JobLeaseRenew(ctx, &store.JobLeaseRenewParams{LeasedBy: "p", IDs: reversed,
+				LeaseExpiresAt: base.Add(3 * time.Minute), Now: base})
+			errs <- err
+		}()
+		go func() {
+			<-start
+			_, err := s.BulkRunBatch(ctx, &store.BulkRunBatchParams{ID: op.ID, Owner: "p", Now: base,
+				Limit: 10 * batch, Window: 1 << 40})
+			errs <- err
+		}()
+		close(start)
+		for range 3 {
+			if err := <-errs; err != nil {
+				var pgErr *pgconn.PgError
+				if errors.As(err, &pgErr) && pgErr.Code == "40P01" {
+					t.Fatalf("round %d: deadlock: %v", round, err)
+				}
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		if len(moved) != batch {
+			t.Fatalf("round %d: JobFinishMany completed %d jobs, want %d", round, len(moved), batch)
+		}
+	}
+}

@@ -42,17 +42,23 @@
 // JobInsertMany and JobFinishMany are one statement each, whatever their
 // batch size: their rows are passed as arrays and expanded with unnest.
 // JobLeaseRenew changes only lease_expires_at, which no index holds, so
-// renewals can be HOT updates. JobLeaseRenew and JobFinishMany lock the
-// running jobs they change in ID order before changing any, so that two of
-// them never deadlock. A claim commits asynchronously (synchronous_commit
-// off for its own transaction: see [Store.JobClaim]); every other write
-// commits synchronously. A claim's statements use PostgreSQL's generic
-// plans (plan_cache_mode for the claim's transaction only), so that the
-// polls of an idle process are not planned again each time (see
-// [Store.JobClaim]). TestQueryPlans checks with EXPLAIN, on tables of
-// 10,000 rows and with both custom and generic plans, that no hot
-// statement reads a table sequentially; no other planner setting is
-// changed.
+// renewals can be HOT updates. JobLeaseRenew, JobFinishMany and a bulk
+// cancel's cancel requests lock the running jobs they change in ID order,
+// so that two of them never deadlock: the renewal, the cancel requests and
+// a finish of any outcomes lock them all before changing any; a batch of
+// completions, the common finish, is one UPDATE whose only plan locks
+// each job as it completes it, in the batch's order, sorted by ID (see
+// sqlCompleteJobs; TestCompletePlan, TestFinishRacesWithoutDeadlock). A
+// claim commits asynchronously (synchronous_commit off for its own
+// transaction: see [Store.JobClaim]); every other write commits
+// synchronously. A claim's statements use PostgreSQL's generic plans
+// (plan_cache_mode for the claim's transaction only), so that the polls of
+// an idle process are not planned again each time (see [Store.JobClaim]).
+// TestQueryPlans checks with EXPLAIN, on tables of 10,000 rows and with
+// both custom and generic plans, that no hot statement reads a table
+// sequentially. Planner settings are changed only for the transaction of
+// one batch: the claim's plan_cache_mode, the rescue's bitmap scans, and
+// the completions' sequential and bitmap scans.
 //
 // # Clocks
 //

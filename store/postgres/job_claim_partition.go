@@ -74,10 +74,13 @@ WHERE state = 'running' AND kind = $1 AND partition_key <> '' GROUP BY partition
 // jobs other claims hold; claimed moves them and keyed's jobs to running,
 // leased by leasedBy until leaseEnd, or, when that is NULL, for leaseLen
 // from now(); counted writes the counter deltas (each job leaves
-// available for running, in queue $1).
-func sqlPartitionClaimTail(now, empty, window, leasedBy, leaseEnd, leaseLen string) string {
+// available for running, in queue $1). The UPDATE finds the locked jobs by
+// the column by of keyed and unkeyed: id (a primary-key lookup each), or
+// ctid (the locked row versions' addresses, read by a TID scan, for
+// sqlPartitionRound: see there).
+func sqlPartitionClaimTail(by, now, empty, window, leasedBy, leaseEnd, leaseLen string) string {
 	return fmt.Sprintf(`unkeyed AS MATERIALIZED (
-	SELECT c.id FROM (
+	SELECT c.id, c.ctid FROM (
 		SELECT id, partition_key FROM {s}.kiln_job
 		WHERE state = 'available' AND queue = $1 AND kind = $2 AND scheduled_at <= %[1]s
 			AND %[2]s::integer > 0 AND NOT EXISTS (SELECT FROM paused)
@@ -85,7 +88,7 @@ func sqlPartitionClaimTail(now, empty, window, leasedBy, leaseEnd, leaseLen stri
 		LIMIT %[3]s
 	) AS w
 	CROSS JOIN LATERAL (
-		SELECT id FROM {s}.kiln_job WHERE id = w.id AND state = 'available'
+		SELECT id, ctid FROM {s}.kiln_job WHERE id = w.id AND state = 'available'
 		FOR UPDATE SKIP LOCKED
 	) AS c
 	WHERE w.partition_key = ''
@@ -96,12 +99,12 @@ claimed AS (
 		leased_by = %[4]s, lease_expires_at = coalesce(%[5]s::timestamptz, now() + %[6]s::interval),
 		cancel_requested_at = NULL
 	WHERE EXISTS (SELECT FROM async)
-		AND j.id = ANY(ARRAY(SELECT id FROM keyed UNION ALL SELECT id FROM unkeyed))
+		AND j.%[7]s = ANY(ARRAY(SELECT %[7]s FROM keyed UNION ALL SELECT %[7]s FROM unkeyed))
 	RETURNING `+qualified("j", jobColumns)+`
 ),
 counted AS (
 	`+countMoves("claimed AS c", "$1", "'running'", "$1", "'available'")+`
-)`, now, empty, window, leasedBy, leaseEnd, leaseLen)
+)`, now, empty, window, leasedBy, leaseEnd, leaseLen, by)
 }
 
 // sqlPartitionTake moves to running, and returns, the available jobs of
@@ -134,7 +137,7 @@ keyed AS MATERIALIZED (
 		FOR UPDATE SKIP LOCKED
 	) AS c
 ),
-` + sqlPartitionClaimTail("$5", "$6", "$7", "$8", "$9", "$10") + `
+` + sqlPartitionClaimTail("id", "$5", "$6", "$7", "$8", "$9", "$10") + `
 SELECT ` + jobColumns + ` FROM claimed`
 
 // sqlPartitionRound is one round of a claim by partition key
@@ -149,12 +152,33 @@ SELECT ` + jobColumns + ` FROM claimed`
 // out. (The OFFSET 0s keep the subqueries of a step from being pulled up
 // into it, which would run the key's seek and count once per use of their
 // columns.) keyed then takes each visited key's allotment of its due jobs at
-// $10 in claim order (one range of kiln_job_claim_partition each, as
-// sqlPartitionTake), and unkeyed the first $8 jobs without a key among the
+// $10 in claim order, and unkeyed the first $8 jobs without a key among the
 // kind's first $9, skipping the jobs other claims hold. The jobs are
 // leased by $11 until $12, or, when $12 is NULL, for $13 from now(); a
 // paused queue gives none. As sqlClaim, it commits asynchronously and
 // writes its counter deltas.
+//
+// The walk's seek of a key reads its first job in claim order (the index's
+// order within the key), and keeps that row's address (ctid) and whether
+// it is due. Under a per-key limit ($6 > 0), a key allotted one job whose
+// first job is due takes that job by its address (a TID scan: one heap
+// page, already read by the seek), re-checked available, due, of the queue
+// and kind once locked; any other key with room takes its allotment from
+// its range of kiln_job_claim_partition (as sqlPartitionTake). The UPDATE
+// then finds the locked jobs by their addresses too (a TID scan, instead
+// of a primary-key lookup per job). So a claim of one job per key seeks
+// each key once, where it sought the key's range a second time and each
+// job's ID: 26.5 buffers per job in a burn-down over 1,000 keys, against
+// 23.2 now (docs/benchmarks.md, "Per-key claims ... (issue 13,
+// PostgreSQL, 2026-12-05 evening)"). A key whose first job another
+// transaction holds gets none in this round (the range would have given
+// its next one), and a job that another transaction changed after the
+// statement's snapshot but left available is locked in its new version,
+// which the UPDATE's TID scan does not see: it stays available, for a
+// later claim. Claims of a capped kind are serialized by the kind's lock,
+// so the holder can only be a statement other than a claim. Without a
+// per-key limit ($6 = 0, fair rotation, whose claims are not serialized)
+// every key takes from its range, as before.
 //
 // Each row is a claimed job followed by the walk's outcome: the last key
 // visited ($3 if none), the number of keys visited, and whether the keys
@@ -173,12 +197,12 @@ var sqlPartitionRound = `WITH RECURSIVE paused AS MATERIALIZED (
 async AS MATERIALIZED (
 	SELECT set_config('synchronous_commit', 'off', true)
 ),
-keys(k, i, room, total) AS (
-	SELECT $3::text COLLATE "C", 0, 0, 0
+keys(k, i, room, total, first, due) AS (
+	SELECT $3::text COLLATE "C", 0, 0, 0, NULL::tid, false
 	UNION ALL
-	SELECT n.k, keys.i + 1, n.room, keys.total + n.room
+	SELECT n.k, keys.i + 1, n.room, keys.total + n.room, n.first, n.due
 	FROM keys CROSS JOIN LATERAL (
-		SELECT nk.k, CASE
+		SELECT nk.k, nk.first, nk.due, CASE
 			WHEN nk.k IS NULL THEN 0
 			WHEN $6::integer <= 0 THEN least($5::integer, $4::integer - keys.total)
 			ELSE least($5::integer, $4::integer - keys.total, greatest($6::integer - (
@@ -188,25 +212,36 @@ keys(k, i, room, total) AS (
 					LIMIT $6::integer
 				) AS r), 0))
 			END AS room
-		FROM (SELECT (SELECT partition_key FROM {s}.kiln_job
-			WHERE state = 'available' AND queue = $1 AND kind = $2 AND partition_key <> '' AND partition_key > keys.k
-			ORDER BY partition_key LIMIT 1) AS k OFFSET 0) AS nk
+		FROM (SELECT f.partition_key AS k, f.ctid AS first, f.scheduled_at <= $10 AS due
+			FROM (SELECT) AS one LEFT JOIN LATERAL (
+				SELECT partition_key, ctid, scheduled_at FROM {s}.kiln_job
+				WHERE state = 'available' AND queue = $1 AND kind = $2 AND partition_key <> '' AND partition_key > keys.k
+				ORDER BY partition_key, priority, scheduled_at, id LIMIT 1
+			) AS f ON true OFFSET 0) AS nk
 		OFFSET 0
 	) AS n
 	WHERE keys.k IS NOT NULL AND keys.i < $7::integer AND keys.total < $4::integer
 ),
 keyed AS MATERIALIZED (
-	SELECT c.id FROM keys CROSS JOIN LATERAL (
-		SELECT id FROM {s}.kiln_job
+	SELECT c.id, c.ctid FROM keys CROSS JOIN LATERAL (
+		SELECT id, ctid FROM {s}.kiln_job
+		WHERE ctid = keys.first AND state = 'available' AND queue = $1 AND kind = $2 AND scheduled_at <= $10
+			AND NOT EXISTS (SELECT FROM paused)
+		FOR UPDATE SKIP LOCKED
+	) AS c
+	WHERE keys.i > 0 AND keys.room = 1 AND keys.due AND $6::integer > 0
+	UNION ALL
+	SELECT c.id, c.ctid FROM keys CROSS JOIN LATERAL (
+		SELECT id, ctid FROM {s}.kiln_job
 		WHERE state = 'available' AND queue = $1 AND kind = $2 AND partition_key >= keys.k AND partition_key <= keys.k
 			AND partition_key <> '' AND scheduled_at <= $10 AND NOT EXISTS (SELECT FROM paused)
 		ORDER BY partition_key, priority, scheduled_at, id
 		LIMIT keys.room
 		FOR UPDATE SKIP LOCKED
 	) AS c
-	WHERE keys.i > 0 AND keys.room > 0
+	WHERE keys.i > 0 AND keys.room > 0 AND NOT (keys.room = 1 AND keys.due AND $6::integer > 0)
 ),
-` + sqlPartitionClaimTail("$10", "$8", "$9", "$11", "$12", "$13") + `,
+` + sqlPartitionClaimTail("ctid", "$10", "$8", "$9", "$11", "$12", "$13") + `,
 visited AS MATERIALIZED (
 	SELECT (SELECT k FROM keys WHERE i = v.n AND k IS NOT NULL) AS last, v.n,
 		EXISTS (SELECT FROM keys WHERE k IS NULL) AS ended
@@ -223,12 +258,15 @@ FROM walked AS w LEFT JOIN claimed AS c ON true`
 
 // sqlRoundSettings plans the statements that follow it in its
 // transaction generically (sqlGenericPlans), with explicit sorts and JIT
-// compilation disabled (sqlSortsOff), and takes the advisory locks of the
-// kinds of $1 (as sqlLockGeneric; none when $1 is empty), all until the
+// compilation disabled (sqlSortsOff) and sequential scans too (a generic
+// plan made while the table is small, and reused once it is large, could
+// otherwise read the whole table where sqlPartitionRound reads rows by
+// their addresses; no statement of a round needs one), and takes the
+// advisory locks of the kinds of $1 (as sqlLockGeneric; none when $1 is empty), all until the
 // transaction ends: the first statement of a round of a claim by
 // partition key (partitionRounds.Round), in the same batch.
 const sqlRoundSettings = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true),
-	set_config('enable_sort', 'off', true), set_config('jit', 'off', true),
+	set_config('enable_sort', 'off', true), set_config('jit', 'off', true), set_config('enable_seqscan', 'off', true),
 	(SELECT count(pg_advisory_xact_lock(hashtextextended($2 || '/' || k, 0))) FROM unnest($1::text[]) AS t(k))`
 
 // sqlSortsOff disables explicit sorts and JIT compilation in the

@@ -255,12 +255,27 @@ func (kilnSystem) run(ctx context.Context, o *options, round int) (_ *result, er
 	// enqueue-only client runs no queue, so it listens to nothing.
 	if o.samples > 0 {
 		k.comps.track.Store(true)
-		var seen *sampleClaims
+		var (
+			seen   *sampleClaims
+			traces []sampleTrace
+		)
+		pool := k.st.Pool()
 		enqueueWith := func(c *kiln.Client) func(ctx context.Context, i int) (func() error, error) {
 			seen = &sampleClaims{}
+			traces = nil
+			if k.traced != nil {
+				k.traced.takeLog()
+				k.traced.logging.Store(true)
+				k.probe.onStart = func(i int, at time.Time) {
+					st := &traces[i]
+					st.started, st.gc1, st.wait1 = at, gcCycles(), pool.Stat().EmptyAcquireCount()
+				}
+			}
 			return func(ctx context.Context, i int) (func() error, error) {
+				var st sampleTrace
 				if k.traced != nil {
 					seen.begin(k.traced)
+					st.t0, st.gc0, st.wait0 = time.Now(), gcCycles(), pool.Stat().EmptyAcquireCount()
 				}
 				res, err := c.Enqueue(ctx, kilnArgs{N: i}, nil)
 				if err != nil {
@@ -268,9 +283,20 @@ func (kilnSystem) run(ctx context.Context, o *options, round int) (_ *result, er
 				}
 				if k.traced != nil {
 					seen.enqueued(k.traced)
+					st.t1, st.id = time.Now(), res.Job.ID
+					traces = append(traces, st)
 				}
 				return k.comps.waitFor(ctx, res.Job.ID), nil
 			}
+		}
+		causes := func(phase string) []string {
+			if k.traced == nil {
+				return nil
+			}
+			k.traced.logging.Store(false)
+			k.probe.onStart = nil
+			events, notices := k.traced.takeLog()
+			return causesReport(phase, traces, events, notices)
 		}
 		err = withProfile(profile("latency"), o.kilnCPUProfile, func() error {
 			before, err := k.snapshotCounts(ctx, o)
@@ -286,6 +312,7 @@ func (kilnSystem) run(ctx context.Context, o *options, round int) (_ *result, er
 			if k.traced != nil {
 				r.notes = append(r.notes, seen.report("in-process latency", k.traced, k.probe.last)...)
 			}
+			r.notes = append(r.notes, causes("in-process latency")...)
 			return k.reportCounts(ctx, o, r, "in-process latency", before)
 		})
 		if err != nil {
@@ -311,6 +338,7 @@ func (kilnSystem) run(ctx context.Context, o *options, round int) (_ *result, er
 		if k.traced != nil {
 			r.notes = append(r.notes, seen.report("cross-client latency", k.traced, k.probe.last)...)
 		}
+		r.notes = append(r.notes, causes("cross-client latency")...)
 		if err := k.reportCounts(ctx, o, r, "cross-client latency", before); err != nil {
 			return nil, err
 		}

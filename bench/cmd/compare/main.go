@@ -586,6 +586,9 @@ type probe struct {
 	ch chan time.Time
 	// last holds the times of the last measure, in sample order.
 	last []time.Duration
+	// onStart (optional) is called with sample i's start as soon as the
+	// measure sees it.
+	onStart func(i int, at time.Time)
 }
 
 func newProbe() *probe { return &probe{ch: make(chan time.Time, 1)} }
@@ -620,6 +623,9 @@ func (p *probe) measure(ctx context.Context, samples int, enqueue func(ctx conte
 		select {
 		case at := <-p.ch:
 			lat = append(lat, at.Sub(before))
+			if p.onStart != nil {
+				p.onStart(i, at)
+			}
 		case <-time.After(waitTimeout):
 			return nil, fmt.Errorf("latency sample %d: the job did not start within %s", i, waitTimeout)
 		case <-ctx.Done():

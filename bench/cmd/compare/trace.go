@@ -23,6 +23,40 @@ type tracedStore struct {
 	// claiming is the JobClaim calls in flight; claims counts those
 	// started.
 	claiming, claims atomic.Int64
+	// logging turns on the log of calls and notifications that the
+	// per-sample causes read (samples.go).
+	logging atomic.Bool
+	logMu   sync.Mutex
+	events  []callEvent
+	notices []time.Time // when each notification reached the client
+}
+
+// callEvent is one logged store call: when it ran and, for a claim, the
+// IDs it returned.
+type callEvent struct {
+	name       string
+	start, end time.Time
+	ids        []int64
+}
+
+// log appends a call that began at began and ends now, if logging.
+func (t *tracedStore) log(name string, began time.Time, ids []int64) {
+	if !t.logging.Load() {
+		return
+	}
+	now := time.Now()
+	t.logMu.Lock()
+	t.events = append(t.events, callEvent{name: name, start: began, end: now, ids: ids})
+	t.logMu.Unlock()
+}
+
+// takeLog returns the logged calls and notifications and empties the log.
+func (t *tracedStore) takeLog() ([]callEvent, []time.Time) {
+	t.logMu.Lock()
+	defer t.logMu.Unlock()
+	ev, no := t.events, t.notices
+	t.events, t.notices = nil, nil
+	return ev, no
 }
 
 type callStats struct {
@@ -81,6 +115,7 @@ func (t *tracedStore) JobInsertMany(ctx context.Context, params []*store.JobInse
 	began := time.Now()
 	r, err := t.Store.JobInsertMany(ctx, params)
 	t.record("JobInsertMany", began, len(r))
+	t.log("JobInsertMany", began, nil)
 	return r, err
 }
 
@@ -91,6 +126,13 @@ func (t *tracedStore) JobClaim(ctx context.Context, params *store.JobClaimParams
 	began := time.Now()
 	r, err := t.Store.JobClaim(ctx, params)
 	t.record("JobClaim", began, len(r))
+	if t.logging.Load() {
+		ids := make([]int64, len(r))
+		for i, j := range r {
+			ids[i] = j.ID
+		}
+		t.log("JobClaim", began, ids)
+	}
 	return r, err
 }
 
@@ -98,6 +140,7 @@ func (t *tracedStore) JobFinishMany(ctx context.Context, params []*store.JobFini
 	began := time.Now()
 	r, err := t.Store.JobFinishMany(ctx, params)
 	t.record("JobFinishMany", began, len(params))
+	t.log("JobFinishMany", began, nil)
 	return r, err
 }
 
@@ -105,6 +148,7 @@ func (t *tracedStore) JobLeaseRenew(ctx context.Context, params *store.JobLeaseR
 	began := time.Now()
 	r, err := t.Store.JobLeaseRenew(ctx, params)
 	t.record("JobLeaseRenew", began, len(params.IDs))
+	t.log("JobLeaseRenew", began, nil)
 	return r, err
 }
 
@@ -112,7 +156,75 @@ func (t *tracedStore) JobListCancelRequested(ctx context.Context, params *store.
 	began := time.Now()
 	r, err := t.Store.JobListCancelRequested(ctx, params)
 	t.record("JobListCancelRequested", began, len(r))
+	t.log("JobListCancelRequested", began, nil)
 	return r, err
+}
+
+// The maintenance calls below are only logged (for the per-sample causes).
+
+func (t *tracedStore) JobRescueExpired(ctx context.Context, params *store.JobRescueExpiredParams) ([]*kilntype.JobRow, error) {
+	began := time.Now()
+	r, err := t.Store.JobRescueExpired(ctx, params)
+	t.log("JobRescueExpired", began, nil)
+	return r, err
+}
+
+func (t *tracedStore) JobStatsFold(ctx context.Context, params *store.JobStatsFoldParams) (int, error) {
+	began := time.Now()
+	n, err := t.Store.JobStatsFold(ctx, params)
+	t.log("JobStatsFold", began, nil)
+	return n, err
+}
+
+func (t *tracedStore) JobScheduleDue(ctx context.Context, params *store.JobScheduleDueParams) (int, error) {
+	began := time.Now()
+	n, err := t.Store.JobScheduleDue(ctx, params)
+	t.log("JobScheduleDue", began, nil)
+	return n, err
+}
+
+func (t *tracedStore) JobResolvePending(ctx context.Context, params *store.JobResolvePendingParams) ([]*kilntype.JobRow, error) {
+	began := time.Now()
+	r, err := t.Store.JobResolvePending(ctx, params)
+	t.log("JobResolvePending", began, nil)
+	return r, err
+}
+
+func (t *tracedStore) JobDeleteFinished(ctx context.Context, params *store.JobDeleteFinishedParams) (int, error) {
+	began := time.Now()
+	n, err := t.Store.JobDeleteFinished(ctx, params)
+	t.log("JobDeleteFinished", began, nil)
+	return n, err
+}
+
+func (t *tracedStore) LeaderAttemptElect(ctx context.Context, params *store.LeaderElectParams) (bool, error) {
+	began := time.Now()
+	ok, err := t.Store.LeaderAttemptElect(ctx, params)
+	t.log("LeaderAttemptElect", began, nil)
+	return ok, err
+}
+
+func (t *tracedStore) ServerUpsert(ctx context.Context, params *store.ServerUpsertParams) error {
+	began := time.Now()
+	err := t.Store.ServerUpsert(ctx, params)
+	t.log("ServerUpsert", began, nil)
+	return err
+}
+
+// Listen logs when each notification reaches the client.
+func (t *tracedStore) Listen(ctx context.Context, params *store.ListenParams) (store.Subscription, error) {
+	p := *params
+	handle := p.Handle
+	p.Handle = func(n store.Notification) {
+		if t.logging.Load() {
+			now := time.Now()
+			t.logMu.Lock()
+			t.notices = append(t.notices, now)
+			t.logMu.Unlock()
+		}
+		handle(n)
+	}
+	return t.Store.Listen(ctx, &p)
 }
 
 // sampleClaims is what the traced store saw of each latency sample: whether

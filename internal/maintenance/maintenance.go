@@ -3,8 +3,9 @@
 // scheduled and retryable jobs available), the cleaner (deletes old
 // finished jobs), the resolver (releases continuations whose parents
 // ended), the reaper (removes servers that stopped refreshing their
-// registry row) and the stats folder (folds the job counters
-// and expires their history). Every process runs the rescuer (NewRescuer:
+// registry row), the stats folder (folds the job counters
+// and expires their history) and the vacuumer (has the store vacuum the
+// jobs table after a burn-down). Every process runs the rescuer (NewRescuer:
 // takes back jobs whose process died), so that a rescue never waits for an
 // election. Each lives in a file of its own and runs as a periodic task
 // under one start/stop contract.
@@ -77,10 +78,10 @@ type Services struct {
 }
 
 // New returns the leader's services for cfg: the promoter, cleaner,
-// resolver, reaper and stats folder; Start runs them.
+// resolver, reaper, stats folder and vacuumer; Start runs them.
 func New(cfg Config) *Services {
 	s := &Services{cfg: cfg}
-	s.tasks = []Task{s.promoter(), s.cleaner(), s.resolver(), s.reaper(), s.statsFolder()}
+	s.tasks = []Task{s.promoter(), s.cleaner(), s.resolver(), s.reaper(), s.statsFolder(), s.vacuumer()}
 	s.runners = make([]service.Runner, len(s.tasks))
 	return s
 }

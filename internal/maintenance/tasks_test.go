@@ -123,6 +123,12 @@ func (s *taskStore) BatchDeleteOld(_ context.Context, p *store.BatchDeleteOldPar
 	return s.call("BatchDeleteOld", p)
 }
 
+// JobVacuum reports a vacuum when its script's count is above 0.
+func (s *taskStore) JobVacuum(_ context.Context, p *store.JobVacuumParams) (store.JobVacuumResult, error) {
+	n, err := s.call("JobVacuum", p)
+	return store.JobVacuumResult{Dead: int64(n), Vacuumed: n > 0}, err
+}
+
 func (s *taskStore) AuditDeleteOld(_ context.Context, p *store.AuditDeleteOldParams) (int, error) {
 	return s.call("AuditDeleteOld", p)
 }
@@ -183,7 +189,7 @@ func TestTasksAndIntervals(t *testing.T) {
 		got[task.Name] = task.Interval
 	}
 	want := map[string]time.Duration{"promoter": time.Second, "cleaner": time.Minute, "resolver": time.Second,
-		"reaper": 15 * time.Second, "stats": StatsInterval}
+		"reaper": 15 * time.Second, "stats": StatsInterval, "vacuum": VacuumInterval}
 	if len(got) != len(want) {
 		t.Errorf("leader tasks %v, want %v", got, want)
 	}
@@ -398,4 +404,32 @@ func TestStartRunsEveryTask(t *testing.T) {
 	})
 	leader.Stop()
 	rescuer.Stop()
+}
+
+// TestVacuumerAsksTheStore checks that each pass of the vacuumer asks the
+// store to vacuum the jobs table from VacuumMinDead dead rows, logs a
+// vacuum the store made (and nothing when it made none), and returns the
+// store's error.
+func TestVacuumerAsksTheStore(t *testing.T) {
+	t.Parallel()
+	e := newTaskEnv()
+	vacuum := task(t, New(e.cfg), "vacuum")
+	e.st.set("JobVacuum", nil, 0, 250_000)
+	for range 2 {
+		if n, err := vacuum.Run(t.Context()); n != 0 || err != nil {
+			t.Fatalf("vacuumer: %d, %v; want 0, nil (a pass is never repeated)", n, err)
+		}
+		if recs := e.log.Records("vacuumed the jobs table"); len(recs) != len(e.st.paramsOf("JobVacuum"))-1 {
+			t.Errorf("%d vacuums logged after %d passes, the first without a vacuum", len(recs), len(e.st.paramsOf("JobVacuum")))
+		}
+	}
+	for _, p := range e.st.paramsOf("JobVacuum") {
+		if p.(*store.JobVacuumParams).MinDead != VacuumMinDead {
+			t.Errorf("JobVacuum params %+v, want MinDead %d", p, VacuumMinDead)
+		}
+	}
+	e.st.set("JobVacuum", errors.New("permission denied"))
+	if _, err := vacuum.Run(t.Context()); err == nil {
+		t.Error("the vacuumer hid the store's error")
+	}
 }

@@ -156,6 +156,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -236,6 +237,13 @@ type Options struct {
 	// synchronous_commit for one transaction at a time, which work behind
 	// the pooler. See docs/clusters.md.
 	PgBouncer bool
+	// NoVacuum turns off the VACUUM of kiln_job that the maintenance
+	// leader runs once many jobs have run while few wait (see
+	// [Store.JobVacuum]): for a server whose autovacuum already vacuums
+	// kiln_job often (its autovacuum_vacuum_scale_factor and threshold set
+	// low for the table), or a database where only its owner may run
+	// maintenance.
+	NoVacuum bool
 }
 
 // DefaultMaxConns is the pool size of Open when neither Options.MaxConns
@@ -265,6 +273,14 @@ type Store struct {
 	callerClock bool
 	// pgBouncer is Options.PgBouncer: no LISTEN, no notifications sent.
 	pgBouncer bool
+	// noVacuum is Options.NoVacuum: JobVacuum never vacuums.
+	noVacuum bool
+	// vacuumRefused is set once the server skipped JobVacuum's VACUUM with
+	// a warning (not the table's owner): JobVacuum no longer tries.
+	vacuumRefused atomic.Bool
+	// vacuumLeft is the dead rows of kiln_job that JobVacuum's last vacuum
+	// could not remove, counted out of the next one's condition.
+	vacuumLeft atomic.Int64
 
 	// queries caches the statements expanded by sql, by template.
 	queries sync.Map // string -> string
@@ -337,6 +353,7 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 	s := newStore(pool, schema, true)
 	s.callerClock = o.CallerClock
 	s.pgBouncer = o.PgBouncer
+	s.noVacuum = o.NoVacuum
 	if o.Migrate {
 		if err := s.Migrate(ctx); err != nil {
 			s.Close()
@@ -348,8 +365,8 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 
 // New returns a Store that uses pool, which the caller owns: Close leaves it
 // open. It neither connects nor migrates (opts.MaxConns and opts.Migrate
-// are ignored); only opts.Schema, opts.CallerClock and opts.PgBouncer are
-// used. With opts.PgBouncer, a pool whose default_query_exec_mode is
+// are ignored); only opts.Schema, opts.CallerClock, opts.PgBouncer and
+// opts.NoVacuum are used. With opts.PgBouncer, a pool whose default_query_exec_mode is
 // cache_statement (pgx's default) or describe_exec is an error. The pool's
 // connections may have any search_path.
 func New(pool *pgxpool.Pool, opts *Options) (*Store, error) {
@@ -370,6 +387,7 @@ func New(pool *pgxpool.Pool, opts *Options) (*Store, error) {
 	s := newStore(pool, schema, false)
 	s.callerClock = o.CallerClock
 	s.pgBouncer = o.PgBouncer
+	s.noVacuum = o.NoVacuum
 	return s, nil
 }
 

@@ -67,4 +67,28 @@ func testPrune(t *testing.T, newStore NewStoreFunc) {
 			t.Fatalf("BatchGet(live): %v", err)
 		}
 	})
+
+	// JobVacuum never changes a job: whether the store vacuums (PostgreSQL,
+	// when its conditions hold) or has nothing to vacuum (SQLite), the jobs
+	// and the counters are as before, and its counts are never negative.
+	t.Run("VacuumKeepsJobs", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		var p store.PruneStore = f.s
+		kept := []*kilntype.JobRow{f.inState(kilntype.JobStateCompleted), f.inState(kilntype.JobStateRunning),
+			f.inState(kilntype.JobStateAvailable)}
+		for _, minDead := range []int64{1, 1 << 40} {
+			r, err := p.JobVacuum(f.ctx, &store.JobVacuumParams{MinDead: minDead})
+			if err != nil || r.Dead < 0 || r.Live < 0 || r.Available < 0 {
+				t.Fatalf("JobVacuum with MinDead %d: %+v, %v", minDead, r, err)
+			}
+			if minDead > 1 && r.Vacuumed {
+				t.Errorf("JobVacuum vacuumed with %d dead rows, below MinDead %d", r.Dead, minDead)
+			}
+		}
+		for _, job := range kept {
+			if got := f.get(job.ID); got.State != job.State || got.Attempt != job.Attempt {
+				t.Errorf("job %d after JobVacuum: %s, attempt %d; want %s, attempt %d", job.ID, got.State, got.Attempt, job.State, job.Attempt)
+			}
+		}
+	})
 }

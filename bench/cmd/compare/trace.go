@@ -211,6 +211,17 @@ func (t *tracedStore) ServerUpsert(ctx context.Context, params *store.ServerUpse
 	return err
 }
 
+func (t *tracedStore) JobVacuum(ctx context.Context, params *store.JobVacuumParams) (store.JobVacuumResult, error) {
+	began := time.Now()
+	r, err := t.Store.JobVacuum(ctx, params)
+	name := "JobVacuum (no vacuum)"
+	if r.Vacuumed {
+		name = "JobVacuum (vacuumed)"
+	}
+	t.log(name, began, nil)
+	return r, err
+}
+
 // Listen logs when each notification reaches the client.
 func (t *tracedStore) Listen(ctx context.Context, params *store.ListenParams) (store.Subscription, error) {
 	p := *params

@@ -1,0 +1,210 @@
+package postgres
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kilnjobs/kiln/internal/testutil"
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// TestVacuumClearsClaimIndex: after a burn-down, before any VACUUM, the
+// claim index (kiln_job_claim_kind) still holds the entries of the jobs
+// that ran, and an idle claim reads every one of their leaf pages before
+// it finds that nothing waits (issue 11: 736 buffers per idle claim after
+// 100,000 jobs). 20,000 jobs run (inserted, claimed and completed through
+// the store; the table's autovacuum off); an idle claim then reads more
+// than 60 buffers. JobVacuum with Options.NoVacuum does not vacuum and
+// changes nothing; neither does JobVacuum while another vacuum holds the
+// table (SKIP_LOCKED). A transaction older than the dead rows keeps them
+// through a vacuum, and JobVacuum does not vacuum again at once for them.
+// Once it ends, JobVacuum's vacuum removes them, and the idle claim reads
+// fewer than 30 buffers (5 here; about as many as before if JobVacuum
+// does not vacuum, or vacuums without removing the index entries).
+func TestVacuumClearsClaimIndex(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := NewForTest(t)
+	if _, err := s.pool.Exec(ctx, s.expand(`ALTER TABLE {s}.kiln_job SET (autovacuum_enabled = false)`)); err != nil {
+		t.Fatal(err)
+	}
+	// holder is a transaction older than the jobs' dead rows: while it
+	// runs, no VACUUM may remove them.
+	holder, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback(ctx)
+	if _, err := holder.Exec(ctx, `SELECT 1`); err != nil { // takes its snapshot
+		t.Fatal(err)
+	}
+	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
+	const jobs, batch = 20_000, 1000
+	for range jobs / batch {
+		params := make([]*store.JobInsertParams, batch)
+		for i := range params {
+			params[i] = &store.JobInsertParams{Kind: "k", Queue: "q", Args: []byte(`{}`), Priority: 1, MaxAttempts: 1,
+				State: kilntype.JobStateAvailable, ScheduledAt: now, CreatedAt: now}
+		}
+		if _, err := s.JobInsertMany(ctx, params); err != nil {
+			t.Fatal(err)
+		}
+		claimed, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "q", Kinds: []string{"k"}, Max: batch,
+			LeasedBy: "p", LeaseExpiresAt: now.Add(time.Minute), Now: now})
+		if err != nil || len(claimed) != batch {
+			t.Fatalf("claimed %d jobs, %v; want %d", len(claimed), err, batch)
+		}
+		finishes := make([]*store.JobFinishParams, len(claimed))
+		for i, j := range claimed {
+			end := now.Add(time.Second)
+			finishes[i] = &store.JobFinishParams{ID: j.ID, LeasedBy: "p", AttemptedAt: *j.AttemptedAt,
+				State: kilntype.JobStateCompleted, Now: end, Attempt: kilntype.JobAttempt{JobID: j.ID, Attempt: j.Attempt,
+					StartedAt: *j.AttemptedAt, FinishedAt: &end, Server: "p", Outcome: kilntype.AttemptSucceeded}}
+		}
+		if _, err := s.JobFinishMany(ctx, finishes); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// claimBuffers is the buffers that an idle claim of the queue's kind
+	// reads (EXPLAIN ANALYZE of the claim statement, rolled back).
+	claimBuffers := func() int {
+		t.Helper()
+		var n int
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			var out string
+			if err := tx.QueryRow(ctx, "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "+s.sql(sqlClaim(1)),
+				"q", now, []string{"k"}, []string{}, 10, 10, []string{}, []int32{}, "p", now.Add(time.Minute),
+				time.Minute, []string{"k"}).Scan(&out); err != nil {
+				return err
+			}
+			var plan []struct {
+				Plan struct {
+					Hit  int `json:"Shared Hit Blocks"`
+					Read int `json:"Shared Read Blocks"`
+				}
+			}
+			if err := json.Unmarshal([]byte(out), &plan); err != nil || len(plan) != 1 {
+				return fmt.Errorf("plan %s: %v", out, err)
+			}
+			n = plan[0].Plan.Hit + plan[0].Plan.Read
+			return errRollBack
+		})
+		if err != errRollBack {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// The first claim also reads the heap pages of the entries that no
+	// scan has marked dead yet (the last jobs claimed), and marks them.
+	claimBuffers()
+	before := claimBuffers()
+	if before <= 60 {
+		t.Fatalf("an idle claim after %d jobs read %d buffers before any vacuum; the test needs more than 60", jobs, before)
+	}
+
+	off, err := New(s.pool, &Options{Schema: s.schema, CallerClock: true, NoVacuum: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen store.JobVacuumResult
+	testutil.EventuallyNil(t, "the server's statistics to count the dead rows", func() error {
+		r, err := off.JobVacuum(ctx, &store.JobVacuumParams{MinDead: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Vacuumed {
+			t.Fatal("JobVacuum vacuumed with Options.NoVacuum")
+		}
+		if seen = r; r.Dead < jobs || r.Available != 0 {
+			return fmt.Errorf("JobVacuum found %+v; want at least %d dead rows and no available job", r, jobs)
+		}
+		return nil
+	})
+	if n := claimBuffers(); n < before*9/10 {
+		t.Fatalf("an idle claim reads %d buffers after JobVacuum with NoVacuum, %d before: something vacuumed", n, before)
+	}
+
+	// Another vacuum of the table (here a transaction holding the lock a
+	// VACUUM takes): JobVacuum skips it, without an error, and tries again
+	// at its next call.
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, s.expand(`LOCK TABLE {s}.kiln_job IN SHARE UPDATE EXCLUSIVE MODE`)); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.JobVacuum(ctx, &store.JobVacuumParams{MinDead: 1000}); err != nil || r.Vacuumed {
+		t.Fatalf("JobVacuum while another vacuum holds the table: %+v, %v; want it skipped, without an error", r, err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// A vacuum while holder runs removes nothing, and the next call does
+	// not vacuum again for the dead rows it left.
+	r, err := s.JobVacuum(ctx, &store.JobVacuumParams{MinDead: 1000})
+	if err != nil || !r.Vacuumed {
+		t.Fatalf("JobVacuum with %+v found: %+v, %v; want a vacuum", seen, r, err)
+	}
+	if n := claimBuffers(); n < before*9/10 {
+		t.Fatalf("an idle claim reads %d buffers after a vacuum while an older transaction ran, %d before: the test's holder held nothing", n, before)
+	}
+	if r, err := s.JobVacuum(ctx, &store.JobVacuumParams{MinDead: 1000}); err != nil || r.Vacuumed {
+		t.Fatalf("JobVacuum right after a vacuum that could remove nothing: %+v, %v; want no vacuum", r, err)
+	}
+	if err := holder.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// With holder gone (and once the database's other sessions hold no
+	// snapshot as old: the test database is shared), a vacuum removes
+	// them. The test forgets the dead rows left (as 20,000 more jobs
+	// would make them count again).
+	var after int
+	testutil.EventuallyNil(t, "a vacuum to remove the claim index's dead entries", func() error {
+		s.vacuumLeft.Store(0)
+		r, err = s.JobVacuum(ctx, &store.JobVacuumParams{MinDead: 1000})
+		if err != nil || !r.Vacuumed {
+			t.Fatalf("JobVacuum found %+v, %v; want a vacuum", r, err)
+		}
+		if after = claimBuffers(); after >= 30 {
+			return fmt.Errorf("an idle claim reads %d buffers after JobVacuum (%d before): the claim index's dead entries are still there", after, before)
+		}
+		return nil
+	})
+	t.Logf("an idle claim after %d jobs reads %d buffers, %d after JobVacuum (found %+v)", jobs, before, after, r)
+}
+
+// errRollBack ends a transaction of a test that must leave nothing.
+var errRollBack = fmt.Errorf("roll back")
+
+// TestVacuumDue checks JobVacuum's conditions: at least MinDead dead row
+// versions, at least a tenth of the live ones, a hundred times the
+// available jobs.
+func TestVacuumDue(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		dead, live, available, minDead int64
+		want                           bool
+	}{
+		{dead: 200_000, live: 100_000, available: 0, minDead: 10_000, want: true}, // after a burn-down of 100,000
+		{dead: 9_999, live: 0, available: 0, minDead: 10_000, want: false},        // below MinDead
+		{dead: 0, live: 0, available: 0, minDead: 0, want: false},                 // nothing dead
+		{dead: 50_000, live: 1_000_000, available: 0, minDead: 10_000, want: false},
+		{dead: 100_000, live: 1_000_000, available: 0, minDead: 10_000, want: true},
+		{dead: 100_000, live: 100_000, available: 1_001, minDead: 10_000, want: false}, // the end of a burn-down
+		{dead: 100_000, live: 100_000, available: 1_000, minDead: 10_000, want: true},
+		{dead: 160_000, live: 100_000, available: 20_000, minDead: 10_000, want: false}, // a sixth of a burn-down left
+	} {
+		r := store.JobVacuumResult{Dead: c.dead, Live: c.live, Available: c.available}
+		if got := vacuumDue(r, c.minDead); got != c.want {
+			t.Errorf("vacuumDue(%+v, MinDead %d) = %v, want %v", r, c.minDead, got, c.want)
+		}
+	}
+}

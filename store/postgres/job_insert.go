@@ -70,16 +70,30 @@ const maxInsertRounds = 5
 // its result holds that job and UniqueSkipped is true. The store applies no
 // defaults; a nil Metadata is stored as {} and nil Tags as an empty array.
 // A State other than available, scheduled or pending fails the whole call.
+//
+// Jobs without a unique key or dependencies (oneStatement) are inserted by
+// their one statement in its own implicit transaction, which is as atomic
+// as BEGIN, the statement and COMMIT, without their two round trips: an
+// enqueue is then two round trips, the insert and the notification (issue
+// 11: the enqueue was the longest part of most of the slowest idle
+// enqueue-to-start samples, docs/benchmarks.md).
 func (s *Store) JobInsertMany(ctx context.Context, params []*store.JobInsertParams) ([]store.JobInsertResult, error) {
 	if len(params) == 0 {
 		return []store.JobInsertResult{}, nil
 	}
-	var results []store.JobInsertResult
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		results, err = s.insertJobs(ctx, tx, params)
-		return err
-	})
+	var (
+		results []store.JobInsertResult
+		err     error
+	)
+	if oneStatement(params) {
+		results, err = s.insertJobs(ctx, s.pool, params)
+	} else {
+		err = s.inTx(ctx, func(tx pgx.Tx) error {
+			var err error
+			results, err = s.insertJobs(ctx, tx, params)
+			return err
+		})
+	}
 	if err != nil {
 		return nil, fail("insert jobs", err)
 	}
@@ -106,8 +120,21 @@ func (s *Store) JobInsertManyTx(ctx context.Context, tx pgx.Tx, params []*store.
 	return results, nil
 }
 
-// insertJobs inserts params with q, which must be a transaction, and
-// returns JobInsertMany's results. A row whose unique key was held when it
+// oneStatement reports whether insertJobs inserts params with one
+// statement and nothing else: none has a unique key (which may be held,
+// and then read, replaced or retried) or dependencies (whose parents are
+// locked first and recorded after).
+func oneStatement(params []*store.JobInsertParams) bool {
+	for _, p := range params {
+		if p.UniqueKey != "" || p.HasDependencies() {
+			return false
+		}
+	}
+	return true
+}
+
+// insertJobs inserts params with q, which must be a transaction unless
+// oneStatement(params), and returns JobInsertMany's results. A row whose unique key was held when it
 // was inserted, by a job that then finished before the holder could be read,
 // is inserted again in a new round.
 //

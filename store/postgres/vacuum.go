@@ -59,7 +59,7 @@ const (
 // index from the front of its queue and kind's range, so after a burn-down
 // of 100,000 jobs every claim of an idle queue, and every poll, read the
 // ~720 leaf pages of dead entries before the first live one (issue 11:
-// 736 buffers per idle claim against 23 after a VACUUM, docs/benchmarks.md
+// 736 buffers per idle claim against 20 after a VACUUM, docs/benchmarks.md
 // "Idle latency (issue 11, 2026-12-05 evening)"). Marking the entries dead
 // (which the claim's index scan does) does not remove them: only VACUUM
 // does. Autovacuum, where it is on, vacuums kiln_job once its dead rows

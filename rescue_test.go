@@ -96,16 +96,13 @@ func TestKilledProcessJobIsRescued(t *testing.T) {
 	cfg := fastConfig(st, workers, nil)
 	cfg.RetryPolicy = nil
 	c := startClient(t, cfg)
-	killedAt := time.Now()
+	// The job comes back once its lease (1 s here) expires and a rescue
+	// runs; WaitState's deadline (testutil.Timeout) bounds the wait. How
+	// soon is measured by test/cluster, not by a wall-clock bound here,
+	// which failed at load 50 (15.25 s against 15).
 	row := clienttest.WaitState(t, c, job.ID, kiln.JobStateCompleted)
 	if n := <-done; n != 7 {
 		t.Fatalf("rescued job ran with N=%d", n)
-	}
-	// Lease 1 s + rescue interval; the default (20 s + 5 s) keeps under 30 s.
-	// The bound leaves room for a loaded machine: the test checks that the
-	// job comes back, test/cluster measures how soon.
-	if took := time.Since(killedAt); took > 15*time.Second {
-		t.Errorf("rescue took %s", took)
 	}
 	attempts, _ := c.JobAttempts(context.Background(), job.ID)
 	if len(attempts) != 2 || attempts[0].Outcome != kilntype.AttemptInterrupted || attempts[0].Server != childID ||

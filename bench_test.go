@@ -13,6 +13,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/store/postgres"
+	"github.com/kilnjobs/kiln/store/postgres/pgtest"
 )
 
 // benchWorkers is the queue's worker count in BenchmarkBurnDown.
@@ -40,6 +42,21 @@ func BenchmarkBurnDownTraced(b *testing.B) {
 		_ = mp.Shutdown(context.Background())
 	}()
 	burnDown(b, func(cfg *kiln.Config) { cfg.TracerProvider, cfg.MeterProvider = tp, mp })
+}
+
+// BenchmarkBurnDownPostgres is BenchmarkBurnDown on PostgreSQL
+// ($KILN_TEST_POSTGRES_URL, a fresh schema, a pool of 4 connections; skipped
+// without the variable). Its allocs/op (with -benchmem) and cpu-µs/job are
+// this process's alone: the Go side's cost per job, without the
+// database's, which bench/cmd/compare reports.
+func BenchmarkBurnDownPostgres(b *testing.B) {
+	url, schema := pgtest.URL(b), pgtest.Schema(b)
+	st, err := postgres.Open(context.Background(), url, &postgres.Options{Schema: schema, MaxConns: 4, Migrate: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	burnDown(b, func(cfg *kiln.Config) { cfg.Store = st })
 }
 
 // BenchmarkBurnDownPool is BenchmarkBurnDown with the queue's 200 workers

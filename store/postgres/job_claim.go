@@ -520,9 +520,9 @@ func (c *claim) availableKinds(ctx context.Context, s *Store, q claimQuerier) ([
 // scanClaimed reads one row of sqlClaim: the job, and whether a source of
 // candidates was full.
 func scanClaimed(rows pgx.Rows) (*kilntype.JobRow, bool, error) {
-	var full bool
-	j, err := scanJob(rowWithExtra{rows, &full})
-	return j, full, err
+	sc := new(scannedJob)
+	j, err := sc.scan(rows, &sc.full)
+	return j, sc.full, err
 }
 
 // rowWithExtra is a row of jobColumns followed by one more column, read

@@ -32,19 +32,32 @@ const attemptColumns = `job_id, attempt, started_at, finished_at, server, outcom
 
 // scanJob reads one row of jobColumns.
 func scanJob(row pgx.Row) (*kilntype.JobRow, error) {
-	// One allocation holds the row and every value Scan writes through a
-	// pointer (each would escape to the heap on its own, and a nullable
-	// time scanned into a *time.Time is one more), and the times the row
-	// points to.
-	sc := new(scannedJob)
+	return new(scannedJob).scan(row, nil)
+}
+
+// scan reads into sc one row of jobColumns, followed by one more column
+// read into extra unless extra is nil, and returns sc's row.
+//
+// One allocation, sc, holds the row, every value Scan writes through a
+// pointer (each would escape to the heap on its own, and a nullable time
+// scanned into a *time.Time is one more), the times the row points to,
+// and Scan's arguments (a slice of its own would be one more allocation
+// per row, and one more again to append extra to it).
+func (sc *scannedJob) scan(row pgx.Row, extra any) (*kilntype.JobRow, error) {
 	j := &sc.row
 	// Args and Metadata scan as plain bytes: pgx would hand a
 	// *json.RawMessage to encoding/json, which walks the whole document
 	// once more before the worker decodes it.
-	err := row.Scan(&j.ID, &j.Kind, &j.Queue, (*[]byte)(&j.Args), &sc.state, &j.Priority, &j.Attempt,
+	sc.dest = [len(sc.dest)]any{&j.ID, &j.Kind, &j.Queue, (*[]byte)(&j.Args), &sc.state, &j.Priority, &j.Attempt,
 		&j.MaxAttempts, &j.CreatedAt, &j.ScheduledAt, &sc.times[0], &sc.times[1], &sc.leasedBy,
 		&sc.times[2], &sc.times[3], &j.Tags, (*[]byte)(&j.Metadata), &sc.uniqueKey, &sc.lastError,
-		&sc.progress, &sc.progressAttempt, &j.Partition)
+		&sc.progress, &sc.progressAttempt, &j.Partition, extra}
+	dest := sc.dest[:len(sc.dest)-1]
+	if extra != nil {
+		dest = sc.dest[:]
+	}
+	err := row.Scan(dest...)
+	sc.dest = [len(sc.dest)]any{} // the row outlives the scan: keep no pointers
 	if err != nil {
 		return nil, err
 	}
@@ -81,6 +94,11 @@ type scannedJob struct {
 	leasedBy, uniqueKey, lastError pgtype.Text
 	progress, progressAttempt      pgtype.Int4
 	progressValue                  int
+	// full is the extra column of a claim's row (scanClaimed).
+	full bool
+	// dest holds Scan's arguments during scan: one per column of
+	// jobColumns, and the extra one.
+	dest [23]any
 }
 
 // time returns the i-th of sc.times in UTC, or nil for NULL.

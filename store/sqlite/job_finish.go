@@ -31,9 +31,8 @@ func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishPara
 			return nil, fail("finish jobs", fmt.Errorf("job %d: cannot finish to state %q", p.ID, p.State))
 		}
 	}
-	applied := []int64{}
 	if len(params) == 0 {
-		return applied, nil
+		return []int64{}, nil
 	}
 	finishes, err := s.batch(ctx, func(st *stmts) *batchStmt { return st.finishJobs }, len(params))
 	if err != nil {
@@ -45,15 +44,22 @@ func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishPara
 	if err != nil {
 		return nil, fail("finish jobs", err)
 	}
+	applied := make([]int64, 0, len(params))
 	err = s.write(ctx, func(tx *sql.Tx, st *stmts) error {
 		rows := min(len(params), batchSizes[0])
 		finish, attempts := make([]any, 0, rows*10), make([]any, 0, rows*8)
+		isMoved := make(map[int64]bool, rows)
+		// The values that repeat from one job to the next (the process,
+		// the state, the claim's and the write's times) are boxed once.
+		var leasedBy, state, server boxed[string]
+		var now, attemptedAt boxed[int64]
 		for start, size := range chunks(len(params)) {
 			finish, attempts = finish[:0], attempts[:0]
 			for _, p := range params[start : start+size] {
 				var scheduledAt, finalizedAt, lastError any
+				at := now.box(micros(p.Now))
 				if p.State.Finalized() {
-					finalizedAt = micros(p.Now)
+					finalizedAt = at
 				} else {
 					scheduledAt = micros(p.ScheduledAt)
 				}
@@ -64,26 +70,26 @@ func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishPara
 				if p.UndoAttempt {
 					undo = 1
 				}
-				var attemptedAt any
+				var attemptedAtArg any
 				if !p.AttemptedAt.IsZero() {
-					attemptedAt = micros(p.AttemptedAt)
+					attemptedAtArg = attemptedAt.box(micros(p.AttemptedAt))
 				}
 				var attemptedBy any
 				if keptOnRow(p) {
-					attemptedBy = p.Attempt.Server
+					attemptedBy = server.box(p.Attempt.Server)
 				}
-				finish = append(finish, p.ID, p.LeasedBy, string(p.State), scheduledAt, undo,
-					finalizedAt, lastError, attemptedAt, micros(p.Now), attemptedBy)
+				finish = append(finish, p.ID, leasedBy.box(p.LeasedBy), state.box(string(p.State)), scheduledAt, undo,
+					finalizedAt, lastError, attemptedAtArg, at, attemptedBy)
 			}
-			moved, err := queryIDs(tx.StmtContext(ctx, finishes[size]).QueryContext(ctx, finish...))
-			if err != nil {
+			before := len(applied)
+			moved, err := tx.StmtContext(ctx, finishes[size]).QueryContext(ctx, finish...)
+			if applied, err = appendIDs(applied, moved, err); err != nil {
 				return fmt.Errorf("update jobs: %w", err)
 			}
-			applied = append(applied, moved...)
 			// A successful attempt that completed its job is on the job's
 			// row: only the others become attempt rows.
-			isMoved := make(map[int64]bool, len(moved))
-			for _, id := range moved {
+			clear(isMoved)
+			for _, id := range applied[before:] {
 				isMoved[id] = true
 			}
 			if err := setOutputs(ctx, tx, st, params[start:start+size], isMoved); err != nil {
@@ -109,6 +115,23 @@ func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishPara
 	return applied, nil
 }
 
+// boxed holds a value boxed in an interface, as a statement's argument,
+// for the next equal value to reuse: each box of an int64 or a string is
+// an allocation, and a batch's rows mostly repeat the row before's.
+type boxed[T comparable] struct {
+	v T
+	i any // v in an interface; nil until the first box
+}
+
+// box returns v in an interface, the one of the previous call if v equals
+// its value.
+func (b *boxed[T]) box(v T) any {
+	if b.i == nil || b.v != v {
+		b.v, b.i = v, v
+	}
+	return b.i
+}
+
 // keptOnRow reports whether p's attempt is kept on its job's row when p
 // moves the job: a successful attempt that completes it.
 func keptOnRow(p *store.JobFinishParams) bool {
@@ -128,11 +151,15 @@ func insertAttempts(ctx context.Context, tx *sql.Tx, bySize map[int]*sql.Stmt, a
 
 // queryIDs reads a one-column result of IDs.
 func queryIDs(rows *sql.Rows, err error) ([]int64, error) {
+	return appendIDs(nil, rows, err)
+}
+
+// appendIDs appends to ids a one-column result of IDs.
+func appendIDs(ids []int64, rows *sql.Rows, err error) ([]int64, error) {
 	if err != nil {
-		return nil, err
+		return ids, err
 	}
 	defer rows.Close()
-	var ids []int64
 	for rows.Next() {
 		var id int64
 		if err := rows.Scan(&id); err != nil {

@@ -50,7 +50,7 @@ func sqlClaimCandidates(limit, kinds int) string {
 // limit entries plus one per kind, whatever the lengths of the ranges.
 func claimAvailable(limit, k int) string {
 	if k == 0 {
-		cols := strings.Split(claimColumns, ",")
+		cols := strings.Split(claimColumnNames, ",")
 		for i, col := range cols {
 			cols[i] = "NULL AS " + strings.TrimSpace(col)
 		}
@@ -115,33 +115,47 @@ const sqlClaimUpdate = `UPDATE kiln_job SET state = 'running', attempt = attempt
 WHERE id IN (SELECT value FROM json_each(?4))`
 
 // claimColumns are the columns sqlClaimCandidates returns, in scanCandidate's
-// order: those of kiln_job that a claim does not set.
+// order: those of kiln_job that a claim does not set, named as in
+// claimColumnNames. Three are not read as stored, since each text value
+// read costs two allocations (the driver's copy and its box): queue is
+// NULL (every candidate is of the claim's queue, which JobClaim sets),
+// and tags and metadata are NULL when they hold the empty JSON array and
+// object that most jobs have (scanCandidate restores them).
 const claimColumns = claimColumnsButKey + `partition_key`
 
 // claimColumnsButKey are claimColumns but the last, partition_key: a
 // statement that knows each job's key already selects an empty text in
 // its place (sqlPartitionTakeIDs), which costs the driver no copy of the
 // key.
-const claimColumnsButKey = `id, kind, queue, args, priority, attempt, max_attempts, created_at,
-	scheduled_at, tags, metadata, unique_key, last_error, `
+const claimColumnsButKey = `id, kind, NULL AS queue, args, priority, attempt, max_attempts, created_at,
+	scheduled_at, nullif(tags, '[]') AS tags, nullif(metadata, '{}') AS metadata, unique_key,
+	last_error, `
+
+// claimColumnNames are the names of claimColumns.
+const claimColumnNames = `id, kind, queue, args, priority, attempt, max_attempts, created_at,
+	scheduled_at, tags, metadata, unique_key, last_error, partition_key`
 
 // scanCandidate reads one row of claimColumns as the job is before the
-// claim. FinalizedAt is nil: no job that can be claimed is finalized.
+// claim, but for its Queue, which is left empty. FinalizedAt is nil: no
+// job that can be claimed is finalized.
 func scanCandidate(rows *sql.Rows) (*kilntype.JobRow, error) {
 	// One allocation for the row and every value Scan writes through a
 	// pointer (each would escape to the heap on its own).
 	c := new(candidate)
 	j := &c.row
-	if err := rows.Scan(&j.ID, &j.Kind, &j.Queue, &c.args, &j.Priority, &j.Attempt,
+	if err := rows.Scan(&j.ID, &j.Kind, &c.queue, &c.args, &j.Priority, &j.Attempt,
 		&j.MaxAttempts, &c.createdAt, &c.scheduledAt, &c.tags, &c.metadata, &c.uniqueKey,
 		&c.lastError, &j.Partition); err != nil {
 		return nil, err
+	}
+	if c.metadata == nil {
+		c.metadata = []byte("{}")
 	}
 	j.Args, j.ArgsBytes, j.Metadata = c.args, len(c.args), c.metadata
 	j.CreatedAt, j.ScheduledAt = fromMicros(c.createdAt), fromMicros(c.scheduledAt)
 	j.UniqueKey, j.LastError = c.uniqueKey.String, c.lastError.String
 	var err error
-	if j.Tags, err = decodeTags(c.tags); err != nil {
+	if j.Tags, err = decodeTags(c.tags.String); err != nil {
 		return nil, fmt.Errorf("job %d: %w", j.ID, err)
 	}
 	return j, nil
@@ -151,8 +165,8 @@ func scanCandidate(rows *sql.Rows) (*kilntype.JobRow, error) {
 type candidate struct {
 	row                    kilntype.JobRow
 	createdAt, scheduledAt int64
-	tags                   string
 	args, metadata         []byte
+	queue, tags            sql.NullString
 	uniqueKey, lastError   sql.NullString
 }
 
@@ -319,6 +333,9 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 	}
 	for kind, cursor := range cursors {
 		s.cursors.Set(params.Queue, kind, cursor)
+	}
+	for _, j := range claimed {
+		j.Queue = params.Queue // not read: see claimColumns
 	}
 	return claimed, nil
 }

@@ -250,6 +250,33 @@ func testClaim(t *testing.T, newStore NewStoreFunc) {
 		wantSameJob(t, f.get(job.ID), &want)
 	})
 
+	// A claimed job is the stored one, whatever the store leaves out of
+	// its read (SQLite reads neither the queue nor empty tags and
+	// metadata): its queue, tags and metadata, empty or not, of an
+	// available job and of a due retryable one.
+	t.Run("ReturnsStoredRow", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		jobs := []*kilntype.JobRow{
+			f.insert(queue("q-row")),
+			f.insert(queue("q-row"), tags("a", "b"), metadata(`{"k":"v"}`)),
+			f.insert(queue("q-row"), tags(), metadata(`{}`), scheduled(base.Add(-time.Second)), kind("other")),
+			f.insert(queue("q-row"), tags("c"), metadata(`{"x":[]}`), scheduled(base.Add(-time.Second)), kind("other")),
+		}
+		now := base.Add(time.Second)
+		got := f.claim(claimParams("q-row", len(jobs), now))
+		if len(got) != len(jobs) {
+			t.Fatalf("claimed %d jobs, want %d", len(got), len(jobs))
+		}
+		for _, j := range got {
+			stored := f.get(j.ID)
+			wantSameJob(t, j, stored)
+			if j.Queue != "q-row" || len(j.Tags) != len(stored.Tags) || string(j.Metadata) != string(stored.Metadata) {
+				t.Errorf("job %d claimed with queue %q, tags %q, metadata %s; stored %q, %q, %s",
+					j.ID, j.Queue, j.Tags, j.Metadata, stored.Queue, stored.Tags, stored.Metadata)
+			}
+		}
+	})
+
 	t.Run("CancelRequestNotCarriedOver", func(t *testing.T) {
 		// A running job whose cancel was requested and that was then put
 		// back (interrupted by a shutdown) is cancelled, not run again; a

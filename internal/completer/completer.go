@@ -50,15 +50,28 @@ const (
 	SingleWriterLinger = 2 * time.Millisecond
 )
 
-// Item is one outcome to write. Done, if set, is called once the write is
+// Item is one outcome to write. Done, if set, is told once the write is
 // over, from the goroutine of the writer that wrote it: applied reports
 // whether the job moved to its new state (false when its lease was lost to a
 // rescue, or when the write was given up at shutdown).
 type Item struct {
 	Row    *kilntype.JobRow
 	Params *store.JobFinishParams
-	Done   func(applied bool)
+	Done   Finisher
 }
+
+// Finisher is told whether an Item's write applied. It is an interface,
+// not a function, so that the record of a running job can be its own
+// Finisher: a closure per job would be one more allocation per job.
+type Finisher interface {
+	Finished(applied bool)
+}
+
+// FinishFunc is a function as a Finisher.
+type FinishFunc func(applied bool)
+
+// Finished calls f.
+func (f FinishFunc) Finished(applied bool) { f(applied) }
 
 // Completer batches finish writes. Create it with New; Finish may be called
 // from many goroutines between Start and Stop.
@@ -323,7 +336,7 @@ func (c *Completer) write(ctx context.Context, batch []*Item) {
 	}
 	for _, it := range batch {
 		if it.Done != nil {
-			it.Done(applied[it.Params.ID])
+			it.Done.Finished(applied[it.Params.ID])
 		}
 	}
 }

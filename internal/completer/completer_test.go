@@ -54,12 +54,12 @@ func finish(t *testing.T, s store.Store, ids ...int64) map[int64]bool {
 	items := make([]*Item, len(ids))
 	for i, id := range ids {
 		wg.Add(1)
-		items[i] = &Item{Row: &kilntype.JobRow{ID: id}, Params: &store.JobFinishParams{ID: id}, Done: func(applied bool) {
+		items[i] = &Item{Row: &kilntype.JobRow{ID: id}, Params: &store.JobFinishParams{ID: id}, Done: FinishFunc(func(applied bool) {
 			mu.Lock()
 			got[id] = applied
 			mu.Unlock()
 			wg.Done()
-		}}
+		})}
 	}
 	// One write of the whole batch: queue every item before the writer runs.
 	for _, it := range items {
@@ -131,7 +131,7 @@ func (b *blockingStore) nextCall(t *testing.T) []int64 {
 func item(id int64, n int, wg *sync.WaitGroup) *Item {
 	wg.Add(1)
 	return &Item{Row: &kilntype.JobRow{ID: id}, Params: &store.JobFinishParams{ID: id, Attempt: kilntype.JobAttempt{Attempt: n}},
-		Done: func(bool) { wg.Done() }}
+		Done: FinishFunc(func(bool) { wg.Done() })}
 }
 
 // ids returns first, first+1, ..., first+n-1.

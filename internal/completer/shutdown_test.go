@@ -45,12 +45,12 @@ type result struct {
 func (r *results) item(id int64) *Item {
 	r.wg.Add(1)
 	return &Item{Row: &kilntype.JobRow{ID: id}, Params: &store.JobFinishParams{ID: id, LeasedBy: "srv"},
-		Done: func(applied bool) {
+		Done: FinishFunc(func(applied bool) {
 			r.mu.Lock()
 			r.done = append(r.done, result{id, applied})
 			r.mu.Unlock()
 			r.wg.Done()
-		}}
+		})}
 }
 
 // Stop writes every outcome still queued, more than a batch of them, after

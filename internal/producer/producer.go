@@ -114,7 +114,13 @@ type runningJob struct {
 	// way to the store: a lease renewal that misses the job then is no
 	// sign of a lost lease.
 	finishing atomic.Bool
+	// p is the producer that runs the job, told by Finished.
+	p *Producer
 }
+
+// Finished releases the job once its outcome is written: j is its item's
+// completer.Finisher.
+func (j *runningJob) Finished(applied bool) { j.p.finished(j, &j.params, applied) }
 
 // New returns a Producer; Start runs it.
 func New(cfg Config) *Producer {
@@ -336,7 +342,7 @@ func (p *Producer) fetch(ctx context.Context) (time.Duration, error) {
 			// not apply, so stop it.
 			stale.ctx.Cancel(jobexec.ErrLeaseLost)
 		}
-		j := &runningJob{row: row}
+		j := &runningJob{row: row, p: p}
 		j.ctx.Init(p.jobBase)
 		p.running[row.ID] = j
 		p.working++
@@ -377,9 +383,7 @@ func (p *Producer) execute(j *runningJob) {
 	jobexec.RunInto(params, &j.ctx, p.cfg.Exec, row, unit)
 	j.finishing.Store(true)
 	j.ctx.Cancel(nil)
-	j.item = completer.Item{Row: row, Params: params, Done: func(applied bool) {
-		p.finished(j, params, applied)
-	}}
+	j.item = completer.Item{Row: row, Params: params, Done: j}
 	p.cfg.Completer.Finish(&j.item)
 	// The slot is free once the outcome is queued (Finish blocks while the
 	// completer's queue is full); the job stays held until it is written.

@@ -24,16 +24,19 @@ FROM generate_series(1, $1) AS g,
 		ELSE 'completed' END AS state) AS st`
 
 // TestCompletePlan checks with EXPLAIN that sqlCompleteJobs (and its
-// output variant), after sqlCompleteSettings, has the one plan that locks
+// output variant), after sqlLookupSettings, has the one plan that locks
 // the jobs in the order of its batch (which completeJobs sorts by ID) and
 // reads no job but the batch's: a nested loop that reads the batch's rows
-// in order and looks each job up by primary key. It does so whatever
+// in order and looks each job up by primary key; and that sqlLeaseRenew
+// has the one plan that reads its jobs by primary key in ID order,
+// whatever order its array lists them in. It does so whatever
 // PostgreSQL knows of the table: on tables of 0, 300, 5,000 and 100,000
 // jobs, never analyzed and then analyzed, for batches of 3 and 100, with
 // custom and generic plans. Without the settings, PostgreSQL plans a hash
 // join over a sequential scan of kiln_job on small tables; with the state
 // checked as state = 'running', a hash join over kiln_job_state_inflight's
-// whole running range on tables without statistics.
+// whole running range on tables without statistics (and a renewal reads
+// that range too).
 func TestCompletePlan(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
@@ -57,21 +60,27 @@ func TestCompletePlan(t *testing.T) {
 					for i := range n {
 						ids[i], leasedBy[i], finalizedAt[i] = int64(10*i+3), "p", now
 					}
+					// A renewal's IDs come in any order.
+					reversed := slices.Clone(ids)
+					slices.Reverse(reversed)
 					for _, q := range []struct {
 						name, query string
 						args        []any
+						check       func(t *testing.T, name, plan string)
 					}{
-						{"complete", sqlCompleteJobs, []any{ids, leasedBy, attemptedAt, finalizedAt, leasedBy}},
+						{"complete", sqlCompleteJobs, []any{ids, leasedBy, attemptedAt, finalizedAt, leasedBy},
+							wantBatchOrder},
 						{"complete with outputs", sqlCompleteJobsOutput,
-							[]any{ids, leasedBy, attemptedAt, finalizedAt, leasedBy, outputs}},
+							[]any{ids, leasedBy, attemptedAt, finalizedAt, leasedBy, outputs}, wantBatchOrder},
+						{"lease renew", sqlLeaseRenew, []any{nil, reversed, "p", time.Minute}, wantKeyOrder},
 					} {
 						for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
 							name := fmt.Sprintf("%s of %d, %d jobs, analyzed %v, %s", q.name, n, rows, analyzed, mode)
-							plan, err := explainAfter(t.Context(), s.pool, sqlCompleteSettings, s.sql(q.query), mode, q.args)
+							plan, err := explainAfter(t.Context(), s.pool, sqlLookupSettings, s.sql(q.query), mode, q.args)
 							if err != nil {
 								t.Fatalf("%s: %v", name, err)
 							}
-							wantBatchOrder(t, name, plan)
+							q.check(t, name, plan)
 						}
 					}
 				}
@@ -114,5 +123,34 @@ func wantBatchOrder(t *testing.T, name, plan string) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("%s: the UPDATE does not follow the batch's order:\n%s", name, plan)
+	}
+}
+
+// wantKeyOrder fails the test unless plan, a plan of sqlLeaseRenew, updates
+// the rows of a scan of the primary key for the array of IDs (which reads
+// them in ID order), and reads kiln_job nowhere else.
+func wantKeyOrder(t *testing.T, name, plan string) {
+	t.Helper()
+	lines := strings.Split(plan, "\n")
+	var nodes []string
+	for i, line := range lines {
+		l := strings.TrimSpace(line)
+		if i > 0 && !strings.HasPrefix(l, "->") {
+			continue
+		}
+		l = strings.TrimSpace(strings.TrimPrefix(l, "->"))
+		if c := strings.Index(l, "  (cost="); c >= 0 {
+			l = l[:c]
+		}
+		if strings.Contains(l, "kiln_job_pkey") {
+			if d := nodeDetails(lines[i+1:]); len(d) > 0 && strings.HasPrefix(d[0], "Index Cond: (id = ANY (") {
+				l += " by IDs"
+			}
+		}
+		nodes = append(nodes, l)
+	}
+	want := []string{"Update on kiln_job", "Index Scan using kiln_job_pkey on kiln_job by IDs"}
+	if !slices.Equal(nodes, want) {
+		t.Errorf("%s: the UPDATE does not read the jobs in ID order by primary key:\n%s", name, plan)
 	}
 }

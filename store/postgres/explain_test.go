@@ -146,7 +146,6 @@ func TestQueryPlans(t *testing.T) {
 			[]time.Time{now, now, now}, times, three, three, three, three, times, []time.Time{now, now, now}}},
 		{"finish 100", sqlFinishJobs, []any{batchIDs, batchStr, batchStr, batchNil, batchBool, batchNil,
 			batchErrors, batchInts, batchTimes, batchNil, batchStr, batchStr, batchStr, batchStr, batchNil, batchTimes}},
-		{"lease renew", sqlLeaseRenew, []any{nil, ids, "p1", time.Minute}},
 		{"list cancel requested", sqlListCancelRequested, []any{"p1"}},
 		{"schedule due", sqlScheduleDue, []any{now, 100}},
 		{"rescue", sqlRescue, []any{now, 100, nil}},

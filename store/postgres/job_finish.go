@@ -125,7 +125,7 @@ SELECT id FROM moved`
 //     planner could otherwise read kiln_job_state_inflight's whole running
 //     range (every running job's entry, dead versions included), its
 //     choice on a table without statistics;
-//   - completeJobs sends sqlCompleteSettings before it, in the same
+//   - completeJobs sends sqlLookupSettings before it, in the same
 //     implicit transaction, which turns off sequential and bitmap scans
 //     (without them, a hash join over a sequential scan of kiln_job, in
 //     the table's physical order, on 300 analyzed jobs).
@@ -152,14 +152,16 @@ moved AS (
 counted AS (` + sqlCountFinished + `)
 SELECT id FROM moved`
 
-// sqlCompleteSettings turns off sequential and bitmap scans for the rest
-// of its transaction (set_config's is_local), which leaves sqlCompleteJobs
-// the one plan that follows its batch: completeJobs sends it and the
-// statement in one batch, one round trip, whose implicit transaction ends
-// the settings (batchQuery, as the claim and JobRescueExpired send
-// theirs). A prepared statement's generic plan is planned under them too:
-// nothing else runs the statement.
-const sqlCompleteSettings = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)`
+// sqlLookupSettings turns off sequential and bitmap scans for the rest of
+// its transaction (set_config's is_local), which leaves sqlCompleteJobs and
+// sqlLeaseRenew the one plan each that locks running jobs in ID order (a
+// lookup by primary key of each job, in the order of a sorted batch):
+// completeJobs and JobLeaseRenew send it and their statement in one batch,
+// one round trip, whose implicit transaction ends the settings
+// (batchQuery, as the claim and JobRescueExpired send theirs). A prepared
+// statement's generic plan is planned under them too: nothing else runs
+// these statements.
+const sqlLookupSettings = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)`
 
 // sqlCountFinished is the body of the counted CTE of sqlFinishJobs and
 // sqlCompleteJobs: it appends the counter deltas of the jobs that their
@@ -212,7 +214,7 @@ func (s *Store) completeJobs(ctx context.Context, params []*store.JobFinishParam
 		stmt, args = sqlCompleteJobsOutput, append(args, out)
 	}
 	moved := make([]int64, 0, n)
-	err := batchQuery(ctx, s.pool, []batchStatement{{sql: sqlCompleteSettings}}, s.sql(stmt), args,
+	err := batchQuery(ctx, s.pool, []batchStatement{{sql: sqlLookupSettings}}, s.sql(stmt), args,
 		func(rows pgx.Rows) error {
 			var id int64
 			err := rows.Scan(&id)
@@ -350,20 +352,17 @@ func (s *Store) finishJobs(ctx context.Context, params []*store.JobFinishParams)
 
 // sqlLeaseRenew extends to $1 (when $1 is NULL, to $4 after now(), the
 // database's clock) the leases of the running jobs whose IDs are in $2 and
-// that are leased by $3. locked locks them first, in ID order, as
-// sqlFinishJobs does, so that a renewal and a finish of the same jobs
-// cannot deadlock (an UPDATE alone locks rows in the order its plan reads
-// them). The ARRAY initplan runs before the UPDATE reads a row, and makes
-// it find each job by primary key. The update changes no indexed column,
-// so it can be HOT.
-const sqlLeaseRenew = `WITH locked AS MATERIALIZED (
-	SELECT id FROM {s}.kiln_job
-	WHERE id = ANY($2::bigint[]) AND state = 'running' AND leased_by = $3
-	ORDER BY id
-	FOR NO KEY UPDATE
-)
-UPDATE {s}.kiln_job SET lease_expires_at = coalesce($1::timestamptz, now() + $4::interval)
-WHERE id = ANY(ARRAY(SELECT id FROM locked))
+// that are leased by $3. It locks them in ID order, as every statement that
+// changes several running jobs does (so that a renewal and a finish of the
+// same jobs cannot deadlock), without a locking pass: JobLeaseRenew sends
+// sqlLookupSettings before it, which leaves it one plan, a scan of the
+// primary key for the IDs of $2, which PostgreSQL sorts and reads in
+// order; the state is checked on an expression of it, as sqlCompleteJobs
+// checks it, so that no partial index (kiln_job_state_inflight's running
+// range) can be read instead. TestCompletePlan checks the plan. The update
+// changes no indexed column, so it can be HOT.
+const sqlLeaseRenew = `UPDATE {s}.kiln_job SET lease_expires_at = coalesce($1::timestamptz, now() + $4::interval)
+WHERE id = ANY($2::bigint[]) AND state || '' = 'running' AND leased_by = $3
 RETURNING id`
 
 // JobLeaseRenew extends the leases of those of params.IDs that are running
@@ -381,17 +380,16 @@ func (s *Store) JobLeaseRenew(ctx context.Context, params *store.JobLeaseRenewPa
 		return nil, fail("renew leases", errors.New("params.Now is zero: the leases' length is LeaseExpiresAt - Now"))
 	}
 	length := truncate(params.LeaseExpiresAt).Sub(truncate(params.Now))
-	rows, err := s.pool.Query(ctx, s.sql(sqlLeaseRenew), s.callerTime(params.LeaseExpiresAt), params.IDs,
-		params.LeasedBy, length)
+	renewed := []int64{}
+	err := batchQuery(ctx, s.pool, []batchStatement{{sql: sqlLookupSettings}}, s.sql(sqlLeaseRenew),
+		[]any{s.callerTime(params.LeaseExpiresAt), params.IDs, params.LeasedBy, length}, func(rows pgx.Rows) error {
+			var id int64
+			err := rows.Scan(&id)
+			renewed = append(renewed, id)
+			return err
+		})
 	if err != nil {
 		return nil, fail("renew leases", err)
-	}
-	renewed, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return nil, fail("renew leases", err)
-	}
-	if renewed == nil {
-		renewed = []int64{}
 	}
 	return renewed, nil
 }

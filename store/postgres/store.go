@@ -44,11 +44,11 @@
 // JobLeaseRenew changes only lease_expires_at, which no index holds, so
 // renewals can be HOT updates. JobLeaseRenew, JobFinishMany and a bulk
 // cancel's cancel requests lock the running jobs they change in ID order,
-// so that two of them never deadlock: the renewal, the cancel requests and
-// a finish of any outcomes lock them all before changing any; a batch of
-// completions, the common finish, is one UPDATE whose only plan locks
-// each job as it completes it, in the batch's order, sorted by ID (see
-// sqlCompleteJobs; TestCompletePlan, TestFinishRacesWithoutDeadlock). A
+// so that two of them never deadlock: the cancel requests and a finish of
+// any outcomes lock them all before changing any; a renewal and a batch of
+// completions, the common finish, are one UPDATE each whose only plan locks
+// each job as it changes it, in ID order (see sqlCompleteJobs and
+// sqlLeaseRenew; TestCompletePlan, TestFinishRacesWithoutDeadlock). A
 // claim commits asynchronously (synchronous_commit off for its own
 // transaction: see [Store.JobClaim]); every other write commits
 // synchronously. A claim's statements use PostgreSQL's generic plans
@@ -58,7 +58,7 @@
 // both custom and generic plans, that no hot statement reads a table
 // sequentially. Planner settings are changed only for the transaction of
 // one batch: the claim's plan_cache_mode, the rescue's bitmap scans, and
-// the completions' sequential and bitmap scans.
+// the sequential and bitmap scans of the completions and renewals.
 //
 // # Clocks
 //

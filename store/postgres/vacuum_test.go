@@ -27,11 +27,7 @@ import (
 // fewer than 30 buffers (5 here; about as many as before if JobVacuum
 // does not vacuum, or vacuums without removing the index entries).
 func TestVacuumClearsClaimIndex(t *testing.T) {
-	// Not parallel: dead rows become removable only once every transaction
-	// of the database older than them has ended, and this package's
-	// parallel tests hold some for seconds (TestCompletePlan's 100,000-row
-	// insert): run beside them under load, the wait below timed out. Go
-	// runs it while they are paused.
+	// Not parallel, for the reason TestRescueMarksDeadEntries gives.
 	ctx := t.Context()
 	s := NewForTest(t)
 	if _, err := s.pool.Exec(ctx, s.expand(`ALTER TABLE {s}.kiln_job SET (autovacuum_enabled = false)`)); err != nil {

@@ -38,13 +38,14 @@ SELECT k FROM keys WHERE k IS NOT NULL`
 // available jobs of queue ?1 and kind ?2, in byte order after ?3, each
 // with the theoretical arrival time of its per-key rate budget of kind ?2
 // (NULL: none): up to the ?4-th key whose tat is NULL or not after ?6,
-// or ?5 keys, whichever comes first. Rows are (k, tat, i). When ?3 is "",
+// or ?5 keys, whichever comes first. Rows are (v, tat, i). When ?3 is "",
 // the first row (i = 0) is the key "" and its own budget (the jobs
-// without a key). Each row after it holds a key and the budget of the key
-// of the row before it (NULL on the first such row, i = 1), as in
-// sqlPartitionKeysRunning: a reader pairs each key with the next row's
-// tat, and a row whose k is NULL follows the last key of all (the keys
-// ran out).
+// without a key). Each row after it holds a key's first job ID and the
+// key, as "ID key" (as in sqlPartitionKeysRunning, for
+// sqlPartitionTakeIDs), and the budget of the key of the row before it
+// (NULL on the first such row, i = 1): a reader pairs each key with the
+// next row's tat, and a row whose v is NULL follows the last key of all
+// (the keys ran out).
 //
 // keys walks kiln_job_claim_partition as sqlPartitionKeys does (one seek
 // per key, and one more for the key after the last one paired), and each
@@ -52,23 +53,24 @@ SELECT k FROM keys WHERE k IS NOT NULL`
 // primary-key lookup per key, made once); found counts the keys with room
 // before that one, which stops the walk. No sort: the rows come out in
 // the order of the walk.
-const sqlPartitionKeyBudgets = `WITH RECURSIVE keys(k, i, prev, found) AS (
-	SELECT ?3, 0, NULL, 0
+const sqlPartitionKeyBudgets = `WITH RECURSIVE keys(v, i, prev, found) AS (
+	SELECT ' ' || ?3, 0, NULL, 0
 	UNION ALL
-	SELECT (SELECT partition_key FROM kiln_job INDEXED BY kiln_job_claim_partition
-			WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND partition_key <> '' AND partition_key > keys.k
+	SELECT (SELECT id || ' ' || partition_key FROM kiln_job INDEXED BY kiln_job_claim_partition
+			WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND partition_key <> ''
+				AND partition_key > substr(keys.v, instr(keys.v, ' ') + 1)
 			ORDER BY partition_key LIMIT 1),
 		keys.i + 1,
 		CASE WHEN keys.i > 0 THEN (SELECT tat FROM kiln_rate_limit_state
-			WHERE kind = ?2 AND per_key = 1 AND key = keys.k) END,
+			WHERE kind = ?2 AND per_key = 1 AND key = substr(keys.v, instr(keys.v, ' ') + 1)) END,
 		keys.found + (keys.i > 1 AND coalesce(keys.prev <= ?6, 1))
 	FROM keys
-	WHERE keys.k IS NOT NULL AND keys.i <= ?5 AND keys.found + (keys.i > 1 AND coalesce(keys.prev <= ?6, 1)) < ?4
+	WHERE keys.v IS NOT NULL AND keys.i <= ?5 AND keys.found + (keys.i > 1 AND coalesce(keys.prev <= ?6, 1)) < ?4
 )
 SELECT '', (SELECT tat FROM kiln_rate_limit_state WHERE kind = ?2 AND per_key = 1 AND key = ''), 0
 WHERE ?3 = ''
 UNION ALL
-SELECT k, prev, i FROM keys WHERE i > 0`
+SELECT v, prev, i FROM keys WHERE i > 0`
 
 // sqlPartitionKeysRunning lists the partition keys other than "" of the
 // available jobs of queue ?1 and kind ?2, in byte order after ?3, each
@@ -347,20 +349,15 @@ func (p *partitionSource) KeysRunning(ctx context.Context, after string, n, scan
 	if err != nil {
 		return nil, false, fmt.Errorf("list partition keys and running jobs: %w", err)
 	}
-	if p.first == nil {
-		p.first = make(map[string]int64, n+1)
-	}
-	clear(p.first)
+	p.resetFirst(n)
 	var bad error
 	keys, end, err := readKeyRows(rows, n+1, func(rows *sql.Rows, v *sql.NullString, running *sql.NullInt64) (bool, error) {
 		return false, rows.Scan(v, running)
 	}, func(v string, running sql.NullInt64) store.KeyRunning {
-		id, key, ok := strings.Cut(v, " ")
-		first, err := strconv.ParseInt(id, 10, 64)
-		if !ok || err != nil {
-			bad = fmt.Errorf("listed key %q: not an ID and a key", v)
+		key, err := p.listed(v)
+		if err != nil {
+			bad = err
 		}
-		p.first[key] = first
 		return store.KeyRunning{Key: key, Running: int(running.Int64)}
 	})
 	if err == nil {
@@ -377,21 +374,54 @@ func (p *partitionSource) KeyBudgets(ctx context.Context, after string, n, scan 
 	if err != nil {
 		return nil, false, fmt.Errorf("list partition keys and budgets: %w", err)
 	}
-	var step int
-	keys, end, err := readKeyRows(rows, n+2, func(rows *sql.Rows, key *sql.NullString, tat *sql.NullInt64) (bool, error) {
-		err := rows.Scan(key, tat, &step)
+	p.resetFirst(n)
+	var (
+		step int
+		bad  error
+	)
+	keys, end, err := readKeyRows(rows, n+2, func(rows *sql.Rows, v *sql.NullString, tat *sql.NullInt64) (bool, error) {
+		err := rows.Scan(v, tat, &step)
 		return step == 0, err // step 0: the key "" and its own budget
-	}, func(key string, tat sql.NullInt64) store.KeyTAT {
-		kt := store.KeyTAT{Key: key}
+	}, func(v string, tat sql.NullInt64) store.KeyTAT {
+		var kt store.KeyTAT
+		if v != "" { // not the key "" of step 0
+			var err error
+			if kt.Key, err = p.listed(v); err != nil {
+				bad = err
+			}
+		}
 		if tat.Valid {
 			kt.TAT = fromMicros(tat.Int64)
 		}
 		return kt
 	})
+	if err == nil {
+		err = bad
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("list partition keys and budgets: %w", err)
 	}
 	return keys, end, nil
+}
+
+// resetFirst empties first, for a listing of about n keys.
+func (p *partitionSource) resetFirst(n int) {
+	if p.first == nil {
+		p.first = make(map[string]int64, n+1)
+	}
+	clear(p.first)
+}
+
+// listed returns the key of v, a listed key's "ID key", and records the
+// ID as the key's first job in first.
+func (p *partitionSource) listed(v string) (string, error) {
+	id, key, ok := strings.Cut(v, " ")
+	first, err := strconv.ParseInt(id, 10, 64)
+	if !ok || err != nil {
+		return "", fmt.Errorf("listed key %q: not an ID and a key", v)
+	}
+	p.first[key] = first
+	return key, nil
 }
 
 // readKeyRows reads, and closes, the rows of a listing of keys in which

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"strconv"
@@ -405,4 +406,30 @@ func explainAfter(ctx context.Context, pool *pgxpool.Pool, settings, query, mode
 	}
 	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	return strings.Join(lines, "\n"), err
+}
+
+// explainBuffers runs EXPLAIN (ANALYZE, BUFFERS) of query with args in a
+// transaction of its own on pool, after the statements of settings (SET
+// LOCAL ...), and returns the shared buffers its plan's root hit and
+// read. It rolls the transaction back, so that what query writes does not
+// stay.
+func explainBuffers(ctx context.Context, pool *pgxpool.Pool, settings []string, query string, args ...any) (int, error) {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback(ctx)
+	for _, set := range settings {
+		if _, err := tx.Exec(ctx, set); err != nil {
+			return 0, err
+		}
+	}
+	var plans []explainNode
+	if err := tx.QueryRow(ctx, "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "+query, args...).Scan(&plans); err != nil {
+		return 0, err
+	}
+	if len(plans) != 1 {
+		return 0, fmt.Errorf("EXPLAIN returned %d plans, want 1", len(plans))
+	}
+	return plans[0].Plan.SharedHitBlocks + plans[0].Plan.SharedReadBlocks, nil
 }

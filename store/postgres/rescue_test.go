@@ -1,12 +1,9 @@
 package postgres
 
 import (
-	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/store"
@@ -45,36 +42,11 @@ FROM generate_series(1, 20000)`), now.Add(-time.Hour), now.Add(time.Hour)); err 
 	leased_by = NULL, lease_expires_at = NULL`), now); err != nil {
 		t.Fatal(err)
 	}
+	// A bitmap scan of the rescue's statement honours the marks without
+	// making any.
 	bitmapBuffers := func() (int, error) {
-		var n int
-		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			defer tx.Rollback(ctx)
-			for _, set := range []string{"SET LOCAL enable_indexscan = off", "SET LOCAL enable_seqscan = off"} {
-				if _, err := tx.Exec(ctx, set); err != nil {
-					return err
-				}
-			}
-			var plan []struct {
-				Plan struct {
-					Hit  int `json:"Shared Hit Blocks"`
-					Read int `json:"Shared Read Blocks"`
-				}
-			}
-			var out string
-			if err := tx.QueryRow(ctx, "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "+s.sql(sqlRescue),
-				now, 1000, now).Scan(&out); err != nil {
-				return err
-			}
-			if err := json.Unmarshal([]byte(out), &plan); err != nil || len(plan) != 1 {
-				return fmt.Errorf("plan %s: %v", out, err)
-			}
-			n = plan[0].Plan.Hit + plan[0].Plan.Read
-			return fmt.Errorf("roll back") // the EXPLAIN's UPDATE must not stay
-		})
-		if err != nil && err.Error() != "roll back" {
-			return 0, err
-		}
-		return n, nil
+		return explainBuffers(ctx, s.pool, []string{"SET LOCAL enable_indexscan = off", "SET LOCAL enable_seqscan = off"},
+			s.sql(sqlRescue), now, 1000, now)
 	}
 	before, err := bitmapBuffers()
 	if err != nil {

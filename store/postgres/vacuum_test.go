@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -74,27 +73,10 @@ func TestVacuumClearsClaimIndex(t *testing.T) {
 	// reads (EXPLAIN ANALYZE of the claim statement, rolled back).
 	claimBuffers := func() int {
 		t.Helper()
-		var n int
-		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			var out string
-			if err := tx.QueryRow(ctx, "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "+s.sql(sqlClaim(1)),
-				"q", now, []string{"k"}, []string{}, 10, 10, []string{}, []int32{}, "p", now.Add(time.Minute),
-				time.Minute, []string{"k"}).Scan(&out); err != nil {
-				return err
-			}
-			var plan []struct {
-				Plan struct {
-					Hit  int `json:"Shared Hit Blocks"`
-					Read int `json:"Shared Read Blocks"`
-				}
-			}
-			if err := json.Unmarshal([]byte(out), &plan); err != nil || len(plan) != 1 {
-				return fmt.Errorf("plan %s: %v", out, err)
-			}
-			n = plan[0].Plan.Hit + plan[0].Plan.Read
-			return errRollBack
-		})
-		if err != errRollBack {
+		n, err := explainBuffers(ctx, s.pool, nil, s.sql(sqlClaim(1)),
+			"q", now, []string{"k"}, []string{}, 10, 10, []string{}, []int32{}, "p", now.Add(time.Minute),
+			time.Minute, []string{"k"})
+		if err != nil {
 			t.Fatal(err)
 		}
 		return n
@@ -185,9 +167,6 @@ func TestVacuumClearsClaimIndex(t *testing.T) {
 	})
 	t.Logf("an idle claim after %d jobs reads %d buffers, %d after JobVacuum (found %+v)", jobs, before, after, r)
 }
-
-// errRollBack ends a transaction of a test that must leave nothing.
-var errRollBack = fmt.Errorf("roll back")
 
 // TestVacuumDue checks JobVacuum's conditions: at least MinDead dead row
 // versions, at least a tenth of the live ones, a hundred times the

@@ -347,23 +347,27 @@ func (kilnSystem) run(ctx context.Context, o *options, round int) (_ *result, er
 	return r, nil
 }
 
-func (kilnSystem) continuous(ctx context.Context, o *options, _ int) (_ *result, err error) {
+func (kilnSystem) continuous(ctx context.Context, o *options, round int) (_ *result, err error) {
 	k, err := openKiln(ctx, o)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { err = errors.Join(err, k.close(ctx)) }()
-	r, err := runContinuous(ctx, o, &contRig{
-		insert: k.enqueue,
-		start:  k.start,
-		available: func(ctx context.Context) (int, error) {
-			return k.count(ctx, kiln.JobStateAvailable)
-		},
-		completed: func(ctx context.Context) (int, error) {
-			return k.count(ctx, kiln.JobStateCompleted)
-		},
-		events:  k.comps,
-		servers: pgBackends(ctx, k.st.Pool()),
+	var r *result
+	err = withProfile(round == 0 && o.kilnProfilePart == "continuous", o.kilnCPUProfile, func() (err error) {
+		r, err = runContinuous(ctx, o, &contRig{
+			insert: k.enqueue,
+			start:  k.start,
+			available: func(ctx context.Context) (int, error) {
+				return k.count(ctx, kiln.JobStateAvailable)
+			},
+			completed: func(ctx context.Context) (int, error) {
+				return k.count(ctx, kiln.JobStateCompleted)
+			},
+			events:  k.comps,
+			servers: pgBackends(ctx, k.st.Pool()),
+		})
+		return err
 	})
 	if err != nil {
 		return nil, err

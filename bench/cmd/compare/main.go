@@ -177,7 +177,7 @@ func main() {
 	flag.StringVar(&o.riverInsert, "river-insert", "many", "River's bulk insert: many (InsertMany, returns the rows, like Kiln's EnqueueMany) or fast (InsertManyFast, COPY)")
 	flag.IntVar(&o.asynqEnqueuers, "asynq-enqueuers", 50, "goroutines enqueuing concurrently for Asynq's bulk enqueue")
 	flag.StringVar(&o.kilnCPUProfile, "kiln-cpuprofile", "", "write a CPU profile of this process during Kiln's first-round phase --kiln-profile-phase to this file")
-	flag.StringVar(&o.kilnProfilePart, "kiln-profile-phase", "burn-down", "phase that --kiln-cpuprofile covers: enqueue, burn-down or latency")
+	flag.StringVar(&o.kilnProfilePart, "kiln-profile-phase", "burn-down", "phase that --kiln-cpuprofile covers: enqueue, burn-down or latency; with --duration, continuous (the backlog's insert, then the window)")
 	flag.DurationVar(&o.riverCooldown, "river-fetch-cooldown", 0, "River's FetchCooldown (0: River's default, 100ms, which caps a client's fetches at 10 per second)")
 	flag.DurationVar(&o.riverPollInterval, "river-poll-interval", 0, "River's FetchPollInterval (0: River's default, 1s)")
 	flag.DurationVar(&o.duration, "duration", 0, "run the continuous mode for this long instead of enqueue, burn-down and latency (kiln, river, floor)")
@@ -209,8 +209,8 @@ func main() {
 		fatalf("--floor-claim-max must be at least 0 and --floor-poll-interval above 0")
 	case o.riverInsert != "many" && o.riverInsert != "fast":
 		fatalf("--river-insert %q: want many or fast", o.riverInsert)
-	case !slices.Contains([]string{"enqueue", "burn-down", "latency"}, o.kilnProfilePart):
-		fatalf("--kiln-profile-phase %q: want enqueue, burn-down or latency", o.kilnProfilePart)
+	case !slices.Contains([]string{"enqueue", "burn-down", "latency", "continuous"}, o.kilnProfilePart):
+		fatalf("--kiln-profile-phase %q: want enqueue, burn-down, latency or continuous", o.kilnProfilePart)
 	}
 	all := map[string]system{"kiln": kilnSystem{}, "river": riverSystem{}, "asynq": asynqSystem{}, "floor": floorSystem{}}
 	var order []system

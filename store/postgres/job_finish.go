@@ -210,22 +210,26 @@ func (s *Store) completeJobs(ctx context.Context, params []*store.JobFinishParam
 	slices.SortFunc(sorted, func(a, b *store.JobFinishParams) int { return cmp.Compare(a.ID, b.ID) })
 	ids, leasedBy, servers := make([]int64, n), make([]string, n), make([]string, n)
 	attemptedAt, finalizedAt := make([]*time.Time, n), make([]time.Time, n)
+	claimedAt := make([]time.Time, n) // what attemptedAt points to: one allocation, not one per job
 	for i, p := range sorted {
 		ids[i], leasedBy[i], servers[i], finalizedAt[i] = p.ID, p.LeasedBy, p.Attempt.Server, truncate(p.Now)
 		if !p.AttemptedAt.IsZero() {
-			t := truncate(p.AttemptedAt)
-			attemptedAt[i] = &t
+			claimedAt[i] = truncate(p.AttemptedAt)
+			attemptedAt[i] = &claimedAt[i]
 		}
 	}
-	stmt, args := sqlCompleteJobs, []any{ids, leasedBy, attemptedAt, finalizedAt, servers}
+	stmt, args := sqlCompleteJobs, []any{arrayArg[int8Array](s.describes, ids),
+		arrayArg[textArray](s.describes, leasedBy), arrayArg[timestamptzPtrArray](s.describes, attemptedAt),
+		arrayArg[timestamptzArray](s.describes, finalizedAt), arrayArg[textArray](s.describes, servers)}
 	if out, ok := outputs(sorted); ok {
 		stmt, args = sqlCompleteJobsOutput, append(args, out)
 	}
 	moved := make([]int64, 0, n)
+	var id int64
+	dest := []any{&id} // one per batch: Scan's variadic slice would escape for every row
 	err := batchQuery(ctx, s.pool, []batchStatement{{sql: sqlLookupSettings}}, s.sql(stmt), args,
 		func(rows pgx.Rows) error {
-			var id int64
-			err := rows.Scan(&id)
+			err := rows.Scan(dest...)
 			moved = append(moved, id)
 			return err
 		})

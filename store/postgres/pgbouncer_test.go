@@ -107,7 +107,60 @@ func TestQueryExecModes(t *testing.T) {
 			}
 			defer s.Close()
 			checkRegistryAndRescue(t, s)
+			checkComplete(t, s)
 		})
+	}
+}
+
+// checkComplete completes a batch of claimed jobs through s, one under its
+// claim's time and one under any claim (a NULL element of the finish's
+// timestamptz array), and reads them back completed: the finish's array
+// parameters, which s sends as typed arrays when pgx describes the
+// statement and as plain slices when it infers their types (exec,
+// simple_protocol).
+func checkComplete(t *testing.T, s *postgres.Store) {
+	t.Helper()
+	ctx := t.Context()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	ps := jobParams(3)
+	for _, p := range ps {
+		p.Queue, p.ScheduledAt, p.CreatedAt = "complete", now, now
+	}
+	if _, err := s.JobInsertMany(ctx, ps); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "complete", Max: 3, AnyKind: true, LeasedBy: `proc-\"{a,b}"`,
+		Now: now, LeaseExpiresAt: now.Add(time.Minute)})
+	if err != nil || len(claimed) != 3 {
+		t.Fatalf("JobClaim: %d jobs, %v", len(claimed), err)
+	}
+	var finish []*store.JobFinishParams
+	for i, j := range claimed {
+		p := &store.JobFinishParams{ID: j.ID, LeasedBy: j.LeasedBy, State: kilntype.JobStateCompleted,
+			Now: now.Add(time.Duration(i+1) * time.Second),
+			Attempt: kilntype.JobAttempt{JobID: j.ID, Attempt: j.Attempt, StartedAt: *j.AttemptedAt,
+				Server: `server, \"é"`, Outcome: kilntype.AttemptSucceeded}}
+		if i != 1 {
+			p.AttemptedAt = *j.AttemptedAt
+		}
+		finish = append(finish, p)
+	}
+	moved, err := s.JobFinishMany(ctx, finish)
+	if err != nil || len(moved) != 3 {
+		t.Fatalf("JobFinishMany: moved %v, %v", moved, err)
+	}
+	for _, p := range finish {
+		j, err := s.JobGet(ctx, &store.JobGetParams{ID: p.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.State != kilntype.JobStateCompleted || j.FinalizedAt == nil || !j.FinalizedAt.Equal(p.Now) {
+			t.Errorf("job %d: %s, finalized at %v; want completed at %v", j.ID, j.State, j.FinalizedAt, p.Now)
+		}
+	}
+	attempts, err := s.JobAttemptList(ctx, &store.JobAttemptListParams{JobID: finish[0].ID})
+	if err != nil || len(attempts) != 1 || attempts[0].Server != finish[0].Attempt.Server {
+		t.Fatalf("JobAttemptList: %+v, %v; want the attempt by %q", attempts, err, finish[0].Attempt.Server)
 	}
 }
 

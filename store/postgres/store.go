@@ -275,6 +275,11 @@ type Store struct {
 	pgBouncer bool
 	// noVacuum is Options.NoVacuum: JobVacuum never vacuums.
 	noVacuum bool
+	// describes is set when the pool's query exec mode describes each
+	// statement, so that pgx encodes its parameters for the types the
+	// statement expects: its hot array parameters are then sent without an
+	// allocation per element (arrayArg).
+	describes bool
 	// vacuumRefused is set once the server skipped JobVacuum's VACUUM with
 	// a warning (not the table's owner): JobVacuum no longer tries.
 	vacuumRefused atomic.Bool
@@ -403,7 +408,8 @@ func pooledMode(m pgx.QueryExecMode) bool {
 }
 
 func newStore(pool *pgxpool.Pool, schema string, own bool) *Store {
-	return &Store{pool: pool, ownPool: own, schema: schema, quoted: pgx.Identifier{schema}.Sanitize()}
+	return &Store{pool: pool, ownPool: own, schema: schema, quoted: pgx.Identifier{schema}.Sanitize(),
+		describes: describesParams(pool.Config().ConnConfig.DefaultQueryExecMode)}
 }
 
 // checkSchema applies Options.Schema's default and checks its length.

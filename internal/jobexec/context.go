@@ -19,10 +19,11 @@ import (
 // used: its done channel is made when Done is first called, and the
 // context.Context that holds a cause for context.Cause only when it is
 // cancelled with one. A producer keeps it inside its record of a running
-// job, so that an attempt nobody cancels pays only for its timer (two
-// allocations: the timer and its function) where the standard library's
-// pair costs nine (each context, its cancel function, the timer and its
-// function, the parent's done channel and its map of children).
+// job, and its worker goroutine lends it a Timer (UseTimer), so that an
+// attempt nobody cancels costs no allocation for its timeout (a timer of
+// its own costs two: the timer and its function) where the standard
+// library's pair costs nine (each context, its cancel function, the timer
+// and its function, the parent's done channel and its map of children).
 //
 // The zero Context is not usable: call Init first, and do not copy it
 // after. Its methods are safe for concurrent use.
@@ -33,7 +34,8 @@ type Context struct {
 	done     chan struct{}           // nil until Done or a cancel; closed once err is set
 	err      error                   // nil until cancelled: context.Canceled or DeadlineExceeded
 	deadline time.Time               // zero: none
-	timer    *time.Timer             // the armed timeout, if any
+	timer    *time.Timer             // the armed timeout, if any, without a shared Timer
+	shared   *Timer                  // the Timer lent by UseTimer, if any
 	after    map[*afterFunc]struct{} // registered by AfterFunc, run at the cancel
 
 	// cause, set before err, holds the cause of a cancel with one: a
@@ -74,15 +76,29 @@ func (c *Context) Init(base context.Context) {
 // armed timer, if any, is stopped.
 func (c *Context) Cancel(cause error) { c.cancel(context.Canceled, cause) }
 
+// UseTimer makes c arm t for the timeout that Run arms, instead of a timer
+// of its own; call it before Run. t is lent, not given: t serves one
+// Context at a time (the attempts of one worker goroutine, which run one
+// after another), and c's end disarms it.
+func (c *Context) UseTimer(t *Timer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.shared = t
+}
+
 // setTimeout arms c to end with context.DeadlineExceeded and cause after d
-// (from now, on the real clock), unless it has ended already.
+// (from now, on the real clock), unless it has ended already or is armed.
 func (c *Context) setTimeout(d time.Duration, cause error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.err != nil || c.timer != nil {
+	if c.err != nil || !c.deadline.IsZero() {
 		return
 	}
 	c.deadline = time.Now().Add(d)
+	if c.shared != nil {
+		c.shared.arm(c, c.deadline, d, cause)
+		return
+	}
 	c.timer = time.AfterFunc(d, func() { c.cancel(context.DeadlineExceeded, cause) })
 }
 
@@ -105,6 +121,9 @@ func (c *Context) cancel(err, cause error) {
 	}
 	if c.timer != nil {
 		c.timer.Stop()
+	}
+	if c.shared != nil {
+		c.shared.disarm(c)
 	}
 	after := c.after
 	c.after = nil
@@ -180,3 +199,59 @@ func (c *Context) AfterFunc(f func()) (stop func() bool) {
 
 // String names c, as the standard library's contexts name themselves.
 func (c *Context) String() string { return "jobexec.Context" }
+
+// Timer is the timer of the timeouts of attempts that run one after
+// another, as one worker goroutine runs them: lent to each attempt's
+// Context (UseTimer), it is armed for that Context's timeout, and
+// disarmed when the Context ends, so that a timeout costs no allocation.
+// It serves one Context at a time: arming it for a Context disarms it for
+// the one before. The zero Timer is ready to use; do not copy it after
+// first use. Its methods are safe for concurrent use.
+type Timer struct {
+	mu    sync.Mutex  // guards t, ctx, at and cause
+	t     *time.Timer // runs fire; made at the first arming
+	ctx   *Context    // the Context it is armed for; nil: none
+	at    time.Time   // ctx's deadline
+	cause error       // ctx's timeout cause
+}
+
+// arm arms t to end c with context.DeadlineExceeded and cause at its
+// deadline at, d from now. c.mu is held (the lock order is c.mu, then
+// t.mu).
+func (t *Timer) arm(c *Context, at time.Time, d time.Duration, cause error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.ctx, t.at, t.cause = c, at, cause
+	if t.t == nil {
+		t.t = time.AfterFunc(d, t.fire)
+	} else {
+		t.t.Reset(d)
+	}
+}
+
+// disarm disarms t if it is armed for c. c.mu is held.
+func (t *Timer) disarm(c *Context) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ctx == c {
+		t.ctx = nil
+		t.t.Stop()
+	}
+}
+
+// fire ends the Context t is armed for, once its deadline has passed. A
+// run of fire that the Stop of an earlier arming came too late to prevent
+// finds t disarmed, or armed for a later Context whose deadline is still
+// ahead (time.Timer runs fire no earlier than d after arm, so the run
+// that is due always finds its deadline passed): it does nothing.
+func (t *Timer) fire() {
+	t.mu.Lock()
+	c, cause := t.ctx, t.cause
+	if c == nil || time.Now().Before(t.at) {
+		t.mu.Unlock()
+		return
+	}
+	t.ctx = nil
+	t.mu.Unlock()
+	c.cancel(context.DeadlineExceeded, cause)
+}

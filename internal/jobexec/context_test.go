@@ -47,8 +47,14 @@ func endedOf(t *testing.T, ctx, child context.Context) ended {
 
 // A Context ends as the standard library's pair does: cancelled with a
 // cause, with none, by its timeout; before or after Done is first called;
-// a context derived from it ends with its error and cause.
+// with a timer of its own or a shared Timer; a context derived from it
+// ends with its error and cause.
 func TestContextEndsAsTheStandardLibrarys(t *testing.T) {
+	t.Run("own timer", func(t *testing.T) { testContextEnds(t, nil) })
+	t.Run("shared timer", func(t *testing.T) { testContextEnds(t, new(Timer)) })
+}
+
+func testContextEnds(t *testing.T, timer *Timer) {
 	cause := errors.New("why")
 	for _, c := range []struct {
 		name      string
@@ -68,6 +74,9 @@ func TestContextEndsAsTheStandardLibrarys(t *testing.T) {
 			std, stdCancel, stdStop := stdContext(c.timeout)
 			defer stdStop()
 			jc := newContext()
+			if timer != nil {
+				jc.UseTimer(timer)
+			}
 			if c.timeout > 0 {
 				jc.setTimeout(c.timeout, ErrTimeout)
 			}
@@ -191,6 +200,69 @@ func TestContextCostsNothingUnused(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	new(Context).Init(ctx)
+}
+
+// A Timer serves the Contexts lent it one after another: a Context's end
+// disarms it, a late run of its function (one that the Stop of an earlier
+// arming came too late to prevent) leaves the Context armed since alone,
+// and each Context still ends at its own deadline, not before.
+func TestTimerServesOneContextAtATime(t *testing.T) {
+	timer := new(Timer)
+	first := newContext()
+	first.UseTimer(timer)
+	first.setTimeout(time.Hour, ErrTimeout)
+	first.Cancel(nil)
+
+	second := newContext()
+	second.UseTimer(timer)
+	second.setTimeout(time.Hour, ErrTimeout)
+	timer.fire() // the first's late run
+	if second.Err() != nil {
+		t.Fatalf("a late run of the timer ended the next Context: %v", second.Err())
+	}
+	second.Cancel(ErrShutdown)
+	if context.Cause(second) != ErrShutdown {
+		t.Fatalf("Cause %v, want ErrShutdown", context.Cause(second))
+	}
+
+	third := newContext()
+	third.UseTimer(timer)
+	third.setTimeout(20*time.Millisecond, ErrTimeout)
+	deadline, _ := third.Deadline()
+	testutil.Receive(t, third.Done(), "the third Context's timeout", nil)
+	if ended := time.Now(); ended.Before(deadline) {
+		t.Fatalf("ended %v before its deadline", deadline.Sub(ended))
+	}
+	if third.Err() != context.DeadlineExceeded || context.Cause(third) != ErrTimeout {
+		t.Fatalf("Err %v, Cause %v; want DeadlineExceeded, ErrTimeout", third.Err(), context.Cause(third))
+	}
+	// Its Timer was disarmed by the timeout: a fourth Context is armed
+	// afresh.
+	fourth := newContext()
+	fourth.UseTimer(timer)
+	fourth.setTimeout(time.Millisecond, ErrTimeout)
+	testutil.Receive(t, fourth.Done(), "the fourth Context's timeout", nil)
+	if context.Cause(fourth) != ErrTimeout {
+		t.Fatalf("Cause %v, want ErrTimeout", context.Cause(fourth))
+	}
+}
+
+// With a shared Timer, an attempt's timeout that nobody cancels with a
+// cause costs no allocation (a timer of its own costs two: the timer and
+// its function).
+func TestSharedTimerCostsNothing(t *testing.T) {
+	base := context.WithoutCancel(context.Background())
+	timer := new(Timer)
+	var jc Context
+	if n := testing.AllocsPerRun(100, func() {
+		jc = Context{}
+		jc.Init(base)
+		jc.UseTimer(timer)
+		jc.setTimeout(time.Hour, ErrTimeout)
+		jc.Cancel(nil)
+	}); n != 0 {
+		t.Fatalf("%v allocations per armed Context with a shared Timer, want 0", n)
+	}
 }
 
 // Run arms the timeout on a *Context it is given, under Observe's

@@ -365,21 +365,25 @@ func (p *Producer) dispatch(j *runningJob) {
 }
 
 // worker runs first, then every job sent on work until work is closed.
+// Its jobs' timeouts share one timer, which each job's context disarms as
+// it ends.
 func (p *Producer) worker(first *runningJob) {
 	defer p.workers.Done()
-	p.execute(first)
+	timer := new(jobexec.Timer)
+	p.execute(first, timer)
 	for j := range p.work {
-		p.execute(j)
+		p.execute(j, timer)
 	}
 }
 
-func (p *Producer) execute(j *runningJob) {
+func (p *Producer) execute(j *runningJob, timer *jobexec.Timer) {
 	row := j.row
 	if p.cfg.OnStart != nil {
 		p.cfg.OnStart(row)
 	}
 	unit, _ := p.cfg.Units.Unit(row)
 	params := &j.params
+	j.ctx.UseTimer(timer)
 	jobexec.RunInto(params, &j.ctx, p.cfg.Exec, row, unit)
 	j.finishing.Store(true)
 	j.ctx.Cancel(nil)

@@ -411,10 +411,11 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 // to go first in a claim of partitioned and other kinds (InTurn). The
 // zero value is ready; it is safe for concurrent use.
 type PartitionCursors struct {
-	// mu guards byKind.
-	mu     sync.Mutex
-	byKind map[[2]string]string
-	turn   atomic.Uint64
+	// mu guards byKind and unkeyed.
+	mu      sync.Mutex
+	byKind  map[[2]string]string
+	unkeyed map[[2]string]ClaimPos
+	turn    atomic.Uint64
 }
 
 // InTurn runs partitioned and others, the two parts of a claim of
@@ -479,4 +480,44 @@ func (c *PartitionCursors) Set(queue, kind, cursor string) {
 		c.byKind = make(map[[2]string]string)
 	}
 	c.byKind[[2]string{queue, kind}] = cursor
+}
+
+// ClaimPos is a job's place in claim order: priority, then ScheduledAt,
+// then ID. The zero value (ID 0) stands for no place: before every job.
+type ClaimPos struct {
+	Priority    int
+	ScheduledAt time.Time
+	ID          int64
+}
+
+// Unkeyed returns where the next deep read of the available jobs without
+// a key of queue and kind starts (the zero ClaimPos at first): see
+// SetUnkeyed.
+func (c *PartitionCursors) Unkeyed(queue, kind string) ClaimPos {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.unkeyed[[2]string{queue, kind}]
+}
+
+// SetUnkeyed records where the next deep read of the available jobs
+// without a key of queue and kind starts: after pos (the zero ClaimPos:
+// from the start again).
+//
+// A claim by partition key looks for jobs without a key among the first
+// jobs of the kind in claim order (PartitionRound.Window of them), which
+// jobs with a key may fill however deep the jobs without one wait; so,
+// when that window is full and holds fewer jobs without a key than the
+// claim wants, a backend reads one more window of the same size after the
+// place where its previous such read stopped, and records where this one
+// stopped (the zero ClaimPos once it reached the last job). A job without
+// a key behind D jobs with one is thus read within ceil(D / Window) of the
+// rounds that look for jobs without a key, however many jobs with a key
+// wait, at the cost of one more window read in such rounds.
+func (c *PartitionCursors) SetUnkeyed(queue, kind string, pos ClaimPos) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.unkeyed == nil {
+		c.unkeyed = make(map[[2]string]ClaimPos)
+	}
+	c.unkeyed[[2]string{queue, kind}] = pos
 }

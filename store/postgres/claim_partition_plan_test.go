@@ -35,16 +35,17 @@ SELECT 'k', 'q', '{}', 'available', 1, 0, 25, now(), now(), (g % 1000)::text FRO
 		keys[i], takes[i] = string(rune('a'+i%26))+strings.Repeat("x", i/26), 1
 	}
 	now := time.Now()
+	deep := deepArgs(&s.cursors, "q", "k")
 	for _, q := range []struct {
 		name  string
 		query string
 		args  []any
 	}{
 		{"keys", sqlPartitionKeys, []any{"q", "k", "", 400}},
-		{"take", sqlPartitionTake, []any{"q", "k", keys, takes, now, 0, 800, "p", nil, time.Minute}},
-		{"take with jobs without a key", sqlPartitionTake, []any{"q", "k", keys, takes, now, 1, 800, "p", nil, time.Minute}},
-		{"round", sqlPartitionRound, []any{"q", "k", "", 200, 1, 1, 1000, 0, 800, now, "p", nil, time.Minute}},
-		{"round with jobs without a key", sqlPartitionRound, []any{"q", "k", "", 199, 1, 1, 1000, 1, 800, now, "p", nil, time.Minute}},
+		{"take", sqlPartitionTake, append([]any{"q", "k", keys, takes, now, 0, 800, "p", nil, time.Minute}, deep...)},
+		{"take with jobs without a key", sqlPartitionTake, append([]any{"q", "k", keys, takes, now, 1, 800, "p", nil, time.Minute}, deep...)},
+		{"round", sqlPartitionRound, append([]any{"q", "k", "", 200, 1, 1, 1000, 0, 800, now, "p", nil, time.Minute}, deep...)},
+		{"round with jobs without a key", sqlPartitionRound, append([]any{"q", "k", "", 199, 1, 1, 1000, 1, 800, now, "p", nil, time.Minute}, deep...)},
 	} {
 		tx, err := s.pool.Begin(ctx)
 		if err != nil {
@@ -143,8 +144,8 @@ SELECT 'k', 'q', '{}', 'available', 1, 0, 25, $1, $1, (g % 1000)::text FROM gene
 	if _, err := tx.Prepare(ctx, "round", s.sql(sqlPartitionRound)); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := tx.Query(ctx, `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE round('q', 'k', '', 200, 1, 1, 1000, 0, 800, $1, 'p', NULL, '1 minute')`,
-		pgx.QueryExecModeSimpleProtocol, now)
+	rows, err := tx.Query(ctx, `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE round('q', 'k', '', 200, 1, 1, 1000, 0, 800, $1, 'p', NULL, '1 minute', $2, $3, $4)`,
+		append([]any{pgx.QueryExecModeSimpleProtocol, now}, deepArgs(&s.cursors, "q", "k")...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,11 +3,13 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
@@ -69,23 +71,46 @@ WHERE state = 'running' AND kind = $1 AND partition_key <> '' GROUP BY partition
 // sqlPartitionClaimTail returns the CTEs that sqlPartitionTake and
 // sqlPartitionRound end with, given the placeholders of their parameters
 // (queue $1 and kind $2 in both, keyed the CTE before): unkeyed locks up
-// to empty of the due (at now) available jobs without a key among the
-// kind's first window in claim order (kiln_job_claim_kind), skipping the
-// jobs other claims hold; claimed moves them and keyed's jobs to running,
-// leased by leasedBy until leaseEnd, or, when that is NULL, for leaseLen
-// from now(); counted writes the counter deltas (each job leaves
-// available for running, in queue $1). The UPDATE finds the locked jobs by
-// the column by of keyed and unkeyed: id (a primary-key lookup each), or
-// ctid (the locked row versions' addresses, read by a TID scan, for
-// sqlPartitionRound: see there).
-func sqlPartitionClaimTail(by, now, empty, window, leasedBy, leaseEnd, leaseLen string) string {
-	return fmt.Sprintf(`unkeyed AS MATERIALIZED (
-	SELECT c.id, c.ctid FROM (
-		SELECT id, partition_key FROM {s}.kiln_job
+// to empty of the due (at now) available jobs without a key, skipping the
+// jobs other claims hold, among the kind's first window in claim order
+// (unkeyed_head, from kiln_job_claim_kind) and, when that window is full
+// and holds fewer than empty jobs without a key, among the next window of
+// the kind's jobs after the place (deepP, deepS, deepI) in claim order,
+// less those of the first window (unkeyed_deep; see
+// store.PartitionCursors.SetUnkeyed); deep says whether the second window
+// was read, how many jobs it read and the place of its last (NULL if
+// none), for the caller to record. claimed moves the locked jobs and
+// keyed's to running, leased by leasedBy until leaseEnd, or, when that is
+// NULL, for leaseLen from now(); counted writes the counter deltas (each
+// job leaves available for running, in queue $1). The UPDATE finds the
+// locked jobs by the column by of keyed and unkeyed: id (a primary-key
+// lookup each), or ctid (the locked row versions' addresses, read by a
+// TID scan, for sqlPartitionRound: see there).
+func sqlPartitionClaimTail(by, now, empty, window, leasedBy, leaseEnd, leaseLen, deepP, deepS, deepI string) string {
+	return fmt.Sprintf(`unkeyed_head AS MATERIALIZED (
+	SELECT id, partition_key FROM {s}.kiln_job
+	WHERE state = 'available' AND queue = $1 AND kind = $2 AND scheduled_at <= %[1]s
+		AND %[2]s::integer > 0 AND NOT EXISTS (SELECT FROM paused)
+	ORDER BY priority, scheduled_at, id
+	LIMIT %[3]s
+),
+unkeyed_more AS MATERIALIZED (
+	SELECT count(*) >= %[3]s::integer AND count(*) FILTER (WHERE partition_key = '') < %[2]s::integer AS more
+	FROM unkeyed_head
+),
+unkeyed_deep AS MATERIALIZED (
+	SELECT d.id, d.partition_key, d.priority, d.scheduled_at, row_number() OVER () AS n FROM (
+		SELECT id, partition_key, priority, scheduled_at FROM {s}.kiln_job
 		WHERE state = 'available' AND queue = $1 AND kind = $2 AND scheduled_at <= %[1]s
-			AND %[2]s::integer > 0 AND NOT EXISTS (SELECT FROM paused)
+			AND (priority, scheduled_at, id) > (%[8]s::integer, %[9]s::timestamptz, %[10]s::bigint)
+			AND %[2]s::integer > 0 AND (SELECT more FROM unkeyed_more) AND id NOT IN (SELECT id FROM unkeyed_head)
 		ORDER BY priority, scheduled_at, id
 		LIMIT %[3]s
+	) AS d
+),
+unkeyed AS MATERIALIZED (
+	SELECT c.id, c.ctid FROM (
+		SELECT id, partition_key FROM unkeyed_head UNION ALL SELECT id, partition_key FROM unkeyed_deep
 	) AS w
 	CROSS JOIN LATERAL (
 		SELECT id, ctid FROM {s}.kiln_job WHERE id = w.id AND state = 'available'
@@ -93,6 +118,10 @@ func sqlPartitionClaimTail(by, now, empty, window, leasedBy, leaseEnd, leaseLen 
 	) AS c
 	WHERE w.partition_key = ''
 	LIMIT %[2]s
+),
+deep AS MATERIALIZED (
+	SELECT m.more, (SELECT count(*) FROM unkeyed_deep)::integer AS n, l.priority, l.scheduled_at, l.id
+	FROM unkeyed_more AS m LEFT JOIN unkeyed_deep AS l ON l.n = (SELECT max(n) FROM unkeyed_deep)
 ),
 claimed AS (
 	UPDATE {s}.kiln_job AS j SET state = 'running', attempt = j.attempt + 1, attempted_at = %[1]s,
@@ -104,7 +133,52 @@ claimed AS (
 ),
 counted AS (
 	`+countMoves("claimed AS c", "$1", "'running'", "$1", "'available'")+`
-)`, now, empty, window, leasedBy, leaseEnd, leaseLen, by)
+)`, now, empty, window, leasedBy, leaseEnd, leaseLen, by, deepP, deepS, deepI)
+}
+
+// deepColumns are the columns of the CTE deep of sqlPartitionClaimTail
+// that sqlPartitionTake and sqlPartitionRound return after a job's.
+const deepColumns = `d.more, d.n, d.priority, d.scheduled_at, d.id`
+
+// deepRead is what a claim's statement says of its read of the jobs
+// without a key past its first window (the CTE deep of
+// sqlPartitionClaimTail).
+type deepRead struct {
+	more bool // the second window was read
+	n    int  // the jobs it read
+	pos  struct {
+		priority *int
+		at       *time.Time
+		id       *int64
+	}
+}
+
+// dest returns the scan targets of deepColumns.
+func (d *deepRead) dest() []any { return []any{&d.more, &d.n, &d.pos.priority, &d.pos.at, &d.pos.id} }
+
+// deepArgs returns the place after which a claim of queue and kind reads
+// its second window of jobs without a key: the cursors' record
+// (store.PartitionCursors.Unkeyed), or, at first, a place before every job.
+func deepArgs(cursors *store.PartitionCursors, queue, kind string) []any {
+	pos := cursors.Unkeyed(queue, kind)
+	if pos.ID == 0 {
+		return []any{math.MinInt32, pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true}, int64(0)}
+	}
+	return []any{pos.Priority, pos.ScheduledAt, pos.ID}
+}
+
+// record sets where the next read past the first window of queue and
+// kind starts, when this one read a second window: after its last job,
+// or from the start once it read fewer than window jobs (the last ones).
+func (d *deepRead) record(cursors *store.PartitionCursors, queue, kind string, window int) {
+	if !d.more {
+		return
+	}
+	if d.n < window || d.pos.id == nil {
+		cursors.SetUnkeyed(queue, kind, store.ClaimPos{})
+		return
+	}
+	cursors.SetUnkeyed(queue, kind, store.ClaimPos{Priority: *d.pos.priority, ScheduledAt: *d.pos.at, ID: *d.pos.id})
 }
 
 // sqlPartitionTake moves to running, and returns, the available jobs of
@@ -115,11 +189,15 @@ counted AS (
 // order of that index alone, which no other gives without a sort; see
 // sortsDisabled), and the first
 // $6 without a key among the kind's first $7 in claim order
-// (kiln_job_claim_kind), skipping the jobs other claims hold. The jobs
+// (kiln_job_claim_kind) and, when those are $7 with fewer than $6 without
+// a key, the next $7 after the place ($11, $12, $13) in claim order
+// (sqlPartitionClaimTail), skipping the jobs other claims hold. The jobs
 // are leased by $8 until $9, or, when $9 is NULL, for $10 from now(). A
 // paused queue gives none. As sqlClaim, it commits asynchronously, and
 // writes its counter deltas (counted: each job it takes leaves available
-// for running, in queue $1).
+// for running, in queue $1). Each row is a claimed job followed by
+// deepColumns; a take that claims no job returns one row whose job
+// columns are NULL.
 var sqlPartitionTake = `WITH paused AS MATERIALIZED (
 	SELECT FROM {s}.kiln_queue WHERE name = $1 AND paused
 ),
@@ -137,8 +215,9 @@ keyed AS MATERIALIZED (
 		FOR UPDATE SKIP LOCKED
 	) AS c
 ),
-` + sqlPartitionClaimTail("id", "$5", "$6", "$7", "$8", "$9", "$10") + `
-SELECT ` + jobColumns + ` FROM claimed`
+` + sqlPartitionClaimTail("id", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12", "$13") + `
+SELECT ` + qualified("c", jobColumns) + `, ` + deepColumns + `
+FROM deep AS d LEFT JOIN claimed AS c ON true`
 
 // sqlPartitionRound is one round of a claim by partition key
 // (store.PartitionRounder.Round) in one statement: it visits the keys
@@ -153,7 +232,9 @@ SELECT ` + jobColumns + ` FROM claimed`
 // into it, which would run the key's seek and count once per use of their
 // columns.) keyed then takes each visited key's allotment of its due jobs at
 // $10 in claim order, and unkeyed the first $8 jobs without a key among the
-// kind's first $9, skipping the jobs other claims hold. The jobs are
+// kind's first $9 and, when those are $9 with fewer than $8 without a key,
+// the next $9 after the place ($14, $15, $16) in claim order
+// (sqlPartitionClaimTail), skipping the jobs other claims hold. The jobs are
 // leased by $11 until $12, or, when $12 is NULL, for $13 from now(); a
 // paused queue gives none. As sqlClaim, it commits asynchronously and
 // writes its counter deltas.
@@ -183,7 +264,8 @@ SELECT ` + jobColumns + ` FROM claimed`
 // Each row is a claimed job followed by the walk's outcome: the last key
 // visited ($3 if none), the number of keys visited, and whether the keys
 // ran out (walked: the walk found no key past the last, or one more seek
-// finds none, as when the allotments are full at the last key). A round
+// finds none, as when the allotments are full at the last key); then
+// deepColumns. A round
 // that claims no job returns one row whose job columns are NULL.
 //
 // The running jobs it counts are those committed when the statement
@@ -241,7 +323,7 @@ keyed AS MATERIALIZED (
 	) AS c
 	WHERE keys.i > 0 AND keys.room > 0 AND NOT (keys.room = 1 AND keys.due AND $6::integer > 0)
 ),
-` + sqlPartitionClaimTail("ctid", "$10", "$8", "$9", "$11", "$12", "$13") + `,
+` + sqlPartitionClaimTail("ctid", "$10", "$8", "$9", "$11", "$12", "$13", "$14", "$15", "$16") + `,
 visited AS MATERIALIZED (
 	SELECT (SELECT k FROM keys WHERE i = v.n AND k IS NOT NULL) AS last, v.n,
 		EXISTS (SELECT FROM keys WHERE k IS NULL) AS ended
@@ -253,8 +335,8 @@ walked AS MATERIALIZED (
 		ORDER BY partition_key LIMIT 1) IS NULL AS ended
 	FROM visited
 )
-SELECT ` + qualified("c", jobColumns) + `, w.last, w.n, w.ended
-FROM walked AS w LEFT JOIN claimed AS c ON true`
+SELECT ` + qualified("c", jobColumns) + `, w.last, w.n, w.ended, ` + deepColumns + `
+FROM walked AS w CROSS JOIN deep AS d LEFT JOIN claimed AS c ON true`
 
 // sqlRoundSettings plans the statements that follow it in its
 // transaction generically (sqlGenericPlans), with explicit sorts and JIT
@@ -396,16 +478,25 @@ func (p *partitionSource) Take(ctx context.Context, keys []string, takes []int, 
 	for i, t := range takes {
 		n[i] = int32(t)
 	}
-	var jobs []*kilntype.JobRow
-	err := p.sortsDisabled(ctx, p.s.sql(sqlPartitionTake), []any{p.c.p.Queue, p.kind, keys, n, p.c.now,
-		empty, window, p.c.p.LeasedBy, p.c.leaseEnd, p.c.leaseLen}, func(rows pgx.Rows) error {
-		j, err := scanJob(rows)
+	var (
+		jobs []*kilntype.JobRow
+		deep deepRead
+	)
+	args := append([]any{p.c.p.Queue, p.kind, keys, n, p.c.now,
+		empty, window, p.c.p.LeasedBy, p.c.leaseEnd, p.c.leaseLen}, deepArgs(&p.s.cursors, p.c.p.Queue, p.kind)...)
+	err := p.sortsDisabled(ctx, p.s.sql(sqlPartitionTake), args, func(rows pgx.Rows) error {
+		row := tailRow{Row: rows, extra: deep.dest()}
+		if rows.RawValues()[0] == nil { // no job: the deep read's outcome alone
+			return row.Scan(make([]any, jobColumnCount)...)
+		}
+		j, err := scanJob(row)
 		jobs = append(jobs, j)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim by partition key: %w", err)
 	}
+	deep.record(&p.s.cursors, p.c.p.Queue, p.kind, window)
 	return jobs, nil
 }
 
@@ -430,12 +521,14 @@ func (p *partitionRounds) Round(ctx context.Context, r store.PartitionRound) ([]
 		last    string
 		visited int
 		end     bool
+		deep    deepRead
 	)
 	settings := []batchStatement{{sql: sqlRoundSettings, args: []any{locks, "kiln/" + p.s.schema}, label: "plan and lock"}}
-	err := batchQuery(ctx, p.q, settings, p.s.sql(sqlPartitionRound), []any{p.c.p.Queue, p.kind, r.After, r.Need,
-		r.Share, r.MaxRunning, r.Scan, r.Empty, r.Window, p.c.now, p.c.p.LeasedBy, p.c.leaseEnd, p.c.leaseLen},
+	args := append([]any{p.c.p.Queue, p.kind, r.After, r.Need, r.Share, r.MaxRunning, r.Scan, r.Empty, r.Window,
+		p.c.now, p.c.p.LeasedBy, p.c.leaseEnd, p.c.leaseLen}, deepArgs(&p.s.cursors, p.c.p.Queue, p.kind)...)
+	err := batchQuery(ctx, p.q, settings, p.s.sql(sqlPartitionRound), args,
 		func(rows pgx.Rows) error {
-			row := roundRow{Row: rows, last: &last, visited: &visited, end: &end}
+			row := tailRow{Row: rows, extra: append([]any{&last, &visited, &end}, deep.dest()...)}
 			if rows.RawValues()[0] == nil { // no job: the walk's outcome alone
 				return row.Scan(make([]any, jobColumnCount)...)
 			}
@@ -449,21 +542,21 @@ func (p *partitionRounds) Round(ctx context.Context, r store.PartitionRound) ([]
 	if err != nil {
 		return nil, "", 0, false, fmt.Errorf("claim by partition key: %w", err)
 	}
+	deep.record(&p.s.cursors, p.c.p.Queue, p.kind, r.Window)
 	return jobs, last, visited, end, nil
 }
 
-// roundRow is a row of sqlPartitionRound: jobColumns, then the last key
-// visited, the number of keys visited and whether they ran out, read into
-// last, visited and end.
-type roundRow struct {
+// tailRow is a row of sqlPartitionRound or sqlPartitionTake: jobColumns,
+// then the columns read into extra (for sqlPartitionRound, the last key
+// visited, the number of keys visited and whether they ran out; for both,
+// deepColumns).
+type tailRow struct {
 	pgx.Row
-	last    *string
-	visited *int
-	end     *bool
+	extra []any
 }
 
-func (r roundRow) Scan(dest ...any) error {
-	return r.Row.Scan(append(dest, r.last, r.visited, r.end)...)
+func (r tailRow) Scan(dest ...any) error {
+	return r.Row.Scan(append(dest, r.extra...)...)
 }
 
 // jobColumnCount is the number of columns of jobColumns.

@@ -37,6 +37,7 @@ func TestQueryPlans(t *testing.T) {
 		{"partition take first", sqlPartitionTake(1), []any{"default", "a", 1, `{"k1":1,"k2":1}`}},
 		{"partition take by IDs", sqlPartitionTakeIDs, []any{"default", "a", 1, "[1,2]"}},
 		{"unkeyed jobs", sqlUnkeyedJobs, []any{"default", "a", 1, 64, 1}},
+		{"unkeyed jobs past the first window", sqlUnkeyedDeep, []any{"default", "a", 1, 64, 1, 1, 1}},
 		{"claim update", sqlClaimUpdate, []any{1, "p", 2, "[1,2]"}},
 		{"finish", sqlFinishJobs(2), []any{1, "p", "completed", nil, 0, 1, nil, nil, 1, "p", 2, "p", "completed", nil, 0, 1, nil, nil, 1, nil}},
 		{"insert attempt", sqlInsertAttempt, []any{1, 1, 1, 1, "p", "succeeded", "", ""}},

@@ -362,7 +362,7 @@ func (s *Store) claimBoth(ctx context.Context, tx *sql.Tx, st *stmts, c *candida
 	partitioned := func() error {
 		ptx := st.partition.bind(ctx, tx, st)
 		jobs, next, err := s.cursors.ClaimPartitionedKinds(ctx, whole, len(claimed), rate, func(kind string) store.PartitionSource {
-			return &partitionSource{tx: ptx, p: whole, kind: kind}
+			return &partitionSource{tx: ptx, p: whole, kind: kind, cursors: &s.cursors}
 		})
 		claimed, cursors = append(claimed, jobs...), next
 		return err

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -195,6 +196,29 @@ const sqlUnkeyedJobs = `SELECT * FROM (SELECT ` + claimColumns + ` FROM kiln_job
 WHERE partition_key = ''
 LIMIT ?5`
 
+// sqlUnkeyedDeep returns (priority, scheduled_at, id, and whether the job
+// has no key) the due available jobs of queue ?1 and kind ?2 at ?3 after
+// the place (?5, ?6, ?7) in claim order, at most ?4, less the first ?4 of
+// the kind in claim order (those sqlUnkeyedJobs looked among), when those
+// are ?4 (fewer: every due job of the kind was among them, and it returns
+// none): the second window of a claim's search for jobs without a key
+// (store.PartitionCursors.SetUnkeyed). Both reads are of
+// kiln_job_claim_kind alone, which holds every column they need but the
+// key. A paused queue gives none.
+const sqlUnkeyedDeep = `WITH head AS (
+	SELECT id FROM kiln_job INDEXED BY kiln_job_claim_kind
+	WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND scheduled_at <= ?3
+	ORDER BY priority, scheduled_at, id
+	LIMIT ?4
+)
+SELECT priority, scheduled_at, id, partition_key = '' FROM kiln_job INDEXED BY kiln_job_claim_kind
+WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND scheduled_at <= ?3
+	AND (priority, scheduled_at, id) > (?5, ?6, ?7) AND id NOT IN (SELECT id FROM head)
+	AND (SELECT count(*) FROM head) >= ?4
+	AND NOT EXISTS (SELECT 1 FROM kiln_queue WHERE name = ?1 AND paused = 1)
+ORDER BY priority, scheduled_at, id
+LIMIT ?4`
+
 // partitionStmts are the prepared statements of claims by partition key,
 // prepared when a claim first needs them (not with the other statements:
 // they name the indexes of migration 020, and a store whose schema
@@ -203,6 +227,7 @@ type partitionStmts struct {
 	// mu guards every field.
 	mu                     sync.Mutex
 	keys, running, unkeyed *sql.Stmt
+	unkeyedDeep            *sql.Stmt         // sqlUnkeyedDeep
 	keysRunning            *sql.Stmt         // sqlPartitionKeysRunning (per-key caps)
 	takeIDs                *sql.Stmt         // sqlPartitionTakeIDs (after keysRunning)
 	keyBudgets             *sql.Stmt         // sqlPartitionKeyBudgets (per-key rate limits)
@@ -225,6 +250,7 @@ func (ps *partitionStmts) prepare(ctx context.Context, db *sql.DB, max int) erro
 		{&ps.keys, sqlPartitionKeys},
 		{&ps.running, sqlPartitionRunning},
 		{&ps.unkeyed, sqlUnkeyedJobs},
+		{&ps.unkeyedDeep, sqlUnkeyedDeep},
 		{&ps.keyBudgets, sqlPartitionKeyBudgets},
 		{&ps.keysRunning, sqlPartitionKeysRunning},
 		{&ps.takeIDs, sqlPartitionTakeIDs},
@@ -259,7 +285,7 @@ func (ps *partitionStmts) close() error {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	var errs []error
-	for _, s := range []**sql.Stmt{&ps.keys, &ps.running, &ps.unkeyed, &ps.keyBudgets, &ps.keysRunning, &ps.takeIDs} {
+	for _, s := range []**sql.Stmt{&ps.keys, &ps.running, &ps.unkeyed, &ps.unkeyedDeep, &ps.keyBudgets, &ps.keysRunning, &ps.takeIDs} {
 		if *s != nil {
 			errs = append(errs, (*s).Close())
 			*s = nil
@@ -279,6 +305,7 @@ type partitionTx struct {
 	tx                             *sql.Tx
 	ps                             *partitionStmts
 	keys, running, unkeyed, update *sql.Stmt
+	unkeyedDeep                    *sql.Stmt
 	keyBudgets, keysRunning        *sql.Stmt
 	takeIDs                        *sql.Stmt
 }
@@ -290,7 +317,8 @@ func (ps *partitionStmts) bind(ctx context.Context, tx *sql.Tx, st *stmts) *part
 	defer ps.mu.Unlock()
 	return &partitionTx{ctx: ctx, tx: tx, ps: ps, keys: tx.StmtContext(ctx, ps.keys),
 		running: tx.StmtContext(ctx, ps.running), unkeyed: tx.StmtContext(ctx, ps.unkeyed),
-		keyBudgets: tx.StmtContext(ctx, ps.keyBudgets), keysRunning: tx.StmtContext(ctx, ps.keysRunning),
+		unkeyedDeep: tx.StmtContext(ctx, ps.unkeyedDeep),
+		keyBudgets:  tx.StmtContext(ctx, ps.keyBudgets), keysRunning: tx.StmtContext(ctx, ps.keysRunning),
 		takeIDs: tx.StmtContext(ctx, ps.takeIDs), update: tx.StmtContext(ctx, st.claimUpdate)}
 }
 
@@ -317,6 +345,9 @@ type partitionSource struct {
 	tx   *partitionTx
 	p    *store.JobClaimParams
 	kind string
+	// cursors holds where the claims' reads of jobs without a key past
+	// their first window start (store.PartitionCursors.Unkeyed).
+	cursors *store.PartitionCursors
 	// first holds, for each key of the latest KeysRunning, the ID of its
 	// first available job in claim order, for the Take that follows it
 	// in the same transaction (which clears it): that job is the one
@@ -507,6 +538,15 @@ func (p *partitionSource) Take(ctx context.Context, keys []string, takes []int, 
 		if err := read(p.tx.unkeyed, p.p.Queue, p.kind, now, window, empty); err != nil {
 			return nil, fmt.Errorf("select jobs without a key: %w", err)
 		}
+		if found := len(picked); found < empty {
+			ids, err := p.unkeyedDeep(ctx, now, window, empty-found)
+			if err == nil && len(ids) > 0 {
+				err = read(p.tx.takeIDs, p.p.Queue, p.kind, now, jsonIDs(ids))
+			}
+			if err != nil {
+				return nil, fmt.Errorf("select jobs without a key: %w", err)
+			}
+		}
 	}
 	if len(keys) > 0 {
 		var err error
@@ -546,6 +586,53 @@ func (p *partitionSource) Take(ctx context.Context, keys []string, takes []int, 
 		return nil, fmt.Errorf("mark running: %d of %d jobs updated (%v)", n, len(ids), err)
 	}
 	return picked, nil
+}
+
+// unkeyedDeep returns the IDs of up to n due jobs without a key at now
+// in the second window of a claim's search for them (sqlUnkeyedDeep, from
+// where the previous such read stopped), and records where the next one
+// starts (store.PartitionCursors.SetUnkeyed).
+func (p *partitionSource) unkeyedDeep(ctx context.Context, now int64, window, n int) ([]int64, error) {
+	if p.cursors == nil { // a source made by a test
+		p.cursors = new(store.PartitionCursors)
+	}
+	after := p.cursors.Unkeyed(p.p.Queue, p.kind)
+	prio, at := int64(math.MinInt64), int64(math.MinInt64)
+	if after.ID != 0 {
+		prio, at = int64(after.Priority), micros(after.ScheduledAt)
+	}
+	rows, err := p.tx.unkeyedDeep.QueryContext(ctx, p.p.Queue, p.kind, now, window, prio, at, after.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var (
+		ids  []int64
+		read int
+		last store.ClaimPos
+	)
+	for rows.Next() {
+		var (
+			at      int64
+			unkeyed bool
+		)
+		if err := rows.Scan(&last.Priority, &at, &last.ID, &unkeyed); err != nil {
+			return nil, err
+		}
+		last.ScheduledAt = fromMicros(at)
+		read++
+		if unkeyed && len(ids) < n {
+			ids = append(ids, last.ID)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if read < window {
+		last = store.ClaimPos{} // the last jobs: from the start next time
+	}
+	p.cursors.SetUnkeyed(p.p.Queue, p.kind, last)
+	return ids, nil
 }
 
 // takeFirst reads (with readIDs, which appends to *picked) the first job

@@ -166,6 +166,37 @@ func testClaimPartitioned(t *testing.T, newStore NewStoreFunc) {
 		}
 	})
 
+	t.Run("JobWithoutKeyBehindDeepBacklog", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		// Key "a" has 300 jobs, at its limit of 1 from the first claim on
+		// (none finishes); one job without a key (not capped) is enqueued
+		// behind them, 300 deep in claim order, far past the first window
+		// of jobs a claim looks among for jobs without a key
+		// (PartitionRound.Window: 64 for a claim of 10). Each claim looks
+		// one more window deeper (store.PartitionCursors.SetUnkeyed), so
+		// the job is claimed within ceil(300 / 64) = 5 claims, where it
+		// waited until fewer than 64 "a" jobs were ahead of it.
+		const backlog, claimSize = 300, 10
+		f.insertN(backlog, kind("t"), partition("a"))
+		f.insertN(1, kind("t"))
+		a := 0
+		for n := 1; ; n++ {
+			if n > 5 {
+				t.Fatalf("the job without a key still waits after 5 claims (claimed %d of key a, limit 1)", a)
+			}
+			got := perKey(f.claim(partitioned(claimSize, 1)))
+			if a += got["a"]; a > 1 {
+				t.Fatalf("claim %d: %d jobs of key a running; limit 1", n, a)
+			}
+			if got[""] == 1 {
+				break
+			}
+		}
+		if a != 1 {
+			t.Fatalf("claimed %d jobs of key a; want 1 (its limit)", a)
+		}
+	})
+
 	t.Run("RotatesAcrossClaims", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		const keys = 30

@@ -403,9 +403,10 @@ func (c *claim) run(ctx context.Context, s *Store, q claimQuerier) error {
 		if c.commit {
 			end = "COMMIT"
 		}
+		texts := newRepeatedTexts()
 		err = c.query(ctx, q, s.sql(sql), args, end,
 			func(rows pgx.Rows) error {
-				j, full, err := scanClaimed(rows)
+				j, full, err := scanClaimed(rows, texts)
 				if err != nil {
 					return err
 				}
@@ -519,9 +520,9 @@ func (c *claim) availableKinds(ctx context.Context, s *Store, q claimQuerier) ([
 
 // scanClaimed reads one row of sqlClaim: the job, and whether a source of
 // candidates was full.
-func scanClaimed(rows pgx.Rows) (*kilntype.JobRow, bool, error) {
+func scanClaimed(rows pgx.Rows, texts *repeatedTexts) (*kilntype.JobRow, bool, error) {
 	sc := new(scannedJob)
-	j, err := sc.scan(rows, &sc.full)
+	j, err := sc.scan(rows, &sc.full, texts)
 	return j, sc.full, err
 }
 

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"errors"
 	"strings"
 	"time"
 
@@ -32,24 +33,32 @@ const attemptColumns = `job_id, attempt, started_at, finished_at, server, outcom
 
 // scanJob reads one row of jobColumns.
 func scanJob(row pgx.Row) (*kilntype.JobRow, error) {
-	return new(scannedJob).scan(row, nil)
+	return new(scannedJob).scan(row, nil, nil)
 }
 
 // scan reads into sc one row of jobColumns, followed by one more column
-// read into extra unless extra is nil, and returns sc's row.
+// read into extra unless extra is nil, and returns sc's row. With texts,
+// the row's kind, queue, state and lease holder are read through it: the
+// rows of one batch (a claim's) that repeat the previous row's values
+// share its strings.
 //
 // One allocation, sc, holds the row, every value Scan writes through a
 // pointer (each would escape to the heap on its own, and a nullable time
 // scanned into a *time.Time is one more), the times the row points to,
 // and Scan's arguments (a slice of its own would be one more allocation
 // per row, and one more again to append extra to it).
-func (sc *scannedJob) scan(row pgx.Row, extra any) (*kilntype.JobRow, error) {
+func (sc *scannedJob) scan(row pgx.Row, extra any, texts *repeatedTexts) (*kilntype.JobRow, error) {
 	j := &sc.row
+	kind, queue, state, leasedBy := any(&j.Kind), any(&j.Queue), any(&sc.state), any(&sc.leasedBy)
+	if texts != nil {
+		texts.kind.to, texts.queue.to, texts.state.to, texts.leasedBy.to = &j.Kind, &j.Queue, &sc.state, &j.LeasedBy
+		kind, queue, state, leasedBy = &texts.kind, &texts.queue, &texts.state, &texts.leasedBy
+	}
 	// Args and Metadata scan as plain bytes: pgx would hand a
 	// *json.RawMessage to encoding/json, which walks the whole document
 	// once more before the worker decodes it.
-	sc.dest = [len(sc.dest)]any{&j.ID, &j.Kind, &j.Queue, (*[]byte)(&j.Args), &sc.state, &j.Priority, &j.Attempt,
-		&j.MaxAttempts, &j.CreatedAt, &j.ScheduledAt, &sc.times[0], &sc.times[1], &sc.leasedBy,
+	sc.dest = [len(sc.dest)]any{&j.ID, kind, queue, (*[]byte)(&j.Args), state, &j.Priority, &j.Attempt,
+		&j.MaxAttempts, &j.CreatedAt, &j.ScheduledAt, &sc.times[0], &sc.times[1], leasedBy,
 		&sc.times[2], &sc.times[3], &j.Tags, (*[]byte)(&j.Metadata), &sc.uniqueKey, &sc.lastError,
 		&sc.progress, &sc.progressAttempt, &j.Partition, extra}
 	dest := sc.dest[:len(sc.dest)-1]
@@ -69,7 +78,9 @@ func (sc *scannedJob) scan(row pgx.Row, extra any) (*kilntype.JobRow, error) {
 	j.FinalizedAt = sc.time(1)
 	j.LeaseExpiresAt = sc.time(2)
 	j.CancelRequestedAt = sc.time(3)
-	j.LeasedBy = sc.leasedBy.String
+	if texts == nil {
+		j.LeasedBy = sc.leasedBy.String
+	}
 	j.UniqueKey = sc.uniqueKey.String
 	j.LastError = sc.lastError.String
 	if sc.progress.Valid && sc.progressAttempt.Valid && int(sc.progressAttempt.Int32) == j.Attempt {
@@ -99,6 +110,38 @@ type scannedJob struct {
 	// dest holds Scan's arguments during scan: one per column of
 	// jobColumns, and the extra one.
 	dest [23]any
+}
+
+// repeatedText is a scan target for a text column whose value repeats from
+// row to row of a batch: a row whose value equals the previous row's
+// shares its string, instead of a copy of its own (an allocation per row
+// and column). The value is read from pgx's buffer (pgtype.BytesScanner)
+// and written to *to.
+type repeatedText struct {
+	to       *string // where the row's value goes; "" for NULL if nullable
+	last     string  // the previous row's value
+	nullable bool
+}
+
+func (t *repeatedText) ScanBytes(v []byte) error {
+	if v == nil && !t.nullable {
+		return errors.New("cannot scan NULL into a string")
+	}
+	if string(v) != t.last {
+		t.last = string(v)
+	}
+	*t.to = t.last
+	return nil
+}
+
+// repeatedTexts are the columns of a claim's rows that repeat from row to
+// row: the kind (one per claim, mostly), the queue and state (one per
+// claim), and the lease holder (this process). One per batch of rows.
+type repeatedTexts struct{ kind, queue, state, leasedBy repeatedText }
+
+// newRepeatedTexts returns the repeatedTexts of a batch of rows.
+func newRepeatedTexts() *repeatedTexts {
+	return &repeatedTexts{leasedBy: repeatedText{nullable: true}}
 }
 
 // time returns the i-th of sc.times in UTC, or nil for NULL.

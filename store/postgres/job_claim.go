@@ -66,7 +66,13 @@ import (
 //     claimed job, one fewer in the state it was claimed from, which is
 //     available for the jobs of available (they were locked in that
 //     state) and the state waiting locked them in for the others. All of
-//     them are jobs of queue $1.
+//     them are jobs of queue $1. It counts claimed's rows as a whole (and
+//     looks up in claimed only the jobs that waiting locked, usually none)
+//     instead of joining two delta rows to each claimed job and grouping
+//     them: about 7,000 instructions fewer per claimed job in the
+//     database (docs/benchmarks.md, "Database instructions per job").
+//     HAVING drops the states whose delta is 0, so a claim that takes
+//     nothing (an idle poll) appends no row.
 const sqlClaimFormat = `WITH RECURSIVE paused AS MATERIALIZED (
 	SELECT FROM {s}.kiln_queue WHERE name = $1 AND paused
 ),
@@ -119,9 +125,14 @@ claimed AS (
 counted AS (
 	INSERT INTO {s}.kiln_job_count_delta (queue, state, jobs, finished)
 	SELECT $1, d.state, sum(d.jobs), 0
-	FROM claimed AS c LEFT JOIN waiting AS w ON w.id = c.id
-		CROSS JOIN LATERAL (VALUES ('running', 1), (coalesce(w.state, 'available'), -1)) AS d(state, jobs)
+	FROM (
+		SELECT 'running' AS state, count(*) AS jobs FROM claimed
+		UNION ALL SELECT 'available', -count(*) FROM claimed
+		UNION ALL SELECT w.state, -1 FROM waiting AS w WHERE w.id IN (SELECT id FROM claimed)
+		UNION ALL SELECT 'available', 1 FROM waiting AS w WHERE w.id IN (SELECT id FROM claimed)
+	) AS d
 	GROUP BY d.state
+	HAVING sum(d.jobs) <> 0
 )%[3]s
 SELECT * FROM claimed`
 

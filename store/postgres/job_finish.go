@@ -147,9 +147,9 @@ moved AS (
 	FROM f
 	WHERE j.id = ANY(ARRAY[f.id]) AND j.state || '' = 'running' AND j.leased_by = f.leased_by
 		AND (f.attempted_at IS NULL OR j.attempted_at = f.attempted_at)
-	RETURNING j.id, j.queue, j.state
+	RETURNING j.id, j.queue
 ),
-counted AS (` + sqlCountFinished + `)
+counted AS (` + sqlCountCompleted + `)
 SELECT id FROM moved`
 
 // sqlLookupSettings turns off sequential and bitmap scans for the rest of
@@ -171,10 +171,10 @@ SELECT id FROM moved`
 const sqlLookupSettings = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true),
 	set_config('plan_cache_mode', 'force_generic_plan', true)`
 
-// sqlCountFinished is the body of the counted CTE of sqlFinishJobs and
-// sqlCompleteJobs: it appends the counter deltas of the jobs that their
-// moved CTE returns (id, queue, and the state it moved them to; they were
-// all running) to kiln_job_count_delta, one row per queue and state
+// sqlCountFinished is the body of the counted CTE of sqlFinishJobs: it
+// appends the counter deltas of the jobs that its moved CTE returns (id,
+// queue, and the state it moved them to; they were all running) to
+// kiln_job_count_delta, one row per queue and state
 // changed. Each job counts one job fewer in running and one more, and one
 // finished attempt, in its new state, as migration 007's trigger counted
 // them (countMoves for a finish, spelled out: the hottest statements skip
@@ -184,6 +184,18 @@ const sqlCountFinished = `
 	SELECT m.queue, d.state, sum(d.jobs), sum(d.finished)
 	FROM moved AS m CROSS JOIN LATERAL (VALUES (m.state, 1, 1), ('running', -1, 0)) AS d(state, jobs, finished)
 	GROUP BY m.queue, d.state
+`
+
+// sqlCountCompleted is the body of sqlCompleteJobs' counted CTE, which
+// sqlCountFinished would be for jobs that all moved from running to
+// completed: it counts moved's jobs per queue first, then appends two rows
+// per queue (one more completed job and finished attempt each, one running
+// job fewer each), so that it groups one row per job instead of two.
+const sqlCountCompleted = `
+	INSERT INTO {s}.kiln_job_count_delta (queue, state, jobs, finished)
+	SELECT q.queue, d.state, d.sign * q.n, CASE WHEN d.sign > 0 THEN q.n ELSE 0 END
+	FROM (SELECT queue, count(*) AS n FROM moved GROUP BY queue) AS q
+		CROSS JOIN (VALUES ('completed', 1), ('running', -1)) AS d(state, sign)
 `
 
 // completesOnly reports whether every outcome of params is a successful

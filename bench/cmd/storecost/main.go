@@ -63,6 +63,8 @@ func main() {
 	system := flag.String("system", "kiln", "whose statements: kiln (the PostgreSQL store's) or floor (bench/internal/floor's raw SQL: the same batches, one partial index, no triggers)")
 	wal := flag.Bool("wal", false, "also print the WAL bytes each statement writes per job (exact only on a server nothing else writes to)")
 	retry := flag.Bool("retry", false, "fail each job's first attempt as retryable, promote it with JobScheduleDue, complete its second")
+	insertOnly := flag.Bool("insert-only", false, "stop after the inserts (what the claims and finishes cost is then a difference between two runs, e.g. of instructions under callgrind)")
+	noFinish := flag.Bool("no-finish", false, "claim every job but finish none (the claims' cost is then a difference between two runs)")
 	statements := flag.Bool("statements", false, "count statements, nested statements and trigger calls per job (pg_stat_statements, reset at the start)")
 	flag.Parse()
 	if flag.NArg() > 0 || *jobs < 1 || *batch < 1 || (*system != "kiln" && *system != "floor") {
@@ -70,7 +72,7 @@ func main() {
 		os.Exit(2)
 	}
 	o := options{jobs: *jobs, batch: *batch, setup: *setup, floor: *system == "floor", wal: *wal, retry: *retry,
-		statements: *statements}
+		statements: *statements, insertOnly: *insertOnly, noFinish: *noFinish}
 	if o.floor && o.retry {
 		fmt.Fprintln(os.Stderr, "storecost: --retry is for --system kiln")
 		os.Exit(2)
@@ -147,6 +149,7 @@ type options struct {
 	jobs, batch                   int
 	setup                         string
 	floor, wal, retry, statements bool
+	insertOnly, noFinish          bool
 }
 
 func run(ctx context.Context, database string, o options) (err error) {
@@ -193,7 +196,7 @@ func run(ctx context.Context, database string, o options) (err error) {
 	insert, claim, finish := &meter{pid: pid, wal: wal}, &meter{pid: pid, wal: wal}, &meter{pid: pid, wal: wal}
 	promote := &meter{pid: pid, wal: wal}
 	if isFloor {
-		if err := runFloor(ctx, st, schema, jobs, batch, insert, claim, finish); err != nil {
+		if err := runFloor(ctx, st, schema, jobs, batch, o, insert, claim, finish); err != nil {
 			return err
 		}
 		report("floor", jobs, batch, countWAL, insert, claim, finish, nil)
@@ -210,6 +213,10 @@ func run(ctx context.Context, database string, o options) (err error) {
 		}
 		done += len(ps)
 	}
+	if o.insertOnly {
+		report("kiln", jobs, batch, countWAL, insert, claim, finish, nil)
+		return counts.report(ctx, st.Pool(), schema, jobs)
+	}
 
 	now := base.Add(time.Second)
 	claimParams := &store.JobClaimParams{Queue: "default", Max: batch, LeasedBy: "storecost", Kinds: []string{"noop"},
@@ -222,6 +229,10 @@ func run(ctx context.Context, database string, o options) (err error) {
 		}
 		if len(rows) == 0 {
 			break
+		}
+		if o.noFinish {
+			done += len(rows)
+			continue
 		}
 		ps := make([]*store.JobFinishParams, len(rows))
 		for i, j := range rows {
@@ -269,7 +280,7 @@ func run(ctx context.Context, database string, o options) (err error) {
 
 // runFloor inserts, claims and finishes jobs with the floor's statements
 // (bench/internal/floor) in schema, in the batches of Kiln's run.
-func runFloor(ctx context.Context, st *postgres.Store, schema string, jobs, batch int, insert, claim, finish *meter) error {
+func runFloor(ctx context.Context, st *postgres.Store, schema string, jobs, batch int, o options, insert, claim, finish *meter) error {
 	t, err := floor.Create(ctx, st.Pool(), schema)
 	if err != nil {
 		return err
@@ -281,6 +292,9 @@ func runFloor(ctx context.Context, st *postgres.Store, schema string, jobs, batc
 		}
 		done += n
 	}
+	if o.insertOnly {
+		return nil
+	}
 	done := 0
 	for {
 		var rows []floor.Claimed
@@ -289,6 +303,10 @@ func runFloor(ctx context.Context, st *postgres.Store, schema string, jobs, batc
 		}
 		if len(rows) == 0 {
 			break
+		}
+		if o.noFinish {
+			done += len(rows)
+			continue
 		}
 		ids := make([]int64, len(rows))
 		for i, j := range rows {

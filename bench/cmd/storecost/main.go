@@ -24,6 +24,12 @@
 // function (track_functions is set to pl for the run): counts, not time,
 // so they hold on a loaded machine.
 //
+// --insert-only stops after the inserts and --no-finish claims every job
+// but finishes none, so that the claims' or the finishes' cost is the
+// difference between two runs of a measure that covers a whole run, such
+// as the instructions of the server process under callgrind
+// (docs/benchmarks.md, "Database instructions per job").
+//
 // The database server must run on this machine (the tool reads its
 // processes' CPU time from /proc; Linux only). CPU time is counted in
 // clock ticks (10 ms), which averages out over the thousands of calls of a

@@ -46,7 +46,7 @@ SELECT k FROM keys WHERE k IS NOT NULL`
 // sqlPartitionTakeIDs), and the budget of the key of the row before it
 // (NULL on the first such row, i = 1): a reader pairs each key with the
 // next row's tat, and a row whose v is NULL follows the last key of all
-// (the keys ran out).
+// (the keys ran out). The rows come as one value (sqlKeyList).
 //
 // keys walks kiln_job_claim_partition as sqlPartitionKeys does (one seek
 // per key, and one more for the key after the last one paired), and each
@@ -68,10 +68,12 @@ const sqlPartitionKeyBudgets = `WITH RECURSIVE keys(v, i, prev, found) AS (
 	FROM keys
 	WHERE keys.v IS NOT NULL AND keys.i <= ?5 AND keys.found + (keys.i > 1 AND coalesce(keys.prev <= ?6, 1)) < ?4
 )
-SELECT '', (SELECT tat FROM kiln_rate_limit_state WHERE kind = ?2 AND per_key = 1 AND key = ''), 0
-WHERE ?3 = ''
-UNION ALL
-SELECT v, prev, i FROM keys WHERE i > 0`
+SELECT ` + sqlKeyList + ` FROM (
+	SELECT '' AS v, (SELECT tat FROM kiln_rate_limit_state WHERE kind = ?2 AND per_key = 1 AND key = '') AS prev, 0 AS i
+	WHERE ?3 = ''
+	UNION ALL
+	SELECT v, prev, i FROM keys WHERE i > 0
+)`
 
 // sqlPartitionKeysRunning lists the partition keys other than "" of the
 // available jobs of queue ?1 and kind ?2, in byte order after ?3, each
@@ -82,7 +84,7 @@ SELECT v, prev, i FROM keys WHERE i > 0`
 // subquery returns one value), and the running jobs of the key of the row
 // before (NULL on the first row): a reader pairs each key with the next
 // row's count, and a row whose v is NULL follows the last key of all (the
-// keys ran out).
+// keys ran out). The rows come as one value (sqlKeyList).
 //
 // keys walks kiln_job_claim_partition as sqlPartitionKeys does (one seek
 // per key, and one more for the key after the last one paired), and each
@@ -110,7 +112,19 @@ const sqlPartitionKeysRunning = `WITH RECURSIVE keys(v, i, prev, found) AS (
 	FROM keys
 	WHERE keys.v IS NOT NULL AND keys.i <= ?5 AND keys.found + coalesce(keys.prev < ?6, 0) < ?4
 )
-SELECT v, prev FROM keys WHERE i > 0`
+SELECT ` + sqlKeyList + ` FROM keys WHERE i > 0`
+
+// sqlKeyList is the one value that sqlPartitionKeysRunning and
+// sqlPartitionKeyBudgets return: their rows (v, prev), in the order of
+// the walk (i), as one text in which each row is v, NUL, prev and each
+// row after the first is preceded by a NUL, a NULL being empty (neither v,
+// a key's "ID key", nor prev, a number, is ever empty, and a partition
+// key holds no NUL). One row, whatever the number of keys: the driver
+// copies and boxes each text it returns (two allocations), and database/sql
+// and the driver step each row, so that ~100 rows cost ~200 allocations
+// and ~100 calls more than one row (readKeyList reads it). NULL when the
+// walk gave no row.
+const sqlKeyList = `group_concat(coalesce(v, '') || char(0) || coalesce(prev, ''), char(0) ORDER BY i)`
 
 // sqlPartitionTakeIDs returns (claimColumns of, with an empty text for
 // partition_key, which the caller knows) the jobs of the JSON array of IDs
@@ -376,61 +390,55 @@ func (p *partitionSource) Keys(ctx context.Context, after string, n int) ([]stri
 }
 
 func (p *partitionSource) KeysRunning(ctx context.Context, after string, n, scan, maxRunning int) ([]store.KeyRunning, bool, error) {
-	rows, err := p.tx.keysRunning.QueryContext(ctx, p.p.Queue, p.kind, after, n, scan, maxRunning)
-	if err != nil {
+	var list sql.NullString
+	if err := p.tx.keysRunning.QueryRowContext(ctx, p.p.Queue, p.kind, after, n, scan, maxRunning).Scan(&list); err != nil {
 		return nil, false, fmt.Errorf("list partition keys and running jobs: %w", err)
 	}
 	p.resetFirst(n)
 	var bad error
-	keys, end, err := readKeyRows(rows, n+1, func(rows *sql.Rows, v *sql.NullString, running *sql.NullInt64) (bool, error) {
-		return false, rows.Scan(v, running)
-	}, func(v string, running sql.NullInt64) store.KeyRunning {
+	keys, end := readKeyList(list.String, n+1, false, func(v, running string) store.KeyRunning {
 		key, err := p.listed(v)
+		count := 0
+		if err == nil && running != "" {
+			count, err = strconv.Atoi(running)
+		}
 		if err != nil {
 			bad = err
 		}
-		return store.KeyRunning{Key: key, Running: int(running.Int64)}
+		return store.KeyRunning{Key: key, Running: count}
 	})
-	if err == nil {
-		err = bad
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("list partition keys and running jobs: %w", err)
+	if bad != nil {
+		return nil, false, fmt.Errorf("list partition keys and running jobs: %w", bad)
 	}
 	return keys, end, nil
 }
 
 func (p *partitionSource) KeyBudgets(ctx context.Context, after string, n, scan int, eligible time.Time) ([]store.KeyTAT, bool, error) {
-	rows, err := p.tx.keyBudgets.QueryContext(ctx, p.p.Queue, p.kind, after, n, scan, micros(eligible))
-	if err != nil {
+	var list sql.NullString
+	if err := p.tx.keyBudgets.QueryRowContext(ctx, p.p.Queue, p.kind, after, n, scan, micros(eligible)).Scan(&list); err != nil {
 		return nil, false, fmt.Errorf("list partition keys and budgets: %w", err)
 	}
 	p.resetFirst(n)
-	var (
-		step int
-		bad  error
-	)
-	keys, end, err := readKeyRows(rows, n+2, func(rows *sql.Rows, v *sql.NullString, tat *sql.NullInt64) (bool, error) {
-		err := rows.Scan(v, tat, &step)
-		return step == 0, err // step 0: the key "" and its own budget
-	}, func(v string, tat sql.NullInt64) store.KeyTAT {
+	var bad error
+	// With after "", the first row is the key "" and its own budget.
+	keys, end := readKeyList(list.String, n+2, after == "", func(v, tat string) store.KeyTAT {
 		var kt store.KeyTAT
-		if v != "" { // not the key "" of step 0
-			var err error
-			if kt.Key, err = p.listed(v); err != nil {
-				bad = err
-			}
+		var err error
+		if v != "" { // not the key "" of the first row
+			kt.Key, err = p.listed(v)
 		}
-		if tat.Valid {
-			kt.TAT = fromMicros(tat.Int64)
+		if err == nil && tat != "" {
+			var t int64
+			t, err = strconv.ParseInt(tat, 10, 64)
+			kt.TAT = fromMicros(t)
+		}
+		if err != nil {
+			bad = err
 		}
 		return kt
 	})
-	if err == nil {
-		err = bad
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("list partition keys and budgets: %w", err)
+	if bad != nil {
+		return nil, false, fmt.Errorf("list partition keys and budgets: %w", bad)
 	}
 	return keys, end, nil
 }
@@ -455,42 +463,33 @@ func (p *partitionSource) listed(v string) (string, error) {
 	return key, nil
 }
 
-// readKeyRows reads, and closes, the rows of a listing of keys in which
-// each row holds a key (NULL once the keys ran out) and the value of the
-// key of the row before it (sqlPartitionKeysRunning,
-// sqlPartitionKeyBudgets): scan reads one row into key and v (the same
-// two variables for every row, so that reading a row allocates nothing
-// for them), and pair makes each key's entry from the key and the value
-// of the row after it. A row that scan reports as own holds its own key's
-// value instead, and is an entry of its own, outside the pairing. It
-// returns the entries in the order of the rows (room for n of them), and
-// end: the last row's key is NULL (the keys ran out).
-func readKeyRows[V, E any](rows *sql.Rows, n int, scan func(rows *sql.Rows, key *sql.NullString, v *V) (own bool, err error),
-	pair func(key string, v V) E) (entries []E, end bool, err error) {
-	defer rows.Close()
+// readKeyList reads a listing of keys (sqlPartitionKeysRunning,
+// sqlPartitionKeyBudgets) returned as one text (sqlKeyList), in which
+// each row holds a key (empty: NULL, once the keys ran out) and the value
+// of the key of the row before it (empty: NULL): pair makes each key's
+// entry from the key and the value of the row after it. When own is set,
+// the first row holds its own key's value instead, and is an entry of its
+// own, outside the pairing. It returns the entries in the order of the
+// rows (room for n of them), and end: the last row's key is NULL (the
+// keys ran out). The keys and values passed to pair are parts of list:
+// reading the rows allocates nothing but the entries.
+func readKeyList[E any](list string, n int, own bool, pair func(key, v string) E) (entries []E, end bool) {
 	entries = make([]E, 0, n)
-	var (
-		key, prev sql.NullString // the row's key, and the key of the row before
-		v         V
-	)
-	for rows.Next() {
-		own, err := scan(rows, &key, &v)
-		if err != nil {
-			return nil, false, err
-		}
+	var prev string // the key of the row before ("": none, or NULL)
+	for first := true; list != ""; first = false {
+		key, rest, _ := strings.Cut(list, "\x00")
+		v, rest, _ := strings.Cut(rest, "\x00")
+		list = rest
 		switch {
-		case own:
-			entries = append(entries, pair(key.String, v))
+		case own && first:
+			entries = append(entries, pair(key, v))
 			continue
-		case prev.Valid:
-			entries = append(entries, pair(prev.String, v))
+		case prev != "":
+			entries = append(entries, pair(prev, v))
 		}
-		prev, end = key, !key.Valid
+		prev, end = key, key == ""
 	}
-	if err := rows.Err(); err != nil {
-		return nil, false, err
-	}
-	return entries, end, nil
+	return entries, end
 }
 
 func (p *partitionSource) Running(ctx context.Context) (map[string]int, error) {

@@ -3,9 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -252,14 +252,25 @@ func rateTaken(ctx context.Context, tx *sql.Tx, rs *rateStmts, r *store.RateClai
 	if len(writes) == 0 {
 		return nil
 	}
-	rows := make([][4]any, len(writes))
+	b := make([]byte, 0, 2+len(writes)*48)
+	b = append(b, '[')
 	for i, w := range writes {
-		rows[i] = [4]any{w.Kind, w.PerKey, w.Key, micros(w.TAT)}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '[')
+		b = appendJSONString(b, w.Kind)
+		if w.PerKey {
+			b = append(b, ",1,"...)
+		} else {
+			b = append(b, ",0,"...)
+		}
+		b = appendJSONString(b, w.Key)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, micros(w.TAT), 10)
+		b = append(b, ']')
 	}
-	b, err := json.Marshal(rows)
-	if err != nil {
-		return fmt.Errorf("write rate budgets: %w", err)
-	}
+	b = append(b, ']')
 	write, err := rs.bound(ctx, tx, func(rs *rateStmts) *sql.Stmt { return rs.write })
 	if err != nil {
 		return fmt.Errorf("write rate budgets: %w", err)

@@ -207,8 +207,10 @@ func (s *Store) insertRound(ctx context.Context, q querier, rows []insertedRow, 
 	if slices.ContainsFunc(uniqueKeys, func(k string) bool { return k != "" }) {
 		stmt = sqlInsertJobsUnique
 	}
-	res, err := q.Query(ctx, s.sql(stmt), kinds, queues, args, states, priorities,
-		maxAttempts, createdAt, scheduledAt, tags, metadata, uniqueKeys, partitions)
+	text := func(v []string) any { return arrayArg[textArray](s.describes, v) }
+	res, err := q.Query(ctx, s.sql(stmt), text(kinds), text(queues), text(args), text(states), priorities,
+		maxAttempts, arrayArg[timestamptzArray](s.describes, createdAt), arrayArg[timestamptzArray](s.describes, scheduledAt),
+		text(tags), text(metadata), text(uniqueKeys), text(partitions))
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -124,17 +125,17 @@ func TestQueryPlans(t *testing.T) {
 		query string
 		args  []any
 	}{
-		{"claim", sqlClaim(1), []any{"q1", now, []string{"k1"}, none, 10, 10, none, noLimits, "p", nil, time.Minute,
+		{"claim", sqlClaim(1, false), []any{"q1", now, []string{"k1"}, none, 10, 10, none, noLimits, "p", nil, time.Minute,
 			[]string{"k1"}}},
-		{"claim 100", sqlClaim(1), []any{"q1", now, []string{"k1"}, none, 100, 100, none, noLimits, "p", nil, time.Minute,
+		{"claim 100", sqlClaim(1, false), []any{"q1", now, []string{"k1"}, none, 100, 100, none, noLimits, "p", nil, time.Minute,
 			[]string{"k1"}}},
-		{"claim of 3 kinds", sqlClaim(3), []any{"q1", now, []string{"k0", "k1", "k2"}, none, 100, 100, none, noLimits,
+		{"claim of 3 kinds", sqlClaim(3, false), []any{"q1", now, []string{"k0", "k1", "k2"}, none, 100, 100, none, noLimits,
 			"p", nil, time.Minute, []string{"k0", "k1", "k2"}}},
-		{"claim of any kind", sqlClaim(4), []any{"q1", now, nil, none, 10, 10, none, noLimits,
+		{"claim of any kind", sqlClaim(4, false), []any{"q1", now, nil, none, 10, 10, none, noLimits,
 			"p", nil, time.Minute, []string{"k0", "k1", "k2", "k3"}}},
-		{"claim of no kind available", sqlClaim(0), []any{"q1", now, nil, []string{"k3"}, 10, 10, none, noLimits,
+		{"claim of no kind available", sqlClaim(0, false), []any{"q1", now, nil, []string{"k3"}, 10, 10, none, noLimits,
 			"p", nil, time.Minute, none}},
-		{"claim with kinds and limits", sqlClaim(2), []any{"q1", now, []string{"k1", "k2"}, []string{"k3"},
+		{"claim with kinds and limits", sqlClaim(2, true), []any{"q1", now, []string{"k1", "k2"}, []string{"k3"},
 			40, 10, []string{"k1"}, []int32{2}, "p", nil, time.Minute, []string{"k1", "k2"}}},
 		{"available kinds", sqlAvailableKinds, []any{"q1"}},
 		{"insert jobs", sqlInsertJobs, []any{[]string{"k"}, []string{"q"}, []string{"{}"}, []string{"available"},
@@ -432,4 +433,35 @@ func explainBuffers(ctx context.Context, pool *pgxpool.Pool, settings []string, 
 		return 0, fmt.Errorf("EXPLAIN returned %d plans, want 1", len(plans))
 	}
 	return plans[0].Plan.SharedHitBlocks + plans[0].Plan.SharedReadBlocks, nil
+}
+
+// TestClaimWithoutLimitsRanksNothing checks that the claim without kind
+// limits (sqlClaim(k, false), every claim of a process without
+// Config.KindLimits) picks its jobs without ranking them within their kind:
+// no window function, and no sort or join of its candidates by kind; and
+// that the claim with limits does rank them, so that the check sees a
+// window function where there is one.
+func TestClaimWithoutLimitsRanksNothing(t *testing.T) {
+	t.Parallel()
+	s := NewForTest(t)
+	now := time.Date(2030, 1, 1, 2, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		limited bool
+		limits  []string
+		left    []int32
+	}{{false, []string{}, []int32{}}, {true, []string{"k1"}, []int32{2}}} {
+		for _, k := range []int{1, 3} {
+			kinds := []string{"k1", "k2", "k3"}[:k]
+			name := fmt.Sprintf("claim of %d kinds, limited %v", k, tc.limited)
+			eachPlan(t, s, name, sqlClaim(k, tc.limited), []any{"q1", now, kinds, []string{}, 10, 10,
+				tc.limits, tc.left, "p", nil, time.Minute, kinds}, func(mode, plan string) {
+				ranks := strings.Contains(plan, "WindowAgg")
+				byKind := regexp.MustCompile(`(Sort Key|Hash Cond): .*\bkind\b`).MatchString(plan)
+				if ranks != tc.limited || byKind != tc.limited {
+					t.Errorf("%s, %s: window function %v, sort or join by kind %v, want %v\n%s",
+						name, mode, ranks, byKind, tc.limited, plan)
+				}
+			})
+		}
+	}
 }

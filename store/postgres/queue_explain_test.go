@@ -45,9 +45,9 @@ SELECT 'q' || g, g % 2 = 1, now() FROM generate_series(0, 49) AS g`)); err != ni
 		query string
 		args  []any
 	}{
-		{"claim of a paused queue", sqlClaim(2), []any{"q1", now, nil, none, 10, 10, none, []int32{}, "p", nil, time.Minute,
+		{"claim of a paused queue", sqlClaim(2, false), []any{"q1", now, nil, none, 10, 10, none, []int32{}, "p", nil, time.Minute,
 			[]string{"k1", "k2"}}},
-		{"claim of a queue not paused", sqlClaim(2), []any{"q2", now, nil, none, 10, 10, none, []int32{}, "p", nil, time.Minute,
+		{"claim of a queue not paused", sqlClaim(2, false), []any{"q2", now, nil, none, 10, 10, none, []int32{}, "p", nil, time.Minute,
 			[]string{"k1", "k2"}}},
 		{"queue list", sqlQueueList, nil},
 		{"job count by state", sqlJobCountByState, nil},

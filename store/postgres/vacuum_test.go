@@ -73,7 +73,7 @@ func TestVacuumClearsClaimIndex(t *testing.T) {
 	// reads (EXPLAIN ANALYZE of the claim statement, rolled back).
 	claimBuffers := func() int {
 		t.Helper()
-		n, err := explainBuffers(ctx, s.pool, nil, s.sql(sqlClaim(1)),
+		n, err := explainBuffers(ctx, s.pool, nil, s.sql(sqlClaim(1, false)),
 			"q", now, []string{"k"}, []string{}, 10, 10, []string{}, []int32{}, "p", now.Add(time.Minute),
 			time.Minute, []string{"k"})
 		if err != nil {

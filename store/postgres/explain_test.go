@@ -465,3 +465,23 @@ func TestClaimWithoutLimitsRanksNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestInsertStreamsRows checks that sqlInsertJobs and sqlInsertJobsUnique
+// read their arrays as a ProjectSet, one row at a time in array order, and
+// neither store them (a Function Scan's tuplestore) nor sort them.
+func TestInsertStreamsRows(t *testing.T) {
+	t.Parallel()
+	s := NewForTest(t)
+	now := time.Date(2030, 1, 1, 2, 0, 0, 0, time.UTC)
+	two := func(v string) []string { return []string{v, v} }
+	for name, query := range map[string]string{"insert": sqlInsertJobs, "insert unique": sqlInsertJobsUnique} {
+		eachPlan(t, s, name, query, []any{two("k"), two("q"), two("{}"), two("available"), []int32{1, 1},
+			[]int32{1, 1}, []time.Time{now, now}, []time.Time{now, now}, two("[]"), two("{}"), []string{"u1", ""}, two("")},
+			func(mode, plan string) {
+				if !strings.Contains(plan, "ProjectSet") || strings.Contains(plan, "Function Scan") ||
+					strings.Contains(plan, "Sort") {
+					t.Errorf("%s, %s: want a ProjectSet, no Function Scan and no Sort\n%s", name, mode, plan)
+				}
+			})
+	}
+}

@@ -40,7 +40,13 @@ ON CONFLICT DO NOTHING
 RETURNING id, unique_key`
 
 // sqlInsertJobsRows is the INSERT of sqlInsertJobs and sqlInsertJobsUnique,
-// up to its conflict and RETURNING clauses.
+// up to its conflict and RETURNING clauses. Its rows come from one unnest
+// per array in a select list, which PostgreSQL runs in step (a ProjectSet
+// node) and hands on one row at a time, in array order: unnest of all the
+// arrays in FROM, WITH ORDINALITY, stored every row in a tuplestore and
+// sorted them by ordinal back into that order, 7,800 database
+// instructions more per job (docs/benchmarks.md, "Database instructions
+// per job").
 const sqlInsertJobsRows = `INSERT INTO {s}.kiln_job (kind, queue, args, state, priority, max_attempts,
 	created_at, scheduled_at, tags, metadata, unique_key, partition_key)
 SELECT r.kind, r.queue, r.args::jsonb, r.state, r.priority, r.max_attempts,
@@ -48,11 +54,13 @@ SELECT r.kind, r.queue, r.args::jsonb, r.state, r.priority, r.max_attempts,
 	CASE WHEN r.tags = '[]' THEN '{}'::text[]
 		ELSE ARRAY(SELECT jsonb_array_elements_text(r.tags::jsonb)) END,
 	r.metadata::jsonb, nullif(r.unique_key, ''), r.partition_key
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::integer[],
-		$7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[])
-	WITH ORDINALITY AS r(kind, queue, args, state, priority, max_attempts,
-		created_at, scheduled_at, tags, metadata, unique_key, partition_key, ord)
-ORDER BY r.ord`
+FROM (
+	SELECT unnest($1::text[]) AS kind, unnest($2::text[]) AS queue, unnest($3::text[]) AS args,
+		unnest($4::text[]) AS state, unnest($5::integer[]) AS priority, unnest($6::integer[]) AS max_attempts,
+		unnest($7::timestamptz[]) AS created_at, unnest($8::timestamptz[]) AS scheduled_at,
+		unnest($9::text[]) AS tags, unnest($10::text[]) AS metadata, unnest($11::text[]) AS unique_key,
+		unnest($12::text[]) AS partition_key
+) AS r`
 
 // sqlGetUnique returns the jobs that hold the unique keys of the array $1.
 // Its WHERE repeats the partial unique index's, so the index serves it.

@@ -408,8 +408,11 @@ func pooledMode(m pgx.QueryExecMode) bool {
 }
 
 func newStore(pool *pgxpool.Pool, schema string, own bool) *Store {
-	return &Store{pool: pool, ownPool: own, schema: schema, quoted: pgx.Identifier{schema}.Sanitize(),
-		describes: describesParams(pool.Config().ConnConfig.DefaultQueryExecMode)}
+	s := &Store{pool: pool, ownPool: own, schema: schema, quoted: pgx.Identifier{schema}.Sanitize()}
+	if pool != nil { // tests make Stores without a pool
+		s.describes = describesParams(pool.Config().ConnConfig.DefaultQueryExecMode)
+	}
+	return s
 }
 
 // checkSchema applies Options.Schema's default and checks its length.

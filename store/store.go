@@ -115,7 +115,7 @@ type JobStore interface {
 	// per partition key (jobs without a key not counted), with its
 	// params.MaxKeys busiest keys and how many keys have a running job. It
 	// is one statement that reads as many index entries as jobs run (the
-	// running entries of kiln_job_state_inflight, and of
+	// running entries of kiln_job_state_inflight, and, on SQLite, of
 	// kiln_job_running_partition for the partition kinds), whatever the
 	// number of other jobs. Params that JobRunningCountParams.Validate
 	// refuses are an error, and nothing is read.

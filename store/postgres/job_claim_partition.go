@@ -17,7 +17,7 @@ import (
 
 // sqlPartitionKeys returns up to $4 partition keys other than ” of the
 // available jobs of queue $1 and kind $2, in byte order after $3, by a
-// loose index scan of kiln_job_claim_partition: one seek per key, however
+// loose index scan of kiln_job_partition: one seek per key, however
 // many jobs each key has queued.
 const sqlPartitionKeys = `WITH RECURSIVE keys(k) AS (
 	(SELECT partition_key FROM {s}.kiln_job
@@ -38,7 +38,7 @@ SELECT k FROM keys WHERE k IS NOT NULL LIMIT $4`
 // or not after $6, or $5 keys, whichever comes first; then a row whose k
 // is NULL if the keys ran out first. When $3 is "", the first row is the
 // key "" and its budget (the jobs without a key). keys walks
-// kiln_job_claim_partition as sqlPartitionKeys does (one seek per key),
+// kiln_job_partition as sqlPartitionKeys does (one seek per key),
 // looking each key's budget up by primary key as it goes, and counts the
 // keys with room (found) to know when to stop.
 const sqlPartitionKeyBudgets = `WITH RECURSIVE keys(k, i, found, tat) AS (
@@ -63,10 +63,14 @@ SELECT k, tat, i FROM keys WHERE i > 0
 ORDER BY 3`
 
 // sqlPartitionRunning counts the running jobs of kind $1 per partition key
-// through kiln_job_running_partition: as many entries as the kind has jobs
-// with a key running.
-const sqlPartitionRunning = `SELECT partition_key, count(*) FROM {s}.kiln_job
-WHERE state = 'running' AND kind = $1 AND partition_key <> '' GROUP BY partition_key`
+// from the running jobs of kiln_job_state_inflight, one row each (running
+// is materialized, so that the key's condition is not pushed into it:
+// there it would let the planner read kiln_job_partition, whose running
+// entries of a kind are spread between its keys' available ones).
+const sqlPartitionRunning = `WITH running AS MATERIALIZED (
+	SELECT partition_key FROM {s}.kiln_job WHERE state = 'running' AND kind = $1
+)
+SELECT partition_key, count(*) FROM running WHERE partition_key <> '' GROUP BY partition_key`
 
 // sqlPartitionClaimTail returns the CTEs that sqlPartitionTake and
 // sqlPartitionRound end with, given the placeholders of their parameters
@@ -183,7 +187,7 @@ func (d *deepRead) record(cursors *store.PartitionCursors, queue, kind string, w
 
 // sqlPartitionTake moves to running, and returns, the available jobs of
 // queue $1 and kind $2 due at $5: for each key $3[i], its first $4[i] in
-// claim order (one range of kiln_job_claim_partition each: the key is
+// claim order (one range of kiln_job_partition each: the key is
 // sought as a range, not an equality, so that partition_key is not a
 // constant of the subquery and its ORDER BY, which starts with it, is the
 // order of that index alone, which no other gives without a sort; see
@@ -210,7 +214,7 @@ keyed AS MATERIALIZED (
 		SELECT id FROM {s}.kiln_job
 		WHERE state = 'available' AND queue = $1 AND kind = $2 AND partition_key >= v.k AND partition_key <= v.k
 			AND partition_key <> '' AND scheduled_at <= $5 AND NOT EXISTS (SELECT FROM paused)
-		ORDER BY partition_key, priority, scheduled_at, id
+		ORDER BY partition_key, state DESC, queue, priority, scheduled_at, id
 		LIMIT v.n
 		FOR UPDATE SKIP LOCKED
 	) AS c
@@ -221,23 +225,35 @@ FROM deep AS d LEFT JOIN claimed AS c ON true`
 
 // sqlPartitionRound is one round of a claim by partition key
 // (store.PartitionRounder.Round) in one statement: it visits the keys
-// other than "" of the available jobs of queue $1 and kind $2 in byte
-// order after $3, one seek of kiln_job_claim_partition each (a loose index
-// scan, as sqlPartitionKeys), and allots each key min($5, what is left of
-// $4, and, when $6 > 0, $6 less the key's running jobs of the kind), at
-// least 0, counting the key's running jobs from its entries of
-// kiln_job_running_partition (at most $6 of them) as it goes; it stops
-// once the allotments add up to $4, after $7 keys, or when the keys run
-// out. (The OFFSET 0s keep the subqueries of a step from being pulled up
-// into it, which would run the key's seek and count once per use of their
-// columns.) keyed then takes each visited key's allotment of its due jobs at
-// $10 in claim order, and unkeyed the first $8 jobs without a key among the
-// kind's first $9 and, when those are $9 with fewer than $8 without a key,
-// the next $9 after the place ($14, $15, $16) in claim order
-// (sqlPartitionClaimTail), skipping the jobs other claims hold. The jobs are
-// leased by $11 until $12, or, when $12 is NULL, for $13 from now(); a
-// paused queue gives none. As sqlClaim, it commits asynchronously and
-// writes its counter deltas.
+// other than "" of the kind $2's available jobs of queue $1 and running
+// jobs, in byte order after $3, one seek of kiln_job_partition each (a
+// loose index scan), and allots each key min($5, what is left of $4, and,
+// when $6 > 0, $6 less the key's running jobs of the kind), at least 0; it
+// stops once the allotments add up to $4, after $7 keys, or when the keys
+// run out. kiln_job_partition holds each key's running jobs before its
+// available ones, so the seek lands on the key's first running job, or,
+// when none runs, on its first available job of the queue in claim order:
+// in the first case a key under a limit of 1 ($6 = 1) has no room, and
+// under a larger one the round counts the key's running jobs (at most $6
+// entries of the same range); in the second it has room for $6, and the
+// seek found the job to take. (The OFFSET 0s keep the subqueries of a step
+// from being pulled up into it, which would run the key's seek and count
+// once per use of their columns.) keyed then takes each visited key's
+// allotment of its due jobs at $10 in claim order, and unkeyed the first
+// $8 jobs without a key among the kind's first $9 and, when those are $9
+// with fewer than $8 without a key, the next $9 after the place ($14, $15,
+// $16) in claim order (sqlPartitionClaimTail), skipping the jobs other
+// claims hold. The jobs are leased by $11 until $12, or, when $12 is NULL,
+// for $13 from now(); a paused queue gives none. As sqlClaim, it commits
+// asynchronously and writes its counter deltas.
+//
+// Until migration 024 the walk sought each key in an index of available
+// jobs (kiln_job_claim_partition) and counted its running jobs in another
+// (kiln_job_running_partition): two seeks per key. With one, the walk of a
+// round of 100 keys under a limit of 1 runs in 0.47-0.49 ms where it took
+// 0.84-0.95 (docs/benchmarks.md, "One index for per-key claims (issue 13,
+// PostgreSQL, 2026-12-05 night)"). The walk now also visits the keys
+// whose jobs all run (they get no room, as before they were not seen).
 //
 // The walk's seek of a key reads its first job in claim order (the index's
 // order within the key), and keeps that row's address (ctid) and whether
@@ -245,7 +261,7 @@ FROM deep AS d LEFT JOIN claimed AS c ON true`
 // first job is due takes that job by its address (a TID scan: one heap
 // page, already read by the seek), re-checked available, due, of the queue
 // and kind once locked; any other key with room takes its allotment from
-// its range of kiln_job_claim_partition (as sqlPartitionTake). The UPDATE
+// its range of kiln_job_partition (as sqlPartitionTake). The UPDATE
 // then finds the locked jobs by their addresses too (a TID scan, instead
 // of a primary-key lookup per job). So a claim of one job per key seeks
 // each key once, where it sought the key's range a second time and each
@@ -287,6 +303,8 @@ keys(k, i, room, total, first, due) AS (
 		SELECT nk.k, nk.first, nk.due, CASE
 			WHEN nk.k IS NULL THEN 0
 			WHEN $6::integer <= 0 THEN least($5::integer, $4::integer - keys.total)
+			WHEN nk.first IS NOT NULL THEN least($5::integer, $4::integer - keys.total, $6::integer)
+			WHEN $6::integer = 1 THEN 0
 			ELSE least($5::integer, $4::integer - keys.total, greatest($6::integer - (
 				SELECT count(*)::integer FROM (
 					SELECT FROM {s}.kiln_job
@@ -294,11 +312,13 @@ keys(k, i, room, total, first, due) AS (
 					LIMIT $6::integer
 				) AS r), 0))
 			END AS room
-		FROM (SELECT f.partition_key AS k, f.ctid AS first, f.scheduled_at <= $10 AS due
+		FROM (SELECT f.partition_key AS k, CASE WHEN f.state = 'available' THEN f.ctid END AS first,
+				f.state = 'available' AND f.scheduled_at <= $10 AS due
 			FROM (SELECT) AS one LEFT JOIN LATERAL (
-				SELECT partition_key, ctid, scheduled_at FROM {s}.kiln_job
-				WHERE state = 'available' AND queue = $1 AND kind = $2 AND partition_key <> '' AND partition_key > keys.k
-				ORDER BY partition_key, priority, scheduled_at, id LIMIT 1
+				SELECT partition_key, state, ctid, scheduled_at FROM {s}.kiln_job
+				WHERE state IN ('available', 'running') AND kind = $2 AND partition_key <> '' AND partition_key > keys.k
+					AND (state = 'running' OR queue = $1)
+				ORDER BY partition_key, state DESC, queue, priority, scheduled_at, id LIMIT 1
 			) AS f ON true OFFSET 0) AS nk
 		OFFSET 0
 	) AS n
@@ -317,7 +337,7 @@ keyed AS MATERIALIZED (
 		SELECT id, ctid FROM {s}.kiln_job
 		WHERE state = 'available' AND queue = $1 AND kind = $2 AND partition_key >= keys.k AND partition_key <= keys.k
 			AND partition_key <> '' AND scheduled_at <= $10 AND NOT EXISTS (SELECT FROM paused)
-		ORDER BY partition_key, priority, scheduled_at, id
+		ORDER BY partition_key, state DESC, queue, priority, scheduled_at, id
 		LIMIT keys.room
 		FOR UPDATE SKIP LOCKED
 	) AS c
@@ -367,7 +387,7 @@ var (
 // statement only: one batch, one round trip, of sqlSortsOff, sql and
 // sqlSortsOn.
 //
-// sqlPartitionKeys and sqlPartitionTake read kiln_job_claim_partition in
+// sqlPartitionKeys and sqlPartitionTake read kiln_job_partition in
 // its order, which no other index gives; kiln_job_claim_kind gives the
 // same jobs (and, filtered by key, the same order within a key) with a
 // sort. On a table that was never analyzed (a new schema, or a server

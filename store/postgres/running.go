@@ -9,18 +9,23 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-// sqlRunningCount counts the running jobs of each kind of $1, through
-// kiln_job_state_inflight (as many entries as jobs run), and those of each
-// kind of $2 per partition key, through kiln_job_running_partition (as
-// many entries as jobs of those kinds run with a key), keeping each kind's
-// $3 busiest keys (ties in byte order) and how many keys it has: rows
-// (kind, ”, running, 0) and (kind, key, running, keys).
+// sqlRunningCount counts the running jobs of each kind of $1, and those of
+// each kind of $2 per partition key, through kiln_job_state_inflight (as
+// many entries as jobs run: running is materialized, so that the key's
+// condition is not pushed into it, where it would let the planner read
+// kiln_job_partition, whose running entries of a kind are spread between
+// its keys' available ones), keeping each kind's $3 busiest keys (ties in
+// byte order) and how many keys it has: rows (kind, ”, running, 0) and
+// (kind, key, running, keys).
 const sqlRunningCount = `WITH by_kind AS (
 	SELECT kind, count(*) AS n FROM {s}.kiln_job
 	WHERE state = 'running' AND kind = ANY($1::text[]) GROUP BY kind
+), running AS MATERIALIZED (
+	SELECT kind, partition_key FROM {s}.kiln_job
+	WHERE state = 'running' AND kind = ANY($2::text[])
 ), by_key AS (
-	SELECT kind, partition_key, count(*) AS n FROM {s}.kiln_job
-	WHERE state = 'running' AND partition_key <> '' AND kind = ANY($2::text[])
+	SELECT kind, partition_key, count(*) AS n FROM running
+	WHERE partition_key <> ''
 	GROUP BY kind, partition_key
 ), ranked AS (
 	SELECT kind, partition_key, n, count(*) OVER (PARTITION BY kind) AS keys,

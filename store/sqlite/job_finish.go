@@ -160,8 +160,8 @@ func appendIDs(ids []int64, rows *sql.Rows, err error) ([]int64, error) {
 		return ids, err
 	}
 	defer rows.Close()
+	var id int64 // one for every row: Scan's pointer makes it escape to the heap
 	for rows.Next() {
-		var id int64
 		if err := rows.Scan(&id); err != nil {
 			return nil, err
 		}

@@ -168,6 +168,23 @@ func TestFailedWriteRetried(t *testing.T) {
 	})
 }
 
+// TestCloseRetriesFailedWrite checks that the reports left at Close are
+// written even when Close's first write fails: nothing else writes them
+// after Close.
+func TestCloseRetriesFailedWrite(t *testing.T) {
+	ctx := context.Background()
+	r, fs := newReporter(t, time.Hour)
+	r.Log(ctx, "first") // written at once
+	r.Log(ctx, "last")  // left for Close
+	fs.mu.Lock()
+	fs.fail = errors.New("database hiccup")
+	fs.mu.Unlock()
+	r.Close(ctx)
+	if _, lines, _ := fs.snapshot(); fmt.Sprint(lines) != "[first last]" {
+		t.Fatalf("lines written %q, want [first last]", lines)
+	}
+}
+
 func TestDoneContextWritesLater(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/kilnjobs/kiln"
-	"github.com/kilnjobs/kiln/store/postgres"
-	"github.com/kilnjobs/kiln/store/postgres/pgtest"
 )
 
 // enqueueBenchArgs are the args of BenchmarkEnqueueMany's jobs: two fields,
@@ -35,13 +33,7 @@ func BenchmarkEnqueueMany(b *testing.B) {
 // skipped without the variable): its cpu-µs/job and allocs/op are this
 // process's alone, without the database's.
 func BenchmarkEnqueueManyPostgres(b *testing.B) {
-	url, schema := pgtest.URL(b), pgtest.Schema(b)
-	st, err := postgres.Open(context.Background(), url, &postgres.Options{Schema: schema, MaxConns: 4, Migrate: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	enqueueMany(b, &kiln.Config{Store: st})
+	enqueueMany(b, &kiln.Config{Store: openBenchPostgres(b)})
 }
 
 func enqueueMany(b *testing.B, cfg *kiln.Config) {

@@ -50,13 +50,21 @@ func BenchmarkBurnDownTraced(b *testing.B) {
 // this process's alone: the Go side's cost per job, without the
 // database's, which bench/cmd/compare reports.
 func BenchmarkBurnDownPostgres(b *testing.B) {
+	st := openBenchPostgres(b)
+	burnDown(b, func(cfg *kiln.Config) { cfg.Store = st })
+}
+
+// openBenchPostgres opens a migrated PostgreSQL store in a fresh schema of
+// $KILN_TEST_POSTGRES_URL with a pool of 4 connections (skipping b without
+// the variable), closed when b ends.
+func openBenchPostgres(b *testing.B) *postgres.Store {
 	url, schema := pgtest.URL(b), pgtest.Schema(b)
 	st, err := postgres.Open(context.Background(), url, &postgres.Options{Schema: schema, MaxConns: 4, Migrate: true})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer st.Close()
-	burnDown(b, func(cfg *kiln.Config) { cfg.Store = st })
+	b.Cleanup(func() { st.Close() })
+	return st
 }
 
 // BenchmarkBurnDownPool is BenchmarkBurnDown with the queue's 200 workers

@@ -574,15 +574,17 @@ func scanClaimed(rows pgx.Rows, texts *repeatedTexts) (*kilntype.JobRow, bool, e
 	return j, sc.full, err
 }
 
-// rowWithExtra is a row of jobColumns followed by one more column, read
-// into extra.
+// rowWithExtra is a row followed by more columns than its reader scans,
+// read into extra (the recurring upsert's row, the rows of a claim by
+// partition key; a row of jobColumns with one more column reads it with
+// scannedJob.scan instead, without this wrapper's allocations).
 type rowWithExtra struct {
 	pgx.Row
-	extra any
+	extra []any
 }
 
 func (r rowWithExtra) Scan(dest ...any) error {
-	return r.Row.Scan(append(dest, r.extra)...)
+	return r.Row.Scan(append(dest, r.extra...)...)
 }
 
 // compareClaimOrder orders jobs by priority, then ScheduledAt, then ID.

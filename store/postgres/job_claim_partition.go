@@ -505,7 +505,8 @@ func (p *partitionSource) Take(ctx context.Context, keys []string, takes []int, 
 	args := append([]any{p.c.p.Queue, p.kind, keys, n, p.c.now,
 		empty, window, p.c.p.LeasedBy, p.c.leaseEnd, p.c.leaseLen}, deepArgs(&p.s.cursors, p.c.p.Queue, p.kind)...)
 	err := p.sortsDisabled(ctx, p.s.sql(sqlPartitionTake), args, func(rows pgx.Rows) error {
-		row := tailRow{Row: rows, extra: deep.dest()}
+		// jobColumns, then deepColumns.
+		row := rowWithExtra{Row: rows, extra: deep.dest()}
 		if rows.RawValues()[0] == nil { // no job: the deep read's outcome alone
 			return row.Scan(make([]any, jobColumnCount)...)
 		}
@@ -548,7 +549,9 @@ func (p *partitionRounds) Round(ctx context.Context, r store.PartitionRound) ([]
 		p.c.now, p.c.p.LeasedBy, p.c.leaseEnd, p.c.leaseLen}, deepArgs(&p.s.cursors, p.c.p.Queue, p.kind)...)
 	err := batchQuery(ctx, p.q, settings, p.s.sql(sqlPartitionRound), args,
 		func(rows pgx.Rows) error {
-			row := tailRow{Row: rows, extra: append([]any{&last, &visited, &end}, deep.dest()...)}
+			// jobColumns, the last key visited, the number of keys visited and
+			// whether they ran out, then deepColumns.
+			row := rowWithExtra{Row: rows, extra: append([]any{&last, &visited, &end}, deep.dest()...)}
 			if rows.RawValues()[0] == nil { // no job: the walk's outcome alone
 				return row.Scan(make([]any, jobColumnCount)...)
 			}
@@ -564,19 +567,6 @@ func (p *partitionRounds) Round(ctx context.Context, r store.PartitionRound) ([]
 	}
 	deep.record(&p.s.cursors, p.c.p.Queue, p.kind, r.Window)
 	return jobs, last, visited, end, nil
-}
-
-// tailRow is a row of sqlPartitionRound or sqlPartitionTake: jobColumns,
-// then the columns read into extra (for sqlPartitionRound, the last key
-// visited, the number of keys visited and whether they ran out; for both,
-// deepColumns).
-type tailRow struct {
-	pgx.Row
-	extra []any
-}
-
-func (r tailRow) Scan(dest ...any) error {
-	return r.Row.Scan(append(dest, r.extra...)...)
 }
 
 // jobColumnCount is the number of columns of jobColumns.

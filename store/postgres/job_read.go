@@ -98,7 +98,7 @@ func scanPreviewJobs(rows pgx.Rows, preview int) ([]*kilntype.JobRow, error) {
 	jobs := []*kilntype.JobRow{}
 	for rows.Next() {
 		var argsBytes int64
-		j, err := scanJob(rowWithExtra{rows, &argsBytes})
+		j, err := new(scannedJob).scan(rows, &argsBytes, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -206,7 +206,7 @@ func (s *Store) RecurringUpsert(ctx context.Context, params *store.RecurringUpse
 	row, err := scanRecurring(rowWithExtra{s.pool.QueryRow(ctx, s.sql(sqlRecurringUpsert),
 		r.ID, r.Schedule, r.TimeZone, r.Kind, string(r.Args), r.Queue, r.Priority, r.MaxAttempts,
 		tags, metadata, string(r.Overlap), string(r.Misfire), r.MisfireMax, r.Paused,
-		truncate(r.NextRunAt), lastRun, lastJob, r.LastError, now, now, r.Partition, params.ResetNextRun), &created})
+		truncate(r.NextRunAt), lastRun, lastJob, r.LastError, now, now, r.Partition, params.ResetNextRun), []any{&created}})
 	if err != nil {
 		return nil, false, fail(what, err)
 	}

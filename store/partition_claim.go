@@ -500,8 +500,10 @@ func (c *PartitionCursors) Unkeyed(queue, kind string) ClaimPos {
 }
 
 // SetUnkeyed records where the next deep read of the available jobs
-// without a key of queue and kind starts: after pos (the zero ClaimPos:
-// from the start again).
+// without a key of queue and kind starts, after a deep read that read
+// read jobs, last the last of them, looking for up to window: after last,
+// or, when it read fewer than window (it reached the kind's last job),
+// from the start again (the zero ClaimPos).
 //
 // A claim by partition key looks for jobs without a key among the first
 // jobs of the kind in claim order (PartitionRound.Window of them), which
@@ -513,7 +515,11 @@ func (c *PartitionCursors) Unkeyed(queue, kind string) ClaimPos {
 // a key behind D jobs with one is thus read within ceil(D / Window) of the
 // rounds that look for jobs without a key, however many jobs with a key
 // wait, at the cost of one more window read in such rounds.
-func (c *PartitionCursors) SetUnkeyed(queue, kind string, pos ClaimPos) {
+func (c *PartitionCursors) SetUnkeyed(queue, kind string, last ClaimPos, read, window int) {
+	pos := last
+	if read < window {
+		pos = ClaimPos{}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.unkeyed == nil {

@@ -172,17 +172,17 @@ func deepArgs(cursors *store.PartitionCursors, queue, kind string) []any {
 }
 
 // record sets where the next read past the first window of queue and
-// kind starts, when this one read a second window: after its last job,
-// or from the start once it read fewer than window jobs (the last ones).
+// kind starts, when this one read a second window
+// (store.PartitionCursors.SetUnkeyed).
 func (d *deepRead) record(cursors *store.PartitionCursors, queue, kind string, window int) {
 	if !d.more {
 		return
 	}
-	if d.n < window || d.pos.id == nil {
-		cursors.SetUnkeyed(queue, kind, store.ClaimPos{})
-		return
+	var last store.ClaimPos
+	if d.pos.id != nil { // it read a job
+		last = store.ClaimPos{Priority: *d.pos.priority, ScheduledAt: *d.pos.at, ID: *d.pos.id}
 	}
-	cursors.SetUnkeyed(queue, kind, store.ClaimPos{Priority: *d.pos.priority, ScheduledAt: *d.pos.at, ID: *d.pos.id})
+	cursors.SetUnkeyed(queue, kind, last, d.n, window)
 }
 
 // sqlPartitionTake moves to running, and returns, the available jobs of

@@ -627,10 +627,7 @@ func (p *partitionSource) unkeyedDeep(ctx context.Context, now int64, window, n 
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if read < window {
-		last = store.ClaimPos{} // the last jobs: from the start next time
-	}
-	p.cursors.SetUnkeyed(p.p.Queue, p.kind, last)
+	p.cursors.SetUnkeyed(p.p.Queue, p.kind, last, read, window)
 	return ids, nil
 }
 

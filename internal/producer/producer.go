@@ -120,7 +120,7 @@ type runningJob struct {
 
 // Finished releases the job once its outcome is written: j is its item's
 // completer.Finisher.
-func (j *runningJob) Finished(applied bool) { j.p.finished(j, &j.params, applied) }
+func (j *runningJob) Finished(applied bool) { j.p.finished(j, applied) }
 
 // New returns a Producer; Start runs it.
 func New(cfg Config) *Producer {
@@ -405,9 +405,9 @@ func (p *Producer) execute(j *runningJob, timer *jobexec.Timer) {
 	}
 }
 
-// finished releases the job once its outcome is written.
-func (p *Producer) finished(j *runningJob, params *store.JobFinishParams, applied bool) {
-	row := j.row
+// finished releases the job once its outcome, j.params, is written.
+func (p *Producer) finished(j *runningJob, applied bool) {
+	row, params := j.row, &j.params
 	p.cfg.Limiter.Release(row.Kind)
 	p.mu.Lock()
 	if p.running[row.ID] == j { // not a newer claim of the same job

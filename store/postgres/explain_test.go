@@ -437,26 +437,38 @@ func explainBuffers(ctx context.Context, pool *pgxpool.Pool, settings []string, 
 
 // TestClaimWithoutLimitsRanksNothing checks that the claim without kind
 // limits (sqlClaim(k, false), every claim of a process without
-// Config.KindLimits) picks its jobs without ranking them within their kind:
-// no window function, and no sort or join of its candidates by kind; and
-// that the claim with limits does rank them, so that the check sees a
-// window function where there is one.
+// Config.KindLimits) and the claim that writes the budgets of rate limits
+// that do not bind it (sqlClaimBudget) pick their jobs without ranking
+// them within their kind: no window function, and no sort or join of
+// their candidates by kind; and that the claim with limits does rank
+// them, so that the check sees a window function where there is one.
 func TestClaimWithoutLimitsRanksNothing(t *testing.T) {
 	t.Parallel()
 	s := NewForTest(t)
 	now := time.Date(2030, 1, 1, 2, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
-		limited bool
-		limits  []string
-		left    []int32
-	}{{false, []string{}, []int32{}}, {true, []string{"k1"}, []int32{2}}} {
+		limited, budget bool
+		limits          []string
+		left            []int32
+	}{
+		{false, false, []string{}, []int32{}},
+		{false, true, []string{}, []int32{}},
+		{true, false, []string{"k1"}, []int32{2}},
+	} {
 		for _, k := range []int{1, 3} {
 			kinds := []string{"k1", "k2", "k3"}[:k]
-			name := fmt.Sprintf("claim of %d kinds, limited %v", k, tc.limited)
-			eachPlan(t, s, name, sqlClaim(k, tc.limited), []any{"q1", now, kinds, []string{}, 10, 10,
-				tc.limits, tc.left, "p", nil, time.Minute, kinds}, func(mode, plan string) {
-				ranks := strings.Contains(plan, "WindowAgg")
-				byKind := regexp.MustCompile(`(Sort Key|Hash Cond): .*\bkind\b`).MatchString(plan)
+			name := fmt.Sprintf("claim of %d kinds, limited %v, budget %v", k, tc.limited, tc.budget)
+			query, args := sqlClaim(k, tc.limited), []any{"q1", now, kinds, []string{}, 10, 10,
+				tc.limits, tc.left, "p", nil, time.Minute, kinds}
+			if tc.budget {
+				query, args = sqlClaimBudget(k), append(args, []string{"k1"}, []time.Time{now}, []int64{1000})
+			}
+			eachPlan(t, s, name, query, args, func(mode, plan string) {
+				// The budget's CTE, the plan's last, counts the claimed jobs
+				// by kind: the pick is what comes before it.
+				pick, _, _ := strings.Cut(plan, "CTE budget")
+				ranks := strings.Contains(pick, "WindowAgg")
+				byKind := regexp.MustCompile(`(Sort Key|Hash Cond): .*\bkind\b`).MatchString(pick)
 				if ranks != tc.limited || byKind != tc.limited {
 					t.Errorf("%s, %s: window function %v, sort or join by kind %v, want %v\n%s",
 						name, mode, ranks, byKind, tc.limited, plan)

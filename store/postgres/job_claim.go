@@ -209,9 +209,12 @@ func (v claimSQL) text() string {
 // must be empty).
 func sqlClaim(k int, limited bool) string { return claimSQL{kinds: k, limited: limited}.text() }
 
-// sqlClaimBudget is sqlClaim(k, true) that also writes the budgets of $13,
-// $14 and $15 (claimBudget).
-func sqlClaimBudget(k int) string { return claimSQL{kinds: k, limited: true, budget: true}.text() }
+// sqlClaimBudget is sqlClaim(k, false) that also writes the budgets of
+// $13, $14 and $15 (claimBudget). Only a claim that no kind limit binds
+// writes its budgets in its statement (claim.budget), so it picks its jobs
+// unranked (claimPick), as the claim without limits does: it ranked them
+// with claimPickLimited, over empty limits, until 2026-12-05.
+func sqlClaimBudget(k int) string { return claimSQL{kinds: k, budget: true}.text() }
 
 // claimAvailable returns the body of sqlClaim's available CTE for the k
 // kinds of $12: it returns (id, kind, priority, scheduled_at) of up to $5

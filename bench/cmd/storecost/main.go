@@ -24,6 +24,13 @@
 // function (track_functions is set to pl for the run): counts, not time,
 // so they hold on a loaded machine.
 //
+// --rate-limit N claims under a rate limit of the kind of N jobs per
+// second with a burst of N (as compare's --kiln-rate-limit: set it high,
+// and the limit never binds), and --partition-keys K gives job i the
+// partition key i modulo K, claimed by key with --partition-limit jobs per
+// key at most (0: fair rotation without a cap), so that the claims of
+// issue 13's flow-control burn-downs can be counted as the plain one's.
+//
 // --insert-only stops after the inserts and --no-finish claims every job
 // but finishes none, so that the claims' or the finishes' cost is the
 // difference between two runs of a measure that covers a whole run, such
@@ -71,6 +78,9 @@ func main() {
 	retry := flag.Bool("retry", false, "fail each job's first attempt as retryable, promote it with JobScheduleDue, complete its second")
 	insertOnly := flag.Bool("insert-only", false, "stop after the inserts (what the claims and finishes cost is then a difference between two runs, e.g. of instructions under callgrind)")
 	noFinish := flag.Bool("no-finish", false, "claim every job but finish none (the claims' cost is then a difference between two runs)")
+	rateLimit := flag.Int("rate-limit", 0, "claim under a rate limit of this many jobs per second, with a burst of as many (0: none)")
+	partitionKeys := flag.Int("partition-keys", 0, "give job i the partition key i modulo this, and claim by key (0: no key)")
+	partitionLimit := flag.Int("partition-limit", 0, "with --partition-keys, at most this many running jobs per key (0: fair rotation, no cap)")
 	statements := flag.Bool("statements", false, "count statements, nested statements and trigger calls per job (pg_stat_statements, reset at the start)")
 	flag.Parse()
 	if flag.NArg() > 0 || *jobs < 1 || *batch < 1 || (*system != "kiln" && *system != "floor") {
@@ -79,8 +89,9 @@ func main() {
 	}
 	o := options{jobs: *jobs, batch: *batch, setup: *setup, floor: *system == "floor", wal: *wal, retry: *retry,
 		statements: *statements, insertOnly: *insertOnly, noFinish: *noFinish}
-	if o.floor && o.retry {
-		fmt.Fprintln(os.Stderr, "storecost: --retry is for --system kiln")
+	o.rateLimit, o.partitionKeys, o.partitionLimit = *rateLimit, *partitionKeys, *partitionLimit
+	if o.floor && (o.retry || o.rateLimit > 0 || o.partitionKeys > 0) {
+		fmt.Fprintln(os.Stderr, "storecost: --retry, --rate-limit and --partition-keys are for --system kiln")
 		os.Exit(2)
 	}
 	if err := run(context.Background(), *database, o); err != nil {
@@ -156,6 +167,9 @@ type options struct {
 	setup                         string
 	floor, wal, retry, statements bool
 	insertOnly, noFinish          bool
+	// rateLimit, partitionKeys and partitionLimit are --rate-limit,
+	// --partition-keys and --partition-limit.
+	rateLimit, partitionKeys, partitionLimit int
 }
 
 func run(ctx context.Context, database string, o options) (err error) {
@@ -213,6 +227,9 @@ func run(ctx context.Context, database string, o options) (err error) {
 		for i := range ps {
 			ps[i] = &store.JobInsertParams{Kind: "noop", Queue: "default", Args: []byte(`{"n":1}`), Priority: 1,
 				MaxAttempts: 25, State: kilntype.JobStateAvailable, ScheduledAt: base, CreatedAt: base}
+			if o.partitionKeys > 0 {
+				ps[i].Partition = strconv.Itoa((done + i) % o.partitionKeys)
+			}
 		}
 		if err := insert.time(func() error { _, err := st.JobInsertMany(ctx, ps); return err }); err != nil {
 			return err
@@ -227,6 +244,12 @@ func run(ctx context.Context, database string, o options) (err error) {
 	now := base.Add(time.Second)
 	claimParams := &store.JobClaimParams{Queue: "default", Max: batch, LeasedBy: "storecost", Kinds: []string{"noop"},
 		LeaseExpiresAt: now.Add(time.Minute), Now: now}
+	if o.rateLimit > 0 {
+		claimParams.RateLimits = map[string]kilntype.RateLimit{"noop": {Limit: o.rateLimit, Period: time.Second, Burst: o.rateLimit}}
+	}
+	if o.partitionKeys > 0 {
+		claimParams.Partitioned = map[string]store.PartitionClaim{"noop": {MaxRunning: o.partitionLimit}}
+	}
 	done, retried := 0, 0
 	for {
 		var rows []*kilntype.JobRow

@@ -211,3 +211,55 @@ func TestPartitionMaxConcurrencyAcrossProcesses(t *testing.T) {
 		})
 	}
 }
+
+// TestFinishUnderPartitionLimitClaimsNext: when a claim comes back short
+// because every key with waiting jobs runs at its limit, the finish of a
+// job of such a key makes the process claim again at once, not at its next
+// poll (an hour here: without that claim the next job of the key would
+// not start). Before, a burn-down of 100 keys with a limit of 1 ran one
+// claim per FetchPollInterval: 500 jobs/s instead of thousands.
+func TestFinishUnderPartitionLimitClaimsNext(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		open func(t *testing.T) store.Store
+	}{
+		{"SQLite", func(t *testing.T) store.Store { return openStore(t, filepath.Join(t.TempDir(), "kiln.db")) }},
+		{"PostgreSQL", func(t *testing.T) store.Store { return openPostgres(t, pgtest.URL(t), pgtest.Schema(t), true) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := newKeyedWorker(1)
+			workers := kiln.NewWorkers()
+			kiln.AddWorker(workers, kiln.Worker[tenantArgs](w))
+			cfg := fastConfig(nil, workers, newClock())
+			cfg.Store = tc.open(t)
+			cfg.FetchPollInterval = time.Hour
+			cfg.Queues = map[string]kiln.QueueConfig{kiln.QueueDefault: {MaxWorkers: 10}}
+			c := startClient(t, cfg)
+			const perKey = 3
+			for i := range 2 * perKey {
+				clienttest.Enqueue(t, c, tenantArgs{Tenant: string(rune('a' + i%2)), N: i}, nil)
+			}
+			running := map[string]int64{}
+			for range 2 {
+				st := testutil.Receive(t, w.started, "the first job of each key to start", nil)
+				running[st.key] = st.id
+			}
+			// Each key runs at its limit of 1, with jobs waiting: each
+			// finish must start the key's next job.
+			for i := range 2 * (perKey - 1) {
+				key := string(rune('a' + i%2))
+				w.finish(running[key])
+				st := testutil.Receive(t, w.started, "the next job of key "+key+" after a finish", nil)
+				if st.key != key {
+					t.Fatalf("job %d of key %q started after the finish of a job of key %q", st.id, st.key, key)
+				}
+				running[key] = st.id
+			}
+			for _, id := range running {
+				w.finish(id)
+			}
+		})
+	}
+}

@@ -49,6 +49,14 @@ func (l *KindLimiter) Settle(reserved, claimed map[string]int) {
 	}
 }
 
+// limitsOf returns the limits by kind (nil for a nil limiter); read-only.
+func (l *KindLimiter) limitsOf() map[string]int {
+	if l == nil {
+		return nil
+	}
+	return l.limits
+}
+
 // Release frees the slot of one finished job of kind.
 func (l *KindLimiter) Release(kind string) {
 	if l == nil {

@@ -11,6 +11,12 @@
 // take outcomes, claims stop before the process holds more than twice its
 // workers.
 //
+// After a claim that came back short, the producer waits for its next poll
+// or an enqueue's wake, unless a concurrency limit was in force (the
+// Limiter, ClusterKindLimits, Partitioned's MaxRunning): then the finish of
+// a job of a limited kind claims again, since it made room for jobs the
+// claim held back.
+//
 // Producers may also share a process-wide Pool of slots, by weight or in
 // strict order (see Pool): a producer then claims only the slots the pool
 // grants it, and the pool, not the producer, decides when a freed slot is
@@ -82,12 +88,19 @@ type Producer struct {
 	fetcher service.Runner
 	share   *poolQueue // the queue's account in cfg.Pool; nil without a pool
 
-	mu       sync.Mutex            // guards running, working, moreDue, jobBase
-	running  map[int64]*runningJob // claimed jobs whose outcome is not written
-	working  int                   // jobs of running whose worker has not returned
-	moreDue  bool                  // the last claim filled every slot it asked for
-	jobBase  context.Context
-	jobsDone sync.WaitGroup // one count per claimed job, until its outcome is written
+	// limited holds the kinds under a concurrency limit (Limiter,
+	// ClusterKindLimits, Partitioned with MaxRunning); read-only.
+	limited map[string]bool
+
+	mu      sync.Mutex            // guards running, working, moreDue, limitHeld, jobBase
+	running map[int64]*runningJob // claimed jobs whose outcome is not written
+	working int                   // jobs of running whose worker has not returned
+	moreDue bool                  // the last claim filled every slot it asked for
+	// limitHeld: the last claim came back short while a concurrency limit
+	// was in force, so it may have left due jobs behind a full limit.
+	limitHeld bool
+	jobBase   context.Context
+	jobsDone  sync.WaitGroup // one count per claimed job, until its outcome is written
 
 	// The worker pool: goroutines that run one job after another, so that
 	// a job does not pay for a new goroutine and the growth of its stack.
@@ -125,7 +138,18 @@ func (j *runningJob) Finished(applied bool) { j.p.finished(j, applied) }
 // New returns a Producer; Start runs it.
 func New(cfg Config) *Producer {
 	p := &Producer{cfg: cfg, wake: make(chan struct{}, 1), running: make(map[int64]*runningJob),
-		work: make(chan *runningJob)}
+		work: make(chan *runningJob), limited: make(map[string]bool)}
+	for kind := range cfg.Limiter.limitsOf() {
+		p.limited[kind] = true
+	}
+	for kind := range cfg.ClusterKindLimits {
+		p.limited[kind] = true
+	}
+	for kind, c := range cfg.Partitioned {
+		if c.MaxRunning > 0 {
+			p.limited[kind] = true
+		}
+	}
 	if cfg.Pool != nil {
 		p.share = cfg.Pool.join(cfg.Queue, cfg.Weight, cfg.MaxWorkers, p.poolWake)
 	}
@@ -263,7 +287,8 @@ func (p *Producer) freeLocked() int {
 }
 
 // wantMoreLocked reports whether the fetch loop should claim again now: more
-// jobs were due at the last claim, and a quarter of the slots (or all of
+// jobs were due at the last claim (or a finish made room under a limit that
+// held some back), and a quarter of the slots (or all of
 // them) are free. Each claim is a write transaction with a fixed cost, so
 // claiming slot by slot would spend the database on overhead. With a pool,
 // the pool's grants decide instead (Pool.ready). The caller holds p.mu (and
@@ -335,6 +360,7 @@ func (p *Producer) fetch(ctx context.Context) (time.Duration, error) {
 	}
 	p.mu.Lock()
 	p.moreDue = len(rows) == free
+	p.limitHeld = len(rows) < free && len(p.limited) > 0
 	for _, row := range rows {
 		if stale, ok := p.running[row.ID]; ok {
 			// The job was rescued from this very process (its lease lapsed
@@ -413,7 +439,17 @@ func (p *Producer) finished(j *runningJob, applied bool) {
 	if p.running[row.ID] == j { // not a newer claim of the same job
 		delete(p.running, row.ID)
 	}
-	more := p.wantMoreLocked()
+	// A job of a kind under a concurrency limit made room under it: if the
+	// last claim came back short while a limit was in force, jobs it held
+	// back (the same kind, or the same partition key) may be claimable
+	// now, and waiting for the poll would leave workers idle: claim as if
+	// more were due. With a pool, wake the fetch loop, whose reserve marks
+	// the queue as having waiting work again.
+	freed := p.limitHeld && p.limited[row.Kind]
+	if freed {
+		p.moreDue = true
+	}
+	more := p.wantMoreLocked() || (freed && p.share != nil)
 	p.mu.Unlock()
 	if !applied {
 		p.cfg.Logger.Warn("kiln: job outcome not recorded: the job was taken back (its lease expired) or the store was unreachable at shutdown",

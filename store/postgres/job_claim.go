@@ -54,28 +54,30 @@ import (
 //     filtered out: the promoter makes them available within a second.)
 //   - picked keeps the first $6 locked jobs in claim order that are
 //     within their kind's limit (claimPickLimited, when some kind has one)
-//     or all of them (claimPick). The locked jobs that are not picked stay
-//     locked only until the statement's transaction ends.
-//   - The UPDATE finds the picked jobs by primary key (id = ANY(ARRAY(...))
-//     makes that the plan whatever the planner estimates of the picked
-//     rows).
+//     or all of them (claimPick): each one's ID, kind and the state it was
+//     locked in. The locked jobs that are not picked stay locked only until
+//     the statement's transaction ends.
+//   - counted appends the claim's counter deltas to kiln_job_count_delta
+//     (migrations 019 and 021: no trigger counts an UPDATE of kiln_job):
+//     one more running job per picked job, and one fewer in the state it
+//     was picked from (available, or the state waiting locked it in). It
+//     counts picked, not the UPDATE's rows: every picked job is locked by
+//     this statement (FOR UPDATE, re-checked once locked), so nothing can
+//     change or delete it before the UPDATE, which finds every one. The
+//     WHERE drops a state whose delta is 0, so a claim that takes nothing
+//     (an idle poll) appends no row. picked, read by counted and the
+//     UPDATE, is materialized: a few narrow rows.
+//   - The UPDATE, the statement's own (not a CTE), finds the picked jobs
+//     by primary key (id = ANY(ARRAY(...)) makes that the plan whatever the
+//     planner estimates of the picked rows) and returns their rows
+//     straight to the client. As a CTE whose rows the statement selected
+//     and counted, it stored each wide row in a tuplestore and read it
+//     three times: about 16,000 database instructions more per claimed job
+//     (docs/benchmarks.md, "PostgreSQL claim per job").
 //   - async turns synchronous_commit off for the statement's transaction
 //     only (set_config's is_local), so that its commit does not wait for
 //     the WAL to reach disk; the UPDATE's one-time filter makes it run
 //     first. See JobClaim for why that is safe.
-//   - claimed is the UPDATE, and counted appends its counter deltas to
-//     kiln_job_count_delta (migrations 019 and 021: no trigger counts an
-//     UPDATE of kiln_job): one more running job per
-//     claimed job, one fewer in the state it was claimed from, which is
-//     available for the jobs of available (they were locked in that
-//     state) and the state waiting locked them in for the others. All of
-//     them are jobs of queue $1. It counts claimed's rows as a whole (and
-//     looks up in claimed only the jobs that waiting locked, usually none)
-//     instead of joining two delta rows to each claimed job and grouping
-//     them: about 7,000 instructions fewer per claimed job in the
-//     database (docs/benchmarks.md, "Database instructions per job").
-//     HAVING drops the states whose delta is 0, so a claim that takes
-//     nothing (an idle poll) appends no row.
 const sqlClaimFormat = `WITH RECURSIVE paused AS MATERIALIZED (
 	SELECT FROM {s}.kiln_queue WHERE name = $1 AND paused
 ),
@@ -107,26 +109,20 @@ waiting AS MATERIALIZED (
 	WHERE prio.p IS NOT NULL
 ),
 %[4]s,
-claimed AS (
-	UPDATE {s}.kiln_job AS j SET state = 'running', attempt = j.attempt + 1, attempted_at = $2,
-		leased_by = $9, lease_expires_at = coalesce($10::timestamptz, now() + $11::interval),
-		cancel_requested_at = NULL
-	WHERE EXISTS (SELECT FROM async) AND j.id = ANY(ARRAY(SELECT id FROM picked))
-	RETURNING %[2]s
-),
 counted AS (
 	INSERT INTO {s}.kiln_job_count_delta (queue, state, jobs, finished)
-	SELECT $1, d.state, sum(d.jobs), 0
+	SELECT $1, d.state, d.jobs, 0
 	FROM (
-		SELECT 'running' AS state, count(*) AS jobs FROM claimed
-		UNION ALL SELECT 'available', -count(*) FROM claimed
-		UNION ALL SELECT w.state, -1 FROM waiting AS w WHERE w.id IN (SELECT id FROM claimed)
-		UNION ALL SELECT 'available', 1 FROM waiting AS w WHERE w.id IN (SELECT id FROM claimed)
+		SELECT 'running' AS state, count(*) AS jobs FROM picked
+		UNION ALL SELECT state, -count(*) FROM picked GROUP BY state
 	) AS d
-	GROUP BY d.state
-	HAVING sum(d.jobs) <> 0
+	WHERE d.jobs <> 0
 )%[3]s
-SELECT * FROM claimed`
+UPDATE {s}.kiln_job AS j SET state = 'running', attempt = j.attempt + 1, attempted_at = $2,
+	leased_by = $9, lease_expires_at = coalesce($10::timestamptz, now() + $11::interval),
+	cancel_requested_at = NULL
+WHERE EXISTS (SELECT FROM async) AND j.id = ANY(ARRAY(SELECT id FROM picked))
+RETURNING %[2]s`
 
 // claimPickLimited is sqlClaim's picked CTE when some kind has a limit
 // ($7[i] is a kind, $8[i] how many more of its jobs the claim may take):
@@ -134,13 +130,14 @@ SELECT * FROM claimed`
 // and picked keeps those within their kind's limit, the first $6 in claim
 // order.
 const claimPickLimited = `candidates AS (
-	SELECT c.id, c.priority, c.scheduled_at, l.remaining,
+	SELECT c.id, c.kind, c.state, c.priority, c.scheduled_at, l.remaining,
 		row_number() OVER (PARTITION BY c.kind ORDER BY c.priority, c.scheduled_at, c.id) AS kind_rank
-	FROM (SELECT * FROM available UNION ALL SELECT id, kind, priority, scheduled_at FROM waiting) AS c
+	FROM (SELECT id, kind, 'available' AS state, priority, scheduled_at FROM available
+		UNION ALL SELECT id, kind, state, priority, scheduled_at FROM waiting) AS c
 	LEFT JOIN unnest($7::text[], $8::integer[]) AS l(kind, remaining) ON l.kind = c.kind
 ),
 picked AS (
-	SELECT id FROM candidates
+	SELECT id, kind, state FROM candidates
 	WHERE remaining IS NULL OR kind_rank <= remaining
 	ORDER BY priority, scheduled_at, id
 	LIMIT $6
@@ -153,9 +150,9 @@ picked AS (
 // $7 and $8, which must be empty, is a one-time filter: a claim sent with
 // limits by mistake takes nothing rather than ignore them.
 const claimPick = `picked AS (
-	SELECT id FROM (
-		SELECT id, priority, scheduled_at FROM available
-		UNION ALL SELECT id, priority, scheduled_at FROM waiting
+	SELECT id, kind, state FROM (
+		SELECT id, kind, 'available' AS state, priority, scheduled_at FROM available
+		UNION ALL SELECT id, kind, state, priority, scheduled_at FROM waiting
 	) AS c
 	WHERE cardinality($7::text[]) = 0 AND cardinality($8::integer[]) = 0
 	ORDER BY priority, scheduled_at, id
@@ -165,14 +162,14 @@ const claimPick = `picked AS (
 // claimBudget is the CTE that sqlClaimBudget appends to sqlClaim: for a
 // claim of rate-limited kinds whose limits cannot bind (claim.budget), it
 // writes the theoretical arrival time of each kind $13[i] of which the
-// claim took n jobs, $14[i] + n × $15[i] microseconds (store.KindBudget:
+// claim took n jobs (picked n: each is claimed, see sqlClaimFormat), $14[i] + n × $15[i] microseconds (store.KindBudget:
 // the budget's base and GCRA interval), in the claim's own statement.
 const claimBudget = `,
 budget AS (
 	INSERT INTO {s}.kiln_rate_limit_state (kind, per_key, key, tat)
 	SELECT b.kind, false, '', b.base + (n.n * b.interval_us) * interval '1 microsecond'
 	FROM unnest($13::text[], $14::timestamptz[], $15::bigint[]) AS b(kind, base, interval_us)
-	JOIN (SELECT kind, count(*) AS n FROM claimed GROUP BY kind) AS n ON n.kind = b.kind
+	JOIN (SELECT kind, count(*) AS n FROM picked GROUP BY kind) AS n ON n.kind = b.kind
 	ON CONFLICT (kind, per_key, key) DO UPDATE SET tat = excluded.tat
 )`
 

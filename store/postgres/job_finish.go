@@ -404,11 +404,14 @@ func (s *Store) JobLeaseRenew(ctx context.Context, params *store.JobLeaseRenewPa
 		return nil, fail("renew leases", errors.New("params.Now is zero: the leases' length is LeaseExpiresAt - Now"))
 	}
 	length := truncate(params.LeaseExpiresAt).Sub(truncate(params.Now))
-	renewed := []int64{}
+	renewed := make([]int64, 0, len(params.IDs))
+	// One destination for every row: a variable and a Scan argument list
+	// of each row's own would cost two allocations per job renewed.
+	var id int64
+	dest := []any{&id}
 	err := batchQuery(ctx, s.pool, []batchStatement{{sql: sqlLookupSettings}}, s.sql(sqlLeaseRenew),
-		[]any{s.callerTime(params.LeaseExpiresAt), params.IDs, params.LeasedBy, length}, func(rows pgx.Rows) error {
-			var id int64
-			err := rows.Scan(&id)
+		[]any{s.callerTime(params.LeaseExpiresAt), arrayArg[int8Array](s.describes, params.IDs), params.LeasedBy, length}, func(rows pgx.Rows) error {
+			err := rows.Scan(dest...)
 			renewed = append(renewed, id)
 			return err
 		})

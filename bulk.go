@@ -150,7 +150,8 @@ func (c *Client) runBulk(op *BulkOperation) error {
 
 // JobBulkGet returns bulk operation id as stored, or an error wrapping
 // ErrNotFound. A running operation whose UpdatedAt is older than
-// BulkStaleAfter has lost its process: it is returned interrupted.
+// BulkStaleAfter has lost its process: it is returned interrupted, unless
+// it runs in this very process (a batch slowed by a loaded database).
 func (c *Client) JobBulkGet(ctx context.Context, id int64) (*BulkOperation, error) {
 	op, err := c.cfg.Store.BulkGet(ctx, &store.BulkGetParams{ID: id})
 	if err != nil {
@@ -161,9 +162,11 @@ func (c *Client) JobBulkGet(ctx context.Context, id int64) (*BulkOperation, erro
 }
 
 // showStale shows a running operation whose process is gone as
-// interrupted.
+// interrupted: one not updated for BulkStaleAfter, unless this process
+// runs it (its goroutine is alive, waiting on a slow batch).
 func (c *Client) showStale(op *BulkOperation) {
-	if op.State == BulkRunning && op.UpdatedAt.Before(c.now().Add(-BulkStaleAfter)) {
+	if op.State == BulkRunning && op.UpdatedAt.Before(c.now().Add(-BulkStaleAfter)) &&
+		(op.Owner != c.cfg.ID || !c.bulk.Runs(op.ID)) {
 		op.State = BulkInterrupted
 	}
 }

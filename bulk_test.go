@@ -7,6 +7,8 @@ import (
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/internal/clienttest"
+	"github.com/kilnjobs/kiln/internal/testutil"
+	"github.com/kilnjobs/kiln/store"
 )
 
 // TestJobBulk cancels every job of one kind through a bulk operation,
@@ -109,5 +111,60 @@ func TestJobBulk(t *testing.T) {
 	}
 	if _, err := c.JobBulk(ctx, &kiln.BulkParams{Action: kiln.BulkRetry}); err == nil {
 		t.Error("JobBulk after Stop: no error")
+	}
+}
+
+// slowBatchStore holds every bulk batch until release is closed, as a
+// database too loaded to answer for minutes would.
+type slowBatchStore struct {
+	store.Store
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *slowBatchStore) BulkRunBatch(ctx context.Context, p *store.BulkRunBatchParams) (*store.BulkBatchResult, error) {
+	select {
+	case s.entered <- struct{}{}:
+	default:
+	}
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return s.Store.BulkRunBatch(ctx, p)
+}
+
+// TestJobBulkSlowBatchIsNotInterrupted: an operation whose batch takes
+// longer than BulkStaleAfter is shown running by the process that runs
+// it (its goroutine is alive), not interrupted; it then completes. Under
+// a load of 30, the dashboard's bulk retry of 20,000 jobs showed
+// "interrupted" that way.
+func TestJobBulkSlowBatchIsNotInterrupted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[testArgs]) error { return nil }))
+	st := &slowBatchStore{Store: clienttest.OpenStore(t), entered: make(chan struct{}, 1), release: make(chan struct{})}
+	clock := newClock()
+	c := clienttest.NewOn(t, st, workers, clock, false, false)
+	for i := range 3 {
+		clienttest.Enqueue(t, c, testArgs{N: i}, nil)
+	}
+	op, err := c.JobBulk(ctx, &kiln.BulkParams{Action: kiln.BulkCancel, Filter: kiln.JobFilter{Kinds: []string{"test"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Receive(t, st.entered, "the operation's first batch", nil)
+	clock.Advance(2 * kiln.BulkStaleAfter)
+	if got, err := c.JobBulkGet(ctx, op.ID); err != nil || got.State != kiln.BulkRunning {
+		t.Fatalf("JobBulkGet during a batch older than BulkStaleAfter, in its own process: %+v, %v; want running", got, err)
+	}
+	if ops, err := c.JobBulkList(ctx, 0, 0); err != nil || len(ops) != 1 || ops[0].State != kiln.BulkRunning {
+		t.Fatalf("JobBulkList: %v, %v; want the operation running", ops, err)
+	}
+	close(st.release)
+	if op = clienttest.WaitBulk(t, c, op.ID); op.State != kiln.BulkCompleted || op.Changed != 3 {
+		t.Fatalf("after the batch: %+v; want completed, 3 changed", op)
 	}
 }

@@ -124,6 +124,14 @@ func (r *Runner) Stopped() bool {
 	return r.stopped
 }
 
+// Runs reports whether operation id runs in this process now.
+func (r *Runner) Runs(id int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.ops[id]
+	return ok
+}
+
 // Running returns how many operations run in this process.
 func (r *Runner) Running() int {
 	r.mu.Lock()

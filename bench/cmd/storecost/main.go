@@ -94,6 +94,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "storecost: --retry, --rate-limit and --partition-keys are for --system kiln")
 		os.Exit(2)
 	}
+	if o.partitionLimit < 0 || (o.partitionLimit > 0 && (o.partitionKeys <= 0 || o.noFinish)) {
+		// Without finishes, a cap of L per key stops the claims at K × L jobs.
+		fmt.Fprintln(os.Stderr, "storecost: --partition-limit needs --partition-keys, is at least 0, and does not go with --no-finish")
+		os.Exit(2)
+	}
 	if err := run(context.Background(), *database, o); err != nil {
 		fmt.Fprintln(os.Stderr, "storecost:", err)
 		os.Exit(1)

@@ -7,15 +7,15 @@
 #
 # BEFORE_COMMIT is the build compared against (usually the session's start);
 # the after build is the checkout this script is in. SECTIONS is a
-# space-separated subset of: flowpg flowlite pairs krf litepairs continuous
-# million scale (default: all). Every run is preceded by a VACUUM of the
+# space-separated subset of: flowpg keys100 flowlite pairs krf litepairs
+# continuous million scale (default: all). Every run is preceded by a VACUUM of the
 # test database's catalogs (every benchmark creates and drops a schema, and a
 # bloated pg_attribute made CPU per job drift upward run after run), and the
 # before/after pairs alternate their order (A B, then B A).
 set -euo pipefail
 before=${1:?usage: remeasure.sh BEFORE_COMMIT [OUT_FILE] [SECTIONS]}
 out=${2:-/tmp/remeasure.out}
-sections=${3:-"flowpg flowlite pairs krf litepairs continuous million scale"}
+sections=${3:-"flowpg keys100 flowlite pairs krf litepairs continuous million scale"}
 db=${KILN_BENCH_DATABASE:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=/tmp/remeasure-bin
@@ -59,6 +59,16 @@ if has flowpg; then
 		log "flowpg plain r$r" cmp after --jobs 50000 --workers 200 --max-conns 4 --rounds 1 --samples 0 --systems kiln
 		log "flowpg perkey r$r" cmp after --jobs 50000 --workers 200 --max-conns 4 --rounds 1 --samples 0 --systems kiln --kiln-partition-keys 1000 --kiln-partition-limit 1
 		log "flowpg rate r$r" cmp after --jobs 50000 --workers 200 --max-conns 4 --rounds 1 --samples 0 --systems kiln --kiln-rate-limit 10000000
+	done
+fi
+if has keys100; then
+	# Fewer keys than workers under a per-key limit: every claim comes back
+	# short, so the burn-down's pace is how soon the next claim follows.
+	for p in 1 2 3; do
+		if [ $((p % 2)) = 1 ]; then order="before after"; else order="after before"; fi
+		for b in $order; do
+			log "keys100 $b p$p" cmp "$b" --jobs 20000 --workers 200 --max-conns 4 --rounds 1 --samples 0 --systems kiln --kiln-partition-keys 100 --kiln-partition-limit 1
+		done
 	done
 fi
 if has flowlite; then

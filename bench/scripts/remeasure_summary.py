@@ -80,7 +80,7 @@ def main():
                     ratios.setdefault(k, []).append(d[k][0] / d["BurnDown"][0])
         for k, v in ratios.items():
             print("  %s ÷ plain: %s  (%s)" % (k, mmm(v), ", ".join("%.2f" % x for x in v)))
-    for sect, parse in (("pairs", "pg"), ("litepairs", "lite")):
+    for sect, parse in (("keys100", "pg"), ("pairs", "pg"), ("litepairs", "lite")):
         pairs = {}
         for label, t, load, body in all_runs:
             m = re.match(sect + r" (before|after) p(\d+)", label)

@@ -93,7 +93,7 @@ func burnDownPages(t *testing.T, keys, jobs, max, claims int, partitioned, rated
 // pageCounts returns the pages that the connection of db (a pool of one
 // connection, not in use) fetched from its page cache (hits and misses)
 // and wrote since the previous call, and resets the counts.
-func pageCounts(t *testing.T, db *sql.DB) (read, written int) {
+func pageCounts(t testing.TB, db *sql.DB) (read, written int) {
 	t.Helper()
 	conn, err := db.Conn(context.Background())
 	if err != nil {

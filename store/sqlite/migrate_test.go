@@ -39,7 +39,8 @@ RETURNING id, state`
 // TestUpgradeFrom009 migrates a database of version 9 holding a job in
 // each state and a recurring entry to the current version, and runs the
 // jobs through the store (the contract check storetest.CheckUpgradedJobs);
-// the entry reads back whole, without a partition key (migration 022).
+// the entry reads back whole, without a partition key (migration 022), and
+// the CHECK on state is migration 024's (checkStateConstraint).
 func TestUpgradeFrom009(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -85,6 +86,7 @@ VALUES ('old', '@hourly', '', 'k', '{}', 'q', 1, 3, 'skip', 'run_once', 100, ?1,
 		t.Errorf("indexes of kiln_job: %v, want %v", got, want)
 	}
 	storetest.CheckUpgradedJobs(t, s, ids)
+	checkStateConstraint(t, s.w)
 	r, err := s.RecurringGet(ctx, &store.RecurringGetParams{ID: "old"})
 	if err != nil || r.Schedule != "@hourly" || r.Kind != "k" || r.Partition != "" || !r.NextRunAt.Equal(base) {
 		t.Errorf("recurring entry of version 9 after the upgrade: %+v, %v", r, err)

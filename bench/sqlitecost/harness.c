@@ -1,0 +1,220 @@
+// harness: the SQLite writer's work in a burn-down of Kiln's plain claim
+// and finish, run with the system's libsqlite3 for callgrind (the
+// inclusive cost of the ph_* functions) and sqlite3_stmt_status counts.
+// The Go store runs the same SQLite code, translated to Go
+// (modernc.org/sqlite), which callgrind cannot run.
+//
+// usage: harness DB N BATCH DIR [setup.sql]
+//   DB is a migrated, empty Kiln database (run.sh copies one); the harness
+//   inserts N available no-op jobs (ph_insert), then claims BATCH jobs at a
+//   time (ph_select, ph_update, each claim one transaction) and completes
+//   each claim's jobs two claims later (ph_finish), as BenchmarkBurnDown's
+//   client does. DIR holds the statements, copied from store/sqlite
+//   (sqlClaimCandidates(128, 1), sqlClaimUpdate, sqlFinishJobs(n) for each
+//   batch size); CAND, UPD and FIN name other files.
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static sqlite3 *db;
+static char dir[512];
+
+static void die(const char *what) {
+	fprintf(stderr, "%s: %s\n", what, sqlite3_errmsg(db));
+	exit(1);
+}
+
+static char *slurp(const char *name) {
+	char path[1024];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	FILE *f = fopen(path, "r");
+	if (!f) { perror(path); exit(1); }
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	char *s = malloc(n + 1);
+	fread(s, 1, n, f);
+	s[n] = 0;
+	fclose(f);
+	return s;
+}
+
+static sqlite3_stmt *prep(const char *sql) {
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, 0) != SQLITE_OK) die(sql);
+	return s;
+}
+
+static void exec(const char *sql) {
+	char *err = 0;
+	if (sqlite3_exec(db, sql, 0, 0, &err) != SQLITE_OK) { fprintf(stderr, "%s: %s\n", sql, err); exit(1); }
+}
+
+static sqlite3_stmt *sBegin, *sCommit, *sCand, *sUpd, *sFin[5];
+static const int sizes[5] = {256, 64, 16, 4, 1};
+static long long now0 = 1796507153648919LL;
+
+static long long steps[8];
+
+__attribute__((noinline)) void ph_begin(void) {
+	if (sqlite3_step(sBegin) != SQLITE_DONE) die("begin");
+	sqlite3_reset(sBegin);
+}
+
+__attribute__((noinline)) void ph_commit(void) {
+	if (sqlite3_step(sCommit) != SQLITE_DONE) die("commit");
+	sqlite3_reset(sCommit);
+}
+
+// reads up to want candidates into ids, as the driver does (every column)
+__attribute__((noinline)) int ph_select(long long now, int want, long long *ids) {
+	sqlite3_bind_text(sCand, 1, "default", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(sCand, 2, now);
+	sqlite3_bind_text(sCand, 3, "[\"noop\"]", -1, SQLITE_STATIC);
+	sqlite3_bind_null(sCand, 4);
+	sqlite3_bind_text(sCand, 5, "noop", -1, SQLITE_STATIC);
+	int n = 0;
+	while (n < want && sqlite3_step(sCand) == SQLITE_ROW) {
+		ids[n++] = sqlite3_column_int64(sCand, 0);
+		for (int c = 1; c < sqlite3_column_count(sCand); c++) {
+			switch (sqlite3_column_type(sCand, c)) {
+			case SQLITE_TEXT: sqlite3_column_text(sCand, c); sqlite3_column_bytes(sCand, c); break;
+			case SQLITE_INTEGER: sqlite3_column_int64(sCand, c); break;
+			}
+		}
+	}
+	sqlite3_reset(sCand);
+	return n;
+}
+
+static char idbuf[1 << 20];
+
+__attribute__((noinline)) void ph_update(long long now, int n, long long *ids) {
+	char *p = idbuf;
+	*p++ = '[';
+	for (int i = 0; i < n; i++) p += sprintf(p, i ? ",%lld" : "%lld", ids[i]);
+	*p++ = ']';
+	*p = 0;
+	sqlite3_bind_int64(sUpd, 1, now);
+	sqlite3_bind_text(sUpd, 2, "vm-1234-abcdef", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(sUpd, 3, now + 60000000);
+	sqlite3_bind_text(sUpd, 4, idbuf, -1, SQLITE_STATIC);
+	if (sqlite3_step(sUpd) != SQLITE_DONE) die("update");
+	if (sqlite3_changes(db) != n) { fprintf(stderr, "update: %d of %d\n", sqlite3_changes(db), n); exit(1); }
+	sqlite3_reset(sUpd);
+}
+
+__attribute__((noinline)) void ph_finish(long long now, int n, long long *ids, long long attemptedAt) {
+	int start = 0;
+	for (int k = 0; k < 5; k++) {
+		while (n - start >= sizes[k]) {
+			sqlite3_stmt *s = sFin[k];
+			for (int i = 0; i < sizes[k]; i++) {
+				int b = i * 10;
+				sqlite3_bind_int64(s, b + 1, ids[start + i]);
+				sqlite3_bind_text(s, b + 2, "vm-1234-abcdef", -1, SQLITE_STATIC);
+				sqlite3_bind_text(s, b + 3, "completed", -1, SQLITE_STATIC);
+				sqlite3_bind_null(s, b + 4);
+				sqlite3_bind_int64(s, b + 5, 0);
+				sqlite3_bind_int64(s, b + 6, now);
+				sqlite3_bind_null(s, b + 7);
+				sqlite3_bind_int64(s, b + 8, attemptedAt);
+				sqlite3_bind_int64(s, b + 9, now);
+				sqlite3_bind_text(s, b + 10, "vm-1234-abcdef", -1, SQLITE_STATIC);
+			}
+			int got = 0, rc;
+			while ((rc = sqlite3_step(s)) == SQLITE_ROW) { sqlite3_column_int64(s, 0); got++; }
+			if (rc != SQLITE_DONE) die("finish");
+			if (got != sizes[k]) { fprintf(stderr, "finish: %d of %d\n", got, sizes[k]); exit(1); }
+			sqlite3_reset(s);
+			start += sizes[k];
+		}
+	}
+}
+
+#define MAXQ 4096
+static long long batchIDs[MAXQ][256];
+static int batchN[MAXQ];
+static long long batchAt[MAXQ];
+
+__attribute__((noinline)) void run_burn(int N, int B) {
+	int claims = 0, finished = 0, total = 0;
+	long long now = now0 + 1000000;
+	for (;;) {
+		now += 1000;
+		ph_begin();
+		int n = ph_select(now, B, batchIDs[claims]);
+		if (n > 0) ph_update(now, n, batchIDs[claims]);
+		ph_commit();
+		batchN[claims] = n;
+		batchAt[claims] = now;
+		total += n;
+		if (n > 0) claims++;
+		// finish the claim of two claims ago (or all at the end)
+		while (finished < claims && (finished + 2 <= claims || n == 0)) {
+			now += 1000;
+			ph_begin();
+			ph_finish(now, batchN[finished], batchIDs[finished], batchAt[finished]);
+			ph_commit();
+			finished++;
+		}
+		if (n == 0) break;
+	}
+	if (total != N) { fprintf(stderr, "claimed %d of %d\n", total, N); exit(1); }
+}
+
+__attribute__((noinline)) void ph_insert(int N) {
+	exec("BEGIN IMMEDIATE");
+	char sql[1024];
+	snprintf(sql, sizeof sql,
+	         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < %d) "
+	         "INSERT INTO kiln_job (kind, queue, args, state, priority, max_attempts, created_at, scheduled_at, tags, metadata, unique_key, partition_key) "
+	         "SELECT 'noop', 'default', '{}', 'available', 1, 25, %lld + i, %lld + i, '[]', '{}', NULL, '' FROM n",
+	         N, now0, now0);
+	exec(sql);
+	exec("COMMIT");
+}
+
+int main(int argc, char **argv) {
+	if (argc < 5) { fprintf(stderr, "usage\n"); return 2; }
+	const char *path = argv[1];
+	int N = atoi(argv[2]), B = atoi(argv[3]);
+	snprintf(dir, sizeof dir, "%s", argv[4]);
+	if (sqlite3_open(path, &db) != SQLITE_OK) die("open");
+	exec("PRAGMA busy_timeout=10000; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=1; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-32768;");
+	if (argc > 5) { char *s = slurp(argv[5]); exec(s); }
+	ph_insert(N);
+	exec("PRAGMA wal_checkpoint(TRUNCATE)");
+	sBegin = prep("BEGIN IMMEDIATE");
+
+	sCommit = prep("COMMIT");
+	sCand = prep(slurp(getenv("CAND") ? getenv("CAND") : "cand128.sql"));
+	sUpd = prep(slurp(getenv("UPD") ? getenv("UPD") : "claimupd.sql"));
+	const char *fin = getenv("FIN") ? getenv("FIN") : "fin";
+	for (int k = 0; k < 5; k++) {
+		char name[256];
+		snprintf(name, sizeof name, "%s%03d.sql", fin, sizes[k]);
+		sFin[k] = prep(slurp(name));
+	}
+	int cw0, hi;
+	sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_WRITE, &cw0, &hi, 1);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+	run_burn(N, B);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
+	int cw;
+	sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_WRITE, &cw, &hi, 0);
+	long long finSteps = 0;
+	for (int k = 0; k < 5; k++) finSteps += sqlite3_stmt_status(sFin[k], SQLITE_STMTSTATUS_VM_STEP, 0);
+	printf("jobs %d cpu-us/job %.2f | vmsteps/job select %.1f update %.1f finish %.1f commit %.1f | pages written/job %.3f\n",
+	       N, ((t1.tv_sec - t0.tv_sec) * 1e6 + (t1.tv_nsec - t0.tv_nsec) / 1e3) / N,
+	       (double)sqlite3_stmt_status(sCand, SQLITE_STMTSTATUS_VM_STEP, 0) / N,
+	       (double)sqlite3_stmt_status(sUpd, SQLITE_STMTSTATUS_VM_STEP, 0) / N,
+	       (double)finSteps / N,
+	       (double)sqlite3_stmt_status(sCommit, SQLITE_STMTSTATUS_VM_STEP, 0) / N,
+	       (double)cw / N);
+	sqlite3_close(db);
+	return 0;
+}

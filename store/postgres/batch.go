@@ -15,11 +15,14 @@ type batchSender interface {
 
 // batchStatement is a statement that batchQuery sends before or after its
 // query: its text and arguments, the label its error is wrapped in ("":
-// returned as is), and done, if not nil, called once it has run.
+// returned as is), row, if not nil, the targets its one row is scanned
+// into (nil: its rows are not read), and done, if not nil, called once it
+// has run.
 type batchStatement struct {
 	sql   string
 	args  []any
 	label string
+	row   []any
 	done  func()
 }
 
@@ -51,7 +54,13 @@ func batchQuery(ctx context.Context, q batchSender, before []batchStatement, sql
 	}
 	br := q.SendBatch(ctx, &b)
 	exec := func(st batchStatement) error {
-		if _, err := br.Exec(); err != nil {
+		var err error
+		if st.row != nil {
+			err = br.QueryRow().Scan(st.row...)
+		} else {
+			_, err = br.Exec()
+		}
+		if err != nil {
 			if st.label != "" {
 				return fmt.Errorf("%s: %w", st.label, err)
 			}

@@ -124,6 +124,60 @@ UPDATE {s}.kiln_job AS j SET state = 'running', attempt = j.attempt + 1, attempt
 WHERE EXISTS (SELECT FROM async) AND j.id = ANY(ARRAY(SELECT id FROM picked))
 RETURNING %[2]s`
 
+// sqlWaitingDue is true when some scheduled or retryable job, of any
+// queue, is due at $2: one seek of kiln_job_due (scheduled_at) to its
+// first entry, whatever the number of jobs scheduled later. The ORDER BY
+// makes that index the plan: as EXISTS, the planner may read the table
+// in a sequential scan that it expects to meet a scheduled job soon, and
+// that reads every row when none is due.
+const sqlWaitingDue = `(SELECT scheduled_at FROM {s}.kiln_job
+		WHERE state IN ('scheduled', 'retryable') AND scheduled_at <= $2
+		ORDER BY scheduled_at LIMIT 1) IS NOT NULL`
+
+// sqlClaimPrelude is sent before sqlClaimPlain, in its batch (one round
+// trip, and one transaction on the pool: see claim.query): it sets
+// plan_cache_mode (as sqlGenericPlans) and synchronous_commit off (as
+// sqlClaim's async CTE) for the batch's transaction only, and returns
+// sqlWaitingDue for $1, the claim's time.
+const sqlClaimPrelude = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true),
+	set_config('synchronous_commit', 'off', true),
+	(SELECT scheduled_at FROM {s}.kiln_job WHERE state IN ('scheduled', 'retryable') AND scheduled_at <= $1
+		ORDER BY scheduled_at LIMIT 1) IS NOT NULL`
+
+// sqlClaimPlainFormat is the plain claim: the claim of a process without
+// kind limits, rate budgets or claims by key (every claim of a burn-down)
+// while no scheduled or retryable job is due. It takes what sqlClaim
+// would take then, the first $4 available jobs of queue $1 due at $2 of
+// the kinds of $3 in claim order, leased by $5 until $6, or when $6 is
+// NULL for $7 from now(), with a plan of a third of sqlClaim's nodes
+// (PostgreSQL initializes every node of a plan at each run, whether it
+// reads rows or not): no CTEs of waiting jobs (prio, waiting), no sort
+// of the candidates (the available jobs come in claim order, and all of
+// them are taken), no flag of a full window (a claim without limits has
+// one round), and no async CTE (sqlClaimPrelude sets it). %[1]s is the
+// available jobs' body (claimAvailableWith) and %[2]s the job's columns.
+//
+// picked reads nothing when queue $1 is paused, or when a scheduled or
+// retryable job is due (sqlWaitingDue): such a job may come first in
+// claim order, and only sqlClaim reads those. The claim then sends
+// sqlClaim when sqlClaimPrelude found one (claim.runPlain). counted
+// appends the deltas of the available jobs picked, as sqlClaim's counted.
+const sqlClaimPlainFormat = `WITH picked AS MATERIALIZED (
+%[1]s
+),
+counted AS (
+	INSERT INTO {s}.kiln_job_count_delta (queue, state, jobs, finished)
+	SELECT $1, d.state, d.jobs, 0
+	FROM (SELECT count(*) AS n FROM picked) AS c,
+		LATERAL (VALUES ('running', c.n), ('available', -c.n)) AS d(state, jobs)
+	WHERE c.n > 0
+)
+UPDATE {s}.kiln_job AS j SET state = 'running', attempt = j.attempt + 1, attempted_at = $2,
+	leased_by = $5, lease_expires_at = coalesce($6::timestamptz, now() + $7::interval),
+	cancel_requested_at = NULL
+WHERE j.id = ANY(ARRAY(SELECT id FROM picked))
+RETURNING %[2]s`
+
 // claimPickLimited is sqlClaim's picked CTE when some kind has a limit
 // ($7[i] is a kind, $8[i] how many more of its jobs the claim may take):
 // candidates ranks the locked jobs within their kind (a window function),
@@ -178,6 +232,7 @@ budget AS (
 type claimSQL struct {
 	kinds           int
 	limited, budget bool
+	plain           bool // sqlClaimPlain's text (limited and budget false)
 }
 
 // claimSQLs caches the texts of sqlClaim and sqlClaimBudget: pgx prepares
@@ -188,6 +243,13 @@ var claimSQLs sync.Map // claimSQL -> string
 func (v claimSQL) text() string {
 	if q, ok := claimSQLs.Load(v); ok {
 		return q.(string)
+	}
+	if v.plain {
+		q := fmt.Sprintf(sqlClaimPlainFormat, claimAvailableWith(v.kinds, "$3", "$4",
+			"NOT EXISTS (SELECT FROM {s}.kiln_queue WHERE name = $1 AND paused)\n\t\tAND NOT ("+sqlWaitingDue+")"),
+			qualified("j", jobColumns))
+		claimSQLs.Store(v, q)
+		return q
 	}
 	pick, budget := claimPick, ""
 	if v.limited {
@@ -205,6 +267,10 @@ func (v claimSQL) text() string {
 // sqlClaimFormat), with the kind limits of $7 and $8 if limited (else they
 // must be empty).
 func sqlClaim(k int, limited bool) string { return claimSQL{kinds: k, limited: limited}.text() }
+
+// sqlClaimPlain returns the plain claim statement for k ≥ 1 kinds of
+// available jobs (see sqlClaimPlainFormat).
+func sqlClaimPlain(k int) string { return claimSQL{kinds: k, plain: true}.text() }
 
 // sqlClaimBudget is sqlClaim(k, false) that also writes the budgets of
 // $13, $14 and $15 (claimBudget). Only a claim that no kind limit binds
@@ -235,6 +301,19 @@ func sqlClaimBudget(k int) string { return claimSQL{kinds: k, budget: true}.text
 //     statement's snapshot fails the re-check of state once locked; either
 //     way the merge goes on to the next entry.
 func claimAvailable(k int) string {
+	return claimAvailableWith(k, "$12", "$5", "NOT EXISTS (SELECT FROM paused)")
+}
+
+// claimAvailableWith is claimAvailable with the kinds in the text array
+// parameter kinds, up to window jobs, and the one-time condition ready in
+// place of sqlClaim's test of paused.
+func claimAvailableWith(k int, kinds, window, ready string) string {
+	r := strings.NewReplacer("$12", kinds, "$5", window, "NOT EXISTS (SELECT FROM paused)", ready)
+	return r.Replace(claimAvailableText(k))
+}
+
+// claimAvailableText is claimAvailable's text, for sqlClaim's parameters.
+func claimAvailableText(k int) string {
 	switch k {
 	case 0:
 		return `	SELECT NULL::bigint AS id, NULL::text AS kind, NULL::integer AS priority,
@@ -313,7 +392,9 @@ const maxClaimWindow = 10_000
 // AnyKind it first lists the kinds of the queue's available jobs (one
 // index seek per kind: sqlAvailableKinds).
 //
-// Without a positive kind limit the claim is one statement (sqlClaim). With
+// Without a positive kind limit the claim is one statement: sqlClaimPlain
+// while no scheduled or retryable job is due (every claim of a burn-down),
+// else sqlClaim, which also takes due scheduled and retryable jobs. With
 // one, each round reads a window of claimWindowFactor times the jobs still
 // wanted and applies the limits; a round that ends short of Max only
 // because of the limits is followed, in the same transaction, by another
@@ -438,6 +519,14 @@ func (c *claim) run(ctx context.Context, s *Store, q claimQuerier) error {
 		if err != nil {
 			return err
 		}
+		if !c.limited && c.budget == nil && !c.commit && !c.inTx && len(avail) > 0 {
+			waiting, err := c.runPlain(ctx, s, q, avail, want)
+			if err != nil || len(c.claimed) > 0 || !waiting {
+				return err
+			}
+			// A scheduled or retryable job is due: sqlClaim takes it in
+			// claim order.
+		}
 		var (
 			picked int
 			more   bool
@@ -479,6 +568,27 @@ func (c *claim) run(ctx context.Context, s *Store, q claimQuerier) error {
 		}
 	}
 	return nil
+}
+
+// runPlain runs sqlClaimPlain for up to want jobs of the kinds avail on q,
+// the Store's pool, after sqlClaimPrelude in its batch, and returns
+// whether sqlClaimPrelude found a scheduled or retryable job due. The
+// plain claim takes nothing then, and the claim sends sqlClaim.
+func (c *claim) runPlain(ctx context.Context, s *Store, q claimQuerier, avail []string, want int) (bool, error) {
+	var waiting bool
+	prelude := []batchStatement{{sql: s.sql(sqlClaimPrelude), args: []any{c.now}, label: "claim prelude",
+		row: []any{nil, nil, &waiting}}}
+	texts := newRepeatedTexts()
+	err := batchQuery(ctx, q, prelude, s.sql(sqlClaimPlain(len(avail))),
+		[]any{c.p.Queue, c.now, avail, want, c.p.LeasedBy, c.leaseEnd, c.leaseLen},
+		func(rows pgx.Rows) error {
+			j, err := new(scannedJob).scan(rows, nil, texts)
+			if err == nil {
+				c.claimed = append(c.claimed, j)
+			}
+			return err
+		})
+	return waiting, err
 }
 
 // claimQuerier is what a claim runs on: the Store's pool, or a transaction.

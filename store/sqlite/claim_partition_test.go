@@ -3,6 +3,7 @@ package sqlite
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -345,5 +346,41 @@ func TestPartitionTakeAllocs(t *testing.T) {
 	t.Logf("a take of 100 jobs: %.0f allocations (%.0f with its listing)", take, both)
 	if take > 1500 {
 		t.Errorf("a take of 100 jobs made %.0f allocations, want at most 1,500", take)
+	}
+}
+
+// TestClaimPartitionIndexStoresIDOnce checks the columns of
+// kiln_job_claim_partition (migration 025): claim order within a key ends
+// with the rowid, which is kiln_job.id and which SQLite appends to every
+// entry, so the index does not name id as a column of its own (which
+// stored each ID twice, and made the entries that a claim under a per-key
+// limit removes from as many places of the index 9 % larger).
+func TestClaimPartitionIndexStoresIDOnce(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "kiln.db"), &Options{Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	rows, err := s.r.QueryContext(ctx, `SELECT coalesce(name, '<rowid>') FROM pragma_index_xinfo('kiln_job_claim_partition') ORDER BY seqno`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var cols []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		cols = append(cols, c)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"queue", "kind", "partition_key", "priority", "scheduled_at", "<rowid>"}
+	if !slices.Equal(cols, want) {
+		t.Errorf("columns of kiln_job_claim_partition's entries: %v, want %v", cols, want)
 	}
 }

@@ -154,7 +154,8 @@ WHERE state = 'running' AND kind = ?1 AND partition_key <> '' GROUP BY partition
 // changes: see claimStmts), so each key's jobs are a correlated list
 // subquery that reads the first limit entries of the key's range of
 // kiln_job_claim_partition (queue, kind, partition_key, priority,
-// scheduled_at, id), each looked up by rowid, and a window function ranks
+// scheduled_at, then the rowid, which is id), each looked up by rowid, and
+// a window function ranks
 // them within their key to keep its first n. limit is a power of two at
 // least the largest n (partitionTakeLimit): one prepared statement per
 // limit, and at most twice the entries taken are read per key. (A walk of

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
@@ -131,21 +130,8 @@ func TestClaimPlainOrGeneral(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	s := NewForTest(t)
-	cfg, err := pgxpool.ParseConfig(URLForTest(t))
-	if err != nil {
-		t.Fatal(err)
-	}
 	rec := &statementRecorder{}
-	cfg.ConnConfig.Tracer = rec
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	traced, err := New(pool, &Options{Schema: s.schema, CallerClock: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	traced := tracedForTest(t, s, rec)
 	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
 	insert := func(state kilntype.JobState, at time.Time) int64 {
 		t.Helper()

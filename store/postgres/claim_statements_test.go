@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
@@ -56,21 +55,8 @@ SELECT k, 'q', '{}', 'available', 1, 1, $1, $1, CASE WHEN k <> 'plain' THEN (i %
 FROM generate_series(1, 1000) AS i, (VALUES ('fair'), ('cap'), ('key'), ('both'), ('plain')) AS v(k)`), now.Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := pgxpool.ParseConfig(URLForTest(t))
-	if err != nil {
-		t.Fatal(err)
-	}
 	counter := &statementCounter{}
-	cfg.ConnConfig.Tracer = counter
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	traced, err := New(pool, &Options{Schema: s.schema, CallerClock: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	traced := tracedForTest(t, s, counter)
 	free := kilntype.RateLimit{Limit: 1_000_000, Period: time.Second, Burst: 1000}
 	for _, c := range []struct {
 		name              string

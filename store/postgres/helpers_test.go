@@ -4,6 +4,9 @@ import (
 	"context"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/kilnjobs/kiln/store/postgres/pgtest"
 )
 
@@ -59,4 +62,25 @@ func MigrateToForTest(t testing.TB, s *Store, version int) {
 	if err := s.migrateTo(t.Context(), version); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// tracedForTest returns a Store on s's schema (CallerClock) whose pool of
+// its own passes every statement to tracer; the pool closes when t ends.
+func tracedForTest(t testing.TB, s *Store, tracer pgx.QueryTracer) *Store {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(URLForTest(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.Tracer = tracer
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	traced, err := New(pool, &Options{Schema: s.schema, CallerClock: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return traced
 }

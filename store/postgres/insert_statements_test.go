@@ -4,8 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
 )
@@ -21,21 +19,8 @@ func TestInsertStatements(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	s := NewForTest(t)
-	cfg, err := pgxpool.ParseConfig(URLForTest(t))
-	if err != nil {
-		t.Fatal(err)
-	}
 	counter := &statementCounter{}
-	cfg.ConnConfig.Tracer = counter
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	traced, err := New(pool, &Options{Schema: s.schema, CallerClock: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	traced := tracedForTest(t, s, counter)
 	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
 	job := func(unique string) *store.JobInsertParams {
 		return &store.JobInsertParams{Kind: "k", Queue: "q", Args: []byte(`{}`), Priority: 1, MaxAttempts: 1,

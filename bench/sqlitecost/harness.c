@@ -26,6 +26,25 @@ static void die(const char *what) {
 	exit(1);
 }
 
+// finText returns the finish statement for n jobs: tmpl with its marker
+// /*ROWS*/ replaced by n rows of parameters, as the store's statement for
+// a batch of n (store/sqlite/batch.go).
+static char *finText(const char *tmpl, int n) {
+	const char *mark = strstr(tmpl, "/*ROWS*/");
+	if (!mark) die("fin.sql: no /*ROWS*/ marker");
+	const char *row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+	size_t rl = strlen(row), pre = (size_t)(mark - tmpl), post = strlen(mark + 8);
+	char *s = malloc(pre + (size_t)n * (rl + 2) + post + 1), *p = s;
+	if (!s) die("malloc");
+	memcpy(p, tmpl, pre), p += pre;
+	for (int i = 0; i < n; i++) {
+		if (i) memcpy(p, ", ", 2), p += 2;
+		memcpy(p, row, rl), p += rl;
+	}
+	memcpy(p, mark + 8, post + 1);
+	return s;
+}
+
 static char *slurp(const char *name) {
 	char path[1024];
 	snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -192,12 +211,8 @@ int main(int argc, char **argv) {
 	sCommit = prep("COMMIT");
 	sCand = prep(slurp(getenv("CAND") ? getenv("CAND") : "cand128.sql"));
 	sUpd = prep(slurp(getenv("UPD") ? getenv("UPD") : "claimupd.sql"));
-	const char *fin = getenv("FIN") ? getenv("FIN") : "fin";
-	for (int k = 0; k < 5; k++) {
-		char name[256];
-		snprintf(name, sizeof name, "%s%03d.sql", fin, sizes[k]);
-		sFin[k] = prep(slurp(name));
-	}
+	char *finTmpl = slurp(getenv("FIN") ? getenv("FIN") : "fin.sql");
+	for (int k = 0; k < 5; k++) sFin[k] = prep(finText(finTmpl, sizes[k]));
 	int cw0, hi;
 	sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_WRITE, &cw0, &hi, 1);
 	struct timespec t0, t1;

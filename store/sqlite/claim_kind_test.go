@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -40,11 +39,7 @@ SELECT 'foreign', 'q', '{}', 'available', 1, 1, ?1, ?1 FROM g`, micros(now.Add(-
 func TestClaimReadsOnlyItsKinds(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "kiln.db"), &Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openMigrated(t)
 	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
 	queueForeignJobs(t, s, now)
 

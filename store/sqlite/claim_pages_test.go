@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -24,11 +23,7 @@ import (
 func burnDownPages(t *testing.T, keys, jobs, max, claims int, partitioned, rated bool, keyRated ...bool) (claimRead, claimWritten, finishRead, finishWritten float64) {
 	t.Helper()
 	ctx := t.Context()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "kiln.db"), &Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openMigrated(t)
 	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
 	for i := 0; i < jobs; i += 1000 {
 		var params []*store.JobInsertParams

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -28,11 +27,7 @@ import (
 func TestPartitionClaimReadsPerJob(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "kiln.db"), &Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openMigrated(t)
 	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
 	insert := func(queue, key string, n int) {
 		t.Helper()
@@ -110,11 +105,7 @@ SELECT ?4, ?4, '{}', 'available', 1, 1, ?1, ?1, ?3 FROM g`, micros(now.Add(-time
 func TestPartitionKeysRunning(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "kiln.db"), &Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openMigrated(t)
 	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
 	insert := func(queue, kind, state, key string, n int) {
 		t.Helper()
@@ -191,11 +182,7 @@ SELECT ?5, ?4, '{}', ?6, 1, 1, ?1, ?1, ?3 FROM g`, micros(now), n, key, queue, k
 func TestPartitionTakeFirstNotDue(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "kiln.db"), &Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openMigrated(t)
 	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
 	insert := func(key string, priority int, due time.Time) int64 {
 		t.Helper()
@@ -237,11 +224,7 @@ VALUES ('k', 'q', '{}', 'available', ?1, 1, ?2, ?3, ?4)`, priority, micros(now.A
 // scanning each row into variables of its own 440.
 func TestPartitionKeysRunningAllocs(t *testing.T) {
 	ctx := t.Context()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "kiln.db"), &Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openMigrated(t)
 	insertKeys(t, s, 100)
 	st, err := s.stmts(ctx)
 	if err != nil {
@@ -291,11 +274,7 @@ SELECT 'k', 'q', '{}', 'available', 1, 1, 0, 0, printf('key%03d', n) FROM g`, n)
 // each job's key again made 1,592.
 func TestPartitionTakeAllocs(t *testing.T) {
 	ctx := t.Context()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "kiln.db"), &Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openMigrated(t)
 	insertKeys(t, s, 100)
 	st, err := s.stmts(ctx)
 	if err != nil {
@@ -357,28 +336,8 @@ func TestPartitionTakeAllocs(t *testing.T) {
 // limit removes from as many places of the index 9 % larger).
 func TestClaimPartitionIndexStoresIDOnce(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "kiln.db"), &Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	rows, err := s.r.QueryContext(ctx, `SELECT coalesce(name, '<rowid>') FROM pragma_index_xinfo('kiln_job_claim_partition') ORDER BY seqno`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var cols []string
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			t.Fatal(err)
-		}
-		cols = append(cols, c)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
+	s := openMigrated(t)
+	cols := queryTexts(t, s.r, `SELECT coalesce(name, '<rowid>') FROM pragma_index_xinfo('kiln_job_claim_partition') ORDER BY seqno`)
 	want := []string{"queue", "kind", "partition_key", "priority", "scheduled_at", "<rowid>"}
 	if !slices.Equal(cols, want) {
 		t.Errorf("columns of kiln_job_claim_partition's entries: %v, want %v", cols, want)

@@ -234,7 +234,7 @@ func queryPlan(t *testing.T, db *sql.DB, name, query string, args ...any) []stri
 
 // openMigrated opens a migrated store in a file of the test's temporary
 // directory, closed when the test ends.
-func openMigrated(t *testing.T) *Store {
+func openMigrated(t testing.TB) *Store {
 	t.Helper()
 	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "kiln.db"), &Options{Migrate: true})
 	if err != nil {

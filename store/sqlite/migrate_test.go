@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -96,22 +97,28 @@ VALUES ('old', '@hourly', '', 'k', '{}', 'q', 1, 3, 'skip', 'run_once', 100, ?1,
 // jobIndexes returns the names of kiln_job's indexes, sorted.
 func jobIndexes(t *testing.T, s *Store) []string {
 	t.Helper()
-	rows, err := s.r.QueryContext(t.Context(), `SELECT name FROM sqlite_schema
+	return queryTexts(t, s.r, `SELECT name FROM sqlite_schema
 WHERE type = 'index' AND tbl_name = 'kiln_job' AND sql IS NOT NULL ORDER BY name`)
+}
+
+// queryTexts returns the one text column of query's rows, in order.
+func queryTexts(t *testing.T, db *sql.DB, query string) []string {
+	t.Helper()
+	rows, err := db.QueryContext(t.Context(), query)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	var names []string
+	var texts []string
 	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
+		var text string
+		if err := rows.Scan(&text); err != nil {
 			t.Fatal(err)
 		}
-		names = append(names, name)
+		texts = append(texts, text)
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	return names
+	return texts
 }

@@ -20,11 +20,7 @@ import (
 // and for the finishes, and the pages the writer wrote per job.
 func BenchmarkWriterPerJob(b *testing.B) {
 	ctx := b.Context()
-	s, err := Open(ctx, b.TempDir()+"/kiln.db", &Options{Migrate: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := openMigrated(b)
 	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
 	for i := 0; i < b.N; i += 1000 {
 		var params []*store.JobInsertParams

@@ -65,7 +65,7 @@ func insertDependencies(ctx context.Context, tx *sql.Tx, params []*store.JobInse
 // sqlReleasable returns up to ?1 pending jobs none of whose parents is still
 // unfinished, oldest first.
 const sqlReleasable = `SELECT c.id FROM kiln_job AS c INDEXED BY kiln_job_state_inflight
-WHERE c.state = 'pending' AND c.state IN ('running', 'scheduled', 'retryable', 'pending') AND NOT EXISTS (
+WHERE c.state = 'pending' AND ` + sqlInflightPredicate + ` AND NOT EXISTS (
 	SELECT 1 FROM kiln_job_parent AS d JOIN kiln_job AS p ON p.id = d.parent_id
 	WHERE d.child_id = c.id AND p.state NOT IN ('completed', 'cancelled', 'discarded'))
 ORDER BY c.id

@@ -291,3 +291,59 @@ SELECT 'k', 'q', '{}', CASE WHEN n <= 10 THEN 'completed' ELSE 'available' END, 
 		}
 	}
 }
+
+// TestInflightStatementsOnComparisons checks that every statement that
+// reads kiln_job_state_inflight (each names it with INDEXED BY, which
+// fails to plan when the index cannot serve it) plans on the index as
+// migration 015 wrote it, with an IN list, and as a later migration may
+// rewrite it, with comparisons (sqlInflightPredicate), and reads it.
+func TestInflightStatementsOnComparisons(t *testing.T) {
+	t.Parallel()
+	statements := func() []struct {
+		name  string
+		query string
+		args  []any
+	} {
+		running, runningArgs, _ := jobListQuery(&store.JobListParams{
+			States: []kilntype.JobState{kilntype.JobStateRunning}}, walkInflight)
+		waiting, waitingArgs, _ := jobListQuery(&store.JobListParams{States: []kilntype.JobState{
+			kilntype.JobStateScheduled, kilntype.JobStateRetryable}, Cursor: 5000, Limit: 10}, walkInflight)
+		count, countArgs, _ := jobCountQuery(&store.JobCountMatchingParams{Filter: kilntype.JobFilter{
+			States: []kilntype.JobState{kilntype.JobStateRetryable}, Kinds: []string{"k"}}, Limit: 10_001})
+		return []struct {
+			name  string
+			query string
+			args  []any
+		}{
+			{"any expired", sqlAnyExpired, []any{1}},
+			{"select expired", sqlSelectExpired, []any{1, 10}},
+			{"releasable", sqlReleasable, []any{10}},
+			{"count running", sqlCountRunning, []any{`["a"]`}},
+			{"running count", sqlRunningCount, []any{`["a","b"]`, `["a"]`, 10}},
+			{"list running", running, runningArgs},
+			{"list scheduled and retryable", waiting, waitingArgs},
+			{"count retryable of a kind", count, countArgs},
+		}
+	}
+	for _, form := range []struct{ name, ddl string }{
+		{"in list (015)", ""},
+		{"comparisons", `DROP INDEX kiln_job_state_inflight;
+CREATE INDEX kiln_job_state_inflight ON kiln_job (state, id)
+	WHERE state = 'running' OR state = 'scheduled' OR state = 'retryable' OR state = 'pending'`},
+	} {
+		t.Run(form.name, func(t *testing.T) {
+			s := openMigrated(t)
+			if form.ddl != "" {
+				if _, err := s.w.ExecContext(t.Context(), form.ddl); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, q := range statements() {
+				joined := strings.Join(queryPlan(t, s.r, q.name, q.query, q.args...), "; ")
+				if !strings.Contains(joined, "INDEX kiln_job_state_inflight") {
+					t.Errorf("%s: plan %q does not read kiln_job_state_inflight", q.name, joined)
+				}
+			}
+		})
+	}
+}

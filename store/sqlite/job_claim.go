@@ -581,6 +581,10 @@ func compareClaimOrder(a, b *kilntype.JobRow) int {
 	)
 }
 
+// sqlCountRunning counts the running jobs of each kind of the JSON array ?1.
+const sqlCountRunning = `SELECT kind, count(*) FROM kiln_job INDEXED BY kiln_job_state_inflight
+WHERE state = 'running' AND ` + sqlInflightPredicate + ` AND kind IN (SELECT value FROM json_each(?1)) GROUP BY kind`
+
 // countRunning returns how many jobs of each of kinds are running, in any
 // process (kinds with none are absent). It walks the running jobs through
 // kiln_job_state_inflight: as many rows as jobs run at once.
@@ -589,8 +593,7 @@ func countRunning(ctx context.Context, tx *sql.Tx, kinds []string) (map[string]i
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT kind, count(*) FROM kiln_job INDEXED BY kiln_job_state_inflight
-WHERE state = 'running' AND state IN ('running', 'scheduled', 'retryable', 'pending') AND kind IN (SELECT value FROM json_each(?)) GROUP BY kind`, kindsJSON)
+	rows, err := tx.QueryContext(ctx, sqlCountRunning, kindsJSON)
 	if err != nil {
 		return nil, fmt.Errorf("count running jobs: %w", err)
 	}

@@ -45,7 +45,7 @@ func (s *Store) JobScheduleDue(ctx context.Context, params *store.JobScheduleDue
 // sqlSelectExpired returns up to ?2 running jobs whose lease expired before
 // ?1, earliest expiry first, with what their interrupted attempt records.
 const sqlSelectExpired = `SELECT id, attempt, attempted_at, leased_by FROM kiln_job INDEXED BY kiln_job_state_inflight
-WHERE state = 'running' AND state IN ('running', 'scheduled', 'retryable', 'pending') AND lease_expires_at < ?1
+WHERE state = 'running' AND ` + sqlInflightPredicate + ` AND lease_expires_at < ?1
 ORDER BY lease_expires_at
 LIMIT ?2`
 
@@ -53,7 +53,7 @@ LIMIT ?2`
 // runs on a reader, so that the rescuer, which every process runs, takes
 // the single write lock only when there is something to rescue.
 const sqlAnyExpired = `SELECT EXISTS (SELECT 1 FROM kiln_job INDEXED BY kiln_job_state_inflight
-WHERE state = 'running' AND state IN ('running', 'scheduled', 'retryable', 'pending') AND lease_expires_at < ?1)`
+WHERE state = 'running' AND ` + sqlInflightPredicate + ` AND lease_expires_at < ?1)`
 
 // sqlRescue takes back running job ?3 at ?1 with the error ?2: cancelled if
 // a cancel was requested, discarded if it used all its attempts, retryable

@@ -15,7 +15,7 @@ import (
 // and (kind, key, running, keys).
 const sqlRunningCount = `WITH by_kind AS (
 	SELECT kind, count(*) AS n FROM kiln_job INDEXED BY kiln_job_state_inflight
-	WHERE state = 'running' AND state IN ('running', 'scheduled', 'retryable', 'pending')
+	WHERE state = 'running' AND ` + sqlInflightPredicate + `
 		AND kind IN (SELECT value FROM json_each(?1)) GROUP BY kind
 ), by_key AS (
 	SELECT kind, partition_key, count(*) AS n FROM kiln_job INDEXED BY kiln_job_running_partition

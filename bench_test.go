@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"runtime/metrics"
 	"sync"
 	"testing"
 	"time"
@@ -206,15 +207,42 @@ func burnDownWith(b *testing.B, w kiln.Worker[noopArgs], configure func(*kiln.Co
 		close(done)
 	}()
 	b.ResetTimer()
-	start, cpu := time.Now(), processCPU()
+	start, cpu, sched := time.Now(), processCPU(), readSchedCounts()
 	if err := c.Start(ctx); err != nil {
 		b.Fatal(err)
 	}
 	<-done
-	elapsed, cpu := time.Since(start), processCPU()-cpu
+	elapsed, cpu, sched := time.Since(start), processCPU()-cpu, readSchedCounts().sub(sched)
 	b.StopTimer()
 	c.Stop(ctx)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "jobs/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/job")
 	b.ReportMetric(float64(enqueueTime.Microseconds())/float64(b.N), "enqueue-µs/job")
+	b.ReportMetric(float64(sched.gcCycles)*1000/float64(b.N), "gc/1k-jobs")
+	b.ReportMetric(float64(sched.runs)/float64(b.N), "sched-runs/job")
+}
+
+// schedCounts are the runtime's counts that BenchmarkBurnDown reports per
+// job: GC cycles, and goroutines made to run (the count of
+// /sched/latencies, which the runtime samples: a relative figure, for
+// comparing builds).
+type schedCounts struct{ gcCycles, runs uint64 }
+
+func readSchedCounts() schedCounts {
+	samples := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/sched/latencies:seconds"}}
+	metrics.Read(samples)
+	var c schedCounts
+	if samples[0].Value.Kind() == metrics.KindUint64 {
+		c.gcCycles = samples[0].Value.Uint64()
+	}
+	if samples[1].Value.Kind() == metrics.KindFloat64Histogram {
+		for _, n := range samples[1].Value.Float64Histogram().Counts {
+			c.runs += n
+		}
+	}
+	return c
+}
+
+func (c schedCounts) sub(o schedCounts) schedCounts {
+	return schedCounts{gcCycles: c.gcCycles - o.gcCycles, runs: c.runs - o.runs}
 }

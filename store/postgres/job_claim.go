@@ -540,10 +540,10 @@ func (c *claim) run(ctx context.Context, s *Store, q claimQuerier) error {
 		if c.commit {
 			end = "COMMIT"
 		}
-		texts := newRepeatedTexts()
+		sc := newClaimScanner()
 		err = c.query(ctx, q, s.sql(sql), args, end,
 			func(rows pgx.Rows) error {
-				j, full, err := scanClaimed(rows, texts)
+				j, full, err := sc.scanClaimed(rows)
 				if err != nil {
 					return err
 				}
@@ -578,11 +578,11 @@ func (c *claim) runPlain(ctx context.Context, s *Store, q claimQuerier, avail []
 	var waiting bool
 	prelude := []batchStatement{{sql: s.sql(sqlClaimPrelude), args: []any{c.now}, label: "claim prelude",
 		row: []any{nil, nil, &waiting}}}
-	texts := newRepeatedTexts()
+	sc := newClaimScanner()
 	err := batchQuery(ctx, q, prelude, s.sql(sqlClaimPlain(len(avail))),
 		[]any{c.p.Queue, c.now, avail, want, c.p.LeasedBy, c.leaseEnd, c.leaseLen},
 		func(rows pgx.Rows) error {
-			j, err := new(scannedJob).scan(rows, nil, texts)
+			j, err := sc.scan(rows, nil)
 			if err == nil {
 				c.claimed = append(c.claimed, j)
 			}
@@ -678,16 +678,15 @@ func (c *claim) availableKinds(ctx context.Context, s *Store, q claimQuerier) ([
 
 // scanClaimed reads one row of sqlClaim: the job, and whether a source of
 // candidates was full.
-func scanClaimed(rows pgx.Rows, texts *repeatedTexts) (*kilntype.JobRow, bool, error) {
-	sc := new(scannedJob)
-	j, err := sc.scan(rows, &sc.full, texts)
+func (sc *jobScanner) scanClaimed(rows pgx.Rows) (*kilntype.JobRow, bool, error) {
+	j, err := sc.scan(rows, &sc.full)
 	return j, sc.full, err
 }
 
 // rowWithExtra is a row followed by more columns than its reader scans,
 // read into extra (the recurring upsert's row, the rows of a claim by
 // partition key; a row of jobColumns with one more column reads it with
-// scannedJob.scan instead, without this wrapper's allocations).
+// jobScanner.scan instead, without this wrapper's allocations).
 type rowWithExtra struct {
 	pgx.Row
 	extra []any

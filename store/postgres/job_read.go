@@ -96,9 +96,10 @@ func (s *Store) jobList(ctx context.Context, q querier, params *store.JobListPar
 func scanPreviewJobs(rows pgx.Rows, preview int) ([]*kilntype.JobRow, error) {
 	defer rows.Close()
 	jobs := []*kilntype.JobRow{}
+	sc := new(jobScanner)
+	var argsBytes int64
 	for rows.Next() {
-		var argsBytes int64
-		j, err := new(scannedJob).scan(rows, &argsBytes, nil)
+		j, err := sc.scan(rows, &argsBytes)
 		if err != nil {
 			return nil, err
 		}

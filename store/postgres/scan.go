@@ -33,24 +33,47 @@ const attemptColumns = `job_id, attempt, started_at, finished_at, server, outcom
 
 // scanJob reads one row of jobColumns.
 func scanJob(row pgx.Row) (*kilntype.JobRow, error) {
-	return new(scannedJob).scan(row, nil, nil)
+	return new(jobScanner).scan(row, nil)
 }
 
-// scan reads into sc one row of jobColumns, followed by one more column
-// read into extra unless extra is nil, and returns sc's row. With texts,
-// the row's kind, queue, state and lease holder are read through it: the
-// rows of one batch (a claim's) that repeat the previous row's values
-// share its strings.
-//
-// One allocation, sc, holds the row, every value Scan writes through a
-// pointer (each would escape to the heap on its own, and a nullable time
-// scanned into a *time.Time is one more), the times the row points to,
-// and Scan's arguments (a slice of its own would be one more allocation
-// per row, and one more again to append extra to it).
-func (sc *scannedJob) scan(row pgx.Row, extra any, texts *repeatedTexts) (*kilntype.JobRow, error) {
-	j := &sc.row
+// jobScanner reads rows of jobColumns, one after the other (the rows of
+// one batch), each into a scannedJob of its own. It holds what a row's
+// Scan needs only while it runs: Scan's arguments and the values read
+// beside the row (one allocation per batch, not per row; a slice of
+// arguments per row would be one more allocation per row, and one more
+// again to append the extra column to it). With texts, the rows' kind,
+// queue, state and lease holder are read through it: the rows that repeat
+// the previous row's values share its strings.
+type jobScanner struct {
+	texts *repeatedTexts // nil: each row's texts are its own
+	state string
+	// times are attempted_at, finalized_at, lease_expires_at and
+	// cancel_requested_at, as read.
+	times                          [4]pgtype.Timestamptz
+	leasedBy, uniqueKey, lastError pgtype.Text
+	progress, progressAttempt      pgtype.Int4
+	// full is the extra column of a claim's row (scanClaimed).
+	full bool
+	// dest holds Scan's arguments during scan: one per column of
+	// jobColumns, and the extra one.
+	dest [23]any
+}
+
+// newClaimScanner returns the jobScanner of a claim's rows, whose texts
+// repeat from row to row.
+func newClaimScanner() *jobScanner {
+	return &jobScanner{texts: newRepeatedTexts()}
+}
+
+// scan reads one row of jobColumns, followed by one more column read
+// into extra unless extra is nil, into a new scannedJob and returns its
+// row: one allocation per row, which holds the row and the times and
+// progress it points to.
+func (sc *jobScanner) scan(row pgx.Row, extra any) (*kilntype.JobRow, error) {
+	job := new(scannedJob)
+	j := &job.row
 	kind, queue, state, leasedBy := any(&j.Kind), any(&j.Queue), any(&sc.state), any(&sc.leasedBy)
-	if texts != nil {
+	if texts := sc.texts; texts != nil {
 		texts.kind.to, texts.queue.to, texts.state.to, texts.leasedBy.to = &j.Kind, &j.Queue, &sc.state, &j.LeasedBy
 		kind, queue, state, leasedBy = &texts.kind, &texts.queue, &texts.state, &texts.leasedBy
 	}
@@ -66,7 +89,10 @@ func (sc *scannedJob) scan(row pgx.Row, extra any, texts *repeatedTexts) (*kilnt
 		dest = sc.dest[:]
 	}
 	err := row.Scan(dest...)
-	sc.dest = [len(sc.dest)]any{} // the row outlives the scan: keep no pointers
+	sc.dest = [len(sc.dest)]any{} // the row outlives the scan: keep no pointers to it
+	if sc.texts != nil {
+		sc.texts.kind.to, sc.texts.queue.to, sc.texts.state.to, sc.texts.leasedBy.to = nil, nil, nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -74,18 +100,18 @@ func (sc *scannedJob) scan(row pgx.Row, extra any, texts *repeatedTexts) (*kilnt
 	j.State = kilntype.JobState(sc.state)
 	j.CreatedAt = j.CreatedAt.UTC()
 	j.ScheduledAt = j.ScheduledAt.UTC()
-	j.AttemptedAt = sc.time(0)
-	j.FinalizedAt = sc.time(1)
-	j.LeaseExpiresAt = sc.time(2)
-	j.CancelRequestedAt = sc.time(3)
-	if texts == nil {
+	j.AttemptedAt = job.time(0, sc.times[0])
+	j.FinalizedAt = job.time(1, sc.times[1])
+	j.LeaseExpiresAt = job.time(2, sc.times[2])
+	j.CancelRequestedAt = job.time(3, sc.times[3])
+	if sc.texts == nil {
 		j.LeasedBy = sc.leasedBy.String
 	}
 	j.UniqueKey = sc.uniqueKey.String
 	j.LastError = sc.lastError.String
 	if sc.progress.Valid && sc.progressAttempt.Valid && int(sc.progressAttempt.Int32) == j.Attempt {
-		sc.progressValue = int(sc.progress.Int32)
-		j.Progress = &sc.progressValue
+		job.progress = int(sc.progress.Int32)
+		j.Progress = &job.progress
 	}
 	if j.Tags == nil {
 		j.Tags = []string{}
@@ -93,23 +119,14 @@ func (sc *scannedJob) scan(row pgx.Row, extra any, texts *repeatedTexts) (*kilnt
 	return j, nil
 }
 
-// scannedJob is what scanJob reads of a job: the row, the values it reads
-// beside it, and the storage of the row's pointers.
+// scannedJob is one row read by a jobScanner, with the values the row
+// points to.
 type scannedJob struct {
-	row   kilntype.JobRow
-	state string
-	// times are attempted_at, finalized_at, lease_expires_at and
-	// cancel_requested_at, as read; at are the row's values of them.
-	times                          [4]pgtype.Timestamptz
-	at                             [4]time.Time
-	leasedBy, uniqueKey, lastError pgtype.Text
-	progress, progressAttempt      pgtype.Int4
-	progressValue                  int
-	// full is the extra column of a claim's row (scanClaimed).
-	full bool
-	// dest holds Scan's arguments during scan: one per column of
-	// jobColumns, and the extra one.
-	dest [23]any
+	row kilntype.JobRow
+	// at are the row's attempted_at, finalized_at, lease_expires_at and
+	// cancel_requested_at.
+	at       [4]time.Time
+	progress int
 }
 
 // repeatedText is a scan target for a text column whose value repeats from
@@ -144,13 +161,14 @@ func newRepeatedTexts() *repeatedTexts {
 	return &repeatedTexts{leasedBy: repeatedText{nullable: true}}
 }
 
-// time returns the i-th of sc.times in UTC, or nil for NULL.
-func (sc *scannedJob) time(i int) *time.Time {
-	if !sc.times[i].Valid {
+// time stores t in UTC as the i-th of job.at and returns it, or nil for
+// NULL.
+func (job *scannedJob) time(i int, t pgtype.Timestamptz) *time.Time {
+	if !t.Valid {
 		return nil
 	}
-	sc.at[i] = sc.times[i].Time.UTC()
-	return &sc.at[i]
+	job.at[i] = t.Time.UTC()
+	return &job.at[i]
 }
 
 // scanJobs reads every row of rows with scanJob and closes rows. It takes
@@ -161,8 +179,9 @@ func scanJobs(rows pgx.Rows, err error) ([]*kilntype.JobRow, error) {
 	}
 	defer rows.Close()
 	jobs := []*kilntype.JobRow{}
+	sc := new(jobScanner)
 	for rows.Next() {
-		j, err := scanJob(rows)
+		j, err := sc.scan(rows, nil)
 		if err != nil {
 			return nil, err
 		}

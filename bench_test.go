@@ -220,16 +220,18 @@ func burnDownWith(b *testing.B, w kiln.Worker[noopArgs], configure func(*kiln.Co
 	b.ReportMetric(float64(enqueueTime.Microseconds())/float64(b.N), "enqueue-µs/job")
 	b.ReportMetric(float64(sched.gcCycles)*1000/float64(b.N), "gc/1k-jobs")
 	b.ReportMetric(float64(sched.runs)/float64(b.N), "sched-runs/job")
+	b.ReportMetric(float64(sched.created)*1000/float64(b.N), "goroutines/1k-jobs")
 }
 
 // schedCounts are the runtime's counts that BenchmarkBurnDown reports per
-// job: GC cycles, and goroutines made to run (the count of
-// /sched/latencies, which the runtime samples: a relative figure, for
-// comparing builds).
-type schedCounts struct{ gcCycles, runs uint64 }
+// job: GC cycles, goroutines made to run (the count of /sched/latencies,
+// which the runtime samples: a relative figure, for comparing builds), and
+// goroutines created.
+type schedCounts struct{ gcCycles, runs, created uint64 }
 
 func readSchedCounts() schedCounts {
-	samples := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/sched/latencies:seconds"}}
+	samples := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/sched/latencies:seconds"},
+		{Name: "/sched/goroutines-created:goroutines"}}
 	metrics.Read(samples)
 	var c schedCounts
 	if samples[0].Value.Kind() == metrics.KindUint64 {
@@ -240,9 +242,12 @@ func readSchedCounts() schedCounts {
 			c.runs += n
 		}
 	}
+	if samples[2].Value.Kind() == metrics.KindUint64 {
+		c.created = samples[2].Value.Uint64()
+	}
 	return c
 }
 
 func (c schedCounts) sub(o schedCounts) schedCounts {
-	return schedCounts{gcCycles: c.gcCycles - o.gcCycles, runs: c.runs - o.runs}
+	return schedCounts{gcCycles: c.gcCycles - o.gcCycles, runs: c.runs - o.runs, created: c.created - o.created}
 }

@@ -133,7 +133,7 @@ func (c *Client) Start(ctx context.Context) error {
 	if err := c.defineRecurring(ctx); err != nil {
 		return fmt.Errorf("kiln: start: %w", err)
 	}
-	c.completer = completer.New(c.cfg.Store, c.cfg.Logger, 2*completer.MaxBatch)
+	c.completer = completer.New(c.cfg.Store, c.cfg.Logger, 3*completer.MaxBatch)
 	var observeStore service.StoreObserver
 	if c.cfg.TraceStoreCalls {
 		observeStore = c.tel.StoreCall

@@ -91,7 +91,9 @@ type Completer struct {
 }
 
 // New returns a Completer writing to s. queueSize bounds the outcomes
-// waiting to be written; Finish blocks when it is full (backpressure). On a
+// waiting to be written beyond the batch being gathered (MaxBatch; while
+// every writer is busy, all of them wait in the queue); Finish blocks when
+// it is full (backpressure). On a
 // store whose SingleWriter reports true it writes with one writer, in
 // batches of up to SingleWriterBatch outcomes gathered for up to
 // SingleWriterLinger.
@@ -154,8 +156,14 @@ func (c *Completer) run(ctx context.Context) {
 			work <- g.take()
 			continue
 		}
-		var in chan *Item // nil (no receive) when the batch is full
-		if g.room() {
+		// nil (no receive) when the batch is full, or while every writer
+		// is busy: outcomes then wait in in's buffer, and the fill above
+		// takes them when a writer returns. Receiving each as it came
+		// would wake this goroutine once per outcome for nothing, since
+		// no batch can go out before a writer returns. (An unbuffered in
+		// has no room to wait in: Finish would block until then.)
+		var in chan *Item
+		if g.room() && (g.free > 0 || cap(c.in) == 0) {
 			in = c.in
 		}
 		var lingerOver <-chan time.Time // nil unless g.lingering

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -173,6 +174,38 @@ func TestSecondBatchWrittenWhileFirstCommits(t *testing.T) {
 	s.release <- struct{}{}
 	s.release <- struct{}{}
 	wg.Wait()
+}
+
+// While every writer is busy, outcomes wait in the queue: the collecting
+// goroutine is not woken for each (no batch could go out before a writer
+// returns), and takes them together when a writer returns.
+func TestOutcomesWaitInTheQueueWhileEveryWriterIsBusy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var wg sync.WaitGroup
+		s, c := startWriting(t, &wg)
+		defer c.Stop()
+		for _, id := range ids(100, ParallelBatch) {
+			c.Finish(item(id, 1, &wg))
+		}
+		if got := s.nextCall(t); !slices.Equal(got, ids(100, ParallelBatch)) {
+			t.Fatalf("second write = %v, want jobs 100 to %d", got, 100+ParallelBatch-1)
+		}
+		// Both writers are busy.
+		for _, id := range ids(1000, 10) {
+			c.Finish(item(id, 1, &wg))
+		}
+		synctest.Wait()
+		if n := len(c.in); n != 10 {
+			t.Fatalf("%d of 10 outcomes in the queue while every writer is busy, want all 10", n)
+		}
+		s.release <- struct{}{}
+		s.release <- struct{}{}
+		if got := s.nextCall(t); !slices.Equal(got, ids(1000, 10)) {
+			t.Fatalf("third write = %v, want jobs 1000 to 1009", got)
+		}
+		s.release <- struct{}{}
+		wg.Wait()
+	})
 }
 
 func TestOutcomesOfOneJobWrittenOneAfterTheOther(t *testing.T) {

@@ -207,12 +207,23 @@ func (c *Context) String() string { return "jobexec.Context" }
 // It serves one Context at a time: arming it for a Context disarms it for
 // the one before. The zero Timer is ready to use; do not copy it after
 // first use. Its methods are safe for concurrent use.
+//
+// Arming and disarming move the underlying time.Timer only when they must:
+// a Context whose deadline is at or after the pending run leaves it as it
+// is (the run, finding the deadline ahead, re-arms for it), and a disarm
+// leaves the run pending (it finds nothing to do). Attempts with the same
+// timeout, one after the other, thus cost no timer operation each, where a
+// Reset and a Stop each took the runtime's timer heap lock.
 type Timer struct {
-	mu    sync.Mutex  // guards t, ctx, at and cause
+	mu    sync.Mutex  // guards every field
 	t     *time.Timer // runs fire; made at the first arming
 	ctx   *Context    // the Context it is armed for; nil: none
 	at    time.Time   // ctx's deadline
 	cause error       // ctx's timeout cause
+	// runAt is when t's pending run is due; zero: none is pending (or a
+	// run started, which re-arms t if it must).
+	runAt time.Time
+	moves int // arms of t (AfterFunc, Reset) by arm, counted for tests
 }
 
 // arm arms t to end c with context.DeadlineExceeded and cause at its
@@ -222,6 +233,11 @@ func (t *Timer) arm(c *Context, at time.Time, d time.Duration, cause error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.ctx, t.at, t.cause = c, at, cause
+	if !t.runAt.IsZero() && !t.runAt.After(at) {
+		return // the pending run comes first, and re-arms t for at
+	}
+	t.runAt = at
+	t.moves++
 	if t.t == nil {
 		t.t = time.AfterFunc(d, t.fire)
 	} else {
@@ -229,25 +245,44 @@ func (t *Timer) arm(c *Context, at time.Time, d time.Duration, cause error) {
 	}
 }
 
-// disarm disarms t if it is armed for c. c.mu is held.
+// disarm disarms t if it is armed for c; its pending run, if any, will
+// find nothing to do. c.mu is held.
 func (t *Timer) disarm(c *Context) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.ctx == c {
 		t.ctx = nil
-		t.t.Stop()
 	}
 }
 
+// Stop stops t's pending run, if any: for the goroutine that owns t, once
+// it runs no more attempts. t may be armed again after.
+func (t *Timer) Stop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.t != nil {
+		t.t.Stop()
+	}
+	t.ctx, t.runAt = nil, time.Time{}
+}
+
 // fire ends the Context t is armed for, once its deadline has passed. A
-// run of fire that the Stop of an earlier arming came too late to prevent
-// finds t disarmed, or armed for a later Context whose deadline is still
-// ahead (time.Timer runs fire no earlier than d after arm, so the run
-// that is due always finds its deadline passed): it does nothing.
+// run that finds t disarmed does nothing; one that finds the deadline
+// still ahead (t was armed for a later Context than the one it was set
+// for, or this is a late run of an earlier arming) re-arms t for it.
+// time.Timer runs fire no earlier than d after an arming, so the run that
+// is due at a deadline finds it passed.
 func (t *Timer) fire() {
 	t.mu.Lock()
+	t.runAt = time.Time{}
 	c, cause := t.ctx, t.cause
-	if c == nil || time.Now().Before(t.at) {
+	if c == nil {
+		t.mu.Unlock()
+		return
+	}
+	if now := time.Now(); now.Before(t.at) {
+		t.runAt = t.at
+		t.t.Reset(t.at.Sub(now))
 		t.mu.Unlock()
 		return
 	}

@@ -247,6 +247,35 @@ func TestTimerServesOneContextAtATime(t *testing.T) {
 	}
 }
 
+// Attempts with the same timeout, one after the other, leave the shared
+// Timer's pending run as it is: the first arms it, the others neither
+// move nor stop it (each a heap operation under the runtime's timer lock),
+// and a Context armed for an earlier deadline than the pending run moves
+// it.
+func TestSharedTimerMovesOnlyForAnEarlierDeadline(t *testing.T) {
+	timer := new(Timer)
+	for range 100 {
+		c := newContext()
+		c.UseTimer(timer)
+		c.setTimeout(time.Hour, ErrTimeout)
+		c.Cancel(nil)
+	}
+	if timer.moves != 1 {
+		t.Fatalf("the timer was armed %d times for 100 attempts with a timeout of an hour, want once", timer.moves)
+	}
+	c := newContext()
+	c.UseTimer(timer)
+	c.setTimeout(time.Millisecond, ErrTimeout)
+	if timer.moves != 2 {
+		t.Fatalf("the timer was armed %d times, want twice: a Context due before the pending run moves it", timer.moves)
+	}
+	testutil.Receive(t, c.Done(), "the Context's timeout", nil)
+	if context.Cause(c) != ErrTimeout {
+		t.Fatalf("Cause %v, want ErrTimeout", context.Cause(c))
+	}
+	timer.Stop()
+}
+
 // With a shared Timer, an attempt's timeout that nobody cancels with a
 // cause costs no allocation (a timer of its own costs two: the timer and
 // its function).
@@ -286,5 +315,22 @@ func TestRunArmsTheTimeoutOnAContext(t *testing.T) {
 	check(t, p, 2, want{state: "retryable", outcome: "failed", scheduledAt: now.Add(2 * time.Minute), errContains: "timed out"})
 	if jc.Err() != context.DeadlineExceeded || context.Cause(jc) != ErrTimeout {
 		t.Fatalf("Err %v, Cause %v; want DeadlineExceeded, ErrTimeout", jc.Err(), context.Cause(jc))
+	}
+}
+
+// BenchmarkSharedTimerAttempt is an attempt's Context with a timeout (a
+// minute, the default JobTimeout) on a shared Timer, armed and released as
+// a worker goroutine does for each job.
+func BenchmarkSharedTimerAttempt(b *testing.B) {
+	base := context.WithoutCancel(context.Background())
+	timer := new(Timer)
+	defer timer.Stop()
+	var jc Context
+	for b.Loop() {
+		jc = Context{}
+		jc.Init(base)
+		jc.UseTimer(timer)
+		jc.setTimeout(time.Minute, ErrTimeout)
+		jc.Cancel(nil)
 	}
 }

@@ -398,6 +398,7 @@ func (p *Producer) worker(first *runningJob) {
 	var reserve stackReserve
 	reserve.hold()
 	timer := new(jobexec.Timer)
+	defer timer.Stop()
 	p.execute(first, timer)
 	for j := range p.work {
 		p.execute(j, timer)

@@ -4,8 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
 )
 
 // TestPragmas checks the settings of the writer and reader connections.
@@ -26,6 +30,7 @@ func TestPragmas(t *testing.T) {
 		{"busy_timeout", "1234", "1234"},
 		{"temp_store", "2", "2"}, // MEMORY
 		{"query_only", "0", "1"},
+		{"wal_autocheckpoint", "4000", "1000"}, // writerCheckpointFrames; SQLite's default
 	} {
 		var w, r string
 		if err := s.w.QueryRowContext(t.Context(), "PRAGMA "+tc.pragma).Scan(&w); err != nil {
@@ -63,5 +68,40 @@ func TestSynchronousOption(t *testing.T) {
 	_, err = Open(t.Context(), filepath.Join(t.TempDir(), "kiln.db"), &Options{Synchronous: "OFF"})
 	if err == nil || !strings.Contains(err.Error(), `Options.Synchronous "OFF"`) {
 		t.Fatalf("Open with Synchronous OFF: err = %v, want an error naming the option", err)
+	}
+}
+
+// TestWriterCheckpointInterval checks that the writer lets the WAL grow
+// past SQLite's default checkpoint interval (1,000 frames) without copying
+// it to the database file: after commits that wrote 2,000 pages, the WAL
+// still holds them all (a checkpoint at 1,000 frames would have let the
+// next commit start the log again from its beginning).
+func TestWriterCheckpointInterval(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := openMigrated(t)
+	pageCounts(t, s.w)
+	written := 0
+	for i := 0; written < 2000; i++ {
+		var params []*store.JobInsertParams
+		for j := range 50 {
+			params = append(params, &store.JobInsertParams{Kind: "k", Queue: "q", Args: []byte(`{}`), Priority: 1, MaxAttempts: 1,
+				State: kilntype.JobStateAvailable, Partition: strconv.Itoa(i*50 + j)})
+		}
+		if _, err := s.JobInsertMany(ctx, params); err != nil {
+			t.Fatal(err)
+		}
+		_, w := pageCounts(t, s.w)
+		written += w
+	}
+	var busy, log, copied int
+	if err := s.w.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &copied); err != nil {
+		t.Fatal(err)
+	}
+	if log < written {
+		t.Errorf("the WAL holds %d frames after commits that wrote %d pages: the writer checkpointed before %d frames", log, written, writerCheckpointFrames)
+	}
+	if written >= writerCheckpointFrames {
+		t.Fatalf("the test wrote %d pages, want fewer than %d", written, writerCheckpointFrames)
 	}
 }

@@ -2,6 +2,7 @@ package kiln
 
 import (
 	"context"
+	"encoding"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -205,7 +206,7 @@ func AddWorkerSafely[T JobArgs](workers *Workers, w Worker[T]) error {
 	if _, dup := workers.byKind[kind]; dup {
 		return fmt.Errorf("kiln: add worker %T: kind %q already has a worker", w, kind)
 	}
-	workers.byKind[kind] = &typedEntry[T]{worker: w}
+	workers.byKind[kind] = &typedEntry[T]{worker: w, emptyIsZero: emptyArgsDecodeToZero(reflect.TypeFor[T]())}
 	return nil
 }
 
@@ -283,14 +284,35 @@ type undecryptableUnit struct {
 
 func (u *undecryptableUnit) Decode() error { return u.err }
 
-type typedEntry[T JobArgs] struct{ worker Worker[T] }
+type typedEntry[T JobArgs] struct {
+	worker Worker[T]
+	// emptyIsZero: args {} decode to T's zero value (emptyArgsDecodeToZero).
+	emptyIsZero bool
+}
+
+// emptyArgsDecodeToZero reports whether encoding/json decodes the args {}
+// into a zero t as nothing at all: t is a struct type, and neither t nor
+// *t implements json.Unmarshaler (its UnmarshalJSON would be called) or
+// encoding.TextUnmarshaler (an object is then an error). A map, for one,
+// is made by the decode.
+func emptyArgsDecodeToZero(t reflect.Type) bool {
+	if t.Kind() != reflect.Struct {
+		return false
+	}
+	for _, u := range []reflect.Type{reflect.TypeFor[json.Unmarshaler](), reflect.TypeFor[encoding.TextUnmarshaler]()} {
+		if t.Implements(u) || reflect.PointerTo(t).Implements(u) {
+			return false
+		}
+	}
+	return true
+}
 
 func (e *typedEntry[T]) unit(row *JobRow) jobexec.WorkUnit {
 	return e.reportingUnit(row, nil, nil)
 }
 
 func (e *typedEntry[T]) reportingUnit(row *JobRow, report *jobreport.Config, env *jobEnv) jobexec.WorkUnit {
-	u := &workUnit[T]{worker: e.worker, job: Job[T]{JobRow: row, env: env}}
+	u := &workUnit[T]{worker: e.worker, job: Job[T]{JobRow: row, env: env}, emptyIsZero: e.emptyIsZero}
 	u.job.report = jobreport.Init(&u.reporter, report, row)
 	return u
 }
@@ -352,9 +374,19 @@ type workUnit[T JobArgs] struct {
 	worker   Worker[T]
 	job      Job[T]
 	reporter jobreport.Reporter // job.report points to it, if it reports
+	// emptyIsZero: args {} leave job.Args as they are, its zero value
+	// (typedEntry.emptyIsZero).
+	emptyIsZero bool
 }
 
+// Decode decodes the job's args into job.Args. Args {} of a type that
+// they decode into as nothing at all are not decoded: the same zero
+// value, without encoding/json's validity scan, decode state and
+// allocation.
 func (u *workUnit[T]) Decode() error {
+	if u.emptyIsZero && string(u.job.JobRow.Args) == "{}" {
+		return nil
+	}
 	return json.Unmarshal(u.job.JobRow.Args, &u.job.Args)
 }
 

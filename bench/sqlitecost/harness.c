@@ -11,7 +11,10 @@
 //   each claim's jobs two claims later (ph_finish), as BenchmarkBurnDown's
 //   client does. DIR holds the statements, copied from store/sqlite
 //   (sqlClaimCandidates(128, 1), sqlClaimUpdate, sqlFinishJobs(n) for each
-//   batch size); CAND, UPD and FIN name other files.
+//   batch size, and sqlCountMoves, which a claim and a finish run after
+//   their UPDATE with the JSON array of their counter deltas since SQLite
+//   migration 026); CAND, UPD, FIN and COUNT name other files (COUNT=none:
+//   no such statement, as before 026).
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,7 +74,7 @@ static void exec(const char *sql) {
 	if (sqlite3_exec(db, sql, 0, 0, &err) != SQLITE_OK) { fprintf(stderr, "%s: %s\n", sql, err); exit(1); }
 }
 
-static sqlite3_stmt *sBegin, *sCommit, *sCand, *sUpd, *sFin[5];
+static sqlite3_stmt *sBegin, *sCommit, *sCand, *sUpd, *sFin[5], *sCount;
 static const int sizes[5] = {256, 64, 16, 4, 1};
 static long long now0 = 1796507153648919LL;
 
@@ -110,6 +113,17 @@ __attribute__((noinline)) int ph_select(long long now, int want, long long *ids)
 
 static char idbuf[1 << 20];
 
+// count runs COUNT's statement, if any, with the deltas of n jobs of queue
+// "default" moved from state from to state to.
+static void count(const char *from, const char *to, int n, int finished) {
+	if (!sCount) return;
+	char js[256];
+	snprintf(js, sizeof js, "[[\"default\",\"%s\",%d,0],[\"default\",\"%s\",%d,%d]]", from, -n, to, n, finished ? n : 0);
+	sqlite3_bind_text(sCount, 1, js, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(sCount) != SQLITE_DONE) die("count");
+	sqlite3_reset(sCount);
+}
+
 __attribute__((noinline)) void ph_update(long long now, int n, long long *ids) {
 	char *p = idbuf;
 	*p++ = '[';
@@ -123,6 +137,7 @@ __attribute__((noinline)) void ph_update(long long now, int n, long long *ids) {
 	if (sqlite3_step(sUpd) != SQLITE_DONE) die("update");
 	if (sqlite3_changes(db) != n) { fprintf(stderr, "update: %d of %d\n", sqlite3_changes(db), n); exit(1); }
 	sqlite3_reset(sUpd);
+	count("available", "running", n, 0);
 }
 
 __attribute__((noinline)) void ph_finish(long long now, int n, long long *ids, long long attemptedAt) {
@@ -144,13 +159,18 @@ __attribute__((noinline)) void ph_finish(long long now, int n, long long *ids, l
 				sqlite3_bind_text(s, b + 10, "vm-1234-abcdef", -1, SQLITE_STATIC);
 			}
 			int got = 0, rc;
-			while ((rc = sqlite3_step(s)) == SQLITE_ROW) { sqlite3_column_int64(s, 0); got++; }
+			while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+				sqlite3_column_int64(s, 0);
+				for (int c = 1; c < sqlite3_column_count(s); c++) { sqlite3_column_text(s, c); sqlite3_column_bytes(s, c); }
+				got++;
+			}
 			if (rc != SQLITE_DONE) die("finish");
 			if (got != sizes[k]) { fprintf(stderr, "finish: %d of %d\n", got, sizes[k]); exit(1); }
 			sqlite3_reset(s);
 			start += sizes[k];
 		}
 	}
+	count("running", "completed", n, 1);
 }
 
 #define MAXQ 4096
@@ -211,6 +231,8 @@ int main(int argc, char **argv) {
 	sCommit = prep("COMMIT");
 	sCand = prep(slurp(getenv("CAND") ? getenv("CAND") : "cand128.sql"));
 	sUpd = prep(slurp(getenv("UPD") ? getenv("UPD") : "claimupd.sql"));
+	const char *cnt = getenv("COUNT") ? getenv("COUNT") : "count.sql";
+	if (strcmp(cnt, "none")) sCount = prep(slurp(cnt));
 	char *finTmpl = slurp(getenv("FIN") ? getenv("FIN") : "fin.sql");
 	for (int k = 0; k < 5; k++) sFin[k] = prep(finText(finTmpl, sizes[k]));
 	int cw0, hi;

@@ -111,7 +111,10 @@ RETURNING id, unique_key`, valuesRows(rows, 12))
 // one) and column9 the time of the finish. A job with a cancel request that
 // would be retried or put back becomes cancelled instead. column10 is the
 // server of a successful attempt that completes the job (NULL otherwise):
-// the job's row keeps it as attempted_by, the record of that attempt.
+// the job's row keeps it as attempted_by, the record of that attempt. It
+// marks the rows it moves as counted by the statement (it flips counted,
+// migration 026) and returns each one's ID, queue and new state, which
+// JobFinishMany adds to kiln_job_count itself (moves).
 func sqlFinishJobs(rows int) string {
 	return fmt.Sprintf(`UPDATE kiln_job SET
 	state = CASE WHEN kiln_job.cancel_requested_at IS NOT NULL AND f.column3 IN ('retryable', 'scheduled', 'available')
@@ -122,11 +125,12 @@ func sqlFinishJobs(rows int) string {
 	attempt = max(kiln_job.attempt - f.column5, 0),
 	last_error = coalesce(f.column7, kiln_job.last_error),
 	attempted_by = f.column10,
-	leased_by = NULL, lease_expires_at = NULL, cancel_requested_at = NULL
+	leased_by = NULL, lease_expires_at = NULL, cancel_requested_at = NULL,
+	counted = 1 - kiln_job.counted
 FROM (VALUES %s) AS f
 WHERE kiln_job.id = f.column1 AND kiln_job.state = 'running' AND kiln_job.leased_by = f.column2
 	AND (f.column8 IS NULL OR kiln_job.attempted_at = f.column8)
-RETURNING kiln_job.id`,
+RETURNING kiln_job.id, kiln_job.queue, kiln_job.state`,
 		valuesRows(rows, 10))
 }
 

@@ -107,12 +107,22 @@ const sqlAvailableKinds = `WITH RECURSIVE kinds(kind) AS (
 )
 SELECT kind FROM kinds WHERE kind IS NOT NULL`
 
-// sqlClaimUpdate moves the jobs whose IDs are in the JSON array ?4 to
-// running. It returns nothing: the claim already read the jobs, and SQLite's
-// RETURNING costs more than that read.
+// sqlClaimUpdate moves the jobs whose IDs are in the JSON array ?4 and that
+// are not running yet to running. It returns nothing: the claim already read
+// the jobs, and SQLite's RETURNING costs more than that read. The UPDATE
+// trigger counts the moves.
 const sqlClaimUpdate = `UPDATE kiln_job SET state = 'running', attempt = attempt + 1,
 	attempted_at = ?1, leased_by = ?2, lease_expires_at = ?3, cancel_requested_at = NULL
-WHERE id IN (SELECT value FROM json_each(?4))`
+WHERE id IN (SELECT value FROM json_each(?4)) AND state <> 'running'`
+
+// sqlClaimUpdateAvailable is sqlClaimUpdate for the available jobs among
+// those of ?4 only, which it marks as counted by the statement (it flips
+// counted, migration 026): the claim adds them to kiln_job_count itself
+// (moves), once per claim instead of the trigger's two UPSERTs per job.
+const sqlClaimUpdateAvailable = `UPDATE kiln_job SET state = 'running', attempt = attempt + 1,
+	attempted_at = ?1, leased_by = ?2, lease_expires_at = ?3, cancel_requested_at = NULL,
+	counted = 1 - counted
+WHERE id IN (SELECT value FROM json_each(?4)) AND state = 'available'`
 
 // claimColumns are the columns sqlClaimCandidates returns, in scanCandidate's
 // order: those of kiln_job that a claim does not set, named as in
@@ -525,7 +535,9 @@ func claim(ctx context.Context, tx *sql.Tx, st *stmts, c *candidates, p *store.J
 	if limited {
 		taken = make(map[string]int, len(p.KindLimits))
 	}
-	update := tx.StmtContext(ctx, st.claimUpdate)
+	update := tx.StmtContext(ctx, st.claimUpdateAvailable)
+	var updateWaiting *sql.Stmt // sqlClaimUpdate, bound when a claim takes due waiting jobs
+	counted := make(moves, 2)
 	now, leaseExpires := micros(p.Now), micros(p.LeaseExpiresAt)
 	times := &claimTimes{truncate(p.Now), truncate(p.LeaseExpiresAt)}
 
@@ -555,18 +567,32 @@ func claim(ctx context.Context, tx *sql.Tx, st *stmts, c *candidates, p *store.J
 				ids[i] = j.ID
 				markClaimed(j, p, times)
 			}
-			res, err := update.ExecContext(ctx, now, p.LeasedBy, leaseExpires, jsonIDs(ids))
+			idsJSON := jsonIDs(ids)
+			available, err := execCount(update.ExecContext(ctx, now, p.LeasedBy, leaseExpires, idsJSON))
 			if err != nil {
 				return nil, fmt.Errorf("mark running: %w", err)
 			}
-			if n, err := res.RowsAffected(); err != nil || n != int64(len(ids)) {
-				return nil, fmt.Errorf("mark running: %d of %d jobs updated (%v)", n, len(ids), err)
+			counted.move(p.Queue, "available", "running", available, false)
+			waiting := 0
+			if available < len(ids) { // scheduled or retryable jobs that are due
+				if updateWaiting == nil {
+					updateWaiting = tx.StmtContext(ctx, st.claimUpdate)
+				}
+				if waiting, err = execCount(updateWaiting.ExecContext(ctx, now, p.LeasedBy, leaseExpires, idsJSON)); err != nil {
+					return nil, fmt.Errorf("mark running: %w", err)
+				}
+			}
+			if available+waiting != len(ids) {
+				return nil, fmt.Errorf("mark running: %d of %d jobs updated", available+waiting, len(ids))
 			}
 			claimed = append(claimed, picked...)
 		}
 		if len(picked) < want && read < c.limit {
 			break // no more candidates
 		}
+	}
+	if err := counted.write(ctx, tx.StmtContext(ctx, st.countMoves)); err != nil {
+		return nil, err
 	}
 	slices.SortFunc(claimed, compareClaimOrder)
 	return claimed, nil

@@ -53,6 +53,7 @@ func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishPara
 		// the state, the claim's and the write's times) are boxed once.
 		var leasedBy, state, server boxed[string]
 		var now, attemptedAt boxed[int64]
+		counted := make(moves, 4)
 		for start, size := range chunks(len(params)) {
 			finish, attempts = finish[:0], attempts[:0]
 			for _, p := range params[start : start+size] {
@@ -83,7 +84,7 @@ func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishPara
 			}
 			before := len(applied)
 			moved, err := tx.StmtContext(ctx, finishes[size]).QueryContext(ctx, finish...)
-			if applied, err = appendIDs(applied, moved, err); err != nil {
+			if applied, err = appendFinished(applied, counted, moved, err); err != nil {
 				return fmt.Errorf("update jobs: %w", err)
 			}
 			// A successful attempt that completed its job is on the job's
@@ -107,7 +108,7 @@ func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishPara
 				return fmt.Errorf("record attempts: %w", err)
 			}
 		}
-		return nil
+		return counted.write(ctx, tx.StmtContext(ctx, st.countMoves))
 	})
 	if err != nil {
 		return nil, fail("finish jobs", err)
@@ -166,6 +167,28 @@ func appendIDs(ids []int64, rows *sql.Rows, err error) ([]int64, error) {
 			return nil, err
 		}
 		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// appendFinished appends to ids the ID of each row of rows, sqlFinishJobs's
+// (ID, queue, new state), and records in counted each job's move from
+// running to its new state. It returns err, if not nil, first.
+func appendFinished(ids []int64, counted moves, rows *sql.Rows, err error) ([]int64, error) {
+	if err != nil {
+		return ids, err
+	}
+	defer rows.Close()
+	var (
+		id           int64 // one for every row: Scan's pointer makes it escape to the heap
+		queue, state string
+	)
+	for rows.Next() {
+		if err := rows.Scan(&id, &queue, &state); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+		counted.move(queue, "running", state, 1, true)
 	}
 	return ids, rows.Err()
 }

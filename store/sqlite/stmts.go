@@ -24,22 +24,25 @@ type stmts struct {
 	// needed (see rateStmts).
 	rate *rateStmts
 
-	getUnique     *sql.Stmt
-	getJob        *sql.Stmt
-	claimUpdate   *sql.Stmt
-	insertAttempt *sql.Stmt
-	setOutput     *sql.Stmt
-	leaseRenew    *sql.Stmt
-	cancelNow     *sql.Stmt
-	cancelRequest *sql.Stmt
-	retry         *sql.Stmt
-	deleteJob     *sql.Stmt
-	scheduleDue   *sql.Stmt
-	selectExpired *sql.Stmt
-	rescue        *sql.Stmt
-	deleteGroup   *sql.Stmt
-	leaderElect   *sql.Stmt
-	leaderResign  *sql.Stmt
+	getUnique   *sql.Stmt
+	getJob      *sql.Stmt
+	claimUpdate *sql.Stmt
+	// claimUpdateAvailable and countMoves: see moves.
+	claimUpdateAvailable *sql.Stmt
+	countMoves           *sql.Stmt
+	insertAttempt        *sql.Stmt
+	setOutput            *sql.Stmt
+	leaseRenew           *sql.Stmt
+	cancelNow            *sql.Stmt
+	cancelRequest        *sql.Stmt
+	retry                *sql.Stmt
+	deleteJob            *sql.Stmt
+	scheduleDue          *sql.Stmt
+	selectExpired        *sql.Stmt
+	rescue               *sql.Stmt
+	deleteGroup          *sql.Stmt
+	leaderElect          *sql.Stmt
+	leaderResign         *sql.Stmt
 
 	recurringUpsert       *sql.Stmt
 	recurringGet          *sql.Stmt
@@ -67,6 +70,8 @@ func (st *stmts) fields() []struct {
 		{&st.getUnique, sqlGetUnique},
 		{&st.getJob, sqlGetJob},
 		{&st.claimUpdate, sqlClaimUpdate},
+		{&st.claimUpdateAvailable, sqlClaimUpdateAvailable},
+		{&st.countMoves, sqlCountMoves},
 		{&st.insertAttempt, sqlInsertAttempt},
 		{&st.setOutput, sqlSetOutput},
 		{&st.leaseRenew, sqlLeaseRenew},

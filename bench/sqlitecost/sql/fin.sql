@@ -7,8 +7,9 @@ UPDATE kiln_job SET
 	attempt = max(kiln_job.attempt - f.column5, 0),
 	last_error = coalesce(f.column7, kiln_job.last_error),
 	attempted_by = f.column10,
-	leased_by = NULL, lease_expires_at = NULL, cancel_requested_at = NULL
+	leased_by = NULL, lease_expires_at = NULL, cancel_requested_at = NULL,
+	counted = 1 - kiln_job.counted
 FROM (VALUES /*ROWS*/) AS f
 WHERE kiln_job.id = f.column1 AND kiln_job.state = 'running' AND kiln_job.leased_by = f.column2
 	AND (f.column8 IS NULL OR kiln_job.attempted_at = f.column8)
-RETURNING kiln_job.id
+RETURNING kiln_job.id, kiln_job.queue, kiln_job.state

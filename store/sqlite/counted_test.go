@@ -1,0 +1,146 @@
+package sqlite
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// TestCountedMoves checks that kiln_job_count stays exact when claims and
+// finishes count their own moves (migration 026) beside UPDATEs that the
+// trigger counts: claims of available and of due scheduled jobs, finishes
+// to every state (a cancel request turning a retry into a cancel), a
+// running job moved to another queue by hand before its finish, and an
+// older version's claim (an UPDATE that leaves counted as it is). After
+// each step the counters must equal a count of the jobs, and the finished
+// counters the finishes made.
+func TestCountedMoves(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := openMigrated(t)
+	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
+	var params []*store.JobInsertParams
+	for i := range 12 {
+		st, at := kilntype.JobStateAvailable, now
+		if i%4 == 3 {
+			st, at = kilntype.JobStateScheduled, now.Add(-time.Second) // due
+		}
+		params = append(params, &store.JobInsertParams{Kind: "k", Queue: "q", Args: []byte(`{}`), Priority: 1,
+			MaxAttempts: 5, State: st, ScheduledAt: at, CreatedAt: now})
+	}
+	if _, err := s.JobInsertMany(ctx, params); err != nil {
+		t.Fatal(err)
+	}
+	check := func(step string, finished map[countedPair]int) {
+		t.Helper()
+		rows, err := s.r.QueryContext(ctx, `SELECT coalesce(c.queue, j.queue), coalesce(c.state, j.state),
+	coalesce(c.jobs, 0), coalesce(j.n, 0), coalesce(c.finished, 0)
+FROM kiln_job_count AS c FULL JOIN (SELECT queue, state, count(*) AS n FROM kiln_job GROUP BY queue, state) AS j
+	ON j.queue = c.queue AND j.state = c.state`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		seen := map[countedPair]bool{}
+		for rows.Next() {
+			var pair countedPair
+			var jobs, n, fin int
+			if err := rows.Scan(&pair.queue, &pair.state, &jobs, &n, &fin); err != nil {
+				t.Fatal(err)
+			}
+			seen[pair] = true
+			if jobs != n {
+				t.Errorf("%s: kiln_job_count says %d jobs %s in %s, the table holds %d", step, jobs, pair.state, pair.queue, n)
+			}
+			if fin != finished[pair] {
+				t.Errorf("%s: %d attempts finished %s in %s, want %d", step, fin, pair.state, pair.queue, finished[pair])
+			}
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		for pair, n := range finished {
+			if !seen[pair] && n != 0 {
+				t.Errorf("%s: no counter of %s in %s, want %d finished", step, pair.state, pair.queue, n)
+			}
+		}
+	}
+	finished := map[countedPair]int{}
+	check("insert", finished)
+
+	claim := &store.JobClaimParams{Queue: "q", Kinds: []string{"k"}, Max: 8, LeasedBy: "p",
+		LeaseExpiresAt: now.Add(time.Minute), Now: now}
+	claimed, err := s.JobClaim(ctx, claim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiting := 0
+	for _, j := range claimed {
+		if j.ScheduledAt.Before(now) {
+			waiting++
+		}
+	}
+	if len(claimed) != 8 || waiting == 0 {
+		t.Fatalf("claimed %d jobs, %d of them scheduled; want 8 with scheduled ones among them", len(claimed), waiting)
+	}
+	check("claim of available and scheduled jobs", finished)
+
+	// An older version's claim: the trigger counts it.
+	if _, err := s.w.ExecContext(ctx, `UPDATE kiln_job SET state = 'running', leased_by = 'old', attempt = attempt + 1,
+		attempted_at = ?1 WHERE id = (SELECT min(id) FROM kiln_job WHERE state = 'available')`, micros(now)); err != nil {
+		t.Fatal(err)
+	}
+	check("claim by an older version", finished)
+
+	// A running job moved to another queue by hand, then finished there.
+	if _, err := s.w.ExecContext(ctx, `UPDATE kiln_job SET queue = 'moved' WHERE id = ?`, claimed[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	check("move of a running job", finished)
+	// A cancel request turns claimed[5]'s retry into a cancel.
+	if _, err := s.JobCancel(ctx, &store.JobCancelParams{ID: claimed[5].ID, Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	states := []kilntype.JobState{kilntype.JobStateCompleted, kilntype.JobStateCompleted, kilntype.JobStateRetryable,
+		kilntype.JobStateDiscarded, kilntype.JobStateScheduled, kilntype.JobStateRetryable, kilntype.JobStateAvailable,
+		kilntype.JobStateCancelled}
+	fin := make([]*store.JobFinishParams, len(claimed))
+	for i, j := range claimed {
+		fin[i] = &store.JobFinishParams{ID: j.ID, LeasedBy: "p", AttemptedAt: *j.AttemptedAt, State: states[i],
+			ScheduledAt: now.Add(time.Hour), Now: now,
+			Attempt: kilntype.JobAttempt{JobID: j.ID, Attempt: j.Attempt, StartedAt: now, FinishedAt: &now,
+				Server: "p", Outcome: kilntype.AttemptSucceeded}}
+		queue, state := "q", string(states[i])
+		if i == 0 {
+			queue = "moved"
+		}
+		if i == 5 {
+			state = "cancelled"
+		}
+		finished[countedPair{queue, state}]++
+	}
+	fin = append(fin, &store.JobFinishParams{ID: claimed[1].ID, LeasedBy: "other", State: kilntype.JobStateCompleted,
+		Now: now}) // not leased by "other": not moved, not counted
+	moved, err := s.JobFinishMany(ctx, fin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(moved) != len(claimed) {
+		t.Fatalf("finish moved %d jobs, want %d", len(moved), len(claimed))
+	}
+	check("finish to every state", finished)
+
+	// Claimed again after their retry or snooze: scheduled and retryable
+	// jobs due now, counted by the trigger.
+	claim.Now = now.Add(2 * time.Hour)
+	claim.LeaseExpiresAt = claim.Now.Add(time.Minute)
+	claim.Max = 100
+	again, err := s.JobClaim(ctx, claim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(fmt.Sprintf("second claim (%d jobs)", len(again)), finished)
+}

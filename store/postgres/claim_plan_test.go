@@ -47,12 +47,14 @@ func TestClaimReturnsItsUpdate(t *testing.T) {
 	}
 }
 
-// TestClaimPlainPlan checks the plan of the plain claim (sqlClaimPlain):
+// TestClaimPlainPlan checks the plan of the plain claim (sqlClaimPlain),
+// after sqlLookupSettings as the claim sends it:
 // the UPDATE at the top; the available jobs read by kind from
-// kiln_job_claim_kind, one range per kind; the test for due scheduled and
-// retryable jobs (sqlWaitingDue) one seek of kiln_job_due; no sequential
-// scan, and none of sqlClaim's parts that it drops (the walk of waiting
-// jobs, a sort of the candidates).
+// kiln_job_claim_kind, one range per kind; no test of its own for due
+// scheduled and retryable jobs or for the queue's pause (sqlClaimPrelude's
+// setting says); no sequential scan, and none of sqlClaim's parts that it
+// drops (the walk of waiting jobs, a sort of the candidates).
+// TestClaimPreludePlan checks its prelude's.
 func TestClaimPlainPlan(t *testing.T) {
 	t.Parallel()
 	s := NewForTest(t)
@@ -61,16 +63,21 @@ func TestClaimPlainPlan(t *testing.T) {
 	for _, k := range []int{1, 3} {
 		kinds := []string{"k1", "k2", "k3"}[:k]
 		name := fmt.Sprintf("plain claim of %d kinds", k)
-		eachPlan(t, s, name, sqlClaimPlain(k), []any{"q1", now, kinds, 10, "p", nil, time.Minute}, func(mode, plan string) {
+		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+			// As the claim sends it: after sqlLookupSettings.
+			plan, err := explainAfter(t.Context(), s.pool, sqlLookupSettings, s.sql(sqlClaimPlain(k)), mode,
+				[]any{"q1", now, kinds, 10, "p", nil, time.Minute})
+			if err != nil {
+				t.Fatalf("%s, %s: %v", name, mode, err)
+			}
 			wantNoSeqScan(t, name, mode, plan)
 			picked := planNode(plan, "CTE picked")
-			ranges, sought, due := 0, 0, false
+			ranges, sought := 0, 0
 			for _, line := range picked {
 				ranges += strings.Count(line, "kiln_job_claim_kind")
 				if strings.Contains(line, "Index Cond: ") && strings.Contains(line, " AND (kind = ") {
 					sought++
 				}
-				due = due || strings.Contains(line, "using kiln_job_due on kiln_job")
 			}
 			// Below a Merge Append, each kind's range may be sorted (as
 			// sqlClaim's): the candidates as a whole are not.
@@ -83,10 +90,70 @@ func TestClaimPlainPlan(t *testing.T) {
 				t.Errorf("%s, %s: want the UPDATE as the plan's top node\n%s", name, mode, plan)
 			case ranges != k || sought != k:
 				t.Errorf("%s, %s: %d ranges of kiln_job_claim_kind, %d sought by kind; want %d\n%s", name, mode, ranges, sought, k, plan)
-			case !due:
-				t.Errorf("%s, %s: due scheduled jobs not sought in kiln_job_due\n%s", name, mode, plan)
+			case !strings.Contains(plan, "current_setting('kiln.claim_plain'"):
+				t.Errorf("%s, %s: does not read the prelude's kiln.claim_plain\n%s", name, mode, plan)
+			case strings.Contains(plan, "kiln_job_due") || strings.Contains(plan, "kiln_queue"):
+				t.Errorf("%s, %s: tests due jobs or the pause itself\n%s", name, mode, plan)
 			case strings.Contains(plan, "Recursive Union") || slices.ContainsFunc(above, func(l string) bool { return strings.Contains(l, "Sort") }):
 				t.Errorf("%s, %s: walks waiting jobs or sorts the candidates\n%s", name, mode, plan)
+			}
+		}
+	}
+}
+
+// sqlPreludePlanData adds to sqlCompletePlanData's jobs $1 / 10 scheduled
+// jobs of queue q0 due later, as many due, and as many of queue q1 due;
+// the table is not analyzed.
+const sqlPreludePlanData = `
+INSERT INTO {s}.kiln_job (kind, queue, args, state, priority, max_attempts, created_at, scheduled_at)
+SELECT 'k' || (g % 4), CASE WHEN g % 3 = 2 THEN 'q1' ELSE 'q0' END, '{}', 'scheduled', 1 + g % 4, 3,
+	timestamptz '2030-01-01 00:00:00+00',
+	timestamptz '2030-01-01 00:00:00+00' + CASE WHEN g % 3 = 0 THEN interval '1 day' ELSE interval '0' END
+FROM generate_series(1, $1 * 3 / 10) AS g`
+
+// TestClaimPreludePlan checks the plan of the plain claim's prelude
+// (sqlClaimPrelude), after sqlLookupSettings as the claim sends it: its
+// due test reads the claim's queue's due jobs in kiln_job_claim_waiting,
+// sought by priority, and kiln_job nowhere else (not kiln_job_due, which
+// holds every queue's due jobs, nor the queue's whole range, the jobs due
+// later included, as a scan for priority = ANY(...) did). It does
+// so on tables of 0, 300, 5,000 and 100,000 jobs, never analyzed and then
+// analyzed, for a claim of one kind and of any kind, with custom and
+// generic plans.
+func TestClaimPreludePlan(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2030, 1, 1, 2, 0, 0, 0, time.UTC)
+	for _, rows := range []int{0, 300, 5_000, 100_000} {
+		t.Run(fmt.Sprint(rows), func(t *testing.T) {
+			t.Parallel()
+			s := NewForTest(t)
+			for _, data := range []string{sqlCompletePlanData, sqlPreludePlanData} {
+				if _, err := s.pool.Exec(t.Context(), s.expand(data), rows); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, analyzed := range []bool{false, true} {
+				if analyzed {
+					if _, err := s.pool.Exec(t.Context(), s.expand(`ANALYZE {s}.kiln_job`)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for _, kinds := range [][]string{{"k1"}, nil} {
+					for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+						name := fmt.Sprintf("prelude, kinds %v, %d jobs, analyzed %v, %s", kinds, rows, analyzed, mode)
+						plan, err := explainAfter(t.Context(), s.pool, sqlLookupSettings, s.sql(sqlClaimPrelude), mode,
+							[]any{"q0", now, kinds, []string{}})
+						if err != nil {
+							t.Fatalf("%s: %v", name, err)
+						}
+						if strings.Count(plan, " on kiln_job ") != 1 ||
+							!strings.Contains(plan, "->  Index Scan using kiln_job_claim_waiting on kiln_job") ||
+							!strings.Contains(plan, "(priority = \"*VALUES*\".column1) AND (scheduled_at <= ") {
+							t.Errorf("%s: want the queue's due jobs sought by priority in kiln_job_claim_waiting, "+
+								"and no other read of kiln_job\n%s", name, plan)
+						}
+					}
+				}
 			}
 		})
 	}
@@ -124,8 +191,12 @@ func (r *statementRecorder) take() []string {
 
 // TestClaimPlainOrGeneral checks which statements a claim without limits
 // sends: the plain claim after its prelude while no scheduled or
-// retryable job is due, and the general one too (sqlClaim) once one is
-// due, which it claims first, in claim order.
+// retryable job of its queue and kinds is due, also when such jobs are due
+// in another queue (a paused one, say) or are of another kind; the general
+// one too (sqlClaim) once one of its queue and kinds is due, which it
+// claims first, in claim order, or when more than claimDueScan due jobs of
+// other kinds come first; and neither takes anything from a paused queue,
+// which the prelude says without sending sqlClaim.
 func TestClaimPlainOrGeneral(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -133,14 +204,24 @@ func TestClaimPlainOrGeneral(t *testing.T) {
 	rec := &statementRecorder{}
 	traced := tracedForTest(t, s, rec)
 	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
-	insert := func(state kilntype.JobState, at time.Time) int64 {
+	insert := func(queue, kind string, priority int, state kilntype.JobState, at time.Time) int64 {
 		t.Helper()
-		rows, err := s.JobInsertMany(ctx, []*store.JobInsertParams{{Kind: "k", Queue: "q", Args: []byte(`{}`), Priority: 1,
-			MaxAttempts: 1, State: state, ScheduledAt: at, CreatedAt: at}})
+		inserted := state
+		if state == kilntype.JobStateRetryable { // a job is inserted scheduled, and fails into retryable
+			inserted = kilntype.JobStateScheduled
+		}
+		rows, err := s.JobInsertMany(ctx, []*store.JobInsertParams{{Kind: kind, Queue: queue, Args: []byte(`{}`),
+			Priority: priority, MaxAttempts: 1, State: inserted, ScheduledAt: at, CreatedAt: at}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return rows[0].Job.ID
+		id := rows[0].Job.ID
+		if state != inserted {
+			if _, err := s.pool.Exec(ctx, s.expand(`UPDATE {s}.kiln_job SET state = $2 WHERE id = $1`), id, state); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return id
 	}
 	claim := func() []int64 {
 		t.Helper()
@@ -155,25 +236,49 @@ func TestClaimPlainOrGeneral(t *testing.T) {
 		}
 		return ids
 	}
-	plain := []string{traced.sql(sqlClaimPrelude), traced.sql(sqlClaimPlain(1))}
+	plain := []string{sqlLookupSettings, traced.sql(sqlClaimPrelude), traced.sql(sqlClaimPlain(1))}
 	general := append(slices.Clone(plain), traced.sql(sqlGenericPlans), traced.sql(sqlClaim(1, false)))
+	check := func(what string, want []int64, statements []string) {
+		t.Helper()
+		if got := claim(); !slices.Equal(got, want) {
+			t.Errorf("claim %s = %v, want %v", what, got, want)
+		}
+		if got := rec.take(); !slices.Equal(got, statements) {
+			t.Errorf("claim %s sent %d statements, want %d:\n%s", what, len(got), len(statements),
+				strings.Join(got, "\n--\n"))
+		}
+	}
 
-	a := insert(kilntype.JobStateAvailable, now.Add(-time.Minute))
-	insert(kilntype.JobStateScheduled, now.Add(time.Minute)) // not due
-	if got := claim(); !slices.Equal(got, []int64{a}) {
-		t.Errorf("claim with nothing due but an available job = %v, want [%d]", got, a)
+	a := insert("q", "k", 1, kilntype.JobStateAvailable, now.Add(-time.Minute))
+	insert("q", "k", 1, kilntype.JobStateScheduled, now.Add(time.Minute)) // not due
+	check("with nothing due but an available job", []int64{a}, plain)
+
+	// Due, but in another queue, or of a kind the claim does not take.
+	b := insert("q", "k", 1, kilntype.JobStateAvailable, now.Add(-time.Second))
+	insert("paused", "k", 1, kilntype.JobStateScheduled, now.Add(-time.Hour))
+	insert("q", "other", 1, kilntype.JobStateRetryable, now.Add(-time.Hour))
+	if err := s.QueuePause(ctx, &store.QueuePauseParams{Name: "paused", Paused: true, Now: now}); err != nil {
+		t.Fatal(err)
 	}
-	if got := rec.take(); !slices.Equal(got, plain) {
-		t.Errorf("claim with no scheduled job due sent %d statements, want the prelude and the plain claim:\n%s",
-			len(got), strings.Join(got, "\n--\n"))
+	check("with jobs due in another queue and of another kind", []int64{b}, plain)
+
+	c := insert("q", "k", 1, kilntype.JobStateAvailable, now.Add(-time.Second))
+	due := insert("q", "k", 1, kilntype.JobStateScheduled, now.Add(-time.Hour)) // due, first in claim order
+	check("with a scheduled job due", []int64{due, c}, general)
+
+	// claimDueScan due jobs of another kind before the claim's, at the
+	// next priority: the prelude stops reading there, and sqlClaim reads
+	// them.
+	for range claimDueScan {
+		insert("q", "other", 2, kilntype.JobStateScheduled, now.Add(-2*time.Hour))
 	}
-	b := insert(kilntype.JobStateAvailable, now.Add(-time.Second))
-	due := insert(kilntype.JobStateScheduled, now.Add(-time.Hour)) // due, and first in claim order
-	if got := claim(); !slices.Equal(got, []int64{due, b}) {
-		t.Errorf("claim with a scheduled job due = %v, want [%d %d]", got, due, b)
+	later := insert("q", "k", 2, kilntype.JobStateScheduled, now.Add(-time.Hour))
+	check("with many due jobs of another kind first", []int64{later}, general)
+
+	insert("q", "k", 1, kilntype.JobStateRetryable, now.Add(-time.Hour))
+	insert("q", "k", 1, kilntype.JobStateAvailable, now.Add(-time.Hour))
+	if err := s.QueuePause(ctx, &store.QueuePauseParams{Name: "q", Paused: true, Now: now}); err != nil {
+		t.Fatal(err)
 	}
-	if got := rec.take(); !slices.Equal(got, general) {
-		t.Errorf("claim with a scheduled job due sent %d statements, want the plain claim's and then sqlClaim's:\n%s",
-			len(got), strings.Join(got, "\n--\n"))
-	}
+	check("of a paused queue", []int64{}, plain)
 }

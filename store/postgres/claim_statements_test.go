@@ -63,7 +63,7 @@ FROM generate_series(1, 1000) AS i, (VALUES ('fair'), ('cap'), ('key'), ('both')
 		p                 *store.JobClaimParams
 		statements, trips int64
 	}{
-		{"plain", &store.JobClaimParams{Kinds: []string{"plain"}}, 2, 1},
+		{"plain", &store.JobClaimParams{Kinds: []string{"plain"}}, 3, 1},
 		{"rate per kind", &store.JobClaimParams{Kinds: []string{"plain"},
 			RateLimits: map[string]kilntype.RateLimit{"plain": free}}, 5, 2},
 		{"by key in rotation", &store.JobClaimParams{Kinds: []string{"fair"},

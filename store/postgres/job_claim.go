@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -124,25 +125,70 @@ UPDATE {s}.kiln_job AS j SET state = 'running', attempt = j.attempt + 1, attempt
 WHERE EXISTS (SELECT FROM async) AND j.id = ANY(ARRAY(SELECT id FROM picked))
 RETURNING %[2]s`
 
-// sqlWaitingDue is true when some scheduled or retryable job, of any
-// queue, is due at $2: one seek of kiln_job_due (scheduled_at) to its
-// first entry, whatever the number of jobs scheduled later. The ORDER BY
-// makes that index the plan: as EXISTS, the planner may read the table
-// in a sequential scan that it expects to meet a scheduled job soon, and
-// that reads every row when none is due.
-const sqlWaitingDue = `(SELECT scheduled_at FROM {s}.kiln_job
-		WHERE state IN ('scheduled', 'retryable') AND scheduled_at <= $2
-		ORDER BY scheduled_at LIMIT 1) IS NOT NULL`
+// claimDueScan is how many due scheduled and retryable jobs of its queue
+// sqlClaimPrelude reads, at most, to find one of a kind the claim takes.
+// When that many are all of other kinds, it takes the queue to have one
+// (sqlClaim then reads them, and filters them out as it always did): the
+// test reads a bounded number of rows however many jobs of other kinds
+// are due, which the promoter makes available within a second anyway.
+const claimDueScan = 16
+
+// claimPriorities is every priority a job may have (kilntype.PriorityHighest
+// to PriorityLowest, which every path into a store checks), as the rows of
+// a VALUES list: sqlClaimPrelude seeks each.
+var claimPriorities = func() string {
+	p := make([]string, 0, kilntype.PriorityLowest-kilntype.PriorityHighest+1)
+	for i := kilntype.PriorityHighest; i <= kilntype.PriorityLowest; i++ {
+		p = append(p, strconv.Itoa(i))
+	}
+	return "(" + strings.Join(p, "), (") + ")"
+}()
 
 // sqlClaimPrelude is sent before sqlClaimPlain, in its batch (one round
-// trip, and one transaction on the pool: see claim.query): it sets
-// plan_cache_mode (as sqlGenericPlans) and synchronous_commit off (as
-// sqlClaim's async CTE) for the batch's transaction only, and returns
-// sqlWaitingDue for $1, the claim's time.
-const sqlClaimPrelude = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true),
-	set_config('synchronous_commit', 'off', true),
-	(SELECT scheduled_at FROM {s}.kiln_job WHERE state IN ('scheduled', 'retryable') AND scheduled_at <= $1
-		ORDER BY scheduled_at LIMIT 1) IS NOT NULL`
+// trip, and one transaction on the pool: see claim.query), after
+// sqlLookupSettings: both are then planned once per connection (planned for
+// its parameters at each claim, as PostgreSQL's plan cache may keep doing,
+// a prelude cost about 220,000 database instructions more per claim), and
+// with index scans only. For the transaction only (set_config's
+// is_local) it sets synchronous_commit off (as sqlClaim's async CTE) and
+// kiln.claim_plain, which sqlClaimPlain reads and which it returns:
+// 'paused' when queue $1 is paused; 'due' when the queue has a scheduled
+// or retryable job due at $2 of a kind that the claim takes ($3: its
+// kinds, NULL for any; $4: kinds it excludes), which may come before the
+// available jobs in claim order and which only sqlClaim reads; else
+// 'take'. sqlClaimPlain takes jobs only on 'take', and the claim sends
+// sqlClaim after it on 'due' (claim.runPlain). The CASE reads the pause
+// first, so a paused queue's jobs are not read.
+//
+// The due test is the queue's and its kinds', not the table's: a due job
+// of a paused queue, or of a kind that no process serves, does not send
+// other queues' claims to sqlClaim (until 2026-12-06 one seek of
+// kiln_job_due to the table's first due job did; docs/benchmarks.md,
+// "PostgreSQL per-queue due test (issue 11, 2026-12-06)"). For each
+// priority of claimPriorities (four), in order, it seeks the queue's due
+// range in kiln_job_claim_waiting (queue, priority, scheduled_at, id;
+// scheduled_at <= $2 ends it: jobs due later are never read), and it reads
+// the kinds of the first claimDueScan due jobs in all. A queue with nothing
+// due costs four seeks that find nothing. The ORDER BY of each range
+// keeps it an index scan of that range: one scan with priority = ANY(...)
+// was planned as a bitmap scan, or as a scan with the priorities in a
+// filter, of the queue's whole range, the jobs due later included. A walk
+// of the queue's priorities (sqlClaim's prio) initialized more plan nodes.
+// (A job of a priority out of that range, which no path into the store
+// writes, is claimed by sqlClaim, or once the promoter makes it available.)
+var sqlClaimPrelude = `SELECT set_config('synchronous_commit', 'off', true),
+	set_config('kiln.claim_plain', CASE
+		WHEN EXISTS (SELECT FROM {s}.kiln_queue WHERE name = $1 AND paused) THEN 'paused'
+		WHEN (SELECT count(*) >= ` + strconv.Itoa(claimDueScan) + `
+				OR coalesce(bool_or(($3::text[] IS NULL OR kind = ANY($3::text[])) AND kind <> ALL($4::text[])), false)
+			FROM (SELECT d.kind FROM (VALUES ` + claimPriorities + `) AS p(priority) CROSS JOIN LATERAL (
+					SELECT kind FROM {s}.kiln_job
+					WHERE state IN ('scheduled', 'retryable') AND queue = $1 AND priority = p.priority
+						AND scheduled_at <= $2
+					ORDER BY scheduled_at, id
+					LIMIT ` + strconv.Itoa(claimDueScan) + `) AS d
+				LIMIT ` + strconv.Itoa(claimDueScan) + `) AS d) THEN 'due'
+		ELSE 'take' END, true)`
 
 // sqlClaimPlainFormat is the plain claim: the claim of a process without
 // kind limits, rate budgets or claims by key (every claim of a burn-down)
@@ -157,10 +203,14 @@ const sqlClaimPrelude = `SELECT set_config('plan_cache_mode', 'force_generic_pla
 // one round), and no async CTE (sqlClaimPrelude sets it). %[1]s is the
 // available jobs' body (claimAvailableWith) and %[2]s the job's columns.
 //
-// picked reads nothing when queue $1 is paused, or when a scheduled or
-// retryable job is due (sqlWaitingDue): such a job may come first in
-// claim order, and only sqlClaim reads those. The claim then sends
-// sqlClaim when sqlClaimPrelude found one (claim.runPlain). counted
+// picked reads nothing unless sqlClaimPrelude, earlier in its transaction,
+// set kiln.claim_plain to 'take': not when queue $1 is paused, nor when a
+// scheduled or retryable job of a kind the claim takes is due. Its test is
+// a one-time filter on current_setting, one call, where the pause and the
+// due jobs were each a seek in this statement too. The claim sends sqlClaim
+// after it when the prelude found a due job (claim.runPlain). Run without
+// the prelude (the setting unset, or ” once a transaction that set it has
+// ended), it takes nothing. counted
 // appends the deltas of the available jobs picked, as sqlClaim's counted.
 const sqlClaimPlainFormat = `WITH picked AS MATERIALIZED (
 %[1]s
@@ -246,7 +296,7 @@ func (v claimSQL) text() string {
 	}
 	if v.plain {
 		q := fmt.Sprintf(sqlClaimPlainFormat, claimAvailableWith(v.kinds, "$3", "$4",
-			"NOT EXISTS (SELECT FROM {s}.kiln_queue WHERE name = $1 AND paused)\n\t\tAND NOT ("+sqlWaitingDue+")"),
+			"current_setting('kiln.claim_plain', true) = 'take'"),
 			qualified("j", jobColumns))
 		claimSQLs.Store(v, q)
 		return q
@@ -393,8 +443,9 @@ const maxClaimWindow = 10_000
 // index seek per kind: sqlAvailableKinds).
 //
 // Without a positive kind limit the claim is one statement: sqlClaimPlain
-// while no scheduled or retryable job is due (every claim of a burn-down),
-// else sqlClaim, which also takes due scheduled and retryable jobs. With
+// while no scheduled or retryable job of its queue and kinds is due (every
+// claim of a burn-down), else sqlClaim, which also takes due scheduled and
+// retryable jobs. With
 // one, each round reads a window of claimWindowFactor times the jobs still
 // wanted and applies the limits; a round that ends short of Max only
 // because of the limits is followed, in the same transaction, by another
@@ -571,13 +622,15 @@ func (c *claim) run(ctx context.Context, s *Store, q claimQuerier) error {
 }
 
 // runPlain runs sqlClaimPlain for up to want jobs of the kinds avail on q,
-// the Store's pool, after sqlClaimPrelude in its batch, and returns
-// whether sqlClaimPrelude found a scheduled or retryable job due. The
-// plain claim takes nothing then, and the claim sends sqlClaim.
+// the Store's pool, after sqlLookupSettings and sqlClaimPrelude in its
+// batch, and returns whether sqlClaimPrelude found a scheduled or retryable
+// job of the claim's queue and kinds due. The plain claim takes nothing
+// then, and the claim sends sqlClaim.
 func (c *claim) runPlain(ctx context.Context, s *Store, q claimQuerier, avail []string, want int) (bool, error) {
-	var waiting bool
-	prelude := []batchStatement{{sql: s.sql(sqlClaimPrelude), args: []any{c.now}, label: "claim prelude",
-		row: []any{nil, nil, &waiting}}}
+	var plain string
+	prelude := []batchStatement{{sql: sqlLookupSettings, label: "plan generically"},
+		{sql: s.sql(sqlClaimPrelude), args: []any{c.p.Queue, c.now, c.p.KindFilter(), c.excluded},
+			label: "claim prelude", row: []any{nil, &plain}}}
 	sc := newClaimScanner()
 	err := batchQuery(ctx, q, prelude, s.sql(sqlClaimPlain(len(avail))),
 		[]any{c.p.Queue, c.now, avail, want, c.p.LeasedBy, c.leaseEnd, c.leaseLen},
@@ -588,7 +641,7 @@ func (c *claim) runPlain(ctx context.Context, s *Store, q claimQuerier, avail []
 			}
 			return err
 		})
-	return waiting, err
+	return plain == "due", err
 }
 
 // claimQuerier is what a claim runs on: the Store's pool, or a transaction.

@@ -160,7 +160,8 @@ SELECT id FROM moved`
 // one round trip, whose implicit transaction ends the settings
 // (batchQuery, as the claim and JobRescueExpired send theirs). A prepared
 // statement's generic plan is planned under them too: nothing else runs
-// these statements.
+// these statements. The plain claim sends it before sqlClaimPrelude and
+// sqlClaimPlain, for the same reasons (claim.runPlain).
 //
 // It also sets plan_cache_mode to force_generic_plan, as the claim's
 // settings do: both statements are then planned once per connection.

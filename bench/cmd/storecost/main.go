@@ -31,6 +31,10 @@
 // key at most (0: fair rotation without a cap), so that the claims of
 // issue 13's flow-control burn-downs can be counted as the plain one's.
 //
+// --idle-claims N makes N more claims once the queue is empty, each of
+// which finds nothing, as an idle process's polls: what one costs is the
+// difference between two runs' instructions divided by the difference in N.
+//
 // --insert-only stops after the inserts and --no-finish claims every job
 // but finishes none, so that the claims' or the finishes' cost is the
 // difference between two runs of a measure that covers a whole run, such
@@ -81,17 +85,18 @@ func main() {
 	rateLimit := flag.Int("rate-limit", 0, "claim under a rate limit of this many jobs per second, with a burst of as many (0: none)")
 	partitionKeys := flag.Int("partition-keys", 0, "give job i the partition key i modulo this, and claim by key (0: no key)")
 	partitionLimit := flag.Int("partition-limit", 0, "with --partition-keys, at most this many running jobs per key (0: fair rotation, no cap)")
+	idleClaims := flag.Int("idle-claims", 0, "after the run, claim this many times from the queue it emptied (Kiln: what a claim that finds nothing costs is then a difference between two runs)")
 	statements := flag.Bool("statements", false, "count statements, nested statements and trigger calls per job (pg_stat_statements, reset at the start)")
 	flag.Parse()
-	if flag.NArg() > 0 || *jobs < 1 || *batch < 1 || (*system != "kiln" && *system != "floor") {
-		fmt.Fprintln(os.Stderr, "storecost: --jobs and --batch must be at least 1, --system is kiln or floor, and no arguments are taken")
+	if flag.NArg() > 0 || *jobs < 1 || *batch < 1 || *idleClaims < 0 || (*system != "kiln" && *system != "floor") {
+		fmt.Fprintln(os.Stderr, "storecost: --jobs and --batch must be at least 1, --idle-claims at least 0, --system is kiln or floor, and no arguments are taken")
 		os.Exit(2)
 	}
 	o := options{jobs: *jobs, batch: *batch, setup: *setup, floor: *system == "floor", wal: *wal, retry: *retry,
-		statements: *statements, insertOnly: *insertOnly, noFinish: *noFinish}
+		statements: *statements, insertOnly: *insertOnly, noFinish: *noFinish, idleClaims: *idleClaims}
 	o.rateLimit, o.partitionKeys, o.partitionLimit = *rateLimit, *partitionKeys, *partitionLimit
-	if o.floor && (o.retry || o.rateLimit > 0 || o.partitionKeys > 0) {
-		fmt.Fprintln(os.Stderr, "storecost: --retry, --rate-limit and --partition-keys are for --system kiln")
+	if o.floor && (o.retry || o.rateLimit > 0 || o.partitionKeys > 0 || o.idleClaims > 0) {
+		fmt.Fprintln(os.Stderr, "storecost: --retry, --rate-limit, --partition-keys and --idle-claims are for --system kiln")
 		os.Exit(2)
 	}
 	if o.partitionLimit < 0 || (o.partitionLimit > 0 && (o.partitionKeys <= 0 || o.noFinish)) {
@@ -172,6 +177,7 @@ type options struct {
 	setup                         string
 	floor, wal, retry, statements bool
 	insertOnly, noFinish          bool
+	idleClaims                    int // --idle-claims
 	// rateLimit, partitionKeys and partitionLimit are --rate-limit,
 	// --partition-keys and --partition-limit.
 	rateLimit, partitionKeys, partitionLimit int
@@ -308,7 +314,21 @@ func run(ctx context.Context, database string, o options) (err error) {
 	if !o.retry {
 		promote = nil
 	}
+	idle := &meter{pid: pid, wal: wal}
+	for range o.idleClaims {
+		var rows []*kilntype.JobRow
+		if err := idle.time(func() (err error) { rows, err = st.JobClaim(ctx, claimParams); return err }); err != nil {
+			return err
+		}
+		if len(rows) > 0 {
+			return fmt.Errorf("--idle-claims: a claim of the emptied queue took %d jobs", len(rows))
+		}
+	}
 	report("kiln", jobs, batch, countWAL, insert, claim, finish, promote)
+	if o.idleClaims > 0 {
+		fmt.Printf("  idle claim backend CPU %7.1f µs   wall %7.1f µs (per claim, %d claims)\n",
+			float64(idle.cpu.Nanoseconds())/1e3/float64(o.idleClaims), float64(idle.wall.Nanoseconds())/1e3/float64(o.idleClaims), o.idleClaims)
+	}
 	return counts.report(ctx, st.Pool(), schema, jobs)
 }
 

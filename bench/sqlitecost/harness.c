@@ -204,15 +204,26 @@ __attribute__((noinline)) void run_burn(int N, int B) {
 	if (total != N) { fprintf(stderr, "claimed %d of %d\n", total, N); exit(1); }
 }
 
-__attribute__((noinline)) void ph_insert(int N) {
+// ph_insert inserts N available jobs in one statement; with COUNT (the
+// default since SQLite migration 027) as the store does, counted by the
+// statement (counted = 1, then one UPSERT of the deltas), else through
+// the INSERT trigger.
+__attribute__((noinline)) void ph_insert(int N, sqlite3_stmt *cnt) {
 	exec("BEGIN IMMEDIATE");
 	char sql[1024];
 	snprintf(sql, sizeof sql,
 	         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < %d) "
-	         "INSERT INTO kiln_job (kind, queue, args, state, priority, max_attempts, created_at, scheduled_at, tags, metadata, unique_key, partition_key) "
-	         "SELECT 'noop', 'default', '{}', 'available', 1, 25, %lld + i, %lld + i, '[]', '{}', NULL, '' FROM n",
-	         N, now0, now0);
+	         "INSERT INTO kiln_job (kind, queue, args, state, priority, max_attempts, created_at, scheduled_at, tags, metadata, unique_key, partition_key%s) "
+	         "SELECT 'noop', 'default', '{}', 'available', 1, 25, %lld + i, %lld + i, '[]', '{}', NULL, ''%s FROM n",
+	         N, cnt ? ", counted" : "", now0, now0, cnt ? ", 1" : "");
 	exec(sql);
+	if (cnt) {
+		char js[128];
+		snprintf(js, sizeof js, "[[\"default\",\"available\",%d,0]]", N);
+		sqlite3_bind_text(cnt, 1, js, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(cnt) != SQLITE_DONE) die("count");
+		sqlite3_reset(cnt);
+	}
 	exec("COMMIT");
 }
 
@@ -224,15 +235,15 @@ int main(int argc, char **argv) {
 	if (sqlite3_open(path, &db) != SQLITE_OK) die("open");
 	exec("PRAGMA busy_timeout=10000; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=1; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-32768;");
 	if (argc > 5) { char *s = slurp(argv[5]); exec(s); }
-	ph_insert(N);
+	const char *cnt = getenv("COUNT") ? getenv("COUNT") : "count.sql";
+	if (strcmp(cnt, "none")) sCount = prep(slurp(cnt));
+	ph_insert(N, sCount);
 	exec("PRAGMA wal_checkpoint(TRUNCATE)");
 	sBegin = prep("BEGIN IMMEDIATE");
 
 	sCommit = prep("COMMIT");
 	sCand = prep(slurp(getenv("CAND") ? getenv("CAND") : "cand128.sql"));
 	sUpd = prep(slurp(getenv("UPD") ? getenv("UPD") : "claimupd.sql"));
-	const char *cnt = getenv("COUNT") ? getenv("COUNT") : "count.sql";
-	if (strcmp(cnt, "none")) sCount = prep(slurp(cnt));
 	char *finTmpl = slurp(getenv("FIN") ? getenv("FIN") : "fin.sql");
 	for (int k = 0; k < 5; k++) sFin[k] = prep(finText(finTmpl, sizes[k]));
 	int cw0, hi;

@@ -94,13 +94,16 @@ func valuesRows(n, cols int) string {
 
 // sqlInsertJobs inserts rows jobs; those whose unique key is taken by a job
 // that may still run (or by an earlier row) are skipped. It returns the ID
-// and unique key of each inserted job.
+// and unique key of each inserted job. The jobs are inserted as counted by
+// the statement (counted = 1, migration 027): insertJobs adds them to
+// kiln_job_count itself (moves).
 func sqlInsertJobs(rows int) string {
+	row := "(" + strings.Repeat("?, ", 12) + "1)"
 	return fmt.Sprintf(`INSERT INTO kiln_job (kind, queue, args, state, priority, max_attempts,
-	created_at, scheduled_at, tags, metadata, unique_key, partition_key)
+	created_at, scheduled_at, tags, metadata, unique_key, partition_key, counted)
 VALUES %s
 ON CONFLICT DO NOTHING
-RETURNING id, unique_key`, valuesRows(rows, 12))
+RETURNING id, unique_key`, strings.TrimSuffix(strings.Repeat(row+", ", rows), ", "))
 }
 
 // sqlFinishJobs moves each running job column1, if leased by column2 for the

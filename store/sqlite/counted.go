@@ -25,8 +25,9 @@ type countedPair struct{ queue, state string }
 // of the queue from running to the state.
 type countedDelta struct{ jobs, finished int }
 
-// moves gathers, in a write transaction, the moves of jobs that its
-// statements count themselves (those that flip kiln_job.counted), so that
+// moves gathers, in a write transaction, the jobs that its statements
+// count themselves (inserts with counted = 1, moves that flip
+// kiln_job.counted), so that
 // write can add them to kiln_job_count once, before the commit. The zero
 // value is empty.
 type moves map[countedPair]countedDelta
@@ -46,6 +47,13 @@ func (m moves) move(queue, from, to string, n int, finished bool) {
 		entered.finished += n
 	}
 	m[countedPair{queue, to}] = entered
+}
+
+// enter records a job inserted into queue in state.
+func (m moves) enter(queue, state string) {
+	d := m[countedPair{queue, state}]
+	d.jobs++
+	m[countedPair{queue, state}] = d
 }
 
 // write adds m's deltas to kiln_job_count with stmt (sqlCountMoves, bound

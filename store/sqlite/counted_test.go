@@ -9,9 +9,11 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-// TestCountedMoves checks that kiln_job_count stays exact when claims and
-// finishes count their own moves (migration 026) beside UPDATEs that the
-// trigger counts: claims of available and of due scheduled jobs, finishes
+// TestCountedMoves checks that kiln_job_count stays exact when inserts,
+// claims and finishes count their own jobs (migrations 026 and 027) beside
+// INSERTs and UPDATEs that the triggers count: an insert of a job whose
+// unique key is taken, an older version's insert (by hand), claims of
+// available and of due scheduled jobs, finishes
 // to every state (a cancel request turning a retry into a cancel), a
 // running job moved to another queue by hand before its finish, and an
 // older version's claim (an UPDATE that leaves counted as it is). After
@@ -70,6 +72,27 @@ FROM kiln_job_count AS c FULL JOIN (SELECT queue, state, count(*) AS n FROM kiln
 	}
 	finished := map[countedPair]int{}
 	check("insert", finished)
+
+	// A job whose unique key is taken is not inserted, nor counted.
+	unique := []*store.JobInsertParams{{Kind: "k", Queue: "u", Args: []byte(`{}`), Priority: 1, MaxAttempts: 5,
+		State: kilntype.JobStateScheduled, ScheduledAt: now.Add(time.Hour), CreatedAt: now, UniqueKey: "x"}}
+	for i := range 2 {
+		res, err := s.JobInsertMany(ctx, unique)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res[0].UniqueSkipped != (i == 1) {
+			t.Fatalf("insert %d of a unique job: UniqueSkipped %v", i+1, res[0].UniqueSkipped)
+		}
+	}
+	check("insert of a unique job, twice", finished)
+	// An older version's insert: the trigger counts it.
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO kiln_job (kind, queue, args, state, priority, max_attempts,
+		created_at, scheduled_at, tags, metadata, partition_key)
+		VALUES ('k', 'old', '{}', 'available', 1, 5, ?1, ?1, '[]', '{}', '')`, micros(now)); err != nil {
+		t.Fatal(err)
+	}
+	check("insert by an older version", finished)
 
 	claim := &store.JobClaimParams{Queue: "q", Kinds: []string{"k"}, Max: 8, LeasedBy: "p",
 		LeaseExpiresAt: now.Add(time.Minute), Now: now}

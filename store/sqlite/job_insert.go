@@ -74,6 +74,7 @@ func insertRows(params []*store.JobInsertParams) ([]insertedRow, error) {
 // RecurringEnqueue both insert jobs through it.
 func insertJobs(ctx context.Context, tx *sql.Tx, st *stmts, inserts map[int]*sql.Stmt, rows []insertedRow, results []store.JobInsertResult) error {
 	args := make([]any, 0, min(len(rows), batchSizes[0])*12)
+	counted := make(moves, 1)
 	for start, size := range chunks(len(rows)) {
 		args = args[:0]
 		for _, r := range rows[start : start+size] {
@@ -86,8 +87,13 @@ func insertJobs(ctx context.Context, tx *sql.Tx, st *stmts, inserts map[int]*sql
 		if err := insertChunk(ctx, tx, st, insert, rows[start:start+size], results[start:start+size], args); err != nil {
 			return fmt.Errorf("params %d to %d: %w", start, start+size-1, err)
 		}
+		for _, r := range results[start : start+size] {
+			if !r.UniqueSkipped {
+				counted.enter(r.Job.Queue, string(r.Job.State))
+			}
+		}
 	}
-	return nil
+	return counted.write(ctx, tx.StmtContext(ctx, st.countMoves))
 }
 
 // inserted is a job that one multi-row insert inserted.

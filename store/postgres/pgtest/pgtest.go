@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -79,6 +80,39 @@ func Schema(t testing.TB) string {
 		}
 	})
 	return schema
+}
+
+// Database creates a database that no other test uses and returns its URL
+// (the test database's, another database named); it drops the database,
+// closing its sessions, when t ends. For tests that other sessions of the
+// shared test database would disturb: VACUUM keeps the dead rows that any
+// session of the same database may still see, so a test that needs a
+// vacuum to remove them waits on every other test's open transactions
+// unless its table is in a database of its own.
+func Database(t testing.TB) string {
+	t.Helper()
+	base, err := url.Parse(URL(t))
+	if err != nil {
+		t.Fatalf("%s: %v", EnvURL, err)
+	}
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	name := "kiln_test_" + hex.EncodeToString(b)
+	admin := Admin(t)
+	if _, err := admin.Exec(t.Context(), `CREATE DATABASE `+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatalf("create database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, err := admin.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{name}.Sanitize()+` WITH (FORCE)`); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	base.Path = "/" + name
+	return base.String()
 }
 
 // Admin returns a small pool on the test database for work outside the

@@ -85,6 +85,7 @@ func main() {
 	rateLimit := flag.Int("rate-limit", 0, "claim under a rate limit of this many jobs per second, with a burst of as many (0: none)")
 	partitionKeys := flag.Int("partition-keys", 0, "give job i the partition key i modulo this, and claim by key (0: no key)")
 	partitionLimit := flag.Int("partition-limit", 0, "with --partition-keys, at most this many running jobs per key (0: fair rotation, no cap)")
+	anyKind := flag.Bool("any-kind", false, "claim with AnyKind (the queue's kinds are listed first) instead of the kind's name")
 	idleClaims := flag.Int("idle-claims", 0, "after the run, claim this many times from the queue it emptied (Kiln: what a claim that finds nothing costs is then a difference between two runs)")
 	statements := flag.Bool("statements", false, "count statements, nested statements and trigger calls per job (pg_stat_statements, reset at the start)")
 	flag.Parse()
@@ -93,10 +94,10 @@ func main() {
 		os.Exit(2)
 	}
 	o := options{jobs: *jobs, batch: *batch, setup: *setup, floor: *system == "floor", wal: *wal, retry: *retry,
-		statements: *statements, insertOnly: *insertOnly, noFinish: *noFinish, idleClaims: *idleClaims}
+		statements: *statements, insertOnly: *insertOnly, noFinish: *noFinish, idleClaims: *idleClaims, anyKind: *anyKind}
 	o.rateLimit, o.partitionKeys, o.partitionLimit = *rateLimit, *partitionKeys, *partitionLimit
-	if o.floor && (o.retry || o.rateLimit > 0 || o.partitionKeys > 0 || o.idleClaims > 0) {
-		fmt.Fprintln(os.Stderr, "storecost: --retry, --rate-limit, --partition-keys and --idle-claims are for --system kiln")
+	if o.floor && (o.retry || o.rateLimit > 0 || o.partitionKeys > 0 || o.idleClaims > 0 || o.anyKind) {
+		fmt.Fprintln(os.Stderr, "storecost: --retry, --rate-limit, --partition-keys, --idle-claims and --any-kind are for --system kiln")
 		os.Exit(2)
 	}
 	if o.partitionLimit < 0 || (o.partitionLimit > 0 && (o.partitionKeys <= 0 || o.noFinish)) {
@@ -177,7 +178,8 @@ type options struct {
 	setup                         string
 	floor, wal, retry, statements bool
 	insertOnly, noFinish          bool
-	idleClaims                    int // --idle-claims
+	idleClaims                    int  // --idle-claims
+	anyKind                       bool // --any-kind
 	// rateLimit, partitionKeys and partitionLimit are --rate-limit,
 	// --partition-keys and --partition-limit.
 	rateLimit, partitionKeys, partitionLimit int
@@ -255,6 +257,9 @@ func run(ctx context.Context, database string, o options) (err error) {
 	now := base.Add(time.Second)
 	claimParams := &store.JobClaimParams{Queue: "default", Max: batch, LeasedBy: "storecost", Kinds: []string{"noop"},
 		LeaseExpiresAt: now.Add(time.Minute), Now: now}
+	if o.anyKind {
+		claimParams.Kinds, claimParams.AnyKind = nil, true
+	}
 	if o.rateLimit > 0 {
 		claimParams.RateLimits = map[string]kilntype.RateLimit{"noop": {Limit: o.rateLimit, Period: time.Second, Burst: o.rateLimit}}
 	}

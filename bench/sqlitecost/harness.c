@@ -12,8 +12,8 @@
 //   client does. DIR holds the statements, copied from store/sqlite
 //   (sqlClaimCandidates(128, 1), sqlClaimUpdate, sqlFinishJobs(n) for each
 //   batch size, and sqlCountMoves, which a claim and a finish run after
-//   their UPDATE with the JSON array of their counter deltas since SQLite
-//   migration 026); CAND, UPD, FIN and COUNT name other files (COUNT=none:
+//   their UPDATE once per queue and state they moved jobs between, since
+//   SQLite migration 026); CAND, UPD, FIN and COUNT name other files (COUNT=none:
 //   no such statement, as before 026).
 #include <sqlite3.h>
 #include <stdio.h>
@@ -113,15 +113,22 @@ __attribute__((noinline)) int ph_select(long long now, int want, long long *ids)
 
 static char idbuf[1 << 20];
 
-// count runs COUNT's statement, if any, with the deltas of n jobs of queue
-// "default" moved from state from to state to.
-static void count(const char *from, const char *to, int n, int finished) {
-	if (!sCount) return;
-	char js[256];
-	snprintf(js, sizeof js, "[[\"default\",\"%s\",%d,0],[\"default\",\"%s\",%d,%d]]", from, -n, to, n, finished ? n : 0);
-	sqlite3_bind_text(sCount, 1, js, -1, SQLITE_TRANSIENT);
+// countPair runs COUNT's statement, if any, for one queue and state.
+static void countPair(const char *state, int jobs, int finished) {
+	sqlite3_bind_text(sCount, 1, "default", -1, SQLITE_STATIC);
+	sqlite3_bind_text(sCount, 2, state, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(sCount, 3, jobs);
+	sqlite3_bind_int64(sCount, 4, finished);
 	if (sqlite3_step(sCount) != SQLITE_DONE) die("count");
 	sqlite3_reset(sCount);
+}
+
+// count runs COUNT's statement, if any, for n jobs of queue "default"
+// moved from state from to state to, once per pair as the store does.
+static void count(const char *from, const char *to, int n, int finished) {
+	if (!sCount) return;
+	countPair(from, -n, 0);
+	countPair(to, n, finished ? n : 0);
 }
 
 __attribute__((noinline)) void ph_update(long long now, int n, long long *ids) {
@@ -217,13 +224,7 @@ __attribute__((noinline)) void ph_insert(int N, sqlite3_stmt *cnt) {
 	         "SELECT 'noop', 'default', '{}', 'available', 1, 25, %lld + i, %lld + i, '[]', '{}', NULL, ''%s FROM n",
 	         N, cnt ? ", counted" : "", now0, now0, cnt ? ", 1" : "");
 	exec(sql);
-	if (cnt) {
-		char js[128];
-		snprintf(js, sizeof js, "[[\"default\",\"available\",%d,0]]", N);
-		sqlite3_bind_text(cnt, 1, js, -1, SQLITE_TRANSIENT);
-		if (sqlite3_step(cnt) != SQLITE_DONE) die("count");
-		sqlite3_reset(cnt);
-	}
+	if (cnt) countPair("available", N, 0);
 	exec("COMMIT");
 }
 

@@ -3,17 +3,16 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 )
 
-// sqlCountMoves adds to kiln_job_count the deltas of the JSON array ?1 of
-// [queue, state, jobs, finished] rows: the jobs a claim or a finish moved
-// itself, whose rows it marked so that the UPDATE trigger skips them
-// (migration 026). One UPSERT per queue and state, where the trigger ran
-// two per job.
-const sqlCountMoves = `INSERT INTO kiln_job_count (queue, state, jobs, finished)
-SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?1) WHERE true
+// sqlCountMoves adds ?3 jobs and ?4 finished attempts to kiln_job_count's
+// row of queue ?1 and state ?2: what a claim, a finish or an insert that
+// counted its own jobs (migrations 026 and 027) moved to or from the pair,
+// run once per pair and transaction where the triggers ran once or twice
+// per job. The values are bound as they are (not as JSON, which would
+// replace bytes that are not UTF-8 in a queue's name read back from a row).
+const sqlCountMoves = `INSERT INTO kiln_job_count (queue, state, jobs, finished) VALUES (?1, ?2, ?3, ?4)
 ON CONFLICT (queue, state) DO UPDATE SET
 	jobs = jobs + excluded.jobs, finished = finished + excluded.finished`
 
@@ -57,27 +56,17 @@ func (m moves) enter(queue, state string) {
 }
 
 // write adds m's deltas to kiln_job_count with stmt (sqlCountMoves, bound
-// to the transaction that made the moves), and empties m.
+// to the transaction that made the moves), one pair at a time, and empties
+// m.
 func (m moves) write(ctx context.Context, stmt *sql.Stmt) error {
-	if len(m) == 0 {
-		return nil
-	}
-	rows := make([][4]any, 0, len(m))
+	defer clear(m)
 	for pair, d := range m {
-		if d != (countedDelta{}) {
-			rows = append(rows, [4]any{pair.queue, pair.state, d.jobs, d.finished})
+		if d == (countedDelta{}) {
+			continue
 		}
-	}
-	clear(m)
-	if len(rows) == 0 {
-		return nil
-	}
-	b, err := json.Marshal(rows)
-	if err != nil {
-		return fmt.Errorf("count moves: %w", err)
-	}
-	if _, err := stmt.ExecContext(ctx, string(b)); err != nil {
-		return fmt.Errorf("count moves: %w", err)
+		if _, err := stmt.ExecContext(ctx, pair.queue, pair.state, int64(d.jobs), int64(d.finished)); err != nil {
+			return fmt.Errorf("count the jobs of queue %q %s: %w", pair.queue, pair.state, err)
+		}
 	}
 	return nil
 }

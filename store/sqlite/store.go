@@ -210,9 +210,12 @@ const (
 // checkpoint interval"): pages copied to the database file per job in the
 // burn-down over 1,000 keys 0.400 -> 0.159, plain 0.072 -> 0.063;
 // checkpoints 42 -> 11 and 17 -> 5 per 50,000 jobs. The log file grows to
-// about 16 MB (4,000 pages of 4 KiB and their headers) and stays that
-// size; each checkpoint holds its commit longer (more distinct pages), a
-// quarter as often.
+// at least about 16 MB (4,000 pages of 4 KiB and their headers) and is not
+// truncated: SQLite writes it again from its start after a checkpoint that
+// copied every frame, but a reader that still reads an older snapshot
+// while a checkpoint runs keeps the log growing past that until a later
+// checkpoint completes. Each checkpoint holds its commit longer (more
+// distinct pages), a quarter as often.
 const writerCheckpointFrames = 4000
 
 // openPool opens the writer pool (one connection, immediate transactions) or

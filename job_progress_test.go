@@ -154,7 +154,7 @@ func TestJobLogBounds(t *testing.T) {
 // reports are refused with ErrLeaseLost and never reach the store.
 func TestJobReportsOfStaleCopyRefused(t *testing.T) {
 	t.Parallel()
-	st := &renewFailingStore{Store: openStore(t, "")}
+	st := &renewFailingStore{Store: openStore(t, ""), healOnReclaim: true}
 	staleErr := make(chan error, 1)
 	firstLogged, second, release := make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
 	workers := kiln.NewWorkers()
@@ -180,6 +180,10 @@ func TestJobReportsOfStaleCopyRefused(t *testing.T) {
 			staleErr <- err
 			return nil
 		}
+		if job.Attempt != 2 {
+			t.Errorf("attempt %d ran: the second copy lost its lease too", job.Attempt)
+			return nil
+		}
 		job.Log(ctx, "second")
 		job.Progress(ctx, 20)
 		close(second)
@@ -203,9 +207,8 @@ func TestJobReportsOfStaleCopyRefused(t *testing.T) {
 		}
 		return nil
 	})
-	st.fail.Store(true)
+	st.fail.Store(true) // until the job is claimed again (healOnReclaim)
 	<-second
-	st.fail.Store(false)
 	err := <-staleErr
 	close(release)
 	if !errors.Is(err, kiln.ErrLeaseLost) {

@@ -88,7 +88,11 @@ func chunks(n int) iter.Seq2[int, int] {
 // valuesRows returns n copies of a row of cols placeholders, comma-separated:
 // "(?, ?), (?, ?)" for n=2, cols=2.
 func valuesRows(n, cols int) string {
-	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
+	return repeatRow(n, "("+strings.TrimSuffix(strings.Repeat("?, ", cols), ", ")+")")
+}
+
+// repeatRow returns n copies of row, comma-separated.
+func repeatRow(n int, row string) string {
 	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
 }
 
@@ -98,12 +102,11 @@ func valuesRows(n, cols int) string {
 // the statement (counted = 1, migration 027): insertJobs adds them to
 // kiln_job_count itself (moves).
 func sqlInsertJobs(rows int) string {
-	row := "(" + strings.Repeat("?, ", 12) + "1)"
 	return fmt.Sprintf(`INSERT INTO kiln_job (kind, queue, args, state, priority, max_attempts,
 	created_at, scheduled_at, tags, metadata, unique_key, partition_key, counted)
 VALUES %s
 ON CONFLICT DO NOTHING
-RETURNING id, unique_key`, strings.TrimSuffix(strings.Repeat(row+", ", rows), ", "))
+RETURNING id, unique_key`, repeatRow(rows, "("+strings.Repeat("?, ", 12)+"1)"))
 }
 
 // sqlFinishJobs moves each running job column1, if leased by column2 for the

@@ -26,10 +26,18 @@ type countedDelta struct{ jobs, finished int }
 
 // moves gathers, in a write transaction, the jobs that its statements
 // count themselves (inserts with counted = 1, moves that flip
-// kiln_job.counted), so that
-// write can add them to kiln_job_count once, before the commit. The zero
+// kiln_job.counted), so that write can add them to kiln_job_count once,
+// before the commit. The zero
 // value is empty.
 type moves map[countedPair]countedDelta
+
+// add adds jobs and finished attempts to the pair (queue, state).
+func (m moves) add(queue, state string, jobs, finished int) {
+	d := m[countedPair{queue, state}]
+	d.jobs += jobs
+	d.finished += finished
+	m[countedPair{queue, state}] = d
+}
 
 // move records n jobs of queue moved from state from to state to; finished
 // says whether the move ended their attempts (running to another state).
@@ -37,22 +45,12 @@ func (m moves) move(queue, from, to string, n int, finished bool) {
 	if n == 0 {
 		return
 	}
-	left := m[countedPair{queue, from}]
-	left.jobs -= n
-	m[countedPair{queue, from}] = left
-	entered := m[countedPair{queue, to}]
-	entered.jobs += n
+	ended := 0
 	if finished {
-		entered.finished += n
+		ended = n
 	}
-	m[countedPair{queue, to}] = entered
-}
-
-// enter records a job inserted into queue in state.
-func (m moves) enter(queue, state string) {
-	d := m[countedPair{queue, state}]
-	d.jobs++
-	m[countedPair{queue, state}] = d
+	m.add(queue, from, -n, 0)
+	m.add(queue, to, n, ended)
 }
 
 // write adds m's deltas to kiln_job_count with stmt (sqlCountMoves, bound

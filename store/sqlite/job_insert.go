@@ -89,7 +89,7 @@ func insertJobs(ctx context.Context, tx *sql.Tx, st *stmts, inserts map[int]*sql
 		}
 		for _, r := range results[start : start+size] {
 			if !r.UniqueSkipped {
-				counted.enter(r.Job.Queue, string(r.Job.State))
+				counted.add(r.Job.Queue, string(r.Job.State), 1, 0)
 			}
 		}
 	}

@@ -59,11 +59,7 @@ func URL(t testing.TB) string {
 func Schema(t testing.TB) string {
 	t.Helper()
 	URL(t)
-	b := make([]byte, 8)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	schema := "kiln_test_" + hex.EncodeToString(b)
+	schema := uniqueName(t)
 	t.Cleanup(func() {
 		// t.Context is done by the time cleanups run. A connection of its
 		// own, closed here, leaves no goroutine behind for leak checks.
@@ -82,6 +78,17 @@ func Schema(t testing.TB) string {
 	return schema
 }
 
+// uniqueName returns a name no other test's schema or database has:
+// kiln_test_ and 16 random hex digits.
+func uniqueName(t testing.TB) string {
+	t.Helper()
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return "kiln_test_" + hex.EncodeToString(b)
+}
+
 // Database creates a database that no other test uses and returns its URL
 // (the test database's, another database named); it drops the database,
 // closing its sessions, when t ends. For tests that other sessions of the
@@ -95,11 +102,7 @@ func Database(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("%s: %v", EnvURL, err)
 	}
-	b := make([]byte, 8)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	name := "kiln_test_" + hex.EncodeToString(b)
+	name := uniqueName(t)
 	admin := Admin(t)
 	if _, err := admin.Exec(t.Context(), `CREATE DATABASE `+pgx.Identifier{name}.Sanitize()); err != nil {
 		t.Fatalf("create database %s: %v", name, err)

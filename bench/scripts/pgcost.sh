@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# pgcost.sh: PostgreSQL instructions per job, by statement, counted under
+# callgrind (docs/benchmarks.md, "Database instructions per job").
+#
+#   bench/scripts/pgcost.sh [storecost flags...]
+#
+# Starts (once) a private PostgreSQL 15 cluster under
+# `valgrind --tool=callgrind --trace-children=yes` (autovacuum off,
+# pg_stat_statements loaded; data in $PGCOST_DIR, default /tmp/pgcost, port
+# $PGCOST_PORT, default 55484), then runs bench/cmd/storecost against it
+# six times: $PGCOST_JOBS jobs (default 5000) and 1 job, each whole, with
+# --insert-only and with --no-finish. storecost does
+# all of a run's work on one connection, so one backend's callgrind file
+# holds it; a run of N jobs less a run of 1 (the connection, the
+# migrations, the schema's drop, the first run of each statement), over
+# N - 1, is instructions per job. Prints insert, claim (--no-finish less
+# --insert-only) and finish (whole less --no-finish) per job, and all three. Flags are passed to every run
+# (e.g. --system floor, --partition-keys 1000 --partition-limit 1,
+# --rate-limit 1000000, --batch 85).
+#
+# Counts repeat within ~0.3 % whatever the load; the 1-job runs vary by a
+# few million instructions (under 1k per job of a 5,000-job run).
+# PGCOST_STOP=1 stops the cluster afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dir=${PGCOST_DIR:-/tmp/pgcost}
+port=${PGCOST_PORT:-55484}
+jobs=${PGCOST_JOBS:-5000}
+bin=/usr/lib/postgresql/15/bin
+run_as() { if [ "$(id -u)" = 0 ]; then su postgres -c "$*"; else sh -c "$*"; fi; }
+
+command -v valgrind >/dev/null || { echo "pgcost: valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
+if [ ! -d "$dir/data" ]; then
+  mkdir -p "$dir/cg"
+  [ "$(id -u)" = 0 ] && chown -R postgres "$dir"
+  run_as "$bin/initdb -D $dir/data -U postgres -A trust" >/dev/null
+  cat >>"$dir/data/postgresql.conf" <<EOF
+autovacuum = off
+shared_buffers = 128MB
+shared_preload_libraries = 'pg_stat_statements'
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '/tmp'
+EOF
+fi
+if ! "$bin/pg_isready" -q -h 127.0.0.1 -p "$port"; then
+  run_as "valgrind --tool=callgrind --trace-children=yes --callgrind-out-file=$dir/cg/cg.%p $bin/postgres -D $dir/data >$dir/server.log 2>&1 &"
+  for _ in $(seq 240); do "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" && break; sleep 0.5; done
+  "$bin/pg_isready" -h 127.0.0.1 -p "$port" >/dev/null || { echo "pgcost: the cluster did not start (see $dir/server.log)" >&2; exit 1; }
+fi
+db="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
+go build -o "$dir/storecost" ./cmd/storecost
+
+# count runs storecost once and prints its backend's instructions.
+count() {
+  local mark="$dir/mark.$$"
+  touch "$mark"
+  sleep 0.1
+  "$dir/storecost" --database "$db" "$@" >"$dir/last.out"
+  # The backend writes its file when the connection closes.
+  local f=""
+  for _ in $(seq 600); do
+    f=$(find "$dir/cg" -newer "$mark" -name 'cg.*' -size +0 2>/dev/null | xargs -r grep -l '^totals' 2>/dev/null |
+      xargs -r grep -H '^totals' | sort -t' ' -k2 -n | tail -1 | cut -d: -f1)
+    [ -n "$f" ] && break
+    sleep 0.5
+  done
+  [ -n "$f" ] || { echo "pgcost: no callgrind file for storecost $*" >&2; exit 1; }
+  grep '^totals' "$f" | awk '{print $2}'
+  rm -f "$mark"
+}
+
+full_n=$(count --jobs "$jobs" "$@")
+full_1=$(count --jobs 1 "$@")
+ins_n=$(count --jobs "$jobs" --insert-only "$@")
+ins_1=$(count --jobs 1 --insert-only "$@")
+nof_n=$(count --jobs "$jobs" --no-finish "$@")
+nof_1=$(count --jobs 1 --no-finish "$@")
+python3 - "$jobs" "$full_n" "$full_1" "$ins_n" "$ins_1" "$nof_n" "$nof_1" "$*" <<'EOF'
+import sys
+n, full_n, full_1, ins_n, ins_1, nof_n, nof_1 = (int(x) for x in sys.argv[1:8])
+flags = sys.argv[8]
+per = lambda a, b: (a - b) / (n - 1) / 1000
+insert = per(ins_n, ins_1)
+claim = per(nof_n - ins_n, nof_1 - ins_1)      # --no-finish less --insert-only
+finish = per(full_n - nof_n, full_1 - nof_1)   # whole less --no-finish
+total = per(full_n, full_1)
+print(f"storecost {flags or '(defaults)'}, {n} jobs: instructions per job (k)")
+print(f"  insert {insert:.1f}  claim {claim:.1f}  finish {finish:.1f}  all {total:.1f}")
+EOF
+if [ "${PGCOST_STOP:-}" = 1 ]; then run_as "$bin/pg_ctl -D $dir/data stop -m fast" >/dev/null; fi

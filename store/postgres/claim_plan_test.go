@@ -60,12 +60,19 @@ func TestClaimPlainPlan(t *testing.T) {
 	s := NewForTest(t)
 	fillTables(t, s, sqlExplainData)
 	now := time.Date(2030, 1, 1, 2, 0, 0, 0, time.UTC)
-	for _, k := range []int{1, 3} {
-		kinds := []string{"k1", "k2", "k3"}[:k]
-		name := fmt.Sprintf("plain claim of %d kinds", k)
+	for _, c := range []struct {
+		k       int
+		anyKind bool // sqlClaimPlainAny: the kinds from kiln.claim_kinds
+	}{{1, false}, {3, false}, {1, true}, {3, true}} {
+		k := c.k
+		var kinds any = []string{"k1", "k2", "k3"}[:k]
+		name, sql := fmt.Sprintf("plain claim of %d kinds", k), sqlClaimPlain(k)
+		if c.anyKind {
+			kinds, name, sql = k, fmt.Sprintf("plain claim of %d kinds listed", k), sqlClaimPlainAny(k)
+		}
 		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
 			// As the claim sends it: after sqlLookupSettings.
-			plan, err := explainAfter(t.Context(), s.pool, sqlLookupSettings, s.sql(sqlClaimPlain(k)), mode,
+			plan, err := explainAfter(t.Context(), s.pool, sqlLookupSettings, s.sql(sql), mode,
 				[]any{"q1", now, kinds, 10, "p", nil, time.Minute})
 			if err != nil {
 				t.Fatalf("%s, %s: %v", name, mode, err)
@@ -92,6 +99,8 @@ func TestClaimPlainPlan(t *testing.T) {
 				t.Errorf("%s, %s: %d ranges of kiln_job_claim_kind, %d sought by kind; want %d\n%s", name, mode, ranges, sought, k, plan)
 			case !strings.Contains(plan, "current_setting('kiln.claim_plain'"):
 				t.Errorf("%s, %s: does not read the prelude's kiln.claim_plain\n%s", name, mode, plan)
+			case c.anyKind && !strings.Contains(plan, "current_setting('kiln.claim_kinds'"):
+				t.Errorf("%s, %s: does not read the listing's kiln.claim_kinds\n%s", name, mode, plan)
 			case strings.Contains(plan, "kiln_job_due") || strings.Contains(plan, "kiln_queue"):
 				t.Errorf("%s, %s: tests due jobs or the pause itself\n%s", name, mode, plan)
 			case strings.Contains(plan, "Recursive Union") || slices.ContainsFunc(above, func(l string) bool { return strings.Contains(l, "Sort") }):

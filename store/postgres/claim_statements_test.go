@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -74,6 +75,9 @@ FROM generate_series(1, 1000) AS i, (VALUES ('fair'), ('cap'), ('key'), ('both')
 			KeyRateLimits: map[string]kilntype.RateLimit{"key": free}}, 10, 4},
 		{"rate per kind and per key", &store.JobClaimParams{Kinds: []string{"both"},
 			RateLimits: map[string]kilntype.RateLimit{"both": free}, KeyRateLimits: map[string]kilntype.RateLimit{"both": free}}, 10, 4},
+		// The kinds listed in the plain claim's batch (claim.runPlainAny):
+		// the settings, the listing, the prelude and the plain claim.
+		{"any kind", &store.JobClaimParams{AnyKind: true}, 4, 1},
 	} {
 		p := c.p
 		p.Queue, p.Max, p.LeasedBy, p.Now, p.LeaseExpiresAt = "q", 200, "proc", now, now.Add(time.Minute)
@@ -95,4 +99,83 @@ FROM generate_series(1, 1000) AS i, (VALUES ('fair'), ('cap'), ('key'), ('both')
 				c.name, n, trips, c.statements, c.trips)
 		}
 	}
+}
+
+// TestClaimAnyKindRoundTrips checks the claims of any kind
+// (claim.runPlainAny): one round trip while the number of kinds available
+// stays the same, a second when it changed (whose claim takes jobs in
+// claim order across every kind listed, the new one included), none of
+// sqlClaim's statements when the queue is idle, and sqlClaim when a
+// scheduled job is due.
+func TestClaimAnyKindRoundTrips(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := NewForTest(t)
+	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
+	counter := &statementCounter{}
+	traced := tracedForTest(t, s, counter)
+	insert := func(kind string, priority, n int, state string) {
+		t.Helper()
+		if _, err := s.pool.Exec(ctx, s.expand(`INSERT INTO {s}.kiln_job (kind, queue, args, state, priority,
+	max_attempts, created_at, scheduled_at)
+SELECT $1, 'q', '{}', $4, $2, 1, $5, $5 FROM generate_series(1, $3)`), kind, priority, n, state, now.Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claim := func(name string, max int, statements, trips int64) []*kilntype.JobRow {
+		t.Helper()
+		before, tripsBefore := counter.n.Load(), counter.trips.Load()
+		jobs, err := traced.JobClaim(ctx, &store.JobClaimParams{Queue: "q", Max: max, AnyKind: true, LeasedBy: "p",
+			Now: now, LeaseExpiresAt: now.Add(time.Minute)})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		n, tr := counter.n.Load()-before, counter.trips.Load()-tripsBefore
+		if statements >= 0 && (n != statements || tr != trips) {
+			t.Errorf("%s: %d statements in %d round trips; want %d in %d", name, n, tr, statements, trips)
+		}
+		return jobs
+	}
+	kinds := func(jobs []*kilntype.JobRow) []string {
+		out := []string{}
+		for _, j := range jobs {
+			out = append(out, j.Kind)
+		}
+		return out
+	}
+
+	// Idle: the listing and the prelude, nothing else, once the store
+	// has seen the queue empty.
+	claim("first idle", 10, 4, 1) // no listing seen yet: the plain claim for one kind
+	if got := claim("idle", 10, 3, 1); len(got) != 0 {
+		t.Fatalf("idle claim took %d jobs", len(got))
+	}
+	// One kind appears: a second round trip, then one.
+	insert("b", 2, 10, "available")
+	if got := claim("one kind appeared", 2, 3+3, 2); len(got) != 2 {
+		t.Fatalf("claimed %d jobs, want 2", len(got))
+	}
+	if got := claim("one kind", 2, 4, 1); len(got) != 2 {
+		t.Fatalf("claimed %d jobs, want 2", len(got))
+	}
+	// A kind of a higher priority appears: the plain claim for one kind
+	// must not take b's jobs before it.
+	insert("a", 1, 3, "available")
+	if got := kinds(claim("a second kind appeared", 4, 4+3, 2)); !slices.Equal(got, []string{"a", "a", "a", "b"}) {
+		t.Errorf("claimed kinds %v, want [a a a b]", got)
+	}
+	// a is gone: two kinds were listed last, one now.
+	if got := kinds(claim("a kind went", 2, 4+3, 2)); !slices.Equal(got, []string{"b", "b"}) {
+		t.Errorf("claimed kinds %v, want [b b]", got)
+	}
+	// A due scheduled job of a kind with no available job: sqlClaim takes
+	// it (its settings and statement after the first batch).
+	insert("c", 1, 1, "scheduled")
+	if got := kinds(claim("due", 2, 4+2, 2)); !slices.Equal(got, []string{"c", "b"}) {
+		t.Errorf("claimed kinds %v, want [c b]", got)
+	}
+	// The queue drains, then is idle again.
+	for len(claim("drain", 10, -1, -1)) > 0 {
+	}
+	claim("idle again", 10, 3, 1)
 }

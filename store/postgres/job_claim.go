@@ -283,6 +283,7 @@ type claimSQL struct {
 	kinds           int
 	limited, budget bool
 	plain           bool // sqlClaimPlain's text (limited and budget false)
+	anyKind         bool // with plain, sqlClaimPlainAny's
 }
 
 // claimSQLs caches the texts of sqlClaim and sqlClaimBudget: pgx prepares
@@ -295,8 +296,11 @@ func (v claimSQL) text() string {
 		return q.(string)
 	}
 	if v.plain {
-		q := fmt.Sprintf(sqlClaimPlainFormat, claimAvailableWith(v.kinds, "$3", "$4",
-			"current_setting('kiln.claim_plain', true) = 'take'"),
+		kinds, ready := "$3", "current_setting('kiln.claim_plain', true) = 'take'"
+		if v.anyKind {
+			kinds, ready = claimKindsSetting, ready+" AND cardinality("+claimKindsSetting+") = $3::integer"
+		}
+		q := fmt.Sprintf(sqlClaimPlainFormat, claimAvailableWith(v.kinds, kinds, "$4", ready),
 			qualified("j", jobColumns))
 		claimSQLs.Store(v, q)
 		return q
@@ -321,6 +325,14 @@ func sqlClaim(k int, limited bool) string { return claimSQL{kinds: k, limited: l
 // sqlClaimPlain returns the plain claim statement for k ≥ 1 kinds of
 // available jobs (see sqlClaimPlainFormat).
 func sqlClaimPlain(k int) string { return claimSQL{kinds: k, plain: true}.text() }
+
+// sqlClaimPlainAny is sqlClaimPlain for the k ≥ 1 kinds that
+// sqlAvailableKindsSet wrote to kiln.claim_kinds earlier in its batch,
+// where sqlClaimPlain has them in $3: it takes jobs only if they are k
+// ($3 is k). Any other number of kinds listed takes nothing (the claim
+// then sends sqlClaimPlain for them: claim.runPlainAny), so that a kind
+// the statement has no branch for never waits behind the others' jobs.
+func sqlClaimPlainAny(k int) string { return claimSQL{kinds: k, plain: true, anyKind: true}.text() }
 
 // sqlClaimBudget is sqlClaim(k, false) that also writes the budgets of
 // $13, $14 and $15 (claimBudget). Only a claim that no kind limit binds
@@ -400,7 +412,9 @@ func claimAvailableText(k int) string {
 // sqlAvailableKinds returns the kinds of queue $1's available jobs, in
 // order, by a loose index scan of kiln_job_claim_kind: one seek per kind
 // for the first entry after the previous kind, and one more that finds
-// none. Claims with AnyKind run it first.
+// none. Claims with AnyKind that do not take the plain path (kind limits,
+// rate budgets, a transaction) run it first; the others list the kinds
+// with sqlAvailableKindsSet.
 const sqlAvailableKinds = `WITH RECURSIVE kinds(kind) AS (
 	(SELECT kind FROM {s}.kiln_job WHERE state = 'available' AND queue = $1 ORDER BY kind LIMIT 1)
 	UNION ALL
@@ -409,6 +423,25 @@ const sqlAvailableKinds = `WITH RECURSIVE kinds(kind) AS (
 	FROM kinds WHERE kinds.kind IS NOT NULL
 )
 SELECT kind FROM kinds WHERE kind IS NOT NULL`
+
+// sqlAvailableKindsSet is sqlAvailableKinds for the plain claim of any
+// kind (claim.runPlainAny): the kinds of queue $1's available jobs less
+// those of $2 (excluded), as one array, which it also writes to the
+// transaction-local setting kiln.claim_kinds, where sqlClaimPlainAny, later
+// in the same batch, reads them. No kind gives '{}'.
+const sqlAvailableKindsSet = `WITH RECURSIVE kinds(kind) AS (
+	(SELECT kind FROM {s}.kiln_job WHERE state = 'available' AND queue = $1 ORDER BY kind LIMIT 1)
+	UNION ALL
+	SELECT (SELECT kind FROM {s}.kiln_job
+		WHERE state = 'available' AND queue = $1 AND kind > kinds.kind ORDER BY kind LIMIT 1)
+	FROM kinds WHERE kinds.kind IS NOT NULL
+)
+SELECT set_config('kiln.claim_kinds', coalesce(array_agg(kind), '{}')::text, true)::text[]
+FROM kinds WHERE kind IS NOT NULL AND kind <> ALL($2::text[])`
+
+// claimKindsSetting is the kinds that sqlAvailableKindsSet wrote, as an
+// array (NULL when no statement of the transaction wrote them).
+const claimKindsSetting = `nullif(current_setting('kiln.claim_kinds', true), '')::text[]`
 
 // claimReturning is what sqlClaim returns: the job, and whether a source of
 // candidates was full.
@@ -439,8 +472,11 @@ const maxClaimWindow = 10_000
 // The claim reads the available jobs of each kind it may take from that
 // kind's range of kiln_job_claim_kind, merged in claim order, so its cost
 // does not grow with the jobs of other kinds queued (see sqlClaim). With
-// AnyKind it first lists the kinds of the queue's available jobs (one
-// index seek per kind: sqlAvailableKinds).
+// AnyKind it lists the kinds of the queue's available jobs (one index seek
+// per kind: sqlAvailableKindsSet, sqlAvailableKinds) in the plain claim's
+// batch (claim.runPlainAny): one round trip while their number stays the
+// same, and none of sqlClaim's statements when the queue has none and
+// nothing is due.
 //
 // Without a positive kind limit the claim is one statement: sqlClaimPlain
 // while no scheduled or retryable job of its queue and kinds is due (every
@@ -516,6 +552,7 @@ type claim struct {
 	limited   bool           // whether some kind has a positive limit
 	anyKinds  []string       // with AnyKind, the kinds of available jobs
 	listed    bool           // whether anyKinds was listed
+	due       bool           // sqlClaimPrelude found a due job of the claim's queue and kinds
 	inTx      bool           // the rounds run in a transaction
 	generic   bool           // the transaction plans generically (sqlGenericPlans sent)
 	budget    []any          // with a one-round claim in a claimTx, the args of claimBudget (nil: none)
@@ -566,11 +603,18 @@ func (c *claim) run(ctx context.Context, s *Store, q claimQuerier) error {
 				}
 			}
 		}
+		plain := !c.limited && c.budget == nil && !c.commit && !c.inTx
+		if plain && c.p.KindFilter() == nil && !c.listed {
+			done, err := c.runPlainAny(ctx, s, q, want)
+			if err != nil || done {
+				return err
+			}
+		}
 		avail, err := c.availableKinds(ctx, s, q)
 		if err != nil {
 			return err
 		}
-		if !c.limited && c.budget == nil && !c.commit && !c.inTx && len(avail) > 0 {
+		if plain && !c.due && len(avail) > 0 {
 			waiting, err := c.runPlain(ctx, s, q, avail, want)
 			if err != nil || len(c.claimed) > 0 || !waiting {
 				return err
@@ -642,6 +686,66 @@ func (c *claim) runPlain(ctx context.Context, s *Store, q claimQuerier, avail []
 			return err
 		})
 	return plain == "due", err
+}
+
+// runPlainAny is the plain claim of any kind, in one round trip while the
+// number of kinds available in the queue stays the same: one batch of
+// sqlLookupSettings, sqlAvailableKindsSet, sqlClaimPrelude and
+// sqlClaimPlainAny for as many kinds as the Store's last listing of the
+// queue found (anyKindsListed). It records the kinds listed (c.anyKinds)
+// and whether a scheduled or retryable job is due (c.due), and returns
+// true when the claim is done: jobs were taken, the queue is paused, the
+// plain claim ran for the kinds listed, or none is available and none is
+// due (an idle queue: no statement of sqlClaim's plan). Otherwise run goes
+// on with the kinds listed: sqlClaimPlain for them when their number
+// changed (a second round trip, as every claim of any kind took until
+// 2026-12-06), sqlClaim when a job is due. A last listing of no kinds
+// sends no claim statement in the batch.
+func (c *claim) runPlainAny(ctx context.Context, s *Store, q claimQuerier, want int) (bool, error) {
+	guess := 1
+	if v, ok := s.anyKindsListed.Load(c.p.Queue); ok {
+		guess = v.(int)
+	}
+	var (
+		kinds []string
+		plain string
+	)
+	before := []batchStatement{{sql: sqlLookupSettings, label: "plan generically"},
+		{sql: s.sql(sqlAvailableKindsSet), args: []any{c.p.Queue, c.excluded}, label: "list available kinds",
+			row: []any{&kinds}}}
+	prelude := batchStatement{sql: s.sql(sqlClaimPrelude), args: []any{c.p.Queue, c.now, nil, c.excluded},
+		label: "claim prelude", row: []any{nil, &plain}}
+	var err error
+	if guess == 0 {
+		err = batchQuery(ctx, q, before, prelude.sql, prelude.args, func(rows pgx.Rows) error {
+			return rows.Scan(nil, &plain)
+		})
+	} else {
+		sc := newClaimScanner()
+		err = batchQuery(ctx, q, append(before, prelude), s.sql(sqlClaimPlainAny(guess)),
+			[]any{c.p.Queue, c.now, guess, want, c.p.LeasedBy, c.leaseEnd, c.leaseLen},
+			func(rows pgx.Rows) error {
+				j, err := sc.scan(rows, nil)
+				if err == nil {
+					c.claimed = append(c.claimed, j)
+				}
+				return err
+			})
+	}
+	if err != nil {
+		return false, err
+	}
+	c.anyKinds, c.listed, c.due = kinds, true, plain == "due"
+	if len(kinds) != guess {
+		s.anyKindsListed.Store(c.p.Queue, len(kinds))
+	}
+	switch {
+	case len(c.claimed) > 0 || plain == "paused":
+		return true, nil
+	case c.due:
+		return false, nil
+	}
+	return len(kinds) == 0 || len(kinds) == guess, nil
 }
 
 // claimQuerier is what a claim runs on: the Store's pool, or a transaction.

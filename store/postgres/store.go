@@ -290,6 +290,11 @@ type Store struct {
 	// queries caches the statements expanded by sql, by template.
 	queries sync.Map // string -> string
 
+	// anyKindsListed is how many kinds the last claim of any kind of each
+	// queue listed (claim.runPlainAny): the next one sends the plain claim
+	// for as many in its first batch.
+	anyKindsListed sync.Map // queue -> int
+
 	// cursors are where the partitioned claims of each queue and kind
 	// stopped (store.ClaimPartitioned), and whose turn it is to go first
 	// in a claim of partitioned and other kinds (InTurn).

@@ -2,6 +2,7 @@ package kilntype
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -75,34 +76,53 @@ func (r RateLimit) Interval() time.Duration {
 	return time.Duration((us+n-1)/n) * time.Microsecond
 }
 
+// mulDuration returns n × d for n, d ≥ 0, or the largest Duration when
+// that overflows (a bucket of Burst 2^30 at an interval of a year does):
+// no bucket, debt or slot is then computed from a wrapped product.
+func mulDuration(n int, d time.Duration) time.Duration {
+	if n > 0 && d > math.MaxInt64/time.Duration(n) {
+		return math.MaxInt64
+	}
+	return time.Duration(n) * d
+}
+
+// ceilDiv returns ⌈d ÷ iv⌉ for d ≥ 0 and iv > 0, without overflow.
+func ceilDiv(d, iv time.Duration) int64 {
+	q := int64(d / iv)
+	if d%iv != 0 {
+		q++
+	}
+	return q
+}
+
 // debt returns how far tat is ahead of now, at most the time of a full
-// bucket, (Burst+1) × Interval: more (a claim that read its time before
-// another's, or a budget spent under another limit) leaves no allowance
-// either way.
+// bucket, (Burst+1) × Interval (the largest Duration when that overflows):
+// more (a claim that read its time before another's, or a budget spent
+// under another limit) leaves no allowance either way.
 func (r RateLimit) debt(tat, now time.Time) time.Duration {
-	return min(max(tat.Sub(now), 0), time.Duration(r.Burst+1)*r.Interval())
+	return min(max(tat.Sub(now), 0), mulDuration(r.Burst+1, r.Interval()))
 }
 
 // Allowance returns how many jobs may start at now under a budget whose
 // theoretical arrival time is tat (the zero time: a full budget): from 0
-// to Burst+1.
+// to Burst+1. It is Burst + 1 − ⌈debt ÷ Interval⌉, at least 0: the whole
+// intervals of the bucket's room, (Burst+1) × Interval − debt, computed
+// without the product (which overflows a Duration for a Burst of 2^30 at
+// an interval of a day). The PostgreSQL store's one-round claim tests the
+// same in SQL (TestClaimRateGuardMatchesGo).
 func (r RateLimit) Allowance(tat, now time.Time) int {
 	iv := r.Interval()
 	if iv <= 0 {
 		return 0
 	}
-	debt := r.debt(tat, now)
-	room := time.Duration(r.Burst+1)*iv - debt
-	if room < iv {
-		return 0
-	}
-	return int(room / iv)
+	used := ceilDiv(max(tat.Sub(now), 0), iv)
+	return int(max(int64(r.Burst)+1-used, 0))
 }
 
 // Take returns the theoretical arrival time after n jobs start at now
 // under a budget at tat: now + its debt + n × Interval.
 func (r RateLimit) Take(tat, now time.Time, n int) time.Time {
-	return now.Add(r.debt(tat, now) + time.Duration(n)*r.Interval())
+	return now.Add(r.debt(tat, now)).Add(mulDuration(n, r.Interval()))
 }
 
 // Used returns how much of the budget at tat is in use at now: the starts
@@ -113,7 +133,7 @@ func (r RateLimit) Used(tat, now time.Time) int {
 	if iv <= 0 {
 		return 0
 	}
-	return int((r.debt(tat, now) + iv - 1) / iv)
+	return int(ceilDiv(r.debt(tat, now), iv))
 }
 
 // NextSlot returns when the budget at tat lets the next job start: now if
@@ -123,7 +143,7 @@ func (r RateLimit) NextSlot(tat, now time.Time) time.Time {
 	if r.Allowance(tat, now) > 0 {
 		return now
 	}
-	return now.Add(r.debt(tat, now) - time.Duration(r.Burst)*r.Interval())
+	return now.Add(r.debt(tat, now) - mulDuration(r.Burst, r.Interval()))
 }
 
 // String returns r as "Limit/Period" with "+Burst" when Burst is not 0,

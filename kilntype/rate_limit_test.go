@@ -1,6 +1,7 @@
 package kilntype
 
 import (
+	"math/big"
 	"testing"
 	"time"
 )
@@ -40,5 +41,73 @@ func TestRateLimitGCRA(t *testing.T) {
 	}
 	if (RateLimit{}).Validate() != nil || (RateLimit{}).String() != "none" || r.String() != "3/1s+1" {
 		t.Fatal("zero value or String")
+	}
+}
+
+// rateLimitEdges are limits at the ends of RateLimit's ranges: Burst 0, 1
+// and 2^30, an interval of a microsecond and of MaxRateLimitPeriod, a
+// Period that Limit does not divide (the interval rounded up).
+var rateLimitEdges = []RateLimit{
+	{Limit: 1, Period: time.Microsecond},
+	{Limit: 1 << 30, Period: time.Microsecond, Burst: 1 << 30},
+	{Limit: 3, Period: 7 * time.Microsecond, Burst: 1},
+	{Limit: 1000, Period: time.Second},
+	{Limit: 1000, Period: time.Second, Burst: 1000},
+	{Limit: 7, Period: time.Hour, Burst: 5},
+	{Limit: 1, Period: MaxRateLimitPeriod},
+	{Limit: 1, Period: MaxRateLimitPeriod, Burst: 1},
+	{Limit: 1, Period: MaxRateLimitPeriod, Burst: 1 << 30},
+	{Limit: 1, Period: 24 * time.Hour, Burst: 1 << 30},
+	{Limit: 1 << 30, Period: MaxRateLimitPeriod, Burst: 1 << 30},
+}
+
+// TestRateLimitAllowanceEdges checks Allowance, Used and Take against
+// their definitions computed in big integers (the largest k ≤ Burst+1
+// with debt + k × Interval ≤ (Burst+1) × Interval) for the limits at the
+// ends of the ranges and budgets from full to far past the bucket: a
+// (Burst+1) × Interval past a Duration's range (Burst 2^30 at an interval
+// of a day or a year) wrapped, and gave allowances of 0 or of more than
+// Burst+1.
+func TestRateLimitAllowanceEdges(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, r := range rateLimitEdges {
+		if err := r.Validate(); err != nil {
+			t.Fatalf("%v: %v", r, err)
+		}
+		iv := r.Interval()
+		bIV := big.NewInt(int64(iv))
+		full := new(big.Int).Mul(big.NewInt(int64(r.Burst)+1), bIV)
+		for _, ahead := range []time.Duration{-time.Hour, 0, 1, time.Microsecond, iv - 1, iv, iv + 1, 5 * iv,
+			time.Hour, 100 * 365 * 24 * time.Hour} {
+			tat := now.Add(ahead)
+			d := big.NewInt(int64(max(ahead, 0)))
+			// want: the largest k in [0, Burst+1] with d + k·iv <= full.
+			room := new(big.Int).Sub(full, d)
+			want := int64(0)
+			if room.Sign() > 0 {
+				want = new(big.Int).Quo(room, bIV).Int64()
+			}
+			if got := r.Allowance(tat, now); int64(got) != want {
+				t.Errorf("%v, tat now+%v: Allowance = %d; want %d", r, ahead, got, want)
+			}
+			// Used: ⌈min(d, full) ÷ iv⌉.
+			debt := d
+			if debt.Cmp(full) > 0 {
+				debt = full
+			}
+			used := new(big.Int).Add(debt, new(big.Int).Sub(bIV, big.NewInt(1)))
+			used.Quo(used, bIV)
+			if got := r.Used(tat, now); int64(got) != used.Int64() {
+				t.Errorf("%v, tat now+%v: Used = %d; want %d", r, ahead, got, used.Int64())
+			}
+			if want > 0 && ahead >= 0 {
+				// Taking one job past a budget with room: one interval
+				// past max(tat, now), as the PostgreSQL claim's budget
+				// writes it.
+				if got, want := r.Take(tat, now, 1), now.Add(ahead).Add(iv); !got.Equal(want) {
+					t.Errorf("%v, tat now+%v: Take(1) = %v; want %v", r, ahead, got, want)
+				}
+			}
+		}
 	}
 }

@@ -224,6 +224,19 @@ func NewRateClaim(p *JobClaimParams, rows []*RateLimitRow, now time.Time) *RateC
 // force, per kind or per key.
 func (r *RateClaim) Limited() bool { return len(r.budgets) > 0 || len(r.keys) > 0 }
 
+// Allowance returns how many jobs of kind r's per-kind rate limit let the
+// claim take (kilntype.RateLimit.Allowance at the claim's time, before it
+// took any), and true; or 0 and false when no per-kind limit is in force
+// for kind (it is not rate limited per kind, or neither its default nor a
+// run-time override is enabled).
+func (r *RateClaim) Allowance(kind string) (int, bool) {
+	b, ok := r.budgets[kind]
+	if !ok {
+		return 0, false
+	}
+	return b.allow, true
+}
+
 // KeyBudget returns the per-key budgets of kind for this claim: nil when
 // r is nil or the kind has no per-key limit in force.
 func (r *RateClaim) KeyBudget(kind string) *KeyBudget {

@@ -54,7 +54,9 @@ func TestClaimReturnsItsUpdate(t *testing.T) {
 // scheduled and retryable jobs or for the queue's pause (sqlClaimPrelude's
 // setting says); no sequential scan, and none of sqlClaim's parts that it
 // drops (the walk of waiting jobs, a sort of the candidates).
-// TestClaimPreludePlan checks its prelude's.
+// With budgets (sqlClaimPlainBudget), it also reads the limits and
+// states of the budgets by primary key. TestClaimPreludePlan checks its
+// prelude's.
 func TestClaimPlainPlan(t *testing.T) {
 	t.Parallel()
 	s := NewForTest(t)
@@ -63,17 +65,24 @@ func TestClaimPlainPlan(t *testing.T) {
 	for _, c := range []struct {
 		k       int
 		anyKind bool // sqlClaimPlainAny: the kinds from kiln.claim_kinds
-	}{{1, false}, {3, false}, {1, true}, {3, true}} {
+		budget  bool // sqlClaimPlainBudget
+	}{{1, false, false}, {3, false, false}, {1, true, false}, {3, true, false}, {1, false, true}, {3, false, true}} {
 		k := c.k
-		var kinds any = []string{"k1", "k2", "k3"}[:k]
+		names := []string{"k1", "k2", "k3"}[:k]
+		var kinds any = names
 		name, sql := fmt.Sprintf("plain claim of %d kinds", k), sqlClaimPlain(k)
 		if c.anyKind {
 			kinds, name, sql = k, fmt.Sprintf("plain claim of %d kinds listed", k), sqlClaimPlainAny(k)
 		}
+		args := []any{"q1", now, kinds, 10, "p", nil, time.Minute}
+		if c.budget {
+			name += " with budgets"
+			sql, args = sqlClaimPlainBudget(k), append(args, names[:1], []int32{100}, []int64{1_000_000}, []int32{1000}, now)
+		}
 		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
-			// As the claim sends it: after sqlLookupSettings.
-			plan, err := explainAfter(t.Context(), s.pool, sqlLookupSettings, s.sql(sql), mode,
-				[]any{"q1", now, kinds, 10, "p", nil, time.Minute})
+			// As the claim sends it: after sqlLookupSettings (or the
+			// same settings in sqlLockLookup).
+			plan, err := explainAfter(t.Context(), s.pool, sqlLookupSettings, s.sql(sql), mode, args)
 			if err != nil {
 				t.Fatalf("%s, %s: %v", name, mode, err)
 			}
@@ -105,6 +114,9 @@ func TestClaimPlainPlan(t *testing.T) {
 				t.Errorf("%s, %s: tests due jobs or the pause itself\n%s", name, mode, plan)
 			case strings.Contains(plan, "Recursive Union") || slices.ContainsFunc(above, func(l string) bool { return strings.Contains(l, "Sort") }):
 				t.Errorf("%s, %s: walks waiting jobs or sorts the candidates\n%s", name, mode, plan)
+			case c.budget && (!strings.Contains(plan, "Index Scan using kiln_rate_limit_pkey") ||
+				!strings.Contains(plan, "Index Scan using kiln_rate_limit_state_pkey")):
+				t.Errorf("%s, %s: want the budget's limit and state read by primary key\n%s", name, mode, plan)
 			}
 		}
 	}
@@ -128,7 +140,8 @@ FROM generate_series(1, $1 * 3 / 10) AS g`
 // later included, as a scan for priority = ANY(...) did). It does
 // so on tables of 0, 300, 5,000 and 100,000 jobs, never analyzed and then
 // analyzed, for a claim of one kind and of any kind, with custom and
-// generic plans.
+// generic plans; and so does sqlClaimPreludeRate, which also reads the
+// rate limits and budget states by primary key.
 func TestClaimPreludePlan(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2030, 1, 1, 2, 0, 0, 0, time.UTC)
@@ -150,16 +163,27 @@ func TestClaimPreludePlan(t *testing.T) {
 				for _, kinds := range [][]string{{"k1"}, nil} {
 					for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
 						name := fmt.Sprintf("prelude, kinds %v, %d jobs, analyzed %v, %s", kinds, rows, analyzed, mode)
-						plan, err := explainAfter(t.Context(), s.pool, sqlLookupSettings, s.sql(sqlClaimPrelude), mode,
-							[]any{"q0", now, kinds, []string{}})
-						if err != nil {
-							t.Fatalf("%s: %v", name, err)
-						}
-						if strings.Count(plan, " on kiln_job ") != 1 ||
-							!strings.Contains(plan, "->  Index Scan using kiln_job_claim_waiting on kiln_job") ||
-							!strings.Contains(plan, "(priority = \"*VALUES*\".column1) AND (scheduled_at <= ") {
-							t.Errorf("%s: want the queue's due jobs sought by priority in kiln_job_claim_waiting, "+
-								"and no other read of kiln_job\n%s", name, plan)
+						for _, rate := range []bool{false, true} {
+							query, args := sqlClaimPrelude, []any{"q0", now, kinds, []string{}}
+							if rate {
+								query, args = sqlClaimPreludeRate, append(args, []string{"k1"}, []int32{100},
+									[]int64{1_000_000}, []int32{1000}, now, 10)
+							}
+							plan, err := explainAfter(t.Context(), s.pool, sqlLookupSettings, s.sql(query), mode, args)
+							if err != nil {
+								t.Fatalf("%s: %v", name, err)
+							}
+							if strings.Count(plan, " on kiln_job ") != 1 ||
+								!strings.Contains(plan, "->  Index Scan using kiln_job_claim_waiting on kiln_job") ||
+								!strings.Contains(plan, "(priority = \"*VALUES*\".column1) AND (scheduled_at <= ") {
+								t.Errorf("%s, rate %v: want the queue's due jobs sought by priority in kiln_job_claim_waiting, "+
+									"and no other read of kiln_job\n%s", name, rate, plan)
+							}
+							if rate && (!strings.Contains(plan, "Index Scan using kiln_rate_limit_pkey") ||
+								!strings.Contains(plan, "Index Scan using kiln_rate_limit_state_pkey")) {
+								t.Errorf("%s, rate: want the budgets' limits and states read by primary key\n%s", name, plan)
+							}
+							wantNoSeqScan(t, name, mode, plan)
 						}
 					}
 				}

@@ -176,9 +176,14 @@ var claimPriorities = func() string {
 // of the queue's priorities (sqlClaim's prio) initialized more plan nodes.
 // (A job of a priority out of that range, which no path into the store
 // writes, is claimed by sqlClaim, or once the promoter makes it available.)
-var sqlClaimPrelude = `SELECT set_config('synchronous_commit', 'off', true),
+var sqlClaimPrelude = claimPrelude("")
+
+// claimPrelude returns sqlClaimPrelude's text with rate, if not "", as a
+// WHEN of its CASE between the pause and the due test (sqlClaimPreludeRate).
+func claimPrelude(rate string) string {
+	return `SELECT set_config('synchronous_commit', 'off', true),
 	set_config('kiln.claim_plain', CASE
-		WHEN EXISTS (SELECT FROM {s}.kiln_queue WHERE name = $1 AND paused) THEN 'paused'
+		WHEN EXISTS (SELECT FROM {s}.kiln_queue WHERE name = $1 AND paused) THEN 'paused'` + rate + `
 		WHEN (SELECT count(*) >= ` + strconv.Itoa(claimDueScan) + `
 				OR coalesce(bool_or(($3::text[] IS NULL OR kind = ANY($3::text[])) AND kind <> ALL($4::text[])), false)
 			FROM (SELECT d.kind FROM (VALUES ` + claimPriorities + `) AS p(priority) CROSS JOIN LATERAL (
@@ -189,6 +194,7 @@ var sqlClaimPrelude = `SELECT set_config('synchronous_commit', 'off', true),
 					LIMIT ` + strconv.Itoa(claimDueScan) + `) AS d
 				LIMIT ` + strconv.Itoa(claimDueScan) + `) AS d) THEN 'due'
 		ELSE 'take' END, true)`
+}
 
 // sqlClaimPlainFormat is the plain claim: the claim of a process without
 // kind limits, rate budgets or claims by key (every claim of a burn-down)
@@ -201,7 +207,9 @@ var sqlClaimPrelude = `SELECT set_config('synchronous_commit', 'off', true),
 // of the candidates (the available jobs come in claim order, and all of
 // them are taken), no flag of a full window (a claim without limits has
 // one round), and no async CTE (sqlClaimPrelude sets it). %[1]s is the
-// available jobs' body (claimAvailableWith) and %[2]s the job's columns.
+// available jobs' body (claimAvailableWith), %[2]s the job's columns and
+// %[3]s the CTE that writes rate budgets (claimRateBudget, in
+// sqlClaimPlainBudget; else nothing).
 //
 // picked reads nothing unless sqlClaimPrelude, earlier in its transaction,
 // set kiln.claim_plain to 'take': not when queue $1 is paused, nor when a
@@ -221,7 +229,7 @@ counted AS (
 	FROM (SELECT count(*) AS n FROM picked) AS c,
 		LATERAL (VALUES ('running', c.n), ('available', -c.n)) AS d(state, jobs)
 	WHERE c.n > 0
-)
+)%[3]s
 UPDATE {s}.kiln_job AS j SET state = 'running', attempt = j.attempt + 1, attempted_at = $2,
 	leased_by = $5, lease_expires_at = coalesce($6::timestamptz, now() + $7::interval),
 	cancel_requested_at = NULL
@@ -282,7 +290,7 @@ budget AS (
 type claimSQL struct {
 	kinds           int
 	limited, budget bool
-	plain           bool // sqlClaimPlain's text (limited and budget false)
+	plain           bool // sqlClaimPlain's text (limited false; with budget, sqlClaimPlainBudget's)
 	anyKind         bool // with plain, sqlClaimPlainAny's
 }
 
@@ -300,8 +308,12 @@ func (v claimSQL) text() string {
 		if v.anyKind {
 			kinds, ready = claimKindsSetting, ready+" AND cardinality("+claimKindsSetting+") = $3::integer"
 		}
+		budget := ""
+		if v.budget {
+			budget = claimRateBudget
+		}
 		q := fmt.Sprintf(sqlClaimPlainFormat, claimAvailableWith(v.kinds, kinds, "$4", ready),
-			qualified("j", jobColumns))
+			qualified("j", jobColumns), budget)
 		claimSQLs.Store(v, q)
 		return q
 	}
@@ -488,6 +500,16 @@ const maxClaimWindow = 10_000
 // that excludes the kinds whose limit is reached. Each round thus fills
 // Max, runs out of candidates, or excludes one more kind.
 //
+// A claim of rate-limited kinds (RateLimits, with no other limit) whose
+// budgets this Store last found with room for more than twice Max is one
+// round trip too (claimRateOneTrip): the plain claim, in a transaction
+// that holds the kinds' locks, after a prelude that tests each budget
+// (sqlClaimPreludeRate) and with the budgets' write in its statement
+// (sqlClaimPlainBudget). When a limit might bind, or a scheduled or
+// retryable job is due, it takes nothing, and the claim is made as one of
+// cluster-limited kinds is (claimSerialized: the budgets read in a first
+// round trip, the claim and their write in a second).
+//
 // A claim commits asynchronously (synchronous_commit off for its
 // transaction only, as PostgreSQL allows per transaction): it returns
 // without waiting for its WAL to reach disk, which saves a disk flush per
@@ -511,6 +533,16 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 	}
 	var err error
 	if len(params.ClusterKindLimits) > 0 || len(params.RateLimits) > 0 {
+		if s.rateRoomy(params) {
+			claimed, done, err := s.claimRateOneTrip(ctx, params)
+			if err != nil {
+				return nil, fail("claim jobs", err)
+			}
+			if done {
+				slices.SortFunc(claimed, compareClaimOrder)
+				return claimed, nil
+			}
+		}
 		claimed, err := s.claimSerialized(ctx, params, func(tx *claimTx, p *store.JobClaimParams, rate *store.RateClaim) ([]*kilntype.JobRow, bool, error) {
 			c := s.newClaim(p)
 			c.generic = true // sqlLockGeneric
@@ -973,6 +1005,7 @@ func (s *Store) claimInTx(ctx context.Context, tx *claimTx, params *store.JobCla
 			if rate, err = scanRateClaim(rows, params); err != nil {
 				return fmt.Errorf("read rate limits: %w", err)
 			}
+			s.noteRateRoom(params, rate)
 			p = rate.Apply(p)
 		}
 		if len(params.ClusterKindLimits) > 0 {

@@ -295,6 +295,13 @@ type Store struct {
 	// for as many in its first batch.
 	anyKindsListed sync.Map // queue -> int
 
+	// rateRoom is, per rate-limited kind (string -> int), the allowance that
+	// this Store's last read of the kind's budget found in a claim's
+	// transaction (math.MaxInt: no limit in force; 0 after a one-trip claim
+	// found that a limit might bind): a hint of whether the next claim may
+	// try claimRateOneTrip (rateRoomy).
+	rateRoom sync.Map
+
 	// cursors are where the partitioned claims of each queue and kind
 	// stopped (store.ClaimPartitioned), and whose turn it is to go first
 	// in a claim of partitioned and other kinds (InTurn).

@@ -1,0 +1,247 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
+)
+
+// This file is the claim of rate-limited kinds in one round trip: the
+// plain claim (sqlClaimPlain), with the budgets tested in its prelude and
+// written in its statement, in one transaction sent as one batch
+// (Store.claimRateOneTrip). docs/benchmarks.md, "PostgreSQL rate-limited
+// claim in one round trip (issue 13, 2026-12-06)", has its counts.
+
+// claimRateInForce returns the FROM items that give, for each kind of the
+// parameters $i (text[]: the rate-limited kinds), $i+1 (integer[]: their
+// workers' default Limit), $i+2 (bigint[]: Period in microseconds) and
+// $i+3 (integer[]: Burst), the limit in force as store.NewRateClaim takes
+// it (kiln_rate_limit's run-time override of the kind as a whole when
+// there is one, else the default; an override's columns are all NOT NULL)
+// and the kind's budget: d.kind, l.n (Limit; 0: not enabled, no limit),
+// l.burst, l.iv (kilntype.RateLimit.Interval in microseconds: Period ÷
+// Limit rounded up; NULL when l.n is 0) and l.tat (NULL: no state, a full
+// budget). Primary-key lookups only, one of each table per kind: the
+// state's is a subquery of the kind, so that it is sought by kind
+// whatever the planner estimates (as a join, a generic plan read every
+// kind's state and filtered them), in a subquery that OFFSET 0 keeps
+// from being pulled up (its columns are then computed once per kind, not
+// once per reference).
+func claimRateInForce(i int) string {
+	return fmt.Sprintf(`unnest($%d::text[], $%d::integer[], $%d::bigint[], $%d::integer[]) AS d(kind, limit_count, period_us, burst)
+	LEFT JOIN {s}.kiln_rate_limit AS o ON o.kind = d.kind AND NOT o.per_key
+	CROSS JOIN LATERAL (SELECT coalesce(o.limit_count, d.limit_count) AS n, coalesce(o.burst, d.burst) AS burst,
+		(coalesce(o.period_us, d.period_us) + coalesce(o.limit_count, d.limit_count) - 1)
+			/ nullif(coalesce(o.limit_count, d.limit_count), 0) AS iv,
+		(SELECT st.tat FROM {s}.kiln_rate_limit_state AS st
+			WHERE st.kind = d.kind AND NOT st.per_key AND st.key = '') AS tat
+		OFFSET 0) AS l`, i, i+1, i+2, i+3)
+}
+
+// claimRateShort is the WHEN of sqlClaimPreludeRate that sets
+// kiln.claim_plain to 'rate': some kind of $5 (with $6, $7 and $8: see
+// claimRateInForce) has a limit in force whose allowance at the budgets'
+// time ($9, NULL: the database's clock when the statement starts, after
+// the claim's locks) is not more than the claim's Max ($10).
+//
+// kilntype.RateLimit.Allowance(tat, now) > Max holds exactly when the
+// budget's debt, max(tat − now, 0), is at most (Burst − Max) × Interval
+// (Allowance is Burst + 1 − ⌈debt ÷ Interval⌉ while the debt is below the
+// full bucket), which the test is: Burst ≥ Max, and tat at or before now
+// or tat − now, in microseconds, at most (Burst − Max) × Interval,
+// compared as numeric so that no product overflows. More than Max, not
+// Max or more: a claim whose guard holds never uses a kind's allowance
+// up, so its RateWait is 0 (store.RateClaim.Taken), which the one-round
+// claim need not compute.
+var claimRateShort = `
+		WHEN EXISTS (SELECT FROM ` + claimRateInForce(5) + claimRateNow + `
+			WHERE l.n > 0 AND NOT (` + claimRateFits + `)) THEN 'rate'`
+
+// claimRateNow is the FROM item of claimRateShort that gives t.now, the
+// time of the budgets: $9, or the database's clock.
+const claimRateNow = `
+	CROSS JOIN (SELECT coalesce($9::timestamptz, statement_timestamp()) AS now) AS t`
+
+// claimRateFits is claimRateShort's test that a kind's limit in force
+// (claimRateInForce, enabled: l.n > 0) allows more than $10 jobs at t.now.
+const claimRateFits = `l.burst >= $10 AND (l.tat IS NULL OR l.tat <= t.now
+	OR extract(epoch FROM l.tat - t.now) * 1000000 <= (l.burst - $10)::numeric * l.iv)`
+
+// sqlClaimPreludeRate is sqlClaimPrelude ($1 to $4) that also sets
+// kiln.claim_plain to 'rate', after the pause's test and before the due
+// test, when a rate limit in force might bind the claim (claimRateShort;
+// $5 to $10): sqlClaimPlainBudget then takes nothing.
+var sqlClaimPreludeRate = claimPrelude(claimRateShort)
+
+// claimRateBudget is the CTE of sqlClaimPlainBudget that writes the
+// budgets of the kinds of $8 (with $9, $10 and $11: see claimRateInForce)
+// whose limit is in force and of which the claim took n > 0 jobs (picked
+// n: each is claimed, see sqlClaimPlainFormat): the theoretical arrival
+// time greatest(tat, now) + n × Interval, now being $12 (NULL: the
+// database's clock when the statement starts). That is
+// kilntype.RateLimit.Take(tat, now, n) whenever sqlClaimPreludeRate let
+// the claim take jobs: the debt is then below the full bucket, which Take
+// would cut it to. The interval's product is exact up to 2^53
+// microseconds (285 years), as claimBudget's. Without $12, now is this
+// statement's clock, a little after the prelude's: an allowance only
+// grows with time, so the prelude's test holds at it too. A limit set at
+// run time between the two statements (RateLimitSet does not take the
+// kinds' locks) applies to the budget's write and not to the test, as a
+// limit set between claimSerialized's read and write does.
+var claimRateBudget = `,
+budget AS (
+	INSERT INTO {s}.kiln_rate_limit_state (kind, per_key, key, tat)
+	SELECT d.kind, false, '', greatest(l.tat, t.now) + (p.n * l.iv) * interval '1 microsecond'
+	FROM ` + claimRateInForce(8) + `
+	CROSS JOIN LATERAL (SELECT count(*) AS n FROM picked WHERE picked.kind = d.kind) AS p
+	CROSS JOIN (SELECT coalesce($12::timestamptz, statement_timestamp()) AS now) AS t
+	WHERE l.n > 0 AND p.n > 0
+	ON CONFLICT (kind, per_key, key) DO UPDATE SET tat = excluded.tat
+)`
+
+// sqlClaimPlainBudget returns the plain claim for k ≥ 1 kinds of
+// available jobs (sqlClaimPlain) that also writes the budgets of the
+// rate-limited kinds it took jobs of (claimRateBudget). It takes jobs only
+// when sqlClaimPreludeRate, before it in its transaction, set
+// kiln.claim_plain to 'take'.
+func sqlClaimPlainBudget(k int) string { return claimSQL{kinds: k, plain: true, budget: true}.text() }
+
+// sqlLockLookup is sqlLockGeneric (the advisory lock of each kind of $1
+// in schema $2, for the rest of the transaction) with sqlLookupSettings'
+// settings: the first statement of claimRateOneTrip's transaction, so
+// that the plain claim's prelude and statement are planned as on the
+// pool.
+const sqlLockLookup = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true),
+	set_config('plan_cache_mode', 'force_generic_plan', true),
+	(SELECT count(pg_advisory_xact_lock(hashtextextended($2 || '/' || k, 0)))
+	FROM (SELECT k FROM unnest($1::text[]) AS t(k) ORDER BY k COLLATE "C" OFFSET 0) AS sorted)`
+
+// rateRoomFactor is how many times a claim's Max the allowance of each of
+// its rate-limited kinds must have been at the Store's last read of their
+// budgets for the claim to try claimRateOneTrip first.
+const rateRoomFactor = 2
+
+// rateRoomy reports whether params, a claim of rate-limited kinds, may try
+// claimRateOneTrip: it has no other limit than its rate limits per kind
+// (no cluster or kind limits; claims by key never come here), names its
+// kinds, and the Store's last read of each rate-limited kind's budget
+// left an allowance of more than rateRoomFactor × Max (s.rateRoom). A
+// limit that binds thus does not pay a failed one-trip claim before each
+// claim of the two round trips; the hint is only that, since the claim's
+// prelude tests every budget again in its transaction.
+func (s *Store) rateRoomy(params *store.JobClaimParams) bool {
+	if len(params.ClusterKindLimits) > 0 || params.KindFilter() == nil {
+		return false
+	}
+	for _, limit := range params.KindLimits {
+		if limit > 0 {
+			return false
+		}
+	}
+	for kind := range params.RateLimits {
+		room, ok := s.rateRoom.Load(kind)
+		if !ok || room.(int) <= rateRoomFactor*params.Max {
+			return false
+		}
+	}
+	return true
+}
+
+// noteRateRoom records, for rateRoomy, the allowance that a claim's read of
+// its budgets (rate, of params) found for each rate-limited kind: the
+// largest int when no limit is in force for it.
+func (s *Store) noteRateRoom(params *store.JobClaimParams, rate *store.RateClaim) {
+	for kind := range params.RateLimits {
+		allow, ok := rate.Allowance(kind)
+		if !ok {
+			allow = math.MaxInt
+		}
+		if old, ok := s.rateRoom.Load(kind); !ok || old.(int) != allow {
+			s.rateRoom.Store(kind, allow)
+		}
+	}
+}
+
+// claimRateOneTrip claims for params, a claim for which rateRoomy holds,
+// in one round trip: one batch of BEGIN, the kinds' locks with the plain
+// claim's settings (sqlLockLookup), sqlClaimPreludeRate,
+// sqlClaimPlainBudget and COMMIT. Under the locks, the prelude tests each
+// rate-limited kind's budget (the limit in force, override or default,
+// and its state) and the claim takes jobs only when no limit can bind it,
+// writing the budgets it spent in its own statement. It returns the jobs
+// claimed and true, or, when the prelude found a limit that might bind
+// ('rate', which also clears the kinds' hints) or a due scheduled or
+// retryable job ('due'), nothing claimed and false: the claim must then
+// be made the usual way (claimSerialized), as it would have been.
+//
+// RateWait is 0: the claim took fewer jobs than each kind's allowance.
+func (s *Store) claimRateOneTrip(ctx context.Context, params *store.JobClaimParams) ([]*kilntype.JobRow, bool, error) {
+	c := s.newClaim(params)
+	avail := make([]string, 0, len(params.Kinds))
+	for _, kind := range params.Kinds {
+		if !slices.Contains(c.excluded, kind) && !slices.Contains(avail, kind) {
+			avail = append(avail, kind)
+		}
+	}
+	if len(avail) == 0 {
+		return c.claimed, true, nil
+	}
+	kinds := make([]string, 0, len(params.RateLimits))
+	for _, kind := range params.RateLimitedKinds() {
+		if slices.Contains(avail, kind) {
+			kinds = append(kinds, kind)
+		}
+	}
+	counts, periods, bursts := make([]int32, len(kinds)), make([]int64, len(kinds)), make([]int32, len(kinds))
+	for i, kind := range kinds {
+		l := params.RateLimits[kind]
+		counts[i], periods[i], bursts[i] = int32(l.Limit), l.Period.Microseconds(), int32(l.Burst)
+	}
+	budgetsAt := s.callerTime(params.Now)
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	defer conn.Release()
+	var plain string
+	before := []batchStatement{
+		{sql: sqlBeginClaim, label: "begin"},
+		{sql: sqlLockLookup, args: []any{params.SerializedKinds(), "kiln/" + s.schema}, label: "lock rate-limited kinds"},
+		{sql: s.sql(sqlClaimPreludeRate), args: []any{params.Queue, c.now, params.KindFilter(), c.excluded,
+			kinds, counts, periods, bursts, budgetsAt, params.Max},
+			label: "claim prelude", row: []any{nil, &plain}},
+	}
+	sc := newClaimScanner()
+	err = batchQuery(ctx, conn, before, s.sql(sqlClaimPlainBudget(len(avail))),
+		[]any{params.Queue, c.now, avail, params.Max, params.LeasedBy, c.leaseEnd, c.leaseLen,
+			kinds, counts, periods, bursts, budgetsAt},
+		func(rows pgx.Rows) error {
+			j, err := sc.scan(rows, nil)
+			if err == nil {
+				c.claimed = append(c.claimed, j)
+			}
+			return err
+		}, batchStatement{sql: "COMMIT", label: "commit"})
+	if err != nil {
+		if conn.Conn().PgConn().TxStatus() != 'I' {
+			_, _ = conn.Exec(ctx, "ROLLBACK") // failing, the connection is destroyed on Release
+		}
+		return nil, false, err
+	}
+	switch plain {
+	case "take", "paused":
+		params.RateWait = 0
+		return c.claimed, true, nil
+	case "rate":
+		for _, kind := range kinds {
+			s.rateRoom.Store(kind, 0)
+		}
+	}
+	return nil, false, nil
+}

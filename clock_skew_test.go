@@ -46,7 +46,7 @@ func TestPostgresClockSkew(t *testing.T) {
 			// a loaded machine does not eat.
 			LeaseDuration: 5 * time.Second, LeaderTTL: 3 * time.Second,
 			// A's job is held until the test has seen two renewals, for
-			// up to testutil.Timeout (a minute): with JobTimeout's default
+			// up to testutil.Timeout (three minutes): with JobTimeout's default
 			// minute it could time out first on a loaded machine, and the
 			// test would report B's theft of a job that had only failed.
 			JobTimeout:     -1,

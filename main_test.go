@@ -61,7 +61,7 @@ func openStore(t *testing.T, path string) *sqlite.Store {
 //
 // Its jobs have no timeout and a 10-minute lease. Many tests hold a job in
 // its worker (on a channel, or until its context ends) while they wait for
-// something else, for up to testutil.Timeout (a minute). With JobTimeout's
+// something else, for up to testutil.Timeout (three minutes). With JobTimeout's
 // default minute, a loaded machine let the held job time out: it failed,
 // became retryable (or, a worker that ignores the error, completed) and
 // freed its slot, and the test's assertions (running, cancelled,

@@ -68,8 +68,8 @@ func NewOn(t testing.TB, st store.Store, workers *kiln.Workers, clock kiln.Clock
 		FetchPollInterval: 10 * time.Millisecond, CancelPollInterval: 10 * time.Millisecond,
 		ScheduleInterval: 10 * time.Millisecond, LeaderTTL: 300 * time.Millisecond,
 		// Tests hold jobs in their workers (httpapi's blockArgs runs until
-		// cancelled) while they wait, for up to testutil.Timeout (a
-		// minute): with JobTimeout's default minute a held job could time
+		// cancelled) while they wait, for up to testutil.Timeout (three
+		// minutes): with JobTimeout's default minute a held job could time
 		// out on a loaded machine, and end cancelled or failed under the
 		// test. Tests of timeouts set a worker's Timeout.
 		JobTimeout: -1,

@@ -15,6 +15,18 @@
 //   their UPDATE once per queue and state they moved jobs between, since
 //   SQLite migration 026); CAND, UPD, FIN and COUNT name other files (COUNT=none:
 //   no such statement, as before 026).
+//   KEYS=K (K > 0) runs the per-key burn-down instead: the N jobs round robin
+//   over K partition keys ("0" to "K-1", as BenchmarkBurnDownPartitionLimit
+//   enqueues them), each claim by key under a limit of MAXRUN (1) running
+//   jobs per key, as store.ClaimPartitioned runs it on the SQLite store
+//   (rounds of a listing, ph_keys: keysrunning.sql, sqlPartitionKeysRunning,
+//   from the previous claim's last key; and a take, ph_take: takeids.sql,
+//   sqlPartitionTakeIDs, of each listed key with room's first job; then
+//   KEYUPD's UPDATE, keyupd.sql, with COUNT's statement after it unless
+//   KEYCOUNT=none). The reads of jobs without a key that the store runs once
+//   per rotation over the keys are left out. KEYUPD=claimupd_trigger.sql
+//   KEYCOUNT=none is the take before it counted its own moves; KEYSQL names
+//   another listing.
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +87,8 @@ static void exec(const char *sql) {
 }
 
 static sqlite3_stmt *sBegin, *sCommit, *sCand, *sUpd, *sFin[5], *sCount;
+static sqlite3_stmt *sKeys, *sTake, *sKeyUpd;
+static int nKeys, maxRun = 1, keyCount = 1;
 static const int sizes[5] = {256, 64, 16, 4, 1};
 static long long now0 = 1796507153648919LL;
 
@@ -180,6 +194,134 @@ __attribute__((noinline)) void ph_finish(long long now, int n, long long *ids, l
 	count("running", "completed", n, 1);
 }
 
+// the per-key claim's state: the key after which the next listing starts
+// ("" before the first key) and whether the claim visits the jobs without
+// a key (left out here) at the start of a rotation.
+static char cursor[256];
+
+// ph_keys runs the listing (keysrunning.sql) of up to n keys with room
+// after cursor, and fills ids with the first job of each key the claim
+// takes (room under maxRun, up to n), as store.ClaimPartitioned reads it;
+// it returns how many, sets *end when the keys ran out past the last key
+// visited, and sets last to that key (cursor if none).
+__attribute__((noinline)) int ph_keys(int n, long long *ids, char *last, int *end) {
+	sqlite3_bind_text(sKeys, 1, "default", -1, SQLITE_STATIC);
+	sqlite3_bind_text(sKeys, 2, "noop", -1, SQLITE_STATIC);
+	sqlite3_bind_text(sKeys, 3, cursor, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(sKeys, 4, n);
+	sqlite3_bind_int64(sKeys, 5, 1000);
+	sqlite3_bind_int64(sKeys, 6, maxRun);
+	if (sqlite3_step(sKeys) != SQLITE_ROW) die("keys");
+	const char *list = (const char *)sqlite3_column_text(sKeys, 0);
+	int len = sqlite3_column_bytes(sKeys, 0);
+	// rows: v NUL prev, rows separated by NUL; v is "ID key" or empty
+	// (the keys ran out), prev the running jobs of the row before's key.
+	const char *p = list, *stop = list ? list + len : list;
+	const char *prevKey = 0;
+	int prevLen = 0, taken = 0, listed = 0, lastListed = 0;
+	long long prevID = 0;
+	strcpy(last, cursor);
+	*end = 0;
+	int endRow = 0;
+	while (p && p < stop) {
+		const char *v = p;
+		const char *nul = memchr(p, 0, stop - p);
+		int vl = nul ? (int)(nul - p) : (int)(stop - p);
+		p = nul ? nul + 1 : stop;
+		const char *r = p;
+		nul = memchr(p, 0, stop - p);
+		int rl = nul ? (int)(nul - p) : (int)(stop - p);
+		p = nul ? nul + 1 : stop;
+		if (prevKey) {
+			int running = rl ? atoi(r) : 0;
+			if (taken < n) {
+				memcpy(last, prevKey, prevLen);
+				last[prevLen] = 0;
+				lastListed = 1;
+				if (running < maxRun) ids[taken++] = prevID;
+			} else lastListed = 0;
+			listed++;
+		}
+		if (vl == 0) { endRow = 1; prevKey = 0; break; }
+		char *sp = memchr(v, ' ', vl);
+		prevID = atoll(v);
+		prevKey = sp + 1;
+		prevLen = vl - (int)(sp + 1 - v);
+	}
+	*end = endRow && (listed == 0 || lastListed);
+	sqlite3_reset(sKeys);
+	return taken;
+}
+
+// ph_take reads the jobs of ids by ID (takeids.sql), every column, and
+// returns how many are still due and available.
+__attribute__((noinline)) int ph_take(long long now, int n, long long *ids) {
+	char *p = idbuf;
+	*p++ = '[';
+	for (int i = 0; i < n; i++) p += sprintf(p, i ? ",%lld" : "%lld", ids[i]);
+	*p++ = ']';
+	*p = 0;
+	sqlite3_bind_text(sTake, 1, "default", -1, SQLITE_STATIC);
+	sqlite3_bind_text(sTake, 2, "noop", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(sTake, 3, now);
+	sqlite3_bind_text(sTake, 4, idbuf, -1, SQLITE_STATIC);
+	int got = 0;
+	while (sqlite3_step(sTake) == SQLITE_ROW) {
+		ids[got++] = sqlite3_column_int64(sTake, 0);
+		for (int c = 1; c < sqlite3_column_count(sTake); c++) {
+			switch (sqlite3_column_type(sTake, c)) {
+			case SQLITE_TEXT: sqlite3_column_text(sTake, c); sqlite3_column_bytes(sTake, c); break;
+			case SQLITE_INTEGER: sqlite3_column_int64(sTake, c); break;
+			}
+		}
+	}
+	sqlite3_reset(sTake);
+	return got;
+}
+
+__attribute__((noinline)) void ph_keyupdate(long long now, int n, long long *ids) {
+	char *p = idbuf;
+	*p++ = '[';
+	for (int i = 0; i < n; i++) p += sprintf(p, i ? ",%lld" : "%lld", ids[i]);
+	*p++ = ']';
+	*p = 0;
+	sqlite3_bind_int64(sKeyUpd, 1, now);
+	sqlite3_bind_text(sKeyUpd, 2, "vm-1234-abcdef", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(sKeyUpd, 3, now + 60000000);
+	sqlite3_bind_text(sKeyUpd, 4, idbuf, -1, SQLITE_STATIC);
+	if (sqlite3_step(sKeyUpd) != SQLITE_DONE) die("key update");
+	if (sqlite3_changes(db) != n) { fprintf(stderr, "key update: %d of %d\n", sqlite3_changes(db), n); exit(1); }
+	sqlite3_reset(sKeyUpd);
+}
+
+__attribute__((noinline)) void ph_keycount(int n) { count("available", "running", n, 0); }
+
+// claimByKey claims up to want jobs by key into ids, in rounds of a
+// listing and a take as store.ClaimPartitioned (one job per key: the
+// limit is at most 1 here), and counts the moves once per claim when
+// keyCount is set.
+static int claimByKey(long long now, int want, long long *ids) {
+	int claimed = 0, took = 0, whole = cursor[0] == 0;
+	for (int round = 0; round < 8 && claimed < want; round++) {
+		char last[256];
+		int end;
+		int n = ph_keys(want - claimed < 1000 ? want - claimed : 1000, ids + claimed, last, &end);
+		if (n > 0) n = ph_take(now, n, ids + claimed);
+		if (n > 0) ph_keyupdate(now, n, ids + claimed);
+		claimed += n;
+		took += n;
+		strcpy(cursor, last);
+		if (end) {
+			if (took == 0 && whole) break;
+			cursor[0] = 0;
+			whole = 1;
+			took = 0;
+		}
+	}
+	if (claimed > 0 && keyCount) ph_keycount(claimed);
+	return claimed;
+}
+
 #define MAXQ 4096
 static long long batchIDs[MAXQ][256];
 static int batchN[MAXQ];
@@ -191,8 +333,12 @@ __attribute__((noinline)) void run_burn(int N, int B) {
 	for (;;) {
 		now += 1000;
 		ph_begin();
-		int n = ph_select(now, B, batchIDs[claims]);
-		if (n > 0) ph_update(now, n, batchIDs[claims]);
+		int n;
+		if (nKeys) n = claimByKey(now, B, batchIDs[claims]);
+		else {
+			n = ph_select(now, B, batchIDs[claims]);
+			if (n > 0) ph_update(now, n, batchIDs[claims]);
+		}
 		ph_commit();
 		batchN[claims] = n;
 		batchAt[claims] = now;
@@ -206,7 +352,7 @@ __attribute__((noinline)) void run_burn(int N, int B) {
 			ph_commit();
 			finished++;
 		}
-		if (n == 0) break;
+		if (n == 0 && (total == N || !nKeys)) break;
 	}
 	if (total != N) { fprintf(stderr, "claimed %d of %d\n", total, N); exit(1); }
 }
@@ -217,12 +363,13 @@ __attribute__((noinline)) void run_burn(int N, int B) {
 // the INSERT trigger.
 __attribute__((noinline)) void ph_insert(int N, sqlite3_stmt *cnt) {
 	exec("BEGIN IMMEDIATE");
-	char sql[1024];
+	char sql[1024], key[64] = "''";
+	if (nKeys) snprintf(key, sizeof key, "CAST((i - 1) %% %d AS TEXT)", nKeys);
 	snprintf(sql, sizeof sql,
 	         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < %d) "
 	         "INSERT INTO kiln_job (kind, queue, args, state, priority, max_attempts, created_at, scheduled_at, tags, metadata, unique_key, partition_key%s) "
-	         "SELECT 'noop', 'default', '{}', 'available', 1, 25, %lld + i, %lld + i, '[]', '{}', NULL, ''%s FROM n",
-	         N, cnt ? ", counted" : "", now0, now0, cnt ? ", 1" : "");
+	         "SELECT 'noop', 'default', '{}', 'available', 1, 25, %lld + i, %lld + i, '[]', '{}', NULL, %s%s FROM n",
+	         N, cnt ? ", counted" : "", now0, now0, key, cnt ? ", 1" : "");
 	exec(sql);
 	if (cnt) countPair("available", N, 0);
 	exec("COMMIT");
@@ -233,6 +380,7 @@ int main(int argc, char **argv) {
 	const char *path = argv[1];
 	int N = atoi(argv[2]), B = atoi(argv[3]);
 	snprintf(dir, sizeof dir, "%s", argv[4]);
+	if (getenv("KEYS")) nKeys = atoi(getenv("KEYS"));
 	if (sqlite3_open(path, &db) != SQLITE_OK) die("open");
 	exec("PRAGMA busy_timeout=10000; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=1; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-32768;");
 	if (argc > 5) { char *s = slurp(argv[5]); exec(s); }
@@ -245,25 +393,48 @@ int main(int argc, char **argv) {
 	sCommit = prep("COMMIT");
 	sCand = prep(slurp(getenv("CAND") ? getenv("CAND") : "cand128.sql"));
 	sUpd = prep(slurp(getenv("UPD") ? getenv("UPD") : "claimupd.sql"));
+	if (nKeys) {
+		// SQLite before 3.44 has no ORDER BY in an aggregate's arguments:
+		// the listing's group_concat goes without it there (the walk's rows
+		// come in its order without one; 3.44 and later sort them, which
+		// this count then leaves out).
+		char *keys = slurp(getenv("KEYSQL") ? getenv("KEYSQL") : "keysrunning.sql"), *ob;
+		if (sqlite3_libversion_number() < 3044000 && (ob = strstr(keys, " ORDER BY i)")))
+			memmove(ob, ob + 11, strlen(ob + 11) + 1);
+		sKeys = prep(keys);
+		sTake = prep(slurp("takeids.sql"));
+		sKeyUpd = prep(slurp(getenv("KEYUPD") ? getenv("KEYUPD") : "claimupd.sql"));
+		keyCount = !(getenv("KEYCOUNT") && !strcmp(getenv("KEYCOUNT"), "none"));
+		if (getenv("MAXRUN")) maxRun = atoi(getenv("MAXRUN"));
+	}
 	char *finTmpl = slurp(getenv("FIN") ? getenv("FIN") : "fin.sql");
 	for (int k = 0; k < 5; k++) sFin[k] = prep(finText(finTmpl, sizes[k]));
 	int cw0, hi;
 	sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_WRITE, &cw0, &hi, 1);
+	sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_HIT, &cw0, &hi, 1);
+	sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_MISS, &cw0, &hi, 1);
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
 	run_burn(N, B);
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
-	int cw;
+	int cw, hit, miss;
 	sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_WRITE, &cw, &hi, 0);
+	sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_HIT, &hit, &hi, 0);
+	sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_MISS, &miss, &hi, 0);
+	if (nKeys)
+		printf("per-key (%d keys, limit %d): vmsteps/job keys %.1f take %.1f update %.1f\n", nKeys, maxRun,
+		       (double)sqlite3_stmt_status(sKeys, SQLITE_STMTSTATUS_VM_STEP, 0) / N,
+		       (double)sqlite3_stmt_status(sTake, SQLITE_STMTSTATUS_VM_STEP, 0) / N,
+		       (double)sqlite3_stmt_status(sKeyUpd, SQLITE_STMTSTATUS_VM_STEP, 0) / N);
 	long long finSteps = 0;
 	for (int k = 0; k < 5; k++) finSteps += sqlite3_stmt_status(sFin[k], SQLITE_STMTSTATUS_VM_STEP, 0);
-	printf("jobs %d cpu-us/job %.2f | vmsteps/job select %.1f update %.1f finish %.1f commit %.1f | pages written/job %.3f\n",
+	printf("jobs %d cpu-us/job %.2f | vmsteps/job select %.1f update %.1f finish %.1f commit %.1f | pages written/job %.3f fetched/job %.2f\n",
 	       N, ((t1.tv_sec - t0.tv_sec) * 1e6 + (t1.tv_nsec - t0.tv_nsec) / 1e3) / N,
 	       (double)sqlite3_stmt_status(sCand, SQLITE_STMTSTATUS_VM_STEP, 0) / N,
 	       (double)sqlite3_stmt_status(sUpd, SQLITE_STMTSTATUS_VM_STEP, 0) / N,
 	       (double)finSteps / N,
 	       (double)sqlite3_stmt_status(sCommit, SQLITE_STMTSTATUS_VM_STEP, 0) / N,
-	       (double)cw / N);
+	       (double)cw / N, (double)(hit + miss) / N);
 	sqlite3_close(db);
 	return 0;
 }

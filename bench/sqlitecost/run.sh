@@ -18,6 +18,6 @@ cp "$TEMPLATE" "$tmp/run.db"
 valgrind --tool=callgrind --callgrind-out-file="$tmp/callgrind.out" --collect-atstart=no \
 	--toggle-collect=run_burn --toggle-collect=ph_insert \
 	"$tmp/harness" "$tmp/run.db" "$N" "$B" "$here/sql" 2>/dev/null
-callgrind_annotate --inclusive=yes "$tmp/callgrind.out" 2>/dev/null |
-	awk -v n="$N" '/harness.c:ph_[a-z]+ \[/ { gsub(",", "", $1); for (i = 2; i <= NF; i++) if ($i ~ /^harness.c:ph_/) { sub("harness.c:", "", $i); printf "%-10s %8.1fk instructions/job\n", $i, $1 / n / 1000 } }'
+callgrind_annotate --inclusive=yes --threshold=100 "$tmp/callgrind.out" 2>/dev/null |
+	awk -v n="$N" '/harness.c:ph_[a-z]+ \[/ { gsub(",", "", $1); for (i = 2; i <= NF; i++) if ($i ~ /harness.c:ph_/) { sub(".*harness.c:", "", $i); printf "%-10s %8.1fk instructions/job\n", $i, $1 / n / 1000 } }'
 rm -rf "$tmp"

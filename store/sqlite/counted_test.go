@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -38,37 +39,7 @@ func TestCountedMoves(t *testing.T) {
 	}
 	check := func(step string, finished map[countedPair]int) {
 		t.Helper()
-		rows, err := s.r.QueryContext(ctx, `SELECT coalesce(c.queue, j.queue), coalesce(c.state, j.state),
-	coalesce(c.jobs, 0), coalesce(j.n, 0), coalesce(c.finished, 0)
-FROM kiln_job_count AS c FULL JOIN (SELECT queue, state, count(*) AS n FROM kiln_job GROUP BY queue, state) AS j
-	ON j.queue = c.queue AND j.state = c.state`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		seen := map[countedPair]bool{}
-		for rows.Next() {
-			var pair countedPair
-			var jobs, n, fin int
-			if err := rows.Scan(&pair.queue, &pair.state, &jobs, &n, &fin); err != nil {
-				t.Fatal(err)
-			}
-			seen[pair] = true
-			if jobs != n {
-				t.Errorf("%s: kiln_job_count says %d jobs %s in %s, the table holds %d", step, jobs, pair.state, pair.queue, n)
-			}
-			if fin != finished[pair] {
-				t.Errorf("%s: %d attempts finished %s in %s, want %d", step, fin, pair.state, pair.queue, finished[pair])
-			}
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		for pair, n := range finished {
-			if !seen[pair] && n != 0 {
-				t.Errorf("%s: no counter of %s in %s, want %d finished", step, pair.state, pair.queue, n)
-			}
-		}
+		checkCounted(t, s, step, finished)
 	}
 	finished := map[countedPair]int{}
 	check("insert", finished)
@@ -166,4 +137,117 @@ FROM kiln_job_count AS c FULL JOIN (SELECT queue, state, count(*) AS n FROM kiln
 		t.Fatal(err)
 	}
 	check(fmt.Sprintf("second claim (%d jobs)", len(again)), finished)
+}
+
+// checkCounted checks that kiln_job_count's jobs equal a count of s's
+// jobs by queue and state, and its finished counters finished (a pair
+// absent from finished: none).
+func checkCounted(t *testing.T, s *Store, step string, finished map[countedPair]int) {
+	t.Helper()
+	ctx := t.Context()
+	rows, err := s.r.QueryContext(ctx, `SELECT coalesce(c.queue, j.queue), coalesce(c.state, j.state),
+	coalesce(c.jobs, 0), coalesce(j.n, 0), coalesce(c.finished, 0)
+FROM kiln_job_count AS c FULL JOIN (SELECT queue, state, count(*) AS n FROM kiln_job GROUP BY queue, state) AS j
+	ON j.queue = c.queue AND j.state = c.state`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	seen := map[countedPair]bool{}
+	for rows.Next() {
+		var pair countedPair
+		var jobs, n, fin int
+		if err := rows.Scan(&pair.queue, &pair.state, &jobs, &n, &fin); err != nil {
+			t.Fatal(err)
+		}
+		seen[pair] = true
+		if jobs != n {
+			t.Errorf("%s: kiln_job_count says %d jobs %s in %s, the table holds %d", step, jobs, pair.state, pair.queue, n)
+		}
+		if fin != finished[pair] {
+			t.Errorf("%s: %d attempts finished %s in %s, want %d", step, fin, pair.state, pair.queue, finished[pair])
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for pair, n := range finished {
+		if !seen[pair] && n != 0 {
+			t.Errorf("%s: no counter of %s in %s, want %d finished", step, pair.state, pair.queue, n)
+		}
+	}
+}
+
+// TestCountedMovesByKey checks that claims by partition key count their
+// own moves (migration 026's flip of counted, one UPSERT per queue and
+// state a claim moved jobs between) and that kiln_job_count stays exact:
+// claims under a per-key limit that take each key's first job (one per key,
+// the first rotation), several jobs of a key (later rotations), jobs
+// without a key, and jobs of another kind in the same claim. Every job
+// they claim has its counted flipped (the trigger counted none of them).
+func TestCountedMovesByKey(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := openMigrated(t)
+	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
+	var params []*store.JobInsertParams
+	for i := range 40 {
+		p := &store.JobInsertParams{Kind: "k", Queue: "q", Args: []byte(`{}`), Priority: 1, MaxAttempts: 5,
+			State: kilntype.JobStateAvailable, ScheduledAt: now, CreatedAt: now}
+		switch {
+		case i%10 == 9:
+			p.Kind = "other"
+		case i%5 != 4:
+			p.Partition = strconv.Itoa(i % 3)
+		}
+		params = append(params, p)
+	}
+	if _, err := s.JobInsertMany(ctx, params); err != nil {
+		t.Fatal(err)
+	}
+	finished := map[countedPair]int{}
+	checkCounted(t, s, "insert", finished)
+	claim := &store.JobClaimParams{Queue: "q", Kinds: []string{"k", "other"}, Max: 6, LeasedBy: "p",
+		LeaseExpiresAt: now.Add(time.Minute), Now: now,
+		Partitioned: map[string]store.PartitionClaim{"k": {MaxRunning: 4}}}
+	var running []*kilntype.JobRow
+	for round, left := 1, len(params); left > 0; round++ {
+		got, err := s.JobClaim(ctx, claim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		step := fmt.Sprintf("claim %d (%d jobs)", round, len(got))
+		checkCounted(t, s, step, finished)
+		// Inserted with counted = 1: a claimed job still at 1 was
+		// counted by the trigger.
+		var unflipped int
+		if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM kiln_job WHERE state = 'running' AND counted = 1`).
+			Scan(&unflipped); err != nil {
+			t.Fatal(err)
+		}
+		if unflipped > 0 {
+			t.Errorf("%s: %d running jobs without counted flipped: the claim left them to the trigger", step, unflipped)
+		}
+		if round > 100 {
+			t.Fatalf("%d jobs left unclaimed after %d claims", left, round)
+		}
+		if len(got) > 0 {
+			running, left = append(running, got...), left-len(got)
+			continue
+		}
+		if len(running) == 0 {
+			t.Fatalf("%s: nothing claimed and nothing running, %d jobs left", step, left)
+		}
+		// Every key is at its limit: finish what runs.
+		fin := make([]*store.JobFinishParams, len(running))
+		for i, j := range running {
+			fin[i] = &store.JobFinishParams{ID: j.ID, LeasedBy: "p", State: kilntype.JobStateCompleted, Now: now}
+		}
+		if _, err := s.JobFinishMany(ctx, fin); err != nil {
+			t.Fatal(err)
+		}
+		finished[countedPair{"q", "completed"}] += len(fin)
+		checkCounted(t, s, "finish", finished)
+		running = nil
+	}
 }

@@ -119,6 +119,7 @@ WHERE id IN (SELECT value FROM json_each(?4)) AND state <> 'running'`
 // those of ?4 only, which it marks as counted by the statement (it flips
 // counted, migration 026): the claim adds them to kiln_job_count itself
 // (moves), once per claim instead of the trigger's two UPSERTs per job.
+// The plain claim and the take of a claim by partition key run it.
 const sqlClaimUpdateAvailable = `UPDATE kiln_job SET state = 'running', attempt = attempt + 1,
 	attempted_at = ?1, leased_by = ?2, lease_expires_at = ?3, cancel_requested_at = NULL,
 	counted = 1 - counted
@@ -375,7 +376,10 @@ func (s *Store) claimBoth(ctx context.Context, tx *sql.Tx, st *stmts, c *candida
 			return &partitionSource{tx: ptx, p: whole, kind: kind, cursors: &s.cursors}
 		})
 		claimed, cursors = append(claimed, jobs...), next
-		return err
+		if err != nil {
+			return err
+		}
+		return ptx.writeCounted()
 	}
 	if err := s.cursors.InTurn(partitioned, others); err != nil {
 		return nil, nil, err

@@ -319,10 +319,22 @@ type partitionTx struct {
 	ctx                            context.Context
 	tx                             *sql.Tx
 	ps                             *partitionStmts
-	keys, running, unkeyed, update *sql.Stmt
+	keys, running, unkeyed, update *sql.Stmt // update: sqlClaimUpdateAvailable
 	unkeyedDeep                    *sql.Stmt
 	keyBudgets, keysRunning        *sql.Stmt
 	takeIDs                        *sql.Stmt
+	countMoves                     *sql.Stmt // sqlCountMoves
+	// counted gathers the jobs that the takes moved to running (update
+	// flips their counted: migration 026), for writeCounted.
+	counted moves
+}
+
+// writeCounted adds the moves of the claim's takes to kiln_job_count, one
+// UPSERT per queue and state (sqlCountMoves) however many jobs and takes:
+// a claim by key counts its own moves, as the plain claim does, where the
+// UPDATE trigger ran two UPSERTs per job.
+func (t *partitionTx) writeCounted() error {
+	return t.counted.write(t.ctx, t.countMoves)
 }
 
 // bind returns the statements for tx, bound to it (those of
@@ -334,7 +346,8 @@ func (ps *partitionStmts) bind(ctx context.Context, tx *sql.Tx, st *stmts) *part
 		running: tx.StmtContext(ctx, ps.running), unkeyed: tx.StmtContext(ctx, ps.unkeyed),
 		unkeyedDeep: tx.StmtContext(ctx, ps.unkeyedDeep),
 		keyBudgets:  tx.StmtContext(ctx, ps.keyBudgets), keysRunning: tx.StmtContext(ctx, ps.keysRunning),
-		takeIDs: tx.StmtContext(ctx, ps.takeIDs), update: tx.StmtContext(ctx, st.claimUpdate)}
+		takeIDs: tx.StmtContext(ctx, ps.takeIDs), update: tx.StmtContext(ctx, st.claimUpdateAvailable),
+		countMoves: tx.StmtContext(ctx, st.countMoves), counted: make(moves, 2)}
 }
 
 // take returns sqlPartitionTake for takes of up to n jobs a key, bound to
@@ -578,13 +591,17 @@ func (p *partitionSource) Take(ctx context.Context, keys []string, takes []int, 
 		ids[i] = j.ID
 		markClaimed(j, p.p, times)
 	}
-	res, err := p.tx.update.ExecContext(ctx, now, p.p.LeasedBy, micros(p.p.LeaseExpiresAt), jsonIDs(ids))
+	// Every job picked is available (each read above requires it), so
+	// the statement that moves available jobs only, and counts them
+	// itself, moves them all.
+	n, err := execCount(p.tx.update.ExecContext(ctx, now, p.p.LeasedBy, micros(p.p.LeaseExpiresAt), jsonIDs(ids)))
 	if err != nil {
 		return nil, fmt.Errorf("mark running: %w", err)
 	}
-	if n, err := res.RowsAffected(); err != nil || n != int64(len(ids)) {
-		return nil, fmt.Errorf("mark running: %d of %d jobs updated (%v)", n, len(ids), err)
+	if n != len(ids) {
+		return nil, fmt.Errorf("mark running: %d of %d jobs updated", n, len(ids))
 	}
+	p.tx.counted.move(p.p.Queue, "available", "running", n, false)
 	return picked, nil
 }
 

@@ -19,6 +19,10 @@ func TestSQLiteCostStatements(t *testing.T) {
 		// fin.sql holds /*ROWS*/ where the harness writes each batch's rows.
 		{"fin.sql", strings.Replace(sqlFinishJobs(1), valuesRows(1, 10), "/*ROWS*/", 1)},
 		{"count.sql", sqlCountMoves},
+		// The per-key burn-down's (KEYS=1000).
+		{"keysrunning.sql", sqlPartitionKeysRunning},
+		{"takeids.sql", sqlPartitionTakeIDs},
+		{"claimupd_trigger.sql", sqlClaimUpdate},
 	} {
 		got, err := os.ReadFile(filepath.Join(dir, c.file))
 		if err != nil {

@@ -19,7 +19,8 @@
 # --rate-limit 1000000, --batch 85).
 #
 # Counts repeat within ~0.3 % whatever the load; the 1-job runs vary by a
-# few million instructions (under 1k per job of a 5,000-job run).
+# few million instructions, under 1k per job of a 5,000-job run
+# (docs/benchmarks.md, "PostgreSQL per-queue due test", Method).
 # PGCOST_STOP=1 stops the cluster afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +50,10 @@ if ! "$bin/pg_isready" -q -h 127.0.0.1 -p "$port"; then
   for _ in $(seq 240); do "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" && break; sleep 0.5; done
   "$bin/pg_isready" -h 127.0.0.1 -p "$port" >/dev/null || { echo "pgcost: the cluster did not start (see $dir/server.log)" >&2; exit 1; }
 fi
+# A server on the port that is not this script's, under callgrind, would
+# leave no callgrind file: each count would wait and fail.
+pgrep -f "valgrind.*postgres -D $dir/data" >/dev/null ||
+  { echo "pgcost: the server on port $port is not $dir/data under valgrind: stop it, or set PGCOST_PORT" >&2; exit 1; }
 db="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
 go build -o "$dir/storecost" ./cmd/storecost
 

@@ -283,17 +283,6 @@ var bulkCounted = `counted AS (
 	` + countMoves("moved AS m JOIN old AS o ON o.id = m.id", "m.queue", "m.state", "o.queue", "o.state") + `
 )`
 
-// bulkKeyed is the keyed CTE of the statements of a batch that can make
-// jobs available in a queue (a retry, a move of available jobs): it logs
-// the jobs with a key they leave available (logKeyed), from their moved
-// CTE, which returns bulkKeyedReturning.
-var (
-	bulkKeyed = `keyed AS (
-	` + logKeyed("moved") + `
-)`
-	bulkKeyedReturning = `id, queue, state, kind, partition_key, priority, scheduled_at`
-)
-
 // The statements of a batch: $1 the batch's IDs, $2 the states the action
 // applies to.
 var (
@@ -320,10 +309,9 @@ WHERE id = ANY(ARRAY(SELECT id FROM locked)) RETURNING id`
 	sqlBulkMove   = `WITH ` + bulkLock(`queue <> $3`) + `,
 moved AS (
 	UPDATE {s}.kiln_job SET queue = $3
-	WHERE id = ANY(ARRAY(SELECT id FROM old)) RETURNING ` + bulkKeyedReturning + `
+	WHERE id = ANY(ARRAY(SELECT id FROM old)) RETURNING id, queue, state
 ),
-` + bulkCounted + `,
-` + bulkKeyed + `
+` + bulkCounted + `
 SELECT state FROM moved`
 	// sqlBulkRetryPlain retries the jobs without a unique key, keeping
 	// the successful attempt of a completed one as a row (see sqlRetry).
@@ -337,10 +325,9 @@ moved AS (
 	UPDATE {s}.kiln_job SET state = 'available', scheduled_at = $3,
 		max_attempts = CASE WHEN attempt >= max_attempts THEN attempt + 1 ELSE max_attempts END,
 		finalized_at = NULL, cancel_requested_at = NULL, attempted_by = NULL, output = NULL
-	WHERE id = ANY(ARRAY(SELECT id FROM old)) RETURNING ` + bulkKeyedReturning + `
+	WHERE id = ANY(ARRAY(SELECT id FROM old)) RETURNING id, queue, state
 ),
-` + bulkCounted + `,
-` + bulkKeyed + `
+` + bulkCounted + `
 SELECT queue FROM moved`
 	sqlBulkUnique = `SELECT id FROM {s}.kiln_job
 WHERE id = ANY($1::bigint[]) AND state = ANY($2::text[]) AND unique_key IS NOT NULL ORDER BY id`

@@ -344,8 +344,11 @@ func TestClaimRateOneRoundTripCluster(t *testing.T) {
 			oneTrips++
 		}
 	}
+	// Some claims run before any read of the budgets set the hint, and
+	// every claim that found the budget short falls back; the bound only
+	// says that the one batch is tried once the hint is set.
 	if oneTrips < 3 {
-		t.Fatalf("%d claims tried the one batch; want most", oneTrips)
+		t.Fatalf("%d claims tried the one batch; want at least 3", oneTrips)
 	}
 	if tat, want := kindTAT(t, stores[0], now), limit.Take(time.Time{}, now, 60); !tat.Equal(want) {
 		t.Fatalf("budget's TAT %v; want %v (60 starts from a full budget)", tat, want)

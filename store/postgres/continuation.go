@@ -219,9 +219,6 @@ released AS (
 ),
 counted AS (
 	` + countMoves("released AS r", "r.queue", "r.state", "r.queue", "'pending'") + `
-),
-keyed AS (
-	` + logKeyed("released") + `
 )
 SELECT ` + jobColumns + ` FROM released ORDER BY id`
 

@@ -59,9 +59,6 @@ moved AS (
 ),
 counted AS (
 	` + countMoves("moved AS m JOIN old AS o ON o.id = m.id", "m.queue", "m.state", "o.queue", "o.state") + `
-),
-keyed AS (
-	` + logKeyed("moved") + `
 )
 SELECT ` + jobColumns + ` FROM moved`
 

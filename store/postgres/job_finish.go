@@ -98,28 +98,6 @@ attempts AS (
 )
 SELECT id FROM moved`
 
-// sqlFinishJobsKeyed and sqlFinishJobsOutputKeyed are sqlFinishJobs and
-// sqlFinishJobsOutput for a batch in which some job goes back to available
-// (an attempt interrupted by shutdown): they also log the jobs with a key
-// that the batch leaves available (logKeyed; a job with a cancel request
-// is cancelled instead, and not logged). Other batches run the statements
-// without it, which write nothing more.
-var (
-	sqlFinishJobsKeyed       = finishKeyed(sqlFinishJobs)
-	sqlFinishJobsOutputKeyed = finishKeyed(sqlFinishJobsOutput)
-)
-
-// finishKeyed returns stmt, sqlFinishJobs or its output variant, with a
-// keyed CTE that logs the jobs with a key it leaves available.
-func finishKeyed(stmt string) string {
-	return withOutput(stmt, "RETURNING j.id, j.queue, j.state\n),",
-		`RETURNING j.id, j.queue, j.state, j.kind, j.partition_key, j.priority, j.scheduled_at
-),
-keyed AS (
-	`+logKeyed("moved")+`
-),`)
-}
-
 // sqlCompleteJobs is sqlFinishJobs for the common outcome alone: attempts
 // that succeeded and complete their job, which write no attempt row. Row i
 // of the arrays completes running job $1[i] if leased by $2[i] under the
@@ -379,12 +357,9 @@ func (s *Store) finishJobs(ctx context.Context, params []*store.JobFinishParams)
 	args := []any{ids, leasedBy, states, scheduledAt, undo,
 		finalizedAt, lastErrors, attemptNums, startedAt, finishedAt, servers,
 		outcomes, attemptErrors, traces, attemptedAt, nows}
-	stmt, keyedStmt := sqlFinishJobs, sqlFinishJobsKeyed
+	stmt := sqlFinishJobs
 	if out, ok := outputs(params); ok {
-		stmt, keyedStmt, args = sqlFinishJobsOutput, sqlFinishJobsOutputKeyed, append(args, out)
-	}
-	if slices.ContainsFunc(params, func(p *store.JobFinishParams) bool { return p.State == kilntype.JobStateAvailable }) {
-		stmt = keyedStmt
+		stmt, args = sqlFinishJobsOutput, append(args, out)
 	}
 	rows, err := s.pool.Query(ctx, s.sql(stmt), args...)
 	if err != nil {

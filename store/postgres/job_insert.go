@@ -39,51 +39,6 @@ const sqlInsertJobsUnique = sqlInsertJobsRows + `
 ON CONFLICT DO NOTHING
 RETURNING id, unique_key`
 
-// sqlInsertJobsKeyed and sqlInsertJobsUniqueKeyed are sqlInsertJobs and
-// sqlInsertJobsUnique for a round in which some row is available with a
-// partition key: they also append the inserted jobs that are to
-// kiln_job_key_log (logKeyed), in the same statement. A round without
-// such a row runs the statements without it, which write nothing more.
-var (
-	sqlInsertJobsKeyed       = insertKeyed(sqlInsertJobsRows)
-	sqlInsertJobsUniqueKeyed = insertKeyed(sqlInsertJobsRows + `
-ON CONFLICT DO NOTHING`)
-)
-
-// insertKeyed returns insert, an INSERT of kiln_job without its RETURNING,
-// as a statement that returns what sqlInsertJobs returns and appends the
-// jobs it inserted available with a key to kiln_job_key_log.
-func insertKeyed(insert string) string {
-	return `WITH inserted AS (
-` + insert + `
-RETURNING id, unique_key, queue, kind, partition_key, priority, scheduled_at, state
-),
-keyed AS (
-	` + logKeyed("inserted") + `
-)
-SELECT id, unique_key FROM inserted`
-}
-
-// sqlInsertJobsAllKeyed is sqlInsertJobsKeyed for a round of rows that are
-// all available with a key and have no unique key, the usual insert of a
-// producer of such jobs: every row is inserted, in array order, so the log
-// row is the statement's own arrays ($2 queue, $1 kind, $12 key, $5
-// priority, $8 scheduled_at) and the inserted IDs, which increase in that
-// order. It skips what sqlInsertJobsKeyed does per job (a CTE of eight
-// columns per inserted row, and six array_agg calls over it): in inserts
-// of 1,000 jobs with keys, sqlInsertJobsKeyed costs 7.7k instructions per
-// job more than sqlInsertJobs, this one 3.2k (docs/benchmarks.md, "Per-key
-// claims on PostgreSQL: the change log").
-const sqlInsertJobsAllKeyed = `WITH inserted AS (
-` + sqlInsertJobsRows + `
-RETURNING id, unique_key
-),
-keyed AS (
-	INSERT INTO {s}.kiln_job_key_log (queue, kind, partition_key, priority, scheduled_at, id)
-	SELECT $2::text[], $1::text[], $12::text[], $5::integer[], $8::timestamptz[], ARRAY(SELECT id FROM inserted ORDER BY id)
-)
-SELECT id, unique_key FROM inserted`
-
 // sqlInsertJobsRows is the INSERT of sqlInsertJobs and sqlInsertJobsUnique,
 // up to its conflict and RETURNING clauses. Its rows come from one unnest
 // per array in a select list, which PostgreSQL runs in step (a ProjectSet
@@ -256,22 +211,9 @@ func (s *Store) insertRound(ctx context.Context, q querier, rows []insertedRow, 
 		tags[k], metadata[k], uniqueKeys[k] = r.tags, string(j.Metadata), j.UniqueKey
 		partitions[k] = j.Partition
 	}
-	unique := slices.ContainsFunc(uniqueKeys, func(k string) bool { return k != "" })
-	keyed := func(i int) bool {
-		return rows[i].job.Partition != "" && rows[i].job.State == kilntype.JobStateAvailable
-	}
 	stmt := sqlInsertJobs
-	switch {
-	case !slices.ContainsFunc(todo, keyed): // nothing to log
-		if unique {
-			stmt = sqlInsertJobsUnique
-		}
-	case unique:
-		stmt = sqlInsertJobsUniqueKeyed
-	case !slices.ContainsFunc(todo, func(i int) bool { return !keyed(i) }):
-		stmt = sqlInsertJobsAllKeyed
-	default:
-		stmt = sqlInsertJobsKeyed
+	if slices.ContainsFunc(uniqueKeys, func(k string) bool { return k != "" }) {
+		stmt = sqlInsertJobsUnique
 	}
 	text := func(v []string) any { return arrayArg[textArray](s.describes, v) }
 	res, err := q.Query(ctx, s.sql(stmt), text(kinds), text(queues), text(args), text(states), priorities,

@@ -14,9 +14,8 @@ import (
 // claim is taking (SKIP LOCKED): the claim takes due jobs of these states
 // itself. due locks each job in the state it reads (a job changed since
 // the statement's snapshot is read again once locked, and left out if no
-// longer due), so counted knows the pair each moved job left; keyed logs
-// the jobs with a key it made available (logKeyed). It returns how many
-// jobs it moved.
+// longer due), so counted knows the pair each moved job left. It returns
+// how many jobs it moved.
 var sqlScheduleDue = `WITH due AS MATERIALIZED (
 	SELECT id, queue, state FROM {s}.kiln_job
 	WHERE state IN ('scheduled', 'retryable') AND scheduled_at <= $1
@@ -25,11 +24,7 @@ var sqlScheduleDue = `WITH due AS MATERIALIZED (
 	FOR UPDATE SKIP LOCKED
 ),
 moved AS (
-	UPDATE {s}.kiln_job SET state = 'available' WHERE id = ANY(ARRAY(SELECT id FROM due))
-	RETURNING id, queue, kind, partition_key, priority, scheduled_at, state
-),
-keyed AS (
-	` + logKeyed("moved") + `
+	UPDATE {s}.kiln_job SET state = 'available' WHERE id = ANY(ARRAY(SELECT id FROM due)) RETURNING id
 ),
 counted AS (
 	` + countMoves("moved AS m JOIN due AS o ON o.id = m.id", "o.queue", "'available'", "o.queue", "o.state") + `

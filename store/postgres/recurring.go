@@ -110,7 +110,7 @@ const sqlLockRunning = `SELECT state FROM {s}.kiln_job WHERE id = $1 FOR SHARE`
 // $15; it is then inserted pending, with the parent in its metadata
 // (kiln.parent_ids) and a kiln_job_parent row (ParentFailure run). It
 // returns the job's ID and its parent's (NULL: none), or no row.
-var sqlOccurrenceInsert = `WITH parent AS (
+const sqlOccurrenceInsert = `WITH parent AS (
 	SELECT coalesce($14::bigint, (SELECT job_id FROM {s}.kiln_recurring_occurrence
 		WHERE recurring_id = $12 AND occurrence_at = $15::timestamptz)) AS id
 ),
@@ -123,10 +123,7 @@ job AS (
 		nullif($11, ''), $16
 	FROM parent AS p
 	ON CONFLICT DO NOTHING
-	RETURNING id, queue, kind, partition_key, priority, scheduled_at, state
-),
-keyed AS (
-	` + logKeyed("job") + `
+	RETURNING id
 ),
 occurrence AS (
 	INSERT INTO {s}.kiln_recurring_occurrence (recurring_id, occurrence_at, job_id)

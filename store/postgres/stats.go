@@ -132,11 +132,9 @@ SELECT count(*) FROM d`
 
 // JobStatsFold moves the deltas into kiln_job_count and records the
 // attempts they finished in the history of params.Now's minute, deletes the
-// counters of pairs without jobs or finished attempts, the history of
-// minutes before params.HistoryBefore and the rows of kiln_job_key_log
-// that every reader has had KeyLogKeep to read (pruneKeyLog; params.Now
-// measures that time), in one transaction, and returns how many rows it
-// folded or deleted. Reads see the fold whole or not at all,
+// counters of pairs without jobs or finished attempts and the history of
+// minutes before params.HistoryBefore, in one transaction, and returns how
+// many rows it folded or deleted. Reads see the fold whole or not at all,
 // so the counts they return do not change.
 func (s *Store) JobStatsFold(ctx context.Context, params *store.JobStatsFoldParams) (int, error) {
 	var n int
@@ -149,11 +147,6 @@ func (s *Store) JobStatsFold(ctx context.Context, params *store.JobStatsFoldPara
 			return fmt.Errorf("delete empty counters: %w", err)
 		}
 		n += int(tag.RowsAffected())
-		pruned, err := s.pruneKeyLog(ctx, tx, params.Now)
-		if err != nil {
-			return err
-		}
-		n += pruned
 		if params.HistoryBefore.IsZero() {
 			return nil
 		}

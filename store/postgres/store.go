@@ -306,9 +306,6 @@ type Store struct {
 	// stopped (store.ClaimPartitioned), and whose turn it is to go first
 	// in a claim of partitioned and other kinds (InTurn).
 	cursors store.PartitionCursors
-	// keyLog is what JobStatsFold knows of kiln_job_key_log's rows to
-	// delete (pruneKeyLog).
-	keyLog keyLogPrune
 
 	// migrateHook, when set (by tests, before Migrate), is called with each
 	// statement that Migrate sends: a migration's whole text, or, for one

@@ -16,9 +16,7 @@ import (
 // reads the state each leaves; one that a claim took meanwhile (old waits
 // for the claim's commit, then re-checks) is no longer waiting and is left
 // alone. counted writes the counter deltas of the jobs whose state
-// changed, and keyed logs those it leaves available with a key (logKeyed:
-// a new ScheduledAt is a new place in claim order). It returns the jobs it
-// changed.
+// changed. It returns the jobs it changed.
 var sqlReplaceUnique = `WITH old AS MATERIALIZED (
 	SELECT id, queue, state FROM {s}.kiln_job
 	WHERE id = ANY($1::bigint[]) AND state IN ('available', 'scheduled', 'retryable')
@@ -36,9 +34,6 @@ moved AS (
 ),
 counted AS (
 	` + countMoves("moved AS m JOIN old AS o ON o.id = m.id", "m.queue", "m.state", "o.queue", "o.state") + `
-),
-keyed AS (
-	` + logKeyed("moved") + `
 )
 SELECT ` + jobColumns + ` FROM moved`
 

@@ -80,7 +80,6 @@ func main() {
 	system := flag.String("system", "kiln", "whose statements: kiln (the PostgreSQL store's) or floor (bench/internal/floor's raw SQL: the same batches, one partial index, no triggers)")
 	wal := flag.Bool("wal", false, "also print the WAL bytes each statement writes per job (exact only on a server nothing else writes to)")
 	retry := flag.Bool("retry", false, "fail each job's first attempt as retryable, promote it with JobScheduleDue, complete its second")
-	insertBatch := flag.Int("insert-batch", 1000, "jobs per JobInsertMany (1: each job enqueued alone, as a web request enqueues one)")
 	insertOnly := flag.Bool("insert-only", false, "stop after the inserts (what the claims and finishes cost is then a difference between two runs, e.g. of instructions under callgrind)")
 	noFinish := flag.Bool("no-finish", false, "claim every job but finish none (the claims' cost is then a difference between two runs)")
 	rateLimit := flag.Int("rate-limit", 0, "claim under a rate limit of this many jobs per second, with a burst of as many (0: none)")
@@ -90,12 +89,12 @@ func main() {
 	idleClaims := flag.Int("idle-claims", 0, "after the run, claim this many times from the queue it emptied (Kiln: what a claim that finds nothing costs is then a difference between two runs)")
 	statements := flag.Bool("statements", false, "count statements, nested statements and trigger calls per job (pg_stat_statements, reset at the start)")
 	flag.Parse()
-	if flag.NArg() > 0 || *jobs < 1 || *batch < 1 || *insertBatch < 1 || *idleClaims < 0 || (*system != "kiln" && *system != "floor") {
+	if flag.NArg() > 0 || *jobs < 1 || *batch < 1 || *idleClaims < 0 || (*system != "kiln" && *system != "floor") {
 		fmt.Fprintln(os.Stderr, "storecost: --jobs and --batch must be at least 1, --idle-claims at least 0, --system is kiln or floor, and no arguments are taken")
 		os.Exit(2)
 	}
 	o := options{jobs: *jobs, batch: *batch, setup: *setup, floor: *system == "floor", wal: *wal, retry: *retry,
-		statements: *statements, insertBatch: *insertBatch, insertOnly: *insertOnly, noFinish: *noFinish, idleClaims: *idleClaims, anyKind: *anyKind}
+		statements: *statements, insertOnly: *insertOnly, noFinish: *noFinish, idleClaims: *idleClaims, anyKind: *anyKind}
 	o.rateLimit, o.partitionKeys, o.partitionLimit = *rateLimit, *partitionKeys, *partitionLimit
 	if o.floor && (o.retry || o.rateLimit > 0 || o.partitionKeys > 0 || o.idleClaims > 0 || o.anyKind) {
 		fmt.Fprintln(os.Stderr, "storecost: --retry, --rate-limit, --partition-keys, --idle-claims and --any-kind are for --system kiln")
@@ -179,7 +178,6 @@ type options struct {
 	setup                         string
 	floor, wal, retry, statements bool
 	insertOnly, noFinish          bool
-	insertBatch                   int  // --insert-batch
 	idleClaims                    int  // --idle-claims
 	anyKind                       bool // --any-kind
 	// rateLimit, partitionKeys and partitionLimit are --rate-limit,
@@ -238,7 +236,7 @@ func run(ctx context.Context, database string, o options) (err error) {
 		return counts.report(ctx, st.Pool(), schema, jobs)
 	}
 	for done := 0; done < jobs; {
-		ps := make([]*store.JobInsertParams, min(o.insertBatch, jobs-done))
+		ps := make([]*store.JobInsertParams, min(1000, jobs-done))
 		for i := range ps {
 			ps[i] = &store.JobInsertParams{Kind: "noop", Queue: "default", Args: []byte(`{"n":1}`), Priority: 1,
 				MaxAttempts: 25, State: kilntype.JobStateAvailable, ScheduledAt: base, CreatedAt: base}
@@ -347,7 +345,7 @@ func runFloor(ctx context.Context, st *postgres.Store, schema string, jobs, batc
 		return err
 	}
 	for done := 0; done < jobs; {
-		n := min(o.insertBatch, jobs-done)
+		n := min(1000, jobs-done)
 		if err := insert.time(func() error { return t.InsertN(ctx, done, n) }); err != nil {
 			return err
 		}

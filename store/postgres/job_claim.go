@@ -707,16 +707,9 @@ func (c *claim) runPlain(ctx context.Context, s *Store, q claimQuerier, avail []
 	prelude := []batchStatement{{sql: sqlLookupSettings, label: "plan generically"},
 		{sql: s.sql(sqlClaimPrelude), args: []any{c.p.Queue, c.now, c.p.KindFilter(), c.excluded},
 			label: "claim prelude", row: []any{nil, &plain}}}
-	sc := newClaimScanner()
 	err := batchQuery(ctx, q, prelude, s.sql(sqlClaimPlain(len(avail))),
 		[]any{c.p.Queue, c.now, avail, want, c.p.LeasedBy, c.leaseEnd, c.leaseLen},
-		func(rows pgx.Rows) error {
-			j, err := sc.scan(rows, nil)
-			if err == nil {
-				c.claimed = append(c.claimed, j)
-			}
-			return err
-		})
+		c.appendRows())
 	return plain == "due", err
 }
 
@@ -753,16 +746,9 @@ func (c *claim) runPlainAny(ctx context.Context, s *Store, q claimQuerier, want 
 			return rows.Scan(nil, &plain)
 		})
 	} else {
-		sc := newClaimScanner()
 		err = batchQuery(ctx, q, append(before, prelude), s.sql(sqlClaimPlainAny(guess)),
 			[]any{c.p.Queue, c.now, guess, want, c.p.LeasedBy, c.leaseEnd, c.leaseLen},
-			func(rows pgx.Rows) error {
-				j, err := sc.scan(rows, nil)
-				if err == nil {
-					c.claimed = append(c.claimed, j)
-				}
-				return err
-			})
+			c.appendRows())
 	}
 	if err != nil {
 		return false, err
@@ -778,6 +764,19 @@ func (c *claim) runPlainAny(ctx context.Context, s *Store, q claimQuerier, want 
 		return false, nil
 	}
 	return len(kinds) == 0 || len(kinds) == guess, nil
+}
+
+// appendRows returns the row callback of a plain claim's statement: each
+// row read by one claimScanner and appended to c.claimed.
+func (c *claim) appendRows() func(pgx.Rows) error {
+	sc := newClaimScanner()
+	return func(rows pgx.Rows) error {
+		j, err := sc.scan(rows, nil)
+		if err == nil {
+			c.claimed = append(c.claimed, j)
+		}
+		return err
+	}
 }
 
 // claimQuerier is what a claim runs on: the Store's pool, or a transaction.

@@ -6,8 +6,6 @@ import (
 	"math"
 	"slices"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
 )
@@ -217,17 +215,10 @@ func (s *Store) claimRateOneTrip(ctx context.Context, params *store.JobClaimPara
 			kinds, counts, periods, bursts, budgetsAt, params.Max},
 			label: "claim prelude", row: []any{nil, &plain}},
 	}
-	sc := newClaimScanner()
 	err = batchQuery(ctx, conn, before, s.sql(sqlClaimPlainBudget(len(avail))),
 		[]any{params.Queue, c.now, avail, params.Max, params.LeasedBy, c.leaseEnd, c.leaseLen,
 			kinds, counts, periods, bursts, budgetsAt},
-		func(rows pgx.Rows) error {
-			j, err := sc.scan(rows, nil)
-			if err == nil {
-				c.claimed = append(c.claimed, j)
-			}
-			return err
-		}, batchStatement{sql: "COMMIT", label: "commit"})
+		c.appendRows(), batchStatement{sql: "COMMIT", label: "commit"})
 	if err != nil {
 		if conn.Conn().PgConn().TxStatus() != 'I' {
 			_, _ = conn.Exec(ctx, "ROLLBACK") // failing, the connection is destroyed on Release

@@ -81,6 +81,17 @@ func value[T any](t *testing.T, b *browser, what string, action chromedp.Action[
 	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer cancel()
 	v, err := chromedp.Run(ctx, action)
+	// A page that refreshes itself (the bulk operation's progress) may
+	// replace the node between the query and the read: read it again, as
+	// long as the deadline allows (TestBrowserBulkRetry failed so at load
+	// 28: "No node with given id found").
+	for err != nil && strings.Contains(err.Error(), "No node with given id") && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Millisecond):
+			v, err = chromedp.Run(ctx, action)
+		}
+	}
 	if err != nil {
 		b.fail(t, "%s: %v", what, err)
 	}

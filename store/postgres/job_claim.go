@@ -855,13 +855,19 @@ func (c *claim) availableKinds(ctx context.Context, s *Store, q claimQuerier) ([
 		}
 		kinds = c.anyKinds
 	}
+	return c.notExcluded(kinds), nil
+}
+
+// notExcluded returns kinds without the claim's excluded kinds and
+// without repeats, in their order.
+func (c *claim) notExcluded(kinds []string) []string {
 	out := make([]string, 0, len(kinds))
 	for _, kind := range kinds {
 		if !slices.Contains(c.excluded, kind) && !slices.Contains(out, kind) {
 			out = append(out, kind)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // scanClaimed reads one row of sqlClaim: the job, and whether a source of

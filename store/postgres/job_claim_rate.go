@@ -181,12 +181,7 @@ func (s *Store) noteRateRoom(params *store.JobClaimParams, rate *store.RateClaim
 // RateWait is 0: the claim took fewer jobs than each kind's allowance.
 func (s *Store) claimRateOneTrip(ctx context.Context, params *store.JobClaimParams) ([]*kilntype.JobRow, bool, error) {
 	c := s.newClaim(params)
-	avail := make([]string, 0, len(params.Kinds))
-	for _, kind := range params.Kinds {
-		if !slices.Contains(c.excluded, kind) && !slices.Contains(avail, kind) {
-			avail = append(avail, kind)
-		}
-	}
+	avail := c.notExcluded(params.Kinds)
 	if len(avail) == 0 {
 		return c.claimed, true, nil
 	}

@@ -142,8 +142,11 @@ func (c *Completer) run(ctx context.Context) {
 	}
 	defer stopLinger()
 	for ctx.Err() == nil {
+		// The fill takes what is queued only while a writer is free: with
+		// every writer busy, no batch can go out, and outcomes wait in in's
+		// buffer (see the select below).
 	fill:
-		for g.room() {
+		for g.room() && (g.free > 0 || cap(c.in) == 0) {
 			select {
 			case it := <-c.in:
 				g.add(it)

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -223,6 +225,7 @@ func (s *Store) Listen(ctx context.Context, params *store.ListenParams) (store.S
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	sub.cancel, sub.conn = cancel, conn
+	s.subs.add(sub)
 	go sub.run(runCtx, conn)
 	return sub, nil
 }
@@ -236,14 +239,136 @@ type subscription struct {
 	cancel    context.CancelFunc
 	done      chan struct{} // closed when run returns
 
-	mu   sync.Mutex // guards conn
+	mu   sync.Mutex // guards conn, tasks and interrupt
 	conn *pgx.Conn  // the connection listening now; nil while reconnecting
+	// tasks are statements to run on the listening connection between two
+	// waits for notifications (exec), in the order queued.
+	tasks []*connTask
+	// interrupt ends the wait for notifications under way, if any, so that
+	// queued tasks run at once.
+	interrupt context.CancelFunc
+}
+
+// connTask is a function that exec runs on a subscription's connection.
+type connTask struct {
+	ctx context.Context
+	fn  func(ctx context.Context, conn *pgx.Conn) error
+	// state is taskQueued, then taskTaken (the receive loop runs it and
+	// answers on done) or taskAbandoned (its caller stopped waiting first).
+	state atomic.Int32
+	done  chan error // buffered: the answer never blocks the loop
+}
+
+const (
+	taskQueued int32 = iota
+	taskTaken
+	taskAbandoned
+)
+
+// errNotListening is exec's answer when its subscription has no
+// connection (it is reconnecting, or closed) or loses it before the task
+// runs.
+var errNotListening = errors.New("the subscription has no connection now")
+
+// exec runs fn on the subscription's listening connection, between two
+// waits for notifications, and returns its error. It interrupts the wait
+// under way; notifications that arrive while fn runs are kept (by pgx, or
+// by the server) and handed on after it. It returns errNotListening
+// without running fn while the subscription reconnects, and ctx's error if
+// ctx is done before fn starts; once fn has started, exec waits for it
+// (fn runs under ctx). A function that leaves the connection closed makes
+// the subscription reconnect, as a failed wait does.
+func (sub *subscription) exec(ctx context.Context, fn func(ctx context.Context, conn *pgx.Conn) error) error {
+	t := &connTask{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	sub.mu.Lock()
+	if sub.conn == nil {
+		sub.mu.Unlock()
+		return errNotListening
+	}
+	sub.tasks = append(sub.tasks, t)
+	if sub.interrupt != nil {
+		sub.interrupt()
+	}
+	sub.mu.Unlock()
+	var stopped error
+	select {
+	case err := <-t.done:
+		return err
+	case <-ctx.Done():
+		stopped = ctx.Err()
+	case <-sub.done:
+		stopped = errNotListening
+	}
+	if t.state.CompareAndSwap(taskQueued, taskAbandoned) {
+		return stopped
+	}
+	return <-t.done // taken: the loop answers once fn returns
+}
+
+// runTasks runs the queued tasks on conn, first queued first. It returns
+// an error once conn is closed (a task's statement failed it), answering
+// the tasks not run yet with errNotListening.
+func (sub *subscription) runTasks(conn *pgx.Conn) error {
+	sub.mu.Lock()
+	tasks := sub.tasks
+	sub.tasks = nil
+	sub.mu.Unlock()
+	for _, t := range tasks {
+		if !t.state.CompareAndSwap(taskQueued, taskTaken) {
+			continue // its caller gave up
+		}
+		if conn.IsClosed() {
+			t.done <- errNotListening
+			continue
+		}
+		t.done <- t.fn(t.ctx, conn)
+	}
+	if conn.IsClosed() {
+		return errors.New("the listening connection closed while a statement ran on it")
+	}
+	return nil
 }
 
 // Close stops the subscription and waits for its goroutine.
 func (sub *subscription) Close() {
+	sub.s.subs.remove(sub)
 	sub.cancel()
 	<-sub.done
+}
+
+// subscriptions are a Store's open subscriptions, whose connections
+// JobVacuum may borrow (subscription.exec).
+type subscriptions struct {
+	mu  sync.Mutex
+	all []*subscription
+}
+
+func (l *subscriptions) add(sub *subscription) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.all = append(l.all, sub)
+}
+
+func (l *subscriptions) remove(sub *subscription) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if i := slices.Index(l.all, sub); i >= 0 {
+		l.all = slices.Delete(l.all, i, i+1)
+	}
+}
+
+// exec runs fn on the connection of the first subscription that has one
+// (subscription.exec), and returns errNotListening when none has.
+func (l *subscriptions) exec(ctx context.Context, fn func(ctx context.Context, conn *pgx.Conn) error) error {
+	l.mu.Lock()
+	all := slices.Clone(l.all)
+	l.mu.Unlock()
+	for _, sub := range all {
+		if err := sub.exec(ctx, fn); !errors.Is(err, errNotListening) {
+			return err
+		}
+	}
+	return errNotListening
 }
 
 // run receives notifications on conn until ctx is done, reconnecting when
@@ -269,12 +394,27 @@ func (sub *subscription) run(ctx context.Context, conn *pgx.Conn) {
 // the connection fails, and returns why it stopped.
 func (sub *subscription) receive(ctx context.Context, conn *pgx.Conn) error {
 	for {
+		if err := sub.runTasks(conn); err != nil {
+			return err
+		}
 		every := pingInterval
 		if sub.s.pingEvery > 0 {
 			every = sub.s.pingEvery
 		}
 		waitCtx, cancel := context.WithTimeout(ctx, every)
+		sub.mu.Lock()
+		if len(sub.tasks) > 0 { // queued since runTasks took the others
+			sub.mu.Unlock()
+			cancel()
+			continue
+		}
+		sub.interrupt = cancel
+		sub.mu.Unlock()
 		n, err := conn.WaitForNotification(waitCtx)
+		sub.mu.Lock()
+		sub.interrupt = nil
+		interrupted := len(sub.tasks) > 0
+		sub.mu.Unlock()
 		silent := waitCtx.Err() != nil
 		cancel()
 		switch {
@@ -287,6 +427,8 @@ func (sub *subscription) receive(ctx context.Context, conn *pgx.Conn) error {
 			continue
 		case !silent || conn.IsClosed():
 			return fmt.Errorf("wait for notifications: %w", err)
+		case interrupted:
+			continue // the tasks run at the top
 		}
 		// The server said nothing for pingInterval: make sure the
 		// connection still works (a ping fails fast on a connection

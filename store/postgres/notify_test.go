@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"go.uber.org/goleak"
 
 	"github.com/kilnjobs/kiln/internal/testutil"
@@ -384,4 +386,74 @@ func TestSubscriptionCloseLeavesNoGoroutines(t *testing.T) {
 		}
 		return n == 0
 	})
+}
+
+// TestSubscriptionExec: exec runs a function on the listening connection
+// between two waits, and the subscription receives after it; a function
+// that closes the connection makes the subscription reconnect (Lost) and
+// receive again; a context done before the function runs, or a closed
+// subscription, is an error without a run.
+func TestSubscriptionExec(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := OpenForTest(t, &Options{Schema: SchemaForTest(t)})
+	l := listen(t, s, store.TopicCancel)
+	sub := l.sub.(*subscription)
+	notified := func(payload string) {
+		t.Helper()
+		if err := s.Notify(ctx, &store.NotifyParams{Topic: store.TopicCancel, Payload: payload}); err != nil {
+			t.Fatal(err)
+		}
+		if n := l.next(t); n.Payload != payload {
+			t.Fatalf("got %+v, want %s", n, payload)
+		}
+	}
+	backend := func(ctx context.Context, conn *pgx.Conn) (pid int32, err error) {
+		err = conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid)
+		return pid, err
+	}
+
+	for round := range 3 {
+		var pid int32
+		err := sub.exec(ctx, func(ctx context.Context, conn *pgx.Conn) (err error) {
+			pid, err = backend(ctx, conn)
+			return err
+		})
+		if want := sub.backendPID(); err != nil || uint32(pid) != want {
+			t.Fatalf("round %d: exec ran on backend %d (%v); the subscription listens on %d", round, pid, err, want)
+		}
+		notified("after exec " + strconv.Itoa(round))
+	}
+
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	ran := false
+	if err := sub.exec(cancelled, func(ctx context.Context, conn *pgx.Conn) error {
+		ran = true
+		_, err := backend(ctx, conn)
+		return err
+	}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("exec with a cancelled context: %v (ran: %v); want context.Canceled", err, ran)
+	}
+	notified("after a cancelled exec")
+
+	before := sub.backendPID()
+	if err := sub.exec(ctx, func(ctx context.Context, conn *pgx.Conn) error { return conn.Close(ctx) }); err != nil {
+		t.Fatalf("exec closing the connection: %v", err)
+	}
+	if n := l.next(t); !n.Lost {
+		t.Fatalf("got %+v after the connection was closed, want Lost", n)
+	}
+	if got := sub.backendPID(); got == 0 || got == before {
+		t.Fatalf("listening on backend %d, %d before the connection was closed", got, before)
+	}
+	notified("after the reconnection")
+
+	sub.Close()
+	if err := sub.exec(ctx, func(context.Context, *pgx.Conn) error {
+		t.Error("exec ran a function on a closed subscription")
+		return nil
+	}); !errors.Is(err, errNotListening) {
+		t.Fatalf("exec on a closed subscription: %v, want errNotListening", err)
+	}
 }

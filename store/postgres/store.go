@@ -307,6 +307,16 @@ type Store struct {
 	// in a claim of partitioned and other kinds (InTurn).
 	cursors store.PartitionCursors
 
+	// subs are the open subscriptions (Listen): JobVacuum runs its VACUUM
+	// on one's connection when it can.
+	subs subscriptions
+	// notices routes the notices of the pool's connections (nil for a pool
+	// passed to New, whose connections' notice handler is the caller's).
+	notices *noticeRouter
+	// vacuumHook, when set (by tests), is called with the server process ID
+	// of the connection that each VACUUM of JobVacuum ran on.
+	vacuumHook func(pid uint32)
+
 	// migrateHook, when set (by tests, before Migrate), is called with each
 	// statement that Migrate sends: a migration's whole text, or, for one
 	// marked migrate.NoTransactionMark, each of its statements.
@@ -359,6 +369,8 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
 	where := describe(cfg)
+	notices := &noticeRouter{prev: cfg.ConnConfig.OnNotice}
+	cfg.ConnConfig.OnNotice = notices.route
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fail("open "+where, err)
@@ -368,6 +380,7 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 		return nil, fail("open "+where, fmt.Errorf("cannot connect: %w", err))
 	}
 	s := newStore(pool, schema, true)
+	s.notices = notices
 	s.callerClock = o.CallerClock
 	s.pgBouncer = o.PgBouncer
 	s.noVacuum = o.NoVacuum

@@ -2,7 +2,9 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -76,9 +78,17 @@ const (
 // the next vacuum waits until as many more have piled up as the first
 // needed, rather than coming back every call while that transaction runs.
 //
-// The VACUUM runs on a connection of its own, opened for it and closed
-// after (the pool's, of one connection by default, stays free for claims
-// and finishes), with SKIP_LOCKED, INDEX_CLEANUP ON, TRUNCATE OFF and
+// The VACUUM runs on the connection of one of the Store's subscriptions
+// (Listen), between two of its waits for notifications, so that the
+// process holds no more connections than its pool and that one (2 by
+// default; issue 11's scale goal); the notifications that arrive
+// meanwhile are handed on after it, and the process's polls
+// (FetchPollInterval, CancelPollInterval) go on meanwhile. Without a
+// subscription that has a connection (none open, one reconnecting, behind
+// PgBouncer, or a pool passed to New, whose notice handler JobVacuum
+// cannot share), it runs on a connection of its own, opened for it and
+// closed after. Either way the pool's connections, one by default, stay
+// free for claims and finishes. It runs with SKIP_LOCKED, INDEX_CLEANUP ON, TRUNCATE OFF and
 // PARALLEL 0 (see sqlVacuum). It needs the right to vacuum kiln_job (its
 // owner's): when the server skips the table with a warning (a role that
 // does not own it), JobVacuum returns an error saying so and never tries
@@ -98,10 +108,9 @@ func (s *Store) JobVacuum(ctx context.Context, params *store.JobVacuumParams) (s
 	if s.noVacuum || s.vacuumRefused.Load() || !vacuumDue(counted, params.MinDead) {
 		return r, nil
 	}
-	cfg := s.pool.Config().ConnConfig.Copy()
 	var skipped bool
 	var warning string
-	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+	onNotice := func(n *pgconn.Notice) {
 		switch {
 		case n.Code == "55P03": // lock_not_available: SKIP_LOCKED skipped the table, which another VACUUM holds
 			skipped = true
@@ -109,12 +118,25 @@ func (s *Store) JobVacuum(ctx context.Context, params *store.JobVacuumParams) (s
 			warning = n.Message
 		}
 	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return r, fail("vacuum jobs", fmt.Errorf("connect: %w", err))
+	vacuum := func(ctx context.Context, conn *pgx.Conn) error {
+		if s.vacuumHook != nil {
+			s.vacuumHook(conn.PgConn().PID())
+		}
+		_, err := conn.Exec(ctx, s.sql(sqlVacuum))
+		return err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, s.sql(sqlVacuum)); err != nil {
+	err = errNotListening
+	if s.notices != nil {
+		err = s.subs.exec(ctx, func(ctx context.Context, conn *pgx.Conn) error {
+			s.notices.handlers.Store(conn.PgConn(), onNotice)
+			defer s.notices.handlers.Delete(conn.PgConn())
+			return vacuum(ctx, conn)
+		})
+	}
+	if errors.Is(err, errNotListening) {
+		err = s.vacuumAlone(ctx, onNotice, vacuum)
+	}
+	if err != nil {
 		return r, fail("vacuum jobs", err)
 	}
 	if warning != "" {
@@ -132,6 +154,39 @@ func (s *Store) JobVacuum(ctx context.Context, params *store.JobVacuumParams) (s
 		s.vacuumLeft.Store(after.Dead)
 	}
 	return r, nil
+}
+
+// vacuumAlone runs vacuum on a connection opened for it, with onNotice as
+// its notice handler, and closes the connection after.
+func (s *Store) vacuumAlone(ctx context.Context, onNotice func(*pgconn.Notice), vacuum func(context.Context, *pgx.Conn) error) error {
+	cfg := s.pool.Config().ConnConfig.Copy()
+	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) { onNotice(n) }
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	return vacuum(ctx, conn)
+}
+
+// noticeRouter is the notice handler of the connections of the pool that
+// Open makes: it hands each notice to the handler set for its connection
+// in handlers, if any (JobVacuum's, while its VACUUM runs on a
+// subscription's connection), else to the handler the URL's configuration
+// had (prev, if any).
+type noticeRouter struct {
+	handlers sync.Map // *pgconn.PgConn -> func(*pgconn.Notice)
+	prev     pgconn.NoticeHandler
+}
+
+func (r *noticeRouter) route(c *pgconn.PgConn, n *pgconn.Notice) {
+	if h, ok := r.handlers.Load(c); ok {
+		h.(func(*pgconn.Notice))(n)
+		return
+	}
+	if r.prev != nil {
+		r.prev(c, n)
+	}
 }
 
 // vacuumState reads sqlVacuumState.

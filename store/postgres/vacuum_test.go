@@ -206,3 +206,113 @@ func TestVacuumDue(t *testing.T) {
 		}
 	}
 }
+
+// TestVacuumRunsOnTheListeningConnection: with a subscription open,
+// JobVacuum's VACUUM runs on the subscription's connection, so that a
+// process holds no connection beyond its pool (one by default) and that
+// one (issue 11's scale goal: at most 2 per process). A VACUUM skipped
+// because another holds the table is still seen as skipped (its notice
+// reaches JobVacuum, not the pool's handler), and the subscription still
+// receives after each.
+func TestVacuumRunsOnTheListeningConnection(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := OpenForTest(t, &Options{Schema: SchemaForTest(t), Migrate: true, CallerClock: true}) // DefaultMaxConns
+	if _, err := s.pool.Exec(ctx, s.expand(`ALTER TABLE {s}.kiln_job SET (autovacuum_enabled = false)`)); err != nil {
+		t.Fatal(err)
+	}
+	l := listen(t, s, store.TopicCancel) // not the inserts' topic, which the jobs below notify
+	sub := l.sub.(*subscription)
+	pids := make(chan uint32, 100)
+	s.vacuumHook = func(pid uint32) { pids <- pid }
+
+	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
+	const jobs = 2000
+	params := make([]*store.JobInsertParams, jobs)
+	for i := range params {
+		params[i] = &store.JobInsertParams{Kind: "k", Queue: "q", Args: []byte(`{}`), Priority: 1, MaxAttempts: 1,
+			State: kilntype.JobStateAvailable, ScheduledAt: now, CreatedAt: now}
+	}
+	if _, err := s.JobInsertMany(ctx, params); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "q", Kinds: []string{"k"}, Max: jobs,
+		LeasedBy: "p", LeaseExpiresAt: now.Add(time.Minute), Now: now})
+	if err != nil || len(claimed) != jobs {
+		t.Fatalf("claimed %d jobs, %v; want %d", len(claimed), err, jobs)
+	}
+	finishes := make([]*store.JobFinishParams, len(claimed))
+	for i, j := range claimed {
+		end := now.Add(time.Second)
+		finishes[i] = &store.JobFinishParams{ID: j.ID, LeasedBy: "p", AttemptedAt: *j.AttemptedAt,
+			State: kilntype.JobStateCompleted, Now: end, Attempt: kilntype.JobAttempt{JobID: j.ID, Attempt: j.Attempt,
+				StartedAt: *j.AttemptedAt, FinishedAt: &end, Server: "p", Outcome: kilntype.AttemptSucceeded}}
+	}
+	if _, err := s.JobFinishMany(ctx, finishes); err != nil {
+		t.Fatal(err)
+	}
+
+	// vacuumOn calls JobVacuum until it runs a VACUUM (the server's
+	// statistics count the dead rows within a second or so), and returns
+	// its result and the connection it ran on.
+	vacuumOn := func(what string) (store.JobVacuumResult, uint32) {
+		t.Helper()
+		var r store.JobVacuumResult
+		var pid uint32
+		testutil.EventuallyNil(t, what, func() error {
+			var err error
+			if r, err = s.JobVacuum(ctx, &store.JobVacuumParams{MinDead: 1000}); err != nil {
+				t.Fatalf("JobVacuum: %v", err)
+			}
+			select {
+			case pid = <-pids:
+				return nil
+			default:
+				return fmt.Errorf("no VACUUM ran; JobVacuum found %+v", r)
+			}
+		})
+		return r, pid
+	}
+	notified := func(payload string) {
+		t.Helper()
+		if err := s.Notify(ctx, &store.NotifyParams{Topic: store.TopicCancel, Payload: payload}); err != nil {
+			t.Fatal(err)
+		}
+		if n := l.next(t); n.Payload != payload {
+			t.Fatalf("got %+v, want %s", n, payload)
+		}
+	}
+
+	// Another session holds the lock a VACUUM takes: the VACUUM on the
+	// listening connection skips the table, and JobVacuum says so.
+	admin := pgtest.Admin(t)
+	tx, err := admin.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(ctx, s.expand(`LOCK TABLE {s}.kiln_job IN SHARE UPDATE EXCLUSIVE MODE`)); err != nil {
+		t.Fatal(err)
+	}
+	listening := sub.backendPID()
+	r, pid := vacuumOn("a VACUUM while another session holds the table")
+	if pid != listening || r.Vacuumed {
+		t.Fatalf("VACUUM ran on backend %d (listening: %d), Vacuumed %v; want the listening connection's, skipped", pid, listening, r.Vacuumed)
+	}
+	notified("after the skipped vacuum")
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	r, pid = vacuumOn("a VACUUM")
+	if pid != listening || !r.Vacuumed {
+		t.Fatalf("VACUUM ran on backend %d (listening: %d), Vacuumed %v; want the listening connection's, done", pid, listening, r.Vacuumed)
+	}
+	notified("after the vacuum")
+	if got := sub.backendPID(); got != listening {
+		t.Fatalf("listening on backend %d after the vacuums, %d before: the connection was lost", got, listening)
+	}
+	if f := l.failures.Load(); f != 0 {
+		t.Errorf("%d connection failures", f)
+	}
+}

@@ -11,7 +11,8 @@
 # continuous million scale (default: all). Every run is preceded by a VACUUM of the
 # test database's catalogs (every benchmark creates and drops a schema, and a
 # bloated pg_attribute made CPU per job drift upward run after run), and the
-# before/after pairs alternate their order (A B, then B A).
+# before/after pairs alternate their order (A B, then B A). FLOW_ROUNDS
+# (default 5) is the rounds of the flowpg section (plain, per-key, rate).
 set -euo pipefail
 before=${1:?usage: remeasure.sh BEFORE_COMMIT [OUT_FILE] [SECTIONS]}
 out=${2:-/tmp/remeasure.out}
@@ -55,7 +56,7 @@ has() { [[ " $sections " == *" $1 "* ]]; }
 {
 echo "remeasure: after $(git -C "$root" rev-parse --short HEAD), before $before, $(date -u)"
 if has flowpg; then
-	for r in 1 2 3; do
+	for r in $(seq "${FLOW_ROUNDS:-5}"); do
 		log "flowpg plain r$r" cmp after --jobs 50000 --workers 200 --max-conns 4 --rounds 1 --samples 0 --systems kiln
 		log "flowpg perkey r$r" cmp after --jobs 50000 --workers 200 --max-conns 4 --rounds 1 --samples 0 --systems kiln --kiln-partition-keys 1000 --kiln-partition-limit 1
 		log "flowpg rate r$r" cmp after --jobs 50000 --workers 200 --max-conns 4 --rounds 1 --samples 0 --systems kiln --kiln-rate-limit 10000000

@@ -305,10 +305,12 @@ func (sub *subscription) exec(ctx context.Context, fn func(ctx context.Context, 
 	return <-t.done // taken: the loop answers once fn returns
 }
 
-// runTasks runs the queued tasks on conn, first queued first. It returns
-// an error once conn is closed (a task's statement failed it), answering
-// the tasks not run yet with errNotListening.
-func (sub *subscription) runTasks(conn *pgx.Conn) error {
+// runTasks runs the queued tasks on conn, first queued first, each under
+// its own context cut short when ctx (the subscription's) is done, so that
+// Close does not wait for a long statement. It returns an error once conn
+// is closed (a task's statement failed it), answering the tasks not run
+// yet with errNotListening.
+func (sub *subscription) runTasks(ctx context.Context, conn *pgx.Conn) error {
 	sub.mu.Lock()
 	tasks := sub.tasks
 	sub.tasks = nil
@@ -321,7 +323,11 @@ func (sub *subscription) runTasks(conn *pgx.Conn) error {
 			t.done <- errNotListening
 			continue
 		}
-		t.done <- t.fn(t.ctx, conn)
+		taskCtx, cancel := context.WithCancel(t.ctx)
+		stop := context.AfterFunc(ctx, cancel)
+		t.done <- t.fn(taskCtx, conn)
+		stop()
+		cancel()
 	}
 	if conn.IsClosed() {
 		return errors.New("the listening connection closed while a statement ran on it")
@@ -394,7 +400,7 @@ func (sub *subscription) run(ctx context.Context, conn *pgx.Conn) {
 // the connection fails, and returns why it stopped.
 func (sub *subscription) receive(ctx context.Context, conn *pgx.Conn) error {
 	for {
-		if err := sub.runTasks(conn); err != nil {
+		if err := sub.runTasks(ctx, conn); err != nil {
 			return err
 		}
 		every := pingInterval

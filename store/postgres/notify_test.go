@@ -392,7 +392,8 @@ func TestSubscriptionCloseLeavesNoGoroutines(t *testing.T) {
 // between two waits, and the subscription receives after it; a function
 // that closes the connection makes the subscription reconnect (Lost) and
 // receive again; a context done before the function runs, or a closed
-// subscription, is an error without a run.
+// subscription, is an error without a run; Close cuts a running function's
+// statement short.
 func TestSubscriptionExec(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -449,7 +450,28 @@ func TestSubscriptionExec(t *testing.T) {
 	}
 	notified("after the reconnection")
 
-	sub.Close()
+	// Close while a task runs a long statement: the statement is cut
+	// short, and Close returns without waiting for it.
+	started := make(chan struct{})
+	result := make(chan error, 1)
+	go func() {
+		result <- sub.exec(ctx, func(ctx context.Context, conn *pgx.Conn) error {
+			close(started)
+			_, err := conn.Exec(ctx, `SELECT pg_sleep(600)`)
+			return err
+		})
+	}()
+	testutil.Receive(t, started, "the long task to start", nil)
+	closed := make(chan struct{})
+	go func() {
+		sub.Close()
+		close(closed)
+	}()
+	testutil.Receive(t, closed, "Close during a long task", nil)
+	if err := testutil.Receive(t, result, "the long task's error", nil); err == nil {
+		t.Fatal("a task cut short by Close returned no error")
+	}
+
 	if err := sub.exec(ctx, func(context.Context, *pgx.Conn) error {
 		t.Error("exec ran a function on a closed subscription")
 		return nil

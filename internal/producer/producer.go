@@ -112,6 +112,13 @@ type Producer struct {
 	workers    sync.WaitGroup
 	closeWork  sync.Once
 	workClosed atomic.Bool
+
+	// claimed is the fetch loop's own list of the jobs of a claim, kept
+	// between claims so that handing them out costs no allocation.
+	claimed []*runningJob
+	// handing (nil but in tests) is called by the fetch loop before each
+	// job of a claim is handed to a worker.
+	handing func(j *runningJob)
 }
 
 type runningJob struct {
@@ -358,6 +365,7 @@ func (p *Producer) fetch(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
+	jobs := p.claimed[:0]
 	p.mu.Lock()
 	p.moreDue = len(rows) == free
 	p.limitHeld = len(rows) < free && len(p.limited) > 0
@@ -373,15 +381,28 @@ func (p *Producer) fetch(ctx context.Context) (time.Duration, error) {
 		p.running[row.ID] = j
 		p.working++
 		p.jobsDone.Add(1)
-		p.dispatch(j)
+		jobs = append(jobs, j)
 	}
 	p.mu.Unlock()
+	// The jobs are handed out once p.mu is released: each hand-off wakes a
+	// worker, which takes p.mu as soon as its job returns, and a worker
+	// whose job ended while the rest of the batch was being handed out
+	// would otherwise sleep on p.mu until the last hand-off, and wake
+	// again.
+	for _, j := range jobs {
+		p.dispatch(j)
+	}
+	clear(jobs) // the records belong to their workers now
+	p.claimed = jobs
 	return params.RateWait, nil
 }
 
 // dispatch hands j to an idle worker goroutine, or starts a new one for it.
 // Only the fetch loop calls it, before StopFetching closes work.
 func (p *Producer) dispatch(j *runningJob) {
+	if p.handing != nil {
+		p.handing(j)
+	}
 	select {
 	case p.work <- j:
 	default:

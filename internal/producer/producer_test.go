@@ -675,3 +675,49 @@ func deep(n int) byte {
 	}
 	return deep(n-1) + frame[n%len(frame)]
 }
+
+// The jobs of a claim are handed to their workers without the producer's
+// lock held: a job that ends while the rest of its claim is still being
+// handed out frees its slot and has its outcome written at once, rather
+// than wait (asleep on the lock) for the last hand-off. Here the hand-off
+// of the claim's second job waits until the first job's outcome is
+// written; with the hand-offs under the lock, the first job's worker could
+// not free its slot, and the test would time out.
+func TestJobEndsWhileItsClaimIsHandedOut(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxWorkers = 2 })
+	h.st.AddJobs(jobs("k", 1, 2)...)
+	h.release(1)
+	firstWritten := make(chan bool, 1)
+	h.p.handing = func(j *runningJob) {
+		if j.row.ID != 2 {
+			return
+		}
+		deadline := time.NewTimer(enginetest.WaitTimeout)
+		defer deadline.Stop()
+		for {
+			h.mu.Lock()
+			done, changed := len(h.finished) > 0, h.changed
+			h.mu.Unlock()
+			if done {
+				firstWritten <- true
+				return
+			}
+			select {
+			case <-changed:
+			case <-deadline.C:
+				firstWritten <- false
+				return
+			}
+		}
+	}
+	h.start(t)
+	if !<-firstWritten {
+		t.Fatalf("job 1's outcome was not written within %s while job 2 was being handed out", enginetest.WaitTimeout)
+	}
+	if got := h.finishedIDs(); !slices.Equal(got, []int64{1}) {
+		t.Fatalf("finished %v, want [1]", got)
+	}
+	h.waitStarted(t, 2)
+	h.release(2)
+	h.waitFinished(t, 2)
+}

@@ -11,6 +11,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kilnjobs/kiln/internal/service"
@@ -81,6 +82,18 @@ type Completer struct {
 	in     chan *Item
 	runner service.Runner
 
+	// The collecting goroutine does not receive each outcome as it is
+	// queued while the batch it gathers cannot go out yet: it sets need
+	// to how many queued outcomes would make it ready, and Finish wakes
+	// it through kick (a buffer of 1) once queued, the outcomes sent on in
+	// and not yet received, reaches need. need is 0 while it does not
+	// wait for outcomes. Both counts are atomics, so that a wake is never
+	// lost: the collector stores need before it reads queued, Finish adds
+	// to queued before it reads need.
+	kick   chan struct{}
+	queued atomic.Int64
+	need   atomic.Int64
+
 	writers  int           // batches written at once
 	minBatch int           // outcomes that go to an idle writer without waiting
 	linger   time.Duration // the longest a smaller batch waits for an idle writer
@@ -98,7 +111,8 @@ type Completer struct {
 // batches of up to SingleWriterBatch outcomes gathered for up to
 // SingleWriterLinger.
 func New(s store.Store, logger *slog.Logger, queueSize int) *Completer {
-	c := &Completer{store: s, logger: logger, in: make(chan *Item, queueSize), writers: Writers, minBatch: 1}
+	c := &Completer{store: s, logger: logger, in: make(chan *Item, queueSize), kick: make(chan struct{}, 1),
+		writers: Writers, minBatch: 1}
 	if s.SingleWriter() {
 		c.writers, c.minBatch, c.linger = 1, SingleWriterBatch, SingleWriterLinger
 	}
@@ -113,7 +127,37 @@ func (c *Completer) Start(ctx context.Context) { c.runner.Start(ctx, c.run) }
 func (c *Completer) Stop() { c.runner.Stop() }
 
 // Finish queues an outcome for writing.
-func (c *Completer) Finish(it *Item) { c.in <- it }
+func (c *Completer) Finish(it *Item) {
+	c.in <- it
+	n := c.queued.Add(1)
+	if need := c.need.Load(); need > 0 && n >= need {
+		select {
+		case c.kick <- struct{}{}:
+		default: // a wake is pending already
+		}
+	}
+}
+
+// stopWaiting ends the collecting goroutine's wait for need outcomes, and
+// takes back a kick that Finish may have sent meanwhile, which would wake it
+// for nothing at its next wait.
+func (c *Completer) stopWaiting() {
+	if c.need.Load() == 0 {
+		return
+	}
+	c.need.Store(0)
+	select {
+	case <-c.kick:
+	default:
+	}
+}
+
+// receive takes it off in: the collecting goroutine's count of queued
+// outcomes follows.
+func (c *Completer) receive(it *Item, g *gatherer) {
+	c.queued.Add(-1)
+	g.add(it)
+}
 
 // run gathers the queued outcomes into a batch and hands it to a free writer
 // when it is ready, so a batch holds every outcome that arrived while the
@@ -149,7 +193,7 @@ func (c *Completer) run(ctx context.Context) {
 		for g.room() && (g.free > 0 || cap(c.in) == 0) {
 			select {
 			case it := <-c.in:
-				g.add(it)
+				c.receive(it, g)
 			default:
 				break fill
 			}
@@ -159,15 +203,27 @@ func (c *Completer) run(ctx context.Context) {
 			work <- g.take()
 			continue
 		}
-		// nil (no receive) when the batch is full, or while every writer
-		// is busy: outcomes then wait in in's buffer, and the fill above
-		// takes them when a writer returns. Receiving each as it came
-		// would wake this goroutine once per outcome for nothing, since
-		// no batch can go out before a writer returns. (An unbuffered in
-		// has no room to wait in: Finish would block until then.)
+		// Outcomes wait in in's buffer while the batch cannot go out
+		// yet, and the fill above takes them together: receiving each
+		// as it came would wake this goroutine once per outcome for
+		// nothing. While every writer is busy (or the batch is full) no
+		// outcome makes it ready: need is 0 and a writer's return wakes
+		// it. Otherwise Finish kicks it once need outcomes are queued.
+		// (An unbuffered in has no room to wait in: each outcome is
+		// received as it comes, while the batch has room.)
 		var in chan *Item
-		if g.room() && (g.free > 0 || cap(c.in) == 0) {
-			in = c.in
+		var kick chan struct{}
+		if cap(c.in) == 0 {
+			if g.room() {
+				in = c.in
+			}
+		} else if need := g.need(); need > 0 {
+			kick = c.kick
+			c.need.Store(int64(need))
+			if c.queued.Load() >= int64(need) && len(c.in) > 0 {
+				c.stopWaiting()
+				continue // they came meanwhile
+			}
 		}
 		var lingerOver <-chan time.Time // nil unless g.lingering
 		if g.lingering() {
@@ -178,7 +234,8 @@ func (c *Completer) run(ctx context.Context) {
 		}
 		select {
 		case it := <-in:
-			g.add(it)
+			c.receive(it, g)
+		case <-kick:
 		case batch := <-written:
 			g.written(batch)
 		case <-lingerOver:
@@ -186,6 +243,7 @@ func (c *Completer) run(ctx context.Context) {
 			g.lingered = true
 		case <-ctx.Done():
 		}
+		c.stopWaiting()
 	}
 	close(work)
 	writers.Wait()
@@ -230,6 +288,21 @@ func (g *gatherer) ready() bool {
 // an idle writer.
 func (g *gatherer) lingering() bool {
 	return len(g.next) > 0 && g.free == g.writers && !g.ready()
+}
+
+// need returns how many more outcomes make next ready (or, while it is
+// empty and every writer is free, start its linger): 0 when none would,
+// because next is full or every writer is busy.
+func (g *gatherer) need() int {
+	switch {
+	case !g.room() || g.free == 0:
+		return 0
+	case g.free < g.writers:
+		return max(ParallelBatch-len(g.next), 1)
+	case len(g.next) == 0:
+		return 1
+	}
+	return max(g.minBatch-len(g.next), 1)
 }
 
 // room reports whether next can take another outcome.
@@ -290,6 +363,7 @@ func (c *Completer) drain(batch []*Item) {
 	for {
 		select {
 		case it := <-c.in:
+			c.queued.Add(-1)
 			batch = append(batch, it)
 			if len(batch) < MaxBatch {
 				continue

@@ -170,8 +170,10 @@ func (c *Completer) run(ctx context.Context) {
 	var writers sync.WaitGroup
 	for range c.writers {
 		writers.Go(func() {
+			applied := map[int64]bool{} // each batch's, cleared and used again by the next
 			for batch := range work {
-				c.write(ctx, batch)
+				c.write(ctx, batch, applied)
+				clear(applied)
 				written <- batch
 			}
 		})
@@ -256,6 +258,7 @@ func (c *Completer) run(ctx context.Context) {
 // order they were queued (a stale copy's outcome, then a newer claim's).
 type gatherer struct {
 	next    []*Item
+	spare   [][]*Item     // batches written, emptied, for take to use again
 	held    []*Item       // in the order queued
 	pending map[int64]int // per job, its outcomes in next or in flight
 	free    int           // writers without a batch
@@ -331,7 +334,11 @@ func (g *gatherer) isHeld(id int64) bool {
 // take hands next to a writer.
 func (g *gatherer) take() []*Item {
 	batch := g.next
-	g.next = make([]*Item, 0, MaxBatch)
+	if n := len(g.spare); n > 0 {
+		g.next, g.spare = g.spare[n-1], g.spare[:n-1]
+	} else {
+		g.next = make([]*Item, 0, MaxBatch)
+	}
 	g.free--
 	g.lingered = false
 	return batch
@@ -346,6 +353,8 @@ func (g *gatherer) written(batch []*Item) {
 			delete(g.pending, it.Params.ID)
 		}
 	}
+	clear(batch) // its items are their producers' again
+	g.spare = append(g.spare, batch[:0])
 	held := g.held
 	g.held = nil
 	for _, it := range held {
@@ -375,7 +384,7 @@ func (c *Completer) drain(batch []*Item) {
 		}
 		n := min(len(batch), MaxBatch)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		c.write(ctx, batch[:n])
+		c.write(ctx, batch[:n], map[int64]bool{})
 		cancel()
 		batch = batch[n:]
 	}
@@ -393,8 +402,9 @@ const (
 	outageAfter     = 3 // single items failing before any succeeds
 )
 
-func (c *Completer) write(ctx context.Context, batch []*Item) {
-	applied := map[int64]bool{}
+// write writes the outcomes of batch and tells each its Done; applied, empty,
+// is where it records the jobs that moved.
+func (c *Completer) write(ctx context.Context, batch []*Item, applied map[int64]bool) {
 	pending := batch
 	for len(pending) > 0 && !c.writeItems(ctx, pending, splitBatchAfter, applied) && ctx.Err() == nil {
 		var failed []*Item

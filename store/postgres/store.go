@@ -290,6 +290,10 @@ type Store struct {
 	// queries caches the statements expanded by sql, by template.
 	queries sync.Map // string -> string
 
+	// completeArgs keeps the arrays of completed batches for the next
+	// (completeJobs).
+	completeArgs completeArgsList
+
 	// anyKindsListed is how many kinds the last claim of any kind of each
 	// queue listed (claim.runPlainAny): the next one sends the plain claim
 	// for as many in its first batch.

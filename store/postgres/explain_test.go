@@ -140,6 +140,8 @@ func TestQueryPlans(t *testing.T) {
 		{"available kinds", sqlAvailableKinds, []any{"q1"}},
 		{"insert jobs", sqlInsertJobs, []any{[]string{"k"}, []string{"q"}, []string{"{}"}, []string{"available"},
 			[]int32{1}, []int32{1}, []time.Time{now}, []time.Time{now}, []string{`["a"]`}, []string{"{}"}, []string{""}, []string{""}}},
+		{"insert jobs sharing columns", sqlInsertJobsShared, []any{"k", "q", []string{"{}"}, "available", int32(1), int32(1),
+			[]time.Time{now}, []time.Time{now}, []string{"a"}, "{}", ""}},
 		{"insert unique jobs", sqlInsertJobsUnique, []any{[]string{"k"}, []string{"q"}, []string{"{}"}, []string{"available"},
 			[]int32{1}, []int32{1}, []time.Time{now}, []time.Time{now}, []string{`["a"]`}, []string{"{}"}, []string{"u1"}, []string{""}}},
 		{"get unique", sqlGetUnique, []any{[]string{"u7", "u14"}}},
@@ -478,17 +480,24 @@ func TestClaimWithoutLimitsRanksNothing(t *testing.T) {
 	}
 }
 
-// TestInsertStreamsRows checks that sqlInsertJobs and sqlInsertJobsUnique
-// read their arrays as a ProjectSet, one row at a time in array order, and
+// TestInsertStreamsRows checks that sqlInsertJobs, sqlInsertJobsUnique and
+// sqlInsertJobsShared read their arrays as a ProjectSet, one row at a time in array order, and
 // neither store them (a Function Scan's tuplestore) nor sort them.
 func TestInsertStreamsRows(t *testing.T) {
 	t.Parallel()
 	s := NewForTest(t)
 	now := time.Date(2030, 1, 1, 2, 0, 0, 0, time.UTC)
 	two := func(v string) []string { return []string{v, v} }
-	for name, query := range map[string]string{"insert": sqlInsertJobs, "insert unique": sqlInsertJobsUnique} {
-		eachPlan(t, s, name, query, []any{two("k"), two("q"), two("{}"), two("available"), []int32{1, 1},
-			[]int32{1, 1}, []time.Time{now, now}, []time.Time{now, now}, two("[]"), two("{}"), []string{"u1", ""}, two("")},
+	general := []any{two("k"), two("q"), two("{}"), two("available"), []int32{1, 1},
+		[]int32{1, 1}, []time.Time{now, now}, []time.Time{now, now}, two("[]"), two("{}"), []string{"u1", ""}, two("")}
+	shared := []any{"k", "q", two("{}"), "available", int32(1), int32(1), []time.Time{now, now}, []time.Time{now, now},
+		[]string{}, "{}", ""}
+	for name, c := range map[string]struct {
+		query string
+		args  []any
+	}{"insert": {sqlInsertJobs, general}, "insert unique": {sqlInsertJobsUnique, general},
+		"insert sharing columns": {sqlInsertJobsShared, shared}} {
+		eachPlan(t, s, name, c.query, c.args,
 			func(mode, plan string) {
 				if !strings.Contains(plan, "ProjectSet") || strings.Contains(plan, "Function Scan") ||
 					strings.Contains(plan, "Sort") {

@@ -62,6 +62,47 @@ FROM (
 		unnest($12::text[]) AS partition_key
 ) AS r`
 
+// sqlInsertJobsShared is sqlInsertJobs for a round whose rows all share
+// their kind ($1), queue ($2), state ($4), priority ($5), max attempts
+// ($6), tags ($9, a text array), metadata ($10, JSON text) and partition
+// key ($11, "" for none), and have no unique key (sharedRound): those
+// come as one value each, and only args ($3, JSON text), created_at ($7)
+// and scheduled_at ($8) as arrays, one element per row, in the order of
+// the IDs. It returns what sqlInsertJobs returns, a NULL unique key for
+// each.
+//
+// A batch of one kind, as a burn-down's or a client's InsertMany of one
+// worker's jobs, thus sends 3 arrays instead of 12: PostgreSQL receives
+// (array_recv) and unnests 9 fewer arrays of an element per job each
+// (docs/benchmarks.md, "PostgreSQL: the floor's gap, counted again").
+const sqlInsertJobsShared = `INSERT INTO {s}.kiln_job (kind, queue, args, state, priority, max_attempts,
+	created_at, scheduled_at, tags, metadata, unique_key, partition_key)
+SELECT $1::text, $2::text, r.args::jsonb, $4::text, $5::integer, $6::integer,
+	r.created_at, r.scheduled_at, $9::text[], $10::text::jsonb, NULL, $11::text
+FROM (
+	SELECT unnest($3::text[]) AS args, unnest($7::timestamptz[]) AS created_at,
+		unnest($8::timestamptz[]) AS scheduled_at
+) AS r
+RETURNING id, unique_key`
+
+// sharedRound reports whether the rows at indexes todo, at least one, can
+// go in sqlInsertJobsShared: none has a unique key, and all share every
+// column but args, created_at and scheduled_at.
+func sharedRound(rows []insertedRow, todo []int) bool {
+	first := rows[todo[0]]
+	f := first.job
+	for _, i := range todo {
+		r := rows[i]
+		j := r.job
+		if j.UniqueKey != "" || j.Kind != f.Kind || j.Queue != f.Queue || j.State != f.State ||
+			j.Priority != f.Priority || j.MaxAttempts != f.MaxAttempts || r.tags != first.tags ||
+			string(j.Metadata) != string(f.Metadata) || j.Partition != f.Partition {
+			return false
+		}
+	}
+	return true
+}
+
 // sqlGetUnique returns the jobs that hold the unique keys of the array $1.
 // Its WHERE repeats the partial unique index's, so the index serves it.
 const sqlGetUnique = `SELECT ` + jobColumns + ` FROM {s}.kiln_job
@@ -194,6 +235,9 @@ func (s *Store) insertJobs(ctx context.Context, q querier, params []*store.JobIn
 // was skipped when the next inserted ID does not carry its key, and its
 // result then holds the job that holds the key.
 func (s *Store) insertRound(ctx context.Context, q querier, rows []insertedRow, todo []int, results []store.JobInsertResult) ([]int, error) {
+	if sharedRound(rows, todo) {
+		return nil, s.insertShared(ctx, q, rows, todo, results)
+	}
 	n := len(todo)
 	var (
 		kinds, queues, args, states = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -290,6 +334,47 @@ func (s *Store) insertRound(ctx context.Context, q querier, rows []insertedRow, 
 		return nil, err
 	}
 	return again, nil
+}
+
+// insertShared inserts the rows at indexes todo, which sharedRound
+// accepts, with sqlInsertJobsShared, and fills their results. With no
+// unique key, every row is inserted.
+func (s *Store) insertShared(ctx context.Context, q querier, rows []insertedRow, todo []int, results []store.JobInsertResult) error {
+	n := len(todo)
+	args, createdAt, scheduledAt := make([]string, n), make([]time.Time, n), make([]time.Time, n)
+	for k, i := range todo {
+		j := rows[i].job
+		args[k], createdAt[k], scheduledAt[k] = string(j.Args), j.CreatedAt, j.ScheduledAt
+	}
+	f := rows[todo[0]].job
+	res, err := q.Query(ctx, s.sql(sqlInsertJobsShared), f.Kind, f.Queue, arrayArg[textArray](s.describes, args),
+		string(f.State), int32(f.Priority), int32(f.MaxAttempts), arrayArg[timestamptzArray](s.describes, createdAt),
+		arrayArg[timestamptzArray](s.describes, scheduledAt), f.Tags, string(f.Metadata), f.Partition)
+	if err != nil {
+		return err
+	}
+	ids := make([]int64, 0, n)
+	var (
+		id  int64
+		key *string
+	)
+	dest := []any{&id, &key}
+	if _, err := pgx.ForEachRow(res, dest, func() error {
+		ids = append(ids, id)
+		return nil
+	}); err != nil {
+		return err
+	}
+	if len(ids) != n {
+		return fmt.Errorf("%d jobs inserted, want %d", len(ids), n)
+	}
+	slices.Sort(ids)
+	for k, i := range todo {
+		job := *rows[i].job
+		job.ID = ids[k]
+		results[i] = store.JobInsertResult{Job: &job}
+	}
+	return nil
 }
 
 // insertedRow is a job about to be inserted: the row the store will return

@@ -68,31 +68,35 @@ func TestInsertStatements(t *testing.T) {
 type queryRecorder struct {
 	mu   sync.Mutex
 	sqls []string
+	args [][]any // each statement's arguments
 }
 
 func (r *queryRecorder) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.sqls = append(r.sqls, d.SQL)
+	r.args = append(r.args, d.Args)
 	return ctx
 }
 func (r *queryRecorder) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
-// take returns the statements recorded since the last call.
-func (r *queryRecorder) take() []string {
+// take returns the statements recorded since the last call, and their
+// arguments.
+func (r *queryRecorder) take() ([]string, [][]any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	sqls := r.sqls
-	r.sqls = nil
-	return sqls
+	sqls, args := r.sqls, r.args
+	r.sqls, r.args = nil, nil
+	return sqls, args
 }
 
 // TestInsertShared checks that a batch whose jobs share every column but
 // their args and times is inserted with sqlInsertJobsShared (3 arrays, not
-// 12), and any other batch with sqlInsertJobs or sqlInsertJobsUnique; and
-// that either way each job is stored as it was given, in order, with its
-// own args and times and the shared kind, queue, state, priority, attempts,
-// tags, metadata and partition key.
+// 12; a time that every job shares as one element), and any other batch
+// with sqlInsertJobs or sqlInsertJobsUnique; and that either way each job
+// is stored as it was given, in order, with its own args and times and the
+// shared kind, queue, state, priority, attempts, tags, metadata and
+// partition key.
 func TestInsertShared(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -120,31 +124,45 @@ func TestInsertShared(t *testing.T) {
 		name   string
 		params []*store.JobInsertParams
 		want   string
+		times  [2]int // sqlInsertJobsShared's elements of created_at and scheduled_at
 	}{
-		{"shared", batch(nil), sqlInsertJobsShared},
-		{"one job", batch(nil)[:1], sqlInsertJobsShared},
-		{"kinds differ", batch(func(i int, p *store.JobInsertParams) { p.Kind = fmt.Sprint("k", i%2) }), sqlInsertJobs},
-		{"queues differ", batch(func(i int, p *store.JobInsertParams) { p.Queue = fmt.Sprint("q", i%2) }), sqlInsertJobs},
+		{"shared", batch(nil), sqlInsertJobsShared, [2]int{5, 5}},
+		{"one job", batch(nil)[:1], sqlInsertJobsShared, [2]int{1, 1}},
+		{"one time", batch(func(_ int, p *store.JobInsertParams) { p.CreatedAt, p.ScheduledAt = now, now.Add(time.Hour) }),
+			sqlInsertJobsShared, [2]int{1, 1}},
+		{"one creation time", batch(func(_ int, p *store.JobInsertParams) { p.CreatedAt = now }), sqlInsertJobsShared,
+			[2]int{1, 5}},
+		{"one scheduled time", batch(func(_ int, p *store.JobInsertParams) { p.ScheduledAt = now }), sqlInsertJobsShared,
+			[2]int{5, 1}},
+		{"kinds differ", batch(func(i int, p *store.JobInsertParams) { p.Kind = fmt.Sprint("k", i%2) }), sqlInsertJobs, [2]int{}},
+		{"queues differ", batch(func(i int, p *store.JobInsertParams) { p.Queue = fmt.Sprint("q", i%2) }), sqlInsertJobs, [2]int{}},
 		{"states differ", batch(func(i int, p *store.JobInsertParams) {
 			if i == 3 {
 				p.State = kilntype.JobStateAvailable
 			}
-		}), sqlInsertJobs},
-		{"priorities differ", batch(func(i int, p *store.JobInsertParams) { p.Priority = 1 + i%2 }), sqlInsertJobs},
-		{"attempts differ", batch(func(i int, p *store.JobInsertParams) { p.MaxAttempts = 1 + i }), sqlInsertJobs},
-		{"tags differ", batch(func(i int, p *store.JobInsertParams) { p.Tags = p.Tags[:i%2] }), sqlInsertJobs},
+		}), sqlInsertJobs, [2]int{}},
+		{"priorities differ", batch(func(i int, p *store.JobInsertParams) { p.Priority = 1 + i%2 }), sqlInsertJobs, [2]int{}},
+		{"attempts differ", batch(func(i int, p *store.JobInsertParams) { p.MaxAttempts = 1 + i }), sqlInsertJobs, [2]int{}},
+		{"tags differ", batch(func(i int, p *store.JobInsertParams) { p.Tags = p.Tags[:i%2] }), sqlInsertJobs, [2]int{}},
 		{"metadata differs", batch(func(i int, p *store.JobInsertParams) {
 			p.Metadata = []byte(fmt.Sprintf(`{"m":%d}`, i))
-		}), sqlInsertJobs},
-		{"partitions differ", batch(func(i int, p *store.JobInsertParams) { p.Partition = fmt.Sprint("p", i) }), sqlInsertJobs},
+		}), sqlInsertJobs, [2]int{}},
+		{"partitions differ", batch(func(i int, p *store.JobInsertParams) { p.Partition = fmt.Sprint("p", i) }), sqlInsertJobs, [2]int{}},
 	} {
 		rec.take()
 		results, err := traced.JobInsertMany(ctx, c.params)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		if sqls := rec.take(); !slices.Contains(sqls, s.sql(c.want)) {
+		sqls, args := rec.take()
+		i := slices.Index(sqls, s.sql(c.want))
+		if i < 0 {
 			t.Errorf("%s: want the insert sent as\n%s\ngot %q", c.name, c.want, sqls)
+		} else if c.want == sqlInsertJobsShared {
+			created, scheduled := reflect.ValueOf(args[i][6]).Len(), reflect.ValueOf(args[i][7]).Len()
+			if [2]int{created, scheduled} != c.times {
+				t.Errorf("%s: sent %d creation and %d scheduled times, want %v", c.name, created, scheduled, c.times)
+			}
 		}
 		for i, p := range c.params {
 			id := results[i].Job.ID

@@ -68,17 +68,21 @@ FROM (
 // key ($11, "" for none), and have no unique key (sharedRound): those
 // come as one value each, and only args ($3, JSON text), created_at ($7)
 // and scheduled_at ($8) as arrays, one element per row, in the order of
-// the IDs. It returns what sqlInsertJobs returns, a NULL unique key for
-// each.
+// the IDs; $7 or $8 may instead hold one time, every row's (the rows past
+// its end read NULL from its unnest, which coalesce replaces by its
+// first element: no row is ever inserted with a NULL time). It returns
+// what sqlInsertJobs returns, a NULL unique key for each.
 //
 // A batch of one kind, as a burn-down's or a client's InsertMany of one
-// worker's jobs, thus sends 3 arrays instead of 12: PostgreSQL receives
-// (array_recv) and unnests 9 fewer arrays of an element per job each
+// worker's jobs (one time for all: the client reads its clock once per
+// call), thus sends 1 array of an element per job instead of 12:
+// PostgreSQL receives (array_recv) and unnests 11 fewer of them
 // (docs/benchmarks.md, "PostgreSQL: the floor's gap, counted again").
 const sqlInsertJobsShared = `INSERT INTO {s}.kiln_job (kind, queue, args, state, priority, max_attempts,
 	created_at, scheduled_at, tags, metadata, unique_key, partition_key)
 SELECT $1::text, $2::text, r.args::jsonb, $4::text, $5::integer, $6::integer,
-	r.created_at, r.scheduled_at, $9::text[], $10::text::jsonb, NULL, $11::text
+	coalesce(r.created_at, ($7::timestamptz[])[1]), coalesce(r.scheduled_at, ($8::timestamptz[])[1]),
+	$9::text[], $10::text::jsonb, NULL, $11::text
 FROM (
 	SELECT unnest($3::text[]) AS args, unnest($7::timestamptz[]) AS created_at,
 		unnest($8::timestamptz[]) AS scheduled_at
@@ -347,6 +351,12 @@ func (s *Store) insertShared(ctx context.Context, q querier, rows []insertedRow,
 		args[k], createdAt[k], scheduledAt[k] = string(j.Args), j.CreatedAt, j.ScheduledAt
 	}
 	f := rows[todo[0]].job
+	if !slices.ContainsFunc(createdAt, func(t time.Time) bool { return !t.Equal(f.CreatedAt) }) {
+		createdAt = createdAt[:1]
+	}
+	if !slices.ContainsFunc(scheduledAt, func(t time.Time) bool { return !t.Equal(f.ScheduledAt) }) {
+		scheduledAt = scheduledAt[:1]
+	}
 	res, err := q.Query(ctx, s.sql(sqlInsertJobsShared), f.Kind, f.Queue, arrayArg[textArray](s.describes, args),
 		string(f.State), int32(f.Priority), int32(f.MaxAttempts), arrayArg[timestamptzArray](s.describes, createdAt),
 		arrayArg[timestamptzArray](s.describes, scheduledAt), f.Tags, string(f.Metadata), f.Partition)

@@ -66,16 +66,31 @@ func (e *Elector) run(ctx context.Context) {
 			}
 		}
 	}()
+	// termBegan is when the call that last elected or renewed this process
+	// began (this host's monotonic clock): its term runs at least TTL from
+	// then, since the store stamps the term during the call.
+	var termBegan time.Time
 	service.Every(ctx, e.cfg.TTL/3, func(ctx context.Context) {
 		// A renewal that takes longer than a third of the term counts as
-		// failed: the leader steps down before its term can lapse while
+		// failed, and so does one still under way two thirds of the term
+		// after the last successful one began (a renewal that started late,
+		// behind a slow one or a busy scheduler): the leader steps down
+		// with a third of its term to spare, before it can lapse while
 		// another process takes over (a stalled database must not let two
 		// processes lead, or run one singleton service, at once).
-		callCtx, cancel := context.WithTimeout(ctx, e.cfg.TTL/3)
+		began := time.Now()
+		deadline := began.Add(e.cfg.TTL / 3)
+		if spare := termBegan.Add(2 * e.cfg.TTL / 3); leading && spare.Before(deadline) {
+			deadline = spare
+		}
+		callCtx, cancel := context.WithDeadline(ctx, deadline)
 		elected, err := e.cfg.Store.LeaderAttemptElect(callCtx, &store.LeaderElectParams{
 			Name: e.cfg.Name, LeaderID: e.cfg.LeaderID, TTL: e.cfg.TTL, Now: e.cfg.Now(),
 		})
 		cancel()
+		if err == nil && elected {
+			termBegan = began
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return

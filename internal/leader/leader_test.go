@@ -3,6 +3,7 @@ package leader
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -227,5 +228,48 @@ func TestStopWhileStalledLeading(t *testing.T) {
 	recv(t, a.deposed, "deposition")
 	if len(a.log.Records("leader election failed")) == 0 && len(st.Calls(enginetest.LeaderResign)) != 1 {
 		t.Fatal("no resignation when stopped while leading")
+	}
+}
+
+// gatedElections is a store whose LeaderAttemptElect reports when each
+// call began and its context's deadline, and holds the first call until
+// release is closed.
+type gatedElections struct {
+	store.Store
+	calls   chan electionCall
+	release chan struct{}
+	n       atomic.Int32
+}
+
+type electionCall struct{ began, deadline time.Time }
+
+func (g *gatedElections) LeaderAttemptElect(ctx context.Context, p *store.LeaderElectParams) (bool, error) {
+	deadline, _ := ctx.Deadline()
+	g.calls <- electionCall{began: time.Now(), deadline: deadline}
+	if g.n.Add(1) == 1 {
+		<-g.release
+	}
+	return g.Store.LeaderAttemptElect(ctx, p)
+}
+
+// A renewal that begins late (here behind an election that took half the
+// term) must end two thirds of the term after the last successful call
+// began, not a third of the term after it began itself: the leader then
+// steps down with a third of its term to spare, however late its renewal
+// started (under load, a singleton ran in two processes at once when the
+// step-down came at the end of the term).
+func TestLateRenewalBoundedByTheTerm(t *testing.T) {
+	const ttl = 300 * time.Millisecond
+	g := &gatedElections{Store: enginetest.NewStore(), calls: make(chan electionCall, 100), release: make(chan struct{})}
+	c := newCandidate(t, g, enginetest.NewClock(), "a", ttl)
+	c.start(t)
+	first := recv(t, g.calls, "election")
+	<-time.After(ttl/2 - time.Since(first.began)) // the scenario: a slow store, not a synchronisation
+	close(g.release)
+	recv(t, c.elected, "election")
+	renewal := recv(t, g.calls, "renewal")
+	if limit := first.began.Add(2 * ttl / 3); renewal.deadline.After(limit) {
+		t.Fatalf("renewal began %s after the election and may run until %s after it; want at most %s (two thirds of the term)",
+			renewal.began.Sub(first.began), renewal.deadline.Sub(first.began), 2*ttl/3)
 	}
 }

@@ -65,6 +65,8 @@ const batchSize = 1000
 type Task struct {
 	Name     string
 	Interval time.Duration
+	// Timeout bounds each Run; 0 means service.CallTimeout.
+	Timeout time.Duration
 	// Run does one pass and returns how many rows it touched; a pass that
 	// touched a full batch is repeated at once.
 	Run func(ctx context.Context) (int, error)
@@ -120,7 +122,11 @@ func (s *Services) pass(ctx context.Context, t Task) {
 			n   int
 			err error
 		)
-		service.Bounded(ctx, service.CallTimeout, func(ctx context.Context) { n, err = t.Run(ctx) })
+		bound := t.Timeout
+		if bound == 0 {
+			bound = service.CallTimeout
+		}
+		service.Bounded(ctx, bound, func(ctx context.Context) { n, err = t.Run(ctx) })
 		if err != nil {
 			if !service.Stopping(ctx) {
 				s.cfg.Logger.Error("kiln: maintenance pass failed; will retry", "task", t.Name, "err", err)

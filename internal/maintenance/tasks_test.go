@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kilnjobs/kiln/internal/enginetest"
+	"github.com/kilnjobs/kiln/internal/service"
 	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
@@ -431,5 +432,34 @@ func TestVacuumerAsksTheStore(t *testing.T) {
 	e.st.set("JobVacuum", errors.New("permission denied"))
 	if _, err := vacuum.Run(t.Context()); err == nil {
 		t.Error("the vacuumer hid the store's error")
+	}
+}
+
+// TestPassBoundsEachRun: a pass bounds each Run by its task's Timeout, or
+// by service.CallTimeout without one; the vacuumer's is VacuumTimeout, so
+// that a long VACUUM is not cut short at 30 s and started again at every
+// pass.
+func TestPassBoundsEachRun(t *testing.T) {
+	t.Parallel()
+	s := New(newTaskEnv().cfg)
+	if got := task(t, s, "vacuum").Timeout; got != VacuumTimeout {
+		t.Fatalf("vacuum task's Timeout %v, want VacuumTimeout (%v)", got, VacuumTimeout)
+	}
+	for _, c := range []struct{ timeout, min, max time.Duration }{
+		{0, service.CallTimeout / 2, service.CallTimeout},
+		{VacuumTimeout, VacuumTimeout / 2, VacuumTimeout},
+	} {
+		var left time.Duration
+		s.pass(t.Context(), Task{Name: "t", Timeout: c.timeout, Run: func(ctx context.Context) (int, error) {
+			deadline, ok := ctx.Deadline()
+			if !ok {
+				t.Fatal("Run without a deadline")
+			}
+			left = time.Until(deadline)
+			return 0, nil
+		}})
+		if left < c.min || left > c.max {
+			t.Errorf("Timeout %v: Run had %v left; want between %v and %v", c.timeout, left, c.min, c.max)
+		}
 	}
 }

@@ -83,7 +83,12 @@ const (
 // process holds no more connections than its pool and that one (2 by
 // default; issue 11's scale goal); the notifications that arrive
 // meanwhile are handed on after it, and the process's polls
-// (FetchPollInterval, CancelPollInterval) go on meanwhile. Without a
+// (FetchPollInterval, CancelPollInterval) go on meanwhile. A VACUUM of a
+// table of millions of jobs takes minutes (the maintenance leader bounds
+// it by maintenance.VacuumTimeout, an hour); a VACUUM cut short by its
+// context (the leader deposed or stopping) closes that connection, and
+// the subscription reconnects and reports that notifications may have
+// been lost, as after any failure. Without a
 // subscription that has a connection (none open, one reconnecting, behind
 // PgBouncer, or a pool passed to New, whose notice handler JobVacuum
 // cannot share), it runs on a connection of its own, opened for it and

@@ -104,9 +104,12 @@ type Completer struct {
 }
 
 // New returns a Completer writing to s. queueSize bounds the outcomes
-// waiting to be written beyond the batch being gathered (MaxBatch; while
-// every writer is busy, all of them wait in the queue); Finish blocks when
-// it is full (backpressure). On a
+// waiting to be written beyond the batch being gathered (MaxBatch); Finish
+// blocks when it is full (backpressure). Outcomes wait in the queue, not
+// in the batch, while every writer is busy and while the batch cannot go
+// out yet (beside a write under way until ParallelBatch are queued; for a
+// single writer until SingleWriterBatch are, or its linger ends): a
+// queueSize below those makes Finish block until a writer returns. On a
 // store whose SingleWriter reports true it writes with one writer, in
 // batches of up to SingleWriterBatch outcomes gathered for up to
 // SingleWriterLinger.

@@ -272,6 +272,9 @@ func (s *Store) completeJobs(ctx context.Context, params []*store.JobFinishParam
 // completeArgs holds the arrays that completeJobs sends, kept in the Store's
 // completeArgsList between batches: pgx is done with them once the batch is
 // read, and making them anew was ~100 bytes per job (7 slices per batch).
+// A pgx QueryTracer of the pool sees them as the statement's Args: one that
+// keeps Args after the call returns (an asynchronous exporter) must copy
+// them, since the next batch writes over them.
 type completeArgs struct {
 	sorted      []*store.JobFinishParams
 	ids         []int64

@@ -19,14 +19,25 @@
 //   over K partition keys ("0" to "K-1", as BenchmarkBurnDownPartitionLimit
 //   enqueues them), each claim by key under a limit of MAXRUN (1) running
 //   jobs per key, as store.ClaimPartitioned runs it on the SQLite store
-//   (rounds of a listing, ph_keys: keysrunning.sql, sqlPartitionKeysRunning,
-//   from the previous claim's last key; and a take, ph_take: takeids.sql,
-//   sqlPartitionTakeIDs, of each listed key with room's first job; then
-//   KEYUPD's UPDATE, keyupd.sql, with COUNT's statement after it unless
-//   KEYCOUNT=none). The reads of jobs without a key that the store runs once
-//   per rotation over the keys are left out. KEYUPD=claimupd_trigger.sql
-//   KEYCOUNT=none is the take before it counted its own moves; KEYSQL names
-//   another listing.
+//   (rounds of a listing, ph_heads: keyslisted.sql, sqlPartitionKeysListed,
+//   rows of (key, its first available job's ID or NULL, its running jobs)
+//   from the previous claim's last key, stepped until the claim has its keys;
+//   and a take, ph_take: takeids.sql, sqlPartitionTakeIDs, of each listed
+//   key with room's first job; then KEYUPD's UPDATE, claimupd.sql, with
+//   COUNT's statement after it unless KEYCOUNT=none). The reads of jobs
+//   without a key that the store runs once per rotation over the keys, and
+//   the deletion of keys without available jobs (once per key, at the end),
+//   are left out. KEYUPD=claimupd_trigger.sql KEYCOUNT=none is the take
+//   before it counted its own moves. KEYSQL=keysrunning_walk.sql runs the
+//   listing before migration 028 instead (ph_keys: the recursive walk of
+//   kiln_job_claim_partition, sqlPartitionKeysRunning, on a database
+//   migrated to 027). HEADS names another listing of ph_heads' columns
+//   (more columns, read as the take reads them, with TAKE=none: a listing
+//   that reads the jobs itself); HEADADV and HEADADV2, statements run after
+//   each UPDATE (?1 queue, ?2 kind, ?3 JSON array of the keys taken, ?4 of
+//   the IDs); PRE and POST, SQL run before and after the inserts (POST's
+//   not counted). sql/proto holds the statements of the prototypes of
+//   docs/benchmarks.md, "SQLite per-key claims: a table of keys".
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,12 +98,10 @@ static void exec(const char *sql) {
 }
 
 static sqlite3_stmt *sBegin, *sCommit, *sCand, *sUpd, *sFin[5], *sCount;
-static sqlite3_stmt *sKeys, *sTake, *sKeyUpd;
+static sqlite3_stmt *sKeys, *sTake, *sKeyUpd, *sHeads, *sHeadAdv[2];
 static int nKeys, maxRun = 1, keyCount = 1;
 static const int sizes[5] = {256, 64, 16, 4, 1};
 static long long now0 = 1796507153648919LL;
-
-static long long steps[8];
 
 __attribute__((noinline)) void ph_begin(void) {
 	if (sqlite3_step(sBegin) != SQLITE_DONE) die("begin");
@@ -296,6 +305,60 @@ __attribute__((noinline)) void ph_keyupdate(long long now, int n, long long *ids
 
 __attribute__((noinline)) void ph_keycount(int n) { count("available", "running", n, 0); }
 
+// keybuf holds the keys of the jobs a heads listing took, as a JSON array.
+static char keybuf[1 << 20];
+
+// ph_heads is ph_keys for a listing that reads a table of each key's
+// first available job (HEADS: rows of (id, key, running) in key order
+// after ?3, for queue ?1 and kind ?2): it takes the first job of each key
+// with room, up to n, visits at most 1000 rows, and appends each taken
+// key to keybuf.
+__attribute__((noinline)) int ph_heads(int n, long long *ids, char *last, int *end) {
+	sqlite3_bind_text(sHeads, 1, "default", -1, SQLITE_STATIC);
+	sqlite3_bind_text(sHeads, 2, "noop", -1, SQLITE_STATIC);
+	sqlite3_bind_text(sHeads, 3, cursor, -1, SQLITE_STATIC);
+	if (sqlite3_bind_parameter_count(sHeads) >= 4) sqlite3_bind_int64(sHeads, 4, maxRun);
+	int taken = 0, visited = 0, rc;
+	char *kp = keybuf + strlen(keybuf);
+	strcpy(last, cursor);
+	*end = 1;
+	while (taken < n && visited < 1000 && (rc = sqlite3_step(sHeads)) == SQLITE_ROW) {
+		const char *key = (const char *)sqlite3_column_text(sHeads, 0);
+		if (sqlite3_column_type(sHeads, 1) == SQLITE_NULL) continue; // a key without available jobs
+		long long id = sqlite3_column_int64(sHeads, 1);
+		int running = sqlite3_column_int(sHeads, 2);
+		for (int c = 3; c < sqlite3_column_count(sHeads); c++) {
+			switch (sqlite3_column_type(sHeads, c)) {
+			case SQLITE_TEXT: sqlite3_column_text(sHeads, c); sqlite3_column_bytes(sHeads, c); break;
+			case SQLITE_INTEGER: sqlite3_column_int64(sHeads, c); break;
+			}
+		}
+		visited++;
+		strcpy(last, key);
+		if (running < maxRun) {
+			ids[taken++] = id;
+			kp += sprintf(kp, kp[-1] == '[' ? "\"%s\"" : ",\"%s\"", key);
+		}
+	}
+	if (taken == n || visited == 1000) *end = sqlite3_step(sHeads) != SQLITE_ROW;
+	sqlite3_reset(sHeads);
+	return taken;
+}
+
+// ph_headadv runs HEADADV's statements after a claim's UPDATE: ?1 queue,
+// ?2 kind, ?3 the JSON array of the keys taken, ?4 that of the IDs taken.
+__attribute__((noinline)) void ph_headadv(void) {
+	for (int k = 0; k < 2 && sHeadAdv[k]; k++) {
+		sqlite3_stmt *s = sHeadAdv[k];
+		sqlite3_bind_text(s, 1, "default", -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, "noop", -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, keybuf, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 4, idbuf, -1, SQLITE_STATIC);
+		if (sqlite3_step(s) != SQLITE_DONE) die("head advance");
+		sqlite3_reset(s);
+	}
+}
+
 // claimByKey claims up to want jobs by key into ids, in rounds of a
 // listing and a take as store.ClaimPartitioned (one job per key: the
 // limit is at most 1 here), and counts the moves once per claim when
@@ -305,9 +368,15 @@ static int claimByKey(long long now, int want, long long *ids) {
 	for (int round = 0; round < 8 && claimed < want; round++) {
 		char last[256];
 		int end;
-		int n = ph_keys(want - claimed < 1000 ? want - claimed : 1000, ids + claimed, last, &end);
-		if (n > 0) n = ph_take(now, n, ids + claimed);
+		int n;
+		if (sHeads) {
+			strcpy(keybuf, "[");
+			n = ph_heads(want - claimed < 1000 ? want - claimed : 1000, ids + claimed, last, &end);
+			strcat(keybuf, "]");
+		} else n = ph_keys(want - claimed < 1000 ? want - claimed : 1000, ids + claimed, last, &end);
+		if (n > 0 && sTake) n = ph_take(now, n, ids + claimed);
 		if (n > 0) ph_keyupdate(now, n, ids + claimed);
+		if (n > 0 && sHeads) ph_headadv();
 		claimed += n;
 		took += n;
 		strcpy(cursor, last);
@@ -386,7 +455,9 @@ int main(int argc, char **argv) {
 	if (argc > 5) { char *s = slurp(argv[5]); exec(s); }
 	const char *cnt = getenv("COUNT") ? getenv("COUNT") : "count.sql";
 	if (strcmp(cnt, "none")) sCount = prep(slurp(cnt));
+	if (getenv("PRE")) exec(slurp(getenv("PRE")));
 	ph_insert(N, sCount);
+	if (getenv("POST")) exec(slurp(getenv("POST")));
 	exec("PRAGMA wal_checkpoint(TRUNCATE)");
 	sBegin = prep("BEGIN IMMEDIATE");
 
@@ -398,11 +469,16 @@ int main(int argc, char **argv) {
 		// the listing's group_concat goes without it there (the walk's rows
 		// come in its order without one; 3.44 and later sort them, which
 		// this count then leaves out).
-		char *keys = slurp(getenv("KEYSQL") ? getenv("KEYSQL") : "keysrunning.sql"), *ob;
+		char *keys = slurp(getenv("KEYSQL") ? getenv("KEYSQL") : "keysrunning_walk.sql"), *ob;
 		if (sqlite3_libversion_number() < 3044000 && (ob = strstr(keys, " ORDER BY i)")))
 			memmove(ob, ob + 11, strlen(ob + 11) + 1);
-		sKeys = prep(keys);
-		sTake = prep(slurp("takeids.sql"));
+		if (getenv("KEYSQL")) sKeys = prep(keys);
+		if (!getenv("TAKE") || strcmp(getenv("TAKE"), "none")) sTake = prep(slurp(getenv("TAKE") ? getenv("TAKE") : "takeids.sql"));
+		if (!sKeys) {
+			sHeads = prep(slurp(getenv("HEADS") ? getenv("HEADS") : "keyslisted.sql"));
+			if (getenv("HEADADV")) sHeadAdv[0] = prep(slurp(getenv("HEADADV")));
+			if (getenv("HEADADV2")) sHeadAdv[1] = prep(slurp(getenv("HEADADV2")));
+		}
 		sKeyUpd = prep(slurp(getenv("KEYUPD") ? getenv("KEYUPD") : "claimupd.sql"));
 		keyCount = !(getenv("KEYCOUNT") && !strcmp(getenv("KEYCOUNT"), "none"));
 		if (getenv("MAXRUN")) maxRun = atoi(getenv("MAXRUN"));
@@ -423,8 +499,8 @@ int main(int argc, char **argv) {
 	sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_MISS, &miss, &hi, 0);
 	if (nKeys)
 		printf("per-key (%d keys, limit %d): vmsteps/job keys %.1f take %.1f update %.1f\n", nKeys, maxRun,
-		       (double)sqlite3_stmt_status(sKeys, SQLITE_STMTSTATUS_VM_STEP, 0) / N,
-		       (double)sqlite3_stmt_status(sTake, SQLITE_STMTSTATUS_VM_STEP, 0) / N,
+		       (double)sqlite3_stmt_status(sHeads ? sHeads : sKeys, SQLITE_STMTSTATUS_VM_STEP, 0) / N,
+		       sTake ? (double)sqlite3_stmt_status(sTake, SQLITE_STMTSTATUS_VM_STEP, 0) / N : 0.0,
 		       (double)sqlite3_stmt_status(sKeyUpd, SQLITE_STMTSTATUS_VM_STEP, 0) / N);
 	long long finSteps = 0;
 	for (int k = 0; k < 5; k++) finSteps += sqlite3_stmt_status(sFin[k], SQLITE_STMTSTATUS_VM_STEP, 0);

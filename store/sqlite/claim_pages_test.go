@@ -120,7 +120,7 @@ func pageCounts(t testing.TB, db *sql.DB) (read, written int) {
 // completion of its jobs), beside the plain claims of the same jobs
 // without keys. Each claimed job costs the per-key claim a seek of
 // kiln_job_claim_partition to list its key and the row's lookup to read
-// it: the take reads the job whose ID the listing found (sqlPartitionKeysRunning,
+// it: the take reads the job whose ID the listing found (sqlPartitionKeysListed,
 // sqlPartitionTakeIDs), 8.5 pages per job, where seeking each key's range
 // again fetched 11.5; 6.5 since migration 025 (kiln_job_claim_partition
 // without a second copy of the ID: at this size the index has one level

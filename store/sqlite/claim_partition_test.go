@@ -98,7 +98,7 @@ SELECT ?4, ?4, '{}', 'available', 1, 1, ?1, ?1, ?3 FROM g`, micros(now.Add(-time
 	}
 }
 
-// TestPartitionKeysRunning checks KeysRunning (sqlPartitionKeysRunning):
+// TestPartitionKeysRunning checks KeysRunning (sqlPartitionKeysListed):
 // from the cursor, the keys with available jobs in byte order, each with
 // its jobs running (of the kind, in any queue), up to the n-th key with
 // room under the cap or scan keys, and end only once the keys ran out.

@@ -42,8 +42,7 @@ SELECT k FROM keys WHERE k IS NOT NULL`
 // or ?5 keys, whichever comes first. Rows are (v, tat, i). When ?3 is "",
 // the first row (i = 0) is the key "" and its own budget (the jobs
 // without a key). Each row after it holds a key's first job ID and the
-// key, as "ID key" (as in sqlPartitionKeysRunning, for
-// sqlPartitionTakeIDs), and the budget of the key of the row before it
+// key, as "ID key" (for sqlPartitionTakeIDs), and the budget of the key of the row before it
 // (NULL on the first such row, i = 1): a reader pairs each key with the
 // next row's tat, and a row whose v is NULL follows the last key of all
 // (the keys ran out). The rows come as one value (sqlKeyList).
@@ -75,47 +74,37 @@ SELECT ` + sqlKeyList + ` FROM (
 	SELECT v, prev, i FROM keys WHERE i > 0
 )`
 
-// sqlPartitionKeysRunning lists the partition keys other than "" of the
-// available jobs of queue ?1 and kind ?2, in byte order after ?3, each
-// with the ID of its first available job of kind ?2 in claim order and
-// its running jobs of kind ?2: up to the ?4-th key with fewer than ?6
-// running, or ?5 keys, whichever comes first. Each row (v, running) holds
-// a key's first job ID and the key, as "ID key" (one string: a scalar
-// subquery returns one value), and the running jobs of the key of the row
-// before (NULL on the first row): a reader pairs each key with the next
-// row's count, and a row whose v is NULL follows the last key of all (the
-// keys ran out). The rows come as one value (sqlKeyList).
-//
-// keys walks kiln_job_claim_partition as sqlPartitionKeys does (one seek
-// per key, and one more for the key after the last one paired), and each
-// step counts the running jobs of the key of the row it steps from (one
-// seek of kiln_job_running_partition per key), so that each key is
-// counted once, in the step that also seeks the next key; found counts
-// the keys with room before that one, which stops the walk once ?4 keys
-// have room. The rows come out in the order of the walk (one row per
-// step, as in sqlPartitionKeys), with no sort. The seek that finds a key
-// lands on its first entry, which is its first job in claim order
-// (priority, scheduled_at, id): the take reads that job by ID
-// (sqlPartitionTakeIDs) instead of seeking the key's range again.
-const sqlPartitionKeysRunning = `WITH RECURSIVE keys(v, i, prev, found) AS (
-	SELECT ' ' || ?3, 0, NULL, 0
-	UNION ALL
-	SELECT (SELECT id || ' ' || partition_key FROM kiln_job INDEXED BY kiln_job_claim_partition
-			WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND partition_key <> ''
-				AND partition_key > substr(keys.v, instr(keys.v, ' ') + 1)
-			ORDER BY partition_key LIMIT 1),
-		keys.i + 1,
-		CASE WHEN keys.i > 0 THEN (SELECT count(*) FROM kiln_job INDEXED BY kiln_job_running_partition
-			WHERE state = 'running' AND kind = ?2 AND partition_key = substr(keys.v, instr(keys.v, ' ') + 1)
-				AND partition_key <> '') END,
-		keys.found + coalesce(keys.prev < ?6, 0)
-	FROM keys
-	WHERE keys.v IS NOT NULL AND keys.i <= ?5 AND keys.found + coalesce(keys.prev < ?6, 0) < ?4
-)
-SELECT ` + sqlKeyList + ` FROM keys WHERE i > 0`
+// sqlPartitionKeysListed lists, in byte order after ?3, the partition keys
+// of queue ?1 and kind ?2 in kiln_job_partition_key (migration 028: every
+// key with available jobs, and perhaps keys whose jobs have all left the
+// available state since), each with the ID of its first available job in
+// claim order (NULL: none, a key to delete: sqlPartitionKeysDrop) and its
+// running jobs of kind ?2 (in any queue). The rows come in the order of
+// the table's primary key, with no sort and no recursion, one seek of
+// kiln_job_claim_partition and one of kiln_job_running_partition per key,
+// computed as the caller steps them: KeysRunning stops stepping once it
+// has the keys it wants.
+const sqlPartitionKeysListed = `SELECT k.partition_key,
+	(SELECT id FROM kiln_job INDEXED BY kiln_job_claim_partition
+		WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND partition_key = k.partition_key AND partition_key <> ''
+		ORDER BY priority, scheduled_at LIMIT 1),
+	(SELECT count(*) FROM kiln_job INDEXED BY kiln_job_running_partition
+		WHERE state = 'running' AND kind = ?2 AND partition_key = k.partition_key AND partition_key <> '')
+FROM kiln_job_partition_key AS k
+WHERE k.queue = ?1 AND k.kind = ?2 AND k.partition_key > ?3
+ORDER BY k.partition_key`
 
-// sqlKeyList is the one value that sqlPartitionKeysRunning and
-// sqlPartitionKeyBudgets return: their rows (v, prev), in the order of
+// sqlPartitionKeysDrop deletes from kiln_job_partition_key the keys of the
+// JSON array ?3 of queue ?1 and kind ?2 that have no available job: those
+// that sqlPartitionKeysListed found without one, checked again (a job that
+// became available since added its key back: migration 028's triggers).
+const sqlPartitionKeysDrop = `DELETE FROM kiln_job_partition_key
+WHERE queue = ?1 AND kind = ?2 AND partition_key IN (SELECT value FROM json_each(?3))
+	AND NOT EXISTS (SELECT 1 FROM kiln_job INDEXED BY kiln_job_claim_partition
+		WHERE state = 'available' AND queue = ?1 AND kind = ?2
+			AND partition_key = kiln_job_partition_key.partition_key AND partition_key <> '')`
+
+// sqlKeyList is the one value that sqlPartitionKeyBudgets returns: their rows (v, prev), in the order of
 // the walk (i), as one text in which each row is v, NUL, prev and each
 // row after the first is preceded by a NUL, a NULL being empty (neither v,
 // a key's "ID key", nor prev, a number, is ever empty, and a partition
@@ -129,7 +118,7 @@ const sqlKeyList = `group_concat(coalesce(v, '') || char(0) || coalesce(prev, ''
 // sqlPartitionTakeIDs returns (claimColumns of, with an empty text for
 // partition_key, which the caller knows) the jobs of the JSON array of IDs
 // ?4 that are still due available jobs of queue ?1 and kind ?2 at ?3: the
-// first jobs of the keys that sqlPartitionKeysRunning listed, one
+// first jobs of the keys that sqlPartitionKeysListed listed, one
 // primary-key lookup each (NOT INDEXED: the planner would otherwise walk
 // the queue and kind's range of kiln_job_claim_kind, every available job
 // of the kind). A paused queue gives none.
@@ -243,8 +232,9 @@ type partitionStmts struct {
 	mu                     sync.Mutex
 	keys, running, unkeyed *sql.Stmt
 	unkeyedDeep            *sql.Stmt         // sqlUnkeyedDeep
-	keysRunning            *sql.Stmt         // sqlPartitionKeysRunning (per-key caps)
-	takeIDs                *sql.Stmt         // sqlPartitionTakeIDs (after keysRunning)
+	keysListed             *sql.Stmt         // sqlPartitionKeysListed (per-key caps)
+	keysDrop               *sql.Stmt         // sqlPartitionKeysDrop (after keysListed)
+	takeIDs                *sql.Stmt         // sqlPartitionTakeIDs (after keysListed)
 	keyBudgets             *sql.Stmt         // sqlPartitionKeyBudgets (per-key rate limits)
 	take                   map[int]*sql.Stmt // by LIMIT (sqlPartitionTake)
 }
@@ -267,7 +257,8 @@ func (ps *partitionStmts) prepare(ctx context.Context, db *sql.DB, max int) erro
 		{&ps.unkeyed, sqlUnkeyedJobs},
 		{&ps.unkeyedDeep, sqlUnkeyedDeep},
 		{&ps.keyBudgets, sqlPartitionKeyBudgets},
-		{&ps.keysRunning, sqlPartitionKeysRunning},
+		{&ps.keysListed, sqlPartitionKeysListed},
+		{&ps.keysDrop, sqlPartitionKeysDrop},
 		{&ps.takeIDs, sqlPartitionTakeIDs},
 	} {
 		if *f.stmt != nil {
@@ -300,7 +291,7 @@ func (ps *partitionStmts) close() error {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	var errs []error
-	for _, s := range []**sql.Stmt{&ps.keys, &ps.running, &ps.unkeyed, &ps.unkeyedDeep, &ps.keyBudgets, &ps.keysRunning, &ps.takeIDs} {
+	for _, s := range []**sql.Stmt{&ps.keys, &ps.running, &ps.unkeyed, &ps.unkeyedDeep, &ps.keyBudgets, &ps.keysListed, &ps.keysDrop, &ps.takeIDs} {
 		if *s != nil {
 			errs = append(errs, (*s).Close())
 			*s = nil
@@ -321,7 +312,8 @@ type partitionTx struct {
 	ps                             *partitionStmts
 	keys, running, unkeyed, update *sql.Stmt // update: sqlClaimUpdateAvailable
 	unkeyedDeep                    *sql.Stmt
-	keyBudgets, keysRunning        *sql.Stmt
+	keyBudgets, keysListed         *sql.Stmt
+	keysDrop                       *sql.Stmt
 	takeIDs                        *sql.Stmt
 	countMoves                     *sql.Stmt // sqlCountMoves
 	// counted gathers the jobs that the takes moved to running (update
@@ -345,8 +337,9 @@ func (ps *partitionStmts) bind(ctx context.Context, tx *sql.Tx, st *stmts) *part
 	return &partitionTx{ctx: ctx, tx: tx, ps: ps, keys: tx.StmtContext(ctx, ps.keys),
 		running: tx.StmtContext(ctx, ps.running), unkeyed: tx.StmtContext(ctx, ps.unkeyed),
 		unkeyedDeep: tx.StmtContext(ctx, ps.unkeyedDeep),
-		keyBudgets:  tx.StmtContext(ctx, ps.keyBudgets), keysRunning: tx.StmtContext(ctx, ps.keysRunning),
-		takeIDs: tx.StmtContext(ctx, ps.takeIDs), update: tx.StmtContext(ctx, st.claimUpdateAvailable),
+		keyBudgets:  tx.StmtContext(ctx, ps.keyBudgets), keysListed: tx.StmtContext(ctx, ps.keysListed),
+		keysDrop: tx.StmtContext(ctx, ps.keysDrop),
+		takeIDs:  tx.StmtContext(ctx, ps.takeIDs), update: tx.StmtContext(ctx, st.claimUpdateAvailable),
 		countMoves: tx.StmtContext(ctx, st.countMoves), counted: make(moves, 2)}
 }
 
@@ -404,27 +397,68 @@ func (p *partitionSource) Keys(ctx context.Context, after string, n int) ([]stri
 }
 
 func (p *partitionSource) KeysRunning(ctx context.Context, after string, n, scan, maxRunning int) ([]store.KeyRunning, bool, error) {
-	var list sql.NullString
-	if err := p.tx.keysRunning.QueryRowContext(ctx, p.p.Queue, p.kind, after, n, scan, maxRunning).Scan(&list); err != nil {
+	keys, dead, end, err := p.listKeys(ctx, after, n, scan, maxRunning)
+	if err == nil && len(dead) > 0 {
+		err = p.dropKeys(ctx, dead)
+	}
+	if err != nil {
 		return nil, false, fmt.Errorf("list partition keys and running jobs: %w", err)
 	}
-	p.resetFirst(n)
-	var bad error
-	keys, end := readKeyList(list.String, n+1, false, func(v, running string) store.KeyRunning {
-		key, err := p.listed(v)
-		count := 0
-		if err == nil && running != "" {
-			count, err = strconv.Atoi(running)
-		}
-		if err != nil {
-			bad = err
-		}
-		return store.KeyRunning{Key: key, Running: count}
-	})
-	if bad != nil {
-		return nil, false, fmt.Errorf("list partition keys and running jobs: %w", bad)
-	}
 	return keys, end, nil
+}
+
+// listKeys steps sqlPartitionKeysListed from after: the keys with an
+// available job, each with its running jobs, up to the n-th with fewer
+// than maxRunning running or scan keys, whichever comes first, recording
+// each one's first job in first; and the keys it passed that have none
+// (dead), which it does not count. end reports that no key with an
+// available job follows the last one returned.
+func (p *partitionSource) listKeys(ctx context.Context, after string, n, scan, maxRunning int) (keys []store.KeyRunning,
+	dead []string, end bool, err error) {
+	rows, err := p.tx.keysListed.QueryContext(ctx, p.p.Queue, p.kind, after)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	defer rows.Close()
+	p.resetFirst(n)
+	keys = make([]store.KeyRunning, 0, n)
+	var (
+		room    int
+		key     string
+		first   sql.NullInt64
+		running int
+	)
+	for rows.Next() {
+		if err := rows.Scan(&key, &first, &running); err != nil {
+			return nil, nil, false, err
+		}
+		switch {
+		case !first.Valid:
+			dead = append(dead, key)
+			continue
+		case room == n || len(keys) == scan:
+			return keys, dead, false, rows.Close() // a key with an available job follows
+		}
+		p.first[key] = first.Int64
+		keys = append(keys, store.KeyRunning{Key: key, Running: running})
+		if running < maxRunning {
+			room++
+		}
+	}
+	return keys, dead, true, rows.Err()
+}
+
+// dropKeys deletes from kiln_job_partition_key the keys of dead that still
+// have no available job (sqlPartitionKeysDrop).
+func (p *partitionSource) dropKeys(ctx context.Context, dead []string) error {
+	list, err := json.Marshal(dead)
+	if err != nil {
+		return err
+	}
+	if _, err := p.tx.keysDrop.ExecContext(ctx, p.p.Queue, p.kind, string(list)); err != nil {
+		return fmt.Errorf("drop keys without available jobs: %w", err)
+	}
+	return nil
 }
 
 func (p *partitionSource) KeyBudgets(ctx context.Context, after string, n, scan int, eligible time.Time) ([]store.KeyTAT, bool, error) {
@@ -477,8 +511,7 @@ func (p *partitionSource) listed(v string) (string, error) {
 	return key, nil
 }
 
-// readKeyList reads a listing of keys (sqlPartitionKeysRunning,
-// sqlPartitionKeyBudgets) returned as one text (sqlKeyList), in which
+// readKeyList reads a listing of keys (sqlPartitionKeyBudgets) returned as one text (sqlKeyList), in which
 // each row holds a key (empty: NULL, once the keys ran out) and the value
 // of the key of the row before it (empty: NULL): pair makes each key's
 // entry from the key and the value of the row after it. When own is set,

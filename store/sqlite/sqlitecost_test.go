@@ -20,7 +20,7 @@ func TestSQLiteCostStatements(t *testing.T) {
 		{"fin.sql", strings.Replace(sqlFinishJobs(1), valuesRows(1, 10), "/*ROWS*/", 1)},
 		{"count.sql", sqlCountMoves},
 		// The per-key burn-down's (KEYS=1000).
-		{"keysrunning.sql", sqlPartitionKeysRunning},
+		{"keyslisted.sql", sqlPartitionKeysListed},
 		{"takeids.sql", sqlPartitionTakeIDs},
 		{"claimupd_trigger.sql", sqlClaimUpdate},
 	} {

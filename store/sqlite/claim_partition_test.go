@@ -216,12 +216,14 @@ VALUES ('k', 'q', '{}', 'available', ?1, 1, ?2, ?3, ?4)`, priority, micros(now.A
 }
 
 // TestPartitionKeysRunningAllocs checks what listing keys costs the Go
-// heap: KeysRunning of 100 keys reads one text (sqlKeyList), of which
-// every key and its first job's ID are parts, and allocates a few values
-// per call and none per key but the map entry of its first job: 42
-// allocations, where a row per key made 240 (the driver's copy of each
-// row's text and that copy as an interface value) and, before that,
-// scanning each row into variables of its own 440.
+// heap: KeysRunning of 100 keys steps one row per key
+// (sqlPartitionKeysListed, since migration 028): the driver's copy of each
+// key's text and that copy as an interface value, the boxed ID, and a few
+// values per call, about 240. Until 028 the listing was one text
+// (sqlKeyList) and made 42, at 10k more database instructions per claimed
+// job (the recursive walk, docs/benchmarks.md, "SQLite per-key claims: a
+// table of keys"); before that, a row per key made 240 and scanning each
+// row into variables of its own 440.
 func TestPartitionKeysRunningAllocs(t *testing.T) {
 	ctx := t.Context()
 	s := openMigrated(t)
@@ -249,8 +251,8 @@ func TestPartitionKeysRunningAllocs(t *testing.T) {
 		t.Fatalf("listed %d keys (last first job %d), want 100 with their first jobs", len(keys), src.first[keys[99].Key])
 	}
 	t.Logf("KeysRunning of 100 keys: %.0f allocations", allocs)
-	if allocs > 100 {
-		t.Errorf("KeysRunning of 100 keys made %.0f allocations, want at most 100", allocs)
+	if allocs > 300 {
+		t.Errorf("KeysRunning of 100 keys made %.0f allocations, want at most 300", allocs)
 	}
 }
 

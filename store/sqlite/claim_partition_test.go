@@ -345,3 +345,69 @@ func TestClaimPartitionIndexStoresIDOnce(t *testing.T) {
 		t.Errorf("columns of kiln_job_claim_partition's entries: %v, want %v", cols, want)
 	}
 }
+
+// TestPartitionKeysDeadBounded: a listing walks at most scan keys without
+// an available job (here 2,500 left by deleted jobs, which a bulk cancel
+// or delete leaves behind), dropping them from kiln_job_partition_key in
+// the claim's transaction and stopping there, so that a claim holds the
+// write lock for a bounded walk; the listings after it go on past them to
+// the key with a job, and a claim by key still takes it.
+func TestPartitionKeysDeadBounded(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := openMigrated(t)
+	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
+	if _, err := s.w.ExecContext(ctx, `WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 2500)
+INSERT INTO kiln_job (kind, queue, args, state, priority, max_attempts, created_at, scheduled_at, partition_key)
+SELECT 'k', 'q', '{}', 'available', 1, 1, ?1, ?1, printf('dead-%05d', n) FROM g`, micros(now)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM kiln_job`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO kiln_job (kind, queue, args, state, priority, max_attempts, created_at, scheduled_at, partition_key)
+VALUES ('k', 'q', '{}', 'available', 1, 1, ?1, ?1, 'live')`, micros(now)); err != nil {
+		t.Fatal(err)
+	}
+	keysLeft := func() int {
+		t.Helper()
+		var n int
+		if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM kiln_job_partition_key`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := keysLeft(); n != 2501 {
+		t.Fatalf("%d keys listed in kiln_job_partition_key; want 2,501 (the test's premise: deletes leave them)", n)
+	}
+	st, err := s.stmts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.partition.prepare(ctx, s.w, 1); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &partitionSource{tx: st.partition.bind(ctx, tx, st), p: &store.JobClaimParams{Queue: "q"}, kind: "k"}
+	keys, end, err := src.KeysRunning(ctx, "", 10, 1000, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 0 || end {
+		t.Fatalf("first listing: %v, end %v; want no key and not the end (it stops after 1,000 keys without a job)", keys, end)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if n := keysLeft(); n != 1501 {
+		t.Fatalf("%d keys left after one listing; want 1,501 (1,000 dropped)", n)
+	}
+	claimed, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "q", Kinds: []string{"k"}, Max: 1, LeasedBy: "p",
+		LeaseExpiresAt: now.Add(time.Minute), Now: now, Partitioned: map[string]store.PartitionClaim{"k": {MaxRunning: 1}}})
+	if err != nil || len(claimed) != 1 || claimed[0].Partition != "live" {
+		t.Fatalf("claim by key: %v, %v; want the job of key live", claimed, err)
+	}
+}

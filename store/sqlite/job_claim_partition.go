@@ -411,7 +411,11 @@ func (p *partitionSource) KeysRunning(ctx context.Context, after string, n, scan
 // available job, each with its running jobs, up to the n-th with fewer
 // than maxRunning running or scan keys, whichever comes first, recording
 // each one's first job in first; and the keys it passed that have none
-// (dead), which it does not count. end reports that no key with an
+// (dead), which it does not count, up to scan of them: past that it stops
+// there (end false), so that one listing, which runs in the claim's write
+// transaction, walks a bounded number of keys however many a bulk cancel
+// or delete left without jobs (their deletion lets the next listing from
+// the same place go on past them). end reports that no key with an
 // available job follows the last one returned.
 func (p *partitionSource) listKeys(ctx context.Context, after string, n, scan, maxRunning int) (keys []store.KeyRunning,
 	dead []string, end bool, err error) {
@@ -434,7 +438,9 @@ func (p *partitionSource) listKeys(ctx context.Context, after string, n, scan, m
 		}
 		switch {
 		case !first.Valid:
-			dead = append(dead, key)
+			if dead = append(dead, key); len(dead) >= scan {
+				return keys, dead, false, rows.Close()
+			}
 			continue
 		case room == n || len(keys) == scan:
 			return keys, dead, false, rows.Close() // a key with an available job follows

@@ -305,11 +305,14 @@ func (sub *subscription) exec(ctx context.Context, fn func(ctx context.Context, 
 	return <-t.done // taken: the loop answers once fn returns
 }
 
-// runTasks runs the queued tasks on conn, first queued first, each under
-// its own context cut short when ctx (the subscription's) is done, so that
-// Close does not wait for a long statement. It returns an error once conn
-// is closed (a task's statement failed it), answering the tasks not run
-// yet with errNotListening.
+// runTasks runs the queued tasks on conn, first queued first. A task's
+// statements run under a context that is never cancelled (pgx closes a
+// connection whose statement its context cuts short); when the task's
+// context or ctx (the subscription's: Close) is done, a cancel request
+// ends the statement under way instead (SQLSTATE 57014), and the
+// connection goes on listening. It returns an error once conn is closed
+// (a task's statement failed it), answering the tasks not run yet with
+// errNotListening.
 func (sub *subscription) runTasks(ctx context.Context, conn *pgx.Conn) error {
 	sub.mu.Lock()
 	tasks := sub.tasks
@@ -323,16 +326,45 @@ func (sub *subscription) runTasks(ctx context.Context, conn *pgx.Conn) error {
 			t.done <- errNotListening
 			continue
 		}
-		taskCtx, cancel := context.WithCancel(t.ctx)
-		stop := context.AfterFunc(ctx, cancel)
-		t.done <- t.fn(taskCtx, conn)
-		stop()
-		cancel()
+		t.done <- runCancellable(t.ctx, ctx, conn, t.fn)
 	}
 	if conn.IsClosed() {
 		return errors.New("the listening connection closed while a statement ran on it")
 	}
 	return nil
+}
+
+// cancelRequestTimeout bounds a cancel request (a connection of its own
+// to the server, for an instant).
+const cancelRequestTimeout = 5 * time.Second
+
+// runCancellable runs fn on conn under a context without cancellation,
+// and sends the server a cancel request for conn's statement under way
+// once task or stop is done; its error then wraps task's cause (or
+// context.Canceled for stop) and the statement's. It returns after the cancel request, if
+// one was sent, has been delivered, so that it cannot reach a statement
+// run after fn: the server ignores a cancel request that finds its
+// session idle.
+func runCancellable(task, stop context.Context, conn *pgx.Conn, fn func(ctx context.Context, conn *pgx.Conn) error) error {
+	stopCtx, cancel := context.WithCancel(task)
+	defer cancel()
+	stopBoth := context.AfterFunc(stop, cancel)
+	defer stopBoth()
+	sent := make(chan struct{})
+	stopCancel := context.AfterFunc(stopCtx, func() {
+		defer close(sent)
+		ctx, cancel := context.WithTimeout(context.Background(), cancelRequestTimeout)
+		defer cancel()
+		_ = conn.PgConn().CancelRequest(ctx) // if it fails, the statement runs to its end
+	})
+	err := fn(context.WithoutCancel(stopCtx), conn)
+	if !stopCancel() {
+		<-sent
+	}
+	if err != nil && stopCtx.Err() != nil {
+		return fmt.Errorf("%w (%w)", context.Cause(stopCtx), err)
+	}
+	return err
 }
 
 // Close stops the subscription and waits for its goroutine.

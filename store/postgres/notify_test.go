@@ -393,7 +393,8 @@ func TestSubscriptionCloseLeavesNoGoroutines(t *testing.T) {
 // that closes the connection makes the subscription reconnect (Lost) and
 // receive again; a context done before the function runs, or a closed
 // subscription, is an error without a run; Close cuts a running function's
-// statement short.
+// statement short; a task whose context ends during its statement has it
+// cancelled, and the connection goes on listening.
 func TestSubscriptionExec(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -437,6 +438,23 @@ func TestSubscriptionExec(t *testing.T) {
 		t.Fatalf("exec with a cancelled context: %v (ran: %v); want context.Canceled", err, ran)
 	}
 	notified("after a cancelled exec")
+
+	// A task whose context ends during its statement: the statement is
+	// cancelled, and the connection goes on listening.
+	listening := sub.backendPID()
+	short, cancelShort := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancelShort()
+	err := sub.exec(short, func(ctx context.Context, conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, `SELECT pg_sleep(600)`)
+		return err
+	})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("exec past its deadline: %v, want context.DeadlineExceeded", err)
+	}
+	if got := sub.backendPID(); got != listening {
+		t.Fatalf("listening on backend %d after a task was cut short, %d before: the connection was lost", got, listening)
+	}
+	notified("after a task cut short")
 
 	before := sub.backendPID()
 	if err := sub.exec(ctx, func(ctx context.Context, conn *pgx.Conn) error { return conn.Close(ctx) }); err != nil {

@@ -46,6 +46,18 @@ func listen(t *testing.T, s *Store, topics ...string) *listener {
 	return l
 }
 
+// notified sends payload on TopicCancel through s and checks that it is
+// the next notification l receives.
+func (l *listener) notified(t *testing.T, s *Store, payload string) {
+	t.Helper()
+	if err := s.Notify(t.Context(), &store.NotifyParams{Topic: store.TopicCancel, Payload: payload}); err != nil {
+		t.Fatal(err)
+	}
+	if n := l.next(t); n.Payload != payload {
+		t.Fatalf("got %+v, want %s", n, payload)
+	}
+}
+
 // next returns the next notification.
 func (l *listener) next(t *testing.T) store.Notification {
 	t.Helper()
@@ -401,15 +413,7 @@ func TestSubscriptionExec(t *testing.T) {
 	s := OpenForTest(t, &Options{Schema: SchemaForTest(t)})
 	l := listen(t, s, store.TopicCancel)
 	sub := l.sub.(*subscription)
-	notified := func(payload string) {
-		t.Helper()
-		if err := s.Notify(ctx, &store.NotifyParams{Topic: store.TopicCancel, Payload: payload}); err != nil {
-			t.Fatal(err)
-		}
-		if n := l.next(t); n.Payload != payload {
-			t.Fatalf("got %+v, want %s", n, payload)
-		}
-	}
+	notified := func(payload string) { t.Helper(); l.notified(t, s, payload) }
 	backend := func(ctx context.Context, conn *pgx.Conn) (pid int32, err error) {
 		err = conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid)
 		return pid, err

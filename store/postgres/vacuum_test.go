@@ -59,29 +59,7 @@ func TestVacuumClearsClaimIndex(t *testing.T) {
 	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
 	const jobs, batch = 20_000, 1000
 	for range jobs / batch {
-		params := make([]*store.JobInsertParams, batch)
-		for i := range params {
-			params[i] = &store.JobInsertParams{Kind: "k", Queue: "q", Args: []byte(`{}`), Priority: 1, MaxAttempts: 1,
-				State: kilntype.JobStateAvailable, ScheduledAt: now, CreatedAt: now}
-		}
-		if _, err := s.JobInsertMany(ctx, params); err != nil {
-			t.Fatal(err)
-		}
-		claimed, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "q", Kinds: []string{"k"}, Max: batch,
-			LeasedBy: "p", LeaseExpiresAt: now.Add(time.Minute), Now: now})
-		if err != nil || len(claimed) != batch {
-			t.Fatalf("claimed %d jobs, %v; want %d", len(claimed), err, batch)
-		}
-		finishes := make([]*store.JobFinishParams, len(claimed))
-		for i, j := range claimed {
-			end := now.Add(time.Second)
-			finishes[i] = &store.JobFinishParams{ID: j.ID, LeasedBy: "p", AttemptedAt: *j.AttemptedAt,
-				State: kilntype.JobStateCompleted, Now: end, Attempt: kilntype.JobAttempt{JobID: j.ID, Attempt: j.Attempt,
-					StartedAt: *j.AttemptedAt, FinishedAt: &end, Server: "p", Outcome: kilntype.AttemptSucceeded}}
-		}
-		if _, err := s.JobFinishMany(ctx, finishes); err != nil {
-			t.Fatal(err)
-		}
+		runJobs(t, s, now, batch)
 	}
 	// claimBuffers is the buffers that an idle claim of the queue's kind
 	// reads (EXPLAIN ANALYZE of the claim statement, rolled back).
@@ -227,30 +205,7 @@ func TestVacuumRunsOnTheListeningConnection(t *testing.T) {
 	s.vacuumHook = func(pid uint32) { pids <- pid }
 
 	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
-	const jobs = 2000
-	params := make([]*store.JobInsertParams, jobs)
-	for i := range params {
-		params[i] = &store.JobInsertParams{Kind: "k", Queue: "q", Args: []byte(`{}`), Priority: 1, MaxAttempts: 1,
-			State: kilntype.JobStateAvailable, ScheduledAt: now, CreatedAt: now}
-	}
-	if _, err := s.JobInsertMany(ctx, params); err != nil {
-		t.Fatal(err)
-	}
-	claimed, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "q", Kinds: []string{"k"}, Max: jobs,
-		LeasedBy: "p", LeaseExpiresAt: now.Add(time.Minute), Now: now})
-	if err != nil || len(claimed) != jobs {
-		t.Fatalf("claimed %d jobs, %v; want %d", len(claimed), err, jobs)
-	}
-	finishes := make([]*store.JobFinishParams, len(claimed))
-	for i, j := range claimed {
-		end := now.Add(time.Second)
-		finishes[i] = &store.JobFinishParams{ID: j.ID, LeasedBy: "p", AttemptedAt: *j.AttemptedAt,
-			State: kilntype.JobStateCompleted, Now: end, Attempt: kilntype.JobAttempt{JobID: j.ID, Attempt: j.Attempt,
-				StartedAt: *j.AttemptedAt, FinishedAt: &end, Server: "p", Outcome: kilntype.AttemptSucceeded}}
-	}
-	if _, err := s.JobFinishMany(ctx, finishes); err != nil {
-		t.Fatal(err)
-	}
+	runJobs(t, s, now, 2000)
 
 	// vacuumOn calls JobVacuum until it runs a VACUUM (the server's
 	// statistics count the dead rows within a second or so), and returns
@@ -273,15 +228,7 @@ func TestVacuumRunsOnTheListeningConnection(t *testing.T) {
 		})
 		return r, pid
 	}
-	notified := func(payload string) {
-		t.Helper()
-		if err := s.Notify(ctx, &store.NotifyParams{Topic: store.TopicCancel, Payload: payload}); err != nil {
-			t.Fatal(err)
-		}
-		if n := l.next(t); n.Payload != payload {
-			t.Fatalf("got %+v, want %s", n, payload)
-		}
-	}
+	notified := func(payload string) { t.Helper(); l.notified(t, s, payload) }
 
 	// Another session holds the lock a VACUUM takes: the VACUUM on the
 	// listening connection skips the table, and JobVacuum says so.
@@ -314,5 +261,35 @@ func TestVacuumRunsOnTheListeningConnection(t *testing.T) {
 	}
 	if f := l.failures.Load(); f != 0 {
 		t.Errorf("%d connection failures", f)
+	}
+}
+
+// runJobs inserts n available jobs of kind k in queue q at now, claims
+// them and completes them: 2n dead row versions for a vacuum.
+func runJobs(t *testing.T, s *Store, now time.Time, n int) {
+	t.Helper()
+	ctx := t.Context()
+	params := make([]*store.JobInsertParams, n)
+	for i := range params {
+		params[i] = &store.JobInsertParams{Kind: "k", Queue: "q", Args: []byte(`{}`), Priority: 1, MaxAttempts: 1,
+			State: kilntype.JobStateAvailable, ScheduledAt: now, CreatedAt: now}
+	}
+	if _, err := s.JobInsertMany(ctx, params); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "q", Kinds: []string{"k"}, Max: n,
+		LeasedBy: "p", LeaseExpiresAt: now.Add(time.Minute), Now: now})
+	if err != nil || len(claimed) != n {
+		t.Fatalf("claimed %d jobs, %v; want %d", len(claimed), err, n)
+	}
+	finishes := make([]*store.JobFinishParams, len(claimed))
+	for i, j := range claimed {
+		end := now.Add(time.Second)
+		finishes[i] = &store.JobFinishParams{ID: j.ID, LeasedBy: "p", AttemptedAt: *j.AttemptedAt,
+			State: kilntype.JobStateCompleted, Now: end, Attempt: kilntype.JobAttempt{JobID: j.ID, Attempt: j.Attempt,
+				StartedAt: *j.AttemptedAt, FinishedAt: &end, Server: "p", Outcome: kilntype.AttemptSucceeded}}
+	}
+	if _, err := s.JobFinishMany(ctx, finishes); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -127,19 +128,8 @@ SELECT ?5, ?4, '{}', ?6, 1, 1, ?1, ?1, ?3 FROM g`, micros(now), n, key, queue, k
 	insert("q", "k", "running", "f", 1)
 	insert("q", "k", "available", "", 2) // no key: never listed
 
-	st, err := s.stmts(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.partition.prepare(ctx, s.w, 1); err != nil {
-		t.Fatal(err)
-	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	src, tx := partitionSourceForTest(t, s, "q", "k")
 	defer tx.Rollback()
-	src := &partitionSource{tx: st.partition.bind(ctx, tx, st), p: &store.JobClaimParams{Queue: "q"}, kind: "k"}
 	for _, tc := range []struct {
 		after               string
 		n, scan, maxRunning int
@@ -380,18 +370,7 @@ VALUES ('k', 'q', '{}', 'available', 1, 1, ?1, ?1, 'live')`, micros(now)); err !
 	if n := keysLeft(); n != 2501 {
 		t.Fatalf("%d keys listed in kiln_job_partition_key; want 2,501 (the test's premise: deletes leave them)", n)
 	}
-	st, err := s.stmts(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.partition.prepare(ctx, s.w, 1); err != nil {
-		t.Fatal(err)
-	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := &partitionSource{tx: st.partition.bind(ctx, tx, st), p: &store.JobClaimParams{Queue: "q"}, kind: "k"}
+	src, tx := partitionSourceForTest(t, s, "q", "k")
 	keys, end, err := src.KeysRunning(ctx, "", 10, 1000, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -410,4 +389,23 @@ VALUES ('k', 'q', '{}', 'available', 1, 1, ?1, ?1, 'live')`, micros(now)); err !
 	if err != nil || len(claimed) != 1 || claimed[0].Partition != "live" {
 		t.Fatalf("claim by key: %v, %v; want the job of key live", claimed, err)
 	}
+}
+
+// partitionSourceForTest returns the partitionSource of kind's claims by
+// key in queue, in a writer transaction of s that the caller ends.
+func partitionSourceForTest(t *testing.T, s *Store, queue, kind string) (*partitionSource, *sql.Tx) {
+	t.Helper()
+	ctx := t.Context()
+	st, err := s.stmts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.partition.prepare(ctx, s.w, 1); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &partitionSource{tx: st.partition.bind(ctx, tx, st), p: &store.JobClaimParams{Queue: queue}, kind: kind}, tx
 }

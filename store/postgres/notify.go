@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
@@ -326,7 +327,7 @@ func (sub *subscription) runTasks(ctx context.Context, conn *pgx.Conn) error {
 			t.done <- errNotListening
 			continue
 		}
-		t.done <- runCancellable(t.ctx, ctx, conn, t.fn)
+		t.done <- runCancellable(t.ctx, ctx, conn, t.fn, sub.s.cancelRequestHook)
 	}
 	if conn.IsClosed() {
 		return errors.New("the listening connection closed while a statement ran on it")
@@ -335,29 +336,48 @@ func (sub *subscription) runTasks(ctx context.Context, conn *pgx.Conn) error {
 }
 
 // cancelRequestTimeout bounds a cancel request (a connection of its own
-// to the server, for an instant).
+// to the server, for an instant) and the wait, after it, for the statement
+// to end.
 const cancelRequestTimeout = 5 * time.Second
 
 // runCancellable runs fn on conn under a context without cancellation,
 // and sends the server a cancel request for conn's statement under way
 // once task or stop is done; its error then wraps task's cause (or
-// context.Canceled for stop) and the statement's. It returns after the cancel request, if
+// context.Canceled for stop) and the statement's. If fn has not returned
+// within cancelRequestTimeout of the request, it closes the connection's
+// socket, which ends fn's statement with an error (and the subscription
+// reconnects). It returns after the cancel request, if
 // one was sent, has been delivered, so that it cannot reach a statement
 // run after fn: the server ignores a cancel request that finds its
 // session idle.
-func runCancellable(task, stop context.Context, conn *pgx.Conn, fn func(ctx context.Context, conn *pgx.Conn) error) error {
+//
+// cancelRequest, when not nil (tests), replaces the cancel request.
+func runCancellable(task, stop context.Context, conn *pgx.Conn, fn func(ctx context.Context, conn *pgx.Conn) error,
+	cancelRequest func(context.Context, *pgconn.PgConn) error) error {
+	if cancelRequest == nil {
+		cancelRequest = func(ctx context.Context, pc *pgconn.PgConn) error { return pc.CancelRequest(ctx) }
+	}
 	stopCtx, cancel := context.WithCancel(task)
 	defer cancel()
 	stopBoth := context.AfterFunc(stop, cancel)
 	defer stopBoth()
-	sent := make(chan struct{})
+	sent, finished := make(chan struct{}), make(chan struct{})
 	stopCancel := context.AfterFunc(stopCtx, func() {
 		defer close(sent)
 		ctx, cancel := context.WithTimeout(context.Background(), cancelRequestTimeout)
 		defer cancel()
-		_ = conn.PgConn().CancelRequest(ctx) // if it fails, the statement runs to its end
+		_ = cancelRequest(ctx, conn.PgConn())
+		select {
+		case <-finished:
+		case <-ctx.Done():
+			// The statement did not end (the server unreachable, or the
+			// cancel request lost): give the connection up, as a
+			// deadline would have, rather than wait on it for ever.
+			_ = conn.PgConn().Conn().Close()
+		}
 	})
 	err := fn(context.WithoutCancel(stopCtx), conn)
+	close(finished)
 	if !stopCancel() {
 		<-sent
 	}

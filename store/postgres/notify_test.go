@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/goleak"
 
 	"github.com/kilnjobs/kiln/internal/testutil"
@@ -500,4 +501,35 @@ func TestSubscriptionExec(t *testing.T) {
 	}); !errors.Is(err, errNotListening) {
 		t.Fatalf("exec on a closed subscription: %v, want errNotListening", err)
 	}
+}
+
+// TestSubscriptionExecLostCancel: when the cancel request for a task's
+// statement is lost (here never sent), the socket is closed once
+// cancelRequestTimeout has passed, the task returns, and the subscription
+// reconnects (Lost) and receives again, instead of waiting on the
+// statement for ever.
+func TestSubscriptionExecLostCancel(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := OpenForTest(t, &Options{Schema: SchemaForTest(t)})
+	s.cancelRequestHook = func(context.Context, *pgconn.PgConn) error { return nil }
+	l := listen(t, s, store.TopicCancel)
+	sub := l.sub.(*subscription)
+	before := sub.backendPID()
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	err := sub.exec(short, func(ctx context.Context, conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, `SELECT pg_sleep(600)`)
+		return err
+	})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("exec past its deadline with its cancel request lost: %v, want context.DeadlineExceeded", err)
+	}
+	if n := l.next(t); !n.Lost {
+		t.Fatalf("got %+v after the socket was closed, want Lost", n)
+	}
+	if got := sub.backendPID(); got == 0 || got == before {
+		t.Fatalf("listening on backend %d, %d before", got, before)
+	}
+	l.notified(t, s, "after the lost cancel")
 }

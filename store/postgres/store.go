@@ -317,6 +317,10 @@ type Store struct {
 	// notices routes the notices of the pool's connections (nil for a pool
 	// passed to New, whose connections' notice handler is the caller's).
 	notices *noticeRouter
+	// cancelRequestHook, when set (by tests, before Listen), replaces the
+	// cancel request that ends a statement cut short on a subscription's
+	// connection (runCancellable).
+	cancelRequestHook func(context.Context, *pgconn.PgConn) error
 	// vacuumHook, when set (by tests), is called with the server process ID
 	// of the connection that each VACUUM of JobVacuum ran on.
 	vacuumHook func(pid uint32)

@@ -65,13 +65,7 @@ func TestHotStatementsAllocations(t *testing.T) {
 	if err != nil || len(renewed) != n {
 		t.Fatalf("JobLeaseRenew: %d renewed, %v", len(renewed), err)
 	}
-	finish := make([]*store.JobFinishParams, n)
-	for i, j := range claimed {
-		finish[i] = &store.JobFinishParams{ID: j.ID, LeasedBy: j.LeasedBy, AttemptedAt: *j.AttemptedAt,
-			State: kilntype.JobStateCompleted, Now: now,
-			Attempt: kilntype.JobAttempt{JobID: j.ID, Attempt: j.Attempt, StartedAt: *j.AttemptedAt,
-				Server: "proc", Outcome: kilntype.AttemptSucceeded}}
-	}
+	finish := completions(claimed, now)
 	var moved []int64
 	complete := perJob(func() { moved, err = s.JobFinishMany(ctx, finish) })
 	if err != nil || len(moved) != n {
@@ -120,13 +114,7 @@ func TestCompletionBytes(t *testing.T) {
 		if err != nil || len(claimed) != n {
 			t.Fatalf("JobClaim: %d jobs, %v", len(claimed), err)
 		}
-		finish := make([]*store.JobFinishParams, n)
-		for i, j := range claimed {
-			finish[i] = &store.JobFinishParams{ID: j.ID, LeasedBy: j.LeasedBy, AttemptedAt: *j.AttemptedAt,
-				State: kilntype.JobStateCompleted, Now: now,
-				Attempt: kilntype.JobAttempt{JobID: j.ID, Attempt: j.Attempt, StartedAt: *j.AttemptedAt,
-					Server: "proc", Outcome: kilntype.AttemptSucceeded}}
-		}
+		finish := completions(claimed, now)
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		moved, err := s.JobFinishMany(ctx, finish)
@@ -141,4 +129,17 @@ func TestCompletionBytes(t *testing.T) {
 	if second > 500 {
 		t.Errorf("a batch of %d completions allocated %d bytes per job, want at most 500", n, second)
 	}
+}
+
+// completions returns the successful outcomes, at now, of the jobs claimed
+// (by process "proc").
+func completions(claimed []*kilntype.JobRow, now time.Time) []*store.JobFinishParams {
+	finish := make([]*store.JobFinishParams, len(claimed))
+	for i, j := range claimed {
+		finish[i] = &store.JobFinishParams{ID: j.ID, LeasedBy: j.LeasedBy, AttemptedAt: *j.AttemptedAt,
+			State: kilntype.JobStateCompleted, Now: now,
+			Attempt: kilntype.JobAttempt{JobID: j.ID, Attempt: j.Attempt, StartedAt: *j.AttemptedAt,
+				Server: "proc", Outcome: kilntype.AttemptSucceeded}}
+	}
+	return finish
 }

@@ -218,20 +218,12 @@ func TestPartitionKeysRunningAllocs(t *testing.T) {
 	ctx := t.Context()
 	s := openMigrated(t)
 	insertKeys(t, s, 100)
-	st, err := s.stmts(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.partition.prepare(ctx, s.w, 1); err != nil {
-		t.Fatal(err)
-	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	src, tx := partitionSourceForTest(t, s, "q", "k")
 	defer tx.Rollback()
-	src := &partitionSource{tx: st.partition.bind(ctx, tx, st), p: &store.JobClaimParams{Queue: "q"}, kind: "k"}
-	var keys []store.KeyRunning
+	var (
+		keys []store.KeyRunning
+		err  error
+	)
 	allocs := testing.AllocsPerRun(20, func() {
 		if keys, _, err = src.KeysRunning(ctx, "", 100, 1000, 1); err != nil {
 			t.Fatal(err)

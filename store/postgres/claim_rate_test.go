@@ -354,3 +354,62 @@ func TestClaimRateOneRoundTripCluster(t *testing.T) {
 		t.Fatalf("budget's TAT %v; want %v (60 starts from a full budget)", tat, want)
 	}
 }
+
+// TestClaimRateOneTripDueSkip: a one-trip claim of a rate-limited kind
+// that finds a due scheduled job ('due') takes nothing and the claim is
+// made the usual way; the queue's next rateDueSkipClaims claims then skip
+// the one batch even though due jobs keep coming, and the one after them
+// tries it again. Without the skip every claim would pay the failed batch.
+func TestClaimRateOneTripDueSkip(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := NewForTest(t)
+	rec := &statementRecorder{}
+	traced := tracedForTest(t, s, rec)
+	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
+	insertRated(t, s, now, 400)
+	def := kilntype.RateLimit{Limit: 1000, Period: time.Second, Burst: 1000}
+	claim := func() ([]*kilntype.JobRow, []string) {
+		t.Helper()
+		p := &store.JobClaimParams{Queue: "q", Max: 10, Kinds: []string{"t"}, LeasedBy: "proc",
+			Now: now, LeaseExpiresAt: now.Add(time.Minute), RateLimits: map[string]kilntype.RateLimit{"t": def},
+			RateWait: time.Hour}
+		jobs, err := traced.JobClaim(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return jobs, rec.take()
+	}
+	due := func() {
+		t.Helper()
+		if _, err := s.pool.Exec(ctx, s.expand(`INSERT INTO {s}.kiln_job (kind, queue, args, state, priority,
+	max_attempts, created_at, scheduled_at) VALUES ('t', 'q', '{}', 'scheduled', 1, 1, $1, $1)`), now.Add(-time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	oneTrip := []string{sqlBeginClaim, sqlLockLookup, traced.sql(sqlClaimPreludeRate), traced.sql(sqlClaimPlainBudget(1))}
+	tried := func(sqls []string) bool {
+		return len(sqls) >= len(oneTrip) && slices.Equal(sqls[:len(oneTrip)], oneTrip)
+	}
+
+	if jobs, sqls := claim(); len(jobs) != 10 || tried(sqls) {
+		t.Fatalf("first claim: %d jobs; want 10, its budget read the usual way", len(jobs))
+	}
+	due()
+	jobs, sqls := claim()
+	if len(jobs) != 10 || !tried(sqls) || len(sqls) == len(oneTrip)+1 {
+		t.Fatalf("claim with a due job: %d jobs; want 10, the one batch tried, then the usual way:\n%s",
+			len(jobs), strings.Join(sqls, "\n--\n"))
+	}
+	for i := range rateDueSkipClaims {
+		due()
+		if jobs, sqls = claim(); len(jobs) != 10 || tried(sqls) {
+			t.Fatalf("claim %d after the due answer: %d jobs, one batch tried %v; want 10 without it",
+				i+1, len(jobs), tried(sqls))
+		}
+	}
+	if jobs, sqls = claim(); len(jobs) != 10 || !tried(sqls) {
+		t.Fatalf("claim %d after the due answer: %d jobs, one batch tried %v; want 10, the one batch tried again",
+			rateDueSkipClaims+1, len(jobs), tried(sqls))
+	}
+}

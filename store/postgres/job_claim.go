@@ -508,7 +508,8 @@ const maxClaimWindow = 10_000
 // (sqlClaimPlainBudget). When a limit might bind, or a scheduled or
 // retryable job is due, it takes nothing, and the claim is made as one of
 // cluster-limited kinds is (claimSerialized: the budgets read in a first
-// round trip, the claim and their write in a second).
+// round trip, the claim and their write in a second); after a due job, the
+// queue's next rateDueSkipClaims claims go that way at once.
 //
 // A claim commits asynchronously (synchronous_commit off for its
 // transaction only, as PostgreSQL allows per transaction): it returns

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync/atomic"
 
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
@@ -125,14 +126,21 @@ const sqlLockLookup = `SELECT set_config('enable_seqscan', 'off', true), set_con
 // budgets for the claim to try claimRateOneTrip first.
 const rateRoomFactor = 2
 
+// rateDueSkipClaims is how many claims of a queue's rate-limited kinds
+// skip claimRateOneTrip after one that found a due scheduled or retryable
+// job (Store.rateDueSkip).
+const rateDueSkipClaims = 8
+
 // rateRoomy reports whether params, a claim of rate-limited kinds, may try
 // claimRateOneTrip: it has no other limit than its rate limits per kind
 // (no cluster or kind limits; claims by key never come here), names its
-// kinds, and the Store's last read of each rate-limited kind's budget
-// left an allowance of more than rateRoomFactor × Max (s.rateRoom). A
-// limit that binds thus does not pay a failed one-trip claim before each
-// claim of the two round trips; the hint is only that, since the claim's
-// prelude tests every budget again in its transaction.
+// kinds, the Store's last read of each rate-limited kind's budget left an
+// allowance of more than rateRoomFactor × Max (s.rateRoom), and none of
+// the queue's last rateDueSkipClaims claims found a due job in its
+// one-trip batch (s.rateDueSkip). A limit that binds, or due jobs that
+// keep coming, thus do not make every claim pay a failed one-trip batch
+// before the two round trips; the hints are only that, since the claim's
+// prelude tests every budget and the due jobs again in its transaction.
 func (s *Store) rateRoomy(params *store.JobClaimParams) bool {
 	if len(params.ClusterKindLimits) > 0 || params.KindFilter() == nil {
 		return false
@@ -145,6 +153,13 @@ func (s *Store) rateRoomy(params *store.JobClaimParams) bool {
 	for kind := range params.RateLimits {
 		room, ok := s.rateRoom.Load(kind)
 		if !ok || room.(int) <= rateRoomFactor*params.Max {
+			return false
+		}
+	}
+	if skip, ok := s.rateDueSkip.Load(params.Queue); ok {
+		// Two claims at once may both skip on the last count: a hint.
+		if n := skip.(*atomic.Int32); n.Load() > 0 {
+			n.Add(-1)
 			return false
 		}
 	}
@@ -228,6 +243,9 @@ func (s *Store) claimRateOneTrip(ctx context.Context, params *store.JobClaimPara
 		for _, kind := range kinds {
 			s.rateRoom.Store(kind, 0)
 		}
+	case "due":
+		skip, _ := s.rateDueSkip.LoadOrStore(params.Queue, new(atomic.Int32))
+		skip.(*atomic.Int32).Store(rateDueSkipClaims)
 	}
 	return nil, false, nil
 }

@@ -306,6 +306,13 @@ type Store struct {
 	// try claimRateOneTrip (rateRoomy).
 	rateRoom sync.Map
 
+	// rateDueSkip is, per queue (string -> *atomic.Int32), how many more
+	// claims of rate-limited kinds skip claimRateOneTrip because the last
+	// one found a due scheduled or retryable job ('due'): while due jobs
+	// keep coming, one claim in rateDueSkipClaims+1 pays a batch that
+	// takes nothing, not every claim (rateRoomy).
+	rateDueSkip sync.Map
+
 	// cursors are where the partitioned claims of each queue and kind
 	// stopped (store.ClaimPartitioned), and whose turn it is to go first
 	// in a claim of partitioned and other kinds (InTurn).

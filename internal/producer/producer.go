@@ -104,11 +104,13 @@ type Producer struct {
 
 	// The worker pool: goroutines that run one job after another, so that
 	// a job does not pay for a new goroutine and the growth of its stack.
-	// A claimed job goes to an idle worker (one waiting on work), or to a
-	// new worker if none is idle: there are never more workers than jobs
-	// ran at once, at most MaxWorkers. StopFetching closes work (the fetch
-	// loop, its only sender, has exited); the workers then exit.
-	work       chan *runningJob
+	// A claimed job is queued in q for the workers (see workQueue: a
+	// worker that ends a job takes the next queued one itself, and a
+	// sleeping worker is woken, or a new one started, only when no woken
+	// worker is on its way to the queue). StopFetching closes q (the fetch
+	// loop, its only sender, has exited); the workers then run what is
+	// queued and exit.
+	q          workQueue
 	workers    sync.WaitGroup
 	closeWork  sync.Once
 	workClosed atomic.Bool
@@ -145,7 +147,8 @@ func (j *runningJob) Finished(applied bool) { j.p.finished(j, applied) }
 // New returns a Producer; Start runs it.
 func New(cfg Config) *Producer {
 	p := &Producer{cfg: cfg, wake: make(chan struct{}, 1), running: make(map[int64]*runningJob),
-		work: make(chan *runningJob), limited: make(map[string]bool)}
+		limited: make(map[string]bool)}
+	p.q.cond.L = &p.q.mu
 	for kind := range cfg.Limiter.limitsOf() {
 		p.limited[kind] = true
 	}
@@ -196,7 +199,7 @@ func (p *Producer) Start(ctx context.Context) {
 func (p *Producer) StopFetching() {
 	p.fetcher.Stop()
 	p.closeWork.Do(func() {
-		close(p.work)
+		p.q.close()
 		p.workClosed.Store(true)
 	})
 }
@@ -397,32 +400,69 @@ func (p *Producer) fetch(ctx context.Context) (time.Duration, error) {
 	return params.RateWait, nil
 }
 
-// dispatch hands j to an idle worker goroutine, or starts a new one for it.
-// Only the fetch loop calls it, before StopFetching closes work.
+// dispatch queues j for a worker goroutine, and wakes one (or starts a
+// new one) if none is on its way to the queue. Only the fetch loop calls
+// it, before StopFetching closes the queue.
 func (p *Producer) dispatch(j *runningJob) {
 	if p.handing != nil {
 		p.handing(j)
 	}
-	select {
-	case p.work <- j:
-	default:
-		p.workers.Add(1)
-		go p.worker(j)
+	q := &p.q
+	q.mu.Lock()
+	q.jobs = append(q.jobs, j)
+	if q.waking == 0 {
+		p.wakeWorkerLocked()
 	}
+	q.mu.Unlock()
 }
 
-// worker runs first, then every job sent on work until work is closed.
-// Its jobs' timeouts share one timer, which each job's context disarms as
-// it ends.
-func (p *Producer) worker(first *runningJob) {
+// wakeWorkerLocked wakes an idle worker goroutine, or starts a new one if
+// none is idle, to take the queue's next job. The caller holds p.q.mu.
+func (p *Producer) wakeWorkerLocked() {
+	q := &p.q
+	q.waking++
+	if q.idle > 0 {
+		q.idle--
+		q.cond.Signal()
+		return
+	}
+	q.started++
+	p.workers.Add(1)
+	go p.worker()
+}
+
+// worker runs the queued jobs, one after another, until the queue is
+// closed and empty. Its jobs' timeouts share one timer, which each job's
+// context disarms as it ends.
+func (p *Producer) worker() {
 	defer p.workers.Done()
 	var reserve stackReserve
 	reserve.hold()
 	timer := new(jobexec.Timer)
 	defer timer.Stop()
-	p.execute(first, timer)
-	for j := range p.work {
+	q := &p.q
+	q.mu.Lock()
+	q.waking-- // started by wakeWorkerLocked
+	for {
+		j := q.popLocked()
+		if j == nil {
+			if q.closed {
+				q.mu.Unlock()
+				return
+			}
+			q.idle++
+			q.cond.Wait()
+			q.waking-- // moved from idle to waking by whoever woke it
+			continue
+		}
+		if q.queuedLocked() && q.waking == 0 {
+			// More jobs wait: wake the next worker before running this
+			// one, which may take long.
+			p.wakeWorkerLocked()
+		}
+		q.mu.Unlock()
 		p.execute(j, timer)
+		q.mu.Lock()
 	}
 }
 

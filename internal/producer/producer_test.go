@@ -734,3 +734,38 @@ func TestJobEndsWhileItsClaimIsHandedOut(t *testing.T) {
 	h.release(2)
 	h.waitFinished(t, 2)
 }
+
+// Each queued job gets a worker of its own while the others run (none
+// waits behind another job, however long that one runs), and the workers
+// that ended their jobs take the next claim's: no new goroutine is started
+// for it.
+func TestWorkersTakeQueuedJobsWithoutWaitingBehindOthers(t *testing.T) {
+	const n = 8
+	h := newHarness(t, func(c *Config) { c.MaxWorkers = n })
+	h.st.AddJobs(jobs("k", span(1, n)...)...)
+	h.start(t)
+	h.waitStarted(t, n) // every job runs at once: none waits behind another
+	h.release(span(1, n)...)
+	h.waitFinished(t, n)
+	var started int
+	enginetest.Eventually(t, "every worker to wait for a job", func() bool {
+		h.p.q.mu.Lock()
+		defer h.p.q.mu.Unlock()
+		started = h.p.q.started
+		return h.p.q.idle == started
+	})
+	if started > n {
+		t.Fatalf("%d worker goroutines started for %d jobs, want at most %d", started, n, n)
+	}
+	h.st.AddJobs(jobs("k", span(n+1, 2*n)...)...)
+	h.p.Wake()
+	h.waitStarted(t, 2*n)
+	h.p.q.mu.Lock()
+	again := h.p.q.started
+	h.p.q.mu.Unlock()
+	if again != started {
+		t.Errorf("the second claim started %d new worker goroutines, want 0 (%d were idle)", again-started, started)
+	}
+	h.release(span(n+1, 2*n)...)
+	h.waitFinished(t, 2*n)
+}

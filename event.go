@@ -1,7 +1,9 @@
 package kiln
 
 import (
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -42,13 +44,56 @@ type Event struct {
 // events fans events out to subscribers. A slow subscriber loses events
 // rather than slowing jobs down (as River's subscriptions do).
 type events struct {
-	mu   sync.Mutex // guards subs
-	subs map[*subscription]struct{}
+	mu   sync.Mutex // guards subs; kinds is written under it
+	subs []*subscription
+	// kinds has the kindBit of every kind some subscriber takes (every
+	// bit for one that takes every kind): wanted reads it without mu, as
+	// it is asked twice per job.
+	kinds atomic.Uint32
 }
 
 type subscription struct {
 	ch    chan *Event
 	kinds map[EventKind]bool // nil: every kind
+}
+
+// kindBit returns kind's bit in events.kinds; the kinds this package does
+// not define share one bit.
+func kindBit(kind EventKind) uint32 {
+	switch kind {
+	case EventJobStarted:
+		return 1 << 0
+	case EventJobCompleted:
+		return 1 << 1
+	case EventJobFailed:
+		return 1 << 2
+	case EventJobDiscarded:
+		return 1 << 3
+	case EventJobCancelled:
+		return 1 << 4
+	case EventJobSnoozed:
+		return 1 << 5
+	case EventJobInterrupted:
+		return 1 << 6
+	case EventJobRescued:
+		return 1 << 7
+	}
+	return 1 << 31
+}
+
+// setWantedLocked recomputes e.kinds from e.subs; e.mu is held.
+func (e *events) setWantedLocked() {
+	var bits uint32
+	for _, s := range e.subs {
+		if s.kinds == nil {
+			bits = ^uint32(0)
+			break
+		}
+		for k := range s.kinds {
+			bits |= kindBit(k)
+		}
+	}
+	e.kinds.Store(bits)
 }
 
 // subscribeBuffer is the size of each subscription's channel.
@@ -70,15 +115,14 @@ func (c *Client) Subscribe(kinds ...EventKind) (<-chan *Event, func()) {
 	e := &c.events
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.subs == nil {
-		e.subs = make(map[*subscription]struct{})
-	}
-	e.subs[s] = struct{}{}
+	e.subs = append(e.subs, s)
+	e.setWantedLocked()
 	return s.ch, func() {
 		e.mu.Lock()
 		defer e.mu.Unlock()
-		if _, ok := e.subs[s]; ok {
-			delete(e.subs, s)
+		if i := slices.Index(e.subs, s); i >= 0 {
+			e.subs = slices.Delete(e.subs, i, i+1)
+			e.setWantedLocked()
 			close(s.ch)
 		}
 	}
@@ -86,21 +130,17 @@ func (c *Client) Subscribe(kinds ...EventKind) (<-chan *Event, func()) {
 
 // wanted reports whether a subscriber takes events of kind, so that the
 // caller can skip building one that no one would receive.
+// It may report true for a kind that no subscriber takes (kinds this
+// package does not define share a bit), never false for one that a
+// subscriber takes; emit sends to the subscribers of the kind alone.
 func (e *events) wanted(kind EventKind) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for s := range e.subs {
-		if s.kinds == nil || s.kinds[kind] {
-			return true
-		}
-	}
-	return false
+	return e.kinds.Load()&kindBit(kind) != 0
 }
 
 func (e *events) emit(ev *Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for s := range e.subs {
+	for _, s := range e.subs {
 		if s.kinds != nil && !s.kinds[ev.Kind] {
 			continue
 		}

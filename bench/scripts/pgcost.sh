@@ -59,37 +59,44 @@ pgrep -f "valgrind.*postgres -D $dir/data" >/dev/null ||
 db="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
 go build -o "$dir/storecost" ./cmd/storecost
 
-# count runs storecost once and prints its backend's instructions.
+# count runs storecost once and prints its backend's instructions: those of
+# the callgrind file of the backend whose PID storecost prints (a file found
+# by its time could be the previous run's backend, which writes its file
+# when it exits, after that run's storecost returned).
 count() {
   local mark="$dir/mark.$$"
   touch "$mark"
   sleep 0.1
-  "$dir/storecost" --database "$db" "$@" >"$dir/last.out"
+  "$dir/storecost" --database "$db" "$@" >"$dir/last.out" ||
+    { echo "pgcost: storecost $* failed (see $dir/last.out)" >&2; return 1; }
+  local pid n=""
+  pid=$(sed -n 's/^backend pid \([0-9][0-9]*\)$/\1/p' "$dir/last.out" | head -1)
+  [ -n "$pid" ] || { echo "pgcost: storecost $* printed no backend pid" >&2; return 1; }
   # The backend writes its file when the connection closes.
-  local f=""
   for _ in $(seq 600); do
-    f=$(find "$dir/cg" -newer "$mark" -name 'cg.*' -size +0 2>/dev/null | xargs -r grep -l '^totals' 2>/dev/null |
-      xargs -r grep -H '^totals' | sort -t' ' -k2 -n | tail -1 | cut -d: -f1)
-    [ -n "$f" ] && break
+    # (newer than the mark: not a file of an earlier backend with this PID)
+    [ "$dir/cg/cg.$pid" -nt "$mark" ] && n=$(grep -s '^totals' "$dir/cg/cg.$pid" | awk '{print $2}')
+    [ -n "$n" ] && break
     sleep 0.5
   done
-  [ -n "$f" ] || { echo "pgcost: no callgrind file for storecost $*" >&2; exit 1; }
-  grep '^totals' "$f" | awk '{print $2}'
+  [ -n "$n" ] || { echo "pgcost: no callgrind file for storecost $* (backend $pid)" >&2; return 1; }
   rm -f "$mark"
+  echo "$n"
 }
 
-full_n=$(count --jobs "$jobs" "$@")
-full_1=$(count --jobs 1 "$@")
-ins_n=$(count --jobs "$jobs" --insert-only "$@")
-ins_1=$(count --jobs 1 --insert-only "$@")
+# (Each count is checked: a failure inside $(...) would not stop the script.)
+full_n=$(count --jobs "$jobs" "$@") || exit 1
+full_1=$(count --jobs 1 "$@") || exit 1
+ins_n=$(count --jobs "$jobs" --insert-only "$@") || exit 1
+ins_1=$(count --jobs 1 --insert-only "$@") || exit 1
 # storecost's --partition-limit claims as jobs finish (a key's next job
 # only once its running one is done), so it has no --no-finish run: its
 # claim and finish are counted together.
 case " $* " in
 *" --partition-limit "*) nof_n=0 nof_1=0 ;;
 *)
-  nof_n=$(count --jobs "$jobs" --no-finish "$@")
-  nof_1=$(count --jobs 1 --no-finish "$@")
+  nof_n=$(count --jobs "$jobs" --no-finish "$@") || exit 1
+  nof_1=$(count --jobs 1 --no-finish "$@") || exit 1
   ;;
 esac
 python3 - "$jobs" "$full_n" "$full_1" "$ins_n" "$ins_1" "$nof_n" "$nof_1" "$*" <<'EOF'

@@ -209,6 +209,9 @@ func run(ctx context.Context, database string, o options) (err error) {
 	if err := st.Pool().QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
 		return err
 	}
+	// bench/scripts/pgcost.sh reads this line to find the backend's
+	// callgrind file (cg.<pid>).
+	fmt.Printf("backend pid %d\n", pid)
 
 	// The WAL a statement writes is exact only if nothing else writes to
 	// the server meanwhile: --wal says so.

@@ -108,6 +108,13 @@ SELECT id FROM moved`
 // and writes nothing else (no attempt table, five arrays instead of
 // sixteen).
 //
+// A lease holder or server that every job of the batch shares (a
+// process's completer finishes its own jobs) may be sent as an array of
+// one element: the rows past its end read NULL from the unnest, which
+// coalesce replaces by that element, as sqlInsertJobsShared does for its
+// times. A full array has no NULL (Go strings), which coalesce leaves as
+// they are.
+//
 // It has no locking pass of its own: the UPDATE locks each job as it
 // updates it, in the order its plan reads them, and the one plan it is
 // left locks them in the order of $1, which completeJobs sorts by ID
@@ -143,10 +150,11 @@ const sqlCompleteJobs = `WITH f AS (
 ),
 moved AS (
 	UPDATE {s}.kiln_job AS j SET
-		state = 'completed', finalized_at = f.finalized_at, attempted_by = f.server,
+		state = 'completed', finalized_at = f.finalized_at, attempted_by = coalesce(f.server, ($5::text[])[1]),
 		leased_by = NULL, lease_expires_at = NULL, cancel_requested_at = NULL
 	FROM f
-	WHERE j.id = ANY(ARRAY[f.id]) AND j.state || '' = 'running' AND j.leased_by = f.leased_by
+	WHERE j.id = ANY(ARRAY[f.id]) AND j.state || '' = 'running'
+		AND j.leased_by = coalesce(f.leased_by, ($2::text[])[1])
 		AND (f.attempted_at IS NULL OR j.attempted_at = f.attempted_at)
 	RETURNING j.id, j.queue
 ),
@@ -236,8 +244,8 @@ func (s *Store) completeJobs(ctx context.Context, params []*store.JobFinishParam
 		}
 	}
 	stmt, args := sqlCompleteJobs, []any{arrayArg[int8Array](s.describes, ids),
-		arrayArg[textArray](s.describes, leasedBy), arrayArg[timestamptzPtrArray](s.describes, attemptedAt),
-		arrayArg[timestamptzArray](s.describes, finalizedAt), arrayArg[textArray](s.describes, servers)}
+		arrayArg[textArray](s.describes, oneIfShared(leasedBy)), arrayArg[timestamptzPtrArray](s.describes, attemptedAt),
+		arrayArg[timestamptzArray](s.describes, finalizedAt), arrayArg[textArray](s.describes, oneIfShared(servers))}
 	if out, ok := outputs(sorted); ok {
 		stmt, args = sqlCompleteJobsOutput, append(args, out)
 	}
@@ -267,6 +275,21 @@ func (s *Store) completeJobs(ctx context.Context, params []*store.JobFinishParam
 		}
 	}
 	return moved, rest, nil
+}
+
+// oneIfShared returns the first element of texts alone when every element
+// equals it (sqlCompleteJobs then gives each job that one), else texts
+// (also when it is empty).
+func oneIfShared(texts []string) []string {
+	if len(texts) == 0 {
+		return texts
+	}
+	for _, t := range texts[1:] {
+		if t != texts[0] {
+			return texts
+		}
+	}
+	return texts[:1]
 }
 
 // completeArgs holds the arrays that completeJobs sends, kept in the Store's

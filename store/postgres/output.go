@@ -35,8 +35,8 @@ func withOutput(stmt string, edits ...string) string {
 var sqlCompleteJobsOutput = withOutput(sqlCompleteJobs,
 	"$5::text[])\n\t\tAS f(id, leased_by, attempted_at, finalized_at, server)",
 	"$5::text[], $6::text[])\n\t\tAS f(id, leased_by, attempted_at, finalized_at, server, output)",
-	"attempted_by = f.server,",
-	"attempted_by = f.server, output = f.output::jsonb,")
+	"attempted_by = coalesce(f.server, ($5::text[])[1]),",
+	"attempted_by = coalesce(f.server, ($5::text[])[1]), output = f.output::jsonb,")
 
 // sqlFinishJobsOutput is sqlFinishJobs with the outputs in $17: a job that
 // completes gets $17[i] as its output (NULL clears it); a job that moves to

@@ -38,11 +38,11 @@ func TestBrowserRoles(t *testing.T) {
 		b.run(t, "click retry", chromedp.Click(chromedp.CSS(`form[action$="/retry"] button`)))
 		b.waitText(t, ".flash", "will run again")
 		e.waitState(t, discarded, kiln.JobStateCompleted)
-		b.run(t, "pause queue other",
+		b.run(t, "open the queues",
 			chromedp.Navigate(e.srv.URL+"/queues"),
 			chromedp.WaitVisible(chromedp.CSS("#queue-other")),
-			chromedp.Click(chromedp.CSS(`#queue-other form[action$="/pause"] button`)),
 		)
+		b.click(t, "pause queue other", `#queue-other form[action$="/pause"] button`)
 		b.waitText(t, "#queue-other .queue-state", "paused")
 		b.run(t, "open the audit log from the navigation",
 			chromedp.Click(chromedp.CSS(`nav a[href="/audit"]`)),

@@ -57,17 +57,13 @@ func TestBrowserLimits(t *testing.T) {
 	if !value(t, b, "accept the confirmation to come", chromedp.Evaluate[bool](`(window.confirm = () => true, true)`)) {
 		b.fail(t, "window.confirm not replaced")
 	}
-	b.run(t, "remove the per-key limit",
-		chromedp.Click(chromedp.CSS(`tr[data-kind="test.ok"][data-per-key="true"] form[action$="/limits/rate/delete"] button`)),
-	)
+	b.click(t, "remove the per-key limit", `tr[data-kind="test.ok"][data-per-key="true"] form[action$="/limits/rate/delete"] button`)
 	b.waitText(t, ".flash", "Rate limit of test.ok (per partition key) removed")
 	b.waitText(t, `tr[data-kind="test.ok"][data-per-key="false"] .rate-limit`, "10 per 1m0s, burst 2")
 	if !value(t, b, "accept the next confirmation", chromedp.Evaluate[bool](`(window.confirm = () => true, true)`)) {
 		b.fail(t, "window.confirm not replaced")
 	}
-	b.run(t, "remove the kind's",
-		chromedp.Click(chromedp.CSS(`tr[data-kind="test.ok"][data-per-key="false"] form[action$="/limits/rate/delete"] button`)),
-	)
+	b.click(t, "remove the kind's", `tr[data-kind="test.ok"][data-per-key="false"] form[action$="/limits/rate/delete"] button`)
 	b.waitText(t, ".flash", "Rate limit of test.ok removed")
 	b.waitText(t, "#live", "No kind has a rate limit")
 }

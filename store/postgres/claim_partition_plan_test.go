@@ -46,6 +46,7 @@ SELECT 'k', 'q', '{}', 'available', 1, 0, 25, now(), now(), (g % 1000)::text FRO
 		{"take with jobs without a key", sqlPartitionTake, append([]any{"q", "k", keys, takes, now, 1, 800, "p", nil, time.Minute}, deep...)},
 		{"round", sqlPartitionRound, append([]any{"q", "k", "", 200, 1, 1, 1000, 0, 800, now, "p", nil, time.Minute}, deep...)},
 		{"round with jobs without a key", sqlPartitionRound, append([]any{"q", "k", "", 199, 1, 1, 1000, 1, 800, now, "p", nil, time.Minute}, deep...)},
+		{"round of keys alone", sqlPartitionRoundKeyed, []any{"q", "k", "", 200, 1, 1, 1000, now, "p", nil, time.Minute}},
 	} {
 		tx, err := s.pool.Begin(ctx)
 		if err != nil {
@@ -126,13 +127,56 @@ func TestSortsDisabledRestores(t *testing.T) {
 func TestPartitionRoundTakesWalkedJobs(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s := NewForTest(t)
 	now := time.Now()
-	if _, err := s.pool.Exec(ctx, s.expand(`INSERT INTO {s}.kiln_job (kind, queue, args, state, priority, attempt,
+	for _, round := range []struct {
+		name, sql, execute string
+		args               func(*Store) []any
+	}{
+		{"round", sqlPartitionRound, `EXECUTE round('q', 'k', '', 200, 1, 1, 1000, 0, 800, $1, 'p', NULL, '1 minute', $2, $3, $4)`,
+			func(s *Store) []any {
+				return append([]any{pgx.QueryExecModeSimpleProtocol, now}, deepArgs(&s.cursors, "q", "k")...)
+			}},
+		{"round of keys alone", sqlPartitionRoundKeyed, `EXECUTE round('q', 'k', '', 200, 1, 1, 1000, $1, 'p', NULL, '1 minute')`,
+			func(*Store) []any { return []any{pgx.QueryExecModeSimpleProtocol, now} }},
+	} {
+		s := NewForTest(t) // each its own table: a rolled-back round leaves dead row versions and entries
+		if _, err := s.pool.Exec(ctx, s.expand(`INSERT INTO {s}.kiln_job (kind, queue, args, state, priority, attempt,
 	max_attempts, created_at, scheduled_at, partition_key)
 SELECT 'k', 'q', '{}', 'available', 1, 0, 25, $1, $1, (g % 1000)::text FROM generate_series(1, 2000) AS g`), now.Add(-time.Minute)); err != nil {
-		t.Fatal(err)
+			t.Fatal(err)
+		}
+		root := explainRound(t, s, round.sql, round.execute, round.args(s))
+		var tidScans, updated int
+		var walk func(n explainPlan)
+		walk = func(n explainPlan) {
+			if n.NodeType == "Tid Scan" {
+				tidScans++
+			}
+			if n.NodeType == "ModifyTable" && n.Operation == "Update" {
+				updated = n.ActualRows
+			}
+			for _, c := range n.Plans {
+				walk(c)
+			}
+		}
+		walk(root)
+		if tidScans != 2 || updated != 200 {
+			t.Errorf("%s: %d TID scans and %d jobs claimed; want 2 (the lock of each key's first job and the UPDATE) and 200", round.name, tidScans, updated)
+		}
+		t.Logf("%s of 200 keys: %d buffers", round.name, root.SharedHitBlocks+root.SharedReadBlocks)
+		if b := root.SharedHitBlocks + root.SharedReadBlocks; b > 3300 {
+			t.Errorf("%s of 200 keys read %d buffers; want at most 3,300", round.name, b)
+		}
 	}
+}
+
+// explainRound runs execute, an EXECUTE of the statement sql prepared as
+// round, under EXPLAIN (ANALYZE, BUFFERS) with args, in a transaction that
+// it rolls back, after sqlRoundSettings (as partitionRounds.Round does),
+// and returns the root of its plan.
+func explainRound(t *testing.T, s *Store, sql, execute string, args []any) explainPlan {
+	t.Helper()
+	ctx := t.Context()
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -141,11 +185,10 @@ SELECT 'k', 'q', '{}', 'available', 1, 0, 25, $1, $1, (g % 1000)::text FROM gene
 	if _, err := tx.Exec(ctx, sqlRoundSettings, []string{"k"}, "kiln/"+s.schema); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.Prepare(ctx, "round", s.sql(sqlPartitionRound)); err != nil {
+	if _, err := tx.Prepare(ctx, "round", s.sql(sql)); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := tx.Query(ctx, `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE round('q', 'k', '', 200, 1, 1, 1000, 0, 800, $1, 'p', NULL, '1 minute', $2, $3, $4)`,
-		append([]any{pgx.QueryExecModeSimpleProtocol, now}, deepArgs(&s.cursors, "q", "k")...)...)
+	rows, err := tx.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "+execute, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,28 +196,10 @@ SELECT 'k', 'q', '{}', 'available', 1, 0, 25, $1, $1, (g % 1000)::text FROM gene
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := plans[0][0].Plan
-	var tidScans, updated int
-	var walk func(n explainPlan)
-	walk = func(n explainPlan) {
-		if n.NodeType == "Tid Scan" {
-			tidScans++
-		}
-		if n.NodeType == "ModifyTable" && n.Operation == "Update" {
-			updated = n.ActualRows
-		}
-		for _, c := range n.Plans {
-			walk(c)
-		}
+	if err := tx.Conn().Deallocate(ctx, "round"); err != nil { // prepared on the connection, not the transaction
+		t.Fatal(err)
 	}
-	walk(root)
-	if tidScans != 2 || updated != 200 {
-		t.Errorf("round: %d TID scans and %d jobs claimed; want 2 (the lock of each key's first job and the UPDATE) and 200", tidScans, updated)
-	}
-	t.Logf("round of 200 keys: %d buffers", root.SharedHitBlocks+root.SharedReadBlocks)
-	if b := root.SharedHitBlocks + root.SharedReadBlocks; b > 3300 {
-		t.Errorf("round of 200 keys read %d buffers; want at most 3,300", b)
-	}
+	return plans[0][0].Plan
 }
 
 // explainNode is one element of EXPLAIN (FORMAT JSON)'s output.

@@ -772,7 +772,7 @@ func (c *claim) runPlainAny(ctx context.Context, s *Store, q claimQuerier, want 
 func (c *claim) appendRows() func(pgx.Rows) error {
 	sc := newClaimScanner()
 	return func(rows pgx.Rows) error {
-		j, err := sc.scan(rows, nil)
+		j, err := sc.scan(rows)
 		if err == nil {
 			c.claimed = append(c.claimed, j)
 		}

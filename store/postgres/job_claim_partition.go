@@ -543,13 +543,13 @@ func (p *partitionSource) Take(ctx context.Context, keys []string, takes []int, 
 	)
 	args := append([]any{p.c.p.Queue, p.kind, keys, n, p.c.now,
 		empty, window, p.c.p.LeasedBy, p.c.leaseEnd, p.c.leaseLen}, deepArgs(&p.s.cursors, p.c.p.Queue, p.kind)...)
+	sc := newClaimScanner()
 	err := p.sortsDisabled(ctx, p.s.sql(sqlPartitionTake), args, func(rows pgx.Rows) error {
 		// jobColumns, then deepColumns.
-		row := rowWithExtra{Row: rows, extra: deep.dest()}
 		if rows.RawValues()[0] == nil { // no job: the deep read's outcome alone
-			return row.Scan(make([]any, jobColumnCount)...)
+			return rowWithExtra{Row: rows, extra: deep.dest()}.Scan(make([]any, jobColumnCount)...)
 		}
-		j, err := scanJob(row)
+		j, err := sc.scan(rows, deep.dest()...)
 		jobs = append(jobs, j)
 		return err
 	})
@@ -594,15 +594,19 @@ func (p *partitionRounds) Round(ctx context.Context, r store.PartitionRound) ([]
 		args = append([]any{p.c.p.Queue, p.kind, r.After, r.Need, r.Share, r.MaxRunning, r.Scan, r.Empty, r.Window,
 			p.c.now, p.c.p.LeasedBy, p.c.leaseEnd, p.c.leaseLen}, deepArgs(&p.s.cursors, p.c.p.Queue, p.kind)...)
 	}
+	// jobColumns, the last key visited, the number of keys visited and
+	// whether they ran out, then deepColumns: read by one scanner, whose
+	// repeated texts (kind, queue, state, lease holder) share their strings
+	// from row to row, with no argument list per row (14.1 allocations per
+	// job before, TestPartitionClaimAllocations).
+	extra := append([]any{&last, &visited, &end}, deep.dest()...)
+	sc := newClaimScanner()
 	err := batchQuery(ctx, p.q, settings, p.s.sql(sql), args,
 		func(rows pgx.Rows) error {
-			// jobColumns, the last key visited, the number of keys visited and
-			// whether they ran out, then deepColumns.
-			row := rowWithExtra{Row: rows, extra: append([]any{&last, &visited, &end}, deep.dest()...)}
 			if rows.RawValues()[0] == nil { // no job: the walk's outcome alone
-				return row.Scan(make([]any, jobColumnCount)...)
+				return rowWithExtra{Row: rows, extra: extra}.Scan(make([]any, jobColumnCount)...)
 			}
-			j, err := scanJob(row)
+			j, err := sc.scan(rows, extra...)
 			if err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -33,7 +34,7 @@ const attemptColumns = `job_id, attempt, started_at, finished_at, server, outcom
 
 // scanJob reads one row of jobColumns.
 func scanJob(row pgx.Row) (*kilntype.JobRow, error) {
-	return new(jobScanner).scan(row, nil)
+	return new(jobScanner).scan(row)
 }
 
 // jobScanner reads rows of jobColumns, one after the other (the rows of
@@ -55,9 +56,17 @@ type jobScanner struct {
 	// full is the extra column of a claim's row (scanClaimed).
 	full bool
 	// dest holds Scan's arguments during scan: one per column of
-	// jobColumns, and the extra one.
-	dest [23]any
+	// jobColumns, and the extra ones.
+	dest [jobColumnsScanned + maxScanExtra]any
 }
+
+// jobColumnsScanned is the number of columns of jobColumns, and
+// maxScanExtra the most columns after them that jobScanner.scan reads (a
+// round of a claim by partition key: its outcome, then deepColumns).
+const (
+	jobColumnsScanned = 22
+	maxScanExtra      = 8
+)
 
 // newClaimScanner returns the jobScanner of a claim's rows, whose texts
 // repeat from row to row.
@@ -65,11 +74,11 @@ func newClaimScanner() *jobScanner {
 	return &jobScanner{texts: newRepeatedTexts()}
 }
 
-// scan reads one row of jobColumns, followed by one more column read
-// into extra unless extra is nil, into a new scannedJob and returns its
-// row: one allocation per row, which holds the row and the times and
-// progress it points to.
-func (sc *jobScanner) scan(row pgx.Row, extra any) (*kilntype.JobRow, error) {
+// scan reads one row of jobColumns, followed by as many more columns as
+// extra holds (at most maxScanExtra), read into extra's scan targets, into
+// a new scannedJob and returns its row: one allocation per row, which
+// holds the row and the times and progress it points to.
+func (sc *jobScanner) scan(row pgx.Row, extra ...any) (*kilntype.JobRow, error) {
 	job := new(scannedJob)
 	j := &job.row
 	kind, queue, state, leasedBy := any(&j.Kind), any(&j.Queue), any(&sc.state), any(&sc.leasedBy)
@@ -83,11 +92,11 @@ func (sc *jobScanner) scan(row pgx.Row, extra any) (*kilntype.JobRow, error) {
 	sc.dest = [len(sc.dest)]any{&j.ID, kind, queue, (*[]byte)(&j.Args), state, &j.Priority, &j.Attempt,
 		&j.MaxAttempts, &j.CreatedAt, &j.ScheduledAt, &sc.times[0], &sc.times[1], leasedBy,
 		&sc.times[2], &sc.times[3], &j.Tags, (*[]byte)(&j.Metadata), &sc.uniqueKey, &sc.lastError,
-		&sc.progress, &sc.progressAttempt, &j.Partition, extra}
-	dest := sc.dest[:len(sc.dest)-1]
-	if extra != nil {
-		dest = sc.dest[:]
+		&sc.progress, &sc.progressAttempt, &j.Partition}
+	if len(extra) > maxScanExtra {
+		return nil, fmt.Errorf("scan a job: %d columns after the job's, at most %d", len(extra), maxScanExtra)
 	}
+	dest := sc.dest[:jobColumnsScanned+copy(sc.dest[jobColumnsScanned:], extra)]
 	err := row.Scan(dest...)
 	sc.dest = [len(sc.dest)]any{} // the row outlives the scan: keep no pointers to it
 	if sc.texts != nil {
@@ -181,7 +190,7 @@ func scanJobs(rows pgx.Rows, err error) ([]*kilntype.JobRow, error) {
 	jobs := []*kilntype.JobRow{}
 	sc := new(jobScanner)
 	for rows.Next() {
-		j, err := sc.scan(rows, nil)
+		j, err := sc.scan(rows)
 		if err != nil {
 			return nil, err
 		}

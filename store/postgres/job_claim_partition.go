@@ -315,7 +315,7 @@ FROM deep AS d LEFT JOIN claimed AS c ON true`
 // their parameters: $8 is now, $9 to $11 the lease ($11 to $13 above).
 // PostgreSQL starts every node of a plan at each execution, those that a
 // one-time filter then skips included: under callgrind, a claim and
-// finish of a job over 1,000 keys at a limit of 1 cost 1.9k instructions
+// finish of a job over 1,000 keys at a limit of 1 cost 2.4k instructions
 // less this way (docs/benchmarks.md, "Per-key claims on PostgreSQL: where
 // the burn-down's extra cost is").
 var (
@@ -543,13 +543,14 @@ func (p *partitionSource) Take(ctx context.Context, keys []string, takes []int, 
 	)
 	args := append([]any{p.c.p.Queue, p.kind, keys, n, p.c.now,
 		empty, window, p.c.p.LeasedBy, p.c.leaseEnd, p.c.leaseLen}, deepArgs(&p.s.cursors, p.c.p.Queue, p.kind)...)
+	// jobColumns, then deepColumns, read by one scanner (see Round).
+	extra := deep.dest()
 	sc := newClaimScanner()
 	err := p.sortsDisabled(ctx, p.s.sql(sqlPartitionTake), args, func(rows pgx.Rows) error {
-		// jobColumns, then deepColumns.
 		if rows.RawValues()[0] == nil { // no job: the deep read's outcome alone
-			return rowWithExtra{Row: rows, extra: deep.dest()}.Scan(make([]any, jobColumnCount)...)
+			return rowWithExtra{Row: rows, extra: extra}.Scan(make([]any, jobColumnCount)...)
 		}
-		j, err := sc.scan(rows, deep.dest()...)
+		j, err := sc.scan(rows, extra...)
 		jobs = append(jobs, j)
 		return err
 	})

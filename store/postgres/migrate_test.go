@@ -22,7 +22,7 @@ func TestMigrationStatements(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range ms {
-		if m.NoTx != (m.Version == 10 || m.Version == 11 || m.Version == 15 || m.Version == 20 || m.Version == 24) {
+		if m.NoTx != (m.Version == 10 || m.Version == 11 || m.Version == 15 || m.Version == 20 || m.Version == 24 || m.Version == 25) {
 			t.Errorf("migration %s: runs outside a transaction: %v", m.Name, m.NoTx)
 		}
 	}
@@ -96,7 +96,10 @@ WHERE oid = ($1 || '.kiln_job')::regclass`, s.quoted).Scan(&options); err != nil
 
 // wantJobIndexes fails the test unless kiln_job has the indexes and
 // options of migrations 010 and 011 (kiln_job_finalized replaced by
-// kiln_job_finalized_kind), all valid, kiln_job_claim_kind as defined.
+// kiln_job_finalized_kind), all valid, kiln_job_claim_kind as defined, and
+// kiln_job_partition and kiln_job_cancel_requested with their predicates'
+// conditions in migration 025's order (the one that almost every job
+// fails first).
 func wantJobIndexes(t *testing.T, s *Store) {
 	t.Helper()
 	indexes, valid, options := jobIndexes(t, s)
@@ -114,13 +117,20 @@ func wantJobIndexes(t *testing.T, s *Store) {
 	if !slices.Contains(options, "fillfactor=90") {
 		t.Errorf("kiln_job options %v, want fillfactor=90", options)
 	}
-	var def string
-	if err := s.pool.QueryRow(t.Context(), `SELECT pg_get_indexdef(($1 || '.kiln_job_claim_kind')::regclass)`,
-		s.quoted).Scan(&def); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasSuffix(def, "(queue, kind, priority, scheduled_at, id) WHERE (state = 'available'::text)") {
-		t.Errorf("kiln_job_claim_kind: %s", def)
+	for _, want := range []struct{ index, def string }{
+		{"kiln_job_claim_kind", "(queue, kind, priority, scheduled_at, id) WHERE (state = 'available'::text)"},
+		{"kiln_job_partition", "(kind, partition_key, state DESC, queue, priority, scheduled_at, id) " +
+			"WHERE ((partition_key <> ''::text) AND (state = ANY (ARRAY['available'::text, 'running'::text])))"},
+		{"kiln_job_cancel_requested", "(leased_by) WHERE ((cancel_requested_at IS NOT NULL) AND (state = 'running'::text))"},
+	} {
+		var def string
+		if err := s.pool.QueryRow(t.Context(), `SELECT pg_get_indexdef(($1 || '.' || $2)::regclass)`,
+			s.quoted, want.index).Scan(&def); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(def, want.def) {
+			t.Errorf("%s: %s, want ... %s", want.index, def, want.def)
+		}
 	}
 }
 
@@ -235,6 +245,12 @@ func TestMigrateConcurrentIndexes(t *testing.T) {
 		"DROP INDEX CONCURRENTLY IF EXISTS " + s.quoted + ".kiln_job_claim_available",
 		"CREATE INDEX CONCURRENTLY IF NOT EXISTS kiln_job_finalized_kind",
 		"DROP INDEX CONCURRENTLY IF EXISTS " + s.quoted + ".kiln_job_finalized;",
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS kiln_job_partition_025",
+		"DROP INDEX CONCURRENTLY IF EXISTS " + s.quoted + ".kiln_job_partition;",
+		"ALTER INDEX IF EXISTS " + s.quoted + ".kiln_job_partition_025 RENAME TO kiln_job_partition",
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS kiln_job_cancel_requested_025",
+		"DROP INDEX CONCURRENTLY IF EXISTS " + s.quoted + ".kiln_job_cancel_requested;",
+		"ALTER INDEX IF EXISTS " + s.quoted + ".kiln_job_cancel_requested_025 RENAME TO kiln_job_cancel_requested",
 	} {
 		if !log.has(want) {
 			t.Errorf("no statement %q among %q", want, log.stmts)

@@ -26,8 +26,8 @@ type Job[T JobArgs] struct {
 	// Args is the job's args, decoded from JSON.
 	Args T
 
-	report *jobreport.Reporter // nil for a Job not made by a client
-	env    *jobEnv             // nil for a Job not made by a client
+	report *jobreport.Lazy // nil for a Job not made by a client
+	env    *jobEnv         // nil for a Job not made by a client
 	// output is what SetOutput last recorded (encrypted when the client
 	// encrypts), stored if the attempt completes the job.
 	output atomic.Pointer[json.RawMessage]

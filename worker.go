@@ -313,7 +313,7 @@ func (e *typedEntry[T]) unit(row *JobRow) jobexec.WorkUnit {
 
 func (e *typedEntry[T]) reportingUnit(row *JobRow, report *jobreport.Config, env *jobEnv) jobexec.WorkUnit {
 	u := &workUnit[T]{worker: e.worker, job: Job[T]{JobRow: row, env: env}, emptyIsZero: e.emptyIsZero}
-	u.job.report = jobreport.Init(&u.reporter, report, row)
+	u.job.report = u.reporter.Init(report, row)
 	return u
 }
 func (e *typedEntry[T]) maxAttempts() int    { return e.worker.MaxAttempts() }
@@ -373,7 +373,7 @@ func (e *typedEntry[T]) checkArgs(args JobArgs, raw []byte) error {
 type workUnit[T JobArgs] struct {
 	worker   Worker[T]
 	job      Job[T]
-	reporter jobreport.Reporter // job.report points to it, if it reports
+	reporter jobreport.Lazy // job.report points to it, if it reports
 	// emptyIsZero: args {} leave job.Args as they are, its zero value
 	// (typedEntry.emptyIsZero).
 	emptyIsZero bool

@@ -100,18 +100,7 @@ func New(cfg *Config, row *kilntype.JobRow) *Reporter {
 	if cfg == nil {
 		return nil
 	}
-	return Init(new(Reporter), cfg, row)
-}
-
-// Init sets up r, a zero Reporter, as New's Reporter of row's attempt and
-// returns it, or returns nil when cfg is nil: a caller that holds r in a
-// value of its own (the root package's unit of a job) spends no allocation
-// on it. r must not be copied after.
-func Init(r *Reporter, cfg *Config, row *kilntype.JobRow) *Reporter {
-	if cfg == nil {
-		return nil
-	}
-	r.cfg, r.written, r.lease = cfg, -1, store.JobReportLease{ID: row.ID, LeasedBy: row.LeasedBy}
+	r := &Reporter{cfg: cfg, written: -1, lease: store.JobReportLease{ID: row.ID, LeasedBy: row.LeasedBy}}
 	if row.AttemptedAt != nil {
 		r.lease.AttemptedAt = *row.AttemptedAt
 	}

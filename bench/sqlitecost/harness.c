@@ -20,10 +20,12 @@
 //   enqueues them), each claim by key under a limit of MAXRUN (1) running
 //   jobs per key, as store.ClaimPartitioned runs it on the SQLite store
 //   (rounds of a listing, ph_heads: keyslisted.sql, sqlPartitionKeysListed,
-//   rows of (key, its first available job's ID or NULL, its running jobs)
-//   from the previous claim's last key, stepped until the claim has its keys;
-//   and a take, ph_take: takeids.sql, sqlPartitionTakeIDs, of each listed
-//   key with room's first job; then KEYUPD's UPDATE, claimupd.sql, with
+//   rows of (key, its first available job's ID or NULL, its running jobs,
+//   that job's columns) from the previous claim's last key, stepped until
+//   the claim has its keys, which reads each job the claim takes, as the
+//   store does since it reads no job again by ID; TAKE=takeids.sql adds a
+//   take, ph_take, sqlPartitionTakeIDs, of each listed key with room's
+//   first job, as the store did before); then KEYUPD's UPDATE, claimupd.sql, with
 //   COUNT's statement after it unless KEYCOUNT=none). The reads of jobs
 //   without a key that the store runs once per rotation over the keys, and
 //   the deletion of keys without available jobs (once per key, at the end),
@@ -473,7 +475,7 @@ int main(int argc, char **argv) {
 		if (sqlite3_libversion_number() < 3044000 && (ob = strstr(keys, " ORDER BY i)")))
 			memmove(ob, ob + 11, strlen(ob + 11) + 1);
 		if (getenv("KEYSQL")) sKeys = prep(keys);
-		if (!getenv("TAKE") || strcmp(getenv("TAKE"), "none")) sTake = prep(slurp(getenv("TAKE") ? getenv("TAKE") : "takeids.sql"));
+		if (getenv("TAKE") && strcmp(getenv("TAKE"), "none")) sTake = prep(slurp(getenv("TAKE")));
 		if (!sKeys) {
 			sHeads = prep(slurp(getenv("HEADS") ? getenv("HEADS") : "keyslisted.sql"));
 			if (getenv("HEADADV")) sHeadAdv[0] = prep(slurp(getenv("HEADADV")));

@@ -78,21 +78,36 @@ SELECT ` + sqlKeyList + ` FROM (
 // of queue ?1 and kind ?2 in kiln_job_partition_key (migration 028: every
 // key with available jobs, and perhaps keys whose jobs have all left the
 // available state since), each with the ID of its first available job in
-// claim order (NULL: none, a key to delete: sqlPartitionKeysDrop) and its
-// running jobs of kind ?2 (in any queue). The rows come in the order of
-// the table's primary key, with no sort and no recursion, one seek of
-// kiln_job_claim_partition and one of kiln_job_running_partition per key,
-// computed as the caller steps them: KeysRunning stops stepping once it
-// has the keys it wants.
-const sqlPartitionKeysListed = `SELECT k.partition_key,
-	(SELECT id FROM kiln_job INDEXED BY kiln_job_claim_partition
-		WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND partition_key = k.partition_key AND partition_key <> ''
-		ORDER BY priority, scheduled_at LIMIT 1),
+// claim order (NULL: none, a key to delete: sqlPartitionKeysDrop), its
+// running jobs of kind ?2 (in any queue), that job's columns
+// (listedColumns), and, on every row, whether queue ?1 is paused.
+// The rows come in the order of the table's primary key, with no sort and
+// no recursion, one seek of kiln_job_claim_partition, one of
+// kiln_job_running_partition and one lookup of the first job by rowid per
+// key, computed as the caller steps them: KeysRunning stops stepping once
+// it has the keys it wants. A take of one job from a key reads nothing
+// more when that job is due (partitionSource.takeFirst): the listing's
+// row is the job a take would read.
+const sqlPartitionKeysListed = `SELECT k.partition_key, j.id,
 	(SELECT count(*) FROM kiln_job INDEXED BY kiln_job_running_partition
-		WHERE state = 'running' AND kind = ?2 AND partition_key = k.partition_key AND partition_key <> '')
+		WHERE state = 'running' AND kind = ?2 AND partition_key = k.partition_key AND partition_key <> ''),
+	` + listedColumns + `,
+	EXISTS (SELECT 1 FROM kiln_queue WHERE name = ?1 AND paused = 1)
 FROM kiln_job_partition_key AS k
+LEFT JOIN kiln_job AS j ON j.id = (SELECT id FROM kiln_job INDEXED BY kiln_job_claim_partition
+		WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND partition_key = k.partition_key AND partition_key <> ''
+		ORDER BY priority, scheduled_at LIMIT 1)
 WHERE k.queue = ?1 AND k.kind = ?2 AND k.partition_key > ?3
 ORDER BY k.partition_key`
+
+// listedColumns are the columns of a key's first job in
+// sqlPartitionKeysListed (j) after its ID, in scanListed's order:
+// claimColumns but id, kind, queue and partition_key, which the listing
+// knows (the driver copies no text for them), with zeros for the
+// integers of a key without a job.
+const listedColumns = `j.args, coalesce(j.priority, 0), coalesce(j.attempt, 0), coalesce(j.max_attempts, 0),
+	coalesce(j.created_at, 0), coalesce(j.scheduled_at, 0), nullif(j.tags, '[]'), nullif(j.metadata, '{}'),
+	j.unique_key, j.last_error`
 
 // sqlPartitionKeysDrop deletes from kiln_job_partition_key the keys of the
 // JSON array ?3 of queue ?1 and kind ?2 that have no available job: those
@@ -374,6 +389,12 @@ type partitionSource struct {
 	// in the same transaction (which clears it): that job is the one
 	// Take would seek for a take of 1 job of the key, if it is due.
 	first map[string]int64
+	// firstJob holds, for each key of the latest KeysRunning with room
+	// under the cap, its first available job in claim order as the
+	// listing read it (not yet claimed), for the Take that follows it in
+	// the same transaction (which clears it): the job a take of 1 job of
+	// the key claims, if it is due. Empty when the queue is paused.
+	firstJob map[string]*kilntype.JobRow
 }
 
 func (p *partitionSource) Keys(ctx context.Context, after string, n int) ([]string, error) {
@@ -424,20 +445,25 @@ func (p *partitionSource) listKeys(ctx context.Context, after string, n, scan, m
 		return nil, nil, false, err
 	}
 	defer rows.Close()
-	p.resetFirst(n)
+	if p.firstJob == nil {
+		p.firstJob = make(map[string]*kilntype.JobRow, n+1)
+	}
+	clear(p.firstJob)
 	keys = make([]store.KeyRunning, 0, n)
 	var (
 		room    int
 		key     string
-		first   sql.NullInt64
 		running int
+		paused  bool
+		c       candidate
+		id      sql.NullInt64
 	)
 	for rows.Next() {
-		if err := rows.Scan(&key, &first, &running); err != nil {
+		if err := scanListed(rows, &key, &running, &id, &c, &paused); err != nil {
 			return nil, nil, false, err
 		}
 		switch {
-		case !first.Valid:
+		case !id.Valid:
 			if dead = append(dead, key); len(dead) >= scan {
 				return keys, dead, false, rows.Close()
 			}
@@ -445,13 +471,45 @@ func (p *partitionSource) listKeys(ctx context.Context, after string, n, scan, m
 		case room == n || len(keys) == scan:
 			return keys, dead, false, rows.Close() // a key with an available job follows
 		}
-		p.first[key] = first.Int64
 		keys = append(keys, store.KeyRunning{Key: key, Running: running})
 		if running < maxRunning {
 			room++
+			if !paused {
+				j := c.job(id.Int64, p.kind, key)
+				if j.Tags, err = decodeTags(c.tags.String); err != nil {
+					return nil, nil, false, fmt.Errorf("job %d: %w", j.ID, err)
+				}
+				p.firstJob[key] = j
+			}
 		}
 	}
 	return keys, dead, true, rows.Err()
+}
+
+// scanListed reads a row of sqlPartitionKeysListed: the key, its first
+// job's ID (NULL: none), its running jobs, the first job's columns
+// (listedColumns, into c), and whether the queue is paused. c's slices and texts are fresh
+// copies: the caller may keep them.
+func scanListed(rows *sql.Rows, key *string, running *int, id *sql.NullInt64, c *candidate, paused *bool) error {
+	c.args, c.metadata = nil, nil
+	return rows.Scan(key, id, running, &c.args, &c.row.Priority, &c.row.Attempt, &c.row.MaxAttempts,
+		&c.createdAt, &c.scheduledAt, &c.tags, &c.metadata, &c.uniqueKey, &c.lastError, paused)
+}
+
+// job returns the job that c holds, of ID id, kind and partition key, as
+// scanCandidate returns it (but for Tags, which the caller decodes from
+// c.tags). The job's own values are copied from c: c may be scanned
+// again.
+func (c *candidate) job(id int64, kind, key string) *kilntype.JobRow {
+	j := &kilntype.JobRow{ID: id, Kind: kind, Priority: c.row.Priority, Attempt: c.row.Attempt,
+		MaxAttempts: c.row.MaxAttempts, Partition: key}
+	if c.metadata == nil {
+		c.metadata = []byte("{}")
+	}
+	j.Args, j.ArgsBytes, j.Metadata = c.args, len(c.args), c.metadata
+	j.CreatedAt, j.ScheduledAt = fromMicros(c.createdAt), fromMicros(c.scheduledAt)
+	j.UniqueKey, j.LastError = c.uniqueKey.String, c.lastError.String
+	return j
 }
 
 // dropKeys deletes from kiln_job_partition_key the keys of dead that still
@@ -601,6 +659,9 @@ func (p *partitionSource) Take(ctx context.Context, keys []string, takes []int, 
 		}
 	}
 	if len(keys) > 0 {
+		keys, takes = p.takeListed(keys, takes, now, &picked)
+	}
+	if len(keys) > 0 {
 		var err error
 		if keys, takes, err = p.takeFirst(keys, takes, func(ids []int64) error {
 			return read(p.tx.takeIDs, p.p.Queue, p.kind, now, jsonIDs(ids))
@@ -686,6 +747,35 @@ func (p *partitionSource) unkeyedDeep(ctx context.Context, now int64, window, n 
 	}
 	p.cursors.SetUnkeyed(p.p.Queue, p.kind, last, read, window)
 	return ids, nil
+}
+
+// takeListed appends to *picked the first job of each key of keys whose
+// take is 1 and whose first job, as the listing before it read it
+// (firstJob), is due at now (Unix microseconds), and returns the keys and
+// takes left for a read: the others, and those whose first job was not
+// due. It reads nothing: the listing ran in the same write transaction, so
+// each such job is still available. It clears firstJob.
+func (p *partitionSource) takeListed(keys []string, takes []int, now int64, picked *[]*kilntype.JobRow) ([]string, []int) {
+	if len(p.firstJob) == 0 {
+		return keys, takes
+	}
+	defer clear(p.firstJob)
+	due := func(i int) *kilntype.JobRow {
+		if j := p.firstJob[keys[i]]; j != nil && takes[i] == 1 && micros(j.ScheduledAt) <= now {
+			return j
+		}
+		return nil
+	}
+	var restKeys []string
+	var restTakes []int
+	for i, k := range keys {
+		if j := due(i); j != nil {
+			*picked = append(*picked, j)
+		} else {
+			restKeys, restTakes = append(restKeys, k), append(restTakes, takes[i])
+		}
+	}
+	return restKeys, restTakes
 }
 
 // takeFirst reads (with readIDs, which appends to *picked) the first job

@@ -66,6 +66,8 @@ go build -o "$dir/storecost" ./cmd/storecost
 count() {
   local mark="$dir/mark.$$"
   touch "$mark"
+  # shellcheck disable=SC2064 # the mark's name is fixed now
+  trap "rm -f '$mark'" RETURN
   sleep 0.1
   "$dir/storecost" --database "$db" "$@" >"$dir/last.out" ||
     { echo "pgcost: storecost $* failed (see $dir/last.out)" >&2; return 1; }
@@ -80,7 +82,6 @@ count() {
     sleep 0.5
   done
   [ -n "$n" ] || { echo "pgcost: no callgrind file for storecost $* (backend $pid)" >&2; return 1; }
-  rm -f "$mark"
   echo "$n"
 }
 

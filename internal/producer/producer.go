@@ -387,11 +387,10 @@ func (p *Producer) fetch(ctx context.Context) (time.Duration, error) {
 		jobs = append(jobs, j)
 	}
 	p.mu.Unlock()
-	// The jobs are handed out once p.mu is released: each hand-off wakes a
-	// worker, which takes p.mu as soon as its job returns, and a worker
-	// whose job ended while the rest of the batch was being handed out
-	// would otherwise sleep on p.mu until the last hand-off, and wake
-	// again.
+	// The jobs are queued once p.mu is released: a worker whose job ends
+	// while the batch is being queued takes p.mu to free its slot, and
+	// would otherwise sleep on p.mu until the last job is queued, and
+	// wake again.
 	for _, j := range jobs {
 		p.dispatch(j)
 	}
@@ -463,6 +462,7 @@ func (p *Producer) worker() {
 		q.mu.Unlock()
 		p.execute(j, timer)
 		q.mu.Lock()
+		q.waking-- // counted by execute as on its way back
 	}
 }
 
@@ -495,6 +495,14 @@ func (p *Producer) execute(j *runningJob, timer *jobexec.Timer) {
 	p.cfg.Completer.Finish(&j.item)
 	// The slot is free once the outcome is queued (Finish blocks while the
 	// completer's queue is full); the job stays held until it is written.
+	// From here this worker is on its way back to the queue: counted as
+	// waking, so that a claim made for the freed slot before it gets there
+	// does not start another goroutine for a job it will take itself
+	// (worker goroutines thus never outnumber MaxWorkers).
+	q := &p.q
+	q.mu.Lock()
+	q.waking++
+	q.mu.Unlock()
 	p.mu.Lock()
 	p.working--
 	more := p.share == nil && p.wantMoreLocked()

@@ -23,7 +23,9 @@ type workQueue struct {
 	jobs []*runningJob
 	head int
 	// idle counts the workers waiting on cond; waking the workers woken
-	// (or started) that have not yet taken mu to look at the queue.
+	// (or started) that have not yet taken mu to look at the queue, and
+	// those coming back to it from a job whose slot they freed
+	// (Producer.execute).
 	idle, waking int
 	closed       bool // no more jobs will be queued: idle workers exit
 	started      int  // worker goroutines started, counted for tests

@@ -21,11 +21,7 @@ func TestHotStatementsAllocations(t *testing.T) {
 	ctx := t.Context()
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	const n = 1000
-	ps := make([]*store.JobInsertParams, n)
-	for i := range ps {
-		ps[i] = &store.JobInsertParams{Kind: "noop", Queue: "default", Args: []byte(`{"n":1}`), Priority: 1,
-			MaxAttempts: 1, State: kilntype.JobStateAvailable, ScheduledAt: now, CreatedAt: now}
-	}
+	ps := noopJobs(now, n, func(int) string { return "" })
 	// Warm the insert's statement cache (its first use prepares it), in a
 	// queue of its own.
 	warm := *ps[0]
@@ -157,12 +153,7 @@ func TestPartitionClaimAllocations(t *testing.T) {
 	ctx := t.Context()
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	const n = 1000
-	ps := make([]*store.JobInsertParams, n)
-	for i := range ps {
-		ps[i] = &store.JobInsertParams{Kind: "noop", Queue: "default", Args: []byte(`{"n":1}`), Priority: 1,
-			MaxAttempts: 1, State: kilntype.JobStateAvailable, ScheduledAt: now, CreatedAt: now,
-			Partition: fmt.Sprintf("k%04d", i)}
-	}
+	ps := noopJobs(now, n, func(i int) string { return fmt.Sprintf("k%04d", i) })
 	if _, err := s.JobInsertMany(ctx, ps); err != nil {
 		t.Fatal(err)
 	}
@@ -192,4 +183,17 @@ func TestPartitionClaimAllocations(t *testing.T) {
 	if perJob > 6 {
 		t.Errorf("claim by key: %.2f allocations per job, want at most 6", perJob)
 	}
+}
+
+// noopJobs returns the insert params of n available jobs of kind noop in
+// queue default, due at now, the i-th with partition key key(i) ("" for
+// none).
+func noopJobs(now time.Time, n int, key func(i int) string) []*store.JobInsertParams {
+	ps := make([]*store.JobInsertParams, n)
+	for i := range ps {
+		ps[i] = &store.JobInsertParams{Kind: "noop", Queue: "default", Args: []byte(`{"n":1}`), Priority: 1,
+			MaxAttempts: 1, State: kilntype.JobStateAvailable, ScheduledAt: now, CreatedAt: now,
+			Partition: key(i)}
+	}
+	return ps
 }

@@ -186,6 +186,19 @@ SELECT 't', 'q', '{}', 'available', 1, 1, $1, $1 FROM generate_series(1, $2)`), 
 	}
 }
 
+// rateClaimSetup returns a Store holding n available jobs of kind t in
+// queue q (insertRated), the same Store traced into rec, and the tests'
+// fixed time.
+func rateClaimSetup(t *testing.T, n int) (s, traced *Store, rec *statementRecorder, now time.Time) {
+	t.Helper()
+	s = NewForTest(t)
+	rec = &statementRecorder{}
+	traced = tracedForTest(t, s, rec)
+	now = time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
+	insertRated(t, s, now, n)
+	return s, traced, rec, now
+}
+
 // kindTAT returns the theoretical arrival time of kind t's budget.
 func kindTAT(t *testing.T, s *Store, now time.Time) time.Time {
 	t.Helper()
@@ -213,11 +226,7 @@ func kindTAT(t *testing.T, s *Store, now time.Time) time.Time {
 func TestClaimRateOneRoundTrip(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s := NewForTest(t)
-	rec := &statementRecorder{}
-	traced := tracedForTest(t, s, rec)
-	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
-	insertRated(t, s, now, 200)
+	s, traced, rec, now := rateClaimSetup(t, 200)
 	def := kilntype.RateLimit{Limit: 1000, Period: time.Second, Burst: 1000} // interval 1ms
 	claim := func(max int) ([]*kilntype.JobRow, []string) {
 		t.Helper()
@@ -363,11 +372,7 @@ func TestClaimRateOneRoundTripCluster(t *testing.T) {
 func TestClaimRateOneTripDueSkip(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s := NewForTest(t)
-	rec := &statementRecorder{}
-	traced := tracedForTest(t, s, rec)
-	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
-	insertRated(t, s, now, 400)
+	s, traced, rec, now := rateClaimSetup(t, 400)
 	def := kilntype.RateLimit{Limit: 1000, Period: time.Second, Burst: 1000}
 	claim := func() ([]*kilntype.JobRow, []string) {
 		t.Helper()

@@ -203,7 +203,8 @@ VALUES ('old', '@hourly', '', 'k', '{}', 'q', 1, 3, 'skip', 'run_once', 100, $1,
 // (ConcurrentIndexMinRows 0): CREATE INDEX CONCURRENTLY, after dropping the
 // INVALID index that an interrupted concurrent build of the same name left
 // (CREATE INDEX CONCURRENTLY IF NOT EXISTS would keep it), then again from
-// the start, as after an interruption between its statements. It is not
+// the start, as after an interruption between its statements; then 025
+// again, after its renames, with an INVALID successor index left. It is not
 // parallel: a concurrent build waits for every transaction in the
 // database that holds an older snapshot, which the other tests of the
 // package, each building its schema, would keep starting.
@@ -264,6 +265,37 @@ func TestMigrateConcurrentIndexes(t *testing.T) {
 	}
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatalf("Migrate again: %v", err)
+	}
+	if err := s.SchemaCheck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantJobIndexes(t, s)
+
+	// 025 interrupted after its renames, before its row, with an INVALID
+	// kiln_job_partition_025 that an interrupted build of its successor
+	// left: the next run drops it, builds both indexes once more and
+	// renames them again.
+	if _, err := s.pool.Exec(ctx, s.expand(`DELETE FROM {s}.kiln_migration WHERE version = 25`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, s.expand(`CREATE UNIQUE INDEX CONCURRENTLY kiln_job_partition_025
+	ON {s}.kiln_job (queue)`)); err == nil {
+		t.Fatal("a unique index on kiln_job.queue was built")
+	}
+	log = &statementLog{}
+	s.migrateHook = log.add
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate after 025 was interrupted: %v", err)
+	}
+	for _, want := range []string{
+		`DROP INDEX CONCURRENTLY IF EXISTS ` + s.quoted + `."kiln_job_partition_025"`,
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS kiln_job_partition_025",
+		"ALTER INDEX IF EXISTS " + s.quoted + ".kiln_job_partition_025 RENAME TO kiln_job_partition",
+		"ALTER INDEX IF EXISTS " + s.quoted + ".kiln_job_cancel_requested_025 RENAME TO kiln_job_cancel_requested",
+	} {
+		if !log.has(want) {
+			t.Errorf("rerun of 025: no statement %q among %q", want, log.stmts)
+		}
 	}
 	if err := s.SchemaCheck(ctx); err != nil {
 		t.Fatal(err)

@@ -116,3 +116,24 @@ func (a timestamptzPtrArray) Index(i int) any {
 }
 
 func (timestamptzPtrArray) IndexType() any { return new(timestamptzElem) }
+
+// oneIfShared returns xs's first element alone when every element equals it
+// by eq, else xs (also when it is empty). A statement that reads the
+// array's unnest past its end as NULL, and coalesces that NULL to the
+// first element, then gives every row that one value while PostgreSQL
+// receives a single element (sqlInsertJobsShared's times,
+// sqlCompleteJobs's lease holder and server).
+func oneIfShared[T any](xs []T, eq func(a, b T) bool) []T {
+	if len(xs) == 0 {
+		return xs
+	}
+	for _, x := range xs[1:] {
+		if !eq(x, xs[0]) {
+			return xs
+		}
+	}
+	return xs[:1]
+}
+
+// sameText is == for strings, as oneIfShared's eq.
+func sameText(a, b string) bool { return a == b }

@@ -244,8 +244,8 @@ func (s *Store) completeJobs(ctx context.Context, params []*store.JobFinishParam
 		}
 	}
 	stmt, args := sqlCompleteJobs, []any{arrayArg[int8Array](s.describes, ids),
-		arrayArg[textArray](s.describes, oneIfShared(leasedBy)), arrayArg[timestamptzPtrArray](s.describes, attemptedAt),
-		arrayArg[timestamptzArray](s.describes, finalizedAt), arrayArg[textArray](s.describes, oneIfShared(servers))}
+		arrayArg[textArray](s.describes, oneIfShared(leasedBy, sameText)), arrayArg[timestamptzPtrArray](s.describes, attemptedAt),
+		arrayArg[timestamptzArray](s.describes, finalizedAt), arrayArg[textArray](s.describes, oneIfShared(servers, sameText))}
 	if out, ok := outputs(sorted); ok {
 		stmt, args = sqlCompleteJobsOutput, append(args, out)
 	}
@@ -275,21 +275,6 @@ func (s *Store) completeJobs(ctx context.Context, params []*store.JobFinishParam
 		}
 	}
 	return moved, rest, nil
-}
-
-// oneIfShared returns the first element of texts alone when every element
-// equals it (sqlCompleteJobs then gives each job that one), else texts
-// (also when it is empty).
-func oneIfShared(texts []string) []string {
-	if len(texts) == 0 {
-		return texts
-	}
-	for _, t := range texts[1:] {
-		if t != texts[0] {
-			return texts
-		}
-	}
-	return texts[:1]
 }
 
 // completeArgs holds the arrays that completeJobs sends, kept in the Store's

@@ -350,13 +350,8 @@ func (s *Store) insertShared(ctx context.Context, q querier, rows []insertedRow,
 		j := rows[i].job
 		args[k], createdAt[k], scheduledAt[k] = string(j.Args), j.CreatedAt, j.ScheduledAt
 	}
+	createdAt, scheduledAt = oneIfShared(createdAt, time.Time.Equal), oneIfShared(scheduledAt, time.Time.Equal)
 	f := rows[todo[0]].job
-	if !slices.ContainsFunc(createdAt, func(t time.Time) bool { return !t.Equal(f.CreatedAt) }) {
-		createdAt = createdAt[:1]
-	}
-	if !slices.ContainsFunc(scheduledAt, func(t time.Time) bool { return !t.Equal(f.ScheduledAt) }) {
-		scheduledAt = scheduledAt[:1]
-	}
 	res, err := q.Query(ctx, s.sql(sqlInsertJobsShared), f.Kind, f.Queue, arrayArg[textArray](s.describes, args),
 		string(f.State), int32(f.Priority), int32(f.MaxAttempts), arrayArg[timestamptzArray](s.describes, createdAt),
 		arrayArg[timestamptzArray](s.describes, scheduledAt), f.Tags, string(f.Metadata), f.Partition)

@@ -159,6 +159,17 @@ func scanCandidate(rows *sql.Rows) (*kilntype.JobRow, error) {
 		&c.lastError, &j.Partition); err != nil {
 		return nil, err
 	}
+	if err := c.fill(j); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// fill sets on j (c.row, or a row of its own when c is scanned again) the
+// columns that c holds as scanned: args, metadata ("{}" for none), the
+// times, the unique key, the last error and the tags. j.ID names the job
+// in the error of tags that do not decode.
+func (c *candidate) fill(j *kilntype.JobRow) error {
 	if c.metadata == nil {
 		c.metadata = []byte("{}")
 	}
@@ -167,9 +178,9 @@ func scanCandidate(rows *sql.Rows) (*kilntype.JobRow, error) {
 	j.UniqueKey, j.LastError = c.uniqueKey.String, c.lastError.String
 	var err error
 	if j.Tags, err = decodeTags(c.tags.String); err != nil {
-		return nil, fmt.Errorf("job %d: %w", j.ID, err)
+		return fmt.Errorf("job %d: %w", j.ID, err)
 	}
-	return j, nil
+	return nil
 }
 
 // candidate is what scanCandidate reads of a job.

@@ -475,9 +475,10 @@ func (p *partitionSource) listKeys(ctx context.Context, after string, n, scan, m
 		if running < maxRunning {
 			room++
 			if !paused {
-				j := c.job(id.Int64, p.kind, key)
-				if j.Tags, err = decodeTags(c.tags.String); err != nil {
-					return nil, nil, false, fmt.Errorf("job %d: %w", j.ID, err)
+				j := &kilntype.JobRow{ID: id.Int64, Kind: p.kind, Priority: c.row.Priority, Attempt: c.row.Attempt,
+					MaxAttempts: c.row.MaxAttempts, Partition: key}
+				if err := c.fill(j); err != nil {
+					return nil, nil, false, err
 				}
 				p.firstJob[key] = j
 			}
@@ -494,22 +495,6 @@ func scanListed(rows *sql.Rows, key *string, running *int, id *sql.NullInt64, c 
 	c.args, c.metadata = nil, nil
 	return rows.Scan(key, id, running, &c.args, &c.row.Priority, &c.row.Attempt, &c.row.MaxAttempts,
 		&c.createdAt, &c.scheduledAt, &c.tags, &c.metadata, &c.uniqueKey, &c.lastError, paused)
-}
-
-// job returns the job that c holds, of ID id, kind and partition key, as
-// scanCandidate returns it (but for Tags, which the caller decodes from
-// c.tags). The job's own values are copied from c: c may be scanned
-// again.
-func (c *candidate) job(id int64, kind, key string) *kilntype.JobRow {
-	j := &kilntype.JobRow{ID: id, Kind: kind, Priority: c.row.Priority, Attempt: c.row.Attempt,
-		MaxAttempts: c.row.MaxAttempts, Partition: key}
-	if c.metadata == nil {
-		c.metadata = []byte("{}")
-	}
-	j.Args, j.ArgsBytes, j.Metadata = c.args, len(c.args), c.metadata
-	j.CreatedAt, j.ScheduledAt = fromMicros(c.createdAt), fromMicros(c.scheduledAt)
-	j.UniqueKey, j.LastError = c.uniqueKey.String, c.lastError.String
-	return j
 }
 
 // dropKeys deletes from kiln_job_partition_key the keys of dead that still

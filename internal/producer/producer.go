@@ -121,6 +121,9 @@ type Producer struct {
 	// handing (nil but in tests) is called by the fetch loop before each
 	// job of a claim is handed to a worker.
 	handing func(j *runningJob)
+	// arriving (nil but in tests) is called by each new worker goroutine
+	// before it first looks at the queue.
+	arriving func()
 }
 
 type runningJob struct {
@@ -439,6 +442,9 @@ func (p *Producer) worker() {
 	reserve.hold()
 	timer := new(jobexec.Timer)
 	defer timer.Stop()
+	if p.arriving != nil {
+		p.arriving()
+	}
 	q := &p.q
 	q.mu.Lock()
 	q.waking-- // started by wakeWorkerLocked

@@ -791,3 +791,36 @@ func TestWorkerGoroutinesNeverOutnumberMaxWorkers(t *testing.T) {
 		t.Fatalf("started %d worker goroutines with MaxWorkers %d", started, workers)
 	}
 }
+
+// StopFetching while claimed jobs are still queued, their worker not yet
+// at the queue: the queue is closed with the jobs in it, and they run all
+// the same (a worker takes what is queued before it looks at closed);
+// Wait returns once they and their workers are done.
+func TestStopFetchingRunsQueuedJobs(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxWorkers = 2 })
+	arrive := make(chan struct{})
+	h.p.arriving = func() { <-arrive }
+	h.st.AddJobs(jobs("k", 1, 2)...)
+	h.start(t)
+	queued := func() int {
+		h.p.q.mu.Lock()
+		defer h.p.q.mu.Unlock()
+		return len(h.p.q.jobs) - h.p.q.head
+	}
+	enginetest.Eventually(t, "both jobs queued", func() bool { return queued() == 2 })
+	h.p.StopFetching()
+	if n := queued(); n != 2 {
+		t.Fatalf("%d jobs queued when the queue closed, want 2 (no worker has arrived)", n)
+	}
+	close(arrive)
+	h.waitStarted(t, 2)
+	h.release(1, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), enginetest.WaitTimeout)
+	defer cancel()
+	if err := h.p.Wait(ctx); err != nil {
+		t.Fatalf("Wait after the queued jobs ran: %v", err)
+	}
+	if got := h.finishedIDs(); !slices.Equal(slices.Sorted(slices.Values(got)), []int64{1, 2}) {
+		t.Fatalf("finished %v, want jobs 1 and 2", got)
+	}
+}

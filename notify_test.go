@@ -260,3 +260,64 @@ func TestEnqueueClaimsOnce(t *testing.T) {
 		})
 	}
 }
+
+// heldStore is a PostgreSQL store whose subscriptions the test can hold:
+// while held, insert notifications are dropped, as if a VACUUM ran on the
+// subscription's connection (their delivery would come after it).
+type heldStore struct {
+	*postgres.Store
+	held   atomic.Bool
+	handle chan func(store.Notification) // receives each subscription's Handle
+}
+
+func (s *heldStore) Listen(ctx context.Context, params *store.ListenParams) (store.Subscription, error) {
+	inner := *params
+	inner.Handle = func(n store.Notification) {
+		if s.held.Load() && n.Topic == store.TopicInsert {
+			return
+		}
+		params.Handle(n)
+	}
+	sub, err := s.Store.Listen(ctx, &inner)
+	if err == nil {
+		s.handle <- params.Handle
+	}
+	return sub, err
+}
+
+// TestEnqueueWhileNotificationsHeld: while the store holds its
+// notifications back (Notification.Held: JobVacuum's VACUUM on the
+// subscription's connection, minutes on a table of millions of jobs), a
+// job that the client running its queue enqueues starts at once, woken by
+// the enqueue itself, not at the next poll (an hour here); once the
+// notifications resume, the insert's notification wakes the producer
+// again.
+func TestEnqueueWhileNotificationsHeld(t *testing.T) {
+	t.Parallel()
+	st := &heldStore{Store: openPostgres(t, pgtest.URL(t), pgtest.Schema(t), true), handle: make(chan func(store.Notification), 10)}
+	starts := make(chan int64, 1)
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[notifyArgs]) error {
+		starts <- job.ID
+		return nil
+	}))
+	client := startClient(t, &kiln.Config{Store: st, Workers: workers, FetchPollInterval: time.Hour, DisableMaintenance: true})
+	handle := testutil.Receive(t, st.handle, "the client's subscription", nil)
+	enqueue := func(what string) {
+		t.Helper()
+		res, err := client.Enqueue(t.Context(), notifyArgs{N: 1}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id := testutil.Receive(t, starts, what, nil); id != res.Job.ID {
+			t.Fatalf("job %d started, want %d", id, res.Job.ID)
+		}
+	}
+	enqueue("a job enqueued while listening")
+	st.held.Store(true)
+	handle(store.Notification{Held: true})
+	enqueue("a job enqueued while notifications are held")
+	st.held.Store(false)
+	handle(store.Notification{Resumed: true})
+	enqueue("a job enqueued after they resumed")
+}

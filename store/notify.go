@@ -64,7 +64,8 @@ type ListenParams struct {
 	// Handle receives each notification, on the subscription's goroutine,
 	// one call at a time, and must return quickly: no notification is read
 	// while it runs. It is called with Notification.Lost set when
-	// notifications may have been missed. Required.
+	// notifications may have been missed, and with Held and then Resumed
+	// around a time when they arrive late. Required.
 	Handle func(Notification)
 	// OnError (optional) is told when the subscription's connection fails
 	// or cannot be restored: with the error, how many attempts in a row
@@ -82,6 +83,20 @@ type Notification struct {
 	// just restored its connection after losing it. The receiver should
 	// then look at the store as if any notification could have come.
 	Lost bool
+	// Held, with Topic and Payload empty, says that notifications reach
+	// Handle late from now on: the subscription's connection runs a
+	// statement of the store's own (PostgreSQL: JobVacuum's VACUUM, which
+	// takes seconds on a table of 100,000 jobs and minutes on one of
+	// millions), and the notifications sent meanwhile are handed on after
+	// it. A Notification with Resumed follows once the statement is done
+	// (or one with Lost, if the connection was lost meanwhile). The
+	// receiver should not count on notifications in between: a process
+	// wakes its own fetchers for the jobs it inserts itself, and its
+	// polling finds the others'.
+	Held bool
+	// Resumed, with Topic and Payload empty, ends a Held: notifications
+	// arrive at once again, those sent while they were held first.
+	Resumed bool
 }
 
 // Subscription is a running Listen. It is safe for concurrent use.

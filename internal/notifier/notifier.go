@@ -70,8 +70,10 @@ func (n *Notifier) Start(ctx context.Context) {
 // that every insert notification sent from now on reaches Wake (a
 // connection lost since, and not yet noticed, is the exception: its
 // restoration calls WakeAll). It is false before Start's subscription, from
-// the moment the subscription's connection fails until it is restored, and
-// after Stop; a nil Notifier is not listening.
+// the moment the subscription's connection fails until it is restored,
+// while the store holds notifications back (store.Notification.Held, until
+// Resumed: a VACUUM on the subscription's connection), and after Stop; a
+// nil Notifier is not listening.
 func (n *Notifier) Listening() bool {
 	return n != nil && n.listening.Load()
 }
@@ -135,6 +137,13 @@ func (n *Notifier) handle(note store.Notification) {
 		n.cfg.Logger.Info("kiln: listening for notifications again")
 		n.listening.Store(true)
 		n.cfg.WakeAll()
+	case note.Held:
+		// Notifications arrive late for a while (a VACUUM runs on the
+		// subscription's connection): reporting that nothing listens makes
+		// the client wake its fetchers for its own inserts at once.
+		n.listening.Store(false)
+	case note.Resumed:
+		n.listening.Store(true)
 	case note.Topic == store.TopicInsert:
 		n.cfg.Wake(note.Payload)
 	case note.Topic == store.TopicCancel:

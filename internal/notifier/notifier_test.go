@@ -239,7 +239,8 @@ func TestSubscriptionErrorsAreLogged(t *testing.T) {
 
 // Listening follows the subscription: false until Listen succeeds, while
 // its connection is down (from OnError to the Lost notification of its
-// restoration) and after Stop.
+// restoration), while the store holds notifications back (from Held to
+// Resumed) and after Stop.
 func TestListening(t *testing.T) {
 	t.Parallel()
 	var nilNotifier *Notifier
@@ -274,6 +275,16 @@ func TestListening(t *testing.T) {
 	st.send(store.Notification{Lost: true})
 	if !n.Listening() {
 		t.Error("not listening after the connection was restored")
+	}
+	// While the store holds notifications back (a VACUUM on the
+	// subscription's connection), the client must not count on them.
+	st.send(store.Notification{Held: true})
+	if n.Listening() {
+		t.Error("listening while notifications are held")
+	}
+	st.send(store.Notification{Resumed: true})
+	if !n.Listening() {
+		t.Error("not listening after held notifications resumed")
 	}
 	n.Stop()
 	if n.Listening() {

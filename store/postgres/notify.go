@@ -319,6 +319,7 @@ func (sub *subscription) runTasks(ctx context.Context, conn *pgx.Conn) error {
 	tasks := sub.tasks
 	sub.tasks = nil
 	sub.mu.Unlock()
+	held := false
 	for _, t := range tasks {
 		if !t.state.CompareAndSwap(taskQueued, taskTaken) {
 			continue // its caller gave up
@@ -327,10 +328,23 @@ func (sub *subscription) runTasks(ctx context.Context, conn *pgx.Conn) error {
 			t.done <- errNotListening
 			continue
 		}
+		if !held {
+			// The notifications sent while a task's statement runs reach
+			// this connection only after it: the receiver is told, so
+			// that it does not count on them meanwhile (a process wakes
+			// its own fetchers for its own inserts instead of waiting for
+			// their notification).
+			sub.params.Handle(store.Notification{Held: true})
+			held = true
+		}
 		t.done <- runCancellable(t.ctx, ctx, conn, t.fn, sub.s.cancelRequestHook)
 	}
 	if conn.IsClosed() {
+		// run reconnects and then reports Lost, which ends a Held.
 		return errors.New("the listening connection closed while a statement ran on it")
+	}
+	if held {
+		sub.params.Handle(store.Notification{Resumed: true})
 	}
 	return nil
 }

@@ -65,6 +65,20 @@ func (l *listener) next(t *testing.T) store.Notification {
 	return testutil.Receive(t, l.C, "a notification", nil)
 }
 
+// held checks that the next notifications say that notifications were
+// held while a statement ran on the subscription's connection (Held), and
+// then, if resumed, that they arrive again (Resumed); else that the
+// connection was lost (Lost).
+func (l *listener) held(t *testing.T, resumed bool) {
+	t.Helper()
+	if n := l.next(t); !n.Held {
+		t.Fatalf("got %+v for a statement on the listening connection, want Held", n)
+	}
+	if n := l.next(t); resumed && !n.Resumed || !resumed && !n.Lost {
+		t.Fatalf("got %+v after Held, want Resumed %v or else Lost", n, resumed)
+	}
+}
+
 // until returns the notifications received before the one on topic with
 // payload marker (which the test sent last: notifications arrive in commit
 // order), so that a test can tell that nothing else came.
@@ -402,7 +416,8 @@ func TestSubscriptionCloseLeavesNoGoroutines(t *testing.T) {
 }
 
 // TestSubscriptionExec: exec runs a function on the listening connection
-// between two waits, and the subscription receives after it; a function
+// between two waits, with the receiver told that notifications are held
+// meanwhile (Held, then Resumed), and the subscription receives after it; a function
 // that closes the connection makes the subscription reconnect (Lost) and
 // receive again; a context done before the function runs, or a closed
 // subscription, is an error without a run; Close cuts a running function's
@@ -429,6 +444,7 @@ func TestSubscriptionExec(t *testing.T) {
 		if want := sub.backendPID(); err != nil || uint32(pid) != want {
 			t.Fatalf("round %d: exec ran on backend %d (%v); the subscription listens on %d", round, pid, err, want)
 		}
+		l.held(t, true)
 		notified("after exec " + strconv.Itoa(round))
 	}
 
@@ -459,15 +475,14 @@ func TestSubscriptionExec(t *testing.T) {
 	if got := sub.backendPID(); got != listening {
 		t.Fatalf("listening on backend %d after a task was cut short, %d before: the connection was lost", got, listening)
 	}
+	l.held(t, true)
 	notified("after a task cut short")
 
 	before := sub.backendPID()
 	if err := sub.exec(ctx, func(ctx context.Context, conn *pgx.Conn) error { return conn.Close(ctx) }); err != nil {
 		t.Fatalf("exec closing the connection: %v", err)
 	}
-	if n := l.next(t); !n.Lost {
-		t.Fatalf("got %+v after the connection was closed, want Lost", n)
-	}
+	l.held(t, false)
 	if got := sub.backendPID(); got == 0 || got == before {
 		t.Fatalf("listening on backend %d, %d before the connection was closed", got, before)
 	}
@@ -525,9 +540,7 @@ func TestSubscriptionExecLostCancel(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("exec past its deadline with its cancel request lost: %v, want context.DeadlineExceeded", err)
 	}
-	if n := l.next(t); !n.Lost {
-		t.Fatalf("got %+v after the socket was closed, want Lost", n)
-	}
+	l.held(t, false)
 	if got := sub.backendPID(); got == 0 || got == before {
 		t.Fatalf("listening on backend %d, %d before", got, before)
 	}

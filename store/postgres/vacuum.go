@@ -82,8 +82,12 @@ const (
 // (Listen), between two of its waits for notifications, so that the
 // process holds no more connections than its pool and that one (2 by
 // default; issue 11's scale goal); the notifications that arrive
-// meanwhile are handed on after it, and the process's polls
-// (FetchPollInterval, CancelPollInterval) go on meanwhile. A VACUUM of a
+// meanwhile are handed on after it, and the subscription tells its
+// receiver so before the VACUUM (store.Notification.Held, then Resumed):
+// the client then wakes its own fetchers for the jobs it enqueues itself
+// instead of waiting for their notification, and the process's polls
+// (FetchPollInterval, CancelPollInterval) find the other processes' jobs
+// meanwhile. A VACUUM of a
 // table of millions of jobs takes minutes (the maintenance leader bounds
 // it by maintenance.VacuumTimeout, an hour); a VACUUM cut short by its
 // context (the leader deposed or stopping) closes that connection, and

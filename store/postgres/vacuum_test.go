@@ -190,8 +190,9 @@ func TestVacuumDue(t *testing.T) {
 // process holds no connection beyond its pool (one by default) and that
 // one (issue 11's scale goal: at most 2 per process). A VACUUM skipped
 // because another holds the table is still seen as skipped (its notice
-// reaches JobVacuum, not the pool's handler), and the subscription still
-// receives after each.
+// reaches JobVacuum, not the pool's handler), and the subscription tells
+// its receiver that notifications are held while each VACUUM runs
+// (Notification.Held, then Resumed) and still receives after each.
 func TestVacuumRunsOnTheListeningConnection(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -228,7 +229,14 @@ func TestVacuumRunsOnTheListeningConnection(t *testing.T) {
 		})
 		return r, pid
 	}
-	notified := func(payload string) { t.Helper(); l.notified(t, s, payload) }
+	// notified checks that the subscription said that notifications were
+	// held while the VACUUM ran, and then that they resumed, and that it
+	// still receives.
+	notified := func(payload string) {
+		t.Helper()
+		l.held(t, true)
+		l.notified(t, s, payload)
+	}
 
 	// Another session holds the lock a VACUUM takes: the VACUUM on the
 	// listening connection skips the table, and JobVacuum says so.

@@ -619,8 +619,9 @@ func (p *partitionSource) Take(ctx context.Context, keys []string, takes []int, 
 			return err
 		}
 		defer rows.Close()
+		var c candidate
 		for rows.Next() {
-			j, err := scanCandidate(rows)
+			j, err := scanCandidate(rows, &c)
 			if err != nil {
 				return err
 			}

@@ -137,6 +137,9 @@ type Store struct {
 	mu sync.Mutex
 	st *stmts
 
+	// finishing holds JobFinishMany's statement arguments between calls.
+	finishing finishingBuffers
+
 	// cursors are where the partitioned claims of each queue and kind
 	// stopped (store.ClaimPartitioned), and whose turn it is to go first
 	// in a claim of partitioned and other kinds (InTurn).

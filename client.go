@@ -434,12 +434,14 @@ func (c *Client) onStart(row *JobRow) {
 	c.events.emit(&ev.Event)
 }
 
-// eventStorage is an Event with the storage its Job and Attempt point to:
-// one allocation per event instead of three.
+// eventStorage is an Event with the storage its Job points to: one
+// allocation per event instead of two. A finish's Attempt (and the
+// FinalizedAt of its Job) point into the params of the finish, which
+// nothing changes once written: copied here, the attempt took the event
+// from 448 bytes to 576.
 type eventStorage struct {
 	Event
-	row     kilntype.JobRow
-	attempt kilntype.JobAttempt
+	row kilntype.JobRow
 }
 
 // finishEvents is the event of each state a job's attempt can end in.
@@ -459,7 +461,7 @@ func (c *Client) onFinish(row *JobRow, p *store.JobFinishParams) {
 		return
 	}
 	ev := new(eventStorage)
-	ev.row, ev.attempt = *row, p.Attempt
+	ev.row = *row
 	r := &ev.row
 	r.State, r.LeasedBy, r.LeaseExpiresAt, r.CancelRequestedAt = p.State, "", nil, nil
 	if p.UndoAttempt {
@@ -473,7 +475,7 @@ func (c *Client) onFinish(row *JobRow, p *store.JobFinishParams) {
 	if p.Attempt.Error != "" {
 		r.LastError = p.Attempt.Error
 	}
-	ev.Event = Event{Kind: kind, At: p.Now, Job: r, Attempt: &ev.attempt}
+	ev.Event = Event{Kind: kind, At: p.Now, Job: r, Attempt: &p.Attempt}
 	c.events.emit(&ev.Event)
 }
 

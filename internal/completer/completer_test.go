@@ -52,15 +52,15 @@ func finish(t *testing.T, s store.Store, ids ...int64) map[int64]bool {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	got := map[int64]bool{}
-	items := make([]*Item, len(ids))
+	items := make([]*outcome, len(ids))
 	for i, id := range ids {
 		wg.Add(1)
-		items[i] = &Item{Row: &kilntype.JobRow{ID: id}, Params: &store.JobFinishParams{ID: id}, Done: FinishFunc(func(applied bool) {
+		items[i] = &outcome{Row: &kilntype.JobRow{ID: id}, Params: &store.JobFinishParams{ID: id}, Done: func(applied bool) {
 			mu.Lock()
 			got[id] = applied
 			mu.Unlock()
 			wg.Done()
-		})}
+		}}
 	}
 	// One write of the whole batch: queue every item before the writer runs.
 	for _, it := range items {
@@ -128,11 +128,26 @@ func (b *blockingStore) nextCall(t *testing.T) []int64 {
 	}
 }
 
+// outcome is the tests' Item: Finished calls Done, if set.
+type outcome struct {
+	Row    *kilntype.JobRow
+	Params *store.JobFinishParams
+	Done   func(applied bool)
+}
+
+func (o *outcome) Outcome() (*kilntype.JobRow, *store.JobFinishParams) { return o.Row, o.Params }
+
+func (o *outcome) Finished(applied bool) {
+	if o.Done != nil {
+		o.Done(applied)
+	}
+}
+
 // item returns an outcome of job id, attempt n, whose Done calls wg.Done.
-func item(id int64, n int, wg *sync.WaitGroup) *Item {
+func item(id int64, n int, wg *sync.WaitGroup) *outcome {
 	wg.Add(1)
-	return &Item{Row: &kilntype.JobRow{ID: id}, Params: &store.JobFinishParams{ID: id, Attempt: kilntype.JobAttempt{Attempt: n}},
-		Done: FinishFunc(func(bool) { wg.Done() })}
+	return &outcome{Row: &kilntype.JobRow{ID: id}, Params: &store.JobFinishParams{ID: id, Attempt: kilntype.JobAttempt{Attempt: n}},
+		Done: func(bool) { wg.Done() }}
 }
 
 // ids returns first, first+1, ..., first+n-1.
@@ -345,9 +360,9 @@ func TestSingleWriterGathersABatchBeforeWriting(t *testing.T) {
 // write, ~50 bytes per job in a PostgreSQL burn-down).
 func TestGatheringReusesWrittenBatches(t *testing.T) {
 	g := newGatherer(Writers, 1)
-	var items []*Item
+	var items []*outcome
 	for id := range int64(100) {
-		items = append(items, &Item{Params: &store.JobFinishParams{ID: id}})
+		items = append(items, &outcome{Params: &store.JobFinishParams{ID: id}})
 	}
 	round := func() {
 		for _, it := range items[:50] {
@@ -368,7 +383,7 @@ func TestGatheringReusesWrittenBatches(t *testing.T) {
 	for _, b := range g.spare {
 		for _, it := range b[:cap(b)] {
 			if it != nil {
-				t.Fatalf("a spare batch still points to the outcome of job %d", it.Params.ID)
+				t.Fatalf("a spare batch still points to the outcome of job %d", jobID(it))
 			}
 		}
 	}

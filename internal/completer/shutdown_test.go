@@ -42,15 +42,15 @@ type result struct {
 	applied bool
 }
 
-func (r *results) item(id int64) *Item {
+func (r *results) item(id int64) *outcome {
 	r.wg.Add(1)
-	return &Item{Row: &kilntype.JobRow{ID: id}, Params: &store.JobFinishParams{ID: id, LeasedBy: "srv"},
-		Done: FinishFunc(func(applied bool) {
+	return &outcome{Row: &kilntype.JobRow{ID: id}, Params: &store.JobFinishParams{ID: id, LeasedBy: "srv"},
+		Done: func(applied bool) {
 			r.mu.Lock()
 			r.done = append(r.done, result{id, applied})
 			r.mu.Unlock()
 			r.wg.Done()
-		})}
+		}}
 }
 
 // Stop writes every outcome still queued, more than a batch of them, after

@@ -131,10 +131,10 @@ type runningJob struct {
 	// ctx is the job's context (its cancel cause tells why it ended): a
 	// field, so that a job's context costs no allocation of its own.
 	ctx jobexec.Context
-	// params is the attempt's outcome and item its way to the completer:
-	// fields, like ctx, so that they cost no allocation of their own.
+	// params is the attempt's outcome: a field, like ctx, so that it costs
+	// no allocation of its own. The record itself is its way to the
+	// completer (a completer.Item).
 	params store.JobFinishParams
-	item   completer.Item
 	// finishing is set once the worker returned and the outcome is on its
 	// way to the store: a lease renewal that misses the job then is no
 	// sign of a lost lease.
@@ -143,8 +143,11 @@ type runningJob struct {
 	p *Producer
 }
 
-// Finished releases the job once its outcome is written: j is its item's
-// completer.Finisher.
+// Outcome returns the job's row and the params of its finish: j is its
+// outcome's completer.Item.
+func (j *runningJob) Outcome() (*kilntype.JobRow, *store.JobFinishParams) { return j.row, &j.params }
+
+// Finished releases the job once its outcome is written.
 func (j *runningJob) Finished(applied bool) { j.p.finished(j, applied) }
 
 // New returns a Producer; Start runs it.
@@ -497,8 +500,7 @@ func (p *Producer) execute(j *runningJob, timer *jobexec.Timer) {
 	jobexec.RunInto(params, &j.ctx, p.cfg.Exec, row, unit)
 	j.finishing.Store(true)
 	j.ctx.Cancel(nil)
-	j.item = completer.Item{Row: row, Params: params, Done: j}
-	p.cfg.Completer.Finish(&j.item)
+	p.cfg.Completer.Finish(j)
 	// The slot is free once the outcome is queued (Finish blocks while the
 	// completer's queue is full); the job stays held until it is written.
 	// From here this worker is on its way back to the queue: counted as

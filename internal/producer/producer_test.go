@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"go.uber.org/goleak"
 
@@ -823,4 +824,14 @@ func TestStopFetchingRunsQueuedJobs(t *testing.T) {
 	if got := h.finishedIDs(); !slices.Equal(slices.Sorted(slices.Values(got)), []int64{1, 2}) {
 		t.Fatalf("finished %v, want jobs 1 and 2", got)
 	}
+}
+
+// The record of a running job is one allocation of 384 bytes, a size of
+// Go's allocator: it is its own completer.Item, instead of holding one
+// (32 bytes more took it to the next size, 416).
+func TestRunningJobRecordSize(t *testing.T) {
+	if size := unsafe.Sizeof(runningJob{}); size > 384 {
+		t.Errorf("a runningJob is %d bytes, want at most 384", size)
+	}
+	var _ completer.Item = (*runningJob)(nil)
 }

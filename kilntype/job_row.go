@@ -6,7 +6,10 @@ import (
 )
 
 // JobRow is a job as it is stored. All times are UTC. A JobRow returned by a
-// store is a copy: changing it changes nothing in the store.
+// store is a copy: changing it changes nothing in the store. The rows of
+// one read (a claim, a listing) may point to the same value for equal
+// times (AttemptedAt, LeaseExpiresAt, ...): set such a field to a pointer
+// of your own rather than write through it.
 type JobRow struct {
 	// ID is the job's identifier, unique within its store, assigned at
 	// enqueue and increasing with enqueue order.

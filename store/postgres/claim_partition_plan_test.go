@@ -47,6 +47,7 @@ SELECT 'k', 'q', '{}', 'available', 1, 0, 25, now(), now(), (g % 1000)::text FRO
 		{"round", sqlPartitionRound, append([]any{"q", "k", "", 200, 1, 1, 1000, 0, 800, now, "p", nil, time.Minute}, deep...)},
 		{"round with jobs without a key", sqlPartitionRound, append([]any{"q", "k", "", 199, 1, 1, 1000, 1, 800, now, "p", nil, time.Minute}, deep...)},
 		{"round of keys alone", sqlPartitionRoundKeyed, []any{"q", "k", "", 200, 1, 1, 1000, now, "p", nil, time.Minute}},
+		{"round under a limit of 1", sqlPartitionRoundOne, []any{"q", "k", "", 200, 1000, now, "p", nil, time.Minute}},
 	} {
 		tx, err := s.pool.Begin(ctx)
 		if err != nil {
@@ -137,6 +138,8 @@ func TestPartitionRoundTakesWalkedJobs(t *testing.T) {
 				return append([]any{pgx.QueryExecModeSimpleProtocol, now}, deepArgs(&s.cursors, "q", "k")...)
 			}},
 		{"round of keys alone", sqlPartitionRoundKeyed, `EXECUTE round('q', 'k', '', 200, 1, 1, 1000, $1, 'p', NULL, '1 minute')`,
+			func(*Store) []any { return []any{pgx.QueryExecModeSimpleProtocol, now} }},
+		{"round under a limit of 1", sqlPartitionRoundOne, `EXECUTE round('q', 'k', '', 200, 1000, $1, 'p', NULL, '1 minute')`,
 			func(*Store) []any { return []any{pgx.QueryExecModeSimpleProtocol, now} }},
 	} {
 		s := NewForTest(t) // each its own table: a rolled-back round leaves dead row versions and entries

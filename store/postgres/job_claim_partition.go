@@ -324,6 +324,75 @@ var (
 	sqlPartitionRoundKeyed = partitionRound("$8", sqlPartitionNoUnkeyed+",\n"+sqlPartitionClaimed("ctid", "$8", "$9", "$10", "$11"))
 )
 
+// sqlPartitionRoundOne is sqlPartitionRoundKeyed for a per-key limit of 1
+// ($6 = 1, and $5 >= 1), with the parameters that limit fixes left out:
+// queue $1, kind $2, after $3, need $4, scan $5, now $6, the lease $7 to
+// $9. A key's room is then 1 when the walk's seek lands on an available
+// job and 0 when it lands on a running one, so the step needs neither the
+// count of a key's running jobs (a subplan that every execution started)
+// nor the subqueries around the seek; keyed takes the first job by its
+// address when it is due and the key's first due job otherwise, and the
+// UPDATE reads the addresses of keyed alone. Each row is a job and the
+// walk's outcome as in sqlPartitionRoundKeyed, and deepColumns' constants.
+var sqlPartitionRoundOne = `WITH RECURSIVE paused AS MATERIALIZED (
+	SELECT FROM {s}.kiln_queue WHERE name = $1 AND paused
+),
+async AS MATERIALIZED (
+	SELECT set_config('synchronous_commit', 'off', true)
+),
+keys(k, i, total, first, due) AS (
+	SELECT $3::text COLLATE "C", 0, 0, NULL::tid, false
+	UNION ALL
+	SELECT f.partition_key, keys.i + 1, keys.total + (f.state = 'available')::integer,
+		CASE WHEN f.state = 'available' THEN f.ctid END, f.state = 'available' AND f.scheduled_at <= $6
+	FROM keys LEFT JOIN LATERAL (
+		SELECT partition_key, state, ctid, scheduled_at FROM {s}.kiln_job
+		WHERE state IN ('available', 'running') AND kind = $2 AND partition_key <> '' AND partition_key > keys.k
+			AND (state = 'running' OR queue = $1)
+		ORDER BY partition_key, state DESC, queue, priority, scheduled_at, id LIMIT 1
+	) AS f ON true
+	WHERE keys.k IS NOT NULL AND keys.i < $5::integer AND keys.total < $4::integer
+),
+claimed AS (
+	UPDATE {s}.kiln_job AS j SET state = 'running', attempt = j.attempt + 1, attempted_at = $6,
+		leased_by = $7, lease_expires_at = coalesce($8::timestamptz, now() + $9::interval),
+		cancel_requested_at = NULL
+	WHERE EXISTS (SELECT FROM async) AND j.ctid = ANY(ARRAY(
+	SELECT c.ctid FROM keys CROSS JOIN LATERAL (
+		SELECT ctid FROM {s}.kiln_job
+		WHERE ctid = keys.first AND state = 'available' AND queue = $1 AND kind = $2 AND scheduled_at <= $6
+			AND NOT EXISTS (SELECT FROM paused)
+		FOR UPDATE SKIP LOCKED
+	) AS c
+	WHERE keys.due
+	UNION ALL
+	SELECT c.ctid FROM keys CROSS JOIN LATERAL (
+		SELECT ctid FROM {s}.kiln_job
+		WHERE state = 'available' AND queue = $1 AND kind = $2 AND partition_key >= keys.k AND partition_key <= keys.k
+			AND partition_key <> '' AND scheduled_at <= $6 AND NOT EXISTS (SELECT FROM paused)
+		ORDER BY partition_key, state DESC, queue, priority, scheduled_at, id
+		LIMIT 1
+		FOR UPDATE SKIP LOCKED
+	) AS c
+	WHERE keys.first IS NOT NULL AND NOT keys.due))
+	RETURNING ` + qualified("j", jobColumns) + `
+),
+counted AS (
+	` + countMoves("claimed AS c", "$1", "'running'", "$1", "'available'") + `
+),
+visited AS MATERIALIZED (
+	SELECT max(k) AS last, max(i) FILTER (WHERE k IS NOT NULL) AS n, bool_or(k IS NULL) AS ended FROM keys
+),
+walked AS MATERIALIZED (
+	SELECT last, n, ended OR (SELECT partition_key FROM {s}.kiln_job
+		WHERE state = 'available' AND queue = $1 AND kind = $2 AND partition_key <> '' AND partition_key > last
+		ORDER BY partition_key LIMIT 1) IS NULL AS ended
+	FROM visited
+)
+SELECT ` + qualified("c", jobColumns) + `, w.last, w.n, w.ended,
+	false, 0, NULL::integer, NULL::timestamptz, NULL::bigint
+FROM walked AS w LEFT JOIN claimed AS c ON true`
+
 // partitionRound returns sqlPartitionRound's text with now for its time
 // ($10) and tail for its CTEs of the jobs without a key and its UPDATE.
 func partitionRound(now, tail string) string {
@@ -590,6 +659,10 @@ func (p *partitionRounds) Round(ctx context.Context, r store.PartitionRound) ([]
 	sql := sqlPartitionRoundKeyed
 	args := []any{p.c.p.Queue, p.kind, r.After, r.Need, r.Share, r.MaxRunning, r.Scan,
 		p.c.now, p.c.p.LeasedBy, p.c.leaseEnd, p.c.leaseLen}
+	if r.Empty == 0 && r.MaxRunning == 1 && r.Share >= 1 {
+		sql = sqlPartitionRoundOne
+		args = []any{p.c.p.Queue, p.kind, r.After, r.Need, r.Scan, p.c.now, p.c.p.LeasedBy, p.c.leaseEnd, p.c.leaseLen}
+	}
 	if r.Empty > 0 {
 		sql = sqlPartitionRound
 		args = append([]any{p.c.p.Queue, p.kind, r.After, r.Need, r.Share, r.MaxRunning, r.Scan, r.Empty, r.Window,

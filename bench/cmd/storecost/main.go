@@ -31,6 +31,13 @@
 // key at most (0: fair rotation without a cap), so that the claims of
 // issue 13's flow-control burn-downs can be counted as the plain one's.
 //
+// --hold N keeps claimed batches running and finishes the oldest only once
+// more than N jobs run (and when a claim finds nothing while some run), so
+// that each claim meets about N running jobs, as a burn-down's claims meet
+// its workers' jobs: under a per-key limit, their keys are walked and
+// passed over (0, the default: each batch is finished before the next
+// claim, so no job runs at a claim).
+//
 // --idle-claims N makes N more claims once the queue is empty, each of
 // which finds nothing, as an idle process's polls: what one costs is the
 // difference between two runs' instructions divided by the difference in N.
@@ -82,6 +89,7 @@ func main() {
 	retry := flag.Bool("retry", false, "fail each job's first attempt as retryable, promote it with JobScheduleDue, complete its second")
 	insertOnly := flag.Bool("insert-only", false, "stop after the inserts (what the claims and finishes cost is then a difference between two runs, e.g. of instructions under callgrind)")
 	noFinish := flag.Bool("no-finish", false, "claim every job but finish none (the claims' cost is then a difference between two runs)")
+	hold := flag.Int("hold", 0, "keep claimed batches running, finishing the oldest only once more than this many jobs run, so that each claim meets about this many running jobs, as in a burn-down with as many workers (0: finish each batch before the next claim)")
 	rateLimit := flag.Int("rate-limit", 0, "claim under a rate limit of this many jobs per second, with a burst of as many (0: none)")
 	partitionKeys := flag.Int("partition-keys", 0, "give job i the partition key i modulo this, and claim by key (0: no key)")
 	partitionLimit := flag.Int("partition-limit", 0, "with --partition-keys, at most this many running jobs per key (0: fair rotation, no cap)")
@@ -94,10 +102,14 @@ func main() {
 		os.Exit(2)
 	}
 	o := options{jobs: *jobs, batch: *batch, setup: *setup, floor: *system == "floor", wal: *wal, retry: *retry,
-		statements: *statements, insertOnly: *insertOnly, noFinish: *noFinish, idleClaims: *idleClaims, anyKind: *anyKind}
+		statements: *statements, insertOnly: *insertOnly, noFinish: *noFinish, idleClaims: *idleClaims, anyKind: *anyKind, hold: *hold}
 	o.rateLimit, o.partitionKeys, o.partitionLimit = *rateLimit, *partitionKeys, *partitionLimit
 	if o.floor && (o.retry || o.rateLimit > 0 || o.partitionKeys > 0 || o.idleClaims > 0 || o.anyKind) {
 		fmt.Fprintln(os.Stderr, "storecost: --retry, --rate-limit, --partition-keys, --idle-claims and --any-kind are for --system kiln")
+		os.Exit(2)
+	}
+	if o.hold < 0 || (o.hold > 0 && (o.floor || o.noFinish)) {
+		fmt.Fprintln(os.Stderr, "storecost: --hold is at least 0, for --system kiln, and does not go with --no-finish")
 		os.Exit(2)
 	}
 	if o.partitionLimit < 0 || (o.partitionLimit > 0 && (o.partitionKeys <= 0 || o.noFinish)) {
@@ -180,6 +192,7 @@ type options struct {
 	insertOnly, noFinish          bool
 	idleClaims                    int  // --idle-claims
 	anyKind                       bool // --any-kind
+	hold                          int  // --hold
 	// rateLimit, partitionKeys and partitionLimit are --rate-limit,
 	// --partition-keys and --partition-limit.
 	rateLimit, partitionKeys, partitionLimit int
@@ -270,18 +283,13 @@ func run(ctx context.Context, database string, o options) (err error) {
 		claimParams.Partitioned = map[string]store.PartitionClaim{"noop": {MaxRunning: o.partitionLimit}}
 	}
 	done, retried := 0, 0
-	for {
-		var rows []*kilntype.JobRow
-		if err := claim.time(func() (err error) { rows, err = st.JobClaim(ctx, claimParams); return err }); err != nil {
-			return err
-		}
-		if len(rows) == 0 {
-			break
-		}
-		if o.noFinish {
-			done += len(rows)
-			continue
-		}
+	// finishOldest finishes the oldest held batch (as completed, or with
+	// --retry its first attempts as retryable, then promoted).
+	var held [][]*kilntype.JobRow
+	running := 0
+	finishOldest := func() error {
+		rows := held[0]
+		held, running = held[1:], running-len(rows)
 		ps := make([]*store.JobFinishParams, len(rows))
 		for i, j := range rows {
 			p := &store.JobFinishParams{ID: j.ID, LeasedBy: "storecost", AttemptedAt: *j.AttemptedAt,
@@ -303,9 +311,9 @@ func run(ctx context.Context, database string, o options) (err error) {
 			}
 		}
 		if !o.retry {
-			continue
+			return nil
 		}
-		// The promoter, as the leader runs it, once per claimed batch: its
+		// The promoter, as the leader runs it, once per finished batch: its
 		// batch is the jobs that batch failed.
 		var n int
 		if err := promote.time(func() (err error) {
@@ -315,6 +323,34 @@ func run(ctx context.Context, database string, o options) (err error) {
 			return err
 		}
 		retried += n
+		return nil
+	}
+	for {
+		var rows []*kilntype.JobRow
+		if err := claim.time(func() (err error) { rows, err = st.JobClaim(ctx, claimParams); return err }); err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			if len(held) == 0 {
+				break
+			}
+			// Every job left waits behind a held one (its key's, under
+			// --partition-limit): finish the oldest batch, then claim again.
+			if err := finishOldest(); err != nil {
+				return err
+			}
+			continue
+		}
+		if o.noFinish {
+			done += len(rows)
+			continue
+		}
+		held, running = append(held, rows), running+len(rows)
+		for running > o.hold {
+			if err := finishOldest(); err != nil {
+				return err
+			}
+		}
 	}
 	if done != jobs || (o.retry && retried != jobs) {
 		return fmt.Errorf("%d jobs completed and %d promoted, want %d", done, retried, jobs)

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,11 +18,22 @@ import (
 // sends (n: each query, each query of a batch, BEGIN and COMMIT included)
 // and its round trips (trips: each query, and each batch, whatever it
 // holds).
-type statementCounter struct{ n, trips atomic.Int64 }
+type statementCounter struct {
+	n, trips atomic.Int64
+	mu       sync.Mutex
+	sent     []string // the statements' texts, in order
+}
 
-func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+func (c *statementCounter) record(sql string) {
+	c.mu.Lock()
+	c.sent = append(c.sent, sql)
+	c.mu.Unlock()
+}
+
+func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
 	c.n.Add(1)
 	c.trips.Add(1)
+	c.record(d.SQL)
 	return ctx
 }
 func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
@@ -29,8 +41,9 @@ func (c *statementCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ p
 	c.trips.Add(1)
 	return ctx
 }
-func (c *statementCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {
+func (c *statementCounter) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
 	c.n.Add(1)
+	c.record(d.SQL)
 }
 func (c *statementCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 
@@ -46,7 +59,8 @@ func (c *statementCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBa
 // its settings and the kind's lock in one batch (partitionRounds.Round),
 // and so is the claim under a rate limit of the kind (the plain claim
 // with its budget's test and write: claimRateOneTrip; two round trips
-// until 2026-12-06).
+// until 2026-12-06). The second claim under a per-key limit of 1 sends
+// the round of that limit (sqlPartitionRoundOne).
 // The counts are logged (go test -v) for docs/flow-control.md.
 func TestClaimStatements(t *testing.T) {
 	t.Parallel()
@@ -66,26 +80,33 @@ FROM generate_series(1, 1000) AS i, (VALUES ('fair'), ('cap'), ('key'), ('both')
 		name              string
 		p                 *store.JobClaimParams
 		statements, trips int64
+		sends             string // a statement the second claim sends
 	}{
-		{"plain", &store.JobClaimParams{Kinds: []string{"plain"}}, 3, 1},
+		{"plain", &store.JobClaimParams{Kinds: []string{"plain"}}, 3, 1, ""},
 		{"rate per kind", &store.JobClaimParams{Kinds: []string{"plain"},
-			RateLimits: map[string]kilntype.RateLimit{"plain": free}}, 5, 1},
+			RateLimits: map[string]kilntype.RateLimit{"plain": free}}, 5, 1, ""},
 		{"by key in rotation", &store.JobClaimParams{Kinds: []string{"fair"},
-			Partitioned: map[string]store.PartitionClaim{"fair": {}}}, 2, 1},
+			Partitioned: map[string]store.PartitionClaim{"fair": {}}}, 2, 1, ""},
 		{"per-key limit", &store.JobClaimParams{Kinds: []string{"cap"},
-			Partitioned: map[string]store.PartitionClaim{"cap": {MaxRunning: 1}}}, 2, 1},
+			Partitioned: map[string]store.PartitionClaim{"cap": {MaxRunning: 1}}}, 2, 1, sqlPartitionRoundOne},
 		{"rate per key", &store.JobClaimParams{Kinds: []string{"key"},
-			KeyRateLimits: map[string]kilntype.RateLimit{"key": free}}, 10, 4},
+			KeyRateLimits: map[string]kilntype.RateLimit{"key": free}}, 10, 4, ""},
 		{"rate per kind and per key", &store.JobClaimParams{Kinds: []string{"both"},
-			RateLimits: map[string]kilntype.RateLimit{"both": free}, KeyRateLimits: map[string]kilntype.RateLimit{"both": free}}, 10, 4},
+			RateLimits: map[string]kilntype.RateLimit{"both": free}, KeyRateLimits: map[string]kilntype.RateLimit{"both": free}}, 10, 4, ""},
 		// The kinds listed in the plain claim's batch (claim.runPlainAny):
 		// the settings, the listing, the prelude and the plain claim.
-		{"any kind", &store.JobClaimParams{AnyKind: true}, 4, 1},
+		{"any kind", &store.JobClaimParams{AnyKind: true}, 4, 1, ""},
 	} {
 		p := c.p
 		p.Queue, p.Max, p.LeasedBy, p.Now, p.LeaseExpiresAt = "q", 200, "proc", now, now.Add(time.Minute)
-		var n, trips int64
+		var (
+			n, trips int64
+			sent     []string
+		)
 		for range 2 { // the second claim: a rotation's cursor is past its start
+			counter.mu.Lock()
+			counter.sent = nil
+			counter.mu.Unlock()
 			before, tripsBefore := counter.n.Load(), counter.trips.Load()
 			jobs, err := traced.JobClaim(ctx, p)
 			if err != nil {
@@ -95,6 +116,12 @@ FROM generate_series(1, 1000) AS i, (VALUES ('fair'), ('cap'), ('key'), ('both')
 				t.Fatalf("%s: claimed %d jobs; want 200", c.name, len(jobs))
 			}
 			n, trips = counter.n.Load()-before, counter.trips.Load()-tripsBefore
+			counter.mu.Lock()
+			sent = counter.sent
+			counter.mu.Unlock()
+		}
+		if c.sends != "" && !slices.Contains(sent, s.sql(c.sends)) {
+			t.Errorf("%s: the second claim did not send the statement wanted (%d statements sent)", c.name, len(sent))
 		}
 		t.Logf("%s: %d statements in %d round trips per claim of 200 jobs", c.name, n, trips)
 		if n != c.statements || trips != c.trips {

@@ -334,6 +334,12 @@ var (
 // address when it is due and the key's first due job otherwise, and the
 // UPDATE reads the addresses of keyed alone. Each row is a job and the
 // walk's outcome as in sqlPartitionRoundKeyed, and deepColumns' constants.
+// The walk's outcome is one aggregate over its rows: it visits keys in
+// increasing byte order, so the last key visited is the largest. Under
+// callgrind, a claim and finish of a job over 1,000 keys at a limit of 1
+// cost 7.3k to 8.4k instructions less than with sqlPartitionRoundKeyed
+// (docs/benchmarks.md, "Per-key claims on PostgreSQL (issue 13,
+// 2026-12-06 fifth session)").
 var sqlPartitionRoundOne = `WITH RECURSIVE paused AS MATERIALIZED (
 	SELECT FROM {s}.kiln_queue WHERE name = $1 AND paused
 ),
@@ -655,7 +661,8 @@ func (p *partitionRounds) Round(ctx context.Context, r store.PartitionRound) ([]
 	)
 	settings := []batchStatement{{sql: sqlRoundSettings, args: []any{locks, "kiln/" + p.s.schema}, label: "plan and lock"}}
 	// A round that takes no job without a key (every round but the first
-	// of a rotation) runs the statement without their CTEs.
+	// of a rotation) runs the statement without their CTEs, under a limit
+	// of 1 its own (sqlPartitionRoundOne).
 	sql := sqlPartitionRoundKeyed
 	args := []any{p.c.p.Queue, p.kind, r.After, r.Need, r.Share, r.MaxRunning, r.Scan,
 		p.c.now, p.c.p.LeasedBy, p.c.leaseEnd, p.c.leaseLen}

@@ -17,7 +17,7 @@
 # --insert-only) and finish (whole less --no-finish) per job, and all three
 # (with --partition-limit, which has no --no-finish run, claim and finish
 # together: whole less --insert-only). Flags are passed to every run
-# (e.g. --system floor, --partition-keys 1000 --partition-limit 1,
+# (e.g. --system floor, --partition-keys 1000 --partition-limit 1 [--hold 200],
 # --rate-limit 1000000, --batch 85).
 #
 # Counts repeat within ~0.3 % whatever the load; the 1-job runs vary by a

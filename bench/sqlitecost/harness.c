@@ -40,6 +40,14 @@
 //   the IDs); PRE and POST, SQL run before and after the inserts (POST's
 //   not counted). sql/proto holds the statements of the prototypes of
 //   docs/benchmarks.md, "SQLite per-key claims: a table of keys".
+//   WALCOPY=prefix keeps every page the burn-down writes: no checkpoint
+//   during it, the database after the inserts copied to prefix.pre.db and
+//   the WAL at the end to prefix.wal; walpages.py reads them and prints
+//   the pages written per job by b-tree (table or index). The harness
+//   runs with secure_delete off, as modernc's SQLite does (Debian's
+//   libsqlite3 is built with SQLITE_SECURE_DELETE, which also zeroes every
+//   temporary b-tree a statement clears: see docs/benchmarks.md, "SQLite
+//   per-key claims (issue 13, 2026-12-06 fifth session)").
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -453,7 +461,7 @@ int main(int argc, char **argv) {
 	snprintf(dir, sizeof dir, "%s", argv[4]);
 	if (getenv("KEYS")) nKeys = atoi(getenv("KEYS"));
 	if (sqlite3_open(path, &db) != SQLITE_OK) die("open");
-	exec("PRAGMA busy_timeout=10000; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=1; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-32768;");
+	exec("PRAGMA busy_timeout=10000; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=1; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-32768; PRAGMA secure_delete=0;");
 	if (argc > 5) { char *s = slurp(argv[5]); exec(s); }
 	const char *cnt = getenv("COUNT") ? getenv("COUNT") : "count.sql";
 	if (strcmp(cnt, "none")) sCount = prep(slurp(cnt));
@@ -461,6 +469,15 @@ int main(int argc, char **argv) {
 	ph_insert(N, sCount);
 	if (getenv("POST")) exec(slurp(getenv("POST")));
 	exec("PRAGMA wal_checkpoint(TRUNCATE)");
+	const char *walcopy = getenv("WALCOPY");
+	if (walcopy) {
+		// keep every page the burn-down writes in the WAL (no checkpoint)
+		// and the database as it was before them, for walpages.py
+		exec("PRAGMA wal_autocheckpoint=0");
+		char c[2048];
+		snprintf(c, sizeof c, "cp '%s' '%s.pre.db'", path, walcopy);
+		if (system(c) != 0) die("WALCOPY");
+	}
 	sBegin = prep("BEGIN IMMEDIATE");
 
 	sCommit = prep("COMMIT");
@@ -513,6 +530,11 @@ int main(int argc, char **argv) {
 	       (double)finSteps / N,
 	       (double)sqlite3_stmt_status(sCommit, SQLITE_STMTSTATUS_VM_STEP, 0) / N,
 	       (double)cw / N, (double)(hit + miss) / N);
+	if (walcopy) {
+		char c[2048];
+		snprintf(c, sizeof c, "cp '%s-wal' '%s.wal'", path, walcopy);
+		if (system(c) != 0) die("WALCOPY");
+	}
 	sqlite3_close(db);
 	return 0;
 }

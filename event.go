@@ -32,12 +32,18 @@ const (
 
 // Event is something that happened to a job in this process. Job is the
 // job's row as it is after the event (a copy the receiver may keep).
+// Read Job and Attempt, never write through them: Job's time fields may
+// point to values shared with other jobs' rows (those claimed or
+// finished with it: see JobRow) and with the engine's record of the
+// attempt, which decides whether the attempt's outcome is written;
+// Attempt is the engine's own record of the attempt. Copy a value to
+// change it.
 type Event struct {
 	Kind EventKind // what happened
 	At   time.Time // when, UTC
-	Job  *JobRow   // the job's row after the event
+	Job  *JobRow   // the job's row after the event; read-only
 	// Attempt is the attempt that ended, for every kind but started and
-	// rescued.
+	// rescued; read-only.
 	Attempt *JobAttempt
 }
 

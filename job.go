@@ -20,7 +20,10 @@ type JobArgs interface {
 }
 
 // Job is one job as its worker sees it: the stored row plus its args decoded
-// into the worker's type. A Job is only valid during its Work call.
+// into the worker's type. A Job is only valid during its Work call. Read
+// the row's fields, never write through its time pointers (AttemptedAt,
+// ...): they may be shared with the other jobs of its claim, and the
+// engine reads AttemptedAt to write the attempt's outcome.
 type Job[T JobArgs] struct {
 	*JobRow
 	// Args is the job's args, decoded from JSON.

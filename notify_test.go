@@ -261,28 +261,49 @@ func TestEnqueueClaimsOnce(t *testing.T) {
 	}
 }
 
-// heldStore is a PostgreSQL store whose subscriptions the test can hold:
-// while held, insert notifications are dropped, as if a VACUUM ran on the
-// subscription's connection (their delivery would come after it).
+// heldStore is a PostgreSQL store whose subscriptions the test can hold,
+// as if a VACUUM ran on the subscription's connection: hold sends Held to
+// the client's Handle and drops the insert notifications from then on
+// (their delivery would come after the VACUUM); resume sends Resumed and
+// lets them through again. Both are handed to the subscription's own
+// goroutine, which calls Handle with them before its next notification
+// (Handle is called one call at a time), and return once it has: send a
+// notification to make it look (nudge).
 type heldStore struct {
 	*postgres.Store
-	held   atomic.Bool
-	handle chan func(store.Notification) // receives each subscription's Handle
+	held  bool                    // read and written on the subscription's goroutine only
+	say   chan store.Notification // Held or Resumed, for the subscription's goroutine
+	said  chan struct{}           // receives once it was handed to the client
+	nudge func()                  // sends a notification that the client ignores
 }
 
 func (s *heldStore) Listen(ctx context.Context, params *store.ListenParams) (store.Subscription, error) {
 	inner := *params
 	inner.Handle = func(n store.Notification) {
-		if s.held.Load() && n.Topic == store.TopicInsert {
+		select {
+		case m := <-s.say:
+			s.held = m.Held
+			params.Handle(m)
+			s.said <- struct{}{}
+		default:
+		}
+		if s.held && n.Topic == store.TopicInsert || n.Topic == "nudge" {
 			return
 		}
 		params.Handle(n)
 	}
-	sub, err := s.Store.Listen(ctx, &inner)
-	if err == nil {
-		s.handle <- params.Handle
+	inner.Topics = append(slices.Clone(params.Topics), "nudge")
+	return s.Store.Listen(ctx, &inner)
+}
+
+// tell hands n to the client's Handle on the subscription's goroutine.
+func (s *heldStore) tell(t *testing.T, n store.Notification) {
+	t.Helper()
+	s.say <- n
+	if err := s.Notify(t.Context(), &store.NotifyParams{Topic: "nudge"}); err != nil {
+		t.Fatal(err)
 	}
-	return sub, err
+	testutil.Receive(t, s.said, fmt.Sprintf("%+v handed to the client", n), nil)
 }
 
 // TestEnqueueWhileNotificationsHeld: while the store holds its
@@ -294,7 +315,8 @@ func (s *heldStore) Listen(ctx context.Context, params *store.ListenParams) (sto
 // again.
 func TestEnqueueWhileNotificationsHeld(t *testing.T) {
 	t.Parallel()
-	st := &heldStore{Store: openPostgres(t, pgtest.URL(t), pgtest.Schema(t), true), handle: make(chan func(store.Notification), 10)}
+	st := &heldStore{Store: openPostgres(t, pgtest.URL(t), pgtest.Schema(t), true),
+		say: make(chan store.Notification, 1), said: make(chan struct{}, 1)}
 	starts := make(chan int64, 1)
 	workers := kiln.NewWorkers()
 	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[notifyArgs]) error {
@@ -302,7 +324,6 @@ func TestEnqueueWhileNotificationsHeld(t *testing.T) {
 		return nil
 	}))
 	client := startClient(t, &kiln.Config{Store: st, Workers: workers, FetchPollInterval: time.Hour, DisableMaintenance: true})
-	handle := testutil.Receive(t, st.handle, "the client's subscription", nil)
 	enqueue := func(what string) {
 		t.Helper()
 		res, err := client.Enqueue(t.Context(), notifyArgs{N: 1}, nil)
@@ -314,10 +335,8 @@ func TestEnqueueWhileNotificationsHeld(t *testing.T) {
 		}
 	}
 	enqueue("a job enqueued while listening")
-	st.held.Store(true)
-	handle(store.Notification{Held: true})
+	st.tell(t, store.Notification{Held: true})
 	enqueue("a job enqueued while notifications are held")
-	st.held.Store(false)
-	handle(store.Notification{Resumed: true})
+	st.tell(t, store.Notification{Resumed: true})
 	enqueue("a job enqueued after they resumed")
 }

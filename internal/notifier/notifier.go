@@ -140,8 +140,12 @@ func (n *Notifier) handle(note store.Notification) {
 	case note.Held:
 		// Notifications arrive late for a while (a VACUUM runs on the
 		// subscription's connection): reporting that nothing listens makes
-		// the client wake its fetchers for its own inserts at once.
+		// the client wake its fetchers for its own inserts at once. An
+		// insert committed just before, whose enqueue did not wake them
+		// (its notification was to), would wait behind the statement: one
+		// look at every queue finds it.
 		n.listening.Store(false)
+		n.cfg.WakeAll()
 	case note.Resumed:
 		n.listening.Store(true)
 	case note.Topic == store.TopicInsert:

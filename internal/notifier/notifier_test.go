@@ -278,9 +278,13 @@ func TestListening(t *testing.T) {
 	}
 	// While the store holds notifications back (a VACUUM on the
 	// subscription's connection), the client must not count on them.
+	alls := r.wakeAllCount()
 	st.send(store.Notification{Held: true})
 	if n.Listening() {
 		t.Error("listening while notifications are held")
+	}
+	if got := r.wakeAllCount() - alls; got != 1 {
+		t.Errorf("%d wakes of every queue when notifications were held, want 1 (an insert's notification held just before)", got)
 	}
 	st.send(store.Notification{Resumed: true})
 	if !n.Listening() {

@@ -192,9 +192,11 @@ func TestJobReportsOfStaleCopyRefused(t *testing.T) {
 	}))
 	cfg := fastConfig(nil, workers, nil)
 	// Only the first copy's lease may lapse, when its renewals fail on
-	// purpose: 5 s keeps a loaded machine's late heartbeats from losing a
-	// lease by accident (1 s did).
-	cfg.Store, cfg.RetryPolicy, cfg.LeaseDuration = st, nil, 5*time.Second
+	// purpose: 15 s keeps a loaded machine's late heartbeats from losing
+	// the second copy's lease by accident (1 s did; 5 s did once in the
+	// -race suite at load 31-39). The test waits that long for the
+	// first copy's lease to lapse.
+	cfg.Store, cfg.RetryPolicy, cfg.LeaseDuration = st, nil, 15*time.Second
 	c := startClient(t, cfg)
 	job := clienttest.Enqueue(t, c, testArgs{}, nil)
 	// The first copy's line is stored while it holds its lease (a busy

@@ -139,7 +139,7 @@ func TestClaimBytes(t *testing.T) {
 	ctx := t.Context()
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	const n = 500
-	if _, err := s.JobInsertMany(ctx, noopJobs(now, 2*n, func(int) string { return "" })); err != nil {
+	if _, err := s.JobInsertMany(ctx, noopJobs(now, 4*n, func(int) string { return "" })); err != nil {
 		t.Fatal(err)
 	}
 	claim := func() uint64 {
@@ -156,10 +156,14 @@ func TestClaimBytes(t *testing.T) {
 		}
 		return (after.TotalAlloc - before.TotalAlloc) / n
 	}
-	first, second := claim(), claim()
-	t.Logf("bytes per job claimed: first claim %d, second %d", first, second)
-	if second > 450 {
-		t.Errorf("a claim of %d jobs allocated %d bytes per job, want at most 450", n, second)
+	// The fewest of three claims after the first: the count is the whole
+	// process's, so another package's goroutines left running (the -race
+	// suite's) can add to one claim's count, not to all three.
+	first := claim()
+	fewest := min(claim(), claim(), claim())
+	t.Logf("bytes per job claimed: first claim %d, fewest of the next three %d", first, fewest)
+	if fewest > 450 {
+		t.Errorf("a claim of %d jobs allocated %d bytes per job, want at most 450", n, fewest)
 	}
 }
 

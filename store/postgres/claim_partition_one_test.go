@@ -21,6 +21,7 @@ func TestPartitionRoundOneAsKeyed(t *testing.T) {
 	s := NewForTest(t)
 	now := time.Now().Truncate(time.Microsecond)
 	past, future := now.Add(-time.Minute), now.Add(time.Hour)
+	leaseEnd := now.Add(time.Minute)
 	insert := func(key, queue, kind, state string, priority int, at time.Time) int64 {
 		t.Helper()
 		var id int64
@@ -56,6 +57,7 @@ func TestPartitionRoundOneAsKeyed(t *testing.T) {
 
 	type outcome struct {
 		ids     []int64
+		rows    []string // each claimed row's columns, in ID order
 		last    string
 		visited int
 		ended   bool
@@ -88,6 +90,7 @@ func TestPartitionRoundOneAsKeyed(t *testing.T) {
 			}
 			if vals[0] != nil {
 				o.ids = append(o.ids, vals[0].(int64))
+				o.rows = append(o.rows, fmt.Sprint(vals[:jobColumnCount]))
 			}
 			o.last, o.visited, o.ended = vals[jobColumnCount].(string), int(vals[jobColumnCount+1].(int32)), vals[jobColumnCount+2].(bool)
 		}
@@ -95,6 +98,7 @@ func TestPartitionRoundOneAsKeyed(t *testing.T) {
 			t.Fatal(err)
 		}
 		slices.Sort(o.ids)
+		slices.Sort(o.rows) // each starts with its ID
 		return o
 	}
 	cases := 0
@@ -102,13 +106,17 @@ func TestPartitionRoundOneAsKeyed(t *testing.T) {
 		for _, need := range []int{1, 2, 3, 100} {
 			for _, scan := range []int{1, 2, 1000} {
 				for _, pause := range []bool{false, true} {
-					want := round(sqlPartitionRoundKeyed, []any{"q", "k", after, need, 1, 1, scan, now, "p", nil, time.Minute}, pause)
-					got := round(sqlPartitionRoundOne, []any{"q", "k", after, need, scan, now, "p", nil, time.Minute}, pause)
-					if fmt.Sprint(got) != fmt.Sprint(want) {
-						t.Errorf("after %q, need %d, scan %d, paused %v: claimed and walked %v; sqlPartitionRoundKeyed %v",
-							after, need, scan, pause, got, want)
+					// Both with the same lease end, so that the rows they
+					// return can be compared column by column.
+					got := round(sqlPartitionRoundOne, []any{"q", "k", after, need, scan, now, "p", leaseEnd, time.Minute}, pause)
+					for _, share := range []int{1, 2, 5} { // Round sends sqlPartitionRoundOne for any share
+						want := round(sqlPartitionRoundKeyed, []any{"q", "k", after, need, share, 1, scan, now, "p", leaseEnd, time.Minute}, pause)
+						if fmt.Sprint(got) != fmt.Sprint(want) {
+							t.Errorf("after %q, need %d, scan %d, paused %v: claimed and walked %v; sqlPartitionRoundKeyed with share %d %v",
+								after, need, scan, pause, got, share, want)
+						}
 					}
-					if len(want.ids) > 0 {
+					if len(got.ids) > 0 {
 						cases++
 					}
 				}

@@ -206,3 +206,114 @@ func (p *JobDeleteFinishedParams) SetRetention(rules []*kilntype.RetentionRule, 
 		}
 	}
 }
+
+// Cutoff returns the cut-off of a job of state, kind and queue under p:
+// that of the most specific rule that matches it (kind and queue, kind,
+// queue, then the state's, see StateCutoff), the one RetentionGroups puts
+// the job's range under. A zero time keeps the job, as does any state
+// that is not final.
+func (p *JobDeleteFinishedParams) Cutoff(state kilntype.JobState, kind, queue string) time.Time {
+	if !state.Finalized() {
+		return time.Time{}
+	}
+	var kindQueueRule, kindRule, queueRule *time.Time
+	for i := range p.Rules {
+		r := &p.Rules[i]
+		switch {
+		case r.State != state:
+		case r.Kind == kind && r.Queue == queue:
+			kindQueueRule = &r.Before
+		case r.Kind == kind && r.Queue == "":
+			kindRule = &r.Before
+		case r.Kind == "" && r.Queue == queue:
+			queueRule = &r.Before
+		}
+	}
+	switch {
+	case kindQueueRule != nil:
+		return *kindQueueRule
+	case kindRule != nil:
+		return *kindRule
+	case queueRule != nil:
+		return *queueRule
+	}
+	return p.StateCutoff(state)
+}
+
+// Cutoffs returns the distinct cut-offs, other than zero, that p deletes
+// jobs under, latest first.
+func (p *JobDeleteFinishedParams) Cutoffs() []time.Time {
+	var out []time.Time
+	add := func(t time.Time) {
+		if !t.IsZero() && !slices.ContainsFunc(out, t.Equal) {
+			out = append(out, t)
+		}
+	}
+	for _, s := range []kilntype.JobState{kilntype.JobStateCompleted, kilntype.JobStateCancelled, kilntype.JobStateDiscarded} {
+		add(p.StateCutoff(s))
+	}
+	for _, r := range p.Rules {
+		if r.State.Finalized() {
+			add(r.Before)
+		}
+	}
+	slices.SortFunc(out, func(a, b time.Time) int { return b.Compare(a) })
+	return out
+}
+
+// DefaultCleanReadMax is the number of jobs that a call of
+// JobDeleteFinished with Progress reads, at most, when ReadMax is 0.
+const DefaultCleanReadMax = 10000
+
+// DefaultCleanSweepEvery is the least time from the start of one sweep
+// (see CleanProgress) to the next when SweepEvery is 0.
+const DefaultCleanSweepEvery = time.Hour
+
+// CleanSweepLimit is how many times SweepEvery may pass between two
+// sweeps at most (see CleanProgress): with the default, a day.
+const CleanSweepLimit = 24
+
+// CleanProgress is a cleaner's place in the jobs table between calls of
+// JobDeleteFinished, for a store that finds old finished jobs by reading
+// ID ranges of the table (job IDs grow with time) rather than through an
+// index of finalized jobs. The zero value starts from the first job. It
+// is the caller's: a store reads it and saves into it, and it is not safe
+// for concurrent use.
+//
+// Each distinct cut-off of the call (JobDeleteFinishedParams.Cutoffs,
+// latest first) has a front: the ID below which every job has been read
+// once since it was created before that cut-off (a job created later
+// cannot have finished before it). A call moves each front on over the
+// jobs created before its cut-off and deletes those due, whatever front
+// reads them. A job that was not due when its front passed (it was still
+// running or scheduled, or finished late, or was locked) is left to the
+// sweep: a read of every job below the fronts, which begins at most once
+// per SweepEvery, and only once the fronts have read, since the last
+// sweep began, as many jobs as that sweep read (so that sweeps cost no
+// more than the fronts), or once CleanSweepLimit times SweepEvery passed
+// (so that a quiet table is swept too). Such a job is deleted by the first
+// sweep after it is due.
+type CleanProgress struct {
+	// Fronts holds the next ID of each front, latest cut-off first; a
+	// call adds the fronts of new cut-offs (from the first job) and drops
+	// those past the number of cut-offs it has. A store may bound the
+	// number of fronts (PostgreSQL: 4), leaving the jobs of the earliest
+	// cut-offs past its bound to the sweep.
+	Fronts []int64
+	// Sweep is the next ID that the sweep under way reads (Sweeping).
+	Sweep    int64
+	Sweeping bool
+	// SweptAt is when the last sweep began; zero before the first.
+	SweptAt time.Time
+	// SweepRead counts the jobs that the last sweep read (so far, while
+	// it is under way; negative while the fronts' first pass, which
+	// counts as the first sweep, is under way), FrontRead those that the
+	// fronts read since it began (since the first pass ended).
+	SweepRead int64
+	FrontRead int64
+	// More reports whether the last call stopped, at Max deletions or at
+	// its read bound, before every front reached the jobs created after
+	// its cut-off and before the sweep due ended: a cleaner calls again at
+	// once.
+	More bool
+}

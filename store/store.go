@@ -646,6 +646,24 @@ type JobDeleteFinishedParams struct {
 	// can delete from (CleanedStates), and deletes from each group's range
 	// in turn, up to Max jobs in all.
 	Rules []RetentionCutoff
+	// Now is the time of the call, which Progress's sweeps are timed by; a
+	// zero Now means the wall clock.
+	Now time.Time
+	// Progress (optional) is the caller's place in the jobs table between
+	// calls, for a store that reads the jobs by ID ranges rather than
+	// through an index of finalized jobs (PostgreSQL): the store reads
+	// from it, at most ReadMax jobs per call, and saves where it stopped
+	// into it before it returns, on error too. Without Progress such a
+	// store reads every job, from the first, until it deleted Max. A
+	// store with an index of finalized jobs (SQLite) leaves it as it is.
+	Progress *CleanProgress
+	// ReadMax bounds the jobs a call with Progress reads; 0 means
+	// DefaultCleanReadMax.
+	ReadMax int
+	// SweepEvery is how long a store with Progress waits, at least, from
+	// the start of one sweep (see CleanProgress) to the next; 0 means
+	// DefaultCleanSweepEvery.
+	SweepEvery time.Duration
 }
 
 // LeaderElectParams asks to become, or stay, the leader of Name.

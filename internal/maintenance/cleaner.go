@@ -13,7 +13,10 @@ import (
 // Config or set at run time in the store (store.RetentionStore),
 // then the recurring occurrences and batches whose jobs are all gone, and
 // the audit entries older than AuditRetention, and the bulk operations
-// that ended longer than BulkRetention ago.
+// that ended longer than BulkRetention ago. A store that reads the jobs
+// by ID ranges keeps its place in s.cleaned from pass to pass
+// (store.CleanProgress); a pass that it cut short at its read bound
+// repeats at once, as one that deleted a full batch does.
 func (s *Services) cleaner() Task {
 	return Task{Name: "cleaner", Interval: s.cfg.CleanInterval, Run: func(ctx context.Context) (int, error) {
 		now := s.cfg.Now()
@@ -32,10 +35,15 @@ func (s *Services) cleaner() Task {
 			CancelledBefore: now.Add(-s.cfg.CancelledRetention),
 			DiscardedBefore: now.Add(-s.cfg.DiscardedRetention),
 			Max:             batchSize,
+			Now:             now,
+			Progress:        &s.cleaned,
 		}
 		p.SetRetention(store.MergeRetention(s.cfg.Retention, stored), now)
 		n, err := s.cfg.Store.JobDeleteFinished(ctx, p)
-		if err != nil || n == batchSize {
+		if err == nil && s.cleaned.More {
+			n = max(n, batchSize) // the store stopped at its read bound
+		}
+		if err != nil || n >= batchSize {
 			return n, err // more jobs first: the pass repeats at once
 		}
 		// The rows that outlive their jobs: recurring occurrences (one per

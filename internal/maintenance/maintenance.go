@@ -77,6 +77,9 @@ type Services struct {
 	cfg     Config
 	tasks   []Task
 	runners []service.Runner
+	// cleaned is the cleaner's place in the jobs table; only the
+	// cleaner's task reads and writes it.
+	cleaned store.CleanProgress
 }
 
 // New returns the leader's services for cfg: the promoter, cleaner,

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"regexp"
 	"slices"
@@ -112,8 +113,8 @@ func TestQueryPlans(t *testing.T) {
 	}
 	// The dashboard's pages of finalized jobs: by state, and of a kind
 	// after a cursor. No index of finalized jobs serves them (they are in
-	// ID order): they walk the primary key, or read kiln_job_finalized_kind
-	// and sort when the state is rare.
+	// ID order): they walk the primary key (kiln_job_finalized_kind's
+	// predicate is not implied by their filter of states).
 	finalized := []kilntype.JobState{kilntype.JobStateCompleted, kilntype.JobStateCancelled,
 		kilntype.JobStateDiscarded}
 	listCompleted, listCompletedArgs, _ := jobListQuery(&store.JobListParams{
@@ -154,10 +155,9 @@ func TestQueryPlans(t *testing.T) {
 		{"schedule due", sqlScheduleDue, []any{now, 100}},
 		{"rescue", sqlRescue, []any{now, 100, nil}},
 		{"delete finished", sqlDeleteFinished, []any{batchIDs}},
-		{"finalized kinds", sqlFinalizedKinds, []any{"completed"}},
-		{"lock group of queues", sqlLockGroup, []any{"completed", "k1", now, []string{"q1", "q2"}, true, 100}},
-		{"lock group of other queues", sqlLockGroup, []any{"completed", "k1", now, []string{"q1"}, false, 100}},
-		{"lock group of every queue", sqlLockGroup, []any{"completed", "k1", now, []string{}, false, 100}},
+		{"clean read", sqlCleanRead, []any{int64(5000), int64(math.MaxInt64), 1000}},
+		{"clean read of a sweep", sqlCleanRead, []any{int64(0), int64(5000), 1000}},
+		{"clean lock", sqlCleanLock, []any{batchIDs}},
 		{"list completed jobs", listCompleted, listCompletedArgs},
 		{"list finalized jobs of a kind", listFinalizedKind, listFinalizedKindArgs},
 		{"resolve pending", sqlResolvePending, []any{now, 100}},
@@ -203,15 +203,14 @@ func TestQueryPlans(t *testing.T) {
 		// An index scan may still read every row: these statements must
 		// use the index named.
 		mustUse := map[string]string{
-			"resolve pending":            "kiln_job_pending",
-			"resolve children":           "kiln_job_parent_parent",
-			"occurrence list":            "kiln_job_attempt_job",
-			"skip prune":                 "kiln_recurring_skip_pkey",
-			"skip list":                  "kiln_recurring_skip_pkey",
-			"finalized kinds":            "kiln_job_finalized_kind",
-			"lock group of queues":       "kiln_job_finalized_kind",
-			"lock group of other queues": "kiln_job_finalized_kind",
-			"lock group of every queue":  "kiln_job_finalized_kind",
+			"resolve pending":       "kiln_job_pending",
+			"resolve children":      "kiln_job_parent_parent",
+			"occurrence list":       "kiln_job_attempt_job",
+			"skip prune":            "kiln_recurring_skip_pkey",
+			"skip list":             "kiln_recurring_skip_pkey",
+			"clean read":            "kiln_job_pkey",
+			"clean read of a sweep": "kiln_job_pkey",
+			"clean lock":            "kiln_job_pkey",
 		}[q.name]
 		eachPlan(t, s, q.name, q.query, q.args, func(mode, plan string) {
 			if mustUse != "" && !strings.Contains(plan, " using "+mustUse+" on ") && !strings.Contains(plan, " Scan on "+mustUse+" ") {

@@ -2,6 +2,9 @@ package postgres
 
 import (
 	"context"
+	"math"
+	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -163,71 +166,267 @@ WHERE id = ANY($1::bigint[]) AND id <> ALL(ARRAY(
 	SELECT d.parent_id FROM {s}.kiln_job_parent AS d JOIN {s}.kiln_job AS c ON c.id = d.child_id
 	WHERE d.parent_id = ANY($1::bigint[]) AND c.state = 'pending'))`
 
+// sqlCleanRead reads, in ID order, up to $3 jobs whose IDs are at least
+// $1 and below $2, walking the primary key: the columns that say whether a
+// job is due for deletion (see JobDeleteFinished).
+const sqlCleanRead = `SELECT id, state, kind, queue, finalized_at, created_at FROM {s}.kiln_job
+WHERE id >= $1 AND id < $2 ORDER BY id LIMIT $3`
+
+// sqlCleanLock locks (FOR UPDATE SKIP LOCKED) the jobs of the array $1
+// that are still finalized, and returns what says again whether each is
+// due: a job retried meanwhile, and finalized again, has a new state and
+// finalization time. Jobs that another transaction holds are skipped,
+// notably the parents that an insert of continuations locked FOR KEY
+// SHARE.
+const sqlCleanLock = `SELECT id, state, kind, queue, finalized_at FROM {s}.kiln_job
+WHERE id = ANY($1::bigint[]) AND finalized_at IS NOT NULL
+ORDER BY id FOR UPDATE SKIP LOCKED`
+
+// cleanChunk is the most jobs that one sqlCleanRead reads, and
+// cleanFirstChunk the most that the first of a scan reads (variables for
+// tests).
+var cleanChunk, cleanFirstChunk = 1000, 100
+
+// cleanFronts bounds the fronts of a JobDeleteFinished with Progress (see
+// store.CleanProgress): each reads every job once.
+const cleanFronts = 4
+
 // JobDeleteFinished deletes up to params.Max finalized jobs, with their
 // attempts, whose FinalizedAt is before the cut-off of their state, or of
-// the most specific of params.Rules that matches them, and returns how
-// many jobs it deleted. A zero cut-off deletes no job of that state; a Max
-// below 1 deletes none. A job that a pending continuation or batch
-// callback waits on is kept, as the SQLite store keeps it.
+// the most specific of params.Rules that matches them
+// (store.JobDeleteFinishedParams.Cutoff), and returns how many jobs it
+// deleted. A zero cut-off deletes no job of that state; a Max below 1
+// deletes none. A job that a pending continuation or batch callback waits
+// on is kept, as the SQLite store keeps it.
 //
-// Every job is read through kiln_job_finalized_kind (state, kind,
-// finalized_at), the one index of finalized jobs: for each state that
-// params can delete from (store.JobDeleteFinishedParams.CleanedStates),
-// sqlFinalizedKinds lists the kinds present (a loose index scan: one seek
-// per kind), then each kind's groups
-// (store.JobDeleteFinishedParams.RetentionGroups; without rules, one group
-// of every queue at the state's cut-off) are deleted oldest first, one
-// transaction per group, until params.Max jobs are deleted. So the jobs
-// of the first kinds (bytewise) go first, and a pass of Max jobs may
-// leave later kinds for the next.
+// No index of finalized jobs is read (an entry in one would cost every
+// job's finish; docs/benchmarks.md, "PostgreSQL: the cleaner by ID
+// ranges"): the jobs are read in ID order, chunk by chunk, by the primary
+// key (sqlCleanRead), and those due are deleted, one transaction per
+// chunk. With params.Progress, a call reads at most params.ReadMax jobs,
+// from where the last call stopped: each cut-off's front moves on over the
+// jobs created before that cut-off (IDs grow with time, so the front stops
+// at the first job created after it that no older job follows in the
+// chunk), and a sweep reads the jobs below the fronts again, at the pace
+// store.CleanProgress describes, for the jobs that were not due when their
+// front passed. Where it stopped is saved into params.Progress when the
+// call returns, on error too, so a call cut short by its deadline loses
+// at most the chunk under way. Without params.Progress, a call reads
+// every job from the first until it deleted Max.
 //
-// Each group takes two statements in one transaction: sqlLockGroup, then
-// sqlDeleteFinished. One statement would read kiln_job_parent on a
+// Each chunk takes two statements in one transaction after its read:
+// sqlCleanLock, then sqlDeleteFinished, whose guard runs on a snapshot
+// taken after the locks. One statement would read kiln_job_parent on a
 // snapshot taken before its locks, and could delete the parent of a
 // continuation whose insert committed in between; the insert locks its
 // parents FOR KEY SHARE, so the lock either skips such a parent or makes
 // the insert wait, then fail with ErrNotFound as for any deleted parent.
-// Jobs locked by another transaction are left for the next call.
+// Jobs locked by another transaction, or that a pending child waits on,
+// are left to a later sweep.
 func (s *Store) JobDeleteFinished(ctx context.Context, params *store.JobDeleteFinishedParams) (int, error) {
 	if params.Max < 1 {
 		return 0, nil
 	}
-	total := 0
-	for _, state := range params.CleanedStates() {
-		rows, err := s.pool.Query(ctx, s.sql(sqlFinalizedKinds), string(state))
-		if err != nil {
-			return total, fail("list kinds of finalized jobs", err)
+	c := &cleaning{s: s, p: params, left: -1}
+	cutoffs := params.Cutoffs()
+	if params.Progress == nil {
+		if len(cutoffs) == 0 {
+			return 0, nil
 		}
-		kinds, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return total, fail("list kinds of finalized jobs", err)
-		}
-		for _, kind := range kinds {
-			for _, g := range params.RetentionGroups(state, kind) {
-				if total >= params.Max {
-					return total, nil
-				}
-				var n int64
-				err := s.inTx(ctx, func(tx pgx.Tx) error {
-					rows, err := tx.Query(ctx, s.sql(sqlLockGroup), string(state), kind, truncate(g.Before), g.Queues, g.In,
-						params.Max-total)
-					if err != nil {
-						return err
-					}
-					ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-					if err != nil || len(ids) == 0 {
-						return err
-					}
-					tag, err := tx.Exec(ctx, s.sql(sqlDeleteFinished), ids)
-					n = tag.RowsAffected()
-					return err
-				})
-				if err != nil {
-					return total, fail("delete finished jobs of kind "+kind, err)
-				}
-				total += int(n)
-			}
+		var next int64
+		_, _, err := c.scan(ctx, &next, math.MaxInt64, time.Time{})
+		return c.deleted, err
+	}
+	c.left = params.ReadMax
+	if c.left < 1 {
+		c.left = store.DefaultCleanReadMax
+	}
+	pos := *params.Progress
+	pos.Fronts = slices.Clone(pos.Fronts)
+	// The deferred save: what the call did, committed, is kept.
+	defer func() { *params.Progress = pos }()
+	pos.More = false
+	if len(cutoffs) == 0 {
+		return 0, nil
+	}
+	now := params.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if len(pos.Fronts) == 0 && pos.SweptAt.IsZero() {
+		// The first fronts read every job: they are the first sweep.
+		pos.SweptAt, pos.SweepRead, pos.FrontRead = now, -1, 0
+	}
+	// A front per cut-off, up to cleanFronts: the jobs under the later
+	// ones are left to the sweep.
+	cutoffs = cutoffs[:min(len(cutoffs), cleanFronts)]
+	pos.Fronts = append(pos.Fronts, make([]int64, max(0, len(cutoffs)-len(pos.Fronts)))...)[:len(cutoffs)]
+	pos.More = true
+	for i, cutoff := range cutoffs {
+		done, read, err := c.scan(ctx, &pos.Fronts[i], math.MaxInt64, cutoff)
+		pos.FrontRead += read
+		if err != nil || !done {
+			return c.deleted, err
 		}
 	}
-	return total, nil
+	if pos.SweepRead < 0 {
+		// The first fronts' pass ended: it was the first sweep.
+		pos.SweepRead, pos.FrontRead = pos.FrontRead, 0
+	}
+	if !pos.Sweeping {
+		every := params.SweepEvery
+		if every <= 0 {
+			every = store.DefaultCleanSweepEvery
+		}
+		if since := now.Sub(pos.SweptAt); since >= every && (pos.FrontRead >= pos.SweepRead || since >= store.CleanSweepLimit*every) {
+			pos.Sweeping, pos.Sweep, pos.SweptAt, pos.SweepRead, pos.FrontRead = true, 0, now, 0, 0
+		}
+	}
+	if pos.Sweeping {
+		done, read, err := c.scan(ctx, &pos.Sweep, slices.Max(pos.Fronts), time.Time{})
+		pos.SweepRead += read
+		if err != nil || !done {
+			return c.deleted, err
+		}
+		pos.Sweeping = false
+	}
+	pos.More = false
+	return c.deleted, nil
+}
+
+// cleaning is one call of JobDeleteFinished.
+type cleaning struct {
+	s       *Store
+	p       *store.JobDeleteFinishedParams
+	left    int // jobs left to read; negative: no bound
+	deleted int
+}
+
+// cleanRow is a job as sqlCleanRead reads it.
+type cleanRow struct {
+	id                   int64
+	state                kilntype.JobState
+	kind, queue          string
+	finalized, createdAt *time.Time
+}
+
+// due reports whether r is due for deletion under c's params.
+func (c *cleaning) due(r *cleanRow) bool {
+	if r.finalized == nil {
+		return false
+	}
+	cutoff := c.p.Cutoff(r.state, r.kind, r.queue)
+	return !cutoff.IsZero() && r.finalized.Before(cutoff)
+}
+
+// scan reads the jobs from *next up to (not including) to in ID order,
+// chunk by chunk, deletes those due, and moves *next on after each chunk
+// it deleted from. With a non-zero horizon, *next moves on only over jobs
+// created before horizon: it stops after the last such job of a chunk,
+// and the scan ends at a chunk that ends with a job created later. It
+// reports whether it reached its end (rather than Max or c's read bound),
+// and how many jobs it read.
+func (c *cleaning) scan(ctx context.Context, next *int64, to int64, horizon time.Time) (bool, int64, error) {
+	var read int64
+	// The first chunk is small, and each full one doubles the next: a
+	// front that waits at its cut-off reads few jobs per call.
+	size := min(cleanFirstChunk, cleanChunk)
+	for {
+		limit := size
+		size = min(2*size, cleanChunk)
+		if c.left >= 0 {
+			limit = min(limit, c.left)
+		}
+		if limit == 0 || c.deleted >= c.p.Max {
+			return false, read, nil
+		}
+		rows, err := c.s.pool.Query(ctx, c.s.sql(sqlCleanRead), *next, to, limit)
+		if err != nil {
+			return false, read, fail("read jobs to clean", err)
+		}
+		chunk, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (cleanRow, error) {
+			var r cleanRow
+			err := row.Scan(&r.id, &r.state, &r.kind, &r.queue, &r.finalized, &r.createdAt)
+			return r, err
+		})
+		if err != nil {
+			return false, read, fail("read jobs to clean", err)
+		}
+		read += int64(len(chunk))
+		if c.left >= 0 {
+			c.left -= len(chunk)
+		}
+		var (
+			due   []int64
+			after = *next // where the next chunk starts
+			full  = false // Max reached inside the chunk
+			young = false // the chunk ends with a job created after horizon
+		)
+		for _, r := range chunk {
+			if !horizon.IsZero() && !r.createdAt.Before(horizon) {
+				young = true
+				continue
+			}
+			young = false
+			if c.due(&r) {
+				if c.deleted+len(due) == c.p.Max {
+					full = true
+					break
+				}
+				due = append(due, r.id)
+			}
+			after = r.id + 1
+		}
+		if len(due) > 0 {
+			n, err := c.delete(ctx, due)
+			if err != nil {
+				return false, read, err
+			}
+			c.deleted += n
+		}
+		*next = after
+		switch {
+		case full:
+			return false, read, nil
+		case young, len(chunk) < limit:
+			// The jobs created after horizon, or the end of the range.
+			return true, read, nil
+		}
+	}
+}
+
+// delete locks the jobs of ids that are still due and deletes them, in
+// one transaction, and returns how many it deleted.
+func (c *cleaning) delete(ctx context.Context, ids []int64) (int, error) {
+	var n int64
+	err := c.s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, c.s.sql(sqlCleanLock), ids)
+		if err != nil {
+			return err
+		}
+		locked, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (cleanRow, error) {
+			var r cleanRow
+			err := row.Scan(&r.id, &r.state, &r.kind, &r.queue, &r.finalized)
+			return r, err
+		})
+		if err != nil {
+			return err
+		}
+		doomed := make([]int64, 0, len(locked))
+		for _, r := range locked {
+			if c.due(&r) {
+				doomed = append(doomed, r.id)
+			}
+		}
+		if len(doomed) == 0 {
+			return nil
+		}
+		tag, err := tx.Exec(ctx, c.s.sql(sqlDeleteFinished), doomed)
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fail("delete finished jobs", err)
+	}
+	return int(n), nil
 }

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -45,7 +46,13 @@ VALUES ('mine', 'q', '{}', 'scheduled', 1, 0, 1, $1, $1, NULL, NULL, NULL, NULL)
 	if _, err := s.pool.Exec(ctx, s.expand(`VACUUM ANALYZE {s}.kiln_job`)); err != nil {
 		t.Fatal(err)
 	}
-	day := now.Add(-24 * time.Hour)
+	// The cleaner's front at the completed job: it reads its first chunk
+	// from there, the foreign jobs after it among them.
+	var oldID int64
+	if err := s.pool.QueryRow(ctx, s.expand(`SELECT id FROM {s}.kiln_job WHERE kind = 'mine' AND state = 'completed'`)).
+		Scan(&oldID); err != nil {
+		t.Fatal(err)
+	}
 	available, availableArgs, _ := jobListQuery(&store.JobListParams{States: []kilntype.JobState{kilntype.JobStateAvailable},
 		Limit: store.DefaultListLimit})
 	all, allArgs, _ := jobListQuery(&store.JobListParams{Limit: store.DefaultListLimit})
@@ -57,8 +64,8 @@ VALUES ('mine', 'q', '{}', 'scheduled', 1, 0, 1, $1, $1, NULL, NULL, NULL, NULL)
 	}{
 		{"schedule due", true, sqlScheduleDue, []any{now, 1000}},
 		{"rescue", true, sqlRescue, []any{now, 1000, now}},
-		{"finalized kinds", true, sqlFinalizedKinds, []any{"completed"}},
-		{"lock finished", true, sqlLockGroup, []any{"completed", "mine", day, []string{}, false, 1000}},
+		{"clean read", true, sqlCleanRead, []any{oldID, int64(math.MaxInt64), cleanFirstChunk}},
+		{"clean lock", true, sqlCleanLock, []any{[]int64{oldID}}},
 		{"resolve pending", false, sqlResolvePending, []any{now, 1000}},
 		{"stats fold", false, sqlFold, []any{now.Truncate(time.Minute)}},
 		{"reap servers", false, sqlServerDeleteStale, []any{now.Add(-time.Hour)}},

@@ -95,6 +95,7 @@ func main() {
 	partitionLimit := flag.Int("partition-limit", 0, "with --partition-keys, at most this many running jobs per key (0: fair rotation, no cap)")
 	anyKind := flag.Bool("any-kind", false, "claim with AnyKind (the queue's kinds are listed first) instead of the kind's name")
 	idleClaims := flag.Int("idle-claims", 0, "after the run, claim this many times from the queue it emptied (Kiln: what a claim that finds nothing costs is then a difference between two runs)")
+	clean := flag.Bool("clean", false, "after a whole run, delete the completed jobs as the leader's cleaner does (JobDeleteFinished with a cut-off after every job, in batches of 1,000, with the cleaner's progress), timed as clean; what it costs is then a difference between two runs")
 	statements := flag.Bool("statements", false, "count statements, nested statements and trigger calls per job (pg_stat_statements, reset at the start)")
 	flag.Parse()
 	if flag.NArg() > 0 || *jobs < 1 || *batch < 1 || *idleClaims < 0 || (*system != "kiln" && *system != "floor") {
@@ -102,7 +103,8 @@ func main() {
 		os.Exit(2)
 	}
 	o := options{jobs: *jobs, batch: *batch, setup: *setup, floor: *system == "floor", wal: *wal, retry: *retry,
-		statements: *statements, insertOnly: *insertOnly, noFinish: *noFinish, idleClaims: *idleClaims, anyKind: *anyKind, hold: *hold}
+		statements: *statements, insertOnly: *insertOnly, noFinish: *noFinish, idleClaims: *idleClaims, anyKind: *anyKind, hold: *hold,
+		clean: *clean}
 	o.rateLimit, o.partitionKeys, o.partitionLimit = *rateLimit, *partitionKeys, *partitionLimit
 	if o.floor && (o.retry || o.rateLimit > 0 || o.partitionKeys > 0 || o.idleClaims > 0 || o.anyKind) {
 		fmt.Fprintln(os.Stderr, "storecost: --retry, --rate-limit, --partition-keys, --idle-claims and --any-kind are for --system kiln")
@@ -193,6 +195,7 @@ type options struct {
 	idleClaims                    int  // --idle-claims
 	anyKind                       bool // --any-kind
 	hold                          int  // --hold
+	clean                         bool // --clean
 	// rateLimit, partitionKeys and partitionLimit are --rate-limit,
 	// --partition-keys and --partition-limit.
 	rateLimit, partitionKeys, partitionLimit int
@@ -369,6 +372,28 @@ func run(ctx context.Context, database string, o options) (err error) {
 		}
 	}
 	report("kiln", jobs, batch, countWAL, insert, claim, finish, promote)
+	if o.clean && !o.noFinish {
+		// The cleaner's calls, as the leader makes them (internal/maintenance).
+		cleaned := &meter{pid: pid, wal: wal}
+		progress := &store.CleanProgress{}
+		p := &store.JobDeleteFinishedParams{CompletedBefore: now.Add(time.Hour), Max: 1000, Now: now, Progress: progress}
+		deleted := 0
+		for {
+			var n int
+			if err := cleaned.time(func() (err error) { n, err = st.JobDeleteFinished(ctx, p); return err }); err != nil {
+				return err
+			}
+			deleted += n
+			if n < p.Max && !progress.More {
+				break
+			}
+		}
+		if deleted != jobs {
+			return fmt.Errorf("--clean: the cleaner deleted %d jobs, want %d", deleted, jobs)
+		}
+		fmt.Printf("  clean  backend CPU %7.1f µs   wall %7.1f µs\n",
+			float64(cleaned.cpu.Nanoseconds())/1e3/float64(jobs), float64(cleaned.wall.Nanoseconds())/1e3/float64(jobs))
+	}
 	if o.idleClaims > 0 {
 		fmt.Printf("  idle claim backend CPU %7.1f µs   wall %7.1f µs (per claim, %d claims)\n",
 			float64(idle.cpu.Nanoseconds())/1e3/float64(o.idleClaims), float64(idle.wall.Nanoseconds())/1e3/float64(o.idleClaims), o.idleClaims)

@@ -257,8 +257,8 @@ func (s *Store) JobDeleteFinished(ctx context.Context, params *store.JobDeleteFi
 		// The first fronts read every job: they are the first sweep.
 		pos.SweptAt, pos.SweepRead, pos.FrontRead = now, -1, 0
 	}
-	// A front per cut-off, up to cleanFronts: the jobs under the later
-	// ones are left to the sweep.
+	// A front per cut-off, latest first, up to cleanFronts: the jobs
+	// under the earlier cut-offs past the bound are left to the sweep.
 	cutoffs = cutoffs[:min(len(cutoffs), cleanFronts)]
 	pos.Fronts = append(pos.Fronts, make([]int64, max(0, len(cutoffs)-len(pos.Fronts)))...)[:len(cutoffs)]
 	pos.More = true

@@ -292,7 +292,9 @@ const CleanSweepLimit = 24
 // sweep began, as many jobs as that sweep read (so that sweeps cost no
 // more than the fronts), or once CleanSweepLimit times SweepEvery passed
 // (so that a quiet table is swept too). Such a job is deleted by the first
-// sweep after it is due.
+// sweep after it is due: up to CleanSweepLimit times SweepEvery later
+// than it would be otherwise, wherever the jobs kept below the fronts
+// outnumber what the fronts read in SweepEvery.
 type CleanProgress struct {
 	// Fronts holds the next ID of each front, latest cut-off first; a
 	// call adds the fronts of new cut-offs (from the first job) and drops

@@ -16,7 +16,9 @@ import (
 // that ended longer than BulkRetention ago. A store that reads the jobs
 // by ID ranges keeps its place in s.cleaned from pass to pass
 // (store.CleanProgress); a pass that it cut short at its read bound
-// repeats at once, as one that deleted a full batch does.
+// repeats at once, as one that deleted a full batch does, and goes on to
+// the other rows every cleanRepeats passes in a row, so that they do not
+// wait for the end of a first pass over millions of jobs.
 func (s *Services) cleaner() Task {
 	return Task{Name: "cleaner", Interval: s.cfg.CleanInterval, Run: func(ctx context.Context) (int, error) {
 		now := s.cfg.Now()
@@ -43,9 +45,16 @@ func (s *Services) cleaner() Task {
 		if err == nil && s.cleaned.More {
 			n = max(n, batchSize) // the store stopped at its read bound
 		}
-		if err != nil || n >= batchSize {
-			return n, err // more jobs first: the pass repeats at once
+		if err != nil {
+			return n, err
 		}
+		if n >= batchSize {
+			// More jobs first: the pass repeats at once.
+			if s.repeats++; s.repeats < cleanRepeats {
+				return n, nil
+			}
+		}
+		s.repeats = 0
 		// The rows that outlive their jobs: recurring occurrences (one per
 		// run) and batches, once older than any job is kept.
 		before := now.Add(-max(s.cfg.CompletedRetention, s.cfg.CancelledRetention, s.cfg.DiscardedRetention))
@@ -76,3 +85,7 @@ func (s *Services) cleaner() Task {
 		return max(n, o, b, a, ops), nil
 	}}
 }
+
+// cleanRepeats is how many passes in a row the cleaner spends on jobs
+// alone, at most, before a pass also deletes the other rows.
+const cleanRepeats = 10

@@ -59,3 +59,31 @@ func TestCleanerKeepsProgress(t *testing.T) {
 		t.Errorf("JobDeleteFinished Now %v, want the clock's %v", jp.Now, e.clock.Now())
 	}
 }
+
+// TestCleanerOtherRowsWhileMore: while the store keeps reporting More (a
+// new leader's first pass over millions of jobs), every cleanRepeats-th
+// pass in a row also deletes the other rows (occurrences, batches), which
+// would otherwise wait for the end of that pass.
+func TestCleanerOtherRowsWhileMore(t *testing.T) {
+	t.Parallel()
+	e := newTaskEnv()
+	const passes = 3 * cleanRepeats
+	st := &progressStore{taskStore: e.st, more: slices.Repeat([]bool{true}, passes)}
+	e.cfg.Store = st
+	clean := task(t, New(e.cfg), "cleaner")
+	for i := range passes {
+		if n, err := clean.Run(t.Context()); n != batchSize || err != nil {
+			t.Fatalf("pass %d: %d, %v; want %d (repeat at once)", i, n, err, batchSize)
+		}
+	}
+	occurrences := 0
+	for _, c := range e.st.callsSoFar() {
+		if c == "RecurringOccurrenceDeleteOld" {
+			occurrences++
+		}
+	}
+	if want := passes / cleanRepeats; occurrences != want {
+		t.Errorf("old occurrences deleted in %d of %d passes that all had more jobs to read, want %d (every %d)",
+			occurrences, passes, want, cleanRepeats)
+	}
+}

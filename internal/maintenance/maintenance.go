@@ -77,9 +77,11 @@ type Services struct {
 	cfg     Config
 	tasks   []Task
 	runners []service.Runner
-	// cleaned is the cleaner's place in the jobs table; only the
-	// cleaner's task reads and writes it.
+	// cleaned is the cleaner's place in the jobs table, and repeats the
+	// passes in a row that went no further than the jobs; only the
+	// cleaner's task reads and writes them.
 	cleaned store.CleanProgress
+	repeats int
 }
 
 // New returns the leader's services for cfg: the promoter, cleaner,

@@ -201,6 +201,12 @@ VALUES ('k', 'q', '{}', 'discarded', 1, 1, 1, $1, $1, $1) RETURNING id`), now.Ad
 	if len(progress.Fronts) != 2 || progress.Fronts[0] != young {
 		t.Fatalf("fronts %v, want 2, the first at the first young job %d", progress.Fronts, young)
 	}
+	// The first pass stands for a sweep of the jobs that the widest front
+	// read (its first read of up to 100 returned all 33), not for every
+	// front's reads (the second front read the oldest jobs again).
+	if progress.SweepRead != 33 {
+		t.Fatalf("first pass counted as a sweep of %d jobs, want 33", progress.SweepRead)
+	}
 	// The late job finishes now, long after its front passed.
 	if _, err := s.pool.Exec(t.Context(), s.expand(`UPDATE {s}.kiln_job SET state = 'completed', finalized_at = $2
 WHERE id = $1`), late, now); err != nil {

@@ -264,7 +264,12 @@ func (s *Store) JobDeleteFinished(ctx context.Context, params *store.JobDeleteFi
 	pos.More = true
 	for i, cutoff := range cutoffs {
 		done, read, err := c.scan(ctx, &pos.Fronts[i], math.MaxInt64, cutoff)
-		pos.FrontRead += read
+		if i == 0 || pos.SweepRead >= 0 {
+			// The first pass stands for a sweep of the jobs below the
+			// widest front, the latest cut-off's, which alone counts:
+			// the others read parts of the same jobs again.
+			pos.FrontRead += read
+		}
 		if err != nil || !done {
 			return c.deleted, err
 		}

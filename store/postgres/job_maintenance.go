@@ -174,11 +174,11 @@ WHERE id >= $1 AND id < $2 ORDER BY id LIMIT $3`
 
 // sqlCleanLock locks (FOR UPDATE SKIP LOCKED) the jobs of the array $1
 // that are still finalized, and returns what says again whether each is
-// due: a job retried meanwhile, and finalized again, has a new state and
+// due (the columns of sqlCleanRead, read by one scanCleanRow): a job retried meanwhile, and finalized again, has a new state and
 // finalization time. Jobs that another transaction holds are skipped,
 // notably the parents that an insert of continuations locked FOR KEY
 // SHARE.
-const sqlCleanLock = `SELECT id, state, kind, queue, finalized_at FROM {s}.kiln_job
+const sqlCleanLock = `SELECT id, state, kind, queue, finalized_at, created_at FROM {s}.kiln_job
 WHERE id = ANY($1::bigint[]) AND finalized_at IS NOT NULL
 ORDER BY id FOR UPDATE SKIP LOCKED`
 
@@ -307,12 +307,19 @@ type cleaning struct {
 	deleted int
 }
 
-// cleanRow is a job as sqlCleanRead reads it.
+// cleanRow is a job as sqlCleanRead and sqlCleanLock read it.
 type cleanRow struct {
 	id                   int64
 	state                kilntype.JobState
 	kind, queue          string
 	finalized, createdAt *time.Time
+}
+
+// scanCleanRow reads a row of sqlCleanRead or sqlCleanLock.
+func scanCleanRow(row pgx.CollectableRow) (cleanRow, error) {
+	var r cleanRow
+	err := row.Scan(&r.id, &r.state, &r.kind, &r.queue, &r.finalized, &r.createdAt)
+	return r, err
 }
 
 // due reports whether r is due for deletion under c's params.
@@ -349,11 +356,7 @@ func (c *cleaning) scan(ctx context.Context, next *int64, to int64, horizon time
 		if err != nil {
 			return false, read, fail("read jobs to clean", err)
 		}
-		chunk, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (cleanRow, error) {
-			var r cleanRow
-			err := row.Scan(&r.id, &r.state, &r.kind, &r.queue, &r.finalized, &r.createdAt)
-			return r, err
-		})
+		chunk, err := pgx.CollectRows(rows, scanCleanRow)
 		if err != nil {
 			return false, read, fail("read jobs to clean", err)
 		}
@@ -409,11 +412,7 @@ func (c *cleaning) delete(ctx context.Context, ids []int64) (int, error) {
 		if err != nil {
 			return err
 		}
-		locked, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (cleanRow, error) {
-			var r cleanRow
-			err := row.Scan(&r.id, &r.state, &r.kind, &r.queue, &r.finalized)
-			return r, err
-		})
+		locked, err := pgx.CollectRows(rows, scanCleanRow)
 		if err != nil {
 			return err
 		}

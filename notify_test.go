@@ -267,14 +267,14 @@ func TestEnqueueClaimsOnce(t *testing.T) {
 // (their delivery would come after the VACUUM); resume sends Resumed and
 // lets them through again. Both are handed to the subscription's own
 // goroutine, which calls Handle with them before its next notification
-// (Handle is called one call at a time), and return once it has: send a
-// notification to make it look (nudge).
+// (Handle is called one call at a time), and return once it has: tell
+// sends a notification on the topic nudge, which the client does not get,
+// to make it look.
 type heldStore struct {
 	*postgres.Store
-	held  bool                    // read and written on the subscription's goroutine only
-	say   chan store.Notification // Held or Resumed, for the subscription's goroutine
-	said  chan struct{}           // receives once it was handed to the client
-	nudge func()                  // sends a notification that the client ignores
+	held bool                    // read and written on the subscription's goroutine only
+	say  chan store.Notification // Held or Resumed, for the subscription's goroutine
+	said chan struct{}           // receives once it was handed to the client
 }
 
 func (s *heldStore) Listen(ctx context.Context, params *store.ListenParams) (store.Subscription, error) {

@@ -52,10 +52,8 @@ func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishPara
 		defer func() {
 			// What the buffers keep holds no value of this call: each
 			// chunk's arguments are cleared before the next is built,
-			// the last ones here.
-			clear(finish)
-			clear(attempts)
-			buf.finish, buf.attempts = finish[:0], attempts[:0]
+			// the last ones by give.
+			buf.finish, buf.attempts = finish, attempts
 			s.finishing.give(buf)
 		}()
 		// The values that repeat from one job to the next (the process,
@@ -155,10 +153,13 @@ func (f *finishingBuffers) take() *finishBuffers {
 	return &f.buf
 }
 
-// give empties b (which take returned) of the values a call left in it,
-// but for its slices' elements, which the caller clears, and unlocks it.
-// The map holds a chunk's jobs at most (batchSizes[0]).
+// give empties b (which take returned, with the slices the call grew it
+// to) of the values a call left in it, and unlocks it. The map holds a
+// chunk's jobs at most (batchSizes[0]).
 func (f *finishingBuffers) give(b *finishBuffers) {
+	clear(b.finish)
+	clear(b.attempts)
+	b.finish, b.attempts = b.finish[:0], b.attempts[:0]
 	clear(b.moved)
 	clear(b.counted)
 	f.mu.Unlock()

@@ -79,7 +79,7 @@ import (
 //     only (set_config's is_local), so that its commit does not wait for
 //     the WAL to reach disk; the UPDATE's one-time filter makes it run
 //     first. See JobClaim for why that is safe.
-const sqlClaimFormat = `WITH RECURSIVE paused AS MATERIALIZED (
+var sqlClaimFormat = `WITH RECURSIVE paused AS MATERIALIZED (
 	SELECT FROM {s}.kiln_queue WHERE name = $1 AND paused
 ),
 async AS MATERIALIZED (
@@ -119,9 +119,7 @@ counted AS (
 	) AS d
 	WHERE d.jobs <> 0
 )%[3]s
-UPDATE {s}.kiln_job AS j SET state = 'running', attempt = j.attempt + 1, attempted_at = $2,
-	leased_by = $9, lease_expires_at = coalesce($10::timestamptz, now() + $11::interval),
-	cancel_requested_at = NULL
+UPDATE {s}.kiln_job AS j SET ` + claimSet("$2", "$9", "$10", "$11") + `
 WHERE EXISTS (SELECT FROM async) AND j.id = ANY(ARRAY(SELECT id FROM picked))
 RETURNING %[2]s`
 
@@ -220,7 +218,7 @@ func claimPrelude(rate string) string {
 // the prelude (the setting unset, or ” once a transaction that set it has
 // ended), it takes nothing. counted
 // appends the deltas of the available jobs picked, as sqlClaim's counted.
-const sqlClaimPlainFormat = `WITH picked AS MATERIALIZED (
+var sqlClaimPlainFormat = `WITH picked AS MATERIALIZED (
 %[1]s
 ),
 counted AS (
@@ -230,9 +228,7 @@ counted AS (
 		LATERAL (VALUES ('running', c.n), ('available', -c.n)) AS d(state, jobs)
 	WHERE c.n > 0
 )%[3]s
-UPDATE {s}.kiln_job AS j SET state = 'running', attempt = j.attempt + 1, attempted_at = $2,
-	leased_by = $5, lease_expires_at = coalesce($6::timestamptz, now() + $7::interval),
-	cancel_requested_at = NULL
+UPDATE {s}.kiln_job AS j SET ` + claimSet("$2", "$5", "$6", "$7") + `
 WHERE j.id = ANY(ARRAY(SELECT id FROM picked))
 RETURNING %[2]s`
 
@@ -1063,4 +1059,15 @@ func (s *Store) claimInTx(ctx context.Context, tx *claimTx, params *store.JobCla
 		return nil, fmt.Errorf("write rate budgets and commit: %w", err)
 	}
 	return claimed, nil
+}
+
+// claimSet is the SET list of every claim's UPDATE, given the statement's
+// parameters (or format verbs) for the claim's time, the lease holder,
+// the lease's end and its length: the job runs its next attempt, leased
+// until the end given, or, when that is NULL, for the length given from
+// the server's clock (now()), with no cancel request left from an earlier
+// attempt.
+func claimSet(now, leasedBy, leaseEnd, leaseLen string) string {
+	return "state = 'running', attempt = j.attempt + 1, attempted_at = " + now + ",\n\tleased_by = " + leasedBy +
+		", lease_expires_at = coalesce(" + leaseEnd + "::timestamptz, now() + " + leaseLen + "::interval),\n\tcancel_requested_at = NULL"
 }

@@ -134,9 +134,7 @@ deep AS MATERIALIZED (
 // unkeyed to running, found by their column by.
 func sqlPartitionClaimed(by, now, leasedBy, leaseEnd, leaseLen string) string {
 	return fmt.Sprintf(`claimed AS (
-	UPDATE {s}.kiln_job AS j SET state = 'running', attempt = j.attempt + 1, attempted_at = %[1]s,
-		leased_by = %[2]s, lease_expires_at = coalesce(%[3]s::timestamptz, now() + %[4]s::interval),
-		cancel_requested_at = NULL
+	UPDATE {s}.kiln_job AS j SET `+claimSet("%[1]s", "%[2]s", "%[3]s", "%[4]s")+`
 	WHERE EXISTS (SELECT FROM async)
 		AND j.%[5]s = ANY(ARRAY(SELECT %[5]s FROM keyed UNION ALL SELECT %[5]s FROM unkeyed))
 	RETURNING `+qualified("j", jobColumns)+`
@@ -360,9 +358,7 @@ keys(k, i, total, first, due) AS (
 	WHERE keys.k IS NOT NULL AND keys.i < $5::integer AND keys.total < $4::integer
 ),
 claimed AS (
-	UPDATE {s}.kiln_job AS j SET state = 'running', attempt = j.attempt + 1, attempted_at = $6,
-		leased_by = $7, lease_expires_at = coalesce($8::timestamptz, now() + $9::interval),
-		cancel_requested_at = NULL
+	UPDATE {s}.kiln_job AS j SET ` + claimSet("$6", "$7", "$8", "$9") + `
 	WHERE EXISTS (SELECT FROM async) AND j.ctid = ANY(ARRAY(
 	SELECT c.ctid FROM keys CROSS JOIN LATERAL (
 		SELECT ctid FROM {s}.kiln_job

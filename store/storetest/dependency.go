@@ -218,6 +218,10 @@ func itoa(n int64) string {
 }
 
 func testCleanerKeepsParents(t *testing.T, newStore NewStoreFunc) {
+	forEachCleanCall(t, newStore, testCleanerKeepsParentsBy)
+}
+
+func testCleanerKeepsParentsBy(t *testing.T, newStore NewStoreFunc, clean cleanCall) {
 	t.Run("ParentOfPendingChildIsKept", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		f.dependencies()
@@ -226,7 +230,7 @@ func testCleanerKeepsParents(t *testing.T, newStore NewStoreFunc) {
 		child := f.insert(childOf(kilntype.ParentFailureCancel, done.ID, running.ID))
 		other := f.inState(kilntype.JobStateCompleted)
 		cutoff := base.Add(time.Hour)
-		n, err := f.s.JobDeleteFinished(f.ctx, &store.JobDeleteFinishedParams{CompletedBefore: cutoff, Max: 100})
+		n, err := clean.call(f.ctx, f.s, &store.JobDeleteFinishedParams{CompletedBefore: cutoff, Max: 100})
 		if err != nil || n != 1 {
 			t.Fatalf("JobDeleteFinished = %d, %v; want only the unrelated job deleted", n, err)
 		}
@@ -237,7 +241,7 @@ func testCleanerKeepsParents(t *testing.T, newStore NewStoreFunc) {
 		f.resolve(cutoff)
 		wantState(t, f.get(child.ID), kilntype.JobStateAvailable)
 		// Once the child is released, its parents may go.
-		if n, _ := f.s.JobDeleteFinished(f.ctx, &store.JobDeleteFinishedParams{CompletedBefore: cutoff, Max: 100}); n != 2 {
+		if n, _ := clean.call(f.ctx, f.s, &store.JobDeleteFinishedParams{CompletedBefore: cutoff, Max: 100}); n != 2 {
 			t.Fatalf("after release, deleted %d parents, want 2", n)
 		}
 	})

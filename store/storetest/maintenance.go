@@ -225,6 +225,10 @@ func testRescue(t *testing.T, newStore NewStoreFunc) {
 }
 
 func testDeleteFinished(t *testing.T, newStore NewStoreFunc) {
+	forEachCleanCall(t, newStore, testDeleteFinishedBy)
+}
+
+func testDeleteFinishedBy(t *testing.T, newStore NewStoreFunc, clean cleanCall) {
 	// inState finalizes jobs at base+1s.
 	finalized := base.Add(time.Second)
 	after := finalized.Add(time.Microsecond)
@@ -241,7 +245,7 @@ func testDeleteFinished(t *testing.T, newStore NewStoreFunc) {
 		}
 		deleteFinished := func(p *store.JobDeleteFinishedParams) int {
 			t.Helper()
-			n, err := f.s.JobDeleteFinished(f.ctx, p)
+			n, err := clean.call(f.ctx, f.s, p)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -286,7 +290,7 @@ func testDeleteFinished(t *testing.T, newStore NewStoreFunc) {
 			f.inState(kilntype.JobStateCompleted)
 		}
 		for i, want := range []int{2, 2, 1, 0} {
-			n, err := f.s.JobDeleteFinished(f.ctx, &store.JobDeleteFinishedParams{CompletedBefore: after, Max: 2})
+			n, err := clean.call(f.ctx, f.s, &store.JobDeleteFinishedParams{CompletedBefore: after, Max: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -310,7 +314,7 @@ func testDeleteFinished(t *testing.T, newStore NewStoreFunc) {
 			f.inState(kilntype.JobStateDiscarded, kind("d")))
 		kept := f.inState(kilntype.JobStateCancelled, kind("a"))
 		for i, want := range []int{3, 3, 2, 0} {
-			n, err := f.s.JobDeleteFinished(f.ctx, &store.JobDeleteFinishedParams{
+			n, err := clean.call(f.ctx, f.s, &store.JobDeleteFinishedParams{
 				CompletedBefore: after, DiscardedBefore: after, Max: 3})
 			if err != nil {
 				t.Fatal(err)

@@ -11,8 +11,6 @@ import (
 // testRetention checks the stored retention rules and JobDeleteFinished
 // with rules per kind, per queue and per kind and queue.
 func testRetention(t *testing.T, newStore NewStoreFunc) {
-	finalized := base.Add(time.Second) // inState's finalization time
-	after := finalized.Add(time.Microsecond)
 
 	t.Run("SetListDelete", func(t *testing.T) {
 		f := newFixture(t, newStore)
@@ -73,6 +71,15 @@ func testRetention(t *testing.T, newStore NewStoreFunc) {
 		}
 	})
 
+	forEachCleanCall(t, newStore, testDeleteByRules)
+}
+
+// testDeleteByRules checks JobDeleteFinished with rules per kind, per queue
+// and per kind and queue: three distinct cut-offs, so that a store reading
+// ID ranges moves several fronts.
+func testDeleteByRules(t *testing.T, newStore NewStoreFunc, clean cleanCall) {
+	finalized := base.Add(time.Second) // inState's finalization time
+	after := finalized.Add(time.Microsecond)
 	t.Run("DeleteByRules", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		completed := func(k, q string) *kilntype.JobRow {
@@ -97,7 +104,7 @@ func testRetention(t *testing.T, newStore NewStoreFunc) {
 				{State: kilntype.JobStateCompleted, Queue: "q1", Before: after},
 			},
 		}
-		n, err := f.s.JobDeleteFinished(f.ctx, p)
+		n, err := clean.call(f.ctx, f.s, p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,7 +135,7 @@ func testRetention(t *testing.T, newStore NewStoreFunc) {
 		p.Rules = append(p.Rules, store.RetentionCutoff{State: kilntype.JobStateCompleted, Before: after})
 		p.Max = 1
 		for i, want := range []int{1, 1, 0} {
-			n, err := f.s.JobDeleteFinished(f.ctx, p)
+			n, err := clean.call(f.ctx, f.s, p)
 			if err != nil {
 				t.Fatal(err)
 			}

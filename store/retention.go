@@ -98,48 +98,23 @@ func (p *JobDeleteFinishedParams) StateCutoff(state kilntype.JobState) time.Time
 
 // RetentionGroups returns the ranges to delete from among the jobs of
 // state and kind under p's cut-offs, where each job follows the most
-// specific rule that matches it (kind and queue, kind, queue, then the
-// state's cut-off, see StateCutoff): one group per distinct cut-off of the
-// queues that rules name, and one for every other queue. Groups that keep
-// their jobs forever are left out. The ranges do not overlap.
+// specific rule that matches it, as Cutoff resolves it: one group per
+// distinct cut-off of the queues that rules of the state name (alone or
+// with kind), and one for every other queue. Groups that keep their jobs
+// forever are left out. The ranges do not overlap.
 func (p *JobDeleteFinishedParams) RetentionGroups(state kilntype.JobState, kind string) []RetentionGroup {
-	var (
-		kindRule   *time.Time
-		kindQueues = map[string]time.Time{}
-		queueRules = map[string]time.Time{}
-	)
+	// Named queues, grouped by cut-off; a queue no rule names follows the
+	// cut-off of the empty queue name, which no rule names either (a
+	// rule's empty Queue matches every queue).
+	byCutoff := map[time.Time][]string{}
+	all := []string{} // never nil: a backend passes it as an array
 	for _, r := range p.Rules {
-		if r.State != state {
+		if r.State != state || r.Queue == "" || (r.Kind != "" && r.Kind != kind) || slices.Contains(all, r.Queue) {
 			continue
 		}
-		switch {
-		case r.Kind == kind && r.Queue == "":
-			kindRule = &r.Before
-		case r.Kind == kind && r.Queue != "":
-			kindQueues[r.Queue] = r.Before
-		case r.Kind == "" && r.Queue != "":
-			queueRules[r.Queue] = r.Before
-		}
-	}
-	named := kindQueues
-	base := p.StateCutoff(state)
-	if kindRule != nil {
-		base = *kindRule
-	} else {
-		named = map[string]time.Time{}
-		for q, b := range queueRules {
-			named[q] = b
-		}
-		for q, b := range kindQueues {
-			named[q] = b
-		}
-	}
-	// Named queues, grouped by cut-off.
-	byCutoff := map[time.Time][]string{}
-	all := make([]string, 0, len(named)) // never nil: a backend passes it as an array
-	for q, b := range named {
-		byCutoff[b] = append(byCutoff[b], q)
-		all = append(all, q)
+		all = append(all, r.Queue)
+		b := p.Cutoff(state, kind, r.Queue)
+		byCutoff[b] = append(byCutoff[b], r.Queue)
 	}
 	var out []RetentionGroup
 	for b, qs := range byCutoff {
@@ -150,9 +125,9 @@ func (p *JobDeleteFinishedParams) RetentionGroups(state kilntype.JobState, kind 
 		out = append(out, RetentionGroup{Queues: qs, In: true, Before: b})
 	}
 	slices.SortFunc(out, func(a, b RetentionGroup) int { return strings.Compare(a.Queues[0], b.Queues[0]) })
-	if !base.IsZero() {
+	if others := p.Cutoff(state, kind, ""); !others.IsZero() {
 		slices.Sort(all)
-		out = append(out, RetentionGroup{Queues: all, Before: base})
+		out = append(out, RetentionGroup{Queues: all, Before: others})
 	}
 	return out
 }
@@ -211,7 +186,9 @@ func (p *JobDeleteFinishedParams) SetRetention(rules []*kilntype.RetentionRule, 
 // that of the most specific rule that matches it (kind and queue, kind,
 // queue, then the state's, see StateCutoff), the one RetentionGroups puts
 // the job's range under. A zero time keeps the job, as does any state
-// that is not final.
+// that is not final. It is the one place where the rules' precedence is
+// written: an empty queue, which no job has, gives the cut-off of the
+// queues that no rule names.
 func (p *JobDeleteFinishedParams) Cutoff(state kilntype.JobState, kind, queue string) time.Time {
 	if !state.Finalized() {
 		return time.Time{}

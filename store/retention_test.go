@@ -51,10 +51,20 @@ func TestCutoffMatchesRetentionGroups(t *testing.T) {
 				groups := p.RetentionGroups(state, kind)
 				for _, queue := range queues {
 					var want time.Time
+					matched := 0
 					for _, g := range groups {
 						if slices.Contains(g.Queues, queue) == g.In {
 							want = g.Before
+							matched++
 						}
+					}
+					if matched > 1 {
+						t.Fatalf("rules %+v: %s of %s in queue %s is in %d of RetentionGroups %+v, want at most 1", p, state, kind, queue, matched, groups)
+					}
+					// The precedence, written out again: kind and queue,
+					// kind, queue, state.
+					if oracle := cutoffByPrecedence(p, state, kind, queue); !oracle.Equal(want) {
+						t.Fatalf("rules %+v: %s of %s in queue %s: RetentionGroups' cut-off %v, want %v", p, state, kind, queue, want, oracle)
 					}
 					got := p.Cutoff(state, kind, queue)
 					if !got.Equal(want) {
@@ -70,4 +80,23 @@ func TestCutoffMatchesRetentionGroups(t *testing.T) {
 			t.Fatal("Cutoff of a running job, want zero")
 		}
 	}
+}
+
+// cutoffByPrecedence resolves the cut-off of a job by walking the rule
+// levels from the most specific, independently of Cutoff.
+func cutoffByPrecedence(p *JobDeleteFinishedParams, state kilntype.JobState, kind, queue string) time.Time {
+	for _, level := range [][2]string{{kind, queue}, {kind, ""}, {"", queue}, {"", ""}} {
+		for _, r := range p.Rules {
+			if r.State == state && r.Kind == level[0] && r.Queue == level[1] {
+				return r.Before
+			}
+		}
+	}
+	switch state {
+	case kilntype.JobStateCompleted:
+		return p.CompletedBefore
+	case kilntype.JobStateCancelled:
+		return p.CancelledBefore
+	}
+	return p.DiscardedBefore
 }

@@ -100,21 +100,26 @@ func (p *JobDeleteFinishedParams) StateCutoff(state kilntype.JobState) time.Time
 // state and kind under p's cut-offs, where each job follows the most
 // specific rule that matches it, as Cutoff resolves it: one group per
 // distinct cut-off of the queues that rules of the state name (alone or
-// with kind), and one for every other queue. Groups that keep their jobs
-// forever are left out. The ranges do not overlap.
+// with kind), other than the cut-off of the queues no rule names, and one
+// for every other queue. No two groups share a cut-off, and groups that
+// keep their jobs forever are left out. The ranges do not overlap.
 func (p *JobDeleteFinishedParams) RetentionGroups(state kilntype.JobState, kind string) []RetentionGroup {
 	// Named queues, grouped by cut-off; a queue no rule names follows the
 	// cut-off of the empty queue name, which no rule names either (a
 	// rule's empty Queue matches every queue).
+	// A named queue whose cut-off is the others' stays with them, so that
+	// no two groups share a cut-off (a store reads each group's range).
+	others := p.Cutoff(state, kind, "")
 	byCutoff := map[time.Time][]string{}
 	all := []string{} // never nil: a backend passes it as an array
 	for _, r := range p.Rules {
 		if r.State != state || r.Queue == "" || (r.Kind != "" && r.Kind != kind) || slices.Contains(all, r.Queue) {
 			continue
 		}
-		all = append(all, r.Queue)
-		b := p.Cutoff(state, kind, r.Queue)
-		byCutoff[b] = append(byCutoff[b], r.Queue)
+		if b := p.Cutoff(state, kind, r.Queue); !b.Equal(others) {
+			all = append(all, r.Queue)
+			byCutoff[b] = append(byCutoff[b], r.Queue)
+		}
 	}
 	var out []RetentionGroup
 	for b, qs := range byCutoff {
@@ -125,7 +130,7 @@ func (p *JobDeleteFinishedParams) RetentionGroups(state kilntype.JobState, kind 
 		out = append(out, RetentionGroup{Queues: qs, In: true, Before: b})
 	}
 	slices.SortFunc(out, func(a, b RetentionGroup) int { return strings.Compare(a.Queues[0], b.Queues[0]) })
-	if others := p.Cutoff(state, kind, ""); !others.IsZero() {
+	if !others.IsZero() {
 		slices.Sort(all)
 		out = append(out, RetentionGroup{Queues: all, Before: others})
 	}

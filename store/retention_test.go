@@ -49,6 +49,13 @@ func TestCutoffMatchesRetentionGroups(t *testing.T) {
 		for _, state := range states {
 			for _, kind := range kinds {
 				groups := p.RetentionGroups(state, kind)
+				for i, g := range groups {
+					for _, h := range groups[:i] {
+						if g.Before.Equal(h.Before) {
+							t.Fatalf("rules %+v: RetentionGroups(%s, %s) = %+v: two groups with cut-off %v", p, state, kind, groups, g.Before)
+						}
+					}
+				}
 				for _, queue := range queues {
 					var want time.Time
 					matched := 0

@@ -3,6 +3,39 @@ package store
 import (
 	"maps"
 	"slices"
+	"time"
+)
+
+// ClaimFrontEvery and ClaimFrontAfter bound how long a job may wait that
+// becomes due before, in claim order (priority, then ScheduledAt, then
+// ID), jobs that a Store's earlier claim of the same queue and kinds took:
+// a job made available again (a continuation whose parents finished, a
+// retry or snooze promoted, a job sent back by a stopping process, an
+// expired lease rescued), one inserted with an earlier ScheduledAt or a
+// higher priority, or one that another process's clock or commit order
+// put there. A store may start a claim past the jobs its previous claims
+// took (the PostgreSQL store does, for the plain claim of named kinds:
+// the index entries of claimed jobs stay in its index until a VACUUM),
+// but then:
+//
+//   - every ClaimFrontEvery-th claim of that queue and kinds, counted from
+//     the last one that read from the front, reads from the front;
+//   - so does any claim whose Now is ClaimFrontAfter or more after the Now
+//     of the last one that did;
+//   - a claim that started past its marks and found fewer due jobs than
+//     its Max reads from the front for the rest in the same JobClaim, and
+//     the claim after it reads from the front too.
+//
+// Such a job is thus taken by the first claim from the front after it
+// became due and visible, in claim order as always: before it, at most
+// ClaimFrontEvery - 1 claims of that Store, for at most ClaimFrontAfter
+// of their Now, may take jobs that come after it in claim order. Claims
+// of other Stores (other processes) are not held back by this one's. A
+// store that always reads from the front (SQLite) meets the bound with
+// none.
+const (
+	ClaimFrontEvery = 16
+	ClaimFrontAfter = 100 * time.Millisecond
 )
 
 // KindFilter returns the kinds a backend restricts the claim to: nil when

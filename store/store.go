@@ -127,6 +127,10 @@ type JobStore interface {
 	// that became available after it). Jobs are taken by priority, then ScheduledAt, then
 	// ID. Two concurrent claims never return the same job. Each lease ends
 	// LeaseExpiresAt - Now after now (see Lease and leadership times).
+	// The claim order is bounded, not strict, across claims: a job that
+	// becomes due before, in claim order, the jobs a Store's earlier claim
+	// of the same queue and kinds took may wait for that Store's next claim
+	// from the front (see ClaimFrontEvery), as the PostgreSQL store allows.
 	JobClaim(ctx context.Context, params *JobClaimParams) ([]*kilntype.JobRow, error)
 	// JobLeaseRenew extends the lease of the given running jobs that are still
 	// leased by params.LeasedBy, to LeaseExpiresAt - Now after now, and

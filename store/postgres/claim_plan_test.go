@@ -55,7 +55,10 @@ func TestClaimReturnsItsUpdate(t *testing.T) {
 // setting says); no sequential scan, and none of sqlClaim's parts that it
 // drops (the walk of waiting jobs, a sort of the candidates).
 // With budgets (sqlClaimPlainBudget), it also reads the limits and
-// states of the budgets by primary key. TestClaimPreludePlan checks its
+// states of the budgets by primary key. Of named kinds without budgets,
+// each range starts past the claim's mark: the row comparison
+// claimPastMark is in its Index Cond, after the queue and the kind, where
+// a btree makes it the scan's start key. TestClaimPreludePlan checks its
 // prelude's.
 func TestClaimPlainPlan(t *testing.T) {
 	t.Parallel()
@@ -75,6 +78,10 @@ func TestClaimPlainPlan(t *testing.T) {
 			kinds, name, sql = k, fmt.Sprintf("plain claim of %d kinds listed", k), sqlClaimPlainAny(k)
 		}
 		args := []any{"q1", now, kinds, 10, "p", nil, time.Minute}
+		marked := !c.anyKind && !c.budget
+		if marked {
+			args = append(args, int32(2), now, int64(7))
+		}
 		if c.budget {
 			name += " with budgets"
 			sql, args = sqlClaimPlainBudget(k), append(args, names[:1], []int32{100}, []int64{1_000_000}, []int32{1000}, now)
@@ -88,11 +95,14 @@ func TestClaimPlainPlan(t *testing.T) {
 			}
 			wantNoSeqScan(t, name, mode, plan)
 			picked := planNode(plan, "CTE picked")
-			ranges, sought := 0, 0
+			ranges, sought, past := 0, 0, 0
 			for _, line := range picked {
 				ranges += strings.Count(line, "kiln_job_claim_kind")
 				if strings.Contains(line, "Index Cond: ") && strings.Contains(line, " AND (kind = ") {
 					sought++
+					if strings.Contains(line, ") AND (ROW(priority, scheduled_at, id) > ROW(") {
+						past++
+					}
 				}
 			}
 			// Below a Merge Append, each kind's range may be sorted (as
@@ -106,6 +116,8 @@ func TestClaimPlainPlan(t *testing.T) {
 				t.Errorf("%s, %s: want the UPDATE as the plan's top node\n%s", name, mode, plan)
 			case ranges != k || sought != k:
 				t.Errorf("%s, %s: %d ranges of kiln_job_claim_kind, %d sought by kind; want %d\n%s", name, mode, ranges, sought, k, plan)
+			case marked && past != k:
+				t.Errorf("%s, %s: %d ranges start past the mark (Index Cond); want %d\n%s", name, mode, past, k, plan)
 			case !strings.Contains(plan, "current_setting('kiln.claim_plain'"):
 				t.Errorf("%s, %s: does not read the prelude's kiln.claim_plain\n%s", name, mode, plan)
 			case c.anyKind && !strings.Contains(plan, "current_setting('kiln.claim_kinds'"):

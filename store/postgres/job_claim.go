@@ -198,8 +198,11 @@ func claimPrelude(rate string) string {
 // kind limits, rate budgets or claims by key (every claim of a burn-down)
 // while no scheduled or retryable job is due. It takes what sqlClaim
 // would take then, the first $4 available jobs of queue $1 due at $2 of
-// the kinds of $3 in claim order, leased by $5 until $6, or when $6 is
-// NULL for $7 from now(), with a plan of a third of sqlClaim's nodes
+// the kinds of $3 in claim order (sqlClaimPlain: those after ($8, $9,
+// $10), the Store's mark of its last claim of the queue and kinds, or
+// after nothing when it reads from the front; see claimMarks and
+// claimPastMark), leased by $5 until $6, or when $6 is NULL for $7 from
+// now(), with a plan of a third of sqlClaim's nodes
 // (PostgreSQL initializes every node of a plan at each run, whether it
 // reads rows or not): no CTEs of waiting jobs (prio, waiting), no sort
 // of the candidates (the available jobs come in claim order, and all of
@@ -308,7 +311,11 @@ func (v claimSQL) text() string {
 		if v.budget {
 			budget = claimRateBudget
 		}
-		q := fmt.Sprintf(sqlClaimPlainFormat, claimAvailableWith(v.kinds, kinds, "$4", ready),
+		past := ""
+		if !v.anyKind && !v.budget {
+			past = claimPastMark
+		}
+		q := fmt.Sprintf(sqlClaimPlainFormat, claimAvailableWith(v.kinds, kinds, "$4", ready, past),
 			qualified("j", jobColumns), budget)
 		claimSQLs.Store(v, q)
 		return q
@@ -354,9 +361,13 @@ func sqlClaimBudget(k int) string { return claimSQL{kinds: k, budget: true}.text
 // available jobs of queue $1 due at $2, of those kinds, in claim order, and
 // locks them, skipping locked ones.
 //
+// claimPastMark, when the claim is sqlClaimPlain's, follows each range's
+// scheduled_at <= $2 (claimAvailableWith's past): the range then starts
+// past the claim's mark, not at its front (see claimMarks).
+//
 //   - k = 0 returns nothing (every kind excluded, or none available).
-//   - k = 1 reads the one range of kiln_job_claim_kind from its front and
-//     locks as it goes, until $5 rows are locked.
+//   - k = 1 reads the one range of kiln_job_claim_kind from its front (or
+//     its mark) and locks as it goes, until $5 rows are locked.
 //   - k > 1 merges k ranges: a UNION ALL of one branch per kind, each
 //     reading its range in claim order, which PostgreSQL plans as a Merge
 //     Append that pulls an entry from a branch only when it is the next in
@@ -371,16 +382,35 @@ func sqlClaimBudget(k int) string { return claimSQL{kinds: k, budget: true}.text
 //     statement's snapshot fails the re-check of state once locked; either
 //     way the merge goes on to the next entry.
 func claimAvailable(k int) string {
-	return claimAvailableWith(k, "$12", "$5", "NOT EXISTS (SELECT FROM paused)")
+	return claimAvailableWith(k, "$12", "$5", "NOT EXISTS (SELECT FROM paused)", "")
 }
 
 // claimAvailableWith is claimAvailable with the kinds in the text array
 // parameter kinds, up to window jobs, and the one-time condition ready in
-// place of sqlClaim's test of paused.
-func claimAvailableWith(k int, kinds, window, ready string) string {
+// place of sqlClaim's test of paused; past, if not "", is one more
+// condition of each range (claimPastMark).
+func claimAvailableWith(k int, kinds, window, ready, past string) string {
 	r := strings.NewReplacer("$12", kinds, "$5", window, "NOT EXISTS (SELECT FROM paused)", ready)
-	return r.Replace(claimAvailableText(k))
+	q := r.Replace(claimAvailableText(k))
+	if past != "" {
+		q = strings.ReplaceAll(q, claimDueTest, claimDueTest+"\n\t\tAND "+past)
+	}
+	return q
 }
+
+// claimDueTest is the condition of claimAvailableText's ranges that
+// claimAvailableWith's past follows.
+const claimDueTest = "AND scheduled_at <= $2"
+
+// claimPastMark is the condition that starts sqlClaimPlain's ranges past
+// its mark, ($8, $9, $10): a row comparison of the index's columns after
+// (queue, kind) in kiln_job_claim_kind, which PostgreSQL 15 makes the
+// start key of the index scan (Index Cond: ROW(priority, scheduled_at, id)
+// > ROW($8, $9, $10), checked by TestClaimPlainPlan), so that the
+// entries before the mark, the dead entries of the jobs claimed before it
+// among them, are never read. A claim from the front passes
+// (math.MinInt32, any time, 0): every job's priority is above it.
+const claimPastMark = "(priority, scheduled_at, id) > ($8::integer, $9::timestamptz, $10::bigint)"
 
 // claimAvailableText is claimAvailable's text, for sqlClaim's parameters.
 func claimAvailableText(k int) string {
@@ -699,15 +729,35 @@ func (c *claim) run(ctx context.Context, s *Store, q claimQuerier) error {
 // batch, and returns whether sqlClaimPrelude found a scheduled or retryable
 // job of the claim's queue and kinds due. The plain claim takes nothing
 // then, and the claim sends sqlClaim.
+//
+// The statement starts where the Store's claimMarks say for the queue and
+// avail: past the mark of the last claim, or at the front. One that
+// started past the mark and took fewer than want jobs is followed at once
+// by one from the front for the rest (a second round trip, once per
+// mark): the jobs before the mark are read before the claim returns short.
 func (c *claim) runPlain(ctx context.Context, s *Store, q claimQuerier, avail []string, want int) (bool, error) {
 	var plain string
+	key := claimMarkKey(c.p.Queue, avail)
+	from := s.claimMarks.start(key, c.now)
 	prelude := []batchStatement{{sql: sqlLookupSettings, label: "plan generically"},
 		{sql: s.sql(sqlClaimPrelude), args: []any{c.p.Queue, c.now, c.p.KindFilter(), c.excluded},
 			label: "claim prelude", row: []any{nil, &plain}}}
+	n := len(c.claimed)
 	err := batchQuery(ctx, q, prelude, s.sql(sqlClaimPlain(len(avail))),
-		[]any{c.p.Queue, c.now, avail, want, c.p.LeasedBy, c.leaseEnd, c.leaseLen},
+		[]any{c.p.Queue, c.now, avail, want, c.p.LeasedBy, c.leaseEnd, c.leaseLen, from.priority, from.scheduledAt, from.id},
 		c.appendRows())
-	return plain == "due", err
+	if err != nil || plain != "take" {
+		// sqlClaim follows (a job is due), the queue is paused, or the
+		// claim failed: the next claim reads from the front.
+		s.claimMarks.forget(key)
+		return plain == "due", err
+	}
+	got := c.claimed[n:]
+	s.claimMarks.done(key, from, c.now, want, got)
+	if from.marked && len(got) < want {
+		return c.runPlain(ctx, s, q, avail, want-len(got)) // from the front: done dropped the mark
+	}
+	return false, nil
 }
 
 // runPlainAny is the plain claim of any kind, in one round trip while the

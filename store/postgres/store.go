@@ -299,6 +299,10 @@ type Store struct {
 	// for as many in its first batch.
 	anyKindsListed sync.Map // queue -> int
 
+	// claimMarks is where each queue's plain claims of named kinds start:
+	// past the jobs the last one took (claim.runPlain).
+	claimMarks claimMarks
+
 	// rateRoom is, per rate-limited kind (string -> int), the allowance that
 	// this Store's last read of the kind's budget found in a claim's
 	// transaction (math.MaxInt: no limit in force; 0 after a one-trip claim

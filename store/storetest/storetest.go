@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 			{"JobCountByState", testCountByState},
 			{"JobRunningCount", testRunningCount},
 			{"JobClaim", testClaim},
+			{"JobClaimFront", testClaimFront},
 			{"JobClaimClusterKindLimits", testClaimClusterKindLimits},
 			{"JobClaimRateLimits", testRateLimits},
 			{"JobClaimKeyRateLimits", testKeyRateLimits},

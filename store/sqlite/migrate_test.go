@@ -122,3 +122,69 @@ func queryTexts(t *testing.T, db *sql.DB, query string) []string {
 	}
 	return texts
 }
+
+// TestUpgradeFrom028 migrates a database of version 28 holding a job in
+// each state to the current version, whose migration 029 merges the two
+// AFTER UPDATE triggers of kiln_job (the counters' and the table of keys')
+// into one: the triggers are those wanted, an UPDATE by hand of a job with
+// a key to available (which the store's statements do not count, nor add
+// the key of) moves its counters and adds its key as before, and the jobs
+// run through the store (storetest.CheckUpgradedJobs, whose last check
+// reads the counters). It fails without migration 029 (the triggers).
+func TestUpgradeFrom028(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "kiln.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.migrateTo(ctx, 28); err != nil {
+		t.Fatal(err)
+	}
+	base := storetest.UpgradeBase
+	rows, err := s.w.QueryContext(ctx, sqlOldJobs, micros(base.Add(-time.Hour)), micros(base.Add(-2*time.Hour)),
+		storetest.UpgradeKind, storetest.UpgradeQueue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := storetest.UpgradedJobIDs(t, rows)
+	rows.Close()
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO kiln_job_parent (child_id, parent_id, on_failure)
+VALUES (?, ?, 'run')`, ids[kilntype.JobStatePending], ids[kilntype.JobStateCompleted]); err != nil {
+		t.Fatal(err)
+	}
+	var keyed int64
+	if err := s.w.QueryRowContext(ctx, `INSERT INTO kiln_job (kind, queue, args, state, priority, max_attempts,
+	created_at, scheduled_at, partition_key)
+VALUES ('other', 'other', '{}', 'scheduled', 1, 3, 0, 0, 'tenant') RETURNING id`).Scan(&keyed); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"kiln_job_count_delete", "kiln_job_count_insert", "kiln_job_parent_cleanup",
+		"kiln_job_partition_key_insert", "kiln_job_tag_delete", "kiln_job_tag_insert", "kiln_job_update"}
+	if got := queryTexts(t, s.r, `SELECT name FROM sqlite_schema
+WHERE type = 'trigger' AND tbl_name = 'kiln_job' ORDER BY name`); !slices.Equal(got, want) {
+		t.Errorf("triggers of kiln_job: %v, want %v", got, want)
+	}
+	if got := queryTexts(t, s.r, `SELECT partition_key FROM kiln_job_partition_key`); len(got) != 0 {
+		t.Errorf("keys before the job with a key is available: %v", got)
+	}
+	if _, err := s.w.ExecContext(ctx, `UPDATE kiln_job SET state = 'available' WHERE id = ?`, keyed); err != nil {
+		t.Fatal(err)
+	}
+	if got := queryTexts(t, s.r, `SELECT queue || '/' || kind || '/' || partition_key FROM kiln_job_partition_key`); !slices.Equal(got, []string{"other/other/tenant"}) {
+		t.Errorf("keys after an UPDATE by hand made the job with a key available: %v", got)
+	}
+	if got := queryTexts(t, s.r, `SELECT queue || '/' || state || ' ' || jobs FROM kiln_job_count
+WHERE queue = 'other' AND jobs <> 0 ORDER BY state`); !slices.Equal(got, []string{"other/available 1"}) {
+		t.Errorf("counters of queue other after the UPDATE by hand: %v, want other/available 1", got)
+	}
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM kiln_job WHERE id = ?`, keyed); err != nil {
+		t.Fatal(err)
+	}
+	storetest.CheckUpgradedJobs(t, s, ids)
+}

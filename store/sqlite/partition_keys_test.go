@@ -24,7 +24,8 @@ import (
 // kind's keys must leave it holding exactly those of that kind's queue.
 // It fails without either trigger of migration 028, without any column of
 // the UPDATE trigger's list, and without the listing's deletion of the
-// keys it found without available jobs.
+// keys it found without available jobs; and without the INSERT of the key
+// in migration 029's kiln_job_update, which took over 028's UPDATE trigger.
 func TestPartitionKeysCoverAvailableJobs(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()

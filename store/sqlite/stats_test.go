@@ -23,7 +23,7 @@ func TestMigrateCountsExistingJobs(t *testing.T) {
 		}
 		defer db.Close()
 		if _, err := db.ExecContext(t.Context(), `DROP TRIGGER kiln_job_count_insert;
-			DROP TRIGGER kiln_job_count_delete; DROP TRIGGER kiln_job_count_update;
+			DROP TRIGGER kiln_job_count_delete; DROP TRIGGER kiln_job_update;
 			DROP TABLE kiln_job_count; DROP TABLE kiln_job_history; DROP TABLE kiln_job_queue_history;
 			DELETE FROM kiln_migration WHERE version = 7`); err != nil {
 			t.Fatal(err)

@@ -39,7 +39,10 @@
 //   each UPDATE (?1 queue, ?2 kind, ?3 JSON array of the keys taken, ?4 of
 //   the IDs); PRE and POST, SQL run before and after the inserts (POST's
 //   not counted). sql/proto holds the statements of the prototypes of
-//   docs/benchmarks.md, "SQLite per-key claims: a table of keys".
+//   docs/benchmarks.md, "SQLite per-key claims: a table of keys", and of
+//   its "SQLite per-key claims, 2026-12-06 sixth session" (cur_*: a cursor
+//   per key in the table of keys, PRE=proto/cur_pre.sql
+//   HEADS=proto/cur_list.sql HEADADV=proto/cur_adv.sql FIN=proto/fin_final.sql).
 //   WALCOPY=prefix keeps every page the burn-down writes: no checkpoint
 //   during it, the database after the inserts copied to prefix.pre.db and
 //   the WAL at the end to prefix.wal; walpages.py reads them and prints

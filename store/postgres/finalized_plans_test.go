@@ -2,11 +2,13 @@ package postgres
 
 import (
 	"context"
+	"math"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -15,15 +17,19 @@ import (
 )
 
 // TestFinalizedPlansWithoutIndex prints, with and without
-// kiln_job_finalized_kind, the plans and times (EXPLAIN ANALYZE, custom and
-// generic plans, the least of three runs) of the reads that could use it
-// besides the cleaner: the dashboard's pages of finalized jobs (JobList)
-// and a bulk action's bounded count (JobCountMatching with a Limit), on a
-// schema of 1,000,000 jobs (docs/benchmarks.md, "PostgreSQL: the cleaner
-// by ID ranges"). It measures, asserts nothing, and runs only with
-// $KILN_EXPLAIN_1M set: "common" (90 % of the jobs finalized, as under
-// the default retention) or "rare" (1 % finalized, behind a backlog of
-// available jobs). The schema stays, for the next run.
+// kiln_job_finalized_kind (dropped by migration 026; built in the
+// measuring transaction, then rolled back), the plans and times (EXPLAIN
+// ANALYZE, custom and generic plans, the least of three runs) of the reads
+// that could use it: the dashboard's pages of finalized jobs (JobList), a
+// bulk action's bounded count (JobCountMatching with a Limit), the
+// cleaner's read and lock of a chunk, and the two statements of an older
+// version's cleaner (sqlOldFinalizedKinds,
+// sqlOldLockGroup), on a schema of 1,000,000 jobs (docs/benchmarks.md,
+// "PostgreSQL: the cleaner by ID ranges" and "PostgreSQL indexes of
+// kiln_job, 2026-12-06 sixth session"). It measures, asserts nothing, and
+// runs only with $KILN_EXPLAIN_1M set: "common" (90 % of the jobs
+// finalized, as under the default retention) or "rare" (1 % finalized,
+// behind a backlog of available jobs). The schema stays, for the next run.
 func TestFinalizedPlansWithoutIndex(t *testing.T) {
 	mix := os.Getenv("KILN_EXPLAIN_1M")
 	if mix == "" {
@@ -96,6 +102,20 @@ FROM (SELECT g, timestamptz '2030-01-01' + g * interval '10 ms' AS t,
 			` LIMIT $` + strconv.Itoa(len(args)) + `) AS m`
 		stmts = append(stmts, stmt{"bounded count (1,001): " + c.name, q, args})
 	}
+	// An older leader's pass: the kinds of each final state, then each
+	// kind's group (here: half of the completed jobs of kind k1 due).
+	cutoff := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).Add(map[string]time.Duration{
+		"common": 450_000, "rare": 5_000}[mix] * 10 * time.Millisecond)
+	chunk := make([]int64, 1000)
+	for i := range chunk {
+		chunk[i] = int64(2001 + i)
+	}
+	stmts = append(stmts,
+		stmt{"cleaner: read a chunk of 1,000 jobs", sqlCleanRead, []any{int64(2001), int64(math.MaxInt64), 1000}},
+		stmt{"cleaner: lock a chunk of 1,000 jobs", sqlCleanLock, []any{chunk}},
+		stmt{"older cleaner: kinds of the completed jobs", sqlOldFinalizedKinds, []any{"completed"}},
+		stmt{"older cleaner: lock a group of 1,000 completed jobs of kind k1", sqlOldLockGroup,
+			[]any{"completed", "k1", cutoff, []string{}, false, 1000}})
 	timeRE := regexp.MustCompile(`Execution Time: ([0-9.]+) ms`)
 	for _, st := range stmts {
 		for _, drop := range []bool{false, true} {
@@ -113,8 +133,8 @@ FROM (SELECT g, timestamptz '2030-01-01' + g * interval '10 ms' AS t,
 							return err
 						}
 					}
-					if drop {
-						if _, err := c.Exec(ctx, s.expand(`DROP INDEX {s}.kiln_job_finalized_kind`)); err != nil {
+					if !drop {
+						if _, err := c.Exec(ctx, s.expand(sqlFinalizedKindRebuild011)); err != nil {
 							return err
 						}
 					}
@@ -148,8 +168,41 @@ FROM (SELECT g, timestamptz '2030-01-01' + g * interval '10 ms' AS t,
 				if err != nil {
 					t.Fatalf("%s: %v", st.name, err)
 				}
-				t.Logf("%s, %s, index dropped %v: %.2f ms\n%s", st.name, mode, drop, best, plan)
+				t.Logf("%s, %s, without the index %v: %.2f ms\n%s", st.name, mode, drop, best, plan)
 			}
 		}
 	}
 }
+
+// sqlFinalizedKindRebuild011 builds kiln_job_finalized_kind as migration
+// 011 did, in a transaction.
+const sqlFinalizedKindRebuild011 = `CREATE INDEX kiln_job_finalized_kind
+    ON {s}.kiln_job (state, kind, finalized_at) WHERE finalized_at IS NOT NULL`
+
+// sqlOldFinalizedKinds is the first statement of the cleaner of versions
+// before the cleaner by ID ranges (d4f3672), as they send it: the kinds
+// among the finalized jobs of state $1, by a loose scan of
+// kiln_job_finalized_kind.
+const sqlOldFinalizedKinds = `WITH RECURSIVE k AS (
+	(SELECT kind FROM {s}.kiln_job WHERE state = $1 AND finalized_at IS NOT NULL ORDER BY kind LIMIT 1)
+	UNION ALL
+	SELECT (SELECT j.kind FROM {s}.kiln_job AS j
+		WHERE j.state = $1 AND j.finalized_at IS NOT NULL AND j.kind > k.kind ORDER BY j.kind LIMIT 1)
+	FROM k WHERE k.kind IS NOT NULL
+)
+SELECT kind FROM k WHERE kind IS NOT NULL`
+
+// sqlOldLockGroup is the second statement of that cleaner, sent once per
+// kind and retention group: it locks up to $6 jobs of state $1 and kind $2
+// finalized before $3, oldest first, read from kiln_job_finalized_kind.
+const sqlOldLockGroup = `WITH doomed AS (
+	SELECT id FROM {s}.kiln_job AS o
+	WHERE state = $1 AND kind = $2 AND finalized_at < $3 AND (queue = ANY($4::text[])) = $5
+		AND NOT EXISTS (SELECT 1 FROM {s}.kiln_job_parent AS d
+			JOIN {s}.kiln_job AS c ON c.id = d.child_id
+			WHERE d.parent_id = o.id AND c.state = 'pending' OFFSET 0)
+	ORDER BY finalized_at LIMIT $6
+)
+SELECT id FROM {s}.kiln_job
+WHERE id = ANY(ARRAY(SELECT id FROM doomed)) AND state = $1 AND kind = $2 AND finalized_at < $3
+FOR UPDATE SKIP LOCKED`

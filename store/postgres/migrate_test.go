@@ -22,7 +22,8 @@ func TestMigrationStatements(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range ms {
-		if m.NoTx != (m.Version == 10 || m.Version == 11 || m.Version == 15 || m.Version == 20 || m.Version == 24 || m.Version == 25) {
+		if m.NoTx != (m.Version == 10 || m.Version == 11 || m.Version == 15 || m.Version == 20 || m.Version == 24 || m.Version == 25 ||
+			m.Version == 26) {
 			t.Errorf("migration %s: runs outside a transaction: %v", m.Name, m.NoTx)
 		}
 	}
@@ -96,16 +97,15 @@ WHERE oid = ($1 || '.kiln_job')::regclass`, s.quoted).Scan(&options); err != nil
 
 // wantJobIndexes fails the test unless kiln_job has the indexes and
 // options of migrations 010 and 011 (kiln_job_finalized replaced by
-// kiln_job_finalized_kind), all valid, kiln_job_claim_kind as defined, and
-// kiln_job_partition and kiln_job_cancel_requested with their predicates'
-// conditions in migration 025's order (the one that almost every job
-// fails first).
+// kiln_job_finalized_kind), without kiln_job_finalized_kind (026), all
+// valid, kiln_job_claim_kind as defined, and kiln_job_partition and
+// kiln_job_cancel_requested with their predicates' conditions in migration
+// 025's order (the one that almost every job fails first).
 func wantJobIndexes(t *testing.T, s *Store) {
 	t.Helper()
 	indexes, valid, options := jobIndexes(t, s)
 	want := []string{"kiln_job_cancel_requested", "kiln_job_claim_kind", "kiln_job_claim_waiting", "kiln_job_due",
-		"kiln_job_finalized_kind", "kiln_job_partition", "kiln_job_pending", "kiln_job_pkey", "kiln_job_state_inflight",
-		"kiln_job_unique_key"}
+		"kiln_job_partition", "kiln_job_pending", "kiln_job_pkey", "kiln_job_state_inflight", "kiln_job_unique_key"}
 	if !slices.Equal(indexes, want) {
 		t.Errorf("indexes of kiln_job: %v, want %v", indexes, want)
 	}
@@ -186,7 +186,8 @@ VALUES ('old', '@hourly', '', 'k', '{}', 'q', 1, 3, 'skip', 'run_once', 100, $1,
 	}
 	for _, want := range []string{"CREATE INDEX IF NOT EXISTS kiln_job_claim_kind",
 		"DROP INDEX IF EXISTS " + s.quoted + ".kiln_job_claim_available",
-		"DROP INDEX IF EXISTS " + s.quoted + ".kiln_job_finalized;"} {
+		"DROP INDEX IF EXISTS " + s.quoted + ".kiln_job_finalized;",
+		"DROP INDEX IF EXISTS " + s.quoted + ".kiln_job_finalized_kind;"} {
 		if !log.has(want) {
 			t.Errorf("a table of %d jobs is migrated other than without CONCURRENTLY: no %q among %q", len(ids), want, log.stmts)
 		}
@@ -196,6 +197,68 @@ VALUES ('old', '@hourly', '', 'k', '{}', 'q', 1, 3, 'skip', 'run_once', 100, $1,
 	r, err := s.RecurringGet(ctx, &store.RecurringGetParams{ID: "old"})
 	if err != nil || r.Schedule != "@hourly" || r.Kind != "k" || r.Partition != "" || !r.NextRunAt.Equal(storetest.UpgradeBase) {
 		t.Errorf("recurring entry of version 9 after the upgrade: %+v, %v", r, err)
+	}
+}
+
+// sqlFinalizedKindRebuild is the statement that docs/upgrading.md
+// ("Migration 026") gives to build kiln_job_finalized_kind back before an
+// older version runs again, on the schema {s}.
+const sqlFinalizedKindRebuild = `CREATE INDEX CONCURRENTLY IF NOT EXISTS kiln_job_finalized_kind
+    ON {s}.kiln_job (state, kind, finalized_at) WHERE finalized_at IS NOT NULL`
+
+// TestUpgradeFrom025 migrates a schema of version 25, the last with
+// kiln_job_finalized_kind, holding a job in each state, to the current
+// version: migration 026 drops the index (in one transaction on this small
+// table), and the jobs run through the store as before
+// (storetest.CheckUpgradedJobs); the finalized ones are then deleted by
+// the cleaner. The statement docs/upgrading.md gives for a rollback builds
+// the index back as migration 011 defined it.
+func TestUpgradeFrom025(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := OpenForTest(t, &Options{Schema: SchemaForTest(t), MaxConns: 4, CallerClock: true})
+	if err := s.migrateTo(ctx, 25); err != nil {
+		t.Fatal(err)
+	}
+	ids := writeOldJobs(t, s)
+	indexDef := func() string {
+		t.Helper()
+		var def string
+		if err := s.pool.QueryRow(ctx, `SELECT coalesce(pg_get_indexdef(to_regclass($1 || '.kiln_job_finalized_kind')), '')`,
+			s.quoted).Scan(&def); err != nil {
+			t.Fatal(err)
+		}
+		return def
+	}
+	def025 := indexDef()
+	if def025 == "" {
+		t.Fatal("no kiln_job_finalized_kind at version 25")
+	}
+	log := &statementLog{}
+	s.migrateHook = log.add
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SchemaCheck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if want := "DROP INDEX IF EXISTS " + s.quoted + ".kiln_job_finalized_kind;"; !log.has(want) {
+		t.Errorf("no %q among %q", want, log.stmts)
+	}
+	wantJobIndexes(t, s)
+	storetest.CheckUpgradedJobs(t, s, ids)
+	far := storetest.UpgradeBase.AddDate(100, 0, 0)
+	n, err := s.JobDeleteFinished(ctx, &store.JobDeleteFinishedParams{Max: 100,
+		CompletedBefore: far, CancelledBefore: far, DiscardedBefore: far})
+	if err != nil || n != len(ids) {
+		t.Errorf("JobDeleteFinished after 026: %d jobs, %v; want the %d jobs, all finished, deleted", n, err, len(ids))
+	}
+
+	if _, err := s.pool.Exec(ctx, s.expand(sqlFinalizedKindRebuild)); err != nil {
+		t.Fatal(err)
+	}
+	if def := indexDef(); def != def025 {
+		t.Errorf("kiln_job_finalized_kind built back: %s, want %s (migration 011's)", def, def025)
 	}
 }
 
@@ -252,6 +315,7 @@ func TestMigrateConcurrentIndexes(t *testing.T) {
 		"CREATE INDEX CONCURRENTLY IF NOT EXISTS kiln_job_cancel_requested_025",
 		"DROP INDEX CONCURRENTLY IF EXISTS " + s.quoted + ".kiln_job_cancel_requested;",
 		"ALTER INDEX IF EXISTS " + s.quoted + ".kiln_job_cancel_requested_025 RENAME TO kiln_job_cancel_requested",
+		"DROP INDEX CONCURRENTLY IF EXISTS " + s.quoted + ".kiln_job_finalized_kind;",
 	} {
 		if !log.has(want) {
 			t.Errorf("no statement %q among %q", want, log.stmts)

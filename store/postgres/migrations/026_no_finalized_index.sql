@@ -1,0 +1,29 @@
+-- kiln:no-transaction
+-- 026_no_finalized_index: kiln_job_finalized_kind (migration 011), the
+-- index of finalized jobs by state, kind and age, is dropped: every finish
+-- wrote an entry in it, and nothing of this version reads it.
+--
+-- {s} stands for the store's schema (Options.Schema), quoted.
+--
+-- The cleaner finds old finished jobs by ID ranges of the primary key
+-- (JobDeleteFinished); lists and bounded counts of finalized jobs never
+-- read the index (a filter of states does not imply its predicate,
+-- finalized_at IS NOT NULL). Counted: 15.8k database instructions fewer
+-- per job of a burn-down, the finish's one index entry (docs/benchmarks.md,
+-- "PostgreSQL indexes of kiln_job, 2026-12-06 sixth session").
+--
+-- Processes of an older version keep working against the schema without
+-- it: no job is lost, run twice or left behind. Their cleaner, whenever
+-- one of them leads, reads kiln_job instead of the index at every pass (a
+-- scan of the table per state and kind, and per retention group), so it
+-- is slower and loads the database in proportion to the table's size;
+-- docs/upgrading.md, "Migration 026", gives the figures and the statement
+-- that builds the index back before rolling back to an older version.
+--
+-- It runs outside a transaction (see 010_claim_by_kind.sql): on a table of
+-- ConcurrentIndexMinRows jobs or more the drop is CONCURRENTLY (it waits
+-- for the transactions that use kiln_job and stops none: inserts, claims,
+-- finishes and reads go on); below, in one transaction, a moment's ACCESS
+-- EXCLUSIVE lock. It is idempotent: a run that was interrupted, or an
+-- index already dropped by hand, is completed by the next Migrate.
+DROP INDEX CONCURRENTLY IF EXISTS {s}.kiln_job_finalized_kind;

@@ -113,8 +113,8 @@ func TestQueryPlans(t *testing.T) {
 	}
 	// The dashboard's pages of finalized jobs: by state, and of a kind
 	// after a cursor. No index of finalized jobs serves them (they are in
-	// ID order): they walk the primary key (kiln_job_finalized_kind's
-	// predicate is not implied by their filter of states).
+	// ID order; migration 026 dropped the one there was, whose predicate
+	// their filter of states did not imply): they walk the primary key.
 	finalized := []kilntype.JobState{kilntype.JobStateCompleted, kilntype.JobStateCancelled,
 		kilntype.JobStateDiscarded}
 	listCompleted, listCompletedArgs, _ := jobListQuery(&store.JobListParams{

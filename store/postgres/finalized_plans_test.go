@@ -17,19 +17,20 @@ import (
 )
 
 // TestFinalizedPlansWithoutIndex prints, with and without
-// kiln_job_finalized_kind (dropped by migration 026; built in the
-// measuring transaction, then rolled back), the plans and times (EXPLAIN
-// ANALYZE, custom and generic plans, the least of three runs) of the reads
-// that could use it: the dashboard's pages of finalized jobs (JobList), a
-// bulk action's bounded count (JobCountMatching with a Limit), the
-// cleaner's read and lock of a chunk, and the two statements of an older
-// version's cleaner (sqlOldFinalizedKinds,
-// sqlOldLockGroup), on a schema of 1,000,000 jobs (docs/benchmarks.md,
-// "PostgreSQL: the cleaner by ID ranges" and "PostgreSQL indexes of
-// kiln_job, 2026-12-06 sixth session"). It measures, asserts nothing, and
-// runs only with $KILN_EXPLAIN_1M set: "common" (90 % of the jobs
-// finalized, as under the default retention) or "rare" (1 % finalized,
-// behind a backlog of available jobs). The schema stays, for the next run.
+// kiln_job_finalized_kind (dropped by migration 026; for "with", built as
+// migration 011 did in the measuring transaction, then rolled back), the
+// plans and times (EXPLAIN ANALYZE, custom and generic plans, the least of
+// three runs) of the reads that could use it: the dashboard's pages of
+// finalized jobs (JobList), a bulk action's bounded count
+// (JobCountMatching with a Limit), the cleaner's read and lock of a chunk,
+// and the two statements of an older version's cleaner
+// (sqlOldFinalizedKinds, sqlOldLockGroup), on a schema of 1,000,000 jobs
+// (docs/benchmarks.md, "PostgreSQL: the cleaner by ID ranges" and
+// "PostgreSQL indexes of kiln_job, 2026-12-06 sixth session"). It
+// measures, asserts nothing, and runs only with $KILN_EXPLAIN_1M set:
+// "common" (90 % of the jobs finalized, as under the default retention) or
+// "rare" (1 % finalized, behind a backlog of available jobs). The schema
+// stays, for the next run.
 func TestFinalizedPlansWithoutIndex(t *testing.T) {
 	mix := os.Getenv("KILN_EXPLAIN_1M")
 	if mix == "" {

@@ -46,10 +46,11 @@ func (s *Store) JobGet(ctx context.Context, params *store.JobGetParams) (*kilnty
 // and finalized jobs have no index in ID order: a page of available jobs
 // walks the primary key, or, when the planner's statistics say they are
 // few, reads kiln_job_claim_kind and sorts; a page of finalized jobs walks
-// the primary key (kiln_job_finalized_kind's predicate, finalized_at IS
-// NOT NULL, is not implied by a filter of states, so the planner never
-// reads it for a list: checked on 1,000,000 jobs, docs/benchmarks.md,
-// "PostgreSQL: the cleaner by ID ranges"). The kind and queue filters
+// the primary key (there is no index of finalized jobs since migration
+// 026; the planner never read the one before for a list, whose predicate,
+// finalized_at IS NOT NULL, a filter of states does not imply: checked on
+// 1,000,000 jobs, docs/benchmarks.md, "PostgreSQL indexes of kiln_job,
+// 2026-12-06 sixth session"). The kind and queue filters
 // have no index of their own (migration 010 dropped them: every job
 // inserted or changing state paid an entry in each): they are checked on
 // each job of the walk, so a page of a kind or queue that is rare among

@@ -197,6 +197,14 @@ func testStats(t *testing.T, newStore NewStoreFunc) {
 				t.Errorf("finish to %s: Finished = %d, want 1", state, got)
 			}
 		}
+		// The same from jobs with a partition key, whose finish to
+		// available a store may also track among the keys it claims by.
+		for _, state := range []kilntype.JobState{kilntype.JobStateCompleted, kilntype.JobStateRetryable,
+			kilntype.JobStateAvailable, kilntype.JobStateScheduled} {
+			job := f.running(partition("key-" + string(state)))
+			wantApplied(t, f.finish(finishParams(job, state, base.Add(time.Second))), job.ID)
+			f.wantCounts("a finish to " + string(state) + " of a job with a partition key")
+		}
 		// A batch, with a job whose cancel was requested (it becomes
 		// cancelled), and a stale finish that moves nothing.
 		if _, err := f.s.JobCancel(f.ctx, &store.JobCancelParams{ID: jobs[0].ID, Now: base}); err != nil {

@@ -33,3 +33,10 @@ func isUniqueViolation(err error) bool {
 	var e *driver.Error
 	return errors.As(err, &e) && e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
 }
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY (any extended code):
+// another connection held the lock for the whole busy timeout.
+func isBusy(err error) bool {
+	var e *driver.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
+}

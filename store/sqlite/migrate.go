@@ -29,8 +29,11 @@ const sqlCreateMigrationTable = `CREATE TABLE IF NOT EXISTS kiln_migration (
 // each in its own IMMEDIATE transaction together with its row in
 // kiln_migration. It is a no-op on an up-to-date schema, and it is safe to
 // call from several goroutines, Stores or processes at once: they take turns
-// on the write lock (waiting up to the busy timeout) and each migration is
-// applied once.
+// on the write lock and each migration is applied once. A migrator that
+// waited the whole busy timeout for the lock waits again as long as another
+// applied a migration meanwhile (several processes started at once on a
+// slow machine take turns for longer than one timeout), and fails with the
+// SQLITE_BUSY error otherwise, or when ctx ends.
 func (s *Store) Migrate(ctx context.Context) error {
 	if err := migrations.Run(ctx, migrator{s}, 0); err != nil {
 		return fail("migrate", err)
@@ -46,14 +49,53 @@ type migrator struct{ s *Store }
 
 // Init creates kiln_migration.
 func (d migrator) Init(ctx context.Context) error {
-	if _, err := d.s.w.ExecContext(ctx, sqlCreateMigrationTable); err != nil {
+	err := d.whileOthersMigrate(ctx, func() error {
+		_, err := d.s.w.ExecContext(ctx, sqlCreateMigrationTable)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("create kiln_migration: %w", err)
 	}
 	return nil
 }
 
-// InTx runs fn in an IMMEDIATE transaction of the writer.
+// migrationsBusy, if set (by tests), is called after a step of
+// whileOthersMigrate failed with SQLITE_BUSY, before kiln_migration is read.
+var migrationsBusy func()
+
+// whileOthersMigrate runs step, and again after each SQLITE_BUSY as long as
+// kiln_migration, read by the reader pool (WAL readers do not wait for the
+// writer), gained rows while step waited: the lock was held by migrators
+// that are making progress. It returns step's error otherwise.
+func (d migrator) whileOthersMigrate(ctx context.Context, step func() error) error {
+	applied := func() int {
+		var n int
+		_ = d.s.r.QueryRowContext(ctx, `SELECT count(*) FROM kiln_migration`).Scan(&n) // none before Init
+		return n
+	}
+	for {
+		before := applied()
+		err := step()
+		if err == nil || !isBusy(err) || ctx.Err() != nil {
+			return err
+		}
+		if migrationsBusy != nil {
+			migrationsBusy()
+		}
+		if applied() <= before {
+			return err
+		}
+	}
+}
+
+// InTx runs fn in an IMMEDIATE transaction of the writer, waiting for the
+// write lock while other migrators make progress (whileOthersMigrate).
 func (d migrator) InTx(ctx context.Context, fn func(migrate.Conn) error) error {
+	return d.whileOthersMigrate(ctx, func() error { return d.inTx(ctx, fn) })
+}
+
+// inTx runs fn in an IMMEDIATE transaction of the writer.
+func (d migrator) inTx(ctx context.Context, fn func(migrate.Conn) error) error {
 	tx, err := d.s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)

@@ -14,7 +14,9 @@
 //   batch size, and sqlCountMoves, which a claim and a finish run after
 //   their UPDATE once per queue and state they moved jobs between, since
 //   SQLite migration 026); CAND, UPD, FIN and COUNT name other files (COUNT=none:
-//   no such statement, as before 026).
+//   no such statement, as before 026). FINARGS=3 FIN=fin_completed.sql runs
+//   the completion as sqlCompleteJobs does (three arguments per job, the
+//   lease holder and the server once per statement).
 //   KEYS=K (K > 0) runs the per-key burn-down instead: the N jobs round robin
 //   over K partition keys ("0" to "K-1", as BenchmarkBurnDownPartitionLimit
 //   enqueues them), each claim by key under a limit of MAXRUN (1) running
@@ -68,10 +70,12 @@ static void die(const char *what) {
 // finText returns the finish statement for n jobs: tmpl with its marker
 // /*ROWS*/ replaced by n rows of parameters, as the store's statement for
 // a batch of n (store/sqlite/batch.go).
+static int finArgs = 10;
+
 static char *finText(const char *tmpl, int n) {
 	const char *mark = strstr(tmpl, "/*ROWS*/");
 	if (!mark) die("fin.sql: no /*ROWS*/ marker");
-	const char *row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+	const char *row = finArgs == 3 ? "(?, ?, ?)" : "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 	size_t rl = strlen(row), pre = (size_t)(mark - tmpl), post = strlen(mark + 8);
 	char *s = malloc(pre + (size_t)n * (rl + 2) + post + 1), *p = s;
 	if (!s) die("malloc");
@@ -188,7 +192,18 @@ __attribute__((noinline)) void ph_finish(long long now, int n, long long *ids, l
 	for (int k = 0; k < 5; k++) {
 		while (n - start >= sizes[k]) {
 			sqlite3_stmt *s = sFin[k];
-			for (int i = 0; i < sizes[k]; i++) {
+			if (finArgs == 3) {
+				// FINARGS=3 (fin_completed.sql): ?1 the lease holder
+				// and ?2 the server, once; then each job's ID,
+				// attempted_at and time of the finish.
+				sqlite3_bind_text(s, 1, "vm-1234-abcdef", -1, SQLITE_STATIC);
+				sqlite3_bind_text(s, 2, "vm-1234-abcdef", -1, SQLITE_STATIC);
+				for (int i = 0; i < sizes[k]; i++) {
+					sqlite3_bind_int64(s, 3 + 3 * i, ids[start + i]);
+					sqlite3_bind_int64(s, 4 + 3 * i, attemptedAt);
+					sqlite3_bind_int64(s, 5 + 3 * i, now);
+				}
+			} else for (int i = 0; i < sizes[k]; i++) {
 				int b = i * 10;
 				sqlite3_bind_int64(s, b + 1, ids[start + i]);
 				sqlite3_bind_text(s, b + 2, "vm-1234-abcdef", -1, SQLITE_STATIC);
@@ -505,6 +520,7 @@ int main(int argc, char **argv) {
 		keyCount = !(getenv("KEYCOUNT") && !strcmp(getenv("KEYCOUNT"), "none"));
 		if (getenv("MAXRUN")) maxRun = atoi(getenv("MAXRUN"));
 	}
+	if (getenv("FINARGS")) finArgs = atoi(getenv("FINARGS"));
 	char *finTmpl = slurp(getenv("FIN") ? getenv("FIN") : "fin.sql");
 	for (int k = 0; k < 5; k++) sFin[k] = prep(finText(finTmpl, sizes[k]));
 	int cw0, hi;

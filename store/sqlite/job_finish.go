@@ -35,9 +35,21 @@ func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishPara
 	if len(params) == 0 {
 		return []int64{}, nil
 	}
-	finishes, err := s.batch(ctx, func(st *stmts) *batchStmt { return st.finishJobs }, len(params))
-	if err != nil {
-		return nil, fail("finish jobs", err)
+	// The completions of successful attempts that one process leased and
+	// ran (nearly every finish) take a statement of their own, with three
+	// arguments per job instead of ten; the rest take sqlFinishJobs.
+	completing := countCompletions(params)
+	var completions, finishes map[int]*sql.Stmt
+	var err error
+	if completing > 0 {
+		if completions, err = s.batch(ctx, func(st *stmts) *batchStmt { return st.completeJobs }, completing); err != nil {
+			return nil, fail("finish jobs", err)
+		}
+	}
+	if completing < len(params) {
+		if finishes, err = s.batch(ctx, func(st *stmts) *batchStmt { return st.finishJobs }, len(params)-completing); err != nil {
+			return nil, fail("finish jobs", err)
+		}
 	}
 	// Every size: how many attempts become rows is known only inside the
 	// transaction.
@@ -48,75 +60,24 @@ func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishPara
 	applied := make([]int64, 0, len(params))
 	err = s.write(ctx, func(tx *sql.Tx, st *stmts) error {
 		buf := s.finishing.take()
-		finish, attempts, isMoved, counted := buf.finish, buf.attempts, buf.moved, buf.counted
-		defer func() {
-			// What the buffers keep holds no value of this call: each
-			// chunk's arguments are cleared before the next is built,
-			// the last ones by give.
-			buf.finish, buf.attempts = finish, attempts
-			s.finishing.give(buf)
-		}()
-		// The values that repeat from one job to the next (the process,
-		// the state, the claim's and the write's times) are boxed once.
-		var leasedBy, state, server boxed[string]
-		var now, attemptedAt boxed[int64]
-		for start, size := range chunks(len(params)) {
-			clear(finish) // the previous chunk's values
-			clear(attempts)
-			finish, attempts = finish[:0], attempts[:0]
-			for _, p := range params[start : start+size] {
-				var scheduledAt, finalizedAt, lastError any
-				at := now.box(micros(p.Now))
-				if p.State.Finalized() {
-					finalizedAt = at
-				} else {
-					scheduledAt = micros(p.ScheduledAt)
-				}
-				if p.Attempt.Error != "" {
-					lastError = store.CleanText(p.Attempt.Error)
-				}
-				var undo int64
-				if p.UndoAttempt {
-					undo = 1
-				}
-				var attemptedAtArg any
-				if !p.AttemptedAt.IsZero() {
-					attemptedAtArg = attemptedAt.box(micros(p.AttemptedAt))
-				}
-				var attemptedBy any
-				if keptOnRow(p) {
-					attemptedBy = server.box(p.Attempt.Server)
-				}
-				finish = append(finish, p.ID, leasedBy.box(p.LeasedBy), state.box(string(p.State)), scheduledAt, undo,
-					finalizedAt, lastError, attemptedAtArg, at, attemptedBy)
-			}
-			before := len(applied)
-			moved, err := tx.StmtContext(ctx, finishes[size]).QueryContext(ctx, finish...)
-			if applied, err = appendFinished(applied, counted, moved, err); err != nil {
-				return fmt.Errorf("update jobs: %w", err)
-			}
-			// A successful attempt that completed its job is on the job's
-			// row: only the others become attempt rows.
-			clear(isMoved)
-			for _, id := range applied[before:] {
-				isMoved[id] = true
-			}
-			if err := setOutputs(ctx, tx, st, params[start:start+size], isMoved); err != nil {
-				return fmt.Errorf("record outputs: %w", err)
-			}
-			for _, p := range params[start : start+size] {
-				if isMoved[p.ID] && keptOnRow(p) {
-					continue
-				}
-				a := &p.Attempt
-				attempts = append(attempts, p.ID, int64(a.Attempt), micros(a.StartedAt),
-					nullMicros(a.FinishedAt), a.Server, string(a.Outcome), store.CleanText(a.Error), store.CleanText(a.Trace))
-			}
-			if err := insertAttempts(ctx, tx, attemptInserts, attempts); err != nil {
-				return fmt.Errorf("record attempts: %w", err)
-			}
+		defer s.finishing.give(buf)
+		buf.completing, buf.others = splitCompletions(buf.completing, buf.others, params)
+		// The statements run under a context that cannot end, so that
+		// modernc.org/sqlite starts no goroutine per statement to watch
+		// it (interruptOnDone): each is bounded, by primary key and by its
+		// chunk's size, and takes no lock that BEGIN IMMEDIATE did not.
+		// ctx still bounds the wait for the writer, the BEGIN's wait for
+		// the lock and the COMMIT, and ends the transaction between two
+		// statements (database/sql rolls it back when ctx ends).
+		stmtCtx := context.WithoutCancel(ctx)
+		var err error
+		if applied, err = buf.finishChunks(stmtCtx, tx, st, applied, buf.completing, completions, attemptInserts, completeArgs); err != nil {
+			return err
 		}
-		return counted.write(ctx, tx.StmtContext(ctx, st.countMoves))
+		if applied, err = buf.finishChunks(stmtCtx, tx, st, applied, buf.others, finishes, attemptInserts, finishArgs); err != nil {
+			return err
+		}
+		return buf.counted.write(stmtCtx, tx.StmtContext(stmtCtx, st.countMoves))
 	})
 	if err != nil {
 		return nil, fail("finish jobs", err)
@@ -124,15 +85,150 @@ func (s *Store) JobFinishMany(ctx context.Context, params []*store.JobFinishPara
 	return applied, nil
 }
 
+// completes reports whether sqlCompleteJobs can finish p, first being the
+// first param it finishes (nil: p would be the first): the completion of a
+// successful attempt (kept on the job's row) under a known claim (its
+// AttemptedAt), with no error and no attempt given back, leased by and
+// attempted on the same process as first.
+func completes(p *store.JobFinishParams, first *store.JobFinishParams) bool {
+	return keptOnRow(p) && !p.AttemptedAt.IsZero() && !p.UndoAttempt && p.Attempt.Error == "" &&
+		(first == nil || p.LeasedBy == first.LeasedBy && p.Attempt.Server == first.Attempt.Server)
+}
+
+// countCompletions returns how many of params splitCompletions puts in
+// its first slice.
+func countCompletions(params []*store.JobFinishParams) int {
+	var first *store.JobFinishParams
+	n := 0
+	for _, p := range params {
+		if completes(p, first) {
+			if first == nil {
+				first = p
+			}
+			n++
+		}
+	}
+	return n
+}
+
+// splitCompletions appends to completing the params that sqlCompleteJobs
+// finishes (see completes), and to others the rest, each in params' order.
+func splitCompletions(completing, others, params []*store.JobFinishParams) ([]*store.JobFinishParams, []*store.JobFinishParams) {
+	var first *store.JobFinishParams
+	for _, p := range params {
+		if completes(p, first) {
+			if first == nil {
+				first = p
+			}
+			completing = append(completing, p)
+		} else {
+			others = append(others, p)
+		}
+	}
+	return completing, others
+}
+
+// finishChunks runs the finish of params (sqlFinishJobs's or
+// sqlCompleteJobs's, by size in bySize, with the arguments that args
+// appends) in chunks of the prepared sizes, then records the outputs of
+// the jobs it completed and the attempts that are not kept on their job's
+// row. It appends the IDs of the jobs it moved to applied and counts their
+// moves in b.counted.
+func (b *finishBuffers) finishChunks(ctx context.Context, tx *sql.Tx, st *stmts, applied []int64,
+	params []*store.JobFinishParams, bySize map[int]*sql.Stmt, attemptInserts map[int]*sql.Stmt,
+	args func(b *finishBuffers, params []*store.JobFinishParams)) ([]int64, error) {
+	for start, size := range chunks(len(params)) {
+		chunk := params[start : start+size]
+		clear(b.finish) // the previous chunk's values
+		clear(b.attempts)
+		b.finish, b.attempts = b.finish[:0], b.attempts[:0]
+		args(b, chunk)
+		before := len(applied)
+		moved, err := tx.StmtContext(ctx, bySize[size]).QueryContext(ctx, b.finish...)
+		if applied, err = appendFinished(applied, b.counted, moved, err); err != nil {
+			return applied, fmt.Errorf("update jobs: %w", err)
+		}
+		// A successful attempt that completed its job is on the job's
+		// row: only the others become attempt rows.
+		clear(b.moved)
+		for _, id := range applied[before:] {
+			b.moved[id] = true
+		}
+		if err := setOutputs(ctx, tx, st, chunk, b.moved); err != nil {
+			return applied, fmt.Errorf("record outputs: %w", err)
+		}
+		for _, p := range chunk {
+			if b.moved[p.ID] && keptOnRow(p) {
+				continue
+			}
+			a := &p.Attempt
+			b.attempts = append(b.attempts, p.ID, int64(a.Attempt), micros(a.StartedAt),
+				nullMicros(a.FinishedAt), a.Server, string(a.Outcome), store.CleanText(a.Error), store.CleanText(a.Trace))
+		}
+		if err := insertAttempts(ctx, tx, attemptInserts, b.attempts); err != nil {
+			return applied, fmt.Errorf("record attempts: %w", err)
+		}
+	}
+	return applied, nil
+}
+
+// completeArgs appends to b.finish sqlCompleteJobs's arguments for params
+// (see splitCompletions): the lease holder and the server once, then each
+// job's ID, claim time and time of the finish.
+func completeArgs(b *finishBuffers, params []*store.JobFinishParams) {
+	b.finish = append(b.finish, params[0].LeasedBy, params[0].Attempt.Server)
+	for _, p := range params {
+		b.finish = append(b.finish, p.ID, b.attemptedAt.box(micros(p.AttemptedAt)), b.now.box(micros(p.Now)))
+	}
+}
+
+// finishArgs appends to b.finish sqlFinishJobs's arguments for params, ten
+// per job.
+func finishArgs(b *finishBuffers, params []*store.JobFinishParams) {
+	for _, p := range params {
+		var scheduledAt, finalizedAt, lastError any
+		at := b.now.box(micros(p.Now))
+		if p.State.Finalized() {
+			finalizedAt = at
+		} else {
+			scheduledAt = micros(p.ScheduledAt)
+		}
+		if p.Attempt.Error != "" {
+			lastError = store.CleanText(p.Attempt.Error)
+		}
+		var undo int64
+		if p.UndoAttempt {
+			undo = 1
+		}
+		var attemptedAtArg any
+		if !p.AttemptedAt.IsZero() {
+			attemptedAtArg = b.attemptedAt.box(micros(p.AttemptedAt))
+		}
+		var attemptedBy any
+		if keptOnRow(p) {
+			attemptedBy = b.server.box(p.Attempt.Server)
+		}
+		b.finish = append(b.finish, p.ID, b.leasedBy.box(p.LeasedBy), b.state.box(string(p.State)), scheduledAt, undo,
+			finalizedAt, lastError, attemptedAtArg, at, attemptedBy)
+	}
+}
+
 // finishBuffers are what JobFinishMany builds each batch's statements with:
-// their arguments (ten per job, eight per attempt row), the jobs moved and
-// the counts of the moves. A Store keeps one set between calls
-// (finishingBuffers), emptied: made for each call, the arguments alone
-// were ~290 bytes per job.
+// the params split by statement, their arguments (three or ten per job,
+// eight per attempt row), the jobs moved and the counts of the moves. A
+// Store keeps one set between calls (finishingBuffers), emptied: made for
+// each call, the arguments alone were ~290 bytes per job. The boxed values
+// are the last of a call: the values that repeat from one job to the next
+// (the process, the state, the claim's and the write's times) are boxed
+// once.
 type finishBuffers struct {
-	finish, attempts []any
-	moved            map[int64]bool
-	counted          moves
+	completing, others []*store.JobFinishParams
+	finish, attempts   []any
+	moved              map[int64]bool
+	counted            moves
+
+	leasedBy, state, server boxed[string]
+	now, attemptedAt        boxed[int64]
 }
 
 // finishingBuffers lends a Store's finishBuffers to one JobFinishMany at a
@@ -157,11 +253,15 @@ func (f *finishingBuffers) take() *finishBuffers {
 // to) of the values a call left in it, and unlocks it. The map holds a
 // chunk's jobs at most (batchSizes[0]).
 func (f *finishingBuffers) give(b *finishBuffers) {
+	clear(b.completing)
+	clear(b.others)
 	clear(b.finish)
 	clear(b.attempts)
-	b.finish, b.attempts = b.finish[:0], b.attempts[:0]
+	b.completing, b.others, b.finish, b.attempts = b.completing[:0], b.others[:0], b.finish[:0], b.attempts[:0]
 	clear(b.moved)
 	clear(b.counted)
+	b.leasedBy, b.state, b.server = boxed[string]{}, boxed[string]{}, boxed[string]{}
+	b.now, b.attemptedAt = boxed[int64]{}, boxed[int64]{}
 	f.mu.Unlock()
 }
 

@@ -13,6 +13,7 @@ import (
 type stmts struct {
 	insertJobs     *batchStmt
 	finishJobs     *batchStmt
+	completeJobs   *batchStmt
 	insertAttempts *batchStmt
 	// claimCandidates is built per LIMIT (a power of two) and number of
 	// kinds (see claimStmts).
@@ -115,6 +116,7 @@ func prepareStmts(ctx context.Context, db *sql.DB) (*stmts, error) {
 	}
 	st.insertJobs = newBatchStmt(sqlInsertJobs)
 	st.finishJobs = newBatchStmt(sqlFinishJobs)
+	st.completeJobs = newBatchStmt(sqlCompleteJobs)
 	st.insertAttempts = newBatchStmt(sqlInsertAttempts)
 	st.claimCandidates = &claimStmts{}
 	st.partition = &partitionStmts{}
@@ -130,7 +132,7 @@ func (st *stmts) close() error {
 			errs = append(errs, (*f.stmt).Close())
 		}
 	}
-	for _, b := range []*batchStmt{st.insertJobs, st.finishJobs, st.insertAttempts} {
+	for _, b := range []*batchStmt{st.insertJobs, st.finishJobs, st.completeJobs, st.insertAttempts} {
 		if b != nil {
 			b.close()
 		}

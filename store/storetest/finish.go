@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -214,6 +215,46 @@ func testFinish(t *testing.T, newStore NewStoreFunc) {
 			if n := len(f.attempts(j.ID)); n != 1 {
 				t.Errorf("job %d: %d attempts, want 1", j.ID, n)
 			}
+		}
+	})
+
+	t.Run("CompletionsOfTwoProcessesInOneCall", func(t *testing.T) {
+		// Completions of jobs leased by two processes, one without the
+		// claim's time, and a failure, in one call: each applies as it
+		// would alone, and a completed job keeps its own attempt's server
+		// and time.
+		f := newFixture(t, newStore)
+		f.insertN(4)
+		jobs := f.claim(claimParams("default", 3, base))
+		other := claimParams("default", 1, base)
+		other.LeasedBy = procB
+		jobs = append(jobs, f.claim(other)...)
+		if len(jobs) != 4 {
+			t.Fatalf("claimed %d jobs, want 4", len(jobs))
+		}
+		ps := []*store.JobFinishParams{
+			finishParams(jobs[0], kilntype.JobStateCompleted, now),
+			finishParams(jobs[1], kilntype.JobStateRetryable, now),
+			finishParams(jobs[2], kilntype.JobStateCompleted, now.Add(time.Second)),
+			finishParams(jobs[3], kilntype.JobStateCompleted, now.Add(2*time.Second)),
+		}
+		ps[2].AttemptedAt = time.Time{} // any claim
+		ps[3].LeasedBy, ps[3].Attempt.Server = procB, procB
+		got, want := f.finish(ps...), ids(jobs)
+		slices.Sort(got)
+		slices.Sort(want)
+		wantApplied(t, got, want...)
+		for i, j := range jobs {
+			row := f.get(j.ID)
+			wantState(t, row, ps[i].State)
+			if ps[i].State == kilntype.JobStateCompleted && (row.FinalizedAt == nil || !row.FinalizedAt.Equal(ps[i].Now)) {
+				t.Errorf("job %d: FinalizedAt = %v, want %v", j.ID, row.FinalizedAt, ps[i].Now)
+			}
+			as := f.attempts(j.ID)
+			if len(as) != 1 {
+				t.Fatalf("job %d: %d attempts, want 1", j.ID, len(as))
+			}
+			wantAttempt(t, as[0], &ps[i].Attempt)
 		}
 	})
 

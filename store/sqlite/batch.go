@@ -154,14 +154,11 @@ RETURNING kiln_job.id, kiln_job.queue, kiln_job.state`,
 // job (issue 11, 2026-12-06 sixth session)"). It returns what
 // sqlFinishJobs returns.
 func sqlCompleteJobs(rows int) string {
-	var values strings.Builder
-	for i := range rows {
-		if i > 0 {
-			values.WriteString(", ")
-		}
-		n := 3 + 3*i
-		fmt.Fprintf(&values, "(?%d, ?%d, ?%d)", n, n+1, n+2)
-	}
+	// The rows' parameters are anonymous: ?2 comes before them in the
+	// text, so they are ?3, ?4 and on. A numbered parameter has a name
+	// ("?3"), which the driver reads for each argument it binds
+	// (sqlite3_bind_parameter_name, a walk of the statement's list of
+	// names: quadratic in the arguments).
 	return fmt.Sprintf(`UPDATE kiln_job SET
 	state = 'completed', finalized_at = f.column3, attempted_by = ?2,
 	leased_by = NULL, lease_expires_at = NULL, cancel_requested_at = NULL,
@@ -169,7 +166,7 @@ func sqlCompleteJobs(rows int) string {
 FROM (VALUES %s) AS f
 WHERE kiln_job.id = f.column1 AND kiln_job.state = 'running' AND kiln_job.leased_by = ?1
 	AND kiln_job.attempted_at = f.column2
-RETURNING kiln_job.id, kiln_job.queue, kiln_job.state`, values.String())
+RETURNING kiln_job.id, kiln_job.queue, kiln_job.state`, valuesRows(rows, 3))
 }
 
 // sqlInsertAttempts appends attempts to the history of their jobs, skipping

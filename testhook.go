@@ -46,7 +46,7 @@ func (c *Client) drainStep(ctx context.Context, queue string) (*JobRow, *store.J
 		return nil, nil, fmt.Errorf("kiln: drain: %w", err)
 	}
 	rows, err := c.cfg.Store.JobClaim(ctx, &store.JobClaimParams{
-		Queue: queue, Max: 1, Kinds: c.cfg.Workers.Kinds(), AnyKind: c.cfg.StrictKinds,
+		Queue: queue, Max: 1, Kinds: c.cfg.Workers.Kinds(), AnyKind: c.cfg.StrictKinds, FromFront: true,
 		LeasedBy: c.cfg.ID, LeaseExpiresAt: now.Add(c.cfg.LeaseDuration), Now: now,
 	})
 	if err != nil {

@@ -563,7 +563,14 @@ type JobClaimParams struct {
 	// hold. RateWait counts the keys whose budget held a job back. A kind
 	// absent from the map is never limited per key by the claim.
 	KeyRateLimits map[string]kilntype.RateLimit
-	LeasedBy      string // the claiming process's ID
+	// FromFront makes the claim take jobs in strict claim order, reading
+	// its ranges from their front even where the store would start past
+	// the jobs its earlier claims took (the PostgreSQL store's marks, see
+	// ClaimFrontEvery): for a caller that must see a job made due before
+	// them at once, as a test's drain does. It costs a claim the read of
+	// the index entries of every job claimed since the last VACUUM.
+	FromFront bool
+	LeasedBy  string // the claiming process's ID
 	// LeaseExpiresAt is the lease's end unless renewed; LeaseExpiresAt -
 	// Now is its length (see Lease and leadership times).
 	LeaseExpiresAt time.Time

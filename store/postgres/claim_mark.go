@@ -44,14 +44,19 @@ import (
 //     slots empty that jobs before its mark could fill.
 //
 // Notifications do not lower a mark: they name a queue, not a job's key.
-// Claims by partition key, of any kind (AnyKind), under kind limits, rate
-// budgets or in a transaction keep reading from the front.
+// Claims by partition key, of any kind (AnyKind or no Kinds), under kind
+// limits, rate budgets, in a transaction or with FromFront (a test's
+// drain) keep reading from the front, and set no mark.
 //
 // It is safe for concurrent use; mu guards marks.
 type claimMarks struct {
 	mu    sync.Mutex
 	marks map[string]*claimMark
 }
+
+// claimMarksPrune is the number of marks from which done drops those that
+// no longer count (a variable for tests).
+var claimMarksPrune = 64
 
 // claimMark is one queue's and kinds' mark, and when its claims last read
 // from the front.
@@ -72,6 +77,12 @@ type claimStart struct {
 	marked      bool
 }
 
+// frontStart is where a claim at now from the front starts: before every
+// job's key.
+func frontStart(now time.Time) claimStart {
+	return claimStart{priority: math.MinInt32, scheduledAt: now}
+}
+
 // claimMarkKey is the key of queue's claims of kinds (in the order the
 // claim passes them).
 func claimMarkKey(queue string, kinds []string) string {
@@ -86,7 +97,7 @@ func (ms *claimMarks) start(key string, now time.Time) claimStart {
 	m := ms.marks[key]
 	if m == nil || !m.set || m.past >= store.ClaimFrontEvery-1 ||
 		now.Sub(m.front) >= store.ClaimFrontAfter || now.Before(m.front) {
-		return claimStart{priority: math.MinInt32, scheduledAt: now}
+		return frontStart(now)
 	}
 	m.past++
 	return m.claimStart
@@ -100,6 +111,17 @@ func (ms *claimMarks) done(key string, from claimStart, now time.Time, want int,
 	defer ms.mu.Unlock()
 	if ms.marks == nil {
 		ms.marks = make(map[string]*claimMark)
+	}
+	if len(ms.marks) >= claimMarksPrune {
+		// Keys come and go with the kinds a claim passes (kinds at their
+		// limit are left out). A mark whose last claim from the front is
+		// ClaimFrontAfter old is worth nothing: its next claim reads from
+		// the front, as with no mark at all.
+		for k, m := range ms.marks {
+			if now.Sub(m.front) >= store.ClaimFrontAfter || now.Before(m.front) {
+				delete(ms.marks, k)
+			}
+		}
 	}
 	m := ms.marks[key]
 	if m == nil {

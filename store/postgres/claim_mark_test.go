@@ -73,3 +73,31 @@ func equalIDs(a, b []int64) bool {
 	}
 	return true
 }
+
+// TestClaimMarksPruned checks that the marks of keys no longer claimed (the
+// kinds a claim passes change as kinds reach their limits) are dropped
+// once claimMarksPrune keys are kept and their last claim from the front
+// is ClaimFrontAfter old, which leaves every claim's start as it was: such
+// a mark's next claim reads from the front anyway.
+func TestClaimMarksPruned(t *testing.T) {
+	at := time.Date(2030, 1, 1, 1, 0, 0, 0, time.UTC)
+	job := &kilntype.JobRow{ID: 7, Priority: 1, ScheduledAt: at}
+	var ms claimMarks
+	for i := range claimMarksPrune {
+		key := claimMarkKey("q", []string{"k", string(rune('a' + i%26)), string(rune('a' + i/26))})
+		ms.done(key, ms.start(key, at), at, 1, []*kilntype.JobRow{job})
+	}
+	fresh := claimMarkKey("q", []string{"fresh"})
+	ms.done(fresh, ms.start(fresh, at), at, 1, []*kilntype.JobRow{job})
+	if len(ms.marks) != claimMarksPrune+1 {
+		t.Fatalf("%d marks kept within ClaimFrontAfter, want %d", len(ms.marks), claimMarksPrune+1)
+	}
+	later := at.Add(store.ClaimFrontAfter)
+	ms.done(fresh, ms.start(fresh, later), later, 1, []*kilntype.JobRow{job})
+	if len(ms.marks) != 1 || ms.marks[fresh] == nil || !ms.marks[fresh].set {
+		t.Fatalf("after ClaimFrontAfter: %d marks (fresh: %+v), want the fresh key's alone", len(ms.marks), ms.marks[fresh])
+	}
+	if from := ms.start(fresh, later); !from.marked || from.id != job.ID {
+		t.Errorf("the fresh key's next claim starts at %+v, want past job %d", from, job.ID)
+	}
+}

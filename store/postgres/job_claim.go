@@ -731,14 +731,20 @@ func (c *claim) run(ctx context.Context, s *Store, q claimQuerier) error {
 // then, and the claim sends sqlClaim.
 //
 // The statement starts where the Store's claimMarks say for the queue and
-// avail: past the mark of the last claim, or at the front. One that
+// avail: past the mark of the last claim, or at the front; a claim of any
+// kind (the kinds listed, avail, change from claim to claim) and one with
+// FromFront always at the front. One that
 // started past the mark and took fewer than want jobs is followed at once
 // by one from the front for the rest (a second round trip, once per
 // mark): the jobs before the mark are read before the claim returns short.
 func (c *claim) runPlain(ctx context.Context, s *Store, q claimQuerier, avail []string, want int) (bool, error) {
 	var plain string
 	key := claimMarkKey(c.p.Queue, avail)
-	from := s.claimMarks.start(key, c.now)
+	marked := c.p.KindFilter() != nil && !c.p.FromFront
+	from := frontStart(c.now)
+	if marked {
+		from = s.claimMarks.start(key, c.now)
+	}
 	prelude := []batchStatement{{sql: sqlLookupSettings, label: "plan generically"},
 		{sql: s.sql(sqlClaimPrelude), args: []any{c.p.Queue, c.now, c.p.KindFilter(), c.excluded},
 			label: "claim prelude", row: []any{nil, &plain}}}
@@ -749,11 +755,15 @@ func (c *claim) runPlain(ctx context.Context, s *Store, q claimQuerier, avail []
 	if err != nil || plain != "take" {
 		// sqlClaim follows (a job is due), the queue is paused, or the
 		// claim failed: the next claim reads from the front.
-		s.claimMarks.forget(key)
+		if marked {
+			s.claimMarks.forget(key)
+		}
 		return plain == "due", err
 	}
 	got := c.claimed[n:]
-	s.claimMarks.done(key, from, c.now, want, got)
+	if marked {
+		s.claimMarks.done(key, from, c.now, want, got)
+	}
 	if from.marked && len(got) < want {
 		return c.runPlain(ctx, s, q, avail, want-len(got)) // from the front: done dropped the mark
 	}

@@ -220,26 +220,29 @@ func testFinish(t *testing.T, newStore NewStoreFunc) {
 
 	t.Run("CompletionsOfTwoProcessesInOneCall", func(t *testing.T) {
 		// Completions of jobs leased by two processes, one without the
-		// claim's time, and a failure, in one call: each applies as it
+		// claim's time, one leased by the first process but attempted on
+		// another server, and a failure, in one call: each applies as it
 		// would alone, and a completed job keeps its own attempt's server
 		// and time.
 		f := newFixture(t, newStore)
-		f.insertN(4)
-		jobs := f.claim(claimParams("default", 3, base))
+		f.insertN(5)
+		jobs := f.claim(claimParams("default", 4, base))
 		other := claimParams("default", 1, base)
 		other.LeasedBy = procB
 		jobs = append(jobs, f.claim(other)...)
-		if len(jobs) != 4 {
-			t.Fatalf("claimed %d jobs, want 4", len(jobs))
+		if len(jobs) != 5 {
+			t.Fatalf("claimed %d jobs, want 5", len(jobs))
 		}
 		ps := []*store.JobFinishParams{
 			finishParams(jobs[0], kilntype.JobStateCompleted, now),
 			finishParams(jobs[1], kilntype.JobStateRetryable, now),
 			finishParams(jobs[2], kilntype.JobStateCompleted, now.Add(time.Second)),
-			finishParams(jobs[3], kilntype.JobStateCompleted, now.Add(2*time.Second)),
+			finishParams(jobs[3], kilntype.JobStateCompleted, now.Add(3*time.Second)),
+			finishParams(jobs[4], kilntype.JobStateCompleted, now.Add(2*time.Second)),
 		}
 		ps[2].AttemptedAt = time.Time{} // any claim
-		ps[3].LeasedBy, ps[3].Attempt.Server = procB, procB
+		ps[3].Attempt.Server = "server-2"
+		ps[4].LeasedBy, ps[4].Attempt.Server = procB, procB
 		got, want := f.finish(ps...), ids(jobs)
 		slices.Sort(got)
 		slices.Sort(want)

@@ -37,20 +37,19 @@ FROM (VALUES ('pending', 0), ('scheduled', 0), ('available', 0), ('running', 1),
 	('completed', 1), ('cancelled', 0), ('discarded', 3)) AS v
 RETURNING id, state`
 
-// TestUpgradeFrom009 migrates a database of version 9 holding a job in
-// each state and a recurring entry to the current version, and runs the
-// jobs through the store (the contract check storetest.CheckUpgradedJobs);
-// the entry reads back whole, without a partition key (migration 022), and
-// the CHECK on state is migration 024's (checkStateConstraint).
-func TestUpgradeFrom009(t *testing.T) {
-	t.Parallel()
+// oldJobs returns a store migrated to version (0: the last), holding
+// sqlOldJobs' job in each state, the pending one a continuation of the
+// completed one, and their IDs by state: the database an upgrade test
+// migrates on.
+func oldJobs(t *testing.T, version int) (*Store, map[kilntype.JobState]int64) {
+	t.Helper()
 	ctx := t.Context()
 	s, err := Open(ctx, filepath.Join(t.TempDir(), "kiln.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	if err := s.migrateTo(ctx, 9); err != nil {
+	if err := s.migrateTo(ctx, version); err != nil {
 		t.Fatal(err)
 	}
 	base := storetest.UpgradeBase
@@ -65,6 +64,19 @@ func TestUpgradeFrom009(t *testing.T) {
 VALUES (?, ?, 'run')`, ids[kilntype.JobStatePending], ids[kilntype.JobStateCompleted]); err != nil {
 		t.Fatal(err)
 	}
+	return s, ids
+}
+
+// TestUpgradeFrom009 migrates a database of version 9 holding a job in
+// each state and a recurring entry to the current version, and runs the
+// jobs through the store (the contract check storetest.CheckUpgradedJobs);
+// the entry reads back whole, without a partition key (migration 022), and
+// the CHECK on state is migration 024's (checkStateConstraint).
+func TestUpgradeFrom009(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, ids := oldJobs(t, 9)
+	base := storetest.UpgradeBase
 	if got := jobIndexes(t, s); !slices.Contains(got, "kiln_job_claim_available") {
 		t.Fatalf("indexes of kiln_job at version 9: %v", got)
 	}
@@ -134,26 +146,7 @@ func queryTexts(t *testing.T, db *sql.DB, query string) []string {
 func TestUpgradeFrom028(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "kiln.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if err := s.migrateTo(ctx, 28); err != nil {
-		t.Fatal(err)
-	}
-	base := storetest.UpgradeBase
-	rows, err := s.w.QueryContext(ctx, sqlOldJobs, micros(base.Add(-time.Hour)), micros(base.Add(-2*time.Hour)),
-		storetest.UpgradeKind, storetest.UpgradeQueue)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := storetest.UpgradedJobIDs(t, rows)
-	rows.Close()
-	if _, err := s.w.ExecContext(ctx, `INSERT INTO kiln_job_parent (child_id, parent_id, on_failure)
-VALUES (?, ?, 'run')`, ids[kilntype.JobStatePending], ids[kilntype.JobStateCompleted]); err != nil {
-		t.Fatal(err)
-	}
+	s, ids := oldJobs(t, 28)
 	var keyed int64
 	if err := s.w.QueryRowContext(ctx, `INSERT INTO kiln_job (kind, queue, args, state, priority, max_attempts,
 	created_at, scheduled_at, partition_key)

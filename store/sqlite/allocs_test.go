@@ -59,13 +59,7 @@ func TestBurnDownBytes(t *testing.T) {
 		if err != nil || len(claimed) != n {
 			t.Fatalf("JobClaim: %d jobs, %v", len(claimed), err)
 		}
-		finish := make([]*store.JobFinishParams, n)
-		for i, j := range claimed {
-			finish[i] = &store.JobFinishParams{ID: j.ID, LeasedBy: j.LeasedBy, AttemptedAt: *j.AttemptedAt,
-				State: kilntype.JobStateCompleted, Now: base,
-				Attempt: kilntype.JobAttempt{JobID: j.ID, Attempt: j.Attempt, StartedAt: *j.AttemptedAt,
-					Server: "proc", Outcome: kilntype.AttemptSucceeded}}
-		}
+		finish := completionsOf(claimed)
 		var moved []int64
 		completed1 := bytes(func() { moved, err = s.JobFinishMany(ctx, finish) })
 		if err != nil || len(moved) != n {
@@ -118,13 +112,7 @@ func TestFinishGoroutines(t *testing.T) {
 		if err != nil || len(claimed) != n {
 			t.Fatalf("JobClaim: %d jobs, %v", len(claimed), err)
 		}
-		finish := make([]*store.JobFinishParams, n)
-		for i, j := range claimed {
-			finish[i] = &store.JobFinishParams{ID: j.ID, LeasedBy: j.LeasedBy, AttemptedAt: *j.AttemptedAt,
-				State: kilntype.JobStateCompleted, Now: base,
-				Attempt: kilntype.JobAttempt{JobID: j.ID, Attempt: j.Attempt, StartedAt: *j.AttemptedAt,
-					Server: "proc", Outcome: kilntype.AttemptSucceeded}}
-		}
+		finish := completionsOf(claimed)
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 		before := created()
 		moved, err := s.JobFinishMany(ctx, finish)
@@ -141,4 +129,17 @@ func TestFinishGoroutines(t *testing.T) {
 	if fewest > 10 {
 		t.Errorf("a completion of %d jobs started %d goroutines, want at most 10", n, fewest)
 	}
+}
+
+// completionsOf returns the finishes that complete the claimed jobs, each
+// a successful attempt on server "proc" at base.
+func completionsOf(claimed []*kilntype.JobRow) []*store.JobFinishParams {
+	finish := make([]*store.JobFinishParams, len(claimed))
+	for i, j := range claimed {
+		finish[i] = &store.JobFinishParams{ID: j.ID, LeasedBy: j.LeasedBy, AttemptedAt: *j.AttemptedAt,
+			State: kilntype.JobStateCompleted, Now: base,
+			Attempt: kilntype.JobAttempt{JobID: j.ID, Attempt: j.Attempt, StartedAt: *j.AttemptedAt,
+				Server: "proc", Outcome: kilntype.AttemptSucceeded}}
+	}
+	return finish
 }

@@ -7,7 +7,7 @@
 #
 # BEFORE_COMMIT is the build compared against (usually the session's start);
 # the after build is the checkout this script is in. SECTIONS is a
-# space-separated subset of: flowpg keys100 flowlite pairs krf litepairs
+# space-separated subset of: flowpg keys100 flowlite pairs krf burn litepairs
 # continuous million scale (default: all). Every run is preceded by a VACUUM of the
 # test database's catalogs (every benchmark creates and drops a schema, and a
 # bloated pg_attribute made CPU per job drift upward run after run), and the
@@ -16,7 +16,7 @@
 set -euo pipefail
 before=${1:?usage: remeasure.sh BEFORE_COMMIT [OUT_FILE] [SECTIONS]}
 out=${2:-/tmp/remeasure.out}
-sections=${3:-"flowpg keys100 flowlite pairs krf litepairs continuous million scale"}
+sections=${3:-"flowpg keys100 flowlite pairs krf burn litepairs continuous million scale"}
 db=${KILN_BENCH_DATABASE:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=/tmp/remeasure-bin
@@ -89,6 +89,11 @@ if has pairs; then
 fi
 if has krf; then
 	log "krf" cmp after --max-conns 4 --jobs 100000 --rounds 2 --samples 200 --systems kiln,river,floor --river-fetch-cooldown 1ms --river-poll-interval 20ms
+fi
+if has burn; then
+	# krf's burn-down ratios again without its latency phases (River's take
+	# minutes), so that Kiln ÷ River and Kiln ÷ floor have four more rounds.
+	log "burn" cmp after --max-conns 4 --jobs 100000 --rounds 4 --samples 0 --systems kiln,river,floor --river-fetch-cooldown 1ms --river-poll-interval 20ms
 fi
 if has litepairs; then
 	for p in 1 2 3 4 5 6; do

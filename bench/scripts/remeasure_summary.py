@@ -103,7 +103,7 @@ def main():
                 print("  pair %d: before %s | after %s | after÷before %.2f" % (p, d.get("before"), d.get("after"), r))
             print("  after ÷ before:", mmm(rs))
     for label, t, load, body in all_runs:
-        if label in ("krf", "continuous", "million"):
+        if label in ("krf", "burn", "continuous", "million"):
             print("## %s (start %s, load %.1f)" % (label, t, load))
             for i, tab in enumerate(round_tables(body)):
                 def g(s, f):

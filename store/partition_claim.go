@@ -158,6 +158,48 @@ type PartitionRounder interface {
 	Round(ctx context.Context, r PartitionRound) (jobs []*kilntype.JobRow, last string, visited int, end bool, err error)
 }
 
+// PartitionInOrder is a PartitionSource that can also claim the jobs of a
+// kind capped per key in claim order, as a claim without keys would
+// (InOrder): ClaimPartitioned tries that first when maxRunning > 0 and no
+// per-key rate limit applies, and claims by key in rotation only the jobs
+// it did not find so (see ClaimPartitioned).
+type PartitionInOrder interface {
+	PartitionSource
+	// InOrder claims up to n of the kind's due available jobs in the
+	// queue, among its first window in claim order (priority, then
+	// ScheduledAt, then ID), skipping jobs other claims hold: each job
+	// without a key, and each job with a key whose running jobs of the
+	// kind in every process and due available jobs before it in claim
+	// order number fewer than maxRunning (so that a key gets at most its
+	// room, its first jobs in claim order). It counts the running jobs,
+	// and takes its jobs, under the backend's lock of the kind, as
+	// PartitionRounder.Round does; the jobs are claimed once it returns
+	// them.
+	InOrder(ctx context.Context, n, window, maxRunning int) ([]*kilntype.JobRow, error)
+}
+
+// PartitionWalkEvery and PartitionInOrderRest bound how often a claim of a
+// kind capped per key, from a PartitionInOrder source, claims in claim
+// order instead of by key in rotation (ClaimPartitioned): every
+// PartitionWalkEvery-th claim of a queue and kind of a Store
+// (PartitionCursors) claims by key in rotation alone, and so do the
+// PartitionInOrderRest claims that follow one whose in-order read came
+// back short (a backlog of keys at their limit at the front of the claim
+// order, which the next claims would read again to no avail), twice as
+// many after each further short one in a row, up to 16 times as many.
+const (
+	PartitionWalkEvery   = 16
+	PartitionInOrderRest = 16
+)
+
+// partitionInOrderFactor sizes the window of an in-order claim
+// (PartitionInOrder.InOrder): this many times the jobs wanted, at least
+// partitionInOrderMin.
+const (
+	partitionInOrderFactor = 4
+	partitionInOrderMin    = 64
+)
+
 // PartitionRound is one round of ClaimPartitioned, for
 // PartitionRounder.Round.
 type PartitionRound struct {
@@ -208,6 +250,22 @@ const maxPartitionKeys = 1000
 // jobs each key has queued (and, under a per-key rate limit, once its
 // budget has room). The jobs of one key run in claim order.
 //
+// ClaimPartitionedKinds claims a kind capped per key (maxRunning > 0)
+// without a per-key rate limit, from a src that is a PartitionInOrder,
+// first in claim order (PartitionInOrder.InOrder: the jobs of keys with
+// room among the first few times want of the kind's jobs, as a claim
+// without keys would take them), and by key in rotation, as above, only
+// what that left of want: when the backlog of keys at their limit fills
+// the front of the claim order, the in-order claim comes back short and
+// the rotation finds the other keys. Every PartitionWalkEvery-th claim of
+// a queue and kind, and the PartitionInOrderRest claims after a short
+// one, claim by key in rotation alone. For such a kind the bound is thus
+// ceil(E / M) claims by key in rotation, at most PartitionWalkEvery ×
+// ceil(E / M) claims of the process; the claims in claim order between
+// them take the jobs of keys with room oldest first, so a key's due job
+// waits no longer than that, nor than the jobs before it in claim order
+// of keys with room take to claim.
+//
 // Without a budget, a src that is a PartitionRounder runs each round in
 // one call (Round), which counts the running jobs of the keys it visits
 // itself, and visits up to maxPartitionKeys keys until their room adds up
@@ -215,8 +273,38 @@ const maxPartitionKeys = 1000
 // of the rounds before it (which a backend whose rounds commit on their
 // own has claimed) and the cursor after them.
 func ClaimPartitioned(ctx context.Context, src PartitionSource, cursor string, want, maxRunning int, budget *KeyBudget) ([]*kilntype.JobRow, string, error) {
+	jobs, cursor, _, err := claimPartitioned(ctx, src, cursor, want, maxRunning, budget, false)
+	return jobs, cursor, err
+}
+
+// claimPartitioned is ClaimPartitioned, which, when inOrder is set and
+// src is a PartitionInOrder, first claims in claim order
+// (PartitionInOrder.InOrder) and by key in rotation only what that left
+// of want; short reports that the in-order claim was made and came back
+// with fewer than want jobs.
+func claimPartitioned(ctx context.Context, src PartitionSource, cursor string, want, maxRunning int, budget *KeyBudget,
+	inOrder bool) (claimed []*kilntype.JobRow, next string, short bool, err error) {
 	if want <= 0 {
-		return nil, cursor, nil
+		return nil, cursor, false, nil
+	}
+	if ord, ok := src.(PartitionInOrder); ok && inOrder && maxRunning > 0 && budget == nil {
+		jobs, err := ord.InOrder(ctx, want, max(want*partitionInOrderFactor, partitionInOrderMin), maxRunning)
+		if err != nil || len(jobs) == want {
+			return jobs, cursor, false, err
+		}
+		jobs, cursor, err := claimRotation(ctx, src, cursor, want, maxRunning, budget, jobs)
+		return jobs, cursor, true, err
+	}
+	jobs, cursor, err := claimRotation(ctx, src, cursor, want, maxRunning, budget, nil)
+	return jobs, cursor, false, err
+}
+
+// claimRotation is ClaimPartitioned's claim by key in rotation, for what
+// the jobs already claimed (by an in-order claim) leave of want.
+func claimRotation(ctx context.Context, src PartitionSource, cursor string, want, maxRunning int, budget *KeyBudget,
+	claimed []*kilntype.JobRow) ([]*kilntype.JobRow, string, error) {
+	if len(claimed) >= want {
+		return claimed, cursor, nil
 	}
 	rounder, _ := src.(PartitionRounder)
 	if budget != nil {
@@ -233,7 +321,7 @@ func ClaimPartitioned(ctx context.Context, src PartitionSource, cursor string, w
 	case maxRunning > 0:
 		var err error
 		if running, err = src.Running(ctx); err != nil {
-			return nil, cursor, err
+			return claimed, cursor, err
 		}
 	}
 	// room returns how many jobs of key the claim may take, up to wish:
@@ -252,7 +340,6 @@ func ClaimPartitioned(ctx context.Context, src PartitionSource, cursor string, w
 		return wish
 	}
 	var (
-		claimed     []*kilntype.JobRow
 		share       = 1 // jobs per key in this rotation
 		seen        int // keys with jobs visited in this rotation
 		took        int // jobs taken in this rotation
@@ -411,11 +498,63 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 // to go first in a claim of partitioned and other kinds (InTurn). The
 // zero value is ready; it is safe for concurrent use.
 type PartitionCursors struct {
-	// mu guards byKind and unkeyed.
+	// mu guards byKind, unkeyed and inOrder.
 	mu      sync.Mutex
 	byKind  map[[2]string]string
 	unkeyed map[[2]string]ClaimPos
+	inOrder map[[2]string]inOrderState
 	turn    atomic.Uint64
+}
+
+// inOrderState is when a queue and kind's next claims may claim in claim
+// order (PartitionWalkEvery, PartitionInOrderRest).
+type inOrderState struct {
+	claims int // claims since the last by key in rotation from the start
+	rest   int // claims left that claim by key after a short in-order claim
+	shorts int // short in-order claims in a row
+}
+
+// inOrderTurn counts a claim of queue and kind and reports whether it may
+// claim in claim order: not every PartitionWalkEvery-th claim, nor the
+// PartitionInOrderRest claims after a short one (inOrderShort).
+func (c *PartitionCursors) inOrderTurn(queue, kind string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.inOrder == nil {
+		c.inOrder = make(map[[2]string]inOrderState)
+	}
+	k := [2]string{queue, kind}
+	st := c.inOrder[k]
+	defer func() { c.inOrder[k] = st }()
+	if st.rest > 0 {
+		st.rest--
+		st.claims = 0
+		return false
+	}
+	if st.claims++; st.claims >= PartitionWalkEvery {
+		st.claims = 0
+		return false
+	}
+	return true
+}
+
+// inOrderDone records how an in-order claim of queue and kind ended: when
+// it came back short, the next PartitionInOrderRest claims claim by key in
+// rotation, twice as many after each further short one in a row, up to
+// 16 times as many (fewer keys with room than workers: each in-order read
+// would come back short); a full one ends the doubling.
+func (c *PartitionCursors) inOrderDone(queue, kind string, short bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := [2]string{queue, kind}
+	st := c.inOrder[k]
+	if !short {
+		st.shorts = 0
+	} else {
+		st.rest, st.claims = PartitionInOrderRest<<min(st.shorts, 4), 0
+		st.shorts++
+	}
+	c.inOrder[k] = st
 }
 
 // InTurn runs partitioned and others, the two parts of a claim of
@@ -454,8 +593,15 @@ func (c *PartitionCursors) ClaimPartitionedKinds(ctx context.Context, p *JobClai
 		if !p.Claims(kind) || want <= 0 {
 			continue
 		}
-		jobs, cursor, err := ClaimPartitioned(ctx, source(kind), c.Get(p.Queue, kind), want, p.Partitioned[kind].MaxRunning,
-			rate.KeyBudget(kind))
+		src, maxRunning, budget := source(kind), p.Partitioned[kind].MaxRunning, rate.KeyBudget(kind)
+		inOrder := false
+		if _, ok := src.(PartitionInOrder); ok && maxRunning > 0 && budget == nil {
+			inOrder = c.inOrderTurn(p.Queue, kind)
+		}
+		jobs, cursor, short, err := claimPartitioned(ctx, src, c.Get(p.Queue, kind), want, maxRunning, budget, inOrder)
+		if inOrder && err == nil {
+			c.inOrderDone(p.Queue, kind, short)
+		}
 		cursors[kind] = cursor
 		claimed = append(claimed, jobs...)
 		if err != nil {

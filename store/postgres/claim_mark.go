@@ -44,9 +44,11 @@ import (
 //     slots empty that jobs before its mark could fill.
 //
 // Notifications do not lower a mark: they name a queue, not a job's key.
-// Claims by partition key, of any kind (AnyKind or no Kinds), under kind
-// limits, rate budgets, in a transaction or with FromFront (a test's
-// drain) keep reading from the front, and set no mark.
+// The in-order claim of a kind capped per key (sqlPartitionInOrder) keeps
+// marks of its own by the same rules, under keys that no plain claim uses.
+// Other claims by partition key, claims of any kind (AnyKind or no Kinds),
+// under kind limits, rate budgets, in a transaction or with FromFront (a
+// test's drain) keep reading from the front, and set no mark.
 //
 // It is safe for concurrent use; mu guards marks.
 type claimMarks struct {

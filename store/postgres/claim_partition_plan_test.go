@@ -219,3 +219,59 @@ type explainPlan struct {
 	SharedReadBlocks int           `json:"Shared Read Blocks"`
 	Plans            []explainPlan `json:"Plans"`
 }
+
+// TestPartitionInOrderPlan checks the plan of the in-order claim of a kind
+// capped per key (sqlPartitionInOrder), with its settings (those of
+// sqlRoundSettings), on a table that was never analyzed, with 2,000
+// available jobs over 1,000 keys and 200 running: it reads the kind's
+// range of kiln_job_claim_kind past its mark (the row comparison an
+// index condition), and tests each job's key by one bounded seek of
+// kiln_job_partition (its running jobs, state = 'running': an index scan,
+// not a bitmap scan), with no sort of the candidates (the jobs taken are
+// sorted by key, to rank them within their key) and no sequential scan.
+func TestPartitionInOrderPlan(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := NewForTest(t)
+	if _, err := s.pool.Exec(ctx, s.expand(`INSERT INTO {s}.kiln_job (kind, queue, args, state, priority, attempt,
+	max_attempts, created_at, scheduled_at, partition_key)
+SELECT 'k', 'q', '{}', CASE WHEN g <= 200 THEN 'running' ELSE 'available' END, 1, 0, 25, now(), now(),
+	(g % 1000)::text FROM generate_series(1, 2200) AS g`)); err != nil {
+		t.Fatal(err)
+	}
+	const settings = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true),
+	set_config('enable_sort', 'off', true), set_config('jit', 'off', true), set_config('enable_seqscan', 'off', true)`
+	now := time.Now()
+	args := []any{"q", "k", now, 100, 400, 1, "p", nil, time.Minute, int32(1), now.Add(-time.Hour), int64(7)}
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		plan, err := explainAfter(ctx, s.pool, settings, s.sql(sqlPartitionInOrder), mode, args)
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		wantNoSeqScan(t, "in-order claim", mode, plan)
+		conds := map[string]bool{}
+		lines := strings.Split(plan, "\n")
+		for i, line := range lines {
+			for _, d := range nodeDetails(lines[i+1:]) {
+				if !strings.HasPrefix(d, "Index Cond: ") {
+					continue
+				}
+				switch {
+				case strings.Contains(line, "kiln_job_claim_kind") && strings.Contains(d, "ROW(priority, scheduled_at, id) > ROW("):
+					conds["past the mark"] = true
+				case strings.Contains(line, "kiln_job_partition") && strings.Contains(d, "state = 'running'"):
+					conds["running"] = true
+				}
+			}
+		}
+		taken := strings.Join(planNode(plan, "CTE taken"), "\n")
+		switch {
+		case !strings.HasPrefix(plan, "Update on "):
+			t.Errorf("%s: want the UPDATE as the plan's top node\n%s", mode, plan)
+		case len(conds) != 2:
+			t.Errorf("%s: index conditions found %v; want past the mark and running\n%s", mode, conds, plan)
+		case strings.Contains(plan, "JIT") || strings.Contains(taken, "Sort") || strings.Contains(taken, "Bitmap"):
+			t.Errorf("%s: JIT, or a sort or a bitmap scan of the candidates\n%s", mode, plan)
+		}
+	}
+}

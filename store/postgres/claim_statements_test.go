@@ -59,8 +59,10 @@ func (c *statementCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBa
 // its settings and the kind's lock in one batch (partitionRounds.Round),
 // and so is the claim under a rate limit of the kind (the plain claim
 // with its budget's test and write: claimRateOneTrip; two round trips
-// until 2026-12-06). The second claim under a per-key limit of 1 sends
-// the round of that limit (sqlPartitionRoundOne).
+// until 2026-12-06). A claim under a per-key limit takes its jobs in
+// claim order (sqlPartitionInOrder, in the same batch as the round it
+// replaces: the jobs at the front of the claim order are of keys with
+// room).
 // The counts are logged (go test -v) for docs/flow-control.md.
 func TestClaimStatements(t *testing.T) {
 	t.Parallel()
@@ -88,7 +90,7 @@ FROM generate_series(1, 1000) AS i, (VALUES ('fair'), ('cap'), ('key'), ('both')
 		{"by key in rotation", &store.JobClaimParams{Kinds: []string{"fair"},
 			Partitioned: map[string]store.PartitionClaim{"fair": {}}}, 2, 1, ""},
 		{"per-key limit", &store.JobClaimParams{Kinds: []string{"cap"},
-			Partitioned: map[string]store.PartitionClaim{"cap": {MaxRunning: 1}}}, 2, 1, sqlPartitionRoundOne},
+			Partitioned: map[string]store.PartitionClaim{"cap": {MaxRunning: 1}}}, 2, 1, sqlPartitionInOrder},
 		{"rate per key", &store.JobClaimParams{Kinds: []string{"key"},
 			KeyRateLimits: map[string]kilntype.RateLimit{"key": free}}, 10, 4, ""},
 		{"rate per kind and per key", &store.JobClaimParams{Kinds: []string{"both"},

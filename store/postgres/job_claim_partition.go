@@ -395,6 +395,92 @@ SELECT ` + qualified("c", jobColumns) + `, w.last, w.n, w.ended,
 	false, 0, NULL::integer, NULL::timestamptz, NULL::bigint
 FROM walked AS w LEFT JOIN claimed AS c ON true`
 
+// sqlPartitionInOrder is the in-order claim of a kind capped per key
+// (store.PartitionInOrder.InOrder): it moves to running, and returns, up
+// to $4 of the available jobs of queue $1 and kind $2 due at $3 among the
+// first $5 in claim order: each job without a key, and each job with a key
+// whose running jobs of the kind number fewer than $6, at most $6 less
+// those per key, its first in claim order. The jobs are leased by $7 until
+// $8, or, when $8 is NULL, for $9 from now(). A paused queue gives none.
+// It reads past ($10, $11, $12) in claim order, the Store's mark of its
+// last full in-order claim of the queue and kind (claimMarks, as the plain
+// claim's: the index entries of the jobs claimed before it stay in
+// kiln_job_claim_kind until a VACUUM), or from the front.
+//
+// taken reads the kind's range of kiln_job_claim_kind in claim order and
+// locks as it goes (FOR UPDATE SKIP LOCKED, as the plain claim), up to $5
+// rows, numbers them (n) and gives each its key's room: $6 less the key's
+// running jobs, one seek of kiln_job_partition each (state = 'running',
+// at most $6 entries and those of finished jobs; an index scan: the ORDER
+// BY, the index's order, keeps the planner from a bitmap scan, with the
+// jobs' rows to read). It keeps the first $4 with room and stops reading
+// there: in a burn-down over many keys, the jobs at the front of the claim
+// order are mostly of keys with nothing running, and it reads about as
+// many rows as the plain claim does. picked keeps, of those, each key's
+// first jobs in claim order up to its room (a sort of the few rows taken,
+// by key). The running jobs are those committed when the statement starts:
+// under the kind's advisory lock, taken by an earlier statement of the
+// same transaction (sqlRoundSettings, as for sqlPartitionRound), every
+// claim of the kind that committed before is counted, and none commits
+// meanwhile. A job picked was locked by this statement, so the UPDATE
+// finds every one and counted counts picked, as sqlClaimPlain's.
+//
+// Each row is a claimed job followed by whether the jobs picked are the
+// first rows that taken read, none passed over (of a key without room, or
+// beyond its room): only then may the mark move past them, since a key's
+// job left behind the mark would otherwise be claimed after a later one of
+// the same key. Under callgrind (storecost, 1,000 keys, a limit of 1, 200
+// jobs running) a claim and finish in claim order cost 225.5k
+// instructions per job, where the walk of keys cost 277.3k and the plain
+// claim 175.9k (docs/benchmarks.md, "PostgreSQL per-key claims,
+// 2026-12-06 seventh session"): the running entry of kiln_job_partition
+// that each claim adds stays (22k), and the key's seek (27k).
+var sqlPartitionInOrder = `WITH paused AS MATERIALIZED (
+	SELECT FROM {s}.kiln_queue WHERE name = $1 AND paused
+),
+async AS MATERIALIZED (
+	SELECT set_config('synchronous_commit', 'off', true)
+),
+taken AS MATERIALIZED (
+	SELECT w.id, w.partition_key, w.priority, w.scheduled_at, w.room, w.n FROM (
+		SELECT c.id, c.partition_key, c.priority, c.scheduled_at, row_number() OVER () AS n,
+			CASE WHEN c.partition_key = '' THEN $4::integer ELSE $6::integer - (SELECT count(*) FROM (
+				SELECT FROM {s}.kiln_job
+				WHERE kind = $2 AND partition_key = c.partition_key AND state = 'running' AND partition_key <> ''
+				ORDER BY partition_key, state DESC, queue, priority, scheduled_at, id
+				LIMIT $6::integer) AS r)::integer END AS room
+		FROM (
+			SELECT id, partition_key, priority, scheduled_at FROM {s}.kiln_job
+			WHERE state = 'available' AND queue = $1 AND kind = $2 AND scheduled_at <= $3
+				AND (priority, scheduled_at, id) > ($10::integer, $11::timestamptz, $12::bigint)
+				AND NOT EXISTS (SELECT FROM paused)
+			ORDER BY priority, scheduled_at, id
+			LIMIT $5
+			FOR UPDATE SKIP LOCKED
+		) AS c
+	) AS w
+	WHERE w.room > 0
+	LIMIT $4
+),
+picked AS MATERIALIZED (
+	SELECT r.id FROM (
+		SELECT id, room, row_number() OVER (PARTITION BY partition_key ORDER BY priority, scheduled_at, id) AS rank
+		FROM taken
+	) AS r
+	WHERE r.rank <= r.room
+),
+counted AS (
+	INSERT INTO {s}.kiln_job_count_delta (queue, state, jobs, finished)
+	SELECT $1, d.state, d.jobs, 0
+	FROM (SELECT count(*) AS n FROM picked) AS c,
+		LATERAL (VALUES ('running', c.n), ('available', -c.n)) AS d(state, jobs)
+	WHERE c.n > 0
+)
+UPDATE {s}.kiln_job AS j SET ` + claimSet("$3", "$7", "$8", "$9") + `
+WHERE EXISTS (SELECT FROM async) AND j.id = ANY(ARRAY(SELECT id FROM picked))
+RETURNING ` + qualified("j", jobColumns) + `,
+	(SELECT count(*) = coalesce(max(n), 0) AND count(*) = (SELECT count(*) FROM picked) FROM taken)`
+
 // partitionRound returns sqlPartitionRound's text with now for its time
 // ($10) and tail for its CTEs of the jobs without a key and its UPDATE.
 func partitionRound(now, tail string) string {
@@ -637,8 +723,10 @@ func (p *partitionSource) Take(ctx context.Context, keys []string, takes []int, 
 // on the pool, sqlRoundSettings and sqlPartitionRound, one round trip and
 // one transaction (the batch's implicit one, up to the Sync that pgx
 // sends at its end), which holds the kind's advisory lock when keys are
-// capped. store.ClaimPartitioned calls Round alone for such a claim; the
-// methods of partitionSource run each in a transaction of its own.
+// capped. It is store.PartitionInOrder too: InOrder, the same batch with
+// sqlPartitionInOrder. store.ClaimPartitioned calls InOrder and Round
+// alone for such a claim; the methods of partitionSource run each in a
+// transaction of its own.
 type partitionRounds struct {
 	partitionSource
 }
@@ -695,6 +783,49 @@ func (p *partitionRounds) Round(ctx context.Context, r store.PartitionRound) ([]
 	}
 	deep.record(&p.s.cursors, p.c.p.Queue, p.kind, r.Window)
 	return jobs, last, visited, end, nil
+}
+
+// InOrder is store.PartitionInOrder.InOrder: one batch on the pool,
+// sqlRoundSettings (the kind's lock) and sqlPartitionInOrder, one round
+// trip and one transaction, as a Round.
+func (p *partitionRounds) InOrder(ctx context.Context, n, window, maxRunning int) ([]*kilntype.JobRow, error) {
+	settings := []batchStatement{{sql: sqlRoundSettings, args: []any{[]string{p.kind}, "kiln/" + p.s.schema},
+		label: "plan and lock"}}
+	key := "\x01in order\x00" + claimMarkKey(p.c.p.Queue, []string{p.kind})
+	from := frontStart(p.c.now)
+	if !p.c.p.FromFront {
+		from = p.s.claimMarks.start(key, p.c.now)
+	}
+	var (
+		jobs    = make([]*kilntype.JobRow, 0, n)
+		sc      = newClaimScanner()
+		leading bool
+	)
+	err := batchQuery(ctx, p.q, settings, p.s.sql(sqlPartitionInOrder),
+		[]any{p.c.p.Queue, p.kind, p.c.now, n, window, maxRunning, p.c.p.LeasedBy, p.c.leaseEnd, p.c.leaseLen,
+			from.priority, from.scheduledAt, from.id},
+		func(rows pgx.Rows) error {
+			j, err := sc.scan(rows, &leading)
+			if err == nil {
+				jobs = append(jobs, j)
+			}
+			return err
+		})
+	if err != nil {
+		p.s.claimMarks.forget(key)
+		return nil, fmt.Errorf("claim by partition key in claim order: %w", err)
+	}
+	if !p.c.p.FromFront {
+		// The mark goes past the jobs taken only if it passes over no job
+		// left available (one whose key had no room): a later job of
+		// that key would otherwise be claimed before it.
+		got := jobs
+		if !leading {
+			got = nil
+		}
+		p.s.claimMarks.done(key, from, p.c.now, n, got)
+	}
+	return jobs, nil
 }
 
 // jobColumnCount is the number of columns of jobColumns.
@@ -800,4 +931,5 @@ func (s *Store) claimPartitioned(ctx context.Context, params *store.JobClaimPara
 var (
 	_ store.PartitionSource  = (*partitionSource)(nil)
 	_ store.PartitionRounder = (*partitionRounds)(nil)
+	_ store.PartitionInOrder = (*partitionRounds)(nil)
 )

@@ -166,6 +166,28 @@ func testClaimPartitioned(t *testing.T, newStore NewStoreFunc) {
 		}
 	})
 
+	t.Run("HotKeyAtFrontUnderLimit", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		// Key "a" has 300 jobs at the front of the claim order, more than
+		// a claim of 10 reads in claim order (four times the jobs it
+		// wants, at least 64: store.PartitionInOrder), then 9 keys have
+		// one job each. Under a limit of 1, a claim that took the jobs of
+		// keys with room in claim order alone would take one "a" job; it
+		// goes on by key in rotation for the rest, and takes one job of
+		// every key.
+		f.insertN(300, kind("t"), partition("a"))
+		for k := range 9 {
+			f.insertN(1, kind("t"), partition(fmt.Sprintf("k%d", k)))
+		}
+		jobs := f.claim(partitioned(10, 1))
+		if got := perKey(jobs); len(jobs) != 10 || len(got) != 10 {
+			t.Fatalf("claimed %v (%d jobs); want one job of each of the 10 keys", got, len(jobs))
+		}
+		if again := f.claim(partitioned(10, 1)); countKind(again, "t") != 0 {
+			t.Fatalf("with every key at its limit, a claim took %v", perKey(again))
+		}
+	})
+
 	t.Run("JobWithoutKeyBehindDeepBacklog", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		// Key "a" has 300 jobs, at its limit of 1 from the first claim on

@@ -45,6 +45,17 @@
 //   its "SQLite per-key claims, 2026-12-06 sixth session" (cur_*: a cursor
 //   per key in the table of keys, PRE=proto/cur_pre.sql
 //   HEADS=proto/cur_list.sql HEADADV=proto/cur_adv.sql FIN=proto/fin_final.sql).
+//   HYBRID names a hybrid claim's read (docs/benchmarks.md, "SQLite per-key
+//   claims, 2026-12-06 seventh session"), ph_hybrid: the plain candidates
+//   in claim order (?1 to ?5 as CAND's) with, last, the running jobs of
+//   each row's key; each claim takes the rows whose key has room under
+//   MAXRUN, counting the jobs it took, up to BATCH, moves them with KEYUPD's
+//   UPDATE, and claims the rest by key as above only when that came back
+//   short. HYBMEM=1 takes the running jobs per key from the harness's own
+//   count (a Store's memory; the row's last column is ignored): proto/hyb_mem.sql.
+//   With PRE=proto/cur_pre.sql HEADS=proto/cur_list.sql
+//   HEADADV=proto/cur_adv.sql the fallback is the cursor listing over a
+//   kiln_job_claim_partition without the state (hyb2).
 //   WALCOPY=prefix keeps every page the burn-down writes: no checkpoint
 //   during it, the database after the inserts copied to prefix.pre.db and
 //   the WAL at the end to prefix.wal; walpages.py reads them and prints
@@ -115,7 +126,8 @@ static void exec(const char *sql) {
 }
 
 static sqlite3_stmt *sBegin, *sCommit, *sCand, *sUpd, *sFin[5], *sCount;
-static sqlite3_stmt *sKeys, *sTake, *sKeyUpd, *sHeads, *sHeadAdv[2];
+static sqlite3_stmt *sKeys, *sTake, *sKeyUpd, *sHeads, *sHeadAdv[2], *sHyb;
+static int hybMem; // HYBMEM=1: the running jobs per key kept in memory (hybMemRun), not read
 static int nKeys, maxRun = 1, keyCount = 1;
 static const int sizes[5] = {256, 64, 16, 4, 1};
 static long long now0 = 1796507153648919LL;
@@ -419,6 +431,62 @@ static int claimByKey(long long now, int want, long long *ids) {
 	return claimed;
 }
 
+// the hybrid claim's state: jobs of each key taken by the claim under way
+// (hybTaken) and, with HYBMEM=1, running per key as a Store would keep
+// them in memory (hybMemRun: the harness is the file's only writer, and the
+// job of ID i has the key (i - 1) mod KEYS, as ph_insert makes them on an
+// empty template).
+static int hybTaken[1 << 16], hybMemRun[1 << 16], hybFallbacks, hybFallbackJobs;
+
+// ph_hybrid reads the plain candidates of HYBRID (sqlClaimCandidates of
+// its LIMIT, 128 in proto/hyb_run.sql, and, last, each row's running jobs
+// of its key, or 0 with HYBMEM=1), in claim order, and takes each whose key has room under
+// maxRun (running + taken by this claim), up to want; it returns how many.
+__attribute__((noinline)) int ph_hybrid(long long now, int want, long long *ids) {
+	sqlite3_bind_text(sHyb, 1, "default", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(sHyb, 2, now);
+	sqlite3_bind_text(sHyb, 3, "[\"noop\"]", -1, SQLITE_STATIC);
+	sqlite3_bind_null(sHyb, 4);
+	sqlite3_bind_text(sHyb, 5, "noop", -1, SQLITE_STATIC);
+	int n = 0, cols = sqlite3_column_count(sHyb);
+	int keys[1024], nk = 0;
+	while (n < want && sqlite3_step(sHyb) == SQLITE_ROW) {
+		long long id = sqlite3_column_int64(sHyb, 0);
+		for (int c = 1; c < cols - 2; c++) {
+			switch (sqlite3_column_type(sHyb, c)) {
+			case SQLITE_TEXT: sqlite3_column_text(sHyb, c); sqlite3_column_bytes(sHyb, c); break;
+			case SQLITE_INTEGER: sqlite3_column_int64(sHyb, c); break;
+			}
+		}
+		int k = atoi((const char *)sqlite3_column_text(sHyb, cols - 2));
+		int running = hybMem ? hybMemRun[k] : sqlite3_column_int(sHyb, cols - 1);
+		if (running + hybTaken[k] >= maxRun) continue;
+		if (hybTaken[k]++ == 0 && nk < 1024) keys[nk++] = k;
+		ids[n++] = id;
+	}
+	sqlite3_reset(sHyb);
+	for (int i = 0; i < nk; i++) hybTaken[keys[i]] = 0;
+	return n;
+}
+
+// claimHybrid claims as a hybrid: the plain candidates first (ph_hybrid),
+// then, when they come back short of want, by key (claimByKey) for the
+// rest, as today's claim.
+static int claimHybrid(long long now, int want, long long *ids) {
+	int n = ph_hybrid(now, want, ids);
+	if (n > 0) {
+		ph_keyupdate(now, n, ids);
+		if (keyCount) ph_keycount(n);
+	}
+	if (n < want) {
+		int m = claimByKey(now, want - n, ids + n);
+		hybFallbacks++, hybFallbackJobs += m, n += m;
+	}
+	if (hybMem)
+		for (int i = 0; i < n; i++) hybMemRun[(ids[i] - 1) % nKeys]++;
+	return n;
+}
+
 #define MAXQ 4096
 static long long batchIDs[MAXQ][256];
 static int batchN[MAXQ];
@@ -431,7 +499,8 @@ __attribute__((noinline)) void run_burn(int N, int B) {
 		now += 1000;
 		ph_begin();
 		int n;
-		if (nKeys) n = claimByKey(now, B, batchIDs[claims]);
+		if (nKeys && sHyb) n = claimHybrid(now, B, batchIDs[claims]);
+		else if (nKeys) n = claimByKey(now, B, batchIDs[claims]);
 		else {
 			n = ph_select(now, B, batchIDs[claims]);
 			if (n > 0) ph_update(now, n, batchIDs[claims]);
@@ -447,6 +516,8 @@ __attribute__((noinline)) void run_burn(int N, int B) {
 			ph_begin();
 			ph_finish(now, batchN[finished], batchIDs[finished], batchAt[finished]);
 			ph_commit();
+			if (hybMem)
+				for (int i = 0; i < batchN[finished]; i++) hybMemRun[(batchIDs[finished][i] - 1) % nKeys]--;
 			finished++;
 		}
 		if (n == 0 && (total == N || !nKeys)) break;
@@ -519,6 +590,8 @@ int main(int argc, char **argv) {
 		sKeyUpd = prep(slurp(getenv("KEYUPD") ? getenv("KEYUPD") : "claimupd.sql"));
 		keyCount = !(getenv("KEYCOUNT") && !strcmp(getenv("KEYCOUNT"), "none"));
 		if (getenv("MAXRUN")) maxRun = atoi(getenv("MAXRUN"));
+		if (getenv("HYBRID")) sHyb = prep(slurp(getenv("HYBRID")));
+		hybMem = getenv("HYBMEM") && atoi(getenv("HYBMEM"));
 	}
 	if (getenv("FINARGS")) finArgs = atoi(getenv("FINARGS"));
 	char *finTmpl = slurp(getenv("FIN") ? getenv("FIN") : "fin.sql");
@@ -540,6 +613,7 @@ int main(int argc, char **argv) {
 		       (double)sqlite3_stmt_status(sHeads ? sHeads : sKeys, SQLITE_STMTSTATUS_VM_STEP, 0) / N,
 		       sTake ? (double)sqlite3_stmt_status(sTake, SQLITE_STMTSTATUS_VM_STEP, 0) / N : 0.0,
 		       (double)sqlite3_stmt_status(sKeyUpd, SQLITE_STMTSTATUS_VM_STEP, 0) / N);
+	if (sHyb) printf("hybrid: %d claims fell back to the claim by key, which took %d jobs\n", hybFallbacks, hybFallbackJobs);
 	long long finSteps = 0;
 	for (int k = 0; k < 5; k++) finSteps += sqlite3_stmt_status(sFin[k], SQLITE_STMTSTATUS_VM_STEP, 0);
 	printf("jobs %d cpu-us/job %.2f | vmsteps/job select %.1f update %.1f finish %.1f commit %.1f | pages written/job %.3f fetched/job %.2f\n",

@@ -55,7 +55,11 @@
 //   count (a Store's memory; the row's last column is ignored): proto/hyb_mem.sql.
 //   With PRE=proto/cur_pre.sql HEADS=proto/cur_list.sql
 //   HEADADV=proto/cur_adv.sql the fallback is the cursor listing over a
-//   kiln_job_claim_partition without the state (hyb2).
+//   kiln_job_claim_partition without the state (hyb2). HOT=H (with KEYS)
+//   inserts H more jobs of one more key (KEYS, "1000" for 1,000 keys), due
+//   before the others, so that a hybrid's plain read comes back short (the
+//   harness does not drop keys without available jobs, so the tail, where
+//   the hot key's last jobs run one per claim, lists every key per claim).
 //   WALCOPY=prefix keeps every page the burn-down writes: no checkpoint
 //   during it, the database after the inserts copied to prefix.pre.db and
 //   the WAL at the end to prefix.wal; walpages.py reads them and prints
@@ -128,7 +132,7 @@ static void exec(const char *sql) {
 static sqlite3_stmt *sBegin, *sCommit, *sCand, *sUpd, *sFin[5], *sCount;
 static sqlite3_stmt *sKeys, *sTake, *sKeyUpd, *sHeads, *sHeadAdv[2], *sHyb;
 static int hybMem; // HYBMEM=1: the running jobs per key kept in memory (hybMemRun), not read
-static int nKeys, maxRun = 1, keyCount = 1;
+static int nKeys, maxRun = 1, keyCount = 1, nHot; // nHot: HOT, jobs of a hot key at the front
 static const int sizes[5] = {256, 64, 16, 4, 1};
 static long long now0 = 1796507153648919LL;
 
@@ -520,9 +524,9 @@ __attribute__((noinline)) void run_burn(int N, int B) {
 				for (int i = 0; i < batchN[finished]; i++) hybMemRun[(batchIDs[finished][i] - 1) % nKeys]--;
 			finished++;
 		}
-		if (n == 0 && (total == N || !nKeys)) break;
+		if (n == 0 && (total == N + nHot || !nKeys)) break;
 	}
-	if (total != N) { fprintf(stderr, "claimed %d of %d\n", total, N); exit(1); }
+	if (total != N + nHot) { fprintf(stderr, "claimed %d of %d\n", total, N + nHot); exit(1); }
 }
 
 // ph_insert inserts N available jobs in one statement; with COUNT (the
@@ -533,6 +537,17 @@ __attribute__((noinline)) void ph_insert(int N, sqlite3_stmt *cnt) {
 	exec("BEGIN IMMEDIATE");
 	char sql[1024], key[64] = "''";
 	if (nKeys) snprintf(key, sizeof key, "CAST((i - 1) %% %d AS TEXT)", nKeys);
+	if (nHot) {
+		// HOT=H: H jobs of one more key (KEYS, "1000" for 1,000 keys) due
+		// before all the others, so at the front of the claim order
+		snprintf(sql, sizeof sql,
+		         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < %d) "
+		         "INSERT INTO kiln_job (kind, queue, args, state, priority, max_attempts, created_at, scheduled_at, tags, metadata, unique_key, partition_key%s) "
+		         "SELECT 'noop', 'default', '{}', 'available', 1, 25, %lld - %d + i, %lld - %d + i, '[]', '{}', NULL, '%d'%s FROM n",
+		         nHot, cnt ? ", counted" : "", now0, nHot, now0, nHot, nKeys, cnt ? ", 1" : "");
+		exec(sql);
+		if (cnt) countPair("available", nHot, 0);
+	}
 	snprintf(sql, sizeof sql,
 	         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < %d) "
 	         "INSERT INTO kiln_job (kind, queue, args, state, priority, max_attempts, created_at, scheduled_at, tags, metadata, unique_key, partition_key%s) "
@@ -549,6 +564,7 @@ int main(int argc, char **argv) {
 	int N = atoi(argv[2]), B = atoi(argv[3]);
 	snprintf(dir, sizeof dir, "%s", argv[4]);
 	if (getenv("KEYS")) nKeys = atoi(getenv("KEYS"));
+	if (nKeys && getenv("HOT")) nHot = atoi(getenv("HOT"));
 	if (sqlite3_open(path, &db) != SQLITE_OK) die("open");
 	exec("PRAGMA busy_timeout=10000; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=1; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-32768; PRAGMA secure_delete=0;");
 	if (argc > 5) { char *s = slurp(argv[5]); exec(s); }
@@ -592,6 +608,7 @@ int main(int argc, char **argv) {
 		if (getenv("MAXRUN")) maxRun = atoi(getenv("MAXRUN"));
 		if (getenv("HYBRID")) sHyb = prep(slurp(getenv("HYBRID")));
 		hybMem = getenv("HYBMEM") && atoi(getenv("HYBMEM"));
+		if (nHot && hybMem) { fprintf(stderr, "HOT and HYBMEM: the memory maps IDs to keys round robin\n"); exit(2); }
 	}
 	if (getenv("FINARGS")) finArgs = atoi(getenv("FINARGS"));
 	char *finTmpl = slurp(getenv("FIN") ? getenv("FIN") : "fin.sql");

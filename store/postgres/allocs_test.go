@@ -181,7 +181,8 @@ func completions(claimed []*kilntype.JobRow, now time.Time) []*store.JobFinishPa
 }
 
 // TestPartitionClaimAllocations counts the process's allocations per job
-// of a claim under a per-key limit (one round of 1,000 keys, a job each):
+// of a claim under a per-key limit (1,000 keys, a job each; since
+// 2026-12-06 taken in claim order, sqlPartitionInOrder: 4.11):
 // like the plain claim's (TestHotStatementsAllocations), its rows are read
 // by one jobScanner, whose repeated texts share their strings, and the
 // round's outcome columns after each job are read without an argument

@@ -166,6 +166,43 @@ func testClaimPartitioned(t *testing.T, newStore NewStoreFunc) {
 		}
 	})
 
+	t.Run("FairnessBoundUnderLimit", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		// As FairnessBound, under a per-key limit (50) that never binds
+		// (every claim's 10 jobs finish before the next): a store that
+		// claims a capped kind in claim order first (PostgreSQL:
+		// store.PartitionInOrder) takes the front key's backlog between
+		// its claims by key in rotation, one in every
+		// store.PartitionWalkEvery, so the documented bound
+		// (docs/flow-control.md) is PartitionWalkEvery × ceil(E/M) claims
+		// between two jobs of a key with room: with E = 2 and M = 10, 16.
+		// (PostgreSQL fails a bound of ceil(E/M) = 1 here; SQLite, which
+		// claims by key in rotation alone, meets it.)
+		const backlog, claimSize, limit = 2_000, 10, 50
+		f.insertN(backlog, kind("t"), partition("a"))
+		f.insertN(10, kind("t"), partition("b"))
+		bound := store.PartitionWalkEvery * ((2 + claimSize - 1) / claimSize)
+		bLeft, since := 10, 0
+		for n := 1; bLeft > 0; n++ {
+			jobs := f.claim(partitioned(claimSize, limit))
+			if len(jobs) != claimSize {
+				t.Fatalf("claim %d took %d jobs; want %d (work-conserving)", n, len(jobs), claimSize)
+			}
+			since++
+			if got := perKey(jobs)["b"]; got > 0 {
+				bLeft -= got
+				since = 0
+			} else if since >= bound {
+				t.Fatalf("claims %d to %d took no b job with %d waiting (bound: %d claims)", n-since+1, n, bLeft, bound)
+			}
+			var ps []*store.JobFinishParams
+			for _, j := range jobs {
+				ps = append(ps, finishParams(j, kilntype.JobStateCompleted, base))
+			}
+			f.finish(ps...)
+		}
+	})
+
 	t.Run("HotKeyAtFrontUnderLimit", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		// Key "a" has 300 jobs at the front of the claim order, more than

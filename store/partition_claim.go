@@ -250,22 +250,6 @@ const maxPartitionKeys = 1000
 // jobs each key has queued (and, under a per-key rate limit, once its
 // budget has room). The jobs of one key run in claim order.
 //
-// ClaimPartitionedKinds claims a kind capped per key (maxRunning > 0)
-// without a per-key rate limit, from a src that is a PartitionInOrder,
-// first in claim order (PartitionInOrder.InOrder: the jobs of keys with
-// room among the first few times want of the kind's jobs, as a claim
-// without keys would take them), and by key in rotation, as above, only
-// what that left of want: when the backlog of keys at their limit fills
-// the front of the claim order, the in-order claim comes back short and
-// the rotation finds the other keys. Every PartitionWalkEvery-th claim of
-// a queue and kind, and the PartitionInOrderRest claims after a short
-// one, claim by key in rotation alone. For such a kind the bound is thus
-// ceil(E / M) claims by key in rotation, at most PartitionWalkEvery ×
-// ceil(E / M) claims of the process; the claims in claim order between
-// them take the jobs of keys with room oldest first, so a key's due job
-// waits no longer than that, nor than the jobs before it in claim order
-// of keys with room take to claim.
-//
 // Without a budget, a src that is a PartitionRounder runs each round in
 // one call (Round), which counts the running jobs of the keys it visits
 // itself, and visits up to maxPartitionKeys keys until their room adds up
@@ -581,6 +565,22 @@ func (c *PartitionCursors) InTurn(partitioned, others func() error) error {
 // committed. On an error it returns them as they were before it, with
 // the error: a backend whose rounds commit on their own
 // (PartitionRounder) has claimed those jobs.
+//
+// A kind capped per key (its PartitionClaim.MaxRunning > 0) without a
+// per-key rate limit, from a source that is a PartitionInOrder, is claimed
+// first in claim order (PartitionInOrder.InOrder: the jobs of keys with
+// room among the first few times the wanted jobs of the kind, as a claim
+// without keys would take them), and by key in rotation
+// (ClaimPartitioned) only for what that left: when the backlog of keys at their limit fills
+// the front of the claim order, the in-order claim comes back short and
+// the rotation finds the other keys. Every PartitionWalkEvery-th claim of
+// a queue and kind, and the PartitionInOrderRest claims after a short
+// one, claim by key in rotation alone. For such a kind the bound is thus
+// ceil(E / M) claims by key in rotation, at most PartitionWalkEvery ×
+// ceil(E / M) claims of the process; the claims in claim order between
+// them take the jobs of keys with room oldest first, so a key's due job
+// waits no longer than that, nor than the jobs before it in claim order
+// of keys with room take to claim.
 func (c *PartitionCursors) ClaimPartitionedKinds(ctx context.Context, p *JobClaimParams, have int, rate *RateClaim,
 	source func(kind string) PartitionSource) ([]*kilntype.JobRow, map[string]string, error) {
 	var claimed []*kilntype.JobRow

@@ -3,6 +3,7 @@ package postgres
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -21,11 +22,19 @@ func fail(what string, err error) error {
 }
 
 // isMissingSchema reports whether err is PostgreSQL's error for a statement
-// that names a table or schema that does not exist.
+// that names a schema, or a Kiln table (kiln_...), that does not exist.
+// PostgreSQL gives undefined_table (42P01) also for a query that names a
+// table alias out of its scope ("missing FROM-clause entry for table"):
+// a defect of the statement, which `kiln migrate` would not cure, so the
+// table must be one of Kiln's, by the name that every message of the
+// code quotes whatever the server's language.
 func isMissingSchema(err error) bool {
 	var e *pgconn.PgError
-	return errors.As(err, &e) &&
-		(e.Code == codeUndefinedTable || e.Code == codeInvalidSchemaName)
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.Code == codeInvalidSchemaName ||
+		e.Code == codeUndefinedTable && strings.Contains(e.Message, "kiln_")
 }
 
 // isUniqueViolation reports whether err is PostgreSQL's unique violation.

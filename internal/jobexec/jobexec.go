@@ -116,9 +116,13 @@ func Run(parent context.Context, s *Settings, row *kilntype.JobRow, unit WorkUni
 // of a running job, spends no allocation on it.
 func RunInto(p *store.JobFinishParams, parent context.Context, s *Settings, row *kilntype.JobRow, unit WorkUnit) {
 	jc, _ := parent.(*Context)
-	started := s.Now()
+	// A claimed row carries its claim's time; only a row without one asks
+	// the clock.
+	var started time.Time
 	if row.AttemptedAt != nil {
 		started = *row.AttemptedAt
+	} else {
+		started = s.Now()
 	}
 	var err error
 	var trace string

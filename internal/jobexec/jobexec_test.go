@@ -269,6 +269,20 @@ func TestStartWithoutAttemptedAt(t *testing.T) {
 	}
 }
 
+// A claimed row's attempt starts at its claim's time (AttemptedAt), and
+// the clock is read once, for its end: the engine's clock (the client's,
+// truncated to microseconds in UTC) is read per job, so a read the attempt
+// does not use was a cost per job.
+func TestClaimedRowReadsTheClockOnce(t *testing.T) {
+	s := settings()
+	reads := 0
+	s.Now = func() time.Time { reads++; return now }
+	p := Run(context.Background(), s, row(), returns(nil))
+	if reads != 1 || !p.Attempt.StartedAt.Equal(claimedAt) || !p.Now.Equal(now) {
+		t.Fatalf("clock read %d times, StartedAt %v, Now %v; want once, %v, %v", reads, p.Attempt.StartedAt, p.Now, claimedAt, now)
+	}
+}
+
 // A negative backoff from the retry policy retries at once.
 func TestNegativePolicyBackoff(t *testing.T) {
 	s := settings()

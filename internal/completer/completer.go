@@ -349,8 +349,11 @@ func (g *gatherer) take() []Item {
 func (g *gatherer) written(batch []Item) {
 	g.free++
 	for _, it := range batch {
-		if g.pending[jobID(it)]--; g.pending[jobID(it)] == 0 {
-			delete(g.pending, jobID(it))
+		id := jobID(it)
+		if n := g.pending[id]; n > 1 {
+			g.pending[id] = n - 1
+		} else {
+			delete(g.pending, id)
 		}
 	}
 	clear(batch) // its items are their producers' again
@@ -405,12 +408,29 @@ const (
 // write writes the outcomes of batch and tells each its Done; applied, empty,
 // is where it records the jobs that moved.
 func (c *Completer) write(ctx context.Context, batch []Item, applied map[int64]bool) {
-	pending := batch
-	for len(pending) > 0 && !c.writeItems(ctx, pending, splitBatchAfter, applied) && ctx.Err() == nil {
+	if len(batch) == 0 {
+		return
+	}
+	// The common write moves every job of the batch: the store returns as
+	// many IDs as it was given outcomes (each job moves once, and a batch
+	// holds one outcome per job: see gatherer), so no job needs looking up.
+	ids, ok := c.writeItems(ctx, batch, splitBatchAfter)
+	if ok && len(ids) == len(batch) {
+		for _, it := range batch {
+			it.Finished(true)
+		}
+		return
+	}
+	if ok {
+		for _, id := range ids {
+			applied[id] = true
+		}
+	}
+	for !ok && ctx.Err() == nil {
 		var failed []Item
 		succeeded := 0
-		for _, it := range pending {
-			if c.writeItems(ctx, []Item{it}, 1, applied) {
+		for _, it := range batch {
+			if c.writeApplied(ctx, []Item{it}, 1, applied) {
 				succeeded++
 				continue
 			}
@@ -419,10 +439,11 @@ func (c *Completer) write(ctx context.Context, batch []Item, applied map[int64]b
 			}
 		}
 		if succeeded == 0 {
-			continue // keep trying the whole batch
+			ok = c.writeApplied(ctx, batch, splitBatchAfter, applied) // keep trying the whole batch
+			continue
 		}
 		for _, it := range failed {
-			if !c.writeItems(ctx, []Item{it}, dropItemAfter, applied) {
+			if !c.writeApplied(ctx, []Item{it}, dropItemAfter, applied) {
 				row, p := it.Outcome()
 				c.logger.Error("kiln: gave up recording a job outcome the store keeps rejecting; its lease will expire and it will run again",
 					"job_id", p.ID, "kind", row.Kind)
@@ -435,10 +456,19 @@ func (c *Completer) write(ctx context.Context, batch []Item, applied map[int64]b
 	}
 }
 
+// writeApplied is writeItems recording the jobs that moved in applied.
+func (c *Completer) writeApplied(ctx context.Context, items []Item, tries int, applied map[int64]bool) bool {
+	ids, ok := c.writeItems(ctx, items, tries)
+	for _, id := range ids {
+		applied[id] = true
+	}
+	return ok
+}
+
 // writeItems writes items in one transaction, trying up to tries times (or
-// until ctx ends: stopping, or the shutdown deadline passed), records the
-// jobs that moved in applied, and reports whether the write succeeded.
-func (c *Completer) writeItems(ctx context.Context, items []Item, tries int, applied map[int64]bool) bool {
+// until ctx ends: stopping, or the shutdown deadline passed), and returns
+// the IDs of the jobs that moved and whether the write succeeded.
+func (c *Completer) writeItems(ctx context.Context, items []Item, tries int) ([]int64, bool) {
 	params := make([]*store.JobFinishParams, len(items))
 	for i, it := range items {
 		_, params[i] = it.Outcome()
@@ -446,10 +476,7 @@ func (c *Completer) writeItems(ctx context.Context, items []Item, tries int, app
 	for n := 1; n <= tries; n++ {
 		ids, err := c.call(ctx, params)
 		if err == nil {
-			for _, id := range ids {
-				applied[id] = true
-			}
-			return true
+			return ids, true
 		}
 		c.logger.Error("kiln: cannot record job outcomes", "jobs", len(items), "try", n, "err", err)
 		if n == tries {
@@ -457,10 +484,10 @@ func (c *Completer) writeItems(ctx context.Context, items []Item, tries int, app
 		}
 		if !service.Sleep(ctx, service.Backoff(n, 5*time.Second)) {
 			c.logger.Error("kiln: gave up recording job outcomes at shutdown; their leases will expire and they will run again", "jobs", len(items))
-			return false
+			return nil, false
 		}
 	}
-	return false
+	return nil, false
 }
 
 // call runs one write. A Stop does not abort a write under way; the write

@@ -444,19 +444,29 @@ type eventStorage struct {
 	row kilntype.JobRow
 }
 
-// finishEvents is the event of each state a job's attempt can end in.
-var finishEvents = map[JobState]EventKind{
-	JobStateCompleted: EventJobCompleted,
-	JobStateRetryable: EventJobFailed,
-	JobStateDiscarded: EventJobDiscarded,
-	JobStateCancelled: EventJobCancelled,
-	JobStateScheduled: EventJobSnoozed,
-	JobStateAvailable: EventJobInterrupted,
+// finishEvent returns the event of the state a job's attempt ended in ("" for
+// a state no attempt ends in).
+func finishEvent(state JobState) EventKind {
+	switch state {
+	case JobStateCompleted:
+		return EventJobCompleted
+	case JobStateRetryable:
+		return EventJobFailed
+	case JobStateDiscarded:
+		return EventJobDiscarded
+	case JobStateCancelled:
+		return EventJobCancelled
+	case JobStateScheduled:
+		return EventJobSnoozed
+	case JobStateAvailable:
+		return EventJobInterrupted
+	}
+	return ""
 }
 
 func (c *Client) onFinish(row *JobRow, p *store.JobFinishParams) {
 	defer c.releaseWaiting(row, p)
-	kind := finishEvents[p.State]
+	kind := finishEvent(p.State)
 	if !c.events.wanted(kind) {
 		return
 	}

@@ -61,6 +61,22 @@ type events struct {
 type subscription struct {
 	ch    chan *Event
 	kinds map[EventKind]bool // nil: every kind
+	// bits has the kindBit of each kind in kinds: emit tests it first,
+	// and looks kinds up only for the kinds this package does not define
+	// (they share a bit).
+	bits uint32
+}
+
+// takes reports whether s takes events of kind.
+func (s *subscription) takes(kind EventKind) bool {
+	if s.kinds == nil {
+		return true
+	}
+	bit := kindBit(kind)
+	if s.bits&bit == 0 {
+		return false
+	}
+	return bit != otherKindsBit || s.kinds[kind]
 }
 
 // kindBit returns kind's bit in events.kinds; the kinds this package does
@@ -84,8 +100,11 @@ func kindBit(kind EventKind) uint32 {
 	case EventJobRescued:
 		return 1 << 7
 	}
-	return 1 << 31
+	return otherKindsBit
 }
+
+// otherKindsBit is the kindBit of the kinds this package does not define.
+const otherKindsBit = 1 << 31
 
 // setWantedLocked recomputes e.kinds from e.subs; e.mu is held.
 func (e *events) setWantedLocked() {
@@ -116,6 +135,7 @@ func (c *Client) Subscribe(kinds ...EventKind) (<-chan *Event, func()) {
 		s.kinds = make(map[EventKind]bool, len(kinds))
 		for _, k := range kinds {
 			s.kinds[k] = true
+			s.bits |= kindBit(k)
 		}
 	}
 	e := &c.events
@@ -147,7 +167,7 @@ func (e *events) emit(ev *Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, s := range e.subs {
-		if s.kinds != nil && !s.kinds[ev.Kind] {
+		if !s.takes(ev.Kind) {
 			continue
 		}
 		select {

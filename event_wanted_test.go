@@ -64,3 +64,38 @@ func TestFinishEventBytes(t *testing.T) {
 		t.Errorf("event's attempt %+v is a copy, want the finish's own", ev.Attempt)
 	}
 }
+
+// emit sends an event to the subscribers of its kind alone, by a bit per
+// kind (a kind this package does not define is looked up by name, as
+// such kinds share a bit), and to those of every kind.
+func TestEmitToTheSubscribersOfTheKind(t *testing.T) {
+	c := &Client{}
+	completed, unsub1 := c.Subscribe(EventJobCompleted, "custom")
+	defer unsub1()
+	other, unsub2 := c.Subscribe("other")
+	defer unsub2()
+	all, unsub3 := c.Subscribe()
+	defer unsub3()
+	for _, k := range []EventKind{EventJobCompleted, EventJobFailed, "custom", "other", "unknown"} {
+		c.events.emit(&Event{Kind: k})
+	}
+	got := func(ch <-chan *Event) (kinds []EventKind) {
+		for len(ch) > 0 {
+			kinds = append(kinds, (<-ch).Kind)
+		}
+		return kinds
+	}
+	for _, c := range []struct {
+		name string
+		ch   <-chan *Event
+		want []EventKind
+	}{
+		{"completed and custom", completed, []EventKind{EventJobCompleted, "custom"}},
+		{"other", other, []EventKind{"other"}},
+		{"every kind", all, []EventKind{EventJobCompleted, EventJobFailed, "custom", "other", "unknown"}},
+	} {
+		if kinds := got(c.ch); !slices.Equal(kinds, c.want) {
+			t.Errorf("%s: received %v, want %v", c.name, kinds, c.want)
+		}
+	}
+}

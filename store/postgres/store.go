@@ -387,6 +387,7 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
+	shrinkUnusedCache(cfg.ConnConfig, url)
 	where := describe(cfg)
 	notices := &noticeRouter{prev: cfg.ConnConfig.OnNotice}
 	cfg.ConnConfig.OnNotice = notices.route
@@ -438,6 +439,35 @@ func New(pool *pgxpool.Pool, opts *Options) (*Store, error) {
 	s.pgBouncer = o.PgBouncer
 	s.noVacuum = o.NoVacuum
 	return s, nil
+}
+
+// unusedCacheCapacity is the capacity shrinkUnusedCache gives the statement
+// cache that a connection's query mode does not use.
+const unusedCacheCapacity = 16
+
+// shrinkUnusedCache gives the statement cache that cfg's default query mode
+// does not use a capacity of unusedCacheCapacity, unless the connection
+// string url sets it: pgx makes each connection's two caches (prepared
+// statements, for QueryExecModeCacheStatement; descriptions, for
+// QueryExecModeCacheDescribe) as maps sized for their capacity, 512 by
+// default, though its queries use the cache of their mode alone. The
+// unused one was ~27 KB of each connection's live heap (a quarter of a
+// burn-down's, whose collections the runtime's minimum heap goal paces:
+// docs/benchmarks.md). A query that asks for the other mode by argument
+// still has a cache, of 16 statements.
+func shrinkUnusedCache(cfg *pgx.ConnConfig, url string) {
+	// pgx takes the capacities out of the settings pgconn parses (URL or
+	// keywords, and the environment): whether they were set is read there.
+	var set map[string]string
+	if pc, err := pgconn.ParseConfig(url); err == nil {
+		set = pc.RuntimeParams
+	}
+	if _, ok := set["statement_cache_capacity"]; !ok && cfg.DefaultQueryExecMode != pgx.QueryExecModeCacheStatement {
+		cfg.StatementCacheCapacity = min(cfg.StatementCacheCapacity, unusedCacheCapacity)
+	}
+	if _, ok := set["description_cache_capacity"]; !ok && cfg.DefaultQueryExecMode != pgx.QueryExecModeCacheDescribe {
+		cfg.DescriptionCacheCapacity = min(cfg.DescriptionCacheCapacity, unusedCacheCapacity)
+	}
 }
 
 // pooledMode reports whether pgx's query exec mode m works through a pooler

@@ -172,6 +172,27 @@ func burnDown(b *testing.B, configure func(*kiln.Config)) {
 }
 
 func burnDownWith(b *testing.B, w kiln.Worker[noopArgs], configure func(*kiln.Config)) {
+	burnDownArgs(b, w, func(int) noopArgs { return noopArgs{} }, configure)
+}
+
+// numberArgs are args of one number, {"n": i}, as bench/cmd/compare's jobs
+// have.
+type numberArgs struct {
+	N int `json:"n"`
+}
+
+func (numberArgs) Kind() string { return "number" }
+
+// BenchmarkBurnDownPostgresArgs is BenchmarkBurnDownPostgres with args
+// {"n": i} (as bench/cmd/compare's), which the worker's job decodes.
+func BenchmarkBurnDownPostgresArgs(b *testing.B) {
+	st := openBenchPostgres(b)
+	burnDownArgs(b, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[numberArgs]) error { return nil }),
+		func(i int) numberArgs { return numberArgs{N: i} }, func(cfg *kiln.Config) { cfg.Store = st })
+}
+
+// burnDownArgs is burnDown with worker w and the args of job i made by args.
+func burnDownArgs[T kiln.JobArgs](b *testing.B, w kiln.Worker[T], args func(i int) T, configure func(*kiln.Config)) {
 	st := openStore(&testing.T{}, b.TempDir()+"/kiln.db")
 	defer st.Close()
 	workers := kiln.NewWorkers()
@@ -190,7 +211,7 @@ func burnDownWith(b *testing.B, w kiln.Worker[noopArgs], configure func(*kiln.Co
 	for i := 0; i < b.N; i += 1000 {
 		params = params[:0]
 		for j := i; j < min(i+1000, b.N); j++ {
-			params = append(params, kiln.EnqueueParams{Args: noopArgs{}})
+			params = append(params, kiln.EnqueueParams{Args: args(j)})
 		}
 		if _, err := c.EnqueueMany(ctx, params); err != nil {
 			b.Fatal(err)

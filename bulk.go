@@ -248,12 +248,14 @@ func (c *Client) countFromCounters(ctx context.Context, filter *JobFilter) (JobF
 // when exact is false, more than n jobs match and n is limit. A filter
 // of states and queues only is counted exactly from the counters; any
 // other in one store call that reads at most limit+1 matching entries of
-// the index that suits the filter (an in-flight state's, for a tag the
-// tag's, and on SQLite a finished state's and kind's), so that its cost is
-// bounded by limit rather than by the jobs stored, except for a filter
-// of args text or creation time whose index entries must be read one
-// by one, and, on PostgreSQL, a filter of finished states with kinds or
-// queues, which walks the jobs until limit+1 match (bound it with ctx). This is what a confirmation page shows
+// the index that suits the filter (an in-flight state's, a finished
+// state's with its kind, for a tag the tag's), so that its cost is bounded
+// by limit rather than by the jobs stored, except for a filter of args
+// text or creation time whose index entries must be read one by one, and,
+// on PostgreSQL, a filter of kinds or queues of finished states, which
+// reads the states' entries of kiln_job_finished (the kind and queue on
+// the entry, no row) until limit+1 match, or of other states, which walks
+// the jobs (bound it with ctx). This is what a confirmation page shows
 // before a bulk operation, which counts the jobs exactly as it runs
 // (BulkOperation.Matched).
 func (c *Client) JobCountMatchingBounded(ctx context.Context, filter *JobFilter, limit int) (n int, exact bool, err error) {

@@ -404,6 +404,19 @@ func InflightStates(states []kilntype.JobState) bool {
 	return len(states) > 0
 }
 
+// FinalStates reports whether every state of states is a final one
+// (completed, cancelled, discarded): those that both stores index by state
+// and ID among finished jobs (kiln_job_finished), so that a list of one of
+// them reads only its own jobs. It is false for an empty list.
+func FinalStates(states []kilntype.JobState) bool {
+	for _, st := range states {
+		if !st.Finalized() {
+			return false
+		}
+	}
+	return len(states) > 0
+}
+
 // JobListParams filters and pages JobList. The zero value lists the newest
 // jobs of any state, kind and queue, DefaultListLimit of them.
 type JobListParams struct {

@@ -112,9 +112,9 @@ func TestQueryPlans(t *testing.T) {
 		batchIDs[i], batchStr[i], batchTimes[i], batchNil[i] = int64(i*20+18), "completed", now, &now
 	}
 	// The dashboard's pages of finalized jobs: by state, and of a kind
-	// after a cursor. No index of finalized jobs serves them (they are in
-	// ID order; migration 026 dropped the one there was, whose predicate
-	// their filter of states did not imply): they walk the primary key.
+	// after a cursor. A page of one state reads kiln_job_finished (migration
+	// 027) newest first; TestFinishedPagePlans checks how, on a table shaped
+	// as the slow case was.
 	finalized := []kilntype.JobState{kilntype.JobStateCompleted, kilntype.JobStateCancelled,
 		kilntype.JobStateDiscarded}
 	listCompleted, listCompletedArgs, _ := jobListQuery(&store.JobListParams{
@@ -211,6 +211,7 @@ func TestQueryPlans(t *testing.T) {
 			"clean read":            "kiln_job_pkey",
 			"clean read of a sweep": "kiln_job_pkey",
 			"clean lock":            "kiln_job_pkey",
+			"list completed jobs":   "kiln_job_finished",
 		}[q.name]
 		eachPlan(t, s, q.name, q.query, q.args, func(mode, plan string) {
 			if mustUse != "" && !strings.Contains(plan, " using "+mustUse+" on ") && !strings.Contains(plan, " Scan on "+mustUse+" ") {

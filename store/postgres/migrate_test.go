@@ -23,7 +23,7 @@ func TestMigrationStatements(t *testing.T) {
 	}
 	for _, m := range ms {
 		if m.NoTx != (m.Version == 10 || m.Version == 11 || m.Version == 15 || m.Version == 20 || m.Version == 24 || m.Version == 25 ||
-			m.Version == 26) {
+			m.Version == 26 || m.Version == 27) {
 			t.Errorf("migration %s: runs outside a transaction: %v", m.Name, m.NoTx)
 		}
 	}
@@ -97,15 +97,16 @@ WHERE oid = ($1 || '.kiln_job')::regclass`, s.quoted).Scan(&options); err != nil
 
 // wantJobIndexes fails the test unless kiln_job has the indexes and
 // options of migrations 010 and 011 (kiln_job_finalized replaced by
-// kiln_job_finalized_kind), without kiln_job_finalized_kind (026), all
-// valid, kiln_job_claim_kind as defined, and kiln_job_partition and
+// kiln_job_finalized_kind), without kiln_job_finalized_kind (026), with
+// kiln_job_finished (027) as defined, all valid, kiln_job_claim_kind as defined, and kiln_job_partition and
 // kiln_job_cancel_requested with their predicates' conditions in migration
 // 025's order (the one that almost every job fails first).
 func wantJobIndexes(t *testing.T, s *Store) {
 	t.Helper()
 	indexes, valid, options := jobIndexes(t, s)
 	want := []string{"kiln_job_cancel_requested", "kiln_job_claim_kind", "kiln_job_claim_waiting", "kiln_job_due",
-		"kiln_job_partition", "kiln_job_pending", "kiln_job_pkey", "kiln_job_state_inflight", "kiln_job_unique_key"}
+		"kiln_job_finished", "kiln_job_partition", "kiln_job_pending", "kiln_job_pkey", "kiln_job_state_inflight",
+		"kiln_job_unique_key"}
 	if !slices.Equal(indexes, want) {
 		t.Errorf("indexes of kiln_job: %v, want %v", indexes, want)
 	}
@@ -122,6 +123,8 @@ func wantJobIndexes(t *testing.T, s *Store) {
 		{"kiln_job_partition", "(kind, partition_key, state DESC, queue, priority, scheduled_at, id) " +
 			"WHERE ((partition_key <> ''::text) AND (state = ANY (ARRAY['available'::text, 'running'::text])))"},
 		{"kiln_job_cancel_requested", "(leased_by) WHERE ((cancel_requested_at IS NOT NULL) AND (state = 'running'::text))"},
+		{"kiln_job_finished", "(state, id, kind, queue) " +
+			"WHERE (state = ANY (ARRAY['completed'::text, 'cancelled'::text, 'discarded'::text]))"},
 	} {
 		var def string
 		if err := s.pool.QueryRow(t.Context(), `SELECT pg_get_indexdef(($1 || '.' || $2)::regclass)`,
@@ -318,6 +321,7 @@ func TestMigrateConcurrentIndexes(t *testing.T) {
 		"DROP INDEX CONCURRENTLY IF EXISTS " + s.quoted + ".kiln_job_cancel_requested;",
 		"ALTER INDEX IF EXISTS " + s.quoted + ".kiln_job_cancel_requested_025 RENAME TO kiln_job_cancel_requested",
 		"DROP INDEX CONCURRENTLY IF EXISTS " + s.quoted + ".kiln_job_finalized_kind;",
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS kiln_job_finished",
 	} {
 		if !log.has(want) {
 			t.Errorf("no statement %q among %q", want, log.stmts)

@@ -44,6 +44,46 @@ func testList(t *testing.T, newStore NewStoreFunc) {
 		wantSameJob(t, f.list(&store.JobListParams{Kinds: []string{"c"}})[0], f.get(c2.ID))
 	})
 
+	t.Run("FinishedStates", func(t *testing.T) {
+		// A list of one final state reads that state's jobs in ID order
+		// (an index of finished jobs, the kind and queue checked on its
+		// entries): the jobs the filters say, in either order, past a
+		// cursor and up to a stop.
+		f := newFixture(t, newStore)
+		c1 := f.inState(kilntype.JobStateCompleted, kind("a"), queue("q1"))
+		d1 := f.inState(kilntype.JobStateDiscarded, kind("a"), queue("q1"))
+		c2 := f.inState(kilntype.JobStateCompleted, kind("b"), queue("q1"))
+		c3 := f.inState(kilntype.JobStateCompleted, kind("a"), queue("q2"))
+		x1 := f.inState(kilntype.JobStateCancelled, kind("a"), queue("q2"))
+		a1 := f.insert(kind("a"), queue("q1")) // last: the claims above take their own job
+		completed := []kilntype.JobState{kilntype.JobStateCompleted}
+		for _, tc := range []struct {
+			name string
+			p    store.JobListParams
+			want []int64
+		}{
+			{"Completed", store.JobListParams{States: completed}, []int64{c3.ID, c2.ID, c1.ID}},
+			{"CompletedAsc", store.JobListParams{States: completed, OrderAsc: true}, []int64{c1.ID, c2.ID, c3.ID}},
+			{"CompletedOfKind", store.JobListParams{States: completed, Kinds: []string{"a"}}, []int64{c3.ID, c1.ID}},
+			{"CompletedInQueue", store.JobListParams{States: completed, Queues: []string{"q1"}}, []int64{c2.ID, c1.ID}},
+			{"CompletedOfKindInQueue", store.JobListParams{States: completed, Kinds: []string{"a"}, Queues: []string{"q2"}},
+				[]int64{c3.ID}},
+			{"CompletedOfKindsAfterCursor", store.JobListParams{States: completed, Kinds: []string{"a", "b"}, Cursor: c3.ID},
+				[]int64{c2.ID, c1.ID}},
+			{"CompletedStopAt", store.JobListParams{States: completed, StopAt: c2.ID}, []int64{c3.ID, c2.ID}},
+			{"Discarded", store.JobListParams{States: []kilntype.JobState{kilntype.JobStateDiscarded}}, []int64{d1.ID}},
+			{"CancelledOfKind", store.JobListParams{States: []kilntype.JobState{kilntype.JobStateCancelled},
+				Kinds: []string{"a"}}, []int64{x1.ID}},
+			{"FinalStatesOfKind", store.JobListParams{States: []kilntype.JobState{kilntype.JobStateCompleted,
+				kilntype.JobStateCancelled, kilntype.JobStateDiscarded}, Kinds: []string{"a"}},
+				[]int64{x1.ID, c3.ID, d1.ID, c1.ID}},
+			{"AvailableOfKind", store.JobListParams{States: []kilntype.JobState{kilntype.JobStateAvailable},
+				Kinds: []string{"a"}}, []int64{a1.ID}},
+		} {
+			wantIDs(t, tc.name, ids(f.list(&tc.p)), tc.want)
+		}
+	})
+
 	t.Run("TagAndArgs", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		red := f.insert(withTags("red", "big"), withArgs(`{"email":"Ann@example.com","n":1}`))

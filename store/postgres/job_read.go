@@ -145,7 +145,10 @@ func jobListQuery(params *store.JobListParams) (string, []any, bool) {
 		inner = `state ` + order + `, id ` + order
 		outer = inner
 	}
-	query += ` ORDER BY ` + inner + ` LIMIT ` + arg(listLimit(params.Limit))
+	// The limit is a constant too: with a parameter, a generic plan
+	// assumes a tenth of the rows and may read a state's whole range and
+	// sort it (5,000 scheduled jobs through kiln_job_due: 11 ms).
+	query += ` ORDER BY ` + inner + ` LIMIT ` + strconv.Itoa(listLimit(params.Limit))
 	if params.ArgsPreview > 0 {
 		// The page's jobs are chosen first, with their args as stored (a
 		// TOAST pointer, not read); only then is each one's jsonb turned

@@ -280,6 +280,9 @@ var errNotListening = errors.New("the subscription has no connection now")
 // (fn runs under ctx). A function that leaves the connection closed makes
 // the subscription reconnect, as a failed wait does.
 func (sub *subscription) exec(ctx context.Context, fn func(ctx context.Context, conn *pgx.Conn) error) error {
+	if err := ctx.Err(); err != nil {
+		return err // not queued: the loop could take and run it before this select sees ctx done
+	}
 	t := &connTask{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	sub.mu.Lock()
 	if sub.conn == nil {
@@ -326,6 +329,10 @@ func (sub *subscription) runTasks(ctx context.Context, conn *pgx.Conn) error {
 		}
 		if conn.IsClosed() {
 			t.done <- errNotListening
+			continue
+		}
+		if err := t.ctx.Err(); err != nil {
+			t.done <- err // its caller's context ended while it waited: fn does not run
 			continue
 		}
 		if !held {

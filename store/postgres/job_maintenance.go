@@ -199,9 +199,10 @@ const cleanFronts = 4
 // deletes none. A job that a pending continuation or batch callback waits
 // on is kept, as the SQLite store keeps it.
 //
-// No index of finalized jobs is read (an entry in one would cost every
-// job's finish; docs/benchmarks.md, "PostgreSQL: the cleaner by ID
-// ranges"): the jobs are read in ID order, chunk by chunk, by the primary
+// No index of finalized jobs is read (kiln_job_finished, migration 027,
+// serves the dashboard's pages by state, not the cleaner's cut-offs by
+// state, kind and queue; docs/benchmarks.md, "PostgreSQL: the cleaner by
+// ID ranges"): the jobs are read in ID order, chunk by chunk, by the primary
 // key (sqlCleanRead), and those due are deleted, one transaction per
 // chunk. With params.Progress, a call reads at most params.ReadMax jobs,
 // from where the last call stopped: each cut-off's front moves on over the

@@ -421,6 +421,10 @@ func TestDefaultMaxConns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A password that reads "pool_max_conns" sets no pool size (trust
+	// authentication ignores it).
+	named := *u
+	named.User = url.UserPassword(u.User.Username(), "pool_max_conns")
 	q := u.Query()
 	q.Set("pool_max_conns", "3")
 	u.RawQuery = q.Encode()
@@ -434,6 +438,7 @@ func TestDefaultMaxConns(t *testing.T) {
 		{u.String(), postgres.Options{}, 3},
 		{u.String(), postgres.Options{MaxConns: 5}, 5},
 		{testURL(t), postgres.Options{MaxConns: 6}, 6},
+		{named.String(), postgres.Options{}, 1},
 	} {
 		s, err := postgres.Open(t.Context(), tc.url, &tc.opts)
 		if err != nil {

@@ -374,7 +374,7 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 	switch {
 	case o.MaxConns > 0:
 		cfg.MaxConns = o.MaxConns
-	case strings.Contains(url, "pool_max_conns"):
+	case urlSets(url, "pool_max_conns"):
 		// The URL's size stands.
 	case o.PgBouncer:
 		cfg.MaxConns = 2 // no LISTEN connection behind the pooler
@@ -456,18 +456,27 @@ const unusedCacheCapacity = 16
 // docs/benchmarks.md). A query that asks for the other mode by argument
 // still has a cache, of 16 statements.
 func shrinkUnusedCache(cfg *pgx.ConnConfig, url string) {
-	// pgx takes the capacities out of the settings pgconn parses (URL or
-	// keywords, and the environment): whether they were set is read there.
-	var set map[string]string
-	if pc, err := pgconn.ParseConfig(url); err == nil {
-		set = pc.RuntimeParams
-	}
-	if _, ok := set["statement_cache_capacity"]; !ok && cfg.DefaultQueryExecMode != pgx.QueryExecModeCacheStatement {
+	if !urlSets(url, "statement_cache_capacity") && cfg.DefaultQueryExecMode != pgx.QueryExecModeCacheStatement {
 		cfg.StatementCacheCapacity = min(cfg.StatementCacheCapacity, unusedCacheCapacity)
 	}
-	if _, ok := set["description_cache_capacity"]; !ok && cfg.DefaultQueryExecMode != pgx.QueryExecModeCacheDescribe {
+	if !urlSets(url, "description_cache_capacity") && cfg.DefaultQueryExecMode != pgx.QueryExecModeCacheDescribe {
 		cfg.DescriptionCacheCapacity = min(cfg.DescriptionCacheCapacity, unusedCacheCapacity)
 	}
+}
+
+// urlSets reports whether the connection string url (URL or keywords)
+// sets the setting name, as pgconn parses it (the environment's PG...
+// variables included): pgx and pgxpool take their own settings (pool and
+// cache sizes) out of the settings pgconn parses, so whether one was set is
+// read there, not in the text, where the name could be part of a password
+// or of another value.
+func urlSets(url, name string) bool {
+	pc, err := pgconn.ParseConfig(url)
+	if err != nil {
+		return false
+	}
+	_, ok := pc.RuntimeParams[name]
+	return ok
 }
 
 // pooledMode reports whether pgx's query exec mode m works through a pooler

@@ -221,16 +221,21 @@ func claimPrelude(rate string) string {
 // the prelude (the setting unset, or ” once a transaction that set it has
 // ended), it takes nothing. counted
 // appends the deltas of the available jobs picked, as sqlClaim's counted.
-var sqlClaimPlainFormat = `WITH picked AS MATERIALIZED (
-%[1]s
-),
-counted AS (
+// sqlCountPicked is a claim's CTE that moves the jobs of its picked CTE,
+// every one available (its read takes no other), to running in the
+// counters of queue $1.
+const sqlCountPicked = `counted AS (
 	INSERT INTO {s}.kiln_job_count_delta (queue, state, jobs, finished)
 	SELECT $1, d.state, d.jobs, 0
 	FROM (SELECT count(*) AS n FROM picked) AS c,
 		LATERAL (VALUES ('running', c.n), ('available', -c.n)) AS d(state, jobs)
 	WHERE c.n > 0
-)%[3]s
+)`
+
+var sqlClaimPlainFormat = `WITH picked AS MATERIALIZED (
+%[1]s
+),
+` + sqlCountPicked + `%[3]s
 UPDATE {s}.kiln_job AS j SET ` + claimSet("$2", "$5", "$6", "$7") + `
 WHERE j.id = ANY(ARRAY(SELECT id FROM picked))
 RETURNING %[2]s`

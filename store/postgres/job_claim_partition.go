@@ -469,13 +469,7 @@ picked AS MATERIALIZED (
 	) AS r
 	WHERE r.rank <= r.room
 ),
-counted AS (
-	INSERT INTO {s}.kiln_job_count_delta (queue, state, jobs, finished)
-	SELECT $1, d.state, d.jobs, 0
-	FROM (SELECT count(*) AS n FROM picked) AS c,
-		LATERAL (VALUES ('running', c.n), ('available', -c.n)) AS d(state, jobs)
-	WHERE c.n > 0
-)
+` + sqlCountPicked + `
 UPDATE {s}.kiln_job AS j SET ` + claimSet("$3", "$7", "$8", "$9") + `
 WHERE EXISTS (SELECT FROM async) AND j.id = ANY(ARRAY(SELECT id FROM picked))
 RETURNING ` + qualified("j", jobColumns) + `,

@@ -144,26 +144,7 @@ func testClaimPartitioned(t *testing.T, newStore NewStoreFunc) {
 		// key waits at most ceil(E/M) = 1 claim, so every claim takes a b
 		// job while b has one left, and all of b's are taken within
 		// 10 claims (in fact 2: the second rotation shares what is left).
-		bLeft := 10
-		for n := 1; bLeft > 0; n++ {
-			if n > 10 {
-				t.Fatalf("%d b jobs still waiting after 10 claims", bLeft)
-			}
-			jobs := f.claim(partitioned(claimSize, 0))
-			if len(jobs) != claimSize {
-				t.Fatalf("claim %d took %d jobs; want %d (work-conserving)", n, len(jobs), claimSize)
-			}
-			got := perKey(jobs)["b"]
-			if got == 0 {
-				t.Fatalf("claim %d took no b job with %d waiting", n, bLeft)
-			}
-			bLeft -= got
-			var ps []*store.JobFinishParams
-			for _, j := range jobs {
-				ps = append(ps, finishParams(j, kilntype.JobStateCompleted, base))
-			}
-			f.finish(ps...)
-		}
+		claimWithin(t, f, claimSize, 0, "b", 10, 1)
 	})
 
 	t.Run("FairnessBoundUnderLimit", func(t *testing.T) {
@@ -181,26 +162,7 @@ func testClaimPartitioned(t *testing.T, newStore NewStoreFunc) {
 		const backlog, claimSize, limit = 2_000, 10, 50
 		f.insertN(backlog, kind("t"), partition("a"))
 		f.insertN(10, kind("t"), partition("b"))
-		bound := store.PartitionWalkEvery * ((2 + claimSize - 1) / claimSize)
-		bLeft, since := 10, 0
-		for n := 1; bLeft > 0; n++ {
-			jobs := f.claim(partitioned(claimSize, limit))
-			if len(jobs) != claimSize {
-				t.Fatalf("claim %d took %d jobs; want %d (work-conserving)", n, len(jobs), claimSize)
-			}
-			since++
-			if got := perKey(jobs)["b"]; got > 0 {
-				bLeft -= got
-				since = 0
-			} else if since >= bound {
-				t.Fatalf("claims %d to %d took no b job with %d waiting (bound: %d claims)", n-since+1, n, bLeft, bound)
-			}
-			var ps []*store.JobFinishParams
-			for _, j := range jobs {
-				ps = append(ps, finishParams(j, kilntype.JobStateCompleted, base))
-			}
-			f.finish(ps...)
-		}
+		claimWithin(t, f, claimSize, limit, "b", 10, store.PartitionWalkEvery*((2+claimSize-1)/claimSize))
 	})
 
 	t.Run("HotKeyAtFrontUnderLimit", func(t *testing.T) {
@@ -334,4 +296,32 @@ func testClaimPartitioned(t *testing.T, newStore NewStoreFunc) {
 			t.Fatalf("a paused queue gave %d jobs", len(got))
 		}
 	})
+}
+
+// claimWithin claims up to want jobs of kind "t" under a per-key limit of
+// maxRunning (partitioned), each claim's jobs completed before the next,
+// until the left jobs of key are taken, and fails the test when a claim
+// takes fewer than want jobs (a claim is work-conserving while jobs are
+// due) or when bound claims in a row take none of key's.
+func claimWithin(t *testing.T, f *fixture, want, maxRunning int, key string, left, bound int) {
+	t.Helper()
+	since := 0
+	for n := 1; left > 0; n++ {
+		jobs := f.claim(partitioned(want, maxRunning))
+		if len(jobs) != want {
+			t.Fatalf("claim %d took %d jobs; want %d (work-conserving)", n, len(jobs), want)
+		}
+		since++
+		if got := perKey(jobs)[key]; got > 0 {
+			left -= got
+			since = 0
+		} else if since >= bound {
+			t.Fatalf("claims %d to %d took no %s job with %d waiting (bound: %d claims)", n-since+1, n, key, left, bound)
+		}
+		var ps []*store.JobFinishParams
+		for _, j := range jobs {
+			ps = append(ps, finishParams(j, kilntype.JobStateCompleted, base))
+		}
+		f.finish(ps...)
+	}
 }

@@ -257,21 +257,22 @@ const maxPartitionKeys = 1000
 // of the rounds before it (which a backend whose rounds commit on their
 // own has claimed) and the cursor after them.
 func ClaimPartitioned(ctx context.Context, src PartitionSource, cursor string, want, maxRunning int, budget *KeyBudget) ([]*kilntype.JobRow, string, error) {
-	jobs, cursor, _, err := claimPartitioned(ctx, src, cursor, want, maxRunning, budget, false)
+	jobs, cursor, _, err := claimPartitioned(ctx, src, cursor, want, maxRunning, budget, nil)
 	return jobs, cursor, err
 }
 
-// claimPartitioned is ClaimPartitioned, which, when inOrder is set and
-// src is a PartitionInOrder, first claims in claim order
+// claimPartitioned is ClaimPartitioned, which, when ord is not nil (src
+// as a PartitionInOrder, for a kind capped per key without a per-key rate
+// limit: the caller checks), first claims in claim order
 // (PartitionInOrder.InOrder) and by key in rotation only what that left
 // of want; short reports that the in-order claim was made and came back
 // with fewer than want jobs.
 func claimPartitioned(ctx context.Context, src PartitionSource, cursor string, want, maxRunning int, budget *KeyBudget,
-	inOrder bool) (claimed []*kilntype.JobRow, next string, short bool, err error) {
+	ord PartitionInOrder) (claimed []*kilntype.JobRow, next string, short bool, err error) {
 	if want <= 0 {
 		return nil, cursor, false, nil
 	}
-	if ord, ok := src.(PartitionInOrder); ok && inOrder && maxRunning > 0 && budget == nil {
+	if ord != nil {
 		jobs, err := ord.InOrder(ctx, want, max(want*partitionInOrderFactor, partitionInOrderMin), maxRunning)
 		if err != nil || len(jobs) == want {
 			return jobs, cursor, false, err
@@ -594,12 +595,12 @@ func (c *PartitionCursors) ClaimPartitionedKinds(ctx context.Context, p *JobClai
 			continue
 		}
 		src, maxRunning, budget := source(kind), p.Partitioned[kind].MaxRunning, rate.KeyBudget(kind)
-		inOrder := false
-		if _, ok := src.(PartitionInOrder); ok && maxRunning > 0 && budget == nil {
-			inOrder = c.inOrderTurn(p.Queue, kind)
+		var ord PartitionInOrder // set on this kind's in-order turns
+		if o, ok := src.(PartitionInOrder); ok && maxRunning > 0 && budget == nil && c.inOrderTurn(p.Queue, kind) {
+			ord = o
 		}
-		jobs, cursor, short, err := claimPartitioned(ctx, src, c.Get(p.Queue, kind), want, maxRunning, budget, inOrder)
-		if inOrder && err == nil {
+		jobs, cursor, short, err := claimPartitioned(ctx, src, c.Get(p.Queue, kind), want, maxRunning, budget, ord)
+		if ord != nil && err == nil {
 			c.inOrderDone(p.Queue, kind, short)
 		}
 		cursors[kind] = cursor

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -233,12 +232,12 @@ func (s *Store) finishedKindsWalk(ctx context.Context, params *store.JobListPara
 	}
 	limit := listLimit(params.Limit)
 	bound := max(int(math.Sqrt(float64(limit)*float64(counts[params.States[0]])/4)), limit)
-	kinds, err := json.Marshal(params.Kinds)
+	kinds, err := jsonStrings(params.Kinds)
 	if err != nil {
 		return walkFinished, err
 	}
 	var n int
-	if err := s.r.QueryRowContext(ctx, sqlFinishedKindCount, string(params.States[0]), string(kinds), bound+1).Scan(&n); err != nil {
+	if err := s.r.QueryRowContext(ctx, sqlFinishedKindCount, string(params.States[0]), kinds, bound+1).Scan(&n); err != nil {
 		return walkFinished, fail("list jobs", err)
 	}
 	if n <= bound {

@@ -20,10 +20,13 @@
 # (e.g. --system floor, --partition-keys 1000 --partition-limit 1 [--hold 200],
 # --rate-limit 1000000, --batch 85).
 #
-# Counts repeat within ~0.3 % whatever the load; the 1-job runs vary by a
-# few million instructions, under 1k per job of a 5,000-job run
-# (docs/benchmarks.md, "PostgreSQL per-queue due test", Method).
-# PGCOST_STOP=1 stops the cluster afterwards.
+# Counts repeat within ~0.3 % whatever the load; since each count vacuums
+# the cluster first, the 1-job runs repeat within ~0.5M instructions, 0.1k
+# per job of a 5,000-job run (docs/benchmarks.md, "PostgreSQL: the checks
+# and compared columns of kiln_job").
+# PGCOST_WHOLE=1 makes only the two whole runs and prints "all" (a third
+# of the time: for comparing variants). PGCOST_STOP=1 stops the cluster
+# afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -65,6 +68,13 @@ go build -o "$dir/storecost" ./cmd/storecost
 # when it exits, after that run's storecost returned).
 count() {
   local mark="$dir/mark.$$"
+  # The catalogs bloat with each run's schema, created and dropped with
+  # autovacuum off, and the next run's backend pays for reading the dead
+  # rows and setting their hint bits: up to 95M instructions more in one
+  # run of 1 job (19k per job of a 5,000-job count) before this VACUUM,
+  # 0.2M after (docs/benchmarks.md, "PostgreSQL: the checks and
+  # compared columns of kiln_job"). It runs on a backend of its own, not counted.
+  "$bin/psql" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -c VACUUM >/dev/null
   touch "$mark"
   # shellcheck disable=SC2064 # the mark's name is fixed now
   trap "rm -f '$mark'" RETURN
@@ -88,6 +98,11 @@ count() {
 # (Each count is checked: a failure inside $(...) would not stop the script.)
 full_n=$(count --jobs "$jobs" "$@") || exit 1
 full_1=$(count --jobs 1 "$@") || exit 1
+if [ -n "${PGCOST_WHOLE:-}" ]; then
+  python3 -c 'import sys; n, a, b = (int(x) for x in sys.argv[1:4]); print(f"storecost {sys.argv[4] or \"(defaults)\"}, {n} jobs: all {(a - b) / (n - 1) / 1000:.1f}k instructions per job ({a} less {b})")' \
+    "$jobs" "$full_n" "$full_1" "$*"
+  exit 0
+fi
 ins_n=$(count --jobs "$jobs" --insert-only "$@") || exit 1
 ins_1=$(count --jobs 1 --insert-only "$@") || exit 1
 # storecost's --partition-limit claims as jobs finish (a key's next job

@@ -43,11 +43,19 @@ func isUniqueViolation(err error) bool {
 	return errors.As(err, &e) && e.Code == codeUniqueViolation
 }
 
+// isLockTimeout reports whether err is PostgreSQL's error for a statement
+// that gave up waiting for a lock (lock_timeout).
+func isLockTimeout(err error) bool {
+	var e *pgconn.PgError
+	return errors.As(err, &e) && e.Code == codeLockNotAvailable
+}
+
 // PostgreSQL error codes (SQLSTATE) this package tells apart.
 const (
 	codeUndefinedTable    = "42P01"
 	codeInvalidSchemaName = "3F000"
 	codeUniqueViolation   = "23505"
+	codeLockNotAvailable  = "55P03"
 )
 
 // isNoRows reports whether err says that a QueryRow found nothing.

@@ -49,10 +49,7 @@ func NewForTest(t testing.TB) *Store {
 // migrateTo is Migrate, stopping after migration version upTo (0: the
 // last one): upgrade tests build a schema of an earlier version with it.
 func (s *Store) migrateTo(ctx context.Context, upTo int) error {
-	if err := migrations.Run(ctx, migrator{s}, upTo); err != nil {
-		return fail("migrate", err)
-	}
-	return nil
+	return s.migrate(ctx, upTo)
 }
 
 // MigrateToForTest applies the migrations up to version (see migrateTo),

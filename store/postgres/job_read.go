@@ -335,7 +335,10 @@ func (s *Store) JobAttemptList(ctx context.Context, params *store.JobAttemptList
 }
 
 // sqlListCancelRequested returns the running jobs leased by $1 with a
-// cancel request, from the partial index kiln_job_cancel_requested.
+// cancel request, from the partial index kiln_job_cancel_requested: the
+// running jobs of every process with a request, in ID order (migration
+// 028 keyed it by id, so that no index names leased_by), whose leased_by
+// is checked on the row.
 const sqlListCancelRequested = `SELECT id FROM {s}.kiln_job
 WHERE state = 'running' AND cancel_requested_at IS NOT NULL AND leased_by = $1
 ORDER BY id`

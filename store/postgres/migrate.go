@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"regexp"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -78,12 +79,48 @@ func (s *Store) migrateLockKey() int64 {
 // completed by the next Migrate. A pooler in transaction mode
 // (Options.PgBouncer) keeps no session lock: there, such a migration on a
 // large table fails with an error saying to run it on a direct connection.
+//
+// A statement of a migration that takes kiln_job's ACCESS EXCLUSIVE lock
+// sets a short lock_timeout (2 s) for its transaction, so that it never
+// keeps every enqueue, claim and finish waiting behind it while a long
+// transaction holds the table. When it gives up (SQLSTATE 55P03), Migrate
+// waits and runs the migrations again, from the one that gave up, up to
+// migrateLockRetries times; then it returns that error.
 func (s *Store) Migrate(ctx context.Context) error {
-	if err := migrations.Run(ctx, migrator{s}, 0); err != nil {
-		return fail("migrate", err)
-	}
-	return nil
+	return s.migrate(ctx, 0)
 }
+
+// migrate is Migrate up to migration upTo (0: all), with its retries.
+func (s *Store) migrate(ctx context.Context, upTo int) error {
+	for retry := 0; ; retry++ {
+		err := migrations.Run(ctx, migrator{s}, upTo)
+		if err == nil {
+			return nil
+		}
+		if !isLockTimeout(err) || retry == migrateLockRetries {
+			return fail("migrate", err)
+		}
+		if s.migrateRetryHook != nil {
+			s.migrateRetryHook(err)
+		}
+		t := time.NewTimer(migrateLockPause * time.Duration(retry+1))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fail("migrate", err)
+		case <-t.C:
+		}
+	}
+}
+
+// migrateLockRetries is how many times Migrate runs the migrations again
+// after a statement gave up waiting for kiln_job's lock (lock_timeout), and
+// migrateLockPause the pause before the first retry, one more for each
+// next: 1, 2, 3, 4, then 5 s, about 35 s in all with the 2 s waits.
+const (
+	migrateLockRetries = 5
+	migrateLockPause   = time.Second
+)
 
 // migrator is the PostgreSQL dialect of package migrate: transactions
 // under a transaction-level advisory lock keyed by the schema, and

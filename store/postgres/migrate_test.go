@@ -1,11 +1,16 @@
 package postgres
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
@@ -23,7 +28,7 @@ func TestMigrationStatements(t *testing.T) {
 	}
 	for _, m := range ms {
 		if m.NoTx != (m.Version == 10 || m.Version == 11 || m.Version == 15 || m.Version == 20 || m.Version == 24 || m.Version == 25 ||
-			m.Version == 26 || m.Version == 27) {
+			m.Version == 26 || m.Version == 27 || m.Version == 28) {
 			t.Errorf("migration %s: runs outside a transaction: %v", m.Name, m.NoTx)
 		}
 	}
@@ -100,7 +105,9 @@ WHERE oid = ($1 || '.kiln_job')::regclass`, s.quoted).Scan(&options); err != nil
 // kiln_job_finalized_kind), without kiln_job_finalized_kind (026), with
 // kiln_job_finished (027) as defined, all valid, kiln_job_claim_kind as defined, and kiln_job_partition and
 // kiln_job_cancel_requested with their predicates' conditions in migration
-// 025's order (the one that almost every job fails first).
+// 025's order (the one that almost every job fails first),
+// kiln_job_cancel_requested keyed by id (028); and the CHECK constraints
+// of migration 028 (wantJobChecks).
 func wantJobIndexes(t *testing.T, s *Store) {
 	t.Helper()
 	indexes, valid, options := jobIndexes(t, s)
@@ -122,7 +129,7 @@ func wantJobIndexes(t *testing.T, s *Store) {
 		{"kiln_job_claim_kind", "(queue, kind, priority, scheduled_at, id) WHERE (state = 'available'::text)"},
 		{"kiln_job_partition", "(kind, partition_key, state DESC, queue, priority, scheduled_at, id) " +
 			"WHERE ((partition_key <> ''::text) AND (state = ANY (ARRAY['available'::text, 'running'::text])))"},
-		{"kiln_job_cancel_requested", "(leased_by) WHERE ((cancel_requested_at IS NOT NULL) AND (state = 'running'::text))"},
+		{"kiln_job_cancel_requested", "(id) WHERE ((cancel_requested_at IS NOT NULL) AND (state = 'running'::text))"},
 		{"kiln_job_finished", "(state, id, kind, queue) " +
 			"WHERE (state = ANY (ARRAY['completed'::text, 'cancelled'::text, 'discarded'::text]))"},
 	} {
@@ -133,6 +140,66 @@ func wantJobIndexes(t *testing.T, s *Store) {
 		}
 		if !strings.HasSuffix(def, want.def) {
 			t.Errorf("%s: %s, want ... %s", want.index, def, want.def)
+		}
+	}
+	wantJobChecks(t, s)
+}
+
+// sqlJobChecks lists the CHECK constraints of kiln_job: name, whether
+// validated, definition.
+const sqlJobChecks = `SELECT conname, convalidated, pg_get_constraintdef(oid) FROM pg_catalog.pg_constraint
+WHERE conrelid = ($1 || '.kiln_job')::regclass AND contype = 'c' ORDER BY conname`
+
+// wantJobChecks fails the test unless kiln_job's one CHECK constraint is
+// migration 028's kiln_job_state_check, validated (no progress check), and
+// it refuses a state outside the eight, on an insert and on an update,
+// with the constraint's name in the error.
+func wantJobChecks(t *testing.T, s *Store) {
+	t.Helper()
+	rows, err := s.pool.Query(t.Context(), sqlJobChecks, s.quoted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		var (
+			name, def string
+			valid     bool
+		)
+		if err := rows.Scan(&name, &valid, &def); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s %v %s", name, valid, def))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"kiln_job_state_check true CHECK (((state COLLATE \"C\") = ANY " +
+		"('{available,running,completed,scheduled,retryable,pending,cancelled,discarded}'::text[])))"}
+	if !slices.Equal(got, want) {
+		t.Errorf("CHECK constraints of kiln_job:\n%q\nwant\n%q", got, want)
+	}
+	for _, bad := range []string{
+		`INSERT INTO {s}.kiln_job (kind, queue, args, state, priority, max_attempts, created_at, scheduled_at)
+VALUES ('k', 'q', '{}', 'compelted', 1, 1, now(), now())`,
+		`UPDATE {s}.kiln_job SET state = 'Running' WHERE kind = 'kiln-check-028'`,
+	} {
+		// In a transaction rolled back, after the insert of the job that
+		// the update changes: nothing stays, whatever the check does.
+		tx, err := s.pool.Begin(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(t.Context(), s.expand(`INSERT INTO {s}.kiln_job (kind, queue, args, state, priority,
+	max_attempts, created_at, scheduled_at) VALUES ('kiln-check-028', 'q', '{}', 'available', 1, 1, now(), now())`)); err != nil {
+			_ = tx.Rollback(t.Context())
+			t.Fatal(err)
+		}
+		_, err = tx.Exec(t.Context(), s.expand(bad))
+		_ = tx.Rollback(t.Context())
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "23514" || pgErr.ConstraintName != "kiln_job_state_check" {
+			t.Errorf("%s: %v, want a violation of kiln_job_state_check", bad, err)
 		}
 	}
 }
@@ -267,6 +334,104 @@ func TestUpgradeFrom025(t *testing.T) {
 	}
 }
 
+// TestUpgradeFrom027 migrates a schema of version 27 holding a job in
+// each state, one of them running with a cancel request and a progress, to
+// the current version: migration 028 (in one transaction on this small
+// table) replaces the two CHECK constraints by kiln_job_state_check in its
+// cheaper form, validated, and keys kiln_job_cancel_requested by id
+// (wantJobIndexes); the running job's cancel request is still found by its
+// process, and not by another; the jobs run through the store as before
+// (storetest.CheckUpgradedJobs).
+func TestUpgradeFrom027(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := OpenForTest(t, &Options{Schema: SchemaForTest(t), MaxConns: 4, CallerClock: true})
+	if err := s.migrateTo(ctx, 27); err != nil {
+		t.Fatal(err)
+	}
+	ids := writeOldJobs(t, s)
+	if _, err := s.pool.Exec(ctx, s.expand(`UPDATE {s}.kiln_job SET cancel_requested_at = $2, progress = 40,
+	progress_attempt = attempt WHERE id = $1`), ids[kilntype.JobStateRunning], storetest.UpgradeBase); err != nil {
+		t.Fatal(err)
+	}
+	var checks int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM pg_catalog.pg_constraint
+WHERE conrelid = ($1 || '.kiln_job')::regclass AND contype = 'c'`, s.quoted).Scan(&checks); err != nil || checks != 2 {
+		t.Fatalf("CHECK constraints of kiln_job at version 27: %d, %v; want 2", checks, err)
+	}
+	log := &statementLog{}
+	s.migrateHook = log.add
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SchemaCheck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"SET LOCAL lock_timeout = '2s'; ALTER TABLE " + s.quoted + ".kiln_job DROP CONSTRAINT IF EXISTS kiln_job_state_check_028",
+		"CREATE INDEX IF NOT EXISTS kiln_job_cancel_requested_028"} {
+		if !log.has(want) {
+			t.Errorf("a table of %d jobs is migrated other than in one transaction: no %q among %q", len(ids), want, log.stmts)
+		}
+	}
+	wantJobIndexes(t, s)
+	for _, c := range []struct {
+		leasedBy string
+		want     []int64
+	}{{"gone", []int64{ids[kilntype.JobStateRunning]}}, {"other", nil}} {
+		got, err := s.JobListCancelRequested(ctx, &store.JobListCancelRequestedParams{LeasedBy: c.leasedBy})
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("JobListCancelRequested(%q) after 028: %v, %v; want %v", c.leasedBy, got, err, c.want)
+		}
+	}
+	if _, err := s.pool.Exec(ctx, s.expand(`UPDATE {s}.kiln_job SET cancel_requested_at = NULL WHERE id = $1`),
+		ids[kilntype.JobStateRunning]); err != nil {
+		t.Fatal(err)
+	}
+	storetest.CheckUpgradedJobs(t, s, ids)
+}
+
+// TestMigrateLockTimeout runs migration 028 while another transaction
+// holds a lock on kiln_job that its ALTER TABLE waits for: the statement
+// gives up after its lock_timeout, without keeping the table's other users
+// waiting behind it longer, and Migrate runs the migration again, which
+// succeeds once the lock is gone. It is not parallel: it waits for 2 s
+// lock timeouts.
+func TestMigrateLockTimeout(t *testing.T) {
+	ctx := t.Context()
+	s := OpenForTest(t, &Options{Schema: SchemaForTest(t), MaxConns: 4, CallerClock: true})
+	if err := s.migrateTo(ctx, 27); err != nil {
+		t.Fatal(err)
+	}
+	// A transaction that reads kiln_job holds ACCESS SHARE, which ALTER
+	// TABLE's ACCESS EXCLUSIVE waits for.
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(context.Background()) }()
+	if _, err := tx.Exec(ctx, s.expand(`SELECT count(*) FROM {s}.kiln_job`)); err != nil {
+		t.Fatal(err)
+	}
+	var retries []error
+	s.migrateRetryHook = func(err error) {
+		retries = append(retries, err)
+		if len(retries) == 1 {
+			// Migrate calls the hook before its pause: the lock is gone
+			// when it runs the migration again.
+			if err := tx.Rollback(ctx); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(retries) != 1 || !isLockTimeout(retries[0]) || !strings.Contains(retries[0].Error(), "028_row_checks") {
+		t.Errorf("retries: %v, want one, of 028 after a lock timeout", retries)
+	}
+	wantJobIndexes(t, s)
+}
+
 // TestMigrateConcurrentIndexes runs migration 010 as on a large table
 // (ConcurrentIndexMinRows 0): CREATE INDEX CONCURRENTLY, after dropping the
 // INVALID index that an interrupted concurrent build of the same name left
@@ -322,6 +487,10 @@ func TestMigrateConcurrentIndexes(t *testing.T) {
 		"ALTER INDEX IF EXISTS " + s.quoted + ".kiln_job_cancel_requested_025 RENAME TO kiln_job_cancel_requested",
 		"DROP INDEX CONCURRENTLY IF EXISTS " + s.quoted + ".kiln_job_finalized_kind;",
 		"CREATE INDEX CONCURRENTLY IF NOT EXISTS kiln_job_finished",
+		"SET LOCAL lock_timeout = '2s'; ALTER TABLE " + s.quoted + ".kiln_job DROP CONSTRAINT IF EXISTS kiln_job_state_check_028",
+		"ALTER TABLE " + s.quoted + ".kiln_job VALIDATE CONSTRAINT kiln_job_state_check_028",
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS kiln_job_cancel_requested_028",
+		"ALTER INDEX IF EXISTS " + s.quoted + ".kiln_job_cancel_requested_028 RENAME TO kiln_job_cancel_requested",
 	} {
 		if !log.has(want) {
 			t.Errorf("no statement %q among %q", want, log.stmts)
@@ -344,8 +513,11 @@ func TestMigrateConcurrentIndexes(t *testing.T) {
 	// 025 interrupted after its renames, before its row, with an INVALID
 	// kiln_job_partition_025 that an interrupted build of its successor
 	// left: the next run drops it, builds both indexes once more and
-	// renames them again.
-	if _, err := s.pool.Exec(ctx, s.expand(`DELETE FROM {s}.kiln_migration WHERE version = 25`)); err != nil {
+	// renames them again. 028 is run again after it (as if it had been
+	// interrupted after its last statement too): it replaces the
+	// kiln_job_cancel_requested that 025 built again, and its constraint
+	// statements find their work done.
+	if _, err := s.pool.Exec(ctx, s.expand(`DELETE FROM {s}.kiln_migration WHERE version IN (25, 28)`)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.pool.Exec(ctx, s.expand(`CREATE UNIQUE INDEX CONCURRENTLY kiln_job_partition_025
@@ -362,9 +534,10 @@ func TestMigrateConcurrentIndexes(t *testing.T) {
 		"CREATE INDEX CONCURRENTLY IF NOT EXISTS kiln_job_partition_025",
 		"ALTER INDEX IF EXISTS " + s.quoted + ".kiln_job_partition_025 RENAME TO kiln_job_partition",
 		"ALTER INDEX IF EXISTS " + s.quoted + ".kiln_job_cancel_requested_025 RENAME TO kiln_job_cancel_requested",
+		"ALTER INDEX IF EXISTS " + s.quoted + ".kiln_job_cancel_requested_028 RENAME TO kiln_job_cancel_requested",
 	} {
 		if !log.has(want) {
-			t.Errorf("rerun of 025: no statement %q among %q", want, log.stmts)
+			t.Errorf("rerun of 025 and 028: no statement %q among %q", want, log.stmts)
 		}
 	}
 	if err := s.SchemaCheck(ctx); err != nil {

@@ -340,6 +340,9 @@ type Store struct {
 	// statement that Migrate sends: a migration's whole text, or, for one
 	// marked migrate.NoTransactionMark, each of its statements.
 	migrateHook func(stmt string)
+	// migrateRetryHook, when set (by tests, before Migrate), is called
+	// with the error of each run of the migrations that Migrate retries.
+	migrateRetryHook func(err error)
 
 	// pingEvery, when set (by tests, before Listen), replaces pingInterval
 	// for the subscriptions of this Store; pingHook, when set, is called

@@ -107,7 +107,7 @@ func (s *Store) migrate(ctx context.Context, upTo int) error {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fail("migrate", err)
+			return fail("migrate", fmt.Errorf("%w (waiting to retry after: %w)", ctx.Err(), err))
 		case <-t.C:
 		}
 	}
@@ -116,7 +116,7 @@ func (s *Store) migrate(ctx context.Context, upTo int) error {
 // migrateLockRetries is how many times Migrate runs the migrations again
 // after a statement gave up waiting for kiln_job's lock (lock_timeout), and
 // migrateLockPause the pause before the first retry, one more for each
-// next: 1, 2, 3, 4, then 5 s, about 35 s in all with the 2 s waits.
+// next: 1, 2, 3, 4, then 5 s, 27 s in all with the six 2 s waits.
 const (
 	migrateLockRetries = 5
 	migrateLockPause   = time.Second

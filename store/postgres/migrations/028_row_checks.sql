@@ -18,7 +18,9 @@
 -- 2. kiln_job_progress_check (progress BETWEEN 0 AND 100, migration 008)
 --    is dropped: every store refuses a progress outside 0 to 100 before
 --    writing it (store.JobProgressSetParams.Validate, the same error on
---    both stores), and no other statement writes the column.
+--    both stores), and no other statement writes the column. SQLite keeps
+--    its CHECK: the stores differ only for a progress written by hand
+--    (PostgreSQL now keeps it, in its smallint), not at the API.
 -- 3. kiln_job_cancel_requested, the index of the cancel polling (running
 --    jobs with a cancel request), is keyed by id instead of leased_by:
 --    the same entries, but leased_by is then named by no index, and
@@ -42,8 +44,12 @@
 --     EXCLUSIVE lock), then validated by a scan of the table under a
 --     SHARE UPDATE EXCLUSIVE lock, which lets inserts, claims, finishes
 --     and reads go on (on a large table, in its own transaction); only
---     then is the old one dropped (ACCESS EXCLUSIVE, a moment) and the new
---     one renamed to the old name, which errors keep naming.
+--     then is the old one dropped and the new one renamed to the old name,
+--     which errors keep naming (one transaction: ACCESS EXCLUSIVE, a
+--     moment). Each of these three steps is a DO block that does nothing
+--     when its work is done (a validated kiln_job_state_check_028, or
+--     kiln_job_state_check in the new form), so that a run again after a
+--     failure or an interruption never scans the table a second time.
 --   - Each statement that takes ACCESS EXCLUSIVE sets lock_timeout for
 --     its own transaction: a statement that waits for the lock makes every
 --     later user of kiln_job wait behind it, so it gives up after 2 s
@@ -52,10 +58,10 @@
 --     after a pause (migrateLockRetries).
 --   - The index is built CONCURRENTLY under a new name, the old one
 --     dropped CONCURRENTLY and the new one renamed, as migration 025 does.
-SET LOCAL lock_timeout = '2s'; ALTER TABLE {s}.kiln_job DROP CONSTRAINT IF EXISTS kiln_job_state_check_028, ADD CONSTRAINT kiln_job_state_check_028 CHECK ((state COLLATE "C") = ANY ('{available,running,completed,scheduled,retryable,pending,cancelled,discarded}'::text[])) NOT VALID;
-ALTER TABLE {s}.kiln_job VALIDATE CONSTRAINT kiln_job_state_check_028;
-SET LOCAL lock_timeout = '2s'; ALTER TABLE {s}.kiln_job DROP CONSTRAINT IF EXISTS kiln_job_state_check, DROP CONSTRAINT IF EXISTS kiln_job_progress_check;
-SET LOCAL lock_timeout = '2s'; ALTER TABLE {s}.kiln_job RENAME CONSTRAINT kiln_job_state_check_028 TO kiln_job_state_check;
+DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_catalog.pg_constraint WHERE conrelid = '{s}.kiln_job'::regclass AND contype = 'c' AND ((conname = 'kiln_job_state_check_028' AND convalidated) OR (conname = 'kiln_job_state_check' AND pg_get_constraintdef(oid) LIKE '%COLLATE "C"%'))) THEN SET LOCAL lock_timeout = '2s'; ALTER TABLE {s}.kiln_job DROP CONSTRAINT IF EXISTS kiln_job_state_check_028, ADD CONSTRAINT kiln_job_state_check_028 CHECK ((state COLLATE "C") = ANY ('{available,running,completed,scheduled,retryable,pending,cancelled,discarded}'::text[])) NOT VALID; END IF; END $$;
+DO $$ BEGIN IF EXISTS (SELECT FROM pg_catalog.pg_constraint WHERE conrelid = '{s}.kiln_job'::regclass AND conname = 'kiln_job_state_check_028') THEN ALTER TABLE {s}.kiln_job VALIDATE CONSTRAINT kiln_job_state_check_028; END IF; END $$;
+DO $$ BEGIN IF EXISTS (SELECT FROM pg_catalog.pg_constraint WHERE conrelid = '{s}.kiln_job'::regclass AND conname = 'kiln_job_state_check_028') THEN SET LOCAL lock_timeout = '2s'; ALTER TABLE {s}.kiln_job DROP CONSTRAINT IF EXISTS kiln_job_state_check; ALTER TABLE {s}.kiln_job RENAME CONSTRAINT kiln_job_state_check_028 TO kiln_job_state_check; END IF; END $$;
+SET LOCAL lock_timeout = '2s'; ALTER TABLE {s}.kiln_job DROP CONSTRAINT IF EXISTS kiln_job_progress_check;
 
 CREATE INDEX CONCURRENTLY IF NOT EXISTS kiln_job_cancel_requested_028 ON {s}.kiln_job (id)
     WHERE cancel_requested_at IS NOT NULL AND state = 'running';

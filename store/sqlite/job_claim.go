@@ -32,23 +32,33 @@ import (
 // scheduled_at, id), one range per kind (see claimAvailable): jobs of other
 // kinds are never read, however many wait in the queue. Scheduled and
 // retryable jobs are read from kiln_job_claim_waiting one priority at a
-// time (prio walks the priorities present with one index seek each),
-// seeking the range scheduled_at <= now: jobs due in the future are never
-// read, however many there are. (Due ones of kinds not claimed are read
-// and filtered out: the promoter makes them available within a second.)
+// time (prio walks the priorities present with one index seek each, in
+// order), seeking the range scheduled_at <= now: jobs due in the future are
+// never read, however many there are. (Due ones of kinds not claimed are
+// read and filtered out: the promoter makes them available within a
+// second.)
+//
+// The statement is one compound SELECT of every range, an arm per kind and
+// the waiting jobs' arm, under one ORDER BY and LIMIT: SQLite runs it as a
+// merge of co-routines, each of which walks its index in claim order, so
+// no row is sorted or copied into a temporary b-tree. (Before, the
+// available and the waiting jobs were each a CTE with its own ORDER BY
+// and LIMIT, and the merge of the two sorted each CTE's rows again, which
+// SQLite cannot tell are in order: 49 of the 81 VM steps per claimed job,
+// docs/benchmarks.md, "SQLite writer per job, 2026-12-06 eighth session
+// (litefast)".)
 func sqlClaimCandidates(limit, kinds int) string {
-	return fmt.Sprintf(sqlClaimCandidatesFormat, limit, claimAvailable(limit, kinds))
+	return fmt.Sprintf(sqlClaimCandidatesFormat, limit, claimAvailable(kinds))
 }
 
-// claimAvailable returns the SELECT of sqlClaimCandidates's available jobs
-// for k kinds, bound as ?5 ... ?(4+k): up to limit of them in claim order.
-// With several kinds it is a compound SELECT of one arm per kind under an
-// ORDER BY and a LIMIT, which SQLite runs as a merge: each arm is a
-// co-routine that walks its kind's range of kiln_job_claim_kind in index
-// order (no sort), and the merge takes the next row in claim order from
-// whichever arm has it, stopping at the LIMIT. So a claim reads about
-// limit entries plus one per kind, whatever the lengths of the ranges.
-func claimAvailable(limit, k int) string {
+// claimAvailable returns sqlClaimCandidates's arms of available jobs for k
+// kinds, bound as ?5 ... ?(4+k), joined by UNION ALL: each walks its
+// kind's range of kiln_job_claim_kind in index order, and the statement's
+// merge takes the next row in claim order from whichever arm has it,
+// stopping at the LIMIT. So a claim reads about limit entries plus one per
+// kind, whatever the lengths of the ranges. With no kind it is one arm that
+// returns no row.
+func claimAvailable(k int) string {
 	if k == 0 {
 		cols := strings.Split(claimColumnNames, ",")
 		for i, col := range cols {
@@ -59,11 +69,9 @@ func claimAvailable(limit, k int) string {
 	arms := make([]string, k)
 	for i := range k {
 		arms[i] = fmt.Sprintf(`SELECT `+claimColumns+` FROM kiln_job INDEXED BY kiln_job_claim_kind
-	WHERE state = 'available' AND queue = (SELECT queue FROM unpaused) AND kind = ?%d AND scheduled_at <= ?2`, 5+i)
+WHERE state = 'available' AND queue = (SELECT queue FROM unpaused) AND kind = ?%d AND scheduled_at <= ?2`, 5+i)
 	}
-	return strings.Join(arms, "\n\tUNION ALL\n\t") + fmt.Sprintf(`
-	ORDER BY priority, scheduled_at, id
-	LIMIT %d`, limit)
+	return strings.Join(arms, "\nUNION ALL\n")
 }
 
 const sqlClaimCandidatesFormat = `WITH RECURSIVE unpaused(queue) AS MATERIALIZED (
@@ -76,20 +84,14 @@ prio(p) AS (
 	SELECT (SELECT min(priority) FROM kiln_job INDEXED BY kiln_job_claim_waiting
 		WHERE state IN ('scheduled', 'retryable') AND queue = ?1 AND priority > prio.p)
 	FROM prio WHERE prio.p IS NOT NULL
-),
-available AS (
-	%[2]s
-),
-waiting AS (
-	SELECT ` + claimColumns + ` FROM kiln_job INDEXED BY kiln_job_claim_waiting
-	WHERE state IN ('scheduled', 'retryable') AND queue = ?1
-		AND priority IN (SELECT p FROM prio WHERE p IS NOT NULL) AND scheduled_at <= ?2
-		AND (?3 IS NULL OR kind IN (SELECT value FROM json_each(?3)))
-		AND (?4 IS NULL OR kind NOT IN (SELECT value FROM json_each(?4)))
-	ORDER BY priority, scheduled_at, id
-	LIMIT %[1]d
 )
-SELECT * FROM (SELECT * FROM available UNION ALL SELECT * FROM waiting)
+%[2]s
+UNION ALL
+SELECT ` + claimColumns + ` FROM kiln_job INDEXED BY kiln_job_claim_waiting
+WHERE state IN ('scheduled', 'retryable') AND queue = ?1
+	AND priority IN (SELECT p FROM prio WHERE p IS NOT NULL) AND scheduled_at <= ?2
+	AND (?3 IS NULL OR kind IN (SELECT value FROM json_each(?3)))
+	AND (?4 IS NULL OR kind NOT IN (SELECT value FROM json_each(?4)))
 ORDER BY priority, scheduled_at, id
 LIMIT %[1]d`
 

@@ -18,6 +18,7 @@ func TestSQLiteCostStatements(t *testing.T) {
 		{"claimupd.sql", sqlClaimUpdateAvailable},
 		// fin.sql holds /*ROWS*/ where the harness writes each batch's rows.
 		{"fin.sql", strings.Replace(sqlFinishJobs(1), valuesRows(1, 10), "/*ROWS*/", 1)},
+		{"fin_completed.sql", strings.Replace(sqlCompleteJobs(1), valuesRows(1, 3), "/*ROWS*/", 1)},
 		{"count.sql", sqlCountMoves},
 		// The per-key burn-down's (KEYS=1000).
 		{"keyslisted.sql", sqlPartitionKeysListed},

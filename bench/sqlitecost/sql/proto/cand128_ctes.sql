@@ -1,0 +1,33 @@
+WITH RECURSIVE unpaused(queue) AS MATERIALIZED (
+	SELECT ?1 WHERE NOT EXISTS (SELECT 1 FROM kiln_queue WHERE name = ?1 AND paused = 1)
+),
+prio(p) AS (
+	SELECT (SELECT min(priority) FROM kiln_job INDEXED BY kiln_job_claim_waiting
+		WHERE state IN ('scheduled', 'retryable') AND queue = (SELECT queue FROM unpaused))
+	UNION ALL
+	SELECT (SELECT min(priority) FROM kiln_job INDEXED BY kiln_job_claim_waiting
+		WHERE state IN ('scheduled', 'retryable') AND queue = ?1 AND priority > prio.p)
+	FROM prio WHERE prio.p IS NOT NULL
+),
+available AS (
+	SELECT id, kind, NULL AS queue, args, priority, attempt, max_attempts, created_at,
+	scheduled_at, nullif(tags, '[]') AS tags, nullif(metadata, '{}') AS metadata, unique_key,
+	last_error, partition_key FROM kiln_job INDEXED BY kiln_job_claim_kind
+	WHERE state = 'available' AND queue = (SELECT queue FROM unpaused) AND kind = ?5 AND scheduled_at <= ?2
+	ORDER BY priority, scheduled_at, id
+	LIMIT 128
+),
+waiting AS (
+	SELECT id, kind, NULL AS queue, args, priority, attempt, max_attempts, created_at,
+	scheduled_at, nullif(tags, '[]') AS tags, nullif(metadata, '{}') AS metadata, unique_key,
+	last_error, partition_key FROM kiln_job INDEXED BY kiln_job_claim_waiting
+	WHERE state IN ('scheduled', 'retryable') AND queue = ?1
+		AND priority IN (SELECT p FROM prio WHERE p IS NOT NULL) AND scheduled_at <= ?2
+		AND (?3 IS NULL OR kind IN (SELECT value FROM json_each(?3)))
+		AND (?4 IS NULL OR kind NOT IN (SELECT value FROM json_each(?4)))
+	ORDER BY priority, scheduled_at, id
+	LIMIT 128
+)
+SELECT * FROM (SELECT * FROM available UNION ALL SELECT * FROM waiting)
+ORDER BY priority, scheduled_at, id
+LIMIT 128

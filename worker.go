@@ -379,15 +379,15 @@ type workUnit[T JobArgs] struct {
 	emptyIsZero bool
 }
 
-// Decode decodes the job's args into job.Args. Args {} of a type that
-// they decode into as nothing at all are not decoded: the same zero
-// value, without encoding/json's validity scan, decode state and
-// allocation.
+// Decode decodes the job's args into job.Args, with encoding/json's
+// results (decodeArgs). Args {} of a type that they decode into as
+// nothing at all are not decoded: the same zero value, without a decoder's
+// work.
 func (u *workUnit[T]) Decode() error {
 	if u.emptyIsZero && string(u.job.JobRow.Args) == "{}" {
 		return nil
 	}
-	return json.Unmarshal(u.job.JobRow.Args, &u.job.Args)
+	return decodeArgs(u.job.JobRow.Args, &u.job.Args)
 }
 
 // Work runs the worker, then writes the job's last reports (the lease is

@@ -24,7 +24,6 @@ type (
 	}
 	decodeEmbedded struct {
 		E1 int
-		e2 int
 	}
 	decodeHidden struct{ H int }
 	decodeAmbig1 struct{ X, Y int }
@@ -66,7 +65,6 @@ type (
 		StrS    string `json:"strs,string"`
 		StrB    bool   `json:"strb,string"`
 		Ignored int    `json:"-"`
-		Dash    int    `json:"-,"`
 		Inner   decodeInner
 		PInner  *decodeInner
 		decodeEmbedded
@@ -315,5 +313,41 @@ func TestArgsDecodeAllocations(t *testing.T) {
 	}
 	if u.job.Args.N != 12345 {
 		t.Fatalf("args %+v, want N 12345", u.job.Args)
+	}
+}
+
+// decodeBoth is a map key with both unmarshal methods: encoding/json
+// calls UnmarshalJSON for it, go-json UnmarshalText (review S).
+type decodeBoth string
+
+func (b *decodeBoth) UnmarshalJSON(p []byte) error { *b = decodeBoth("j" + string(p)); return nil }
+func (b *decodeBoth) UnmarshalText(p []byte) error { *b = decodeBoth("t" + string(p)); return nil }
+
+type decodeBothArgs struct {
+	M map[decodeBoth]int `json:"m"`
+}
+
+func (decodeBothArgs) Kind() string { return "decode_both" }
+
+// Args of a type with an unmarshal method anywhere in its tree are
+// decoded by encoding/json alone: a map key with UnmarshalJSON and
+// UnmarshalText gets encoding/json's result. Plain types go to go-json.
+func TestArgsDecodePlainTypesOnly(t *testing.T) {
+	u := decodeUnit[decodeBothArgs](`{"m": {"k": 1}}`)
+	var want decodeBothArgs
+	if err := json.Unmarshal([]byte(`{"m": {"k": 1}}`), &want); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Decode(); err != nil || !reflect.DeepEqual(u.job.Args, want) {
+		t.Fatalf("decoded %+v, %v; want encoding/json's %+v", u.job.Args, err, want)
+	}
+	for _, c := range []struct {
+		v     any
+		plain bool
+	}{{decodeAllocArgs{}, true}, {decodeFlat{}, true}, {map[string]any{}, true}, {decodeBothArgs{}, false},
+		{decodeRich{}, false}, {struct{ T *time.Time }{}, false}, {struct{ M map[decodeText]int }{}, false}} {
+		if got := plainArgsType(reflect.TypeOf(c.v)); got != c.plain {
+			t.Errorf("plainArgsType(%T) = %v, want %v", c.v, got, c.plain)
+		}
 	}
 }

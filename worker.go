@@ -206,7 +206,8 @@ func AddWorkerSafely[T JobArgs](workers *Workers, w Worker[T]) error {
 	if _, dup := workers.byKind[kind]; dup {
 		return fmt.Errorf("kiln: add worker %T: kind %q already has a worker", w, kind)
 	}
-	workers.byKind[kind] = &typedEntry[T]{worker: w, emptyIsZero: emptyArgsDecodeToZero(reflect.TypeFor[T]())}
+	workers.byKind[kind] = &typedEntry[T]{worker: w, emptyIsZero: emptyArgsDecodeToZero(reflect.TypeFor[T]()),
+		plain: plainArgsType(reflect.TypeFor[T]())}
 	return nil
 }
 
@@ -288,6 +289,9 @@ type typedEntry[T JobArgs] struct {
 	worker Worker[T]
 	// emptyIsZero: args {} decode to T's zero value (emptyArgsDecodeToZero).
 	emptyIsZero bool
+	// plain: no type in T's tree has an unmarshal method (plainArgsType):
+	// its args are decoded by go-json first (decodeArgs).
+	plain bool
 }
 
 // emptyArgsDecodeToZero reports whether encoding/json decodes the args {}
@@ -312,7 +316,7 @@ func (e *typedEntry[T]) unit(row *JobRow) jobexec.WorkUnit {
 }
 
 func (e *typedEntry[T]) reportingUnit(row *JobRow, report *jobreport.Config, env *jobEnv) jobexec.WorkUnit {
-	u := &workUnit[T]{worker: e.worker, job: Job[T]{JobRow: row, env: env}, emptyIsZero: e.emptyIsZero}
+	u := &workUnit[T]{worker: e.worker, job: Job[T]{JobRow: row, env: env}, emptyIsZero: e.emptyIsZero, plain: e.plain}
 	u.job.report = u.reporter.Init(report, row)
 	return u
 }
@@ -377,17 +381,22 @@ type workUnit[T JobArgs] struct {
 	// emptyIsZero: args {} leave job.Args as they are, its zero value
 	// (typedEntry.emptyIsZero).
 	emptyIsZero bool
+	plain       bool // typedEntry.plain
 }
 
 // Decode decodes the job's args into job.Args, with encoding/json's
-// results (decodeArgs). Args {} of a type that they decode into as
-// nothing at all are not decoded: the same zero value, without a decoder's
-// work.
+// results: through decodeArgs for a type without unmarshal methods
+// (plainArgsType), with encoding/json itself for the others. Args {} of a
+// type that they decode into as nothing at all are not decoded: the same
+// zero value, without a decoder's work.
 func (u *workUnit[T]) Decode() error {
 	if u.emptyIsZero && string(u.job.JobRow.Args) == "{}" {
 		return nil
 	}
-	return decodeArgs(u.job.JobRow.Args, &u.job.Args)
+	if u.plain {
+		return decodeArgs(u.job.JobRow.Args, &u.job.Args)
+	}
+	return json.Unmarshal(u.job.JobRow.Args, &u.job.Args)
 }
 
 // Work runs the worker, then writes the job's last reports (the lease is

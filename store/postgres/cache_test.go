@@ -29,7 +29,7 @@ func TestUnusedStatementCacheShrunk(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		shrinkUnusedCache(cfg, c.url)
+		shrinkUnusedCache(cfg, urlSettings(c.url))
 		if cfg.StatementCacheCapacity != c.statements || cfg.DescriptionCacheCapacity != c.descrs {
 			t.Errorf("%s: capacities %d, %d; want %d, %d", c.url, cfg.StatementCacheCapacity, cfg.DescriptionCacheCapacity, c.statements, c.descrs)
 		}

@@ -374,10 +374,11 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 		// pgx's error does not show the password.
 		return nil, fail("open", fmt.Errorf("parse connection URL: %w", err))
 	}
+	set := urlSettings(url)
 	switch {
 	case o.MaxConns > 0:
 		cfg.MaxConns = o.MaxConns
-	case urlSets(url, "pool_max_conns"):
+	case set["pool_max_conns"]:
 		// The URL's size stands.
 	case o.PgBouncer:
 		cfg.MaxConns = 2 // no LISTEN connection behind the pooler
@@ -390,7 +391,7 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
-	shrinkUnusedCache(cfg.ConnConfig, url)
+	shrinkUnusedCache(cfg.ConnConfig, set)
 	where := describe(cfg)
 	notices := &noticeRouter{prev: cfg.ConnConfig.OnNotice}
 	cfg.ConnConfig.OnNotice = notices.route
@@ -450,7 +451,7 @@ const unusedCacheCapacity = 16
 
 // shrinkUnusedCache gives the statement cache that cfg's default query mode
 // does not use a capacity of unusedCacheCapacity, unless the connection
-// string url sets it: pgx makes each connection's two caches (prepared
+// string sets it (set, from urlSettings): pgx makes each connection's two caches (prepared
 // statements, for QueryExecModeCacheStatement; descriptions, for
 // QueryExecModeCacheDescribe) as maps sized for their capacity, 512 by
 // default, though its queries use the cache of their mode alone. The
@@ -458,28 +459,32 @@ const unusedCacheCapacity = 16
 // burn-down's, whose collections the runtime's minimum heap goal paces:
 // docs/benchmarks.md). A query that asks for the other mode by argument
 // still has a cache, of 16 statements.
-func shrinkUnusedCache(cfg *pgx.ConnConfig, url string) {
-	if !urlSets(url, "statement_cache_capacity") && cfg.DefaultQueryExecMode != pgx.QueryExecModeCacheStatement {
+func shrinkUnusedCache(cfg *pgx.ConnConfig, set map[string]bool) {
+	if !set["statement_cache_capacity"] && cfg.DefaultQueryExecMode != pgx.QueryExecModeCacheStatement {
 		cfg.StatementCacheCapacity = min(cfg.StatementCacheCapacity, unusedCacheCapacity)
 	}
-	if !urlSets(url, "description_cache_capacity") && cfg.DefaultQueryExecMode != pgx.QueryExecModeCacheDescribe {
+	if !set["description_cache_capacity"] && cfg.DefaultQueryExecMode != pgx.QueryExecModeCacheDescribe {
 		cfg.DescriptionCacheCapacity = min(cfg.DescriptionCacheCapacity, unusedCacheCapacity)
 	}
 }
 
-// urlSets reports whether the connection string url (URL or keywords)
-// sets the setting name, as pgconn parses it (the environment's PG...
-// variables included): pgx and pgxpool take their own settings (pool and
-// cache sizes) out of the settings pgconn parses, so whether one was set is
-// read there, not in the text, where the name could be part of a password
-// or of another value.
-func urlSets(url, name string) bool {
+// urlSettings returns the names of the settings that the connection
+// string url (URL or keywords) sets, as pgconn parses it (the
+// environment's PG... variables included), parsed once per Open: pgx and
+// pgxpool take their own settings (pool and cache sizes) out of the
+// settings pgconn parses, so whether one was set is read there, not in the
+// text, where the name could be part of a password or of another value.
+// It is empty for a string pgconn refuses.
+func urlSettings(url string) map[string]bool {
 	pc, err := pgconn.ParseConfig(url)
 	if err != nil {
-		return false
+		return nil
 	}
-	_, ok := pc.RuntimeParams[name]
-	return ok
+	set := make(map[string]bool, len(pc.RuntimeParams))
+	for name := range pc.RuntimeParams {
+		set[name] = true
+	}
+	return set
 }
 
 // pooledMode reports whether pgx's query exec mode m works through a pooler

@@ -133,10 +133,7 @@ func wantIndexWalk(t *testing.T, name, mode, plan, index string, conds []string)
 func TestUpgradeFrom026(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s := OpenForTest(t, &Options{Schema: SchemaForTest(t), MaxConns: 4, CallerClock: true})
-	if err := s.migrateTo(ctx, 26); err != nil {
-		t.Fatal(err)
-	}
+	s := storeAtVersion(t, 26)
 	ids := writeOldJobs(t, s)
 	log := &statementLog{}
 	s.migrateHook = log.add

@@ -56,6 +56,17 @@ parent AS (
 )
 SELECT id, state FROM jobs`
 
+// storeAtVersion opens a Store on a schema of its own migrated to version
+// v, as an older release left it, for the upgrade tests.
+func storeAtVersion(t *testing.T, v int) *Store {
+	t.Helper()
+	s := OpenForTest(t, &Options{Schema: SchemaForTest(t), MaxConns: 4, CallerClock: true})
+	if err := s.migrateTo(t.Context(), v); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // writeOldJobs runs sqlOldJobs on s and returns the jobs' IDs by state.
 func writeOldJobs(t *testing.T, s *Store) map[kilntype.JobState]int64 {
 	t.Helper()
@@ -233,10 +244,7 @@ func (l *statementLog) has(prefix string) bool {
 func TestUpgradeFrom009(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s := OpenForTest(t, &Options{Schema: SchemaForTest(t), MaxConns: 4, CallerClock: true})
-	if err := s.migrateTo(ctx, 9); err != nil {
-		t.Fatal(err)
-	}
+	s := storeAtVersion(t, 9)
 	ids := writeOldJobs(t, s)
 	indexes, _, _ := jobIndexes(t, s)
 	if !slices.Contains(indexes, "kiln_job_claim_available") || slices.Contains(indexes, "kiln_job_claim_kind") {
@@ -287,10 +295,7 @@ const sqlFinalizedKindRebuild = `CREATE INDEX CONCURRENTLY IF NOT EXISTS kiln_jo
 func TestUpgradeFrom025(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s := OpenForTest(t, &Options{Schema: SchemaForTest(t), MaxConns: 4, CallerClock: true})
-	if err := s.migrateTo(ctx, 25); err != nil {
-		t.Fatal(err)
-	}
+	s := storeAtVersion(t, 25)
 	ids := writeOldJobs(t, s)
 	indexDef := func() string {
 		t.Helper()
@@ -346,10 +351,7 @@ func TestUpgradeFrom025(t *testing.T) {
 func TestUpgradeFrom027(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s := OpenForTest(t, &Options{Schema: SchemaForTest(t), MaxConns: 4, CallerClock: true})
-	if err := s.migrateTo(ctx, 27); err != nil {
-		t.Fatal(err)
-	}
+	s := storeAtVersion(t, 27)
 	ids := writeOldJobs(t, s)
 	if _, err := s.pool.Exec(ctx, s.expand(`UPDATE {s}.kiln_job SET cancel_requested_at = $2, progress = 40,
 	progress_attempt = attempt WHERE id = $1`), ids[kilntype.JobStateRunning], storetest.UpgradeBase); err != nil {
@@ -399,10 +401,7 @@ WHERE conrelid = ($1 || '.kiln_job')::regclass AND contype = 'c'`, s.quoted).Sca
 func TestMigrate028Resumes(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s := OpenForTest(t, &Options{Schema: SchemaForTest(t), MaxConns: 4, CallerClock: true})
-	if err := s.migrateTo(ctx, 27); err != nil {
-		t.Fatal(err)
-	}
+	s := storeAtVersion(t, 27)
 	ms, err := migrations.Load()
 	if err != nil {
 		t.Fatal(err)
@@ -445,10 +444,7 @@ WHERE conrelid = ($1 || '.kiln_job')::regclass AND conname = $2`, s.quoted, name
 // lock timeouts.
 func TestMigrateLockTimeout(t *testing.T) {
 	ctx := t.Context()
-	s := OpenForTest(t, &Options{Schema: SchemaForTest(t), MaxConns: 4, CallerClock: true})
-	if err := s.migrateTo(ctx, 27); err != nil {
-		t.Fatal(err)
-	}
+	s := storeAtVersion(t, 27)
 	// A transaction that reads kiln_job holds ACCESS SHARE, which ALTER
 	// TABLE's ACCESS EXCLUSIVE waits for.
 	tx, err := s.pool.Begin(ctx)
@@ -493,10 +489,7 @@ func TestMigrateConcurrentIndexes(t *testing.T) {
 	defer func(n int) { ConcurrentIndexMinRows = n }(ConcurrentIndexMinRows)
 	ConcurrentIndexMinRows = 0
 
-	s := OpenForTest(t, &Options{Schema: SchemaForTest(t), MaxConns: 4, CallerClock: true})
-	if err := s.migrateTo(ctx, 9); err != nil {
-		t.Fatal(err)
-	}
+	s := storeAtVersion(t, 9)
 	ids := writeOldJobs(t, s)
 	if _, err := s.pool.Exec(ctx, s.expand(`INSERT INTO {s}.kiln_job (kind, queue, args, state, priority,
 	max_attempts, created_at, scheduled_at) SELECT 'other', 'other', '{}', 'available', 1, 1, $1, $1

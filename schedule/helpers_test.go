@@ -1,6 +1,7 @@
 package schedule
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -65,12 +66,15 @@ func TestHelpersOutOfRange(t *testing.T) {
 			t.Errorf("Parse(%q) error = %v, want one naming %q", tt.spec, err, tt.field)
 		}
 	}
-	for _, spec := range []string{Interval(0, 0, 0), Interval(0, 0, -5), Interval(1<<62, 0, 0), Interval(-1<<62, 0, 0)} {
+	// huge is 2^62 days where int is 64 bits wide, 2^30 where it is 32.
+	const huge = 1 << (strconv.IntSize - 2)
+	for _, spec := range []string{Interval(0, 0, 0), Interval(0, 0, -5), Interval(huge, 0, 0), Interval(-huge, 0, 0)} {
 		if _, err := Parse(spec, ""); err == nil {
 			t.Errorf("Parse(%q) succeeded, want an error", spec)
 		}
 	}
-	if got := Interval(1<<62, 0, 0); !strings.HasPrefix(got, "@every 66") || !strings.HasSuffix(got, "m") {
+	want := map[int]string{64: "@every 66", 32: "@every 1546"}[strconv.IntSize] // 2^62 or 2^30 days in minutes
+	if got := Interval(huge, 0, 0); !strings.HasPrefix(got, want) || !strings.HasSuffix(got, "m") {
 		t.Errorf("Interval(huge) = %q, want the exact minute count", got)
 	}
 }

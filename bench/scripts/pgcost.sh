@@ -99,7 +99,7 @@ count() {
 full_n=$(count --jobs "$jobs" "$@") || exit 1
 full_1=$(count --jobs 1 "$@") || exit 1
 if [ -n "${PGCOST_WHOLE:-}" ]; then
-  python3 -c 'import sys; n, a, b = (int(x) for x in sys.argv[1:4]); print(f"storecost {sys.argv[4] or \"(defaults)\"}, {n} jobs: all {(a - b) / (n - 1) / 1000:.1f}k instructions per job ({a} less {b})")' \
+  python3 -c 'import sys; n, a, b = (int(x) for x in sys.argv[1:4]); label = sys.argv[4] or "(defaults)"; print(f"storecost {label}, {n} jobs: all {(a - b) / (n - 1) / 1000:.1f}k instructions per job ({a} less {b})")' \
     "$jobs" "$full_n" "$full_1" "$*"
   exit 0
 fi

@@ -240,12 +240,15 @@ func (c *Client) Start(ctx context.Context) error {
 	c.mu.Unlock()
 	c.releaser.Start(ctx)
 	c.completer.Start(ctx)
+	// The process registers before its producers claim anything: the gate
+	// of contract migrations (store/internal/migrate) reads the registry
+	// to hold back a migration that this build's statements still need.
+	c.registry = c.newRegistry(slices.Collect(maps.Keys(producers)))
+	c.registry.Start(ctx)
 	for _, p := range producers {
 		p.Start(ctx)
 	}
 	c.heartbeat.Start(ctx)
-	c.registry = c.newRegistry(slices.Collect(maps.Keys(producers)))
-	c.registry.Start(ctx)
 	if c.rescuer != nil {
 		c.rescuer.Start(ctx)
 	}

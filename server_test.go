@@ -6,6 +6,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -89,6 +91,59 @@ func TestServerRegistry(t *testing.T) {
 	}
 	if rows, err := c.ServerList(context.Background()); err != nil || len(rows) != 0 {
 		t.Fatalf("after Stop, ServerList = %+v, %v; want empty", rows, err)
+	}
+}
+
+// claimAfterRegistry is a store that tells, at the first claim, whether
+// the process's registry row had been written (by a call of ServerUpsert
+// that returned).
+type claimAfterRegistry struct {
+	store.Store
+	registered atomic.Bool
+	first      sync.Once
+	atClaim    chan bool
+}
+
+func (s *claimAfterRegistry) ServerUpsert(ctx context.Context, p *store.ServerUpsertParams) error {
+	err := s.Store.ServerUpsert(ctx, p)
+	if err == nil {
+		s.registered.Store(true)
+	}
+	return err
+}
+
+func (s *claimAfterRegistry) JobClaim(ctx context.Context, p *store.JobClaimParams) ([]*kilntype.JobRow, error) {
+	s.first.Do(func() { s.atClaim <- s.registered.Load() })
+	return s.Store.JobClaim(ctx, p)
+}
+
+// TestServerRegisteredBeforeClaims checks that a client writes its
+// registry row before its producers claim anything: the gate of contract
+// migrations (store/internal/migrate) reads the registry to hold back a
+// migration that a running build still needs.
+func TestServerRegisteredBeforeClaims(t *testing.T) {
+	t.Parallel()
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[testArgs]) error { return nil }))
+	st := &claimAfterRegistry{atClaim: make(chan bool, 1)}
+	cfg := fastConfig(openStore(t, ""), workers, newClock())
+	st.Store = cfg.Store
+	cfg.Store = st
+	c, err := kiln.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Stop(context.Background()) })
+	select {
+	case registered := <-st.atClaim:
+		if !registered {
+			t.Error("the first claim came before the registry row was written")
+		}
+	case <-time.After(testutil.Timeout):
+		t.Fatal("no claim")
 	}
 }
 

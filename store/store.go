@@ -34,6 +34,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -61,9 +62,20 @@ type Store interface {
 	// interrupted run is completed by the next). It is safe to call on an
 	// up-to-date schema and from several processes at once.
 	Migrate(ctx context.Context) error
+	//
+	// A contract migration, which removes what processes of older builds
+	// still need, is applied only when none of them is registered
+	// (ServerStore); otherwise Migrate applies the other migrations and
+	// returns nil, and a later Migrate applies it (see MigrationsHeld).
 	// SchemaCheck returns a wrapped kilntype.ErrSchemaMissing when the schema
-	// is absent or older than this build expects, nil when it is current.
+	// is absent or older than this build expects, nil when it is current
+	// (with or without the contract migrations that Migrate holds back).
 	SchemaCheck(ctx context.Context) error
+	// MigrationsHeld returns the contract migrations of this build that
+	// the database lacks, in order, with what holds each back, nil when
+	// there are none. It changes nothing. It is meant for a migrated
+	// database (SchemaCheck passes).
+	MigrationsHeld(ctx context.Context) ([]HeldMigration, error)
 	// Close releases the store's connections. The store is unusable after.
 	Close() error
 	// SingleWriter reports whether all of the store's writes queue on one
@@ -702,4 +714,36 @@ type LeaderElectParams struct {
 type LeaderResignParams struct {
 	Name     string
 	LeaderID string
+}
+
+// HeldMigration is a contract migration of this build that the database
+// lacks (Store.MigrationsHeld): one that removes what processes of older
+// builds still need, which Migrate applies only once none of them is
+// registered.
+type HeldMigration struct {
+	// Name is the migration's file name without ".sql", e.g.
+	// "030_partition_key_null".
+	Name string
+	// Contract is the version N of its "-- kiln:contract N" line: the
+	// processes whose build's last migration is before N hold it back.
+	Contract int
+	// Older are those processes, one line each ("server ID (host H, pid
+	// P, last migration L, refreshed at T)"); empty when nothing holds it
+	// back: the next Migrate applies it.
+	Older []string
+	// Behind is the name of the earlier contract migration, held back,
+	// that it waits for (they apply in version order), "" when none.
+	Behind string
+}
+
+// String says what holds h back, in one line.
+func (h HeldMigration) String() string {
+	switch {
+	case h.Behind != "":
+		return fmt.Sprintf("%s waits for %s", h.Name, h.Behind)
+	case len(h.Older) == 0:
+		return fmt.Sprintf("%s is held by no process: the next migrate applies it", h.Name)
+	}
+	return fmt.Sprintf("%s waits until no process of a build before migration %d is registered: %s",
+		h.Name, h.Contract, strings.Join(h.Older, "; "))
 }

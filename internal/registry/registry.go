@@ -36,14 +36,19 @@ type Registry struct {
 // New returns a Registry; Start runs it.
 func New(cfg Config) *Registry { return &Registry{cfg: cfg} }
 
-// Start writes the row at once and then every Interval, until Stop. A
-// failed write is logged and tried again at the next tick: the registry is
-// for watching a cluster, so the process runs on without it.
+// Start writes the row, waiting for the write (at most
+// service.CallTimeout), and then again every Interval, until Stop. The
+// first write is made before Start returns, so that a client that starts
+// its registry before its producers is registered before it claims a job:
+// the gate of contract migrations (store/internal/migrate), which reads
+// the registry, then sees it. A failed write is logged and tried again at
+// the next tick: the process runs on without its row.
 func (r *Registry) Start(ctx context.Context) {
+	service.Bounded(context.WithoutCancel(ctx), service.CallTimeout, r.write)
 	r.runner.Start(ctx, func(ctx context.Context) {
-		service.Every(ctx, r.cfg.Interval, func(ctx context.Context) {
+		for service.Sleep(ctx, r.cfg.Interval) {
 			service.Bounded(ctx, service.CallTimeout, r.write)
-		})
+		}
 	})
 }
 

@@ -20,18 +20,21 @@ func newRegistry(st *enginetest.Store, clock *enginetest.Clock, interval time.Du
 	return New(Config{
 		Store: st, Now: clock.Now, Interval: interval, Logger: l,
 		Row: func() *kilntype.ServerRow {
-			busy++ // called from the loop only
+			busy++ // called by Start, then from the loop only
 			return &kilntype.ServerRow{ID: "srv", Host: "h", Queues: []kilntype.ServerQueue{{Name: "q", Busy: busy}}}
 		},
 	}), log
 }
 
-// The row is written at once, then every interval with a fresh RefreshedAt
-// and busy count, and deleted at Stop.
+// The row is written before Start returns, then every interval with a
+// fresh RefreshedAt and busy count, and deleted at Stop.
 func TestRefreshAndDeregister(t *testing.T) {
 	st, clock := enginetest.NewStore(), enginetest.NewClock()
 	r, log := newRegistry(st, clock, time.Millisecond)
 	r.Start(context.Background())
+	if _, ok := st.Servers()["srv"]; !ok {
+		t.Fatal("row not registered when Start returned")
+	}
 	first := st.WaitCalls(t, enginetest.ServerUpsert, 1)[0].Params.(*kilntype.ServerRow)
 	if first.ID != "srv" || !first.RefreshedAt.Equal(clock.Now()) {
 		t.Fatalf("first row %+v, want srv at the clock's now", first)
@@ -88,10 +91,10 @@ func TestRefreshErrorIsRetried(t *testing.T) {
 // row is deleted.
 func TestStopDuringStalledRefresh(t *testing.T) {
 	st, clock := enginetest.NewStore(), enginetest.NewClock()
-	st.Stall(enginetest.ServerUpsert)
 	r, log := newRegistry(st, clock, time.Millisecond)
 	r.Start(context.Background())
-	st.WaitCalls(t, enginetest.ServerUpsert, 1)
+	st.Stall(enginetest.ServerUpsert)
+	st.WaitCalls(t, enginetest.ServerUpsert, 2)
 	r.Stop()
 	if r := log.Records(""); len(r) != 0 {
 		t.Fatalf("logged %+v", r)

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"regexp"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/kilnjobs/kiln/store"
 	"github.com/kilnjobs/kiln/store/internal/migrate"
 )
 
@@ -86,6 +88,17 @@ func (s *Store) migrateLockKey() int64 {
 // transaction holds the table. When it gives up (SQLSTATE 55P03), Migrate
 // waits and runs the migrations again, from the one that gave up, up to
 // migrateLockRetries times; then it returns that error.
+//
+// A contract migration (its leading comment has "-- kiln:contract N"; see
+// package store/internal/migrate) is applied only when no process
+// registered in kiln_server runs a build whose last migration is before N
+// (kiln_server.schema_version), checked in its transaction, or before each
+// statement when it runs outside one. Otherwise Migrate records nothing for
+// it (nor for the contract migrations after it), applies the later
+// ordinary migrations, and returns nil: this build runs without it
+// (SchemaCheck does not require it), and a later Migrate applies it once
+// those processes have stopped. MigrationsHeld says which are held and by
+// what.
 func (s *Store) Migrate(ctx context.Context) error {
 	return s.migrate(ctx, 0)
 }
@@ -93,8 +106,8 @@ func (s *Store) Migrate(ctx context.Context) error {
 // migrate is Migrate up to migration upTo (0: all), with its retries.
 func (s *Store) migrate(ctx context.Context, upTo int) error {
 	for retry := 0; ; retry++ {
-		err := migrations.Run(ctx, migrator{s}, upTo)
-		if err == nil {
+		err := s.migrations.Run(ctx, migrator{s}, upTo)
+		if _, held := errors.AsType[*migrate.HeldError](err); err == nil || held {
 			return nil
 		}
 		if !isLockTimeout(err) || retry == migrateLockRetries {
@@ -129,7 +142,10 @@ const (
 // session-level lock with the same key. See Store.Migrate.
 type migrator struct{ s *Store }
 
-var _ migrate.NoTxDialect = migrator{}
+var (
+	_ migrate.NoTxDialect = migrator{}
+	_ migrate.GateDialect = migrator{}
+)
 
 // Init creates the schema and kiln_migration, under the lock.
 func (d migrator) Init(ctx context.Context) error {
@@ -218,6 +234,31 @@ func (d migrator) InSession(ctx context.Context, fn func(migrate.Conn) error) er
 	return fn(migrationConn{s: d.s, q: conn})
 }
 
+// sqlServersOlder lists the registered processes whose build's last
+// migration is before $1 (rows of builds before migration 029 read 0).
+const sqlServersOlder = `SELECT id, host, pid, schema_version, heartbeat_at FROM {s}.kiln_server
+WHERE schema_version < $1 ORDER BY id`
+
+// Older describes the processes registered in kiln_server whose build's
+// last migration is before version, one line each, read on c.
+func (d migrator) Older(ctx context.Context, c migrate.Conn, version int) ([]string, error) {
+	rows, err := c.(migrationConn).q.Query(ctx, d.s.expand(sqlServersOlder), version)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (string, error) {
+		var (
+			id, host    string
+			pid, last   int
+			refreshedAt time.Time
+		)
+		if err := row.Scan(&id, &host, &pid, &last, &refreshedAt); err != nil {
+			return "", err
+		}
+		return migrate.OlderProcess(id, host, pid, last, refreshedAt), nil
+	})
+}
+
 // migrationConn is a migrate.Conn: a transaction or a session of the
 // migrator's.
 type migrationConn struct {
@@ -274,9 +315,10 @@ const sqlJobRowsUpTo = `SELECT count(*) FROM (SELECT FROM {s}.kiln_job LIMIT $1)
 var concurrently = regexp.MustCompile(`^((?:CREATE\s+(?:UNIQUE\s+)?|DROP\s+)INDEX\s+)CONCURRENTLY\s+`)
 
 // SchemaCheck returns nil when the schema has every migration this build
-// knows (or newer ones), and a wrapped kilntype.ErrSchemaMissing, whose
-// message says to run `kiln migrate`, when the schema or a Kiln table is
-// absent or a migration is missing.
+// knows (or newer ones), leaving aside the contract migrations that
+// Migrate holds back (see Migrate), and a wrapped kilntype.ErrSchemaMissing,
+// whose message says to run `kiln migrate`, when the schema or a Kiln
+// table is absent or a migration is missing.
 func (s *Store) SchemaCheck(ctx context.Context) error {
 	rows, err := s.pool.Query(ctx, `SELECT tablename FROM pg_catalog.pg_tables
 		WHERE schemaname = $1 AND tablename LIKE 'kiln\_%'`, s.schema)
@@ -287,14 +329,31 @@ func (s *Store) SchemaCheck(ctx context.Context) error {
 	if err != nil {
 		return fail("check schema", err)
 	}
-	err = migrations.Check(migrate.Database{Name: "schema " + s.quoted, TablePrefix: s.quoted + ".", Tables: tables,
-		Version: func() (int, error) {
-			var have int
-			err := s.pool.QueryRow(ctx, s.sql(`SELECT coalesce(max(version), 0) FROM {s}.kiln_migration`)).Scan(&have)
-			return have, err
+	err = s.migrations.Check(migrate.Database{Name: "schema " + s.quoted, TablePrefix: s.quoted + ".", Tables: tables,
+		Versions: func() ([]int, error) {
+			rows, err := s.pool.Query(ctx, s.sql(`SELECT version FROM {s}.kiln_migration`))
+			if err != nil {
+				return nil, err
+			}
+			return pgx.CollectRows(rows, pgx.RowTo[int])
 		}})
 	if err != nil {
 		return fail("check schema", err)
 	}
 	return nil
+}
+
+// MigrationsHeld returns the contract migrations of this build that the
+// schema lacks, in order, each with the registered processes of older
+// builds that hold it back (see Migrate), nil when there are none. It
+// takes the migration lock for a moment and changes nothing. It is meant
+// for a migrated schema (SchemaCheck passes): before Migrate, it fails
+// (wrapping kilntype.ErrSchemaMissing when the schema or its tables are
+// missing) if this build has a contract migration, and returns nil if not.
+func (s *Store) MigrationsHeld(ctx context.Context) ([]store.HeldMigration, error) {
+	held, err := s.migrations.Held(ctx, migrator{s})
+	if err != nil {
+		return nil, fail("list held migrations", err)
+	}
+	return held, nil
 }

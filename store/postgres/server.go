@@ -10,12 +10,13 @@ import (
 )
 
 // sqlServerUpsert records server $1's row; $4 is the queues and $8 the
-// limits as JSON text.
-const sqlServerUpsert = `INSERT INTO {s}.kiln_server (id, host, pid, queues, kinds, started_at, heartbeat_at, limits)
-VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8::jsonb)
+// limits as JSON text, $9 the last migration of this build (which the
+// gate of contract migrations reads: migrator.Older).
+const sqlServerUpsert = `INSERT INTO {s}.kiln_server (id, host, pid, queues, kinds, started_at, heartbeat_at, limits, schema_version)
+VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8::jsonb, $9)
 ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, queues = excluded.queues,
 	kinds = excluded.kinds, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
-	limits = excluded.limits`
+	limits = excluded.limits, schema_version = excluded.schema_version`
 
 // sqlServerList returns every server, by ID.
 const sqlServerList = `SELECT id, host, pid, queues, kinds, started_at, heartbeat_at, limits
@@ -29,7 +30,9 @@ const sqlServerDelete = `DELETE FROM {s}.kiln_server WHERE id = $1`
 const sqlServerDeleteStale = `DELETE FROM {s}.kiln_server WHERE heartbeat_at < $1 RETURNING id`
 
 // ServerUpsert records row as server row.ID's state, replacing its previous
-// row.
+// row, with the last migration of the Store's build, which holds back the
+// contract migrations of later builds while the process runs (see
+// Migrate).
 func (s *Store) ServerUpsert(ctx context.Context, params *store.ServerUpsertParams) error {
 	row := params.Row
 	kinds := row.Kinds
@@ -43,8 +46,12 @@ func (s *Store) ServerUpsert(ctx context.Context, params *store.ServerUpsertPara
 	if err != nil {
 		return fail("register server", err)
 	}
+	last, err := s.migrations.Latest()
+	if err != nil {
+		return fail("register server", err)
+	}
 	_, err = s.pool.Exec(ctx, s.sql(sqlServerUpsert), row.ID, row.Host, row.PID, string(queues), kinds,
-		truncate(row.StartedAt), truncate(row.RefreshedAt), string(limits))
+		truncate(row.StartedAt), truncate(row.RefreshedAt), string(limits), last)
 	if err != nil {
 		return fail("register server", err)
 	}

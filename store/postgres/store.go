@@ -164,6 +164,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kilnjobs/kiln/store"
+	"github.com/kilnjobs/kiln/store/internal/migrate"
 )
 
 var _ store.Store = (*Store)(nil)
@@ -343,6 +344,10 @@ type Store struct {
 	// migrateRetryHook, when set (by tests, before Migrate), is called
 	// with the error of each run of the migrations that Migrate retries.
 	migrateRetryHook func(err error)
+	// migrations are the migrations that Migrate applies, SchemaCheck
+	// requires and ServerUpsert records the last of (kiln_server's
+	// schema_version): the embedded ones, or, in tests, more.
+	migrations *migrate.Files
 
 	// pingEvery, when set (by tests, before Listen), replaces pingInterval
 	// for the subscriptions of this Store; pingHook, when set, is called
@@ -499,7 +504,8 @@ func pooledMode(m pgx.QueryExecMode) bool {
 }
 
 func newStore(pool *pgxpool.Pool, schema string, own bool) *Store {
-	s := &Store{pool: pool, ownPool: own, schema: schema, quoted: pgx.Identifier{schema}.Sanitize()}
+	s := &Store{pool: pool, ownPool: own, schema: schema, quoted: pgx.Identifier{schema}.Sanitize(),
+		migrations: migrations}
 	if pool != nil { // tests make Stores without a pool
 		s.describes = describesParams(pool.Config().ConnConfig.DefaultQueryExecMode)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/kilnjobs/kiln/store"
 	"github.com/kilnjobs/kiln/store/internal/migrate"
 )
 
@@ -34,8 +35,24 @@ const sqlCreateMigrationTable = `CREATE TABLE IF NOT EXISTS kiln_migration (
 // applied a migration meanwhile (several processes started at once on a
 // slow machine take turns for longer than one timeout), and fails with the
 // SQLITE_BUSY error otherwise, or when ctx ends.
+//
+// A contract migration (its leading comment has "-- kiln:contract N"; see
+// package store/internal/migrate) is applied only when no process
+// registered in kiln_server runs a build whose last migration is before N
+// (kiln_server.schema_version), checked in its transaction. Otherwise
+// Migrate records nothing for it (nor for the contract migrations after
+// it), applies the later ordinary migrations, and returns nil: this build
+// runs without it (SchemaCheck does not require it), and a later Migrate
+// applies it once those processes have stopped. MigrationsHeld says which
+// are held and by what.
 func (s *Store) Migrate(ctx context.Context) error {
-	if err := migrations.Run(ctx, migrator{s}, 0); err != nil {
+	return s.migrate(ctx, 0)
+}
+
+// migrate is Migrate up to migration upTo (0: all).
+func (s *Store) migrate(ctx context.Context, upTo int) error {
+	err := s.migrations.Run(ctx, migrator{s}, upTo)
+	if _, held := errors.AsType[*migrate.HeldError](err); err != nil && !held {
 		return fail("migrate", err)
 	}
 	return nil
@@ -110,6 +127,33 @@ func (d migrator) inTx(ctx context.Context, fn func(migrate.Conn) error) error {
 	return nil
 }
 
+var _ migrate.GateDialect = migrator{}
+
+// Older describes the processes registered in kiln_server whose build's
+// last migration is before version, one line each, read in c's
+// transaction.
+func (d migrator) Older(ctx context.Context, c migrate.Conn, version int) ([]string, error) {
+	rows, err := c.(migrationTx).tx.QueryContext(ctx, `SELECT id, host, pid, schema_version, heartbeat_at
+FROM kiln_server WHERE schema_version < ? ORDER BY id`, version)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var (
+			id, host    string
+			pid, last   int
+			refreshedAt int64
+		)
+		if err := rows.Scan(&id, &host, &pid, &last, &refreshedAt); err != nil {
+			return nil, err
+		}
+		out = append(out, migrate.OlderProcess(id, host, pid, last, fromMicros(refreshedAt)))
+	}
+	return out, rows.Err()
+}
+
 // migrationTx is a migrate.Conn: a transaction of the migrator's.
 type migrationTx struct{ tx *sql.Tx }
 
@@ -133,9 +177,11 @@ func (c migrationTx) Record(ctx context.Context, m migrate.Migration) error {
 }
 
 // SchemaCheck returns nil when the database has every migration this build
-// knows (or newer ones), and a wrapped kilntype.ErrSchemaMissing, whose
-// message says to run `kiln migrate`, when a Kiln table is absent or a
-// migration is missing. It reads from the reader pool.
+// knows (or newer ones), leaving aside the contract migrations that
+// Migrate holds back (see Migrate), and a wrapped
+// kilntype.ErrSchemaMissing, whose message says to run `kiln migrate`, when
+// a Kiln table is absent or a migration is missing. It reads from the
+// reader pool.
 func (s *Store) SchemaCheck(ctx context.Context) error {
 	rows, err := s.r.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'kiln\_%' ESCAPE '\'`)
 	if err != nil {
@@ -153,13 +199,39 @@ func (s *Store) SchemaCheck(ctx context.Context) error {
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return fail("check schema", err)
 	}
-	err = migrations.Check(migrate.Database{Name: "database", Tables: tables, Version: func() (int, error) {
-		var have int
-		err := s.r.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM kiln_migration`).Scan(&have)
-		return have, err
+	err = s.migrations.Check(migrate.Database{Name: "database", Tables: tables, Versions: func() ([]int, error) {
+		rows, err := s.r.QueryContext(ctx, `SELECT version FROM kiln_migration`)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		var have []int
+		for rows.Next() {
+			var v int
+			if err := rows.Scan(&v); err != nil {
+				return nil, err
+			}
+			have = append(have, v)
+		}
+		return have, rows.Err()
 	}})
 	if err != nil {
 		return fail("check schema", err)
 	}
 	return nil
+}
+
+// MigrationsHeld returns the contract migrations of this build that the
+// database lacks, in order, each with the registered processes of older
+// builds that hold it back (see Migrate), nil when there are none. It
+// takes the write lock for a moment (an IMMEDIATE transaction) and
+// changes nothing. It is meant for a migrated database (SchemaCheck
+// passes): before Migrate, it fails (wrapping kilntype.ErrSchemaMissing)
+// if this build has a contract migration, and returns nil if not.
+func (s *Store) MigrationsHeld(ctx context.Context) ([]store.HeldMigration, error) {
+	held, err := s.migrations.Held(ctx, migrator{s})
+	if err != nil {
+		return nil, fail("list held migrations", err)
+	}
+	return held, nil
 }

@@ -5,21 +5,20 @@ import (
 	"database/sql"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
+	"github.com/kilnjobs/kiln/store/internal/migrate"
 	"github.com/kilnjobs/kiln/store/storetest"
 )
 
 // migrateTo is Migrate, stopping after migration version upTo (0: the
 // last one): upgrade tests build a database of an earlier version with it.
 func (s *Store) migrateTo(ctx context.Context, upTo int) error {
-	if err := migrations.Run(ctx, migrator{s}, upTo); err != nil {
-		return fail("migrate", err)
-	}
-	return nil
+	return s.migrate(ctx, upTo)
 }
 
 // sqlOldJobs writes, with the columns of migration 009, one job in each
@@ -180,4 +179,45 @@ WHERE queue = 'other' AND jobs <> 0 ORDER BY state`); !slices.Equal(got, []strin
 		t.Fatal(err)
 	}
 	storetest.CheckUpgradedJobs(t, s, ids)
+}
+
+// TestContractMigration runs the contract check of both stores
+// (storetest.CheckContractMigration) on two Stores of one file: the
+// contract migration is held while a process of the older build is
+// registered, and the later migration is applied past it.
+func TestContractMigration(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	last, err := migrations.Latest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "kiln.db")
+	s, err := Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	s.migrations = migrate.NewFilesWith(migrationFiles, "migrations", storetest.ContractTestMigrations(last, ""))
+	older, err := Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { older.Close() })
+	storetest.CheckContractMigration(t, storetest.ContractFixture{New: s, Older: older, Last: last,
+		MigrateTo: func(upTo int) error { return s.migrateTo(ctx, upTo) },
+		Tables: func() []string {
+			return queryTexts(t, s.r, `SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'contract\_test\_%' ESCAPE '\'`)
+		},
+		Versions: func() []int {
+			var out []int
+			for _, v := range queryTexts(t, s.r, `SELECT version FROM kiln_migration`) {
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, n)
+			}
+			return out
+		}})
 }

@@ -11,7 +11,9 @@ import (
 )
 
 // ServerUpsert records row as server row.ID's state, replacing its previous
-// row.
+// row, with the last migration of the Store's build, which holds back the
+// contract migrations of later builds while the process runs (see
+// Migrate).
 func (s *Store) ServerUpsert(ctx context.Context, params *store.ServerUpsertParams) error {
 	row := params.Row
 	queues, limits, err := store.ServerJSON(row)
@@ -26,13 +28,18 @@ func (s *Store) ServerUpsert(ctx context.Context, params *store.ServerUpsertPara
 	if err != nil {
 		return fail("register server", err)
 	}
+	last, err := s.migrations.Latest()
+	if err != nil {
+		return fail("register server", err)
+	}
 	err = s.write(ctx, func(tx *sql.Tx, _ *stmts) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO kiln_server (id, host, pid, queues, kinds, started_at, heartbeat_at, limits)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+		_, err := tx.ExecContext(ctx, `INSERT INTO kiln_server (id, host, pid, queues, kinds, started_at, heartbeat_at, limits,
+	schema_version)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
 ON CONFLICT (id) DO UPDATE SET host = ?2, pid = ?3, queues = ?4, kinds = ?5, started_at = ?6, heartbeat_at = ?7,
-	limits = ?8`,
+	limits = ?8, schema_version = ?9`,
 			row.ID, row.Host, row.PID, string(queues), string(kindsJSON), micros(row.StartedAt), micros(row.RefreshedAt),
-			string(limits))
+			string(limits), last)
 		return err
 	})
 	if err != nil {

@@ -71,6 +71,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/kilnjobs/kiln/store"
+	"github.com/kilnjobs/kiln/store/internal/migrate"
 )
 
 var _ store.Store = (*Store)(nil)
@@ -144,6 +145,11 @@ type Store struct {
 	// stopped (store.ClaimPartitioned), and whose turn it is to go first
 	// in a claim of partitioned and other kinds (InTurn).
 	cursors store.PartitionCursors
+
+	// migrations are the migrations that Migrate applies, SchemaCheck
+	// requires and ServerUpsert records the last of (kiln_server's
+	// schema_version): the embedded ones, or, in tests, more.
+	migrations *migrate.Files
 }
 
 // Open opens the SQLite database at path, creating the file if it does not
@@ -184,7 +190,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: readers: %w", path, err)
 	}
-	s := &Store{w: w, r: r}
+	s := &Store{w: w, r: r, migrations: migrations}
 	if o.Migrate {
 		if err := s.Migrate(ctx); err != nil {
 			s.Close()

@@ -17,6 +17,22 @@ func testSchema(t *testing.T, newStore NewStoreFunc) {
 		}
 	})
 
+	t.Run("NoMigrationsHeld", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		// A process of this build is registered: it holds back no
+		// migration of its own build.
+		row := &kilntype.ServerRow{ID: "p", Host: "h", PID: 1, StartedAt: base, RefreshedAt: base}
+		if err := f.s.ServerUpsert(f.ctx, &store.ServerUpsertParams{Row: row}); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.s.Migrate(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if held, err := f.s.MigrationsHeld(f.ctx); err != nil || len(held) != 0 {
+			t.Errorf("MigrationsHeld on a migrated store: %v, %v; want none", held, err)
+		}
+	})
+
 	t.Run("MigrateAgainIsNoOp", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		job := f.insert()

@@ -3,12 +3,47 @@
 // gaps) in version order (Load, Files), applies those a database lacks,
 // each once and recorded in its versions table (kiln_migration), with
 // errors naming the migration (Run), runs the migrations marked
-// NoTransactionMark statement by statement (NoTxDialect), and checks that a
-// database has every table and migration of this build (Check). Each store
-// supplies its Dialect: its SQL for the versions table, how it runs a
-// transaction under its migration lock (store/sqlite: BEGIN IMMEDIATE;
-// store/postgres: an advisory lock), and, on PostgreSQL, when and how a
-// migration runs outside a transaction.
+// NoTransactionMark statement by statement (NoTxDialect), holds back a
+// contract migration (ContractMark) while processes of older builds are
+// registered (GateDialect, Held, Pending), and checks that a database has
+// every table and migration of this build (Check). Each store supplies its
+// Dialect: its SQL for the versions table, how it runs a transaction under
+// its migration lock (store/sqlite: BEGIN IMMEDIATE; store/postgres: an
+// advisory lock), which builds its registered processes run, and, on
+// PostgreSQL, when and how a migration runs outside a transaction.
+//
+// # Writing a contract migration
+//
+// A change that older builds cannot run beside (dropping a column default
+// they rely on, an index their statements need, a value they cannot read)
+// is made in two migrations of one release, expand then contract:
+//
+//   - An ordinary migration N makes the schema serve both builds (adds the
+//     new index, drops NOT NULL, ...), and this build's code works with or
+//     without the contract step (reads both forms, needs neither index).
+//   - A migration M > N whose leading comment lines include the line
+//     "-- kiln:contract N" removes what builds before version N need. Run
+//     applies it only when no registered process (the server registry,
+//     whose rows record each process's last migration, Latest) runs a build
+//     whose last migration is before N; otherwise it records nothing,
+//     applies the later ordinary migrations past it, and returns a
+//     *HeldError that stores treat as success (Migrate returns nil).
+//     Check does not require it. A later Run (the next Migrate: a start
+//     with Options.Migrate, or `kiln migrate`) applies it once those
+//     processes have stopped.
+//
+// Rules, each because of how Run orders them: an ordinary migration after a
+// contract one must work whether the contract one has been applied or not
+// (it may be held for days); contract migrations apply in version order (a
+// held one holds every later one back: Held.Behind); each statement of a
+// contract migration marked NoTransactionMark must be idempotent and leave
+// a schema that both builds run on, since the gate is asked again before
+// each statement and may stop it midway. The gate sees only processes that
+// registered (a started Client; not an enqueue-only client, a dashboard
+// without workers, or the CLI), and a process that starts between the
+// gate's last check and the statement is not seen: say in
+// docs/upgrading.md what an older process that meets the contracted
+// schema does.
 package migrate
 
 import (
@@ -20,14 +55,24 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing/fstest"
+	"time"
 
 	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
 )
 
 // NoTransactionMark, as a migration's first line (spaces around it
 // ignored), marks a migration that must not run in a transaction (CREATE
 // INDEX CONCURRENTLY on PostgreSQL); see Migration.NoTx.
 const NoTransactionMark = "-- kiln:no-transaction"
+
+// ContractMark, followed by a version N, as one of a migration's leading
+// comment lines ("-- kiln:contract 29"), marks a contract migration: one
+// that removes what processes of builds whose last migration is before N
+// still need, and that builds from N on do without. See Migration.Contract
+// and the package documentation.
+const ContractMark = "-- kiln:contract"
 
 // Migration is one versioned schema change, read from a file NNN_name.sql.
 type Migration struct {
@@ -44,6 +89,11 @@ type Migration struct {
 	// transaction on a large table; a store that has no use for it runs
 	// the migration as any other.
 	NoTx bool
+	// Contract is N for a migration marked ContractMark N, 0 for an
+	// ordinary one: Run applies it only when no registered process runs a
+	// build whose last migration is before N (GateDialect), and Check does
+	// not require it.
+	Contract int
 }
 
 // Load reads the files dir/*.sql of fsys (a store's embedded migrations)
@@ -69,16 +119,49 @@ func Load(fsys fs.FS, dir string) ([]Migration, error) {
 			return nil, err
 		}
 		first, _, _ := strings.Cut(string(b), "\n")
+		contract, err := contractOf(string(b))
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: %w", base, err)
+		}
 		ms = append(ms, Migration{Version: version, Name: name, SQL: string(b),
-			NoTx: strings.TrimSpace(first) == NoTransactionMark})
+			NoTx: strings.TrimSpace(first) == NoTransactionMark, Contract: contract})
 	}
 	slices.SortStableFunc(ms, func(a, b Migration) int { return a.Version - b.Version })
 	for i, m := range ms {
 		if m.Version != i+1 {
 			return nil, fmt.Errorf("migration %s: want version %d", m.Name, i+1)
 		}
+		if m.Contract >= m.Version {
+			return nil, fmt.Errorf("migration %s: %s %d: want the version of an earlier migration (the expand step)",
+				m.Name, ContractMark, m.Contract)
+		}
 	}
 	return ms, nil
+}
+
+// contractOf returns N of the line "ContractMark N" among sql's leading
+// comment lines (blank lines included), 0 when there is none, and an error
+// when N is not a positive number.
+func contractOf(sql string) (int, error) {
+	for line := range strings.Lines(sql) {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		if !strings.HasPrefix(line, "--") {
+			break
+		}
+		rest, ok := strings.CutPrefix(line, ContractMark)
+		if !ok || rest != "" && rest[0] != ' ' && rest[0] != '\t' {
+			continue
+		}
+		v, err := strconv.Atoi(strings.TrimSpace(rest))
+		if err != nil || v < 1 {
+			return 0, fmt.Errorf("%q: want a version after %q", line, ContractMark)
+		}
+		return v, nil
+	}
+	return 0, nil
 }
 
 // Latest returns the version of the last of ms, as Load returns them: the
@@ -100,6 +183,30 @@ type Files struct {
 // when a method first needs them.
 func NewFiles(fsys fs.FS, dir string) *Files {
 	return &Files{load: sync.OnceValues(func() ([]Migration, error) { return Load(fsys, dir) })}
+}
+
+// NewFilesWith returns the migrations dir/*.sql of fsys followed by extra
+// (file name, "NNN_name.sql", to text), read once: a store's own and the
+// migrations of a test (see Load).
+func NewFilesWith(fsys fs.FS, dir string, extra map[string]string) *Files {
+	return &Files{load: sync.OnceValues(func() ([]Migration, error) {
+		all := fstest.MapFS{}
+		files, err := fs.Glob(fsys, path.Join(dir, "*.sql"))
+		if err != nil {
+			return nil, err
+		}
+		for _, file := range files {
+			b, err := fs.ReadFile(fsys, file)
+			if err != nil {
+				return nil, err
+			}
+			all[path.Join("m", path.Base(file))] = &fstest.MapFile{Data: b}
+		}
+		for name, text := range extra {
+			all[path.Join("m", name)] = &fstest.MapFile{Data: []byte(text)}
+		}
+		return Load(all, "m")
+	})}
 }
 
 // Load returns the migrations in version order, or Load's error.
@@ -125,6 +232,37 @@ func (f *Files) Check(db Database) error {
 		return err
 	}
 	return Check(db, ms)
+}
+
+// Pending returns the contract migrations that d's database lacks; see the
+// function Pending.
+func (f *Files) Pending(ctx context.Context, d GateDialect) ([]Held, error) {
+	ms, err := f.load()
+	if err != nil {
+		return nil, err
+	}
+	return Pending(ctx, d, ms)
+}
+
+// Held returns the contract migrations that d's database lacks, as the
+// stores' MigrationsHeld return them; see the function Pending.
+func (f *Files) Held(ctx context.Context, d GateDialect) ([]store.HeldMigration, error) {
+	held, err := f.Pending(ctx, d)
+	if err != nil || len(held) == 0 {
+		return nil, err
+	}
+	out := make([]store.HeldMigration, len(held))
+	for i, h := range held {
+		out[i] = h.Store()
+	}
+	return out, nil
+}
+
+// Latest returns the version of the last migration (see the function
+// Latest), or Load's error.
+func (f *Files) Latest() (int, error) {
+	ms, err := f.load()
+	return Latest(ms), err
 }
 
 // Conn is where a store runs a migration's statements: a transaction that
@@ -171,6 +309,93 @@ type NoTxDialect interface {
 	InSession(ctx context.Context, fn func(Conn) error) error
 }
 
+// GateDialect is a Dialect whose database knows the last migration of the
+// build each registered process runs (the server registry): Run asks it
+// before applying a contract migration (in the migration's transaction,
+// and before each statement run outside one). Run refuses to apply a
+// contract migration with a Dialect that is not one.
+type GateDialect interface {
+	Dialect
+	// Older describes the registered processes whose build's last
+	// migration is before version, one line each ("server ID (host H, pid
+	// P, last migration L, refreshed at T)"), nil when there are none. It
+	// runs on c: the migration's transaction, or its session.
+	Older(ctx context.Context, c Conn, version int) ([]string, error)
+}
+
+// Held is a contract migration that a database lacks and Run did not
+// apply, and why.
+type Held struct {
+	Migration Migration
+	// Older are the registered processes of builds before
+	// Migration.Contract, one line each (GateDialect.Older). Pending
+	// returns a Held with no Older and no Behind for a contract migration
+	// that the next Run applies.
+	Older []string
+	// Behind is the name of the earlier contract migration, held too,
+	// that this one waits for (contract migrations apply in version
+	// order), "" when none.
+	Behind string
+}
+
+// Store returns h as the stores' MigrationsHeld return it.
+func (h Held) Store() store.HeldMigration {
+	return store.HeldMigration{Name: h.Migration.Name, Contract: h.Migration.Contract, Older: h.Older, Behind: h.Behind}
+}
+
+// String says what holds h's migration back (store.HeldMigration.String).
+func (h Held) String() string { return h.Store().String() }
+
+// OlderProcess is how a GateDialect describes a registered process in
+// Held.Older: its server ID, host, pid, its build's last migration and
+// when it last refreshed its row.
+func OlderProcess(id, host string, pid, last int, refreshedAt time.Time) string {
+	return fmt.Sprintf("server %s (host %s, pid %d, last migration %d, refreshed at %s)",
+		id, host, pid, last, refreshedAt.UTC().Format(time.RFC3339))
+}
+
+// HeldError is Run's error when it applied every migration it could and
+// held back the contract migrations Held (see Migration.Contract). The
+// database then has what this build needs (Check passes, unless something
+// else is missing): a store's Migrate treats it as success.
+type HeldError struct {
+	Held []Held
+}
+
+func (e *HeldError) Error() string {
+	parts := make([]string, len(e.Held))
+	for i, h := range e.Held {
+		parts[i] = h.String()
+	}
+	return "contract migrations held back: " + strings.Join(parts, "; ")
+}
+
+// gate returns a non-nil *Held when m is a contract migration that is not
+// to be applied now: one behind the held migration named behind (when not
+// ""), or one that d finds registered processes of older builds for, on
+// c. It fails when m is a contract migration and d is not a GateDialect.
+func gate(ctx context.Context, d Dialect, c Conn, m Migration, behind string) (*Held, error) {
+	if m.Contract == 0 {
+		return nil, nil
+	}
+	if behind != "" {
+		return &Held{Migration: m, Behind: behind}, nil
+	}
+	g, ok := d.(GateDialect)
+	if !ok {
+		return nil, fmt.Errorf("a contract migration (%s %d), and this store cannot tell which builds its processes run",
+			ContractMark, m.Contract)
+	}
+	older, err := g.Older(ctx, c, m.Contract)
+	if err != nil {
+		return nil, fmt.Errorf("list the processes of builds before migration %d: %w", m.Contract, err)
+	}
+	if len(older) > 0 {
+		return &Held{Migration: m, Older: older}, nil
+	}
+	return nil, nil
+}
+
 // Run creates d's versions table (Dialect.Init), then applies each of ms
 // in order, up to version upTo (0 or less: all of them), unless the
 // versions table records it, and records it in the same transaction (or,
@@ -181,27 +406,54 @@ type NoTxDialect interface {
 // several processes migrate at once (each takes d's lock and checks the
 // versions table), and Run is a no-op on an up-to-date database. Upgrade
 // tests pass an earlier upTo to build a database of that version.
+//
+// A contract migration (Migration.Contract) is applied only when d, a
+// GateDialect, finds no registered process of a build before its Contract,
+// and no earlier contract migration is held; otherwise Run records nothing
+// for it and goes on with the next migrations. When it held any back and
+// met no error, it returns a *HeldError that lists them. A contract
+// migration run statement by statement outside a transaction asks the gate
+// before each statement, so it may stop midway, unrecorded: a later Run
+// completes it, as after an error.
 func Run(ctx context.Context, d Dialect, ms []Migration, upTo int) error {
 	if err := d.Init(ctx); err != nil {
 		return err
 	}
+	var held []Held
 	for _, m := range ms {
 		if upTo > 0 && m.Version > upTo {
 			break
 		}
-		if err := apply(ctx, d, m); err != nil {
+		behind := ""
+		if len(held) > 0 {
+			behind = held[0].Migration.Name
+		}
+		h, err := apply(ctx, d, m, behind)
+		if err != nil {
 			return fmt.Errorf("%s: %w", m.Name, err)
 		}
+		if h != nil {
+			held = append(held, *h)
+		}
+	}
+	if len(held) > 0 {
+		return &HeldError{Held: held}
 	}
 	return nil
 }
 
-// apply applies m with d unless d's versions table records it.
-func apply(ctx context.Context, d Dialect, m Migration) error {
+// apply applies m with d unless d's versions table records it or the gate
+// holds it back (then it returns the *Held; see gate for behind).
+func apply(ctx context.Context, d Dialect, m Migration, behind string) (*Held, error) {
+	var held *Held
 	nd, ok := d.(NoTxDialect)
 	if !m.NoTx || !ok {
-		return d.InTx(ctx, func(c Conn) error {
-			if applied, err := c.Applied(ctx, m.Version); err != nil || applied {
+		err := d.InTx(ctx, func(c Conn) error {
+			applied, err := c.Applied(ctx, m.Version)
+			if err != nil || applied {
+				return err
+			}
+			if held, err = gate(ctx, d, c, m, behind); err != nil || held != nil {
 				return err
 			}
 			if err := c.Exec(ctx, m.SQL); err != nil {
@@ -209,6 +461,7 @@ func apply(ctx context.Context, d Dialect, m Migration) error {
 			}
 			return c.Record(ctx, m)
 		})
+		return held, err
 	}
 	outside := false
 	err := d.InTx(ctx, func(c Conn) error {
@@ -216,35 +469,92 @@ func apply(ctx context.Context, d Dialect, m Migration) error {
 		if err != nil || applied {
 			return err
 		}
+		if held, err = gate(ctx, d, c, m, behind); err != nil || held != nil {
+			return err
+		}
 		if outside, err = nd.OutsideTx(ctx, c, m); err != nil || outside {
 			return err
 		}
-		return applyStatements(ctx, nd, c, m, true)
-	})
-	if err != nil || !outside {
+		_, err = applyStatements(ctx, nd, c, m, true)
 		return err
+	})
+	if err != nil || held != nil || !outside {
+		return held, err
 	}
-	return nd.InSession(ctx, func(c Conn) error {
-		if applied, err := c.Applied(ctx, m.Version); err != nil || applied {
+	err = nd.InSession(ctx, func(c Conn) error {
+		applied, err := c.Applied(ctx, m.Version)
+		if err != nil || applied {
 			return err
 		}
-		return applyStatements(ctx, nd, c, m, false)
+		held, err = applyStatements(ctx, nd, c, m, false)
+		return err
 	})
+	return held, err
 }
 
 // applyStatements runs the statements of nd.Statements for m on c, one at
-// a time, then records m.
-func applyStatements(ctx context.Context, nd NoTxDialect, c Conn, m Migration, inTx bool) error {
+// a time, then records m. Outside a transaction (inTx false), the gate is
+// asked before each statement of a contract migration, so that a process
+// of an older build that registered since the last statement stops it
+// there, unrecorded (the returned *Held).
+func applyStatements(ctx context.Context, nd NoTxDialect, c Conn, m Migration, inTx bool) (*Held, error) {
 	stmts, err := nd.Statements(ctx, c, m, inTx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, stmt := range stmts {
+		if !inTx {
+			if held, err := gate(ctx, nd, c, m, ""); err != nil || held != nil {
+				return held, err
+			}
+		}
 		if err := c.Exec(ctx, stmt); err != nil {
-			return fmt.Errorf("%s: %w", firstLine(stmt), err)
+			return nil, fmt.Errorf("%s: %w", firstLine(stmt), err)
 		}
 	}
-	return c.Record(ctx, m)
+	return nil, c.Record(ctx, m)
+}
+
+// Pending returns the contract migrations of ms that d's versions table
+// does not record, in order, each with what holds it back now (Held.Older,
+// Held.Behind; neither when the next Run applies it), nil when there are
+// none. It reads in a transaction under d's lock, and changes nothing; it
+// does not create the versions table (Init): on a database without one it
+// fails as d's queries do.
+func Pending(ctx context.Context, d GateDialect, ms []Migration) ([]Held, error) {
+	var out []Held
+	err := d.InTx(ctx, func(c Conn) error {
+		out = out[:0]
+		behind := ""
+		for _, m := range ms {
+			if m.Contract == 0 {
+				continue
+			}
+			applied, err := c.Applied(ctx, m.Version)
+			if err != nil {
+				return err
+			}
+			if applied {
+				continue
+			}
+			held, err := gate(ctx, d, c, m, behind)
+			if err != nil {
+				return fmt.Errorf("%s: %w", m.Name, err)
+			}
+			if held == nil {
+				held = &Held{Migration: m}
+			}
+			out = append(out, *held)
+			if behind == "" && len(held.Older) > 0 {
+				behind = m.Name
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Statements splits sql, the text of a migration marked NoTransactionMark,
@@ -293,16 +603,17 @@ type Database struct {
 	TablePrefix string
 	// Tables are the database's tables whose names start with "kiln_".
 	Tables []string
-	// Version returns the highest version the versions table records (0
-	// when it has none). Check calls it only when every table is there.
-	Version func() (int, error)
+	// Versions returns the versions that the versions table records, in
+	// any order. Check calls it only when every table is there.
+	Versions func() ([]int, error)
 }
 
-// Check returns nil when db has every table of Tables and a version at
-// least that of the last of ms (newer ones, of a later build, are
-// accepted), and otherwise an error that says what is missing and wraps
-// kilntype.ErrSchemaMissing (whose message says to run `kiln migrate`),
-// or Version's error.
+// Check returns nil when db has every table of Tables and every migration
+// of ms that is not a contract migration (those of later builds, and this
+// build's contract migrations, applied or not, do not matter: this build
+// runs with or without them), and otherwise an error that says what is
+// missing and wraps kilntype.ErrSchemaMissing (whose message says to run
+// `kiln migrate`), or Versions' error.
 func Check(db Database, ms []Migration) error {
 	if len(db.Tables) == 0 {
 		return fmt.Errorf("%s has no Kiln tables: %w", db.Name, kilntype.ErrSchemaMissing)
@@ -312,12 +623,24 @@ func Check(db Database, ms []Migration) error {
 			return fmt.Errorf("table %s%s is missing: %w", db.TablePrefix, t, kilntype.ErrSchemaMissing)
 		}
 	}
-	have, err := db.Version()
+	have, err := db.Versions()
 	if err != nil {
 		return err
 	}
-	if want := Latest(ms); have < want {
-		return fmt.Errorf("%s is at version %d, want %d: %w", db.Name, have, want, kilntype.ErrSchemaMissing)
+	var missing []string
+	for _, m := range ms {
+		if m.Contract == 0 && !slices.Contains(have, m.Version) {
+			missing = append(missing, m.Name)
+		}
+	}
+	switch {
+	case len(missing) == 1:
+		return fmt.Errorf("%s lacks migration %s: %w", db.Name, missing[0], kilntype.ErrSchemaMissing)
+	case len(missing) > 3:
+		return fmt.Errorf("%s lacks %d migrations (%s, %s, ..., %s): %w", db.Name, len(missing),
+			missing[0], missing[1], missing[len(missing)-1], kilntype.ErrSchemaMissing)
+	case len(missing) > 1:
+		return fmt.Errorf("%s lacks migrations %s: %w", db.Name, strings.Join(missing, ", "), kilntype.ErrSchemaMissing)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -307,31 +308,34 @@ func TestStatements(t *testing.T) {
 }
 
 // TestCheck checks that Check accepts a database with every table and
-// this build's version or a newer one, and otherwise says what is
-// missing, wrapping kilntype.ErrSchemaMissing; it reads the version only
-// when every table is there.
+// every migration of this build (and newer ones), and otherwise says what
+// is missing, wrapping kilntype.ErrSchemaMissing; it reads the versions
+// only when every table is there.
 func TestCheck(t *testing.T) {
 	t.Parallel()
 	ms := testMigrations(t)
 	all := slices.Clone(Tables)
 	for _, tc := range []struct {
-		name    string
-		tables  []string
-		version int
-		want    string
+		name     string
+		tables   []string
+		versions []int
+		want     string
 	}{
-		{name: "Current", tables: append(slices.Clone(all), "kiln_other"), version: 3},
-		{name: "Newer", tables: all, version: 4},
+		{name: "Current", tables: append(slices.Clone(all), "kiln_other"), versions: []int{3, 1, 2}},
+		{name: "Newer", tables: all, versions: []int{1, 2, 3, 4}},
 		{name: "NoTables", want: `schema "s" has no Kiln tables`},
 		{name: "TableMissing", tables: slices.DeleteFunc(slices.Clone(all), func(t string) bool { return t == "kiln_job" }),
 			want: `table "s".kiln_job is missing`},
-		{name: "Older", tables: all, version: 2, want: `schema "s" is at version 2, want 3`},
+		{name: "Older", tables: all, versions: []int{1, 2}, want: `schema "s" lacks migration 003_three`},
+		{name: "Gap", tables: all, versions: []int{1, 3, 4}, want: `schema "s" lacks migration 002_two`},
+		{name: "TwoMissing", tables: all, versions: []int{1}, want: `schema "s" lacks migrations 002_two, 003_three`},
+		{name: "None", tables: all, want: `schema "s" lacks migrations 001_init, 002_two, 003_three`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			read := false
 			err := Check(Database{Name: `schema "s"`, TablePrefix: `"s".`, Tables: tc.tables,
-				Version: func() (int, error) { read = true; return tc.version, nil }}, ms)
+				Versions: func() ([]int, error) { read = true; return tc.versions, nil }}, ms)
 			if tc.want == "" {
 				if err != nil {
 					t.Errorf("Check: %v", err)
@@ -342,14 +346,269 @@ func TestCheck(t *testing.T) {
 				t.Errorf("Check: %v, want %q wrapping ErrSchemaMissing", err, tc.want)
 			}
 			if read != (len(tc.tables) == len(all)) {
-				t.Errorf("Check read the version: %v", read)
+				t.Errorf("Check read the versions: %v", read)
 			}
 		})
 	}
-	err := Check(Database{Name: "database", Tables: Tables, Version: func() (int, error) { return 0, errBoom }}, ms)
+	err := Check(Database{Name: "database", Tables: Tables, Versions: func() ([]int, error) { return nil, errBoom }}, ms)
 	if !errors.Is(err, errBoom) {
-		t.Errorf("Check with a failing Version: %v", err)
+		t.Errorf("Check with a failing Versions: %v", err)
+	}
+	many := files("001_a.sql", "002_b.sql", "003_c.sql", "004_d.sql", "005_e.sql")
+	five, err := Load(many, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Check(Database{Name: "database", Tables: Tables, Versions: func() ([]int, error) { return []int{2}, nil }}, five)
+	if want := "database lacks 4 migrations (001_a, 003_c, ..., 005_e): "; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Check lacking four: %v, want %q", err, want)
 	}
 }
 
 var errBoom = errors.New("boom")
+
+// contractMigrations returns five migrations: 001; 002, run statement by
+// statement; 003, a contract migration of builds from 2 on, run statement
+// by statement (two statements); 004, ordinary; 005, a contract migration
+// of builds from 4 on, in one transaction.
+func contractMigrations(t *testing.T) []Migration {
+	t.Helper()
+	fsys := files("001_init.sql", "004_four.sql")
+	fsys["migrations/002_two.sql"] = &fstest.MapFile{Data: []byte(NoTransactionMark + "\nCREATE a;\n")}
+	fsys["migrations/003_drop.sql"] = &fstest.MapFile{Data: []byte(NoTransactionMark + "\n-- 003_drop: why\n" +
+		ContractMark + " 2\n\n-- more\nCREATE b;\nDROP a;\n")}
+	fsys["migrations/005_more.sql"] = &fstest.MapFile{Data: []byte("-- 005_more\n" + ContractMark + "\t4\nDROP c;\n")}
+	ms, err := Load(fsys, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
+}
+
+// TestLoadContract checks that Load reads the contract mark among a
+// migration's leading comment lines (not after them, and not a longer
+// word), and refuses one without a positive version or not before the
+// migration's own.
+func TestLoadContract(t *testing.T) {
+	t.Parallel()
+	ms := contractMigrations(t)
+	var got []int
+	for _, m := range ms {
+		got = append(got, m.Contract)
+	}
+	if want := []int{0, 0, 2, 0, 4}; !slices.Equal(got, want) {
+		t.Errorf("Contract: %v, want %v", got, want)
+	}
+	fsys := files("001_init.sql")
+	fsys["migrations/002_late.sql"] = &fstest.MapFile{Data: []byte("CREATE a;\n" + ContractMark + " 1\n")}
+	fsys["migrations/003_word.sql"] = &fstest.MapFile{Data: []byte(ContractMark + "s 1\nCREATE a;\n")}
+	if ms, err := Load(fsys, "migrations"); err != nil || ms[1].Contract != 0 || ms[2].Contract != 0 {
+		t.Errorf("a mark after the statements, a longer word: %v, %v; want no contract", ms, err)
+	}
+	for name, text := range map[string]string{
+		"NoVersion": ContractMark + " x\n",
+		"Empty":     ContractMark + "\n",
+		"Own":       ContractMark + " 2\n",
+		"Later":     ContractMark + " 3\n",
+		"Zero":      ContractMark + " 0\n",
+		"Negative":  ContractMark + " -1\n",
+	} {
+		fsys := files("001_init.sql")
+		fsys["migrations/002_bad.sql"] = &fstest.MapFile{Data: []byte(text + "DROP a;\n")}
+		if _, err := Load(fsys, "migrations"); err == nil || !strings.Contains(err.Error(), "migration 002_bad") {
+			t.Errorf("%s: Load: %v, want an error naming 002_bad", name, err)
+		}
+	}
+}
+
+// gateDialect is a fakeNoTxDialect with a gate: Older lists older for the
+// version asked, from its call number from on (1: from the first), and
+// nothing before.
+type gateDialect struct {
+	*fakeNoTxDialect
+	older map[int][]string
+	from  int
+	calls int
+}
+
+func (d *gateDialect) Older(_ context.Context, _ Conn, version int) ([]string, error) {
+	d.calls++
+	if err := d.do(fmt.Sprint("older than ", version, "?")); err != nil {
+		return nil, err
+	}
+	if d.calls >= d.from {
+		return d.older[version], nil
+	}
+	return nil, nil
+}
+
+// TestRunContract checks how Run applies contract migrations: with no
+// process of an older build, as any other, asking the gate first and, on a
+// session, before each statement; with one (from the first check, or
+// registered between statements), it records nothing for the migration,
+// holds every later contract migration behind it, applies the ordinary
+// migrations after it and returns a *HeldError naming what holds each;
+// a later Run, once the process is gone, applies them; a Dialect without a
+// gate fails.
+func TestRunContract(t *testing.T) {
+	t.Parallel()
+	ms := contractMigrations(t)
+	const upTo2 = "init, begin, applied? 1, exec -- 001_init.sql, record 001_init, commit, " +
+		"begin, applied? 2, outside? 002_two, commit, session, applied? 2, statements in tx false, " +
+		"exec DROP leftover;, exec CREATE a;, record 002_two, "
+	const four = "begin, applied? 4, exec -- 004_four.sql, record 004_four, commit"
+	const three = "begin, applied? 3, older than 2?, outside? 003_drop, commit, session, applied? 3, statements in tx false, " +
+		"older than 2?, exec DROP leftover;, older than 2?, exec CREATE b;, older than 2?, exec DROP a;, record 003_drop"
+	five := "begin, applied? 5, older than 4?, exec " + strings.TrimSpace(ms[4].SQL) + ", record 005_more, commit"
+	for _, tc := range []struct {
+		name        string
+		older       map[int][]string
+		from        int
+		noGate      bool
+		want        string
+		wantErr     string
+		wantApplied []int
+		// then: what a second Run asks once no older process is registered
+		then string
+	}{
+		{name: "NoOlder", want: upTo2 + three + ", " + four + ", " + five, wantApplied: []int{1, 2, 3, 4, 5}},
+		{name: "Older", older: map[int][]string{2: {"p1 (host h)", "p2 (host h)"}},
+			want: upTo2 + "begin, applied? 3, older than 2?, commit, " + four + ", begin, applied? 5, commit",
+			wantErr: "contract migrations held back: 003_drop waits until no process of a build before migration 2 " +
+				"is registered: p1 (host h); p2 (host h); 005_more waits for 003_drop",
+			wantApplied: []int{1, 2, 4},
+			then: "init, begin, applied? 1, commit, begin, applied? 2, commit, " + three +
+				", begin, applied? 4, commit, " + five},
+		{name: "OlderOfTheSecond", older: map[int][]string{4: {"p3"}},
+			want:        upTo2 + three + ", " + four + ", begin, applied? 5, older than 4?, commit",
+			wantErr:     "contract migrations held back: 005_more waits until no process of a build before migration 4 is registered: p3",
+			wantApplied: []int{1, 2, 3, 4},
+			then:        "init, begin, applied? 1, commit, begin, applied? 2, commit, begin, applied? 3, commit, begin, applied? 4, commit, " + five},
+		{name: "OlderBetweenStatements", older: map[int][]string{2: {"late"}}, from: 4,
+			want: upTo2 + "begin, applied? 3, older than 2?, outside? 003_drop, commit, " +
+				"session, applied? 3, statements in tx false, older than 2?, exec DROP leftover;, older than 2?, exec CREATE b;, " +
+				"older than 2?, " + four + ", begin, applied? 5, commit",
+			wantErr:     "contract migrations held back: 003_drop waits until no process of a build before migration 2 is registered: late; 005_more waits for 003_drop",
+			wantApplied: []int{1, 2, 4},
+			then: "init, begin, applied? 1, commit, begin, applied? 2, commit, " + three +
+				", begin, applied? 4, commit, " + five},
+		{name: "NoGate", noGate: true, want: upTo2 + "begin, applied? 3, rollback",
+			wantErr:     "003_drop: a contract migration (-- kiln:contract 2), and this store cannot tell which builds its processes run",
+			wantApplied: []int{1, 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			nd := &fakeNoTxDialect{fakeDialect: fakeDialect{applied: map[int]bool{}}, outside: true}
+			gd := &gateDialect{fakeNoTxDialect: nd, older: tc.older, from: tc.from}
+			var d Dialect = gd
+			if tc.noGate {
+				d = nd
+			}
+			err := Run(t.Context(), d, ms, 0)
+			if got := strings.Join(nd.log, ", "); got != tc.want {
+				t.Errorf("Run asked:\n%s\nwant:\n%s", got, tc.want)
+			}
+			if got := slices.Sorted(maps.Keys(nd.applied)); !slices.Equal(got, tc.wantApplied) {
+				t.Errorf("applied %v, want %v", got, tc.wantApplied)
+			}
+			_, isHeld := errors.AsType[*HeldError](err)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Errorf("Run: %v", err)
+			case tc.wantErr != "" && (err == nil || err.Error() != tc.wantErr):
+				t.Errorf("Run: %v\nwant %q", err, tc.wantErr)
+			case isHeld != strings.HasPrefix(tc.wantErr, "contract"):
+				t.Errorf("Run: %T, a *HeldError: %v", err, isHeld)
+			}
+			if tc.then == "" {
+				return
+			}
+			gd.older, nd.log = nil, nil
+			if err := Run(t.Context(), d, ms, 0); err != nil {
+				t.Errorf("Run again: %v", err)
+			}
+			if got := strings.Join(nd.log, ", "); got != tc.then {
+				t.Errorf("Run again asked:\n%s\nwant:\n%s", got, tc.then)
+			}
+			if got := slices.Sorted(maps.Keys(nd.applied)); !slices.Equal(got, []int{1, 2, 3, 4, 5}) {
+				t.Errorf("applied after Run again %v, want all", got)
+			}
+		})
+	}
+}
+
+// TestRunContractGateFails checks that Run stops at an error of the gate,
+// naming the migration.
+func TestRunContractGateFails(t *testing.T) {
+	t.Parallel()
+	nd := &fakeNoTxDialect{fakeDialect: fakeDialect{applied: map[int]bool{}, failAt: "older than 2?"}, outside: true}
+	err := Run(t.Context(), &gateDialect{fakeNoTxDialect: nd}, contractMigrations(t), 0)
+	if want := "003_drop: list the processes of builds before migration 2: boom"; !errors.Is(err, errBoom) || err.Error() != want {
+		t.Errorf("Run: %v, want %q", err, want)
+	}
+}
+
+// TestPending checks that Pending lists the contract migrations a
+// database lacks, with what holds each back now, and changes nothing.
+func TestPending(t *testing.T) {
+	t.Parallel()
+	ms := contractMigrations(t)
+	for _, tc := range []struct {
+		name    string
+		applied []int
+		older   map[int][]string
+		want    string
+	}{
+		{name: "None", applied: []int{1, 2, 3, 4, 5}},
+		{name: "Free", applied: []int{1, 2, 4},
+			want: "003_drop is held by no process: the next migrate applies it; 005_more is held by no process: the next migrate applies it"},
+		{name: "Held", applied: []int{1, 2, 4}, older: map[int][]string{2: {"p1"}, 4: {"p1"}},
+			want: "003_drop waits until no process of a build before migration 2 is registered: p1; 005_more waits for 003_drop"},
+		{name: "SecondHeld", applied: []int{1, 2, 3, 4}, older: map[int][]string{4: {"p2"}},
+			want: "005_more waits until no process of a build before migration 4 is registered: p2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			nd := &fakeNoTxDialect{fakeDialect: fakeDialect{applied: map[int]bool{}}}
+			for _, v := range tc.applied {
+				nd.applied[v] = true
+			}
+			held, err := Pending(t.Context(), &gateDialect{fakeNoTxDialect: nd, older: tc.older}, ms)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, h := range held {
+				got = append(got, h.String())
+			}
+			if strings.Join(got, "; ") != tc.want {
+				t.Errorf("Pending: %q\nwant %q", strings.Join(got, "; "), tc.want)
+			}
+			if slices.ContainsFunc(nd.log, func(l string) bool { return strings.HasPrefix(l, "exec") || strings.HasPrefix(l, "record") }) {
+				t.Errorf("Pending changed the database: %v", nd.log)
+			}
+		})
+	}
+}
+
+// TestCheckContract checks that Check does not require a contract
+// migration, wherever it is, and requires the ordinary ones after it.
+func TestCheckContract(t *testing.T) {
+	t.Parallel()
+	ms := contractMigrations(t)
+	for _, tc := range []struct {
+		versions []int
+		ok       bool
+	}{
+		{[]int{1, 2, 3, 4, 5}, true},
+		{[]int{1, 2, 4}, true},
+		{[]int{1, 2, 3, 4}, true},
+		{[]int{1, 2, 3}, false},
+		{[]int{1, 2}, false},
+	} {
+		err := Check(Database{Name: "database", Tables: Tables, Versions: func() ([]int, error) { return tc.versions, nil }}, ms)
+		if (err == nil) != tc.ok {
+			t.Errorf("Check with %v: %v", tc.versions, err)
+		}
+	}
+}

@@ -1,0 +1,11 @@
+-- 032_server_schema_version: each registered process records the last
+-- migration of its build (kiln_server.schema_version), so that a contract
+-- migration (store/internal/migrate, "-- kiln:contract N") is applied only
+-- when no registered process runs a build whose last migration is before
+-- N (store/sqlite: migrator.Older).
+--
+-- Adding a column with a constant default only changes the schema:
+-- existing rows are not rewritten. Processes of builds before this
+-- migration do not write the column: their rows read 0, older than every
+-- contract migration, which is what they are.
+ALTER TABLE kiln_server ADD COLUMN schema_version INTEGER NOT NULL DEFAULT 0;

@@ -58,6 +58,7 @@ migration applies them too when it starts.`,
 			if checkErr != nil && !errors.Is(checkErr, kiln.ErrSchemaMissing) {
 				return fmt.Errorf("database %s: %w", path, checkErr)
 			}
+			var heldBefore []store.HeldMigration
 			if checkErr == nil {
 				held, err := st.MigrationsHeld(ctx)
 				if err != nil {
@@ -67,6 +68,7 @@ migration applies them too when it starts.`,
 					fmt.Fprintf(out, "Database %s is up to date; nothing to do.\n", path)
 					return nil
 				}
+				heldBefore = held
 			}
 			if err := st.Migrate(ctx); err != nil {
 				return fmt.Errorf("migrate %s: %w", path, err)
@@ -80,7 +82,11 @@ migration applies them too when it starts.`,
 			}
 			defer printHeld(out, held)
 			if checkErr == nil {
-				fmt.Fprintf(out, "Migrated %s: applied the contract migrations that no process held back.\n", path)
+				if applied := len(heldBefore) - len(held); applied > 0 {
+					fmt.Fprintf(out, "Migrated %s: applied %d held contract migration(s).\n", path, applied)
+				} else {
+					fmt.Fprintf(out, "Database %s has every migration this version needs; nothing applied.\n", path)
+				}
 				return nil
 			}
 			what := "applied the Kiln migrations"

@@ -60,6 +60,17 @@
 //   before the others, so that a hybrid's plain read comes back short (the
 //   harness does not drop keys without available jobs, so the tail, where
 //   the hot key's last jobs run one per claim, lists every key per claim).
+//   PARK=1 (with KEYS and PRE=proto/park_pre.sql) runs the parking claim
+//   instead (docs/benchmarks.md, "SQLite per-key claims, litekey3,
+//   2026-12-07 ninth session"; claimPark below): claim order, a candidate
+//   of a key at its limit moved to the state 'parked', a sweep that takes
+//   parked keys' oldest jobs when they have room. With HOT, the harness
+//   prints the claims at which the first and the last job of the other
+//   keys were claimed (the fairness bound, counted in claims). CHECKLIMIT=1
+//   (native runs) fails the run when a key has more than MAXRUN running
+//   jobs after a claim.
+//   KEYRUN=R (with KEYS) enqueues each key's jobs in runs of R in a row
+//   (the key of job i is ((i - 1) / R) mod KEYS) instead of round robin.
 //   WALCOPY=prefix keeps every page the burn-down writes: no checkpoint
 //   during it, the database after the inserts copied to prefix.pre.db and
 //   the WAL at the end to prefix.wal; walpages.py reads them and prints
@@ -491,7 +502,169 @@ static int claimHybrid(long long now, int want, long long *ids) {
 	return n;
 }
 
-#define MAXQ 4096
+// the parking claim (PARK=1, with KEYS; docs/benchmarks.md, "SQLite
+// per-key claims, litekey3, 2026-12-07 ninth session"): a kind capped per
+// key claimed in claim order, a candidate of a key at its limit parked
+// (PARKPARK, proto/park_park.sql: out of kiln_job_claim_kind, into
+// kiln_job_parked, which PRE=proto/park_pre.sql makes, dropping
+// kiln_job_claim_partition). Each claim reads the kind's running jobs per
+// key once (PARKRUN, proto/park_running.sql; PARKRUN=none with
+// HYBRID=proto/hyb_run.sql reads them per candidate instead, the row's
+// last column), takes the oldest parked job of each parked key with room
+// (PARKSWEEP, proto/park_sweep.sql, which counts each parked key's running
+// jobs itself, then PARKTAKE, proto/park_take.sql),
+// then reads the candidates (CAND, or HYBRID), takes each of a key with
+// room (running + taken by this claim < MAXRUN) and no parked job up to
+// BATCH, parks each other one with a key among those it examined, and reads again while it
+// is short, the read was full and it parked some (at most PARKROUNDS
+// reads a claim, 0: no bound). The finish is the store's (FIN), and
+// unparks nothing: a parked job waits for a claim's sweep to find room.
+static sqlite3_stmt *sParkRun, *sSweep, *sPark, *sParkTake;
+static int parkMode, parkRounds, parkRun[1 << 16], parkTaken[1 << 16], parkHas[1 << 16];
+static long long parkParked, parkSwept, parkReads, parkClaims, parkMaxRead, parkMaxParked;
+static long long coldFirst = -1, coldLast = -1; // claims at which the first and last job of a key other than HOT's was claimed
+static int coldLeft;
+static long long allClaims; // every claim, empty ones too
+static sqlite3_stmt *sCheck; // CHECKLIMIT=1: the most running jobs of a key, after each claim
+static double parkMaxUs; // the longest claim (wall time, before its COMMIT)
+
+static char parkbuf[1 << 20];
+
+static void jsonIDs(char *buf, int n, const long long *ids) {
+	char *p = buf;
+	*p++ = '[';
+	for (int i = 0; i < n; i++) p += sprintf(p, i ? ",%lld" : "%lld", ids[i]);
+	*p++ = ']';
+	*p = 0;
+}
+
+// ph_parkrun reads the kind's running jobs per key into parkRun, listing
+// the keys it set in keys; it returns how many.
+__attribute__((noinline)) int ph_parkrun(int *keys) {
+	int nk = 0;
+	sqlite3_bind_text(sParkRun, 1, "noop", -1, SQLITE_STATIC);
+	while (sqlite3_step(sParkRun) == SQLITE_ROW) {
+		int k = atoi((const char *)sqlite3_column_text(sParkRun, 0));
+		parkRun[k] = sqlite3_column_int(sParkRun, 1);
+		if (nk < 4096) keys[nk++] = k;
+	}
+	sqlite3_reset(sParkRun);
+	return nk;
+}
+
+// ph_sweep reads every parked key, each with its oldest parked job and its
+// running jobs (the statement's last column), marks it in parkHas (so that
+// the candidates of a key with parked jobs are parked behind them, in
+// claim order), and puts in ids that job of each key with room, up to
+// want (one job per key and claim: with a limit above 1, a key gets one
+// more job per claim); it returns how many.
+__attribute__((noinline)) int ph_sweep(int want, long long *ids, int *keys, int *nk) {
+	sqlite3_bind_text(sSweep, 1, "default", -1, SQLITE_STATIC);
+	sqlite3_bind_text(sSweep, 2, "noop", -1, SQLITE_STATIC);
+	int n = 0;
+	while (sqlite3_step(sSweep) == SQLITE_ROW) {
+		int k = atoi((const char *)sqlite3_column_text(sSweep, 0));
+		if (!parkHas[k]++ && *nk < 4096) keys[(*nk)++] = k;
+		long long id = sqlite3_column_int64(sSweep, 1);
+		int cols = sqlite3_column_count(sSweep), running = sqlite3_column_int(sSweep, cols - 1);
+		for (int c = 2; c < cols - 1; c++) {
+			switch (sqlite3_column_type(sSweep, c)) {
+			case SQLITE_TEXT: sqlite3_column_text(sSweep, c); sqlite3_column_bytes(sSweep, c); break;
+			case SQLITE_INTEGER: sqlite3_column_int64(sSweep, c); break;
+			}
+		}
+		if (n == want || running + parkTaken[k] >= maxRun) continue;
+		parkTaken[k]++;
+		ids[n++] = id;
+	}
+	sqlite3_reset(sSweep);
+	return n;
+}
+
+__attribute__((noinline)) void ph_parktake(long long now, int n, long long *ids) {
+	jsonIDs(idbuf, n, ids);
+	sqlite3_bind_int64(sParkTake, 1, now);
+	sqlite3_bind_text(sParkTake, 2, "vm-1234-abcdef", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(sParkTake, 3, now + 60000000);
+	sqlite3_bind_text(sParkTake, 4, idbuf, -1, SQLITE_STATIC);
+	if (sqlite3_step(sParkTake) != SQLITE_DONE) die("park take");
+	if (sqlite3_changes(db) != n) { fprintf(stderr, "park take: %d of %d\n", sqlite3_changes(db), n); exit(1); }
+	sqlite3_reset(sParkTake);
+	count("parked", "running", n, 0);
+}
+
+// ph_parkselect reads the candidates (sCand, or sHyb with the running
+// jobs per row) in claim order and takes each of a key with room, up to
+// want, into ids; the candidates of keys without room that it examined go
+// to park (*np of them). It returns how many it took and sets *rows to
+// the rows read.
+__attribute__((noinline)) int ph_parkselect(long long now, int want, long long *ids, long long *park, int *np, int *rows, int *keys, int *nk) {
+	sqlite3_stmt *s = sHyb ? sHyb : sCand;
+	sqlite3_bind_text(s, 1, "default", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, now);
+	sqlite3_bind_text(s, 3, "[\"noop\"]", -1, SQLITE_STATIC);
+	sqlite3_bind_null(s, 4);
+	sqlite3_bind_text(s, 5, "noop", -1, SQLITE_STATIC);
+	int n = 0, cols = sqlite3_column_count(s), kcol = sHyb ? cols - 2 : cols - 1;
+	*rows = 0, *np = 0;
+	while (n < want && sqlite3_step(s) == SQLITE_ROW) {
+		(*rows)++;
+		long long id = sqlite3_column_int64(s, 0);
+		for (int c = 1; c < kcol; c++) {
+			switch (sqlite3_column_type(s, c)) {
+			case SQLITE_TEXT: sqlite3_column_text(s, c); sqlite3_column_bytes(s, c); break;
+			case SQLITE_INTEGER: sqlite3_column_int64(s, c); break;
+			}
+		}
+		const char *key = (const char *)sqlite3_column_text(s, kcol);
+		if (!key || !key[0]) { ids[n++] = id; continue; }
+		int k = atoi(key);
+		int running = sHyb ? sqlite3_column_int(s, cols - 1) : parkRun[k];
+		if (parkHas[k] || running + parkTaken[k] >= maxRun) { park[(*np)++] = id; continue; }
+		if (!parkTaken[k]++ && !parkHas[k] && *nk < 4096) keys[(*nk)++] = k;
+		ids[n++] = id;
+	}
+	sqlite3_reset(s);
+	return n;
+}
+
+__attribute__((noinline)) void ph_park(int n, long long *ids) {
+	jsonIDs(parkbuf, n, ids);
+	sqlite3_bind_text(sPark, 1, parkbuf, -1, SQLITE_STATIC);
+	if (sqlite3_step(sPark) != SQLITE_DONE) die("park");
+	if (sqlite3_changes(db) != n) { fprintf(stderr, "park: %d of %d\n", sqlite3_changes(db), n); exit(1); }
+	sqlite3_reset(sPark);
+	count("available", "parked", n, 0);
+}
+
+static long long parkList[1 << 16];
+
+// claimPark claims up to want jobs as the parking claim does (above).
+static int claimPark(long long now, int want, long long *ids) {
+	int runKeys[4096], takenKeys[4096], nr = 0, nt = 0, n = 0;
+	if (sParkRun) nr = ph_parkrun(runKeys);
+	int m = ph_sweep(want, ids, takenKeys, &nt);
+	if (m > 0) ph_parktake(now, m, ids);
+	n += m, parkSwept += m;
+	int read = 0, parkedNow = 0;
+	for (int round = 0; n < want && (parkRounds == 0 || round < parkRounds); round++) {
+		int np, rows;
+		m = ph_parkselect(now, want - n, ids + n, parkList, &np, &rows, takenKeys, &nt);
+		parkReads++, read += rows;
+		if (np > 0) ph_park(np, parkList);
+		if (m > 0) ph_update(now, m, ids + n);
+		n += m, parkParked += np, parkedNow += np;
+		if (np == 0 || rows < 128) break;
+	}
+	for (int i = 0; i < nr; i++) parkRun[runKeys[i]] = 0;
+	for (int i = 0; i < nt; i++) parkTaken[takenKeys[i]] = 0, parkHas[takenKeys[i]] = 0;
+	if (read > parkMaxRead) parkMaxRead = read;
+	if (parkedNow > parkMaxParked) parkMaxParked = parkedNow;
+	parkClaims++;
+	return n;
+}
+
+#define MAXQ 4096 // claims not yet finished, at most (a ring: finished + 2 >= claims)
 static long long batchIDs[MAXQ][256];
 static int batchN[MAXQ];
 static long long batchAt[MAXQ];
@@ -503,25 +676,49 @@ __attribute__((noinline)) void run_burn(int N, int B) {
 		now += 1000;
 		ph_begin();
 		int n;
-		if (nKeys && sHyb) n = claimHybrid(now, B, batchIDs[claims]);
-		else if (nKeys) n = claimByKey(now, B, batchIDs[claims]);
+		if (nKeys && parkMode) {
+			struct timespec a, b;
+			clock_gettime(CLOCK_MONOTONIC, &a);
+			n = claimPark(now, B, batchIDs[claims % MAXQ]);
+			clock_gettime(CLOCK_MONOTONIC, &b);
+			double us = (b.tv_sec - a.tv_sec) * 1e6 + (b.tv_nsec - a.tv_nsec) / 1e3;
+			if (us > parkMaxUs) parkMaxUs = us;
+		}
+		else if (nKeys && sHyb) n = claimHybrid(now, B, batchIDs[claims % MAXQ]);
+		else if (nKeys) n = claimByKey(now, B, batchIDs[claims % MAXQ]);
 		else {
-			n = ph_select(now, B, batchIDs[claims]);
-			if (n > 0) ph_update(now, n, batchIDs[claims]);
+			n = ph_select(now, B, batchIDs[claims % MAXQ]);
+			if (n > 0) ph_update(now, n, batchIDs[claims % MAXQ]);
 		}
 		ph_commit();
-		batchN[claims] = n;
-		batchAt[claims] = now;
+		if (sCheck) {
+			// CHECKLIMIT=1: no key has more than MAXRUN running jobs
+			if (sqlite3_step(sCheck) != SQLITE_ROW) die("check");
+			if (sqlite3_column_int(sCheck, 0) > maxRun) {
+				fprintf(stderr, "claim %lld: a key has %d running jobs; limit %d\n", allClaims + 1, sqlite3_column_int(sCheck, 0), maxRun);
+				exit(1);
+			}
+			sqlite3_reset(sCheck);
+		}
+		allClaims++;
+		if (nHot)
+			for (int i = 0; i < n; i++)
+				if (batchIDs[claims % MAXQ][i] > nHot) {
+					if (coldFirst < 0) coldFirst = allClaims;
+					if (--coldLeft == 0) coldLast = allClaims;
+				}
+		batchN[claims % MAXQ] = n;
+		batchAt[claims % MAXQ] = now;
 		total += n;
 		if (n > 0) claims++;
 		// finish the claim of two claims ago (or all at the end)
 		while (finished < claims && (finished + 2 <= claims || n == 0)) {
 			now += 1000;
 			ph_begin();
-			ph_finish(now, batchN[finished], batchIDs[finished], batchAt[finished]);
+			ph_finish(now, batchN[finished % MAXQ], batchIDs[finished % MAXQ], batchAt[finished % MAXQ]);
 			ph_commit();
 			if (hybMem)
-				for (int i = 0; i < batchN[finished]; i++) hybMemRun[(batchIDs[finished][i] - 1) % nKeys]--;
+				for (int i = 0; i < batchN[finished % MAXQ]; i++) hybMemRun[(batchIDs[finished % MAXQ][i] - 1) % nKeys]--;
 			finished++;
 		}
 		if (n == 0 && (total == N + nHot || !nKeys)) break;
@@ -536,7 +733,9 @@ __attribute__((noinline)) void run_burn(int N, int B) {
 __attribute__((noinline)) void ph_insert(int N, sqlite3_stmt *cnt) {
 	exec("BEGIN IMMEDIATE");
 	char sql[1024], key[64] = "''";
-	if (nKeys) snprintf(key, sizeof key, "CAST((i - 1) %% %d AS TEXT)", nKeys);
+	int run = getenv("KEYRUN") ? atoi(getenv("KEYRUN")) : 0;
+	if (nKeys && run > 1) snprintf(key, sizeof key, "CAST(((i - 1) / %d) %% %d AS TEXT)", run, nKeys);
+	else if (nKeys) snprintf(key, sizeof key, "CAST((i - 1) %% %d AS TEXT)", nKeys);
 	if (nHot) {
 		// HOT=H: H jobs of one more key (KEYS, "1000" for 1,000 keys) due
 		// before all the others, so at the front of the claim order
@@ -598,7 +797,7 @@ int main(int argc, char **argv) {
 			memmove(ob, ob + 11, strlen(ob + 11) + 1);
 		if (getenv("KEYSQL")) sKeys = prep(keys);
 		if (getenv("TAKE") && strcmp(getenv("TAKE"), "none")) sTake = prep(slurp(getenv("TAKE")));
-		if (!sKeys) {
+		if (!sKeys && !(getenv("PARK") && atoi(getenv("PARK")))) {
 			sHeads = prep(slurp(getenv("HEADS") ? getenv("HEADS") : "keyslisted.sql"));
 			if (getenv("HEADADV")) sHeadAdv[0] = prep(slurp(getenv("HEADADV")));
 			if (getenv("HEADADV2")) sHeadAdv[1] = prep(slurp(getenv("HEADADV2")));
@@ -608,8 +807,22 @@ int main(int argc, char **argv) {
 		if (getenv("MAXRUN")) maxRun = atoi(getenv("MAXRUN"));
 		if (getenv("HYBRID")) sHyb = prep(slurp(getenv("HYBRID")));
 		hybMem = getenv("HYBMEM") && atoi(getenv("HYBMEM"));
+		parkMode = getenv("PARK") && atoi(getenv("PARK"));
+		if (parkMode) {
+			const char *pr = getenv("PARKRUN") ? getenv("PARKRUN") : "proto/park_running.sql";
+			if (strcmp(pr, "none")) sParkRun = prep(slurp(pr));
+			else if (!sHyb) { fprintf(stderr, "PARKRUN=none needs HYBRID (the running jobs per candidate)\n"); exit(2); }
+			sSweep = prep(slurp(getenv("PARKSWEEP") ? getenv("PARKSWEEP") : "proto/park_sweep.sql"));
+			sPark = prep(slurp(getenv("PARKPARK") ? getenv("PARKPARK") : "proto/park_park.sql"));
+			sParkTake = prep(slurp(getenv("PARKTAKE") ? getenv("PARKTAKE") : "proto/park_take.sql"));
+			if (getenv("PARKROUNDS")) parkRounds = atoi(getenv("PARKROUNDS"));
+		}
+		if (hybMem && getenv("KEYRUN")) { fprintf(stderr, "KEYRUN and HYBMEM: the memory maps IDs to keys round robin\n"); exit(2); }
 		if (nHot && hybMem) { fprintf(stderr, "HOT and HYBMEM: the memory maps IDs to keys round robin\n"); exit(2); }
 	}
+	coldLeft = N;
+	if (nKeys && getenv("CHECKLIMIT") && atoi(getenv("CHECKLIMIT")))
+		sCheck = prep("SELECT coalesce(max(c), 0) FROM (SELECT count(*) AS c FROM kiln_job WHERE state = 'running' AND partition_key <> '' GROUP BY kind, partition_key)");
 	if (getenv("FINARGS")) finArgs = atoi(getenv("FINARGS"));
 	char *finTmpl = slurp(getenv("FIN") ? getenv("FIN") : "fin.sql");
 	for (int k = 0; k < 5; k++) sFin[k] = prep(finText(finTmpl, sizes[k]));
@@ -625,12 +838,18 @@ int main(int argc, char **argv) {
 	sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_WRITE, &cw, &hi, 0);
 	sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_HIT, &hit, &hi, 0);
 	sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_MISS, &miss, &hi, 0);
-	if (nKeys)
+	if (nKeys && (sHeads || sKeys))
 		printf("per-key (%d keys, limit %d): vmsteps/job keys %.1f take %.1f update %.1f\n", nKeys, maxRun,
 		       (double)sqlite3_stmt_status(sHeads ? sHeads : sKeys, SQLITE_STMTSTATUS_VM_STEP, 0) / N,
 		       sTake ? (double)sqlite3_stmt_status(sTake, SQLITE_STMTSTATUS_VM_STEP, 0) / N : 0.0,
 		       (double)sqlite3_stmt_status(sKeyUpd, SQLITE_STMTSTATUS_VM_STEP, 0) / N);
-	if (sHyb) printf("hybrid: %d claims fell back to the claim by key, which took %d jobs\n", hybFallbacks, hybFallbackJobs);
+	if (nHot)
+		printf("hot key: %d jobs at the front; the first and last job of the other keys claimed in claims %lld and %lld of %lld\n",
+		       nHot, coldFirst, coldLast, allClaims);
+	if (parkMode)
+		printf("park: %lld claims, %lld reads, %lld jobs parked, %lld taken by the sweep; per claim at most %lld candidates read, %lld parked; longest claim %.0f us\n",
+		       parkClaims, parkReads, parkParked, parkSwept, parkMaxRead, parkMaxParked, parkMaxUs);
+	else if (sHyb) printf("hybrid: %d claims fell back to the claim by key, which took %d jobs\n", hybFallbacks, hybFallbackJobs);
 	long long finSteps = 0;
 	for (int k = 0; k < 5; k++) finSteps += sqlite3_stmt_status(sFin[k], SQLITE_STMTSTATUS_VM_STEP, 0);
 	printf("jobs %d cpu-us/job %.2f | vmsteps/job select %.1f update %.1f finish %.1f commit %.1f | pages written/job %.3f fetched/job %.2f\n",

@@ -1,11 +1,8 @@
 package cli
 
 import (
-	"context"
 	"strings"
 	"testing"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/kilnjobs/kiln/store/postgres/pgtest"
 )
@@ -96,54 +93,6 @@ func TestMigratePostgres(t *testing.T) {
 	mustRun(t, "enqueue", "--database", db, "http", "--args", `{"url":"http://127.0.0.1:1/"}`)
 	if r := mustRun(t, "jobs", "list", "--database", db); !strings.Contains(r.stdout, "http") {
 		t.Errorf("jobs list after an enqueue printed %q", r.stdout)
-	}
-}
-
-// TestMigratePostgresHeldContract runs `kiln migrate` on a schema whose
-// contract migration 031 is not applied (its row deleted and the column's
-// default put back, as before 031) while a process of a build before 030
-// is registered (its row has no schema_version, as older builds write it):
-// migrate applies nothing, names 031 and the process, and exits 0; once
-// the process is gone, it applies 031, and then finds nothing to do.
-func TestMigratePostgresHeldContract(t *testing.T) {
-	t.Parallel()
-	ctx := t.Context()
-	base := pgtest.URL(t)
-	schema := pgtest.Schema(t)
-	db := withParam(base, pgSchemaParam, schema)
-	mustRun(t, "migrate", "--database", db)
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	s := pgx.Identifier{schema}.Sanitize()
-	for _, stmt := range []string{
-		`DELETE FROM ` + s + `.kiln_migration WHERE version = 31`,
-		`ALTER TABLE ` + s + `.kiln_job ALTER COLUMN partition_key SET DEFAULT ''`,
-		`INSERT INTO ` + s + `.kiln_server (id, host, pid, queues, kinds, started_at, heartbeat_at)
-VALUES ('old-build', 'h', 1, '[]', '{}', now(), now())`,
-	} {
-		if _, err := conn.Exec(ctx, stmt); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r := mustRun(t, "migrate", "--database", db)
-	for _, want := range []string{"nothing applied", "Held back 1 contract migration(s)",
-		"031_partition_key_null waits until no process of a build before migration 30 is registered: server old-build (host h, pid 1, last migration 0, "} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("migrate with an older process printed %q, want %q", r.stdout, want)
-		}
-	}
-	if _, err := conn.Exec(ctx, `DELETE FROM `+s+`.kiln_server`); err != nil {
-		t.Fatal(err)
-	}
-	if r := mustRun(t, "migrate", "--database", db); !strings.Contains(r.stdout, "applied 1 held contract migration(s)") ||
-		strings.Contains(r.stdout, "Held back") {
-		t.Errorf("migrate once the process is gone printed %q", r.stdout)
-	}
-	if r := mustRun(t, "migrate", "--database", db); !strings.Contains(r.stdout, "up to date") {
-		t.Errorf("migrate again printed %q", r.stdout)
 	}
 }
 

@@ -481,7 +481,7 @@ func TestClaimWithoutLimitsRanksNothing(t *testing.T) {
 }
 
 // TestInsertStreamsRows checks that sqlInsertJobs, sqlInsertJobsUnique and
-// sqlInsertJobsShared, and their forms without partition_key, read their arrays as a ProjectSet, one row at a time in array order, and
+// sqlInsertJobsShared read their arrays as a ProjectSet, one row at a time in array order, and
 // neither store them (a Function Scan's tuplestore) nor sort them.
 func TestInsertStreamsRows(t *testing.T) {
 	t.Parallel()
@@ -496,9 +496,7 @@ func TestInsertStreamsRows(t *testing.T) {
 		query string
 		args  []any
 	}{"insert": {sqlInsertJobs, general}, "insert unique": {sqlInsertJobsUnique, general},
-		"insert sharing columns": {sqlInsertJobsShared, shared},
-		"insert, no key":         {sqlInsertJobsKeyless, general[:11]}, "insert unique, no key": {sqlInsertJobsUniqueKeyless, general[:11]},
-		"insert sharing columns, no key": {sqlInsertJobsSharedKeyless, shared[:10]}} {
+		"insert sharing columns": {sqlInsertJobsShared, shared}} {
 		eachPlan(t, s, name, c.query, c.args,
 			func(mode, plan string) {
 				if !strings.Contains(plan, "ProjectSet") || strings.Contains(plan, "Function Scan") ||

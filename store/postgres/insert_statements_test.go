@@ -93,10 +93,8 @@ func (r *queryRecorder) take() ([]string, [][]any) {
 // TestInsertShared checks that a batch whose jobs share every column but
 // their args and times is inserted with sqlInsertJobsShared (3 arrays, not
 // 12; a time that every job shares as one element), and any other batch
-// with sqlInsertJobs or sqlInsertJobsUnique, each in its form without
-// partition_key (the ...Keyless statements) when no job of the batch has a
-// key, and with it otherwise; and that either way each job is stored as it
-// was given, in order, with its own args and times and the
+// with sqlInsertJobs or sqlInsertJobsUnique; and that either way each job
+// is stored as it was given, in order, with its own args and times and the
 // shared kind, queue, state, priority, attempts, tags, metadata and
 // partition key.
 func TestInsertShared(t *testing.T) {
@@ -150,13 +148,6 @@ func TestInsertShared(t *testing.T) {
 			p.Metadata = []byte(fmt.Sprintf(`{"m":%d}`, i))
 		}), sqlInsertJobs, [2]int{}},
 		{"partitions differ", batch(func(i int, p *store.JobInsertParams) { p.Partition = fmt.Sprint("p", i) }), sqlInsertJobs, [2]int{}},
-		{"some without a key", batch(func(i int, p *store.JobInsertParams) { p.Partition = []string{"p1", ""}[i%2] }),
-			sqlInsertJobs, [2]int{}},
-		{"shared, no key", batch(func(_ int, p *store.JobInsertParams) { p.Partition = "" }), sqlInsertJobsSharedKeyless, [2]int{5, 5}},
-		{"kinds differ, no key", batch(func(i int, p *store.JobInsertParams) { p.Kind, p.Partition = fmt.Sprint("k", i%2), "" }),
-			sqlInsertJobsKeyless, [2]int{}},
-		{"unique, no key", batch(func(i int, p *store.JobInsertParams) { p.UniqueKey, p.Partition = fmt.Sprint("u", i), "" }),
-			sqlInsertJobsUniqueKeyless, [2]int{}},
 	} {
 		rec.take()
 		results, err := traced.JobInsertMany(ctx, c.params)
@@ -167,7 +158,7 @@ func TestInsertShared(t *testing.T) {
 		i := slices.Index(sqls, s.sql(c.want))
 		if i < 0 {
 			t.Errorf("%s: want the insert sent as\n%s\ngot %q", c.name, c.want, sqls)
-		} else if c.want == sqlInsertJobsShared || c.want == sqlInsertJobsSharedKeyless {
+		} else if c.want == sqlInsertJobsShared {
 			created, scheduled := reflect.ValueOf(args[i][6]).Len(), reflect.ValueOf(args[i][7]).Len()
 			if [2]int{created, scheduled} != c.times {
 				t.Errorf("%s: sent %d creation and %d scheduled times, want %v", c.name, created, scheduled, c.times)
@@ -184,7 +175,7 @@ func TestInsertShared(t *testing.T) {
 			}
 			if got.Kind != p.Kind || got.Queue != p.Queue || got.State != p.State || got.Priority != p.Priority ||
 				got.MaxAttempts != p.MaxAttempts || !slices.Equal(got.Tags, p.Tags) || got.Partition != p.Partition ||
-				!got.CreatedAt.Equal(p.CreatedAt) || !got.ScheduledAt.Equal(p.ScheduledAt) || got.UniqueKey != p.UniqueKey ||
+				!got.CreatedAt.Equal(p.CreatedAt) || !got.ScheduledAt.Equal(p.ScheduledAt) || got.UniqueKey != "" ||
 				!jsonEqual(got.Args, p.Args) || !jsonEqual(got.Metadata, p.Metadata) {
 				t.Errorf("%s: job %d stored as %+v, want %+v", c.name, i, got, p)
 			}

@@ -99,7 +99,7 @@ func sqlPartitionClaimTail(by, now, empty, window, leasedBy, leaseEnd, leaseLen,
 	LIMIT %[3]s
 ),
 unkeyed_more AS MATERIALIZED (
-	SELECT count(*) >= %[3]s::integer AND count(*) FILTER (WHERE coalesce(partition_key, '') = '') < %[2]s::integer AS more
+	SELECT count(*) >= %[3]s::integer AND count(*) FILTER (WHERE partition_key = '') < %[2]s::integer AS more
 	FROM unkeyed_head
 ),
 unkeyed_deep AS MATERIALIZED (
@@ -120,7 +120,7 @@ unkeyed AS MATERIALIZED (
 		SELECT id, ctid FROM {s}.kiln_job WHERE id = w.id AND state = 'available'
 		FOR UPDATE SKIP LOCKED
 	) AS c
-	WHERE coalesce(w.partition_key, '') = ''
+	WHERE w.partition_key = ''
 	LIMIT %[2]s
 ),
 deep AS MATERIALIZED (
@@ -444,7 +444,7 @@ async AS MATERIALIZED (
 taken AS MATERIALIZED (
 	SELECT w.id, w.partition_key, w.priority, w.scheduled_at, w.room, w.n FROM (
 		SELECT c.id, c.partition_key, c.priority, c.scheduled_at, row_number() OVER () AS n,
-			CASE WHEN coalesce(c.partition_key, '') = '' THEN $4::integer ELSE $6::integer - (SELECT count(*) FROM (
+			CASE WHEN c.partition_key = '' THEN $4::integer ELSE $6::integer - (SELECT count(*) FROM (
 				SELECT FROM {s}.kiln_job
 				WHERE kind = $2 AND partition_key = c.partition_key AND state = 'running' AND partition_key <> ''
 				ORDER BY partition_key, state DESC, queue, priority, scheduled_at, id

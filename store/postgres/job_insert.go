@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -89,43 +88,6 @@ FROM (
 		unnest($8::timestamptz[]) AS scheduled_at
 ) AS r
 RETURNING id, unique_key`
-
-// sqlInsertJobsKeyless, sqlInsertJobsUniqueKeyless and
-// sqlInsertJobsSharedKeyless are sqlInsertJobs, sqlInsertJobsUnique and
-// sqlInsertJobsShared for a round whose rows have no partition key: they
-// leave partition_key out (their partition key parameter, $12 or $11,
-// too), so that its default applies: "" until the contract migration 031
-// drops the default, which it does once no process of a build before 030
-// runs (builds before 030 scan the column into a string and would fail on
-// a NULL), NULL after it. A job without a key costs each UPDATE less as
-// NULL: PostgreSQL compares partition_key, old row against new, at every
-// UPDATE (an index names it), and finds a NULL without walking the row
-// from its first column (docs/benchmarks.md, "PostgreSQL: the checks and
-// compared columns of kiln_job"). A round that mixes jobs with and
-// without a key writes "" for those without one.
-var (
-	sqlInsertJobsKeyless       = keyless(sqlInsertJobs, ",\n\t\tunnest($12::text[]) AS partition_key", ", r.partition_key")
-	sqlInsertJobsUniqueKeyless = keyless(sqlInsertJobsUnique, ",\n\t\tunnest($12::text[]) AS partition_key", ", r.partition_key")
-	sqlInsertJobsSharedKeyless = keyless(sqlInsertJobsShared, ", $11::text")
-)
-
-// keyless returns stmt, an INSERT into kiln_job whose column list ends
-// with partition_key, without that column and without each of values (the
-// texts that give its value), each of which must be in stmt once. It
-// panics otherwise: the statements are constants, checked at start.
-func keyless(stmt string, values ...string) string {
-	for _, cut := range append([]string{", partition_key)"}, values...) {
-		if strings.Count(stmt, cut) != 1 {
-			panic(fmt.Sprintf("postgres: keyless insert: %q is not in the statement once", cut))
-		}
-		repl := ""
-		if cut == ", partition_key)" {
-			repl = ")"
-		}
-		stmt = strings.Replace(stmt, cut, repl, 1)
-	}
-	return stmt
-}
 
 // sharedRound reports whether the rows at indexes todo, at least one, can
 // go in sqlInsertJobsShared: none has a unique key, and all share every
@@ -297,27 +259,14 @@ func (s *Store) insertRound(ctx context.Context, q querier, rows []insertedRow, 
 		tags[k], metadata[k], uniqueKeys[k] = r.tags, string(j.Metadata), j.UniqueKey
 		partitions[k] = j.Partition
 	}
-	unique := slices.ContainsFunc(uniqueKeys, func(k string) bool { return k != "" })
-	keyed := slices.ContainsFunc(partitions, func(k string) bool { return k != "" })
-	var stmt string
-	switch {
-	case unique && keyed:
+	stmt := sqlInsertJobs
+	if slices.ContainsFunc(uniqueKeys, func(k string) bool { return k != "" }) {
 		stmt = sqlInsertJobsUnique
-	case unique:
-		stmt = sqlInsertJobsUniqueKeyless
-	case keyed:
-		stmt = sqlInsertJobs
-	default:
-		stmt = sqlInsertJobsKeyless
 	}
 	text := func(v []string) any { return arrayArg[textArray](s.describes, v) }
-	queryArgs := []any{text(kinds), text(queues), text(args), text(states), priorities,
+	res, err := q.Query(ctx, s.sql(stmt), text(kinds), text(queues), text(args), text(states), priorities,
 		maxAttempts, arrayArg[timestamptzArray](s.describes, createdAt), arrayArg[timestamptzArray](s.describes, scheduledAt),
-		text(tags), text(metadata), text(uniqueKeys)}
-	if keyed {
-		queryArgs = append(queryArgs, text(partitions))
-	}
-	res, err := q.Query(ctx, s.sql(stmt), queryArgs...)
+		text(tags), text(metadata), text(uniqueKeys), text(partitions))
 	if err != nil {
 		return nil, err
 	}
@@ -403,13 +352,9 @@ func (s *Store) insertShared(ctx context.Context, q querier, rows []insertedRow,
 	}
 	createdAt, scheduledAt = oneIfShared(createdAt, time.Time.Equal), oneIfShared(scheduledAt, time.Time.Equal)
 	f := rows[todo[0]].job
-	stmt, queryArgs := sqlInsertJobsSharedKeyless, []any{f.Kind, f.Queue, arrayArg[textArray](s.describes, args),
+	res, err := q.Query(ctx, s.sql(sqlInsertJobsShared), f.Kind, f.Queue, arrayArg[textArray](s.describes, args),
 		string(f.State), int32(f.Priority), int32(f.MaxAttempts), arrayArg[timestamptzArray](s.describes, createdAt),
-		arrayArg[timestamptzArray](s.describes, scheduledAt), f.Tags, string(f.Metadata)}
-	if f.Partition != "" {
-		stmt, queryArgs = sqlInsertJobsShared, append(queryArgs, f.Partition)
-	}
-	res, err := q.Query(ctx, s.sql(stmt), queryArgs...)
+		arrayArg[timestamptzArray](s.describes, scheduledAt), f.Tags, string(f.Metadata), f.Partition)
 	if err != nil {
 		return err
 	}

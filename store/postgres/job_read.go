@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -57,9 +58,17 @@ func (s *Store) JobGet(ctx context.Context, params *store.JobGetParams) (*kilnty
 // kiln_job_finished, the kind and queue filters have no index of their
 // own (migration 010 dropped them: every job inserted or changing state
 // paid an entry in each): they are checked on each job of the walk, so a
-// page of a kind or queue that is rare among the jobs walked (all jobs,
-// or those of an in-flight state) reads up to every one of them, one heap
-// row each. Counts per queue and state come from the counters
+// page of a kind or queue that is rare among an in-flight state's jobs
+// reads up to every one of them, one heap row each. A list with a kind or
+// queue filter of every state, of available jobs, or of states that no
+// one index holds (store.MergedListStates) reads each state's index
+// instead (jobListMerged: for every state, first a walk of the newest
+// IDs, store.MergedProbe; then tiers bounded by the page's reach,
+// jobListMergeQuery): final states, kiln_job_finished's entries, the
+// filter checked on each; in-flight states, kiln_job_state_inflight's;
+// available jobs, the filters' ranges of kiln_job_claim_kind, sorted,
+// when a bounded count finds them few, else the primary key
+// (availableWalkFor). Counts per queue and state come from the counters
 // (JobCountByState, QueueList), never from lists. With params.Tag the
 // walk follows kiln_job_tag's entries of that tag in ID order, so a rare
 // tag reads only its own jobs. params.ArgsContains is matched with
@@ -78,11 +87,65 @@ func (s *Store) JobListTx(ctx context.Context, tx pgx.Tx, params *store.JobListP
 
 // jobList is JobList with q.
 func (s *Store) jobList(ctx context.Context, q querier, params *store.JobListParams) ([]*kilntype.JobRow, error) {
+	if states := store.MergedListStates(params); states != nil {
+		return s.jobListMerged(ctx, q, params, states)
+	}
 	query, args, ok := jobListQuery(params)
 	if !ok {
 		return []*kilntype.JobRow{}, nil
 	}
-	if params.ArgsPreview <= 0 {
+	return s.listRows(ctx, q, query, args, params.ArgsPreview)
+}
+
+// sqlListNewest and sqlListOldest return the newest and the oldest job's
+// ID (0 without jobs): an end of the primary key (one min or max per
+// statement, which SQLite reads from the end of the table).
+const (
+	sqlListNewest = `SELECT coalesce(max(id), 0) FROM {s}.kiln_job`
+	sqlListOldest = `SELECT coalesce(min(id), 0) FROM {s}.kiln_job`
+)
+
+// jobListMerged is jobList for a list that store.MergedListStates merges
+// (of states): first, for every state, the plain walk of the window
+// store.MergedProbe gives, whose page is the list's when full; else the
+// merged statement (jobListMergeQuery).
+func (s *Store) jobListMerged(ctx context.Context, q querier, params *store.JobListParams, states []kilntype.JobState) ([]*kilntype.JobRow, error) {
+	if params.States == nil {
+		end := sqlListNewest
+		if params.OrderAsc {
+			end = sqlListOldest
+		}
+		var top int64
+		if err := q.QueryRow(ctx, s.sql(end)).Scan(&top); err != nil {
+			return nil, fail("list jobs", err)
+		}
+		if probe := store.MergedProbe(params, top); probe != nil {
+			query, args, _ := jobListQuery(probe)
+			jobs, err := s.listRows(ctx, q, query, args, params.ArgsPreview)
+			if err != nil || len(jobs) == listLimit(params.Limit) {
+				return jobs, err
+			}
+		}
+	}
+	available := availableNone
+	if slices.Contains(states, kilntype.JobStateAvailable) {
+		var err error
+		if available, err = s.availableWalkFor(ctx, q, params); err != nil {
+			return nil, err
+		}
+	}
+	query, args, ok := jobListMergeQuery(params, states, available)
+	if !ok {
+		return []*kilntype.JobRow{}, nil
+	}
+	query, args = withArgsPreview(query, args, params.ArgsPreview, `id `+listOrder(params))
+	return s.listRows(ctx, q, query, args, params.ArgsPreview)
+}
+
+// listRows runs a JobList statement and reads its jobs (preview: the
+// params' ArgsPreview).
+func (s *Store) listRows(ctx context.Context, q querier, query string, args []any, preview int) ([]*kilntype.JobRow, error) {
+	if preview <= 0 {
 		jobs, err := scanJobs(q.Query(ctx, s.sql(query), args...))
 		if err != nil {
 			return nil, fail("list jobs", err)
@@ -93,7 +156,7 @@ func (s *Store) jobList(ctx context.Context, q querier, params *store.JobListPar
 	if err != nil {
 		return nil, fail("list jobs", err)
 	}
-	jobs, err := scanPreviewJobs(rows, params.ArgsPreview)
+	jobs, err := scanPreviewJobs(rows, preview)
 	if err != nil {
 		return nil, fail("list jobs", err)
 	}
@@ -125,14 +188,7 @@ func jobListQuery(params *store.JobListParams) (string, []any, bool) {
 	if !ok {
 		return "", nil, false
 	}
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	order := "DESC"
-	if params.OrderAsc {
-		order = "ASC"
-	}
+	order := listOrder(params)
 	query := `SELECT ` + jobColumns + ` FROM ` + from
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
@@ -149,19 +205,38 @@ func jobListQuery(params *store.JobListParams) (string, []any, bool) {
 	// assumes a tenth of the rows and may read a state's whole range and
 	// sort it (5,000 scheduled jobs through kiln_job_due: 11 ms).
 	query += ` ORDER BY ` + inner + ` LIMIT ` + strconv.Itoa(listLimit(params.Limit))
-	if params.ArgsPreview > 0 {
-		// The page's jobs are chosen first, with their args as stored (a
-		// TOAST pointer, not read); only then is each one's jsonb turned
-		// into text, once (OFFSET 0 keeps the planner from inlining it
-		// twice), for its first ArgsPreview characters and its length.
-		// Computed in the inner query, a sort could convert every job
-		// that passes the filters.
-		columns := strings.Replace(jobColumns, "args,", "left(a.args_text, "+arg(params.ArgsPreview)+"),", 1)
-		query = `SELECT ` + columns + `, octet_length(a.args_text) FROM (` + query + `) AS kiln_job
-			CROSS JOIN LATERAL (SELECT kiln_job.args::text AS args_text OFFSET 0) AS a
-			ORDER BY ` + outer
-	}
+	query, args = withArgsPreview(query, args, params.ArgsPreview, outer)
 	return query, args, true
+}
+
+// listOrder is the SQL order of params' pages: "DESC" (newest first) or
+// "ASC".
+func listOrder(params *store.JobListParams) string {
+	if params.OrderAsc {
+		return "ASC"
+	}
+	return "DESC"
+}
+
+// withArgsPreview returns query (a JobList statement selecting
+// jobColumns) and args so that, with preview above 0, each job's args come
+// cut to their first preview characters, followed by their length; the
+// rows ordered by outer (the page's order, in kiln_job's columns). With
+// preview 0 or less, query and args are returned as they are.
+func withArgsPreview(query string, args []any, preview int, outer string) (string, []any) {
+	if preview <= 0 {
+		return query, args
+	}
+	// The page's jobs are chosen first, with their args as stored (a
+	// TOAST pointer, not read); only then is each one's jsonb turned into
+	// text, once (OFFSET 0 keeps the planner from inlining it twice), for
+	// its first preview characters and its length. Computed in the inner
+	// query, a sort could convert every job that passes the filters.
+	args = append(args, preview)
+	columns := strings.Replace(jobColumns, "args,", "left(a.args_text, $"+strconv.Itoa(len(args))+"),", 1)
+	return `SELECT ` + columns + `, octet_length(a.args_text) FROM (` + query + `) AS kiln_job
+			CROSS JOIN LATERAL (SELECT kiln_job.args::text AS args_text OFFSET 0) AS a
+			ORDER BY ` + outer, args
 }
 
 // jobListWhere returns the table expression JobList walks for params, the

@@ -329,6 +329,7 @@ func TestInflightStatementsOnComparisons(t *testing.T) {
 			kilntype.JobStateScheduled, kilntype.JobStateRetryable}, Cursor: 5000, Limit: 10}, walkInflight)
 		count, countArgs, _ := jobCountQuery(&store.JobCountMatchingParams{Filter: kilntype.JobFilter{
 			States: []kilntype.JobState{kilntype.JobStateRetryable}, Kinds: []string{"k"}}, Limit: 10_001})
+		merged, mergedArgs, _ := jobListMergeQuery(&store.JobListParams{Kinds: []string{"k"}}, kilntype.JobStates(), availableSorted)
 		return []statement{
 			{"any expired", sqlAnyExpired, []any{1}, false},
 			{"select expired", sqlSelectExpired, []any{1, 10}, false},
@@ -338,6 +339,7 @@ func TestInflightStatementsOnComparisons(t *testing.T) {
 			{"list running", running, runningArgs, true},
 			{"list scheduled and retryable", waiting, waitingArgs, true},
 			{"count retryable of a kind", count, countArgs, true},
+			{"list a kind of every state", merged, mergedArgs, false},
 		}
 	}
 	forms := []struct{ name, predicate string }{

@@ -52,14 +52,25 @@ func (s *Store) JobGet(ctx context.Context, params *store.JobGetParams) (*kilnty
 // Outside kiln_job_finished, the kind and queue filters have no index of
 // their own (migration 010 dropped them: every job inserted or changing
 // state paid an entry in each): they are checked on each job of the walk,
-// so a page of a kind or queue that is rare among the jobs walked reads
-// up to every job of those states (or every job) to fill it. Counts per
+// so a page of a kind or queue that is rare among the in-flight states'
+// jobs reads up to every one of them to fill it. A list with a kind or
+// queue filter of every state, of available jobs, or of states that no one
+// index holds (store.MergedListStates) reads each state's index instead
+// (jobListMerged: for every state, first a walk of the newest IDs,
+// store.MergedProbe; then tiers bounded by the page's reach,
+// jobListMergeQuery): final states, kiln_job_finished's entries, the
+// filter checked on each; in-flight states, kiln_job_state_inflight's;
+// available jobs, the filters' ranges of kiln_job_claim_kind, sorted,
+// when a bounded count finds them few, else the table (availableWalkFor). Counts per
 // queue and state come from the counters (JobCountByState, QueueList),
 // never from lists. With params.Tag the walk follows kiln_job_tag's
 // entries of that tag in ID order, so a rare tag reads only its own jobs.
 // params.ArgsContains is matched with instr() on the args as stored,
 // reading each job of the range that passes the other filters.
 func (s *Store) JobList(ctx context.Context, params *store.JobListParams) ([]*kilntype.JobRow, error) {
+	if states := store.MergedListStates(params); states != nil {
+		return s.jobListMerged(ctx, params, states)
+	}
 	walk, err := s.listWalk(ctx, params)
 	if err != nil {
 		return nil, err
@@ -68,7 +79,57 @@ func (s *Store) JobList(ctx context.Context, params *store.JobListParams) ([]*ki
 	if !ok {
 		return []*kilntype.JobRow{}, nil
 	}
-	if params.ArgsPreview <= 0 {
+	return s.listRows(ctx, query, args, params.ArgsPreview)
+}
+
+// sqlListNewest and sqlListOldest return the newest and the oldest job's
+// ID (0 without jobs): an end of the table (one min or max per
+// statement, which SQLite reads from the end of the table).
+const (
+	sqlListNewest = `SELECT coalesce(max(id), 0) FROM kiln_job`
+	sqlListOldest = `SELECT coalesce(min(id), 0) FROM kiln_job`
+)
+
+// jobListMerged is JobList for a list that store.MergedListStates merges
+// (of states): first, for every state, the walk of the table over the
+// window store.MergedProbe gives, whose page is the list's when full; else
+// the merged statement (jobListMergeQuery).
+func (s *Store) jobListMerged(ctx context.Context, params *store.JobListParams, states []kilntype.JobState) ([]*kilntype.JobRow, error) {
+	if params.States == nil {
+		end := sqlListNewest
+		if params.OrderAsc {
+			end = sqlListOldest
+		}
+		var top int64
+		if err := s.r.QueryRowContext(ctx, end).Scan(&top); err != nil {
+			return nil, fail("list jobs", err)
+		}
+		if probe := store.MergedProbe(params, top); probe != nil {
+			query, args, _ := jobListQuery(probe, walkTable)
+			jobs, err := s.listRows(ctx, query, args, params.ArgsPreview)
+			if err != nil || len(jobs) == listLimit(params.Limit) {
+				return jobs, err
+			}
+		}
+	}
+	available := availableNone
+	if slices.Contains(states, kilntype.JobStateAvailable) {
+		var err error
+		if available, err = s.availableWalkFor(ctx, params); err != nil {
+			return nil, err
+		}
+	}
+	query, args, ok := jobListMergeQuery(params, states, available)
+	if !ok {
+		return []*kilntype.JobRow{}, nil
+	}
+	return s.listRows(ctx, query, args, params.ArgsPreview)
+}
+
+// listRows runs a JobList statement on the reader pool and reads its jobs
+// (preview: the params' ArgsPreview).
+func (s *Store) listRows(ctx context.Context, query string, args []any, preview int) ([]*kilntype.JobRow, error) {
+	if preview <= 0 {
 		jobs, err := scanJobs(s.r.QueryContext(ctx, query, args...))
 		if err != nil {
 			return nil, fail("list jobs", err)
@@ -80,7 +141,7 @@ func (s *Store) JobList(ctx context.Context, params *store.JobListParams) ([]*ki
 		return nil, fail("list jobs", err)
 	}
 	for _, j := range jobs {
-		store.PreviewArgs(j.JobRow, j.argsBytes, params.ArgsPreview)
+		store.PreviewArgs(j.JobRow, j.argsBytes, preview)
 	}
 	return rows(jobs), nil
 }

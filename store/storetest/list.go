@@ -134,6 +134,8 @@ func testList(t *testing.T, newStore NewStoreFunc) {
 		}
 	})
 
+	t.Run("MergedStates", func(t *testing.T) { testListMerged(t, newStore) })
+
 	t.Run("KeysetPagination", func(t *testing.T) {
 		for _, asc := range []bool{false, true} {
 			name := "Desc"
@@ -231,6 +233,8 @@ func testListArgsPreview(t *testing.T, newStore NewStoreFunc) {
 			{"Tag", store.JobListParams{Tag: "t"}},
 			{"State", store.JobListParams{States: []kilntype.JobState{kilntype.JobStateAvailable, kilntype.JobStateCompleted}}},
 			{"ArgsContains", store.JobListParams{ArgsContains: "é"}},
+			{"KindOfEveryState", store.JobListParams{Kinds: []string{"noop"}}}, // store.MergedListStates
+			{"AvailableOfKind", store.JobListParams{States: []kilntype.JobState{kilntype.JobStateAvailable}, Kinds: []string{"noop"}}},
 		} {
 			for _, preview := range []int{1000, 1001} {
 				p := tc.p

@@ -57,8 +57,9 @@ func TestBrowserRoles(t *testing.T) {
 		b.run(t, "filter the audit log by action",
 			chromedp.SetValue(chromedp.CSS(`form.filters input[name="action"]`), "job.retry"),
 			chromedp.Click(chromedp.CSS(`form.filters button[type="submit"]`)),
-			chromedp.WaitVisible(chromedp.CSS("table.audit")),
 		)
+		b.waitURL(t, "action=job.retry") // the filtered page, not the one before it
+		b.run(t, "wait for the filtered audit log", chromedp.WaitVisible(chromedp.CSS("table.audit")))
 		text = value(t, b, "read the filtered audit log", chromedp.Text(chromedp.CSS("table.audit tbody")))
 		if !strings.Contains(text, "job.retry") || strings.Contains(text, "queue.pause") {
 			b.fail(t, "the log filtered by job.retry:\n%s", text)

@@ -171,6 +171,22 @@ func (b *browser) waitTextWithin(t *testing.T, sel, want string, timeout time.Du
 	})
 }
 
+// waitURL waits until the page's address contains want: after a click that
+// loads another page, the elements of the page before it are still there
+// until the new one replaces them, so waiting for an element alone can read
+// the old page.
+func (b *browser) waitURL(t *testing.T, want string) {
+	t.Helper()
+	testutil.Poll{Interval: 50 * time.Millisecond}.EventuallyNil(screenshotT{t, b}, fmt.Sprintf("the address to contain %q", want), func() error {
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		defer cancel()
+		if url, err := chromedp.Run(ctx, chromedp.Location()); err != nil || !strings.Contains(url, want) {
+			return fmt.Errorf("address %q (%v)", url, err)
+		}
+		return nil
+	})
+}
+
 // screenshotT is t whose Fatalf fails through b.fail, with a screenshot.
 type screenshotT struct {
 	*testing.T

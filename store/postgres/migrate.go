@@ -269,8 +269,13 @@ type migrationConn struct {
 // sqlMigrationApplied says whether migration $1 was applied.
 const sqlMigrationApplied = `SELECT EXISTS (SELECT 1 FROM {s}.kiln_migration WHERE version = $1)`
 
-// sqlMigrationRecord records migration $1, named $2, as applied.
-const sqlMigrationRecord = `INSERT INTO {s}.kiln_migration (version, name) VALUES ($1, $2)`
+// sqlMigrationRecord records migration $1, named $2, as applied;
+// sqlMigrationRecordContract a contract migration, with its N ($3: the
+// column, added by migration 030, exists when a contract migration runs).
+const (
+	sqlMigrationRecord         = `INSERT INTO {s}.kiln_migration (version, name) VALUES ($1, $2)`
+	sqlMigrationRecordContract = `INSERT INTO {s}.kiln_migration (version, name, contract) VALUES ($1, $2, $3)`
+)
 
 // Applied reports whether kiln_migration has a row for version.
 func (c migrationConn) Applied(ctx context.Context, version int) (bool, error) {
@@ -290,8 +295,13 @@ func (c migrationConn) Exec(ctx context.Context, sql string) error {
 	return err
 }
 
-// Record inserts m's row in kiln_migration.
+// Record inserts m's row in kiln_migration, with its Contract for a
+// contract migration.
 func (c migrationConn) Record(ctx context.Context, m migrate.Migration) error {
+	if m.Contract > 0 {
+		_, err := c.q.Exec(ctx, c.s.expand(sqlMigrationRecordContract), m.Version, m.Name, m.Contract)
+		return err
+	}
 	_, err := c.q.Exec(ctx, c.s.expand(sqlMigrationRecord), m.Version, m.Name)
 	return err
 }
@@ -318,7 +328,10 @@ var concurrently = regexp.MustCompile(`^((?:CREATE\s+(?:UNIQUE\s+)?|DROP\s+)INDE
 // knows (or newer ones), leaving aside the contract migrations that
 // Migrate holds back (see Migrate), and a wrapped kilntype.ErrSchemaMissing,
 // whose message says to run `kiln migrate`, when the schema or a Kiln
-// table is absent or a migration is missing.
+// table is absent or a migration is missing. It fails too (not
+// ErrSchemaMissing) when a later build applied a contract migration for
+// builds from a migration after this build's last (kiln_migration's
+// contract column): this build would meet a schema it cannot run on.
 func (s *Store) SchemaCheck(ctx context.Context) error {
 	rows, err := s.pool.Query(ctx, `SELECT tablename FROM pg_catalog.pg_tables
 		WHERE schemaname = $1 AND tablename LIKE 'kiln\_%'`, s.schema)
@@ -336,6 +349,11 @@ func (s *Store) SchemaCheck(ctx context.Context) error {
 				return nil, err
 			}
 			return pgx.CollectRows(rows, pgx.RowTo[int])
+		},
+		Contract: func() (int, error) {
+			var n int
+			err := s.pool.QueryRow(ctx, s.sql(`SELECT coalesce(max(contract), 0) FROM {s}.kiln_migration`)).Scan(&n)
+			return n, err
 		}})
 	if err != nil {
 		return fail("check schema", err)

@@ -170,8 +170,15 @@ func (c migrationTx) Exec(ctx context.Context, text string) error {
 	return err
 }
 
-// Record inserts m's row in kiln_migration.
+// Record inserts m's row in kiln_migration, with its Contract for a
+// contract migration (the column, added by migration 033, exists when a
+// contract migration runs).
 func (c migrationTx) Record(ctx context.Context, m migrate.Migration) error {
+	if m.Contract > 0 {
+		_, err := c.tx.ExecContext(ctx, `INSERT INTO kiln_migration (version, name, contract) VALUES (?, ?, ?)`,
+			m.Version, m.Name, m.Contract)
+		return err
+	}
 	_, err := c.tx.ExecContext(ctx, `INSERT INTO kiln_migration (version, name) VALUES (?, ?)`, m.Version, m.Name)
 	return err
 }
@@ -180,8 +187,11 @@ func (c migrationTx) Record(ctx context.Context, m migrate.Migration) error {
 // knows (or newer ones), leaving aside the contract migrations that
 // Migrate holds back (see Migrate), and a wrapped
 // kilntype.ErrSchemaMissing, whose message says to run `kiln migrate`, when
-// a Kiln table is absent or a migration is missing. It reads from the
-// reader pool.
+// a Kiln table is absent or a migration is missing. It fails too (not
+// ErrSchemaMissing) when a later build applied a contract migration for
+// builds from a migration after this build's last (kiln_migration's
+// contract column): this build would meet a schema it cannot run on. It
+// reads from the reader pool.
 func (s *Store) SchemaCheck(ctx context.Context) error {
 	rows, err := s.r.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'kiln\_%' ESCAPE '\'`)
 	if err != nil {
@@ -214,7 +224,12 @@ func (s *Store) SchemaCheck(ctx context.Context) error {
 			have = append(have, v)
 		}
 		return have, rows.Err()
-	}})
+	},
+		Contract: func() (int, error) {
+			var n int
+			err := s.r.QueryRowContext(ctx, `SELECT coalesce(max(contract), 0) FROM kiln_migration`).Scan(&n)
+			return n, err
+		}})
 	if err != nil {
 		return fail("check schema", err)
 	}

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -57,7 +58,7 @@ type ContractFixture struct {
 // MigrationsHeld names the older process (its server ID and last
 // migration); the process of New's build does not hold it back. Once the
 // older process is gone, MigrationsHeld says the next Migrate applies it,
-// and Migrate does.
+// and Migrate does; then the older build's SchemaCheck refuses the schema.
 func CheckContractMigration(t *testing.T, f ContractFixture) {
 	t.Helper()
 	ctx := t.Context()
@@ -128,5 +129,13 @@ func CheckContractMigration(t *testing.T, f ContractFixture) {
 	}
 	if err := f.New.SchemaCheck(ctx); err != nil {
 		t.Error(err)
+	}
+	// A process of the older build that starts now would meet the
+	// contracted schema: its SchemaCheck refuses it (kiln_migration
+	// records the contract's N, above the older build's last migration).
+	err = f.Older.SchemaCheck(ctx)
+	if want := fmt.Sprintf("contract migration applied for builds from migration %d on", f.Last+1); err == nil ||
+		errors.Is(err, kilntype.ErrSchemaMissing) || !strings.Contains(err.Error(), want) {
+		t.Errorf("SchemaCheck of the older build after the contract migration: %v, want an error %q", err, want)
 	}
 }

@@ -276,7 +276,8 @@ type Conn interface {
 	Applied(ctx context.Context, version int) (bool, error)
 	// Exec runs sql: a migration's whole text, or one of its statements.
 	Exec(ctx context.Context, sql string) error
-	// Record adds m's version and name to the versions table.
+	// Record adds m's version and name to the versions table, and, for a
+	// contract migration, its Contract (which Database.Contract reads).
 	Record(ctx context.Context, m Migration) error
 }
 
@@ -608,6 +609,10 @@ type Database struct {
 	// Versions returns the versions that the versions table records, in
 	// any order. Check calls it only when every table is there.
 	Versions func() ([]int, error)
+	// Contract returns the highest Contract of the contract migrations
+	// that the versions table records (0: none). Check calls it only when
+	// the database has every migration of this build. Nil: not read.
+	Contract func() (int, error)
 }
 
 // Check returns nil when db has every table of Tables and every migration
@@ -615,7 +620,10 @@ type Database struct {
 // build's contract migrations, applied or not, do not matter: this build
 // runs with or without them), and otherwise an error that says what is
 // missing and wraps kilntype.ErrSchemaMissing (whose message says to run
-// `kiln migrate`), or Versions' error.
+// `kiln migrate`), or Versions' error. It also fails, without wrapping
+// ErrSchemaMissing, when a contract migration applied to db (a later
+// build's) is for builds from a migration after the last of ms
+// (db.Contract): this build's statements may fail on what it removed.
 func Check(db Database, ms []Migration) error {
 	if len(db.Tables) == 0 {
 		return fmt.Errorf("%s has no Kiln tables: %w", db.Name, kilntype.ErrSchemaMissing)
@@ -643,6 +651,18 @@ func Check(db Database, ms []Migration) error {
 			missing[0], missing[1], missing[len(missing)-1], kilntype.ErrSchemaMissing)
 	case len(missing) > 1:
 		return fmt.Errorf("%s lacks migrations %s: %w", db.Name, strings.Join(missing, ", "), kilntype.ErrSchemaMissing)
+	}
+	if db.Contract == nil {
+		return nil
+	}
+	contract, err := db.Contract()
+	if err != nil {
+		return err
+	}
+	if last := Latest(ms); contract > last {
+		return fmt.Errorf("%s has a contract migration applied for builds from migration %d on, "+
+			"which removed what builds before it need; this build's last migration is %d: run a newer build",
+			db.Name, contract, last)
 	}
 	return nil
 }

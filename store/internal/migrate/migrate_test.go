@@ -591,6 +591,30 @@ func TestPending(t *testing.T) {
 	}
 }
 
+// TestCheckContractOfLaterBuild checks that Check refuses a database on
+// which a later build applied a contract migration for builds from a
+// migration after this build's last, without wrapping ErrSchemaMissing,
+// and accepts one whose recorded contracts this build is not older than.
+func TestCheckContractOfLaterBuild(t *testing.T) {
+	t.Parallel()
+	ms := testMigrations(t)
+	for contract, ok := range map[int]bool{0: true, 2: true, 3: true, 4: false} {
+		err := Check(Database{Name: "database", Tables: Tables,
+			Versions: func() ([]int, error) { return []int{1, 2, 3, 4, 5}, nil },
+			Contract: func() (int, error) { return contract, nil }}, ms)
+		if ok && err != nil || !ok && (err == nil || errors.Is(err, kilntype.ErrSchemaMissing) ||
+			!strings.Contains(err.Error(), "contract migration applied for builds from migration 4 on") ||
+			!strings.Contains(err.Error(), "last migration is 3")) {
+			t.Errorf("Check with contract %d recorded: %v", contract, err)
+		}
+	}
+	err := Check(Database{Name: "database", Tables: Tables, Versions: func() ([]int, error) { return []int{1, 2, 3}, nil },
+		Contract: func() (int, error) { return 0, errBoom }}, ms)
+	if !errors.Is(err, errBoom) {
+		t.Errorf("Check with a failing Contract: %v", err)
+	}
+}
+
 // TestCheckContract checks that Check does not require a contract
 // migration, wherever it is, and requires the ordinary ones after it.
 func TestCheckContract(t *testing.T) {

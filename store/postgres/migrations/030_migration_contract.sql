@@ -1,0 +1,12 @@
+-- 030_migration_contract: kiln_migration records, for each contract
+-- migration applied ("-- kiln:contract N", store/internal/migrate), its
+-- N: builds whose last migration is before N would meet a schema they
+-- cannot run on, and SchemaCheck (from this build on) refuses it, so that
+-- a process of such a build started after the contract migration (a
+-- rollback, an autoscaler on an old image) stops at its start instead of
+-- failing its statements. Other migrations record 0.
+--
+-- {s} stands for the store's schema (Options.Schema), quoted. kiln_migration
+-- holds a row per migration: the column with a constant default is added
+-- to the catalog only.
+ALTER TABLE {s}.kiln_migration ADD COLUMN contract integer NOT NULL DEFAULT 0;

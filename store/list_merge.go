@@ -54,6 +54,50 @@ func MergedAvailableBound(limit, all int) int {
 	return max(int(math.Sqrt(float64(limit)*float64(all))), limit)
 }
 
+// AvailableWalk is how a store's merged JobList (see MergedListStates)
+// reads the available jobs of its kinds and queues.
+type AvailableWalk int
+
+const (
+	// AvailableNone reads none (a list without available jobs; tests).
+	AvailableNone AvailableWalk = iota
+	// AvailableSorted reads the filters' entries of kiln_job_claim_kind
+	// and sorts them by ID.
+	AvailableSorted
+	// AvailableInline walks every job in ID order, checking each.
+	AvailableInline
+)
+
+// ChooseAvailableWalk chooses how a merged JobList of params reads the
+// available jobs, from counts (the store's JobCountByQueueState) and, when
+// params has a kind filter, count: the filters' available jobs in
+// kiln_job_claim_kind, counted up to limit. Up to MergedAvailableBound
+// of them are sorted (AvailableSorted), more are walked
+// (AvailableInline). Without a kind filter the counters have the queues'
+// available jobs, and count is not called. None counted still reads them
+// sorted (nothing, at the cost of a seek per queue): a job that becomes
+// available between the count and the list's statement is listed, and
+// counters that miss jobs make a page slower, never wrong. It returns
+// count's error.
+func ChooseAvailableWalk(counts []JobCount, params *JobListParams, limit int, count func(limit int) (int, error)) (AvailableWalk, error) {
+	all, queued := MergedAvailableCounts(counts, params.Queues)
+	bound := MergedAvailableBound(limit, all)
+	if params.Kinds == nil {
+		if queued > bound {
+			return AvailableInline, nil
+		}
+		return AvailableSorted, nil
+	}
+	n, err := count(bound + 1)
+	if err != nil {
+		return AvailableNone, err
+	}
+	if n <= bound {
+		return AvailableSorted, nil
+	}
+	return AvailableInline, nil
+}
+
 // MergedAvailableCounts returns, from the counters of each queue and state
 // (a store's JobCountByQueueState), how many jobs there are in all and how
 // many are available in queues (nil: in every queue), for a merged

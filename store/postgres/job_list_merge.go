@@ -10,15 +10,6 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-// An availableWalk is how a merged JobList reads the available jobs.
-type availableWalk int
-
-const (
-	availableNone   availableWalk = iota // no arm (a list without available jobs; tests)
-	availableSorted                      // kiln_job_claim_kind's entries of the filters, sorted by ID
-	availableInline                      // the primary key in ID order, each row checked
-)
-
 // sqlAvailableQueues lists, in a WITH RECURSIVE, the queues that have
 // available jobs, by a loose index scan of kiln_job_claim_kind (queue,
 // kind, ...): one seek per queue for its first entry after the previous
@@ -38,39 +29,21 @@ const sqlAvailableQueues = `available_queues(queue) AS (
 const availableQueueTerm = `queue = ANY(ARRAY(SELECT queue FROM available_queues WHERE queue IS NOT NULL))`
 
 // availableWalkFor chooses how a merged JobList of params reads the
-// available jobs: it counts those of the filters' kinds and queues in
-// kiln_job_claim_kind (without a kind filter, the queues' available jobs
-// in the counters), up to store.MergedAvailableBound (all jobs from the
-// counters), and sorts them when they are no more, or else walks the
-// primary key for them.
-func (s *Store) availableWalkFor(ctx context.Context, q querier, params *store.JobListParams) (availableWalk, error) {
+// available jobs (store.ChooseAvailableWalk), counting those of the
+// filters' kinds and queues in kiln_job_claim_kind (availableCountQuery)
+// when it needs to; on q, the list's own connection or transaction.
+func (s *Store) availableWalkFor(ctx context.Context, q querier, params *store.JobListParams) (store.AvailableWalk, error) {
 	counts, err := s.JobCountByQueueState(ctx)
 	if err != nil {
-		return availableNone, err
+		return store.AvailableNone, err
 	}
-	all, queued := store.MergedAvailableCounts(counts, params.Queues)
-	bound := store.MergedAvailableBound(listLimit(params.Limit), all)
-	if params.Kinds == nil {
-		// The counters have the queues' available jobs: no read of the
-		// index. (None counted is no proof of none: sorted, they cost
-		// what they are.)
-		if queued > bound {
-			return availableInline, nil
+	return store.ChooseAvailableWalk(counts, params, listLimit(params.Limit), func(limit int) (n int, err error) {
+		query, args := availableCountQuery(params, limit)
+		if err := q.QueryRow(ctx, s.sql(query), args...).Scan(&n); err != nil {
+			return 0, fail("list jobs", err)
 		}
-		return availableSorted, nil
-	}
-	query, args := availableCountQuery(params, bound+1)
-	var n int
-	if err := q.QueryRow(ctx, s.sql(query), args...).Scan(&n); err != nil {
-		return availableNone, fail("list jobs", err)
-	}
-	// None counted still reads them sorted (nothing, at the cost of a
-	// seek per queue): a job that becomes available between this count
-	// and the list's statement is listed.
-	if n <= bound {
-		return availableSorted, nil
-	}
-	return availableInline, nil
+		return n, nil
+	})
 }
 
 // availableCountQuery returns the statement that counts, up to stop, the
@@ -101,7 +74,7 @@ func availableCountQuery(params *store.JobListParams, stop int) (string, []any) 
 // its state's every entry or row. The page's jobs are then read by ID.
 // The states are constants, so that a generic plan proves the partial
 // indexes' predicates as a custom plan does.
-func jobListMergeQuery(params *store.JobListParams, states []kilntype.JobState, available availableWalk) (string, []any, bool) {
+func jobListMergeQuery(params *store.JobListParams, states []kilntype.JobState, available store.AvailableWalk) (string, []any, bool) {
 	// The filters, then the range of IDs (cursor and stop), apart: the
 	// sorted available jobs take the range after their read of
 	// kiln_job_claim_kind, so that no plan walks the primary key's range
@@ -144,8 +117,8 @@ func jobListMergeQuery(params *store.JobListParams, states []kilntype.JobState, 
 	tiers := make([][]func(reach string) string, 3)
 	for _, st := range states {
 		switch {
-		case st == kilntype.JobStateAvailable && available == availableNone:
-		case st == kilntype.JobStateAvailable && available == availableSorted:
+		case st == kilntype.JobStateAvailable && available == store.AvailableNone:
+		case st == kilntype.JobStateAvailable && available == store.AvailableSorted:
 			// Materialized, without an order of its own: the planner
 			// reads the entries of claim_kind's ranges and the arm
 			// sorts their IDs, whatever its estimate of the kinds' jobs

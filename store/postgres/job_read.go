@@ -127,7 +127,7 @@ func (s *Store) jobListMerged(ctx context.Context, q querier, params *store.JobL
 			}
 		}
 	}
-	available := availableNone
+	available := store.AvailableNone
 	if slices.Contains(states, kilntype.JobStateAvailable) {
 		var err error
 		if available, err = s.availableWalkFor(ctx, q, params); err != nil {

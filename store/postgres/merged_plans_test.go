@@ -29,18 +29,18 @@ func TestMergedPagePlans(t *testing.T) {
 	for _, c := range []struct {
 		name      string
 		params    store.JobListParams
-		walk      availableWalk // what availableWalkFor must choose
-		finished  string        // kiln_job_finished's Index Cond has it ("": not read)
-		inflight  bool          // kiln_job_state_inflight is read
-		available string        // the available jobs' index ("": none read)
+		walk      store.AvailableWalk // what availableWalkFor must choose
+		finished  string              // kiln_job_finished's Index Cond has it ("": not read)
+		inflight  bool                // kiln_job_state_inflight is read
+		available string              // the available jobs' index ("": none read)
 	}{
-		{"rare kind", store.JobListParams{Kinds: []string{"k9"}}, availableSorted, "kind =", true, "kiln_job_claim_kind"},
+		{"rare kind", store.JobListParams{Kinds: []string{"k9"}}, store.AvailableSorted, "kind =", true, "kiln_job_claim_kind"},
 		{"rare kind after a cursor", store.JobListParams{Kinds: []string{"k9"}, Cursor: 5000},
-			availableSorted, "kind =", true, "kiln_job_claim_kind"},
-		{"rare queue", store.JobListParams{Queues: []string{"qr"}}, availableSorted, "queue =", true, "kiln_job_claim_kind"},
-		{"common kind", store.JobListParams{Kinds: []string{"k1"}}, availableInline, "kind =", true, "kiln_job_pkey"},
+			store.AvailableSorted, "kind =", true, "kiln_job_claim_kind"},
+		{"rare queue", store.JobListParams{Queues: []string{"qr"}}, store.AvailableSorted, "queue =", true, "kiln_job_claim_kind"},
+		{"common kind", store.JobListParams{Kinds: []string{"k1"}}, store.AvailableInline, "kind =", true, "kiln_job_pkey"},
 		{"available of a rare kind", store.JobListParams{States: available, Kinds: []string{"k9"}},
-			availableSorted, "", false, "kiln_job_claim_kind"},
+			store.AvailableSorted, "", false, "kiln_job_claim_kind"},
 	} {
 		c.params.Limit, c.params.ArgsPreview = 51, 100
 		walk, err := s.availableWalkFor(t.Context(), s.pool, &c.params)

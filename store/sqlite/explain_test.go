@@ -329,7 +329,7 @@ func TestInflightStatementsOnComparisons(t *testing.T) {
 			kilntype.JobStateScheduled, kilntype.JobStateRetryable}, Cursor: 5000, Limit: 10}, walkInflight)
 		count, countArgs, _ := jobCountQuery(&store.JobCountMatchingParams{Filter: kilntype.JobFilter{
 			States: []kilntype.JobState{kilntype.JobStateRetryable}, Kinds: []string{"k"}}, Limit: 10_001})
-		merged, mergedArgs, _ := jobListMergeQuery(&store.JobListParams{Kinds: []string{"k"}}, kilntype.JobStates(), availableSorted)
+		merged, mergedArgs, _ := jobListMergeQuery(&store.JobListParams{Kinds: []string{"k"}}, kilntype.JobStates(), store.AvailableSorted)
 		return []statement{
 			{"any expired", sqlAnyExpired, []any{1}, false},
 			{"select expired", sqlSelectExpired, []any{1, 10}, false},

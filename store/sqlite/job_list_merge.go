@@ -9,15 +9,6 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-// An availableWalk is how a merged JobList reads the available jobs.
-type availableWalk int
-
-const (
-	availableNone   availableWalk = iota // no arm (a list without available jobs; tests)
-	availableSorted                      // kiln_job_claim_kind's entries of the filters, sorted by ID
-	availableInline                      // the table in ID order, each row checked
-)
-
 // sqlAvailableQueues lists, in a WITH RECURSIVE, the queues that have
 // available jobs, by a loose index scan of kiln_job_claim_kind (queue,
 // kind, ...): one seek per queue for its first entry after the previous
@@ -38,45 +29,26 @@ const sqlAvailableQueues = `available_queues(queue) AS (
 const availableQueueTerm = `queue IN (SELECT queue FROM available_queues)`
 
 // availableWalkFor chooses how a merged JobList of params reads the
-// available jobs: it counts those of the filters' kinds and queues in
-// kiln_job_claim_kind (without a kind filter, the queues' available jobs
-// in the counters), up to store.MergedAvailableBound (all jobs from the
-// counters), and sorts them when they are no more, or else walks the table
-// for them.
-func (s *Store) availableWalkFor(ctx context.Context, params *store.JobListParams) (availableWalk, error) {
+// available jobs (store.ChooseAvailableWalk), counting those of the
+// filters' kinds and queues in kiln_job_claim_kind when it needs to.
+func (s *Store) availableWalkFor(ctx context.Context, params *store.JobListParams) (store.AvailableWalk, error) {
 	counts, err := s.JobCountByQueueState(ctx)
 	if err != nil {
-		return availableNone, err
+		return store.AvailableNone, err
 	}
-	all, queued := store.MergedAvailableCounts(counts, params.Queues)
-	bound := store.MergedAvailableBound(listLimit(params.Limit), all)
-	if params.Kinds == nil {
-		// The counters have the queues' available jobs: no read of the
-		// index. (None counted is no proof of none: sorted, they cost
-		// what they are.)
-		if queued > bound {
-			return availableInline, nil
+	return store.ChooseAvailableWalk(counts, params, listLimit(params.Limit), func(limit int) (n int, err error) {
+		_, _, where, args, _ := jobListWhere(&store.JobListParams{Kinds: params.Kinds, Queues: params.Queues}, listWalk{})
+		with := ""
+		if params.Queues == nil {
+			with, where = `WITH RECURSIVE `+sqlAvailableQueues+"\n", append(where, availableQueueTerm)
 		}
-		return availableSorted, nil
-	}
-	_, _, where, args, _ := jobListWhere(&store.JobListParams{Kinds: params.Kinds, Queues: params.Queues}, listWalk{})
-	with := ""
-	if params.Queues == nil {
-		with, where = `WITH RECURSIVE `+sqlAvailableQueues+"\n", append(where, availableQueueTerm)
-	}
-	query := with + `SELECT count(*) FROM (SELECT 1 FROM kiln_job INDEXED BY kiln_job_claim_kind WHERE state = 'available' AND ` +
-		strings.Join(where, " AND ") + ` LIMIT ?)`
-	var n int
-	if err := s.r.QueryRowContext(ctx, query, append(args, bound+1)...).Scan(&n); err != nil {
-		return availableNone, fail("list jobs", err)
-	}
-	// None counted still reads them sorted (nothing, at the cost of a
-	// seek per queue): a job that becomes available between this count
-	// and the list's statement is listed.
-	if n <= bound {
-		return availableSorted, nil
-	}
-	return availableInline, nil
+		query := with + `SELECT count(*) FROM (SELECT 1 FROM kiln_job INDEXED BY kiln_job_claim_kind WHERE state = 'available' AND ` +
+			strings.Join(where, " AND ") + ` LIMIT ?)`
+		if err := s.r.QueryRowContext(ctx, query, append(args, limit)...).Scan(&n); err != nil {
+			return 0, fail("list jobs", err)
+		}
+		return n, nil
+	})
 }
 
 // jobListMergeQuery returns the statement of a merged JobList (see
@@ -94,7 +66,7 @@ func (s *Store) availableWalkFor(ctx context.Context, params *store.JobListParam
 // page, the ID of its last job: no job past it can be on the page), so an
 // arm that meets no job of the filters stops there instead of reading its
 // state's every entry. The page's jobs are then read by ID.
-func jobListMergeQuery(params *store.JobListParams, states []kilntype.JobState, available availableWalk) (string, []any, bool) {
+func jobListMergeQuery(params *store.JobListParams, states []kilntype.JobState, available store.AvailableWalk) (string, []any, bool) {
 	p := *params
 	p.States = nil
 	_, _, where, filterArgs, ok := jobListWhere(&p, listWalk{})
@@ -117,9 +89,9 @@ func jobListMergeQuery(params *store.JobListParams, states []kilntype.JobState, 
 		case store.InflightStates([]kilntype.JobState{st}):
 			walk, terms, tier = walkInflight, []string{sqlInflightPredicate}, 2
 		case st.Finalized():
-		case available == availableNone:
+		case available == store.AvailableNone:
 			continue
-		case available == availableSorted:
+		case available == store.AvailableSorted:
 			walk, terms, tier = walkAvailable, nil, 0
 			if params.Queues == nil {
 				with = append(with, sqlAvailableQueues)

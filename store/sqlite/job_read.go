@@ -112,7 +112,7 @@ func (s *Store) jobListMerged(ctx context.Context, params *store.JobListParams, 
 			}
 		}
 	}
-	available := availableNone
+	available := store.AvailableNone
 	if slices.Contains(states, kilntype.JobStateAvailable) {
 		var err error
 		if available, err = s.availableWalkFor(ctx, params); err != nil {

@@ -29,25 +29,25 @@ func TestMergedListPlans(t *testing.T) {
 	for _, c := range []struct {
 		name   string
 		params store.JobListParams
-		walk   availableWalk
+		walk   store.AvailableWalk
 		want   []string // steps of the plan
 		sorts  int      // temporary b-trees: the sorted available jobs', each tier's IDs merged with the next's
 	}{
 		{"a kind, available jobs sorted", store.JobListParams{Kinds: []string{"k"}, Cursor: 5000, ArgsPreview: 100},
-			availableSorted, []string{"MATERIALIZE tier1", "MATERIALIZE tier2", "MATERIALIZE tier3", "MERGE (UNION ALL)",
+			store.AvailableSorted, []string{"MATERIALIZE tier1", "MATERIALIZE tier2", "MATERIALIZE tier3", "MERGE (UNION ALL)",
 				"INDEX kiln_job_claim_kind (queue=? AND kind=?)",
 				"SEARCH kiln_job USING INDEX kiln_job_finished (state=? AND id>? AND id<?)",
 				"SEARCH kiln_job USING INDEX kiln_job_state_inflight (state=? AND id>? AND id<?)",
 				"SEARCH kiln_job USING INTEGER PRIMARY KEY (rowid=?)"}, 3},
 		{"a queue, available jobs in ID order", store.JobListParams{Queues: []string{"q"}},
-			availableInline, []string{"MERGE (UNION ALL)", "SCAN kiln_job",
+			store.AvailableInline, []string{"MERGE (UNION ALL)", "SCAN kiln_job",
 				"SEARCH kiln_job USING INDEX kiln_job_finished (state=? AND id>?)",
 				"SEARCH kiln_job USING INDEX kiln_job_state_inflight (state=? AND id>?)"}, 2},
 		{"a kind, no available job", store.JobListParams{Kinds: []string{"k"}, OrderAsc: true},
-			availableNone, []string{"MERGE (UNION ALL)", "SEARCH kiln_job USING INDEX kiln_job_finished (state=?)",
+			store.AvailableNone, []string{"MERGE (UNION ALL)", "SEARCH kiln_job USING INDEX kiln_job_finished (state=?)",
 				"SEARCH kiln_job USING INDEX kiln_job_state_inflight (state=? AND id<?)"}, 1},
 		{"available jobs of a kind, sorted", store.JobListParams{States: available, Kinds: []string{"k"}},
-			availableSorted, []string{"INDEX kiln_job_claim_kind (queue=? AND kind=?)"}, 1},
+			store.AvailableSorted, []string{"INDEX kiln_job_claim_kind (queue=? AND kind=?)"}, 1},
 	} {
 		q, args, ok := jobListMergeQuery(&c.params, store.MergedListStates(&c.params), c.walk)
 		if !ok {
@@ -64,7 +64,7 @@ func TestMergedListPlans(t *testing.T) {
 			t.Errorf("%s: plan %q has %d temporary b-trees, want %d", c.name, joined, n, c.sorts)
 		}
 		for _, step := range plan {
-			if step == "SCAN kiln_job" && c.walk != availableInline {
+			if step == "SCAN kiln_job" && c.walk != store.AvailableInline {
 				t.Errorf("%s: plan %q reads the table: %s", c.name, joined, step)
 			}
 		}
@@ -89,14 +89,14 @@ SELECT CASE WHEN n % 300 = 7 THEN 'r' ELSE 'k' END, 'q' || (n % 5), '{}', 'avail
 	for _, c := range []struct {
 		name   string
 		params store.JobListParams
-		want   availableWalk
+		want   store.AvailableWalk
 	}{
-		{"common kind", store.JobListParams{Kinds: []string{"k"}}, availableInline},
-		{"rare kind", store.JobListParams{Kinds: []string{"r"}}, availableSorted},
-		{"rare kind in its queue", store.JobListParams{Kinds: []string{"r"}, Queues: []string{"q2"}}, availableSorted},
-		{"kinds, one common", store.JobListParams{Kinds: []string{"r", "k"}}, availableInline},
-		{"a queue", store.JobListParams{Queues: []string{"q1"}}, availableSorted},
-		{"no such kind", store.JobListParams{Kinds: []string{"x"}}, availableSorted},
+		{"common kind", store.JobListParams{Kinds: []string{"k"}}, store.AvailableInline},
+		{"rare kind", store.JobListParams{Kinds: []string{"r"}}, store.AvailableSorted},
+		{"rare kind in its queue", store.JobListParams{Kinds: []string{"r"}, Queues: []string{"q2"}}, store.AvailableSorted},
+		{"kinds, one common", store.JobListParams{Kinds: []string{"r", "k"}}, store.AvailableInline},
+		{"a queue", store.JobListParams{Queues: []string{"q1"}}, store.AvailableSorted},
+		{"no such kind", store.JobListParams{Kinds: []string{"x"}}, store.AvailableSorted},
 	} {
 		c.params.Limit = 50
 		got, err := s.availableWalkFor(ctx, &c.params)

@@ -26,11 +26,17 @@ import (
 // the UPDATE trigger's list, and without the listing's deletion of the
 // keys it found without available jobs; and without the INSERT of the key
 // in migration 029's kiln_job_update, which took over 028's UPDATE trigger.
+// With its seed it fails on each of those by step 105 (checked: without
+// 028's INSERT trigger, 029's INSERT or the list's state at step 0, without
+// the list's queue at 35, kind at 6, partition_key at 105, the deletion at
+// 24), so it runs 1,000 steps; it ran 3,000 with a seed under which the
+// list without partition_key failed only at step 1,338 (and seed 4 does not
+// fail without kind in 3,000: a new seed needs the same check).
 func TestPartitionKeysCoverAvailableJobs(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	s := openMigrated(t)
-	rng := rand.New(rand.NewPCG(13, 2026))
+	rng := rand.New(rand.NewPCG(5, 2026))
 	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
 	queues, kinds, keys := []string{"q1", "q2"}, []string{"k1", "k2"}, []string{"a", "b", "c", "d", "e", ""}
 	pick := func(from []string) string { return from[rng.IntN(len(from))] }
@@ -217,7 +223,7 @@ func TestPartitionKeysCoverAvailableJobs(t *testing.T) {
 		{"a listing of every key", func() { list(pick(queues), pick(kinds)) }},
 	}
 	insert()
-	for i := range 3000 {
+	for i := range 1000 {
 		step := steps[rng.IntN(len(steps))]
 		if len(ids) == 0 && step.name != "insert" {
 			continue

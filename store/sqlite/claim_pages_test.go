@@ -125,12 +125,15 @@ func pageCounts(t testing.TB, db *sql.DB) (read, written int) {
 // again fetched 11.5; 6.5 since migration 025 (kiln_job_claim_partition
 // without a second copy of the ID: at this size the index has one level
 // fewer, and each seek or removal of an entry fetches one page fewer).
+// The first 2,000 jobs are claimed (5,000 before: the same figure, 5.7
+// pages, at 40 % of the claims' time); the 20,000 jobs stay, for the
+// index's depth. The plain claims of the same jobs without keys (1.4
+// pages), which it ran beside and only printed, are left out: they took
+// half of its time under -race.
 func TestPartitionClaimPagesPerJob(t *testing.T) {
 	t.Parallel()
-	plainRead, plainWritten, _, _ := burnDownPages(t, 0, 20_000, 100, 5_000, false, false)
-	keyRead, keyWritten, _, _ := burnDownPages(t, 1_000, 20_000, 100, 5_000, true, false)
-	t.Logf("pages per claimed job: plain claim %.1f fetched, %.2f written; per-key claim %.1f fetched, %.2f written",
-		plainRead, plainWritten, keyRead, keyWritten)
+	keyRead, keyWritten, _, _ := burnDownPages(t, 1_000, 20_000, 100, 2_000, true, false)
+	t.Logf("pages per claimed job: per-key claim %.1f fetched, %.2f written", keyRead, keyWritten)
 	if keyRead > 10 {
 		t.Errorf("the per-key claim fetched %.1f pages per job, want at most 10", keyRead)
 	}
@@ -141,10 +144,11 @@ func TestPartitionClaimPagesPerJob(t *testing.T) {
 // keys and budgets (sqlPartitionKeyBudgets) also returns each key's first
 // job ID, so that the take reads those jobs by ID (sqlPartitionTakeIDs):
 // 10.9 pages per job, where seeking each key's range again fetched 13.9;
-// 8.9 since migration 025.
+// 8.9 since migration 025. As there, the first 2,000 of 20,000 jobs are
+// claimed.
 func TestKeyRateClaimPagesPerJob(t *testing.T) {
 	t.Parallel()
-	read, written, _, _ := burnDownPages(t, 1_000, 20_000, 100, 5_000, false, false, true)
+	read, written, _, _ := burnDownPages(t, 1_000, 20_000, 100, 2_000, false, false, true)
 	t.Logf("pages per claimed job under a per-key rate limit: %.1f fetched, %.2f written", read, written)
 	if read > 12 {
 		t.Errorf("the claim under a per-key rate limit fetched %.1f pages per job, want at most 12", read)

@@ -75,17 +75,22 @@ func TestSynchronousOption(t *testing.T) {
 // past SQLite's default checkpoint interval (1,000 frames) without copying
 // it to the database file: after commits that wrote 2,000 pages, the WAL
 // still holds them all (a checkpoint at 1,000 frames would have let the
-// next commit start the log again from its beginning).
+// next commit start the log again from its beginning). Each job's args
+// fill most of a page, so that 1,600 jobs write the 2,000 pages (with
+// args {} it took twice as long under -race).
 func TestWriterCheckpointInterval(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	s := openMigrated(t)
 	pageCounts(t, s.w)
-	written := 0
+	written, jobs := 0, 0
+	args := []byte(`{"pad":"` + strings.Repeat("x", 3000) + `"}`)
+	defer func() { t.Logf("%d jobs wrote %d pages", jobs, written) }()
 	for i := 0; written < 2000; i++ {
 		var params []*store.JobInsertParams
 		for j := range 50 {
-			params = append(params, &store.JobInsertParams{Kind: "k", Queue: "q", Args: []byte(`{}`), Priority: 1, MaxAttempts: 1,
+			jobs++
+			params = append(params, &store.JobInsertParams{Kind: "k", Queue: "q", Args: args, Priority: 1, MaxAttempts: 1,
 				State: kilntype.JobStateAvailable, Partition: strconv.Itoa(i*50 + j)})
 		}
 		if _, err := s.JobInsertMany(ctx, params); err != nil {

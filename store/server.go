@@ -38,8 +38,16 @@ type ServerDeleteParams struct {
 }
 
 // ServerDeleteStaleParams selects the servers ServerDeleteStale deletes.
+//
+// A store that keeps time by its database's clock (PostgreSQL without
+// Options.CallerClock) stamps each row's RefreshedAt with that clock and
+// deletes the rows not refreshed for longer than TTL by it, so that
+// processes on hosts whose clocks disagree never reap each other's live
+// rows; it reads Before only when TTL is 0. SQLite, one file on one host,
+// and PostgreSQL with CallerClock compare RefreshedAt with Before.
 type ServerDeleteStaleParams struct {
-	Before time.Time // servers whose RefreshedAt is before it
+	Before time.Time     // servers whose RefreshedAt is before it (the caller's clock)
+	TTL    time.Duration // servers not refreshed for longer (the database's clock; 0: use Before)
 }
 
 // ServerJSON returns row's Queues and Limits as the JSON arrays both

@@ -12,7 +12,7 @@ import (
 // their leases expire.
 func (s *Services) reaper() Task {
 	return Task{Name: "reaper", Interval: s.cfg.ServerTTL / 4, Run: func(ctx context.Context) (int, error) {
-		ids, err := s.cfg.Store.ServerDeleteStale(ctx, &store.ServerDeleteStaleParams{Before: s.cfg.Now().Add(-s.cfg.ServerTTL)})
+		ids, err := s.cfg.Store.ServerDeleteStale(ctx, &store.ServerDeleteStaleParams{Before: s.cfg.Now().Add(-s.cfg.ServerTTL), TTL: s.cfg.ServerTTL})
 		if err != nil {
 			return 0, err
 		}

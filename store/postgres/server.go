@@ -11,9 +11,11 @@ import (
 
 // sqlServerUpsert records server $1's row; $4 is the queues and $8 the
 // limits as JSON text, $9 the last migration of this build (which the
-// gate of contract migrations reads: migrator.Older).
+// gate of contract migrations reads: migrator.Older). heartbeat_at is $7,
+// or, when $7 is NULL, now(): the database's clock, which
+// sqlServerDeleteStale reads too.
 const sqlServerUpsert = `INSERT INTO {s}.kiln_server (id, host, pid, queues, kinds, started_at, heartbeat_at, limits, schema_version)
-VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8::jsonb, $9)
+VALUES ($1, $2, $3, $4::jsonb, $5, $6, coalesce($7::timestamptz, now()), $8::jsonb, $9)
 ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, queues = excluded.queues,
 	kinds = excluded.kinds, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
 	limits = excluded.limits, schema_version = excluded.schema_version`
@@ -26,13 +28,17 @@ FROM {s}.kiln_server ORDER BY id`
 const sqlServerDelete = `DELETE FROM {s}.kiln_server WHERE id = $1`
 
 // sqlServerDeleteStale deletes the servers not refreshed since $1 (the
-// column heartbeat_at holds ServerRow.RefreshedAt).
-const sqlServerDeleteStale = `DELETE FROM {s}.kiln_server WHERE heartbeat_at < $1 RETURNING id`
+// column heartbeat_at holds ServerRow.RefreshedAt), or, when $1 is NULL,
+// for longer than $2 microseconds by the database's clock.
+const sqlServerDeleteStale = `DELETE FROM {s}.kiln_server
+WHERE heartbeat_at < coalesce($1::timestamptz, now() - $2::bigint * interval '1 microsecond') RETURNING id`
 
 // ServerUpsert records row as server row.ID's state, replacing its previous
 // row, with the last migration of the Store's build, which holds back the
 // contract migrations of later builds while the process runs (see
-// Migrate).
+// Migrate). The row's RefreshedAt is the database's now(), not
+// row.RefreshedAt, unless Options.CallerClock: hosts' clocks need not agree
+// for ServerDeleteStale to tell a live process from a dead one.
 func (s *Store) ServerUpsert(ctx context.Context, params *store.ServerUpsertParams) error {
 	row := params.Row
 	kinds := row.Kinds
@@ -51,7 +57,7 @@ func (s *Store) ServerUpsert(ctx context.Context, params *store.ServerUpsertPara
 		return fail("register server", err)
 	}
 	_, err = s.pool.Exec(ctx, s.sql(sqlServerUpsert), row.ID, row.Host, row.PID, string(queues), kinds,
-		truncate(row.StartedAt), truncate(row.RefreshedAt), string(limits), last)
+		truncate(row.StartedAt), s.callerTime(row.RefreshedAt), string(limits), last)
 	if err != nil {
 		return fail("register server", err)
 	}
@@ -93,11 +99,17 @@ func (s *Store) ServerDelete(ctx context.Context, params *store.ServerDeletePara
 	return nil
 }
 
-// ServerDeleteStale deletes the servers whose RefreshedAt is before before,
-// and returns their IDs.
+// ServerDeleteStale deletes the servers not refreshed for longer than
+// params.TTL by the database's clock (whose RefreshedAt is before
+// params.Before with Options.CallerClock, or when TTL is 0), and returns
+// their IDs.
 func (s *Store) ServerDeleteStale(ctx context.Context, params *store.ServerDeleteStaleParams) ([]string, error) {
-	before := params.Before
-	rows, err := s.pool.Query(ctx, s.sql(sqlServerDeleteStale), truncate(before))
+	before := s.callerTime(params.Before)
+	if before == nil && params.TTL <= 0 {
+		b := truncate(params.Before)
+		before = &b
+	}
+	rows, err := s.pool.Query(ctx, s.sql(sqlServerDeleteStale), before, params.TTL.Microseconds())
 	if err != nil {
 		return nil, fail("delete stale servers", err)
 	}

@@ -68,7 +68,7 @@ VALUES ('mine', 'q', '{}', 'scheduled', 1, 0, 1, $1, $1, NULL, NULL, NULL, NULL)
 		{"clean lock", true, sqlCleanLock, []any{[]int64{oldID}}},
 		{"resolve pending", false, sqlResolvePending, []any{now, 1000}},
 		{"stats fold", false, sqlFold, []any{now.Truncate(time.Minute)}},
-		{"reap servers", false, sqlServerDeleteStale, []any{now.Add(-time.Hour)}},
+		{"reap servers", false, sqlServerDeleteStale, []any{nil, time.Hour.Microseconds()}}, // on the database's clock, as the reaper runs
 		{"leader elect", true, sqlLeaderElect, []any{"maintenance", "p", nil, 10 * time.Second}},
 		{"recurring next due", false, sqlRecurringNextDue, nil},
 		{"recurring list due", false, sqlRecurringListDue, []any{now, 100}},

@@ -12,7 +12,8 @@
 # test database's catalogs (every benchmark creates and drops a schema, and a
 # bloated pg_attribute made CPU per job drift upward run after run), and the
 # before/after pairs alternate their order (A B, then B A). FLOW_ROUNDS
-# (default 5) is the rounds of the flowpg section (plain, per-key, rate).
+# (default 5) is the rounds of the flowpg section (plain, per-key, rate),
+# LITE_ROUNDS (default 3) those of the flowlite section.
 set -euo pipefail
 before=${1:?usage: remeasure.sh BEFORE_COMMIT [OUT_FILE] [SECTIONS]}
 out=${2:-/tmp/remeasure.out}
@@ -56,10 +57,17 @@ has() { [[ " $sections " == *" $1 "* ]]; }
 {
 echo "remeasure: after $(git -C "$root" rev-parse --short HEAD), before $before, $(date -u)"
 if has flowpg; then
+	flow() { # flow <plain|perkey|rate> <round>
+		case $1 in
+		plain) log "flowpg plain r$2" cmp after --jobs 50000 --workers 200 --max-conns 4 --rounds 1 --samples 0 --systems kiln ;;
+		perkey) log "flowpg perkey r$2" cmp after --jobs 50000 --workers 200 --max-conns 4 --rounds 1 --samples 0 --systems kiln --kiln-partition-keys 1000 --kiln-partition-limit 1 ;;
+		rate) log "flowpg rate r$2" cmp after --jobs 50000 --workers 200 --max-conns 4 --rounds 1 --samples 0 --systems kiln --kiln-rate-limit 10000000 ;;
+		esac
+	}
+	# Even rounds run the three in reverse order.
 	for r in $(seq "${FLOW_ROUNDS:-5}"); do
-		log "flowpg plain r$r" cmp after --jobs 50000 --workers 200 --max-conns 4 --rounds 1 --samples 0 --systems kiln
-		log "flowpg perkey r$r" cmp after --jobs 50000 --workers 200 --max-conns 4 --rounds 1 --samples 0 --systems kiln --kiln-partition-keys 1000 --kiln-partition-limit 1
-		log "flowpg rate r$r" cmp after --jobs 50000 --workers 200 --max-conns 4 --rounds 1 --samples 0 --systems kiln --kiln-rate-limit 10000000
+		if [ $((r % 2)) = 1 ]; then order="plain perkey rate"; else order="rate perkey plain"; fi
+		for f in $order; do flow "$f" "$r"; done
 	done
 fi
 if has keys100; then
@@ -73,8 +81,16 @@ if has keys100; then
 	done
 fi
 if has flowlite; then
-	for r in 1 2 3; do
-		for b in 'BenchmarkBurnDown$' 'BenchmarkBurnDownPartitionLimit$' 'BenchmarkBurnDownRateLimited$' 'BenchmarkBurnDownRateLimitedPerKey$'; do
+	# LITE_ROUNDS (default 3) rounds; even rounds run the four in reverse
+	# order, so that neither the plain run nor a limited one always comes
+	# first after the previous round's.
+	for r in $(seq "${LITE_ROUNDS:-3}"); do
+		order="'BenchmarkBurnDown$' 'BenchmarkBurnDownPartitionLimit$' 'BenchmarkBurnDownRateLimited$' 'BenchmarkBurnDownRateLimitedPerKey$'"
+		if [ $((r % 2)) = 0 ]; then
+			order="'BenchmarkBurnDownRateLimitedPerKey$' 'BenchmarkBurnDownRateLimited$' 'BenchmarkBurnDownPartitionLimit$' 'BenchmarkBurnDown$'"
+		fi
+		eval "set -- $order"
+		for b in "$@"; do
 			log "flowlite $b r$r" lite after "$b" 50000x
 		done
 	done

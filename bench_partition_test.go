@@ -48,9 +48,34 @@ func BenchmarkBurnDownRateLimitedPerKey(b *testing.B) {
 	burnDownKeyed(b, keyRatedNoopWorker{rate: kiln.RateLimit{Limit: 10_000_000, Period: time.Second, Burst: 1_000_000}})
 }
 
+// BenchmarkBurnDownPartitionLimitRuns is BenchmarkBurnDownPartitionLimit
+// with each key's jobs enqueued in runs of 20 in a row (a tenant that
+// enqueues a batch at a time) instead of round robin: under a limit of 1
+// a key is at its limit after the first job of its run.
+func BenchmarkBurnDownPartitionLimitRuns(b *testing.B) {
+	burnDownKeyedBy(b, keyedNoopWorker{limit: 1}, func(j int) string { return strconv.Itoa(j / 20 % 1000) })
+}
+
+// BenchmarkBurnDownPartitionLimitHot is BenchmarkBurnDownPartitionLimit
+// with 100 jobs of one more key enqueued first: under a limit of 1 they
+// run one at a time, while the others' jobs are claimed past them.
+func BenchmarkBurnDownPartitionLimitHot(b *testing.B) {
+	burnDownKeyedBy(b, keyedNoopWorker{limit: 1}, func(j int) string {
+		if j < 100 {
+			return "hot"
+		}
+		return strconv.Itoa(j % 1000)
+	})
+}
+
 // burnDownKeyed runs the burn-down of b.N jobs of w spread over 1,000
 // partition keys, on SQLite with benchWorkers workers.
 func burnDownKeyed(b *testing.B, w kiln.Worker[noopArgs]) {
+	burnDownKeyedBy(b, w, func(j int) string { return strconv.Itoa(j % 1000) })
+}
+
+// burnDownKeyedBy is burnDownKeyed with the j-th job's key keyOf(j).
+func burnDownKeyedBy(b *testing.B, w kiln.Worker[noopArgs], keyOf func(j int) string) {
 	st := openStore(&testing.T{}, b.TempDir()+"/kiln.db")
 	defer st.Close()
 	workers := kiln.NewWorkers()
@@ -66,7 +91,7 @@ func burnDownKeyed(b *testing.B, w kiln.Worker[noopArgs]) {
 	for i := 0; i < b.N; i += 1000 {
 		params = params[:0]
 		for j := i; j < min(i+1000, b.N); j++ {
-			params = append(params, kiln.EnqueueParams{Args: noopArgs{}, Opts: &kiln.EnqueueOpts{Partition: strconv.Itoa(j % 1000)}})
+			params = append(params, kiln.EnqueueParams{Args: noopArgs{}, Opts: &kiln.EnqueueOpts{Partition: keyOf(j)}})
 		}
 		if _, err := c.EnqueueMany(ctx, params); err != nil {
 			b.Fatal(err)

@@ -113,9 +113,15 @@ const stopCancelGrace = 5 * time.Second
 // Start checks the store's schema and starts running jobs: one fetcher per
 // configured queue, the heartbeat that renews leases and relays cancels,
 // and (unless DisableMaintenance) the campaign for maintenance leadership.
-// It returns once everything runs. It returns an error if the client has
-// no Workers, is already started, or the schema is missing (wrapping
-// ErrSchemaMissing: run `kiln migrate`). ctx's values reach job contexts;
+// It returns once everything runs. First it registers the process in the
+// server registry (ServerList) and checks the schema, in that order (see
+// docs/upgrading.md, "Contract migrations"). It returns an error if the
+// client has no Workers, is already started, the schema is missing
+// (wrapping ErrSchemaMissing: run `kiln migrate`) or carries a contract
+// migration of a newer build, or the process cannot register (the
+// store's error: a process that the gate of contract migrations cannot
+// see does not claim); then nothing was started, and the row, if written,
+// is removed. ctx's values reach job contexts;
 // its cancellation does not stop the client: call Stop.
 func (c *Client) Start(ctx context.Context) error {
 	if c.cfg.Workers == nil && len(c.hostedSpecs) == 0 {
@@ -126,11 +132,34 @@ func (c *Client) Start(ctx context.Context) error {
 	if c.isRunning() {
 		return errors.New("kiln: start: client already started")
 	}
+	kinds := c.cfg.Workers.Kinds()
+	var queues []string // those this process claims from: none without workers
+	if len(kinds) > 0 {
+		queues = slices.Sorted(maps.Keys(c.cfg.Queues))
+	}
+	// The process registers (writes its row in the server registry, with
+	// its build's last migration) before it checks the schema: the gate of
+	// contract migrations (store/internal/migrate) reads the registry, so
+	// a contract migration that this build's statements still need is
+	// either held back by the row, or was applied before it and the check
+	// that follows refuses the schema. Checked first, a migration applied
+	// between the check and the row would be neither. A process that
+	// cannot register does not start: unseen by the gate, it must not
+	// claim.
+	c.registry = c.newRegistry(queues)
+	regErr := c.registry.Register(ctx)
 	if err := c.cfg.Store.SchemaCheck(ctx); err != nil {
+		c.registry.Stop()
 		return fmt.Errorf("kiln: start: %w", err)
 	}
+	if regErr != nil {
+		return fmt.Errorf("kiln: start: register this process in the server registry "+
+			"(processes that cannot register do not claim: the gate of contract migrations would not see them): %w", regErr)
+	}
+	c.warnHeldMigrations(ctx)
 	c.bulk.Reopen()
 	if err := c.defineRecurring(ctx); err != nil {
+		c.registry.Stop()
 		return fmt.Errorf("kiln: start: %w", err)
 	}
 	c.completer = completer.New(c.cfg.Store, c.cfg.Logger, 3*completer.MaxBatch)
@@ -140,7 +169,6 @@ func (c *Client) Start(ctx context.Context) error {
 		c.completer.Observe = observeStore
 	}
 	c.releaser = c.newReleaser()
-	kinds := c.cfg.Workers.Kinds()
 	limits, clusterLimits := map[string]int{}, map[string]int{}
 	partitioned := map[string]store.PartitionClaim{}
 	for _, k := range c.cfg.Workers.Kinds() {
@@ -161,11 +189,8 @@ func (c *Client) Start(ctx context.Context) error {
 	if c.cfg.MaxWorkers > 0 {
 		pool = producer.NewPool(c.cfg.MaxWorkers, c.cfg.StrictPriority)
 	}
-	producers := make(map[string]*producer.Producer, len(c.cfg.Queues))
-	for _, name := range slices.Sorted(maps.Keys(c.cfg.Queues)) {
-		if len(kinds) == 0 {
-			break // no workers (hosted services only): never claim
-		}
+	producers := make(map[string]*producer.Producer, len(queues))
+	for _, name := range queues { // none without workers (hosted services only): never claim
 		q := c.cfg.Queues[name]
 		producers[name] = producer.New(producer.Config{
 			Queue: name, MaxWorkers: q.MaxWorkers, Store: c.cfg.Store, Kinds: kinds, AnyKind: c.cfg.StrictKinds,
@@ -240,11 +265,7 @@ func (c *Client) Start(ctx context.Context) error {
 	c.mu.Unlock()
 	c.releaser.Start(ctx)
 	c.completer.Start(ctx)
-	// The process registers before its producers claim anything: the gate
-	// of contract migrations (store/internal/migrate) reads the registry
-	// to hold back a migration that this build's statements still need.
-	c.registry = c.newRegistry(slices.Collect(maps.Keys(producers)))
-	c.registry.Start(ctx)
+	c.registry.Start(ctx) // refreshes the row written above
 	for _, p := range producers {
 		p.Start(ctx)
 	}

@@ -35,6 +35,26 @@ func (c *Client) ServerList(ctx context.Context) ([]*ServerRow, error) {
 	return rows, nil
 }
 
+// warnHeldMigrations logs at WARN, once, each contract migration of this
+// build that the store lacks (Store.MigrationsHeld): held back by the
+// registered processes of older versions it names (server ID, host, pid,
+// their last migration, when they last refreshed their row), behind an
+// earlier one, or waiting for the next `kiln migrate`. Start calls it once
+// the schema check passed: a store opened with Migrate: true holds them
+// without a word. A failure to list them is logged too; Start goes on.
+func (c *Client) warnHeldMigrations(ctx context.Context) {
+	held, err := c.cfg.Store.MigrationsHeld(ctx)
+	if err != nil {
+		c.cfg.Logger.Warn("kiln: cannot list the contract migrations held back", "err", err)
+		return
+	}
+	for _, h := range held {
+		c.cfg.Logger.Warn("kiln: contract migration not applied: this version runs without it; "+
+			"run `kiln migrate` once the processes holding it have stopped",
+			"migration", h.Name, "contract", h.Contract, "held_by", h.Older, "behind", h.Behind, "detail", h.String())
+	}
+}
+
 // newRegistry returns the registry keeper of a client being started.
 func (c *Client) newRegistry(producers []string) *registry.Registry {
 	host, _ := os.Hostname()

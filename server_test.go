@@ -2,6 +2,7 @@ package kiln_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -145,6 +146,129 @@ func TestServerRegisteredBeforeClaims(t *testing.T) {
 	case <-time.After(testutil.Timeout):
 		t.Fatal("no claim")
 	}
+}
+
+// contractGate is a store that models a contract migration of a newer
+// build applied while a client starts, right after the first call of the
+// store method named at returned: the migration's gate applies it when no
+// process is registered (as store/internal/migrate does, reading the
+// registry), and SchemaCheck then refuses the schema (as a build's
+// SchemaCheck refuses a contract migration beyond it). It records whether
+// the client claimed.
+type contractGate struct {
+	store.Store
+	at      string // "SchemaCheck" or "ServerUpsert"
+	once    sync.Once
+	applied atomic.Bool
+	claimed atomic.Bool
+	failReg atomic.Bool // ServerUpsert fails
+}
+
+func (s *contractGate) migrate(ctx context.Context, method string) {
+	if method != s.at {
+		return
+	}
+	s.once.Do(func() {
+		if rows, err := s.Store.ServerList(ctx); err == nil && len(rows) == 0 {
+			s.applied.Store(true)
+		}
+	})
+}
+
+func (s *contractGate) SchemaCheck(ctx context.Context) error {
+	if s.applied.Load() {
+		return errors.New("database has a contract migration applied for builds from migration 99 on")
+	}
+	err := s.Store.SchemaCheck(ctx)
+	s.migrate(ctx, "SchemaCheck")
+	return err
+}
+
+func (s *contractGate) ServerUpsert(ctx context.Context, p *store.ServerUpsertParams) error {
+	if s.failReg.Load() {
+		return errors.New("store down")
+	}
+	err := s.Store.ServerUpsert(ctx, p)
+	s.migrate(ctx, "ServerUpsert")
+	return err
+}
+
+func (s *contractGate) JobClaim(ctx context.Context, p *store.JobClaimParams) ([]*kilntype.JobRow, error) {
+	s.claimed.Store(true)
+	return s.Store.JobClaim(ctx, p)
+}
+
+// TestStartRegistersBeforeSchemaCheck applies a contract migration (a
+// model of its gate: contractGate) right after each store call of Start:
+// either the process's row holds it back, or Start fails at the schema
+// check; never does the process start beside the applied migration. A
+// client that checked the schema before registering did, when the
+// migration came between the check and the row.
+func TestStartRegistersBeforeSchemaCheck(t *testing.T) {
+	t.Parallel()
+	for _, at := range []string{"SchemaCheck", "ServerUpsert"} {
+		t.Run("after "+at, func(t *testing.T) {
+			t.Parallel()
+			workers := kiln.NewWorkers()
+			kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[testArgs]) error { return nil }))
+			cfg := fastConfig(openStore(t, ""), workers, newClock())
+			st := &contractGate{Store: cfg.Store, at: at}
+			cfg.Store = st
+			c, err := kiln.NewClient(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.Start(context.Background())
+			t.Cleanup(func() { c.Stop(context.Background()) })
+			if err == nil && st.applied.Load() {
+				t.Fatal("the client started, and the contract migration was applied during its start: its row did not hold it back")
+			}
+			if err != nil {
+				if !strings.Contains(err.Error(), "contract migration applied") {
+					t.Fatalf("Start: %v; want the schema check's refusal", err)
+				}
+				if rows, err := st.Store.ServerList(context.Background()); err != nil || len(rows) != 0 {
+					t.Fatalf("rows %+v, %v after a failed start; want none", rows, err)
+				}
+			}
+		})
+	}
+}
+
+// TestStartFailsWhenRegistrationFails: a process that cannot write its
+// registry row (the first write fails) does not start, and so never
+// claims: the gate of contract migrations would not see it. Once the
+// store takes the row, Start succeeds.
+func TestStartFailsWhenRegistrationFails(t *testing.T) {
+	t.Parallel()
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[testArgs]) error { return nil }))
+	cfg := fastConfig(openStore(t, ""), workers, newClock())
+	st := &contractGate{Store: cfg.Store}
+	st.failReg.Store(true)
+	cfg.Store = st
+	c, err := kiln.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clienttest.Enqueue(t, c, testArgs{N: 1}, nil)
+	err = c.Start(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "register this process") || !strings.Contains(err.Error(), "store down") {
+		c.Stop(context.Background())
+		t.Fatalf("Start with a failing registry write: %v; want an error naming the registration and the store's error", err)
+	}
+	if err := c.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st.claimed.Load() {
+		t.Fatal("an unregistered process claimed")
+	}
+	st.failReg.Store(false)
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Stop(context.Background()) })
+	waitServers(t, c, "registered", func(rows []*kiln.ServerRow) bool { return len(rows) == 1 })
 }
 
 // A process that dies keeps its row until the leader sees its last refresh

@@ -70,6 +70,11 @@ type Store interface {
 	// SchemaCheck returns a wrapped kilntype.ErrSchemaMissing when the schema
 	// is absent or older than this build expects, nil when it is current
 	// (with or without the contract migrations that Migrate holds back).
+	// It fails too when a newer build applied a contract migration that
+	// this build predates. It reads what a migration under way leaves
+	// (PostgreSQL: it waits for it): a client registers (ServerUpsert),
+	// then checks, so that a contract migration is either held by its row
+	// or refused by its check.
 	SchemaCheck(ctx context.Context) error
 	// MigrationsHeld returns the contract migrations of this build that
 	// the database lacks, in order, with what holds each back, nil when

@@ -1,7 +1,8 @@
 // Package registry keeps this process's row in the store's server registry
 // (store.ServerStore): it registers the process when the client starts,
-// refreshes the row (RefreshedAt, busy workers) every interval, and
-// deregisters it when the client stops. Rows of processes that die are
+// before the client checks the schema (Register), refreshes the row
+// (RefreshedAt, busy workers) every interval, and deregisters it when the
+// client stops. Rows of processes that die are
 // deleted by the maintenance leader's reaper.
 package registry
 
@@ -30,30 +31,44 @@ type Config struct {
 type Registry struct {
 	cfg    Config
 	runner service.Runner
-	id     string // the ID of the last row written; deleted by Stop
+	id     string // the ID of the last row written successfully; deleted by Stop
 }
 
 // New returns a Registry; Start runs it.
 func New(cfg Config) *Registry { return &Registry{cfg: cfg} }
 
-// Start writes the row, waiting for the write (at most
-// service.CallTimeout), and then again every Interval, until Stop. The
-// first write is made before Start returns, so that a client that starts
-// its registry before its producers is registered before it claims a job:
-// the gate of contract migrations (store/internal/migrate), which reads
-// the registry, then sees it. A failed write is logged and tried again at
-// the next tick: the process runs on without its row.
+// Register writes the row once, with ctx, and returns the store's error.
+// A client registers before it checks the schema and before its
+// producers claim: the gate of contract migrations
+// (store/internal/migrate), which reads the registry, then either sees
+// the process and holds back a migration that its build still needs, or
+// applied it before the row was written, and the schema check that
+// follows refuses the schema (docs/upgrading.md, "Contract migrations").
+// A process that cannot register must not claim: the client's Start
+// fails with Register's error.
+func (r *Registry) Register(ctx context.Context) error {
+	return r.write(ctx)
+}
+
+// Start refreshes the row every Interval, until Stop. A failed refresh is
+// logged and tried again at the next tick: the process runs on, and its
+// row, if not refreshed for ServerTTL, is removed by the maintenance
+// leader until a refresh writes it again.
 func (r *Registry) Start(ctx context.Context) {
-	service.Bounded(context.WithoutCancel(ctx), service.CallTimeout, r.write)
 	r.runner.Start(ctx, func(ctx context.Context) {
 		for service.Sleep(ctx, r.cfg.Interval) {
-			service.Bounded(ctx, service.CallTimeout, r.write)
+			service.Bounded(ctx, service.CallTimeout, func(ctx context.Context) {
+				if err := r.write(ctx); err != nil && !service.Stopping(ctx) {
+					r.cfg.Logger.Warn("kiln: cannot refresh this server's registry row", "err", err)
+				}
+			})
 		}
 	})
 }
 
-// Stop stops the refreshes and deletes the row, waiting at most 5 s for
-// the store.
+// Stop stops the refreshes and deletes the row, if a write of it
+// succeeded, waiting at most 5 s for the store. Stopping without a Start,
+// or twice, is harmless.
 func (r *Registry) Stop() {
 	r.runner.Stop()
 	if r.id == "" {
@@ -66,11 +81,14 @@ func (r *Registry) Stop() {
 	}
 }
 
-func (r *Registry) write(ctx context.Context) {
+// write writes the row with a fresh RefreshedAt; once a write succeeded,
+// Stop deletes the row.
+func (r *Registry) write(ctx context.Context) error {
 	row := r.cfg.Row()
 	row.RefreshedAt = r.cfg.Now()
-	r.id = row.ID
-	if err := r.cfg.Store.ServerUpsert(ctx, &store.ServerUpsertParams{Row: row}); err != nil && !service.Stopping(ctx) {
-		r.cfg.Logger.Warn("kiln: cannot refresh this server's registry row", "err", err)
+	if err := r.cfg.Store.ServerUpsert(ctx, &store.ServerUpsertParams{Row: row}); err != nil {
+		return err
 	}
+	r.id = row.ID // read by Stop, after the refreshes stopped
+	return nil
 }

@@ -26,15 +26,18 @@ func newRegistry(st *enginetest.Store, clock *enginetest.Clock, interval time.Du
 	}), log
 }
 
-// The row is written before Start returns, then every interval with a
-// fresh RefreshedAt and busy count, and deleted at Stop.
+// The row is written when Register returns, then every interval from
+// Start with a fresh RefreshedAt and busy count, and deleted at Stop.
 func TestRefreshAndDeregister(t *testing.T) {
 	st, clock := enginetest.NewStore(), enginetest.NewClock()
 	r, log := newRegistry(st, clock, time.Millisecond)
-	r.Start(context.Background())
-	if _, ok := st.Servers()["srv"]; !ok {
-		t.Fatal("row not registered when Start returned")
+	if err := r.Register(context.Background()); err != nil {
+		t.Fatal(err)
 	}
+	if _, ok := st.Servers()["srv"]; !ok {
+		t.Fatal("row not registered when Register returned")
+	}
+	r.Start(context.Background())
 	first := st.WaitCalls(t, enginetest.ServerUpsert, 1)[0].Params.(*kilntype.ServerRow)
 	if first.ID != "srv" || !first.RefreshedAt.Equal(clock.Now()) {
 		t.Fatalf("first row %+v, want srv at the clock's now", first)
@@ -72,13 +75,21 @@ func TestRefreshAndDeregister(t *testing.T) {
 	r.Stop() // twice: deletes again, harmlessly
 }
 
-// A failed refresh is logged and tried again at the next tick.
+// A failed registration is Register's error, and Stop then deletes
+// nothing; a failed refresh is logged and tried again at the next tick.
 func TestRefreshErrorIsRetried(t *testing.T) {
 	st, clock := enginetest.NewStore(), enginetest.NewClock()
 	st.Fail(enginetest.ServerUpsert, errors.New("store down"))
 	r, log := newRegistry(st, clock, time.Millisecond)
+	if err := r.Register(context.Background()); err == nil || err.Error() != "store down" {
+		t.Fatalf("Register with the store down: %v", err)
+	}
+	r.Stop()
+	if n := len(st.Calls(enginetest.ServerDelete)); n != 0 {
+		t.Fatalf("%d deletes of a row never written", n)
+	}
 	r.Start(context.Background())
-	st.WaitCalls(t, enginetest.ServerUpsert, 3)
+	st.WaitCalls(t, enginetest.ServerUpsert, 4) // the registration and 3 refreshes
 	st.Fail(enginetest.ServerUpsert, nil)
 	enginetest.Eventually(t, "registration once the store is back", func() bool { return len(st.Servers()) == 1 })
 	r.Stop()
@@ -92,6 +103,9 @@ func TestRefreshErrorIsRetried(t *testing.T) {
 func TestStopDuringStalledRefresh(t *testing.T) {
 	st, clock := enginetest.NewStore(), enginetest.NewClock()
 	r, log := newRegistry(st, clock, time.Millisecond)
+	if err := r.Register(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	r.Start(context.Background())
 	st.Stall(enginetest.ServerUpsert)
 	st.WaitCalls(t, enginetest.ServerUpsert, 2)
@@ -108,8 +122,10 @@ func TestStopDuringStalledRefresh(t *testing.T) {
 func TestDeregisterError(t *testing.T) {
 	st, clock := enginetest.NewStore(), enginetest.NewClock()
 	r, log := newRegistry(st, clock, time.Hour)
+	if err := r.Register(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	r.Start(context.Background())
-	st.WaitCalls(t, enginetest.ServerUpsert, 1)
 	st.Fail(enginetest.ServerDelete, errors.New("store down"))
 	r.Stop()
 	if len(log.Records("cannot deregister this server")) != 1 {

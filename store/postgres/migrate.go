@@ -332,29 +332,43 @@ var concurrently = regexp.MustCompile(`^((?:CREATE\s+(?:UNIQUE\s+)?|DROP\s+)INDE
 // ErrSchemaMissing) when a later build applied a contract migration for
 // builds from a migration after this build's last (kiln_migration's
 // contract column): this build would meet a schema it cannot run on.
+//
+// It reads in a transaction that first takes the migration lock in
+// shared mode (pg_advisory_xact_lock_shared), so it waits for a
+// migration under way (in a transaction, or statement by statement under
+// the session lock) to end, and reads what it left. A client registers
+// (ServerUpsert) before it checks the schema: a contract migration whose
+// gate read the registry before the row was written has then been
+// recorded by the time the check reads kiln_migration, and the check
+// refuses it; one whose gate reads after sees the row and is held back.
 func (s *Store) SchemaCheck(ctx context.Context) error {
-	rows, err := s.pool.Query(ctx, `SELECT tablename FROM pg_catalog.pg_tables
+	var tables []string
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared($1)`, s.migrateLockKey()); err != nil {
+			return fmt.Errorf("wait for the migrations under way: %w", err)
+		}
+		rows, err := tx.Query(ctx, `SELECT tablename FROM pg_catalog.pg_tables
 		WHERE schemaname = $1 AND tablename LIKE 'kiln\_%'`, s.schema)
-	if err != nil {
-		return fail("check schema", err)
-	}
-	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return fail("check schema", err)
-	}
-	err = s.migrations.Check(migrate.Database{Name: "schema " + s.quoted, TablePrefix: s.quoted + ".", Tables: tables,
-		Versions: func() ([]int, error) {
-			rows, err := s.pool.Query(ctx, s.sql(`SELECT version FROM {s}.kiln_migration`))
-			if err != nil {
-				return nil, err
-			}
-			return pgx.CollectRows(rows, pgx.RowTo[int])
-		},
-		Contract: func() (int, error) {
-			var n int
-			err := s.pool.QueryRow(ctx, s.sql(`SELECT coalesce(max(contract), 0) FROM {s}.kiln_migration`)).Scan(&n)
-			return n, err
-		}})
+		if err != nil {
+			return err
+		}
+		if tables, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return err
+		}
+		return s.migrations.Check(migrate.Database{Name: "schema " + s.quoted, TablePrefix: s.quoted + ".", Tables: tables,
+			Versions: func() ([]int, error) {
+				rows, err := tx.Query(ctx, s.sql(`SELECT version FROM {s}.kiln_migration`))
+				if err != nil {
+					return nil, err
+				}
+				return pgx.CollectRows(rows, pgx.RowTo[int])
+			},
+			Contract: func() (int, error) {
+				var n int
+				err := tx.QueryRow(ctx, s.sql(`SELECT coalesce(max(contract), 0) FROM {s}.kiln_migration`)).Scan(&n)
+				return n, err
+			}})
+	})
 	if err != nil {
 		return fail("check schema", err)
 	}

@@ -1,12 +1,18 @@
 package postgres
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/internal/enginetest"
+	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
 	"github.com/kilnjobs/kiln/store/internal/migrate"
@@ -128,5 +134,117 @@ func TestContractMigrationHeldBetweenStatements(t *testing.T) {
 	}
 	if err := s.SchemaCheck(ctx); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestSchemaCheckWaitsForContractMigration registers a process of the
+// older build (ServerUpsert) while the contract migration runs, after its
+// gate read the registry (at its last statement), then checks the schema
+// for it, as a client starts: the check waits for the migration to end
+// (the migration lock, taken shared) and refuses the contracted schema.
+// Without the wait the check read kiln_migration before the migration
+// committed and passed, and the process ran beside the applied contract
+// migration. Both ways a migration runs: in a transaction, and statement
+// by statement under the session lock (ConcurrentIndexMinRows 0). It is
+// not parallel: it sets ConcurrentIndexMinRows.
+func TestSchemaCheckWaitsForContractMigration(t *testing.T) {
+	for _, outside := range []bool{false, true} {
+		t.Run(map[bool]string{false: "in a transaction", true: "statement by statement"}[outside], func(t *testing.T) {
+			f := contractFixture(t)
+			ctx := t.Context()
+			s := f.New.(*Store)
+			if err := f.MigrateTo(f.Last + 1); err != nil {
+				t.Fatal(err)
+			}
+			if outside {
+				defer func(n int) { ConcurrentIndexMinRows = n }(ConcurrentIndexMinRows)
+				ConcurrentIndexMinRows = 0
+			}
+			key := uint64(s.migrateLockKey())
+			checked := make(chan error, 1)
+			s.migrateHook = func(stmt string) {
+				if !strings.Contains(stmt, "contract_test_two") {
+					return
+				}
+				row := &kilntype.ServerRow{ID: "starting", Host: "h", PID: 9, StartedAt: storetest.UpgradeBase, RefreshedAt: storetest.UpgradeBase}
+				if err := f.Older.ServerUpsert(ctx, &store.ServerUpsertParams{Row: row}); err != nil {
+					t.Error(err)
+				}
+				go func() { checked <- f.Older.SchemaCheck(ctx) }()
+				// Go on once the check returned, or waits for the lock.
+				testutil.EventuallyNil(t, "the check to return or wait", func() error {
+					if len(checked) > 0 {
+						return nil
+					}
+					var waiting bool
+					err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory'
+AND NOT granted AND classid::bigint = $1 AND objid::bigint = $2)`, int64(key>>32), int64(uint32(key))).Scan(&waiting)
+					if err != nil || !waiting {
+						return fmt.Errorf("waiting %v, %v", waiting, err)
+					}
+					return nil
+				})
+			}
+			if err := s.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			s.migrateHook = nil
+			applied := slices.Contains(f.Versions(), f.Last+2)
+			err := <-checked
+			if applied && err == nil {
+				t.Fatal("the older process's schema check passed, and the contract migration was applied: it runs beside it")
+			}
+			if want := "contract migration applied"; !applied || err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("applied %v, check %v: want the migration applied and the check refusing it (%q)", applied, err, want)
+			}
+		})
+	}
+}
+
+// heldArgs is the job of TestStartWarnsHeldMigrations's client.
+type heldArgs struct{}
+
+func (heldArgs) Kind() string { return "held" }
+
+// TestStartWarnsHeldMigrations starts a client on a schema whose contract
+// migration is held back by a process of the older build: Start logs, at
+// WARN and once, the migration and the process that holds it (server ID,
+// host, pid, last migration, refresh time), which Migrate (Open with
+// Migrate: true) held without a word.
+func TestStartWarnsHeldMigrations(t *testing.T) {
+	t.Parallel()
+	f := contractFixture(t)
+	ctx := t.Context()
+	if err := f.MigrateTo(f.Last); err != nil {
+		t.Fatal(err)
+	}
+	row := &kilntype.ServerRow{ID: "older-build", Host: "h", PID: 7, StartedAt: storetest.UpgradeBase, RefreshedAt: storetest.UpgradeBase}
+	if err := f.Older.ServerUpsert(ctx, &store.ServerUpsertParams{Row: row}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.New.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	logger, log := enginetest.NewLogger()
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, j *kiln.Job[heldArgs]) error { return nil }))
+	c, err := kiln.NewClient(&kiln.Config{Store: f.New, Workers: workers, Logger: logger, DisableMaintenance: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	recs := log.Records("contract migration not applied")
+	name := fmt.Sprintf("%03d_contract_test_contract", f.Last+2)
+	if len(recs) != 1 || recs[0].Level != slog.LevelWarn || recs[0].Attrs["migration"] != name {
+		t.Fatalf("records %+v: want one warning naming %s", recs, name)
+	}
+	held, _ := recs[0].Attrs["held_by"].([]string)
+	if want := fmt.Sprintf("server older-build (host h, pid 7, last migration %d, refreshed at ", f.Last); len(held) != 1 || !strings.HasPrefix(held[0], want) {
+		t.Errorf("held_by %q: want %q...", held, want)
 	}
 }

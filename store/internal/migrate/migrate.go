@@ -41,9 +41,11 @@
 // on, since the gate is asked again before each statement and may stop it
 // midway. The gate sees only processes that registered (a started Client;
 // not an enqueue-only client, a dashboard without workers, or the CLI),
-// not an older process that checked the schema before the migration and
-// registers after it, nor one started after it (nothing holds those: an
-// older build's Check accepts newer migrations); docs/upgrading.md,
+// not a process of a build before the tenth session's that checked the
+// schema before the migration and registers after it (later builds
+// register first, then check: the stores' SchemaCheck then reads what the
+// migration left), nor one of a build before 030 started after it
+// (nothing holds those: their Check accepts newer migrations); docs/upgrading.md,
 // "Contract migrations", lists what the gate does not see. Say there what
 // an older process that meets the contracted schema does.
 package migrate
@@ -521,10 +523,14 @@ func applyStatements(ctx context.Context, nd NoTxDialect, c Conn, m Migration, i
 // Pending returns the contract migrations of ms that d's versions table
 // does not record, in order, each with what holds it back now (Held.Older,
 // Held.Behind; neither when the next Run applies it), nil when there are
-// none. It reads in a transaction under d's lock, and changes nothing; it
+// none. It reads in a transaction under d's lock (none when ms has no
+// contract migration: it returns nil at once), and changes nothing; it
 // does not create the versions table (Init): on a database without one it
 // fails as d's queries do.
 func Pending(ctx context.Context, d GateDialect, ms []Migration) ([]Held, error) {
+	if !slices.ContainsFunc(ms, func(m Migration) bool { return m.Contract > 0 }) {
+		return nil, nil // no lock taken: a client asks at each start
+	}
 	var out []Held
 	err := d.InTx(ctx, func(c Conn) error {
 		out = out[:0]

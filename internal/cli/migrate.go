@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,8 +17,13 @@ import (
 	"github.com/kilnjobs/kiln/store/postgres"
 )
 
+// minRemoveStale is the shortest --remove-stale: kiln.Config's default
+// ServerTTL, after which the maintenance leader removes a silent row too.
+const minRemoveStale = time.Minute
+
 func newMigrateCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var removeStale time.Duration
+	cmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Create or update the database schema",
 		Long: `migrate creates the Kiln tables in the database, or brings an older schema
@@ -32,12 +40,25 @@ still need, is applied only when no process of such a version is registered
 names the held migrations and the processes that hold them, and exits 0:
 the new version runs without them. Run it again once the older processes
 have stopped (after a rolling deploy); a server started with automatic
-migration applies them too when it starts.`,
+migration applies them too when it starts.
+
+A process that crashed keeps its registry row, and so holds the contract
+migrations, until the maintenance leader removes it (ServerTTL after its
+last refresh; never when every process runs with maintenance disabled).
+--remove-stale D first removes the registry rows not refreshed for D, as
+the leader would (by the database's clock on PostgreSQL, this host's on
+SQLite), then migrates. Choose D longer than every process's ServerTTL
+(at least 1m): a live process whose row is removed is not seen by the
+gate until its next refresh writes the row again.`,
 		Example: `  kiln migrate
-  kiln migrate --database /var/lib/myapp/jobs.db`,
+  kiln migrate --database /var/lib/myapp/jobs.db
+  kiln migrate --remove-stale 10m`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if removeStale != 0 && removeStale < minRemoveStale {
+				return usageErrorf("--remove-stale %s: want %s or more (and more than every process's ServerTTL)", removeStale, minRemoveStale)
+			}
 			db, err := parseDatabase(g.database)
 			if err != nil {
 				return err
@@ -54,6 +75,11 @@ migration applies them too when it starts.`,
 			}
 			defer st.Close()
 			out := cmd.OutOrStdout()
+			if removeStale > 0 {
+				if err := removeStaleServers(ctx, out, st, removeStale); err != nil {
+					return fmt.Errorf("database %s: %w", path, err)
+				}
+			}
 			checkErr := st.SchemaCheck(ctx)
 			if checkErr != nil && !errors.Is(checkErr, kiln.ErrSchemaMissing) {
 				return fmt.Errorf("database %s: %w", path, checkErr)
@@ -105,6 +131,28 @@ migration applies them too when it starts.`,
 			return nil
 		},
 	}
+	cmd.Flags().DurationVar(&removeStale, "remove-stale", 0,
+		"first remove the registry rows of processes not refreshed for this long (at least 1m), which hold contract migrations back")
+	return cmd
+}
+
+// removeStaleServers removes the registry rows not refreshed for d (by the
+// database's clock on PostgreSQL), as the maintenance leader does after
+// ServerTTL, and says which. A database without the registry has none.
+func removeStaleServers(ctx context.Context, out io.Writer, st store.Store, d time.Duration) error {
+	ids, err := st.ServerDeleteStale(ctx, &store.ServerDeleteStaleParams{Before: time.Now().Add(-d), TTL: d})
+	if errors.Is(err, kiln.ErrSchemaMissing) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("remove stale registry rows: %w", err)
+	}
+	if len(ids) == 0 {
+		fmt.Fprintf(out, "No registered process went without a refresh for %s.\n", d)
+		return nil
+	}
+	fmt.Fprintf(out, "Removed the registry rows of %d process(es) not refreshed for %s: %s.\n", len(ids), d, strings.Join(ids, ", "))
+	return nil
 }
 
 // printHeld tells, after migrating, which contract migrations are held

@@ -2,9 +2,14 @@ package cli
 
 import (
 	"bytes"
+	"context"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
+	"github.com/kilnjobs/kiln/store/sqlite"
 )
 
 // TestPrintHeld checks what `kiln migrate` prints about held contract
@@ -28,5 +33,39 @@ func TestPrintHeld(t *testing.T) {
 		"  033_more waits for 031_drop\n"
 	if b.String() != want {
 		t.Errorf("printed:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// TestMigrateRemoveStale: `kiln migrate --remove-stale D` removes the
+// registry rows not refreshed for D (a crashed process's, which would hold
+// contract migrations back until the leader removed it), keeps the live
+// ones, says which it removed, and refuses a D under a minute.
+func TestMigrateRemoveStale(t *testing.T) {
+	t.Parallel()
+	db := newDB(t)
+	st, err := sqlite.Open(context.Background(), db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now().UTC()
+	for id, at := range map[string]time.Time{"crashed": now.Add(-2 * time.Hour), "live": now} {
+		row := &kilntype.ServerRow{ID: id, Host: "h", PID: 1, StartedAt: at, RefreshedAt: at}
+		if err := st.ServerUpsert(context.Background(), &store.ServerUpsertParams{Row: row}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantFail(t, runKiln(t, "migrate", "--database", db, "--remove-stale", "10s"), exitUsage, "--remove-stale 10s: want 1m0s or more")
+	r := mustRun(t, "migrate", "--database", db, "--remove-stale", "10m")
+	if want := "Removed the registry rows of 1 process(es) not refreshed for 10m0s: crashed.\n"; !strings.HasPrefix(r.stdout, want) {
+		t.Errorf("printed %q, want %q first", r.stdout, want)
+	}
+	rows, err := st.ServerList(context.Background())
+	if err != nil || len(rows) != 1 || rows[0].ID != "live" {
+		t.Fatalf("rows %+v, %v: want live alone", rows, err)
+	}
+	r = mustRun(t, "migrate", "--database", db, "--remove-stale", "10m")
+	if !strings.HasPrefix(r.stdout, "No registered process went without a refresh for 10m0s.\n") {
+		t.Errorf("printed %q with no stale row", r.stdout)
 	}
 }

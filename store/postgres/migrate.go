@@ -235,9 +235,17 @@ func (d migrator) InSession(ctx context.Context, fn func(migrate.Conn) error) er
 }
 
 // sqlServersOlder lists the registered processes whose build's last
-// migration is before $1 (rows of builds before migration 029 read 0).
-const sqlServersOlder = `SELECT id, host, pid, schema_version, heartbeat_at FROM {s}.kiln_server
-WHERE schema_version < $1 ORDER BY id`
+// migration is before $1. A row's schema_version counts only when the
+// process that wrote it wrote the row's started_at too
+// (schema_version_started_at, migration 031): a process of a build before
+// 031 that took over the row of a later build's process (the same
+// Config.ID) leaves that process's version behind, and builds before 029
+// write none; such rows read 0, older than any contract migration.
+const sqlServersOlder = `SELECT id, host, pid, last, heartbeat_at FROM (
+	SELECT id, host, pid, heartbeat_at,
+		CASE WHEN schema_version_started_at = started_at THEN schema_version ELSE 0 END AS last
+	FROM {s}.kiln_server) AS s
+WHERE last < $1 ORDER BY id`
 
 // Older describes the processes registered in kiln_server whose build's
 // last migration is before version, one line each, read on c.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -59,6 +60,18 @@ func contractFixture(t *testing.T) storetest.ContractFixture {
 				t.Fatal(err)
 			}
 			return out
+		},
+		TakeOver: func(id string, pid int, at time.Time) {
+			// The upsert of a build before 029 (its ON CONFLICT sets the
+			// other columns, not schema_version).
+			_, err := s.pool.Exec(t.Context(), s.expand(`INSERT INTO {s}.kiln_server (id, host, pid, queues, kinds, started_at, heartbeat_at, limits)
+VALUES ($1, 'old', $2, '[]', '{}', $3, $3, '[]')
+ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, queues = excluded.queues,
+	kinds = excluded.kinds, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
+	limits = excluded.limits`), id, pid, at)
+			if err != nil {
+				t.Fatal(err)
+			}
 		}}
 }
 
@@ -69,6 +82,14 @@ func contractFixture(t *testing.T) storetest.ContractFixture {
 func TestContractMigration(t *testing.T) {
 	t.Parallel()
 	storetest.CheckContractMigration(t, contractFixture(t))
+}
+
+// TestContractMigrationReusedID runs storetest.CheckContractReusedID: a
+// server ID taken over by a build that writes no schema_version, or an
+// older one, reads as that build's.
+func TestContractMigrationReusedID(t *testing.T) {
+	t.Parallel()
+	storetest.CheckContractReusedID(t, contractFixture(t))
 }
 
 // TestContractMigrationHeldBetweenStatements runs the contract migration

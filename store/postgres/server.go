@@ -11,14 +11,18 @@ import (
 
 // sqlServerUpsert records server $1's row; $4 is the queues and $8 the
 // limits as JSON text, $9 the last migration of this build (which the
-// gate of contract migrations reads: migrator.Older). heartbeat_at is $7,
-// or, when $7 is NULL, now(): the database's clock, which
-// sqlServerDeleteStale reads too.
-const sqlServerUpsert = `INSERT INTO {s}.kiln_server (id, host, pid, queues, kinds, started_at, heartbeat_at, limits, schema_version)
-VALUES ($1, $2, $3, $4::jsonb, $5, $6, coalesce($7::timestamptz, now()), $8::jsonb, $9)
+// gate of contract migrations reads: migrator.Older), with the process's
+// start time ($6) as schema_version_started_at, which tells the gate that
+// this process wrote it (migration 031). heartbeat_at is $7, or, when $7
+// is NULL, now(): the database's clock, which sqlServerDeleteStale reads
+// too.
+const sqlServerUpsert = `INSERT INTO {s}.kiln_server (id, host, pid, queues, kinds, started_at, heartbeat_at, limits, schema_version,
+	schema_version_started_at)
+VALUES ($1, $2, $3, $4::jsonb, $5, $6, coalesce($7::timestamptz, now()), $8::jsonb, $9, $6)
 ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, queues = excluded.queues,
 	kinds = excluded.kinds, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
-	limits = excluded.limits, schema_version = excluded.schema_version`
+	limits = excluded.limits, schema_version = excluded.schema_version,
+	schema_version_started_at = excluded.schema_version_started_at`
 
 // sqlServerList returns every server, by ID.
 const sqlServerList = `SELECT id, host, pid, queues, kinds, started_at, heartbeat_at, limits
@@ -36,7 +40,9 @@ WHERE heartbeat_at < coalesce($1::timestamptz, now() - $2::bigint * interval '1 
 // ServerUpsert records row as server row.ID's state, replacing its previous
 // row, with the last migration of the Store's build, which holds back the
 // contract migrations of later builds while the process runs (see
-// Migrate). The row's RefreshedAt is the database's now(), not
+// Migrate), and row.StartedAt as schema_version_started_at: the gate
+// counts the version only when it matches the row's started_at (see
+// sqlServersOlder). The row's RefreshedAt is the database's now(), not
 // row.RefreshedAt, unless Options.CallerClock: hosts' clocks need not agree
 // for ServerDeleteStale to tell a live process from a dead one.
 func (s *Store) ServerUpsert(ctx context.Context, params *store.ServerUpsertParams) error {

@@ -131,10 +131,18 @@ var _ migrate.GateDialect = migrator{}
 
 // Older describes the processes registered in kiln_server whose build's
 // last migration is before version, one line each, read in c's
-// transaction.
+// transaction. A row's schema_version counts only when the process that
+// wrote it wrote the row's started_at too (schema_version_started_at,
+// migration 034): a process of a build before 034 that took over the row
+// of a later build's process (the same Config.ID) leaves that process's
+// version behind, and builds before 032 write none; such rows read 0,
+// older than any contract migration.
 func (d migrator) Older(ctx context.Context, c migrate.Conn, version int) ([]string, error) {
-	rows, err := c.(migrationTx).tx.QueryContext(ctx, `SELECT id, host, pid, schema_version, heartbeat_at
-FROM kiln_server WHERE schema_version < ? ORDER BY id`, version)
+	rows, err := c.(migrationTx).tx.QueryContext(ctx, `SELECT id, host, pid, last, heartbeat_at FROM (
+	SELECT id, host, pid, heartbeat_at,
+		CASE WHEN schema_version_started_at = started_at THEN schema_version ELSE 0 END AS last
+	FROM kiln_server)
+WHERE last < ? ORDER BY id`, version)
 	if err != nil {
 		return nil, err
 	}

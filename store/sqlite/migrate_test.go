@@ -181,12 +181,12 @@ WHERE queue = 'other' AND jobs <> 0 ORDER BY state`); !slices.Equal(got, []strin
 	storetest.CheckUpgradedJobs(t, s, ids)
 }
 
-// TestContractMigration runs the contract check of both stores
-// (storetest.CheckContractMigration) on two Stores of one file: the
-// contract migration is held while a process of the older build is
-// registered, and the later migration is applied past it.
-func TestContractMigration(t *testing.T) {
-	t.Parallel()
+// contractFixture returns, on a file of the test's own, a Store whose
+// migrations are the embedded ones then storetest.ContractTestMigrations,
+// and a Store of the same file with the embedded ones alone (a process of
+// the build before), as a storetest.ContractFixture.
+func contractFixture(t *testing.T) storetest.ContractFixture {
+	t.Helper()
 	ctx := t.Context()
 	last, err := migrations.Latest()
 	if err != nil {
@@ -204,7 +204,7 @@ func TestContractMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { older.Close() })
-	storetest.CheckContractMigration(t, storetest.ContractFixture{New: s, Older: older, Last: last,
+	return storetest.ContractFixture{New: s, Older: older, Last: last,
 		MigrateTo: func(upTo int) error { return s.migrateTo(ctx, upTo) },
 		Tables: func() []string {
 			return queryTexts(t, s.r, `SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'contract\_test\_%' ESCAPE '\'`)
@@ -219,5 +219,33 @@ func TestContractMigration(t *testing.T) {
 				out = append(out, n)
 			}
 			return out
-		}})
+		},
+		TakeOver: func(id string, pid int, at time.Time) {
+			// The upsert of a build before 032 (its ON CONFLICT sets the
+			// other columns, not schema_version).
+			_, err := s.w.ExecContext(ctx, `INSERT INTO kiln_server (id, host, pid, queues, kinds, started_at, heartbeat_at, limits)
+VALUES (?1, 'old', ?2, '[]', '[]', ?3, ?3, '[]')
+ON CONFLICT (id) DO UPDATE SET host = 'old', pid = ?2, queues = '[]', kinds = '[]', started_at = ?3, heartbeat_at = ?3,
+	limits = '[]'`, id, pid, micros(at))
+			if err != nil {
+				t.Fatal(err)
+			}
+		}}
+}
+
+// TestContractMigration runs the contract check of both stores
+// (storetest.CheckContractMigration) on two Stores of one file: the
+// contract migration is held while a process of the older build is
+// registered, and the later migration is applied past it.
+func TestContractMigration(t *testing.T) {
+	t.Parallel()
+	storetest.CheckContractMigration(t, contractFixture(t))
+}
+
+// TestContractMigrationReusedID runs storetest.CheckContractReusedID: a
+// server ID taken over by a build that writes no schema_version, or an
+// older one, reads as that build's.
+func TestContractMigrationReusedID(t *testing.T) {
+	t.Parallel()
+	storetest.CheckContractReusedID(t, contractFixture(t))
 }

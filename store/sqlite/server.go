@@ -13,7 +13,9 @@ import (
 // ServerUpsert records row as server row.ID's state, replacing its previous
 // row, with the last migration of the Store's build, which holds back the
 // contract migrations of later builds while the process runs (see
-// Migrate).
+// Migrate), and row.StartedAt as schema_version_started_at: the gate
+// counts the version only when it matches the row's started_at (see
+// migrator.Older).
 func (s *Store) ServerUpsert(ctx context.Context, params *store.ServerUpsertParams) error {
 	row := params.Row
 	queues, limits, err := store.ServerJSON(row)
@@ -34,10 +36,10 @@ func (s *Store) ServerUpsert(ctx context.Context, params *store.ServerUpsertPara
 	}
 	err = s.write(ctx, func(tx *sql.Tx, _ *stmts) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO kiln_server (id, host, pid, queues, kinds, started_at, heartbeat_at, limits,
-	schema_version)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+	schema_version, schema_version_started_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?6)
 ON CONFLICT (id) DO UPDATE SET host = ?2, pid = ?3, queues = ?4, kinds = ?5, started_at = ?6, heartbeat_at = ?7,
-	limits = ?8, schema_version = ?9`,
+	limits = ?8, schema_version = ?9, schema_version_started_at = ?6`,
 			row.ID, row.Host, row.PID, string(queues), string(kindsJSON), micros(row.StartedAt), micros(row.RefreshedAt),
 			string(limits), last)
 		return err

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
@@ -48,6 +49,11 @@ type ContractFixture struct {
 	// versions table records.
 	Tables   func() []string
 	Versions func() []int
+	// TakeOver writes server id's row as a process of a build before
+	// schema_version (PostgreSQL 029, SQLite 032) does, whose upsert sets
+	// every other column: host "old", pid, started_at and the refresh
+	// time startedAt, and leaves schema_version as it is.
+	TakeOver func(id string, pid int, startedAt time.Time)
 }
 
 // CheckContractMigration checks the contract migrations of f's store
@@ -137,5 +143,62 @@ func CheckContractMigration(t *testing.T, f ContractFixture) {
 	if want := fmt.Sprintf("contract migration applied for builds from migration %d on", f.Last+1); err == nil ||
 		errors.Is(err, kilntype.ErrSchemaMissing) || !strings.Contains(err.Error(), want) {
 		t.Errorf("SchemaCheck of the older build after the contract migration: %v, want an error %q", err, want)
+	}
+}
+
+// CheckContractReusedID checks the gate when processes of different builds
+// take turns on one server ID (Config.ID), each taking over the row that
+// the last one, crashed, left: a process of a build that writes no
+// schema_version (TakeOver) taking over the row of New's build reads as
+// of no version, older than any contract migration, not as New's; a
+// process of the older build (Older's ServerUpsert) as its own, older,
+// version: the version written with each row goes down as well as up.
+// While either holds the row, Migrate holds the contract migration and
+// MigrationsHeld names it; once New's build holds the row again, Migrate
+// applies it.
+func CheckContractReusedID(t *testing.T, f ContractFixture) {
+	t.Helper()
+	ctx := t.Context()
+	if err := f.MigrateTo(f.Last); err != nil {
+		t.Fatal(err)
+	}
+	upsert := func(s store.Store, pid int, at time.Time) {
+		t.Helper()
+		row := &kilntype.ServerRow{ID: "reused", Host: "h", PID: pid, StartedAt: at, RefreshedAt: at}
+		if err := s.ServerUpsert(ctx, &store.ServerUpsertParams{Row: row}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	contract := f.Last + 2
+	heldBy := func(what, want string) {
+		t.Helper()
+		if err := f.New.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(f.Versions(), contract) {
+			t.Fatalf("%s: the contract migration was applied", what)
+		}
+		held, err := f.New.MigrationsHeld(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(held) != 1 || len(held[0].Older) != 1 || !strings.HasPrefix(held[0].Older[0], want) {
+			t.Fatalf("%s: MigrationsHeld %q, want it held by %q...", what, held, want)
+		}
+	}
+	upsert(f.New, 1, base)
+	f.TakeOver("reused", 2, base.Add(time.Hour))
+	heldBy("a build without schema_version took over the row of New's build",
+		"server reused (host old, pid 2, last migration 0, ")
+	upsert(f.New, 3, base.Add(2*time.Hour))
+	upsert(f.Older, 4, base.Add(3*time.Hour))
+	heldBy("the older build took over the row of New's build",
+		fmt.Sprintf("server reused (host h, pid 4, last migration %d, ", f.Last))
+	upsert(f.New, 5, base.Add(4*time.Hour))
+	if err := f.New.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(f.Versions(), contract) {
+		t.Errorf("versions %v with New's build on the row: want %d applied", f.Versions(), contract)
 	}
 }

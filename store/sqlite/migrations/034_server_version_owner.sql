@@ -1,0 +1,16 @@
+-- 034_server_version_owner: kiln_server.schema_version_started_at is the
+-- started_at of the process that wrote the row's schema_version
+-- (microseconds, as started_at). Builds from this one on write both with
+-- every registry write; builds before 032 write neither, and builds 032
+-- and 033 schema_version only. So when a process of such a build reuses a
+-- Config.ID whose row a process of a later build left behind (a crash),
+-- its writes change started_at but leave the other's schema_version: the
+-- gate of contract migrations (store/sqlite: migrator.Older) reads
+-- schema_version only when schema_version_started_at equals started_at,
+-- and 0 (older than any contract migration) otherwise, rather than the
+-- other's newer version.
+--
+-- Adding a nullable column without a default only changes the schema:
+-- existing rows are not rewritten; they read NULL, so 0 until their next
+-- write by a build from this one on.
+ALTER TABLE kiln_server ADD COLUMN schema_version_started_at INTEGER;

@@ -17,9 +17,10 @@ import (
 	"github.com/kilnjobs/kiln/store/postgres"
 )
 
-// minRemoveStale is the shortest --remove-stale: kiln.Config's default
-// ServerTTL, after which the maintenance leader removes a silent row too.
-const minRemoveStale = time.Minute
+// minRemoveStale is the shortest --remove-stale: twice kiln.Config's
+// default ServerTTL, after which the maintenance leader removes a silent
+// row.
+const minRemoveStale = 2 * time.Minute
 
 func newMigrateCmd(g *globals) *cobra.Command {
 	var removeStale time.Duration
@@ -48,7 +49,7 @@ last refresh; never when every process runs with maintenance disabled).
 --remove-stale D first removes the registry rows not refreshed for D, as
 the leader would (by the database's clock on PostgreSQL, this host's on
 SQLite), then migrates. Choose D longer than every process's ServerTTL
-(at least 1m): a live process whose row is removed is not seen by the
+(at least 2m, twice the default ServerTTL): a live process whose row is removed is not seen by the
 gate until its next refresh writes the row again.`,
 		Example: `  kiln migrate
   kiln migrate --database /var/lib/myapp/jobs.db
@@ -132,7 +133,7 @@ gate until its next refresh writes the row again.`,
 		},
 	}
 	cmd.Flags().DurationVar(&removeStale, "remove-stale", 0,
-		"first remove the registry rows of processes not refreshed for this long (at least 1m), which hold contract migrations back")
+		"first remove the registry rows of processes not refreshed for this long (at least 2m, and longer than every process's ServerTTL), which hold contract migrations back")
 	return cmd
 }
 

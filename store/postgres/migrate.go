@@ -66,14 +66,17 @@ func (s *Store) migrateLockKey() int64 {
 //
 // A migration runs in its own transaction together with its row in
 // kiln_migration, under a transaction-level advisory lock
-// (pg_advisory_xact_lock). A migration marked as not transactional (its
+// (pg_try_advisory_xact_lock: while another migrator holds it, Migrate
+// tries again after a pause, never waiting inside a statement, whose
+// snapshot a concurrent index build of that migrator would wait for). A
+// migration marked as not transactional (its
 // first line is "-- kiln:no-transaction", for statements such as CREATE
 // INDEX CONCURRENTLY) runs so only while kiln_job holds fewer than
 // ConcurrentIndexMinRows rows, with CONCURRENTLY left out of its CREATE
 // INDEX and DROP INDEX statements (a moment's SHARE or ACCESS EXCLUSIVE
 // lock on a small table). On a larger table it runs instead on one
 // connection under a session-level advisory lock with the same key
-// (pg_advisory_lock): it first drops the INVALID indexes (named kiln_*) of
+// (pg_try_advisory_lock, the same way): it first drops the INVALID indexes (named kiln_*) of
 // the schema, which an interrupted concurrent build leaves behind, then
 // runs its statements one at a time, each committed on its own, and
 // inserts its kiln_migration row last. Its statements are idempotent, so a
@@ -159,14 +162,70 @@ func (d migrator) Init(ctx context.Context) error {
 }
 
 // InTx runs fn in a transaction that holds the lock
-// (pg_advisory_xact_lock).
+// (pg_try_advisory_xact_lock; while another holds it, a new transaction
+// tries again after a pause: see untilLocked).
 func (d migrator) InTx(ctx context.Context, fn func(migrate.Conn) error) error {
-	return d.s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, d.s.migrateLockKey()); err != nil {
-			return fmt.Errorf("lock: %w", err)
-		}
-		return fn(migrationConn{s: d.s, q: tx})
+	return d.s.untilLocked(ctx, func() error {
+		return d.s.inTx(ctx, func(tx pgx.Tx) error {
+			if err := tryLock(ctx, tx, `SELECT pg_try_advisory_xact_lock($1)`, d.s.migrateLockKey()); err != nil {
+				return err
+			}
+			return fn(migrationConn{s: d.s, q: tx})
+		})
 	})
+}
+
+// errLockBusy is tryLock's error when another session holds the
+// migration lock.
+var errLockBusy = errors.New("the migration lock is held by another session")
+
+// tryLock runs sql, a pg_try_advisory_*lock* of key on q, and returns
+// errLockBusy when it did not get the lock.
+func tryLock(ctx context.Context, q querier, sql string, key int64) error {
+	var locked bool
+	if err := q.QueryRow(ctx, sql, key).Scan(&locked); err != nil {
+		return fmt.Errorf("lock: %w", err)
+	}
+	if !locked {
+		return errLockBusy
+	}
+	return nil
+}
+
+// The pause between two tries of the migration lock (untilLocked): the
+// first, then doubled after each try up to the longest.
+const (
+	lockPauseFirst = 20 * time.Millisecond
+	lockPauseMax   = 500 * time.Millisecond
+)
+
+// untilLocked runs try, which takes the migration lock without waiting
+// (tryLock), again after a pause each time it returns errLockBusy, until
+// it returns something else or ctx ends. No session waits for the lock
+// inside a statement: a statement waiting for an advisory lock holds a
+// snapshot, and a CREATE INDEX CONCURRENTLY of a migration under way
+// (which holds the lock for its session) waits for every older snapshot
+// of the database; each would wait for the other, and PostgreSQL's
+// deadlock detector would abort one, the index build or the waiter.
+func (s *Store) untilLocked(ctx context.Context, try func() error) error {
+	pause := lockPauseFirst
+	for {
+		err := try()
+		if !errors.Is(err, errLockBusy) {
+			return err
+		}
+		if s.lockRetryHook != nil {
+			s.lockRetryHook()
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("wait for the migration lock: %w", ctx.Err())
+		case <-t.C:
+		}
+		pause = min(2*pause, lockPauseMax)
+	}
 }
 
 // OutsideTx reports whether kiln_job holds ConcurrentIndexMinRows rows or
@@ -209,8 +268,9 @@ func (d migrator) Statements(ctx context.Context, c migrate.Conn, m migrate.Migr
 }
 
 // InSession runs fn on a connection of its own, closed after, under a
-// session advisory lock (pg_advisory_lock; closing the connection releases
-// it, however the run ends). Behind a pooler in transaction mode
+// session advisory lock (pg_try_advisory_lock, tried again after a pause
+// while another holds it: see untilLocked; closing the connection
+// releases it, however the run ends). Behind a pooler in transaction mode
 // (Options.PgBouncer), which keeps no session lock, it fails with an error
 // that says to run the migration on a direct connection.
 func (d migrator) InSession(ctx context.Context, fn func(migrate.Conn) error) error {
@@ -228,8 +288,11 @@ func (d migrator) InSession(ctx context.Context, fn func(migrate.Conn) error) er
 	// must not go back to the pool.
 	conn := pooled.Hijack()
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, d.s.migrateLockKey()); err != nil {
-		return fmt.Errorf("lock: %w", err)
+	err = d.s.untilLocked(ctx, func() error {
+		return tryLock(ctx, conn, `SELECT pg_try_advisory_lock($1)`, d.s.migrateLockKey())
+	})
+	if err != nil {
+		return err
 	}
 	return fn(migrationConn{s: d.s, q: conn})
 }
@@ -240,7 +303,9 @@ func (d migrator) InSession(ctx context.Context, fn func(migrate.Conn) error) er
 // (schema_version_started_at, migration 031): a process of a build before
 // 031 that took over the row of a later build's process (the same
 // Config.ID) leaves that process's version behind, and builds before 029
-// write none; such rows read 0, older than any contract migration.
+// write none; such rows read 0, older than any contract migration, and so
+// do every row of builds 029 and 030, which do not write
+// schema_version_started_at.
 const sqlServersOlder = `SELECT id, host, pid, last, heartbeat_at FROM (
 	SELECT id, host, pid, heartbeat_at,
 		CASE WHEN schema_version_started_at = started_at THEN schema_version ELSE 0 END AS last
@@ -342,25 +407,37 @@ var concurrently = regexp.MustCompile(`^((?:CREATE\s+(?:UNIQUE\s+)?|DROP\s+)INDE
 // contract column): this build would meet a schema it cannot run on.
 //
 // It reads in a transaction that first takes the migration lock in
-// shared mode (pg_advisory_xact_lock_shared), so it waits for a
-// migration under way (in a transaction, or statement by statement under
-// the session lock) to end, and reads what it left. A client registers
+// shared mode (pg_try_advisory_xact_lock_shared; while a migrator holds
+// it, a new transaction tries again after a pause, until ctx ends: see
+// untilLocked), so it waits for a migration under way (in a transaction,
+// or statement by statement under the session lock) to end, and reads
+// what it left. A client registers
 // (ServerUpsert) before it checks the schema: a contract migration whose
 // gate read the registry before the row was written has then been
 // recorded by the time the check reads kiln_migration, and the check
 // refuses it; one whose gate reads after sees the row and is held back.
 func (s *Store) SchemaCheck(ctx context.Context) error {
-	var tables []string
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared($1)`, s.migrateLockKey()); err != nil {
-			return fmt.Errorf("wait for the migrations under way: %w", err)
+	err := s.untilLocked(ctx, func() error { return s.schemaCheck(ctx) })
+	if err != nil {
+		return fail("check schema", err)
+	}
+	return nil
+}
+
+// schemaCheck is SchemaCheck's transaction; it returns errLockBusy when a
+// migrator holds the migration lock.
+func (s *Store) schemaCheck(ctx context.Context) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := tryLock(ctx, tx, `SELECT pg_try_advisory_xact_lock_shared($1)`, s.migrateLockKey()); err != nil {
+			return err
 		}
 		rows, err := tx.Query(ctx, `SELECT tablename FROM pg_catalog.pg_tables
 		WHERE schemaname = $1 AND tablename LIKE 'kiln\_%'`, s.schema)
 		if err != nil {
 			return err
 		}
-		if tables, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
 			return err
 		}
 		return s.migrations.Check(migrate.Database{Name: "schema " + s.quoted, TablePrefix: s.quoted + ".", Tables: tables,
@@ -377,10 +454,6 @@ func (s *Store) SchemaCheck(ctx context.Context) error {
 				return n, err
 			}})
 	})
-	if err != nil {
-		return fail("check schema", err)
-	}
-	return nil
 }
 
 // MigrationsHeld returns the contract migrations of this build that the

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -181,8 +183,9 @@ func TestSchemaCheckWaitsForContractMigration(t *testing.T) {
 				defer func(n int) { ConcurrentIndexMinRows = n }(ConcurrentIndexMinRows)
 				ConcurrentIndexMinRows = 0
 			}
-			key := uint64(s.migrateLockKey())
 			checked := make(chan error, 1)
+			var retried atomic.Bool
+			f.Older.(*Store).lockRetryHook = func() { retried.Store(true) }
 			s.migrateHook = func(stmt string) {
 				if !strings.Contains(stmt, "contract_test_two") {
 					return
@@ -192,18 +195,9 @@ func TestSchemaCheckWaitsForContractMigration(t *testing.T) {
 					t.Error(err)
 				}
 				go func() { checked <- f.Older.SchemaCheck(ctx) }()
-				// Go on once the check returned, or waits for the lock.
-				testutil.EventuallyNil(t, "the check to return or wait", func() error {
-					if len(checked) > 0 {
-						return nil
-					}
-					var waiting bool
-					err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory'
-AND NOT granted AND classid::bigint = $1 AND objid::bigint = $2)`, int64(key>>32), int64(uint32(key))).Scan(&waiting)
-					if err != nil || !waiting {
-						return fmt.Errorf("waiting %v, %v", waiting, err)
-					}
-					return nil
+				// Go on once the check returned, or found the lock held.
+				testutil.Eventually(t, "the check to return or wait", func() bool {
+					return len(checked) > 0 || retried.Load()
 				})
 			}
 			if err := s.Migrate(ctx); err != nil {
@@ -267,5 +261,90 @@ func TestStartWarnsHeldMigrations(t *testing.T) {
 	held, _ := recs[0].Attrs["held_by"].([]string)
 	if want := fmt.Sprintf("server older-build (host h, pid 7, last migration %d, refreshed at ", f.Last); len(held) != 1 || !strings.HasPrefix(held[0], want) {
 		t.Errorf("held_by %q: want %q...", held, want)
+	}
+}
+
+// TestLockWaitersDuringConcurrentIndexBuild runs a migration that builds
+// an index CONCURRENTLY (ConcurrentIndexMinRows 0: outside a transaction,
+// under the session lock), then a contract migration, and, as the build
+// begins, starts a schema check and a listing of the held migrations on
+// other Stores of the schema, as a client starting during a deploy does.
+// Both wait for the migration (trying the lock again after pauses) and
+// then succeed, and so does the build. Waiting inside a statement for
+// the advisory lock, they held a snapshot that the concurrent build waits
+// for: PostgreSQL's deadlock detector aborted one of them ("deadlock
+// detected"). It is not parallel: it sets ConcurrentIndexMinRows.
+func TestLockWaitersDuringConcurrentIndexBuild(t *testing.T) {
+	ctx := t.Context()
+	last, err := migrations.Latest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := map[string]string{
+		fmt.Sprintf("%03d_cic_test.sql", last+1): "-- kiln:no-transaction\n" +
+			"CREATE INDEX CONCURRENTLY IF NOT EXISTS kiln_test_cic ON {s}.kiln_job (queue, id);\n",
+		fmt.Sprintf("%03d_cic_test_contract.sql", last+2): fmt.Sprintf("-- kiln:contract %d\n"+
+			"CREATE TABLE {s}.contract_test_cic (a integer);\n", last+1),
+	}
+	schema := SchemaForTest(t)
+	open := func() *Store {
+		s := OpenForTest(t, &Options{Schema: schema, MaxConns: 4})
+		s.migrations = migrate.NewFilesWith(migrationFiles, "migrations", extra)
+		return s
+	}
+	s, checker, lister := open(), open(), open()
+	if err := s.migrateTo(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	defer func(n int) { ConcurrentIndexMinRows = n }(ConcurrentIndexMinRows)
+	ConcurrentIndexMinRows = 0
+	var (
+		checked = make(chan error, 1)
+		listed  = make(chan error, 1)
+		waiting = make(chan struct{}, 2)
+	)
+	for _, w := range []*Store{checker, lister} {
+		var once sync.Once
+		w.lockRetryHook = func() { once.Do(func() { waiting <- struct{}{} }) }
+	}
+	s.migrateHook = func(stmt string) {
+		if !strings.Contains(stmt, "kiln_test_cic") {
+			return
+		}
+		go func() { checked <- checker.SchemaCheck(ctx) }()
+		go func() {
+			_, err := lister.MigrationsHeld(ctx)
+			listed <- err
+		}()
+		// Build once both wait: tried the lock and found it held, or wait
+		// for it inside a statement.
+		testutil.EventuallyNil(t, "the check and the listing to wait for the lock", func() error {
+			var n int
+			err := s.pool.QueryRow(ctx, `SELECT count(*) FROM pg_catalog.pg_locks WHERE locktype = 'advisory'
+AND NOT granted AND classid::bigint = $1 AND objid::bigint = $2`,
+				int64(uint64(s.migrateLockKey())>>32), int64(uint32(s.migrateLockKey()))).Scan(&n)
+			if err != nil {
+				return err
+			}
+			if n+len(waiting) < 2 {
+				return fmt.Errorf("%d waiting in a statement, %d tried", n, len(waiting))
+			}
+			return nil
+		})
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	s.migrateHook = nil
+	if err := <-checked; err != nil {
+		t.Errorf("SchemaCheck during the concurrent build: %v", err)
+	}
+	if err := <-listed; err != nil {
+		t.Errorf("MigrationsHeld during the concurrent build: %v", err)
+	}
+	var valid bool
+	if err := s.pool.QueryRow(ctx, `SELECT indisvalid FROM pg_catalog.pg_index WHERE indexrelid = to_regclass($1)`,
+		s.quoted+".kiln_test_cic").Scan(&valid); err != nil || !valid {
+		t.Errorf("kiln_test_cic valid %v, %v: want a valid index", valid, err)
 	}
 }

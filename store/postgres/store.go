@@ -344,6 +344,9 @@ type Store struct {
 	// migrateRetryHook, when set (by tests, before Migrate), is called
 	// with the error of each run of the migrations that Migrate retries.
 	migrateRetryHook func(err error)
+	// lockRetryHook, when set (by tests, before the call), is called each
+	// time a try of the migration lock finds it held (untilLocked).
+	lockRetryHook func()
 	// migrations are the migrations that Migrate applies, SchemaCheck
 	// requires and ServerUpsert records the last of (kiln_server's
 	// schema_version): the embedded ones, or, in tests, more.

@@ -136,7 +136,8 @@ var _ migrate.GateDialect = migrator{}
 // migration 034): a process of a build before 034 that took over the row
 // of a later build's process (the same Config.ID) leaves that process's
 // version behind, and builds before 032 write none; such rows read 0,
-// older than any contract migration.
+// older than any contract migration, and so do every row of builds 032
+// and 033, which do not write schema_version_started_at.
 func (d migrator) Older(ctx context.Context, c migrate.Conn, version int) ([]string, error) {
 	rows, err := c.(migrationTx).tx.QueryContext(ctx, `SELECT id, host, pid, last, heartbeat_at FROM (
 	SELECT id, host, pid, heartbeat_at,

@@ -131,8 +131,9 @@ type JobStore interface {
 	// each kind of params.Kinds, and of each kind of params.PartitionKinds
 	// per partition key (jobs without a key not counted), with its
 	// params.MaxKeys busiest keys and how many keys have a running job. It
-	// is one statement that reads as many index entries as jobs run (the
-	// running entries of kiln_job_state_inflight, and, on SQLite, of
+	// is one statement that reads as many index entries as jobs of the
+	// kinds run (on PostgreSQL, the kinds' entries of kiln_job_running; on
+	// SQLite, the running entries of kiln_job_state_inflight and of
 	// kiln_job_running_partition for the partition kinds), whatever the
 	// number of other jobs. Params that JobRunningCountParams.Validate
 	// refuses are an error, and nothing is read.
@@ -407,9 +408,12 @@ type JobInsertResult struct {
 
 // InflightStates reports whether every state of states is one a job is in
 // between available and finalized (running, scheduled, retryable,
-// pending): those that both stores index by state and ID (migration 015's
-// kiln_job_state_inflight), so that a list of them reads only its own
-// jobs. It is false for an empty list.
+// pending): those that both stores index apart from the available and
+// finished jobs (SQLite: by state and ID, migration 015's
+// kiln_job_state_inflight; PostgreSQL: by state and ID but for running
+// jobs, which kiln_job_running holds by kind, key and ID, migration 032),
+// so that a list of them reads only its own jobs. It is false for an
+// empty list.
 func InflightStates(states []kilntype.JobState) bool {
 	for _, st := range states {
 		switch st {

@@ -39,7 +39,7 @@ type batchStatement struct {
 //
 // The claim (claim.query), the rounds of a claim by key
 // (partitionRounds.Round), the statements of a claim by key that read
-// kiln_job_partition (partitionSource.sortsDisabled), the rescue
+// kiln_job_partition_available (partitionSource.sortsDisabled), the rescue
 // of expired leases (JobRescueExpired) and a batch of completions
 // (completeJobs) each send their settings with their statement this way.
 func batchQuery(ctx context.Context, q batchSender, before []batchStatement, sql string, args []any,

@@ -37,8 +37,9 @@ FROM generate_series(1, $1) AS g,
 // jobs, never analyzed and then analyzed, for batches of 3 and 100, with
 // custom and generic plans. Without the settings, PostgreSQL plans a hash
 // join over a sequential scan of kiln_job on small tables; with the state
-// checked as state = 'running', a hash join over kiln_job_state_inflight's
-// whole running range on tables without statistics (and a renewal reads
+// checked as state = 'running', a hash join over the whole index of running
+// jobs (kiln_job_state_inflight's running range, kiln_job_running since
+// migration 032) on tables without statistics (and a renewal reads
 // that range too).
 func TestCompletePlan(t *testing.T) {
 	t.Parallel()

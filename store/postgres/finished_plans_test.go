@@ -35,8 +35,9 @@ ANALYZE {s}.kiln_job`
 // a sort for the common state; the planner may sort a rare state's few
 // rows), never the primary key, with the kind and queue as index
 // conditions (checked on the entry, not on the row), and that a bounded
-// count of a final state and a kind reads it too; and that a page of one
-// in-flight state reads kiln_job_state_inflight. Without migration 027 or
+// count of a final state and a kind reads it too; and that a page of
+// running jobs reads kiln_job_running (all of its entries, sorted: running
+// jobs are few), and one of scheduled jobs kiln_job_state_waiting. Without migration 027 or
 // JobList's equality and constant predicate, the pages walk the primary
 // key (every newer job of another state) or sort: on 1,000,000 jobs
 // 46 ms to 1 s a page (docs/benchmarks.md, "Dashboard pages at 1,000,000
@@ -67,7 +68,8 @@ func TestFinishedPagePlans(t *testing.T) {
 			"kiln_job_finished", []string{"state =", "queue ="}},
 		{"discarded of a kind in a queue", store.JobListParams{States: st(kilntype.JobStateDiscarded),
 			Kinds: []string{"k1"}, Queues: []string{"q1"}}, "kiln_job_finished", []string{"state =", "kind =", "queue ="}},
-		{"running", store.JobListParams{States: st(kilntype.JobStateRunning)}, "kiln_job_state_inflight", []string{"state ="}},
+		{"running", store.JobListParams{States: st(kilntype.JobStateRunning)}, "kiln_job_running", nil},
+		{"retryable", store.JobListParams{States: st(kilntype.JobStateRetryable)}, "kiln_job_state_waiting", []string{"state ="}},
 	} {
 		c.params.Limit, c.params.ArgsPreview = 51, 100
 		q, args, ok := jobListQuery(&c.params)

@@ -961,10 +961,11 @@ func compareClaimOrder(a, b *kilntype.JobRow) int {
 	)
 }
 
-// sqlCountRunning counts the running jobs of each kind of $1, through the
-// kiln_job_state_inflight index: as many entries as jobs run at once.
+// sqlCountRunning counts the running jobs of each kind of $1, from the
+// kinds' entries of kiln_job_running (migration 032): as many entries as
+// jobs of those kinds run at once.
 const sqlCountRunning = `SELECT kind, count(*) FROM {s}.kiln_job
-WHERE state = 'running' AND kind = ANY($1::text[]) GROUP BY kind`
+WHERE state = 'running' AND kind COLLATE "C" = ANY($1::text[]) GROUP BY kind`
 
 // sqlLockGeneric makes the statements that follow it in its transaction
 // use PostgreSQL's generic plan (sqlGenericPlans) and takes, for the rest

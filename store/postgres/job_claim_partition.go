@@ -17,8 +17,8 @@ import (
 
 // sqlPartitionKeys returns up to $4 partition keys other than ” of the
 // available jobs of queue $1 and kind $2, in byte order after $3, by a
-// loose index scan of kiln_job_partition: one seek per key, however
-// many jobs each key has queued.
+// loose index scan of kiln_job_partition_available: one seek per key,
+// however many jobs each key has queued.
 const sqlPartitionKeys = `WITH RECURSIVE keys(k) AS (
 	(SELECT partition_key FROM {s}.kiln_job
 	WHERE state = 'available' AND queue = $1 AND kind = $2 AND partition_key <> '' AND partition_key > $3
@@ -38,7 +38,7 @@ SELECT k FROM keys WHERE k IS NOT NULL LIMIT $4`
 // or not after $6, or $5 keys, whichever comes first; then a row whose k
 // is NULL if the keys ran out first. When $3 is "", the first row is the
 // key "" and its budget (the jobs without a key). keys walks
-// kiln_job_partition as sqlPartitionKeys does (one seek per key),
+// kiln_job_partition_available as sqlPartitionKeys does (one seek per key),
 // looking each key's budget up by primary key as it goes, and counts the
 // keys with room (found) to know when to stop.
 const sqlPartitionKeyBudgets = `WITH RECURSIVE keys(k, i, found, tat) AS (
@@ -63,14 +63,11 @@ SELECT k, tat, i FROM keys WHERE i > 0
 ORDER BY 3`
 
 // sqlPartitionRunning counts the running jobs of kind $1 per partition key
-// from the running jobs of kiln_job_state_inflight, one row each (running
-// is materialized, so that the key's condition is not pushed into it:
-// there it would let the planner read kiln_job_partition, whose running
-// entries of a kind are spread between its keys' available ones).
-const sqlPartitionRunning = `WITH running AS MATERIALIZED (
-	SELECT partition_key FROM {s}.kiln_job WHERE state = 'running' AND kind = $1
-)
-SELECT partition_key, count(*) FROM running WHERE partition_key <> '' GROUP BY partition_key`
+// from the kind's entries of kiln_job_running (migration 032), one row
+// each: as many entries as jobs of the kind run.
+const sqlPartitionRunning = `SELECT partition_key, count(*) FROM {s}.kiln_job
+WHERE state = 'running' AND kind COLLATE "C" = $1 AND partition_key <> ''
+GROUP BY partition_key`
 
 // sqlPartitionClaimTail returns the CTEs that sqlPartitionTake and
 // sqlPartitionRound end with, given the placeholders of their parameters
@@ -204,7 +201,7 @@ func (d *deepRead) record(cursors *store.PartitionCursors, queue, kind string, w
 
 // sqlPartitionTake moves to running, and returns, the available jobs of
 // queue $1 and kind $2 due at $5: for each key $3[i], its first $4[i] in
-// claim order (one range of kiln_job_partition each: the key is
+// claim order (one range of kiln_job_partition_available each: the key is
 // sought as a range, not an equality, so that partition_key is not a
 // constant of the subquery and its ORDER BY, which starts with it, is the
 // order of that index alone, which no other gives without a sort; see
@@ -231,7 +228,7 @@ keyed AS MATERIALIZED (
 		SELECT id FROM {s}.kiln_job
 		WHERE state = 'available' AND queue = $1 AND kind = $2 AND partition_key >= v.k AND partition_key <= v.k
 			AND partition_key <> '' AND scheduled_at <= $5 AND NOT EXISTS (SELECT FROM paused)
-		ORDER BY partition_key, state DESC, queue, priority, scheduled_at, id
+		ORDER BY partition_key, queue, priority, scheduled_at, id
 		LIMIT v.n
 		FOR UPDATE SKIP LOCKED
 	) AS c
@@ -242,23 +239,20 @@ FROM deep AS d LEFT JOIN claimed AS c ON true`
 
 // sqlPartitionRound is one round of a claim by partition key
 // (store.PartitionRounder.Round) in one statement: it visits the keys
-// other than "" of the kind $2's available jobs of queue $1 and running
-// jobs, in byte order after $3, one seek of kiln_job_partition each (a
-// loose index scan), and allots each key min($5, what is left of $4, and,
-// when $6 > 0, $6 less the key's running jobs of the kind), at least 0; it
+// other than "" of the kind $2's available jobs of queue $1, in byte
+// order after $3, one seek of kiln_job_partition_available each (a loose
+// index scan), and allots each key min($5, what is left of $4, and, when
+// $6 > 0, $6 less the key's running jobs of the kind), at least 0; it
 // stops once the allotments add up to $4, after $7 keys, or when the keys
-// run out. kiln_job_partition holds each key's running jobs before its
-// available ones, so the seek lands on the key's first running job, or,
-// when none runs, on its first available job of the queue in claim order:
-// in the first case a key under a limit of 1 ($6 = 1) has no room, and
-// under a larger one the round counts the key's running jobs (at most $6
-// entries of the same range); in the second it has room for $6, and the
-// seek found the job to take. (The OFFSET 0s keep the subqueries of a step
-// from being pulled up into it, which would run the key's seek and count
-// once per use of their columns.) keyed then takes each visited key's
-// allotment of its due jobs at $10 in claim order, and unkeyed the first
-// $8 jobs without a key among the kind's first $9 and, when those are $9
-// with fewer than $8 without a key, the next $9 after the place ($14, $15,
+// run out. The seek lands on the key's first available job of the queue
+// in claim order; under a per-key limit ($6 > 0) the step then counts the
+// key's running jobs of the kind, one seek of kiln_job_running (at most
+// $6 entries). (The OFFSET 0s keep the subqueries of a step from being
+// pulled up into it, which would run the key's seek and count once per
+// use of their columns.) keyed then takes each visited key's allotment of
+// its due jobs at $10 in claim order, and unkeyed the first $8 jobs
+// without a key among the kind's first $9 and, when those are $9 with
+// fewer than $8 without a key, the next $9 after the place ($14, $15,
 // $16) in claim order (sqlPartitionClaimTail), skipping the jobs other
 // claims hold. The jobs are leased by $11 until $12, or, when $12 is NULL,
 // for $13 from now(); a paused queue gives none. As sqlClaim, it commits
@@ -266,11 +260,14 @@ FROM deep AS d LEFT JOIN claimed AS c ON true`
 //
 // Until migration 024 the walk sought each key in an index of available
 // jobs (kiln_job_claim_partition) and counted its running jobs in another
-// (kiln_job_running_partition): two seeks per key. With one, the walk of a
-// round of 100 keys under a limit of 1 runs in 0.47-0.49 ms where it took
-// 0.84-0.95 (docs/benchmarks.md, "One index for per-key claims (issue 13,
-// PostgreSQL, 2026-12-05 night)"). The walk now also visits the keys
-// whose jobs all run (they get no room, as before they were not seen).
+// (kiln_job_running_partition): two seeks per key. From 024 to 032 one
+// index, kiln_job_partition, held each key's running jobs before its
+// available ones, and one seek did both; it also visited the keys whose
+// jobs all ran. Since 032 the running jobs have one entry each, in
+// kiln_job_running, which every read of running jobs shares, and the walk
+// seeks twice again, but both seeks are in narrower indexes and the claim
+// writes one running entry per job instead of two (docs/benchmarks.md,
+// "One running entry per job (pgrun, 2026-12-07 tenth session)").
 //
 // The walk's seek of a key reads its first job in claim order (the index's
 // order within the key), and keeps that row's address (ctid) and whether
@@ -278,7 +275,7 @@ FROM deep AS d LEFT JOIN claimed AS c ON true`
 // first job is due takes that job by its address (a TID scan: one heap
 // page, already read by the seek), re-checked available, due, of the queue
 // and kind once locked; any other key with room takes its allotment from
-// its range of kiln_job_partition (as sqlPartitionTake). The UPDATE
+// its range of kiln_job_partition_available (as sqlPartitionTake). The UPDATE
 // then finds the locked jobs by their addresses too (a TID scan, instead
 // of a primary-key lookup per job). So a claim of one job per key seeks
 // each key once, where it sought the key's range a second time and each
@@ -325,17 +322,17 @@ var (
 // sqlPartitionRoundOne is sqlPartitionRoundKeyed for a per-key limit of 1
 // ($6 = 1, and $5 >= 1), with the parameters that limit fixes left out:
 // queue $1, kind $2, after $3, need $4, scan $5, now $6, the lease $7 to
-// $9. A key's room is then 1 when the walk's seek lands on an available
-// job and 0 when it lands on a running one, so the step needs neither the
-// count of a key's running jobs (a subplan that every execution started)
-// nor the subqueries around the seek; keyed takes the first job by its
-// address when it is due and the key's first due job otherwise, and the
-// UPDATE reads the addresses of keyed alone. Each row is a job and the
-// walk's outcome as in sqlPartitionRoundKeyed, and deepColumns' constants.
-// The walk's outcome is one aggregate over its rows: it visits keys in
-// increasing byte order, so the last key visited is the largest. Under
-// callgrind, a claim and finish of a job over 1,000 keys at a limit of 1
-// cost 7.3k to 8.4k instructions less than with sqlPartitionRoundKeyed
+// $9. A key's room is then 1 when no job of the kind with that key runs
+// (NOT EXISTS, one seek of kiln_job_running) and 0 otherwise, so the step
+// needs no count of a key's running jobs nor the subqueries around the
+// seeks; keyed takes the key's first job by its address when it is due
+// and the key's first due job otherwise, and the UPDATE reads the
+// addresses of keyed alone. Each row is a job and the walk's outcome as
+// in sqlPartitionRoundKeyed, and deepColumns' constants. The walk's
+// outcome is one aggregate over its rows: it visits keys in increasing
+// byte order, so the last key visited is the largest. Under callgrind, a
+// claim and finish of a job over 1,000 keys at a limit of 1 cost 7.3k to
+// 8.4k instructions less than with sqlPartitionRoundKeyed
 // (docs/benchmarks.md, "Per-key claims on PostgreSQL (issue 13,
 // 2026-12-06 fifth session)").
 var sqlPartitionRoundOne = `WITH RECURSIVE paused AS MATERIALIZED (
@@ -347,13 +344,14 @@ async AS MATERIALIZED (
 keys(k, i, total, first, due) AS (
 	SELECT $3::text COLLATE "C", 0, 0, NULL::tid, false
 	UNION ALL
-	SELECT f.partition_key, keys.i + 1, keys.total + (f.state = 'available')::integer,
-		CASE WHEN f.state = 'available' THEN f.ctid END, f.state = 'available' AND f.scheduled_at <= $6
+	SELECT f.partition_key, keys.i + 1, keys.total + f.room,
+		CASE WHEN f.room = 1 THEN f.ctid END, f.room = 1 AND f.scheduled_at <= $6
 	FROM keys LEFT JOIN LATERAL (
-		SELECT partition_key, state, ctid, scheduled_at FROM {s}.kiln_job
-		WHERE state IN ('available', 'running') AND kind = $2 AND partition_key <> '' AND partition_key > keys.k
-			AND (state = 'running' OR queue = $1)
-		ORDER BY partition_key, state DESC, queue, priority, scheduled_at, id LIMIT 1
+		SELECT a.partition_key, a.ctid, a.scheduled_at, (NOT EXISTS (SELECT FROM {s}.kiln_job
+				WHERE state = 'running' AND kind COLLATE "C" = $2 AND partition_key = a.partition_key))::integer AS room
+		FROM (SELECT partition_key, ctid, scheduled_at FROM {s}.kiln_job
+			WHERE state = 'available' AND queue = $1 AND kind = $2 AND partition_key <> '' AND partition_key > keys.k
+			ORDER BY partition_key, queue, priority, scheduled_at, id LIMIT 1) AS a
 	) AS f ON true
 	WHERE keys.k IS NOT NULL AND keys.i < $5::integer AND keys.total < $4::integer
 ),
@@ -372,7 +370,7 @@ claimed AS (
 		SELECT ctid FROM {s}.kiln_job
 		WHERE state = 'available' AND queue = $1 AND kind = $2 AND partition_key >= keys.k AND partition_key <= keys.k
 			AND partition_key <> '' AND scheduled_at <= $6 AND NOT EXISTS (SELECT FROM paused)
-		ORDER BY partition_key, state DESC, queue, priority, scheduled_at, id
+		ORDER BY partition_key, queue, priority, scheduled_at, id
 		LIMIT 1
 		FOR UPDATE SKIP LOCKED
 	) AS c
@@ -410,8 +408,8 @@ FROM walked AS w LEFT JOIN claimed AS c ON true`
 // taken reads the kind's range of kiln_job_claim_kind in claim order and
 // locks as it goes (FOR UPDATE SKIP LOCKED, as the plain claim), up to $5
 // rows, numbers them (n) and gives each its key's room: $6 less the key's
-// running jobs, one seek of kiln_job_partition each (state = 'running',
-// at most $6 entries and those of finished jobs; an index scan: the ORDER
+// running jobs, one seek of kiln_job_running each (the kind and key, at
+// most $6 entries and those of finished jobs; an index scan: the ORDER
 // BY, the index's order, keeps the planner from a bitmap scan, with the
 // jobs' rows to read). It keeps the first $4 with room and stops reading
 // there: in a burn-down over many keys, the jobs at the front of the claim
@@ -433,8 +431,12 @@ FROM walked AS w LEFT JOIN claimed AS c ON true`
 // jobs running) a claim and finish in claim order cost 225.5k
 // instructions per job, where the walk of keys cost 277.3k and the plain
 // claim 175.9k (docs/benchmarks.md, "PostgreSQL per-key claims,
-// 2026-12-06 seventh session"): the running entry of kiln_job_partition
-// that each claim adds stays (22k), and the key's seek (27k).
+// 2026-12-06 seventh session"), when the seek read kiln_job_partition,
+// whose running entry each claim of a keyed job added beside its
+// kiln_job_state_inflight's; since migration 032 (and its contract, 033)
+// a claim adds one running entry, in kiln_job_running, which the seek
+// reads (docs/benchmarks.md, "One running entry per job (pgrun,
+// 2026-12-07 tenth session)").
 var sqlPartitionInOrder = `WITH paused AS MATERIALIZED (
 	SELECT FROM {s}.kiln_queue WHERE name = $1 AND paused
 ),
@@ -446,8 +448,8 @@ taken AS MATERIALIZED (
 		SELECT c.id, c.partition_key, c.priority, c.scheduled_at, row_number() OVER () AS n,
 			CASE WHEN c.partition_key = '' THEN $4::integer ELSE $6::integer - (SELECT count(*) FROM (
 				SELECT FROM {s}.kiln_job
-				WHERE kind = $2 AND partition_key = c.partition_key AND state = 'running' AND partition_key <> ''
-				ORDER BY partition_key, state DESC, queue, priority, scheduled_at, id
+				WHERE state = 'running' AND kind COLLATE "C" = $2 AND partition_key = c.partition_key
+				ORDER BY partition_key, id
 				LIMIT $6::integer) AS r)::integer END AS room
 		FROM (
 			SELECT id, partition_key, priority, scheduled_at FROM {s}.kiln_job
@@ -492,22 +494,19 @@ keys(k, i, room, total, first, due) AS (
 		SELECT nk.k, nk.first, nk.due, CASE
 			WHEN nk.k IS NULL THEN 0
 			WHEN $6::integer <= 0 THEN least($5::integer, $4::integer - keys.total)
-			WHEN nk.first IS NOT NULL THEN least($5::integer, $4::integer - keys.total, $6::integer)
-			WHEN $6::integer = 1 THEN 0
 			ELSE least($5::integer, $4::integer - keys.total, greatest($6::integer - (
 				SELECT count(*)::integer FROM (
 					SELECT FROM {s}.kiln_job
-					WHERE state = 'running' AND kind = $2 AND partition_key = nk.k AND partition_key <> ''
+					WHERE state = 'running' AND kind COLLATE "C" = $2 AND partition_key = nk.k
+					ORDER BY partition_key, id
 					LIMIT $6::integer
 				) AS r), 0))
 			END AS room
-		FROM (SELECT f.partition_key AS k, CASE WHEN f.state = 'available' THEN f.ctid END AS first,
-				f.state = 'available' AND f.scheduled_at <= ` + now + ` AS due
+		FROM (SELECT f.partition_key AS k, f.ctid AS first, f.scheduled_at <= ` + now + ` AS due
 			FROM (SELECT) AS one LEFT JOIN LATERAL (
-				SELECT partition_key, state, ctid, scheduled_at FROM {s}.kiln_job
-				WHERE state IN ('available', 'running') AND kind = $2 AND partition_key <> '' AND partition_key > keys.k
-					AND (state = 'running' OR queue = $1)
-				ORDER BY partition_key, state DESC, queue, priority, scheduled_at, id LIMIT 1
+				SELECT partition_key, ctid, scheduled_at FROM {s}.kiln_job
+				WHERE state = 'available' AND queue = $1 AND kind = $2 AND partition_key <> '' AND partition_key > keys.k
+				ORDER BY partition_key, queue, priority, scheduled_at, id LIMIT 1
 			) AS f ON true OFFSET 0) AS nk
 		OFFSET 0
 	) AS n
@@ -526,7 +525,7 @@ keyed AS MATERIALIZED (
 		SELECT id, ctid FROM {s}.kiln_job
 		WHERE state = 'available' AND queue = $1 AND kind = $2 AND partition_key >= keys.k AND partition_key <= keys.k
 			AND partition_key <> '' AND scheduled_at <= ` + now + ` AND NOT EXISTS (SELECT FROM paused)
-		ORDER BY partition_key, state DESC, queue, priority, scheduled_at, id
+		ORDER BY partition_key, queue, priority, scheduled_at, id
 		LIMIT keys.room
 		FOR UPDATE SKIP LOCKED
 	) AS c
@@ -577,8 +576,8 @@ var (
 // statement only: one batch, one round trip, of sqlSortsOff, sql and
 // sqlSortsOn.
 //
-// sqlPartitionKeys and sqlPartitionTake read kiln_job_partition in
-// its order, which no other index gives; kiln_job_claim_kind gives the
+// sqlPartitionKeys and sqlPartitionTake read kiln_job_partition_available
+// in its order, which no other index gives; kiln_job_claim_kind gives the
 // same jobs (and, filtered by key, the same order within a key) with a
 // sort. On a table that was never analyzed (a new schema, or a server
 // without autovacuum) the planner estimates one row for a queue and kind,

@@ -48,8 +48,7 @@ import (
 // never deadlock, whatever order their batches list the jobs in. moved's one-time filter reads parents whole before the
 // UPDATE reads its first row, so every job is locked before any is updated
 // (locking a row that the same statement already updated would skip it);
-// the UPDATE itself reads f and finds each job by its key in kiln_job_state_inflight
-// (state, id) or the primary key. (Driving the UPDATE by an array of
+// the UPDATE itself reads f and finds each job by the primary key. (Driving the UPDATE by an array of
 // parents' IDs instead made PostgreSQL's generic plan read every running
 // job's index entry, dead versions included, and rescan f for each: twice
 // the CPU per job.)
@@ -130,8 +129,8 @@ SELECT id FROM moved`
 //     by every finish) on a table of 300 analyzed jobs;
 //   - the state is checked on an expression of it (concatenated with the
 //     empty string), from which no partial index's predicate follows: the
-//     planner could otherwise read kiln_job_state_inflight's whole running
-//     range (every running job's entry, dead versions included), its
+//     planner could otherwise read the whole of kiln_job_running (every
+//     running job's entry, dead versions included), its
 //     choice on a table without statistics;
 //   - completeJobs sends sqlLookupSettings before it, in the same
 //     implicit transaction, which turns off sequential and bitmap scans
@@ -476,8 +475,8 @@ func (s *Store) finishJobs(ctx context.Context, params []*store.JobFinishParams)
 // sqlLookupSettings before it, which leaves it one plan, a scan of the
 // primary key for the IDs of $2, which PostgreSQL sorts and reads in
 // order; the state is checked on an expression of it, as sqlCompleteJobs
-// checks it, so that no partial index (kiln_job_state_inflight's running
-// range) can be read instead. TestCompletePlan checks the plan. The update
+// checks it, so that no partial index (kiln_job_running) can be read
+// instead. TestCompletePlan checks the plan. The update
 // changes no indexed column, so it can be HOT.
 const sqlLeaseRenew = `UPDATE {s}.kiln_job SET lease_expires_at = coalesce($1::timestamptz, now() + $4::interval)
 WHERE id = ANY($2::bigint[]) AND state || '' = 'running' AND leased_by = $3

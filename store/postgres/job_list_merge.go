@@ -67,7 +67,9 @@ func availableCountQuery(params *store.JobListParams, stop int) (string, []any) 
 // in ID order, each row checked: as available says); then those IDs with
 // each final state's, from kiln_job_finished (the kind and queue index
 // conditions); then those with each in-flight state's, from
-// kiln_job_state_inflight, each entry's row checked. Each tier's arms
+// kiln_job_state_waiting (scheduled, retryable, pending) or, for running
+// jobs, all of kiln_job_running's entries (as many as jobs run), each
+// entry's row checked. Each tier's arms
 // read only up to the reach of the tiers before (when they filled a
 // page, the ID of its last job: no job past it can be on the page), so an
 // arm that meets no job of the filters stops there instead of reading
@@ -161,8 +163,9 @@ func jobListMergeQuery(params *store.JobListParams, states []kilntype.JobState, 
 				}
 				// Newest first: the state's entries from the reach up,
 				// in index order (a row comparison, which starts the
-				// scan in kiln_job_state_inflight and which the primary
-				// key cannot serve), every one of the range, the tier
+				// scan in kiln_job_state_waiting and which the primary
+				// key cannot serve; running jobs are read whole from
+				// kiln_job_running and sorted), every one of the range, the tier
 				// sorting them. With the reach as id >= (...), the
 				// planner, which prices a range of the primary key as
 				// nearly sequential rows, read the range's every job (on

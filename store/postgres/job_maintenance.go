@@ -56,7 +56,7 @@ const sqlRescueMessage = `'lease expired: process "' || coalesce(leased_by, '') 
 // sqlRescue takes back, at $1, up to $2 running jobs whose lease expired
 // before $3 (when $3 is NULL, before now(), the database's clock), earliest
 // expiry first, in one statement. expired reads them
-// through kiln_job_state_inflight (running jobs are few: at most the workers of the
+// through kiln_job_running, all of it (running jobs are few: at most the workers of the
 // processes sharing the database) and locks them; rescued moves each to cancelled if a cancel was
 // requested, to discarded if it used all its attempts, else to retryable at
 // $1; counted writes their counter deltas (each leaves running, and its
@@ -142,7 +142,9 @@ func (s *Store) JobRescueExpired(ctx context.Context, params *store.JobRescueExp
 // batch, one round trip, whose implicit transaction ends the setting.
 //
 // The rescuer runs every RescueInterval in every process. PostgreSQL
-// planned sqlRescue's expired as a bitmap scan of kiln_job_state_inflight,
+// planned sqlRescue's expired as a bitmap scan of the index of running
+// jobs (kiln_job_state_inflight's running entries then, kiln_job_running
+// since migration 032),
 // and a bitmap scan never marks the index entries of dead rows as dead:
 // after a burn-down of 100,000 jobs, on a server whose autovacuum had not
 // yet run (or is off), each run visited the 5,393 heap pages of the dead

@@ -41,9 +41,10 @@ func (s *Store) JobGet(ctx context.Context, params *store.JobGetParams) (*kilnty
 // store.DefaultListLimit, more than store.MaxListLimit is cut to it. An
 // empty, non-nil filter matches nothing.
 //
-// The walk follows an index in ID order: kiln_job_state_inflight's
-// entries of the states asked for when they are all running, scheduled,
-// retryable or pending (migration 015), kiln_job_finished's (state, id,
+// The walk follows an index in ID order: kiln_job_state_waiting's
+// entries of the states asked for when they are all scheduled, retryable
+// or pending (migration 032; kiln_job_state_inflight's, with the running
+// jobs, before), kiln_job_finished's (state, id,
 // kind, queue) when they are all completed, cancelled or discarded
 // (migration 027), or else the primary key. A filter of one value is an
 // equality, so that a page of one state reads its index's entries newest
@@ -59,13 +60,18 @@ func (s *Store) JobGet(ctx context.Context, params *store.JobGetParams) (*kilnty
 // own (migration 010 dropped them: every job inserted or changing state
 // paid an entry in each): they are checked on each job of the walk, so a
 // page of a kind or queue that is rare among an in-flight state's jobs
-// reads up to every one of them, one heap row each. A list with a kind or
+// reads up to every one of them, one heap row each. Running jobs have no
+// index in ID order: kiln_job_running holds them by kind and key (the
+// per-key counts of claims read it), and a page of running jobs reads all
+// of its entries and sorts them (running jobs are few: at most the
+// workers of the processes sharing the database). A list with a kind or
 // queue filter of every state, of available jobs, or of states that no
 // one index holds (store.MergedListStates) reads each state's index
 // instead (jobListMerged: for every state, first a walk of the newest
 // IDs, store.MergedProbe; then tiers bounded by the page's reach,
 // jobListMergeQuery): final states, kiln_job_finished's entries, the
-// filter checked on each; in-flight states, kiln_job_state_inflight's;
+// filter checked on each; in-flight states, kiln_job_state_waiting's or
+// kiln_job_running's;
 // available jobs, the filters' ranges of kiln_job_claim_kind, sorted,
 // when a bounded count finds them few, else the primary key
 // (availableWalkFor). Counts per queue and state come from the counters
@@ -258,7 +264,7 @@ func jobListWhere(params *store.JobListParams) (from, id string, where []string,
 	if literal {
 		// The states as a constant of the statement, not a parameter: a
 		// generic plan then reads the partial index that they imply
-		// (kiln_job_state_inflight, kiln_job_finished) as a custom plan
+		// (kiln_job_state_waiting, kiln_job_running, kiln_job_finished) as a custom plan
 		// does, and the planner estimates the rows from the states
 		// themselves. Valid states are a fixed set of words: nothing to
 		// quote.
@@ -317,7 +323,8 @@ func jobListWhere(params *store.JobListParams) (from, id string, where []string,
 
 // stateOrdered reports whether JobList orders the page of params by
 // (state, id) rather than by id alone: for one state that an index holds
-// in ID order (kiln_job_state_inflight, kiln_job_finished), without a tag
+// in ID order (kiln_job_state_waiting, kiln_job_finished; for running jobs
+// kiln_job_running, read whole and sorted), without a tag
 // (whose walk orders by the tag's entries). Of one state, the two orders
 // are the same; but the primary key cannot give the first, so the planner
 // reads the state's index instead of walking the primary key newest first

@@ -29,7 +29,7 @@ func TestMigrationStatements(t *testing.T) {
 	}
 	for _, m := range ms {
 		if m.NoTx != (m.Version == 10 || m.Version == 11 || m.Version == 15 || m.Version == 20 || m.Version == 24 || m.Version == 25 ||
-			m.Version == 26 || m.Version == 27 || m.Version == 28) {
+			m.Version == 26 || m.Version == 27 || m.Version == 28 || m.Version == 32 || m.Version == 33) {
 			t.Errorf("migration %s: runs outside a transaction: %v", m.Name, m.NoTx)
 		}
 	}
@@ -115,17 +115,19 @@ WHERE oid = ($1 || '.kiln_job')::regclass`, s.quoted).Scan(&options); err != nil
 // wantJobIndexes fails the test unless kiln_job has the indexes and
 // options of migrations 010 and 011 (kiln_job_finalized replaced by
 // kiln_job_finalized_kind), without kiln_job_finalized_kind (026), with
-// kiln_job_finished (027) as defined, all valid, kiln_job_claim_kind as defined, and kiln_job_partition and
-// kiln_job_cancel_requested with their predicates' conditions in migration
-// 025's order (the one that almost every job fails first),
-// kiln_job_cancel_requested keyed by id (028); and the CHECK constraints
-// of migration 028 (wantJobChecks).
+// kiln_job_finished (027) as defined, all valid, kiln_job_claim_kind as defined,
+// kiln_job_cancel_requested with its predicate's conditions in migration
+// 025's order (the one that almost every job fails first), keyed by id
+// (028), kiln_job_running, kiln_job_partition_available and
+// kiln_job_state_waiting (032) as defined, without kiln_job_partition and
+// kiln_job_state_inflight (the contract migration 033); and the CHECK
+// constraints of migration 028 (wantJobChecks).
 func wantJobIndexes(t *testing.T, s *Store) {
 	t.Helper()
 	indexes, valid, options := jobIndexes(t, s)
 	want := []string{"kiln_job_cancel_requested", "kiln_job_claim_kind", "kiln_job_claim_waiting", "kiln_job_due",
-		"kiln_job_finished", "kiln_job_partition", "kiln_job_pending", "kiln_job_pkey", "kiln_job_state_inflight",
-		"kiln_job_unique_key"}
+		"kiln_job_finished", "kiln_job_partition_available", "kiln_job_pending", "kiln_job_pkey", "kiln_job_running",
+		"kiln_job_state_waiting", "kiln_job_unique_key"}
 	if !slices.Equal(indexes, want) {
 		t.Errorf("indexes of kiln_job: %v, want %v", indexes, want)
 	}
@@ -139,8 +141,11 @@ func wantJobIndexes(t *testing.T, s *Store) {
 	}
 	for _, want := range []struct{ index, def string }{
 		{"kiln_job_claim_kind", "(queue, kind, priority, scheduled_at, id) WHERE (state = 'available'::text)"},
-		{"kiln_job_partition", "(kind, partition_key, state DESC, queue, priority, scheduled_at, id) " +
-			"WHERE ((partition_key <> ''::text) AND (state = ANY (ARRAY['available'::text, 'running'::text])))"},
+		{"kiln_job_partition_available", "(kind, partition_key, queue, priority, scheduled_at, id) " +
+			"WHERE ((partition_key <> ''::text) AND (state = 'available'::text))"},
+		{"kiln_job_running", `(kind COLLATE "C", partition_key, id, state) WITH (deduplicate_items=off) WHERE (state = 'running'::text)`},
+		{"kiln_job_state_waiting", "(state, id) " +
+			"WHERE (state = ANY (ARRAY['scheduled'::text, 'retryable'::text, 'pending'::text]))"},
 		{"kiln_job_cancel_requested", "(id) WHERE ((cancel_requested_at IS NOT NULL) AND (state = 'running'::text))"},
 		{"kiln_job_finished", "(state, id, kind, queue) " +
 			"WHERE (state = ANY (ARRAY['completed'::text, 'cancelled'::text, 'discarded'::text]))"},
@@ -555,8 +560,9 @@ func TestMigrateConcurrentIndexes(t *testing.T) {
 	// renames them again. 028 is run again after it (as if it had been
 	// interrupted after its last statement too): it replaces the
 	// kiln_job_cancel_requested that 025 built again, and its constraint
-	// statements find their work done.
-	if _, err := s.pool.Exec(ctx, s.expand(`DELETE FROM {s}.kiln_migration WHERE version IN (25, 28)`)); err != nil {
+	// statements find their work done; and 033 (as if interrupted too)
+	// drops the kiln_job_partition that 025 built again.
+	if _, err := s.pool.Exec(ctx, s.expand(`DELETE FROM {s}.kiln_migration WHERE version IN (25, 28, 33)`)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.pool.Exec(ctx, s.expand(`CREATE UNIQUE INDEX CONCURRENTLY kiln_job_partition_025

@@ -10,19 +10,17 @@ import (
 )
 
 // sqlRunningCount counts the running jobs of each kind of $1, and those of
-// each kind of $2 per partition key, through kiln_job_state_inflight (as
-// many entries as jobs run: running is materialized, so that the key's
-// condition is not pushed into it, where it would let the planner read
-// kiln_job_partition, whose running entries of a kind are spread between
-// its keys' available ones), keeping each kind's $3 busiest keys (ties in
-// byte order) and how many keys it has: rows (kind, ”, running, 0) and
-// (kind, key, running, keys).
+// each kind of $2 per partition key, from the kinds' entries of
+// kiln_job_running (migration 032: as many entries as jobs of the kinds
+// run), keeping each kind's $3 busiest keys (ties in byte order) and how
+// many keys it has: rows (kind, ”, running, 0) and (kind, key, running,
+// keys).
 const sqlRunningCount = `WITH by_kind AS (
 	SELECT kind, count(*) AS n FROM {s}.kiln_job
-	WHERE state = 'running' AND kind = ANY($1::text[]) GROUP BY kind
+	WHERE state = 'running' AND kind COLLATE "C" = ANY($1::text[]) GROUP BY kind
 ), running AS MATERIALIZED (
 	SELECT kind, partition_key FROM {s}.kiln_job
-	WHERE state = 'running' AND kind = ANY($2::text[])
+	WHERE state = 'running' AND kind COLLATE "C" = ANY($2::text[])
 ), by_key AS (
 	SELECT kind, partition_key, count(*) AS n FROM running
 	WHERE partition_key <> ''

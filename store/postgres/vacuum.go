@@ -57,7 +57,7 @@ const (
 //
 // Why: each job that runs leaves the entry of its available version in
 // kiln_job_claim_kind (and of its running version in
-// kiln_job_state_inflight) until a VACUUM removes it. A claim reads that
+// kiln_job_running) until a VACUUM removes it. A claim reads that
 // index from the front of its queue and kind's range, so after a burn-down
 // of 100,000 jobs every claim of an idle queue, and every poll, read the
 // ~720 leaf pages of dead entries before the first live one (issue 11:

@@ -1,0 +1,23 @@
+-- kiln:no-transaction
+-- 033_running_contract: drops kiln_job_partition and
+-- kiln_job_state_inflight, which migration 032 replaced (the contract
+-- half): a claim then writes one running entry (kiln_job_running), not
+-- two or three.
+-- kiln:contract 32
+--
+-- {s} stands for the store's schema (Options.Schema), quoted.
+--
+-- A contract migration (store/internal/migrate): Migrate applies it only
+-- when no registered process runs a build whose last migration is before
+-- 032, whose claims by partition key walk kiln_job_partition's running
+-- entries and whose lists of in-flight jobs read kiln_job_state_inflight.
+-- docs/upgrading.md, "Migrations 032 and 033", says what such a process
+-- does if it meets the schema without them, and how to build them back
+-- before rolling back past 032.
+--
+-- It runs outside a transaction (see 010_claim_by_kind.sql): on a table of
+-- ConcurrentIndexMinRows jobs or more each drop is CONCURRENTLY (it waits
+-- for the transactions that use kiln_job and stops none); below, in one
+-- transaction, a moment's ACCESS EXCLUSIVE lock. It is idempotent.
+DROP INDEX CONCURRENTLY IF EXISTS {s}.kiln_job_partition;
+DROP INDEX CONCURRENTLY IF EXISTS {s}.kiln_job_state_inflight;

@@ -81,16 +81,12 @@ if has keys100; then
 	done
 fi
 if has flowlite; then
-	# LITE_ROUNDS (default 3) rounds; even rounds run the four in reverse
-	# order, so that neither the plain run nor a limited one always comes
-	# first after the previous round's.
+	# Even rounds run the four in reverse order, as flowpg's.
 	for r in $(seq "${LITE_ROUNDS:-3}"); do
-		order="'BenchmarkBurnDown$' 'BenchmarkBurnDownPartitionLimit$' 'BenchmarkBurnDownRateLimited$' 'BenchmarkBurnDownRateLimitedPerKey$'"
-		if [ $((r % 2)) = 0 ]; then
-			order="'BenchmarkBurnDownRateLimitedPerKey$' 'BenchmarkBurnDownRateLimited$' 'BenchmarkBurnDownPartitionLimit$' 'BenchmarkBurnDown$'"
-		fi
-		eval "set -- $order"
-		for b in "$@"; do
+		if [ $((r % 2)) = 1 ]; then order="BurnDown BurnDownPartitionLimit BurnDownRateLimited BurnDownRateLimitedPerKey"
+		else order="BurnDownRateLimitedPerKey BurnDownRateLimited BurnDownPartitionLimit BurnDown"; fi
+		for b in $order; do
+			b="Benchmark$b\$"
 			log "flowlite $b r$r" lite after "$b" 50000x
 		done
 	done

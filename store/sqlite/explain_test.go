@@ -31,6 +31,7 @@ func TestQueryPlans(t *testing.T) {
 		{"available kinds", sqlAvailableKinds, []any{"default"}},
 		{"running count", sqlRunningCount, []any{`["a","b"]`, `["a"]`, 10}},
 		{"partition keys", sqlPartitionKeys, []any{"default", "a", "", 100}},
+		{"partition in order", sqlPartitionInOrder, []any{"default", "a", 1}},
 		{"partition running", sqlPartitionRunning, []any{"a"}},
 		{"partition keys listed", sqlPartitionKeysListed, []any{"default", "a", ""}},
 		{"partition keys drop", sqlPartitionKeysDrop, []any{"default", "a", `["k1","k2"]`}},
@@ -102,6 +103,7 @@ var claimKinds = map[string]int{
 	"claim candidates":            1,
 	"claim candidates of 3 kinds": 3,
 	"claim candidates of no kind": 0,
+	"partition in order":          1,
 }
 
 // wantClaimByKind fails the test unless plan, the steps of the plan of

@@ -238,6 +238,23 @@ WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND scheduled_at <= ?3
 ORDER BY priority, scheduled_at, id
 LIMIT ?4`
 
+// sqlPartitionInOrder returns (claimColumns of, then the running jobs of
+// kind ?2 under the job's key in any queue: 0 for a job without a key) the
+// due available jobs of queue ?1 and kind ?2 at ?3 in claim order, from
+// the kind's range of kiln_job_claim_kind, as the plain claim reads them,
+// with one seek of kiln_job_running_partition per row with a key, computed
+// as the caller steps the rows (partitionSource.InOrder stops once it has
+// its jobs or has read its window; no LIMIT, which a bound parameter would
+// make SQLite prepare again whenever its value changes). A paused queue
+// gives none.
+const sqlPartitionInOrder = `SELECT ` + claimColumns + `,
+	CASE WHEN partition_key = '' THEN 0 ELSE (SELECT count(*) FROM kiln_job AS r INDEXED BY kiln_job_running_partition
+		WHERE r.state = 'running' AND r.kind = ?2 AND r.partition_key = kiln_job.partition_key AND r.partition_key <> '') END
+FROM kiln_job INDEXED BY kiln_job_claim_kind
+WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND scheduled_at <= ?3
+	AND NOT EXISTS (SELECT 1 FROM kiln_queue WHERE name = ?1 AND paused = 1)
+ORDER BY priority, scheduled_at, id`
+
 // partitionStmts are the prepared statements of claims by partition key,
 // prepared when a claim first needs them (not with the other statements:
 // they name the indexes of migration 020, and a store whose schema
@@ -246,6 +263,7 @@ type partitionStmts struct {
 	// mu guards every field.
 	mu                     sync.Mutex
 	keys, running, unkeyed *sql.Stmt
+	inOrder                *sql.Stmt         // sqlPartitionInOrder (per-key caps)
 	unkeyedDeep            *sql.Stmt         // sqlUnkeyedDeep
 	keysListed             *sql.Stmt         // sqlPartitionKeysListed (per-key caps)
 	keysDrop               *sql.Stmt         // sqlPartitionKeysDrop (after keysListed)
@@ -271,6 +289,7 @@ func (ps *partitionStmts) prepare(ctx context.Context, db *sql.DB, max int) erro
 		{&ps.running, sqlPartitionRunning},
 		{&ps.unkeyed, sqlUnkeyedJobs},
 		{&ps.unkeyedDeep, sqlUnkeyedDeep},
+		{&ps.inOrder, sqlPartitionInOrder},
 		{&ps.keyBudgets, sqlPartitionKeyBudgets},
 		{&ps.keysListed, sqlPartitionKeysListed},
 		{&ps.keysDrop, sqlPartitionKeysDrop},
@@ -306,7 +325,7 @@ func (ps *partitionStmts) close() error {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	var errs []error
-	for _, s := range []**sql.Stmt{&ps.keys, &ps.running, &ps.unkeyed, &ps.unkeyedDeep, &ps.keyBudgets, &ps.keysListed, &ps.keysDrop, &ps.takeIDs} {
+	for _, s := range []**sql.Stmt{&ps.keys, &ps.running, &ps.unkeyed, &ps.unkeyedDeep, &ps.inOrder, &ps.keyBudgets, &ps.keysListed, &ps.keysDrop, &ps.takeIDs} {
 		if *s != nil {
 			errs = append(errs, (*s).Close())
 			*s = nil
@@ -326,7 +345,7 @@ type partitionTx struct {
 	tx                             *sql.Tx
 	ps                             *partitionStmts
 	keys, running, unkeyed, update *sql.Stmt // update: sqlClaimUpdateAvailable
-	unkeyedDeep                    *sql.Stmt
+	unkeyedDeep, inOrder           *sql.Stmt
 	keyBudgets, keysListed         *sql.Stmt
 	keysDrop                       *sql.Stmt
 	takeIDs                        *sql.Stmt
@@ -351,8 +370,8 @@ func (ps *partitionStmts) bind(ctx context.Context, tx *sql.Tx, st *stmts) *part
 	defer ps.mu.Unlock()
 	return &partitionTx{ctx: ctx, tx: tx, ps: ps, keys: tx.StmtContext(ctx, ps.keys),
 		running: tx.StmtContext(ctx, ps.running), unkeyed: tx.StmtContext(ctx, ps.unkeyed),
-		unkeyedDeep: tx.StmtContext(ctx, ps.unkeyedDeep),
-		keyBudgets:  tx.StmtContext(ctx, ps.keyBudgets), keysListed: tx.StmtContext(ctx, ps.keysListed),
+		unkeyedDeep: tx.StmtContext(ctx, ps.unkeyedDeep), inOrder: tx.StmtContext(ctx, ps.inOrder),
+		keyBudgets: tx.StmtContext(ctx, ps.keyBudgets), keysListed: tx.StmtContext(ctx, ps.keysListed),
 		keysDrop: tx.StmtContext(ctx, ps.keysDrop),
 		takeIDs:  tx.StmtContext(ctx, ps.takeIDs), update: tx.StmtContext(ctx, st.claimUpdateAvailable),
 		countMoves: tx.StmtContext(ctx, st.countMoves), counted: make(moves, 2)}
@@ -668,9 +687,17 @@ func (p *partitionSource) Take(ctx context.Context, keys []string, takes []int, 
 			return nil, fmt.Errorf("select jobs by key: %w", err)
 		}
 	}
+	return p.claim(ctx, picked)
+}
+
+// claim moves picked, due available jobs of the kind read in this write
+// transaction, to running, and returns them as claimed (nil when picked
+// is empty).
+func (p *partitionSource) claim(ctx context.Context, picked []*kilntype.JobRow) ([]*kilntype.JobRow, error) {
 	if len(picked) == 0 {
 		return nil, nil
 	}
+	now := micros(p.p.Now)
 	ids := make([]int64, len(picked))
 	times := &claimTimes{truncate(p.p.Now), truncate(p.p.LeaseExpiresAt)}
 	for i, j := range picked {
@@ -689,6 +716,66 @@ func (p *partitionSource) Take(ctx context.Context, keys []string, takes []int, 
 	}
 	p.tx.counted.move(p.p.Queue, "available", "running", n, false)
 	return picked, nil
+}
+
+// InOrder claims, in claim order, the kind's due available jobs of keys
+// with room, as store.PartitionInOrder says: it steps sqlPartitionInOrder
+// (the kind's range of kiln_job_claim_kind, each row with its key's
+// running jobs) until it has n jobs or has read window rows, takes each
+// job without a key and each job with a key whose running jobs and jobs
+// taken before it in this read number fewer than maxRunning, and moves
+// them to running in the claim's write transaction (the database's only
+// writer: no count changes before it commits). It lists no keys: a claim
+// whose window holds enough jobs of keys with room (the common case of
+// many keys with a few jobs each) reads what the plain claim reads, plus
+// one seek of kiln_job_running_partition per job with a key.
+func (p *partitionSource) InOrder(ctx context.Context, n, window, maxRunning int) ([]*kilntype.JobRow, error) {
+	jobs, err := p.inOrder(ctx, n, window, maxRunning)
+	if err == nil {
+		jobs, err = p.claim(ctx, jobs)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim in claim order: %w", err)
+	}
+	return jobs, nil
+}
+
+// inOrder reads the jobs that InOrder claims.
+func (p *partitionSource) inOrder(ctx context.Context, n, window, maxRunning int) ([]*kilntype.JobRow, error) {
+	rows, err := p.tx.inOrder.QueryContext(ctx, p.p.Queue, p.kind, micros(p.p.Now))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var (
+		picked  = make([]*kilntype.JobRow, 0, n)
+		taken   = make(map[string]int, n) // jobs taken per key in this read
+		c       candidate
+		running int
+	)
+	for read := 0; read < window && len(picked) < n && rows.Next(); read++ {
+		j := new(kilntype.JobRow)
+		c.args, c.metadata = nil, nil
+		if err := rows.Scan(&j.ID, &j.Kind, &c.queue, &c.args, &j.Priority, &j.Attempt,
+			&j.MaxAttempts, &c.createdAt, &c.scheduledAt, &c.tags, &c.metadata, &c.uniqueKey,
+			&c.lastError, &j.Partition, &running); err != nil {
+			return nil, err
+		}
+		if j.Partition != "" {
+			if running+taken[j.Partition] >= maxRunning {
+				continue
+			}
+			taken[j.Partition]++
+		}
+		if err := c.fill(j); err != nil {
+			return nil, err
+		}
+		picked = append(picked, j)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	return picked, rows.Err()
 }
 
 // unkeyedDeep returns the IDs of up to n due jobs without a key at now
@@ -841,4 +928,7 @@ func sum(ns []int) int {
 	return s
 }
 
-var _ store.PartitionRoomSource = (*partitionSource)(nil)
+var (
+	_ store.PartitionRoomSource = (*partitionSource)(nil)
+	_ store.PartitionInOrder    = (*partitionSource)(nil)
+)

@@ -71,6 +71,13 @@ type Client struct {
 	// rates is the set of rate-limited kinds the producers' claims pass;
 	// reset by Start.
 	rates rateKinds
+
+	// storeCallTimeout bounds each store call that Start makes before it
+	// starts the background parts (the registration, the schema check, the
+	// held migrations, the recurring entries) and each write of the
+	// registry row; 0 means service.CallTimeout. Tests shorten it
+	// (export_test.go).
+	storeCallTimeout time.Duration
 }
 
 // NewClient returns a Client for cfg, or an error naming the first invalid
@@ -106,6 +113,22 @@ func (c *Client) ID() string { return c.cfg.ID }
 
 func (c *Client) now() time.Time { return c.cfg.Clock.Now().UTC().Truncate(time.Microsecond) }
 
+// startCall runs fn, one store call of Start, under ctx and at most
+// storeCallTimeout (service.CallTimeout, 30 s): a store that accepts the
+// call and never answers fails it with a *service.TimeoutError naming the
+// timeout, rather than hanging Start for as long as ctx allows.
+func (c *Client) startCall(ctx context.Context, fn func(ctx context.Context) error) error {
+	return service.BoundedCall(ctx, c.startTimeout(), fn)
+}
+
+// startTimeout is storeCallTimeout, or service.CallTimeout when it is 0.
+func (c *Client) startTimeout() time.Duration {
+	if c.storeCallTimeout > 0 {
+		return c.storeCallTimeout
+	}
+	return service.CallTimeout
+}
+
 // stopCancelGrace is how long Stop waits for workers to return once their
 // contexts are cancelled, before it gives their jobs back and returns.
 const stopCancelGrace = 5 * time.Second
@@ -115,14 +138,28 @@ const stopCancelGrace = 5 * time.Second
 // and (unless DisableMaintenance) the campaign for maintenance leadership.
 // It returns once everything runs. First it registers the process in the
 // server registry (ServerList) and checks the schema, in that order (see
-// docs/upgrading.md, "Contract migrations"). It returns an error if the
-// client has no Workers, is already started, the schema is missing
-// (wrapping ErrSchemaMissing: run `kiln migrate`) or carries a contract
-// migration of a newer build, or the process cannot register (the
-// store's error: a process that the gate of contract migrations cannot
-// see does not claim); then nothing was started, and the row, if written,
-// is removed. ctx's values reach job contexts;
-// its cancellation does not stop the client: call Stop.
+// docs/upgrading.md, "Contract migrations"), then stores the entries of
+// Config.Recurring. It returns an error if the client has no Workers, is
+// already started, the schema is missing (wrapping ErrSchemaMissing: run
+// `kiln migrate`) or carries a contract migration of a newer build, the
+// process cannot register (the store's error: a process that the gate of
+// contract migrations cannot see does not claim), or a recurring entry
+// cannot be stored; then nothing was started, and the row, if written, is
+// removed.
+//
+// Each of these store calls, and the listing of held contract migrations
+// that Start logs, is bounded by ctx and by 30 s: a store that does not
+// answer within that (a PostgreSQL server that accepts connections and
+// never replies, a SQLite file whose writer lock another process holds)
+// makes Start return an error that names the call ("register this process
+// in the server registry", "check the schema", a recurring entry) and the
+// timeout ("no answer from the store within 30s"), wrapping
+// context.DeadlineExceeded, with nothing started; the listing only logs
+// its failure. When the registration times out, Start returns at once,
+// without checking the schema. On PostgreSQL the schema check waits for a
+// migration under way: a start during a migration that holds its lock
+// longer than 30 s fails so, and may be tried again. ctx's values reach
+// job contexts; its cancellation does not stop the client: call Stop.
 func (c *Client) Start(ctx context.Context) error {
 	if c.cfg.Workers == nil && len(c.hostedSpecs) == 0 {
 		return errors.New("kiln: start: Config.Workers is nil and there are no hosted services; this client can only enqueue")
@@ -148,8 +185,16 @@ func (c *Client) Start(ctx context.Context) error {
 	// claim.
 	c.registry = c.newRegistry(queues)
 	regErr := c.registry.Register(ctx)
-	if err := c.cfg.Store.SchemaCheck(ctx); err != nil {
+	if _, ok := errors.AsType[*service.TimeoutError](regErr); ok {
+		// The store does not answer: the schema check below would wait
+		// as long again, for the same.
+		return fmt.Errorf("kiln: start: register this process in the server registry: %w", regErr)
+	}
+	if err := c.startCall(ctx, c.cfg.Store.SchemaCheck); err != nil {
 		c.registry.Stop()
+		if _, ok := errors.AsType[*service.TimeoutError](err); ok {
+			return fmt.Errorf("kiln: start: check the schema: %w", err)
+		}
 		return fmt.Errorf("kiln: start: %w", err)
 	}
 	if regErr != nil {

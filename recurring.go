@@ -376,13 +376,21 @@ func recurringJobParams(row *RecurringRow, at, now time.Time) (*store.JobInsertP
 func (c *Client) defineRecurring(ctx context.Context) error {
 	keep := make([]string, 0, len(c.cfg.Recurring))
 	for _, def := range c.cfg.Recurring {
-		if _, _, err := c.upsertRecurring(ctx, def); err != nil {
+		err := c.startCall(ctx, func(ctx context.Context) error {
+			_, _, err := c.upsertRecurring(ctx, def)
+			return err
+		})
+		if err != nil {
 			return err
 		}
 		keep = append(keep, def.ID)
 	}
 	if c.cfg.PruneRecurring {
-		removed, err := c.cfg.Store.RecurringDeleteExcept(ctx, &store.RecurringDeleteExceptParams{Keep: keep})
+		var removed []string
+		err := c.startCall(ctx, func(ctx context.Context) (err error) {
+			removed, err = c.cfg.Store.RecurringDeleteExcept(ctx, &store.RecurringDeleteExceptParams{Keep: keep})
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("prune recurring jobs: %w", err)
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kilnjobs/kiln/internal/registry"
 	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
 )
 
 // ServerRow is one Kiln process in the server registry, re-exported from
@@ -43,7 +44,11 @@ func (c *Client) ServerList(ctx context.Context) ([]*ServerRow, error) {
 // the schema check passed: a store opened with Migrate: true holds them
 // without a word. A failure to list them is logged too; Start goes on.
 func (c *Client) warnHeldMigrations(ctx context.Context) {
-	held, err := c.cfg.Store.MigrationsHeld(ctx)
+	var held []store.HeldMigration
+	err := c.startCall(ctx, func(ctx context.Context) (err error) {
+		held, err = c.cfg.Store.MigrationsHeld(ctx)
+		return err
+	})
 	if err != nil {
 		c.cfg.Logger.Warn("kiln: cannot list the contract migrations held back", "err", err)
 		return
@@ -64,6 +69,7 @@ func (c *Client) newRegistry(producers []string) *registry.Registry {
 	limits := c.cfg.Workers.declaredLimits()
 	return registry.New(registry.Config{
 		Store: c.cfg.Store, Now: c.now, Interval: c.cfg.ServerRefreshInterval, Logger: c.cfg.Logger,
+		Timeout: c.storeCallTimeout,
 		Row: func() *ServerRow {
 			busy := map[string]int{}
 			for _, p := range c.producerList() {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/internal/clienttest"
+	"github.com/kilnjobs/kiln/internal/enginetest"
 	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
@@ -269,6 +270,85 @@ func TestStartFailsWhenRegistrationFails(t *testing.T) {
 	}
 	t.Cleanup(func() { c.Stop(context.Background()) })
 	waitServers(t, c, "registered", func(rows []*kiln.ServerRow) bool { return len(rows) == 1 })
+}
+
+// TestStartBoundedOnHangingStore: a store that takes Start's calls and
+// never answers (the fake's stall: a PostgreSQL server that accepts the
+// connection and never replies, a SQLite file held by another writer)
+// does not hang Start, even under a context without a deadline: each call
+// is bounded (service.CallTimeout, shortened here), and Start returns an
+// error naming the call and the bound, having started nothing (its store
+// calls are those listed: no claim, no refresh), or, for the listing of
+// held migrations, which Start only logs, logs it and goes on. Once the
+// store answers, Start succeeds.
+func TestStartBoundedOnHangingStore(t *testing.T) {
+	t.Parallel()
+	const bound = 20 * time.Millisecond
+	noAnswer := "no answer from the store within 20ms"
+	for _, tc := range []struct {
+		stall string
+		want  string   // in Start's error; "" when Start succeeds and logs it
+		calls []string // Start's store calls, in order, when it failed
+	}{
+		{stall: enginetest.ServerUpsert, want: "register this process in the server registry: " + noAnswer,
+			calls: []string{enginetest.ServerUpsert}}, // returns at once: no schema check
+		{stall: enginetest.SchemaCheck, want: "check the schema: " + noAnswer,
+			calls: []string{enginetest.ServerUpsert, enginetest.SchemaCheck, enginetest.ServerDelete}},
+		{stall: enginetest.RecurringGet, want: noAnswer + `: recurring job "nightly"`,
+			calls: []string{enginetest.ServerUpsert, enginetest.SchemaCheck, enginetest.MigrationsHeld,
+				enginetest.RecurringGet, enginetest.ServerDelete}},
+		{stall: enginetest.MigrationsHeld},
+	} {
+		t.Run(tc.stall, func(t *testing.T) {
+			t.Parallel()
+			st := enginetest.NewStore()
+			logger, log := enginetest.NewLogger()
+			workers := kiln.NewWorkers()
+			kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[testArgs]) error { return nil }))
+			c, err := kiln.NewClient(&kiln.Config{
+				Store: st, Workers: workers, Logger: logger, DisableMaintenance: true,
+				Recurring: []kiln.RecurringJob{{ID: "nightly", Schedule: "@daily", Args: testArgs{N: 1}}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			kiln.SetStoreCallTimeout(c, bound)
+			t.Cleanup(func() { c.Stop(context.Background()) })
+			release := st.Stall(tc.stall)
+			t.Cleanup(release) // before the Stop above: lets a hung Start return
+			started := make(chan error, 1)
+			go func() { started <- c.Start(context.Background()) }()
+			err = testutil.Receive(t, started, "Start to return with "+tc.stall+" stalled", nil)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("Start with %s stalled: %v; want a start", tc.stall, err)
+				}
+				// Logged by Start itself, before it returned.
+				w := log.Records("cannot list the contract migrations held back")
+				if len(w) != 1 || !strings.Contains(fmt.Sprint(w[0].Attrs["err"]), noAnswer) {
+					t.Fatalf("warnings %+v; want one naming the bound (%q)", w, noAnswer)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Start with %s stalled: %v; want an error containing %q, wrapping context.DeadlineExceeded", tc.stall, err, tc.want)
+			}
+			var calls []string
+			for _, call := range st.Calls("") {
+				calls = append(calls, call.Method)
+			}
+			if !slices.Equal(calls, tc.calls) {
+				t.Fatalf("store calls of the failed start %v; want %v (nothing started)", calls, tc.calls)
+			}
+			release()
+			if err := c.Start(context.Background()); err != nil {
+				t.Fatalf("Start once the store answers: %v", err)
+			}
+			if err := c.Stop(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 }
 
 // A process that dies keeps its row until the leader sees its last refresh

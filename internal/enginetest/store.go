@@ -8,6 +8,7 @@ package enginetest
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -51,6 +52,11 @@ const (
 	BulkResume             = "BulkResume"
 	BulkRelease            = "BulkRelease"
 	BulkDeleteOld          = "BulkDeleteOld"
+	SchemaCheck            = "SchemaCheck"
+	MigrationsHeld         = "MigrationsHeld"
+	RecurringGet           = "RecurringGet"
+	RecurringUpsert        = "RecurringUpsert"
+	RateLimitList          = "RateLimitList"
 )
 
 // Call is one call a Store received: the method and its params (the params
@@ -63,9 +69,11 @@ type Call struct {
 
 // Store is a store.Store for unit tests. It keeps in memory the jobs added
 // with AddJobs, their leases and cancel requests, leader terms (timed by
-// the params' Now), server rows, service reports, audit entries and bulk operations (whose batches
-// change no job), and answers the
-// methods named by this package's constants from them. Every other method
+// the params' Now), server rows, service reports, audit entries, bulk
+// operations (whose batches change no job) and recurring entries, and
+// answers the methods named by this package's constants from them
+// (SchemaCheck: a current schema; MigrationsHeld: none held;
+// RateLimitList: none), enough for a client with maintenance disabled. Every other method
 // of store.Store panics (the embedded interface is nil). Every call is
 // recorded before it runs; Fail makes a method return an error and Stall
 // makes it block. The zero value is not usable: create it with NewStore. A
@@ -87,6 +95,7 @@ type Store struct {
 	services map[[2]string]*kilntype.ServiceRow // (name, process) -> report
 	audit    []*kilntype.AuditEntry             // oldest first
 	bulks    []*kilntype.BulkOperation          // by ID, from 1
+	recur    map[string]*kilntype.RecurringRow  // by ID
 }
 
 type lease struct {
@@ -114,6 +123,7 @@ func NewStore() *Store {
 		changed: make(chan struct{}), fail: map[string]error{}, stall: map[string]chan struct{}{},
 		leased: map[int64]lease{}, cancels: map[int64]bool{}, terms: map[string]term{},
 		servers: map[string]*kilntype.ServerRow{}, services: map[[2]string]*kilntype.ServiceRow{},
+		recur: map[string]*kilntype.RecurringRow{},
 	}
 }
 
@@ -377,6 +387,62 @@ func (s *Store) LeaderResign(ctx context.Context, p *store.LeaderResignParams) e
 		delete(s.terms, p.Name)
 	}
 	return nil
+}
+
+// SchemaCheck reports a current schema.
+func (s *Store) SchemaCheck(ctx context.Context) error {
+	if err := s.enter(ctx, SchemaCheck, nil); err != nil {
+		return err
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// MigrationsHeld reports none held.
+func (s *Store) MigrationsHeld(ctx context.Context) ([]store.HeldMigration, error) {
+	if err := s.enter(ctx, MigrationsHeld, nil); err != nil {
+		return nil, err
+	}
+	s.mu.Unlock()
+	return nil, nil
+}
+
+// RecurringGet returns a copy of entry ID, or an error wrapping
+// kilntype.ErrNotFound.
+func (s *Store) RecurringGet(ctx context.Context, params *store.RecurringGetParams) (*kilntype.RecurringRow, error) {
+	if err := s.enter(ctx, RecurringGet, params.ID); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	row, ok := s.recur[params.ID]
+	if !ok {
+		return nil, fmt.Errorf("recurring job %q: %w", params.ID, kilntype.ErrNotFound)
+	}
+	c := *row
+	return &c, nil
+}
+
+// RecurringUpsert keeps a copy of the row (whole, on update too) and
+// returns another.
+func (s *Store) RecurringUpsert(ctx context.Context, params *store.RecurringUpsertParams) (*kilntype.RecurringRow, bool, error) {
+	c := *params.Row
+	if err := s.enter(ctx, RecurringUpsert, &c); err != nil {
+		return nil, false, err
+	}
+	defer s.mu.Unlock()
+	_, found := s.recur[c.ID]
+	s.recur[c.ID] = &c
+	out := c
+	return &out, !found, nil
+}
+
+// RateLimitList reports no rate limit set at run time.
+func (s *Store) RateLimitList(ctx context.Context, params *store.RateLimitListParams) ([]*store.RateLimitRow, error) {
+	if err := s.enter(ctx, RateLimitList, params); err != nil {
+		return nil, err
+	}
+	s.mu.Unlock()
+	return nil, nil
 }
 
 // ServerUpsert keeps a copy of row.

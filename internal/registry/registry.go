@@ -16,7 +16,8 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-// Config configures a Registry. Every field is required.
+// Config configures a Registry. Every field is required unless marked
+// optional.
 type Config struct {
 	Store store.ServerStore
 	// Row returns the process's current row; the Registry sets its
@@ -25,6 +26,9 @@ type Config struct {
 	Now      func() time.Time
 	Interval time.Duration // how often the row is refreshed
 	Logger   *slog.Logger
+	// Timeout bounds each write of the row (Register's and each
+	// refresh's); 0 means service.CallTimeout. Optional.
+	Timeout time.Duration
 }
 
 // Registry keeps one process's row. Create it with New.
@@ -37,7 +41,13 @@ type Registry struct {
 // New returns a Registry; Start runs it.
 func New(cfg Config) *Registry { return &Registry{cfg: cfg} }
 
-// Register writes the row once, with ctx, and returns the store's error.
+// Register writes the row once, under ctx and at most Config.Timeout, and
+// returns the store's error, or, when the store did not answer within the
+// timeout (and ctx is not done), a *service.TimeoutError naming it: a
+// store that accepts the call and never answers (a PostgreSQL server that
+// no longer replies, a SQLite file whose writer lock another process
+// holds) cannot hang the client's Start.
+//
 // A client registers before it checks the schema and before its
 // producers claim: the gate of contract migrations
 // (store/internal/migrate), which reads the registry, then either sees
@@ -47,7 +57,15 @@ func New(cfg Config) *Registry { return &Registry{cfg: cfg} }
 // A process that cannot register must not claim: the client's Start
 // fails with Register's error.
 func (r *Registry) Register(ctx context.Context) error {
-	return r.write(ctx)
+	return service.BoundedCall(ctx, r.timeout(), r.write)
+}
+
+// timeout returns Config.Timeout, or service.CallTimeout when it is 0.
+func (r *Registry) timeout() time.Duration {
+	if r.cfg.Timeout > 0 {
+		return r.cfg.Timeout
+	}
+	return service.CallTimeout
 }
 
 // Start refreshes the row every Interval, until Stop. A failed refresh is
@@ -57,7 +75,7 @@ func (r *Registry) Register(ctx context.Context) error {
 func (r *Registry) Start(ctx context.Context) {
 	r.runner.Start(ctx, func(ctx context.Context) {
 		for service.Sleep(ctx, r.cfg.Interval) {
-			service.Bounded(ctx, service.CallTimeout, func(ctx context.Context) {
+			service.Bounded(ctx, r.timeout(), func(ctx context.Context) {
 				if err := r.write(ctx); err != nil && !service.Stopping(ctx) {
 					r.cfg.Logger.Warn("kiln: cannot refresh this server's registry row", "err", err)
 				}

@@ -3,12 +3,14 @@ package registry
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/kilnjobs/kiln/internal/enginetest"
+	"github.com/kilnjobs/kiln/internal/service"
 	"github.com/kilnjobs/kiln/kilntype"
 )
 
@@ -140,5 +142,34 @@ func TestStopWithoutStart(t *testing.T) {
 	r.Stop()
 	if c := st.Calls(""); len(c) != 0 {
 		t.Fatalf("store calls %v without a start", c)
+	}
+}
+
+// A registration that the store never answers fails after Config.Timeout
+// with an error naming it, whatever ctx allows; Stop then deletes nothing.
+// One that the caller gives up on first is the caller's error.
+func TestRegisterBounded(t *testing.T) {
+	st, clock := enginetest.NewStore(), enginetest.NewClock()
+	release := st.Stall(enginetest.ServerUpsert)
+	defer release()
+	r, _ := newRegistry(st, clock, time.Hour)
+	r.cfg.Timeout = 10 * time.Millisecond
+	err := r.Register(context.Background())
+	te, ok := errors.AsType[*service.TimeoutError](err)
+	if !ok || te.After != r.cfg.Timeout || !errors.Is(err, context.DeadlineExceeded) ||
+		!strings.Contains(err.Error(), "no answer from the store within 10ms") {
+		t.Fatalf("Register on a stalled store: %v; want a *service.TimeoutError naming 10ms", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := r.Register(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Register under a cancelled context: %v; want context.Canceled", err)
+	}
+	r.Stop()
+	if n := len(st.Calls(enginetest.ServerDelete)); n != 0 {
+		t.Fatalf("%d deletes of a row never written", n)
+	}
+	if d := New(Config{}).timeout(); d != service.CallTimeout {
+		t.Fatalf("timeout %v without Config.Timeout; want service.CallTimeout", d)
 	}
 }

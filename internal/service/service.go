@@ -7,6 +7,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -157,6 +158,36 @@ func Bounded(ctx context.Context, d time.Duration, fn func(ctx context.Context))
 	defer cancel()
 	fn(ctx)
 }
+
+// BoundedCall runs fn under a context that ends with ctx or after d, as
+// Bounded does, and returns fn's error. When fn failed because d ran out
+// (and not because ctx is done), the error is a *TimeoutError naming d: a
+// store call that accepted the request and never answered reads as such,
+// not as a bare "context deadline exceeded".
+func BoundedCall(ctx context.Context, d time.Duration, fn func(ctx context.Context) error) error {
+	var err error
+	Bounded(ctx, d, func(bctx context.Context) {
+		err = fn(bctx)
+		if err != nil && ctx.Err() == nil && errors.Is(bctx.Err(), context.DeadlineExceeded) {
+			err = &TimeoutError{After: d, Err: err}
+		}
+	})
+	return err
+}
+
+// TimeoutError is the error of a BoundedCall whose bound ran out: Err is
+// the call's own error. It wraps context.DeadlineExceeded and Err.
+type TimeoutError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("no answer from the store within %v: %v", e.After, e.Err)
+}
+
+// Unwrap returns context.DeadlineExceeded and Err.
+func (e *TimeoutError) Unwrap() []error { return []error{context.DeadlineExceeded, e.Err} }
 
 // Stopping reports whether ctx ended because its loop is stopping, rather
 // than because a call's deadline passed: errors of a stopping loop are not

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -228,6 +229,42 @@ func poll(t *testing.T, wake <-chan struct{}, interval time.Duration,
 	return ctx, func() {
 		cancel()
 		recv(t, done, "Poll's return")
+	}
+}
+
+// BoundedCall returns fn's error as it is, unless fn failed because its
+// bound ran out: then a *TimeoutError naming the bound, which wraps
+// context.DeadlineExceeded and fn's error. A call failed by the caller's
+// own context is no timeout of the bound.
+func TestBoundedCall(t *testing.T) {
+	if err := BoundedCall(context.Background(), wait, func(ctx context.Context) error {
+		if _, ok := ctx.Deadline(); !ok {
+			t.Error("call has no deadline")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	down := errors.New("store down")
+	if err := BoundedCall(context.Background(), wait, func(context.Context) error { return down }); err != down {
+		t.Fatalf("failed call: %v; want its own error", err)
+	}
+	hang := func(ctx context.Context) error {
+		<-ctx.Done()
+		return fmt.Errorf("claim: %w", ctx.Err())
+	}
+	err := BoundedCall(context.Background(), time.Millisecond, hang)
+	te, ok := errors.AsType[*TimeoutError](err)
+	if !ok || te.After != time.Millisecond || !errors.Is(err, context.DeadlineExceeded) ||
+		err.Error() != "no answer from the store within 1ms: claim: context deadline exceeded" {
+		t.Fatalf("call that hangs: %v (%T); want a *TimeoutError naming 1ms", err, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := BoundedCall(ctx, wait, hang); !errors.Is(err, context.Canceled) {
+		t.Fatalf("call whose caller gave up: %v; want context.Canceled", err)
+	} else if _, ok := errors.AsType[*TimeoutError](err); ok {
+		t.Fatalf("call whose caller gave up: %v; want no *TimeoutError", err)
 	}
 }
 

@@ -443,10 +443,22 @@ var sqlPartitionInOrder = `WITH paused AS MATERIALIZED (
 async AS MATERIALIZED (
 	SELECT set_config('synchronous_commit', 'off', true)
 ),
+running AS MATERIALIZED (
+	SELECT partition_key FROM {s}.kiln_job
+	WHERE state = 'running' AND kind COLLATE "C" = $2 AND partition_key > ''
+	ORDER BY partition_key
+	LIMIT $13
+),
+wide AS MATERIALIZED (
+	SELECT count(*) >= $13::integer AS wide FROM running
+),
 taken AS MATERIALIZED (
 	SELECT w.id, w.partition_key, w.priority, w.scheduled_at, w.room, w.n FROM (
 		SELECT c.id, c.partition_key, c.priority, c.scheduled_at, row_number() OVER () AS n,
-			CASE WHEN c.partition_key = '' THEN $4::integer ELSE $6::integer - (SELECT count(*) FROM (
+			CASE WHEN c.partition_key = '' THEN $4::integer
+			WHEN NOT (SELECT wide FROM wide) AND c.partition_key NOT IN (SELECT partition_key FROM running) THEN $6::integer
+			WHEN NOT (SELECT wide FROM wide) AND $6::integer = 1 THEN 0
+			ELSE $6::integer - (SELECT count(*) FROM (
 				SELECT FROM {s}.kiln_job
 				WHERE state = 'running' AND kind COLLATE "C" = $2 AND partition_key = c.partition_key
 				ORDER BY partition_key, id
@@ -475,7 +487,8 @@ picked AS MATERIALIZED (
 UPDATE {s}.kiln_job AS j SET ` + claimSet("$3", "$7", "$8", "$9") + `
 WHERE EXISTS (SELECT FROM async) AND j.id = ANY(ARRAY(SELECT id FROM picked))
 RETURNING ` + qualified("j", jobColumns) + `,
-	(SELECT count(*) = coalesce(max(n), 0) AND count(*) = (SELECT count(*) FROM picked) FROM taken)`
+	(SELECT count(*) = coalesce(max(n), 0) AND count(*) = (SELECT count(*) FROM picked) FROM taken),
+	(SELECT wide FROM wide)`
 
 // partitionRound returns sqlPartitionRound's text with now for its time
 // ($10) and tail for its CTEs of the jobs without a key and its UPDATE.
@@ -792,13 +805,15 @@ func (p *partitionRounds) InOrder(ctx context.Context, n, window, maxRunning int
 	var (
 		jobs    = make([]*kilntype.JobRow, 0, n)
 		sc      = newClaimScanner()
+		bound   = p.s.runningReads.bound(key, window)
 		leading bool
+		wide    bool
 	)
 	err := batchQuery(ctx, p.q, settings, p.s.sql(sqlPartitionInOrder),
 		[]any{p.c.p.Queue, p.kind, p.c.now, n, window, maxRunning, p.c.p.LeasedBy, p.c.leaseEnd, p.c.leaseLen,
-			from.priority, from.scheduledAt, from.id},
+			from.priority, from.scheduledAt, from.id, bound},
 		func(rows pgx.Rows) error {
-			j, err := sc.scan(rows, &leading)
+			j, err := sc.scan(rows, &leading, &wide)
 			if err == nil {
 				jobs = append(jobs, j)
 			}
@@ -808,6 +823,7 @@ func (p *partitionRounds) InOrder(ctx context.Context, n, window, maxRunning int
 		p.s.claimMarks.forget(key)
 		return nil, fmt.Errorf("claim by partition key in claim order: %w", err)
 	}
+	p.s.runningReads.done(key, bound, wide)
 	if !p.c.p.FromFront {
 		// The mark goes past the jobs taken only if it passes over no job
 		// left available (one whose key had no room): a later job of

@@ -304,6 +304,11 @@ type Store struct {
 	// past the jobs the last one took (claim.runPlain).
 	claimMarks claimMarks
 
+	// runningReads says, per queue and kind capped per key, whether the
+	// next in-order claim reads the kind's running jobs once or seeks each
+	// key's (sqlPartitionInOrder).
+	runningReads runningReads
+
 	// rateRoom is, per rate-limited kind (string -> int), the allowance that
 	// this Store's last read of the kind's budget found in a claim's
 	// transaction (math.MaxInt: no limit in force; 0 after a one-trip claim

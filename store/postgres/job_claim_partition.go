@@ -405,20 +405,34 @@ FROM walked AS w LEFT JOIN claimed AS c ON true`
 // claim's: the index entries of the jobs claimed before it stay in
 // kiln_job_claim_kind until a VACUUM), or from the front.
 //
+// running reads the kind's running jobs with a key once per claim, at most
+// $13 of them ($13 is the window $5, or 0: see runningReads), from
+// kiln_job_running (an index scan of the kind's range, in its order: the
+// ORDER BY keeps the planner from a bitmap scan, which would read the row
+// of every entry, the dead ones of the jobs finished since the last VACUUM
+// included; an index scan fetches each dead entry's row once, then skips
+// the entry); wide says whether it stopped at $13 (there may be more).
 // taken reads the kind's range of kiln_job_claim_kind in claim order and
 // locks as it goes (FOR UPDATE SKIP LOCKED, as the plain claim), up to $5
-// rows, numbers them (n) and gives each its key's room: $6 less the key's
-// running jobs, one seek of kiln_job_running each (the kind and key, at
+// rows, numbers them (n) and gives each its key's room, $6 less the key's
+// running jobs: when running read them all, $6 for a key that none of
+// them has (a probe of a hash table of the kind's running keys, built
+// once per claim: PostgreSQL hashes NOT IN over a CTE's rows when it
+// expects more than a row or two to probe it), and 0 for one that has
+// under a limit of 1; otherwise (wide, or a key that runs under a limit
+// above 1) one seek of kiln_job_running per job (the kind and key, at
 // most $6 entries and those of finished jobs; an index scan: the ORDER
-// BY, the index's order, keeps the planner from a bitmap scan, with the
-// jobs' rows to read). It keeps the first $4 with room and stops reading
-// there: in a burn-down over many keys, the jobs at the front of the claim
-// order are mostly of keys with nothing running, and it reads about as
-// many rows as the plain claim does. picked keeps, of those, each key's
-// first jobs in claim order up to its room (a sort of the few rows taken,
-// by key). The running jobs are those committed when the statement starts:
-// under the kind's advisory lock, taken by an earlier statement of the
-// same transaction (sqlRoundSettings, as for sqlPartitionRound), every
+// BY, the index's order, keeps the planner from a bitmap scan). So a
+// claim reads at most its window of running entries, and seeks, which
+// cost several times what an entry read does, only when more jobs of the
+// kind run than it may read. It keeps the first $4 with room and stops
+// reading there: in a burn-down over many keys, the jobs at the front of
+// the claim order are mostly of keys with nothing running, and it reads
+// about as many rows as the plain claim does. picked keeps, of those, each
+// key's first jobs in claim order up to its room (a sort of the few rows
+// taken, by key). The running jobs are those committed when the statement
+// starts: under the kind's advisory lock, taken by an earlier statement of
+// the same transaction (sqlRoundSettings, as for sqlPartitionRound), every
 // claim of the kind that committed before is counted, and none commits
 // meanwhile. A job picked was locked by this statement, so the UPDATE
 // finds every one and counted counts picked, as sqlClaimPlain's.
@@ -427,16 +441,19 @@ FROM walked AS w LEFT JOIN claimed AS c ON true`
 // first rows that taken read, none passed over (of a key without room, or
 // beyond its room): only then may the mark move past them, since a key's
 // job left behind the mark would otherwise be claimed after a later one of
-// the same key. Under callgrind (storecost, 1,000 keys, a limit of 1, 200
-// jobs running) a claim and finish in claim order cost 225.5k
+// the same key; and wide. Under callgrind (storecost, 1,000 keys, a limit
+// of 1, 200 jobs running) a claim and finish in claim order cost 225.5k
 // instructions per job, where the walk of keys cost 277.3k and the plain
 // claim 175.9k (docs/benchmarks.md, "PostgreSQL per-key claims,
 // 2026-12-06 seventh session"), when the seek read kiln_job_partition,
 // whose running entry each claim of a keyed job added beside its
 // kiln_job_state_inflight's; since migration 032 (and its contract, 033)
-// a claim adds one running entry, in kiln_job_running, which the seek
-// reads (docs/benchmarks.md, "One running entry per job (pgrun,
-// 2026-12-07 tenth session)").
+// a claim adds one running entry, in kiln_job_running (docs/benchmarks.md,
+// "One running entry per job (pgrun, 2026-12-07 tenth session)"). The seek
+// per job cost 15.7k instructions per job of such a burn-down; the read of
+// the running keys once per claim instead, 3.7k less in all
+// (docs/benchmarks.md, "PostgreSQL per key, pgkey8, 2026-12-07 twelfth
+// session").
 var sqlPartitionInOrder = `WITH paused AS MATERIALIZED (
 	SELECT FROM {s}.kiln_queue WHERE name = $1 AND paused
 ),
@@ -793,7 +810,9 @@ func (p *partitionRounds) Round(ctx context.Context, r store.PartitionRound) ([]
 
 // InOrder is store.PartitionInOrder.InOrder: one batch on the pool,
 // sqlRoundSettings (the kind's lock) and sqlPartitionInOrder, one round
-// trip and one transaction, as a Round.
+// trip and one transaction, as a Round. It reads at most window running
+// jobs of the kind, or none while the Store's runningReads says to seek
+// each key's running jobs instead.
 func (p *partitionRounds) InOrder(ctx context.Context, n, window, maxRunning int) ([]*kilntype.JobRow, error) {
 	settings := []batchStatement{{sql: sqlRoundSettings, args: []any{[]string{p.kind}, "kiln/" + p.s.schema},
 		label: "plan and lock"}}

@@ -40,8 +40,10 @@ func TestRunningReads(t *testing.T) {
 
 // insertKeyed inserts, for kind t of queue q, keys k0..k9 with available
 // available jobs each and k0..k4 with one running job each (leased by
-// "old"), and others running jobs of kind t with keys of their own (x1,
-// x2, ...) that have no available job, and as many of kind "other".
+// "old"), and others running jobs of kind t with keys of their own (a1,
+// a2, ...: before k0 in byte order, so that a read of the running keys
+// that stops at its bound misses k0..k4) that have no available job, and
+// as many of kind "other".
 func insertKeyed(t *testing.T, s *Store, now time.Time, available, others int) {
 	t.Helper()
 	if _, err := s.pool.Exec(t.Context(), s.expand(`INSERT INTO {s}.kiln_job (kind, queue, args, state, priority, attempt,
@@ -56,7 +58,7 @@ WHERE v.state = 'available' OR (k < 5 AND a = 1)`), now, available); err != nil 
 	}
 	if _, err := s.pool.Exec(t.Context(), s.expand(`INSERT INTO {s}.kiln_job (kind, queue, args, state, priority, attempt,
 	max_attempts, created_at, scheduled_at, attempted_at, leased_by, lease_expires_at, partition_key)
-SELECT k.kind, 'q', '{}', 'running', 1, 1, 3, $1, $1, $1, 'old', $1::timestamptz + interval '1 hour', 'x' || i
+SELECT k.kind, 'q', '{}', 'running', 1, 1, 3, $1, $1, $1, 'old', $1::timestamptz + interval '1 hour', 'a' || i
 FROM generate_series(1, $2) AS i, (VALUES ('t'), ('other')) AS k(kind)`), now, others); err != nil {
 		t.Fatal(err)
 	}

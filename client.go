@@ -155,8 +155,10 @@ const stopCancelGrace = 5 * time.Second
 // in the server registry", "check the schema", a recurring entry) and the
 // timeout ("no answer from the store within 30s"), wrapping
 // context.DeadlineExceeded, with nothing started; the listing only logs
-// its failure. When the registration times out, Start returns at once,
-// without checking the schema. On PostgreSQL the schema check waits for a
+// its failure. When the registration times out, or ctx ends during it,
+// Start returns at once, without checking the schema. The bound holds for
+// a store that honours its calls' contexts, as both built-in stores do (a
+// third-party store.Store that ignores them can still hang Start). On PostgreSQL the schema check waits for a
 // migration under way: a start during a migration that holds its lock
 // longer than 30 s fails so, and may be tried again. ctx's values reach
 // job contexts; its cancellation does not stop the client: call Stop.
@@ -185,9 +187,10 @@ func (c *Client) Start(ctx context.Context) error {
 	// claim.
 	c.registry = c.newRegistry(queues)
 	regErr := c.registry.Register(ctx)
-	if _, ok := errors.AsType[*service.TimeoutError](regErr); ok {
-		// The store does not answer: the schema check below would wait
-		// as long again, for the same.
+	if _, ok := errors.AsType[*service.TimeoutError](regErr); ok || (regErr != nil && ctx.Err() != nil) {
+		// The store does not answer, or the caller's ctx ended during the
+		// registration: the schema check below would wait as long again,
+		// for the same, or fail on the dead ctx and hide which call it was.
 		return fmt.Errorf("kiln: start: register this process in the server registry: %w", regErr)
 	}
 	if err := c.startCall(ctx, c.cfg.Store.SchemaCheck); err != nil {

@@ -351,6 +351,42 @@ func TestStartBoundedOnHangingStore(t *testing.T) {
 	}
 }
 
+// TestStartCallerCancelsDuringRegistration: the caller's ctx ends while
+// the registration waits on the store; Start returns the registration's
+// error at once, wrapping the ctx's, without checking the schema (which
+// would fail on the dead ctx, or, with a store that ignores it, pass, and
+// hide which call it was), and starts nothing.
+func TestStartCallerCancelsDuringRegistration(t *testing.T) {
+	t.Parallel()
+	st := enginetest.NewStore()
+	workers := kiln.NewWorkers()
+	kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[testArgs]) error { return nil }))
+	c, err := kiln.NewClient(&kiln.Config{Store: st, Workers: workers, Logger: quietLogger, DisableMaintenance: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Stop(context.Background()) })
+	release := st.Stall(enginetest.ServerUpsert)
+	t.Cleanup(release)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	started := make(chan error, 1)
+	go func() { started <- c.Start(ctx) }()
+	st.WaitCalls(t, enginetest.ServerUpsert, 1)
+	cancel()
+	err = testutil.Receive(t, started, "Start to return once its ctx is cancelled", nil)
+	if err == nil || !strings.Contains(err.Error(), "register this process in the server registry") || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Start cancelled during the registration: %v; want the registration's error, wrapping context.Canceled", err)
+	}
+	var calls []string
+	for _, call := range st.Calls("") {
+		calls = append(calls, call.Method)
+	}
+	if want := []string{enginetest.ServerUpsert}; !slices.Equal(calls, want) {
+		t.Fatalf("store calls of the cancelled start %v; want %v (no schema check, nothing started)", calls, want)
+	}
+}
+
 // A process that dies keeps its row until the leader sees its last refresh
 // older than ServerTTL.
 func TestServerReaperRemovesDeadServers(t *testing.T) {

@@ -178,20 +178,8 @@ func TestPartitionTakeFirstNotDue(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	s := openMigrated(t)
-	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
-	insert := func(key string, priority int, due time.Time) int64 {
-		t.Helper()
-		res, err := s.w.ExecContext(ctx, `INSERT INTO kiln_job (kind, queue, args, state, priority, max_attempts, created_at, scheduled_at, partition_key)
-VALUES ('k', 'q', '{}', 'available', ?1, 1, ?2, ?3, ?4)`, priority, micros(now.Add(-time.Hour)), micros(due), key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		id, err := res.LastInsertId()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return id
-	}
+	now := inOrderNow
+	insert := func(key string, priority int, due time.Time) int64 { return insertKeyed(t, s, "q", key, priority, due) }
 	later := insert("a", 1, now.Add(time.Hour))
 	a := insert("a", 2, now.Add(-time.Hour))
 	b := insert("b", 1, now.Add(-time.Hour))

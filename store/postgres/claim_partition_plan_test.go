@@ -259,6 +259,16 @@ SELECT 'k', 'q', '{}', CASE WHEN g <= 200 THEN 'running' ELSE 'available' END, 1
 			t.Fatalf("%s: %v", mode, err)
 		}
 		wantNoSeqScan(t, "in-order claim", mode, plan)
+		// Unhashed, each candidate's NOT IN would compare its key with
+		// every running key read: up to window² comparisons under the
+		// kind's lock. Only VERBOSE shows the target list it is in.
+		verbose, err := explainAfterWith(ctx, s.pool, settings, s.sql(sqlPartitionInOrder), mode, "VERBOSE", args)
+		if err != nil {
+			t.Fatalf("%s, verbose: %v", mode, err)
+		}
+		if !strings.Contains(verbose, "NOT (hashed SubPlan") {
+			t.Errorf("%s: want the running keys read tested by a hashed NOT IN\n%s", mode, verbose)
+		}
 		conds := map[string]bool{}
 		lines := strings.Split(plan, "\n")
 		for i, line := range lines {

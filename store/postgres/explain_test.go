@@ -374,6 +374,13 @@ func explain(ctx context.Context, pool *pgxpool.Pool, query, mode string, args [
 // transaction that the query is prepared and explained in ("": none, and
 // no transaction), as a batch of the store's runs them before the query.
 func explainAfter(ctx context.Context, pool *pgxpool.Pool, settings, query, mode string, args []any) (string, error) {
+	return explainAfterWith(ctx, pool, settings, query, mode, "", args)
+}
+
+// explainAfterWith is explainAfter with EXPLAIN's options opts (e.g.
+// "VERBOSE", which shows each node's output expressions: whether a NOT IN
+// in a target list is a hashed subplan; "" for none).
+func explainAfterWith(ctx context.Context, pool *pgxpool.Pool, settings, query, mode, opts string, args []any) (string, error) {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return "", err
@@ -400,6 +407,9 @@ func explainAfter(ctx context.Context, pool *pgxpool.Pool, settings, query, mode
 		placeholders[i] = "$" + strconv.Itoa(i+1)
 	}
 	explainSQL := "EXPLAIN EXECUTE kiln_explain"
+	if opts != "" {
+		explainSQL = "EXPLAIN (" + opts + ") EXECUTE kiln_explain"
+	}
 	if len(args) > 0 {
 		explainSQL += "(" + strings.Join(placeholders, ", ") + ")"
 	}

@@ -156,16 +156,29 @@ const claimColumnNames = `id, kind, queue, args, priority, attempt, max_attempts
 // a candidate of 576 each.
 func scanCandidate(rows *sql.Rows, c *candidate) (*kilntype.JobRow, error) {
 	j := new(kilntype.JobRow)
-	c.args, c.metadata = nil, nil
-	if err := rows.Scan(&j.ID, &j.Kind, &c.queue, &c.args, &j.Priority, &j.Attempt,
-		&j.MaxAttempts, &c.createdAt, &c.scheduledAt, &c.tags, &c.metadata, &c.uniqueKey,
-		&c.lastError, &j.Partition); err != nil {
+	if err := rows.Scan(c.dests(j)...); err != nil {
 		return nil, err
 	}
 	if err := c.fill(j); err != nil {
 		return nil, err
 	}
 	return j, nil
+}
+
+// dests returns the destinations of a row of claimColumns, in their order,
+// for j (the job's own columns) and c (those fill converts), with room for
+// one more that a caller may append (partitionSource.inOrder's running
+// count): c's buffer, reused row after row. It clears the slices that a
+// scan would otherwise reuse.
+func (c *candidate) dests(j *kilntype.JobRow) []any {
+	c.args, c.metadata = nil, nil
+	if c.dest == nil {
+		c.dest = make([]any, 0, 15)
+	}
+	c.dest = append(c.dest[:0], &j.ID, &j.Kind, &c.queue, &c.args, &j.Priority, &j.Attempt,
+		&j.MaxAttempts, &c.createdAt, &c.scheduledAt, &c.tags, &c.metadata, &c.uniqueKey,
+		&c.lastError, &j.Partition)
+	return c.dest
 }
 
 // fill sets on j (c.row, or a row of its own when c is scanned again) the
@@ -194,6 +207,7 @@ type candidate struct {
 	args, metadata         []byte
 	queue, tags            sql.NullString
 	uniqueKey, lastError   sql.NullString
+	dest                   []any // dests's buffer
 }
 
 // claimTimes are the AttemptedAt and LeaseExpiresAt that sqlClaimUpdate

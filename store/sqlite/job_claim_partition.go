@@ -755,10 +755,7 @@ func (p *partitionSource) inOrder(ctx context.Context, n, window, maxRunning int
 	)
 	for read := 0; read < window && len(picked) < n && rows.Next(); read++ {
 		j := new(kilntype.JobRow)
-		c.args, c.metadata = nil, nil
-		if err := rows.Scan(&j.ID, &j.Kind, &c.queue, &c.args, &j.Priority, &j.Attempt,
-			&j.MaxAttempts, &c.createdAt, &c.scheduledAt, &c.tags, &c.metadata, &c.uniqueKey,
-			&c.lastError, &j.Partition, &running); err != nil {
+		if err := rows.Scan(append(c.dests(j), &running)...); err != nil {
 			return nil, err
 		}
 		if j.Partition != "" {

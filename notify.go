@@ -30,6 +30,8 @@ func (c *Client) startNotifier(ctx context.Context) *notifier.Notifier {
 		Wake:    func(queue string) { c.wake(queue) },
 		WakeAll: c.wakeAll,
 		Cancel:  func(id int64) { c.cancelLocal(id, jobexec.ErrCancelRequested) },
+		// Start's bound on each store call (service.CallTimeout).
+		StartWait: c.startTimeout(),
 	})
 	n.Start(ctx)
 	return n

@@ -31,6 +31,10 @@ type Config struct {
 	// Cancel cancels job id's context if it runs in this process
 	// (store.TopicCancel).
 	Cancel func(id int64)
+	// StartWait bounds how long Start waits for the first attempt to
+	// subscribe (a store whose Listen never answers); 0 means
+	// service.CallTimeout (30 s). Optional.
+	StartWait time.Duration
 }
 
 // listenRetryMax caps the backoff between attempts to subscribe.
@@ -55,14 +59,30 @@ func New(cfg Config) *Notifier { return &Notifier{cfg: cfg} }
 // the first attempt failed: then the Notifier logs a warning and tries
 // again, with a backoff of up to a minute, until it succeeds or stops.
 // Each time it subscribes it calls WakeAll, for the jobs inserted before.
+// A first attempt that has not answered within Config.StartWait (a
+// store that accepts the call and never replies) does not hold Start
+// either: Start logs a warning and returns, not listening, while the
+// attempt goes on (jobs are found by polling meanwhile); Stop ends it.
 // Starting a started Notifier does nothing.
 func (n *Notifier) Start(ctx context.Context) {
 	if n == nil {
 		return
 	}
 	ready := make(chan struct{})
-	if n.runner.Start(ctx, func(ctx context.Context) { n.run(ctx, ready) }) {
-		<-ready
+	if !n.runner.Start(ctx, func(ctx context.Context) { n.run(ctx, ready) }) {
+		return
+	}
+	wait := n.cfg.StartWait
+	if wait <= 0 {
+		wait = service.CallTimeout
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-ready:
+	case <-timer.C:
+		n.cfg.Logger.Warn("kiln: no answer to the subscription for notifications yet; jobs are found by polling meanwhile",
+			"waited", wait)
 	}
 }
 

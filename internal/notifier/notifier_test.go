@@ -216,6 +216,39 @@ func TestStopDuringListen(t *testing.T) {
 	}
 }
 
+// A first Listen that never answers (a store that accepts the call and
+// never replies) holds Start for StartWait only: Start logs a warning and
+// returns, not listening, and Stop ends the attempt.
+func TestStartBoundedOnHangingListen(t *testing.T) {
+	t.Parallel()
+	st := newFakeStore(0)
+	st.block = true
+	var r recorder
+	cfg := r.config(st)
+	logger, log := enginetest.NewLogger()
+	cfg.Logger = logger
+	cfg.StartWait = 10 * time.Millisecond
+	n := New(cfg)
+	started := make(chan struct{})
+	go func() {
+		n.Start(context.Background())
+		close(started)
+	}()
+	testutil.Receive(t, started, "Start to return with Listen hanging", nil)
+	if n.Listening() {
+		t.Fatal("listening after a Listen that never answered")
+	}
+	if w := log.Records("no answer to the subscription"); len(w) != 1 || w[0].Attrs["waited"] != 10*time.Millisecond {
+		t.Fatalf("warnings %+v; want one naming the wait", w)
+	}
+	n.Stop() // ends the hanging Listen; goleak checks that nothing is left
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.listens != 1 {
+		t.Fatalf("%d Listen calls; want the one that hung", st.listens)
+	}
+}
+
 // The subscription's connection errors are logged as warnings.
 func TestSubscriptionErrorsAreLogged(t *testing.T) {
 	t.Parallel()

@@ -227,7 +227,8 @@ type explainPlan struct {
 }
 
 // TestPartitionInOrderPlan checks the plan of the in-order claim of a kind
-// capped per key (sqlPartitionInOrder), with its settings (those of
+// capped per key (sqlPartitionInOrder, and sqlPartitionInOrderOne for a
+// limit of 1), with its settings (those of
 // sqlRoundSettings), on a table that was never analyzed, with 2,000
 // available jobs over 1,000 keys and 200 running: it reads the kind's
 // range of kiln_job_claim_kind past its mark (the row comparison an
@@ -237,8 +238,8 @@ type explainPlan struct {
 // tests each job's key by one bounded seek of kiln_job_running (the kind's
 // running jobs of the key, kind and key its index conditions: an index
 // scan, not a bitmap scan), with no sort of the candidates (the jobs taken
-// are sorted by key, to rank them within their key) and no sequential
-// scan.
+// are sorted by key, to rank them within their key or, under a limit of 1,
+// keep each key's first) and no sequential scan.
 func TestPartitionInOrderPlan(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -253,8 +254,15 @@ SELECT 'k', 'q', '{}', CASE WHEN g <= 200 THEN 'running' ELSE 'available' END, 1
 	set_config('enable_sort', 'off', true), set_config('jit', 'off', true), set_config('enable_seqscan', 'off', true)`
 	now := time.Now()
 	args := []any{"q", "k", now, 100, 400, 1, "p", nil, time.Minute, int32(1), now.Add(-time.Hour), int64(7), 400}
-	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
-		plan, err := explainAfter(ctx, s.pool, settings, s.sql(sqlPartitionInOrder), mode, args)
+	for i, mode := range []string{"force_custom_plan", "force_generic_plan", "force_custom_plan", "force_generic_plan"} {
+		// A limit of 1 (the third and fourth plans) has its own text.
+		sql := sqlPartitionInOrder
+		if i >= 2 {
+			sql, args[5] = sqlPartitionInOrderOne, 1
+		} else {
+			args[5] = 2
+		}
+		plan, err := explainAfter(ctx, s.pool, settings, s.sql(sql), mode, args)
 		if err != nil {
 			t.Fatalf("%s: %v", mode, err)
 		}
@@ -262,7 +270,7 @@ SELECT 'k', 'q', '{}', CASE WHEN g <= 200 THEN 'running' ELSE 'available' END, 1
 		// Unhashed, each candidate's NOT IN would compare its key with
 		// every running key read: up to window² comparisons under the
 		// kind's lock. Only VERBOSE shows the target list it is in.
-		verbose, err := explainAfterWith(ctx, s.pool, settings, s.sql(sqlPartitionInOrder), mode, "VERBOSE", args)
+		verbose, err := explainAfterWith(ctx, s.pool, settings, s.sql(sql), mode, "VERBOSE", args)
 		if err != nil {
 			t.Fatalf("%s, verbose: %v", mode, err)
 		}

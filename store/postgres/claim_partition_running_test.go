@@ -153,3 +153,43 @@ func TestPartitionInOrderWide(t *testing.T) {
 		}
 	}
 }
+
+// TestPartitionInOrderUnkeyed checks that the in-order claim under a
+// per-key limit takes every job without a key among those it reads, and
+// of each key its first jobs up to its room: under a limit of 1
+// (sqlPartitionInOrderOne, which keeps each key's first job by DISTINCT ON,
+// each job without a key a group of its own) and of 2 (sqlPartitionInOrder).
+func TestPartitionInOrderUnkeyed(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
+	for _, limit := range []int{1, 2} {
+		t.Run(fmt.Sprint("limit ", limit), func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			s := NewForTest(t)
+			// In claim order: '', k1, '', k1, k2, '', k1.
+			if _, err := s.pool.Exec(ctx, s.expand(`INSERT INTO {s}.kiln_job (kind, queue, args, state, priority,
+	attempt, max_attempts, created_at, scheduled_at, partition_key)
+SELECT 't', 'q', '{}', 'available', 1, 0, 3, $1::timestamptz - interval '1 hour',
+	$1::timestamptz - interval '1 hour' + o * interval '1 second', k
+FROM unnest(ARRAY['', 'k1', '', 'k1', 'k2', '', 'k1']) WITH ORDINALITY AS v(k, o)`), now); err != nil {
+				t.Fatal(err)
+			}
+			c := s.newClaim(&store.JobClaimParams{Queue: "q", Max: 10, Kinds: []string{"t"}, LeasedBy: "new",
+				Now: now, LeaseExpiresAt: now.Add(time.Minute)})
+			p := &partitionRounds{partitionSource{s: s, q: s.pool, c: c, kind: "t"}}
+			jobs, err := p.InOrder(ctx, 10, 64, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]int{}
+			for _, j := range jobs {
+				got[j.Partition]++
+			}
+			want := map[string]int{"": 3, "k1": limit, "k2": 1}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("claimed per key %v, want %v", got, want)
+			}
+		})
+	}
+}

@@ -72,7 +72,7 @@ func TestClaimStatements(t *testing.T) {
 	if _, err := s.pool.Exec(ctx, s.expand(`INSERT INTO {s}.kiln_job (kind, queue, args, state, priority,
 	max_attempts, created_at, scheduled_at, partition_key)
 SELECT k, 'q', '{}', 'available', 1, 1, $1, $1, CASE WHEN k <> 'plain' THEN (i % 1000)::text ELSE '' END
-FROM generate_series(1, 1000) AS i, (VALUES ('fair'), ('cap'), ('key'), ('both'), ('plain')) AS v(k)`), now.Add(-time.Hour)); err != nil {
+FROM generate_series(1, 1000) AS i, (VALUES ('fair'), ('cap'), ('cap2'), ('key'), ('both'), ('plain')) AS v(k)`), now.Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	counter := &statementCounter{}
@@ -90,7 +90,9 @@ FROM generate_series(1, 1000) AS i, (VALUES ('fair'), ('cap'), ('key'), ('both')
 		{"by key in rotation", &store.JobClaimParams{Kinds: []string{"fair"},
 			Partitioned: map[string]store.PartitionClaim{"fair": {}}}, 2, 1, ""},
 		{"per-key limit", &store.JobClaimParams{Kinds: []string{"cap"},
-			Partitioned: map[string]store.PartitionClaim{"cap": {MaxRunning: 1}}}, 2, 1, sqlPartitionInOrder},
+			Partitioned: map[string]store.PartitionClaim{"cap": {MaxRunning: 1}}}, 2, 1, sqlPartitionInOrderOne},
+		{"per-key limit of 2", &store.JobClaimParams{Kinds: []string{"cap2"},
+			Partitioned: map[string]store.PartitionClaim{"cap2": {MaxRunning: 2}}}, 2, 1, sqlPartitionInOrder},
 		{"rate per key", &store.JobClaimParams{Kinds: []string{"key"},
 			KeyRateLimits: map[string]kilntype.RateLimit{"key": free}}, 10, 4, ""},
 		{"rate per kind and per key", &store.JobClaimParams{Kinds: []string{"both"},

@@ -430,17 +430,24 @@ FROM walked AS w LEFT JOIN claimed AS c ON true`
 // the claim order are mostly of keys with nothing running, and it reads
 // about as many rows as the plain claim does. picked keeps, of those, each
 // key's first jobs in claim order up to its room (a sort of the few rows
-// taken, by key). The running jobs are those committed when the statement
-// starts: under the kind's advisory lock, taken by an earlier statement of
-// the same transaction (sqlRoundSettings, as for sqlPartitionRound), every
-// claim of the kind that committed before is counted, and none commits
-// meanwhile. A job picked was locked by this statement, so the UPDATE
-// finds every one and counted counts picked, as sqlClaimPlain's.
+// taken, by key, and their rank within the key by a window function; under
+// a limit of 1, sqlPartitionInOrderOne, where every job taken with a key
+// has a room of 1, the key's first by DISTINCT ON over the same sort: no
+// window function, 3.8k database instructions less per claimed and
+// finished job in storecost's burn-down over 1,000 keys, docs/benchmarks.md,
+// "PostgreSQL per key, pgwalk, 2026-12-07 thirteenth session"). The
+// running jobs are those committed when the statement starts: under the
+// kind's advisory lock, taken by an earlier statement of the same
+// transaction (sqlRoundSettings, as for sqlPartitionRound), every claim of
+// the kind that committed before is counted, and none commits meanwhile. A
+// job picked was locked by this statement, so the UPDATE finds every one
+// and counted counts picked, as sqlClaimPlain's.
 //
 // Each row is a claimed job followed by whether the jobs picked are the
-// first rows that taken read, none passed over (of a key without room, or
-// beyond its room): only then may the mark move past them, since a key's
-// job left behind the mark would otherwise be claimed after a later one of
+// first rows that taken read (numbered 1 to their count: one aggregate
+// over picked), none passed over (of a key without room, or beyond its
+// room): only then may the mark move past them, since a key's job left
+// behind the mark would otherwise be claimed after a later one of
 // the same key; and wide. Under callgrind (storecost, 1,000 keys, a limit
 // of 1, 200 jobs running) a claim and finish in claim order cost 225.5k
 // instructions per job, where the walk of keys cost 277.3k and the plain
@@ -454,7 +461,20 @@ FROM walked AS w LEFT JOIN claimed AS c ON true`
 // the running keys once per claim instead, 3.7k less in all
 // (docs/benchmarks.md, "PostgreSQL per key, pgkey8, 2026-12-07 twelfth
 // session").
-var sqlPartitionInOrder = `WITH paused AS MATERIALIZED (
+var (
+	sqlPartitionInOrder = partitionInOrder(`	SELECT r.id, r.n FROM (
+		SELECT id, n, room, row_number() OVER (PARTITION BY partition_key ORDER BY priority, scheduled_at, id) AS rank
+		FROM taken
+	) AS r
+	WHERE r.rank <= r.room`)
+	sqlPartitionInOrderOne = partitionInOrder(`	SELECT DISTINCT ON (partition_key, CASE WHEN partition_key = '' THEN n END) id, n FROM taken
+	ORDER BY partition_key, CASE WHEN partition_key = '' THEN n END, n`)
+)
+
+// partitionInOrder returns sqlPartitionInOrder's text with picked for the
+// body of its CTE picked: the id and n of the jobs of taken to claim.
+func partitionInOrder(picked string) string {
+	return `WITH paused AS MATERIALIZED (
 	SELECT FROM {s}.kiln_queue WHERE name = $1 AND paused
 ),
 async AS MATERIALIZED (
@@ -494,18 +514,15 @@ taken AS MATERIALIZED (
 	LIMIT $4
 ),
 picked AS MATERIALIZED (
-	SELECT r.id FROM (
-		SELECT id, room, row_number() OVER (PARTITION BY partition_key ORDER BY priority, scheduled_at, id) AS rank
-		FROM taken
-	) AS r
-	WHERE r.rank <= r.room
+` + picked + `
 ),
 ` + sqlCountPicked + `
 UPDATE {s}.kiln_job AS j SET ` + claimSet("$3", "$7", "$8", "$9") + `
 WHERE EXISTS (SELECT FROM async) AND j.id = ANY(ARRAY(SELECT id FROM picked))
 RETURNING ` + qualified("j", jobColumns) + `,
-	(SELECT count(*) = coalesce(max(n), 0) AND count(*) = (SELECT count(*) FROM picked) FROM taken),
+	(SELECT count(*) = coalesce(max(n), 0) FROM picked),
 	(SELECT wide FROM wide)`
+}
 
 // partitionRound returns sqlPartitionRound's text with now for its time
 // ($10) and tail for its CTEs of the jobs without a key and its UPDATE.
@@ -828,7 +845,11 @@ func (p *partitionRounds) InOrder(ctx context.Context, n, window, maxRunning int
 		leading bool
 		wide    bool
 	)
-	err := batchQuery(ctx, p.q, settings, p.s.sql(sqlPartitionInOrder),
+	sql := sqlPartitionInOrder
+	if maxRunning == 1 {
+		sql = sqlPartitionInOrderOne
+	}
+	err := batchQuery(ctx, p.q, settings, p.s.sql(sql),
 		[]any{p.c.p.Queue, p.kind, p.c.now, n, window, maxRunning, p.c.p.LeasedBy, p.c.leaseEnd, p.c.leaseLen,
 			from.priority, from.scheduledAt, from.id, bound},
 		func(rows pgx.Rows) error {

@@ -88,6 +88,7 @@ func burnDownKeyedBy(b *testing.B, w kiln.Worker[noopArgs], keyOf func(j int) st
 	}
 	ctx := context.Background()
 	params := make([]kiln.EnqueueParams, 0, 1000)
+	enqueueStart, enqueueCPU := time.Now(), processCPU()
 	for i := 0; i < b.N; i += 1000 {
 		params = params[:0]
 		for j := i; j < min(i+1000, b.N); j++ {
@@ -97,6 +98,7 @@ func burnDownKeyedBy(b *testing.B, w kiln.Worker[noopArgs], keyOf func(j int) st
 			b.Fatal(err)
 		}
 	}
+	enqueueTime, enqueueCPU := time.Since(enqueueStart), processCPU()-enqueueCPU
 	events, unsub := c.Subscribe(kiln.EventJobCompleted)
 	defer unsub()
 	done := make(chan struct{})
@@ -117,4 +119,6 @@ func burnDownKeyedBy(b *testing.B, w kiln.Worker[noopArgs], keyOf func(j int) st
 	c.Stop(ctx)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "jobs/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/job")
+	b.ReportMetric(float64(enqueueTime.Microseconds())/float64(b.N), "enqueue-µs/job")
+	b.ReportMetric(float64(enqueueCPU.Microseconds())/float64(b.N), "enqueue-cpu-µs/job")
 }

@@ -207,7 +207,7 @@ func burnDownArgs[T kiln.JobArgs](b *testing.B, w kiln.Worker[T], args func(i in
 	}
 	ctx := context.Background()
 	params := make([]kiln.EnqueueParams, 0, 1000)
-	enqueueStart := time.Now()
+	enqueueStart, enqueueCPU := time.Now(), processCPU()
 	for i := 0; i < b.N; i += 1000 {
 		params = params[:0]
 		for j := i; j < min(i+1000, b.N); j++ {
@@ -217,7 +217,7 @@ func burnDownArgs[T kiln.JobArgs](b *testing.B, w kiln.Worker[T], args func(i in
 			b.Fatal(err)
 		}
 	}
-	enqueueTime := time.Since(enqueueStart)
+	enqueueTime, enqueueCPU := time.Since(enqueueStart), processCPU()-enqueueCPU
 	events, unsub := c.Subscribe(kiln.EventJobCompleted)
 	defer unsub()
 	done := make(chan struct{})
@@ -239,6 +239,7 @@ func burnDownArgs[T kiln.JobArgs](b *testing.B, w kiln.Worker[T], args func(i in
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "jobs/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/job")
 	b.ReportMetric(float64(enqueueTime.Microseconds())/float64(b.N), "enqueue-µs/job")
+	b.ReportMetric(float64(enqueueCPU.Microseconds())/float64(b.N), "enqueue-cpu-µs/job")
 	b.ReportMetric(float64(sched.gcCycles)*1000/float64(b.N), "gc/1k-jobs")
 	b.ReportMetric(float64(sched.runs)/float64(b.N), "sched-runs/job")
 	b.ReportMetric(float64(sched.created)*1000/float64(b.N), "goroutines/1k-jobs")

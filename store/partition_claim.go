@@ -178,6 +178,34 @@ type PartitionInOrder interface {
 	InOrder(ctx context.Context, n, window, maxRunning int) ([]*kilntype.JobRow, error)
 }
 
+// PartitionFairOrder is a PartitionSource that keeps the available jobs
+// with a key of each queue, kind and priority in fair order: start-time
+// fair queueing at enqueue (Goyal, Vin, Cheng, SIGCOMM 1996), each job's
+// tag is max(V, its key's last tag + 1) when it becomes available, V the
+// tag at the front, so that the keys come round robin, one job per key
+// per tag level (SQLite, migration 035). ClaimPartitionedKinds claims a
+// kind without a per-key rate limit (capped, MaxRunning > 0, or fair,
+// MaxRunning == 0) from such a source in that order (FairOrder) instead of
+// in claim order and by key in rotation; the jobs of the kind without a
+// key are not in the fair order, and are sought as a rotation's first key
+// visits them (Take with no keys, its cursor Unkeyed) every
+// PartitionWalkEvery-th claim of the queue and kind, and after a walk that
+// came back short.
+type PartitionFairOrder interface {
+	PartitionSource
+	// FairOrder claims up to n of the kind's due available jobs with a key
+	// in the queue, in fair order (priority, then tag, then ID), passing
+	// over each job whose key has maxRunning (0: no cap) running jobs of
+	// the kind in every process, counting the jobs it took before it; the
+	// walk reads the fair order from its front until it has n jobs or the
+	// jobs run out, and takes its jobs under the backend's lock of the
+	// kind. Within a key, jobs are thus claimed in the order they became
+	// available (priority first). A backend may bound later walks past
+	// keys at their limit (SQLite parks their entries beyond the first
+	// maxRunning) as long as each key's jobs are claimed in that order.
+	FairOrder(ctx context.Context, n, maxRunning int) ([]*kilntype.JobRow, error)
+}
+
 // PartitionWalkEvery and PartitionInOrderRest bound how often a claim of a
 // kind capped per key, from a PartitionInOrder source, claims in claim
 // order instead of by key in rotation (ClaimPartitioned): every
@@ -567,8 +595,16 @@ func (c *PartitionCursors) InTurn(partitioned, others func() error) error {
 // the error: a backend whose rounds commit on their own
 // (PartitionRounder) has claimed those jobs.
 //
-// A kind capped per key (its PartitionClaim.MaxRunning > 0) without a
-// per-key rate limit, from a source that is a PartitionInOrder, is claimed
+// A kind without a per-key rate limit from a source that is a
+// PartitionFairOrder (SQLite) is claimed in fair order (claimFair): a key
+// with a due job and room is served within ceil(E / M) claims of any
+// process (the order is in the database), and a job without a key within
+// PartitionWalkEvery claims of the process once it is within the window
+// of the kind's jobs in claim order that a look reads (see claimFair).
+//
+// Otherwise, a kind capped per key (its PartitionClaim.MaxRunning > 0)
+// without a per-key rate limit, from a source that is a PartitionInOrder
+// (PostgreSQL), is claimed
 // first in claim order (PartitionInOrder.InOrder: the jobs of keys with
 // room among the first few times the wanted jobs of the kind, as a claim
 // without keys would take them), and by key in rotation
@@ -595,6 +631,14 @@ func (c *PartitionCursors) ClaimPartitionedKinds(ctx context.Context, p *JobClai
 			continue
 		}
 		src, maxRunning, budget := source(kind), p.Partitioned[kind].MaxRunning, rate.KeyBudget(kind)
+		if fo, ok := src.(PartitionFairOrder); ok && budget == nil {
+			jobs, err := c.claimFair(ctx, fo, p.Queue, kind, want, maxRunning)
+			claimed = append(claimed, jobs...)
+			if err != nil {
+				return claimed, cursors, err
+			}
+			continue
+		}
 		var ord PartitionInOrder // set on this kind's in-order turns
 		if o, ok := src.(PartitionInOrder); ok && maxRunning > 0 && budget == nil && c.inOrderTurn(p.Queue, kind) {
 			ord = o
@@ -610,6 +654,60 @@ func (c *PartitionCursors) ClaimPartitionedKinds(ctx context.Context, p *JobClai
 		}
 	}
 	return claimed, cursors, nil
+}
+
+// claimFair claims up to want jobs of kind from src in fair order
+// (PartitionFairOrder.FairOrder), and the jobs without a key (Take with
+// no keys, as a rotation's first visit does): every
+// PartitionWalkEvery-th claim of the queue and kind of c, up to a quarter
+// of want (at least 1) before the walk, and after a walk that came back
+// short, what it left of want. A due job without a key of such a kind is
+// thus claimed within PartitionWalkEvery claims of the process, whatever
+// the keys' backlogs.
+func (c *PartitionCursors) claimFair(ctx context.Context, src PartitionFairOrder, queue, kind string, want, maxRunning int) ([]*kilntype.JobRow, error) {
+	var claimed []*kilntype.JobRow
+	window := max(want*partitionInOrderFactor, partitionInOrderMin)
+	if c.unkeyedTurn(queue, kind) {
+		jobs, err := src.Take(ctx, nil, nil, max(1, want/4), window)
+		if err != nil {
+			return nil, err
+		}
+		claimed = jobs
+	}
+	if len(claimed) < want {
+		jobs, err := src.FairOrder(ctx, want-len(claimed), maxRunning)
+		claimed = append(claimed, jobs...)
+		if err != nil {
+			return claimed, err
+		}
+		if len(claimed) < want { // a short walk: the jobs without a key may fill the rest
+			jobs, err := src.Take(ctx, nil, nil, want-len(claimed), window)
+			claimed = append(claimed, jobs...)
+			if err != nil {
+				return claimed, err
+			}
+		}
+	}
+	return claimed, nil
+}
+
+// unkeyedTurn counts a claim in fair order of queue and kind and reports
+// whether it looks for jobs without a key before its walk: every
+// PartitionWalkEvery-th claim.
+func (c *PartitionCursors) unkeyedTurn(queue, kind string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.inOrder == nil {
+		c.inOrder = make(map[[2]string]inOrderState)
+	}
+	k := [2]string{queue, kind}
+	st := c.inOrder[k]
+	defer func() { c.inOrder[k] = st }()
+	if st.claims++; st.claims >= PartitionWalkEvery {
+		st.claims = 0
+		return true
+	}
+	return false
 }
 
 // Get returns the cursor of queue and kind ("" at first).

@@ -103,10 +103,10 @@ func repeatRow(n int, row string) string {
 // kiln_job_count itself (moves).
 func sqlInsertJobs(rows int) string {
 	return fmt.Sprintf(`INSERT INTO kiln_job (kind, queue, args, state, priority, max_attempts,
-	created_at, scheduled_at, tags, metadata, unique_key, partition_key, counted)
+	created_at, scheduled_at, tags, metadata, unique_key, partition_key, fair_seq, counted)
 VALUES %s
 ON CONFLICT DO NOTHING
-RETURNING id, unique_key`, repeatRow(rows, "("+strings.Repeat("?, ", 12)+"1)"))
+RETURNING id, unique_key`, repeatRow(rows, "("+strings.Repeat("?, ", 13)+"1)"))
 }
 
 // sqlFinishJobs moves each running job column1, if leased by column2 for the

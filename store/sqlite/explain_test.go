@@ -31,7 +31,15 @@ func TestQueryPlans(t *testing.T) {
 		{"available kinds", sqlAvailableKinds, []any{"default"}},
 		{"running count", sqlRunningCount, []any{`["a","b"]`, `["a"]`, 10}},
 		{"partition keys", sqlPartitionKeys, []any{"default", "a", "", 100}},
-		{"partition in order", sqlPartitionInOrder, []any{"default", "a", 1}},
+		{"partition fair", sqlPartitionFair, []any{"default", "a", 1, 2}},
+		{"partition fair one", sqlPartitionFairOne, []any{"default", "a", 1, 1}},
+		{"fair after", sqlFairAfter, []any{"default", "a"}},
+		{"fair park", sqlFairPark, []any{"default", "a", 1, 10, 1, 1}},
+		{"fair parked keys", sqlFairParkedKeys, []any{"default", "a", `["k1","k2"]`}},
+		{"fair unpark", sqlFairUnpark, []any{"default", "a", "k1", 1}},
+		{"fair sweep", sqlFairSweep, []any{"default", "a", 1}},
+		{"fair last", sqlFairLast, []any{"default", "a", 1, `["","k1"]`}},
+		{"fair set", sqlFairSet, []any{"default", "a", 1, `{"":2,"k1":2}`}},
 		{"partition running", sqlPartitionRunning, []any{"a"}},
 		{"partition keys listed", sqlPartitionKeysListed, []any{"default", "a", ""}},
 		{"partition keys drop", sqlPartitionKeysDrop, []any{"default", "a", `["k1","k2"]`}},
@@ -86,6 +94,9 @@ func TestQueryPlans(t *testing.T) {
 		if k, ok := claimKinds[q.name]; ok {
 			wantClaimByKind(t, q.name, plan, k)
 		}
+		if strings.HasPrefix(q.name, "partition fair") {
+			wantFairWalk(t, q.name, plan)
+		}
 		for _, step := range plan {
 			// SCAN, even USING INDEX, walks a whole table or index. (A
 			// SCAN of a subquery, such as the overlap check's 8 newest
@@ -103,7 +114,6 @@ var claimKinds = map[string]int{
 	"claim candidates":            1,
 	"claim candidates of 3 kinds": 3,
 	"claim candidates of no kind": 0,
-	"partition in order":          1,
 }
 
 // wantClaimByKind fails the test unless plan, the steps of the plan of
@@ -127,6 +137,29 @@ func wantClaimByKind(t *testing.T, name string, plan []string, k int) {
 	}
 	if seeks != k {
 		t.Errorf("%s: %d seeks of kiln_job_claim_kind by queue and kind, want %d", name, seeks, k)
+	}
+}
+
+// wantFairWalk fails the test unless plan, the steps of the plan of the
+// claim in fair order named name, walks kiln_job_claim_fair by queue and
+// kind in its order (no sort: the walk stops when it has its jobs) and
+// tests each key's running jobs by a seek of kiln_job_running_partition.
+func wantFairWalk(t *testing.T, name string, plan []string) {
+	t.Helper()
+	var walk, running bool
+	for _, step := range plan {
+		switch {
+		case strings.HasPrefix(step, "SEARCH kiln_job USING INDEX kiln_job_claim_fair (queue=? AND kind=?)"):
+			walk = true
+		case strings.Contains(step, "USING COVERING INDEX kiln_job_running_partition"),
+			strings.Contains(step, "USING INDEX kiln_job_running_partition"):
+			running = true
+		case strings.HasPrefix(step, "USE TEMP B-TREE"):
+			t.Errorf("%s sorts: %q", name, step)
+		}
+	}
+	if !walk || !running {
+		t.Errorf("%s: walk of kiln_job_claim_fair %v, seek of kiln_job_running_partition %v, want both: %q", name, walk, running, plan)
 	}
 }
 

@@ -167,13 +167,13 @@ func scanCandidate(rows *sql.Rows, c *candidate) (*kilntype.JobRow, error) {
 
 // dests returns the destinations of a row of claimColumns, in their order,
 // for j (the job's own columns) and c (those fill converts), with room for
-// one more that a caller may append (partitionSource.inOrder's running
-// count): c's buffer, reused row after row. It clears the slices that a
+// two more that a caller may append (partitionSource.FairOrder's tag and
+// running count): c's buffer, reused row after row. It clears the slices that a
 // scan would otherwise reuse.
 func (c *candidate) dests(j *kilntype.JobRow) []any {
 	c.args, c.metadata = nil, nil
 	if c.dest == nil {
-		c.dest = make([]any, 0, 15)
+		c.dest = make([]any, 0, 16)
 	}
 	c.dest = append(c.dest[:0], &j.ID, &j.Kind, &c.queue, &c.args, &j.Priority, &j.Attempt,
 		&j.MaxAttempts, &c.createdAt, &c.scheduledAt, &c.tags, &c.metadata, &c.uniqueKey,

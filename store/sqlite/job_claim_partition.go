@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kilnjobs/kiln/kilntype"
@@ -238,22 +239,110 @@ WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND scheduled_at <= ?3
 ORDER BY priority, scheduled_at, id
 LIMIT ?4`
 
-// sqlPartitionInOrder returns (claimColumns of, then the running jobs of
-// kind ?2 under the job's key in any queue: 0 for a job without a key) the
-// due available jobs of queue ?1 and kind ?2 at ?3 in claim order, from
-// the kind's range of kiln_job_claim_kind, as the plain claim reads them,
-// with one seek of kiln_job_running_partition per row with a key, computed
-// as the caller steps the rows (partitionSource.InOrder stops once it has
-// its jobs or has read its window; no LIMIT, which a bound parameter would
-// make SQLite prepare again whenever its value changes). A paused queue
-// gives none.
-const sqlPartitionInOrder = `SELECT ` + claimColumns + `,
-	CASE WHEN partition_key = '' THEN 0 ELSE (SELECT count(*) FROM kiln_job AS r INDEXED BY kiln_job_running_partition
-		WHERE r.state = 'running' AND r.kind = ?2 AND r.partition_key = kiln_job.partition_key AND r.partition_key <> '') END
-FROM kiln_job INDEXED BY kiln_job_claim_kind
-WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND scheduled_at <= ?3
+// sqlPartitionFair returns (claimColumns of, then the running jobs of kind
+// ?2 under the job's key in any queue) the due available jobs with a key
+// of queue ?1 and kind ?2 at ?3 whose key has fewer than ?4 running jobs
+// of the kind, in fair order (priority, then fair_seq: migration 035), walking kiln_job_claim_fair from its front: the index holds
+// the key and scheduled_at, so that a job not taken (its key at its limit,
+// or not due) is passed over without a read of its row; each entry costs
+// one seek of kiln_job_running_partition. The caller steps the rows until
+// it has its jobs. A paused queue gives none.
+const sqlPartitionFair = `SELECT ` + claimColumns + `, fair_seq,
+	(SELECT count(*) FROM kiln_job AS r INDEXED BY kiln_job_running_partition
+		WHERE r.state = 'running' AND r.kind = ?2 AND r.partition_key = kiln_job.partition_key AND r.partition_key <> '')
+FROM kiln_job INDEXED BY kiln_job_claim_fair
+WHERE state = 'available' AND partition_key <> '' AND fair_seq IS NOT NULL AND queue = ?1 AND kind = ?2
+	AND scheduled_at <= ?3
+	AND (SELECT count(*) FROM kiln_job AS r INDEXED BY kiln_job_running_partition
+		WHERE r.state = 'running' AND r.kind = ?2 AND r.partition_key = kiln_job.partition_key AND r.partition_key <> '') < ?4
 	AND NOT EXISTS (SELECT 1 FROM kiln_queue WHERE name = ?1 AND paused = 1)
-ORDER BY priority, scheduled_at, id`
+ORDER BY priority, fair_seq, id`
+
+// sqlPartitionFairOne is sqlPartitionFair under a limit of 1 (?4 unused):
+// a key has room when it has no running job of the kind, one probe of
+// kiln_job_running_partition that stops at the first entry, and the row's
+// running jobs are 0.
+const sqlPartitionFairOne = `SELECT ` + claimColumns + `, fair_seq, 0
+FROM kiln_job INDEXED BY kiln_job_claim_fair
+WHERE state = 'available' AND partition_key <> '' AND fair_seq IS NOT NULL AND queue = ?1 AND kind = ?2
+	AND scheduled_at <= ?3 AND ?4 = 1
+	AND NOT EXISTS (SELECT 1 FROM kiln_job AS r INDEXED BY kiln_job_running_partition
+		WHERE r.state = 'running' AND r.kind = ?2 AND r.partition_key = kiln_job.partition_key AND r.partition_key <> '')
+	AND NOT EXISTS (SELECT 1 FROM kiln_queue WHERE name = ?1 AND paused = 1)
+ORDER BY priority, fair_seq, id`
+
+// sqlFairAfter returns, after a claim in fair order of queue ?1 and kind
+// ?2, the priority and tag of the front of the fair order (-1, -1 when it
+// is empty) and whether the queue and kind have parked jobs (migration
+// 035): two seeks per claim.
+const sqlFairAfter = `SELECT coalesce(f.priority, -1), coalesce(f.fair_seq, -1),
+	EXISTS (SELECT 1 FROM kiln_job INDEXED BY kiln_job_fair_parked
+		WHERE state = 'available' AND park_seq IS NOT NULL AND queue = ?1 AND kind = ?2)
+FROM (SELECT 1) LEFT JOIN (SELECT priority, fair_seq FROM kiln_job INDEXED BY kiln_job_claim_fair
+	WHERE state = 'available' AND partition_key <> '' AND fair_seq IS NOT NULL AND queue = ?1 AND kind = ?2
+	ORDER BY priority, fair_seq LIMIT 1) AS f`
+
+// sqlFairPark parks the entries of kiln_job_claim_fair of queue ?1 and
+// kind ?2 before (priority ?3, tag ?4) and due at ?6 of each key with ?5
+// or more running jobs of the kind, but for the key's first ?5 due ones
+// (its heads): park_seq takes the tag and the job leaves the fair index
+// (migration 035). It reads what the walk passed over. A job not due
+// stays, so that no due job of a key waits behind one that is not.
+const sqlFairPark = `UPDATE kiln_job SET park_seq = fair_seq, fair_seq = NULL WHERE id IN (
+	SELECT id FROM (SELECT f.id AS id, f.partition_key AS k,
+			row_number() OVER (PARTITION BY f.partition_key ORDER BY f.priority, f.fair_seq, f.id) AS rn
+		FROM kiln_job AS f INDEXED BY kiln_job_claim_fair
+		WHERE f.state = 'available' AND f.partition_key <> '' AND f.fair_seq IS NOT NULL
+			AND f.queue = ?1 AND f.kind = ?2 AND (f.priority, f.fair_seq) < (?3, ?4) AND f.scheduled_at <= ?6)
+	WHERE rn > ?5 AND (SELECT count(*) FROM kiln_job AS r INDEXED BY kiln_job_running_partition
+		WHERE r.state = 'running' AND r.kind = ?2 AND r.partition_key = k AND r.partition_key <> '') >= ?5)`
+
+// sqlFairParkedKeys returns the keys of the JSON array ?3 that have parked
+// jobs of queue ?1 and kind ?2 (one seek of kiln_job_fair_parked per key).
+const sqlFairParkedKeys = `SELECT value FROM json_each(?3) WHERE EXISTS (SELECT 1 FROM kiln_job INDEXED BY kiln_job_fair_parked
+	WHERE state = 'available' AND park_seq IS NOT NULL AND queue = ?1 AND kind = ?2 AND partition_key = value)`
+
+// sqlFairUnpark gives back their tags to the next ?4 parked jobs (in
+// priority, then tag order) of key ?3 of queue ?1 and kind ?2: the key's
+// next heads, in its order.
+const sqlFairUnpark = `UPDATE kiln_job SET fair_seq = park_seq, park_seq = NULL WHERE id IN (
+	SELECT id FROM kiln_job INDEXED BY kiln_job_fair_parked
+	WHERE state = 'available' AND park_seq IS NOT NULL AND queue = ?1 AND kind = ?2 AND partition_key = ?3
+	ORDER BY priority, park_seq LIMIT ?4)`
+
+// sqlFairSweep returns the keys with parked jobs of queue ?1 and kind ?2
+// (a loose index scan of kiln_job_fair_parked: one seek per key) that have
+// fewer than ?3 running jobs of the kind, with their room: a key whose
+// heads left the fair order other than by a claim in it (cancelled,
+// deleted, claimed by a plain claim, moved) has no entry there to be
+// taken, and nothing else gives its parked jobs back.
+const sqlFairSweep = `WITH RECURSIVE keys(k) AS (
+	SELECT (SELECT partition_key FROM kiln_job INDEXED BY kiln_job_fair_parked
+		WHERE state = 'available' AND park_seq IS NOT NULL AND queue = ?1 AND kind = ?2 ORDER BY partition_key LIMIT 1)
+	UNION ALL
+	SELECT (SELECT partition_key FROM kiln_job INDEXED BY kiln_job_fair_parked
+		WHERE state = 'available' AND park_seq IS NOT NULL AND queue = ?1 AND kind = ?2 AND partition_key > keys.k
+		ORDER BY partition_key LIMIT 1) FROM keys WHERE keys.k IS NOT NULL)
+SELECT k, room FROM (SELECT k, ?3 - (SELECT count(*) FROM kiln_job AS r INDEXED BY kiln_job_running_partition
+		WHERE r.state = 'running' AND r.kind = ?2 AND r.partition_key = keys.k AND r.partition_key <> '') AS room
+	FROM keys WHERE k IS NOT NULL) WHERE room > 0`
+
+// fairSweepEvery is how many claims with parked jobs (per process, queue
+// and kind) pass between two sweeps (sqlFairSweep).
+const fairSweepEvery = 16
+
+// fairParkGap is how many tag levels past the front, and past the latest
+// park, a claim's walk must reach (at the front's priority) before the
+// claim parks what it passed over: the walk passes
+// at most 2 × fairParkGap + limit entries of each key at its limit, a key
+// is parked in batches of about fairParkGap jobs, and a burn-down whose
+// walks cross one level at a time parks nothing.
+const fairParkGap = 8
+
+// fairStats counts, for the tests, the park statements run, the jobs
+// parked and given back, the claims in fair order that counted them, and
+// the sweeps, in every store of the process.
+var fairStats struct{ Parks, Parked, Unparked, Claims, Sweeps atomic.Int64 }
 
 // partitionStmts are the prepared statements of claims by partition key,
 // prepared when a claim first needs them (not with the other statements:
@@ -263,13 +352,61 @@ type partitionStmts struct {
 	// mu guards every field.
 	mu                     sync.Mutex
 	keys, running, unkeyed *sql.Stmt
-	inOrder                *sql.Stmt         // sqlPartitionInOrder (per-key caps)
 	unkeyedDeep            *sql.Stmt         // sqlUnkeyedDeep
 	keysListed             *sql.Stmt         // sqlPartitionKeysListed (per-key caps)
 	keysDrop               *sql.Stmt         // sqlPartitionKeysDrop (after keysListed)
 	takeIDs                *sql.Stmt         // sqlPartitionTakeIDs (after keysListed)
+	fair, fairOne          *sql.Stmt         // sqlPartitionFair, sqlPartitionFairOne
+	fairAfter              *sql.Stmt         // sqlFairAfter
 	keyBudgets             *sql.Stmt         // sqlPartitionKeyBudgets (per-key rate limits)
 	take                   map[int]*sql.Stmt // by LIMIT (sqlPartitionTake)
+	// lastPark holds, per queue and kind, the priority and tag up to which
+	// the latest claim in fair order parked.
+	lastPark map[[2]string][2]int64
+	// sweeps counts, per queue and kind, the claims with parked jobs since
+	// the latest sweep.
+	sweeps map[[2]string]int
+}
+
+// sweepDue counts a claim of queue and kind with parked jobs and reports
+// whether it sweeps (every fairSweepEvery-th).
+func (ps *partitionStmts) sweepDue(queue, kind string) bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.sweeps == nil {
+		ps.sweeps = make(map[[2]string]int)
+	}
+	k := [2]string{queue, kind}
+	ps.sweeps[k]++
+	if ps.sweeps[k] >= fairSweepEvery {
+		ps.sweeps[k] = 0
+		return true
+	}
+	return false
+}
+
+// parkDue reports whether a claim of queue and kind whose walk reached
+// (priority rp, tag rs) parks: a walk that came back short always does;
+// another when it reached fairParkGap levels past the front and past the
+// latest park, and records rp, rs as the latest park.
+func (ps *partitionStmts) parkDue(queue, kind string, short bool, fp, fs, rp, rs int64) bool {
+	if short {
+		return true
+	}
+	if rp < 0 || (fp == rp && fs > rs-fairParkGap) {
+		return false
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.lastPark == nil {
+		ps.lastPark = make(map[[2]string][2]int64)
+	}
+	k := [2]string{queue, kind}
+	if l, ok := ps.lastPark[k]; ok && l[0] == rp && l[1] > rs-fairParkGap && l[1] <= rs {
+		return false
+	}
+	ps.lastPark[k] = [2]int64{rp, rs}
+	return true
 }
 
 // prepare prepares on db the statements that a claim of up to max jobs
@@ -289,11 +426,13 @@ func (ps *partitionStmts) prepare(ctx context.Context, db *sql.DB, max int) erro
 		{&ps.running, sqlPartitionRunning},
 		{&ps.unkeyed, sqlUnkeyedJobs},
 		{&ps.unkeyedDeep, sqlUnkeyedDeep},
-		{&ps.inOrder, sqlPartitionInOrder},
 		{&ps.keyBudgets, sqlPartitionKeyBudgets},
 		{&ps.keysListed, sqlPartitionKeysListed},
 		{&ps.keysDrop, sqlPartitionKeysDrop},
 		{&ps.takeIDs, sqlPartitionTakeIDs},
+		{&ps.fair, sqlPartitionFair},
+		{&ps.fairOne, sqlPartitionFairOne},
+		{&ps.fairAfter, sqlFairAfter},
 	} {
 		if *f.stmt != nil {
 			continue
@@ -325,7 +464,7 @@ func (ps *partitionStmts) close() error {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	var errs []error
-	for _, s := range []**sql.Stmt{&ps.keys, &ps.running, &ps.unkeyed, &ps.unkeyedDeep, &ps.inOrder, &ps.keyBudgets, &ps.keysListed, &ps.keysDrop, &ps.takeIDs} {
+	for _, s := range []**sql.Stmt{&ps.keys, &ps.running, &ps.unkeyed, &ps.unkeyedDeep, &ps.keyBudgets, &ps.keysListed, &ps.keysDrop, &ps.takeIDs, &ps.fair, &ps.fairOne, &ps.fairAfter} {
 		if *s != nil {
 			errs = append(errs, (*s).Close())
 			*s = nil
@@ -345,10 +484,12 @@ type partitionTx struct {
 	tx                             *sql.Tx
 	ps                             *partitionStmts
 	keys, running, unkeyed, update *sql.Stmt // update: sqlClaimUpdateAvailable
-	unkeyedDeep, inOrder           *sql.Stmt
+	unkeyedDeep                    *sql.Stmt
 	keyBudgets, keysListed         *sql.Stmt
 	keysDrop                       *sql.Stmt
 	takeIDs                        *sql.Stmt
+	fair, fairOne                  *sql.Stmt // sqlPartitionFair, sqlPartitionFairOne
+	fairAfter                      *sql.Stmt // sqlFairAfter
 	countMoves                     *sql.Stmt // sqlCountMoves
 	// counted gathers the jobs that the takes moved to running (update
 	// flips their counted: migration 026), for writeCounted.
@@ -368,12 +509,13 @@ func (t *partitionTx) writeCounted() error {
 func (ps *partitionStmts) bind(ctx context.Context, tx *sql.Tx, st *stmts) *partitionTx {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	return &partitionTx{ctx: ctx, tx: tx, ps: ps, keys: tx.StmtContext(ctx, ps.keys),
-		running: tx.StmtContext(ctx, ps.running), unkeyed: tx.StmtContext(ctx, ps.unkeyed),
-		unkeyedDeep: tx.StmtContext(ctx, ps.unkeyedDeep), inOrder: tx.StmtContext(ctx, ps.inOrder),
-		keyBudgets: tx.StmtContext(ctx, ps.keyBudgets), keysListed: tx.StmtContext(ctx, ps.keysListed),
-		keysDrop: tx.StmtContext(ctx, ps.keysDrop),
-		takeIDs:  tx.StmtContext(ctx, ps.takeIDs), update: tx.StmtContext(ctx, st.claimUpdateAvailable),
+	bound := func(s *sql.Stmt) *sql.Stmt { return tx.StmtContext(ctx, s) }
+	return &partitionTx{ctx: ctx, tx: tx, ps: ps, keys: bound(ps.keys),
+		running: bound(ps.running), unkeyed: bound(ps.unkeyed),
+		unkeyedDeep: bound(ps.unkeyedDeep),
+		keyBudgets:  bound(ps.keyBudgets), keysListed: bound(ps.keysListed),
+		keysDrop: bound(ps.keysDrop),
+		takeIDs:  bound(ps.takeIDs), fair: bound(ps.fair), fairOne: bound(ps.fairOne), fairAfter: bound(ps.fairAfter), update: tx.StmtContext(ctx, st.claimUpdateAvailable),
 		countMoves: tx.StmtContext(ctx, st.countMoves), counted: make(moves, 2)}
 }
 
@@ -718,63 +860,6 @@ func (p *partitionSource) claim(ctx context.Context, picked []*kilntype.JobRow) 
 	return picked, nil
 }
 
-// InOrder claims, in claim order, the kind's due available jobs of keys
-// with room, as store.PartitionInOrder says: it steps sqlPartitionInOrder
-// (the kind's range of kiln_job_claim_kind, each row with its key's
-// running jobs) until it has n jobs or has read window rows, takes each
-// job without a key and each job with a key whose running jobs and jobs
-// taken before it in this read number fewer than maxRunning, and moves
-// them to running in the claim's write transaction (the database's only
-// writer: no count changes before it commits). It lists no keys: a claim
-// whose window holds enough jobs of keys with room (the common case of
-// many keys with a few jobs each) reads what the plain claim reads, plus
-// one seek of kiln_job_running_partition per job with a key.
-func (p *partitionSource) InOrder(ctx context.Context, n, window, maxRunning int) ([]*kilntype.JobRow, error) {
-	jobs, err := p.inOrder(ctx, n, window, maxRunning)
-	if err == nil {
-		jobs, err = p.claim(ctx, jobs)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("claim in claim order: %w", err)
-	}
-	return jobs, nil
-}
-
-// inOrder reads the jobs that InOrder claims.
-func (p *partitionSource) inOrder(ctx context.Context, n, window, maxRunning int) ([]*kilntype.JobRow, error) {
-	rows, err := p.tx.inOrder.QueryContext(ctx, p.p.Queue, p.kind, micros(p.p.Now))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var (
-		picked  = make([]*kilntype.JobRow, 0, n)
-		taken   = make(map[string]int, n) // jobs taken per key in this read
-		c       candidate
-		running int
-	)
-	for read := 0; read < window && len(picked) < n && rows.Next(); read++ {
-		j := new(kilntype.JobRow)
-		if err := rows.Scan(append(c.dests(j), &running)...); err != nil {
-			return nil, err
-		}
-		if j.Partition != "" {
-			if running+taken[j.Partition] >= maxRunning {
-				continue
-			}
-			taken[j.Partition]++
-		}
-		if err := c.fill(j); err != nil {
-			return nil, err
-		}
-		picked = append(picked, j)
-	}
-	if err := rows.Close(); err != nil {
-		return nil, err
-	}
-	return picked, rows.Err()
-}
-
 // unkeyedDeep returns the IDs of up to n due jobs without a key at now
 // in the second window of a claim's search for them (sqlUnkeyedDeep, from
 // where the previous such read stopped), and records where the next one
@@ -925,7 +1010,170 @@ func sum(ns []int) int {
 	return s
 }
 
+// FairOrder claims, in fair order, the kind's due available jobs with a
+// key of keys with room, as store.PartitionFairOrder says: it steps
+// sqlPartitionFair (which passes over the keys at maxRunning in SQLite)
+// until it has n jobs, takes each job whose key's running jobs and jobs
+// taken before it number fewer than maxRunning (0: no cap), and moves them
+// to running in the claim's write transaction (the database's only
+// writer: no count changes before it commits).
+func (p *partitionSource) FairOrder(ctx context.Context, n, maxRunning int) ([]*kilntype.JobRow, error) {
+	limit := maxRunning
+	if limit <= 0 {
+		limit = math.MaxInt32
+	}
+	stmt := p.tx.fair
+	if limit == 1 {
+		stmt = p.tx.fairOne
+	}
+	rows, err := stmt.QueryContext(ctx, p.p.Queue, p.kind, micros(p.p.Now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("claim in fair order: %w", err)
+	}
+	defer rows.Close()
+	var (
+		picked           = make([]*kilntype.JobRow, 0, n)
+		seen             = make(map[string]int, n)
+		c                candidate
+		running, seq     int64
+		reachP, reachSeq int64 = -1, -1 // the last job taken's priority and tag
+	)
+	for len(picked) < n && rows.Next() {
+		j := new(kilntype.JobRow)
+		if err := rows.Scan(append(c.dests(j), &seq, &running)...); err != nil {
+			return nil, fmt.Errorf("claim in fair order: %w", err)
+		}
+		before := seen[j.Partition]
+		seen[j.Partition] = before + 1
+		if int(running)+before >= limit {
+			continue
+		}
+		if err := c.fill(j); err != nil {
+			return nil, err
+		}
+		picked = append(picked, j)
+		reachP, reachSeq = int64(j.Priority), seq
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, fmt.Errorf("claim in fair order: %w", err)
+	}
+	short := len(picked) < n
+	jobs, err := p.claim(ctx, picked)
+	if err != nil || maxRunning <= 0 || p.tx.fairAfter == nil {
+		return jobs, err
+	}
+	return jobs, p.fairAfter(ctx, jobs, maxRunning, short, reachP, reachSeq)
+}
+
+// fairSweep gives back, for each key with parked jobs and room, as many
+// of its parked jobs as it has room (sqlFairSweep, sqlFairUnpark).
+func (p *partitionSource) fairSweep(ctx context.Context, maxRunning int) error {
+	rows, err := p.tx.tx.QueryContext(ctx, sqlFairSweep, p.p.Queue, p.kind, maxRunning)
+	if err != nil {
+		return fmt.Errorf("fair order: sweep: %w", err)
+	}
+	type keyRoom struct {
+		key  string
+		room int
+	}
+	var rooms []keyRoom
+	for rows.Next() {
+		var kr keyRoom
+		if err := rows.Scan(&kr.key, &kr.room); err != nil {
+			rows.Close()
+			return fmt.Errorf("fair order: sweep: %w", err)
+		}
+		rooms = append(rooms, kr)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("fair order: sweep: %w", err)
+	}
+	fairStats.Sweeps.Add(1)
+	for _, kr := range rooms {
+		n, err := execCount(p.tx.tx.ExecContext(ctx, sqlFairUnpark, p.p.Queue, p.kind, kr.key, kr.room))
+		if err != nil {
+			return fmt.Errorf("fair order: sweep: %w", err)
+		}
+		fairStats.Unparked.Add(int64(n))
+	}
+	return nil
+}
+
+// fairAfter bounds the next walks past keys at their limit (migration
+// 035): it gives back the next parked job of each key
+// that the claim took jobs of (as many as it took), and, when the walk
+// reached fairParkGap levels or more past the front, or came back short,
+// parks what the walk passed over of the keys at their limit (all but
+// each one's first maxRunning entries). One statement (two seeks) per
+// claim when nothing is parked and the walk was shallow.
+func (p *partitionSource) fairAfter(ctx context.Context, jobs []*kilntype.JobRow, maxRunning int, short bool, reachP, reachSeq int64) error {
+	fairStats.Claims.Add(1)
+	var frontP, frontSeq int64
+	var parked bool
+	if err := p.tx.fairAfter.QueryRowContext(ctx, p.p.Queue, p.kind).Scan(&frontP, &frontSeq, &parked); err != nil {
+		return fmt.Errorf("fair order: front: %w", err)
+	}
+	if parked && p.tx.ps.sweepDue(p.p.Queue, p.kind) {
+		if err := p.fairSweep(ctx, maxRunning); err != nil {
+			return err
+		}
+	}
+	if parked && len(jobs) > 0 {
+		taken := make(map[string]int, len(jobs))
+		var keys []string
+		for _, j := range jobs {
+			if taken[j.Partition] == 0 {
+				keys = append(keys, j.Partition)
+			}
+			taken[j.Partition]++
+		}
+		list, err := json.Marshal(keys)
+		if err != nil {
+			return err
+		}
+		rows, err := p.tx.tx.QueryContext(ctx, sqlFairParkedKeys, p.p.Queue, p.kind, string(list))
+		if err != nil {
+			return fmt.Errorf("fair order: parked keys: %w", err)
+		}
+		var with []string
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return fmt.Errorf("fair order: parked keys: %w", err)
+			}
+			with = append(with, k)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return fmt.Errorf("fair order: parked keys: %w", err)
+		}
+		for _, k := range with {
+			n, err := execCount(p.tx.tx.ExecContext(ctx, sqlFairUnpark, p.p.Queue, p.kind, k, taken[k]))
+			if err != nil {
+				return fmt.Errorf("fair order: unpark: %w", err)
+			}
+			fairStats.Unparked.Add(int64(n))
+		}
+	}
+	if frontSeq < 0 {
+		return nil // nothing left in the fair order
+	}
+	if !p.tx.ps.parkDue(p.p.Queue, p.kind, short, frontP, frontSeq, reachP, reachSeq) {
+		return nil // a shallow walk, or one that parked less than fairParkGap levels ago
+	}
+	if short {
+		reachP, reachSeq = math.MaxInt32, math.MaxInt64
+	}
+	n, err := execCount(p.tx.tx.ExecContext(ctx, sqlFairPark, p.p.Queue, p.kind, reachP, reachSeq, maxRunning, micros(p.p.Now)))
+	if err != nil {
+		return fmt.Errorf("fair order: park: %w", err)
+	}
+	fairStats.Parks.Add(1)
+	fairStats.Parked.Add(int64(n))
+	return nil
+}
+
 var (
 	_ store.PartitionRoomSource = (*partitionSource)(nil)
-	_ store.PartitionInOrder    = (*partitionSource)(nil)
+	_ store.PartitionFairOrder  = (*partitionSource)(nil)
 )

@@ -4,9 +4,12 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
@@ -73,15 +76,23 @@ func insertRows(params []*store.JobInsertParams) ([]insertedRow, error) {
 // fills results as JobInsertMany returns them. JobInsertMany and
 // RecurringEnqueue both insert jobs through it.
 func insertJobs(ctx context.Context, tx *sql.Tx, st *stmts, inserts map[int]*sql.Stmt, rows []insertedRow, results []store.JobInsertResult) error {
-	args := make([]any, 0, min(len(rows), batchSizes[0])*12)
+	args := make([]any, 0, min(len(rows), batchSizes[0])*13)
 	counted := make(moves, 1)
+	seqs, err := fairSeqs(ctx, tx, rows)
+	if err != nil {
+		return fmt.Errorf("fair order: %w", err)
+	}
 	for start, size := range chunks(len(rows)) {
 		args = args[:0]
-		for _, r := range rows[start : start+size] {
+		for i, r := range rows[start : start+size] {
 			j := r.job
+			var seq any
+			if seqs != nil && seqs[start+i] > 0 {
+				seq = seqs[start+i]
+			}
 			args = append(args, j.Kind, j.Queue, string(j.Args), string(j.State), int64(j.Priority),
 				int64(j.MaxAttempts), micros(j.CreatedAt), micros(j.ScheduledAt), r.tags,
-				string(j.Metadata), nullString(j.UniqueKey), j.Partition)
+				string(j.Metadata), nullString(j.UniqueKey), j.Partition, seq)
 		}
 		insert := tx.StmtContext(ctx, inserts[size])
 		if err := insertChunk(ctx, tx, st, insert, rows[start:start+size], results[start:start+size], args); err != nil {
@@ -94,6 +105,116 @@ func insertJobs(ctx context.Context, tx *sql.Tx, st *stmts, inserts map[int]*sql
 		}
 	}
 	return counted.write(ctx, tx.StmtContext(ctx, st.countMoves))
+}
+
+// fairGroup is a queue, kind and priority of jobs inserted available with
+// a key: their tags in fair order are counted apart (migration 035).
+type fairGroup struct {
+	queue, kind string
+	priority    int
+}
+
+// sqlFairLast returns, for the JSON array ?4 of keys of queue ?1, kind ?2
+// and priority ?3, the last tag of each key (empty: none), comma-separated
+// in the array's order; for the key "" (the array's first member), V, the
+// tag of the front of the fair order, or when no job with a key is
+// available there, the largest tag given (migration 035).
+const sqlFairLast = `SELECT group_concat(coalesce(CASE WHEN value = '' THEN coalesce(
+		(SELECT fair_seq FROM kiln_job INDEXED BY kiln_job_claim_fair
+			WHERE state = 'available' AND partition_key <> '' AND fair_seq IS NOT NULL
+				AND queue = ?1 AND kind = ?2 AND priority = ?3 ORDER BY fair_seq LIMIT 1),
+		(SELECT last_seq FROM kiln_job_fair_key WHERE queue = ?1 AND kind = ?2 AND partition_key = '' AND priority = ?3), 1)
+	ELSE (SELECT last_seq FROM kiln_job_fair_key WHERE queue = ?1 AND kind = ?2 AND partition_key = value AND priority = ?3) END, ''),
+	',' ORDER BY key)
+FROM json_each(?4)`
+
+// sqlFairSet records the last tags of the JSON object ?4 (key: tag) at
+// queue ?1, kind ?2 and priority ?3; the key "" holds the largest tag
+// given.
+const sqlFairSet = `INSERT INTO kiln_job_fair_key (queue, kind, partition_key, priority, last_seq)
+SELECT ?1, ?2, key, ?3, value FROM json_each(?4) WHERE true
+ON CONFLICT (queue, kind, partition_key, priority) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)`
+
+// fairSeqs returns the tags in fair order of rows (0: none, for the jobs
+// not inserted available with a key; nil when no row is), and records the
+// keys' new last tags (migration 035): start-time fair queueing, each
+// job's tag is max(V, its key's last + 1), V the tag at the front of its
+// queue, kind and priority. A key's jobs of one call are tagged in
+// schedule order (then in the order of rows, the order of their IDs), so
+// that jobs that become available together keep their schedule order.
+// Two statements per queue, kind and priority of the call, however many
+// jobs.
+func fairSeqs(ctx context.Context, tx *sql.Tx, rows []insertedRow) ([]int64, error) {
+	groups := map[fairGroup][]int{} // the indexes in rows of each group's jobs
+	var order []fairGroup
+	for i, r := range rows {
+		j := r.job
+		if j.State != kilntype.JobStateAvailable || j.Partition == "" {
+			continue
+		}
+		g := fairGroup{j.Queue, j.Kind, j.Priority}
+		if _, ok := groups[g]; !ok {
+			order = append(order, g)
+		}
+		groups[g] = append(groups[g], i)
+	}
+	if len(order) == 0 {
+		return nil, nil
+	}
+	seqs := make([]int64, len(rows))
+	for _, g := range order {
+		idx := groups[g]
+		keys := make([]string, 1, len(idx)+1) // "" first: V
+		for _, i := range idx {
+			keys = append(keys, rows[i].job.Partition)
+		}
+		slices.Sort(keys[1:])
+		keys = slices.Compact(keys)
+		list, err := json.Marshal(keys)
+		if err != nil {
+			return nil, err
+		}
+		var lasts string
+		if err := tx.QueryRowContext(ctx, sqlFairLast, g.queue, g.kind, g.priority, string(list)).Scan(&lasts); err != nil {
+			return nil, err
+		}
+		parts := strings.Split(lasts, ",")
+		if len(parts) != len(keys) {
+			return nil, fmt.Errorf("%d last tags for %d keys", len(parts), len(keys))
+		}
+		v, err := strconv.ParseInt(parts[0], 10, 64)
+		if err != nil {
+			return nil, err
+		}
+		last := make(map[string]int64, len(keys))
+		for i, k := range keys[1:] {
+			if parts[i+1] == "" {
+				continue
+			}
+			if last[k], err = strconv.ParseInt(parts[i+1], 10, 64); err != nil {
+				return nil, err
+			}
+		}
+		slices.SortStableFunc(idx, func(a, b int) int {
+			return rows[a].job.ScheduledAt.Compare(rows[b].job.ScheduledAt)
+		})
+		top := v
+		for _, i := range idx {
+			k := rows[i].job.Partition
+			s := max(v, last[k]+1)
+			last[k], seqs[i] = s, s
+			top = max(top, s)
+		}
+		last[""] = top
+		set, err := json.Marshal(last)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := tx.ExecContext(ctx, sqlFairSet, g.queue, g.kind, g.priority, string(set)); err != nil {
+			return nil, err
+		}
+	}
+	return seqs, nil
 }
 
 // inserted is a job that one multi-row insert inserted.

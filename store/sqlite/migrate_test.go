@@ -91,9 +91,9 @@ VALUES ('old', '@hourly', '', 'k', '{}', 'q', 1, 3, 'skip', 'run_once', 100, ?1,
 	if err := s.SchemaCheck(ctx); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"kiln_job_cancel_requested", "kiln_job_claim_kind", "kiln_job_claim_partition",
-		"kiln_job_claim_waiting", "kiln_job_due", "kiln_job_finalized_kind", "kiln_job_finished", "kiln_job_running_partition",
-		"kiln_job_state_inflight", "kiln_job_unique_key"}
+	want := []string{"kiln_job_cancel_requested", "kiln_job_claim_fair", "kiln_job_claim_kind", "kiln_job_claim_partition",
+		"kiln_job_claim_waiting", "kiln_job_due", "kiln_job_fair_parked", "kiln_job_finalized_kind", "kiln_job_finished",
+		"kiln_job_running_partition", "kiln_job_state_inflight", "kiln_job_unique_key"}
 	if got := jobIndexes(t, s); !slices.Equal(got, want) {
 		t.Errorf("indexes of kiln_job: %v, want %v", got, want)
 	}
@@ -141,7 +141,8 @@ func queryTexts(t *testing.T, db *sql.DB, query string) []string {
 // a key to available (which the store's statements do not count, nor add
 // the key of) moves its counters and adds its key as before, and the jobs
 // run through the store (storetest.CheckUpgradedJobs, whose last check
-// reads the counters). It fails without migration 029 (the triggers).
+// reads the counters), and the job with a key gets its tag in fair order
+// (migration 035). It fails without migration 029 (the triggers).
 func TestUpgradeFrom028(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -156,7 +157,7 @@ VALUES ('other', 'other', '{}', 'scheduled', 1, 3, 0, 0, 'tenant') RETURNING id`
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"kiln_job_count_delete", "kiln_job_count_insert", "kiln_job_parent_cleanup",
+	want := []string{"kiln_job_count_delete", "kiln_job_count_insert", "kiln_job_fair_insert", "kiln_job_parent_cleanup",
 		"kiln_job_partition_key_insert", "kiln_job_tag_delete", "kiln_job_tag_insert", "kiln_job_update"}
 	if got := queryTexts(t, s.r, `SELECT name FROM sqlite_schema
 WHERE type = 'trigger' AND tbl_name = 'kiln_job' ORDER BY name`); !slices.Equal(got, want) {
@@ -170,6 +171,9 @@ WHERE type = 'trigger' AND tbl_name = 'kiln_job' ORDER BY name`); !slices.Equal(
 	}
 	if got := queryTexts(t, s.r, `SELECT queue || '/' || kind || '/' || partition_key FROM kiln_job_partition_key`); !slices.Equal(got, []string{"other/other/tenant"}) {
 		t.Errorf("keys after an UPDATE by hand made the job with a key available: %v", got)
+	}
+	if got := queryTexts(t, s.r, `SELECT fair_seq FROM kiln_job WHERE partition_key = 'tenant'`); !slices.Equal(got, []string{"1"}) {
+		t.Errorf("tag of the job with a key made available by hand: %v, want 1 (migration 035's kiln_job_update)", got)
 	}
 	if got := queryTexts(t, s.r, `SELECT queue || '/' || state || ' ' || jobs FROM kiln_job_count
 WHERE queue = 'other' AND jobs <> 0 ORDER BY state`); !slices.Equal(got, []string{"other/available 1"}) {

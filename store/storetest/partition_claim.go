@@ -158,7 +158,8 @@ func testClaimPartitioned(t *testing.T, newStore NewStoreFunc) {
 		// (docs/flow-control.md) is PartitionWalkEvery × ceil(E/M) claims
 		// between two jobs of a key with room: with E = 2 and M = 10, 16.
 		// (PostgreSQL fails a bound of ceil(E/M) = 1 here; SQLite, which
-		// claims by key in rotation alone, meets it.)
+		// claims capped kinds in fair order, meets it: store/sqlite's
+		// TestFairBoundUnderLimit.)
 		const backlog, claimSize, limit = 2_000, 10, 50
 		f.insertN(backlog, kind("t"), partition("a"))
 		f.insertN(10, kind("t"), partition("b"))
@@ -244,11 +245,15 @@ func testClaimPartitioned(t *testing.T, newStore NewStoreFunc) {
 	t.Run("SharesInClaimOrderWithAnyKey", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		// Keys that JSON, SQL or a path would have to escape, each with 6
-		// jobs due 1, 2, ... 6 minutes ago, inserted in that order (so
-		// the claim order is the reverse of their IDs').
+		// jobs due 6, 5, ... 1 minutes ago, inserted one at a time in that
+		// order. Within a key, jobs run in the order they became available
+		// (on SQLite, whose claims of kinds claimed by key follow the fair
+		// order given at enqueue) or in claim order (priority, then
+		// schedule: PostgreSQL); inserted in schedule order, both are the
+		// same (docs/flow-control.md).
 		keys := []string{`a"b`, `c\d`, "é ü", "$.x[0]", "'; --"}
 		for _, k := range keys {
-			for m := 1; m <= 6; m++ {
+			for m := 6; m >= 1; m-- {
 				f.insertN(1, kind("t"), partition(k), scheduledAt(base.Add(-time.Duration(m)*time.Minute)))
 			}
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"testing"
 	"time"
 
@@ -47,37 +46,15 @@ func claimKeyed(t *testing.T, s *Store, q string, max, limit int) []int64 {
 	return ids
 }
 
-// TestPartitionClaimInOrderFirst checks that a claim under a per-key
-// limit takes the kind's jobs in claim order (partitionSource.InOrder),
-// up to each key's room, before it claims by key in rotation: key "z"'s
-// three jobs are the oldest, "a"'s one the newest. In claim order a
-// claim of 2 under a limit of 2 takes z's first two; the rotation, which
-// starts from the first key in byte order and takes one job per key in
-// its first round, would take a's and z's first.
-func TestPartitionClaimInOrderFirst(t *testing.T) {
-	t.Parallel()
-	s := openMigrated(t)
-	z1 := insertKeyed(t, s, "q", "z", 1, inOrderNow.Add(-time.Hour))
-	z2 := insertKeyed(t, s, "q", "z", 1, inOrderNow.Add(-59*time.Minute))
-	z3 := insertKeyed(t, s, "q", "z", 1, inOrderNow.Add(-58*time.Minute))
-	a1 := insertKeyed(t, s, "q", "a", 1, inOrderNow.Add(-time.Minute))
-	if got, want := claimKeyed(t, s, "q", 2, 2), []int64{z1, z2}; !slices.Equal(got, want) {
-		t.Fatalf("first claim of 2 under a limit of 2: jobs %v, want z's first two %v", got, want)
-	}
-	// z is at its limit: the next claim passes over z3 and takes a1.
-	if got, want := claimKeyed(t, s, "q", 2, 2), []int64{a1}; !slices.Equal(got, want) {
-		t.Fatalf("second claim: jobs %v, want a's %v (z at its limit, z3 %d passed over)", got, want, z3)
-	}
-}
-
 // TestPartitionClaimInvariants claims at random from random backlogs
 // under per-key limits of 1 to 3 (jobs without a key, two queues sharing
 // keys, jobs not yet due, three priorities, a queue paused and resumed,
-// running jobs finished between claims), so that claims run both in
-// claim order and by key in rotation, and checks after every claim: no
-// job is claimed twice, no key runs more than the limit (across queues),
-// and no claimed job with a key has a due available job of its key and
-// queue before it in claim order.
+// running jobs finished between claims), claimed in fair order (with
+// parking and the looks for jobs without a key), and checks after every
+// claim: no job is claimed twice, no key runs more than the limit (across
+// queues), and no claimed job with a key has a due available job of its
+// key and queue before it in fair order (priority, then tag: a parked
+// job's tag is its park_seq).
 func TestPartitionClaimInvariants(t *testing.T) {
 	t.Parallel()
 	for seed := range 20 {
@@ -139,14 +116,14 @@ ON CONFLICT (name) DO UPDATE SET paused = 1 - paused`); err != nil {
 }
 
 // checkFirstOfKey fails t if job id, just claimed, has a key and a due
-// available job of the same key, kind and queue before it in claim order.
+// available job of the same key, kind and queue before it in fair order.
 func checkFirstOfKey(t *testing.T, s *Store, step int, id int64) {
 	t.Helper()
 	var before int
 	if err := s.w.QueryRowContext(context.Background(), `SELECT count(*) FROM kiln_job AS j, kiln_job AS c
 WHERE c.id = ?1 AND c.partition_key <> '' AND j.state = 'available' AND j.queue = c.queue AND j.kind = c.kind
 	AND j.partition_key = c.partition_key AND j.scheduled_at <= ?2
-	AND (j.priority, j.scheduled_at, j.id) < (c.priority, c.scheduled_at, c.id)`, id, micros(inOrderNow)).Scan(&before); err != nil {
+	AND (j.priority, coalesce(j.fair_seq, j.park_seq), j.id) < (c.priority, c.fair_seq, c.id)`, id, micros(inOrderNow)).Scan(&before); err != nil {
 		t.Fatal(err)
 	}
 	if before > 0 {

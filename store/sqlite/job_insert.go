@@ -4,12 +4,9 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
@@ -78,7 +75,7 @@ func insertRows(params []*store.JobInsertParams) ([]insertedRow, error) {
 func insertJobs(ctx context.Context, tx *sql.Tx, st *stmts, inserts map[int]*sql.Stmt, rows []insertedRow, results []store.JobInsertResult) error {
 	args := make([]any, 0, min(len(rows), batchSizes[0])*13)
 	counted := make(moves, 1)
-	seqs, err := fairSeqs(ctx, tx, rows)
+	seqs, err := fairSeqs(ctx, tx, st, rows)
 	if err != nil {
 		return fmt.Errorf("fair order: %w", err)
 	}
@@ -114,25 +111,27 @@ type fairGroup struct {
 	priority    int
 }
 
-// sqlFairLast returns, for the JSON array ?4 of keys of queue ?1, kind ?2
-// and priority ?3, the last tag of each key (empty: none), comma-separated
-// in the array's order; for the key "" (the array's first member), V, the
-// tag of the front of the fair order, or when no job with a key is
-// available there, the largest tag given (migration 035).
-const sqlFairLast = `SELECT group_concat(coalesce(CASE WHEN value = '' THEN coalesce(
+// sqlFairTag records, at queue ?1, kind ?2 and priority ?3, the last
+// tags of the keys of the JSON array ?4 that have ?5 jobs each to tag
+// (migration 035), and returns each key with its new last tag: a key's
+// jobs get the tags max(V, last + 1) up to it, V the tag at the front of
+// the fair order there or, when it is empty, the largest tag given (the
+// row of the key ”). One UPSERT of one row per key, however many jobs.
+const sqlFairTag = `INSERT INTO kiln_job_fair_key (queue, kind, partition_key, priority, last_seq)
+SELECT ?1, ?2, k.value, ?3, v.v + ?5 - 1 FROM json_each(?4) AS k, (SELECT coalesce(
 		(SELECT fair_seq FROM kiln_job INDEXED BY kiln_job_claim_fair
 			WHERE state = 'available' AND partition_key <> '' AND fair_seq IS NOT NULL
 				AND queue = ?1 AND kind = ?2 AND priority = ?3 ORDER BY fair_seq LIMIT 1),
-		(SELECT last_seq FROM kiln_job_fair_key WHERE queue = ?1 AND kind = ?2 AND partition_key = '' AND priority = ?3), 1)
-	ELSE (SELECT last_seq FROM kiln_job_fair_key WHERE queue = ?1 AND kind = ?2 AND partition_key = value AND priority = ?3) END, ''),
-	',' ORDER BY key)
-FROM json_each(?4)`
+		(SELECT last_seq FROM kiln_job_fair_key WHERE queue = ?1 AND kind = ?2 AND partition_key = '' AND priority = ?3),
+		1) AS v) AS v
+WHERE true
+ON CONFLICT (queue, kind, partition_key, priority) DO UPDATE SET last_seq = max(last_seq + ?5, excluded.last_seq)
+RETURNING partition_key, last_seq`
 
-// sqlFairSet records the last tags of the JSON object ?4 (key: tag) at
-// queue ?1, kind ?2 and priority ?3; the key "" holds the largest tag
-// given.
-const sqlFairSet = `INSERT INTO kiln_job_fair_key (queue, kind, partition_key, priority, last_seq)
-SELECT ?1, ?2, key, ?3, value FROM json_each(?4) WHERE true
+// sqlFairTop records ?4 as the largest tag given at queue ?1, kind ?2 and
+// priority ?3 (the row of the key ”) unless it holds a larger one.
+const sqlFairTop = `INSERT INTO kiln_job_fair_key (queue, kind, partition_key, priority, last_seq)
+VALUES (?1, ?2, '', ?3, ?4)
 ON CONFLICT (queue, kind, partition_key, priority) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)`
 
 // fairSeqs returns the tags in fair order of rows (0: none, for the jobs
@@ -142,9 +141,10 @@ ON CONFLICT (queue, kind, partition_key, priority) DO UPDATE SET last_seq = max(
 // queue, kind and priority. A key's jobs of one call are tagged in
 // schedule order (then in the order of rows, the order of their IDs), so
 // that jobs that become available together keep their schedule order.
-// Two statements per queue, kind and priority of the call, however many
-// jobs.
-func fairSeqs(ctx context.Context, tx *sql.Tx, rows []insertedRow) ([]int64, error) {
+// Per queue, kind and priority of the call, one statement per distinct
+// number of jobs per key (sqlFairTag: usually one) and one more
+// (sqlFairTop), however many jobs.
+func fairSeqs(ctx context.Context, tx *sql.Tx, st *stmts, rows []insertedRow) ([]int64, error) {
 	groups := map[fairGroup][]int{} // the indexes in rows of each group's jobs
 	var order []fairGroup
 	for i, r := range rows {
@@ -162,55 +162,61 @@ func fairSeqs(ctx context.Context, tx *sql.Tx, rows []insertedRow) ([]int64, err
 		return nil, nil
 	}
 	seqs := make([]int64, len(rows))
+	tag, top := tx.StmtContext(ctx, st.fairTag), tx.StmtContext(ctx, st.fairTop)
+	var list []byte
 	for _, g := range order {
 		idx := groups[g]
-		keys := make([]string, 1, len(idx)+1) // "" first: V
-		for _, i := range idx {
-			keys = append(keys, rows[i].job.Partition)
-		}
-		slices.Sort(keys[1:])
-		keys = slices.Compact(keys)
-		list, err := json.Marshal(keys)
-		if err != nil {
-			return nil, err
-		}
-		var lasts string
-		if err := tx.QueryRowContext(ctx, sqlFairLast, g.queue, g.kind, g.priority, string(list)).Scan(&lasts); err != nil {
-			return nil, err
-		}
-		parts := strings.Split(lasts, ",")
-		if len(parts) != len(keys) {
-			return nil, fmt.Errorf("%d last tags for %d keys", len(parts), len(keys))
-		}
-		v, err := strconv.ParseInt(parts[0], 10, 64)
-		if err != nil {
-			return nil, err
-		}
-		last := make(map[string]int64, len(keys))
-		for i, k := range keys[1:] {
-			if parts[i+1] == "" {
-				continue
-			}
-			if last[k], err = strconv.ParseInt(parts[i+1], 10, 64); err != nil {
-				return nil, err
-			}
-		}
 		slices.SortStableFunc(idx, func(a, b int) int {
 			return rows[a].job.ScheduledAt.Compare(rows[b].job.ScheduledAt)
 		})
-		top := v
+		count := make(map[string]int, len(idx)) // jobs per key
+		for _, i := range idx {
+			count[rows[i].job.Partition]++
+		}
+		byCount := map[int][]string{} // keys per number of jobs
+		for k, n := range count {
+			byCount[n] = append(byCount[n], k)
+		}
+		last := make(map[string]int64, len(count)) // each key's new last tag
+		var given int64
+		for n, keys := range byCount {
+			list = append(list[:0], '[')
+			for i, k := range keys {
+				if i > 0 {
+					list = append(list, ',')
+				}
+				list = appendJSONString(list, k)
+			}
+			list = append(list, ']')
+			res, err := tag.QueryContext(ctx, g.queue, g.kind, g.priority, string(list), n)
+			if err != nil {
+				return nil, err
+			}
+			for res.Next() {
+				var k string
+				var l int64
+				if err := res.Scan(&k, &l); err != nil {
+					res.Close()
+					return nil, err
+				}
+				last[k], given = l, max(given, l)
+			}
+			if err := errors.Join(res.Err(), res.Close()); err != nil {
+				return nil, err
+			}
+		}
+		if len(last) != len(count) {
+			return nil, fmt.Errorf("%d last tags for %d keys", len(last), len(count))
+		}
+		for k, n := range count { // each key's next tag: the first of its n
+			last[k] -= int64(n) - 1
+		}
 		for _, i := range idx {
 			k := rows[i].job.Partition
-			s := max(v, last[k]+1)
-			last[k], seqs[i] = s, s
-			top = max(top, s)
+			seqs[i] = last[k]
+			last[k]++
 		}
-		last[""] = top
-		set, err := json.Marshal(last)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := tx.ExecContext(ctx, sqlFairSet, g.queue, g.kind, g.priority, string(set)); err != nil {
+		if _, err := top.ExecContext(ctx, g.queue, g.kind, g.priority, given); err != nil {
 			return nil, err
 		}
 	}

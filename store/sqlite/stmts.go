@@ -31,6 +31,7 @@ type stmts struct {
 	// claimUpdateAvailable and countMoves: see moves.
 	claimUpdateAvailable *sql.Stmt
 	countMoves           *sql.Stmt
+	fairTag, fairTop     *sql.Stmt // sqlFairTag, sqlFairTop (fairSeqs)
 	insertAttempt        *sql.Stmt
 	setOutput            *sql.Stmt
 	leaseRenew           *sql.Stmt
@@ -73,6 +74,8 @@ func (st *stmts) fields() []struct {
 		{&st.claimUpdate, sqlClaimUpdate},
 		{&st.claimUpdateAvailable, sqlClaimUpdateAvailable},
 		{&st.countMoves, sqlCountMoves},
+		{&st.fairTag, sqlFairTag},
+		{&st.fairTop, sqlFairTop},
 		{&st.insertAttempt, sqlInsertAttempt},
 		{&st.setOutput, sqlSetOutput},
 		{&st.leaseRenew, sqlLeaseRenew},

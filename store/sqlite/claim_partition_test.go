@@ -20,16 +20,12 @@ import (
 // take and the UPDATE) as the same claim from a queue where "a" has 1,000
 // (both queues share the indexes, so their depth is the same). Two
 // shapes: a claim of 50 under a limit of 1 per key from "a" and 59 keys
-// of one job (one job of each of 50 keys: sqlPartitionTakeFirst), and a
-// claim of 10 of keys "a" and "b" alone (two rotations, the second taking
-// 4 jobs a key: sqlPartitionTake(4)). A take that read or ranked every job
-// of a key would fetch "a"'s whole range of kiln_job_claim_partition, over
-// 100 pages more, and its rows. The first claim under a limit reads the
-// kind's first jobs in claim order (partitionSource.InOrder), four times
-// the jobs it wants, all of "a" here, before it claims by key in rotation:
-// both backlogs are deeper than that window (with 10 jobs of "a" that
-// claim reads 4 times fewer pages), and what it reads is bounded by the
-// window, not by the backlog.
+// of one job, and a fair claim (no cap) of 10 of keys "a" and "b" alone.
+// Both are claims in fair order (migration 035): the keys' first jobs
+// share the front tag level (a key's backlog holds one entry per level),
+// so the walk reads the first levels of kiln_job_claim_fair, not "a"'s
+// backlog. (Until migration 035 these were claims by key in rotation,
+// whose takes this test bounded the same way.)
 func TestPartitionClaimReadsPerJob(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()

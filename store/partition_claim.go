@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"sync"
@@ -100,41 +101,27 @@ type PartitionSource interface {
 	// last one). When after is "", the first entry is the key "" (the
 	// budget of the jobs without a key), whether or not such jobs wait.
 	KeyBudgets(ctx context.Context, after string, n, scan int, eligible time.Time) (keys []KeyTAT, end bool, err error)
+	PartitionTaker
+}
+
+// PartitionTaker is what every claim of one kind of one queue by partition
+// key needs of a backend, in rotation (PartitionSource) or in fair order
+// (PartitionFairOrder): the take of jobs by key and of jobs without a key.
+type PartitionTaker interface {
 	// Take claims, for each keys[i], up to takes[i] of its due available
 	// jobs (in priority, then ScheduledAt, then ID order), and up to
 	// empty of the due available jobs without a key among the first
 	// window of the kind in claim order, skipping jobs other claims hold;
-	// it returns the claimed jobs, running.
+	// it returns the claimed jobs, running. A PartitionFairOrder that is
+	// not a PartitionSource is given no keys (its walk takes the jobs with
+	// a key).
 	Take(ctx context.Context, keys []string, takes []int, empty, window int) ([]*kilntype.JobRow, error)
-}
-
-// PartitionRoomSource is a PartitionSource that counts each key's running
-// jobs as it lists the keys (KeysRunning), so that a claim capped per key
-// lists about as many keys as it takes jobs and does not count every
-// running job of the kind per key first: ClaimPartitioned uses it instead
-// of Keys and Running when maxRunning > 0 and no per-key rate limit
-// applies.
-type PartitionRoomSource interface {
-	PartitionSource
-	// KeysRunning returns, in byte order after after ("" starts from the
-	// first), the partition keys other than "" that have available jobs
-	// of the kind in the queue, each with the kind's jobs running under
-	// it in every process: up to the n-th key with fewer than maxRunning
-	// running, or scan keys, whichever comes first. end reports that the
-	// keys ran out (no key follows the last one).
-	KeysRunning(ctx context.Context, after string, n, scan, maxRunning int) (keys []KeyRunning, end bool, err error)
-}
-
-// KeyRunning is a partition key and the number of its jobs running.
-type KeyRunning struct {
-	Key     string
-	Running int
 }
 
 // PartitionRounder is a PartitionSource that also runs a whole round of
 // ClaimPartitioned without a per-key rate budget in one call (Round):
 // ClaimPartitioned then calls Round for each of its rounds, and neither
-// Running, Keys, KeysRunning nor Take.
+// Running, Keys nor Take.
 type PartitionRounder interface {
 	PartitionSource
 	// Round visits the partition keys other than "" that have available
@@ -178,21 +165,22 @@ type PartitionInOrder interface {
 	InOrder(ctx context.Context, n, window, maxRunning int) ([]*kilntype.JobRow, error)
 }
 
-// PartitionFairOrder is a PartitionSource that keeps the available jobs
+// PartitionFairOrder is a PartitionTaker that keeps the available jobs
 // with a key of each queue, kind and priority in fair order: start-time
 // fair queueing at enqueue (Goyal, Vin, Cheng, SIGCOMM 1996), each job's
 // tag is max(V, its key's last tag + 1) when it becomes available, V the
 // tag at the front, so that the keys come round robin, one job per key
 // per tag level (SQLite, migration 035). ClaimPartitionedKinds claims a
 // kind without a per-key rate limit (capped, MaxRunning > 0, or fair,
-// MaxRunning == 0) from such a source in that order (FairOrder) instead of
+// MaxRunning == 0) from such a source in that order (FairOrder), and one
+// with a per-key rate limit from a PartitionFairBudget, instead of
 // in claim order and by key in rotation; the jobs of the kind without a
 // key are not in the fair order, and are sought as a rotation's first key
 // visits them (Take with no keys, its cursor Unkeyed) every
 // PartitionWalkEvery-th claim of the queue and kind, and after a walk that
 // came back short.
 type PartitionFairOrder interface {
-	PartitionSource
+	PartitionTaker
 	// FairOrder claims up to n of the kind's due available jobs with a key
 	// in the queue, in fair order (priority, then tag, then ID), passing
 	// over each job whose key has maxRunning (0: no cap) running jobs of
@@ -204,6 +192,19 @@ type PartitionFairOrder interface {
 	// keys at their limit (SQLite parks their entries beyond the first
 	// maxRunning) as long as each key's jobs are claimed in that order.
 	FairOrder(ctx context.Context, n, maxRunning int) ([]*kilntype.JobRow, error)
+}
+
+// PartitionFairBudget is a PartitionFairOrder that also claims in fair
+// order a kind with a per-key rate limit (FairOrderBudget): the walk tests
+// each key's budget as it tests its running jobs.
+type PartitionFairBudget interface {
+	PartitionFairOrder
+	// FairOrderBudget is FairOrder within the per-key rate budgets of
+	// budget: the walk reads the budget of each key it meets once (See),
+	// takes a job of a key only while the key's budget has room
+	// (TryTake, which counts it), and passes the key over otherwise, as it
+	// passes a key at maxRunning. It claims no job without a key.
+	FairOrderBudget(ctx context.Context, n, maxRunning int, budget *KeyBudget) ([]*kilntype.JobRow, error)
 }
 
 // PartitionWalkEvery and PartitionInOrderRest bound how often a claim of a
@@ -324,13 +325,9 @@ func claimRotation(ctx context.Context, src PartitionSource, cursor string, want
 		rounder = nil
 	}
 	var running map[string]int
-	roomSrc, byRoom := src.(PartitionRoomSource)
-	byRoom = byRoom && maxRunning > 0 && budget == nil && rounder == nil
 	switch {
 	case rounder != nil:
 		// Each Round counts the running jobs of the keys it visits.
-	case byRoom:
-		running = map[string]int{} // set as the keys are listed
 	case maxRunning > 0:
 		var err error
 		if running, err = src.Running(ctx); err != nil {
@@ -359,10 +356,10 @@ func claimRotation(ctx context.Context, src PartitionSource, cursor string, want
 		emptyVisits = cursor == ""
 		whole       = cursor == "" // whether this rotation started at the first key
 	)
-	// listed runs a round by listing the keys (KeysRunning, Keys or
-	// KeyBudgets), then taking their jobs (Take), and up to share jobs
-	// without a key when visitEmpty (within the budget of the key "",
-	// which KeyBudgets lists first).
+	// listed runs a round by listing the keys (Keys or KeyBudgets), then
+	// taking their jobs (Take), and up to share jobs without a key when
+	// visitEmpty (within the budget of the key "", which KeyBudgets lists
+	// first).
 	listed := func(need int, visitEmpty bool) ([]*kilntype.JobRow, string, int, bool, error) {
 		var (
 			keys []string
@@ -370,8 +367,6 @@ func claimRotation(ctx context.Context, src PartitionSource, cursor string, want
 			err  error
 		)
 		switch {
-		case byRoom:
-			keys, end, err = listKeysRunning(ctx, roomSrc, cursor, min(need, maxPartitionKeys), maxRunning, running)
 		case budget != nil && maxRunning <= 0:
 			// KeyBudgets counts only the keys with room: as many as the
 			// claim still wants jobs.
@@ -483,26 +478,6 @@ func listKeys(ctx context.Context, src PartitionSource, after string, n int, bud
 	return keys, end, nil
 }
 
-// listKeysRunning lists, for a round of ClaimPartitioned, the keys after
-// after of src.KeysRunning (up to n with room under maxRunning, past at
-// most maxPartitionKeys keys) and whether they ran out, and records the
-// running jobs of each in running. The count read in the claim's
-// transaction includes the jobs it claimed in earlier rounds, so it
-// replaces what running held.
-func listKeysRunning(ctx context.Context, src PartitionRoomSource, after string, n, maxRunning int,
-	running map[string]int) ([]string, bool, error) {
-	listed, end, err := src.KeysRunning(ctx, after, n, maxPartitionKeys, maxRunning)
-	if err != nil {
-		return nil, false, err
-	}
-	keys := make([]string, len(listed))
-	for i, kr := range listed {
-		keys[i] = kr.Key
-		running[kr.Key] = kr.Running
-	}
-	return keys, end, nil
-}
-
 // ceilDiv returns a / b rounded up, for positive b.
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
@@ -589,16 +564,20 @@ func (c *PartitionCursors) InTurn(partitioned, others func() error) error {
 // from the kind's cursor in c: up to what is left of p.Max once have jobs
 // are claimed, at most the kind's limit in p.KindLimits, and within each
 // key's budget of rate (rate.KeyBudget; rate may be nil). source returns
-// the PartitionSource of a kind. It returns the jobs and the kinds' new
-// cursors, which the caller records (Set) once its transaction has
-// committed. On an error it returns them as they were before it, with
+// the PartitionTaker of a kind (a PartitionSource unless it claims in
+// fair order: PartitionFairOrder, PartitionFairBudget). It returns the jobs
+// and the kinds' new cursors, which the caller records (Set) once its
+// transaction has committed. On an error it returns them as they were before it, with
 // the error: a backend whose rounds commit on their own
 // (PartitionRounder) has claimed those jobs.
 //
 // A kind without a per-key rate limit from a source that is a
-// PartitionFairOrder (SQLite) is claimed in fair order (claimFair): a key
-// with a due job and room is served within ceil(E / M) claims of any
-// process (the order is in the database), and a job without a key within
+// PartitionFairOrder (SQLite), and one with a per-key rate limit from a
+// PartitionFairBudget (SQLite), is claimed in fair order (claimFair): a
+// key with a due job and room (under its cap and its budget) is served
+// within ceil(E / M) claims of any process (the order is in the database;
+// the keys over budget are passed over without counting), and a job
+// without a key (within the budget of the key "") within
 // PartitionWalkEvery claims of the process once it is within the window
 // of the kind's jobs in claim order that a look reads (see claimFair).
 //
@@ -619,7 +598,7 @@ func (c *PartitionCursors) InTurn(partitioned, others func() error) error {
 // waits no longer than that, nor than the jobs before it in claim order
 // of keys with room take to claim.
 func (c *PartitionCursors) ClaimPartitionedKinds(ctx context.Context, p *JobClaimParams, have int, rate *RateClaim,
-	source func(kind string) PartitionSource) ([]*kilntype.JobRow, map[string]string, error) {
+	source func(kind string) PartitionTaker) ([]*kilntype.JobRow, map[string]string, error) {
 	var claimed []*kilntype.JobRow
 	cursors := map[string]string{}
 	for _, kind := range p.PartitionedKinds() {
@@ -630,14 +609,18 @@ func (c *PartitionCursors) ClaimPartitionedKinds(ctx context.Context, p *JobClai
 		if !p.Claims(kind) || want <= 0 {
 			continue
 		}
-		src, maxRunning, budget := source(kind), p.Partitioned[kind].MaxRunning, rate.KeyBudget(kind)
-		if fo, ok := src.(PartitionFairOrder); ok && budget == nil {
-			jobs, err := c.claimFair(ctx, fo, p.Queue, kind, want, maxRunning)
+		taker, maxRunning, budget := source(kind), p.Partitioned[kind].MaxRunning, rate.KeyBudget(kind)
+		if walk := fairWalk(ctx, taker, maxRunning, budget); walk != nil {
+			jobs, err := c.claimFair(ctx, taker, p.Queue, kind, want, walk, budget)
 			claimed = append(claimed, jobs...)
 			if err != nil {
 				return claimed, cursors, err
 			}
 			continue
+		}
+		src, ok := taker.(PartitionSource)
+		if !ok {
+			return claimed, cursors, fmt.Errorf("claim %s by key: the store neither claims it in fair order nor lists its keys", kind)
 		}
 		var ord PartitionInOrder // set on this kind's in-order turns
 		if o, ok := src.(PartitionInOrder); ok && maxRunning > 0 && budget == nil && c.inOrderTurn(p.Queue, kind) {
@@ -656,32 +639,72 @@ func (c *PartitionCursors) ClaimPartitionedKinds(ctx context.Context, p *JobClai
 	return claimed, cursors, nil
 }
 
-// claimFair claims up to want jobs of kind from src in fair order
-// (PartitionFairOrder.FairOrder), and the jobs without a key (Take with
-// no keys, as a rotation's first visit does): every
-// PartitionWalkEvery-th claim of the queue and kind of c, up to a quarter
-// of want (at least 1) before the walk, and after a walk that came back
-// short, what it left of want. A due job without a key of such a kind is
-// thus claimed within PartitionWalkEvery claims of the process, whatever
-// the keys' backlogs.
-func (c *PartitionCursors) claimFair(ctx context.Context, src PartitionFairOrder, queue, kind string, want, maxRunning int) ([]*kilntype.JobRow, error) {
+// fairWalk returns the walk of src in fair order for a kind capped at
+// maxRunning per key (0: no cap) within the per-key budgets of budget (nil:
+// no per-key rate limit): PartitionFairOrder.FairOrder, or, with a budget,
+// PartitionFairBudget.FairOrderBudget; nil when src has none (the kind is
+// then claimed by key in rotation).
+func fairWalk(ctx context.Context, src PartitionTaker, maxRunning int, budget *KeyBudget) func(n int) ([]*kilntype.JobRow, error) {
+	if budget != nil {
+		fb, ok := src.(PartitionFairBudget)
+		if !ok {
+			return nil
+		}
+		return func(n int) ([]*kilntype.JobRow, error) { return fb.FairOrderBudget(ctx, n, maxRunning, budget) }
+	}
+	fo, ok := src.(PartitionFairOrder)
+	if !ok {
+		return nil
+	}
+	return func(n int) ([]*kilntype.JobRow, error) { return fo.FairOrder(ctx, n, maxRunning) }
+}
+
+// claimFair claims up to want jobs of kind in fair order (walk), and the
+// jobs without a key from src (Take with no keys, as a rotation's first
+// visit does): every PartitionWalkEvery-th claim of the queue and kind of
+// c, up to a quarter of want (at least 1) before the walk, and after a walk
+// that came back short, what it left of want. A due job without a key of
+// such a kind is thus claimed within PartitionWalkEvery claims of the
+// process, whatever the keys' backlogs. With a per-key rate limit (budget not
+// nil) the jobs without a key take at most the allowance of the key "",
+// which the store has read (KeyBudget.See) before the claim.
+func (c *PartitionCursors) claimFair(ctx context.Context, src PartitionTaker, queue, kind string, want int,
+	walk func(n int) ([]*kilntype.JobRow, error), budget *KeyBudget) ([]*kilntype.JobRow, error) {
 	var claimed []*kilntype.JobRow
 	window := max(want*partitionInOrderFactor, partitionInOrderMin)
+	unkeyed := func(n int) ([]*kilntype.JobRow, bool, error) {
+		if budget != nil {
+			if allow := budget.allowance(""); allow < n {
+				budget.hold("")
+				n = allow
+			}
+			if n <= 0 {
+				return nil, false, nil
+			}
+		}
+		jobs, err := src.Take(ctx, nil, nil, n, window)
+		if budget != nil {
+			for range jobs {
+				budget.take("")
+			}
+		}
+		return jobs, true, err
+	}
 	if c.unkeyedTurn(queue, kind) {
-		jobs, err := src.Take(ctx, nil, nil, max(1, want/4), window)
+		jobs, _, err := unkeyed(max(1, want/4))
 		if err != nil {
 			return nil, err
 		}
 		claimed = jobs
 	}
 	if len(claimed) < want {
-		jobs, err := src.FairOrder(ctx, want-len(claimed), maxRunning)
+		jobs, err := walk(want - len(claimed))
 		claimed = append(claimed, jobs...)
 		if err != nil {
 			return claimed, err
 		}
 		if len(claimed) < want { // a short walk: the jobs without a key may fill the rest
-			jobs, err := src.Take(ctx, nil, nil, want-len(claimed), window)
+			jobs, _, err := unkeyed(want - len(claimed))
 			claimed = append(claimed, jobs...)
 			if err != nil {
 				return claimed, err

@@ -68,7 +68,7 @@ func TestClaimPartitionedInOrder(t *testing.T) {
 	p := &JobClaimParams{Queue: "q", Max: 10, Kinds: []string{"t"}, Partitioned: map[string]PartitionClaim{"t": {MaxRunning: 2}}}
 	claim := func() []*kilntype.JobRow {
 		t.Helper()
-		jobs, cursors, err := c.ClaimPartitionedKinds(ctx, p, 0, nil, func(string) PartitionSource { return src })
+		jobs, cursors, err := c.ClaimPartitionedKinds(ctx, p, 0, nil, func(string) PartitionTaker { return src })
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -158,6 +158,26 @@ func (k *KeyBudget) take(key string) { k.taken[key]++ }
 // hold records that key's budget held a job back.
 func (k *KeyBudget) hold(key string) { k.held[key] = true }
 
+// See records key's budget at tat (the zero time: none, a full budget),
+// for a claim that reads each key's budget as it walks the keys instead of
+// listing them (PartitionFairBudget): the first reading of a key in the
+// claim is the one kept, so a key read again (its next job in the walk)
+// keeps what the claim took of it.
+func (k *KeyBudget) See(key string, tat time.Time) { k.see(key, tat) }
+
+// TryTake reports whether the claim may take one more job of key, a key it
+// has seen (See): when so, it counts the job taken (the budget written back
+// by Taken includes it); when not, it records that the key's budget held a
+// job back (for RateWait).
+func (k *KeyBudget) TryTake(key string) bool {
+	if k.allowance(key) <= 0 {
+		k.hold(key)
+		return false
+	}
+	k.take(key)
+	return true
+}
+
 // rateBudget is one kind's budget during a claim.
 type rateBudget struct {
 	limit kilntype.RateLimit

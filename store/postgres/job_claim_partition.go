@@ -911,7 +911,7 @@ func (s *Store) claimRounds(ctx context.Context, params *store.JobClaimParams) (
 	}
 	partitioned := func() error {
 		c := s.newClaim(params)
-		jobs, cursors, err := s.cursors.ClaimPartitionedKinds(ctx, params, len(claimed), nil, func(kind string) store.PartitionSource {
+		jobs, cursors, err := s.cursors.ClaimPartitionedKinds(ctx, params, len(claimed), nil, func(kind string) store.PartitionTaker {
 			return &partitionRounds{partitionSource{s: s, q: s.pool, c: c, kind: kind}}
 		})
 		claimed = append(claimed, jobs...)
@@ -959,7 +959,7 @@ func (s *Store) claimPartitioned(ctx context.Context, params *store.JobClaimPara
 		}
 		partitioned := func() error {
 			c := s.newClaim(p)
-			jobs, next, err := s.cursors.ClaimPartitionedKinds(ctx, p, len(claimed), rate, func(kind string) store.PartitionSource {
+			jobs, next, err := s.cursors.ClaimPartitionedKinds(ctx, p, len(claimed), rate, func(kind string) store.PartitionTaker {
 				return &partitionSource{s: s, q: tx, c: c, kind: kind}
 			})
 			claimed, cursors = append(claimed, jobs...), next

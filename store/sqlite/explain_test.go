@@ -30,7 +30,6 @@ func TestQueryPlans(t *testing.T) {
 		{"claim candidates of no kind", sqlClaimCandidates(16, 0), []any{"default", 1, nil, `["b"]`}},
 		{"available kinds", sqlAvailableKinds, []any{"default"}},
 		{"running count", sqlRunningCount, []any{`["a","b"]`, `["a"]`, 10}},
-		{"partition keys", sqlPartitionKeys, []any{"default", "a", "", 100}},
 		{"partition fair", sqlPartitionFair, []any{"default", "a", 1, 2}},
 		{"partition fair one", sqlPartitionFairOne, []any{"default", "a", 1, 1}},
 		{"fair after", sqlFairAfter, []any{"default", "a"}},
@@ -40,12 +39,8 @@ func TestQueryPlans(t *testing.T) {
 		{"fair sweep", sqlFairSweep, []any{"default", "a", 1}},
 		{"fair tag", sqlFairTag, []any{"default", "a", 1, `["k1","k2"]`, 1}},
 		{"fair top", sqlFairTop, []any{"default", "a", 1, 2}},
-		{"partition running", sqlPartitionRunning, []any{"a"}},
-		{"partition keys listed", sqlPartitionKeysListed, []any{"default", "a", ""}},
-		{"partition keys drop", sqlPartitionKeysDrop, []any{"default", "a", `["k1","k2"]`}},
-		{"partition key budgets", sqlPartitionKeyBudgets, []any{"default", "a", "", 100, 1000, 1}},
-		{"partition take", sqlPartitionTake(4), []any{"default", "a", 1, `{"k1":1,"k2":3}`}},
-		{"partition take first", sqlPartitionTake(1), []any{"default", "a", 1, `{"k1":1,"k2":1}`}},
+		{"fair rate walk", sqlPartitionFairRate, []any{"default", "a", 1}},
+		{"fair rate walk capped", sqlPartitionFairRateCapped, []any{"default", "a", 1, 2}},
 		{"partition take by IDs", sqlPartitionTakeIDs, []any{"default", "a", 1, "[1,2]"}},
 		{"unkeyed jobs", sqlUnkeyedJobs, []any{"default", "a", 1, 64, 1}},
 		{"unkeyed jobs past the first window", sqlUnkeyedDeep, []any{"default", "a", 1, 64, 1, 1, 1}},
@@ -96,6 +91,9 @@ func TestQueryPlans(t *testing.T) {
 		}
 		if strings.HasPrefix(q.name, "partition fair") {
 			wantFairWalk(t, q.name, plan)
+		}
+		if strings.HasPrefix(q.name, "fair rate walk") {
+			wantFairRateWalk(t, q.name, plan, strings.HasSuffix(q.name, "capped"))
 		}
 		for _, step := range plan {
 			// SCAN, even USING INDEX, walks a whole table or index. (A
@@ -160,6 +158,32 @@ func wantFairWalk(t *testing.T, name string, plan []string) {
 	}
 	if !walk || !running {
 		t.Errorf("%s: walk of kiln_job_claim_fair %v, seek of kiln_job_running_partition %v, want both: %q", name, walk, running, plan)
+	}
+}
+
+// wantFairRateWalk fails the test unless plan, the plan of
+// sqlPartitionFairRate (sqlPartitionFairRateCapped when capped) named name,
+// walks kiln_job_claim_fair in its order (no sort), looks each entry's
+// budget up by kiln_rate_limit_state's primary key, and, when capped,
+// seeks the key's running jobs in kiln_job_running_partition.
+func wantFairRateWalk(t *testing.T, name string, plan []string, capped bool) {
+	t.Helper()
+	var walk, budget, running bool
+	for _, step := range plan {
+		switch {
+		case strings.HasPrefix(step, "SEARCH kiln_job USING INDEX kiln_job_claim_fair (queue=? AND kind=?)"):
+			walk = true
+		case step == "SEARCH kiln_rate_limit_state USING PRIMARY KEY (kind=? AND per_key=? AND key=?)":
+			budget = true
+		case strings.Contains(step, "INDEX kiln_job_running_partition"):
+			running = true
+		case strings.HasPrefix(step, "USE TEMP B-TREE"):
+			t.Errorf("%s sorts: %q", name, step)
+		}
+	}
+	if !walk || !budget || running != capped {
+		t.Errorf("%s: walk of kiln_job_claim_fair %v, budget lookup %v, seek of kiln_job_running_partition %v (want %v): %q",
+			name, walk, budget, running, capped, plan)
 	}
 }
 

@@ -168,12 +168,13 @@ func scanCandidate(rows *sql.Rows, c *candidate) (*kilntype.JobRow, error) {
 // dests returns the destinations of a row of claimColumns, in their order,
 // for j (the job's own columns) and c (those fill converts), with room for
 // two more that a caller may append (partitionSource.FairOrder's tag and
-// running count): c's buffer, reused row after row. It clears the slices that a
+// running count), or three (FairOrderBudget's tag, running count and
+// budget): c's buffer, reused row after row. It clears the slices that a
 // scan would otherwise reuse.
 func (c *candidate) dests(j *kilntype.JobRow) []any {
 	c.args, c.metadata = nil, nil
 	if c.dest == nil {
-		c.dest = make([]any, 0, 16)
+		c.dest = make([]any, 0, 17)
 	}
 	c.dest = append(c.dest[:0], &j.ID, &j.Kind, &c.queue, &c.args, &j.Priority, &j.Attempt,
 		&j.MaxAttempts, &c.createdAt, &c.scheduledAt, &c.tags, &c.metadata, &c.uniqueKey,
@@ -181,7 +182,7 @@ func (c *candidate) dests(j *kilntype.JobRow) []any {
 	return c.dest
 }
 
-// fill sets on j (c.row, or a row of its own when c is scanned again) the
+// fill sets on j (the row that c was scanned for) the
 // columns that c holds as scanned: args, metadata ("{}" for none), the
 // times, the unique key, the last error and the tags. j.ID names the job
 // in the error of tags that do not decode.
@@ -199,10 +200,9 @@ func (c *candidate) fill(j *kilntype.JobRow) error {
 	return nil
 }
 
-// candidate holds the columns of a job that scanCandidate and scanListed
-// read on the way to its row.
+// candidate holds the columns of a job that scanCandidate and the fair
+// walks read on the way to its row.
 type candidate struct {
-	row                    kilntype.JobRow
 	createdAt, scheduledAt int64
 	args, metadata         []byte
 	queue, tags            sql.NullString
@@ -316,7 +316,7 @@ func (s *Store) JobClaim(ctx context.Context, params *store.JobClaimParams) ([]*
 		c.stmts = append(c.stmts, stmt)
 	}
 	if whole.ClaimsByKey() {
-		if err := st.partition.prepare(ctx, s.w, whole.Max); err != nil {
+		if err := st.partition.prepare(ctx, s.w); err != nil {
 			return nil, fail("claim jobs", err)
 		}
 	}
@@ -401,7 +401,7 @@ func (s *Store) claimBoth(ctx context.Context, tx *sql.Tx, st *stmts, c *candida
 	}
 	partitioned := func() error {
 		ptx := st.partition.bind(ctx, tx, st)
-		jobs, next, err := s.cursors.ClaimPartitionedKinds(ctx, whole, len(claimed), rate, func(kind string) store.PartitionSource {
+		jobs, next, err := s.cursors.ClaimPartitionedKinds(ctx, whole, len(claimed), rate, func(kind string) store.PartitionTaker {
 			return &partitionSource{tx: ptx, p: whole, kind: kind, cursors: &s.cursors}
 		})
 		claimed, cursors = append(claimed, jobs...), next

@@ -7,9 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,192 +15,17 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
-// sqlPartitionKeys returns up to ?4 partition keys other than ” of the
-// available jobs of queue ?1 and kind ?2, in byte order after ?3, by a
-// loose index scan of kiln_job_claim_partition: one seek per key, however
-// many jobs each key has queued. The count stops the recursion, not a
-// LIMIT: a LIMIT bound as a parameter makes SQLite prepare the statement
-// again whenever its value changes (see claimStmts).
-const sqlPartitionKeys = `WITH RECURSIVE keys(k, i) AS (
-	SELECT (SELECT partition_key FROM kiln_job INDEXED BY kiln_job_claim_partition
-		WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND partition_key <> '' AND partition_key > ?3
-		ORDER BY partition_key LIMIT 1), 1
-	UNION ALL
-	SELECT (SELECT partition_key FROM kiln_job INDEXED BY kiln_job_claim_partition
-		WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND partition_key <> '' AND partition_key > keys.k
-		ORDER BY partition_key LIMIT 1), keys.i + 1
-	FROM keys WHERE keys.k IS NOT NULL AND keys.i < ?4
-)
-SELECT k FROM keys WHERE k IS NOT NULL`
-
-// sqlPartitionKeyBudgets lists the partition keys other than "" of the
-// available jobs of queue ?1 and kind ?2, in byte order after ?3, each
-// with the theoretical arrival time of its per-key rate budget of kind ?2
-// (NULL: none): up to the ?4-th key whose tat is NULL or not after ?6,
-// or ?5 keys, whichever comes first. Rows are (v, tat, i). When ?3 is "",
-// the first row (i = 0) is the key "" and its own budget (the jobs
-// without a key). Each row after it holds a key's first job ID and the
-// key, as "ID key" (for sqlPartitionTakeIDs), and the budget of the key of the row before it
-// (NULL on the first such row, i = 1): a reader pairs each key with the
-// next row's tat, and a row whose v is NULL follows the last key of all
-// (the keys ran out). The rows come as one value (sqlKeyList).
-//
-// keys walks kiln_job_claim_partition as sqlPartitionKeys does (one seek
-// per key, and one more for the key after the last one paired), and each
-// step looks up the budget of the key of the row it steps from (one
-// primary-key lookup per key, made once); found counts the keys with room
-// before that one, which stops the walk. No sort: the rows come out in
-// the order of the walk.
-const sqlPartitionKeyBudgets = `WITH RECURSIVE keys(v, i, prev, found) AS (
-	SELECT ' ' || ?3, 0, NULL, 0
-	UNION ALL
-	SELECT (SELECT id || ' ' || partition_key FROM kiln_job INDEXED BY kiln_job_claim_partition
-			WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND partition_key <> ''
-				AND partition_key > substr(keys.v, instr(keys.v, ' ') + 1)
-			ORDER BY partition_key LIMIT 1),
-		keys.i + 1,
-		CASE WHEN keys.i > 0 THEN (SELECT tat FROM kiln_rate_limit_state
-			WHERE kind = ?2 AND per_key = 1 AND key = substr(keys.v, instr(keys.v, ' ') + 1)) END,
-		keys.found + (keys.i > 1 AND coalesce(keys.prev <= ?6, 1))
-	FROM keys
-	WHERE keys.v IS NOT NULL AND keys.i <= ?5 AND keys.found + (keys.i > 1 AND coalesce(keys.prev <= ?6, 1)) < ?4
-)
-SELECT ` + sqlKeyList + ` FROM (
-	SELECT '' AS v, (SELECT tat FROM kiln_rate_limit_state WHERE kind = ?2 AND per_key = 1 AND key = '') AS prev, 0 AS i
-	WHERE ?3 = ''
-	UNION ALL
-	SELECT v, prev, i FROM keys WHERE i > 0
-)`
-
-// sqlPartitionKeysListed lists, in byte order after ?3, the partition keys
-// of queue ?1 and kind ?2 in kiln_job_partition_key (migration 028: every
-// key with available jobs, and perhaps keys whose jobs have all left the
-// available state since), each with the ID of its first available job in
-// claim order (NULL: none, a key to delete: sqlPartitionKeysDrop), its
-// running jobs of kind ?2 (in any queue), that job's columns
-// (listedColumns), and, on every row, whether queue ?1 is paused.
-// The rows come in the order of the table's primary key, with no sort and
-// no recursion, one seek of kiln_job_claim_partition, one of
-// kiln_job_running_partition and one lookup of the first job by rowid per
-// key, computed as the caller steps them: KeysRunning stops stepping once
-// it has the keys it wants. A take of one job from a key reads nothing
-// more when that job is due (partitionSource.takeFirst): the listing's
-// row is the job a take would read.
-const sqlPartitionKeysListed = `SELECT k.partition_key, j.id,
-	(SELECT count(*) FROM kiln_job INDEXED BY kiln_job_running_partition
-		WHERE state = 'running' AND kind = ?2 AND partition_key = k.partition_key AND partition_key <> ''),
-	` + listedColumns + `,
-	EXISTS (SELECT 1 FROM kiln_queue WHERE name = ?1 AND paused = 1)
-FROM kiln_job_partition_key AS k
-LEFT JOIN kiln_job AS j ON j.id = (SELECT id FROM kiln_job INDEXED BY kiln_job_claim_partition
-		WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND partition_key = k.partition_key AND partition_key <> ''
-		ORDER BY priority, scheduled_at LIMIT 1)
-WHERE k.queue = ?1 AND k.kind = ?2 AND k.partition_key > ?3
-ORDER BY k.partition_key`
-
-// listedColumns are the columns of a key's first job in
-// sqlPartitionKeysListed (j) after its ID, in scanListed's order:
-// claimColumns but id, kind, queue and partition_key, which the listing
-// knows (the driver copies no text for them), with zeros for the
-// integers of a key without a job.
-const listedColumns = `j.args, coalesce(j.priority, 0), coalesce(j.attempt, 0), coalesce(j.max_attempts, 0),
-	coalesce(j.created_at, 0), coalesce(j.scheduled_at, 0), nullif(j.tags, '[]'), nullif(j.metadata, '{}'),
-	j.unique_key, j.last_error`
-
-// sqlPartitionKeysDrop deletes from kiln_job_partition_key the keys of the
-// JSON array ?3 of queue ?1 and kind ?2 that have no available job: those
-// that sqlPartitionKeysListed found without one, checked again (a job that
-// became available since added its key back: migration 028's triggers).
-const sqlPartitionKeysDrop = `DELETE FROM kiln_job_partition_key
-WHERE queue = ?1 AND kind = ?2 AND partition_key IN (SELECT value FROM json_each(?3))
-	AND NOT EXISTS (SELECT 1 FROM kiln_job INDEXED BY kiln_job_claim_partition
-		WHERE state = 'available' AND queue = ?1 AND kind = ?2
-			AND partition_key = kiln_job_partition_key.partition_key AND partition_key <> '')`
-
-// sqlKeyList is the one value that sqlPartitionKeyBudgets returns: their rows (v, prev), in the order of
-// the walk (i), as one text in which each row is v, NUL, prev and each
-// row after the first is preceded by a NUL, a NULL being empty (neither v,
-// a key's "ID key", nor prev, a number, is ever empty, and a partition
-// key holds no NUL). One row, whatever the number of keys: the driver
-// copies and boxes each text it returns (two allocations), and database/sql
-// and the driver step each row, so that ~100 rows cost ~200 allocations
-// and ~100 calls more than one row (readKeyList reads it). NULL when the
-// walk gave no row.
-const sqlKeyList = `group_concat(coalesce(v, '') || char(0) || coalesce(prev, ''), char(0) ORDER BY i)`
-
 // sqlPartitionTakeIDs returns (claimColumns of, with an empty text for
-// partition_key, which the caller knows) the jobs of the JSON array of IDs
-// ?4 that are still due available jobs of queue ?1 and kind ?2 at ?3: the
-// first jobs of the keys that sqlPartitionKeysListed listed, one
-// primary-key lookup each (NOT INDEXED: the planner would otherwise walk
+// partition_key: they have none) the jobs of the JSON array of IDs ?4
+// that are still due available jobs of queue ?1 and kind ?2 at ?3: the
+// jobs without a key that sqlUnkeyedDeep found, one primary-key lookup
+// each (NOT INDEXED: the planner would otherwise walk
 // the queue and kind's range of kiln_job_claim_kind, every available job
 // of the kind). A paused queue gives none.
 const sqlPartitionTakeIDs = `SELECT ` + claimColumnsButKey + `'' FROM kiln_job NOT INDEXED
 WHERE id IN (SELECT value FROM json_each(?4))
 	AND state = 'available' AND queue = ?1 AND kind = ?2 AND scheduled_at <= ?3
 	AND NOT EXISTS (SELECT 1 FROM kiln_queue WHERE name = ?1 AND paused = 1)`
-
-// sqlPartitionRunning counts the running jobs of kind ?1 per partition key
-// through kiln_job_running_partition.
-const sqlPartitionRunning = `SELECT partition_key, count(*) FROM kiln_job INDEXED BY kiln_job_running_partition
-WHERE state = 'running' AND kind = ?1 AND partition_key <> '' GROUP BY partition_key`
-
-// sqlPartitionTake returns the statement that reads (claimColumns of)
-// the due available jobs of queue ?1 and kind ?2 at ?3 to claim by key, in
-// one statement however many keys: for each member of the JSON object ?4,
-// the first n jobs of the key it names in claim order, n being its value
-// and at most limit. A paused queue gives none.
-//
-// SQLite has no LATERAL join, and a LIMIT cannot depend on a row (nor be
-// bound without the statement being prepared again whenever its value
-// changes: see claimStmts), so each key's jobs are a correlated list
-// subquery that reads the first limit entries of the key's range of
-// kiln_job_claim_partition (queue, kind, partition_key, priority,
-// scheduled_at, then the rowid, which is id), each looked up by rowid, and
-// a window function ranks
-// them within their key to keep its first n. limit is a power of two at
-// least the largest n (partitionTakeLimit): one prepared statement per
-// limit, and at most twice the entries taken are read per key. (A walk of
-// each range one job at a time would need a seek past the previous job's
-// (priority, scheduled_at, id); SQLite seeks that row value only by its
-// first one or two columns, and the jobs of one batch share both.)
-func sqlPartitionTake(limit int) string {
-	if limit == 1 {
-		return sqlPartitionTakeFirst
-	}
-	return fmt.Sprintf(`WITH want(k, n) AS (
-	SELECT key, value FROM json_each(?4)
-	WHERE value > 0 AND NOT EXISTS (SELECT 1 FROM kiln_queue WHERE name = ?1 AND paused = 1)
-),
-pick AS (
-	SELECT j.id, want.n,
-		row_number() OVER (PARTITION BY want.k ORDER BY j.priority, j.scheduled_at, j.id) AS r
-	FROM want JOIN kiln_job AS j ON j.id IN (
-		SELECT id FROM kiln_job INDEXED BY kiln_job_claim_partition
-		WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND partition_key = want.k AND partition_key <> ''
-			AND scheduled_at <= ?3
-		ORDER BY priority, scheduled_at, id
-		LIMIT %d)
-)
-SELECT `+claimColumns+` FROM kiln_job WHERE id IN (SELECT id FROM pick WHERE r <= n)`, limit)
-}
-
-// sqlPartitionTakeFirst is sqlPartitionTake(1), which takes one job per
-// key (every take of a claim's first rotation over the keys): each key's
-// first due job is one seek of its range (a correlated scalar subquery),
-// with no ranking.
-const sqlPartitionTakeFirst = `SELECT ` + claimColumns + ` FROM kiln_job WHERE id IN (
-	SELECT (SELECT id FROM kiln_job INDEXED BY kiln_job_claim_partition
-		WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND partition_key = want.key AND partition_key <> ''
-			AND scheduled_at <= ?3
-		ORDER BY priority, scheduled_at, id LIMIT 1)
-	FROM json_each(?4) AS want
-	WHERE want.value > 0 AND NOT EXISTS (SELECT 1 FROM kiln_queue WHERE name = ?1 AND paused = 1)
-)`
-
-// partitionTakeLimit returns the LIMIT of the sqlPartitionTake that takes
-// up to n jobs of a key: n rounded up to a power of two (claimLimit).
-func partitionTakeLimit(n int) int { return claimLimit(n) }
 
 // sqlUnkeyedJobs returns (claimColumns of) the jobs without a key among
 // the first ?4 due available jobs of queue ?1 and kind ?2 at ?3 in claim
@@ -268,6 +90,39 @@ WHERE state = 'available' AND partition_key <> '' AND fair_seq IS NOT NULL AND q
 	AND scheduled_at <= ?3 AND ?4 = 1
 	AND NOT EXISTS (SELECT 1 FROM kiln_job AS r INDEXED BY kiln_job_running_partition
 		WHERE r.state = 'running' AND r.kind = ?2 AND r.partition_key = kiln_job.partition_key AND r.partition_key <> '')
+	AND NOT EXISTS (SELECT 1 FROM kiln_queue WHERE name = ?1 AND paused = 1)
+ORDER BY priority, fair_seq, id`
+
+// sqlPartitionFairRate returns (claimColumns of, then the theoretical
+// arrival time of the job's key's per-key rate budget of kind ?2, NULL for
+// none) the due available jobs with a key of queue ?1 and kind ?2 at ?3 in
+// fair order, walking kiln_job_claim_fair from its front as
+// sqlPartitionFair does, for a kind with a per-key rate limit and no
+// per-key cap: the caller tests each key's budget (KeyBudget.TryTake) as
+// it steps the rows, and keeps the first budget read of each key for the
+// claim. Each entry costs one primary-key lookup of kiln_rate_limit_state.
+// A paused queue gives none.
+const sqlPartitionFairRate = `SELECT ` + claimColumns + `, fair_seq, 0,
+	(SELECT tat FROM kiln_rate_limit_state WHERE kind = ?2 AND per_key = 1 AND key = kiln_job.partition_key)
+FROM kiln_job INDEXED BY kiln_job_claim_fair
+WHERE state = 'available' AND partition_key <> '' AND fair_seq IS NOT NULL AND queue = ?1 AND kind = ?2
+	AND scheduled_at <= ?3
+	AND NOT EXISTS (SELECT 1 FROM kiln_queue WHERE name = ?1 AND paused = 1)
+ORDER BY priority, fair_seq, id`
+
+// sqlPartitionFairRateCapped is sqlPartitionFairRate for a kind capped per
+// key as well: as sqlPartitionFair, it passes over the jobs of keys with ?4
+// or more running jobs of the kind, and returns each row's running jobs
+// before its budget.
+const sqlPartitionFairRateCapped = `SELECT ` + claimColumns + `, fair_seq,
+	(SELECT count(*) FROM kiln_job AS r INDEXED BY kiln_job_running_partition
+		WHERE r.state = 'running' AND r.kind = ?2 AND r.partition_key = kiln_job.partition_key AND r.partition_key <> ''),
+	(SELECT tat FROM kiln_rate_limit_state WHERE kind = ?2 AND per_key = 1 AND key = kiln_job.partition_key)
+FROM kiln_job INDEXED BY kiln_job_claim_fair
+WHERE state = 'available' AND partition_key <> '' AND fair_seq IS NOT NULL AND queue = ?1 AND kind = ?2
+	AND scheduled_at <= ?3
+	AND (SELECT count(*) FROM kiln_job AS r INDEXED BY kiln_job_running_partition
+		WHERE r.state = 'running' AND r.kind = ?2 AND r.partition_key = kiln_job.partition_key AND r.partition_key <> '') < ?4
 	AND NOT EXISTS (SELECT 1 FROM kiln_queue WHERE name = ?1 AND paused = 1)
 ORDER BY priority, fair_seq, id`
 
@@ -350,16 +205,12 @@ var fairStats struct{ Parks, Parked, Unparked, Claims, Sweeps atomic.Int64 }
 // predates it must still run everything else).
 type partitionStmts struct {
 	// mu guards every field.
-	mu                     sync.Mutex
-	keys, running, unkeyed *sql.Stmt
-	unkeyedDeep            *sql.Stmt         // sqlUnkeyedDeep
-	keysListed             *sql.Stmt         // sqlPartitionKeysListed (per-key caps)
-	keysDrop               *sql.Stmt         // sqlPartitionKeysDrop (after keysListed)
-	takeIDs                *sql.Stmt         // sqlPartitionTakeIDs (after keysListed)
-	fair, fairOne          *sql.Stmt         // sqlPartitionFair, sqlPartitionFairOne
-	fairAfter              *sql.Stmt         // sqlFairAfter
-	keyBudgets             *sql.Stmt         // sqlPartitionKeyBudgets (per-key rate limits)
-	take                   map[int]*sql.Stmt // by LIMIT (sqlPartitionTake)
+	mu                    sync.Mutex
+	unkeyed, unkeyedDeep  *sql.Stmt // sqlUnkeyedJobs, sqlUnkeyedDeep
+	takeIDs               *sql.Stmt // sqlPartitionTakeIDs (after unkeyedDeep)
+	fair, fairOne         *sql.Stmt // sqlPartitionFair, sqlPartitionFairOne
+	fairAfter             *sql.Stmt // sqlFairAfter
+	fairRate, fairRateCap *sql.Stmt // sqlPartitionFairRate, sqlPartitionFairRateCapped
 	// lastPark holds, per queue and kind, the priority and tag up to which
 	// the latest claim in fair order parked.
 	lastPark map[[2]string][2]int64
@@ -409,30 +260,27 @@ func (ps *partitionStmts) parkDue(queue, kind string, short bool, fp, fs, rp, rs
 	return true
 }
 
-// prepare prepares on db the statements that a claim of up to max jobs
-// may need: sqlPartitionTake for every LIMIT up to partitionTakeLimit(max),
-// so that a take of any size finds its statement within the claim's
-// transaction (where the writer's only connection cannot prepare for
-// later claims). Like stmts, it must not be called inside a writer
-// transaction.
-func (ps *partitionStmts) prepare(ctx context.Context, db *sql.DB, max int) error {
+// prepare prepares on db the statements that a claim by key may need, so
+// that it finds them within the claim's transaction (where the writer's
+// only connection cannot prepare for later claims). Like stmts, it must
+// not be called inside a writer transaction. None names
+// kiln_job_claim_partition nor kiln_job_partition_key, which the contract
+// migration 037 drops: this build runs before and after it.
+func (ps *partitionStmts) prepare(ctx context.Context, db *sql.DB) error {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	for _, f := range []struct {
 		stmt  **sql.Stmt
 		query string
 	}{
-		{&ps.keys, sqlPartitionKeys},
-		{&ps.running, sqlPartitionRunning},
 		{&ps.unkeyed, sqlUnkeyedJobs},
 		{&ps.unkeyedDeep, sqlUnkeyedDeep},
-		{&ps.keyBudgets, sqlPartitionKeyBudgets},
-		{&ps.keysListed, sqlPartitionKeysListed},
-		{&ps.keysDrop, sqlPartitionKeysDrop},
 		{&ps.takeIDs, sqlPartitionTakeIDs},
 		{&ps.fair, sqlPartitionFair},
 		{&ps.fairOne, sqlPartitionFairOne},
 		{&ps.fairAfter, sqlFairAfter},
+		{&ps.fairRate, sqlPartitionFairRate},
+		{&ps.fairRateCap, sqlPartitionFairRateCapped},
 	} {
 		if *f.stmt != nil {
 			continue
@@ -443,19 +291,6 @@ func (ps *partitionStmts) prepare(ctx context.Context, db *sql.DB, max int) erro
 		}
 		*f.stmt = s
 	}
-	if ps.take == nil {
-		ps.take = make(map[int]*sql.Stmt)
-	}
-	for limit := 1; limit <= partitionTakeLimit(max); limit *= 2 {
-		if ps.take[limit] != nil {
-			continue
-		}
-		s, err := db.PrepareContext(ctx, sqlPartitionTake(limit))
-		if err != nil {
-			return fmt.Errorf("prepare: %w", err)
-		}
-		ps.take[limit] = s
-	}
 	return nil
 }
 
@@ -464,15 +299,12 @@ func (ps *partitionStmts) close() error {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	var errs []error
-	for _, s := range []**sql.Stmt{&ps.keys, &ps.running, &ps.unkeyed, &ps.unkeyedDeep, &ps.keyBudgets, &ps.keysListed, &ps.keysDrop, &ps.takeIDs, &ps.fair, &ps.fairOne, &ps.fairAfter} {
+	for _, s := range []**sql.Stmt{&ps.unkeyed, &ps.unkeyedDeep, &ps.takeIDs, &ps.fair, &ps.fairOne, &ps.fairAfter,
+		&ps.fairRate, &ps.fairRateCap} {
 		if *s != nil {
 			errs = append(errs, (*s).Close())
 			*s = nil
 		}
-	}
-	for limit, s := range ps.take {
-		errs = append(errs, s.Close())
-		delete(ps.take, limit)
 	}
 	return errors.Join(errs...)
 }
@@ -480,17 +312,16 @@ func (ps *partitionStmts) close() error {
 // partitionTx is the statements of partitionStmts for one claim's write
 // transaction.
 type partitionTx struct {
-	ctx                            context.Context
-	tx                             *sql.Tx
-	ps                             *partitionStmts
-	keys, running, unkeyed, update *sql.Stmt // update: sqlClaimUpdateAvailable
-	unkeyedDeep                    *sql.Stmt
-	keyBudgets, keysListed         *sql.Stmt
-	keysDrop                       *sql.Stmt
-	takeIDs                        *sql.Stmt
-	fair, fairOne                  *sql.Stmt // sqlPartitionFair, sqlPartitionFairOne
-	fairAfter                      *sql.Stmt // sqlFairAfter
-	countMoves                     *sql.Stmt // sqlCountMoves
+	ctx                   context.Context
+	tx                    *sql.Tx
+	ps                    *partitionStmts
+	unkeyed, unkeyedDeep  *sql.Stmt
+	takeIDs               *sql.Stmt
+	fair, fairOne         *sql.Stmt // sqlPartitionFair, sqlPartitionFairOne
+	fairAfter             *sql.Stmt // sqlFairAfter
+	fairRate, fairRateCap *sql.Stmt // sqlPartitionFairRate, sqlPartitionFairRateCapped
+	update                *sql.Stmt // sqlClaimUpdateAvailable
+	countMoves            *sql.Stmt // sqlCountMoves
 	// counted gathers the jobs that the takes moved to running (update
 	// flips their counted: migration 026), for writeCounted.
 	counted moves
@@ -504,40 +335,22 @@ func (t *partitionTx) writeCounted() error {
 	return t.counted.write(t.ctx, t.countMoves)
 }
 
-// bind returns the statements for tx, bound to it (those of
-// sqlPartitionTake when used: see partitionTx.take).
+// bind returns the statements for tx, bound to it.
 func (ps *partitionStmts) bind(ctx context.Context, tx *sql.Tx, st *stmts) *partitionTx {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	bound := func(s *sql.Stmt) *sql.Stmt { return tx.StmtContext(ctx, s) }
-	return &partitionTx{ctx: ctx, tx: tx, ps: ps, keys: bound(ps.keys),
-		running: bound(ps.running), unkeyed: bound(ps.unkeyed),
-		unkeyedDeep: bound(ps.unkeyedDeep),
-		keyBudgets:  bound(ps.keyBudgets), keysListed: bound(ps.keysListed),
-		keysDrop: bound(ps.keysDrop),
-		takeIDs:  bound(ps.takeIDs), fair: bound(ps.fair), fairOne: bound(ps.fairOne), fairAfter: bound(ps.fairAfter), update: tx.StmtContext(ctx, st.claimUpdateAvailable),
-		countMoves: tx.StmtContext(ctx, st.countMoves), counted: make(moves, 2)}
+	return &partitionTx{ctx: ctx, tx: tx, ps: ps, unkeyed: bound(ps.unkeyed), unkeyedDeep: bound(ps.unkeyedDeep),
+		takeIDs: bound(ps.takeIDs), fair: bound(ps.fair), fairOne: bound(ps.fairOne), fairAfter: bound(ps.fairAfter),
+		fairRate: bound(ps.fairRate), fairRateCap: bound(ps.fairRateCap), update: bound(st.claimUpdateAvailable),
+		countMoves: bound(st.countMoves), counted: make(moves, 2)}
 }
 
-// take returns sqlPartitionTake for takes of up to n jobs a key, bound to
-// the transaction. prepare prepared it, for n up to the claim's Max.
-func (t *partitionTx) take(n int) (*sql.Stmt, error) {
-	limit := partitionTakeLimit(n)
-	t.ps.mu.Lock()
-	s := t.ps.take[limit]
-	t.ps.mu.Unlock()
-	if s == nil {
-		return nil, fmt.Errorf("no statement prepared for a take of %d jobs", n)
-	}
-	return t.tx.StmtContext(t.ctx, s), nil
-}
-
-// partitionSource is store.PartitionRoomSource for one kind of a claim,
+// partitionSource is store.PartitionFairBudget for one kind of a claim,
 // in its write transaction (the database's only writer: the counts of
-// running jobs hold until it commits). Each method is one statement, so
-// a round of store.ClaimPartitioned is three (Keys, KeysRunning or
-// KeyBudgets, Take's read and its UPDATE), and a fourth when it visits the
-// jobs without a key, however many keys it visits.
+// running jobs and the budgets hold until it commits). The jobs with a key
+// are claimed in fair order (FairOrder, FairOrderBudget: one walk of
+// kiln_job_claim_fair and one UPDATE), the jobs without a key by Take.
 type partitionSource struct {
 	tx   *partitionTx
 	p    *store.JobClaimParams
@@ -545,235 +358,19 @@ type partitionSource struct {
 	// cursors holds where the claims' reads of jobs without a key past
 	// their first window start (store.PartitionCursors.Unkeyed).
 	cursors *store.PartitionCursors
-	// first holds, for each key of the latest KeysRunning, the ID of its
-	// first available job in claim order, for the Take that follows it
-	// in the same transaction (which clears it): that job is the one
-	// Take would seek for a take of 1 job of the key, if it is due.
-	first map[string]int64
-	// firstJob holds, for each key of the latest KeysRunning with room
-	// under the cap, its first available job in claim order as the
-	// listing read it (not yet claimed), for the Take that follows it in
-	// the same transaction (which clears it): the job a take of 1 job of
-	// the key claims, if it is due. Empty when the queue is paused.
-	firstJob map[string]*kilntype.JobRow
 }
 
-func (p *partitionSource) Keys(ctx context.Context, after string, n int) ([]string, error) {
-	rows, err := p.tx.keys.QueryContext(ctx, p.p.Queue, p.kind, after, n)
-	if err != nil {
-		return nil, fmt.Errorf("list partition keys: %w", err)
+// Take claims up to empty of the due available jobs without a key among
+// the first window of the kind in claim order (sqlUnkeyedJobs), and, when
+// those are all taken by jobs with a key, among as many again past the
+// place where the previous such read stopped (unkeyedDeep), as
+// store.PartitionTaker says. It takes no keys: the jobs with a key are
+// claimed in fair order (FairOrder, FairOrderBudget).
+func (p *partitionSource) Take(ctx context.Context, keys []string, _ []int, empty, window int) ([]*kilntype.JobRow, error) {
+	if len(keys) > 0 {
+		return nil, errors.New("select jobs by key: SQLite claims the jobs with a key in fair order")
 	}
-	defer rows.Close()
-	keys := make([]string, 0, n)
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			return nil, fmt.Errorf("list partition keys: %w", err)
-		}
-		keys = append(keys, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list partition keys: %w", err)
-	}
-	return keys, nil
-}
-
-func (p *partitionSource) KeysRunning(ctx context.Context, after string, n, scan, maxRunning int) ([]store.KeyRunning, bool, error) {
-	keys, dead, end, err := p.listKeys(ctx, after, n, scan, maxRunning)
-	if err == nil && len(dead) > 0 {
-		err = p.dropKeys(ctx, dead)
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("list partition keys and running jobs: %w", err)
-	}
-	return keys, end, nil
-}
-
-// listKeys steps sqlPartitionKeysListed from after: the keys with an
-// available job, each with its running jobs, up to the n-th with fewer
-// than maxRunning running or scan keys, whichever comes first, recording
-// each one's first job in first; and the keys it passed that have none
-// (dead), which it does not count, up to scan of them: past that it stops
-// there (end false), so that one listing, which runs in the claim's write
-// transaction, walks a bounded number of keys however many a bulk cancel
-// or delete left without jobs (their deletion lets the next listing from
-// the same place go on past them). end reports that no key with an
-// available job follows the last one returned.
-func (p *partitionSource) listKeys(ctx context.Context, after string, n, scan, maxRunning int) (keys []store.KeyRunning,
-	dead []string, end bool, err error) {
-	rows, err := p.tx.keysListed.QueryContext(ctx, p.p.Queue, p.kind, after)
-	if err != nil {
-		return nil, nil, false, err
-	}
-	defer rows.Close()
-	if p.firstJob == nil {
-		p.firstJob = make(map[string]*kilntype.JobRow, n+1)
-	}
-	clear(p.firstJob)
-	keys = make([]store.KeyRunning, 0, n)
-	var (
-		room    int
-		key     string
-		running int
-		paused  bool
-		c       candidate
-		id      sql.NullInt64
-	)
-	for rows.Next() {
-		if err := scanListed(rows, &key, &running, &id, &c, &paused); err != nil {
-			return nil, nil, false, err
-		}
-		switch {
-		case !id.Valid:
-			if dead = append(dead, key); len(dead) >= scan {
-				return keys, dead, false, rows.Close()
-			}
-			continue
-		case room == n || len(keys) == scan:
-			return keys, dead, false, rows.Close() // a key with an available job follows
-		}
-		keys = append(keys, store.KeyRunning{Key: key, Running: running})
-		if running < maxRunning {
-			room++
-			if !paused {
-				j := &kilntype.JobRow{ID: id.Int64, Kind: p.kind, Priority: c.row.Priority, Attempt: c.row.Attempt,
-					MaxAttempts: c.row.MaxAttempts, Partition: key}
-				if err := c.fill(j); err != nil {
-					return nil, nil, false, err
-				}
-				p.firstJob[key] = j
-			}
-		}
-	}
-	return keys, dead, true, rows.Err()
-}
-
-// scanListed reads a row of sqlPartitionKeysListed: the key, its first
-// job's ID (NULL: none), its running jobs, the first job's columns
-// (listedColumns, into c), and whether the queue is paused. c's slices and texts are fresh
-// copies: the caller may keep them.
-func scanListed(rows *sql.Rows, key *string, running *int, id *sql.NullInt64, c *candidate, paused *bool) error {
-	c.args, c.metadata = nil, nil
-	return rows.Scan(key, id, running, &c.args, &c.row.Priority, &c.row.Attempt, &c.row.MaxAttempts,
-		&c.createdAt, &c.scheduledAt, &c.tags, &c.metadata, &c.uniqueKey, &c.lastError, paused)
-}
-
-// dropKeys deletes from kiln_job_partition_key the keys of dead that still
-// have no available job (sqlPartitionKeysDrop).
-func (p *partitionSource) dropKeys(ctx context.Context, dead []string) error {
-	list, err := json.Marshal(dead)
-	if err != nil {
-		return err
-	}
-	if _, err := p.tx.keysDrop.ExecContext(ctx, p.p.Queue, p.kind, string(list)); err != nil {
-		return fmt.Errorf("drop keys without available jobs: %w", err)
-	}
-	return nil
-}
-
-func (p *partitionSource) KeyBudgets(ctx context.Context, after string, n, scan int, eligible time.Time) ([]store.KeyTAT, bool, error) {
-	var list sql.NullString
-	if err := p.tx.keyBudgets.QueryRowContext(ctx, p.p.Queue, p.kind, after, n, scan, micros(eligible)).Scan(&list); err != nil {
-		return nil, false, fmt.Errorf("list partition keys and budgets: %w", err)
-	}
-	p.resetFirst(n)
-	var bad error
-	// With after "", the first row is the key "" and its own budget.
-	keys, end := readKeyList(list.String, n+2, after == "", func(v, tat string) store.KeyTAT {
-		var kt store.KeyTAT
-		var err error
-		if v != "" { // not the key "" of the first row
-			kt.Key, err = p.listed(v)
-		}
-		if err == nil && tat != "" {
-			var t int64
-			t, err = strconv.ParseInt(tat, 10, 64)
-			kt.TAT = fromMicros(t)
-		}
-		if err != nil {
-			bad = err
-		}
-		return kt
-	})
-	if bad != nil {
-		return nil, false, fmt.Errorf("list partition keys and budgets: %w", bad)
-	}
-	return keys, end, nil
-}
-
-// resetFirst empties first, for a listing of about n keys.
-func (p *partitionSource) resetFirst(n int) {
-	if p.first == nil {
-		p.first = make(map[string]int64, n+1)
-	}
-	clear(p.first)
-}
-
-// listed returns the key of v, a listed key's "ID key", and records the
-// ID as the key's first job in first.
-func (p *partitionSource) listed(v string) (string, error) {
-	id, key, ok := strings.Cut(v, " ")
-	first, err := strconv.ParseInt(id, 10, 64)
-	if !ok || err != nil {
-		return "", fmt.Errorf("listed key %q: not an ID and a key", v)
-	}
-	p.first[key] = first
-	return key, nil
-}
-
-// readKeyList reads a listing of keys (sqlPartitionKeyBudgets) returned as one text (sqlKeyList), in which
-// each row holds a key (empty: NULL, once the keys ran out) and the value
-// of the key of the row before it (empty: NULL): pair makes each key's
-// entry from the key and the value of the row after it. When own is set,
-// the first row holds its own key's value instead, and is an entry of its
-// own, outside the pairing. It returns the entries in the order of the
-// rows (room for n of them), and end: the last row's key is NULL (the
-// keys ran out). The keys and values passed to pair are parts of list:
-// reading the rows allocates nothing but the entries.
-func readKeyList[E any](list string, n int, own bool, pair func(key, v string) E) (entries []E, end bool) {
-	entries = make([]E, 0, n)
-	var prev string // the key of the row before ("": none, or NULL)
-	for first := true; list != ""; first = false {
-		key, rest, _ := strings.Cut(list, "\x00")
-		v, rest, _ := strings.Cut(rest, "\x00")
-		list = rest
-		switch {
-		case own && first:
-			entries = append(entries, pair(key, v))
-			continue
-		case prev != "":
-			entries = append(entries, pair(prev, v))
-		}
-		prev, end = key, key == ""
-	}
-	return entries, end
-}
-
-func (p *partitionSource) Running(ctx context.Context) (map[string]int, error) {
-	rows, err := p.tx.running.QueryContext(ctx, p.kind)
-	if err != nil {
-		return nil, fmt.Errorf("count running jobs per key: %w", err)
-	}
-	defer rows.Close()
-	running := map[string]int{}
-	for rows.Next() {
-		var (
-			k string
-			n int
-		)
-		if err := rows.Scan(&k, &n); err != nil {
-			return nil, fmt.Errorf("count running jobs per key: %w", err)
-		}
-		running[k] = n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("count running jobs per key: %w", err)
-	}
-	return running, nil
-}
-
-func (p *partitionSource) Take(ctx context.Context, keys []string, takes []int, empty, window int) ([]*kilntype.JobRow, error) {
-	picked := make([]*kilntype.JobRow, 0, sum(takes)+empty)
+	picked := make([]*kilntype.JobRow, 0, empty)
 	read := func(stmt *sql.Stmt, args ...any) error {
 		rows, err := stmt.QueryContext(ctx, args...)
 		if err != nil {
@@ -803,30 +400,6 @@ func (p *partitionSource) Take(ctx context.Context, keys []string, takes []int, 
 			if err != nil {
 				return nil, fmt.Errorf("select jobs without a key: %w", err)
 			}
-		}
-	}
-	if len(keys) > 0 {
-		keys, takes = p.takeListed(keys, takes, now, &picked)
-	}
-	if len(keys) > 0 {
-		var err error
-		if keys, takes, err = p.takeFirst(keys, takes, func(ids []int64) error {
-			return read(p.tx.takeIDs, p.p.Queue, p.kind, now, jsonIDs(ids))
-		}, &picked); err != nil {
-			return nil, err
-		}
-	}
-	if len(keys) > 0 {
-		want, err := jsonTakes(keys, takes)
-		if err != nil {
-			return nil, fmt.Errorf("select jobs by key: %w", err)
-		}
-		stmt, err := p.tx.take(slices.Max(takes))
-		if err != nil {
-			return nil, fmt.Errorf("select jobs by key: %w", err)
-		}
-		if err := read(stmt, p.p.Queue, p.kind, now, want); err != nil {
-			return nil, fmt.Errorf("select jobs by key: %w", err)
 		}
 	}
 	return p.claim(ctx, picked)
@@ -904,112 +477,6 @@ func (p *partitionSource) unkeyedDeep(ctx context.Context, now int64, window, n 
 	return ids, nil
 }
 
-// takeListed appends to *picked the first job of each key of keys whose
-// take is 1 and whose first job, as the listing before it read it
-// (firstJob), is due at now (Unix microseconds), and returns the keys and
-// takes left for a read: the others, and those whose first job was not
-// due. It reads nothing: the listing ran in the same write transaction, so
-// each such job is still available. It clears firstJob.
-func (p *partitionSource) takeListed(keys []string, takes []int, now int64, picked *[]*kilntype.JobRow) ([]string, []int) {
-	if len(p.firstJob) == 0 {
-		return keys, takes
-	}
-	defer clear(p.firstJob)
-	due := func(i int) *kilntype.JobRow {
-		if j := p.firstJob[keys[i]]; j != nil && takes[i] == 1 && micros(j.ScheduledAt) <= now {
-			return j
-		}
-		return nil
-	}
-	var restKeys []string
-	var restTakes []int
-	for i, k := range keys {
-		if j := due(i); j != nil {
-			*picked = append(*picked, j)
-		} else {
-			restKeys, restTakes = append(restKeys, k), append(restTakes, takes[i])
-		}
-	}
-	return restKeys, restTakes
-}
-
-// takeFirst reads (with readIDs, which appends to *picked) the first job
-// of each key of keys whose take is 1 and whose first job the listing
-// before it found (first), sets each such job's Partition (which
-// sqlPartitionTakeIDs leaves out), and returns the keys and takes left
-// for a take by key: the others, and those whose first job was not due.
-// It clears first.
-func (p *partitionSource) takeFirst(keys []string, takes []int, readIDs func([]int64) error,
-	picked *[]*kilntype.JobRow) ([]string, []int, error) {
-	if len(p.first) == 0 {
-		return keys, takes, nil
-	}
-	defer clear(p.first)
-	ids := make([]int64, 0, len(keys))
-	keyOf := make(map[int64]string, len(keys))
-	for i, k := range keys {
-		if id, ok := p.first[k]; ok && takes[i] == 1 {
-			ids = append(ids, id)
-			keyOf[id] = k
-		}
-	}
-	if len(ids) == 0 {
-		return keys, takes, nil
-	}
-	before := len(*picked)
-	if err := readIDs(ids); err != nil {
-		return nil, nil, fmt.Errorf("select jobs by ID: %w", err)
-	}
-	read := (*picked)[before:]
-	for _, j := range read {
-		j.Partition = keyOf[j.ID]
-	}
-	if len(read) == len(ids) && len(ids) == len(keys) {
-		return nil, nil, nil // the common case: every key's first job
-	}
-	took := make(map[string]bool, len(read))
-	for _, j := range read {
-		took[j.Partition] = true
-	}
-	var restKeys []string
-	var restTakes []int
-	for i, k := range keys {
-		if !took[k] {
-			restKeys, restTakes = append(restKeys, k), append(restTakes, takes[i])
-		}
-	}
-	return restKeys, restTakes, nil
-}
-
-// jsonTakes encodes keys and takes as the JSON object of sqlPartitionTake:
-// each key, a member whose value is its take.
-func jsonTakes(keys []string, takes []int) (string, error) {
-	b := make([]byte, 0, 2+len(keys)*16)
-	b = append(b, '{')
-	for i, k := range keys {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		q, err := json.Marshal(k)
-		if err != nil {
-			return "", err
-		}
-		b = append(b, q...)
-		b = append(b, ':')
-		b = strconv.AppendInt(b, int64(takes[i]), 10)
-	}
-	return string(append(b, '}')), nil
-}
-
-// sum returns the sum of ns.
-func sum(ns []int) int {
-	s := 0
-	for _, n := range ns {
-		s += n
-	}
-	return s
-}
-
 // FairOrder claims, in fair order, the kind's due available jobs with a
 // key of keys with room, as store.PartitionFairOrder says: it steps
 // sqlPartitionFair (which passes over the keys at maxRunning in SQLite)
@@ -1056,6 +523,76 @@ func (p *partitionSource) FairOrder(ctx context.Context, n, maxRunning int) ([]*
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return nil, fmt.Errorf("claim in fair order: %w", err)
+	}
+	short := len(picked) < n
+	jobs, err := p.claim(ctx, picked)
+	if err != nil || maxRunning <= 0 || p.tx.fairAfter == nil {
+		return jobs, err
+	}
+	return jobs, p.fairAfter(ctx, jobs, maxRunning, short, reachP, reachSeq)
+}
+
+// FairOrderBudget claims, in fair order, the kind's due available jobs
+// with a key of keys with room under maxRunning (0: no cap) and under their
+// per-key rate budget, as store.PartitionFairBudget says: it steps
+// sqlPartitionFairRate (sqlPartitionFairRateCapped under a cap, which
+// passes over the keys at maxRunning in SQLite) until it has n jobs, reads
+// each key's budget from the first row of the key (budget.See: later rows'
+// readings are ignored, the claim's takes count against the first), takes
+// each job whose key has room under the cap, counting the jobs taken
+// before it, and under its budget (budget.TryTake), and moves them to
+// running in the claim's write transaction, the database's only writer: no
+// budget nor count changes before it commits, and the caller writes the
+// budgets taken in the same transaction (rateTaken). A key over budget is
+// passed over: its jobs stay available, untouched.
+func (p *partitionSource) FairOrderBudget(ctx context.Context, n, maxRunning int, budget *store.KeyBudget) ([]*kilntype.JobRow, error) {
+	limit := maxRunning
+	stmt := p.tx.fairRateCap
+	if limit <= 0 {
+		limit, stmt = math.MaxInt32, p.tx.fairRate
+	}
+	args := []any{p.p.Queue, p.kind, micros(p.p.Now), limit}
+	if maxRunning <= 0 {
+		args = args[:3] // sqlPartitionFairRate has no ?4
+	}
+	rows, err := stmt.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, fmt.Errorf("claim in fair order within key budgets: %w", err)
+	}
+	defer rows.Close()
+	var (
+		picked           = make([]*kilntype.JobRow, 0, n)
+		taken            = make(map[string]int, n) // jobs taken per key in this walk
+		c                candidate
+		running, seq     int64
+		tat              sql.NullInt64
+		reachP, reachSeq int64 = -1, -1 // the last job taken's priority and tag
+	)
+	for len(picked) < n && rows.Next() {
+		j := new(kilntype.JobRow)
+		if err := rows.Scan(append(c.dests(j), &seq, &running, &tat)...); err != nil {
+			return nil, fmt.Errorf("claim in fair order within key budgets: %w", err)
+		}
+		if int(running)+taken[j.Partition] >= limit {
+			continue
+		}
+		var at time.Time
+		if tat.Valid {
+			at = fromMicros(tat.Int64)
+		}
+		budget.See(j.Partition, at)
+		if !budget.TryTake(j.Partition) {
+			continue
+		}
+		taken[j.Partition]++
+		if err := c.fill(j); err != nil {
+			return nil, err
+		}
+		picked = append(picked, j)
+		reachP, reachSeq = int64(j.Priority), seq
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, fmt.Errorf("claim in fair order within key budgets: %w", err)
 	}
 	short := len(picked) < n
 	jobs, err := p.claim(ctx, picked)
@@ -1174,6 +711,6 @@ func (p *partitionSource) fairAfter(ctx context.Context, jobs []*kilntype.JobRow
 }
 
 var (
-	_ store.PartitionRoomSource = (*partitionSource)(nil)
 	_ store.PartitionFairOrder  = (*partitionSource)(nil)
+	_ store.PartitionFairBudget = (*partitionSource)(nil)
 )

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -91,7 +92,7 @@ VALUES ('old', '@hourly', '', 'k', '{}', 'q', 1, 3, 'skip', 'run_once', 100, ?1,
 	if err := s.SchemaCheck(ctx); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"kiln_job_cancel_requested", "kiln_job_claim_fair", "kiln_job_claim_kind", "kiln_job_claim_partition",
+	want := []string{"kiln_job_cancel_requested", "kiln_job_claim_fair", "kiln_job_claim_kind",
 		"kiln_job_claim_waiting", "kiln_job_due", "kiln_job_fair_parked", "kiln_job_finalized_kind", "kiln_job_finished",
 		"kiln_job_running_partition", "kiln_job_state_inflight", "kiln_job_unique_key"}
 	if got := jobIndexes(t, s); !slices.Equal(got, want) {
@@ -135,14 +136,19 @@ func queryTexts(t *testing.T, db *sql.DB, query string) []string {
 }
 
 // TestUpgradeFrom028 migrates a database of version 28 holding a job in
-// each state to the current version, whose migration 029 merges the two
+// each state to the current version, whose migration 029 merged the two
 // AFTER UPDATE triggers of kiln_job (the counters' and the table of keys')
-// into one: the triggers are those wanted, an UPDATE by hand of a job with
-// a key to available (which the store's statements do not count, nor add
-// the key of) moves its counters and adds its key as before, and the jobs
+// into one, which 035 extended with the fair order's tagging and the
+// contract migration 037 recreated without the table of keys (dropped
+// with kiln_job_claim_partition): the triggers are those wanted, an UPDATE
+// by hand of a job with a key to available (which the store's statements
+// do not count, nor tag) moves its counters and tags the job, and the jobs
 // run through the store (storetest.CheckUpgradedJobs, whose last check
-// reads the counters), and the job with a key gets its tag in fair order
-// (migration 035). It fails without migration 029 (the triggers).
+// reads the counters). It fails without 037's kiln_job_update (the list of
+// triggers, and the tag: checked), and without migration 029. Until 037 it
+// checked that the UPDATE added the job's key to kiln_job_partition_key,
+// which no longer exists; TestFairOrderCoversAvailableJobs checks the tags
+// of every move.
 func TestUpgradeFrom028(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -158,22 +164,26 @@ VALUES ('other', 'other', '{}', 'scheduled', 1, 3, 0, 0, 'tenant') RETURNING id`
 		t.Fatal(err)
 	}
 	want := []string{"kiln_job_count_delete", "kiln_job_count_insert", "kiln_job_fair_insert", "kiln_job_parent_cleanup",
-		"kiln_job_partition_key_insert", "kiln_job_tag_delete", "kiln_job_tag_insert", "kiln_job_update"}
+		"kiln_job_tag_delete", "kiln_job_tag_insert", "kiln_job_update"}
 	if got := queryTexts(t, s.r, `SELECT name FROM sqlite_schema
 WHERE type = 'trigger' AND tbl_name = 'kiln_job' ORDER BY name`); !slices.Equal(got, want) {
 		t.Errorf("triggers of kiln_job: %v, want %v", got, want)
 	}
-	if got := queryTexts(t, s.r, `SELECT partition_key FROM kiln_job_partition_key`); len(got) != 0 {
-		t.Errorf("keys before the job with a key is available: %v", got)
+	if got := queryTexts(t, s.r, `SELECT name FROM sqlite_schema WHERE name IN ('kiln_job_partition_key', 'kiln_job_claim_partition')`); len(got) != 0 {
+		t.Errorf("after the contract migration 037: %v still in the schema", got)
+	}
+	tag := func() string {
+		t.Helper()
+		return fmt.Sprint(queryTexts(t, s.r, fmt.Sprintf(`SELECT coalesce(fair_seq, 'none') FROM kiln_job WHERE id = %d`, keyed)))
+	}
+	if got := tag(); got != "[none]" {
+		t.Errorf("tag of the job with a key before it is available: %s", got)
 	}
 	if _, err := s.w.ExecContext(ctx, `UPDATE kiln_job SET state = 'available' WHERE id = ?`, keyed); err != nil {
 		t.Fatal(err)
 	}
-	if got := queryTexts(t, s.r, `SELECT queue || '/' || kind || '/' || partition_key FROM kiln_job_partition_key`); !slices.Equal(got, []string{"other/other/tenant"}) {
-		t.Errorf("keys after an UPDATE by hand made the job with a key available: %v", got)
-	}
-	if got := queryTexts(t, s.r, `SELECT fair_seq FROM kiln_job WHERE partition_key = 'tenant'`); !slices.Equal(got, []string{"1"}) {
-		t.Errorf("tag of the job with a key made available by hand: %v, want 1 (migration 035's kiln_job_update)", got)
+	if got := tag(); got != "[1]" {
+		t.Errorf("tag after an UPDATE by hand made the job with a key available: %s, want [1]", got)
 	}
 	if got := queryTexts(t, s.r, `SELECT queue || '/' || state || ' ' || jobs FROM kiln_job_count
 WHERE queue = 'other' AND jobs <> 0 ORDER BY state`); !slices.Equal(got, []string{"other/available 1"}) {

@@ -38,16 +38,17 @@ ORDER BY ks.kind, ks.per_key`
 // sqlRateClaimRead returns (kind, per_key, limit_count, period_us, burst,
 // tat) of each kind of the JSON array ?1 (per_key 0) and of the JSON
 // array ?2 (per_key 1): its run-time limit and, for a kind's own budget,
-// the budget's state, NULL where absent. Primary-key lookups only; the
-// per-key budgets are read as the claim lists the keys
-// (sqlPartitionKeyBudgets).
+// the budget's state, NULL where absent; for a per-key limit, the state
+// of the budget of the key "" (the jobs without a key). Primary-key
+// lookups only; the other keys' budgets are read as the claim walks the
+// keys in fair order (sqlPartitionFairRate).
 const sqlRateClaimRead = `WITH k(kind, per_key) AS (
 	SELECT value, 0 FROM json_each(?1) UNION ALL SELECT value, 1 FROM json_each(?2)
 )
 SELECT k.kind, k.per_key, o.limit_count, o.period_us, o.burst, st.tat
 FROM k
 LEFT JOIN kiln_rate_limit AS o ON o.kind = k.kind AND o.per_key = k.per_key
-LEFT JOIN kiln_rate_limit_state AS st ON st.kind = k.kind AND k.per_key = 0 AND st.per_key = 0 AND st.key = ''`
+LEFT JOIN kiln_rate_limit_state AS st ON st.kind = k.kind AND st.per_key = k.per_key AND st.key = ''`
 
 // sqlRateClaimWrite sets the theoretical arrival time of each budget of
 // the JSON array ?1, whose elements are [kind, per_key, key, tat]. (WHERE
@@ -240,7 +241,13 @@ func rateClaim(ctx context.Context, tx *sql.Tx, rs *rateStmts, p *store.JobClaim
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read rate limits: %w", err)
 	}
-	return store.NewRateClaim(p, states, truncate(p.Now)), nil
+	r := store.NewRateClaim(p, states, truncate(p.Now))
+	for _, st := range states {
+		if kb := r.KeyBudget(st.Kind); st.PerKey && kb != nil {
+			kb.See("", st.TAT) // the budget of the jobs without a key
+		}
+	}
+	return r, nil
 }
 
 // rateTaken writes, in the claim's transaction and with rs.write, the

@@ -1,0 +1,44 @@
+package sqlite
+
+import (
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/kilnjobs/kiln/store"
+	"github.com/kilnjobs/kiln/store/storetest"
+)
+
+// beforeFairContract is the last migration before the contract migration
+// 037, which drops kiln_job_claim_partition and kiln_job_partition_key:
+// 035 added the fair order, 036 marks the build whose per-key rate limits
+// walk it.
+const beforeFairContract = 36
+
+// TestStoreBeforeContract runs the contract suite on files migrated up to
+// 036, without the contract migration 037: the schema this build runs on
+// while a registered process of an older build holds 037 back, where
+// kiln_job_claim_partition and kiln_job_partition_key (which older builds
+// read) are still written by the triggers. Nothing of this build reads
+// them, and the suite must pass there as on the contracted schema
+// (TestStore). Before per-key rate limits walked the fair order, their
+// claims listed keys through those two, and the contracted schema failed
+// them (and every claim by key: their statements were prepared together).
+func TestStoreBeforeContract(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) store.Store {
+		ctx := t.Context()
+		s, err := Open(ctx, filepath.Join(t.TempDir(), "kiln.db"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		if err := s.migrateTo(ctx, beforeFairContract); err != nil {
+			t.Fatal(err)
+		}
+		if got := jobIndexes(t, s); !slices.Contains(got, "kiln_job_claim_partition") || !slices.Contains(got, "kiln_job_claim_fair") {
+			t.Fatalf("indexes of kiln_job before 037: %v, want kiln_job_claim_partition and kiln_job_claim_fair among them", got)
+		}
+		return s
+	})
+}

@@ -1,0 +1,11 @@
+-- 036_fair_rate: no change to the schema. It marks the build from which
+-- nothing reads kiln_job_claim_partition nor kiln_job_partition_key:
+-- builds at 035 claim the kinds with a per-key rate limit by key in
+-- rotation through them (and prepare those statements for every claim by
+-- key), builds from 036 on claim them in fair order too
+-- (partitionSource.FairOrderBudget). The contract migration 037 that drops
+-- them names this version ("-- kiln:contract 36"), so that the gate holds
+-- it while a process of a build at 035 or before runs: the registry
+-- records each process's last migration, and only a migration tells one
+-- build from the next.
+SELECT 1;

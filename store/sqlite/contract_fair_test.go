@@ -25,6 +25,12 @@ const beforeFairContract = 36
 // claims listed keys through those two, and the contracted schema failed
 // them (and every claim by key: their statements were prepared together).
 func TestStoreBeforeContract(t *testing.T) {
+	if raceEnabled {
+		// Its code paths run under -race in TestStore; this second
+		// run of the whole suite doubled the package's time under -race
+		// past CI's 30 minutes. CI runs it without -race (.ci/run).
+		t.Skip("the contract suite on the schema before 037 runs without -race (.ci/run)")
+	}
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T) store.Store {
 		ctx := t.Context()

@@ -302,6 +302,11 @@ func (decodeAllocArgs) Kind() string { return "decode_alloc" }
 // decode state, error context and field stack were three, 208 bytes per
 // job of a burn-down).
 func TestArgsDecodeAllocations(t *testing.T) {
+	if raceEnabled {
+		// sync.Pool drops items at random under -race: the decode state
+		// is then allocated again (seen: 1 per decode, load ~20).
+		t.Skip("allocations are counted without -race (.ci/run)")
+	}
 	u := decodeUnit[decodeAllocArgs](`{"n": 12345}`)
 	if n := testing.AllocsPerRun(100, func() {
 		u.job.Args = decodeAllocArgs{}

@@ -169,7 +169,10 @@ type PartitionInOrder interface {
 // with a key of each queue, kind and priority in fair order: start-time
 // fair queueing at enqueue (Goyal, Vin, Cheng, SIGCOMM 1996), each job's
 // tag is max(V, its key's last tag + 1) when it becomes available, V the
-// tag at the front, so that the keys come round robin, one job per key
+// virtual time: the tag at the front, but never below the largest tag a
+// claim in fair order took (SQLite, migration 038), so that a key passed
+// over at the front (at its limit, over its budget) does not hold V back
+// while the others run ahead; the keys come round robin, one job per key
 // per tag level (SQLite, migration 035). ClaimPartitionedKinds claims a
 // kind without a per-key rate limit (capped, MaxRunning > 0, or fair,
 // MaxRunning == 0) from such a source in that order (FairOrder), and one
@@ -190,7 +193,11 @@ type PartitionFairOrder interface {
 	// kind. Within a key, jobs are thus claimed in the order they became
 	// available (priority first). A backend may bound later walks past
 	// keys at their limit (SQLite parks their entries beyond the first
-	// maxRunning) as long as each key's jobs are claimed in that order.
+	// maxRunning) as long as each key's jobs are claimed in that order
+	// whatever its room (SQLite's walk passes an entry with a parked job
+	// of its key before it), and every claim of the kind in fair order,
+	// with a cap or without (the cap removed, a per-key rate limit alone),
+	// gives parked jobs back: none may be left unclaimed.
 	FairOrder(ctx context.Context, n, maxRunning int) ([]*kilntype.JobRow, error)
 }
 

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/kilnjobs/kiln/store"
 	"github.com/kilnjobs/kiln/store/storetest"
@@ -16,7 +17,8 @@ import (
 const beforeFairContract = 36
 
 // TestStoreBeforeContract runs the contract suite on files migrated up to
-// 036, without the contract migration 037: the schema this build runs on
+// 036 and past it (038), without the contract migration 037: the schema
+// this build runs on
 // while a registered process of an older build holds 037 back, where
 // kiln_job_claim_partition and kiln_job_partition_key (which older builds
 // read) are still written by the triggers. Nothing of this build reads
@@ -40,6 +42,18 @@ func TestStoreBeforeContract(t *testing.T) {
 		}
 		t.Cleanup(func() { s.Close() })
 		if err := s.migrateTo(ctx, beforeFairContract); err != nil {
+			t.Fatal(err)
+		}
+		// A process of a build before 036 holds 037 back; the later,
+		// ordinary migrations (038) apply past it.
+		if _, err := s.w.ExecContext(ctx, `INSERT INTO kiln_server (id, host, pid, queues, kinds, started_at, heartbeat_at, limits)
+VALUES ('older', 'old', 1, '[]', '[]', ?1, ?1, '[]')`, micros(time.Now())); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.migrateTo(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.w.ExecContext(ctx, `DELETE FROM kiln_server WHERE id = 'older'`); err != nil {
 			t.Fatal(err)
 		}
 		if got := jobIndexes(t, s); !slices.Contains(got, "kiln_job_claim_partition") || !slices.Contains(got, "kiln_job_claim_fair") {

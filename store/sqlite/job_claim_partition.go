@@ -61,6 +61,19 @@ WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND scheduled_at <= ?3
 ORDER BY priority, scheduled_at, id
 LIMIT ?4`
 
+// fairParkedBefore is the last column of the walks (sqlPartitionFair and
+// the others): when ?5 (the queue and kind had parked jobs when the claim
+// began), whether the job's key has a parked job before it in fair order
+// (one seek of kiln_job_fair_parked per entry); otherwise 0, and no seek.
+// The walk passes such an entry, so that a key's jobs are claimed in its
+// order whatever room it has, and the claim gives the key's parked jobs
+// back (fairAfter).
+const fairParkedBefore = `,
+	CASE WHEN ?5 THEN coalesce((SELECT pk.priority, pk.park_seq FROM kiln_job AS pk INDEXED BY kiln_job_fair_parked
+		WHERE pk.state = 'available' AND pk.park_seq IS NOT NULL AND pk.queue = ?1 AND pk.kind = ?2
+			AND pk.partition_key = kiln_job.partition_key ORDER BY pk.priority, pk.park_seq LIMIT 1)
+		< (kiln_job.priority, kiln_job.fair_seq), 0) ELSE 0 END`
+
 // sqlPartitionFair returns (claimColumns of, then the running jobs of kind
 // ?2 under the job's key in any queue) the due available jobs with a key
 // of queue ?1 and kind ?2 at ?3 whose key has fewer than ?4 running jobs
@@ -68,10 +81,12 @@ LIMIT ?4`
 // the key and scheduled_at, so that a job not taken (its key at its limit,
 // or not due) is passed over without a read of its row; each entry costs
 // one seek of kiln_job_running_partition. The caller steps the rows until
-// it has its jobs. A paused queue gives none.
+// it has its jobs. A paused queue gives none. Its last column is
+// fairParkedBefore.
 const sqlPartitionFair = `SELECT ` + claimColumns + `, fair_seq,
 	(SELECT count(*) FROM kiln_job AS r INDEXED BY kiln_job_running_partition
-		WHERE r.state = 'running' AND r.kind = ?2 AND r.partition_key = kiln_job.partition_key AND r.partition_key <> '')
+		WHERE r.state = 'running' AND r.kind = ?2 AND r.partition_key = kiln_job.partition_key AND r.partition_key <> '')` +
+	fairParkedBefore + `
 FROM kiln_job INDEXED BY kiln_job_claim_fair
 WHERE state = 'available' AND partition_key <> '' AND fair_seq IS NOT NULL AND queue = ?1 AND kind = ?2
 	AND scheduled_at <= ?3
@@ -84,7 +99,7 @@ ORDER BY priority, fair_seq, id`
 // a key has room when it has no running job of the kind, one probe of
 // kiln_job_running_partition that stops at the first entry, and the row's
 // running jobs are 0.
-const sqlPartitionFairOne = `SELECT ` + claimColumns + `, fair_seq, 0
+const sqlPartitionFairOne = `SELECT ` + claimColumns + `, fair_seq, 0` + fairParkedBefore + `
 FROM kiln_job INDEXED BY kiln_job_claim_fair
 WHERE state = 'available' AND partition_key <> '' AND fair_seq IS NOT NULL AND queue = ?1 AND kind = ?2
 	AND scheduled_at <= ?3 AND ?4 = 1
@@ -103,10 +118,11 @@ ORDER BY priority, fair_seq, id`
 // claim. Each entry costs one primary-key lookup of kiln_rate_limit_state.
 // A paused queue gives none.
 const sqlPartitionFairRate = `SELECT ` + claimColumns + `, fair_seq, 0,
-	(SELECT tat FROM kiln_rate_limit_state WHERE kind = ?2 AND per_key = 1 AND key = kiln_job.partition_key)
+	(SELECT tat FROM kiln_rate_limit_state WHERE kind = ?2 AND per_key = 1 AND key = kiln_job.partition_key)` +
+	fairParkedBefore + `
 FROM kiln_job INDEXED BY kiln_job_claim_fair
 WHERE state = 'available' AND partition_key <> '' AND fair_seq IS NOT NULL AND queue = ?1 AND kind = ?2
-	AND scheduled_at <= ?3
+	AND scheduled_at <= ?3 AND ?4 > 0
 	AND NOT EXISTS (SELECT 1 FROM kiln_queue WHERE name = ?1 AND paused = 1)
 ORDER BY priority, fair_seq, id`
 
@@ -117,7 +133,8 @@ ORDER BY priority, fair_seq, id`
 const sqlPartitionFairRateCapped = `SELECT ` + claimColumns + `, fair_seq,
 	(SELECT count(*) FROM kiln_job AS r INDEXED BY kiln_job_running_partition
 		WHERE r.state = 'running' AND r.kind = ?2 AND r.partition_key = kiln_job.partition_key AND r.partition_key <> ''),
-	(SELECT tat FROM kiln_rate_limit_state WHERE kind = ?2 AND per_key = 1 AND key = kiln_job.partition_key)
+	(SELECT tat FROM kiln_rate_limit_state WHERE kind = ?2 AND per_key = 1 AND key = kiln_job.partition_key)` +
+	fairParkedBefore + `
 FROM kiln_job INDEXED BY kiln_job_claim_fair
 WHERE state = 'available' AND partition_key <> '' AND fair_seq IS NOT NULL AND queue = ?1 AND kind = ?2
 	AND scheduled_at <= ?3
@@ -126,11 +143,11 @@ WHERE state = 'available' AND partition_key <> '' AND fair_seq IS NOT NULL AND q
 	AND NOT EXISTS (SELECT 1 FROM kiln_queue WHERE name = ?1 AND paused = 1)
 ORDER BY priority, fair_seq, id`
 
-// sqlFairAfter returns, after a claim in fair order of queue ?1 and kind
-// ?2, the priority and tag of the front of the fair order (-1, -1 when it
-// is empty) and whether the queue and kind have parked jobs (migration
-// 035): two seeks per claim.
-const sqlFairAfter = `SELECT coalesce(f.priority, -1), coalesce(f.fair_seq, -1),
+// sqlFairFront returns, before a claim in fair order of queue ?1 and kind
+// ?2 under a per-key cap, the priority and tag of the front of the fair
+// order (-1, -1 when it is empty) and whether the queue and kind have
+// parked jobs (migration 035): two seeks per claim.
+const sqlFairFront = `SELECT coalesce(f.priority, -1), coalesce(f.fair_seq, -1),
 	EXISTS (SELECT 1 FROM kiln_job INDEXED BY kiln_job_fair_parked
 		WHERE state = 'available' AND park_seq IS NOT NULL AND queue = ?1 AND kind = ?2)
 FROM (SELECT 1) LEFT JOIN (SELECT priority, fair_seq FROM kiln_job INDEXED BY kiln_job_claim_fair
@@ -151,6 +168,23 @@ const sqlFairPark = `UPDATE kiln_job SET park_seq = fair_seq, fair_seq = NULL WH
 			AND f.queue = ?1 AND f.kind = ?2 AND (f.priority, f.fair_seq) < (?3, ?4) AND f.scheduled_at <= ?6)
 	WHERE rn > ?5 AND (SELECT count(*) FROM kiln_job AS r INDEXED BY kiln_job_running_partition
 		WHERE r.state = 'running' AND r.kind = ?2 AND r.partition_key = k AND r.partition_key <> '') >= ?5)`
+
+// sqlFairUnparkAll gives back their tags to every parked job of queue ?1
+// and kind ?2: a claim in fair order without a per-key cap runs it first
+// (one seek when none is parked), since nothing else would give back the
+// jobs that claims under a cap parked (the cap removed, or a kind with a
+// per-key rate limit alone: fairAfter gives back under a cap only).
+const sqlFairUnparkAll = `UPDATE kiln_job SET fair_seq = park_seq, park_seq = NULL WHERE id IN (
+	SELECT id FROM kiln_job INDEXED BY kiln_job_fair_parked
+	WHERE state = 'available' AND park_seq IS NOT NULL AND queue = ?1 AND kind = ?2)`
+
+// sqlFairClaimed records ?4 as the largest tag claimed in fair order at
+// queue ?1, kind ?2 and priority ?3 (claim_seq of the row of the empty key,
+// migration 038: the virtual time, below which no job is tagged) unless it
+// holds a larger one. The row exists: it was written when the jobs were
+// tagged.
+const sqlFairClaimed = `UPDATE kiln_job_fair_key SET claim_seq = ?4
+WHERE queue = ?1 AND kind = ?2 AND partition_key = '' AND priority = ?3 AND claim_seq < ?4`
 
 // sqlFairParkedKeys returns the keys of the JSON array ?3 that have parked
 // jobs of queue ?1 and kind ?2 (one seek of kiln_job_fair_parked per key).
@@ -209,7 +243,8 @@ type partitionStmts struct {
 	unkeyed, unkeyedDeep  *sql.Stmt // sqlUnkeyedJobs, sqlUnkeyedDeep
 	takeIDs               *sql.Stmt // sqlPartitionTakeIDs (after unkeyedDeep)
 	fair, fairOne         *sql.Stmt // sqlPartitionFair, sqlPartitionFairOne
-	fairAfter             *sql.Stmt // sqlFairAfter
+	fairFront             *sql.Stmt // sqlFairFront
+	unparkAll, claimed    *sql.Stmt // sqlFairUnparkAll, sqlFairClaimed
 	fairRate, fairRateCap *sql.Stmt // sqlPartitionFairRate, sqlPartitionFairRateCapped
 	// lastPark holds, per queue and kind, the priority and tag up to which
 	// the latest claim in fair order parked.
@@ -278,7 +313,9 @@ func (ps *partitionStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&ps.takeIDs, sqlPartitionTakeIDs},
 		{&ps.fair, sqlPartitionFair},
 		{&ps.fairOne, sqlPartitionFairOne},
-		{&ps.fairAfter, sqlFairAfter},
+		{&ps.fairFront, sqlFairFront},
+		{&ps.unparkAll, sqlFairUnparkAll},
+		{&ps.claimed, sqlFairClaimed},
 		{&ps.fairRate, sqlPartitionFairRate},
 		{&ps.fairRateCap, sqlPartitionFairRateCapped},
 	} {
@@ -299,8 +336,8 @@ func (ps *partitionStmts) close() error {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	var errs []error
-	for _, s := range []**sql.Stmt{&ps.unkeyed, &ps.unkeyedDeep, &ps.takeIDs, &ps.fair, &ps.fairOne, &ps.fairAfter,
-		&ps.fairRate, &ps.fairRateCap} {
+	for _, s := range []**sql.Stmt{&ps.unkeyed, &ps.unkeyedDeep, &ps.takeIDs, &ps.fair, &ps.fairOne, &ps.fairFront,
+		&ps.unparkAll, &ps.claimed, &ps.fairRate, &ps.fairRateCap} {
 		if *s != nil {
 			errs = append(errs, (*s).Close())
 			*s = nil
@@ -318,7 +355,8 @@ type partitionTx struct {
 	unkeyed, unkeyedDeep  *sql.Stmt
 	takeIDs               *sql.Stmt
 	fair, fairOne         *sql.Stmt // sqlPartitionFair, sqlPartitionFairOne
-	fairAfter             *sql.Stmt // sqlFairAfter
+	fairFront             *sql.Stmt // sqlFairFront
+	unparkAll, claimed    *sql.Stmt // sqlFairUnparkAll, sqlFairClaimed
 	fairRate, fairRateCap *sql.Stmt // sqlPartitionFairRate, sqlPartitionFairRateCapped
 	update                *sql.Stmt // sqlClaimUpdateAvailable
 	countMoves            *sql.Stmt // sqlCountMoves
@@ -341,8 +379,8 @@ func (ps *partitionStmts) bind(ctx context.Context, tx *sql.Tx, st *stmts) *part
 	defer ps.mu.Unlock()
 	bound := func(s *sql.Stmt) *sql.Stmt { return tx.StmtContext(ctx, s) }
 	return &partitionTx{ctx: ctx, tx: tx, ps: ps, unkeyed: bound(ps.unkeyed), unkeyedDeep: bound(ps.unkeyedDeep),
-		takeIDs: bound(ps.takeIDs), fair: bound(ps.fair), fairOne: bound(ps.fairOne), fairAfter: bound(ps.fairAfter),
-		fairRate: bound(ps.fairRate), fairRateCap: bound(ps.fairRateCap), update: bound(st.claimUpdateAvailable),
+		takeIDs: bound(ps.takeIDs), fair: bound(ps.fair), fairOne: bound(ps.fairOne), fairFront: bound(ps.fairFront),
+		unparkAll: bound(ps.unparkAll), claimed: bound(ps.claimed), fairRate: bound(ps.fairRate), fairRateCap: bound(ps.fairRateCap), update: bound(st.claimUpdateAvailable),
 		countMoves: bound(st.countMoves), counted: make(moves, 2)}
 }
 
@@ -481,33 +519,38 @@ func (p *partitionSource) unkeyedDeep(ctx context.Context, now int64, window, n 
 // key of keys with room, as store.PartitionFairOrder says: it steps
 // sqlPartitionFair (which passes over the keys at maxRunning in SQLite)
 // until it has n jobs, takes each job whose key's running jobs and jobs
-// taken before it number fewer than maxRunning (0: no cap), and moves them
-// to running in the claim's write transaction (the database's only
-// writer: no count changes before it commits).
+// taken before it number fewer than maxRunning (0: no cap) and that has no
+// parked job of its key before it, and moves them to running in the
+// claim's write transaction (the database's only writer: no count changes
+// before it commits).
 func (p *partitionSource) FairOrder(ctx context.Context, n, maxRunning int) ([]*kilntype.JobRow, error) {
 	limit := maxRunning
 	if limit <= 0 {
 		limit = math.MaxInt32
 	}
+	f, err := p.fairBefore(ctx, maxRunning)
+	if err != nil {
+		return nil, err
+	}
 	stmt := p.tx.fair
 	if limit == 1 {
 		stmt = p.tx.fairOne
 	}
-	rows, err := stmt.QueryContext(ctx, p.p.Queue, p.kind, micros(p.p.Now), limit)
+	rows, err := stmt.QueryContext(ctx, p.p.Queue, p.kind, micros(p.p.Now), limit, f.parked)
 	if err != nil {
 		return nil, fmt.Errorf("claim in fair order: %w", err)
 	}
 	defer rows.Close()
 	var (
-		picked           = make([]*kilntype.JobRow, 0, n)
-		seen             = make(map[string]int, n)
-		c                candidate
-		running, seq     int64
-		reachP, reachSeq int64 = -1, -1 // the last job taken's priority and tag
+		picked       = make([]*kilntype.JobRow, 0, n)
+		seen         = make(map[string]int, n)
+		c            candidate
+		running, seq int64
+		behind       bool
 	)
 	for len(picked) < n && rows.Next() {
 		j := new(kilntype.JobRow)
-		if err := rows.Scan(append(c.dests(j), &seq, &running)...); err != nil {
+		if err := rows.Scan(append(c.dests(j), &seq, &running, &behind)...); err != nil {
 			return nil, fmt.Errorf("claim in fair order: %w", err)
 		}
 		before := seen[j.Partition]
@@ -515,21 +558,24 @@ func (p *partitionSource) FairOrder(ctx context.Context, n, maxRunning int) ([]*
 		if int(running)+before >= limit {
 			continue
 		}
+		if behind {
+			f.block(j.Partition, limit-int(running))
+			continue
+		}
 		if err := c.fill(j); err != nil {
 			return nil, err
 		}
 		picked = append(picked, j)
-		reachP, reachSeq = int64(j.Priority), seq
+		f.took(j.Priority, seq)
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return nil, fmt.Errorf("claim in fair order: %w", err)
 	}
-	short := len(picked) < n
 	jobs, err := p.claim(ctx, picked)
-	if err != nil || maxRunning <= 0 || p.tx.fairAfter == nil {
-		return jobs, err
+	if err != nil {
+		return nil, err
 	}
-	return jobs, p.fairAfter(ctx, jobs, maxRunning, short, reachP, reachSeq)
+	return jobs, p.fairAfter(ctx, jobs, maxRunning, len(picked) < n, f)
 }
 
 // FairOrderBudget claims, in fair order, the kind's due available jobs
@@ -540,40 +586,45 @@ func (p *partitionSource) FairOrder(ctx context.Context, n, maxRunning int) ([]*
 // each key's budget from the first row of the key (budget.See: later rows'
 // readings are ignored, the claim's takes count against the first), takes
 // each job whose key has room under the cap, counting the jobs taken
-// before it, and under its budget (budget.TryTake), and moves them to
-// running in the claim's write transaction, the database's only writer: no
-// budget nor count changes before it commits, and the caller writes the
-// budgets taken in the same transaction (rateTaken). A key over budget is
-// passed over: its jobs stay available, untouched.
+// before it, that has no parked job of its key before it, and under its
+// budget (budget.TryTake), and moves them to running in the claim's write
+// transaction, the database's only writer: no budget nor count changes
+// before it commits, and the caller writes the budgets taken in the same
+// transaction (rateTaken). A key over budget is passed over: its jobs stay
+// available, untouched.
 func (p *partitionSource) FairOrderBudget(ctx context.Context, n, maxRunning int, budget *store.KeyBudget) ([]*kilntype.JobRow, error) {
 	limit := maxRunning
 	stmt := p.tx.fairRateCap
 	if limit <= 0 {
 		limit, stmt = math.MaxInt32, p.tx.fairRate
 	}
-	args := []any{p.p.Queue, p.kind, micros(p.p.Now), limit}
-	if maxRunning <= 0 {
-		args = args[:3] // sqlPartitionFairRate has no ?4
+	f, err := p.fairBefore(ctx, maxRunning)
+	if err != nil {
+		return nil, err
 	}
-	rows, err := stmt.QueryContext(ctx, args...)
+	rows, err := stmt.QueryContext(ctx, p.p.Queue, p.kind, micros(p.p.Now), limit, f.parked)
 	if err != nil {
 		return nil, fmt.Errorf("claim in fair order within key budgets: %w", err)
 	}
 	defer rows.Close()
 	var (
-		picked           = make([]*kilntype.JobRow, 0, n)
-		taken            = make(map[string]int, n) // jobs taken per key in this walk
-		c                candidate
-		running, seq     int64
-		tat              sql.NullInt64
-		reachP, reachSeq int64 = -1, -1 // the last job taken's priority and tag
+		picked       = make([]*kilntype.JobRow, 0, n)
+		taken        = make(map[string]int, n) // jobs taken per key in this walk
+		c            candidate
+		running, seq int64
+		tat          sql.NullInt64
+		behind       bool
 	)
 	for len(picked) < n && rows.Next() {
 		j := new(kilntype.JobRow)
-		if err := rows.Scan(append(c.dests(j), &seq, &running, &tat)...); err != nil {
+		if err := rows.Scan(append(c.dests(j), &seq, &running, &tat, &behind)...); err != nil {
 			return nil, fmt.Errorf("claim in fair order within key budgets: %w", err)
 		}
 		if int(running)+taken[j.Partition] >= limit {
+			continue
+		}
+		if behind {
+			f.block(j.Partition, limit-int(running))
 			continue
 		}
 		var at time.Time
@@ -589,17 +640,78 @@ func (p *partitionSource) FairOrderBudget(ctx context.Context, n, maxRunning int
 			return nil, err
 		}
 		picked = append(picked, j)
-		reachP, reachSeq = int64(j.Priority), seq
+		f.took(j.Priority, seq)
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return nil, fmt.Errorf("claim in fair order within key budgets: %w", err)
 	}
-	short := len(picked) < n
 	jobs, err := p.claim(ctx, picked)
-	if err != nil || maxRunning <= 0 || p.tx.fairAfter == nil {
-		return jobs, err
+	if err != nil {
+		return nil, err
 	}
-	return jobs, p.fairAfter(ctx, jobs, maxRunning, short, reachP, reachSeq)
+	return jobs, p.fairAfter(ctx, jobs, maxRunning, len(picked) < n, f)
+}
+
+// fairWalk is what a claim in fair order knows of the fair order before
+// its walk (fairBefore) and learns in it.
+type fairWalk struct {
+	// frontP, frontSeq are the priority and tag of the front of the fair
+	// order before the walk (-1, -1: empty; unread without a cap).
+	frontP, frontSeq int64
+	// parked is whether the queue and kind had parked jobs before the
+	// walk (under a cap: without one, fairBefore gave them all back).
+	parked bool
+	// reachP, reachSeq are the last job taken's priority and tag (-1, -1:
+	// none).
+	reachP, reachSeq int64
+	// tops holds, per priority taken (in the walk's order), the largest
+	// tag taken: the claim records it as claim_seq (sqlFairClaimed).
+	tops [][2]int64
+	// blocked holds the keys with room that the walk passed because a
+	// parked job of theirs comes before (fairParkedBefore), with their
+	// room under the cap before the claim.
+	blocked map[string]int
+}
+
+// took records a job taken at priority prio with tag seq.
+func (f *fairWalk) took(prio int, seq int64) {
+	f.reachP, f.reachSeq = int64(prio), seq
+	if l := len(f.tops); l > 0 && f.tops[l-1][0] == int64(prio) {
+		f.tops[l-1][1] = max(f.tops[l-1][1], seq)
+		return
+	}
+	f.tops = append(f.tops, [2]int64{int64(prio), seq})
+}
+
+// block records key, with room before the claim, as passed because of a
+// parked job of its before the entry.
+func (f *fairWalk) block(key string, room int) {
+	if f.blocked == nil {
+		f.blocked = make(map[string]int)
+	}
+	f.blocked[key] = room
+}
+
+// fairBefore prepares a claim in fair order of the kind: under a cap
+// (maxRunning > 0) it reads the front of the fair order and whether the
+// queue and kind have parked jobs (sqlFairFront); without one it gives
+// back every parked job (sqlFairUnparkAll), which claims under a cap
+// parked (the cap since removed) and nothing else would give back.
+func (p *partitionSource) fairBefore(ctx context.Context, maxRunning int) (*fairWalk, error) {
+	f := &fairWalk{frontP: -1, frontSeq: -1, reachP: -1, reachSeq: -1}
+	switch {
+	case maxRunning <= 0 && p.tx.unparkAll != nil:
+		n, err := execCount(p.tx.unparkAll.ExecContext(ctx, p.p.Queue, p.kind))
+		if err != nil {
+			return nil, fmt.Errorf("fair order: unpark: %w", err)
+		}
+		fairStats.Unparked.Add(int64(n))
+	case maxRunning > 0 && p.tx.fairFront != nil:
+		if err := p.tx.fairFront.QueryRowContext(ctx, p.p.Queue, p.kind).Scan(&f.frontP, &f.frontSeq, &f.parked); err != nil {
+			return nil, fmt.Errorf("fair order: front: %w", err)
+		}
+	}
+	return f, nil
 }
 
 // fairSweep gives back, for each key with parked jobs and room, as many
@@ -636,33 +748,48 @@ func (p *partitionSource) fairSweep(ctx context.Context, maxRunning int) error {
 	return nil
 }
 
-// fairAfter bounds the next walks past keys at their limit (migration
-// 035): it gives back the next parked job of each key
-// that the claim took jobs of (as many as it took), and, when the walk
+// fairAfter records the largest tag the claim took at each priority as
+// the virtual time there (sqlFairClaimed, migration 038: one UPDATE per
+// priority taken, usually one), and, under a cap, bounds the next walks
+// past keys at their limit (migration 035): it gives back the next parked
+// jobs of each key that the claim took jobs of (as many as it took) or
+// passed because of a parked job of its (as many as its room), sweeps
+// every fairSweepEvery-th claim with parked jobs, and, when the walk
 // reached fairParkGap levels or more past the front, or came back short,
 // parks what the walk passed over of the keys at their limit (all but
-// each one's first maxRunning entries). One statement (two seeks) per
-// claim when nothing is parked and the walk was shallow.
-func (p *partitionSource) fairAfter(ctx context.Context, jobs []*kilntype.JobRow, maxRunning int, short bool, reachP, reachSeq int64) error {
-	fairStats.Claims.Add(1)
-	var frontP, frontSeq int64
-	var parked bool
-	if err := p.tx.fairAfter.QueryRowContext(ctx, p.p.Queue, p.kind).Scan(&frontP, &frontSeq, &parked); err != nil {
-		return fmt.Errorf("fair order: front: %w", err)
+// each one's first maxRunning entries). No more statement under a cap
+// when nothing is parked and the walk was shallow.
+func (p *partitionSource) fairAfter(ctx context.Context, jobs []*kilntype.JobRow, maxRunning int, short bool, f *fairWalk) error {
+	if p.tx.claimed != nil {
+		for _, t := range f.tops {
+			if _, err := p.tx.claimed.ExecContext(ctx, p.p.Queue, p.kind, t[0], t[1]); err != nil {
+				return fmt.Errorf("fair order: virtual time: %w", err)
+			}
+		}
 	}
-	if parked && p.tx.ps.sweepDue(p.p.Queue, p.kind) {
+	if maxRunning <= 0 || p.tx.fairFront == nil {
+		return nil
+	}
+	fairStats.Claims.Add(1)
+	if f.parked && p.tx.ps.sweepDue(p.p.Queue, p.kind) {
 		if err := p.fairSweep(ctx, maxRunning); err != nil {
 			return err
 		}
 	}
-	if parked && len(jobs) > 0 {
-		taken := make(map[string]int, len(jobs))
+	if f.parked && (len(jobs) > 0 || len(f.blocked) > 0) {
+		give := make(map[string]int, len(jobs)+len(f.blocked))
 		var keys []string
 		for _, j := range jobs {
-			if taken[j.Partition] == 0 {
+			if give[j.Partition] == 0 {
 				keys = append(keys, j.Partition)
 			}
-			taken[j.Partition]++
+			give[j.Partition]++
+		}
+		for k, room := range f.blocked {
+			if give[k] == 0 {
+				keys = append(keys, k)
+			}
+			give[k] = max(give[k], room)
 		}
 		list, err := json.Marshal(keys)
 		if err != nil {
@@ -685,17 +812,18 @@ func (p *partitionSource) fairAfter(ctx context.Context, jobs []*kilntype.JobRow
 			return fmt.Errorf("fair order: parked keys: %w", err)
 		}
 		for _, k := range with {
-			n, err := execCount(p.tx.tx.ExecContext(ctx, sqlFairUnpark, p.p.Queue, p.kind, k, taken[k]))
+			n, err := execCount(p.tx.tx.ExecContext(ctx, sqlFairUnpark, p.p.Queue, p.kind, k, give[k]))
 			if err != nil {
 				return fmt.Errorf("fair order: unpark: %w", err)
 			}
 			fairStats.Unparked.Add(int64(n))
 		}
 	}
-	if frontSeq < 0 {
-		return nil // nothing left in the fair order
+	if f.frontSeq < 0 {
+		return nil // nothing in the fair order
 	}
-	if !p.tx.ps.parkDue(p.p.Queue, p.kind, short, frontP, frontSeq, reachP, reachSeq) {
+	reachP, reachSeq := f.reachP, f.reachSeq
+	if !p.tx.ps.parkDue(p.p.Queue, p.kind, short, f.frontP, f.frontSeq, reachP, reachSeq) {
 		return nil // a shallow walk, or one that parked less than fairParkGap levels ago
 	}
 	if short {

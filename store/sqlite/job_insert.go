@@ -116,14 +116,18 @@ type fairGroup struct {
 // (migration 035), and returns each key with its new last tag: a key's
 // jobs get the tags max(V, last + 1) up to it, V the tag at the front of
 // the fair order there or, when it is empty, the largest tag given (the
-// row of the key ”). One UPSERT of one row per key, however many jobs.
+// row of the empty key), but never below the largest tag claimed there in
+// fair order (that row's claim_seq, migration 038: start-time fair
+// queueing's virtual time, which a front held back by a key at its limit
+// or over its budget does not hold back). One UPSERT of one row per key,
+// however many jobs.
 const sqlFairTag = `INSERT INTO kiln_job_fair_key (queue, kind, partition_key, priority, last_seq)
-SELECT ?1, ?2, k.value, ?3, v.v + ?5 - 1 FROM json_each(?4) AS k, (SELECT coalesce(
+SELECT ?1, ?2, k.value, ?3, v.v + ?5 - 1 FROM json_each(?4) AS k, (SELECT max(coalesce(
 		(SELECT fair_seq FROM kiln_job INDEXED BY kiln_job_claim_fair
 			WHERE state = 'available' AND partition_key <> '' AND fair_seq IS NOT NULL
 				AND queue = ?1 AND kind = ?2 AND priority = ?3 ORDER BY fair_seq LIMIT 1),
 		(SELECT last_seq FROM kiln_job_fair_key WHERE queue = ?1 AND kind = ?2 AND partition_key = '' AND priority = ?3),
-		1) AS v) AS v
+		1), coalesce((SELECT claim_seq FROM kiln_job_fair_key WHERE queue = ?1 AND kind = ?2 AND partition_key = '' AND priority = ?3), 0)) AS v) AS v
 WHERE true
 ON CONFLICT (queue, kind, partition_key, priority) DO UPDATE SET last_seq = max(last_seq + ?5, excluded.last_seq)
 RETURNING partition_key, last_seq`
@@ -137,10 +141,13 @@ ON CONFLICT (queue, kind, partition_key, priority) DO UPDATE SET last_seq = max(
 // fairSeqs returns the tags in fair order of rows (0: none, for the jobs
 // not inserted available with a key; nil when no row is), and records the
 // keys' new last tags (migration 035): start-time fair queueing, each
-// job's tag is max(V, its key's last + 1), V the tag at the front of its
-// queue, kind and priority. A key's jobs of one call are tagged in
-// schedule order (then in the order of rows, the order of their IDs), so
-// that jobs that become available together keep their schedule order.
+// job's tag is max(V, its key's last + 1), V as sqlFairTag says. A key's
+// jobs of one call are tagged in schedule order (then in the order of
+// rows, the order of their IDs), so that jobs that become available
+// together keep their schedule order; but the jobs with a unique key are
+// not tagged here: the insert trigger tags those that are inserted, after
+// the call's other jobs of their key (a job whose unique key is held must
+// not consume a tag of its key).
 // Per queue, kind and priority of the call, one statement per distinct
 // number of jobs per key (sqlFairTag: usually one) and one more
 // (sqlFairTop), however many jobs.
@@ -149,7 +156,11 @@ func fairSeqs(ctx context.Context, tx *sql.Tx, st *stmts, rows []insertedRow) ([
 	var order []fairGroup
 	for i, r := range rows {
 		j := r.job
-		if j.State != kilntype.JobStateAvailable || j.Partition == "" {
+		if j.State != kilntype.JobStateAvailable || j.Partition == "" || j.UniqueKey != "" {
+			// A job with a unique key is left to the insert trigger
+			// (kiln_job_fair_insert), which tags it only if it is
+			// inserted: one whose key is held (UniqueSkipped) must not
+			// take a tag of its key.
 			continue
 		}
 		g := fairGroup{j.Queue, j.Kind, j.Priority}

@@ -11,8 +11,10 @@ import (
 
 // TestRunningReads checks runningReads: a queue and kind reads up to its
 // window until a read stops there (wide); the next runningWideSkip claims
-// seek at once (bound 0) and change nothing however they end; the one
-// after reads again. Other queues and kinds are not affected.
+// with a window no larger seek at once (bound 0) and change nothing however
+// they end; the one after reads again. Meanwhile a claim with a larger
+// window reads up to it, and one of those that comes back wide makes the
+// claims up to its window seek. Other queues and kinds are not affected.
 func TestRunningReads(t *testing.T) {
 	t.Parallel()
 	var r runningReads
@@ -32,9 +34,36 @@ func TestRunningReads(t *testing.T) {
 		if got := r.bound("b", 64); got != 64 {
 			t.Fatalf("another queue and kind: bound %d, want its window 64", got)
 		}
+		// A larger claim in between reads up to its window, and does not
+		// count against the skips.
+		if got := r.bound("a", 720); got != 720 {
+			t.Fatalf("claim of window 720 after a wide read at 80: bound %d, want 720", got)
+		}
+		r.done("a", 720, false)
 	}
 	if got := r.bound("a", 80); got != 80 {
 		t.Fatalf("bound %d claims after a wide read: %d, want 80", runningWideSkip+1, got)
+	}
+	r.done("a", 80, true)
+	r.bound("a", 80) // one skip
+	r.done("a", 0, false)
+	// A larger window that comes back wide: claims up to it seek, the
+	// count starting over; a larger one still reads.
+	if got := r.bound("a", 400); got != 400 {
+		t.Fatalf("claim of window 400 after a wide read at 80: bound %d, want 400", got)
+	}
+	r.done("a", 400, true)
+	for i := range runningWideSkip {
+		if got := r.bound("a", 80+320*(i%2)); got != 0 {
+			t.Fatalf("claim %d after a wide read at 400: bound %d, want 0", i+1, got)
+		}
+		if got := r.bound("a", 720); got != 720 {
+			t.Fatalf("claim of window 720 after a wide read at 400: bound %d, want 720", got)
+		}
+		r.done("a", 720, false)
+	}
+	if got := r.bound("a", 400); got != 400 {
+		t.Fatalf("bound %d claims after a wide read at 400: %d, want 400", runningWideSkip+1, got)
 	}
 }
 
@@ -114,7 +143,7 @@ func TestPartitionInOrderWide(t *testing.T) {
 					t.Errorf("claimed per key %v, want %v", got, want)
 				}
 				key := "\x01in order\x00" + claimMarkKey("q", []string{"t"})
-				skip := s.runningReads.skip[key]
+				skip := s.runningReads.skip[key].left
 				if tc.wide && skip != runningWideSkip || !tc.wide && skip != 0 {
 					t.Errorf("claims left that seek at once: %d (wide %v)", skip, tc.wide)
 				}
@@ -146,7 +175,7 @@ func TestPartitionInOrderWide(t *testing.T) {
 				if tc.wide {
 					wantSkip = runningWideSkip - 1
 				}
-				if got := s.runningReads.skip[key]; got != wantSkip {
+				if got := s.runningReads.skip[key].left; got != wantSkip {
 					t.Errorf("claims left that seek at once after one: %d, want %d", got, wantSkip)
 				}
 			})

@@ -89,6 +89,7 @@ func main() {
 	retry := flag.Bool("retry", false, "fail each job's first attempt as retryable, promote it with JobScheduleDue, complete its second")
 	insertOnly := flag.Bool("insert-only", false, "stop after the inserts (what the claims and finishes cost is then a difference between two runs, e.g. of instructions under callgrind)")
 	noFinish := flag.Bool("no-finish", false, "claim every job but finish none (the claims' cost is then a difference between two runs)")
+	batchAlt := flag.Int("batch-alt", 0, "claim alternately --batch and this many jobs (0: --batch each time): a burn-down by 200 workers whose jobs finish at once claims, e.g., 180 and 20 in turn, as the workers free up unevenly")
 	hold := flag.Int("hold", 0, "keep claimed batches running, finishing the oldest only once more than this many jobs run, so that each claim meets about this many running jobs, as in a burn-down with as many workers (0: finish each batch before the next claim)")
 	rateLimit := flag.Int("rate-limit", 0, "claim under a rate limit of this many jobs per second, with a burst of as many (0: none)")
 	partitionKeys := flag.Int("partition-keys", 0, "give job i the partition key i modulo this, and claim by key (0: no key)")
@@ -98,13 +99,17 @@ func main() {
 	clean := flag.Bool("clean", false, "after a whole run, delete the completed jobs as the leader's cleaner does (JobDeleteFinished with a cut-off after every job, in batches of 1,000, with the cleaner's progress), timed as clean; what it costs is then a difference between two runs")
 	statements := flag.Bool("statements", false, "count statements, nested statements and trigger calls per job (pg_stat_statements, reset at the start)")
 	flag.Parse()
-	if flag.NArg() > 0 || *jobs < 1 || *batch < 1 || *idleClaims < 0 || (*system != "kiln" && *system != "floor") {
-		fmt.Fprintln(os.Stderr, "storecost: --jobs and --batch must be at least 1, --idle-claims at least 0, --system is kiln or floor, and no arguments are taken")
+	if flag.NArg() > 0 || *jobs < 1 || *batch < 1 || *batchAlt < 0 || *idleClaims < 0 || (*system != "kiln" && *system != "floor") {
+		fmt.Fprintln(os.Stderr, "storecost: --jobs and --batch must be at least 1, --batch-alt and --idle-claims at least 0, --system is kiln or floor, and no arguments are taken")
 		os.Exit(2)
 	}
 	o := options{jobs: *jobs, batch: *batch, setup: *setup, floor: *system == "floor", wal: *wal, retry: *retry,
 		statements: *statements, insertOnly: *insertOnly, noFinish: *noFinish, idleClaims: *idleClaims, anyKind: *anyKind, hold: *hold,
-		clean: *clean}
+		clean: *clean, batchAlt: *batchAlt}
+	if o.floor && o.batchAlt > 0 {
+		fmt.Fprintln(os.Stderr, "storecost: --batch-alt is for --system kiln")
+		os.Exit(2)
+	}
 	o.rateLimit, o.partitionKeys, o.partitionLimit = *rateLimit, *partitionKeys, *partitionLimit
 	if o.floor && (o.retry || o.rateLimit > 0 || o.partitionKeys > 0 || o.idleClaims > 0 || o.anyKind) {
 		fmt.Fprintln(os.Stderr, "storecost: --retry, --rate-limit, --partition-keys, --idle-claims and --any-kind are for --system kiln")
@@ -196,6 +201,7 @@ type options struct {
 	anyKind                       bool // --any-kind
 	hold                          int  // --hold
 	clean                         bool // --clean
+	batchAlt                      int  // --batch-alt
 	// rateLimit, partitionKeys and partitionLimit are --rate-limit,
 	// --partition-keys and --partition-limit.
 	rateLimit, partitionKeys, partitionLimit int
@@ -328,8 +334,11 @@ func run(ctx context.Context, database string, o options) (err error) {
 		retried += n
 		return nil
 	}
-	for {
+	for claims := 0; ; claims++ {
 		var rows []*kilntype.JobRow
+		if o.batchAlt > 0 {
+			claimParams.Max = []int{batch, o.batchAlt}[claims%2]
+		}
 		if err := claim.time(func() (err error) { rows, err = st.JobClaim(ctx, claimParams); return err }); err != nil {
 			return err
 		}

@@ -18,7 +18,8 @@
 # (with --partition-limit, which has no --no-finish run, claim and finish
 # together: whole less --insert-only). Flags are passed to every run
 # (e.g. --system floor, --partition-keys 1000 --partition-limit 1 [--hold 200],
-# --rate-limit 1000000, --batch 85).
+# --rate-limit 1000000, --batch 85; --batch 180 --batch-alt 20 for the
+# uneven claims of a real burn-down).
 #
 # Counts repeat within ~0.3 % whatever the load; since each count vacuums
 # the cluster first, the 1-job runs repeat within ~0.5M instructions, 0.1k

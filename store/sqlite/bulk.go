@@ -61,7 +61,8 @@ func rangeWalk(params *store.JobListParams) listWalk {
 // countWalk is how JobCountMatching reads the jobs of params without a
 // range of IDs: the index of its states when they share one (an
 // in-flight state's, kiln_job_finalized_kind for finished states, which
-// also holds the kind, kiln_job_claim_kind for available jobs), else
+// also holds the kind, kiln_job_claim_untagged and kiln_job_claim_fair
+// for available jobs: walkAvailable), else
 // SQLite's choice. Counting in ID order (rangeWalk) would read every job
 // of the table to find those of a kind.
 func countWalk(params *store.JobListParams) listWalk {

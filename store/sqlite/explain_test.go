@@ -117,26 +117,36 @@ var claimKinds = map[string]int{
 }
 
 // wantClaimByKind fails the test unless plan, the steps of the plan of
-// sqlClaimCandidates(n, k) named name, reads kiln_job_claim_kind only by k
-// seeks of a queue and kind, and sorts nothing: the ranges of the kinds and
-// the waiting jobs are read in index order and merged (no row is copied
-// into a temporary b-tree), and no job of a kind not claimed is read.
+// sqlClaimCandidates(n, k) named name, reads kiln_job_claim_untagged and
+// kiln_job_claim_fair only by k seeks each of a queue and kind, and sorts
+// only the k fair arms' rows (at most n each, the front of the kind's fair
+// order): the untagged ranges of the kinds and the waiting jobs are read
+// in index order and merged (no row is copied into a temporary b-tree),
+// and no job of a kind not claimed is read.
 func wantClaimByKind(t *testing.T, name string, plan []string, k int) {
 	t.Helper()
-	const seek = "SEARCH kiln_job USING INDEX kiln_job_claim_kind (queue=? AND kind=?)"
-	seeks := 0
-	for _, step := range plan {
+	const (
+		seek     = "SEARCH kiln_job USING INDEX kiln_job_claim_untagged (queue=? AND kind=?)"
+		seekFair = "SEARCH kiln_job USING INDEX kiln_job_claim_fair (queue=? AND kind=?)"
+	)
+	seeks, fair, sorts := 0, 0, 0
+	for i, step := range plan {
 		switch {
 		case step == seek:
 			seeks++
-		case strings.Contains(step, "kiln_job_claim_kind"):
-			t.Errorf("%s reads kiln_job_claim_kind other than by queue and kind: %q", name, step)
+		case step == seekFair:
+			fair++
+		case strings.Contains(step, "kiln_job_claim_untagged") || strings.Contains(step, "kiln_job_claim_fair"):
+			t.Errorf("%s reads an index of available jobs other than by queue and kind: %q", name, step)
+		case step == "USE TEMP B-TREE FOR ORDER BY" && i > 0 && strings.HasPrefix(plan[i-1], "SCAN (subquery-"):
+			sorts++
 		case strings.HasPrefix(step, "USE TEMP B-TREE"):
 			t.Errorf("%s sorts: %q", name, step)
 		}
 	}
-	if seeks != k {
-		t.Errorf("%s: %d seeks of kiln_job_claim_kind by queue and kind, want %d", name, seeks, k)
+	if seeks != k || fair != k || sorts != k {
+		t.Errorf("%s: %d seeks of kiln_job_claim_untagged and %d of kiln_job_claim_fair by queue and kind, %d sorts of a fair arm; want %d each",
+			name, seeks, fair, sorts, k)
 	}
 }
 
@@ -222,7 +232,7 @@ func TestListWalks(t *testing.T) {
 			Kinds: []string{"k"}, Queues: []string{"q"}, Cursor: 5000, ArgsPreview: 100},
 			walkFinished, "SEARCH kiln_job USING INDEX kiln_job_finished (state=? AND id<?)", false},
 		{"available, few", &store.JobListParams{States: []kilntype.JobState{kilntype.JobStateAvailable}},
-			walkAvailable, "kiln_job USING INDEX kiln_job_claim_kind", true},
+			walkAvailable, "SCAN kiln_job USING INDEX kiln_job_claim_untagged; USE TEMP B-TREE FOR ORDER BY; RIGHT; SCAN kiln_job USING INDEX kiln_job_claim_fair", true},
 	} {
 		q, args, ok := jobListQuery(c.params, c.walk)
 		if !ok {
@@ -258,7 +268,8 @@ func TestCountWalks(t *testing.T) {
 		{"retryable of a kind", kilntype.JobFilter{States: []kilntype.JobState{kilntype.JobStateRetryable}, Kinds: []string{"k"}},
 			"USING INDEX kiln_job_state_inflight (state=?)"},
 		{"available of a kind in a queue", kilntype.JobFilter{States: []kilntype.JobState{kilntype.JobStateAvailable},
-			Kinds: []string{"k"}, Queues: []string{"q"}}, "kiln_job USING COVERING INDEX kiln_job_claim_kind (queue=? AND kind=?)"},
+			Kinds: []string{"k"}, Queues: []string{"q"}}, "SEARCH kiln_job USING COVERING INDEX kiln_job_claim_untagged (queue=? AND kind=?); " +
+			"UNION ALL; SEARCH kiln_job USING INDEX kiln_job_claim_fair (queue=? AND kind=?)"},
 	} {
 		q, args, ok := jobCountQuery(&store.JobCountMatchingParams{Filter: c.filter, Limit: 10_001})
 		if !ok {

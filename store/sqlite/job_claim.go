@@ -15,6 +15,24 @@ import (
 	"github.com/kilnjobs/kiln/store"
 )
 
+// untaggedPredicate is kiln_job_claim_untagged's predicate (migration
+// 039): the available jobs not in the fair order, written as the index's
+// so that SQLite may use it in every statement that names the index. With
+// fairPredicate, kiln_job_claim_fair's (migration 035), it splits the
+// available jobs in two: each is in exactly one of the two indexes.
+const untaggedPredicate = `state = 'available' AND (fair_seq IS NULL OR partition_key = '')`
+
+// fairPredicate is kiln_job_claim_fair's predicate (migration 035): the
+// available jobs with a key and a tag, in fair order.
+const fairPredicate = `state = 'available' AND partition_key <> '' AND fair_seq IS NOT NULL`
+
+// sqlClaimUntagged and sqlClaimFair name the two indexes of the available
+// jobs' claim order (see untaggedPredicate), as a FROM clause of kiln_job.
+const (
+	sqlClaimUntagged = `kiln_job INDEXED BY kiln_job_claim_untagged`
+	sqlClaimFair     = `kiln_job INDEXED BY kiln_job_claim_fair`
+)
+
 // sqlClaimCandidates returns (claimColumns of) up to limit due jobs of queue
 // ?1 at time ?2, in claim order: available jobs of the kinds ?5 ... ?(4+k)
 // (a NULL kind matches nothing), and scheduled or retryable jobs whose kind
@@ -28,9 +46,10 @@ import (
 // NOT EXISTS term next to queue = ?1 would be evaluated once too, but
 // SQLite would still walk every index entry of the queue to reject it.)
 //
-// Available jobs are read from kiln_job_claim_kind (queue, kind, priority,
-// scheduled_at, id), one range per kind (see claimAvailable): jobs of other
-// kinds are never read, however many wait in the queue. Scheduled and
+// Available jobs are read from kiln_job_claim_untagged (queue, kind,
+// priority, scheduled_at, id) and kiln_job_claim_fair, two ranges per kind
+// (see claimAvailable): jobs of other kinds are never read, however many
+// wait in the queue. Scheduled and
 // retryable jobs are read from kiln_job_claim_waiting one priority at a
 // time (prio walks the priorities present with one index seek each, in
 // order), seeking the range scheduled_at <= now: jobs due in the future are
@@ -48,17 +67,23 @@ import (
 // docs/benchmarks.md, "SQLite writer per job, 2026-12-06 eighth session
 // (litefast)".)
 func sqlClaimCandidates(limit, kinds int) string {
-	return fmt.Sprintf(sqlClaimCandidatesFormat, limit, claimAvailable(kinds))
+	return fmt.Sprintf(sqlClaimCandidatesFormat, limit, claimAvailable(kinds, limit))
 }
 
 // claimAvailable returns sqlClaimCandidates's arms of available jobs for k
-// kinds, bound as ?5 ... ?(4+k), joined by UNION ALL: each walks its
-// kind's range of kiln_job_claim_kind in index order, and the statement's
-// merge takes the next row in claim order from whichever arm has it,
-// stopping at the LIMIT. So a claim reads about limit entries plus one per
-// kind, whatever the lengths of the ranges. With no kind it is one arm that
-// returns no row.
-func claimAvailable(k int) string {
+// kinds, bound as ?5 ... ?(4+k), joined by UNION ALL, two per kind. The
+// first walks its kind's range of kiln_job_claim_untagged (the jobs
+// without a key, and keyed jobs without a tag) in index order, and the
+// statement's merge takes the next row in claim order from whichever arm
+// has it, stopping at the LIMIT. So a claim reads about limit entries plus
+// two per kind, whatever the lengths of the ranges. The second reads the
+// first limit due jobs of the kind's range of kiln_job_claim_fair (the
+// tagged jobs with a key, migration 035) in fair order, which the merge
+// sorts into claim order: a claim that does not claim the kind by key
+// takes its keyed jobs from the front of the fair order (one seek that
+// finds none when the kind has no keyed job). With no kind it is one arm
+// that returns no row.
+func claimAvailable(k, limit int) string {
 	if k == 0 {
 		cols := strings.Split(claimColumnNames, ",")
 		for i, col := range cols {
@@ -66,10 +91,13 @@ func claimAvailable(k int) string {
 		}
 		return `SELECT ` + strings.Join(cols, ", ") + ` WHERE 0`
 	}
-	arms := make([]string, k)
+	arms := make([]string, 0, 2*k)
 	for i := range k {
-		arms[i] = fmt.Sprintf(`SELECT `+claimColumns+` FROM kiln_job INDEXED BY kiln_job_claim_kind
-WHERE state = 'available' AND queue = (SELECT queue FROM unpaused) AND kind = ?%d AND scheduled_at <= ?2`, 5+i)
+		arms = append(arms, fmt.Sprintf(`SELECT `+claimColumns+` FROM `+sqlClaimUntagged+`
+WHERE `+untaggedPredicate+` AND queue = (SELECT queue FROM unpaused) AND kind = ?%d AND scheduled_at <= ?2`, 5+i),
+			fmt.Sprintf(`SELECT * FROM (SELECT `+claimColumns+` FROM `+sqlClaimFair+`
+WHERE `+fairPredicate+` AND queue = (SELECT queue FROM unpaused) AND kind = ?%d AND scheduled_at <= ?2
+ORDER BY priority, fair_seq, id LIMIT %d)`, 5+i, limit))
 	}
 	return strings.Join(arms, "\nUNION ALL\n")
 }
@@ -96,18 +124,30 @@ ORDER BY priority, scheduled_at, id
 LIMIT %[1]d`
 
 // sqlAvailableKinds returns the kinds of queue ?1's available jobs, in
-// order, by a loose index scan of kiln_job_claim_kind: one seek per kind
-// for the first entry after the previous kind, and one more that finds
-// none. Claims with AnyKind run it first.
-const sqlAvailableKinds = `WITH RECURSIVE kinds(kind) AS (
-	SELECT (SELECT kind FROM kiln_job INDEXED BY kiln_job_claim_kind
-		WHERE state = 'available' AND queue = ?1 ORDER BY kind LIMIT 1)
+// order, by two loose index scans, of kiln_job_claim_untagged and of
+// kiln_job_claim_fair: one seek per kind of each for the first entry after
+// the previous kind, and one more that finds none. Claims with AnyKind run
+// it first.
+const sqlAvailableKinds = `WITH RECURSIVE untagged(kind) AS (
+	SELECT (SELECT kind FROM ` + sqlClaimUntagged + `
+		WHERE ` + untaggedPredicate + ` AND queue = ?1 ORDER BY kind LIMIT 1)
 	UNION ALL
-	SELECT (SELECT kind FROM kiln_job INDEXED BY kiln_job_claim_kind
-		WHERE state = 'available' AND queue = ?1 AND kind > kinds.kind ORDER BY kind LIMIT 1)
-	FROM kinds WHERE kinds.kind IS NOT NULL
+	SELECT (SELECT kind FROM ` + sqlClaimUntagged + `
+		WHERE ` + untaggedPredicate + ` AND queue = ?1 AND kind > untagged.kind ORDER BY kind LIMIT 1)
+	FROM untagged WHERE untagged.kind IS NOT NULL
+),
+fair(kind) AS (
+	SELECT (SELECT kind FROM ` + sqlClaimFair + `
+		WHERE ` + fairPredicate + ` AND queue = ?1 ORDER BY kind LIMIT 1)
+	UNION ALL
+	SELECT (SELECT kind FROM ` + sqlClaimFair + `
+		WHERE ` + fairPredicate + ` AND queue = ?1 AND kind > fair.kind ORDER BY kind LIMIT 1)
+	FROM fair WHERE fair.kind IS NOT NULL
 )
-SELECT kind FROM kinds WHERE kind IS NOT NULL`
+SELECT kind FROM untagged WHERE kind IS NOT NULL
+UNION
+SELECT kind FROM fair WHERE kind IS NOT NULL
+ORDER BY kind`
 
 // sqlClaimUpdate moves the jobs whose IDs are in the JSON array ?4 and that
 // are not running yet to running. It returns nothing: the claim already read
@@ -259,7 +299,8 @@ const maxMergedKinds = 100
 // a queue paused with QueuePause (by any process sharing the file).
 //
 // The claim reads the available jobs of each kind it may take from that
-// kind's range of kiln_job_claim_kind, merged in claim order, so its cost
+// kind's ranges of kiln_job_claim_untagged and kiln_job_claim_fair (the
+// keyed jobs, from the front of their fair order), merged in claim order, so its cost
 // does not grow with the jobs of other kinds queued (see
 // sqlClaimCandidates). With AnyKind it first lists, on a reader, the kinds
 // of the queue's available jobs (one index seek per kind:

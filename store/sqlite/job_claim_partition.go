@@ -20,8 +20,8 @@ import (
 // that are still due available jobs of queue ?1 and kind ?2 at ?3: the
 // jobs without a key that sqlUnkeyedDeep found, one primary-key lookup
 // each (NOT INDEXED: the planner would otherwise walk
-// the queue and kind's range of kiln_job_claim_kind, every available job
-// of the kind). A paused queue gives none.
+// the queue and kind's range of kiln_job_claim_untagged). A paused queue
+// gives none.
 const sqlPartitionTakeIDs = `SELECT ` + claimColumnsButKey + `'' FROM kiln_job NOT INDEXED
 WHERE id IN (SELECT value FROM json_each(?4))
 	AND state = 'available' AND queue = ?1 AND kind = ?2 AND scheduled_at <= ?3
@@ -29,9 +29,11 @@ WHERE id IN (SELECT value FROM json_each(?4))
 
 // sqlUnkeyedJobs returns (claimColumns of) the jobs without a key among
 // the first ?4 due available jobs of queue ?1 and kind ?2 at ?3 in claim
-// order (kiln_job_claim_kind), at most ?5. A paused queue gives none.
-const sqlUnkeyedJobs = `SELECT * FROM (SELECT ` + claimColumns + ` FROM kiln_job INDEXED BY kiln_job_claim_kind
-	WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND scheduled_at <= ?3
+// order that are not in the fair order (kiln_job_claim_untagged: those
+// without a key, and keyed jobs parked or without a tag), at most ?5. A
+// paused queue gives none.
+const sqlUnkeyedJobs = `SELECT * FROM (SELECT ` + claimColumns + ` FROM ` + sqlClaimUntagged + `
+	WHERE ` + untaggedPredicate + ` AND queue = ?1 AND kind = ?2 AND scheduled_at <= ?3
 		AND NOT EXISTS (SELECT 1 FROM kiln_queue WHERE name = ?1 AND paused = 1)
 	ORDER BY priority, scheduled_at, id
 	LIMIT ?4)
@@ -39,22 +41,22 @@ WHERE partition_key = ''
 LIMIT ?5`
 
 // sqlUnkeyedDeep returns (priority, scheduled_at, id, and whether the job
-// has no key) the due available jobs of queue ?1 and kind ?2 at ?3 after
-// the place (?5, ?6, ?7) in claim order, at most ?4, less the first ?4 of
+// has no key) the due available jobs of queue ?1 and kind ?2 at ?3 not in
+// the fair order after the place (?5, ?6, ?7) in claim order, at most ?4, less the first ?4 of
 // the kind in claim order (those sqlUnkeyedJobs looked among), when those
 // are ?4 (fewer: every due job of the kind was among them, and it returns
 // none): the second window of a claim's search for jobs without a key
 // (store.PartitionCursors.SetUnkeyed). Both reads are of
-// kiln_job_claim_kind alone, which holds every column they need but the
-// key. A paused queue gives none.
+// kiln_job_claim_untagged alone, which holds every column they need but
+// the key. A paused queue gives none.
 const sqlUnkeyedDeep = `WITH head AS (
-	SELECT id FROM kiln_job INDEXED BY kiln_job_claim_kind
-	WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND scheduled_at <= ?3
+	SELECT id FROM ` + sqlClaimUntagged + `
+	WHERE ` + untaggedPredicate + ` AND queue = ?1 AND kind = ?2 AND scheduled_at <= ?3
 	ORDER BY priority, scheduled_at, id
 	LIMIT ?4
 )
-SELECT priority, scheduled_at, id, partition_key = '' FROM kiln_job INDEXED BY kiln_job_claim_kind
-WHERE state = 'available' AND queue = ?1 AND kind = ?2 AND scheduled_at <= ?3
+SELECT priority, scheduled_at, id, partition_key = '' FROM ` + sqlClaimUntagged + `
+WHERE ` + untaggedPredicate + ` AND queue = ?1 AND kind = ?2 AND scheduled_at <= ?3
 	AND (priority, scheduled_at, id) > (?5, ?6, ?7) AND id NOT IN (SELECT id FROM head)
 	AND (SELECT count(*) FROM head) >= ?4
 	AND NOT EXISTS (SELECT 1 FROM kiln_queue WHERE name = ?1 AND paused = 1)

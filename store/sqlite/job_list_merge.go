@@ -10,27 +10,42 @@ import (
 )
 
 // sqlAvailableQueues lists, in a WITH RECURSIVE, the queues that have
-// available jobs, by a loose index scan of kiln_job_claim_kind (queue,
-// kind, ...): one seek per queue for its first entry after the previous
-// queue, and one more that finds none (a row of NULL, which IN skips).
-const sqlAvailableQueues = `available_queues(queue) AS (
-	SELECT (SELECT queue FROM kiln_job INDEXED BY kiln_job_claim_kind
-		WHERE state = 'available' ORDER BY queue LIMIT 1)
+// available jobs, by loose index scans of kiln_job_claim_untagged and of
+// kiln_job_claim_fair (queue, kind, ...), which hold the available jobs
+// between them (untaggedPredicate): one seek per queue of each for its
+// first entry after the previous queue, and one more that finds none (a
+// row of NULL, which IN skips). A queue with jobs in both is named twice,
+// which IN does not mind: a UNION would sort them.
+const sqlAvailableQueues = `available_untagged(queue) AS (
+	SELECT (SELECT queue FROM ` + sqlClaimUntagged + `
+		WHERE ` + untaggedPredicate + ` ORDER BY queue LIMIT 1)
 	UNION ALL
-	SELECT (SELECT queue FROM kiln_job INDEXED BY kiln_job_claim_kind
-		WHERE state = 'available' AND queue > available_queues.queue ORDER BY queue LIMIT 1)
-	FROM available_queues WHERE available_queues.queue IS NOT NULL
+	SELECT (SELECT queue FROM ` + sqlClaimUntagged + `
+		WHERE ` + untaggedPredicate + ` AND queue > available_untagged.queue ORDER BY queue LIMIT 1)
+	FROM available_untagged WHERE available_untagged.queue IS NOT NULL
+),
+available_fair(queue) AS (
+	SELECT (SELECT queue FROM ` + sqlClaimFair + `
+		WHERE ` + fairPredicate + ` ORDER BY queue LIMIT 1)
+	UNION ALL
+	SELECT (SELECT queue FROM ` + sqlClaimFair + `
+		WHERE ` + fairPredicate + ` AND queue > available_fair.queue ORDER BY queue LIMIT 1)
+	FROM available_fair WHERE available_fair.queue IS NOT NULL
+),
+available_queues(queue) AS (
+	SELECT queue FROM available_untagged UNION ALL SELECT queue FROM available_fair
 )`
 
 // availableQueueTerm names the queues of sqlAvailableQueues, so that a
 // read of the available jobs of some kinds and no queue filter reads
-// kiln_job_claim_kind's (queue, kind) ranges, one per queue, instead of
-// every available job's entry.
+// kiln_job_claim_untagged's and kiln_job_claim_fair's (queue, kind)
+// ranges, one per queue, instead of every available job's entry.
 const availableQueueTerm = `queue IN (SELECT queue FROM available_queues)`
 
 // availableWalkFor chooses how a merged JobList of params reads the
 // available jobs (store.ChooseAvailableWalk), counting those of the
-// filters' kinds and queues in kiln_job_claim_kind when it needs to.
+// filters' kinds and queues in kiln_job_claim_untagged and
+// kiln_job_claim_fair (walkAvailable) when it needs to.
 func (s *Store) availableWalkFor(ctx context.Context, params *store.JobListParams) (store.AvailableWalk, error) {
 	counts, err := s.JobCountByQueueState(ctx)
 	if err != nil {
@@ -42,7 +57,7 @@ func (s *Store) availableWalkFor(ctx context.Context, params *store.JobListParam
 		if params.Queues == nil {
 			with, where = `WITH RECURSIVE `+sqlAvailableQueues+"\n", append(where, availableQueueTerm)
 		}
-		query := with + `SELECT count(*) FROM (SELECT 1 FROM kiln_job INDEXED BY kiln_job_claim_kind WHERE state = 'available' AND ` +
+		query := with + `SELECT count(*) FROM (SELECT 1 FROM ` + walkAvailable.from() + ` WHERE state = 'available' AND ` +
 			strings.Join(where, " AND ") + ` LIMIT ?)`
 		if err := s.r.QueryRowContext(ctx, query, append(args, limit)...).Scan(&n); err != nil {
 			return 0, fail("list jobs", err)
@@ -57,7 +72,8 @@ func (s *Store) availableWalkFor(ctx context.Context, params *store.JobListParam
 // materialized CTE of at most a page of IDs in the page's order, each a
 // compound SELECT merged in ID order (SQLite runs each arm as a
 // co-routine and reads it only as far as the tier's page reaches): the
-// available jobs (kiln_job_claim_kind's ranges of the filters, sorted;
+// available jobs (kiln_job_claim_untagged's and kiln_job_claim_fair's
+// ranges of the filters, sorted;
 // or the table in ID order, each row checked: as available says); then
 // those IDs with each final state's, from kiln_job_finished (a kind or
 // queue checked on the entry); then those with each in-flight state's,
@@ -100,7 +116,7 @@ func jobListMergeQuery(params *store.JobListParams, states []kilntype.JobState, 
 		default:
 			walk, terms, tier = walkTable, nil, 0
 		}
-		tiers[tier] = append(tiers[tier], `SELECT id FROM kiln_job `+walk.indexed+` WHERE `+
+		tiers[tier] = append(tiers[tier], `SELECT id FROM `+walk.from()+` WHERE `+
 			strings.Join(append(append([]string{`state = '` + string(st) + `'`}, terms...), where...), " AND "))
 	}
 	last := ""

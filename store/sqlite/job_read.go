@@ -48,7 +48,9 @@ func (s *Store) JobGet(ctx context.Context, params *store.JobGetParams) (*kilnty
 // else through the table itself (its rowid is the ID), newest first,
 // checking each row; or, for available jobs, or several final states,
 // that the counters say are few among all jobs, through
-// kiln_job_claim_kind or kiln_job_finalized_kind, sorting what it reads.
+// kiln_job_claim_untagged and kiln_job_claim_fair (which hold the
+// available jobs between them) or kiln_job_finalized_kind, sorting what it
+// reads.
 // Outside kiln_job_finished, the kind and queue filters have no index of
 // their own (migration 010 dropped them: every job inserted or changing
 // state paid an entry in each): they are checked on each job of the walk,
@@ -60,7 +62,8 @@ func (s *Store) JobGet(ctx context.Context, params *store.JobGetParams) (*kilnty
 // store.MergedProbe; then tiers bounded by the page's reach,
 // jobListMergeQuery): final states, kiln_job_finished's entries, the
 // filter checked on each; in-flight states, kiln_job_state_inflight's;
-// available jobs, the filters' ranges of kiln_job_claim_kind, sorted,
+// available jobs, the filters' ranges of kiln_job_claim_untagged and
+// kiln_job_claim_fair, sorted,
 // when a bounded count finds them few, else the table (availableWalkFor). Counts per
 // queue and state come from the counters (JobCountByState, QueueList),
 // never from lists. With params.Tag the walk follows kiln_job_tag's
@@ -182,26 +185,47 @@ func rows(ps []previewJob) []*kilntype.JobRow {
 
 // A listWalk is how JobList reads the jobs in ID order: the table's
 // clause that names the index (or none) and the term that repeats its
-// predicate, so that SQLite may use it.
+// predicate, so that SQLite may use it; or a subquery read in place of
+// the table.
 type listWalk struct {
 	indexed string // "INDEXED BY x", "NOT INDEXED" or ""
 	term    string // the index's predicate, or ""
+	table   string // a subquery named kiln_job read in place of the table, or ""
+}
+
+// from returns the table expression that w reads.
+func (w listWalk) from() string {
+	switch {
+	case w.table != "":
+		return w.table
+	case w.indexed != "":
+		return "kiln_job " + w.indexed
+	}
+	return "kiln_job"
 }
 
 var (
 	// walkTable reads the table in rowid (ID) order.
 	walkTable = listWalk{indexed: "NOT INDEXED"}
 	// walkInflight reads kiln_job_state_inflight (state, id).
-	walkInflight = listWalk{"INDEXED BY kiln_job_state_inflight", sqlInflightPredicate}
-	// walkAvailable and walkFinalized read an index whose order is not
-	// the ID's: JobList sorts what it reads.
-	walkAvailable = listWalk{"INDEXED BY kiln_job_claim_kind", "state = 'available'"}
-	walkFinalized = listWalk{"INDEXED BY kiln_job_finalized_kind", "finalized_at IS NOT NULL"}
+	walkInflight = listWalk{indexed: "INDEXED BY kiln_job_state_inflight", term: sqlInflightPredicate}
+	// walkAvailable and walkFinalized read indexes whose order is not
+	// the ID's: JobList sorts what it reads. walkAvailable reads the two
+	// that hold the available jobs between them (untaggedPredicate), as
+	// one subquery whose arms take the statement's terms (SQLite pushes
+	// them down into each arm).
+	walkAvailable = listWalk{table: sqlAvailableJobs}
+	walkFinalized = listWalk{indexed: "INDEXED BY kiln_job_finalized_kind", term: "finalized_at IS NOT NULL"}
 	// walkFinished reads kiln_job_finished (state, id, kind, queue) in ID
 	// order: the jobs of one final state, a kind or queue checked on the
 	// entry.
-	walkFinished = listWalk{"INDEXED BY kiln_job_finished", "finalized_at IS NOT NULL"}
+	walkFinished = listWalk{indexed: "INDEXED BY kiln_job_finished", term: "finalized_at IS NOT NULL"}
 )
+
+// sqlAvailableJobs is walkAvailable's table: the available jobs, from
+// kiln_job_claim_untagged and kiln_job_claim_fair, named kiln_job.
+const sqlAvailableJobs = `(SELECT * FROM ` + sqlClaimUntagged + ` WHERE ` + untaggedPredicate + `
+	UNION ALL SELECT * FROM ` + sqlClaimFair + ` WHERE ` + fairPredicate + `) AS kiln_job`
 
 // sqlInflightPredicate names kiln_job_state_inflight's predicate (migration
 // 015: state IN ('running', 'scheduled', 'retryable', 'pending')) in every
@@ -370,10 +394,7 @@ func jobListWhere(params *store.JobListParams, walk listWalk) (from, id string, 
 	}
 	// id is the column pages are ordered and bounded by: the tag index's
 	// when it drives the walk, so that SQLite reads that index in order.
-	from, id = `kiln_job`, "id"
-	if walk.indexed != "" {
-		from += " " + walk.indexed
-	}
+	from, id = walk.from(), "id"
 	if params.Tag != "" {
 		from, id = `kiln_job_tag AS t CROSS JOIN kiln_job ON kiln_job.id = t.job_id`, "t.job_id"
 		where = append(where, "t.tag = ?")

@@ -15,10 +15,11 @@ import (
 // (kiln_job_finished for a final state, the filter a term of its entries;
 // kiln_job_state_inflight for an in-flight one, from the first tier's
 // reach), and the available jobs as availableWalkFor chose: sorted from
-// kiln_job_claim_kind's ranges (of each queue of the loose scan when no
-// queue is given: never every entry), or in ID order from the table; the
-// table is otherwise read only by ID, for the page's jobs. The only other
-// sort is of the first tier's IDs (at most a page of them). Before, such a page walked the table
+// kiln_job_claim_untagged's and kiln_job_claim_fair's ranges (of each
+// queue of the loose scans when no queue is given: never every entry; one
+// sort each), or in ID order from the table; the table is otherwise read
+// only by ID, for the page's jobs. The only other sort is of the first
+// tier's IDs (at most a page of them). Before, such a page walked the table
 // through every job newer than its last (on 1,000,000 jobs, a kind of
 // 0.1 %: 51,000 rows, 12-20 ms; docs/benchmarks.md, "dash1m: dashboard
 // pages of a kind or queue at 1,000,000 jobs").
@@ -31,14 +32,15 @@ func TestMergedListPlans(t *testing.T) {
 		params store.JobListParams
 		walk   store.AvailableWalk
 		want   []string // steps of the plan
-		sorts  int      // temporary b-trees: the sorted available jobs', each tier's IDs merged with the next's
+		sorts  int      // temporary b-trees: the sorted available jobs' (two), each tier's IDs merged with the next's
 	}{
 		{"a kind, available jobs sorted", store.JobListParams{Kinds: []string{"k"}, Cursor: 5000, ArgsPreview: 100},
 			store.AvailableSorted, []string{"MATERIALIZE tier1", "MATERIALIZE tier2", "MATERIALIZE tier3", "MERGE (UNION ALL)",
-				"INDEX kiln_job_claim_kind (queue=? AND kind=?)",
+				"SEARCH kiln_job USING COVERING INDEX kiln_job_claim_untagged (queue=? AND kind=?)",
+				"SEARCH kiln_job USING INDEX kiln_job_claim_fair (queue=? AND kind=?)",
 				"SEARCH kiln_job USING INDEX kiln_job_finished (state=? AND id>? AND id<?)",
 				"SEARCH kiln_job USING INDEX kiln_job_state_inflight (state=? AND id>? AND id<?)",
-				"SEARCH kiln_job USING INTEGER PRIMARY KEY (rowid=?)"}, 3},
+				"SEARCH kiln_job USING INTEGER PRIMARY KEY (rowid=?)"}, 4},
 		{"a queue, available jobs in ID order", store.JobListParams{Queues: []string{"q"}},
 			store.AvailableInline, []string{"MERGE (UNION ALL)", "SCAN kiln_job",
 				"SEARCH kiln_job USING INDEX kiln_job_finished (state=? AND id>?)",
@@ -47,7 +49,8 @@ func TestMergedListPlans(t *testing.T) {
 			store.AvailableNone, []string{"MERGE (UNION ALL)", "SEARCH kiln_job USING INDEX kiln_job_finished (state=?)",
 				"SEARCH kiln_job USING INDEX kiln_job_state_inflight (state=? AND id<?)"}, 1},
 		{"available jobs of a kind, sorted", store.JobListParams{States: available, Kinds: []string{"k"}},
-			store.AvailableSorted, []string{"INDEX kiln_job_claim_kind (queue=? AND kind=?)"}, 1},
+			store.AvailableSorted, []string{"SEARCH kiln_job USING COVERING INDEX kiln_job_claim_untagged (queue=? AND kind=?)",
+				"SEARCH kiln_job USING INDEX kiln_job_claim_fair (queue=? AND kind=?)"}, 2},
 	} {
 		q, args, ok := jobListMergeQuery(&c.params, store.MergedListStates(&c.params), c.walk)
 		if !ok {

@@ -92,7 +92,7 @@ VALUES ('old', '@hourly', '', 'k', '{}', 'q', 1, 3, 'skip', 'run_once', 100, ?1,
 	if err := s.SchemaCheck(ctx); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"kiln_job_cancel_requested", "kiln_job_claim_fair", "kiln_job_claim_kind",
+	want := []string{"kiln_job_cancel_requested", "kiln_job_claim_fair", "kiln_job_claim_untagged",
 		"kiln_job_claim_waiting", "kiln_job_due", "kiln_job_fair_parked", "kiln_job_finalized_kind", "kiln_job_finished",
 		"kiln_job_running_partition", "kiln_job_state_inflight", "kiln_job_unique_key"}
 	if got := jobIndexes(t, s); !slices.Equal(got, want) {

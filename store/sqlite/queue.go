@@ -24,15 +24,19 @@ const sqlQueueResume = `UPDATE kiln_queue SET paused = 0, updated_at = ?2 WHERE 
 //     transaction of every change to a job (migration 007): a table with a
 //     row per queue and state;
 //   - "oldest": the earliest scheduled_at of the queue's available jobs,
-//     for each queue that has some: the least of the first entries of its
-//     (queue, kind, priority) ranges in kiln_job_claim_kind (queue, kind,
-//     priority, scheduled_at, id). kinds walks the kinds present and prio
-//     the priorities of each, as the claim's loose index scans do: one
-//     index seek each, and one more that finds none; the first entry of
-//     each range is one seek more. Each seek reads one entry (ORDER BY
-//     follows the index, LIMIT 1) and no table row, so the cost grows with
-//     the queues, the kinds of their available jobs and their priorities,
-//     not with the jobs;
+//     for each queue that has some. The available jobs are split between
+//     kiln_job_claim_untagged (queue, kind, priority, scheduled_at, id)
+//     and kiln_job_claim_fair (queue, kind, priority, fair_seq, id,
+//     partition_key, scheduled_at), the keyed jobs in fair order
+//     (untaggedPredicate). Of the first, the least of the first entries
+//     of its (queue, kind, priority) ranges: kinds_u walks the kinds
+//     present and prio the priorities of each, as the claim's loose index
+//     scans do: one index seek each, and one more that finds none; the
+//     first entry of each range is one seek more, which reads one entry
+//     and no table row. Of the second, whose order is not the schedule's,
+//     the least scheduled_at of each (queue, kind) range (kinds_f walks
+//     the kinds present, one seek each): a covering read of the queue's
+//     keyed available jobs, so that part of the cost grows with them;
 //   - "paused": from kiln_queue, count 1 when paused, 0 when resumed, at
 //     its updated_at.
 //
@@ -41,31 +45,46 @@ const sqlQueueList = `WITH RECURSIVE counts AS (
 	SELECT queue, state, jobs FROM kiln_job_count
 	WHERE state IN ('available', 'scheduled', 'running', 'retryable') AND jobs > 0
 ),
-kinds(queue, kind) AS (
-	SELECT queue, (SELECT kind FROM kiln_job INDEXED BY kiln_job_claim_kind
-		WHERE state = 'available' AND queue = counts.queue ORDER BY kind LIMIT 1)
+kinds_u(queue, kind) AS (
+	SELECT queue, (SELECT kind FROM ` + sqlClaimUntagged + `
+		WHERE ` + untaggedPredicate + ` AND queue = counts.queue ORDER BY kind LIMIT 1)
 	FROM counts WHERE state = 'available'
 	UNION ALL
-	SELECT queue, (SELECT kind FROM kiln_job INDEXED BY kiln_job_claim_kind
-		WHERE state = 'available' AND queue = kinds.queue AND kind > kinds.kind ORDER BY kind LIMIT 1)
-	FROM kinds WHERE kind IS NOT NULL
+	SELECT queue, (SELECT kind FROM ` + sqlClaimUntagged + `
+		WHERE ` + untaggedPredicate + ` AND queue = kinds_u.queue AND kind > kinds_u.kind ORDER BY kind LIMIT 1)
+	FROM kinds_u WHERE kind IS NOT NULL
+),
+kinds_f(queue, kind) AS (
+	SELECT queue, (SELECT kind FROM ` + sqlClaimFair + `
+		WHERE ` + fairPredicate + ` AND queue = counts.queue ORDER BY kind LIMIT 1)
+	FROM counts WHERE state = 'available'
+	UNION ALL
+	SELECT queue, (SELECT kind FROM ` + sqlClaimFair + `
+		WHERE ` + fairPredicate + ` AND queue = kinds_f.queue AND kind > kinds_f.kind ORDER BY kind LIMIT 1)
+	FROM kinds_f WHERE kind IS NOT NULL
 ),
 prio(queue, kind, p) AS (
-	SELECT queue, kind, (SELECT priority FROM kiln_job INDEXED BY kiln_job_claim_kind
-		WHERE state = 'available' AND queue = kinds.queue AND kind = kinds.kind ORDER BY priority LIMIT 1)
-	FROM kinds WHERE kind IS NOT NULL
+	SELECT queue, kind, (SELECT priority FROM ` + sqlClaimUntagged + `
+		WHERE ` + untaggedPredicate + ` AND queue = kinds_u.queue AND kind = kinds_u.kind ORDER BY priority LIMIT 1)
+	FROM kinds_u WHERE kind IS NOT NULL
 	UNION ALL
-	SELECT queue, kind, (SELECT priority FROM kiln_job INDEXED BY kiln_job_claim_kind
-		WHERE state = 'available' AND queue = prio.queue AND kind = prio.kind AND priority > prio.p
+	SELECT queue, kind, (SELECT priority FROM ` + sqlClaimUntagged + `
+		WHERE ` + untaggedPredicate + ` AND queue = prio.queue AND kind = prio.kind AND priority > prio.p
 		ORDER BY priority LIMIT 1)
 	FROM prio WHERE p IS NOT NULL
 )
 SELECT queue, state, jobs, NULL FROM counts
 UNION ALL
-SELECT queue, 'oldest', 0, min((SELECT scheduled_at FROM kiln_job INDEXED BY kiln_job_claim_kind
-		WHERE state = 'available' AND queue = prio.queue AND kind = prio.kind AND priority = prio.p
-		ORDER BY scheduled_at LIMIT 1))
-	FROM prio WHERE p IS NOT NULL GROUP BY queue
+SELECT queue, 'oldest', 0, min(at) FROM (
+	SELECT queue, (SELECT scheduled_at FROM ` + sqlClaimUntagged + `
+		WHERE ` + untaggedPredicate + ` AND queue = prio.queue AND kind = prio.kind AND priority = prio.p
+		ORDER BY scheduled_at LIMIT 1) AS at
+	FROM prio WHERE p IS NOT NULL
+	UNION ALL
+	SELECT queue, (SELECT min(scheduled_at) FROM ` + sqlClaimFair + `
+		WHERE ` + fairPredicate + ` AND queue = kinds_f.queue AND kind = kinds_f.kind) AS at
+	FROM kinds_f WHERE kind IS NOT NULL)
+	GROUP BY queue
 UNION ALL
 SELECT name, 'paused', paused, updated_at FROM kiln_queue`
 

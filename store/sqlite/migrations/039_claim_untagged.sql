@@ -1,0 +1,32 @@
+-- 039_claim_untagged: the claim order of the available jobs that are not
+-- in the fair order (migration 035), so that a keyed job's one claim-order
+-- entry is its entry in kiln_job_claim_fair (docs/benchmarks.md, "SQLite
+-- keyed jobs in the fair index alone (litec, 2026-12-07 fourteenth
+-- session)").
+--
+-- kiln_job_claim_kind (migration 010) holds every available job, so an
+-- enqueue of a job with a key wrote two claim-order entries (there and in
+-- kiln_job_claim_fair) and its claim removed two. kiln_job_claim_untagged
+-- holds exactly the available jobs that kiln_job_claim_fair does not:
+-- those without a key, and a keyed job without a tag (parked by a claim,
+-- migration 035, or left untagged by anything else). Its predicate is the
+-- complement of kiln_job_claim_fair's within state = 'available', so that
+-- every available job is in exactly one of the two. This build reads the
+-- two (store/sqlite: sqlClaimUntagged, sqlClaimFair) wherever it read
+-- kiln_job_claim_kind: the plain claim, the kinds and queues of the
+-- available jobs, JobList, counts and QueueList.
+--
+-- This is the expand half: kiln_job_claim_kind stays, written as before,
+-- because builds before this one read it (INDEXED BY); the contract
+-- migration 040 drops it once none of them runs.
+--
+-- partition_key and fair_seq end the index so that its predicate, which
+-- SQLite cannot read off a partial index as it reads state = 'available'
+-- (an equality with a constant), is tested on the entry: without them every
+-- read of the index would also read each entry's row (no read of it would
+-- be covering). They cost about two bytes an entry for a job without a key.
+--
+-- Building the index reads the available jobs once, holding the write
+-- lock, in the migration's one transaction.
+CREATE INDEX kiln_job_claim_untagged ON kiln_job (queue, kind, priority, scheduled_at, id, partition_key, fair_seq)
+    WHERE state = 'available' AND (fair_seq IS NULL OR partition_key = '');

@@ -1,0 +1,18 @@
+-- 040_claim_kind_contract: drops kiln_job_claim_kind (migration 010), which
+-- migration 039's kiln_job_claim_untagged and 035's kiln_job_claim_fair
+-- replaced (the contract half): an enqueue of a job with a key writes one
+-- claim-order entry, not two, and so does an enqueue of one without
+-- (kiln_job_claim_untagged in place of kiln_job_claim_kind).
+-- kiln:contract 39
+--
+-- A contract migration (store/internal/migrate): Migrate applies it only
+-- when no registered process runs a build whose last migration is before
+-- 039. Those builds read kiln_job_claim_kind with INDEXED BY (their plain
+-- claims, JobList, QueueList and counts), and a statement that names an
+-- index the schema no longer has fails to prepare. docs/upgrading.md,
+-- "Migrations 039 and 040", says how to build it back before rolling back.
+--
+-- In the migration's one transaction, holding the write lock: dropping
+-- the index walks its pages to free them, in proportion to the available
+-- jobs.
+DROP INDEX kiln_job_claim_kind;

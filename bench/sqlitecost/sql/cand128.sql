@@ -11,8 +11,14 @@ prio(p) AS (
 )
 SELECT id, kind, NULL AS queue, args, priority, attempt, max_attempts, created_at,
 	scheduled_at, nullif(tags, '[]') AS tags, nullif(metadata, '{}') AS metadata, unique_key,
-	last_error, partition_key FROM kiln_job INDEXED BY kiln_job_claim_kind
-WHERE state = 'available' AND queue = (SELECT queue FROM unpaused) AND kind = ?5 AND scheduled_at <= ?2
+	last_error, partition_key FROM kiln_job INDEXED BY kiln_job_claim_untagged
+WHERE state = 'available' AND (fair_seq IS NULL OR partition_key = '') AND queue = (SELECT queue FROM unpaused) AND kind = ?5 AND scheduled_at <= ?2
+UNION ALL
+SELECT * FROM (SELECT id, kind, NULL AS queue, args, priority, attempt, max_attempts, created_at,
+	scheduled_at, nullif(tags, '[]') AS tags, nullif(metadata, '{}') AS metadata, unique_key,
+	last_error, partition_key FROM kiln_job INDEXED BY kiln_job_claim_fair
+WHERE state = 'available' AND partition_key <> '' AND fair_seq IS NOT NULL AND queue = (SELECT queue FROM unpaused) AND kind = ?5 AND scheduled_at <= ?2
+ORDER BY priority, fair_seq, id LIMIT 128)
 UNION ALL
 SELECT id, kind, NULL AS queue, args, priority, attempt, max_attempts, created_at,
 	scheduled_at, nullif(tags, '[]') AS tags, nullif(metadata, '{}') AS metadata, unique_key,

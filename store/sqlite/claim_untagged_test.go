@@ -1,12 +1,14 @@
 package sqlite
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
+	"github.com/kilnjobs/kiln/store/storetest"
 )
 
 // wantClaimOrderSplit fails the test unless every available job of s is
@@ -50,9 +52,9 @@ func TestKeyedJobsWithoutClaimByKey(t *testing.T) {
 	ctx := t.Context()
 	s := openMigrated(t)
 	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
-	insert := func(kind, key string, at time.Time) int64 {
+	insertIn := func(queue, kind, key string, at time.Time) int64 {
 		t.Helper()
-		res, err := s.JobInsertMany(ctx, []*store.JobInsertParams{{Kind: kind, Queue: "q", Args: []byte(`{}`),
+		res, err := s.JobInsertMany(ctx, []*store.JobInsertParams{{Kind: kind, Queue: queue, Args: []byte(`{}`),
 			Priority: 1, MaxAttempts: 1, State: kilntype.JobStateAvailable, ScheduledAt: at,
 			CreatedAt: now.Add(-time.Hour), Partition: key}})
 		if err != nil {
@@ -60,22 +62,37 @@ func TestKeyedJobsWithoutClaimByKey(t *testing.T) {
 		}
 		return res[0].Job.ID
 	}
-	// Key a's three jobs, then key b's one (fair order a1, b1, a2, a3),
-	// a job without a key, and one of kind "only" with a key: the oldest
-	// available job of the queue.
+	insert := func(kind, key string, at time.Time) int64 { return insertIn("q", kind, key, at) }
+	// Key a's three jobs, then key b's one (fair order a1, b1, a2, a3;
+	// a1 is the queue's oldest available job), a job without a key, one of
+	// kind k2 with a key (the only job of its kind), and one of kind only
+	// with a key in queue qk (the only job of its queue).
 	a1 := insert("k", "a", now.Add(-50*time.Minute))
 	a2 := insert("k", "a", now.Add(-40*time.Minute))
 	a3 := insert("k", "a", now.Add(-30*time.Minute))
 	b1 := insert("k", "b", now.Add(-20*time.Minute))
 	plain := insert("k", "", now.Add(-45*time.Minute))
-	only := insert("only", "c", now.Add(-time.Hour))
+	k2 := insert("k2", "c", now.Add(-time.Minute))
+	only := insertIn("qk", "only", "c", now.Add(-time.Hour))
 	// A keyed job without a tag.
 	loose := insert("k", "d", now.Add(-10*time.Minute))
 	if _, err := s.w.ExecContext(ctx, `UPDATE kiln_job SET fair_seq = NULL WHERE id = ?`, loose); err != nil {
 		t.Fatal(err)
 	}
+	// Many available jobs of another queue, so that the merged list of
+	// kind only reads the available jobs sorted from the indexes' ranges
+	// of the queues that have some (availableWalkFor: few of the kind),
+	// not the table.
+	filler := make([]*store.JobInsertParams, 300)
+	for i := range filler {
+		filler[i] = &store.JobInsertParams{Kind: "filler", Queue: "q3", Args: []byte(`{}`), Priority: 1, MaxAttempts: 1,
+			State: kilntype.JobStateAvailable, ScheduledAt: now, CreatedAt: now}
+	}
+	if _, err := s.JobInsertMany(ctx, filler); err != nil {
+		t.Fatal(err)
+	}
 	wantClaimOrderSplit(t, s)
-	all := []int64{a1, a2, a3, b1, plain, only, loose}
+	all := []int64{a1, a2, a3, b1, plain, k2, loose}
 	ofK := []int64{a1, a2, a3, b1, plain, loose}
 
 	count, err := s.JobCountMatching(ctx, &store.JobCountMatchingParams{Filter: kilntype.JobFilter{
@@ -93,7 +110,7 @@ func TestKeyedJobsWithoutClaimByKey(t *testing.T) {
 		slices.Sort(got)
 		return got
 	}
-	if got := listed(&store.JobListParams{States: []kilntype.JobState{kilntype.JobStateAvailable}, Limit: 50}); !slices.Equal(got, all) {
+	if got := listed(&store.JobListParams{States: []kilntype.JobState{kilntype.JobStateAvailable}, Queues: []string{"q"}, Limit: 50}); !slices.Equal(got, all) {
 		t.Errorf("JobList of the available jobs: %v, want %v", got, all)
 	}
 	if got := listed(&store.JobListParams{Kinds: []string{"k"}, Limit: 50}); !slices.Equal(got, ofK) {
@@ -104,9 +121,11 @@ func TestKeyedJobsWithoutClaimByKey(t *testing.T) {
 		t.Errorf("JobList of the available jobs of kind only (merged, no queue): %v, want [%d]", got, only)
 	}
 	queues, err := s.QueueList(ctx)
-	if err != nil || len(queues) != 1 || queues[0].Available != len(all) || queues[0].OldestAvailableAt == nil ||
-		!queues[0].OldestAvailableAt.Equal(now.Add(-time.Hour)) {
-		t.Errorf("QueueList: %+v, %v; want queue q with %d available jobs, the oldest at %v", queues, err, len(all), now.Add(-time.Hour))
+	if err != nil || len(queues) != 3 || queues[0].Name != "q" || queues[0].Available != len(all) || queues[0].OldestAvailableAt == nil ||
+		!queues[0].OldestAvailableAt.Equal(now.Add(-50*time.Minute)) || queues[2].Name != "qk" ||
+		queues[2].OldestAvailableAt == nil || !queues[2].OldestAvailableAt.Equal(now.Add(-time.Hour)) {
+		t.Errorf("QueueList: %v, %v; want queue q with %d available jobs, the oldest at %v, and qk's at %v",
+			queueRows(queues), err, len(all), now.Add(-50*time.Minute), now.Add(-time.Hour))
 	}
 
 	claim := func(p *store.JobClaimParams) []int64 {
@@ -124,11 +143,11 @@ func TestKeyedJobsWithoutClaimByKey(t *testing.T) {
 	if got, want := claim(&store.JobClaimParams{Kinds: []string{"k"}, Max: 2}), []int64{a1, plain}; !slices.Equal(got, want) {
 		t.Errorf("plain claim of kind k: %v, want %v", got, want)
 	}
-	// Any kind: the kinds come from both indexes (only has a keyed job
+	// Any kind: the kinds come from both indexes (k2 has a keyed job
 	// alone); every job is claimed.
 	got := claim(&store.JobClaimParams{AnyKind: true, Max: 10})
 	slices.Sort(got)
-	if want := []int64{a2, a3, b1, only, loose}; !slices.Equal(got, want) {
+	if want := []int64{a2, a3, b1, k2, loose}; !slices.Equal(got, want) {
 		t.Errorf("claim of any kind: %v, want %v", got, want)
 	}
 	wantClaimOrderSplit(t, s)
@@ -137,7 +156,7 @@ func TestKeyedJobsWithoutClaimByKey(t *testing.T) {
 	// order under their new queue.
 	moved := insert("k", "e", now.Add(-5*time.Minute))
 	op, err := s.BulkCreate(ctx, &store.BulkCreateParams{Action: kilntype.BulkMove,
-		Filter: kilntype.JobFilter{States: []kilntype.JobState{kilntype.JobStateAvailable}}, TargetQueue: "q2", Owner: "p", Now: now})
+		Filter: kilntype.JobFilter{States: []kilntype.JobState{kilntype.JobStateAvailable}, Queues: []string{"q"}}, TargetQueue: "q2", Owner: "p", Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,4 +188,60 @@ func ids(jobs []*kilntype.JobRow) []int64 {
 		out[i] = j.ID
 	}
 	return out
+}
+
+// queueRows prints rows' names, available jobs and oldest available job.
+func queueRows(rows []*store.QueueRow) []string {
+	var out []string
+	for _, r := range rows {
+		out = append(out, fmt.Sprintf("%s %d %v", r.Name, r.Available, r.OldestAvailableAt))
+	}
+	return out
+}
+
+// TestUpgradeFrom038 migrates a database of version 38 (the fair order,
+// before migrations 039 and 040) holding a job in each state, available
+// jobs with a key (tagged by 035's triggers), one of them parked and one
+// left without a tag by hand, to the current version: migration 039 builds
+// kiln_job_claim_untagged so that every available job is in exactly one of
+// it and kiln_job_claim_fair, and 040 drops kiln_job_claim_kind
+// (wantClaimOrderSplit); a claim without per-key config then takes every
+// keyed job (deleted then), and the jobs run through the store
+// (storetest.CheckUpgradedJobs). It fails before 039 (no
+// kiln_job_claim_untagged).
+func TestUpgradeFrom038(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, old := oldJobs(t, 38)
+	var keyed []int64
+	for _, key := range []string{"a", "a", "b", "c"} {
+		var id int64
+		if err := s.w.QueryRowContext(ctx, `INSERT INTO kiln_job (kind, queue, args, state, priority, max_attempts,
+	created_at, scheduled_at, partition_key)
+VALUES ('keyed', 'keyed', '{}', 'available', 1, 3, 0, 0, ?) RETURNING id`, key).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		keyed = append(keyed, id)
+	}
+	if _, err := s.w.ExecContext(ctx, `UPDATE kiln_job SET park_seq = fair_seq, fair_seq = NULL WHERE id = ?`, keyed[1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.ExecContext(ctx, `UPDATE kiln_job SET fair_seq = NULL WHERE id = ?`, keyed[3]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantClaimOrderSplit(t, s)
+	jobs, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "keyed", Kinds: []string{"keyed"}, Max: 10, LeasedBy: "p",
+		LeaseExpiresAt: time.Now().Add(time.Minute), Now: time.Now()})
+	got := ids(jobs)
+	slices.Sort(got)
+	if err != nil || !slices.Equal(got, keyed) {
+		t.Errorf("plain claim of the keyed jobs after the upgrade: %v, %v; want %v", got, err, keyed)
+	}
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM kiln_job WHERE queue = 'keyed'`); err != nil {
+		t.Fatal(err)
+	}
+	storetest.CheckUpgradedJobs(t, s, old)
 }

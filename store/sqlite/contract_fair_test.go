@@ -17,7 +17,9 @@ import (
 const beforeFairContract = 36
 
 // TestStoreBeforeContract runs the contract suite on files migrated up to
-// 036 and past it (038), without the contract migration 037: the schema
+// 036 and past it (038, 039), without the contract migrations 037 and 040
+// (which drops kiln_job_claim_kind, still written there beside 039's
+// kiln_job_claim_untagged: this build must work with both): the schema
 // this build runs on
 // while a registered process of an older build holds 037 back, where
 // kiln_job_claim_partition and kiln_job_partition_key (which older builds
@@ -44,8 +46,8 @@ func TestStoreBeforeContract(t *testing.T) {
 		if err := s.migrateTo(ctx, beforeFairContract); err != nil {
 			t.Fatal(err)
 		}
-		// A process of a build before 036 holds 037 back; the later,
-		// ordinary migrations (038) apply past it.
+		// A process of a build before 036 holds 037 and 040 back; the
+		// later, ordinary migrations (038, 039) apply past them.
 		if _, err := s.w.ExecContext(ctx, `INSERT INTO kiln_server (id, host, pid, queues, kinds, started_at, heartbeat_at, limits)
 VALUES ('older', 'old', 1, '[]', '[]', ?1, ?1, '[]')`, micros(time.Now())); err != nil {
 			t.Fatal(err)
@@ -56,8 +58,10 @@ VALUES ('older', 'old', 1, '[]', '[]', ?1, ?1, '[]')`, micros(time.Now())); err 
 		if _, err := s.w.ExecContext(ctx, `DELETE FROM kiln_server WHERE id = 'older'`); err != nil {
 			t.Fatal(err)
 		}
-		if got := jobIndexes(t, s); !slices.Contains(got, "kiln_job_claim_partition") || !slices.Contains(got, "kiln_job_claim_fair") {
-			t.Fatalf("indexes of kiln_job before 037: %v, want kiln_job_claim_partition and kiln_job_claim_fair among them", got)
+		if got := jobIndexes(t, s); !slices.Contains(got, "kiln_job_claim_partition") || !slices.Contains(got, "kiln_job_claim_fair") ||
+			!slices.Contains(got, "kiln_job_claim_kind") || !slices.Contains(got, "kiln_job_claim_untagged") {
+			t.Fatalf("indexes of kiln_job before 037 and 040: %v, want kiln_job_claim_partition, kiln_job_claim_fair, "+
+				"kiln_job_claim_kind and kiln_job_claim_untagged among them", got)
 		}
 		return s
 	})

@@ -27,7 +27,10 @@ import (
 // job, parked ones included: before sqlFairUnparkAll the two without a
 // cap left the 55 parked jobs of the backlog); the schema is the contracted one (037, which recreates
 // kiln_job_update without migration 028's table of keys). It fails
-// without the tagging of 037's kiln_job_update (checked: at step 2). It was
+// without the tagging of 037's kiln_job_update (checked: at step 2). Every
+// 50 steps and at the end, every available job must be in exactly one of
+// kiln_job_claim_untagged and kiln_job_claim_fair (migration 039's
+// predicate the complement of 035's; wantClaimOrderSplit). It was
 // TestPartitionKeysCoverAvailableJobs, the same workload checking that
 // kiln_job_partition_key (migration 028, dropped by 037) held every key of
 // an available job, and that a listing deleted the keys without one.
@@ -218,7 +221,11 @@ func TestFairOrderCoversAvailableJobs(t *testing.T) {
 				if m := untagged(); m != "" {
 					t.Fatalf("step %d (%s): available jobs with a key without a tag: %s", i, step.name, m)
 				}
+				if i%50 == 0 {
+					wantClaimOrderSplit(t, s)
+				}
 			}
+			wantClaimOrderSplit(t, s)
 			// Drain under the configuration of the subtest: every running job
 			// finishes, time passes every schedule and budget, and claims of each
 			// queue and kind (each job claimed finishes at once) must claim every

@@ -202,13 +202,16 @@ func queueRows(rows []*store.QueueRow) []string {
 // TestUpgradeFrom038 migrates a database of version 38 (the fair order,
 // before migrations 039 and 040) holding a job in each state, available
 // jobs with a key (tagged by 035's triggers), one of them parked and one
-// left without a tag by hand, to the current version: migration 039 builds
-// kiln_job_claim_untagged so that every available job is in exactly one of
-// it and kiln_job_claim_fair, and 040 drops kiln_job_claim_kind
-// (wantClaimOrderSplit); a claim without per-key config then takes every
+// left without a tag by hand, and one without a key given a tag by hand,
+// to the current version: migration 039 builds kiln_job_claim_untagged and
+// clears the tag of the job without a key, so that every available job is
+// in exactly one of it and kiln_job_claim_fair, and 040 drops
+// kiln_job_claim_kind (wantClaimOrderSplit); so it stays after an UPDATE
+// by hand sets a tagged job's key to '' (039's kiln_job_untag); a claim without per-key config then takes every
 // keyed job (deleted then), and the jobs run through the store
 // (storetest.CheckUpgradedJobs). It fails before 039 (no
-// kiln_job_claim_untagged).
+// kiln_job_claim_untagged), and without 039's UPDATE or its trigger
+// (checked: the job without a key is in neither index).
 func TestUpgradeFrom038(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -229,7 +232,20 @@ VALUES ('keyed', 'keyed', '{}', 'available', 1, 3, 0, 0, ?) RETURNING id`, key).
 	if _, err := s.w.ExecContext(ctx, `UPDATE kiln_job SET fair_seq = NULL WHERE id = ?`, keyed[3]); err != nil {
 		t.Fatal(err)
 	}
+	// A job without a key given a tag by hand: migration 039 clears it.
+	var tagged int64
+	if err := s.w.QueryRowContext(ctx, `INSERT INTO kiln_job (kind, queue, args, state, priority, max_attempts,
+	created_at, scheduled_at, partition_key, fair_seq)
+VALUES ('keyed', 'keyed', '{}', 'available', 1, 3, 0, 0, '', 7) RETURNING id`).Scan(&tagged); err != nil {
+		t.Fatal(err)
+	}
+	keyed = append(keyed, tagged)
 	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantClaimOrderSplit(t, s)
+	// A key set to '' by hand: kiln_job_untag clears the tag.
+	if _, err := s.w.ExecContext(ctx, `UPDATE kiln_job SET partition_key = '' WHERE id = ?`, keyed[2]); err != nil {
 		t.Fatal(err)
 	}
 	wantClaimOrderSplit(t, s)

@@ -16,11 +16,13 @@ import (
 )
 
 // untaggedPredicate is kiln_job_claim_untagged's predicate (migration
-// 039): the available jobs not in the fair order, written as the index's
-// so that SQLite may use it in every statement that names the index. With
-// fairPredicate, kiln_job_claim_fair's (migration 035), it splits the
-// available jobs in two: each is in exactly one of the two indexes.
-const untaggedPredicate = `state = 'available' AND (fair_seq IS NULL OR partition_key = '')`
+// 039): the available jobs without a tag, not in the fair order, written
+// as the index's so that SQLite may use it in every statement that names
+// the index. With fairPredicate, kiln_job_claim_fair's (migration 035), it
+// splits the available jobs in two, each in exactly one of the two
+// indexes, since no job without a key has a tag (migration 039 clears
+// any, and its trigger the tag of a job whose key an UPDATE sets to '').
+const untaggedPredicate = `state = 'available' AND fair_seq IS NULL`
 
 // fairPredicate is kiln_job_claim_fair's predicate (migration 035): the
 // available jobs with a key and a tag, in fair order.

@@ -164,7 +164,7 @@ VALUES ('other', 'other', '{}', 'scheduled', 1, 3, 0, 0, 'tenant') RETURNING id`
 		t.Fatal(err)
 	}
 	want := []string{"kiln_job_count_delete", "kiln_job_count_insert", "kiln_job_fair_insert", "kiln_job_parent_cleanup",
-		"kiln_job_tag_delete", "kiln_job_tag_insert", "kiln_job_update"}
+		"kiln_job_tag_delete", "kiln_job_tag_insert", "kiln_job_untag", "kiln_job_update"}
 	if got := queryTexts(t, s.r, `SELECT name FROM sqlite_schema
 WHERE type = 'trigger' AND tbl_name = 'kiln_job' ORDER BY name`); !slices.Equal(got, want) {
 		t.Errorf("triggers of kiln_job: %v, want %v", got, want)

@@ -12,7 +12,7 @@ prio(p) AS (
 SELECT id, kind, NULL AS queue, args, priority, attempt, max_attempts, created_at,
 	scheduled_at, nullif(tags, '[]') AS tags, nullif(metadata, '{}') AS metadata, unique_key,
 	last_error, partition_key FROM kiln_job INDEXED BY kiln_job_claim_untagged
-WHERE state = 'available' AND (fair_seq IS NULL OR partition_key = '') AND queue = (SELECT queue FROM unpaused) AND kind = ?5 AND scheduled_at <= ?2
+WHERE state = 'available' AND fair_seq IS NULL AND queue = (SELECT queue FROM unpaused) AND kind = ?5 AND scheduled_at <= ?2
 UNION ALL
 SELECT * FROM (SELECT id, kind, NULL AS queue, args, priority, attempt, max_attempts, created_at,
 	scheduled_at, nullif(tags, '[]') AS tags, nullif(metadata, '{}') AS metadata, unique_key,

@@ -207,7 +207,8 @@ func queueRows(rows []*store.QueueRow) []string {
 // clears the tag of the job without a key, so that every available job is
 // in exactly one of it and kiln_job_claim_fair, and 040 drops
 // kiln_job_claim_kind (wantClaimOrderSplit); so it stays after an UPDATE
-// by hand sets a tagged job's key to ” (039's kiln_job_untag); a claim without per-key config then takes every
+// by hand empties a tagged job's key (039's kiln_job_untag); a claim without
+// per-key config then takes every
 // keyed job (deleted then), and the jobs run through the store
 // (storetest.CheckUpgradedJobs). It fails before 039 (no
 // kiln_job_claim_untagged), and without 039's UPDATE or its trigger

@@ -21,7 +21,7 @@ import (
 // the index. With fairPredicate, kiln_job_claim_fair's (migration 035), it
 // splits the available jobs in two, each in exactly one of the two
 // indexes, since no job without a key has a tag (migration 039 clears
-// any, and its trigger the tag of a job whose key an UPDATE sets to ”).
+// any, and its trigger the tag of a job whose key an UPDATE empties).
 const untaggedPredicate = `state = 'available' AND fair_seq IS NULL`
 
 // fairPredicate is kiln_job_claim_fair's predicate (migration 035): the

@@ -44,7 +44,8 @@ func MergedListStates(params *JobListParams) []kilntype.JobState {
 // kinds and queues (see MergedListStates) a store reads and sorts by ID
 // at most, for a page of limit jobs among all jobs; past it, the store
 // walks every job in ID order for them instead. The available jobs are
-// indexed by queue and kind (kiln_job_claim_kind), not by ID: reading and
+// indexed by queue and kind (kiln_job_claim_kind; on SQLite
+// kiln_job_claim_untagged and kiln_job_claim_fair), not by ID: reading and
 // sorting the filters' entries costs one entry per such job however few
 // the page needs, and walking every job in ID order, checking each, costs
 // about limit × all ÷ those jobs rows to fill a page. At
@@ -62,7 +63,8 @@ const (
 	// AvailableNone reads none (a list without available jobs; tests).
 	AvailableNone AvailableWalk = iota
 	// AvailableSorted reads the filters' entries of kiln_job_claim_kind
-	// and sorts them by ID.
+	// (on SQLite of kiln_job_claim_untagged and kiln_job_claim_fair) and
+	// sorts them by ID.
 	AvailableSorted
 	// AvailableInline walks every job in ID order, checking each.
 	AvailableInline
@@ -71,7 +73,8 @@ const (
 // ChooseAvailableWalk chooses how a merged JobList of params reads the
 // available jobs, from counts (the store's JobCountByQueueState) and, when
 // params has a kind filter, count: the filters' available jobs in
-// kiln_job_claim_kind, counted up to limit. Up to MergedAvailableBound
+// kiln_job_claim_kind (SQLite: its two claim-order indexes), counted up
+// to limit. Up to MergedAvailableBound
 // of them are sorted (AvailableSorted), more are walked
 // (AvailableInline). Without a kind filter the counters have the queues'
 // available jobs, and count is not called. None counted still reads them

@@ -564,20 +564,11 @@ func (p *partitionSource) FairOrder(ctx context.Context, n, maxRunning int) ([]*
 			f.block(j.Partition, limit-int(running))
 			continue
 		}
-		if err := c.fill(j); err != nil {
+		if picked, err = f.pick(picked, j, &c, seq); err != nil {
 			return nil, err
 		}
-		picked = append(picked, j)
-		f.took(j.Priority, seq)
 	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return nil, fmt.Errorf("claim in fair order: %w", err)
-	}
-	jobs, err := p.claim(ctx, picked)
-	if err != nil {
-		return nil, err
-	}
-	return jobs, p.fairAfter(ctx, jobs, maxRunning, len(picked) < n, f)
+	return p.fairClaim(ctx, rows, picked, n, maxRunning, f, "claim in fair order")
 }
 
 // FairOrderBudget claims, in fair order, the kind's due available jobs
@@ -638,14 +629,32 @@ func (p *partitionSource) FairOrderBudget(ctx context.Context, n, maxRunning int
 			continue
 		}
 		taken[j.Partition]++
-		if err := c.fill(j); err != nil {
+		if picked, err = f.pick(picked, j, &c, seq); err != nil {
 			return nil, err
 		}
-		picked = append(picked, j)
-		f.took(j.Priority, seq)
 	}
+	return p.fairClaim(ctx, rows, picked, n, maxRunning, f, "claim in fair order within key budgets")
+}
+
+// pick appends j, scanned through c, with tag seq, to picked, the jobs a
+// walk in fair order takes (FairOrder, FairOrderBudget), and records it
+// as taken.
+func (f *fairWalk) pick(picked []*kilntype.JobRow, j *kilntype.JobRow, c *candidate, seq int64) ([]*kilntype.JobRow, error) {
+	if err := c.fill(j); err != nil {
+		return picked, err
+	}
+	f.took(j.Priority, seq)
+	return append(picked, j), nil
+}
+
+// fairClaim ends a walk in fair order that wanted n jobs and picked
+// picked from rows (FairOrder, FairOrderBudget; what names it in
+// errors): it closes rows, moves the picked jobs to running (claim) and
+// parks, gives back and records the virtual time (fairAfter).
+func (p *partitionSource) fairClaim(ctx context.Context, rows *sql.Rows, picked []*kilntype.JobRow, n, maxRunning int,
+	f *fairWalk, what string) ([]*kilntype.JobRow, error) {
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return nil, fmt.Errorf("claim in fair order within key budgets: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	jobs, err := p.claim(ctx, picked)
 	if err != nil {

@@ -55,8 +55,8 @@ func TestClaimReturnsItsUpdate(t *testing.T) {
 // setting says); no sequential scan, and none of sqlClaim's parts that it
 // drops (the walk of waiting jobs, a sort of the candidates).
 // With budgets (sqlClaimPlainBudget), it also reads the limits and
-// states of the budgets by primary key. Of named kinds without budgets,
-// each range starts past the claim's mark: the row comparison
+// states of the budgets by primary key. Of named kinds (with budgets or
+// without), each range starts past the claim's mark: the row comparison
 // claimPastMark is in its Index Cond, after the queue and the kind, where
 // a btree makes it the scan's start key. TestClaimPreludePlan checks its
 // prelude's.
@@ -78,7 +78,7 @@ func TestClaimPlainPlan(t *testing.T) {
 			kinds, name, sql = k, fmt.Sprintf("plain claim of %d kinds listed", k), sqlClaimPlainAny(k)
 		}
 		args := []any{"q1", now, kinds, 10, "p", nil, time.Minute}
-		marked := !c.anyKind && !c.budget
+		marked := !c.anyKind
 		if marked {
 			args = append(args, int32(2), now, int64(7))
 		}

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"slices"
@@ -8,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
@@ -217,8 +220,8 @@ func kindTAT(t *testing.T, s *Store, now time.Time) time.Time {
 // TestClaimRateOneRoundTrip checks the claims of a rate-limited kind: the
 // first reads the budget in the two round trips of claimSerialized; once
 // that read found an allowance of more than twice Max, the next claims
-// are one batch (BEGIN, the lock, sqlClaimPreludeRate,
-// sqlClaimPlainBudget, COMMIT) that writes the budget as
+// are one batch (the lock, sqlClaimPreludeRate, sqlClaimPlainBudget; no
+// BEGIN or COMMIT: the batch's implicit transaction) that writes the budget as
 // kilntype.RateLimit.Take does. A limit lowered at run time is obeyed by
 // the very next claim, which the one batch tries and which then takes
 // exactly the new allowance the usual way; the claims after it no longer
@@ -242,8 +245,8 @@ func TestClaimRateOneRoundTrip(t *testing.T) {
 		}
 		return jobs, rec.take()
 	}
-	oneTrip := []string{sqlBeginClaim, sqlLockLookup, traced.sql(sqlClaimPreludeRate), traced.sql(sqlClaimPlainBudget(1)), "COMMIT"}
-	isOneTrip := func(sqls []string) bool { return len(sqls) >= 5 && slices.Equal(sqls[:5], oneTrip) }
+	oneTrip := []string{sqlLockLookup, traced.sql(sqlClaimPreludeRate), traced.sql(sqlClaimPlainBudget(1))}
+	isOneTrip := func(sqls []string) bool { return len(sqls) >= len(oneTrip) && slices.Equal(sqls[:len(oneTrip)], oneTrip) }
 
 	jobs, sqls := claim(10)
 	if len(jobs) != 10 || isOneTrip(sqls) || !slices.Contains(sqls, traced.sql(sqlRateClaimRead)) {
@@ -392,7 +395,7 @@ func TestClaimRateOneTripDueSkip(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	oneTrip := []string{sqlBeginClaim, sqlLockLookup, traced.sql(sqlClaimPreludeRate), traced.sql(sqlClaimPlainBudget(1))}
+	oneTrip := []string{sqlLockLookup, traced.sql(sqlClaimPreludeRate), traced.sql(sqlClaimPlainBudget(1))}
 	tried := func(sqls []string) bool {
 		return len(sqls) >= len(oneTrip) && slices.Equal(sqls[:len(oneTrip)], oneTrip)
 	}
@@ -402,7 +405,7 @@ func TestClaimRateOneTripDueSkip(t *testing.T) {
 	}
 	due()
 	jobs, sqls := claim()
-	if len(jobs) != 10 || !tried(sqls) || len(sqls) == len(oneTrip)+1 {
+	if len(jobs) != 10 || !tried(sqls) || len(sqls) == len(oneTrip) {
 		t.Fatalf("claim with a due job: %d jobs; want 10, the one batch tried, then the usual way:\n%s",
 			len(jobs), strings.Join(sqls, "\n--\n"))
 	}
@@ -417,4 +420,79 @@ func TestClaimRateOneTripDueSkip(t *testing.T) {
 		t.Fatalf("claim %d after the due answer: %d jobs, one batch tried %v; want 10, the one batch tried again",
 			rateDueSkipClaims+1, len(jobs), tried(sqls))
 	}
+}
+
+// TestClaimRateStartsPastMark: the one-trip claim of a rate-limited kind
+// starts past the Store's mark of its queue and kinds, as the plain claim
+// does (claimMarks): a job made available before the mark is not what the
+// next claim takes while jobs after the mark fill it, and a claim past the
+// mark that comes back short takes the rest from the front in a second
+// batch, which writes its own spend: the budget counts every job taken.
+// Until 2026-12-07 the one-trip claim always read from the front, through
+// the dead index entries of every job claimed before it.
+func TestClaimRateStartsPastMark(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, traced, rec, now := rateClaimSetup(t, 5)
+	def := kilntype.RateLimit{Limit: 1000, Period: time.Second, Burst: 1000}
+	claim := func(max int) ([]int64, []string) {
+		t.Helper()
+		jobs, err := traced.JobClaim(ctx, &store.JobClaimParams{Queue: "q", Max: max, Kinds: []string{"t"},
+			LeasedBy: "proc", Now: now, LeaseExpiresAt: now.Add(time.Minute),
+			RateLimits: map[string]kilntype.RateLimit{"t": def}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := make([]int64, len(jobs))
+		for i, j := range jobs {
+			ids[i] = j.ID
+		}
+		return ids, rec.take()
+	}
+	var later []int64
+	if err := pgxSelectIDs(ctx, s, `SELECT id FROM {s}.kiln_job ORDER BY id`, &later); err != nil {
+		t.Fatal(err)
+	}
+	oneTrip := traced.sql(sqlClaimPreludeRate)
+	// The first claim reads the budget the usual way; the second is one
+	// batch from the front, which sets the mark.
+	if got, _ := claim(1); !equalIDs(got, later[:1]) {
+		t.Fatalf("first claim took %v; want %v", got, later[:1])
+	}
+	if got, sqls := claim(2); !equalIDs(got, later[1:3]) || !slices.Contains(sqls, oneTrip) {
+		t.Fatalf("second claim took %v; want %v in one batch", got, later[1:3])
+	}
+	// A job of a higher priority, before the mark in claim order.
+	var first int64
+	if err := s.pool.QueryRow(ctx, s.expand(`INSERT INTO {s}.kiln_job (kind, queue, args, state, priority,
+	max_attempts, created_at, scheduled_at) VALUES ('t', 'q', '{}', 'available', 0, 1, $1, $1) RETURNING id`),
+		now.Add(-time.Hour)).Scan(&first); err != nil {
+		t.Fatal(err)
+	}
+	got, sqls := claim(1)
+	if !equalIDs(got, later[3:4]) || slices.Index(sqls, oneTrip) < 0 || len(sqls) != 3 {
+		t.Fatalf("claim past the mark took %v; want %v (the job after the mark, not %v before it), in one batch of 3:\n%s",
+			got, later[3:4], first, strings.Join(sqls, "\n--\n"))
+	}
+	// Past the mark one job is left: the claim of 3 takes it, then the
+	// job before the mark from the front, in a second batch.
+	got, sqls = claim(3)
+	slices.Sort(got)
+	if want := []int64{later[4], first}; !equalIDs(got, want) || len(sqls) != 6 {
+		t.Fatalf("short claim past the mark took %v; want %v, in two batches of 3 (%d statements):\n%s",
+			got, want, len(sqls), strings.Join(sqls, "\n--\n"))
+	}
+	if tat, want := kindTAT(t, s, now), def.Take(time.Time{}, now, 6); !tat.Equal(want) {
+		t.Fatalf("budget's TAT %v; want %v (6 starts from a full budget)", tat, want)
+	}
+}
+
+// pgxSelectIDs reads the int64 column of query ({s}: s's schema) into ids.
+func pgxSelectIDs(ctx context.Context, s *Store, query string, ids *[]int64) error {
+	rows, err := s.pool.Query(ctx, s.expand(query))
+	if err != nil {
+		return err
+	}
+	*ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+	return err
 }

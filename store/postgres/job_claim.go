@@ -317,7 +317,7 @@ func (v claimSQL) text() string {
 			budget = claimRateBudget
 		}
 		past := ""
-		if !v.anyKind && !v.budget {
+		if !v.anyKind {
 			past = claimPastMark
 		}
 		q := fmt.Sprintf(sqlClaimPlainFormat, claimAvailableWith(v.kinds, kinds, "$4", ready, past),
@@ -533,8 +533,9 @@ const maxClaimWindow = 10_000
 //
 // A claim of rate-limited kinds (RateLimits, with no other limit) whose
 // budgets this Store last found with room for more than twice Max is one
-// round trip too (claimRateOneTrip): the plain claim, in a transaction
-// that holds the kinds' locks, after a prelude that tests each budget
+// round trip too (claimRateOneTrip): the plain claim, past the Store's
+// mark as the plain claim, in its batch's implicit transaction that holds
+// the kinds' locks, after a prelude that tests each budget
 // (sqlClaimPreludeRate) and with the budgets' write in its statement
 // (sqlClaimPlainBudget). When a limit might bind, or a scheduled or
 // retryable job is due, it takes nothing, and the claim is made as one of

@@ -13,7 +13,7 @@ import (
 
 // This file is the claim of rate-limited kinds in one round trip: the
 // plain claim (sqlClaimPlain), with the budgets tested in its prelude and
-// written in its statement, in one transaction sent as one batch
+// written in its statement, in the implicit transaction of one batch
 // (Store.claimRateOneTrip). docs/benchmarks.md, "PostgreSQL rate-limited
 // claim in one round trip (issue 13, 2026-12-06)", has its counts.
 
@@ -59,6 +59,7 @@ func claimRateInForce(i int) string {
 // up, so its RateWait is 0 (store.RateClaim.Taken), which the one-round
 // claim need not compute.
 var claimRateShort = `
+		WHEN current_setting('transaction_isolation') <> 'read committed' THEN 'isolation'
 		WHEN EXISTS (SELECT FROM ` + claimRateInForce(5) + claimRateNow + `
 			WHERE l.n > 0 AND NOT (` + claimRateFits + `)) THEN 'rate'`
 
@@ -97,9 +98,9 @@ var claimRateBudget = `,
 budget AS (
 	INSERT INTO {s}.kiln_rate_limit_state (kind, per_key, key, tat)
 	SELECT d.kind, false, '', greatest(l.tat, t.now) + (p.n * l.iv) * interval '1 microsecond'
-	FROM ` + claimRateInForce(8) + `
+	FROM ` + claimRateInForce(11) + `
 	CROSS JOIN LATERAL (SELECT count(*) AS n FROM picked WHERE picked.kind = d.kind) AS p
-	CROSS JOIN (SELECT coalesce($12::timestamptz, statement_timestamp()) AS now) AS t
+	CROSS JOIN (SELECT coalesce($15::timestamptz, statement_timestamp()) AS now) AS t
 	WHERE l.n > 0 AND p.n > 0
 	ON CONFLICT (kind, per_key, key) DO UPDATE SET tat = excluded.tat
 )`
@@ -137,12 +138,13 @@ const rateDueSkipClaims = 8
 // kinds, the Store's last read of each rate-limited kind's budget left an
 // allowance of more than rateRoomFactor × Max (s.rateRoom), and none of
 // the queue's last rateDueSkipClaims claims found a due job in its
-// one-trip batch (s.rateDueSkip). A limit that binds, or due jobs that
+// one-trip batch (s.rateDueSkip), and the Store has not found its
+// batches in an isolation other than READ COMMITTED (s.rateSerialOnly). A limit that binds, or due jobs that
 // keep coming, thus do not make every claim pay a failed one-trip batch
 // before the two round trips; the hints are only that, since the claim's
 // prelude tests every budget and the due jobs again in its transaction.
 func (s *Store) rateRoomy(params *store.JobClaimParams) bool {
-	if len(params.ClusterKindLimits) > 0 || params.KindFilter() == nil {
+	if len(params.ClusterKindLimits) > 0 || params.KindFilter() == nil || s.rateSerialOnly.Load() {
 		return false
 	}
 	for _, limit := range params.KindLimits {
@@ -182,16 +184,32 @@ func (s *Store) noteRateRoom(params *store.JobClaimParams, rate *store.RateClaim
 }
 
 // claimRateOneTrip claims for params, a claim for which rateRoomy holds,
-// in one round trip: one batch of BEGIN, the kinds' locks with the plain
-// claim's settings (sqlLockLookup), sqlClaimPreludeRate,
-// sqlClaimPlainBudget and COMMIT. Under the locks, the prelude tests each
-// rate-limited kind's budget (the limit in force, override or default,
-// and its state) and the claim takes jobs only when no limit can bind it,
-// writing the budgets it spent in its own statement. It returns the jobs
-// claimed and true, or, when the prelude found a limit that might bind
-// ('rate', which also clears the kinds' hints) or a due scheduled or
-// retryable job ('due'), nothing claimed and false: the claim must then
-// be made the usual way (claimSerialized), as it would have been.
+// in one round trip: one batch of the kinds' locks with the plain claim's
+// settings (sqlLockLookup), sqlClaimPreludeRate and sqlClaimPlainBudget,
+// in the implicit transaction that PostgreSQL runs a batch in up to its
+// Sync, as the plain claim's batch (claim.runPlain): no BEGIN and COMMIT
+// of their own. Under the locks, the prelude tests each rate-limited
+// kind's budget (the limit in force, override or default, and its state)
+// and the claim takes jobs only when no limit can bind it, writing the
+// budgets it spent in its own statement. The prelude reads the budgets
+// after the locks are granted only in READ COMMITTED, where each statement
+// takes its own snapshot: in any other isolation (the database's default,
+// which an implicit transaction has) it answers 'isolation', and the
+// Store's claims no longer try the one batch (rateSerialOnly).
+//
+// The claim starts past the Store's mark of the queue and kinds
+// (claimMarks), as the plain claim does, and by the same rules: a claim
+// past the mark that took fewer jobs than it asked for is followed at
+// once by another batch from the front for the rest, which tests the
+// budgets again.
+//
+// It returns the jobs claimed and true, or, when the first batch's prelude
+// found a limit that might bind ('rate', which also clears the kinds'
+// hints), a due scheduled or retryable job ('due') or another isolation
+// ('isolation'), nothing claimed and false: the claim must then be made
+// the usual way (claimSerialized), as it would have been. A batch from
+// the front after a short one that answers so ends the claim with the
+// jobs already taken.
 //
 // RateWait is 0: the claim took fewer jobs than each kind's allowance.
 func (s *Store) claimRateOneTrip(ctx context.Context, params *store.JobClaimParams) ([]*kilntype.JobRow, bool, error) {
@@ -212,40 +230,67 @@ func (s *Store) claimRateOneTrip(ctx context.Context, params *store.JobClaimPara
 		counts[i], periods[i], bursts[i] = int32(l.Limit), l.Period.Microseconds(), int32(l.Burst)
 	}
 	budgetsAt := s.callerTime(params.Now)
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return nil, false, err
-	}
-	defer conn.Release()
-	var plain string
-	before := []batchStatement{
-		{sql: sqlBeginClaim, label: "begin"},
-		{sql: sqlLockLookup, args: []any{params.SerializedKinds(), "kiln/" + s.schema}, label: "lock rate-limited kinds"},
-		{sql: s.sql(sqlClaimPreludeRate), args: []any{params.Queue, c.now, params.KindFilter(), c.excluded,
-			kinds, counts, periods, bursts, budgetsAt, params.Max},
-			label: "claim prelude", row: []any{nil, &plain}},
-	}
-	err = batchQuery(ctx, conn, before, s.sql(sqlClaimPlainBudget(len(avail))),
-		[]any{params.Queue, c.now, avail, params.Max, params.LeasedBy, c.leaseEnd, c.leaseLen,
-			kinds, counts, periods, bursts, budgetsAt},
-		c.appendRows(), batchStatement{sql: "COMMIT", label: "commit"})
-	if err != nil {
-		if conn.Conn().PgConn().TxStatus() != 'I' {
-			_, _ = conn.Exec(ctx, "ROLLBACK") // failing, the connection is destroyed on Release
+	key := claimMarkKey(params.Queue, avail)
+	marked := !params.FromFront
+	serialized := params.SerializedKinds()
+	for want := params.Max; ; {
+		from := frontStart(c.now)
+		if marked {
+			from = s.claimMarks.start(key, c.now)
 		}
-		return nil, false, err
-	}
-	switch plain {
-	case "take", "paused":
-		params.RateWait = 0
-		return c.claimed, true, nil
-	case "rate":
-		for _, kind := range kinds {
-			s.rateRoom.Store(kind, 0)
+		var plain string
+		before := []batchStatement{
+			{sql: sqlLockLookup, args: []any{serialized, "kiln/" + s.schema}, label: "lock rate-limited kinds"},
+			{sql: s.sql(sqlClaimPreludeRate), args: []any{params.Queue, c.now, params.KindFilter(), c.excluded,
+				kinds, counts, periods, bursts, budgetsAt, want},
+				label: "claim prelude", row: []any{nil, &plain}},
 		}
-	case "due":
-		skip, _ := s.rateDueSkip.LoadOrStore(params.Queue, new(atomic.Int32))
-		skip.(*atomic.Int32).Store(rateDueSkipClaims)
+		n := len(c.claimed)
+		err := batchQuery(ctx, s.pool, before, s.sql(sqlClaimPlainBudget(len(avail))),
+			[]any{params.Queue, c.now, avail, want, params.LeasedBy, c.leaseEnd, c.leaseLen,
+				from.priority, from.scheduledAt, from.id, kinds, counts, periods, bursts, budgetsAt},
+			c.appendRows())
+		if err != nil || plain != "take" {
+			if marked {
+				s.claimMarks.forget(key)
+			}
+			if err != nil {
+				return nil, false, err
+			}
+		}
+		switch plain {
+		case "take":
+		case "paused":
+			params.RateWait = 0
+			return c.claimed, true, nil
+		default:
+			if n > 0 {
+				// A batch from the front after a short one past the mark:
+				// the jobs taken stand, their budgets written.
+				params.RateWait = 0
+				return c.claimed, true, nil
+			}
+			switch plain {
+			case "rate":
+				for _, kind := range kinds {
+					s.rateRoom.Store(kind, 0)
+				}
+			case "due":
+				skip, _ := s.rateDueSkip.LoadOrStore(params.Queue, new(atomic.Int32))
+				skip.(*atomic.Int32).Store(rateDueSkipClaims)
+			case "isolation":
+				s.rateSerialOnly.Store(true)
+			}
+			return nil, false, nil
+		}
+		got := c.claimed[n:]
+		if marked {
+			s.claimMarks.done(key, from, c.now, want, got)
+		}
+		if !from.marked || len(got) >= want {
+			params.RateWait = 0
+			return c.claimed, true, nil
+		}
+		want -= len(got) // from the front: done dropped the mark
 	}
-	return nil, false, nil
 }

@@ -246,7 +246,9 @@ func TestClaimRateOneRoundTrip(t *testing.T) {
 		return jobs, rec.take()
 	}
 	oneTrip := []string{sqlLockLookup, traced.sql(sqlClaimPreludeRate), traced.sql(sqlClaimPlainBudget(1))}
-	isOneTrip := func(sqls []string) bool { return len(sqls) >= len(oneTrip) && slices.Equal(sqls[:len(oneTrip)], oneTrip) }
+	isOneTrip := func(sqls []string) bool {
+		return len(sqls) >= len(oneTrip) && slices.Equal(sqls[:len(oneTrip)], oneTrip)
+	}
 
 	jobs, sqls := claim(10)
 	if len(jobs) != 10 || isOneTrip(sqls) || !slices.Contains(sqls, traced.sql(sqlRateClaimRead)) {

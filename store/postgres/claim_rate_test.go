@@ -220,7 +220,7 @@ func kindTAT(t *testing.T, s *Store, now time.Time) time.Time {
 // TestClaimRateOneRoundTrip checks the claims of a rate-limited kind: the
 // first reads the budget in the two round trips of claimSerialized; once
 // that read found an allowance of more than twice Max, the next claims
-// are one batch (the lock, sqlClaimPreludeRate, sqlClaimPlainBudget; no
+// are one batch (the lock, sqlClaimPreludeRateOne, sqlClaimPlainBudgetOne; no
 // BEGIN or COMMIT: the batch's implicit transaction) that writes the budget as
 // kilntype.RateLimit.Take does. A limit lowered at run time is obeyed by
 // the very next claim, which the one batch tries and which then takes
@@ -245,7 +245,7 @@ func TestClaimRateOneRoundTrip(t *testing.T) {
 		}
 		return jobs, rec.take()
 	}
-	oneTrip := []string{sqlLockLookup, traced.sql(sqlClaimPreludeRate), traced.sql(sqlClaimPlainBudget(1))}
+	oneTrip := []string{sqlLockLookup, traced.sql(sqlClaimPreludeRateOne), traced.sql(sqlClaimPlainBudgetOne(1))}
 	isOneTrip := func(sqls []string) bool {
 		return len(sqls) >= len(oneTrip) && slices.Equal(sqls[:len(oneTrip)], oneTrip)
 	}
@@ -354,7 +354,7 @@ func TestClaimRateOneRoundTripCluster(t *testing.T) {
 	}
 	oneTrips := 0
 	for _, sql := range rec.take() {
-		if sql == stores[0].sql(sqlClaimPreludeRate) {
+		if sql == stores[0].sql(sqlClaimPreludeRateOne) {
 			oneTrips++
 		}
 	}
@@ -397,7 +397,7 @@ func TestClaimRateOneTripDueSkip(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	oneTrip := []string{sqlLockLookup, traced.sql(sqlClaimPreludeRate), traced.sql(sqlClaimPlainBudget(1))}
+	oneTrip := []string{sqlLockLookup, traced.sql(sqlClaimPreludeRateOne), traced.sql(sqlClaimPlainBudgetOne(1))}
 	tried := func(sqls []string) bool {
 		return len(sqls) >= len(oneTrip) && slices.Equal(sqls[:len(oneTrip)], oneTrip)
 	}
@@ -455,7 +455,7 @@ func TestClaimRateStartsPastMark(t *testing.T) {
 	if err := pgxSelectIDs(ctx, s, `SELECT id FROM {s}.kiln_job ORDER BY id`, &later); err != nil {
 		t.Fatal(err)
 	}
-	oneTrip := traced.sql(sqlClaimPreludeRate)
+	oneTrip := traced.sql(sqlClaimPreludeRateOne)
 	// The first claim reads the budget the usual way; the second is one
 	// batch from the front, which sets the mark.
 	if got, _ := claim(1); !equalIDs(got, later[:1]) {

@@ -178,7 +178,12 @@ var sqlClaimPrelude = claimPrelude("")
 
 // claimPrelude returns sqlClaimPrelude's text with rate, if not "", as a
 // WHEN of its CASE between the pause and the due test (sqlClaimPreludeRate).
-func claimPrelude(rate string) string {
+func claimPrelude(rate string) string { return claimPreludeWith(rate, "") }
+
+// claimPreludeWith is claimPrelude with more, if not "", after its
+// settings: more items of its SELECT list and its FROM clause
+// (sqlClaimPreludeRateOne).
+func claimPreludeWith(rate, more string) string {
 	return `SELECT set_config('synchronous_commit', 'off', true),
 	set_config('kiln.claim_plain', CASE
 		WHEN EXISTS (SELECT FROM {s}.kiln_queue WHERE name = $1 AND paused) THEN 'paused'` + rate + `
@@ -191,7 +196,7 @@ func claimPrelude(rate string) string {
 					ORDER BY scheduled_at, id
 					LIMIT ` + strconv.Itoa(claimDueScan) + `) AS d
 				LIMIT ` + strconv.Itoa(claimDueScan) + `) AS d) THEN 'due'
-		ELSE 'take' END, true)`
+		ELSE 'take' END, true)` + more
 }
 
 // sqlClaimPlainFormat is the plain claim: the claim of a process without
@@ -295,6 +300,7 @@ type claimSQL struct {
 	kinds           int
 	limited, budget bool
 	plain           bool // sqlClaimPlain's text (limited false; with budget, sqlClaimPlainBudget's)
+	rateOne         bool // with plain and budget, sqlClaimPlainBudgetOne's
 	anyKind         bool // with plain, sqlClaimPlainAny's
 }
 
@@ -315,6 +321,9 @@ func (v claimSQL) text() string {
 		budget := ""
 		if v.budget {
 			budget = claimRateBudget
+			if v.rateOne {
+				budget = claimRateBudgetOne
+			}
 		}
 		past := ""
 		if !v.anyKind {

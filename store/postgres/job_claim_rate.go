@@ -105,6 +105,71 @@ budget AS (
 	ON CONFLICT (kind, per_key, key) DO UPDATE SET tat = excluded.tat
 )`
 
+// claimRateInForceOne is claimRateInForce for one kind, $5 (text), whose
+// workers' default is $6 (Limit), $7 (Period in microseconds) and $8
+// (Burst): one row l of the same columns (l.n, l.burst, l.iv, l.tat),
+// from one primary-key lookup of each table, with no array to unnest. As
+// claimRateInForce's, OFFSET 0 keeps the subquery from being pulled up,
+// so that its columns are computed once, not once per reference.
+const claimRateInForceOne = `(SELECT coalesce(o.limit_count, $6::integer) AS n, coalesce(o.burst, $8::integer) AS burst,
+		(coalesce(o.period_us, $7::bigint) + coalesce(o.limit_count, $6::integer) - 1)
+			/ nullif(coalesce(o.limit_count, $6::integer), 0) AS iv,
+		(SELECT st.tat FROM {s}.kiln_rate_limit_state AS st
+			WHERE st.kind = $5::text AND NOT st.per_key AND st.key = '') AS tat
+	FROM (SELECT) AS d LEFT JOIN {s}.kiln_rate_limit AS o ON o.kind = $5::text AND NOT o.per_key
+	OFFSET 0) AS l`
+
+// sqlClaimPreludeRateOne is sqlClaimPreludeRate for a claim of one
+// rate-limited kind (claimRateInForceOne's parameters, $9 and $10 as
+// sqlClaimPreludeRate's), the usual case, in fewer plan nodes. Its CASE
+// also says 'nostate' when the kind's limit is enabled and its budget has
+// no row yet (sqlClaimPlainBudgetOne updates the row, and inserts none),
+// and it sets kiln.claim_rate_iv, for sqlClaimPlainBudgetOne later in its
+// transaction, to the interval in microseconds of the limit in force
+// ('' when none is), so that the budget is written with the limit that
+// the prelude tested. It returns three columns, the second kiln.claim_plain.
+var sqlClaimPreludeRateOne = claimPreludeWith(`
+		WHEN current_setting('transaction_isolation') <> 'read committed' THEN 'isolation'
+		WHEN l.n > 0 AND l.tat IS NULL THEN 'nostate'
+		WHEN l.n > 0 AND NOT (`+claimRateFits+`) THEN 'rate'`, `,
+	set_config('kiln.claim_rate_iv', CASE WHEN l.n > 0 THEN l.iv::text ELSE '' END, true)
+FROM `+claimRateInForceOne+claimRateNow)
+
+// claimRateBudgetOne is claimRateBudget for the one kind $11 (text) of
+// sqlClaimPreludeRateOne, with $12 for $15: an UPDATE of the budget's row
+// (which the prelude found: no INSERT … ON CONFLICT, whose plan and
+// speculative insertion cost more) to greatest(tat, now) + n ×
+// kiln.claim_rate_iv, n the jobs of the kind picked, when the prelude
+// found a limit in force and n > 0. About 4,400 database instructions per
+// job fewer than claimRateBudget's upsert at 70 jobs a claim, most of it
+// the plan's start-up (docs/benchmarks.md, "PostgreSQL rate-limited
+// claim (pgrate, 2026-12-07 fourteenth session)").
+const claimRateBudgetOne = `,
+budget AS (
+	UPDATE {s}.kiln_rate_limit_state
+	SET tat = greatest(tat, coalesce($12::timestamptz, statement_timestamp()))
+		+ ((SELECT count(*) FROM picked WHERE picked.kind = $11::text)
+			* nullif(current_setting('kiln.claim_rate_iv', true), '')::bigint) * interval '1 microsecond'
+	WHERE kind = $11::text AND NOT per_key AND key = '' AND current_setting('kiln.claim_rate_iv', true) <> ''
+		AND EXISTS (SELECT FROM picked WHERE picked.kind = $11::text)
+)`
+
+// sqlClaimPlainBudgetOne is sqlClaimPlainBudget for one rate-limited kind
+// ($11, of the k ≥ 1 kinds of $3), after sqlClaimPreludeRateOne.
+func sqlClaimPlainBudgetOne(k int) string {
+	return claimSQL{kinds: k, plain: true, budget: true, rateOne: true}.text()
+}
+
+// sqlRateStateNeutral gives kind $1 a budget row, if it has none, at $2
+// (NULL: the database's clock): a theoretical arrival time of now, which
+// leaves the whole bucket, as no row does (kilntype.RateLimit.Allowance
+// and Take treat a TAT at or before now as no debt). claimRateOneTrip
+// writes it when sqlClaimPreludeRateOne finds no row ('nostate'), so that
+// the kind's next one-trip claims can update it.
+const sqlRateStateNeutral = `INSERT INTO {s}.kiln_rate_limit_state (kind, per_key, key, tat)
+VALUES ($1, false, '', coalesce($2::timestamptz, statement_timestamp()))
+ON CONFLICT (kind, per_key, key) DO NOTHING`
+
 // sqlClaimPlainBudget returns the plain claim for k ≥ 1 kinds of
 // available jobs (sqlClaimPlain) that also writes the budgets of the
 // rate-limited kinds it took jobs of (claimRateBudget). It takes jobs only
@@ -239,17 +304,24 @@ func (s *Store) claimRateOneTrip(ctx context.Context, params *store.JobClaimPara
 			from = s.claimMarks.start(key, c.now)
 		}
 		var plain string
-		before := []batchStatement{
-			{sql: sqlLockLookup, args: []any{serialized, "kiln/" + s.schema}, label: "lock rate-limited kinds"},
-			{sql: s.sql(sqlClaimPreludeRate), args: []any{params.Queue, c.now, params.KindFilter(), c.excluded,
-				kinds, counts, periods, bursts, budgetsAt, want},
-				label: "claim prelude", row: []any{nil, &plain}},
+		lock := batchStatement{sql: sqlLockLookup, args: []any{serialized, "kiln/" + s.schema}, label: "lock rate-limited kinds"}
+		args := []any{params.Queue, c.now, avail, want, params.LeasedBy, c.leaseEnd, c.leaseLen,
+			from.priority, from.scheduledAt, from.id}
+		var before []batchStatement
+		sql := sqlClaimPlainBudget(len(avail))
+		if len(kinds) == 1 {
+			before = []batchStatement{lock, {sql: s.sql(sqlClaimPreludeRateOne), args: []any{params.Queue, c.now,
+				params.KindFilter(), c.excluded, kinds[0], counts[0], periods[0], bursts[0], budgetsAt, want},
+				label: "claim prelude", row: []any{nil, &plain, nil}}}
+			sql, args = sqlClaimPlainBudgetOne(len(avail)), append(args, kinds[0], budgetsAt)
+		} else {
+			before = []batchStatement{lock, {sql: s.sql(sqlClaimPreludeRate), args: []any{params.Queue, c.now,
+				params.KindFilter(), c.excluded, kinds, counts, periods, bursts, budgetsAt, want},
+				label: "claim prelude", row: []any{nil, &plain}}}
+			args = append(args, kinds, counts, periods, bursts, budgetsAt)
 		}
 		n := len(c.claimed)
-		err := batchQuery(ctx, s.pool, before, s.sql(sqlClaimPlainBudget(len(avail))),
-			[]any{params.Queue, c.now, avail, want, params.LeasedBy, c.leaseEnd, c.leaseLen,
-				from.priority, from.scheduledAt, from.id, kinds, counts, periods, bursts, budgetsAt},
-			c.appendRows())
+		err := batchQuery(ctx, s.pool, before, s.sql(sql), args, c.appendRows())
 		if err != nil || plain != "take" {
 			if marked {
 				s.claimMarks.forget(key)
@@ -280,6 +352,10 @@ func (s *Store) claimRateOneTrip(ctx context.Context, params *store.JobClaimPara
 				skip.(*atomic.Int32).Store(rateDueSkipClaims)
 			case "isolation":
 				s.rateSerialOnly.Store(true)
+			case "nostate":
+				if _, err := s.pool.Exec(ctx, s.sql(sqlRateStateNeutral), kinds[0], budgetsAt); err != nil {
+					return nil, false, err
+				}
 			}
 			return nil, false, nil
 		}

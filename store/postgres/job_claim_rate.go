@@ -126,7 +126,7 @@ const claimRateInForceOne = `(SELECT coalesce(o.limit_count, $6::integer) AS n, 
 // no row yet (sqlClaimPlainBudgetOne updates the row, and inserts none),
 // and it sets kiln.claim_rate_iv, for sqlClaimPlainBudgetOne later in its
 // transaction, to the interval in microseconds of the limit in force
-// ('' when none is), so that the budget is written with the limit that
+// (” when none is), so that the budget is written with the limit that
 // the prelude tested. It returns three columns, the second kiln.claim_plain.
 var sqlClaimPreludeRateOne = claimPreludeWith(`
 		WHEN current_setting('transaction_isolation') <> 'read committed' THEN 'isolation'

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
@@ -83,8 +84,9 @@ func rateGuardCases(now time.Time, max int) []rateGuardCase {
 // kilntype.RateLimit.Allowance(tat, now) > Max, at the ends of the
 // limits' ranges (see rateGuardLimits, rateGuardCases) and for claims of
 // 1, 2, 85 and 1,000 jobs: first each kind's test alone, then the whole
-// prelude (sqlClaimPreludeRate) for one kind at a time, which must say
-// 'rate' exactly when the test fails. A limit in force as a run-time
+// prelude (sqlClaimPreludeRate, and sqlClaimPreludeRateOne's scalar text)
+// for one kind at a time, which must say 'rate' exactly when the test
+// fails (the one-kind text: 'nostate' when the budget has no row). A limit in force as a run-time
 // override is tested with a default that allows everything, and a
 // default with no state at all with a disabled override row absent.
 func TestClaimRateGuardMatchesGo(t *testing.T) {
@@ -162,6 +164,27 @@ SELECT k, false, '', tat FROM unnest($1::text[], $2::timestamptz[]) AS st(k, tat
 		}
 		if seen != len(cases) {
 			t.Fatalf("max %d: %d rows for %d kinds", max, seen, len(cases))
+		}
+		// The prelude of one kind (sqlClaimPreludeRateOne): the same
+		// answer, but 'nostate' for a limit with no budget row, and the
+		// interval of the limit in force in kiln.claim_rate_iv.
+		for i, c := range cases {
+			var (
+				plain, iv string
+			)
+			if err := s.pool.QueryRow(ctx, s.sql(sqlClaimPreludeRateOne), "q", now, []string{c.kind}, []string{},
+				kinds[i], counts[i], periods[i], bursts[i], now, max).Scan(nil, &plain, &iv); err != nil {
+				t.Fatal(err)
+			}
+			wantPlain := map[bool]string{true: "rate", false: "take"}[want[c.kind]]
+			if c.tat.IsZero() {
+				wantPlain = "nostate"
+			}
+			if plain != wantPlain || iv != fmt.Sprint(c.limit.Interval().Microseconds()) {
+				t.Errorf("max %d, %v (override %v), tat now%+v: one-kind prelude says %q, interval %q µs; want %q, %d (Allowance %d)",
+					max, c.limit, c.override, c.tat.Sub(now), plain, iv, wantPlain, c.limit.Interval().Microseconds(),
+					c.limit.Allowance(c.tat, now))
+			}
 		}
 		// The prelude, one kind at a time.
 		for i, c := range cases {
@@ -497,4 +520,104 @@ func pgxSelectIDs(ctx context.Context, s *Store, query string, ids *[]int64) err
 	}
 	*ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
 	return err
+}
+
+// TestClaimRateOneTripNoState: a kind whose budget has no row yet (its
+// claims found no job, and the read left the hint set) is claimed the
+// usual way once: the one-kind prelude says 'nostate', the claim gives the
+// budget a neutral row (a TAT of now: the whole bucket, as no row), and
+// its next claims are one batch that updates the row, whether they find
+// jobs or not. The budget counts every job taken, as
+// kilntype.RateLimit.Take.
+func TestClaimRateOneTripNoState(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, traced, rec, now := rateClaimSetup(t, 0)
+	def := kilntype.RateLimit{Limit: 1000, Period: time.Second, Burst: 1000}
+	claim := func() (int, []string) {
+		t.Helper()
+		jobs, err := traced.JobClaim(ctx, &store.JobClaimParams{Queue: "q", Max: 10, Kinds: []string{"t"},
+			LeasedBy: "proc", Now: now, LeaseExpiresAt: now.Add(time.Minute),
+			RateLimits: map[string]kilntype.RateLimit{"t": def}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(jobs), rec.take()
+	}
+	oneTrip := []string{sqlLockLookup, traced.sql(sqlClaimPreludeRateOne), traced.sql(sqlClaimPlainBudgetOne(1))}
+	if n, sqls := claim(); n != 0 || slices.Contains(sqls, oneTrip[1]) {
+		t.Fatalf("first claim: %d jobs, one batch tried %v; want none, the usual way", n, slices.Contains(sqls, oneTrip[1]))
+	}
+	if tat := kindTAT(t, s, now); !tat.IsZero() {
+		t.Fatalf("budget's TAT %v after a claim of nothing; want no row", tat)
+	}
+	n, sqls := claim()
+	if n != 0 || !slices.Equal(sqls[:3], oneTrip) || !slices.Contains(sqls, traced.sql(sqlRateClaimRead)) {
+		t.Fatalf("claim with no budget row: %d jobs; want none, the one batch tried, then the usual way:\n%s",
+			n, strings.Join(sqls, "\n--\n"))
+	}
+	if tat := kindTAT(t, s, now); !tat.Equal(now) {
+		t.Fatalf("budget's TAT %v after the neutral row; want %v", tat, now)
+	}
+	if n, sqls = claim(); n != 0 || !slices.Equal(sqls, oneTrip) {
+		t.Fatalf("claim after the neutral row: %d jobs; want none in one batch:\n%s", n, strings.Join(sqls, "\n--\n"))
+	}
+	insertRated(t, s, now, 30)
+	for i := range 3 {
+		if n, sqls = claim(); n != 10 || !slices.Equal(sqls, oneTrip) {
+			t.Fatalf("claim %d: %d jobs; want 10 in one batch:\n%s", i+4, n, strings.Join(sqls, "\n--\n"))
+		}
+	}
+	if tat, want := kindTAT(t, s, now), def.Take(time.Time{}, now, 30); !tat.Equal(want) {
+		t.Fatalf("budget's TAT %v; want %v (30 starts)", tat, want)
+	}
+}
+
+// TestClaimRateOneTripIsolation: on connections whose transactions are
+// REPEATABLE READ by default, the one batch's implicit transaction would
+// read the budget in a snapshot taken before the kinds' locks were
+// granted: its prelude says 'isolation', the claim is made the usual way
+// (claimSerialized, READ COMMITTED), and the Store's later claims no longer
+// try the one batch. The budget counts every job taken.
+func TestClaimRateOneTripIsolation(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := NewForTest(t)
+	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
+	insertRated(t, s, now, 30)
+	cfg, err := pgxpool.ParseConfig(URLForTest(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &statementRecorder{}
+	cfg.ConnConfig.Tracer = rec
+	cfg.ConnConfig.RuntimeParams["default_transaction_isolation"] = "repeatable read"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	traced, err := New(pool, &Options{Schema: s.schema, CallerClock: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := kilntype.RateLimit{Limit: 1000, Period: time.Second, Burst: 1000}
+	prelude := traced.sql(sqlClaimPreludeRateOne)
+	for i, wantTried := range []bool{false, true, false} {
+		jobs, err := traced.JobClaim(ctx, &store.JobClaimParams{Queue: "q", Max: 10, Kinds: []string{"t"},
+			LeasedBy: "proc", Now: now, LeaseExpiresAt: now.Add(time.Minute),
+			RateLimits: map[string]kilntype.RateLimit{"t": def}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sqls := rec.take()
+		if tried := slices.Contains(sqls, prelude); len(jobs) != 10 || tried != wantTried ||
+			!slices.Contains(sqls, traced.sql(sqlRateClaimRead)) {
+			t.Fatalf("claim %d: %d jobs, one batch tried %v; want 10, tried %v, then the usual way:\n%s",
+				i+1, len(jobs), tried, wantTried, strings.Join(sqls, "\n--\n"))
+		}
+	}
+	if tat, want := kindTAT(t, s, now), def.Take(time.Time{}, now, 30); !tat.Equal(want) {
+		t.Fatalf("budget's TAT %v; want %v (30 starts)", tat, want)
+	}
 }

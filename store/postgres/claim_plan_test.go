@@ -55,7 +55,9 @@ func TestClaimReturnsItsUpdate(t *testing.T) {
 // setting says); no sequential scan, and none of sqlClaim's parts that it
 // drops (the walk of waiting jobs, a sort of the candidates).
 // With budgets (sqlClaimPlainBudget), it also reads the limits and
-// states of the budgets by primary key. Of named kinds (with budgets or
+// states of the budgets by primary key; with one kind's
+// (sqlClaimPlainBudgetOne), it updates the budget's row found by primary
+// key, with no INSERT … ON CONFLICT. Of named kinds (with budgets or
 // without), each range starts past the claim's mark: the row comparison
 // claimPastMark is in its Index Cond, after the queue and the kind, where
 // a btree makes it the scan's start key. TestClaimPreludePlan checks its
@@ -69,7 +71,9 @@ func TestClaimPlainPlan(t *testing.T) {
 		k       int
 		anyKind bool // sqlClaimPlainAny: the kinds from kiln.claim_kinds
 		budget  bool // sqlClaimPlainBudget
-	}{{1, false, false}, {3, false, false}, {1, true, false}, {3, true, false}, {1, false, true}, {3, false, true}} {
+		one     bool // with budget, sqlClaimPlainBudgetOne
+	}{{1, false, false, false}, {3, false, false, false}, {1, true, false, false}, {3, true, false, false},
+		{1, false, true, false}, {3, false, true, false}, {1, false, true, true}, {3, false, true, true}} {
 		k := c.k
 		names := []string{"k1", "k2", "k3"}[:k]
 		var kinds any = names
@@ -82,7 +86,11 @@ func TestClaimPlainPlan(t *testing.T) {
 		if marked {
 			args = append(args, int32(2), now, int64(7))
 		}
-		if c.budget {
+		switch {
+		case c.one:
+			name += " with one kind's budget"
+			sql, args = sqlClaimPlainBudgetOne(k), append(args, names[0], now)
+		case c.budget:
 			name += " with budgets"
 			sql, args = sqlClaimPlainBudget(k), append(args, names[:1], []int32{100}, []int64{1_000_000}, []int32{1000}, now)
 		}
@@ -126,9 +134,13 @@ func TestClaimPlainPlan(t *testing.T) {
 				t.Errorf("%s, %s: tests due jobs or the pause itself\n%s", name, mode, plan)
 			case strings.Contains(plan, "Recursive Union") || slices.ContainsFunc(above, func(l string) bool { return strings.Contains(l, "Sort") }):
 				t.Errorf("%s, %s: walks waiting jobs or sorts the candidates\n%s", name, mode, plan)
-			case c.budget && (!strings.Contains(plan, "Index Scan using kiln_rate_limit_pkey") ||
+			case c.budget && !c.one && (!strings.Contains(plan, "Index Scan using kiln_rate_limit_pkey") ||
 				!strings.Contains(plan, "Index Scan using kiln_rate_limit_state_pkey")):
 				t.Errorf("%s, %s: want the budget's limit and state read by primary key\n%s", name, mode, plan)
+			case c.one && (!strings.Contains(plan, "Update on kiln_rate_limit_state") ||
+				!strings.Contains(plan, "Index Scan using kiln_rate_limit_state_pkey") ||
+				strings.Contains(plan, "kiln_rate_limit_pkey") || strings.Contains(plan, "Conflict")):
+				t.Errorf("%s, %s: want the budget's row updated by primary key, and nothing else read\n%s", name, mode, plan)
 			}
 		}
 	}
@@ -152,8 +164,8 @@ FROM generate_series(1, $1 * 3 / 10) AS g`
 // later included, as a scan for priority = ANY(...) did). It does
 // so on tables of 0, 300, 5,000 and 100,000 jobs, never analyzed and then
 // analyzed, for a claim of one kind and of any kind, with custom and
-// generic plans; and so does sqlClaimPreludeRate, which also reads the
-// rate limits and budget states by primary key.
+// generic plans; and so do sqlClaimPreludeRate and sqlClaimPreludeRateOne,
+// which also read the rate limits and budget states by primary key.
 func TestClaimPreludePlan(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2030, 1, 1, 2, 0, 0, 0, time.UTC)
@@ -175,11 +187,15 @@ func TestClaimPreludePlan(t *testing.T) {
 				for _, kinds := range [][]string{{"k1"}, nil} {
 					for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
 						name := fmt.Sprintf("prelude, kinds %v, %d jobs, analyzed %v, %s", kinds, rows, analyzed, mode)
-						for _, rate := range []bool{false, true} {
+						for _, rate := range []string{"", "kinds", "one"} {
 							query, args := sqlClaimPrelude, []any{"q0", now, kinds, []string{}}
-							if rate {
+							switch rate {
+							case "kinds":
 								query, args = sqlClaimPreludeRate, append(args, []string{"k1"}, []int32{100},
 									[]int64{1_000_000}, []int32{1000}, now, 10)
+							case "one":
+								query, args = sqlClaimPreludeRateOne, append(args, "k1", int32(100),
+									int64(1_000_000), int32(1000), now, 10)
 							}
 							plan, err := explainAfter(t.Context(), s.pool, sqlLookupSettings, s.sql(query), mode, args)
 							if err != nil {
@@ -188,10 +204,10 @@ func TestClaimPreludePlan(t *testing.T) {
 							if strings.Count(plan, " on kiln_job ") != 1 ||
 								!strings.Contains(plan, "->  Index Scan using kiln_job_claim_waiting on kiln_job") ||
 								!strings.Contains(plan, "(priority = \"*VALUES*\".column1) AND (scheduled_at <= ") {
-								t.Errorf("%s, rate %v: want the queue's due jobs sought by priority in kiln_job_claim_waiting, "+
+								t.Errorf("%s, rate %q: want the queue's due jobs sought by priority in kiln_job_claim_waiting, "+
 									"and no other read of kiln_job\n%s", name, rate, plan)
 							}
-							if rate && (!strings.Contains(plan, "Index Scan using kiln_rate_limit_pkey") ||
+							if rate != "" && (!strings.Contains(plan, "Index Scan using kiln_rate_limit_pkey") ||
 								!strings.Contains(plan, "Index Scan using kiln_rate_limit_state_pkey")) {
 								t.Errorf("%s, rate: want the budgets' limits and states read by primary key\n%s", name, plan)
 							}

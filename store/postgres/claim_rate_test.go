@@ -268,7 +268,7 @@ func TestClaimRateOneRoundTrip(t *testing.T) {
 		}
 		return jobs, rec.take()
 	}
-	oneTrip := []string{sqlLockLookup, traced.sql(sqlClaimPreludeRateOne), traced.sql(sqlClaimPlainBudgetOne(1))}
+	oneTrip := []string{sqlLockLookupOne, traced.sql(sqlClaimPreludeRateOne), traced.sql(sqlClaimPlainBudgetOne(1))}
 	isOneTrip := func(sqls []string) bool {
 		return len(sqls) >= len(oneTrip) && slices.Equal(sqls[:len(oneTrip)], oneTrip)
 	}
@@ -420,7 +420,7 @@ func TestClaimRateOneTripDueSkip(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	oneTrip := []string{sqlLockLookup, traced.sql(sqlClaimPreludeRateOne), traced.sql(sqlClaimPlainBudgetOne(1))}
+	oneTrip := []string{sqlLockLookupOne, traced.sql(sqlClaimPreludeRateOne), traced.sql(sqlClaimPlainBudgetOne(1))}
 	tried := func(sqls []string) bool {
 		return len(sqls) >= len(oneTrip) && slices.Equal(sqls[:len(oneTrip)], oneTrip)
 	}
@@ -544,7 +544,7 @@ func TestClaimRateOneTripNoState(t *testing.T) {
 		}
 		return len(jobs), rec.take()
 	}
-	oneTrip := []string{sqlLockLookup, traced.sql(sqlClaimPreludeRateOne), traced.sql(sqlClaimPlainBudgetOne(1))}
+	oneTrip := []string{sqlLockLookupOne, traced.sql(sqlClaimPreludeRateOne), traced.sql(sqlClaimPlainBudgetOne(1))}
 	if n, sqls := claim(); n != 0 || slices.Contains(sqls, oneTrip[1]) {
 		t.Fatalf("first claim: %d jobs, one batch tried %v; want none, the usual way", n, slices.Contains(sqls, oneTrip[1]))
 	}

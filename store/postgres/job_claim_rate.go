@@ -187,6 +187,12 @@ const sqlLockLookup = `SELECT set_config('enable_seqscan', 'off', true), set_con
 	(SELECT count(pg_advisory_xact_lock(hashtextextended($2 || '/' || k, 0)))
 	FROM (SELECT k FROM unnest($1::text[]) AS t(k) ORDER BY k COLLATE "C" OFFSET 0) AS sorted)`
 
+// sqlLockLookupOne is sqlLockLookup for one kind, $1 (text): the one
+// advisory lock, taken with no array to unnest and sort.
+const sqlLockLookupOne = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true),
+	set_config('plan_cache_mode', 'force_generic_plan', true),
+	pg_advisory_xact_lock(hashtextextended($2 || '/' || $1::text, 0))`
+
 // rateRoomFactor is how many times a claim's Max the allowance of each of
 // its rate-limited kinds must have been at the Store's last read of their
 // budgets for the claim to try claimRateOneTrip first.
@@ -250,7 +256,10 @@ func (s *Store) noteRateRoom(params *store.JobClaimParams, rate *store.RateClaim
 
 // claimRateOneTrip claims for params, a claim for which rateRoomy holds,
 // in one round trip: one batch of the kinds' locks with the plain claim's
-// settings (sqlLockLookup), sqlClaimPreludeRate and sqlClaimPlainBudget,
+// settings (sqlLockLookup), sqlClaimPreludeRate and sqlClaimPlainBudget
+// (for one rate-limited kind, the usual case: sqlLockLookupOne when it is
+// the claim's only serialized kind, sqlClaimPreludeRateOne and
+// sqlClaimPlainBudgetOne, fewer plan nodes to start at each claim),
 // in the implicit transaction that PostgreSQL runs a batch in up to its
 // Sync, as the plain claim's batch (claim.runPlain): no BEGIN and COMMIT
 // of their own. Under the locks, the prelude tests each rate-limited
@@ -270,8 +279,10 @@ func (s *Store) noteRateRoom(params *store.JobClaimParams, rate *store.RateClaim
 //
 // It returns the jobs claimed and true, or, when the first batch's prelude
 // found a limit that might bind ('rate', which also clears the kinds'
-// hints), a due scheduled or retryable job ('due') or another isolation
-// ('isolation'), nothing claimed and false: the claim must then be made
+// hints), a due scheduled or retryable job ('due'), another isolation
+// ('isolation') or a budget with no row for sqlClaimPlainBudgetOne to
+// update ('nostate', after which it writes a neutral row:
+// sqlRateStateNeutral), nothing claimed and false: the claim must then be made
 // the usual way (claimSerialized), as it would have been. A batch from
 // the front after a short one that answers so ends the claim with the
 // jobs already taken.
@@ -310,6 +321,10 @@ func (s *Store) claimRateOneTrip(ctx context.Context, params *store.JobClaimPara
 		var before []batchStatement
 		sql := sqlClaimPlainBudget(len(avail))
 		if len(kinds) == 1 {
+			if len(serialized) == 1 {
+				lock = batchStatement{sql: sqlLockLookupOne, args: []any{serialized[0], "kiln/" + s.schema},
+					label: "lock rate-limited kind"}
+			}
 			before = []batchStatement{lock, {sql: s.sql(sqlClaimPreludeRateOne), args: []any{params.Queue, c.now,
 				params.KindFilter(), c.excluded, kinds[0], counts[0], periods[0], bursts[0], budgetsAt, want},
 				label: "claim prelude", row: []any{nil, &plain, nil}}}

@@ -210,7 +210,8 @@ const rateDueSkipClaims = 8
 // allowance of more than rateRoomFactor × Max (s.rateRoom), and none of
 // the queue's last rateDueSkipClaims claims found a due job in its
 // one-trip batch (s.rateDueSkip), and the Store has not found its
-// batches in an isolation other than READ COMMITTED (s.rateSerialOnly). A limit that binds, or due jobs that
+// batches in an isolation other than READ COMMITTED (s.rateSerialOnly).
+// A limit that binds, or due jobs that
 // keep coming, thus do not make every claim pay a failed one-trip batch
 // before the two round trips; the hints are only that, since the claim's
 // prelude tests every budget and the due jobs again in its transaction.
@@ -282,8 +283,8 @@ func (s *Store) noteRateRoom(params *store.JobClaimParams, rate *store.RateClaim
 // hints), a due scheduled or retryable job ('due'), another isolation
 // ('isolation') or a budget with no row for sqlClaimPlainBudgetOne to
 // update ('nostate', after which it writes a neutral row:
-// sqlRateStateNeutral), nothing claimed and false: the claim must then be made
-// the usual way (claimSerialized), as it would have been. A batch from
+// sqlRateStateNeutral), nothing claimed and false: the claim must then
+// be made the usual way (claimSerialized), as it would have been. A batch from
 // the front after a short one that answers so ends the claim with the
 // jobs already taken.
 //

@@ -780,7 +780,18 @@ func (c *claim) runPlain(ctx context.Context, s *Store, q claimQuerier, avail []
 		s.claimMarks.done(key, from, c.now, want, got)
 	}
 	if from.marked && len(got) < want {
-		return c.runPlain(ctx, s, q, avail, want-len(got)) // from the front: done dropped the mark
+		m := len(c.claimed)
+		due, err := c.runPlain(ctx, s, q, avail, want-len(got)) // from the front: done dropped the mark
+		if err != nil && q == claimQuerier(s.pool) {
+			// On the pool the first batch committed in its own implicit
+			// transaction: its jobs are running and leased to this claim,
+			// which returns them (as a claim that ends early) rather than
+			// an error that would leave them to the rescuer. In a
+			// transaction the error rolls them back with it.
+			c.claimed = c.claimed[:m]
+			return false, nil
+		}
+		return due, err
 	}
 	return false, nil
 }

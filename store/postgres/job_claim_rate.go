@@ -46,8 +46,9 @@ func claimRateInForce(i int) string {
 // claimRateShort is the WHEN of sqlClaimPreludeRate that sets
 // kiln.claim_plain to 'rate': some kind of $5 (with $6, $7 and $8: see
 // claimRateInForce) has a limit in force whose allowance at the budgets'
-// time ($9, NULL: the database's clock when the statement starts, after
-// the claim's locks) is not more than the claim's Max ($10).
+// time ($9, NULL: the database's clock as the statement reads the
+// budgets, after the claim's locks: see claimRateNow) is not more than
+// the claim's Max ($10).
 //
 // kilntype.RateLimit.Allowance(tat, now) > Max holds exactly when the
 // budget's debt, max(tat − now, 0), is at most (Burst − Max) × Interval
@@ -64,9 +65,16 @@ var claimRateShort = `
 			WHERE l.n > 0 AND NOT (` + claimRateFits + `)) THEN 'rate'`
 
 // claimRateNow is the FROM item of claimRateShort that gives t.now, the
-// time of the budgets: $9, or the database's clock.
+// time of the budgets: $9, or the database's clock, clock_timestamp(),
+// read once as the statement runs. Not statement_timestamp(): under pgx's
+// simple protocol (QueryExecModeSimpleProtocol, a PgBouncer setting) a
+// batch is one Query message, whose statements all get the time the
+// message arrived, before the kinds' lock that the batch's first
+// statement may wait for; jobs started after a wait of D would be charged
+// from D earlier, up to D ÷ Interval of them for free
+// (TestClaimRateClockAfterLock).
 const claimRateNow = `
-	CROSS JOIN (SELECT coalesce($9::timestamptz, statement_timestamp()) AS now) AS t`
+	CROSS JOIN (SELECT coalesce($9::timestamptz, clock_timestamp()) AS now) AS t`
 
 // claimRateFits is claimRateShort's test that a kind's limit in force
 // (claimRateInForce, enabled: l.n > 0) allows more than $10 jobs at t.now.
@@ -83,13 +91,14 @@ var sqlClaimPreludeRate = claimPrelude(claimRateShort)
 // budgets of the kinds of $8 (with $9, $10 and $11: see claimRateInForce)
 // whose limit is in force and of which the claim took n > 0 jobs (picked
 // n: each is claimed, see sqlClaimPlainFormat): the theoretical arrival
-// time greatest(tat, now) + n × Interval, now being $12 (NULL: the
-// database's clock when the statement starts). That is
+// time greatest(tat, now) + n × Interval, now being $15 (NULL: the
+// database's clock, clock_timestamp(), as the statement runs, after the
+// kinds' lock: see claimRateNow). That is
 // kilntype.RateLimit.Take(tat, now, n) whenever sqlClaimPreludeRate let
 // the claim take jobs: the debt is then below the full bucket, which Take
 // would cut it to. The interval's product is exact up to 2^53
-// microseconds (285 years), as claimBudget's. Without $12, now is this
-// statement's clock, a little after the prelude's: an allowance only
+// microseconds (285 years), as claimBudget's. Without $15, now is read
+// as this statement runs, a little after the prelude's: an allowance only
 // grows with time, so the prelude's test holds at it too. A limit set at
 // run time between the two statements (RateLimitSet does not take the
 // kinds' locks) applies to the budget's write and not to the test, as a
@@ -100,7 +109,7 @@ budget AS (
 	SELECT d.kind, false, '', greatest(l.tat, t.now) + (p.n * l.iv) * interval '1 microsecond'
 	FROM ` + claimRateInForce(11) + `
 	CROSS JOIN LATERAL (SELECT count(*) AS n FROM picked WHERE picked.kind = d.kind) AS p
-	CROSS JOIN (SELECT coalesce($15::timestamptz, statement_timestamp()) AS now) AS t
+	CROSS JOIN (SELECT coalesce($15::timestamptz, clock_timestamp()) AS now) AS t
 	WHERE l.n > 0 AND p.n > 0
 	ON CONFLICT (kind, per_key, key) DO UPDATE SET tat = excluded.tat
 )`
@@ -147,7 +156,7 @@ FROM `+claimRateInForceOne+claimRateNow)
 const claimRateBudgetOne = `,
 budget AS (
 	UPDATE {s}.kiln_rate_limit_state
-	SET tat = greatest(tat, coalesce($12::timestamptz, statement_timestamp()))
+	SET tat = greatest(tat, coalesce($12::timestamptz, clock_timestamp()))
 		+ ((SELECT count(*) FROM picked WHERE picked.kind = $11::text)
 			* nullif(current_setting('kiln.claim_rate_iv', true), '')::bigint) * interval '1 microsecond'
 	WHERE kind = $11::text AND NOT per_key AND key = '' AND current_setting('kiln.claim_rate_iv', true) <> ''
@@ -343,6 +352,17 @@ func (s *Store) claimRateOneTrip(ctx context.Context, params *store.JobClaimPara
 				s.claimMarks.forget(key)
 			}
 			if err != nil {
+				if n > 0 {
+					// A batch from the front after a short one past the
+					// mark failed: the jobs of the first, committed in its
+					// own implicit transaction, are running and leased to
+					// this claim, so it returns them (as a claim that ends
+					// early), not an error that would leave them to the
+					// rescuer.
+					c.claimed = c.claimed[:n]
+					params.RateWait = 0
+					return c.claimed, true, nil
+				}
 				return nil, false, err
 			}
 		}

@@ -143,7 +143,10 @@ type JobStore interface {
 	// A job is due when it is available, scheduled or retryable, and its
 	// ScheduledAt <= Now (so a claim made with a stale Now cannot take a job
 	// that became available after it). Jobs are taken by priority, then ScheduledAt, then
-	// ID. Two concurrent claims never return the same job. Each lease ends
+	// ID, but for jobs with a partition key on SQLite, which a claim takes
+	// in their fair order (docs/flow-control.md, "Fair order on SQLite"),
+	// merged with the others by priority, ScheduledAt and ID. Two
+	// concurrent claims never return the same job. Each lease ends
 	// LeaseExpiresAt - Now after now (see Lease and leadership times).
 	// The claim order is bounded, not strict, across claims: a job that
 	// becomes due before, in claim order, the jobs a Store's earlier claim

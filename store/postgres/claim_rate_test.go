@@ -585,22 +585,11 @@ func TestClaimRateOneTripIsolation(t *testing.T) {
 	s := NewForTest(t)
 	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
 	insertRated(t, s, now, 30)
-	cfg, err := pgxpool.ParseConfig(URLForTest(t))
-	if err != nil {
-		t.Fatal(err)
-	}
 	rec := &statementRecorder{}
-	cfg.ConnConfig.Tracer = rec
-	cfg.ConnConfig.RuntimeParams["default_transaction_isolation"] = "repeatable read"
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	traced, err := New(pool, &Options{Schema: s.schema, CallerClock: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	traced := storeOnPoolForTest(t, s, &Options{CallerClock: true}, func(cfg *pgxpool.Config) {
+		cfg.ConnConfig.Tracer = rec
+		cfg.ConnConfig.RuntimeParams["default_transaction_isolation"] = "repeatable read"
+	})
 	def := kilntype.RateLimit{Limit: 1000, Period: time.Second, Burst: 1000}
 	prelude := traced.sql(sqlClaimPreludeRateOne)
 	for i, wantTried := range []bool{false, true, false} {

@@ -26,22 +26,12 @@ func TestClaimRateClockAfterLock(t *testing.T) {
 		t.Run(mode.String(), func(t *testing.T) {
 			ctx := t.Context()
 			base := NewForTest(t)
-			cfg, err := pgxpool.ParseConfig(URLForTest(t))
-			if err != nil {
-				t.Fatal(err)
-			}
 			rec := &statementRecorder{}
-			cfg.ConnConfig.Tracer = rec
-			cfg.ConnConfig.DefaultQueryExecMode = mode
-			pool, err := pgxpool.NewWithConfig(ctx, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(pool.Close)
-			s, err := New(pool, &Options{Schema: base.schema}) // the database's clock
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := storeOnPoolForTest(t, base, &Options{}, func(cfg *pgxpool.Config) { // the database's clock
+				cfg.ConnConfig.Tracer = rec
+				cfg.ConnConfig.DefaultQueryExecMode = mode
+			})
+			pool := s.pool
 			insertRated(t, base, time.Now(), 100)
 			limit := kilntype.RateLimit{Limit: 100, Period: time.Second, Burst: 50} // an interval of 10 ms
 			claim := func(ctx context.Context) ([]*kilntype.JobRow, error) {

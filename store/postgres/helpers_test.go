@@ -65,19 +65,29 @@ func MigrateToForTest(t testing.TB, s *Store, version int) {
 // its own passes every statement to tracer; the pool closes when t ends.
 func tracedForTest(t testing.TB, s *Store, tracer pgx.QueryTracer) *Store {
 	t.Helper()
+	return storeOnPoolForTest(t, s, &Options{CallerClock: true}, func(cfg *pgxpool.Config) { cfg.ConnConfig.Tracer = tracer })
+}
+
+// storeOnPoolForTest returns a Store with opts on s's schema, on a pool of
+// its own whose configuration configure may change (a tracer, an
+// execution mode, a connection setting); the pool closes when t ends.
+func storeOnPoolForTest(t testing.TB, s *Store, opts *Options, configure func(*pgxpool.Config)) *Store {
+	t.Helper()
 	cfg, err := pgxpool.ParseConfig(URLForTest(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.ConnConfig.Tracer = tracer
+	configure(cfg)
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	traced, err := New(pool, &Options{Schema: s.schema, CallerClock: true})
+	o := *opts
+	o.Schema = s.schema
+	on, err := New(pool, &o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return traced
+	return on
 }

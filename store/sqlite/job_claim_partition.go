@@ -86,9 +86,19 @@ const fairParkedBefore = `,
 // it has its jobs. A paused queue gives none. Its last column is
 // fairParkedBefore.
 const sqlPartitionFair = `SELECT ` + claimColumns + `, fair_seq,
-	(SELECT count(*) FROM kiln_job AS r INDEXED BY kiln_job_running_partition
-		WHERE r.state = 'running' AND r.kind = ?2 AND r.partition_key = kiln_job.partition_key AND r.partition_key <> '')` +
-	fairParkedBefore + `
+	` + fairRunning + fairParkedBefore + fairCappedWalk
+
+// fairRunning is the fair walks' count of the running jobs of kind ?2
+// with the walked entry's key: one seek of kiln_job_running_partition.
+const fairRunning = `(SELECT count(*) FROM kiln_job AS r INDEXED BY kiln_job_running_partition
+		WHERE r.state = 'running' AND r.kind = ?2 AND r.partition_key = kiln_job.partition_key AND r.partition_key <> '')`
+
+// fairCappedWalk is the FROM, WHERE and ORDER BY of the walks in fair
+// order under a per-key cap ?4 (sqlPartitionFair and
+// sqlPartitionFairRateCapped): the due available jobs with a key of queue
+// ?1 and kind ?2 at ?3 whose keys run fewer than ?4 jobs of the kind,
+// from the front of kiln_job_claim_fair; none in a paused queue.
+const fairCappedWalk = `
 FROM kiln_job INDEXED BY kiln_job_claim_fair
 WHERE state = 'available' AND partition_key <> '' AND fair_seq IS NOT NULL AND queue = ?1 AND kind = ?2
 	AND scheduled_at <= ?3
@@ -133,17 +143,9 @@ ORDER BY priority, fair_seq, id`
 // or more running jobs of the kind, and returns each row's running jobs
 // before its budget.
 const sqlPartitionFairRateCapped = `SELECT ` + claimColumns + `, fair_seq,
-	(SELECT count(*) FROM kiln_job AS r INDEXED BY kiln_job_running_partition
-		WHERE r.state = 'running' AND r.kind = ?2 AND r.partition_key = kiln_job.partition_key AND r.partition_key <> ''),
+	` + fairRunning + `,
 	(SELECT tat FROM kiln_rate_limit_state WHERE kind = ?2 AND per_key = 1 AND key = kiln_job.partition_key)` +
-	fairParkedBefore + `
-FROM kiln_job INDEXED BY kiln_job_claim_fair
-WHERE state = 'available' AND partition_key <> '' AND fair_seq IS NOT NULL AND queue = ?1 AND kind = ?2
-	AND scheduled_at <= ?3
-	AND (SELECT count(*) FROM kiln_job AS r INDEXED BY kiln_job_running_partition
-		WHERE r.state = 'running' AND r.kind = ?2 AND r.partition_key = kiln_job.partition_key AND r.partition_key <> '') < ?4
-	AND NOT EXISTS (SELECT 1 FROM kiln_queue WHERE name = ?1 AND paused = 1)
-ORDER BY priority, fair_seq, id`
+	fairParkedBefore + fairCappedWalk
 
 // sqlFairFront returns, before a claim in fair order of queue ?1 and kind
 // ?2 under a per-key cap, the priority and tag of the front of the fair

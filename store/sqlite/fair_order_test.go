@@ -243,31 +243,7 @@ func TestFairWalkBehindStuckKey(t *testing.T) {
 // the sweep nothing would ever claim them.
 func TestFairParkedOrphan(t *testing.T) {
 	s := openMigrated(t)
-	const n = 200
-	keys := make([]string, 0, 2*n)
-	for range n {
-		keys = append(keys, "a", "b")
-	}
-	fairInsert(t, s, keys...)
-	var aRunning int64
-	for range 100 { // a's first job runs on; b's run and finish
-		got := fairClaim(t, s, 1, 1)
-		if len(got) != 1 {
-			t.Fatalf("%d jobs claimed", len(got))
-		}
-		if got[0].Partition == "a" {
-			aRunning = got[0].ID
-			continue
-		}
-		fairFinish(t, s, got[0].ID)
-	}
-	var parked int
-	if err := s.w.QueryRowContext(t.Context(), `SELECT count(*) FROM kiln_job WHERE partition_key = 'a' AND park_seq IS NOT NULL`).Scan(&parked); err != nil {
-		t.Fatal(err)
-	}
-	if parked < 50 {
-		t.Fatalf("%d of a's jobs parked, want most of those b ran past", parked)
-	}
+	aRunning, parked := fairParkA(t, s) // a's first job runs on; b's run and finish
 	// a's entries in the fair order leave (deleted: its head and the jobs
 	// past the walks' reach), then a's running job finishes: a has room,
 	// and parked jobs only.

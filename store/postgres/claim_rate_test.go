@@ -577,14 +577,16 @@ func TestClaimRateOneTripNoState(t *testing.T) {
 // REPEATABLE READ by default, the one batch's implicit transaction would
 // read the budget in a snapshot taken before the kinds' locks were
 // granted: its prelude says 'isolation', the claim is made the usual way
-// (claimSerialized, READ COMMITTED), and the Store's later claims no longer
-// try the one batch. The budget counts every job taken.
+// (claimSerialized, READ COMMITTED), and the Store's next
+// rateIsolationSkipClaims claims do not try the one batch; the one after
+// them does (an administrator may have set the default back). The budget
+// counts every job taken.
 func TestClaimRateOneTripIsolation(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	s := NewForTest(t)
 	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
-	insertRated(t, s, now, 30)
+	insertRated(t, s, now, 50)
 	rec := &statementRecorder{}
 	traced := storeOnPoolForTest(t, s, &Options{CallerClock: true}, func(cfg *pgxpool.Config) {
 		cfg.ConnConfig.Tracer = rec
@@ -592,7 +594,13 @@ func TestClaimRateOneTripIsolation(t *testing.T) {
 	})
 	def := kilntype.RateLimit{Limit: 1000, Period: time.Second, Burst: 1000}
 	prelude := traced.sql(sqlClaimPreludeRateOne)
-	for i, wantTried := range []bool{false, true, false} {
+	for i, wantTried := range []bool{false, true, false, false, true} {
+		if i == 3 {
+			if left := traced.rateIsolationSkip.Load(); left != rateIsolationSkipClaims-1 {
+				t.Fatalf("after the skipped claim, %d claims left to skip; want %d", left, rateIsolationSkipClaims-1)
+			}
+			traced.rateIsolationSkip.Store(1) // the skips but one are over
+		}
 		jobs, err := traced.JobClaim(ctx, &store.JobClaimParams{Queue: "q", Max: 10, Kinds: []string{"t"},
 			LeasedBy: "proc", Now: now, LeaseExpiresAt: now.Add(time.Minute),
 			RateLimits: map[string]kilntype.RateLimit{"t": def}})
@@ -606,7 +614,10 @@ func TestClaimRateOneTripIsolation(t *testing.T) {
 				i+1, len(jobs), tried, wantTried, strings.Join(sqls, "\n--\n"))
 		}
 	}
-	if tat, want := kindTAT(t, s, now), def.Take(time.Time{}, now, 30); !tat.Equal(want) {
-		t.Fatalf("budget's TAT %v; want %v (30 starts)", tat, want)
+	if left := traced.rateIsolationSkip.Load(); left != rateIsolationSkipClaims {
+		t.Fatalf("after the second 'isolation', %d claims left to skip; want %d", left, rateIsolationSkipClaims)
+	}
+	if tat, want := kindTAT(t, s, now), def.Take(time.Time{}, now, 50); !tat.Equal(want) {
+		t.Fatalf("budget's TAT %v; want %v (50 starts)", tat, want)
 	}
 }

@@ -212,20 +212,26 @@ const rateRoomFactor = 2
 // job (Store.rateDueSkip).
 const rateDueSkipClaims = 8
 
+// rateIsolationSkipClaims is how many claims of rate-limited kinds skip
+// claimRateOneTrip after one that found its transaction in an isolation
+// other than READ COMMITTED (Store.rateIsolationSkip).
+const rateIsolationSkipClaims = 1024
+
 // rateRoomy reports whether params, a claim of rate-limited kinds, may try
 // claimRateOneTrip: it has no other limit than its rate limits per kind
 // (no cluster or kind limits; claims by key never come here), names its
 // kinds, the Store's last read of each rate-limited kind's budget left an
 // allowance of more than rateRoomFactor × Max (s.rateRoom), and none of
 // the queue's last rateDueSkipClaims claims found a due job in its
-// one-trip batch (s.rateDueSkip), and the Store has not found its
-// batches in an isolation other than READ COMMITTED (s.rateSerialOnly).
+// one-trip batch (s.rateDueSkip), and none of the Store's last
+// rateIsolationSkipClaims claims of rate-limited kinds found its batch in
+// an isolation other than READ COMMITTED (s.rateIsolationSkip).
 // A limit that binds, or due jobs that
 // keep coming, thus do not make every claim pay a failed one-trip batch
 // before the two round trips; the hints are only that, since the claim's
 // prelude tests every budget and the due jobs again in its transaction.
 func (s *Store) rateRoomy(params *store.JobClaimParams) bool {
-	if len(params.ClusterKindLimits) > 0 || params.KindFilter() == nil || s.rateSerialOnly.Load() {
+	if len(params.ClusterKindLimits) > 0 || params.KindFilter() == nil {
 		return false
 	}
 	for _, limit := range params.KindLimits {
@@ -239,8 +245,12 @@ func (s *Store) rateRoomy(params *store.JobClaimParams) bool {
 			return false
 		}
 	}
+	// Two claims at once may both skip on the last count: hints.
+	if s.rateIsolationSkip.Load() > 0 {
+		s.rateIsolationSkip.Add(-1)
+		return false
+	}
 	if skip, ok := s.rateDueSkip.Load(params.Queue); ok {
-		// Two claims at once may both skip on the last count: a hint.
 		if n := skip.(*atomic.Int32); n.Load() > 0 {
 			n.Add(-1)
 			return false
@@ -279,7 +289,8 @@ func (s *Store) noteRateRoom(params *store.JobClaimParams, rate *store.RateClaim
 // after the locks are granted only in READ COMMITTED, where each statement
 // takes its own snapshot: in any other isolation (the database's default,
 // which an implicit transaction has) it answers 'isolation', and the
-// Store's claims no longer try the one batch (rateSerialOnly).
+// Store's next rateIsolationSkipClaims claims of rate-limited kinds do not
+// try the one batch (rateIsolationSkip).
 //
 // The claim starts past the Store's mark of the queue and kinds
 // (claimMarks), as the plain claim does, and by the same rules: a claim
@@ -387,7 +398,7 @@ func (s *Store) claimRateOneTrip(ctx context.Context, params *store.JobClaimPara
 				skip, _ := s.rateDueSkip.LoadOrStore(params.Queue, new(atomic.Int32))
 				skip.(*atomic.Int32).Store(rateDueSkipClaims)
 			case "isolation":
-				s.rateSerialOnly.Store(true)
+				s.rateIsolationSkip.Store(rateIsolationSkipClaims)
 			case "nostate":
 				if _, err := s.pool.Exec(ctx, s.sql(sqlRateStateNeutral), kinds[0], budgetsAt); err != nil {
 					return nil, false, err

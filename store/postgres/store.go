@@ -322,11 +322,13 @@ type Store struct {
 	// keep coming, one claim in rateDueSkipClaims+1 pays a batch that
 	// takes nothing, not every claim (rateRoomy).
 	rateDueSkip sync.Map
-	// rateSerialOnly is set once a one-trip claim of rate-limited kinds
-	// found its batch's transaction in an isolation other than READ
-	// COMMITTED (the database's default): the Store's claims of
-	// rate-limited kinds no longer try it (rateRoomy).
-	rateSerialOnly atomic.Bool
+	// rateIsolationSkip is how many more claims of rate-limited kinds skip
+	// claimRateOneTrip because the last one found its batch's transaction
+	// in an isolation other than READ COMMITTED (the database's default,
+	// which an administrator may change back): one claim in
+	// rateIsolationSkipClaims+1 pays a batch that takes nothing while it
+	// lasts, and the one batch comes back when it is over (rateRoomy).
+	rateIsolationSkip atomic.Int32
 
 	// cursors are where the partitioned claims of each queue and kind
 	// stopped (store.ClaimPartitioned), and whose turn it is to go first

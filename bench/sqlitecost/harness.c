@@ -17,7 +17,15 @@
 //   no such statement, as before 026). FINARGS=3 FIN=fin_completed.sql runs
 //   the completion as sqlCompleteJobs does (three arguments per job, the
 //   lease holder and the server once per statement).
-//   KEYS=K (K > 0) runs the per-key burn-down instead: the N jobs round robin
+//   KEYS=K (K > 0) is a record of earlier sessions' measurements: the SQLite
+//   store no longer claims by key in rotation (migration 035 replaced it by
+//   the fair order, and 037 dropped kiln_job_claim_partition and
+//   kiln_job_partition_key, which its statements read), so these modes need
+//   TEMPLATE, a database migrated by a build at 036 or before, and measure
+//   the store of that build, not this one's. This build's per-key claims are
+//   counted by store/sqlite's pages-per-job tests and timed by
+//   BenchmarkBurnDownPartitionLimit (docs/benchmarks.md, "SQLite keyed jobs
+//   in the fair index alone"). The mode runs the per-key burn-down: the N jobs round robin
 //   over K partition keys ("0" to "K-1", as BenchmarkBurnDownPartitionLimit
 //   enqueues them), each claim by key under a limit of MAXRUN (1) running
 //   jobs per key, as store.ClaimPartitioned runs it on the SQLite store

@@ -31,6 +31,11 @@ type RateLimitState = kilntype.RateLimitState
 // RateLimiter's limit. Re-exported from kilntype.
 const MaxRateLimitPeriod = kilntype.MaxRateLimitPeriod
 
+// MaxRateLimitBucket bounds the time a spent rate budget takes to fill
+// again, (Burst+1) × Period/Limit: 100 years of 365 days
+// (RateLimit.Validate refuses a larger Burst, field "burst").
+const MaxRateLimitBucket = kilntype.MaxRateLimitBucket
+
 // RateLimiter is implemented by a Worker whose kind has a rate limit by
 // default: jobs of the kind start at most RateLimit().Limit per Period
 // (plus Burst) across every process sharing the store. A job over the

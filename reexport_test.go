@@ -36,6 +36,7 @@ func TestReexportedValues(t *testing.T) {
 		{"MaxAuditAddrBytes", kiln.MaxAuditAddrBytes, 100},
 		{"MaxAuditDetailBytes", kiln.MaxAuditDetailBytes, 4096},
 		{"MaxRateLimitPeriod", kiln.MaxRateLimitPeriod, 366 * 24 * time.Hour},
+		{"MaxRateLimitBucket", kiln.MaxRateLimitBucket, 100 * 365 * 24 * time.Hour},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %v, want %v as its doc comment says", c.name, c.got, c.want)

@@ -40,6 +40,12 @@ type RateLimit struct {
 // MaxRateLimitPeriod bounds RateLimit.Period.
 const MaxRateLimitPeriod = 366 * 24 * time.Hour
 
+// MaxRateLimitBucket bounds RateLimit.Bucket, the time a spent budget
+// takes to fill again, (Burst+1) × Interval: 100 years of 365 days. A
+// longer bucket would not fit the durations the budget is computed in
+// (about 292 years), and a budget capped there would never run out.
+const MaxRateLimitBucket = 100 * 365 * 24 * time.Hour
+
 // maxRateLimitCount bounds RateLimit.Limit and RateLimit.Burst.
 const maxRateLimitCount = 1 << 30
 
@@ -48,8 +54,9 @@ func (r RateLimit) Enabled() bool { return r.Limit > 0 }
 
 // Validate returns a *ValidationError (Field "limit", "period" or
 // "burst") when r is neither the zero value nor a limit with Limit from 1
-// to 2^30, Period from a microsecond to MaxRateLimitPeriod and Burst from
-// 0 to 2^30.
+// to 2^30, Period a whole number of microseconds from one to
+// MaxRateLimitPeriod (the stores keep microseconds) and Burst from 0 to
+// 2^30 with a Bucket of at most MaxRateLimitBucket.
 func (r RateLimit) Validate() error {
 	switch {
 	case r == RateLimit{}:
@@ -58,10 +65,24 @@ func (r RateLimit) Validate() error {
 		return &ValidationError{Field: "limit", Message: fmt.Sprintf("%d is out of range 1 to %d", r.Limit, maxRateLimitCount)}
 	case r.Period < time.Microsecond || r.Period > MaxRateLimitPeriod:
 		return &ValidationError{Field: "period", Message: fmt.Sprintf("%v is out of range 1µs to %v", r.Period, MaxRateLimitPeriod)}
+	case r.Period%time.Microsecond != 0:
+		return &ValidationError{Field: "period", Message: fmt.Sprintf("%v is not a whole number of microseconds", r.Period)}
 	case r.Burst < 0 || r.Burst > maxRateLimitCount:
 		return &ValidationError{Field: "burst", Message: fmt.Sprintf("%d is out of range 0 to %d", r.Burst, maxRateLimitCount)}
+	case int64(r.Burst)+1 > int64(MaxRateLimitBucket/r.Interval()):
+		return &ValidationError{Field: "burst", Message: fmt.Sprintf(
+			"%d is too large for an interval of %v: a spent budget would take (burst+1) × interval, more than %d days, to fill (at most %d)",
+			r.Burst, r.Interval(), MaxRateLimitBucket/(24*time.Hour), int64(MaxRateLimitBucket/r.Interval())-1)}
 	}
 	return nil
+}
+
+// Bucket returns the time a spent budget takes to fill again, the full
+// bucket of GCRA: (Burst+1) × Interval, at most MaxRateLimitBucket for a
+// limit that Validate accepts (the largest Duration if the product
+// overflows); 0 when r is not Enabled.
+func (r RateLimit) Bucket() time.Duration {
+	return mulDuration(r.Burst+1, r.Interval())
 }
 
 // Interval is GCRA's emission interval: Period/Limit, rounded up to a
@@ -96,11 +117,10 @@ func ceilDiv(d, iv time.Duration) int64 {
 }
 
 // debt returns how far tat is ahead of now, at most the time of a full
-// bucket, (Burst+1) × Interval (the largest Duration when that overflows):
-// more (a claim that read its time before another's, or a budget spent
-// under another limit) leaves no allowance either way.
+// bucket (Bucket): more (a claim that read its time before another's, or
+// a budget spent under another limit) leaves no allowance either way.
 func (r RateLimit) debt(tat, now time.Time) time.Duration {
-	return min(max(tat.Sub(now), 0), mulDuration(r.Burst+1, r.Interval()))
+	return min(max(tat.Sub(now), 0), r.Bucket())
 }
 
 // Allowance returns how many jobs may start at now under a budget whose

@@ -1,6 +1,7 @@
 package kilntype
 
 import (
+	"errors"
 	"math/big"
 	"testing"
 	"time"
@@ -56,8 +57,8 @@ var rateLimitEdges = []RateLimit{
 	{Limit: 7, Period: time.Hour, Burst: 5},
 	{Limit: 1, Period: MaxRateLimitPeriod},
 	{Limit: 1, Period: MaxRateLimitPeriod, Burst: 1},
-	{Limit: 1, Period: MaxRateLimitPeriod, Burst: 1 << 30},
-	{Limit: 1, Period: 24 * time.Hour, Burst: 1 << 30},
+	{Limit: 1, Period: MaxRateLimitPeriod, Burst: 98},
+	{Limit: 1, Period: 24 * time.Hour, Burst: 36499},
 	{Limit: 1 << 30, Period: MaxRateLimitPeriod, Burst: 1 << 30},
 }
 
@@ -108,6 +109,54 @@ func TestRateLimitAllowanceEdges(t *testing.T) {
 					t.Errorf("%v, tat now+%v: Take(1) = %v; want %v", r, ahead, got, want)
 				}
 			}
+		}
+	}
+}
+
+// TestRateLimitBucketBound: Validate refuses a Burst whose bucket,
+// (Burst+1) × Interval, is longer than MaxRateLimitBucket (field
+// "burst"), and accepts the largest that is not, whose Bucket is then
+// exact. A bucket past a Duration's range (a thousand years at one job
+// per 366 days) used to be accepted and capped at about 292 years, so
+// that the budget never ran out.
+func TestRateLimitBucketBound(t *testing.T) {
+	for _, r := range []RateLimit{
+		{Limit: 1, Period: MaxRateLimitPeriod, Burst: 1000},
+		{Limit: 1, Period: MaxRateLimitPeriod, Burst: 99},
+		{Limit: 1, Period: 24 * time.Hour, Burst: 36500},
+		{Limit: 1, Period: 24 * time.Hour, Burst: 1 << 30},
+	} {
+		var ve *ValidationError
+		if err := r.Validate(); !errors.As(err, &ve) || ve.Field != "burst" {
+			t.Errorf("Validate(%v) = %v; want a *ValidationError of field burst", r, err)
+		}
+	}
+	for _, r := range rateLimitEdges {
+		want := new(big.Int).Mul(big.NewInt(int64(r.Burst)+1), big.NewInt(int64(r.Interval())))
+		if got := r.Bucket(); big.NewInt(int64(got)).Cmp(want) != 0 || got > MaxRateLimitBucket {
+			t.Errorf("%v: Bucket = %v; want %v, at most %v", r, got, want, MaxRateLimitBucket)
+		}
+	}
+	// The largest Burst at an interval of 366 days: 99 × 366 days.
+	if r := (RateLimit{Limit: 1, Period: MaxRateLimitPeriod, Burst: 98}); r.Validate() != nil || r.Bucket() != 99*MaxRateLimitPeriod {
+		t.Errorf("%v: Validate %v, Bucket %v", r, r.Validate(), r.Bucket())
+	}
+}
+
+// TestRateLimitPeriodMicroseconds: Validate refuses a Period that is not a
+// whole number of microseconds (field "period"), which the stores, which
+// keep microseconds, would have cut short: 1 per 1.5µs read back as 1 per
+// 1µs, and Interval came out shorter than Period ÷ Limit.
+func TestRateLimitPeriodMicroseconds(t *testing.T) {
+	for _, p := range []time.Duration{1500 * time.Nanosecond, time.Hour + 999, 1999 * time.Nanosecond} {
+		var ve *ValidationError
+		if err := (RateLimit{Limit: 1, Period: p}).Validate(); !errors.As(err, &ve) || ve.Field != "period" {
+			t.Errorf("Validate(1/%v) = %v; want a *ValidationError of field period", p, err)
+		}
+	}
+	for _, r := range rateLimitEdges {
+		if iv := r.Interval(); time.Duration(r.Limit)*iv < r.Period {
+			t.Errorf("%v: Limit × Interval = %v, less than Period", r, time.Duration(r.Limit)*iv)
 		}
 	}
 }

@@ -131,7 +131,7 @@ type KeyBudget struct {
 // budget still lets a job start at the claim's time: now plus Burst
 // intervals (kilntype.RateLimit.Allowance is positive exactly then).
 func (k *KeyBudget) Eligible() time.Time {
-	return k.now.Add(time.Duration(k.limit.Burst) * k.limit.Interval())
+	return k.now.Add(k.limit.Bucket() - k.limit.Interval())
 }
 
 // see records key's budget, at tat, unless the claim has seen it already

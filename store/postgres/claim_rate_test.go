@@ -32,8 +32,8 @@ var rateGuardLimits = []kilntype.RateLimit{
 	{Limit: 7, Period: time.Hour, Burst: 5},
 	{Limit: 1, Period: kilntype.MaxRateLimitPeriod},
 	{Limit: 1, Period: kilntype.MaxRateLimitPeriod, Burst: 1},
-	{Limit: 1, Period: kilntype.MaxRateLimitPeriod, Burst: 1 << 30},
-	{Limit: 1, Period: 24 * time.Hour, Burst: 1 << 30},
+	{Limit: 1, Period: kilntype.MaxRateLimitPeriod, Burst: 98},
+	{Limit: 1, Period: 24 * time.Hour, Burst: 36499},
 	{Limit: 1 << 30, Period: kilntype.MaxRateLimitPeriod, Burst: 1 << 30},
 }
 

@@ -67,7 +67,7 @@ func (s *Store) RateLimitSet(ctx context.Context, params *store.RateLimitSetPara
 		return fail("set rate limit", err)
 	}
 	l := params.Limit
-	full := time.Duration(l.Burst+1) * l.Interval()
+	full := l.Bucket()
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, s.sql(sqlRateLimitSet), params.Kind, params.PerKey, l.Limit,
 			l.Period.Microseconds(), l.Burst, truncate(params.Now)); err != nil {

@@ -68,7 +68,7 @@ func (s *Store) RateLimitSet(ctx context.Context, params *store.RateLimitSetPara
 			l.Period.Microseconds(), l.Burst, micros(params.Now)); err != nil {
 			return err
 		}
-		full := time.Duration(l.Burst+1) * l.Interval()
+		full := l.Bucket()
 		_, err := tx.ExecContext(ctx, `UPDATE kiln_rate_limit_state SET tat = ?3
 WHERE kind = ?1 AND per_key = ?2 AND tat > ?3`, params.Kind, params.PerKey, micros(params.Now.Add(full)))
 		return err

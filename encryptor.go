@@ -215,10 +215,19 @@ func (e *argsKeyError) Error() string {
 
 func (e *argsKeyError) Unwrap() error { return ErrArgsKeyMissing }
 
+// mayHoldEncKey reports whether b, JSON, may spell the key kiln_enc: with
+// its bytes, or with a \u escape (`"kiln\u005fenc"`), which PostgreSQL's
+// jsonb decodes when it stores the args or output, so that they would
+// read back as an envelope on PostgreSQL and as plain JSON on SQLite. A
+// cheap byte search that spares the JSON decode of ordinary JSON.
+func mayHoldEncKey(b []byte) bool {
+	return bytes.Contains(b, []byte(`"`+encKey+`"`)) || bytes.Contains(b, []byte(`\u`))
+}
+
 // hasEncKey reports whether args, a JSON object, has the top-level key
-// kiln_enc, which is reserved for encrypted args.
+// kiln_enc, however spelled, which is reserved for encrypted args.
 func hasEncKey(args []byte) bool {
-	if !bytes.Contains(args, []byte(`"`+encKey+`"`)) {
+	if !mayHoldEncKey(args) {
 		return false
 	}
 	var m map[string]json.RawMessage
@@ -285,10 +294,10 @@ func RedactArgs(row *JobRow) {
 }
 
 // openEnvelope returns the envelope args hold, or nil if args are not
-// encrypted (a JSON object whose only key is kiln_enc). A cheap byte search
-// spares the JSON decode of ordinary args.
+// encrypted (a JSON object whose only key is kiln_enc, however spelled:
+// both stores read the same rows alike).
 func openEnvelope(args []byte) *envelope {
-	if !bytes.Contains(args, []byte(`"`+encKey+`"`)) {
+	if !mayHoldEncKey(args) {
 		return nil
 	}
 	var m map[string]json.RawMessage

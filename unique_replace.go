@@ -19,9 +19,12 @@ import "github.com/kilnjobs/kiln/store"
 //	opts := &kiln.EnqueueOpts{RunIn: 5 * time.Second, Unique: &kiln.UniqueOpts{
 //		Key: "reindex:" + userID, Replace: kiln.UniqueReplace{Args: true, Schedule: true}}}
 type UniqueReplace struct {
-	// Args replaces the job's args with this enqueue's. Jobs match by
-	// their args unless UniqueOpts.Key is set, so Args changes something
-	// only with a Key.
+	// Args replaces the job's args with this enqueue's, and its partition
+	// key with this enqueue's (EnqueueOpts.Partition or the args'
+	// Partitioner; none if neither gives one), so that the job's per-key
+	// limits and fair share are its new args' key. Jobs match by their
+	// args unless UniqueOpts.Key is set, so Args changes something only
+	// with a Key.
 	Args bool
 	// Schedule replaces the job's ScheduledAt with this enqueue's (RunAt,
 	// RunIn, or now), and makes it scheduled (a time ahead) or available

@@ -11,7 +11,7 @@ import "github.com/kilnjobs/kiln/kilntype"
 // result is a plain UniqueSkipped. Of concurrent replacing inserts, the
 // last to commit wins.
 type UniqueReplace struct {
-	// Args replaces the job's args with the param's.
+	// Args replaces the job's args and partition key with the param's.
 	Args bool
 	// Schedule replaces the job's ScheduledAt with the param's, and its
 	// state with the param's (available or scheduled), except that a

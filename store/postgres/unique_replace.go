@@ -11,8 +11,8 @@ import (
 
 // sqlReplaceUnique changes waiting jobs as replacing unique inserts ask
 // (store.UniqueReplace): row i of the arrays gives job $1[i] the args
-// $2[i] when $3[i], and the ScheduledAt $4[i] and state $5[i] (a retryable
-// job stays retryable) when $6[i]. old locks the jobs in ID order and
+// $2[i] and the partition key $7[i] when $3[i], and the ScheduledAt $4[i]
+// and state $5[i] (a retryable job stays retryable) when $6[i]. old locks the jobs in ID order and
 // reads the state each leaves; one that a claim took meanwhile (old waits
 // for the claim's commit, then re-checks) is no longer waiting and is left
 // alone. counted writes the counter deltas of the jobs whose state
@@ -25,10 +25,11 @@ var sqlReplaceUnique = `WITH old AS MATERIALIZED (
 moved AS (
 	UPDATE {s}.kiln_job AS j SET
 		args = CASE WHEN r.replace_args THEN r.args::jsonb ELSE j.args END,
+		partition_key = CASE WHEN r.replace_args THEN r.partition_key ELSE j.partition_key END,
 		scheduled_at = CASE WHEN r.replace_schedule THEN r.scheduled_at ELSE j.scheduled_at END,
 		state = CASE WHEN r.replace_schedule AND j.state <> 'retryable' THEN r.state ELSE j.state END
-	FROM unnest($1::bigint[], $2::text[], $3::boolean[], $4::timestamptz[], $5::text[], $6::boolean[])
-		AS r(id, args, replace_args, scheduled_at, state, replace_schedule)
+	FROM unnest($1::bigint[], $2::text[], $3::boolean[], $4::timestamptz[], $5::text[], $6::boolean[], $7::text[])
+		AS r(id, args, replace_args, scheduled_at, state, replace_schedule, partition_key)
 	WHERE j.id = ANY(ARRAY(SELECT id FROM old)) AND j.id = r.id
 	RETURNING ` + qualified("j", jobColumns) + `
 ),
@@ -59,15 +60,15 @@ func (s *Store) replaceUnique(ctx context.Context, q querier, rows []insertedRow
 		return nil
 	}
 	n := len(order)
-	ids, args, states := make([]int64, n), make([]string, n), make([]string, n)
+	ids, args, states, keys := make([]int64, n), make([]string, n), make([]string, n), make([]string, n)
 	replaceArgs, replaceSchedule := make([]bool, n), make([]bool, n)
 	scheduledAt := make([]time.Time, n)
 	for k, id := range order {
 		r := rows[last[id]]
-		ids[k], args[k], states[k] = id, string(r.job.Args), string(r.job.State)
+		ids[k], args[k], states[k], keys[k] = id, string(r.job.Args), string(r.job.State), r.job.Partition
 		replaceArgs[k], replaceSchedule[k], scheduledAt[k] = r.replace.Args, r.replace.Schedule, r.job.ScheduledAt
 	}
-	changed, err := scanJobs(q.Query(ctx, s.sql(sqlReplaceUnique), ids, args, replaceArgs, scheduledAt, states, replaceSchedule))
+	changed, err := scanJobs(q.Query(ctx, s.sql(sqlReplaceUnique), ids, args, replaceArgs, scheduledAt, states, replaceSchedule, keys))
 	if err != nil {
 		return fmt.Errorf("replace unique jobs: %w", err)
 	}

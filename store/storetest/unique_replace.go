@@ -71,6 +71,38 @@ func testUniqueReplace(t *testing.T, newStore NewStoreFunc) {
 		}
 	})
 
+	// A job's partition key comes with its args (EnqueueOpts.Partition or
+	// the args' Partitioner): replacing the args replaces the key, and a
+	// claim by key then counts the job under its new key (it used to keep
+	// the old one: another tenant's args counted against the first's
+	// limits). Replacing the schedule alone keeps the key.
+	t.Run("ArgsCarryTheirPartition", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		args := store.UniqueReplace{Args: true}
+		a := f.insertMany(replacing(1, args, partition("a")))[0].Job
+		b := f.insertMany(replacing(3, args, partition("c"), uniqueKey("other")))[0].Job
+		res := f.insertMany(replacing(2, args, partition("b")), replacing(4, args, uniqueKey("other")))
+		if !res[0].UniqueReplaced || res[0].Job.Partition != "b" || !res[1].UniqueReplaced || res[1].Job.Partition != "" {
+			t.Fatalf("results: replaced %v key %q, replaced %v key %q; want keys b and none",
+				res[0].UniqueReplaced, res[0].Job.Partition, res[1].UniqueReplaced, res[1].Job.Partition)
+		}
+		if ga, gb := f.get(a.ID), f.get(b.ID); ga.Partition != "b" || gb.Partition != "" {
+			t.Fatalf("stored keys %q and %q; want b and none", ga.Partition, gb.Partition)
+		}
+		res = f.insertMany(replacing(5, store.UniqueReplace{Schedule: true}, partition("z")))
+		if !res[0].UniqueReplaced || f.get(a.ID).Partition != "b" || argsN(t, f.get(a.ID).Args) != 2 {
+			t.Fatalf("schedule-only replace: replaced %v, key %q, args %s; want key b and args n 2 kept",
+				res[0].UniqueReplaced, f.get(a.ID).Partition, f.get(a.ID).Args)
+		}
+		claim := partitioned(10, 1)
+		claim.Kinds = []string{"noop"}
+		claim.Partitioned = map[string]store.PartitionClaim{"noop": {MaxRunning: 1}}
+		got := perKey(f.claim(claim))
+		if len(got) != 2 || got["b"] != 1 || got[""] != 1 {
+			t.Fatalf("claim by key took %v; want one job of key b and one without a key", got)
+		}
+	})
+
 	t.Run("RetryableStaysRetryable", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		job := f.retryable(base.Add(time.Hour), uniqueKey("debounce"))

@@ -72,17 +72,27 @@ func TestClaimRateClockAfterLock(t *testing.T) {
 			}()
 			waiting := false
 			for deadline := time.Now().Add(30 * time.Second); !waiting && time.Now().Before(deadline); {
+				// Waiting for 50 ms at least: a budget charged from before
+				// the wait would then be that much short.
 				if err := locker.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_stat_activity
-					WHERE wait_event_type = 'Lock' AND wait_event = 'advisory' AND datname = current_database())`).Scan(&waiting); err != nil {
+					WHERE wait_event_type = 'Lock' AND wait_event = 'advisory' AND datname = current_database()
+						AND clock_timestamp() - query_start >= interval '50 ms')`).Scan(&waiting); err != nil {
 					t.Fatal(err)
 				}
 			}
 			if !waiting {
 				t.Fatal("the claim never waited for the kind's lock")
 			}
+			// The database's time before the release, while the claim
+			// waits: the claim's clock, read after the lock, is not
+			// before it. (Read in the unlock's statement, after the
+			// release, it could be later than the claim's: the claim's
+			// backend may run first on a loaded machine.)
 			var released time.Time
-			if err := locker.QueryRow(ctx, `SELECT clock_timestamp() FROM pg_advisory_unlock(hashtextextended($1 || '/' || 't', 0))`,
-				lockKey).Scan(&released); err != nil {
+			if err := locker.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&released); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := locker.Exec(ctx, `SELECT pg_advisory_unlock(hashtextextended($1 || '/' || 't', 0))`, lockKey); err != nil {
 				t.Fatal(err)
 			}
 			r := <-done

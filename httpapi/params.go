@@ -66,7 +66,7 @@ func pathID(r *http.Request) (int64, error) {
 }
 
 // parseDuration reads a duration field given as a number of seconds (90,
-// 0.5) or a Go duration string ("90s", "1h30m"). Absent is 0; negative
+// 0.5; rounded to the nanosecond) or a Go duration string ("90s", "1h30m"). Absent is 0; negative
 // values are an error.
 func parseDuration(field string, raw json.RawMessage) (time.Duration, error) {
 	if len(raw) == 0 || string(raw) == "null" {
@@ -80,7 +80,9 @@ func parseDuration(field string, raw json.RawMessage) (time.Duration, error) {
 		if secs > math.MaxInt64/float64(time.Second) {
 			return 0, badRequest(field, "%s seconds is too long", raw)
 		}
-		d = time.Duration(secs * float64(time.Second))
+		// Rounded to the nanosecond: 1.001 is 1.000999999… in binary,
+		// and a rate limit's period must be whole microseconds.
+		d = time.Duration(math.Round(secs * float64(time.Second)))
 	case json.Unmarshal(raw, &s) == nil:
 		var err error
 		if d, err = time.ParseDuration(s); err != nil {

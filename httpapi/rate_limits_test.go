@@ -139,6 +139,13 @@ func TestRateLimits(t *testing.T) {
 			set.Remaining != 1 || !set.NextSlot.Equal(set.At) {
 			t.Fatalf("PUT /rate-limits/nobody answered %+v", set)
 		}
+		// Seconds with a fraction that binary floating point does not
+		// hold (1.001 is 1.000999999…) are the period written, rounded to
+		// the nanosecond: whole microseconds, as a period must be.
+		e.call("PUT", "/rate-limits/nobody", `{"limit":1,"period":1.001}`, http.StatusOK, &set)
+		if set.Limit == nil || set.Limit.Period != "1.001s" {
+			t.Fatalf("PUT /rate-limits/nobody with a period of 1.001 seconds answered %+v", set)
+		}
 		e.call("PUT", "/rate-limits/a%2Fb", `{"limit":1,"period":"1s","per_key":false}`, http.StatusOK, &set)
 		if set.Kind != "a/b" {
 			t.Fatalf("PUT /rate-limits/a%%2Fb set kind %q", set.Kind)

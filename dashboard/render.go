@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/dustin/go-humanize"
 
@@ -216,14 +218,37 @@ func takeFlash(w http.ResponseWriter, r *http.Request, cookiePath string) *flash
 }
 
 // backPath returns the form's "back" field when it is a dashboard path
-// (one leading slash, relative to Prefix), else fallback: a redirect never
-// leaves the dashboard.
+// (relative to Prefix), else fallback: a redirect never leaves the
+// dashboard. The field must parse as a URL reference with no scheme, host
+// or user info whose path starts with exactly one "/", and hold no
+// backslash and no control character, raw or percent-decoded: browsers
+// drop TAB, CR and LF from a URL and read "\" as "/", so "/\t/evil" or
+// "/\\evil" would otherwise reach another host.
 func backPath(r *http.Request, fallback string) string {
-	back := r.PostFormValue("back")
-	if !strings.HasPrefix(back, "/") || strings.HasPrefix(back, "//") || strings.ContainsAny(back, "\\\r\n") {
-		return fallback
+	if back := r.PostFormValue("back"); onSite(back) {
+		return back
 	}
-	return back
+	return fallback
+}
+
+// onSite reports whether back is a path (with an optional query) that
+// stays on this host; see backPath.
+func onSite(back string) bool {
+	if !strings.HasPrefix(back, "/") || strings.HasPrefix(back, "//") || strings.ContainsRune(back, '\\') || hasControl(back) {
+		return false
+	}
+	u, err := url.Parse(back)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return false
+	}
+	return strings.HasPrefix(u.Path, "/") && !strings.HasPrefix(u.Path, "//") &&
+		!strings.ContainsRune(u.Path, '\\') && !hasControl(u.Path)
+}
+
+// hasControl reports whether s holds a control character (C0, DEL or C1)
+// or is not valid UTF-8.
+func hasControl(s string) bool {
+	return !utf8.ValidString(s) || strings.IndexFunc(s, unicode.IsControl) >= 0
 }
 
 // timeOf returns v, a time.Time or a *time.Time, as a time; nil and other

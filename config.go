@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -365,8 +367,8 @@ func (cfg *Config) queuesWithDefaults() error {
 	cfg.Queues = make(map[string]QueueConfig, len(queues))
 	for _, name := range slices.Sorted(maps.Keys(queues)) {
 		q := queues[name]
-		if err := validateQueue(name); err != nil {
-			return fmt.Errorf("kiln: Config.Queues: %w", err)
+		if err := validateQueue("Config.Queues", name); err != nil {
+			return fmt.Errorf("kiln: %w", err)
 		}
 		switch {
 		case pool == 0 && (q.MaxWorkers < 1 || q.MaxWorkers > 10_000):
@@ -395,10 +397,14 @@ func defDuration(d *time.Duration, def time.Duration) {
 	}
 }
 
-// validateQueue checks a queue name: 1 to 128 bytes, no spaces or controls.
-func validateQueue(name string) error {
-	if name == "" || len(name) > 128 || strings.IndexFunc(name, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
-		return fmt.Errorf("invalid queue name %q: want 1 to 128 bytes without spaces", name)
+// validateQueue checks a queue name: 1 to 128 bytes of UTF-8 text without
+// spaces or control characters (C0, DEL and C1), as kinds are checked, so
+// that every store keeps it as given. Its error is a *ValidationError for
+// field ("queue", or "name" where the name is the subject).
+func validateQueue(field, name string) error {
+	if name == "" || len(name) > 128 || !utf8.ValidString(name) ||
+		strings.IndexFunc(name, func(r rune) bool { return r <= ' ' || unicode.IsControl(r) }) >= 0 {
+		return invalid(field, "invalid queue name %q: want 1 to 128 bytes of UTF-8 text without spaces or control characters", name)
 	}
 	return nil
 }

@@ -24,7 +24,8 @@ const (
 // means "not set": the args' own EnqueueOpts (see JobArgsWithEnqueueOpts),
 // then the worker's settings, then the client's defaults apply.
 type EnqueueOpts struct {
-	// Queue is the queue to run in; default QueueDefault.
+	// Queue is the queue to run in; default QueueDefault. A queue name is
+	// 1 to 128 bytes of UTF-8 text without spaces or control characters.
 	Queue string
 	// Priority is 1 (runs first) to 4 (runs last); default 1.
 	Priority int

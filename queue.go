@@ -36,7 +36,9 @@ type QueueRow struct {
 // still start its jobs; every claim that begins after QueuePause returns
 // honours it. A queue can be paused before it has jobs, and pausing a
 // paused queue does nothing. The pause is stored, so it outlives the
-// processes: a process started later does not run the queue either.
+// processes: a process started later does not run the queue either. A
+// name that is not a valid queue name (see EnqueueOpts.Queue) gives a
+// *ValidationError for field "name".
 func (c *Client) QueuePause(ctx context.Context, name string) error {
 	return c.queueSetPaused(ctx, name, true)
 }
@@ -60,7 +62,7 @@ func (c *Client) queueSetPaused(ctx context.Context, name string, paused bool) e
 	if paused {
 		what = "pause queue"
 	}
-	if err := validateQueue(name); err != nil {
+	if err := validateQueue("name", name); err != nil {
 		return fmt.Errorf("kiln: %s: %w", what, err)
 	}
 	if err := c.cfg.Store.QueuePause(ctx, &store.QueuePauseParams{Name: name, Paused: paused, Now: c.now()}); err != nil {

@@ -163,7 +163,7 @@ func (c *Client) JobHistory(ctx context.Context, from, to time.Time, bucket time
 
 // QueueHistory is JobHistory for the jobs of one queue.
 func (c *Client) QueueHistory(ctx context.Context, queue string, from, to time.Time, bucket time.Duration) ([]HistoryPoint, error) {
-	if err := validateQueue(queue); err != nil {
+	if err := validateQueue("queue", queue); err != nil {
 		return nil, fmt.Errorf("kiln: read history of queue: %w", err)
 	}
 	return c.history(ctx, queue, from, to, bucket)

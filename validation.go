@@ -77,8 +77,8 @@ func validateKind(kind string) error {
 // validateOpts checks the options of one enqueue once defaults are
 // merged, except those store.ValidateJobInsert checks on the row.
 func validateOpts(opts *EnqueueOpts) error {
-	if err := validateQueue(opts.Queue); err != nil {
-		return &ValidationError{Field: "queue", Message: strings.TrimPrefix(err.Error(), "invalid queue name ")}
+	if err := validateQueue("queue", opts.Queue); err != nil {
+		return err
 	}
 	if opts.RunIn < 0 {
 		return invalid("run_in", "negative delay %s", opts.RunIn)

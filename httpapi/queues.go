@@ -4,28 +4,16 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/kilnjobs/kiln"
 )
 
-// checkQueueName returns name, or a 400 for field if no job can have it
-// (Kiln's rule: 1 to 128 bytes, no spaces or control characters).
-func checkQueueName(field, name string) (string, error) {
-	if name == "" || len(name) > 128 || strings.IndexFunc(name, func(c rune) bool { return c <= ' ' || c == 0x7f }) >= 0 {
-		return "", badRequest(field, "invalid queue name %q: want 1 to 128 bytes without spaces", name)
-	}
-	return name, nil
-}
-
 // queueSetPaused answers POST /queues/{name}/pause and /resume with the
-// queue's name and new pause state.
+// queue's name and new pause state. The client checks the name (a
+// *kiln.ValidationError for field "name", answered 400).
 func (a *api) queueSetPaused(w http.ResponseWriter, r *http.Request, paused bool) error {
-	name, err := checkQueueName("name", r.PathValue("name"))
-	if err != nil {
-		return err
-	}
+	name := r.PathValue("name")
 	set := a.client.QueueResume
 	if paused {
 		set = a.client.QueuePause
@@ -98,11 +86,7 @@ func (a *api) statsHistory(w http.ResponseWriter, r *http.Request) error {
 	}
 	var points []kiln.HistoryPoint
 	if q.Has("queue") {
-		var name string
-		if name, err = checkQueueName("queue", q.Get("queue")); err != nil {
-			return err
-		}
-		points, err = a.client.QueueHistory(r.Context(), name, p.From, p.To, p.Bucket)
+		points, err = a.client.QueueHistory(r.Context(), q.Get("queue"), p.From, p.To, p.Bucket) // field "queue" if bad
 	} else {
 		points, err = a.client.JobHistory(r.Context(), p.From, p.To, p.Bucket)
 	}

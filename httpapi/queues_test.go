@@ -13,6 +13,7 @@ import (
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
 )
 
 func TestQueues(t *testing.T) {
@@ -168,4 +169,24 @@ func TestHistoryStoreError(t *testing.T) {
 			t.Errorf("GET /api/stats/history%s on a closed store: %d %s; want 500 with a JSON error", query, resp.StatusCode, body)
 		}
 	}
+}
+
+// TestQueueNameNotText: a queue name that is not UTF-8 or holds a control
+// character gets a 400 naming the field on both stores (PostgreSQL used
+// to answer 500 with its driver's error, and SQLite stored the pause).
+func TestQueueNameNotText(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st store.Store) {
+		e := newEnvOn(t, st, nil, false)
+		for _, name := range []string{"%ff", "q%C2%85", "q%1B%5B2J", "q%7F", "q%00"} {
+			e.fail("POST", "/queues/"+name+"/pause", "", http.StatusBadRequest, "name", "invalid queue name")
+			e.fail("POST", "/queues/"+name+"/resume", "", http.StatusBadRequest, "name", "invalid queue name")
+			e.fail("GET", "/stats/history?queue="+name, "", http.StatusBadRequest, "queue", "invalid queue name")
+		}
+		var res struct{ Queues []*kiln.QueueRow }
+		e.call("GET", "/queues", "", http.StatusOK, &res)
+		if len(res.Queues) != 0 {
+			t.Errorf("refused pauses stored queues: %+v", res.Queues[0])
+		}
+	})
 }

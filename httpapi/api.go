@@ -17,7 +17,12 @@
 // request in read-only mode; 404 for an unknown job, entry or route; 405
 // for a method a route does not have; 409 for a state conflict (retrying a
 // running job, cancelling a completed one); 413 for a body over
-// Options.MaxBodyBytes; 415 for a body that is not application/json.
+// Options.MaxBodyBytes; 415 for a state-changing request (POST, PUT,
+// PATCH, DELETE) with a Content-Type other than application/json, or with
+// a body and no Content-Type. That last rule keeps the HTML forms and
+// other "simple" cross-site requests of browsers out, on routes with a
+// body and without one alike: a form can only send
+// application/x-www-form-urlencoded, multipart/form-data or text/plain.
 //
 // The handler does no authentication and no CSRF checking: wrap it, as the
 // dashboard's middleware does, before exposing it.
@@ -147,7 +152,8 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 }
 
 // wrap turns a route's handler into an http.Handler: read-only refusal,
-// body limit, and errors written as JSON.
+// body limit, the Content-Type of state-changing requests
+// (checkContentType), and errors written as JSON.
 func (a *api) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if rt.mutates && a.readOnly {
@@ -155,6 +161,10 @@ func (a *api) wrap(rt route) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, a.maxBody)
+		if err := checkContentType(r); err != nil {
+			writeError(w, err)
+			return
+		}
 		if err := rt.handle(a, w, r); err != nil {
 			e := a.toError(err)
 			if e.Status >= 500 {

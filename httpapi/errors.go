@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/kilnjobs/kiln"
@@ -139,10 +141,12 @@ func hasBody(r *http.Request) bool {
 }
 
 // decodeBody decodes r's body, which must be one JSON value, into v,
-// rejecting unknown fields and strings no store keeps as sent (see
-// checkBodyText). Its errors say where the JSON went wrong: the byte offset
-// of a syntax error, the field of a type mismatch, an unknown field or a
-// bad string. Its Content-Type was checked before the handler ran
+// rejecting unknown fields, strings no store keeps as sent (see
+// checkBodyText), duplicate fields and fields spelt in another case (see
+// checkFieldNames). Every handler that reads a body goes through it. Its
+// errors say where the JSON went wrong: the byte offset of a syntax error,
+// the field of a type mismatch, an unknown, duplicate or miscased field or
+// a bad string. Its Content-Type was checked before the handler ran
 // (checkContentType).
 func decodeBody(r *http.Request, v any) error {
 	body, err := io.ReadAll(r.Body)
@@ -150,6 +154,9 @@ func decodeBody(r *http.Request, v any) error {
 		return err // the body limit's *http.MaxBytesError, or a failed read
 	}
 	if err := checkBodyText(body); err != nil {
+		return err
+	}
+	if err := checkFieldNames(body, reflect.TypeOf(v)); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -192,7 +199,7 @@ func jsonError(err error) error {
 		// encoding/json names the embedded jobTemplate in the path; the
 		// request has no such level.
 		field := strings.ReplaceAll(typ.Field, "jobTemplate.", "")
-		return badRequest(field, "got a JSON %s at byte %d, want %s", typ.Value, typ.Offset, jsonType(typ.Type.Kind().String()))
+		return badRequest(field, "got a JSON %s at byte %d, want %s", typ.Value, typ.Offset, jsonType(typ.Type, typ.Value))
 	}
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		field := strings.Trim(name, `"`)
@@ -201,16 +208,34 @@ func jsonError(err error) error {
 	return err
 }
 
-// jsonType names a Go kind as its JSON type.
-func jsonType(kind string) string {
-	switch {
-	case strings.HasPrefix(kind, "int"), strings.HasPrefix(kind, "uint"), strings.HasPrefix(kind, "float"):
+// jsonType names what JSON value a Go type takes, given the value that
+// did not fit ("number 1.5", "string"): "a whole number" for an integer,
+// and its range when the value was an integer out of it; "a number" for a
+// float.
+func jsonType(t reflect.Type, value string) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	digits, _ := strings.CutPrefix(strings.TrimPrefix(value, "number "), "-")
+	outOfRange := strings.HasPrefix(value, "number ") && digits != "" && strings.Trim(digits, "0123456789") == ""
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if outOfRange {
+			return fmt.Sprintf("a whole number from %d to %d", int64(-1)<<(t.Bits()-1), uint64(1)<<(t.Bits()-1)-1)
+		}
+		return "a whole number"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		if outOfRange {
+			return fmt.Sprintf("a whole number from 0 to %d", uint64(math.MaxUint64)>>(64-t.Bits()))
+		}
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
 		return "a number"
-	case kind == "string":
+	case reflect.String:
 		return "a string"
-	case kind == "bool":
+	case reflect.Bool:
 		return "true or false"
-	case kind == "slice", kind == "array":
+	case reflect.Slice, reflect.Array:
 		return "an array"
 	}
 	return "an object"

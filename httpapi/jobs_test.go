@@ -138,7 +138,7 @@ func TestEnqueueBatch(t *testing.T) {
 	e.fail("POST", "/jobs/batch", `{"jobs":[{"kind":"echo"},{"kind":"nope"}]}`, http.StatusBadRequest, "jobs[1].kind", `"nope"`)
 	e.fail("POST", "/jobs/batch", `{"jobs":[{"kind":"echo"},{"kind":"echo","run_in":"x"}]}`, http.StatusBadRequest, "jobs[1].run_in", "invalid duration")
 	e.fail("POST", "/jobs/batch", `{"jobs":[{"kind":"echo"},null]}`, http.StatusBadRequest, "jobs[1]", "null")
-	e.fail("POST", "/jobs/batch", `{"jobs":[{"kind":"echo","priority":"high"}]}`, http.StatusBadRequest, "jobs.priority", "want a number")
+	e.fail("POST", "/jobs/batch", `{"jobs":[{"kind":"echo","priority":"high"}]}`, http.StatusBadRequest, "jobs.priority", "want a whole number")
 	e.fail("POST", "/jobs/batch", `{"jobs":[]}`, http.StatusBadRequest, "jobs", "want 1 to 10000")
 	huge := `{"jobs":[{"kind":"echo","args":"` + strings.Repeat("x", DefaultMaxBodyBytes) + `"}]}`
 	e.fail("POST", "/jobs/batch", huge, http.StatusRequestEntityTooLarge, "", "larger than 1048576 bytes")

@@ -77,7 +77,7 @@ func parseDuration(field string, raw json.RawMessage) (time.Duration, error) {
 	var s string
 	switch {
 	case json.Unmarshal(raw, &secs) == nil:
-		if secs > math.MaxInt64/float64(time.Second) {
+		if secs >= math.MaxInt64/float64(time.Second) { // float64(MaxInt64) is 2^63, which no Duration holds
 			return 0, badRequest(field, "%s seconds is too long", raw)
 		}
 		// Rounded to the nanosecond: 1.001 is 1.000999999… in binary,

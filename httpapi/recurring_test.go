@@ -128,7 +128,7 @@ func TestRecurringErrors(t *testing.T) {
 		{`{"schedule":"@daily","kind":"echo","misfire":"later"}`, "misfire", `"later"`},
 		{`{"schedule":"@daily","kind":"echo","misfire_max":-1}`, "misfire_max", "-1 is out of range 1 to 10000"},
 		{`{"schedule":"@daily","kind":"echo","run_in":5}`, "run_in", "unknown field"},
-		{`{"schedule":"@daily","kind":"echo","priority":0.5}`, "priority", "want a number"},
+		{`{"schedule":"@daily","kind":"echo","priority":0.5}`, "priority", "want a whole number"},
 	} {
 		e.fail("PUT", "/recurring/r", tc.body, http.StatusBadRequest, tc.field, tc.msg)
 	}

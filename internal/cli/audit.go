@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -96,16 +95,13 @@ which the command prints when more remain).`,
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 				fmt.Fprintln(tw, "ID\tAT (UTC)\tACTOR\tADDR\tACTION\tTARGET\tDETAIL")
 				for _, e := range entries {
-					action := e.Action
+					action := termText(e.Action, false)
 					if e.Refused {
 						action += " (refused)"
 					}
-					detail := strings.ReplaceAll(string(e.Detail), "\t", " ")
-					if len(detail) > 120 {
-						detail = detail[:117] + "..."
-					}
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.At.Format("2006-01-02 15:04:05"), e.Actor,
-						orDefault(e.Addr, "-"), action, orDefault(e.Target, "-"), orDefault(detail, "-"))
+					detail := oneLine(string(e.Detail), 120)
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.At.Format("2006-01-02 15:04:05"), termText(e.Actor, false),
+						orDefault(termText(e.Addr, false), "-"), action, orDefault(termText(e.Target, false), "-"), orDefault(detail, "-"))
 				}
 				if err := tw.Flush(); err != nil {
 					return err

@@ -88,7 +88,7 @@ page, which the command prints when more remain).`,
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 				fmt.Fprintln(tw, "ID\tACTION\tSTATE\tPROGRESS\tMATCHED\tCHANGED\tSKIPPED\tCREATED (UTC)")
 				for _, op := range ops {
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%d%%\t%s\t%s\t%s\t%s\n", op.ID, op.Describe(), op.State, int(op.Progress()*100),
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%d%%\t%s\t%s\t%s\t%s\n", op.ID, termText(op.Describe(), false), op.State, int(op.Progress()*100),
 						comma(op.Matched), comma(op.Changed), comma(op.Skipped), op.CreatedAt.Format("2006-01-02 15:04:05"))
 				}
 				if err := tw.Flush(); err != nil {
@@ -112,19 +112,19 @@ page, which the command prints when more remain).`,
 func printBulk(w io.Writer, op *kiln.BulkOperation) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "ID\t%d\n", op.ID)
-	fmt.Fprintf(tw, "Action\t%s\n", op.Describe())
+	fmt.Fprintf(tw, "Action\t%s\n", termText(op.Describe(), false))
 	filter, err := json.Marshal(op.Filter)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(tw, "Filter\t%s\n", filter)
+	fmt.Fprintf(tw, "Filter\t%s\n", termText(string(filter), false))
 	fmt.Fprintf(tw, "State\t%s\n", op.State)
 	fmt.Fprintf(tw, "Progress\t%d%% (IDs %d to %d, cursor %d)\n", int(op.Progress()*100), op.FirstID, op.LastID, op.Cursor)
 	fmt.Fprintf(tw, "Matched\t%s\n", comma(op.Matched))
 	fmt.Fprintf(tw, "Changed\t%s\n", comma(op.Changed))
 	fmt.Fprintf(tw, "Skipped\t%s (their state did not allow it)\n", comma(op.Skipped))
 	fmt.Fprintf(tw, "Batches\t%s\n", comma(op.Batches))
-	fmt.Fprintf(tw, "Owner\t%s\n", op.Owner)
+	fmt.Fprintf(tw, "Owner\t%s\n", termText(op.Owner, false))
 	fmt.Fprintf(tw, "Created\t%s\n", op.CreatedAt.Format("2006-01-02 15:04:05 UTC"))
 	fmt.Fprintf(tw, "Updated\t%s\n", op.UpdatedAt.Format("2006-01-02 15:04:05 UTC"))
 	if op.FinishedAt != nil {
@@ -134,7 +134,7 @@ func printBulk(w io.Writer, op *kiln.BulkOperation) error {
 		fmt.Fprintf(tw, "Cancel requested\t%s\n", op.CancelRequestedAt.Format("2006-01-02 15:04:05 UTC"))
 	}
 	if op.Error != "" {
-		fmt.Fprintf(tw, "Error\t%s\n", op.Error)
+		fmt.Fprintf(tw, "Error\t%s\n", termText(op.Error, false))
 	}
 	return tw.Flush()
 }

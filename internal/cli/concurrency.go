@@ -143,11 +143,11 @@ func printConcurrencyLimits(w io.Writer, list []*httpapi.ConcurrencyLimitView, r
 		if len(v.BusiestKeys) > 0 {
 			keys := make([]string, 0, len(v.BusiestKeys))
 			for _, k := range v.BusiestKeys {
-				keys = append(keys, fmt.Sprintf("%s %d", k.Key, k.Running))
+				keys = append(keys, fmt.Sprintf("%s %d", termText(k.Key, false), k.Running))
 			}
 			busiest = strings.Join(keys, ", ")
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", v.Kind, v.Running, process, cluster, key, busiest)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", termText(v.Kind, false), v.Running, process, cluster, key, busiest)
 	}
 	return tw.Flush()
 }

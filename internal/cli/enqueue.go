@@ -199,8 +199,8 @@ func printJobBrief(w io.Writer, row *kiln.JobRow, now time.Time) {
 		due += " (in " + fmtUntil(d) + ")"
 	}
 	fmt.Fprintf(w, "  id:           %d\n", row.ID)
-	fmt.Fprintf(w, "  kind:         %s\n", row.Kind)
-	fmt.Fprintf(w, "  queue:        %s\n", row.Queue)
+	fmt.Fprintf(w, "  kind:         %s\n", termText(row.Kind, false))
+	fmt.Fprintf(w, "  queue:        %s\n", termText(row.Queue, false))
 	fmt.Fprintf(w, "  state:        %s\n", row.State)
 	fmt.Fprintf(w, "  scheduled_at: %s\n", due)
 }

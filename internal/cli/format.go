@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/kilnjobs/kiln"
@@ -59,9 +60,62 @@ func fmtUntil(d time.Duration) string {
 	return d.Round(time.Second).String()
 }
 
-// oneLine returns s on one line, cut to at most n runes with "…".
+// termText returns free text (a partition or unique key, a tag, a queue
+// or recurring name, a job's error, a log line: anything a tenant, a
+// worker or an operator chose) as it may be printed on a terminal. Text
+// that is valid UTF-8 without control characters (C0, DEL, C1) and
+// without the bidirectional controls that reorder what a line shows is
+// returned as it is. Other text is quoted the way strconv.Quote spells
+// it: "acme\x1b]0;x\a" prints as "acme\x1b]0;x\a", quotes and
+// backslashes included, so no escape sequence reaches the terminal (to
+// set its title, clear the screen, write the clipboard) and the text
+// cannot pass for other output. With lines, each line of s is checked on
+// its own and the line breaks and TABs are kept (errors, stack traces,
+// log lines, JSON); without, a line break or a TAB is quoted too (a field
+// or a table cell). Every table and show view of the CLI prints free text
+// through it; --json output needs none of this (encoding/json escapes
+// control characters).
+func termText(s string, lines bool) string {
+	if !lines {
+		if !termUnsafe(s, false) {
+			return s
+		}
+		return strconv.Quote(s)
+	}
+	if !termUnsafe(s, true) {
+		return s
+	}
+	ls := strings.Split(s, "\n")
+	for i, l := range ls {
+		if termUnsafe(l, true) {
+			ls[i] = strconv.Quote(l)
+		}
+	}
+	return strings.Join(ls, "\n")
+}
+
+// termUnsafe reports whether s is not valid UTF-8 or holds a control
+// character or a bidirectional control; with lines, "\n" and "\t" are
+// allowed.
+func termUnsafe(s string, lines bool) bool {
+	if !utf8.ValidString(s) {
+		return true
+	}
+	for _, r := range s {
+		switch {
+		case lines && (r == '\n' || r == '\t'):
+		case unicode.IsControl(r),
+			r == '\u061c', r == '\u200e', r == '\u200f', r >= '\u202a' && r <= '\u202e', r >= '\u2066' && r <= '\u2069':
+			return true
+		}
+	}
+	return false
+}
+
+// oneLine returns s on one line, cut to at most n runes with "…", made
+// safe for a terminal (termText).
 func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
+	s = termText(strings.Join(strings.Fields(s), " "), false)
 	if utf8.RuneCountInString(s) <= n {
 		return s
 	}

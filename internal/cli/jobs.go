@@ -107,10 +107,10 @@ or discarded job cannot be cancelled.`,
 				}
 				out := cmd.OutOrStdout()
 				if row.State == kiln.JobStateRunning {
-					fmt.Fprintf(out, "Cancel requested for job %d (%s): it is running, and its process will cancel it shortly unless it completes first.\n", id, row.Kind)
+					fmt.Fprintf(out, "Cancel requested for job %d (%s): it is running, and its process will cancel it shortly unless it completes first.\n", id, termText(row.Kind, false))
 					return nil
 				}
-				fmt.Fprintf(out, "Job %d (%s) is %s.\n", id, row.Kind, row.State)
+				fmt.Fprintf(out, "Job %d (%s) is %s.\n", id, termText(row.Kind, false), row.State)
 				return nil
 			})
 		},
@@ -137,7 +137,7 @@ that used all its attempts gets one more. A running job cannot be retried.`,
 					return jobError(ctx, c, "retry", id, err)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "Job %d (%s) is %s: it runs as soon as a worker of queue %s is free (attempt %d of %d).\n",
-					id, row.Kind, row.State, row.Queue, row.Attempt+1, row.MaxAttempts)
+					id, termText(row.Kind, false), row.State, termText(row.Queue, false), row.Attempt+1, row.MaxAttempts)
 				return nil
 			})
 		},
@@ -162,7 +162,7 @@ cannot be deleted: cancel it first.`,
 				if err != nil {
 					return jobError(ctx, c, "delete", id, err)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "Deleted job %d (%s, %s).\n", id, row.Kind, row.State)
+				fmt.Fprintf(cmd.OutOrStdout(), "Deleted job %d (%s, %s).\n", id, termText(row.Kind, false), row.State)
 				return nil
 			})
 		},

@@ -92,7 +92,7 @@ States: ` + strings.Join(stateNames(), ", ") + `.`,
 					if j.State.Finalized() {
 						when = fmtTime(j.FinalizedAt, timeLayout)
 					}
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.Kind, j.Queue, j.State,
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, termText(j.Kind, false), termText(j.Queue, false), j.State,
 						attemptOf(j), when, oneLine(j.LastError, lastErrorWidth))
 				}
 				if err := tw.Flush(); err != nil {

@@ -98,9 +98,9 @@ func printJob(w io.Writer, j *kiln.JobRow, attempts []*kiln.JobAttempt) {
 		}
 	}
 	fmt.Fprintf(w, "Job %d\n", j.ID)
-	field("kind", j.Kind)
-	field("queue", j.Queue)
-	field("partition", j.Partition)
+	field("kind", termText(j.Kind, false))
+	field("queue", termText(j.Queue, false))
+	field("partition", termText(j.Partition, false))
 	field("state", string(j.State))
 	field("priority", fmt.Sprint(j.Priority))
 	field("attempt", fmt.Sprintf("%d of %d", j.Attempt, j.MaxAttempts))
@@ -115,25 +115,29 @@ func printJob(w io.Writer, j *kiln.JobRow, attempts []*kiln.JobAttempt) {
 	if j.FinalizedAt != nil {
 		field("finalized_at", fmtTime(j.FinalizedAt, detailTimeLayout))
 	}
-	field("leased_by", j.LeasedBy)
+	field("leased_by", termText(j.LeasedBy, false))
 	if j.LeaseExpiresAt != nil {
 		field("lease_expires_at", fmtTime(j.LeaseExpiresAt, detailTimeLayout))
 	}
 	if j.CancelRequestedAt != nil {
 		field("cancel_requested_at", fmtTime(j.CancelRequestedAt, detailTimeLayout))
 	}
-	field("tags", strings.Join(j.Tags, ", "))
-	if m := compactJSON(j.Metadata); m != "{}" {
-		field("metadata", m)
+	tags := make([]string, len(j.Tags))
+	for i, t := range j.Tags {
+		tags[i] = termText(t, false)
 	}
-	field("unique_key", j.UniqueKey)
+	field("tags", strings.Join(tags, ", "))
+	if m := compactJSON(j.Metadata); m != "{}" {
+		field("metadata", termText(m, false))
+	}
+	field("unique_key", termText(j.UniqueKey, false))
 	if j.ArgsTruncated {
 		field("args", fmt.Sprintf("%s\n%s... cut at %s of %s; --full prints them all",
-			j.ArgsPreview, strings.Repeat(" ", 23), humanize.IBytes(uint64(len(j.ArgsPreview))), humanize.IBytes(uint64(j.ArgsBytes))))
+			termText(j.ArgsPreview, true), strings.Repeat(" ", 23), humanize.IBytes(uint64(len(j.ArgsPreview))), humanize.IBytes(uint64(j.ArgsBytes))))
 	} else {
-		field("args", indentJSON(j.Args, "  "+strings.Repeat(" ", 21)))
+		field("args", termText(indentJSON(j.Args, "  "+strings.Repeat(" ", 21)), true))
 	}
-	field("last_error", indentText(j.LastError, 23))
+	field("last_error", indentText(termText(j.LastError, true), 23))
 
 	if len(attempts) == 0 {
 		fmt.Fprintln(w, "\nNo attempts yet.")
@@ -146,12 +150,12 @@ func printJob(w io.Writer, j *kiln.JobRow, attempts []*kiln.JobAttempt) {
 			took = "took " + fmtDuration(a.FinishedAt.Sub(a.StartedAt))
 		}
 		fmt.Fprintf(w, "  #%d  %-11s started %s, %s, on %s\n", a.Attempt, a.Outcome,
-			fmtTime(&a.StartedAt, detailTimeLayout), took, a.Server)
+			fmtTime(&a.StartedAt, detailTimeLayout), took, termText(a.Server, false))
 		if a.Error != "" {
-			fmt.Fprintf(w, "      error: %s\n", indentText(a.Error, 13))
+			fmt.Fprintf(w, "      error: %s\n", indentText(termText(a.Error, true), 13))
 		}
 		if a.Trace != "" {
-			fmt.Fprintf(w, "      trace:\n        %s\n", indentText(strings.TrimRight(a.Trace, "\n"), 8))
+			fmt.Fprintf(w, "      trace:\n        %s\n", indentText(termText(strings.TrimRight(a.Trace, "\n"), true), 8))
 		}
 	}
 }
@@ -174,7 +178,7 @@ func printLog(w io.Writer, lines []*kiln.JobLogLine, wanted int) {
 		// Lines are indented under the message's first column: "  " +
 		// time (24) + "  #" + attempt + "  ".
 		prefix := fmt.Sprintf("  %s  #%d  ", fmtTime(&l.At, detailTimeLayout), l.Attempt)
-		fmt.Fprintf(w, "%s%s\n", prefix, indentText(l.Message, len(prefix)))
+		fmt.Fprintf(w, "%s%s\n", prefix, indentText(termText(l.Message, true), len(prefix)))
 	}
 }
 

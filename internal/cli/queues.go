@@ -85,7 +85,7 @@ func printQueues(w io.Writer, rows []*kiln.QueueRow, now time.Time) error {
 		if r.OldestAvailableAt != nil {
 			oldest = fmtUntil(max(now.Sub(*r.OldestAvailableAt), 0))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, status, comma(int64(r.Available)),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", termText(r.Name, false), status, comma(int64(r.Available)),
 			comma(int64(r.Scheduled)), comma(int64(r.Running)), comma(int64(r.Retryable)), oldest)
 	}
 	return tw.Flush()
@@ -111,18 +111,19 @@ a second). Resuming a queue that is not paused does nothing.`
 	}
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		name, ctx, out := args[0], cmd.Context(), cmd.OutOrStdout()
+		shown := termText(name, false)
 		return withClient(ctx, g, func(c *kiln.Client) error {
 			if pause {
 				if err := c.QueuePause(ctx, name); err != nil {
 					return err
 				}
-				fmt.Fprintf(out, "Queue %s paused: no process starts its jobs until 'kiln queues resume %s'. Running jobs finish; enqueues still work.\n", name, name)
+				fmt.Fprintf(out, "Queue %s paused: no process starts its jobs until 'kiln queues resume %s'. Running jobs finish; enqueues still work.\n", shown, shown)
 				return nil
 			}
 			if err := c.QueueResume(ctx, name); err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "Queue %s resumed: the processes that run it start its jobs from their next poll.\n", name)
+			fmt.Fprintf(out, "Queue %s resumed: the processes that run it start its jobs from their next poll.\n", shown)
 			return nil
 		})
 	}

@@ -98,7 +98,7 @@ func printRateLimits(w io.Writer, views []*httpapi.RateLimitView) error {
 		if v.Capacity > 0 {
 			used = fmt.Sprintf("%d of %d", v.Used, v.Capacity)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Kind, scopeText(v.PerKey), budgetText(v.Limit), v.Source, used,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", termText(v.Kind, false), scopeText(v.PerKey), budgetText(v.Limit), v.Source, used,
 			nextSlotText(v))
 	}
 	return tw.Flush()
@@ -117,9 +117,9 @@ func scopeText(perKey bool) string {
 // partition key)" for a per-key limit.
 func limitName(kind string, perKey bool) string {
 	if perKey {
-		return kind + " (per partition key)"
+		return termText(kind, false) + " (per partition key)"
 	}
-	return kind
+	return termText(kind, false)
 }
 
 // budgetText is a limit in words: "10 per 1m0s, burst 2", or "none".
@@ -166,7 +166,7 @@ with the busiest key's use and next slot.`,
 					return writeJSON(out, v)
 				}
 				tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-				fmt.Fprintf(tw, "Kind:\t%s\n", v.Kind)
+				fmt.Fprintf(tw, "Kind:\t%s\n", termText(v.Kind, false))
 				if v.PerKey {
 					fmt.Fprintf(tw, "Scope:\teach partition key (its own budget; the busiest key's use)\n")
 				} else {

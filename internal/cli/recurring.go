@@ -104,7 +104,7 @@ or has an error (such as a kind without a worker).`,
 					if r.Paused {
 						next = "- (paused)" // nothing runs until resumed, from then on
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Schedule, zoneName(r.TimeZone), r.Kind,
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", termText(r.ID, false), termText(r.Schedule, false), zoneName(r.TimeZone), termText(r.Kind, false),
 						orDefault(oneLine(r.Partition, 40), "-"), next, last, status)
 				}
 				return tw.Flush()
@@ -158,18 +158,18 @@ and how long it took, and the occurrences skipped, with why.`,
 
 func printRecurring(w io.Writer, r *kiln.RecurringRow, runs []*kiln.RecurringRun) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "ID\t%s\n", r.ID)
-	fmt.Fprintf(tw, "Schedule\t%s (%s)\n", r.Schedule, schedule.Describe(r.Schedule))
+	fmt.Fprintf(tw, "ID\t%s\n", termText(r.ID, false))
+	fmt.Fprintf(tw, "Schedule\t%s (%s)\n", termText(r.Schedule, false), schedule.Describe(r.Schedule))
 	fmt.Fprintf(tw, "Time zone\t%s\n", zoneName(r.TimeZone))
-	fmt.Fprintf(tw, "Job\tkind %s, queue %s, priority %d, max attempts %d\n", r.Kind, r.Queue, r.Priority, r.MaxAttempts)
-	fmt.Fprintf(tw, "Args\t%s\n", r.Args)
+	fmt.Fprintf(tw, "Job\tkind %s, queue %s, priority %d, max attempts %d\n", termText(r.Kind, false), termText(r.Queue, false), r.Priority, r.MaxAttempts)
+	fmt.Fprintf(tw, "Args\t%s\n", termText(string(r.Args), false))
 	if r.Partition != "" {
-		fmt.Fprintf(tw, "Partition\t%s\n", r.Partition)
+		fmt.Fprintf(tw, "Partition\t%s\n", termText(r.Partition, false))
 	}
 	fmt.Fprintf(tw, "Policies\toverlap %s, misfire %s (catch up at most %d)\n", r.Overlap, r.Misfire, r.MisfireMax)
 	fmt.Fprintf(tw, "Paused\t%v\n", r.Paused)
 	if r.LastError != "" {
-		fmt.Fprintf(tw, "Error\t%s\n", r.LastError)
+		fmt.Fprintf(tw, "Error\t%s\n", termText(r.LastError, false))
 	}
 	tw.Flush()
 	if sched, err := schedule.Parse(r.Schedule, r.TimeZone); err == nil {

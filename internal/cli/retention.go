@@ -67,7 +67,7 @@ func printRetention(w io.Writer, rules []*kiln.RetentionRule) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "STATE\tKIND\tQUEUE\tKEEP\tSOURCE")
 	for _, r := range rules {
-		kind, queue := r.Kind, r.Queue
+		kind, queue := termText(r.Kind, false), termText(r.Queue, false)
 		if kind == "" {
 			kind = "*"
 		}
@@ -105,7 +105,7 @@ stored rule of the same state, kind and queue.`,
 					return err
 				}
 				fmt.Fprintf(out, "Retention set: %s jobs%s kept %s; the cleaner applies it from its next pass.\n",
-					rule.State, kilntype.RetentionScope(kind, queue), rule.KeepText())
+					rule.State, termText(kilntype.RetentionScope(kind, queue), false), rule.KeepText())
 				return nil
 			})
 		},
@@ -135,9 +135,9 @@ processes' Config for that key, if any, applies again.`,
 					return err
 				}
 				if !ok {
-					return fmt.Errorf("no stored retention rule for %s jobs%s", state, kilntype.RetentionScope(kind, queue))
+					return fmt.Errorf("no stored retention rule for %s jobs%s", state, termText(kilntype.RetentionScope(kind, queue), false))
 				}
-				fmt.Fprintf(out, "Retention rule deleted: %s jobs%s.\n", state, kilntype.RetentionScope(kind, queue))
+				fmt.Fprintf(out, "Retention rule deleted: %s jobs%s.\n", state, termText(kilntype.RetentionScope(kind, queue), false))
 				return nil
 			})
 		},

@@ -54,7 +54,7 @@ func report(stderr io.Writer, cmd *cobra.Command, err error) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "Error: %v\n", err)
+	fmt.Fprintf(stderr, "Error: %s\n", termText(err.Error(), true)) // errors quote names, errors and bodies of others
 	var ue *usageError
 	if errors.As(err, &ue) {
 		path := "kiln"

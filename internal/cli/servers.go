@@ -57,13 +57,13 @@ is probably gone.`,
 					busy, total := r.Busy()
 					queues := make([]string, len(r.Queues))
 					for i, q := range r.Queues {
-						queues[i] = fmt.Sprintf("%s %d/%d", q.Name, q.Busy, q.MaxWorkers)
+						queues[i] = fmt.Sprintf("%s %d/%d", termText(q.Name, false), q.Busy, q.MaxWorkers)
 					}
 					beat := fmtDuration(now.Sub(r.RefreshedAt).Round(time.Second)) + " ago"
 					if now.Sub(r.RefreshedAt) > staleAfter {
 						beat += " (gone?)"
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%d\t%d/%d\t%s\t%s ago\t%s\n", r.ID, r.Host, r.PID, busy, total,
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%d/%d\t%s\t%s ago\t%s\n", termText(r.ID, false), termText(r.Host, false), r.PID, busy, total,
 						orDefault(strings.Join(queues, ", "), "-"), fmtDuration(now.Sub(r.StartedAt).Round(time.Second)), beat)
 				}
 				return tw.Flush()

@@ -59,7 +59,7 @@ last reported. A report older than 15 s comes from a process that is gone.`,
 					if now.Sub(r.UpdatedAt) > staleAfter && r.State != "stopped" {
 						state += " (process gone?)"
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%d\t%s\t%s ago\n", r.Name, r.ProcessID, state, r.Singleton,
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%d\t%s\t%s ago\n", termText(r.Name, false), termText(r.ProcessID, false), termText(state, false), r.Singleton,
 						r.Restarts, orDefault(oneLine(r.LastError, 60), "-"), fmtDuration(now.Sub(r.UpdatedAt).Round(time.Second)))
 				}
 				return tw.Flush()

@@ -55,7 +55,7 @@ as they are.`,
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 				fmt.Fprintln(tw, "QUEUE\tSTATE\tCORRECTION")
 				for _, f := range fixed {
-					fmt.Fprintf(tw, "%s\t%s\t%+d\n", f.Queue, f.State, f.Jobs)
+					fmt.Fprintf(tw, "%s\t%s\t%+d\n", termText(f.Queue, false), f.State, f.Jobs)
 				}
 				if err := tw.Flush(); err != nil {
 					return err

@@ -35,7 +35,7 @@ const (
 	sqlClaimFair     = `kiln_job INDEXED BY kiln_job_claim_fair`
 )
 
-// sqlClaimCandidates returns (claimColumns of) up to limit due jobs of queue
+// sqlClaimCandidates returns (candidateColumns of) up to limit due jobs of queue
 // ?1 at time ?2, in claim order: available jobs of the kinds ?5 ... ?(4+k)
 // (a NULL kind matches nothing), and scheduled or retryable jobs whose kind
 // is in the JSON array ?3 (NULL: any) and not in the JSON array ?4 (NULL:
@@ -62,7 +62,11 @@ const (
 // The statement is one compound SELECT of every range, an arm per kind and
 // the waiting jobs' arm, under one ORDER BY and LIMIT: SQLite runs it as a
 // merge of co-routines, each of which walks its index in claim order, so
-// no row is sorted or copied into a temporary b-tree. (Before, the
+// no row is sorted or copied into a temporary b-tree but the fair arms'
+// few index tuples (see claimAvailable). It reads the available jobs'
+// indexes alone (candidateColumns are in both): the rows of the jobs that
+// the claim picks are read afterwards by ID (sqlClaimRows), so a window
+// read and not taken costs no row, however large the jobs' args. (Before, the
 // available and the waiting jobs were each a CTE with its own ORDER BY
 // and LIMIT, and the merge of the two sorted each CTE's rows again, which
 // SQLite cannot tell are in order: 49 of the 81 VM steps per claimed job,
@@ -83,11 +87,17 @@ func sqlClaimCandidates(limit, kinds int) string {
 // tagged jobs with a key, migration 035) in fair order, which the merge
 // sorts into claim order: a claim that does not claim the kind by key
 // takes its keyed jobs from the front of the fair order (one seek that
-// finds none when the kind has no keyed job). With no kind it is one arm
-// that returns no row.
+// finds none when the kind has no keyed job). Both arms read their index
+// alone (candidateColumns: no row), so the sort is of limit tuples of
+// (id, kind, priority, scheduled_at) per kind with keyed jobs, not of
+// whole rows: a claim of any kind over 50 kinds of 300 keyed jobs with
+// 1 KB of args read and sorted 6,400 rows (2,920 pages fetched) when the
+// arms read claimColumns (docs/benchmarks.md, "SQLite plain claims read
+// the indexes alone (litewin, 2026-12-07 fifteenth session)"). With no
+// kind it is one arm that returns no row.
 func claimAvailable(k, limit int) string {
 	if k == 0 {
-		cols := strings.Split(claimColumnNames, ",")
+		cols := strings.Split(candidateColumns, ",")
 		for i, col := range cols {
 			cols[i] = "NULL AS " + strings.TrimSpace(col)
 		}
@@ -95,9 +105,9 @@ func claimAvailable(k, limit int) string {
 	}
 	arms := make([]string, 0, 2*k)
 	for i := range k {
-		arms = append(arms, fmt.Sprintf(`SELECT `+claimColumns+` FROM `+sqlClaimUntagged+`
+		arms = append(arms, fmt.Sprintf(`SELECT `+candidateColumns+` FROM `+sqlClaimUntagged+`
 WHERE `+untaggedPredicate+` AND queue = (SELECT queue FROM unpaused) AND kind = ?%d AND scheduled_at <= ?2`, 5+i),
-			fmt.Sprintf(`SELECT * FROM (SELECT `+claimColumns+` FROM `+sqlClaimFair+`
+			fmt.Sprintf(`SELECT * FROM (SELECT `+candidateColumns+` FROM `+sqlClaimFair+`
 WHERE `+fairPredicate+` AND queue = (SELECT queue FROM unpaused) AND kind = ?%d AND scheduled_at <= ?2
 ORDER BY priority, fair_seq, id LIMIT %d)`, 5+i, limit))
 	}
@@ -117,7 +127,7 @@ prio(p) AS (
 )
 %[2]s
 UNION ALL
-SELECT ` + claimColumns + ` FROM kiln_job INDEXED BY kiln_job_claim_waiting
+SELECT ` + candidateColumns + ` FROM kiln_job INDEXED BY kiln_job_claim_waiting
 WHERE state IN ('scheduled', 'retryable') AND queue = ?1
 	AND priority IN (SELECT p FROM prio WHERE p IS NOT NULL) AND scheduled_at <= ?2
 	AND (?3 IS NULL OR kind IN (SELECT value FROM json_each(?3)))
@@ -169,9 +179,21 @@ const sqlClaimUpdateAvailable = `UPDATE kiln_job SET state = 'running', attempt 
 	counted = 1 - counted
 WHERE id IN (SELECT value FROM json_each(?4)) AND state = 'available'`
 
-// claimColumns are the columns sqlClaimCandidates returns, in scanCandidate's
-// order: those of kiln_job that a claim does not set, named as in
-// claimColumnNames. Three are not read as stored, since each text value
+// candidateColumns are the columns sqlClaimCandidates returns, in
+// claimCandidate.scan's order: those that the claim order and the kind
+// limits need, all in both indexes of the available jobs (a covering
+// read). The waiting jobs' arm reads kind from the row, as its kind
+// filter does.
+const candidateColumns = `id, kind, priority, scheduled_at`
+
+// sqlClaimRows returns (claimColumns of) the jobs whose IDs are in the
+// JSON array ?1, in no particular order: the rows of the candidates that a
+// claim's round picked, read before sqlClaimUpdateAvailable moves them.
+// One rowid seek per job; claim sorts them back into claim order.
+const sqlClaimRows = `SELECT ` + claimColumns + ` FROM kiln_job WHERE id IN (SELECT value FROM json_each(?1))`
+
+// claimColumns are the columns sqlClaimRows returns, in scanCandidate's
+// order: those of kiln_job that a claim does not set. Three are not read as stored, since each text value
 // read costs two allocations (the driver's copy and its box): queue is
 // NULL (every candidate is of the claim's queue, which JobClaim sets),
 // and tags and metadata are NULL when they hold the empty JSON array and
@@ -185,10 +207,6 @@ const claimColumns = claimColumnsButKey + `partition_key`
 const claimColumnsButKey = `id, kind, NULL AS queue, args, priority, attempt, max_attempts, created_at,
 	scheduled_at, nullif(tags, '[]') AS tags, nullif(metadata, '{}') AS metadata, unique_key,
 	last_error, `
-
-// claimColumnNames are the names of claimColumns.
-const claimColumnNames = `id, kind, queue, args, priority, attempt, max_attempts, created_at,
-	scheduled_at, tags, metadata, unique_key, last_error, partition_key`
 
 // scanCandidate reads one row of claimColumns as the job is before the
 // claim, but for its Queue, which is left empty, into a new row. FinalizedAt
@@ -492,6 +510,56 @@ type candidates struct {
 	stmts []*sql.Stmt
 	queue string // the claim's queue
 	now   int64  // the claim's time, in Unix microseconds
+	// byKind maps each kind of avail to itself, when there are many (see
+	// kindOf).
+	byKind map[string]string
+}
+
+// claimCandidate is a candidate of a claim as sqlClaimCandidates returns
+// it: what the claim order and the kind limits need. Its row is read only
+// if the claim picks it (sqlClaimRows).
+type claimCandidate struct {
+	id          int64
+	kind        string
+	priority    int
+	scheduledAt int64 // Unix microseconds
+}
+
+// compareCandidates orders candidates in claim order (compareClaimOrder's).
+func compareCandidates(a, b claimCandidate) int {
+	return cmp.Or(
+		cmp.Compare(a.priority, b.priority),
+		cmp.Compare(a.scheduledAt, b.scheduledAt),
+		cmp.Compare(a.id, b.id),
+	)
+}
+
+// kindOf returns raw, a kind read from a candidate, as a string: the
+// claim's own string for a kind of avail (the kind of every available
+// job read, and of most waiting ones), so that a candidate costs no
+// allocation; a new one otherwise.
+func (c *candidates) kindOf(raw []byte, last string) string {
+	if string(raw) == last {
+		return last
+	}
+	if len(c.avail) <= 8 {
+		for _, kind := range c.avail {
+			if string(raw) == kind {
+				return kind
+			}
+		}
+		return string(raw)
+	}
+	if c.byKind == nil {
+		c.byKind = make(map[string]string, len(c.avail))
+		for _, kind := range c.avail {
+			c.byKind[kind] = kind
+		}
+	}
+	if kind, ok := c.byKind[string(raw)]; ok {
+		return kind
+	}
+	return string(raw)
 }
 
 // chunks yields avail by chunks of at most maxMergedKinds kinds; an empty
@@ -518,12 +586,12 @@ func (c *candidates) chunks() iter.Seq[[]string] {
 // rows are read as SQLite returns them, in order; with several (a chunk
 // of kinds each, the first one also reading scheduled and retryable
 // jobs), each statement's first limit rows are merged in claim order.
-func (c *candidates) read(ctx context.Context, excluded []string, pick func(*kilntype.JobRow) bool) (int, error) {
+func (c *candidates) read(ctx context.Context, excluded []string, pick func(claimCandidate) bool) (int, error) {
 	excludedJSON, err := jsonStrings(excluded)
 	if err != nil {
 		return 0, err
 	}
-	var merged []*kilntype.JobRow
+	var merged []claimCandidate
 	i := 0
 	for chunk := range c.chunks() {
 		waitKinds := c.kinds
@@ -538,7 +606,7 @@ func (c *candidates) read(ctx context.Context, excluded []string, pick func(*kil
 				args = append(args, kind)
 			}
 		}
-		read, err := c.query(ctx, c.stmts[i], args, func(j *kilntype.JobRow) bool {
+		read, err := c.query(ctx, c.stmts[i], args, func(j claimCandidate) bool {
 			if len(c.stmts) == 1 {
 				return pick(j)
 			}
@@ -550,7 +618,7 @@ func (c *candidates) read(ctx context.Context, excluded []string, pick func(*kil
 		}
 		i++
 	}
-	slices.SortFunc(merged, compareClaimOrder)
+	slices.SortFunc(merged, compareCandidates)
 	read := 0
 	for _, j := range merged[:min(len(merged), c.limit)] {
 		read++
@@ -563,20 +631,23 @@ func (c *candidates) read(ctx context.Context, excluded []string, pick func(*kil
 
 // query runs stmt with args and calls fn with each row until it returns
 // false; it returns the rows read.
-func (c *candidates) query(ctx context.Context, stmt *sql.Stmt, args []any, fn func(*kilntype.JobRow) bool) (int, error) {
+func (c *candidates) query(ctx context.Context, stmt *sql.Stmt, args []any, fn func(claimCandidate) bool) (int, error) {
 	rows, err := stmt.QueryContext(ctx, args...)
 	if err != nil {
 		return 0, fmt.Errorf("select candidates: %w", err)
 	}
 	defer rows.Close()
 	read := 0
-	var scanned candidate
+	var (
+		j    claimCandidate
+		kind sql.RawBytes // the driver's copy, reused row after row
+	)
 	for rows.Next() {
 		read++
-		j, err := scanCandidate(rows, &scanned)
-		if err != nil {
+		if err := rows.Scan(&j.id, &kind, &j.priority, &j.scheduledAt); err != nil {
 			return read, fmt.Errorf("select candidates: %w", err)
 		}
+		j.kind = c.kindOf(kind, j.kind)
 		if !fn(j) {
 			break
 		}
@@ -613,38 +684,51 @@ func claim(ctx context.Context, tx *sql.Tx, st *stmts, c *candidates, p *store.J
 		taken = make(map[string]int, len(p.KindLimits))
 	}
 	update := tx.StmtContext(ctx, st.claimUpdateAvailable)
-	var updateWaiting *sql.Stmt // sqlClaimUpdate, bound when a claim takes due waiting jobs
+	var (
+		rows          *sql.Stmt // sqlClaimRows, bound when a round picks jobs
+		updateWaiting *sql.Stmt // sqlClaimUpdate, bound when a claim takes due waiting jobs
+	)
 	counted := make(moves, 2)
 	now, leaseExpires := micros(p.Now), micros(p.LeaseExpiresAt)
 	times := &claimTimes{truncate(p.Now), truncate(p.LeaseExpiresAt)}
 
 	claimed := make([]*kilntype.JobRow, 0, p.Max)
+	var picked []int64 // the IDs a round picks
 	for len(claimed) < p.Max {
 		want := p.Max - len(claimed)
-		var picked []*kilntype.JobRow
-		read, err := c.read(ctx, excluded, func(j *kilntype.JobRow) bool {
-			if limit, ok := p.KindLimits[j.Kind]; ok {
-				if taken[j.Kind] >= limit {
+		picked = picked[:0]
+		read, err := c.read(ctx, excluded, func(j claimCandidate) bool {
+			if limit, ok := p.KindLimits[j.kind]; ok {
+				if taken[j.kind] >= limit {
 					return true
 				}
-				taken[j.Kind]++
-				if taken[j.Kind] == limit {
-					excluded = append(excluded, j.Kind)
+				taken[j.kind]++
+				if taken[j.kind] == limit {
+					excluded = append(excluded, j.kind)
 				}
 			}
-			picked = append(picked, j)
+			picked = append(picked, j.id)
 			return len(picked) < want
 		})
 		if err != nil {
 			return nil, err
 		}
 		if len(picked) > 0 {
-			ids := make([]int64, len(picked))
-			for i, j := range picked {
-				ids[i] = j.ID
+			ids := picked
+			idsJSON := jsonIDs(ids)
+			if rows == nil {
+				rows = tx.StmtContext(ctx, st.claimRows)
+			}
+			before := len(claimed)
+			if claimed, err = readClaimRows(ctx, rows, idsJSON, claimed); err != nil {
+				return nil, err
+			}
+			if len(claimed)-before != len(ids) {
+				return nil, fmt.Errorf("read claimed jobs: %d of %d jobs read", len(claimed)-before, len(ids))
+			}
+			for _, j := range claimed[before:] {
 				markClaimed(j, p, times)
 			}
-			idsJSON := jsonIDs(ids)
 			available, err := execCount(update.ExecContext(ctx, now, p.LeasedBy, leaseExpires, idsJSON))
 			if err != nil {
 				return nil, fmt.Errorf("mark running: %w", err)
@@ -662,7 +746,6 @@ func claim(ctx context.Context, tx *sql.Tx, st *stmts, c *candidates, p *store.J
 			if available+waiting != len(ids) {
 				return nil, fmt.Errorf("mark running: %d of %d jobs updated", available+waiting, len(ids))
 			}
-			claimed = append(claimed, picked...)
 		}
 		if len(picked) < want && read < c.limit {
 			break // no more candidates
@@ -672,6 +755,29 @@ func claim(ctx context.Context, tx *sql.Tx, st *stmts, c *candidates, p *store.J
 		return nil, err
 	}
 	slices.SortFunc(claimed, compareClaimOrder)
+	return claimed, nil
+}
+
+// readClaimRows appends to claimed the jobs whose IDs are in the JSON
+// array ids, as they are before the claim (sqlClaimRows run by stmt), in
+// no particular order.
+func readClaimRows(ctx context.Context, stmt *sql.Stmt, ids string, claimed []*kilntype.JobRow) ([]*kilntype.JobRow, error) {
+	rows, err := stmt.QueryContext(ctx, ids)
+	if err != nil {
+		return claimed, fmt.Errorf("read claimed jobs: %w", err)
+	}
+	defer rows.Close()
+	var scanned candidate
+	for rows.Next() {
+		j, err := scanCandidate(rows, &scanned)
+		if err != nil {
+			return claimed, fmt.Errorf("read claimed jobs: %w", err)
+		}
+		claimed = append(claimed, j)
+	}
+	if err := rows.Err(); err != nil {
+		return claimed, fmt.Errorf("read claimed jobs: %w", err)
+	}
 	return claimed, nil
 }
 

@@ -28,6 +28,7 @@ type stmts struct {
 	getUnique   *sql.Stmt
 	getJob      *sql.Stmt
 	claimUpdate *sql.Stmt
+	claimRows   *sql.Stmt // sqlClaimRows
 	// claimUpdateAvailable and countMoves: see moves.
 	claimUpdateAvailable *sql.Stmt
 	countMoves           *sql.Stmt
@@ -72,6 +73,7 @@ func (st *stmts) fields() []struct {
 		{&st.getUnique, sqlGetUnique},
 		{&st.getJob, sqlGetJob},
 		{&st.claimUpdate, sqlClaimUpdate},
+		{&st.claimRows, sqlClaimRows},
 		{&st.claimUpdateAvailable, sqlClaimUpdateAvailable},
 		{&st.countMoves, sqlCountMoves},
 		{&st.fairTag, sqlFairTag},

@@ -35,7 +35,7 @@ const (
 	sqlClaimFair     = `kiln_job INDEXED BY kiln_job_claim_fair`
 )
 
-// sqlClaimCandidates returns (candidateColumns of) up to limit due jobs of queue
+// sqlClaimCandidates returns (candidateColumnNames of) up to limit due jobs of queue
 // ?1 at time ?2, in claim order: available jobs of the kinds ?5 ... ?(4+k)
 // (a NULL kind matches nothing), and scheduled or retryable jobs whose kind
 // is in the JSON array ?3 (NULL: any) and not in the JSON array ?4 (NULL:
@@ -64,7 +64,7 @@ const (
 // merge of co-routines, each of which walks its index in claim order, so
 // no row is sorted or copied into a temporary b-tree but the fair arms'
 // few index tuples (see claimAvailable). It reads the available jobs'
-// indexes alone (candidateColumns are in both): the rows of the jobs that
+// indexes alone (availableColumns are in both): the rows of the jobs that
 // the claim picks are read afterwards by ID (sqlClaimRows), so a window
 // read and not taken costs no row, however large the jobs' args. (Before, the
 // available and the waiting jobs were each a CTE with its own ORDER BY
@@ -88,8 +88,8 @@ func sqlClaimCandidates(limit, kinds int) string {
 // sorts into claim order: a claim that does not claim the kind by key
 // takes its keyed jobs from the front of the fair order (one seek that
 // finds none when the kind has no keyed job). Both arms read their index
-// alone (candidateColumns: no row), so the sort is of limit tuples of
-// (id, kind, priority, scheduled_at) per kind with keyed jobs, not of
+// alone (availableColumns: no row), so the sort is of limit tuples of
+// (id, arm, priority, scheduled_at) per kind with keyed jobs, not of
 // whole rows: a claim of any kind over 50 kinds of 300 keyed jobs with
 // 1 KB of args read and sorted 6,400 rows (2,920 pages fetched) when the
 // arms read claimColumns (docs/benchmarks.md, "SQLite plain claims read
@@ -97,7 +97,7 @@ func sqlClaimCandidates(limit, kinds int) string {
 // kind it is one arm that returns no row.
 func claimAvailable(k, limit int) string {
 	if k == 0 {
-		cols := strings.Split(candidateColumns, ",")
+		cols := strings.Split(candidateColumnNames, ",")
 		for i, col := range cols {
 			cols[i] = "NULL AS " + strings.TrimSpace(col)
 		}
@@ -105,11 +105,11 @@ func claimAvailable(k, limit int) string {
 	}
 	arms := make([]string, 0, 2*k)
 	for i := range k {
-		arms = append(arms, fmt.Sprintf(`SELECT `+candidateColumns+` FROM `+sqlClaimUntagged+`
-WHERE `+untaggedPredicate+` AND queue = (SELECT queue FROM unpaused) AND kind = ?%d AND scheduled_at <= ?2`, 5+i),
-			fmt.Sprintf(`SELECT * FROM (SELECT `+candidateColumns+` FROM `+sqlClaimFair+`
-WHERE `+fairPredicate+` AND queue = (SELECT queue FROM unpaused) AND kind = ?%d AND scheduled_at <= ?2
-ORDER BY priority, fair_seq, id LIMIT %d)`, 5+i, limit))
+		arms = append(arms, fmt.Sprintf(`SELECT `+availableColumns+` FROM `+sqlClaimUntagged+`
+WHERE `+untaggedPredicate+` AND queue = (SELECT queue FROM unpaused) AND kind = ?%[1]d AND scheduled_at <= ?2`, 5+i, i),
+			fmt.Sprintf(`SELECT * FROM (SELECT `+availableColumns+` FROM `+sqlClaimFair+`
+WHERE `+fairPredicate+` AND queue = (SELECT queue FROM unpaused) AND kind = ?%[1]d AND scheduled_at <= ?2
+ORDER BY priority, fair_seq, id LIMIT %[3]d)`, 5+i, i, limit))
 	}
 	return strings.Join(arms, "\nUNION ALL\n")
 }
@@ -127,7 +127,7 @@ prio(p) AS (
 )
 %[2]s
 UNION ALL
-SELECT ` + candidateColumns + ` FROM kiln_job INDEXED BY kiln_job_claim_waiting
+SELECT id, NULL AS arm, kind, priority, scheduled_at FROM kiln_job INDEXED BY kiln_job_claim_waiting
 WHERE state IN ('scheduled', 'retryable') AND queue = ?1
 	AND priority IN (SELECT p FROM prio WHERE p IS NOT NULL) AND scheduled_at <= ?2
 	AND (?3 IS NULL OR kind IN (SELECT value FROM json_each(?3)))
@@ -179,12 +179,20 @@ const sqlClaimUpdateAvailable = `UPDATE kiln_job SET state = 'running', attempt 
 	counted = 1 - counted
 WHERE id IN (SELECT value FROM json_each(?4)) AND state = 'available'`
 
-// candidateColumns are the columns sqlClaimCandidates returns, in
-// claimCandidate.scan's order: those that the claim order and the kind
-// limits need, all in both indexes of the available jobs (a covering
-// read). The waiting jobs' arm reads kind from the row, as its kind
-// filter does.
-const candidateColumns = `id, kind, priority, scheduled_at`
+// candidateColumnNames are the columns sqlClaimCandidates returns, in
+// candidates.query's order: what the claim order and the kind limits
+// need. arm is the position of the candidate's kind among the kinds bound
+// to the statement (?5 is 0) and kind is NULL for an available job, which
+// the arm of its kind returns from its index alone; a due waiting job has
+// no arm and its kind, which that arm reads from the row for its kind
+// filter. (A small integer and a NULL cost the driver no allocation; a
+// text costs two: see claimColumns.)
+const candidateColumnNames = `id, arm, kind, priority, scheduled_at`
+
+// availableColumns are candidateColumnNames as an arm of available jobs
+// returns them, with its position as %[2]d: columns of both indexes of
+// the available jobs (a covering read).
+const availableColumns = `id, %[2]d AS arm, NULL AS kind, priority, scheduled_at`
 
 // sqlClaimRows returns (claimColumns of) the jobs whose IDs are in the
 // JSON array ?1, in no particular order: the rows of the candidates that a
@@ -193,8 +201,8 @@ const candidateColumns = `id, kind, priority, scheduled_at`
 const sqlClaimRows = `SELECT ` + claimColumns + ` FROM kiln_job WHERE id IN (SELECT value FROM json_each(?1))`
 
 // claimColumns are the columns sqlClaimRows returns, in scanCandidate's
-// order: those of kiln_job that a claim does not set. Three are not read as stored, since each text value
-// read costs two allocations (the driver's copy and its box): queue is
+// order: those of kiln_job that a claim does not set. Three are not read
+// as stored, since each text value read costs two allocations (the driver's copy and its box): queue is
 // NULL (every candidate is of the claim's queue, which JobClaim sets),
 // and tags and metadata are NULL when they hold the empty JSON array and
 // object that most jobs have (scanCandidate restores them).
@@ -510,9 +518,6 @@ type candidates struct {
 	stmts []*sql.Stmt
 	queue string // the claim's queue
 	now   int64  // the claim's time, in Unix microseconds
-	// byKind maps each kind of avail to itself, when there are many (see
-	// kindOf).
-	byKind map[string]string
 }
 
 // claimCandidate is a candidate of a claim as sqlClaimCandidates returns
@@ -532,34 +537,6 @@ func compareCandidates(a, b claimCandidate) int {
 		cmp.Compare(a.scheduledAt, b.scheduledAt),
 		cmp.Compare(a.id, b.id),
 	)
-}
-
-// kindOf returns raw, a kind read from a candidate, as a string: the
-// claim's own string for a kind of avail (the kind of every available
-// job read, and of most waiting ones), so that a candidate costs no
-// allocation; a new one otherwise.
-func (c *candidates) kindOf(raw []byte, last string) string {
-	if string(raw) == last {
-		return last
-	}
-	if len(c.avail) <= 8 {
-		for _, kind := range c.avail {
-			if string(raw) == kind {
-				return kind
-			}
-		}
-		return string(raw)
-	}
-	if c.byKind == nil {
-		c.byKind = make(map[string]string, len(c.avail))
-		for _, kind := range c.avail {
-			c.byKind[kind] = kind
-		}
-	}
-	if kind, ok := c.byKind[string(raw)]; ok {
-		return kind
-	}
-	return string(raw)
 }
 
 // chunks yields avail by chunks of at most maxMergedKinds kinds; an empty
@@ -606,7 +583,7 @@ func (c *candidates) read(ctx context.Context, excluded []string, pick func(clai
 				args = append(args, kind)
 			}
 		}
-		read, err := c.query(ctx, c.stmts[i], args, func(j claimCandidate) bool {
+		read, err := c.query(ctx, c.stmts[i], chunk, args, func(j claimCandidate) bool {
 			if len(c.stmts) == 1 {
 				return pick(j)
 			}
@@ -629,9 +606,9 @@ func (c *candidates) read(ctx context.Context, excluded []string, pick func(clai
 	return read, nil
 }
 
-// query runs stmt with args and calls fn with each row until it returns
-// false; it returns the rows read.
-func (c *candidates) query(ctx context.Context, stmt *sql.Stmt, args []any, fn func(claimCandidate) bool) (int, error) {
+// query runs stmt, the statement of chunk, with args and calls fn with
+// each row until it returns false; it returns the rows read.
+func (c *candidates) query(ctx context.Context, stmt *sql.Stmt, chunk []string, args []any, fn func(claimCandidate) bool) (int, error) {
 	rows, err := stmt.QueryContext(ctx, args...)
 	if err != nil {
 		return 0, fmt.Errorf("select candidates: %w", err)
@@ -640,14 +617,19 @@ func (c *candidates) query(ctx context.Context, stmt *sql.Stmt, args []any, fn f
 	read := 0
 	var (
 		j    claimCandidate
-		kind sql.RawBytes // the driver's copy, reused row after row
+		arm  sql.NullInt32
+		kind sql.NullString
 	)
 	for rows.Next() {
 		read++
-		if err := rows.Scan(&j.id, &kind, &j.priority, &j.scheduledAt); err != nil {
+		if err := rows.Scan(&j.id, &arm, &kind, &j.priority, &j.scheduledAt); err != nil {
 			return read, fmt.Errorf("select candidates: %w", err)
 		}
-		j.kind = c.kindOf(kind, j.kind)
+		if arm.Valid && int(arm.Int32) < len(chunk) {
+			j.kind = chunk[arm.Int32]
+		} else {
+			j.kind = kind.String
+		}
 		if !fn(j) {
 			break
 		}
@@ -693,7 +675,7 @@ func claim(ctx context.Context, tx *sql.Tx, st *stmts, c *candidates, p *store.J
 	times := &claimTimes{truncate(p.Now), truncate(p.LeaseExpiresAt)}
 
 	claimed := make([]*kilntype.JobRow, 0, p.Max)
-	var picked []int64 // the IDs a round picks
+	picked := make([]int64, 0, min(p.Max, c.limit)) // the IDs a round picks
 	for len(claimed) < p.Max {
 		want := p.Max - len(claimed)
 		picked = picked[:0]
@@ -714,8 +696,7 @@ func claim(ctx context.Context, tx *sql.Tx, st *stmts, c *candidates, p *store.J
 			return nil, err
 		}
 		if len(picked) > 0 {
-			ids := picked
-			idsJSON := jsonIDs(ids)
+			idsJSON := jsonIDs(picked)
 			if rows == nil {
 				rows = tx.StmtContext(ctx, st.claimRows)
 			}
@@ -723,8 +704,8 @@ func claim(ctx context.Context, tx *sql.Tx, st *stmts, c *candidates, p *store.J
 			if claimed, err = readClaimRows(ctx, rows, idsJSON, claimed); err != nil {
 				return nil, err
 			}
-			if len(claimed)-before != len(ids) {
-				return nil, fmt.Errorf("read claimed jobs: %d of %d jobs read", len(claimed)-before, len(ids))
+			if len(claimed)-before != len(picked) {
+				return nil, fmt.Errorf("read claimed jobs: %d of %d jobs read", len(claimed)-before, len(picked))
 			}
 			for _, j := range claimed[before:] {
 				markClaimed(j, p, times)
@@ -735,7 +716,7 @@ func claim(ctx context.Context, tx *sql.Tx, st *stmts, c *candidates, p *store.J
 			}
 			counted.move(p.Queue, "available", "running", available, false)
 			waiting := 0
-			if available < len(ids) { // scheduled or retryable jobs that are due
+			if available < len(picked) { // scheduled or retryable jobs that are due
 				if updateWaiting == nil {
 					updateWaiting = tx.StmtContext(ctx, st.claimUpdate)
 				}
@@ -743,8 +724,8 @@ func claim(ctx context.Context, tx *sql.Tx, st *stmts, c *candidates, p *store.J
 					return nil, fmt.Errorf("mark running: %w", err)
 				}
 			}
-			if available+waiting != len(ids) {
-				return nil, fmt.Errorf("mark running: %d of %d jobs updated", available+waiting, len(ids))
+			if available+waiting != len(picked) {
+				return nil, fmt.Errorf("mark running: %d of %d jobs updated", available+waiting, len(picked))
 			}
 		}
 		if len(picked) < want && read < c.limit {

@@ -10,9 +10,7 @@
 //   time (ph_select, ph_update, each claim one transaction) and completes
 //   each claim's jobs two claims later (ph_finish), as BenchmarkBurnDown's
 //   client does. DIR holds the statements, copied from store/sqlite
-//   (sqlClaimCandidates(128, 1), sqlClaimRows (ph_rows: the rows of the
-//   jobs a claim picked, read by ID; ROWS=none leaves it out, as before
-//   the candidates read the indexes alone), sqlClaimUpdate, sqlFinishJobs(n) for each
+//   (sqlClaimCandidates(128, 1), sqlClaimUpdate, sqlFinishJobs(n) for each
 //   batch size, and sqlCountMoves, which a claim and a finish run after
 //   their UPDATE once per queue and state they moved jobs between, since
 //   SQLite migration 026); CAND, UPD, FIN and COUNT name other files (COUNT=none:
@@ -189,32 +187,6 @@ __attribute__((noinline)) int ph_select(long long now, int want, long long *ids)
 }
 
 static char idbuf[1 << 20];
-static sqlite3_stmt *sRows; // ROWS (rows.sql; ROWS=none: not run)
-
-// reads the rows of the n jobs of ids (ROWS, sqlClaimRows: the store
-// reads the rows of the candidates it picked by ID since the candidates
-// statement reads the indexes alone), as the driver does (every column).
-__attribute__((noinline)) void ph_rows(int n, long long *ids) {
-	if (!sRows) return;
-	char *p = idbuf;
-	*p++ = '[';
-	for (int i = 0; i < n; i++) p += sprintf(p, i ? ",%lld" : "%lld", ids[i]);
-	*p++ = ']';
-	*p = 0;
-	sqlite3_bind_text(sRows, 1, idbuf, -1, SQLITE_STATIC);
-	int got = 0;
-	while (sqlite3_step(sRows) == SQLITE_ROW) {
-		got++;
-		for (int c = 0; c < sqlite3_column_count(sRows); c++) {
-			switch (sqlite3_column_type(sRows, c)) {
-			case SQLITE_TEXT: sqlite3_column_text(sRows, c); sqlite3_column_bytes(sRows, c); break;
-			case SQLITE_INTEGER: sqlite3_column_int64(sRows, c); break;
-			}
-		}
-	}
-	if (got != n) { fprintf(stderr, "rows: %d of %d\n", got, n); exit(1); }
-	sqlite3_reset(sRows);
-}
 
 // countPair runs COUNT's statement, if any, for one queue and state.
 static void countPair(const char *state, int jobs, int finished) {
@@ -724,7 +696,6 @@ __attribute__((noinline)) void run_burn(int N, int B) {
 		else if (nKeys) n = claimByKey(now, B, batchIDs[claims % MAXQ]);
 		else {
 			n = ph_select(now, B, batchIDs[claims % MAXQ]);
-			if (n > 0) ph_rows(n, batchIDs[claims % MAXQ]);
 			if (n > 0) ph_update(now, n, batchIDs[claims % MAXQ]);
 		}
 		ph_commit();
@@ -824,8 +795,6 @@ int main(int argc, char **argv) {
 	sCommit = prep("COMMIT");
 	sCand = prep(slurp(getenv("CAND") ? getenv("CAND") : "cand128.sql"));
 	sUpd = prep(slurp(getenv("UPD") ? getenv("UPD") : "claimupd.sql"));
-	if (!getenv("ROWS") || strcmp(getenv("ROWS"), "none") != 0)
-		sRows = prep(slurp(getenv("ROWS") ? getenv("ROWS") : "rows.sql"));
 	if (nKeys) {
 		// SQLite before 3.44 has no ORDER BY in an aggregate's arguments:
 		// the listing's group_concat goes without it there (the walk's rows

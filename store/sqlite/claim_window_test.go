@@ -112,23 +112,23 @@ func TestPlainClaimOfManyKeyedKinds(t *testing.T) {
 	}
 }
 
-// TestClaimCandidatesReadNoRow checks with EXPLAIN (the bytecode) that the
-// candidates statement of a claim reads no column of kiln_job's rows but
-// kind, which the waiting jobs' arm reads for its kind filter
-// (kiln_job_claim_waiting has no kind): the available jobs' arms read
-// their indexes alone. (EXPLAIN QUERY PLAN names the fair arms' seeks
-// USING INDEX: SQLite opens the table for state, which the partial
-// index's predicate implies, and never moves it, which only the
-// bytecode shows.) When the arms read claimColumns, each fair arm read its
-// window of whole rows and sorted them (TestPlainClaimOfManyKeyedKinds).
-func TestClaimCandidatesReadNoRow(t *testing.T) {
+// TestClaimFairArmsReadNoRow checks with EXPLAIN (the bytecode) that the
+// fair arms of a claim's candidates statement, which sort each kind's
+// first window of its fair order into claim order, read no column of
+// kiln_job's rows: each reads kiln_job_claim_fair alone, and the table's
+// cursor that SQLite pairs with it (DeferredSeek: the seek is made only
+// when a column of the row is read) is never read. (EXPLAIN QUERY PLAN
+// names these seeks USING INDEX, not COVERING: SQLite opens the table for
+// state, which the partial index's predicate implies.) When the fair arms
+// read claimColumns, each read and sorted its window of whole rows
+// (TestPlainClaimOfManyKeyedKinds).
+func TestClaimFairArmsReadNoRow(t *testing.T) {
 	t.Parallel()
 	s := openMigrated(t)
-	var root int
-	if err := s.w.QueryRowContext(t.Context(), `SELECT rootpage FROM sqlite_schema WHERE name = 'kiln_job'`).Scan(&root); err != nil {
+	var fairRoot int
+	if err := s.w.QueryRowContext(t.Context(), `SELECT rootpage FROM sqlite_schema WHERE name = 'kiln_job_claim_fair'`).Scan(&fairRoot); err != nil {
 		t.Fatal(err)
 	}
-	const kindColumn = 1 // kiln_job's kind
 	for _, k := range []int{1, 3} {
 		args := []any{"default", 1, nil, `["b"]`}
 		for i := range k {
@@ -138,8 +138,9 @@ func TestClaimCandidatesReadNoRow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		table := map[int64]bool{} // the cursors open on kiln_job
-		var read []int64          // the columns read through them
+		fair := map[int64]bool{}  // the cursors on kiln_job_claim_fair
+		table := map[int64]bool{} // the table cursors paired with them
+		var columns []int64       // the table's columns read through those
 		for rows.Next() {
 			var (
 				addr, p1, p2, p3, p5 int64
@@ -150,22 +151,94 @@ func TestClaimCandidatesReadNoRow(t *testing.T) {
 				t.Fatal(err)
 			}
 			switch {
-			case (op == "OpenRead" || op == "OpenWrite") && p2 == int64(root):
-				table[p1] = true
+			case op == "OpenRead" && p2 == int64(fairRoot):
+				fair[p1] = true
+			case op == "DeferredSeek" && fair[p1]:
+				table[p3] = true
 			case op == "Column" && table[p1]:
-				read = append(read, p2)
+				columns = append(columns, p2)
 			}
 		}
 		if err := rows.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if len(table) == 0 {
-			t.Errorf("%d kinds: the candidates statement opens no cursor on kiln_job (root page %d): the test reads the bytecode wrong", k, root)
+		if len(fair) != k {
+			t.Errorf("%d kinds: %d cursors on kiln_job_claim_fair, want %d", k, len(fair), k)
 		}
-		for _, col := range read {
-			if col != kindColumn {
-				t.Errorf("%d kinds: the candidates statement reads column %d of kiln_job's rows; want kind (%d) only", k, col, kindColumn)
+		if len(columns) > 0 {
+			t.Errorf("%d kinds: the fair arms read the columns %v of kiln_job's rows, want none", k, columns)
+		}
+	}
+}
+
+// TestPlainClaimKeyedRows checks the rows that a claim without per-key
+// settings returns for keyed jobs, which its candidates hold as the fair
+// index's columns only (fairCandidateColumns) until it reads them by ID:
+// over 120 kinds (two candidates statements merged in Go, maxMergedKinds)
+// of three keyed jobs each and one without a key, under a kind limit, the
+// claim takes the first jobs in claim order, with every column as
+// inserted.
+func TestPlainClaimKeyedRows(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := openMigrated(t)
+	now := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
+	const kinds = 120
+	var params []*store.JobInsertParams
+	for k := range kinds {
+		for i := range 4 {
+			key := fmt.Sprintf("key%d", i)
+			if i == 3 {
+				key = ""
 			}
+			params = append(params, &store.JobInsertParams{Kind: fmt.Sprintf("k%03d", k), Queue: "q",
+				Args: []byte(fmt.Sprintf(`{"k":%d,"i":%d}`, k, i)), Priority: 1 + i%3/2, MaxAttempts: 3,
+				State: kilntype.JobStateAvailable, ScheduledAt: now.Add(-time.Duration((k*7+i*13)%50) * time.Second),
+				CreatedAt: now.Add(-time.Hour), Partition: key, Tags: []string{"t"}, Metadata: []byte(`{"m":1}`)})
+		}
+	}
+	res, err := s.JobInsertMany(ctx, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inserted := map[int64]*kilntype.JobRow{}
+	var all []*kilntype.JobRow
+	for _, r := range res {
+		inserted[r.Job.ID] = r.Job
+		all = append(all, r.Job)
+	}
+	slices.SortFunc(all, compareClaimOrder)
+	// The first 60 in claim order, at most one of kind k005.
+	var want []int64
+	limited := 0
+	for _, j := range all {
+		if j.Kind == "k005" {
+			if limited++; limited > 1 {
+				continue
+			}
+		}
+		if want = append(want, j.ID); len(want) == 60 {
+			break
+		}
+	}
+	got, err := s.JobClaim(ctx, &store.JobClaimParams{Queue: "q", AnyKind: true, Max: 60, LeasedBy: "p",
+		KindLimits: map[string]int{"k005": 1}, LeaseExpiresAt: now.Add(time.Minute), Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ids(got), want) {
+		t.Errorf("claimed %v, want %v", ids(got), want)
+	}
+	for _, j := range got {
+		in := inserted[j.ID]
+		if in == nil {
+			continue
+		}
+		if string(j.Args) != string(in.Args) || j.Kind != in.Kind || j.Queue != "q" || j.Priority != in.Priority ||
+			j.MaxAttempts != 3 || j.Attempt != 1 || !j.CreatedAt.Equal(in.CreatedAt) || !j.ScheduledAt.Equal(in.ScheduledAt) ||
+			j.Partition != in.Partition || !slices.Equal(j.Tags, []string{"t"}) || string(j.Metadata) != `{"m":1}` ||
+			j.State != kilntype.JobStateRunning || j.LeasedBy != "p" {
+			t.Errorf("job %d claimed as %+v, inserted as %+v", j.ID, j, in)
 		}
 	}
 }

@@ -119,18 +119,16 @@ var claimKinds = map[string]int{
 
 // wantClaimByKind fails the test unless plan, the steps of the plan of
 // sqlClaimCandidates(n, k) named name, reads kiln_job_claim_untagged and
-// kiln_job_claim_fair only by k seeks each of a queue and kind, the first
-// as a covering index, and sorts only the k fair arms' rows (at most n
-// each, the front of the kind's fair order): the untagged ranges of the
-// kinds and the waiting jobs are read in index order and merged (no row
-// is copied into a temporary b-tree), and no job of a kind not claimed is
-// read. (SQLite names the fair seeks USING INDEX, not COVERING: the
-// table's cursor is opened for state, which the index's predicate
-// implies, but never moved; TestClaimCandidatesReadNoRow checks that.)
+// kiln_job_claim_fair only by k seeks each of a queue and kind, and sorts
+// only the k fair arms' rows (at most n each, the front of the kind's fair
+// order, tuples of the index: TestClaimFairArmsReadNoRow): the untagged
+// ranges of the kinds and the waiting jobs are read in index order and
+// merged (no row is copied into a temporary b-tree), and no job of a kind
+// not claimed is read.
 func wantClaimByKind(t *testing.T, name string, plan []string, k int) {
 	t.Helper()
 	const (
-		seek     = "SEARCH kiln_job USING COVERING INDEX kiln_job_claim_untagged (queue=? AND kind=?)"
+		seek     = "SEARCH kiln_job USING INDEX kiln_job_claim_untagged (queue=? AND kind=?)"
 		seekFair = "SEARCH kiln_job USING INDEX kiln_job_claim_fair (queue=? AND kind=?)"
 	)
 	seeks, fair, sorts := 0, 0, 0

@@ -35,7 +35,7 @@ const (
 	sqlClaimFair     = `kiln_job INDEXED BY kiln_job_claim_fair`
 )
 
-// sqlClaimCandidates returns (candidateColumnNames of) up to limit due jobs of queue
+// sqlClaimCandidates returns (claimColumns of) up to limit due jobs of queue
 // ?1 at time ?2, in claim order: available jobs of the kinds ?5 ... ?(4+k)
 // (a NULL kind matches nothing), and scheduled or retryable jobs whose kind
 // is in the JSON array ?3 (NULL: any) and not in the JSON array ?4 (NULL:
@@ -63,10 +63,7 @@ const (
 // the waiting jobs' arm, under one ORDER BY and LIMIT: SQLite runs it as a
 // merge of co-routines, each of which walks its index in claim order, so
 // no row is sorted or copied into a temporary b-tree but the fair arms'
-// few index tuples (see claimAvailable). It reads the available jobs'
-// indexes alone (availableColumns are in both): the rows of the jobs that
-// the claim picks are read afterwards by ID (sqlClaimRows), so a window
-// read and not taken costs no row, however large the jobs' args. (Before, the
+// index tuples (see claimAvailable). (Before, the
 // available and the waiting jobs were each a CTE with its own ORDER BY
 // and LIMIT, and the merge of the two sorted each CTE's rows again, which
 // SQLite cannot tell are in order: 49 of the 81 VM steps per claimed job,
@@ -87,17 +84,19 @@ func sqlClaimCandidates(limit, kinds int) string {
 // tagged jobs with a key, migration 035) in fair order, which the merge
 // sorts into claim order: a claim that does not claim the kind by key
 // takes its keyed jobs from the front of the fair order (one seek that
-// finds none when the kind has no keyed job). Both arms read their index
-// alone (availableColumns: no row), so the sort is of limit tuples of
-// (id, arm, priority, scheduled_at) per kind with keyed jobs, not of
-// whole rows: a claim of any kind over 50 kinds of 300 keyed jobs with
-// 1 KB of args read and sorted 6,400 rows (2,920 pages fetched) when the
-// arms read claimColumns (docs/benchmarks.md, "SQLite plain claims read
-// the indexes alone (litewin, 2026-12-07 fifteenth session)"). With no
+// finds none when the kind has no keyed job). The second reads its index
+// alone (fairCandidateColumns: no row), so the sort is of tuples of a
+// few dozen bytes and the rows of the keyed jobs that the claim picks are
+// read afterwards by ID (sqlClaimRows): a claim of any kind over 50 kinds
+// of 300 keyed jobs with 1 KB of args read and sorted 6,400 whole rows
+// (2,920 pages fetched) when it read claimColumns (docs/benchmarks.md,
+// "SQLite plain claims read the fair index alone (litewin, 2026-12-07
+// fifteenth session)"). The first reads its rows as the merge takes them,
+// one ahead: a claim of jobs without a key reads each row once. With no
 // kind it is one arm that returns no row.
 func claimAvailable(k, limit int) string {
 	if k == 0 {
-		cols := strings.Split(candidateColumnNames, ",")
+		cols := strings.Split(claimColumnNames+", keyed", ",")
 		for i, col := range cols {
 			cols[i] = "NULL AS " + strings.TrimSpace(col)
 		}
@@ -105,11 +104,11 @@ func claimAvailable(k, limit int) string {
 	}
 	arms := make([]string, 0, 2*k)
 	for i := range k {
-		arms = append(arms, fmt.Sprintf(`SELECT `+availableColumns+` FROM `+sqlClaimUntagged+`
-WHERE `+untaggedPredicate+` AND queue = (SELECT queue FROM unpaused) AND kind = ?%[1]d AND scheduled_at <= ?2`, 5+i, i),
-			fmt.Sprintf(`SELECT * FROM (SELECT `+availableColumns+` FROM `+sqlClaimFair+`
-WHERE `+fairPredicate+` AND queue = (SELECT queue FROM unpaused) AND kind = ?%[1]d AND scheduled_at <= ?2
-ORDER BY priority, fair_seq, id LIMIT %[3]d)`, 5+i, i, limit))
+		arms = append(arms, fmt.Sprintf(`SELECT `+claimColumns+`, 0 AS keyed FROM `+sqlClaimUntagged+`
+WHERE `+untaggedPredicate+` AND queue = (SELECT queue FROM unpaused) AND kind = ?%d AND scheduled_at <= ?2`, 5+i),
+			fmt.Sprintf(`SELECT * FROM (SELECT `+fairCandidateColumns+` FROM `+sqlClaimFair+`
+WHERE `+fairPredicate+` AND queue = (SELECT queue FROM unpaused) AND kind = ?%d AND scheduled_at <= ?2
+ORDER BY priority, fair_seq, id LIMIT %d)`, 5+i, limit))
 	}
 	return strings.Join(arms, "\nUNION ALL\n")
 }
@@ -127,7 +126,7 @@ prio(p) AS (
 )
 %[2]s
 UNION ALL
-SELECT id, NULL AS arm, kind, priority, scheduled_at FROM kiln_job INDEXED BY kiln_job_claim_waiting
+SELECT ` + claimColumns + `, 0 AS keyed FROM kiln_job INDEXED BY kiln_job_claim_waiting
 WHERE state IN ('scheduled', 'retryable') AND queue = ?1
 	AND priority IN (SELECT p FROM prio WHERE p IS NOT NULL) AND scheduled_at <= ?2
 	AND (?3 IS NULL OR kind IN (SELECT value FROM json_each(?3)))
@@ -179,30 +178,27 @@ const sqlClaimUpdateAvailable = `UPDATE kiln_job SET state = 'running', attempt 
 	counted = 1 - counted
 WHERE id IN (SELECT value FROM json_each(?4)) AND state = 'available'`
 
-// candidateColumnNames are the columns sqlClaimCandidates returns, in
-// candidates.query's order: what the claim order and the kind limits
-// need. arm is the position of the candidate's kind among the kinds bound
-// to the statement (?5 is 0) and kind is NULL for an available job, which
-// the arm of its kind returns from its index alone; a due waiting job has
-// no arm and its kind, which that arm reads from the row for its kind
-// filter. (A small integer and a NULL cost the driver no allocation; a
-// text costs two: see claimColumns.)
-const candidateColumnNames = `id, arm, kind, priority, scheduled_at`
-
-// availableColumns are candidateColumnNames as an arm of available jobs
-// returns them, with its position as %[2]d: columns of both indexes of
-// the available jobs (a covering read).
-const availableColumns = `id, %[2]d AS arm, NULL AS kind, priority, scheduled_at`
+// fairCandidateColumns are claimColumns and keyed as the fair arms of
+// sqlClaimCandidates return them: the columns of kiln_job_claim_fair (a
+// covering read: id, kind, priority, scheduled_at, partition_key), a
+// constant in place of every other column, and keyed = 1, which tells
+// the claim to read the row of the job by ID if it picks it
+// (sqlClaimRows). The other arms return their rows and keyed = 0.
+const fairCandidateColumns = `id, kind, NULL AS queue, NULL AS args, priority, 0 AS attempt, 0 AS max_attempts,
+	0 AS created_at, scheduled_at, NULL AS tags, NULL AS metadata, NULL AS unique_key, NULL AS last_error,
+	partition_key, 1 AS keyed`
 
 // sqlClaimRows returns (claimColumns of) the jobs whose IDs are in the
-// JSON array ?1, in no particular order: the rows of the candidates that a
-// claim's round picked, read before sqlClaimUpdateAvailable moves them.
-// One rowid seek per job; claim sorts them back into claim order.
+// JSON array ?1, in no particular order: the rows of the keyed jobs that
+// a claim's round picked among the fair arms' candidates of
+// sqlClaimCandidates, read before the claim moves them. One rowid seek
+// per job.
 const sqlClaimRows = `SELECT ` + claimColumns + ` FROM kiln_job WHERE id IN (SELECT value FROM json_each(?1))`
 
-// claimColumns are the columns sqlClaimRows returns, in scanCandidate's
-// order: those of kiln_job that a claim does not set. Three are not read
-// as stored, since each text value read costs two allocations (the driver's copy and its box): queue is
+// claimColumns are the columns sqlClaimCandidates (then keyed) and
+// sqlClaimRows return, in scanCandidate's order: those of kiln_job that a
+// claim does not set, named as in claimColumnNames. Three are not read as stored, since each text value
+// read costs two allocations (the driver's copy and its box): queue is
 // NULL (every candidate is of the claim's queue, which JobClaim sets),
 // and tags and metadata are NULL when they hold the empty JSON array and
 // object that most jobs have (scanCandidate restores them).
@@ -215,6 +211,10 @@ const claimColumns = claimColumnsButKey + `partition_key`
 const claimColumnsButKey = `id, kind, NULL AS queue, args, priority, attempt, max_attempts, created_at,
 	scheduled_at, nullif(tags, '[]') AS tags, nullif(metadata, '{}') AS metadata, unique_key,
 	last_error, `
+
+// claimColumnNames are the names of claimColumns.
+const claimColumnNames = `id, kind, queue, args, priority, attempt, max_attempts, created_at,
+	scheduled_at, tags, metadata, unique_key, last_error, partition_key`
 
 // scanCandidate reads one row of claimColumns as the job is before the
 // claim, but for its Queue, which is left empty, into a new row. FinalizedAt
@@ -237,7 +237,7 @@ func scanCandidate(rows *sql.Rows, c *candidate) (*kilntype.JobRow, error) {
 // for j (the job's own columns) and c (those fill converts), with room for
 // two more that a caller may append (partitionSource.FairOrder's tag and
 // running count), or three (FairOrderBudget's tag, running count and
-// budget): c's buffer, reused row after row. It clears the slices that a
+// budget), or one (candidates.query's keyed): c's buffer, reused row after row. It clears the slices that a
 // scan would otherwise reuse.
 func (c *candidate) dests(j *kilntype.JobRow) []any {
 	c.args, c.metadata = nil, nil
@@ -520,25 +520,6 @@ type candidates struct {
 	now   int64  // the claim's time, in Unix microseconds
 }
 
-// claimCandidate is a candidate of a claim as sqlClaimCandidates returns
-// it: what the claim order and the kind limits need. Its row is read only
-// if the claim picks it (sqlClaimRows).
-type claimCandidate struct {
-	id          int64
-	kind        string
-	priority    int
-	scheduledAt int64 // Unix microseconds
-}
-
-// compareCandidates orders candidates in claim order (compareClaimOrder's).
-func compareCandidates(a, b claimCandidate) int {
-	return cmp.Or(
-		cmp.Compare(a.priority, b.priority),
-		cmp.Compare(a.scheduledAt, b.scheduledAt),
-		cmp.Compare(a.id, b.id),
-	)
-}
-
 // chunks yields avail by chunks of at most maxMergedKinds kinds; an empty
 // avail is one empty chunk (the claim still reads scheduled and retryable
 // jobs).
@@ -563,12 +544,12 @@ func (c *candidates) chunks() iter.Seq[[]string] {
 // rows are read as SQLite returns them, in order; with several (a chunk
 // of kinds each, the first one also reading scheduled and retryable
 // jobs), each statement's first limit rows are merged in claim order.
-func (c *candidates) read(ctx context.Context, excluded []string, pick func(claimCandidate) bool) (int, error) {
+func (c *candidates) read(ctx context.Context, excluded []string, pick func(*kilntype.JobRow, bool) bool) (int, error) {
 	excludedJSON, err := jsonStrings(excluded)
 	if err != nil {
 		return 0, err
 	}
-	var merged []claimCandidate
+	var merged []keyedCandidate
 	i := 0
 	for chunk := range c.chunks() {
 		waitKinds := c.kinds
@@ -583,11 +564,11 @@ func (c *candidates) read(ctx context.Context, excluded []string, pick func(clai
 				args = append(args, kind)
 			}
 		}
-		read, err := c.query(ctx, c.stmts[i], chunk, args, func(j claimCandidate) bool {
+		read, err := c.query(ctx, c.stmts[i], args, func(j *kilntype.JobRow, keyed bool) bool {
 			if len(c.stmts) == 1 {
-				return pick(j)
+				return pick(j, keyed)
 			}
-			merged = append(merged, j)
+			merged = append(merged, keyedCandidate{j, keyed})
 			return true
 		})
 		if len(c.stmts) == 1 || err != nil {
@@ -595,20 +576,30 @@ func (c *candidates) read(ctx context.Context, excluded []string, pick func(clai
 		}
 		i++
 	}
-	slices.SortFunc(merged, compareCandidates)
+	slices.SortFunc(merged, func(a, b keyedCandidate) int { return compareClaimOrder(a.job, b.job) })
 	read := 0
 	for _, j := range merged[:min(len(merged), c.limit)] {
 		read++
-		if !pick(j) {
+		if !pick(j.job, j.keyed) {
 			break
 		}
 	}
 	return read, nil
 }
 
-// query runs stmt, the statement of chunk, with args and calls fn with
-// each row until it returns false; it returns the rows read.
-func (c *candidates) query(ctx context.Context, stmt *sql.Stmt, chunk []string, args []any, fn func(claimCandidate) bool) (int, error) {
+// keyedCandidate is a candidate of candidates.read's merge of several
+// statements: its row (only the columns of kiln_job_claim_fair when
+// keyed) and whether it came from a fair arm.
+type keyedCandidate struct {
+	job   *kilntype.JobRow
+	keyed bool
+}
+
+// query runs stmt with args and calls fn with each row and whether it
+// is a fair arm's (keyed: the row holds the columns of
+// kiln_job_claim_fair only) until it returns false; it returns the rows
+// read.
+func (c *candidates) query(ctx context.Context, stmt *sql.Stmt, args []any, fn func(*kilntype.JobRow, bool) bool) (int, error) {
 	rows, err := stmt.QueryContext(ctx, args...)
 	if err != nil {
 		return 0, fmt.Errorf("select candidates: %w", err)
@@ -616,21 +607,19 @@ func (c *candidates) query(ctx context.Context, stmt *sql.Stmt, chunk []string, 
 	defer rows.Close()
 	read := 0
 	var (
-		j    claimCandidate
-		arm  sql.NullInt32
-		kind sql.NullString
+		scanned candidate
+		keyed   bool
 	)
 	for rows.Next() {
 		read++
-		if err := rows.Scan(&j.id, &arm, &kind, &j.priority, &j.scheduledAt); err != nil {
+		j := new(kilntype.JobRow)
+		if err := rows.Scan(append(scanned.dests(j), &keyed)...); err != nil {
 			return read, fmt.Errorf("select candidates: %w", err)
 		}
-		if arm.Valid && int(arm.Int32) < len(chunk) {
-			j.kind = chunk[arm.Int32]
-		} else {
-			j.kind = kind.String
+		if err := scanned.fill(j); err != nil {
+			return read, fmt.Errorf("select candidates: %w", err)
 		}
-		if !fn(j) {
+		if !fn(j, keyed) {
 			break
 		}
 	}
@@ -667,7 +656,7 @@ func claim(ctx context.Context, tx *sql.Tx, st *stmts, c *candidates, p *store.J
 	}
 	update := tx.StmtContext(ctx, st.claimUpdateAvailable)
 	var (
-		rows          *sql.Stmt // sqlClaimRows, bound when a round picks jobs
+		rows          *sql.Stmt // sqlClaimRows, bound when a round picks keyed jobs
 		updateWaiting *sql.Stmt // sqlClaimUpdate, bound when a claim takes due waiting jobs
 	)
 	counted := make(moves, 2)
@@ -675,48 +664,53 @@ func claim(ctx context.Context, tx *sql.Tx, st *stmts, c *candidates, p *store.J
 	times := &claimTimes{truncate(p.Now), truncate(p.LeaseExpiresAt)}
 
 	claimed := make([]*kilntype.JobRow, 0, p.Max)
-	picked := make([]int64, 0, min(p.Max, c.limit)) // the IDs a round picks
 	for len(claimed) < p.Max {
 		want := p.Max - len(claimed)
-		picked = picked[:0]
-		read, err := c.read(ctx, excluded, func(j claimCandidate) bool {
-			if limit, ok := p.KindLimits[j.kind]; ok {
-				if taken[j.kind] >= limit {
+		var (
+			picked []*kilntype.JobRow
+			keyed  []int // the positions in picked of the fair arms' jobs
+		)
+		read, err := c.read(ctx, excluded, func(j *kilntype.JobRow, fair bool) bool {
+			if limit, ok := p.KindLimits[j.Kind]; ok {
+				if taken[j.Kind] >= limit {
 					return true
 				}
-				taken[j.kind]++
-				if taken[j.kind] == limit {
-					excluded = append(excluded, j.kind)
+				taken[j.Kind]++
+				if taken[j.Kind] == limit {
+					excluded = append(excluded, j.Kind)
 				}
 			}
-			picked = append(picked, j.id)
+			if fair {
+				keyed = append(keyed, len(picked))
+			}
+			picked = append(picked, j)
 			return len(picked) < want
 		})
 		if err != nil {
 			return nil, err
 		}
-		if len(picked) > 0 {
-			idsJSON := jsonIDs(picked)
+		if len(keyed) > 0 {
 			if rows == nil {
 				rows = tx.StmtContext(ctx, st.claimRows)
 			}
-			before := len(claimed)
-			if claimed, err = readClaimRows(ctx, rows, idsJSON, claimed); err != nil {
+			if err := readKeyedRows(ctx, rows, picked, keyed); err != nil {
 				return nil, err
 			}
-			if len(claimed)-before != len(picked) {
-				return nil, fmt.Errorf("read claimed jobs: %d of %d jobs read", len(claimed)-before, len(picked))
-			}
-			for _, j := range claimed[before:] {
+		}
+		if len(picked) > 0 {
+			ids := make([]int64, len(picked))
+			for i, j := range picked {
+				ids[i] = j.ID
 				markClaimed(j, p, times)
 			}
+			idsJSON := jsonIDs(ids)
 			available, err := execCount(update.ExecContext(ctx, now, p.LeasedBy, leaseExpires, idsJSON))
 			if err != nil {
 				return nil, fmt.Errorf("mark running: %w", err)
 			}
 			counted.move(p.Queue, "available", "running", available, false)
 			waiting := 0
-			if available < len(picked) { // scheduled or retryable jobs that are due
+			if available < len(ids) { // scheduled or retryable jobs that are due
 				if updateWaiting == nil {
 					updateWaiting = tx.StmtContext(ctx, st.claimUpdate)
 				}
@@ -724,9 +718,10 @@ func claim(ctx context.Context, tx *sql.Tx, st *stmts, c *candidates, p *store.J
 					return nil, fmt.Errorf("mark running: %w", err)
 				}
 			}
-			if available+waiting != len(picked) {
-				return nil, fmt.Errorf("mark running: %d of %d jobs updated", available+waiting, len(picked))
+			if available+waiting != len(ids) {
+				return nil, fmt.Errorf("mark running: %d of %d jobs updated", available+waiting, len(ids))
 			}
+			claimed = append(claimed, picked...)
 		}
 		if len(picked) < want && read < c.limit {
 			break // no more candidates
@@ -739,27 +734,43 @@ func claim(ctx context.Context, tx *sql.Tx, st *stmts, c *candidates, p *store.J
 	return claimed, nil
 }
 
-// readClaimRows appends to claimed the jobs whose IDs are in the JSON
-// array ids, as they are before the claim (sqlClaimRows run by stmt), in
-// no particular order.
-func readClaimRows(ctx context.Context, stmt *sql.Stmt, ids string, claimed []*kilntype.JobRow) ([]*kilntype.JobRow, error) {
-	rows, err := stmt.QueryContext(ctx, ids)
+// readKeyedRows replaces the jobs of picked at the positions keyed, which
+// hold the columns of kiln_job_claim_fair only (fairCandidateColumns), by
+// their rows as they are before the claim, read by ID (sqlClaimRows run
+// by stmt).
+func readKeyedRows(ctx context.Context, stmt *sql.Stmt, picked []*kilntype.JobRow, keyed []int) error {
+	ids := make([]int64, len(keyed))
+	at := make(map[int64]int, len(keyed))
+	for i, pos := range keyed {
+		ids[i] = picked[pos].ID
+		at[ids[i]] = pos
+	}
+	rows, err := stmt.QueryContext(ctx, jsonIDs(ids))
 	if err != nil {
-		return claimed, fmt.Errorf("read claimed jobs: %w", err)
+		return fmt.Errorf("read claimed jobs: %w", err)
 	}
 	defer rows.Close()
 	var scanned candidate
+	read := 0
 	for rows.Next() {
 		j, err := scanCandidate(rows, &scanned)
 		if err != nil {
-			return claimed, fmt.Errorf("read claimed jobs: %w", err)
+			return fmt.Errorf("read claimed jobs: %w", err)
 		}
-		claimed = append(claimed, j)
+		pos, ok := at[j.ID]
+		if !ok {
+			return fmt.Errorf("read claimed jobs: job %d not asked for", j.ID)
+		}
+		picked[pos] = j
+		read++
 	}
 	if err := rows.Err(); err != nil {
-		return claimed, fmt.Errorf("read claimed jobs: %w", err)
+		return fmt.Errorf("read claimed jobs: %w", err)
 	}
-	return claimed, nil
+	if read != len(keyed) {
+		return fmt.Errorf("read claimed jobs: %d of %d jobs read", read, len(keyed))
+	}
+	return nil
 }
 
 // compareClaimOrder orders jobs by priority, then ScheduledAt, then ID.

@@ -15,7 +15,6 @@ func TestSQLiteCostStatements(t *testing.T) {
 	dir := filepath.Join("..", "..", "bench", "sqlitecost", "sql")
 	for _, c := range []struct{ file, want string }{
 		{"cand128.sql", sqlClaimCandidates(128, 1)},
-		{"rows.sql", sqlClaimRows},
 		{"claimupd.sql", sqlClaimUpdateAvailable},
 		// fin.sql holds /*ROWS*/ where the harness writes each batch's rows.
 		{"fin.sql", strings.Replace(sqlFinishJobs(1), valuesRows(1, 10), "/*ROWS*/", 1)},

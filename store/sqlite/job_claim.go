@@ -63,8 +63,8 @@ const (
 // the waiting jobs' arm, under one ORDER BY and LIMIT: SQLite runs it as a
 // merge of co-routines, each of which walks its index in claim order, so
 // no row is sorted or copied into a temporary b-tree but the fair arms'
-// index tuples (see claimAvailable). (Before, the
-// available and the waiting jobs were each a CTE with its own ORDER BY
+// index tuples (see claimAvailable). (Before, the available and the
+// waiting jobs were each a CTE with its own ORDER BY
 // and LIMIT, and the merge of the two sorted each CTE's rows again, which
 // SQLite cannot tell are in order: 49 of the 81 VM steps per claimed job,
 // docs/benchmarks.md, "SQLite writer per job, 2026-12-06 eighth session
@@ -197,8 +197,8 @@ const sqlClaimRows = `SELECT ` + claimColumns + ` FROM kiln_job WHERE id IN (SEL
 
 // claimColumns are the columns sqlClaimCandidates (then keyed) and
 // sqlClaimRows return, in scanCandidate's order: those of kiln_job that a
-// claim does not set, named as in claimColumnNames. Three are not read as stored, since each text value
-// read costs two allocations (the driver's copy and its box): queue is
+// claim does not set, named as in claimColumnNames. Three are not read as
+// stored, since each text value read costs two allocations (the driver's copy and its box): queue is
 // NULL (every candidate is of the claim's queue, which JobClaim sets),
 // and tags and metadata are NULL when they hold the empty JSON array and
 // object that most jobs have (scanCandidate restores them).
@@ -237,8 +237,8 @@ func scanCandidate(rows *sql.Rows, c *candidate) (*kilntype.JobRow, error) {
 // for j (the job's own columns) and c (those fill converts), with room for
 // two more that a caller may append (partitionSource.FairOrder's tag and
 // running count), or three (FairOrderBudget's tag, running count and
-// budget), or one (candidates.query's keyed): c's buffer, reused row after row. It clears the slices that a
-// scan would otherwise reuse.
+// budget), or one (candidates.query's keyed): c's buffer, reused row
+// after row. It clears the slices that a scan would otherwise reuse.
 func (c *candidate) dests(j *kilntype.JobRow) []any {
 	c.args, c.metadata = nil, nil
 	if c.dest == nil {
@@ -328,7 +328,8 @@ const maxMergedKinds = 100
 //
 // The claim reads the available jobs of each kind it may take from that
 // kind's ranges of kiln_job_claim_untagged and kiln_job_claim_fair (the
-// keyed jobs, from the front of their fair order), merged in claim order, so its cost
+// keyed jobs, from the front of their fair order, as index entries: the
+// rows of those it takes are read by ID), merged in claim order, so its cost
 // does not grow with the jobs of other kinds queued (see
 // sqlClaimCandidates). With AnyKind it first lists, on a reader, the kinds
 // of the queue's available jobs (one index seek per kind:

@@ -179,14 +179,16 @@ const sqlClaimUpdateAvailable = `UPDATE kiln_job SET state = 'running', attempt 
 WHERE id IN (SELECT value FROM json_each(?4)) AND state = 'available'`
 
 // fairCandidateColumns are claimColumns and keyed as the fair arms of
-// sqlClaimCandidates return them: the columns of kiln_job_claim_fair (a
-// covering read: id, kind, priority, scheduled_at, partition_key), a
-// constant in place of every other column, and keyed = 1, which tells
-// the claim to read the row of the job by ID if it picks it
-// (sqlClaimRows). The other arms return their rows and keyed = 0.
+// sqlClaimCandidates return them: the columns of kiln_job_claim_fair that
+// picking needs (a covering read: id, kind, priority, scheduled_at), a
+// constant in place of every other column (partition_key too: a plain
+// claim's picking does not look at it, and the driver would copy it for
+// every candidate read), and keyed = 1, which tells the claim to read the
+// row of the job by ID if it picks it (sqlClaimRows). The other arms
+// return their rows and keyed = 0.
 const fairCandidateColumns = `id, kind, NULL AS queue, NULL AS args, priority, 0 AS attempt, 0 AS max_attempts,
 	0 AS created_at, scheduled_at, NULL AS tags, NULL AS metadata, NULL AS unique_key, NULL AS last_error,
-	partition_key, 1 AS keyed`
+	'' AS partition_key, 1 AS keyed`
 
 // sqlClaimRows returns (claimColumns of) the jobs whose IDs are in the
 // JSON array ?1, in no particular order: the rows of the keyed jobs that
@@ -751,18 +753,26 @@ func readKeyedRows(ctx context.Context, stmt *sql.Stmt, picked []*kilntype.JobRo
 		return fmt.Errorf("read claimed jobs: %w", err)
 	}
 	defer rows.Close()
-	var scanned candidate
+	var (
+		scanned candidate
+		row     kilntype.JobRow
+	)
 	read := 0
 	for rows.Next() {
-		j, err := scanCandidate(rows, &scanned)
-		if err != nil {
+		// Scanned into row, then copied over the candidate's JobRow: no
+		// second JobRow per job.
+		row = kilntype.JobRow{}
+		if err := rows.Scan(scanned.dests(&row)...); err != nil {
 			return fmt.Errorf("read claimed jobs: %w", err)
 		}
-		pos, ok := at[j.ID]
-		if !ok {
-			return fmt.Errorf("read claimed jobs: job %d not asked for", j.ID)
+		if err := scanned.fill(&row); err != nil {
+			return fmt.Errorf("read claimed jobs: %w", err)
 		}
-		picked[pos] = j
+		pos, ok := at[row.ID]
+		if !ok {
+			return fmt.Errorf("read claimed jobs: job %d not asked for", row.ID)
+		}
+		*picked[pos] = row
 		read++
 	}
 	if err := rows.Err(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
 	"github.com/kilnjobs/kiln/store/sqlite"
 )
@@ -18,18 +19,9 @@ func TestJobsShowProgressAndLog(t *testing.T) {
 	db := newDB(t)
 	id := enqueueID(t, db, "demo.sleep", "--queue", "show")
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, db, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	// Claim the job and report as its worker would.
-	now := time.Now().UTC()
-	jobs, err := st.JobClaim(ctx, &store.JobClaimParams{Queue: "show", Max: 1, AnyKind: true, LeasedBy: "p", LeaseExpiresAt: now.Add(time.Hour), Now: now})
-	if err != nil || len(jobs) != 1 {
-		t.Fatalf("claim: %v, %d jobs", err, len(jobs))
-	}
-	lease := store.JobReportLease{ID: id, LeasedBy: "p", AttemptedAt: *jobs[0].AttemptedAt}
+	st, job, now := claimOnly(t, db, "show", "p")
+	lease := store.JobReportLease{ID: id, LeasedBy: "p", AttemptedAt: *job.AttemptedAt}
 	if ok, err := st.JobProgressSet(ctx, &store.JobProgressSetParams{JobReportLease: lease, Progress: 42}); !ok || err != nil {
 		t.Fatalf("set progress: %v, %v", ok, err)
 	}
@@ -116,4 +108,24 @@ func TestJobsShowAndListCutLongArgs(t *testing.T) {
 	if j := page.Jobs[0]; j.ID != small || j.ArgsTruncated || compactJSON(j.Args) != "{}" {
 		t.Errorf("listed small job %d: truncated %v, args %s", j.ID, j.ArgsTruncated, j.Args)
 	}
+}
+
+// claimOnly opens the SQLite store at db and claims the one job of queue
+// for server at the current time, as a worker would; it returns the store
+// (closed when the test ends), the job and the claim's time.
+func claimOnly(t *testing.T, db, queue, server string) (*sqlite.Store, *kilntype.JobRow, time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	now := time.Now().UTC()
+	jobs, err := st.JobClaim(ctx, &store.JobClaimParams{Queue: queue, Max: 1, AnyKind: true, LeasedBy: server,
+		LeaseExpiresAt: now.Add(time.Hour), Now: now})
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("claim: %v, %d jobs", err, len(jobs))
+	}
+	return st, jobs[0], now
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/kilnjobs/kiln/httpapi"
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
-	"github.com/kilnjobs/kiln/store/sqlite"
 )
 
 // evilKey is a partition key a tenant chose: an OSC sequence that sets
@@ -82,24 +81,15 @@ func TestJobsShowAndListNoRawEscapes(t *testing.T) {
 	id := enqueueID(t, db, "evil.kind", "--any-kind", "--queue", "evq", "--partition", evilKey,
 		"--tag", "t\x1b[31m", "--args", "{\"note\":\"x\u0085\u009b2J\u202e\"}")
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, db, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	now := time.Now().UTC()
 	server := "p\x1b]2;x\a"
-	jobs, err := st.JobClaim(ctx, &store.JobClaimParams{Queue: "evq", Max: 1, AnyKind: true, LeasedBy: server, LeaseExpiresAt: now.Add(time.Hour), Now: now})
-	if err != nil || len(jobs) != 1 {
-		t.Fatalf("claim: %v, %d jobs", err, len(jobs))
-	}
-	lease := store.JobReportLease{ID: id, LeasedBy: server, AttemptedAt: *jobs[0].AttemptedAt}
+	st, job, now := claimOnly(t, db, "evq", server)
+	lease := store.JobReportLease{ID: id, LeasedBy: server, AttemptedAt: *job.AttemptedAt}
 	if ok, err := st.JobLogAppend(ctx, &store.JobLogAppendParams{JobReportLease: lease, Keep: 10, Lines: []store.JobLogAppendLine{
 		{At: now, Message: "fetched \x1b]52;c;cm0gLXJmIH4=\a"}}}); !ok || err != nil {
 		t.Fatalf("append log: %v, %v", ok, err)
 	}
 	finished := now.Add(time.Second)
-	if _, err := st.JobFinishMany(ctx, []*store.JobFinishParams{{ID: id, LeasedBy: server, AttemptedAt: *jobs[0].AttemptedAt,
+	if _, err := st.JobFinishMany(ctx, []*store.JobFinishParams{{ID: id, LeasedBy: server, AttemptedAt: *job.AttemptedAt,
 		State: kilntype.JobStateRetryable, ScheduledAt: now.Add(time.Hour), Now: finished,
 		Attempt: kilntype.JobAttempt{JobID: id, Attempt: 1, StartedAt: now, FinishedAt: &finished, Server: server,
 			Outcome: kilntype.AttemptFailed, Error: "upstream said: \x1b[2J\x1b[Hall good\nsecond line", Trace: "goroutine 1:\n\tmain.go:1 \x9b"}}}); err != nil {

@@ -33,7 +33,8 @@ const MaxRateLimitPeriod = kilntype.MaxRateLimitPeriod
 
 // MaxRateLimitBucket bounds the time a spent rate budget takes to fill
 // again, (Burst+1) × Period/Limit: 100 years of 365 days
-// (RateLimit.Validate refuses a larger Burst, field "burst").
+// (RateLimit.Validate refuses a larger Burst, field "burst"). Re-exported
+// from kilntype.
 const MaxRateLimitBucket = kilntype.MaxRateLimitBucket
 
 // RateLimiter is implemented by a Worker whose kind has a rate limit by

@@ -17,11 +17,18 @@ type bucketArgs struct{ N int }
 
 func (bucketArgs) Kind() string { return "bucket" }
 
-// bucketWorker counts the jobs it ran.
+// bucketWorker counts the jobs it ran; its kind's default rate limit is
+// the longest bucket a limit may have at an interval of 366 days: 99
+// starts, then one per 366 days.
 type bucketWorker struct {
 	kiln.WorkerDefaults[bucketArgs]
 	done *atomic.Int64
 }
+
+// longestBucket is bucketWorker's rate limit.
+var longestBucket = kiln.RateLimit{Limit: 1, Period: kiln.MaxRateLimitPeriod, Burst: 98}
+
+func (bucketWorker) RateLimit() kiln.RateLimit { return longestBucket }
 
 func (w bucketWorker) Work(context.Context, *kiln.Job[bucketArgs]) error {
 	w.done.Add(1)
@@ -35,7 +42,8 @@ func (w bucketWorker) Work(context.Context, *kiln.Job[bucketArgs]) error {
 // 292 years, and whose full bucket, which cuts the debt when a limit is
 // set, wrapped negative and reset a spent budget to full), naming the
 // field; and under the longest bucket it accepts (99 starts of one per
-// 366 days) a spent budget stays spent when the same limit is set again.
+// 366 days, the worker's default) a spent budget stays spent when the
+// same limit is set again at run time.
 func TestRateLimitLongBucket(t *testing.T) {
 	for name, open := range map[string]func(t *testing.T) store.Store{
 		"SQLite":     func(t *testing.T) store.Store { return openStore(t, filepath.Join(t.TempDir(), "kiln.db")) },
@@ -52,10 +60,10 @@ func TestRateLimitLongBucket(t *testing.T) {
 			if !errors.As(err, &ve) || ve.Field != "burst" {
 				t.Fatalf("RateLimitSet(1/366 days+1000) = %v; want a *ValidationError of field burst", err)
 			}
-			longest := kiln.RateLimit{Limit: 1, Period: kiln.MaxRateLimitPeriod, Burst: 98}
-			if err := c.RateLimitSet(ctx, "bucket", false, longest); err != nil {
-				t.Fatal(err)
-			}
+			// The limit is the worker's default, in force from the first
+			// claim (an override reaches a running client's claims at its
+			// next read of the overrides).
+			longest := longestBucket
 			var batch []kiln.EnqueueParams
 			for i := range 120 {
 				batch = append(batch, kiln.EnqueueParams{Args: bucketArgs{N: i}})

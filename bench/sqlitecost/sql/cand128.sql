@@ -16,7 +16,7 @@ WHERE state = 'available' AND fair_seq IS NULL AND queue = (SELECT queue FROM un
 UNION ALL
 SELECT * FROM (SELECT id, kind, NULL AS queue, NULL AS args, priority, 0 AS attempt, 0 AS max_attempts,
 	0 AS created_at, scheduled_at, NULL AS tags, NULL AS metadata, NULL AS unique_key, NULL AS last_error,
-	partition_key, 1 AS keyed FROM kiln_job INDEXED BY kiln_job_claim_fair
+	'' AS partition_key, 1 AS keyed FROM kiln_job INDEXED BY kiln_job_claim_fair
 WHERE state = 'available' AND partition_key <> '' AND fair_seq IS NOT NULL AND queue = (SELECT queue FROM unpaused) AND kind = ?5 AND scheduled_at <= ?2
 ORDER BY priority, fair_seq, id LIMIT 128)
 UNION ALL

@@ -226,13 +226,19 @@ const claimColumnNames = `id, kind, queue, args, priority, attempt, max_attempts
 // a candidate of 576 each.
 func scanCandidate(rows *sql.Rows, c *candidate) (*kilntype.JobRow, error) {
 	j := new(kilntype.JobRow)
-	if err := rows.Scan(c.dests(j)...); err != nil {
-		return nil, err
-	}
-	if err := c.fill(j); err != nil {
+	if err := scanCandidateInto(rows, c, j); err != nil {
 		return nil, err
 	}
 	return j, nil
+}
+
+// scanCandidateInto reads one row of claimColumns into j, as
+// scanCandidate does into a new row.
+func scanCandidateInto(rows *sql.Rows, c *candidate, j *kilntype.JobRow) error {
+	if err := rows.Scan(c.dests(j)...); err != nil {
+		return err
+	}
+	return c.fill(j)
 }
 
 // dests returns the destinations of a row of claimColumns, in their order,
@@ -762,10 +768,7 @@ func readKeyedRows(ctx context.Context, stmt *sql.Stmt, picked []*kilntype.JobRo
 		// Scanned into row, then copied over the candidate's JobRow: no
 		// second JobRow per job.
 		row = kilntype.JobRow{}
-		if err := rows.Scan(scanned.dests(&row)...); err != nil {
-			return fmt.Errorf("read claimed jobs: %w", err)
-		}
-		if err := scanned.fill(&row); err != nil {
+		if err := scanCandidateInto(rows, &scanned, &row); err != nil {
 			return fmt.Errorf("read claimed jobs: %w", err)
 		}
 		pos, ok := at[row.ID]

@@ -7,8 +7,8 @@
 #
 # BEFORE_COMMIT is the build compared against (usually the session's start);
 # the after build is the checkout this script is in. SECTIONS is a
-# space-separated subset of: flowpg keys100 flowlite pairs krf burn litepairs
-# continuous million scale (default: all). Every run is preceded by a VACUUM of the
+# space-separated subset of: flowpg keys100 flowlite litekeys pairs krf burn
+# litepairs continuous million scale (default: all). Every run is preceded by a VACUUM of the
 # test database's catalogs (every benchmark creates and drops a schema, and a
 # bloated pg_attribute made CPU per job drift upward run after run), and the
 # before/after pairs alternate their order (A B, then B A). FLOW_ROUNDS
@@ -17,7 +17,7 @@
 set -euo pipefail
 before=${1:?usage: remeasure.sh BEFORE_COMMIT [OUT_FILE] [SECTIONS]}
 out=${2:-/tmp/remeasure.out}
-sections=${3:-"flowpg keys100 flowlite pairs krf burn litepairs continuous million scale"}
+sections=${3:-"flowpg keys100 flowlite litekeys pairs krf burn litepairs continuous million scale"}
 db=${KILN_BENCH_DATABASE:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=/tmp/remeasure-bin
@@ -88,6 +88,18 @@ if has flowlite; then
 		for b in $order; do
 			b="Benchmark$b\$"
 			log "flowlite $b r$r" lite after "$b" 50000x
+		done
+	done
+fi
+if has litekeys; then
+	# SQLite burn-downs, plain and per key (1,000 keys, limit 1), in both
+	# builds: per key ÷ plain of each build, and after ÷ before of each
+	# benchmark, within a round. Even rounds run in reverse order.
+	for r in $(seq "${LITE_ROUNDS:-3}"); do
+		if [ $((r % 2)) = 1 ]; then order="before:BurnDown before:BurnDownPartitionLimit after:BurnDown after:BurnDownPartitionLimit"
+		else order="after:BurnDownPartitionLimit after:BurnDown before:BurnDownPartitionLimit before:BurnDown"; fi
+		for o in $order; do
+			log "litekeys ${o%%:*} Benchmark${o#*:}\$ r$r" lite "${o%%:*}" "Benchmark${o#*:}\$" 50000x
 		done
 	done
 fi

@@ -54,17 +54,22 @@ def main():
         m = re.match(r"flowpg (\w+) r(\d+)", label)
         if m:
             tabs = round_tables(body)
-            flow.setdefault(m.group(2), {})[m.group(1)] = (num(tabs[0]["kiln"]["burn-down (jobs/s)"]), load) if tabs else None
+            if tabs:
+                k = tabs[0]["kiln"]
+                db, proc = num(k.get("CPU per job, db server")), num(k.get("CPU per job, this process"))
+                flow.setdefault(m.group(2), {})[m.group(1)] = (num(k["burn-down (jobs/s)"]), db, db + proc, load)
     if flow:
-        print("## flow control, PostgreSQL (jobs/s, load)")
-        ratios = {"perkey": [], "rate": []}
-        for r, d in sorted(flow.items()):
+        print("## flow control, PostgreSQL (jobs/s, db CPU µs/job, total CPU µs/job, load)")
+        for r, d in sorted(flow.items(), key=lambda x: int(x[0])):
             print("  round", r, d)
-            for k in ratios:
-                if d.get(k) and d.get("plain"):
-                    ratios[k].append(d[k][0] / d["plain"][0])
-        for k, v in ratios.items():
-            print("  %s ÷ plain: %s  (%s)" % (k, mmm(v), ", ".join("%.2f" % x for x in v)))
+        for k in ("perkey", "rate"):
+            rounds = [d for d in flow.values() if d.get(k) and d.get("plain")]
+            if not rounds:
+                continue
+            for name, i, inverse in (("jobs/s", 0, False), ("db CPU per job", 1, True), ("total CPU per job", 2, True)):
+                v = [d["plain"][i] / d[k][i] if inverse else d[k][i] / d["plain"][i] for d in rounds]
+                how = "plain ÷ %s" % k if inverse else "%s ÷ plain" % k
+                print("  %s, %s: %s  (%s)" % (name, how, mmm(v), ", ".join("%.2f" % x for x in v)))
     flow = {}
     for label, t, load, body in all_runs:
         m = re.match(r"flowlite Benchmark(\w+)\$ r(\d+)", label)
@@ -80,6 +85,26 @@ def main():
                     ratios.setdefault(k, []).append(d[k][0] / d["BurnDown"][0])
         for k, v in ratios.items():
             print("  %s ÷ plain: %s  (%s)" % (k, mmm(v), ", ".join("%.2f" % x for x in v)))
+    keys = {}
+    for label, t, load, body in all_runs:
+        m = re.match(r"litekeys (before|after) Benchmark(\w+)\$ r(\d+)", label)
+        if m and lite(body):
+            keys.setdefault(m.group(3), {})[(m.group(1), m.group(2))] = lite(body) + (load,)
+    if keys:
+        print("## SQLite per key (jobs/s, cpu µs/job, allocs, load)")
+        for r, d in sorted(keys.items(), key=lambda x: int(x[0])):
+            print("  round", r, d)
+        pk, plain = "BurnDownPartitionLimit", "BurnDown"
+        for b in ("before", "after"):
+            rounds = [d for d in keys.values() if (b, pk) in d and (b, plain) in d]
+            print("  %s: per key ÷ plain jobs/s %s, CPU per job plain ÷ per key %s" % (
+                b, mmm([d[(b, pk)][0] / d[(b, plain)][0] for d in rounds]),
+                mmm([d[(b, plain)][1] / d[(b, pk)][1] for d in rounds])))
+        for bench in (plain, pk):
+            rounds = [d for d in keys.values() if ("after", bench) in d and ("before", bench) in d]
+            print("  %s: after ÷ before jobs/s %s, CPU per job before ÷ after %s" % (
+                bench, mmm([d[("after", bench)][0] / d[("before", bench)][0] for d in rounds]),
+                mmm([d[("before", bench)][1] / d[("after", bench)][1] for d in rounds])))
     for sect, parse in (("keys100", "pg"), ("pairs", "pg"), ("litepairs", "lite")):
         pairs = {}
         for label, t, load, body in all_runs:

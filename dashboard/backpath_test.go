@@ -1,11 +1,16 @@
 package dashboard_test
 
 import (
+	"context"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/kilnjobs/kiln"
 )
 
 // postDirect serves a same-origin form POST to path straight from e's
@@ -71,5 +76,51 @@ func TestBackPathHostile(t *testing.T) {
 		if loc := e.postDirect(rt.path, form).Header().Get("Location"); loc != "/jobs?state=scheduled&kind=a%20b" {
 			t.Errorf("POST %s back=/jobs?state=scheduled&kind=a%%20b: redirected to %q", rt.path, loc)
 		}
+	}
+}
+
+// TestBackPathEscapedID checks that a page whose path holds escaped
+// characters (a recurring ID with "%", "?", "#" and a space) sends a back
+// field and a live-update URL that name that page again: action forms
+// come back to it, not to the list, and the poll reaches it.
+func TestBackPathEscapedID(t *testing.T) {
+	e := newEnv(t, nil)
+	const id = "50% off?#a b"
+	if _, err := e.client.RecurringAddOrUpdate(context.Background(), kiln.RecurringJob{ID: id, Schedule: "0 3 * * *", Args: okArgs{}}); err != nil {
+		t.Fatal(err)
+	}
+	page := "/recurring/" + url.PathEscape(id)
+	code, body := e.get(t, page)
+	if code != http.StatusOK {
+		t.Fatalf("GET %s: %d", page, code)
+	}
+	m := regexp.MustCompile(`name="back" value="([^"]*)"`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("GET %s: no back field in the page", page)
+	}
+	back := html.UnescapeString(m[1])
+	if back != page {
+		t.Errorf("back field %q, want %q", back, page)
+	}
+	resp := e.post(t, page+"/pause", map[string][]string{"back": {back}})
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != page {
+		t.Errorf("POST %s/pause: %d to %q, want 303 to %q", page, resp.StatusCode, loc, page)
+	}
+	live := regexp.MustCompile(`hx-get="([^"]*partial=live)"`).FindStringSubmatch(body)
+	if live == nil {
+		t.Fatalf("GET %s: no live-update URL in the page", page)
+	}
+	liveURL := html.UnescapeString(live[1])
+	if want := page + "?partial=live"; !strings.HasSuffix(liveURL, want) {
+		t.Errorf("live-update URL %q, want it to end in %q", liveURL, want)
+	}
+	resp, err := noRedirects.Get(e.srv.URL + liveURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET %s: %d", liveURL, resp.StatusCode)
 	}
 }

@@ -62,7 +62,7 @@ func (h *handler) jobList(w http.ResponseWriter, r *http.Request) {
 	d := &jobListData{Filter: jobFilter{
 		State: q.Get("state"), Queue: strings.TrimSpace(q.Get("queue")), Kind: strings.TrimSpace(q.Get("kind")),
 		Tag: strings.TrimSpace(q.Get("tag")), Text: strings.TrimSpace(q.Get("q")),
-	}, Back: r.URL.Path + queryWithout(r, "partial"), ArgsHidden: h.hideArgs(r)}
+	}, Back: pagePath(r), ArgsHidden: h.hideArgs(r)}
 	params := &kiln.JobListParams{Limit: jobPageSize}
 	if c := q.Get("cursor"); c != "" {
 		n, err := strconv.ParseInt(c, 10, 64)

@@ -138,7 +138,7 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	p.Prefix = h.opts.Prefix
 	p.ReadOnly = h.opts.ReadOnly || isViewer(r)
 	p.Now = time.Now().UTC()
-	p.Back = r.URL.Path + queryWithout(r, "partial")
+	p.Back = pagePath(r)
 	sep := "?"
 	if strings.Contains(p.Back, "?") {
 		sep = "&"
@@ -215,6 +215,14 @@ func takeFlash(w http.ResponseWriter, r *http.Request, cookiePath string) *flash
 		return nil
 	}
 	return &f
+}
+
+// pagePath returns r's path as it was sent (escaped: a recurring ID's "%",
+// "?" or "#" stays part of the path) and its query without "partial":
+// the page's own address relative to Prefix, for forms to come back to
+// and for live updates to poll.
+func pagePath(r *http.Request) string {
+	return r.URL.EscapedPath() + queryWithout(r, "partial")
 }
 
 // backPath returns the form's "back" field when it is a dashboard path

@@ -239,7 +239,9 @@ type explainPlan struct {
 // running jobs of the key, kind and key its index conditions: an index
 // scan, not a bitmap scan), with no sort of the candidates (the jobs taken
 // are sorted by key, to rank them within their key or, under a limit of 1,
-// keep each key's first) and no sequential scan.
+// keep each key's first) and no sequential scan; and that the UPDATE, and
+// counted, find the picked jobs by their row addresses (TID scans), not by
+// primary key.
 func TestPartitionInOrderPlan(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -306,6 +308,9 @@ SELECT 'k', 'q', '{}', CASE WHEN g <= 200 THEN 'running' ELSE 'available' END, 1
 		case strings.Contains(plan, "JIT") || strings.Contains(taken, "Sort") || strings.Contains(taken, "Bitmap") ||
 			strings.Contains(running, "Bitmap"):
 			t.Errorf("%s: JIT, or a sort or a bitmap scan of the candidates\n%s", mode, plan)
+		case strings.Count(plan, "Tid Scan on kiln_job") != 2 || !strings.Contains(plan, "Tid Scan on kiln_job j") ||
+			strings.Contains(plan, "kiln_job_pkey"):
+			t.Errorf("%s: want the UPDATE and counted to find the picked jobs by their addresses (two TID scans, no primary-key lookup)\n%s", mode, plan)
 		}
 	}
 }

@@ -428,20 +428,57 @@ FROM walked AS w LEFT JOIN claimed AS c ON true`
 // kind run than it may read. It keeps the first $4 with room and stops
 // reading there: in a burn-down over many keys, the jobs at the front of
 // the claim order are mostly of keys with nothing running, and it reads
-// about as many rows as the plain claim does. picked keeps, of those, each
-// key's first jobs in claim order up to its room (a sort of the few rows
-// taken, by key, and their rank within the key by a window function; under
-// a limit of 1, sqlPartitionInOrderOne, where every job taken with a key
-// has a room of 1, the key's first by DISTINCT ON over the same sort: no
-// window function, 3.8k database instructions less per claimed and
-// finished job in storecost's burn-down over 1,000 keys, docs/benchmarks.md,
-// "PostgreSQL per key, pgwalk, 2026-12-07 thirteenth session"). The
+// about as many rows as the plain claim does. taken keeps of each job its
+// row address (ctid), its number n (claim order), and what picked needs to
+// choose. picked keeps, of those, each key's first jobs in claim order up
+// to its room (a sort of the few rows taken, by key, and their rank within
+// the key by n, a window function); under a limit of 1
+// (sqlPartitionInOrderOne), where every job taken with a key has a room of
+// 1, the key's first by DISTINCT ON over the same sort (no window function,
+// 3.8k database instructions less per claimed and finished job in
+// storecost's burn-down over 1,000 keys, docs/benchmarks.md, "PostgreSQL
+// per key, pgwalk, 2026-12-07 thirteenth session"), and since 2026-12-07
+// by an int8 instead of the key's text: the key's hash
+// (hashtextextended), or for a job without a key -n, a group of its own.
+// Two keys with the same hash (or a hash equal to a job's -n) make one
+// group, whose first job alone is picked: the other key, which may have
+// room, skips its turn in this claim (its job stays available, for the next
+// one), and no key ever gets more than its one job. The
 // running jobs are those committed when the statement starts: under the
 // kind's advisory lock, taken by an earlier statement of the same
 // transaction (sqlRoundSettings, as for sqlPartitionRound), every claim of
-// the kind that committed before is counted, and none commits meanwhile. A
-// job picked was locked by this statement, so the UPDATE finds every one
-// and counted counts picked, as sqlClaimPlain's.
+// the kind that committed before is counted, and none commits meanwhile.
+//
+// The UPDATE finds the picked jobs by their row addresses (a TID scan, one
+// heap fetch each; sequential scans are off in the transaction, see
+// sqlRoundSettings), as the rounds' does, where it looked each up by
+// primary key (an index descent, then the heap fetch). The address taken
+// keeps is that of the row version that its lock took. That is the version
+// the statement's snapshot sees, unless another transaction changed the
+// job after the snapshot was taken and before the lock, and left it
+// available, due, of the queue and kind and past the mark (the lock
+// re-checks those on the newest version, READ COMMITTED): then the lock
+// takes the newest version, which the snapshot does not see, and neither
+// does the UPDATE's TID scan, under the same snapshot (by primary key, it
+// found the old version and followed it to the new one). Such a job is
+// locked but not claimed: it stays available until this transaction ends,
+// for a later claim. So counted does not count picked, as sqlClaimPlain's
+// does, but the picked jobs that the snapshot sees by the same addresses
+// (sqlCountPickedSeen: a second TID scan): they are the UPDATE's rows,
+// since the statement holds every picked row's lock (nothing changes them
+// in between) and its own UPDATE does not change what its snapshot sees.
+// No job is claimed twice (each was locked by this statement and found
+// available), none is lost (a job picked and not claimed stays available,
+// and the claim returns fewer than $4 jobs, so its mark does not move past
+// it: claimMarks.done), no key runs more than its limit (a job not claimed
+// does not run), and the counters move by the jobs claimed
+// (TestPartitionInOrderChangedAfterSnapshot). Under callgrind, in
+// storecost's burn-down over 1,000 keys at a limit of 1 (claims of 180 and
+// 20 in turn), the addresses, a narrower taken and the int8 of
+// DISTINCT ON cost 6.7k instructions per claimed and finished job less,
+// where the count by address costs 1.6k of what the UPDATE by address saves
+// (docs/benchmarks.md, "PostgreSQL in-order claim by row address (pgcount,
+// 2026-12-07 sixteenth session)").
 //
 // Each row is a claimed job followed by whether the jobs picked are the
 // first rows that taken read (numbered 1 to their count: one aggregate
@@ -462,18 +499,22 @@ FROM walked AS w LEFT JOIN claimed AS c ON true`
 // (docs/benchmarks.md, "PostgreSQL per key, pgkey8, 2026-12-07 twelfth
 // session").
 var (
-	sqlPartitionInOrder = partitionInOrder(`	SELECT r.id, r.n FROM (
-		SELECT id, n, room, row_number() OVER (PARTITION BY partition_key ORDER BY priority, scheduled_at, id) AS rank
+	sqlPartitionInOrder = partitionInOrder(`w.ctid, w.partition_key, w.room, w.n`, `	SELECT r.ctid, r.n FROM (
+		SELECT ctid, n, room, row_number() OVER (PARTITION BY partition_key ORDER BY n) AS rank
 		FROM taken
 	) AS r
 	WHERE r.rank <= r.room`)
-	sqlPartitionInOrderOne = partitionInOrder(`	SELECT DISTINCT ON (partition_key, CASE WHEN partition_key = '' THEN n END) id, n FROM taken
-	ORDER BY partition_key, CASE WHEN partition_key = '' THEN n END, n`)
+	sqlPartitionInOrderOne = partitionInOrder(`w.ctid, w.n,
+		CASE WHEN w.partition_key = '' THEN -w.n ELSE hashtextextended(w.partition_key, 0) END AS k`,
+		`	SELECT DISTINCT ON (k) ctid, n FROM taken
+	ORDER BY k, n`)
 )
 
-// partitionInOrder returns sqlPartitionInOrder's text with picked for the
-// body of its CTE picked: the id and n of the jobs of taken to claim.
-func partitionInOrder(picked string) string {
+// partitionInOrder returns sqlPartitionInOrder's text with columns for the
+// columns of its CTE taken (of w: ctid, partition_key, n and room) and
+// picked for the body of its CTE picked: the ctid and n of the jobs of
+// taken to claim.
+func partitionInOrder(columns, picked string) string {
 	return `WITH paused AS MATERIALIZED (
 	SELECT FROM {s}.kiln_queue WHERE name = $1 AND paused
 ),
@@ -490,8 +531,8 @@ wide AS MATERIALIZED (
 	SELECT count(*) >= $13::integer AS wide FROM running
 ),
 taken AS MATERIALIZED (
-	SELECT w.id, w.partition_key, w.priority, w.scheduled_at, w.room, w.n FROM (
-		SELECT c.id, c.partition_key, c.priority, c.scheduled_at, row_number() OVER () AS n,
+	SELECT ` + columns + ` FROM (
+		SELECT c.ctid, c.partition_key, row_number() OVER () AS n,
 			CASE WHEN c.partition_key = '' THEN $4::integer
 			WHEN NOT (SELECT wide FROM wide) AND c.partition_key NOT IN (SELECT partition_key FROM running) THEN $6::integer
 			WHEN NOT (SELECT wide FROM wide) AND $6::integer = 1 THEN 0
@@ -501,7 +542,7 @@ taken AS MATERIALIZED (
 				ORDER BY partition_key, id
 				LIMIT $6::integer) AS r)::integer END AS room
 		FROM (
-			SELECT id, partition_key, priority, scheduled_at FROM {s}.kiln_job
+			SELECT ctid, partition_key FROM {s}.kiln_job
 			WHERE state = 'available' AND queue = $1 AND kind = $2 AND scheduled_at <= $3
 				AND (priority, scheduled_at, id) > ($10::integer, $11::timestamptz, $12::bigint)
 				AND NOT EXISTS (SELECT FROM paused)
@@ -516,13 +557,26 @@ taken AS MATERIALIZED (
 picked AS MATERIALIZED (
 ` + picked + `
 ),
-` + sqlCountPicked + `
+` + sqlCountPickedSeen + `
 UPDATE {s}.kiln_job AS j SET ` + claimSet("$3", "$7", "$8", "$9") + `
-WHERE EXISTS (SELECT FROM async) AND j.id = ANY(ARRAY(SELECT id FROM picked))
+WHERE EXISTS (SELECT FROM async) AND j.ctid = ANY(ARRAY(SELECT ctid FROM picked))
 RETURNING ` + qualified("j", jobColumns) + `,
 	(SELECT count(*) = coalesce(max(n), 0) FROM picked),
 	(SELECT wide FROM wide)`
 }
+
+// sqlCountPickedSeen is the counted CTE of sqlPartitionInOrder: the
+// counter deltas of the picked jobs (ctid) that its UPDATE moves from
+// available to running in queue $1, those whose row version at that
+// address the statement's snapshot sees (a TID scan under the same
+// snapshot as the UPDATE's; see sqlPartitionInOrder).
+const sqlCountPickedSeen = `counted AS (
+	INSERT INTO {s}.kiln_job_count_delta (queue, state, jobs, finished)
+	SELECT $1, d.state, d.jobs, 0
+	FROM (SELECT count(*) AS n FROM {s}.kiln_job WHERE ctid = ANY(ARRAY(SELECT ctid FROM picked))) AS c,
+		LATERAL (VALUES ('running', c.n), ('available', -c.n)) AS d(state, jobs)
+	WHERE c.n > 0
+)`
 
 // partitionRound returns sqlPartitionRound's text with now for its time
 // ($10) and tail for its CTEs of the jobs without a key and its UPDATE.

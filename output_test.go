@@ -192,6 +192,16 @@ func TestSetOutputOutsideAClient(t *testing.T) {
 	if err := job.SetOutput(map[string]string{"kiln_enc": "x"}); err == nil {
 		t.Error("SetOutput with the reserved key kiln_enc: no error")
 	}
+	// Nested deeper than SQLite's JSON functions read (and than a job's
+	// JSON could embed for encoding/json): refused, naming the limit.
+	deep := json.RawMessage(strings.Repeat("[", 1001) + strings.Repeat("]", 1001))
+	var verr *kiln.ValidationError
+	if err := job.SetOutput(deep); !errors.As(err, &verr) || verr.Field != "output" || !strings.Contains(err.Error(), "at most 1000") {
+		t.Errorf("SetOutput nested 1,001 deep: %v, want a *ValidationError for output naming the limit 1000", err)
+	}
+	if err := job.SetOutput(json.RawMessage(strings.Repeat("[", 1000) + strings.Repeat("]", 1000))); err != nil {
+		t.Errorf("SetOutput nested 1,000 deep: %v", err)
+	}
 	if err := job.SetOutput(json.RawMessage(`{"ok":true}`)); err != nil {
 		t.Errorf("SetOutput: %v", err)
 	}

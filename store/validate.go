@@ -16,6 +16,11 @@ import (
 // bytes: numbers are kept exactly up to this length by every store.
 const MaxJSONNumberLength = jsoncheck.MaxNumberLength
 
+// MaxJSONDepth caps how deep arrays and objects nest in args, metadata
+// and outputs (SQLite's JSON functions refuse deeper values); see
+// CheckJSON.
+const MaxJSONDepth = jsoncheck.MaxDepth
+
 // ValidateJobInsert checks the values of p that a store must keep exactly,
 // as every backend's JobInsertMany (and RecurringEnqueue) does before it
 // writes anything, so that no backend truncates or refuses what another

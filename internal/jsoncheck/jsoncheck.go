@@ -19,11 +19,19 @@ import (
 // bytes: numbers are kept exactly up to this length by every store.
 const MaxNumberLength = 100
 
+// MaxDepth caps how deep arrays and objects nest in args, metadata and
+// outputs: SQLite's JSON functions refuse a value nested deeper than
+// 1,000 ("malformed JSON"), and a value at encoding/json's own limit
+// (10,000) could not be decoded once embedded in a job's JSON (the HTTP
+// API's, `kiln jobs show --json`).
+const MaxDepth = 1000
+
 // Check returns a *kilntype.ValidationError for field unless b is one
 // valid JSON value that every store keeps exactly: valid UTF-8, no \u0000
 // (NUL) and no unpaired surrogate escape in its strings (PostgreSQL's
-// jsonb refuses both), and numbers of at most MaxNumberLength bytes
-// within float64's range. It is store.CheckJSON; see there.
+// jsonb refuses both), numbers of at most MaxNumberLength bytes within
+// float64's range, and arrays and objects nested at most MaxDepth deep.
+// It is store.CheckJSON; see there.
 func Check(field string, b []byte) error {
 	bad := func(format string, args ...any) error {
 		return &kilntype.ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
@@ -44,8 +52,17 @@ func Check(field string, b []byte) error {
 		}
 		return bad("not valid UTF-8 (byte 0x%02x at offset %d)", b[i], i)
 	}
+	depth := 0
 	for i := 0; i < len(b); {
 		switch c := b[i]; {
+		case c == '[' || c == '{':
+			if depth++; depth > MaxDepth {
+				return bad("nested more than %d deep (at offset %d); at most %d", MaxDepth, i, MaxDepth)
+			}
+			i++
+		case c == ']' || c == '}':
+			depth--
+			i++
 		case c == '"':
 			end, err := checkJSONString(b, i)
 			if err != nil {

@@ -40,21 +40,33 @@ SELECT ` + jobColumns + ` FROM moved`
 
 // replaceUnique applies the UniqueReplace of the rows at indexes skipped
 // whose results hold a waiting job, in one statement, and updates their
-// results. Of several rows of one call that hold the same job, the last
-// one's values are applied (as if inserted one after the other), and each
-// of their results holds the job as it is after.
+// results. Several rows of one call that hold the same job are folded in
+// their order, as if inserted one after the other (as SQLite applies
+// them): the args and partition key are those of the last row that
+// replaces the args, the schedule and state those of the last row that
+// replaces the schedule; each of their results holds the job as it is
+// after its own row (as SQLite's).
 func (s *Store) replaceUnique(ctx context.Context, q querier, rows []insertedRow, skipped []int, results []store.JobInsertResult) error {
-	last := map[int64]int{} // job ID -> index of the last row replacing it
+	type fold struct{ args, schedule int } // indexes of rows; -1: none
+	folds := map[int64]*fold{}
 	var order []int64
 	for _, i := range skipped {
 		res := results[i]
 		if res.Job == nil || !rows[i].replace.Any() || !store.Replaceable(res.Job.State) {
 			continue
 		}
-		if _, seen := last[res.Job.ID]; !seen {
+		f := folds[res.Job.ID]
+		if f == nil {
+			f = &fold{args: -1, schedule: -1}
+			folds[res.Job.ID] = f
 			order = append(order, res.Job.ID)
 		}
-		last[res.Job.ID] = i
+		if rows[i].replace.Args {
+			f.args = i
+		}
+		if rows[i].replace.Schedule {
+			f.schedule = i
+		}
 	}
 	if len(order) == 0 {
 		return nil
@@ -64,9 +76,16 @@ func (s *Store) replaceUnique(ctx context.Context, q querier, rows []insertedRow
 	replaceArgs, replaceSchedule := make([]bool, n), make([]bool, n)
 	scheduledAt := make([]time.Time, n)
 	for k, id := range order {
-		r := rows[last[id]]
-		ids[k], args[k], states[k], keys[k] = id, string(r.job.Args), string(r.job.State), r.job.Partition
-		replaceArgs[k], replaceSchedule[k], scheduledAt[k] = r.replace.Args, r.replace.Schedule, r.job.ScheduledAt
+		f := folds[id]
+		ids[k], args[k] = id, "null" // args not replaced: never read, but valid jsonb
+		if f.args >= 0 {
+			r := rows[f.args]
+			args[k], keys[k], replaceArgs[k] = string(r.job.Args), r.job.Partition, true
+		}
+		if f.schedule >= 0 {
+			r := rows[f.schedule]
+			states[k], scheduledAt[k], replaceSchedule[k] = string(r.job.State), r.job.ScheduledAt, true
+		}
 	}
 	changed, err := scanJobs(q.Query(ctx, s.sql(sqlReplaceUnique), ids, args, replaceArgs, scheduledAt, states, replaceSchedule, keys))
 	if err != nil {
@@ -76,14 +95,39 @@ func (s *Store) replaceUnique(ctx context.Context, q querier, rows []insertedRow
 	for _, j := range changed {
 		byID[j.ID] = j
 	}
+	// Each result holds the job as it is after its own row: the args of
+	// the last row up to it that replaces args (or the job's own, as the
+	// insert read it), the schedule likewise, the rest as the statement
+	// left it.
+	before := map[int64]*kilntype.JobRow{}
+	upTo := map[int64]*fold{}
 	for _, i := range skipped {
 		if results[i].Job == nil || !rows[i].replace.Any() {
 			continue
 		}
-		if j, ok := byID[results[i].Job.ID]; ok {
-			copied := *j
-			results[i].Job, results[i].UniqueReplaced = &copied, true
+		id := results[i].Job.ID
+		j, ok := byID[id]
+		if !ok {
+			continue
 		}
+		if before[id] == nil {
+			before[id], upTo[id] = results[i].Job, &fold{args: -1, schedule: -1}
+		}
+		f := upTo[id]
+		if rows[i].replace.Args {
+			f.args = i
+		}
+		if rows[i].replace.Schedule {
+			f.schedule = i
+		}
+		copied := *j
+		if f.args < 0 {
+			copied.Args, copied.Partition = before[id].Args, before[id].Partition
+		}
+		if f.schedule < 0 {
+			copied.ScheduledAt, copied.State = before[id].ScheduledAt, before[id].State
+		}
+		results[i].Job, results[i].UniqueReplaced = &copied, true
 	}
 	return nil
 }

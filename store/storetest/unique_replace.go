@@ -146,6 +146,36 @@ func testUniqueReplace(t *testing.T, newStore NewStoreFunc) {
 		}
 	})
 
+	// Rows of one call that replace different fields of one job fold in
+	// their order, as the same rows in calls of their own: the args of the
+	// last row that replaces args, the schedule of the last that replaces
+	// the schedule (PostgreSQL used to apply the last row's fields alone).
+	t.Run("SameCallFoldsFields", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		first := f.insertMany(replacing(0, store.UniqueReplace{}, partition("a")))[0].Job
+		later := base.Add(time.Hour)
+		res := f.insertMany(
+			replacing(1, store.UniqueReplace{Args: true}, partition("b")),
+			replacing(2, store.UniqueReplace{Schedule: true}, scheduled(later), partition("z")),
+			replacing(3, store.UniqueReplace{}))
+		if !res[0].UniqueReplaced || !res[1].UniqueReplaced || res[2].UniqueReplaced {
+			t.Fatalf("results: replaced %v, %v, %v; want true, true, false",
+				res[0].UniqueReplaced, res[1].UniqueReplaced, res[2].UniqueReplaced)
+		}
+		got := f.get(first.ID)
+		if argsN(t, got.Args) != 1 || got.Partition != "b" || got.State != kilntype.JobStateScheduled || !got.ScheduledAt.Equal(later) {
+			t.Fatalf("job: args %s key %q, %s at %v; want n 1 key b (the args row's), scheduled at %v (the schedule row's)",
+				got.Args, got.Partition, got.State, got.ScheduledAt, later)
+		}
+		// Each result holds the job as it is after its own row.
+		if r := res[0].Job; argsN(t, r.Args) != 1 || r.Partition != "b" || r.State != kilntype.JobStateAvailable {
+			t.Errorf("result 0's job: args %s key %q, %s; want n 1 key b, still available", r.Args, r.Partition, r.State)
+		}
+		if r := res[1].Job; argsN(t, r.Args) != 1 || r.State != kilntype.JobStateScheduled || !r.ScheduledAt.Equal(later) {
+			t.Errorf("result 1's job: args %s, %s at %v; want n 1, scheduled at %v", r.Args, r.State, r.ScheduledAt, later)
+		}
+	})
+
 	// Concurrent replacing inserts of one key: one job, one insert, every
 	// other call replaced it, and its args are one call's.
 	t.Run("Concurrent", func(t *testing.T) {

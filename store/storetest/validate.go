@@ -55,6 +55,8 @@ var badJobValues = []struct {
 	{"ArgsZeroHugeScale", args(`[0e-20000]`), "args"},
 	{"ArgsNumberTooLong", args(`[1` + strings.Repeat("0", store.MaxJSONNumberLength) + `]`), "args"},
 	{"ArgsNotJSON", args(`{"name":`), "args"},
+	{"ArgsNestedTooDeep", args(nested(store.MaxJSONDepth + 1)), "args"},
+	{"MetadataNestedTooDeep", metadata(`{"a":` + nested(store.MaxJSONDepth) + `}`), "metadata"},
 	{"MetadataNUL", metadata(`{"trace":"\u0000"}`), "metadata"},
 	{"MetadataInvalidUTF8", metadata("{\"trace\":\"\xc3\x28\"}"), "metadata"},
 	{"MetadataNotObject", metadata(`["a"]`), "metadata"},
@@ -97,6 +99,12 @@ func wideRecurringMod(v int64, set func(r *kilntype.RecurringRow, v int)) func(*
 		return nil
 	}
 	return func(r *kilntype.RecurringRow) { set(r, int(v)) }
+}
+
+// nested returns n arrays nested in each other, the innermost holding an
+// object: JSON nested n+1 deep.
+func nested(n int) string {
+	return strings.Repeat("[", n-1) + `[{"x":"]"}` + strings.Repeat("]", n)
 }
 
 func args(s string) jobMod { return func(p *store.JobInsertParams) { p.Args = json.RawMessage(s) } }
@@ -142,6 +150,14 @@ func testValidation(t *testing.T, newStore NewStoreFunc) {
 				t.Errorf("Tags = %q, want [é \\t]", j.Tags)
 			}
 		}
+	})
+
+	// JSON nested MaxJSONDepth deep is kept, and reads back the same.
+	t.Run("InsertKeepsTheDeepestJSON", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		deep := nested(store.MaxJSONDepth - 1)
+		job := f.insertMany(params(args(deep)))[0].Job
+		wantJSON(t, "Args", f.get(job.ID).Args, []byte(deep))
 	})
 
 	t.Run("RecurringUpsertRefusesWhatAStoreCannotKeep", func(t *testing.T) {

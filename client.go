@@ -735,6 +735,7 @@ func (c *Client) insertParams(p EnqueueParams, now time.Time) (*store.JobInsertP
 	if len(args) > c.cfg.MaxArgsBytes {
 		return fail(invalid("args", "%d bytes of JSON; at most %d (Config.MaxArgsBytes)", len(args), c.cfg.MaxArgsBytes))
 	}
+	opts.Parents = uniqueIDs(opts.Parents)
 	if len(opts.Parents) > 0 {
 		if !opts.RunAt.IsZero() || opts.RunIn != 0 {
 			return fail(invalid("parents", "a continuation runs when its parents end; RunAt and RunIn are not allowed with Parents"))

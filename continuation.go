@@ -34,14 +34,40 @@ const (
 	MetadataBatchFailed    = "kiln.batch_failed"    // on a released callback: cancelled + discarded
 )
 
-// ParentIDs returns the parents of a continuation (EnqueueOpts.Parents), or
-// nil for other jobs.
+// ParentIDs returns the parents of a continuation (EnqueueOpts.Parents,
+// each once, in the order first given), or nil for other jobs.
 func ParentIDs(job *JobRow) []int64 {
 	var meta struct {
 		Parents []int64 `json:"kiln.parent_ids"`
 	}
 	_ = json.Unmarshal(job.Metadata, &meta)
-	return meta.Parents
+	return uniqueIDs(meta.Parents) // a job enqueued before duplicates were removed may hold some
+}
+
+// uniqueIDs returns ids without repeats, in the order of their first
+// occurrence: ids itself when it has none, else a new slice.
+func uniqueIDs(ids []int64) []int64 {
+	if len(ids) < 2 {
+		return ids
+	}
+	seen := make(map[int64]struct{}, len(ids))
+	var out []int64
+	for i, id := range ids {
+		if _, dup := seen[id]; !dup {
+			seen[id] = struct{}{}
+			if out != nil {
+				out = append(out, id)
+			}
+			continue
+		}
+		if out == nil {
+			out = append(make([]int64, 0, len(ids)-1), ids[:i]...)
+		}
+	}
+	if out == nil {
+		return ids
+	}
+	return out
 }
 
 // BatchOutcome is what a batch callback learns of its batch.

@@ -51,7 +51,9 @@ type EnqueueOpts struct {
 	// it waits in the pending state until every parent job has ended, then
 	// becomes available, or is cancelled if a parent did not complete and
 	// ParentFailure is ParentFailureCancel. The worker finds the parents'
-	// IDs with ParentIDs(job). Not allowed with RunAt or RunIn.
+	// IDs with ParentIDs(job), and their outputs with Job.ParentOutputs.
+	// A parent given more than once counts once (the first occurrence
+	// keeps its place). Not allowed with RunAt or RunIn.
 	Parents []int64
 	// ParentFailure is what happens when a parent is cancelled, discarded
 	// or deleted: default ParentFailureCancel.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/kilnjobs/kiln/kilntype"
@@ -106,13 +107,23 @@ func (j *Job[T]) storedOutput() json.RawMessage {
 // ParentOutputs returns the outputs of the job's parents (EnqueueOpts.Parents):
 // one per parent still stored, in ID order, with its state and, if it
 // completed after recording one, its output (decrypted). A job without
-// parents gets none. It reads the store once (the parents' rows by ID).
+// parents gets none. It reads the store once per 1,000 parents (their rows
+// by ID), whatever their number.
 func (j *Job[T]) ParentOutputs(ctx context.Context) ([]*JobOutput, error) {
-	parents := ParentIDs(j.JobRow)
+	parents := slices.Clone(ParentIDs(j.JobRow))
 	if len(parents) == 0 {
 		return []*JobOutput{}, nil
 	}
-	return j.listOutputs(ctx, &store.JobOutputListParams{IDs: parents, Limit: store.MaxOutputListLimit})
+	slices.Sort(parents)
+	all := make([]*JobOutput, 0, len(parents))
+	for chunk := range slices.Chunk(parents, store.MaxOutputListLimit) {
+		outs, err := j.listOutputs(ctx, &store.JobOutputListParams{IDs: chunk, Limit: store.MaxOutputListLimit})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, outs...)
+	}
+	return all, nil
 }
 
 // BatchOutputsOpts pages Job.BatchOutputs.

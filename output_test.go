@@ -262,3 +262,70 @@ func TestOutputEncrypted(t *testing.T) {
 		t.Fatalf("RedactArgs left Output %s", row.Output)
 	}
 }
+
+type manyParentsArgs struct{}
+
+func (manyParentsArgs) Kind() string { return "many_parents" }
+
+// TestParentOutputsOfMoreThan1000Parents: a continuation of 1,001 jobs
+// reads all their outputs (the store reads at most 1,000 IDs a call, so
+// ParentOutputs reads in chunks); and a parent given twice is one parent,
+// in the job's metadata and in ParentOutputs. ParentOutputs used to pass
+// every ID to the store at once, and failed on every attempt.
+func TestParentOutputsOfMoreThan1000Parents(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st store.Store) {
+		type result struct {
+			outs map[int64]int
+			ids  []int64
+			err  error
+		}
+		results := make(chan result, 1)
+		workers := kiln.NewWorkers()
+		kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[squareArgs]) error {
+			return job.SetOutput(job.Args.N)
+		}))
+		kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[manyParentsArgs]) error {
+			outs, err := kiln.ParentOutputs[int](ctx, job)
+			results <- result{outs: outs, ids: kiln.ParentIDs(job.JobRow), err: err}
+			return nil
+		}))
+		cfg := fastConfig(nil, workers, nil)
+		cfg.Store = st
+		c := startClient(t, cfg)
+		ctx := context.Background()
+		const n = 1001
+		params := make([]kiln.EnqueueParams, n)
+		for i := range params {
+			params[i] = kiln.EnqueueParams{Args: squareArgs{N: i + 1}}
+		}
+		res, err := c.EnqueueMany(ctx, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := make([]int64, 0, n+2)
+		for i := len(res) - 1; i >= 0; i-- { // the last first: the order given is kept
+			ids = append(ids, res[i].Job.ID)
+		}
+		ids = append(ids, res[n-1].Job.ID, res[0].Job.ID) // twice
+		child, err := c.Enqueue(ctx, manyParentsArgs{}, &kiln.EnqueueOpts{Parents: ids})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := kiln.ParentIDs(child.Job); len(got) != n || got[0] != res[n-1].Job.ID || got[n-1] != res[0].Job.ID {
+			t.Errorf("ParentIDs of the enqueued job: %d IDs, first %d, last %d; want %d, the order given without repeats", len(got), got[0], got[n-1], n)
+		}
+		got := testutil.Receive(t, results, "the continuation's parent outputs", nil)
+		if got.err != nil || len(got.outs) != n {
+			t.Fatalf("ParentOutputs of a continuation of %d jobs: %d outputs, error %v", n, len(got.outs), got.err)
+		}
+		for i, r := range res {
+			if got.outs[r.Job.ID] != i+1 {
+				t.Fatalf("output of parent %d = %d, want %d", r.Job.ID, got.outs[r.Job.ID], i+1)
+			}
+		}
+		if len(got.ids) != n {
+			t.Errorf("the worker's ParentIDs: %d IDs, want %d", len(got.ids), n)
+		}
+	})
+}

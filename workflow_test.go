@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/kilnjobs/kiln"
+	"github.com/kilnjobs/kiln/store"
 )
 
 // TestJobWorkflow checks the graph around a job of a continuation chain
@@ -74,4 +75,37 @@ func TestJobWorkflow(t *testing.T) {
 	if _, err := c.JobWorkflow(ctx, 1<<40, 0); !errors.Is(err, kiln.ErrNotFound) {
 		t.Errorf("unknown job: %v", err)
 	}
+}
+
+// TestJobWorkflowParentGivenTwice: a continuation of [a, b, a] has two
+// parents: JobWorkflow lists both and counts no more (MoreParents used to
+// count the repeat as a parent left out), on both stores.
+func TestJobWorkflowParentGivenTwice(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		c, err := kiln.NewClient(&kiln.Config{Store: st, Workers: okWorkers()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := must(c.Enqueue(ctx, testArgs{}, nil)).Job.ID
+		b := must(c.Enqueue(ctx, testArgs{}, nil)).Job.ID
+		child := must(c.Enqueue(ctx, testArgs{}, &kiln.EnqueueOpts{Parents: []int64{b, a, b, b}})).Job
+		if got := kiln.ParentIDs(child); len(got) != 2 || got[0] != b || got[1] != a {
+			t.Errorf("ParentIDs = %v, want [%d %d]", got, b, a)
+		}
+		for _, limit := range []int{10, 2} {
+			w, err := c.JobWorkflow(ctx, child.ID, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(w.Parents) != 2 || w.Parents[0].ID != a || w.Parents[1].ID != b || w.MoreParents != 0 {
+				t.Errorf("limit %d: parents %+v, MoreParents %d; want [%d %d] and 0", limit, w.Parents, w.MoreParents, a, b)
+			}
+		}
+		w, err := c.JobWorkflow(ctx, child.ID, 1)
+		if err != nil || len(w.Parents) != 1 || w.MoreParents != 1 {
+			t.Errorf("limit 1: %+v, %v; want 1 parent and MoreParents 1", w, err)
+		}
+	})
 }

@@ -95,7 +95,11 @@ func BatchOutcomeOf(job *JobRow) (BatchOutcome, bool) {
 
 // BatchOpts configures EnqueueBatch.
 type BatchOpts struct {
-	// ID names the batch; default a random 16-hex-digit ID.
+	// ID names the batch; default a random 16-hex-digit ID. An ID is
+	// used once: EnqueueBatch with the ID of a stored batch fails (a
+	// *ValidationError for field "batch_id") and enqueues nothing, also
+	// when two calls race with one new ID. It can be used again once
+	// retention has deleted the batch with its jobs.
 	ID string
 	// Callback, if set, is a job enqueued with the batch that runs once,
 	// after every job of the batch has ended (completed, cancelled or
@@ -116,7 +120,10 @@ type BatchResult struct {
 
 // EnqueueBatch enqueues jobs as one batch, and its callback, in one
 // transaction: all or nothing. Follow its progress with BatchGet. Errors
-// are as EnqueueMany's; a store without batch support gives an error.
+// are as EnqueueMany's; a store without batch support gives an error. A
+// batch ID that names a stored batch (BatchOpts.ID) is refused with a
+// *ValidationError for field "batch_id": a batch is made by one call, and
+// jobs cannot be added to it later.
 func (c *Client) EnqueueBatch(ctx context.Context, jobs []EnqueueParams, opts *BatchOpts) (*BatchResult, error) {
 	if len(jobs) == 0 {
 		return nil, errors.New("kiln: enqueue batch: no jobs")

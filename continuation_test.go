@@ -12,6 +12,7 @@ import (
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/internal/clienttest"
 	"github.com/kilnjobs/kiln/internal/testutil"
+	"github.com/kilnjobs/kiln/store"
 )
 
 type childArgs struct{}
@@ -187,5 +188,57 @@ func waitCallbackCompleted(t *testing.T, c *kiln.Client, id string, callbackID i
 			t.Fatalf("callback job %d is %s, and no job of batch %s moved for %s (counts %v)", callbackID, row.State, id, stall, batch.Counts)
 		}
 		return false
+	})
+}
+
+// TestEnqueueBatchIDUsedOnce: EnqueueBatch with the ID of a stored batch
+// is refused (a *ValidationError for batch_id) and changes nothing: the
+// first batch keeps its jobs and its callback, which runs with its own
+// counts. The second call used to join the batch and take its callback
+// over, on both stores.
+func TestEnqueueBatchIDUsedOnce(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st store.Store) {
+		outcomes := make(chan kiln.BatchOutcome, 2)
+		workers := kiln.NewWorkers()
+		kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[batchItemArgs]) error { return nil }))
+		kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[callbackArgs]) error {
+			o, _ := kiln.BatchOutcomeOf(job.JobRow)
+			outcomes <- o
+			return nil
+		}))
+		cfg := fastConfig(nil, workers, nil)
+		cfg.Store = st
+		c, err := kiln.NewClient(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		first, err := c.EnqueueBatch(ctx, []kiln.EnqueueParams{{Args: batchItemArgs{N: 1}}, {Args: batchItemArgs{N: 2}}},
+			&kiln.BatchOpts{ID: "dup", Callback: callbackArgs{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cb := range []kiln.JobArgs{callbackArgs{}, nil} {
+			_, err := c.EnqueueBatch(ctx, []kiln.EnqueueParams{{Args: batchItemArgs{N: 3}}}, &kiln.BatchOpts{ID: "dup", Callback: cb})
+			wantInvalid(t, "a second EnqueueBatch with ID dup", err, "batch_id", `"dup" exists`)
+		}
+		b, err := c.BatchGet(ctx, "dup")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Total != 2 || b.CallbackJobID != first.Callback.ID {
+			t.Errorf("BatchGet after the refused calls: total %d, callback %d; want 2 and %d", b.Total, b.CallbackJobID, first.Callback.ID)
+		}
+		if jobs, err := c.JobList(ctx, nil); err != nil || len(jobs.Jobs) != 3 {
+			t.Fatalf("jobs after the refused calls: %d, %v; want the first call's 3", len(jobs.Jobs), err)
+		}
+		if err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Stop(context.Background()) })
+		if o := testutil.Receive(t, outcomes, "the first batch's callback", nil); o.BatchID != "dup" || o.Total != 2 || o.Completed != 2 {
+			t.Errorf("the first batch's callback saw %+v; want its 2 jobs completed", o)
+		}
 	})
 }

@@ -43,6 +43,17 @@ func CheckDependencies(params []*JobInsertParams) (bool, error) {
 	return found, nil
 }
 
+// BatchExistsError returns the error of an insert that names batch id
+// (JobInsertParams.BatchID) when a batch of that ID is stored already: a
+// *kilntype.ValidationError for field "batch_id". A batch ID is used by
+// one call only, so that a batch's members, counts and callback are those
+// of the call that made it; it can be used again once the batch is
+// deleted (with its last job, by retention).
+func BatchExistsError(id string) error {
+	return &kilntype.ValidationError{Field: "batch_id",
+		Message: fmt.Sprintf("batch %q exists: a batch ID names the jobs of one enqueue; choose another", id)}
+}
+
 // MetadataParentIDs is the metadata key that lists a continuation's parents,
 // a JSON array of job IDs: the client sets it on the continuations it
 // enqueues, RecurringEnqueue on the jobs it makes wait.

@@ -392,6 +392,9 @@ type JobInsertParams struct {
 	ParentFailure kilntype.ParentFailurePolicy
 	// BatchID, if set, makes the job a member of that batch (created with
 	// its first job); BatchCallback makes it the batch's callback instead.
+	// The params of one call that name a batch make it together: a BatchID
+	// stored before the call fails the call, in its transaction, with
+	// BatchExistsError (two concurrent calls with one new ID: one fails).
 	BatchID       string
 	BatchCallback bool
 }

@@ -2,11 +2,14 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/kilnjobs/kiln/kilntype"
 	"github.com/kilnjobs/kiln/store"
@@ -58,10 +61,12 @@ func (s *Store) lockParents(ctx context.Context, q querier, params []*store.JobI
 // sqlInsertDependencies records, in one statement, the parents of the
 // jobs just inserted (rows of $1 child, $2 parent, $3 policy), their
 // batches ($4 ID, $5 created at, $6 callback job or NULL; one row per
-// batch: an existing batch keeps its CreatedAt, and gets the callback if
-// the row has one) and the batches' members ($7 batch, $8 job). A row
-// already recorded is left as it is. kiln_batch_job's foreign key is
-// checked at the end of the statement, once the batches are written.
+// batch) and the batches' members ($7 batch, $8 job). A parent or member
+// row already recorded is left as it is; a batch already stored fails the
+// statement with a unique violation of kiln_batch_pkey (a concurrent
+// insert of the same new ID waits for the other transaction, and fails if
+// it commits), which aborts the transaction. kiln_batch_job's foreign key
+// is checked at the end of the statement, once the batches are written.
 const sqlInsertDependencies = `WITH parents AS (
 	INSERT INTO {s}.kiln_job_parent (child_id, parent_id, on_failure)
 	SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[])
@@ -70,8 +75,6 @@ const sqlInsertDependencies = `WITH parents AS (
 batches AS (
 	INSERT INTO {s}.kiln_batch AS b (id, created_at, callback_job_id)
 	SELECT * FROM unnest($4::text[], $5::timestamptz[], $6::bigint[])
-	ON CONFLICT (id) DO UPDATE SET callback_job_id = EXCLUDED.callback_job_id
-		WHERE EXCLUDED.callback_job_id IS NOT NULL
 )
 INSERT INTO {s}.kiln_batch_job (batch_id, job_id)
 SELECT * FROM unnest($7::text[], $8::bigint[])
@@ -82,7 +85,8 @@ ON CONFLICT DO NOTHING`
 // nothing). A ParentRefs entry names the job of the earlier param, or the
 // job that holds its unique key when that param was skipped. A batch is
 // created with the CreatedAt of its first job; when one call names
-// several callbacks of a batch, the last one is kept.
+// several callbacks of a batch, the last one is kept. A batch stored
+// before fails the call with store.BatchExistsError.
 func (s *Store) insertDependencies(ctx context.Context, q querier, params []*store.JobInsertParams, results []store.JobInsertResult) error {
 	var (
 		children, parents []int64
@@ -132,9 +136,28 @@ func (s *Store) insertDependencies(ctx context.Context, q querier, params []*sto
 	_, err := q.Exec(ctx, s.sql(sqlInsertDependencies), children, parents, policies,
 		batchIDs, batchCreated, batchCallbacks, memberBatches, members)
 	if err != nil {
+		if id, ok := existingBatch(err, batchIDs); ok {
+			return store.BatchExistsError(id)
+		}
 		return fmt.Errorf("record parents and batches: %w", err)
 	}
 	return nil
+}
+
+// existingBatch reports whether err is the unique violation of
+// kiln_batch's primary key, and which of ids it names (its first when the
+// error's detail names none of them).
+func existingBatch(err error, ids []string) (string, bool) {
+	var e *pgconn.PgError
+	if !errors.As(err, &e) || e.Code != codeUniqueViolation || e.ConstraintName != "kiln_batch_pkey" || len(ids) == 0 {
+		return "", false
+	}
+	for _, id := range ids { // the detail: Key (id)=(<id>) already exists.
+		if strings.Contains(e.Detail, "=("+id+")") {
+			return id, true
+		}
+	}
+	return ids[0], true
 }
 
 // sqlResolvePending releases, at $1, up to $2 pending jobs whose parents

@@ -24,6 +24,7 @@ func insertDependencies(ctx context.Context, tx *sql.Tx, params []*store.JobInse
 		return err
 	}
 	defer addParent.Close()
+	batches := map[string]bool{} // the batches this call made
 	for i, p := range params {
 		if results[i].UniqueSkipped {
 			continue
@@ -47,8 +48,17 @@ func insertDependencies(ctx context.Context, tx *sql.Tx, params []*store.JobInse
 		if p.BatchID == "" {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO kiln_batch (id, created_at) VALUES (?, ?)`, p.BatchID, now); err != nil {
-			return fmt.Errorf("param %d: create batch: %w", i, err)
+		if !batches[p.BatchID] {
+			res, err := tx.ExecContext(ctx, `INSERT INTO kiln_batch (id, created_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`, p.BatchID, now)
+			if err != nil {
+				return fmt.Errorf("param %d: create batch: %w", i, err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return fmt.Errorf("param %d: create batch: %w", i, err)
+			} else if n == 0 {
+				return fmt.Errorf("param %d: %w", i, store.BatchExistsError(p.BatchID))
+			}
+			batches[p.BatchID] = true
 		}
 		if p.BatchCallback {
 			_, err = tx.ExecContext(ctx, `UPDATE kiln_batch SET callback_job_id = ? WHERE id = ?`, child, p.BatchID)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -208,6 +209,75 @@ func testDependencies(t *testing.T, newStore NewStoreFunc) {
 		}
 		if _, err := d.BatchGet(f.ctx, &store.BatchGetParams{ID: "nope"}); !errors.Is(err, kilntype.ErrNotFound) {
 			t.Fatalf("unknown batch: %v", err)
+		}
+	})
+
+	// A batch ID is used by one call: a later call naming it fails, writes
+	// nothing, and leaves the batch's members and callback as they were
+	// (it used to join the batch and take its callback over).
+	t.Run("BatchIDUsedOnce", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		d := f.dependencies()
+		batch := func(id string, n int) []*store.JobInsertParams {
+			var ps []*store.JobInsertParams
+			for range n {
+				ps = append(ps, params(queue("batch"), func(p *store.JobInsertParams) { p.BatchID = id }))
+			}
+			refs := make([]int, n)
+			for i := range refs {
+				refs[i] = i
+			}
+			return append(ps, params(childOf(kilntype.ParentFailureRun), func(p *store.JobInsertParams) {
+				p.BatchID, p.BatchCallback, p.ParentRefs = id, true, refs
+			}))
+		}
+		first := f.insertMany(batch("dup", 2)...)
+		for _, ps := range [][]*store.JobInsertParams{batch("dup", 1), batch("dup", 0), {params(func(p *store.JobInsertParams) { p.BatchID = "dup" })}} {
+			_, err := f.s.JobInsertMany(f.ctx, ps)
+			var ve *kilntype.ValidationError
+			if !errors.As(err, &ve) || ve.Field != "batch_id" || !strings.Contains(err.Error(), `"dup"`) {
+				t.Fatalf("insert into the existing batch \"dup\": %v; want a *ValidationError for batch_id naming it", err)
+			}
+		}
+		b, err := d.BatchGet(f.ctx, &store.BatchGetParams{ID: "dup"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Total != 2 || b.CallbackJobID != first[2].Job.ID {
+			t.Fatalf("batch after the refused calls: total %d, callback %d; want 2 and %d", b.Total, b.CallbackJobID, first[2].Job.ID)
+		}
+		if n := len(f.list(&store.JobListParams{})); n != 3 {
+			t.Fatalf("%d jobs after the refused calls, want the first call's 3", n)
+		}
+
+		// Concurrent calls with one new ID: exactly one makes the batch.
+		const calls = 6
+		var (
+			wg   sync.WaitGroup
+			errs [calls]error
+			res  [calls][]store.JobInsertResult
+		)
+		for i := range calls {
+			wg.Go(func() { res[i], errs[i] = f.s.JobInsertMany(f.ctx, batch("race", i+1)) })
+		}
+		wg.Wait()
+		won := -1
+		for i, err := range errs {
+			var ve *kilntype.ValidationError
+			switch {
+			case err == nil && won >= 0:
+				t.Fatalf("calls %d and %d both made batch \"race\"", won, i)
+			case err == nil:
+				won = i
+			case !errors.As(err, &ve) || ve.Field != "batch_id":
+				t.Fatalf("call %d: %v; want a *ValidationError for batch_id", i, err)
+			}
+		}
+		if won < 0 {
+			t.Fatal("no call made batch \"race\"")
+		}
+		if b, err = d.BatchGet(f.ctx, &store.BatchGetParams{ID: "race"}); err != nil || b.Total != won+1 || b.CallbackJobID != res[won][won+1].Job.ID {
+			t.Fatalf("batch \"race\" = %+v, %v; want the %d jobs and callback of call %d", b, err, won+1, won)
 		}
 	})
 }

@@ -25,7 +25,9 @@ const (
 // BatchRow is a batch and its progress, re-exported from kilntype.
 type BatchRow = kilntype.BatchRow
 
-// Metadata keys Kiln sets on continuations and batch jobs.
+// Metadata keys Kiln sets on continuations and batch jobs. They are
+// reserved: EnqueueOpts.Metadata (and a recurring entry's) may not hold
+// them, so that they say what Kiln made the job.
 const (
 	MetadataParentIDs      = store.MetadataParentIDs // "kiln.parent_ids": a continuation's parents, a JSON array of IDs
 	MetadataBatchID        = "kiln.batch_id"

@@ -42,7 +42,12 @@ type EnqueueOpts struct {
 	Tags []string
 	// Metadata is stored with the job as a JSON object; read it back with
 	// JobRow.MetadataValue or MetadataMap. Keys and values are UTF-8
-	// without NUL; at most Config.MaxArgsBytes of JSON.
+	// without NUL; at most Config.MaxArgsBytes of JSON. The keys Kiln sets
+	// itself are reserved and refused (a *ValidationError for the key):
+	// MetadataParentIDs, MetadataBatchID, MetadataBatchTotal,
+	// MetadataBatchCompleted, MetadataBatchFailed, MetadataRecurringID and
+	// MetadataOccurrenceAt; MetadataTraceParent and MetadataTraceState may
+	// be set (see Config.TracerProvider).
 	Metadata map[string]string
 	// Unique, if set, enqueues nothing when a matching job exists that is
 	// not finished yet; the existing job is returned instead.

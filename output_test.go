@@ -329,3 +329,69 @@ func TestParentOutputsOfMoreThan1000Parents(t *testing.T) {
 		}
 	})
 }
+
+type forgedBatchArgs struct{}
+
+func (forgedBatchArgs) Kind() string { return "forged_batch" }
+
+// TestReservedMetadataKeys: the metadata keys Kiln sets itself (a job's
+// parents, batch and recurring entry) are refused in EnqueueOpts.Metadata,
+// EnqueueBatch's jobs and callback, and a recurring entry, with a
+// *ValidationError naming the key; Kiln's own paths still set them. A plain
+// job enqueued with kiln.batch_id used to read that batch's outputs,
+// decrypted, and JobWorkflow showed it in the batch, on both stores. The
+// trace keys stay open to callers.
+func TestReservedMetadataKeys(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st store.Store) {
+		callbacks := make(chan []*kiln.JobOutput, 1)
+		workers := outputWorkers(make(chan map[int64]sumOutput, 1), callbacks)
+		kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[forgedBatchArgs]) error {
+			outs, err := job.BatchOutputs(ctx, nil)
+			if err == nil && len(outs) > 0 {
+				err = errors.New("read another batch's outputs")
+			}
+			return err
+		}))
+		cfg := fastConfig(nil, workers, nil)
+		cfg.Store = st
+		cfg.Encryptor = clienttest.Encryptor(t)
+		c := startClient(t, cfg)
+		ctx := context.Background()
+		victim, err := c.EnqueueBatch(ctx, []kiln.EnqueueParams{{Args: squareArgs{N: 42}}}, &kiln.BatchOpts{ID: "victim", Callback: squaresDoneArgs{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Kiln's own paths set the keys: the callback is in the batch and reads its outputs.
+		if outs := testutil.Receive(t, callbacks, "the victim's callback", nil); len(outs) != 1 || string(outs[0].Output) != "1764" {
+			t.Fatalf("the victim's callback read %d outputs", len(outs))
+		}
+		if w, err := c.JobWorkflow(ctx, victim.Callback.ID, 10); err != nil || w.Batch == nil || w.Batch.ID != "victim" {
+			t.Fatalf("the callback's workflow: %+v, %v", w, err)
+		}
+
+		for _, key := range []string{kiln.MetadataParentIDs, kiln.MetadataBatchID, kiln.MetadataBatchTotal, kiln.MetadataBatchCompleted,
+			kiln.MetadataBatchFailed, kiln.MetadataRecurringID, kiln.MetadataOccurrenceAt} {
+			field := `metadata["` + key + `"]`
+			opts := &kiln.EnqueueOpts{Metadata: map[string]string{"team": "a", key: "victim"}}
+			_, err := c.Enqueue(ctx, forgedBatchArgs{}, opts)
+			wantInvalid(t, "Enqueue with "+key, err, field, "reserved")
+			_, err = c.EnqueueBatch(ctx, []kiln.EnqueueParams{{Args: squareArgs{N: 1}, Opts: opts}}, nil)
+			wantInvalid(t, "EnqueueBatch job with "+key, err, field)
+			_, err = c.EnqueueBatch(ctx, []kiln.EnqueueParams{{Args: squareArgs{N: 1}}}, &kiln.BatchOpts{Callback: squaresDoneArgs{}, CallbackOpts: opts})
+			wantInvalid(t, "EnqueueBatch callback with "+key, err, field)
+			err = c.RecurringCheck(kiln.RecurringJob{ID: "r", Schedule: "@hourly", Args: forgedBatchArgs{}, Opts: opts})
+			wantInvalid(t, "recurring entry with "+key, err, field)
+		}
+		if jobs, err := c.JobList(ctx, &kiln.JobListParams{Kinds: []string{"forged_batch"}}); err != nil || len(jobs.Jobs) != 0 {
+			t.Errorf("forged jobs stored: %v", err)
+		}
+		// The trace keys, and other kiln. keys, may be set.
+		res, err := c.Enqueue(ctx, forgedBatchArgs{}, &kiln.EnqueueOpts{Metadata: map[string]string{
+			kiln.MetadataTraceParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "kiln.mine": "x"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clienttest.WaitState(t, c, res.Job.ID, kiln.JobStateCompleted)
+	})
+}

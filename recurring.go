@@ -60,6 +60,8 @@ const (
 const DefaultMisfireMax = 100
 
 // Metadata keys Kiln sets on the jobs it enqueues for recurring entries.
+// They are reserved: EnqueueOpts.Metadata (and a recurring entry's) may
+// not hold them.
 const (
 	MetadataRecurringID  = "kiln.recurring_id"
 	MetadataOccurrenceAt = "kiln.occurrence_at" // RFC 3339, UTC

@@ -99,6 +99,9 @@ func validateOpts(opts *EnqueueOpts) error {
 		if err := store.CheckText(field, k); err != nil {
 			return err
 		}
+		if reservedMetadataKey(k) {
+			return invalid(field, "the key %q is reserved: Kiln sets it on the jobs it makes a continuation, a batch member or callback, or a recurring entry's run", k)
+		}
 		if err := store.CheckText(field, v); err != nil {
 			return err
 		}
@@ -107,6 +110,21 @@ func validateOpts(opts *EnqueueOpts) error {
 		return invalid("unique.by_period", "negative period %s", opts.Unique.ByPeriod)
 	}
 	return nil
+}
+
+// reservedMetadataKey reports whether key is one of the metadata keys Kiln
+// sets itself and reads back as the truth about a job (its parents, its
+// batch, its recurring entry), which EnqueueOpts.Metadata may not hold: a
+// job enqueued with kiln.batch_id would read that batch's outputs. The
+// trace keys (MetadataTraceParent, MetadataTraceState) are not reserved: a
+// caller may choose a job's creation context.
+func reservedMetadataKey(key string) bool {
+	switch key {
+	case MetadataParentIDs, MetadataBatchID, MetadataBatchTotal, MetadataBatchCompleted, MetadataBatchFailed,
+		MetadataRecurringID, MetadataOccurrenceAt:
+		return true
+	}
+	return false
 }
 
 // checkArgs checks args, encoded as raw, against the worker of their kind,

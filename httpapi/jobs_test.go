@@ -374,3 +374,27 @@ func TestJobListCutsLongArgs(t *testing.T) {
 	}
 	e.call("GET", "/jobs/"+itoa(small.ID), "", http.StatusOK, nil)
 }
+
+// TestEnqueueReservedMetadataKey: POST /jobs, each job of POST /jobs/batch
+// and a recurring entry refuse the metadata keys Kiln sets itself with a
+// 400 naming the key. POST /jobs with "kiln.batch_id" used to answer 201,
+// and GET /jobs/{id}/workflow then showed the plain job in that batch with
+// its members.
+func TestEnqueueReservedMetadataKey(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, false)
+	if _, err := e.client.EnqueueBatch(context.Background(), []kiln.EnqueueParams{{Args: echoArgs{}}}, &kiln.BatchOpts{ID: "victim"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{kiln.MetadataBatchID, kiln.MetadataParentIDs, kiln.MetadataRecurringID} {
+		meta := `"metadata":{"` + key + `":"victim"}`
+		field := `metadata["` + key + `"]`
+		e.fail("POST", "/jobs", `{"kind":"echo","args":{},`+meta+`}`, http.StatusBadRequest, field, "reserved")
+		e.fail("POST", "/jobs/batch", `{"jobs":[{"kind":"echo","args":{}},{"kind":"echo","args":{},`+meta+`}]}`,
+			http.StatusBadRequest, "jobs[1]."+field, "reserved")
+		e.fail("PUT", "/recurring/r", `{"schedule":"@hourly","kind":"echo","args":{},`+meta+`}`, http.StatusBadRequest, field, "reserved")
+	}
+	if n := e.jobCount(); n != 1 {
+		t.Fatalf("%d jobs after the refused enqueues, want the batch's 1", n)
+	}
+}

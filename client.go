@@ -691,9 +691,50 @@ func (c *Client) enqueue(ctx context.Context, params []EnqueueParams,
 	return out, nil
 }
 
+// enqueueRole is what an enqueue makes of its job: a plain job (or
+// continuation), a batch's job, or a batch's callback. The options a
+// batch sets itself are refused for its jobs.
+type enqueueRole int
+
+const (
+	roleJob enqueueRole = iota
+	roleBatchJob
+	roleBatchCallback
+)
+
 // insertParams validates one enqueue and turns it into a store insert.
 // Errors caused by the caller's input wrap a *ValidationError.
 func (c *Client) insertParams(p EnqueueParams, now time.Time) (*store.JobInsertParams, error) {
+	return c.insertParamsAs(p, now, roleJob)
+}
+
+// checkRole refuses the options, merged with the args' own, that a batch
+// overrides or cannot keep for a job of role.
+func checkRole(opts *EnqueueOpts, role enqueueRole) error {
+	switch role {
+	case roleBatchJob:
+		if opts.Unique != nil {
+			return invalid("unique", "a batch's job cannot be unique: a duplicate would not be inserted, so not be in the batch, yet the batch's callback would wait for the job that holds the key")
+		}
+	case roleBatchCallback:
+		switch {
+		case opts.Unique != nil:
+			return invalid("unique", "a batch callback cannot be unique: a duplicate would not be inserted, and the batch would have no callback")
+		case !opts.RunAt.IsZero():
+			return invalid("run_at", "a batch callback runs when its batch ends; RunAt and RunIn are not allowed in CallbackOpts")
+		case opts.RunIn != 0:
+			return invalid("run_in", "a batch callback runs when its batch ends; RunAt and RunIn are not allowed in CallbackOpts")
+		case len(opts.Parents) > 0:
+			return invalid("parents", "a batch callback's parents are its batch's jobs; Parents is not allowed in CallbackOpts")
+		case opts.ParentFailure != "":
+			return invalid("parent_failure", "a batch callback runs whatever its batch's outcome; ParentFailure is not allowed in CallbackOpts")
+		}
+	}
+	return nil
+}
+
+// insertParamsAs is insertParams for a job of role.
+func (c *Client) insertParamsAs(p EnqueueParams, now time.Time, role enqueueRole) (*store.JobInsertParams, error) {
 	if p.Args == nil {
 		return nil, invalid("args", "nil args")
 	}
@@ -726,6 +767,9 @@ func (c *Client) insertParams(p EnqueueParams, now time.Time) (*store.JobInsertP
 
 	fail := func(err error) (*store.JobInsertParams, error) { return nil, fmt.Errorf("kind %q: %w", kind, err) }
 	if err := validateOpts(&opts); err != nil {
+		return fail(err)
+	}
+	if err := checkRole(&opts, role); err != nil {
 		return fail(err)
 	}
 	args, err := json.Marshal(p.Args)

@@ -110,6 +110,11 @@ type BatchOpts struct {
 	// tier, as River, Oban and Sidekiq do.
 	Callback JobArgs
 	// CallbackOpts are the callback's enqueue options (nil: defaults).
+	// The batch decides when the callback runs and what it waits for, so
+	// Unique, RunAt, RunIn, Parents and ParentFailure are refused here (a
+	// *ValidationError for "unique", "run_at", "run_in", "parents" or
+	// "parent_failure"), also when the callback's args set them
+	// (JobArgsWithEnqueueOpts), as RunAt and RunIn are for a continuation.
 	CallbackOpts *EnqueueOpts
 }
 
@@ -126,6 +131,13 @@ type BatchResult struct {
 // batch ID that names a stored batch (BatchOpts.ID) is refused with a
 // *ValidationError for field "batch_id": a batch is made by one call, and
 // jobs cannot be added to it later.
+//
+// A batch's jobs cannot be unique (EnqueueOpts.Unique, or their args'
+// EnqueueOpts): a unique duplicate is not inserted, so it would not be in
+// the batch, while the callback would wait for the job that holds the key
+// (BatchGet would say Finished with the callback still pending). Such a
+// job is refused with a *ValidationError for "unique"; every job of a
+// batch is inserted as a new job, and BatchResult.Jobs holds them.
 func (c *Client) EnqueueBatch(ctx context.Context, jobs []EnqueueParams, opts *BatchOpts) (*BatchResult, error) {
 	if len(jobs) == 0 {
 		return nil, errors.New("kiln: enqueue batch: no jobs")
@@ -148,7 +160,7 @@ func (c *Client) EnqueueBatch(ctx context.Context, jobs []EnqueueParams, opts *B
 	now := c.now()
 	ins := make([]*store.JobInsertParams, 0, len(jobs)+1)
 	for i, p := range jobs {
-		ip, err := c.insertParams(p, now)
+		ip, err := c.insertParamsAs(p, now, roleBatchJob)
 		if err != nil {
 			return nil, fmt.Errorf("kiln: enqueue batch job %d: %w", i, err)
 		}
@@ -157,7 +169,7 @@ func (c *Client) EnqueueBatch(ctx context.Context, jobs []EnqueueParams, opts *B
 		ins = append(ins, ip)
 	}
 	if o.Callback != nil {
-		cp, err := c.insertParams(EnqueueParams{Args: o.Callback, Opts: o.CallbackOpts}, now)
+		cp, err := c.insertParamsAs(EnqueueParams{Args: o.Callback, Opts: o.CallbackOpts}, now, roleBatchCallback)
 		if err != nil {
 			return nil, fmt.Errorf("kiln: enqueue batch callback: %w", err)
 		}

@@ -242,3 +242,87 @@ func TestEnqueueBatchIDUsedOnce(t *testing.T) {
 		}
 	})
 }
+
+// delayedCallbackArgs carries its own RunIn, which a batch callback refuses.
+type delayedCallbackArgs struct{}
+
+func (delayedCallbackArgs) Kind() string { return "delayed_callback" }
+func (delayedCallbackArgs) EnqueueOpts() kiln.EnqueueOpts {
+	return kiln.EnqueueOpts{RunIn: time.Hour}
+}
+
+// uniqueItemArgs is unique by its own options, which a batch's job refuses.
+type uniqueItemArgs struct{}
+
+func (uniqueItemArgs) Kind() string { return "unique_item" }
+func (uniqueItemArgs) EnqueueOpts() kiln.EnqueueOpts {
+	return kiln.EnqueueOpts{Unique: &kiln.UniqueOpts{}}
+}
+
+// TestEnqueueBatchRefusesWhatTheBatchDecides: the options a batch decides
+// for its callback (when it runs, what it waits for, that it exists) and
+// uniqueness of its jobs are refused with a *ValidationError naming the
+// option, from EnqueueOpts or the args' own, and nothing is enqueued. On
+// both stores they used to be accepted: a unique callback that matched a
+// waiting job was not inserted (EnqueueBatch returned that unrelated job
+// as the callback, and the batch had none); RunIn was dropped; a unique
+// duplicate among the jobs was not a member, yet the callback waited for
+// the job that held the key, so BatchGet said Finished with the callback
+// pending.
+func TestEnqueueBatchRefusesWhatTheBatchDecides(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st store.Store) {
+		workers := kiln.NewWorkers()
+		kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[batchItemArgs]) error { return nil }))
+		kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[callbackArgs]) error { return nil }))
+		kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[delayedCallbackArgs]) error { return nil }))
+		kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[uniqueItemArgs]) error { return nil }))
+		cfg := fastConfig(nil, workers, nil)
+		cfg.Store = st
+		c, err := kiln.NewClient(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		// Waiting jobs that hold the keys the refused enqueues would match.
+		cbKey := &kiln.UniqueOpts{Key: "cb"}
+		itemKey := &kiln.UniqueOpts{Key: "x"}
+		other := clienttest.Enqueue(t, c, callbackArgs{}, &kiln.EnqueueOpts{Unique: cbKey})
+		clienttest.Enqueue(t, c, batchItemArgs{N: 7}, &kiln.EnqueueOpts{RunIn: time.Hour, Unique: itemKey})
+		clienttest.Enqueue(t, c, uniqueItemArgs{}, nil)
+		items := []kiln.EnqueueParams{{Args: batchItemArgs{N: 1}}}
+		for _, tc := range []struct {
+			name     string
+			jobs     []kiln.EnqueueParams
+			callback kiln.JobArgs
+			opts     *kiln.EnqueueOpts
+			field    string
+		}{
+			{"unique callback", items, callbackArgs{}, &kiln.EnqueueOpts{Unique: cbKey}, "unique"},
+			{"unique replace callback", items, callbackArgs{}, &kiln.EnqueueOpts{Unique: &kiln.UniqueOpts{Key: "cb", Replace: kiln.UniqueReplace{Args: true}}}, "unique"},
+			{"callback RunIn", items, callbackArgs{}, &kiln.EnqueueOpts{RunIn: 24 * time.Hour}, "run_in"},
+			{"callback RunAt", items, callbackArgs{}, &kiln.EnqueueOpts{RunAt: time.Now().Add(time.Hour)}, "run_at"},
+			{"callback args' RunIn", items, delayedCallbackArgs{}, nil, "run_in"},
+			{"callback Parents", items, callbackArgs{}, &kiln.EnqueueOpts{Parents: []int64{other.ID}}, "parents"},
+			{"callback ParentFailure", items, callbackArgs{}, &kiln.EnqueueOpts{ParentFailure: kiln.ParentFailureCancel}, "parent_failure"},
+			{"unique job", append([]kiln.EnqueueParams{{Args: batchItemArgs{N: 7}, Opts: &kiln.EnqueueOpts{RunIn: time.Hour, Unique: itemKey}}}, items...), callbackArgs{}, nil, "unique"},
+			{"unique job without callback", []kiln.EnqueueParams{{Args: batchItemArgs{N: 7}, Opts: &kiln.EnqueueOpts{Unique: itemKey}}}, nil, nil, "unique"},
+			{"job unique by its args' options", []kiln.EnqueueParams{{Args: uniqueItemArgs{}}}, callbackArgs{}, nil, "unique"},
+		} {
+			_, err := c.EnqueueBatch(ctx, tc.jobs, &kiln.BatchOpts{Callback: tc.callback, CallbackOpts: tc.opts})
+			wantInvalid(t, tc.name, err, tc.field)
+		}
+		if jobs, err := c.JobList(ctx, nil); err != nil || len(jobs.Jobs) != 3 {
+			t.Errorf("jobs after the refused batches: %d, %v; want the 3 enqueued before", len(jobs.Jobs), err)
+		}
+		// What a callback may set still applies.
+		b, err := c.EnqueueBatch(ctx, items, &kiln.BatchOpts{Callback: callbackArgs{},
+			CallbackOpts: &kiln.EnqueueOpts{Queue: "reports", Priority: 3, Tags: []string{"done"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cb := b.Callback; cb.Queue != "reports" || cb.Priority != 3 || len(cb.Tags) != 1 || cb.State != kiln.JobStatePending {
+			t.Errorf("callback %+v", cb)
+		}
+	})
+}

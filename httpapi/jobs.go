@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"go.opentelemetry.io/otel/propagation"
@@ -126,8 +128,14 @@ func checkError(err error, prefix string) *Error {
 // stored, 200 when every one was a unique duplicate.
 func (a *api) enqueue(w http.ResponseWriter, r *http.Request, params []kiln.EnqueueParams, one bool) error {
 	res, err := a.client.EnqueueMany(traceContext(r), params)
-	if errors.Is(err, kiln.ErrNotFound) {
-		return badRequest("parents", "%v", err) // a parent job does not exist
+	if errors.Is(err, kiln.ErrNotFound) { // a parent job does not exist
+		field := "parents"
+		if m := unknownParentParam.FindStringSubmatch(err.Error()); !one && m != nil {
+			if i, err := strconv.Atoi(m[1]); err == nil && i < len(params) {
+				field = fmt.Sprintf("jobs[%d].parents", i)
+			}
+		}
+		return badRequest(field, "%v", err)
 	}
 	if err != nil {
 		return err
@@ -146,6 +154,11 @@ func (a *api) enqueue(w http.ResponseWriter, r *http.Request, params []kiln.Enqu
 	}
 	return writeJSON(w, status, map[string]any{"results": out})
 }
+
+// unknownParentParam finds the index of the param in the stores' error for
+// an unknown parent ("param 3: parent job 99: not found"), so that POST
+// /jobs/batch names the job at fault.
+var unknownParentParam = regexp.MustCompile(`\bparam (\d+): parent job \d+`)
 
 // traceContext returns r's context with the W3C trace context of its
 // traceparent and tracestate headers as the remote parent, so that the

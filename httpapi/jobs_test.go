@@ -19,6 +19,7 @@ import (
 	"github.com/kilnjobs/kiln/internal/testutil"
 	"github.com/kilnjobs/kiln/kilntest"
 	"github.com/kilnjobs/kiln/kilntype"
+	"github.com/kilnjobs/kiln/store"
 )
 
 func TestEnqueue(t *testing.T) {
@@ -397,4 +398,21 @@ func TestEnqueueReservedMetadataKey(t *testing.T) {
 	if n := e.jobCount(); n != 1 {
 		t.Fatalf("%d jobs after the refused enqueues, want the batch's 1", n)
 	}
+}
+
+// TestEnqueueBatchUnknownParentNamesTheJob: an unknown parent in one job of
+// POST /jobs/batch is a 400 naming that job's parents ("jobs[1].parents",
+// it was "parents"), on both stores; POST /jobs names "parents".
+func TestEnqueueBatchUnknownParentNamesTheJob(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st store.Store) {
+		e := newEnvOn(t, st, nil, false)
+		parent := e.enqueue(`{"kind":"echo","args":{}}`)
+		e.fail("POST", "/jobs/batch", fmt.Sprintf(`{"jobs":[{"kind":"echo","args":{},"parents":[%d]},{"kind":"echo","args":{},"parents":[%d,99999]}]}`, parent.ID, parent.ID),
+			http.StatusBadRequest, "jobs[1].parents", "parent job 99999")
+		e.fail("POST", "/jobs", `{"kind":"echo","args":{},"parents":[99999]}`, http.StatusBadRequest, "parents", "not found")
+		if n := e.jobCount(); n != 1 {
+			t.Fatalf("%d jobs after the refused enqueues, want the parent", n)
+		}
+	})
 }

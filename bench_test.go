@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"runtime/metrics"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -172,7 +173,7 @@ func burnDown(b *testing.B, configure func(*kiln.Config)) {
 }
 
 func burnDownWith(b *testing.B, w kiln.Worker[noopArgs], configure func(*kiln.Config)) {
-	burnDownArgs(b, w, func(int) noopArgs { return noopArgs{} }, configure)
+	burnDownArgs(b, w, func(int) noopArgs { return noopArgs{} }, nil, configure)
 }
 
 // numberArgs are args of one number, {"n": i}, as bench/cmd/compare's jobs
@@ -188,11 +189,35 @@ func (numberArgs) Kind() string { return "number" }
 func BenchmarkBurnDownPostgresArgs(b *testing.B) {
 	st := openBenchPostgres(b)
 	burnDownArgs(b, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[numberArgs]) error { return nil }),
-		func(i int) numberArgs { return numberArgs{N: i} }, func(cfg *kiln.Config) { cfg.Store = st })
+		func(i int) numberArgs { return numberArgs{N: i} }, nil, func(cfg *kiln.Config) { cfg.Store = st })
 }
 
-// burnDownArgs is burnDown with worker w and the args of job i made by args.
-func burnDownArgs[T kiln.JobArgs](b *testing.B, w kiln.Worker[T], args func(i int) T, configure func(*kiln.Config)) {
+// numberKeyedWorker completes numberArgs jobs at once, with a per-key cap.
+type numberKeyedWorker struct {
+	kiln.WorkerDefaults[numberArgs]
+	limit int
+}
+
+func (w numberKeyedWorker) PartitionMaxConcurrency() int { return w.limit }
+
+func (numberKeyedWorker) Work(context.Context, *kiln.Job[numberArgs]) error { return nil }
+
+// BenchmarkBurnDownPostgresPartitionLimit is BenchmarkBurnDownPostgresArgs
+// with job i's partition key i modulo 1,000 and a per-key limit of 1
+// (PartitionMaxConcurrency), as bench/cmd/compare's --kiln-partition-keys
+// 1000 --kiln-partition-limit 1: this process's cost per job (allocs/op
+// with -benchmem, cpu-µs/job) of claiming by key, to divide by
+// BenchmarkBurnDownPostgresArgs's.
+func BenchmarkBurnDownPostgresPartitionLimit(b *testing.B) {
+	st := openBenchPostgres(b)
+	burnDownArgs(b, kiln.Worker[numberArgs](numberKeyedWorker{limit: 1}), func(i int) numberArgs { return numberArgs{N: i} },
+		func(i int) string { return strconv.Itoa(i % 1000) }, func(cfg *kiln.Config) { cfg.Store = st })
+}
+
+// burnDownArgs is burnDown with worker w and the args of job i made by args,
+// and, if keyOf is not nil, its partition key keyOf(i).
+func burnDownArgs[T kiln.JobArgs](b *testing.B, w kiln.Worker[T], args func(i int) T, keyOf func(i int) string,
+	configure func(*kiln.Config)) {
 	st := openStore(&testing.T{}, b.TempDir()+"/kiln.db")
 	defer st.Close()
 	workers := kiln.NewWorkers()
@@ -211,7 +236,11 @@ func burnDownArgs[T kiln.JobArgs](b *testing.B, w kiln.Worker[T], args func(i in
 	for i := 0; i < b.N; i += 1000 {
 		params = params[:0]
 		for j := i; j < min(i+1000, b.N); j++ {
-			params = append(params, kiln.EnqueueParams{Args: args(j)})
+			p := kiln.EnqueueParams{Args: args(j)}
+			if keyOf != nil {
+				p.Opts = &kiln.EnqueueOpts{Partition: keyOf(j)}
+			}
+			params = append(params, p)
 		}
 		if _, err := c.EnqueueMany(ctx, params); err != nil {
 			b.Fatal(err)

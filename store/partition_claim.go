@@ -58,6 +58,26 @@ func (p *JobClaimParams) WithoutPartitioned(max int) *JobClaimParams {
 	return out.withKinds()
 }
 
+// ClaimsOthers reports whether WithoutPartitioned, for a positive max,
+// may claim a kind: p claims any kind, or one of its Kinds is neither
+// claimed by partition key nor excluded by a KindLimits entry of 0 or
+// less. When it reports false, WithoutPartitioned(max).ClaimsNothing()
+// holds, and the claim of the other kinds can be skipped without building
+// it.
+func (p *JobClaimParams) ClaimsOthers() bool {
+	if p.AnyKind {
+		return true
+	}
+	for _, k := range p.Kinds {
+		_, keyed := p.Partitioned[k]
+		_, keyRated := p.KeyRateLimits[k]
+		if l, ok := p.KindLimits[k]; !keyed && !keyRated && (!ok || l > 0) {
+			return true
+		}
+	}
+	return false
+}
+
 // withKinds drops from Kinds those excluded by a limit of 0, so that a
 // claim of only excluded kinds claims nothing.
 func (p *JobClaimParams) withKinds() *JobClaimParams {
@@ -573,8 +593,8 @@ func (c *PartitionCursors) InTurn(partitioned, others func() error) error {
 // key's budget of rate (rate.KeyBudget; rate may be nil). source returns
 // the PartitionTaker of a kind (a PartitionSource unless it claims in
 // fair order: PartitionFairOrder, PartitionFairBudget). It returns the jobs
-// and the kinds' new cursors, which the caller records (Set) once its
-// transaction has committed. On an error it returns them as they were before it, with
+// and the new cursors of the kinds whose cursor moved (nil if none did),
+// which the caller records (Set) once its transaction has committed. On an error it returns them as they were before it, with
 // the error: a backend whose rounds commit on their own
 // (PartitionRounder) has claimed those jobs.
 //
@@ -606,8 +626,10 @@ func (c *PartitionCursors) InTurn(partitioned, others func() error) error {
 // of keys with room take to claim.
 func (c *PartitionCursors) ClaimPartitionedKinds(ctx context.Context, p *JobClaimParams, have int, rate *RateClaim,
 	source func(kind string) PartitionTaker) ([]*kilntype.JobRow, map[string]string, error) {
-	var claimed []*kilntype.JobRow
-	cursors := map[string]string{}
+	var (
+		claimed []*kilntype.JobRow
+		cursors map[string]string // made at the first cursor that moves
+	)
 	for _, kind := range p.PartitionedKinds() {
 		want := p.Max - have - len(claimed)
 		if limit, ok := p.KindLimits[kind]; ok {
@@ -619,7 +641,7 @@ func (c *PartitionCursors) ClaimPartitionedKinds(ctx context.Context, p *JobClai
 		taker, maxRunning, budget := source(kind), p.Partitioned[kind].MaxRunning, rate.KeyBudget(kind)
 		if walk := fairWalk(ctx, taker, maxRunning, budget); walk != nil {
 			jobs, err := c.claimFair(ctx, taker, p.Queue, kind, want, walk, budget)
-			claimed = append(claimed, jobs...)
+			claimed = appendClaimed(claimed, jobs)
 			if err != nil {
 				return claimed, cursors, err
 			}
@@ -633,17 +655,33 @@ func (c *PartitionCursors) ClaimPartitionedKinds(ctx context.Context, p *JobClai
 		if o, ok := src.(PartitionInOrder); ok && maxRunning > 0 && budget == nil && c.inOrderTurn(p.Queue, kind) {
 			ord = o
 		}
-		jobs, cursor, short, err := claimPartitioned(ctx, src, c.Get(p.Queue, kind), want, maxRunning, budget, ord)
+		from := c.Get(p.Queue, kind)
+		jobs, cursor, short, err := claimPartitioned(ctx, src, from, want, maxRunning, budget, ord)
 		if ord != nil && err == nil {
 			c.inOrderDone(p.Queue, kind, short)
 		}
-		cursors[kind] = cursor
-		claimed = append(claimed, jobs...)
+		if cursor != from { // an in-order claim that did not go on by key leaves it
+			if cursors == nil {
+				cursors = map[string]string{}
+			}
+			cursors[kind] = cursor
+		}
+		claimed = appendClaimed(claimed, jobs)
 		if err != nil {
 			return claimed, cursors, err
 		}
 	}
 	return claimed, cursors, nil
+}
+
+// appendClaimed returns jobs appended to claimed: jobs itself while
+// claimed is empty (the jobs of a claim's first kind, which a backend
+// returns in a slice of their own), without a copy.
+func appendClaimed(claimed, jobs []*kilntype.JobRow) []*kilntype.JobRow {
+	if len(claimed) == 0 {
+		return jobs
+	}
+	return append(claimed, jobs...)
 }
 
 // fairWalk returns the walk of src in fair order for a kind capped at

@@ -72,7 +72,9 @@ func TestClaimPartitionedInOrder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.Set("q", "t", cursors["t"])
+		if cursor, ok := cursors["t"]; ok { // only a cursor that moved
+			c.Set("q", "t", cursor)
+		}
 		if len(jobs) != 10 {
 			t.Fatalf("claimed %d jobs; want 10", len(jobs))
 		}
@@ -142,5 +144,53 @@ func TestClaimPartitionedInOrder(t *testing.T) {
 	}
 	if src.inOrders != 0 {
 		t.Fatalf("fair claims without a cap made %d in-order claims", src.inOrders)
+	}
+}
+
+// TestClaimsOthers checks that ClaimsOthers reports false exactly when
+// WithoutPartitioned claims nothing, so that a claim may skip building it.
+func TestClaimsOthers(t *testing.T) {
+	part := map[string]PartitionClaim{"a": {MaxRunning: 1}}
+	rated := map[string]kilntype.RateLimit{"b": {Limit: 1, Period: time.Second}}
+	for _, p := range []*JobClaimParams{
+		{Kinds: []string{"a"}, Partitioned: part},
+		{Kinds: []string{"a", "b"}, Partitioned: part, KeyRateLimits: rated},
+		{Kinds: []string{"a", "c"}, Partitioned: part},
+		{Kinds: []string{"a", "c"}, Partitioned: part, KindLimits: map[string]int{"c": 0}},
+		{Kinds: []string{"a", "c"}, Partitioned: part, KindLimits: map[string]int{"c": 2}},
+		{Kinds: []string{"b"}, KeyRateLimits: rated},
+		{AnyKind: true, Partitioned: part},
+		{Kinds: []string{"c"}},
+	} {
+		p.Max = 10
+		if got, want := p.ClaimsOthers(), !p.WithoutPartitioned(10).ClaimsNothing(); got != want {
+			t.Errorf("%+v: ClaimsOthers() = %v; WithoutPartitioned claims something: %v", p, got, want)
+		}
+	}
+}
+
+// TestClaimPartitionedKindsCursorMoved checks that ClaimPartitionedKinds
+// returns the cursor of a kind only when it moved: an in-order claim that
+// was full leaves it where it was, and returns none; one that went on by
+// key in rotation returns where the rotation stopped.
+func TestClaimPartitionedKindsCursorMoved(t *testing.T) {
+	ctx := context.Background()
+	var c PartitionCursors
+	src := &inOrderSource{inOrder: 1000}
+	p := &JobClaimParams{Queue: "q", Max: 10, Kinds: []string{"t"}, Partitioned: map[string]PartitionClaim{"t": {MaxRunning: 2}}}
+	jobs, cursors, err := c.ClaimPartitionedKinds(ctx, p, 0, nil, func(string) PartitionTaker { return src })
+	if err != nil || len(jobs) != 10 || src.inOrders != 1 {
+		t.Fatalf("%d jobs, %d in-order claims, %v", len(jobs), src.inOrders, err)
+	}
+	if len(cursors) != 0 {
+		t.Fatalf("a full in-order claim returned cursors %v; want none", cursors)
+	}
+	src.inOrder = 4 // short: the rotation claims the rest and stops at "k"
+	jobs, cursors, err = c.ClaimPartitionedKinds(ctx, p, 0, nil, func(string) PartitionTaker { return src })
+	if err != nil || len(jobs) != 10 {
+		t.Fatalf("%d jobs, %v", len(jobs), err)
+	}
+	if cursor, ok := cursors["t"]; !ok || cursor != "k" || len(cursors) != 1 {
+		t.Fatalf("cursors %v after a rotation to k; want t: k", cursors)
 	}
 }

@@ -650,6 +650,15 @@ func (s *Store) newClaim(p *store.JobClaimParams) *claim {
 	return c
 }
 
+// newPartitionClaim returns the claim whose fields a partitionSource
+// reads (p, now, leaseEnd, leaseLen): newClaim's without the slices and
+// map of a claim's own rounds (claimed, excluded, taken), which a claim by
+// partition key does not use.
+func (s *Store) newPartitionClaim(p *store.JobClaimParams) *claim {
+	return &claim{p: p, now: truncate(p.Now), leaseEnd: s.callerTime(p.LeaseExpiresAt),
+		leaseLen: truncate(p.LeaseExpiresAt).Sub(truncate(p.Now))}
+}
+
 // run runs the claim's rounds on q: the pool (one round, in the implicit
 // transaction of its batch; see claim.query), or a transaction (a pgx.Tx
 // or a claimTx).

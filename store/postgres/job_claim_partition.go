@@ -837,7 +837,7 @@ func (p *partitionRounds) Round(ctx context.Context, r store.PartitionRound) ([]
 		end     bool
 		deep    deepRead
 	)
-	settings := []batchStatement{{sql: sqlRoundSettings, args: []any{locks, "kiln/" + p.s.schema}, label: "plan and lock"}}
+	settings := []batchStatement{{sql: sqlRoundSettings, args: []any{locks, p.s.lockSpace}, label: "plan and lock"}}
 	// A round that takes no job without a key (every round but the first
 	// of a rotation) runs the statement without their CTEs, under a limit
 	// of 1 its own (sqlPartitionRoundOne).
@@ -885,9 +885,11 @@ func (p *partitionRounds) Round(ctx context.Context, r store.PartitionRound) ([]
 // jobs of the kind, or none while the Store's runningReads says to seek
 // each key's running jobs instead.
 func (p *partitionRounds) InOrder(ctx context.Context, n, window, maxRunning int) ([]*kilntype.JobRow, error) {
-	settings := []batchStatement{{sql: sqlRoundSettings, args: []any{[]string{p.kind}, "kiln/" + p.s.schema},
+	settings := []batchStatement{{sql: sqlRoundSettings, args: []any{[]string{p.kind}, p.s.lockSpace},
 		label: "plan and lock"}}
-	key := "\x01in order\x00" + claimMarkKey(p.c.p.Queue, []string{p.kind})
+	// "\x01in order\x00" + claimMarkKey(queue, []string{kind}), in one
+	// concatenation.
+	key := "\x01in order\x00" + p.c.p.Queue + "\x00" + p.kind
 	from := frontStart(p.c.now)
 	if !p.c.p.FromFront {
 		from = p.s.claimMarks.start(key, p.c.now)
@@ -944,8 +946,14 @@ var jobColumnCount = strings.Count(jobColumns, ",") + 1
 // the claim returns those (it ended early, as a claim may) and no error;
 // the next claim meets the failure again if it lasts.
 func (s *Store) claimRounds(ctx context.Context, params *store.JobClaimParams) ([]*kilntype.JobRow, error) {
-	claimed := make([]*kilntype.JobRow, 0, params.Max)
+	// claimed is the first part's jobs as it returned them, then the
+	// second's appended: no slice of Max made for a claim whose one part
+	// claims nothing (a queue of partitioned kinds alone).
+	var claimed []*kilntype.JobRow
 	others := func() error {
+		if !params.ClaimsOthers() || params.Max-len(claimed) < 1 {
+			return nil
+		}
 		rp := params.WithoutPartitioned(params.Max - len(claimed))
 		if rp.ClaimsNothing() {
 			return nil
@@ -960,15 +968,15 @@ func (s *Store) claimRounds(ctx context.Context, params *store.JobClaimParams) (
 		if err != nil {
 			return err
 		}
-		claimed = append(claimed, c.claimed...)
+		claimed = appendJobs(claimed, c.claimed)
 		return nil
 	}
 	partitioned := func() error {
-		c := s.newClaim(params)
+		c := s.newPartitionClaim(params)
 		jobs, cursors, err := s.cursors.ClaimPartitionedKinds(ctx, params, len(claimed), nil, func(kind string) store.PartitionTaker {
 			return &partitionRounds{partitionSource{s: s, q: s.pool, c: c, kind: kind}}
 		})
-		claimed = append(claimed, jobs...)
+		claimed = appendJobs(claimed, jobs)
 		for kind, cursor := range cursors {
 			s.cursors.Set(params.Queue, kind, cursor)
 		}
@@ -977,8 +985,21 @@ func (s *Store) claimRounds(ctx context.Context, params *store.JobClaimParams) (
 	if err := s.cursors.InTurn(partitioned, others); err != nil && len(claimed) == 0 {
 		return nil, fail("claim jobs", err)
 	}
+	if claimed == nil {
+		claimed = []*kilntype.JobRow{}
+	}
 	slices.SortFunc(claimed, compareClaimOrder)
 	return claimed, nil
+}
+
+// appendJobs returns jobs appended to claimed: jobs itself while claimed
+// is empty, without a copy (the slice of one part of a claim, which
+// nothing else holds).
+func appendJobs(claimed, jobs []*kilntype.JobRow) []*kilntype.JobRow {
+	if len(claimed) == 0 {
+		return jobs
+	}
+	return append(claimed, jobs...)
 }
 
 // claimPartitioned is JobClaim for a claim with partitioned kinds: without
@@ -1012,7 +1033,7 @@ func (s *Store) claimPartitioned(ctx context.Context, params *store.JobClaimPara
 			return nil
 		}
 		partitioned := func() error {
-			c := s.newClaim(p)
+			c := s.newPartitionClaim(p)
 			jobs, next, err := s.cursors.ClaimPartitionedKinds(ctx, p, len(claimed), rate, func(kind string) store.PartitionTaker {
 				return &partitionSource{s: s, q: tx, c: c, kind: kind}
 			})

@@ -336,14 +336,14 @@ func (s *Store) claimRateOneTrip(ctx context.Context, params *store.JobClaimPara
 			from = s.claimMarks.start(key, c.now)
 		}
 		var plain string
-		lock := batchStatement{sql: sqlLockLookup, args: []any{serialized, "kiln/" + s.schema}, label: "lock rate-limited kinds"}
+		lock := batchStatement{sql: sqlLockLookup, args: []any{serialized, s.lockSpace}, label: "lock rate-limited kinds"}
 		args := []any{params.Queue, c.now, avail, want, params.LeasedBy, c.leaseEnd, c.leaseLen,
 			from.priority, from.scheduledAt, from.id}
 		var before []batchStatement
 		sql := sqlClaimPlainBudget(len(avail))
 		if len(kinds) == 1 {
 			if len(serialized) == 1 {
-				lock = batchStatement{sql: sqlLockLookupOne, args: []any{serialized[0], "kiln/" + s.schema},
+				lock = batchStatement{sql: sqlLockLookupOne, args: []any{serialized[0], s.lockSpace},
 					label: "lock rate-limited kind"}
 			}
 			before = []batchStatement{lock, {sql: s.sql(sqlClaimPreludeRateOne), args: []any{params.Queue, c.now,

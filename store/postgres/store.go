@@ -268,6 +268,10 @@ type Store struct {
 	ownPool bool   // Close closes pool
 	schema  string // unquoted, as given
 	quoted  string // schema as a quoted identifier
+	// lockSpace is "kiln/" + schema, the namespace of the kinds' advisory
+	// locks (sqlRoundSettings, sqlLockLookup), made once rather than at
+	// every claim.
+	lockSpace string
 
 	// callerClock is Options.CallerClock: lease and leadership times come
 	// from the params rather than now().
@@ -520,7 +524,7 @@ func pooledMode(m pgx.QueryExecMode) bool {
 
 func newStore(pool *pgxpool.Pool, schema string, own bool) *Store {
 	s := &Store{pool: pool, ownPool: own, schema: schema, quoted: pgx.Identifier{schema}.Sanitize(),
-		migrations: migrations}
+		lockSpace: "kiln/" + schema, migrations: migrations}
 	if pool != nil { // tests make Stores without a pool
 		s.describes = describesParams(pool.Config().ConnConfig.DefaultQueryExecMode)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"runtime"
 	"runtime/metrics"
 	"strconv"
 	"sync"
@@ -257,12 +258,15 @@ func burnDownArgs[T kiln.JobArgs](b *testing.B, w kiln.Worker[T], args func(i in
 		close(done)
 	}()
 	b.ResetTimer()
+	var mem0, mem1 runtime.MemStats
+	runtime.ReadMemStats(&mem0)
 	start, cpu, sched := time.Now(), processCPU(), readSchedCounts()
 	if err := c.Start(ctx); err != nil {
 		b.Fatal(err)
 	}
 	<-done
 	elapsed, cpu, sched := time.Since(start), processCPU()-cpu, readSchedCounts().sub(sched)
+	runtime.ReadMemStats(&mem1)
 	b.StopTimer()
 	c.Stop(ctx)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "jobs/s")
@@ -272,6 +276,10 @@ func burnDownArgs[T kiln.JobArgs](b *testing.B, w kiln.Worker[T], args func(i in
 	b.ReportMetric(float64(sched.gcCycles)*1000/float64(b.N), "gc/1k-jobs")
 	b.ReportMetric(float64(sched.runs)/float64(b.N), "sched-runs/job")
 	b.ReportMetric(float64(sched.created)*1000/float64(b.N), "goroutines/1k-jobs")
+	// allocs/op and B/op (-benchmem) to two decimals: this process's
+	// allocations per job of the burn-down.
+	b.ReportMetric(float64(mem1.Mallocs-mem0.Mallocs)/float64(b.N), "allocs/job")
+	b.ReportMetric(float64(mem1.TotalAlloc-mem0.TotalAlloc)/float64(b.N), "B/job")
 }
 
 // schedCounts are the runtime's counts that BenchmarkBurnDown reports per

@@ -250,8 +250,10 @@ func noopJobs(now time.Time, n int, key func(i int) string) []*store.JobInsertPa
 // allocations and 49,800 bytes against the plain claim's 407 and 46,808
 // before 2026-12-07 (each part of the claim copied the jobs into a slice
 // of Max of its own, a claim of no other kind built its params, and a
-// cursor that did not move was put in a map), 486 and 46,200 after. It
-// does not run in parallel: it reads the process's allocation count.
+// cursor that did not move was put in a map), 486 and 46,200 after (under
+// the race detector 486 and 49,480, against the plain claim's 407 and
+// 48,536). It does not run in parallel: it reads the process's allocation
+// count.
 func TestPartitionInOrderClaimFixedCost(t *testing.T) {
 	s := NewForTest(t)
 	ctx := t.Context()
@@ -299,14 +301,17 @@ func TestPartitionInOrderClaimFixedCost(t *testing.T) {
 	}
 	t.Logf("a claim of %d jobs: by key in claim order %d allocations, %d bytes; plain %d allocations, %d bytes",
 		n, keyedAllocs, keyedBytes, plainAllocs, plainBytes)
-	// The keys' strings (n) aside, the claim by key allocates fewer times
+	// The keys' strings aside (n allocations of at most 16 bytes each:
+	// "k0000", which the tiny allocator packs three to a block, one each
+	// under the race detector), the claim by key allocates fewer times
 	// than the plain claim (which sends one more statement), and no more
 	// bytes.
 	if int(keyedAllocs)-n > int(plainAllocs)-10 {
 		t.Errorf("claim by key: %d allocations, %d beside the keys' strings; want at most the plain claim's %d less 10",
 			keyedAllocs, int(keyedAllocs)-n, plainAllocs)
 	}
-	if keyedBytes > plainBytes {
-		t.Errorf("claim by key: %d bytes; want at most the plain claim's %d", keyedBytes, plainBytes)
+	if keyedBytes > plainBytes+16*n {
+		t.Errorf("claim by key: %d bytes; want at most the plain claim's %d and %d for the keys' strings", keyedBytes,
+			plainBytes, 16*n)
 	}
 }

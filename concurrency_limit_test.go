@@ -58,8 +58,7 @@ func TestConcurrencyLimits(t *testing.T) {
 			kiln.AddWorker(ws, kiln.WorkFunc(func(context.Context, *kiln.Job[otherArgs]) error { return nil }))
 			return ws
 		}
-		cfg := fastConfig(nil, workers(), newClock())
-		cfg.Store = st
+		cfg := fastConfigFor(st, workers(), newClock())
 		cfg.Queues = map[string]kiln.QueueConfig{kiln.QueueDefault: {MaxWorkers: 20}}
 		c := startClient(t, cfg)
 		t.Cleanup(func() { close(capped.release) })

@@ -207,8 +207,7 @@ func TestEnqueueBatchIDUsedOnce(t *testing.T) {
 			outcomes <- o
 			return nil
 		}))
-		cfg := fastConfig(nil, workers, nil)
-		cfg.Store = st
+		cfg := fastConfigFor(st, workers, nil)
 		c, err := kiln.NewClient(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -277,8 +276,7 @@ func TestEnqueueBatchRefusesWhatTheBatchDecides(t *testing.T) {
 		kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[callbackArgs]) error { return nil }))
 		kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[delayedCallbackArgs]) error { return nil }))
 		kiln.AddWorker(workers, kiln.WorkFunc(func(ctx context.Context, job *kiln.Job[uniqueItemArgs]) error { return nil }))
-		cfg := fastConfig(nil, workers, nil)
-		cfg.Store = st
+		cfg := fastConfigFor(st, workers, nil)
 		c, err := kiln.NewClient(cfg)
 		if err != nil {
 			t.Fatal(err)

@@ -439,8 +439,7 @@ func TestClientWithoutWorkersNeverClaims(t *testing.T) {
 	t.Parallel()
 	st := &claimCounter{Store: openStore(t, "")}
 	ran := make(chan struct{})
-	cfg := fastConfig(nil, nil, nil)
-	cfg.Store = st
+	cfg := fastConfigFor(st, nil, nil)
 	cfg.FetchPollInterval = time.Millisecond
 	cfg.Queues = map[string]kiln.QueueConfig{kiln.QueueDefault: {MaxWorkers: 5}}
 	cfg.HostedServices = []kiln.HostedService{{Name: "svc", Run: func(ctx context.Context) error {

@@ -78,8 +78,7 @@ func TestJobContextCauses(t *testing.T) {
 			kiln.AddWorker(workers, w)
 			st := &renewFailingStore{Store: openStore(t, "")}
 			st.fail.Store(tc.lease)
-			cfg := fastConfig(nil, workers, nil)
-			cfg.Store = st
+			cfg := fastConfigFor(st, workers, nil)
 			if tc.lease {
 				cfg.LeaseDuration = time.Second
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/kilnjobs/kiln"
 	"github.com/kilnjobs/kiln/internal/clienttest"
 	"github.com/kilnjobs/kiln/kilntest"
+	"github.com/kilnjobs/kiln/store"
 	"github.com/kilnjobs/kiln/store/postgres/pgtest"
 	"github.com/kilnjobs/kiln/store/sqlite"
 )
@@ -86,6 +87,13 @@ func fastConfig(st *sqlite.Store, workers *kiln.Workers, clock kiln.Clock) *kiln
 		JobTimeout:         -1,
 		LeaseDuration:      10 * time.Minute,
 	}
+}
+
+// fastConfigFor is fastConfig on any store (eachStore's).
+func fastConfigFor(st store.Store, workers *kiln.Workers, clock kiln.Clock) *kiln.Config {
+	cfg := fastConfig(nil, workers, clock)
+	cfg.Store = st
+	return cfg
 }
 
 // startClient starts a client for cfg and stops it when the test ends.

@@ -90,8 +90,7 @@ func TestOutputsFlowToContinuationsAndBatchCallbacks(t *testing.T) {
 	eachStore(t, func(t *testing.T, st store.Store) {
 		reports := make(chan map[int64]sumOutput, 1)
 		callbacks := make(chan []*kiln.JobOutput, 1)
-		cfg := fastConfig(nil, outputWorkers(reports, callbacks), nil)
-		cfg.Store = st
+		cfg := fastConfigFor(st, outputWorkers(reports, callbacks), nil)
 		c := startClient(t, cfg)
 		ctx := context.Background()
 
@@ -290,8 +289,7 @@ func TestParentOutputsOfMoreThan1000Parents(t *testing.T) {
 			results <- result{outs: outs, ids: kiln.ParentIDs(job.JobRow), err: err}
 			return nil
 		}))
-		cfg := fastConfig(nil, workers, nil)
-		cfg.Store = st
+		cfg := fastConfigFor(st, workers, nil)
 		c := startClient(t, cfg)
 		ctx := context.Background()
 		const n = 1001
@@ -353,8 +351,7 @@ func TestReservedMetadataKeys(t *testing.T) {
 			}
 			return err
 		}))
-		cfg := fastConfig(nil, workers, nil)
-		cfg.Store = st
+		cfg := fastConfigFor(st, workers, nil)
 		cfg.Encryptor = clienttest.Encryptor(t)
 		c := startClient(t, cfg)
 		ctx := context.Background()

@@ -41,8 +41,7 @@ func TestReservedKeyEscaped(t *testing.T) {
 				outErr <- job.SetOutput(json.RawMessage(spelt))
 				return nil
 			}))
-			cfg := fastConfig(nil, workers, nil)
-			cfg.Store = st
+			cfg := fastConfigFor(st, workers, nil)
 			c := startClient(t, cfg)
 			var ve *kiln.ValidationError
 			_, err := c.Enqueue(t.Context(), kiln.RawArgs{JobKind: "esc_out", JSON: json.RawMessage(spelt)}, nil)
